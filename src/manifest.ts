@@ -1,0 +1,232 @@
+import { createHash } from 'node:crypto'
+import { createReadStream } from 'node:fs'
+import { lstat, opendir, readlink } from 'node:fs/promises'
+import * as path from 'node:path'
+import { promisify } from 'node:util'
+import { gunzip, gzip } from 'node:zlib'
+import { Minimatch } from 'minimatch'
+
+/** One path of a release, as deployed. */
+export interface ManifestEntry {
+  /** Relative, '/'-separated, no leading './'. */
+  path: string
+  type: 'file' | 'dir' | 'symlink'
+  /** Permission bits as deployed: source bits without world-write, setuid, setgid or sticky. */
+  mode: number
+  /** Bytes for files; the target's byte length for symlinks; 0 for directories. */
+  size: number
+  /** Modification time in seconds (files only matter). */
+  mtime: number
+  /** Hex sha256 of a file's content. */
+  sha256?: string
+  /** A symlink's target, verbatim. */
+  target?: string
+}
+
+/** What a release holds, stored gzipped in .atomic-deploy/manifests/<id>.json.gz. */
+export interface Manifest {
+  version: 1
+  /** Sorted by path. */
+  entries: ManifestEntry[]
+  /** Paths in the release that are links into shared/, added after verification. */
+  sharedLinks: string[]
+}
+
+/**
+ * Deployed files never carry world-write or the set-id and sticky bits, whatever the source had:
+ * a release must not become a place anybody on the server can write to, nor grow setuid files.
+ */
+export function deployedMode(sourceMode: number): number {
+  return sourceMode & 0o775
+}
+
+/** Compile exclude globs into a predicate over relative paths. */
+export function excludeMatcher(
+  patterns: string[]
+): (relative: string, isDirectory: boolean) => boolean {
+  const compiled: { mm: Minimatch; dirOnly: boolean }[] = []
+  for (const raw of patterns) {
+    let pattern = raw.replace(/^\.\//, '').replace(/^\/+/, '')
+    const dirOnly = pattern.endsWith('/')
+    pattern = pattern.replace(/\/+$/, '')
+    if (pattern === '') continue
+    // A pattern without a slash matches a name at any depth, as in .gitignore and rsync.
+    const options = { dot: true, matchBase: !pattern.includes('/'), nocomment: true }
+    compiled.push({ mm: new Minimatch(pattern, options), dirOnly })
+    // 'node_modules/**' means the directory too: skip it whole instead of deploying it empty.
+    if (pattern.endsWith('/**')) {
+      compiled.push({ mm: new Minimatch(pattern.slice(0, -3), options), dirOnly: true })
+    }
+  }
+  return (relative, isDirectory) =>
+    compiled.some(({ mm, dirOnly }) => (!dirOnly || isDirectory) && mm.match(relative))
+}
+
+export interface ScanResult {
+  entries: ManifestEntry[]
+  /** Paths skipped because they are sockets, FIFOs or devices. */
+  skipped: string[]
+}
+
+/**
+ * Walk `root` without following symlinks. `.git` is always left out, at any depth (a submodule
+ * has a .git file). Hashes are not computed here; see hashEntries.
+ */
+export async function scanSource(root: string, exclude: string[]): Promise<ScanResult> {
+  const excluded = excludeMatcher(exclude)
+  const entries: ManifestEntry[] = []
+  const skipped: string[] = []
+  const walk = async (relativeDir: string): Promise<void> => {
+    const dir = await opendir(path.join(root, relativeDir))
+    const names: string[] = []
+    for await (const dirent of dir) names.push(dirent.name)
+    names.sort(compareNames)
+    for (const name of names) {
+      if (name === '.git') continue
+      const relative = relativeDir === '' ? name : `${relativeDir}/${name}`
+      const absolute = path.join(root, relative)
+      const st = await lstat(absolute)
+      const isDirectory = st.isDirectory()
+      if (excluded(relative, isDirectory)) continue
+      const mtime = Math.floor(st.mtimeMs / 1000)
+      if (isDirectory) {
+        entries.push({ path: relative, type: 'dir', mode: deployedMode(st.mode), size: 0, mtime })
+        await walk(relative)
+      } else if (st.isFile()) {
+        entries.push({
+          path: relative,
+          type: 'file',
+          mode: deployedMode(st.mode),
+          size: st.size,
+          mtime
+        })
+      } else if (st.isSymbolicLink()) {
+        const target = await readlink(absolute)
+        entries.push({
+          path: relative,
+          type: 'symlink',
+          mode: 0o777,
+          size: Buffer.byteLength(target),
+          mtime,
+          target
+        })
+      } else {
+        skipped.push(relative)
+      }
+    }
+  }
+  await walk('')
+  return { entries, skipped }
+}
+
+/** Byte order of the UTF-8 names: what `LC_ALL=C sort` does, and stable across platforms. */
+export function compareNames(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+}
+
+/** sha256 of one file, streamed: memory does not grow with the file's size. */
+export function hashFile(file: string): Promise<{ sha256: string; size: number }> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256')
+    let size = 0
+    createReadStream(file, { highWaterMark: 256 * 1024 })
+      .on('data', chunk => {
+        size += chunk.length
+        hash.update(chunk)
+      })
+      .on('error', reject)
+      .on('end', () => resolve({ sha256: hash.digest('hex'), size }))
+  })
+}
+
+/** Fill in sha256 for every file entry, a few files at a time. */
+export async function hashEntries(
+  root: string,
+  entries: ManifestEntry[],
+  concurrency = 8
+): Promise<void> {
+  const files = entries.filter(e => e.type === 'file')
+  let next = 0
+  const worker = async (): Promise<void> => {
+    while (next < files.length) {
+      const entry = files[next++]
+      const { sha256, size } = await hashFile(path.join(root, entry.path))
+      if (size !== entry.size) {
+        throw new Error(
+          `${entry.path} changed while it was being read (${entry.size} bytes, then ${size}); is a build still writing to the source?`
+        )
+      }
+      entry.sha256 = sha256
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(concurrency, files.length) }, worker))
+}
+
+/** Scan and hash `root`: the manifest of what will be deployed. */
+export async function buildManifest(root: string, exclude: string[]): Promise<ScanResult> {
+  const scan = await scanSource(root, exclude)
+  await hashEntries(root, scan.entries)
+  return scan
+}
+
+// Entries are stored as arrays rather than objects: a 50,000-file manifest stays a few MB.
+type StoredEntry = [
+  path: string,
+  type: 'f' | 'd' | 'l',
+  mode: number,
+  size: number,
+  mtime: number,
+  extra: string
+]
+
+export async function serializeManifest(manifest: Manifest): Promise<Buffer> {
+  const entries: StoredEntry[] = manifest.entries.map(e => [
+    e.path,
+    e.type === 'file' ? 'f' : e.type === 'dir' ? 'd' : 'l',
+    e.mode,
+    e.size,
+    e.mtime,
+    e.type === 'file' ? (e.sha256 ?? '') : e.type === 'symlink' ? (e.target ?? '') : ''
+  ])
+  const json = JSON.stringify({ version: 1, sharedLinks: manifest.sharedLinks, entries })
+  return promisify(gzip)(json, { level: 6 })
+}
+
+/** Parse a stored manifest. Throws with a reason on anything unexpected: the caller then uploads everything. */
+export async function parseManifest(data: Buffer): Promise<Manifest> {
+  const json = (await promisify(gunzip)(data)).toString('utf8')
+  const parsed = JSON.parse(json) as { version?: unknown; sharedLinks?: unknown; entries?: unknown }
+  if (parsed.version !== 1) throw new Error(`unknown manifest version ${String(parsed.version)}`)
+  if (!Array.isArray(parsed.entries)) throw new Error('manifest has no entries')
+  const sharedLinks = Array.isArray(parsed.sharedLinks)
+    ? parsed.sharedLinks.filter((s): s is string => typeof s === 'string')
+    : []
+  const entries = parsed.entries.map((raw: unknown, i: number): ManifestEntry => {
+    if (!Array.isArray(raw) || raw.length !== 6) throw new Error(`manifest entry ${i} is malformed`)
+    const [p, t, mode, size, mtime, extra] = raw as unknown[]
+    if (
+      typeof p !== 'string' ||
+      p === '' ||
+      p.startsWith('/') ||
+      p.split('/').some(s => s === '..' || s === '' || s === '.')
+    ) {
+      throw new Error(`manifest entry ${i} has an invalid path`)
+    }
+    if (
+      typeof mode !== 'number' ||
+      typeof size !== 'number' ||
+      typeof mtime !== 'number' ||
+      typeof extra !== 'string'
+    ) {
+      throw new Error(`manifest entry ${i} is malformed`)
+    }
+    if (t === 'f') {
+      if (!/^[0-9a-f]{64}$/.test(extra)) throw new Error(`manifest entry ${i} has no sha256`)
+      return { path: p, type: 'file', mode, size, mtime, sha256: extra }
+    }
+    if (t === 'd') return { path: p, type: 'dir', mode, size: 0, mtime }
+    if (t === 'l') return { path: p, type: 'symlink', mode: 0o777, size, mtime, target: extra }
+    throw new Error(`manifest entry ${i} has an unknown type`)
+  })
+  return { version: 1, entries, sharedLinks }
+}

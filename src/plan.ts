@@ -1,0 +1,91 @@
+import type { ManifestEntry } from './manifest.js'
+
+/** The difference between what will be deployed and what the new release starts from. */
+export interface Plan {
+  /** Entries to send, parents before children. */
+  upload: ManifestEntry[]
+  /**
+   * Paths to remove from the starting copy before anything is written: deleted paths, paths whose
+   * type changed, and changed files and links. Removing a changed file first means the new content
+   * is always a new inode, so a hard-linked older release never sees the write.
+   */
+  remove: string[]
+  /** Paths of the starting copy that are not in the new release. */
+  deleted: string[]
+  /** Entries the starting copy already has, unchanged. */
+  unchanged: number
+  /** Files in `upload`. */
+  uploadFiles: number
+  /** Bytes of file content in `upload`. */
+  uploadBytes: number
+}
+
+function same(a: ManifestEntry, b: ManifestEntry): boolean {
+  if (a.type !== b.type) return false
+  switch (a.type) {
+    case 'file':
+      return a.sha256 === b.sha256 && a.size === b.size && a.mode === b.mode
+    case 'symlink':
+      return a.target === b.target
+    case 'dir':
+      // Directory modes are the server's (its umask decides them), so only existence counts.
+      return true
+  }
+}
+
+/** Is `p` inside one of `dirs` (a set of directory paths)? */
+function underAny(p: string, dirs: ReadonlySet<string>): boolean {
+  for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
+    if (dirs.has(p.slice(0, i))) return true
+  }
+  return false
+}
+
+/**
+ * Diff the local entries against the base (the manifest of the release we start from; empty for
+ * a full upload).
+ */
+export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
+  const baseByPath = new Map(base.map(e => [e.path, e]))
+  const localByPath = new Map(local.map(e => [e.path, e]))
+
+  const removedDirs = new Set<string>()
+  const remove: string[] = []
+  const deleted: string[] = []
+  // Base entries sorted parents-first, so a removed directory hides everything below it.
+  for (const old of base) {
+    if (underAny(old.path, removedDirs)) {
+      if (!localByPath.has(old.path)) deleted.push(old.path)
+      continue
+    }
+    const now = localByPath.get(old.path)
+    if (now === undefined) {
+      deleted.push(old.path)
+      remove.push(old.path)
+      if (old.type === 'dir') removedDirs.add(old.path)
+    } else if (!same(old, now)) {
+      remove.push(old.path)
+      if (old.type === 'dir') removedDirs.add(old.path)
+    }
+  }
+
+  const upload: ManifestEntry[] = []
+  let unchanged = 0
+  let uploadBytes = 0
+  let uploadFiles = 0
+  for (const entry of local) {
+    const old = baseByPath.get(entry.path)
+    const gone =
+      old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path))
+    if (old !== undefined && !gone && same(old, entry)) {
+      unchanged++
+      continue
+    }
+    upload.push(entry)
+    if (entry.type === 'file') {
+      uploadFiles++
+      uploadBytes += entry.size
+    }
+  }
+  return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes }
+}

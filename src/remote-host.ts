@@ -1,0 +1,49 @@
+import type { Readable } from 'node:stream'
+
+/** Options for one script run on the server. */
+export interface RunOptions {
+  /** Bytes fed to the script's standard input after the script itself (a tar stream, say). */
+  stdin?: Readable
+  /** Each complete line the script writes to stderr (hook output, tool errors), as it arrives. */
+  onStderrLine?: (line: string) => void
+  /** Aborting closes the channel; the remote script sees EOF and cleans up. */
+  signal?: AbortSignal
+}
+
+export interface RunResult {
+  /** Exit status, or null when the script was killed or the channel was lost. */
+  code: number | null
+  /** Everything the script wrote to stdout (its machine-readable results). */
+  stdout: Buffer
+  /** The last few KB of stderr, for error messages. */
+  stderrTail: string
+}
+
+/** File operations over SFTP, for the switch and for servers without tar. */
+export interface RemoteFiles {
+  /**
+   * Point `link` at `target` atomically: create a symlink under `temporaryName` beside it, then
+   * rename it over `link`, then read `link` back. Returns what `link` points to afterwards.
+   */
+  swapSymlink(link: string, target: string, temporaryName: string): Promise<string>
+  /** Write a file under a temporary name with `mode`, then rename it over `file`. */
+  writeFileAtomic(file: string, source: Readable, mode: number, size: number): Promise<void>
+  mkdir(dir: string, mode: number): Promise<void>
+  symlink(target: string, link: string): Promise<void>
+  /** Remove a file or symlink. */
+  unlink(file: string): Promise<void>
+}
+
+/**
+ * A server the deploy talks to. The deploy logic speaks only to this interface: the real
+ * implementation is ssh2 over one connection, unit tests use a hand-written fake.
+ */
+export interface RemoteHost {
+  /** `user@host:port`, for log prefixes and errors. */
+  readonly label: string
+  /** Run a POSIX sh script. The script travels on stdin, never on a command line. */
+  run(script: string, options?: RunOptions): Promise<RunResult>
+  /** The SFTP session of this connection, opened once. */
+  files(): Promise<RemoteFiles>
+  close(): void
+}

@@ -1,0 +1,465 @@
+/**
+ * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
+ * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
+ * both have (find -exec +, stat -c, sha256sum, awk, cp -a, readlink, dd); nothing GNU-only.
+ *
+ * Every value from outside (paths, ids, file names, JSON) enters through `quote()`. Results go
+ * to stdout as lines `!key value`; tool errors and hook output go to stderr, which is streamed
+ * to the log.
+ */
+import { randomBytes } from 'node:crypto'
+import { quote } from './shell-quote.js'
+
+export const LOCK_EXIT = 75
+export const REFUSED_EXIT = 3
+
+/** Variables every script defines: D (deploy dir), M (metadata dir). */
+function header(deployPath: string): string {
+  return [
+    'set -u',
+    // Machine-readable parsing of tool output (find order, awk, stat) must not depend on locale.
+    'LC_ALL=C; export LC_ALL',
+    `D=${quote(deployPath)}`,
+    'M="$D/.atomic-deploy"',
+    `now() { date -u +%Y-%m-%dT%H:%M:%SZ; }`,
+    `say() { printf '!%s\\n' "$*"; }`,
+    `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`
+  ].join('\n')
+}
+
+/** Print a file as `!blob <name> <length>` followed by its raw bytes. */
+const BLOB_FUNCTION = `blob() { [ -f "$2" ] || return 0; n=$(wc -c < "$2") || return 0; printf '!blob %s %s\\n' "$1" "$((n + 0))"; cat "$2"; }`
+
+export interface InspectParams {
+  /** The `path` input (absolute, or relative to the login directory). */
+  path: string
+  /** Create the layout and take the lock (false for dry-run: read only). */
+  lock: boolean
+  /** One-line JSON recorded in the lock. */
+  lockOwner: string
+  /** Which starting point's manifest to return. */
+  reuse: 'previous' | 'cache' | 'none'
+  systemExact: string[]
+  systemTrees: string[]
+}
+
+/**
+ * Phase 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
+ * the layout, take the lock, and report what the planner needs: umask, tools, `current`, the
+ * releases, the release log, and the manifest of the release a new one starts from.
+ */
+export function inspectScript(p: InspectParams): string {
+  const exact = p.systemExact.map(quote).join('|')
+  const trees = p.systemTrees.map(t => `${quote(t)}*`).join('|')
+  return `${header('')}
+${BLOB_FUNCTION}
+P=${quote(p.path)}
+case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
+# Resolve the nearest existing ancestor physically, so a symlink cannot smuggle in a system dir.
+A=$D; R=''; i=0
+while [ ! -d "$A" ] && [ $i -lt 256 ]; do R="/\${A##*/}$R"; A=\${A%/*}; [ -n "$A" ] || A=/; i=$((i + 1)); done
+if [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit ${REFUSED_EXIT}; fi
+A=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit ${REFUSED_EXIT}; }
+case $A in /) D=\${R:-/} ;; *) D="$A$R" ;; esac
+M="$D/.atomic-deploy"
+case $D in ${exact}) say "refused system $D is a system directory"; exit ${REFUSED_EXIT} ;; esac
+case "$D/" in ${trees}) say "refused system $D is inside a system directory"; exit ${REFUSED_EXIT} ;; esac
+say "path $D"
+if [ -d "$D" ] && [ ! -d "$M" ]; then
+  # First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
+  foreign=''
+  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    case \${e##*/} in releases|shared|cache|current) ;; *) foreign=1; say "foreign \${e##*/}" ;; esac
+  done
+  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit ${REFUSED_EXIT}; fi
+fi
+for e in releases shared cache .atomic-deploy; do
+  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit ${REFUSED_EXIT}; fi
+done
+if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit ${REFUSED_EXIT}; fi
+${
+  p.lock
+    ? `if ! mkdir -p "$D" 2>/dev/null || ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+  say "refused permission user $(id -un) cannot create directories in $D"; exit ${REFUSED_EXIT}
+fi
+if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit ${REFUSED_EXIT}; fi
+if ! mkdir "$M/lock" 2>/dev/null; then
+  say locked
+  if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+  exit ${LOCK_EXIT}
+fi
+printf '%s\\n' ${quote(p.lockOwner)} > "$M/lock/owner"
+say locked-by-us`
+    : ''
+}
+say "umask $(umask)"
+for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
+cp --version >/dev/null 2>&1 && say "tool gnu-cp"
+if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi
+for r in "$D"/releases/*; do [ -d "$r" ] && say "release \${r##*/}"; done
+blob log "$M/log"
+${
+  p.reuse === 'cache'
+    ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
+    : p.reuse === 'previous'
+      ? `if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
+      : ''
+}
+say end
+`
+}
+
+export interface ReleaseParams {
+  /** Resolved absolute deploy directory (from the inspect phase). */
+  deployDir: string
+  releaseId: string
+  /** Server umask to create directories with, already including o-w. */
+  umask: string
+}
+
+export interface PrepareParams {
+  /** Incomplete releases from earlier runs, to remove first. */
+  staleReleases: string[]
+  /** What the new release starts from. */
+  base:
+    | { kind: 'none' }
+    | { kind: 'release'; id: string; sharedLinks: string[] }
+    | { kind: 'cache'; exists: boolean }
+  copyMethod: 'copy' | 'hardlink'
+  /** Paths to remove from the starting copy (relative to it). */
+  remove: string[]
+  /** How the changed files arrive: a tar stream on stdin, or later over SFTP. */
+  transfer: { kind: 'tar'; gzip: boolean } | { kind: 'sftp' }
+}
+
+/** Removal of many paths, in chunks so no command line comes near ARG_MAX. */
+function removeCommands(dirVariable: string, paths: string[], failKind: string): string {
+  const chunks: string[] = []
+  let current: string[] = []
+  let size = 0
+  for (const p of paths) {
+    const word = `"$${dirVariable}"/${quote(p)}`
+    current.push(word)
+    size += word.length + 1
+    if (current.length >= 500 || size > 60_000) {
+      chunks.push(
+        `rm -rf -- ${current.join(' ')} || fail ${failKind} "cannot remove paths in $${dirVariable}"`
+      )
+      current = []
+      size = 0
+    }
+  }
+  if (current.length > 0)
+    chunks.push(
+      `rm -rf -- ${current.join(' ')} || fail ${failKind} "cannot remove paths in $${dirVariable}"`
+    )
+  return chunks.join('\n')
+}
+
+function releaseHeader(p: ReleaseParams): string {
+  return `${header(p.deployDir)}
+umask ${p.umask}
+ID=${quote(p.releaseId)}
+R="$D/releases/$ID"
+T="$M/tmp/$ID"
+# On any failure before the switch, the new release and its metadata go, and current is untouched.
+fail() { kind=$1; shift; say "error $kind $*"; cleanup_release; exit 1; }
+cleanup_release() {
+  trap '' HUP INT TERM
+  cd "$D" 2>/dev/null || cd /
+  rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  log_event abort "$ID" 2>/dev/null
+}
+trap 'fail signal "interrupted by a signal"' HUP INT TERM`
+}
+
+/**
+ * Phase 4 on the server, first half: clear leftovers, create releases/<id> from its starting
+ * point, remove the paths the plan deletes or replaces, and (tar transfer) extract the changed
+ * files from stdin.
+ */
+function prepareBody(p: PrepareParams): string {
+  const stale = p.staleReleases
+    .map(id => `rm -rf "$D/releases/"${quote(id)} && log_event abort ${quote(id)}`)
+    .join('\n')
+  const cp = (from: string, to: string): string =>
+    p.copyMethod === 'hardlink'
+      ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
+      : `if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`
+  // The directory the changed files land in: the new release, or cache/ which is then copied.
+  let base = ''
+  if (p.base.kind === 'release') {
+    base = `PREV="$D/releases/"${quote(p.base.id)}
+${cp('$PREV', '$R')}
+${removeCommands('R', p.base.sharedLinks, 'copy')}`
+  } else if (p.base.kind === 'cache') {
+    // The cache manifest is rewritten only once the release built from the cache is verified, so
+    // an interrupted sync leaves no manifest and the next deploy rebuilds the cache from scratch.
+    base = `rm -f "$M/cache.manifest.json.gz"
+${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot create $D/cache"`}`
+  }
+  const target = p.base.kind === 'cache' ? 'C' : 'R'
+  const transfer =
+    p.transfer.kind === 'tar'
+      ? `tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D" >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
+      : ''
+  return `C="$D/cache"
+GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
+cd "$D" || fail io "cannot enter $D"
+${stale}
+rm -f "$D"/.current.tmp-* 2>/dev/null
+rm -rf "$M/tmp"
+mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
+log_event start "$ID" || fail io "cannot write $M/log"
+mkdir "$R" || fail exists "cannot create $R (does release $ID exist already?)"
+${base}
+${removeCommands(target, p.remove, 'io')}
+${transfer}
+say prepared
+`
+}
+
+export interface FinalizeParams {
+  /** With reuse cache: copy the synced cache into the release first. */
+  fromCache?: { copyMethod: 'copy' | 'hardlink' }
+  /** Names (under $T) of the uploaded metadata files. */
+  hasSums: boolean
+  /** Files whose names cannot go in a sha256sum -c list (newline or backslash): path and hash. */
+  oddSums: { path: string; sha256: string }[]
+  shared: { kind: 'auto' } | { kind: 'explicit'; paths: string[] }
+  sharedConflict: 'fail' | 'replace'
+  /** before-switch, run in the verified release with these variables. */
+  hook?: { name: string; script: string; env: Record<string, string> }
+  /** Write cache.manifest after verification (reuse cache). */
+  updatesCache: boolean
+}
+
+/** The listing both sides compute: `stat -c` lines, compared as multisets by awk. */
+export const LISTING_COMMAND = `find . ! -name . \\( -type f -exec stat -c 'f %a %s %n' {} + -o -type d -exec stat -c 'd %n' {} + -o -type l -exec stat -c 'l %s %n' {} + \\)`
+
+/**
+ * Run a user script under `sh -e` in the release ($R), with its variables exported, stdin closed
+ * and all output on stderr (streamed to the log). Leaves the exit status in $rc. The script is
+ * written to a file through a quoted here-document, so nothing in it is expanded on the way.
+ */
+function runHook(name: string, script: string, env: Record<string, string>): string {
+  // A delimiter no script line can equal by accident.
+  const end = `ATOMIC_DEPLOY_${randomBytes(8).toString('hex')}`
+  const exports = Object.entries(env)
+    .map(([k, v]) => `${k}=${quote(v)}; export ${k}`)
+    .join('; ')
+  return `H="$M/tmp/${name}.$$.sh"
+mkdir -p "$M/tmp" && cat > "$H" <<'${end}'
+${script.endsWith('\n') ? script : `${script}\n`}${end}
+say "hook-start ${name}"
+( cd "$R" && ${exports}; exec sh -e "$H" ) </dev/null >&2
+rc=$?
+rm -f "$H"
+say "hook-exit ${name} $rc"`
+}
+
+/**
+ * Phase 4 (second half) to 6 on the server: verify the release against the manifest (every path's
+ * type, size and mode, nothing extra; sha256 of uploaded files), link shared paths, install the
+ * manifest and revision record, run before-switch, and mark the release ready in the log.
+ */
+function finalizeBody(p: FinalizeParams): string {
+  const fromCache = p.fromCache
+    ? p.fromCache.copyMethod === 'hardlink'
+      ? `cp -al "$D/cache/." "$R/" || fail copy "cannot hard-link cache into $R"`
+      : `{ if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/cache/." "$R/"; else cp -a "$D/cache/." "$R/"; fi; } || fail copy "cannot copy cache into $R"`
+    : ''
+  const odd = p.oddSums
+    .map(
+      s =>
+        `h=$(sha256sum < ${quote(`./${s.path}`)}); [ "\${h%% *}" = ${s.sha256} ] || { bad=1; printf '%s: FAILED\\n' ${quote(s.path)} >> "$T/sums.out"; }`
+    )
+    .join('\n')
+  const hook = p.hook
+    ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
+[ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
+    : ''
+  return `cd "$D" || fail io "cannot enter $D"
+${fromCache}
+cd "$R" || fail io "cannot enter $R"
+${LISTING_COMMAND} > "$T/actual" 2> "$T/find.err" || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
+# Compare the listings as multisets of lines: order-free, and a name holding a newline splits the
+# same way on both sides.
+if ! awk 'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
+  fail verify "the release does not match the manifest"
+fi
+bad=''
+: > "$T/sums.out"
+${p.hasSums ? `sha256sum -c "$T/sums" > "$T/sums.all" 2>&1 || { bad=1; grep -v ': OK$' "$T/sums.all" >> "$T/sums.out"; }` : ''}
+${odd}
+if [ -n "$bad" ]; then
+  head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
+  fail verify "sha256 mismatch"
+fi
+S="$D/shared"
+${p.shared.kind === 'auto' ? autoShared(p.sharedConflict) : explicitShared(p.shared.paths, p.sharedConflict)}
+mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"
+mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
+mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
+${p.updatesCache ? `cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"` : ''}
+${hook}
+rm -rf "$T"
+log_event ready "$ID" || fail io "cannot write $M/log"
+trap '' HUP INT TERM
+say ready
+`
+}
+
+/**
+ * One script for the release phases on a server. With a tar transfer, prepare and finalize run
+ * in one channel (the tar stream between them on stdin): one round trip for phases 4 to 6.
+ */
+export function releaseScript(
+  common: ReleaseParams,
+  prepare?: PrepareParams,
+  finalize?: FinalizeParams
+): string {
+  return [
+    releaseHeader(common),
+    prepare ? prepareBody(prepare) : '',
+    finalize ? finalizeBody(finalize) : ''
+  ].join('\n')
+}
+
+/** Relative target from releases/<id>/<rel> back to shared/<rel>. */
+function sharedTarget(rel: string): string {
+  const depth = rel.split('/').length - 1
+  return `${'../'.repeat(depth + 2)}shared/${rel}`
+}
+
+function conflict(conflictMode: 'fail' | 'replace', relVar: string, dstVar: string): string {
+  return conflictMode === 'replace'
+    ? `rm -rf "${dstVar}" || fail shared "cannot replace ${relVar}"; say "shared-replaced ${relVar}"`
+    : `fail shared-conflict "${relVar} is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"`
+}
+
+/**
+ * Link every entry of shared/ at the first level the release does not have: when both have a
+ * directory of that name, descend into it. Positional parameters are per call in POSIX sh, so
+ * the recursion needs no `local`.
+ */
+function autoShared(conflictMode: 'fail' | 'replace'): string {
+  return `: > "$T/links"
+link_shared() {
+  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do
+    [ -e "$s" ] || [ -L "$s" ] || continue
+    rel="$1\${s##*/}"; dst="$R/$rel"
+    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then
+      link_shared "$rel/" "$2../"
+      continue
+    fi
+    if [ -e "$dst" ] || [ -L "$dst" ]; then ${conflict(conflictMode, '$rel', '$dst')}; fi
+    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"
+    printf '%s\\n' "$rel" >> "$T/links"
+    say "shared $rel"
+  done
+}
+[ -d "$S" ] && link_shared '' ''`
+}
+
+function explicitShared(paths: string[], conflictMode: 'fail' | 'replace'): string {
+  const lines = [': > "$T/links"']
+  for (const entry of paths) {
+    const isDir = entry.endsWith('/')
+    const rel = entry.replace(/\/$/, '')
+    const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : ''
+    lines.push(`rel=${quote(rel)}; s="$S/$rel"; dst="$R/$rel"
+if [ -e "$s" ] || [ -L "$s" ]; then
+  if [ -e "$dst" ] || [ -L "$dst" ]; then ${conflict(conflictMode, '$rel', '$dst')}; fi
+elif [ -e "$dst" ] || [ -L "$dst" ]; then
+  ${parent ? `mkdir -p "$S/"${quote(parent)} || fail shared "cannot create shared/${parent.replace(/"/g, '')}"` : ':'}
+  mv "$dst" "$s" || fail shared "cannot move $rel into shared/"; say "shared-seeded $rel"
+else
+  ${isDir ? `mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"` : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/ or end it with / to have it created as a directory"`}
+fi
+${parent ? `mkdir -p "$R/"${quote(parent)} || fail shared "cannot create the parent of $rel"` : ''}
+ln -s ${quote(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
+printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`)
+  }
+  return lines.join('\n')
+}
+
+/** Abort a release that was prepared but will not go live (another server failed, a signal). */
+export function abortScript(p: ReleaseParams & { lockToken?: string }): string {
+  return `${releaseHeader(p)}
+cleanup_release
+${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
+say aborted
+`
+}
+
+function unlockIfOurs(token: string): string {
+  return `if [ -f "$M/lock/owner" ] && grep -q ${quote(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`
+}
+
+export interface HookParams {
+  deployDir: string
+  releaseId: string
+  name: string
+  script: string
+  env: Record<string, string>
+}
+
+/** Run after-switch (or before-switch outside a deploy) in a release. */
+export function hookScript(p: HookParams): string {
+  return `${header(p.deployDir)}
+R="$D/releases/"${quote(p.releaseId)}
+${runHook(p.name, p.script, p.env)}
+exit $rc
+`
+}
+
+export interface FinishParams {
+  deployDir: string
+  /** Events to append to the release log, e.g. ['live', id]. */
+  events: [string, string][]
+  /** Releases to delete (complete ones beyond keep-releases). */
+  prune: string[]
+  /** Ids whose lines are dropped from the log (pruned or long gone), so it stays small. */
+  forget: string[]
+  /** Release the lock if this token holds it. */
+  lockToken?: string
+}
+
+/** Phase 9: prune, record events, compact the release log, release the lock. */
+export function finishScript(p: FinishParams): string {
+  const prune = p.prune
+    .map(
+      id =>
+        `rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}`
+    )
+    .join('\n')
+  const events = p.events.map(([event, id]) => `log_event ${quote(event)} ${quote(id)}`).join('\n')
+  const forget =
+    p.forget.length === 0
+      ? ''
+      : `printf '%s\\n' ${p.forget.map(quote).join(' ')} > "$M/log.forget"
+awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"
+rm -f "$M/log.forget" "$M/log.new"`
+  return `${header(p.deployDir)}
+${prune}
+${events}
+${forget}
+${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
+say finished
+`
+}
+
+/** mode: unlock. Report who held the lock, then remove it. */
+export function unlockScript(path: string): string {
+  return `${header('')}
+P=${quote(path)}
+case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
+M="$D/.atomic-deploy"
+if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
+if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
+say unlocked
+`
+}

@@ -1,0 +1,459 @@
+import { randomBytes } from 'node:crypto'
+import type { Readable } from 'node:stream'
+import ssh2 from 'ssh2'
+import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
+import { ConnectionError, HostKeyError, messageOf } from './errors.js'
+import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
+import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
+import type { Server } from './servers.js'
+
+const { Client } = ssh2
+
+export interface ConnectOptions {
+  server: Server
+  hostKeys: HostKeyPolicy
+  privateKey?: string
+  passphrase?: string
+  password?: string
+  /** Seconds for the TCP connect plus the SSH handshake and authentication. */
+  timeoutSeconds: number
+  /** Called for things worth a warning (insecure host key, ...). */
+  warn?: (message: string) => void
+}
+
+/**
+ * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, so
+ * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
+ * and a channel can be opened before its script is known: the open and the exec request then
+ * cost nothing when the script is ready. `read` takes one line byte by byte, and `dd bs=1`
+ * takes exactly the script's bytes, so whatever follows on stdin (a tar stream) is left for
+ * the script. POSIX sh, dash and BusyBox ash all behave this way.
+ */
+const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; s=$(dd bs=1 count="$n" 2>/dev/null) || exit 97; eval "$s"'`
+
+const STDERR_TAIL = 8192
+
+// Host key algorithm families, tried one by one when only a fingerprint is known: the server
+// offers its preferred type first, and a fingerprint does not say which type it is of.
+const KEY_FAMILIES = [
+  ['ssh-ed25519'],
+  ['ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521'],
+  ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa']
+]
+
+/** Open one SSH connection, verifying the host key before authentication. */
+export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost> {
+  const { server } = options
+  const verifier = hostVerifierFor(options.hostKeys, server.host, server.port)
+  if (options.hostKeys.kind === 'insecure') {
+    options.warn?.(
+      `${server.label}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`
+    )
+  }
+  const first = await attempt(options, verifier, verifier.algorithms)
+  if (first.client) return new SshRemoteHost(server.label, first.client)
+  if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
+  // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
+  const reasons = [first.reason]
+  for (const family of KEY_FAMILIES) {
+    if (
+      family.includes(first.offeredType) ||
+      (first.offeredType === 'ssh-rsa' && family.includes('rsa-sha2-512'))
+    )
+      continue
+    const next = await attempt(options, verifier, family)
+    if (next.client) return new SshRemoteHost(server.label, next.client)
+    if (next.reason) reasons.push(next.reason)
+    else if (!(
+      next.error instanceof ConnectionError &&
+      /no matching|handshake failed/i.test(next.error.message)
+    ))
+      throw next.error
+  }
+  throw new HostKeyError(
+    `${server.label}: host key verification failed: none of the server's host keys matches host-fingerprint. ${reasons.join(' ')}`
+  )
+}
+
+interface Attempt {
+  client?: InstanceType<typeof Client>
+  error?: Error
+  /** Set when the host key was the problem. */
+  reason?: string
+  offeredType?: string
+}
+
+async function attempt(
+  options: ConnectOptions,
+  verifier: ReturnType<typeof hostVerifierFor>,
+  algorithms: string[] | undefined
+): Promise<Attempt> {
+  const { server } = options
+  const client = new Client()
+  let hostKeyFailure: string | undefined
+  let offeredType: string | undefined
+  const config: ConnectConfig = {
+    host: server.host,
+    port: server.port,
+    username: server.user,
+    readyTimeout: options.timeoutSeconds * 1000,
+    keepaliveInterval: 10_000,
+    keepaliveCountMax: 3,
+    // ssh2 passes the raw host key blob; the base64 field of a known_hosts line decodes to
+    // exactly that blob, so the comparison is byte for byte. This runs before authentication.
+    hostVerifier: (key: Buffer) => {
+      const result = verifier.verify(key)
+      if (!result.ok) {
+        hostKeyFailure = result.reason
+        try {
+          offeredType = keyTypeOfBlob(key)
+        } catch {
+          offeredType = undefined
+        }
+      }
+      return result.ok
+    },
+    tryKeyboard: options.password !== undefined
+  }
+  // Pin the host key algorithms to the types we hold: otherwise the server may offer a type we
+  // have no key for, and a valid server would be refused.
+  if (algorithms) config.algorithms = { serverHostKey: algorithms as never }
+  if (options.privateKey !== undefined) {
+    config.privateKey = options.privateKey
+    if (options.passphrase !== undefined) config.passphrase = options.passphrase
+  }
+  if (options.password !== undefined) config.password = options.password
+
+  return new Promise<Attempt>(resolve => {
+    const onError = (error: Error & { level?: string; code?: string }): void => {
+      client.removeListener('ready', onReady)
+      client.end()
+      if (hostKeyFailure !== undefined) {
+        resolve({
+          error: new HostKeyError(
+            `${server.label}: host key verification failed: ${hostKeyFailure}`
+          ),
+          reason: hostKeyFailure,
+          offeredType
+        })
+        return
+      }
+      resolve({
+        error: new ConnectionError(`${server.label}: ${describeConnectError(error, options)}`)
+      })
+    }
+    const onReady = (): void => {
+      client.removeListener('error', onError)
+      resolve({ client })
+    }
+    client.once('ready', onReady)
+    client.once('error', onError)
+    if (options.password !== undefined) {
+      client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
+        finish(prompts.map(() => options.password ?? ''))
+      })
+    }
+    try {
+      client.connect(config)
+    } catch (error) {
+      // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
+      resolve({ error: new ConnectionError(`${server.label}: ${keyProblem(messageOf(error))}`) })
+    }
+  })
+}
+
+function keyProblem(message: string): string {
+  if (/passphrase|decrypt|bad decrypt|integrity/i.test(message)) {
+    return `cannot decrypt private-key: check 'passphrase'. (${message})`
+  }
+  return `cannot use private-key: ${message}. Pass the whole private key text, including its BEGIN and END lines.`
+}
+
+function describeConnectError(
+  error: Error & { level?: string; code?: string },
+  options: ConnectOptions
+): string {
+  const { server } = options
+  if (error.level === 'client-authentication') {
+    const methods = [options.privateKey ? 'private-key' : '', options.password ? 'password' : '']
+      .filter(Boolean)
+      .join(' and ')
+    return `authentication failed for user '${server.user}' with ${methods}. Check that the public key is in ~${server.user}/.ssh/authorized_keys on the server (or the password is right).`
+  }
+  if (error.level === 'client-timeout' || /Timed out/i.test(error.message)) {
+    return `no SSH handshake within ${options.timeoutSeconds}s (connect-timeout). Is the host reachable and the port right?`
+  }
+  if (error.code === 'ECONNREFUSED')
+    return `connection refused on port ${server.port}. Is sshd running, and is the port right?`
+  if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN')
+    return `cannot resolve host name '${server.host}'.`
+  if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH')
+    return `host unreachable (${error.code}).`
+  if (/Cannot parse privateKey|private key/i.test(error.message)) return keyProblem(error.message)
+  return `connection failed: ${error.message}`
+}
+
+/** A RemoteHost over one ssh2 connection: one SFTP session and few exec channels. */
+export class SshRemoteHost implements RemoteHost {
+  private spare: Promise<ClientChannel> | undefined
+  private sparesEnabled = true
+  private sftpSession: Promise<SFTPWrapper> | undefined
+  private closed = false
+  private lostReason: string | undefined
+
+  constructor(
+    readonly label: string,
+    private readonly client: InstanceType<typeof Client>
+  ) {
+    client.on('error', error => {
+      this.lostReason = error.message
+    })
+    client.on('close', () => {
+      this.closed = true
+      this.lostReason ??= 'connection closed'
+    })
+  }
+
+  /**
+   * Start opening the channels the next steps will need (one exec channel and the SFTP session),
+   * so their round trips overlap with the work in progress. sshd's MaxSessions (10 by default,
+   * 2 on some hosts) bounds the channels per connection; when a spare cannot be opened, spares
+   * are given up and channels are opened on demand.
+   */
+  warmUp(): void {
+    this.ensureSpare()
+    void this.files().catch(() => undefined)
+  }
+
+  private openChannel(): Promise<ClientChannel> {
+    return new Promise((resolve, reject) => {
+      if (this.closed) {
+        reject(
+          new ConnectionError(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`)
+        )
+        return
+      }
+      this.client.exec(BOOTSTRAP, (error, channel) => {
+        if (error)
+          reject(new ConnectionError(`${this.label}: cannot open a channel: ${error.message}`))
+        else resolve(channel)
+      })
+    })
+  }
+
+  private ensureSpare(): void {
+    if (!this.sparesEnabled || this.spare || this.closed) return
+    const spare = this.openChannel()
+    spare.catch(() => {
+      this.sparesEnabled = false
+      if (this.spare === spare) this.spare = undefined
+    })
+    this.spare = spare
+  }
+
+  private async takeChannel(): Promise<ClientChannel> {
+    const spare = this.spare
+    this.spare = undefined
+    if (spare) {
+      try {
+        const channel = await spare
+        this.ensureSpare()
+        return channel
+      } catch {
+        // fall through to an on-demand channel
+      }
+    }
+    let lastError: unknown
+    // A refused open usually means MaxSessions is reached while another channel closes; retry a
+    // few times, briefly.
+    for (let attempt = 0; attempt < 5; attempt++) {
+      try {
+        const channel = await this.openChannel()
+        this.ensureSpare()
+        return channel
+      } catch (error) {
+        lastError = error
+        if (this.closed) break
+        await new Promise(r => setTimeout(r, 100 * (attempt + 1)))
+      }
+    }
+    throw lastError
+  }
+
+  async run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    const channel = await this.takeChannel()
+    return new Promise<RunResult>((resolve, reject) => {
+      const stdout: Buffer[] = []
+      let stderrTail = ''
+      let partial = ''
+      let code: number | null = null
+      let settled = false
+      const onAbort = (): void => {
+        try {
+          channel.signal('TERM')
+        } catch {
+          /* older servers do not take signals; closing stdin is enough */
+        }
+        options.stdin?.unpipe(channel)
+        channel.end()
+        channel.close()
+      }
+      const finish = (): void => {
+        if (settled) return
+        settled = true
+        options.signal?.removeEventListener('abort', onAbort)
+        if (partial !== '') options.onStderrLine?.(partial)
+        if (code === null && this.closed) {
+          reject(
+            new ConnectionError(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`)
+          )
+          return
+        }
+        resolve({ code, stdout: Buffer.concat(stdout), stderrTail })
+      }
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+      channel.stderr.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('utf8')
+        stderrTail = (stderrTail + text).slice(-STDERR_TAIL)
+        partial += text
+        const lines = partial.split('\n')
+        partial = lines.pop() ?? ''
+        for (const line of lines) options.onStderrLine?.(line)
+      })
+      channel.on('exit', (exitCode: number | null) => {
+        code = typeof exitCode === 'number' ? exitCode : null
+      })
+      channel.on('close', finish)
+      channel.on('error', () => undefined)
+      if (options.signal) {
+        if (options.signal.aborted) onAbort()
+        else options.signal.addEventListener('abort', onAbort, { once: true })
+      }
+      channel.write(`${Buffer.byteLength(script)}\n${script}`)
+      if (options.stdin) {
+        options.stdin.on('error', () => {
+          // The script sees a truncated stream and fails; its own error is the one reported.
+          channel.end()
+        })
+        options.stdin.pipe(channel)
+      } else {
+        channel.end()
+      }
+    })
+  }
+
+  files(): Promise<RemoteFiles> {
+    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
+      this.client.sftp((error, sftp) => {
+        if (error) reject(new ConnectionError(`${this.label}: cannot start SFTP: ${error.message}`))
+        else resolve(sftp)
+      })
+    })
+    const session = this.sftpSession
+    session.catch(() => {
+      if (this.sftpSession === session) this.sftpSession = undefined
+    })
+    return session.then(sftp => new SftpFiles(sftp, this.label))
+  }
+
+  close(): void {
+    this.spare?.then(c => c.end()).catch(() => undefined)
+    this.spare = undefined
+    this.client.end()
+  }
+}
+
+class SftpFiles implements RemoteFiles {
+  constructor(
+    private readonly sftp: SFTPWrapper,
+    private readonly label: string
+  ) {}
+
+  private call<T>(
+    what: string,
+    fn: (cb: (error: Error | null | undefined, value?: T) => void) => void
+  ): Promise<T> {
+    return new Promise((resolve, reject) => {
+      try {
+        fn((error, value) =>
+          error ? reject(new Error(`${what}: ${error.message}`)) : resolve(value as T)
+        )
+      } catch (error) {
+        reject(new Error(`${what}: ${messageOf(error)}`))
+      }
+    })
+  }
+
+  async swapSymlink(link: string, target: string, temporaryName: string): Promise<string> {
+    const dir = link.slice(0, link.lastIndexOf('/'))
+    const temporary = `${dir}/${temporaryName}`
+    // Three requests sent back to back: one round trip. sftp-server handles them in order, so
+    // if the symlink fails the rename fails too and `current` keeps its old target.
+    // ssh2 swaps the SSH_FXP_SYMLINK arguments for OpenSSH servers, whose sftp-server takes
+    // them in the reverse order of the draft (OpenSSH PROTOCOL, section 4.1).
+    const made = this.call<void>(`create ${temporary}`, cb =>
+      this.sftp.symlink(target, temporary, cb)
+    )
+    // posix-rename@openssh.com is rename(2): atomic, and it replaces `link`. Plain SFTP rename
+    // never overwrites on OpenSSH (OpenSSH PROTOCOL, section 4.3).
+    const renamed = this.call<void>(`rename ${temporary} over ${link}`, cb =>
+      this.sftp.ext_openssh_rename(temporary, link, cb)
+    )
+    const readBack = this.call<string>(`read ${link}`, cb => this.sftp.readlink(link, cb))
+    const results = await Promise.allSettled([made, renamed, readBack])
+    for (const result of results.slice(0, 2)) {
+      if (result.status === 'rejected') {
+        throw new Error(`${this.label}: switch failed: ${messageOf(result.reason)}`)
+      }
+    }
+    if (results[2].status === 'rejected')
+      throw new Error(`${this.label}: ${messageOf(results[2].reason)}`)
+    return results[2].value
+  }
+
+  async mkdir(dir: string, mode: number): Promise<void> {
+    await this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb))
+  }
+
+  async unlink(file: string): Promise<void> {
+    await this.call<void>(`remove ${file}`, cb => this.sftp.unlink(file, cb))
+  }
+
+  async symlink(target: string, link: string): Promise<void> {
+    await this.call<void>(`symlink ${link}`, cb => this.sftp.symlink(target, link, cb))
+  }
+
+  async writeFileAtomic(file: string, source: Readable, mode: number, size: number): Promise<void> {
+    const dir = file.slice(0, file.lastIndexOf('/'))
+    const temporary = `${dir}/.atomic-deploy-${randomBytes(6).toString('hex')}`
+    // ssh2's put()/createWriteStream default to mode 0666; the file is created with our mode,
+    // and fchmod'ed again because the server's umask applies at open time.
+    const handle = await this.call<Buffer>(`create ${file}`, cb =>
+      this.sftp.open(temporary, 'wx', { mode }, cb)
+    )
+    let written = 0
+    try {
+      const pending: Promise<void>[] = []
+      for await (const chunk of source as AsyncIterable<Buffer>) {
+        const offset = written
+        written += chunk.length
+        pending.push(
+          this.call<void>(`write ${file}`, cb =>
+            this.sftp.write(handle, chunk, 0, chunk.length, offset, err => cb(err))
+          )
+        )
+        // Keep a bounded number of writes in flight: pipelined, but memory stays bounded.
+        if (pending.length >= 16) await pending.shift()
+      }
+      await Promise.all(pending)
+      if (written !== size)
+        throw new Error(`${file} changed while it was being read (${size} bytes, then ${written})`)
+      await this.call<void>(`chmod ${file}`, cb => this.sftp.fchmod(handle, mode, cb))
+    } finally {
+      await this.call<void>(`close ${file}`, cb => this.sftp.close(handle, cb)).catch(
+        () => undefined
+      )
+    }
+    await this.call<void>(`rename ${file}`, cb => this.sftp.ext_openssh_rename(temporary, file, cb))
+  }
+}

@@ -1,0 +1,75 @@
+import { forEachLimited } from './concurrency.js'
+import type { DeployDependencies, DeployResult } from './deploy.js'
+import { GroupError } from './deploy.js'
+import { messageOf } from './errors.js'
+import { unlockScript } from './remote-scripts.js'
+import { ServerSession, parseScriptOutput } from './server-session.js'
+import type { Settings } from './settings.js'
+
+/** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
+export class UnlockRun {
+  constructor(
+    private readonly settings: Settings,
+    private readonly deps: DeployDependencies
+  ) {}
+
+  async unlock(): Promise<DeployResult> {
+    const sessions: ServerSession[] = []
+    const failures = await forEachLimited(
+      this.settings.servers,
+      this.settings.maxParallel,
+      async server => {
+        const host = await this.deps.connect(server)
+        const session = new ServerSession(server, host, this.deps.serverLog(server.label))
+        sessions.push(session)
+        try {
+          const result = await host.run(unlockScript(this.settings.path))
+          const output = parseScriptOutput(result.stdout)
+          const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
+          if (output.lines.includes('not-locked')) {
+            session.log.info('no lock was held')
+          } else if (output.lines.includes('unlocked')) {
+            session.log.info(`removed the lock held by ${describeOwner(owner)}`)
+          } else {
+            throw new Error(
+              `${server.label}: could not remove the lock: ${result.stderrTail.trim()}`
+            )
+          }
+          session.report.status = 'unlocked'
+        } catch (error) {
+          session.report.status = 'failed'
+          session.report.error = messageOf(error)
+          throw error
+        } finally {
+          host.close()
+        }
+      },
+      { stopOnError: false }
+    )
+    const result: DeployResult = { rolledBack: false, sessions }
+    if (failures.length > 0) {
+      throw new GroupError(
+        `Unlock failed:\n${failures.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
+        failures.map(f => f.error),
+        result
+      )
+    }
+    return result
+  }
+}
+
+function describeOwner(owner: string | undefined): string {
+  if (!owner) return 'an unknown holder'
+  try {
+    const o = JSON.parse(owner) as {
+      runUrl?: string
+      commit?: string
+      started?: string
+      actor?: string
+    }
+    const age = o.started ? Math.round((Date.now() - Date.parse(o.started)) / 60000) : undefined
+    return `${o.runUrl ?? 'an unknown run'} (commit ${o.commit?.slice(0, 12) || 'unknown'}${o.actor ? `, by ${o.actor}` : ''}, since ${o.started ?? '?'}${age !== undefined ? `, ${age} min ago` : ''})`
+  } catch {
+    return owner.slice(0, 200)
+  }
+}
