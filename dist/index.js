@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 9473:
+/***/ 3827:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 8008:
+/***/ 4934:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 1296:
+/***/ 6974:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8008);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4394);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6756);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(242);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4934);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4228);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1026);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4936);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2027:
+/***/ 654:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,13 +53176,13 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/errors.js
-var errors = __nccwpck_require__(9473);
-// EXTERNAL MODULE: ./build/known-hosts.js
-var known_hosts = __nccwpck_require__(4477);
-// EXTERNAL MODULE: ./build/release-id.js
-var release_id = __nccwpck_require__(1875);
-;// CONCATENATED MODULE: ./build/servers.js
+// EXTERNAL MODULE: ./build/bundle-25830/js/errors.js
+var errors = __nccwpck_require__(3827);
+// EXTERNAL MODULE: ./build/bundle-25830/js/known-hosts.js
+var known_hosts = __nccwpck_require__(7517);
+// EXTERNAL MODULE: ./build/bundle-25830/js/release-id.js
+var release_id = __nccwpck_require__(2665);
+;// CONCATENATED MODULE: ./build/bundle-25830/js/servers.js
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
 // as an option if anybody ever passed it on to a command line.
@@ -53281,9 +53281,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/settings.js
-var settings = __nccwpck_require__(1423);
-;// CONCATENATED MODULE: ./build/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-25830/js/settings.js
+var settings = __nccwpck_require__(3317);
+;// CONCATENATED MODULE: ./build/bundle-25830/js/input-helper.js
 
 
 
@@ -53640,7 +53640,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 4477:
+/***/ 7517:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53651,7 +53651,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9473);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3827);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54042,7 +54042,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 4394:
+/***/ 4228:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54055,7 +54055,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54082,9 +54082,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/errors.js
-var errors = __nccwpck_require__(9473);
-;// CONCATENATED MODULE: ./build/health-check.js
+// EXTERNAL MODULE: ./build/bundle-25830/js/errors.js
+var errors = __nccwpck_require__(3827);
+;// CONCATENATED MODULE: ./build/bundle-25830/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54129,7 +54129,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/logger.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54163,7 +54163,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54243,8 +54243,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/release-id.js
-var release_id = __nccwpck_require__(1875);
+// EXTERNAL MODULE: ./build/bundle-25830/js/release-id.js
+var release_id = __nccwpck_require__(2665);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -54253,8 +54253,8 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(2027);
+// EXTERNAL MODULE: ./build/bundle-25830/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(654);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: external "node:util"
@@ -57783,7 +57783,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/manifest.js
 
 
 
@@ -57966,7 +57966,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/plan.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58038,9 +58038,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/remote-scripts.js + 1 modules
-var remote_scripts = __nccwpck_require__(3957);
-;// CONCATENATED MODULE: ./build/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-25830/js/remote-scripts.js + 1 modules
+var remote_scripts = __nccwpck_require__(7403);
+;// CONCATENATED MODULE: ./build/bundle-25830/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58054,6 +58054,7 @@ var remote_scripts = __nccwpck_require__(3957);
  * bytes by both tools, exactly like the ustar name field. Names that are not ASCII but fit in 100
  * bytes therefore need no extended record: both tools take the header bytes verbatim.
  */
+
 
 
 
@@ -58250,7 +58251,9 @@ async function prepare(raw) {
         entry.data.copy(head, headers.length);
         return { entry, head };
     }
-    const handle = await (0,promises_namespaceObject.open)(entry.source, 'r');
+    // O_NONBLOCK: opening a FIFO that took the place of a scanned file would otherwise wait for a
+    // writer forever; it now opens at once and fails the regular-file check. No effect on files.
+    const handle = await (0,promises_namespaceObject.open)(entry.source, external_node_fs_.constants.O_RDONLY | external_node_fs_.constants.O_NONBLOCK);
     try {
         const stat = await handle.stat();
         if (!stat.isFile())
@@ -58341,18 +58344,22 @@ async function* archiveChunks(entries, onEntry) {
 class TarReadable extends external_node_stream_.Readable {
     #chunks;
     #pumping = false;
+    /** Set by every _read call, including one made while a push is in progress. */
+    #wanted = false;
     constructor(chunks) {
         super({ highWaterMark: CHUNK });
         this.#chunks = chunks;
     }
     _read() {
+        this.#wanted = true;
         if (!this.#pumping)
             void this.#pump();
     }
     async #pump() {
         this.#pumping = true;
         try {
-            for (;;) {
+            while (this.#wanted) {
+                this.#wanted = false;
                 const next = await this.#chunks.next();
                 if (this.destroyed)
                     return;
@@ -58360,8 +58367,11 @@ class TarReadable extends external_node_stream_.Readable {
                     this.push(null);
                     return;
                 }
-                if (!this.push(next.value))
-                    return;
+                // push() returning true asks for more; false means wait for the next _read. A _read
+                // that arrived during push() (a 'data' listener calling read()) also sets #wanted: Node
+                // does not call _read again until something is pushed, so it must not be dropped.
+                if (this.push(next.value))
+                    this.#wanted = true;
             }
         }
         catch (error) {
@@ -58398,7 +58408,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/server-session.js
 
 
 
@@ -59011,7 +59021,7 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/deploy.js
 
 
 
@@ -64451,7 +64461,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/run-context.js
 
 
 
@@ -64492,7 +64502,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/unlock.js
 
 
 
@@ -64556,13 +64566,13 @@ function describeOwner(owner) {
     }
 }
 
-// EXTERNAL MODULE: ./build/settings.js
-var settings = __nccwpck_require__(1423);
-// EXTERNAL MODULE: ./build/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(6500);
-// EXTERNAL MODULE: ./build/state-helper.js
-var state_helper = __nccwpck_require__(242);
-;// CONCATENATED MODULE: ./build/summary.js
+// EXTERNAL MODULE: ./build/bundle-25830/js/settings.js
+var settings = __nccwpck_require__(3317);
+// EXTERNAL MODULE: ./build/bundle-25830/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(3382);
+// EXTERNAL MODULE: ./build/bundle-25830/js/state-helper.js
+var state_helper = __nccwpck_require__(4936);
+;// CONCATENATED MODULE: ./build/bundle-25830/js/summary.js
 
 
 const PHASES = [
@@ -64634,7 +64644,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/main.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/main.js
 
 
 
@@ -64787,18 +64797,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 6756:
+/***/ 1026:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9473);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2027);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3957);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6500);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(242);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3827);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(654);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7403);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3382);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4936);
 
 
 
@@ -64856,7 +64866,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 1875:
+/***/ 2665:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64905,7 +64915,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 3957:
+/***/ 7403:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -64925,7 +64935,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/shell-quote.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/shell-quote.js
 /**
  * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
  * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
@@ -64948,7 +64958,7 @@ function command(...argv) {
     return argv.map(quote).join(' ');
 }
 
-;// CONCATENATED MODULE: ./build/remote-scripts.js
+;// CONCATENATED MODULE: ./build/bundle-25830/js/remote-scripts.js
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65101,7 +65111,11 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
     }
     const target = p.base.kind === 'cache' ? 'C' : 'R';
     const transfer = p.transfer.kind === 'tar'
-        ? `tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D" >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
+        ? // The archive carries the final modes (directories already masked by the server's umask,
+            // nothing world-writable). BusyBox tar ignores -p for non-root users and applies the
+            // umask instead, so the umask is cleared for tar alone; every directory is listed before
+            // its contents, so nothing is created with a mode the archive did not give.
+            `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
         : '';
     return `C="$D/cache"
 GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
@@ -65307,7 +65321,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 1423:
+/***/ 3317:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65363,7 +65377,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 6500:
+/***/ 3382:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65372,8 +65386,8 @@ const Outputs = {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9473);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4477);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3827);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7517);
 
 
 
@@ -65782,7 +65796,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 242:
+/***/ 4936:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -68953,6 +68967,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(1296);
+/******/ var __webpack_exports__ = __nccwpck_require__(6974);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -202,7 +202,11 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
   const target = p.base.kind === 'cache' ? 'C' : 'R'
   const transfer =
     p.transfer.kind === 'tar'
-      ? `tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D" >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
+      ? // The archive carries the final modes (directories already masked by the server's umask,
+        // nothing world-writable). BusyBox tar ignores -p for non-root users and applies the
+        // umask instead, so the umask is cleared for tar alone; every directory is listed before
+        // its contents, so nothing is created with a mode the archive did not give.
+        `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
       : ''
   return `C="$D/cache"
 GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1

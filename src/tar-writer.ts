@@ -11,6 +11,7 @@
  * bytes by both tools, exactly like the ustar name field. Names that are not ASCII but fit in 100
  * bytes therefore need no extended record: both tools take the header bytes verbatim.
  */
+import { constants } from 'node:fs'
 import { open, type FileHandle } from 'node:fs/promises'
 import { Readable } from 'node:stream'
 import { AbortedError } from './errors.js'
@@ -288,7 +289,9 @@ async function prepare(raw: TarEntry): Promise<Prepared> {
     entry.data.copy(head, headers.length)
     return { entry, head }
   }
-  const handle = await open(entry.source as string, 'r')
+  // O_NONBLOCK: opening a FIFO that took the place of a scanned file would otherwise wait for a
+  // writer forever; it now opens at once and fails the regular-file check. No effect on files.
+  const handle = await open(entry.source as string, constants.O_RDONLY | constants.O_NONBLOCK)
   try {
     const stat = await handle.stat()
     if (!stat.isFile()) throw invalid(raw, `${JSON.stringify(entry.source)} is not a regular file`)
@@ -380,6 +383,8 @@ async function* archiveChunks(
 class TarReadable extends Readable {
   readonly #chunks: AsyncGenerator<Buffer, void, undefined>
   #pumping = false
+  /** Set by every _read call, including one made while a push is in progress. */
+  #wanted = false
 
   constructor(chunks: AsyncGenerator<Buffer, void, undefined>) {
     super({ highWaterMark: CHUNK })
@@ -387,20 +392,25 @@ class TarReadable extends Readable {
   }
 
   override _read(): void {
+    this.#wanted = true
     if (!this.#pumping) void this.#pump()
   }
 
   async #pump(): Promise<void> {
     this.#pumping = true
     try {
-      for (;;) {
+      while (this.#wanted) {
+        this.#wanted = false
         const next = await this.#chunks.next()
         if (this.destroyed) return
         if (next.done) {
           this.push(null)
           return
         }
-        this.push(next.value)
+        // push() returning true asks for more; false means wait for the next _read. A _read
+        // that arrived during push() (a 'data' listener calling read()) also sets #wanted: Node
+        // does not call _read again until something is pushed, so it must not be dropped.
+        if (this.push(next.value)) this.#wanted = true
       }
     } catch (error) {
       this.destroy(error as Error)

@@ -5,7 +5,7 @@
 import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { runAction } from './support/action.js'
+import { runAction } from './support/action.ts'
 import {
   createFixture,
   describeTree,
@@ -14,9 +14,9 @@ import {
   worldWritable,
   writeTree,
   type Fixture
-} from './support/fixture.js'
-import { startSshd, type Sshd } from './support/sshd.js'
-import { generateKey } from './support/users.js'
+} from './support/fixture.ts'
+import { startSshd, type Sshd } from './support/sshd.ts'
+import { generateKey } from './support/users.ts'
 
 let sshd: Sshd
 const fixtures: Fixture[] = []

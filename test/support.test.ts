@@ -10,9 +10,9 @@ import os from 'node:os'
 import path from 'node:path'
 import ssh2, { type ConnectConfig } from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { run, sleep } from './support/exec.js'
-import { childrenOf, isAlive, procRef, type ProcRef } from './support/process-tree.js'
-import { startLatencyProxy, type LatencyProxy } from './support/proxy.js'
+import { run, sleep } from './support/exec.ts'
+import { childrenOf, isAlive, procRef, type ProcRef } from './support/process-tree.ts'
+import { startLatencyProxy, type LatencyProxy } from './support/proxy.ts'
 import {
   BUSYBOX_PROFILE,
   DEFAULT_USER_PATH,
@@ -20,7 +20,7 @@ import {
   startSshd,
   type Sshd,
   type TestUser
-} from './support/sshd.js'
+} from './support/sshd.ts'
 import {
   authorizeKey,
   createBusyboxUser,
@@ -30,7 +30,7 @@ import {
   generateKey,
   removeUser,
   runAs
-} from './support/users.js'
+} from './support/users.ts'
 
 const { Client } = ssh2
 type Client = InstanceType<typeof Client>

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import {
@@ -481,6 +481,21 @@ describe('createTarStream', () => {
     await expect(failure).rejects.toThrow(missing)
   })
 
+  it('fails instead of waiting when a source has been replaced by a FIFO', async () => {
+    const dir = await freshDir('fifo')
+    const fifo = join(dir, 'pipe')
+    expect(spawnSync('mkfifo', [fifo]).status).toBe(0)
+
+    const failure = collect(
+      createTarStream([
+        { path: 'was-a-file', type: 'file', mode: 0o644, mtime: MTIME, size: 0, source: fifo }
+      ])
+    )
+
+    await expect(failure).rejects.toThrow('"was-a-file"')
+    await expect(failure).rejects.toThrow('is not a regular file')
+  })
+
   it.each<[string, TarEntry]>([
     [
       'a parent segment',
@@ -688,7 +703,6 @@ describe('createTarStream', () => {
     expect(files).toBe(count + 1)
     expect(bytes).toBe(tarSize(entries()))
     expect(bytes).toBeGreaterThan(count * 4096)
-    console.log('PEAK', (peak - baseline) / 1048576)
     expect(peak - baseline).toBeLessThan(50 * 1024 * 1024)
   })
 

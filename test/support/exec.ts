@@ -19,11 +19,10 @@ export interface RunResult {
 }
 
 export class CommandError extends Error {
-  constructor(
-    message: string,
-    readonly result: RunResult
-  ) {
+  readonly result: RunResult
+  constructor(message: string, result: RunResult) {
     super(message)
+    this.result = result
     this.name = 'CommandError'
   }
 }

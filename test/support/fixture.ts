@@ -17,8 +17,8 @@ import {
 } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { startSshd, type Sshd, type SshdOptions, type TestUser } from './sshd.js'
-import { createBusyboxUser, createUser, createUserWithoutTar, removeUser } from './users.js'
+import { startSshd, type Sshd, type SshdOptions, type TestUser } from './sshd.ts'
+import { createBusyboxUser, createUser, createUserWithoutTar, removeUser } from './users.ts'
 
 export interface Fixture {
   sshd: Sshd

@@ -11,7 +11,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { run, sleep, within } from './exec.js'
+import { run, sleep, within } from './exec.ts'
 import {
   childrenOf,
   guardDir,
@@ -23,7 +23,7 @@ import {
   releaseDir,
   waitGone,
   type ProcRef
-} from './process-tree.js'
+} from './process-tree.ts'
 
 export type HostKeyType = 'ed25519' | 'ecdsa' | 'rsa'
 
@@ -235,11 +235,10 @@ function buildConfig(input: ConfigInput): string {
 }
 
 class StartError extends Error {
-  constructor(
-    message: string,
-    readonly bindFailure: boolean
-  ) {
+  readonly bindFailure: boolean
+  constructor(message: string, bindFailure: boolean) {
     super(message)
+    this.bindFailure = bindFailure
     this.name = 'SshdStartError'
   }
 }
@@ -263,10 +262,12 @@ class SshdInstance implements Sshd {
   /** Cancels the exit-time cleanup once stop() has done the job. */
   cancelExitCleanup: () => void = () => {}
 
-  constructor(
-    readonly dir: string,
-    private readonly options: Required<Omit<SshdOptions, 'hostKeyTypes'>>
-  ) {
+  readonly dir: string
+  private readonly options: Required<Omit<SshdOptions, 'hostKeyTypes'>>
+
+  constructor(dir: string, options: Required<Omit<SshdOptions, 'hostKeyTypes'>>) {
+    this.dir = dir
+    this.options = options
     this.configPath = path.join(dir, 'sshd_config')
     this.authorizedKeysDir = path.join(dir, 'authorized_keys')
   }

@@ -29,15 +29,15 @@ import {
 } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
-import { CommandError, run, sleep, type RunResult } from './exec.js'
-import { guardAccount, killUidSync, onProcessExit, releaseAccount } from './process-tree.js'
+import { CommandError, run, sleep, type RunResult } from './exec.ts'
+import { guardAccount, killUidSync, onProcessExit, releaseAccount } from './process-tree.ts'
 import {
   BUSYBOX_PROFILE,
   DEFAULT_USER_PATH,
   NOTAR_PROFILE,
   type Sshd,
   type TestUser
-} from './sshd.js'
+} from './sshd.ts'
 
 export interface CreateUserOptions {
   /** Login shell; default /bin/sh. */

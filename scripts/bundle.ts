@@ -1,0 +1,27 @@
+/**
+ * Build dist/ from src/: compile with tsc, bundle with ncc, then move the files into dist/ with
+ * renames, so a test that starts `node dist/index.js` during a rebuild never reads half a file.
+ * Each run builds in its own directory, so two bundles at once cannot mix their outputs.
+ *
+ * `node scripts/bundle.ts` (Node 24 strips the types).
+ */
+import { execFileSync } from 'node:child_process'
+import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
+import path from 'node:path'
+
+const work = path.join('build', `bundle-${process.pid}`)
+const compiled = path.join(work, 'js')
+const bundled = path.join(work, 'ncc')
+const bin = (name: string): string => path.join('node_modules', '.bin', name)
+try {
+  execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', compiled], { stdio: 'inherit' })
+  execFileSync(bin('ncc'), ['build', path.join(compiled, 'index.js'), '-o', bundled, '--license', 'licenses.txt', '--quiet'], {
+    stdio: 'inherit'
+  })
+  mkdirSync('dist', { recursive: true })
+  const names = readdirSync(bundled)
+  for (const name of names) renameSync(path.join(bundled, name), path.join('dist', name))
+  for (const name of readdirSync('dist')) if (!names.includes(name)) rmSync(path.join('dist', name), { recursive: true })
+} finally {
+  rmSync(work, { recursive: true, force: true })
+}
