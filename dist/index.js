@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 3827:
+/***/ 5900:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 4934:
+/***/ 1827:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 6974:
+/***/ 9795:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4934);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4228);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1026);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4936);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1827);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2001);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4109);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1999);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 654:
+/***/ 5059:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,13 +53176,13 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-25830/js/errors.js
-var errors = __nccwpck_require__(3827);
-// EXTERNAL MODULE: ./build/bundle-25830/js/known-hosts.js
-var known_hosts = __nccwpck_require__(7517);
-// EXTERNAL MODULE: ./build/bundle-25830/js/release-id.js
-var release_id = __nccwpck_require__(2665);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/servers.js
+// EXTERNAL MODULE: ./build/bundle-21642/js/errors.js
+var errors = __nccwpck_require__(5900);
+// EXTERNAL MODULE: ./build/bundle-21642/js/known-hosts.js
+var known_hosts = __nccwpck_require__(3194);
+// EXTERNAL MODULE: ./build/bundle-21642/js/release-id.js
+var release_id = __nccwpck_require__(750);
+;// CONCATENATED MODULE: ./build/bundle-21642/js/servers.js
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
 // as an option if anybody ever passed it on to a command line.
@@ -53281,9 +53281,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-25830/js/settings.js
-var settings = __nccwpck_require__(3317);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-21642/js/settings.js
+var settings = __nccwpck_require__(1814);
+;// CONCATENATED MODULE: ./build/bundle-21642/js/input-helper.js
 
 
 
@@ -53640,7 +53640,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 7517:
+/***/ 3194:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53651,7 +53651,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3827);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5900);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54042,7 +54042,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 4228:
+/***/ 2001:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54055,7 +54055,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54082,9 +54082,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-25830/js/errors.js
-var errors = __nccwpck_require__(3827);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-21642/js/errors.js
+var errors = __nccwpck_require__(5900);
+;// CONCATENATED MODULE: ./build/bundle-21642/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54129,7 +54129,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54163,7 +54163,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54243,8 +54243,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-25830/js/release-id.js
-var release_id = __nccwpck_require__(2665);
+// EXTERNAL MODULE: ./build/bundle-21642/js/release-id.js
+var release_id = __nccwpck_require__(750);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -54253,8 +54253,8 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/bundle-25830/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(654);
+// EXTERNAL MODULE: ./build/bundle-21642/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(5059);
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: external "node:util"
@@ -57783,7 +57783,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-25830/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/manifest.js
 
 
 
@@ -57966,7 +57966,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58038,9 +58038,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-25830/js/remote-scripts.js + 1 modules
-var remote_scripts = __nccwpck_require__(7403);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-21642/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(6828);
+;// CONCATENATED MODULE: ./build/bundle-21642/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58408,7 +58408,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/server-session.js
 
 
 
@@ -58531,7 +58531,10 @@ class ServerSession {
             reuse,
             systemExact: input_helper/* SYSTEM_DIRECTORIES */.uA.exact,
             systemTrees: input_helper/* SYSTEM_DIRECTORIES */.uA.trees
-        }));
+        }), 
+        // The first script of a connection: no channel is open yet, and it holds only the path and
+        // the lock record, so it goes as the command itself and saves a round trip.
+        { inline: true });
         const refused = value(output, 'refused');
         if (result.code === remote_scripts/* REFUSED_EXIT */.ED || refused !== undefined) {
             throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`);
@@ -59021,7 +59024,7 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/deploy.js
 
 
 
@@ -64461,7 +64464,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-25830/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/run-context.js
 
 
 
@@ -64502,7 +64505,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/unlock.js
 
 
 
@@ -64566,13 +64569,13 @@ function describeOwner(owner) {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-25830/js/settings.js
-var settings = __nccwpck_require__(3317);
-// EXTERNAL MODULE: ./build/bundle-25830/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(3382);
-// EXTERNAL MODULE: ./build/bundle-25830/js/state-helper.js
-var state_helper = __nccwpck_require__(4936);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-21642/js/settings.js
+var settings = __nccwpck_require__(1814);
+// EXTERNAL MODULE: ./build/bundle-21642/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(1763);
+// EXTERNAL MODULE: ./build/bundle-21642/js/state-helper.js
+var state_helper = __nccwpck_require__(1999);
+;// CONCATENATED MODULE: ./build/bundle-21642/js/summary.js
 
 
 const PHASES = [
@@ -64644,7 +64647,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-25830/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-21642/js/main.js
 
 
 
@@ -64797,18 +64800,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 1026:
+/***/ 4109:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3827);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(654);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7403);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3382);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4936);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5900);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5059);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6828);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1763);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1999);
 
 
 
@@ -64866,7 +64869,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 2665:
+/***/ 750:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64915,50 +64918,22 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 7403:
+/***/ 6828:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
-
-// EXPORTS
-__nccwpck_require__.d(__webpack_exports__, {
-  n8: () => (/* binding */ LOCK_EXIT),
-  ED: () => (/* binding */ REFUSED_EXIT),
-  eL: () => (/* binding */ abortScript),
-  NM: () => (/* binding */ finishScript),
-  Z4: () => (/* binding */ hookScript),
-  Y1: () => (/* binding */ inspectScript),
-  dg: () => (/* binding */ releaseScript),
-  Ag: () => (/* binding */ unlockScript)
-});
-
-// UNUSED EXPORTS: LISTING_COMMAND
-
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-25830/js/shell-quote.js
-/**
- * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
- * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
- */
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/**
- * Quote one word for a POSIX shell. Inside single quotes nothing is special except the quote
- * itself, which is closed, escaped and reopened: `it's` becomes `'it'\''s'`. Newlines are legal
- * inside single quotes (file names may hold them); NUL cannot be passed through any shell.
- */
-function quote(word) {
-    if (word.includes('\0'))
-        throw new Error('a NUL byte cannot be passed to a remote shell');
-    if (word !== '' && SAFE.test(word))
-        return word;
-    return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-/** Build one shell command line from argv, quoting every word. */
-function command(...argv) {
-    return argv.map(quote).join(' ');
-}
-
-;// CONCATENATED MODULE: ./build/bundle-25830/js/remote-scripts.js
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ag: () => (/* binding */ unlockScript),
+/* harmony export */   ED: () => (/* binding */ REFUSED_EXIT),
+/* harmony export */   NM: () => (/* binding */ finishScript),
+/* harmony export */   Y1: () => (/* binding */ inspectScript),
+/* harmony export */   Z4: () => (/* binding */ hookScript),
+/* harmony export */   dg: () => (/* binding */ releaseScript),
+/* harmony export */   eL: () => (/* binding */ abortScript),
+/* harmony export */   n8: () => (/* binding */ LOCK_EXIT)
+/* harmony export */ });
+/* unused harmony export LISTING_COMMAND */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9764);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -64978,7 +64953,7 @@ function header(deployPath) {
         'set -u',
         // Machine-readable parsing of tool output (find order, awk, stat) must not depend on locale.
         'LC_ALL=C; export LC_ALL',
-        `D=${quote(deployPath)}`,
+        `D=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(deployPath)}`,
         'M="$D/.atomic-deploy"',
         `now() { date -u +%Y-%m-%dT%H:%M:%SZ; }`,
         `say() { printf '!%s\\n' "$*"; }`,
@@ -64993,11 +64968,11 @@ const BLOB_FUNCTION = `blob() { [ -f "$2" ] || return 0; n=$(wc -c < "$2") || re
  * releases, the release log, and the manifest of the release a new one starts from.
  */
 function inspectScript(p) {
-    const exact = p.systemExact.map(quote).join('|');
-    const trees = p.systemTrees.map(t => `${quote(t)}*`).join('|');
+    const exact = p.systemExact.map(_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h).join('|');
+    const trees = p.systemTrees.map(t => `${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(t)}*`).join('|');
     return `${header('')}
 ${BLOB_FUNCTION}
-P=${quote(p.path)}
+P=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.path)}
 case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 # Resolve the nearest existing ancestor physically, so a symlink cannot smuggle in a system dir.
 A=$D; R=''; i=0
@@ -65032,7 +65007,7 @@ if ! mkdir "$M/lock" 2>/dev/null; then
   if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
   exit ${LOCK_EXIT}
 fi
-printf '%s\\n' ${quote(p.lockOwner)} > "$M/lock/owner"
+printf '%s\\n' ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.lockOwner)} > "$M/lock/owner"
 say locked-by-us`
         : ''}
 say "umask $(umask)"
@@ -65055,7 +65030,7 @@ function removeCommands(dirVariable, paths, failKind) {
     let current = [];
     let size = 0;
     for (const p of paths) {
-        const word = `"$${dirVariable}"/${quote(p)}`;
+        const word = `"$${dirVariable}"/${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p)}`;
         current.push(word);
         size += word.length + 1;
         if (current.length >= 500 || size > 60_000) {
@@ -65071,7 +65046,7 @@ function removeCommands(dirVariable, paths, failKind) {
 function releaseHeader(p) {
     return `${header(p.deployDir)}
 umask ${p.umask}
-ID=${quote(p.releaseId)}
+ID=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.releaseId)}
 R="$D/releases/$ID"
 T="$M/tmp/$ID"
 # On any failure before the switch, the new release and its metadata go, and current is untouched.
@@ -65091,7 +65066,7 @@ trap 'fail signal "interrupted by a signal"' HUP INT TERM`;
  */
 function prepareBody(p) {
     const stale = p.staleReleases
-        .map(id => `rm -rf "$D/releases/"${quote(id)} && log_event abort ${quote(id)}`)
+        .map(id => `rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} && log_event abort ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)}`)
         .join('\n');
     const cp = (from, to) => p.copyMethod === 'hardlink'
         ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
@@ -65099,7 +65074,7 @@ function prepareBody(p) {
     // The directory the changed files land in: the new release, or cache/ which is then copied.
     let base = '';
     if (p.base.kind === 'release') {
-        base = `PREV="$D/releases/"${quote(p.base.id)}
+        base = `PREV="$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.id)}
 ${cp('$PREV', '$R')}
 ${removeCommands('R', p.base.sharedLinks, 'copy')}`;
     }
@@ -65141,9 +65116,9 @@ const LISTING_COMMAND = `find . ! -name . \\( -type f -exec stat -c 'f %a %s %n'
  */
 function runHook(name, script, env) {
     // A delimiter no script line can equal by accident.
-    const end = `ATOMIC_DEPLOY_${(0,external_node_crypto_.randomBytes)(8).toString('hex')}`;
+    const end = `ATOMIC_DEPLOY_${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(8).toString('hex')}`;
     const exports = Object.entries(env)
-        .map(([k, v]) => `${k}=${quote(v)}; export ${k}`)
+        .map(([k, v]) => `${k}=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(v)}; export ${k}`)
         .join('; ');
     return `H="$M/tmp/${name}.$$.sh"
 mkdir -p "$M/tmp" && cat > "$H" <<'${end}'
@@ -65166,7 +65141,7 @@ function finalizeBody(p) {
             : `{ if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/cache/." "$R/"; else cp -a "$D/cache/." "$R/"; fi; } || fail copy "cannot copy cache into $R"`
         : '';
     const odd = p.oddSums
-        .map(s => `h=$(sha256sum < ${quote(`./${s.path}`)}); [ "\${h%% *}" = ${s.sha256} ] || { bad=1; printf '%s: FAILED\\n' ${quote(s.path)} >> "$T/sums.out"; }`)
+        .map(s => `h=$(sha256sum < ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`./${s.path}`)}); [ "\${h%% *}" = ${s.sha256} ] || { bad=1; printf '%s: FAILED\\n' ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(s.path)} >> "$T/sums.out"; }`)
         .join('\n');
     const hook = p.hook
         ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
@@ -65252,17 +65227,17 @@ function explicitShared(paths, conflictMode) {
         const isDir = entry.endsWith('/');
         const rel = entry.replace(/\/$/, '');
         const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
-        lines.push(`rel=${quote(rel)}; s="$S/$rel"; dst="$R/$rel"
+        lines.push(`rel=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(rel)}; s="$S/$rel"; dst="$R/$rel"
 if [ -e "$s" ] || [ -L "$s" ]; then
   if [ -e "$dst" ] || [ -L "$dst" ]; then ${conflict(conflictMode, '$rel', '$dst')}; fi
 elif [ -e "$dst" ] || [ -L "$dst" ]; then
-  ${parent ? `mkdir -p "$S/"${quote(parent)} || fail shared "cannot create shared/${parent.replace(/"/g, '')}"` : ':'}
+  ${parent ? `mkdir -p "$S/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(parent)} || fail shared "cannot create shared/${parent.replace(/"/g, '')}"` : ':'}
   mv "$dst" "$s" || fail shared "cannot move $rel into shared/"; say "shared-seeded $rel"
 else
   ${isDir ? `mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"` : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/ or end it with / to have it created as a directory"`}
 fi
-${parent ? `mkdir -p "$R/"${quote(parent)} || fail shared "cannot create the parent of $rel"` : ''}
-ln -s ${quote(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
+${parent ? `mkdir -p "$R/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(parent)} || fail shared "cannot create the parent of $rel"` : ''}
+ln -s ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
 printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`);
     }
     return lines.join('\n');
@@ -65276,12 +65251,12 @@ say aborted
 `;
 }
 function unlockIfOurs(token) {
-    return `if [ -f "$M/lock/owner" ] && grep -q ${quote(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`;
+    return `if [ -f "$M/lock/owner" ] && grep -q ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`;
 }
 /** Run after-switch (or before-switch outside a deploy) in a release. */
 function hookScript(p) {
     return `${header(p.deployDir)}
-R="$D/releases/"${quote(p.releaseId)}
+R="$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.releaseId)}
 ${runHook(p.name, p.script, p.env)}
 exit $rc
 `;
@@ -65289,12 +65264,12 @@ exit $rc
 /** Phase 9: prune, record events, compact the release log, release the lock. */
 function finishScript(p) {
     const prune = p.prune
-        .map(id => `rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}`)
+        .map(id => `rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json.gz`)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.links`)} "$M/revisions/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json`)} && say ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`pruned ${id}`)}`)
         .join('\n');
-    const events = p.events.map(([event, id]) => `log_event ${quote(event)} ${quote(id)}`).join('\n');
+    const events = p.events.map(([event, id]) => `log_event ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(event)} ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)}`).join('\n');
     const forget = p.forget.length === 0
         ? ''
-        : `printf '%s\\n' ${p.forget.map(quote).join(' ')} > "$M/log.forget"
+        : `printf '%s\\n' ${p.forget.map(_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h).join(' ')} > "$M/log.forget"
 awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"
 rm -f "$M/log.forget" "$M/log.new"`;
     return `${header(p.deployDir)}
@@ -65308,7 +65283,7 @@ say finished
 /** mode: unlock. Report who held the lock, then remove it. */
 function unlockScript(path) {
     return `${header('')}
-P=${quote(path)}
+P=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(path)}
 case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 M="$D/.atomic-deploy"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
@@ -65321,7 +65296,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 3317:
+/***/ 1814:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65377,7 +65352,39 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 3382:
+/***/ 9764:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   h: () => (/* binding */ quote)
+/* harmony export */ });
+/* unused harmony export command */
+/**
+ * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
+ * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
+ */
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/**
+ * Quote one word for a POSIX shell. Inside single quotes nothing is special except the quote
+ * itself, which is closed, escaped and reopened: `it's` becomes `'it'\''s'`. Newlines are legal
+ * inside single quotes (file names may hold them); NUL cannot be passed through any shell.
+ */
+function quote(word) {
+    if (word.includes('\0'))
+        throw new Error('a NUL byte cannot be passed to a remote shell');
+    if (word !== '' && SAFE.test(word))
+        return word;
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+/** Build one shell command line from argv, quoting every word. */
+function command(...argv) {
+    return argv.map(quote).join(' ');
+}
+
+
+/***/ }),
+
+/***/ 1763:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65386,8 +65393,10 @@ const Outputs = {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3827);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7517);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5900);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9764);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3194);
+
 
 
 
@@ -65466,7 +65475,13 @@ async function attempt(options, verifier, algorithms) {
             }
             return result.ok;
         },
-        tryKeyboard: options.password !== undefined
+        tryKeyboard: options.password !== undefined,
+        // Only the methods we have credentials for. ssh2 would otherwise start with 'none', a
+        // round trip that only learns what the server allows.
+        authHandler: [
+            ...(options.privateKey !== undefined ? ['publickey'] : []),
+            ...(options.password !== undefined ? ['password', 'keyboard-interactive'] : [])
+        ]
     };
     // Pin the host key algorithms to the types we hold: otherwise the server may offer a type we
     // have no key for, and a valid server would be refused.
@@ -65508,6 +65523,10 @@ async function attempt(options, verifier, algorithms) {
         }
         try {
             client.connect(config);
+            // Every phase is a small request followed by a small reply. With Nagle's algorithm on,
+            // each small write waits for the ACK of the previous one, which Linux delays by up to
+            // 40 ms: measured here, an exec round trip on loopback fell from 88 ms to 9 ms.
+            client.setNoDelay(true);
         }
         catch (error) {
             // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
@@ -65572,13 +65591,13 @@ class SshRemoteHost {
         this.ensureSpare();
         void this.files().catch(() => undefined);
     }
-    openChannel() {
+    openChannel(commandLine = BOOTSTRAP) {
         return new Promise((resolve, reject) => {
             if (this.closed) {
                 reject(new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`));
                 return;
             }
-            this.client.exec(BOOTSTRAP, (error, channel) => {
+            this.client.exec(commandLine, (error, channel) => {
                 if (error)
                     reject(new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${this.label}: cannot open a channel: ${error.message}`));
                 else
@@ -65629,7 +65648,9 @@ class SshRemoteHost {
         throw lastError;
     }
     async run(script, options = {}) {
-        const channel = await this.takeChannel();
+        const channel = options.inline
+            ? await this.openChannel(`sh -c ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_4__/* .quote */ .h)(script)}`)
+            : await this.takeChannel();
         return new Promise((resolve, reject) => {
             const stdout = [];
             let stderrTail = '';
@@ -65681,7 +65702,8 @@ class SshRemoteHost {
                 else
                     options.signal.addEventListener('abort', onAbort, { once: true });
             }
-            channel.write(`${Buffer.byteLength(script)}\n${script}`);
+            if (!options.inline)
+                channel.write(`${Buffer.byteLength(script)}\n${script}`);
             if (options.stdin) {
                 options.stdin.on('error', () => {
                     // The script sees a truncated stream and fails; its own error is the one reported.
@@ -65796,7 +65818,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 4936:
+/***/ 1999:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -68967,6 +68989,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(6974);
+/******/ var __webpack_exports__ = __nccwpck_require__(9795);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

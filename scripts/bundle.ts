@@ -14,14 +14,29 @@ const compiled = path.join(work, 'js')
 const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
 try {
-  execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', compiled], { stdio: 'inherit' })
-  execFileSync(bin('ncc'), ['build', path.join(compiled, 'index.js'), '-o', bundled, '--license', 'licenses.txt', '--quiet'], {
+  execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', compiled], {
     stdio: 'inherit'
   })
+  execFileSync(
+    bin('ncc'),
+    [
+      'build',
+      path.join(compiled, 'index.js'),
+      '-o',
+      bundled,
+      '--license',
+      'licenses.txt',
+      '--quiet'
+    ],
+    {
+      stdio: 'inherit'
+    }
+  )
   mkdirSync('dist', { recursive: true })
   const names = readdirSync(bundled)
   for (const name of names) renameSync(path.join(bundled, name), path.join('dist', name))
-  for (const name of readdirSync('dist')) if (!names.includes(name)) rmSync(path.join('dist', name), { recursive: true })
+  for (const name of readdirSync('dist'))
+    if (!names.includes(name)) rmSync(path.join('dist', name), { recursive: true })
 } finally {
   rmSync(work, { recursive: true, force: true })
 }

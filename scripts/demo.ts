@@ -57,11 +57,20 @@ async function printTree(root: string, depth: number, prefix = '', level = 0): P
     const branch = last ? '└── ' : '├── '
     if (st.isSymbolicLink()) say(`${prefix}${branch}${name} -> ${await readlink(full)}`)
     else say(`${prefix}${branch}${name}${st.isDirectory() ? '/' : ''}`)
-    if (st.isDirectory() && !st.isSymbolicLink()) await printTree(full, depth, `${prefix}${last ? '    ' : '│   '}`, level + 1)
+    if (st.isDirectory() && !st.isSymbolicLink())
+      await printTree(full, depth, `${prefix}${last ? '    ' : '│   '}`, level + 1)
   }
 }
 
-async function deploy(sshd: Sshd, user: string, key: string, source: string, deployPath: string, work: string, extra: Record<string, string>): Promise<Record<string, string>> {
+async function deploy(
+  sshd: Sshd,
+  user: string,
+  key: string,
+  source: string,
+  deployPath: string,
+  work: string,
+  extra: Record<string, string>
+): Promise<Record<string, string>> {
   const outputFile = path.join(work, `output-${Date.now()}`)
   await writeFile(outputFile, '')
   const inputs = {
@@ -72,9 +81,18 @@ async function deploy(sshd: Sshd, user: string, key: string, source: string, dep
     source,
     ...extra
   }
-  say(`$ node dist/index.js   # with ${Object.keys(inputs).map(k => `INPUT_${k.toUpperCase()}`).join(', ')}`)
+  say(
+    `$ node dist/index.js   # with ${Object.keys(inputs)
+      .map(k => `INPUT_${k.toUpperCase()}`)
+      .join(', ')}`
+  )
   const result = spawnSync(process.execPath, [ACTION], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, GITHUB_OUTPUT: outputFile, ...inputEnv(inputs) },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      GITHUB_OUTPUT: outputFile,
+      ...inputEnv(inputs)
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
     encoding: 'utf8'
   })
@@ -89,11 +107,15 @@ async function deploy(sshd: Sshd, user: string, key: string, source: string, dep
 
 async function main(): Promise<void> {
   if (!existsSync(SSHD_BINARY)) {
-    say(`${SSHD_BINARY} is missing. Install OpenSSH's server first: apt-get install -y openssh-server`)
+    say(
+      `${SSHD_BINARY} is missing. Install OpenSSH's server first: apt-get install -y openssh-server`
+    )
     process.exit(1)
   }
   if (process.getuid?.() !== 0) {
-    say('The demo starts its own sshd, which needs root (it is only reachable on 127.0.0.1 and removed afterwards).')
+    say(
+      'The demo starts its own sshd, which needs root (it is only reachable on 127.0.0.1 and removed afterwards).'
+    )
     process.exit(1)
   }
   if (!existsSync(ACTION)) {
@@ -105,23 +127,43 @@ async function main(): Promise<void> {
   try {
     const me = os.userInfo()
     const key = await generateKey({ type: 'ed25519' })
-    await authorizeKey(sshd, { name: me.username, home: me.homedir, privateKey: key.privateKey, publicKey: key.publicKey, shell: '/bin/sh' }, key.publicKey)
+    await authorizeKey(
+      sshd,
+      {
+        name: me.username,
+        home: me.homedir,
+        privateKey: key.privateKey,
+        publicKey: key.publicKey,
+        shell: '/bin/sh'
+      },
+      key.publicKey
+    )
     const deployPath = path.join(work, 'www')
     const source = path.join(work, 'checkout')
 
     heading(`A throwaway sshd listens on 127.0.0.1:${sshd.port}; deploying to ${deployPath}`)
-    say(`A shared/.env prepared by hand before the first deploy is welcome: it is linked into every release.`)
+    say(
+      `A shared/.env prepared by hand before the first deploy is welcome: it is linked into every release.`
+    )
     await writeTree(deployPath, { 'shared/.env': 'APP_KEY=demo\n' })
 
     heading('First deploy (version 1): everything is uploaded')
     await writeTree(source, sampleApp(1))
-    const first = await deploy(sshd, me.username, key.privateKey, source, deployPath, work, { 'keep-releases': '3', 'before-switch': 'echo "before-switch runs in $(pwd)"' })
+    const first = await deploy(sshd, me.username, key.privateKey, source, deployPath, work, {
+      'keep-releases': '3',
+      'before-switch': 'echo "before-switch runs in $(pwd)"'
+    })
 
     heading('Second deploy (version 2): only what changed crosses the wire')
-    say('Changes: public/index.php, public/css/app.css and app/Models/Model7.php edited, public/js/chart.js added, README.md deleted.')
+    say(
+      'Changes: public/index.php, public/css/app.css and app/Models/Model7.php edited, public/js/chart.js added, README.md deleted.'
+    )
     await rm(path.join(source, 'README.md'))
     await writeTree(source, sampleApp(2))
-    const second = await deploy(sshd, me.username, key.privateKey, source, deployPath, work, { 'keep-releases': '3', 'after-switch': 'cat "$RELEASE_PATH/public/index.php"' })
+    const second = await deploy(sshd, me.username, key.privateKey, source, deployPath, work, {
+      'keep-releases': '3',
+      'after-switch': 'cat "$RELEASE_PATH/public/index.php"'
+    })
 
     heading('The layout on the server')
     say(deployPath)
@@ -130,9 +172,15 @@ async function main(): Promise<void> {
     heading('What happened')
     say(`release-id:          ${first['release-id']} (first deploy), then ${second['release-id']}`)
     say(`previous-release-id: ${second['previous-release-id']}`)
-    say(`files-uploaded:      ${first['files-uploaded']} on the first deploy, ${second['files-uploaded']} on the second (deleted: ${second['files-deleted']})`)
-    say(`current ->           ${await readlink(path.join(deployPath, 'current'))} (a relative link, swapped atomically with rename(2))`)
-    say(`shared/.env is linked into the release: current/.env -> ${await readlink(path.join(deployPath, 'current/.env'))}`)
+    say(
+      `files-uploaded:      ${first['files-uploaded']} on the first deploy, ${second['files-uploaded']} on the second (deleted: ${second['files-deleted']})`
+    )
+    say(
+      `current ->           ${await readlink(path.join(deployPath, 'current'))} (a relative link, swapped atomically with rename(2))`
+    )
+    say(
+      `shared/.env is linked into the release: current/.env -> ${await readlink(path.join(deployPath, 'current/.env'))}`
+    )
     say(`The previous release is still there for 'mode: rollback': releases/${first['release-id']}`)
   } finally {
     await sshd.stop()

@@ -8,6 +8,12 @@ export interface RunOptions {
   onStderrLine?: (line: string) => void
   /** Aborting closes the channel; the remote script sees EOF and cleans up. */
   signal?: AbortSignal
+  /**
+   * Send the script as the channel's command instead of on stdin: one round trip fewer when no
+   * channel is open yet, at the price of the script being visible in `ps` on the server while
+   * it runs. Only for scripts that hold no secrets (paths, ids) and need no stdin.
+   */
+  inline?: boolean
 }
 
 export interface RunResult {

@@ -217,7 +217,10 @@ export class ServerSession {
         reuse,
         systemExact: SYSTEM_DIRECTORIES.exact,
         systemTrees: SYSTEM_DIRECTORIES.trees
-      })
+      }),
+      // The first script of a connection: no channel is open yet, and it holds only the path and
+      // the lock record, so it goes as the command itself and saves a round trip.
+      { inline: true }
     )
     const refused = value(output, 'refused')
     if (result.code === REFUSED_EXIT || refused !== undefined) {

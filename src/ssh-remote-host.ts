@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream'
 import ssh2 from 'ssh2'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
 import { ConnectionError, HostKeyError, messageOf } from './errors.js'
+import { quote } from './shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
 import type { Server } from './servers.js'
@@ -113,7 +114,13 @@ async function attempt(
       }
       return result.ok
     },
-    tryKeyboard: options.password !== undefined
+    tryKeyboard: options.password !== undefined,
+    // Only the methods we have credentials for. ssh2 would otherwise start with 'none', a
+    // round trip that only learns what the server allows.
+    authHandler: [
+      ...(options.privateKey !== undefined ? ['publickey'] : []),
+      ...(options.password !== undefined ? ['password', 'keyboard-interactive'] : [])
+    ] as never
   }
   // Pin the host key algorithms to the types we hold: otherwise the server may offer a type we
   // have no key for, and a valid server would be refused.
@@ -155,6 +162,10 @@ async function attempt(
     }
     try {
       client.connect(config)
+      // Every phase is a small request followed by a small reply. With Nagle's algorithm on,
+      // each small write waits for the ACK of the previous one, which Linux delays by up to
+      // 40 ms: measured here, an exec round trip on loopback fell from 88 ms to 9 ms.
+      client.setNoDelay(true)
     } catch (error) {
       // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
       resolve({ error: new ConnectionError(`${server.label}: ${keyProblem(messageOf(error))}`) })
@@ -225,7 +236,7 @@ export class SshRemoteHost implements RemoteHost {
     void this.files().catch(() => undefined)
   }
 
-  private openChannel(): Promise<ClientChannel> {
+  private openChannel(commandLine = BOOTSTRAP): Promise<ClientChannel> {
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(
@@ -233,7 +244,7 @@ export class SshRemoteHost implements RemoteHost {
         )
         return
       }
-      this.client.exec(BOOTSTRAP, (error, channel) => {
+      this.client.exec(commandLine, (error, channel) => {
         if (error)
           reject(new ConnectionError(`${this.label}: cannot open a channel: ${error.message}`))
         else resolve(channel)
@@ -281,7 +292,9 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
-    const channel = await this.takeChannel()
+    const channel = options.inline
+      ? await this.openChannel(`sh -c ${quote(script)}`)
+      : await this.takeChannel()
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stderrTail = ''
@@ -329,7 +342,7 @@ export class SshRemoteHost implements RemoteHost {
         if (options.signal.aborted) onAbort()
         else options.signal.addEventListener('abort', onAbort, { once: true })
       }
-      channel.write(`${Buffer.byteLength(script)}\n${script}`)
+      if (!options.inline) channel.write(`${Buffer.byteLength(script)}\n${script}`)
       if (options.stdin) {
         options.stdin.on('error', () => {
           // The script sees a truncated stream and fails; its own error is the one reported.

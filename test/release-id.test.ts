@@ -79,7 +79,7 @@ describe('timestampId', () => {
     expect(timestampId(new Date('2026-11-21T23:15:00-11:00'))).toBe('20261122101500')
   })
 
-  it('sorts like time within a year range of four-digit years', () => {
+  it('names a later instant with an id that sorts after the earlier one', () => {
     const a = timestampId(new Date('2026-01-09T23:59:59Z'))
     const b = timestampId(new Date('2026-01-10T00:00:00Z'))
     expect(a < b).toBe(true)
