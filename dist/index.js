@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 5900:
+/***/ 503:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 1827:
+/***/ 2722:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 9795:
+/***/ 9730:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1827);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2001);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4109);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1999);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2722);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3545);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1750);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9668);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 5059:
+/***/ 2362:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,13 +53176,13 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-21642/js/errors.js
-var errors = __nccwpck_require__(5900);
-// EXTERNAL MODULE: ./build/bundle-21642/js/known-hosts.js
-var known_hosts = __nccwpck_require__(3194);
-// EXTERNAL MODULE: ./build/bundle-21642/js/release-id.js
-var release_id = __nccwpck_require__(750);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/servers.js
+// EXTERNAL MODULE: ./build/bundle-8255/js/errors.js
+var errors = __nccwpck_require__(503);
+// EXTERNAL MODULE: ./build/bundle-8255/js/known-hosts.js
+var known_hosts = __nccwpck_require__(3515);
+// EXTERNAL MODULE: ./build/bundle-8255/js/release-id.js
+var release_id = __nccwpck_require__(7149);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/servers.js
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
 // as an option if anybody ever passed it on to a command line.
@@ -53281,9 +53281,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-21642/js/settings.js
-var settings = __nccwpck_require__(1814);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-8255/js/settings.js
+var settings = __nccwpck_require__(6977);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/input-helper.js
 
 
 
@@ -53640,7 +53640,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 3194:
+/***/ 3515:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53651,7 +53651,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5900);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(503);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54042,7 +54042,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 2001:
+/***/ 3545:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54055,7 +54055,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54082,9 +54082,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-21642/js/errors.js
-var errors = __nccwpck_require__(5900);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-8255/js/errors.js
+var errors = __nccwpck_require__(503);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54129,7 +54129,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54163,7 +54163,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54243,8 +54243,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-21642/js/release-id.js
-var release_id = __nccwpck_require__(750);
+// EXTERNAL MODULE: ./build/bundle-8255/js/release-id.js
+var release_id = __nccwpck_require__(7149);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -54253,8 +54253,43 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/bundle-21642/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(5059);
+// EXTERNAL MODULE: ./build/bundle-8255/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(2362);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/progress.js
+
+/**
+ * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
+ * file still reports as it goes) and never after it is done.
+ */
+class UploadProgress {
+    log;
+    totalFiles;
+    totalBytes;
+    intervalMs;
+    files = 0;
+    bytes = 0;
+    timer;
+    constructor(log, totalFiles, totalBytes, intervalMs = 3000) {
+        this.log = log;
+        this.totalFiles = totalFiles;
+        this.totalBytes = totalBytes;
+        this.intervalMs = intervalMs;
+    }
+    start() {
+        this.timer = setInterval(() => this.log.info(this.line()), this.intervalMs);
+        this.timer.unref();
+        return this;
+    }
+    stop() {
+        clearInterval(this.timer);
+        this.timer = undefined;
+    }
+    line() {
+        const percent = this.totalBytes > 0 ? Math.min(100, Math.floor((this.bytes / this.totalBytes) * 100)) : 100;
+        return `upload ${percent}%: ${formatCount(this.files)} of ${formatCount(this.totalFiles)} files, ${formatBytes(this.bytes)} of ${formatBytes(this.totalBytes)}`;
+    }
+}
+
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
 // EXTERNAL MODULE: external "node:util"
@@ -57783,7 +57818,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-21642/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/manifest.js
 
 
 
@@ -57966,7 +58001,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58038,9 +58073,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-21642/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(6828);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-8255/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(5739);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58408,7 +58443,8 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/server-session.js
+
 
 
 
@@ -58462,7 +58498,6 @@ function scriptError(output) {
         ? { kind: line, message: line }
         : { kind: line.slice(0, space), message: line.slice(space + 1) };
 }
-const PROGRESS_INTERVAL_MS = 3000;
 /**
  * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
  * report. The group runner decides when each phase runs; this class decides what it does.
@@ -58613,7 +58648,18 @@ class ServerSession {
         try {
             const manifest = await parseManifest(this.manifestBlob);
             const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '');
-            return { kind: 'release', id: this.liveRelease, entries: manifest.entries, sharedLinks };
+            // The copy loses its shared links (they are removed and linked again), and with them
+            // whatever the release had at those paths: plan those paths as absent, so they are sent
+            // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+            const linked = new Set(sharedLinks);
+            const underLink = (p) => {
+                for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+                    if (linked.has(p.slice(0, i)))
+                        return true;
+                return false;
+            };
+            const entries = manifest.entries.filter(e => !underLink(e.path));
+            return { kind: 'release', id: this.liveRelease, entries, sharedLinks };
         }
         catch (error) {
             return {
@@ -58672,6 +58718,7 @@ class ServerSession {
             fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
             hasSums: metadata.hasSums,
             oddSums: metadata.oddSums,
+            links: metadata.links,
             shared: options.sharedPaths
                 ? { kind: 'explicit', paths: options.sharedPaths }
                 : { kind: 'auto' },
@@ -58792,6 +58839,11 @@ class ServerSession {
         const hashed = options.verify === 'full' ? options.entries : plan.upload;
         const sums = [];
         const oddSums = [];
+        // The listing only shows a link target's length; uploaded links (all of them with verify:
+        // full) are read back.
+        const links = hashed
+            .filter(e => e.type === 'symlink')
+            .map(e => ({ path: e.path, target: e.target ?? '' }));
         for (const e of hashed) {
             if (e.type !== 'file' || !e.sha256)
                 continue;
@@ -58812,7 +58864,7 @@ class ServerSession {
             { name: 'manifest.json.gz', data: manifest },
             { name: 'revision.json', data: Buffer.from(`${options.revision}\n`) }
         ];
-        return { files, hasSums: sums.length > 0, oddSums };
+        return { files, hasSums: sums.length > 0, oddSums, links };
     }
     tarEntry(entry, prefix, sourceRoot) {
         const p = `${prefix}/${entry.path}`;
@@ -58830,29 +58882,25 @@ class ServerSession {
         };
     }
     uploadStream(entries, gzip, signal) {
-        const total = tarSize(entries);
-        const files = entries.filter(e => e.type === 'file').length;
-        let lastReport = Date.now();
-        let doneFiles = 0;
+        // Progress counts archive bytes as they leave the tar writer, against the archive's size.
+        const progress = new UploadProgress(this.log, entries.filter(e => e.type === 'file').length, tarSize(entries)).start();
         const tar = createTarStream(entries, {
             signal,
-            onEntry: progress => {
-                doneFiles = progress.files;
-                const now = Date.now();
-                if (now - lastReport >= PROGRESS_INTERVAL_MS) {
-                    lastReport = now;
-                    const percent = total > 0 ? Math.floor((progress.bytes / total) * 100) : 100;
-                    this.log.info(`upload ${percent}%: ${formatCount(Math.min(doneFiles, files))} of ${formatCount(entries.length)} entries, ${formatBytes(progress.bytes)} of ${formatBytes(total)}`);
-                }
+            onEntry: ({ files }) => {
+                if (entries[files - 1]?.type === 'file')
+                    progress.files++;
             }
         });
+        const counted = countBytes(tar, n => (progress.bytes += n));
+        const stop = () => progress.stop();
+        counted.on('end', stop).on('close', stop).on('error', stop);
         if (!gzip)
-            return tar;
+            return counted;
         // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
         // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
         const zipped = (0,external_node_zlib_.createGzip)({ level: 1, chunkSize: 64 * 1024 });
-        tar.on('error', error => zipped.destroy(error));
-        return tar.pipe(zipped);
+        counted.on('error', error => zipped.destroy(error));
+        return counted.pipe(zipped);
     }
     async uploadOverSftp(id, relativeTarget, sourceRoot, metadata, plan) {
         const files = await this.host.files();
@@ -58867,23 +58915,25 @@ class ServerSession {
             .filter(e => e.type === 'dir')
             .map(e => files.mkdir(`${root}/${e.path}`, this.directoryMode)));
         const uploads = plan.upload.filter(e => e.type === 'file');
+        const progress = new UploadProgress(this.log, uploads.length, plan.uploadBytes).start();
         let next = 0;
-        let done = 0;
-        let bytes = 0;
-        let lastReport = Date.now();
         const worker = async () => {
             while (next < uploads.length) {
                 const e = uploads[next++];
-                await files.writeFileAtomic(`${root}/${e.path}`, (0,external_node_fs_.createReadStream)(external_node_path_.join(sourceRoot, e.path), { highWaterMark: 64 * 1024 }), e.mode, e.size);
-                done++;
-                bytes += e.size;
-                if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
-                    lastReport = Date.now();
-                    this.log.info(`upload ${Math.floor((bytes / Math.max(plan.uploadBytes, 1)) * 100)}%: ${formatCount(done)} of ${formatCount(uploads.length)} files, ${formatBytes(bytes)} of ${formatBytes(plan.uploadBytes)}`);
-                }
+                const content = (0,external_node_fs_.createReadStream)(external_node_path_.join(sourceRoot, e.path), {
+                    highWaterMark: 64 * 1024
+                });
+                await files.writeFileAtomic(`${root}/${e.path}`, countBytes(content, n => (progress.bytes += n)), e.mode, e.size);
+                progress.files++;
             }
         };
-        await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker));
+        try {
+            // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
+            await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker));
+        }
+        finally {
+            progress.stop();
+        }
         await Promise.all(plan.upload
             .filter(e => e.type === 'symlink')
             .map(e => files.symlink(e.target ?? '', `${root}/${e.path}`)));
@@ -58951,6 +59001,17 @@ class ServerSession {
             this.lockToken = undefined;
         this.prepared = undefined;
     }
+}
+/** Pass a stream through, counting its bytes; errors travel along. */
+function countBytes(source, count) {
+    const counter = new external_node_stream_.Transform({
+        transform(chunk, _encoding, callback) {
+            count(chunk.length);
+            callback(null, chunk);
+        }
+    });
+    source.on('error', error => counter.destroy(error));
+    return source.pipe(counter);
 }
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */
 function releaseIdOfLink(target) {
@@ -59024,7 +59085,7 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/deploy.js
 
 
 
@@ -59062,14 +59123,17 @@ class GroupRun {
         this.settings = settings;
         this.deps = deps;
     }
+    /**
+     * The outputs describe what is live after the step: the new release once switched, otherwise
+     * (a failure, a revert, a rollback after a failed health check, a dry run) the release that
+     * was live before.
+     */
     result() {
         const first = this.sessions[0];
-        const live = first?.switchedTo ?? (this.rolledBack ? first?.liveRelease : undefined);
+        const live = first?.switchedTo ?? first?.liveRelease;
         return {
-            releaseId: live ?? this.releaseId,
-            releasePath: first && (live ?? this.releaseId)
-                ? `${first.deployDir}/releases/${live ?? this.releaseId}`
-                : undefined,
+            releaseId: live,
+            releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
             previousReleaseId: first?.liveRelease,
             rolledBack: this.rolledBack,
             sessions: this.sessions
@@ -64464,7 +64528,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-21642/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/run-context.js
 
 
 
@@ -64505,7 +64569,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/unlock.js
 
 
 
@@ -64569,13 +64633,13 @@ function describeOwner(owner) {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-21642/js/settings.js
-var settings = __nccwpck_require__(1814);
-// EXTERNAL MODULE: ./build/bundle-21642/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(1763);
-// EXTERNAL MODULE: ./build/bundle-21642/js/state-helper.js
-var state_helper = __nccwpck_require__(1999);
-;// CONCATENATED MODULE: ./build/bundle-21642/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-8255/js/settings.js
+var settings = __nccwpck_require__(6977);
+// EXTERNAL MODULE: ./build/bundle-8255/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(1402);
+// EXTERNAL MODULE: ./build/bundle-8255/js/state-helper.js
+var state_helper = __nccwpck_require__(9668);
+;// CONCATENATED MODULE: ./build/bundle-8255/js/summary.js
 
 
 const PHASES = [
@@ -64637,8 +64701,10 @@ async function writeSummary(title, result, error) {
     const summary = core/* summary */.z.addHeading(title, 3);
     if (rows.length > 0)
         summary.addTable([header, ...rows]);
-    if (error)
-        summary.addRaw(`\n\n**Failed:** ${escapeHtml(error.split('\n')[0])}\n`);
+    if (error) {
+        summary.addRaw('\n\n**Failed:**\n\n');
+        summary.addCodeBlock(error);
+    }
     if (result?.rolledBack)
         summary.addRaw(`\n\n**Rolled back** to ${escapeHtml(result.releaseId ?? '(none)')}.\n`);
     await summary.write();
@@ -64647,7 +64713,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-21642/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-8255/js/main.js
 
 
 
@@ -64703,11 +64769,7 @@ async function run() {
         process.off('SIGTERM', onSignal);
     }
     setOutputs(result);
-    const title = settings.mode === 'deploy'
-        ? settings.dryRun
-            ? 'atomic-deploy: dry run'
-            : `atomic-deploy: release ${result?.releaseId ?? ''}`
-        : `atomic-deploy: ${settings.mode}`;
+    const title = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}${failure === undefined ? `, ${result?.releaseId ?? ''} live` : ' failed'}`;
     try {
         await writeSummary(title, result, failure);
     }
@@ -64800,18 +64862,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 4109:
+/***/ 1750:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5900);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5059);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6828);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1763);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1999);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(503);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2362);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5739);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1402);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9668);
 
 
 
@@ -64869,7 +64931,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 750:
+/***/ 7149:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64918,7 +64980,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 6828:
+/***/ 5739:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64933,7 +64995,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9764);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9725);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -64989,7 +65051,7 @@ if [ -d "$D" ] && [ ! -d "$M" ]; then
   foreign=''
   for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do
     [ -e "$e" ] || [ -L "$e" ] || continue
-    case \${e##*/} in releases|shared|cache|current) ;; *) foreign=1; say "foreign \${e##*/}" ;; esac
+    case \${e##*/} in releases|shared|cache|current|.atomic-deploy) ;; *) foreign=1; say "foreign \${e##*/}" ;; esac
   done
   if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit ${REFUSED_EXIT}; fi
 fi
@@ -65055,6 +65117,16 @@ cleanup_release() {
   trap '' HUP INT TERM
   cd "$D" 2>/dev/null || cd /
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  # Shared paths this release seeded or created go back to how they were: absent.
+  if [ -f "$M/seeded.$ID" ]; then
+    while IFS= read -r line; do
+      case $line in
+        'seeded '*) rm -rf "$D/shared/\${line#seeded }" ;;
+        'created '*) rmdir "$D/shared/\${line#created }" 2>/dev/null ;;
+      esac
+    done < "$M/seeded.$ID"
+    rm -f "$M/seeded.$ID"
+  fi
   log_event abort "$ID" 2>/dev/null
 }
 trap 'fail signal "interrupted by a signal"' HUP INT TERM`;
@@ -65143,6 +65215,9 @@ function finalizeBody(p) {
     const odd = p.oddSums
         .map(s => `h=$(sha256sum < ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`./${s.path}`)}); [ "\${h%% *}" = ${s.sha256} ] || { bad=1; printf '%s: FAILED\\n' ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(s.path)} >> "$T/sums.out"; }`)
         .join('\n');
+    const links = p.links
+        .map(l => `[ "$(readlink ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`./${l.path}`)})" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(l.target)} ] || { bad=1; printf '%s: FAILED (link target)\n' ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(l.path)} >> "$T/sums.out"; }`)
+        .join('\n');
     const hook = p.hook
         ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
 [ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
@@ -65160,6 +65235,7 @@ bad=''
 : > "$T/sums.out"
 ${p.hasSums ? `sha256sum -c "$T/sums" > "$T/sums.all" 2>&1 || { bad=1; grep -v ': OK$' "$T/sums.all" >> "$T/sums.out"; }` : ''}
 ${odd}
+${links}
 if [ -n "$bad" ]; then
   head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
   fail verify "sha256 mismatch"
@@ -65221,26 +65297,48 @@ link_shared() {
 }
 [ -d "$S" ] && link_shared '' ''`;
 }
+/**
+ * Explicit shared paths, in two passes: first every listed path is checked (missing, conflict),
+ * so a refusal leaves shared/ untouched; then paths are seeded, created and linked. What was
+ * seeded or created is recorded in $M/seeded.<id>, so an abort later in this run (a failing
+ * before-switch, another server failing) puts shared/ back as it was.
+ */
 function explicitShared(paths, conflictMode) {
-    const lines = [': > "$T/links"'];
-    for (const entry of paths) {
-        const isDir = entry.endsWith('/');
+    const set = (entry) => {
+        const rel = entry.replace(/\/$/, '');
+        return `rel=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(rel)}; s="$S/$rel"; dst="$R/$rel"`;
+    };
+    const exists = (v) => `{ [ -e "${v}" ] || [ -L "${v}" ]; }`;
+    const check = paths.map(entry => {
+        const missing = entry.endsWith('/')
+            ? ':'
+            : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory"`;
+        const both = conflictMode === 'fail'
+            ? `fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"`
+            : ':';
+        return `${set(entry)}
+if ${exists('$s')}; then if ${exists('$dst')}; then ${both}; fi
+elif ! ${exists('$dst')}; then ${missing}; fi`;
+    });
+    const act = paths.map(entry => {
         const rel = entry.replace(/\/$/, '');
         const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : '';
-        lines.push(`rel=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(rel)}; s="$S/$rel"; dst="$R/$rel"
-if [ -e "$s" ] || [ -L "$s" ]; then
-  if [ -e "$dst" ] || [ -L "$dst" ]; then ${conflict(conflictMode, '$rel', '$dst')}; fi
-elif [ -e "$dst" ] || [ -L "$dst" ]; then
-  ${parent ? `mkdir -p "$S/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(parent)} || fail shared "cannot create shared/${parent.replace(/"/g, '')}"` : ':'}
+        return `${set(entry)}
+if ${exists('$s')}; then
+  if ${exists('$dst')}; then rm -rf "$dst" || fail shared "cannot replace $rel"; say "shared-replaced $rel"; fi
+elif ${exists('$dst')}; then
+  ${parent ? `mkdir -p "$S/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(parent)} || fail shared "cannot create the parent of shared/$rel"` : ':'}
+  printf 'seeded %s\\n' "$rel" >> "$M/seeded.$ID"
   mv "$dst" "$s" || fail shared "cannot move $rel into shared/"; say "shared-seeded $rel"
 else
-  ${isDir ? `mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"` : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/ or end it with / to have it created as a directory"`}
+  printf 'created %s\\n' "$rel" >> "$M/seeded.$ID"
+  mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"
 fi
 ${parent ? `mkdir -p "$R/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(parent)} || fail shared "cannot create the parent of $rel"` : ''}
 ln -s ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
-printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`);
-    }
-    return lines.join('\n');
+printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`;
+    });
+    return [': > "$T/links"', ...check, ...act].join('\n');
 }
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */
 function abortScript(p) {
@@ -65276,6 +65374,7 @@ rm -f "$M/log.forget" "$M/log.new"`;
 ${prune}
 ${events}
 ${forget}
+rm -f "$M"/seeded.*
 ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `;
@@ -65296,7 +65395,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 1814:
+/***/ 6977:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65352,7 +65451,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 9764:
+/***/ 9725:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65384,7 +65483,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 1763:
+/***/ 1402:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65393,9 +65492,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5900);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9764);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3194);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(503);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9725);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3515);
 
 
 
@@ -65422,7 +65521,13 @@ const KEY_FAMILIES = [
 /** Open one SSH connection, verifying the host key before authentication. */
 async function connectSsh(options) {
     const { server } = options;
-    const verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_3__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
+    let verifier;
+    try {
+        verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_3__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
+    }
+    catch (error) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ(`${server.label}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error)}`);
+    }
     if (options.hostKeys.kind === 'insecure') {
         options.warn?.(`${server.label}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`);
     }
@@ -65818,7 +65923,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 1999:
+/***/ 9668:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -68989,6 +69094,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(9795);
+/******/ var __webpack_exports__ = __nccwpck_require__(9730);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -67,15 +67,17 @@ export class GroupRun {
     private readonly deps: DeployDependencies
   ) {}
 
+  /**
+   * The outputs describe what is live after the step: the new release once switched, otherwise
+   * (a failure, a revert, a rollback after a failed health check, a dry run) the release that
+   * was live before.
+   */
   private result(): DeployResult {
     const first = this.sessions[0]
-    const live = first?.switchedTo ?? (this.rolledBack ? first?.liveRelease : undefined)
+    const live = first?.switchedTo ?? first?.liveRelease
     return {
-      releaseId: live ?? this.releaseId,
-      releasePath:
-        first && (live ?? this.releaseId)
-          ? `${first.deployDir}/releases/${live ?? this.releaseId}`
-          : undefined,
+      releaseId: live,
+      releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
       previousReleaseId: first?.liveRelease,
       rolledBack: this.rolledBack,
       sessions: this.sessions

@@ -54,12 +54,7 @@ export async function run(): Promise<void> {
   }
 
   setOutputs(result)
-  const title =
-    settings.mode === 'deploy'
-      ? settings.dryRun
-        ? 'atomic-deploy: dry run'
-        : `atomic-deploy: release ${result?.releaseId ?? ''}`
-      : `atomic-deploy: ${settings.mode}`
+  const title = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}${failure === undefined ? `, ${result?.releaseId ?? ''} live` : ' failed'}`
   try {
     await writeSummary(title, result, failure)
   } catch (error) {

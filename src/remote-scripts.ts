@@ -70,7 +70,7 @@ if [ -d "$D" ] && [ ! -d "$M" ]; then
   foreign=''
   for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do
     [ -e "$e" ] || [ -L "$e" ] || continue
-    case \${e##*/} in releases|shared|cache|current) ;; *) foreign=1; say "foreign \${e##*/}" ;; esac
+    case \${e##*/} in releases|shared|cache|current|.atomic-deploy) ;; *) foreign=1; say "foreign \${e##*/}" ;; esac
   done
   if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit ${REFUSED_EXIT}; fi
 fi
@@ -169,6 +169,16 @@ cleanup_release() {
   trap '' HUP INT TERM
   cd "$D" 2>/dev/null || cd /
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  # Shared paths this release seeded or created go back to how they were: absent.
+  if [ -f "$M/seeded.$ID" ]; then
+    while IFS= read -r line; do
+      case $line in
+        'seeded '*) rm -rf "$D/shared/\${line#seeded }" ;;
+        'created '*) rmdir "$D/shared/\${line#created }" 2>/dev/null ;;
+      esac
+    done < "$M/seeded.$ID"
+    rm -f "$M/seeded.$ID"
+  fi
   log_event abort "$ID" 2>/dev/null
 }
 trap 'fail signal "interrupted by a signal"' HUP INT TERM`
@@ -231,6 +241,8 @@ export interface FinalizeParams {
   hasSums: boolean
   /** Files whose names cannot go in a sha256sum -c list (newline or backslash): path and hash. */
   oddSums: { path: string; sha256: string }[]
+  /** Symlinks whose target is read back and compared. */
+  links: { path: string; target: string }[]
   shared: { kind: 'auto' } | { kind: 'explicit'; paths: string[] }
   sharedConflict: 'fail' | 'replace'
   /** before-switch, run in the verified release with these variables. */
@@ -280,6 +292,12 @@ function finalizeBody(p: FinalizeParams): string {
         `h=$(sha256sum < ${quote(`./${s.path}`)}); [ "\${h%% *}" = ${s.sha256} ] || { bad=1; printf '%s: FAILED\\n' ${quote(s.path)} >> "$T/sums.out"; }`
     )
     .join('\n')
+  const links = p.links
+    .map(
+      l =>
+        `[ "$(readlink ${quote(`./${l.path}`)})" = ${quote(l.target)} ] || { bad=1; printf '%s: FAILED (link target)\n' ${quote(l.path)} >> "$T/sums.out"; }`
+    )
+    .join('\n')
   const hook = p.hook
     ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
 [ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
@@ -297,6 +315,7 @@ bad=''
 : > "$T/sums.out"
 ${p.hasSums ? `sha256sum -c "$T/sums" > "$T/sums.all" 2>&1 || { bad=1; grep -v ': OK$' "$T/sums.all" >> "$T/sums.out"; }` : ''}
 ${odd}
+${links}
 if [ -n "$bad" ]; then
   head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
   fail verify "sha256 mismatch"
@@ -367,26 +386,49 @@ link_shared() {
 [ -d "$S" ] && link_shared '' ''`
 }
 
+/**
+ * Explicit shared paths, in two passes: first every listed path is checked (missing, conflict),
+ * so a refusal leaves shared/ untouched; then paths are seeded, created and linked. What was
+ * seeded or created is recorded in $M/seeded.<id>, so an abort later in this run (a failing
+ * before-switch, another server failing) puts shared/ back as it was.
+ */
 function explicitShared(paths: string[], conflictMode: 'fail' | 'replace'): string {
-  const lines = [': > "$T/links"']
-  for (const entry of paths) {
-    const isDir = entry.endsWith('/')
+  const set = (entry: string): string => {
+    const rel = entry.replace(/\/$/, '')
+    return `rel=${quote(rel)}; s="$S/$rel"; dst="$R/$rel"`
+  }
+  const exists = (v: string): string => `{ [ -e "${v}" ] || [ -L "${v}" ]; }`
+  const check = paths.map(entry => {
+    const missing = entry.endsWith('/')
+      ? ':'
+      : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory"`
+    const both =
+      conflictMode === 'fail'
+        ? `fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"`
+        : ':'
+    return `${set(entry)}
+if ${exists('$s')}; then if ${exists('$dst')}; then ${both}; fi
+elif ! ${exists('$dst')}; then ${missing}; fi`
+  })
+  const act = paths.map(entry => {
     const rel = entry.replace(/\/$/, '')
     const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : ''
-    lines.push(`rel=${quote(rel)}; s="$S/$rel"; dst="$R/$rel"
-if [ -e "$s" ] || [ -L "$s" ]; then
-  if [ -e "$dst" ] || [ -L "$dst" ]; then ${conflict(conflictMode, '$rel', '$dst')}; fi
-elif [ -e "$dst" ] || [ -L "$dst" ]; then
-  ${parent ? `mkdir -p "$S/"${quote(parent)} || fail shared "cannot create shared/${parent.replace(/"/g, '')}"` : ':'}
+    return `${set(entry)}
+if ${exists('$s')}; then
+  if ${exists('$dst')}; then rm -rf "$dst" || fail shared "cannot replace $rel"; say "shared-replaced $rel"; fi
+elif ${exists('$dst')}; then
+  ${parent ? `mkdir -p "$S/"${quote(parent)} || fail shared "cannot create the parent of shared/$rel"` : ':'}
+  printf 'seeded %s\\n' "$rel" >> "$M/seeded.$ID"
   mv "$dst" "$s" || fail shared "cannot move $rel into shared/"; say "shared-seeded $rel"
 else
-  ${isDir ? `mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"` : `fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/ or end it with / to have it created as a directory"`}
+  printf 'created %s\\n' "$rel" >> "$M/seeded.$ID"
+  mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"
 fi
 ${parent ? `mkdir -p "$R/"${quote(parent)} || fail shared "cannot create the parent of $rel"` : ''}
 ln -s ${quote(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
-printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`)
-  }
-  return lines.join('\n')
+printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`
+  })
+  return [': > "$T/links"', ...check, ...act].join('\n')
 }
 
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */
@@ -450,6 +492,7 @@ rm -f "$M/log.forget" "$M/log.new"`
 ${prune}
 ${events}
 ${forget}
+rm -f "$M"/seeded.*
 ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `

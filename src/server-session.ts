@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import {
   DeployRefusedError,
@@ -12,6 +12,7 @@ import {
 } from './errors.js'
 import { SYSTEM_DIRECTORIES } from './input-helper.js'
 import { formatBytes, formatCount, type Log } from './logger.js'
+import { UploadProgress } from './progress.js'
 import { parseManifest, serializeManifest, type ManifestEntry } from './manifest.js'
 import { makePlan, type Plan } from './plan.js'
 import {
@@ -137,8 +138,6 @@ export interface ServerReport {
   phases: Partial<Record<Phase, number>>
   error?: string
 }
-
-const PROGRESS_INTERVAL_MS = 3000
 
 /**
  * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
@@ -309,7 +308,17 @@ export class ServerSession {
     try {
       const manifest = await parseManifest(this.manifestBlob)
       const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
-      return { kind: 'release', id: this.liveRelease, entries: manifest.entries, sharedLinks }
+      // The copy loses its shared links (they are removed and linked again), and with them
+      // whatever the release had at those paths: plan those paths as absent, so they are sent
+      // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+      const linked = new Set(sharedLinks)
+      const underLink = (p: string): boolean => {
+        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+          if (linked.has(p.slice(0, i))) return true
+        return false
+      }
+      const entries = manifest.entries.filter(e => !underLink(e.path))
+      return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
     } catch (error) {
       return {
         kind: 'none',
@@ -371,6 +380,7 @@ export class ServerSession {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
       hasSums: metadata.hasSums,
       oddSums: metadata.oddSums,
+      links: metadata.links,
       shared: options.sharedPaths
         ? { kind: 'explicit', paths: options.sharedPaths }
         : { kind: 'auto' },
@@ -521,11 +531,17 @@ export class ServerSession {
     files: { name: string; data: Buffer }[]
     hasSums: boolean
     oddSums: { path: string; sha256: string }[]
+    links: { path: string; target: string }[]
   }> {
     const expected = options.entries.map(listingLine).join('')
     const hashed = options.verify === 'full' ? options.entries : plan.upload
     const sums: string[] = []
     const oddSums: { path: string; sha256: string }[] = []
+    // The listing only shows a link target's length; uploaded links (all of them with verify:
+    // full) are read back.
+    const links = hashed
+      .filter(e => e.type === 'symlink')
+      .map(e => ({ path: e.path, target: e.target ?? '' }))
     for (const e of hashed) {
       if (e.type !== 'file' || !e.sha256) continue
       // sha256sum -c cannot express these names the same way in GNU and BusyBox: checked one by one.
@@ -543,7 +559,7 @@ export class ServerSession {
       { name: 'manifest.json.gz', data: manifest },
       { name: 'revision.json', data: Buffer.from(`${options.revision}\n`) }
     ]
-    return { files, hasSums: sums.length > 0, oddSums }
+    return { files, hasSums: sums.length > 0, oddSums, links }
   }
 
   private tarEntry(entry: ManifestEntry, prefix: string, sourceRoot: string): TarEntry {
@@ -563,30 +579,27 @@ export class ServerSession {
   }
 
   private uploadStream(entries: TarEntry[], gzip: boolean, signal?: AbortSignal): Readable {
-    const total = tarSize(entries)
-    const files = entries.filter(e => e.type === 'file').length
-    let lastReport = Date.now()
-    let doneFiles = 0
+    // Progress counts archive bytes as they leave the tar writer, against the archive's size.
+    const progress = new UploadProgress(
+      this.log,
+      entries.filter(e => e.type === 'file').length,
+      tarSize(entries)
+    ).start()
     const tar = createTarStream(entries, {
       signal,
-      onEntry: progress => {
-        doneFiles = progress.files
-        const now = Date.now()
-        if (now - lastReport >= PROGRESS_INTERVAL_MS) {
-          lastReport = now
-          const percent = total > 0 ? Math.floor((progress.bytes / total) * 100) : 100
-          this.log.info(
-            `upload ${percent}%: ${formatCount(Math.min(doneFiles, files))} of ${formatCount(entries.length)} entries, ${formatBytes(progress.bytes)} of ${formatBytes(total)}`
-          )
-        }
+      onEntry: ({ files }) => {
+        if (entries[files - 1]?.type === 'file') progress.files++
       }
     })
-    if (!gzip) return tar
+    const counted = countBytes(tar, n => (progress.bytes += n))
+    const stop = (): void => progress.stop()
+    counted.on('end', stop).on('close', stop).on('error', stop)
+    if (!gzip) return counted
     // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
     // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
     const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 })
-    tar.on('error', error => zipped.destroy(error))
-    return tar.pipe(zipped)
+    counted.on('error', error => zipped.destroy(error))
+    return counted.pipe(zipped)
   }
 
   private async uploadOverSftp(
@@ -610,30 +623,29 @@ export class ServerSession {
         .map(e => files.mkdir(`${root}/${e.path}`, this.directoryMode))
     )
     const uploads = plan.upload.filter(e => e.type === 'file')
+    const progress = new UploadProgress(this.log, uploads.length, plan.uploadBytes).start()
     let next = 0
-    let done = 0
-    let bytes = 0
-    let lastReport = Date.now()
     const worker = async (): Promise<void> => {
       while (next < uploads.length) {
         const e = uploads[next++]
+        const content = createReadStream(path.join(sourceRoot, e.path), {
+          highWaterMark: 64 * 1024
+        })
         await files.writeFileAtomic(
           `${root}/${e.path}`,
-          createReadStream(path.join(sourceRoot, e.path), { highWaterMark: 64 * 1024 }),
+          countBytes(content, n => (progress.bytes += n)),
           e.mode,
           e.size
         )
-        done++
-        bytes += e.size
-        if (Date.now() - lastReport >= PROGRESS_INTERVAL_MS) {
-          lastReport = Date.now()
-          this.log.info(
-            `upload ${Math.floor((bytes / Math.max(plan.uploadBytes, 1)) * 100)}%: ${formatCount(done)} of ${formatCount(uploads.length)} files, ${formatBytes(bytes)} of ${formatBytes(plan.uploadBytes)}`
-          )
-        }
+        progress.files++
       }
     }
-    await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker))
+    try {
+      // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
+      await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker))
+    } finally {
+      progress.stop()
+    }
     await Promise.all(
       plan.upload
         .filter(e => e.type === 'symlink')
@@ -719,6 +731,18 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
+}
+
+/** Pass a stream through, counting its bytes; errors travel along. */
+function countBytes(source: Readable, count: (bytes: number) => void): Readable {
+  const counter = new Transform({
+    transform(chunk: Buffer, _encoding, callback) {
+      count(chunk.length)
+      callback(null, chunk)
+    }
+  })
+  source.on('error', error => counter.destroy(error))
+  return source.pipe(counter)
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

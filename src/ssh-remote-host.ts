@@ -45,7 +45,12 @@ const KEY_FAMILIES = [
 /** Open one SSH connection, verifying the host key before authentication. */
 export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost> {
   const { server } = options
-  const verifier = hostVerifierFor(options.hostKeys, server.host, server.port)
+  let verifier: ReturnType<typeof hostVerifierFor>
+  try {
+    verifier = hostVerifierFor(options.hostKeys, server.host, server.port)
+  } catch (error) {
+    throw new HostKeyError(`${server.label}: ${messageOf(error)}`)
+  }
   if (options.hostKeys.kind === 'insecure') {
     options.warn?.(
       `${server.label}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`

@@ -66,7 +66,10 @@ export async function writeSummary(
   })
   const summary = core.summary.addHeading(title, 3)
   if (rows.length > 0) summary.addTable([header, ...rows])
-  if (error) summary.addRaw(`\n\n**Failed:** ${escapeHtml(error.split('\n')[0])}\n`)
+  if (error) {
+    summary.addRaw('\n\n**Failed:**\n\n')
+    summary.addCodeBlock(error)
+  }
   if (result?.rolledBack)
     summary.addRaw(`\n\n**Rolled back** to ${escapeHtml(result.releaseId ?? '(none)')}.\n`)
   await summary.write()

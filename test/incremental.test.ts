@@ -88,8 +88,8 @@ const release = (f: Fixture, id: string): string => path.join(f.deployDir, 'rele
 const meta = (f: Fixture, ...parts: string[]): string =>
   path.join(f.deployDir, '.atomic-deploy', ...parts)
 
-async function expectExact(f: Fixture, source = f.source): Promise<void> {
-  expect(await describeTree(current(f))).toEqual(await describeTree(source))
+async function expectExact(f: Fixture): Promise<void> {
+  expect(await describeTree(current(f))).toEqual(await describeTree(f.source))
 }
 
 const fileCount = async (root: string): Promise<number> =>
@@ -110,6 +110,7 @@ async function expectUntouched(f: Fixture, liveId: string): Promise<void> {
   expect(await exists(meta(f, 'lock'))).toBe(false)
   expect(await list(meta(f, 'tmp'))).toEqual([])
   expect(await list(meta(f, 'manifests'))).toEqual([`${liveId}.json.gz`, `${liveId}.links`])
+  expect(await list(meta(f, 'revisions'))).toEqual([`${liveId}.json`])
 }
 
 describe('the plan sends only what changed', () => {
@@ -319,27 +320,44 @@ describe('what the manifest covers', () => {
 })
 
 describe('verification before the switch', () => {
-  it('catches a file changed on the server since the last deploy, and reuse none recovers', async () => {
-    const f = await fixture()
-    await deploy(f, { 'release-id': 'one' })
-    // Drift: someone edits a file in the live release by hand.
-    await appendFile(path.join(current(f), 'public/app.css'), '\n/* hotfix */')
-    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+  const drifts: [string, string, (release: string) => Promise<void>][] = [
+    [
+      'bytes appended to a file',
+      'public/app.css',
+      r => appendFile(path.join(r, 'public/app.css'), '\n/* hotfix */')
+    ],
+    [
+      'an extra file',
+      'public/extra.txt',
+      r => writeFile(path.join(r, 'public/extra.txt'), 'extra')
+    ],
+    ['a mode change', 'config/app.php', r => chmod(path.join(r, 'config/app.php'), 0o755)],
+    ['a removed file', 'docs/readme.md', r => rm(path.join(r, 'docs/readme.md'))]
+  ]
 
-    const failed = await runAction(f.inputs({ 'release-id': 'two' }))
-    expect(failed.code).toBe(1)
-    const error = errorLines(failed.log)
-    console.log('PEEK', error)
-    expect(error).toContain('public/app.css')
-    expect(error).toMatch(/does not match/)
-    expect(error).not.toContain('index.php')
-    await expectUntouched(f, 'one')
-    expect(await readFile(path.join(current(f), 'index.php'), 'utf8')).toBe('<?php echo "v1";')
+  it.each(drifts)(
+    'catches %s in the live release, names it, switches nothing; reuse none recovers',
+    async (_, drifted, drift) => {
+      const f = await fixture()
+      await deploy(f, { 'release-id': 'one' })
+      // Someone edits the live release by hand between deploys.
+      await drift(current(f))
+      await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
-    const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
-    expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
-    await expectExact(f)
-  })
+      const failed = await runAction(f.inputs({ 'release-id': 'two' }))
+      expect(failed.code).toBe(1)
+      const error = errorLines(failed.log)
+      expect(error).toContain(drifted)
+      expect(error).toMatch(/does not match/)
+      expect(error).not.toContain('index.php')
+      await expectUntouched(f, 'one')
+      expect(await readFile(path.join(current(f), 'index.php'), 'utf8')).toBe('<?php echo "v1";')
+
+      const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
+      expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
+      await expectExact(f)
+    }
+  )
 
   it('with verify full, catches a same-size content change on the server', async () => {
     const f = await fixture()
@@ -579,7 +597,6 @@ describe('dry run', () => {
 
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
     expect(result.code, result.log).toBe(0)
-    console.log('PEEK', result.log)
     expect(result.log).toMatch(/uploading 2 files .*deleting 1\b/)
     expect(result.log).toContain('index.php')
     expect(result.log).toContain('public/added.js')
@@ -639,7 +656,6 @@ describe('the upload stream', () => {
     expect(result.code, result.log).toBe(0)
     expect(Date.now() - started).toBeGreaterThan(3000)
     expect(result.log).toMatch(/upload \d+%/)
-    console.log('PEEK', result.log.split('\n').filter(l => /upload|plan/.test(l)).join('\n'), Date.now() - started)
     await expectExact(f)
   })
 })

@@ -22,12 +22,19 @@ mkdirSync(path.join(workspace, 'build'), { recursive: true })
 writeFileSync(path.join(workspace, 'README.md'), '# app\n')
 
 // Real keys from ssh-keygen, generated at load time because it.each tables are built then.
-function keygen(name: string, type: string): { pub: string; type: string; base64: string; fingerprint: string; privateText: string } {
+function keygen(
+  name: string,
+  type: string
+): { pub: string; type: string; base64: string; fingerprint: string; privateText: string } {
   const file = path.join(dir, name)
-  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `${name}@test`, '-f', file], { stdio: 'ignore' })
+  execFileSync('ssh-keygen', ['-q', '-t', type, '-N', '', '-C', `${name}@test`, '-f', file], {
+    stdio: 'ignore'
+  })
   const pub = readFileSync(`${file}.pub`, 'utf8').trim()
   const [keyType, base64] = pub.split(' ') as [string, string]
-  const fingerprint = execFileSync('ssh-keygen', ['-l', '-f', `${file}.pub`], { encoding: 'utf8' }).split(' ')[1]!
+  const fingerprint = execFileSync('ssh-keygen', ['-l', '-f', `${file}.pub`], {
+    encoding: 'utf8'
+  }).split(' ')[1]!
   return { pub, type: keyType, base64, fingerprint, privateText: readFileSync(file, 'utf8') }
 }
 const ed25519 = keygen('host-ed25519', 'ed25519')
@@ -100,7 +107,8 @@ function actionInputs(): ActionInput[] {
     }
     const current = result.at(-1)
     const def = /^ {4}default:\s*(.*?)\s*$/.exec(line)
-    if (def && current) current.default = def[1]!.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')
+    if (def && current)
+      current.default = def[1]!.replace(/^'(.*)'$/, '$1').replace(/^"(.*)"$/, '$1')
     const req = /^ {4}required:\s*(true|false)\s*$/.exec(line)
     if (req && current) current.required = req[1] === 'true'
   }
@@ -108,7 +116,8 @@ function actionInputs(): ActionInput[] {
 }
 
 const ACTION_INPUTS = actionInputs()
-const camel = (name: string): string => name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
+const camel = (name: string): string =>
+  name.replace(/-([a-z])/g, (_m, c: string) => c.toUpperCase())
 
 describe('action.yml and the Inputs table', () => {
   it('name the same inputs', () => {
@@ -117,7 +126,11 @@ describe('action.yml and the Inputs table', () => {
   })
 
   it('mark servers and path as the only required inputs, and getSettings refuses them empty', () => {
-    expect(ACTION_INPUTS.filter(i => i.required).map(i => i.name).sort()).toEqual(['path', 'servers'])
+    expect(
+      ACTION_INPUTS.filter(i => i.required)
+        .map(i => i.name)
+        .sort()
+    ).toEqual(['path', 'servers'])
     expect(refusal('servers', { servers: '' }).message).toContain('servers')
     expect(refusal('path', { path: '' }).message).toContain('path')
   })
@@ -127,7 +140,9 @@ describe('defaults', () => {
   const withDefaults = ACTION_INPUTS.filter(i => i.default !== undefined)
 
   it('action.yml has defaults to check', () => {
-    expect(withDefaults.map(i => i.name)).toEqual(expect.arrayContaining(['port', 'keep-releases', 'mode', 'reuse', 'strategy']))
+    expect(withDefaults.map(i => i.name)).toEqual(
+      expect.arrayContaining(['port', 'keep-releases', 'mode', 'reuse', 'strategy'])
+    )
   })
 
   it.each(withDefaults.map(i => [i.name, i.default!] as const))(
@@ -149,22 +164,23 @@ describe('defaults', () => {
     }
   )
 
-  it.each(withDefaults.map(i => [i.name, i.default!] as const).filter(([n]) => n !== 'insecure-ignore-host-key'))(
-    'the value getSettings gives an empty %s is the default %j',
-    (name, value) => {
-      const s = settings({ servers: 'deploy@web1.example.com' })
-      let actual: unknown
-      if (name === 'port') actual = s.servers[0]!.port
-      else if (name === 'source') actual = s.source
-      else actual = (s as unknown as Record<string, unknown>)[camel(name)]
-      let expected: unknown
-      if (name === 'source') expected = path.resolve(workspace, value)
-      else if (typeof actual === 'number') expected = Number(value)
-      else if (typeof actual === 'boolean') expected = value === 'true'
-      else expected = value
-      expect(actual).toEqual(expected)
-    }
-  )
+  it.each(
+    withDefaults
+      .map(i => [i.name, i.default!] as const)
+      .filter(([n]) => n !== 'insecure-ignore-host-key')
+  )('the value getSettings gives an empty %s is the default %j', (name, value) => {
+    const s = settings({ servers: 'deploy@web1.example.com' })
+    let actual: unknown
+    if (name === 'port') actual = s.servers[0]!.port
+    else if (name === 'source') actual = s.source
+    else actual = (s as unknown as Record<string, unknown>)[camel(name)]
+    let expected: unknown
+    if (name === 'source') expected = path.resolve(workspace, value)
+    else if (typeof actual === 'number') expected = Number(value)
+    else if (typeof actual === 'boolean') expected = value === 'true'
+    else expected = value
+    expect(actual).toEqual(expected)
+  })
 
   it('leaves optional inputs without a default unset', () => {
     const s = settings()
@@ -194,7 +210,12 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
   ['private-key', 'not a key at all', /-----BEGIN/, {}],
   ['passphrase', 'secret', /private-key/, NO_KEY],
   ['known-hosts', 'web1.example.com ssh-ed25519', /<hosts> <key-type> <base64-key>/, {}],
-  ['host-fingerprint', 'MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48', /SHA256/, NO_HOST_KEYS],
+  [
+    'host-fingerprint',
+    'MD5:16:27:ac:a5:76:28:2d:36:63:1b:56:4d:eb:df:a6:48',
+    /SHA256/,
+    NO_HOST_KEYS
+  ],
   ['insecure-ignore-host-key', 'yes', /true or false/, NO_HOST_KEYS],
   ['path', '/etc', /absolute .*relative/, {}],
   ['source', 'no-such-dir', /directory in the workspace/, {}],
@@ -224,14 +245,19 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
 describe('an invalid value', () => {
   it('is covered for every input of action.yml but password, which accepts any text', () => {
     const covered = new Set(invalid.map(([name]) => name))
-    expect(ACTION_INPUTS.map(i => i.name).filter(n => !covered.has(n as InputName))).toEqual(['password'])
+    expect(ACTION_INPUTS.map(i => i.name).filter(n => !covered.has(n as InputName))).toEqual([
+      'password'
+    ])
   })
 
-  it.each(invalid)('of %s (%j) is an InputError naming it and the expected form, on one line', (input, value, form, extra) => {
-    const error = refusal(input, { ...extra, [input]: value })
-    expect(error.message).toContain(input)
-    expect(error.message).toMatch(form)
-  })
+  it.each(invalid)(
+    'of %s (%j) is an InputError naming it and the expected form, on one line',
+    (input, value, form, extra) => {
+      const error = refusal(input, { ...extra, [input]: value })
+      expect(error.message).toContain(input)
+      expect(error.message).toMatch(form)
+    }
+  )
 
   it('is never reported for password: any text is taken verbatim', () => {
     const hostile = `p@ss w0rd 'quoted' "double" $(touch x) \`id\` é🚀 -rf`
@@ -272,9 +298,15 @@ describe('credentials', () => {
   it.each([
     ['an OpenSSH key from ssh-keygen', ed25519.privateText],
     ['a fake but well-formed OpenSSH key', FAKE_KEY],
-    ['a PEM RSA key header', '-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n'],
+    [
+      'a PEM RSA key header',
+      '-----BEGIN RSA PRIVATE KEY-----\nabc\n-----END RSA PRIVATE KEY-----\n'
+    ],
     ['a PKCS#8 key header', '-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----'],
-    ['an encrypted PKCS#8 key header', '-----BEGIN ENCRYPTED PRIVATE KEY-----\nabc\n-----END ENCRYPTED PRIVATE KEY-----']
+    [
+      'an encrypted PKCS#8 key header',
+      '-----BEGIN ENCRYPTED PRIVATE KEY-----\nabc\n-----END ENCRYPTED PRIVATE KEY-----'
+    ]
   ])('accepts %s verbatim', (_label, text) => {
     expect(settings({ 'private-key': text }).privateKey).toBe(text)
   })
@@ -300,12 +332,20 @@ describe('host key policy', () => {
   })
 
   it('uses host-fingerprint when given (as ssh-keygen -lf prints it), several separated by commas or newlines', () => {
-    const s = settings({ ...NO_HOST_KEYS, 'host-fingerprint': `${ed25519.fingerprint},\n${ecdsa.fingerprint}` })
-    expect(s.hostKeys).toEqual({ kind: 'fingerprint', fingerprints: [ed25519.fingerprint, ecdsa.fingerprint] })
+    const s = settings({
+      ...NO_HOST_KEYS,
+      'host-fingerprint': `${ed25519.fingerprint},\n${ecdsa.fingerprint}`
+    })
+    expect(s.hostKeys).toEqual({
+      kind: 'fingerprint',
+      fingerprints: [ed25519.fingerprint, ecdsa.fingerprint]
+    })
   })
 
   it('skips verification only with insecure-ignore-host-key: true', () => {
-    expect(settings({ ...NO_HOST_KEYS, 'insecure-ignore-host-key': 'true' }).hostKeys).toEqual({ kind: 'insecure' })
+    expect(settings({ ...NO_HOST_KEYS, 'insecure-ignore-host-key': 'true' }).hostKeys).toEqual({
+      kind: 'insecure'
+    })
   })
 
   it('still verifies with known-hosts when insecure-ignore-host-key is also true', () => {
@@ -347,7 +387,11 @@ describe('servers, username and port', () => {
     ['CRLF-separated', 'a@web1\r\nb@web2', 'a@web1:22,b@web2:22'],
     ['comma-separated with spaces', ' a@web1 ,  b@web2 ', 'a@web1:22,b@web2:22']
   ])('reads servers %s', (_label, text, labels) => {
-    expect(settings({ servers: text, username: 'ci' }).servers.map(x => x.label).join(',')).toBe(labels)
+    expect(
+      settings({ servers: text, username: 'ci' })
+        .servers.map(x => x.label)
+        .join(',')
+    ).toBe(labels)
   })
 
   it.each([
@@ -460,21 +504,51 @@ describe('path', () => {
 })
 
 describe('systemDirectoryProblem', () => {
-  it.each(['/', '/etc', '/etc/', '/usr', '/usr/bin', '/usr/bin/x', '/usr/lib/x/y', '/var', '/var/log', '/var/tmp', '/home', '/root', '/tmp', '/proc/1', '/sys/kernel', '/dev/null', '/boot', '/bin/sh', '/sbin/init', '/lib/modules', '/run/user'])(
-    'refuses %s',
-    p => {
-      const problem = systemDirectoryProblem(p)
-      expect(problem).toBeTypeOf('string')
-      expect(problem).not.toMatch(/[\r\n]/)
-    }
-  )
+  it.each([
+    '/',
+    '/etc',
+    '/etc/',
+    '/usr',
+    '/usr/bin',
+    '/usr/bin/x',
+    '/usr/lib/x/y',
+    '/var',
+    '/var/log',
+    '/var/tmp',
+    '/home',
+    '/root',
+    '/tmp',
+    '/proc/1',
+    '/sys/kernel',
+    '/dev/null',
+    '/boot',
+    '/bin/sh',
+    '/sbin/init',
+    '/lib/modules',
+    '/run/user'
+  ])('refuses %s', p => {
+    const problem = systemDirectoryProblem(p)
+    expect(problem).toBeTypeOf('string')
+    expect(problem).not.toMatch(/[\r\n]/)
+  })
 
-  it.each(['/var/www', '/var/www/app', '/home/deploy', '/home/deploy/app', '/srv/app', '/opt/app', '/tmp/deploy', '/etcetera', '/usr/binary', '/usr/local/app', '/var/lib2', '/binaries', '/data/www'])(
-    'accepts %s',
-    p => {
-      expect(systemDirectoryProblem(p)).toBeUndefined()
-    }
-  )
+  it.each([
+    '/var/www',
+    '/var/www/app',
+    '/home/deploy',
+    '/home/deploy/app',
+    '/srv/app',
+    '/opt/app',
+    '/tmp/deploy',
+    '/etcetera',
+    '/usr/binary',
+    '/usr/local/app',
+    '/var/lib2',
+    '/binaries',
+    '/data/www'
+  ])('accepts %s', p => {
+    expect(systemDirectoryProblem(p)).toBeUndefined()
+  })
 })
 
 // -------------------------------------------------------------------------------------------
@@ -519,25 +593,34 @@ describe('before-switch and after-switch', () => {
     expect(script).not.toContain('\r')
   })
 
-  it.each(['before-switch', 'after-switch'] as const)('%s: keeps the script otherwise verbatim', name => {
-    const text = `  if [ -f "$RELEASE_PATH/x" ]; then\n    echo 'it''s' \`date\` $(pwd)\n  fi\n`
-    const s = settings({ [name]: text })
-    expect(name === 'before-switch' ? s.beforeSwitch : s.afterSwitch).toBe(text)
-  })
+  it.each(['before-switch', 'after-switch'] as const)(
+    '%s: keeps the script otherwise verbatim',
+    name => {
+      const text = `  if [ -f "$RELEASE_PATH/x" ]; then\n    echo 'it''s' \`date\` $(pwd)\n  fi\n`
+      const s = settings({ [name]: text })
+      expect(name === 'before-switch' ? s.beforeSwitch : s.afterSwitch).toBe(text)
+    }
+  )
 
-  it.each(['before-switch', 'after-switch'] as const)('%s: treats only white space as no script', name => {
-    const s = settings({ [name]: ' \r\n\t\n' })
-    expect(name === 'before-switch' ? s.beforeSwitch : s.afterSwitch).toBeUndefined()
-  })
+  it.each(['before-switch', 'after-switch'] as const)(
+    '%s: treats only white space as no script',
+    name => {
+      const s = settings({ [name]: ' \r\n\t\n' })
+      expect(name === 'before-switch' ? s.beforeSwitch : s.afterSwitch).toBeUndefined()
+    }
+  )
 })
 
 // -------------------------------------------------------------------------------------------
 // release-id, rollback-to, mode
 
 describe('release-id and rollback-to', () => {
-  it.each(['v1.2.3', '20261122101500', 'release_2026-11-22', '-rf'])('accepts release-id %j', id => {
-    expect(settings({ 'release-id': id }).releaseId).toBe(id)
-  })
+  it.each(['v1.2.3', '20261122101500', 'release_2026-11-22', '-rf'])(
+    'accepts release-id %j',
+    id => {
+      expect(settings({ 'release-id': id }).releaseId).toBe(id)
+    }
+  )
 
   it.each([
     ['.', '.'],
@@ -595,13 +678,28 @@ describe('enumerations', () => {
 describe('booleans', () => {
   const booleans: InputName[] = ['dry-run', 'rollback-on-failure', 'insecure-ignore-host-key']
   const read = (s: Settings, name: InputName): boolean =>
-    name === 'dry-run' ? s.dryRun : name === 'rollback-on-failure' ? s.rollbackOnFailure : s.hostKeys.kind === 'insecure'
+    name === 'dry-run'
+      ? s.dryRun
+      : name === 'rollback-on-failure'
+        ? s.rollbackOnFailure
+        : s.hostKeys.kind === 'insecure'
 
-  it.each(booleans.flatMap(name => (['true', 'True', 'TRUE', ' true '] as const).map(v => [name, v] as const)))('%s %j is true', (name, value) => {
-    expect(read(settings({ ...(name === 'insecure-ignore-host-key' ? NO_HOST_KEYS : {}), [name]: value }), name)).toBe(true)
+  it.each(
+    booleans.flatMap(name =>
+      (['true', 'True', 'TRUE', ' true '] as const).map(v => [name, v] as const)
+    )
+  )('%s %j is true', (name, value) => {
+    expect(
+      read(
+        settings({ ...(name === 'insecure-ignore-host-key' ? NO_HOST_KEYS : {}), [name]: value }),
+        name
+      )
+    ).toBe(true)
   })
 
-  it.each(booleans.flatMap(name => (['false', 'False', 'FALSE'] as const).map(v => [name, v] as const)))('%s %j is false', (name, value) => {
+  it.each(
+    booleans.flatMap(name => (['false', 'False', 'FALSE'] as const).map(v => [name, v] as const))
+  )('%s %j is false', (name, value) => {
     if (name === 'insecure-ignore-host-key') {
       refusal('known-hosts', { ...NO_HOST_KEYS, [name]: value })
       return
@@ -609,7 +707,11 @@ describe('booleans', () => {
     expect(read(settings({ [name]: value }), name)).toBe(false)
   })
 
-  it.each(booleans.flatMap(name => (['yes', 'no', '1', '0', 'on', 'tRue', 't'] as const).map(v => [name, v] as const)))('%s refuses %j', (name, value) => {
+  it.each(
+    booleans.flatMap(name =>
+      (['yes', 'no', '1', '0', 'on', 'tRue', 't'] as const).map(v => [name, v] as const)
+    )
+  )('%s refuses %j', (name, value) => {
     const error = refusal(name, { [name]: value })
     expect(error.message).toContain(name)
   })
@@ -625,7 +727,18 @@ describe('whole numbers', () => {
     expect(settings({ [input]: String(min) })[key]).toBe(min)
     expect(settings({ [input]: String(max) })[key]).toBe(max)
     expect(settings({ [input]: ` ${max} ` })[key]).toBe(max)
-    for (const bad of [String(min - 1), String(max + 1), '-1', '+1', '1.5', '1e2', '0x10', '３', 'ten', '9'.repeat(30)]) {
+    for (const bad of [
+      String(min - 1),
+      String(max + 1),
+      '-1',
+      '+1',
+      '1.5',
+      '1e2',
+      '0x10',
+      '３',
+      'ten',
+      '9'.repeat(30)
+    ]) {
       const error = refusal(input, { [input]: bad })
       expect(error.message).toContain(`${min} to ${max}`)
     }
@@ -633,16 +746,23 @@ describe('whole numbers', () => {
 })
 
 describe('health-check-url', () => {
-  it.each(['https://example.com/health', 'http://127.0.0.1:8080/', 'https://[::1]:8443/up?x=1'])('accepts %s', url => {
-    expect(settings({ 'health-check-url': url }).healthCheckUrl).toBe(url)
-  })
-
-  it.each(['ftp://example.com/', 'example.com/health', 'javascript:alert(1)', 'file:///etc/passwd', 'http://', 'https://exa mple.com/'])(
-    'refuses %s',
+  it.each(['https://example.com/health', 'http://127.0.0.1:8080/', 'https://[::1]:8443/up?x=1'])(
+    'accepts %s',
     url => {
-      refusal('health-check-url', { 'health-check-url': url })
+      expect(settings({ 'health-check-url': url }).healthCheckUrl).toBe(url)
     }
   )
+
+  it.each([
+    'ftp://example.com/',
+    'example.com/health',
+    'javascript:alert(1)',
+    'file:///etc/passwd',
+    'http://',
+    'https://exa mple.com/'
+  ])('refuses %s', url => {
+    refusal('health-check-url', { 'health-check-url': url })
+  })
 })
 
 // -------------------------------------------------------------------------------------------
@@ -652,14 +772,26 @@ describe('shared-paths', () => {
   it.each<[string, string, string[] | undefined]>([
     ['empty means automatic', '', undefined],
     ['only comments and blank lines mean automatic', '# none\n\n  \n', undefined],
-    ['files and directories', '.env\nstorage/\npublic/uploads/', ['.env', 'storage/', 'public/uploads/']],
+    [
+      'files and directories',
+      '.env\nstorage/\npublic/uploads/',
+      ['.env', 'storage/', 'public/uploads/']
+    ],
     ['./ prefixes removed', './.env\n././storage/', ['.env', 'storage/']],
     ['repeated trailing slashes folded', 'storage//', ['storage/']],
     ['white space and CRLF trimmed', '  .env  \r\n\tstorage/\r\n', ['.env', 'storage/']],
     ['comments dropped', '# shared\n.env', ['.env']],
-    ['names with quotes and shell syntax kept verbatim', "it's\n$(id)\ndir with space/", ["it's", '$(id)', 'dir with space/']],
+    [
+      'names with quotes and shell syntax kept verbatim',
+      "it's\n$(id)\ndir with space/",
+      ["it's", '$(id)', 'dir with space/']
+    ],
     ['unicode and a leading dash', 'ünï/\n-rf', ['ünï/', '-rf']],
-    ['siblings with a common prefix', 'storage\nstorage-old\nstorage.bak', ['storage', 'storage-old', 'storage.bak']]
+    [
+      'siblings with a common prefix',
+      'storage\nstorage-old\nstorage.bak',
+      ['storage', 'storage-old', 'storage.bak']
+    ]
   ])('%s', (_label, text, expected) => {
     expect(settings({ 'shared-paths': text }).sharedPaths).toEqual(expected)
   })

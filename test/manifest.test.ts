@@ -5,7 +5,17 @@
  */
 import { execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  chmodSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync
+} from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { gzipSync } from 'node:zlib'
@@ -29,7 +39,9 @@ afterAll(() => rmSync(work, { recursive: true, force: true }))
 
 /** sha256 of a file as `sha256sum` prints it. */
 function sha256sum(file: string): string {
-  return execFileSync('sha256sum', { input: readFileSync(file) }).toString().split(' ')[0]!
+  return execFileSync('sha256sum', { input: readFileSync(file) })
+    .toString()
+    .split(' ')[0]!
 }
 
 interface FileSpec {
@@ -42,8 +54,8 @@ const files: Record<string, FileSpec> = {
   'index.html': { content: '<h1>hello</h1>\n', mode: 0o644 },
   'script.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o755 },
   'world.txt': { content: 'anyone may write me\n', mode: 0o666 },
-  'setuid': { content: 'setuid binary\n', mode: 0o4755 },
-  'setgid': { content: 'setgid\n', mode: 0o2775 },
+  setuid: { content: 'setuid binary\n', mode: 0o4755 },
+  setgid: { content: 'setgid\n', mode: 0o2775 },
   '.env': { content: 'SECRET=1\n', mode: 0o600 },
   '.gitignore': { content: 'node_modules\n', mode: 0o644 },
   '.git/HEAD': { content: 'ref: refs/heads/main\n', mode: 0o644 },
@@ -74,7 +86,10 @@ const files: Record<string, FileSpec> = {
   'é.txt': { content: 'unicode', mode: 0o644 },
   '-leading-dash.txt': { content: 'dash', mode: 0o644 },
   'empty-file': { content: '', mode: 0o644 },
-  'binary.bin': { content: Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256)), mode: 0o644 }
+  'binary.bin': {
+    content: Buffer.from(Array.from({ length: 70_000 }, (_, i) => (i * 7919) % 256)),
+    mode: 0o644
+  }
 }
 const symlinks: Record<string, string> = {
   link: 'index.html',
@@ -188,7 +203,15 @@ describe('scanSource', () => {
     // .gitignore and friends are ordinary files.
     expect(entries.some(e => e.path === '.gitignore')).toBe(true)
     // Without excludes the excluded paths are back.
-    for (const p of ['node_modules', 'node_modules/pkg/index.js', 'node_modules/.bin/tool', 'app.log', 'tests', 'src/tests/unit.js', 'logs/.hidden.log']) {
+    for (const p of [
+      'node_modules',
+      'node_modules/pkg/index.js',
+      'node_modules/.bin/tool',
+      'app.log',
+      'tests',
+      'src/tests/unit.js',
+      'logs/.hidden.log'
+    ]) {
       expect(entries.map(e => e.path)).toContain(p)
     }
   })
@@ -225,7 +248,11 @@ describe('scanSource', () => {
     const { entries } = await scanSource(root, EXCLUDE)
     const byPath = new Map(entries.map(e => [e.path, e]))
     for (const [p, target] of Object.entries(symlinks)) {
-      expect(byPath.get(p), p).toMatchObject({ type: 'symlink', target, size: Buffer.byteLength(target) })
+      expect(byPath.get(p), p).toMatchObject({
+        type: 'symlink',
+        target,
+        size: Buffer.byteLength(target)
+      })
     }
     // dirlink points at a directory, but nothing below it is listed.
     expect(entries.some(e => e.path.startsWith('dirlink/'))).toBe(false)
@@ -240,16 +267,36 @@ describe('scanSource', () => {
 
   it('skips an excluded directory whole, without walking into it', async () => {
     const { entries } = await scanSource(root, ['node_modules/**'])
-    expect(entries.filter(e => e.path === 'node_modules' || e.path.startsWith('node_modules/'))).toEqual([])
+    expect(
+      entries.filter(e => e.path === 'node_modules' || e.path.startsWith('node_modules/'))
+    ).toEqual([])
     expect(entries.some(e => e.path === 'lib/node_modules/keep.js')).toBe(true)
   })
 })
 
 describe('excludeMatcher', () => {
   it.each<[string, string[], string, boolean, boolean]>([
-    ["'node_modules/**' excludes the directory itself", ['node_modules/**'], 'node_modules', true, true],
-    ["'node_modules/**' excludes what is inside", ['node_modules/**'], 'node_modules/a/b.js', false, true],
-    ["'node_modules/**' is anchored (it has a slash)", ['node_modules/**'], 'lib/node_modules', true, false],
+    [
+      "'node_modules/**' excludes the directory itself",
+      ['node_modules/**'],
+      'node_modules',
+      true,
+      true
+    ],
+    [
+      "'node_modules/**' excludes what is inside",
+      ['node_modules/**'],
+      'node_modules/a/b.js',
+      false,
+      true
+    ],
+    [
+      "'node_modules/**' is anchored (it has a slash)",
+      ['node_modules/**'],
+      'lib/node_modules',
+      true,
+      false
+    ],
     ["'*.log' matches at the top", ['*.log'], 'app.log', false, true],
     ["'*.log' matches at any depth", ['*.log'], 'logs/deep/x.log', false, true],
     ["'*.log' matches a dot-file like any other", ['*.log'], 'logs/.hidden.log', false, true],
@@ -279,7 +326,13 @@ describe('excludeMatcher', () => {
     ["'/secret' matches secret at the top", ['/secret'], 'secret', true, true],
     ["'/secret' is anchored to the top", ['/secret'], 'app/secret', true, false],
     // A '!' line is a re-include in .gitignore; it must never exclude unrelated paths.
-    ["'!keep.log' does not exclude every other path", ['*.log', '!keep.log'], 'index.html', false, false]
+    [
+      "'!keep.log' does not exclude every other path",
+      ['*.log', '!keep.log'],
+      'index.html',
+      false,
+      false
+    ]
   ])('%s', (_label, patterns, relative, isDirectory, expected) => {
     expect(excludeMatcher(patterns)(relative, isDirectory)).toBe(expected)
   })
@@ -353,7 +406,11 @@ describe('hashFile and hashEntries', () => {
 describe('serializeManifest and parseManifest', () => {
   it('round-trip a real manifest, names with newlines and unicode included', async () => {
     const { entries } = await buildManifest(root, EXCLUDE)
-    const manifest: Manifest = { version: 1, entries, sharedLinks: ['storage', '.env', 'public/uploads'] }
+    const manifest: Manifest = {
+      version: 1,
+      entries,
+      sharedLinks: ['storage', '.env', 'public/uploads']
+    }
     const data = await serializeManifest(manifest)
     // It is stored gzipped.
     expect(data[0]).toBe(0x1f)
@@ -368,12 +425,20 @@ describe('serializeManifest and parseManifest', () => {
 
   const sha = 'a'.repeat(64)
   const stored = (value: unknown): Buffer => gzipSync(JSON.stringify(value))
-  const withEntry = (entry: unknown): Buffer => stored({ version: 1, sharedLinks: [], entries: [entry] })
+  const withEntry = (entry: unknown): Buffer =>
+    stored({ version: 1, sharedLinks: [], entries: [entry] })
 
   it.each<[string, () => Buffer]>([
     ['data that is not gzip', () => Buffer.from('this is not gzip')],
     ['an empty buffer', () => Buffer.alloc(0)],
-    ['a truncated gzip stream', () => stored({ version: 1, sharedLinks: [], entries: [['a', 'f', 420, 1, 0, sha]] }).subarray(0, 20)],
+    [
+      'a truncated gzip stream',
+      () =>
+        stored({ version: 1, sharedLinks: [], entries: [['a', 'f', 420, 1, 0, sha]] }).subarray(
+          0,
+          20
+        )
+    ],
     ['gzip of text that is not JSON', () => gzipSync('{not json')],
     ['gzip of JSON null', () => gzipSync('null')],
     ['version 2', () => stored({ version: 2, sharedLinks: [], entries: [] })],

@@ -11,7 +11,14 @@ const MTIME = 1_700_000_000
 
 function file(path: string, content: string, mode = 0o644, mtime = MTIME): ManifestEntry {
   const bytes = Buffer.from(content)
-  return { path, type: 'file', mode, size: bytes.length, mtime, sha256: createHash('sha256').update(bytes).digest('hex') }
+  return {
+    path,
+    type: 'file',
+    mode,
+    size: bytes.length,
+    mtime,
+    sha256: createHash('sha256').update(bytes).digest('hex')
+  }
 }
 
 function dir(path: string, mode = 0o755): ManifestEntry {
@@ -19,7 +26,14 @@ function dir(path: string, mode = 0o755): ManifestEntry {
 }
 
 function link(path: string, target: string): ManifestEntry {
-  return { path, type: 'symlink', mode: 0o777, size: Buffer.byteLength(target), mtime: MTIME, target }
+  return {
+    path,
+    type: 'symlink',
+    mode: 0o777,
+    size: Buffer.byteLength(target),
+    mtime: MTIME,
+    target
+  }
 }
 
 const paths = (entries: ManifestEntry[]): string[] => entries.map(e => e.path)
@@ -36,7 +50,8 @@ function checkInvariants(plan: Plan, local: ManifestEntry[], base: ManifestEntry
   // Every base path that is not in the new release is deleted.
   for (const p of basePaths) if (!localPaths.has(p)) expect(plan.deleted).toContain(p)
   // Nothing removed lies inside another removed path (rm -rf of the parent covers it).
-  for (const a of plan.remove) for (const b of plan.remove) expect(b.startsWith(`${a}/`)).toBe(false)
+  for (const a of plan.remove)
+    for (const b of plan.remove) expect(b.startsWith(`${a}/`)).toBe(false)
   // Every local entry is either uploaded or counted unchanged, never both.
   expect(plan.upload.length + plan.unchanged).toBe(local.length)
   // Uploads keep the local order (parents before children).
@@ -61,13 +76,27 @@ const tree = (): ManifestEntry[] => [
 describe('makePlan', () => {
   it('uploads nothing and removes nothing when nothing changed', () => {
     const plan = makePlan(tree(), tree())
-    expect(plan).toEqual({ upload: [], remove: [], deleted: [], unchanged: 6, uploadFiles: 0, uploadBytes: 0 })
+    expect(plan).toEqual({
+      upload: [],
+      remove: [],
+      deleted: [],
+      unchanged: 6,
+      uploadFiles: 0,
+      uploadBytes: 0
+    })
   })
 
   it('uploads everything against an empty base (full upload)', () => {
     const local = tree()
     const plan = makePlan(local, [])
-    expect(paths(plan.upload)).toEqual(['index.php', 'src', 'src/a.php', 'src/lib', 'src/lib/b.php', 'public'])
+    expect(paths(plan.upload)).toEqual([
+      'index.php',
+      'src',
+      'src/a.php',
+      'src/lib',
+      'src/lib/b.php',
+      'public'
+    ])
     expect(plan.remove).toEqual([])
     expect(plan.deleted).toEqual([])
     expect(plan.unchanged).toBe(0)
@@ -77,7 +106,12 @@ describe('makePlan', () => {
   })
 
   it('uploads added files and directories in nested directories, parents first', () => {
-    const local = [...tree(), dir('src/lib/deep'), file('src/lib/deep/c.php', 'ccc'), file('src/new.php', 'n')]
+    const local = [
+      ...tree(),
+      dir('src/lib/deep'),
+      file('src/lib/deep/c.php', 'ccc'),
+      file('src/new.php', 'n')
+    ]
     const plan = makePlan(local, tree())
     expect(paths(plan.upload)).toEqual(['src/lib/deep', 'src/lib/deep/c.php', 'src/new.php'])
     expect(plan.remove).toEqual([])
@@ -89,7 +123,9 @@ describe('makePlan', () => {
   })
 
   it('removes and re-uploads a changed file in a nested directory (a new inode)', () => {
-    const local = tree().map(e => (e.path === 'src/lib/b.php' ? file('src/lib/b.php', 'b, changed') : e))
+    const local = tree().map(e =>
+      e.path === 'src/lib/b.php' ? file('src/lib/b.php', 'b, changed') : e
+    )
     const plan = makePlan(local, tree())
     expect(paths(plan.upload)).toEqual(['src/lib/b.php'])
     expect(plan.upload[0]?.sha256).toBe(createHash('sha256').update('b, changed').digest('hex'))
@@ -119,7 +155,15 @@ describe('makePlan', () => {
   })
 
   it('removes a deleted directory once, and lists everything in it as deleted', () => {
-    const base = [...tree(), dir('old'), file('old/a', '1'), dir('old/sub'), file('old/sub/b', '2'), link('old/sub/l', '../a'), dir('old/empty')]
+    const base = [
+      ...tree(),
+      dir('old'),
+      file('old/a', '1'),
+      dir('old/sub'),
+      file('old/sub/b', '2'),
+      link('old/sub/l', '../a'),
+      dir('old/empty')
+    ]
     const plan = makePlan(tree(), base)
     expect(plan.remove).toEqual(['old'])
     expect(plan.deleted).toEqual(['old', 'old/a', 'old/sub', 'old/sub/b', 'old/sub/l', 'old/empty'])
@@ -129,8 +173,22 @@ describe('makePlan', () => {
   })
 
   it('does not take a sibling whose name starts with a removed directory`s name for its child', () => {
-    const base = [dir('app'), file('app/x', 'x'), dir('app-assets'), file('app-assets/y', 'y'), file('app.json', '{}'), dir('application'), file('application/z', 'z')]
-    const local = [dir('app-assets'), file('app-assets/y', 'y'), file('app.json', '{}'), dir('application'), file('application/z', 'z')]
+    const base = [
+      dir('app'),
+      file('app/x', 'x'),
+      dir('app-assets'),
+      file('app-assets/y', 'y'),
+      file('app.json', '{}'),
+      dir('application'),
+      file('application/z', 'z')
+    ]
+    const local = [
+      dir('app-assets'),
+      file('app-assets/y', 'y'),
+      file('app.json', '{}'),
+      dir('application'),
+      file('application/z', 'z')
+    ]
     const plan = makePlan(local, base)
     expect(plan.remove).toEqual(['app'])
     expect(plan.deleted).toEqual(['app', 'app/x'])
@@ -141,7 +199,12 @@ describe('makePlan', () => {
 
   it('replaces a file by a directory: removes the file, uploads the directory and its content', () => {
     const base = [dir('conf'), file('conf/app', 'single file')]
-    const local = [dir('conf'), dir('conf/app'), file('conf/app/main.ini', 'x=1'), file('conf/app/extra.ini', 'y=2')]
+    const local = [
+      dir('conf'),
+      dir('conf/app'),
+      file('conf/app/main.ini', 'x=1'),
+      file('conf/app/extra.ini', 'y=2')
+    ]
     const plan = makePlan(local, base)
     expect(plan.remove).toEqual(['conf/app'])
     expect(paths(plan.upload)).toEqual(['conf/app', 'conf/app/main.ini', 'conf/app/extra.ini'])
@@ -153,7 +216,13 @@ describe('makePlan', () => {
   })
 
   it('replaces a directory by a file: removes the directory only, lists its children as deleted', () => {
-    const base = [dir('conf'), dir('conf/app'), file('conf/app/main.ini', 'x=1'), dir('conf/app/d'), file('conf/app/d/e', 'e')]
+    const base = [
+      dir('conf'),
+      dir('conf/app'),
+      file('conf/app/main.ini', 'x=1'),
+      dir('conf/app/d'),
+      file('conf/app/d/e', 'e')
+    ]
     const local = [dir('conf'), file('conf/app', 'single file')]
     const plan = makePlan(local, base)
     expect(plan.remove).toEqual(['conf/app'])
@@ -199,18 +268,39 @@ describe('makePlan', () => {
     const base = [file('a.txt', 'same', 0o644, MTIME)]
     const local = [file('a.txt', 'same', 0o644, MTIME + 86_400)]
     const plan = makePlan(local, base)
-    expect(plan).toEqual({ upload: [], remove: [], deleted: [], unchanged: 1, uploadFiles: 0, uploadBytes: 0 })
+    expect(plan).toEqual({
+      upload: [],
+      remove: [],
+      deleted: [],
+      unchanged: 1,
+      uploadFiles: 0,
+      uploadBytes: 0
+    })
   })
 
   it('counts a directory whose mode differs as unchanged (the server`s umask decides it)', () => {
     const plan = makePlan([dir('d', 0o775), file('d/f', 'x')], [dir('d', 0o755), file('d/f', 'x')])
-    expect(plan).toEqual({ upload: [], remove: [], deleted: [], unchanged: 2, uploadFiles: 0, uploadBytes: 0 })
+    expect(plan).toEqual({
+      upload: [],
+      remove: [],
+      deleted: [],
+      unchanged: 2,
+      uploadFiles: 0,
+      uploadBytes: 0
+    })
   })
 
   it('deletes everything when nothing is deployed', () => {
     const plan = makePlan([], tree())
     expect(plan.remove).toEqual(['index.php', 'src', 'public'])
-    expect(plan.deleted).toEqual(['index.php', 'src', 'src/a.php', 'src/lib', 'src/lib/b.php', 'public'])
+    expect(plan.deleted).toEqual([
+      'index.php',
+      'src',
+      'src/a.php',
+      'src/lib',
+      'src/lib/b.php',
+      'public'
+    ])
     expect(plan.upload).toEqual([])
     expect(plan.unchanged).toBe(0)
   })
@@ -240,9 +330,21 @@ describe('makePlan', () => {
       file('run.sh', 'echo', 0o755)
     ]
     const plan = makePlan(local, base)
-    expect(plan.remove).toEqual(['app/change.php', 'app/gone.php', 'app/legacy', 'assets/logo.svg', 'run.sh'])
+    expect(plan.remove).toEqual([
+      'app/change.php',
+      'app/gone.php',
+      'app/legacy',
+      'assets/logo.svg',
+      'run.sh'
+    ])
     expect(plan.deleted).toEqual(['app/gone.php', 'app/legacy', 'app/legacy/x.php'])
-    expect(paths(plan.upload)).toEqual(['app/change.php', 'app/new', 'app/new/y.php', 'assets/logo.svg', 'run.sh'])
+    expect(paths(plan.upload)).toEqual([
+      'app/change.php',
+      'app/new',
+      'app/new/y.php',
+      'assets/logo.svg',
+      'run.sh'
+    ])
     expect(plan.unchanged).toBe(4)
     expect(plan.uploadFiles).toBe(3)
     expect(plan.uploadBytes).toBe(2 + 2 + 4)

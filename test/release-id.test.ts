@@ -94,11 +94,15 @@ describe('nextFreeTimestampId', () => {
   })
 
   it('ignores taken ids that are not this second', () => {
-    expect(nextFreeTimestampId(now, new Set(['20261122101459', 'v1', '20261122101501']))).toBe('20261122101500')
+    expect(nextFreeTimestampId(now, new Set(['20261122101459', 'v1', '20261122101501']))).toBe(
+      '20261122101500'
+    )
   })
 
   it('moves to the next free second', () => {
-    expect(nextFreeTimestampId(now, new Set(['20261122101500', '20261122101501']))).toBe('20261122101502')
+    expect(nextFreeTimestampId(now, new Set(['20261122101500', '20261122101501']))).toBe(
+      '20261122101502'
+    )
   })
 
   it('carries over minutes, hours, days and years', () => {

@@ -20,7 +20,11 @@ let clock = 0
 /** One log event; times increase so a mix-up of order would show. */
 function ev(event: string, id: string): LogEvent {
   clock++
-  return { event, id, time: `2026-11-22T10:${String(Math.floor(clock / 60) % 60).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}Z` }
+  return {
+    event,
+    id,
+    time: `2026-11-22T10:${String(Math.floor(clock / 60) % 60).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}Z`
+  }
 }
 
 /** A release that was started and then made ready. */
@@ -66,16 +70,34 @@ describe('releaseStates: the last event decides', () => {
     ['started, then aborted', [ev('start', 'a'), ev('abort', 'a')], 'gone'],
     ['ready, then aborted (another server failed)', [...made('a'), ev('abort', 'a')], 'gone'],
     ['ready, then pruned', [...made('a'), ev('prune', 'a')], 'gone'],
-    ['pruned, then a new release of the same id started', [...made('a'), ev('prune', 'a'), ev('start', 'a')], 'incomplete'],
-    ['pruned, then the same id made again', [...made('a'), ev('prune', 'a'), ...made('a')], 'complete'],
-    ['aborted, then the same id made again', [ev('start', 'a'), ev('abort', 'a'), ...made('a')], 'complete'],
+    [
+      'pruned, then a new release of the same id started',
+      [...made('a'), ev('prune', 'a'), ev('start', 'a')],
+      'incomplete'
+    ],
+    [
+      'pruned, then the same id made again',
+      [...made('a'), ev('prune', 'a'), ...made('a')],
+      'complete'
+    ],
+    [
+      'aborted, then the same id made again',
+      [ev('start', 'a'), ev('abort', 'a'), ...made('a')],
+      'complete'
+    ],
     ['pruned, then a stray live event', [...made('a'), ev('prune', 'a'), ev('live', 'a')], 'gone']
   ])('%s', (_label, events, expected) => {
     expect(releaseStates(events).get('a')).toBe(expected)
   })
 
   it('keeps the states of different ids apart', () => {
-    const states = releaseStates([ev('start', 'a'), ev('start', 'b'), ev('ready', 'b'), ev('abort', 'a'), ev('start', 'c')])
+    const states = releaseStates([
+      ev('start', 'a'),
+      ev('start', 'b'),
+      ev('ready', 'b'),
+      ev('abort', 'a'),
+      ev('start', 'c')
+    ])
     expect(Object.fromEntries(states)).toEqual({ a: 'gone', b: 'complete', c: 'incomplete' })
   })
 
@@ -86,14 +108,24 @@ describe('releaseStates: the last event decides', () => {
 
 describe('completeReleases', () => {
   it('orders custom ids by when they became ready, not by name', () => {
-    const events = [...made('zeta'), ...made('alpha'), ev('start', 'mid'), ev('start', 'beta'), ev('ready', 'beta'), ev('ready', 'mid')]
+    const events = [
+      ...made('zeta'),
+      ...made('alpha'),
+      ev('start', 'mid'),
+      ev('start', 'beta'),
+      ev('ready', 'beta'),
+      ev('ready', 'mid')
+    ]
     const all = new Set(['alpha', 'beta', 'mid', 'zeta'])
     expect(completeReleases(events, all)).toEqual(['zeta', 'alpha', 'beta', 'mid'])
   })
 
   it('orders timestamp ids by the log even when the clock went backwards', () => {
     const events = [...made('20261122101500'), ...made('20261122090000')]
-    expect(completeReleases(events, new Set(['20261122090000', '20261122101500']))).toEqual(['20261122101500', '20261122090000'])
+    expect(completeReleases(events, new Set(['20261122090000', '20261122101500']))).toEqual([
+      '20261122101500',
+      '20261122090000'
+    ])
   })
 
   it('leaves out incomplete, aborted and pruned releases, and releases no longer on disk', () => {
@@ -117,14 +149,26 @@ describe('completeReleases', () => {
   })
 
   it('is not changed by live and rollback events', () => {
-    const events = [...made('a'), ...made('b'), ev('live', 'b'), ev('rollback', 'b'), ev('live', 'a')]
+    const events = [
+      ...made('a'),
+      ...made('b'),
+      ev('live', 'b'),
+      ev('rollback', 'b'),
+      ev('live', 'a')
+    ]
     expect(completeReleases(events, new Set(['a', 'b']))).toEqual(['a', 'b'])
   })
 })
 
 describe('incompleteReleases', () => {
   it('lists releases started and never finished that are still on disk', () => {
-    const events = [ev('start', 'crashed'), ...made('fine'), ev('start', 'crashed-and-gone'), ev('start', 'aborted'), ev('abort', 'aborted')]
+    const events = [
+      ev('start', 'crashed'),
+      ...made('fine'),
+      ev('start', 'crashed-and-gone'),
+      ev('start', 'aborted'),
+      ev('abort', 'aborted')
+    ]
     const onDisk = new Set(['crashed', 'fine', 'aborted'])
     expect(incompleteReleases(events, onDisk)).toEqual(['crashed'])
   })
@@ -158,8 +202,22 @@ describe('previousRelease', () => {
 describe('releasesToPrune', () => {
   it.each<[string, string[], number, string, string | undefined, string[]]>([
     ['keeps the newest three', ['a', 'b', 'c', 'd', 'e'], 3, 'e', 'd', ['a', 'b']],
-    ['keeps the newest one, the live one and the one it replaced', ['a', 'b', 'c', 'd', 'e'], 1, 'e', 'a', ['b', 'c', 'd']],
-    ['keeps an old live release (after a rollback)', ['a', 'b', 'c', 'd', 'e'], 2, 'b', 'e', ['a', 'c']],
+    [
+      'keeps the newest one, the live one and the one it replaced',
+      ['a', 'b', 'c', 'd', 'e'],
+      1,
+      'e',
+      'a',
+      ['b', 'c', 'd']
+    ],
+    [
+      'keeps an old live release (after a rollback)',
+      ['a', 'b', 'c', 'd', 'e'],
+      2,
+      'b',
+      'e',
+      ['a', 'c']
+    ],
     ['keeps everything when there are fewer than keep', ['a', 'b'], 3, 'b', 'a', []],
     ['keeps everything on a first deploy', ['a'], 1, 'a', undefined, []],
     ['keeps in log order, not name order', ['zz', 'aa', 'mm', 'bb'], 2, 'bb', 'mm', ['zz', 'aa']]
@@ -176,7 +234,9 @@ describe('releasesToPrune', () => {
           expect(pruned).not.toContain(live)
           if (replaced !== undefined) expect(pruned).not.toContain(replaced)
           // Exactly the releases older than the newest `keep` that are neither live nor replaced.
-          const expected = complete.filter((id, i) => i < complete.length - keep && id !== live && id !== replaced)
+          const expected = complete.filter(
+            (id, i) => i < complete.length - keep && id !== live && id !== replaced
+          )
           expect(pruned).toEqual(expected)
         }
       }
@@ -196,13 +256,24 @@ describe('compactLog', () => {
       ev('start', 'd')
     ]
     const compacted = compactLog(events, new Set(['a']))
-    expect(compacted.map(e => `${e.event} ${e.id}`)).toEqual(['start c', 'ready c', 'live c', 'start d'])
+    expect(compacted.map(e => `${e.event} ${e.id}`)).toEqual([
+      'start c',
+      'ready c',
+      'live c',
+      'start d'
+    ])
     // The events kept are the same objects, times included.
     expect(compacted.every(e => events.includes(e))).toBe(true)
   })
 
   it('answers the same questions after compaction as before, for what is left', () => {
-    const events = [...made('zz'), ...made('aa'), ...made('mm'), ev('prune', 'zz'), ev('start', 'crashed')]
+    const events = [
+      ...made('zz'),
+      ...made('aa'),
+      ...made('mm'),
+      ev('prune', 'zz'),
+      ev('start', 'crashed')
+    ]
     const onDisk = new Set(['aa', 'mm', 'crashed'])
     const compacted = compactLog(events, new Set(['zz']))
     expect(completeReleases(compacted, onDisk)).toEqual(completeReleases(events, onDisk))

@@ -17,27 +17,134 @@ function inputErrorOf(fn: () => unknown): InputError {
   throw new Error('expected an InputError, nothing was thrown')
 }
 
-const s = (user: string, host: string, port: number, label: string): Server => ({ user, host, port, label })
+const s = (user: string, host: string, port: number, label: string): Server => ({
+  user,
+  host,
+  port,
+  label
+})
 
 describe('parseServers accepts', () => {
   it.each<[string, string, string | undefined, number, Server[]]>([
-    ['user and host', 'deploy@web1.example.com', undefined, 22, [s('deploy', 'web1.example.com', 22, 'deploy@web1.example.com:22')]],
-    ['user, host and port', 'deploy@web2.example.com:2222', undefined, 22, [s('deploy', 'web2.example.com', 2222, 'deploy@web2.example.com:2222')]],
-    ['a host with the default user and port', 'web3', 'ci', 2200, [s('ci', 'web3', 2200, 'ci@web3:2200')]],
-    ['a named user over the default user', 'root@web3', 'ci', 22, [s('root', 'web3', 22, 'root@web3:22')]],
-    ['a named port over the default port', 'ci@web3:2022', undefined, 2200, [s('ci', 'web3', 2022, 'ci@web3:2022')]],
-    ['an IPv4 address', 'deploy@192.0.2.10:2222', undefined, 22, [s('deploy', '192.0.2.10', 2222, 'deploy@192.0.2.10:2222')]],
-    ['IPv6 loopback in brackets with port', '[::1]:22', 'ci', 2200, [s('ci', '::1', 22, 'ci@[::1]:22')]],
-    ['IPv6 in brackets without port', 'deploy@[::1]', undefined, 2200, [s('deploy', '::1', 2200, 'deploy@[::1]:2200')]],
-    ['IPv6 with user and port', 'user@[2001:db8::1]:2222', undefined, 22, [s('user', '2001:db8::1', 2222, 'user@[2001:db8::1]:2222')]],
-    ['IPv6 with a zone', 'u@[fe80::1%eth0]:22', undefined, 22, [s('u', 'fe80::1%eth0', 22, 'u@[fe80::1%eth0]:22')]],
-    ['IPv4-mapped IPv6', 'u@[::ffff:192.0.2.1]', undefined, 22, [s('u', '::ffff:192.0.2.1', 22, 'u@[::ffff:192.0.2.1]:22')]],
-    ['user names with dots, underscores, hyphens and digits', 'd.e_p-1@h', undefined, 22, [s('d.e_p-1', 'h', 22, 'd.e_p-1@h:22')]],
-    ['a user name starting with an underscore', '_svc@h', undefined, 22, [s('_svc', 'h', 22, '_svc@h:22')]],
-    ['a 64-character user name', `${'u'.repeat(64)}@h`, undefined, 22, [s('u'.repeat(64), 'h', 22, `${'u'.repeat(64)}@h:22`)]],
-    ['a 63-character host label', `u@${'a'.repeat(63)}.example`, undefined, 22, [s('u', `${'a'.repeat(63)}.example`, 22, `u@${'a'.repeat(63)}.example:22`)]],
-    ['punycode host names', 'u@xn--bcher-kva.example', undefined, 22, [s('u', 'xn--bcher-kva.example', 22, 'u@xn--bcher-kva.example:22')]],
-    ['port 1 and port 65535', 'u@a:1,u@b:65535', undefined, 22, [s('u', 'a', 1, 'u@a:1'), s('u', 'b', 65535, 'u@b:65535')]]
+    [
+      'user and host',
+      'deploy@web1.example.com',
+      undefined,
+      22,
+      [s('deploy', 'web1.example.com', 22, 'deploy@web1.example.com:22')]
+    ],
+    [
+      'user, host and port',
+      'deploy@web2.example.com:2222',
+      undefined,
+      22,
+      [s('deploy', 'web2.example.com', 2222, 'deploy@web2.example.com:2222')]
+    ],
+    [
+      'a host with the default user and port',
+      'web3',
+      'ci',
+      2200,
+      [s('ci', 'web3', 2200, 'ci@web3:2200')]
+    ],
+    [
+      'a named user over the default user',
+      'root@web3',
+      'ci',
+      22,
+      [s('root', 'web3', 22, 'root@web3:22')]
+    ],
+    [
+      'a named port over the default port',
+      'ci@web3:2022',
+      undefined,
+      2200,
+      [s('ci', 'web3', 2022, 'ci@web3:2022')]
+    ],
+    [
+      'an IPv4 address',
+      'deploy@192.0.2.10:2222',
+      undefined,
+      22,
+      [s('deploy', '192.0.2.10', 2222, 'deploy@192.0.2.10:2222')]
+    ],
+    [
+      'IPv6 loopback in brackets with port',
+      '[::1]:22',
+      'ci',
+      2200,
+      [s('ci', '::1', 22, 'ci@[::1]:22')]
+    ],
+    [
+      'IPv6 in brackets without port',
+      'deploy@[::1]',
+      undefined,
+      2200,
+      [s('deploy', '::1', 2200, 'deploy@[::1]:2200')]
+    ],
+    [
+      'IPv6 with user and port',
+      'user@[2001:db8::1]:2222',
+      undefined,
+      22,
+      [s('user', '2001:db8::1', 2222, 'user@[2001:db8::1]:2222')]
+    ],
+    [
+      'IPv6 with a zone',
+      'u@[fe80::1%eth0]:22',
+      undefined,
+      22,
+      [s('u', 'fe80::1%eth0', 22, 'u@[fe80::1%eth0]:22')]
+    ],
+    [
+      'IPv4-mapped IPv6',
+      'u@[::ffff:192.0.2.1]',
+      undefined,
+      22,
+      [s('u', '::ffff:192.0.2.1', 22, 'u@[::ffff:192.0.2.1]:22')]
+    ],
+    [
+      'user names with dots, underscores, hyphens and digits',
+      'd.e_p-1@h',
+      undefined,
+      22,
+      [s('d.e_p-1', 'h', 22, 'd.e_p-1@h:22')]
+    ],
+    [
+      'a user name starting with an underscore',
+      '_svc@h',
+      undefined,
+      22,
+      [s('_svc', 'h', 22, '_svc@h:22')]
+    ],
+    [
+      'a 64-character user name',
+      `${'u'.repeat(64)}@h`,
+      undefined,
+      22,
+      [s('u'.repeat(64), 'h', 22, `${'u'.repeat(64)}@h:22`)]
+    ],
+    [
+      'a 63-character host label',
+      `u@${'a'.repeat(63)}.example`,
+      undefined,
+      22,
+      [s('u', `${'a'.repeat(63)}.example`, 22, `u@${'a'.repeat(63)}.example:22`)]
+    ],
+    [
+      'punycode host names',
+      'u@xn--bcher-kva.example',
+      undefined,
+      22,
+      [s('u', 'xn--bcher-kva.example', 22, 'u@xn--bcher-kva.example:22')]
+    ],
+    [
+      'port 1 and port 65535',
+      'u@a:1,u@b:65535',
+      undefined,
+      22,
+      [s('u', 'a', 1, 'u@a:1'), s('u', 'b', 65535, 'u@b:65535')]
+    ]
   ])('%s', (_label, text, user, port, expected) => {
     expect(parseServers(text, user, port)).toEqual(expected)
   })
@@ -114,7 +221,12 @@ describe('parseServers refuses', () => {
 
   it.each<[string, string, string | undefined, string]>([
     ['the same entry twice', 'deploy@web1,deploy@web1', undefined, 'deploy@web1:22'],
-    ['one spelled with the default port', 'deploy@web1,deploy@web1:22', undefined, 'deploy@web1:22'],
+    [
+      'one spelled with the default port',
+      'deploy@web1,deploy@web1:22',
+      undefined,
+      'deploy@web1:22'
+    ],
     ['one spelled with the default user', 'web1\ndeploy@web1', 'deploy', 'deploy@web1:22'],
     ['an IPv6 server twice', '[::1]:22,deploy@[::1]', 'deploy', 'deploy@[::1]:22']
   ])('a duplicate: %s', (_label, text, user, label) => {

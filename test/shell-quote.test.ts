@@ -19,9 +19,15 @@ const shells = [
 ]
 
 /** Run `line` with `shell -c` in a fresh empty directory; returns the result and that directory. */
-function runLine(shell: string[], line: string): { status: number | null; stdout: Buffer; stderr: string; cwd: string } {
+function runLine(
+  shell: string[],
+  line: string
+): { status: number | null; stdout: Buffer; stderr: string; cwd: string } {
   const cwd = mkdtempSync(join(work, 'run-'))
-  const r = spawnSync(shell[0]!, [...shell.slice(1), '-c', line], { cwd, env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd } })
+  const r = spawnSync(shell[0]!, [...shell.slice(1), '-c', line], {
+    cwd,
+    env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd }
+  })
   return { status: r.status, stdout: r.stdout, stderr: r.stderr.toString('utf8'), cwd }
 }
 

@@ -1,0 +1,419 @@
+/**
+ * The benchmark's environment and its timed commands: one loopback sshd, ten throwaway accounts
+ * that accept one shared key, and a latency proxy in front of sshd. Every timed command goes
+ * through the proxy; setup (seeding, cloning, cleaning) goes to sshd directly or is done on the
+ * file system, and is never timed.
+ *
+ * Every child runs in its own process group with a timeout bounded by the global deadline, so
+ * a hung pipeline (bash -> tar -> ssh) is killed as a whole and the run always ends.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { chmod, chown, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { inputEnv, parseCommandFile } from '../test/support/action.ts'
+import { startLatencyProxy, type LatencyProxy } from '../test/support/proxy.ts'
+import { startSshd, type Sshd, type TestUser } from '../test/support/sshd.ts'
+import { authorizeKey, createUser, generateKey, removeUser } from '../test/support/users.ts'
+
+export const ACTION = path.resolve(import.meta.dirname, '../dist/index.js')
+const SFTP_UPLOAD = path.resolve(import.meta.dirname, 'sftp-upload.ts')
+export const HOST = '127.0.0.1'
+
+/** Raised when the global deadline has passed; the run stops and prints what it has. */
+export class DeadlineError extends Error {
+  override name = 'DeadlineError'
+}
+
+let deadline = Number.POSITIVE_INFINITY
+
+export function setDeadline(at: number): void {
+  deadline = at
+}
+
+export function timeLeft(): number {
+  return deadline - Date.now()
+}
+
+/** A timeout for one command: its own bound, cut short by the global deadline. */
+function boundedTimeout(ms: number): number {
+  const left = timeLeft()
+  if (left <= 0) throw new DeadlineError('global deadline reached')
+  return Math.min(ms, left)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Children
+
+const active = new Set<ChildProcess>()
+
+function killGroup(child: ChildProcess): void {
+  if (child.pid === undefined || child.exitCode !== null || child.signalCode !== null) return
+  try {
+    process.kill(-child.pid, 'SIGKILL')
+  } catch {
+    // Already gone.
+  }
+}
+
+/** Kill every command still running (SIGINT, deadline). Synchronous, for signal handlers. */
+export function killActiveChildren(): void {
+  for (const child of active) killGroup(child)
+}
+
+export interface Finished {
+  code: number | null
+  signal: NodeJS.Signals | null
+  /** Wall time from spawn to exit, ms. */
+  ms: number
+  stdout: string
+  /** The last 64 KiB of stderr (interleaved with stdout for the action). */
+  stderr: string
+  timedOut: boolean
+}
+
+const TAIL = 64 * 1024
+
+/** Spawn, time and collect one command (bounded: killed with its process group on timeout). */
+export function exec(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number; cwd?: string } = {}
+): Promise<Finished> {
+  const timeoutMs = boundedTimeout(options.timeoutMs ?? 120_000)
+  return new Promise((resolve, reject) => {
+    const started = performance.now()
+    const child = spawn(command, args, {
+      env: options.env ?? process.env,
+      cwd: options.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      // Its own process group, so a timeout kills the whole pipeline.
+      detached: true
+    })
+    active.add(child)
+    let stdout = ''
+    let stderr = ''
+    child.stdout!.setEncoding('utf8')
+    child.stderr!.setEncoding('utf8')
+    child.stdout!.on('data', (s: string) => (stdout = (stdout + s).slice(-TAIL)))
+    child.stderr!.on('data', (s: string) => (stderr = (stderr + s).slice(-TAIL)))
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      killGroup(child)
+    }, timeoutMs)
+    child.once('error', error => {
+      clearTimeout(timer)
+      active.delete(child)
+      reject(error)
+    })
+    child.once('close', (code, signal) => {
+      const ms = performance.now() - started
+      clearTimeout(timer)
+      active.delete(child)
+      resolve({ code, signal, ms, stdout, stderr, timedOut })
+    })
+  })
+}
+
+/** Like exec, but a non-zero exit is an error that shows the command's stderr. */
+export async function mustExec(
+  what: string,
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}
+): Promise<Finished> {
+  const result = await exec(command, args, options)
+  if (result.code !== 0) {
+    if (timeLeft() <= 0) throw new DeadlineError(`${what}: stopped at the global deadline`)
+    const why = result.timedOut ? 'timed out' : `exit ${result.code ?? result.signal}`
+    throw new Error(`${what}: ${why}\n${tail(result.stderr || result.stdout, 20)}`)
+  }
+  return result
+}
+
+export function tail(text: string, lines: number): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n')
+}
+
+/** POSIX single quotes. */
+export function shq(s: string): string {
+  return `'${s.replace(/'/g, `'\\''`)}'`
+}
+
+// ---------------------------------------------------------------------------------------------
+// Environment
+
+export interface Account {
+  user: TestUser
+  /** Absolute home (login) directory: remote paths below are relative to it. */
+  home: string
+}
+
+export interface Env {
+  sshd: Sshd
+  proxy: LatencyProxy
+  /** Local scratch directory: key file, known_hosts, action files. */
+  dir: string
+  /** Ten accounts authorized with one key; accounts[0] is the one every single-server run uses. */
+  accounts: Account[]
+  /** The shared private key (text) and its file (0600, for OpenSSH clients). */
+  privateKey: string
+  keyFile: string
+  /** known_hosts for both sshd's own port and the proxy port. */
+  knownHosts: string
+  knownHostsFile: string
+  close(): Promise<void>
+}
+
+export const GROUP_SIZE = 10
+
+export async function startEnv(log: (line: string) => void): Promise<Env> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'adt-bench-'))
+  const sshd = await startSshd({
+    // Ten group members connect at once through one loopback address. Real servers are ten
+    // hosts with ten sshds, so lift the unauthenticated-connection throttle that one shared
+    // sshd would otherwise apply (default 10:30:100 starts dropping at ten).
+    extraConfig: ['MaxStartups 100:30:200']
+  })
+  const proxy = await startLatencyProxy({ host: HOST, port: sshd.port })
+  const accounts: Account[] = []
+  const env: Env = {
+    sshd,
+    proxy,
+    dir,
+    accounts,
+    privateKey: '',
+    keyFile: path.join(dir, 'id_ed25519'),
+    knownHosts: '',
+    knownHostsFile: path.join(dir, 'known_hosts'),
+    close: async () => {
+      killActiveChildren()
+      await proxy.close()
+      for (const account of accounts) await removeUser(account.user).catch(() => {})
+      await sshd.stop()
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  try {
+    const key = await generateKey({ type: 'ed25519', comment: 'adt-bench' })
+    env.privateKey = key.privateKey
+    await writeFile(env.keyFile, key.privateKey, { mode: 0o600 })
+    await chmod(env.keyFile, 0o600)
+    // The same host key answers on both ports; OpenSSH and the action look up [host]:port.
+    const direct = sshd.knownHosts.split('\n')
+    const proxied = direct.map(l => l.replace(`[${HOST}]:${sshd.port} `, `[${HOST}]:${proxy.port} `))
+    env.knownHosts = [...direct, ...proxied].join('\n') + '\n'
+    await writeFile(env.knownHostsFile, env.knownHosts)
+    for (let i = 0; i < GROUP_SIZE; i++) {
+      const user = await createUser(sshd)
+      accounts.push({ user, home: user.home })
+      await authorizeKey(sshd, user, key.publicKey)
+      // Work areas owned by the account, so its tar, rsync and the action may create below.
+      for (const sub of ['t', 'seeds']) {
+        await mkdir(path.join(user.home, sub), { recursive: true })
+        const st = await stat(user.home)
+        await chown(path.join(user.home, sub), st.uid, st.gid)
+      }
+    }
+    log(`sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts`)
+    return env
+  } catch (error) {
+    await env.close()
+    throw error
+  }
+}
+
+/** OpenSSH client options for the benchmark's key and known_hosts, nothing from ~/.ssh. */
+export function sshOptions(env: Env, port: number): string[] {
+  return [
+    '-F',
+    '/dev/null',
+    '-p',
+    String(port),
+    '-i',
+    env.keyFile,
+    '-o',
+    `UserKnownHostsFile=${env.knownHostsFile}`,
+    '-o',
+    'GlobalKnownHostsFile=/dev/null',
+    '-o',
+    'StrictHostKeyChecking=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'IdentityAgent=none',
+    '-o',
+    'LogLevel=ERROR'
+  ]
+}
+
+// ---------------------------------------------------------------------------------------------
+// Timed commands
+
+export interface Measurement {
+  ms: number
+  /** Peak resident set size of the action's process (from GNU time -v), MB. */
+  rssMb?: number
+  /** Bytes that crossed the proxy towards the server during the run. */
+  sentBytes?: number
+  /** SSH connections opened through the proxy during the run. */
+  connections?: number
+  /** Per-phase milliseconds from the action's `servers` output (the slowest server's). */
+  phases?: Record<string, number>
+  filesUploaded?: number
+}
+
+/** Count what crossed the proxy while `work` ran. */
+async function onWire<T extends Measurement>(env: Env, work: () => Promise<T>): Promise<T> {
+  const before = env.proxy.stats()
+  const m = await work()
+  const after = env.proxy.stats()
+  m.sentBytes = after.up - before.up
+  m.connections = after.connections - before.connections
+  return m
+}
+
+/** `tar -cz | ssh tar -xz` of `source` into `remoteDir` (absolute, created by the pipeline). */
+export function tarPipe(env: Env, account: Account, source: string, remoteDir: string, port: number) {
+  return onWire(env, async () => {
+    const remote = `mkdir -p ${shq(remoteDir)} && tar -xzf - -C ${shq(remoteDir)}`
+    const script = 'set -o pipefail; src=$1; shift; tar -C "$src" -czf - . | ssh "$@"'
+    const ssh = [...sshOptions(env, port), `${account.user.name}@${HOST}`, remote]
+    const r = await mustExec('tar pipe', 'bash', ['-c', script, 'tarpipe', source, ...ssh], {
+      timeoutMs: 600_000
+    })
+    return { ms: r.ms } as Measurement
+  })
+}
+
+/** `rsync -a --delete [--link-dest=<linkDest>] <source>/ user@host:<remoteDir>/` over ssh. */
+export function rsync(
+  env: Env,
+  account: Account,
+  source: string,
+  remoteDir: string,
+  port: number,
+  linkDest?: string
+) {
+  return onWire(env, async () => {
+    const args = [
+      '-a',
+      '--delete',
+      ...(linkDest ? [`--link-dest=${linkDest}`] : []),
+      '-e',
+      ['ssh', ...sshOptions(env, port)].join(' '),
+      `${source}/`,
+      `${account.user.name}@${HOST}:${remoteDir}/`
+    ]
+    const r = await mustExec('rsync', 'rsync', args, { timeoutMs: 600_000 })
+    return { ms: r.ms } as Measurement
+  })
+}
+
+/** ssh2-sftp-client uploadDir of `source` into `remoteDir`, in a child process of its own. */
+export function sftpUploadDir(
+  env: Env,
+  account: Account,
+  source: string,
+  remoteDir: string,
+  port: number,
+  timeoutMs: number
+) {
+  return onWire(env, async () => {
+    const args = [SFTP_UPLOAD, HOST, String(port), account.user.name, env.keyFile, source, remoteDir]
+    const r = await mustExec('sftp uploadDir', process.execPath, args, {
+      timeoutMs,
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_KNOWN_HOSTS: env.knownHosts }
+    })
+    return { ms: r.ms } as Measurement
+  })
+}
+
+export interface ActionRun extends Measurement {
+  outputs: Record<string, string>
+}
+
+/**
+ * `node dist/index.js` with INPUT_* variables, exactly as the runner starts it, under
+ * `/usr/bin/time -v` for the peak RSS. A failed deploy is an error carrying the log's tail.
+ */
+export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600_000) {
+  return onWire(env, async (): Promise<ActionRun> => {
+    const dir = await mkdtemp(path.join(env.dir, 'step-'))
+    const files = {
+      GITHUB_OUTPUT: path.join(dir, 'output'),
+      GITHUB_STEP_SUMMARY: path.join(dir, 'summary'),
+      GITHUB_STATE: path.join(dir, 'state')
+    }
+    for (const f of Object.values(files)) await writeFile(f, '')
+    const timeFile = path.join(dir, 'time')
+    try {
+      const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, ACTION], {
+        timeoutMs,
+        env: {
+          PATH: process.env.PATH ?? '/usr/bin:/bin',
+          HOME: process.env.HOME ?? '/root',
+          RUNNER_TEMP: dir,
+          ...files,
+          ...inputEnv(inputs)
+        }
+      })
+      if (r.code !== 0) {
+        if (timeLeft() <= 0) throw new DeadlineError('action: stopped at the global deadline')
+        const why = r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`
+        throw new Error(`action: ${why}\n${tail(r.stdout + r.stderr, 25)}`)
+      }
+      const timeReport = await readFile(timeFile, 'utf8')
+      const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(timeReport)
+      const outputs = parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8'))
+      return {
+        ms: r.ms,
+        rssMb: rss ? Number(rss[1]) / 1024 : undefined,
+        outputs,
+        phases: slowestPhases(outputs.servers),
+        filesUploaded: Number(outputs['files-uploaded'] ?? NaN)
+      }
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  })
+}
+
+/** Phase times of the server that took longest in each phase (the barrier waits for it). */
+function slowestPhases(serversJson: string | undefined): Record<string, number> | undefined {
+  if (!serversJson) return undefined
+  try {
+    const servers = JSON.parse(serversJson) as Record<string, { phases?: Record<string, number> }>
+    const phases: Record<string, number> = {}
+    for (const report of Object.values(servers)) {
+      for (const [phase, ms] of Object.entries(report.phases ?? {})) {
+        phases[phase] = Math.max(phases[phase] ?? 0, ms)
+      }
+    }
+    return phases
+  } catch {
+    return undefined
+  }
+}
+
+/** The inputs of a deploy of `source` to `remotePath` (relative to home) on the given accounts. */
+export function deployInputs(
+  env: Env,
+  accounts: Account[],
+  port: number,
+  source: string,
+  remotePath: string,
+  extra: Record<string, string> = {}
+): Record<string, string> {
+  return {
+    servers: accounts.map(a => `${a.user.name}@${HOST}:${port}`).join('\n'),
+    'private-key': env.privateKey,
+    'known-hosts': env.knownHosts,
+    path: remotePath,
+    source,
+    ...extra
+  }
+}

@@ -1,0 +1,395 @@
+/**
+ * What the benchmark measures: the action's deploys and the tools that bound them, each against
+ * a fresh target directory prepared outside the timed region.
+ *
+ * Starting states ("seeds") are made once per run, through sshd's own port (no added latency,
+ * not timed): the action's first deploy of v1, the action's deploy of v2 on top of that, and an
+ * rsync copy of v1. Each repetition then clones a seed with `cp -a` (run locally as root, which
+ * keeps owners, modes, mtimes and the relative `current` link) into a new directory, so every
+ * timed run starts from an identical state without paying for a full upload first.
+ */
+import { chown, mkdir, realpath, rm, stat } from 'node:fs/promises'
+import path from 'node:path'
+import { describeTree } from '../test/support/fixture.ts'
+import {
+  action,
+  deployInputs,
+  GROUP_SIZE,
+  mustExec,
+  rsync,
+  sftpUploadDir,
+  tarPipe,
+  type Account,
+  type Env,
+  type Measurement
+} from './harness.ts'
+import type { Workload } from './workload.ts'
+
+export interface Trees {
+  webapp: Workload
+  large?: Workload
+}
+
+export interface RunContext {
+  env: Env
+  trees: Trees
+  rtt: number
+  rep: number
+  /** Check the result against the source tree (first repetition only; never timed). */
+  verify: boolean
+}
+
+export interface Scenario {
+  key: string
+  title: string
+  tree: 'webapp' | 'large'
+  /** RTTs (ms) this scenario runs at, out of those requested. */
+  rtts(requested: number[]): number[]
+  /** Cap on repetitions (the per-file SFTP baseline takes minutes per run). */
+  maxRepeat?: number
+  /** How the ratio column reads: this / peer ("1.05× tar pipe"), or peer / this ("… faster"). */
+  peer?: { key: string; label: string; invert?: boolean }
+  run(ctx: RunContext): Promise<Measurement>
+}
+
+// ---------------------------------------------------------------------------------------------
+// Remote directories (the "server" is this machine, so setup works on the file system directly)
+
+function primary(env: Env): Account {
+  return env.accounts[0]!
+}
+
+function remote(account: Account, relative: string): string {
+  return path.join(account.home, relative)
+}
+
+/** Copy a seed into a fresh target with `cp -a` as root: owners, modes, times and symlinks kept. */
+async function clone(account: Account, seed: string, target: string): Promise<void> {
+  const to = remote(account, target)
+  await rm(to, { recursive: true, force: true })
+  // The parent must belong to the account: rsync creates siblings there as that user.
+  const parent = path.dirname(to)
+  await mkdir(parent, { recursive: true })
+  const { uid, gid } = await stat(account.home)
+  await chown(parent, uid, gid)
+  await mustExec('clone', 'cp', ['-a', remote(account, `seeds/${seed}`), to], { timeoutMs: 300_000 })
+}
+
+async function remove(account: Account, relative: string): Promise<void> {
+  await rm(remote(account, relative), { recursive: true, force: true })
+}
+
+async function sameTree(what: string, actual: string, expected: string): Promise<void> {
+  const [a, e] = await Promise.all([describeTree(actual), describeTree(expected)])
+  if (a.length !== e.length || a.some((line, i) => line !== e[i])) {
+    const missing = e.filter(l => !a.includes(l)).slice(0, 5)
+    const extra = a.filter(l => !e.includes(l)).slice(0, 5)
+    throw new Error(
+      `${what}: ${actual} differs from ${expected}\n  missing: ${missing.join('\n  ')}\n  extra: ${extra.join('\n  ')}`
+    )
+  }
+}
+
+/** The live release of an action deploy directory. */
+async function liveRelease(account: Account, relative: string): Promise<string> {
+  return realpath(path.join(remote(account, relative), 'current'))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Seeds
+
+/**
+ * Prepare every starting state the scenarios clone. Deploys go to sshd's own port: setup must
+ * be correct, not fast, and must not be counted.
+ */
+export async function prepareSeeds(
+  env: Env,
+  trees: Trees,
+  log: (line: string) => void
+): Promise<void> {
+  const direct = env.sshd.port
+  const main = primary(env)
+  const { webapp, large } = trees
+  log('seeding starting states (not timed)')
+  // v1 on every account (the group's starting point, and the single-server one on accounts[0]).
+  await action(
+    env,
+    deployInputs(env, env.accounts, direct, webapp.v1, 'seeds/webapp-v1', {
+      'max-parallel': String(GROUP_SIZE)
+    })
+  )
+  await sameTree('action first deploy (seed)', await liveRelease(main, 'seeds/webapp-v1'), webapp.v1)
+  // v2 live on top of v1: the state a no-change deploy starts from.
+  await clone(main, 'webapp-v1', 'seeds/webapp-v2')
+  await action(env, deployInputs(env, [main], direct, webapp.v2, 'seeds/webapp-v2'))
+  await sameTree('action incremental (seed)', await liveRelease(main, 'seeds/webapp-v2'), webapp.v2)
+  // rsync's own copy of v1, with v1's mtimes, for --link-dest.
+  await rsync(env, main, webapp.v1, remote(main, 'seeds/webapp-rsync-v1'), direct)
+  await sameTree('rsync (seed)', remote(main, 'seeds/webapp-rsync-v1'), webapp.v1)
+  if (large) {
+    log('seeding the large tree (not timed)')
+    await action(env, deployInputs(env, [main], direct, large.v1, 'seeds/large-v1'), 900_000)
+    await rsync(env, main, large.v1, remote(main, 'seeds/large-rsync-v1'), direct)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+const at = (rtts: number[]) => (requested: number[]) => requested.filter(r => rtts.includes(r))
+const all = (requested: number[]): number[] => requested
+
+function target(key: string, ctx: RunContext): string {
+  return `t/${key}-${ctx.rtt}-${ctx.rep}`
+}
+
+/** Clone `seed`, deploy `source` on top through the proxy, check, clean up. */
+async function incremental(
+  ctx: RunContext,
+  key: string,
+  seed: string,
+  source: string,
+  extra: Record<string, string>,
+  timeoutMs?: number
+): Promise<Measurement> {
+  const { env } = ctx
+  const main = primary(env)
+  const dir = target(key, ctx)
+  await clone(main, seed, dir)
+  try {
+    const m = await action(
+      env,
+      deployInputs(env, [main], env.proxy.port, source, dir, extra),
+      timeoutMs
+    )
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), source)
+    return m
+  } finally {
+    await remove(main, dir)
+  }
+}
+
+async function rsyncIncremental(
+  ctx: RunContext,
+  key: string,
+  seed: string,
+  source: string
+): Promise<Measurement> {
+  const { env } = ctx
+  const main = primary(env)
+  const dir = target(key, ctx)
+  await clone(main, seed, `${dir}/prev`)
+  try {
+    const m = await rsync(
+      env,
+      main,
+      source,
+      remote(main, `${dir}/next`),
+      env.proxy.port,
+      remote(main, `${dir}/prev`)
+    )
+    if (ctx.verify) await sameTree(key, remote(main, `${dir}/next`), source)
+    return m
+  } finally {
+    await remove(main, dir)
+  }
+}
+
+async function fullTarPipe(ctx: RunContext, key: string, source: string): Promise<Measurement> {
+  const main = primary(ctx.env)
+  const dir = target(key, ctx)
+  try {
+    const m = await tarPipe(ctx.env, main, source, remote(main, dir), ctx.env.proxy.port)
+    if (ctx.verify) await sameTree(key, remote(main, dir), source)
+    return m
+  } finally {
+    await remove(main, dir)
+  }
+}
+
+async function firstDeploy(
+  ctx: RunContext,
+  key: string,
+  source: string,
+  timeoutMs?: number
+): Promise<Measurement> {
+  const main = primary(ctx.env)
+  const dir = target(key, ctx)
+  try {
+    const m = await action(
+      ctx.env,
+      deployInputs(ctx.env, [main], ctx.env.proxy.port, source, dir),
+      timeoutMs
+    )
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), source)
+    return m
+  } finally {
+    await remove(main, dir)
+  }
+}
+
+export const SCENARIOS: Scenario[] = [
+  {
+    key: 'tar-full',
+    title: 'tar -cz | ssh tar -xz (full upload, peer)',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx => fullTarPipe(ctx, 'tar-full', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'first',
+    title: 'action: first deploy',
+    tree: 'webapp',
+    rtts: all,
+    peer: { key: 'tar-full', label: 'tar pipe' },
+    run: ctx => firstDeploy(ctx, 'first', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'sftp-full',
+    title: 'ssh2-sftp-client uploadDir (full upload)',
+    tree: 'webapp',
+    rtts: at([0, 40]),
+    // Minutes per run at 40 ms, and the target is a 50x ratio: one run is enough to judge it.
+    maxRepeat: 1,
+    peer: { key: 'first', label: 'action', invert: true },
+    run: async ctx => {
+      const main = primary(ctx.env)
+      const dir = target('sftp-full', ctx)
+      try {
+        const m = await sftpUploadDir(
+          ctx.env,
+          main,
+          ctx.trees.webapp.v1,
+          remote(main, dir),
+          ctx.env.proxy.port,
+          1_200_000
+        )
+        if (ctx.verify) {
+          const expected = ctx.trees.webapp.stats.files
+          const got = (await describeTree(remote(main, dir))).filter(l => l.startsWith('f ')).length
+          if (got !== expected) throw new Error(`uploadDir: ${got} files arrived, ${expected} sent`)
+        }
+        return m
+      } finally {
+        await remove(main, dir)
+      }
+    }
+  },
+  {
+    key: 'rsync-incr',
+    title: 'rsync -a --delete --link-dest (incremental, peer)',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx => rsyncIncremental(ctx, 'rsync-incr', 'webapp-rsync-v1', ctx.trees.webapp.v2)
+  },
+  {
+    key: 'incr-hardlink',
+    title: 'action: incremental, copy-method hardlink',
+    tree: 'webapp',
+    rtts: all,
+    peer: { key: 'rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(ctx, 'incr-hardlink', 'webapp-v1', ctx.trees.webapp.v2, {
+        'copy-method': 'hardlink'
+      })
+  },
+  {
+    key: 'incr-copy',
+    title: 'action: incremental, copy-method copy (default)',
+    tree: 'webapp',
+    rtts: all,
+    peer: { key: 'rsync-incr', label: 'rsync' },
+    run: ctx => incremental(ctx, 'incr-copy', 'webapp-v1', ctx.trees.webapp.v2, {})
+  },
+  {
+    key: 'nochange',
+    title: 'action: deploy with nothing changed',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx => incremental(ctx, 'nochange', 'webapp-v2', ctx.trees.webapp.v2, {})
+  },
+  {
+    key: 'group-1',
+    title: 'action: incremental to 1 server (group peer)',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx =>
+      incremental(ctx, 'group-1', 'webapp-v1', ctx.trees.webapp.v2, {
+        'max-parallel': String(GROUP_SIZE)
+      })
+  },
+  {
+    key: 'group-10',
+    title: `action: incremental to ${GROUP_SIZE} servers, max-parallel ${GROUP_SIZE}`,
+    tree: 'webapp',
+    rtts: all,
+    peer: { key: 'group-1', label: 'one server' },
+    run: async ctx => {
+      const { env } = ctx
+      const dir = target('group-10', ctx)
+      for (const account of env.accounts) await clone(account, 'webapp-v1', dir)
+      try {
+        const m = await action(
+          env,
+          deployInputs(env, env.accounts, env.proxy.port, ctx.trees.webapp.v2, dir, {
+            'max-parallel': String(GROUP_SIZE)
+          })
+        )
+        if (ctx.verify) {
+          for (const account of env.accounts)
+            await sameTree('group-10', await liveRelease(account, dir), ctx.trees.webapp.v2)
+        }
+        return m
+      } finally {
+        for (const account of env.accounts) await remove(account, dir)
+      }
+    }
+  },
+  // The large tree, at 40 ms only: memory and per-file overheads show at 50,000 files.
+  {
+    key: 'large-tar-full',
+    title: 'large: tar -cz | ssh tar -xz (full upload, peer)',
+    tree: 'large',
+    rtts: at([40]),
+    run: ctx => fullTarPipe(ctx, 'large-tar-full', ctx.trees.large!.v1)
+  },
+  {
+    key: 'large-first',
+    title: 'large: action first deploy',
+    tree: 'large',
+    rtts: at([40]),
+    peer: { key: 'large-tar-full', label: 'tar pipe' },
+    run: ctx => firstDeploy(ctx, 'large-first', ctx.trees.large!.v1, 900_000)
+  },
+  {
+    key: 'large-rsync-incr',
+    title: 'large: rsync --link-dest, 20 files changed (peer)',
+    tree: 'large',
+    rtts: at([40]),
+    run: ctx => rsyncIncremental(ctx, 'large-rsync-incr', 'large-rsync-v1', ctx.trees.large!.v2)
+  },
+  {
+    key: 'large-incr-hardlink',
+    title: 'large: action incremental, hardlink',
+    tree: 'large',
+    rtts: at([40]),
+    peer: { key: 'large-rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(
+        ctx,
+        'large-incr-hardlink',
+        'large-v1',
+        ctx.trees.large!.v2,
+        { 'copy-method': 'hardlink' },
+        900_000
+      )
+  },
+  {
+    key: 'large-incr-copy',
+    title: 'large: action incremental, copy',
+    tree: 'large',
+    rtts: at([40]),
+    peer: { key: 'large-rsync-incr', label: 'rsync' },
+    run: ctx => incremental(ctx, 'large-incr-copy', 'large-v1', ctx.trees.large!.v2, {}, 900_000)
+  }
+]
