@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 503:
+/***/ 4254:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 2722:
+/***/ 1721:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 9730:
+/***/ 7913:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(2722);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3545);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1750);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9668);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1721);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6046);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5059);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3773);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 2362:
+/***/ 8945:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,13 +53176,13 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-8255/js/errors.js
-var errors = __nccwpck_require__(503);
-// EXTERNAL MODULE: ./build/bundle-8255/js/known-hosts.js
-var known_hosts = __nccwpck_require__(3515);
-// EXTERNAL MODULE: ./build/bundle-8255/js/release-id.js
-var release_id = __nccwpck_require__(7149);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/servers.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/errors.js
+var errors = __nccwpck_require__(4254);
+// EXTERNAL MODULE: ./build/bundle-9835/js/known-hosts.js
+var known_hosts = __nccwpck_require__(3812);
+// EXTERNAL MODULE: ./build/bundle-9835/js/release-id.js
+var release_id = __nccwpck_require__(5164);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/servers.js
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
 // as an option if anybody ever passed it on to a command line.
@@ -53281,9 +53281,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-8255/js/settings.js
-var settings = __nccwpck_require__(6977);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/settings.js
+var settings = __nccwpck_require__(5620);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/input-helper.js
 
 
 
@@ -53640,7 +53640,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 3515:
+/***/ 3812:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53651,7 +53651,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(503);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4254);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54042,7 +54042,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 3545:
+/***/ 6046:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54055,7 +54055,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54082,9 +54082,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-8255/js/errors.js
-var errors = __nccwpck_require__(503);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/errors.js
+var errors = __nccwpck_require__(4254);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54129,7 +54129,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54163,7 +54163,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54243,8 +54243,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-8255/js/release-id.js
-var release_id = __nccwpck_require__(7149);
+// EXTERNAL MODULE: ./build/bundle-9835/js/release-id.js
+var release_id = __nccwpck_require__(5164);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -54253,9 +54253,9 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/bundle-8255/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(2362);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/progress.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(8945);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/progress.js
 
 /**
  * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
@@ -57818,7 +57818,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-8255/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/manifest.js
 
 
 
@@ -58001,7 +58001,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58073,9 +58073,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-8255/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(5739);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(298);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58443,7 +58443,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/server-session.js
 
 
 
@@ -59085,7 +59085,7 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/deploy.js
 
 
 
@@ -59337,6 +59337,10 @@ class GroupRun {
             const plan = s.plan;
             if (!plan)
                 continue;
+            // The counts outputs of a dry run say what a deploy would transfer.
+            s.report.filesUploaded = plan.uploadFiles;
+            s.report.bytesUploaded = plan.uploadBytes;
+            s.report.filesDeleted = plan.deleted.length;
             const show = (title, paths) => {
                 if (paths.length === 0)
                     return;
@@ -64528,7 +64532,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-8255/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/run-context.js
 
 
 
@@ -64569,7 +64573,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/unlock.js
 
 
 
@@ -64633,13 +64637,13 @@ function describeOwner(owner) {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-8255/js/settings.js
-var settings = __nccwpck_require__(6977);
-// EXTERNAL MODULE: ./build/bundle-8255/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(1402);
-// EXTERNAL MODULE: ./build/bundle-8255/js/state-helper.js
-var state_helper = __nccwpck_require__(9668);
-;// CONCATENATED MODULE: ./build/bundle-8255/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-9835/js/settings.js
+var settings = __nccwpck_require__(5620);
+// EXTERNAL MODULE: ./build/bundle-9835/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(6797);
+// EXTERNAL MODULE: ./build/bundle-9835/js/state-helper.js
+var state_helper = __nccwpck_require__(3773);
+;// CONCATENATED MODULE: ./build/bundle-9835/js/summary.js
 
 
 const PHASES = [
@@ -64713,7 +64717,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-8255/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-9835/js/main.js
 
 
 
@@ -64862,18 +64866,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 1750:
+/***/ 5059:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(503);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2362);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5739);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1402);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9668);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4254);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8945);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(298);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6797);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3773);
 
 
 
@@ -64931,7 +64935,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 7149:
+/***/ 5164:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64980,7 +64984,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 5739:
+/***/ 298:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64995,7 +64999,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9725);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1710);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65395,7 +65399,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 6977:
+/***/ 5620:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65451,7 +65455,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 9725:
+/***/ 1710:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65483,7 +65487,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 1402:
+/***/ 6797:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65492,9 +65496,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(503);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9725);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3515);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4254);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1710);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3812);
 
 
 
@@ -65734,27 +65738,43 @@ class SshRemoteHost {
                 // fall through to an on-demand channel
             }
         }
+        const channel = await this.withRoom(() => this.openChannel());
+        this.ensureSpare();
+        return channel;
+    }
+    /**
+     * Open a channel; when the server refuses (sshd's MaxSessions: 10 by default, 2 or even 1 on
+     * some hosts), give up spares, close the idle SFTP session, and try again a few times. The
+     * phases never use SFTP and a script at the same time, so an idle session can always go.
+     */
+    async withRoom(open) {
         let lastError;
-        // A refused open usually means MaxSessions is reached while another channel closes; retry a
-        // few times, briefly.
         for (let attempt = 0; attempt < 5; attempt++) {
             try {
-                const channel = await this.openChannel();
-                this.ensureSpare();
-                return channel;
+                return await open();
             }
             catch (error) {
                 lastError = error;
                 if (this.closed)
                     break;
-                await new Promise(r => setTimeout(r, 100 * (attempt + 1)));
+                this.makeRoom();
+                await new Promise(r => setTimeout(r, 50 * (attempt + 1)));
             }
         }
         throw lastError;
     }
+    makeRoom() {
+        this.sparesEnabled = false;
+        const spare = this.spare;
+        this.spare = undefined;
+        spare?.then(c => c.end()).catch(() => undefined);
+        const session = this.sftpSession;
+        this.sftpSession = undefined;
+        session?.then(sftp => sftp.end()).catch(() => undefined);
+    }
     async run(script, options = {}) {
         const channel = options.inline
-            ? await this.openChannel(`sh -c ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_4__/* .quote */ .h)(script)}`)
+            ? await this.withRoom(() => this.openChannel(`sh -c ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_4__/* .quote */ .h)(script)}`))
             : await this.takeChannel();
         return new Promise((resolve, reject) => {
             const stdout = [];
@@ -65822,7 +65842,15 @@ class SshRemoteHost {
         });
     }
     files() {
-        this.sftpSession ??= new Promise((resolve, reject) => {
+        const session = (this.sftpSession ??= this.openSftp());
+        session.catch(() => {
+            if (this.sftpSession === session)
+                this.sftpSession = undefined;
+        });
+        return session.then(sftp => new SftpFiles(sftp, this.label));
+    }
+    openSftp() {
+        const once = () => new Promise((resolve, reject) => {
             this.client.sftp((error, sftp) => {
                 if (error)
                     reject(new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${this.label}: cannot start SFTP: ${error.message}`));
@@ -65830,12 +65858,14 @@ class SshRemoteHost {
                     resolve(sftp);
             });
         });
-        const session = this.sftpSession;
-        session.catch(() => {
-            if (this.sftpSession === session)
-                this.sftpSession = undefined;
+        return once().catch(() => {
+            // Most likely MaxSessions: drop the spare channel and try once more.
+            this.sparesEnabled = false;
+            const spare = this.spare;
+            this.spare = undefined;
+            spare?.then(c => c.end()).catch(() => undefined);
+            return new Promise(r => setTimeout(r, 50)).then(once);
         });
-        return session.then(sftp => new SftpFiles(sftp, this.label));
     }
     close() {
         this.spare?.then(c => c.end()).catch(() => undefined);
@@ -65923,7 +65953,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 9668:
+/***/ 3773:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69094,6 +69124,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(9730);
+/******/ var __webpack_exports__ = __nccwpck_require__(7913);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -319,6 +319,10 @@ export class GroupRun {
     for (const s of this.sessions) {
       const plan = s.plan
       if (!plan) continue
+      // The counts outputs of a dry run say what a deploy would transfer.
+      s.report.filesUploaded = plan.uploadFiles
+      s.report.bytesUploaded = plan.uploadBytes
+      s.report.filesDeleted = plan.deleted.length
       const show = (title: string, paths: string[]): void => {
         if (paths.length === 0) return
         s.log.info(`${title} (${paths.length}):`)

@@ -279,26 +279,44 @@ export class SshRemoteHost implements RemoteHost {
         // fall through to an on-demand channel
       }
     }
+    const channel = await this.withRoom(() => this.openChannel())
+    this.ensureSpare()
+    return channel
+  }
+
+  /**
+   * Open a channel; when the server refuses (sshd's MaxSessions: 10 by default, 2 or even 1 on
+   * some hosts), give up spares, close the idle SFTP session, and try again a few times. The
+   * phases never use SFTP and a script at the same time, so an idle session can always go.
+   */
+  private async withRoom<T>(open: () => Promise<T>): Promise<T> {
     let lastError: unknown
-    // A refused open usually means MaxSessions is reached while another channel closes; retry a
-    // few times, briefly.
     for (let attempt = 0; attempt < 5; attempt++) {
       try {
-        const channel = await this.openChannel()
-        this.ensureSpare()
-        return channel
+        return await open()
       } catch (error) {
         lastError = error
         if (this.closed) break
-        await new Promise(r => setTimeout(r, 100 * (attempt + 1)))
+        this.makeRoom()
+        await new Promise(r => setTimeout(r, 50 * (attempt + 1)))
       }
     }
     throw lastError
   }
 
+  private makeRoom(): void {
+    this.sparesEnabled = false
+    const spare = this.spare
+    this.spare = undefined
+    spare?.then(c => c.end()).catch(() => undefined)
+    const session = this.sftpSession
+    this.sftpSession = undefined
+    session?.then(sftp => sftp.end()).catch(() => undefined)
+  }
+
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
     const channel = options.inline
-      ? await this.openChannel(`sh -c ${quote(script)}`)
+      ? await this.withRoom(() => this.openChannel(`sh -c ${quote(script)}`))
       : await this.takeChannel()
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
@@ -361,17 +379,30 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   files(): Promise<RemoteFiles> {
-    this.sftpSession ??= new Promise<SFTPWrapper>((resolve, reject) => {
-      this.client.sftp((error, sftp) => {
-        if (error) reject(new ConnectionError(`${this.label}: cannot start SFTP: ${error.message}`))
-        else resolve(sftp)
-      })
-    })
-    const session = this.sftpSession
+    const session = (this.sftpSession ??= this.openSftp())
     session.catch(() => {
       if (this.sftpSession === session) this.sftpSession = undefined
     })
     return session.then(sftp => new SftpFiles(sftp, this.label))
+  }
+
+  private openSftp(): Promise<SFTPWrapper> {
+    const once = (): Promise<SFTPWrapper> =>
+      new Promise<SFTPWrapper>((resolve, reject) => {
+        this.client.sftp((error, sftp) => {
+          if (error)
+            reject(new ConnectionError(`${this.label}: cannot start SFTP: ${error.message}`))
+          else resolve(sftp)
+        })
+      })
+    return once().catch(() => {
+      // Most likely MaxSessions: drop the spare channel and try once more.
+      this.sparesEnabled = false
+      const spare = this.spare
+      this.spare = undefined
+      spare?.then(c => c.end()).catch(() => undefined)
+      return new Promise(r => setTimeout(r, 50)).then(once)
+    })
   }
 
   close(): void {
