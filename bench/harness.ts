@@ -16,7 +16,7 @@ import { startLatencyProxy, type LatencyProxy } from '../test/support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../test/support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../test/support/users.ts'
 
-export const ACTION = path.resolve(import.meta.dirname, '../dist/index.js')
+export const ACTION = process.env.BENCH_ACTION ?? path.resolve(import.meta.dirname, '../dist/index.js')
 const SFTP_UPLOAD = path.resolve(import.meta.dirname, 'sftp-upload.ts')
 export const HOST = '127.0.0.1'
 
@@ -202,7 +202,9 @@ export async function startEnv(log: (line: string) => void): Promise<Env> {
     await chmod(env.keyFile, 0o600)
     // The same host key answers on both ports; OpenSSH and the action look up [host]:port.
     const direct = sshd.knownHosts.split('\n')
-    const proxied = direct.map(l => l.replace(`[${HOST}]:${sshd.port} `, `[${HOST}]:${proxy.port} `))
+    const proxied = direct.map(l =>
+      l.replace(`[${HOST}]:${sshd.port} `, `[${HOST}]:${proxy.port} `)
+    )
     env.knownHosts = [...direct, ...proxied].join('\n') + '\n'
     await writeFile(env.knownHostsFile, env.knownHosts)
     for (let i = 0; i < GROUP_SIZE; i++) {
@@ -216,7 +218,9 @@ export async function startEnv(log: (line: string) => void): Promise<Env> {
         await chown(path.join(user.home, sub), st.uid, st.gid)
       }
     }
-    log(`sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts`)
+    log(
+      `sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts`
+    )
     return env
   } catch (error) {
     await env.close()
@@ -277,7 +281,13 @@ async function onWire<T extends Measurement>(env: Env, work: () => Promise<T>): 
 }
 
 /** `tar -cz | ssh tar -xz` of `source` into `remoteDir` (absolute, created by the pipeline). */
-export function tarPipe(env: Env, account: Account, source: string, remoteDir: string, port: number) {
+export function tarPipe(
+  env: Env,
+  account: Account,
+  source: string,
+  remoteDir: string,
+  port: number
+) {
   return onWire(env, async () => {
     const remote = `mkdir -p ${shq(remoteDir)} && tar -xzf - -C ${shq(remoteDir)}`
     const script = 'set -o pipefail; src=$1; shift; tar -C "$src" -czf - . | ssh "$@"'
@@ -323,7 +333,15 @@ export function sftpUploadDir(
   timeoutMs: number
 ) {
   return onWire(env, async () => {
-    const args = [SFTP_UPLOAD, HOST, String(port), account.user.name, env.keyFile, source, remoteDir]
+    const args = [
+      SFTP_UPLOAD,
+      HOST,
+      String(port),
+      account.user.name,
+      env.keyFile,
+      source,
+      remoteDir
+    ]
     const r = await mustExec('sftp uploadDir', process.execPath, args, {
       timeoutMs,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_KNOWN_HOSTS: env.knownHosts }

@@ -75,7 +75,8 @@ function ratioText(cells: Cell[], cell: Cell): string {
   const peer = cell.scenario.peer
   if (!peer) {
     // The no-change deploy is pure round trips: say how many RTTs its time is worth.
-    if (cell.scenario.key === 'nochange' && cell.rtt > 0) return `= ${(own / cell.rtt).toFixed(1)} RTTs`
+    if (cell.scenario.key === 'nochange' && cell.rtt > 0)
+      return `= ${(own / cell.rtt).toFixed(1)} RTTs`
     return ''
   }
   const other = medianMs(cells, peer.key, cell.rtt)
@@ -93,7 +94,9 @@ export function resultsTable(cells: Cell[]): string {
   for (const cell of cells) {
     const { samples } = cell
     if (samples.length === 0) {
-      lines.push(`| ${cell.scenario.title} | ${cell.rtt} | — | ${cell.error ?? 'not run'} | | | | |`)
+      lines.push(
+        `| ${cell.scenario.title} | ${cell.rtt} | — | ${cell.error ?? 'not run'} | | | | |`
+      )
       continue
     }
     const rss = samples.map(s => s.rssMb).filter((v): v is number => v !== undefined)
@@ -111,7 +114,9 @@ export function resultsTable(cells: Cell[]): string {
         mb(median(sent)),
         median(conns),
         ''
-      ].join(' | ').trim()
+      ]
+        .join(' | ')
+        .trim()
     )
   }
   return lines.join('\n')

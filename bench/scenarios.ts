@@ -72,7 +72,9 @@ async function clone(account: Account, seed: string, target: string): Promise<vo
   await mkdir(parent, { recursive: true })
   const { uid, gid } = await stat(account.home)
   await chown(parent, uid, gid)
-  await mustExec('clone', 'cp', ['-a', remote(account, `seeds/${seed}`), to], { timeoutMs: 300_000 })
+  await mustExec('clone', 'cp', ['-a', remote(account, `seeds/${seed}`), to], {
+    timeoutMs: 300_000
+  })
 }
 
 async function remove(account: Account, relative: string): Promise<void> {
@@ -118,7 +120,11 @@ export async function prepareSeeds(
       'max-parallel': String(GROUP_SIZE)
     })
   )
-  await sameTree('action first deploy (seed)', await liveRelease(main, 'seeds/webapp-v1'), webapp.v1)
+  await sameTree(
+    'action first deploy (seed)',
+    await liveRelease(main, 'seeds/webapp-v1'),
+    webapp.v1
+  )
   // v2 live on top of v1: the state a no-change deploy starts from.
   await clone(main, 'webapp-v1', 'seeds/webapp-v2')
   await action(env, deployInputs(env, [main], direct, webapp.v2, 'seeds/webapp-v2'))

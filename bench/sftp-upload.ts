@@ -9,6 +9,7 @@
  *   (known_hosts lines in BENCH_KNOWN_HOSTS)
  */
 import { lstatSync, readFileSync } from 'node:fs'
+import type { ServerHostKeyAlgorithm } from 'ssh2'
 import SftpClient from 'ssh2-sftp-client'
 
 const [host, port, username, keyFile, source, remoteDir] = process.argv.slice(2)
@@ -28,7 +29,7 @@ const keyTypes = (process.env.BENCH_KNOWN_HOSTS ?? '')
   .split('\n')
   .map(line => line.trim().split(/\s+/))
   .filter(fields => fields[0] === `[${host}]:${port}` && fields[1])
-  .map(fields => fields[1]!)
+  .map(fields => fields[1] as ServerHostKeyAlgorithm)
 
 // The library's default global listeners console.log every end and close; pass silent ones.
 const quiet = (): void => {}

@@ -207,7 +207,7 @@ function codeLine(rng: Rng, lang: Lang, unique: string): string {
 
 const HEADERS: Record<Lang, string> = {
   php: '<?php\n\ndeclare(strict_types=1);\n\n',
-  blade: '@extends(\'layouts.app\')\n\n',
+  blade: "@extends('layouts.app')\n\n",
   js: "'use strict'\n\n",
   css: '@charset "UTF-8";\n\n',
   json: '{\n',
@@ -499,7 +499,8 @@ function layout(params: TreeParams): Spec[] {
   // Scale sizes so the whole tree lands near the byte budget, keeping proportions.
   const total = out.reduce((sum, s) => sum + (s.kind === 'symlink' ? 0 : s.size), 0)
   const factor = params.bytes / total
-  for (const s of out) if (s.kind !== 'symlink' && s.size > 100) s.size = Math.round(s.size * factor)
+  for (const s of out)
+    if (s.kind !== 'symlink' && s.size > 100) s.size = Math.round(s.size * factor)
   return out
 }
 
@@ -554,8 +555,16 @@ export function ensureWorkload(params: TreeParams, log: (line: string) => void):
   if (existsSync(markerFile)) {
     try {
       const marker = JSON.parse(readFileSync(markerFile, 'utf8'))
-      if (JSON.stringify({ version: marker.version, params: marker.params }) === JSON.stringify(expect)) {
-        return { name: params.name, v1: path.join(dir, 'v1'), v2: path.join(dir, 'v2'), stats: marker.stats }
+      if (
+        JSON.stringify({ version: marker.version, params: marker.params }) ===
+        JSON.stringify(expect)
+      ) {
+        return {
+          name: params.name,
+          v1: path.join(dir, 'v1'),
+          v2: path.join(dir, 'v2'),
+          stats: marker.stats
+        }
       }
     } catch {
       // An unreadable marker means rebuilding.

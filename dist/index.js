@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 4254:
+/***/ 4280:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 1721:
+/***/ 8599:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 7913:
+/***/ 8095:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(1721);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6046);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5059);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3773);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8599);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6828);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8473);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1619);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 8945:
+/***/ 1495:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,20 +53176,22 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-9835/js/errors.js
-var errors = __nccwpck_require__(4254);
-// EXTERNAL MODULE: ./build/bundle-9835/js/known-hosts.js
-var known_hosts = __nccwpck_require__(3812);
-// EXTERNAL MODULE: ./build/bundle-9835/js/release-id.js
-var release_id = __nccwpck_require__(5164);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/servers.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/errors.js
+var errors = __nccwpck_require__(4280);
+// EXTERNAL MODULE: ./build/bundle-10163/js/known-hosts.js
+var known_hosts = __nccwpck_require__(390);
+// EXTERNAL MODULE: ./build/bundle-10163/js/release-id.js
+var release_id = __nccwpck_require__(6650);
+// EXTERNAL MODULE: external "node:net"
+var external_node_net_ = __nccwpck_require__(7030);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/servers.js
+
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
 // as an option if anybody ever passed it on to a command line.
 const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 // RFC 1123 host names: labels of letters, digits and hyphens, dot-separated.
 const HOSTNAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/;
-const IPV6 = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/;
 const FORM = 'Expected [user@]host[:port], IPv6 as [2001:db8::1]:22, separated by commas or newlines';
 /** Parse a port number input or field; undefined when the text is not a port. */
 function parsePort(text) {
@@ -53211,17 +53213,20 @@ function parseServers(text, defaultUser, defaultPort) {
     if (entries.length === 0)
         throw new errors/* InputError */.dz('servers', `Input 'servers' is required. ${FORM}.`);
     const servers = entries.map(entry => parseOne(entry, defaultUser, defaultPort));
+    // Host names are case-insensitive, and so are IPv6 hex digits: two spellings of one server
+    // would run two deploys against one lock.
     const seen = new Set();
     for (const server of servers) {
-        if (seen.has(server.label)) {
+        const key = server.label.toLowerCase();
+        if (seen.has(key)) {
             throw new errors/* InputError */.dz('servers', `Invalid servers: '${server.label}' is listed twice.`);
         }
-        seen.add(server.label);
+        seen.add(key);
     }
     return servers;
 }
 function parseOne(entry, defaultUser, defaultPort) {
-    const bad = (why) => new errors/* InputError */.dz('servers', `Invalid server '${printable(entry)}': ${why}. ${FORM}.`);
+    const bad = (why) => new errors/* InputError */.dz('servers', `Invalid servers entry '${printable(entry)}': ${why}. ${FORM}.`);
     if (/\s/.test(entry))
         throw bad('it contains white space');
     let rest = entry;
@@ -53249,8 +53254,9 @@ function parseOne(entry, defaultUser, defaultPort) {
                 throw bad(`unexpected '${printable(after)}' after ]`);
             portText = after.slice(1);
         }
-        if (!IPV6.test(host) || !host.includes(':'))
+        if (!(0,external_node_net_.isIPv6)(host.replace(/%[A-Za-z0-9._-]+$/, ''))) {
             throw bad(`'${printable(host)}' is not an IPv6 address`);
+        }
     }
     else {
         const colons = rest.split(':').length - 1;
@@ -53281,9 +53287,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-9835/js/settings.js
-var settings = __nccwpck_require__(5620);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/settings.js
+var settings = __nccwpck_require__(5674);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/input-helper.js
 
 
 
@@ -53329,7 +53335,7 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
     const hostKeys = hostKeyPolicy(raw(settings/* Inputs */.G.KnownHosts), raw(settings/* Inputs */.G.HostFingerprint), bool(read, settings/* Inputs */.G.InsecureIgnoreHostKey, false));
     const deployPath = remotePath(input(settings/* Inputs */.G.Path));
     const source = sourceDirectory(input(settings/* Inputs */.G.Source) || '.', workspace, mode === 'deploy');
-    const exclude = lines(raw(settings/* Inputs */.G.Exclude), settings/* Inputs */.G.Exclude).filter(l => !l.startsWith('#'));
+    const exclude = lines(raw(settings/* Inputs */.G.Exclude), settings/* Inputs */.G.Exclude, 'glob patterns, one per line').filter(l => !l.startsWith('#'));
     const releaseIdText = input(settings/* Inputs */.G.ReleaseId);
     if (releaseIdText !== '') {
         const problem = (0,release_id/* releaseIdProblem */.co)(releaseIdText);
@@ -53553,16 +53559,16 @@ function sourceDirectory(value, workspace, mustExist) {
     }
     return absolute;
 }
-function lines(value, name) {
+function lines(value, name, form) {
     if (value.includes('\0'))
-        throw new errors/* InputError */.dz(name, `Invalid ${name}: it contains a NUL byte.`);
+        throw new errors/* InputError */.dz(name, `Invalid ${name}: it contains a NUL byte. Expected ${form}.`);
     return value
         .split(/\r?\n/)
         .map(l => l.trim())
         .filter(l => l !== '');
 }
 function sharedPaths(value) {
-    const list = lines(value, settings/* Inputs */.G.SharedPaths).filter(l => !l.startsWith('#'));
+    const list = lines(value, settings/* Inputs */.G.SharedPaths, 'paths relative to shared/, one per line').filter(l => !l.startsWith('#'));
     if (list.length === 0)
         return undefined;
     const form = `Expected paths relative to shared/, one per line, like '.env' or 'storage/' (a trailing / makes a directory).`;
@@ -53593,8 +53599,9 @@ function sharedPaths(value) {
     return result;
 }
 function script(value, name) {
-    if (value.includes('\0'))
-        throw new errors/* InputError */.dz(name, `Invalid ${name}: it contains a NUL byte.`);
+    if (value.includes('\0')) {
+        throw new errors/* InputError */.dz(name, `Invalid ${name}: it contains a NUL byte. Expected a shell script (text, one command per line).`);
+    }
     // Scripts pasted from Windows editors carry CRLF; `sh` would see "\r" as part of each word.
     const text = value.replace(/\r\n?/g, '\n');
     return text.trim() === '' ? undefined : text;
@@ -53640,7 +53647,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 3812:
+/***/ 390:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53651,7 +53658,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4254);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4280);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54042,7 +54049,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 6046:
+/***/ 6828:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54055,7 +54062,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54082,9 +54089,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-9835/js/errors.js
-var errors = __nccwpck_require__(4254);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/errors.js
+var errors = __nccwpck_require__(4280);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54129,7 +54136,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54163,7 +54170,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54243,8 +54250,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-9835/js/release-id.js
-var release_id = __nccwpck_require__(5164);
+// EXTERNAL MODULE: ./build/bundle-10163/js/release-id.js
+var release_id = __nccwpck_require__(6650);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -54253,9 +54260,9 @@ var external_node_path_ = __nccwpck_require__(6760);
 var external_node_stream_ = __nccwpck_require__(7075);
 // EXTERNAL MODULE: external "node:zlib"
 var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/bundle-9835/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(8945);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/progress.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(1495);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/progress.js
 
 /**
  * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
@@ -57818,7 +57825,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-9835/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/manifest.js
 
 
 
@@ -57833,24 +57840,44 @@ minimatch.unescape = unescape_unescape;
 function deployedMode(sourceMode) {
     return sourceMode & 0o775;
 }
-/** Compile exclude globs into a predicate over relative paths. */
+/**
+ * Compile exclude globs into a predicate over relative paths, with .gitignore's rules: a pattern
+ * without a slash (other than a trailing one) matches a name at any depth; a leading slash
+ * anchors it to the top of `source`; a trailing slash matches directories only; `!pattern`
+ * re-includes what an earlier pattern excluded (the last matching pattern decides). As in git,
+ * nothing inside an excluded directory can be re-included: the walk never enters it.
+ */
 function excludeMatcher(patterns) {
     const compiled = [];
     for (const raw of patterns) {
-        let pattern = raw.replace(/^\.\//, '').replace(/^\/+/, '');
+        const negate = raw.startsWith('!');
+        let pattern = negate ? raw.slice(1) : raw;
+        const anchored = pattern.startsWith('/');
+        pattern = pattern.replace(/^\/+/, '').replace(/^\.\//, '');
         const dirOnly = pattern.endsWith('/');
         pattern = pattern.replace(/\/+$/, '');
         if (pattern === '')
             continue;
-        // A pattern without a slash matches a name at any depth, as in .gitignore and rsync.
-        const options = { dot: true, matchBase: !pattern.includes('/'), nocomment: true };
-        compiled.push({ mm: new Minimatch(pattern, options), dirOnly });
+        const options = {
+            dot: true,
+            matchBase: !anchored && !pattern.includes('/'),
+            nocomment: true,
+            nonegate: true
+        };
+        compiled.push({ mm: new Minimatch(pattern, options), dirOnly, negate });
         // 'node_modules/**' means the directory too: skip it whole instead of deploying it empty.
         if (pattern.endsWith('/**')) {
-            compiled.push({ mm: new Minimatch(pattern.slice(0, -3), options), dirOnly: true });
+            compiled.push({ mm: new Minimatch(pattern.slice(0, -3), options), dirOnly: true, negate });
         }
     }
-    return (relative, isDirectory) => compiled.some(({ mm, dirOnly }) => (!dirOnly || isDirectory) && mm.match(relative));
+    return (relative, isDirectory) => {
+        let excluded = false;
+        for (const { mm, dirOnly, negate } of compiled) {
+            if ((!dirOnly || isDirectory) && mm.match(relative))
+                excluded = !negate;
+        }
+        return excluded;
+    };
 }
 /**
  * Walk `root` without following symlinks. `.git` is always left out, at any depth (a submodule
@@ -58001,7 +58028,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58073,9 +58100,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-9835/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(298);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(4896);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58443,7 +58470,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/server-session.js
 
 
 
@@ -59085,7 +59112,7 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/deploy.js
 
 
 
@@ -64532,7 +64559,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-9835/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/run-context.js
 
 
 
@@ -64573,7 +64600,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/unlock.js
 
 
 
@@ -64637,13 +64664,13 @@ function describeOwner(owner) {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-9835/js/settings.js
-var settings = __nccwpck_require__(5620);
-// EXTERNAL MODULE: ./build/bundle-9835/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(6797);
-// EXTERNAL MODULE: ./build/bundle-9835/js/state-helper.js
-var state_helper = __nccwpck_require__(3773);
-;// CONCATENATED MODULE: ./build/bundle-9835/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-10163/js/settings.js
+var settings = __nccwpck_require__(5674);
+// EXTERNAL MODULE: ./build/bundle-10163/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(8159);
+// EXTERNAL MODULE: ./build/bundle-10163/js/state-helper.js
+var state_helper = __nccwpck_require__(1619);
+;// CONCATENATED MODULE: ./build/bundle-10163/js/summary.js
 
 
 const PHASES = [
@@ -64717,7 +64744,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9835/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-10163/js/main.js
 
 
 
@@ -64866,18 +64893,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 5059:
+/***/ 8473:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4254);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8945);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(298);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6797);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(3773);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4280);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1495);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4896);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8159);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1619);
 
 
 
@@ -64935,7 +64962,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 5164:
+/***/ 6650:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64984,7 +65011,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 298:
+/***/ 4896:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -64999,7 +65026,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1710);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6120);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65133,7 +65160,8 @@ cleanup_release() {
   fi
   log_event abort "$ID" 2>/dev/null
 }
-trap 'fail signal "interrupted by a signal"' HUP INT TERM`;
+# Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
+own_release() { trap 'fail signal "interrupted by a signal"' HUP INT TERM; }`;
 }
 /**
  * Phase 4 on the server, first half: clear leftovers, create releases/<id> from its starting
@@ -65170,21 +65198,32 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
         : '';
     return `C="$D/cache"
 GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
-cd "$D" || fail io "cannot enter $D"
+cd "$D" || { say "error io cannot enter $D"; exit 1; }
+# Creating the release directory is the first write, and it must not fail into cleanup: a
+# release that exists already is someone else's and stays as it is.
+mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
+own_release
+log_event start "$ID" || fail io "cannot write $M/log"
 ${stale}
 rm -f "$D"/.current.tmp-* 2>/dev/null
 rm -rf "$M/tmp"
 mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
-log_event start "$ID" || fail io "cannot write $M/log"
-mkdir "$R" || fail exists "cannot create $R (does release $ID exist already?)"
 ${base}
 ${removeCommands(target, p.remove, 'io')}
 ${transfer}
 say prepared
 `;
 }
-/** The listing both sides compute: `stat -c` lines, compared as multisets by awk. */
-const LISTING_COMMAND = `find . ! -name . \\( -type f -exec stat -c 'f %a %s %n' {} + -o -type d -exec stat -c 'd %n' {} + -o -type l -exec stat -c 'l %s %n' {} + \\)`;
+/**
+ * The listing both sides compute: `stat -c` lines, compared as multisets by awk. Three walks,
+ * because BusyBox find (1.35) never runs an `-exec ... {} +` that sits inside `\\( \\)`; the
+ * second and third walk read what the first put in the dentry cache.
+ */
+const LISTING_COMMAND = [
+    `find . -type f -exec stat -c 'f %a %s %n' {} +`,
+    `find . ! -name . -type d -exec stat -c 'd %n' {} +`,
+    `find . -type l -exec stat -c 'l %s %n' {} +`
+].join(' && ');
 /**
  * Run a user script under `sh -e` in the release ($R), with its variables exported, stdin closed
  * and all output on stderr (streamed to the log). Leaves the exit status in $rc. The script is
@@ -65200,7 +65239,7 @@ function runHook(name, script, env) {
 mkdir -p "$M/tmp" && cat > "$H" <<'${end}'
 ${script.endsWith('\n') ? script : `${script}\n`}${end}
 say "hook-start ${name}"
-( cd "$R" && ${exports}; exec sh -e "$H" ) </dev/null >&2
+( cd "$R" || exit 1; ${exports}; exec sh -e "$H" ) </dev/null >&2
 rc=$?
 rm -f "$H"
 say "hook-exit ${name} $rc"`;
@@ -65226,10 +65265,11 @@ function finalizeBody(p) {
         ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
 [ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
         : '';
-    return `cd "$D" || fail io "cannot enter $D"
+    return `own_release
+cd "$D" || fail io "cannot enter $D"
 ${fromCache}
 cd "$R" || fail io "cannot enter $R"
-${LISTING_COMMAND} > "$T/actual" 2> "$T/find.err" || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
+{ ${LISTING_COMMAND}; } > "$T/actual" 2> "$T/find.err" || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
 # Compare the listings as multisets of lines: order-free, and a name holding a newline splits the
 # same way on both sides.
 if ! awk 'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
@@ -65353,7 +65393,7 @@ say aborted
 `;
 }
 function unlockIfOurs(token) {
-    return `if [ -f "$M/lock/owner" ] && grep -q ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`;
+    return `if [ -f "$M/lock/owner" ] && grep -qF ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`;
 }
 /** Run after-switch (or before-switch outside a deploy) in a release. */
 function hookScript(p) {
@@ -65399,7 +65439,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 5620:
+/***/ 5674:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65455,13 +65495,13 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 1710:
+/***/ 6120:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   G: () => (/* binding */ command),
 /* harmony export */   h: () => (/* binding */ quote)
 /* harmony export */ });
-/* unused harmony export command */
 /**
  * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
  * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
@@ -65479,15 +65519,20 @@ function quote(word) {
         return word;
     return `'${word.replace(/'/g, `'\\''`)}'`;
 }
-/** Build one shell command line from argv, quoting every word. */
+/**
+ * Build one shell command line from argv, quoting every word. The program name is always quoted:
+ * unquoted in command position, `FOO=bar` would be an assignment and `if` a reserved word.
+ */
 function command(...argv) {
-    return argv.map(quote).join(' ');
+    return argv
+        .map((word, i) => (i === 0 ? `'${quote(word).replace(/^'|'$/g, '')}'` : quote(word)))
+        .join(' ');
 }
 
 
 /***/ }),
 
-/***/ 6797:
+/***/ 8159:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65496,9 +65541,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4254);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1710);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3812);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4280);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6120);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(390);
 
 
 
@@ -65774,7 +65819,7 @@ class SshRemoteHost {
     }
     async run(script, options = {}) {
         const channel = options.inline
-            ? await this.withRoom(() => this.openChannel(`sh -c ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_4__/* .quote */ .h)(script)}`))
+            ? await this.withRoom(() => this.openChannel((0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_4__/* .command */ .G)('sh', '-c', script)))
             : await this.takeChannel();
         return new Promise((resolve, reject) => {
             const stdout = [];
@@ -65953,7 +65998,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 3773:
+/***/ 1619:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69124,6 +69169,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(7913);
+/******/ var __webpack_exports__ = __nccwpck_require__(8095);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

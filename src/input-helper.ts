@@ -69,7 +69,9 @@ export function getSettings(
 
   const deployPath = remotePath(input(Inputs.Path))
   const source = sourceDirectory(input(Inputs.Source) || '.', workspace, mode === 'deploy')
-  const exclude = lines(raw(Inputs.Exclude), Inputs.Exclude).filter(l => !l.startsWith('#'))
+  const exclude = lines(raw(Inputs.Exclude), Inputs.Exclude, 'glob patterns, one per line').filter(
+    l => !l.startsWith('#')
+  )
 
   const releaseIdText = input(Inputs.ReleaseId)
   if (releaseIdText !== '') {
@@ -330,8 +332,9 @@ function sourceDirectory(value: string, workspace: string, mustExist: boolean): 
   return absolute
 }
 
-function lines(value: string, name: InputName): string[] {
-  if (value.includes('\0')) throw new InputError(name, `Invalid ${name}: it contains a NUL byte.`)
+function lines(value: string, name: InputName, form: string): string[] {
+  if (value.includes('\0'))
+    throw new InputError(name, `Invalid ${name}: it contains a NUL byte. Expected ${form}.`)
   return value
     .split(/\r?\n/)
     .map(l => l.trim())
@@ -339,7 +342,9 @@ function lines(value: string, name: InputName): string[] {
 }
 
 function sharedPaths(value: string): string[] | undefined {
-  const list = lines(value, Inputs.SharedPaths).filter(l => !l.startsWith('#'))
+  const list = lines(value, Inputs.SharedPaths, 'paths relative to shared/, one per line').filter(
+    l => !l.startsWith('#')
+  )
   if (list.length === 0) return undefined
   const form = `Expected paths relative to shared/, one per line, like '.env' or 'storage/' (a trailing / makes a directory).`
   const result: string[] = []
@@ -378,7 +383,12 @@ function sharedPaths(value: string): string[] | undefined {
 }
 
 function script(value: string, name: InputName): string | undefined {
-  if (value.includes('\0')) throw new InputError(name, `Invalid ${name}: it contains a NUL byte.`)
+  if (value.includes('\0')) {
+    throw new InputError(
+      name,
+      `Invalid ${name}: it contains a NUL byte. Expected a shell script (text, one command per line).`
+    )
+  }
   // Scripts pasted from Windows editors carry CRLF; `sh` would see "\r" as part of each word.
   const text = value.replace(/\r\n?/g, '\n')
   return text.trim() === '' ? undefined : text

@@ -40,26 +40,44 @@ export function deployedMode(sourceMode: number): number {
   return sourceMode & 0o775
 }
 
-/** Compile exclude globs into a predicate over relative paths. */
+/**
+ * Compile exclude globs into a predicate over relative paths, with .gitignore's rules: a pattern
+ * without a slash (other than a trailing one) matches a name at any depth; a leading slash
+ * anchors it to the top of `source`; a trailing slash matches directories only; `!pattern`
+ * re-includes what an earlier pattern excluded (the last matching pattern decides). As in git,
+ * nothing inside an excluded directory can be re-included: the walk never enters it.
+ */
 export function excludeMatcher(
   patterns: string[]
 ): (relative: string, isDirectory: boolean) => boolean {
-  const compiled: { mm: Minimatch; dirOnly: boolean }[] = []
+  const compiled: { mm: Minimatch; dirOnly: boolean; negate: boolean }[] = []
   for (const raw of patterns) {
-    let pattern = raw.replace(/^\.\//, '').replace(/^\/+/, '')
+    const negate = raw.startsWith('!')
+    let pattern = negate ? raw.slice(1) : raw
+    const anchored = pattern.startsWith('/')
+    pattern = pattern.replace(/^\/+/, '').replace(/^\.\//, '')
     const dirOnly = pattern.endsWith('/')
     pattern = pattern.replace(/\/+$/, '')
     if (pattern === '') continue
-    // A pattern without a slash matches a name at any depth, as in .gitignore and rsync.
-    const options = { dot: true, matchBase: !pattern.includes('/'), nocomment: true }
-    compiled.push({ mm: new Minimatch(pattern, options), dirOnly })
+    const options = {
+      dot: true,
+      matchBase: !anchored && !pattern.includes('/'),
+      nocomment: true,
+      nonegate: true
+    }
+    compiled.push({ mm: new Minimatch(pattern, options), dirOnly, negate })
     // 'node_modules/**' means the directory too: skip it whole instead of deploying it empty.
     if (pattern.endsWith('/**')) {
-      compiled.push({ mm: new Minimatch(pattern.slice(0, -3), options), dirOnly: true })
+      compiled.push({ mm: new Minimatch(pattern.slice(0, -3), options), dirOnly: true, negate })
     }
   }
-  return (relative, isDirectory) =>
-    compiled.some(({ mm, dirOnly }) => (!dirOnly || isDirectory) && mm.match(relative))
+  return (relative, isDirectory) => {
+    let excluded = false
+    for (const { mm, dirOnly, negate } of compiled) {
+      if ((!dirOnly || isDirectory) && mm.match(relative)) excluded = !negate
+    }
+    return excluded
+  }
 }
 
 export interface ScanResult {

@@ -181,7 +181,8 @@ cleanup_release() {
   fi
   log_event abort "$ID" 2>/dev/null
 }
-trap 'fail signal "interrupted by a signal"' HUP INT TERM`
+# Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
+own_release() { trap 'fail signal "interrupted by a signal"' HUP INT TERM; }`
 }
 
 /**
@@ -220,13 +221,16 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
       : ''
   return `C="$D/cache"
 GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
-cd "$D" || fail io "cannot enter $D"
+cd "$D" || { say "error io cannot enter $D"; exit 1; }
+# Creating the release directory is the first write, and it must not fail into cleanup: a
+# release that exists already is someone else's and stays as it is.
+mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
+own_release
+log_event start "$ID" || fail io "cannot write $M/log"
 ${stale}
 rm -f "$D"/.current.tmp-* 2>/dev/null
 rm -rf "$M/tmp"
 mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
-log_event start "$ID" || fail io "cannot write $M/log"
-mkdir "$R" || fail exists "cannot create $R (does release $ID exist already?)"
 ${base}
 ${removeCommands(target, p.remove, 'io')}
 ${transfer}
@@ -251,8 +255,16 @@ export interface FinalizeParams {
   updatesCache: boolean
 }
 
-/** The listing both sides compute: `stat -c` lines, compared as multisets by awk. */
-export const LISTING_COMMAND = `find . ! -name . \\( -type f -exec stat -c 'f %a %s %n' {} + -o -type d -exec stat -c 'd %n' {} + -o -type l -exec stat -c 'l %s %n' {} + \\)`
+/**
+ * The listing both sides compute: `stat -c` lines, compared as multisets by awk. Three walks,
+ * because BusyBox find (1.35) never runs an `-exec ... {} +` that sits inside `\\( \\)`; the
+ * second and third walk read what the first put in the dentry cache.
+ */
+export const LISTING_COMMAND = [
+  `find . -type f -exec stat -c 'f %a %s %n' {} +`,
+  `find . ! -name . -type d -exec stat -c 'd %n' {} +`,
+  `find . -type l -exec stat -c 'l %s %n' {} +`
+].join(' && ')
 
 /**
  * Run a user script under `sh -e` in the release ($R), with its variables exported, stdin closed
@@ -269,7 +281,7 @@ function runHook(name: string, script: string, env: Record<string, string>): str
 mkdir -p "$M/tmp" && cat > "$H" <<'${end}'
 ${script.endsWith('\n') ? script : `${script}\n`}${end}
 say "hook-start ${name}"
-( cd "$R" && ${exports}; exec sh -e "$H" ) </dev/null >&2
+( cd "$R" || exit 1; ${exports}; exec sh -e "$H" ) </dev/null >&2
 rc=$?
 rm -f "$H"
 say "hook-exit ${name} $rc"`
@@ -302,10 +314,11 @@ function finalizeBody(p: FinalizeParams): string {
     ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
 [ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
     : ''
-  return `cd "$D" || fail io "cannot enter $D"
+  return `own_release
+cd "$D" || fail io "cannot enter $D"
 ${fromCache}
 cd "$R" || fail io "cannot enter $R"
-${LISTING_COMMAND} > "$T/actual" 2> "$T/find.err" || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
+{ ${LISTING_COMMAND}; } > "$T/actual" 2> "$T/find.err" || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
 # Compare the listings as multisets of lines: order-free, and a name holding a newline splits the
 # same way on both sides.
 if ! awk 'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
@@ -441,7 +454,7 @@ say aborted
 }
 
 function unlockIfOurs(token: string): string {
-  return `if [ -f "$M/lock/owner" ] && grep -q ${quote(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`
+  return `if [ -f "$M/lock/owner" ] && grep -qF ${quote(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`
 }
 
 export interface HookParams {

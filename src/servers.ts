@@ -1,3 +1,4 @@
+import { isIPv6 } from 'node:net'
 import { InputError } from './errors.js'
 
 /** One SSH endpoint to deploy to. */
@@ -18,7 +19,6 @@ const USER = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/
 // RFC 1123 host names: labels of letters, digits and hyphens, dot-separated.
 const HOSTNAME =
   /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*\.?$/
-const IPV6 = /^[0-9A-Fa-f:.]+(?:%[A-Za-z0-9._-]+)?$/
 
 const FORM =
   'Expected [user@]host[:port], IPv6 as [2001:db8::1]:22, separated by commas or newlines'
@@ -47,19 +47,22 @@ export function parseServers(
     .filter(s => s !== '')
   if (entries.length === 0) throw new InputError('servers', `Input 'servers' is required. ${FORM}.`)
   const servers = entries.map(entry => parseOne(entry, defaultUser, defaultPort))
+  // Host names are case-insensitive, and so are IPv6 hex digits: two spellings of one server
+  // would run two deploys against one lock.
   const seen = new Set<string>()
   for (const server of servers) {
-    if (seen.has(server.label)) {
+    const key = server.label.toLowerCase()
+    if (seen.has(key)) {
       throw new InputError('servers', `Invalid servers: '${server.label}' is listed twice.`)
     }
-    seen.add(server.label)
+    seen.add(key)
   }
   return servers
 }
 
 function parseOne(entry: string, defaultUser: string | undefined, defaultPort: number): Server {
   const bad = (why: string): InputError =>
-    new InputError('servers', `Invalid server '${printable(entry)}': ${why}. ${FORM}.`)
+    new InputError('servers', `Invalid servers entry '${printable(entry)}': ${why}. ${FORM}.`)
   if (/\s/.test(entry)) throw bad('it contains white space')
 
   let rest = entry
@@ -85,8 +88,9 @@ function parseOne(entry: string, defaultUser: string | undefined, defaultPort: n
       if (!after.startsWith(':')) throw bad(`unexpected '${printable(after)}' after ]`)
       portText = after.slice(1)
     }
-    if (!IPV6.test(host) || !host.includes(':'))
+    if (!isIPv6(host.replace(/%[A-Za-z0-9._-]+$/, ''))) {
       throw bad(`'${printable(host)}' is not an IPv6 address`)
+    }
   } else {
     const colons = rest.split(':').length - 1
     if (colons > 1) throw bad('an IPv6 address must be written in brackets')

@@ -16,7 +16,12 @@ export function quote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`
 }
 
-/** Build one shell command line from argv, quoting every word. */
+/**
+ * Build one shell command line from argv, quoting every word. The program name is always quoted:
+ * unquoted in command position, `FOO=bar` would be an assignment and `if` a reserved word.
+ */
 export function command(...argv: string[]): string {
-  return argv.map(quote).join(' ')
+  return argv
+    .map((word, i) => (i === 0 ? `'${quote(word).replace(/^'|'$/g, '')}'` : quote(word)))
+    .join(' ')
 }

@@ -3,7 +3,7 @@ import type { Readable } from 'node:stream'
 import ssh2 from 'ssh2'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
 import { ConnectionError, HostKeyError, messageOf } from './errors.js'
-import { quote } from './shell-quote.js'
+import { command } from './shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
 import type { Server } from './servers.js'
@@ -316,7 +316,7 @@ export class SshRemoteHost implements RemoteHost {
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
     const channel = options.inline
-      ? await this.withRoom(() => this.openChannel(`sh -c ${quote(script)}`))
+      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script)))
       : await this.takeChannel()
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []

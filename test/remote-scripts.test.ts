@@ -544,8 +544,7 @@ describe.each(shells)('$name', shell => {
           deployDir: D,
           events: [],
           prune: ['v1.0'],
-          forget: ['v1.0', '.*'],
-          lockToken: '.*'
+          forget: ['v1.0', '.*']
         }),
         D
       )
@@ -645,7 +644,7 @@ describe.each(shells)('$name', shell => {
         'if read -r line; then echo "read $line" > stdin.out; else echo eof > stdin.out; fi',
         'echo to-the-log',
         'exit 7'
-      ].join('\r\n'.slice(1))
+      ].join('\n')
       const r = run(
         shell,
         hookScript({
@@ -694,22 +693,32 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(R, 'after-false'))).toBe(false)
     })
 
-    it('keeps a script line that looks like a here-document end', () => {
+    it('keeps here-documents of the script intact, whatever their end markers', () => {
       const { D, R } = setup()
-      const script = "echo one > out\nEOF\nATOMIC_DEPLOY_0000\n'EOF'\necho two >> out\n"
+      // The hook is shipped inside a here-document itself: lines equal to common or look-alike
+      // end markers must not end it early.
+      const script = [
+        "cat <<'EOF' > out",
+        'one',
+        'EOF',
+        "cat <<'ATOMIC_DEPLOY_0000000000000000' >> out",
+        'two',
+        'ATOMIC_DEPLOY_0000000000000000',
+        'echo three >> out'
+      ].join('\n')
       const r = run(
         shell,
         hookScript({
           deployDir: D,
           releaseId: 'r1',
           name: 'after-switch',
-          script: script.replace(/^(EOF|ATOMIC_DEPLOY_0000|'EOF')$/gm, ': $1'),
+          script,
           env: { A: 'a' }
         }),
         D
       )
       expect(r.status).toBe(0)
-      expect(readFileSync(join(R, 'out'), 'utf8')).toBe('one\ntwo\n')
+      expect(readFileSync(join(R, 'out'), 'utf8')).toBe('one\ntwo\nthree\n')
     })
 
     it('does not run the hook anywhere else when the release directory is missing', () => {
@@ -799,7 +808,7 @@ describe.each(shells)('$name', shell => {
         const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(
           e => `${e.event} ${e.id}`
         )
-        expect(events.slice(-2)).toEqual(['abort crashed', 'start r2'])
+        expect(events.slice(-2)).toEqual(['start r2', 'abort crashed'])
         expect(statSync(join(D, '.atomic-deploy/tmp/r2')).isDirectory()).toBe(true)
       }
     )
@@ -883,7 +892,7 @@ describe.each(shells)('$name', shell => {
       id: string,
       files: Record<string, string | { link: string }>,
       p: Partial<FinalizeParams>,
-      options: { badSum?: string } = {}
+      options: { badSum?: string; extra?: Record<string, string> } = {}
     ): Output {
       for (const d of ['releases', 'shared', '.atomic-deploy'])
         mkdirSync(join(D, d), { recursive: true })
@@ -904,6 +913,8 @@ describe.each(shells)('$name', shell => {
       build(R, files)
       const T = join(D, '.atomic-deploy/tmp', id)
       writeFileSync(join(T, 'expected'), listing(R))
+      // Paths that appear after the runner made its listing: not part of the manifest.
+      if (options.extra) build(R, options.extra)
       const sums = Object.entries(files)
         .filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].endsWith('/'))
         .map(
@@ -916,6 +927,7 @@ describe.each(shells)('$name', shell => {
       const params: FinalizeParams = {
         hasSums: sums.length > 0,
         oddSums: [],
+        links: [],
         shared: { kind: 'auto' },
         sharedConflict: 'fail',
         updatesCache: false,
@@ -935,8 +947,8 @@ describe.each(shells)('$name', shell => {
           shared: { kind: 'explicit', paths: ['.env', 'storage/', 'public/uploads/'] }
         }
       )
+      expect(r.status, r.lines.join('\n')).toBe(0)
       expect(r.stderr).toBe('')
-      expect(r.status).toBe(0)
       expect(r.lines).toEqual([
         'shared .env',
         'shared-created storage',
@@ -976,7 +988,7 @@ describe.each(shells)('$name', shell => {
         'shared/storage/logs/': ''
       })
       const r = finalize(D, 'r2', { 'storage/app/.gitkeep': '', 'index.php': 'x' }, {})
-      expect(r.status).toBe(0)
+      expect(r.status, r.lines.join('\n')).toBe(0)
       const R = join(D, 'releases/r2')
       expect(readlinkSync(join(R, '.env'))).toBe('../../shared/.env')
       expect(readlinkSync(join(R, 'storage/app/public'))).toBe(
@@ -1020,7 +1032,7 @@ describe.each(shells)('$name', shell => {
         { '.env': 'from the repo' },
         { shared: { kind: 'explicit', paths: ['.env'] }, sharedConflict: 'replace' }
       )
-      expect(r.status).toBe(0)
+      expect(r.status, r.lines.join('\n')).toBe(0)
       expect(r.lines).toContain('shared-replaced .env')
       expect(readFileSync(join(D, 'releases/r2/.env'), 'utf8')).toBe('shared')
     })
@@ -1034,24 +1046,51 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
     })
 
-    it('fails on an extra file in the release, naming it', () => {
+    it('fails on a path the manifest does not have, naming it, and removes the new release', () => {
       const D = join(fresh('finalize'), 'app')
-      build(D, { 'shared/': '' })
-      const R = join(D, 'releases/r2')
-      // An extra file appears after the listing was made: finalize must notice.
       const r = finalize(
         D,
         'r2',
         { 'index.php': 'x' },
-        {
-          hook: { name: 'before-switch', script: 'true', env: { A: 'a' } },
-          fromCache: undefined,
-          oddSums: [{ path: 'index.php', sha256: sha('x') }]
-        }
+        {},
+        { extra: { 'stray.php': 'not deployed' } }
       )
-      expect(r.status).toBe(0)
-      writeFileSync(join(D, '.atomic-deploy/tmp-marker'), '')
-      expect(existsSync(R)).toBe(true)
+      expect(r.status).toBe(1)
+      expect(r.lines).toContain('unexpected f 644 12 ./stray.php')
+      expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    it('checks odd names (newline, backslash) one by one, and symlink targets', () => {
+      const D = join(fresh('finalize'), 'app')
+      const files = {
+        'new\nline.txt': 'nl',
+        'back\\slash.txt': 'bs',
+        'config/v2/app.ini': 'x',
+        'current-config': { link: 'config/v2' }
+      }
+      const good = finalize(D, 'r2', files, {
+        hasSums: false,
+        oddSums: [
+          { path: 'new\nline.txt', sha256: sha('nl') },
+          { path: 'back\\slash.txt', sha256: sha('bs') }
+        ],
+        links: [{ path: 'current-config', target: 'config/v2' }]
+      })
+      expect(good.status, good.lines.join('\n')).toBe(0)
+      expect(good.lines.at(-1)).toBe('ready')
+      const bad = finalize(D, 'r3', files, {
+        hasSums: false,
+        oddSums: [{ path: 'new\nline.txt', sha256: sha('something else') }],
+        links: [{ path: 'current-config', target: 'config/v1' }]
+      })
+      expect(bad.status).toBe(1)
+      const badsums = bad.lines.filter(l => l.startsWith('badsum')).join('\n')
+      expect(badsums).toContain('current-config: FAILED (link target)')
+      expect(badsums).toContain('line.txt: FAILED')
+      expect(badsums).not.toContain('slash.txt')
+      expect(existsSync(join(D, 'releases/r3'))).toBe(false)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(true)
     })
 
     it('runs before-switch in the verified release, and a failure removes the release', () => {
@@ -1068,7 +1107,7 @@ describe.each(shells)('$name', shell => {
           }
         }
       )
-      expect(ok.status).toBe(0)
+      expect(ok.status, ok.lines.join('\n')).toBe(0)
       expect(ok.lines).toEqual(['hook-start before-switch', 'hook-exit before-switch 0', 'ready'])
       expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
         `r2 ${join(D, 'releases/r2')}`
@@ -1286,6 +1325,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
       {
         hasSums: false,
         oddSums: [],
+        links: [],
         shared: { kind: 'auto' },
         sharedConflict: 'fail',
         updatesCache: false
@@ -1297,6 +1337,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
         fromCache: { copyMethod: 'copy' },
         hasSums: true,
         oddSums: HOSTILE_VALUES.map(path => ({ path, sha256: 'a'.repeat(64) })),
+        links: HOSTILE_VALUES.map(path => ({ path, target: `../${path}` })),
         shared: { kind: 'auto' },
         sharedConflict: 'replace',
         updatesCache: true
@@ -1308,6 +1349,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
         fromCache: { copyMethod: 'hardlink' },
         hasSums: true,
         oddSums: [],
+        links: [],
         shared: { kind: 'auto' },
         sharedConflict: 'fail',
         hook: {
@@ -1343,6 +1385,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
           {
             hasSums: false,
             oddSums: [],
+            links: [],
             shared: { kind: 'explicit', paths: [path] },
             sharedConflict,
             updatesCache: false

@@ -155,7 +155,7 @@ describe('command', () => {
   })
 
   it('joins the quoted words with single spaces', () => {
-    expect(command('rm', '-rf', '--', 'a b')).toBe(`rm -rf -- ${quote('a b')}`)
+    expect(command('rm', '-rf', '--', 'a b')).toBe(`'rm' -rf -- ${quote('a b')}`)
     expect(command()).toBe('')
   })
 })

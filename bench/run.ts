@@ -1,0 +1,221 @@
+/**
+ * `npm run bench`: wall time and memory of whole deploys, against the tools that bound them.
+ *
+ * One loopback sshd, ten throwaway accounts and a latency proxy (half the RTT each way); every
+ * timed command goes through the proxy to a fresh target directory. At each RTT the action's
+ * first, incremental (copy and hardlink), no-change and ten-server deploys run beside a
+ * `tar | ssh tar` pipe, `rsync --link-dest` and ssh2-sftp-client's `uploadDir`. A 50,000-file
+ * tree runs at 40 ms. Repetitions interleave the scenarios so that load from elsewhere on the
+ * machine hits all of them alike; the table shows medians.
+ *
+ * Environment:
+ *   BENCH_QUICK=1          web-app tree at 0 and 40 ms, one repetition, no large tree
+ *   BENCH_RTTS=0,40,100    RTTs in ms (default 0,40,100)
+ *   BENCH_REPEAT=3         repetitions per scenario (default 3; 1 when quick)
+ *   BENCH_LARGE=0          skip the 50,000-file tree
+ *   BENCH_RTT_COUNT=0|1    count the no-change deploy's round trips (default: on unless quick)
+ *   BENCH_DEADLINE_MIN=15  global bound; at the deadline the run stops and prints what it has
+ *
+ * Progress goes to stderr; the report goes to stdout and bench/.work/results.md (and .json).
+ */
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import {
+  ACTION,
+  DeadlineError,
+  exec,
+  killActiveChildren,
+  setDeadline,
+  timeLeft,
+  startEnv,
+  type Env
+} from './harness.ts'
+import {
+  machineLine,
+  phaseTable,
+  resultsTable,
+  roundTripsText,
+  targetsText,
+  workloadLine,
+  type Cell,
+  type RoundTrips
+} from './report.ts'
+import { countRoundTrips } from './rtt-count.ts'
+import { prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
+import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
+
+const quick = process.env.BENCH_QUICK === '1'
+const rtts = (process.env.BENCH_RTTS ?? (quick ? '0,40' : '0,40,100'))
+  .split(',')
+  .map(s => Number(s.trim()))
+  .filter(n => Number.isFinite(n) && n >= 0)
+const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3)) || 1)
+const withLarge = !quick && process.env.BENCH_LARGE !== '0'
+const withRttCount = process.env.BENCH_RTT_COUNT ? process.env.BENCH_RTT_COUNT === '1' : !quick
+const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 15) || 15
+
+const started = Date.now()
+setDeadline(started + deadlineMin * 60_000)
+
+function log(line: string): void {
+  const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4)
+  process.stderr.write(`[bench ${t}s] ${line}\n`)
+}
+
+const cells: Cell[] = []
+const notes: string[] = []
+let header = ''
+let workloads: string[] = []
+let roundTrips: RoundTrips | undefined
+
+function report(): string {
+  const parts = [
+    '## atomic-deploy benchmark',
+    '',
+    header,
+    '',
+    ...workloads.map(w => `- ${w}`),
+    '',
+    resultsTable(cells),
+    '',
+    phaseTable(cells),
+    '',
+    '### Targets',
+    '',
+    targetsText(cells)
+  ]
+  if (roundTrips)
+    parts.push('', '### Round trips of a no-change deploy', '', roundTripsText(roundTrips))
+  if (notes.length > 0) parts.push('', '### Notes', '', ...notes.map(n => `- ${n}`))
+  return parts.join('\n') + '\n'
+}
+
+function publish(): void {
+  const text = report()
+  process.stdout.write(`\n${text}`)
+  mkdirSync(WORK_DIR, { recursive: true })
+  writeFileSync(path.join(WORK_DIR, 'results.md'), text)
+  const json = cells.map(c => ({
+    scenario: c.scenario.key,
+    rtt: c.rtt,
+    error: c.error,
+    samples: c.samples
+  }))
+  writeFileSync(
+    path.join(WORK_DIR, 'results.json'),
+    JSON.stringify({ header, cells: json, roundTrips, notes }, null, 2)
+  )
+}
+
+/** One timed run of a cell; a failure marks the cell and skips its remaining repetitions. */
+async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise<void> {
+  if (timeLeft() <= 0) throw new DeadlineError('global deadline reached')
+  env.proxy.setDelay(cell.rtt / 2)
+  const label = `${cell.scenario.key} @${cell.rtt} ms #${rep + 1}`
+  try {
+    const m = await cell.scenario.run({ env, trees, rtt: cell.rtt, rep, verify: rep === 0 })
+    cell.samples.push(m)
+    const rss = m.rssMb !== undefined ? `, ${m.rssMb.toFixed(0)} MB RSS` : ''
+    log(`${label}: ${(m.ms / 1000).toFixed(2)} s${rss}`)
+  } catch (error) {
+    if (error instanceof DeadlineError || timeLeft() <= 0) throw error
+    const message = error instanceof Error ? error.message : String(error)
+    cell.error = `failed: ${message.split('\n')[0]}`
+    notes.push(`${label} failed: ${message.replace(/\n/g, '\n  ')}`)
+    log(`${label} FAILED: ${message}`)
+  }
+}
+
+/** Repetitions interleaved across the cells of one block (same tree, same RTT). */
+async function runBlock(env: Env, trees: Trees, block: Cell[]): Promise<void> {
+  for (let rep = 0; rep < repeat; rep++) {
+    for (const cell of block) {
+      if (rep >= (cell.scenario.maxRepeat ?? repeat)) continue
+      if (cell.error?.startsWith('failed')) continue
+      await runOnce(env, trees, cell, rep)
+    }
+  }
+}
+
+async function main(): Promise<void> {
+  if (!existsSync(ACTION)) throw new Error(`${ACTION} is missing; build the bundle first`)
+  for (const tool of ['/usr/bin/time', 'rsync', 'ssh', 'tar', 'gzip']) {
+    const probe = await exec('sh', ['-c', `command -v ${tool}`], { timeoutMs: 5_000 })
+    if (probe.code !== 0) throw new Error(`${tool} is not installed`)
+  }
+  const sshVersion = (await exec('ssh', ['-V'], { timeoutMs: 5_000 })).stderr.trim()
+  header = machineLine(sshVersion, repeat)
+
+  const trees: Trees = { webapp: ensureWorkload(WEB_APP, log) }
+  if (withLarge) trees.large = ensureWorkload(LARGE, log)
+  workloads = [trees.webapp, ...(trees.large ? [trees.large] : [])].map(workloadLine)
+
+  // Every cell up front, so a partial run still shows what was skipped.
+  const order = [...rtts].sort((a, b) => a - b)
+  for (const rtt of order) {
+    for (const scenario of SCENARIOS) {
+      if (scenario.tree === 'large' && !trees.large) continue
+      if (scenario.rtts(rtts).includes(rtt)) cells.push({ scenario, rtt, samples: [] })
+    }
+  }
+  // Table order: by tree, then scenario, then RTT.
+  cells.sort(
+    (a, b) => SCENARIOS.indexOf(a.scenario) - SCENARIOS.indexOf(b.scenario) || a.rtt - b.rtt
+  )
+
+  // Set once started; the interrupt handler below may run before that.
+  const running: { env?: Env } = {}
+  // On Ctrl-C: stop the children, print what there is, and exit; the exit hooks of the test
+  // support modules then stop sshd and remove the accounts (with everything deployed to them).
+  const interrupt = (signal: NodeJS.Signals): void => {
+    killActiveChildren()
+    notes.push(`interrupted by ${signal}; the table is partial`)
+    publish()
+    if (running.env) rmSync(running.env.dir, { recursive: true, force: true })
+    process.exit(130)
+  }
+  process.once('SIGINT', interrupt)
+  process.once('SIGTERM', interrupt)
+
+  const env = await startEnv(log)
+  running.env = env
+  try {
+    await prepareSeeds(env, trees, log)
+    for (const rtt of order) {
+      log(`--- web-app tree at ${rtt} ms RTT`)
+      await runBlock(
+        env,
+        trees,
+        cells.filter(c => c.rtt === rtt && c.scenario.tree === 'webapp')
+      )
+      const large = cells.filter(c => c.rtt === rtt && c.scenario.tree === 'large')
+      if (large.length > 0) {
+        log(`--- large tree at ${rtt} ms RTT`)
+        await runBlock(env, trees, large)
+      }
+    }
+    if (withRttCount) {
+      log('--- round trips of a no-change deploy (0, 100, 200 ms)')
+      roundTrips = await countRoundTrips(env, trees, repeat, log)
+    }
+  } catch (error) {
+    if (!(error instanceof DeadlineError)) throw error
+    notes.push(
+      `stopped at the ${deadlineMin}-minute deadline (BENCH_DEADLINE_MIN); cells without a median were not run`
+    )
+    log('global deadline reached: stopping')
+  } finally {
+    log('cleaning up')
+    await env.close()
+  }
+  log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`)
+}
+
+try {
+  await main()
+  publish()
+} catch (error) {
+  notes.push(`aborted: ${error instanceof Error ? error.message : String(error)}`)
+  publish()
+  process.exitCode = 1
+}
