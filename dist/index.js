@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 4280:
+/***/ 4989:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53114,7 +53114,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 8599:
+/***/ 4460:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53133,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 8095:
+/***/ 6476:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8599);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6828);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(8473);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1619);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4460);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1639);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3712);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4726);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53158,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1495:
+/***/ 1124:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,15 +53176,15 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-10163/js/errors.js
-var errors = __nccwpck_require__(4280);
-// EXTERNAL MODULE: ./build/bundle-10163/js/known-hosts.js
-var known_hosts = __nccwpck_require__(390);
-// EXTERNAL MODULE: ./build/bundle-10163/js/release-id.js
-var release_id = __nccwpck_require__(6650);
+// EXTERNAL MODULE: ./build/bundle-14014/js/errors.js
+var errors = __nccwpck_require__(4989);
+// EXTERNAL MODULE: ./build/bundle-14014/js/known-hosts.js
+var known_hosts = __nccwpck_require__(7305);
+// EXTERNAL MODULE: ./build/bundle-14014/js/release-id.js
+var release_id = __nccwpck_require__(6876);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/servers.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/servers.js
 
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
@@ -53287,9 +53287,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-10163/js/settings.js
-var settings = __nccwpck_require__(5674);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-14014/js/settings.js
+var settings = __nccwpck_require__(9091);
+;// CONCATENATED MODULE: ./build/bundle-14014/js/input-helper.js
 
 
 
@@ -53647,7 +53647,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 390:
+/***/ 7305:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53658,7 +53658,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4280);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4989);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54049,7 +54049,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 6828:
+/***/ 1639:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54062,7 +54062,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54089,9 +54089,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-10163/js/errors.js
-var errors = __nccwpck_require__(4280);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-14014/js/errors.js
+var errors = __nccwpck_require__(4989);
+;// CONCATENATED MODULE: ./build/bundle-14014/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54136,7 +54136,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54170,7 +54170,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54250,57 +54250,20 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-10163/js/release-id.js
-var release_id = __nccwpck_require__(6650);
+// EXTERNAL MODULE: ./build/bundle-14014/js/release-id.js
+var release_id = __nccwpck_require__(6876);
+// EXTERNAL MODULE: ./build/bundle-14014/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(1124);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
-// EXTERNAL MODULE: external "node:path"
-var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __nccwpck_require__(8522);
-// EXTERNAL MODULE: ./build/bundle-10163/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(1495);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/progress.js
-
-/**
- * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
- * file still reports as it goes) and never after it is done.
- */
-class UploadProgress {
-    log;
-    totalFiles;
-    totalBytes;
-    intervalMs;
-    files = 0;
-    bytes = 0;
-    timer;
-    constructor(log, totalFiles, totalBytes, intervalMs = 3000) {
-        this.log = log;
-        this.totalFiles = totalFiles;
-        this.totalBytes = totalBytes;
-        this.intervalMs = intervalMs;
-    }
-    start() {
-        this.timer = setInterval(() => this.log.info(this.line()), this.intervalMs);
-        this.timer.unref();
-        return this;
-    }
-    stop() {
-        clearInterval(this.timer);
-        this.timer = undefined;
-    }
-    line() {
-        const percent = this.totalBytes > 0 ? Math.min(100, Math.floor((this.bytes / this.totalBytes) * 100)) : 100;
-        return `upload ${percent}%: ${formatCount(this.files)} of ${formatCount(this.totalFiles)} files, ${formatBytes(this.bytes)} of ${formatBytes(this.totalBytes)}`;
-    }
-}
-
 ;// CONCATENATED MODULE: external "node:fs/promises"
 const promises_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:fs/promises");
+// EXTERNAL MODULE: external "node:path"
+var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:util"
 var external_node_util_ = __nccwpck_require__(7975);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
 ;// CONCATENATED MODULE: ./node_modules/balanced-match/dist/esm/index.js
 const balanced = (a, b, str) => {
     const ma = a instanceof RegExp ? maybeMatch(a, str) : a;
@@ -57825,7 +57788,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-10163/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/manifest.js
 
 
 
@@ -58028,7 +57991,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58100,9 +58063,151 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-10163/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(4896);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/tar-writer.js
+// EXTERNAL MODULE: ./build/bundle-14014/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(8493);
+;// CONCATENATED MODULE: ./build/bundle-14014/js/script-output.js
+/**
+ * What the server scripts print: result lines `!key value` on stdout, and binary sections
+ * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
+ */
+function parseScriptOutput(stdout) {
+    const lines = [];
+    const blobs = new Map();
+    let pos = 0;
+    while (pos < stdout.length) {
+        let nl = stdout.indexOf(0x0a, pos);
+        if (nl < 0)
+            nl = stdout.length;
+        const line = stdout.subarray(pos, nl).toString('utf8');
+        pos = nl + 1;
+        const blob = /^!blob (\S+) (\d+)$/.exec(line);
+        if (blob) {
+            const length = Number(blob[2]);
+            blobs.set(blob[1], stdout.subarray(pos, pos + length));
+            pos += length;
+        }
+        else if (line.startsWith('!')) {
+            lines.push(line.slice(1));
+        }
+    }
+    return { lines, blobs };
+}
+/** Values of `!key value` lines for one key. */
+function values(output, key) {
+    const prefix = `${key} `;
+    return output.lines.filter(l => l.startsWith(prefix)).map(l => l.slice(prefix.length));
+}
+function value(output, key) {
+    return values(output, key)[0];
+}
+/** An `error <kind> <message>` line, if the script printed one. */
+function scriptError(output) {
+    const line = value(output, 'error');
+    if (line === undefined)
+        return undefined;
+    const space = line.indexOf(' ');
+    return space < 0
+        ? { kind: line, message: line }
+        : { kind: line.slice(0, space), message: line.slice(space + 1) };
+}
+
+;// CONCATENATED MODULE: ./build/bundle-14014/js/server-messages.js
+/** The sentences a user reads when a server refuses, is locked, or fails verification. */
+function describeListingLine(line) {
+    const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
+    if (!m)
+        return line;
+    const [, type, a, b, p] = m;
+    if (type === 'f')
+        return `${p} (file, mode ${a}, ${b} bytes)`;
+    if (type === 'l')
+        return `${p} (symlink)`;
+    return `${p} (directory)`;
+}
+function lastLines(text, n = 5) {
+    return text.trim().split('\n').slice(-n).join(' | ');
+}
+function refusalMessage(refused, foreign, user) {
+    const [kind, ...rest] = refused.split(' ');
+    const detail = rest.join(' ');
+    switch (kind) {
+        case 'foreign':
+            return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`;
+        case 'permission':
+            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`;
+        case 'system':
+            return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`;
+        case 'notdir':
+        case 'layout':
+            return `refusing to deploy: ${detail}. Nothing was changed.`;
+        default:
+            return `refusing to deploy: ${refused}`;
+    }
+}
+/** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
+function describeLockOwner(ownerJson) {
+    if (!ownerJson)
+        return 'an unknown holder (the lock has no owner record)';
+    try {
+        const owner = JSON.parse(ownerJson);
+        const age = owner.started
+            ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
+            : undefined;
+        return `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`;
+    }
+    catch {
+        return `an unreadable owner record: ${ownerJson.slice(0, 200)}`;
+    }
+}
+function lockHeldMessage(ownerJson, deployDir) {
+    return `another deploy holds the lock on ${deployDir}: ${describeLockOwner(ownerJson)}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`;
+}
+function formatAge(seconds) {
+    if (seconds < 120)
+        return `${seconds}s`;
+    if (seconds < 7200)
+        return `${Math.round(seconds / 60)}m`;
+    return `${Math.round(seconds / 3600)}h`;
+}
+
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./build/bundle-14014/js/progress.js
+
+/**
+ * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
+ * file still reports as it goes) and never after it is done.
+ */
+class UploadProgress {
+    log;
+    totalFiles;
+    totalBytes;
+    intervalMs;
+    files = 0;
+    bytes = 0;
+    timer;
+    constructor(log, totalFiles, totalBytes, intervalMs = 3000) {
+        this.log = log;
+        this.totalFiles = totalFiles;
+        this.totalBytes = totalBytes;
+        this.intervalMs = intervalMs;
+    }
+    start() {
+        this.timer = setInterval(() => this.log.info(this.line()), this.intervalMs);
+        this.timer.unref();
+        return this;
+    }
+    stop() {
+        clearInterval(this.timer);
+        this.timer = undefined;
+    }
+    line() {
+        const percent = this.totalBytes > 0 ? Math.min(100, Math.floor((this.bytes / this.totalBytes) * 100)) : 100;
+        return `upload ${percent}%: ${formatCount(this.files)} of ${formatCount(this.totalFiles)} files, ${formatBytes(this.bytes)} of ${formatBytes(this.totalBytes)}`;
+    }
+}
+
+;// CONCATENATED MODULE: ./build/bundle-14014/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58470,7 +58575,11 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/upload.js
+/**
+ * What travels to the server for a release: the metadata files (expected listing, checksums,
+ * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
+ */
 
 
 
@@ -58478,53 +58587,147 @@ function createTarStream(entries, options = {}) {
 
 
 
-
-
-
-
-
-
-
-function parseScriptOutput(stdout) {
-    const lines = [];
-    const blobs = new Map();
-    let pos = 0;
-    while (pos < stdout.length) {
-        let nl = stdout.indexOf(0x0a, pos);
-        if (nl < 0)
-            nl = stdout.length;
-        const line = stdout.subarray(pos, nl).toString('utf8');
-        pos = nl + 1;
-        const blob = /^!blob (\S+) (\d+)$/.exec(line);
-        if (blob) {
-            const length = Number(blob[2]);
-            blobs.set(blob[1], stdout.subarray(pos, pos + length));
-            pos += length;
-        }
-        else if (line.startsWith('!')) {
-            lines.push(line.slice(1));
-        }
+/** The line `stat -c` prints for an entry in the verification listing. */
+function listingLine(entry) {
+    switch (entry.type) {
+        case 'file':
+            return `f ${entry.mode.toString(8)} ${entry.size} ./${entry.path}\n`;
+        case 'dir':
+            return `d ./${entry.path}\n`;
+        case 'symlink':
+            return `l ${entry.size} ./${entry.path}\n`;
     }
-    return { lines, blobs };
 }
-/** Values of `!key value` lines for one key. */
-function values(output, key) {
-    const prefix = `${key} `;
-    return output.lines.filter(l => l.startsWith(prefix)).map(l => l.slice(prefix.length));
+/**
+ * The files the server verifies the release with. `checked` are the entries whose content is
+ * checked (the uploaded ones, or all with verify: full); every entry is listed.
+ */
+async function releaseMetadata(entries, checked, revision) {
+    const expected = entries.map(listingLine).join('');
+    const sums = [];
+    const oddSums = [];
+    // The listing only shows a link target's length, so checked links are read back.
+    const links = checked
+        .filter(e => e.type === 'symlink')
+        .map(e => ({ path: e.path, target: e.target ?? '' }));
+    for (const e of checked) {
+        if (e.type !== 'file' || !e.sha256)
+            continue;
+        // sha256sum -c cannot express these names the same way in GNU and BusyBox.
+        if (/[\n\r\\]/.test(e.path))
+            oddSums.push({ path: e.path, sha256: e.sha256 });
+        else
+            sums.push(`${e.sha256}  ./${e.path}\n`);
+    }
+    const manifest = await serializeManifest({ version: 1, entries, sharedLinks: [] });
+    const files = [
+        { name: 'expected', data: Buffer.from(expected) },
+        { name: 'sums', data: Buffer.from(sums.join('')) },
+        { name: 'manifest.json.gz', data: manifest },
+        { name: 'revision.json', data: Buffer.from(`${revision}\n`) }
+    ];
+    return { files, hasSums: sums.length > 0, oddSums, links };
 }
-function value(output, key) {
-    return values(output, key)[0];
+/** A manifest entry as a tar entry under `prefix`. Directories get `directoryMode`. */
+function tarEntryFor(entry, prefix, sourceRoot, directoryMode) {
+    const p = `${prefix}/${entry.path}`;
+    if (entry.type === 'dir')
+        return { path: p, type: 'dir', mode: directoryMode, mtime: entry.mtime };
+    if (entry.type === 'symlink') {
+        return { path: p, type: 'symlink', mode: 0o777, mtime: entry.mtime, target: entry.target };
+    }
+    return {
+        path: p,
+        type: 'file',
+        mode: entry.mode,
+        mtime: entry.mtime,
+        size: entry.size,
+        source: external_node_path_.join(sourceRoot, entry.path)
+    };
 }
-/** An `error <kind> <message>` line, if the script printed one. */
-function scriptError(output) {
-    const line = value(output, 'error');
-    if (line === undefined)
-        return undefined;
-    const space = line.indexOf(' ');
-    return space < 0
-        ? { kind: line, message: line }
-        : { kind: line.slice(0, space), message: line.slice(space + 1) };
+/** Pass a stream through, counting its bytes; errors travel along. */
+function countBytes(source, count) {
+    const counter = new external_node_stream_.Transform({
+        transform(chunk, _encoding, callback) {
+            count(chunk.length);
+            callback(null, chunk);
+        }
+    });
+    source.on('error', error => counter.destroy(error));
+    return source.pipe(counter);
 }
+/** The archive of `entries`, gzipped or not, reporting progress while it is read. */
+function tarUpload(entries, gzip, log, signal) {
+    // Progress counts archive bytes as they leave the tar writer, against the archive's size.
+    const progress = new UploadProgress(log, entries.filter(e => e.type === 'file').length, tarSize(entries)).start();
+    const tar = createTarStream(entries, {
+        signal,
+        onEntry: ({ files }) => {
+            if (entries[files - 1]?.type === 'file')
+                progress.files++;
+        }
+    });
+    const counted = countBytes(tar, n => (progress.bytes += n));
+    const stop = () => progress.stop();
+    counted.on('end', stop).on('close', stop).on('error', stop);
+    if (!gzip)
+        return counted;
+    // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
+    // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
+    const zipped = (0,external_node_zlib_.createGzip)({ level: 1, chunkSize: 64 * 1024 });
+    counted.on('error', error => zipped.destroy(error));
+    return counted.pipe(zipped);
+}
+/**
+ * For servers without tar: the same content over SFTP. Every file is written to a temporary
+ * name and renamed into place, with its mode set explicitly.
+ */
+async function sftpUpload(files, o) {
+    for (const m of o.metadata) {
+        await files.writeFileAtomic(`${o.metadataDir}/${m.name}`, external_node_stream_.Readable.from([m.data]), 0o600, m.data.length);
+    }
+    // Requests are handled in order by sftp-server, so parents are made before children even
+    // though all mkdirs are in flight at once.
+    await Promise.all(o.plan.upload
+        .filter(e => e.type === 'dir')
+        .map(e => files.mkdir(`${o.root}/${e.path}`, o.directoryMode)));
+    const uploads = o.plan.upload.filter(e => e.type === 'file');
+    const progress = new UploadProgress(o.log, uploads.length, o.plan.uploadBytes).start();
+    let next = 0;
+    const worker = async () => {
+        while (next < uploads.length) {
+            const e = uploads[next++];
+            const content = (0,external_node_fs_.createReadStream)(external_node_path_.join(o.sourceRoot, e.path), {
+                highWaterMark: 64 * 1024
+            });
+            await files.writeFileAtomic(`${o.root}/${e.path}`, countBytes(content, n => (progress.bytes += n)), e.mode, e.size);
+            progress.files++;
+        }
+    };
+    try {
+        // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
+        await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker));
+    }
+    finally {
+        progress.stop();
+    }
+    await Promise.all(o.plan.upload
+        .filter(e => e.type === 'symlink')
+        .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`)));
+}
+
+;// CONCATENATED MODULE: ./build/bundle-14014/js/server-session.js
+
+
+
+
+
+
+
+
+
+
+
 /**
  * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
  * report. The group runner decides when each phase runs; this class decides what it does.
@@ -58728,7 +58931,7 @@ class ServerSession {
         const useTar = this.useTar(options.transfer);
         const gzip = useTar && this.useGzip(options.compression, plan);
         const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id);
-        const metadata = await this.metadataFiles(options, plan);
+        const metadata = await releaseMetadata(options.entries, options.verify === 'full' ? options.entries : plan.upload, options.revision);
         const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`;
         const prepare = {
             staleReleases: stale,
@@ -58767,9 +58970,9 @@ class ServerSession {
                     size: f.data.length,
                     data: f.data
                 })),
-                ...plan.upload.map(e => this.tarEntry(e, relativeTarget, options.sourceRoot))
+                ...plan.upload.map(e => tarEntryFor(e, relativeTarget, options.sourceRoot, this.directoryMode))
             ];
-            const stream = this.uploadStream(entries, gzip, options.signal);
+            const stream = tarUpload(entries, gzip, this.log, options.signal);
             const { result, output } = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare, finalize), {
                 stdin: stream,
                 signal: options.signal
@@ -58780,7 +58983,15 @@ class ServerSession {
         else {
             const first = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare), { signal: options.signal });
             this.checkRelease(first.result, first.output, id, 'prepared');
-            await this.uploadOverSftp(id, relativeTarget, options.sourceRoot, metadata.files, plan);
+            await sftpUpload(await this.host.files(), {
+                metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
+                root: `${this.deployDir}/${relativeTarget}`,
+                sourceRoot: options.sourceRoot,
+                metadata: metadata.files,
+                plan,
+                directoryMode: this.directoryMode,
+                log: this.log
+            });
             const second = await this.script((0,remote_scripts/* releaseScript */.dg)(common, undefined, finalize), {
                 signal: options.signal
             });
@@ -58861,110 +59072,6 @@ class ServerSession {
             PREVIOUS_RELEASE_PATH: previous ? `${this.deployDir}/releases/${previous}` : ''
         };
     }
-    async metadataFiles(options, plan) {
-        const expected = options.entries.map(listingLine).join('');
-        const hashed = options.verify === 'full' ? options.entries : plan.upload;
-        const sums = [];
-        const oddSums = [];
-        // The listing only shows a link target's length; uploaded links (all of them with verify:
-        // full) are read back.
-        const links = hashed
-            .filter(e => e.type === 'symlink')
-            .map(e => ({ path: e.path, target: e.target ?? '' }));
-        for (const e of hashed) {
-            if (e.type !== 'file' || !e.sha256)
-                continue;
-            // sha256sum -c cannot express these names the same way in GNU and BusyBox: checked one by one.
-            if (/[\n\r\\]/.test(e.path))
-                oddSums.push({ path: e.path, sha256: e.sha256 });
-            else
-                sums.push(`${e.sha256}  ./${e.path}\n`);
-        }
-        const manifest = await serializeManifest({
-            version: 1,
-            entries: options.entries,
-            sharedLinks: []
-        });
-        const files = [
-            { name: 'expected', data: Buffer.from(expected) },
-            { name: 'sums', data: Buffer.from(sums.join('')) },
-            { name: 'manifest.json.gz', data: manifest },
-            { name: 'revision.json', data: Buffer.from(`${options.revision}\n`) }
-        ];
-        return { files, hasSums: sums.length > 0, oddSums, links };
-    }
-    tarEntry(entry, prefix, sourceRoot) {
-        const p = `${prefix}/${entry.path}`;
-        if (entry.type === 'dir')
-            return { path: p, type: 'dir', mode: this.directoryMode, mtime: entry.mtime };
-        if (entry.type === 'symlink')
-            return { path: p, type: 'symlink', mode: 0o777, mtime: entry.mtime, target: entry.target };
-        return {
-            path: p,
-            type: 'file',
-            mode: entry.mode,
-            mtime: entry.mtime,
-            size: entry.size,
-            source: external_node_path_.join(sourceRoot, entry.path)
-        };
-    }
-    uploadStream(entries, gzip, signal) {
-        // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-        const progress = new UploadProgress(this.log, entries.filter(e => e.type === 'file').length, tarSize(entries)).start();
-        const tar = createTarStream(entries, {
-            signal,
-            onEntry: ({ files }) => {
-                if (entries[files - 1]?.type === 'file')
-                    progress.files++;
-            }
-        });
-        const counted = countBytes(tar, n => (progress.bytes += n));
-        const stop = () => progress.stop();
-        counted.on('end', stop).on('close', stop).on('error', stop);
-        if (!gzip)
-            return counted;
-        // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
-        // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
-        const zipped = (0,external_node_zlib_.createGzip)({ level: 1, chunkSize: 64 * 1024 });
-        counted.on('error', error => zipped.destroy(error));
-        return counted.pipe(zipped);
-    }
-    async uploadOverSftp(id, relativeTarget, sourceRoot, metadata, plan) {
-        const files = await this.host.files();
-        const tmp = `${this.deployDir}/.atomic-deploy/tmp/${id}`;
-        const root = `${this.deployDir}/${relativeTarget}`;
-        for (const m of metadata) {
-            await files.writeFileAtomic(`${tmp}/${m.name}`, external_node_stream_.Readable.from([m.data]), 0o600, m.data.length);
-        }
-        // Requests are handled in order by sftp-server, so parents are made before children even
-        // though all mkdirs are in flight at once.
-        await Promise.all(plan.upload
-            .filter(e => e.type === 'dir')
-            .map(e => files.mkdir(`${root}/${e.path}`, this.directoryMode)));
-        const uploads = plan.upload.filter(e => e.type === 'file');
-        const progress = new UploadProgress(this.log, uploads.length, plan.uploadBytes).start();
-        let next = 0;
-        const worker = async () => {
-            while (next < uploads.length) {
-                const e = uploads[next++];
-                const content = (0,external_node_fs_.createReadStream)(external_node_path_.join(sourceRoot, e.path), {
-                    highWaterMark: 64 * 1024
-                });
-                await files.writeFileAtomic(`${root}/${e.path}`, countBytes(content, n => (progress.bytes += n)), e.mode, e.size);
-                progress.files++;
-            }
-        };
-        try {
-            // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
-            await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker));
-        }
-        finally {
-            progress.stop();
-        }
-        await Promise.all(plan.upload
-            .filter(e => e.type === 'symlink')
-            .map(e => files.symlink(e.target ?? '', `${root}/${e.path}`)));
-    }
     /** Point `current` at `releases/<id>` atomically, and check it. */
     async switchTo(id) {
         const files = await this.host.files();
@@ -59029,90 +59136,14 @@ class ServerSession {
         this.prepared = undefined;
     }
 }
-/** Pass a stream through, counting its bytes; errors travel along. */
-function countBytes(source, count) {
-    const counter = new external_node_stream_.Transform({
-        transform(chunk, _encoding, callback) {
-            count(chunk.length);
-            callback(null, chunk);
-        }
-    });
-    source.on('error', error => counter.destroy(error));
-    return source.pipe(counter);
-}
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */
 function releaseIdOfLink(target) {
     const clean = target.replace(/\/+$/, '');
     const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean);
     return match ? match[1] : clean.split('/').pop();
 }
-/** The line `stat -c` prints for an entry in the verification listing. */
-function listingLine(entry) {
-    switch (entry.type) {
-        case 'file':
-            return `f ${entry.mode.toString(8)} ${entry.size} ./${entry.path}\n`;
-        case 'dir':
-            return `d ./${entry.path}\n`;
-        case 'symlink':
-            return `l ${entry.size} ./${entry.path}\n`;
-    }
-}
-function describeListingLine(line) {
-    const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
-    if (!m)
-        return line;
-    const [, type, a, b, p] = m;
-    if (type === 'f')
-        return `${p} (file, mode ${a}, ${b} bytes)`;
-    if (type === 'l')
-        return `${p} (symlink)`;
-    return `${p} (directory)`;
-}
-function lastLines(text, n = 5) {
-    return text.trim().split('\n').slice(-n).join(' | ');
-}
-function refusalMessage(refused, foreign, user) {
-    const [kind, ...rest] = refused.split(' ');
-    const detail = rest.join(' ');
-    switch (kind) {
-        case 'foreign':
-            return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`;
-        case 'permission':
-            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`;
-        case 'system':
-            return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`;
-        case 'notdir':
-        case 'layout':
-            return `refusing to deploy: ${detail}. Nothing was changed.`;
-        default:
-            return `refusing to deploy: ${refused}`;
-    }
-}
-function lockHeldMessage(ownerJson, deployDir) {
-    let holder = 'an unknown holder (the lock has no owner record)';
-    if (ownerJson) {
-        try {
-            const owner = JSON.parse(ownerJson);
-            const age = owner.started
-                ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
-                : undefined;
-            holder = `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined ? `, ${formatAge(age)} ago` : ''})`;
-        }
-        catch {
-            holder = `an unreadable owner record: ${ownerJson.slice(0, 200)}`;
-        }
-    }
-    return `another deploy holds the lock on ${deployDir}: ${holder}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`;
-}
-function formatAge(seconds) {
-    if (seconds < 120)
-        return `${seconds}s`;
-    if (seconds < 7200)
-        return `${Math.round(seconds / 60)}m`;
-    return `${Math.round(seconds / 3600)}h`;
-}
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/deploy.js
 
 
 
@@ -64559,7 +64590,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-10163/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/run-context.js
 
 
 
@@ -64600,7 +64631,9 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/unlock.js
+
+
 
 
 
@@ -64628,7 +64661,7 @@ class UnlockRun {
                     session.log.info('no lock was held');
                 }
                 else if (output.lines.includes('unlocked')) {
-                    session.log.info(`removed the lock held by ${describeOwner(owner)}`);
+                    session.log.info(`removed the lock held by ${describeLockOwner(owner)}`);
                 }
                 else {
                     throw new Error(`${server.label}: could not remove the lock: ${result.stderrTail.trim()}`);
@@ -64651,26 +64684,14 @@ class UnlockRun {
         return result;
     }
 }
-function describeOwner(owner) {
-    if (!owner)
-        return 'an unknown holder';
-    try {
-        const o = JSON.parse(owner);
-        const age = o.started ? Math.round((Date.now() - Date.parse(o.started)) / 60000) : undefined;
-        return `${o.runUrl ?? 'an unknown run'} (commit ${o.commit?.slice(0, 12) || 'unknown'}${o.actor ? `, by ${o.actor}` : ''}, since ${o.started ?? '?'}${age !== undefined ? `, ${age} min ago` : ''})`;
-    }
-    catch {
-        return owner.slice(0, 200);
-    }
-}
 
-// EXTERNAL MODULE: ./build/bundle-10163/js/settings.js
-var settings = __nccwpck_require__(5674);
-// EXTERNAL MODULE: ./build/bundle-10163/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(8159);
-// EXTERNAL MODULE: ./build/bundle-10163/js/state-helper.js
-var state_helper = __nccwpck_require__(1619);
-;// CONCATENATED MODULE: ./build/bundle-10163/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-14014/js/settings.js
+var settings = __nccwpck_require__(9091);
+// EXTERNAL MODULE: ./build/bundle-14014/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(2816);
+// EXTERNAL MODULE: ./build/bundle-14014/js/state-helper.js
+var state_helper = __nccwpck_require__(4726);
+;// CONCATENATED MODULE: ./build/bundle-14014/js/summary.js
 
 
 const PHASES = [
@@ -64744,7 +64765,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-10163/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-14014/js/main.js
 
 
 
@@ -64893,18 +64914,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 8473:
+/***/ 3712:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4280);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1495);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4896);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8159);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1619);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4989);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1124);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8493);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2816);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4726);
 
 
 
@@ -64962,7 +64983,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 6650:
+/***/ 6876:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65011,7 +65032,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 4896:
+/***/ 8493:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65026,7 +65047,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6120);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9387);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65439,7 +65460,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 5674:
+/***/ 9091:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65495,7 +65516,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 6120:
+/***/ 9387:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65532,7 +65553,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 8159:
+/***/ 2816:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65541,9 +65562,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4280);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6120);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(390);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4989);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9387);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7305);
 
 
 
@@ -65998,7 +66019,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 1619:
+/***/ 4726:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69169,6 +69190,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(8095);
+/******/ var __webpack_exports__ = __nccwpck_require__(6476);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

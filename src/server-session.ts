@@ -1,8 +1,4 @@
 import { randomBytes } from 'node:crypto'
-import { createReadStream } from 'node:fs'
-import * as path from 'node:path'
-import { Readable, Transform } from 'node:stream'
-import { createGzip } from 'node:zlib'
 import {
   DeployRefusedError,
   LockHeldError,
@@ -12,8 +8,7 @@ import {
 } from './errors.js'
 import { SYSTEM_DIRECTORIES } from './input-helper.js'
 import { formatBytes, formatCount, type Log } from './logger.js'
-import { UploadProgress } from './progress.js'
-import { parseManifest, serializeManifest, type ManifestEntry } from './manifest.js'
+import { parseManifest, type ManifestEntry } from './manifest.js'
 import { makePlan, type Plan } from './plan.js'
 import {
   completeReleases,
@@ -35,6 +30,19 @@ import {
   type PrepareParams,
   type ReleaseParams
 } from './remote-scripts.js'
+import {
+  parseScriptOutput,
+  scriptError,
+  value,
+  values,
+  type ScriptOutput
+} from './script-output.js'
+import {
+  describeListingLine,
+  lastLines,
+  lockHeldMessage,
+  refusalMessage
+} from './server-messages.js'
 import type { Server } from './servers.js'
 import type {
   Compression,
@@ -44,57 +52,11 @@ import type {
   Transfer,
   VerifyLevel
 } from './settings.js'
-import { createTarStream, tarSize, type TarEntry } from './tar-writer.js'
+import type { TarEntry } from './tar-writer.js'
+import { releaseMetadata, sftpUpload, tarEntryFor, tarUpload } from './upload.js'
 
 export type Phase =
   'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
-
-/** What one script printed: `!key value` lines and `!blob name length` sections. */
-export interface ScriptOutput {
-  lines: string[]
-  blobs: Map<string, Buffer>
-}
-
-export function parseScriptOutput(stdout: Buffer): ScriptOutput {
-  const lines: string[] = []
-  const blobs = new Map<string, Buffer>()
-  let pos = 0
-  while (pos < stdout.length) {
-    let nl = stdout.indexOf(0x0a, pos)
-    if (nl < 0) nl = stdout.length
-    const line = stdout.subarray(pos, nl).toString('utf8')
-    pos = nl + 1
-    const blob = /^!blob (\S+) (\d+)$/.exec(line)
-    if (blob) {
-      const length = Number(blob[2])
-      blobs.set(blob[1], stdout.subarray(pos, pos + length))
-      pos += length
-    } else if (line.startsWith('!')) {
-      lines.push(line.slice(1))
-    }
-  }
-  return { lines, blobs }
-}
-
-/** Values of `!key value` lines for one key. */
-function values(output: ScriptOutput, key: string): string[] {
-  const prefix = `${key} `
-  return output.lines.filter(l => l.startsWith(prefix)).map(l => l.slice(prefix.length))
-}
-
-function value(output: ScriptOutput, key: string): string | undefined {
-  return values(output, key)[0]
-}
-
-/** An `error <kind> <message>` line, if the script printed one. */
-function scriptError(output: ScriptOutput): { kind: string; message: string } | undefined {
-  const line = value(output, 'error')
-  if (line === undefined) return undefined
-  const space = line.indexOf(' ')
-  return space < 0
-    ? { kind: line, message: line }
-    : { kind: line.slice(0, space), message: line.slice(space + 1) }
-}
 
 /** Where the new release starts from, as decided by the plan phase. */
 export type Base =
@@ -361,7 +323,11 @@ export class ServerSession {
     const useTar = this.useTar(options.transfer)
     const gzip = useTar && this.useGzip(options.compression, plan)
     const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
-    const metadata = await this.metadataFiles(options, plan)
+    const metadata = await releaseMetadata(
+      options.entries,
+      options.verify === 'full' ? options.entries : plan.upload,
+      options.revision
+    )
     const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`
 
     const prepare: PrepareParams = {
@@ -402,9 +368,11 @@ export class ServerSession {
           size: f.data.length,
           data: f.data
         })),
-        ...plan.upload.map(e => this.tarEntry(e, relativeTarget, options.sourceRoot))
+        ...plan.upload.map(e =>
+          tarEntryFor(e, relativeTarget, options.sourceRoot, this.directoryMode)
+        )
       ]
-      const stream = this.uploadStream(entries, gzip, options.signal)
+      const stream = tarUpload(entries, gzip, this.log, options.signal)
       const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
         stdin: stream,
         signal: options.signal
@@ -414,7 +382,15 @@ export class ServerSession {
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
       this.checkRelease(first.result, first.output, id, 'prepared')
-      await this.uploadOverSftp(id, relativeTarget, options.sourceRoot, metadata.files, plan)
+      await sftpUpload(await this.host.files(), {
+        metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
+        root: `${this.deployDir}/${relativeTarget}`,
+        sourceRoot: options.sourceRoot,
+        metadata: metadata.files,
+        plan,
+        directoryMode: this.directoryMode,
+        log: this.log
+      })
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
       })
@@ -524,135 +500,6 @@ export class ServerSession {
     }
   }
 
-  private async metadataFiles(
-    options: ReleaseOptions,
-    plan: Plan
-  ): Promise<{
-    files: { name: string; data: Buffer }[]
-    hasSums: boolean
-    oddSums: { path: string; sha256: string }[]
-    links: { path: string; target: string }[]
-  }> {
-    const expected = options.entries.map(listingLine).join('')
-    const hashed = options.verify === 'full' ? options.entries : plan.upload
-    const sums: string[] = []
-    const oddSums: { path: string; sha256: string }[] = []
-    // The listing only shows a link target's length; uploaded links (all of them with verify:
-    // full) are read back.
-    const links = hashed
-      .filter(e => e.type === 'symlink')
-      .map(e => ({ path: e.path, target: e.target ?? '' }))
-    for (const e of hashed) {
-      if (e.type !== 'file' || !e.sha256) continue
-      // sha256sum -c cannot express these names the same way in GNU and BusyBox: checked one by one.
-      if (/[\n\r\\]/.test(e.path)) oddSums.push({ path: e.path, sha256: e.sha256 })
-      else sums.push(`${e.sha256}  ./${e.path}\n`)
-    }
-    const manifest = await serializeManifest({
-      version: 1,
-      entries: options.entries,
-      sharedLinks: []
-    })
-    const files = [
-      { name: 'expected', data: Buffer.from(expected) },
-      { name: 'sums', data: Buffer.from(sums.join('')) },
-      { name: 'manifest.json.gz', data: manifest },
-      { name: 'revision.json', data: Buffer.from(`${options.revision}\n`) }
-    ]
-    return { files, hasSums: sums.length > 0, oddSums, links }
-  }
-
-  private tarEntry(entry: ManifestEntry, prefix: string, sourceRoot: string): TarEntry {
-    const p = `${prefix}/${entry.path}`
-    if (entry.type === 'dir')
-      return { path: p, type: 'dir', mode: this.directoryMode, mtime: entry.mtime }
-    if (entry.type === 'symlink')
-      return { path: p, type: 'symlink', mode: 0o777, mtime: entry.mtime, target: entry.target }
-    return {
-      path: p,
-      type: 'file',
-      mode: entry.mode,
-      mtime: entry.mtime,
-      size: entry.size,
-      source: path.join(sourceRoot, entry.path)
-    }
-  }
-
-  private uploadStream(entries: TarEntry[], gzip: boolean, signal?: AbortSignal): Readable {
-    // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-    const progress = new UploadProgress(
-      this.log,
-      entries.filter(e => e.type === 'file').length,
-      tarSize(entries)
-    ).start()
-    const tar = createTarStream(entries, {
-      signal,
-      onEntry: ({ files }) => {
-        if (entries[files - 1]?.type === 'file') progress.files++
-      }
-    })
-    const counted = countBytes(tar, n => (progress.bytes += n))
-    const stop = (): void => progress.stop()
-    counted.on('end', stop).on('close', stop).on('error', stop)
-    if (!gzip) return counted
-    // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
-    // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
-    const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 })
-    counted.on('error', error => zipped.destroy(error))
-    return counted.pipe(zipped)
-  }
-
-  private async uploadOverSftp(
-    id: string,
-    relativeTarget: string,
-    sourceRoot: string,
-    metadata: { name: string; data: Buffer }[],
-    plan: Plan
-  ): Promise<void> {
-    const files = await this.host.files()
-    const tmp = `${this.deployDir}/.atomic-deploy/tmp/${id}`
-    const root = `${this.deployDir}/${relativeTarget}`
-    for (const m of metadata) {
-      await files.writeFileAtomic(`${tmp}/${m.name}`, Readable.from([m.data]), 0o600, m.data.length)
-    }
-    // Requests are handled in order by sftp-server, so parents are made before children even
-    // though all mkdirs are in flight at once.
-    await Promise.all(
-      plan.upload
-        .filter(e => e.type === 'dir')
-        .map(e => files.mkdir(`${root}/${e.path}`, this.directoryMode))
-    )
-    const uploads = plan.upload.filter(e => e.type === 'file')
-    const progress = new UploadProgress(this.log, uploads.length, plan.uploadBytes).start()
-    let next = 0
-    const worker = async (): Promise<void> => {
-      while (next < uploads.length) {
-        const e = uploads[next++]
-        const content = createReadStream(path.join(sourceRoot, e.path), {
-          highWaterMark: 64 * 1024
-        })
-        await files.writeFileAtomic(
-          `${root}/${e.path}`,
-          countBytes(content, n => (progress.bytes += n)),
-          e.mode,
-          e.size
-        )
-        progress.files++
-      }
-    }
-    try {
-      // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
-      await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker))
-    } finally {
-      progress.stop()
-    }
-    await Promise.all(
-      plan.upload
-        .filter(e => e.type === 'symlink')
-        .map(e => files.symlink(e.target ?? '', `${root}/${e.path}`))
-    )
-  }
-
   /** Point `current` at `releases/<id>` atomically, and check it. */
   async switchTo(id: string): Promise<void> {
     const files = await this.host.files()
@@ -733,91 +580,9 @@ export class ServerSession {
   }
 }
 
-/** Pass a stream through, counting its bytes; errors travel along. */
-function countBytes(source: Readable, count: (bytes: number) => void): Readable {
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      count(chunk.length)
-      callback(null, chunk)
-    }
-  })
-  source.on('error', error => counter.destroy(error))
-  return source.pipe(counter)
-}
-
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */
 export function releaseIdOfLink(target: string): string | undefined {
   const clean = target.replace(/\/+$/, '')
   const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean)
   return match ? match[1] : clean.split('/').pop()
-}
-
-/** The line `stat -c` prints for an entry in the verification listing. */
-export function listingLine(entry: ManifestEntry): string {
-  switch (entry.type) {
-    case 'file':
-      return `f ${entry.mode.toString(8)} ${entry.size} ./${entry.path}\n`
-    case 'dir':
-      return `d ./${entry.path}\n`
-    case 'symlink':
-      return `l ${entry.size} ./${entry.path}\n`
-  }
-}
-
-function describeListingLine(line: string): string {
-  const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
-  if (!m) return line
-  const [, type, a, b, p] = m
-  if (type === 'f') return `${p} (file, mode ${a}, ${b} bytes)`
-  if (type === 'l') return `${p} (symlink)`
-  return `${p} (directory)`
-}
-
-function lastLines(text: string, n = 5): string {
-  return text.trim().split('\n').slice(-n).join(' | ')
-}
-
-function refusalMessage(refused: string, foreign: string[], user: string): string {
-  const [kind, ...rest] = refused.split(' ')
-  const detail = rest.join(' ')
-  switch (kind) {
-    case 'foreign':
-      return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`
-    case 'permission':
-      return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`
-    case 'system':
-      return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`
-    case 'notdir':
-    case 'layout':
-      return `refusing to deploy: ${detail}. Nothing was changed.`
-    default:
-      return `refusing to deploy: ${refused}`
-  }
-}
-
-function lockHeldMessage(ownerJson: string | undefined, deployDir: string): string {
-  let holder = 'an unknown holder (the lock has no owner record)'
-  if (ownerJson) {
-    try {
-      const owner = JSON.parse(ownerJson) as {
-        runUrl?: string
-        commit?: string
-        started?: string
-        actor?: string
-      }
-      const age = owner.started
-        ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
-        : undefined
-      holder = `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined ? `, ${formatAge(age)} ago` : ''})`
-    } catch {
-      holder = `an unreadable owner record: ${ownerJson.slice(0, 200)}`
-    }
-  }
-  return `another deploy holds the lock on ${deployDir}: ${holder}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`
-}
-
-function formatAge(seconds: number): string {
-  if (seconds < 120) return `${seconds}s`
-  if (seconds < 7200) return `${Math.round(seconds / 60)}m`
-  return `${Math.round(seconds / 3600)}h`
 }

@@ -3,7 +3,9 @@ import type { DeployDependencies, DeployResult } from './deploy.js'
 import { GroupError } from './deploy.js'
 import { messageOf } from './errors.js'
 import { unlockScript } from './remote-scripts.js'
-import { ServerSession, parseScriptOutput } from './server-session.js'
+import { parseScriptOutput } from './script-output.js'
+import { describeLockOwner } from './server-messages.js'
+import { ServerSession } from './server-session.js'
 import type { Settings } from './settings.js'
 
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
@@ -29,7 +31,7 @@ export class UnlockRun {
           if (output.lines.includes('not-locked')) {
             session.log.info('no lock was held')
           } else if (output.lines.includes('unlocked')) {
-            session.log.info(`removed the lock held by ${describeOwner(owner)}`)
+            session.log.info(`removed the lock held by ${describeLockOwner(owner)}`)
           } else {
             throw new Error(
               `${server.label}: could not remove the lock: ${result.stderrTail.trim()}`
@@ -55,21 +57,5 @@ export class UnlockRun {
       )
     }
     return result
-  }
-}
-
-function describeOwner(owner: string | undefined): string {
-  if (!owner) return 'an unknown holder'
-  try {
-    const o = JSON.parse(owner) as {
-      runUrl?: string
-      commit?: string
-      started?: string
-      actor?: string
-    }
-    const age = o.started ? Math.round((Date.now() - Date.parse(o.started)) / 60000) : undefined
-    return `${o.runUrl ?? 'an unknown run'} (commit ${o.commit?.slice(0, 12) || 'unknown'}${o.actor ? `, by ${o.actor}` : ''}, since ${o.started ?? '?'}${age !== undefined ? `, ${age} min ago` : ''})`
-  } catch {
-    return owner.slice(0, 200)
   }
 }

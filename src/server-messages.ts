@@ -1,0 +1,61 @@
+/** The sentences a user reads when a server refuses, is locked, or fails verification. */
+
+export function describeListingLine(line: string): string {
+  const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
+  if (!m) return line
+  const [, type, a, b, p] = m
+  if (type === 'f') return `${p} (file, mode ${a}, ${b} bytes)`
+  if (type === 'l') return `${p} (symlink)`
+  return `${p} (directory)`
+}
+
+export function lastLines(text: string, n = 5): string {
+  return text.trim().split('\n').slice(-n).join(' | ')
+}
+
+export function refusalMessage(refused: string, foreign: string[], user: string): string {
+  const [kind, ...rest] = refused.split(' ')
+  const detail = rest.join(' ')
+  switch (kind) {
+    case 'foreign':
+      return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`
+    case 'permission':
+      return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`
+    case 'system':
+      return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`
+    case 'notdir':
+    case 'layout':
+      return `refusing to deploy: ${detail}. Nothing was changed.`
+    default:
+      return `refusing to deploy: ${refused}`
+  }
+}
+
+/** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
+export function describeLockOwner(ownerJson: string | undefined): string {
+  if (!ownerJson) return 'an unknown holder (the lock has no owner record)'
+  try {
+    const owner = JSON.parse(ownerJson) as {
+      runUrl?: string
+      commit?: string
+      started?: string
+      actor?: string
+    }
+    const age = owner.started
+      ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
+      : undefined
+    return `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`
+  } catch {
+    return `an unreadable owner record: ${ownerJson.slice(0, 200)}`
+  }
+}
+
+export function lockHeldMessage(ownerJson: string | undefined, deployDir: string): string {
+  return `another deploy holds the lock on ${deployDir}: ${describeLockOwner(ownerJson)}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`
+}
+
+function formatAge(seconds: number): string {
+  if (seconds < 120) return `${seconds}s`
+  if (seconds < 7200) return `${Math.round(seconds / 60)}m`
+  return `${Math.round(seconds / 3600)}h`
+}
