@@ -53036,10 +53036,11 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 4989:
+/***/ 7295:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   FL: () => (/* binding */ SwitchRefusedError),
 /* harmony export */   Gz: () => (/* binding */ VerifyError),
 /* harmony export */   Qr: () => (/* binding */ DeployRefusedError),
 /* harmony export */   Rc: () => (/* binding */ ConnectionError),
@@ -53100,6 +53101,10 @@ class VerifyError extends Error {
         this.paths = paths;
     }
 }
+/** The server answered that the switch could not be made: `current` is known to be unchanged. */
+class SwitchRefusedError extends Error {
+    name = 'SwitchRefusedError';
+}
 /** The run was cancelled (SIGINT/SIGTERM). */
 class AbortedError extends Error {
     name = 'AbortedError';
@@ -53114,7 +53119,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 4460:
+/***/ 314:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53133,14 +53138,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 6476:
+/***/ 8506:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4460);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1639);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3712);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4726);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(314);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7509);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7454);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6460);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53158,7 +53163,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 1124:
+/***/ 4066:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53176,15 +53181,15 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-14014/js/errors.js
-var errors = __nccwpck_require__(4989);
-// EXTERNAL MODULE: ./build/bundle-14014/js/known-hosts.js
-var known_hosts = __nccwpck_require__(7305);
-// EXTERNAL MODULE: ./build/bundle-14014/js/release-id.js
-var release_id = __nccwpck_require__(6876);
+// EXTERNAL MODULE: ./build/bundle-20644/js/errors.js
+var errors = __nccwpck_require__(7295);
+// EXTERNAL MODULE: ./build/bundle-20644/js/known-hosts.js
+var known_hosts = __nccwpck_require__(9555);
+// EXTERNAL MODULE: ./build/bundle-20644/js/release-id.js
+var release_id = __nccwpck_require__(1333);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/servers.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/servers.js
 
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
@@ -53287,9 +53292,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-14014/js/settings.js
-var settings = __nccwpck_require__(9091);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-20644/js/settings.js
+var settings = __nccwpck_require__(1593);
+;// CONCATENATED MODULE: ./build/bundle-20644/js/input-helper.js
 
 
 
@@ -53647,7 +53652,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 7305:
+/***/ 9555:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53658,7 +53663,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4989);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7295);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54049,7 +54054,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 1639:
+/***/ 7509:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54062,7 +54067,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54089,9 +54094,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-14014/js/errors.js
-var errors = __nccwpck_require__(4989);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-20644/js/errors.js
+var errors = __nccwpck_require__(7295);
+;// CONCATENATED MODULE: ./build/bundle-20644/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54136,7 +54141,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54170,7 +54175,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54250,10 +54255,10 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-14014/js/release-id.js
-var release_id = __nccwpck_require__(6876);
-// EXTERNAL MODULE: ./build/bundle-14014/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(1124);
+// EXTERNAL MODULE: ./build/bundle-20644/js/release-id.js
+var release_id = __nccwpck_require__(1333);
+// EXTERNAL MODULE: ./build/bundle-20644/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(4066);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -57788,7 +57793,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-14014/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/manifest.js
 
 
 
@@ -57991,7 +57996,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58063,9 +58068,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-14014/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(8493);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/script-output.js
+// EXTERNAL MODULE: ./build/bundle-20644/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(5875);
+;// CONCATENATED MODULE: ./build/bundle-20644/js/script-output.js
 /**
  * What the server scripts print: result lines `!key value` on stdout, and binary sections
  * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
@@ -58111,7 +58116,7 @@ function scriptError(output) {
         : { kind: line.slice(0, space), message: line.slice(space + 1) };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/server-messages.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/server-messages.js
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
 function describeListingLine(line) {
     const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
@@ -58172,7 +58177,7 @@ function formatAge(seconds) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/progress.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/progress.js
 
 /**
  * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
@@ -58207,7 +58212,7 @@ class UploadProgress {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/tar-writer.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58575,7 +58580,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/upload.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/upload.js
 /**
  * What travels to the server for a release: the metadata files (expected listing, checksums,
  * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
@@ -58716,7 +58721,7 @@ async function sftpUpload(files, o) {
         .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`)));
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/server-session.js
 
 
 
@@ -58755,6 +58760,8 @@ class ServerSession {
     /** The new release exists on the server (prepared, maybe ready) and is not live. */
     prepared;
     switchedTo;
+    /** A switch to this release failed without an answer: `current` may or may not point to it. */
+    switchUncertain;
     plan;
     base;
     manifestBlob;
@@ -59076,7 +59083,16 @@ class ServerSession {
     async switchTo(id) {
         const files = await this.host.files();
         const target = `releases/${id}`;
-        const now = await files.swapSymlink(`${this.deployDir}/current`, target, `.current.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        let now;
+        try {
+            now = await files.swapSymlink(`${this.deployDir}/current`, target, `.current.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        }
+        catch (error) {
+            if (!(error instanceof errors/* SwitchRefusedError */.FL))
+                this.switchUncertain = id;
+            throw error;
+        }
+        this.switchUncertain = undefined;
         if (now.replace(/\/$/, '') !== target) {
             throw new Error(`${this.label}: current reads back as '${now}', expected '${target}'`);
         }
@@ -59143,7 +59159,7 @@ function releaseIdOfLink(target) {
     return match ? match[1] : clean.split('/').pop();
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/deploy.js
 
 
 
@@ -59425,7 +59441,8 @@ class GroupRun {
                 s.log.info(`current -> releases/${target(s)}`);
             }, this.sessions.length);
             if (failures.length > 0) {
-                const reverted = await this.revert(this.sessions.filter(s => s.switchedTo !== undefined));
+                // Servers that switched, and those whose answer was lost and may have, go back.
+                const reverted = await this.revert(this.sessions.filter(s => s.switchedTo !== undefined || s.switchUncertain !== undefined));
                 await this.abortAll();
                 this.fail(`${describeFailures(failures, 'Switch failed')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'No server had switched.'}`, failures.map(f => f.error));
             }
@@ -59435,20 +59452,29 @@ class GroupRun {
     async revert(sessions) {
         const reverted = [];
         await forEachLimited(sessions, sessions.length, async (s) => {
-            const files = await s.host.files();
+            if (!s.host.connected) {
+                // The connection dropped mid-switch: a new one finds out, and puts current back.
+                s.host.close();
+                s.host = await this.deps.connect(s.server);
+            }
             if (s.liveRelease !== undefined) {
+                // Safe whether or not the failed switch happened: it points current at the old release.
                 await s.switchTo(s.liveRelease);
             }
             else {
                 // First deploy: there was no current link, and there is none again.
-                await files.unlink(`${s.deployDir}/current`);
+                const files = await s.host.files();
+                await files.unlink(`${s.deployDir}/current`).catch(() => undefined);
             }
             s.switchedTo = undefined;
+            s.switchUncertain = undefined;
             reverted.push(s.label);
             s.log.info(`switched back to ${s.liveRelease ?? '(no release)'}`);
         }, { stopOnError: false }).then(failures => {
-            for (const f of failures)
-                f.item.log.warning(`could not switch back: ${(0,errors/* messageOf */.bD)(f.error)}`);
+            for (const f of failures) {
+                const id = f.item.switchedTo ?? f.item.switchUncertain;
+                f.item.log.warning(`could not switch back: ${(0,errors/* messageOf */.bD)(f.error)}. current may still point to releases/${id}; check it, and use 'mode: rollback' once the server is reachable.`);
+            }
         });
         return reverted;
     }
@@ -59513,8 +59539,9 @@ class GroupRun {
                 return s.finish(events, prune);
             });
             this.saveLocks();
-            for (const f of failures)
-                f.item.log.warning(`finishing failed: ${(0,errors/* messageOf */.bD)(f.error)}`);
+            for (const f of failures) {
+                f.item.log.warning(`finishing failed: ${(0,errors/* messageOf */.bD)(f.error)}. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
+            }
         });
     }
     /** mode: rollback. */
@@ -64590,7 +64617,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-14014/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/run-context.js
 
 
 
@@ -64631,7 +64658,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/unlock.js
 
 
 
@@ -64685,13 +64712,13 @@ class UnlockRun {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-14014/js/settings.js
-var settings = __nccwpck_require__(9091);
-// EXTERNAL MODULE: ./build/bundle-14014/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(2816);
-// EXTERNAL MODULE: ./build/bundle-14014/js/state-helper.js
-var state_helper = __nccwpck_require__(4726);
-;// CONCATENATED MODULE: ./build/bundle-14014/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-20644/js/settings.js
+var settings = __nccwpck_require__(1593);
+// EXTERNAL MODULE: ./build/bundle-20644/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(7282);
+// EXTERNAL MODULE: ./build/bundle-20644/js/state-helper.js
+var state_helper = __nccwpck_require__(6460);
+;// CONCATENATED MODULE: ./build/bundle-20644/js/summary.js
 
 
 const PHASES = [
@@ -64765,7 +64792,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-14014/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-20644/js/main.js
 
 
 
@@ -64914,18 +64941,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 3712:
+/***/ 7454:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(4989);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(1124);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8493);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2816);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4726);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7295);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4066);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(5875);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(7282);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6460);
 
 
 
@@ -64983,7 +65010,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 6876:
+/***/ 1333:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65032,7 +65059,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 8493:
+/***/ 5875:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65047,7 +65074,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9387);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3765);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65166,8 +65193,13 @@ T="$M/tmp/$ID"
 # On any failure before the switch, the new release and its metadata go, and current is untouched.
 fail() { kind=$1; shift; say "error $kind $*"; cleanup_release; exit 1; }
 cleanup_release() {
-  trap '' HUP INT TERM
+  trap '' HUP INT TERM PIPE
   cd "$D" 2>/dev/null || cd /
+  # Never remove what current points to, whatever went wrong before.
+  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then
+    say "warning release $ID is live; it was not removed"
+    return 0
+  fi
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ]; then
@@ -65182,7 +65214,12 @@ cleanup_release() {
   log_event abort "$ID" 2>/dev/null
 }
 # Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
-own_release() { trap 'fail signal "interrupted by a signal"' HUP INT TERM; }`;
+# SIGPIPE is what a dropped connection delivers at the next write to stdout; it cleans up
+# quietly (there is nobody left to tell).
+own_release() {
+  trap 'fail signal "interrupted by a signal"' HUP INT TERM
+  trap 'cleanup_release; exit 1' PIPE
+}`;
 }
 /**
  * Phase 4 on the server, first half: clear leftovers, create releases/<id> from its starting
@@ -65426,8 +65463,9 @@ exit $rc
 }
 /** Phase 9: prune, record events, compact the release log, release the lock. */
 function finishScript(p) {
+    // Pruning never removes what current points to, whatever the runner believed.
     const prune = p.prune
-        .map(id => `rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json.gz`)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.links`)} "$M/revisions/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json`)} && say ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`pruned ${id}`)}`)
+        .map(id => `[ "$(readlink "$D/current")" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`releases/${id}`)} ] || { rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json.gz`)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.links`)} "$M/revisions/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json`)} && say ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`pruned ${id}`)}; }`)
         .join('\n');
     const events = p.events.map(([event, id]) => `log_event ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(event)} ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)}`).join('\n');
     const forget = p.forget.length === 0
@@ -65460,7 +65498,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 9091:
+/***/ 1593:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65516,7 +65554,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 9387:
+/***/ 3765:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65553,7 +65591,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 2816:
+/***/ 7282:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65562,9 +65600,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4989);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9387);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(7305);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7295);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3765);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9555);
 
 
 
@@ -65933,6 +65971,9 @@ class SshRemoteHost {
             return new Promise(r => setTimeout(r, 50)).then(once);
         });
     }
+    get connected() {
+        return !this.closed;
+    }
     close() {
         this.spare?.then(c => c.end()).catch(() => undefined);
         this.spare = undefined;
@@ -65949,7 +65990,15 @@ class SftpFiles {
     call(what, fn) {
         return new Promise((resolve, reject) => {
             try {
-                fn((error, value) => error ? reject(new Error(`${what}: ${error.message}`)) : resolve(value));
+                fn((error, value) => {
+                    if (!error)
+                        return resolve(value);
+                    // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
+                    // never got an answer (lost connection) has none.
+                    const wrapped = new Error(`${what}: ${error.message}`);
+                    wrapped.code = error.code;
+                    reject(wrapped);
+                });
             }
             catch (error) {
                 reject(new Error(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error)}`));
@@ -65971,7 +66020,11 @@ class SftpFiles {
         const results = await Promise.allSettled([made, renamed, readBack]);
         for (const result of results.slice(0, 2)) {
             if (result.status === 'rejected') {
-                throw new Error(`${this.label}: switch failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(result.reason)}`);
+                const message = `${this.label}: switch failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(result.reason)}`;
+                // An answer from the server means the rename did not happen. Without one (the
+                // connection dropped), it may have: the caller must find out and put it back.
+                const answered = typeof result.reason.code === 'number';
+                throw answered ? new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .SwitchRefusedError */ .FL(message) : new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(message);
             }
         }
         if (results[2].status === 'rejected')
@@ -66019,7 +66072,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 4726:
+/***/ 6460:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69190,6 +69243,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(6476);
+/******/ var __webpack_exports__ = __nccwpck_require__(8506);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

@@ -355,7 +355,10 @@ export class GroupRun {
         this.sessions.length
       )
       if (failures.length > 0) {
-        const reverted = await this.revert(this.sessions.filter(s => s.switchedTo !== undefined))
+        // Servers that switched, and those whose answer was lost and may have, go back.
+        const reverted = await this.revert(
+          this.sessions.filter(s => s.switchedTo !== undefined || s.switchUncertain !== undefined)
+        )
         await this.abortAll()
         this.fail(
           `${describeFailures(failures, 'Switch failed')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'No server had switched.'}`,
@@ -372,20 +375,32 @@ export class GroupRun {
       sessions,
       sessions.length,
       async s => {
-        const files = await s.host.files()
+        if (!s.host.connected) {
+          // The connection dropped mid-switch: a new one finds out, and puts current back.
+          s.host.close()
+          s.host = await this.deps.connect(s.server)
+        }
         if (s.liveRelease !== undefined) {
+          // Safe whether or not the failed switch happened: it points current at the old release.
           await s.switchTo(s.liveRelease)
         } else {
           // First deploy: there was no current link, and there is none again.
-          await files.unlink(`${s.deployDir}/current`)
+          const files = await s.host.files()
+          await files.unlink(`${s.deployDir}/current`).catch(() => undefined)
         }
         s.switchedTo = undefined
+        s.switchUncertain = undefined
         reverted.push(s.label)
         s.log.info(`switched back to ${s.liveRelease ?? '(no release)'}`)
       },
       { stopOnError: false }
     ).then(failures => {
-      for (const f of failures) f.item.log.warning(`could not switch back: ${messageOf(f.error)}`)
+      for (const f of failures) {
+        const id = f.item.switchedTo ?? f.item.switchUncertain
+        f.item.log.warning(
+          `could not switch back: ${messageOf(f.error)}. current may still point to releases/${id}; check it, and use 'mode: rollback' once the server is reachable.`
+        )
+      }
     })
     return reverted
   }
@@ -465,7 +480,11 @@ export class GroupRun {
         return s.finish(events, prune)
       })
       this.saveLocks()
-      for (const f of failures) f.item.log.warning(`finishing failed: ${messageOf(f.error)}`)
+      for (const f of failures) {
+        f.item.log.warning(
+          `finishing failed: ${messageOf(f.error)}. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`
+        )
+      }
     })
   }
 

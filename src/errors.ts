@@ -58,6 +58,11 @@ export class VerifyError extends Error {
   }
 }
 
+/** The server answered that the switch could not be made: `current` is known to be unchanged. */
+export class SwitchRefusedError extends Error {
+  override name = 'SwitchRefusedError'
+}
+
 /** The run was cancelled (SIGINT/SIGTERM). */
 export class AbortedError extends Error {
   override name = 'AbortedError'

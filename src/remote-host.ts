@@ -49,6 +49,8 @@ export interface RemoteHost {
   readonly label: string
   /** Run a POSIX sh script. The script travels on stdin, never on a command line. */
   run(script: string, options?: RunOptions): Promise<RunResult>
+  /** False once the connection was closed or lost. */
+  readonly connected: boolean
   /** The SFTP session of this connection, opened once. */
   files(): Promise<RemoteFiles>
   close(): void

@@ -166,8 +166,13 @@ T="$M/tmp/$ID"
 # On any failure before the switch, the new release and its metadata go, and current is untouched.
 fail() { kind=$1; shift; say "error $kind $*"; cleanup_release; exit 1; }
 cleanup_release() {
-  trap '' HUP INT TERM
+  trap '' HUP INT TERM PIPE
   cd "$D" 2>/dev/null || cd /
+  # Never remove what current points to, whatever went wrong before.
+  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then
+    say "warning release $ID is live; it was not removed"
+    return 0
+  fi
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ]; then
@@ -182,7 +187,12 @@ cleanup_release() {
   log_event abort "$ID" 2>/dev/null
 }
 # Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
-own_release() { trap 'fail signal "interrupted by a signal"' HUP INT TERM; }`
+# SIGPIPE is what a dropped connection delivers at the next write to stdout; it cleans up
+# quietly (there is nobody left to tell).
+own_release() {
+  trap 'fail signal "interrupted by a signal"' HUP INT TERM
+  trap 'cleanup_release; exit 1' PIPE
+}`
 }
 
 /**
@@ -488,10 +498,11 @@ export interface FinishParams {
 
 /** Phase 9: prune, record events, compact the release log, release the lock. */
 export function finishScript(p: FinishParams): string {
+  // Pruning never removes what current points to, whatever the runner believed.
   const prune = p.prune
     .map(
       id =>
-        `rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}`
+        `[ "$(readlink "$D/current")" = ${quote(`releases/${id}`)} ] || { rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}; }`
     )
     .join('\n')
   const events = p.events.map(([event, id]) => `log_event ${quote(event)} ${quote(id)}`).join('\n')

@@ -3,6 +3,7 @@ import {
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
+  SwitchRefusedError,
   VerifyError,
   messageOf
 } from './errors.js'
@@ -125,6 +126,8 @@ export class ServerSession {
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
   prepared: string | undefined
   switchedTo: string | undefined
+  /** A switch to this release failed without an answer: `current` may or may not point to it. */
+  switchUncertain: string | undefined
   plan: Plan | undefined
   base: Base | undefined
   private manifestBlob: Buffer | undefined
@@ -132,7 +135,7 @@ export class ServerSession {
 
   constructor(
     readonly server: Server,
-    readonly host: RemoteHost,
+    public host: RemoteHost,
     readonly log: Log
   ) {}
 
@@ -504,11 +507,18 @@ export class ServerSession {
   async switchTo(id: string): Promise<void> {
     const files = await this.host.files()
     const target = `releases/${id}`
-    const now = await files.swapSymlink(
-      `${this.deployDir}/current`,
-      target,
-      `.current.tmp-${randomBytes(6).toString('hex')}`
-    )
+    let now: string
+    try {
+      now = await files.swapSymlink(
+        `${this.deployDir}/current`,
+        target,
+        `.current.tmp-${randomBytes(6).toString('hex')}`
+      )
+    } catch (error) {
+      if (!(error instanceof SwitchRefusedError)) this.switchUncertain = id
+      throw error
+    }
+    this.switchUncertain = undefined
     if (now.replace(/\/$/, '') !== target) {
       throw new Error(`${this.label}: current reads back as '${now}', expected '${target}'`)
     }

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import type { Readable } from 'node:stream'
 import ssh2 from 'ssh2'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
-import { ConnectionError, HostKeyError, messageOf } from './errors.js'
+import { ConnectionError, HostKeyError, SwitchRefusedError, messageOf } from './errors.js'
 import { command } from './shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
@@ -405,6 +405,10 @@ export class SshRemoteHost implements RemoteHost {
     })
   }
 
+  get connected(): boolean {
+    return !this.closed
+  }
+
   close(): void {
     this.spare?.then(c => c.end()).catch(() => undefined)
     this.spare = undefined
@@ -424,9 +428,14 @@ class SftpFiles implements RemoteFiles {
   ): Promise<T> {
     return new Promise((resolve, reject) => {
       try {
-        fn((error, value) =>
-          error ? reject(new Error(`${what}: ${error.message}`)) : resolve(value as T)
-        )
+        fn((error, value) => {
+          if (!error) return resolve(value as T)
+          // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
+          // never got an answer (lost connection) has none.
+          const wrapped = new Error(`${what}: ${error.message}`) as Error & { code?: unknown }
+          wrapped.code = (error as Error & { code?: unknown }).code
+          reject(wrapped)
+        })
       } catch (error) {
         reject(new Error(`${what}: ${messageOf(error)}`))
       }
@@ -452,7 +461,11 @@ class SftpFiles implements RemoteFiles {
     const results = await Promise.allSettled([made, renamed, readBack])
     for (const result of results.slice(0, 2)) {
       if (result.status === 'rejected') {
-        throw new Error(`${this.label}: switch failed: ${messageOf(result.reason)}`)
+        const message = `${this.label}: switch failed: ${messageOf(result.reason)}`
+        // An answer from the server means the rename did not happen. Without one (the
+        // connection dropped), it may have: the caller must find out and put it back.
+        const answered = typeof (result.reason as { code?: unknown }).code === 'number'
+        throw answered ? new SwitchRefusedError(message) : new ConnectionError(message)
       }
     }
     if (results[2].status === 'rejected')
