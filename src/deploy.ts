@@ -235,6 +235,13 @@ export class GroupRun {
       for (const skipped of scan.skipped)
         this.deps.log.warning(`not deployed: ${skipped} is not a file, directory or symlink`)
       try {
+        if (scan.entries.length === 0) {
+          // An empty source is a mistake (a build that wrote nowhere, an exclude of '**'), and
+          // putting an empty release live would take the site down.
+          throw new DeployRefusedError(
+            `source ${settings.source} has nothing to deploy${settings.exclude.length > 0 ? ' after exclude' : ''}: refusing to put an empty release live. Check that the build wrote its output there.`
+          )
+        }
         this.releaseId = this.chooseReleaseId()
       } catch (error) {
         await this.abortAll()

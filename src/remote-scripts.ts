@@ -78,6 +78,10 @@ for e in releases shared cache .atomic-deploy; do
   if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit ${REFUSED_EXIT}; fi
 done
 if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit ${REFUSED_EXIT}; fi
+# Report the login's umask (new release directories follow it), then never create anything
+# world-writable, whatever it is.
+say "umask $(umask)"
+umask "$(printf '%04o' $(( $(umask) | 2 )))"
 ${
   p.lock
     ? `if ! mkdir -p "$D" 2>/dev/null || ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
@@ -93,7 +97,6 @@ printf '%s\\n' ${quote(p.lockOwner)} > "$M/lock/owner"
 say locked-by-us`
     : ''
 }
-say "umask $(umask)"
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
 cp --version >/dev/null 2>&1 && say "tool gnu-cp"
 if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi
@@ -447,11 +450,27 @@ else
   printf 'created %s\\n' "$rel" >> "$M/seeded.$ID"
   mkdir -p "$s" || fail shared "cannot create shared/$rel"; say "shared-created $rel"
 fi
-${parent ? `mkdir -p "$R/"${quote(parent)} || fail shared "cannot create the parent of $rel"` : ''}
+${parent ? createParent(parent) : ''}
 ln -s ${quote(sharedTarget(rel))} "$dst" || fail shared "cannot link $rel"
 printf '%s\\n' "$rel" >> "$T/links"; say "shared $rel"`
   })
   return [': > "$T/links"', ...check, ...act].join('\n')
+}
+
+/**
+ * Create the parent of a shared link inside the release when the source lacks it, recording the
+ * topmost directory made in the links file: the next release's copy removes it with the links,
+ * or its verification would find a directory the source does not have.
+ */
+function createParent(parent: string): string {
+  const parts = parent.split('/')
+  const prefixes = parts.map((_, i) => quote(parts.slice(0, i + 1).join('/')))
+  return `top=''
+for p in ${prefixes.join(' ')}; do
+  if [ -z "$top" ] && [ ! -e "$R/$p" ] && [ ! -L "$R/$p" ]; then top=$p; fi
+done
+mkdir -p "$R/"${quote(parent)} || fail shared "cannot create the parent of $rel"
+[ -z "$top" ] || printf '%s\\n' "$top" >> "$T/links"`
 }
 
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */

@@ -283,6 +283,20 @@ describe('refusals write nothing', () => {
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
   })
 
+  it('refuses to put an empty release live when exclude leaves nothing', async () => {
+    const f = await fixture()
+    const first = await runAction(f.inputs())
+    expect(first.code, first.log).toBe(0)
+    const run = await runAction(f.inputs({ exclude: '**' }))
+    expect(run.code).toBe(1)
+    expect(run.log).toMatch(/nothing to deploy after exclude/)
+    expect(await releaseDirs(f)).toEqual([first.outputs['release-id']])
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe(
+      `releases/${first.outputs['release-id']}`
+    )
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+  })
+
   it('refuses a bad input with one line naming it, before connecting', async () => {
     const f = await fixture()
     const run = await runAction(f.inputs({ 'keep-releases': 'many' }))
