@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 7427:
+/***/ 3153:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53119,7 +53119,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 3750:
+/***/ 4520:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53138,14 +53138,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 7150:
+/***/ 8432:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(3750);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6169);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5186);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8040);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(4520);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(123);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4548);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6658);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53163,7 +53163,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 3598:
+/***/ 9824:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53181,15 +53181,15 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-9586/js/errors.js
-var errors = __nccwpck_require__(7427);
-// EXTERNAL MODULE: ./build/bundle-9586/js/known-hosts.js
-var known_hosts = __nccwpck_require__(503);
-// EXTERNAL MODULE: ./build/bundle-9586/js/release-id.js
-var release_id = __nccwpck_require__(2393);
+// EXTERNAL MODULE: ./build/bundle-22961/js/errors.js
+var errors = __nccwpck_require__(3153);
+// EXTERNAL MODULE: ./build/bundle-22961/js/known-hosts.js
+var known_hosts = __nccwpck_require__(2173);
+// EXTERNAL MODULE: ./build/bundle-22961/js/release-id.js
+var release_id = __nccwpck_require__(4915);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/servers.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/servers.js
 
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
@@ -53292,9 +53292,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-9586/js/settings.js
-var settings = __nccwpck_require__(8453);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle-22961/js/settings.js
+var settings = __nccwpck_require__(3711);
+;// CONCATENATED MODULE: ./build/bundle-22961/js/input-helper.js
 
 
 
@@ -53652,7 +53652,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 503:
+/***/ 2173:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53663,7 +53663,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7427);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3153);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54054,7 +54054,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 6169:
+/***/ 123:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54067,7 +54067,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54094,9 +54094,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-9586/js/errors.js
-var errors = __nccwpck_require__(7427);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle-22961/js/errors.js
+var errors = __nccwpck_require__(3153);
+;// CONCATENATED MODULE: ./build/bundle-22961/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54141,7 +54141,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54175,7 +54175,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54255,10 +54255,10 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-9586/js/release-id.js
-var release_id = __nccwpck_require__(2393);
-// EXTERNAL MODULE: ./build/bundle-9586/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(3598);
+// EXTERNAL MODULE: ./build/bundle-22961/js/release-id.js
+var release_id = __nccwpck_require__(4915);
+// EXTERNAL MODULE: ./build/bundle-22961/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(9824);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:fs/promises"
@@ -57793,7 +57793,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-9586/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/manifest.js
 
 
 
@@ -57996,7 +57996,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58068,9 +58068,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-9586/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(9599);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/script-output.js
+// EXTERNAL MODULE: ./build/bundle-22961/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(1881);
+;// CONCATENATED MODULE: ./build/bundle-22961/js/script-output.js
 /**
  * What the server scripts print: result lines `!key value` on stdout, and binary sections
  * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
@@ -58116,7 +58116,7 @@ function scriptError(output) {
         : { kind: line.slice(0, space), message: line.slice(space + 1) };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/server-messages.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/server-messages.js
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
 function describeListingLine(line) {
     const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
@@ -58177,7 +58177,7 @@ function formatAge(seconds) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/progress.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/progress.js
 
 /**
  * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
@@ -58212,7 +58212,7 @@ class UploadProgress {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/tar-writer.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58580,7 +58580,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/upload.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/upload.js
 /**
  * What travels to the server for a release: the metadata files (expected listing, checksums,
  * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
@@ -58721,7 +58721,7 @@ async function sftpUpload(files, o) {
         .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`)));
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/server-session.js
 
 
 
@@ -59159,7 +59159,7 @@ function releaseIdOfLink(target) {
     return match ? match[1] : clean.split('/').pop();
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/deploy.js
 
 
 
@@ -64622,7 +64622,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-9586/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/run-context.js
 
 
 
@@ -64663,7 +64663,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/unlock.js
 
 
 
@@ -64717,13 +64717,13 @@ class UnlockRun {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-9586/js/settings.js
-var settings = __nccwpck_require__(8453);
-// EXTERNAL MODULE: ./build/bundle-9586/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(3894);
-// EXTERNAL MODULE: ./build/bundle-9586/js/state-helper.js
-var state_helper = __nccwpck_require__(8040);
-;// CONCATENATED MODULE: ./build/bundle-9586/js/summary.js
+// EXTERNAL MODULE: ./build/bundle-22961/js/settings.js
+var settings = __nccwpck_require__(3711);
+// EXTERNAL MODULE: ./build/bundle-22961/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(6052);
+// EXTERNAL MODULE: ./build/bundle-22961/js/state-helper.js
+var state_helper = __nccwpck_require__(6658);
+;// CONCATENATED MODULE: ./build/bundle-22961/js/summary.js
 
 
 const PHASES = [
@@ -64797,7 +64797,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9586/js/main.js
+;// CONCATENATED MODULE: ./build/bundle-22961/js/main.js
 
 
 
@@ -64946,18 +64946,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 5186:
+/***/ 4548:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7427);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3598);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9599);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(3894);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8040);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3153);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9824);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1881);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6052);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6658);
 
 
 
@@ -65015,7 +65015,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 2393:
+/***/ 4915:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65064,7 +65064,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 9599:
+/***/ 1881:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65079,7 +65079,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9089);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1607);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65521,7 +65521,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 8453:
+/***/ 3711:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65577,7 +65577,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 9089:
+/***/ 1607:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65614,7 +65614,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 3894:
+/***/ 6052:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65623,9 +65623,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(7427);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9089);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(503);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3153);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1607);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2173);
 
 
 
@@ -65943,8 +65943,10 @@ class SshRemoteHost {
                 for (const line of lines)
                     options.onStderrLine?.(line);
             });
-            channel.on('exit', (exitCode) => {
+            channel.on('exit', (exitCode, signalName) => {
                 code = typeof exitCode === 'number' ? exitCode : null;
+                if (code === null && signalName)
+                    stderrTail += `\n(killed by SIG${signalName})`;
             });
             channel.on('close', finish);
             channel.on('error', () => undefined);
@@ -66095,7 +66097,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 8040:
+/***/ 6658:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69266,6 +69268,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(7150);
+/******/ var __webpack_exports__ = __nccwpck_require__(8432);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

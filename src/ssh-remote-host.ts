@@ -356,8 +356,9 @@ export class SshRemoteHost implements RemoteHost {
         partial = lines.pop() ?? ''
         for (const line of lines) options.onStderrLine?.(line)
       })
-      channel.on('exit', (exitCode: number | null) => {
+      channel.on('exit', (exitCode: number | null, signalName?: string) => {
         code = typeof exitCode === 'number' ? exitCode : null
+        if (code === null && signalName) stderrTail += `\n(killed by SIG${signalName})`
       })
       channel.on('close', finish)
       channel.on('error', () => undefined)
