@@ -5,6 +5,7 @@
  * Run with Node 24, which strips the types: `node scripts/generate-docs.ts [--check]`.
  */
 import { readFileSync, writeFileSync } from 'node:fs'
+import * as prettier from 'prettier'
 import { parse } from 'yaml'
 
 interface ActionInput {
@@ -56,7 +57,15 @@ function replaceBetween(text: string, name: string, content: string): string {
 }
 
 const current = readFileSync(README, 'utf8')
-const next = replaceBetween(replaceBetween(current, 'inputs', inputs), 'outputs', outputs)
+// Formatted as `npm run format` would, so the check and the formatter agree.
+const options = (await prettier.resolveConfig(README)) ?? {}
+const next = await prettier.format(
+  replaceBetween(replaceBetween(current, 'inputs', inputs), 'outputs', outputs),
+  {
+    ...options,
+    parser: 'markdown'
+  }
+)
 if (process.argv.includes('--check')) {
   if (next !== current) {
     console.error(
