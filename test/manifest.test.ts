@@ -393,14 +393,6 @@ describe('hashFile and hashEntries', () => {
     appendFileSync(join(dir, 'b.txt'), 'more')
     await expect(hashEntries(dir, entries)).rejects.toThrow(/b\.txt/)
   })
-
-  it('hashes with any concurrency to the same result', async () => {
-    const one = (await scanSource(root, EXCLUDE)).entries
-    const many = (await scanSource(root, EXCLUDE)).entries
-    await hashEntries(root, one, 1)
-    await hashEntries(root, many, 64)
-    expect(many).toEqual(one)
-  })
 })
 
 describe('serializeManifest and parseManifest', () => {
