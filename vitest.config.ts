@@ -7,6 +7,8 @@ export default defineConfig({
     hookTimeout: 60_000,
     // Integration suites each start their own sshd; two cores do not gain from more forks.
     maxWorkers: 2,
+    // Memory tests collect garbage before measuring, so they see live memory, not GC timing.
+    execArgv: ['--expose-gc'],
     reporters: ['default']
   }
 })

@@ -376,10 +376,17 @@ export class ServerSession {
         )
       ]
       const stream = tarUpload(entries, gzip, this.log, options.signal)
+      // A local read error truncates the stream; the server then reports a broken archive, but
+      // the cause to report is the local one.
+      let readError: Error | undefined
+      stream.on('error', error => (readError ??= error))
       const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
         stdin: stream,
         signal: options.signal
       })
+      if (readError && result.code !== 0) {
+        throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+      }
       this.checkRelease(result, output, id)
       final = output
     } else {

@@ -339,11 +339,17 @@ async function* archiveChunks(
       filled += headers.length
       progress.bytes += headers.length
       if (entry.typeflag === '0') {
-        if (entry.data) {
+        if (entry.data && contentBytes <= BATCH - filled) {
           entry.data.copy(batch, filled)
           batch.fill(0, filled + entry.size, filled + contentBytes)
           filled += contentBytes
           progress.bytes += contentBytes
+        } else if (entry.data) {
+          // Generated content larger than a batch goes out whole, with its padding.
+          if (filled > 0) yield take()
+          const padded = Buffer.concat([entry.data, Buffer.alloc(padding(entry.size))])
+          progress.bytes += padded.length
+          yield padded
         } else if (contentBytes <= BATCH - filled) {
           // Fits in the batch: read it in place, zero the padding.
           fd = openSource(raw, entry)

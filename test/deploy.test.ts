@@ -2,7 +2,7 @@
  * The foundation, end to end: `node dist/index.js` driven by INPUT_* variables against a real
  * OpenSSH sshd on loopback.
  */
-import { mkdir, readFile, readlink, stat, writeFile } from 'node:fs/promises'
+import { mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction } from './support/action.ts'
@@ -89,6 +89,33 @@ describe('a first deploy', () => {
     expect(run.code, run.log).toBe(0)
     expect((await stat(path.join(f.deployDir, 'current/open.txt'))).mode & 0o777).toBe(0o664)
     expect(await worldWritable(f.deployDir)).toEqual([])
+  })
+})
+
+describe('a tree of thousands of files', () => {
+  it('deploys 3,300 files, then only the 115 that changed, and the live tree equals the source', async () => {
+    const f = await fixture()
+    const spec: Record<string, string> = {}
+    for (let i = 0; i < 3300; i++) {
+      spec[`src/module-${i % 40}/file-${i}.php`] = `<?php // file ${i}\n${'x'.repeat(i % 700)}\n`
+    }
+    await writeTree(f.source, spec)
+    const first = await runAction(f.inputs())
+    expect(first.code, first.log).toBe(0)
+    expect(Number(first.outputs['files-uploaded'])).toBe(3300 + 7)
+
+    const changed: Record<string, string> = {}
+    for (let i = 0; i < 3300; i += 29)
+      changed[`src/module-${i % 40}/file-${i}.php`] = `<?php // changed ${i}\n`
+    await writeTree(f.source, changed)
+    await rm(path.join(f.source, 'src/module-1/file-1.php'))
+    const second = await runAction(f.inputs())
+    expect(second.code, second.log).toBe(0)
+    expect(Number(second.outputs['files-uploaded'])).toBe(Object.keys(changed).length)
+    expect(second.outputs['files-deleted']).toBe('1')
+    expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(
+      await describeTree(f.source)
+    )
   })
 })
 
