@@ -53036,7 +53036,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 
 /***/ }),
 
-/***/ 9874:
+/***/ 6506:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53119,7 +53119,7 @@ function messageOf(error) {
 
 /***/ }),
 
-/***/ 7397:
+/***/ 5885:
 /***/ ((__unused_webpack___webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6760);
@@ -53138,14 +53138,14 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 /***/ }),
 
-/***/ 6509:
+/***/ 3605:
 /***/ ((__webpack_module__, __unused_webpack___webpack_exports__, __nccwpck_require__) => {
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
-/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7397);
-/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2691);
-/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9751);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8377);
+/* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5691);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9855);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(9521);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
@@ -53163,7 +53163,7 @@ __webpack_async_result__();
 
 /***/ }),
 
-/***/ 877:
+/***/ 3525:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -53181,15 +53181,15 @@ var core = __nccwpck_require__(7264);
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
-// EXTERNAL MODULE: ./build/bundle-9501/js/errors.js
-var errors = __nccwpck_require__(9874);
-// EXTERNAL MODULE: ./build/bundle-9501/js/known-hosts.js
-var known_hosts = __nccwpck_require__(3576);
-// EXTERNAL MODULE: ./build/bundle-9501/js/release-id.js
-var release_id = __nccwpck_require__(2528);
+// EXTERNAL MODULE: ./build/bundle/js/errors.js
+var errors = __nccwpck_require__(6506);
+// EXTERNAL MODULE: ./build/bundle/js/known-hosts.js
+var known_hosts = __nccwpck_require__(2032);
+// EXTERNAL MODULE: ./build/bundle/js/release-id.js
+var release_id = __nccwpck_require__(6504);
 // EXTERNAL MODULE: external "node:net"
 var external_node_net_ = __nccwpck_require__(7030);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/servers.js
+;// CONCATENATED MODULE: ./build/bundle/js/servers.js
 
 
 // A POSIX portable user name, as useradd accepts it; '-' cannot lead because ssh would parse it
@@ -53292,9 +53292,9 @@ function printable(text) {
     return text.replace(/[\u0000-\u001f\u007f]/g, c => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
 
-// EXTERNAL MODULE: ./build/bundle-9501/js/settings.js
-var settings = __nccwpck_require__(3824);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/input-helper.js
+// EXTERNAL MODULE: ./build/bundle/js/settings.js
+var settings = __nccwpck_require__(7336);
+;// CONCATENATED MODULE: ./build/bundle/js/input-helper.js
 
 
 
@@ -53652,7 +53652,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 3576:
+/***/ 2032:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -53663,7 +53663,7 @@ function integer(read, name, fallback, min, max) {
 /* harmony export */ });
 /* unused harmony exports matchKnownHosts, fingerprintSha256, parseFingerprint, hostKeyAlgorithmsFor */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9874);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6506);
 /**
  * Host-key verification material from the `known-hosts` and `host-fingerprint` inputs.
  *
@@ -54054,7 +54054,7 @@ function hasCertAuthorityFor(entries, host, port) {
 
 /***/ }),
 
-/***/ 2691:
+/***/ 5691:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -54067,7 +54067,7 @@ __nccwpck_require__.d(__webpack_exports__, {
 var core = __nccwpck_require__(7264);
 // EXTERNAL MODULE: external "node:crypto"
 var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/concurrency.js
+;// CONCATENATED MODULE: ./build/bundle/js/concurrency.js
 /**
  * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
  * the end of each phase. After a failure no new item starts (the group will abort anyway), but
@@ -54094,9 +54094,9 @@ async function forEachLimited(items, limit, work, options = {}) {
     return failures;
 }
 
-// EXTERNAL MODULE: ./build/bundle-9501/js/errors.js
-var errors = __nccwpck_require__(9874);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/health-check.js
+// EXTERNAL MODULE: ./build/bundle/js/errors.js
+var errors = __nccwpck_require__(6506);
+;// CONCATENATED MODULE: ./build/bundle/js/health-check.js
 
 /**
  * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
@@ -54141,7 +54141,7 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
     return { ok: false, last, attempts: maxAttempts };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/logger.js
+;// CONCATENATED MODULE: ./build/bundle/js/logger.js
 
 function serverLog(label) {
     const prefix = `[${label}] `;
@@ -54175,7 +54175,7 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/release-log.js
+;// CONCATENATED MODULE: ./build/bundle/js/release-log.js
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -54255,10 +54255,10 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle-9501/js/release-id.js
-var release_id = __nccwpck_require__(2528);
-// EXTERNAL MODULE: ./build/bundle-9501/js/input-helper.js + 1 modules
-var input_helper = __nccwpck_require__(877);
+// EXTERNAL MODULE: ./build/bundle/js/release-id.js
+var release_id = __nccwpck_require__(6504);
+// EXTERNAL MODULE: ./build/bundle/js/input-helper.js + 1 modules
+var input_helper = __nccwpck_require__(3525);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -57791,7 +57791,7 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
-;// CONCATENATED MODULE: ./build/bundle-9501/js/manifest.js
+;// CONCATENATED MODULE: ./build/bundle/js/manifest.js
 
 
 
@@ -58018,7 +58018,7 @@ async function parseManifest(data) {
     return { version: 1, entries, sharedLinks };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/plan.js
+;// CONCATENATED MODULE: ./build/bundle/js/plan.js
 function same(a, b) {
     if (a.type !== b.type)
         return false;
@@ -58090,9 +58090,9 @@ function makePlan(local, base) {
     return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
 }
 
-// EXTERNAL MODULE: ./build/bundle-9501/js/remote-scripts.js
-var remote_scripts = __nccwpck_require__(1302);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/script-output.js
+// EXTERNAL MODULE: ./build/bundle/js/remote-scripts.js
+var remote_scripts = __nccwpck_require__(1054);
+;// CONCATENATED MODULE: ./build/bundle/js/script-output.js
 /**
  * What the server scripts print: result lines `!key value` on stdout, and binary sections
  * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
@@ -58138,7 +58138,7 @@ function scriptError(output) {
         : { kind: line.slice(0, space), message: line.slice(space + 1) };
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/server-messages.js
+;// CONCATENATED MODULE: ./build/bundle/js/server-messages.js
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
 function describeListingLine(line) {
     const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
@@ -58199,7 +58199,7 @@ function formatAge(seconds) {
 
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/progress.js
+;// CONCATENATED MODULE: ./build/bundle/js/progress.js
 
 /**
  * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
@@ -58234,7 +58234,7 @@ class UploadProgress {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/tar-writer.js
+;// CONCATENATED MODULE: ./build/bundle/js/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
  * the server, where the extracting tool is GNU tar or BusyBox tar.
@@ -58630,7 +58630,7 @@ function createTarStream(entries, options = {}) {
     return stream;
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/upload.js
+;// CONCATENATED MODULE: ./build/bundle/js/upload.js
 /**
  * What travels to the server for a release: the metadata files (expected listing, checksums,
  * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
@@ -58771,7 +58771,7 @@ async function sftpUpload(files, o) {
         .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`)));
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/server-session.js
+;// CONCATENATED MODULE: ./build/bundle/js/server-session.js
 
 
 
@@ -59216,7 +59216,7 @@ function releaseIdOfLink(target) {
     return match ? match[1] : clean.split('/').pop();
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/deploy.js
+;// CONCATENATED MODULE: ./build/bundle/js/deploy.js
 
 
 
@@ -64679,7 +64679,7 @@ function getOctokit(token, options, ...additionalPlugins) {
 //# sourceMappingURL=github.js.map
 ;// CONCATENATED MODULE: external "node:os"
 const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
-;// CONCATENATED MODULE: ./build/bundle-9501/js/run-context.js
+;// CONCATENATED MODULE: ./build/bundle/js/run-context.js
 
 
 
@@ -64720,7 +64720,7 @@ async function gitHead(cwd) {
     }
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/unlock.js
+;// CONCATENATED MODULE: ./build/bundle/js/unlock.js
 
 
 
@@ -64774,13 +64774,13 @@ class UnlockRun {
     }
 }
 
-// EXTERNAL MODULE: ./build/bundle-9501/js/settings.js
-var settings = __nccwpck_require__(3824);
-// EXTERNAL MODULE: ./build/bundle-9501/js/ssh-remote-host.js
-var ssh_remote_host = __nccwpck_require__(9617);
-// EXTERNAL MODULE: ./build/bundle-9501/js/state-helper.js
-var state_helper = __nccwpck_require__(8377);
-;// CONCATENATED MODULE: ./build/bundle-9501/js/summary.js
+// EXTERNAL MODULE: ./build/bundle/js/settings.js
+var settings = __nccwpck_require__(7336);
+// EXTERNAL MODULE: ./build/bundle/js/ssh-remote-host.js
+var ssh_remote_host = __nccwpck_require__(1001);
+// EXTERNAL MODULE: ./build/bundle/js/state-helper.js
+var state_helper = __nccwpck_require__(9521);
+;// CONCATENATED MODULE: ./build/bundle/js/summary.js
 
 
 const PHASES = [
@@ -64854,7 +64854,7 @@ function escapeHtml(text) {
     return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
 }
 
-;// CONCATENATED MODULE: ./build/bundle-9501/js/main.js
+;// CONCATENATED MODULE: ./build/bundle/js/main.js
 
 
 
@@ -65003,18 +65003,18 @@ function setOutputs(result) {
 
 /***/ }),
 
-/***/ 9751:
+/***/ 9855:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   b: () => (/* binding */ post)
 /* harmony export */ });
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9874);
-/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(877);
-/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1302);
-/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(9617);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8377);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6506);
+/* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3525);
+/* harmony import */ var _remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1054);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1001);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(9521);
 
 
 
@@ -65072,7 +65072,7 @@ async function post() {
 
 /***/ }),
 
-/***/ 2528:
+/***/ 6504:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65121,7 +65121,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 1302:
+/***/ 1054:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65136,7 +65136,7 @@ function nextFreeTimestampId(now, taken) {
 /* harmony export */ });
 /* unused harmony export LISTING_COMMAND */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7946);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1538);
 /**
  * The shell scripts that run on the servers, one per phase, so each phase costs one round trip
  * however many paths it touches. They use only POSIX sh and tools that GNU systems and BusyBox
@@ -65578,7 +65578,7 @@ say unlocked
 
 /***/ }),
 
-/***/ 3824:
+/***/ 7336:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65634,7 +65634,7 @@ const Outputs = {
 
 /***/ }),
 
-/***/ 7946:
+/***/ 1538:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65671,7 +65671,7 @@ function command(...argv) {
 
 /***/ }),
 
-/***/ 9617:
+/***/ 1001:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -65680,9 +65680,9 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5472);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(9874);
-/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(7946);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(3576);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6506);
+/* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(1538);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2032);
 
 
 
@@ -66154,7 +66154,7 @@ class SftpFiles {
 
 /***/ }),
 
-/***/ 8377:
+/***/ 9521:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
@@ -69325,6 +69325,6 @@ module.exports = {"rE":"1.17.0"};
 /******/ // startup
 /******/ // Load entry module and return exports
 /******/ // This entry module used 'module' so it can't be inlined
-/******/ var __webpack_exports__ = __nccwpck_require__(6509);
+/******/ var __webpack_exports__ = __nccwpck_require__(3605);
 /******/ __webpack_exports__ = await __webpack_exports__;
 /******/ 

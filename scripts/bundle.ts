@@ -1,7 +1,8 @@
 /**
  * Build dist/ from src/: compile with tsc, bundle with ncc, then move the files into dist/ with
  * renames, so a test that starts `node dist/index.js` during a rebuild never reads half a file.
- * Each run builds in its own directory, so two bundles at once cannot mix their outputs.
+ * The build directory has a fixed name: ncc derives module ids from paths, and the bundle must
+ * come out byte for byte the same on every machine (CI compares it with the committed one).
  *
  * `node scripts/bundle.ts` (Node 24 strips the types).
  */
@@ -9,7 +10,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import path from 'node:path'
 
-const work = path.join('build', `bundle-${process.pid}`)
+const work = path.join('build', 'bundle')
 const compiled = path.join(work, 'js')
 const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
