@@ -16,7 +16,8 @@ import { startLatencyProxy, type LatencyProxy } from '../test/support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../test/support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../test/support/users.ts'
 
-export const ACTION = process.env.BENCH_ACTION ?? path.resolve(import.meta.dirname, '../dist/index.js')
+export const ACTION =
+  process.env.BENCH_ACTION ?? path.resolve(import.meta.dirname, '../dist/index.js')
 const SFTP_UPLOAD = path.resolve(import.meta.dirname, 'sftp-upload.ts')
 export const HOST = '127.0.0.1'
 
@@ -375,6 +376,10 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
           PATH: process.env.PATH ?? '/usr/bin:/bin',
           HOME: process.env.HOME ?? '/root',
           RUNNER_TEMP: dir,
+          // e.g. BENCH_NODE_OPTIONS=--cpu-prof to profile the action's runs.
+          ...(process.env.BENCH_NODE_OPTIONS
+            ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }
+            : {}),
           ...files,
           ...inputEnv(inputs)
         }
@@ -382,7 +387,9 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
       if (r.code !== 0) {
         if (timeLeft() <= 0) throw new DeadlineError('action: stopped at the global deadline')
         const why = r.timedOut ? 'timed out' : `exit ${r.code ?? r.signal}`
-        throw new Error(`action: ${why}\n${tail(r.stdout + r.stderr, 25)}`)
+        // The step's own ::error:: annotation says what went wrong in one line.
+        const annotation = /::error::(.*)/.exec(r.stdout + r.stderr)?.[1]?.replace(/%0A/g, ' ')
+        throw new Error(`action: ${why}: ${annotation ?? ''}\n${tail(r.stdout + r.stderr, 25)}`)
       }
       const timeReport = await readFile(timeFile, 'utf8')
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(timeReport)

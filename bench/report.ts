@@ -13,8 +13,10 @@ export interface Cell {
   scenario: Scenario
   rtt: number
   samples: Measurement[]
-  /** Why the cell is incomplete: a failure, or the deadline. */
+  /** Why the cell is incomplete: the last failure. */
   error?: string
+  /** Failed runs (not in samples). */
+  failures?: number
 }
 
 export interface RoundTrips {
@@ -86,6 +88,12 @@ function ratioText(cells: Cell[], cell: Cell): string {
     : `${(own / other).toFixed(2)}× ${peer.label}`
 }
 
+/** Keep a message from breaking the table. */
+function cellText(text: string): string {
+  const flat = text.replace(/\|/g, '\\|').replace(/\s+/g, ' ')
+  return flat.length > 120 ? `${flat.slice(0, 117)}...` : flat
+}
+
 export function resultsTable(cells: Cell[]): string {
   const lines = [
     '| Scenario | RTT ms | Median s | Runs s | vs peer | Peak RSS MB | Sent MB | SSH conns |',
@@ -95,7 +103,7 @@ export function resultsTable(cells: Cell[]): string {
     const { samples } = cell
     if (samples.length === 0) {
       lines.push(
-        `| ${cell.scenario.title} | ${cell.rtt} | — | ${cell.error ?? 'not run'} | | | | |`
+        `| ${cell.scenario.title} | ${cell.rtt} | — | ${cellText(cell.error ?? 'not run')} | | | | |`
       )
       continue
     }
@@ -108,7 +116,8 @@ export function resultsTable(cells: Cell[]): string {
         cell.scenario.title,
         cell.rtt,
         seconds(median(samples.map(s => s.ms))),
-        samples.map(s => seconds(s.ms)).join(', ') + (cell.error ? ` (${cell.error})` : ''),
+        samples.map(s => seconds(s.ms)).join(', ') +
+          (cell.error ? ` (${cellText(cell.error)})` : ''),
         ratioText(cells, cell),
         rss.length > 0 ? Math.max(...rss).toFixed(0) : '',
         mb(median(sent)),

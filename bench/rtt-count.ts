@@ -16,24 +16,37 @@ import { ensureWorkload, WEB_APP } from './workload.ts'
 
 const RTTS = [0, 100, 200]
 
-/** Needs the seeds of prepareSeeds(). Repetitions interleave the RTTs, so drift hits all alike. */
+/**
+ * Needs the seeds of prepareSeeds(). Repetitions interleave the RTTs, so drift hits all alike.
+ * A failed deploy is reported through `note` and left out; a failure of each run at some RTT
+ * leaves the count undefined.
+ */
 export async function countRoundTrips(
   env: Env,
   trees: Trees,
   repeat: number,
-  log: (line: string) => void
-): Promise<RoundTrips> {
+  log: (line: string) => void,
+  note: (line: string) => void
+): Promise<RoundTrips | undefined> {
   const noChange = SCENARIOS.find(s => s.key === 'nochange')!
   const samples: Record<number, number[]> = { 0: [], 100: [], 200: [] }
   for (let rep = 0; rep < repeat; rep++) {
     for (const rtt of RTTS) {
       env.proxy.setDelay(rtt / 2)
-      // Targets named apart from the main table's no-change runs.
-      const m = await noChange.run({ env, trees, rtt: 10_000 + rtt, rep, verify: false })
-      samples[rtt]!.push(m.ms)
-      log(`round-trip count: no-change deploy at ${rtt} ms: ${(m.ms / 1000).toFixed(2)} s`)
+      try {
+        // Targets named apart from the main table's no-change runs.
+        const m = await noChange.run({ env, trees, rtt: 10_000 + rtt, rep, verify: false })
+        samples[rtt]!.push(m.ms)
+        log(`round-trip count: no-change deploy at ${rtt} ms: ${(m.ms / 1000).toFixed(2)} s`)
+      } catch (error) {
+        if (error instanceof DeadlineError) throw error
+        const message = error instanceof Error ? error.message : String(error)
+        note(`round-trip count: no-change deploy at ${rtt} ms failed: ${message.split('\n')[0]}`)
+        log(`round-trip count: no-change deploy at ${rtt} ms FAILED: ${message}`)
+      }
     }
   }
+  if (RTTS.some(rtt => samples[rtt]!.length === 0)) return undefined
   const t = (rtt: number): number => median(samples[rtt]!) / 1000
   return {
     seconds: { 0: t(0), 100: t(100), 200: t(200) },
@@ -54,9 +67,10 @@ if (import.meta.main) {
   process.once('SIGINT', stop)
   process.once('SIGTERM', stop)
   try {
-    await prepareSeeds(env, { webapp }, log)
-    const result = await countRoundTrips(env, { webapp }, repeat, log)
-    console.log(roundTripsText(result))
+    await prepareSeeds(env, { webapp }, log, line => console.error(line))
+    const note = (line: string): void => console.error(line)
+    const result = await countRoundTrips(env, { webapp }, repeat, log, note)
+    console.log(result ? roundTripsText(result) : 'no count: every run at some RTT failed')
   } catch (error) {
     if (!(error instanceof DeadlineError)) process.exitCode = 1
     console.error(error instanceof Error ? error.message : String(error))

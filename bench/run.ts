@@ -13,12 +13,16 @@
  *   BENCH_RTTS=0,40,100    RTTs in ms (default 0,40,100)
  *   BENCH_REPEAT=3         repetitions per scenario (default 3; 1 when quick)
  *   BENCH_LARGE=0          skip the 50,000-file tree
+ *   BENCH_LARGE_REPEAT=1   repetitions of the large-tree scenarios (default 1: minutes each)
  *   BENCH_RTT_COUNT=0|1    count the no-change deploy's round trips (default: on unless quick)
  *   BENCH_DEADLINE_MIN=15  global bound; at the deadline the run stops and prints what it has
+ *   BENCH_ONLY=a,b         only these scenario keys (see scenarios.ts), e.g. large-first
+ *   BENCH_ACTION=path      benchmark another build of the action (default dist/index.js)
  *
  * Progress goes to stderr; the report goes to stdout and bench/.work/results.md (and .json).
  */
-import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
+import { createHash } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import {
   ACTION,
@@ -41,7 +45,7 @@ import {
   type RoundTrips
 } from './report.ts'
 import { countRoundTrips } from './rtt-count.ts'
-import { prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
+import { checkSeeds, LARGE_REPEAT, prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
 import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
 
 const quick = process.env.BENCH_QUICK === '1'
@@ -52,10 +56,13 @@ const rtts = (process.env.BENCH_RTTS ?? (quick ? '0,40' : '0,40,100'))
 const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3)) || 1)
 const withLarge = !quick && process.env.BENCH_LARGE !== '0'
 const withRttCount = process.env.BENCH_RTT_COUNT ? process.env.BENCH_RTT_COUNT === '1' : !quick
+const only = process.env.BENCH_ONLY?.split(',').map(s => s.trim())
 const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 15) || 15
 
 const started = Date.now()
-setDeadline(started + deadlineMin * 60_000)
+/** Stopping and cleaning up (removing accounts with GBs deployed to them) takes up to a minute. */
+const CLEANUP_RESERVE_MS = 60_000
+setDeadline(started + deadlineMin * 60_000 - CLEANUP_RESERVE_MS)
 
 function log(line: string): void {
   const t = ((Date.now() - started) / 1000).toFixed(0).padStart(4)
@@ -63,6 +70,7 @@ function log(line: string): void {
 }
 
 const cells: Cell[] = []
+const verified = new Set<string>()
 const notes: string[] = []
 let header = ''
 let workloads: string[] = []
@@ -107,20 +115,24 @@ function publish(): void {
   )
 }
 
-/** One timed run of a cell; a failure marks the cell and skips its remaining repetitions. */
+/** One timed run of a cell; a failure is counted and reported, and the repetitions go on. */
 async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise<void> {
   if (timeLeft() <= 0) throw new DeadlineError('global deadline reached')
   env.proxy.setDelay(cell.rtt / 2)
   const label = `${cell.scenario.key} @${cell.rtt} ms #${rep + 1}`
   try {
-    const m = await cell.scenario.run({ env, trees, rtt: cell.rtt, rep, verify: rep === 0 })
+    // Correctness is checked once per scenario (its first run), outside the timed region.
+    const verify = !verified.has(cell.scenario.key)
+    verified.add(cell.scenario.key)
+    const m = await cell.scenario.run({ env, trees, rtt: cell.rtt, rep, verify })
     cell.samples.push(m)
     const rss = m.rssMb !== undefined ? `, ${m.rssMb.toFixed(0)} MB RSS` : ''
     log(`${label}: ${(m.ms / 1000).toFixed(2)} s${rss}`)
   } catch (error) {
     if (error instanceof DeadlineError || timeLeft() <= 0) throw error
     const message = error instanceof Error ? error.message : String(error)
-    cell.error = `failed: ${message.split('\n')[0]}`
+    cell.failures = (cell.failures ?? 0) + 1
+    cell.error = `${cell.failures} failed: ${message.split('\n')[0]}`
     notes.push(`${label} failed: ${message.replace(/\n/g, '\n  ')}`)
     log(`${label} FAILED: ${message}`)
   }
@@ -131,30 +143,44 @@ async function runBlock(env: Env, trees: Trees, block: Cell[]): Promise<void> {
   for (let rep = 0; rep < repeat; rep++) {
     for (const cell of block) {
       if (rep >= (cell.scenario.maxRepeat ?? repeat)) continue
-      if (cell.error?.startsWith('failed')) continue
+      // A scenario that fails every time is not worth more attempts.
+      if (cell.samples.length === 0 && (cell.failures ?? 0) >= 2) continue
       await runOnce(env, trees, cell, rep)
     }
   }
 }
 
+/** Identify the build under test, so a rebuild in the middle of a run cannot go unnoticed. */
+function buildId(): string {
+  const hash = createHash('sha256').update(readFileSync(ACTION)).digest('hex').slice(0, 12)
+  return `${path.relative(process.cwd(), ACTION)} sha256:${hash}, built ${statSync(ACTION)
+    .mtime.toISOString()
+    .replace(/\.\d+Z$/, 'Z')}`
+}
+
 async function main(): Promise<void> {
   if (!existsSync(ACTION)) throw new Error(`${ACTION} is missing; build the bundle first`)
+  const build = buildId()
   for (const tool of ['/usr/bin/time', 'rsync', 'ssh', 'tar', 'gzip']) {
     const probe = await exec('sh', ['-c', `command -v ${tool}`], { timeoutMs: 5_000 })
     if (probe.code !== 0) throw new Error(`${tool} is not installed`)
   }
   const sshVersion = (await exec('ssh', ['-V'], { timeoutMs: 5_000 })).stderr.trim()
-  header = machineLine(sshVersion, repeat)
+  header = `${machineLine(sshVersion, repeat)}\n\nAction under test: ${build}`
 
   const trees: Trees = { webapp: ensureWorkload(WEB_APP, log) }
-  if (withLarge) trees.large = ensureWorkload(LARGE, log)
-  workloads = [trees.webapp, ...(trees.large ? [trees.large] : [])].map(workloadLine)
+  const largeWanted = !only || only.some(k => k.startsWith('large-'))
+  if (withLarge && largeWanted) trees.large = ensureWorkload(LARGE, log)
+  workloads = [workloadLine(trees.webapp)]
+  if (trees.large)
+    workloads.push(`${workloadLine(trees.large)}; ${LARGE_REPEAT} run(s) per scenario`)
 
   // Every cell up front, so a partial run still shows what was skipped.
   const order = [...rtts].sort((a, b) => a - b)
   for (const rtt of order) {
     for (const scenario of SCENARIOS) {
       if (scenario.tree === 'large' && !trees.large) continue
+      if (only && !only.includes(scenario.key)) continue
       if (scenario.rtts(rtts).includes(rtt)) cells.push({ scenario, rtt, samples: [] })
     }
   }
@@ -180,24 +206,46 @@ async function main(): Promise<void> {
   const env = await startEnv(log)
   running.env = env
   try {
-    await prepareSeeds(env, trees, log)
-    for (const rtt of order) {
-      log(`--- web-app tree at ${rtt} ms RTT`)
-      await runBlock(
-        env,
-        trees,
-        cells.filter(c => c.rtt === rtt && c.scenario.tree === 'webapp')
+    await prepareSeeds(env, trees, log, line => notes.push(line))
+    // Run order puts the cells the targets need first, so a deadline costs the least useful
+    // ones: 40 ms (most targets), 100 ms (the no-change target), the large tree, the round-trip
+    // count, then the other RTTs, with the minutes-long per-file SFTP baseline last of all.
+    const targetRtts = [40, 100].filter(r => rtts.includes(r))
+    const otherRtts = order.filter(r => !targetRtts.includes(r))
+    const webappAt = (rtt: number, sftp: boolean) =>
+      cells.filter(
+        c =>
+          c.rtt === rtt && c.scenario.tree === 'webapp' && (c.scenario.key === 'sftp-full') === sftp
       )
+    for (const rtt of targetRtts) {
+      log(`--- web-app tree at ${rtt} ms RTT`)
+      await runBlock(env, trees, [...webappAt(rtt, false), ...webappAt(rtt, true)])
+    }
+    for (const rtt of order) {
       const large = cells.filter(c => c.rtt === rtt && c.scenario.tree === 'large')
-      if (large.length > 0) {
-        log(`--- large tree at ${rtt} ms RTT`)
-        await runBlock(env, trees, large)
-      }
+      if (large.length === 0) continue
+      log(`--- large tree at ${rtt} ms RTT`)
+      await runBlock(env, trees, large)
     }
     if (withRttCount) {
       log('--- round trips of a no-change deploy (0, 100, 200 ms)')
-      roundTrips = await countRoundTrips(env, trees, repeat, log)
+      roundTrips = await countRoundTrips(env, trees, repeat, log, line => notes.push(line))
     }
+    for (const rtt of otherRtts) {
+      log(`--- web-app tree at ${rtt} ms RTT`)
+      await runBlock(env, trees, webappAt(rtt, false))
+    }
+    for (const rtt of otherRtts) {
+      if (webappAt(rtt, true).length === 0) continue
+      log(`--- per-file SFTP baseline at ${rtt} ms RTT`)
+      await runBlock(env, trees, webappAt(rtt, true))
+    }
+    log('checking that the seeds are unchanged')
+    await checkSeeds(env, trees).catch(error => {
+      notes.push(
+        `seed check failed, so runs after the first may have started from a changed state: ${error instanceof Error ? error.message : String(error)}`
+      )
+    })
   } catch (error) {
     if (!(error instanceof DeadlineError)) throw error
     notes.push(
@@ -207,6 +255,9 @@ async function main(): Promise<void> {
   } finally {
     log('cleaning up')
     await env.close()
+  }
+  if (buildId() !== build) {
+    notes.push(`the action was rebuilt during the run (now ${buildId()}): rows may mix two builds`)
   }
   log(`done in ${((Date.now() - started) / 1000).toFixed(0)} s`)
 }
