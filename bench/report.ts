@@ -78,7 +78,7 @@ function ratioText(cells: Cell[], cell: Cell): string {
   if (!peer) {
     // The no-change deploy is pure round trips: say how many RTTs its time is worth.
     if (cell.scenario.key === 'nochange' && cell.rtt > 0)
-      return `= ${(own / cell.rtt).toFixed(1)} RTTs`
+      return `wall time = ${(own / cell.rtt).toFixed(1)} RTTs`
     return ''
   }
   const other = medianMs(cells, peer.key, cell.rtt)

@@ -129,7 +129,9 @@ async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise
     const rss = m.rssMb !== undefined ? `, ${m.rssMb.toFixed(0)} MB RSS` : ''
     log(`${label}: ${(m.ms / 1000).toFixed(2)} s${rss}`)
   } catch (error) {
-    if (error instanceof DeadlineError || timeLeft() <= 0) throw error
+    if (error instanceof DeadlineError) throw error
+    // A run cut short by the deadline fails in whatever way it was cut; that is the deadline.
+    if (timeLeft() <= 0) throw new DeadlineError('global deadline reached')
     const message = error instanceof Error ? error.message : String(error)
     cell.failures = (cell.failures ?? 0) + 1
     cell.error = `${cell.failures} failed: ${message.split('\n')[0]}`

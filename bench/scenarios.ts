@@ -91,8 +91,20 @@ async function clone(account: Account, seed: string, target: string): Promise<vo
   }
 }
 
+/**
+ * Remove a target. A deploy killed at the deadline can leave its server side still writing for
+ * a moment, so retry briefly; whatever is left goes with the account at the end.
+ */
 async function remove(account: Account, relative: string): Promise<void> {
-  await rm(remote(account, relative), { recursive: true, force: true })
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await rm(remote(account, relative), { recursive: true, force: true })
+      return
+    } catch (error) {
+      if (attempt >= 5) throw error
+      await new Promise(resolve => setTimeout(resolve, 200 * attempt))
+    }
+  }
 }
 
 /** Descriptions of the local source trees, which never change during a run. */

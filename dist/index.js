@@ -65699,6 +65699,10 @@ const { Client } = ssh2__WEBPACK_IMPORTED_MODULE_1__;
  */
 const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; s=$(dd bs=1 count="$n" 2>/dev/null) || exit 97; eval "$s"'`;
 const STDERR_TAIL = 8192;
+/** Exit status of each channel, recorded from the moment it is open. */
+const exits = new WeakMap();
+/** Channels already closed, for the same reason. */
+const closedChannels = new WeakSet();
 // Host key algorithm families, tried one by one when only a fingerprint is known: the server
 // offers its preferred type first, and a fingerprint does not say which type it is of.
 const KEY_FAMILIES = [
@@ -65891,10 +65895,17 @@ class SshRemoteHost {
                 return;
             }
             this.client.exec(commandLine, (error, channel) => {
-                if (error)
+                if (error) {
                     reject(new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${this.label}: cannot open a channel: ${error.message}`));
-                else
-                    resolve(channel);
+                    return;
+                }
+                // The exit status can arrive in the same read as the exec reply (a short inline script),
+                // and ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
+                channel.on('exit', (code, signalName) => {
+                    exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName });
+                });
+                channel.once('close', () => closedChannels.add(channel));
+                resolve(channel);
             });
         });
     }
@@ -65981,6 +65992,10 @@ class SshRemoteHost {
                 if (settled)
                     return;
                 settled = true;
+                const exit = exits.get(channel);
+                code = exit?.code ?? null;
+                if (code === null && exit?.signal)
+                    stderrTail += `\n(killed by SIG${exit.signal})`;
                 options.signal?.removeEventListener('abort', onAbort);
                 if (partial !== '')
                     options.onStderrLine?.(partial);
@@ -66000,12 +66015,11 @@ class SshRemoteHost {
                 for (const line of lines)
                     options.onStderrLine?.(line);
             });
-            channel.on('exit', (exitCode, signalName) => {
-                code = typeof exitCode === 'number' ? exitCode : null;
-                if (code === null && signalName)
-                    stderrTail += `\n(killed by SIG${signalName})`;
-            });
             channel.on('close', finish);
+            // Closed before this listener existed (a script with no output): finish once the buffered
+            // stderr, if any, has been read.
+            if (closedChannels.has(channel))
+                setImmediate(finish);
             channel.on('error', () => undefined);
             if (options.signal) {
                 if (options.signal.aborted)

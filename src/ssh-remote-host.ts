@@ -34,6 +34,11 @@ const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; s=$(dd bs=1 count="$n" 2>/de
 
 const STDERR_TAIL = 8192
 
+/** Exit status of each channel, recorded from the moment it is open. */
+const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>()
+/** Channels already closed, for the same reason. */
+const closedChannels = new WeakSet<ClientChannel>()
+
 // Host key algorithm families, tried one by one when only a fingerprint is known: the server
 // offers its preferred type first, and a fingerprint does not say which type it is of.
 const KEY_FAMILIES = [
@@ -250,9 +255,17 @@ export class SshRemoteHost implements RemoteHost {
         return
       }
       this.client.exec(commandLine, (error, channel) => {
-        if (error)
+        if (error) {
           reject(new ConnectionError(`${this.label}: cannot open a channel: ${error.message}`))
-        else resolve(channel)
+          return
+        }
+        // The exit status can arrive in the same read as the exec reply (a short inline script),
+        // and ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
+        channel.on('exit', (code: number | null, signalName?: string) => {
+          exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName })
+        })
+        channel.once('close', () => closedChannels.add(channel))
+        resolve(channel)
       })
     })
   }
@@ -337,6 +350,9 @@ export class SshRemoteHost implements RemoteHost {
       const finish = (): void => {
         if (settled) return
         settled = true
+        const exit = exits.get(channel)
+        code = exit?.code ?? null
+        if (code === null && exit?.signal) stderrTail += `\n(killed by SIG${exit.signal})`
         options.signal?.removeEventListener('abort', onAbort)
         if (partial !== '') options.onStderrLine?.(partial)
         if (code === null && this.closed) {
@@ -356,11 +372,10 @@ export class SshRemoteHost implements RemoteHost {
         partial = lines.pop() ?? ''
         for (const line of lines) options.onStderrLine?.(line)
       })
-      channel.on('exit', (exitCode: number | null, signalName?: string) => {
-        code = typeof exitCode === 'number' ? exitCode : null
-        if (code === null && signalName) stderrTail += `\n(killed by SIG${signalName})`
-      })
       channel.on('close', finish)
+      // Closed before this listener existed (a script with no output): finish once the buffered
+      // stderr, if any, has been read.
+      if (closedChannels.has(channel)) setImmediate(finish)
       channel.on('error', () => undefined)
       if (options.signal) {
         if (options.signal.aborted) onAbort()
