@@ -268,6 +268,8 @@ export interface Measurement {
   connections?: number
   /** Per-phase milliseconds from the action's `servers` output (the slowest server's). */
   phases?: Record<string, number>
+  /** The action's own scan and hashing of the source, ms (it runs beside connect). */
+  scanMs?: number
   filesUploaded?: number
 }
 
@@ -399,12 +401,19 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
         rssMb: rss ? Number(rss[1]) / 1024 : undefined,
         outputs,
         phases: slowestPhases(outputs.servers),
+        scanMs: scanMs(r.stdout),
         filesUploaded: Number(outputs['files-uploaded'] ?? NaN)
       }
     } finally {
       await rm(dir, { recursive: true, force: true })
     }
   })
+}
+
+/** From the action's log line `source ...: ...; scanned and hashed in 180 ms`. */
+function scanMs(log: string): number | undefined {
+  const m = /scanned and hashed in (\d+) ms/.exec(log)
+  return m ? Number(m[1]) : undefined
 }
 
 /** Phase times of the server that took longest in each phase (the barrier waits for it). */

@@ -403,6 +403,16 @@ export const SCENARIOS: Scenario[] = [
     run: ctx => incremental(ctx, 'nochange', 'webapp-v2', ctx.trees.webapp.v2, {})
   },
   {
+    key: 'nochange-hardlink',
+    title: 'action: deploy with nothing changed, copy-method hardlink',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx =>
+      incremental(ctx, 'nochange-hardlink', 'webapp-v2', ctx.trees.webapp.v2, {
+        'copy-method': 'hardlink'
+      })
+  },
+  {
     key: 'group-1',
     title: 'action: incremental to 1 server (group peer)',
     tree: 'webapp',

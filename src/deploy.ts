@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { forEachLimited, type Failure } from './concurrency.js'
 import { AbortedError, DeployRefusedError, messageOf } from './errors.js'
 import { pollHealth } from './health-check.js'
-import { formatDuration, type Log } from './logger.js'
+import { formatBytes, formatCount, formatDuration, type Log } from './logger.js'
 import type { ScanResult } from './manifest.js'
 import { previousRelease, releasesToPrune } from './release-log.js'
 import { nextFreeTimestampId } from './release-id.js'
@@ -21,7 +21,8 @@ export interface DeployDependencies {
   group<T>(name: string, work: () => Promise<T>): Promise<T>
   /** The local manifest, computed while connections are made. */
   manifest: Promise<ScanResult>
-  context: RunContext
+  /** Where the run comes from, read while connections are made (git may be asked). */
+  context: Promise<RunContext>
   now(): Date
   /** Remember the locks we hold, for the post step of a cancelled job. */
   saveLocks(locks: { server: Server; deployDir: string; token: string }[]): void
@@ -167,9 +168,8 @@ export class GroupRun {
     this.saveLocks()
   }
 
-  private lockOwner(): { token: string; json: string } {
+  private lockOwner(context: RunContext): { token: string; json: string } {
     const token = randomBytes(16).toString('hex')
-    const { context } = this.deps
     const json = JSON.stringify({
       token,
       runUrl: context.runUrl,
@@ -185,11 +185,12 @@ export class GroupRun {
 
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
   async inspect(lock: boolean): Promise<void> {
+    const context = await this.deps.context
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
         await s.inspect(
           this.settings.path,
-          lock ? this.lockOwner() : undefined,
+          lock ? this.lockOwner(context) : undefined,
           this.settings.reuse
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
@@ -232,6 +233,7 @@ export class GroupRun {
       await this.inspect(!settings.dryRun)
       this.checkAborted()
       const scan = await this.deps.manifest
+      this.deps.log.info(describeSource(settings.source, scan))
       for (const skipped of scan.skipped)
         this.deps.log.warning(`not deployed: ${skipped} is not a file, directory or symlink`)
       try {
@@ -261,14 +263,15 @@ export class GroupRun {
         return this.result()
       }
 
+      const context = await this.deps.context
       const revision = JSON.stringify({
         release: releaseId,
-        commit: this.deps.context.commit,
-        ref: this.deps.context.ref,
-        actor: this.deps.context.actor,
-        repository: this.deps.context.repository,
-        runUrl: this.deps.context.runUrl,
-        workflow: this.deps.context.workflow,
+        commit: context.commit,
+        ref: context.ref,
+        actor: context.actor,
+        repository: context.repository,
+        runUrl: context.runUrl,
+        workflow: context.workflow,
         time: this.deps.now().toISOString()
       })
       await this.deps.group(`Prepare release ${releaseId}`, async () => {
@@ -565,4 +568,27 @@ export class GroupRun {
       this.close()
     }
   }
+}
+
+/** What is being deployed, in one line: `source: 3,505 files, 12 directories, 30.0 MB; ...`. */
+function describeSource(source: string, scan: ScanResult): string {
+  let files = 0
+  let dirs = 0
+  let links = 0
+  let bytes = 0
+  for (const e of scan.entries) {
+    if (e.type === 'file') {
+      files++
+      bytes += e.size
+    } else if (e.type === 'dir') dirs++
+    else links++
+  }
+  const parts = [
+    `${formatCount(files)} files`,
+    `${formatCount(dirs)} directories`,
+    ...(links > 0 ? [`${formatCount(links)} symlinks`] : []),
+    formatBytes(bytes)
+  ]
+  const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms`
+  return `source ${source}: ${parts.join(', ')}${took}`
 }

@@ -4,6 +4,7 @@ import { InputError, messageOf } from './errors.js'
 import { getSettings } from './input-helper.js'
 import { actionLog, formatDuration, serverLog } from './logger.js'
 import { buildManifest, type ScanResult } from './manifest.js'
+import { sourceMetadata } from './upload.js'
 import { readRunContext } from './run-context.js'
 import { UnlockRun } from './unlock.js'
 import { Outputs, type Settings } from './settings.js'
@@ -78,6 +79,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
       : Promise.resolve({ entries: [], skipped: [] })
   // Scanning runs while the connections are made; a failure surfaces when the plan needs it.
   manifest.catch(() => undefined)
+  // So is the release metadata that depends on the source alone.
+  manifest.then(scan => sourceMetadata(scan.entries)).catch(() => undefined)
   const deps: DeployDependencies = {
     connect: server =>
       connectSsh({
@@ -96,7 +99,7 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
     log: actionLog,
     group: (name, work) => core.group(name, work),
     manifest,
-    context: await readRunContext(settings.source),
+    context: readRunContext(settings.source),
     now: () => new Date(),
     saveLocks: saveHeldLocks,
     signal

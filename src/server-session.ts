@@ -362,20 +362,25 @@ export class ServerSession {
     this.prepared = id
     let final: ScriptOutput
     if (useTar) {
-      const entries: TarEntry[] = [
-        ...metadata.files.map(f => ({
-          path: `.atomic-deploy/tmp/${id}/${f.name}`,
-          type: 'file' as const,
-          mode: 0o600,
-          mtime: Math.floor(Date.now() / 1000),
-          size: f.data.length,
-          data: f.data
-        })),
-        ...plan.upload.map(e =>
-          tarEntryFor(e, relativeTarget, options.sourceRoot, this.directoryMode)
-        )
-      ]
-      const stream = tarUpload(entries, gzip, this.log, options.signal)
+      const metadataEntries: TarEntry[] = metadata.files.map(f => ({
+        path: `.atomic-deploy/tmp/${id}/${f.name}`,
+        type: 'file' as const,
+        mode: 0o600,
+        mtime: Math.floor(Date.now() / 1000),
+        size: f.data.length,
+        data: f.data
+      }))
+      const { sourceRoot } = options
+      const { directoryMode } = this
+      const entries: Iterable<TarEntry> = {
+        *[Symbol.iterator]() {
+          yield* metadataEntries
+          for (const e of plan.upload)
+            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
+        }
+      }
+      const fileCount = metadataEntries.length + plan.uploadFiles
+      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal)
       // A local read error truncates the stream; the server then reports a broken archive, but
       // the cause to report is the local one.
       let readError: Error | undefined

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { connect as connectSocket, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import ssh2 from 'ssh2'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
@@ -62,7 +63,8 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
     )
   }
   const first = await attempt(options, verifier, verifier.algorithms)
-  if (first.client) return new SshRemoteHost(server.label, first.client)
+  if (first.client && first.socket)
+    return new SshRemoteHost(server.label, first.client, first.socket)
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
   const reasons = [first.reason]
@@ -73,7 +75,7 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
     )
       continue
     const next = await attempt(options, verifier, family)
-    if (next.client) return new SshRemoteHost(server.label, next.client)
+    if (next.client && next.socket) return new SshRemoteHost(server.label, next.client, next.socket)
     if (next.reason) reasons.push(next.reason)
     else if (!(
       next.error instanceof ConnectionError &&
@@ -88,6 +90,7 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
 
 interface Attempt {
   client?: InstanceType<typeof Client>
+  socket?: Socket
   error?: Error
   /** Set when the host key was the problem. */
   reason?: string
@@ -161,7 +164,7 @@ async function attempt(
     }
     const onReady = (): void => {
       client.removeListener('error', onError)
-      resolve({ client })
+      resolve({ client, socket })
     }
     client.once('ready', onReady)
     client.once('error', onError)
@@ -170,13 +173,15 @@ async function attempt(
         finish(prompts.map(() => options.password ?? ''))
       })
     }
+    // Our own socket, so that close() can drop it without waiting for the server's FIN. Every
+    // phase is a small request followed by a small reply. With Nagle's algorithm on, each small
+    // write waits for the ACK of the previous one, which Linux delays by up to 40 ms: measured
+    // here, an exec round trip on loopback fell from 88 ms to 9 ms.
+    const socket = connectSocket({ host: server.host, port: server.port, noDelay: true })
     try {
-      client.connect(config)
-      // Every phase is a small request followed by a small reply. With Nagle's algorithm on,
-      // each small write waits for the ACK of the previous one, which Linux delays by up to
-      // 40 ms: measured here, an exec round trip on loopback fell from 88 ms to 9 ms.
-      client.setNoDelay(true)
+      client.connect({ ...config, sock: socket })
     } catch (error) {
+      socket.destroy()
       // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
       resolve({ error: new ConnectionError(`${server.label}: ${keyProblem(messageOf(error))}`) })
     }
@@ -224,7 +229,8 @@ export class SshRemoteHost implements RemoteHost {
 
   constructor(
     readonly label: string,
-    private readonly client: InstanceType<typeof Client>
+    private readonly client: InstanceType<typeof Client>,
+    private readonly socket: Socket
   ) {
     client.on('error', error => {
       this.lostReason = error.message
@@ -428,7 +434,13 @@ export class SshRemoteHost implements RemoteHost {
   close(): void {
     this.spare?.then(c => c.end()).catch(() => undefined)
     this.spare = undefined
+    this.sparesEnabled = false
     this.client.end()
+    // DISCONNECT is written (the kernel still delivers it after the socket is closed); waiting
+    // for the server's FIN would only keep the process alive one more round trip.
+    const { socket } = this
+    if (socket.writableLength === 0) socket.destroy()
+    else socket.once('finish', () => socket.destroy())
   }
 }
 

@@ -42,7 +42,7 @@ export interface TarProgress {
 
 export interface TarStreamOptions {
   /** Called after each entry is fully written (throttling is the caller's job). */
-  onEntry?: (progress: TarProgress) => void
+  onEntry?: (progress: TarProgress, entry: TarEntry) => void
   signal?: AbortSignal
 }
 
@@ -306,7 +306,7 @@ function iteratorOf(entries: EntrySource): Iterator<TarEntry> | AsyncIterator<Ta
  */
 async function* archiveChunks(
   entries: EntrySource,
-  onEntry: ((progress: TarProgress) => void) | undefined
+  onEntry: ((progress: TarProgress, entry: TarEntry) => void) | undefined
 ): AsyncGenerator<Buffer, void, undefined> {
   const source = iteratorOf(entries)
   let exhausted = false
@@ -383,7 +383,7 @@ async function* archiveChunks(
         }
       }
       progress.files++
-      onEntry?.({ ...progress })
+      onEntry?.({ ...progress }, raw)
     }
     if (filled + END_OF_ARCHIVE_BYTES > BATCH) yield take()
     batch.fill(0, filled, filled + END_OF_ARCHIVE_BYTES)

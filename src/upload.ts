@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { createGzip } from 'node:zlib'
 import type { Log } from './logger.js'
-import { serializeManifest, type ManifestEntry } from './manifest.js'
+import { piecesToBuffer, serializeManifest, type ManifestEntry } from './manifest.js'
 import type { Plan } from './plan.js'
 import { UploadProgress } from './progress.js'
 import type { RemoteFiles } from './remote-host.js'
@@ -40,28 +40,53 @@ export interface ReleaseMetadata {
  * The files the server verifies the release with. `checked` are the entries whose content is
  * checked (the uploaded ones, or all with verify: full); every entry is listed.
  */
+const manifestFiles = new WeakMap<
+  ManifestEntry[],
+  Promise<{ expected: Buffer; manifest: Buffer }>
+>()
+
+/**
+ * The parts of the metadata that depend on the source alone: the listing the release must match
+ * and the gzipped manifest. Computed once per scan (main starts it while connections are made),
+ * however many servers ask.
+ */
+export function sourceMetadata(
+  entries: ManifestEntry[]
+): Promise<{ expected: Buffer; manifest: Buffer }> {
+  let files = manifestFiles.get(entries)
+  if (!files) {
+    files = serializeManifest({ version: 1, entries, sharedLinks: [] }).then(manifest => ({
+      expected: piecesToBuffer(entries, listingLine),
+      manifest
+    }))
+    manifestFiles.set(entries, files)
+  }
+  return files
+}
+
 export async function releaseMetadata(
   entries: ManifestEntry[],
   checked: ManifestEntry[],
   revision: string
 ): Promise<ReleaseMetadata> {
-  const expected = entries.map(listingLine).join('')
-  const sums: string[] = []
   const oddSums: { path: string; sha256: string }[] = []
   // The listing only shows a link target's length, so checked links are read back.
   const links = checked
     .filter(e => e.type === 'symlink')
     .map(e => ({ path: e.path, target: e.target ?? '' }))
-  for (const e of checked) {
-    if (e.type !== 'file' || !e.sha256) continue
+  const sums = piecesToBuffer(checked, e => {
+    if (e.type !== 'file' || !e.sha256) return ''
     // sha256sum -c cannot express these names the same way in GNU and BusyBox.
-    if (/[\n\r\\]/.test(e.path)) oddSums.push({ path: e.path, sha256: e.sha256 })
-    else sums.push(`${e.sha256}  ./${e.path}\n`)
-  }
-  const manifest = await serializeManifest({ version: 1, entries, sharedLinks: [] })
+    if (/[\n\r\\]/.test(e.path)) {
+      oddSums.push({ path: e.path, sha256: e.sha256 })
+      return ''
+    }
+    return `${e.sha256}  ./${e.path}\n`
+  })
+  const { expected, manifest } = await sourceMetadata(entries)
   const files = [
-    { name: 'expected', data: Buffer.from(expected) },
-    { name: 'sums', data: Buffer.from(sums.join('')) },
+    { name: 'expected', data: expected },
+    { name: 'sums', data: sums },
     { name: 'manifest.json.gz', data: manifest },
     { name: 'revision.json', data: Buffer.from(`${revision}\n`) }
   ]
@@ -104,21 +129,20 @@ export function countBytes(source: Readable, count: (bytes: number) => void): Re
 
 /** The archive of `entries`, gzipped or not, reporting progress while it is read. */
 export function tarUpload(
-  entries: TarEntry[],
+  entries: Iterable<TarEntry>,
+  fileCount: number,
   gzip: boolean,
   log: Log,
   signal?: AbortSignal
 ): Readable {
   // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-  const progress = new UploadProgress(
-    log,
-    entries.filter(e => e.type === 'file').length,
-    tarSize(entries)
-  ).start()
+  // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
+  // large tree's entries never all exist at once.
+  const progress = new UploadProgress(log, fileCount, tarSize(entries)).start()
   const tar = createTarStream(entries, {
     signal,
-    onEntry: ({ files }) => {
-      if (entries[files - 1]?.type === 'file') progress.files++
+    onEntry: (_, entry) => {
+      if (entry.type === 'file') progress.files++
     }
   })
   const counted = countBytes(tar, n => (progress.bytes += n))

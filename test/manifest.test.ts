@@ -18,7 +18,7 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
-import { gzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   buildManifest,
@@ -408,6 +408,28 @@ describe('serializeManifest and parseManifest', () => {
     expect(data[0]).toBe(0x1f)
     expect(data[1]).toBe(0x8b)
     expect(await parseManifest(data)).toEqual(manifest)
+  })
+
+  it('stores exactly the JSON of the whole manifest, built in pieces past 64 KB', async () => {
+    // Enough entries that the text is assembled from several pieces.
+    const entries = Array.from({ length: 3000 }, (_, i) => ({
+      path: `dir ${i % 7}/file-${i}-\u00e9\n"q".txt`,
+      type: 'file' as const,
+      mode: 0o644,
+      size: i,
+      mtime: 1_700_000_000 + i,
+      sha256: createHash('sha256').update(String(i)).digest('hex')
+    }))
+    const manifest: Manifest = { version: 1, entries, sharedLinks: ['storage'] }
+    const text = gunzipSync(await serializeManifest(manifest)).toString('utf8')
+    expect(text.length).toBeGreaterThan(3 * 65_536)
+    expect(text).toBe(
+      JSON.stringify({
+        version: 1,
+        sharedLinks: ['storage'],
+        entries: entries.map(e => [e.path, 'f', e.mode, e.size, e.mtime, e.sha256])
+      })
+    )
   })
 
   it('round-trips an empty manifest', async () => {
