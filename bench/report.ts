@@ -288,7 +288,7 @@ export function roundTripsText(r: RoundTrips): string {
     .map(([rtt, s]) => `${s.toFixed(2)} s at ${rtt} ms`)
     .join(', ')
   return [
-    `No-change deploy: ${times}.`,
+    `No-change deploy (copy-method hardlink): ${times}.`,
     `Round trips = (t200 − t100) / 0.1 s = ${r.roundTrips.toFixed(1)}` +
       ` (from t100 − t0: ${r.roundTripsLow.toFixed(1)}).`
   ].join('\n')

@@ -340,9 +340,16 @@ export class GroupRun {
         if (paths.length > 20) s.log.info(`  ... and ${paths.length - 20} more`)
       }
       s.log.info(`dry run: ${s.planLine()}; nothing was written`)
+      // A changed path is removed from the starting copy before it is written again.
+      const replaced = new Set(plan.remove)
+      const sent = plan.upload.filter(e => e.type !== 'dir')
       show(
-        'would upload',
-        plan.upload.filter(e => e.type !== 'dir').map(e => e.path)
+        'would add',
+        sent.filter(e => !replaced.has(e.path)).map(e => e.path)
+      )
+      show(
+        'would change',
+        sent.filter(e => replaced.has(e.path)).map(e => e.path)
       )
       show('would delete', plan.deleted)
     }
@@ -459,25 +466,26 @@ export class GroupRun {
         causes
       )
     }
-    await this.deps.group('Roll back', async () => {
-      const reverted = await this.revert(this.sessions.filter(s => s.switchedTo !== undefined))
-      this.rolledBack = reverted.length > 0
-      await this.finishAll(s => ({
-        events: [
-          ['rollback', releaseId],
-          ...(s.liveRelease ? [['live', s.liveRelease] as [string, string]] : [])
-        ],
-        prune: []
-      }))
-      for (const s of this.sessions) {
-        s.report.status = 'rolled-back'
-        s.report.error ??= failure
-      }
-      this.fail(
-        `${failure}\nRolled back to ${this.sessions[0]?.liveRelease ?? '(no release)'} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}.`,
-        causes
-      )
-    })
+    const reverted = await this.deps.group('Roll back', () =>
+      this.revert(this.sessions.filter(s => s.switchedTo !== undefined))
+    )
+    this.rolledBack = reverted.length > 0
+    // Its own group: Actions logs do not nest groups.
+    await this.finishAll(s => ({
+      events: [
+        ['rollback', releaseId],
+        ...(s.liveRelease ? [['live', s.liveRelease] as [string, string]] : [])
+      ],
+      prune: []
+    }))
+    for (const s of this.sessions) {
+      s.report.status = 'rolled-back'
+      s.report.error ??= failure
+    }
+    this.fail(
+      `${failure}\nRolled back to ${this.sessions[0]?.liveRelease ?? '(no release)'} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}.`,
+      causes
+    )
   }
 
   /** Phase 9 everywhere; a failure here is reported but changes nothing live. */

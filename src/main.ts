@@ -65,11 +65,13 @@ export async function run(): Promise<void> {
     core.setFailed(failure)
     return
   }
-  if (settings.mode === 'deploy' && !settings.dryRun) {
-    core.info(
-      `Done: release ${result?.releaseId} is live (${formatDuration(Date.now() - started)}).`
-    )
-  }
+  const took = formatDuration(Date.now() - started)
+  if (settings.mode === 'unlock') core.info(`Done: unlock finished (${took}).`)
+  else if (settings.dryRun)
+    core.info(`Done: dry run planned release ${result?.releaseId} (${took}).`)
+  else if (settings.mode === 'rollback')
+    core.info(`Done: rolled back; release ${result?.releaseId} is live (${took}).`)
+  else core.info(`Done: release ${result?.releaseId} is live (${took}).`)
 }
 
 async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployResult> {

@@ -404,7 +404,8 @@ export class ServerSession {
         metadata: metadata.files,
         plan,
         directoryMode: this.directoryMode,
-        log: this.log
+        log: this.log,
+        signal: options.signal
       })
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
@@ -412,6 +413,8 @@ export class ServerSession {
       this.checkRelease(second.result, second.output, id)
       final = second.output
     }
+    const hookExit = value(final, 'hook-exit')
+    if (hookExit) this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`)
     this.report.filesUploaded = plan.uploadFiles
     this.report.bytesUploaded = plan.uploadBytes
     this.report.filesDeleted = plan.deleted.length
@@ -553,6 +556,7 @@ export class ServerSession {
         result.stderrTail
       )
     }
+    this.log.info(`after-switch exited with status ${exit?.split(' ')[1] ?? '0'}`)
   }
 
   /** Remove a prepared release that will not go live, and release the lock. */

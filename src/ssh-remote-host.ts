@@ -522,8 +522,8 @@ class SftpFiles implements RemoteFiles {
       this.sftp.open(temporary, 'wx', { mode }, cb)
     )
     let written = 0
+    const pending: Promise<void>[] = []
     try {
-      const pending: Promise<void>[] = []
       for await (const chunk of source as AsyncIterable<Buffer>) {
         const offset = written
         written += chunk.length
@@ -539,6 +539,10 @@ class SftpFiles implements RemoteFiles {
       if (written !== size)
         throw new Error(`${file} changed while it was being read (${size} bytes, then ${written})`)
       await this.call<void>(`chmod ${file}`, cb => this.sftp.fchmod(handle, mode, cb))
+    } catch (error) {
+      // The source failed or was aborted: let the writes in flight settle before closing.
+      await Promise.allSettled(pending)
+      throw error
     } finally {
       await this.call<void>(`close ${file}`, cb => this.sftp.close(handle, cb)).catch(
         () => undefined

@@ -6,6 +6,7 @@ import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { createGzip } from 'node:zlib'
+import { AbortedError } from './errors.js'
 import type { Log } from './logger.js'
 import { piecesToBuffer, serializeManifest, type ManifestEntry } from './manifest.js'
 import type { Plan } from './plan.js'
@@ -166,6 +167,8 @@ export interface SftpUploadOptions {
   plan: Plan
   directoryMode: number
   log: Log
+  /** Aborting stops the upload: files in flight are cut short, no new one starts. */
+  signal?: AbortSignal
 }
 
 /**
@@ -191,18 +194,28 @@ export async function sftpUpload(files: RemoteFiles, o: SftpUploadOptions): Prom
   const uploads = o.plan.upload.filter(e => e.type === 'file')
   const progress = new UploadProgress(o.log, uploads.length, o.plan.uploadBytes).start()
   let next = 0
+  const { signal } = o
+  const aborted = (): Error =>
+    new AbortedError('The upload was aborted', { cause: signal?.reason as unknown })
   const worker = async (): Promise<void> => {
     while (next < uploads.length) {
+      if (signal?.aborted) throw aborted()
       const e = uploads[next++]
       const content = createReadStream(path.join(o.sourceRoot, e.path), {
         highWaterMark: 64 * 1024
       })
-      await files.writeFileAtomic(
-        `${o.root}/${e.path}`,
-        countBytes(content, n => (progress.bytes += n)),
-        e.mode,
-        e.size
-      )
+      const cut = (): void => void content.destroy(aborted())
+      signal?.addEventListener('abort', cut, { once: true })
+      try {
+        await files.writeFileAtomic(
+          `${o.root}/${e.path}`,
+          countBytes(content, n => (progress.bytes += n)),
+          e.mode,
+          e.size
+        )
+      } finally {
+        signal?.removeEventListener('abort', cut)
+      }
       progress.files++
     }
   }

@@ -62,6 +62,10 @@ describe('a first deploy', () => {
     expect(id).toMatch(/^\d{14}$/)
     expect(await releaseDirs(f)).toEqual([id])
     expect(await readlink(path.join(f.deployDir, 'current'))).toBe(`releases/${id}`)
+    // The last line says which release is live and how long it took.
+    expect(run.log.trimEnd().split('\n').at(-1)).toMatch(
+      new RegExp(`^Done: release ${id} is live \\(\\d+\\.\\d+s\\)\\.$`)
+    )
     expect(run.outputs['release-path']).toBe(path.join(f.deployDir, 'releases', id))
     expect(run.outputs['previous-release-id']).toBe('')
     expect(Number(run.outputs['files-uploaded'])).toBe(7)
@@ -231,6 +235,24 @@ describe('a failing before-switch', () => {
       `SHARED_PATH=${f.deployDir}/shared PREVIOUS_RELEASE_ID=${prev} PREVIOUS_RELEASE_PATH=${f.deployDir}/releases/${prev}`
     )
     expect(run.log).not.toContain('not reached')
+  })
+
+  it('streams both hooks with the server prefix and reports their exit status on success', async () => {
+    const f = await fixture()
+    const run = await runAction(
+      f.inputs({ 'before-switch': 'echo building', 'after-switch': 'echo reloading' })
+    )
+    expect(run.code, run.log).toBe(0)
+    const prefix = `[${f.inputs().servers}]`
+    const lines = run.log.split('\n')
+    for (const text of [
+      'building',
+      'before-switch exited with status 0',
+      'reloading',
+      'after-switch exited with status 0'
+    ]) {
+      expect(lines.some(l => l.includes(prefix) && l.endsWith(text)), text).toBe(true)
+    }
   })
 })
 

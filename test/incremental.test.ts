@@ -598,9 +598,13 @@ describe('dry run', () => {
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
     expect(result.code, result.log).toBe(0)
     expect(result.log).toMatch(/uploading 2 files .*deleting 1\b/)
-    expect(result.log).toContain('index.php')
-    expect(result.log).toContain('public/added.js')
-    expect(result.log).toContain('docs/readme.md')
+    // The first paths of each kind, under their kind.
+    const section = (title: string): string =>
+      new RegExp(`${title} \\(\\d+\\):\\n((?:.*\\]   .*\\n)*)`).exec(result.log)?.[1] ?? ''
+    expect(section('would add')).toContain('public/added.js')
+    expect(section('would change')).toContain('index.php')
+    expect(section('would delete')).toContain('docs/readme.md')
+    expect(section('would add')).not.toContain('index.php')
     expect(result.log).not.toContain('public/app.css')
 
     expect(await describeTree(f.deployDir)).toEqual(before)

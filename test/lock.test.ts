@@ -112,10 +112,14 @@ async function addBigFile(f: Fixture, megabytes: number): Promise<void> {
 }
 
 describe('a signal during the upload', () => {
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    it(`${signal}: exits non-zero, removes the incomplete release, releases the lock, leaves current alone`, async () => {
+  for (const [signal, transfer] of [
+    ['SIGTERM', 'tar'],
+    ['SIGINT', 'tar'],
+    ['SIGTERM', 'sftp']
+  ] as const) {
+    it(`${signal} during a ${transfer} upload: exits non-zero, removes the incomplete release, releases the lock, leaves current alone`, async () => {
       const f = await fixture()
-      const first = await runAction(f.inputs({ 'release-id': 'one' }))
+      const first = await runAction(f.inputs({ 'release-id': 'one', transfer }))
       expect(first.code, first.log).toBe(0)
       const before = await describeTree(path.join(f.deployDir, 'releases/one'))
 
@@ -126,7 +130,7 @@ describe('a signal during the upload', () => {
         signalledAt = Date.now()
         child.kill(signal)
       })
-      const cancelled = await runAction(inputs({ 'release-id': 'two' }), trigger.options)
+      const cancelled = await runAction(inputs({ 'release-id': 'two', transfer }), trigger.options)
       const ended = Date.now()
 
       expect(trigger.acted(), cancelled.log).toBe(true)

@@ -13,6 +13,7 @@ import {
   readFileSync,
   rmSync,
   symlinkSync,
+  truncateSync,
   utimesSync,
   writeFileSync
 } from 'node:fs'
@@ -382,6 +383,23 @@ describe('hashFile and hashEntries', () => {
 
   it('rejects a missing file', async () => {
     await expect(hashFile(join(work, 'missing'))).rejects.toThrow()
+  })
+
+  it('hashes a 256 MB file without holding it in memory', async () => {
+    const dir = join(work, 'huge')
+    mkdirSync(dir)
+    const huge = join(dir, 'huge.bin')
+    // A sparse file: 256 MB to read, no disk to fill.
+    const size = 256 * 1024 * 1024
+    writeFileSync(huge, '')
+    truncateSync(huge, size)
+    const peakBefore = process.resourceUsage().maxRSS
+    const { entries } = await buildManifest(dir, [])
+    const peakAfter = process.resourceUsage().maxRSS
+    expect(entries).toEqual([expect.objectContaining({ path: 'huge.bin', size })])
+    expect(entries[0]?.sha256).toBe(sha256sum(huge))
+    // maxRSS is in kilobytes. Reading the file whole would raise the peak by 256 MB.
+    expect((peakAfter - peakBefore) / 1024).toBeLessThan(32)
   })
 
   it('fails, naming the file, when a file grew between the scan and the hash', async () => {

@@ -892,7 +892,7 @@ describe.each(shells)('$name', shell => {
       id: string,
       files: Record<string, string | { link: string }>,
       p: Partial<FinalizeParams>,
-      options: { badSum?: string; extra?: Record<string, string> } = {}
+      options: { badSum?: string | string[]; extra?: Record<string, string> } = {}
     ): Output {
       for (const d of ['releases', 'shared', '.atomic-deploy'])
         mkdirSync(join(D, d), { recursive: true })
@@ -919,7 +919,7 @@ describe.each(shells)('$name', shell => {
         .filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].endsWith('/'))
         .map(
           ([rel, content]) =>
-            `${rel === options.badSum ? sha('something else') : sha(content)}  ./${rel}\n`
+            `${[options.badSum ?? []].flat().includes(rel) ? sha('something else') : sha(content)}  ./${rel}\n`
         )
       writeFileSync(join(T, 'sums'), sums.join(''))
       writeFileSync(join(T, 'manifest.json.gz'), `manifest of ${id}`)
@@ -1043,6 +1043,24 @@ describe.each(shells)('$name', shell => {
       expect(r.status).toBe(1)
       expect(r.lines.some(l => l.startsWith('badsum') && l.includes('app.js'))).toBe(true)
       expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    it('checks many files in parallel parts: all good passes, and bad files in different parts are all named', () => {
+      const files: Record<string, string> = {}
+      for (let i = 0; i < 200; i++) files[`f/${i}.txt`] = `content ${i}\n`
+      const good = finalize(join(fresh('finalize'), 'app'), 'r2', files, {})
+      expect(good.status, good.lines.join('\n')).toBe(0)
+      expect(good.lines).toEqual(['ready'])
+
+      const D = join(fresh('finalize'), 'app')
+      // Neighbouring lines land in different parts, whatever the number of parts.
+      const bad = ['f/17.txt', 'f/170.txt', 'f/171.txt']
+      const r = finalize(D, 'r2', files, {}, { badSum: bad })
+      expect(r.status).toBe(1)
+      const named = r.lines.filter(l => l.startsWith('badsum'))
+      expect(named).toHaveLength(3)
+      for (const path of bad) expect(named.some(l => l.includes(`./${path}:`))).toBe(true)
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
     })
 

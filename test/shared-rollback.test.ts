@@ -308,6 +308,11 @@ describe('a failing after-switch', () => {
     )
     expect(errorLines(failed.log).join('\n')).toMatch(/after-switch failed with status 4/)
     expect(await exists(lockDir(f))).toBe(false)
+    // The job summary says it plainly: the server's row, the reason, and where it went back to.
+    expect(failed.summary).toContain('↩️ rolled back')
+    expect(failed.summary).toMatch(/<td>[^<]*after-switch failed with status 4/)
+    expect(failed.summary).toContain('**Failed:**')
+    expect(failed.summary).toContain('**Rolled back** to one.')
 
     await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
     const kept = await runAction(
@@ -437,6 +442,7 @@ describe('mode: rollback', () => {
     expect(again.code, again.log).toBe(0)
     expect(await current(f)).toBe('releases/r1')
     expect(again.outputs['release-id']).toBe('r1')
+    expect(again.log).toMatch(/^Done: rolled back; release r1 is live \(\d+\.\d+s\)\.$/m)
 
     const to = await runAction(f.inputs({ mode: 'rollback', 'rollback-to': 'r3' }))
     expect(to.code, to.log).toBe(0)
