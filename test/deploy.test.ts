@@ -251,7 +251,10 @@ describe('a failing before-switch', () => {
       'reloading',
       'after-switch exited with status 0'
     ]) {
-      expect(lines.some(l => l.includes(prefix) && l.endsWith(text)), text).toBe(true)
+      expect(
+        lines.some(l => l.includes(prefix) && l.endsWith(text)),
+        text
+      ).toBe(true)
     }
   })
 })
