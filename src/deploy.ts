@@ -274,7 +274,10 @@ export class GroupRun {
         workflow: context.workflow,
         time: this.deps.now().toISOString()
       })
-      await this.deps.group(`Prepare release ${releaseId}`, async () => {
+      // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
+      // is in this group, named for it.
+      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`
+      await this.deps.group(prepareTitle, async () => {
         const failures = await this.phase(this.sessions, 'upload', s =>
           s.prepareRelease({
             releaseId,

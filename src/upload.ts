@@ -37,10 +37,6 @@ export interface ReleaseMetadata {
   links: { path: string; target: string }[]
 }
 
-/**
- * The files the server verifies the release with. `checked` are the entries whose content is
- * checked (the uploaded ones, or all with verify: full); every entry is listed.
- */
 const manifestFiles = new WeakMap<
   ManifestEntry[],
   Promise<{ expected: Buffer; manifest: Buffer }>
@@ -65,6 +61,10 @@ export function sourceMetadata(
   return files
 }
 
+/**
+ * The files the server verifies the release with. `checked` are the entries whose content is
+ * checked (the uploaded ones, or all with verify: full); every entry is listed.
+ */
 export async function releaseMetadata(
   entries: ManifestEntry[],
   checked: ManifestEntry[],
