@@ -630,7 +630,7 @@ describe('the upload stream', () => {
       ...extra
     })
 
-  it('deploys exactly with compression none and gzip, and gzip sends fewer bytes', async () => {
+  it('deploys exactly with compression none, gzip and auto, and the compressed ones send fewer bytes', async () => {
     const text = 'a line of very compressible text, repeated many times\n'.repeat(40_000)
     const f = await fixture({ ...BASE, 'big.txt': text })
     const proxy = await proxied(0)
@@ -647,6 +647,15 @@ describe('the upload stream', () => {
     expect(zipped.outputs['files-uploaded']).toBe('1')
     await expectExact(f)
     expect(proxy.stats().up - plainBytes).toBeLessThan(text.length / 4)
+
+    // compression: auto, the default, compresses an upload of this size too.
+    const zippedBytes = proxy.stats().up
+    await writeTree(f.source, { 'big.txt': text.replaceAll('line', 'LINE') })
+    const auto = await runAction(through(f, proxy))
+    expect(auto.code, auto.log).toBe(0)
+    expect(auto.outputs['files-uploaded']).toBe('1')
+    await expectExact(f)
+    expect(proxy.stats().up - zippedBytes).toBeLessThan(text.length / 4)
   })
 
   it('logs progress during a long upload', { timeout: 180_000 }, async () => {
