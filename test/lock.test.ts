@@ -140,6 +140,8 @@ describe('a signal during the upload', () => {
       // The upload was cut short, not finished before the signal.
       expect(cancelled.log).not.toContain('Switch to two')
       expect(ended - signalledAt).toBeLessThan(15_000)
+      // Stopped mid-transfer: far less than the 32 MB file crossed the wire.
+      expect(proxy.stats().up).toBeLessThan(16 * 1024 * 1024)
       expect(await releases(f)).toEqual(['one'])
       expect(await exists(lockDir(f))).toBe(false)
       expect(await current(f)).toBe('releases/one')

@@ -106,12 +106,15 @@ function run(
   shell: Shell,
   script: string,
   cwd: string,
-  options: { input?: Buffer | string; home?: string } = {}
+  options: { input?: Buffer | string; home?: string; pathPrefix?: string } = {}
 ): Output {
   const r = spawnSync(shell.sh, ['-c', script], {
     cwd,
     input: options.input ?? '',
-    env: { PATH: shell.path, HOME: options.home ?? cwd },
+    env: {
+      PATH: options.pathPrefix ? `${options.pathPrefix}:${shell.path}` : shell.path,
+      HOME: options.home ?? cwd
+    },
     maxBuffer: 64 * 1024 * 1024
   })
   return {
@@ -892,7 +895,12 @@ describe.each(shells)('$name', shell => {
       id: string,
       files: Record<string, string | { link: string }>,
       p: Partial<FinalizeParams>,
-      options: { badSum?: string | string[]; extra?: Record<string, string> } = {}
+      options: {
+        badSum?: string | string[]
+        extra?: Record<string, string>
+        /** Directory put first on the script's PATH (stand-ins for server tools). */
+        pathPrefix?: string
+      } = {}
     ): Output {
       for (const d of ['releases', 'shared', '.atomic-deploy'])
         mkdirSync(join(D, d), { recursive: true })
@@ -933,7 +941,10 @@ describe.each(shells)('$name', shell => {
         updatesCache: false,
         ...p
       }
-      return run(shell, releaseScript(common, undefined, params), D, { home: join(D, '..') })
+      return run(shell, releaseScript(common, undefined, params), D, {
+        home: join(D, '..'),
+        pathPrefix: options.pathPrefix
+      })
     }
 
     it('verifies the release, links explicit shared paths (existing, created, seeded), installs the metadata and logs ready', () => {
@@ -1046,20 +1057,41 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
     })
 
-    it('checks many files in parallel parts: all good passes, and bad files in different parts are all named', () => {
+    it('checks many files in one part per core (at most four), and names every bad file in any part', () => {
+      // Stand-ins: a server with 8 cores, and a sha256sum that records each part it is given.
+      const bin = fresh('bin')
+      const calls = join(bin, 'calls')
+      writeFileSync(join(bin, 'nproc'), '#!/bin/sh\necho 8\n', { mode: 0o755 })
+      const real = shell.gnu ? 'sha256sum' : '/usr/bin/busybox sha256sum'
+      writeFileSync(
+        join(bin, 'sha256sum'),
+        `#!/bin/sh\nprintf '%s\\n' "$(wc -l < "$2")" >> ${quote(calls)}\nPATH=${quote(shell.path)} exec ${real} "$@"\n`,
+        { mode: 0o755 }
+      )
       const files: Record<string, string> = {}
       for (let i = 0; i < 200; i++) files[`f/${i}.txt`] = `content ${i}\n`
-      const good = finalize(join(fresh('finalize'), 'app'), 'r2', files, {})
+      const lineCounts = (): number[] =>
+        readFileSync(calls, 'utf8')
+          .trim()
+          .split('\n')
+          .map(Number)
+          .sort((a, b) => a - b)
+
+      const good = finalize(join(fresh('finalize'), 'app'), 'r2', files, {}, { pathPrefix: bin })
       expect(good.status, good.lines.join('\n')).toBe(0)
       expect(good.lines).toEqual(['ready'])
+      // Four parts that together hold every file once.
+      expect(lineCounts()).toEqual([50, 50, 50, 50])
 
+      rmSync(calls)
       const D = join(fresh('finalize'), 'app')
-      // Neighbouring lines land in different parts, whatever the number of parts.
-      const bad = ['f/17.txt', 'f/170.txt', 'f/171.txt']
-      const r = finalize(D, 'r2', files, {}, { badSum: bad })
+      // Twelve neighbouring lines: every part holds bad files.
+      const bad = Array.from({ length: 12 }, (_, i) => `f/${100 + i}.txt`)
+      const r = finalize(D, 'r2', files, {}, { badSum: bad, pathPrefix: bin })
       expect(r.status).toBe(1)
+      expect(lineCounts()).toEqual([50, 50, 50, 50])
       const named = r.lines.filter(l => l.startsWith('badsum'))
-      expect(named).toHaveLength(3)
+      expect(named).toHaveLength(12)
       for (const path of bad) expect(named.some(l => l.includes(`./${path}:`))).toBe(true)
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
     })
