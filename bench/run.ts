@@ -199,7 +199,10 @@ async function main(): Promise<void> {
     killActiveChildren()
     notes.push(`interrupted by ${signal}; the table is partial`)
     publish()
-    if (running.env) rmSync(running.env.dir, { recursive: true, force: true })
+    if (running.env) {
+      running.env.disk.closeSync()
+      rmSync(running.env.dir, { recursive: true, force: true })
+    }
     process.exit(130)
   }
   process.once('SIGINT', interrupt)
@@ -207,6 +210,7 @@ async function main(): Promise<void> {
 
   const env = await startEnv(log)
   running.env = env
+  header += `\n\nServer disk: ${env.disk.description}`
   try {
     await prepareSeeds(env, trees, log, line => notes.push(line))
     // Run order puts the cells the targets need first, so a deadline costs the least useful

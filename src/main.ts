@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import * as core from './workflow.js'
 import { GroupRun, GroupError, type DeployDependencies, type DeployResult } from './deploy.js'
 import { InputError, messageOf } from './errors.js'
 import { getSettings } from './input-helper.js'

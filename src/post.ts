@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import * as core from './workflow.js'
 import { messageOf } from './errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from './remote-scripts.js'

@@ -269,15 +269,17 @@ export interface FinalizeParams {
 }
 
 /**
- * The listing both sides compute: `stat -c` lines, compared as multisets by awk. Three walks,
- * because BusyBox find (1.35) never runs an `-exec ... {} +` that sits inside `\\( \\)`; the
- * second and third walk read what the first put in the dentry cache.
+ * The listing both sides compute: `stat -c` lines, compared as multisets by awk. GNU find prints
+ * them itself in one walk (on a 3,500-file release, about 30 ms instead of about 150 ms for
+ * three walks feeding stat). Elsewhere, three walks, because BusyBox find (1.35) never runs an
+ * `-exec ... {} +` that sits inside `\\( \\)`; the second and third walk read what the first
+ * put in the dentry cache. %m and %a both print the mode's low twelve bits in octal.
  */
-export const LISTING_COMMAND = [
+export const LISTING_COMMAND = `if find . -maxdepth 0 -printf '' 2>/dev/null; then find . ! -name . \\( -type f -printf 'f %m %s %p\\n' -o -type d -printf 'd %p\\n' -o -type l -printf 'l %s %p\\n' \\); else ${[
   `find . -type f -exec stat -c 'f %a %s %n' {} +`,
   `find . ! -name . -type d -exec stat -c 'd %n' {} +`,
   `find . -type l -exec stat -c 'l %s %n' {} +`
-].join(' && ')
+].join(' && ')}; fi`
 
 /**
  * Run a user script under `sh -e` in the release ($R), with its variables exported, stdin closed

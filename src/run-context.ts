@@ -1,5 +1,4 @@
-import * as exec from '@actions/exec'
-import * as github from '@actions/github'
+import { execFile } from 'node:child_process'
 import { hostname } from 'node:os'
 
 /** Where this deploy comes from: recorded in the lock and in each release's revision record. */
@@ -18,34 +17,29 @@ export interface RunContext {
  * comes from git in the source directory, when it is a checkout.
  */
 export async function readRunContext(source: string): Promise<RunContext> {
-  const ctx = github.context
-  const repository = process.env.GITHUB_REPOSITORY ?? ''
+  const env = process.env
+  const repository = env.GITHUB_REPOSITORY ?? ''
+  const runId = env.GITHUB_RUN_ID ?? ''
+  const serverUrl = env.GITHUB_SERVER_URL || 'https://github.com'
   const runUrl =
-    repository && ctx.runId
-      ? `${ctx.serverUrl}/${repository}/actions/runs/${ctx.runId}`
-      : 'local run'
-  let commit = ctx.sha ?? ''
-  if (!commit) commit = await gitHead(source)
+    repository && runId ? `${serverUrl}/${repository}/actions/runs/${runId}` : 'local run'
+  const commit = env.GITHUB_SHA || (await gitHead(source))
   return {
     commit,
-    ref: ctx.ref ?? '',
-    actor: ctx.actor ?? process.env.USER ?? '',
+    ref: env.GITHUB_REF ?? '',
+    actor: env.GITHUB_ACTOR || env.USER || '',
     repository,
     runUrl,
-    workflow: ctx.workflow ?? '',
+    workflow: env.GITHUB_WORKFLOW ?? '',
     runner: hostname()
   }
 }
 
-async function gitHead(cwd: string): Promise<string> {
-  try {
-    const result = await exec.getExecOutput('git', ['rev-parse', 'HEAD'], {
-      cwd,
-      silent: true,
-      ignoreReturnCode: true
+/** The checkout's commit, or '' when the source is not in a git work tree (or git is absent). */
+function gitHead(cwd: string): Promise<string> {
+  return new Promise(resolve => {
+    execFile('git', ['rev-parse', 'HEAD'], { cwd, timeout: 10_000 }, (error, stdout) => {
+      resolve(error ? '' : String(stdout).trim())
     })
-    return result.exitCode === 0 ? result.stdout.trim() : ''
-  } catch {
-    return ''
-  }
+  })
 }

@@ -21,6 +21,8 @@ export interface ConnectOptions {
   timeoutSeconds: number
   /** Called for things worth a warning (insecure host key, ...). */
   warn?: (message: string) => void
+  /** ssh2's protocol trace, for tests that check what crosses the wire. */
+  debug?: (line: string) => void
 }
 
 /**
@@ -179,13 +181,64 @@ async function attempt(
     // here, an exec round trip on loopback fell from 88 ms to 9 ms.
     const socket = connectSocket({ host: server.host, port: server.port, noDelay: true })
     try {
-      client.connect({ ...config, sock: socket })
+      client.connect({ ...config, sock: socket, ...(options.debug ? { debug: options.debug } : {}) })
+      signFirst(client)
     } catch (error) {
       socket.destroy()
       // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
       resolve({ error: new ConnectionError(`${server.label}: ${keyProblem(messageOf(error))}`) })
     }
   })
+}
+
+/** The signature hash each public key algorithm takes (ssh2's own mapping, for RSA). */
+const SIGNATURE_HASH: Record<string, string> = {
+  'rsa-sha2-256': 'sha256',
+  'rsa-sha2-512': 'sha512',
+  'ssh-rsa': 'sha1'
+}
+
+interface ParsedPrivateKey {
+  isPrivateKey(): boolean
+  sign(data: Buffer, hash?: string): Buffer | Error
+}
+type AuthPK = (username: string, key: unknown, keyAlgo?: unknown, cbSign?: unknown) => void
+
+/**
+ * Send the publickey request signed at once. ssh2 (like OpenSSH) first asks whether the server
+ * would accept the key and signs only after it says yes: a round trip on every deploy, to save
+ * a signature the client can make in microseconds. RFC 4252 lets a client send the signed
+ * request directly; a server that refuses the key answers it with the same failure, and ssh2
+ * then goes on exactly as after a refused query. Only ssh2's own private key objects are
+ * signed with; anything else (an agent) keeps the query.
+ */
+function signFirst(client: InstanceType<typeof Client>): void {
+  const proto = (client as unknown as { _protocol?: { authPK?: AuthPK } })._protocol
+  const authPK = proto?.authPK
+  if (!proto || typeof authPK !== 'function') return
+  proto.authPK = (username, key, keyAlgo, cbSign) => {
+    const own = key as Partial<ParsedPrivateKey> | undefined
+    if (
+      cbSign !== undefined ||
+      typeof keyAlgo === 'function' ||
+      typeof own?.sign !== 'function' ||
+      typeof own.isPrivateKey !== 'function' ||
+      !own.isPrivateKey()
+    ) {
+      authPK.call(proto, username, key, keyAlgo, cbSign)
+      return
+    }
+    let signed = false
+    authPK.call(proto, username, key, keyAlgo, (data: Buffer, done: (sig: Buffer) => void) => {
+      const hash = typeof keyAlgo === 'string' ? SIGNATURE_HASH[keyAlgo] : undefined
+      const signature = (own as ParsedPrivateKey).sign(data, hash)
+      if (signature instanceof Error) return
+      signed = true
+      done(signature)
+    })
+    // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
+    if (!signed) authPK.call(proto, username, key, keyAlgo)
+  }
 }
 
 function keyProblem(message: string): string {

@@ -1,4 +1,4 @@
-import * as core from '@actions/core'
+import * as core from './workflow.js'
 import type { DeployResult } from './deploy.js'
 import { formatBytes, formatCount, formatDuration } from './logger.js'
 import type { Phase, ServerReport } from './server-session.js'
