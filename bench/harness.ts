@@ -186,7 +186,7 @@ const DISK_BYTES = 16 * 1024 ** 3
  */
 async function serverDisk(log: (line: string) => void): Promise<ServerDisk> {
   const onRoot: ServerDisk = {
-    description: 'the machine\'s own file system (/home)',
+    description: "the machine's own file system (/home)",
     closeSync: () => {}
   }
   if (process.env.BENCH_DISK === 'root') return onRoot

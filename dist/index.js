@@ -4992,737 +4992,6 @@ module.exports = Client;
 
 /***/ }),
 
-/***/ 137:
-/***/ ((__unused_webpack_module, exports, __nccwpck_require__) => {
-
-
-
-const { Agent: HttpAgent } = __nccwpck_require__(8611);
-const { Agent: HttpsAgent } = __nccwpck_require__(5692);
-const { connect: tlsConnect } = __nccwpck_require__(4756);
-
-let Client;
-
-for (const ctor of [HttpAgent, HttpsAgent]) {
-  class SSHAgent extends ctor {
-    constructor(connectCfg, agentOptions) {
-      super(agentOptions);
-
-      this._connectCfg = connectCfg;
-      this._defaultSrcIP = (agentOptions && agentOptions.srcIP) || 'localhost';
-    }
-
-    createConnection(options, cb) {
-      const srcIP = (options && options.localAddress) || this._defaultSrcIP;
-      const srcPort = (options && options.localPort) || 0;
-      const dstIP = options.host;
-      const dstPort = options.port;
-
-      if (Client === undefined)
-        Client = __nccwpck_require__(6297);
-
-      const client = new Client();
-      let triedForward = false;
-      client.on('ready', () => {
-        client.forwardOut(srcIP, srcPort, dstIP, dstPort, (err, stream) => {
-          triedForward = true;
-          if (err) {
-            client.end();
-            return cb(err);
-          }
-          stream.once('close', () => client.end());
-          cb(null, decorateStream(stream, ctor, options));
-        });
-      }).on('error', cb).on('close', () => {
-        if (!triedForward)
-          cb(new Error('Unexpected connection close'));
-      }).connect(this._connectCfg);
-    }
-  }
-
-  exports[ctor === HttpAgent ? 'SSHTTPAgent' : 'SSHTTPSAgent'] = SSHAgent;
-}
-
-function noop() {}
-
-function decorateStream(stream, ctor, options) {
-  if (ctor === HttpAgent) {
-    // HTTP
-    stream.setKeepAlive = noop;
-    stream.setNoDelay = noop;
-    stream.setTimeout = noop;
-    stream.ref = noop;
-    stream.unref = noop;
-    stream.destroySoon = stream.destroy;
-    return stream;
-  }
-
-  // HTTPS
-  options.socket = stream;
-  const wrapped = tlsConnect(options);
-
-  // This is a workaround for a regression in node v12.16.3+
-  // https://github.com/nodejs/node/issues/35904
-  const onClose = (() => {
-    let called = false;
-    return () => {
-      if (called)
-        return;
-      called = true;
-      if (stream.isPaused())
-        stream.resume();
-    };
-  })();
-  // 'end' listener is needed because 'close' is not emitted in some scenarios
-  // in node v12.x for some unknown reason
-  wrapped.on('end', onClose).on('close', onClose);
-
-  return wrapped;
-}
-
-
-/***/ }),
-
-/***/ 5472:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-
-
-const {
-  AgentProtocol,
-  BaseAgent,
-  createAgent,
-  CygwinAgent,
-  OpenSSHAgent,
-  PageantAgent,
-} = __nccwpck_require__(3849);
-const {
-  SSHTTPAgent: HTTPAgent,
-  SSHTTPSAgent: HTTPSAgent,
-} = __nccwpck_require__(137);
-const { parseKey } = __nccwpck_require__(1789);
-const {
-  flagsToString,
-  OPEN_MODE,
-  STATUS_CODE,
-  stringToFlags,
-} = __nccwpck_require__(4996);
-
-module.exports = {
-  AgentProtocol,
-  BaseAgent,
-  createAgent,
-  Client: __nccwpck_require__(6297),
-  CygwinAgent,
-  HTTPAgent,
-  HTTPSAgent,
-  OpenSSHAgent,
-  PageantAgent,
-  Server: __nccwpck_require__(2605),
-  utils: {
-    parseKey,
-    ...__nccwpck_require__(3489),
-    sftp: {
-      flagsToString,
-      OPEN_MODE,
-      STATUS_CODE,
-      stringToFlags,
-    },
-  },
-};
-
-
-/***/ }),
-
-/***/ 3489:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-
-
-const {
-  createCipheriv,
-  generateKeyPair: generateKeyPair_,
-  generateKeyPairSync: generateKeyPairSync_,
-  getCurves,
-  randomBytes,
-} = __nccwpck_require__(6982);
-
-const { Ber } = __nccwpck_require__(9837);
-const bcrypt_pbkdf = (__nccwpck_require__(686).pbkdf);
-
-const { CIPHER_INFO } = __nccwpck_require__(2888);
-
-const SALT_LEN = 16;
-const DEFAULT_ROUNDS = 16;
-
-const curves = getCurves();
-const ciphers = new Map(Object.entries(CIPHER_INFO));
-
-function makeArgs(type, opts) {
-  if (typeof type !== 'string')
-    throw new TypeError('Key type must be a string');
-
-  const publicKeyEncoding = { type: 'spki', format: 'der' };
-  const privateKeyEncoding = { type: 'pkcs8', format: 'der' };
-
-  switch (type.toLowerCase()) {
-    case 'rsa': {
-      if (typeof opts !== 'object' || opts === null)
-        throw new TypeError('Missing options object for RSA key');
-      const modulusLength = opts.bits;
-      if (!Number.isInteger(modulusLength))
-        throw new TypeError('RSA bits must be an integer');
-      if (modulusLength <= 0 || modulusLength > 16384)
-        throw new RangeError('RSA bits must be non-zero and <= 16384');
-      return ['rsa', { modulusLength, publicKeyEncoding, privateKeyEncoding }];
-    }
-    case 'ecdsa': {
-      if (typeof opts !== 'object' || opts === null)
-        throw new TypeError('Missing options object for ECDSA key');
-      if (!Number.isInteger(opts.bits))
-        throw new TypeError('ECDSA bits must be an integer');
-      let namedCurve;
-      switch (opts.bits) {
-        case 256:
-          namedCurve = 'prime256v1';
-          break;
-        case 384:
-          namedCurve = 'secp384r1';
-          break;
-        case 521:
-          namedCurve = 'secp521r1';
-          break;
-        default:
-          throw new Error('ECDSA bits must be 256, 384, or 521');
-      }
-      if (!curves.includes(namedCurve))
-        throw new Error('Unsupported ECDSA bits value');
-      return ['ec', { namedCurve, publicKeyEncoding, privateKeyEncoding }];
-    }
-    case 'ed25519':
-      return ['ed25519', { publicKeyEncoding, privateKeyEncoding }];
-    default:
-      throw new Error(`Unsupported key type: ${type}`);
-  }
-}
-
-function parseDERs(keyType, pub, priv) {
-  switch (keyType) {
-    case 'rsa': {
-      // Note: we don't need to parse the public key since the PKCS8 private key
-      // already includes the public key parameters
-
-      // Parse private key
-      let reader = new Ber.Reader(priv);
-      reader.readSequence();
-
-      // - Version
-      if (reader.readInt() !== 0)
-        throw new Error('Unsupported version in RSA private key');
-
-      // - Algorithm
-      reader.readSequence();
-      if (reader.readOID() !== '1.2.840.113549.1.1.1')
-        throw new Error('Bad RSA private OID');
-      // - Algorithm parameters (RSA has none)
-      if (reader.readByte() !== Ber.Null)
-        throw new Error('Malformed RSA private key (expected null)');
-      if (reader.readByte() !== 0x00) {
-        throw new Error(
-          'Malformed RSA private key (expected zero-length null)'
-        );
-      }
-
-      reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-      reader.readSequence();
-      if (reader.readInt() !== 0)
-        throw new Error('Unsupported version in RSA private key');
-      const n = reader.readString(Ber.Integer, true);
-      const e = reader.readString(Ber.Integer, true);
-      const d = reader.readString(Ber.Integer, true);
-      const p = reader.readString(Ber.Integer, true);
-      const q = reader.readString(Ber.Integer, true);
-      reader.readString(Ber.Integer, true); // dmp1
-      reader.readString(Ber.Integer, true); // dmq1
-      const iqmp = reader.readString(Ber.Integer, true);
-
-      /*
-        OpenSSH RSA private key:
-          string  "ssh-rsa"
-          string  n -- public
-          string  e -- public
-          string  d -- private
-          string  iqmp -- private
-          string  p -- private
-          string  q -- private
-      */
-      const keyName = Buffer.from('ssh-rsa');
-      const privBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + n.length
-        + 4 + e.length
-        + 4 + d.length
-        + 4 + iqmp.length
-        + 4 + p.length
-        + 4 + q.length
-      );
-      let pos = 0;
-
-      privBuf.writeUInt32BE(keyName.length, pos += 0);
-      privBuf.set(keyName, pos += 4);
-      privBuf.writeUInt32BE(n.length, pos += keyName.length);
-      privBuf.set(n, pos += 4);
-      privBuf.writeUInt32BE(e.length, pos += n.length);
-      privBuf.set(e, pos += 4);
-      privBuf.writeUInt32BE(d.length, pos += e.length);
-      privBuf.set(d, pos += 4);
-      privBuf.writeUInt32BE(iqmp.length, pos += d.length);
-      privBuf.set(iqmp, pos += 4);
-      privBuf.writeUInt32BE(p.length, pos += iqmp.length);
-      privBuf.set(p, pos += 4);
-      privBuf.writeUInt32BE(q.length, pos += p.length);
-      privBuf.set(q, pos += 4);
-
-      /*
-        OpenSSH RSA public key:
-          string  "ssh-rsa"
-          string  e -- public
-          string  n -- public
-      */
-      const pubBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + e.length
-        + 4 + n.length
-      );
-      pos = 0;
-
-      pubBuf.writeUInt32BE(keyName.length, pos += 0);
-      pubBuf.set(keyName, pos += 4);
-      pubBuf.writeUInt32BE(e.length, pos += keyName.length);
-      pubBuf.set(e, pos += 4);
-      pubBuf.writeUInt32BE(n.length, pos += e.length);
-      pubBuf.set(n, pos += 4);
-
-      return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-    }
-    case 'ec': {
-      // Parse public key
-      let reader = new Ber.Reader(pub);
-      reader.readSequence();
-
-      reader.readSequence();
-      if (reader.readOID() !== '1.2.840.10045.2.1')
-        throw new Error('Bad ECDSA public OID');
-      // Skip curve OID, we'll get it from the private key
-      reader.readOID();
-      let pubBin = reader.readString(Ber.BitString, true);
-      {
-        // Remove leading zero bytes
-        let i = 0;
-        for (; i < pubBin.length && pubBin[i] === 0x00; ++i);
-        if (i > 0)
-          pubBin = pubBin.slice(i);
-      }
-
-      // Parse private key
-      reader = new Ber.Reader(priv);
-      reader.readSequence();
-
-      // - Version
-      if (reader.readInt() !== 0)
-        throw new Error('Unsupported version in ECDSA private key');
-
-      reader.readSequence();
-      if (reader.readOID() !== '1.2.840.10045.2.1')
-        throw new Error('Bad ECDSA private OID');
-      const curveOID = reader.readOID();
-      let sshCurveName;
-      switch (curveOID) {
-        case '1.2.840.10045.3.1.7':
-          // prime256v1/secp256r1
-          sshCurveName = 'nistp256';
-          break;
-        case '1.3.132.0.34':
-          // secp384r1
-          sshCurveName = 'nistp384';
-          break;
-        case '1.3.132.0.35':
-          // secp521r1
-          sshCurveName = 'nistp521';
-          break;
-        default:
-          throw new Error('Unsupported curve in ECDSA private key');
-      }
-
-      reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-      reader.readSequence();
-
-      // - Version
-      if (reader.readInt() !== 1)
-        throw new Error('Unsupported version in ECDSA private key');
-
-      // Add leading zero byte to prevent negative bignum in private key
-      const privBin = Buffer.concat([
-        Buffer.from([0x00]),
-        reader.readString(Ber.OctetString, true)
-      ]);
-
-      /*
-        OpenSSH ECDSA private key:
-          string  "ecdsa-sha2-<sshCurveName>"
-          string  curve name
-          string  Q -- public
-          string  d -- private
-      */
-      const keyName = Buffer.from(`ecdsa-sha2-${sshCurveName}`);
-      sshCurveName = Buffer.from(sshCurveName);
-      const privBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + sshCurveName.length
-        + 4 + pubBin.length
-        + 4 + privBin.length
-      );
-      let pos = 0;
-
-      privBuf.writeUInt32BE(keyName.length, pos += 0);
-      privBuf.set(keyName, pos += 4);
-      privBuf.writeUInt32BE(sshCurveName.length, pos += keyName.length);
-      privBuf.set(sshCurveName, pos += 4);
-      privBuf.writeUInt32BE(pubBin.length, pos += sshCurveName.length);
-      privBuf.set(pubBin, pos += 4);
-      privBuf.writeUInt32BE(privBin.length, pos += pubBin.length);
-      privBuf.set(privBin, pos += 4);
-
-      /*
-        OpenSSH ECDSA public key:
-          string  "ecdsa-sha2-<sshCurveName>"
-          string  curve name
-          string  Q -- public
-      */
-      const pubBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + sshCurveName.length
-        + 4 + pubBin.length
-      );
-      pos = 0;
-
-      pubBuf.writeUInt32BE(keyName.length, pos += 0);
-      pubBuf.set(keyName, pos += 4);
-      pubBuf.writeUInt32BE(sshCurveName.length, pos += keyName.length);
-      pubBuf.set(sshCurveName, pos += 4);
-      pubBuf.writeUInt32BE(pubBin.length, pos += sshCurveName.length);
-      pubBuf.set(pubBin, pos += 4);
-
-      return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-    }
-    case 'ed25519': {
-      // Parse public key
-      let reader = new Ber.Reader(pub);
-      reader.readSequence();
-
-      // - Algorithm
-      reader.readSequence();
-      if (reader.readOID() !== '1.3.101.112')
-        throw new Error('Bad ED25519 public OID');
-      // - Attributes (absent for ED25519)
-
-      let pubBin = reader.readString(Ber.BitString, true);
-      {
-        // Remove leading zero bytes
-        let i = 0;
-        for (; i < pubBin.length && pubBin[i] === 0x00; ++i);
-        if (i > 0)
-          pubBin = pubBin.slice(i);
-      }
-
-      // Parse private key
-      reader = new Ber.Reader(priv);
-      reader.readSequence();
-
-      // - Version
-      if (reader.readInt() !== 0)
-        throw new Error('Unsupported version in ED25519 private key');
-
-      // - Algorithm
-      reader.readSequence();
-      if (reader.readOID() !== '1.3.101.112')
-        throw new Error('Bad ED25519 private OID');
-      // - Attributes (absent)
-
-      reader = new Ber.Reader(reader.readString(Ber.OctetString, true));
-      const privBin = reader.readString(Ber.OctetString, true);
-
-      /*
-        OpenSSH ed25519 private key:
-          string  "ssh-ed25519"
-          string  public key
-          string  private key + public key
-      */
-      const keyName = Buffer.from('ssh-ed25519');
-      const privBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + pubBin.length
-        + 4 + (privBin.length + pubBin.length)
-      );
-      let pos = 0;
-
-      privBuf.writeUInt32BE(keyName.length, pos += 0);
-      privBuf.set(keyName, pos += 4);
-      privBuf.writeUInt32BE(pubBin.length, pos += keyName.length);
-      privBuf.set(pubBin, pos += 4);
-      privBuf.writeUInt32BE(
-        privBin.length + pubBin.length,
-        pos += pubBin.length
-      );
-      privBuf.set(privBin, pos += 4);
-      privBuf.set(pubBin, pos += privBin.length);
-
-      /*
-        OpenSSH ed25519 public key:
-          string  "ssh-ed25519"
-          string  public key
-      */
-      const pubBuf = Buffer.allocUnsafe(
-        4 + keyName.length
-        + 4 + pubBin.length
-      );
-      pos = 0;
-
-      pubBuf.writeUInt32BE(keyName.length, pos += 0);
-      pubBuf.set(keyName, pos += 4);
-      pubBuf.writeUInt32BE(pubBin.length, pos += keyName.length);
-      pubBuf.set(pubBin, pos += 4);
-
-      return { sshName: keyName.toString(), priv: privBuf, pub: pubBuf };
-    }
-  }
-}
-
-function convertKeys(keyType, pub, priv, opts) {
-  let format = 'new';
-  let encrypted;
-  let comment = '';
-  if (typeof opts === 'object' && opts !== null) {
-    if (typeof opts.comment === 'string' && opts.comment)
-      comment = opts.comment;
-    if (typeof opts.format === 'string' && opts.format)
-      format = opts.format;
-    if (opts.passphrase) {
-      let passphrase;
-      if (typeof opts.passphrase === 'string')
-        passphrase = Buffer.from(opts.passphrase);
-      else if (Buffer.isBuffer(opts.passphrase))
-        passphrase = opts.passphrase;
-      else
-        throw new Error('Invalid passphrase');
-
-      if (opts.cipher === undefined)
-        throw new Error('Missing cipher name');
-      const cipher = ciphers.get(opts.cipher);
-      if (cipher === undefined)
-        throw new Error('Invalid cipher name');
-
-      if (format === 'new') {
-        let rounds = DEFAULT_ROUNDS;
-        if (opts.rounds !== undefined) {
-          if (!Number.isInteger(opts.rounds))
-            throw new TypeError('rounds must be an integer');
-          if (opts.rounds > 0)
-            rounds = opts.rounds;
-        }
-
-        const gen = Buffer.allocUnsafe(cipher.keyLen + cipher.ivLen);
-        const salt = randomBytes(SALT_LEN);
-        const r = bcrypt_pbkdf(
-          passphrase,
-          passphrase.length,
-          salt,
-          salt.length,
-          gen,
-          gen.length,
-          rounds
-        );
-        if (r !== 0)
-          return new Error('Failed to generate information to encrypt key');
-
-        /*
-          string salt
-          uint32 rounds
-        */
-        const kdfOptions = Buffer.allocUnsafe(4 + salt.length + 4);
-        {
-          let pos = 0;
-          kdfOptions.writeUInt32BE(salt.length, pos += 0);
-          kdfOptions.set(salt, pos += 4);
-          kdfOptions.writeUInt32BE(rounds, pos += salt.length);
-        }
-
-        encrypted = {
-          cipher,
-          cipherName: opts.cipher,
-          kdfName: 'bcrypt',
-          kdfOptions,
-          key: gen.slice(0, cipher.keyLen),
-          iv: gen.slice(cipher.keyLen),
-        };
-      }
-    }
-  }
-
-  switch (format) {
-    case 'new': {
-      let privateB64 = '-----BEGIN OPENSSH PRIVATE KEY-----\n';
-      let publicB64;
-      /*
-        byte[]  "openssh-key-v1\0"
-        string  ciphername
-        string  kdfname
-        string  kdfoptions
-        uint32  number of keys N
-        string  publickey1
-        string  encrypted, padded list of private keys
-          uint32  checkint
-          uint32  checkint
-          byte[]  privatekey1
-          string  comment1
-          byte  1
-          byte  2
-          byte  3
-          ...
-          byte  padlen % 255
-      */
-      const cipherName = Buffer.from(encrypted ? encrypted.cipherName : 'none');
-      const kdfName = Buffer.from(encrypted ? encrypted.kdfName : 'none');
-      const kdfOptions = (encrypted ? encrypted.kdfOptions : Buffer.alloc(0));
-      const blockLen = (encrypted ? encrypted.cipher.blockLen : 8);
-
-      const parsed = parseDERs(keyType, pub, priv);
-
-      const checkInt = randomBytes(4);
-      const commentBin = Buffer.from(comment);
-      const privBlobLen = (4 + 4 + parsed.priv.length + 4 + commentBin.length);
-      let padding = [];
-      for (let i = 1; ((privBlobLen + padding.length) % blockLen); ++i)
-        padding.push(i & 0xFF);
-      padding = Buffer.from(padding);
-
-      let privBlob = Buffer.allocUnsafe(privBlobLen + padding.length);
-      let extra;
-      {
-        let pos = 0;
-        privBlob.set(checkInt, pos += 0);
-        privBlob.set(checkInt, pos += 4);
-        privBlob.set(parsed.priv, pos += 4);
-        privBlob.writeUInt32BE(commentBin.length, pos += parsed.priv.length);
-        privBlob.set(commentBin, pos += 4);
-        privBlob.set(padding, pos += commentBin.length);
-      }
-
-      if (encrypted) {
-        const options = { authTagLength: encrypted.cipher.authLen };
-        const cipher = createCipheriv(
-          encrypted.cipher.sslName,
-          encrypted.key,
-          encrypted.iv,
-          options
-        );
-        cipher.setAutoPadding(false);
-        privBlob = Buffer.concat([ cipher.update(privBlob), cipher.final() ]);
-        if (encrypted.cipher.authLen > 0)
-          extra = cipher.getAuthTag();
-        else
-          extra = Buffer.alloc(0);
-        encrypted.key.fill(0);
-        encrypted.iv.fill(0);
-      } else {
-        extra = Buffer.alloc(0);
-      }
-
-      const magicBytes = Buffer.from('openssh-key-v1\0');
-      const privBin = Buffer.allocUnsafe(
-        magicBytes.length
-          + 4 + cipherName.length
-          + 4 + kdfName.length
-          + 4 + kdfOptions.length
-          + 4
-          + 4 + parsed.pub.length
-          + 4 + privBlob.length
-          + extra.length
-      );
-      {
-        let pos = 0;
-        privBin.set(magicBytes, pos += 0);
-        privBin.writeUInt32BE(cipherName.length, pos += magicBytes.length);
-        privBin.set(cipherName, pos += 4);
-        privBin.writeUInt32BE(kdfName.length, pos += cipherName.length);
-        privBin.set(kdfName, pos += 4);
-        privBin.writeUInt32BE(kdfOptions.length, pos += kdfName.length);
-        privBin.set(kdfOptions, pos += 4);
-        privBin.writeUInt32BE(1, pos += kdfOptions.length);
-        privBin.writeUInt32BE(parsed.pub.length, pos += 4);
-        privBin.set(parsed.pub, pos += 4);
-        privBin.writeUInt32BE(privBlob.length, pos += parsed.pub.length);
-        privBin.set(privBlob, pos += 4);
-        privBin.set(extra, pos += privBlob.length);
-      }
-
-      {
-        const b64 = privBin.base64Slice(0, privBin.length);
-        let formatted = b64.replace(/.{64}/g, '$&\n');
-        if (b64.length & 63)
-          formatted += '\n';
-        privateB64 += formatted;
-      }
-
-      {
-        const b64 = parsed.pub.base64Slice(0, parsed.pub.length);
-        publicB64 = `${parsed.sshName} ${b64}${comment ? ` ${comment}` : ''}`;
-      }
-
-      privateB64 += '-----END OPENSSH PRIVATE KEY-----\n';
-      return {
-        private: privateB64,
-        public: publicB64,
-      };
-    }
-    default:
-      throw new Error('Invalid output key format');
-  }
-}
-
-function noop() {}
-
-module.exports = {
-  generateKeyPair: (keyType, opts, cb) => {
-    if (typeof opts === 'function') {
-      cb = opts;
-      opts = undefined;
-    }
-    if (typeof cb !== 'function')
-      cb = noop;
-    const args = makeArgs(keyType, opts);
-    generateKeyPair_(...args, (err, pub, priv) => {
-      if (err)
-        return cb(err);
-      let ret;
-      try {
-        ret = convertKeys(args[0], pub, priv, opts);
-      } catch (ex) {
-        return cb(ex);
-      }
-      cb(null, ret);
-    });
-  },
-  generateKeyPairSync: (keyType, opts) => {
-    const args = makeArgs(keyType, opts);
-    const { publicKey: pub, privateKey: priv } = generateKeyPairSync_(...args);
-    return convertKeys(args[0], pub, priv, opts);
-  }
-};
-
-
-/***/ }),
-
 /***/ 7841:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -19412,1393 +18681,6 @@ module.exports = {
 
 /***/ }),
 
-/***/ 2605:
-/***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
-
-// TODO:
-//   * convert listenerCount() usage to emit() return value checking?
-//   * emit error when connection severed early (e.g. before handshake)
-//   * add '.connected' or similar property to connection objects to allow
-//     immediate connection status checking
-
-
-const { Server: netServer } = __nccwpck_require__(9278);
-const EventEmitter = __nccwpck_require__(4434);
-const { listenerCount } = EventEmitter;
-
-const {
-  CHANNEL_OPEN_FAILURE,
-  DEFAULT_CIPHER,
-  DEFAULT_COMPRESSION,
-  DEFAULT_KEX,
-  DEFAULT_MAC,
-  DEFAULT_SERVER_HOST_KEY,
-  DISCONNECT_REASON,
-  DISCONNECT_REASON_BY_VALUE,
-  SUPPORTED_CIPHER,
-  SUPPORTED_COMPRESSION,
-  SUPPORTED_KEX,
-  SUPPORTED_MAC,
-  SUPPORTED_SERVER_HOST_KEY,
-} = __nccwpck_require__(4020);
-const { init: cryptoInit } = __nccwpck_require__(2888);
-const { KexInit } = __nccwpck_require__(4637);
-const { parseKey } = __nccwpck_require__(1789);
-const Protocol = __nccwpck_require__(7841);
-const { SFTP } = __nccwpck_require__(4996);
-const { writeUInt32BE } = __nccwpck_require__(2184);
-
-const {
-  Channel,
-  MAX_WINDOW,
-  PACKET_SIZE,
-  windowAdjust,
-  WINDOW_THRESHOLD,
-} = __nccwpck_require__(5683);
-
-const {
-  ChannelManager,
-  generateAlgorithmList,
-  isWritable,
-  onChannelOpenFailure,
-  onCHANNEL_CLOSE,
-} = __nccwpck_require__(2137);
-
-const MAX_PENDING_AUTHS = 10;
-
-class AuthContext extends EventEmitter {
-  constructor(protocol, username, service, method, cb) {
-    super();
-
-    this.username = this.user = username;
-    this.service = service;
-    this.method = method;
-    this._initialResponse = false;
-    this._finalResponse = false;
-    this._multistep = false;
-    this._cbfinal = (allowed, methodsLeft, isPartial) => {
-      if (!this._finalResponse) {
-        this._finalResponse = true;
-        cb(this, allowed, methodsLeft, isPartial);
-      }
-    };
-    this._protocol = protocol;
-  }
-
-  accept() {
-    this._cleanup && this._cleanup();
-    this._initialResponse = true;
-    this._cbfinal(true);
-  }
-  reject(methodsLeft, isPartial) {
-    this._cleanup && this._cleanup();
-    this._initialResponse = true;
-    this._cbfinal(false, methodsLeft, isPartial);
-  }
-}
-
-
-class KeyboardAuthContext extends AuthContext {
-  constructor(protocol, username, service, method, submethods, cb) {
-    super(protocol, username, service, method, cb);
-
-    this._multistep = true;
-
-    this._cb = undefined;
-    this._onInfoResponse = (responses) => {
-      const callback = this._cb;
-      if (callback) {
-        this._cb = undefined;
-        callback(responses);
-      }
-    };
-    this.submethods = submethods;
-    this.on('abort', () => {
-      this._cb && this._cb(new Error('Authentication request aborted'));
-    });
-  }
-
-  prompt(prompts, title, instructions, cb) {
-    if (!Array.isArray(prompts))
-      prompts = [ prompts ];
-
-    if (typeof title === 'function') {
-      cb = title;
-      title = instructions = undefined;
-    } else if (typeof instructions === 'function') {
-      cb = instructions;
-      instructions = undefined;
-    } else if (typeof cb !== 'function') {
-      cb = undefined;
-    }
-
-    for (let i = 0; i < prompts.length; ++i) {
-      if (typeof prompts[i] === 'string') {
-        prompts[i] = {
-          prompt: prompts[i],
-          echo: true
-        };
-      }
-    }
-
-    this._cb = cb;
-    this._initialResponse = true;
-
-    this._protocol.authInfoReq(title, instructions, prompts);
-  }
-}
-
-class PKAuthContext extends AuthContext {
-  constructor(protocol, username, service, method, pkInfo, cb) {
-    super(protocol, username, service, method, cb);
-
-    this.key = { algo: pkInfo.keyAlgo, data: pkInfo.key };
-    this.hashAlgo = pkInfo.hashAlgo;
-    this.signature = pkInfo.signature;
-    this.blob = pkInfo.blob;
-  }
-
-  accept() {
-    if (!this.signature) {
-      this._initialResponse = true;
-      this._protocol.authPKOK(this.key.algo, this.key.data);
-    } else {
-      AuthContext.prototype.accept.call(this);
-    }
-  }
-}
-
-class HostbasedAuthContext extends AuthContext {
-  constructor(protocol, username, service, method, pkInfo, cb) {
-    super(protocol, username, service, method, cb);
-
-    this.key = { algo: pkInfo.keyAlgo, data: pkInfo.key };
-    this.hashAlgo = pkInfo.hashAlgo;
-    this.signature = pkInfo.signature;
-    this.blob = pkInfo.blob;
-    this.localHostname = pkInfo.localHostname;
-    this.localUsername = pkInfo.localUsername;
-  }
-}
-
-class PwdAuthContext extends AuthContext {
-  constructor(protocol, username, service, method, password, cb) {
-    super(protocol, username, service, method, cb);
-
-    this.password = password;
-    this._changeCb = undefined;
-  }
-
-  requestChange(prompt, cb) {
-    if (this._changeCb)
-      throw new Error('Change request already in progress');
-    if (typeof prompt !== 'string')
-      throw new Error('prompt argument must be a string');
-    if (typeof cb !== 'function')
-      throw new Error('Callback argument must be a function');
-    this._changeCb = cb;
-    this._protocol.authPasswdChg(prompt);
-  }
-}
-
-
-class Session extends EventEmitter {
-  constructor(client, info, localChan) {
-    super();
-
-    this.type = 'session';
-    this.subtype = undefined;
-    this.server = true;
-    this._ending = false;
-    this._channel = undefined;
-    this._chanInfo = {
-      type: 'session',
-      incoming: {
-        id: localChan,
-        window: MAX_WINDOW,
-        packetSize: PACKET_SIZE,
-        state: 'open'
-      },
-      outgoing: {
-        id: info.sender,
-        window: info.window,
-        packetSize: info.packetSize,
-        state: 'open'
-      }
-    };
-  }
-}
-
-
-class Server extends EventEmitter {
-  constructor(cfg, listener) {
-    super();
-
-    if (typeof cfg !== 'object' || cfg === null)
-      throw new Error('Missing configuration object');
-
-    const hostKeys = Object.create(null);
-    const hostKeyAlgoOrder = [];
-
-    const hostKeys_ = cfg.hostKeys;
-    if (!Array.isArray(hostKeys_))
-      throw new Error('hostKeys must be an array');
-
-    const cfgAlgos = (
-      typeof cfg.algorithms === 'object' && cfg.algorithms !== null
-      ? cfg.algorithms
-      : {}
-    );
-
-    const hostKeyAlgos = generateAlgorithmList(
-      cfgAlgos.serverHostKey,
-      DEFAULT_SERVER_HOST_KEY,
-      SUPPORTED_SERVER_HOST_KEY
-    );
-    for (let i = 0; i < hostKeys_.length; ++i) {
-      let privateKey;
-      if (Buffer.isBuffer(hostKeys_[i]) || typeof hostKeys_[i] === 'string')
-        privateKey = parseKey(hostKeys_[i]);
-      else
-        privateKey = parseKey(hostKeys_[i].key, hostKeys_[i].passphrase);
-
-      if (privateKey instanceof Error)
-        throw new Error(`Cannot parse privateKey: ${privateKey.message}`);
-
-      if (Array.isArray(privateKey)) {
-        // OpenSSH's newer format only stores 1 key for now
-        privateKey = privateKey[0];
-      }
-
-      if (privateKey.getPrivatePEM() === null)
-        throw new Error('privateKey value contains an invalid private key');
-
-      // Discard key if we already found a key of the same type
-      if (hostKeyAlgoOrder.includes(privateKey.type))
-        continue;
-
-      if (privateKey.type === 'ssh-rsa') {
-        // SSH supports multiple signature hashing algorithms for RSA, so we add
-        // the algorithms in the desired order
-        let sha1Pos = hostKeyAlgos.indexOf('ssh-rsa');
-        const sha256Pos = hostKeyAlgos.indexOf('rsa-sha2-256');
-        const sha512Pos = hostKeyAlgos.indexOf('rsa-sha2-512');
-        if (sha1Pos === -1) {
-          // Fall back to giving SHA1 the lowest priority
-          sha1Pos = Infinity;
-        }
-        [sha1Pos, sha256Pos, sha512Pos].sort(compareNumbers).forEach((pos) => {
-          if (pos === -1)
-            return;
-
-          let type;
-          switch (pos) {
-            case sha1Pos: type = 'ssh-rsa'; break;
-            case sha256Pos: type = 'rsa-sha2-256'; break;
-            case sha512Pos: type = 'rsa-sha2-512'; break;
-            default: return;
-          }
-
-          // Store same RSA key under each hash algorithm name for convenience
-          hostKeys[type] = privateKey;
-
-          hostKeyAlgoOrder.push(type);
-        });
-      } else {
-        hostKeys[privateKey.type] = privateKey;
-        hostKeyAlgoOrder.push(privateKey.type);
-      }
-    }
-
-    const algorithms = {
-      kex: generateAlgorithmList(
-        cfgAlgos.kex,
-        DEFAULT_KEX,
-        SUPPORTED_KEX
-      ).concat(['kex-strict-s-v00@openssh.com']),
-      serverHostKey: hostKeyAlgoOrder,
-      cs: {
-        cipher: generateAlgorithmList(
-                  cfgAlgos.cipher,
-                  DEFAULT_CIPHER,
-                  SUPPORTED_CIPHER
-                ),
-        mac: generateAlgorithmList(cfgAlgos.hmac, DEFAULT_MAC, SUPPORTED_MAC),
-        compress: generateAlgorithmList(
-                    cfgAlgos.compress,
-                    DEFAULT_COMPRESSION,
-                    SUPPORTED_COMPRESSION
-                  ),
-        lang: [],
-      },
-      sc: undefined,
-    };
-    algorithms.sc = algorithms.cs;
-
-    if (typeof listener === 'function')
-      this.on('connection', listener);
-
-    const origDebug = (typeof cfg.debug === 'function' ? cfg.debug : undefined);
-    const ident = (cfg.ident ? Buffer.from(cfg.ident) : undefined);
-    const offer = new KexInit(algorithms);
-
-    this._srv = new netServer((socket) => {
-      if (this._connections >= this.maxConnections) {
-        socket.destroy();
-        return;
-      }
-      ++this._connections;
-      socket.once('close', () => {
-        --this._connections;
-      });
-
-      let debug;
-      if (origDebug) {
-        // Prepend debug output with a unique identifier in case there are
-        // multiple clients connected at the same time
-        const debugPrefix = `[${process.hrtime().join('.')}] `;
-        debug = (msg) => {
-          origDebug(`${debugPrefix}${msg}`);
-        };
-      }
-
-      // eslint-disable-next-line no-use-before-define
-      new Client(socket, hostKeys, ident, offer, debug, this, cfg);
-    }).on('error', (err) => {
-      this.emit('error', err);
-    }).on('listening', () => {
-      this.emit('listening');
-    }).on('close', () => {
-      this.emit('close');
-    });
-    this._connections = 0;
-    this.maxConnections = Infinity;
-  }
-
-  injectSocket(socket) {
-    this._srv.emit('connection', socket);
-  }
-
-  listen(...args) {
-    this._srv.listen(...args);
-    return this;
-  }
-
-  address() {
-    return this._srv.address();
-  }
-
-  getConnections(cb) {
-    this._srv.getConnections(cb);
-    return this;
-  }
-
-  close(cb) {
-    this._srv.close(cb);
-    return this;
-  }
-
-  ref() {
-    this._srv.ref();
-    return this;
-  }
-
-  unref() {
-    this._srv.unref();
-    return this;
-  }
-}
-Server.KEEPALIVE_CLIENT_INTERVAL = 15000;
-Server.KEEPALIVE_CLIENT_COUNT_MAX = 3;
-
-
-class Client extends EventEmitter {
-  constructor(socket, hostKeys, ident, offer, debug, server, srvCfg) {
-    super();
-
-    let exchanges = 0;
-    let acceptedAuthSvc = false;
-    let pendingAuths = [];
-    let authCtx;
-    let kaTimer;
-    let onPacket;
-    const unsentGlobalRequestsReplies = [];
-    this._sock = socket;
-    this._chanMgr = new ChannelManager(this);
-    this._debug = debug;
-    this.noMoreSessions = false;
-    this.authenticated = false;
-
-    // Silence pre-header errors
-    function onClientPreHeaderError(err) {}
-    this.on('error', onClientPreHeaderError);
-
-    const DEBUG_HANDLER = (!debug ? undefined : (p, display, msg) => {
-      debug(`Debug output from client: ${JSON.stringify(msg)}`);
-    });
-
-    const kaIntvl = (
-      typeof srvCfg.keepaliveInterval === 'number'
-        && isFinite(srvCfg.keepaliveInterval)
-        && srvCfg.keepaliveInterval > 0
-      ? srvCfg.keepaliveInterval
-      : (
-        typeof Server.KEEPALIVE_CLIENT_INTERVAL === 'number'
-          && isFinite(Server.KEEPALIVE_CLIENT_INTERVAL)
-          && Server.KEEPALIVE_CLIENT_INTERVAL > 0
-        ? Server.KEEPALIVE_CLIENT_INTERVAL
-        : -1
-      )
-    );
-    const kaCountMax = (
-      typeof srvCfg.keepaliveCountMax === 'number'
-        && isFinite(srvCfg.keepaliveCountMax)
-        && srvCfg.keepaliveCountMax >= 0
-      ? srvCfg.keepaliveCountMax
-      : (
-        typeof Server.KEEPALIVE_CLIENT_COUNT_MAX === 'number'
-          && isFinite(Server.KEEPALIVE_CLIENT_COUNT_MAX)
-          && Server.KEEPALIVE_CLIENT_COUNT_MAX >= 0
-        ? Server.KEEPALIVE_CLIENT_COUNT_MAX
-        : -1
-      )
-    );
-    let kaCurCount = 0;
-    if (kaIntvl !== -1 && kaCountMax !== -1) {
-      this.once('ready', () => {
-        const onClose = () => {
-          clearInterval(kaTimer);
-        };
-        this.on('close', onClose).on('end', onClose);
-        kaTimer = setInterval(() => {
-          if (++kaCurCount > kaCountMax) {
-            clearInterval(kaTimer);
-            const err = new Error('Keepalive timeout');
-            err.level = 'client-timeout';
-            this.emit('error', err);
-            this.end();
-          } else {
-            // XXX: if the server ever starts sending real global requests to
-            //      the client, we will need to add a dummy callback here to
-            //      keep the correct reply order
-            proto.ping();
-          }
-        }, kaIntvl);
-      });
-      // TODO: re-verify keepalive behavior with OpenSSH
-      onPacket = () => {
-        kaTimer && kaTimer.refresh();
-        kaCurCount = 0;
-      };
-    }
-
-    const proto = this._protocol = new Protocol({
-      server: true,
-      hostKeys,
-      ident,
-      offer,
-      onPacket,
-      greeting: srvCfg.greeting,
-      banner: srvCfg.banner,
-      onWrite: (data) => {
-        if (isWritable(socket))
-          socket.write(data);
-      },
-      onError: (err) => {
-        if (!proto._destruct)
-          socket.removeAllListeners('data');
-        this.emit('error', err);
-        try {
-          socket.end();
-        } catch {}
-      },
-      onHeader: (header) => {
-        this.removeListener('error', onClientPreHeaderError);
-
-        const info = {
-          ip: socket.remoteAddress,
-          family: socket.remoteFamily,
-          port: socket.remotePort,
-          header,
-        };
-        if (!server.emit('connection', this, info)) {
-          // auto reject
-          proto.disconnect(DISCONNECT_REASON.BY_APPLICATION);
-          socket.end();
-          return;
-        }
-
-        if (header.greeting)
-          this.emit('greeting', header.greeting);
-      },
-      onHandshakeComplete: (negotiated) => {
-        if (++exchanges > 1)
-          this.emit('rekey');
-        this.emit('handshake', negotiated);
-      },
-      debug,
-      messageHandlers: {
-        DEBUG: DEBUG_HANDLER,
-        DISCONNECT: (p, reason, desc) => {
-          if (reason !== DISCONNECT_REASON.BY_APPLICATION) {
-            if (!desc) {
-              desc = DISCONNECT_REASON_BY_VALUE[reason];
-              if (desc === undefined)
-                desc = `Unexpected disconnection reason: ${reason}`;
-            }
-            const err = new Error(desc);
-            err.code = reason;
-            this.emit('error', err);
-          }
-          socket.end();
-        },
-        CHANNEL_OPEN: (p, info) => {
-          // Handle incoming requests from client
-
-          // Do early reject in some cases to prevent wasteful channel
-          // allocation
-          if ((info.type === 'session' && this.noMoreSessions)
-              || !this.authenticated) {
-            const reasonCode = CHANNEL_OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED;
-            return proto.channelOpenFail(info.sender, reasonCode);
-          }
-
-          let localChan = -1;
-          let reason;
-          let replied = false;
-
-          let accept;
-          const reject = () => {
-            if (replied)
-              return;
-            replied = true;
-
-            if (reason === undefined) {
-              if (localChan === -1)
-                reason = CHANNEL_OPEN_FAILURE.RESOURCE_SHORTAGE;
-              else
-                reason = CHANNEL_OPEN_FAILURE.CONNECT_FAILED;
-            }
-
-            if (localChan !== -1)
-              this._chanMgr.remove(localChan);
-            proto.channelOpenFail(info.sender, reason, '');
-          };
-          const reserveChannel = () => {
-            localChan = this._chanMgr.add();
-
-            if (localChan === -1) {
-              reason = CHANNEL_OPEN_FAILURE.RESOURCE_SHORTAGE;
-              if (debug) {
-                debug('Automatic rejection of incoming channel open: '
-                        + 'no channels available');
-              }
-            }
-
-            return (localChan !== -1);
-          };
-
-          const data = info.data;
-          switch (info.type) {
-            case 'session':
-              if (listenerCount(this, 'session') && reserveChannel()) {
-                accept = () => {
-                  if (replied)
-                    return;
-                  replied = true;
-
-                  const instance = new Session(this, info, localChan);
-                  this._chanMgr.update(localChan, instance);
-
-                  proto.channelOpenConfirm(info.sender,
-                                           localChan,
-                                           MAX_WINDOW,
-                                           PACKET_SIZE);
-
-                  return instance;
-                };
-
-                this.emit('session', accept, reject);
-                return;
-              }
-              break;
-            case 'direct-tcpip':
-              if (listenerCount(this, 'tcpip') && reserveChannel()) {
-                accept = () => {
-                  if (replied)
-                    return;
-                  replied = true;
-
-                  const chanInfo = {
-                    type: undefined,
-                    incoming: {
-                      id: localChan,
-                      window: MAX_WINDOW,
-                      packetSize: PACKET_SIZE,
-                      state: 'open'
-                    },
-                    outgoing: {
-                      id: info.sender,
-                      window: info.window,
-                      packetSize: info.packetSize,
-                      state: 'open'
-                    }
-                  };
-
-                  const stream = new Channel(this, chanInfo, { server: true });
-                  this._chanMgr.update(localChan, stream);
-
-                  proto.channelOpenConfirm(info.sender,
-                                           localChan,
-                                           MAX_WINDOW,
-                                           PACKET_SIZE);
-
-                  return stream;
-                };
-
-                this.emit('tcpip', accept, reject, data);
-                return;
-              }
-              break;
-            case 'direct-streamlocal@openssh.com':
-              if (listenerCount(this, 'openssh.streamlocal')
-                  && reserveChannel()) {
-                accept = () => {
-                  if (replied)
-                    return;
-                  replied = true;
-
-                  const chanInfo = {
-                    type: undefined,
-                    incoming: {
-                      id: localChan,
-                      window: MAX_WINDOW,
-                      packetSize: PACKET_SIZE,
-                      state: 'open'
-                    },
-                    outgoing: {
-                      id: info.sender,
-                      window: info.window,
-                      packetSize: info.packetSize,
-                      state: 'open'
-                    }
-                  };
-
-                  const stream = new Channel(this, chanInfo, { server: true });
-                  this._chanMgr.update(localChan, stream);
-
-                  proto.channelOpenConfirm(info.sender,
-                                           localChan,
-                                           MAX_WINDOW,
-                                           PACKET_SIZE);
-
-                  return stream;
-                };
-
-                this.emit('openssh.streamlocal', accept, reject, data);
-                return;
-              }
-              break;
-            default:
-              // Automatically reject any unsupported channel open requests
-              reason = CHANNEL_OPEN_FAILURE.UNKNOWN_CHANNEL_TYPE;
-              if (debug) {
-                debug('Automatic rejection of unsupported incoming channel open'
-                        + ` type: ${info.type}`);
-              }
-          }
-
-          if (reason === undefined) {
-            reason = CHANNEL_OPEN_FAILURE.ADMINISTRATIVELY_PROHIBITED;
-            if (debug) {
-              debug('Automatic rejection of unexpected incoming channel open'
-                      + ` for: ${info.type}`);
-            }
-          }
-
-          reject();
-        },
-        CHANNEL_OPEN_CONFIRMATION: (p, info) => {
-          const channel = this._chanMgr.get(info.recipient);
-          if (typeof channel !== 'function')
-            return;
-
-          const chanInfo = {
-            type: channel.type,
-            incoming: {
-              id: info.recipient,
-              window: MAX_WINDOW,
-              packetSize: PACKET_SIZE,
-              state: 'open'
-            },
-            outgoing: {
-              id: info.sender,
-              window: info.window,
-              packetSize: info.packetSize,
-              state: 'open'
-            }
-          };
-
-          const instance = new Channel(this, chanInfo, { server: true });
-          this._chanMgr.update(info.recipient, instance);
-          channel(undefined, instance);
-        },
-        CHANNEL_OPEN_FAILURE: (p, recipient, reason, description) => {
-          const channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'function')
-            return;
-
-          const info = { reason, description };
-          onChannelOpenFailure(this, recipient, info, channel);
-        },
-        CHANNEL_DATA: (p, recipient, data) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          // The remote party should not be sending us data if there is no
-          // window space available ...
-          // TODO: raise error on data with not enough window?
-          if (channel.incoming.window === 0)
-            return;
-
-          channel.incoming.window -= data.length;
-
-          if (channel.push(data) === false) {
-            channel._waitChanDrain = true;
-            return;
-          }
-
-          if (channel.incoming.window <= WINDOW_THRESHOLD)
-            windowAdjust(channel);
-        },
-        CHANNEL_EXTENDED_DATA: (p, recipient, data, type) => {
-          // NOOP -- should not be sent by client
-        },
-        CHANNEL_WINDOW_ADJUST: (p, recipient, amount) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          // The other side is allowing us to send `amount` more bytes of data
-          channel.outgoing.window += amount;
-
-          if (channel._waitWindow) {
-            channel._waitWindow = false;
-
-            if (channel._chunk) {
-              channel._write(channel._chunk, null, channel._chunkcb);
-            } else if (channel._chunkcb) {
-              channel._chunkcb();
-            } else if (channel._chunkErr) {
-              channel.stderr._write(channel._chunkErr,
-                                    null,
-                                    channel._chunkcbErr);
-            } else if (channel._chunkcbErr) {
-              channel._chunkcbErr();
-            }
-          }
-        },
-        CHANNEL_SUCCESS: (p, recipient) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          if (channel._callbacks.length)
-            channel._callbacks.shift()(false);
-        },
-        CHANNEL_FAILURE: (p, recipient) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          if (channel._callbacks.length)
-            channel._callbacks.shift()(true);
-        },
-        CHANNEL_REQUEST: (p, recipient, type, wantReply, data) => {
-          const session = this._chanMgr.get(recipient);
-          if (typeof session !== 'object' || session === null)
-            return;
-
-          let replied = false;
-          let accept;
-          let reject;
-
-          if (session.constructor !== Session) {
-            // normal Channel instance
-            if (wantReply)
-              proto.channelFailure(session.outgoing.id);
-            return;
-          }
-
-          if (wantReply) {
-            // "real session" requests will have custom accept behaviors
-            if (type !== 'shell'
-                && type !== 'exec'
-                && type !== 'subsystem') {
-              accept = () => {
-                if (replied || session._ending || session._channel)
-                  return;
-                replied = true;
-
-                proto.channelSuccess(session._chanInfo.outgoing.id);
-              };
-            }
-
-            reject = () => {
-              if (replied || session._ending || session._channel)
-                return;
-              replied = true;
-
-              proto.channelFailure(session._chanInfo.outgoing.id);
-            };
-          }
-
-          if (session._ending) {
-            reject && reject();
-            return;
-          }
-
-          switch (type) {
-            // "pre-real session start" requests
-            case 'env':
-              if (listenerCount(session, 'env')) {
-                session.emit('env', accept, reject, {
-                  key: data.name,
-                  val: data.value
-                });
-                return;
-              }
-              break;
-            case 'pty-req':
-              if (listenerCount(session, 'pty')) {
-                session.emit('pty', accept, reject, data);
-                return;
-              }
-              break;
-            case 'window-change':
-              if (listenerCount(session, 'window-change'))
-                session.emit('window-change', accept, reject, data);
-              else
-                reject && reject();
-              break;
-            case 'x11-req':
-              if (listenerCount(session, 'x11')) {
-                session.emit('x11', accept, reject, data);
-                return;
-              }
-              break;
-            // "post-real session start" requests
-            case 'signal':
-              if (listenerCount(session, 'signal')) {
-                session.emit('signal', accept, reject, {
-                  name: data
-                });
-                return;
-              }
-              break;
-            // XXX: is `auth-agent-req@openssh.com` really "post-real session
-            // start"?
-            case 'auth-agent-req@openssh.com':
-              if (listenerCount(session, 'auth-agent')) {
-                session.emit('auth-agent', accept, reject);
-                return;
-              }
-              break;
-            // "real session start" requests
-            case 'shell':
-              if (listenerCount(session, 'shell')) {
-                accept = () => {
-                  if (replied || session._ending || session._channel)
-                    return;
-                  replied = true;
-
-                  if (wantReply)
-                    proto.channelSuccess(session._chanInfo.outgoing.id);
-
-                  const channel = new Channel(
-                    this, session._chanInfo, { server: true }
-                  );
-
-                  channel.subtype = session.subtype = type;
-                  session._channel = channel;
-
-                  return channel;
-                };
-
-                session.emit('shell', accept, reject);
-                return;
-              }
-              break;
-            case 'exec':
-              if (listenerCount(session, 'exec')) {
-                accept = () => {
-                  if (replied || session._ending || session._channel)
-                    return;
-                  replied = true;
-
-                  if (wantReply)
-                    proto.channelSuccess(session._chanInfo.outgoing.id);
-
-                  const channel = new Channel(
-                    this, session._chanInfo, { server: true }
-                  );
-
-                  channel.subtype = session.subtype = type;
-                  session._channel = channel;
-
-                  return channel;
-                };
-
-                session.emit('exec', accept, reject, {
-                  command: data
-                });
-                return;
-              }
-              break;
-            case 'subsystem': {
-              let useSFTP = (data === 'sftp');
-              accept = () => {
-                if (replied || session._ending || session._channel)
-                  return;
-                replied = true;
-
-                if (wantReply)
-                  proto.channelSuccess(session._chanInfo.outgoing.id);
-
-                let instance;
-                if (useSFTP) {
-                  instance = new SFTP(this, session._chanInfo, {
-                    server: true,
-                    debug,
-                  });
-                } else {
-                  instance = new Channel(
-                    this, session._chanInfo, { server: true }
-                  );
-                  instance.subtype =
-                    session.subtype = `${type}:${data}`;
-                }
-                session._channel = instance;
-
-                return instance;
-              };
-
-              if (data === 'sftp') {
-                if (listenerCount(session, 'sftp')) {
-                  session.emit('sftp', accept, reject);
-                  return;
-                }
-                useSFTP = false;
-              }
-              if (listenerCount(session, 'subsystem')) {
-                session.emit('subsystem', accept, reject, {
-                  name: data
-                });
-                return;
-              }
-              break;
-            }
-          }
-          debug && debug(
-            `Automatic rejection of incoming channel request: ${type}`
-          );
-          reject && reject();
-        },
-        CHANNEL_EOF: (p, recipient) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            if (!channel._ending) {
-              channel._ending = true;
-              channel.emit('eof');
-              channel.emit('end');
-            }
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          if (channel.incoming.state !== 'open')
-            return;
-          channel.incoming.state = 'eof';
-
-          if (channel.readable)
-            channel.push(null);
-        },
-        CHANNEL_CLOSE: (p, recipient) => {
-          let channel = this._chanMgr.get(recipient);
-          if (typeof channel !== 'object' || channel === null)
-            return;
-
-          if (channel.constructor === Session) {
-            channel._ending = true;
-            channel.emit('close');
-            channel = channel._channel;
-            if (!channel)
-              return;
-          }
-
-          onCHANNEL_CLOSE(this, recipient, channel);
-        },
-        // Begin service/auth-related ==========================================
-        SERVICE_REQUEST: (p, service) => {
-          if (exchanges === 0
-              || acceptedAuthSvc
-              || this.authenticated
-              || service !== 'ssh-userauth') {
-            proto.disconnect(DISCONNECT_REASON.SERVICE_NOT_AVAILABLE);
-            socket.end();
-            return;
-          }
-
-          acceptedAuthSvc = true;
-          proto.serviceAccept(service);
-        },
-        USERAUTH_REQUEST: (p, username, service, method, methodData) => {
-          if (exchanges === 0
-              || this.authenticated
-              || (authCtx
-                  && (authCtx.username !== username
-                      || authCtx.service !== service))
-                // TODO: support hostbased auth
-              || (method !== 'password'
-                  && method !== 'publickey'
-                  && method !== 'hostbased'
-                  && method !== 'keyboard-interactive'
-                  && method !== 'none')
-              || pendingAuths.length === MAX_PENDING_AUTHS) {
-            proto.disconnect(DISCONNECT_REASON.PROTOCOL_ERROR);
-            socket.end();
-            return;
-          } else if (service !== 'ssh-connection') {
-            proto.disconnect(DISCONNECT_REASON.SERVICE_NOT_AVAILABLE);
-            socket.end();
-            return;
-          }
-
-          let ctx;
-          switch (method) {
-            case 'keyboard-interactive':
-              ctx = new KeyboardAuthContext(proto, username, service, method,
-                                            methodData, onAuthDecide);
-              break;
-            case 'publickey':
-              ctx = new PKAuthContext(proto, username, service, method,
-                                      methodData, onAuthDecide);
-              break;
-            case 'hostbased':
-              ctx = new HostbasedAuthContext(proto, username, service, method,
-                                             methodData, onAuthDecide);
-              break;
-            case 'password':
-              if (authCtx
-                  && authCtx instanceof PwdAuthContext
-                  && authCtx._changeCb) {
-                const cb = authCtx._changeCb;
-                authCtx._changeCb = undefined;
-                cb(methodData.newPassword);
-                return;
-              }
-              ctx = new PwdAuthContext(proto, username, service, method,
-                                       methodData, onAuthDecide);
-              break;
-            case 'none':
-              ctx = new AuthContext(proto, username, service, method,
-                                    onAuthDecide);
-              break;
-          }
-
-          if (authCtx) {
-            if (!authCtx._initialResponse) {
-              return pendingAuths.push(ctx);
-            } else if (authCtx._multistep && !authCtx._finalResponse) {
-              // RFC 4252 says to silently abort the current auth request if a
-              // new auth request comes in before the final response from an
-              // auth method that requires additional request/response exchanges
-              // -- this means keyboard-interactive for now ...
-              authCtx._cleanup && authCtx._cleanup();
-              authCtx.emit('abort');
-            }
-          }
-
-          authCtx = ctx;
-
-          if (listenerCount(this, 'authentication'))
-            this.emit('authentication', authCtx);
-          else
-            authCtx.reject();
-        },
-        USERAUTH_INFO_RESPONSE: (p, responses) => {
-          if (authCtx && authCtx instanceof KeyboardAuthContext)
-            authCtx._onInfoResponse(responses);
-        },
-        // End service/auth-related ============================================
-        GLOBAL_REQUEST: (p, name, wantReply, data) => {
-          const reply = {
-            type: null,
-            buf: null
-          };
-
-          function setReply(type, buf) {
-            reply.type = type;
-            reply.buf = buf;
-            sendReplies();
-          }
-
-          if (wantReply)
-            unsentGlobalRequestsReplies.push(reply);
-
-          if ((name === 'tcpip-forward'
-               || name === 'cancel-tcpip-forward'
-               || name === 'no-more-sessions@openssh.com'
-               || name === 'streamlocal-forward@openssh.com'
-               || name === 'cancel-streamlocal-forward@openssh.com')
-              && listenerCount(this, 'request')
-              && this.authenticated) {
-            let accept;
-            let reject;
-
-            if (wantReply) {
-              let replied = false;
-              accept = (chosenPort) => {
-                if (replied)
-                  return;
-                replied = true;
-                let bufPort;
-                if (name === 'tcpip-forward'
-                    && data.bindPort === 0
-                    && typeof chosenPort === 'number') {
-                  bufPort = Buffer.allocUnsafe(4);
-                  writeUInt32BE(bufPort, chosenPort, 0);
-                }
-                setReply('SUCCESS', bufPort);
-              };
-              reject = () => {
-                if (replied)
-                  return;
-                replied = true;
-                setReply('FAILURE');
-              };
-            }
-
-            if (name === 'no-more-sessions@openssh.com') {
-              this.noMoreSessions = true;
-              accept && accept();
-              return;
-            }
-
-            this.emit('request', accept, reject, name, data);
-          } else if (wantReply) {
-            setReply('FAILURE');
-          }
-        },
-      },
-    });
-
-    socket.pause();
-    cryptoInit.then(() => {
-      proto.start();
-      socket.on('data', (data) => {
-        try {
-          proto.parse(data, 0, data.length);
-        } catch (ex) {
-          this.emit('error', ex);
-          try {
-            if (isWritable(socket))
-              socket.end();
-          } catch {}
-        }
-      });
-      socket.resume();
-    }).catch((err) => {
-      this.emit('error', err);
-      try {
-        if (isWritable(socket))
-          socket.end();
-      } catch {}
-    });
-    socket.on('error', (err) => {
-      err.level = 'socket';
-      this.emit('error', err);
-    }).once('end', () => {
-      debug && debug('Socket ended');
-      proto.cleanup();
-      this.emit('end');
-    }).once('close', () => {
-      debug && debug('Socket closed');
-      proto.cleanup();
-      this.emit('close');
-
-      const err = new Error('No response from server');
-
-      // Simulate error for pending channels and close any open channels
-      this._chanMgr.cleanup(err);
-    });
-
-    const onAuthDecide = (ctx, allowed, methodsLeft, isPartial) => {
-      if (authCtx === ctx && !this.authenticated) {
-        if (allowed) {
-          authCtx = undefined;
-          this.authenticated = true;
-          proto.authSuccess();
-          pendingAuths = [];
-          this.emit('ready');
-        } else {
-          proto.authFailure(methodsLeft, isPartial);
-          if (pendingAuths.length) {
-            authCtx = pendingAuths.pop();
-            if (listenerCount(this, 'authentication'))
-              this.emit('authentication', authCtx);
-            else
-              authCtx.reject();
-          }
-        }
-      }
-    };
-
-    function sendReplies() {
-      while (unsentGlobalRequestsReplies.length > 0
-             && unsentGlobalRequestsReplies[0].type) {
-        const reply = unsentGlobalRequestsReplies.shift();
-        if (reply.type === 'SUCCESS')
-          proto.requestSuccess(reply.buf);
-        if (reply.type === 'FAILURE')
-          proto.requestFailure();
-      }
-    }
-  }
-
-  end() {
-    if (this._sock && isWritable(this._sock)) {
-      this._protocol.disconnect(DISCONNECT_REASON.BY_APPLICATION);
-      this._sock.end();
-    }
-    return this;
-  }
-
-  x11(originAddr, originPort, cb) {
-    const opts = { originAddr, originPort };
-    openChannel(this, 'x11', opts, cb);
-    return this;
-  }
-
-  forwardOut(boundAddr, boundPort, remoteAddr, remotePort, cb) {
-    const opts = { boundAddr, boundPort, remoteAddr, remotePort };
-    openChannel(this, 'forwarded-tcpip', opts, cb);
-    return this;
-  }
-
-  openssh_forwardOutStreamLocal(socketPath, cb) {
-    const opts = { socketPath };
-    openChannel(this, 'forwarded-streamlocal@openssh.com', opts, cb);
-    return this;
-  }
-
-  rekey(cb) {
-    let error;
-
-    try {
-      this._protocol.rekey();
-    } catch (ex) {
-      error = ex;
-    }
-
-    // TODO: re-throw error if no callback?
-
-    if (typeof cb === 'function') {
-      if (error)
-        process.nextTick(cb, error);
-      else
-        this.once('rekey', cb);
-    }
-  }
-
-  setNoDelay(noDelay) {
-    if (this._sock && typeof this._sock.setNoDelay === 'function')
-      this._sock.setNoDelay(noDelay);
-
-    return this;
-  }
-}
-
-
-function openChannel(self, type, opts, cb) {
-  // Ask the client to open a channel for some purpose (e.g. a forwarded TCP
-  // connection)
-  const initWindow = MAX_WINDOW;
-  const maxPacket = PACKET_SIZE;
-
-  if (typeof opts === 'function') {
-    cb = opts;
-    opts = {};
-  }
-
-  const wrapper = (err, stream) => {
-    cb(err, stream);
-  };
-  wrapper.type = type;
-
-  const localChan = self._chanMgr.add(wrapper);
-
-  if (localChan === -1) {
-    cb(new Error('No free channels available'));
-    return;
-  }
-
-  switch (type) {
-    case 'forwarded-tcpip':
-      self._protocol.forwardedTcpip(localChan, initWindow, maxPacket, opts);
-      break;
-    case 'x11':
-      self._protocol.x11(localChan, initWindow, maxPacket, opts);
-      break;
-    case 'forwarded-streamlocal@openssh.com':
-      self._protocol.openssh_forwardedStreamLocal(
-        localChan, initWindow, maxPacket, opts
-      );
-      break;
-    default:
-      throw new Error(`Unsupported channel type: ${type}`);
-  }
-}
-
-function compareNumbers(a, b) {
-  return a - b;
-}
-
-module.exports = Server;
-module.exports.IncomingClient = Client;
-
-
-/***/ }),
-
 /***/ 2137:
 /***/ ((module, __unused_webpack_exports, __nccwpck_require__) => {
 
@@ -23602,20 +21484,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("fs");
 
 /***/ }),
 
-/***/ 8611:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("http");
-
-/***/ }),
-
-/***/ 5692:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("https");
-
-/***/ }),
-
 /***/ 9278:
 /***/ ((module) => {
 
@@ -23676,13 +21544,6 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("path");
 /***/ ((module) => {
 
 module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("stream");
-
-/***/ }),
-
-/***/ 4756:
-/***/ ((module) => {
-
-module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("tls");
 
 /***/ }),
 
@@ -29548,6 +27409,8 @@ class ServerSession {
     plan;
     base;
     manifestBlob;
+    /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
+    prefetched;
     linksBlob;
     constructor(server, host, log) {
         this.server = server;
@@ -29578,14 +27441,15 @@ class ServerSession {
      * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
      * and learn the server's state. Nothing is created when anything is refused.
      */
-    async inspect(pathInput, lockOwner, reuse) {
+    async inspect(pathInput, lockOwner, reuse, prefetch) {
         const { result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)({
             path: pathInput,
             lock: lockOwner !== undefined,
             lockOwner: lockOwner?.json ?? '',
             reuse,
             systemExact: input_helper/* SYSTEM_DIRECTORIES */.uA.exact,
-            systemTrees: input_helper/* SYSTEM_DIRECTORIES */.uA.trees
+            systemTrees: input_helper/* SYSTEM_DIRECTORIES */.uA.trees,
+            ...(prefetch ? { prefetch } : {})
         }), 
         // The first script of a connection: no channel is open yet, and it holds only the path and
         // the lock record, so it goes as the command itself and saves a round trip.
@@ -29611,6 +27475,9 @@ class ServerSession {
         this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current);
         this.manifestBlob = output.blobs.get('manifest');
         this.linksBlob = output.blobs.get('links');
+        const prefetched = value(output, 'prefetch')?.split(' ');
+        this.prefetched =
+            prefetched?.length === 2 ? { name: prefetched[0], from: prefetched[1] } : undefined;
         this.report.previousRelease = this.liveRelease;
         for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
             if (lockOwner && !this.tools.has(tool)) {
@@ -29726,7 +27593,12 @@ class ServerSession {
         const prepare = {
             staleReleases: stale,
             base: base.kind === 'release'
-                ? { kind: 'release', id: base.id, sharedLinks: base.sharedLinks }
+                ? {
+                    kind: 'release',
+                    id: base.id,
+                    sharedLinks: base.sharedLinks,
+                    ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
+                }
                 : base.kind === 'cache'
                     ? { kind: 'cache', exists: base.exists }
                     : { kind: 'none' },
@@ -30088,11 +27960,13 @@ class GroupRun {
         return { token, json };
     }
     /** Phase 2 and the server half of phase 3: lock and learn the state. */
-    async inspect(lock) {
+    async inspect(lock, prefetch = false) {
         const context = await this.deps.context;
         await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
             const failures = await this.phase(this.sessions, 'inspect', async (s) => {
-                await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse);
+                await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse, 
+                // A deploy starts copying the live release as soon as it holds the lock.
+                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined);
                 s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
                 this.saveLocks();
             });
@@ -30127,7 +28001,7 @@ class GroupRun {
         try {
             await this.connect(settings.servers);
             this.checkAborted();
-            await this.inspect(!settings.dryRun);
+            await this.inspect(!settings.dryRun, true);
             this.checkAborted();
             const scan = await this.deps.manifest;
             this.deps.log.info(describeSource(settings.source, scan));
@@ -30935,11 +28809,52 @@ function header(deployPath) {
         'M="$D/.atomic-deploy"',
         `now() { date -u +%Y-%m-%dT%H:%M:%SZ; }`,
         `say() { printf '!%s\\n' "$*"; }`,
-        `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`
+        `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`,
+        DROP_BASE
     ].join('\n');
 }
+/**
+ * Remove every copy started at lock time (see PREFETCH) and stop the ones still running. The
+ * recorded pid is only signalled while it is still a cp (where /proc tells); a copy left running
+ * is harmless anyway: its directory is gone, and its name is never used again.
+ */
+const DROP_BASE = `drop_base() {
+  for f in "$M"/base.*.pid; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f" 2>/dev/null) || continue
+    case $p in '' | *[!0-9]*) continue ;; esac
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cp ] && kill "$p" 2>/dev/null
+  done
+  rm -rf "$M"/base.* 2>/dev/null
+  :
+}`;
 /** Print a file as `!blob <name> <length>` followed by its raw bytes. */
 const BLOB_FUNCTION = `blob() { [ -f "$2" ] || return 0; n=$(wc -c < "$2") || return 0; printf '!blob %s %s\\n' "$1" "$((n + 0))"; cat "$2"; }`;
+/**
+ * The copy started at lock time: \`$M/base.<pid>\` filled from the live release in the
+ * background, with \`.from\` (the release copied), \`.pid\` (the cp) and, once it ends, \`.rc\`
+ * (its exit status). Every stream of the job is redirected, so it never holds the channel open.
+ * On a 3,500-file release this moves cp's 0.1 to 1 s off the critical path: the runner's
+ * planning and the next round trip happen meanwhile.
+ */
+function prefetchCommand(copyMethod) {
+    return `drop_base
+if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+  B="$M/base.$$"
+  if mkdir "$B" 2>/dev/null && printf '%s\\n' "$c" > "$B.from"; then
+    (
+      trap '' HUP
+      ${copyMethod === 'hardlink'
+        ? 'cp -al "$D/releases/$c/." "$B/" &'
+        : 'if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'}
+      echo $! > "$B.pid"
+      wait $!
+      echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+    ) </dev/null >/dev/null 2>&1 &
+    say "prefetch \${B##*/} $c"
+  fi
+fi`;
+}
 /**
  * Phase 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
  * the layout, take the lock, and report what the planner needs: umask, tools, `current`, the
@@ -31000,8 +28915,10 @@ blob log "$M/log"
 ${p.reuse === 'cache'
         ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
         : p.reuse === 'previous'
-            ? `if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
+            ? `c=''
+if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
             : ''}
+${p.prefetch && p.lock && p.reuse === 'previous' ? prefetchCommand(p.prefetch.copyMethod) : ''}
 say end
 `;
 }
@@ -31041,6 +28958,7 @@ cleanup_release() {
     return 0
   fi
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  drop_base
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ]; then
     while IFS= read -r line; do
@@ -31074,16 +28992,33 @@ function prepareBody(p) {
         ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
         : `if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`;
     // The directory the changed files land in: the new release, or cache/ which is then copied.
-    let base = '';
+    // Without a copy to take over, any copy started at lock time is dropped.
+    let base = 'drop_base';
     if (p.base.kind === 'release') {
+        const failure = p.copyMethod === 'hardlink'
+            ? 'cannot hard-link $PREV into $R (hard links need one filesystem)'
+            : 'cannot copy $PREV into $R';
         base = `PREV="$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.id)}
-${cp('$PREV', '$R')}
+${p.base.prefetched
+            ? `# Take over the copy started at lock time, once it has ended (at most 10 minutes).
+B="$M/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.prefetched)}
+if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
+i=0
+while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do sleep $w; i=$((i + 1)); done
+[ -f "$B.rc" ] || fail copy "${failure}: the copy did not end within 10 minutes"
+[ "$(cat "$B.rc")" = 0 ] || fail copy "${failure}"
+[ "$(cat "$B.from")" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
+rmdir "$R" && mv "$B" "$R" || fail copy "cannot move the copy of $PREV to $R"
+drop_base`
+            : `drop_base
+${cp('$PREV', '$R')}`}
 ${removeCommands('R', p.base.sharedLinks, 'copy')}`;
     }
     else if (p.base.kind === 'cache') {
         // The cache manifest is rewritten only once the release built from the cache is verified, so
         // an interrupted sync leaves no manifest and the next deploy rebuilds the cache from scratch.
-        base = `rm -f "$M/cache.manifest.json.gz"
+        base = `drop_base
+rm -f "$M/cache.manifest.json.gz"
 ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot create $D/cache"`}`;
     }
     const target = p.base.kind === 'cache' ? 'C' : 'R';
@@ -31331,7 +29266,9 @@ say aborted
 `;
 }
 function unlockIfOurs(token) {
-    return `if [ -f "$M/lock/owner" ] && grep -qF ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`;
+    // A copy started at lock time and never taken over (an abort before the release script) goes
+    // with the lock that started it.
+    return `if [ -f "$M/lock/owner" ] && grep -qF ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(token)} "$M/lock/owner" 2>/dev/null; then drop_base; rm -rf "$M/lock" && say unlocked; fi`;
 }
 /** Run after-switch (or before-switch outside a deploy) in a release. */
 function hookScript(p) {
@@ -31362,7 +29299,7 @@ ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `;
 }
-/** mode: unlock. Report who held the lock, then remove it. */
+/** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 function unlockScript(path) {
     return `${header('')}
 P=${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(path)}
@@ -31370,6 +29307,7 @@ case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 M="$D/.atomic-deploy"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+drop_base
 rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
 say unlocked
 `;
@@ -31480,7 +29418,7 @@ function command(...argv) {
 /* unused harmony export SshRemoteHost */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
 /* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7030);
-/* harmony import */ var ssh2__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(5472);
+/* harmony import */ var ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6297);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6506);
 /* harmony import */ var _shell_quote_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(1538);
 /* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(2032);
@@ -31490,7 +29428,6 @@ function command(...argv) {
 
 
 
-const { Client } = ssh2__WEBPACK_IMPORTED_MODULE_2__;
 /**
  * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, so
  * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
@@ -31549,7 +29486,7 @@ async function connectSsh(options) {
 }
 async function attempt(options, verifier, algorithms) {
     const { server } = options;
-    const client = new Client();
+    const client = new ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_2__();
     let hostKeyFailure;
     let offeredType;
     const config = {
@@ -31626,8 +29563,13 @@ async function attempt(options, verifier, algorithms) {
         // here, an exec round trip on loopback fell from 88 ms to 9 ms.
         const socket = (0,node_net__WEBPACK_IMPORTED_MODULE_1__.connect)({ host: server.host, port: server.port, noDelay: true });
         try {
-            client.connect({ ...config, sock: socket, ...(options.debug ? { debug: options.debug } : {}) });
+            client.connect({
+                ...config,
+                sock: socket,
+                ...(options.debug ? { debug: options.debug } : {})
+            });
             signFirst(client);
+            authWithoutWaiting(client);
         }
         catch (error) {
             socket.destroy();
@@ -31677,6 +29619,52 @@ function signFirst(client) {
         // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
         if (!signed)
             authPK.call(proto, username, key, keyAlgo);
+    };
+}
+/**
+ * Send the first authentication request right behind the request for the auth service, instead
+ * of a round trip later when the server accepts it. The server handles messages in order: it
+ * accepts the service, then reads the request (OpenSSH installs its userauth handler while
+ * accepting). ssh2 starts authenticating on SERVICE_ACCEPT; here it starts once the service was
+ * requested and the server's EXT_INFO has arrived (it comes with the server's NEWKEYS, before
+ * the accept, and says which RSA signatures the server takes), and the accept itself is then
+ * ignored. A server that sends no EXT_INFO is waited for, as before.
+ */
+function authWithoutWaiting(client) {
+    const proto = client._protocol;
+    const handlers = proto?._handlers;
+    const service = proto?.service;
+    const accept = handlers?.SERVICE_ACCEPT;
+    const extInfo = handlers?.EXT_INFO;
+    if (!proto || !handlers || typeof service !== 'function' || !accept || !extInfo)
+        return;
+    let requested = false;
+    let informed = false;
+    let started = false;
+    const start = () => {
+        if (started || !requested || !informed)
+            return;
+        started = true;
+        accept(proto, 'ssh-userauth');
+    };
+    proto.service = (name) => {
+        service.call(proto, name);
+        if (name === 'ssh-userauth') {
+            requested = true;
+            start();
+        }
+    };
+    handlers.EXT_INFO = (p, ...args) => {
+        extInfo(p, ...args);
+        informed = true;
+        start();
+    };
+    handlers.SERVICE_ACCEPT = (p, name, ...args) => {
+        if (name === 'ssh-userauth' && started)
+            return;
+        if (name === 'ssh-userauth')
+            started = true;
+        accept(p, name, ...args);
     };
 }
 function keyProblem(message) {

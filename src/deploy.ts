@@ -184,14 +184,16 @@ export class GroupRun {
   }
 
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
-  async inspect(lock: boolean): Promise<void> {
+  async inspect(lock: boolean, prefetch = false): Promise<void> {
     const context = await this.deps.context
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
         await s.inspect(
           this.settings.path,
           lock ? this.lockOwner(context) : undefined,
-          this.settings.reuse
+          this.settings.reuse,
+          // A deploy starts copying the live release as soon as it holds the lock.
+          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()
@@ -230,7 +232,7 @@ export class GroupRun {
     try {
       await this.connect(settings.servers)
       this.checkAborted()
-      await this.inspect(!settings.dryRun)
+      await this.inspect(!settings.dryRun, true)
       this.checkAborted()
       const scan = await this.deps.manifest
       this.deps.log.info(describeSource(settings.source, scan))

@@ -23,9 +23,26 @@ function header(deployPath: string): string {
     'M="$D/.atomic-deploy"',
     `now() { date -u +%Y-%m-%dT%H:%M:%SZ; }`,
     `say() { printf '!%s\\n' "$*"; }`,
-    `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`
+    `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`,
+    DROP_BASE
   ].join('\n')
 }
+
+/**
+ * Remove every copy started at lock time (see PREFETCH) and stop the ones still running. The
+ * recorded pid is only signalled while it is still a cp (where /proc tells); a copy left running
+ * is harmless anyway: its directory is gone, and its name is never used again.
+ */
+const DROP_BASE = `drop_base() {
+  for f in "$M"/base.*.pid; do
+    [ -f "$f" ] || continue
+    p=$(cat "$f" 2>/dev/null) || continue
+    case $p in '' | *[!0-9]*) continue ;; esac
+    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cp ] && kill "$p" 2>/dev/null
+  done
+  rm -rf "$M"/base.* 2>/dev/null
+  :
+}`
 
 /** Print a file as `!blob <name> <length>` followed by its raw bytes. */
 const BLOB_FUNCTION = `blob() { [ -f "$2" ] || return 0; n=$(wc -c < "$2") || return 0; printf '!blob %s %s\\n' "$1" "$((n + 0))"; cat "$2"; }`
@@ -41,6 +58,40 @@ export interface InspectParams {
   reuse: 'previous' | 'cache' | 'none'
   systemExact: string[]
   systemTrees: string[]
+  /**
+   * Start copying the live release for the next one as soon as the lock is ours (deploys with
+   * reuse: previous), so that the copy runs while the runner plans and the release script is
+   * on its way. The release script takes it over, or drops it.
+   */
+  prefetch?: { copyMethod: 'copy' | 'hardlink' }
+}
+
+/**
+ * The copy started at lock time: \`$M/base.<pid>\` filled from the live release in the
+ * background, with \`.from\` (the release copied), \`.pid\` (the cp) and, once it ends, \`.rc\`
+ * (its exit status). Every stream of the job is redirected, so it never holds the channel open.
+ * On a 3,500-file release this moves cp's 0.1 to 1 s off the critical path: the runner's
+ * planning and the next round trip happen meanwhile.
+ */
+function prefetchCommand(copyMethod: 'copy' | 'hardlink'): string {
+  return `drop_base
+if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+  B="$M/base.$$"
+  if mkdir "$B" 2>/dev/null && printf '%s\\n' "$c" > "$B.from"; then
+    (
+      trap '' HUP
+      ${
+        copyMethod === 'hardlink'
+          ? 'cp -al "$D/releases/$c/." "$B/" &'
+          : 'if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'
+      }
+      echo $! > "$B.pid"
+      wait $!
+      echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+    ) </dev/null >/dev/null 2>&1 &
+    say "prefetch \${B##*/} $c"
+  fi
+fi`
 }
 
 /**
@@ -106,9 +157,11 @@ ${
   p.reuse === 'cache'
     ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
     : p.reuse === 'previous'
-      ? `if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
+      ? `c=''
+if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
       : ''
 }
+${p.prefetch && p.lock && p.reuse === 'previous' ? prefetchCommand(p.prefetch.copyMethod) : ''}
 say end
 `
 }
@@ -127,7 +180,13 @@ export interface PrepareParams {
   /** What the new release starts from. */
   base:
     | { kind: 'none' }
-    | { kind: 'release'; id: string; sharedLinks: string[] }
+    | {
+        kind: 'release'
+        id: string
+        sharedLinks: string[]
+        /** The copy of this release started at lock time (`base.<pid>` under .atomic-deploy). */
+        prefetched?: string
+      }
     | { kind: 'cache'; exists: boolean }
   copyMethod: 'copy' | 'hardlink'
   /** Paths to remove from the starting copy (relative to it). */
@@ -177,6 +236,7 @@ cleanup_release() {
     return 0
   fi
   rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  drop_base
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ]; then
     while IFS= read -r line; do
@@ -212,15 +272,35 @@ function prepareBody(p: PrepareParams): string {
       ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
       : `if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`
   // The directory the changed files land in: the new release, or cache/ which is then copied.
-  let base = ''
+  // Without a copy to take over, any copy started at lock time is dropped.
+  let base = 'drop_base'
   if (p.base.kind === 'release') {
+    const failure =
+      p.copyMethod === 'hardlink'
+        ? 'cannot hard-link $PREV into $R (hard links need one filesystem)'
+        : 'cannot copy $PREV into $R'
     base = `PREV="$D/releases/"${quote(p.base.id)}
-${cp('$PREV', '$R')}
+${
+  p.base.prefetched
+    ? `# Take over the copy started at lock time, once it has ended (at most 10 minutes).
+B="$M/"${quote(p.base.prefetched)}
+if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
+i=0
+while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do sleep $w; i=$((i + 1)); done
+[ -f "$B.rc" ] || fail copy "${failure}: the copy did not end within 10 minutes"
+[ "$(cat "$B.rc")" = 0 ] || fail copy "${failure}"
+[ "$(cat "$B.from")" = ${quote(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
+rmdir "$R" && mv "$B" "$R" || fail copy "cannot move the copy of $PREV to $R"
+drop_base`
+    : `drop_base
+${cp('$PREV', '$R')}`
+}
 ${removeCommands('R', p.base.sharedLinks, 'copy')}`
   } else if (p.base.kind === 'cache') {
     // The cache manifest is rewritten only once the release built from the cache is verified, so
     // an interrupted sync leaves no manifest and the next deploy rebuilds the cache from scratch.
-    base = `rm -f "$M/cache.manifest.json.gz"
+    base = `drop_base
+rm -f "$M/cache.manifest.json.gz"
 ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot create $D/cache"`}`
   }
   const target = p.base.kind === 'cache' ? 'C' : 'R'
@@ -510,7 +590,9 @@ say aborted
 }
 
 function unlockIfOurs(token: string): string {
-  return `if [ -f "$M/lock/owner" ] && grep -qF ${quote(token)} "$M/lock/owner" 2>/dev/null; then rm -rf "$M/lock" && say unlocked; fi`
+  // A copy started at lock time and never taken over (an abort before the release script) goes
+  // with the lock that started it.
+  return `if [ -f "$M/lock/owner" ] && grep -qF ${quote(token)} "$M/lock/owner" 2>/dev/null; then drop_base; rm -rf "$M/lock" && say unlocked; fi`
 }
 
 export interface HookParams {
@@ -568,7 +650,7 @@ say finished
 `
 }
 
-/** mode: unlock. Report who held the lock, then remove it. */
+/** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 export function unlockScript(path: string): string {
   return `${header('')}
 P=${quote(path)}
@@ -576,6 +658,7 @@ case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 M="$D/.atomic-deploy"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+drop_base
 rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
 say unlocked
 `

@@ -131,6 +131,8 @@ export class ServerSession {
   plan: Plan | undefined
   base: Base | undefined
   private manifestBlob: Buffer | undefined
+  /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
+  private prefetched: { name: string; from: string } | undefined
   private linksBlob: Buffer | undefined
 
   constructor(
@@ -171,7 +173,8 @@ export class ServerSession {
   async inspect(
     pathInput: string,
     lockOwner: { token: string; json: string } | undefined,
-    reuse: Reuse
+    reuse: Reuse,
+    prefetch?: { copyMethod: CopyMethod }
   ): Promise<void> {
     const { result, output } = await this.script(
       inspectScript({
@@ -180,7 +183,8 @@ export class ServerSession {
         lockOwner: lockOwner?.json ?? '',
         reuse,
         systemExact: SYSTEM_DIRECTORIES.exact,
-        systemTrees: SYSTEM_DIRECTORIES.trees
+        systemTrees: SYSTEM_DIRECTORIES.trees,
+        ...(prefetch ? { prefetch } : {})
       }),
       // The first script of a connection: no channel is open yet, and it holds only the path and
       // the lock record, so it goes as the command itself and saves a round trip.
@@ -214,6 +218,9 @@ export class ServerSession {
     this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
     this.manifestBlob = output.blobs.get('manifest')
     this.linksBlob = output.blobs.get('links')
+    const prefetched = value(output, 'prefetch')?.split(' ')
+    this.prefetched =
+      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
     this.report.previousRelease = this.liveRelease
     for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
       if (lockOwner && !this.tools.has(tool)) {
@@ -337,7 +344,12 @@ export class ServerSession {
       staleReleases: stale,
       base:
         base.kind === 'release'
-          ? { kind: 'release', id: base.id, sharedLinks: base.sharedLinks }
+          ? {
+              kind: 'release',
+              id: base.id,
+              sharedLinks: base.sharedLinks,
+              ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
+            }
           : base.kind === 'cache'
             ? { kind: 'cache', exists: base.exists }
             : { kind: 'none' },

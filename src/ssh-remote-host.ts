@@ -1,15 +1,13 @@
 import { randomBytes } from 'node:crypto'
 import { connect as connectSocket, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
-import ssh2 from 'ssh2'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
+import Client from 'ssh2/lib/client.js'
 import { ConnectionError, HostKeyError, SwitchRefusedError, messageOf } from './errors.js'
 import { command } from './shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
 import type { Server } from './servers.js'
-
-const { Client } = ssh2
 
 export interface ConnectOptions {
   server: Server
@@ -181,8 +179,13 @@ async function attempt(
     // here, an exec round trip on loopback fell from 88 ms to 9 ms.
     const socket = connectSocket({ host: server.host, port: server.port, noDelay: true })
     try {
-      client.connect({ ...config, sock: socket, ...(options.debug ? { debug: options.debug } : {}) })
+      client.connect({
+        ...config,
+        sock: socket,
+        ...(options.debug ? { debug: options.debug } : {})
+      })
       signFirst(client)
+      authWithoutWaiting(client)
     } catch (error) {
       socket.destroy()
       // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
@@ -238,6 +241,55 @@ function signFirst(client: InstanceType<typeof Client>): void {
     })
     // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
     if (!signed) authPK.call(proto, username, key, keyAlgo)
+  }
+}
+
+type Handler = (proto: unknown, ...args: unknown[]) => void
+
+/**
+ * Send the first authentication request right behind the request for the auth service, instead
+ * of a round trip later when the server accepts it. The server handles messages in order: it
+ * accepts the service, then reads the request (OpenSSH installs its userauth handler while
+ * accepting). ssh2 starts authenticating on SERVICE_ACCEPT; here it starts once the service was
+ * requested and the server's EXT_INFO has arrived (it comes with the server's NEWKEYS, before
+ * the accept, and says which RSA signatures the server takes), and the accept itself is then
+ * ignored. A server that sends no EXT_INFO is waited for, as before.
+ */
+function authWithoutWaiting(client: InstanceType<typeof Client>): void {
+  const proto = (
+    client as unknown as {
+      _protocol?: { service?: (name: string) => void; _handlers?: Record<string, Handler> }
+    }
+  )._protocol
+  const handlers = proto?._handlers
+  const service = proto?.service
+  const accept = handlers?.SERVICE_ACCEPT
+  const extInfo = handlers?.EXT_INFO
+  if (!proto || !handlers || typeof service !== 'function' || !accept || !extInfo) return
+  let requested = false
+  let informed = false
+  let started = false
+  const start = (): void => {
+    if (started || !requested || !informed) return
+    started = true
+    accept(proto, 'ssh-userauth')
+  }
+  proto.service = (name: string) => {
+    service.call(proto, name)
+    if (name === 'ssh-userauth') {
+      requested = true
+      start()
+    }
+  }
+  handlers.EXT_INFO = (p, ...args) => {
+    extInfo(p, ...args)
+    informed = true
+    start()
+  }
+  handlers.SERVICE_ACCEPT = (p, name, ...args) => {
+    if (name === 'ssh-userauth' && started) return
+    if (name === 'ssh-userauth') started = true
+    accept(p, name, ...args)
   }
 }
 

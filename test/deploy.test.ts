@@ -51,6 +51,9 @@ async function fixture(): Promise<Fixture> {
 const releaseDirs = async (f: Fixture): Promise<string[]> =>
   list(path.join(f.deployDir, 'releases'))
 
+/** The copy of the live release started at lock time (`base.<pid>` and its markers). */
+const isCopy = (name: string): boolean => name.startsWith('base.')
+
 describe('a first deploy', () => {
   it('creates the layout, a release equal to the source, a relative current link, and the outputs', async () => {
     const f = await fixture()
@@ -141,6 +144,8 @@ describe('a second deploy', () => {
     expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(
       await describeTree(f.source)
     )
+    // The copy of the live release made at lock time became this release: none is left over.
+    expect((await list(path.join(f.deployDir, '.atomic-deploy'))).filter(isCopy)).toEqual([])
     // The previous release is still whole, for rollback.
     expect(
       await readFile(
@@ -205,6 +210,7 @@ describe('a failing before-switch', () => {
     expect(await releaseDirs(f)).toEqual([first.outputs['release-id']])
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
     expect(await list(path.join(f.deployDir, '.atomic-deploy/tmp'))).toEqual([])
+    expect((await list(path.join(f.deployDir, '.atomic-deploy'))).filter(isCopy)).toEqual([])
     // And the next deploy works.
     const again = await runAction(f.inputs())
     expect(again.code, again.log).toBe(0)

@@ -867,6 +867,122 @@ describe.each(shells)('$name', shell => {
       expect(r.lines.some(l => l.startsWith('error exists'))).toBe(true)
       expect(snapshot(join(D, 'releases/r1'))).toEqual(before)
     })
+
+    describe('the copy started at lock time', () => {
+      /** Inspect with prefetch; returns the `base.<pid>` name it announced. */
+      function lockAndPrefetch(D: string, copyMethod: 'copy' | 'hardlink'): string {
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        const line = r.lines.find(l => l.startsWith('prefetch '))
+        expect(line).toMatch(/^prefetch base\.\d+ r1$/)
+        return line!.split(' ')[1]!
+      }
+      const leftovers = (D: string): string[] =>
+        readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('base.'))
+
+      it.each(['copy', 'hardlink'] as const)(
+        'is taken over by the release script (%s) and leaves nothing behind',
+        copyMethod => {
+          const D = liveLayout()
+          build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+          const before = snapshot(join(D, 'releases/r1'))
+          const name = lockAndPrefetch(D, copyMethod)
+          const r = run(
+            shell,
+            releaseScript(
+              common(D, 'r2'),
+              prepare({
+                base: {
+                  kind: 'release',
+                  id: 'r1',
+                  sharedLinks: ['storage', '.env'],
+                  prefetched: name
+                },
+                copyMethod,
+                remove: ["it's.txt", 'new\nline', '-rf', 'dir']
+              })
+            ),
+            D
+          )
+          expect(r.status, r.stderr).toBe(0)
+          expect(r.lines).toEqual(['prepared'])
+          expect(snapshot(join(D, 'releases/r2'))).toEqual({ 'keep.txt': 'keep' })
+          expect(snapshot(join(D, 'releases/r1'))).toEqual(before)
+          const same =
+            statSync(join(D, 'releases/r1/keep.txt')).ino ===
+            statSync(join(D, 'releases/r2/keep.txt')).ino
+          expect(same).toBe(copyMethod === 'hardlink')
+          expect(leftovers(D)).toEqual([])
+        }
+      )
+
+      it('is not started without a manifest of the live release, nor without the lock', () => {
+        const D = liveLayout()
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.lines.some(l => l.startsWith('prefetch'))).toBe(false)
+        expect(leftovers(D)).toEqual([])
+        const E = liveLayout()
+        build(E, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        const dry = run(
+          shell,
+          inspect({ path: E, lock: false, prefetch: { copyMethod: 'copy' } }),
+          E
+        )
+        expect(dry.status, dry.stderr).toBe(0)
+        expect(dry.lines.some(l => l.startsWith('prefetch'))).toBe(false)
+        expect(leftovers(E)).toEqual([])
+      })
+
+      it.each([
+        { case: 'a copy of another release', from: 'r0', rc: '0', message: 'another release' },
+        { case: 'a copy that failed', from: 'r1', rc: '1', message: 'cannot copy' }
+      ])('refuses $case: the new release and the copy go, current stays', c => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/base.4242/keep.txt': 'stale',
+          '.atomic-deploy/base.4242.from': `${c.from}\n`,
+          '.atomic-deploy/base.4242.rc': `${c.rc}\n`
+        })
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: [], prefetched: 'base.4242' }
+            })
+          ),
+          D
+        )
+        expect(r.status).toBe(1)
+        const error = r.lines.find(l => l.startsWith('error copy'))
+        expect(error).toContain(c.message)
+        expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+        expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
+        expect(leftovers(D)).toEqual([])
+      })
+
+      it('is dropped by a release script that does not take it over, and by unlocking', () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        lockAndPrefetch(D, 'copy')
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({ base: { kind: 'release', id: 'r1', sharedLinks: [] } })
+          ),
+          D
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(leftovers(D)).toEqual([])
+        expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
+        build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
+        const u = run(shell, unlockScript(D), D)
+        expect(u.lines).toEqual(['owner {"run":"test"}', 'unlocked'])
+        expect(leftovers(D)).toEqual([])
+      })
+    })
   })
 
   // -----------------------------------------------------------------------------------------
