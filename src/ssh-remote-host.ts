@@ -7,6 +7,7 @@ import { ConnectionError, HostKeyError, SwitchRefusedError, messageOf } from './
 import { command } from './shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
+import { BOOTSTRAP } from './remote-scripts.js'
 import type { Server } from './servers.js'
 
 export interface ConnectOptions {
@@ -22,16 +23,6 @@ export interface ConnectOptions {
   /** ssh2's protocol trace, for tests that check what crosses the wire. */
   debug?: (line: string) => void
 }
-
-/**
- * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, so
- * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
- * and a channel can be opened before its script is known: the open and the exec request then
- * cost nothing when the script is ready. `read` takes one line byte by byte, and `dd bs=1`
- * takes exactly the script's bytes, so whatever follows on stdin (a tar stream) is left for
- * the script. POSIX sh, dash and BusyBox ash all behave this way.
- */
-const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; s=$(dd bs=1 count="$n" 2>/dev/null) || exit 97; eval "$s"'`
 
 const STDERR_TAIL = 8192
 

@@ -28,6 +28,7 @@ import { SYSTEM_DIRECTORIES } from '../src/input-helper.js'
 import { completeReleases, parseLog } from '../src/release-log.js'
 import {
   abortScript,
+  BOOTSTRAP,
   finishScript,
   hookScript,
   inspectScript,
@@ -1309,6 +1310,43 @@ describe.each(shells)('$name', shell => {
   })
 
   // -----------------------------------------------------------------------------------------
+  describe('BOOTSTRAP', () => {
+    // Stand-ins for dd that record how they were called: one passes everything to the real dd,
+    // one refuses iflag= as a dd without it does (older BusyBox, other systems).
+    const realDd = shell.gnu ? '/usr/bin/dd' : '/usr/bin/busybox dd'
+    const standIn = (refuseIflag: boolean): string => {
+      const dir = fresh('dd')
+      const refuse = refuseIflag
+        ? `for a; do case $a in iflag=*) echo "dd: unknown operand $a" >&2; exit 1 ;; esac; done\n`
+        : ''
+      writeFileSync(
+        join(dir, 'dd'),
+        `#!/bin/sh\necho "$*" >> ${quote(join(dir, 'calls'))}\n${refuse}exec ${realDd} "$@"\n`,
+        { mode: 0o755 }
+      )
+      return dir
+    }
+    it.each([
+      { dd: 'dd with iflag=fullblock: one block', refuseIflag: false },
+      { dd: 'dd without it: byte by byte', refuseIflag: true }
+    ])('runs the script that follows on stdin and leaves the rest of stdin to it ($dd)', c => {
+      const dir = standIn(c.refuseIflag)
+      // Big enough to arrive in several pipe reads: the block must still be whole.
+      const filler = `# ${'x'.repeat(200)}\n`.repeat(1500)
+      const script = `${filler}printf 'script %s\\n' ${quote(HOSTILE)}; cat`
+      const length = Buffer.byteLength(script)
+      const rest = Buffer.from([0, 1, 2, 255, 10, 42])
+      const input = Buffer.concat([Buffer.from(`${length}\n${script}`), rest])
+      const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.stdout).toEqual(Buffer.concat([Buffer.from(`script ${HOSTILE}\n`), rest]))
+      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+      expect(calls.at(-1)).toBe(
+        c.refuseIflag ? `bs=1 count=${length}` : `bs=${length} count=1 iflag=fullblock`
+      )
+    })
+  })
+
   describe('LISTING_COMMAND', () => {
     it('lists every file, directory and symlink as stat would, names with newlines and unicode included', () => {
       const R = fresh('listing')
