@@ -28832,11 +28832,15 @@ function header(deployPath) {
  * is harmless anyway: its directory is gone, and its name is never used again.
  */
 const DROP_BASE = `drop_base() {
+  set -- "$M"/base.*
+  [ -e "$1" ] || [ -L "$1" ] || return 0
   for f in "$M"/base.*.pid; do
     [ -f "$f" ] || continue
-    p=$(cat "$f" 2>/dev/null) || continue
+    p='' comm=''
+    IFS= read -r p 2>/dev/null < "$f"
     case $p in '' | *[!0-9]*) continue ;; esac
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cp ] && kill "$p" 2>/dev/null
+    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"
+    [ "$comm" = cp ] && kill "$p" 2>/dev/null
   done
   rm -rf "$M"/base.* 2>/dev/null
   :
@@ -28859,7 +28863,7 @@ if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; t
       trap '' HUP
       ${copyMethod === 'hardlink'
         ? 'cp -al "$D/releases/$c/." "$B/" &'
-        : 'if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'}
+        : 'if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'}
       echo $! > "$B.pid"
       wait $!
       echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
@@ -28905,10 +28909,11 @@ done
 if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit ${REFUSED_EXIT}; fi
 # Report the login's umask (new release directories follow it), then never create anything
 # world-writable, whatever it is.
-say "umask $(umask)"
-umask "$(printf '%04o' $(( $(umask) | 2 )))"
+u=$(umask)
+say "umask $u"
+umask "$(printf '%04o' $(( $u | 2 )))"
 ${p.lock
-        ? `if ! mkdir -p "$D" 2>/dev/null || ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+        ? `if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
   say "refused permission user $(id -un) cannot create directories in $D"; exit ${REFUSED_EXIT}
 fi
 if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit ${REFUSED_EXIT}; fi
@@ -28921,15 +28926,16 @@ printf '%s\\n' ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)
 say locked-by-us`
         : ''}
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
-cp --version >/dev/null 2>&1 && say "tool gnu-cp"
-if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi
+GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
+cur=''
+if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
 for r in "$D"/releases/*; do [ -d "$r" ] && say "release \${r##*/}"; done
 blob log "$M/log"
 ${p.reuse === 'cache'
         ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
         : p.reuse === 'previous'
             ? `c=''
-if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
+if [ -L "$D/current" ]; then c=\${cur%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
             : ''}
 ${p.prefetch && p.lock && p.reuse === 'previous' ? prefetchCommand(p.prefetch.copyMethod) : ''}
 say end
@@ -29003,7 +29009,7 @@ function prepareBody(p) {
         .join('\n');
     const cp = (from, to) => p.copyMethod === 'hardlink'
         ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
-        : `if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`;
+        : `if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`;
     // The directory the changed files land in: the new release, or cache/ which is then copied.
     // Without a copy to take over, any copy started at lock time is dropped.
     let base = 'drop_base';
@@ -29019,8 +29025,11 @@ if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
 i=0
 while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do sleep $w; i=$((i + 1)); done
 [ -f "$B.rc" ] || fail copy "${failure}: the copy did not end within 10 minutes"
-[ "$(cat "$B.rc")" = 0 ] || fail copy "${failure}"
-[ "$(cat "$B.from")" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
+brc='' bfrom=''
+IFS= read -r brc 2>/dev/null < "$B.rc"
+IFS= read -r bfrom 2>/dev/null < "$B.from"
+[ "$brc" = 0 ] || fail copy "${failure}"
+[ "$bfrom" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
 rmdir "$R" && mv "$B" "$R" || fail copy "cannot move the copy of $PREV to $R"
 drop_base`
             : `drop_base
@@ -29043,7 +29052,6 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
             `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
         : '';
     return `C="$D/cache"
-GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
 cd "$D" || { say "error io cannot enter $D"; exit 1; }
 # Creating the release directory is the first write, and it must not fail into cleanup: a
 # release that exists already is someone else's and stays as it is.
@@ -29051,8 +29059,9 @@ mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID
 own_release
 log_event start "$ID" || fail io "cannot write $M/log"
 ${stale}
-rm -f "$D"/.current.tmp-* 2>/dev/null
-rm -rf "$M/tmp"
+set -- "$D"/.current.tmp-*
+if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
+[ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
 mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
 ${base}
 ${removeCommands(target, p.remove, 'io')}
@@ -29162,7 +29171,7 @@ mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
 mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
 ${p.updatesCache ? `cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"` : ''}
 ${hook}
-rm -rf "$T"
+rm -rf "$M/tmp"
 log_event ready "$ID" || fail io "cannot write $M/log"
 trap '' HUP INT TERM
 say ready
@@ -29295,7 +29304,7 @@ exit $rc
 function finishScript(p) {
     // Pruning never removes what current points to, whatever the runner believed.
     const prune = p.prune
-        .map(id => `[ "$(readlink "$D/current")" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`releases/${id}`)} ] || { rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json.gz`)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.links`)} "$M/revisions/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json`)} && say ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`pruned ${id}`)}; }`)
+        .map(id => `[ "$cur" = ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`releases/${id}`)} ] || { rm -rf "$D/releases/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json.gz`)} "$M/manifests/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.links`)} "$M/revisions/"${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`${id}.json`)} && say ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(`pruned ${id}`)}; }`)
         .join('\n');
     const events = p.events.map(([event, id]) => `log_event ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(event)} ${(0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_1__/* .quote */ .h)(id)}`).join('\n');
     const forget = p.forget.length === 0
@@ -29304,10 +29313,12 @@ function finishScript(p) {
 awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"
 rm -f "$M/log.forget" "$M/log.new"`;
     return `${header(p.deployDir)}
+${p.prune.length > 0 ? 'cur=$(readlink "$D/current")' : ''}
 ${prune}
 ${events}
 ${forget}
-rm -f "$M"/seeded.*
+set -- "$M"/seeded.*
+if [ -e "$1" ]; then rm -f "$M"/seeded.*; fi
 ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `;

@@ -47,11 +47,15 @@ function header(deployPath: string): string {
  * is harmless anyway: its directory is gone, and its name is never used again.
  */
 const DROP_BASE = `drop_base() {
+  set -- "$M"/base.*
+  [ -e "$1" ] || [ -L "$1" ] || return 0
   for f in "$M"/base.*.pid; do
     [ -f "$f" ] || continue
-    p=$(cat "$f" 2>/dev/null) || continue
+    p='' comm=''
+    IFS= read -r p 2>/dev/null < "$f"
     case $p in '' | *[!0-9]*) continue ;; esac
-    [ "$(cat "/proc/$p/comm" 2>/dev/null)" = cp ] && kill "$p" 2>/dev/null
+    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"
+    [ "$comm" = cp ] && kill "$p" 2>/dev/null
   done
   rm -rf "$M"/base.* 2>/dev/null
   :
@@ -96,7 +100,7 @@ if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; t
       ${
         copyMethod === 'hardlink'
           ? 'cp -al "$D/releases/$c/." "$B/" &'
-          : 'if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'
+          : 'if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'
       }
       echo $! > "$B.pid"
       wait $!
@@ -144,11 +148,12 @@ done
 if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit ${REFUSED_EXIT}; fi
 # Report the login's umask (new release directories follow it), then never create anything
 # world-writable, whatever it is.
-say "umask $(umask)"
-umask "$(printf '%04o' $(( $(umask) | 2 )))"
+u=$(umask)
+say "umask $u"
+umask "$(printf '%04o' $(( $u | 2 )))"
 ${
   p.lock
-    ? `if ! mkdir -p "$D" 2>/dev/null || ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+    ? `if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
   say "refused permission user $(id -un) cannot create directories in $D"; exit ${REFUSED_EXIT}
 fi
 if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit ${REFUSED_EXIT}; fi
@@ -162,8 +167,9 @@ say locked-by-us`
     : ''
 }
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
-cp --version >/dev/null 2>&1 && say "tool gnu-cp"
-if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi
+GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
+cur=''
+if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
 for r in "$D"/releases/*; do [ -d "$r" ] && say "release \${r##*/}"; done
 blob log "$M/log"
 ${
@@ -171,7 +177,7 @@ ${
     ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
     : p.reuse === 'previous'
       ? `c=''
-if [ -L "$D/current" ]; then c=$(readlink "$D/current"); c=\${c%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
+if [ -L "$D/current" ]; then c=\${cur%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
       : ''
 }
 ${p.prefetch && p.lock && p.reuse === 'previous' ? prefetchCommand(p.prefetch.copyMethod) : ''}
@@ -283,7 +289,7 @@ function prepareBody(p: PrepareParams): string {
   const cp = (from: string, to: string): string =>
     p.copyMethod === 'hardlink'
       ? `cp -al "${from}/." "${to}/" || fail copy "cannot hard-link ${from} into ${to} (hard links need one filesystem)"`
-      : `if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`
+      : `if cp --version >/dev/null 2>&1; then cp -a --reflink=auto "${from}/." "${to}/"; else cp -a "${from}/." "${to}/"; fi || fail copy "cannot copy ${from} into ${to}"`
   // The directory the changed files land in: the new release, or cache/ which is then copied.
   // Without a copy to take over, any copy started at lock time is dropped.
   let base = 'drop_base'
@@ -301,8 +307,11 @@ if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
 i=0
 while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do sleep $w; i=$((i + 1)); done
 [ -f "$B.rc" ] || fail copy "${failure}: the copy did not end within 10 minutes"
-[ "$(cat "$B.rc")" = 0 ] || fail copy "${failure}"
-[ "$(cat "$B.from")" = ${quote(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
+brc='' bfrom=''
+IFS= read -r brc 2>/dev/null < "$B.rc"
+IFS= read -r bfrom 2>/dev/null < "$B.from"
+[ "$brc" = 0 ] || fail copy "${failure}"
+[ "$bfrom" = ${quote(p.base.id)} ] || fail copy "${failure}: the copy is of another release"
 rmdir "$R" && mv "$B" "$R" || fail copy "cannot move the copy of $PREV to $R"
 drop_base`
     : `drop_base
@@ -326,7 +335,6 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
         `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
       : ''
   return `C="$D/cache"
-GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1
 cd "$D" || { say "error io cannot enter $D"; exit 1; }
 # Creating the release directory is the first write, and it must not fail into cleanup: a
 # release that exists already is someone else's and stays as it is.
@@ -334,8 +342,9 @@ mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID
 own_release
 log_event start "$ID" || fail io "cannot write $M/log"
 ${stale}
-rm -f "$D"/.current.tmp-* 2>/dev/null
-rm -rf "$M/tmp"
+set -- "$D"/.current.tmp-*
+if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
+[ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
 mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
 ${base}
 ${removeCommands(target, p.remove, 'io')}
@@ -473,7 +482,7 @@ mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
 mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
 ${p.updatesCache ? `cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"` : ''}
 ${hook}
-rm -rf "$T"
+rm -rf "$M/tmp"
 log_event ready "$ID" || fail io "cannot write $M/log"
 trap '' HUP INT TERM
 say ready
@@ -643,7 +652,7 @@ export function finishScript(p: FinishParams): string {
   const prune = p.prune
     .map(
       id =>
-        `[ "$(readlink "$D/current")" = ${quote(`releases/${id}`)} ] || { rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}; }`
+        `[ "$cur" = ${quote(`releases/${id}`)} ] || { rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}; }`
     )
     .join('\n')
   const events = p.events.map(([event, id]) => `log_event ${quote(event)} ${quote(id)}`).join('\n')
@@ -654,10 +663,12 @@ export function finishScript(p: FinishParams): string {
 awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"
 rm -f "$M/log.forget" "$M/log.new"`
   return `${header(p.deployDir)}
+${p.prune.length > 0 ? 'cur=$(readlink "$D/current")' : ''}
 ${prune}
 ${events}
 ${forget}
-rm -f "$M"/seeded.*
+set -- "$M"/seeded.*
+if [ -e "$1" ]; then rm -f "$M"/seeded.*; fi
 ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `
