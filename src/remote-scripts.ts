@@ -42,7 +42,7 @@ function header(deployPath: string): string {
 }
 
 /**
- * Remove every copy started at lock time (see PREFETCH) and stop the ones still running. The
+ * Remove every copy started at lock time (see prefetchCommand) and stop the ones still running. The
  * recorded pid is only signalled while it is still a cp (where /proc tells); a copy left running
  * is harmless anyway: its directory is gone, and its name is never used again.
  */
