@@ -29481,7 +29481,7 @@ async function connectSsh(options) {
     }
     const first = await attempt(options, verifier, verifier.algorithms);
     if (first.client && first.socket)
-        return new SshRemoteHost(server.label, first.client, first.socket);
+        return new SshRemoteHost(server.label, first.client, first.socket, first.early);
     if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined)
         throw first.error;
     // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
@@ -29492,7 +29492,7 @@ async function connectSsh(options) {
             continue;
         const next = await attempt(options, verifier, family);
         if (next.client && next.socket)
-            return new SshRemoteHost(server.label, next.client, next.socket);
+            return new SshRemoteHost(server.label, next.client, next.socket, next.early);
         if (next.reason)
             reasons.push(next.reason);
         else if (!(next.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc &&
@@ -29506,6 +29506,7 @@ async function attempt(options, verifier, algorithms) {
     const client = new ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_2__();
     let hostKeyFailure;
     let offeredType;
+    let early;
     const config = {
         host: server.host,
         port: server.port,
@@ -29565,7 +29566,7 @@ async function attempt(options, verifier, algorithms) {
         };
         const onReady = () => {
             client.removeListener('error', onError);
-            resolve({ client, socket });
+            resolve({ client, socket, early });
         };
         client.once('ready', onReady);
         client.once('error', onError);
@@ -29585,7 +29586,14 @@ async function attempt(options, verifier, algorithms) {
                 sock: socket,
                 ...(options.debug ? { debug: options.debug } : {})
             });
-            signFirst(client);
+            // With a key as the only credential, a refused key ends the attempt, so a channel opened
+            // behind the signed request is lost only when the deploy is too. With a password to fall
+            // back on, it is not worth the exchange that a server closing on it would cost.
+            signFirst(client, options.password === undefined
+                ? () => {
+                    early ??= openBehindAuth(client);
+                }
+                : undefined);
             authWithoutWaiting(client);
         }
         catch (error) {
@@ -29609,7 +29617,7 @@ const SIGNATURE_HASH = {
  * then goes on exactly as after a refused query. Only ssh2's own private key objects are
  * signed with; anything else (an agent) keeps the query.
  */
-function signFirst(client) {
+function signFirst(client, afterSigned) {
     const proto = client._protocol;
     const authPK = proto?.authPK;
     if (!proto || typeof authPK !== 'function')
@@ -29636,7 +29644,78 @@ function signFirst(client) {
         // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
         if (!signed)
             authPK.call(proto, username, key, keyAlgo);
+        else
+            afterSigned?.();
     };
+}
+// ssh2's own channel window and packet size (lib/utils.js), which its channels are built with.
+const CHANNEL_WINDOW = 2 * 1024 * 1024;
+const CHANNEL_PACKET = 32 * 1024;
+/**
+ * Open a session channel right behind the (signed) authentication request, instead of a round
+ * trip after the server accepts it. RFC 4252 (section 5): messages the client sends after the
+ * request that succeeds go to the service that authentication started; OpenSSH keeps them, in
+ * order, across its privilege separation. The server confirms the channel right behind
+ * USERAUTH_SUCCESS, so the first command goes out with no open in between. If authentication
+ * fails instead, the server received the open before authentication (OpenSSH answers
+ * UNIMPLEMENTED; others may close), so the channel is given up and later ones are opened the
+ * usual way.
+ */
+function openBehindAuth(client) {
+    const internals = client;
+    const proto = internals._protocol;
+    const channels = internals._chanMgr;
+    const handlers = proto?._handlers;
+    const failure = handlers?.USERAUTH_FAILURE;
+    if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
+        return undefined;
+    }
+    let local = -1;
+    let settle;
+    const promise = new Promise((resolve, reject) => {
+        settle = (error, channel) => {
+            settle = undefined;
+            if (error || !channel)
+                reject(error ?? new Error('no channel'));
+            else
+                resolve(channel);
+        };
+    });
+    // Never an unhandled rejection: the host falls back to opening channels itself.
+    promise.catch(() => undefined);
+    const wrapper = Object.assign((error, channel) => settle?.(error, channel), { type: 'session' });
+    local = channels.add(wrapper);
+    if (local === -1)
+        return undefined;
+    handlers.USERAUTH_FAILURE = (p, ...args) => {
+        handlers.USERAUTH_FAILURE = failure;
+        if (settle) {
+            channels.remove(local);
+            settle(new Error('authentication did not succeed at once'));
+        }
+        failure(p, ...args);
+    };
+    proto.session(local, CHANNEL_WINDOW, CHANNEL_PACKET);
+    return promise;
+}
+/** ssh2's exec request, on a session channel that is already open. */
+function execOn(client, channel, commandLine, done) {
+    const raw = channel;
+    const proto = client._protocol;
+    if (raw.outgoing?.state !== 'open' || !proto || typeof proto.exec !== 'function') {
+        done(new Error('Channel is not open'));
+        return;
+    }
+    raw._callbacks.push(hadError => {
+        if (hadError) {
+            done(hadError instanceof Error ? hadError : new Error('Unable to exec'));
+            return;
+        }
+        raw.subtype = 'exec';
+        raw.allowHalfOpen = true;
+        done(undefined, channel);
+    });
+    proto.exec(raw.outgoing.id, commandLine, true);
 }
 /**
  * Send the first authentication request right behind the request for the auth service, instead
@@ -29716,15 +29795,19 @@ class SshRemoteHost {
     label;
     client;
     socket;
+    early;
     spare;
     sparesEnabled = true;
     sftpSession;
     closed = false;
     lostReason;
-    constructor(label, client, socket) {
+    constructor(label, client, socket, 
+    /** A channel opened during authentication, for the first command. */
+    early) {
         this.label = label;
         this.client = client;
         this.socket = socket;
+        this.early = early;
         client.on('error', error => {
             this.lostReason = error.message;
         });
@@ -29743,15 +29826,29 @@ class SshRemoteHost {
         this.ensureSpare();
         void this.files().catch(() => undefined);
     }
-    openChannel(commandLine = _remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD) {
+    /**
+     * Open an exec channel running commandLine. `early`: run it on the channel opened during
+     * authentication, if there is one (the first script of a connection, which is its command).
+     */
+    async openChannel(commandLine = _remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, early = false) {
+        const pending = early ? this.early : undefined;
+        if (pending)
+            this.early = undefined;
+        const opened = pending ? await pending.catch(() => undefined) : undefined;
         return new Promise((resolve, reject) => {
             if (this.closed) {
                 reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`));
                 return;
             }
-            this.client.exec(commandLine, (error, channel) => {
-                if (error) {
-                    reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: cannot open a channel: ${error.message}`));
+            const exec = (done) => {
+                if (opened)
+                    execOn(this.client, opened, commandLine, done);
+                else
+                    this.client.exec(commandLine, done);
+            };
+            exec((error, channel) => {
+                if (error || !channel) {
+                    reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: cannot open a channel: ${error?.message ?? 'no channel'}`));
                     return;
                 }
                 // The exit status can arrive in the same read as the exec reply (a short inline script),
@@ -29815,6 +29912,9 @@ class SshRemoteHost {
     }
     makeRoom() {
         this.sparesEnabled = false;
+        const early = this.early;
+        this.early = undefined;
+        early?.then(c => c.close()).catch(() => undefined);
         const spare = this.spare;
         this.spare = undefined;
         spare?.then(c => c.end()).catch(() => undefined);
@@ -29824,7 +29924,7 @@ class SshRemoteHost {
     }
     async run(script, options = {}) {
         const channel = options.inline
-            ? await this.withRoom(() => this.openChannel((0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_6__/* .command */ .G)('sh', '-c', script)))
+            ? await this.withRoom(() => this.openChannel((0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_6__/* .command */ .G)('sh', '-c', script), true))
             : await this.takeChannel();
         return new Promise((resolve, reject) => {
             const stdout = [];

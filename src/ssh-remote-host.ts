@@ -55,7 +55,7 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
   }
   const first = await attempt(options, verifier, verifier.algorithms)
   if (first.client && first.socket)
-    return new SshRemoteHost(server.label, first.client, first.socket)
+    return new SshRemoteHost(server.label, first.client, first.socket, first.early)
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
   const reasons = [first.reason]
@@ -66,7 +66,8 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
     )
       continue
     const next = await attempt(options, verifier, family)
-    if (next.client && next.socket) return new SshRemoteHost(server.label, next.client, next.socket)
+    if (next.client && next.socket)
+      return new SshRemoteHost(server.label, next.client, next.socket, next.early)
     if (next.reason) reasons.push(next.reason)
     else if (!(
       next.error instanceof ConnectionError &&
@@ -82,6 +83,8 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
 interface Attempt {
   client?: InstanceType<typeof Client>
   socket?: Socket
+  /** A session channel opened right behind the authentication request, if one was. */
+  early?: Promise<ClientChannel>
   error?: Error
   /** Set when the host key was the problem. */
   reason?: string
@@ -97,6 +100,7 @@ async function attempt(
   const client = new Client()
   let hostKeyFailure: string | undefined
   let offeredType: string | undefined
+  let early: Promise<ClientChannel> | undefined
   const config: ConnectConfig = {
     host: server.host,
     port: server.port,
@@ -155,7 +159,7 @@ async function attempt(
     }
     const onReady = (): void => {
       client.removeListener('error', onError)
-      resolve({ client, socket })
+      resolve({ client, socket, early })
     }
     client.once('ready', onReady)
     client.once('error', onError)
@@ -175,7 +179,17 @@ async function attempt(
         sock: socket,
         ...(options.debug ? { debug: options.debug } : {})
       })
-      signFirst(client)
+      // With a key as the only credential, a refused key ends the attempt, so a channel opened
+      // behind the signed request is lost only when the deploy is too. With a password to fall
+      // back on, it is not worth the exchange that a server closing on it would cost.
+      signFirst(
+        client,
+        options.password === undefined
+          ? () => {
+              early ??= openBehindAuth(client)
+            }
+          : undefined
+      )
       authWithoutWaiting(client)
     } catch (error) {
       socket.destroy()
@@ -206,7 +220,7 @@ type AuthPK = (username: string, key: unknown, keyAlgo?: unknown, cbSign?: unkno
  * then goes on exactly as after a refused query. Only ssh2's own private key objects are
  * signed with; anything else (an agent) keeps the query.
  */
-function signFirst(client: InstanceType<typeof Client>): void {
+function signFirst(client: InstanceType<typeof Client>, afterSigned?: () => void): void {
   const proto = (client as unknown as { _protocol?: { authPK?: AuthPK } })._protocol
   const authPK = proto?.authPK
   if (!proto || typeof authPK !== 'function') return
@@ -232,7 +246,101 @@ function signFirst(client: InstanceType<typeof Client>): void {
     })
     // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
     if (!signed) authPK.call(proto, username, key, keyAlgo)
+    else afterSigned?.()
   }
+}
+
+interface ChannelManager {
+  add(wrapper: unknown): number
+  remove(id: number): void
+}
+interface RawChannel {
+  outgoing: { id: number; state: string }
+  _callbacks: ((hadError: unknown) => void)[]
+  subtype?: string
+  allowHalfOpen?: boolean
+}
+type Protocol = {
+  session?: (local: number, window: number, packetSize: number) => void
+  exec?: (remote: number, command: string, wantReply: boolean) => void
+  _handlers?: Record<string, Handler>
+}
+
+// ssh2's own channel window and packet size (lib/utils.js), which its channels are built with.
+const CHANNEL_WINDOW = 2 * 1024 * 1024
+const CHANNEL_PACKET = 32 * 1024
+
+/**
+ * Open a session channel right behind the (signed) authentication request, instead of a round
+ * trip after the server accepts it. RFC 4252 (section 5): messages the client sends after the
+ * request that succeeds go to the service that authentication started; OpenSSH keeps them, in
+ * order, across its privilege separation. The server confirms the channel right behind
+ * USERAUTH_SUCCESS, so the first command goes out with no open in between. If authentication
+ * fails instead, the server received the open before authentication (OpenSSH answers
+ * UNIMPLEMENTED; others may close), so the channel is given up and later ones are opened the
+ * usual way.
+ */
+function openBehindAuth(client: InstanceType<typeof Client>): Promise<ClientChannel> | undefined {
+  const internals = client as unknown as { _protocol?: Protocol; _chanMgr?: ChannelManager }
+  const proto = internals._protocol
+  const channels = internals._chanMgr
+  const handlers = proto?._handlers
+  const failure = handlers?.USERAUTH_FAILURE
+  if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
+    return undefined
+  }
+  let local = -1
+  let settle: ((error: Error | undefined, channel?: ClientChannel) => void) | undefined
+  const promise = new Promise<ClientChannel>((resolve, reject) => {
+    settle = (error, channel) => {
+      settle = undefined
+      if (error || !channel) reject(error ?? new Error('no channel'))
+      else resolve(channel)
+    }
+  })
+  // Never an unhandled rejection: the host falls back to opening channels itself.
+  promise.catch(() => undefined)
+  const wrapper = Object.assign(
+    (error: Error | undefined, channel: ClientChannel) => settle?.(error, channel),
+    { type: 'session' }
+  )
+  local = channels.add(wrapper)
+  if (local === -1) return undefined
+  handlers.USERAUTH_FAILURE = (p, ...args) => {
+    handlers.USERAUTH_FAILURE = failure
+    if (settle) {
+      channels.remove(local)
+      settle(new Error('authentication did not succeed at once'))
+    }
+    failure(p, ...args)
+  }
+  proto.session(local, CHANNEL_WINDOW, CHANNEL_PACKET)
+  return promise
+}
+
+/** ssh2's exec request, on a session channel that is already open. */
+function execOn(
+  client: InstanceType<typeof Client>,
+  channel: ClientChannel,
+  commandLine: string,
+  done: (error: Error | undefined, channel?: ClientChannel) => void
+): void {
+  const raw = channel as unknown as RawChannel
+  const proto = (client as unknown as { _protocol?: Protocol })._protocol
+  if (raw.outgoing?.state !== 'open' || !proto || typeof proto.exec !== 'function') {
+    done(new Error('Channel is not open'))
+    return
+  }
+  raw._callbacks.push(hadError => {
+    if (hadError) {
+      done(hadError instanceof Error ? hadError : new Error('Unable to exec'))
+      return
+    }
+    raw.subtype = 'exec'
+    raw.allowHalfOpen = true
+    done(undefined, channel)
+  })
+  proto.exec(raw.outgoing.id, commandLine, true)
 }
 
 type Handler = (proto: unknown, ...args: unknown[]) => void
@@ -326,7 +434,9 @@ export class SshRemoteHost implements RemoteHost {
   constructor(
     readonly label: string,
     private readonly client: InstanceType<typeof Client>,
-    private readonly socket: Socket
+    private readonly socket: Socket,
+    /** A channel opened during authentication, for the first command. */
+    private early?: Promise<ClientChannel>
   ) {
     client.on('error', error => {
       this.lostReason = error.message
@@ -348,7 +458,14 @@ export class SshRemoteHost implements RemoteHost {
     void this.files().catch(() => undefined)
   }
 
-  private openChannel(commandLine = BOOTSTRAP): Promise<ClientChannel> {
+  /**
+   * Open an exec channel running commandLine. `early`: run it on the channel opened during
+   * authentication, if there is one (the first script of a connection, which is its command).
+   */
+  private async openChannel(commandLine = BOOTSTRAP, early = false): Promise<ClientChannel> {
+    const pending = early ? this.early : undefined
+    if (pending) this.early = undefined
+    const opened = pending ? await pending.catch(() => undefined) : undefined
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(
@@ -356,9 +473,17 @@ export class SshRemoteHost implements RemoteHost {
         )
         return
       }
-      this.client.exec(commandLine, (error, channel) => {
-        if (error) {
-          reject(new ConnectionError(`${this.label}: cannot open a channel: ${error.message}`))
+      const exec = (done: (error: Error | undefined, channel?: ClientChannel) => void): void => {
+        if (opened) execOn(this.client, opened, commandLine, done)
+        else this.client.exec(commandLine, done)
+      }
+      exec((error, channel) => {
+        if (error || !channel) {
+          reject(
+            new ConnectionError(
+              `${this.label}: cannot open a channel: ${error?.message ?? 'no channel'}`
+            )
+          )
           return
         }
         // The exit status can arrive in the same read as the exec reply (a short inline script),
@@ -421,6 +546,9 @@ export class SshRemoteHost implements RemoteHost {
 
   private makeRoom(): void {
     this.sparesEnabled = false
+    const early = this.early
+    this.early = undefined
+    early?.then(c => c.close()).catch(() => undefined)
     const spare = this.spare
     this.spare = undefined
     spare?.then(c => c.end()).catch(() => undefined)
@@ -431,7 +559,7 @@ export class SshRemoteHost implements RemoteHost {
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
     const channel = options.inline
-      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script)))
+      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script), true))
       : await this.takeChannel()
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []

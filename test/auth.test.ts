@@ -1,8 +1,9 @@
 /**
  * Public-key authentication sends its signature in the first request (no "would you accept this
  * key?" query first), and sends it right behind the request for the auth service instead of
- * waiting for the server's accept: two round trips fewer on every deploy. Checked against a real
- * sshd for each key type, through ssh2's own protocol trace, and for a key the server refuses.
+ * waiting for the server's accept; the first command's channel is opened right behind that: three
+ * round trips fewer on every deploy. Checked against a real sshd for each key type, through
+ * ssh2's own protocol trace, and for a key the server refuses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseKnownHosts } from '../src/known-hosts.ts'
@@ -23,7 +24,7 @@ afterAll(async () => {
   await sshd?.stop()
 })
 
-async function connectTraced(privateKey: string, passphrase?: string) {
+async function connectTraced(privateKey: string, passphrase?: string, password?: string) {
   const trace: string[] = []
   const connecting = connectSsh({
     server: {
@@ -35,6 +36,7 @@ async function connectTraced(privateKey: string, passphrase?: string) {
     hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
     privateKey,
     ...(passphrase !== undefined ? { passphrase } : {}),
+    ...(password !== undefined ? { password } : {}),
     timeoutSeconds: 20,
     debug: line => trace.push(line)
   })
@@ -45,6 +47,9 @@ const sentQuery = (trace: string[]): boolean =>
   trace.some(l => l.includes('Sending USERAUTH_REQUEST (publickey -- check)'))
 const sentSigned = (trace: string[]): number =>
   trace.filter(l => l.includes('Sending USERAUTH_REQUEST (publickey)')).length
+const at = (trace: string[], text: string): number => trace.findIndex(l => l.includes(text))
+const opens = (trace: string[]): number[] =>
+  trace.flatMap((l, i) => (l.includes('Sending CHANNEL_OPEN (') ? [i] : []))
 
 describe('public-key authentication', () => {
   it.each([
@@ -87,5 +92,81 @@ describe('public-key authentication', () => {
     expect(sentSigned(trace)).toBe(1)
     expect(trace.some(l => l.includes('USERAUTH_FAILURE'))).toBe(true)
     expect(trace.join('\n')).not.toContain(stranger.privateKey.split('\n')[1]!)
+  })
+
+  it("opens the first command's channel behind the signed request, and runs the first script on it", async () => {
+    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-early' })
+    await authorizeKey(sshd, user, key.publicKey)
+    const { connecting, trace } = await connectTraced(key.privateKey)
+    const host = await connecting
+    try {
+      // The open went out after the signed request and before the server's success came back.
+      expect(opens(trace)).toHaveLength(1)
+      const [early] = opens(trace)
+      expect(early).toBeGreaterThan(at(trace, 'Sending USERAUTH_REQUEST (publickey)'))
+      expect(early).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      const first = await host.run('echo first "$(id -un)"', { inline: true })
+      expect(first.code).toBe(0)
+      expect(first.stdout.toString()).toBe(`first ${user.name}\n`)
+      // No other channel was opened for it: the exec went on the early one.
+      expect(opens(trace)).toHaveLength(1)
+      expect(
+        trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec'))
+      ).toHaveLength(1)
+      // Later commands open channels the usual way.
+      const second = await host.run('echo second; exit 3', { inline: true })
+      expect(second.code).toBe(3)
+      expect(second.stdout.toString()).toBe('second\n')
+      const third = await host.run('printf third')
+      expect(third.stdout.toString()).toBe('third')
+      // Two inline channels, the third script's channel and the spare opened behind it.
+      expect(opens(trace)).toHaveLength(4)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('a refused key: the channel sent behind it is given up, and the error names authentication', async () => {
+    const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-2' })
+    const { connecting, trace } = await connectTraced(stranger.privateKey)
+    await expect(connecting).rejects.toThrow(/authentication failed/i)
+    expect(opens(trace)).toHaveLength(1)
+    expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(opens(trace)[0]!)
+    // OpenSSH answers an open before authentication with UNIMPLEMENTED, and nothing worse.
+    expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
+  })
+
+  it('with a password to fall back on, sends no channel before authentication succeeds', async () => {
+    const pwSshd = await startSshd({ extraConfig: ['PasswordAuthentication yes'] })
+    const pwUser = await createUser(pwSshd, { password: 'adt-early-pw' })
+    try {
+      const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-3' })
+      const trace: string[] = []
+      const host = await connectSsh({
+        server: {
+          user: pwUser.name,
+          host: pwSshd.host,
+          port: pwSshd.port,
+          label: `${pwUser.name}@${pwSshd.host}:${pwSshd.port}`
+        },
+        hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(pwSshd.knownHosts) },
+        privateKey: stranger.privateKey,
+        password: 'adt-early-pw',
+        timeoutSeconds: 20,
+        debug: line => trace.push(line)
+      })
+      try {
+        const result = await host.run('echo via-password', { inline: true })
+        expect(result.stdout.toString()).toBe('via-password\n')
+        expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(-1)
+        expect(opens(trace)).toHaveLength(1)
+        expect(opens(trace)[0]).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      } finally {
+        host.close()
+      }
+    } finally {
+      await removeUser(pwUser)
+      await pwSshd.stop()
+    }
   })
 })
