@@ -29652,14 +29652,14 @@ function signFirst(client, afterSigned) {
 const CHANNEL_WINDOW = 2 * 1024 * 1024;
 const CHANNEL_PACKET = 32 * 1024;
 /**
- * Open a session channel right behind the (signed) authentication request, instead of a round
- * trip after the server accepts it. RFC 4252 (section 5): messages the client sends after the
- * request that succeeds go to the service that authentication started; OpenSSH keeps them, in
- * order, across its privilege separation. The server confirms the channel right behind
- * USERAUTH_SUCCESS, so the first command goes out with no open in between. If authentication
- * fails instead, the server received the open before authentication (OpenSSH answers
- * UNIMPLEMENTED; others may close), so the channel is given up and later ones are opened the
- * usual way.
+ * Open the connection's first channels right behind the (signed) authentication request,
+ * instead of a round trip after the server accepts it. RFC 4252 (section 5): messages the client
+ * sends after the request that succeeds go to the service that authentication started; OpenSSH
+ * keeps them, in order, across its privilege separation. The server confirms the channels right
+ * behind USERAUTH_SUCCESS, so the first command goes out with no open in between, and the spare
+ * channel and the SFTP session are ready a round trip sooner. If authentication fails instead,
+ * the server received the opens before authentication (OpenSSH answers UNIMPLEMENTED; others may
+ * close), so they are given up and channels are opened the usual way.
  */
 function openBehindAuth(client) {
     const internals = client;
@@ -29670,33 +29670,76 @@ function openBehindAuth(client) {
     if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
         return undefined;
     }
-    let local = -1;
-    let settle;
-    const promise = new Promise((resolve, reject) => {
-        settle = (error, channel) => {
-            settle = undefined;
-            if (error || !channel)
-                reject(error ?? new Error('no channel'));
-            else
-                resolve(channel);
-        };
-    });
-    // Never an unhandled rejection: the host falls back to opening channels itself.
-    promise.catch(() => undefined);
-    const wrapper = Object.assign((error, channel) => settle?.(error, channel), { type: 'session' });
-    local = channels.add(wrapper);
-    if (local === -1)
-        return undefined;
+    const pending = [];
+    const open = (type) => {
+        let settle;
+        const promise = new Promise((resolve, reject) => {
+            settle = (error, channel) => {
+                settle = undefined;
+                if (error || !channel)
+                    reject(error ?? new Error('no channel'));
+                else
+                    resolve(channel);
+            };
+        });
+        // Never an unhandled rejection: the host falls back to opening channels itself.
+        promise.catch(() => undefined);
+        // ssh2 makes an SFTP object of a channel whose opener is of type 'sftp'.
+        const wrapper = Object.assign((error, channel) => settle?.(error, channel), {
+            type
+        });
+        const local = channels.add(wrapper);
+        if (local === -1)
+            return Promise.reject(new Error('No free channels available'));
+        pending.push({ local, settle: error => settle?.(error) });
+        proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET);
+        return promise;
+    };
     handlers.USERAUTH_FAILURE = (p, ...args) => {
         handlers.USERAUTH_FAILURE = failure;
-        if (settle) {
+        for (const { local, settle } of pending) {
             channels.remove(local);
             settle(new Error('authentication did not succeed at once'));
         }
         failure(p, ...args);
     };
-    proto.session(local, CHANNEL_WINDOW, CHANNEL_PACKET);
-    return promise;
+    return {
+        command: open('session'),
+        spare: open('session'),
+        sftp: open('sftp')
+    };
+}
+/** ssh2's sftp(), on a channel that is already open: the subsystem request and SFTP's init. */
+function startSftpOn(client, sftp, done) {
+    const raw = sftp;
+    const proto = client._protocol;
+    if (raw.outgoing?.state !== 'open' ||
+        !proto ||
+        typeof proto.subsystem !== 'function' ||
+        typeof raw._init !== 'function') {
+        done(new Error('Channel is not open'));
+        return;
+    }
+    raw._callbacks.push(hadError => {
+        if (hadError) {
+            done(hadError instanceof Error ? hadError : new Error('Unable to start subsystem: sftp'));
+            return;
+        }
+        raw.subtype = 'subsystem';
+        const settle = (error) => {
+            sftp.removeListener('ready', onReady);
+            sftp.removeListener('error', onError);
+            sftp.removeListener('exit', onExit);
+            sftp.removeListener('close', onExit);
+            done(error, error ? undefined : sftp);
+        };
+        const onReady = () => settle();
+        const onError = (error) => settle(error);
+        const onExit = () => settle(new Error('SFTP session ended while starting'));
+        sftp.on('ready', onReady).on('error', onError).on('exit', onExit).on('close', onExit);
+        raw._init?.();
+    });
+    proto.subsystem(raw.outgoing.id, 'sftp', true);
 }
 /** ssh2's exec request, on a session channel that is already open. */
 function execOn(client, channel, commandLine, done) {
@@ -29802,7 +29845,7 @@ class SshRemoteHost {
     closed = false;
     lostReason;
     constructor(label, client, socket, 
-    /** A channel opened during authentication, for the first command. */
+    /** Channels opened during authentication; each is taken once. */
     early) {
         this.label = label;
         this.client = client;
@@ -29826,14 +29869,19 @@ class SshRemoteHost {
         this.ensureSpare();
         void this.files().catch(() => undefined);
     }
+    /** Take one of the channels opened during authentication, if it is still unused. */
+    takeEarly(kind) {
+        const channel = this.early?.[kind];
+        if (this.early)
+            this.early[kind] = undefined;
+        return channel;
+    }
     /**
-     * Open an exec channel running commandLine. `early`: run it on the channel opened during
-     * authentication, if there is one (the first script of a connection, which is its command).
+     * Open an exec channel running commandLine. `early`: run it on that channel opened during
+     * authentication, if it is still unused.
      */
-    async openChannel(commandLine = _remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, early = false) {
-        const pending = early ? this.early : undefined;
-        if (pending)
-            this.early = undefined;
+    async openChannel(commandLine = _remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, early) {
+        const pending = early ? this.takeEarly(early) : undefined;
         const opened = pending ? await pending.catch(() => undefined) : undefined;
         return new Promise((resolve, reject) => {
             if (this.closed) {
@@ -29864,7 +29912,7 @@ class SshRemoteHost {
     ensureSpare() {
         if (!this.sparesEnabled || this.spare || this.closed)
             return;
-        const spare = this.openChannel();
+        const spare = this.openChannel(_remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, 'spare');
         spare.catch(() => {
             this.sparesEnabled = false;
             if (this.spare === spare)
@@ -29885,7 +29933,9 @@ class SshRemoteHost {
                 // fall through to an on-demand channel
             }
         }
-        const channel = await this.withRoom(() => this.openChannel());
+        // The first command of a connection with no spare (the post step's unlock): the channel
+        // opened during authentication is there for it.
+        const channel = await this.withRoom(() => this.openChannel(_remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, 'command'));
         this.ensureSpare();
         return channel;
     }
@@ -29912,9 +29962,7 @@ class SshRemoteHost {
     }
     makeRoom() {
         this.sparesEnabled = false;
-        const early = this.early;
-        this.early = undefined;
-        early?.then(c => c.close()).catch(() => undefined);
+        this.dropEarly();
         const spare = this.spare;
         this.spare = undefined;
         spare?.then(c => c.end()).catch(() => undefined);
@@ -29924,7 +29972,7 @@ class SshRemoteHost {
     }
     async run(script, options = {}) {
         const channel = options.inline
-            ? await this.withRoom(() => this.openChannel((0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_6__/* .command */ .G)('sh', '-c', script), true))
+            ? await this.withRoom(() => this.openChannel((0,_shell_quote_js__WEBPACK_IMPORTED_MODULE_6__/* .command */ .G)('sh', '-c', script), 'command'))
             : await this.takeChannel();
         return new Promise((resolve, reject) => {
             const stdout = [];
@@ -30004,15 +30052,31 @@ class SshRemoteHost {
         });
         return session.then(sftp => new SftpFiles(sftp, this.label));
     }
+    /** Close the channels opened during authentication that nothing took. */
+    dropEarly() {
+        const early = this.early;
+        this.early = undefined;
+        early?.command?.then(c => c.close()).catch(() => undefined);
+        early?.spare?.then(c => c.close()).catch(() => undefined);
+        early?.sftp?.then(c => c.end()).catch(() => undefined);
+    }
     openSftp() {
-        const once = () => new Promise((resolve, reject) => {
-            this.client.sftp((error, sftp) => {
-                if (error)
-                    reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: cannot start SFTP: ${error.message}`));
+        const once = async () => {
+            const pending = this.takeEarly('sftp');
+            const opened = pending ? await pending.catch(() => undefined) : undefined;
+            return new Promise((resolve, reject) => {
+                const done = (error, sftp) => {
+                    if (error || !sftp)
+                        reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: cannot start SFTP: ${error?.message ?? 'no session'}`));
+                    else
+                        resolve(sftp);
+                };
+                if (opened)
+                    startSftpOn(this.client, opened, done);
                 else
-                    resolve(sftp);
+                    this.client.sftp(done);
             });
-        });
+        };
         return once().catch(() => {
             // Most likely MaxSessions: drop the spare channel and try once more.
             this.sparesEnabled = false;

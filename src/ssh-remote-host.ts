@@ -83,8 +83,8 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
 interface Attempt {
   client?: InstanceType<typeof Client>
   socket?: Socket
-  /** A session channel opened right behind the authentication request, if one was. */
-  early?: Promise<ClientChannel>
+  /** Channels opened right behind the authentication request, if they were. */
+  early?: EarlyChannels
   error?: Error
   /** Set when the host key was the problem. */
   reason?: string
@@ -100,7 +100,7 @@ async function attempt(
   const client = new Client()
   let hostKeyFailure: string | undefined
   let offeredType: string | undefined
-  let early: Promise<ClientChannel> | undefined
+  let early: EarlyChannels | undefined
   const config: ConnectConfig = {
     host: server.host,
     port: server.port,
@@ -263,6 +263,7 @@ interface RawChannel {
 type Protocol = {
   session?: (local: number, window: number, packetSize: number) => void
   exec?: (remote: number, command: string, wantReply: boolean) => void
+  subsystem?: (remote: number, name: string, wantReply: boolean) => void
   _handlers?: Record<string, Handler>
 }
 
@@ -270,17 +271,27 @@ type Protocol = {
 const CHANNEL_WINDOW = 2 * 1024 * 1024
 const CHANNEL_PACKET = 32 * 1024
 
+/** The channels a connection starts with, each opened behind the authentication request. */
+export interface EarlyChannels {
+  /** For the first command (lock and inspect), which goes as its exec request. */
+  command: Promise<ClientChannel>
+  /** The spare exec channel, for the next script. */
+  spare: Promise<ClientChannel>
+  /** The SFTP session's channel. */
+  sftp: Promise<SFTPWrapper>
+}
+
 /**
- * Open a session channel right behind the (signed) authentication request, instead of a round
- * trip after the server accepts it. RFC 4252 (section 5): messages the client sends after the
- * request that succeeds go to the service that authentication started; OpenSSH keeps them, in
- * order, across its privilege separation. The server confirms the channel right behind
- * USERAUTH_SUCCESS, so the first command goes out with no open in between. If authentication
- * fails instead, the server received the open before authentication (OpenSSH answers
- * UNIMPLEMENTED; others may close), so the channel is given up and later ones are opened the
- * usual way.
+ * Open the connection's first channels right behind the (signed) authentication request,
+ * instead of a round trip after the server accepts it. RFC 4252 (section 5): messages the client
+ * sends after the request that succeeds go to the service that authentication started; OpenSSH
+ * keeps them, in order, across its privilege separation. The server confirms the channels right
+ * behind USERAUTH_SUCCESS, so the first command goes out with no open in between, and the spare
+ * channel and the SFTP session are ready a round trip sooner. If authentication fails instead,
+ * the server received the opens before authentication (OpenSSH answers UNIMPLEMENTED; others may
+ * close), so they are given up and channels are opened the usual way.
  */
-function openBehindAuth(client: InstanceType<typeof Client>): Promise<ClientChannel> | undefined {
+function openBehindAuth(client: InstanceType<typeof Client>): EarlyChannels | undefined {
   const internals = client as unknown as { _protocol?: Protocol; _chanMgr?: ChannelManager }
   const proto = internals._protocol
   const channels = internals._chanMgr
@@ -289,33 +300,83 @@ function openBehindAuth(client: InstanceType<typeof Client>): Promise<ClientChan
   if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
     return undefined
   }
-  let local = -1
-  let settle: ((error: Error | undefined, channel?: ClientChannel) => void) | undefined
-  const promise = new Promise<ClientChannel>((resolve, reject) => {
-    settle = (error, channel) => {
-      settle = undefined
-      if (error || !channel) reject(error ?? new Error('no channel'))
-      else resolve(channel)
-    }
-  })
-  // Never an unhandled rejection: the host falls back to opening channels itself.
-  promise.catch(() => undefined)
-  const wrapper = Object.assign(
-    (error: Error | undefined, channel: ClientChannel) => settle?.(error, channel),
-    { type: 'session' }
-  )
-  local = channels.add(wrapper)
-  if (local === -1) return undefined
+  const pending: { local: number; settle: (error: Error) => void }[] = []
+  const open = <T>(type: 'session' | 'sftp'): Promise<T> => {
+    let settle: ((error: Error | undefined, channel?: T) => void) | undefined
+    const promise = new Promise<T>((resolve, reject) => {
+      settle = (error, channel) => {
+        settle = undefined
+        if (error || !channel) reject(error ?? new Error('no channel'))
+        else resolve(channel)
+      }
+    })
+    // Never an unhandled rejection: the host falls back to opening channels itself.
+    promise.catch(() => undefined)
+    // ssh2 makes an SFTP object of a channel whose opener is of type 'sftp'.
+    const wrapper = Object.assign(
+      (error: Error | undefined, channel: T) => settle?.(error, channel),
+      {
+        type
+      }
+    )
+    const local = channels.add(wrapper)
+    if (local === -1) return Promise.reject(new Error('No free channels available'))
+    pending.push({ local, settle: error => settle?.(error) })
+    proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET)
+    return promise
+  }
   handlers.USERAUTH_FAILURE = (p, ...args) => {
     handlers.USERAUTH_FAILURE = failure
-    if (settle) {
+    for (const { local, settle } of pending) {
       channels.remove(local)
       settle(new Error('authentication did not succeed at once'))
     }
     failure(p, ...args)
   }
-  proto.session(local, CHANNEL_WINDOW, CHANNEL_PACKET)
-  return promise
+  return {
+    command: open<ClientChannel>('session'),
+    spare: open<ClientChannel>('session'),
+    sftp: open<SFTPWrapper>('sftp')
+  }
+}
+
+/** ssh2's sftp(), on a channel that is already open: the subsystem request and SFTP's init. */
+function startSftpOn(
+  client: InstanceType<typeof Client>,
+  sftp: SFTPWrapper,
+  done: (error: Error | undefined, sftp?: SFTPWrapper) => void
+): void {
+  const raw = sftp as unknown as RawChannel & { _init?: () => void }
+  const proto = (client as unknown as { _protocol?: Protocol })._protocol
+  if (
+    raw.outgoing?.state !== 'open' ||
+    !proto ||
+    typeof proto.subsystem !== 'function' ||
+    typeof raw._init !== 'function'
+  ) {
+    done(new Error('Channel is not open'))
+    return
+  }
+  raw._callbacks.push(hadError => {
+    if (hadError) {
+      done(hadError instanceof Error ? hadError : new Error('Unable to start subsystem: sftp'))
+      return
+    }
+    raw.subtype = 'subsystem'
+    const settle = (error?: Error): void => {
+      sftp.removeListener('ready', onReady)
+      sftp.removeListener('error', onError)
+      sftp.removeListener('exit', onExit)
+      sftp.removeListener('close', onExit)
+      done(error, error ? undefined : sftp)
+    }
+    const onReady = (): void => settle()
+    const onError = (error: Error): void => settle(error)
+    const onExit = (): void => settle(new Error('SFTP session ended while starting'))
+    sftp.on('ready', onReady).on('error', onError).on('exit', onExit).on('close', onExit)
+    raw._init?.()
+  })
+  proto.subsystem(raw.outgoing.id, 'sftp', true)
 }
 
 /** ssh2's exec request, on a session channel that is already open. */
@@ -435,8 +496,8 @@ export class SshRemoteHost implements RemoteHost {
     readonly label: string,
     private readonly client: InstanceType<typeof Client>,
     private readonly socket: Socket,
-    /** A channel opened during authentication, for the first command. */
-    private early?: Promise<ClientChannel>
+    /** Channels opened during authentication; each is taken once. */
+    private early?: Partial<EarlyChannels>
   ) {
     client.on('error', error => {
       this.lostReason = error.message
@@ -458,13 +519,22 @@ export class SshRemoteHost implements RemoteHost {
     void this.files().catch(() => undefined)
   }
 
+  /** Take one of the channels opened during authentication, if it is still unused. */
+  private takeEarly<K extends keyof EarlyChannels>(kind: K): EarlyChannels[K] | undefined {
+    const channel = this.early?.[kind]
+    if (this.early) this.early[kind] = undefined
+    return channel
+  }
+
   /**
-   * Open an exec channel running commandLine. `early`: run it on the channel opened during
-   * authentication, if there is one (the first script of a connection, which is its command).
+   * Open an exec channel running commandLine. `early`: run it on that channel opened during
+   * authentication, if it is still unused.
    */
-  private async openChannel(commandLine = BOOTSTRAP, early = false): Promise<ClientChannel> {
-    const pending = early ? this.early : undefined
-    if (pending) this.early = undefined
+  private async openChannel(
+    commandLine = BOOTSTRAP,
+    early?: 'command' | 'spare'
+  ): Promise<ClientChannel> {
+    const pending = early ? this.takeEarly(early) : undefined
     const opened = pending ? await pending.catch(() => undefined) : undefined
     return new Promise((resolve, reject) => {
       if (this.closed) {
@@ -499,7 +569,7 @@ export class SshRemoteHost implements RemoteHost {
 
   private ensureSpare(): void {
     if (!this.sparesEnabled || this.spare || this.closed) return
-    const spare = this.openChannel()
+    const spare = this.openChannel(BOOTSTRAP, 'spare')
     spare.catch(() => {
       this.sparesEnabled = false
       if (this.spare === spare) this.spare = undefined
@@ -519,7 +589,9 @@ export class SshRemoteHost implements RemoteHost {
         // fall through to an on-demand channel
       }
     }
-    const channel = await this.withRoom(() => this.openChannel())
+    // The first command of a connection with no spare (the post step's unlock): the channel
+    // opened during authentication is there for it.
+    const channel = await this.withRoom(() => this.openChannel(BOOTSTRAP, 'command'))
     this.ensureSpare()
     return channel
   }
@@ -546,9 +618,7 @@ export class SshRemoteHost implements RemoteHost {
 
   private makeRoom(): void {
     this.sparesEnabled = false
-    const early = this.early
-    this.early = undefined
-    early?.then(c => c.close()).catch(() => undefined)
+    this.dropEarly()
     const spare = this.spare
     this.spare = undefined
     spare?.then(c => c.end()).catch(() => undefined)
@@ -559,7 +629,7 @@ export class SshRemoteHost implements RemoteHost {
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
     const channel = options.inline
-      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script), true))
+      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script), 'command'))
       : await this.takeChannel()
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
@@ -632,15 +702,33 @@ export class SshRemoteHost implements RemoteHost {
     return session.then(sftp => new SftpFiles(sftp, this.label))
   }
 
+  /** Close the channels opened during authentication that nothing took. */
+  private dropEarly(): void {
+    const early = this.early
+    this.early = undefined
+    early?.command?.then(c => c.close()).catch(() => undefined)
+    early?.spare?.then(c => c.close()).catch(() => undefined)
+    early?.sftp?.then(c => c.end()).catch(() => undefined)
+  }
+
   private openSftp(): Promise<SFTPWrapper> {
-    const once = (): Promise<SFTPWrapper> =>
-      new Promise<SFTPWrapper>((resolve, reject) => {
-        this.client.sftp((error, sftp) => {
-          if (error)
-            reject(new ConnectionError(`${this.label}: cannot start SFTP: ${error.message}`))
+    const once = async (): Promise<SFTPWrapper> => {
+      const pending = this.takeEarly('sftp')
+      const opened = pending ? await pending.catch(() => undefined) : undefined
+      return new Promise<SFTPWrapper>((resolve, reject) => {
+        const done = (error: Error | undefined, sftp?: SFTPWrapper): void => {
+          if (error || !sftp)
+            reject(
+              new ConnectionError(
+                `${this.label}: cannot start SFTP: ${error?.message ?? 'no session'}`
+              )
+            )
           else resolve(sftp)
-        })
+        }
+        if (opened) startSftpOn(this.client, opened, done)
+        else this.client.sftp(done)
       })
+    }
     return once().catch(() => {
       // Most likely MaxSessions: drop the spare channel and try once more.
       this.sparesEnabled = false

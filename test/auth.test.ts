@@ -1,8 +1,8 @@
 /**
  * Public-key authentication sends its signature in the first request (no "would you accept this
  * key?" query first), and sends it right behind the request for the auth service instead of
- * waiting for the server's accept; the first command's channel is opened right behind that: three
- * round trips fewer on every deploy. Checked against a real sshd for each key type, through
+ * waiting for the server's accept; the first channels (the first command's, a spare, SFTP) are
+ * opened right behind that: three round trips fewer on every deploy. Checked against a real sshd for each key type, through
  * ssh2's own protocol trace, and for a key the server refuses.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -50,6 +50,8 @@ const sentSigned = (trace: string[]): number =>
 const at = (trace: string[], text: string): number => trace.findIndex(l => l.includes(text))
 const opens = (trace: string[]): number[] =>
   trace.flatMap((l, i) => (l.includes('Sending CHANNEL_OPEN (') ? [i] : []))
+const execs = (trace: string[]): string[] =>
+  trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec:'))
 
 describe('public-key authentication', () => {
   it.each([
@@ -94,33 +96,57 @@ describe('public-key authentication', () => {
     expect(trace.join('\n')).not.toContain(stranger.privateKey.split('\n')[1]!)
   })
 
-  it("opens the first command's channel behind the signed request, and runs the first script on it", async () => {
+  it('opens the first channels behind the signed request, and runs the first script on one', async () => {
     const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-early' })
     await authorizeKey(sshd, user, key.publicKey)
     const { connecting, trace } = await connectTraced(key.privateKey)
     const host = await connecting
     try {
-      // The open went out after the signed request and before the server's success came back.
-      expect(opens(trace)).toHaveLength(1)
-      const [early] = opens(trace)
-      expect(early).toBeGreaterThan(at(trace, 'Sending USERAUTH_REQUEST (publickey)'))
-      expect(early).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      // Three opens (the first command, a spare, SFTP) went out after the signed request and
+      // before the server's success came back.
+      expect(opens(trace)).toHaveLength(3)
+      for (const open of opens(trace)) {
+        expect(open).toBeGreaterThan(at(trace, 'Sending USERAUTH_REQUEST (publickey)'))
+        expect(open).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      }
       const first = await host.run('echo first "$(id -un)"', { inline: true })
       expect(first.code).toBe(0)
       expect(first.stdout.toString()).toBe(`first ${user.name}\n`)
-      // No other channel was opened for it: the exec went on the early one.
-      expect(opens(trace)).toHaveLength(1)
-      expect(
-        trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec'))
-      ).toHaveLength(1)
-      // Later commands open channels the usual way.
-      const second = await host.run('echo second; exit 3', { inline: true })
-      expect(second.code).toBe(3)
-      expect(second.stdout.toString()).toBe('second\n')
-      const third = await host.run('printf third')
-      expect(third.stdout.toString()).toBe('third')
-      // Two inline channels, the third script's channel and the spare opened behind it.
-      expect(opens(trace)).toHaveLength(4)
+      expect(execs(trace)).toHaveLength(1)
+      // The spare and the SFTP session start on the other two, with no open of their own; the
+      // only open after authentication is the spare that replaces the one the script took.
+      const afterAuth = (): number =>
+        opens(trace).filter(i => i > at(trace, 'Received USERAUTH_SUCCESS')).length
+      host.warmUp()
+      const files = await host.files()
+      await files.mkdir(`${user.home}/early-sftp-${Date.now()}`, 0o755)
+      expect(trace.filter(l => l.includes('subsystem: sftp'))).toHaveLength(1)
+      const second = await host.run('printf second')
+      expect(second.stdout.toString()).toBe('second')
+      expect(afterAuth()).toBe(1)
+      // A later inline command opens its channel the usual way.
+      const third = await host.run('echo third; exit 3', { inline: true })
+      expect(third.code).toBe(3)
+      expect(third.stdout.toString()).toBe('third\n')
+      expect(afterAuth()).toBe(2)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('runs a first script sent on stdin on an early channel when no spare is open', async () => {
+    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-early-stdin' })
+    await authorizeKey(sshd, user, key.publicKey)
+    const { connecting, trace } = await connectTraced(key.privateKey)
+    const host = await connecting
+    try {
+      const result = await host.run('printf "on stdin %s" "$(id -un)"')
+      expect(result.code).toBe(0)
+      expect(result.stdout.toString()).toBe(`on stdin ${user.name}`)
+      // The early channels carried it and the spare made ready behind it: nothing else opened.
+      expect(execs(trace)).toHaveLength(2)
+      expect(opens(trace)).toHaveLength(3)
+      expect(Math.max(...opens(trace))).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
     } finally {
       host.close()
     }
@@ -130,8 +156,8 @@ describe('public-key authentication', () => {
     const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-2' })
     const { connecting, trace } = await connectTraced(stranger.privateKey)
     await expect(connecting).rejects.toThrow(/authentication failed/i)
-    expect(opens(trace)).toHaveLength(1)
-    expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(opens(trace)[0]!)
+    expect(opens(trace)).toHaveLength(3)
+    expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(Math.max(...opens(trace)))
     // OpenSSH answers an open before authentication with UNIMPLEMENTED, and nothing worse.
     expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
   })
