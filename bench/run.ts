@@ -15,7 +15,7 @@
  *   BENCH_LARGE=0          skip the 50,000-file tree
  *   BENCH_LARGE_REPEAT=1   repetitions of the large-tree scenarios (default 1: minutes each)
  *   BENCH_RTT_COUNT=0|1    count the no-change deploy's round trips (default: on unless quick)
- *   BENCH_DEADLINE_MIN=20  global bound; at the deadline the run stops and prints what it has
+ *   BENCH_DEADLINE_MIN=30  global bound; at the deadline the run stops and prints what it has
  *   BENCH_ONLY=a,b         only these scenario keys (see scenarios.ts), e.g. large-first
  *   BENCH_ACTION=path      benchmark another build of the action (default dist/index.js)
  *
@@ -57,7 +57,7 @@ const repeat = Math.max(1, Number(process.env.BENCH_REPEAT ?? (quick ? 1 : 3)) |
 const withLarge = !quick && process.env.BENCH_LARGE !== '0'
 const withRttCount = process.env.BENCH_RTT_COUNT ? process.env.BENCH_RTT_COUNT === '1' : !quick
 const only = process.env.BENCH_ONLY?.split(',').map(s => s.trim())
-const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 20) || 20
+const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 30) || 30
 
 const started = Date.now()
 /** Stopping and cleaning up (removing accounts with GBs deployed to them) takes up to a minute. */
