@@ -29709,56 +29709,66 @@ function openBehindAuth(client) {
         sftp: open('sftp')
     };
 }
-/** ssh2's sftp(), on a channel that is already open: the subsystem request and SFTP's init. */
-function startSftpOn(client, sftp, done) {
-    const raw = sftp;
+/**
+ * A channel request as ssh2 sends it (reply wanted: the callback waits for the server's answer),
+ * on a channel that is already open.
+ */
+function requestOn(client, channel, kind, argument, done) {
+    const raw = channel;
     const proto = client._protocol;
-    if (raw.outgoing?.state !== 'open' ||
-        !proto ||
-        typeof proto.subsystem !== 'function' ||
-        typeof raw._init !== 'function') {
+    const send = proto?.[kind];
+    if (raw.outgoing?.state !== 'open' || !proto || typeof send !== 'function') {
         done(new Error('Channel is not open'));
         return;
     }
     raw._callbacks.push(hadError => {
         if (hadError) {
-            done(hadError instanceof Error ? hadError : new Error('Unable to start subsystem: sftp'));
+            const refused = kind === 'exec' ? 'Unable to exec' : `Unable to start subsystem: ${argument}`;
+            done(hadError instanceof Error ? hadError : new Error(refused));
             return;
         }
-        raw.subtype = 'subsystem';
-        const settle = (error) => {
+        raw.subtype = kind;
+        done(undefined);
+    });
+    send.call(proto, raw.outgoing.id, argument, true);
+}
+/** ssh2's sftp(), on a channel that is already open: the subsystem request and SFTP's init. */
+function startSftpOn(client, sftp, done) {
+    const init = sftp._init;
+    if (typeof init !== 'function') {
+        done(new Error('Channel is not open'));
+        return;
+    }
+    requestOn(client, sftp, 'subsystem', 'sftp', error => {
+        if (error) {
+            done(error);
+            return;
+        }
+        const settle = (failure) => {
             sftp.removeListener('ready', onReady);
             sftp.removeListener('error', onError);
             sftp.removeListener('exit', onExit);
             sftp.removeListener('close', onExit);
-            done(error, error ? undefined : sftp);
+            done(failure, failure ? undefined : sftp);
         };
         const onReady = () => settle();
-        const onError = (error) => settle(error);
+        const onError = (failure) => settle(failure);
         const onExit = () => settle(new Error('SFTP session ended while starting'));
         sftp.on('ready', onReady).on('error', onError).on('exit', onExit).on('close', onExit);
-        raw._init?.();
+        init.call(sftp);
     });
-    proto.subsystem(raw.outgoing.id, 'sftp', true);
 }
-/** ssh2's exec request, on a session channel that is already open. */
+/** ssh2's exec(), on a session channel that is already open. */
 function execOn(client, channel, commandLine, done) {
-    const raw = channel;
-    const proto = client._protocol;
-    if (raw.outgoing?.state !== 'open' || !proto || typeof proto.exec !== 'function') {
-        done(new Error('Channel is not open'));
-        return;
-    }
-    raw._callbacks.push(hadError => {
-        if (hadError) {
-            done(hadError instanceof Error ? hadError : new Error('Unable to exec'));
+    requestOn(client, channel, 'exec', commandLine, error => {
+        if (error) {
+            done(error);
             return;
         }
-        raw.subtype = 'exec';
-        raw.allowHalfOpen = true;
+        ;
+        channel.allowHalfOpen = true;
         done(undefined, channel);
     });
-    proto.exec(raw.outgoing.id, commandLine, true);
 }
 /**
  * Send the first authentication request right behind the request for the auth service, instead

@@ -340,68 +340,82 @@ function openBehindAuth(client: InstanceType<typeof Client>): EarlyChannels | un
   }
 }
 
+/**
+ * A channel request as ssh2 sends it (reply wanted: the callback waits for the server's answer),
+ * on a channel that is already open.
+ */
+function requestOn(
+  client: InstanceType<typeof Client>,
+  channel: unknown,
+  kind: 'exec' | 'subsystem',
+  argument: string,
+  done: (error: Error | undefined) => void
+): void {
+  const raw = channel as RawChannel
+  const proto = (client as unknown as { _protocol?: Protocol })._protocol
+  const send = proto?.[kind]
+  if (raw.outgoing?.state !== 'open' || !proto || typeof send !== 'function') {
+    done(new Error('Channel is not open'))
+    return
+  }
+  raw._callbacks.push(hadError => {
+    if (hadError) {
+      const refused = kind === 'exec' ? 'Unable to exec' : `Unable to start subsystem: ${argument}`
+      done(hadError instanceof Error ? hadError : new Error(refused))
+      return
+    }
+    raw.subtype = kind
+    done(undefined)
+  })
+  send.call(proto, raw.outgoing.id, argument, true)
+}
+
 /** ssh2's sftp(), on a channel that is already open: the subsystem request and SFTP's init. */
 function startSftpOn(
   client: InstanceType<typeof Client>,
   sftp: SFTPWrapper,
   done: (error: Error | undefined, sftp?: SFTPWrapper) => void
 ): void {
-  const raw = sftp as unknown as RawChannel & { _init?: () => void }
-  const proto = (client as unknown as { _protocol?: Protocol })._protocol
-  if (
-    raw.outgoing?.state !== 'open' ||
-    !proto ||
-    typeof proto.subsystem !== 'function' ||
-    typeof raw._init !== 'function'
-  ) {
+  const init = (sftp as unknown as { _init?: () => void })._init
+  if (typeof init !== 'function') {
     done(new Error('Channel is not open'))
     return
   }
-  raw._callbacks.push(hadError => {
-    if (hadError) {
-      done(hadError instanceof Error ? hadError : new Error('Unable to start subsystem: sftp'))
+  requestOn(client, sftp, 'subsystem', 'sftp', error => {
+    if (error) {
+      done(error)
       return
     }
-    raw.subtype = 'subsystem'
-    const settle = (error?: Error): void => {
+    const settle = (failure?: Error): void => {
       sftp.removeListener('ready', onReady)
       sftp.removeListener('error', onError)
       sftp.removeListener('exit', onExit)
       sftp.removeListener('close', onExit)
-      done(error, error ? undefined : sftp)
+      done(failure, failure ? undefined : sftp)
     }
     const onReady = (): void => settle()
-    const onError = (error: Error): void => settle(error)
+    const onError = (failure: Error): void => settle(failure)
     const onExit = (): void => settle(new Error('SFTP session ended while starting'))
     sftp.on('ready', onReady).on('error', onError).on('exit', onExit).on('close', onExit)
-    raw._init?.()
+    init.call(sftp)
   })
-  proto.subsystem(raw.outgoing.id, 'sftp', true)
 }
 
-/** ssh2's exec request, on a session channel that is already open. */
+/** ssh2's exec(), on a session channel that is already open. */
 function execOn(
   client: InstanceType<typeof Client>,
   channel: ClientChannel,
   commandLine: string,
   done: (error: Error | undefined, channel?: ClientChannel) => void
 ): void {
-  const raw = channel as unknown as RawChannel
-  const proto = (client as unknown as { _protocol?: Protocol })._protocol
-  if (raw.outgoing?.state !== 'open' || !proto || typeof proto.exec !== 'function') {
-    done(new Error('Channel is not open'))
-    return
-  }
-  raw._callbacks.push(hadError => {
-    if (hadError) {
-      done(hadError instanceof Error ? hadError : new Error('Unable to exec'))
+  requestOn(client, channel, 'exec', commandLine, error => {
+    if (error) {
+      done(error)
       return
     }
-    raw.subtype = 'exec'
-    raw.allowHalfOpen = true
+    ;(channel as unknown as RawChannel).allowHalfOpen = true
     done(undefined, channel)
   })
-  proto.exec(raw.outgoing.id, commandLine, true)
 }
 
 type Handler = (proto: unknown, ...args: unknown[]) => void

@@ -24,16 +24,21 @@ afterAll(async () => {
   await sshd?.stop()
 })
 
-async function connectTraced(privateKey: string, passphrase?: string, password?: string) {
+async function connectTraced(
+  privateKey: string,
+  passphrase?: string,
+  password?: string,
+  on: { sshd: Sshd; user: TestUser } = { sshd, user }
+) {
   const trace: string[] = []
   const connecting = connectSsh({
     server: {
-      user: user.name,
-      host: sshd.host,
-      port: sshd.port,
-      label: `${user.name}@${sshd.host}:${sshd.port}`
+      user: on.user.name,
+      host: on.sshd.host,
+      port: on.sshd.port,
+      label: `${on.user.name}@${on.sshd.host}:${on.sshd.port}`
     },
-    hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+    hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(on.sshd.knownHosts) },
     privateKey,
     ...(passphrase !== undefined ? { passphrase } : {}),
     ...(password !== undefined ? { password } : {}),
@@ -167,20 +172,13 @@ describe('public-key authentication', () => {
     const pwUser = await createUser(pwSshd, { password: 'adt-early-pw' })
     try {
       const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-3' })
-      const trace: string[] = []
-      const host = await connectSsh({
-        server: {
-          user: pwUser.name,
-          host: pwSshd.host,
-          port: pwSshd.port,
-          label: `${pwUser.name}@${pwSshd.host}:${pwSshd.port}`
-        },
-        hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(pwSshd.knownHosts) },
-        privateKey: stranger.privateKey,
-        password: 'adt-early-pw',
-        timeoutSeconds: 20,
-        debug: line => trace.push(line)
-      })
+      const { connecting, trace } = await connectTraced(
+        stranger.privateKey,
+        undefined,
+        'adt-early-pw',
+        { sshd: pwSshd, user: pwUser }
+      )
+      const host = await connecting
       try {
         const result = await host.run('echo via-password', { inline: true })
         expect(result.stdout.toString()).toBe('via-password\n')
