@@ -29879,20 +29879,22 @@ class SshRemoteHost {
         this.ensureSpare();
         void this.files().catch(() => undefined);
     }
-    /** Take one of the channels opened during authentication, if it is still unused. */
-    takeEarly(kind) {
+    /**
+     * Take one of the channels opened during authentication, once the server confirmed it;
+     * undefined when it is taken already, or was refused (then a channel is opened the usual way).
+     */
+    async takeEarly(kind) {
         const channel = this.early?.[kind];
         if (this.early)
             this.early[kind] = undefined;
-        return channel;
+        return channel?.catch(() => undefined);
     }
     /**
      * Open an exec channel running commandLine. `early`: run it on that channel opened during
      * authentication, if it is still unused.
      */
     async openChannel(commandLine = _remote_scripts_js__WEBPACK_IMPORTED_MODULE_5__/* .BOOTSTRAP */ .nD, early) {
-        const pending = early ? this.takeEarly(early) : undefined;
-        const opened = pending ? await pending.catch(() => undefined) : undefined;
+        const opened = early ? await this.takeEarly(early) : undefined;
         return new Promise((resolve, reject) => {
             if (this.closed) {
                 reject(new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`));
@@ -30072,8 +30074,7 @@ class SshRemoteHost {
     }
     openSftp() {
         const once = async () => {
-            const pending = this.takeEarly('sftp');
-            const opened = pending ? await pending.catch(() => undefined) : undefined;
+            const opened = await this.takeEarly('sftp');
             return new Promise((resolve, reject) => {
                 const done = (error, sftp) => {
                     if (error || !sftp)

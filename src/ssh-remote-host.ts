@@ -533,11 +533,16 @@ export class SshRemoteHost implements RemoteHost {
     void this.files().catch(() => undefined)
   }
 
-  /** Take one of the channels opened during authentication, if it is still unused. */
-  private takeEarly<K extends keyof EarlyChannels>(kind: K): EarlyChannels[K] | undefined {
-    const channel = this.early?.[kind]
+  /**
+   * Take one of the channels opened during authentication, once the server confirmed it;
+   * undefined when it is taken already, or was refused (then a channel is opened the usual way).
+   */
+  private async takeEarly<K extends keyof EarlyChannels>(
+    kind: K
+  ): Promise<Awaited<EarlyChannels[K]> | undefined> {
+    const channel = this.early?.[kind] as Promise<Awaited<EarlyChannels[K]>> | undefined
     if (this.early) this.early[kind] = undefined
-    return channel
+    return channel?.catch(() => undefined)
   }
 
   /**
@@ -548,8 +553,7 @@ export class SshRemoteHost implements RemoteHost {
     commandLine = BOOTSTRAP,
     early?: 'command' | 'spare'
   ): Promise<ClientChannel> {
-    const pending = early ? this.takeEarly(early) : undefined
-    const opened = pending ? await pending.catch(() => undefined) : undefined
+    const opened = early ? await this.takeEarly(early) : undefined
     return new Promise((resolve, reject) => {
       if (this.closed) {
         reject(
@@ -727,8 +731,7 @@ export class SshRemoteHost implements RemoteHost {
 
   private openSftp(): Promise<SFTPWrapper> {
     const once = async (): Promise<SFTPWrapper> => {
-      const pending = this.takeEarly('sftp')
-      const opened = pending ? await pending.catch(() => undefined) : undefined
+      const opened = await this.takeEarly('sftp')
       return new Promise<SFTPWrapper>((resolve, reject) => {
         const done = (error: Error | undefined, sftp?: SFTPWrapper): void => {
           if (error || !sftp)

@@ -48,6 +48,14 @@ async function connectTraced(
   return { connecting, trace }
 }
 
+/** A fresh ed25519 key, authorized for the test user, and a traced connection with it. */
+async function connectWithNewKey(comment: string) {
+  const key = await generateKey({ type: 'ed25519', comment })
+  await authorizeKey(sshd, user, key.publicKey)
+  const { connecting, trace } = await connectTraced(key.privateKey)
+  return { host: await connecting, trace }
+}
+
 const sentQuery = (trace: string[]): boolean =>
   trace.some(l => l.includes('Sending USERAUTH_REQUEST (publickey -- check)'))
 const sentSigned = (trace: string[]): number =>
@@ -102,10 +110,7 @@ describe('public-key authentication', () => {
   })
 
   it('opens the first channels behind the signed request, and runs the first script on one', async () => {
-    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-early' })
-    await authorizeKey(sshd, user, key.publicKey)
-    const { connecting, trace } = await connectTraced(key.privateKey)
-    const host = await connecting
+    const { host, trace } = await connectWithNewKey('adt-auth-early')
     try {
       // Three opens (the first command, a spare, SFTP) went out after the signed request and
       // before the server's success came back.
@@ -140,10 +145,7 @@ describe('public-key authentication', () => {
   })
 
   it('runs a first script sent on stdin on an early channel when no spare is open', async () => {
-    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-early-stdin' })
-    await authorizeKey(sshd, user, key.publicKey)
-    const { connecting, trace } = await connectTraced(key.privateKey)
-    const host = await connecting
+    const { host, trace } = await connectWithNewKey('adt-auth-early-stdin')
     try {
       const result = await host.run('printf "on stdin %s" "$(id -un)"')
       expect(result.code).toBe(0)
