@@ -29657,51 +29657,30 @@ const CHANNEL_PACKET = 32 * 1024;
  * sends after the request that succeeds go to the service that authentication started; OpenSSH
  * keeps them, in order, across its privilege separation. The server confirms the channels right
  * behind USERAUTH_SUCCESS, so the first command goes out with no open in between, and the spare
- * channel and the SFTP session are ready a round trip sooner. If authentication fails instead,
- * the server received the opens before authentication (OpenSSH answers UNIMPLEMENTED; others may
- * close), so they are given up and channels are opened the usual way.
+ * channel and the SFTP session are ready a round trip sooner. Only a key is sent this way, and a
+ * refused key ends the connection (it is the only credential), which gives the opens up: the
+ * server got them before authentication (OpenSSH answers UNIMPLEMENTED; others may close).
  */
 function openBehindAuth(client) {
     const internals = client;
     const proto = internals._protocol;
     const channels = internals._chanMgr;
-    const handlers = proto?._handlers;
-    const failure = handlers?.USERAUTH_FAILURE;
-    if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
+    if (!proto || !channels || typeof proto.session !== 'function')
         return undefined;
-    }
-    const pending = [];
     const open = (type) => {
-        let settle;
         const promise = new Promise((resolve, reject) => {
-            settle = (error, channel) => {
-                settle = undefined;
-                if (error || !channel)
-                    reject(error ?? new Error('no channel'));
-                else
-                    resolve(channel);
-            };
+            // ssh2 calls this on the server's answer, or with an error when the connection closes;
+            // it makes an SFTP object of a channel whose opener is of type 'sftp'.
+            const opener = Object.assign((error, channel) => error || !channel ? reject(error ?? new Error('no channel')) : resolve(channel), { type });
+            const local = channels.add(opener);
+            if (local === -1)
+                reject(new Error('No free channels available'));
+            else
+                proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET);
         });
         // Never an unhandled rejection: the host falls back to opening channels itself.
         promise.catch(() => undefined);
-        // ssh2 makes an SFTP object of a channel whose opener is of type 'sftp'.
-        const wrapper = Object.assign((error, channel) => settle?.(error, channel), {
-            type
-        });
-        const local = channels.add(wrapper);
-        if (local === -1)
-            return Promise.reject(new Error('No free channels available'));
-        pending.push({ local, settle: error => settle?.(error) });
-        proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET);
         return promise;
-    };
-    handlers.USERAUTH_FAILURE = (p, ...args) => {
-        handlers.USERAUTH_FAILURE = failure;
-        for (const { local, settle } of pending) {
-            channels.remove(local);
-            settle(new Error('authentication did not succeed at once'));
-        }
-        failure(p, ...args);
     };
     return {
         command: open('session'),

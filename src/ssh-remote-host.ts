@@ -251,8 +251,7 @@ function signFirst(client: InstanceType<typeof Client>, afterSigned?: () => void
 }
 
 interface ChannelManager {
-  add(wrapper: unknown): number
-  remove(id: number): void
+  add(opener: unknown): number
 }
 interface RawChannel {
   outgoing: { id: number; state: string }
@@ -264,7 +263,6 @@ type Protocol = {
   session?: (local: number, window: number, packetSize: number) => void
   exec?: (remote: number, command: string, wantReply: boolean) => void
   subsystem?: (remote: number, name: string, wantReply: boolean) => void
-  _handlers?: Record<string, Handler>
 }
 
 // ssh2's own channel window and packet size (lib/utils.js), which its channels are built with.
@@ -287,51 +285,31 @@ export interface EarlyChannels {
  * sends after the request that succeeds go to the service that authentication started; OpenSSH
  * keeps them, in order, across its privilege separation. The server confirms the channels right
  * behind USERAUTH_SUCCESS, so the first command goes out with no open in between, and the spare
- * channel and the SFTP session are ready a round trip sooner. If authentication fails instead,
- * the server received the opens before authentication (OpenSSH answers UNIMPLEMENTED; others may
- * close), so they are given up and channels are opened the usual way.
+ * channel and the SFTP session are ready a round trip sooner. Only a key is sent this way, and a
+ * refused key ends the connection (it is the only credential), which gives the opens up: the
+ * server got them before authentication (OpenSSH answers UNIMPLEMENTED; others may close).
  */
 function openBehindAuth(client: InstanceType<typeof Client>): EarlyChannels | undefined {
   const internals = client as unknown as { _protocol?: Protocol; _chanMgr?: ChannelManager }
   const proto = internals._protocol
   const channels = internals._chanMgr
-  const handlers = proto?._handlers
-  const failure = handlers?.USERAUTH_FAILURE
-  if (!proto || !channels || !handlers || !failure || typeof proto.session !== 'function') {
-    return undefined
-  }
-  const pending: { local: number; settle: (error: Error) => void }[] = []
+  if (!proto || !channels || typeof proto.session !== 'function') return undefined
   const open = <T>(type: 'session' | 'sftp'): Promise<T> => {
-    let settle: ((error: Error | undefined, channel?: T) => void) | undefined
     const promise = new Promise<T>((resolve, reject) => {
-      settle = (error, channel) => {
-        settle = undefined
-        if (error || !channel) reject(error ?? new Error('no channel'))
-        else resolve(channel)
-      }
+      // ssh2 calls this on the server's answer, or with an error when the connection closes;
+      // it makes an SFTP object of a channel whose opener is of type 'sftp'.
+      const opener = Object.assign(
+        (error: Error | undefined, channel?: T) =>
+          error || !channel ? reject(error ?? new Error('no channel')) : resolve(channel),
+        { type }
+      )
+      const local = channels.add(opener)
+      if (local === -1) reject(new Error('No free channels available'))
+      else proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET)
     })
     // Never an unhandled rejection: the host falls back to opening channels itself.
     promise.catch(() => undefined)
-    // ssh2 makes an SFTP object of a channel whose opener is of type 'sftp'.
-    const wrapper = Object.assign(
-      (error: Error | undefined, channel: T) => settle?.(error, channel),
-      {
-        type
-      }
-    )
-    const local = channels.add(wrapper)
-    if (local === -1) return Promise.reject(new Error('No free channels available'))
-    pending.push({ local, settle: error => settle?.(error) })
-    proto.session?.(local, CHANNEL_WINDOW, CHANNEL_PACKET)
     return promise
-  }
-  handlers.USERAUTH_FAILURE = (p, ...args) => {
-    handlers.USERAUTH_FAILURE = failure
-    for (const { local, settle } of pending) {
-      channels.remove(local)
-      settle(new Error('authentication did not succeed at once'))
-    }
-    failure(p, ...args)
   }
   return {
     command: open<ClientChannel>('session'),

@@ -123,6 +123,7 @@ describe('public-key authentication', () => {
       expect(first.code).toBe(0)
       expect(first.stdout.toString()).toBe(`first ${user.name}\n`)
       expect(execs(trace)).toHaveLength(1)
+      expect(opens(trace)).toHaveLength(3)
       // The spare and the SFTP session start on the other two, with no open of their own; the
       // only open after authentication is the spare that replaces the one the script took.
       const afterAuth = (): number =>
