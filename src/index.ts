@@ -1,8 +1,8 @@
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 import './esm-shims.js'
-import { run } from './main.js'
-import { post } from './post.js'
-import { isPost } from './state-helper.js'
+import { run } from './action/main.js'
+import { post } from './action/post.js'
+import { isPost } from './action/state-helper.js'
 import { setFlagsFromString } from 'node:v8'
 
 // A deploy allocates a stream of short-lived objects (file reads, archive blocks). By default

@@ -1,5 +1,5 @@
-import type { HostKeyPolicy } from './known-hosts.js'
-import type { Server } from './servers.js'
+import type { HostKeyPolicy } from './ssh/known-hosts.js'
+import type { Server } from './ssh/servers.js'
 
 /** Input names, exactly as in action.yml. Code never spells an input name twice. */
 export const Inputs = {
@@ -117,4 +117,15 @@ export interface Settings {
   maxParallel: number
   /** Seconds for each connection and handshake. */
   connectTimeout: number
+}
+
+/** Where this deploy comes from: recorded in the lock and in each release's revision record. */
+export interface RunContext {
+  commit: string
+  ref: string
+  actor: string
+  repository: string
+  runUrl: string
+  workflow: string
+  runner: string
 }

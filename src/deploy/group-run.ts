@@ -1,0 +1,607 @@
+import { randomBytes } from 'node:crypto'
+import { forEachLimited, type Failure } from './concurrency.js'
+import { AbortedError, DeployRefusedError, messageOf } from '../errors.js'
+import { pollHealth } from './health-check.js'
+import { formatBytes, formatCount, formatDuration, type Log } from '../logger.js'
+import type { ScanResult } from '../release/manifest.js'
+import { previousRelease, releasesToPrune } from '../release/release-log.js'
+import { nextFreeTimestampId } from '../release/release-id.js'
+import type { RemoteHost } from '../ssh/remote-host.js'
+import type { RunContext } from '../settings.js'
+import type { Server } from '../ssh/servers.js'
+import { ServerSession, type Phase } from '../server/server-session.js'
+import type { Settings } from '../settings.js'
+
+/** Everything the deploy needs from outside, so tests can hand in fakes. */
+export interface DeployDependencies {
+  connect(server: Server): Promise<RemoteHost>
+  serverLog(label: string): Log
+  log: Log
+  /** Run `work` inside a collapsible log group. */
+  group<T>(name: string, work: () => Promise<T>): Promise<T>
+  /** The local manifest, computed while connections are made. */
+  manifest: Promise<ScanResult>
+  /** Where the run comes from, read while connections are made (git may be asked). */
+  context: Promise<RunContext>
+  now(): Date
+  /** Remember the locks we hold, for the post step of a cancelled job. */
+  saveLocks(locks: { server: Server; deployDir: string; token: string }[]): void
+  signal: AbortSignal
+}
+
+export interface DeployResult {
+  releaseId?: string
+  releasePath?: string
+  previousReleaseId?: string
+  rolledBack: boolean
+  sessions: ServerSession[]
+}
+
+/** A failure of the whole group, with the servers that caused it. */
+export class GroupError extends Error {
+  override name = 'GroupError'
+  constructor(
+    message: string,
+    readonly causes: unknown[],
+    readonly result: DeployResult
+  ) {
+    super(message)
+  }
+}
+
+function describeFailures(failures: Failure<ServerSession>[], what: string): string {
+  const lines = failures.map(f => `  ${messageOf(f.error)}`)
+  return `${what} on ${failures.length} server${failures.length === 1 ? '' : 's'}:\n${lines.join('\n')}`
+}
+
+/**
+ * The runs of one action step against a group of servers. Each phase ends with a barrier: it
+ * finishes on every server before the next begins, so either every server switches, or none.
+ */
+export class GroupRun {
+  readonly sessions: ServerSession[] = []
+  private rolledBack = false
+  private releaseId: string | undefined
+
+  constructor(
+    private readonly settings: Settings,
+    private readonly deps: DeployDependencies
+  ) {}
+
+  /**
+   * The outputs describe what is live after the step: the new release once switched, otherwise
+   * (a failure, a revert, a rollback after a failed health check, a dry run) the release that
+   * was live before.
+   */
+  private result(): DeployResult {
+    const first = this.sessions[0]
+    const live = first?.switchedTo ?? first?.liveRelease
+    return {
+      releaseId: live,
+      releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
+      previousReleaseId: first?.liveRelease,
+      rolledBack: this.rolledBack,
+      sessions: this.sessions
+    }
+  }
+
+  private fail(message: string, causes: unknown[]): never {
+    throw new GroupError(message, causes, this.result())
+  }
+
+  private checkAborted(): void {
+    if (this.deps.signal.aborted) throw new AbortedError('cancelled (SIGINT/SIGTERM)')
+  }
+
+  /** Run one phase on the given sessions with the parallel limit; a barrier. */
+  private async phase(
+    sessions: ServerSession[],
+    phase: Phase,
+    work: (s: ServerSession) => Promise<void>,
+    limit = this.settings.maxParallel
+  ): Promise<Failure<ServerSession>[]> {
+    const failures = await forEachLimited(sessions, limit, s => s.timed(phase, () => work(s)))
+    for (const f of failures) {
+      f.item.report.status = 'failed'
+      f.item.report.error = messageOf(f.error).replace(`${f.item.label}: `, '')
+    }
+    return failures
+  }
+
+  private saveLocks(): void {
+    this.deps.saveLocks(
+      this.sessions
+        .filter(s => s.lockToken !== undefined)
+        .map(s => ({ server: s.server, deployDir: s.deployDir, token: s.lockToken as string }))
+    )
+  }
+
+  /** Connect to every server (phase 1). Nothing is written on any server before all answered. */
+  async connect(servers: Server[]): Promise<void> {
+    await this.deps.group('Connect and verify host keys', async () => {
+      const results = await forEachLimited(
+        servers,
+        Math.max(this.settings.maxParallel, 1),
+        async server => {
+          const started = Date.now()
+          const host = await this.deps.connect(server)
+          const session = new ServerSession(server, host, this.deps.serverLog(server.label))
+          session.report.phases.connect = Date.now() - started
+          this.sessions.push(session)
+          session.log.info(`connected (${formatDuration(Date.now() - started)})`)
+        },
+        { stopOnError: false }
+      )
+      // Keep the sessions in the order the servers were given.
+      this.sessions.sort((a, b) => servers.indexOf(a.server) - servers.indexOf(b.server))
+      if (results.length > 0) {
+        this.close()
+        this.fail(
+          `Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; nothing was changed anywhere:\n${results.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
+          results.map(f => f.error)
+        )
+      }
+    })
+  }
+
+  close(): void {
+    for (const s of this.sessions) s.host.close()
+  }
+
+  /** Remove prepared releases and release locks: the way out of any failure before the switch. */
+  async abortAll(): Promise<void> {
+    await forEachLimited(
+      this.sessions.filter(s => s.prepared !== undefined || s.lockToken !== undefined),
+      this.settings.maxParallel,
+      async s => {
+        try {
+          await s.abort()
+          if (s.report.status === 'pending') s.report.status = 'aborted'
+        } catch (error) {
+          s.log.warning(
+            `cleanup failed: ${messageOf(error)}. The next deploy removes the incomplete release; 'mode: unlock' clears the lock.`
+          )
+        }
+      },
+      { stopOnError: false }
+    )
+    this.saveLocks()
+  }
+
+  private lockOwner(context: RunContext): { token: string; json: string } {
+    const token = randomBytes(16).toString('hex')
+    const json = JSON.stringify({
+      token,
+      runUrl: context.runUrl,
+      repository: context.repository,
+      commit: context.commit,
+      ref: context.ref,
+      actor: context.actor,
+      runner: context.runner,
+      started: this.deps.now().toISOString()
+    })
+    return { token, json }
+  }
+
+  /** Phase 2 and the server half of phase 3: lock and learn the state. */
+  async inspect(lock: boolean, prefetch = false): Promise<void> {
+    const context = await this.deps.context
+    await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
+      const failures = await this.phase(this.sessions, 'inspect', async s => {
+        await s.inspect(
+          this.settings.path,
+          lock ? this.lockOwner(context) : undefined,
+          this.settings.reuse,
+          // A deploy starts copying the live release as soon as it holds the lock.
+          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined
+        )
+        s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
+        this.saveLocks()
+      })
+      if (failures.length > 0) {
+        await this.abortAll()
+        this.fail(
+          describeFailures(failures, 'Refused'),
+          failures.map(f => f.error)
+        )
+      }
+    })
+  }
+
+  /** The same release id on every server: the custom one, or the first free UTC second. */
+  private chooseReleaseId(): string {
+    if (this.settings.releaseId) {
+      const taken = this.sessions.filter(s => s.releaseDirs.has(this.settings.releaseId as string))
+      if (taken.length > 0) {
+        throw new DeployRefusedError(
+          `release-id '${this.settings.releaseId}' already exists on ${taken.map(s => s.label).join(', ')}. Release ids are never reused; choose a new one.`
+        )
+      }
+      return this.settings.releaseId
+    }
+    const taken = new Set<string>()
+    for (const s of this.sessions) for (const id of s.releaseDirs) taken.add(id)
+    for (const s of this.sessions) for (const e of s.events) taken.add(e.id)
+    return nextFreeTimestampId(this.deps.now(), taken)
+  }
+
+  /** A whole deploy. */
+  async deploy(): Promise<DeployResult> {
+    const started = Date.now()
+    const { settings } = this
+    try {
+      await this.connect(settings.servers)
+      this.checkAborted()
+      await this.inspect(!settings.dryRun, true)
+      this.checkAborted()
+      const scan = await this.deps.manifest
+      this.deps.log.info(describeSource(settings.source, scan))
+      for (const skipped of scan.skipped)
+        this.deps.log.warning(`not deployed: ${skipped} is not a file, directory or symlink`)
+      try {
+        if (scan.entries.length === 0) {
+          // An empty source is a mistake (a build that wrote nowhere, an exclude of '**'), and
+          // putting an empty release live would take the site down.
+          throw new DeployRefusedError(
+            `source ${settings.source} has nothing to deploy${settings.exclude.length > 0 ? ' after exclude' : ''}: refusing to put an empty release live. Check that the build wrote its output there.`
+          )
+        }
+        this.releaseId = this.chooseReleaseId()
+      } catch (error) {
+        await this.abortAll()
+        throw error
+      }
+      const releaseId = this.releaseId
+
+      await this.deps.group('Plan', async () => {
+        for (const s of this.sessions) {
+          await s.makePlan(scan.entries, settings.reuse)
+          s.log.info(`plan for release ${releaseId}: ${s.planLine()}`)
+        }
+      })
+      if (settings.dryRun) {
+        this.printDryRun()
+        for (const s of this.sessions) s.report.status = 'planned'
+        return this.result()
+      }
+
+      const context = await this.deps.context
+      const revision = JSON.stringify({
+        release: releaseId,
+        commit: context.commit,
+        ref: context.ref,
+        actor: context.actor,
+        repository: context.repository,
+        runUrl: context.runUrl,
+        workflow: context.workflow,
+        time: this.deps.now().toISOString()
+      })
+      // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
+      // is in this group, named for it.
+      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`
+      await this.deps.group(prepareTitle, async () => {
+        const failures = await this.phase(this.sessions, 'upload', s =>
+          s.prepareRelease({
+            releaseId,
+            sourceRoot: settings.source,
+            entries: scan.entries,
+            reuse: settings.reuse,
+            copyMethod: settings.copyMethod,
+            compression: settings.compression,
+            transfer: settings.transfer,
+            verify: settings.verify,
+            sharedPaths: settings.sharedPaths,
+            sharedConflict: settings.sharedConflict,
+            beforeSwitch: settings.beforeSwitch,
+            revision,
+            signal: this.deps.signal
+          })
+        )
+        if (failures.length > 0 || this.deps.signal.aborted) {
+          await this.abortAll()
+          this.checkAborted()
+          this.fail(
+            `${describeFailures(failures, 'Deploy failed before the switch')}\nNothing was switched; current is unchanged everywhere.`,
+            failures.map(f => f.error)
+          )
+        }
+      })
+
+      await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
+      await this.afterSwitchAndHealth(releaseId)
+      await this.finishAll(s => {
+        const complete = [...s.completeReleases().filter(id => id !== releaseId), releaseId]
+        return {
+          events: [['live', releaseId]],
+          prune: releasesToPrune(complete, settings.keepReleases, releaseId, s.liveRelease)
+        }
+      })
+      for (const s of this.sessions) s.report.status = 'deployed'
+      this.deps.log.info(
+        `release ${releaseId} is live on ${this.sessions.length} server${this.sessions.length === 1 ? '' : 's'} (${formatDuration(Date.now() - started)})`
+      )
+      return this.result()
+    } catch (error) {
+      if (error instanceof GroupError) throw error
+      await this.abortAll().catch(() => undefined)
+      throw new GroupError(messageOf(error), [error], this.result())
+    } finally {
+      this.close()
+    }
+  }
+
+  private printDryRun(): void {
+    for (const s of this.sessions) {
+      const plan = s.plan
+      if (!plan) continue
+      // The counts outputs of a dry run say what a deploy would transfer.
+      s.report.filesUploaded = plan.uploadFiles
+      s.report.bytesUploaded = plan.uploadBytes
+      s.report.filesDeleted = plan.deleted.length
+      const show = (title: string, paths: string[]): void => {
+        if (paths.length === 0) return
+        s.log.info(`${title} (${paths.length}):`)
+        for (const p of paths.slice(0, 20)) s.log.info(`  ${p}`)
+        if (paths.length > 20) s.log.info(`  ... and ${paths.length - 20} more`)
+      }
+      s.log.info(`dry run: ${s.planLine()}; nothing was written`)
+      // A changed path is removed from the starting copy before it is written again.
+      const replaced = new Set(plan.remove)
+      const sent = plan.upload.filter(e => e.type !== 'dir')
+      show(
+        'would add',
+        sent.filter(e => !replaced.has(e.path)).map(e => e.path)
+      )
+      show(
+        'would change',
+        sent.filter(e => replaced.has(e.path)).map(e => e.path)
+      )
+      show('would delete', plan.deleted)
+    }
+  }
+
+  /**
+   * Phase 7: switch every server at once. If any switch fails, the ones that switched go back to
+   * what they had, and the new releases are removed.
+   */
+  private async switchAll(target: (s: ServerSession) => string, title: string): Promise<void> {
+    await this.deps.group(title, async () => {
+      this.checkAborted()
+      const failures = await this.phase(
+        this.sessions,
+        'switch',
+        async s => {
+          await s.switchTo(target(s))
+          s.log.info(`current -> releases/${target(s)}`)
+        },
+        this.sessions.length
+      )
+      if (failures.length > 0) {
+        // Servers that switched, and those whose answer was lost and may have, go back.
+        const reverted = await this.revert(
+          this.sessions.filter(s => s.switchedTo !== undefined || s.switchUncertain !== undefined)
+        )
+        await this.abortAll()
+        this.fail(
+          `${describeFailures(failures, 'Switch failed')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'No server had switched.'}`,
+          failures.map(f => f.error)
+        )
+      }
+    })
+  }
+
+  /** Point switched servers back to the release they had before. Returns the labels reverted. */
+  private async revert(sessions: ServerSession[]): Promise<string[]> {
+    const reverted: string[] = []
+    await forEachLimited(
+      sessions,
+      sessions.length,
+      async s => {
+        if (!s.host.connected) {
+          // The connection dropped mid-switch: a new one finds out, and puts current back.
+          s.host.close()
+          s.host = await this.deps.connect(s.server)
+        }
+        if (s.liveRelease !== undefined) {
+          // Safe whether or not the failed switch happened: it points current at the old release.
+          await s.switchTo(s.liveRelease)
+        } else {
+          // First deploy: there was no current link, and there is none again.
+          const files = await s.host.files()
+          await files.unlink(`${s.deployDir}/current`).catch(() => undefined)
+        }
+        s.switchedTo = undefined
+        s.switchUncertain = undefined
+        reverted.push(s.label)
+        s.log.info(`switched back to ${s.liveRelease ?? '(no release)'}`)
+      },
+      { stopOnError: false }
+    ).then(failures => {
+      for (const f of failures) {
+        const id = f.item.switchedTo ?? f.item.switchUncertain
+        f.item.log.warning(
+          `could not switch back: ${messageOf(f.error)}. current may still point to releases/${id}; check it, and use 'mode: rollback' once the server is reachable.`
+        )
+      }
+    })
+    return reverted
+  }
+
+  /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
+  private async afterSwitchAndHealth(releaseId: string): Promise<void> {
+    const { settings } = this
+    let failure: string | undefined
+    let causes: unknown[] = []
+    if (settings.afterSwitch) {
+      await this.deps.group('After switch', async () => {
+        const failures = await this.phase(this.sessions, 'after-switch', s =>
+          s.afterSwitch(settings.afterSwitch as string, releaseId, s.liveRelease)
+        )
+        if (failures.length > 0) {
+          failure = describeFailures(failures, 'after-switch failed')
+          causes = failures.map(f => f.error)
+        }
+      })
+    }
+    if (failure === undefined && settings.healthCheckUrl) {
+      await this.deps.group('Health check', async () => {
+        const started = Date.now()
+        const health = await pollHealth(
+          settings.healthCheckUrl as string,
+          settings.healthCheckTimeout,
+          this.deps.log,
+          { signal: this.deps.signal }
+        )
+        for (const s of this.sessions) s.report.phases['health-check'] = Date.now() - started
+        if (!health.ok) {
+          failure = `Health check failed: ${settings.healthCheckUrl} did not answer 2xx within ${settings.healthCheckTimeout}s; last: ${health.last}.`
+          causes = [new Error(failure)]
+        }
+      })
+    }
+    if (failure === undefined) return
+    if (!settings.rollbackOnFailure) {
+      await this.finishAll(() => ({ events: [['live', releaseId]], prune: [] }))
+      for (const s of this.sessions) {
+        s.report.status = 'failed'
+        s.report.error ??= failure
+      }
+      this.fail(
+        `${failure}\nrollback-on-failure is false: release ${releaseId} stays live.`,
+        causes
+      )
+    }
+    const reverted = await this.deps.group('Roll back', () =>
+      this.revert(this.sessions.filter(s => s.switchedTo !== undefined))
+    )
+    this.rolledBack = reverted.length > 0
+    // Its own group: Actions logs do not nest groups.
+    await this.finishAll(s => ({
+      events: [
+        ['rollback', releaseId],
+        ...(s.liveRelease ? [['live', s.liveRelease] as [string, string]] : [])
+      ],
+      prune: []
+    }))
+    for (const s of this.sessions) {
+      s.report.status = 'rolled-back'
+      s.report.error ??= failure
+    }
+    this.fail(
+      `${failure}\nRolled back to ${this.sessions[0]?.liveRelease ?? '(no release)'} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}.`,
+      causes
+    )
+  }
+
+  /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
+  private async finishAll(
+    plan: (s: ServerSession) => { events: [string, string][]; prune: string[] }
+  ): Promise<void> {
+    await this.deps.group('Prune and unlock', async () => {
+      const failures = await this.phase(this.sessions, 'finish', s => {
+        const { events, prune } = plan(s)
+        return s.finish(events, prune)
+      })
+      this.saveLocks()
+      for (const f of failures) {
+        f.item.log.warning(
+          `finishing failed: ${messageOf(f.error)}. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`
+        )
+      }
+    })
+  }
+
+  /** mode: rollback. */
+  async rollback(): Promise<DeployResult> {
+    const { settings } = this
+    try {
+      await this.connect(settings.servers)
+      await this.inspect(true)
+      const targets = new Map<ServerSession, string>()
+      const problems: string[] = []
+      for (const s of this.sessions) {
+        const complete = s.completeReleases()
+        const target = settings.rollbackTo ?? previousRelease(complete, s.liveRelease)
+        if (target === undefined)
+          problems.push(
+            `${s.label}: no complete release before ${s.liveRelease ?? '(none)'} to roll back to`
+          )
+        else if (!complete.includes(target))
+          problems.push(
+            `${s.label}: release '${target}' is not a complete release here (complete: ${complete.join(', ') || 'none'})`
+          )
+        else if (target === s.liveRelease)
+          problems.push(`${s.label}: release '${target}' is already live`)
+        else targets.set(s, target)
+      }
+      if (problems.length > 0) {
+        await this.abortAll()
+        this.fail(
+          `Rollback refused; nothing was changed:\n  ${problems.join('\n  ')}`,
+          problems.map(p => new DeployRefusedError(p))
+        )
+      }
+      const distinct = new Set(targets.values())
+      if (distinct.size > 1)
+        this.deps.log.warning(
+          `servers roll back to different releases: ${[...targets].map(([s, t]) => `${s.label} -> ${t}`).join(', ')}`
+        )
+      this.releaseId = [...targets.values()][0]
+      await this.switchAll(s => targets.get(s) as string, `Roll back to ${this.releaseId}`)
+      for (const s of this.sessions) s.report.release = targets.get(s)
+      let failure: string | undefined
+      if (settings.afterSwitch) {
+        await this.deps.group('After switch', async () => {
+          const failures = await this.phase(this.sessions, 'after-switch', s =>
+            s.afterSwitch(settings.afterSwitch as string, targets.get(s) as string, s.liveRelease)
+          )
+          if (failures.length > 0) failure = describeFailures(failures, 'after-switch failed')
+        })
+      }
+      await this.finishAll(s => ({
+        events: [
+          ['rollback', s.liveRelease ?? ''],
+          ['live', targets.get(s) as string]
+        ],
+        prune: []
+      }))
+      if (failure)
+        this.fail(
+          `${failure}\nThe rollback itself happened: current points to the target release.`,
+          [new Error(failure)]
+        )
+      for (const s of this.sessions) s.report.status = 'deployed'
+      this.deps.log.info(`rolled back to ${this.releaseId}`)
+      return this.result()
+    } catch (error) {
+      if (error instanceof GroupError) throw error
+      await this.abortAll().catch(() => undefined)
+      throw new GroupError(messageOf(error), [error], this.result())
+    } finally {
+      this.close()
+    }
+  }
+}
+
+/** What is being deployed, in one line: `source: 3,505 files, 12 directories, 30.0 MB; ...`. */
+function describeSource(source: string, scan: ScanResult): string {
+  let files = 0
+  let dirs = 0
+  let links = 0
+  let bytes = 0
+  for (const e of scan.entries) {
+    if (e.type === 'file') {
+      files++
+      bytes += e.size
+    } else if (e.type === 'dir') dirs++
+    else links++
+  }
+  const parts = [
+    `${formatCount(files)} files`,
+    `${formatCount(dirs)} directories`,
+    ...(links > 0 ? [`${formatCount(links)} symlinks`] : []),
+    formatBytes(bytes)
+  ]
+  const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms`
+  return `source ${source}: ${parts.join(', ')}${took}`
+}

@@ -1,0 +1,61 @@
+import { forEachLimited } from './concurrency.js'
+import type { DeployDependencies, DeployResult } from './group-run.js'
+import { GroupError } from './group-run.js'
+import { messageOf } from '../errors.js'
+import { unlockScript } from '../server/remote-scripts.js'
+import { parseScriptOutput } from '../server/script-output.js'
+import { describeLockOwner } from '../server/server-messages.js'
+import { ServerSession } from '../server/server-session.js'
+import type { Settings } from '../settings.js'
+
+/** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
+export class UnlockRun {
+  constructor(
+    private readonly settings: Settings,
+    private readonly deps: DeployDependencies
+  ) {}
+
+  async unlock(): Promise<DeployResult> {
+    const sessions: ServerSession[] = []
+    const failures = await forEachLimited(
+      this.settings.servers,
+      this.settings.maxParallel,
+      async server => {
+        const host = await this.deps.connect(server)
+        const session = new ServerSession(server, host, this.deps.serverLog(server.label))
+        sessions.push(session)
+        try {
+          const result = await host.run(unlockScript(this.settings.path))
+          const output = parseScriptOutput(result.stdout)
+          const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
+          if (output.lines.includes('not-locked')) {
+            session.log.info('no lock was held')
+          } else if (output.lines.includes('unlocked')) {
+            session.log.info(`removed the lock held by ${describeLockOwner(owner)}`)
+          } else {
+            throw new Error(
+              `${server.label}: could not remove the lock: ${result.stderrTail.trim()}`
+            )
+          }
+          session.report.status = 'unlocked'
+        } catch (error) {
+          session.report.status = 'failed'
+          session.report.error = messageOf(error)
+          throw error
+        } finally {
+          host.close()
+        }
+      },
+      { stopOnError: false }
+    )
+    const result: DeployResult = { rolledBack: false, sessions }
+    if (failures.length > 0) {
+      throw new GroupError(
+        `Unlock failed:\n${failures.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
+        failures.map(f => f.error),
+        result
+      )
+    }
+    return result
+  }
+}

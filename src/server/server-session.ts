@@ -1,0 +1,626 @@
+import { randomBytes } from 'node:crypto'
+import {
+  DeployRefusedError,
+  LockHeldError,
+  RemoteCommandError,
+  SwitchRefusedError,
+  VerifyError,
+  messageOf
+} from '../errors.js'
+import { SYSTEM_DIRECTORIES } from './system-directories.js'
+import { formatBytes, formatCount, type Log } from '../logger.js'
+import { parseManifest, type ManifestEntry } from '../release/manifest.js'
+import { makePlan, type Plan } from '../release/plan.js'
+import {
+  completeReleases,
+  incompleteReleases,
+  parseLog,
+  releaseStates,
+  type LogEvent
+} from '../release/release-log.js'
+import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
+import {
+  LOCK_EXIT,
+  REFUSED_EXIT,
+  abortScript,
+  finishScript,
+  hookScript,
+  inspectScript,
+  releaseScript,
+  type FinalizeParams,
+  type PrepareParams,
+  type ReleaseParams
+} from './remote-scripts.js'
+import {
+  parseScriptOutput,
+  scriptError,
+  value,
+  values,
+  type ScriptOutput
+} from './script-output.js'
+import {
+  describeListingLine,
+  lastLines,
+  lockHeldMessage,
+  refusalMessage
+} from './server-messages.js'
+import type { Server } from '../ssh/servers.js'
+import type {
+  Compression,
+  CopyMethod,
+  Reuse,
+  SharedConflict,
+  Transfer,
+  VerifyLevel
+} from '../settings.js'
+import type { TarEntry } from '../release/tar-writer.js'
+import { releaseMetadata, sftpUpload, tarEntryFor, tarUpload } from './upload.js'
+
+export type Phase =
+  'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
+
+/** Where the new release starts from, as decided by the plan phase. */
+export type Base =
+  | { kind: 'none'; reason: string }
+  | { kind: 'release'; id: string; entries: ManifestEntry[]; sharedLinks: string[] }
+  | { kind: 'cache'; exists: boolean; entries: ManifestEntry[]; reason?: string }
+
+export interface ReleaseOptions {
+  releaseId: string
+  sourceRoot: string
+  entries: ManifestEntry[]
+  reuse: Reuse
+  copyMethod: CopyMethod
+  compression: Compression
+  transfer: Transfer
+  verify: VerifyLevel
+  sharedPaths?: string[]
+  sharedConflict: SharedConflict
+  beforeSwitch?: string
+  /** One-line JSON: commit, ref, actor, run URL, time. */
+  revision: string
+  signal?: AbortSignal
+}
+
+/** What happened on one server, for the `servers` output and the job summary. */
+export interface ServerReport {
+  status:
+    | 'pending'
+    | 'deployed'
+    | 'failed'
+    | 'rolled-back'
+    | 'aborted'
+    | 'planned'
+    | 'unlocked'
+    | 'skipped'
+  release?: string
+  previousRelease?: string
+  filesUploaded: number
+  filesDeleted: number
+  bytesUploaded: number
+  phases: Partial<Record<Phase, number>>
+  error?: string
+}
+
+/**
+ * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
+ * report. The group runner decides when each phase runs; this class decides what it does.
+ */
+export class ServerSession {
+  readonly report: ServerReport = {
+    status: 'pending',
+    filesUploaded: 0,
+    filesDeleted: 0,
+    bytesUploaded: 0,
+    phases: {}
+  }
+  /** Resolved absolute deploy directory. */
+  deployDir = ''
+  /** Release `current` pointed to when we arrived. */
+  liveRelease: string | undefined
+  releaseDirs = new Set<string>()
+  events: LogEvent[] = []
+  tools = new Set<string>()
+  umask = 0o022
+  lockToken: string | undefined
+  /** The new release exists on the server (prepared, maybe ready) and is not live. */
+  prepared: string | undefined
+  switchedTo: string | undefined
+  /** A switch to this release failed without an answer: `current` may or may not point to it. */
+  switchUncertain: string | undefined
+  plan: Plan | undefined
+  base: Base | undefined
+  private manifestBlob: Buffer | undefined
+  /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
+  private prefetched: { name: string; from: string } | undefined
+  private linksBlob: Buffer | undefined
+
+  constructor(
+    readonly server: Server,
+    public host: RemoteHost,
+    readonly log: Log
+  ) {}
+
+  get label(): string {
+    return this.server.label
+  }
+
+  /** Time a phase and record it in the report. */
+  async timed<T>(phase: Phase, work: () => Promise<T>): Promise<T> {
+    const started = Date.now()
+    try {
+      return await work()
+    } finally {
+      this.report.phases[phase] = (this.report.phases[phase] ?? 0) + (Date.now() - started)
+    }
+  }
+
+  private async script(
+    text: string,
+    options: Parameters<RemoteHost['run']>[1] = {}
+  ): Promise<{ result: RunResult; output: ScriptOutput }> {
+    const result = await this.host.run(text, {
+      onStderrLine: line => this.log.info(line),
+      ...options
+    })
+    return { result, output: parseScriptOutput(result.stdout) }
+  }
+
+  /**
+   * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
+   * and learn the server's state. Nothing is created when anything is refused.
+   */
+  async inspect(
+    pathInput: string,
+    lockOwner: { token: string; json: string } | undefined,
+    reuse: Reuse,
+    prefetch?: { copyMethod: CopyMethod }
+  ): Promise<void> {
+    const { result, output } = await this.script(
+      inspectScript({
+        path: pathInput,
+        lock: lockOwner !== undefined,
+        lockOwner: lockOwner?.json ?? '',
+        reuse,
+        systemExact: SYSTEM_DIRECTORIES.exact,
+        systemTrees: SYSTEM_DIRECTORIES.trees,
+        ...(prefetch ? { prefetch } : {})
+      }),
+      // The first script of a connection: no channel is open yet, and it holds only the path and
+      // the lock record, so it goes as the command itself and saves a round trip.
+      { inline: true }
+    )
+    const refused = value(output, 'refused')
+    if (result.code === REFUSED_EXIT || refused !== undefined) {
+      throw new DeployRefusedError(
+        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
+      )
+    }
+    if (result.code === LOCK_EXIT) {
+      throw new LockHeldError(
+        `${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`
+      )
+    }
+    if (result.code !== 0 || !output.lines.includes('end')) {
+      throw new RemoteCommandError(
+        `${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    if (lockOwner) this.lockToken = lockOwner.token
+    this.deployDir = value(output, 'path') ?? pathInput
+    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
+    this.tools = new Set(values(output, 'tool'))
+    this.releaseDirs = new Set(values(output, 'release'))
+    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
+    const current = value(output, 'current')
+    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+    this.manifestBlob = output.blobs.get('manifest')
+    this.linksBlob = output.blobs.get('links')
+    const prefetched = value(output, 'prefetch')?.split(' ')
+    this.prefetched =
+      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
+    this.report.previousRelease = this.liveRelease
+    for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
+      if (lockOwner && !this.tools.has(tool)) {
+        throw new DeployRefusedError(
+          `${this.label}: the server has no '${tool}' in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox).`
+        )
+      }
+    }
+  }
+
+  /** Complete releases in log order. */
+  completeReleases(): string[] {
+    return completeReleases(this.events, this.releaseDirs)
+  }
+
+  /** Decide the starting point and diff against it. */
+  async makePlan(entries: ManifestEntry[], reuse: Reuse): Promise<Plan> {
+    this.base = await this.chooseBase(reuse)
+    const baseEntries = this.base.kind === 'none' ? [] : this.base.entries
+    if (this.base.kind === 'none') this.log.info(`full upload: ${this.base.reason}`)
+    else if (this.base.kind === 'cache' && this.base.reason)
+      this.log.info(`full upload: ${this.base.reason}`)
+    this.plan = makePlan(entries, baseEntries)
+    return this.plan
+  }
+
+  private async chooseBase(reuse: Reuse): Promise<Base> {
+    if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
+    if (reuse === 'cache') {
+      if (!this.manifestBlob)
+        return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' }
+      try {
+        return {
+          kind: 'cache',
+          exists: true,
+          entries: (await parseManifest(this.manifestBlob)).entries
+        }
+      } catch (error) {
+        return {
+          kind: 'cache',
+          exists: false,
+          entries: [],
+          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
+        }
+      }
+    }
+    if (this.liveRelease === undefined)
+      return { kind: 'none', reason: 'first deploy (no current release)' }
+    if (!this.releaseDirs.has(this.liveRelease)) {
+      return {
+        kind: 'none',
+        reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
+      }
+    }
+    if (!this.manifestBlob)
+      return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
+    try {
+      const manifest = await parseManifest(this.manifestBlob)
+      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
+      // The copy loses its shared links (they are removed and linked again), and with them
+      // whatever the release had at those paths: plan those paths as absent, so they are sent
+      // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+      const linked = new Set(sharedLinks)
+      const underLink = (p: string): boolean => {
+        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+          if (linked.has(p.slice(0, i))) return true
+        return false
+      }
+      const entries = manifest.entries.filter(e => !underLink(e.path))
+      return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
+    } catch (error) {
+      return {
+        kind: 'none',
+        reason: `the manifest of ${this.liveRelease} is unreadable (${messageOf(error)})`
+      }
+    }
+  }
+
+  /** One line that says what the upload will do. */
+  planLine(): string {
+    const plan = this.plan
+    if (!plan) return 'no plan'
+    return `uploading ${formatCount(plan.uploadFiles)} files (${formatBytes(plan.uploadBytes)}), deleting ${formatCount(plan.deleted.length)}, keeping ${formatCount(plan.unchanged)}`
+  }
+
+  private releaseParams(releaseId: string): ReleaseParams {
+    return {
+      deployDir: this.deployDir,
+      releaseId,
+      umask: (this.umask | 0o002).toString(8).padStart(4, '0')
+    }
+  }
+
+  /** Directories we create get the server's umask, and never world-write. */
+  private get directoryMode(): number {
+    return 0o777 & ~(this.umask | 0o002)
+  }
+
+  /**
+   * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
+   * link shared paths, record metadata, run before-switch. On failure the server script has
+   * already removed the release; the error says why.
+   */
+  async prepareRelease(options: ReleaseOptions): Promise<void> {
+    const plan = this.plan
+    const base = this.base
+    if (!plan || !base) throw new Error('prepareRelease before makePlan')
+    const id = options.releaseId
+    const common = this.releaseParams(id)
+    const useTar = this.useTar(options.transfer)
+    const gzip = useTar && this.useGzip(options.compression, plan)
+    const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    const metadata = await releaseMetadata(
+      options.entries,
+      options.verify === 'full' ? options.entries : plan.upload,
+      options.revision
+    )
+    const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`
+
+    const prepare: PrepareParams = {
+      staleReleases: stale,
+      base:
+        base.kind === 'release'
+          ? {
+              kind: 'release',
+              id: base.id,
+              sharedLinks: base.sharedLinks,
+              ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
+            }
+          : base.kind === 'cache'
+            ? { kind: 'cache', exists: base.exists }
+            : { kind: 'none' },
+      copyMethod: options.copyMethod,
+      remove: plan.remove,
+      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' }
+    }
+    const finalize: FinalizeParams = {
+      fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
+      hasSums: metadata.hasSums,
+      oddSums: metadata.oddSums,
+      links: metadata.links,
+      shared: options.sharedPaths
+        ? { kind: 'explicit', paths: options.sharedPaths }
+        : { kind: 'auto' },
+      sharedConflict: options.sharedConflict,
+      hook: options.beforeSwitch
+        ? { name: 'before-switch', script: options.beforeSwitch, env: this.hookEnv(id) }
+        : undefined,
+      updatesCache: base.kind === 'cache'
+    }
+    this.prepared = id
+    let final: ScriptOutput
+    if (useTar) {
+      const metadataEntries: TarEntry[] = metadata.files.map(f => ({
+        path: `.atomic-deploy/tmp/${id}/${f.name}`,
+        type: 'file' as const,
+        mode: 0o600,
+        mtime: Math.floor(Date.now() / 1000),
+        size: f.data.length,
+        data: f.data
+      }))
+      const { sourceRoot } = options
+      const { directoryMode } = this
+      const entries: Iterable<TarEntry> = {
+        *[Symbol.iterator]() {
+          yield* metadataEntries
+          for (const e of plan.upload)
+            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
+        }
+      }
+      const fileCount = metadataEntries.length + plan.uploadFiles
+      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal)
+      // A local read error truncates the stream; the server then reports a broken archive, but
+      // the cause to report is the local one.
+      let readError: Error | undefined
+      stream.on('error', error => (readError ??= error))
+      const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
+        stdin: stream,
+        signal: options.signal
+      })
+      if (readError && result.code !== 0) {
+        throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+      }
+      this.checkRelease(result, output, id)
+      final = output
+    } else {
+      const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
+      this.checkRelease(first.result, first.output, id, 'prepared')
+      await sftpUpload(await this.host.files(), {
+        metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
+        root: `${this.deployDir}/${relativeTarget}`,
+        sourceRoot: options.sourceRoot,
+        metadata: metadata.files,
+        plan,
+        directoryMode: this.directoryMode,
+        log: this.log,
+        signal: options.signal
+      })
+      const second = await this.script(releaseScript(common, undefined, finalize), {
+        signal: options.signal
+      })
+      this.checkRelease(second.result, second.output, id)
+      final = second.output
+    }
+    const hookExit = value(final, 'hook-exit')
+    if (hookExit) this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`)
+    this.report.filesUploaded = plan.uploadFiles
+    this.report.bytesUploaded = plan.uploadBytes
+    this.report.filesDeleted = plan.deleted.length
+    this.report.release = id
+    const linked = values(final, 'shared')
+    if (linked.length > 0)
+      this.log.info(
+        `linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`
+      )
+    for (const p of values(final, 'shared-seeded'))
+      this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`)
+    for (const p of values(final, 'shared-replaced'))
+      this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`)
+  }
+
+  private checkRelease(
+    result: RunResult,
+    output: ScriptOutput,
+    id: string,
+    expect = 'ready'
+  ): void {
+    if (result.code === 0 && output.lines.includes(expect)) return
+    const error = scriptError(output)
+    if (error?.kind === 'verify') {
+      const paths = [
+        ...values(output, 'unexpected').map(
+          l => `unexpected or different: ${describeListingLine(l)}`
+        ),
+        ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
+        ...values(output, 'badsum').map(l => `content differs: ${l}`)
+      ]
+      const drift =
+        this.base?.kind === 'release'
+          ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
+          : ''
+      throw new VerifyError(
+        `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
+        paths
+      )
+    }
+    if (
+      error?.kind === 'shared-conflict' ||
+      error?.kind === 'shared-missing' ||
+      error?.kind === 'exists'
+    ) {
+      throw new DeployRefusedError(`${this.label}: ${error.message}`)
+    }
+    if (error?.kind === 'hook') {
+      throw new RemoteCommandError(
+        `${this.label}: before-switch failed: ${error.message}; release ${id} was removed and current is untouched.`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    if (error) {
+      throw new RemoteCommandError(
+        `${this.label}: ${error.message}: ${lastLines(result.stderrTail)}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    throw new RemoteCommandError(
+      `${this.label}: preparing release ${id} failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,
+      result.code,
+      result.stderrTail
+    )
+  }
+
+  private useTar(transfer: Transfer): boolean {
+    if (transfer === 'sftp') return false
+    if (this.tools.has('tar')) return true
+    if (transfer === 'tar')
+      throw new DeployRefusedError(
+        `${this.label}: transfer is tar but the server has no 'tar' in PATH; use transfer: auto or sftp.`
+      )
+    this.log.info('the server has no tar: sending files over SFTP')
+    return false
+  }
+
+  private useGzip(compression: Compression, plan: Plan): boolean {
+    if (compression === 'none') return false
+    // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
+    if (!this.tools.has('gzip')) {
+      if (compression === 'gzip')
+        this.log.warning('compression is gzip but the server has no gzip: sending uncompressed')
+      return false
+    }
+    if (compression === 'gzip') return true
+    return plan.uploadBytes >= 64 * 1024
+  }
+
+  private hookEnv(id: string): Record<string, string> {
+    const previous = this.liveRelease
+    return {
+      RELEASE_ID: id,
+      RELEASE_PATH: `${this.deployDir}/releases/${id}`,
+      DEPLOY_PATH: this.deployDir,
+      SHARED_PATH: `${this.deployDir}/shared`,
+      PREVIOUS_RELEASE_ID: previous ?? '',
+      PREVIOUS_RELEASE_PATH: previous ? `${this.deployDir}/releases/${previous}` : ''
+    }
+  }
+
+  /** Point `current` at `releases/<id>` atomically, and check it. */
+  async switchTo(id: string): Promise<void> {
+    const files = await this.host.files()
+    const target = `releases/${id}`
+    let now: string
+    try {
+      now = await files.swapSymlink(
+        `${this.deployDir}/current`,
+        target,
+        `.current.tmp-${randomBytes(6).toString('hex')}`
+      )
+    } catch (error) {
+      if (!(error instanceof SwitchRefusedError)) this.switchUncertain = id
+      throw error
+    }
+    this.switchUncertain = undefined
+    if (now.replace(/\/$/, '') !== target) {
+      throw new Error(`${this.label}: current reads back as '${now}', expected '${target}'`)
+    }
+    this.switchedTo = id
+  }
+
+  /** Run after-switch in the live release. */
+  async afterSwitch(script: string, id: string, previous: string | undefined): Promise<void> {
+    const env = this.hookEnv(id)
+    env.PREVIOUS_RELEASE_ID = previous ?? ''
+    env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
+    const { result, output } = await this.script(
+      hookScript({ deployDir: this.deployDir, releaseId: id, name: 'after-switch', script, env })
+    )
+    const exit = value(output, 'hook-exit')
+    if (result.code !== 0) {
+      throw new RemoteCommandError(
+        `${this.label}: after-switch failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    this.log.info(`after-switch exited with status ${exit?.split(' ')[1] ?? '0'}`)
+  }
+
+  /** Remove a prepared release that will not go live, and release the lock. */
+  async abort(): Promise<void> {
+    const id = this.prepared
+    const token = this.lockToken
+    if (id === undefined && token === undefined) return
+    const script =
+      id !== undefined
+        ? abortScript({ ...this.releaseParams(id), lockToken: token })
+        : finishScript({
+            deployDir: this.deployDir,
+            events: [],
+            prune: [],
+            forget: [],
+            lockToken: token
+          })
+    const { output } = await this.script(script)
+    if (id !== undefined && output.lines.includes('aborted')) this.prepared = undefined
+    if (token !== undefined && output.lines.includes('unlocked')) this.lockToken = undefined
+  }
+
+  /** Phase 9: record the switch, prune, compact the log, unlock. */
+  async finish(events: [string, string][], prune: string[]): Promise<void> {
+    const gone = [...releaseStates(this.events)]
+      .filter(([, state]) => state === 'gone')
+      .map(([id]) => id)
+    const { result, output } = await this.script(
+      finishScript({
+        deployDir: this.deployDir,
+        events,
+        prune,
+        forget: [...prune, ...gone],
+        lockToken: this.lockToken
+      })
+    )
+    if (result.code !== 0 || !output.lines.includes('finished')) {
+      throw new RemoteCommandError(
+        `${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    for (const line of values(output, 'pruned')) this.log.info(`pruned release ${line}`)
+    if (output.lines.includes('unlocked')) this.lockToken = undefined
+    this.prepared = undefined
+  }
+}
+
+/** `releases/<id>` (or an absolute path to it) -> `<id>`. */
+export function releaseIdOfLink(target: string): string | undefined {
+  const clean = target.replace(/\/+$/, '')
+  const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean)
+  return match ? match[1] : clean.split('/').pop()
+}

@@ -1,0 +1,290 @@
+/**
+ * release-log.ts: the order and completeness of releases come from the log, never from sorting
+ * names (DESIGN.md), so custom ids that do not sort by time must work.
+ */
+import { describe, expect, it } from 'vitest'
+import {
+  compactLog,
+  completeReleases,
+  formatLog,
+  incompleteReleases,
+  parseLog,
+  previousRelease,
+  releaseStates,
+  releasesToPrune,
+  type LogEvent,
+  type ReleaseState
+} from '../../src/release/release-log.js'
+
+let clock = 0
+/** One log event; times increase so a mix-up of order would show. */
+function ev(event: string, id: string): LogEvent {
+  clock++
+  return {
+    event,
+    id,
+    time: `2026-11-22T10:${String(Math.floor(clock / 60) % 60).padStart(2, '0')}:${String(clock % 60).padStart(2, '0')}Z`
+  }
+}
+
+/** A release that was started and then made ready. */
+const made = (id: string): LogEvent[] => [ev('start', id), ev('ready', id)]
+
+describe('parseLog and formatLog', () => {
+  it('round-trip the events in order', () => {
+    const events = [ev('start', 'v2'), ev('ready', 'v2'), ev('live', 'v2'), ev('prune', 'v1')]
+    const text = formatLog(events)
+    expect(text.split('\n')).toHaveLength(events.length + 1)
+    expect(parseLog(text)).toEqual(events)
+  })
+
+  it('reads the exact format the server writes (event TAB id TAB time)', () => {
+    const text = 'start\tv1\t2026-11-22T10:15:00Z\nready\tv1\t2026-11-22T10:15:09Z\n'
+    expect(parseLog(text)).toEqual([
+      { event: 'start', id: 'v1', time: '2026-11-22T10:15:00Z' },
+      { event: 'ready', id: 'v1', time: '2026-11-22T10:15:09Z' }
+    ])
+  })
+
+  it('skips blank lines and a last line cut off before its id (a lost connection)', () => {
+    const text = '\nstart\tv1\t2026-11-22T10:15:00Z\n\nready\tv1\t2026-11-22T10:15:09Z\nliv'
+    expect(parseLog(text).map(e => `${e.event} ${e.id}`)).toEqual(['start v1', 'ready v1'])
+  })
+
+  it('keeps an event whose time was cut off', () => {
+    expect(parseLog('ready\tv1')).toEqual([{ event: 'ready', id: 'v1', time: '' }])
+  })
+
+  it('reads an empty log as no events', () => {
+    expect(parseLog('')).toEqual([])
+    expect(formatLog([])).toBe('')
+  })
+})
+
+describe('releaseStates: the last event decides', () => {
+  it.each<[string, LogEvent[], ReleaseState]>([
+    ['started only', [ev('start', 'a')], 'incomplete'],
+    ['started and ready', made('a'), 'complete'],
+    ['ready, then live', [...made('a'), ev('live', 'a')], 'complete'],
+    ['ready, then rolled back to', [...made('a'), ev('rollback', 'a')], 'complete'],
+    ['started, then aborted', [ev('start', 'a'), ev('abort', 'a')], 'gone'],
+    ['ready, then aborted (another server failed)', [...made('a'), ev('abort', 'a')], 'gone'],
+    ['ready, then pruned', [...made('a'), ev('prune', 'a')], 'gone'],
+    [
+      'pruned, then a new release of the same id started',
+      [...made('a'), ev('prune', 'a'), ev('start', 'a')],
+      'incomplete'
+    ],
+    [
+      'pruned, then the same id made again',
+      [...made('a'), ev('prune', 'a'), ...made('a')],
+      'complete'
+    ],
+    [
+      'aborted, then the same id made again',
+      [ev('start', 'a'), ev('abort', 'a'), ...made('a')],
+      'complete'
+    ],
+    ['pruned, then a stray live event', [...made('a'), ev('prune', 'a'), ev('live', 'a')], 'gone']
+  ])('%s', (_label, events, expected) => {
+    expect(releaseStates(events).get('a')).toBe(expected)
+  })
+
+  it('keeps the states of different ids apart', () => {
+    const states = releaseStates([
+      ev('start', 'a'),
+      ev('start', 'b'),
+      ev('ready', 'b'),
+      ev('abort', 'a'),
+      ev('start', 'c')
+    ])
+    expect(Object.fromEntries(states)).toEqual({ a: 'gone', b: 'complete', c: 'incomplete' })
+  })
+
+  it('knows nothing about ids the log never mentions', () => {
+    expect(releaseStates(made('a')).has('b')).toBe(false)
+  })
+})
+
+describe('completeReleases', () => {
+  it('orders custom ids by when they became ready, not by name', () => {
+    const events = [
+      ...made('zeta'),
+      ...made('alpha'),
+      ev('start', 'mid'),
+      ev('start', 'beta'),
+      ev('ready', 'beta'),
+      ev('ready', 'mid')
+    ]
+    const all = new Set(['alpha', 'beta', 'mid', 'zeta'])
+    expect(completeReleases(events, all)).toEqual(['zeta', 'alpha', 'beta', 'mid'])
+  })
+
+  it('orders timestamp ids by the log even when the clock went backwards', () => {
+    const events = [...made('20261122101500'), ...made('20261122090000')]
+    expect(completeReleases(events, new Set(['20261122090000', '20261122101500']))).toEqual([
+      '20261122101500',
+      '20261122090000'
+    ])
+  })
+
+  it('leaves out incomplete, aborted and pruned releases, and releases no longer on disk', () => {
+    const events = [
+      ...made('kept'),
+      ev('start', 'half'),
+      ...made('aborted'),
+      ev('abort', 'aborted'),
+      ...made('pruned'),
+      ev('prune', 'pruned'),
+      ...made('deleted-by-hand'),
+      ...made('newest')
+    ]
+    const onDisk = new Set(['kept', 'half', 'aborted', 'pruned', 'newest', 'not-in-log'])
+    expect(completeReleases(events, onDisk)).toEqual(['kept', 'newest'])
+  })
+
+  it('places an id made again after a prune at its new position', () => {
+    const events = [...made('a'), ...made('b'), ev('prune', 'a'), ...made('c'), ...made('a')]
+    expect(completeReleases(events, new Set(['a', 'b', 'c']))).toEqual(['b', 'c', 'a'])
+  })
+
+  it('is not changed by live and rollback events', () => {
+    const events = [
+      ...made('a'),
+      ...made('b'),
+      ev('live', 'b'),
+      ev('rollback', 'b'),
+      ev('live', 'a')
+    ]
+    expect(completeReleases(events, new Set(['a', 'b']))).toEqual(['a', 'b'])
+  })
+})
+
+describe('incompleteReleases', () => {
+  it('lists releases started and never finished that are still on disk', () => {
+    const events = [
+      ev('start', 'crashed'),
+      ...made('fine'),
+      ev('start', 'crashed-and-gone'),
+      ev('start', 'aborted'),
+      ev('abort', 'aborted')
+    ]
+    const onDisk = new Set(['crashed', 'fine', 'aborted'])
+    expect(incompleteReleases(events, onDisk)).toEqual(['crashed'])
+  })
+
+  it('lists nothing for a clean log', () => {
+    expect(incompleteReleases([...made('a'), ...made('b')], new Set(['a', 'b']))).toEqual([])
+  })
+
+  it('lists a reused id whose new start has no ready yet', () => {
+    const events = [...made('a'), ev('prune', 'a'), ev('start', 'a')]
+    expect(incompleteReleases(events, new Set(['a']))).toEqual(['a'])
+  })
+})
+
+describe('previousRelease', () => {
+  it.each<[string, string[], string | undefined, string | undefined]>([
+    ['the one before the newest', ['a', 'b', 'c'], 'c', 'b'],
+    ['the one before a middle release', ['a', 'b', 'c'], 'b', 'a'],
+    ['nothing before the oldest', ['a', 'b', 'c'], 'a', undefined],
+    ['nothing before the only one', ['a'], 'a', undefined],
+    ['custom ids in log order', ['zz', 'aa', 'mm'], 'mm', 'aa'],
+    ['the newest complete one when current is not in the list', ['a', 'b', 'c'], 'x', 'c'],
+    ['the newest complete one when there is no current', ['a', 'b'], undefined, 'b'],
+    ['nothing when there is no complete release', [], 'x', undefined],
+    ['nothing when nothing exists', [], undefined, undefined]
+  ])('%s', (_label, complete, current, expected) => {
+    expect(previousRelease(complete, current)).toBe(expected)
+  })
+})
+
+describe('releasesToPrune', () => {
+  it.each<[string, string[], number, string, string | undefined, string[]]>([
+    ['keeps the newest three', ['a', 'b', 'c', 'd', 'e'], 3, 'e', 'd', ['a', 'b']],
+    [
+      'keeps the newest one, the live one and the one it replaced',
+      ['a', 'b', 'c', 'd', 'e'],
+      1,
+      'e',
+      'a',
+      ['b', 'c', 'd']
+    ],
+    [
+      'keeps an old live release (after a rollback)',
+      ['a', 'b', 'c', 'd', 'e'],
+      2,
+      'b',
+      'e',
+      ['a', 'c']
+    ],
+    ['keeps everything when there are fewer than keep', ['a', 'b'], 3, 'b', 'a', []],
+    ['keeps everything on a first deploy', ['a'], 1, 'a', undefined, []],
+    ['keeps in log order, not name order', ['zz', 'aa', 'mm', 'bb'], 2, 'bb', 'mm', ['zz', 'aa']]
+  ])('%s', (_label, complete, keep, live, replaced, expected) => {
+    expect(releasesToPrune(complete, keep, live, replaced)).toEqual(expected)
+  })
+
+  it('never removes the live release or the one it replaced, for any keep and any pair', () => {
+    const complete = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']
+    for (let keep = 1; keep <= 7; keep++) {
+      for (const live of complete) {
+        for (const replaced of [undefined, ...complete]) {
+          const pruned = releasesToPrune(complete, keep, live, replaced)
+          expect(pruned).not.toContain(live)
+          if (replaced !== undefined) expect(pruned).not.toContain(replaced)
+          // Exactly the releases older than the newest `keep` that are neither live nor replaced.
+          const expected = complete.filter(
+            (id, i) => i < complete.length - keep && id !== live && id !== replaced
+          )
+          expect(pruned).toEqual(expected)
+        }
+      }
+    }
+  })
+})
+
+describe('compactLog', () => {
+  it('drops the events of removed and gone releases, and keeps the rest in order', () => {
+    const events = [
+      ...made('a'),
+      ev('live', 'a'),
+      ev('start', 'b'),
+      ev('abort', 'b'),
+      ...made('c'),
+      ev('live', 'c'),
+      ev('start', 'd')
+    ]
+    const compacted = compactLog(events, new Set(['a']))
+    expect(compacted.map(e => `${e.event} ${e.id}`)).toEqual([
+      'start c',
+      'ready c',
+      'live c',
+      'start d'
+    ])
+    // The events kept are the same objects, times included.
+    expect(compacted.every(e => events.includes(e))).toBe(true)
+  })
+
+  it('answers the same questions after compaction as before, for what is left', () => {
+    const events = [
+      ...made('zz'),
+      ...made('aa'),
+      ...made('mm'),
+      ev('prune', 'zz'),
+      ev('start', 'crashed')
+    ]
+    const onDisk = new Set(['aa', 'mm', 'crashed'])
+    const compacted = compactLog(events, new Set(['zz']))
+    expect(completeReleases(compacted, onDisk)).toEqual(completeReleases(events, onDisk))
+    expect(incompleteReleases(compacted, onDisk)).toEqual(incompleteReleases(events, onDisk))
+    expect(compacted.some(e => e.id === 'zz')).toBe(false)
+  })
+
+  it('keeps a reused id that is complete again, with its whole history', () => {
+    const events = [...made('a'), ev('prune', 'a'), ...made('a'), ...made('b')]
+    const compacted = compactLog(events, new Set())
+    expect(releaseStates(compacted).get('a')).toBe('complete')
+    expect(completeReleases(compacted, new Set(['a', 'b']))).toEqual(['a', 'b'])
+  })
+})

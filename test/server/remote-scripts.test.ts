@@ -1,0 +1,1632 @@
+/**
+ * remote-scripts.ts, run for real: every generated script is executed with a local shell against
+ * temp directories, once with dash and the GNU tools, once with BusyBox sh and nothing but BusyBox
+ * applets in PATH (the two kinds of server the scripts promise to support). Expected results come
+ * from the file system (node:fs, node:crypto), never from the scripts' own text. Every script is
+ * also syntax-checked (`sh -n`) with hostile values in every slot.
+ */
+import { execFileSync, spawnSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync
+} from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
+import { completeReleases, parseLog } from '../../src/release/release-log.js'
+import {
+  abortScript,
+  finishScript,
+  hookScript,
+  inspectScript,
+  LISTING_COMMAND,
+  LOCK_EXIT,
+  REFUSED_EXIT,
+  releaseScript,
+  unlockScript,
+  type FinalizeParams,
+  type InspectParams,
+  type PrepareParams,
+  type ReleaseParams
+} from '../../src/server/remote-scripts.js'
+import { quote } from '../../src/shell-quote.js'
+import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
+
+const work = realpathSync(mkdtempSync(join(tmpdir(), 'remote-scripts-')))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+// A PATH holding only BusyBox applets, as on Alpine or an embedded box.
+const busyboxBin = join(work, 'busybox-bin')
+mkdirSync(busyboxBin)
+for (const applet of execFileSync('busybox', ['--list'], { encoding: 'utf8' }).trim().split('\n')) {
+  symlinkSync('/usr/bin/busybox', join(busyboxBin, applet))
+}
+
+interface Shell {
+  name: string
+  sh: string
+  path: string
+  gnu: boolean
+}
+
+const shells: Shell[] = [
+  { name: 'dash with GNU tools', sh: 'dash', path: process.env.PATH ?? '/usr/bin:/bin', gnu: true },
+  {
+    name: 'BusyBox sh with only BusyBox tools',
+    sh: join(busyboxBin, 'sh'),
+    path: busyboxBin,
+    gnu: false
+  }
+]
+
+interface Output {
+  status: number | null
+  stdout: Buffer
+  stderr: string
+  /** `!key value` lines, without the `!`. */
+  lines: string[]
+  blobs: Map<string, Buffer>
+}
+
+/** Split script output into `!` lines and `!blob name length` payloads. */
+function parseOutput(buf: Buffer): { lines: string[]; blobs: Map<string, Buffer> } {
+  const lines: string[] = []
+  const blobs = new Map<string, Buffer>()
+  let pos = 0
+  while (pos < buf.length) {
+    let nl = buf.indexOf(0x0a, pos)
+    if (nl < 0) nl = buf.length
+    const line = buf.subarray(pos, nl).toString('utf8')
+    pos = nl + 1
+    const blob = /^!blob (\S+) (\d+)$/.exec(line)
+    if (blob) {
+      const length = Number(blob[2])
+      blobs.set(blob[1]!, buf.subarray(pos, pos + length))
+      pos += length
+    } else if (line.startsWith('!')) {
+      lines.push(line.slice(1))
+    }
+  }
+  return { lines, blobs }
+}
+
+/** Run a script with `sh -c` in `cwd`; HOME is `home` (the login directory). */
+function run(
+  shell: Shell,
+  script: string,
+  cwd: string,
+  options: { input?: Buffer | string; home?: string; pathPrefix?: string } = {}
+): Output {
+  const r = spawnSync(shell.sh, ['-c', script], {
+    cwd,
+    input: options.input ?? '',
+    env: {
+      PATH: options.pathPrefix ? `${options.pathPrefix}:${shell.path}` : shell.path,
+      HOME: options.home ?? cwd
+    },
+    maxBuffer: 64 * 1024 * 1024
+  })
+  return {
+    status: r.status,
+    stdout: r.stdout,
+    stderr: r.stderr.toString('utf8'),
+    ...parseOutput(r.stdout)
+  }
+}
+
+let counter = 0
+function fresh(label: string): string {
+  const dir = join(work, `${label}-${++counter}`)
+  mkdirSync(dir)
+  return dir
+}
+
+/** Every path under `dir` (not following links), relative. */
+function walk(dir: string, prefix = ''): string[] {
+  const out: string[] = []
+  for (const name of readdirSync(dir)) {
+    const rel = prefix ? `${prefix}/${name}` : name
+    out.push(rel)
+    const st = lstatSync(join(dir, name))
+    if (st.isDirectory()) out.push(...walk(join(dir, name), rel))
+  }
+  return out.sort()
+}
+
+/** A snapshot of a tree: paths with their content or link target. */
+function snapshot(dir: string): Record<string, string> {
+  const result: Record<string, string> = {}
+  for (const rel of walk(dir)) {
+    const st = lstatSync(join(dir, rel))
+    result[rel] = st.isSymbolicLink()
+      ? `-> ${readlinkSync(join(dir, rel))}`
+      : st.isDirectory()
+        ? 'dir'
+        : readFileSync(join(dir, rel), 'utf8')
+  }
+  return result
+}
+
+/** A name that is every kind of trouble for a shell, but still a legal file name. */
+const HOSTILE = `it's "q" $(touch INJECTED) \`touch INJECTED\` \\ $HOME ; & | * ?[a] ~ #c -rf\nline2 ünï 🚀`
+const injected = (dir: string): boolean => walk(dir).some(p => p.split('/').includes('INJECTED'))
+
+/** Create files (content), directories (ending in /) and symlinks ({ link }) under `root`. */
+function build(
+  root: string,
+  spec: Record<string, string | { link: string } | { mode: number; content: string }>
+): void {
+  for (const [rel, value] of Object.entries(spec)) {
+    const abs = join(root, rel)
+    if (rel.endsWith('/')) {
+      mkdirSync(abs, { recursive: true })
+      continue
+    }
+    mkdirSync(join(abs, '..'), { recursive: true })
+    if (typeof value === 'string') writeFileSync(abs, value)
+    else if ('link' in value) symlinkSync(value.link, abs)
+    else writeFileSync(abs, value.content, { mode: value.mode })
+  }
+}
+
+const SYS = SYSTEM_DIRECTORIES
+function inspect(p: Partial<InspectParams> & { path: string }): string {
+  return inspectScript({
+    lock: true,
+    lockOwner: '{"run":"test"}',
+    reuse: 'previous',
+    systemExact: SYS.exact,
+    systemTrees: SYS.trees,
+    ...p
+  })
+}
+
+const LOG_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
+
+describe.each(shells)('$name', shell => {
+  // -----------------------------------------------------------------------------------------
+  describe('inspectScript', () => {
+    it('creates the layout at a relative path, takes the lock and records the owner verbatim', () => {
+      const home = fresh('inspect')
+      const owner = JSON.stringify({ run: 'https://github.com/o/r/actions/runs/1', note: HOSTILE })
+      const r = run(shell, inspect({ path: 'sites/app', lockOwner: owner }), home)
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+      const D = join(home, 'sites/app')
+      expect(r.lines).toContain(`path ${D}`)
+      expect(r.lines).toContain('locked-by-us')
+      expect(r.lines.at(-1)).toBe('end')
+      for (const d of ['releases', 'shared', '.atomic-deploy', '.atomic-deploy/lock']) {
+        expect(statSync(join(D, d)).isDirectory(), d).toBe(true)
+      }
+      expect(existsSync(join(D, 'cache'))).toBe(false)
+      expect(existsSync(join(D, 'current'))).toBe(false)
+      expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toBe(`${owner}\n`)
+      expect(injected(home)).toBe(false)
+    })
+
+    it('reports the umask and the tools the server has', () => {
+      const home = fresh('inspect')
+      const r = run(shell, `umask 027\n${inspect({ path: 'app' })}`, home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toContain('umask 0027')
+      for (const tool of ['tar', 'gzip', 'sha256sum', 'stat', 'find', 'awk'])
+        expect(r.lines).toContain(`tool ${tool}`)
+      expect(r.lines.includes('tool gnu-cp')).toBe(shell.gnu)
+    })
+
+    it('finds the lock held by another run, names the holder and leaves the lock alone', () => {
+      const home = fresh('inspect')
+      const first = JSON.stringify({ run: 'first', started: '2026-11-22T10:15:00Z' })
+      expect(run(shell, inspect({ path: 'app', lockOwner: first }), home).status).toBe(0)
+      const r = run(
+        shell,
+        inspect({ path: 'app', lockOwner: JSON.stringify({ run: 'second' }) }),
+        home
+      )
+      expect(r.status).toBe(LOCK_EXIT)
+      expect(r.lines).toContain('locked')
+      expect(r.lines).toContain(`owner ${first}`)
+      expect(r.lines).not.toContain('locked-by-us')
+      expect(readFileSync(join(home, 'app/.atomic-deploy/lock/owner'), 'utf8')).toBe(`${first}\n`)
+    })
+
+    it('creates the layout under a hostile name with a leading dash, executing nothing', () => {
+      const home = fresh('inspect')
+      const rel = `-rf/${HOSTILE}`
+      const r = run(shell, inspect({ path: rel }), home)
+      expect(r.status).toBe(0)
+      expect(statSync(join(home, rel, '.atomic-deploy/lock')).isDirectory()).toBe(true)
+      expect(injected(home)).toBe(false)
+    })
+
+    it('takes an absolute path as it is', () => {
+      const home = fresh('inspect')
+      const D = join(fresh('elsewhere'), 'www app')
+      const r = run(shell, inspect({ path: D }), home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toContain(`path ${D}`)
+      expect(existsSync(join(D, 'releases'))).toBe(true)
+      expect(readdirSync(home)).toEqual([])
+    })
+
+    it('writes nothing without the lock (dry run), for a missing or an empty directory', () => {
+      const home = fresh('inspect')
+      const missing = run(shell, inspect({ path: 'sites/app', lock: false }), home)
+      expect(missing.status).toBe(0)
+      expect(missing.lines.at(-1)).toBe('end')
+      expect(missing.lines).not.toContain('locked-by-us')
+      expect(readdirSync(home)).toEqual([])
+      mkdirSync(join(home, 'app'))
+      expect(run(shell, inspect({ path: 'app', lock: false }), home).status).toBe(0)
+      expect(readdirSync(join(home, 'app'))).toEqual([])
+    })
+
+    it('refuses a non-empty directory of another shape, naming what is there, and touches nothing', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(D, {
+        'index.html': '<h1>old site</h1>',
+        '.env': 'A=1',
+        '..odd': 'x',
+        'sub/x': 'y',
+        'shared/': ''
+      })
+      const before = snapshot(D)
+      for (const lock of [true, false]) {
+        const r = run(shell, inspect({ path: 'app', lock }), home)
+        expect(r.status).toBe(REFUSED_EXIT)
+        expect(r.lines).toEqual(
+          expect.arrayContaining([
+            'foreign index.html',
+            'foreign .env',
+            'foreign ..odd',
+            'foreign sub'
+          ])
+        )
+        expect(r.lines).not.toContain('foreign shared')
+        expect(r.lines.some(l => l.startsWith('refused foreign'))).toBe(true)
+        expect(snapshot(D)).toEqual(before)
+      }
+    })
+
+    it('welcomes a shared/ prepared by hand before the first deploy', () => {
+      const home = fresh('inspect')
+      build(join(home, 'app'), { 'shared/.env': 'SECRET=1\n', 'shared/storage/logs/': '' })
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(0)
+      expect(readFileSync(join(home, 'app/shared/.env'), 'utf8')).toBe('SECRET=1\n')
+      expect(existsSync(join(home, 'app/.atomic-deploy/lock'))).toBe(true)
+    })
+
+    it('refuses system directories, exactly and as trees, also through symlinks, and creates nothing', () => {
+      const home = fresh('inspect')
+      // Names that would match other directories if the script left them unquoted in `case`.
+      const exact = join(home, "sys dir's [1]")
+      const tree = join(home, 'tree $(x) *')
+      const sibling = join(home, "sys dir's 1")
+      for (const d of [exact, tree, sibling]) mkdirSync(d)
+      symlinkSync(exact, join(home, 'link-exact'))
+      symlinkSync(tree, join(home, 'link-tree'))
+      const params = { systemExact: [...SYS.exact, exact], systemTrees: [...SYS.trees, `${tree}/`] }
+      for (const path of [exact, 'link-exact', `${tree}/app`, 'link-tree/new/app', `${tree}/x/y`]) {
+        const r = run(shell, inspect({ path, ...params }), home)
+        expect(r.status, path).toBe(REFUSED_EXIT)
+        expect(
+          r.lines.some(l => l.startsWith('refused system')),
+          path
+        ).toBe(true)
+      }
+      expect(readdirSync(exact)).toEqual([])
+      expect(readdirSync(tree)).toEqual([])
+      // The look-alike sibling is an ordinary directory.
+      expect(run(shell, inspect({ path: sibling, ...params }), home).status).toBe(0)
+      expect(existsSync(join(sibling, '.atomic-deploy/lock'))).toBe(true)
+    })
+
+    it('refuses a path that is a file', () => {
+      const home = fresh('inspect')
+      writeFileSync(join(home, 'app'), 'a file')
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(REFUSED_EXIT)
+      expect(r.lines.some(l => l.startsWith('refused notdir'))).toBe(true)
+      expect(readFileSync(join(home, 'app'), 'utf8')).toBe('a file')
+    })
+
+    it.each([
+      ['current is a directory', { '.atomic-deploy/': '', 'releases/': '', 'current/': '' }],
+      ['releases is a file', { '.atomic-deploy/': '', releases: 'x' }],
+      ['.atomic-deploy is a file', { 'releases/': '', '.atomic-deploy': 'x' }]
+    ])('refuses a layout where %s', (_label, spec) => {
+      const home = fresh('inspect')
+      build(join(home, 'app'), spec)
+      const before = snapshot(join(home, 'app'))
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(REFUSED_EXIT)
+      expect(r.lines.some(l => l.startsWith('refused layout'))).toBe(true)
+      expect(snapshot(join(home, 'app'))).toEqual(before)
+    })
+
+    it('reports current, the releases, and the log, manifest and links of the live release byte for byte', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      // Binary data holding newlines and a fake `!end` line.
+      const manifest = Buffer.concat([
+        Buffer.from([0x1f, 0x8b, 0x0a, 0x00]),
+        Buffer.from('\n!end\n!blob x 3\n'),
+        Buffer.alloc(300, 0xff)
+      ])
+      const log =
+        'start\tr1\t2026-11-22T10:00:00Z\nready\tr1\t2026-11-22T10:00:05Z\nstart\tr2\t2026-11-22T11:00:00Z\nready\tr2\t2026-11-22T11:00:05Z\n'
+      build(D, {
+        'releases/r1/': '',
+        'releases/r2/index.html': 'v2',
+        'shared/': '',
+        '.atomic-deploy/log': log,
+        '.atomic-deploy/manifests/r1.json.gz': 'old'
+      })
+      writeFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), manifest)
+      writeFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'storage\n.env\n')
+      symlinkSync('releases/r2', join(D, 'current'))
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toContain('current releases/r2')
+      expect(r.lines.filter(l => l.startsWith('release ')).sort()).toEqual([
+        'release r1',
+        'release r2'
+      ])
+      expect(r.blobs.get('log')?.toString()).toBe(log)
+      expect(r.blobs.get('manifest')?.equals(manifest)).toBe(true)
+      expect(r.blobs.get('links')?.toString()).toBe('storage\n.env\n')
+      expect(r.lines.at(-1)).toBe('end')
+    })
+
+    it('returns the cache manifest with reuse: cache, and no manifest with reuse: none', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(D, {
+        'releases/r1/': '',
+        '.atomic-deploy/manifests/r1.json.gz': 'live manifest',
+        '.atomic-deploy/cache.manifest.json.gz': 'cache manifest',
+        'cache/index.html': 'x'
+      })
+      symlinkSync('releases/r1/', join(D, 'current'))
+      expect(
+        run(shell, inspect({ path: 'app', lock: false, reuse: 'cache' }), home)
+          .blobs.get('manifest')
+          ?.toString()
+      ).toBe('cache manifest')
+      expect(
+        run(shell, inspect({ path: 'app', lock: false, reuse: 'previous' }), home)
+          .blobs.get('manifest')
+          ?.toString()
+      ).toBe('live manifest')
+      expect(
+        run(shell, inspect({ path: 'app', lock: false, reuse: 'none' }), home).blobs.has('manifest')
+      ).toBe(false)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('finishScript', () => {
+    /** A deploy directory with releases old1, old2, live, new, their metadata, a log and our lock. */
+    function deployDir(parent: string, name = 'app', owner = '{"token":"tok-ours"}'): string {
+      const D = join(parent, name)
+      const spec: Record<string, string> = { 'shared/.env': 'E=1' }
+      for (const id of ['old1', 'old2', 'live', 'new']) {
+        spec[`releases/${id}/index.html`] = id
+        spec[`.atomic-deploy/manifests/${id}.json.gz`] = id
+        spec[`.atomic-deploy/manifests/${id}.links`] = ''
+        spec[`.atomic-deploy/revisions/${id}.json`] = '{}'
+      }
+      spec['.atomic-deploy/log'] = ['old1', 'old2', 'live', 'new']
+        .flatMap(id => [`start\t${id}\t2026-11-22T10:00:00Z`, `ready\t${id}\t2026-11-22T10:00:01Z`])
+        .concat([
+          'start\tgone\t2026-11-22T10:00:02Z',
+          'abort\tgone\t2026-11-22T10:00:03Z',
+          'live\tlive\t2026-11-22T10:00:04Z'
+        ])
+        .map(l => `${l}\n`)
+        .join('')
+      spec['.atomic-deploy/lock/owner'] = `${owner}\n`
+      build(D, spec)
+      symlinkSync('releases/live', join(D, 'current'))
+      return D
+    }
+
+    it('prunes releases with their metadata, appends events, forgets ids and releases our lock', () => {
+      const D = deployDir(fresh('finish'))
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'new']],
+          prune: ['old1', 'old2'],
+          forget: ['old1', 'old2', 'gone'],
+          lockToken: 'tok-ours'
+        }),
+        D
+      )
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['pruned old1', 'pruned old2', 'unlocked', 'finished'])
+      expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new'])
+      expect(readdirSync(join(D, '.atomic-deploy/manifests')).sort()).toEqual([
+        'live.json.gz',
+        'live.links',
+        'new.json.gz',
+        'new.links'
+      ])
+      expect(readdirSync(join(D, '.atomic-deploy/revisions')).sort()).toEqual([
+        'live.json',
+        'new.json'
+      ])
+      expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/live')
+      expect(readFileSync(join(D, 'shared/.env'), 'utf8')).toBe('E=1')
+      const lines = readFileSync(join(D, '.atomic-deploy/log'), 'utf8').split('\n')
+      expect(lines.slice(0, -2)).toEqual([
+        'start\tlive\t2026-11-22T10:00:00Z',
+        'ready\tlive\t2026-11-22T10:00:01Z',
+        'start\tnew\t2026-11-22T10:00:00Z',
+        'ready\tnew\t2026-11-22T10:00:01Z',
+        'live\tlive\t2026-11-22T10:00:04Z'
+      ])
+      const [event, id, time] = lines.at(-2)!.split('\t')
+      expect([event, id]).toEqual(['live', 'new'])
+      expect(time).toMatch(LOG_TIME)
+      expect(lines.at(-1)).toBe('')
+      // What the planner reads back agrees.
+      const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
+      expect(completeReleases(events, new Set(readdirSync(join(D, 'releases'))))).toEqual([
+        'live',
+        'new'
+      ])
+    })
+
+    it('leaves a lock held by another run in place', () => {
+      const D = deployDir(fresh('finish'), 'app', '{"token":"tok-theirs"}')
+      const r = run(
+        shell,
+        finishScript({ deployDir: D, events: [], prune: [], forget: [], lockToken: 'tok-ours' }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['finished'])
+      expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toBe(
+        '{"token":"tok-theirs"}\n'
+      )
+    })
+
+    it('does nothing but report when there is nothing to do', () => {
+      const D = deployDir(fresh('finish'))
+      const before = snapshot(D)
+      const r = run(shell, finishScript({ deployDir: D, events: [], prune: [], forget: [] }), D)
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['finished'])
+      expect(snapshot(D)).toEqual(before)
+    })
+
+    it('works in a deploy directory with a hostile name, executing nothing', () => {
+      const parent = fresh('finish')
+      const D = deployDir(parent, HOSTILE)
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'new']],
+          prune: ['old1'],
+          forget: ['old1'],
+          lockToken: 'tok-ours'
+        }),
+        parent
+      )
+      expect(r.status).toBe(0)
+      expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new', 'old2'])
+      expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
+      expect(injected(parent)).toBe(false)
+    })
+
+    it('treats ids that look like patterns as plain ids', () => {
+      const D = deployDir(fresh('finish'))
+      build(D, { 'releases/v1.0/x': '', 'releases/v1x0/x': '' })
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [],
+          prune: ['v1.0'],
+          forget: ['v1.0', '.*']
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(existsSync(join(D, 'releases/v1x0'))).toBe(true)
+      expect(existsSync(join(D, 'releases/v1.0'))).toBe(false)
+      expect(parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))).toHaveLength(11)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('unlockScript', () => {
+    it('reports that nothing is locked, and creates nothing', () => {
+      const home = fresh('unlock')
+      const r = run(shell, unlockScript('sites/app'), home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['not-locked'])
+      expect(readdirSync(home)).toEqual([])
+    })
+
+    it('names the holder and removes a stale lock, under a hostile relative path', () => {
+      const home = fresh('unlock')
+      const owner = JSON.stringify({ run: 'https://github.com/o/r/actions/runs/9', note: HOSTILE })
+      build(join(home, HOSTILE), { '.atomic-deploy/lock/owner': `${owner}\n`, 'releases/r1/x': '' })
+      const r = run(shell, unlockScript(HOSTILE), home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual([`owner ${owner}`, 'unlocked'])
+      expect(existsSync(join(home, HOSTILE, '.atomic-deploy/lock'))).toBe(false)
+      expect(existsSync(join(home, HOSTILE, 'releases/r1/x'))).toBe(true)
+      expect(injected(home)).toBe(false)
+    })
+
+    it('removes a lock that has no owner record', () => {
+      const home = fresh('unlock')
+      mkdirSync(join(home, 'app/.atomic-deploy/lock'), { recursive: true })
+      const r = run(shell, unlockScript(join(home, 'app')), home)
+      expect(r.lines).toEqual(['unlocked'])
+      expect(existsSync(join(home, 'app/.atomic-deploy/lock'))).toBe(false)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('abortScript', () => {
+    it('removes the new release and its metadata, logs the abort and releases our lock, touching nothing else', () => {
+      const D = join(fresh('abort'), 'app')
+      build(D, {
+        'releases/live/index.html': 'live',
+        'releases/new/index.html': 'new',
+        'shared/.env': 'E=1',
+        '.atomic-deploy/manifests/live.json.gz': 'm',
+        '.atomic-deploy/manifests/new.json.gz': 'm',
+        '.atomic-deploy/manifests/new.links': '',
+        '.atomic-deploy/revisions/new.json': '{}',
+        '.atomic-deploy/tmp/new/expected': '',
+        '.atomic-deploy/log': 'start\tnew\t2026-11-22T10:00:00Z\n',
+        '.atomic-deploy/lock/owner': '{"token":"tok-ours"}\n'
+      })
+      symlinkSync('releases/live', join(D, 'current'))
+      const r = run(
+        shell,
+        abortScript({ deployDir: D, releaseId: 'new', umask: '0022', lockToken: 'tok-ours' }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['unlocked', 'aborted'])
+      expect(readdirSync(join(D, 'releases'))).toEqual(['live'])
+      expect(readdirSync(join(D, '.atomic-deploy/manifests'))).toEqual(['live.json.gz'])
+      expect(readdirSync(join(D, '.atomic-deploy/revisions'))).toEqual([])
+      expect(existsSync(join(D, '.atomic-deploy/tmp/new'))).toBe(false)
+      expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/live')
+      expect(readFileSync(join(D, 'shared/.env'), 'utf8')).toBe('E=1')
+      const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
+      expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start new', 'abort new'])
+      expect(events[1]!.time).toMatch(LOG_TIME)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('hookScript', () => {
+    function setup(): { D: string; R: string } {
+      const D = join(fresh('hook'), 'app')
+      const R = join(D, 'releases/r1')
+      build(D, { 'releases/r1/index.html': 'x', '.atomic-deploy/': '', 'shared/': '' })
+      return { D, R }
+    }
+
+    it('runs the script verbatim in the release, with its variables, stdin closed, output on stderr', () => {
+      const { D, R } = setup()
+      const script = [
+        `printf '%s' "$RELEASE_ID" > id.out`,
+        `printf '%s' "$WEIRD" > weird.out`,
+        'pwd -P > pwd.out',
+        `cat <<'EOF' > heredoc.out`,
+        '$(not expanded) `nor this` $HOME',
+        'EOF',
+        'if read -r line; then echo "read $line" > stdin.out; else echo eof > stdin.out; fi',
+        'echo to-the-log',
+        'exit 7'
+      ].join('\n')
+      const r = run(
+        shell,
+        hookScript({
+          deployDir: D,
+          releaseId: 'r1',
+          name: 'after-switch',
+          script,
+          env: { RELEASE_ID: 'r1', WEIRD: HOSTILE }
+        }),
+        D,
+        {
+          input: 'data for the outer script\n'
+        }
+      )
+      expect(r.status).toBe(7)
+      expect(r.lines).toEqual(['hook-start after-switch', 'hook-exit after-switch 7'])
+      expect(r.stdout.toString()).not.toContain('to-the-log')
+      expect(r.stderr).toContain('to-the-log')
+      expect(readFileSync(join(R, 'id.out'), 'utf8')).toBe('r1')
+      expect(readFileSync(join(R, 'weird.out'), 'utf8')).toBe(HOSTILE)
+      expect(readFileSync(join(R, 'pwd.out'), 'utf8')).toBe(`${R}\n`)
+      expect(readFileSync(join(R, 'heredoc.out'), 'utf8')).toBe(
+        '$(not expanded) `nor this` $HOME\n'
+      )
+      expect(readFileSync(join(R, 'stdin.out'), 'utf8')).toBe('eof\n')
+      // The script file is gone.
+      expect(walk(join(D, '.atomic-deploy')).filter(p => p.endsWith('.sh'))).toEqual([])
+      expect(injected(D)).toBe(false)
+    })
+
+    it('runs under sh -e: the first failing command ends the hook', () => {
+      const { D, R } = setup()
+      const r = run(
+        shell,
+        hookScript({
+          deployDir: D,
+          releaseId: 'r1',
+          name: 'after-switch',
+          script: 'false\ntouch after-false',
+          env: { RELEASE_ID: 'r1' }
+        }),
+        D
+      )
+      expect(r.status).not.toBe(0)
+      expect(r.lines).toContain(`hook-exit after-switch ${r.status}`)
+      expect(existsSync(join(R, 'after-false'))).toBe(false)
+    })
+
+    it('keeps here-documents of the script intact, whatever their end markers', () => {
+      const { D, R } = setup()
+      // The hook is shipped inside a here-document itself: lines equal to common or look-alike
+      // end markers must not end it early.
+      const script = [
+        "cat <<'EOF' > out",
+        'one',
+        'EOF',
+        "cat <<'ATOMIC_DEPLOY_0000000000000000' >> out",
+        'two',
+        'ATOMIC_DEPLOY_0000000000000000',
+        'echo three >> out'
+      ].join('\n')
+      const r = run(
+        shell,
+        hookScript({
+          deployDir: D,
+          releaseId: 'r1',
+          name: 'after-switch',
+          script,
+          env: { A: 'a' }
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(readFileSync(join(R, 'out'), 'utf8')).toBe('one\ntwo\nthree\n')
+    })
+
+    it('does not run the hook anywhere else when the release directory is missing', () => {
+      const { D } = setup()
+      const r = run(
+        shell,
+        hookScript({
+          deployDir: D,
+          releaseId: 'missing',
+          name: 'after-switch',
+          script: 'touch ran-here',
+          env: { RELEASE_ID: 'missing', RELEASE_PATH: join(D, 'releases/missing') }
+        }),
+        D
+      )
+      expect(r.status).not.toBe(0)
+      expect(walk(D).filter(p => p.endsWith('ran-here'))).toEqual([])
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('releaseScript: prepare', () => {
+    const common = (D: string, id: string): ReleaseParams => ({
+      deployDir: D,
+      releaseId: id,
+      umask: '0022'
+    })
+    const prepare = (p: Partial<PrepareParams>): PrepareParams => ({
+      staleReleases: [],
+      base: { kind: 'none' },
+      copyMethod: 'copy',
+      remove: [],
+      transfer: { kind: 'sftp' },
+      ...p
+    })
+
+    function liveLayout(): string {
+      const D = join(fresh('prepare'), 'app')
+      build(D, {
+        'releases/r1/keep.txt': 'keep',
+        "releases/r1/it's.txt": 'quote',
+        'releases/r1/new\nline': 'newline',
+        'releases/r1/-rf': 'dash',
+        'releases/r1/dir/a': 'a',
+        'releases/r1/dir/sub/b': 'b',
+        'releases/r1/storage': { link: '../../shared/storage' },
+        'releases/r1/.env': { link: '../../shared/.env' },
+        'releases/crashed/half': 'half',
+        'shared/storage/file': 'shared data',
+        'shared/.env': 'E=1',
+        '.atomic-deploy/log':
+          'start\tr1\t2026-11-22T10:00:00Z\nready\tr1\t2026-11-22T10:00:01Z\nstart\tcrashed\t2026-11-22T10:01:00Z\n'
+      })
+      symlinkSync('releases/r1', join(D, 'current'))
+      return D
+    }
+
+    it.each(['copy', 'hardlink'] as const)(
+      'starts from the live release (%s), removes planned paths with hostile names and the old shared links',
+      copyMethod => {
+        const D = liveLayout()
+        const before = snapshot(join(D, 'releases/r1'))
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              staleReleases: ['crashed'],
+              base: { kind: 'release', id: 'r1', sharedLinks: ['storage', '.env'] },
+              copyMethod,
+              remove: ["it's.txt", 'new\nline', '-rf', 'dir']
+            })
+          ),
+          D
+        )
+        expect(r.status).toBe(0)
+        expect(r.lines).toEqual(['prepared'])
+        expect(snapshot(join(D, 'releases/r2'))).toEqual({ 'keep.txt': 'keep' })
+        // The live release and shared/ are untouched; a hard link shares the inode, a copy does not.
+        expect(snapshot(join(D, 'releases/r1'))).toEqual(before)
+        expect(readFileSync(join(D, 'shared/storage/file'), 'utf8')).toBe('shared data')
+        const same =
+          statSync(join(D, 'releases/r1/keep.txt')).ino ===
+          statSync(join(D, 'releases/r2/keep.txt')).ino
+        expect(same).toBe(copyMethod === 'hardlink')
+        expect(existsSync(join(D, 'releases/crashed'))).toBe(false)
+        const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(
+          e => `${e.event} ${e.id}`
+        )
+        expect(events.slice(-2)).toEqual(['start r2', 'abort crashed'])
+        expect(statSync(join(D, '.atomic-deploy/tmp/r2')).isDirectory()).toBe(true)
+      }
+    )
+
+    it('extracts a tar stream from stdin into the new release (plain and gzip)', () => {
+      for (const gzip of [false, true]) {
+        const D = liveLayout()
+        const staging = fresh('staging')
+        build(staging, { 'releases/r2/new.txt': 'fresh', 'releases/r2/sub/x.txt': 'x' })
+        const tar = execFileSync('tar', [
+          gzip ? '-cz' : '-c',
+          '-f',
+          '-',
+          '-C',
+          staging,
+          'releases/r2/new.txt',
+          'releases/r2/sub/x.txt'
+        ])
+        const r = run(
+          shell,
+          releaseScript(common(D, 'r2'), prepare({ transfer: { kind: 'tar', gzip } })),
+          D,
+          { input: tar }
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(snapshot(join(D, 'releases/r2'))).toEqual({
+          'new.txt': 'fresh',
+          sub: 'dir',
+          'sub/x.txt': 'x'
+        })
+      }
+    })
+
+    it('fails and removes the new release when the upload stream is not a tar archive', () => {
+      const D = liveLayout()
+      const r = run(
+        shell,
+        releaseScript(common(D, 'r2'), prepare({ transfer: { kind: 'tar', gzip: true } })),
+        D,
+        { input: 'not a tar stream' }
+      )
+      expect(r.status).toBe(1)
+      expect(r.lines.some(l => l.startsWith('error transfer'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
+    })
+
+    it('refuses an id that exists already and leaves that release alone', () => {
+      const D = liveLayout()
+      const before = snapshot(join(D, 'releases/r1'))
+      const r = run(shell, releaseScript(common(D, 'r1'), prepare({})), D)
+      expect(r.status).toBe(1)
+      expect(r.lines.some(l => l.startsWith('error exists'))).toBe(true)
+      expect(snapshot(join(D, 'releases/r1'))).toEqual(before)
+    })
+
+    describe('the copy started at lock time', () => {
+      /** Inspect with prefetch; returns the `base.<pid>` name it announced. */
+      function lockAndPrefetch(D: string, copyMethod: 'copy' | 'hardlink'): string {
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        const line = r.lines.find(l => l.startsWith('prefetch '))
+        expect(line).toMatch(/^prefetch base\.\d+ r1$/)
+        return line!.split(' ')[1]!
+      }
+      const leftovers = (D: string): string[] =>
+        readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('base.'))
+
+      it.each(['copy', 'hardlink'] as const)(
+        'is taken over by the release script (%s) and leaves nothing behind',
+        copyMethod => {
+          const D = liveLayout()
+          build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+          const before = snapshot(join(D, 'releases/r1'))
+          const name = lockAndPrefetch(D, copyMethod)
+          const r = run(
+            shell,
+            releaseScript(
+              common(D, 'r2'),
+              prepare({
+                base: {
+                  kind: 'release',
+                  id: 'r1',
+                  sharedLinks: ['storage', '.env'],
+                  prefetched: name
+                },
+                copyMethod,
+                remove: ["it's.txt", 'new\nline', '-rf', 'dir']
+              })
+            ),
+            D
+          )
+          expect(r.status, r.stderr).toBe(0)
+          expect(r.lines).toEqual(['prepared'])
+          expect(snapshot(join(D, 'releases/r2'))).toEqual({ 'keep.txt': 'keep' })
+          expect(snapshot(join(D, 'releases/r1'))).toEqual(before)
+          const same =
+            statSync(join(D, 'releases/r1/keep.txt')).ino ===
+            statSync(join(D, 'releases/r2/keep.txt')).ino
+          expect(same).toBe(copyMethod === 'hardlink')
+          expect(leftovers(D)).toEqual([])
+        }
+      )
+
+      it('is not started without a manifest of the live release, nor without the lock', () => {
+        const D = liveLayout()
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.lines.some(l => l.startsWith('prefetch'))).toBe(false)
+        expect(leftovers(D)).toEqual([])
+        const E = liveLayout()
+        build(E, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        const dry = run(
+          shell,
+          inspect({ path: E, lock: false, prefetch: { copyMethod: 'copy' } }),
+          E
+        )
+        expect(dry.status, dry.stderr).toBe(0)
+        expect(dry.lines.some(l => l.startsWith('prefetch'))).toBe(false)
+        expect(leftovers(E)).toEqual([])
+      })
+
+      it.each([
+        { case: 'a copy of another release', from: 'r0', rc: '0', message: 'another release' },
+        { case: 'a copy that failed', from: 'r1', rc: '1', message: 'cannot copy' }
+      ])('refuses $case: the new release and the copy go, current stays', c => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/base.4242/keep.txt': 'stale',
+          '.atomic-deploy/base.4242.from': `${c.from}\n`,
+          '.atomic-deploy/base.4242.rc': `${c.rc}\n`
+        })
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: [], prefetched: 'base.4242' }
+            })
+          ),
+          D
+        )
+        expect(r.status).toBe(1)
+        const error = r.lines.find(l => l.startsWith('error copy'))
+        expect(error).toContain(c.message)
+        expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+        expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
+        expect(leftovers(D)).toEqual([])
+      })
+
+      it('is dropped by a release script that does not take it over, and by unlocking', () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        lockAndPrefetch(D, 'copy')
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({ base: { kind: 'release', id: 'r1', sharedLinks: [] } })
+          ),
+          D
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(leftovers(D)).toEqual([])
+        expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
+        build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
+        const u = run(shell, unlockScript(D), D)
+        expect(u.lines).toEqual(['owner {"run":"test"}', 'unlocked'])
+        expect(leftovers(D)).toEqual([])
+      })
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('releaseScript: finalize', () => {
+    /** What `stat -c` prints for each path below `root`, derived from lstat. */
+    function listing(root: string): string {
+      return walk(root)
+        .map(rel => {
+          const st = lstatSync(join(root, rel))
+          if (st.isSymbolicLink())
+            return `l ${Buffer.byteLength(readlinkSync(join(root, rel)))} ./${rel}\n`
+          if (st.isDirectory()) return `d ./${rel}\n`
+          return `f ${(st.mode & 0o7777).toString(8)} ${st.size} ./${rel}\n`
+        })
+        .join('')
+    }
+
+    const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
+
+    /**
+     * Prepare release `id` (empty start), "upload" `files` into it, write the metadata the runner
+     * sends (listing, sums, manifest, revision), then run finalize with `p`.
+     */
+    function finalize(
+      D: string,
+      id: string,
+      files: Record<string, string | { link: string }>,
+      p: Partial<FinalizeParams>,
+      options: {
+        badSum?: string | string[]
+        extra?: Record<string, string>
+        /** Directory put first on the script's PATH (stand-ins for server tools). */
+        pathPrefix?: string
+      } = {}
+    ): Output {
+      for (const d of ['releases', 'shared', '.atomic-deploy'])
+        mkdirSync(join(D, d), { recursive: true })
+      const common: ReleaseParams = { deployDir: D, releaseId: id, umask: '0022' }
+      const prepared = run(
+        shell,
+        releaseScript(common, {
+          staleReleases: [],
+          base: { kind: 'none' },
+          copyMethod: 'copy',
+          remove: [],
+          transfer: { kind: 'sftp' }
+        }),
+        D
+      )
+      expect(prepared.lines).toEqual(['prepared'])
+      const R = join(D, 'releases', id)
+      build(R, files)
+      const T = join(D, '.atomic-deploy/tmp', id)
+      writeFileSync(join(T, 'expected'), listing(R))
+      // Paths that appear after the runner made its listing: not part of the manifest.
+      if (options.extra) build(R, options.extra)
+      const sums = Object.entries(files)
+        .filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].endsWith('/'))
+        .map(
+          ([rel, content]) =>
+            `${[options.badSum ?? []].flat().includes(rel) ? sha('something else') : sha(content)}  ./${rel}\n`
+        )
+      writeFileSync(join(T, 'sums'), sums.join(''))
+      writeFileSync(join(T, 'manifest.json.gz'), `manifest of ${id}`)
+      writeFileSync(join(T, 'revision.json'), '{"commit":"abc"}\n')
+      const params: FinalizeParams = {
+        hasSums: sums.length > 0,
+        oddSums: [],
+        links: [],
+        shared: { kind: 'auto' },
+        sharedConflict: 'fail',
+        updatesCache: false,
+        ...p
+      }
+      return run(shell, releaseScript(common, undefined, params), D, {
+        home: join(D, '..'),
+        pathPrefix: options.pathPrefix
+      })
+    }
+
+    it('verifies the release, links explicit shared paths (existing, created, seeded), installs the metadata and logs ready', () => {
+      const D = join(fresh('finalize'), 'app')
+      build(D, { 'shared/.env': 'SECRET=1' })
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': '<?php', 'public/uploads/seed.jpg': 'jpg', 'public/app.css': 'css' },
+        {
+          shared: { kind: 'explicit', paths: ['.env', 'storage/', 'public/uploads/'] }
+        }
+      )
+      expect(r.status, r.lines.join('\n')).toBe(0)
+      expect(r.stderr).toBe('')
+      expect(r.lines).toEqual([
+        'shared .env',
+        'shared-created storage',
+        'shared storage',
+        'shared-seeded public/uploads',
+        'shared public/uploads',
+        'ready'
+      ])
+      const R = join(D, 'releases/r2')
+      expect(readlinkSync(join(R, '.env'))).toBe('../../shared/.env')
+      expect(readlinkSync(join(R, 'storage'))).toBe('../../shared/storage')
+      expect(readlinkSync(join(R, 'public/uploads'))).toBe('../../../shared/public/uploads')
+      expect(readFileSync(join(R, '.env'), 'utf8')).toBe('SECRET=1')
+      expect(readFileSync(join(R, 'public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
+      expect(readFileSync(join(D, 'shared/public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
+      expect(statSync(join(D, 'shared/storage')).isDirectory()).toBe(true)
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), 'utf8')).toBe(
+        'manifest of r2'
+      )
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'utf8')).toBe(
+        '.env\nstorage\npublic/uploads\n'
+      )
+      expect(readFileSync(join(D, '.atomic-deploy/revisions/r2.json'), 'utf8')).toBe(
+        '{"commit":"abc"}\n'
+      )
+      expect(existsSync(join(D, '.atomic-deploy/tmp/r2'))).toBe(false)
+      expect(
+        parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(e => `${e.event} ${e.id}`)
+      ).toEqual(['start r2', 'ready r2'])
+    })
+
+    it('links every entry of shared/ at the first level the release does not have', () => {
+      const D = join(fresh('finalize'), 'app')
+      build(D, {
+        'shared/.env': 'E',
+        'shared/storage/app/public/a.png': 'png',
+        'shared/storage/logs/': ''
+      })
+      const r = finalize(D, 'r2', { 'storage/app/.gitkeep': '', 'index.php': 'x' }, {})
+      expect(r.status, r.lines.join('\n')).toBe(0)
+      const R = join(D, 'releases/r2')
+      expect(readlinkSync(join(R, '.env'))).toBe('../../shared/.env')
+      expect(readlinkSync(join(R, 'storage/app/public'))).toBe(
+        '../../../../shared/storage/app/public'
+      )
+      expect(readlinkSync(join(R, 'storage/logs'))).toBe('../../../shared/storage/logs')
+      expect(readFileSync(join(R, 'storage/app/public/a.png'), 'utf8')).toBe('png')
+      expect(lstatSync(join(R, 'storage')).isSymbolicLink()).toBe(false)
+      expect(
+        readFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'utf8')
+          .split('\n')
+          .filter(Boolean)
+          .sort()
+      ).toEqual(['.env', 'storage/app/public', 'storage/logs'])
+    })
+
+    it('fails on a path both in shared/ and in the release, removing the new release', () => {
+      const D = join(fresh('finalize'), 'app')
+      build(D, { 'shared/.env': 'shared' })
+      const r = finalize(
+        D,
+        'r2',
+        { '.env': 'from the repo', 'index.php': 'x' },
+        { shared: { kind: 'explicit', paths: ['.env'] } }
+      )
+      expect(r.status).toBe(1)
+      expect(r.lines.some(l => l.startsWith('error shared-conflict .env'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+      expect(readFileSync(join(D, 'shared/.env'), 'utf8')).toBe('shared')
+      expect(parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).at(-1)?.event).toBe(
+        'abort'
+      )
+    })
+
+    it('replaces the release copy with the link under shared-conflict: replace', () => {
+      const D = join(fresh('finalize'), 'app')
+      build(D, { 'shared/.env': 'shared' })
+      const r = finalize(
+        D,
+        'r2',
+        { '.env': 'from the repo' },
+        { shared: { kind: 'explicit', paths: ['.env'] }, sharedConflict: 'replace' }
+      )
+      expect(r.status, r.lines.join('\n')).toBe(0)
+      expect(r.lines).toContain('shared-replaced .env')
+      expect(readFileSync(join(D, 'releases/r2/.env'), 'utf8')).toBe('shared')
+    })
+
+    it('fails on a file whose sha256 does not match, removing the new release', () => {
+      const D = join(fresh('finalize'), 'app')
+      const r = finalize(D, 'r2', { 'index.php': 'x', 'app.js': 'js' }, {}, { badSum: 'app.js' })
+      expect(r.status).toBe(1)
+      expect(r.lines.some(l => l.startsWith('badsum') && l.includes('app.js'))).toBe(true)
+      expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    it('checks many files in one part per core (at most four), and names every bad file in any part', () => {
+      // Stand-ins: a server with 8 cores, and a sha256sum that records each part it is given.
+      const bin = fresh('bin')
+      const calls = join(bin, 'calls')
+      writeFileSync(join(bin, 'nproc'), '#!/bin/sh\necho 8\n', { mode: 0o755 })
+      const real = shell.gnu ? 'sha256sum' : '/usr/bin/busybox sha256sum'
+      writeFileSync(
+        join(bin, 'sha256sum'),
+        `#!/bin/sh\nprintf '%s\\n' "$(wc -l < "$2")" >> ${quote(calls)}\nPATH=${quote(shell.path)} exec ${real} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const files: Record<string, string> = {}
+      for (let i = 0; i < 200; i++) files[`f/${i}.txt`] = `content ${i}\n`
+      const lineCounts = (): number[] =>
+        readFileSync(calls, 'utf8')
+          .trim()
+          .split('\n')
+          .map(Number)
+          .sort((a, b) => a - b)
+
+      const good = finalize(join(fresh('finalize'), 'app'), 'r2', files, {}, { pathPrefix: bin })
+      expect(good.status, good.lines.join('\n')).toBe(0)
+      expect(good.lines).toEqual(['ready'])
+      // Four parts that together hold every file once.
+      expect(lineCounts()).toEqual([50, 50, 50, 50])
+
+      rmSync(calls)
+      const D = join(fresh('finalize'), 'app')
+      // Twelve neighbouring lines: every part holds bad files.
+      const bad = Array.from({ length: 12 }, (_, i) => `f/${100 + i}.txt`)
+      const r = finalize(D, 'r2', files, {}, { badSum: bad, pathPrefix: bin })
+      expect(r.status).toBe(1)
+      expect(lineCounts()).toEqual([50, 50, 50, 50])
+      const named = r.lines.filter(l => l.startsWith('badsum'))
+      expect(named).toHaveLength(12)
+      for (const path of bad) expect(named.some(l => l.includes(`./${path}:`))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    it('fails on a path the manifest does not have, naming it, and removes the new release', () => {
+      const D = join(fresh('finalize'), 'app')
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'x' },
+        {},
+        { extra: { 'stray.php': 'not deployed' } }
+      )
+      expect(r.status).toBe(1)
+      expect(r.lines).toContain('unexpected f 644 12 ./stray.php')
+      expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    it('checks odd names (newline, backslash) one by one, and symlink targets', () => {
+      const D = join(fresh('finalize'), 'app')
+      const files = {
+        'new\nline.txt': 'nl',
+        'back\\slash.txt': 'bs',
+        'config/v2/app.ini': 'x',
+        'current-config': { link: 'config/v2' }
+      }
+      const good = finalize(D, 'r2', files, {
+        hasSums: false,
+        oddSums: [
+          { path: 'new\nline.txt', sha256: sha('nl') },
+          { path: 'back\\slash.txt', sha256: sha('bs') }
+        ],
+        links: [{ path: 'current-config', target: 'config/v2' }]
+      })
+      expect(good.status, good.lines.join('\n')).toBe(0)
+      expect(good.lines.at(-1)).toBe('ready')
+      const bad = finalize(D, 'r3', files, {
+        hasSums: false,
+        oddSums: [{ path: 'new\nline.txt', sha256: sha('something else') }],
+        links: [{ path: 'current-config', target: 'config/v1' }]
+      })
+      expect(bad.status).toBe(1)
+      const badsums = bad.lines.filter(l => l.startsWith('badsum')).join('\n')
+      expect(badsums).toContain('current-config: FAILED (link target)')
+      expect(badsums).toContain('line.txt: FAILED')
+      expect(badsums).not.toContain('slash.txt')
+      expect(existsSync(join(D, 'releases/r3'))).toBe(false)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(true)
+    })
+
+    it('runs before-switch in the verified release, and a failure removes the release', () => {
+      const D = join(fresh('finalize'), 'app')
+      const ok = finalize(
+        D,
+        'r2',
+        { 'index.php': 'x' },
+        {
+          hook: {
+            name: 'before-switch',
+            script: 'printf "%s %s" "$RELEASE_ID" "$(pwd -P)" > hook.out',
+            env: { RELEASE_ID: 'r2' }
+          }
+        }
+      )
+      expect(ok.status, ok.lines.join('\n')).toBe(0)
+      expect(ok.lines).toEqual(['hook-start before-switch', 'hook-exit before-switch 0', 'ready'])
+      expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
+        `r2 ${join(D, 'releases/r2')}`
+      )
+      const bad = finalize(
+        D,
+        'r3',
+        { 'index.php': 'x' },
+        { hook: { name: 'before-switch', script: 'exit 3', env: { RELEASE_ID: 'r3' } } }
+      )
+      expect(bad.status).toBe(1)
+      expect(bad.lines).toContain('hook-exit before-switch 3')
+      expect(bad.lines.some(l => l.startsWith('error hook'))).toBe(true)
+      expect(existsSync(join(D, 'releases/r3'))).toBe(false)
+      expect(existsSync(join(D, 'releases/r2'))).toBe(true)
+    })
+
+    it('does not execute shell syntax in an explicit shared path when creating its parent fails', () => {
+      const parent = fresh('finalize')
+      const D = join(parent, 'app')
+      const dirName = 'a$(cd && touch INJECTED)'
+      // shared/<dirName> is a file, so `mkdir -p shared/<dirName>` fails and the error path runs.
+      build(D, { [`shared/${dirName}`]: 'a file, not a directory' })
+      const r = finalize(
+        D,
+        'r2',
+        { [`${dirName}/b`]: 'b' },
+        { shared: { kind: 'explicit', paths: [`${dirName}/b`] } }
+      )
+      expect(r.status).not.toBe(0)
+      expect(existsSync(join(parent, 'INJECTED'))).toBe(false)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('BOOTSTRAP', () => {
+    // Stand-ins for dd that record how they were called: one passes everything to the real dd,
+    // one refuses iflag= as a dd without it does (older BusyBox, other systems).
+    const realDd = shell.gnu ? '/usr/bin/dd' : '/usr/bin/busybox dd'
+    const standIn = (refuseIflag: boolean): string => {
+      const dir = fresh('dd')
+      const refuse = refuseIflag
+        ? `for a; do case $a in iflag=*) echo "dd: unknown operand $a" >&2; exit 1 ;; esac; done\n`
+        : ''
+      writeFileSync(
+        join(dir, 'dd'),
+        `#!/bin/sh\necho "$*" >> ${quote(join(dir, 'calls'))}\n${refuse}exec ${realDd} "$@"\n`,
+        { mode: 0o755 }
+      )
+      return dir
+    }
+    it.each([
+      { dd: 'dd with iflag=fullblock: one block', refuseIflag: false },
+      { dd: 'dd without it: byte by byte', refuseIflag: true }
+    ])('runs the script that follows on stdin and leaves the rest of stdin to it ($dd)', c => {
+      const dir = standIn(c.refuseIflag)
+      // Big enough to arrive in several pipe reads: the block must still be whole.
+      const filler = `# ${'x'.repeat(200)}\n`.repeat(1500)
+      const script = `${filler}printf 'script %s\\n' ${quote(HOSTILE)}; cat`
+      const length = Buffer.byteLength(script)
+      const rest = Buffer.from([0, 1, 2, 255, 10, 42])
+      const input = Buffer.concat([Buffer.from(`${length}\n${script}`), rest])
+      const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.stdout).toEqual(Buffer.concat([Buffer.from(`script ${HOSTILE}\n`), rest]))
+      const calls = readFileSync(join(dir, 'calls'), 'utf8').trim().split('\n')
+      expect(calls.at(-1)).toBe(
+        c.refuseIflag ? `bs=1 count=${length}` : `bs=${length} count=1 iflag=fullblock`
+      )
+    })
+  })
+
+  describe('LISTING_COMMAND', () => {
+    it('lists every file, directory and symlink as stat would, names with newlines and unicode included', () => {
+      const R = fresh('listing')
+      build(R, {
+        'index.html': { mode: 0o644, content: 'hello' },
+        'run.sh': { mode: 0o755, content: '#!/bin/sh\n' },
+        'private.key': { mode: 0o600, content: 'k' },
+        'empty/': '',
+        'a/b/c.txt': 'deep',
+        link: { link: 'index.html' },
+        dangling: { link: 'nowhere/at/all' },
+        'new\nline.txt': 'nl',
+        'ünï 🚀.txt': 'u',
+        '-rf': 'dash',
+        "it's.txt": 'q'
+      })
+      const expected = walk(R)
+        .map(rel => {
+          const st = lstatSync(join(R, rel))
+          if (st.isSymbolicLink())
+            return `l ${Buffer.byteLength(readlinkSync(join(R, rel)))} ./${rel}`
+          if (st.isDirectory()) return `d ./${rel}`
+          return `f ${(st.mode & 0o7777).toString(8)} ${st.size} ./${rel}`
+        })
+        .join('\n')
+        .split('\n')
+        .sort()
+      const r = run(shell, `LC_ALL=C; export LC_ALL; cd ${quote(R)} && ${LISTING_COMMAND}`, R)
+      expect(r.status).toBe(0)
+      expect(r.stdout.toString('utf8').split('\n').slice(0, -1).sort()).toEqual(expected)
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Syntax: every script, with hostile values in every slot, parses under both shells.
+
+const HOSTILE_VALUES = [
+  "it's",
+  '"double"',
+  '$(touch INJECTED)',
+  '`touch INJECTED`',
+  'new\nline',
+  'ünïcødé 🚀',
+  '-rf',
+  '--',
+  'back\\slash',
+  'trailing\\',
+  'tab\there',
+  '*?[a]',
+  '~',
+  '#hash',
+  'a;b&c|d',
+  '${x}',
+  "'\\''",
+  '\\'
+]
+
+/** Shared paths that input-helper accepts (no control characters, no '.'/'..'/'' segments). */
+const HOSTILE_SHARED = HOSTILE_VALUES.filter(v => !/[\u0000-\u001f]/.test(v) && !v.startsWith('/'))
+  .flatMap(v => [v, `${v}/x`, `dir/${v}/`])
+  .filter(
+    v =>
+      !v
+        .split('/')
+        .some((s, i, all) => (s === '' && i !== all.length - 1) || s === '.' || s === '..')
+  )
+
+function syntaxErrors(script: string): string[] {
+  const file = join(work, `syntax-${++counter}.sh`)
+  writeFileSync(file, script)
+  const errors: string[] = []
+  for (const [name, argv] of [
+    ['dash', ['dash', '-n', file]],
+    ['busybox sh', ['busybox', 'sh', '-n', file]]
+  ] as const) {
+    const r = spawnSync(argv[0], argv.slice(1))
+    if (r.status !== 0) errors.push(`${name}: ${r.stderr.toString().trim()}`)
+  }
+  return errors
+}
+
+const D_HOSTILE = `/srv/${HOSTILE_VALUES.join(' ')}`
+
+describe('every generated script parses (sh -n) with hostile values', () => {
+  it.each(['previous', 'cache', 'none'] as const)(
+    'inspectScript, reuse %s, with and without the lock',
+    reuse => {
+      for (const lock of [true, false]) {
+        const script = inspectScript({
+          path: `-${HOSTILE_VALUES.join('/')}`,
+          lock,
+          lockOwner: JSON.stringify({ note: HOSTILE_VALUES.join(' ') }) + HOSTILE_VALUES.join(''),
+          reuse,
+          systemExact: [...SYS.exact, ...HOSTILE_VALUES.map(v => `/${v}`)],
+          systemTrees: [...SYS.trees, ...HOSTILE_VALUES.map(v => `/${v}/`)]
+        })
+        expect(syntaxErrors(script)).toEqual([])
+      }
+    }
+  )
+
+  const prepares: [string, PrepareParams][] = [
+    [
+      'base none, sftp',
+      {
+        staleReleases: [],
+        base: { kind: 'none' },
+        copyMethod: 'copy',
+        remove: [],
+        transfer: { kind: 'sftp' }
+      }
+    ],
+    [
+      'base release, copy, tar gzip, hostile removals',
+      {
+        staleReleases: ['-x', 'a.b', 'v1_2'],
+        base: { kind: 'release', id: '-rf', sharedLinks: HOSTILE_VALUES },
+        copyMethod: 'copy',
+        remove: HOSTILE_VALUES,
+        transfer: { kind: 'tar', gzip: true }
+      }
+    ],
+    [
+      'base release, hardlink, tar',
+      {
+        staleReleases: [],
+        base: { kind: 'release', id: 'v1.0', sharedLinks: [] },
+        copyMethod: 'hardlink',
+        remove: ['a'],
+        transfer: { kind: 'tar', gzip: false }
+      }
+    ],
+    [
+      'base cache (missing), copy',
+      {
+        staleReleases: [],
+        base: { kind: 'cache', exists: false },
+        copyMethod: 'copy',
+        remove: HOSTILE_VALUES,
+        transfer: { kind: 'tar', gzip: false }
+      }
+    ],
+    [
+      'base cache (existing), hardlink',
+      {
+        staleReleases: [],
+        base: { kind: 'cache', exists: true },
+        copyMethod: 'hardlink',
+        remove: [],
+        transfer: { kind: 'sftp' }
+      }
+    ],
+    [
+      'many removals (chunked)',
+      {
+        staleReleases: [],
+        base: { kind: 'none' },
+        copyMethod: 'copy',
+        remove: Array.from(
+          { length: 1200 },
+          (_, i) => `f${i} ${HOSTILE_VALUES[i % HOSTILE_VALUES.length]}`
+        ),
+        transfer: { kind: 'sftp' }
+      }
+    ]
+  ]
+
+  it.each(prepares)('releaseScript prepare: %s', (_label, prepare) => {
+    expect(
+      syntaxErrors(
+        releaseScript({ deployDir: D_HOSTILE, releaseId: 'v1.0-rc_1', umask: '0022' }, prepare)
+      )
+    ).toEqual([])
+  })
+
+  const finalizes: [string, FinalizeParams][] = [
+    [
+      'auto shared, fail, no sums',
+      {
+        hasSums: false,
+        oddSums: [],
+        links: [],
+        shared: { kind: 'auto' },
+        sharedConflict: 'fail',
+        updatesCache: false
+      }
+    ],
+    [
+      'auto shared, replace, odd sums with hostile names, from cache, updates cache',
+      {
+        fromCache: { copyMethod: 'copy' },
+        hasSums: true,
+        oddSums: HOSTILE_VALUES.map(path => ({ path, sha256: 'a'.repeat(64) })),
+        links: HOSTILE_VALUES.map(path => ({ path, target: `../${path}` })),
+        shared: { kind: 'auto' },
+        sharedConflict: 'replace',
+        updatesCache: true
+      }
+    ],
+    [
+      'hardlink from cache, hook with a hostile script and environment',
+      {
+        fromCache: { copyMethod: 'hardlink' },
+        hasSums: true,
+        oddSums: [],
+        links: [],
+        shared: { kind: 'auto' },
+        sharedConflict: 'fail',
+        hook: {
+          name: 'before-switch',
+          script: `${HOSTILE_VALUES.join('\n')}\nEOF\n'EOF'\ncat <<'X'\n$(x)\nX\n`,
+          env: Object.fromEntries(HOSTILE_VALUES.map((v, i) => [`V${i}`, v]))
+        },
+        updatesCache: false
+      }
+    ]
+  ]
+
+  it.each(finalizes)('releaseScript finalize: %s', (_label, finalize) => {
+    expect(
+      syntaxErrors(
+        releaseScript(
+          { deployDir: D_HOSTILE, releaseId: '-rf', umask: '0002' },
+          undefined,
+          finalize
+        )
+      )
+    ).toEqual([])
+  })
+
+  it.each(['fail', 'replace'] as const)(
+    'releaseScript finalize: explicit shared paths a user may give, conflict %s',
+    sharedConflict => {
+      const bad: string[] = []
+      for (const path of HOSTILE_SHARED) {
+        const script = releaseScript(
+          { deployDir: D_HOSTILE, releaseId: 'r', umask: '0022' },
+          undefined,
+          {
+            hasSums: false,
+            oddSums: [],
+            links: [],
+            shared: { kind: 'explicit', paths: [path] },
+            sharedConflict,
+            updatesCache: false
+          }
+        )
+        if (syntaxErrors(script).length > 0) bad.push(path)
+      }
+      expect(bad).toEqual([])
+    }
+  )
+
+  it('abortScript, hookScript, finishScript and unlockScript', () => {
+    const scripts = [
+      abortScript({
+        deployDir: D_HOSTILE,
+        releaseId: '-rf',
+        umask: '0022',
+        lockToken: HOSTILE_VALUES.join('')
+      }),
+      abortScript({ deployDir: D_HOSTILE, releaseId: 'v1', umask: '0022' }),
+      hookScript({
+        deployDir: D_HOSTILE,
+        releaseId: '-rf',
+        name: 'after-switch',
+        script: HOSTILE_VALUES.join('\n'),
+        env: { RELEASE_ID: HOSTILE_VALUES.join('') }
+      }),
+      finishScript({
+        deployDir: D_HOSTILE,
+        events: HOSTILE_VALUES.map(v => [v, v]),
+        prune: ['-rf', 'v1.0'],
+        forget: HOSTILE_VALUES,
+        lockToken: HOSTILE_VALUES.join('')
+      }),
+      finishScript({ deployDir: D_HOSTILE, events: [], prune: [], forget: [] }),
+      unlockScript(`-${HOSTILE_VALUES.join('/')}`)
+    ]
+    for (const script of scripts) expect(syntaxErrors(script)).toEqual([])
+  })
+})

@@ -1,0 +1,199 @@
+/**
+ * Public-key authentication sends its signature in the first request (no "would you accept this
+ * key?" query first), and sends it right behind the request for the auth service instead of
+ * waiting for the server's accept; the first channels (the first command's, a spare, SFTP) are
+ * opened right behind that: three round trips fewer on every deploy. Checked against a real sshd for each key type, through
+ * ssh2's own protocol trace, and for a key the server refuses.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
+import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
+import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
+import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
+
+let sshd: Sshd
+let user: TestUser
+
+beforeAll(async () => {
+  sshd = await startSshd()
+  user = await createUser(sshd)
+})
+
+afterAll(async () => {
+  if (user) await removeUser(user)
+  await sshd?.stop()
+})
+
+async function connectTraced(
+  privateKey: string,
+  passphrase?: string,
+  password?: string,
+  on: { sshd: Sshd; user: TestUser } = { sshd, user }
+) {
+  const trace: string[] = []
+  const connecting = connectSsh({
+    server: {
+      user: on.user.name,
+      host: on.sshd.host,
+      port: on.sshd.port,
+      label: `${on.user.name}@${on.sshd.host}:${on.sshd.port}`
+    },
+    hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(on.sshd.knownHosts) },
+    privateKey,
+    ...(passphrase !== undefined ? { passphrase } : {}),
+    ...(password !== undefined ? { password } : {}),
+    timeoutSeconds: 20,
+    debug: line => trace.push(line)
+  })
+  return { connecting, trace }
+}
+
+/** A fresh ed25519 key, authorized for the test user, and a traced connection with it. */
+async function connectWithNewKey(comment: string) {
+  const key = await generateKey({ type: 'ed25519', comment })
+  await authorizeKey(sshd, user, key.publicKey)
+  const { connecting, trace } = await connectTraced(key.privateKey)
+  return { host: await connecting, trace }
+}
+
+const sentQuery = (trace: string[]): boolean =>
+  trace.some(l => l.includes('Sending USERAUTH_REQUEST (publickey -- check)'))
+const sentSigned = (trace: string[]): number =>
+  trace.filter(l => l.includes('Sending USERAUTH_REQUEST (publickey)')).length
+const at = (trace: string[], text: string): number => trace.findIndex(l => l.includes(text))
+const opens = (trace: string[]): number[] =>
+  trace.flatMap((l, i) => (l.includes('Sending CHANNEL_OPEN (') ? [i] : []))
+const execs = (trace: string[]): string[] =>
+  trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec:'))
+
+describe('public-key authentication', () => {
+  it.each([
+    { name: 'ed25519', type: 'ed25519' },
+    { name: 'ecdsa', type: 'ecdsa' },
+    { name: 'RSA (rsa-sha2-256)', type: 'rsa', format: 'openssh' as const },
+    { name: 'RSA in PEM form', type: 'rsa', format: 'pem' as const },
+    { name: 'passphrase-protected ed25519', type: 'ed25519', passphrase: 'correct horse' }
+  ])(
+    'authenticates in one round trip with a signed request, key: $name',
+    async ({ name: _name, ...options }) => {
+      const key = await generateKey({ ...options, comment: 'adt-auth-test' })
+      await authorizeKey(sshd, user, key.publicKey)
+      const { connecting, trace } = await connectTraced(key.privateKey, options.passphrase)
+      const host = await connecting
+      try {
+        const result = await host.run('echo signed-in-as "$(id -un)"')
+        expect(result.code).toBe(0)
+        expect(result.stdout.toString()).toBe(`signed-in-as ${user.name}\n`)
+      } finally {
+        host.close()
+      }
+      expect(sentQuery(trace)).toBe(false)
+      expect(sentSigned(trace)).toBe(1)
+      expect(trace.some(l => l.includes('USERAUTH_SUCCESS'))).toBe(true)
+      // Sent right behind the service request, before the server's accept came back.
+      const signedAt = trace.findIndex(l => l.includes('Sending USERAUTH_REQUEST (publickey)'))
+      const acceptedAt = trace.findIndex(l => l.includes('Received SERVICE_ACCEPT'))
+      expect(signedAt).toBeGreaterThan(-1)
+      expect(acceptedAt).toBeGreaterThan(signedAt)
+    }
+  )
+
+  it('fails cleanly with a key the server does not accept, naming authentication', async () => {
+    const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger' })
+    const { connecting, trace } = await connectTraced(stranger.privateKey)
+    await expect(connecting).rejects.toThrow(/authentication/i)
+    // The signed request was refused as a whole, and nothing else was tried.
+    expect(sentQuery(trace)).toBe(false)
+    expect(sentSigned(trace)).toBe(1)
+    expect(trace.some(l => l.includes('USERAUTH_FAILURE'))).toBe(true)
+    expect(trace.join('\n')).not.toContain(stranger.privateKey.split('\n')[1]!)
+  })
+
+  it('opens the first channels behind the signed request, and runs the first script on one', async () => {
+    const { host, trace } = await connectWithNewKey('adt-auth-early')
+    try {
+      // Three opens (the first command, a spare, SFTP) went out after the signed request and
+      // before the server's success came back.
+      expect(opens(trace)).toHaveLength(3)
+      for (const open of opens(trace)) {
+        expect(open).toBeGreaterThan(at(trace, 'Sending USERAUTH_REQUEST (publickey)'))
+        expect(open).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      }
+      const first = await host.run('echo first "$(id -un)"', { inline: true })
+      expect(first.code).toBe(0)
+      expect(first.stdout.toString()).toBe(`first ${user.name}\n`)
+      expect(execs(trace)).toHaveLength(1)
+      expect(opens(trace)).toHaveLength(3)
+      // The spare and the SFTP session start on the other two, with no open of their own; the
+      // only open after authentication is the spare that replaces the one the script took.
+      const afterAuth = (): number =>
+        opens(trace).filter(i => i > at(trace, 'Received USERAUTH_SUCCESS')).length
+      host.warmUp()
+      const files = await host.files()
+      await files.mkdir(`${user.home}/early-sftp-${Date.now()}`, 0o755)
+      expect(trace.filter(l => l.includes('subsystem: sftp'))).toHaveLength(1)
+      const second = await host.run('printf second')
+      expect(second.stdout.toString()).toBe('second')
+      expect(afterAuth()).toBe(1)
+      // A later inline command opens its channel the usual way.
+      const third = await host.run('echo third; exit 3', { inline: true })
+      expect(third.code).toBe(3)
+      expect(third.stdout.toString()).toBe('third\n')
+      expect(afterAuth()).toBe(2)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('runs a first script sent on stdin on an early channel when no spare is open', async () => {
+    const { host, trace } = await connectWithNewKey('adt-auth-early-stdin')
+    try {
+      const result = await host.run('printf "on stdin %s" "$(id -un)"')
+      expect(result.code).toBe(0)
+      expect(result.stdout.toString()).toBe(`on stdin ${user.name}`)
+      // The early channels carried it and the spare made ready behind it: nothing else opened.
+      expect(execs(trace)).toHaveLength(2)
+      expect(opens(trace)).toHaveLength(3)
+      expect(Math.max(...opens(trace))).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+    } finally {
+      host.close()
+    }
+  })
+
+  it('a refused key: the channel sent behind it is given up, and the error names authentication', async () => {
+    const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-2' })
+    const { connecting, trace } = await connectTraced(stranger.privateKey)
+    await expect(connecting).rejects.toThrow(/authentication failed/i)
+    expect(opens(trace)).toHaveLength(3)
+    expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(Math.max(...opens(trace)))
+    // OpenSSH answers an open before authentication with UNIMPLEMENTED, and nothing worse.
+    expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
+  })
+
+  it('with a password to fall back on, sends no channel before authentication succeeds', async () => {
+    const pwSshd = await startSshd({ extraConfig: ['PasswordAuthentication yes'] })
+    const pwUser = await createUser(pwSshd, { password: 'adt-early-pw' })
+    try {
+      const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger-3' })
+      const { connecting, trace } = await connectTraced(
+        stranger.privateKey,
+        undefined,
+        'adt-early-pw',
+        { sshd: pwSshd, user: pwUser }
+      )
+      const host = await connecting
+      try {
+        const result = await host.run('echo via-password', { inline: true })
+        expect(result.stdout.toString()).toBe('via-password\n')
+        expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(-1)
+        expect(opens(trace)).toHaveLength(1)
+        expect(opens(trace)[0]).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      } finally {
+        host.close()
+      }
+    } finally {
+      await removeUser(pwUser)
+      await pwSshd.stop()
+    }
+  })
+})
