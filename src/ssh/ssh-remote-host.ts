@@ -1,14 +1,14 @@
-import { randomBytes } from 'node:crypto'
 import { connect as connectSocket, type Socket } from 'node:net'
-import type { Readable } from 'node:stream'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
 import Client from 'ssh2/lib/client.js'
-import { ConnectionError, HostKeyError, SwitchRefusedError, messageOf } from '../errors.js'
+import { ConnectionError, HostKeyError, messageOf } from '../errors.js'
 import { command } from '../shell-quote.js'
+import { SftpEngine } from '../sftp/sftp-engine.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
 import { BOOTSTRAP } from './bootstrap.js'
 import type { Server } from './servers.js'
+import { sftpFacts } from './sftp-internals.js'
 
 export interface ConnectOptions {
   server: Server
@@ -22,6 +22,11 @@ export interface ConnectOptions {
   warn?: (message: string) => void
   /** ssh2's protocol trace, for tests that check what crosses the wire. */
   debug?: (line: string) => void
+  /**
+   * False for `shell: none`: no exec channel is ever opened, not even ahead of need; the
+   * connection carries SFTP alone.
+   */
+  exec?: boolean
 }
 
 const STDERR_TAIL = 8192
@@ -53,9 +58,10 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
       `${server.label}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`
     )
   }
+  const exec = options.exec ?? true
   const first = await attempt(options, verifier, verifier.algorithms)
   if (first.client && first.socket)
-    return new SshRemoteHost(server.label, first.client, first.socket, first.early)
+    return new SshRemoteHost(server.label, first.client, first.socket, first.early, exec)
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
   const reasons = [first.reason]
@@ -67,7 +73,7 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
       continue
     const next = await attempt(options, verifier, family)
     if (next.client && next.socket)
-      return new SshRemoteHost(server.label, next.client, next.socket, next.early)
+      return new SshRemoteHost(server.label, next.client, next.socket, next.early, exec)
     if (next.reason) reasons.push(next.reason)
     else if (!(
       next.error instanceof ConnectionError &&
@@ -84,7 +90,7 @@ interface Attempt {
   client?: InstanceType<typeof Client>
   socket?: Socket
   /** Channels opened right behind the authentication request, if they were. */
-  early?: EarlyChannels
+  early?: Partial<EarlyChannels>
   error?: Error
   /** Set when the host key was the problem. */
   reason?: string
@@ -100,7 +106,7 @@ async function attempt(
   const client = new Client()
   let hostKeyFailure: string | undefined
   let offeredType: string | undefined
-  let early: EarlyChannels | undefined
+  let early: Partial<EarlyChannels> | undefined
   const config: ConnectConfig = {
     host: server.host,
     port: server.port,
@@ -186,7 +192,7 @@ async function attempt(
         client,
         options.password === undefined
           ? () => {
-              early ??= openBehindAuth(client)
+              early ??= openBehindAuth(client, options.exec ?? true)
             }
           : undefined
       )
@@ -289,7 +295,10 @@ export interface EarlyChannels {
  * refused key ends the connection (it is the only credential), which gives the opens up: the
  * server got them before authentication (OpenSSH answers UNIMPLEMENTED; others may close).
  */
-function openBehindAuth(client: InstanceType<typeof Client>): EarlyChannels | undefined {
+function openBehindAuth(
+  client: InstanceType<typeof Client>,
+  exec: boolean
+): Partial<EarlyChannels> | undefined {
   const internals = client as unknown as { _protocol?: Protocol; _chanMgr?: ChannelManager }
   const proto = internals._protocol
   const channels = internals._chanMgr
@@ -311,6 +320,7 @@ function openBehindAuth(client: InstanceType<typeof Client>): EarlyChannels | un
     promise.catch(() => undefined)
     return promise
   }
+  if (!exec) return { sftp: open<SFTPWrapper>('sftp') }
   return {
     command: open<ClientChannel>('session'),
     spare: open<ClientChannel>('session'),
@@ -481,6 +491,8 @@ export class SshRemoteHost implements RemoteHost {
   private spare: Promise<ClientChannel> | undefined
   private sparesEnabled = true
   private sftpSession: Promise<SFTPWrapper> | undefined
+  /** The engine of the open SFTP session: one per session, so its bounds hold across callers. */
+  private engine: { sftp: SFTPWrapper; engine: SftpEngine } | undefined
   private closed = false
   private lostReason: string | undefined
 
@@ -489,8 +501,11 @@ export class SshRemoteHost implements RemoteHost {
     private readonly client: InstanceType<typeof Client>,
     private readonly socket: Socket,
     /** Channels opened during authentication; each is taken once. */
-    private early?: Partial<EarlyChannels>
+    private early?: Partial<EarlyChannels>,
+    /** Whether commands may run (false with `shell: none`). */
+    readonly exec = true
   ) {
+    if (!exec) this.sparesEnabled = false
     client.on('error', error => {
       this.lostReason = error.message
     })
@@ -624,6 +639,8 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    if (!this.exec)
+      throw new Error(`${this.label}: no command may run on this connection (shell: none)`)
     const channel = options.inline
       ? await this.withRoom(() => this.openChannel(command('sh', '-c', script), 'command'))
       : await this.takeChannel()
@@ -695,7 +712,12 @@ export class SshRemoteHost implements RemoteHost {
     session.catch(() => {
       if (this.sftpSession === session) this.sftpSession = undefined
     })
-    return session.then(sftp => new SftpFiles(sftp, this.label))
+    return session.then(sftp => {
+      if (this.engine?.sftp !== sftp) {
+        this.engine = { sftp, engine: new SftpEngine(sftp, this.label, sftpFacts(sftp)) }
+      }
+      return this.engine.engine
+    })
   }
 
   /** Close the channels opened during authentication that nothing took. */
@@ -748,113 +770,5 @@ export class SshRemoteHost implements RemoteHost {
     const { socket } = this
     if (socket.writableLength === 0) socket.destroy()
     else socket.once('finish', () => socket.destroy())
-  }
-}
-
-class SftpFiles implements RemoteFiles {
-  constructor(
-    private readonly sftp: SFTPWrapper,
-    private readonly label: string
-  ) {}
-
-  private call<T>(
-    what: string,
-    fn: (cb: (error: Error | null | undefined, value?: T) => void) => void
-  ): Promise<T> {
-    return new Promise((resolve, reject) => {
-      try {
-        fn((error, value) => {
-          if (!error) return resolve(value as T)
-          // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
-          // never got an answer (lost connection) has none.
-          const wrapped = new Error(`${what}: ${error.message}`) as Error & { code?: unknown }
-          wrapped.code = (error as Error & { code?: unknown }).code
-          reject(wrapped)
-        })
-      } catch (error) {
-        reject(new Error(`${what}: ${messageOf(error)}`))
-      }
-    })
-  }
-
-  async swapSymlink(link: string, target: string, temporaryName: string): Promise<string> {
-    const dir = link.slice(0, link.lastIndexOf('/'))
-    const temporary = `${dir}/${temporaryName}`
-    // Three requests sent back to back: one round trip. sftp-server handles them in order, so
-    // if the symlink fails the rename fails too and `current` keeps its old target.
-    // ssh2 swaps the SSH_FXP_SYMLINK arguments for OpenSSH servers, whose sftp-server takes
-    // them in the reverse order of the draft (OpenSSH PROTOCOL, section 4.1).
-    const made = this.call<void>(`create ${temporary}`, cb =>
-      this.sftp.symlink(target, temporary, cb)
-    )
-    // posix-rename@openssh.com is rename(2): atomic, and it replaces `link`. Plain SFTP rename
-    // never overwrites on OpenSSH (OpenSSH PROTOCOL, section 4.3).
-    const renamed = this.call<void>(`rename ${temporary} over ${link}`, cb =>
-      this.sftp.ext_openssh_rename(temporary, link, cb)
-    )
-    const readBack = this.call<string>(`read ${link}`, cb => this.sftp.readlink(link, cb))
-    const results = await Promise.allSettled([made, renamed, readBack])
-    for (const result of results.slice(0, 2)) {
-      if (result.status === 'rejected') {
-        const message = `${this.label}: switch failed: ${messageOf(result.reason)}`
-        // An answer from the server means the rename did not happen. Without one (the
-        // connection dropped), it may have: the caller must find out and put it back.
-        const answered = typeof (result.reason as { code?: unknown }).code === 'number'
-        throw answered ? new SwitchRefusedError(message) : new ConnectionError(message)
-      }
-    }
-    if (results[2].status === 'rejected')
-      throw new Error(`${this.label}: ${messageOf(results[2].reason)}`)
-    return results[2].value
-  }
-
-  async mkdir(dir: string, mode: number): Promise<void> {
-    await this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb))
-  }
-
-  async unlink(file: string): Promise<void> {
-    await this.call<void>(`remove ${file}`, cb => this.sftp.unlink(file, cb))
-  }
-
-  async symlink(target: string, link: string): Promise<void> {
-    await this.call<void>(`symlink ${link}`, cb => this.sftp.symlink(target, link, cb))
-  }
-
-  async writeFileAtomic(file: string, source: Readable, mode: number, size: number): Promise<void> {
-    const dir = file.slice(0, file.lastIndexOf('/'))
-    const temporary = `${dir}/.atomic-deploy-${randomBytes(6).toString('hex')}`
-    // ssh2's put()/createWriteStream default to mode 0666; the file is created with our mode,
-    // and fchmod'ed again because the server's umask applies at open time.
-    const handle = await this.call<Buffer>(`create ${file}`, cb =>
-      this.sftp.open(temporary, 'wx', { mode }, cb)
-    )
-    let written = 0
-    const pending: Promise<void>[] = []
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        const offset = written
-        written += chunk.length
-        pending.push(
-          this.call<void>(`write ${file}`, cb =>
-            this.sftp.write(handle, chunk, 0, chunk.length, offset, err => cb(err))
-          )
-        )
-        // Keep a bounded number of writes in flight: pipelined, but memory stays bounded.
-        if (pending.length >= 16) await pending.shift()
-      }
-      await Promise.all(pending)
-      if (written !== size)
-        throw new Error(`${file} changed while it was being read (${size} bytes, then ${written})`)
-      await this.call<void>(`chmod ${file}`, cb => this.sftp.fchmod(handle, mode, cb))
-    } catch (error) {
-      // The source failed or was aborted: let the writes in flight settle before closing.
-      await Promise.allSettled(pending)
-      throw error
-    } finally {
-      await this.call<void>(`close ${file}`, cb => this.sftp.close(handle, cb)).catch(
-        () => undefined
-      )
-    }
-    await this.call<void>(`rename ${file}`, cb => this.sftp.ext_openssh_rename(temporary, file, cb))
   }
 }

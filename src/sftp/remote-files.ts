@@ -1,0 +1,94 @@
+/**
+ * File operations on a server over SFTP: the interface the deploy speaks to. The real
+ * implementation is the pipelined engine (sftp-engine.ts) over ssh2; unit tests may hand in a
+ * fake.
+ */
+
+/** What an lstat (or a directory listing, whose attributes sftp-server takes with lstat) says. */
+export interface FileAttributes {
+  type: 'file' | 'dir' | 'symlink' | 'other'
+  /** Permission bits (07777). */
+  mode: number
+  /** Bytes for files; the target's length for symlinks. */
+  size: number
+  /** Modification time, seconds. */
+  mtime: number
+}
+
+export interface DirEntry {
+  /** A single path segment, never '.', '..', empty, or holding '/' or NUL. */
+  name: string
+  attrs: FileAttributes
+}
+
+/** A local file to send, as the manifest describes it. */
+export interface LocalFile {
+  /** Absolute local path. */
+  local: string
+  /** Size the manifest recorded; the upload fails if the file has another size now. */
+  size: number
+  /** sha256 the manifest recorded; the bytes sent are hashed and must match. */
+  sha256?: string
+}
+
+export interface WriteOptions {
+  /** Permission bits the file gets, set explicitly (the server's umask applies at open). */
+  mode: number
+  /** Modification time to set, seconds. */
+  mtime?: number
+  /**
+   * Directory for the temporary name (default: beside the file). The temporary file is renamed
+   * over the final name with posix-rename@openssh.com.
+   */
+  temporaryDir?: string
+  signal?: AbortSignal
+}
+
+/** Which server-side copies the server offers. */
+export interface CopyAbilities {
+  /** hardlink@openssh.com: link(2). */
+  hardlink: boolean
+  /** copy-data: the server copies bytes between two open handles. */
+  copyData: boolean
+  /** posix-rename@openssh.com: rename(2), which replaces the target atomically. */
+  posixRename: boolean
+  /** statvfs@openssh.com: free space. */
+  statvfs: boolean
+}
+
+export interface RemoteFiles {
+  /** What the server offers beyond SFTP version 3. */
+  readonly abilities: CopyAbilities
+  /**
+   * Point `link` at `target` atomically: create a symlink under `temporaryName` beside it, then
+   * rename it over `link`, then read `link` back. Returns what `link` points to afterwards.
+   */
+  swapSymlink(link: string, target: string, temporaryName: string): Promise<string>
+  /** Attributes of `path` itself (a symlink is not followed), or undefined when it is missing. */
+  lstat(path: string, signal?: AbortSignal): Promise<FileAttributes | undefined>
+  readlink(path: string, signal?: AbortSignal): Promise<string>
+  /** The canonical absolute form of `path` (relative paths start at the login directory). */
+  realpath(path: string, signal?: AbortSignal): Promise<string>
+  /** The entries of a directory, without '.' and '..'. */
+  list(dir: string, signal?: AbortSignal): Promise<DirEntry[]>
+  /** A whole file, refusing files larger than `maxBytes`. */
+  readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer>
+  /** Write a file under a temporary name with an explicit mode, then rename it over `path`. */
+  writeFile(path: string, data: Buffer | LocalFile, options: WriteOptions): Promise<void>
+  /** Append to a file (created with `mode` when missing). */
+  appendFile(path: string, data: Buffer, mode: number, signal?: AbortSignal): Promise<void>
+  /** Copy a file on the server (copy-data), under a temporary name, then rename it into place. */
+  copyFile(from: string, to: string, options: WriteOptions): Promise<void>
+  /** A hard link `link` to the existing file `existing` (hardlink@openssh.com). */
+  hardlink(existing: string, link: string, signal?: AbortSignal): Promise<void>
+  /** Create a directory; the server's umask applies to `mode`. Fails if anything is there. */
+  mkdir(dir: string, mode: number, signal?: AbortSignal): Promise<void>
+  rmdir(dir: string, signal?: AbortSignal): Promise<void>
+  symlink(target: string, link: string, signal?: AbortSignal): Promise<void>
+  /** rename(2): replaces `to` atomically (posix-rename@openssh.com). */
+  rename(from: string, to: string, signal?: AbortSignal): Promise<void>
+  /** Remove a file or symlink. */
+  unlink(file: string, signal?: AbortSignal): Promise<void>
+  /** Bytes available to the user on the filesystem of `path`, when the server tells. */
+  freeBytes(path: string, signal?: AbortSignal): Promise<number | undefined>
+}

@@ -1,0 +1,84 @@
+/**
+ * Sending a release's entries over SFTP: directories first, then every file and symlink at
+ * once, bounded by the engine.
+ */
+import * as path from 'node:path'
+import type { ManifestEntry } from '../release/manifest.js'
+import type { RemoteFiles } from './remote-files.js'
+import { forEachPipelined } from './sftp-batch.js'
+
+/**
+ * Create directories, given parents before children (absolute paths). All requests leave at
+ * once: sftp-server handles them in order, so each parent exists when its child's mkdir arrives.
+ * A server that does not keep the order gets the refused ones again, shallowest first.
+ */
+export async function makeDirectories(
+  files: RemoteFiles,
+  dirs: string[],
+  mode: number,
+  signal?: AbortSignal
+): Promise<void> {
+  const results = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)))
+  const refused = dirs.filter((_, i) => results[i]?.status === 'rejected')
+  if (refused.length === 0) return
+  if (signal?.aborted)
+    throw (results.find(r => r.status === 'rejected') as PromiseRejectedResult).reason
+  const depth = (p: string): number => p.split('/').length
+  const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b)
+  for (const level of levels) {
+    await Promise.all(
+      refused.filter(d => depth(d) === level).map(d => files.mkdir(d, mode, signal))
+    )
+  }
+}
+
+export interface UploadOptions {
+  /** Absolute remote directory the entries' paths are relative to. */
+  root: string
+  /** Local directory the entries' paths are relative to. */
+  sourceRoot: string
+  /** Mode new directories are created with (the server's umask applies). */
+  directoryMode: number
+  /** Where temporary files are written before the rename (default: beside each file). */
+  temporaryDir?: string
+  /** Called after each file with its size. */
+  onFile?: (bytes: number) => void
+  signal?: AbortSignal
+}
+
+/** Send `entries` (parents before children) under `options.root`. */
+export async function uploadEntries(
+  files: RemoteFiles,
+  entries: readonly ManifestEntry[],
+  options: UploadOptions
+): Promise<void> {
+  const { root, signal } = options
+  await makeDirectories(
+    files,
+    entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`),
+    options.directoryMode,
+    signal
+  )
+  await forEachPipelined(
+    entries.filter(e => e.type !== 'dir'),
+    async (e, batchSignal) => {
+      const remote = `${root}/${e.path}`
+      if (e.type === 'symlink') {
+        await files.symlink(e.target ?? '', remote, batchSignal)
+        return
+      }
+      await files.writeFile(
+        remote,
+        { local: path.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 },
+        {
+          mode: e.mode,
+          mtime: e.mtime,
+          signal: batchSignal,
+          ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
+        }
+      )
+      options.onFile?.(e.size)
+    },
+    { signal }
+  )
+}
