@@ -97,7 +97,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
-        warn: message => core.warning(message)
+        warn: message => core.warning(message),
+        exec: settings.shell !== 'none'
       }).then(host => {
         host.warmUp()
         return host

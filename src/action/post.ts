@@ -1,7 +1,10 @@
 import * as core from './workflow.js'
-import { messageOf } from '../errors.js'
+import { ExecRefusedError, messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'
+import { parseScriptOutput } from '../server/script-output.js'
+import { releaseLockOverSftp } from '../server/sftp-finish.js'
+import type { RemoteHost } from '../ssh/remote-host.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { heldLocks } from './state-helper.js'
 
@@ -28,19 +31,11 @@ export async function post(): Promise<void> {
         privateKey: settings.privateKey,
         passphrase: settings.passphrase,
         password: settings.password,
-        timeoutSeconds: settings.connectTimeout
+        timeoutSeconds: settings.connectTimeout,
+        exec: settings.shell !== 'none'
       })
       try {
-        const result = await host.run(
-          finishScript({
-            deployDir: lock.deployDir,
-            events: [],
-            prune: [],
-            forget: [],
-            lockToken: lock.token
-          })
-        )
-        if (result.stdout.toString().includes('!unlocked'))
+        if (await releaseLock(host, lock.deployDir, lock.token))
           core.info(`[${lock.server.label}] released the lock left by the main step`)
       } finally {
         host.close()
@@ -51,4 +46,24 @@ export async function post(): Promise<void> {
       )
     }
   }
+}
+
+/** Release the lock if `token` still holds it: with a script, or over SFTP alone. */
+async function releaseLock(host: RemoteHost, deployDir: string, token: string): Promise<boolean> {
+  const sftp = async (): Promise<boolean> =>
+    releaseLockOverSftp(await host.files(), deployDir, token)
+  if (!host.exec) return sftp()
+  let lines: string[]
+  try {
+    const result = await host.run(
+      finishScript({ deployDir, events: [], prune: [], forget: [], lockToken: token })
+    )
+    lines = parseScriptOutput(result.stdout).lines
+  } catch (error) {
+    if (error instanceof ExecRefusedError) return sftp()
+    throw error
+  }
+  // No line of ours: no shell ran it (an SFTP-only account).
+  if (lines.length === 0) return sftp()
+  return lines.includes('unlocked')
 }

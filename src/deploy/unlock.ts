@@ -1,9 +1,11 @@
 import { forEachLimited } from './concurrency.js'
 import type { DeployDependencies, DeployResult } from './group-run.js'
 import { GroupError } from './group-run.js'
-import { messageOf } from '../errors.js'
+import { ExecRefusedError, messageOf } from '../errors.js'
 import { unlockScript } from '../server/remote-scripts.js'
 import { parseScriptOutput } from '../server/script-output.js'
+import { unlockOverSftp } from '../server/sftp-finish.js'
+import type { RemoteHost } from '../ssh/remote-host.js'
 import { describeLockOwner } from '../server/server-messages.js'
 import { ServerSession } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
@@ -25,17 +27,11 @@ export class UnlockRun {
         const session = new ServerSession(server, host, this.deps.serverLog(server.label))
         sessions.push(session)
         try {
-          const result = await host.run(unlockScript(this.settings.path))
-          const output = parseScriptOutput(result.stdout)
-          const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
-          if (output.lines.includes('not-locked')) {
+          const { locked, owner } = await this.unlockOn(host)
+          if (!locked) {
             session.log.info('no lock was held')
-          } else if (output.lines.includes('unlocked')) {
-            session.log.info(`removed the lock held by ${describeLockOwner(owner)}`)
           } else {
-            throw new Error(
-              `${server.label}: could not remove the lock: ${result.stderrTail.trim()}`
-            )
+            session.log.info(`removed the lock held by ${describeLockOwner(owner)}`)
           }
           session.report.status = 'unlocked'
         } catch (error) {
@@ -57,5 +53,26 @@ export class UnlockRun {
       )
     }
     return result
+  }
+
+  /** Remove the lock with the unlock script, or over SFTP when the account runs no commands. */
+  private async unlockOn(host: RemoteHost): Promise<{ locked: boolean; owner?: string }> {
+    const sftp = async (): Promise<{ locked: boolean; owner?: string }> =>
+      unlockOverSftp(await host.files(), this.settings.path)
+    if (this.settings.shell === 'none' || !host.exec) return sftp()
+    let result
+    try {
+      result = await host.run(unlockScript(this.settings.path))
+    } catch (error) {
+      if (error instanceof ExecRefusedError) return sftp()
+      throw error
+    }
+    const output = parseScriptOutput(result.stdout)
+    // No line of ours: no shell ran it (an SFTP-only account).
+    if (output.lines.length === 0) return sftp()
+    const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
+    if (output.lines.includes('not-locked')) return { locked: false }
+    if (output.lines.includes('unlocked')) return { locked: true, owner }
+    throw new Error(`${host.label}: could not remove the lock: ${result.stderrTail.trim()}`)
   }
 }

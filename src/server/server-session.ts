@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto'
 import {
+  ConnectionError,
   DeployRefusedError,
+  ExecRefusedError,
   LockHeldError,
   RemoteCommandError,
   SwitchRefusedError,
@@ -19,6 +21,12 @@ import {
   type LogEvent
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
+import { releaseIdProblem } from '../release/release-id.js'
+import { SftpError } from '../sftp/sftp-engine.js'
+import { abortOverSftp, finishOverSftp } from './sftp-finish.js'
+import { inspectOverSftp } from './sftp-inspect.js'
+import { isPlainRelativePath } from './sftp-layout.js'
+import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
   LOCK_EXIT,
   REFUSED_EXIT,
@@ -50,11 +58,12 @@ import type {
   CopyMethod,
   Reuse,
   SharedConflict,
+  ShellAccess,
   Transfer,
   VerifyLevel
 } from '../settings.js'
 import type { TarEntry } from '../release/tar-writer.js'
-import { releaseMetadata, sftpUpload, tarEntryFor, tarUpload } from './upload.js'
+import { releaseMetadata, sftpUpload, sourceMetadata, tarEntryFor, tarUpload } from './upload.js'
 
 export type Phase =
   'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
@@ -80,6 +89,14 @@ export interface ReleaseOptions {
   /** One-line JSON: commit, ref, actor, run URL, time. */
   revision: string
   signal?: AbortSignal
+}
+
+/** How the server is reached: which inputs need a shell, and whether one may be used. */
+export interface AccessOptions {
+  /** `shell: none` never runs a command; `auto` uses the shell when the account has one. */
+  shell: ShellAccess
+  /** Inputs that are set and need a shell on the server (before-switch, after-switch, ...). */
+  needsShell: string[]
 }
 
 /** What happened on one server, for the `servers` output and the job summary. */
@@ -134,6 +151,15 @@ export class ServerSession {
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string } | undefined
   private linksBlob: Buffer | undefined
+  /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
+  access: 'shell' | 'sftp' = 'shell'
+  /** What an SFTP-only inspect found left over by earlier runs. */
+  private leftovers: { switchLinks: string[]; metaNames: string[] } = {
+    switchLinks: [],
+    metaNames: []
+  }
+  /** Directories of the release being deployed, listed ahead of need when pruning. */
+  private releaseDirsHint: string[] = []
 
   constructor(
     readonly server: Server,
@@ -174,22 +200,59 @@ export class ServerSession {
     pathInput: string,
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
-    prefetch?: { copyMethod: CopyMethod }
+    prefetch?: { copyMethod: CopyMethod },
+    access: AccessOptions = { shell: 'auto', needsShell: [] }
   ): Promise<void> {
-    const { result, output } = await this.script(
-      inspectScript({
-        path: pathInput,
-        lock: lockOwner !== undefined,
-        lockOwner: lockOwner?.json ?? '',
+    if (access.shell === 'none' || !this.host.exec)
+      return this.inspectOverSftp(pathInput, lockOwner, reuse, access, 'shell is none')
+    let ran: { result: RunResult; output: ScriptOutput }
+    try {
+      ran = await this.script(
+        inspectScript({
+          path: pathInput,
+          lock: lockOwner !== undefined,
+          lockOwner: lockOwner?.json ?? '',
+          reuse,
+          systemExact: SYSTEM_DIRECTORIES.exact,
+          systemTrees: SYSTEM_DIRECTORIES.trees,
+          ...(prefetch ? { prefetch } : {})
+        }),
+        // The first script of a connection: no channel is open yet, and it holds only the path
+        // and the lock record, so it goes as the command itself and saves a round trip.
+        { inline: true }
+      )
+    } catch (error) {
+      if (!(error instanceof ExecRefusedError)) throw error
+      return this.inspectOverSftp(
+        pathInput,
+        lockOwner,
         reuse,
-        systemExact: SYSTEM_DIRECTORIES.exact,
-        systemTrees: SYSTEM_DIRECTORIES.trees,
-        ...(prefetch ? { prefetch } : {})
-      }),
-      // The first script of a connection: no channel is open yet, and it holds only the path and
-      // the lock record, so it goes as the command itself and saves a round trip.
-      { inline: true }
-    )
+        access,
+        'the server refuses to run commands for this account'
+      )
+    }
+    const { result, output } = ran
+    // Any sh runs the script far enough to print a line of ours (the path, or a refusal) before
+    // it takes the lock. An answer without one is not from a shell: ForceCommand internal-sftp
+    // ("This service allows sftp connections only."), a nologin shell, a restricted shell.
+    if (
+      result.code !== LOCK_EXIT &&
+      result.code !== REFUSED_EXIT &&
+      output.lines.length === 0 &&
+      output.blobs.size === 0
+    ) {
+      const said = `${result.stdout.toString('utf8')} ${result.stderrTail}`
+        .replace(/\s+/g, ' ')
+        .trim()
+        .slice(0, 160)
+      return this.inspectOverSftp(
+        pathInput,
+        lockOwner,
+        reuse,
+        access,
+        `the account runs no shell commands (a command exited ${result.code ?? 'without a status'}${said ? `, saying '${said}'` : ''})`
+      )
+    }
     const refused = value(output, 'refused')
     if (result.code === REFUSED_EXIT || refused !== undefined) {
       throw new DeployRefusedError(
@@ -229,6 +292,59 @@ export class ServerSession {
         )
       }
     }
+  }
+
+  /**
+   * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
+   * Whatever needs a shell is refused first, before anything is written.
+   */
+  private async inspectOverSftp(
+    pathInput: string,
+    lockOwner: { token: string; json: string } | undefined,
+    reuse: Reuse,
+    access: AccessOptions,
+    why: string
+  ): Promise<void> {
+    this.access = 'sftp'
+    const [needs] = access.needsShell
+    if (needs !== undefined) {
+      throw new DeployRefusedError(
+        `${this.label}: '${needs}' needs a shell on the server, and ${why}. Remove '${needs}' (a health-check-url still runs from the runner), or deploy as a user with a shell. Nothing was changed.`
+      )
+    }
+    this.log.info(`${why}: deploying over SFTP alone`)
+    const files = await this.host.files()
+    const state = await inspectOverSftp(files, {
+      path: pathInput,
+      lock: lockOwner,
+      reuse,
+      user: this.server.user,
+      label: this.label,
+      onLocked: dir => {
+        this.deployDir = dir
+        if (lockOwner) this.lockToken = lockOwner.token
+      }
+    }).catch(error => {
+      throw this.sftpFailure(error, `inspecting ${pathInput}`)
+    })
+    this.deployDir = state.deployDir
+    this.releaseDirs = state.releaseDirs
+    // Server data: only lines naming a valid release id count.
+    this.events = parseLog(state.logText).filter(e => releaseIdProblem(e.id) === undefined)
+    this.liveRelease = state.liveRelease
+    this.manifestBlob = state.manifest
+    this.linksBlob = state.links
+    this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
+    this.report.previousRelease = this.liveRelease
+  }
+
+  /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
+  private sftpFailure(error: unknown, what: string): unknown {
+    if (!(error instanceof SftpError)) return error
+    if (error.code === undefined && !error.message.startsWith(this.label))
+      return new ConnectionError(`${this.label}: ${what}: ${error.message}`)
+    if (error.code === undefined) return new ConnectionError(error.message)
+    return new RemoteCommandError(`${this.label}: ${what} failed: ${error.message}`, null, '')
   }
 
   /** Complete releases in log order. */
@@ -279,7 +395,10 @@ export class ServerSession {
       return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
     try {
       const manifest = await parseManifest(this.manifestBlob)
-      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
+      // Server data: a recorded link that is not a plain relative path is not ours.
+      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '')
+        .split('\n')
+        .filter(l => l !== '' && isPlainRelativePath(l))
       // The copy loses its shared links (they are removed and linked again), and with them
       // whatever the release had at those paths: plan those paths as absent, so they are sent
       // again and the shared rules (conflict, replace) apply to them as on a first deploy.
@@ -328,6 +447,7 @@ export class ServerSession {
     const plan = this.plan
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
+    if (this.access === 'sftp') return this.prepareOverSftp(options, plan, base)
     const id = options.releaseId
     const common = this.releaseParams(id)
     const useTar = this.useTar(options.transfer)
@@ -431,15 +551,87 @@ export class ServerSession {
     this.report.bytesUploaded = plan.uploadBytes
     this.report.filesDeleted = plan.deleted.length
     this.report.release = id
-    const linked = values(final, 'shared')
+    this.logShared(
+      values(final, 'shared'),
+      values(final, 'shared-seeded'),
+      values(final, 'shared-replaced')
+    )
+  }
+
+  /** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
+  private async prepareOverSftp(options: ReleaseOptions, plan: Plan, base: Base): Promise<void> {
+    const id = options.releaseId
+    const files = await this.host.files()
+    const { manifest } = await sourceMetadata(options.entries)
+    this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path)
+    let result
+    try {
+      result = await prepareOverSftp({
+        files,
+        label: this.label,
+        log: this.log,
+        deployDir: this.deployDir,
+        releaseId: id,
+        sourceRoot: options.sourceRoot,
+        entries: options.entries,
+        plan,
+        base,
+        copyMethod: options.copyMethod,
+        verify: options.verify,
+        sharedPaths: options.sharedPaths,
+        sharedConflict: options.sharedConflict,
+        revision: options.revision,
+        manifest,
+        staleReleases: incompleteReleases(this.events, this.releaseDirs),
+        leftovers: this.leftovers,
+        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+        onCreated: () => {
+          this.prepared = id
+        },
+        signal: options.signal
+      })
+    } catch (error) {
+      if (error instanceof SftpVerifyFailure)
+        throw this.verifyError(id, error.unexpected, error.missing, error.badsum)
+      throw this.sftpFailure(error, `preparing release ${id}`)
+    }
+    this.report.filesUploaded = result.uploadedFiles
+    this.report.bytesUploaded = result.uploadedBytes
+    this.report.filesDeleted = plan.deleted.length
+    this.report.release = id
+    this.logShared(result.shared.linked, result.shared.seeded, result.shared.replaced)
+  }
+
+  private logShared(linked: string[], seeded: string[], replaced: string[]): void {
     if (linked.length > 0)
       this.log.info(
         `linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`
       )
-    for (const p of values(final, 'shared-seeded'))
-      this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`)
-    for (const p of values(final, 'shared-replaced'))
+    for (const p of seeded) this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`)
+    for (const p of replaced)
       this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`)
+  }
+
+  /** The release does not match its manifest: what differs, and what may have caused it. */
+  private verifyError(
+    id: string,
+    unexpected: string[],
+    missing: string[],
+    badsum: string[]
+  ): VerifyError {
+    const paths = [
+      ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
+      ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
+      ...badsum.map(l => `content differs: ${l}`)
+    ]
+    const drift =
+      this.base?.kind === 'release'
+        ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
+        : ''
+    return new VerifyError(
+      `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
+      paths
+    )
   }
 
   private checkRelease(
@@ -451,20 +643,11 @@ export class ServerSession {
     if (result.code === 0 && output.lines.includes(expect)) return
     const error = scriptError(output)
     if (error?.kind === 'verify') {
-      const paths = [
-        ...values(output, 'unexpected').map(
-          l => `unexpected or different: ${describeListingLine(l)}`
-        ),
-        ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
-        ...values(output, 'badsum').map(l => `content differs: ${l}`)
-      ]
-      const drift =
-        this.base?.kind === 'release'
-          ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
-          : ''
-      throw new VerifyError(
-        `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
-        paths
+      throw this.verifyError(
+        id,
+        values(output, 'unexpected'),
+        values(output, 'missing'),
+        values(output, 'badsum')
       )
     }
     if (
@@ -554,6 +737,8 @@ export class ServerSession {
 
   /** Run after-switch in the live release. */
   async afterSwitch(script: string, id: string, previous: string | undefined): Promise<void> {
+    if (this.access === 'sftp')
+      throw new DeployRefusedError(`${this.label}: after-switch needs a shell on the server`)
     const env = this.hookEnv(id)
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
@@ -576,6 +761,21 @@ export class ServerSession {
     const id = this.prepared
     const token = this.lockToken
     if (id === undefined && token === undefined) return
+    if (this.access === 'sftp') {
+      const done = await abortOverSftp({
+        files: await this.host.files(),
+        log: this.log,
+        deployDir: this.deployDir,
+        releaseId: id,
+        lockToken: token,
+        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease]
+      }).catch(error => {
+        throw this.sftpFailure(error, 'cleaning up')
+      })
+      if (done.aborted) this.prepared = undefined
+      if (done.unlocked) this.lockToken = undefined
+      return
+    }
     const script =
       id !== undefined
         ? abortScript({ ...this.releaseParams(id), lockToken: token })
@@ -596,6 +796,29 @@ export class ServerSession {
     const gone = [...releaseStates(this.events)]
       .filter(([, state]) => state === 'gone')
       .map(([id]) => id)
+    if (this.access === 'sftp') {
+      const done = await finishOverSftp({
+        files: await this.host.files(),
+        log: this.log,
+        deployDir: this.deployDir,
+        events,
+        prune,
+        forget: [...prune, ...gone],
+        lockToken: this.lockToken,
+        seedRecords: [
+          ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+          ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
+        ],
+        protectedReleases: [this.liveRelease, this.switchedTo],
+        hints: this.releaseDirsHint
+      }).catch(error => {
+        throw this.sftpFailure(error, 'finishing')
+      })
+      for (const id of done.pruned) this.log.info(`pruned release ${id}`)
+      if (done.unlocked) this.lockToken = undefined
+      this.prepared = undefined
+      return
+    }
     const { result, output } = await this.script(
       finishScript({
         deployDir: this.deployDir,

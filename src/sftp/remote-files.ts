@@ -73,6 +73,8 @@ export interface RemoteFiles {
   list(dir: string, signal?: AbortSignal): Promise<DirEntry[]>
   /** A whole file, refusing files larger than `maxBytes`. */
   readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer>
+  /** sha256 and size of a file's content, read back in order (for verify: full). */
+  sha256(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }>
   /** Write a file under a temporary name with an explicit mode, then rename it over `path`. */
   writeFile(path: string, data: Buffer | LocalFile, options: WriteOptions): Promise<void>
   /** Append to a file (created with `mode` when missing). */

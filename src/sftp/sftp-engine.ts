@@ -525,7 +525,16 @@ export class SftpEngine implements RemoteFiles {
     })
   }
 
-  async readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+  /**
+   * Read a file in order, chunk by chunk, all chunks in flight at once; the engine's byte bound
+   * counts the answers too, so memory stays bounded however large the file.
+   */
+  private async readChunks(
+    path: string,
+    maxBytes: number,
+    signal: AbortSignal | undefined,
+    consume: (chunk: Buffer) => void
+  ): Promise<number> {
     return this.withHandles(1, signal, async () => {
       const handle = await this.open(path, 'r', undefined, signal)
       try {
@@ -534,7 +543,7 @@ export class SftpEngine implements RemoteFiles {
           this.request<Buffer>(
             'read',
             path,
-            32,
+            length + 32,
             cb =>
               this.sftp.read(handle, Buffer.allocUnsafe(length), 0, length, offset, (e, n, data) =>
                 cb(e, e ? undefined : data.subarray(0, n))
@@ -549,15 +558,50 @@ export class SftpEngine implements RemoteFiles {
         const size = Math.max(stats.size, first.length)
         if (size > maxBytes)
           throw new Error(`${path} is ${size} bytes, more than the ${maxBytes} expected`)
-        if (first.length < chunk || size <= chunk) return first
-        const rest: Promise<Buffer>[] = []
-        for (let offset = first.length; offset < size; offset += chunk)
-          rest.push(read(offset, Math.min(chunk, size - offset)))
-        return Buffer.concat([first, ...(await Promise.all(rest))])
+        const chunks: { offset: number; length: number; data: Promise<Buffer> }[] = [
+          { offset: 0, length: Math.min(chunk, size), data: Promise.resolve(first) }
+        ]
+        for (let offset = chunk; offset < size; offset += chunk) {
+          const length = Math.min(chunk, size - offset)
+          const data = read(offset, length)
+          data.catch(() => undefined)
+          chunks.push({ offset, length, data })
+        }
+        let total = 0
+        for (const c of chunks) {
+          let data = await c.data
+          // A server may answer a READ with fewer bytes than asked (the draft allows it): read
+          // the rest of that chunk before going on. An empty answer is the end of the file.
+          for (let got = data.length; got < c.length && data.length > 0; got += data.length) {
+            consume(data)
+            total += data.length
+            data = await read(c.offset + got, c.length - got)
+          }
+          if (data.length === 0) return total
+          consume(data)
+          total += data.length
+          if (total > maxBytes)
+            throw new Error(`${path} grew past the ${maxBytes} bytes expected while it was read`)
+        }
+        return total
       } finally {
         await this.close(handle, path).catch(() => undefined)
       }
     })
+  }
+
+  async readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+    const chunks: Buffer[] = []
+    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk))
+    return Buffer.concat(chunks)
+  }
+
+  async sha256(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+    const hash = createHash('sha256')
+    const size = await this.readChunks(path, Number.MAX_SAFE_INTEGER, signal, chunk =>
+      hash.update(chunk)
+    )
+    return { sha256: hash.digest('hex'), size }
   }
 
   /** A temporary name beside `path` (or in `dir`), never one in use. */

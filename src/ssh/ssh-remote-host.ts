@@ -1,7 +1,7 @@
 import { connect as connectSocket, type Socket } from 'node:net'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
 import Client from 'ssh2/lib/client.js'
-import { ConnectionError, HostKeyError, messageOf } from '../errors.js'
+import { ConnectionError, ExecRefusedError, HostKeyError, messageOf } from '../errors.js'
 import { command } from '../shell-quote.js'
 import { SftpEngine } from '../sftp/sftp-engine.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
@@ -560,10 +560,12 @@ export class SshRemoteHost implements RemoteHost {
       }
       exec((error, channel) => {
         if (error || !channel) {
+          const message = `${this.label}: cannot open a channel: ${error?.message ?? 'no channel'}`
+          // ssh2's words when the channel opened but the server refused its exec request.
           reject(
-            new ConnectionError(
-              `${this.label}: cannot open a channel: ${error?.message ?? 'no channel'}`
-            )
+            error?.message === 'Unable to exec'
+              ? new ExecRefusedError(message)
+              : new ConnectionError(message)
           )
           return
         }

@@ -1,0 +1,265 @@
+/**
+ * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
+ * what must be refused (before anything is written), create the layout, take the lock with
+ * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
+ * release directories, the release log, and the manifest the new release starts from.
+ *
+ * Independent requests leave together: the whole phase is about four round trips.
+ */
+import * as path from 'node:path'
+import { DeployRefusedError, LockHeldError, messageOf } from '../errors.js'
+import { releaseIdProblem } from '../release/release-id.js'
+import type { DirEntry, RemoteFiles } from '../sftp/remote-files.js'
+import { isMissing, SftpError, SftpStatus } from '../sftp/sftp-engine.js'
+import { makeDirectories } from '../sftp/sftp-transfer.js'
+import type { Reuse } from '../settings.js'
+import { lockHeldMessage, refusalMessage } from './server-messages.js'
+import { layoutOf, READ_LIMITS, releaseOfTarget, type Layout } from './sftp-layout.js'
+import { systemDirectoryProblem } from './system-directories.js'
+
+export interface SftpInspectOptions {
+  /** The `path` input (absolute, or relative to the login directory). */
+  path: string
+  /** Take the lock with this owner record (not for a dry run, which only reads). */
+  lock?: { token: string; json: string }
+  reuse: Reuse
+  /** The login name, for messages. */
+  user: string
+  label: string
+  /** Called as soon as the lock is ours, so that any failure after it releases it. */
+  onLocked?: (deployDir: string) => void
+}
+
+export interface SftpInspection {
+  deployDir: string
+  /** What `current` points to, as read back, when it is a symlink. */
+  current?: string
+  /** The release `current` points to. */
+  liveRelease?: string
+  releaseDirs: Set<string>
+  logText: string
+  /** The manifest of the starting point (the live release, or cache/). */
+  manifest?: Buffer
+  /** The shared links recorded with the live release. */
+  links?: Buffer
+  /** Entries of .atomic-deploy/, for leftovers (seed records, copies left by shell deploys). */
+  metaNames: string[]
+  /** Temporary links a cut switch left beside `current`. */
+  switchLinks: string[]
+}
+
+const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy'])
+const DIRECTORY_MODE = 0o775
+
+function refused(options: SftpInspectOptions, reason: string, foreign: string[] = []): never {
+  throw new DeployRefusedError(`${options.label}: ${refusalMessage(reason, foreign, options.user)}`)
+}
+
+/** The physical absolute form of `p`, which need not exist yet (its existing part is resolved). */
+async function resolvePath(files: RemoteFiles, p: string): Promise<string> {
+  let at = p
+  const rest: string[] = []
+  for (let i = 0; i < 256; i++) {
+    try {
+      return path.posix.normalize(path.posix.join(await files.realpath(at), ...rest))
+    } catch (error) {
+      if (!isMissing(error) || at === '/' || at === '.') throw error
+    }
+    const slash = at.lastIndexOf('/')
+    rest.unshift(slash < 0 ? at : at.slice(slash + 1))
+    at = slash < 0 ? '.' : slash === 0 ? '/' : at.slice(0, slash)
+  }
+  throw new Error(`${p}: too many missing components`)
+}
+
+async function listOrUndefined(files: RemoteFiles, dir: string): Promise<DirEntry[] | undefined> {
+  try {
+    return await files.list(dir)
+  } catch (error) {
+    if (isMissing(error)) return undefined
+    throw error
+  }
+}
+
+async function readOrUndefined(
+  files: RemoteFiles,
+  file: string,
+  limit: number
+): Promise<Buffer | undefined> {
+  try {
+    return await files.readFile(file, limit)
+  } catch (error) {
+    if (isMissing(error)) return undefined
+    throw error
+  }
+}
+
+/** Who holds the lock. Its record is written right after the mkdir, so a moment is allowed. */
+async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | undefined> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    try {
+      const owner = await readOrUndefined(files, layout.owner, READ_LIMITS.owner)
+      if (owner !== undefined) return owner.toString('utf8').trim()
+    } catch {
+      return undefined
+    }
+    await new Promise(resolve => setTimeout(resolve, 100))
+  }
+  return undefined
+}
+
+export async function inspectOverSftp(
+  files: RemoteFiles,
+  options: SftpInspectOptions
+): Promise<SftpInspection> {
+  if (!files.abilities.posixRename) {
+    throw new DeployRefusedError(
+      `${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`
+    )
+  }
+  const input = options.path
+  // Reads first, all at once: nothing is written before every refusal had its chance.
+  const [resolved, top, link] = await Promise.allSettled([
+    resolvePath(files, input),
+    listOrUndefined(files, input),
+    files.readlink(`${input}/current`)
+  ])
+  if (resolved.status === 'rejected') {
+    refused(options, `access cannot resolve ${input}: ${messageOf(resolved.reason)}`)
+  }
+  const D = resolved.value
+  const layout = layoutOf(D)
+  const problem = systemDirectoryProblem(D)
+  if (problem) refused(options, `system ${problem.replace(/'/g, '')}`)
+  let entries: DirEntry[] | undefined
+  if (top.status === 'rejected') {
+    const attrs = await files.lstat(D).catch(() => undefined)
+    if (attrs && attrs.type !== 'dir') refused(options, `notdir ${D} exists and is not a directory`)
+    const code = top.reason instanceof SftpError ? top.reason.code : undefined
+    if (code === SftpStatus.PERMISSION_DENIED) refused(options, `access cannot enter ${D}`)
+    throw top.reason
+  } else entries = top.value
+  const byName = new Map((entries ?? []).map(e => [e.name, e]))
+  if (entries && !byName.has('.atomic-deploy')) {
+    // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
+    const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => e.name)
+    if (foreign.length > 0)
+      refused(options, `foreign ${D} holds files that are not a deploy layout`, foreign)
+  }
+  for (const name of ['releases', 'shared', 'cache', '.atomic-deploy']) {
+    const e = byName.get(name)
+    if (e && e.attrs.type !== 'dir')
+      refused(options, `layout ${D}/${name} exists and is not a directory`)
+  }
+  const currentEntry = byName.get('current')
+  if (currentEntry && currentEntry.attrs.type !== 'symlink')
+    refused(options, `layout ${D}/current exists and is not a symlink`)
+  if (currentEntry && link.status === 'fulfilled' && releaseOfTarget(link.value) === undefined) {
+    throw new DeployRefusedError(
+      `${options.label}: ${D}/current points to '${link.value}', which is not a release of this deploy directory (releases/<id>). A deploy would replace it and could not switch back to it. Point it at a release, or remove it. Nothing was changed.`
+    )
+  }
+  const switchLinks = (entries ?? [])
+    .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
+    .map(e => e.name)
+
+  // The owner record is written while the state is read: the lock is ours from its mkdir on.
+  const ownerWritten = options.lock
+    ? (await takeLock(files, options, layout, entries, byName)).ownerWritten
+    : Promise.resolve()
+  ownerWritten.catch(() => undefined)
+  const [current, releaseList, logText, metaList] = await Promise.all([
+    currentEntry || options.lock
+      ? files.readlink(layout.current).catch(error => {
+          if (isMissing(error)) return undefined
+          throw error
+        })
+      : Promise.resolve(undefined),
+    entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
+    entries ? readOrUndefined(files, layout.log, READ_LIMITS.log) : Promise.resolve(undefined),
+    entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+  ])
+  await ownerWritten
+  const liveRelease = current === undefined ? undefined : releaseOfTarget(current)
+  if (current !== undefined && liveRelease === undefined) {
+    throw new DeployRefusedError(
+      `${options.label}: ${D}/current points to '${current}', which is not a release of this deploy directory (releases/<id>). Point it at a release, or remove it.`
+    )
+  }
+  const releaseDirs = new Set(
+    (releaseList ?? [])
+      .filter(e => e.attrs.type === 'dir' && releaseIdProblem(e.name) === undefined)
+      .map(e => e.name)
+  )
+  let manifest: Buffer | undefined
+  let links: Buffer | undefined
+  if (options.reuse === 'cache' && byName.has('cache')) {
+    manifest = await readOrUndefined(files, layout.cacheManifest, READ_LIMITS.manifest)
+  } else if (options.reuse === 'previous' && liveRelease !== undefined) {
+    ;[manifest, links] = await Promise.all([
+      readOrUndefined(files, layout.manifest(liveRelease), READ_LIMITS.manifest),
+      readOrUndefined(files, layout.links(liveRelease), READ_LIMITS.links)
+    ])
+  }
+  return {
+    deployDir: D,
+    current,
+    liveRelease,
+    releaseDirs,
+    logText: logText?.toString('utf8') ?? '',
+    manifest,
+    links,
+    metaNames: (metaList ?? []).map(e => e.name),
+    switchLinks
+  }
+}
+
+/**
+ * Create what the layout lacks, then `mkdir .atomic-deploy/lock`. Returns once the lock is ours,
+ * with the writing of its owner record under way.
+ */
+async function takeLock(
+  files: RemoteFiles,
+  options: SftpInspectOptions,
+  layout: Layout,
+  entries: DirEntry[] | undefined,
+  byName: Map<string, DirEntry>
+): Promise<{ ownerWritten: Promise<void> }> {
+  const D = layout.dir
+  const missing: string[] = []
+  if (!entries) {
+    // The deploy directory itself, and any missing parents, shallowest first.
+    const ancestors: string[] = []
+    for (let at = D; at !== '/' && at !== ''; at = path.posix.dirname(at)) ancestors.unshift(at)
+    const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)))
+    ancestors.forEach((a, i) => {
+      if (!found[i]) missing.push(a)
+    })
+  }
+  for (const name of ['releases', 'shared', '.atomic-deploy'])
+    if (!byName.has(name)) missing.push(`${D}/${name}`)
+  try {
+    if (missing.length > 0) await makeDirectories(files, missing, DIRECTORY_MODE)
+  } catch (error) {
+    refused(
+      options,
+      `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`
+    )
+  }
+  try {
+    await files.mkdir(layout.lock, DIRECTORY_MODE)
+  } catch (error) {
+    if (!(error instanceof SftpError) || error.code === undefined) throw error
+    const there = await files.lstat(layout.lock).catch(() => undefined)
+    if (!there) refused(options, `permission user ${options.user} cannot write to ${D}`)
+    throw new LockHeldError(
+      `${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`
+    )
+  }
+  options.onLocked?.(D)
+  const ownerWritten = files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
+    mode: 0o644,
+    temporaryDir: layout.lock
+  })
+  return { ownerWritten }
+}
