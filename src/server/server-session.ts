@@ -21,7 +21,6 @@ import {
   type LogEvent
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
-import { releaseIdProblem } from '../release/release-id.js'
 import { SftpError } from '../sftp/sftp-engine.js'
 import { abortOverSftp, finishOverSftp } from './sftp-finish.js'
 import { inspectOverSftp } from './sftp-inspect.js'
@@ -329,8 +328,7 @@ export class ServerSession {
     })
     this.deployDir = state.deployDir
     this.releaseDirs = state.releaseDirs
-    // Server data: only lines naming a valid release id count.
-    this.events = parseLog(state.logText).filter(e => releaseIdProblem(e.id) === undefined)
+    this.events = parseLog(state.logText)
     this.liveRelease = state.liveRelease
     this.manifestBlob = state.manifest
     this.linksBlob = state.links
@@ -341,10 +339,15 @@ export class ServerSession {
   /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
   private sftpFailure(error: unknown, what: string): unknown {
     if (!(error instanceof SftpError)) return error
-    if (error.code === undefined && !error.message.startsWith(this.label))
-      return new ConnectionError(`${this.label}: ${what}: ${error.message}`)
-    if (error.code === undefined) return new ConnectionError(error.message)
-    return new RemoteCommandError(`${this.label}: ${what} failed: ${error.message}`, null, '')
+    const message = error.message.startsWith(`${this.label}: `)
+      ? error.message.slice(this.label.length + 2)
+      : error.message
+    // No answer: the connection went, and whether the request took effect is unknown.
+    if (error.code === undefined)
+      return new ConnectionError(
+        `${this.label}: ${what}: ${/connection lost/.test(message) ? message : `connection lost (${message})`}`
+      )
+    return new RemoteCommandError(`${this.label}: ${what} failed: ${message}`, null, '')
   }
 
   /** Complete releases in log order. */

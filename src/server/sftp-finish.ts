@@ -8,14 +8,7 @@ import type { RemoteFiles } from '../sftp/remote-files.js'
 import { isMissing } from '../sftp/sftp-engine.js'
 import { removeTree } from '../sftp/sftp-tree.js'
 import { removalGuard, RemovalRefusedError } from './removal-guard.js'
-import {
-  isPlainRelativePath,
-  layoutOf,
-  logLine,
-  READ_LIMITS,
-  releaseOfTarget,
-  type Layout
-} from './sftp-layout.js'
+import { layoutOf, logLine, READ_LIMITS, releaseOfTarget, type Layout } from './sftp-layout.js'
 
 const ignoreMissing = (error: unknown): void => {
   if (!isMissing(error)) throw error
@@ -44,17 +37,41 @@ async function liveNow(files: RemoteFiles, L: Layout): Promise<string | undefine
   }
 }
 
+/** The owner record of the lock, when there is one to read. */
+async function readOwner(files: RemoteFiles, L: Layout): Promise<string | undefined> {
+  const owner = await readOrUndefined(files, L.owner, READ_LIMITS.owner).catch(() => undefined)
+  return owner?.toString('utf8')
+}
+
+/**
+ * Remove the lock, given its owner record as read: only when the record holds `token`. The
+ * lock holds the record (and a temporary file, if its writing was cut): one burst removes
+ * both, and whatever else is there is removed as a tree. True when it was ours and is gone.
+ */
+async function removeOwnLock(
+  files: RemoteFiles,
+  deployDir: string,
+  owner: string | undefined,
+  token: string
+): Promise<boolean> {
+  if (owner === undefined || !owner.includes(token)) return false
+  const L = layoutOf(deployDir)
+  const guard = removalGuard({ deployDir, protectedReleases: [] })
+  guard(L.owner)
+  guard(L.lock)
+  const [, removed] = await Promise.allSettled([files.unlink(L.owner), files.rmdir(L.lock)])
+  if (removed.status === 'rejected') await removeTree(files, L.lock, { guard })
+  return true
+}
+
 /** Remove the lock if its owner record holds `token`. True when it was ours and is gone. */
 export async function releaseLockOverSftp(
   files: RemoteFiles,
   deployDir: string,
   token: string
 ): Promise<boolean> {
-  const L = layoutOf(deployDir)
-  const owner = await readOrUndefined(files, L.owner, READ_LIMITS.owner).catch(() => undefined)
-  if (!owner?.toString('utf8').includes(token)) return false
-  await removeTree(files, L.lock, { guard: removalGuard({ deployDir, protectedReleases: [] }) })
-  return true
+  const owner = await readOwner(files, layoutOf(deployDir))
+  return removeOwnLock(files, deployDir, owner, token)
 }
 
 export interface SftpAbortOptions {
@@ -71,48 +88,58 @@ export interface SftpAbortOptions {
 
 /**
  * Remove a release that will not go live (never the one `current` points to), put back the
- * shared paths it seeded or created, and release the lock.
+ * shared paths it seeded or created, and release the lock. What can go at once does.
  */
 export async function abortOverSftp(
   o: SftpAbortOptions
 ): Promise<{ aborted: boolean; unlocked: boolean }> {
   const { files } = o
   const L = layoutOf(o.deployDir)
-  let aborted = false
   const id = o.releaseId
-  if (id !== undefined) {
-    const live = await liveNow(files, L)
-    if (live === id) {
-      o.log.warning(`release ${id} is live; it was not removed`)
-    } else {
-      const guard = removalGuard({
-        deployDir: o.deployDir,
-        protectedReleases: [live, ...o.protectedReleases]
-      })
-      const seeded = await readOrUndefined(files, L.seeded(id), READ_LIMITS.seeded)
-      await Promise.all([
-        removeTree(files, L.release(id), { guard }),
-        removeTree(files, L.tmp, { guard }),
-        ...[L.manifest(id), L.links(id), L.revision(id)].map(f =>
-          files.unlink(f).catch(ignoreMissing)
-        )
-      ])
-      // Shared paths this release seeded or created go back to how they were: absent.
+  const [live, seeded, owner] = await Promise.all([
+    id !== undefined ? liveNow(files, L) : undefined,
+    id !== undefined ? readOrUndefined(files, L.seeded(id), READ_LIMITS.seeded) : undefined,
+    o.lockToken !== undefined ? readOwner(files, L) : undefined
+  ])
+  if (id !== undefined && live === id) {
+    o.log.warning(`release ${id} is live; it was not removed`)
+  } else if (id !== undefined) {
+    const guard = removalGuard({
+      deployDir: o.deployDir,
+      protectedReleases: [live, ...o.protectedReleases]
+    })
+    // Shared paths this release seeded or created go back to how they were: absent. The record
+    // is read back from the server, so each path passes the guard; one it refuses is left.
+    const restore = async (): Promise<void> => {
       for (const line of seeded?.toString('utf8').split('\n') ?? []) {
-        const [kind, ...rest] = line.split(' ')
-        const rel = rest.join(' ')
-        if (!isPlainRelativePath(rel)) continue
-        if (kind === 'seeded') await removeTree(files, `${L.shared}/${rel}`, { guard })
-        else if (kind === 'created') await files.rmdir(`${L.shared}/${rel}`).catch(() => undefined)
+        const space = line.indexOf(' ')
+        const [kind, rel] = [line.slice(0, space), line.slice(space + 1)]
+        if (space < 0 || (kind !== 'seeded' && kind !== 'created')) continue
+        const shared = `${L.shared}/${rel}`
+        try {
+          guard(shared)
+          if (kind === 'seeded') await removeTree(files, shared, { guard })
+          else await files.rmdir(shared).catch(() => undefined)
+        } catch (error) {
+          if (!(error instanceof RemovalRefusedError)) throw error
+          o.log.warning(`left shared/${rel} as it is: ${error.message}`)
+        }
       }
       if (seeded) await files.unlink(L.seeded(id)).catch(ignoreMissing)
-      await files.appendFile(L.log, Buffer.from(logLine('abort', id)), 0o644)
     }
-    aborted = true
+    await Promise.all([
+      removeTree(files, L.release(id), { guard }),
+      removeTree(files, L.tmp, { guard }),
+      ...[L.manifest(id), L.links(id), L.revision(id)].map(f =>
+        files.unlink(f).catch(ignoreMissing)
+      ),
+      restore()
+    ])
+    await files.appendFile(L.log, Buffer.from(logLine('abort', id)), 0o644)
   }
   const unlocked =
-    o.lockToken !== undefined ? await releaseLockOverSftp(files, o.deployDir, o.lockToken) : false
-  return { aborted, unlocked }
+    o.lockToken !== undefined ? await removeOwnLock(files, o.deployDir, owner, o.lockToken) : false
+  return { aborted: id !== undefined, unlocked }
 }
 
 export interface SftpFinishOptions {
@@ -140,14 +167,18 @@ export async function finishOverSftp(
 ): Promise<{ pruned: string[]; unlocked: boolean }> {
   const { files } = o
   const L = layoutOf(o.deployDir)
-  const live = await liveNow(files, L)
+  const [live, owner, oldLog] = await Promise.all([
+    liveNow(files, L),
+    o.lockToken !== undefined ? readOwner(files, L) : undefined,
+    o.forget.length > 0 ? readOrUndefined(files, L.log, READ_LIMITS.log) : undefined
+  ])
   const guard = removalGuard({
     deployDir: o.deployDir,
     protectedReleases: [live, ...o.protectedReleases]
   })
   const pruned: string[] = []
-  await Promise.all(
-    o.prune.map(async id => {
+  await Promise.all([
+    ...o.prune.map(async id => {
       try {
         await removeTree(files, L.release(id), { guard, hints: o.hints })
       } catch (error) {
@@ -159,13 +190,15 @@ export async function finishOverSftp(
         [L.manifest(id), L.links(id), L.revision(id)].map(f => files.unlink(f).catch(ignoreMissing))
       )
       pruned.push(id)
-    })
-  )
+    }),
+    ...o.seedRecords
+      .filter(name => /^seeded\.[A-Za-z0-9._-]+$/.test(name))
+      .map(name => files.unlink(`${L.meta}/${name}`).catch(ignoreMissing))
+  ])
   const added = o.events.map(([event, id]) => logLine(event, id)).join('')
   if (o.forget.length > 0) {
     const forget = new Set(o.forget)
-    const old = (await readOrUndefined(files, L.log, READ_LIMITS.log))?.toString('utf8') ?? ''
-    const kept = old
+    const kept = (oldLog?.toString('utf8') ?? '')
       .split('\n')
       .filter(line => line !== '' && !forget.has(line.split('\t')[1] ?? ''))
       .map(line => `${line}\n`)
@@ -174,13 +207,8 @@ export async function finishOverSftp(
   } else if (added !== '') {
     await files.appendFile(L.log, Buffer.from(added), 0o644)
   }
-  await Promise.all(
-    o.seedRecords
-      .filter(name => /^seeded\.[A-Za-z0-9._-]+$/.test(name))
-      .map(name => files.unlink(`${L.meta}/${name}`).catch(ignoreMissing))
-  )
   const unlocked =
-    o.lockToken !== undefined ? await releaseLockOverSftp(files, o.deployDir, o.lockToken) : false
+    o.lockToken !== undefined ? await removeOwnLock(files, o.deployDir, owner, o.lockToken) : false
   return { pruned, unlocked }
 }
 

@@ -8,7 +8,6 @@
  */
 import * as path from 'node:path'
 import { DeployRefusedError, LockHeldError, messageOf } from '../errors.js'
-import { releaseIdProblem } from '../release/release-id.js'
 import type { DirEntry, RemoteFiles } from '../sftp/remote-files.js'
 import { isMissing, SftpError, SftpStatus } from '../sftp/sftp-engine.js'
 import { makeDirectories } from '../sftp/sftp-transfer.js'
@@ -187,9 +186,7 @@ export async function inspectOverSftp(
     )
   }
   const releaseDirs = new Set(
-    (releaseList ?? [])
-      .filter(e => e.attrs.type === 'dir' && releaseIdProblem(e.name) === undefined)
-      .map(e => e.name)
+    (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
   let manifest: Buffer | undefined
   let links: Buffer | undefined

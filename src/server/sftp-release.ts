@@ -177,12 +177,15 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   }
 }
 
-/** Bytes the new release adds on the server's disk. */
+/** Bytes the new release adds on the server's disk (hard links add none). */
 function bytesNeeded(o: SftpReleaseOptions, copier: Copier): number {
-  const files = o.entries.filter(e => e.type === 'file')
-  if (copier === 'upload') return files.reduce((n, e) => n + e.size, 0)
-  const copied = copier === 'copy-data' ? files.reduce((n, e) => n + e.size, 0) : 0
-  return o.plan.uploadBytes + copied
+  const sent = new Set(o.plan.upload.map(e => e.path))
+  let bytes = 0
+  for (const e of o.entries) {
+    if (e.type !== 'file') continue
+    if (sent.has(e.path) || copier === 'upload' || copier === 'copy-data') bytes += e.size
+  }
+  return bytes
 }
 
 /**

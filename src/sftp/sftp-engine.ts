@@ -163,6 +163,9 @@ interface Waiting {
 
 type Callback<T> = (error: Error | null | undefined, value?: T) => void
 
+/** One request for a file being written, sent in order with the others for that file. */
+type FileStep = (what: string, bytes: number, send: (callback: Callback<void>) => void) => void
+
 /** Data of one file to write: a buffer, or a local file read (and hashed) as it is sent. */
 interface Source {
   size: number
@@ -439,15 +442,20 @@ export class SftpEngine implements RemoteFiles {
 
   async freeBytes(path: string, signal?: AbortSignal): Promise<number | undefined> {
     if (!this.abilities.statvfs) return undefined
-    const info = await this.request<{ bavail?: number; frsize?: number }>(
+    const info = await this.request<{ f_bavail?: unknown; f_frsize?: unknown }>(
       'statvfs',
       path,
       64,
       cb => this.sftp.ext_openssh_statvfs(path, cb as Callback<unknown>),
       signal
     )
-    const { bavail, frsize } = info ?? {}
-    return typeof bavail === 'number' && typeof frsize === 'number' ? bavail * frsize : undefined
+    // statvfs@openssh.com (OpenSSH PROTOCOL, section 4.4): blocks available to unprivileged
+    // users, in units of the fundamental block size. ssh2 gives numbers, or bigints.
+    const count = (v: unknown): number | undefined =>
+      typeof v === 'number' || typeof v === 'bigint' ? Number(v) : undefined
+    const available = count(info?.f_bavail)
+    const size = count(info?.f_frsize)
+    return available !== undefined && size !== undefined ? available * size : undefined
   }
 
   private open(
@@ -619,28 +627,19 @@ export class SftpEngine implements RemoteFiles {
         // Created with our mode (never ssh2's default 0666), which the server's umask may
         // narrow at open; set again explicitly below.
         const handle = await this.open(temporary, 'wx', { mode: options.mode }, signal)
-        await this.finishFile(handle, temporary, path, options, (writes, failed) => {
+        await this.finishFile(handle, temporary, path, options, step => {
           const chunk = this.limits.writeChunk
           // Chunks no larger than ssh2's own limit: a larger WRITE would be split by ssh2, which
           // sends the rest later from the caller's buffer, and the buffer here is shared.
           for (let offset = 0; offset < source.size; offset += chunk) {
             const length = Math.min(chunk, source.size - offset)
             const last = offset + length >= source.size
-            writes.push(
-              this.request<void>(
-                'write',
-                path,
-                length + 64,
-                cb => {
-                  if (failed()) throw new Error('an earlier write failed')
-                  const into = scratch(length)
-                  source.fill(into, offset, length)
-                  if (last) source.finish()
-                  this.sftp.write(handle, into, 0, length, offset, e => cb(e))
-                },
-                signal
-              )
-            )
+            step('write', length + 64, cb => {
+              const into = scratch(length)
+              source.fill(into, offset, length)
+              if (last) source.finish()
+              this.sftp.write(handle, into, 0, length, offset, e => cb(e))
+            })
           }
           if (source.size === 0) source.finish()
         })
@@ -667,17 +666,9 @@ export class SftpEngine implements RemoteFiles {
         throw input.status === 'rejected' ? input.reason : (output as PromiseRejectedResult).reason
       }
       try {
-        await this.finishFile(output.value, temporary, to, options, writes => {
+        await this.finishFile(output.value, temporary, to, options, step => {
           // A length of 0 copies to the end of the file (OpenSSH PROTOCOL, copy-data).
-          writes.push(
-            this.request<void>(
-              'copy',
-              `${from} to ${to}`,
-              96,
-              cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb),
-              signal
-            )
-          )
+          step('copy', 96, cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb))
         })
       } finally {
         await this.close(input.value, from).catch(() => undefined)
@@ -697,42 +688,61 @@ export class SftpEngine implements RemoteFiles {
     temporary: string,
     path: string,
     options: WriteOptions,
-    data: (writes: Promise<void>[], failed: () => boolean) => void
+    data: (step: FileStep) => void
   ): Promise<void> {
     const { signal } = options
-    const writes: Promise<void>[] = []
+    const steps: Promise<void>[] = []
     let failure: unknown
-    const failed = (): boolean => failure !== undefined || signal?.aborted === true
-    const watch = (p: Promise<void>): Promise<void> =>
-      p.catch(error => {
-        failure ??= error
-      })
+    // A failure is known at once, not a microtask later: the rename checks it when it leaves,
+    // which can be in the same turn as a failing request before it. (The error reported is the
+    // one the request rejects with, which names it.)
+    let broken = false
+    const failed = (): boolean => broken || failure !== undefined || signal?.aborted === true
+    const step: FileStep = (what, bytes, send) => {
+      const sent = this.request<void>(
+        what,
+        path,
+        bytes,
+        cb => {
+          if (failed()) throw new Error('not sent: an earlier request for this file failed')
+          try {
+            send(error => {
+              if (error) broken = true
+              cb(error)
+            })
+          } catch (error) {
+            broken = true
+            throw error
+          }
+        },
+        signal
+      )
+      steps.push(
+        sent.catch(error => {
+          failure ??= error
+        })
+      )
+    }
     try {
-      data(writes, failed)
+      data(step)
       const attrs: InputAttributes = { mode: options.mode }
       if (options.mtime !== undefined) {
         attrs.mtime = options.mtime
         attrs.atime = options.mtime
       }
-      writes.push(
-        this.request<void>(
-          'set mode of',
-          path,
-          96,
-          cb => this.sftp.fsetstat(handle, attrs, cb),
-          signal
-        )
-      )
+      step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb))
     } catch (error) {
       failure ??= error
     }
-    const settled = writes.map(watch)
     const closed = this.close(handle, temporary)
     const renamed = this.request<void>('rename', `${temporary} to ${path}`, 64, cb => {
       if (failed()) throw new Error('not renamed: the file is incomplete')
       this.sftp.ext_openssh_rename(temporary, path, cb)
     })
-    await Promise.all(settled)
+    // Looked at below, once the data requests have settled; never an unhandled rejection.
+    closed.catch(() => undefined)
+    renamed.catch(() => undefined)
+    await Promise.all(steps)
     const [closeResult, renameResult] = await Promise.allSettled([closed, renamed])
     if (failure === undefined && closeResult.status === 'rejected') failure = closeResult.reason
     if (failure === undefined && renameResult.status === 'rejected') failure = renameResult.reason
@@ -793,8 +803,13 @@ function wrapError(error: Error, what: string, path: string): Error {
   // ssh2 gives the server's status a numeric code; a request that never got an answer (a lost
   // connection) has none.
   const code = (error as Error & { code?: unknown }).code
+  // sftp-server reports ENOSPC and EDQUOT as a bare FAILURE (SFTP version 3 has no code for it).
+  const hint =
+    code === SftpStatus.FAILURE && /^(write|copy|set mode of|rename|mkdir)\b/.test(what)
+      ? ' (is the disk full, or a quota reached?)'
+      : ''
   return new SftpError(
-    `${what}: ${error.message}`,
+    `${what}: ${error.message}${hint}`,
     typeof code === 'number' ? code : undefined,
     path
   )

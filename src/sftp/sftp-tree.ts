@@ -72,13 +72,17 @@ export async function removeTree(
 ): Promise<boolean> {
   const { guard, signal } = options
   guard(root)
+  // The lstat decides; the listing goes out beside it (reading is harmless) and is used only
+  // when the root is a real directory: opendir follows a symlink, a removal must not.
+  const walked = walkTree(files, root, options)
+  walked.catch(() => undefined)
   const top = await files.lstat(root, signal)
   if (!top) return false
   if (top.type !== 'dir') {
     await files.unlink(root, signal)
     return true
   }
-  const entries = await walkTree(files, root, options)
+  const entries = await walked
   const full = (relative: string): string => `${root}/${relative}`
   for (const e of entries) guard(full(e.path))
   const dirs = entries.filter(e => e.attrs.type === 'dir').map(e => e.path)
