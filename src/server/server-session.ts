@@ -21,9 +21,10 @@ import {
   type LogEvent
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
+import type { Appender } from '../sftp/remote-files.js'
 import { SftpError } from '../sftp/sftp-engine.js'
 import { abortOverSftp, finishOverSftp } from './sftp-finish.js'
-import { inspectOverSftp } from './sftp-inspect.js'
+import { firstReads, inspectOverSftp, tryLock, type FirstReads } from './sftp-inspect.js'
 import { isPlainRelativePath } from './sftp-layout.js'
 import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
@@ -159,6 +160,8 @@ export class ServerSession {
   }
   /** Directories of the release being deployed, listed ahead of need when pruning. */
   private releaseDirsHint: string[] = []
+  /** The release log, held open for appending by an SFTP-only deploy from its prepare phase on. */
+  private logFile: Appender | undefined
 
   constructor(
     readonly server: Server,
@@ -204,6 +207,13 @@ export class ServerSession {
   ): Promise<void> {
     if (access.shell === 'none' || !this.host.exec)
       return this.inspectOverSftp(pathInput, lockOwner, reuse, access, 'shell is none')
+    // Whether the account runs commands is known only from the script's answer; the reads an
+    // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
+    // it runs none.
+    const early = this.host
+      .files()
+      .then(files => firstReads(files, pathInput))
+      .catch(() => undefined)
     let ran: { result: RunResult; output: ScriptOutput }
     try {
       ran = await this.script(
@@ -227,7 +237,8 @@ export class ServerSession {
         lockOwner,
         reuse,
         access,
-        'the server refuses to run commands for this account'
+        'the server refuses to run commands for this account',
+        early
       )
     }
     const { result, output } = ran
@@ -249,7 +260,8 @@ export class ServerSession {
         lockOwner,
         reuse,
         access,
-        `the account runs no shell commands (a command exited ${result.code ?? 'without a status'}${said ? `, saying '${said}'` : ''})`
+        `the account runs no shell commands (a command exited ${result.code ?? 'without a status'}${said ? `, saying '${said}'` : ''})`,
+        early
       )
     }
     const refused = value(output, 'refused')
@@ -302,7 +314,8 @@ export class ServerSession {
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
     access: AccessOptions,
-    why: string
+    why: string,
+    early?: Promise<FirstReads | undefined>
   ): Promise<void> {
     this.access = 'sftp'
     const [needs] = access.needsShell
@@ -313,12 +326,17 @@ export class ServerSession {
     }
     this.log.info(`${why}: deploying over SFTP alone`)
     const files = await this.host.files()
+    // The lock's mkdir leaves now, while the first reads (sent beside the script) are answered.
+    const lockTry = lockOwner ? tryLock(files, pathInput) : undefined
+    const reads = await early
     const state = await inspectOverSftp(files, {
       path: pathInput,
       lock: lockOwner,
       reuse,
       user: this.server.user,
       label: this.label,
+      ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
+      ...(lockTry ? { lockTry } : {}),
       onLocked: dir => {
         this.deployDir = dir
         if (lockOwner) this.lockToken = lockOwner.token
@@ -334,6 +352,13 @@ export class ServerSession {
     this.linksBlob = state.links
     this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
     this.report.previousRelease = this.liveRelease
+  }
+
+  /** The open release log, handed over once (whoever takes it closes it). */
+  private takeLogFile(): Appender | undefined {
+    const file = this.logFile
+    this.logFile = undefined
+    return file
   }
 
   /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
@@ -591,6 +616,9 @@ export class ServerSession {
         onCreated: () => {
           this.prepared = id
         },
+        keepLog: appender => {
+          this.logFile = appender
+        },
         signal: options.signal
       })
     } catch (error) {
@@ -771,7 +799,8 @@ export class ServerSession {
         deployDir: this.deployDir,
         releaseId: id,
         lockToken: token,
-        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease]
+        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+        logFile: this.takeLogFile()
       }).catch(error => {
         throw this.sftpFailure(error, 'cleaning up')
       })
@@ -813,7 +842,8 @@ export class ServerSession {
           ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
         ],
         protectedReleases: [this.liveRelease, this.switchedTo],
-        hints: this.releaseDirsHint
+        hints: this.releaseDirsHint,
+        logFile: this.takeLogFile()
       }).catch(error => {
         throw this.sftpFailure(error, 'finishing')
       })

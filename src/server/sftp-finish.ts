@@ -4,7 +4,7 @@
  * Every removal passes the removal guard.
  */
 import type { Log } from '../logger.js'
-import type { RemoteFiles } from '../sftp/remote-files.js'
+import type { Appender, RemoteFiles } from '../sftp/remote-files.js'
 import { isMissing } from '../sftp/sftp-engine.js'
 import { removeTree } from '../sftp/sftp-tree.js'
 import { removalGuard, RemovalRefusedError } from './removal-guard.js'
@@ -84,6 +84,19 @@ export interface SftpAbortOptions {
   lockToken?: string
   /** Releases no removal may touch (the live one when we arrived). */
   protectedReleases: string[]
+  /** The release log, if this run holds it open; closed here. */
+  logFile?: Appender
+}
+
+/** Append to the release log: through the handle this run holds open, or opening it. */
+async function appendLog(
+  files: RemoteFiles,
+  L: Layout,
+  logFile: Appender | undefined,
+  text: string
+) {
+  if (logFile) await logFile.append(Buffer.from(text))
+  else await files.appendFile(L.log, Buffer.from(text), 0o644)
 }
 
 /**
@@ -159,6 +172,8 @@ export interface SftpFinishOptions {
   protectedReleases: (string | undefined)[]
   /** Directories releases probably have, listed ahead of need when pruning. */
   hints?: string[]
+  /** The release log, if this run holds it open; closed here. */
+  logFile?: Appender
 }
 
 /** Phase 9: prune, record events, compact the release log, release the lock. */
@@ -196,6 +211,7 @@ export async function finishOverSftp(
       .map(name => files.unlink(`${L.meta}/${name}`).catch(ignoreMissing))
   ])
   const added = o.events.map(([event, id]) => logLine(event, id)).join('')
+  let logged: Promise<void>
   if (o.forget.length > 0) {
     const forget = new Set(o.forget)
     const kept = (oldLog?.toString('utf8') ?? '')
@@ -203,13 +219,28 @@ export async function finishOverSftp(
       .filter(line => line !== '' && !forget.has(line.split('\t')[1] ?? ''))
       .map(line => `${line}\n`)
       .join('')
+    // A new file replaces the log: a handle held open on the old one is of no more use.
+    await o.logFile?.close()
     await files.writeFile(L.log, Buffer.from(kept + added), { mode: 0o644, temporaryDir: L.meta })
-  } else if (added !== '') {
-    await files.appendFile(L.log, Buffer.from(added), 0o644)
+    logged = Promise.resolve()
+  } else {
+    logged = added === '' ? Promise.resolve() : appendLog(files, L, o.logFile, added)
+    logged.catch(() => undefined)
   }
+  // The lock goes right behind the log's last line: the server handles them in that order
+  // (draft-ietf-secsh-filexfer-02, section 6.1), as the shell script does one after the other.
   const unlocked =
-    o.lockToken !== undefined ? await removeOwnLock(files, o.deployDir, owner, o.lockToken) : false
-  return { pruned, unlocked }
+    o.lockToken !== undefined
+      ? removeOwnLock(files, o.deployDir, owner, o.lockToken)
+      : Promise.resolve(false)
+  unlocked.catch(() => undefined)
+  try {
+    await logged
+  } finally {
+    // Its answer is not waited for: the handle goes with the session anyway.
+    void o.logFile?.close()
+  }
+  return { pruned, unlocked: await unlocked }
 }
 
 /** mode: unlock over SFTP. Reports the owner record of the lock it removed. */

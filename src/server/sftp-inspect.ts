@@ -10,7 +10,7 @@ import * as path from 'node:path'
 import { DeployRefusedError, LockHeldError, messageOf } from '../errors.js'
 import type { DirEntry, RemoteFiles } from '../sftp/remote-files.js'
 import { isMissing, SftpError, SftpStatus } from '../sftp/sftp-engine.js'
-import { makeDirectories } from '../sftp/sftp-transfer.js'
+import { ensureDirectories } from '../sftp/sftp-transfer.js'
 import type { Reuse } from '../settings.js'
 import { lockHeldMessage, refusalMessage } from './server-messages.js'
 import { layoutOf, READ_LIMITS, releaseOfTarget, type Layout } from './sftp-layout.js'
@@ -27,6 +27,13 @@ export interface SftpInspectOptions {
   label: string
   /** Called as soon as the lock is ours, so that any failure after it releases it. */
   onLocked?: (deployDir: string) => void
+  /** firstReads(), already under way. */
+  firstReads?: Promise<FirstReads>
+  /**
+   * `mkdir <path>/.atomic-deploy/lock`, sent beside the first reads (see tryLock): ours if it
+   * succeeded, and given back if a refusal follows.
+   */
+  lockTry?: Promise<PromiseSettledResult<void>>
 }
 
 export interface SftpInspection {
@@ -107,6 +114,37 @@ async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | u
   return undefined
 }
 
+/** What the deploy path is: its resolved form, its entries, where `current` points. */
+export type FirstReads = [
+  PromiseSettledResult<string>,
+  PromiseSettledResult<DirEntry[] | undefined>,
+  PromiseSettledResult<string>
+]
+
+/**
+ * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
+ * had its chance. Only reads, so they may go out before it is known that they are needed.
+ */
+export function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
+  return Promise.allSettled([
+    resolvePath(files, path),
+    listOrUndefined(files, path),
+    files.readlink(`${path}/current`)
+  ])
+}
+
+/**
+ * Take the lock of an existing layout without waiting for the first reads: the mkdir succeeds
+ * only where `.atomic-deploy/` exists (a deploy layout, ours), and a lock taken for a deploy
+ * then refused is removed again at once. A first deploy's mkdir fails, and the lock is taken
+ * once the layout is made.
+ */
+export function tryLock(files: RemoteFiles, path: string): Promise<PromiseSettledResult<void>> {
+  return Promise.allSettled([files.mkdir(`${path}/.atomic-deploy/lock`, DIRECTORY_MODE)]).then(
+    ([result]) => result as PromiseSettledResult<void>
+  )
+}
+
 export async function inspectOverSftp(
   files: RemoteFiles,
   options: SftpInspectOptions
@@ -117,12 +155,32 @@ export async function inspectOverSftp(
     )
   }
   const input = options.path
-  // Reads first, all at once: nothing is written before every refusal had its chance.
-  const [resolved, top, link] = await Promise.allSettled([
-    resolvePath(files, input),
-    listOrUndefined(files, input),
-    files.readlink(`${input}/current`)
+  const [[resolved, top, link], locked] = await Promise.all([
+    options.firstReads ?? firstReads(files, input),
+    options.lock ? (options.lockTry ?? tryLock(files, input)) : undefined
   ])
+  try {
+    return await inspected(files, options, resolved, top, link, locked)
+  } catch (error) {
+    // A lock taken beside the first reads, for a deploy refused after all: given back.
+    if (locked?.status === 'fulfilled' && !lockedHere.has(options))
+      await files.rmdir(`${input}/.atomic-deploy/lock`).catch(() => undefined)
+    throw error
+  }
+}
+
+/** Inspections whose lock became the deploy's (its owner record on the way). */
+const lockedHere = new WeakSet<SftpInspectOptions>()
+
+async function inspected(
+  files: RemoteFiles,
+  options: SftpInspectOptions,
+  resolved: FirstReads[0],
+  top: FirstReads[1],
+  link: FirstReads[2],
+  locked: PromiseSettledResult<void> | undefined
+): Promise<SftpInspection> {
+  const input = options.path
   if (resolved.status === 'rejected') {
     refused(options, `access cannot resolve ${input}: ${messageOf(resolved.reason)}`)
   }
@@ -164,9 +222,23 @@ export async function inspectOverSftp(
 
   // The owner record is written while the state is read: the lock is ours from its mkdir on.
   const ownerWritten = options.lock
-    ? (await takeLock(files, options, layout, entries, byName)).ownerWritten
+    ? (await takeLock(files, options, layout, entries, byName, locked)).ownerWritten
     : Promise.resolve()
   ownerWritten.catch(() => undefined)
+  // The starting point's manifest, read beside the rest: of the release current pointed to a
+  // moment ago, which the readlink now, under the lock, confirms (or it is read again).
+  const startingPoint = (id: string | undefined): Promise<[Buffer?, Buffer?]> =>
+    options.reuse === 'cache' && byName.has('cache')
+      ? Promise.all([readOrUndefined(files, layout.cacheManifest, READ_LIMITS.manifest)])
+      : options.reuse === 'previous' && id !== undefined
+        ? Promise.all([
+            readOrUndefined(files, layout.manifest(id), READ_LIMITS.manifest),
+            readOrUndefined(files, layout.links(id), READ_LIMITS.links)
+          ])
+        : Promise.resolve([])
+  const before = link.status === 'fulfilled' ? releaseOfTarget(link.value) : undefined
+  const early = entries ? startingPoint(before) : Promise.resolve([] as [Buffer?, Buffer?])
+  early.catch(() => undefined)
   const [current, releaseList, logText, metaList] = await Promise.all([
     currentEntry || options.lock
       ? files.readlink(layout.current).catch(error => {
@@ -188,16 +260,7 @@ export async function inspectOverSftp(
   const releaseDirs = new Set(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
-  let manifest: Buffer | undefined
-  let links: Buffer | undefined
-  if (options.reuse === 'cache' && byName.has('cache')) {
-    manifest = await readOrUndefined(files, layout.cacheManifest, READ_LIMITS.manifest)
-  } else if (options.reuse === 'previous' && liveRelease !== undefined) {
-    ;[manifest, links] = await Promise.all([
-      readOrUndefined(files, layout.manifest(liveRelease), READ_LIMITS.manifest),
-      readOrUndefined(files, layout.links(liveRelease), READ_LIMITS.links)
-    ])
-  }
+  const [manifest, links] = await (liveRelease === before ? early : startingPoint(liveRelease))
   return {
     deployDir: D,
     current,
@@ -220,9 +283,24 @@ async function takeLock(
   options: SftpInspectOptions,
   layout: Layout,
   entries: DirEntry[] | undefined,
-  byName: Map<string, DirEntry>
+  byName: Map<string, DirEntry>,
+  tried: PromiseSettledResult<void> | undefined
 ): Promise<{ ownerWritten: Promise<void> }> {
   const D = layout.dir
+  const held = async (): Promise<never> => {
+    const there = await files.lstat(layout.lock).catch(() => undefined)
+    if (!there) refused(options, `permission user ${options.user} cannot write to ${D}`)
+    throw new LockHeldError(
+      `${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`
+    )
+  }
+  if (tried?.status === 'fulfilled') return ownLock(files, options, layout)
+  // The layout was there, and still the mkdir failed: the lock is held (or cannot be made).
+  if (tried && byName.has('.atomic-deploy')) {
+    const error: unknown = tried.reason
+    if (!(error instanceof SftpError) || error.code === undefined) throw error
+    return held()
+  }
   const missing: string[] = []
   if (!entries) {
     // The deploy directory itself, and any missing parents, shallowest first.
@@ -236,7 +314,8 @@ async function takeLock(
   for (const name of ['releases', 'shared', '.atomic-deploy'])
     if (!byName.has(name)) missing.push(`${D}/${name}`)
   try {
-    if (missing.length > 0) await makeDirectories(files, missing, DIRECTORY_MODE)
+    // mkdir -p: another deploy starting at the same moment may make them first.
+    if (missing.length > 0) await ensureDirectories(files, missing, DIRECTORY_MODE)
   } catch (error) {
     refused(
       options,
@@ -247,13 +326,19 @@ async function takeLock(
     await files.mkdir(layout.lock, DIRECTORY_MODE)
   } catch (error) {
     if (!(error instanceof SftpError) || error.code === undefined) throw error
-    const there = await files.lstat(layout.lock).catch(() => undefined)
-    if (!there) refused(options, `permission user ${options.user} cannot write to ${D}`)
-    throw new LockHeldError(
-      `${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`
-    )
+    return held()
   }
-  options.onLocked?.(D)
+  return ownLock(files, options, layout)
+}
+
+/** The lock is ours: say so, and write its owner record. */
+function ownLock(
+  files: RemoteFiles,
+  options: SftpInspectOptions,
+  layout: Layout
+): { ownerWritten: Promise<void> } {
+  lockedHere.add(options)
+  options.onLocked?.(layout.dir)
   const ownerWritten = files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
     mode: 0o644,
     temporaryDir: layout.lock

@@ -5,15 +5,15 @@
  * with verify: full, every file read back and hashed here), link shared paths, and record the
  * manifest, the revision and the release log, with the same files the shell scripts write.
  */
-import { DeployRefusedError, messageOf } from '../errors.js'
+import { DeployRefusedError } from '../errors.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
-import type { RemoteFiles } from '../sftp/remote-files.js'
+import type { Appender, DirEntry, FileAttributes, RemoteFiles } from '../sftp/remote-files.js'
 import { forEachPipelined } from '../sftp/sftp-batch.js'
 import { isMissing } from '../sftp/sftp-engine.js'
-import { makeDirectories, uploadEntries } from '../sftp/sftp-transfer.js'
+import { ensureDirectories, makeDirectories, uploadEntries } from '../sftp/sftp-transfer.js'
 import { removeTree, walkTree } from '../sftp/sftp-tree.js'
 import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
@@ -49,6 +49,8 @@ export interface SftpReleaseOptions {
   protectedReleases: string[]
   /** Called once `releases/<id>` exists and is this run's to remove on failure. */
   onCreated: () => void
+  /** Given the release log, opened for appending, for the phases after this one. */
+  keepLog?: (appender: Appender) => void
   signal?: AbortSignal
 }
 
@@ -92,29 +94,44 @@ function chooseCopier(files: RemoteFiles, method: CopyMethod, log: Log): Copier 
   return 'upload'
 }
 
+/**
+ * Requests that do not depend on each other leave together: sftp-server handles a session's
+ * requests one after another, and the SFTP draft requires every server to answer as if it did
+ * ("the results in the responses will be the same as if it had sent the requests one at a time
+ * and waited for the response in each case", draft-ietf-secsh-filexfer-02, section 6.1). So a
+ * directory's mkdir and the files made in it leave back to back; what only reads (shared/) or
+ * writes elsewhere (the manifest, the log) goes beside the build.
+ */
 export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleaseResult> {
   const { files, signal, log } = o
+  // How long each step took, for ACTIONS_STEP_DEBUG: where an SFTP-only deploy spends its time.
+  let last = performance.now()
+  const took = (step: string): void => {
+    const now = performance.now()
+    log.debug(`sftp: ${step} in ${Math.round(now - last)} ms`)
+    last = now
+  }
   const L = layoutOf(o.deployDir)
   const id = o.releaseId
   const R = L.release(id)
   const guard = removalGuard({ deployDir: o.deployDir, protectedReleases: o.protectedReleases })
   const copier = o.base.kind === 'none' ? 'upload' : chooseCopier(files, o.copyMethod, log)
-
-  const free = files.freeBytes(o.deployDir, signal).catch(() => undefined)
-  const aborted = await removeLeftovers(o, L, guard)
-  const needed = bytesNeeded(o, copier)
-  const available = await free
-  if (available !== undefined && available < needed) {
-    throw new DeployRefusedError(
-      `${o.label}: not enough free space in ${o.deployDir}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for release ${id}. Free some space (keep-releases prunes old releases), then deploy again. Nothing was changed.`
-    )
+  const quiet = <T>(p: Promise<T>): Promise<T> => {
+    p.catch(() => undefined)
+    return p
   }
 
   // Creating the release directory is the first write of this release, and it must not fail
-  // into cleanup: a release that exists already is someone else's and stays as it is.
+  // into cleanup: a release that exists already is someone else's and stays as it is. The free
+  // space is asked for beside it, and the release log opened (it stays open until the release
+  // is recorded).
+  const free = quiet(files.freeBytes(o.deployDir, signal).catch(() => undefined))
+  const logFile = quiet(files.appender(L.log, 0o644, signal))
+  const closeLog = (): Promise<void> => logFile.then(a => a.close()).catch(() => undefined)
   try {
     await files.mkdir(R, DIRECTORY_MODE, signal)
   } catch (error) {
+    await closeLog()
     if (await files.lstat(R).catch(() => undefined)) {
       throw new DeployRefusedError(
         `${o.label}: cannot create ${R} (does release ${id} exist already?)`
@@ -122,26 +139,76 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     }
     throw error
   }
+  const needed = bytesNeeded(o, copier)
+  const available = await free
+  if (available !== undefined && available < needed) {
+    await Promise.all([files.rmdir(R).catch(() => undefined), closeLog()])
+    throw new DeployRefusedError(
+      `${o.label}: not enough free space in ${o.deployDir}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for release ${id}. Free some space (keep-releases prunes old releases), then deploy again. Nothing was changed.`
+    )
+  }
   o.onCreated()
-  const logged = files.appendFile(
-    L.log,
-    Buffer.from(aborted.map(a => logLine('abort', a)).join('') + logLine('start', id)),
-    0o644,
-    signal
+  const appender = await logFile
+  o.keepLog?.(appender)
+  // Logged as begun before anything is written into it, and never cancelled: a release the log
+  // does not know of would never be cleaned up.
+  const started = quiet(appender.append(Buffer.from(logLine('start', id))))
+  took(`${R} created`)
+
+  // Beside the build: what earlier runs left, the metadata directories and files, and what
+  // shared/ holds.
+  const leftovers = quiet(
+    removeLeftovers(o, L, guard).then(async aborted => {
+      if (aborted.length > 0)
+        await appender.append(Buffer.from(aborted.map(a => logLine('abort', a)).join('')), signal)
+    })
   )
-  logged.catch(() => undefined)
-  const metaDirs = makeDirectories(
-    files,
-    [
-      L.tmp,
-      ...[L.manifests, L.revisions].filter(
-        d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
+  const scratch = quiet(
+    (o.leftovers.metaNames.includes('tmp')
+      ? removeTree(files, L.tmp, { guard, signal })
+      : Promise.resolve(false)
+    ).then(() =>
+      makeDirectories(
+        files,
+        [
+          L.tmp,
+          ...[L.manifests, L.revisions].filter(
+            d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
+          )
+        ],
+        DIRECTORY_MODE,
+        signal
       )
-    ],
-    DIRECTORY_MODE,
-    signal
+    )
   )
-  metaDirs.catch(() => undefined)
+  const write = (path: string, data: Buffer, mode: number): Promise<void> =>
+    files.writeFile(path, data, { mode, temporaryDir: L.tmp, signal })
+  const metadata = quiet(
+    scratch.then(() =>
+      Promise.all([
+        write(L.manifest(id), o.manifest, 0o600),
+        write(L.revision(id), Buffer.from(`${o.revision}\n`), 0o600)
+      ])
+    )
+  )
+  // Shared paths are decided from what shared/ holds (read beside the build), and recorded
+  // (the links, the seed record) before the release is verified; they are made after it.
+  const plan = quiet(readShared(o, L).then(read => planShared(o, L, read)))
+  const planned = quiet(
+    Promise.all([plan, scratch]).then(([p]) =>
+      Promise.all([
+        write(
+          L.links(id),
+          Buffer.from([...p.linked, ...p.parents].map(l => `${l}\n`).join('')),
+          0o644
+        ),
+        ...(p.record.length > 0
+          ? [write(L.seeded(id), Buffer.from(p.record.join('')), 0o644)]
+          : []),
+        ...(o.base.kind === 'cache' ? [write(L.cacheManifest, o.manifest, 0o600)] : [])
+      ])
+    )
+  )
 
   const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start()
   const sent = { files: 0, bytes: 0, missing: 0 }
@@ -151,28 +218,54 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     progress.files++
     progress.bytes += bytes
   }
+  // A shared path refused (a conflict) stops the build at once: the release will not be used.
+  const building = new AbortController()
+  const stop = (): void => building.abort(signal?.reason)
+  signal?.addEventListener('abort', stop, { once: true })
+  if (signal?.aborted) stop()
+  plan.catch(error => building.abort(error))
   try {
-    await build(o, L, guard, copier, onFile, sent)
+    await build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent)
+  } catch (error) {
+    const refusal = await plan.then(
+      () => undefined,
+      (failure: unknown) => failure
+    )
+    throw refusal ?? error
   } finally {
+    signal?.removeEventListener('abort', stop)
     progress.stop()
   }
+  took(`release built (${copier} for unchanged files, ${sent.files} uploaded)`)
   if (sent.missing > 0)
     log.info(
       `${formatCount(sent.missing)} unchanged files were missing on the server and were sent again`
     )
-  await Promise.all([logged, metaDirs])
 
   await verifyRelease(o, R)
-  const shared = await linkShared(o, L, guard)
-  await record(o, L, shared.linked.concat(shared.parents))
+  took('release verified')
+  const shared = await plan
+  await Promise.all([planned, metadata, leftovers, started])
+  const ready = (): Promise<void> => appender.append(Buffer.from(logLine('ready', id)), signal)
+  if (shared.actions.every(a => a.kind === 'link' && !a.replace && !a.parent)) {
+    // Links alone: made, and the release logged as ready right behind them, in one round trip.
+    await Promise.all([applyShared(o, L, guard, shared), ready()])
+  } else {
+    await applyShared(o, L, guard, shared)
+    await ready()
+  }
+  // Empty by now; its answer is not waited for (whatever is left there goes with the next
+  // deploy).
+  quiet(files.rmdir(L.tmp))
+  took('release logged as ready')
   return {
     uploadedFiles: sent.files,
     uploadedBytes: sent.bytes,
     shared: {
       linked: shared.linked,
-      seeded: shared.seeded,
-      replaced: shared.replaced,
-      created: shared.created
+      seeded: shared.actions.filter(a => a.kind === 'seed').map(a => a.rel),
+      replaced: shared.actions.filter(a => a.replace).map(a => a.rel),
+      created: shared.actions.filter(a => a.kind === 'create').map(a => a.rel)
     }
   }
 }
@@ -190,8 +283,8 @@ function bytesNeeded(o: SftpReleaseOptions, copier: Copier): number {
 
 /**
  * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
- * switch links, the metadata scratch directory, and copies a shell deploy started at lock time.
- * Returns the ids of the releases removed.
+ * switch links, and copies a shell deploy started at lock time. Returns the ids of the releases
+ * removed.
  */
 async function removeLeftovers(
   o: SftpReleaseOptions,
@@ -218,7 +311,7 @@ async function removeLeftovers(
       })
     ),
     ...o.leftovers.metaNames
-      .filter(name => name === 'tmp' || /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
+      .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
       .map(name => removeTree(files, `${L.meta}/${name}`, { guard, signal }))
   ])
   return removed
@@ -262,13 +355,15 @@ async function build(
     from = L.cache
     changed = new Set()
   }
-  await makeDirectories(
+  // The directories' mkdirs leave first, the files right behind them (see prepareOverSftp).
+  const dirs = makeDirectories(
     files,
     o.entries.filter(e => e.type === 'dir').map(e => `${R}/${e.path}`),
     DIRECTORY_MODE,
     signal
   )
-  await forEachPipelined(
+  dirs.catch(() => undefined)
+  const made = forEachPipelined(
     o.entries.filter(e => e.type !== 'dir'),
     async (e, batchSignal) => {
       const target = `${R}/${e.path}`
@@ -301,6 +396,10 @@ async function build(
     },
     { signal }
   )
+  // A failed mkdir is the cause to report, rather than the files it left without a directory.
+  const [dirsResult, madeResult] = await Promise.allSettled([dirs, made])
+  if (dirsResult.status === 'rejected') throw dirsResult.reason
+  if (madeResult.status === 'rejected') throw madeResult.reason
 }
 
 /** The listing line of what is on the server, in the form listingLine gives the manifest. */
@@ -361,115 +460,125 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
     throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), badsum.slice(0, 50))
 }
 
-interface SharedResult {
-  linked: string[]
-  /** Parents of shared links made in the release, recorded with the links (see createParent). */
-  parents: string[]
-  seeded: string[]
-  replaced: string[]
-  created: string[]
-}
-
 function sharedTarget(rel: string): string {
   return `${'../'.repeat(rel.split('/').length + 1)}shared/${rel}`
 }
 
-/** Link shared paths, by the rules of the shell scripts' autoShared and explicitShared. */
-async function linkShared(
+/** One shared path, by the rules of the shell scripts' autoShared and explicitShared. */
+interface SharedAction {
+  rel: string
+  /** link: shared/ has it; seed: the release's own moves into shared/; create: made empty. */
+  kind: 'link' | 'seed' | 'create'
+  /** The release's own copy is removed first (shared-conflict: replace). */
+  replace: boolean
+  /** The link's parent directory, when the release lacks it (listed paths only). */
+  parent?: string
+}
+
+interface SharedPlan {
+  actions: SharedAction[]
+  linked: string[]
+  /** Topmost parents made in the release for links, recorded with the links (createParent). */
+  parents: string[]
+  /** Lines of the seed record: what an abort puts back. */
+  record: string[]
+}
+
+/** What shared/ holds: its top level (every entry linked), or each listed path. */
+async function readShared(
+  o: SftpReleaseOptions,
+  L: Layout
+): Promise<{ top?: DirEntry[]; listed?: (FileAttributes | undefined)[] }> {
+  const { files, signal } = o
+  if (o.sharedPaths) {
+    const listed = o.sharedPaths.map(p => p.replace(/\/$/, ''))
+    return {
+      listed: await Promise.all(listed.map(rel => files.lstat(`${L.shared}/${rel}`, signal)))
+    }
+  }
+  try {
+    return { top: await files.list(L.shared, signal) }
+  } catch (error) {
+    if (isMissing(error)) return { top: [] }
+    throw error
+  }
+}
+
+/** Decide every shared path before anything changes, so a refusal leaves shared/ as it was. */
+async function planShared(
   o: SftpReleaseOptions,
   L: Layout,
-  guard: RemovalGuard
-): Promise<SharedResult> {
-  const { files, signal } = o
-  const R = L.release(o.releaseId)
+  read: { top?: DirEntry[]; listed?: (FileAttributes | undefined)[] }
+): Promise<SharedPlan> {
   const inRelease = new Map(o.entries.map(e => [e.path, e]))
-  const result: SharedResult = { linked: [], parents: [], seeded: [], replaced: [], created: [] }
+  const plan: SharedPlan = { actions: [], linked: [], parents: [], record: [] }
   const conflict = (rel: string, hint: string): DeployRefusedError =>
     new DeployRefusedError(
       `${o.label}: ${rel} is both in shared/ and in the release; ${hint}, or set shared-conflict: replace`
     )
-  const link = async (rel: string): Promise<void> => {
-    await files.symlink(sharedTarget(rel), `${R}/${rel}`, signal)
-    result.linked.push(rel)
-  }
-  const replace = async (rel: string): Promise<void> => {
-    await removeTree(files, `${R}/${rel}`, { guard, signal })
-    result.replaced.push(rel)
-  }
-
   if (!o.sharedPaths) {
     // Every entry of shared/ at the first level the release does not have; where both have a
     // directory of that name, one level down.
-    const walk = async (prefix: string): Promise<void> => {
-      let listed
-      try {
-        listed = await files.list(prefix === '' ? L.shared : `${L.shared}/${prefix}`, signal)
-      } catch (error) {
-        if (isMissing(error)) return
-        throw error
+    const walk = async (prefix: string, entries: DirEntry[]): Promise<void> => {
+      for (const entry of entries) {
+        const rel = `${prefix}${entry.name}`
+        const there = inRelease.get(rel)
+        if (there?.type === 'dir' && entry.attrs.type === 'dir') {
+          await walk(`${rel}/`, await o.files.list(`${L.shared}/${rel}`, o.signal))
+          continue
+        }
+        if (there && o.sharedConflict !== 'replace')
+          throw conflict(rel, 'remove it from the source')
+        plan.actions.push({ rel, kind: 'link', replace: there !== undefined })
       }
-      await Promise.all(
-        listed.map(async entry => {
-          const rel = `${prefix}${entry.name}`
-          const there = inRelease.get(rel)
-          if (there?.type === 'dir' && entry.attrs.type === 'dir') return walk(`${rel}/`)
-          if (there) {
-            if (o.sharedConflict !== 'replace') throw conflict(rel, 'remove it from the source')
-            await replace(rel)
-          }
-          await link(rel)
-        })
-      )
     }
-    await walk('')
-    return result
-  }
-
-  // Explicit paths: every one checked before anything changes, so a refusal leaves shared/ as
-  // it was; what is seeded or created is recorded first, so an abort puts it back.
-  const entries = o.sharedPaths.map(p => ({ rel: p.replace(/\/$/, ''), dir: p.endsWith('/') }))
-  const inShared = await Promise.all(entries.map(e => files.lstat(`${L.shared}/${e.rel}`, signal)))
-  const record: string[] = []
-  entries.forEach((e, i) => {
-    const s = inShared[i] !== undefined
-    const d = inRelease.has(e.rel)
-    if (s && d && o.sharedConflict === 'fail')
-      throw conflict(e.rel, 'remove it from the source or exclude it')
-    if (!s && !d && !e.dir)
-      throw new DeployRefusedError(
-        `${o.label}: ${e.rel} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
-      )
-    if (!s) record.push(`${d ? 'seeded' : 'created'} ${e.rel}\n`)
-  })
-  if (record.length > 0)
-    await o.files.writeFile(L.seeded(o.releaseId), Buffer.from(record.join('')), {
-      mode: 0o644,
-      temporaryDir: L.tmp,
-      signal
+    await walk('', read.top ?? [])
+  } else {
+    o.sharedPaths.forEach((p, i) => {
+      const rel = p.replace(/\/$/, '')
+      const s = read.listed?.[i] !== undefined
+      const d = inRelease.has(rel)
+      if (s && d && o.sharedConflict === 'fail')
+        throw conflict(rel, 'remove it from the source or exclude it')
+      if (!s && !d && !p.endsWith('/'))
+        throw new DeployRefusedError(
+          `${o.label}: ${rel} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
+        )
+      const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : undefined
+      const kind = s ? 'link' : d ? 'seed' : 'create'
+      if (kind !== 'link') plan.record.push(`${kind === 'seed' ? 'seeded' : 'created'} ${rel}\n`)
+      plan.actions.push({ rel, kind, replace: s && d, ...(parent ? { parent } : {}) })
+      const top = parent === undefined ? undefined : topMissing(parent, inRelease)
+      if (top !== undefined && !plan.parents.includes(top)) plan.parents.push(top)
     })
-  for (const [i, e] of entries.entries()) {
-    const s = inShared[i] !== undefined
-    const d = inRelease.has(e.rel)
-    const parent = e.rel.includes('/') ? e.rel.slice(0, e.rel.lastIndexOf('/')) : ''
-    if (s && d) await replace(e.rel)
-    else if (d) {
-      if (parent) await ensureDirectories(files, L.shared, parent, signal)
-      await files.rename(`${R}/${e.rel}`, `${L.shared}/${e.rel}`, signal)
-      result.seeded.push(e.rel)
-    } else if (!s) {
-      await ensureDirectories(files, L.shared, e.rel, signal)
-      result.created.push(e.rel)
-    }
-    if (parent) {
-      // The parent in the release, when the source lacks it: its topmost new directory is
-      // recorded with the links, so the next release's copy drops it with them.
-      const top = topMissing(parent, inRelease)
-      await ensureDirectories(files, R, parent, signal)
-      if (top !== undefined && !result.parents.includes(top)) result.parents.push(top)
-    }
-    await link(e.rel)
   }
-  return result
+  plan.linked = plan.actions.map(a => a.rel)
+  return plan
+}
+
+/** Carry the plan out (its record is written already): every shared path at once. */
+async function applyShared(
+  o: SftpReleaseOptions,
+  L: Layout,
+  guard: RemovalGuard,
+  plan: SharedPlan
+): Promise<void> {
+  const { files, signal } = o
+  const R = L.release(o.releaseId)
+  await Promise.all(
+    plan.actions.map(async a => {
+      if (a.replace) await removeTree(files, `${R}/${a.rel}`, { guard, signal })
+      if (a.kind === 'seed') {
+        const parent = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : ''
+        if (parent) await ensureUnder(files, L.shared, parent, signal)
+        await files.rename(`${R}/${a.rel}`, `${L.shared}/${a.rel}`, signal)
+      } else if (a.kind === 'create') {
+        await ensureUnder(files, L.shared, a.rel, signal)
+      }
+      if (a.parent) await ensureUnder(files, R, a.parent, signal)
+      await files.symlink(sharedTarget(a.rel), `${R}/${a.rel}`, signal)
+    })
+  )
 }
 
 function topMissing(parent: string, inRelease: Map<string, ManifestEntry>): string | undefined {
@@ -481,35 +590,18 @@ function topMissing(parent: string, inRelease: Map<string, ManifestEntry>): stri
   return undefined
 }
 
-/** `mkdir -p base/rel`: every missing component, keeping what is there. */
-async function ensureDirectories(
+/** `mkdir -p base/rel`. */
+function ensureUnder(
   files: RemoteFiles,
   base: string,
   rel: string,
   signal?: AbortSignal
 ): Promise<void> {
   const parts = rel.split('/')
-  const paths = parts.map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`)
-  const made = await Promise.allSettled(paths.map(p => files.mkdir(p, DIRECTORY_MODE, signal)))
-  for (const [i, m] of made.entries()) {
-    if (m.status === 'fulfilled') continue
-    const there = await files.lstat(paths[i] as string, signal)
-    if (there?.type !== 'dir') throw new Error(`cannot create ${paths[i]}: ${messageOf(m.reason)}`)
-  }
-}
-
-/** The manifest, the shared links and the revision record, then `ready` in the release log. */
-async function record(o: SftpReleaseOptions, L: Layout, links: string[]): Promise<void> {
-  const { files, signal } = o
-  const id = o.releaseId
-  const write = (path: string, data: Buffer, mode: number): Promise<void> =>
-    files.writeFile(path, data, { mode, temporaryDir: L.tmp, signal })
-  await Promise.all([
-    write(L.manifest(id), o.manifest, 0o600),
-    write(L.links(id), Buffer.from(links.map(l => `${l}\n`).join('')), 0o644),
-    write(L.revision(id), Buffer.from(`${o.revision}\n`), 0o600),
-    ...(o.base.kind === 'cache' ? [write(L.cacheManifest, o.manifest, 0o600)] : [])
-  ])
-  await files.appendFile(L.log, Buffer.from(logLine('ready', id)), 0o644, signal)
-  await files.rmdir(L.tmp, signal).catch(() => undefined)
+  return ensureDirectories(
+    files,
+    parts.map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`),
+    DIRECTORY_MODE,
+    signal
+  )
 }

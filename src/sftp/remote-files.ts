@@ -56,6 +56,13 @@ export interface CopyAbilities {
   statvfs: boolean
 }
 
+/** A file kept open for appending: one round trip per append. */
+export interface Appender {
+  append(data: Buffer, signal?: AbortSignal): Promise<void>
+  /** Close the handle (it holds one of the session's handle slots). Never rejects. */
+  close(): Promise<void>
+}
+
 export interface RemoteFiles {
   /** What the server offers beyond SFTP version 3. */
   readonly abilities: CopyAbilities
@@ -79,7 +86,9 @@ export interface RemoteFiles {
   writeFile(path: string, data: Buffer | LocalFile, options: WriteOptions): Promise<void>
   /** Append to a file (created with `mode` when missing). */
   appendFile(path: string, data: Buffer, mode: number, signal?: AbortSignal): Promise<void>
-  /** Copy a file on the server (copy-data), under a temporary name, then rename it into place. */
+  /** Open a file for appending (created with `mode` when missing), to append to it often. */
+  appender(path: string, mode: number, signal?: AbortSignal): Promise<Appender>
+  /** Copy a file on the server (copy-data) to a name that must not exist yet. */
   copyFile(from: string, to: string, options: WriteOptions): Promise<void>
   /** A hard link `link` to the existing file `existing` (hardlink@openssh.com). */
   hardlink(existing: string, link: string, signal?: AbortSignal): Promise<void>

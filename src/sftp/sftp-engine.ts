@@ -16,6 +16,7 @@ import { closeSync, openSync, readSync } from 'node:fs'
 import type { InputAttributes, SFTPWrapper, Stats } from 'ssh2'
 import { AbortedError, ConnectionError, SwitchRefusedError, messageOf } from '../errors.js'
 import type {
+  Appender,
   CopyAbilities,
   DirEntry,
   FileAttributes,
@@ -101,12 +102,14 @@ export function isMissing(error: unknown): boolean {
 
 /** Bounds from what the server said, never more than is useful or than memory should hold. */
 export function limitsFor(facts: SftpFacts): EngineLimits {
+  // Half of what the server allows (it has other uses for its descriptors), and no more than
+  // a few thousand: enough to keep a round trip of 100 ms busy with small files.
   const handles =
     facts.maxOpenHandles === undefined
       ? 64
-      : Math.max(4, Math.min(512, Math.floor(facts.maxOpenHandles / 2)))
+      : Math.max(4, Math.min(2048, Math.floor(facts.maxOpenHandles / 2)))
   return {
-    requests: 1024,
+    requests: 4096,
     // OpenSSH grants a session channel 2 MB; bytes beyond the window wait in ssh2's memory.
     bytes: Math.min(Math.max(facts.windowBytes ?? 2 * 1024 * 1024, 256 * 1024), 8 * 1024 * 1024),
     handles,
@@ -153,6 +156,12 @@ export function checkEntryName(dir: string, name: unknown): string {
     throw new Error(`the server listed an invalid name in ${dir}: ${JSON.stringify(name)}`)
   }
   return name
+}
+
+interface HandleWaiter {
+  count: number
+  grant: () => void
+  cancelled: boolean
 }
 
 interface Waiting {
@@ -231,8 +240,10 @@ export class SftpEngine implements RemoteFiles {
   private queue: Waiting[] = []
   private head = 0
   private freeHandles: number
-  private handleWaiters: (() => void)[] = []
+  private handleWaiters: HandleWaiter[] = []
   private lost: string | undefined
+  /** What waits on each abort signal (see onAbort). */
+  private readonly watched = new WeakMap<AbortSignal, Set<() => void>>()
   /** Requests in flight, to fail when the channel closes under them. */
   private readonly pending = new Set<(error: Error) => void>()
 
@@ -240,7 +251,12 @@ export class SftpEngine implements RemoteFiles {
     private readonly sftp: SftpChannel,
     readonly label: string,
     facts: SftpFacts,
-    limits: Partial<EngineLimits> = {}
+    limits: Partial<EngineLimits> = {},
+    /**
+     * Called before each request leaves: the connection gathers the requests that leave in one
+     * turn of the event loop into one write (many small SSH packets, one system call).
+     */
+    private readonly beforeSend: () => void = () => undefined
   ) {
     this.limits = { ...limitsFor(facts), ...limits }
     this.freeHandles = this.limits.handles
@@ -307,7 +323,7 @@ export class SftpEngine implements RemoteFiles {
         bytes,
         cancelled: false,
         start: () => {
-          signal?.removeEventListener('abort', onAbort)
+          forget()
           if (this.lost !== undefined) {
             reject(new SftpError(`${this.label}: connection lost (${this.lost})`, undefined, path))
             return
@@ -327,6 +343,7 @@ export class SftpEngine implements RemoteFiles {
           }
           const lose = (error: Error): void => settle(error)
           this.pending.add(lose)
+          this.beforeSend()
           try {
             send(settle)
           } catch (error) {
@@ -335,35 +352,118 @@ export class SftpEngine implements RemoteFiles {
           }
         }
       }
-      const onAbort = (): void => {
+      const forget = this.onAbort(signal, () => {
         entry.cancelled = true
         reject(abortedError(signal))
-      }
-      signal?.addEventListener('abort', onAbort, { once: true })
+      })
       this.queue.push(entry)
       this.pump()
     })
   }
 
-  /** Run `work` holding `count` handle slots (first come, first served). */
-  async withHandles<T>(count: number, signal: AbortSignal | undefined, work: () => Promise<T>) {
+  /** Take `count` handle slots (first come, first served). */
+  private async acquireHandles(count: number, signal: AbortSignal | undefined): Promise<void> {
     if (count > this.limits.handles) throw new Error(`${count} handles requested`)
-    while (this.freeHandles < count) {
-      if (signal?.aborted) throw abortedError(signal)
-      await new Promise<void>(resolve => {
-        this.handleWaiters.push(resolve)
-        signal?.addEventListener('abort', () => resolve(), { once: true })
-      })
-    }
     if (signal?.aborted) throw abortedError(signal)
-    this.freeHandles -= count
+    if (this.handleWaiters.length === 0 && this.freeHandles >= count) {
+      this.freeHandles -= count
+      return
+    }
+    // Queued in order; a release hands its slots to the waiters at the head, exactly as many as
+    // fit, so thousands of waiting files cost nothing while they wait.
+    await new Promise<void>((resolve, reject) => {
+      const waiter: HandleWaiter = {
+        count,
+        cancelled: false,
+        grant: () => {
+          forget()
+          resolve()
+        }
+      }
+      const forget = this.onAbort(signal, () => {
+        waiter.cancelled = true
+        reject(abortedError(signal))
+      })
+      this.handleWaiters.push(waiter)
+    })
+  }
+
+  /**
+   * Call `cancel` when `signal` aborts, until the returned function is called. One listener per
+   * signal, however many requests wait on it: an AbortSignal's listeners are a list that every
+   * addEventListener searches, and thousands of queued requests share one signal.
+   */
+  private onAbort(signal: AbortSignal | undefined, cancel: () => void): () => void {
+    if (!signal) return () => undefined
+    let cancels = this.watched.get(signal)
+    if (!cancels) {
+      const set = new Set<() => void>()
+      cancels = set
+      this.watched.set(signal, set)
+      signal.addEventListener(
+        'abort',
+        () => {
+          const all = [...set]
+          set.clear()
+          for (const c of all) c()
+        },
+        { once: true }
+      )
+    }
+    const set = cancels
+    set.add(cancel)
+    return () => void set.delete(cancel)
+  }
+
+  private releaseHandles(count: number): void {
+    this.freeHandles += count
+    this.grantHandles()
+  }
+
+  /** Run `work` holding `count` handle slots. */
+  async withHandles<T>(count: number, signal: AbortSignal | undefined, work: () => Promise<T>) {
+    await this.acquireHandles(count, signal)
     try {
       return await work()
     } finally {
-      this.freeHandles += count
-      const waiters = this.handleWaiters
-      this.handleWaiters = []
-      for (const wake of waiters) wake()
+      this.releaseHandles(count)
+    }
+  }
+
+  /**
+   * Run `work` holding one handle slot, given back when the close `work` started is answered:
+   * the caller has its answer a round trip before the server confirms the close.
+   */
+  private async withHandleUntilClosed<T>(
+    signal: AbortSignal | undefined,
+    work: () => Promise<{ value: T; closed: Promise<unknown> }>
+  ): Promise<T> {
+    await this.acquireHandles(1, signal)
+    let result: { value: T; closed: Promise<unknown> }
+    try {
+      result = await work()
+    } catch (error) {
+      this.releaseHandles(1)
+      throw error
+    }
+    void result.closed.then(
+      () => this.releaseHandles(1),
+      () => this.releaseHandles(1)
+    )
+    return result.value
+  }
+
+  private grantHandles(): void {
+    while (this.handleWaiters.length > 0) {
+      const next = this.handleWaiters[0] as HandleWaiter
+      if (next.cancelled) {
+        this.handleWaiters.shift()
+        continue
+      }
+      if (this.freeHandles < next.count) return
+      this.handleWaiters.shift()
+      this.freeHandles -= next.count
+      next.grant()
     }
   }
 
@@ -485,7 +585,7 @@ export class SftpEngine implements RemoteFiles {
   // Files
 
   async list(dir: string, signal?: AbortSignal): Promise<DirEntry[]> {
-    return this.withHandles(1, signal, async () => {
+    return this.withHandleUntilClosed(signal, async () => {
       const handle = await this.request<Buffer>(
         'open directory',
         dir,
@@ -494,6 +594,7 @@ export class SftpEngine implements RemoteFiles {
         signal
       )
       const entries: DirEntry[] = []
+      const close = (): Promise<unknown> => this.close(handle, dir).catch(() => undefined)
       try {
         // OpenSSH answers a READDIR with at most 100 names: two in flight read most
         // directories in one round trip (the second answers EOF), larger ones in a few.
@@ -524,11 +625,13 @@ export class SftpEngine implements RemoteFiles {
               })
             }
           }
-          if (batch.some(list => list === false || list.length === 0)) return entries
+          if (batch.some(list => list === false || list.length === 0))
+            return { value: entries, closed: close() }
         }
         throw new Error(`${dir}: the listing does not end`)
-      } finally {
-        await this.close(handle, dir).catch(() => undefined)
+      } catch (error) {
+        await close()
+        throw error
       }
     })
   }
@@ -543,8 +646,9 @@ export class SftpEngine implements RemoteFiles {
     signal: AbortSignal | undefined,
     consume: (chunk: Buffer) => void
   ): Promise<number> {
-    return this.withHandles(1, signal, async () => {
+    return this.withHandleUntilClosed(signal, async () => {
       const handle = await this.open(path, 'r', undefined, signal)
+      const close = (): Promise<unknown> => this.close(handle, path).catch(() => undefined)
       try {
         const chunk = this.limits.readChunk
         const read = (offset: number, length: number): Promise<Buffer> =>
@@ -585,15 +689,16 @@ export class SftpEngine implements RemoteFiles {
             total += data.length
             data = await read(c.offset + got, c.length - got)
           }
-          if (data.length === 0) return total
+          if (data.length === 0) return { value: total, closed: close() }
           consume(data)
           total += data.length
           if (total > maxBytes)
             throw new Error(`${path} grew past the ${maxBytes} bytes expected while it was read`)
         }
-        return total
-      } finally {
-        await this.close(handle, path).catch(() => undefined)
+        return { value: total, closed: close() }
+      } catch (error) {
+        await close()
+        throw error
       }
     })
   }
@@ -649,30 +754,52 @@ export class SftpEngine implements RemoteFiles {
     })
   }
 
+  /**
+   * Copy a file on the server with copy-data, straight to its final name: the file is created
+   * there exclusively (O_EXCL: a new inode, never one another release shares), and a copy that
+   * fails fails the deploy, which removes the release it was being made in.
+   */
   async copyFile(from: string, to: string, options: WriteOptions): Promise<void> {
     const { signal } = options
     await this.withHandles(2, signal, async () => {
-      const temporary = this.temporaryFor(to, options.temporaryDir)
       const [input, output] = await Promise.allSettled([
         this.open(from, 'r', undefined, signal),
-        this.open(temporary, 'wx', { mode: options.mode }, signal)
+        this.open(to, 'wx', { mode: options.mode }, signal)
       ])
       if (input.status === 'rejected' || output.status === 'rejected') {
-        if (input.status === 'fulfilled') await this.close(input.value, from).catch(() => 0)
-        if (output.status === 'fulfilled') {
-          await this.close(output.value, temporary).catch(() => 0)
-          await this.unlink(temporary).catch(() => undefined)
-        }
+        await Promise.all([
+          input.status === 'fulfilled' ? this.close(input.value, from).catch(() => 0) : 0,
+          output.status === 'fulfilled' ? this.close(output.value, to).catch(() => 0) : 0
+        ])
         throw input.status === 'rejected' ? input.reason : (output as PromiseRejectedResult).reason
       }
-      try {
-        await this.finishFile(output.value, temporary, to, options, step => {
-          // A length of 0 copies to the end of the file (OpenSSH PROTOCOL, copy-data).
-          step('copy', 96, cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb))
-        })
-      } finally {
-        await this.close(input.value, from).catch(() => undefined)
+      const attrs: InputAttributes = { mode: options.mode }
+      if (options.mtime !== undefined) {
+        attrs.mtime = options.mtime
+        attrs.atime = options.mtime
       }
+      // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
+      // copy-data), the explicit mode and time, both closes.
+      const results = await Promise.allSettled([
+        this.request<void>(
+          'copy',
+          `${from} to ${to}`,
+          96,
+          cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb),
+          signal
+        ),
+        this.request<void>(
+          'set mode of',
+          to,
+          96,
+          cb => this.sftp.fsetstat(output.value, attrs, cb),
+          signal
+        ),
+        this.close(output.value, to),
+        this.close(input.value, from)
+      ])
+      const failed = results.find(r => r.status === 'rejected')
+      if (failed) throw (failed as PromiseRejectedResult).reason
     })
   }
 
@@ -753,21 +880,58 @@ export class SftpEngine implements RemoteFiles {
   }
 
   async appendFile(path: string, data: Buffer, mode: number, signal?: AbortSignal) {
-    await this.withHandles(1, signal, async () => {
+    await this.withHandleUntilClosed(signal, async () => {
       // O_APPEND: every write lands at the end, whatever offset it names.
       const handle = await this.open(path, 'a', { mode }, signal)
+      // The write and the close leave together; the write's answer is the one waited for.
+      const written = this.request<void>(
+        'write',
+        path,
+        data.length + 64,
+        cb => this.sftp.write(handle, data, 0, data.length, 0, e => cb(e)),
+        signal
+      )
+      const closed = this.close(handle, path)
+      closed.catch(() => undefined)
       try {
+        await written
+      } catch (error) {
+        await closed.catch(() => undefined)
+        throw error
+      }
+      return { value: undefined, closed }
+    })
+  }
+
+  async appender(path: string, mode: number, signal?: AbortSignal): Promise<Appender> {
+    await this.acquireHandles(1, signal)
+    let handle: Buffer
+    try {
+      // O_APPEND: every write lands at the end, whatever offset it names.
+      handle = await this.open(path, 'a', { mode }, signal)
+    } catch (error) {
+      this.releaseHandles(1)
+      throw error
+    }
+    let closed: Promise<void> | undefined
+    return {
+      append: async (data, writeSignal) => {
+        if (closed) throw new Error(`${path}: appended to after it was closed`)
         await this.request<void>(
           'write',
           path,
           data.length + 64,
           cb => this.sftp.write(handle, data, 0, data.length, 0, e => cb(e)),
-          signal
+          writeSignal
         )
-      } finally {
-        await this.close(handle, path)
+      },
+      close: () => {
+        closed ??= this.close(handle, path)
+          .catch(() => undefined)
+          .finally(() => this.releaseHandles(1))
+        return closed
       }
-    })
+    }
   }
 
   async swapSymlink(link: string, target: string, temporaryName: string): Promise<string> {
@@ -805,7 +969,7 @@ function wrapError(error: Error, what: string, path: string): Error {
   const code = (error as Error & { code?: unknown }).code
   // sftp-server reports ENOSPC and EDQUOT as a bare FAILURE (SFTP version 3 has no code for it).
   const hint =
-    code === SftpStatus.FAILURE && /^(write|copy|set mode of|rename|mkdir)\b/.test(what)
+    code === SftpStatus.FAILURE && /^(write|copy|set mode of|rename)\b/.test(what)
       ? ' (is the disk full, or a quota reached?)'
       : ''
   return new SftpError(

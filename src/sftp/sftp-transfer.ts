@@ -32,6 +32,27 @@ export async function makeDirectories(
   }
 }
 
+/**
+ * `mkdir -p` for directories given parents first (absolute paths): each one missing is made;
+ * one already there as a directory is fine (SFTP version 3 has no code for "exists": sftp-server
+ * answers FAILURE, so an lstat tells).
+ */
+export async function ensureDirectories(
+  files: RemoteFiles,
+  dirs: string[],
+  mode: number,
+  signal?: AbortSignal
+): Promise<void> {
+  const made = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)))
+  await Promise.all(
+    made.map(async (m, i) => {
+      if (m.status === 'fulfilled') return
+      const there = await files.lstat(dirs[i] as string, signal)
+      if (there?.type !== 'dir') throw m.reason
+    })
+  )
+}
+
 export interface UploadOptions {
   /** Absolute remote directory the entries' paths are relative to. */
   root: string
@@ -53,13 +74,16 @@ export async function uploadEntries(
   options: UploadOptions
 ): Promise<void> {
   const { root, signal } = options
-  await makeDirectories(
+  // The mkdirs leave first and the files right behind them: the server answers as if each
+  // request waited for the one before (draft-ietf-secsh-filexfer-02, section 6.1).
+  const dirs = makeDirectories(
     files,
     entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`),
     options.directoryMode,
     signal
   )
-  await forEachPipelined(
+  dirs.catch(() => undefined)
+  const sent = forEachPipelined(
     entries.filter(e => e.type !== 'dir'),
     async (e, batchSignal) => {
       const remote = `${root}/${e.path}`
@@ -81,4 +105,8 @@ export async function uploadEntries(
     },
     { signal }
   )
+  // A failed mkdir is the cause to report, rather than the files it left without a directory.
+  const [dirsResult, sentResult] = await Promise.allSettled([dirs, sent])
+  if (dirsResult.status === 'rejected') throw dirsResult.reason
+  if (sentResult.status === 'rejected') throw sentResult.reason
 }

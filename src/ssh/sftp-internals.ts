@@ -71,3 +71,91 @@ export function sftpFacts(sftp: SFTPWrapper): SftpFacts {
     fromInternals: extensions !== undefined && positive(write) && positive(read)
   }
 }
+
+interface ProtocolInternals {
+  channelData?: (channel: number, data: Buffer | string) => void
+  channelEOF?: (channel: number) => void
+  channelClose?: (channel: number) => void
+}
+
+interface Gathering {
+  /** Data bytes one SSH packet may carry on this channel (the server's maximum packet). */
+  max: number
+  pending: Buffer[]
+  size: number
+}
+
+const GATHERED = Symbol('atomic-deploy: SFTP requests gathered into packets')
+
+/**
+ * Gather the SFTP requests sent in one turn of the event loop into as few SSH packets as the
+ * channel's maximum packet size allows. ssh2 sends every SFTP request as an SSH packet of its
+ * own, and seals each one with a cipher object made for it (AES-GCM: a createCipheriv per
+ * packet): at thousands of small requests (hard links, renames) that is most of the runner's CPU
+ * time. SFTP is a byte stream inside the channel (draft-ietf-secsh-filexfer-02, section 3), so
+ * where the packets begin and end does not matter to the server; the channel window is counted
+ * by ssh2 before the bytes reach here, and the order of the bytes is kept. Returns false (and
+ * changes nothing) when ssh2's protocol object does not have the expected shape.
+ */
+export function gatherSftpPackets(sftp: SFTPWrapper): boolean {
+  const internals = sftp as unknown as {
+    _protocol?: ProtocolInternals & { [GATHERED]?: Map<number, Gathering> }
+    outgoing?: { id?: unknown; packetSize?: unknown }
+  }
+  const proto = internals._protocol
+  const channel = internals.outgoing?.id
+  const packetSize = internals.outgoing?.packetSize
+  if (
+    !proto ||
+    typeof proto.channelData !== 'function' ||
+    typeof proto.channelEOF !== 'function' ||
+    typeof proto.channelClose !== 'function' ||
+    typeof channel !== 'number' ||
+    !positive(packetSize)
+  )
+    return false
+  let channels = proto[GATHERED]
+  if (!channels) {
+    const gathered = new Map<number, Gathering>()
+    channels = gathered
+    proto[GATHERED] = gathered
+    const send = proto.channelData.bind(proto)
+    const eof = proto.channelEOF.bind(proto)
+    const close = proto.channelClose.bind(proto)
+    const flush = (id: number): void => {
+      const g = gathered.get(id)
+      if (!g || g.size === 0) return
+      const data = g.pending.length === 1 ? (g.pending[0] as Buffer) : Buffer.concat(g.pending)
+      g.pending = []
+      g.size = 0
+      send(id, data)
+    }
+    proto.channelData = (id, data) => {
+      const g = gathered.get(id)
+      if (!g || !Buffer.isBuffer(data)) {
+        send(id, data)
+        return
+      }
+      if (g.size + data.length > g.max) flush(id)
+      if (data.length >= g.max) {
+        send(id, data)
+        return
+      }
+      if (g.size === 0) process.nextTick(flush, id)
+      g.pending.push(data)
+      g.size += data.length
+    }
+    proto.channelEOF = id => {
+      flush(id)
+      eof(id)
+    }
+    proto.channelClose = id => {
+      flush(id)
+      gathered.delete(id)
+      close(id)
+    }
+  }
+  // Packet headers (type, channel, length) take 9 bytes of the maximum packet.
+  channels.set(channel, { max: Math.max(1024, packetSize - 9), pending: [], size: 0 })
+  return true
+}

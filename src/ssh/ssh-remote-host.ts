@@ -8,7 +8,7 @@ import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-host
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
 import { BOOTSTRAP } from './bootstrap.js'
 import type { Server } from './servers.js'
-import { sftpFacts } from './sftp-internals.js'
+import { gatherSftpPackets, sftpFacts } from './sftp-internals.js'
 
 export interface ConnectOptions {
   server: Server
@@ -494,6 +494,7 @@ export class SshRemoteHost implements RemoteHost {
   /** The engine of the open SFTP session: one per session, so its bounds hold across callers. */
   private engine: { sftp: SFTPWrapper; engine: SftpEngine } | undefined
   private closed = false
+  private gathering = false
   private lostReason: string | undefined
 
   constructor(
@@ -716,9 +717,28 @@ export class SshRemoteHost implements RemoteHost {
     })
     return session.then(sftp => {
       if (this.engine?.sftp !== sftp) {
-        this.engine = { sftp, engine: new SftpEngine(sftp, this.label, sftpFacts(sftp)) }
+        if (!process.env.ADT_NO_PACK) gatherSftpPackets(sftp)
+        this.engine = {
+          sftp,
+          engine: new SftpEngine(sftp, this.label, sftpFacts(sftp), {}, () => this.gather())
+        }
       }
       return this.engine.engine
+    })
+  }
+
+  /**
+   * Hold the socket's writes until the end of this turn of the event loop. ssh2 writes each
+   * packet on its own, and the pipelined SFTP engine sends hundreds of small requests in one
+   * turn: gathered, they leave in one system call and a few TCP segments instead of hundreds.
+   */
+  private gather(): void {
+    if (this.gathering || process.env.ADT_NO_GATHER) return
+    this.gathering = true
+    this.socket.cork()
+    process.nextTick(() => {
+      this.gathering = false
+      this.socket.uncork()
     })
   }
 

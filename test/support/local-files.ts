@@ -123,6 +123,12 @@ export class LocalFiles implements RemoteFiles {
   appendFile(path: string, data: Buffer, mode: number): Promise<void> {
     return attempt(path, () => appendFile(path, data, { mode }))
   }
+  async appender(path: string, mode: number) {
+    return {
+      append: (data: Buffer) => this.appendFile(path, data, mode),
+      close: async () => undefined
+    }
+  }
   copyFile(from: string, to: string, options: { mode: number }): Promise<void> {
     return attempt(to, async () => {
       await copyFile(from, to)
