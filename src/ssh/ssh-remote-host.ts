@@ -717,7 +717,7 @@ export class SshRemoteHost implements RemoteHost {
     })
     return session.then(sftp => {
       if (this.engine?.sftp !== sftp) {
-        if (!process.env.ADT_NO_PACK) gatherSftpPackets(sftp)
+        gatherSftpPackets(sftp)
         this.engine = {
           sftp,
           engine: new SftpEngine(sftp, this.label, sftpFacts(sftp), {}, () => this.gather())
@@ -733,7 +733,7 @@ export class SshRemoteHost implements RemoteHost {
    * turn: gathered, they leave in one system call and a few TCP segments instead of hundreds.
    */
   private gather(): void {
-    if (this.gathering || process.env.ADT_NO_GATHER) return
+    if (this.gathering) return
     this.gathering = true
     this.socket.cork()
     process.nextTick(() => {
