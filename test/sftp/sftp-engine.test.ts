@@ -23,7 +23,7 @@ import { AbortedError } from '../../src/errors.ts'
 import { SftpEngine, type EngineLimits, type SftpChannel } from '../../src/sftp/sftp-engine.ts'
 import { removeTree, walkTree } from '../../src/sftp/sftp-tree.ts'
 import { uploadEntries } from '../../src/sftp/sftp-transfer.ts'
-import { sftpFacts } from '../../src/ssh/sftp-internals.ts'
+import { gatherSftpPackets, sftpFacts } from '../../src/ssh/sftp-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
 import { run } from '../support/exec.ts'
 import { startLatencyProxy, type LatencyProxy } from '../support/proxy.ts'
@@ -56,7 +56,7 @@ afterAll(async () => {
 })
 
 /** A real ssh2 SFTP session through the proxy, the host key checked. */
-async function session(): Promise<SFTPWrapper> {
+async function session(debug?: (line: string) => void): Promise<SFTPWrapper> {
   const blob = sshd.knownHosts.split(/\s+/)[2]
   const client = new Client()
   clients.push(client)
@@ -67,7 +67,8 @@ async function session(): Promise<SFTPWrapper> {
       port: proxy.port,
       username: user.name,
       privateKey: user.privateKey,
-      hostVerifier: (key: Buffer) => key.toString('base64') === blob
+      hostVerifier: (key: Buffer) => key.toString('base64') === blob,
+      ...(debug ? { debug } : {})
     })
   })
   return new Promise((resolve, reject) =>
@@ -165,6 +166,30 @@ describe('what ssh2 keeps about the SFTP session', () => {
     expect(facts.maxReadLength).toBe(256 * 1024 - 1024)
     expect(facts.maxOpenHandles).toBeGreaterThan(10)
     expect(facts.windowBytes).toBeGreaterThan(64 * 1024)
+  })
+})
+
+describe('what ssh2 sends', () => {
+  it('carries many SFTP requests in one SSH packet once they are gathered (src/ssh/sftp-internals.ts)', async () => {
+    const sent: number[] = []
+    let channel = -1
+    const sftp = await session(line => {
+      const m = /Outbound: Sending CHANNEL_DATA \(r:(\d+), (\d+)\)/.exec(line)
+      if (m && Number(m[1]) === channel) sent.push(Number(m[2]))
+    })
+    channel = (sftp as unknown as { outgoing: { id: number } }).outgoing.id
+    const e = new SftpEngine(sftp, 'test', sftpFacts(sftp))
+    const burst = (): Promise<unknown> =>
+      Promise.all(Array.from({ length: 200 }, (_, i) => e.lstat(`${user.home}/missing-${i}`)))
+    await burst()
+    expect(sent.length).toBe(200)
+    sent.length = 0
+    expect(gatherSftpPackets(sftp)).toBe(true)
+    await burst()
+    // About 50 bytes a request: a few packets of up to the channel's maximum.
+    expect(sent.length).toBeGreaterThan(0)
+    expect(sent.length).toBeLessThan(10)
+    expect(sent.reduce((a, b) => a + b, 0)).toBeGreaterThan(200 * 30)
   })
 })
 
