@@ -185,10 +185,7 @@ export class ServerSession {
         systemExact: SYSTEM_DIRECTORIES.exact,
         systemTrees: SYSTEM_DIRECTORIES.trees,
         ...(prefetch ? { prefetch } : {})
-      }),
-      // The first script of a connection: no channel is open yet, and it holds only the path and
-      // the lock record, so it goes as the command itself and saves a round trip.
-      { inline: true }
+      })
     )
     const refused = value(output, 'refused')
     if (result.code === REFUSED_EXIT || refused !== undefined) {
