@@ -190,7 +190,9 @@ async function attempt(
       ? await options.tunnel(server.host, server.port)
       : connectSocket({ host: server.host, port: server.port, noDelay: true })
   } catch (error) {
-    return { error: new ConnectionError(`${what}: ${messageOf(error)}`) }
+    // A jump host's own failure (its host key, its login) keeps its kind.
+    const Kind = error instanceof HostKeyError ? HostKeyError : ConnectionError
+    return { error: new Kind(`${what}: ${messageOf(error)}`) }
   }
   // ssh2 reports socket errors as its own 'error' events; this one only keeps a late error on
   // a socket ssh2 has let go of from ending the process.
