@@ -66,7 +66,7 @@ export async function startDropbear(options: DropbearOptions = {}): Promise<Drop
   let child: ChildProcess | undefined
   let ref: ProcRef | undefined
   let stderr = ''
-  let port = 0
+  let port: number
   let stopped = false
   const cancelExitCleanup = onProcessExit(() => {
     if (ref) killTreesSync([ref])
