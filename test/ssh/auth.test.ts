@@ -76,7 +76,7 @@ describe('public-key authentication', () => {
   it.each([
     { name: 'ed25519', type: 'ed25519' },
     { name: 'ecdsa', type: 'ecdsa' },
-    { name: 'RSA (rsa-sha2-256)', type: 'rsa', format: 'openssh' as const },
+    { name: 'RSA', type: 'rsa', format: 'openssh' as const },
     { name: 'RSA in PEM form', type: 'rsa', format: 'pem' as const },
     { name: 'passphrase-protected ed25519', type: 'ed25519', passphrase: 'correct horse' }
   ])(
@@ -231,6 +231,43 @@ describe('public-key authentication', () => {
     // OpenSSH answers an open before authentication with UNIMPLEMENTED, and nothing worse.
     expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
   })
+
+  it.each([
+    { only: 'rsa-sha2-512', requests: 1 },
+    { only: 'rsa-sha2-256', requests: 2 }
+  ])(
+    'an RSA key on a server that takes $only only: signed as the server accepts it, in $requests request(s)',
+    async ({ only, requests }) => {
+      const rsaSshd = await startSshd({ extraConfig: [`PubkeyAcceptedAlgorithms ${only}`] })
+      const rsaUser = await createUser(rsaSshd)
+      try {
+        const key = await generateKey({ type: 'rsa', comment: 'adt-auth-rsa' })
+        await authorizeKey(rsaSshd, rsaUser, key.publicKey)
+        const { connecting, trace } = await connectTraced(key.privateKey, undefined, undefined, {
+          sshd: rsaSshd,
+          user: rsaUser
+        })
+        const host = await connecting
+        try {
+          // rsa-sha2-512 first, as OpenSSH's client does; rsa-sha2-256 when that is refused.
+          expect(sentSigned(trace)).toBe(requests)
+          expect(sentQuery(trace)).toBe(false)
+          const result = await host.run('echo rsa "$(id -un)"')
+          expect(result.stdout.toString()).toBe(`rsa ${rsaUser.name}\n`)
+          // The channels sent behind the refused request were given up, and those behind the
+          // accepted one carried the first script: no open after the success.
+          expect(opens(trace)).toHaveLength(3 * requests)
+          expect(Math.max(...opens(trace))).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+          expect(trace.join('\n')).not.toMatch(/Received DISCONNECT/)
+        } finally {
+          host.close()
+        }
+      } finally {
+        await removeUser(rsaUser)
+        await rsaSshd.stop()
+      }
+    }
+  )
 
   it('with a password to fall back on, sends no channel before authentication succeeds', async () => {
     const pwSshd = await startSshd({ extraConfig: ['PasswordAuthentication yes'] })
