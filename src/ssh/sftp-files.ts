@@ -89,6 +89,7 @@ export class SftpSession {
         if (this.connection.closed) throw this.connection.lost()
         if (isOpenRefused(error))
           return { state: 'unknown', reason: `a channel open was refused (${messageOf(error)})` }
+        if (error instanceof ConnectionError) return { state: 'unknown', reason: messageOf(error) }
         return { state: 'missing', reason: messageOf(error) }
       }
     })()

@@ -1,0 +1,85 @@
+/**
+ * How a connection fails, against real servers on loopback: a server that throttles (closes
+ * every connection before its banner, as OpenSSH's PerSourcePenalties and MaxStartups do), and
+ * one that stops answering once connected (every channel open and SFTP start is bounded).
+ */
+import net from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
+import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
+import { startLatencyProxy, type LatencyProxy } from '../support/proxy.ts'
+import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
+import { createUser, removeUser } from '../support/users.ts'
+
+let sshd: Sshd
+let user: TestUser
+
+beforeAll(async () => {
+  sshd = await startSshd()
+  user = await createUser(sshd)
+})
+
+afterAll(async () => {
+  if (user) await removeUser(user)
+  await sshd?.stop()
+})
+
+function options(port: number, timeoutSeconds: number) {
+  return {
+    server: { user: user.name, host: '127.0.0.1', port, label: `${user.name}@127.0.0.1:${port}` },
+    hostKeys: {
+      kind: 'known-hosts' as const,
+      entries: parseKnownHosts(sshd.knownHosts.replace(`:${sshd.port} `, `:${port} `))
+    },
+    privateKey: user.privateKey,
+    timeoutSeconds
+  }
+}
+
+describe('a connection', () => {
+  it('closed by the server before its banner is reported as throttling, with what to do', async () => {
+    // What sshd does to an address it penalises: accept, then close at once.
+    const throttling = net.createServer(socket => socket.destroy())
+    await new Promise<void>(resolve => throttling.listen(0, '127.0.0.1', resolve))
+    const port = (throttling.address() as net.AddressInfo).port
+    try {
+      const error = await connectSsh(options(port, 5)).then(
+        () => undefined,
+        (e: Error) => e
+      )
+      expect(error?.message).toMatch(/closed the connection before the SSH handshake/)
+      expect(error?.message).toMatch(/PerSourcePenalties/)
+      expect(error?.message).toMatch(/try again in a minute/)
+    } finally {
+      await new Promise(resolve => throttling.close(resolve))
+    }
+  })
+
+  describe('to a server that stops answering once connected', () => {
+    let proxy: LatencyProxy
+    beforeAll(async () => {
+      proxy = await startLatencyProxy({ host: sshd.host, port: sshd.port })
+    })
+    afterAll(async () => {
+      await proxy?.close()
+    })
+
+    it('gives up each channel open, exec request and SFTP start after connect-timeout', async () => {
+      const host = await connectSsh(options(proxy.port, 1))
+      try {
+        proxy.freezeAll()
+        const started = Date.now()
+        await expect(host.run('true')).rejects.toThrow(
+          /no answer to (a channel open|an exec request) within 1s \(connect-timeout\)/
+        )
+        await expect(host.files()).rejects.toThrow(/no answer to .* within 1s/)
+        expect(await host.probeSftp()).toMatchObject({ state: 'unknown' })
+        // Each bounded by the timeout, not by ssh2's keepalive (30 s) or forever.
+        expect(Date.now() - started).toBeLessThan(10_000)
+      } finally {
+        proxy.thawAll()
+        host.close()
+      }
+    })
+  })
+})
