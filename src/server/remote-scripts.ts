@@ -155,6 +155,9 @@ say locked-by-us`
 }
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
 GNU_CP=''; cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
+# Whose tools these are, and the login shell that runs every command line: for the log.
+if [ -n "$GNU_CP" ]; then say "toolset gnu"; else case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac; fi
+[ -z "\${SHELL:-}" ] || say "shell $SHELL"
 cur=''
 if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
 for r in "$D"/releases/*; do [ -d "$r" ] && say "release \${r##*/}"; done
@@ -318,8 +321,10 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
       ? // The archive carries the final modes (directories already masked by the server's umask,
         // nothing world-writable). BusyBox tar ignores -p for non-root users and applies the
         // umask instead, so the umask is cleared for tar alone; every directory is listed before
-        // its contents, so nothing is created with a mode the archive did not give.
-        `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
+        // its contents, so nothing is created with a mode the archive did not give. tar runs in
+        // $D rather than being given it with -C: GNU tar unquotes -C's argument, so a path with
+        // `\\` or `\\n` in it would name another directory.
+        `(cd "$D" && umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f -) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
       : ''
   return `C="$D/cache"
 cd "$D" || { say "error io cannot enter $D"; exit 1; }
@@ -672,5 +677,37 @@ if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; 
 drop_base
 rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
 say unlocked
+`
+}
+
+export interface SwitchParams {
+  deployDir: string
+  /** The release `current` is to point to; undefined removes `current` (a first deploy undone). */
+  releaseId?: string
+}
+
+/**
+ * Phase 7 without SFTP: `current` moved with rename(2) by the shell. The new link is made under
+ * the final name `current` in a private directory, then mv moves it into the deploy directory:
+ * every POSIX mv renames onto the existing name (not ln -sfn, which BSD and BusyBox do as unlink
+ * then symlink; not mv -T, which is GNU only). The destination operand is the directory, so a
+ * `current` that points to a directory is replaced, not entered. Reports `switched` once the
+ * rename happened, then what `current` reads back as.
+ */
+export function switchScript(p: SwitchParams): string {
+  const change =
+    p.releaseId === undefined
+      ? `rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }`
+      : `P="$M/switch.$$"
+rm -rf "$P"
+mkdir "$P" || { say "error io cannot create $P"; exit 1; }
+ln -s ${quote(`releases/${p.releaseId}`)} "$P/current" || { rm -rf "$P"; say "error io cannot create a link in $P"; exit 1; }
+mv -f "$P/current" "$D/" || { rm -rf "$P"; say "error io cannot rename the new link over $D/current"; exit 1; }
+rmdir "$P" 2>/dev/null`
+  return `${header(p.deployDir)}
+umask 077
+${change}
+say switched
+if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi
 `
 }

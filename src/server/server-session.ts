@@ -27,6 +27,7 @@ import {
   hookScript,
   inspectScript,
   releaseScript,
+  switchScript,
   type FinalizeParams,
   type PrepareParams,
   type ReleaseParams
@@ -44,7 +45,13 @@ import {
   lockHeldMessage,
   refusalMessage
 } from './server-messages.js'
-import type { Server } from '../ssh/servers.js'
+import { printable, type Server } from '../ssh/servers.js'
+import {
+  describeCapabilities,
+  deployProblem,
+  switchesOverSftp,
+  type ServerCapabilities
+} from './capabilities.js'
 import type {
   Compression,
   CopyMethod,
@@ -121,6 +128,8 @@ export class ServerSession {
   releaseDirs = new Set<string>()
   events: LogEvent[] = []
   tools = new Set<string>()
+  /** What the server offers, known once the inspect phase ran. */
+  capabilities: ServerCapabilities | undefined
   umask = 0o022
   lockToken: string | undefined
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
@@ -174,7 +183,9 @@ export class ServerSession {
     pathInput: string,
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
-    prefetch?: { copyMethod: CopyMethod }
+    prefetch?: { copyMethod: CopyMethod },
+    /** For a deploy: how files will be sent, to refuse here what cannot complete. */
+    deploy?: { transfer: Transfer }
   ): Promise<void> {
     const { result, output } = await this.script(
       inspectScript({
@@ -187,6 +198,28 @@ export class ServerSession {
         ...(prefetch ? { prefetch } : {})
       })
     )
+    if (output.lines.length === 0 && result.code !== 0) {
+      // Not a word from the script: the account ran something else (nologin, a ForceCommand).
+      const said = lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`)
+      const reason = /sftp connections only/i.test(said)
+        ? 'sshd runs only SFTP for it (ForceCommand internal-sftp)'
+        : `the server ran no shell for it (exit ${result.code}${said ? `: ${printable(said).slice(0, 300)}` : ''})`
+      this.capabilities = {
+        software: this.host.software,
+        pipelined: this.host.pipelined,
+        exec: { available: false, reason },
+        sftp: await this.host.probeSftp().catch(error => ({
+          state: 'unknown' as const,
+          reason: messageOf(error)
+        })),
+        loginShell: undefined,
+        tools: new Set(),
+        toolset: 'other'
+      }
+      throw new DeployRefusedError(
+        `${this.label}: the account '${this.server.user}' has no shell: ${reason}. atomic-deploy runs each step as a POSIX sh script over SSH, so the account needs a login shell that runs commands (not nologin, and no ForceCommand internal-sftp for it).`
+      )
+    }
     const refused = value(output, 'refused')
     if (result.code === REFUSED_EXIT || refused !== undefined) {
       throw new DeployRefusedError(
@@ -219,13 +252,33 @@ export class ServerSession {
     this.prefetched =
       prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
     this.report.previousRelease = this.liveRelease
-    for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
-      if (lockOwner && !this.tools.has(tool)) {
-        throw new DeployRefusedError(
-          `${this.label}: the server has no '${tool}' in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox).`
-        )
-      }
+    let sftp = await this.host.probeSftp()
+    if (
+      deploy &&
+      !this.tools.has('tar') &&
+      transferNeedsSftp(deploy.transfer) &&
+      sftp.state === 'unknown'
+    ) {
+      // sshd's MaxSessions refused SFTP while the script's channel was open; files will go over
+      // SFTP here, so ask again now that it is closed.
+      sftp = await this.host
+        .files()
+        .then(() => this.host.probeSftp())
+        .catch(() => sftp)
     }
+    const toolset = value(output, 'toolset')
+    this.capabilities = {
+      software: this.host.software,
+      pipelined: this.host.pipelined,
+      exec: { available: true },
+      sftp,
+      loginShell: value(output, 'shell'),
+      tools: this.tools,
+      toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
+    }
+    this.log.info(`server: ${describeCapabilities(this.capabilities)}`)
+    const problem = deploy ? deployProblem(this.capabilities, deploy.transfer) : undefined
+    if (problem) throw new DeployRefusedError(`${this.label}: ${problem}`)
   }
 
   /** Complete releases in log order. */
@@ -527,26 +580,68 @@ export class ServerSession {
     }
   }
 
-  /** Point `current` at `releases/<id>` atomically, and check it. */
+  /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
+  private get sftpSwitch(): boolean {
+    return this.capabilities !== undefined && switchesOverSftp(this.capabilities)
+  }
+
+  /**
+   * Point `current` at `releases/<id>` atomically, and check it: SFTP's posix-rename where the
+   * server has it, a rename by mv in the shell elsewhere.
+   */
   async switchTo(id: string): Promise<void> {
-    const files = await this.host.files()
     const target = `releases/${id}`
-    let now: string
+    let now: string | undefined
     try {
-      now = await files.swapSymlink(
-        `${this.deployDir}/current`,
-        target,
-        `.current.tmp-${randomBytes(6).toString('hex')}`
-      )
+      if (this.sftpSwitch) {
+        const files = await this.host.files()
+        now = await files.swapSymlink(
+          `${this.deployDir}/current`,
+          target,
+          `.current.tmp-${randomBytes(6).toString('hex')}`
+        )
+      } else {
+        now = await this.shellSwitch(id)
+      }
     } catch (error) {
       if (!(error instanceof SwitchRefusedError)) this.switchUncertain = id
       throw error
     }
     this.switchUncertain = undefined
-    if (now.replace(/\/$/, '') !== target) {
-      throw new Error(`${this.label}: current reads back as '${now}', expected '${target}'`)
+    if (now?.replace(/\/$/, '') !== target) {
+      throw new Error(
+        `${this.label}: current reads back as '${printable(now ?? '(nothing)')}', expected '${target}'`
+      )
     }
     this.switchedTo = id
+  }
+
+  /** Remove `current` (undoing a first deploy's switch). */
+  async removeCurrent(): Promise<void> {
+    if (this.sftpSwitch) {
+      const files = await this.host.files()
+      await files.unlink(`${this.deployDir}/current`).catch(() => undefined)
+      return
+    }
+    await this.shellSwitch(undefined)
+  }
+
+  /**
+   * The switch by the shell (switchScript): what `current` reads back as. An answer without
+   * `switched` means the rename did not happen; no answer at all (a lost connection) means it
+   * may have, which the caller finds out.
+   */
+  private async shellSwitch(id: string | undefined): Promise<string | undefined> {
+    const { result, output } = await this.script(
+      switchScript({ deployDir: this.deployDir, ...(id !== undefined ? { releaseId: id } : {}) })
+    )
+    if (!output.lines.includes('switched')) {
+      const error = scriptError(output)
+      throw new SwitchRefusedError(
+        `${this.label}: switch failed: ${error?.message ?? `exit ${result.code}`}: ${lastLines(result.stderrTail)}`
+      )
+    }
+    return value(output, 'current')
   }
 
   /** Run after-switch in the live release. */
@@ -613,6 +708,11 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
+}
+
+/** Whether sending files with `transfer` may need SFTP (where the server has no tar). */
+function transferNeedsSftp(transfer: Transfer): boolean {
+  return transfer !== 'tar'
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

@@ -104,9 +104,16 @@ export class SftpSession {
     const session = (this.session ??= this.withRoom(() => this.startOnce()).catch(error => {
       throw new ConnectionError(`${this.connection.label}: cannot start SFTP: ${messageOf(error)}`)
     }))
-    session.catch(() => {
-      if (this.session === session) this.session = undefined
-    })
+    session.then(
+      sftp => {
+        // Started after all (the probe's open was refused for room): what it found.
+        if (probe.state === 'unknown')
+          this.probed = Promise.resolve({ state: 'available', extensions: sftpExtensions(sftp) })
+      },
+      () => {
+        if (this.session === session) this.session = undefined
+      }
+    )
     return session.then(sftp => new SftpFiles(sftp, this.connection.label))
   }
 

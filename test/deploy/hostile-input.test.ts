@@ -178,7 +178,8 @@ describe('a hostile path', () => {
     ['command substitutions', c => `app $(touch ${c}.1) \`touch ${c}.2\``],
     ['a quote breaking out', c => `x'; touch ${c}.4; echo '`],
     ['a leading dash and a semicolon', c => `-rf; touch ${c}.3 #`],
-    ['unicode', () => '日本語 ü/🚀 app']
+    ['unicode', () => '日本語 ü/🚀 app'],
+    ['backslashes', () => 'back\\slash\\n \\\\ app']
   ]
 
   it.each(PATHS)(
