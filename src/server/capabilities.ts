@@ -42,12 +42,14 @@ export function sftpHas(capabilities: ServerCapabilities, extension: string): bo
  * rename in the shell (mv of a link made in a private directory): SFTP where it is there.
  */
 export function switchesOverSftp(capabilities: ServerCapabilities): boolean {
-  return sftpHas(capabilities, 'posix-rename@openssh.com')
+  return sftpCanUpload(capabilities.sftp)
 }
 
 /** Uploads over SFTP write each file under a temporary name and rename it over the final one. */
-function sftpCanUpload(capabilities: ServerCapabilities): boolean {
-  return switchesOverSftp(capabilities)
+export function sftpCanUpload(sftp: SftpProbe): boolean {
+  return (
+    sftp.state === 'available' && (sftp.extensions?.includes('posix-rename@openssh.com') ?? false)
+  )
 }
 
 /** One line for the log: what the server is and offers, and how the deploy will use it. */
@@ -84,21 +86,32 @@ export function deployProblem(
   transfer: Transfer
 ): string | undefined {
   const missing = REQUIRED_TOOLS.filter(t => !capabilities.tools.has(t))
-  if (missing.length > 0)
-    return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox).`
-  const tar = capabilities.tools.has('tar')
-  const sftp = sftpCanUpload(capabilities)
-  const sftpWhy =
-    capabilities.sftp.state === 'available'
+  if (missing.length > 0) return missingToolsProblem(missing)
+  return sendFilesProblem(transfer, capabilities.tools.has('tar'), capabilities.sftp)
+}
+
+export function missingToolsProblem(missing: readonly string[]): string {
+  return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox), and tar for transfer: tar.`
+}
+
+/** Why files cannot be sent with `transfer`, given tar and what SFTP was found to be. */
+export function sendFilesProblem(
+  transfer: Transfer,
+  tar: boolean,
+  sftp: SftpProbe
+): string | undefined {
+  const viaSftp = sftpCanUpload(sftp)
+  const why =
+    sftp.state === 'available'
       ? 'its SFTP server has no posix-rename@openssh.com'
-      : capabilities.sftp.state === 'missing'
-        ? `it has no SFTP (${printable(capabilities.sftp.reason).slice(0, 200)})`
-        : `SFTP could not be started (${printable(capabilities.sftp.reason).slice(0, 200)})`
+      : sftp.state === 'missing'
+        ? `it has no SFTP (${printable(sftp.reason).slice(0, 200)})`
+        : `SFTP could not be started (${printable(sftp.reason).slice(0, 200)})`
   if (transfer === 'tar' && !tar)
-    return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${sftp ? '' : ' with an SFTP server'}.`
-  if (transfer === 'sftp' && !sftp)
-    return `transfer is sftp but ${sftpWhy}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`
-  if (transfer === 'auto' && !tar && !sftp)
-    return `the server has no 'tar' in PATH and ${sftpWhy}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`
+    return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${viaSftp ? '' : ' with an SFTP server'}.`
+  if (transfer === 'sftp' && !viaSftp)
+    return `transfer is sftp but ${why}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`
+  if (transfer === 'auto' && !tar && !viaSftp)
+    return `the server has no 'tar' in PATH and ${why}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`
   return undefined
 }

@@ -68,6 +68,12 @@ export interface InspectParams {
    * on its way. The release script takes it over, or drops it.
    */
   prefetch?: { copyMethod: 'copy' | 'hardlink' }
+  /**
+   * What a deploy needs from the server's PATH, checked before anything is written: `tools`
+   * (refused as `tools <missing...>`), tar (`tar`), or tar unless SFTP will carry the files
+   * (`need-sftp`, which the runner answers by probing SFTP and asking again).
+   */
+  require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
 }
 
 /**
@@ -96,6 +102,15 @@ if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; t
     say "prefetch \${B##*/} $c"
   fi
 fi`
+}
+
+/** The check of a deploy's needs (InspectParams.require), before the first write. */
+function requireCommand(r: NonNullable<InspectParams['require']>): string {
+  return `missing=''
+for t in ${r.tools.map(quote).join(' ')}; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+[ -z "$missing" ] || { say "refused tools$missing"; exit ${REFUSED_EXIT}; }
+${r.tar ? `command -v tar >/dev/null 2>&1 || { say "refused tools tar"; exit ${REFUSED_EXIT}; }` : ''}
+${r.tarOrSftp ? `command -v tar >/dev/null 2>&1 || { say "refused need-sftp"; exit ${REFUSED_EXIT}; }` : ''}`
 }
 
 /**
@@ -138,6 +153,7 @@ if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/cur
 u=$(umask)
 say "umask $u"
 umask "$(printf '%04o' $(( $u | 2 )))"
+${p.require ? requireCommand(p.require) : ''}
 ${
   p.lock
     ? `if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then

@@ -18,7 +18,7 @@ import {
   releaseStates,
   type LogEvent
 } from '../release/release-log.js'
-import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
+import type { RemoteHost, RunResult, SftpProbe } from '../ssh/remote-host.js'
 import {
   LOCK_EXIT,
   REFUSED_EXIT,
@@ -29,6 +29,7 @@ import {
   releaseScript,
   switchScript,
   type FinalizeParams,
+  type InspectParams,
   type PrepareParams,
   type ReleaseParams
 } from './remote-scripts.js'
@@ -47,8 +48,11 @@ import {
 } from './server-messages.js'
 import { printable, type Server } from '../ssh/servers.js'
 import {
+  REQUIRED_TOOLS,
   describeCapabilities,
   deployProblem,
+  missingToolsProblem,
+  sendFilesProblem,
   switchesOverSftp,
   type ServerCapabilities
 } from './capabilities.js'
@@ -177,7 +181,8 @@ export class ServerSession {
 
   /**
    * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
-   * and learn the server's state. Nothing is created when anything is refused.
+   * and learn the server's state and what it offers. Nothing is created when anything is refused:
+   * what a deploy needs from the server is checked before the first write.
    */
   async inspect(
     pathInput: string,
@@ -187,17 +192,88 @@ export class ServerSession {
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
     deploy?: { transfer: Transfer }
   ): Promise<void> {
-    const { result, output } = await this.script(
-      inspectScript({
-        path: pathInput,
-        lock: lockOwner !== undefined,
-        lockOwner: lockOwner?.json ?? '',
-        reuse,
-        systemExact: SYSTEM_DIRECTORIES.exact,
-        systemTrees: SYSTEM_DIRECTORIES.trees,
-        ...(prefetch ? { prefetch } : {})
-      })
-    )
+    const params: InspectParams = {
+      path: pathInput,
+      lock: lockOwner !== undefined,
+      lockOwner: lockOwner?.json ?? '',
+      reuse,
+      systemExact: SYSTEM_DIRECTORIES.exact,
+      systemTrees: SYSTEM_DIRECTORIES.trees,
+      ...(prefetch ? { prefetch } : {})
+    }
+    if (deploy && lockOwner) {
+      // With transfer: sftp, SFTP must be there before anything is written.
+      if (deploy.transfer === 'sftp') await this.refuseUnlessSftpUploads(deploy.transfer, true)
+      params.require = {
+        tools: [...REQUIRED_TOOLS],
+        tar: deploy.transfer === 'tar',
+        tarOrSftp: deploy.transfer === 'auto'
+      }
+    }
+    let { result, output } = await this.script(inspectScript(params))
+    if (params.require && value(output, 'refused') === 'need-sftp') {
+      // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
+      // before writing anything; ask again once SFTP is known to be there.
+      await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false)
+      ;({ result, output } = await this.script(
+        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } })
+      ))
+    }
+    await this.checkInspected(result, output, pathInput)
+    if (lockOwner) this.lockToken = lockOwner.token
+    this.deployDir = value(output, 'path') ?? pathInput
+    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
+    this.tools = new Set(values(output, 'tool'))
+    this.releaseDirs = new Set(values(output, 'release'))
+    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
+    const current = value(output, 'current')
+    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+    this.manifestBlob = output.blobs.get('manifest')
+    this.linksBlob = output.blobs.get('links')
+    const prefetched = value(output, 'prefetch')?.split(' ')
+    this.prefetched =
+      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
+    this.report.previousRelease = this.liveRelease
+    const toolset = value(output, 'toolset')
+    this.capabilities = {
+      software: this.host.software,
+      pipelined: this.host.pipelined,
+      exec: { available: true },
+      sftp: await this.sftpProbe(deploy !== undefined && !this.tools.has('tar')),
+      loginShell: value(output, 'shell'),
+      tools: this.tools,
+      toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
+    }
+    this.log.info(`server: ${describeCapabilities(this.capabilities)}`)
+    const problem = deploy ? deployProblem(this.capabilities, deploy.transfer) : undefined
+    if (problem) throw new DeployRefusedError(`${this.label}: ${problem}`)
+  }
+
+  /**
+   * What SFTP is here. `needed`: files will go over it, so a probe that sshd's MaxSessions
+   * refused (while the script's channel was open) is made again, with room made for it.
+   */
+  private async sftpProbe(needed: boolean): Promise<SftpProbe> {
+    const probe = await this.host.probeSftp()
+    if (!needed || probe.state !== 'unknown') return probe
+    return this.host
+      .files()
+      .then(() => this.host.probeSftp())
+      .catch(() => probe)
+  }
+
+  /** Refuse, before anything is written, a deploy whose files can go over SFTP only, without it. */
+  private async refuseUnlessSftpUploads(transfer: Transfer, tar: boolean): Promise<void> {
+    const problem = sendFilesProblem(transfer, tar, await this.sftpProbe(true))
+    if (problem) throw new DeployRefusedError(`${this.label}: ${problem} Nothing was changed.`)
+  }
+
+  /** Turn what the inspect script said into the error a user reads, when it is one. */
+  private async checkInspected(
+    result: RunResult,
+    output: ScriptOutput,
+    pathInput: string
+  ): Promise<void> {
     if (output.lines.length === 0 && result.code !== 0) {
       // Not a word from the script: the account ran something else (nologin, a ForceCommand).
       const said = lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`)
@@ -208,10 +284,9 @@ export class ServerSession {
         software: this.host.software,
         pipelined: this.host.pipelined,
         exec: { available: false, reason },
-        sftp: await this.host.probeSftp().catch(error => ({
-          state: 'unknown' as const,
-          reason: messageOf(error)
-        })),
+        sftp: await this.host
+          .probeSftp()
+          .catch(error => ({ state: 'unknown' as const, reason: messageOf(error) })),
         loginShell: undefined,
         tools: new Set(),
         toolset: 'other'
@@ -221,6 +296,11 @@ export class ServerSession {
       )
     }
     const refused = value(output, 'refused')
+    if (refused?.startsWith('tools ')) {
+      throw new DeployRefusedError(
+        `${this.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`
+      )
+    }
     if (result.code === REFUSED_EXIT || refused !== undefined) {
       throw new DeployRefusedError(
         `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
@@ -238,47 +318,6 @@ export class ServerSession {
         result.stderrTail
       )
     }
-    if (lockOwner) this.lockToken = lockOwner.token
-    this.deployDir = value(output, 'path') ?? pathInput
-    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
-    this.tools = new Set(values(output, 'tool'))
-    this.releaseDirs = new Set(values(output, 'release'))
-    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
-    const current = value(output, 'current')
-    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
-    this.manifestBlob = output.blobs.get('manifest')
-    this.linksBlob = output.blobs.get('links')
-    const prefetched = value(output, 'prefetch')?.split(' ')
-    this.prefetched =
-      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
-    this.report.previousRelease = this.liveRelease
-    let sftp = await this.host.probeSftp()
-    if (
-      deploy &&
-      !this.tools.has('tar') &&
-      transferNeedsSftp(deploy.transfer) &&
-      sftp.state === 'unknown'
-    ) {
-      // sshd's MaxSessions refused SFTP while the script's channel was open; files will go over
-      // SFTP here, so ask again now that it is closed.
-      sftp = await this.host
-        .files()
-        .then(() => this.host.probeSftp())
-        .catch(() => sftp)
-    }
-    const toolset = value(output, 'toolset')
-    this.capabilities = {
-      software: this.host.software,
-      pipelined: this.host.pipelined,
-      exec: { available: true },
-      sftp,
-      loginShell: value(output, 'shell'),
-      tools: this.tools,
-      toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
-    }
-    this.log.info(`server: ${describeCapabilities(this.capabilities)}`)
-    const problem = deploy ? deployProblem(this.capabilities, deploy.transfer) : undefined
-    if (problem) throw new DeployRefusedError(`${this.label}: ${problem}`)
   }
 
   /** Complete releases in log order. */
@@ -708,11 +747,6 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
-}
-
-/** Whether sending files with `transfer` may need SFTP (where the server has no tar). */
-function transferNeedsSftp(transfer: Transfer): boolean {
-  return transfer !== 'tar'
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

@@ -23,6 +23,7 @@ import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
+import { run as runCommand } from '../support/exec.ts'
 
 const cleanups: (() => Promise<void>)[] = []
 afterAll(async () => {
@@ -290,6 +291,49 @@ describe('refused before anything is written', () => {
     expect(result.log).toMatch(message())
     expect(await exists(path.join(target.user.home, 'app'))).toBe(false)
   })
+
+  it.each([
+    {
+      name: 'an account sshd allows SFTP only (ForceCommand internal-sftp)',
+      fixture: {
+        sshdOptions: { matchBlocks: ['Match Group adtsftponly', '    ForceCommand internal-sftp'] }
+      },
+      groups: ['adtsftponly'],
+      extra: {} as Record<string, string>,
+      message:
+        /has no shell: sshd runs only SFTP for it \(ForceCommand internal-sftp\)\. .*needs a login shell/
+    },
+    {
+      name: 'a server with neither tar nor SFTP',
+      fixture: { kind: 'notar' as const, sshdOptions: { sftp: false } },
+      groups: [],
+      extra: {} as Record<string, string>,
+      message:
+        /no 'tar' in PATH and it has no SFTP \(Unable to start subsystem: sftp\), so files cannot be sent: install tar .*enable SFTP/
+    },
+    {
+      name: 'transfer: sftp on a server without SFTP',
+      fixture: { sshdOptions: { sftp: false } },
+      groups: [],
+      extra: { transfer: 'sftp' },
+      message: /transfer is sftp but it has no SFTP .*: set transfer: auto or tar/
+    }
+  ])(
+    '$name: the message says what is missing and what to do',
+    async ({ fixture, groups, extra, message }) => {
+      const f = await createFixture(fixture)
+      cleanups.push(() => f.cleanup())
+      for (const group of groups) {
+        await runCommand('groupadd', ['-f', group])
+        await runCommand('usermod', ['-a', '-G', group, f.user.name])
+      }
+      await writeTree(f.source, V1)
+      const result = await deploy(f.inputs(extra))
+      expect(result.code).toBe(1)
+      expect(result.log).toMatch(message)
+      expect(await exists(f.deployDir)).toBe(false)
+    }
+  )
 
   it('a jump host whose key is not the one in known-hosts: refused, naming the jump host', async () => {
     const f = await createFixture()

@@ -7,9 +7,11 @@ import net from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
+import { PIPELINED_SOFTWARE } from '../../src/ssh/ssh2-internals.ts'
+import { createDropbearUser, startDropbear } from '../support/dropbear.ts'
 import { startLatencyProxy, type LatencyProxy } from '../support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
-import { createUser, removeUser } from '../support/users.ts'
+import { createUser, generateKey, removeUser } from '../support/users.ts'
 
 let sshd: Sshd
 let user: TestUser
@@ -52,6 +54,44 @@ describe('a connection', () => {
       expect(error?.message).toMatch(/try again in a minute/)
     } finally {
       await new Promise(resolve => throttling.close(resolve))
+    }
+  })
+
+  it('refused by Dropbear, which closes it on channel opens behind the refused key, ends as authentication failed, every time', async () => {
+    const dropbear = await startDropbear()
+    const dropbearUser = await createDropbearUser(dropbear)
+    // The savings forced on for Dropbear, as for a server they were not tested with: the opens
+    // behind the refused key make Dropbear close the connection ("Received message 90 before
+    // userauth"), and ssh2 reports the reset as a second error on the same connection.
+    const tested = PIPELINED_SOFTWARE as RegExp[]
+    tested.push(/^dropbear/)
+    try {
+      const stranger = await generateKey({ comment: 'adt-connection-stranger' })
+      for (let i = 0; i < 5; i++) {
+        const error = await connectSsh({
+          server: {
+            user: dropbearUser.name,
+            host: dropbear.host,
+            port: dropbear.port,
+            label: `${dropbearUser.name}@${dropbear.host}:${dropbear.port}`
+          },
+          hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(dropbear.knownHosts) },
+          privateKey: stranger.privateKey,
+          timeoutSeconds: 10
+        }).then(
+          () => undefined,
+          (e: Error) => e
+        )
+        expect(error?.message).toMatch(
+          new RegExp(`authentication failed for user '${dropbearUser.name}'`)
+        )
+      }
+      // Any late error event would have ended this process by now.
+      await new Promise(resolve => setTimeout(resolve, 200))
+    } finally {
+      tested.pop()
+      await removeUser(dropbearUser)
+      await dropbear.stop()
     }
   })
 
