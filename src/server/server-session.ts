@@ -44,6 +44,8 @@ import {
   describeListingLine,
   lastLines,
   lockHeldMessage,
+  noShellMessage,
+  noShellReason,
   refusalMessage
 } from './server-messages.js'
 import { printable, type Server } from '../ssh/servers.js'
@@ -276,10 +278,10 @@ export class ServerSession {
   ): Promise<void> {
     if (output.lines.length === 0 && result.code !== 0) {
       // Not a word from the script: the account ran something else (nologin, a ForceCommand).
-      const said = lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`)
-      const reason = /sftp connections only/i.test(said)
-        ? 'sshd runs only SFTP for it (ForceCommand internal-sftp)'
-        : `the server ran no shell for it (exit ${result.code}${said ? `: ${printable(said).slice(0, 300)}` : ''})`
+      const reason = noShellReason(
+        lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`),
+        result.code
+      )
       this.capabilities = {
         software: this.host.software,
         pipelined: this.host.pipelined,
@@ -291,9 +293,7 @@ export class ServerSession {
         tools: new Set(),
         toolset: 'other'
       }
-      throw new DeployRefusedError(
-        `${this.label}: the account '${this.server.user}' has no shell: ${reason}. atomic-deploy runs each step as a POSIX sh script over SSH, so the account needs a login shell that runs commands (not nologin, and no ForceCommand internal-sftp for it).`
-      )
+      throw new DeployRefusedError(`${this.label}: ${noShellMessage(this.server.user, reason)}`)
     }
     const refused = value(output, 'refused')
     if (refused?.startsWith('tools ')) {

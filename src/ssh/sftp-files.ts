@@ -62,6 +62,9 @@ export class SftpSession {
     })()
     started.then(
       sftp => {
+        // A malformed packet from the server ends the session with an 'error' event; the
+        // requests in flight fail with it, and an event with no listener would end the process.
+        sftp.on('error', () => undefined)
         this.started = sftp
         sftp.once('close', () => {
           if (this.started === sftp) this.started = undefined
