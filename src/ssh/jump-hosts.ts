@@ -41,7 +41,12 @@ export class JumpChain {
 
   /** How a server is reached through the chain: ConnectOptions.tunnel. */
   readonly tunnel: Tunnel = async (host, port) => {
-    const last = await (this.connecting ??= this.connect())
+    const connecting = (this.connecting ??= this.connect())
+    // A failed chain is tried afresh by the next tunnel (a reconnect to switch a server back).
+    connecting.catch(() => {
+      if (this.connecting === connecting) this.connecting = undefined
+    })
+    const last = await connecting
     return this.forward(last, this.hops[this.hops.length - 1]!.server, host, port)
   }
 
@@ -68,8 +73,12 @@ export class JumpChain {
         ...(this.options.warn ? { warn: this.options.warn } : {}),
         ...(this.options.debug ? { debug: this.options.debug } : {})
       })
-      // Errors after the connection is up surface on the tunnels through it.
+      // Errors after the connection is up surface on the tunnels through it; once it is gone,
+      // the next tunnel connects the chain again.
       connection.client.on('error', () => undefined)
+      connection.client.once('close', () => {
+        this.connecting = undefined
+      })
       this.opened.push(connection)
       previous = { connection, server: hop.server }
     }
