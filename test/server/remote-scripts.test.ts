@@ -31,7 +31,7 @@ import {
   finishScript,
   hookScript,
   inspectScript,
-  LISTING_COMMAND,
+  listingScript,
   LOCK_EXIT,
   REFUSED_EXIT,
   releaseScript,
@@ -57,18 +57,32 @@ for (const applet of execFileSync('busybox', ['--list'], { encoding: 'utf8' }).t
 interface Shell {
   name: string
   sh: string
+  /** Arguments before `-c <script>`. */
+  args: string[]
   path: string
   gnu: boolean
 }
 
+const systemPath = process.env.PATH ?? '/usr/bin:/bin'
+// Every script runs under each shell a server's /bin/sh may be, and under posh (Debian's strict
+// POSIX shell, derived from pdksh), which refuses what POSIX does not promise.
 const shells: Shell[] = [
-  { name: 'dash with GNU tools', sh: 'dash', path: process.env.PATH ?? '/usr/bin:/bin', gnu: true },
+  { name: 'dash with GNU tools', sh: 'dash', args: [], path: systemPath, gnu: true },
   {
-    name: 'BusyBox sh with only BusyBox tools',
+    name: 'BusyBox ash with only BusyBox tools',
     sh: join(busyboxBin, 'sh'),
+    args: [],
     path: busyboxBin,
     gnu: false
-  }
+  },
+  {
+    name: 'bash --posix with GNU tools',
+    sh: 'bash',
+    args: ['--posix'],
+    path: systemPath,
+    gnu: true
+  },
+  { name: 'posh with GNU tools', sh: 'posh', args: [], path: systemPath, gnu: true }
 ]
 
 interface Output {
@@ -109,7 +123,7 @@ function run(
   cwd: string,
   options: { input?: Buffer | string; home?: string; pathPrefix?: string } = {}
 ): Output {
-  const r = spawnSync(shell.sh, ['-c', script], {
+  const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
     cwd,
     input: options.input ?? '',
     env: {
@@ -1347,7 +1361,7 @@ describe.each(shells)('$name', shell => {
     })
   })
 
-  describe('LISTING_COMMAND', () => {
+  describe('listingScript', () => {
     it('lists every file, directory and symlink as stat would, names with newlines and unicode included', () => {
       const R = fresh('listing')
       build(R, {
@@ -1374,7 +1388,7 @@ describe.each(shells)('$name', shell => {
         .join('\n')
         .split('\n')
         .sort()
-      const r = run(shell, `LC_ALL=C; export LC_ALL; cd ${quote(R)} && ${LISTING_COMMAND}`, R)
+      const r = run(shell, listingScript(R), fresh('elsewhere'))
       expect(r.status).toBe(0)
       expect(r.stdout.toString('utf8').split('\n').slice(0, -1).sort()).toEqual(expected)
     })
@@ -1421,7 +1435,9 @@ function syntaxErrors(script: string): string[] {
   const errors: string[] = []
   for (const [name, argv] of [
     ['dash', ['dash', '-n', file]],
-    ['busybox sh', ['busybox', 'sh', '-n', file]]
+    ['busybox sh', ['busybox', 'sh', '-n', file]],
+    ['bash --posix', ['bash', '--posix', '-n', file]],
+    ['posh', ['posh', '-n', file]]
   ] as const) {
     const r = spawnSync(argv[0], argv.slice(1))
     if (r.status !== 0) errors.push(`${name}: ${r.stderr.toString().trim()}`)
