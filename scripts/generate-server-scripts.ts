@@ -24,8 +24,13 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import * as prettier from 'prettier'
 
-const DIR = path.join('src', 'server', 'scripts')
-const OUT = path.join('src', 'server', 'scripts.generated.ts')
+/** `--dir <scripts> --out <module>`: other places, for the generator's own tests. */
+function option(name: string, fallback: string): string {
+  const i = process.argv.indexOf(name)
+  return i >= 0 && process.argv[i + 1] ? process.argv[i + 1]! : fallback
+}
+const DIR = option('--dir', path.join('src', 'server', 'scripts'))
+const OUT = option('--out', path.join('src', 'server', 'scripts.generated.ts'))
 
 /** Names the shell, the locale or the tools give a meaning to. */
 const RESERVED = new Set([
@@ -186,7 +191,7 @@ const body = [
   ])
 ].join('\n')
 
-const options = (await prettier.resolveConfig(OUT)) ?? {}
+const options = (await prettier.resolveConfig(path.join('src', 'server', 'x.ts'))) ?? {}
 const next = await prettier.format(body, { ...options, parser: 'typescript' })
 let current = ''
 try {
