@@ -200,6 +200,7 @@ async function attempt(
 
   return new Promise<Attempt>(resolve => {
     let settled = false
+    let authenticating = false
     const settle = (result: Attempt): void => {
       if (settled) return
       settled = true
@@ -208,10 +209,19 @@ async function attempt(
     // A listener for the client's whole life, not once: ssh2 can emit several errors on one
     // connection (a refused key, then the reset of the connection the server closed), and an
     // 'error' event with no listener ends the process. Once connected, the host adds its own.
+    client.once('handshake', () => (authenticating = true))
     client.on('error', (error: Error & { level?: string; code?: string }) => {
       if (settled) return
       client.end()
       socket.destroy()
+      if (authenticating && (error.code === 'EPIPE' || error.code === 'ECONNRESET')) {
+        settle({
+          error: new ConnectionError(
+            `${what}: the server closed the connection while authenticating user '${server.user}' (${error.code}). Some servers do so on a refused key or an unknown user: check that the user exists and the public key is in ~${server.user}/.ssh/authorized_keys (or the password is right).`
+          )
+        })
+        return
+      }
       if (hostKeyFailure !== undefined) {
         settle({
           error: new HostKeyError(`${what}: host key verification failed: ${hostKeyFailure}`),
