@@ -16,6 +16,17 @@ const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string 
 /** Channels already closed, for the same reason. */
 const closedChannels = new WeakSet<ClientChannel>()
 
+/**
+ * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
+ * (a readable stream ends only once read), and the slot it held would never be counted free.
+ */
+function release(channel: ClientChannel, how: 'end' | 'close'): void {
+  channel.resume()
+  channel.stderr.resume()
+  if (how === 'end') channel.end()
+  else channel.close()
+}
+
 /** A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script. */
 function framed(script: string): Buffer {
   return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
@@ -58,7 +69,7 @@ export class ExecChannels {
                 c => done(undefined, c),
                 (e: Error) => done(e)
               ),
-            c => c.close()
+            c => release(c, 'close')
           )
           .catch(() => undefined)
       : undefined
@@ -81,7 +92,7 @@ export class ExecChannels {
           connection.track(early)
           ready(early)
           sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
-            if (error) early.close()
+            if (error) release(early, 'close')
             done(error, early)
           })
           return
@@ -94,7 +105,7 @@ export class ExecChannels {
           done(error, channel)
         })
       },
-      channel => channel.close()
+      channel => release(channel, 'close')
     )
     return { channel, sent }
   }
@@ -184,7 +195,7 @@ export class ExecChannels {
     this.connection.internals.dropEarly()
     const spare = this.spare
     this.spare = undefined
-    spare?.then(c => c.end()).catch(() => undefined)
+    spare?.then(c => release(c, 'end')).catch(() => undefined)
     this.dropIdleSftp()
   }
 
@@ -252,7 +263,7 @@ export class ExecChannels {
   }
 
   close(): void {
-    this.spare?.then(c => c.end()).catch(() => undefined)
+    this.spare?.then(c => release(c, 'end')).catch(() => undefined)
     this.spare = undefined
     this.sparesEnabled = false
   }

@@ -359,8 +359,14 @@ export class ConnectionInternals {
   dropEarly(): void {
     const early = this.early
     this.early = undefined
-    early?.command?.then(c => c.close()).catch(() => undefined)
-    early?.spare?.then(c => c.close()).catch(() => undefined)
+    // Drained, so that ssh2 emits their 'close' (see release() in exec-channels.ts).
+    const close = (c: ClientChannel): void => {
+      c.resume()
+      c.stderr.resume()
+      c.close()
+    }
+    early?.command?.then(close).catch(() => undefined)
+    early?.spare?.then(close).catch(() => undefined)
     early?.sftp?.then(c => c.end()).catch(() => undefined)
   }
 

@@ -100,6 +100,41 @@ describe('a connection', () => {
     }
   })
 
+  it("at sshd's MaxSessions, makes room for SFTP by closing the idle spare, and waits only for that", async () => {
+    const limited = await startSshd({ extraConfig: ['MaxSessions 2'] })
+    const limitedUser = await createUser(limited)
+    try {
+      const host = await connectSsh({
+        server: {
+          user: limitedUser.name,
+          host: limited.host,
+          port: limited.port,
+          label: `${limitedUser.name}@${limited.host}:${limited.port}`
+        },
+        hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(limited.knownHosts) },
+        privateKey: limitedUser.privateKey,
+        timeoutSeconds: 20
+      })
+      try {
+        host.warmUp()
+        // The first command's channel and the spare took both sessions: SFTP was refused.
+        expect(await host.probeSftp()).toMatchObject({ state: 'unknown' })
+        const started = Date.now()
+        await host.files()
+        expect(await host.probeSftp()).toMatchObject({ state: 'available' })
+        // The spare's close is seen at once (a channel nothing reads must be drained for ssh2
+        // to report it closed), not after connect-timeout.
+        expect(Date.now() - started).toBeLessThan(5000)
+        expect((await host.run('echo after')).stdout.toString()).toBe('after\n')
+      } finally {
+        host.close()
+      }
+    } finally {
+      await removeUser(limitedUser)
+      await limited.stop()
+    }
+  })
+
   describe('to a server that stops answering once connected', () => {
     let proxy: LatencyProxy
     beforeAll(async () => {
