@@ -1,9 +1,10 @@
-import * as core from './workflow.js'
+import * as core from '@actions/core'
 import { ExecRefusedError, messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'
 import { parseScriptOutput } from '../server/script-output.js'
 import { releaseLockOverSftp } from '../server/sftp-finish.js'
+import { JumpChain } from '../ssh/jump-hosts.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { heldLocks } from './state-helper.js'
@@ -23,6 +24,13 @@ export async function post(): Promise<void> {
     core.warning(`post: cannot read inputs to release the lock: ${messageOf(error)}`)
     return
   }
+  const jumps =
+    settings.jumpHosts.length > 0
+      ? new JumpChain(settings.jumpHosts, {
+          hostKeys: settings.hostKeys,
+          timeoutSeconds: settings.connectTimeout
+        })
+      : undefined
   for (const lock of locks) {
     try {
       const host = await connectSsh({
@@ -32,6 +40,7 @@ export async function post(): Promise<void> {
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
+        ...(jumps ? { tunnel: jumps.tunnel } : {}),
         exec: settings.shell !== 'none'
       })
       try {
@@ -46,6 +55,7 @@ export async function post(): Promise<void> {
       )
     }
   }
+  jumps?.close()
 }
 
 /** Release the lock if `token` still holds it: with a script, or over SFTP alone. */

@@ -1,4 +1,6 @@
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
+import type { SftpProbe } from '../ssh/remote-host.js'
+import { printable } from '../ssh/servers.js'
 
 export function describeListingLine(line: string): string {
   const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
@@ -29,6 +31,33 @@ export function refusalMessage(refused: string, foreign: string[], user: string)
     default:
       return `refusing to deploy: ${refused}`
   }
+}
+
+/**
+ * Why the account ran no script, from what the server printed instead (untrusted: shown
+ * printable, and short).
+ */
+export function noShellReason(said: string, code: number | null): string {
+  // OpenSSH's words when ForceCommand internal-sftp meets a command (session.c).
+  if (/sftp connections only/i.test(said))
+    return 'sshd runs only SFTP for it (ForceCommand internal-sftp)'
+  return `the server ran no shell for it (exit ${code}${said ? `: ${printable(said).slice(0, 300)}` : ''})`
+}
+
+/**
+ * Why an account without a shell cannot be deployed to: its SFTP cannot carry the deploy either
+ * (none, or one without posix-rename@openssh.com for the atomic switch).
+ */
+export function noShellMessage(user: string, reason: string, sftp?: SftpProbe): string {
+  const sftpToo =
+    sftp === undefined
+      ? ''
+      : sftp.state === 'available'
+        ? ', and its SFTP server has no posix-rename@openssh.com, which the atomic switch needs'
+        : sftp.state === 'missing'
+          ? `, and it has no SFTP either (${printable(sftp.reason).slice(0, 200)})`
+          : `, and SFTP could not be started (${printable(sftp.reason).slice(0, 200)})`
+  return `the account '${user}' has no shell: ${reason}${sftpToo}. atomic-deploy runs each step as a POSIX sh script over SSH, or, for an account without a shell, over SFTP alone (OpenSSH's sftp-server, with posix-rename@openssh.com): give the account a login shell that runs commands, or SFTP.`
 }
 
 /** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */

@@ -50,7 +50,7 @@ export type SftpChannel = Pick<
   | 'once'
 >
 
-/** What the session knows about the server (see src/ssh/sftp-internals.ts). */
+/** What the session knows about the server (see sftpFacts in src/ssh/ssh2-internals.ts). */
 export interface SftpFacts {
   extensions: ReadonlyMap<string, string> | undefined
   maxWriteLength: number

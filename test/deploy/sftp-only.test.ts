@@ -123,8 +123,9 @@ describe('a deploy to an SFTP-only account', () => {
     const f = await fixture()
     await writeTree(f.source, SITE)
     const first = await deploy(f, { 'release-id': 'one' })
-    expect(first.log).toContain('This service allows sftp connections only.')
-    expect(first.log).toMatch(/deploying over SFTP alone/)
+    expect(first.log).toMatch(
+      /sshd runs only SFTP for it \(ForceCommand internal-sftp\); SFTP with posix-rename, hardlink, copy-data: deploying over SFTP alone/
+    )
     expect(await current(f)).toBe('releases/one')
     expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(
       await describeTree(f.source)
@@ -211,7 +212,7 @@ describe('a deploy to an SFTP-only account', () => {
 
     await writeTree(f.source, { 'index.php': '<?php echo "f2";' })
     const sftp = await deploy(f, { 'release-id': 'f2', shell: 'none' })
-    expect(sftp.log).toMatch(/shell is none: deploying over SFTP alone/)
+    expect(sftp.log).toMatch(/; shell is none; SFTP with posix-rename.*: deploying over SFTP alone/)
     expect(sftp.log).toMatch(/plan for release f2: uploading 1 files/)
     expect(await counted()).toBe(afterShell)
     expect(await describeTree(release(f, 'f2'))).toEqual(await describeTree(f.source))

@@ -23,7 +23,7 @@ import { AbortedError } from '../../src/errors.ts'
 import { SftpEngine, type EngineLimits, type SftpChannel } from '../../src/sftp/sftp-engine.ts'
 import { removeTree, walkTree } from '../../src/sftp/sftp-tree.ts'
 import { uploadEntries } from '../../src/sftp/sftp-transfer.ts'
-import { gatherSftpPackets, sftpFacts } from '../../src/ssh/sftp-internals.ts'
+import { gatherSftpPackets, sftpFacts } from '../../src/ssh/ssh2-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
 import { run } from '../support/exec.ts'
 import { startLatencyProxy, type LatencyProxy } from '../support/proxy.ts'
@@ -150,7 +150,7 @@ async function remoteDir(name: string): Promise<string> {
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
 describe('what ssh2 keeps about the SFTP session', () => {
-  it('still holds the extensions, limits and window where src/ssh/sftp-internals.ts reads them', async () => {
+  it('still holds the extensions, limits and window where src/ssh/ssh2-internals.ts reads them', async () => {
     const facts = sftpFacts(await session())
     expect(facts.fromInternals).toBe(true)
     for (const [name, version] of [
@@ -170,7 +170,7 @@ describe('what ssh2 keeps about the SFTP session', () => {
 })
 
 describe('what ssh2 sends', () => {
-  it('carries many SFTP requests in one SSH packet once they are gathered (src/ssh/sftp-internals.ts)', async () => {
+  it('carries many SFTP requests in one SSH packet once they are gathered (src/ssh/ssh2-internals.ts)', async () => {
     const sent: number[] = []
     let channel = -1
     const sftp = await session(line => {
@@ -391,11 +391,15 @@ describe('the pipelined engine', () => {
     await mkdir(path.join(remote, 'releases/b'), { recursive: true })
     await symlink('releases/a', path.join(remote, 'current'))
     const { engine: e } = await engine()
+    // As long as a single request's round trip, measured beside it (the machine may be busy).
+    let single = Date.now()
+    await e.readlink(`${remote}/current`)
+    single = Date.now() - single
     const started = Date.now()
     expect(await e.swapSymlink(`${remote}/current`, 'releases/b', '.current.tmp-x')).toBe(
       'releases/b'
     )
-    expect(Date.now() - started).toBeLessThan(3 * RTT)
+    expect(Date.now() - started).toBeLessThan(single + RTT)
     expect(await readlink(path.join(remote, 'current'))).toBe('releases/b')
     expect((await readdir(remote)).sort()).toEqual(['current', 'releases'])
   })
