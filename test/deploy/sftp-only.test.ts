@@ -307,6 +307,38 @@ describe('a deploy to an SFTP-only account', () => {
     expect((await list(meta(f))).sort()).toEqual(['log', 'manifests', 'revisions'])
   })
 
+  it('starts releases from a clean cache/ with reuse: cache, and mode: unlock clears a stale lock', async () => {
+    const f = await fixture()
+    await writeTree(f.source, { 'index.php': 'v1', 'lib/a.php': 'A', 'lib/b.php': 'B' })
+    await deploy(f, { 'release-id': 'c1', reuse: 'cache' })
+    expect(await describeTree(path.join(f.deployDir, 'cache'))).toEqual(
+      await describeTree(f.source)
+    )
+    await writeTree(f.source, { 'index.php': 'v2' })
+    await rm(path.join(f.source, 'lib/b.php'))
+    const second = await deploy(f, { 'release-id': 'c2', reuse: 'cache' })
+    expect(second.outputs['files-uploaded']).toBe('1')
+    for (const dir of ['cache', 'releases/c2'])
+      expect(await describeTree(path.join(f.deployDir, dir))).toEqual(await describeTree(f.source))
+    expect(await describeTree(release(f, 'c1'))).not.toEqual(await describeTree(f.source))
+    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+
+    // A lock a killed run left behind: named, then removed.
+    await mkdir(meta(f, 'lock'))
+    await writeFile(
+      meta(f, 'lock/owner'),
+      JSON.stringify({ runUrl: 'https://github.example/acme/site/actions/runs/77', commit: 'abc' })
+    )
+    await run('chown', ['-R', `${f.user.name}:`, meta(f, 'lock')])
+    const unlocked = await deploy(f, { mode: 'unlock' })
+    expect(unlocked.log).toMatch(
+      /removed the lock held by https:\/\/github\.example\/acme\/site\/actions\/runs\/77/
+    )
+    expect(await exists(meta(f, 'lock'))).toBe(false)
+    const again = await deploy(f, { mode: 'unlock' })
+    expect(again.log).toMatch(/no lock was held/)
+  })
+
   it('refuses before-switch, after-switch and transfer tar up front, naming the input, and writes nothing', async () => {
     const f = await fixture()
     await writeTree(f.source, { 'index.php': 'v1' })
