@@ -23,7 +23,7 @@ import {
 import type { RemoteHost, RunResult, SftpProbe } from '../ssh/remote-host.js'
 import type { Appender } from '../sftp/remote-files.js'
 import { SftpError } from '../sftp/sftp-engine.js'
-import { abortOverSftp, finishOverSftp } from './sftp-finish.js'
+import { abortOverSftp, finishOverSftp, readLockOwner } from './sftp-finish.js'
 import { firstReads, inspectOverSftp, tryLock, type FirstReads } from './sftp-inspect.js'
 import { isPlainRelativePath } from './sftp-layout.js'
 import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
@@ -178,6 +178,8 @@ export class ServerSession {
   private releaseDirsHint: string[] = []
   /** The release log, held open for appending by an SFTP-only deploy from its prepare phase on. */
   private logFile: Appender | undefined
+  /** The lock's owner record, read once the release is ready, for the finish phase. */
+  private lockOwnerRead: Promise<string | undefined> | undefined
 
   constructor(
     readonly server: Server,
@@ -728,6 +730,8 @@ export class ServerSession {
         throw this.verifyError(id, error.unexpected, error.missing, error.badsum)
       throw this.sftpFailure(error, `preparing release ${id}`)
     }
+    // Read while the switch is made: finishing needs it before it removes the lock.
+    this.lockOwnerRead = readLockOwner(files, this.deployDir).catch(() => undefined)
     this.report.filesUploaded = result.uploadedFiles
     this.report.bytesUploaded = result.uploadedBytes
     this.report.filesDeleted = plan.deleted.length
@@ -987,7 +991,8 @@ export class ServerSession {
         ],
         protectedReleases: [this.liveRelease, this.switchedTo],
         hints: this.releaseDirsHint,
-        logFile: this.takeLogFile()
+        logFile: this.takeLogFile(),
+        ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
       }).catch(error => {
         throw this.sftpFailure(error, 'finishing')
       })

@@ -38,6 +38,10 @@ async function liveNow(files: RemoteFiles, L: Layout): Promise<string | undefine
 }
 
 /** The owner record of the lock, when there is one to read. */
+export function readLockOwner(files: RemoteFiles, deployDir: string): Promise<string | undefined> {
+  return readOwner(files, layoutOf(deployDir))
+}
+
 async function readOwner(files: RemoteFiles, L: Layout): Promise<string | undefined> {
   const owner = await readOrUndefined(files, L.owner, READ_LIMITS.owner).catch(() => undefined)
   return owner?.toString('utf8')
@@ -174,6 +178,8 @@ export interface SftpFinishOptions {
   hints?: string[]
   /** The release log, if this run holds it open; closed here. */
   logFile?: Appender
+  /** The lock's owner record, read already (readLockOwner) while the switch was made. */
+  owner?: Promise<string | undefined>
 }
 
 /** Phase 9: prune, record events, compact the release log, release the lock. */
@@ -182,9 +188,10 @@ export async function finishOverSftp(
 ): Promise<{ pruned: string[]; unlocked: boolean }> {
   const { files } = o
   const L = layoutOf(o.deployDir)
+  // What current points to now matters only to pruning (which never removes it).
   const [live, owner, oldLog] = await Promise.all([
-    liveNow(files, L),
-    o.lockToken !== undefined ? readOwner(files, L) : undefined,
+    o.prune.length > 0 ? liveNow(files, L) : undefined,
+    o.lockToken !== undefined ? (o.owner ?? readOwner(files, L)) : undefined,
     o.forget.length > 0 ? readOrUndefined(files, L.log, READ_LIMITS.log) : undefined
   ])
   const guard = removalGuard({
@@ -192,8 +199,15 @@ export async function finishOverSftp(
     protectedReleases: [live, ...o.protectedReleases]
   })
   const pruned: string[] = []
-  await Promise.all([
-    ...o.prune.map(async id => {
+  // Seed records are done with once a release is live: removed beside the rest.
+  const seeds = Promise.all(
+    o.seedRecords
+      .filter(name => /^seeded\.[A-Za-z0-9._-]+$/.test(name))
+      .map(name => files.unlink(`${L.meta}/${name}`).catch(ignoreMissing))
+  )
+  seeds.catch(() => undefined)
+  await Promise.all(
+    o.prune.map(async id => {
       try {
         await removeTree(files, L.release(id), { guard, hints: o.hints })
       } catch (error) {
@@ -205,11 +219,8 @@ export async function finishOverSftp(
         [L.manifest(id), L.links(id), L.revision(id)].map(f => files.unlink(f).catch(ignoreMissing))
       )
       pruned.push(id)
-    }),
-    ...o.seedRecords
-      .filter(name => /^seeded\.[A-Za-z0-9._-]+$/.test(name))
-      .map(name => files.unlink(`${L.meta}/${name}`).catch(ignoreMissing))
-  ])
+    })
+  )
   const added = o.events.map(([event, id]) => logLine(event, id)).join('')
   let logged: Promise<void>
   if (o.forget.length > 0) {
@@ -235,7 +246,7 @@ export async function finishOverSftp(
       : Promise.resolve(false)
   unlocked.catch(() => undefined)
   try {
-    await logged
+    await Promise.all([logged, seeds])
   } finally {
     // Its answer is not waited for: the handle goes with the session anyway.
     void o.logFile?.close()

@@ -424,6 +424,29 @@ function actualLine(path: string, attrs: { type: string; mode: number; size: num
 async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
   const { files, signal } = o
   const dirs = o.entries.filter(e => e.type === 'dir').map(e => e.path)
+  // Links read back (and, with verify: full, files read back) beside the listing: a path the
+  // listing finds missing or of another type is reported by it, whatever these find there.
+  const badsum: string[] = []
+  const links = o.entries.filter(e => e.type === 'symlink')
+  const contents = o.verify === 'full' ? o.entries.filter(e => e.type === 'file') : []
+  const checked = forEachPipelined(
+    [...links, ...contents],
+    async (e, batchSignal) => {
+      try {
+        if (e.type === 'symlink') {
+          const target = await files.readlink(`${R}/${e.path}`, batchSignal)
+          if (target !== e.target) badsum.push(`${e.path}: FAILED (link target)`)
+        } else {
+          const { sha256 } = await files.sha256(`${R}/${e.path}`, batchSignal)
+          if (sha256 !== e.sha256) badsum.push(`${e.path}: FAILED`)
+        }
+      } catch (error) {
+        if (!isMissing(error)) throw error
+      }
+    },
+    { signal }
+  )
+  checked.catch(() => undefined)
   const actual = await walkTree(files, R, { hints: dirs, signal })
   const expected = new Map<string, number>()
   for (const e of o.entries) {
@@ -438,24 +461,7 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
     else unexpected.push(line.slice(0, -1))
   }
   const missing = [...expected].filter(([, n]) => n > 0).map(([line]) => line.slice(0, -1))
-  const badsum: string[] = []
-  const links = o.entries.filter(e => e.type === 'symlink')
-  const contents = o.verify === 'full' ? o.entries.filter(e => e.type === 'file') : []
-  if (unexpected.length === 0 && missing.length === 0) {
-    await forEachPipelined(
-      [...links, ...contents],
-      async (e, batchSignal) => {
-        if (e.type === 'symlink') {
-          const target = await files.readlink(`${R}/${e.path}`, batchSignal)
-          if (target !== e.target) badsum.push(`${e.path}: FAILED (link target)`)
-        } else {
-          const { sha256 } = await files.sha256(`${R}/${e.path}`, batchSignal)
-          if (sha256 !== e.sha256) badsum.push(`${e.path}: FAILED`)
-        }
-      },
-      { signal }
-    )
-  }
+  await checked
   if (unexpected.length + missing.length + badsum.length > 0)
     throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), badsum.slice(0, 50))
 }
