@@ -363,8 +363,13 @@ async function build(
     signal
   )
   dirs.catch(() => undefined)
+  // What crosses the wire first, so that its transfer overlaps with the copies made on the
+  // server; then the rest.
+  const items = o.entries.filter(e => e.type !== 'dir')
+  const sentFirst = copier === 'upload' ? items : items.filter(e => changed.has(e.path))
+  const madeThere = copier === 'upload' ? [] : items.filter(e => !changed.has(e.path))
   const made = forEachPipelined(
-    o.entries.filter(e => e.type !== 'dir'),
+    [...sentFirst, ...madeThere],
     async (e, batchSignal) => {
       const target = `${R}/${e.path}`
       if (e.type === 'symlink') {

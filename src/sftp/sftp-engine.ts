@@ -102,14 +102,16 @@ export function isMissing(error: unknown): boolean {
 
 /** Bounds from what the server said, never more than is useful or than memory should hold. */
 export function limitsFor(facts: SftpFacts): EngineLimits {
-  // Half of what the server allows (it has other uses for its descriptors), and no more than
-  // a few thousand: enough to keep a round trip of 100 ms busy with small files.
+  // What the server allows, less a few (OpenSSH's sftp-server announces its descriptor limit
+  // less the five it uses itself), and no more than a few thousand. A server-side copy holds
+  // two handles for two round trips: on a host with the usual limit of 1,024 descriptors, about
+  // 500 copies are under way at once.
   const handles =
     facts.maxOpenHandles === undefined
       ? 64
-      : Math.max(4, Math.min(2048, Math.floor(facts.maxOpenHandles / 2)))
+      : Math.max(4, Math.min(4096, Math.floor(facts.maxOpenHandles) - 16))
   return {
-    requests: 4096,
+    requests: 8192,
     // OpenSSH grants a session channel 2 MB; bytes beyond the window wait in ssh2's memory.
     bytes: Math.min(Math.max(facts.windowBytes ?? 2 * 1024 * 1024, 256 * 1024), 8 * 1024 * 1024),
     handles,
