@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
+  AbortedError,
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
@@ -16,7 +17,9 @@ import {
   incompleteReleases,
   parseLog,
   releaseStates,
-  type LogEvent
+  releasesToPrune,
+  type LogEvent,
+  type ReleaseState
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
 import {
@@ -193,7 +196,7 @@ export class ServerSession {
     const refused = value(output, 'refused')
     if (result.code === REFUSED_EXIT || refused !== undefined) {
       throw new DeployRefusedError(
-        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
+        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user, value(output, 'path') ?? pathInput)}`
       )
     }
     if (result.code === LOCK_EXIT) {
@@ -231,9 +234,34 @@ export class ServerSession {
     }
   }
 
-  /** Complete releases in log order. */
+  /** Complete releases (the rollback targets), the most recently live last. */
   completeReleases(): string[] {
     return completeReleases(this.events, this.releaseDirs)
+  }
+
+  /** What the log says of a release: undefined when it never mentions it. */
+  releaseState(id: string): ReleaseState | undefined {
+    return releaseStates(this.events).get(id)
+  }
+
+  /**
+   * The releases to prune once `events` are appended to the log. `made` is a release this run
+   * created (its start and ready are on the server, not yet in the log read at inspect).
+   */
+  pruneAfter(
+    events: [string, string][],
+    keep: number,
+    live: string,
+    replaced: string | undefined,
+    made?: string
+  ): string[] {
+    const appended = [
+      ...(made === undefined ? [] : [['start', made] as const, ['ready', made] as const]),
+      ...events
+    ].map(([event, id]) => ({ event, id, time: '' }))
+    const existing = new Set(this.releaseDirs)
+    if (made !== undefined) existing.add(made)
+    return releasesToPrune([...this.events, ...appended], existing, keep, live, replaced)
   }
 
   /** Decide the starting point and diff against it. */
@@ -303,7 +331,8 @@ export class ServerSession {
   planLine(): string {
     const plan = this.plan
     if (!plan) return 'no plan'
-    return `uploading ${formatCount(plan.uploadFiles)} files (${formatBytes(plan.uploadBytes)}), deleting ${formatCount(plan.deleted.length)}, keeping ${formatCount(plan.unchanged)}`
+    // Every count is of files, so the three add up to what the two trees hold.
+    return `uploading ${files(plan.uploadFiles)} (${formatBytes(plan.uploadBytes)}), deleting ${files(plan.deletedFiles)}, keeping ${files(plan.unchangedFiles)}`
   }
 
   private releaseParams(releaseId: string): ReleaseParams {
@@ -372,6 +401,44 @@ export class ServerSession {
       updatesCache: base.kind === 'cache'
     }
     this.prepared = id
+    // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
+    const sent = { files: 0, bytes: 0 }
+    const count = (size: number): void => {
+      sent.files++
+      sent.bytes += size
+    }
+    try {
+      const final = await this.transferAndFinalize(
+        options,
+        { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize },
+        count
+      )
+      sent.files = plan.uploadFiles
+      sent.bytes = plan.uploadBytes
+      this.reportPrepared(id, plan, final)
+    } finally {
+      this.report.filesUploaded = sent.files
+      this.report.bytesUploaded = sent.bytes
+    }
+  }
+
+  /** The upload and the release scripts around it; the output of the last one. */
+  private async transferAndFinalize(
+    options: ReleaseOptions,
+    p: {
+      plan: Plan
+      useTar: boolean
+      gzip: boolean
+      metadata: Awaited<ReturnType<typeof releaseMetadata>>
+      relativeTarget: string
+      common: ReleaseParams
+      prepare: PrepareParams
+      finalize: FinalizeParams
+    },
+    count: (size: number) => void
+  ): Promise<ScriptOutput> {
+    const { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize } = p
+    const id = options.releaseId
     let final: ScriptOutput
     if (useTar) {
       const metadataEntries: TarEntry[] = metadata.files.map(f => ({
@@ -392,7 +459,9 @@ export class ServerSession {
         }
       }
       const fileCount = metadataEntries.length + plan.uploadFiles
-      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal)
+      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal, entry => {
+        if (!entry.path.startsWith('.atomic-deploy/')) count(entry.size ?? 0)
+      })
       // A local read error truncates the stream; the server then reports a broken archive, but
       // the cause to report is the local one.
       let readError: Error | undefined
@@ -401,6 +470,8 @@ export class ServerSession {
         stdin: stream,
         signal: options.signal
       })
+      // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+      if (options.signal?.aborted) throw new AbortedError('cancelled (SIGINT/SIGTERM)')
       if (readError && result.code !== 0) {
         throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
       }
@@ -417,7 +488,8 @@ export class ServerSession {
         plan,
         directoryMode: this.directoryMode,
         log: this.log,
-        signal: options.signal
+        signal: options.signal,
+        onFile: entry => count(entry.size)
       })
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
@@ -425,10 +497,13 @@ export class ServerSession {
       this.checkRelease(second.result, second.output, id)
       final = second.output
     }
+    return final
+  }
+
+  /** What the release script reported once the release is ready. */
+  private reportPrepared(id: string, plan: Plan, final: ScriptOutput): void {
     const hookExit = value(final, 'hook-exit')
     if (hookExit) this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`)
-    this.report.filesUploaded = plan.uploadFiles
-    this.report.bytesUploaded = plan.uploadBytes
     this.report.filesDeleted = plan.deleted.length
     this.report.release = id
     const linked = values(final, 'shared')
@@ -552,23 +627,31 @@ export class ServerSession {
     this.switchedTo = id
   }
 
-  /** Run after-switch in the live release. */
-  async afterSwitch(script: string, id: string, previous: string | undefined): Promise<void> {
+  /**
+   * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
+   * `previous` as the release that was live before it.
+   */
+  async afterSwitch(
+    script: string,
+    id: string,
+    previous: string | undefined,
+    name = 'after-switch'
+  ): Promise<void> {
     const env = this.hookEnv(id)
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
     const { result, output } = await this.script(
-      hookScript({ deployDir: this.deployDir, releaseId: id, name: 'after-switch', script, env })
+      hookScript({ deployDir: this.deployDir, releaseId: id, name, script, env })
     )
     const exit = value(output, 'hook-exit')
     if (result.code !== 0) {
       throw new RemoteCommandError(
-        `${this.label}: after-switch failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`}`,
+        `${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`,
         result.code,
         result.stderrTail
       )
     }
-    this.log.info(`after-switch exited with status ${exit?.split(' ')[1] ?? '0'}`)
+    this.log.info(`${name} exited with status ${exit?.split(' ')[1] ?? '0'} (release ${id})`)
   }
 
   /** Remove a prepared release that will not go live, and release the lock. */
@@ -616,6 +699,11 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
+}
+
+/** `1 file`, `3,500 files`. */
+function files(n: number): string {
+  return `${formatCount(n)} file${n === 1 ? '' : 's'}`
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

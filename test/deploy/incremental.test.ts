@@ -597,7 +597,7 @@ describe('dry run', () => {
 
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
     expect(result.code, result.log).toBe(0)
-    expect(result.log).toMatch(/uploading 2 files .*deleting 1\b/)
+    expect(result.log).toMatch(/uploading 2 files .*deleting 1 file\b/)
     // The first paths of each kind, under their kind.
     const section = (title: string): string =>
       new RegExp(`${title} \\(\\d+\\):\\n((?:.*\\]   .*\\n)*)`).exec(result.log)?.[1] ?? ''
