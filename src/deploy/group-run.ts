@@ -538,9 +538,14 @@ export class GroupRun {
       ]
       if (s.liveRelease === undefined) return { events, prune: [] }
       events.push(['live', s.liveRelease])
+      // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
+      // good releases are left for the next successful deploy to prune.
       return {
         events,
-        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id)
+        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+          const state = s.releaseState(old)
+          return state === 'failed' || state === 'rolled-back'
+        })
       }
     })
     for (const s of this.sessions) {
@@ -693,10 +698,8 @@ export class GroupRun {
         ['live', target(s)]
       ]
       if (failure === undefined) {
-        await this.finishAll(s => ({
-          events: events(s),
-          prune: s.pruneAfter(events(s), settings.keepReleases, target(s), s.liveRelease)
-        }))
+        // Nothing is pruned by a rollback: every release stays where it was for the next step.
+        await this.finishAll(s => ({ events: events(s), prune: [] }))
         for (const s of this.sessions) s.report.status = 'deployed'
         this.deps.log.info(`rolled back to ${this.releaseId}`)
         return this.result()
