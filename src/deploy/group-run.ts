@@ -3,6 +3,7 @@ import { forEachLimited, type Failure } from './concurrency.js'
 import { AbortedError, DeployRefusedError, messageOf } from '../errors.js'
 import { describeHealthFailure, pollHealth } from './health-check.js'
 import { formatBytes, formatCount, formatDuration, type Log } from '../logger.js'
+import { describeDrift } from '../release/drift.js'
 import { linksLeavingTree, type ScanResult } from '../release/manifest.js'
 import { previousRelease } from '../release/release-log.js'
 import { nextFreeTimestampId } from '../release/release-id.js'
@@ -199,7 +200,7 @@ export class GroupRun {
   }
 
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
-  async inspect(lock: boolean, prefetch = false): Promise<void> {
+  async inspect(lock: boolean, prefetch = false, drift = false): Promise<void> {
     const context = await this.deps.context
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
@@ -208,7 +209,8 @@ export class GroupRun {
           lock ? this.lockOwner(context) : undefined,
           this.settings.reuse,
           // A deploy starts copying the live release as soon as it holds the lock.
-          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined
+          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
+          drift && this.settings.onDrift !== 'ignore'
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()
@@ -221,6 +223,35 @@ export class GroupRun {
         )
       }
     })
+  }
+
+  /**
+   * Name what was changed in each live release on the server since it was deployed: it is not in
+   * the new release (which holds exactly the source), so with on-drift: fail nothing goes ahead.
+   */
+  private async reportDrift(): Promise<void> {
+    const { onDrift } = this.settings
+    if (onDrift === 'ignore') return
+    const drifted = this.sessions.filter(
+      s => s.drift !== undefined && (s.drift.paths.length > 0 || !s.drift.complete)
+    )
+    if (drifted.length === 0) return
+    const lines = drifted.map(s => {
+      const d = s.drift as NonNullable<typeof s.drift>
+      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`
+    })
+    const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`
+    if (onDrift === 'fail') {
+      await this.abortAll()
+      this.fail(
+        `Refused (on-drift: fail); nothing was changed:\n  ${lines.join('\n  ')}\nThe next release would hold exactly the source, without these changes. ${where} Or set on-drift: warn to deploy anyway.`,
+        lines.map(l => new DeployRefusedError(l))
+      )
+    }
+    for (const line of lines)
+      this.deps.log.warning(
+        `${line}. The new release holds exactly the source, without these changes (they stay in the old release until it is pruned). ${where} on-drift: fail stops such a deploy; on-drift: ignore silences this.`
+      )
   }
 
   /** The same release id on every server: the custom one, or the first free UTC second. */
@@ -247,8 +278,9 @@ export class GroupRun {
     try {
       await this.connect(settings.servers)
       this.checkAborted()
-      await this.inspect(!settings.dryRun, true)
+      await this.inspect(!settings.dryRun, true, true)
       this.checkAborted()
+      await this.reportDrift()
       const scan = await this.deps.manifest
       this.deps.log.info(describeSource(settings.source, scan))
       for (const skipped of scan.skipped)

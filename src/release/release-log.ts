@@ -128,8 +128,9 @@ export function previousRelease(
 /**
  * Which releases to delete after `events` (the log, with what this run is about to append): all
  * complete releases but the newest `keep`, and every failed or rolled-back release but the most
- * recent one (kept for inspection; it does not take one of the `keep` places). Never the live
- * release or the one it replaced. Set-aside releases come first: they go before good ones.
+ * recent one, which is kept for inspection (without taking one of the `keep` places) while it
+ * was set aside after the oldest good release kept was made. Never the live release or the one it replaced.
+ * Set-aside releases come first: they go before good ones.
  */
 export function releasesToPrune(
   events: LogEvent[],
@@ -140,7 +141,16 @@ export function releasesToPrune(
 ): string[] {
   const complete = completeReleases(events, existing)
   const setAside = setAsideReleases(events, existing)
-  const kept = new Set([...complete.slice(-keep), ...setAside.slice(-1), live])
+  const keptGood = complete.slice(-keep)
+  const lastAt = (id: string, names: string[]): number =>
+    events.findLastIndex(e => e.id === id && names.includes(e.event))
+  const newest = setAside.at(-1)
+  const oldestKept = keptGood[0]
+  const inspect =
+    newest !== undefined &&
+    (oldestKept === undefined ||
+      lastAt(newest, ['fail', 'rollback']) > lastAt(oldestKept, ['ready']))
+  const kept = new Set([...keptGood, ...(inspect ? [newest] : []), live])
   if (replaced !== undefined) kept.add(replaced)
   return [...setAside, ...complete].filter(id => !kept.has(id))
 }

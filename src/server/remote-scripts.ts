@@ -68,6 +68,48 @@ export interface InspectParams {
    * on its way. The release script takes it over, or drops it.
    */
   prefetch?: { copyMethod: 'copy' | 'hardlink' }
+  /** Compare the live release with what it was when it became ready (see driftCheck). */
+  drift?: boolean
+}
+
+/**
+ * The difference of two listings (LISTING_COMMAND's lines) as multisets, as verification compares
+ * them, leaving out the shared links named in the links file (`lf`) and everything under them.
+ * Reads the links file, the recorded listing (`rf`), then the actual one, in which `N ./<path>`
+ * lines name files modified after a reference time. Prints, for kind k, `!k-added <line>` (only
+ * the actual listing has it), `!k-missing <line>` and `!k-newer <path>`, at most `max` of each,
+ * then `!k <added> <missing> <newer>` with the full counts.
+ */
+const LISTING_DIFF_AWK = `'
+function linked(p,   i) {
+  while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) }
+}
+function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \\.\\//, "", p); return p }
+FILENAME == lf { links[$0] = 1; next }
+FILENAME == rf { e[$0]++; next }
+/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }
+{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }
+END {
+  for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }
+  print "!" k " " a + 0 " " m + 0 " " n + 0
+}'`
+
+/**
+ * How the live release differs from the state recorded when it became ready: its listing then
+ * (`<id>.listing`), and the files modified since (`find -newer` the ready marker, which catches
+ * same-size edits; file times are the server's own, as tar extracts with -m). Prints LISTING_DIFF
+ * lines of kind `drift`. GNU find does both in one walk.
+ */
+function driftCheck(): string {
+  return `drift_check() {
+  ( cd "$1" || exit 0
+    if find . -maxdepth 0 -printf '' 2>/dev/null; then
+      find . ! -name . \\( ! -type d -newer "$4" -printf 'N %p\\n' -o -true \\) \\( -type f -printf 'f %m %s %p\\n' -o -type d -printf 'd %p\\n' -o -type l -printf 'l %s %p\\n' \\)
+    else
+      { ${LISTING_COMMAND}; } && find . ! -type d -newer "$4" -exec printf 'N %s\\n' {} +
+    fi 2>/dev/null
+  ) | awk -v k=drift -v max=50 -v lf="$3" -v rf="$2" ${LISTING_DIFF_AWK} "$3" "$2" -
+}`
 }
 
 /**
@@ -160,8 +202,24 @@ if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; f
 for r in "$D"/releases/*; do [ -d "$r" ] && say "release \${r##*/}"; done
 blob log "$M/log"
 ${
+  p.drift
+    ? `${driftCheck()}
+lv=\${cur%/}; lv=\${lv##*/}
+case $lv in '' | . | ..) ;; *)
+  L="$D/releases/$lv" F="$M/manifests/$lv"
+  if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then
+    lk="$F.links"; [ -f "$lk" ] || lk=/dev/null
+    drift_check "$L" "$F.listing" "$lk" "$F.ready"
+    blob hooked "$F.hook"
+  else
+    say "drift unknown"
+  fi ;;
+esac`
+    : ''
+}
+${
   p.reuse === 'cache'
-    ? `[ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz"`
+    ? `if [ -d "$D/cache" ]; then blob manifest "$M/cache.manifest.json.gz"; blob pending "$M/cache.pending"; fi`
     : p.reuse === 'previous'
       ? `c=''
 if [ -L "$D/current" ]; then c=\${cur%/}; c=\${c##*/}; blob manifest "$M/manifests/$c.json.gz"; blob links "$M/manifests/$c.links"; fi`
@@ -193,7 +251,16 @@ export interface PrepareParams {
         /** The copy of this release started at lock time (`base.<pid>` under .atomic-deploy). */
         prefetched?: string
       }
-    | { kind: 'cache'; exists: boolean }
+    | {
+        kind: 'cache'
+        exists: boolean
+        /**
+         * Paths this sync removes or writes in cache/, one JSON string per line: recorded in
+         * cache.pending before they change, so an interrupted sync leaves the old manifest and
+         * the list of what is no longer as it says (the next deploy re-sends only those).
+         */
+        touched?: string[]
+      }
   copyMethod: 'copy' | 'hardlink'
   /** Paths to remove from the starting copy (relative to it). */
   remove: string[]
@@ -225,6 +292,21 @@ function removeCommands(dirVariable: string, paths: string[], failKind: string):
   return chunks.join('\n')
 }
 
+/** Append paths to cache.pending, one JSON string per line, in chunks of bounded size. */
+function pendingCommands(paths: string[]): string {
+  const lines = paths.map(p => JSON.stringify(p))
+  const chunks: string[] = []
+  for (let i = 0; i < lines.length; i += 500) {
+    chunks.push(
+      `printf '%s\\n' ${lines
+        .slice(i, i + 500)
+        .map(quote)
+        .join(' ')} >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"`
+    )
+  }
+  return chunks.join('\n')
+}
+
 function releaseHeader(p: ReleaseParams): string {
   return `${header(p.deployDir)}
 umask ${p.umask}
@@ -241,7 +323,10 @@ cleanup_release() {
     say "warning release $ID is live; it was not removed"
     return 0
   fi
-  rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  # Logged once: a second cleanup (the runner's abort after this script's own) finds nothing.
+  was=''
+  [ ! -d "$R" ] || was=1
+  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"
   drop_base
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ]; then
@@ -253,7 +338,7 @@ cleanup_release() {
     done < "$M/seeded.$ID"
     rm -f "$M/seeded.$ID"
   fi
-  log_event abort "$ID" 2>/dev/null
+  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null
 }
 # Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
 # SIGPIPE is what a dropped connection delivers at the next write to stdout; it cleans up
@@ -306,11 +391,16 @@ ${cp('$PREV', '$R')}`
 }
 ${removeCommands('R', p.base.sharedLinks, 'copy')}`
   } else if (p.base.kind === 'cache') {
-    // The cache manifest is rewritten only once the release built from the cache is verified, so
-    // an interrupted sync leaves no manifest and the next deploy rebuilds the cache from scratch.
+    // The cache manifest is rewritten once the release built from the cache is verified. Until
+    // then it stays, and cache.pending lists the paths this sync touches: an interrupted sync
+    // (a signal, a lost connection, a failure after the upload) costs the next deploy only those.
     base = `drop_base
-rm -f "$M/cache.manifest.json.gz"
-${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot create $D/cache"`}`
+${
+  p.base.exists
+    ? pendingCommands(p.base.touched ?? [])
+    : `rm -f "$M/cache.manifest.json.gz" "$M/cache.pending"
+rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot create $D/cache"`
+}`
   }
   const target = p.base.kind === 'cache' ? 'C' : 'R'
   const transfer =
@@ -319,7 +409,9 @@ ${p.base.exists ? '' : `rm -rf "$D/cache" && mkdir "$D/cache" || fail io "cannot
         // nothing world-writable). BusyBox tar ignores -p for non-root users and applies the
         // umask instead, so the umask is cleared for tar alone; every directory is listed before
         // its contents, so nothing is created with a mode the archive did not give.
-        `(umask 000 && exec tar -x -p -o ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
+        // -m: files get the server's time of extraction, so a file's mtime is never later than
+        // the release's ready marker, whatever the runner's clock says (drift checks use it).
+        `(umask 000 && exec tar -x -p -o -m ${p.transfer.gzip ? '-z ' : ''}-f - -C "$D") >&2 || fail transfer "tar could not extract the upload (is the disk full?)"`
       : ''
   return `C="$D/cache"
 cd "$D" || { say "error io cannot enter $D"; exit 1; }
@@ -436,9 +528,17 @@ function finalizeBody(p: FinalizeParams): string {
         `[ "$(readlink ${quote(`./${l.path}`)})" = ${quote(l.target)} ] || { bad=1; printf '%s: FAILED (link target)\n' ${quote(l.path)} >> "$T/sums.out"; }`
     )
     .join('\n')
+  // What the hook changed in the release (its listing against the verified one) is recorded for
+  // the next deploy, whose copy of this release drops it, and reported now, on this deploy. The
+  // listing after the hook is what the release is when ready (drift is measured from it).
   const hook = p.hook
     ? `${runHook(p.hook.name, p.hook.script, p.hook.env)}
-[ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"`
+[ $rc -eq 0 ] || fail hook "${p.hook.name} exited with status $rc"
+{ ${LISTING_COMMAND}; } > "$T/post" 2>/dev/null || fail io "cannot list $R after ${p.hook.name}"
+awk -v k=hook -v max=1000 -v lf="$M/manifests/$ID.links" -v rf="$M/manifests/$ID.listing" ${LISTING_DIFF_AWK} "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after ${p.hook.name}"
+mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
+hs=$(tail -n 1 "$M/manifests/$ID.hook")
+if [ "$hs" != '!hook 0 0 0' ]; then sed '$d' "$M/manifests/$ID.hook" | head -n 20; printf '%s\\n' "$hs"; fi`
     : ''
   return `own_release
 cd "$D" || fail io "cannot enter $D"
@@ -462,14 +562,23 @@ if [ -n "$bad" ]; then
   head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
   fail verify "sha256 mismatch"
 fi
+${
+  p.updatesCache
+    ? `# Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
+cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending" || fail io "cannot write the cache manifest"`
+    : ''
+}
+# What the release is when verified: the next deploy's drift check compares the live release with
+# it (and the ready marker, below).
+mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
 S="$D/shared"
 ${p.shared.kind === 'auto' ? autoShared(p.sharedConflict) : explicitShared(p.shared.paths, p.sharedConflict)}
 mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"
 mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
 mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
-${p.updatesCache ? `cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"` : ''}
 ${hook}
 rm -rf "$M/tmp"
+: > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
 log_event ready "$ID" || fail io "cannot write $M/log"
 trap '' HUP INT TERM
 say ready
@@ -639,7 +748,7 @@ export function finishScript(p: FinishParams): string {
   const prune = p.prune
     .map(
       id =>
-        `[ "$cur" = ${quote(`releases/${id}`)} ] || { rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(`${id}.json.gz`)} "$M/manifests/"${quote(`${id}.links`)} "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}; }`
+        `[ "$cur" = ${quote(`releases/${id}`)} ] || { rm -rf "$D/releases/"${quote(id)} "$M/manifests/"${quote(id)}.* "$M/revisions/"${quote(`${id}.json`)} && say ${quote(`pruned ${id}`)}; }`
     )
     .join('\n')
   const events = p.events.map(([event, id]) => `log_event ${quote(event)} ${quote(id)}`).join('\n')
@@ -667,6 +776,7 @@ export function unlockScript(path: string): string {
 P=${quote(path)}
 case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 M="$D/.atomic-deploy"
+[ ! -L "$D/current" ] || say "current $(readlink "$D/current")"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
 drop_base

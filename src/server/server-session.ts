@@ -13,6 +13,14 @@ import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
 import { makePlan, type Plan } from '../release/plan.js'
 import {
+  describeDrift,
+  isReleasePath,
+  parseListingDiff,
+  summarizeDiff,
+  topMost,
+  type Drift
+} from '../release/drift.js'
+import {
   completeReleases,
   incompleteReleases,
   parseLog,
@@ -65,8 +73,22 @@ export type Phase =
 /** Where the new release starts from, as decided by the plan phase. */
 export type Base =
   | { kind: 'none'; reason: string }
-  | { kind: 'release'; id: string; entries: ManifestEntry[]; sharedLinks: string[] }
-  | { kind: 'cache'; exists: boolean; entries: ManifestEntry[]; reason?: string }
+  | {
+      kind: 'release'
+      id: string
+      entries: ManifestEntry[]
+      sharedLinks: string[]
+      /** Paths to remove from the copy whatever the plan says (they differ from the manifest). */
+      remove: string[]
+    }
+  | {
+      kind: 'cache'
+      exists: boolean
+      entries: ManifestEntry[]
+      reason?: string
+      /** Paths to remove from cache/ whatever the plan says. */
+      remove: string[]
+    }
 
 export interface ReleaseOptions {
   releaseId: string
@@ -137,6 +159,15 @@ export class ServerSession {
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string } | undefined
   private linksBlob: Buffer | undefined
+  /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
+  private pendingBlob: Buffer | undefined
+  /**
+   * How the live release differs from what it was when it became ready (changes made on the
+   * server since), when the drift check ran and the release has a record to compare with.
+   */
+  drift: Drift | undefined
+  /** What before-switch changed in the live release when it was made, as recorded then. */
+  private hooked: Drift | undefined
 
   constructor(
     readonly server: Server,
@@ -177,7 +208,8 @@ export class ServerSession {
     pathInput: string,
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
-    prefetch?: { copyMethod: CopyMethod }
+    prefetch?: { copyMethod: CopyMethod },
+    drift = false
   ): Promise<void> {
     const { result, output } = await this.script(
       inspectScript({
@@ -187,7 +219,8 @@ export class ServerSession {
         reuse,
         systemExact: SYSTEM_DIRECTORIES.exact,
         systemTrees: SYSTEM_DIRECTORIES.trees,
-        ...(prefetch ? { prefetch } : {})
+        ...(prefetch ? { prefetch } : {}),
+        drift
       }),
       // The first script of a connection: no channel is open yet, and it holds only the path and
       // the lock record, so it goes as the command itself and saves a round trip.
@@ -221,6 +254,22 @@ export class ServerSession {
     this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
     this.manifestBlob = output.blobs.get('manifest')
     this.linksBlob = output.blobs.get('links')
+    this.pendingBlob = output.blobs.get('pending')
+    if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
+      this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
+    const hooked = output.blobs.get('hooked')
+    this.hooked = hooked
+      ? summarizeDiff(
+          parseListingDiff(
+            'hook',
+            hooked
+              .toString('utf8')
+              .split('\n')
+              .filter(l => l.startsWith('!'))
+              .map(l => l.slice(1))
+          )
+        )
+      : undefined
     const prefetched = value(output, 'prefetch')?.split(' ')
     this.prefetched =
       prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
@@ -272,6 +321,11 @@ export class ServerSession {
     else if (this.base.kind === 'cache' && this.base.reason)
       this.log.info(`full upload: ${this.base.reason}`)
     this.plan = makePlan(entries, baseEntries)
+    const extra = this.base.kind === 'none' ? [] : this.base.remove
+    if (extra.length > 0) {
+      const planned = new Set(this.plan.remove)
+      this.plan.remove = [...extra.filter(p => !planned.has(p)), ...this.plan.remove]
+    }
     return this.plan
   }
 
@@ -279,18 +333,35 @@ export class ServerSession {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
     if (reuse === 'cache') {
       if (!this.manifestBlob)
-        return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' }
-      try {
         return {
           kind: 'cache',
-          exists: true,
-          entries: (await parseManifest(this.manifestBlob)).entries
+          exists: false,
+          entries: [],
+          remove: [],
+          reason: 'cache/ has no manifest yet'
         }
+      try {
+        const entries = (await parseManifest(this.manifestBlob)).entries
+        const pending = parsePending(this.pendingBlob)
+        if (pending === undefined)
+          return {
+            kind: 'cache',
+            exists: false,
+            entries: [],
+            remove: [],
+            reason: 'the record of an interrupted update of cache/ is unreadable'
+          }
+        if (pending.length > 0)
+          this.log.info(
+            `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
+          )
+        return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
       } catch (error) {
         return {
           kind: 'cache',
           exists: false,
           entries: [],
+          remove: [],
           reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
         }
       }
@@ -318,7 +389,23 @@ export class ServerSession {
         return false
       }
       const entries = manifest.entries.filter(e => !underLink(e.path))
-      return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
+      // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+      // are not what its manifest says: the copy loses them, and the plan sends them again.
+      const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
+      if (
+        (this.drift !== undefined && !this.drift.complete) ||
+        (this.hooked !== undefined && !this.hooked.complete)
+      )
+        return {
+          kind: 'none',
+          reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
+        }
+      return {
+        kind: 'release',
+        id: this.liveRelease,
+        sharedLinks,
+        ...withoutPaths(entries, untrusted)
+      }
     } catch (error) {
       return {
         kind: 'none',
@@ -380,7 +467,11 @@ export class ServerSession {
               ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
             }
           : base.kind === 'cache'
-            ? { kind: 'cache', exists: base.exists }
+            ? {
+                kind: 'cache',
+                exists: base.exists,
+                touched: [...plan.remove, ...plan.upload.map(e => e.path)]
+              }
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
@@ -504,6 +595,14 @@ export class ServerSession {
   private reportPrepared(id: string, plan: Plan, final: ScriptOutput): void {
     const hookExit = value(final, 'hook-exit')
     if (hookExit) this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`)
+    const hookDiff = parseListingDiff('hook', final.lines)
+    if (hookDiff.counts !== undefined) {
+      const changes = summarizeDiff(hookDiff)
+      const total = hookDiff.counts.reduce((a, b) => a + b, 0)
+      this.log.info(
+        `before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
+      )
+    }
     this.report.filesDeleted = plan.deleted.length
     this.report.release = id
     const linked = values(final, 'shared')
@@ -699,6 +798,46 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
+}
+
+/**
+ * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
+ * removals that make a copy match what is left.
+ */
+function withoutPaths(
+  entries: ManifestEntry[],
+  paths: string[]
+): { entries: ManifestEntry[]; remove: string[] } {
+  if (paths.length === 0) return { entries, remove: [] }
+  const remove = topMost(paths)
+  const gone = new Set(remove)
+  const under = (p: string): boolean => {
+    for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+      if (gone.has(p.slice(0, i))) return true
+    return false
+  }
+  return { entries: entries.filter(e => !under(e.path)), remove }
+}
+
+/**
+ * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
+ * one (the file is read back from the server: every path is checked before it steers a removal).
+ */
+function parsePending(blob: Buffer | undefined): string[] | undefined {
+  if (!blob) return []
+  const paths: string[] = []
+  for (const line of blob.toString('utf8').split('\n')) {
+    if (line === '') continue
+    let p: unknown
+    try {
+      p = JSON.parse(line)
+    } catch {
+      return undefined
+    }
+    if (typeof p !== 'string' || !isReleasePath(p)) return undefined
+    paths.push(p)
+  }
+  return paths
 }
 
 /** `1 file`, `3,500 files`. */

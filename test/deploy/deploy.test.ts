@@ -186,7 +186,7 @@ describe('pruning', () => {
     expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual(
       ids
         .slice(-2)
-        .flatMap(id => [`${id}.json.gz`, `${id}.links`])
+        .flatMap(id => [`${id}.json.gz`, `${id}.links`, `${id}.listing`, `${id}.ready`])
         .sort()
     )
   })
@@ -255,7 +255,7 @@ describe('a failing before-switch', () => {
       'building',
       'before-switch exited with status 0',
       'reloading',
-      'after-switch exited with status 0'
+      `after-switch exited with status 0 (release ${run.outputs['release-id']})`
     ]) {
       expect(
         lines.some(l => l.includes(prefix) && l.endsWith(text)),

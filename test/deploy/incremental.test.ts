@@ -109,7 +109,12 @@ async function expectUntouched(f: Fixture, liveId: string): Promise<void> {
   expect(await list(path.join(f.deployDir, 'releases'))).toEqual([liveId])
   expect(await exists(meta(f, 'lock'))).toBe(false)
   expect(await list(meta(f, 'tmp'))).toEqual([])
-  expect(await list(meta(f, 'manifests'))).toEqual([`${liveId}.json.gz`, `${liveId}.links`])
+  expect(await list(meta(f, 'manifests'))).toEqual([
+    `${liveId}.json.gz`,
+    `${liveId}.links`,
+    `${liveId}.listing`,
+    `${liveId}.ready`
+  ])
   expect(await list(meta(f, 'revisions'))).toEqual([`${liveId}.json`])
 }
 
@@ -319,7 +324,7 @@ describe('what the manifest covers', () => {
   })
 })
 
-describe('verification before the switch', () => {
+describe('changes made on the server, and verification before the switch', () => {
   const drifts: [string, string, (release: string) => Promise<void>][] = [
     [
       'bytes appended to a file',
@@ -336,7 +341,7 @@ describe('verification before the switch', () => {
   ]
 
   it.each(drifts)(
-    'catches %s in the live release, names it, switches nothing; reuse none recovers',
+    'names %s in the live release: on-drift fail refuses, changing nothing; the default warns and deploys exactly the source',
     async (_, drifted, drift) => {
       const f = await fixture()
       await deploy(f, { 'release-id': 'one' })
@@ -344,22 +349,27 @@ describe('verification before the switch', () => {
       await drift(current(f))
       await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
-      const failed = await runAction(f.inputs({ 'release-id': 'two' }))
-      expect(failed.code).toBe(1)
-      const error = errorLines(failed.log)
+      const refused = await runAction(f.inputs({ 'release-id': 'two', 'on-drift': 'fail' }))
+      expect(refused.code).toBe(1)
+      const error = errorLines(refused.log)
       expect(error).toContain(drifted)
-      expect(error).toMatch(/does not match/)
+      expect(error).toMatch(/changed on the server since it was deployed/)
       expect(error).not.toContain('index.php')
       await expectUntouched(f, 'one')
-      expect(await readFile(path.join(current(f), 'index.php'), 'utf8')).toBe('<?php echo "v1";')
 
-      const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
-      expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
+      const warned = await deploy(f, { 'release-id': 'three' })
+      const warnings = warned.log.split('\n').filter(l => l.startsWith('::warning::'))
+      expect(warnings.join('\n')).toContain(drifted)
+      expect(warnings.join('\n')).toMatch(/release one was changed on the server/)
       await expectExact(f)
+      // Only what changed in the source and what drifted on the server were sent.
+      expect(Number(warned.outputs['files-uploaded'])).toBeLessThanOrEqual(2)
+      // The old release keeps what was changed in it, for whoever wants it back.
+      expect(await exists(release(f, 'one'))).toBe(true)
     }
   )
 
-  it('with verify full, catches a same-size content change on the server', async () => {
+  it('names a same-size edit of a live file (only its time tells) and sends the file again', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })
     const edited = path.join(current(f), 'config/app.php')
@@ -368,7 +378,43 @@ describe('verification before the switch', () => {
     await writeFile(edited, bytes) // same inode, same size, same mode
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
-    const failed = await runAction(f.inputs({ 'release-id': 'two', verify: 'full' }))
+    const second = await deploy(f, { 'release-id': 'two' })
+    expect(second.log).toMatch(/::warning::.*changed config\/app\.php/)
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+  })
+
+  it('with on-drift ignore, verification still catches an extra file, names it, switches nothing; reuse none recovers', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one' })
+    await writeFile(path.join(current(f), 'public/extra.txt'), 'extra')
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+
+    const failed = await runAction(f.inputs({ 'release-id': 'two', 'on-drift': 'ignore' }))
+    expect(failed.code).toBe(1)
+    const error = errorLines(failed.log)
+    expect(error).toContain('public/extra.txt')
+    expect(error).toMatch(/does not match/)
+    expect(failed.log).not.toContain('::warning::')
+    await expectUntouched(f, 'one')
+
+    const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
+    expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
+    await expectExact(f)
+  })
+
+  it('with on-drift ignore and verify full, catches a same-size content change on the server', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one' })
+    const edited = path.join(current(f), 'config/app.php')
+    const bytes = await readFile(edited)
+    bytes[bytes.length - 1] ^= 0x20
+    await writeFile(edited, bytes)
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+
+    const failed = await runAction(
+      f.inputs({ 'release-id': 'two', verify: 'full', 'on-drift': 'ignore' })
+    )
     expect(failed.code).toBe(1)
     const error = errorLines(failed.log)
     expect(error).toContain('config/app.php')

@@ -304,7 +304,7 @@ describe('releasesToPrune', () => {
     expect(releasesToPrune(events, all, 2, 'b', 'e')).toEqual(['a', 'c'])
   })
 
-  it('keeps the good releases after failed deploys, and only the newest failure', () => {
+  it('keeps the good releases after failed deploys, and only the newest failure while it is recent', () => {
     // good A, broken B and C (rolled back automatically), good D, with keep-releases 2.
     const events = [
       ...deployed('A', 'B'),
@@ -318,11 +318,24 @@ describe('releasesToPrune', () => {
     ]
     const all = new Set(['A', 'B', 'C', 'D'])
     expect(releasesToPrune(events, all, 2, 'D', 'A')).toEqual(['B'])
-    expect(releasesToPrune(events, all, 1, 'D', 'A')).toEqual(['B'])
-    // Another good deploy: A is now beyond keep 2; C is still the newest failure.
+    // With keep-releases 1, D is the only good release kept, and C failed before D was made.
+    expect(releasesToPrune(events, all, 1, 'D', 'A')).toEqual(['B', 'C'])
+    // Another good deploy: A is beyond keep 2, and C failed before D, the oldest kept, was made.
     const more = [...events, ...deployed('E')]
     const withE = new Set([...all, 'E'])
-    expect(releasesToPrune(more, withE, 2, 'E', 'D')).toEqual(['B', 'A'])
+    expect(releasesToPrune(more, withE, 2, 'E', 'D')).toEqual(['B', 'C', 'A'])
+  })
+
+  it('prunes the newest set-aside release too once every good release kept is younger', () => {
+    // r2 was rolled back from; r3, r4 and r5 came after it, and keep-releases is 2.
+    const events = [
+      ...deployed('r1', 'r2'),
+      ev('rollback', 'r2'),
+      ev('live', 'r1'),
+      ...deployed('r3', 'r4', 'r5')
+    ]
+    const all = new Set(['r1', 'r2', 'r3', 'r4', 'r5'])
+    expect(releasesToPrune(events, all, 2, 'r5', 'r4')).toEqual(['r2', 'r1', 'r3'])
   })
 
   it('never removes the live release or the one it replaced, for any keep and any pair', () => {

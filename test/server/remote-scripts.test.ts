@@ -980,7 +980,7 @@ describe.each(shells)('$name', shell => {
         expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
         build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
         const u = run(shell, unlockScript(D), D)
-        expect(u.lines).toEqual(['owner {"run":"test"}', 'unlocked'])
+        expect(u.lines).toEqual(['current releases/r1', 'owner {"run":"test"}', 'unlocked'])
         expect(leftovers(D)).toEqual([])
       })
     })
@@ -1275,7 +1275,17 @@ describe.each(shells)('$name', shell => {
         }
       )
       expect(ok.status, ok.lines.join('\n')).toBe(0)
-      expect(ok.lines).toEqual(['hook-start before-switch', 'hook-exit before-switch 0', 'ready'])
+      // The file the hook wrote into the release is reported, and recorded for the next deploy.
+      expect(ok.lines).toEqual([
+        'hook-start before-switch',
+        'hook-exit before-switch 0',
+        `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
+        'hook 1 0 0',
+        'ready'
+      ])
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.hook'), 'utf8')).toContain(
+        '!hook-added f 644'
+      )
       expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
         `r2 ${join(D, 'releases/r2')}`
       )
