@@ -316,6 +316,7 @@ export class GroupRun {
       if (settings.dryRun) {
         this.printDryRun()
         for (const s of this.sessions) s.report.status = 'planned'
+        await this.checkSharedDryRun(scan)
         return this.result()
       }
 
@@ -382,6 +383,24 @@ export class GroupRun {
     } finally {
       this.close()
     }
+  }
+
+  /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
+  private async checkSharedDryRun(scan: ScanResult): Promise<void> {
+    const { settings } = this
+    const failures = await this.phase(this.sessions, 'inspect', async s => {
+      const problems = await s.sharedProblems(
+        scan.entries,
+        settings.sharedPaths,
+        settings.sharedConflict
+      )
+      if (problems.length > 0) throw new DeployRefusedError(`${s.label}: ${problems.join('; ')}`)
+    })
+    if (failures.length > 0)
+      this.fail(
+        `${describeFailures(failures, 'The deploy would fail before the switch')}\nDry run: nothing was written.`,
+        failures.map(f => f.error)
+      )
   }
 
   private printDryRun(): void {

@@ -770,12 +770,30 @@ say finished
 `
 }
 
+/**
+ * For a dry run: what shared/ holds, `depth` levels deep, as `!shared-entry <d|f|l> ./<path>`
+ * lines (at most 20,000), then `!shared-end`. Reads only.
+ */
+export function sharedListingScript(deployDir: string, depth: number): string {
+  return `${header(deployDir)}
+if [ -d "$D/shared" ] && cd "$D/shared"; then
+  {
+    find . -maxdepth ${depth} ! -name . -type d | sed 's/^/d /'
+    find . -maxdepth ${depth} -type l | sed 's/^/l /'
+    find . -maxdepth ${depth} ! -type d ! -type l | sed 's/^/f /'
+  } 2>/dev/null | head -n 20000 | sed 's/^/!shared-entry /'
+fi
+say shared-end
+`
+}
+
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 export function unlockScript(path: string): string {
   return `${header('')}
 P=${quote(path)}
 case $P in /*) D=$P ;; *) D="$(pwd -P)/$P" ;; esac
 M="$D/.atomic-deploy"
+say "path $D"
 [ ! -L "$D/current" ] || say "current $(readlink "$D/current")"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi

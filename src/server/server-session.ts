@@ -12,6 +12,7 @@ import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
 import { makePlan, type Plan } from '../release/plan.js'
+import { parseSharedListing, sharedDepth, sharedProblems } from '../release/shared-check.js'
 import {
   describeDrift,
   isReleasePath,
@@ -38,6 +39,7 @@ import {
   hookScript,
   inspectScript,
   releaseScript,
+  sharedListingScript,
   type FinalizeParams,
   type PrepareParams,
   type ReleaseParams
@@ -702,6 +704,33 @@ export class ServerSession {
       PREVIOUS_RELEASE_ID: previous ?? '',
       PREVIOUS_RELEASE_PATH: previous ? `${this.deployDir}/releases/${previous}` : ''
     }
+  }
+
+  /**
+   * For a dry run: the shared-path conflicts and missing paths the release phase would fail on,
+   * as its messages say them.
+   */
+  async sharedProblems(
+    entries: ManifestEntry[],
+    sharedPaths: string[] | undefined,
+    conflict: SharedConflict
+  ): Promise<string[]> {
+    const { result, output } = await this.script(
+      sharedListingScript(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32))
+    )
+    if (result.code !== 0 || !output.lines.includes('shared-end')) {
+      throw new RemoteCommandError(
+        `${this.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    const shared = parseSharedListing(values(output, 'shared-entry'))
+    return sharedProblems(shared, entries, sharedPaths, conflict).map(p =>
+      p.kind === 'conflict'
+        ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+        : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
+    )
   }
 
   /** Point `current` at `releases/<id>` atomically, and check it. */

@@ -204,6 +204,9 @@ describe('a failing before-switch', () => {
     expect(failed.code).toBe(1)
     expect(failed.log).toContain('migrating')
     expect(failed.log).toMatch(/before-switch exited with status 3/)
+    // What was sent is counted, though the release went no further.
+    expect(failed.outputs['files-uploaded']).toBe('1')
+    expect(Number(failed.outputs['bytes-uploaded'])).toBe('broken'.length)
     expect(await readlink(path.join(f.deployDir, 'current'))).toBe(
       `releases/${first.outputs['release-id']}`
     )

@@ -384,6 +384,58 @@ describe('changes made on the server, and verification before the switch', () =>
     await expectExact(f)
   })
 
+  it('reports what before-switch writes into the release on that deploy; the next copy leaves it out, the hook runs again, and the deploy succeeds', async () => {
+    const f = await fixture()
+    const hook = {
+      'before-switch': 'mkdir -p cache && echo "compiled for $RELEASE_ID" > cache/config.php'
+    }
+    const first = await deploy(f, { 'release-id': 'one', ...hook })
+    expect(first.log).toMatch(
+      /before-switch changed release one after verification: added cache.*the next deploy's copy of this release leaves these out/
+    )
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    // reuse: previous (the default) starts from a copy of release one, cache/ and all.
+    const second = await deploy(f, { 'release-id': 'two', ...hook })
+    expect(second.log).not.toContain('::warning::')
+    expect(second.outputs['files-uploaded']).toBe('1')
+    expect(await readFile(path.join(current(f), 'cache/config.php'), 'utf8')).toBe(
+      'compiled for two\n'
+    )
+    expect(await describeTree(current(f), { skip: p => p.startsWith('cache') })).toEqual(
+      await describeTree(f.source)
+    )
+  })
+
+  it('with reuse cache: names changes made in the live release; a deploy failing after the upload keeps the cache manifest, so the next sends only what changed', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one', reuse: 'cache' })
+    await writeFile(path.join(current(f), 'public/upload-by-hand.txt'), 'x')
+
+    // The source now also holds .env, which shared/ holds too: the deploy fails after the upload.
+    await mkdir(path.join(f.deployDir, 'shared'), { recursive: true })
+    await writeFile(path.join(f.deployDir, 'shared/.env'), 'APP_KEY=real')
+    await run('chown', ['-R', `${f.user.name}:`, path.join(f.deployDir, 'shared')])
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";', '.env': 'APP_KEY=committed' })
+    const failed = await runAction(f.inputs({ 'release-id': 'two', reuse: 'cache' }))
+    expect(failed.code).toBe(1)
+    expect(failed.log).toMatch(
+      /::warning::.*release one was changed.*added public\/upload-by-hand\.txt/
+    )
+    expect(errorLines(failed.log)).toMatch(/\.env is both in shared\/ and in the release/)
+    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+
+    await rm(path.join(f.source, '.env'))
+    await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
+    const next = await deploy(f, { 'release-id': 'three', reuse: 'cache' })
+    // index.php (and the removed .env) changed in cache/ since its manifest: nothing else is sent.
+    expect(next.outputs['files-uploaded']).toBe('1')
+    expect(next.log).not.toMatch(/full upload/)
+    // The release is the source, and shared/.env linked in.
+    expect(await describeTree(current(f), { skip: p => p === '.env' })).toEqual(
+      await describeTree(f.source)
+    )
+  })
+
   it('with on-drift ignore, verification still catches an extra file, names it, switches nothing; reuse none recovers', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })
@@ -644,6 +696,11 @@ describe('dry run', () => {
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
     expect(result.code, result.log).toBe(0)
     expect(result.log).toMatch(/uploading 2 files .*deleting 1 file\b/)
+    // The Done line names the release the deploy would make, not the live one.
+    const planned = /^Done: dry run planned release (\S+) /m.exec(result.log)?.[1]
+    expect(planned, result.log).toBeDefined()
+    expect(planned).not.toBe(first.outputs['release-id'])
+    expect(result.log).toContain(`plan for release ${planned}:`)
     // The first paths of each kind, under their kind.
     const section = (title: string): string =>
       new RegExp(`${title} \\(\\d+\\):\\n((?:.*\\]   .*\\n)*)`).exec(result.log)?.[1] ?? ''
@@ -657,6 +714,34 @@ describe('dry run', () => {
     expect(await exists(meta(f, 'lock'))).toBe(false)
     expect(await list(path.join(f.deployDir, 'releases'))).toEqual([first.outputs['release-id']])
     expect(await readlink(current(f))).toBe(`releases/${first.outputs['release-id']}`)
+  })
+})
+
+describe('a dry run that the deploy would fail', () => {
+  it('fails on a shared-path conflict, naming it, and writes nothing', async () => {
+    const f = await fixture({ ...BASE, '.env': 'APP_KEY=committed' })
+    await mkdir(path.join(f.deployDir, 'shared'), { recursive: true })
+    await writeFile(path.join(f.deployDir, 'shared/.env'), 'APP_KEY=real')
+    await run('chown', ['-R', `${f.user.name}:`, f.deployDir])
+    const before = await describeTree(f.deployDir)
+    const result = await runAction(f.inputs({ 'dry-run': 'true' }))
+    expect(result.code).toBe(1)
+    expect(errorLines(result.log)).toMatch(
+      /would fail.*\n.*\.env is both in shared\/ and in the release/
+    )
+    expect(await describeTree(f.deployDir)).toEqual(before)
+    const missing = await runAction(
+      f.inputs({
+        'dry-run': 'true',
+        'shared-paths': 'config/app.ini',
+        'shared-conflict': 'replace'
+      })
+    )
+    expect(missing.code).toBe(1)
+    expect(errorLines(missing.log)).toContain('config/app.ini is listed in shared-paths')
+    const fine = await runAction(f.inputs({ 'dry-run': 'true', 'shared-conflict': 'replace' }))
+    expect(fine.code, fine.log).toBe(0)
+    expect(await describeTree(f.deployDir)).toEqual(before)
   })
 })
 

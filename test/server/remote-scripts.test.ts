@@ -565,7 +565,7 @@ describe.each(shells)('$name', shell => {
       const home = fresh('unlock')
       const r = run(shell, unlockScript('sites/app'), home)
       expect(r.status).toBe(0)
-      expect(r.lines).toEqual(['not-locked'])
+      expect(r.lines).toEqual([`path ${home}/sites/app`, 'not-locked'])
       expect(readdirSync(home)).toEqual([])
     })
 
@@ -575,7 +575,12 @@ describe.each(shells)('$name', shell => {
       build(join(home, HOSTILE), { '.atomic-deploy/lock/owner': `${owner}\n`, 'releases/r1/x': '' })
       const r = run(shell, unlockScript(HOSTILE), home)
       expect(r.status).toBe(0)
-      expect(r.lines).toEqual([`owner ${owner}`, 'unlocked'])
+      // The path's second line is not a result line (the path input refuses newlines anyway).
+      expect(r.lines).toEqual([
+        `path ${home}/${HOSTILE.split('\n')[0]}`,
+        `owner ${owner}`,
+        'unlocked'
+      ])
       expect(existsSync(join(home, HOSTILE, '.atomic-deploy/lock'))).toBe(false)
       expect(existsSync(join(home, HOSTILE, 'releases/r1/x'))).toBe(true)
       expect(injected(home)).toBe(false)
@@ -585,7 +590,7 @@ describe.each(shells)('$name', shell => {
       const home = fresh('unlock')
       mkdirSync(join(home, 'app/.atomic-deploy/lock'), { recursive: true })
       const r = run(shell, unlockScript(join(home, 'app')), home)
-      expect(r.lines).toEqual(['unlocked'])
+      expect(r.lines).toEqual([`path ${home}/app`, 'unlocked'])
       expect(existsSync(join(home, 'app/.atomic-deploy/lock'))).toBe(false)
     })
   })
@@ -980,7 +985,12 @@ describe.each(shells)('$name', shell => {
         expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
         build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
         const u = run(shell, unlockScript(D), D)
-        expect(u.lines).toEqual(['current releases/r1', 'owner {"run":"test"}', 'unlocked'])
+        expect(u.lines).toEqual([
+          `path ${D}`,
+          'current releases/r1',
+          'owner {"run":"test"}',
+          'unlocked'
+        ])
         expect(leftovers(D)).toEqual([])
       })
     })
