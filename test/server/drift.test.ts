@@ -1,6 +1,7 @@
 /**
- * The drift check of the inspect script, run under dash with GNU tools and under BusyBox sh with
- * only BusyBox tools: a live release compared with the listing and ready marker its deploy left.
+ * The drift check of the inspect script, run under dash, bash --posix and posh with GNU tools and
+ * under BusyBox ash with only BusyBox tools: a live release compared with the listing and ready
+ * marker its deploy left.
  */
 import { execFileSync, spawnSync } from 'node:child_process'
 import {
@@ -18,7 +19,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
-import { LISTING_COMMAND, inspectScript } from '../../src/server/remote-scripts.js'
+import { inspectScript, listingScript } from '../../src/server/remote-scripts.js'
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'drift-')))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -28,16 +29,26 @@ mkdirSync(busyboxBin)
 for (const applet of execFileSync('busybox', ['--list'], { encoding: 'utf8' }).trim().split('\n'))
   symlinkSync('/usr/bin/busybox', join(busyboxBin, applet))
 
+const systemPath = process.env.PATH ?? '/usr/bin:/bin'
 const shells = [
-  { name: 'dash with GNU tools', sh: 'dash', path: process.env.PATH ?? '/usr/bin:/bin' },
-  { name: 'BusyBox sh with only BusyBox tools', sh: join(busyboxBin, 'sh'), path: busyboxBin }
+  { name: 'dash with GNU tools', sh: 'dash', args: [], path: systemPath },
+  {
+    name: 'BusyBox ash with only BusyBox tools',
+    sh: join(busyboxBin, 'sh'),
+    args: [],
+    path: busyboxBin
+  },
+  { name: 'bash --posix with GNU tools', sh: 'bash', args: ['--posix'], path: systemPath },
+  { name: 'posh with GNU tools', sh: 'posh', args: [], path: systemPath }
 ]
 
 function sh(shell: (typeof shells)[number], script: string, cwd: string): string[] {
-  const r = spawnSync(shell.sh, ['-c', script], {
+  // stdin from /dev/null: bash reads ~/.bashrc when its stdin is a socket (Node's pipes are).
+  const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
     cwd,
     env: { PATH: shell.path, HOME: cwd },
-    encoding: 'utf8'
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe']
   })
   expect(r.status, r.stderr).toBe(0)
   return r.stdout
@@ -67,10 +78,11 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
   const past = new Date(Date.now() - 60_000)
   for (const p of ['index.php', 'config.php', 'app/views/home.php', 'gone.txt', 'bin.sh'])
     utimesSync(join(R, p), past, past)
-  const listing = spawnSync(shell.sh, ['-c', `LC_ALL=C; export LC_ALL; ${LISTING_COMMAND}`], {
+  const listing = spawnSync(shell.sh, [...shell.args, '-c', listingScript(R)], {
     cwd: R,
-    env: { PATH: shell.path },
-    encoding: 'utf8'
+    env: { PATH: shell.path, HOME: R },
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe']
   }).stdout
   writeFileSync(join(M, 'manifests/r1.listing'), listing)
   // The shared link is added after verification, so it is not in the listing.
