@@ -436,6 +436,21 @@ describe('changes made on the server, and verification before the switch', () =>
     )
   })
 
+  it('with reuse cache, distrusts a cache.pending that names a path leaving cache/: a full upload, nothing outside removed', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one', reuse: 'cache' })
+    // What a hostile or broken server could hold: a path out of cache/ into the deploy directory.
+    await writeFile(meta(f, 'cache.pending'), '"../keep-me.txt"\n')
+    await writeFile(path.join(f.deployDir, 'keep-me.txt'), 'not the cache')
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    const next = await deploy(f, { 'release-id': 'two', reuse: 'cache' })
+    expect(next.log).toMatch(
+      /full upload: the record of an interrupted update of cache\/ is unreadable/
+    )
+    expect(await readFile(path.join(f.deployDir, 'keep-me.txt'), 'utf8')).toBe('not the cache')
+    await expectExact(f)
+  })
+
   it('with on-drift ignore, verification still catches an extra file, names it, switches nothing; reuse none recovers', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })

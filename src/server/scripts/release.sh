@@ -125,6 +125,9 @@ prepare_release() {
   for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done
   set -- "$D"/.current.tmp-*
   if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
+  # What a cleanup killed half-way left (see cleanup_release).
+  set -- "$D"/releases/.aborting.*
+  if [ -e "$1" ]; then rm -rf "$D"/releases/.aborting.* 2>/dev/null; fi
   [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
   mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
   # The directory the changed files land in: the new release, or cache/ which is then copied.

@@ -30,9 +30,13 @@ cleanup_release() {
     say "warning release $ID is live; it was not removed"
     return 0
   fi
-  # Logged once: a second cleanup (the runner's abort after this script's own) finds nothing.
+  # Logged once, by whoever moves the release away: rename(2) succeeds for one of two cleanups
+  # running at once (the runner's abort, sent as soon as it gave up, and this script's own).
   was=''
-  [ ! -d "$R" ] || was=1
+  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then
+    was=1
+    rm -rf "$D/releases/.aborting.$ID.$$"
+  fi
   rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"
   drop_base
   # Shared paths this release seeded or created go back to how they were: absent.
