@@ -205,6 +205,9 @@ describe('a failing before-switch', () => {
     expect(failed.log).toContain('migrating')
     expect(failed.log).toMatch(/before-switch exited with status 3/)
     // What was sent is counted, though the release went no further.
+    expect(failed.log).toMatch(
+      /plan for release broken: uploading 1 file \(6 B\), deleting 0 files, keeping \d+ files/
+    )
     expect(failed.outputs['files-uploaded']).toBe('1')
     expect(Number(failed.outputs['bytes-uploaded'])).toBe('broken'.length)
     expect(await readlink(path.join(f.deployDir, 'current'))).toBe(

@@ -77,6 +77,7 @@ describe('prelude', () => {
       'inspect.sh',
       'listing.sh',
       'release.sh',
+      'shared-listing.sh',
       'unlock.sh'
     ])
     for (const s of scripts) {
