@@ -121,3 +121,19 @@ export function describeDrift(drift: Drift, limit = 20): string {
   take('removed', drift.removed)
   return parts.join('; ')
 }
+
+/**
+ * Paths that do not lie under a symlink of the tree `entries` describes: a removal of
+ * `<release>/<link>/<rest>` would act wherever the link points, outside the release.
+ */
+export function notUnderLinks(
+  paths: string[],
+  entries: { path: string; type: string }[]
+): string[] {
+  const links = new Set(entries.filter(e => e.type === 'symlink').map(e => e.path))
+  return paths.filter(p => {
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+      if (links.has(p.slice(0, i))) return false
+    return true
+  })
+}

@@ -16,6 +16,7 @@ import { parseSharedListing, sharedDepth, sharedProblems } from '../release/shar
 import {
   describeDrift,
   isReleasePath,
+  notUnderLinks,
   parseListingDiff,
   summarizeDiff,
   topMost,
@@ -838,7 +839,8 @@ function withoutPaths(
   paths: string[]
 ): { entries: ManifestEntry[]; remove: string[] } {
   if (paths.length === 0) return { entries, remove: [] }
-  const remove = topMost(paths)
+  // Read back from the server: never a path through a link of the tree.
+  const remove = topMost(notUnderLinks(paths, entries))
   const gone = new Set(remove)
   const under = (p: string): boolean => {
     for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))

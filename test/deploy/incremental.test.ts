@@ -9,6 +9,7 @@ import {
   chmod,
   lstat,
   mkdir,
+  mkdtemp,
   readdir,
   readFile,
   readlink,
@@ -16,6 +17,7 @@ import {
   stat,
   writeFile
 } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionResult } from '../support/action.ts'
@@ -449,6 +451,25 @@ describe('changes made on the server, and verification before the switch', () =>
     )
     expect(await readFile(path.join(f.deployDir, 'keep-me.txt'), 'utf8')).toBe('not the cache')
     await expectExact(f)
+  })
+
+  it('never lets a record read back from the server remove a path through a symlink of the release', async () => {
+    const victim = await mkdtemp(path.join(os.tmpdir(), 'adt-victim-'))
+    temporary.push(victim)
+    await writeFile(path.join(victim, 'keep.txt'), 'outside the deploy directory')
+    const f = await fixture({ ...BASE, outside: { symlink: victim } })
+    await run('chown', ['-R', `${f.user.name}:`, victim])
+    await deploy(f, { 'release-id': 'one' })
+    // A doctored record of what before-switch changed: a path through the link.
+    await writeFile(
+      meta(f, 'manifests/one.hook'),
+      '!hook-added f 644 1 ./outside/keep.txt\n!hook 1 0 0\n'
+    )
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    await deploy(f, { 'release-id': 'two' })
+    expect(await readFile(path.join(victim, 'keep.txt'), 'utf8')).toBe(
+      'outside the deploy directory'
+    )
   })
 
   it('with on-drift ignore, verification still catches an extra file, names it, switches nothing; reuse none recovers', async () => {

@@ -7,6 +7,7 @@ import {
   describeDrift,
   isReleasePath,
   listingPath,
+  notUnderLinks,
   parseListingDiff,
   summarizeDiff,
   topMost
@@ -96,6 +97,17 @@ describe('listingPath, isReleasePath, topMost', () => {
   it.each(['a', 'a/b', '.env', 'ünï', 'a b'])('accepts %s', p =>
     expect(isReleasePath(p)).toBe(true)
   )
+
+  it('drops paths that lie under a symlink of the tree, whatever the server reported', () => {
+    const entries = [
+      { path: 'vendor', type: 'symlink' },
+      { path: 'public', type: 'dir' },
+      { path: 'public/storage', type: 'symlink' }
+    ]
+    expect(
+      notUnderLinks(['vendor', 'vendor/x', 'public/a', 'public/storage/f', 'vendorx/y'], entries)
+    ).toEqual(['vendor', 'public/a', 'vendorx/y'])
+  })
 })
 
 const e = (p: string, type: ManifestEntry['type'] = 'file'): ManifestEntry => ({
