@@ -7,7 +7,7 @@ import { parseScriptOutput } from '../server/script-output.js'
 import { unlockOverSftp } from '../server/sftp-finish.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import { describeLockOwner } from '../server/server-messages.js'
-import { ServerSession } from '../server/server-session.js'
+import { ServerSession, releaseIdOfLink } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
@@ -27,7 +27,10 @@ export class UnlockRun {
         const session = new ServerSession(server, host, this.deps.serverLog(server.label))
         sessions.push(session)
         try {
-          const { locked, owner } = await this.unlockOn(host)
+          const { locked, owner, deployDir, current } = await this.unlockOn(host)
+          session.deployDir = deployDir ?? ''
+          session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+          session.report.release = session.liveRelease
           if (!locked) {
             session.log.info('no lock was held')
           } else {
@@ -44,7 +47,20 @@ export class UnlockRun {
       },
       { stopOnError: false }
     )
-    const result: DeployResult = { rolledBack: false, sessions }
+    // The outputs say what is live, as after any other mode.
+    sessions.sort(
+      (a, b) => this.settings.servers.indexOf(a.server) - this.settings.servers.indexOf(b.server)
+    )
+    const first = sessions[0]
+    const result: DeployResult = {
+      rolledBack: false,
+      sessions,
+      releaseId: first?.liveRelease,
+      releasePath: first?.liveRelease
+        ? `${first.deployDir}/releases/${first.liveRelease}`
+        : undefined,
+      previousReleaseId: first?.liveRelease
+    }
     if (failures.length > 0) {
       throw new GroupError(
         `Unlock failed:\n${failures.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
@@ -56,8 +72,8 @@ export class UnlockRun {
   }
 
   /** Remove the lock with the unlock script, or over SFTP when the account runs no commands. */
-  private async unlockOn(host: RemoteHost): Promise<{ locked: boolean; owner?: string }> {
-    const sftp = async (): Promise<{ locked: boolean; owner?: string }> =>
+  private async unlockOn(host: RemoteHost): Promise<Unlocked> {
+    const sftp = async (): Promise<Unlocked> =>
       unlockOverSftp(await host.files(), this.settings.path)
     if (this.settings.shell === 'none' || !host.exec) return sftp()
     let result
@@ -70,9 +86,20 @@ export class UnlockRun {
     const output = parseScriptOutput(result.stdout)
     // No line of ours: no shell ran it (an SFTP-only account).
     if (output.lines.length === 0) return sftp()
-    const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
-    if (output.lines.includes('not-locked')) return { locked: false }
-    if (output.lines.includes('unlocked')) return { locked: true, owner }
+    const field = (key: string): string | undefined =>
+      output.lines.find(l => l.startsWith(`${key} `))?.slice(key.length + 1)
+    const found = { owner: field('owner'), current: field('current'), deployDir: field('path') }
+    if (output.lines.includes('not-locked')) return { locked: false, ...found }
+    if (output.lines.includes('unlocked')) return { locked: true, ...found }
     throw new Error(`${host.label}: could not remove the lock: ${result.stderrTail.trim()}`)
   }
+}
+
+/** What an unlock found: whether a lock was there (and its owner record), and the layout. */
+interface Unlocked {
+  locked: boolean
+  owner?: string
+  deployDir?: string
+  /** What `current` points to, as read back. */
+  current?: string
 }

@@ -254,11 +254,11 @@ export async function finishOverSftp(
   return { pruned, unlocked: await unlocked }
 }
 
-/** mode: unlock over SFTP. Reports the owner record of the lock it removed. */
+/** mode: unlock over SFTP. Reports the owner record of the lock it removed, and the layout. */
 export async function unlockOverSftp(
   files: RemoteFiles,
   path: string
-): Promise<{ locked: boolean; owner?: string }> {
+): Promise<{ locked: boolean; owner?: string; deployDir?: string; current?: string }> {
   let deployDir: string
   try {
     deployDir = await files.realpath(path)
@@ -267,9 +267,14 @@ export async function unlockOverSftp(
     return { locked: false }
   }
   const L = layoutOf(deployDir)
-  if ((await files.lstat(L.lock))?.type !== 'dir') return { locked: false }
+  const [lock, current] = await Promise.all([
+    files.lstat(L.lock),
+    files.readlink(L.current).catch(() => undefined)
+  ])
+  const found = { deployDir, ...(current !== undefined ? { current } : {}) }
+  if (lock?.type !== 'dir') return { locked: false, ...found }
   const owner = await readOrUndefined(files, L.owner, READ_LIMITS.owner).catch(() => undefined)
   const guard = removalGuard({ deployDir, protectedReleases: [] })
   await removeTree(files, L.lock, { guard })
-  return { locked: true, owner: owner?.toString('utf8').trim() }
+  return { locked: true, owner: owner?.toString('utf8').trim(), ...found }
 }

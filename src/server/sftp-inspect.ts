@@ -57,8 +57,15 @@ export interface SftpInspection {
 const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy'])
 const DIRECTORY_MODE = 0o775
 
-function refused(options: SftpInspectOptions, reason: string, foreign: string[] = []): never {
-  throw new DeployRefusedError(`${options.label}: ${refusalMessage(reason, foreign, options.user)}`)
+function refused(
+  options: SftpInspectOptions,
+  reason: string,
+  foreign: string[] = [],
+  dir = options.path
+): never {
+  throw new DeployRefusedError(
+    `${options.label}: ${refusalMessage(reason, foreign, options.user, dir)}`
+  )
 }
 
 /** The physical absolute form of `p`, which need not exist yet (its existing part is resolved). */
@@ -289,7 +296,7 @@ async function takeLock(
   const D = layout.dir
   const held = async (): Promise<never> => {
     const there = await files.lstat(layout.lock).catch(() => undefined)
-    if (!there) refused(options, `permission user ${options.user} cannot write to ${D}`)
+    if (!there) refused(options, `permission user ${options.user} cannot write to ${D}`, [], D)
     throw new LockHeldError(
       `${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`
     )
@@ -319,7 +326,9 @@ async function takeLock(
   } catch (error) {
     refused(
       options,
-      `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`
+      `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`,
+      [],
+      D
     )
   }
   try {

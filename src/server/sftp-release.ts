@@ -212,11 +212,11 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
 
   const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start()
   const sent = { files: 0, bytes: 0, missing: 0 }
-  const onFile = (bytes: number): void => {
+  const onFile = (entry: ManifestEntry): void => {
     sent.files++
-    sent.bytes += bytes
+    sent.bytes += entry.size
     progress.files++
-    progress.bytes += bytes
+    progress.bytes += entry.size
   }
   // A shared path refused (a conflict) stops the build at once: the release will not be used.
   const building = new AbortController()
@@ -322,7 +322,7 @@ async function build(
   L: Layout,
   guard: RemovalGuard,
   copier: Copier,
-  onFile: (bytes: number) => void,
+  onFile: (entry: ManifestEntry) => void,
   sent: { missing: number }
 ): Promise<void> {
   const { files, signal, base, plan } = o
@@ -397,7 +397,7 @@ async function build(
         { local: `${o.sourceRoot}/${e.path}`, size: e.size, sha256: e.sha256 },
         { mode: e.mode, mtime: e.mtime, signal: batchSignal }
       )
-      onFile(e.size)
+      onFile(e)
     },
     { signal }
   )

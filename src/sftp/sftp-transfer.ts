@@ -62,8 +62,8 @@ export interface UploadOptions {
   directoryMode: number
   /** Where temporary files are written before the rename (default: beside each file). */
   temporaryDir?: string
-  /** Called after each file with its size. */
-  onFile?: (bytes: number) => void
+  /** Called after each file is written. */
+  onFile?: (entry: ManifestEntry) => void
   signal?: AbortSignal
 }
 
@@ -101,7 +101,7 @@ export async function uploadEntries(
           ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
         }
       )
-      options.onFile?.(e.size)
+      options.onFile?.(e)
     },
     { signal }
   )

@@ -25,7 +25,12 @@ const MAX_DEPTH = 4096
 export async function walkTree(
   files: RemoteFiles,
   root: string,
-  options: { hints?: Iterable<string>; signal?: AbortSignal } = {}
+  options: {
+    hints?: Iterable<string>
+    signal?: AbortSignal
+    /** Entries this many levels below the root at most (1: the root's own entries). */
+    maxDepth?: number
+  } = {}
 ): Promise<TreeEntry[]> {
   const { signal } = options
   const listings = new Map<string, Promise<DirEntry[]>>()
@@ -53,7 +58,8 @@ export async function walkTree(
       for (const child of children) {
         const path = relative === '' ? child.name : `${relative}/${child.name}`
         entries.push({ path, attrs: child.attrs })
-        if (child.attrs.type === 'dir') next.push(path)
+        if (child.attrs.type === 'dir' && depth + 1 < (options.maxDepth ?? Infinity))
+          next.push(path)
       }
     }
     level = next

@@ -213,13 +213,13 @@ describe('a deploy to an SFTP-only account', () => {
     await writeTree(f.source, { 'index.php': '<?php echo "f2";' })
     const sftp = await deploy(f, { 'release-id': 'f2', shell: 'none' })
     expect(sftp.log).toMatch(/; shell is none; SFTP with posix-rename.*: deploying over SFTP alone/)
-    expect(sftp.log).toMatch(/plan for release f2: uploading 1 files/)
+    expect(sftp.log).toMatch(/plan for release f2: uploading 1 file \(/)
     expect(await counted()).toBe(afterShell)
     expect(await describeTree(release(f, 'f2'))).toEqual(await describeTree(f.source))
 
     await writeTree(f.source, { 'public/app.css': 'body { color: red }' })
     const back = await deploy(f, { 'release-id': 's3' })
-    expect(back.log).toMatch(/plan for release s3: uploading 1 files/)
+    expect(back.log).toMatch(/plan for release s3: uploading 1 file \(/)
     expect(await describeTree(release(f, 's3'))).toEqual(await describeTree(f.source))
     expect(await logEvents(f)).toEqual([
       'start s1',
@@ -361,7 +361,7 @@ describe('a deploy to an SFTP-only account', () => {
     expect(input.log).not.toContain('Connect')
     // A dry run reads and plans, and writes nothing either.
     const dry = await deploy(f, { 'dry-run': 'true' })
-    expect(dry.log).toMatch(/dry run: uploading 1 files/)
+    expect(dry.log).toMatch(/dry run: uploading 1 file \(/)
     expect(await exists(f.deployDir)).toBe(false)
     // A health check runs from the runner, so it is no reason to refuse.
     await deploy(f, { 'release-id': 'one' })
