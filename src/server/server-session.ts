@@ -271,7 +271,7 @@ export class ServerSession {
     access: AccessOptions = { shell: 'auto', needsShell: [] }
   ): Promise<void> {
     if (access.shell === 'none' || !this.host.exec)
-      return this.inspectOverSftp(pathInput, lockOwner, reuse, access, 'shell is none')
+      return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none')
     // Whether the account runs commands is known only from the script's answer; the reads an
     // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
     // it runs none.
@@ -305,7 +305,7 @@ export class ServerSession {
       if (!(error instanceof ExecRefusedError)) throw error
       const why = 'the server refuses to run commands for this account'
       if (await this.sftpOnlyPossible(why))
-        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, why, early)
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early)
       throw new DeployRefusedError(
         `${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`
       )
@@ -319,7 +319,7 @@ export class ServerSession {
         result.code
       )
       if (await this.sftpOnlyPossible(why))
-        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, why, early)
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early)
     }
     if (params.require && value(output, 'refused') === 'need-sftp') {
       // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
@@ -344,18 +344,7 @@ export class ServerSession {
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
-    this.hooked = hooked
-      ? summarizeDiff(
-          parseListingDiff(
-            'hook',
-            hooked
-              .toString('utf8')
-              .split('\n')
-              .filter(l => l.startsWith('!'))
-              .map(l => l.slice(1))
-          )
-        )
-      : undefined
+    this.hooked = hooked ? hookedDiff(hooked) : undefined
     const prefetched = value(output, 'prefetch')?.split(' ')
     this.prefetched =
       prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
@@ -444,6 +433,7 @@ export class ServerSession {
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
     access: AccessOptions,
+    drift: boolean,
     why: string,
     early?: Promise<FirstReads | undefined>
   ): Promise<void> {
@@ -482,6 +472,7 @@ export class ServerSession {
       label: this.label,
       ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
       ...(lockTry ? { lockTry } : {}),
+      drift,
       onLocked: dir => {
         this.deployDir = dir
         if (lockOwner) this.lockToken = lockOwner.token
@@ -495,6 +486,10 @@ export class ServerSession {
     this.liveRelease = state.liveRelease
     this.manifestBlob = state.manifest
     this.linksBlob = state.links
+    this.pendingBlob = state.pending
+    if (state.drift !== undefined && state.drift !== 'unknown')
+      this.drift = summarizeDiff(state.drift)
+    this.hooked = state.hooked ? hookedDiff(state.hooked) : undefined
     this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
     this.report.previousRelease = this.liveRelease
   }
@@ -1298,6 +1293,20 @@ function withoutPaths(
  * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
  * one (the file is read back from the server: every path is checked before it steers a removal).
  */
+/** What before-switch changed in a release, from the record release.sh made of it. */
+function hookedDiff(record: Buffer): Drift {
+  return summarizeDiff(
+    parseListingDiff(
+      'hook',
+      record
+        .toString('utf8')
+        .split('\n')
+        .filter(l => l.startsWith('!'))
+        .map(l => l.slice(1))
+    )
+  )
+}
+
 function parsePending(blob: Buffer | undefined): string[] | undefined {
   if (!blob) return []
   const paths: string[] = []

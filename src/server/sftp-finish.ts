@@ -147,9 +147,7 @@ export async function abortOverSftp(
     await Promise.all([
       removeTree(files, L.release(id), { guard }),
       removeTree(files, L.tmp, { guard }),
-      ...[L.manifest(id), L.links(id), L.revision(id)].map(f =>
-        files.unlink(f).catch(ignoreMissing)
-      ),
+      ...[...L.records(id), L.revision(id)].map(f => files.unlink(f).catch(ignoreMissing)),
       restore()
     ])
     await files.appendFile(L.log, Buffer.from(logLine('abort', id)), 0o644)
@@ -216,7 +214,7 @@ export async function finishOverSftp(
         return
       }
       await Promise.all(
-        [L.manifest(id), L.links(id), L.revision(id)].map(f => files.unlink(f).catch(ignoreMissing))
+        [...L.records(id), L.revision(id)].map(f => files.unlink(f).catch(ignoreMissing))
       )
       pruned.push(id)
     })

@@ -13,7 +13,16 @@ import { isMissing, SftpError, SftpStatus } from '../sftp/sftp-engine.js'
 import { ensureDirectories } from '../sftp/sftp-transfer.js'
 import type { Reuse } from '../settings.js'
 import { lockHeldMessage, refusalMessage } from './server-messages.js'
-import { layoutOf, READ_LIMITS, releaseOfTarget, type Layout } from './sftp-layout.js'
+import type { ListingDiff } from '../release/drift.js'
+import { walkTree } from '../sftp/sftp-tree.js'
+import { driftOf } from './sftp-drift.js'
+import {
+  isPlainRelativePath,
+  layoutOf,
+  READ_LIMITS,
+  releaseOfTarget,
+  type Layout
+} from './sftp-layout.js'
 import { systemDirectoryProblem } from './system-directories.js'
 
 export interface SftpInspectOptions {
@@ -27,6 +36,8 @@ export interface SftpInspectOptions {
   label: string
   /** Called as soon as the lock is ours, so that any failure after it releases it. */
   onLocked?: (deployDir: string) => void
+  /** Compare the live release with what it was when it became ready (drift). */
+  drift?: boolean
   /** firstReads(), already under way. */
   firstReads?: Promise<FirstReads>
   /**
@@ -48,6 +59,12 @@ export interface SftpInspection {
   manifest?: Buffer
   /** The shared links recorded with the live release. */
   links?: Buffer
+  /** cache.pending, with reuse: cache. */
+  pending?: Buffer
+  /** How the live release differs from what it was when it became ready, when checked. */
+  drift?: ListingDiff | 'unknown'
+  /** What before-switch changed in the live release when it was made (a shell deploy's). */
+  hooked?: Buffer
   /** Entries of .atomic-deploy/, for leftovers (seed records, copies left by shell deploys). */
   metaNames: string[]
   /** Temporary links a cut switch left beside `current`. */
@@ -232,19 +249,11 @@ async function inspected(
     ? (await takeLock(files, options, layout, entries, byName, locked)).ownerWritten
     : Promise.resolve()
   ownerWritten.catch(() => undefined)
-  // The starting point's manifest, read beside the rest: of the release current pointed to a
-  // moment ago, which the readlink now, under the lock, confirms (or it is read again).
-  const startingPoint = (id: string | undefined): Promise<[Buffer?, Buffer?]> =>
-    options.reuse === 'cache' && byName.has('cache')
-      ? Promise.all([readOrUndefined(files, layout.cacheManifest, READ_LIMITS.manifest)])
-      : options.reuse === 'previous' && id !== undefined
-        ? Promise.all([
-            readOrUndefined(files, layout.manifest(id), READ_LIMITS.manifest),
-            readOrUndefined(files, layout.links(id), READ_LIMITS.links)
-          ])
-        : Promise.resolve([])
+  // The starting point's manifest (and the drift check), read beside the rest: of the release
+  // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
+  // are read again).
   const before = link.status === 'fulfilled' ? releaseOfTarget(link.value) : undefined
-  const early = entries ? startingPoint(before) : Promise.resolve([] as [Buffer?, Buffer?])
+  const early = entries ? liveRecords(files, options, layout, byName, before) : Promise.resolve({})
   early.catch(() => undefined)
   const [current, releaseList, logText, metaList] = await Promise.all([
     currentEntry || options.lock
@@ -267,17 +276,80 @@ async function inspected(
   const releaseDirs = new Set(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
-  const [manifest, links] = await (liveRelease === before ? early : startingPoint(liveRelease))
+  const records = await (liveRelease === before
+    ? early
+    : liveRecords(files, options, layout, byName, liveRelease))
   return {
     deployDir: D,
     current,
     liveRelease,
     releaseDirs,
     logText: logText?.toString('utf8') ?? '',
-    manifest,
-    links,
+    ...records,
     metaNames: (metaList ?? []).map(e => e.name),
     switchLinks
+  }
+}
+
+/** What the plan and the drift check need of the starting point and of the live release `id`. */
+async function liveRecords(
+  files: RemoteFiles,
+  options: SftpInspectOptions,
+  layout: Layout,
+  byName: Map<string, DirEntry>,
+  id: string | undefined
+): Promise<Partial<SftpInspection>> {
+  const cache = options.reuse === 'cache' && byName.has('cache')
+  const read = (file: string, limit: number): Promise<Buffer | undefined> =>
+    readOrUndefined(files, file, limit)
+  const nothing = Promise.resolve(undefined)
+  const [manifest, links, pending, drift] = await Promise.all([
+    cache
+      ? read(layout.cacheManifest, READ_LIMITS.manifest)
+      : options.reuse === 'previous' && id !== undefined
+        ? read(layout.manifest(id), READ_LIMITS.manifest)
+        : nothing,
+    id !== undefined ? read(layout.links(id), READ_LIMITS.links) : nothing,
+    cache ? read(layout.cachePending, READ_LIMITS.links) : nothing,
+    options.drift && id !== undefined ? driftCheck(files, layout, id) : nothing
+  ])
+  return {
+    ...(manifest ? { manifest } : {}),
+    ...(links ? { links } : {}),
+    ...(pending ? { pending } : {}),
+    ...(drift ?? {})
+  }
+}
+
+/**
+ * The live release against what its deploy recorded: its listing when verified and the marker
+ * made when it became ready (a release made before these records existed: unknown).
+ */
+async function driftCheck(
+  files: RemoteFiles,
+  layout: Layout,
+  id: string
+): Promise<{ drift: ListingDiff | 'unknown'; hooked?: Buffer }> {
+  const [listing, ready, links, hooked] = await Promise.all([
+    readOrUndefined(files, layout.listing(id), READ_LIMITS.manifest),
+    files.lstat(layout.ready(id)),
+    readOrUndefined(files, layout.links(id), READ_LIMITS.links),
+    readOrUndefined(files, layout.hook(id), READ_LIMITS.links)
+  ])
+  if (!listing || ready?.type !== 'file') return { drift: 'unknown' }
+  const recorded = listing.toString('utf8')
+  // The directories the release had, listed all at once (the walk confirms each one).
+  const hints = recorded
+    .split('\n')
+    .filter(l => l.startsWith('d ./'))
+    .map(l => l.slice(4))
+  const now = await walkTree(files, layout.release(id), { hints })
+  const linked = (links?.toString('utf8') ?? '')
+    .split('\n')
+    .filter(l => l !== '' && isPlainRelativePath(l))
+  return {
+    drift: driftOf(recorded, now, ready.mtime, linked),
+    ...(hooked ? { hooked } : {})
   }
 }
 

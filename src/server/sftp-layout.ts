@@ -18,11 +18,21 @@ export interface Layout {
   revisions: string
   tmp: string
   cacheManifest: string
+  /** Paths an interrupted sync of cache/ may have left unlike its manifest (JSON lines). */
+  cachePending: string
   release(id: string): string
   manifest(id: string): string
   links(id: string): string
+  /** The release's listing when it was verified (list_tree's lines). */
+  listing(id: string): string
+  /** An empty file made when the release became ready: files newer than it changed since. */
+  ready(id: string): string
+  /** What before-switch changed in the release (listing_diff lines). */
+  hook(id: string): string
   revision(id: string): string
   seeded(id: string): string
+  /** Every record of a release in manifests/ (the shell scripts remove `manifests/<id>.*`). */
+  records(id: string): string[]
 }
 
 export function layoutOf(dir: string): Layout {
@@ -41,11 +51,17 @@ export function layoutOf(dir: string): Layout {
     revisions: `${meta}/revisions`,
     tmp: `${meta}/tmp`,
     cacheManifest: `${meta}/cache.manifest.json.gz`,
+    cachePending: `${meta}/cache.pending`,
     release: id => `${dir}/releases/${id}`,
     manifest: id => `${meta}/manifests/${id}.json.gz`,
     links: id => `${meta}/manifests/${id}.links`,
+    listing: id => `${meta}/manifests/${id}.listing`,
+    ready: id => `${meta}/manifests/${id}.ready`,
+    hook: id => `${meta}/manifests/${id}.hook`,
     revision: id => `${meta}/revisions/${id}.json`,
-    seeded: id => `${meta}/seeded.${id}`
+    seeded: id => `${meta}/seeded.${id}`,
+    records: id =>
+      ['json.gz', 'links', 'listing', 'ready', 'hook'].map(s => `${meta}/manifests/${id}.${s}`)
   }
 }
 

@@ -19,6 +19,7 @@ import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
 import type { Base } from './server-session.js'
 import { layoutOf, logLine, type Layout } from './sftp-layout.js'
+import { listingLine as actualListingLine } from './sftp-listing.js'
 import { listingLine } from './upload.js'
 
 const DIRECTORY_MODE = 0o775
@@ -202,10 +203,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
           Buffer.from([...p.linked, ...p.parents].map(l => `${l}\n`).join('')),
           0o644
         ),
-        ...(p.record.length > 0
-          ? [write(L.seeded(id), Buffer.from(p.record.join('')), 0o644)]
-          : []),
-        ...(o.base.kind === 'cache' ? [write(L.cacheManifest, o.manifest, 0o600)] : [])
+        ...(p.record.length > 0 ? [write(L.seeded(id), Buffer.from(p.record.join('')), 0o644)] : [])
       ])
     )
   )
@@ -242,16 +240,51 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       `${formatCount(sent.missing)} unchanged files were missing on the server and were sent again`
     )
 
-  await verifyRelease(o, R)
+  // The records of what the release is when verified (its listing) and of when it became
+  // ready (an empty marker, made now, after every file of the build): the next deploy's drift
+  // check compares the live release with both, as with a release.sh deploy. Opened while the
+  // release is verified, written right after.
+  const records = quiet(
+    scratch.then(() =>
+      Promise.all([
+        files.openForWrite(L.listing(id), { mode: 0o644, temporaryDir: L.tmp, signal }),
+        files.openForWrite(L.ready(id), { mode: 0o644, temporaryDir: L.tmp, signal })
+      ])
+    )
+  )
+  let listing: string
+  try {
+    listing = await verifyRelease(o, R)
+  } catch (error) {
+    await records.then(
+      opened => Promise.all(opened.map(f => f.discard())),
+      () => undefined
+    )
+    throw error
+  }
+  const [listingFile, readyFile] = await records
   took('release verified')
   const shared = await plan
   await Promise.all([planned, metadata, leftovers, started])
+  // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
+  if (o.base.kind === 'cache') {
+    await write(L.cacheManifest, o.manifest, 0o600)
+    await files.unlink(L.cachePending, signal).catch(error => {
+      if (!isMissing(error)) throw error
+    })
+  }
+  const recorded = Promise.all([
+    listingFile.commit(Buffer.from(listing)),
+    readyFile.commit(Buffer.alloc(0))
+  ])
+  recorded.catch(() => undefined)
   const ready = (): Promise<void> => appender.append(Buffer.from(logLine('ready', id)), signal)
   if (shared.actions.every(a => a.kind === 'link' && !a.replace && !a.parent)) {
-    // Links alone: made, and the release logged as ready right behind them, in one round trip.
-    await Promise.all([applyShared(o, L, guard, shared), ready()])
+    // Links alone: the records written and the links made, and the release logged as ready
+    // right behind them, in one round trip.
+    await Promise.all([recorded, applyShared(o, L, guard, shared), ready()])
   } else {
-    await applyShared(o, L, guard, shared)
+    await Promise.all([recorded, applyShared(o, L, guard, shared)])
     await ready()
   }
   // Empty by now; its answer is not waited for (whatever is left there goes with the next
@@ -338,15 +371,28 @@ async function build(
     from = L.release(base.id)
     changed = new Set(plan.upload.map(e => e.path))
   } else {
-    // cache/: brought up to date first (its manifest goes until it is again true), then
-    // copied whole into the release.
-    await files.unlink(L.cacheManifest, signal).catch(error => {
+    // cache/: brought up to date first, then copied whole into the release. Its manifest is
+    // rewritten once the release is verified; until then cache.pending names the paths this
+    // sync touches, so an interrupted sync costs the next deploy only those (as release.sh).
+    const gone = (error: unknown): void => {
       if (!isMissing(error)) throw error
-    })
+    }
     if (!base.exists) {
+      await Promise.all([
+        files.unlink(L.cacheManifest, signal).catch(gone),
+        files.unlink(L.cachePending, signal).catch(gone)
+      ])
       await removeTree(files, L.cache, { guard, signal })
       await files.mkdir(L.cache, DIRECTORY_MODE, signal)
     } else {
+      const touched = [...plan.remove, ...plan.upload.map(e => e.path)]
+      if (touched.length > 0)
+        await files.appendFile(
+          L.cachePending,
+          Buffer.from(touched.map(p => `${JSON.stringify(p)}\n`).join('')),
+          0o644,
+          signal
+        )
       await Promise.all(
         plan.remove.map(p => removeTree(files, `${L.cache}/${p}`, { guard, signal }))
       )
@@ -382,7 +428,6 @@ async function build(
           else
             await files.copyFile(`${from}/${e.path}`, target, {
               mode: e.mode,
-              mtime: e.mtime,
               signal: batchSignal
             })
           return
@@ -395,7 +440,7 @@ async function build(
       await files.writeFile(
         target,
         { local: `${o.sourceRoot}/${e.path}`, size: e.size, sha256: e.sha256 },
-        { mode: e.mode, mtime: e.mtime, signal: batchSignal }
+        { mode: e.mode, signal: batchSignal }
       )
       onFile(e)
     },
@@ -407,26 +452,12 @@ async function build(
   if (madeResult.status === 'rejected') throw madeResult.reason
 }
 
-/** The listing line of what is on the server, in the form listingLine gives the manifest. */
-function actualLine(path: string, attrs: { type: string; mode: number; size: number }): string {
-  switch (attrs.type) {
-    case 'file':
-      return `f ${attrs.mode.toString(8)} ${attrs.size} ./${path}\n`
-    case 'dir':
-      return `d ./${path}\n`
-    case 'symlink':
-      return `l ${attrs.size} ./${path}\n`
-    default:
-      return `o ./${path}\n`
-  }
-}
-
 /**
  * Every path's type, size and mode as sftp-server's lstat gives them, against the manifest, as a
  * multiset (nothing missing, nothing extra); every link's target read back; with verify: full,
  * every file read back and hashed here.
  */
-async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
+async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> {
   const { files, signal } = o
   const dirs = o.entries.filter(e => e.type === 'dir').map(e => e.path)
   // Links read back (and, with verify: full, files read back) beside the listing: a path the
@@ -459,8 +490,11 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
     expected.set(line, (expected.get(line) ?? 0) + 1)
   }
   const unexpected: string[] = []
+  const lines: string[] = []
   for (const a of actual) {
-    const line = actualLine(a.path, a.attrs)
+    // What list_tree would print (an 'o' line for what it would not list: never expected).
+    const line = `${actualListingLine(a) ?? `o ./${a.path}`}\n`
+    lines.push(line)
     const count = expected.get(line) ?? 0
     if (count > 0) expected.set(line, count - 1)
     else unexpected.push(line.slice(0, -1))
@@ -469,6 +503,7 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<void> {
   await checked
   if (unexpected.length + missing.length + badsum.length > 0)
     throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), badsum.slice(0, 50))
+  return lines.join('')
 }
 
 function sharedTarget(rel: string): string {

@@ -34,8 +34,6 @@ export interface LocalFile {
 export interface WriteOptions {
   /** Permission bits the file gets, set explicitly (the server's umask applies at open). */
   mode: number
-  /** Modification time to set, seconds. */
-  mtime?: number
   /**
    * Directory for the temporary name (default: beside the file). The temporary file is renamed
    * over the final name with posix-rename@openssh.com.
@@ -54,6 +52,14 @@ export interface CopyAbilities {
   posixRename: boolean
   /** statvfs@openssh.com: free space. */
   statvfs: boolean
+}
+
+/** A file opened under a temporary name, its content to come. */
+export interface PendingFile {
+  /** Write the content, set the mode, close, and rename over the final name: one burst. */
+  commit(data: Buffer): Promise<void>
+  /** Close and remove the temporary file. Never rejects. */
+  discard(): Promise<void>
 }
 
 /** A file kept open for appending: one round trip per append. */
@@ -84,6 +90,11 @@ export interface RemoteFiles {
   sha256(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }>
   /** Write a file under a temporary name with an explicit mode, then rename it over `path`. */
   writeFile(path: string, data: Buffer | LocalFile, options: WriteOptions): Promise<void>
+  /**
+   * Open a file under a temporary name ahead of its content: its commit then costs one round
+   * trip (its requests leave right behind whatever was sent before it).
+   */
+  openForWrite(path: string, options: WriteOptions): Promise<PendingFile>
   /** Append to a file (created with `mode` when missing). */
   appendFile(path: string, data: Buffer, mode: number, signal?: AbortSignal): Promise<void>
   /** Open a file for appending (created with `mode` when missing), to append to it often. */

@@ -18,6 +18,7 @@ import { AbortedError, ConnectionError, SwitchRefusedError, messageOf } from '..
 import type {
   Appender,
   CopyAbilities,
+  PendingFile,
   DirEntry,
   FileAttributes,
   LocalFile,
@@ -734,26 +735,68 @@ export class SftpEngine implements RemoteFiles {
         // Created with our mode (never ssh2's default 0666), which the server's umask may
         // narrow at open; set again explicitly below.
         const handle = await this.open(temporary, 'wx', { mode: options.mode }, signal)
-        await this.finishFile(handle, temporary, path, options, step => {
-          const chunk = this.limits.writeChunk
-          // Chunks no larger than ssh2's own limit: a larger WRITE would be split by ssh2, which
-          // sends the rest later from the caller's buffer, and the buffer here is shared.
-          for (let offset = 0; offset < source.size; offset += chunk) {
-            const length = Math.min(chunk, source.size - offset)
-            const last = offset + length >= source.size
-            step('write', length + 64, cb => {
-              const into = scratch(length)
-              source.fill(into, offset, length)
-              if (last) source.finish()
-              this.sftp.write(handle, into, 0, length, offset, e => cb(e))
-            })
-          }
-          if (source.size === 0) source.finish()
-        })
+        await this.finishFile(handle, temporary, path, options, step =>
+          this.writeSource(step, handle, source)
+        )
       } finally {
         source.close()
       }
     })
+  }
+
+  /** The WRITE requests of a file's content, in chunks read (and hashed) as each one leaves. */
+  private writeSource(step: FileStep, handle: Buffer, source: Source): void {
+    const chunk = this.limits.writeChunk
+    // Chunks no larger than ssh2's own limit: a larger WRITE would be split by ssh2, which sends
+    // the rest later from the caller's buffer, and the buffer here is shared.
+    for (let offset = 0; offset < source.size; offset += chunk) {
+      const length = Math.min(chunk, source.size - offset)
+      const last = offset + length >= source.size
+      step('write', length + 64, cb => {
+        const into = scratch(length)
+        source.fill(into, offset, length)
+        if (last) source.finish()
+        this.sftp.write(handle, into, 0, length, offset, e => cb(e))
+      })
+    }
+    if (source.size === 0) source.finish()
+  }
+
+  async openForWrite(path: string, options: WriteOptions): Promise<PendingFile> {
+    const { signal } = options
+    await this.acquireHandles(1, signal)
+    const temporary = this.temporaryFor(path, options.temporaryDir)
+    let handle: Buffer
+    try {
+      handle = await this.open(temporary, 'wx', { mode: options.mode }, signal)
+    } catch (error) {
+      this.releaseHandles(1)
+      throw error
+    }
+    let done = false
+    const once = (): void => {
+      if (done) throw new Error(`${path}: written or given up already`)
+      done = true
+    }
+    return {
+      commit: async data => {
+        once()
+        try {
+          await this.finishFile(handle, temporary, path, options, step =>
+            this.writeSource(step, handle, bufferSource(data))
+          )
+        } finally {
+          this.releaseHandles(1)
+        }
+      },
+      discard: async () => {
+        if (done) return
+        done = true
+        await this.close(handle, temporary).catch(() => undefined)
+        this.releaseHandles(1)
+        await this.unlink(temporary).catch(() => undefined)
+      }
+    }
   }
 
   /**
@@ -775,13 +818,11 @@ export class SftpEngine implements RemoteFiles {
         ])
         throw input.status === 'rejected' ? input.reason : (output as PromiseRejectedResult).reason
       }
+      // The mode only: file times are the server's own, as tar -m leaves them on a shell
+      // deploy, so a file changed after the release was ready shows as newer (drift).
       const attrs: InputAttributes = { mode: options.mode }
-      if (options.mtime !== undefined) {
-        attrs.mtime = options.mtime
-        attrs.atime = options.mtime
-      }
       // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
-      // copy-data), the explicit mode and time, both closes.
+      // copy-data), the explicit mode, both closes.
       const results = await Promise.allSettled([
         this.request<void>(
           'copy',
@@ -806,7 +847,7 @@ export class SftpEngine implements RemoteFiles {
   }
 
   /**
-   * The end of every file written: its data requests, the explicit mode (and time), the close,
+   * The end of every file written: its data requests, the explicit mode, the close,
    * and the rename of the temporary name over the final one, all sent back to back (one round
    * trip). The rename is held back when anything before it failed or was aborted before it
    * left; a failure the server reports for a request already on its way fails the deploy,
@@ -854,11 +895,9 @@ export class SftpEngine implements RemoteFiles {
     }
     try {
       data(step)
+      // The mode only: file times are the server's own, as tar -m leaves them on a shell
+      // deploy, so a file changed after the release was ready shows as newer (drift).
       const attrs: InputAttributes = { mode: options.mode }
-      if (options.mtime !== undefined) {
-        attrs.mtime = options.mtime
-        attrs.atime = options.mtime
-      }
       step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb))
     } catch (error) {
       failure ??= error

@@ -96,7 +96,6 @@ export async function uploadEntries(
         { local: path.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 },
         {
           mode: e.mode,
-          mtime: e.mtime,
           signal: batchSignal,
           ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
         }

@@ -214,12 +214,15 @@ describe('a deploy to an SFTP-only account', () => {
     const sftp = await deploy(f, { 'release-id': 'f2', shell: 'none' })
     expect(sftp.log).toMatch(/; shell is none; SFTP with posix-rename.*: deploying over SFTP alone/)
     expect(sftp.log).toMatch(/plan for release f2: uploading 1 file \(/)
+    // The records each way makes are read the other way: no change is seen where there is none.
+    expect(sftp.log).not.toMatch(/changed on the server since it was deployed/)
     expect(await counted()).toBe(afterShell)
     expect(await describeTree(release(f, 'f2'))).toEqual(await describeTree(f.source))
 
     await writeTree(f.source, { 'public/app.css': 'body { color: red }' })
     const back = await deploy(f, { 'release-id': 's3' })
     expect(back.log).toMatch(/plan for release s3: uploading 1 file \(/)
+    expect(back.log).not.toMatch(/changed on the server since it was deployed|drift/)
     expect(await describeTree(release(f, 's3'))).toEqual(await describeTree(f.source))
     expect(await logEvents(f)).toEqual([
       'start s1',
@@ -289,8 +292,12 @@ describe('a deploy to an SFTP-only account', () => {
     expect(await list(meta(f, 'manifests'))).toEqual([
       'r3.json.gz',
       'r3.links',
+      'r3.listing',
+      'r3.ready',
       'r4.json.gz',
-      'r4.links'
+      'r4.links',
+      'r4.listing',
+      'r4.ready'
     ])
     expect(await logEvents(f)).not.toContain('start r1')
 
@@ -322,6 +329,7 @@ describe('a deploy to an SFTP-only account', () => {
       expect(await describeTree(path.join(f.deployDir, dir))).toEqual(await describeTree(f.source))
     expect(await describeTree(release(f, 'c1'))).not.toEqual(await describeTree(f.source))
     expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+    expect(await exists(meta(f, 'cache.pending'))).toBe(false)
 
     // A lock a killed run left behind: named, then removed.
     await mkdir(meta(f, 'lock'))
@@ -368,33 +376,66 @@ describe('a deploy to an SFTP-only account', () => {
     expect(await current(f)).toBe('releases/one')
   })
 
-  it('verify: full reads every file back and catches a changed base that the size check cannot', async () => {
+  it('names changes made on the server since a release was deployed, and does not carry them into the next one; verify: full catches what is not named', async () => {
     const f = await fixture()
-    await writeTree(f.source, { 'index.php': 'v1', 'lib/a.php': 'AAAA' })
+    await writeTree(f.source, { 'index.php': 'v1', 'lib/a.php': 'AAAA', 'lib/b.php': 'B' })
     await deploy(f, { 'release-id': 'one' })
-    // Changed by hand on the server, same size: hard-linked into the next release as it is.
+    // The records a shell deploy makes too: the listing when verified, the ready marker.
+    expect((await readFile(meta(f, 'manifests/one.listing'), 'utf8')).split('\n').sort()).toEqual(
+      [
+        '',
+        'd ./lib',
+        'f 644 1 ./lib/b.php',
+        'f 644 1 ./lib/a.php'.replace('1 ./lib/a', '4 ./lib/a'),
+        'f 644 2 ./index.php'
+      ].sort()
+    )
+    expect((await stat(meta(f, 'manifests/one.ready'))).size).toBe(0)
+    // Changed by hand on the server, same size, a second after the release was ready.
+    await sleep(1100)
     await writeFile(path.join(release(f, 'one'), 'lib/a.php'), 'BBBB')
+    await writeFile(path.join(release(f, 'one'), 'extra.txt'), 'x')
     await writeTree(f.source, { 'index.php': 'v2' })
+    const warned = await deploy(f, { 'release-id': 'two', 'copy-method': 'hardlink' })
+    expect(warned.log).toMatch(
+      /release one was changed on the server since it was deployed: .*extra\.txt.*lib\/a\.php|release one was changed on the server since it was deployed: .*lib\/a\.php.*extra\.txt/
+    )
+    expect(await describeTree(release(f, 'two'))).toEqual(await describeTree(f.source))
+    expect(await readFile(path.join(release(f, 'one'), 'lib/a.php'), 'utf8')).toBe('BBBB')
+
+    // With on-drift: ignore nothing is named: a same-size change is hard-linked into the next
+    // release as it is, and verify: full reads it back and refuses the release.
+    await sleep(1100)
+    await writeFile(path.join(release(f, 'two'), 'lib/a.php'), 'CCCC')
+    await writeTree(f.source, { 'index.php': 'v3' })
     const full = await runAction(
-      f.inputs({ 'release-id': 'two', 'copy-method': 'hardlink', verify: 'full' })
+      f.inputs({
+        'release-id': 'three',
+        'copy-method': 'hardlink',
+        verify: 'full',
+        'on-drift': 'ignore'
+      })
     )
     expect(full.code).not.toBe(0)
     expect(errorLines(full)).toMatch(
-      /release two does not match the manifest; nothing was switched/
+      /release three does not match the manifest; nothing was switched/
     )
     expect(errorLines(full)).toMatch(/content differs: lib\/a\.php: FAILED/)
-    expect(await current(f)).toBe('releases/one')
-    expect(await releases(f)).toEqual(['one'])
+    expect(await current(f)).toBe('releases/two')
+    expect(await releases(f)).toEqual(['one', 'two'])
     expect(await exists(meta(f, 'lock'))).toBe(false)
-    expect((await logEvents(f)).slice(-2)).toEqual(['start two', 'abort two'])
+    expect((await logEvents(f)).slice(-2)).toEqual(['start three', 'abort three'])
+    expect(await exists(meta(f, 'manifests/three.listing'))).toBe(false)
     // A file whose size changed is caught by the standard check.
-    await writeFile(path.join(release(f, 'one'), 'lib/a.php'), 'BBBBB')
-    const standard = await runAction(f.inputs({ 'release-id': 'three', 'copy-method': 'hardlink' }))
+    await writeFile(path.join(release(f, 'two'), 'lib/a.php'), 'CCCCC')
+    const standard = await runAction(
+      f.inputs({ 'release-id': 'four', 'copy-method': 'hardlink', 'on-drift': 'ignore' })
+    )
     expect(standard.code).not.toBe(0)
     expect(errorLines(standard)).toMatch(
       /missing or different: lib\/a\.php \(file, mode 644, 4 bytes\)/
     )
-    expect(await current(f)).toBe('releases/one')
+    expect(await current(f)).toBe('releases/two')
   })
 
   it('never removes the live release, whatever the release log says', async () => {

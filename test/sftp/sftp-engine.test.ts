@@ -225,7 +225,6 @@ describe('the pipelined engine', () => {
       expect(sha(await readFile(there))).toBe(entry.sha256)
       const st = await stat(there)
       expect(st.mode & 0o7777).toBe(entry.mode)
-      expect(Math.floor(st.mtimeMs / 1000)).toBe(entry.mtime)
     }
     expect((await readdir(path.join(remote, 'd'))).length).toBe(300)
     // Every file was created under a temporary name, with the mode it keeps (never 0666), and
@@ -257,7 +256,7 @@ describe('the pipelined engine', () => {
     await chown(path.join(remote, 'a'), uid, gid)
     const { engine: e } = await engine()
     await e.hardlink(`${remote}/a`, `${remote}/linked`)
-    await e.copyFile(`${remote}/a`, `${remote}/copied`, { mode: 0o644, mtime: 1_600_000_000 })
+    await e.copyFile(`${remote}/a`, `${remote}/copied`, { mode: 0o644 })
     const [a, linked, copied] = await Promise.all(
       ['a', 'linked', 'copied'].map(n => stat(path.join(remote, n)))
     )

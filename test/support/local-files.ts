@@ -19,7 +19,6 @@ import {
   rmdir,
   symlink,
   unlink,
-  utimes,
   writeFile
 } from 'node:fs/promises'
 import type { FileAttributes, RemoteFiles } from '../../src/sftp/remote-files.ts'
@@ -108,7 +107,7 @@ export class LocalFiles implements RemoteFiles {
   writeFile(
     path: string,
     data: Buffer | { local: string },
-    options: { mode: number; mtime?: number }
+    options: { mode: number }
   ): Promise<void> {
     return attempt(path, async () => {
       const temporary = `${path}.local-tmp`
@@ -116,12 +115,17 @@ export class LocalFiles implements RemoteFiles {
         flag: 'wx'
       })
       await chmod(temporary, options.mode)
-      if (options.mtime !== undefined) await utimes(temporary, options.mtime, options.mtime)
       await rename(temporary, path)
     })
   }
   appendFile(path: string, data: Buffer, mode: number): Promise<void> {
     return attempt(path, () => appendFile(path, data, { mode }))
+  }
+  async openForWrite(path: string, options: { mode: number }) {
+    return {
+      commit: (data: Buffer) => this.writeFile(path, data, options),
+      discard: async () => undefined
+    }
   }
   async appender(path: string, mode: number) {
     return {
