@@ -97,6 +97,7 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
+        commandTimeoutSeconds: settings.commandTimeout,
         warn: message => core.warning(message)
       }).then(host => {
         host.warmUp()

@@ -28,7 +28,8 @@ export async function post(): Promise<void> {
         privateKey: settings.privateKey,
         passphrase: settings.passphrase,
         password: settings.password,
-        timeoutSeconds: settings.connectTimeout
+        timeoutSeconds: settings.connectTimeout,
+        commandTimeoutSeconds: settings.commandTimeout
       })
       try {
         const result = await host.run(

@@ -53,6 +53,8 @@ export async function writeSummary(
     const phases = PHASES.filter(p => r.phases[p] !== undefined)
       .map(p => `${p} ${formatDuration(r.phases[p] as number)}`)
       .join(', ')
+    // The summary is HTML and the table's cells are written into it as they are: every cell is
+    // escaped, since errors quote what servers sent.
     return [
       s.label,
       STATUS_TEXT[r.status],
@@ -61,20 +63,24 @@ export async function writeSummary(
       `${formatCount(r.filesUploaded)} files, ${formatBytes(r.bytesUploaded)}`,
       formatCount(r.filesDeleted),
       phases,
-      (r.error ?? '').split('\n')[0]
-    ]
+      (r.error ?? '').split('\n')[0] ?? ''
+    ].map(escapeHtml)
   })
-  const summary = core.summary.addHeading(title, 3)
+  const summary = core.summary.addHeading(escapeHtml(title), 3)
   if (rows.length > 0) summary.addTable([header, ...rows])
   if (error) {
     summary.addRaw('\n\n**Failed:**\n\n')
-    summary.addCodeBlock(error)
+    summary.addCodeBlock(escapeHtml(error))
   }
   if (result?.rolledBack)
     summary.addRaw(`\n\n**Rolled back** to ${escapeHtml(result.releaseId ?? '(none)')}.\n`)
   await summary.write()
 }
 
-function escapeHtml(text: string): string {
-  return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c] as string)
+/** Text as HTML character data or a quoted attribute value. */
+export function escapeHtml(text: string): string {
+  return text.replace(
+    /[&<>"']/g,
+    c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string
+  )
 }

@@ -3,6 +3,7 @@ import {
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
+  ServerDataError,
   SwitchRefusedError,
   VerifyError,
   messageOf
@@ -14,6 +15,7 @@ import { makePlan, type Plan } from '../release/plan.js'
 import {
   completeReleases,
   incompleteReleases,
+  LogFormatError,
   parseLog,
   releaseStates,
   type LogEvent
@@ -45,6 +47,15 @@ import {
   refusalMessage
 } from './server-messages.js'
 import type { Server } from '../ssh/servers.js'
+import {
+  SERVER_LIMITS,
+  liveReleaseOf,
+  parseLinkList,
+  parsePrefetch,
+  parseUmask,
+  releaseDirectories,
+  resolvedDeployDir
+} from './server-data.js'
 import type {
   Compression,
   CopyMethod,
@@ -209,18 +220,14 @@ export class ServerSession {
       )
     }
     if (lockOwner) this.lockToken = lockOwner.token
-    this.deployDir = value(output, 'path') ?? pathInput
-    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
-    this.tools = new Set(values(output, 'tool'))
-    this.releaseDirs = new Set(values(output, 'release'))
-    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
-    const current = value(output, 'current')
-    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
-    this.manifestBlob = output.blobs.get('manifest')
-    this.linksBlob = output.blobs.get('links')
-    const prefetched = value(output, 'prefetch')?.split(' ')
-    this.prefetched =
-      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
+    // From here on, everything comes from the server: each value is checked before it is kept.
+    try {
+      this.readState(output, pathInput)
+    } catch (error) {
+      if (error instanceof ServerDataError)
+        throw new ServerDataError(`${this.label}: ${error.message}`)
+      throw error
+    }
     this.report.previousRelease = this.liveRelease
     for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
       if (lockOwner && !this.tools.has(tool)) {
@@ -229,6 +236,34 @@ export class ServerSession {
         )
       }
     }
+  }
+
+  /** What the inspect script reported, validated (see server-data.ts). */
+  private readState(output: ScriptOutput, pathInput: string): void {
+    this.deployDir = resolvedDeployDir(value(output, 'path'), pathInput)
+    this.umask = parseUmask(value(output, 'umask'))
+    this.tools = new Set(values(output, 'tool'))
+    this.releaseDirs = releaseDirectories(values(output, 'release'))
+    const logFile = `${this.deployDir}/.atomic-deploy/log`
+    const log = output.blobs.get('log') ?? Buffer.alloc(0)
+    if (log.length > SERVER_LIMITS.logBytes) {
+      throw new ServerDataError(
+        `${logFile} is ${formatBytes(log.length)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Keep only its lines for the releases in releases/, then deploy again.`
+      )
+    }
+    try {
+      this.events = parseLog(log.toString('utf8'))
+    } catch (error) {
+      if (!(error instanceof LogFormatError)) throw error
+      throw new ServerDataError(
+        `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
+      )
+    }
+    const current = output.blobs.get('current')?.toString('utf8') ?? value(output, 'current')
+    this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
+    this.manifestBlob = output.blobs.get('manifest')
+    this.linksBlob = output.blobs.get('links')
+    this.prefetched = parsePrefetch(value(output, 'prefetch'))
   }
 
   /** Complete releases in log order. */
@@ -249,6 +284,11 @@ export class ServerSession {
 
   private async chooseBase(reuse: Reuse): Promise<Base> {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
+    const limits = {
+      compressed: SERVER_LIMITS.manifestBytes,
+      json: SERVER_LIMITS.manifestJsonBytes
+    }
+    const metadata = `${this.deployDir}/.atomic-deploy`
     if (reuse === 'cache') {
       if (!this.manifestBlob)
         return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' }
@@ -256,15 +296,12 @@ export class ServerSession {
         return {
           kind: 'cache',
           exists: true,
-          entries: (await parseManifest(this.manifestBlob)).entries
+          entries: (await parseManifest(this.manifestBlob, limits)).entries
         }
       } catch (error) {
-        return {
-          kind: 'cache',
-          exists: false,
-          entries: [],
-          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
-        }
+        const reason = `${metadata}/cache.manifest.json.gz is not a valid manifest (${messageOf(error)}); cache/ is rebuilt from scratch and the manifest written anew`
+        this.log.warning(reason)
+        return { kind: 'cache', exists: false, entries: [], reason }
       }
     }
     if (this.liveRelease === undefined)
@@ -277,26 +314,40 @@ export class ServerSession {
     }
     if (!this.manifestBlob)
       return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
+    // The live release's records steer what is removed from its copy: if either fails
+    // validation, the copy is not used at all, and this release is uploaded whole.
+    const file = `${metadata}/manifests/${this.liveRelease}`
+    let manifest: Awaited<ReturnType<typeof parseManifest>>
+    let sharedLinks: string[]
     try {
-      const manifest = await parseManifest(this.manifestBlob)
-      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
-      // The copy loses its shared links (they are removed and linked again), and with them
-      // whatever the release had at those paths: plan those paths as absent, so they are sent
-      // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-      const linked = new Set(sharedLinks)
-      const underLink = (p: string): boolean => {
-        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-          if (linked.has(p.slice(0, i))) return true
-        return false
-      }
-      const entries = manifest.entries.filter(e => !underLink(e.path))
-      return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
+      manifest = await parseManifest(this.manifestBlob, limits)
     } catch (error) {
-      return {
-        kind: 'none',
-        reason: `the manifest of ${this.liveRelease} is unreadable (${messageOf(error)})`
-      }
+      return this.notReused(`${file}.json.gz is not a valid manifest (${messageOf(error)})`)
     }
+    try {
+      sharedLinks = parseLinkList(this.linksBlob ?? Buffer.alloc(0), `${file}.links`)
+    } catch (error) {
+      return this.notReused(messageOf(error))
+    }
+    // The copy loses its shared links (they are removed and linked again), and with them
+    // whatever the release had at those paths: plan those paths as absent, so they are sent
+    // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+    const linked = new Set(sharedLinks)
+    const underLink = (p: string): boolean => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+        if (linked.has(p.slice(0, i))) return true
+      return false
+    }
+    const entries = manifest.entries.filter(e => !underLink(e.path))
+    return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
+  }
+
+  /** The live release's records cannot be trusted: say so, and start from nothing. */
+  private notReused(problem: string): Base {
+    this.log.warning(
+      `${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`
+    )
+    return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` }
   }
 
   /** One line that says what the upload will do. */
@@ -333,6 +384,13 @@ export class ServerSession {
     const useTar = this.useTar(options.transfer)
     const gzip = useTar && this.useGzip(options.compression, plan)
     const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+      this.log.warning(
+        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
+      )
+      stale.splice(stale.indexOf(this.liveRelease), 1)
+    }
     const metadata = await releaseMetadata(
       options.entries,
       options.verify === 'full' ? options.entries : plan.upload,
@@ -616,11 +674,4 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
-}
-
-/** `releases/<id>` (or an absolute path to it) -> `<id>`. */
-export function releaseIdOfLink(target: string): string | undefined {
-  const clean = target.replace(/\/+$/, '')
-  const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean)
-  return match ? match[1] : clean.split('/').pop()
 }

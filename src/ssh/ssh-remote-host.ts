@@ -3,10 +3,24 @@ import { connect as connectSocket, type Socket } from 'node:net'
 import type { Readable } from 'node:stream'
 import type { ClientChannel, ConnectConfig, SFTPWrapper } from 'ssh2'
 import Client from 'ssh2/lib/client.js'
-import { ConnectionError, HostKeyError, SwitchRefusedError, messageOf } from '../errors.js'
+import {
+  CommandTimeoutError,
+  ConnectionError,
+  HostKeyError,
+  ServerDataError,
+  SwitchRefusedError,
+  messageOf
+} from '../errors.js'
 import { command } from '../shell-quote.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
-import type { RemoteFiles, RemoteHost, RunOptions, RunResult } from './remote-host.js'
+import {
+  SCRIPT_OUTPUT_LIMIT,
+  STDERR_LINE_LIMIT,
+  type RemoteFiles,
+  type RemoteHost,
+  type RunOptions,
+  type RunResult
+} from './remote-host.js'
 import { BOOTSTRAP } from './bootstrap.js'
 import type { Server } from './servers.js'
 
@@ -18,6 +32,11 @@ export interface ConnectOptions {
   password?: string
   /** Seconds for the TCP connect plus the SSH handshake and authentication. */
   timeoutSeconds: number
+  /**
+   * Seconds a script or an SFTP request may go without any progress (no byte either way) before
+   * it is stopped with a CommandTimeoutError. Default: DEFAULT_COMMAND_TIMEOUT_SECONDS.
+   */
+  commandTimeoutSeconds?: number
   /** Called for things worth a warning (insecure host key, ...). */
   warn?: (message: string) => void
   /** ssh2's protocol trace, for tests that check what crosses the wire. */
@@ -25,6 +44,27 @@ export interface ConnectOptions {
 }
 
 const STDERR_TAIL = 8192
+
+/** command-timeout's default: a hook may run silently for up to 10 minutes. */
+export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 600
+
+/** `promise`, or the error `onTimeout` makes if it takes longer than `ms`. */
+function within<T>(promise: Promise<T>, ms: number, onTimeout: () => Error): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(onTimeout()), ms)
+  })
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer))
+}
+
+function idleLimit(options: ConnectOptions): number {
+  return (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000
+}
+
+/** What `run` and SFTP requests say when the server stops answering. */
+function timeoutMessage(label: string, ms: number, what: string): string {
+  return `${label}: no answer from the server for ${Math.round(ms / 1000)}s while ${what} (command-timeout); it was stopped. If a hook runs longer than that without printing anything, raise command-timeout.`
+}
 
 /** Exit status of each channel, recorded from the moment it is open. */
 const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>()
@@ -55,7 +95,13 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
   }
   const first = await attempt(options, verifier, verifier.algorithms)
   if (first.client && first.socket)
-    return new SshRemoteHost(server.label, first.client, first.socket, first.early)
+    return new SshRemoteHost(
+      server.label,
+      first.client,
+      first.socket,
+      first.early,
+      idleLimit(options)
+    )
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
   const reasons = [first.reason]
@@ -67,7 +113,13 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
       continue
     const next = await attempt(options, verifier, family)
     if (next.client && next.socket)
-      return new SshRemoteHost(server.label, next.client, next.socket, next.early)
+      return new SshRemoteHost(
+        server.label,
+        next.client,
+        next.socket,
+        next.early,
+        idleLimit(options)
+      )
     if (next.reason) reasons.push(next.reason)
     else if (!(
       next.error instanceof ConnectionError &&
@@ -142,7 +194,12 @@ async function attempt(
   return new Promise<Attempt>(resolve => {
     const onError = (error: Error & { level?: string; code?: string }): void => {
       client.removeListener('ready', onReady)
+      // ssh2 may emit more errors after the first (its handshake timer still fires, the closed
+      // socket reports "Connection lost before handshake"): without a listener, Node would end
+      // the process on them with a stack trace after the step's own error line.
+      client.on('error', () => undefined)
       client.end()
+      socket.destroy()
       if (hostKeyFailure !== undefined) {
         resolve({
           error: new HostKeyError(
@@ -473,6 +530,10 @@ function describeConnectError(
   if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH')
     return `host unreachable (${error.code}).`
   if (/Cannot parse privateKey|private key/i.test(error.message)) return keyProblem(error.message)
+  if (/lost before handshake/i.test(error.message))
+    return `the server closed the connection before the SSH handshake. Is port ${server.port} an SSH server, and does sshd accept connections from this runner?`
+  if (/identification string|protocol version|bad packet length|bad packet/i.test(error.message))
+    return `the server on port ${server.port} does not speak SSH-2 (${error.message}). Is the port right?`
   return `connection failed: ${error.message}`
 }
 
@@ -489,7 +550,9 @@ export class SshRemoteHost implements RemoteHost {
     private readonly client: InstanceType<typeof Client>,
     private readonly socket: Socket,
     /** Channels opened during authentication; each is taken once. */
-    private early?: Partial<EarlyChannels>
+    private early?: Partial<EarlyChannels>,
+    /** command-timeout, in ms. */
+    private readonly idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000
   ) {
     client.on('error', error => {
       this.lostReason = error.message
@@ -624,16 +687,24 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
-    const channel = options.inline
-      ? await this.withRoom(() => this.openChannel(command('sh', '-c', script), 'command'))
-      : await this.takeChannel()
+    // The clock runs from the start: a server that never confirms the channel is no better
+    // than one that never answers on it.
+    const opening = options.inline
+      ? this.withRoom(() => this.openChannel(command('sh', '-c', script), 'command'))
+      : this.takeChannel()
+    const channel = await within(opening, this.idleMs, () => {
+      opening.then(c => c.close()).catch(() => undefined)
+      return new CommandTimeoutError(timeoutMessage(this.label, this.idleMs, 'opening a channel'))
+    })
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
+      let stdoutBytes = 0
       let stderrTail = ''
       let partial = ''
       let code: number | null = null
       let settled = false
-      const onAbort = (): void => {
+      let failure: Error | undefined
+      const stop = (): void => {
         try {
           channel.signal('TERM')
         } catch {
@@ -643,14 +714,36 @@ export class SshRemoteHost implements RemoteHost {
         channel.end()
         channel.close()
       }
+      const onAbort = (): void => stop()
+      // The server is untrusted: a script that stops answering, or one that sends more than any
+      // script of ours prints, is stopped rather than waited for or buffered.
+      let idle: NodeJS.Timeout | undefined
+      const progress = (): void => {
+        if (settled) return
+        clearTimeout(idle)
+        idle = setTimeout(() => {
+          failure ??= new CommandTimeoutError(
+            timeoutMessage(this.label, this.idleMs, 'running a script')
+          )
+          stop()
+          // The channel's close may never come from a server that answers nothing.
+          setTimeout(finish, 2000).unref()
+        }, this.idleMs)
+      }
+      progress()
       const finish = (): void => {
         if (settled) return
         settled = true
+        clearTimeout(idle)
         const exit = exits.get(channel)
         code = exit?.code ?? null
         if (code === null && exit?.signal) stderrTail += `\n(killed by SIG${exit.signal})`
         options.signal?.removeEventListener('abort', onAbort)
         if (partial !== '') options.onStderrLine?.(partial)
+        if (failure) {
+          reject(failure)
+          return
+        }
         if (code === null && this.closed) {
           reject(
             new ConnectionError(`${this.label}: connection lost (${this.lostReason ?? 'closed'})`)
@@ -659,14 +752,33 @@ export class SshRemoteHost implements RemoteHost {
         }
         resolve({ code, stdout: Buffer.concat(stdout), stderrTail })
       }
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+      channel.on('data', (chunk: Buffer) => {
+        progress()
+        stdoutBytes += chunk.length
+        if (stdoutBytes > SCRIPT_OUTPUT_LIMIT) {
+          if (!failure) {
+            failure = new ServerDataError(
+              `${this.label}: the server sent more than ${SCRIPT_OUTPUT_LIMIT} bytes of results for one script; the script was stopped`
+            )
+            stop()
+          }
+          return
+        }
+        stdout.push(chunk)
+      })
       channel.stderr.on('data', (chunk: Buffer) => {
+        progress()
         const text = chunk.toString('utf8')
         stderrTail = (stderrTail + text).slice(-STDERR_TAIL)
         partial += text
         const lines = partial.split('\n')
         partial = lines.pop() ?? ''
         for (const line of lines) options.onStderrLine?.(line)
+        // A line that never ends is shown in pieces, never held whole.
+        while (partial.length > STDERR_LINE_LIMIT) {
+          options.onStderrLine?.(partial.slice(0, STDERR_LINE_LIMIT))
+          partial = partial.slice(STDERR_LINE_LIMIT)
+        }
       })
       channel.on('close', finish)
       // Closed before this listener existed (a script with no output): finish once the buffered
@@ -683,6 +795,8 @@ export class SshRemoteHost implements RemoteHost {
           // The script sees a truncated stream and fails; its own error is the one reported.
           channel.end()
         })
+        // Bytes the server takes from us are progress too (a long upload, silent on its side).
+        options.stdin.on('data', progress)
         options.stdin.pipe(channel)
       } else {
         channel.end()
@@ -695,7 +809,10 @@ export class SshRemoteHost implements RemoteHost {
     session.catch(() => {
       if (this.sftpSession === session) this.sftpSession = undefined
     })
-    return session.then(sftp => new SftpFiles(sftp, this.label))
+    return within(session, this.idleMs, () => {
+      if (this.sftpSession === session) this.sftpSession = undefined
+      return new CommandTimeoutError(timeoutMessage(this.label, this.idleMs, 'starting SFTP'))
+    }).then(sftp => new SftpFiles(sftp, this.label, this.idleMs))
   }
 
   /** Close the channels opened during authentication that nothing took. */
@@ -754,7 +871,8 @@ export class SshRemoteHost implements RemoteHost {
 class SftpFiles implements RemoteFiles {
   constructor(
     private readonly sftp: SFTPWrapper,
-    private readonly label: string
+    private readonly label: string,
+    private readonly idleMs: number
   ) {}
 
   private call<T>(
@@ -762,8 +880,14 @@ class SftpFiles implements RemoteFiles {
     fn: (cb: (error: Error | null | undefined, value?: T) => void) => void
   ): Promise<T> {
     return new Promise((resolve, reject) => {
+      // A request the server never answers ends as a timeout, never as a wait for ever.
+      const timer = setTimeout(
+        () => reject(new CommandTimeoutError(timeoutMessage(this.label, this.idleMs, what))),
+        this.idleMs
+      )
       try {
         fn((error, value) => {
+          clearTimeout(timer)
           if (!error) return resolve(value as T)
           // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
           // never got an answer (lost connection) has none.
@@ -772,6 +896,7 @@ class SftpFiles implements RemoteFiles {
           reject(wrapped)
         })
       } catch (error) {
+        clearTimeout(timer)
         reject(new Error(`${what}: ${messageOf(error)}`))
       }
     })

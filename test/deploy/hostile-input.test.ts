@@ -397,7 +397,8 @@ describe('a bad value for every input', () => {
     'health-check-timeout': { bad: () => ({ 'health-check-timeout': '0' }) },
     strategy: { bad: () => ({ strategy: 'random' }) },
     'max-parallel': { bad: () => ({ 'max-parallel': '0' }) },
-    'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) }
+    'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) },
+    'command-timeout': { bad: () => ({ 'command-timeout': '1' }) }
   }
 
   it('covers every input of action.yml', async () => {
