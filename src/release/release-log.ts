@@ -30,8 +30,8 @@ export class LogFormatError extends Error {
 }
 
 const KNOWN_EVENTS: ReadonlySet<string> = new Set(LOG_EVENTS)
-// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it.
-const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$/
+// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it (fractions of a second allowed).
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
 
 /**
  * Parse the release log. The log is read back from the server, so every line is checked: a
