@@ -934,7 +934,13 @@ class SftpFiles implements RemoteFiles {
   }
 
   async mkdir(dir: string, mode: number): Promise<void> {
-    await this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb))
+    // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
+    // set again, so a directory has exactly the mode verification expects. Both requests go
+    // out together; sftp-server answers them in order.
+    await Promise.all([
+      this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb)),
+      this.call<void>(`chmod ${dir}`, cb => this.sftp.chmod(dir, mode, cb))
+    ])
   }
 
   async unlink(file: string): Promise<void> {
