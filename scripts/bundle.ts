@@ -1,5 +1,6 @@
 /**
- * Build dist/ from src/: compile with tsc, bundle with ncc, then move the files into dist/ with
+ * Build dist/ from src/: generate the server scripts' module from src/server/scripts/*.sh (see
+ * scripts/generate-server-scripts.ts), compile with tsc, bundle with ncc, then move the files into dist/ with
  * renames, so a test that starts `node dist/index.js` during a rebuild never reads half a file.
  * The build directory has a fixed name: ncc derives module ids from paths, and the bundle must
  * come out byte for byte the same on every machine (CI compares it with the committed one).
@@ -15,6 +16,9 @@ const compiled = path.join(work, 'js')
 const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
 try {
+  execFileSync(process.execPath, [path.join('scripts', 'generate-server-scripts.ts')], {
+    stdio: 'inherit'
+  })
   execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', compiled], {
     stdio: 'inherit'
   })
