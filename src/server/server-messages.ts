@@ -6,7 +6,7 @@ export function describeListingLine(line: string): string {
   const [, type, a, b, p] = m
   if (type === 'f') return `${p} (file, mode ${a}, ${b} bytes)`
   if (type === 'l') return `${p} (symlink)`
-  return `${p} (directory)`
+  return a === undefined ? `${p} (directory)` : `${p} (directory, mode ${a})`
 }
 
 export function lastLines(text: string, n = 5): string {

@@ -11,7 +11,7 @@ import {
 import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
-import { makePlan, type Plan } from '../release/plan.js'
+import { makePlan, writtenDirectories, type Plan } from '../release/plan.js'
 import {
   completeReleases,
   incompleteReleases,
@@ -54,7 +54,8 @@ import {
   parsePrefetch,
   parseUmask,
   releaseDirectories,
-  resolvedDeployDir
+  resolvedDeployDir,
+  shown
 } from './server-data.js'
 import type {
   Compression,
@@ -145,6 +146,10 @@ export class ServerSession {
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string } | undefined
   private linksBlob: Buffer | undefined
+  /** Records the server did not send, being past their limits: name -> size. */
+  private tooLarge = new Map<string, number>()
+  /** This run's shared-paths input, for the cleanup of what it seeded. */
+  private sharedPaths: string[] = []
 
   constructor(
     readonly server: Server,
@@ -174,7 +179,10 @@ export class ServerSession {
       onStderrLine: line => this.log.info(line),
       ...options
     })
-    return { result, output: parseScriptOutput(result.stdout) }
+    const output = parseScriptOutput(result.stdout)
+    // What a script left alone and why (a release kept, a record not acted on).
+    for (const line of values(output, 'warning')) this.log.warning(line)
+    return { result, output }
   }
 
   /**
@@ -241,14 +249,22 @@ export class ServerSession {
   /** What the inspect script reported, validated (see server-data.ts). */
   private readState(output: ScriptOutput, pathInput: string): void {
     this.deployDir = resolvedDeployDir(value(output, 'path'), pathInput)
+    // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
+    this.tooLarge = new Map(
+      values(output, 'toolarge').map(line => {
+        const [name = '', size = ''] = line.split(' ')
+        return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity] as const
+      })
+    )
     this.umask = parseUmask(value(output, 'umask'))
     this.tools = new Set(values(output, 'tool'))
     this.releaseDirs = releaseDirectories(values(output, 'release'))
     const logFile = `${this.deployDir}/.atomic-deploy/log`
     const log = output.blobs.get('log') ?? Buffer.alloc(0)
-    if (log.length > SERVER_LIMITS.logBytes) {
+    const logSize = this.tooLarge.get('log') ?? log.length
+    if (logSize > SERVER_LIMITS.logBytes) {
       throw new ServerDataError(
-        `${logFile} is ${formatBytes(log.length)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Keep only its lines for the releases in releases/, then deploy again.`
+        `${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`
       )
     }
     try {
@@ -259,7 +275,7 @@ export class ServerSession {
         `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
       )
     }
-    const current = output.blobs.get('current')?.toString('utf8') ?? value(output, 'current')
+    const current = output.blobs.get('current')?.toString('utf8')
     this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
     this.manifestBlob = output.blobs.get('manifest')
     this.linksBlob = output.blobs.get('links')
@@ -290,6 +306,11 @@ export class ServerSession {
     }
     const metadata = `${this.deployDir}/.atomic-deploy`
     if (reuse === 'cache') {
+      if (this.tooLarge.has('manifest')) {
+        const reason = `${metadata}/cache.manifest.json.gz is over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`
+        this.log.warning(reason)
+        return { kind: 'cache', exists: false, entries: [], reason }
+      }
       if (!this.manifestBlob)
         return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' }
       try {
@@ -312,11 +333,21 @@ export class ServerSession {
         reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
       }
     }
+    const file = `${metadata}/manifests/${this.liveRelease}`
+    for (const [name, suffix] of [
+      ['manifest', '.json.gz'],
+      ['links', '.links']
+    ] as const) {
+      const size = this.tooLarge.get(name)
+      if (size !== undefined)
+        return this.notReused(
+          `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(name === 'manifest' ? SERVER_LIMITS.manifestBytes : SERVER_LIMITS.linksBytes)}`
+        )
+    }
     if (!this.manifestBlob)
       return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
     // The live release's records steer what is removed from its copy: if either fails
     // validation, the copy is not used at all, and this release is uploaded whole.
-    const file = `${metadata}/manifests/${this.liveRelease}`
     let manifest: Awaited<ReturnType<typeof parseManifest>>
     let sharedLinks: string[]
     try {
@@ -361,8 +392,18 @@ export class ServerSession {
     return {
       deployDir: this.deployDir,
       releaseId,
-      umask: (this.umask | 0o002).toString(8).padStart(4, '0')
+      umask: this.contentUmask,
+      // Whatever a record on the server says, the guard never removes these.
+      keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
+      lockToken: this.lockToken ?? '',
+      prefetched: this.prefetched?.name ?? '',
+      sharedPaths: this.sharedPaths
     }
+  }
+
+  /** The login's umask plus o-w, as the scripts take it: what releases and hooks get. */
+  private get contentUmask(): string {
+    return (this.umask | 0o002).toString(8).padStart(4, '0')
   }
 
   /** Directories we create get the server's umask, and never world-write. */
@@ -380,6 +421,7 @@ export class ServerSession {
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
     const id = options.releaseId
+    this.sharedPaths = options.sharedPaths ?? []
     const common = this.releaseParams(id)
     const useTar = this.useTar(options.transfer)
     const gzip = useTar && this.useGzip(options.compression, plan)
@@ -413,7 +455,9 @@ export class ServerSession {
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
-      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' }
+      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' },
+      // A fresh, empty release has nothing a symlink could have been planted in.
+      writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
@@ -462,11 +506,11 @@ export class ServerSession {
       if (readError && result.code !== 0) {
         throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
       }
-      this.checkRelease(result, output, id)
+      this.checkRelease(result, output, id, metadata)
       final = output
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
-      this.checkRelease(first.result, first.output, id, 'prepared')
+      this.checkRelease(first.result, first.output, id, metadata, 'prepared')
       await sftpUpload(await this.host.files(), {
         metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
         root: `${this.deployDir}/${relativeTarget}`,
@@ -480,7 +524,7 @@ export class ServerSession {
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
       })
-      this.checkRelease(second.result, second.output, id)
+      this.checkRelease(second.result, second.output, id, metadata)
       final = second.output
     }
     const hookExit = value(final, 'hook-exit')
@@ -504,6 +548,7 @@ export class ServerSession {
     result: RunResult,
     output: ScriptOutput,
     id: string,
+    metadata: { oddSums: { path: string }[]; links: { path: string }[] },
     expect = 'ready'
   ): void {
     if (result.code === 0 && output.lines.includes(expect)) return
@@ -514,7 +559,14 @@ export class ServerSession {
           l => `unexpected or different: ${describeListingLine(l)}`
         ),
         ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
-        ...values(output, 'badsum').map(l => `content differs: ${l}`)
+        ...values(output, 'badsum').map(l => `content differs: ${l}`),
+        // Reported by number: these names may hold a line break.
+        ...values(output, 'badodd').map(
+          n => `content differs: ${shown(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`
+        ),
+        ...values(output, 'badlink').map(
+          n => `symlink target differs: ${shown(metadata.links[Number(n)]?.path ?? `#${n}`)}`
+        )
       ]
       const drift =
         this.base?.kind === 'release'
@@ -540,8 +592,9 @@ export class ServerSession {
       )
     }
     if (error) {
+      const tail = lastLines(result.stderrTail)
       throw new RemoteCommandError(
-        `${this.label}: ${error.message}: ${lastLines(result.stderrTail)}`,
+        `${this.label}: ${error.message}${tail ? `: ${tail}` : ''}`,
         result.code,
         result.stderrTail
       )
@@ -616,7 +669,14 @@ export class ServerSession {
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
     const { result, output } = await this.script(
-      hookScript({ deployDir: this.deployDir, releaseId: id, name: 'after-switch', script, env })
+      hookScript({
+        deployDir: this.deployDir,
+        releaseId: id,
+        name: 'after-switch',
+        script,
+        env,
+        umask: this.contentUmask
+      })
     )
     const exit = value(output, 'hook-exit')
     if (result.code !== 0) {
@@ -636,7 +696,7 @@ export class ServerSession {
     if (id === undefined && token === undefined) return
     const script =
       id !== undefined
-        ? abortScript({ ...this.releaseParams(id), lockToken: token })
+        ? abortScript(this.releaseParams(id))
         : finishScript({
             deployDir: this.deployDir,
             events: [],
@@ -660,7 +720,11 @@ export class ServerSession {
         events,
         prune,
         forget: [...prune, ...gone],
-        lockToken: this.lockToken
+        lockToken: this.lockToken,
+        // Never pruned, whatever the plan said: the release live when the run began, and the
+        // one it switched to (the guard also keeps whatever current points to).
+        keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
+        seeded: this.prepared !== undefined ? [this.prepared] : []
       })
     )
     if (result.code !== 0 || !output.lines.includes('finished')) {
@@ -671,6 +735,7 @@ export class ServerSession {
       )
     }
     for (const line of values(output, 'pruned')) this.log.info(`pruned release ${line}`)
+    for (const line of values(output, 'kept')) this.log.warning(`not pruned: release ${line}`)
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }

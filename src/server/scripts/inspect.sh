@@ -9,10 +9,15 @@
 # @param REUSE previous|cache|none Which starting point's manifest to return.
 # @param SYSTEM_EXACT list Directories refused as the deploy path.
 # @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
+# @param LOG_LIMIT string Bytes of the release log the runner accepts: a longer one is reported by its size, not sent.
+# @param MANIFEST_LIMIT string Bytes of a stored manifest the runner accepts, likewise.
+# @param LINKS_LIMIT string Bytes of a link list the runner accepts, likewise.
 # @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 
@@ -20,12 +25,31 @@
 refused_exit=3
 lock_exit=75
 
-# Print a file as `!blob <name> <length>` followed by its raw bytes.
+# blob NAME FILE LIMIT: print FILE (a regular file, not a symlink) as `!blob <name> <length>`
+# followed by its raw bytes; one longer than LIMIT bytes is reported as `!toolarge <name>
+# <length>` instead, and not read.
 blob() {
-  [ -f "$2" ] || return 0
+  [ -f "$2" ] && [ ! -L "$2" ] || return 0
   n=$(wc -c < "$2") || return 0
-  printf '!blob %s %s\n' "$1" "$((n + 0))"
-  cat "$2"
+  n=$((n + 0))
+  if [ "$n" -gt "$3" ]; then
+    say "toolarge $1 $n"
+    return 0
+  fi
+  printf '!blob %s %s\n' "$1" "$n"
+  head -c "$n" "$2"
+}
+
+# blob_text NAME TEXT: TEXT as a blob, byte for byte (a symlink's target may hold anything).
+blob_text() {
+  n=$(printf '%s' "$2" | wc -c)
+  printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
+}
+
+# release_id TEXT: 0 when TEXT is a release id (as release-id.ts defines one).
+release_id() {
+  case $1 in '' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac
+  [ ${#1} -le 128 ]
 }
 
 case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
@@ -41,6 +65,12 @@ if [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a
 A=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }
 case $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac
 M="$D/.atomic-deploy"
+# Every later script gets this path as a value, and the runner reads it as a line.
+case $D in *"$nl"*)
+  say "refused layout the deploy path resolves to a name that contains a newline"
+  exit $refused_exit
+  ;;
+esac
 # The listed directories are compared as strings (quoted patterns): no list entry is a pattern.
 eval "set -- $SYSTEM_EXACT"
 for s; do
@@ -64,15 +94,32 @@ for e in releases shared cache .atomic-deploy; do
   if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi
 done
 if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi
-# Report the login's umask (new release directories follow it), then never create anything
-# world-writable, whatever it is.
-u=$(umask)
+# The layout's directories must be real directories of the deploy user's that no other user may
+# write to: a symlink would carry every write and removal elsewhere, and a directory another
+# account owns or may write to could be swapped for one at any time. Refused before anything
+# is written. The deploy directory itself may belong to another user (root, say), but not be
+# writable by every user.
+case $(stat -c '%a' "$D" 2>/dev/null) in
+  *[2367])
+    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"
+    exit $refused_exit
+    ;;
+esac
+for e in releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp .atomic-deploy/lock; do
+  real_dir "$D/$e" || {
+    say "refused layout $why"
+    exit $refused_exit
+  }
+done
+# Report the login's umask (new release directories follow it); what users read is created with
+# it, plus o-w: never anything world-writable, whatever it is.
 # Four digits, as dash, bash and BusyBox print it (posh prints three).
+u=$login_umask
 case $u in ???) u=0$u ;; esac
 say "umask $u"
-umask "$(printf '%04o' $((u | 2)))"
+cu=$(printf '%04o' $((u | 2)))
 if [ -n "$LOCK" ]; then
-  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then
     say "refused permission user $(id -un) cannot create directories in $D"
     exit $refused_exit
   fi
@@ -88,19 +135,29 @@ fi
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
 GNU_CP=''
 cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
-cur=''
-if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
-for r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done
-blob log "$M/log"
-c=''
+# What the server holds is reported as it is, for the runner to check: current's target as a
+# blob (it may hold anything, a line break included), releases only by names that are release
+# ids and only when they are real directories, records only up to their limits.
+cur='' c=''
+if [ -L "$D/current" ]; then
+  cur=$(readlink "$D/current" && echo _)
+  cur=${cur%?_}
+  blob_text current "$cur"
+  c=${cur%/}
+  c=${c#"$D"/}
+  case $c in releases/*) c=${c#releases/} ;; *) c='' ;; esac
+  release_id "$c" || c=''
+fi
+for r in "$D"/releases/*; do
+  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"
+done
+blob log "$M/log" "$LOG_LIMIT"
 case $REUSE in
-  cache) [ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz" ;;
+  cache) [ ! -d "$D/cache" ] || blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT" ;;
   previous)
-    if [ -L "$D/current" ]; then
-      c=${cur%/}
-      c=${c##*/}
-      blob manifest "$M/manifests/$c.json.gz"
-      blob links "$M/manifests/$c.links"
+    if [ -n "$c" ]; then
+      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"
+      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"
     fi
     ;;
 esac
@@ -112,9 +169,9 @@ esac
 # round trip happen meanwhile. The release script takes it over, or drops it.
 if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   drop_base
-  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
     B="$M/base.$$"
-    if mkdir "$B" 2>/dev/null && printf '%s\n' "$c" > "$B.from"; then
+    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf '%s\n' "$c" > "$B.from"; then
       (
         trap '' HUP
         if [ "$PREFETCH" = hardlink ]; then

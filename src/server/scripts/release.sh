@@ -16,6 +16,9 @@
 # @param CACHE_EXISTS flag With BASE cache: cache/ exists already.
 # @param COPY_METHOD copy|hardlink How a release is copied: cp -a, or hard links (cp -al).
 # @param REMOVE list Paths to remove from the starting copy (relative to it).
+# @param WRITE_DIRS list Directories of the starting copy the plan writes into or removes from: each must be a real directory there, never a symlink.
+# @param DIR_MODE string The permission bits every directory of the release has (three octal digits): the login's umask plus o-w.
+# @param DIR_CHMOD string DIR_MODE as chmod's symbolic + and - (which keep a directory's set-group-ID bit, as = does not on BusyBox).
 # @param TRANSFER tar|tar-gzip|sftp How the changed files arrive: a tar stream on stdin (gzipped or not), or later over SFTP.
 # @param FINALIZE flag Run the second half.
 # @param FROM_CACHE none|copy|hardlink With reuse cache: copy the synced cache into the release first, with this method.
@@ -32,6 +35,8 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 # shellcheck source=lib/release.sh
@@ -55,59 +60,61 @@ copy_tree() {
   fi
 }
 
-# remove_under DIR KIND LIST: rm -rf DIR/PATH for every PATH of LIST (a list parameter), in
-# chunks so no command line comes near ARG_MAX; a failure fails the release as KIND. The chunk's
-# command is built from references to the positional parameters (`"${12}"`), so eval never sees
-# a path, only its number.
-remove_under() {
-  ru_dir=$1 ru_kind=$2
-  eval "set -- $3"
-  ru_words='' ru_count=0 ru_size=0 ru_i=1 ru_path=''
-  while [ $ru_i -le $# ]; do
-    eval "ru_path=\${$ru_i}"
-    ru_words="$ru_words \"\$ru_dir\"/\"\${$ru_i}\""
-    ru_count=$((ru_count + 1))
-    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))
-    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then
-      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"
-      ru_words='' ru_count=0 ru_size=0
-    fi
-    ru_i=$((ru_i + 1))
-  done
-}
-
 # Start releases/<id> as a copy of the release BASE_ID: take over the copy started at lock time,
 # or make one now. Its shared links go: they are made afresh in finalize.
 start_from_release() {
   PREV="$D/releases/$BASE_ID"
+  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"
   if [ "$COPY_METHOD" = hardlink ]; then
     failure="cannot hard-link $PREV into $R (hard links need one filesystem)"
   else
     failure="cannot copy $PREV into $R"
   fi
-  if [ -n "$PREFETCHED" ]; then
-    # Take over the copy started at lock time, once it has ended (at most 10 minutes).
+  bfrom=''
+  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then
+    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"
+  fi
+  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then
+    # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
+    # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"
-    if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
+    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
     i=0
     while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do
       sleep $w
       i=$((i + 1))
+      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"
     done
     [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"
-    brc='' bfrom=''
+    brc=''
     IFS= read -r brc 2>/dev/null < "$B.rc"
-    IFS= read -r bfrom 2>/dev/null < "$B.from"
     [ "$brc" = 0 ] || fail copy "$failure"
-    [ "$bfrom" = "$BASE_ID" ] || fail copy "$failure: the copy is of another release"
+    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"
     { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"
-    drop_base
+    drop_base "$PREFETCHED"
   else
-    # Without a copy to take over, any copy started at lock time is dropped.
-    drop_base
+    # Without a copy of this release to take over, this run's copy (if any) is dropped.
+    drop_base "$PREFETCHED"
     copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"
   fi
-  remove_under "$R" copy "$BASE_SHARED_LINKS"
+  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"
+}
+
+# check_copy REL WHAT: the starting copy (REL, relative to $D; WHAT names it for the user) is
+# about to be written into. A directory the plan writes into must be one there: where the server
+# has a symlink instead (a release changed by hand, or planted), writes and removals would follow
+# it out of the release, so the release is refused before anything is written. Then every
+# directory gets the release's mode: one made world-writable on the server is not carried on.
+check_copy() {
+  cc_rel=$1 cc_what=$2
+  eval "set -- $WRITE_DIRS"
+  for cc_dir; do
+    if [ -L "$D/$cc_rel/$cc_dir" ]; then
+      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"
+    fi
+  done
+  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||
+    fail io "cannot set the mode of the directories in $cc_what"
 }
 
 prepare_release() {
@@ -115,14 +122,23 @@ prepare_release() {
   cd "$D" || { say "error io cannot enter $D"; exit 1; }
   # Creating the release directory is the first write, and it must not fail into cleanup: a
   # release that exists already is someone else's and stays as it is.
-  mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
+  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
   own_release
+  # A seed record for this new id can only have been planted: this run's record starts empty.
+  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"
   log_event start "$ID" || fail io "cannot write $M/log"
+  # Leftovers of runs that are gone (this run holds the lock): their incomplete releases, the
+  # temporary names of an interrupted switch, their temporary files. The guard keeps anything
+  # live whatever the release log said.
   eval "set -- $STALE_RELEASES"
-  for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done
-  set -- "$D"/.current.tmp-*
-  if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
-  [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
+  for s; do
+    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi
+  done
+  for s in "$D"/.current.tmp-* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
+    [ -e "$s" ] || [ -L "$s" ] || continue
+    s=${s#"$D"/}
+    guarded_rm "$s" || say "warning $s was not removed: $why"
+  done
   mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
   # The directory the changed files land in: the new release, or cache/ which is then copied.
   target=$R
@@ -133,15 +149,22 @@ prepare_release() {
       # so an interrupted sync leaves no manifest and the next deploy rebuilds the cache from
       # scratch.
       target=$C
-      drop_base
-      rm -f "$M/cache.manifest.json.gz"
+      drop_base "$PREFETCHED"
+      guarded_rm .atomic-deploy/cache.manifest.json.gz || fail io "cannot remove the cache manifest: $why"
       if [ -z "$CACHE_EXISTS" ]; then
-        { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"
+        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"
       fi
+      real_dir "$C" || fail layout "$why"
       ;;
-    *) drop_base ;;
+    *) drop_base "$PREFETCHED" ;;
   esac
-  remove_under "$target" io "$REMOVE"
+  target_rel=${target#"$D"/}
+  if [ "$BASE" = release ]; then
+    check_copy "$target_rel" "the copy of release $BASE_ID"
+  elif [ "$BASE" = cache ]; then
+    check_copy "$target_rel" "cache/"
+  fi
+  guarded_rm_list "$target_rel" io "$REMOVE"
   case $TRANSFER in
     tar | tar-gzip)
       # The archive carries the final modes (directories already masked by the server's umask,
@@ -185,7 +208,7 @@ wait_sums() {
 # A shared path's conflict with the release's own copy, under SHARED_CONFLICT: conflict REL DST.
 conflict() {
   if [ "$SHARED_CONFLICT" = replace ]; then
-    rm -rf "$2" || fail shared "cannot replace $1"
+    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"
     say "shared-replaced $1"
   else
     fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"
@@ -200,6 +223,12 @@ link_shared() {
   for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do
     exists "$s" || continue
     rel="$1${s##*/}"
+    case $rel in
+      *"$nl"*)
+        say "warning shared/ holds a name with a line break; it is not linked"
+        continue
+        ;;
+    esac
     dst="$R/$rel"
     if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then
       link_shared "$rel/" "$2../"
@@ -242,7 +271,7 @@ create_parent() {
     rest=${rest#*/}
     if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi
   done
-  mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"
+  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"
   [ -z "$top" ] || printf '%s\n' "$top" >> "$T/links"
 }
 
@@ -254,6 +283,21 @@ link_explicit() {
   eval "set -- $SHARED_PATHS"
   for entry; do
     shared_entry "$entry"
+    # Nothing is moved, made or removed through a symlink: not in the release (a path beneath a
+    # symlink of the source), not in shared/ (a directory of it that links elsewhere), and only
+    # in directories of shared/ that are the deploy user's own.
+    if ! parents_real "$R" "$rel"; then
+      why=${why%% is a symlink}
+      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"
+    fi
+    sc_p=$S sc_rest=$rel
+    real_dir "$sc_p" || fail layout "$why"
+    while :; do
+      case $sc_rest in */*) ;; *) break ;; esac
+      sc_p="$sc_p/${sc_rest%%/*}"
+      sc_rest=${sc_rest#*/}
+      real_dir "$sc_p" || fail layout "$why"
+    done
     if exists "$s"; then
       if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then
         fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"
@@ -269,17 +313,17 @@ link_explicit() {
     shared_entry "$entry"
     if exists "$s"; then
       if exists "$dst"; then
-        rm -rf "$dst" || fail shared "cannot replace $rel"
+        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"
         say "shared-replaced $rel"
       fi
     elif exists "$dst"; then
-      if [ -n "$parent" ]; then mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi
+      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi
       printf 'seeded %s\n' "$rel" >> "$M/seeded.$ID"
       mv "$dst" "$s" || fail shared "cannot move $rel into shared/"
       say "shared-seeded $rel"
     else
       printf 'created %s\n' "$rel" >> "$M/seeded.$ID"
-      mkdir -p "$s" || fail shared "cannot create shared/$rel"
+      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"
       say "shared-created $rel"
     fi
     [ -z "$parent" ] || create_parent
@@ -289,27 +333,33 @@ link_explicit() {
   done
 }
 
-# check_odd_sums LIST: sha256 of each path of LIST's pairs (path, sha256), one by one.
+# check_odd_sums LIST: sha256 of each path of LIST's pairs (path, sha256), one by one. A bad one
+# is reported by its number in the list (`!badodd <n>`): its name may hold a line break.
 check_odd_sums() {
   eval "set -- $1"
+  co_n=0
   while [ $# -ge 2 ]; do
     h=$(sha256sum < "./$1")
     [ "${h%% *}" = "$2" ] || {
       bad=1
-      printf '%s: FAILED\n' "$1" >> "$T/sums.out"
+      say "badodd $co_n"
     }
+    co_n=$((co_n + 1))
     shift 2
   done
 }
 
-# check_links LIST: the target of each symlink of LIST's pairs (path, target).
+# check_links LIST: the target of each symlink of LIST's pairs (path, target), reported by
+# number (`!badlink <n>`) when it differs.
 check_links() {
   eval "set -- $1"
+  cl_n=0
   while [ $# -ge 2 ]; do
     [ "$(readlink "./$1")" = "$2" ] || {
       bad=1
-      printf '%s: FAILED (link target)\n' "$1" >> "$T/sums.out"
+      say "badlink $cl_n"
     }
+    cl_n=$((cl_n + 1))
     shift 2
   done
 }
@@ -330,8 +380,10 @@ finalize_release() {
   [ -z "$HAS_SUMS" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
-  # the same way on both sides.
-  if ! awk 'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
+  # the same way on both sides. A directory's line carries its mode, whose permission bits must
+  # be DIR_MODE's (set-id and sticky bits are the server's: a set-group-ID parent passes its
+  # bit on); it is then compared without it.
+  if ! awk -v dm="$DIR_MODE" 'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
     fail verify "the release does not match the manifest"
   fi
   check_odd_sums "$ODD_SUMS"
@@ -353,10 +405,13 @@ finalize_release() {
     cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"
   fi
   if [ -n "$HOOK_NAME" ]; then
-    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"
+    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
+    # The hook may have run long, the runner may be gone, and the lock cleared and taken by a
+    # later run: then this release is removed and nothing else is touched.
+    lock_is_ours "$LOCK_TOKEN" || fail lock "the lock on $D is no longer this run's (cleared while $HOOK_NAME ran); release $ID was removed"
   fi
-  rm -rf "$M/tmp"
+  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
   say ready

@@ -5,6 +5,8 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 
@@ -12,6 +14,10 @@ case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
 M="$D/.atomic-deploy"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+# The holder is gone: the copies started under its lock go with it.
 drop_base
-rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
+guarded_rm .atomic-deploy/lock || {
+  say "error io cannot remove $M/lock: $why"
+  exit 1
+}
 say unlocked
