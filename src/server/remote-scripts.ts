@@ -79,6 +79,8 @@ export interface ReleaseParams {
   keep?: string[]
   /** This run's lock token: after a long step, the script goes on only while it holds the lock. */
   lockToken?: string
+  /** The lock's owner record (JSON holding lockToken): the lock is taken again with it if cleared. */
+  lockOwner?: string
   /** The copy of the live release this run's inspect started (`base.<pid>`), if any. */
   prefetched?: string
   /** The shared-paths input: a seed record is acted on only for these. */
@@ -215,6 +217,7 @@ export function releaseScript(
     HOOK_NAME: finalize?.hook?.name ?? '',
     HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
     HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
+    LOCK_OWNER: common.lockOwner ?? '',
     UPDATES_CACHE: finalize?.updatesCache ?? false
   }
   return withValues(RELEASE_SH, values)

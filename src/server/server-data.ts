@@ -85,11 +85,15 @@ export function relativePathProblem(
 }
 
 /**
- * A release's shared-link list (`.atomic-deploy/manifests/<id>.links`): one relative path a line,
- * each naming a link the release holds into shared/. The next release's copy removes these, so
+ * A release's shared-link list (`.atomic-deploy/manifests/<id>.links`): one relative path a line
+ * (a line break or % in a name percent-encoded), each naming a link the release holds into
+ * shared/. The next release's copy removes these, so
  * every line must stay inside the release.
  */
 export function parseLinkList(data: Buffer, file: string): string[] {
+  // A line break or a % in a name is written percent-encoded (record_link in release.sh).
+  const decode = (line: string): string =>
+    line.replace(/%(25|0A)/g, (_, code: string) => (code === '25' ? '%' : '\n'))
   if (data.length > SERVER_LIMITS.linksBytes) {
     throw new ServerDataError(
       `${file} is ${data.length} bytes, over the limit of ${SERVER_LIMITS.linksBytes}`
@@ -99,13 +103,14 @@ export function parseLinkList(data: Buffer, file: string): string[] {
   const links: string[] = []
   text.split('\n').forEach((line, index) => {
     if (line === '') return
-    const problem = relativePathProblem(line)
+    const path = decode(line)
+    const problem = relativePathProblem(path, { newline: true })
     if (problem) {
       throw new ServerDataError(
         `${file} line ${index + 1} ('${shown(line)}') is not a path inside the release: ${problem}`
       )
     }
-    links.push(line)
+    links.push(path)
   })
   return links
 }

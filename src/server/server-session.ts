@@ -135,6 +135,8 @@ export class ServerSession {
   tools = new Set<string>()
   umask = 0o022
   lockToken: string | undefined
+  /** The lock's owner record, as written at lock time. */
+  private lockOwnerJson = ''
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
   prepared: string | undefined
   switchedTo: string | undefined
@@ -227,7 +229,10 @@ export class ServerSession {
         result.stderrTail
       )
     }
-    if (lockOwner) this.lockToken = lockOwner.token
+    if (lockOwner) {
+      this.lockToken = lockOwner.token
+      this.lockOwnerJson = lockOwner.json
+    }
     // From here on, everything comes from the server: each value is checked before it is kept.
     try {
       this.readState(output, pathInput)
@@ -396,6 +401,7 @@ export class ServerSession {
       // Whatever a record on the server says, the guard never removes these.
       keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
       lockToken: this.lockToken ?? '',
+      lockOwner: this.lockOwnerJson,
       prefetched: this.prefetched?.name ?? '',
       sharedPaths: this.sharedPaths
     }

@@ -42,6 +42,7 @@ import {
   type ReleaseParams
 } from '../../src/server/remote-scripts.js'
 import { withValues, type ServerScript } from '../../src/server/script-values.js'
+import { parseLinkList } from '../../src/server/server-data.js'
 import { quote } from '../../src/shell-quote.js'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
 
@@ -1228,7 +1229,8 @@ describe.each(shells)('$name', shell => {
         deployDir: D,
         releaseId: id,
         umask: '0022',
-        lockToken: 'tok-ours'
+        lockToken: 'tok-ours',
+        lockOwner: '{"token":"tok-ours","run":"retaken"}'
       }
       const prepared = run(
         shell,
@@ -1314,6 +1316,16 @@ describe.each(shells)('$name', shell => {
       expect(
         parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(e => `${e.event} ${e.id}`)
       ).toEqual(['start r2', 'ready r2'])
+    })
+
+    it('records links whose names hold a line break or a % so the runner reads them back exactly', () => {
+      const D = join(fresh('finalize'), 'app')
+      const names = ['line\nbreak', '100%.txt', '%0A', 'back\\slash', 'plain']
+      build(D, Object.fromEntries(names.map(n => [`shared/${n}`, n])))
+      const r = finalize(D, 'r2', { 'index.php': 'x' }, {})
+      expect(r.status, r.lines.join('\n')).toBe(0)
+      const file = join(D, '.atomic-deploy/manifests/r2.links')
+      expect(parseLinkList(readFileSync(file), file).sort()).toEqual([...names].sort())
     })
 
     it('links every entry of shared/ at the first level the release does not have', () => {
@@ -1527,7 +1539,7 @@ describe.each(shells)('$name', shell => {
       expect(r.stderr).toBe('')
       expect(r.lines.join('\n')).toContain('error lock the lock on')
       expect(r.lines.join('\n')).toContain(
-        "is no longer this run's (cleared while before-switch ran); release r2 was removed"
+        "is no longer this run's (cleared and taken by another run while before-switch ran); release r2 was removed"
       )
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
       expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toBe(
@@ -1537,6 +1549,22 @@ describe.each(shells)('$name', shell => {
         expect(existsSync(join(D, '.atomic-deploy', theirs)), theirs).toBe(true)
       // What this run created in shared/ goes back to how it was: absent.
       expect(existsSync(join(D, 'shared/storage'))).toBe(false)
+    })
+
+    it('takes the lock again when it was cleared during the hook and nobody took it', () => {
+      const D = join(fresh('finalize'), 'app')
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'x' },
+        { hook: { name: 'before-switch', script: 'rm -rf ../../.atomic-deploy/lock', env: {} } }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines).toContain(
+        'warning the lock was cleared while before-switch ran; it is held again by this run'
+      )
+      expect(r.lines.at(-1)).toBe('ready')
+      expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toContain('tok-ours')
     })
 
     it('does not execute shell syntax in an explicit shared path when creating its parent fails', () => {

@@ -146,3 +146,16 @@ describe('shown', () => {
     expect(shown('x'.repeat(300), 10)).toBe('xxxxxxxxxx...')
   })
 })
+
+describe('parseLinkList and names with a line break or a %', () => {
+  it('decodes what record_link encodes, and nothing else', () => {
+    const file = '/srv/app/.atomic-deploy/manifests/v1.links'
+    expect(parseLinkList(Buffer.from('line%0Abreak\n100%25.txt\nplain\na%41b\n'), file)).toEqual([
+      'line\nbreak',
+      '100%.txt',
+      'plain',
+      'a%41b'
+    ])
+    expect(() => parseLinkList(Buffer.from('x%0A/../y\n'), file)).toThrow(/'\.\.' segment/)
+  })
+})

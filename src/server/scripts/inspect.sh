@@ -105,7 +105,7 @@ case $(stat -c '%a' "$D" 2>/dev/null) in
     exit $refused_exit
     ;;
 esac
-for e in releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp .atomic-deploy/lock; do
+for e in releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp; do
   real_dir "$D/$e" || {
     say "refused layout $why"
     exit $refused_exit

@@ -31,6 +31,7 @@
 # @param HOOK_NAME string The hook to run in the verified release (before-switch), or empty for none.
 # @param HOOK_SCRIPT string The hook's script.
 # @param HOOK_ENV list NAME=value words exported to the hook.
+# @param LOCK_OWNER string The lock's owner record (one-line JSON with LOCK_TOKEN), for taking the lock again when it was cleared while the hook ran.
 # @param UPDATES_CACHE flag Write cache.manifest after verification (reuse cache).
 
 # shellcheck source=lib/common.sh
@@ -205,6 +206,18 @@ wait_sums() {
   [ -z "$bad" ] || cat "$T"/sums.all.* | grep ': FAILED' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"
 }
 
+# record_link REL: add REL to the release's link list, one path a line. A name holding a line
+# break or a % is written with those two percent-encoded (%0A, %25), so every line is one path
+# and the runner reads each back exactly (server-data.ts, parseLinkList).
+record_link() {
+  case $1 in
+    *"$nl"* | *%*)
+      printf '%s' "$1" | awk 'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\n" }' >> "$T/links"
+      ;;
+    *) printf '%s\n' "$1" >> "$T/links" ;;
+  esac
+}
+
 # A shared path's conflict with the release's own copy, under SHARED_CONFLICT: conflict REL DST.
 conflict() {
   if [ "$SHARED_CONFLICT" = replace ]; then
@@ -223,12 +236,6 @@ link_shared() {
   for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do
     exists "$s" || continue
     rel="$1${s##*/}"
-    case $rel in
-      *"$nl"*)
-        say "warning shared/ holds a name with a line break; it is not linked"
-        continue
-        ;;
-    esac
     dst="$R/$rel"
     if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then
       link_shared "$rel/" "$2../"
@@ -236,7 +243,7 @@ link_shared() {
     fi
     if exists "$dst"; then conflict "$rel" "$dst"; fi
     ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"
-    printf '%s\n' "$rel" >> "$T/links"
+    record_link "$rel"
     say "shared $rel"
   done
 }
@@ -272,7 +279,7 @@ create_parent() {
     if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi
   done
   with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"
-  [ -z "$top" ] || printf '%s\n' "$top" >> "$T/links"
+  [ -z "$top" ] || record_link "$top"
 }
 
 # Explicit shared paths, in two passes: first every listed path is checked (missing, conflict),
@@ -328,7 +335,7 @@ link_explicit() {
     fi
     [ -z "$parent" ] || create_parent
     ln -s "$target" "$dst" || fail shared "cannot link $rel"
-    printf '%s\n' "$rel" >> "$T/links"
+    record_link "$rel"
     say "shared $rel"
   done
 }
@@ -407,9 +414,17 @@ finalize_release() {
   if [ -n "$HOOK_NAME" ]; then
     run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
-    # The hook may have run long, the runner may be gone, and the lock cleared and taken by a
-    # later run: then this release is removed and nothing else is touched.
-    lock_is_ours "$LOCK_TOKEN" || fail lock "the lock on $D is no longer this run's (cleared while $HOOK_NAME ran); release $ID was removed"
+    # The hook may have run long, and the lock been cleared meanwhile (mode: unlock). Cleared
+    # and free, it is taken again; taken by a later run, this release is removed and nothing
+    # else is touched: the rest of the deploy belongs to that run.
+    if ! lock_is_ours "$LOCK_TOKEN"; then
+      if mkdir "$M/lock" 2>/dev/null; then
+        printf '%s\n' "$LOCK_OWNER" > "$M/lock/owner"
+        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"
+      else
+        fail lock "the lock on $D is no longer this run's (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"
+      fi
+    fi
   fi
   guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
   log_event ready "$ID" || fail io "cannot write $M/log"

@@ -49,7 +49,7 @@ removable() {
   esac
   [ -z "$why" ] || return 1
   case $1 in
-    releases | shared | cache | .atomic-deploy | current | current/*)
+    releases | shared | .atomic-deploy | current | current/*)
       why="$1 is part of the deploy layout"
       return 1
       ;;
