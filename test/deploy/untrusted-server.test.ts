@@ -28,7 +28,7 @@ import path from 'node:path'
 import { gzipSync } from 'node:zlib'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionResult } from '../support/action.ts'
-import { run } from '../support/exec.ts'
+import { run, sleep } from '../support/exec.ts'
 import {
   createFixture,
   describeTree,
@@ -40,6 +40,10 @@ import {
 } from '../support/fixture.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { createUser, removeUser } from '../support/users.ts'
+import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
+import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
+import { abortScript, finishScript } from '../../src/server/remote-scripts.ts'
+import { parseScriptOutput } from '../../src/server/script-output.ts'
 
 let sshd: Sshd
 /** The other local account: the attacker where an attack needs one. */
@@ -406,5 +410,127 @@ describe('text from the server in the log and the summary', () => {
       .filter(l => l.includes('planted') || l.includes('add-mask'))
     expect(commands).toEqual([])
     expect(result.log).toMatch(/planted error/)
+  })
+})
+
+describe('the guards, told by the runner itself to remove the live release', () => {
+  /** Run one server script as the deploy user over a real SSH connection. */
+  async function runScript(f: Fixture, script: string): Promise<string[]> {
+    const host = await connectSsh({
+      server: { user: f.user.name, host: '127.0.0.1', port: sshd.port, label: f.user.name },
+      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+      privateKey: f.user.privateKey,
+      timeoutSeconds: 20
+    })
+    try {
+      const result = await host.run(script)
+      return parseScriptOutput(result.stdout).lines
+    } finally {
+      host.close()
+    }
+  }
+
+  it('a prune of the live release is refused', async () => {
+    const f = await deployed()
+    const second = await deployTwo(f)
+    expect(second.code, second.log).toBe(0)
+    const before = await sentinel(f)
+    // A lock of this "run", so that pruning is allowed at all.
+    await mkdir(meta(f, 'lock'))
+    await writeFile(meta(f, 'lock/owner'), '{"token":"tok-test"}\n')
+    await own(f, f.deployDir)
+    const lines = await runScript(
+      f,
+      finishScript({
+        deployDir: f.deployDir,
+        events: [],
+        prune: ['two', 'one'],
+        forget: [],
+        lockToken: 'tok-test',
+        keep: ['one']
+      })
+    )
+    expect(lines).toContain('kept two: releases/two is what current points to')
+    expect(lines).toContain('kept one: releases/one is release one, which is kept')
+    expect(lines).not.toContain('pruned two')
+    await expectServes(f, 'two', 'release two\n')
+    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['one', 'two'])
+    expect(await sentinel(f)).toEqual(before)
+  })
+
+  it('a cleanup of the live release is refused', async () => {
+    const f = await deployed()
+    const lines = await runScript(
+      f,
+      abortScript({ deployDir: f.deployDir, releaseId: 'one', umask: '0022' })
+    )
+    expect(lines).toContain(
+      'warning release one was not removed: releases/one is what current points to'
+    )
+    await expectServes(f, 'one', 'release one\n')
+  })
+})
+
+describe('a run that outlives its runner', () => {
+  it('acts only on what it owns once its hook ends: the later run goes on undisturbed', async () => {
+    const f = await deployed()
+    const go = (name: string): string => path.join(f.user.home, name)
+    const waitFor = (file: string, what: string): string =>
+      `echo ${what}; i=0; while [ ! -e ${file} ] && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done`
+    // Run A is killed while its before-switch waits; its server side lives on.
+    await writeTree(f.source, { 'index.html': 'release a\n' })
+    const a = await runAction(
+      f.inputs({ 'release-id': 'a', 'before-switch': waitFor(go('go-a'), 'hook-a-waits') }),
+      {
+        onStart: (child, log) => {
+          const timer = setInterval(() => {
+            if (log().includes('] hook-a-waits')) {
+              clearInterval(timer)
+              child.kill('SIGKILL')
+            }
+          }, 50)
+          child.on('close', () => clearInterval(timer))
+        }
+      }
+    )
+    expect(a.signal).toBe('SIGKILL')
+    // Its lock is cleared by hand, and run B deploys; B's hook checks its own file afterwards.
+    const unlocked = await runAction(f.inputs({ mode: 'unlock' }))
+    expect(unlocked.code, unlocked.log).toBe(0)
+    await writeTree(f.source, { 'index.html': 'release b\n' })
+    let bWaiting!: () => void
+    const bIsWaiting = new Promise<void>(resolve => (bWaiting = resolve))
+    const b = runAction(
+      f.inputs({
+        'release-id': 'b',
+        'before-switch': `${waitFor(go('go-b'), 'hook-b-waits')}\ntest -f "$0"\nls ../../.atomic-deploy/tmp/b >/dev/null`
+      }),
+      {
+        onStart: (child, log) => {
+          const timer = setInterval(() => {
+            if (log().includes('] hook-b-waits')) {
+              clearInterval(timer)
+              bWaiting()
+            }
+          }, 50)
+          child.on('close', () => {
+            clearInterval(timer)
+            bWaiting()
+          })
+        }
+      }
+    )
+    await bIsWaiting
+    // A's hook ends now, inside B's run: A's script must stop at B's lock and remove only its own.
+    await writeFile(go('go-a'), '')
+    for (let i = 0; i < 100 && (await exists(releasePath(f, 'a'))); i++) await sleep(100)
+    expect(await exists(releasePath(f, 'a'))).toBe(false)
+    // B's lock is where it was.
+    expect(await exists(meta(f, 'lock/owner'))).toBe(true)
+    await writeFile(go('go-b'), '')
+    const done = await b
+    expect(done.code, done.log).toBe(0)
+    await expectServes(f, 'b', 'release b\n')
+    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['b', 'one'])
   })
 })
