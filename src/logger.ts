@@ -1,4 +1,4 @@
-import * as core from './action/workflow.js'
+import * as core from '@actions/core'
 
 /**
  * Text for the log that cannot act as a workflow command. The runner reads its stdout line by

@@ -1,4 +1,4 @@
-import * as core from './workflow.js'
+import * as core from '@actions/core'
 import type { DeployResult } from '../deploy/group-run.js'
 import { formatBytes, formatCount, formatDuration } from '../logger.js'
 import type { Phase, ServerReport } from '../server/server-session.js'
@@ -31,7 +31,12 @@ const STATUS_TEXT: Record<ServerReport['status'], string> = {
   skipped: '⏭️ skipped'
 }
 
-/** A table with one row per server in $GITHUB_STEP_SUMMARY: what went live where, and why not. */
+/**
+ * A table with one row per server in $GITHUB_STEP_SUMMARY: what went live where, and why not.
+ * `core.summary` writes its arguments into the HTML as they are (addHeading, addTable and
+ * addCodeBlock escape nothing), and errors carry text a server sent back, so every value is
+ * escaped here.
+ */
 export async function writeSummary(
   title: string,
   result: DeployResult | undefined,
@@ -53,8 +58,6 @@ export async function writeSummary(
     const phases = PHASES.filter(p => r.phases[p] !== undefined)
       .map(p => `${p} ${formatDuration(r.phases[p] as number)}`)
       .join(', ')
-    // The summary is HTML and the table's cells are written into it as they are: every cell is
-    // escaped, since errors quote what servers sent.
     return [
       s.label,
       STATUS_TEXT[r.status],
