@@ -182,15 +182,24 @@ describe('records in .atomic-deploy/ that lie', () => {
 
   it('a planted seed record for the next release id: cleanup removes nothing it did not seed', async () => {
     const f = await deployed()
-    await writeFile(meta(f, 'seeded.two'), 'seeded ../../outside\ncreated ../other-app\n')
+    // shared/storage holds the users' data, and the planted record claims this run seeded it.
+    await writeTree(f.deployDir, { 'shared/storage/uploads/photo.jpg': 'users data' })
+    await writeFile(
+      meta(f, 'seeded.two'),
+      'seeded ../../outside\ncreated ../other-app\nseeded storage\nseeded .env\n'
+    )
+    await writeFile(path.join(f.deployDir, 'shared/.env'), 'DB_PASSWORD=x\n')
     await own(f, f.deployDir)
     const result = await deployTwo(f, {
-      'shared-paths': 'storage/',
+      'shared-paths': 'storage/\n.env',
       'before-switch': 'exit 4'
     })
     expect(failure(result)).toMatch(/before-switch exited with status 4/)
     await expectServes(f, 'one', 'release one\n')
-    expect(await exists(path.join(f.deployDir, 'shared/storage'))).toBe(false)
+    expect(await readFile(path.join(f.deployDir, 'shared/storage/uploads/photo.jpg'), 'utf8')).toBe(
+      'users data'
+    )
+    expect(await readFile(path.join(f.deployDir, 'shared/.env'), 'utf8')).toBe('DB_PASSWORD=x\n')
   })
 
   it('a release log line that is not ours: refused, naming the file, the line and the fix', async () => {

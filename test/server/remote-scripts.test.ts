@@ -758,6 +758,48 @@ describe.each(shells)('$name', shell => {
       expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start new', 'abort new'])
       expect(events[1]!.time).toMatch(LOG_TIME)
     })
+
+    it('undoes only the seed records of its own shared-paths, and never through the guard', () => {
+      const D = join(fresh('abort'), 'app')
+      build(D, {
+        'releases/live/index.html': 'live',
+        'releases/new/index.html': 'new',
+        'shared/.env': 'E=1',
+        'shared/storage/logs/': '',
+        'shared/uploads/a.jpg': 'users data',
+        '.atomic-deploy/seeded.new':
+          'seeded uploads\nseeded ../../x\ncreated storage/logs\nseeded .env\nsomething else\n'
+      })
+      symlinkSync('releases/live', join(D, 'current'))
+      const r = run(
+        shell,
+        abortScript({
+          deployDir: D,
+          releaseId: 'new',
+          umask: '0022',
+          sharedPaths: ['storage/logs/', 'uploads', '.env']
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      // Listed: undone (uploads seeded, storage/logs created). Not listed: left alone.
+      expect(existsSync(join(D, 'shared/uploads'))).toBe(false)
+      expect(existsSync(join(D, 'shared/storage/logs'))).toBe(false)
+      expect(r.lines).toContain(
+        'warning the seed record of new names shared/../../x, which is not in shared-paths; it was left alone'
+      )
+      expect(existsSync(join(D, '.atomic-deploy/seeded.new'))).toBe(false)
+      // .env is listed, and removed as the record says: the record is this run's own.
+      expect(existsSync(join(D, 'shared/.env'))).toBe(false)
+      const unlisted = join(fresh('abort'), 'app')
+      build(unlisted, {
+        'releases/new/index.html': 'new',
+        'shared/.env': 'E=1',
+        '.atomic-deploy/seeded.new': 'seeded .env\n'
+      })
+      run(shell, abortScript({ deployDir: unlisted, releaseId: 'new', umask: '0022' }), unlisted)
+      expect(readFileSync(join(unlisted, 'shared/.env'), 'utf8')).toBe('E=1')
+    })
   })
 
   // -----------------------------------------------------------------------------------------
