@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'
+import { JumpChain } from '../ssh/jump-hosts.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { heldLocks } from './state-helper.js'
 
@@ -20,6 +21,13 @@ export async function post(): Promise<void> {
     core.warning(`post: cannot read inputs to release the lock: ${messageOf(error)}`)
     return
   }
+  const jumps =
+    settings.jumpHosts.length > 0
+      ? new JumpChain(settings.jumpHosts, {
+          hostKeys: settings.hostKeys,
+          timeoutSeconds: settings.connectTimeout
+        })
+      : undefined
   for (const lock of locks) {
     try {
       const host = await connectSsh({
@@ -29,7 +37,8 @@ export async function post(): Promise<void> {
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
-        commandTimeoutSeconds: settings.commandTimeout
+        commandTimeoutSeconds: settings.commandTimeout,
+        ...(jumps ? { tunnel: jumps.tunnel } : {})
       })
       try {
         const result = await host.run(
@@ -52,4 +61,5 @@ export async function post(): Promise<void> {
       )
     }
   }
+  jumps?.close()
 }

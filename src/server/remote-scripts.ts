@@ -19,6 +19,7 @@ import {
   INSPECT_SH,
   LISTING_SH,
   RELEASE_SH,
+  SWITCH_SH,
   UNLOCK_SH,
   type ReleaseValues
 } from './scripts.generated.js'
@@ -47,6 +48,12 @@ export interface InspectParams {
   prefetch?: { copyMethod: 'copy' | 'hardlink' }
   /** Bytes of each record the runner accepts (default SERVER_LIMITS): a larger one is not sent. */
   limits?: { log: number; manifest: number; links: number }
+  /**
+   * With `lock`: what a deploy needs from the server's PATH, checked before anything is written:
+   * `tools` and tar (refused as `tools <missing...>`), or tar unless SFTP carries the files
+   * (`need-sftp`, which the runner answers by probing SFTP and asking again).
+   */
+  require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
 }
 
 /**
@@ -64,6 +71,9 @@ export function inspectScript(p: InspectParams): string {
     LOG_LIMIT: String(p.limits?.log ?? SERVER_LIMITS.logBytes),
     MANIFEST_LIMIT: String(p.limits?.manifest ?? SERVER_LIMITS.manifestBytes),
     LINKS_LIMIT: String(p.limits?.links ?? SERVER_LIMITS.linksBytes),
+    REQUIRE_TOOLS: p.require?.tools ?? [],
+    REQUIRE_TAR: p.require?.tar ?? false,
+    REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
     PREFETCH: p.prefetch?.copyMethod ?? 'none',
     GUARD_KEEP: []
   })
@@ -288,4 +298,19 @@ export function unlockScript(path: string): string {
 /** The listing the release phase verifies against, of `dir` (see list_tree in lib/listing.sh). */
 export function listingScript(dir: string): string {
   return withValues(LISTING_SH, { LIST_DIR: dir })
+}
+
+export interface SwitchParams {
+  deployDir: string
+  /** The release `current` is to point to; undefined removes `current` (a first deploy undone). */
+  releaseId?: string
+}
+
+/** Phase 7 where there is no SFTP posix-rename: the rename by mv in the shell (switch.sh). */
+export function switchScript(p: SwitchParams): string {
+  return withValues(SWITCH_SH, {
+    DEPLOY_DIR: p.deployDir,
+    RELEASE_ID: p.releaseId ?? '',
+    GUARD_KEEP: []
+  })
 }

@@ -13,6 +13,9 @@
 # @param MANIFEST_LIMIT string Bytes of a stored manifest the runner accepts, likewise.
 # @param LINKS_LIMIT string Bytes of a link list the runner accepts, likewise.
 # @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
+# @param REQUIRE_TOOLS list With LOCK: commands the deploy needs in PATH; checked before anything is written (refused as `tools <missing...>`).
+# @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
+# @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -119,6 +122,13 @@ case $u in ???) u=0$u ;; esac
 say "umask $u"
 cu=$(printf '%04o' $((u | 2)))
 if [ -n "$LOCK" ]; then
+  # What the deploy needs from PATH, before the first write.
+  missing=''
+  eval "set -- $REQUIRE_TOOLS"
+  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar
+  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi
+  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi
   if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then
     say "refused permission user $(id -un) cannot create directories in $D"
     exit $refused_exit
@@ -135,6 +145,13 @@ fi
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
 GNU_CP=''
 cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
+# Whose tools these are, and the login shell that runs every command line: for the log.
+if [ -n "$GNU_CP" ]; then
+  say "toolset gnu"
+else
+  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac
+fi
+[ -z "${SHELL:-}" ] || say "shell $SHELL"
 # What the server holds is reported as it is, for the runner to check: current's target as a
 # blob (it may hold anything, a line break included), releases only by names that are release
 # ids and only when they are real directories, records only up to their limits.
