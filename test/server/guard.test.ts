@@ -62,6 +62,25 @@ function layout(): { D: string; outside: string } {
   return { D, outside }
 }
 
+/** Run `layout_dirs REL...` in D: its status and $why. */
+function layoutDirs(
+  shell: (typeof shells)[number],
+  D: string,
+  rels: string[]
+): { status: number | null; why: string } {
+  const script = [
+    "GUARD_KEEP=''",
+    LIB,
+    `D=${quote(D)}`,
+    `layout_dirs ${rels.map(quote).join(' ')}; rc=$?; printf '%s' "\${why:-}"; exit $rc`
+  ].join('\n')
+  const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
+    cwd: D,
+    env: { PATH: shell.path, HOME: D }
+  })
+  return { status: r.status, why: r.stdout.toString() }
+}
+
 /** Run `guarded_rm REL...` in D with GUARD_KEEP, returning its status and `!` lines. */
 function guardedRm(
   shell: (typeof shells)[number],
@@ -158,5 +177,48 @@ describe.each(shells)('guarded_rm under $name', shell => {
     expect(guardedRm(shell, D, ['releases/old']).status).toBe(1)
     expect(guardedRm(shell, D, ['releases/live'], []).status).toBe(0)
     expect(existsSync(join(D, 'releases/live'))).toBe(false)
+  })
+})
+
+describe.each(shells)('layout_dirs under $name', shell => {
+  const ENTRIES = ['releases', 'shared', 'cache', '.atomic-deploy', '.atomic-deploy/tmp']
+
+  it('passes real directories of this user, missing ones, and group write', () => {
+    const { D } = layout()
+    chmodSync(join(D, 'shared'), 0o2775)
+    expect(layoutDirs(shell, D, ENTRIES)).toEqual({ status: 0, why: '' })
+  })
+
+  it.each<[string, (D: string, outside: string) => void, RegExp]>([
+    [
+      'a symlink',
+      (D, outside) => {
+        rmSync(join(D, 'shared'), { recursive: true })
+        symlinkSync(outside, join(D, 'shared'))
+      },
+      /^shared is a symlink \(to .*outside\)/
+    ],
+    ['a file', D => writeFileSync(join(D, 'cache'), 'x'), /^cache exists and is not a directory/],
+    [
+      'a directory every user may write to',
+      D => chmodSync(join(D, 'releases'), 0o777),
+      /^releases is writable by every user \(mode 777\)/
+    ],
+    [
+      'a sticky directory every user may write to',
+      D => chmodSync(join(D, '.atomic-deploy'), 0o1777),
+      /^\.atomic-deploy is writable by every user \(mode 1777\)/
+    ],
+    [
+      'a directory of another user',
+      D => execFileSync('chown', ['nobody', join(D, 'releases')]),
+      /^releases is owned by nobody, not by /
+    ]
+  ])('refuses %s, naming it', (_what, plant, why) => {
+    const { D, outside } = layout()
+    plant(D, outside)
+    const r = layoutDirs(shell, D, ENTRIES)
+    expect(r.status).toBe(1)
+    expect(r.why).toMatch(why)
   })
 })

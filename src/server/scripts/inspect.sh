@@ -108,12 +108,10 @@ case $(stat -c '%a' "$D" 2>/dev/null) in
     exit $refused_exit
     ;;
 esac
-for e in releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp; do
-  real_dir "$D/$e" || {
-    say "refused layout $why"
-    exit $refused_exit
-  }
-done
+layout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {
+  say "refused layout $why"
+  exit $refused_exit
+}
 # Report the login's umask (new release directories follow it); what users read is created with
 # it, plus o-w: never anything world-writable, whatever it is.
 # Four digits, as dash, bash and BusyBox print it (posh prints three).

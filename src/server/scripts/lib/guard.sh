@@ -165,3 +165,33 @@ real_dir() {
   esac
   return 0
 }
+
+# layout_dirs REL...: real_dir for each of these paths of $D at once, with one stat for all of
+# them (the inspect script checks the whole layout on every deploy). 0 when all pass; otherwise
+# 1, with $why from real_dir for the first that does not.
+layout_dirs() {
+  ld_n=$#
+  for ld_rel; do
+    ld_p="$D/$ld_rel"
+    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then
+      real_dir "$ld_p"
+      return 1
+    fi
+    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"
+  done
+  shift "$ld_n"
+  [ $# -gt 0 ] || return 0
+  [ -n "${my_uid:-}" ] || my_uid=$(id -u)
+  # One line per directory: uid and mode first, then the path (which has no line break: $D was
+  # refused with one). A line that is not as expected is checked on its own by real_dir.
+  # (No `case` inside the command substitution: posh would take its `)` for the end of it.)
+  ld_bad=$(stat -c '%u %a %n' -- "$@" | while read -r ld_uid ld_mode ld_path; do
+    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then
+      printf '%s\n' "$ld_path"
+      break
+    fi
+  done)
+  [ -n "$ld_bad" ] || return 0
+  real_dir "$ld_bad"
+  return 1
+}
