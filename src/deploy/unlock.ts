@@ -5,6 +5,7 @@ import { messageOf } from '../errors.js'
 import { unlockScript } from '../server/remote-scripts.js'
 import { parseScriptOutput } from '../server/script-output.js'
 import { describeLockOwner } from '../server/server-messages.js'
+import { liveReleaseOf, resolvedDeployDir } from '../server/server-data.js'
 import { ServerSession } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
@@ -27,7 +28,21 @@ export class UnlockRun {
         try {
           const result = await host.run(unlockScript(this.settings.path))
           const output = parseScriptOutput(result.stdout)
-          const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
+          const owner = output.blobs.get('owner')?.toString('utf8')
+          // For the outputs only, and checked like everything a server sends: a `current` that
+          // is not a release of this directory is reported, and no release is named.
+          const current = output.blobs.get('current')?.toString('utf8')
+          try {
+            session.deployDir = resolvedDeployDir(
+              output.lines.find(l => l.startsWith('path '))?.slice(5),
+              this.settings.path
+            )
+            session.liveRelease =
+              current === undefined ? undefined : liveReleaseOf(current, session.deployDir)
+          } catch (error) {
+            session.log.warning(messageOf(error))
+          }
+          session.report.release = session.liveRelease
           if (output.lines.includes('not-locked')) {
             session.log.info('no lock was held')
           } else if (output.lines.includes('unlocked')) {
@@ -48,7 +63,20 @@ export class UnlockRun {
       },
       { stopOnError: false }
     )
-    const result: DeployResult = { rolledBack: false, sessions }
+    // The outputs say what is live, as after any other mode.
+    sessions.sort(
+      (a, b) => this.settings.servers.indexOf(a.server) - this.settings.servers.indexOf(b.server)
+    )
+    const first = sessions[0]
+    const result: DeployResult = {
+      rolledBack: false,
+      sessions,
+      releaseId: first?.liveRelease,
+      releasePath: first?.liveRelease
+        ? `${first.deployDir}/releases/${first.liveRelease}`
+        : undefined,
+      previousReleaseId: first?.liveRelease
+    }
     if (failures.length > 0) {
       throw new GroupError(
         `Unlock failed:\n${failures.map(f => `  ${messageOf(f.error)}`).join('\n')}`,

@@ -134,7 +134,9 @@ export function tarUpload(
   fileCount: number,
   gzip: boolean,
   log: Log,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  /** Called with each file entry once it is in the archive. */
+  onFile?: (entry: TarEntry) => void
 ): Readable {
   // Progress counts archive bytes as they leave the tar writer, against the archive's size.
   // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
@@ -143,7 +145,9 @@ export function tarUpload(
   const tar = createTarStream(entries, {
     signal,
     onEntry: (_, entry) => {
-      if (entry.type === 'file') progress.files++
+      if (entry.type !== 'file') return
+      progress.files++
+      onFile?.(entry)
     }
   })
   const counted = countBytes(tar, n => (progress.bytes += n))
@@ -169,6 +173,8 @@ export interface SftpUploadOptions {
   log: Log
   /** Aborting stops the upload: files in flight are cut short, no new one starts. */
   signal?: AbortSignal
+  /** Called with each file of the plan once it is written. */
+  onFile?: (entry: ManifestEntry) => void
 }
 
 /**
@@ -217,6 +223,7 @@ export async function sftpUpload(files: RemoteFiles, o: SftpUploadOptions): Prom
         signal?.removeEventListener('abort', cut)
       }
       progress.files++
+      o.onFile?.(e)
     }
   }
   try {

@@ -29,8 +29,12 @@ if lock_is_ours "$LOCK_TOKEN"; then
   # (the live one and the one it replaced), whatever the runner believed.
   eval "set -- $PRUNE"
   for id; do
-    if guarded_rm "releases/$id" ".atomic-deploy/manifests/$id.json.gz" \
-      ".atomic-deploy/manifests/$id.links" ".atomic-deploy/revisions/$id.json"; then
+    # Each record by its name: a pattern such as "$id".* would also match the records of a
+    # release whose id merely starts with this one and a dot (v1.0 and v1.0.1).
+    if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \
+      ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \
+      ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \
+      ".atomic-deploy/manifests/$id.ready"; then
       say "pruned $id"
     else
       say "kept $id: $why"

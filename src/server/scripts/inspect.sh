@@ -16,6 +16,7 @@
 # @param REQUIRE_TOOLS list With LOCK: commands the deploy needs in PATH; checked before anything is written (refused as `tools <missing...>`).
 # @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
 # @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
+# @param DRIFT flag Compare the live release with the listing and ready marker its deploy recorded, and name what changed since (drift lines, see lib/diff.sh).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -23,31 +24,14 @@
 . ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
+# shellcheck source=lib/listing.sh
+. ./lib/listing.sh
+# shellcheck source=lib/diff.sh
+. ./lib/diff.sh
 
 # The exit statuses the runner tells apart (LOCK_EXIT and REFUSED_EXIT in remote-scripts.ts).
 refused_exit=3
 lock_exit=75
-
-# blob NAME FILE LIMIT: print FILE (a regular file, not a symlink) as `!blob <name> <length>`
-# followed by its raw bytes; one longer than LIMIT bytes is reported as `!toolarge <name>
-# <length>` instead, and not read.
-blob() {
-  [ -f "$2" ] && [ ! -L "$2" ] || return 0
-  n=$(wc -c < "$2") || return 0
-  n=$((n + 0))
-  if [ "$n" -gt "$3" ]; then
-    say "toolarge $1 $n"
-    return 0
-  fi
-  printf '!blob %s %s\n' "$1" "$n"
-  head -c "$n" "$2"
-}
-
-# blob_text NAME TEXT: TEXT as a blob, byte for byte (a symlink's target may hold anything).
-blob_text() {
-  n=$(printf '%s' "$2" | wc -c)
-  printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
-}
 
 # release_id TEXT: 0 when TEXT is a release id (as release-id.ts defines one).
 release_id() {
@@ -134,7 +118,7 @@ if [ -n "$LOCK" ]; then
   if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi
   if ! mkdir "$M/lock" 2>/dev/null; then
     say locked
-    if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
     exit $lock_exit
   fi
   printf '%s\n' "$LOCK_OWNER" > "$M/lock/owner"
@@ -168,7 +152,13 @@ for r in "$D"/releases/*; do
 done
 blob log "$M/log" "$LOG_LIMIT"
 case $REUSE in
-  cache) [ ! -d "$D/cache" ] || blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT" ;;
+  cache)
+    if [ -d "$D/cache" ]; then
+      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"
+      # What an interrupted update of cache/ left unlike its manifest (see release.sh).
+      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"
+    fi
+    ;;
   previous)
     if [ -n "$c" ]; then
       blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"
@@ -176,6 +166,27 @@ case $REUSE in
     fi
     ;;
 esac
+
+# How the live release differs from what it was when it became ready: its listing then and its
+# ready marker (release.sh). One walk of the release; releases made before these records existed
+# are reported as unknown.
+if [ -n "$DRIFT" ]; then
+  lv=$c
+  case $lv in
+    '') ;;
+    *)
+      L="$D/releases/$lv" F="$M/manifests/$lv"
+      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then
+        lk="$F.links"
+        [ -f "$lk" ] || lk=/dev/null
+        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
+        blob hooked "$F.hook" "$LINKS_LIMIT"
+      else
+        say "drift unknown"
+      fi
+      ;;
+  esac
+fi
 
 # The copy started at lock time: `$M/base.<pid>` filled from the live release in the background,
 # with `.from` (the release copied), `.pid` (the cp) and, once it ends, `.rc` (its exit status).

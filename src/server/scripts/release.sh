@@ -14,6 +14,7 @@
 # @param BASE_SHARED_LINKS list With BASE release: its shared links, removed from the copy.
 # @param PREFETCHED string With BASE release: the copy of it started at lock time (`base.<pid>` under .atomic-deploy), or empty.
 # @param CACHE_EXISTS flag With BASE cache: cache/ exists already.
+# @param CACHE_TOUCHED list With BASE cache and CACHE_EXISTS: the paths this sync removes or writes in cache/, each a JSON string, recorded in cache.pending before they change.
 # @param COPY_METHOD copy|hardlink How a release is copied: cp -a, or hard links (cp -al).
 # @param REMOVE list Paths to remove from the starting copy (relative to it).
 # @param WRITE_DIRS list Directories of the starting copy the plan writes into or removes from: each must be a real directory there, never a symlink.
@@ -46,6 +47,8 @@
 . ./lib/listing.sh
 # shellcheck source=lib/hook.sh
 . ./lib/hook.sh
+# shellcheck source=lib/diff.sh
+. ./lib/diff.sh
 
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
 
@@ -118,6 +121,7 @@ check_copy() {
     fail io "cannot set the mode of the directories in $cc_what"
 }
 
+# shellcheck disable=SC2120 # "$@" here is a list parameter's words, set by eval "set -- ..."
 prepare_release() {
   C="$D/cache"
   cd "$D" || { say "error io cannot enter $D"; exit 1; }
@@ -135,7 +139,9 @@ prepare_release() {
   for s; do
     if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi
   done
-  for s in "$D"/.current.tmp-* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
+  # What cleanups killed half-way (see cleanup_release), interrupted switches and runs that are
+  # gone left behind.
+  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
     [ -e "$s" ] || [ -L "$s" ] || continue
     s=${s#"$D"/}
     guarded_rm "$s" || say "warning $s was not removed: $why"
@@ -146,13 +152,19 @@ prepare_release() {
   case $BASE in
     release) start_from_release ;;
     cache)
-      # The cache manifest is rewritten only once the release built from the cache is verified,
-      # so an interrupted sync leaves no manifest and the next deploy rebuilds the cache from
-      # scratch.
+      # The cache manifest is rewritten once the release built from the cache is verified. Until
+      # then it stays, and cache.pending lists the paths this sync touches: an interrupted sync (a
+      # signal, a lost connection, a failure after the upload) costs the next deploy only those.
       target=$C
       drop_base "$PREFETCHED"
-      guarded_rm .atomic-deploy/cache.manifest.json.gz || fail io "cannot remove the cache manifest: $why"
-      if [ -z "$CACHE_EXISTS" ]; then
+      if [ -n "$CACHE_EXISTS" ]; then
+        eval "set -- $CACHE_TOUCHED"
+        if [ $# -gt 0 ]; then
+          printf '%s\n' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"
+        fi
+      else
+        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||
+          fail io "cannot remove the cache manifest: $why"
         { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"
       fi
       real_dir "$C" || fail layout "$why"
@@ -176,8 +188,10 @@ prepare_release() {
       # backslash escape (\\, \n) would name another directory.
       (
         cd "$D" && umask 000 || exit 1
-        [ "$TRANSFER" = tar ] || exec tar -x -p -o -z -f -
-        exec tar -x -p -o -f -
+        # -m: files get the server's time of extraction, so no file of a release is newer than
+        # its ready marker whatever the runner's clock says (the drift check compares with it).
+        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -
+        exec tar -x -p -o -m -f -
       ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"
       ;;
   esac
@@ -401,6 +415,13 @@ finalize_release() {
     head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
     fail verify "sha256 mismatch"
   fi
+  if [ -n "$UPDATES_CACHE" ]; then
+    # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
+    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"
+  fi
+  # What the release is when verified: the next deploy's drift check compares the live release
+  # with it and with the ready marker below.
+  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
   S="$D/shared"
   : > "$T/links"
   case $SHARED in
@@ -410,9 +431,6 @@ finalize_release() {
   mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
-  if [ -n "$UPDATES_CACHE" ]; then
-    cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"
-  fi
   if [ -n "$HOOK_NAME" ]; then
     run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
@@ -427,12 +445,26 @@ finalize_release() {
         fail lock "the lock on $D is no longer this run's (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"
       fi
     fi
+    # What the hook changed (its listing against the verified one) is recorded for the next
+    # deploy, whose copy of this release drops it, and reported now, on this deploy. The listing
+    # after the hook is what the release is when ready.
+    cd "$R" || fail io "cannot enter $R"
+    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"
+    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"
+    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
+    hs=$(tail -n 1 "$M/manifests/$ID.hook")
+    if [ "$hs" != '!hook 0 0 0' ]; then
+      sed '$d' "$M/manifests/$ID.hook" | head -n 20
+      printf '%s\n' "$hs"
+    fi
   fi
   guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
+  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
   say ready
 }
 
+# shellcheck disable=SC2119 # prepare_release takes no arguments (see above)
 [ -z "$PREPARE" ] || prepare_release
 [ -z "$FINALIZE" ] || finalize_release

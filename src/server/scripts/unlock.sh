@@ -12,8 +12,15 @@
 
 case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
 M="$D/.atomic-deploy"
+# What the server holds is reported as it is, for the runner to check (a record may hold a line
+# break, which a line cannot carry).
+case $D in *"$nl"*) ;; *) say "path $D" ;; esac
+if [ -L "$D/current" ]; then
+  cur=$(readlink "$D/current" && echo _)
+  blob_text current "${cur%?_}"
+fi
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
-if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
 # The holder is gone: the copies started under its lock go with it.
 drop_base
 guarded_rm .atomic-deploy/lock || {

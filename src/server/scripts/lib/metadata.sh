@@ -5,6 +5,27 @@
 # Append an event to the release log; $M is the metadata directory, set by each script.
 log_event() { printf '%s\t%s\t%s\n' "$1" "$2" "$(now)" >> "$M/log"; }
 
+# blob NAME FILE LIMIT: print FILE (a regular file, not a symlink) as `!blob <name> <length>`
+# followed by its raw bytes; one longer than LIMIT bytes is reported as `!toolarge <name>
+# <length>` instead, and not read.
+blob() {
+  [ -f "$2" ] && [ ! -L "$2" ] || return 0
+  n=$(wc -c < "$2") || return 0
+  n=$((n + 0))
+  if [ "$n" -gt "$3" ]; then
+    say "toolarge $1 $n"
+    return 0
+  fi
+  printf '!blob %s %s\n' "$1" "$n"
+  head -c "$n" "$2"
+}
+
+# blob_text NAME TEXT: TEXT as a blob, byte for byte (a symlink's target may hold anything).
+blob_text() {
+  n=$(printf '%s' "$2" | wc -c)
+  printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
+}
+
 # drop_base [NAME]: remove the copy started at lock time named NAME (`base.<pid>`, see prefetch in
 # inspect.sh), or every such copy when NAME is not given: only the holder of the lock does that,
 # when the copies left are those of runs that are gone. A copy still running is stopped first;

@@ -40,9 +40,20 @@ listed_shared() {
 cleanup_release() {
   trap '' HUP INT TERM PIPE
   cd "$D" 2>/dev/null || cd /
+  # Logged once, by whoever moves the release away: rename(2) succeeds for one of two cleanups
+  # running at once (the runner's abort, sent as soon as it gave up, and this script's own). The
+  # guard is asked first: never what current points to, whatever went wrong before.
+  was=''
+  current_target
+  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then
+    was=1
+    guarded_rm "releases/.aborting.$ID.$$"
+  fi
   # shellcheck disable=SC2154 # why: set by the guard (lib/guard.sh) when it refuses
-  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/manifests/$ID.json.gz" \
-    ".atomic-deploy/manifests/$ID.links" ".atomic-deploy/revisions/$ID.json" ||
+  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \
+    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \
+    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \
+    ".atomic-deploy/manifests/$ID.ready" ||
     say "warning release $ID was not removed: $why"
   drop_base "$PREFETCHED"
   # Shared paths this release seeded or created go back to how they were: absent.
@@ -66,7 +77,7 @@ cleanup_release() {
     done < "$M/seeded.$ID"
     guarded_rm ".atomic-deploy/seeded.$ID"
   fi
-  log_event abort "$ID" 2>/dev/null
+  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null
 }
 
 # Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.
