@@ -7,7 +7,8 @@ import { parseScriptOutput } from '../server/script-output.js'
 import { unlockOverSftp } from '../server/sftp-finish.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import { describeLockOwner } from '../server/server-messages.js'
-import { ServerSession, releaseIdOfLink } from '../server/server-session.js'
+import { liveReleaseOf, resolvedDeployDir } from '../server/server-data.js'
+import { ServerSession } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
@@ -28,8 +29,15 @@ export class UnlockRun {
         sessions.push(session)
         try {
           const { locked, owner, deployDir, current } = await this.unlockOn(host)
-          session.deployDir = deployDir ?? ''
-          session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+          // For the outputs only, and checked like everything a server sends: a `current` that
+          // is not a release of this directory is reported, and no release is named.
+          try {
+            session.deployDir = resolvedDeployDir(deployDir, this.settings.path)
+            session.liveRelease =
+              current === undefined ? undefined : liveReleaseOf(current, session.deployDir)
+          } catch (error) {
+            session.log.warning(messageOf(error))
+          }
           session.report.release = session.liveRelease
           if (!locked) {
             session.log.info('no lock was held')
@@ -86,9 +94,12 @@ export class UnlockRun {
     const output = parseScriptOutput(result.stdout)
     // No line of ours: no shell ran it (an SFTP-only account).
     if (output.lines.length === 0) return sftp()
-    const field = (key: string): string | undefined =>
-      output.lines.find(l => l.startsWith(`${key} `))?.slice(key.length + 1)
-    const found = { owner: field('owner'), current: field('current'), deployDir: field('path') }
+    // The owner record and current's target come as blobs: they may hold anything.
+    const found = {
+      owner: output.blobs.get('owner')?.toString('utf8'),
+      current: output.blobs.get('current')?.toString('utf8'),
+      deployDir: output.lines.find(l => l.startsWith('path '))?.slice(5)
+    }
     if (output.lines.includes('not-locked')) return { locked: false, ...found }
     if (output.lines.includes('unlocked')) return { locked: true, ...found }
     throw new Error(`${host.label}: could not remove the lock: ${result.stderrTail.trim()}`)
@@ -100,6 +111,6 @@ interface Unlocked {
   locked: boolean
   owner?: string
   deployDir?: string
-  /** What `current` points to, as read back. */
+  /** What `current` points to, as read back (unchecked: see liveReleaseOf). */
   current?: string
 }

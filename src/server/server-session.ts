@@ -6,6 +6,7 @@ import {
   ExecRefusedError,
   LockHeldError,
   RemoteCommandError,
+  ServerDataError,
   SwitchRefusedError,
   VerifyError,
   messageOf
@@ -13,7 +14,7 @@ import {
 import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
-import { makePlan, type Plan } from '../release/plan.js'
+import { makePlan, writtenDirectories, type Plan } from '../release/plan.js'
 import {
   parseSharedListing,
   sharedDepth,
@@ -32,6 +33,7 @@ import {
 import {
   completeReleases,
   incompleteReleases,
+  LogFormatError,
   parseLog,
   releaseStates,
   releasesToPrune,
@@ -44,7 +46,6 @@ import { SftpError } from '../sftp/sftp-engine.js'
 import { walkTree } from '../sftp/sftp-tree.js'
 import { abortOverSftp, finishOverSftp, readLockOwner } from './sftp-finish.js'
 import { firstReads, inspectOverSftp, tryLock, type FirstReads } from './sftp-inspect.js'
-import { isPlainRelativePath } from './sftp-layout.js'
 import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
   LOCK_EXIT,
@@ -87,6 +88,16 @@ import {
   switchesOverSftp,
   type ServerCapabilities
 } from './capabilities.js'
+import {
+  SERVER_LIMITS,
+  liveReleaseOf,
+  parseLinkList,
+  parsePrefetch,
+  parseUmask,
+  releaseDirectories,
+  resolvedDeployDir,
+  shown
+} from './server-data.js'
 import type {
   Compression,
   CopyMethod,
@@ -190,6 +201,8 @@ export class ServerSession {
   capabilities: ServerCapabilities | undefined
   umask = 0o022
   lockToken: string | undefined
+  /** The lock's owner record, as written at lock time. */
+  private lockOwnerJson = ''
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
   prepared: string | undefined
   switchedTo: string | undefined
@@ -214,6 +227,10 @@ export class ServerSession {
   private logFile: Appender | undefined
   /** The lock's owner record, read once the release is ready, for the finish phase. */
   private lockOwnerRead: Promise<string | undefined> | undefined
+  /** Records the server did not send, being past their limits: name -> size. */
+  private tooLarge = new Map<string, number>()
+  /** This run's shared-paths input, for the cleanup of what it seeded. */
+  private sharedPaths: string[] = []
   /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
   private pendingBlob: Buffer | undefined
   /**
@@ -252,7 +269,10 @@ export class ServerSession {
       onStderrLine: line => this.log.info(line),
       ...options
     })
-    return { result, output: parseScriptOutput(result.stdout) }
+    const output = parseScriptOutput(result.stdout)
+    // What a script left alone and why (a release kept, a record not acted on).
+    for (const line of values(output, 'warning')) this.log.warning(line)
+    return { result, output }
   }
 
   /**
@@ -330,24 +350,23 @@ export class ServerSession {
       ))
     }
     await this.checkInspected(result, output, pathInput)
-    if (lockOwner) this.lockToken = lockOwner.token
-    this.deployDir = value(output, 'path') ?? pathInput
-    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
-    this.tools = new Set(values(output, 'tool'))
-    this.releaseDirs = new Set(values(output, 'release'))
-    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
-    const current = value(output, 'current')
-    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
-    this.manifestBlob = output.blobs.get('manifest')
-    this.linksBlob = output.blobs.get('links')
+    if (lockOwner) {
+      this.lockToken = lockOwner.token
+      this.lockOwnerJson = lockOwner.json
+    }
+    // From here on, everything comes from the server: each value is checked before it is kept.
+    try {
+      this.readState(output, pathInput)
+    } catch (error) {
+      if (error instanceof ServerDataError)
+        throw new ServerDataError(`${this.label}: ${error.message}`)
+      throw error
+    }
     this.pendingBlob = output.blobs.get('pending')
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
     this.hooked = hooked ? hookedDiff(hooked) : undefined
-    const prefetched = value(output, 'prefetch')?.split(' ')
-    this.prefetched =
-      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
     this.report.previousRelease = this.liveRelease
     const toolset = value(output, 'toolset')
     this.capabilities = {
@@ -412,7 +431,7 @@ export class ServerSession {
     }
     if (result.code === LOCK_EXIT) {
       throw new LockHeldError(
-        `${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`
+        `${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), value(output, 'path') ?? pathInput)}`
       )
     }
     if (result.code !== 0 || !output.lines.includes('end')) {
@@ -535,6 +554,42 @@ export class ServerSession {
     return new RemoteCommandError(`${this.label}: ${what} failed: ${message}`, null, '')
   }
 
+  /** What the inspect script reported, validated (see server-data.ts). */
+  private readState(output: ScriptOutput, pathInput: string): void {
+    this.deployDir = resolvedDeployDir(value(output, 'path'), pathInput)
+    // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
+    this.tooLarge = new Map(
+      values(output, 'toolarge').map(line => {
+        const [name = '', size = ''] = line.split(' ')
+        return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity] as const
+      })
+    )
+    this.umask = parseUmask(value(output, 'umask'))
+    this.tools = new Set(values(output, 'tool'))
+    this.releaseDirs = releaseDirectories(values(output, 'release'))
+    const logFile = `${this.deployDir}/.atomic-deploy/log`
+    const log = output.blobs.get('log') ?? Buffer.alloc(0)
+    const logSize = this.tooLarge.get('log') ?? log.length
+    if (logSize > SERVER_LIMITS.logBytes) {
+      throw new ServerDataError(
+        `${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`
+      )
+    }
+    try {
+      this.events = parseLog(log.toString('utf8'))
+    } catch (error) {
+      if (!(error instanceof LogFormatError)) throw error
+      throw new ServerDataError(
+        `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
+      )
+    }
+    const current = output.blobs.get('current')?.toString('utf8')
+    this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
+    this.manifestBlob = output.blobs.get('manifest')
+    this.linksBlob = output.blobs.get('links')
+    this.prefetched = parsePrefetch(value(output, 'prefetch'))
+  }
+
   /** Complete releases (the rollback targets), the most recently live last. */
   completeReleases(): string[] {
     return completeReleases(this.events, this.releaseDirs)
@@ -583,7 +638,21 @@ export class ServerSession {
 
   private async chooseBase(reuse: Reuse): Promise<Base> {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
+    const limits = {
+      compressed: SERVER_LIMITS.manifestBytes,
+      json: SERVER_LIMITS.manifestJsonBytes
+    }
+    const metadata = `${this.deployDir}/.atomic-deploy`
     if (reuse === 'cache') {
+      // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
+      const rebuild = (reason: string): Base => {
+        this.log.warning(reason)
+        return { kind: 'cache', exists: false, entries: [], remove: [], reason }
+      }
+      if (this.tooLarge.has('manifest') || this.tooLarge.has('pending'))
+        return rebuild(
+          `${metadata}/cache.manifest.json.gz or cache.pending is over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`
+        )
       if (!this.manifestBlob)
         return {
           kind: 'cache',
@@ -592,31 +661,24 @@ export class ServerSession {
           remove: [],
           reason: 'cache/ has no manifest yet'
         }
+      let entries: ManifestEntry[]
       try {
-        const entries = (await parseManifest(this.manifestBlob)).entries
-        const pending = parsePending(this.pendingBlob)
-        if (pending === undefined)
-          return {
-            kind: 'cache',
-            exists: false,
-            entries: [],
-            remove: [],
-            reason: 'the record of an interrupted update of cache/ is unreadable'
-          }
-        if (pending.length > 0)
-          this.log.info(
-            `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
-          )
-        return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
+        entries = (await parseManifest(this.manifestBlob, limits)).entries
       } catch (error) {
-        return {
-          kind: 'cache',
-          exists: false,
-          entries: [],
-          remove: [],
-          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
-        }
+        return rebuild(
+          `${metadata}/cache.manifest.json.gz is not a valid manifest (${messageOf(error)}); cache/ is rebuilt from scratch and the manifest written anew`
+        )
       }
+      const pending = parsePending(this.pendingBlob)
+      if (pending === undefined)
+        return rebuild(
+          `${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`
+        )
+      if (pending.length > 0)
+        this.log.info(
+          `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
+        )
+      return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
     }
     if (this.liveRelease === undefined)
       return { kind: 'none', reason: 'first deploy (no current release)' }
@@ -626,47 +688,69 @@ export class ServerSession {
         reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
       }
     }
+    const file = `${metadata}/manifests/${this.liveRelease}`
+    for (const [name, suffix, limit] of [
+      ['manifest', '.json.gz', SERVER_LIMITS.manifestBytes],
+      ['links', '.links', SERVER_LIMITS.linksBytes],
+      ['hooked', '.hook', SERVER_LIMITS.linksBytes]
+    ] as const) {
+      const size = this.tooLarge.get(name)
+      if (size !== undefined)
+        return this.notReused(
+          `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`
+        )
+    }
     if (!this.manifestBlob)
       return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
+    // The live release's records steer what is removed from its copy: if either fails
+    // validation, the copy is not used at all, and this release is uploaded whole.
+    let manifest: Awaited<ReturnType<typeof parseManifest>>
+    let sharedLinks: string[]
     try {
-      const manifest = await parseManifest(this.manifestBlob)
-      // Server data: a recorded link that is not a plain relative path is not ours.
-      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '')
-        .split('\n')
-        .filter(l => l !== '' && isPlainRelativePath(l))
-      // The copy loses its shared links (they are removed and linked again), and with them
-      // whatever the release had at those paths: plan those paths as absent, so they are sent
-      // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-      const linked = new Set(sharedLinks)
-      const underLink = (p: string): boolean => {
-        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-          if (linked.has(p.slice(0, i))) return true
-        return false
-      }
-      const entries = manifest.entries.filter(e => !underLink(e.path))
-      // Paths changed in the live release since it was deployed (drift), or by its before-switch,
-      // are not what its manifest says: the copy loses them, and the plan sends them again.
-      const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
-      if (
-        (this.drift !== undefined && !this.drift.complete) ||
-        (this.hooked !== undefined && !this.hooked.complete)
-      )
-        return {
-          kind: 'none',
-          reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
-        }
-      return {
-        kind: 'release',
-        id: this.liveRelease,
-        sharedLinks,
-        ...withoutPaths(entries, untrusted)
-      }
+      manifest = await parseManifest(this.manifestBlob, limits)
     } catch (error) {
+      return this.notReused(`${file}.json.gz is not a valid manifest (${messageOf(error)})`)
+    }
+    try {
+      sharedLinks = parseLinkList(this.linksBlob ?? Buffer.alloc(0), `${file}.links`)
+    } catch (error) {
+      return this.notReused(messageOf(error))
+    }
+    // The copy loses its shared links (they are removed and linked again), and with them
+    // whatever the release had at those paths: plan those paths as absent, so they are sent
+    // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+    const linked = new Set(sharedLinks)
+    const underLink = (p: string): boolean => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+        if (linked.has(p.slice(0, i))) return true
+      return false
+    }
+    const entries = manifest.entries.filter(e => !underLink(e.path))
+    // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+    // are not what its manifest says: the copy loses them, and the plan sends them again.
+    const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
+    if (
+      (this.drift !== undefined && !this.drift.complete) ||
+      (this.hooked !== undefined && !this.hooked.complete)
+    )
       return {
         kind: 'none',
-        reason: `the manifest of ${this.liveRelease} is unreadable (${messageOf(error)})`
+        reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
       }
+    return {
+      kind: 'release',
+      id: this.liveRelease,
+      sharedLinks,
+      ...withoutPaths(entries, untrusted)
     }
+  }
+
+  /** The live release's records cannot be trusted: say so, and start from nothing. */
+  private notReused(problem: string): Base {
+    this.log.warning(
+      `${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`
+    )
+    return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` }
   }
 
   /** One line that says what the upload will do. */
@@ -681,8 +765,19 @@ export class ServerSession {
     return {
       deployDir: this.deployDir,
       releaseId,
-      umask: (this.umask | 0o002).toString(8).padStart(4, '0')
+      umask: this.contentUmask,
+      // Whatever a record on the server says, the guard never removes these.
+      keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
+      lockToken: this.lockToken ?? '',
+      lockOwner: this.lockOwnerJson,
+      prefetched: this.prefetched?.name ?? '',
+      sharedPaths: this.sharedPaths
     }
+  }
+
+  /** The login's umask plus o-w, as the scripts take it: what releases and hooks get. */
+  private get contentUmask(): string {
+    return (this.umask | 0o002).toString(8).padStart(4, '0')
   }
 
   /** Directories we create get the server's umask, and never world-write. */
@@ -701,10 +796,18 @@ export class ServerSession {
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
     if (this.access === 'sftp') return this.prepareOverSftp(options, plan, base)
     const id = options.releaseId
+    this.sharedPaths = options.sharedPaths ?? []
     const common = this.releaseParams(id)
     const useTar = this.useTar(options.transfer)
     const gzip = useTar && this.useGzip(options.compression, plan)
     const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+      this.log.warning(
+        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
+      )
+      stale.splice(stale.indexOf(this.liveRelease), 1)
+    }
     const metadata = await releaseMetadata(
       options.entries,
       options.verify === 'full' ? options.entries : plan.upload,
@@ -731,7 +834,9 @@ export class ServerSession {
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
-      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' }
+      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' },
+      // A fresh, empty release has nothing a symlink could have been planted in.
+      writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
@@ -822,11 +927,11 @@ export class ServerSession {
       if (readError && result.code !== 0) {
         throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
       }
-      this.checkRelease(result, output, id)
+      this.checkRelease(result, output, id, metadata)
       final = output
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
-      this.checkRelease(first.result, first.output, id, 'prepared')
+      this.checkRelease(first.result, first.output, id, metadata, 'prepared')
       await sftpUpload(await this.host.files(), {
         metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
         root: `${this.deployDir}/${relativeTarget}`,
@@ -841,7 +946,7 @@ export class ServerSession {
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
       })
-      this.checkRelease(second.result, second.output, id)
+      this.checkRelease(second.result, second.output, id, metadata)
       final = second.output
     }
     return final
@@ -905,7 +1010,7 @@ export class ServerSession {
       })
     } catch (error) {
       if (error instanceof SftpVerifyFailure)
-        throw this.verifyError(id, error.unexpected, error.missing, error.badsum)
+        throw this.verifyError(id, error.unexpected, error.missing, error.differs)
       throw this.sftpFailure(error, `preparing release ${id}`)
     }
     // Read while the switch is made: finishing needs it before it removes the lock.
@@ -932,12 +1037,13 @@ export class ServerSession {
     id: string,
     unexpected: string[],
     missing: string[],
-    badsum: string[]
+    /** Further differences, each described already ('content differs: <path>'). */
+    differs: string[]
   ): VerifyError {
     const paths = [
       ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
       ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
-      ...badsum.map(l => `content differs: ${l}`)
+      ...differs
     ]
     const drift =
       this.base?.kind === 'release'
@@ -953,17 +1059,22 @@ export class ServerSession {
     result: RunResult,
     output: ScriptOutput,
     id: string,
+    metadata: { oddSums: { path: string }[]; links: { path: string }[] },
     expect = 'ready'
   ): void {
     if (result.code === 0 && output.lines.includes(expect)) return
     const error = scriptError(output)
     if (error?.kind === 'verify') {
-      throw this.verifyError(
-        id,
-        values(output, 'unexpected'),
-        values(output, 'missing'),
-        values(output, 'badsum')
-      )
+      throw this.verifyError(id, values(output, 'unexpected'), values(output, 'missing'), [
+        ...values(output, 'badsum').map(l => `content differs: ${l}`),
+        // Reported by number: these names may hold a line break.
+        ...values(output, 'badodd').map(
+          n => `content differs: ${shown(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`
+        ),
+        ...values(output, 'badlink').map(
+          n => `symlink target differs: ${shown(metadata.links[Number(n)]?.path ?? `#${n}`)}`
+        )
+      ])
     }
     if (
       error?.kind === 'shared-conflict' ||
@@ -980,8 +1091,9 @@ export class ServerSession {
       )
     }
     if (error) {
+      const tail = lastLines(result.stderrTail)
       throw new RemoteCommandError(
-        `${this.label}: ${error.message}: ${lastLines(result.stderrTail)}`,
+        `${this.label}: ${error.message}${tail ? `: ${tail}` : ''}`,
         result.code,
         result.stderrTail
       )
@@ -1168,7 +1280,14 @@ export class ServerSession {
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
     const { result, output } = await this.script(
-      hookScript({ deployDir: this.deployDir, releaseId: id, name, script, env })
+      hookScript({
+        deployDir: this.deployDir,
+        releaseId: id,
+        name,
+        script,
+        env,
+        umask: this.contentUmask
+      })
     )
     const exit = value(output, 'hook-exit')
     if (result.code !== 0) {
@@ -1204,7 +1323,7 @@ export class ServerSession {
     }
     const script =
       id !== undefined
-        ? abortScript({ ...this.releaseParams(id), lockToken: token })
+        ? abortScript(this.releaseParams(id))
         : finishScript({
             deployDir: this.deployDir,
             events: [],
@@ -1253,7 +1372,11 @@ export class ServerSession {
         events,
         prune,
         forget: [...prune, ...gone],
-        lockToken: this.lockToken
+        lockToken: this.lockToken,
+        // Never pruned, whatever the plan said: the release live when the run began, and the
+        // one it switched to (the guard also keeps whatever current points to).
+        keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
+        seeded: this.prepared !== undefined ? [this.prepared] : []
       })
     )
     if (result.code !== 0 || !output.lines.includes('finished')) {
@@ -1264,6 +1387,7 @@ export class ServerSession {
       )
     }
     for (const line of values(output, 'pruned')) this.log.info(`pruned release ${line}`)
+    for (const line of values(output, 'kept')) this.log.warning(`not pruned: release ${line}`)
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
@@ -1327,11 +1451,4 @@ function parsePending(blob: Buffer | undefined): string[] | undefined {
 /** `1 file`, `3,500 files`. */
 function files(n: number): string {
   return `${formatCount(n)} file${n === 1 ? '' : 's'}`
-}
-
-/** `releases/<id>` (or an absolute path to it) -> `<id>`. */
-export function releaseIdOfLink(target: string): string | undefined {
-  const clean = target.replace(/\/+$/, '')
-  const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean)
-  return match ? match[1] : clean.split('/').pop()
 }

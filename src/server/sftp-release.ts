@@ -16,6 +16,7 @@ import { isMissing } from '../sftp/sftp-engine.js'
 import { ensureDirectories, makeDirectories, uploadEntries } from '../sftp/sftp-transfer.js'
 import { removeTree, walkTree } from '../sftp/sftp-tree.js'
 import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
+import { shown } from './server-data.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
 import type { Base } from './server-session.js'
 import { layoutOf, logLine, type Layout } from './sftp-layout.js'
@@ -61,7 +62,8 @@ export class SftpVerifyFailure extends Error {
   constructor(
     readonly unexpected: string[],
     readonly missing: string[],
-    readonly badsum: string[]
+    /** Content and link targets that differ, described ('content differs: <path>'). */
+    readonly differs: string[]
   ) {
     super('the release does not match the manifest')
   }
@@ -462,7 +464,7 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> 
   const dirs = o.entries.filter(e => e.type === 'dir').map(e => e.path)
   // Links read back (and, with verify: full, files read back) beside the listing: a path the
   // listing finds missing or of another type is reported by it, whatever these find there.
-  const badsum: string[] = []
+  const differs: string[] = []
   const links = o.entries.filter(e => e.type === 'symlink')
   const contents = o.verify === 'full' ? o.entries.filter(e => e.type === 'file') : []
   const checked = forEachPipelined(
@@ -471,10 +473,10 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> 
       try {
         if (e.type === 'symlink') {
           const target = await files.readlink(`${R}/${e.path}`, batchSignal)
-          if (target !== e.target) badsum.push(`${e.path}: FAILED (link target)`)
+          if (target !== e.target) differs.push(`symlink target differs: ${shown(e.path)}`)
         } else {
           const { sha256 } = await files.sha256(`${R}/${e.path}`, batchSignal)
-          if (sha256 !== e.sha256) badsum.push(`${e.path}: FAILED`)
+          if (sha256 !== e.sha256) differs.push(`content differs: ${shown(e.path)}`)
         }
       } catch (error) {
         if (!isMissing(error)) throw error
@@ -501,8 +503,8 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> 
   }
   const missing = [...expected].filter(([, n]) => n > 0).map(([line]) => line.slice(0, -1))
   await checked
-  if (unexpected.length + missing.length + badsum.length > 0)
-    throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), badsum.slice(0, 50))
+  if (unexpected.length + missing.length + differs.length > 0)
+    throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), differs.slice(0, 50))
   return lines.join('')
 }
 

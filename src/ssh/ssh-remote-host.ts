@@ -10,6 +10,9 @@ import { openConnection, type ConnectOptions, type OpenConnection } from './ssh-
 
 export type { ConnectOptions } from './ssh-connect.js'
 
+/** command-timeout's default: a hook may run silently for up to 10 minutes. */
+export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 600
+
 /** Open one SSH connection to a server, verifying its host key before authentication. */
 export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost> {
   const opened = await openConnection(options)
@@ -17,6 +20,7 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
     options.server.label,
     opened,
     options.timeoutSeconds * 1000,
+    (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000,
     options.exec ?? true
   )
 }
@@ -32,6 +36,8 @@ export class SshRemoteHost implements RemoteHost {
     opened: OpenConnection,
     /** Bound on each channel open and SFTP start. */
     timeoutMs: number,
+    /** command-timeout: how long a script or SFTP request may go without progress. */
+    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000,
     /** Whether commands may run (false with `shell: none`: the connection carries SFTP alone). */
     readonly exec = true
   ) {
@@ -40,7 +46,8 @@ export class SshRemoteHost implements RemoteHost {
       opened.client,
       opened.socket,
       opened.internals,
-      timeoutMs
+      timeoutMs,
+      idleMs
     )
     this.channels = new ExecChannels(this.connection, () => this.sftp.dropIdle())
     this.sftp = new SftpSession(this.connection, open => this.channels.withRoom(open))

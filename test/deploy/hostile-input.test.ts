@@ -408,7 +408,8 @@ describe('a bad value for every input', () => {
     strategy: { bad: () => ({ strategy: 'random' }) },
     'max-parallel': { bad: () => ({ 'max-parallel': '0' }) },
     'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) },
-    shell: { bad: () => ({ shell: 'bash' }) }
+    shell: { bad: () => ({ shell: 'bash' }) },
+    'command-timeout': { bad: () => ({ 'command-timeout': '1' }) }
   }
 
   it('covers every input of action.yml', async () => {

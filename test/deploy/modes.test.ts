@@ -213,8 +213,12 @@ describe('new directories follow the server umask', () => {
       ]) {
         expect(modes.has(path.join(t.deployDir, rel)), rel).toBe(true)
       }
+      // What users read follows the umask; the tool's own metadata is private whatever it is.
+      const metadata = path.join(t.deployDir, '.atomic-deploy')
       const wrong = [...modes]
-        .filter(([, m]) => m !== expected)
+        .filter(
+          ([p, m]) => m !== (p === metadata || p.startsWith(`${metadata}/`) ? 0o700 : expected)
+        )
         .map(([p, m]) => `${p} ${m.toString(8)}`)
       expect(wrong).toEqual([])
       // Executables keep their x bits whatever the umask.

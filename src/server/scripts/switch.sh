@@ -11,18 +11,22 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 
 D=$DEPLOY_DIR
 M="$D/.atomic-deploy"
 umask 077
 if [ -z "$RELEASE_ID" ]; then
+  # The one removal the guard is not asked about: the link current itself (never what it points
+  # to), when the switch of a first deploy is undone and no release was live before.
   rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }
 else
   P="$M/switch.$$"
-  rm -rf "$P"
+  guarded_rm ".atomic-deploy/${P##*/}" || { say "error io cannot remove $P: $why"; exit 1; }
   mkdir "$P" || { say "error io cannot create $P"; exit 1; }
-  ln -s "releases/$RELEASE_ID" "$P/current" || { rm -rf "$P"; say "error io cannot create a link in $P"; exit 1; }
-  mv -f "$P/current" "$D/" || { rm -rf "$P"; say "error io cannot rename the new link over $D/current"; exit 1; }
+  ln -s "releases/$RELEASE_ID" "$P/current" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot create a link in $P"; exit 1; }
+  mv -f "$P/current" "$D/" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot rename the new link over $D/current"; exit 1; }
   rmdir "$P" 2>/dev/null
 fi
 say switched
