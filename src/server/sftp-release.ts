@@ -12,7 +12,7 @@ import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
 import type { Appender, DirEntry, FileAttributes, RemoteFiles } from '../sftp/remote-files.js'
 import { forEachPipelined } from '../sftp/sftp-batch.js'
-import { isMissing } from '../sftp/sftp-engine.js'
+import { isMissing, TooLargeError } from '../sftp/sftp-engine.js'
 import { ensureDirectories, makeDirectories, uploadEntries } from '../sftp/sftp-transfer.js'
 import { removeTree, walkTree } from '../sftp/sftp-tree.js'
 import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
@@ -475,7 +475,13 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> 
           const target = await files.readlink(`${R}/${e.path}`, batchSignal)
           if (target !== e.target) differs.push(`symlink target differs: ${shown(e.path)}`)
         } else {
-          const { sha256 } = await files.sha256(`${R}/${e.path}`, batchSignal)
+          // Read no further than the file the manifest describes (and one byte more).
+          const { sha256 } = await files
+            .sha256(`${R}/${e.path}`, e.size + 1, batchSignal)
+            .catch(error => {
+              if (error instanceof TooLargeError) return { sha256: '' }
+              throw error
+            })
           if (sha256 !== e.sha256) differs.push(`content differs: ${shown(e.path)}`)
         }
       } catch (error) {

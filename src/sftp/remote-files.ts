@@ -13,6 +13,8 @@ export interface FileAttributes {
   size: number
   /** Modification time, seconds. */
   mtime: number
+  /** The owner's user id (-1 when the server did not say). */
+  uid: number
 }
 
 export interface DirEntry {
@@ -84,10 +86,20 @@ export interface RemoteFiles {
   realpath(path: string, signal?: AbortSignal): Promise<string>
   /** The entries of a directory, without '.' and '..'. */
   list(dir: string, signal?: AbortSignal): Promise<DirEntry[]>
-  /** A whole file, refusing files larger than `maxBytes`. */
+  /**
+   * A whole regular file (TooLargeError past `maxBytes`, NotRegularFileError for a symlink or a
+   * special file: neither is read).
+   */
   readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer>
-  /** sha256 and size of a file's content, read back in order (for verify: full). */
-  sha256(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }>
+  /**
+   * sha256 and size of a file's content, read back in order (for verify: full); TooLargeError
+   * past `maxBytes`.
+   */
+  sha256(
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal
+  ): Promise<{ sha256: string; size: number }>
   /** Write a file under a temporary name with an explicit mode, then rename it over `path`. */
   writeFile(path: string, data: Buffer | LocalFile, options: WriteOptions): Promise<void>
   /**
@@ -105,6 +117,14 @@ export interface RemoteFiles {
   hardlink(existing: string, link: string, signal?: AbortSignal): Promise<void>
   /** Create a directory; the server's umask applies to `mode`. Fails if anything is there. */
   mkdir(dir: string, mode: number, signal?: AbortSignal): Promise<void>
+  /**
+   * Create a directory with exactly `mode` (set again after the mkdir, in the same round trip).
+   * Where the mkdir fails, the mode of what is there is set all the same: only for directories
+   * inside a tree this run made.
+   */
+  mkdirExact(dir: string, mode: number, signal?: AbortSignal): Promise<void>
+  /** Set the permission bits of `path` (a symlink is followed: SFTP setstat is stat(2)-like). */
+  setMode(path: string, mode: number, signal?: AbortSignal): Promise<void>
   rmdir(dir: string, signal?: AbortSignal): Promise<void>
   symlink(target: string, link: string, signal?: AbortSignal): Promise<void>
   /** rename(2): replaces `to` atomically (posix-rename@openssh.com). */

@@ -14,7 +14,13 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { closeSync, openSync, readSync } from 'node:fs'
 import type { InputAttributes, SFTPWrapper, Stats } from 'ssh2'
-import { AbortedError, ConnectionError, SwitchRefusedError, messageOf } from '../errors.js'
+import {
+  AbortedError,
+  CommandTimeoutError,
+  ConnectionError,
+  SwitchRefusedError,
+  messageOf
+} from '../errors.js'
 import type {
   Appender,
   CopyAbilities,
@@ -48,7 +54,9 @@ export type SftpChannel = Pick<
   | 'ext_openssh_hardlink'
   | 'ext_openssh_statvfs'
   | 'ext_copy_data'
+  | 'setstat'
   | 'once'
+  | 'end'
 >
 
 /** What the session knows about the server (see sftpFacts in src/ssh/ssh2-internals.ts). */
@@ -101,6 +109,45 @@ export function isMissing(error: unknown): boolean {
   return error instanceof SftpError && error.code === SftpStatus.NO_SUCH_FILE
 }
 
+/** A file read back that is larger than the caller accepts: it was not read past the limit. */
+export class TooLargeError extends Error {
+  override name = 'TooLargeError'
+  constructor(
+    readonly path: string,
+    /** Bytes, as far as they are known (the file's size, or what was read when it grew). */
+    readonly size: number,
+    readonly limit: number
+  ) {
+    super(`${path} is ${size} bytes, over the limit of ${limit}`)
+  }
+}
+
+/**
+ * A file read back as a record that is not a regular file (a symlink, a FIFO, a directory):
+ * never read through, as the shell scripts' `blob` never reads one.
+ */
+export class NotRegularFileError extends Error {
+  override name = 'NotRegularFileError'
+  constructor(
+    readonly path: string,
+    readonly type: FileAttributes['type']
+  ) {
+    super(`${path} is a ${type === 'other' ? 'special file' : type}, not a regular file`)
+  }
+}
+
+/**
+ * command-timeout for SFTP: how long requests may be outstanding with no answer to any of them
+ * before the session is given up, and the error that says so (LiveConnection.stalled).
+ */
+export interface IdleBound {
+  ms: number
+  stalled: (what: string) => Error
+}
+
+/** Names in one directory listing, and entries in one walk, accepted from a server. */
+export const LISTING_LIMIT = 1_000_000
+
 /** Bounds from what the server said, never more than is useful or than memory should hold. */
 export function limitsFor(facts: SftpFacts): EngineLimits {
   // What the server allows, less a few (OpenSSH's sftp-server announces its descriptor limit
@@ -126,7 +173,9 @@ const S_IFDIR = 0o040000
 const S_IFREG = 0o100000
 const S_IFLNK = 0o120000
 
-export function attributesOf(stats: Pick<Stats, 'mode' | 'size' | 'mtime'>): FileAttributes {
+export function attributesOf(
+  stats: Pick<Stats, 'mode' | 'size' | 'mtime'> & { uid?: number }
+): FileAttributes {
   const format = stats.mode & S_IFMT
   return {
     type:
@@ -139,7 +188,10 @@ export function attributesOf(stats: Pick<Stats, 'mode' | 'size' | 'mtime'>): Fil
             : 'other',
     mode: stats.mode & 0o7777,
     size: stats.size,
-    mtime: stats.mtime
+    mtime: stats.mtime,
+    // sftp-server always sends the owner (SSH_FILEXFER_ATTR_UIDGID); a server that does not
+    // leaves it unknown, and the layout check then refuses (see sftp-layout.ts).
+    uid: typeof stats.uid === 'number' ? stats.uid : -1
   }
 }
 
@@ -245,10 +297,18 @@ export class SftpEngine implements RemoteFiles {
   private freeHandles: number
   private handleWaiters: HandleWaiter[] = []
   private lost: string | undefined
+  /** What every request fails with once the session is given up (a lost channel, a stall). */
+  private lostError: Error | undefined
   /** What waits on each abort signal (see onAbort). */
   private readonly watched = new WeakMap<AbortSignal, Set<() => void>>()
-  /** Requests in flight, to fail when the channel closes under them. */
-  private readonly pending = new Set<(error: Error) => void>()
+  /**
+   * Requests in flight, oldest first, each with what it is: to fail when the channel closes
+   * under them, and to name the oldest when the server stops answering.
+   */
+  private readonly pending = new Map<(error: Error) => void, string>()
+  /** When the server last answered a request (or the first of a burst left, after a pause). */
+  private lastProgress = 0
+  private watchdog: NodeJS.Timeout | undefined
 
   constructor(
     private readonly sftp: SftpChannel,
@@ -259,7 +319,12 @@ export class SftpEngine implements RemoteFiles {
      * Called before each request leaves: the connection gathers the requests that leave in one
      * turn of the event loop into one write (many small SSH packets, one system call).
      */
-    private readonly beforeSend: () => void = () => undefined
+    private readonly beforeSend: () => void = () => undefined,
+    /**
+     * command-timeout: requests outstanding with no answer to any of them for this long end
+     * the session with the error it makes, never a wait for ever.
+     */
+    private readonly idle?: IdleBound
   ) {
     this.limits = { ...limitsFor(facts), ...limits }
     this.freeHandles = this.limits.handles
@@ -276,15 +341,47 @@ export class SftpEngine implements RemoteFiles {
   }
 
   /** The channel closed: nothing more can be sent, and nothing in flight will be answered. */
-  private fail(reason: string): void {
+  private fail(reason: string, cause?: Error): void {
     if (this.lost !== undefined) return
     this.lost = reason
-    const error = new SftpError(`${this.label}: connection lost (${reason})`, undefined, '')
-    for (const reject of [...this.pending]) reject(error)
+    clearTimeout(this.watchdog)
+    const error =
+      cause ?? new SftpError(`${this.label}: connection lost (${reason})`, undefined, '')
+    this.lostError = cause
+    for (const reject of [...this.pending.keys()]) reject(error)
     const waiting = this.queue.slice(this.head)
     this.queue = []
     this.head = 0
     for (const w of waiting) if (!w.cancelled) w.start()
+  }
+
+  /**
+   * The watchdog of command-timeout: one timer for the whole session, however many requests are
+   * in flight. With thousands pipelined, a request may wait long behind the others while the
+   * server answers steadily; what is bounded is a server that answers none of them. A stalled
+   * session is given up: its requests fail, and the channel is closed (the session starts
+   * again when it is next needed).
+   */
+  private watch(): void {
+    const idle = this.idle
+    if (!idle || this.watchdog !== undefined || this.lost !== undefined) return
+    const check = (): void => {
+      this.watchdog = undefined
+      if (this.pending.size === 0 || this.lost !== undefined) return
+      const quiet = Date.now() - this.lastProgress
+      if (quiet < idle.ms) {
+        this.watchdog = setTimeout(check, idle.ms - quiet)
+        return
+      }
+      const [oldest = 'an SFTP request'] = this.pending.values()
+      this.fail('no answer', idle.stalled(oldest))
+      try {
+        this.sftp.end()
+      } catch {
+        // Already closing.
+      }
+    }
+    this.watchdog = setTimeout(check, idle.ms)
   }
 
   private pump(): void {
@@ -328,9 +425,14 @@ export class SftpEngine implements RemoteFiles {
         start: () => {
           forget()
           if (this.lost !== undefined) {
-            reject(new SftpError(`${this.label}: connection lost (${this.lost})`, undefined, path))
+            reject(
+              this.lostError ??
+                new SftpError(`${this.label}: connection lost (${this.lost})`, undefined, path)
+            )
             return
           }
+          // The first request after a pause starts the clock; every answer restarts it.
+          if (this.pending.size === 0) this.lastProgress = Date.now()
           this.inFlight++
           this.bytesInFlight += bytes
           let settled = false
@@ -338,6 +440,11 @@ export class SftpEngine implements RemoteFiles {
             if (settled) return
             settled = true
             this.pending.delete(lose)
+            this.lastProgress = Date.now()
+            if (this.pending.size === 0) {
+              clearTimeout(this.watchdog)
+              this.watchdog = undefined
+            }
             this.inFlight--
             this.bytesInFlight -= bytes
             if (error) reject(wrapError(error, `${what} ${path}`, path))
@@ -345,7 +452,8 @@ export class SftpEngine implements RemoteFiles {
             this.pump()
           }
           const lose = (error: Error): void => settle(error)
-          this.pending.add(lose)
+          this.pending.set(lose, `${what} ${path}`)
+          this.watch()
           this.beforeSend()
           try {
             send(settle)
@@ -507,6 +615,22 @@ export class SftpEngine implements RemoteFiles {
     )
   }
 
+  async mkdirExact(dir: string, mode: number, signal?: AbortSignal): Promise<void> {
+    // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
+    // set again right behind it, in the same round trip; sftp-server handles them in order.
+    await Promise.all([this.mkdir(dir, mode, signal), this.setMode(dir, mode, signal)])
+  }
+
+  async setMode(path: string, mode: number, signal?: AbortSignal): Promise<void> {
+    await this.request<void>(
+      'set mode of',
+      path,
+      64,
+      cb => this.sftp.setstat(path, { mode }, cb as Callback<void>),
+      signal
+    )
+  }
+
   async rmdir(dir: string, signal?: AbortSignal): Promise<void> {
     await this.request<void>('rmdir', dir, 64, cb => this.sftp.rmdir(dir, cb), signal)
   }
@@ -620,6 +744,8 @@ export class SftpEngine implements RemoteFiles {
           )
           for (const list of batch) {
             if (!list) continue
+            if (entries.length + list.length > LISTING_LIMIT)
+              throw new Error(`${dir} holds more than ${LISTING_LIMIT} names`)
             for (const item of list) {
               if (item.filename === '.' || item.filename === '..') continue
               entries.push({
@@ -647,12 +773,20 @@ export class SftpEngine implements RemoteFiles {
     path: string,
     maxBytes: number,
     signal: AbortSignal | undefined,
-    consume: (chunk: Buffer) => void
+    consume: (chunk: Buffer) => void,
+    /** Refuse anything but a regular file: the lstat goes out beside the open. */
+    regular = false
   ): Promise<number> {
     return this.withHandleUntilClosed(signal, async () => {
+      const kind = regular ? this.lstat(path, signal) : undefined
+      kind?.catch(() => undefined)
       const handle = await this.open(path, 'r', undefined, signal)
       const close = (): Promise<unknown> => this.close(handle, path).catch(() => undefined)
       try {
+        const attrs = await kind
+        // Opened through a symlink, or a special file: never read (see readFile).
+        if (regular && attrs?.type !== 'file')
+          throw new NotRegularFileError(path, attrs?.type ?? 'other')
         const chunk = this.limits.readChunk
         const read = (offset: number, length: number): Promise<Buffer> =>
           this.request<Buffer>(
@@ -671,8 +805,7 @@ export class SftpEngine implements RemoteFiles {
           read(0, chunk)
         ])
         const size = Math.max(stats.size, first.length)
-        if (size > maxBytes)
-          throw new Error(`${path} is ${size} bytes, more than the ${maxBytes} expected`)
+        if (size > maxBytes) throw new TooLargeError(path, size, maxBytes)
         const chunks: { offset: number; length: number; data: Promise<Buffer> }[] = [
           { offset: 0, length: Math.min(chunk, size), data: Promise.resolve(first) }
         ]
@@ -695,8 +828,7 @@ export class SftpEngine implements RemoteFiles {
           if (data.length === 0) return { value: total, closed: close() }
           consume(data)
           total += data.length
-          if (total > maxBytes)
-            throw new Error(`${path} grew past the ${maxBytes} bytes expected while it was read`)
+          if (total > maxBytes) throw new TooLargeError(path, total, maxBytes)
         }
         return { value: total, closed: close() }
       } catch (error) {
@@ -708,15 +840,17 @@ export class SftpEngine implements RemoteFiles {
 
   async readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
     const chunks: Buffer[] = []
-    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk))
+    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true)
     return Buffer.concat(chunks)
   }
 
-  async sha256(path: string, signal?: AbortSignal): Promise<{ sha256: string; size: number }> {
+  async sha256(
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal
+  ): Promise<{ sha256: string; size: number }> {
     const hash = createHash('sha256')
-    const size = await this.readChunks(path, Number.MAX_SAFE_INTEGER, signal, chunk =>
-      hash.update(chunk)
-    )
+    const size = await this.readChunks(path, maxBytes, signal, chunk => hash.update(chunk))
     return { sha256: hash.digest('hex'), size }
   }
 
@@ -1004,7 +1138,12 @@ function abortedError(signal: AbortSignal | undefined): AbortedError {
 }
 
 function wrapError(error: Error, what: string, path: string): Error {
-  if (error instanceof SftpError || error instanceof AbortedError) return error
+  if (
+    error instanceof SftpError ||
+    error instanceof AbortedError ||
+    error instanceof CommandTimeoutError
+  )
+    return error
   // ssh2 gives the server's status a numeric code; a request that never got an answer (a lost
   // connection) has none.
   const code = (error as Error & { code?: unknown }).code

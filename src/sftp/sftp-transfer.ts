@@ -8,9 +8,10 @@ import type { RemoteFiles } from './remote-files.js'
 import { forEachPipelined } from './sftp-batch.js'
 
 /**
- * Create directories, given parents before children (absolute paths). All requests leave at
- * once: sftp-server handles them in order, so each parent exists when its child's mkdir arrives.
- * A server that does not keep the order gets the refused ones again, shallowest first.
+ * Create directories, given parents before children (absolute paths), each with exactly `mode`
+ * (mkdirExact: only inside a tree this run makes). All requests leave at once: sftp-server
+ * handles them in order, so each parent exists when its child's mkdir arrives. A server that
+ * does not keep the order gets the refused ones again, shallowest first.
  */
 export async function makeDirectories(
   files: RemoteFiles,
@@ -18,7 +19,7 @@ export async function makeDirectories(
   mode: number,
   signal?: AbortSignal
 ): Promise<void> {
-  const results = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)))
+  const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)))
   const refused = dirs.filter((_, i) => results[i]?.status === 'rejected')
   if (refused.length === 0) return
   if (signal?.aborted)
@@ -27,7 +28,7 @@ export async function makeDirectories(
   const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b)
   for (const level of levels) {
     await Promise.all(
-      refused.filter(d => depth(d) === level).map(d => files.mkdir(d, mode, signal))
+      refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal))
     )
   }
 }
@@ -58,7 +59,7 @@ export interface UploadOptions {
   root: string
   /** Local directory the entries' paths are relative to. */
   sourceRoot: string
-  /** Mode new directories are created with (the server's umask applies). */
+  /** Mode new directories get, exactly. */
   directoryMode: number
   /** Where temporary files are written before the rename (default: beside each file). */
   temporaryDir?: string

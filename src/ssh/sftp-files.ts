@@ -126,8 +126,23 @@ export class SftpSession {
   private engineOf(sftp: SFTPWrapper): SftpEngine {
     if (this.engine?.sftp !== sftp) {
       gatherSftpPackets(sftp)
-      const engine = new SftpEngine(sftp, this.connection.label, sftpFacts(sftp), {}, () =>
-        this.gather()
+      const { connection } = this
+      const engine = new SftpEngine(
+        sftp,
+        connection.label,
+        sftpFacts(sftp),
+        {},
+        () => this.gather(),
+        // command-timeout bounds every SFTP request, as it bounds every script. A session given
+        // up is forgotten at once (a server that answers nothing may never confirm the channel's
+        // close): the next caller starts a new one.
+        {
+          ms: connection.idleMs,
+          stalled: what => {
+            this.forget(sftp)
+            return connection.stalled(what)
+          }
+        }
       )
       this.engine = { sftp, engine }
     }
@@ -148,6 +163,14 @@ export class SftpSession {
       this.gathering = false
       socket.uncork()
     })
+  }
+
+  /** Let go of a session given up: the next caller starts another. */
+  private forget(sftp: SFTPWrapper): void {
+    if (this.engine?.sftp !== sftp) return
+    this.engine = undefined
+    this.session = undefined
+    if (this.started === sftp) this.started = undefined
   }
 
   /** Start the session now, so its round trips overlap with the work in progress. */

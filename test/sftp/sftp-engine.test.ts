@@ -19,13 +19,20 @@ import os from 'node:os'
 import path from 'node:path'
 import { Client, type SFTPWrapper } from 'ssh2'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { AbortedError } from '../../src/errors.ts'
-import { SftpEngine, type EngineLimits, type SftpChannel } from '../../src/sftp/sftp-engine.ts'
+import { closeSync, constants, openSync } from 'node:fs'
+import { AbortedError, CommandTimeoutError } from '../../src/errors.ts'
+import {
+  NotRegularFileError,
+  SftpEngine,
+  TooLargeError,
+  type EngineLimits,
+  type SftpChannel
+} from '../../src/sftp/sftp-engine.ts'
 import { removeTree, walkTree } from '../../src/sftp/sftp-tree.ts'
 import { uploadEntries } from '../../src/sftp/sftp-transfer.ts'
 import { gatherSftpPackets, sftpFacts } from '../../src/ssh/ssh2-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
-import { run } from '../support/exec.ts'
+import { run, sleep } from '../support/exec.ts'
 import { startLatencyProxy, type LatencyProxy } from '../support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { createUser, removeUser } from '../support/users.ts'
@@ -266,7 +273,10 @@ describe('the pipelined engine', () => {
     expect(sha(await readFile(path.join(remote, 'copied')))).toBe(sha(data))
     expect((await readdir(remote)).sort()).toEqual(['a', 'copied', 'linked'])
     // Read back in order, chunk by chunk.
-    expect(await e.sha256(`${remote}/copied`)).toEqual({ sha256: sha(data), size: data.length })
+    expect(await e.sha256(`${remote}/copied`, data.length)).toEqual({
+      sha256: sha(data),
+      size: data.length
+    })
   })
 
   it('removes a deep tree in a few round trips, and a symlink in it is removed, never followed', async () => {
@@ -403,6 +413,51 @@ describe('the pipelined engine', () => {
     expect(Date.now() - started).toBeLessThan(single + RTT)
     expect(await readlink(path.join(remote, 'current'))).toBe('releases/b')
     expect((await readdir(remote)).sort()).toEqual(['current', 'releases'])
+  })
+})
+
+describe('a server that stops answering (command-timeout)', () => {
+  it('gives up the session after the bound with the error that names the request; reads of records take regular files only, within their limit', async () => {
+    const remote = await remoteDir('stall')
+    await writeFile(path.join(remote, 'big'), Buffer.alloc(5000))
+    await symlink('big', path.join(remote, 'link'))
+    // open(2) of a FIFO blocks until a writer comes: sftp-server, one request at a time, then
+    // answers nothing more, as a server on a dead mount would.
+    await run('mkfifo', [path.join(remote, 'fifo')])
+    await run('chown', ['-R', `${user.name}:`, remote])
+    const sftp = await session()
+    const e = new SftpEngine(sftp, 'test', sftpFacts(sftp), {}, undefined, {
+      ms: 500,
+      stalled: what => new CommandTimeoutError(`no answer while ${what}`)
+    })
+    // Refused before a byte is kept: a larger file, a symlink.
+    await expect(e.readFile(`${remote}/big`, 4096)).rejects.toBeInstanceOf(TooLargeError)
+    await expect(e.readFile(`${remote}/link`, 1 << 20)).rejects.toBeInstanceOf(NotRegularFileError)
+    expect(await e.readFile(`${remote}/big`, 5000)).toHaveLength(5000)
+    // Answered requests keep the session alive however long it lasts.
+    for (let i = 0; i < 4; i++) {
+      await e.lstat(`${remote}/big`)
+      await sleep(200)
+    }
+    const started = Date.now()
+    const stalled = e.readFile(`${remote}/fifo`, 4096)
+    stalled.catch(() => undefined)
+    await sleep(100)
+    // Sent once the open is on its way: the server never gets to it.
+    const behind = e.lstat(`${remote}/big`)
+    await expect(stalled).rejects.toThrow(
+      new CommandTimeoutError(`no answer while open ${remote}/fifo`)
+    )
+    await expect(behind).rejects.toBeInstanceOf(CommandTimeoutError)
+    expect(Date.now() - started).toBeGreaterThanOrEqual(450)
+    expect(Date.now() - started).toBeLessThan(3000)
+    // Given up: what is asked afterwards fails at once.
+    const after = Date.now()
+    await expect(e.lstat(`${remote}/big`)).rejects.toBeInstanceOf(CommandTimeoutError)
+    expect(Date.now() - after).toBeLessThan(100)
+    // Let the server's blocked open go.
+    const fd = openSync(path.join(remote, 'fifo'), constants.O_WRONLY | constants.O_NONBLOCK)
+    closeSync(fd)
   })
 })
 

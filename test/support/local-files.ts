@@ -22,7 +22,12 @@ import {
   writeFile
 } from 'node:fs/promises'
 import type { FileAttributes, RemoteFiles } from '../../src/sftp/remote-files.ts'
-import { SftpError, SftpStatus } from '../../src/sftp/sftp-engine.ts'
+import {
+  NotRegularFileError,
+  SftpError,
+  SftpStatus,
+  TooLargeError
+} from '../../src/sftp/sftp-engine.ts'
 
 function status(error: unknown, path: string): SftpError {
   const code = (error as { code?: string }).code
@@ -56,7 +61,8 @@ function attributes(st: Awaited<ReturnType<typeof lstat>>): FileAttributes {
           : 'other',
     mode: Number(st.mode) & 0o7777,
     size: Number(st.size),
-    mtime: Math.floor(Number(st.mtimeMs) / 1000)
+    mtime: Math.floor(Number(st.mtimeMs) / 1000),
+    uid: Number(st.uid)
   }
 }
 
@@ -93,15 +99,17 @@ export class LocalFiles implements RemoteFiles {
       )
     })
   }
-  readFile(path: string, maxBytes: number): Promise<Buffer> {
+  async readFile(path: string, maxBytes: number): Promise<Buffer> {
+    const attrs = await this.lstat(path)
+    if (attrs && attrs.type !== 'file') throw new NotRegularFileError(path, attrs.type)
     return attempt(path, async () => {
       const data = await readFile(path)
-      if (data.length > maxBytes) throw new Error('too large')
+      if (data.length > maxBytes) throw new TooLargeError(path, data.length, maxBytes)
       return data
     })
   }
-  async sha256(path: string) {
-    const data = await this.readFile(path, Number.MAX_SAFE_INTEGER)
+  async sha256(path: string, maxBytes: number) {
+    const data = await this.readFile(path, maxBytes)
     return { sha256: createHash('sha256').update(data).digest('hex'), size: data.length }
   }
   writeFile(
@@ -144,6 +152,15 @@ export class LocalFiles implements RemoteFiles {
   }
   mkdir(dir: string, mode: number): Promise<void> {
     return attempt(dir, () => mkdir(dir, { mode }))
+  }
+  mkdirExact(dir: string, mode: number): Promise<void> {
+    return attempt(dir, async () => {
+      await mkdir(dir, { mode })
+      await chmod(dir, mode)
+    })
+  }
+  setMode(path: string, mode: number): Promise<void> {
+    return attempt(path, () => chmod(path, mode))
   }
   rmdir(dir: string): Promise<void> {
     return attempt(dir, async () => {
