@@ -45,7 +45,7 @@ import type { Appender } from '../sftp/remote-files.js'
 import { SftpError } from '../sftp/sftp-engine.js'
 import { walkTree } from '../sftp/sftp-tree.js'
 import { abortOverSftp, finishOverSftp, readLockOwner } from './sftp-finish.js'
-import { firstReads, inspectOverSftp, tryLock, type FirstReads } from './sftp-inspect.js'
+import { firstReads, inspectOverSftp, type FirstReads } from './sftp-inspect.js'
 import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
   LOCK_EXIT,
@@ -480,8 +480,6 @@ export class ServerSession {
         ...(files.abilities.copyData ? ['copy-data'] : [])
       ].join(', ')}: deploying over SFTP alone`
     )
-    // The lock's mkdir leaves now, while the first reads (sent beside the script) are answered.
-    const lockTry = lockOwner ? tryLock(files, pathInput) : undefined
     const reads = await early
     const state = await inspectOverSftp(files, {
       path: pathInput,
@@ -490,7 +488,6 @@ export class ServerSession {
       user: this.server.user,
       label: this.label,
       ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
-      ...(lockTry ? { lockTry } : {}),
       drift,
       onLocked: dir => {
         this.deployDir = dir
@@ -501,7 +498,20 @@ export class ServerSession {
     })
     this.deployDir = state.deployDir
     this.releaseDirs = state.releaseDirs
-    this.events = parseLog(state.logText)
+    // Records past their limit were not read: the same names and rules as the inspect script's.
+    this.tooLarge = state.tooLarge
+    try {
+      this.events = this.acceptLog(state.log ?? Buffer.alloc(0))
+    } catch (error) {
+      if (error instanceof ServerDataError)
+        throw new ServerDataError(`${this.label}: ${error.message}`)
+      throw error
+    }
+    const listing = state.tooLarge.get('listing')
+    if (listing !== undefined && state.liveRelease !== undefined)
+      this.log.warning(
+        `${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(SERVER_LIMITS.listingBytes)}: changes made on the server since that release was deployed were not looked for`
+      )
     this.liveRelease = state.liveRelease
     this.manifestBlob = state.manifest
     this.linksBlob = state.links
@@ -567,8 +577,21 @@ export class ServerSession {
     this.umask = parseUmask(value(output, 'umask'))
     this.tools = new Set(values(output, 'tool'))
     this.releaseDirs = releaseDirectories(values(output, 'release'))
+    this.events = this.acceptLog(output.blobs.get('log') ?? Buffer.alloc(0))
+    const current = output.blobs.get('current')?.toString('utf8')
+    this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
+    this.manifestBlob = output.blobs.get('manifest')
+    this.linksBlob = output.blobs.get('links')
+    this.prefetched = parsePrefetch(value(output, 'prefetch'))
+  }
+
+  /**
+   * The release log as read (or its size in tooLarge, when it was not sent), parsed and checked:
+   * it decides what is pruned and rolled back to, so a log past its limit or with a line that is
+   * not ours is an error that names the file and the fix, whichever way it was read.
+   */
+  private acceptLog(log: Buffer): LogEvent[] {
     const logFile = `${this.deployDir}/.atomic-deploy/log`
-    const log = output.blobs.get('log') ?? Buffer.alloc(0)
     const logSize = this.tooLarge.get('log') ?? log.length
     if (logSize > SERVER_LIMITS.logBytes) {
       throw new ServerDataError(
@@ -576,18 +599,13 @@ export class ServerSession {
       )
     }
     try {
-      this.events = parseLog(log.toString('utf8'))
+      return parseLog(log.toString('utf8'))
     } catch (error) {
       if (!(error instanceof LogFormatError)) throw error
       throw new ServerDataError(
         `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
       )
     }
-    const current = output.blobs.get('current')?.toString('utf8')
-    this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
-    this.manifestBlob = output.blobs.get('manifest')
-    this.linksBlob = output.blobs.get('links')
-    this.prefetched = parsePrefetch(value(output, 'prefetch'))
   }
 
   /** Complete releases (the rollback targets), the most recently live last. */
@@ -800,14 +818,7 @@ export class ServerSession {
     const common = this.releaseParams(id)
     const useTar = this.useTar(options.transfer)
     const gzip = useTar && this.useGzip(options.compression, plan)
-    const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
-    // The log is the server's word: a release it calls incomplete may be the live one.
-    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
-      this.log.warning(
-        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
-      )
-      stale.splice(stale.indexOf(this.liveRelease), 1)
-    }
+    const stale = this.staleReleases(id)
     const metadata = await releaseMetadata(
       options.entries,
       options.verify === 'full' ? options.entries : plan.upload,
@@ -872,6 +883,19 @@ export class ServerSession {
       this.report.filesUploaded = sent.files
       this.report.bytesUploaded = sent.bytes
     }
+  }
+
+  /** Incomplete releases of earlier runs, to remove before `id` is made. */
+  private staleReleases(id: string): string[] {
+    const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+      this.log.warning(
+        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
+      )
+      stale.splice(stale.indexOf(this.liveRelease), 1)
+    }
+    return stale
   }
 
   /** The upload and the release scripts around it; the output of the last one. */
@@ -976,6 +1000,7 @@ export class ServerSession {
   /** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
   private async prepareOverSftp(options: ReleaseOptions, plan: Plan, base: Base): Promise<void> {
     const id = options.releaseId
+    this.sharedPaths = options.sharedPaths ?? []
     const files = await this.host.files()
     const { manifest } = await sourceMetadata(options.entries)
     this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path)
@@ -997,9 +1022,13 @@ export class ServerSession {
         sharedConflict: options.sharedConflict,
         revision: options.revision,
         manifest,
-        staleReleases: incompleteReleases(this.events, this.releaseDirs),
+        staleReleases: this.staleReleases(id),
         leftovers: this.leftovers,
         protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+        // The drift check walked the live release, and the base was planned without what
+        // differed: nothing of it is read through a link.
+        baseChecked: base.kind === 'release' && this.drift !== undefined,
+        writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan),
         onCreated: () => {
           this.prepared = id
         },
@@ -1312,7 +1341,8 @@ export class ServerSession {
         deployDir: this.deployDir,
         releaseId: id,
         lockToken: token,
-        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+        protectedReleases: [this.liveRelease, this.switchedTo],
+        sharedPaths: this.sharedPaths,
         logFile: this.takeLogFile()
       }).catch(error => {
         throw this.sftpFailure(error, 'cleaning up')

@@ -4,7 +4,7 @@
  * when it became ready. The same comparison as lib/diff.sh's listing_diff, on a listing walked
  * over SFTP, so a release deployed either way is checked either way.
  */
-import type { ListingDiff } from '../release/drift.js'
+import { listingPath, type ListingDiff } from '../release/drift.js'
 import type { TreeEntry } from '../sftp/sftp-tree.js'
 import { listingLine } from './sftp-listing.js'
 
@@ -21,10 +21,6 @@ function linkedTest(links: string[]): (p: string) => boolean {
   }
 }
 
-function pathOf(line: string): string {
-  return line.replace(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \.\//, '')
-}
-
 /**
  * `recorded`: the listing written when the release was verified (list_tree's lines); `actual`:
  * the release now; `readyMtime`: the marker's time (seconds, as SFTP gives it); at most `max`
@@ -38,6 +34,9 @@ export function driftOf(
   max = 50
 ): ListingDiff {
   const linked = linkedTest(links)
+  // A listing recorded before directory modes were listed (`d ./<path>`) is compared without
+  // them, rather than naming every directory as changed.
+  const modes = !/^d \.\//m.test(recorded)
   const expected = new Map<string, number>()
   for (const line of recorded.split('\n'))
     if (line !== '') expected.set(line, (expected.get(line) ?? 0) + 1)
@@ -46,8 +45,9 @@ export function driftOf(
   let missing = 0
   let newer = 0
   for (const entry of actual) {
-    const line = listingLine(entry)
-    if (line === undefined) continue
+    const listed = listingLine(entry)
+    if (listed === undefined) continue
+    const line = modes ? listed : listed.replace(/^d [0-7]+ /, 'd ')
     if (entry.attrs.type !== 'dir' && entry.attrs.mtime > readyMtime && !linked(entry.path)) {
       newer++
       if (newer <= max) diff.newer.push(entry.path)
@@ -60,7 +60,7 @@ export function driftOf(
     }
   }
   for (const [line, count] of expected) {
-    if (count <= 0 || linked(pathOf(line))) continue
+    if (count <= 0 || linked(listingPath(line) ?? line)) continue
     missing += count
     if (diff.missing.length < max) diff.missing.push(line)
   }

@@ -4,25 +4,32 @@
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
  * release directories, the release log, and the manifest the new release starts from.
  *
- * Independent requests leave together: the whole phase is about four round trips.
+ * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
+ * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
+ * directories (real directories of the deploy user's that no other user may write to), and every
+ * record within its limit (SERVER_LIMITS) and only as a regular file.
+ *
+ * Independent requests leave together: the whole phase is a few round trips.
  */
 import * as path from 'node:path'
-import { DeployRefusedError, LockHeldError, messageOf } from '../errors.js'
-import type { DirEntry, RemoteFiles } from '../sftp/remote-files.js'
-import { isMissing, SftpError, SftpStatus } from '../sftp/sftp-engine.js'
+import { DeployRefusedError, LockHeldError, ServerDataError, messageOf } from '../errors.js'
+import type { DirEntry, FileAttributes, RemoteFiles } from '../sftp/remote-files.js'
+import { isMissing, SftpError, SftpStatus, TooLargeError } from '../sftp/sftp-engine.js'
 import { ensureDirectories } from '../sftp/sftp-transfer.js'
 import type { Reuse } from '../settings.js'
 import { lockHeldMessage, refusalMessage } from './server-messages.js'
 import type { ListingDiff } from '../release/drift.js'
 import { walkTree } from '../sftp/sftp-tree.js'
-import { driftOf } from './sftp-drift.js'
 import {
-  isPlainRelativePath,
-  layoutOf,
-  READ_LIMITS,
-  releaseOfTarget,
-  type Layout
-} from './sftp-layout.js'
+  liveReleaseOf,
+  parseLinkList,
+  releaseDirectories,
+  resolvedDeployDir,
+  SERVER_LIMITS,
+  shown
+} from './server-data.js'
+import { driftOf } from './sftp-drift.js'
+import { layoutDirProblem, layoutOf, MODES, readRecord, type Layout } from './sftp-layout.js'
 import { systemDirectoryProblem } from './system-directories.js'
 
 export interface SftpInspectOptions {
@@ -40,11 +47,6 @@ export interface SftpInspectOptions {
   drift?: boolean
   /** firstReads(), already under way. */
   firstReads?: Promise<FirstReads>
-  /**
-   * `mkdir <path>/.atomic-deploy/lock`, sent beside the first reads (see tryLock): ours if it
-   * succeeded, and given back if a refusal follows.
-   */
-  lockTry?: Promise<PromiseSettledResult<void>>
 }
 
 export interface SftpInspection {
@@ -54,7 +56,13 @@ export interface SftpInspection {
   /** The release `current` points to. */
   liveRelease?: string
   releaseDirs: Set<string>
-  logText: string
+  /** The release log (missing: none). */
+  log?: Buffer
+  /**
+   * Records over their limit, not read: by the names the inspect script reports them under
+   * (`log`, `manifest`, `links`, `pending`, `hooked`, and `listing` for the drift check).
+   */
+  tooLarge: Map<string, number>
   /** The manifest of the starting point (the live release, or cache/). */
   manifest?: Buffer
   /** The shared links recorded with the live release. */
@@ -72,7 +80,9 @@ export interface SftpInspection {
 }
 
 const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy'])
-const DIRECTORY_MODE = 0o775
+/** The layout's directories directly in the deploy directory, and in .atomic-deploy/. */
+const TOP_DIRS = ['releases', 'shared', 'cache', '.atomic-deploy']
+const META_DIRS = ['manifests', 'revisions', 'tmp']
 
 function refused(
   options: SftpInspectOptions,
@@ -111,24 +121,11 @@ async function listOrUndefined(files: RemoteFiles, dir: string): Promise<DirEntr
   }
 }
 
-async function readOrUndefined(
-  files: RemoteFiles,
-  file: string,
-  limit: number
-): Promise<Buffer | undefined> {
-  try {
-    return await files.readFile(file, limit)
-  } catch (error) {
-    if (isMissing(error)) return undefined
-    throw error
-  }
-}
-
 /** Who holds the lock. Its record is written right after the mkdir, so a moment is allowed. */
 async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | undefined> {
   for (let attempt = 0; attempt < 5; attempt++) {
     try {
-      const owner = await readOrUndefined(files, layout.owner, READ_LIMITS.owner)
+      const owner = await readRecord(files, layout.owner, SERVER_LIMITS.ownerBytes)
       if (owner !== undefined) return owner.toString('utf8').trim()
     } catch {
       return undefined
@@ -138,11 +135,15 @@ async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | u
   return undefined
 }
 
-/** What the deploy path is: its resolved form, its entries, where `current` points. */
+/**
+ * What the deploy path is: its resolved form, its entries, where `current` points, and the
+ * directory's own attributes (`path/.`: lstat of the directory a symlinked path resolves to).
+ */
 export type FirstReads = [
   PromiseSettledResult<string>,
   PromiseSettledResult<DirEntry[] | undefined>,
-  PromiseSettledResult<string>
+  PromiseSettledResult<string>,
+  PromiseSettledResult<FileAttributes | undefined>
 ]
 
 /**
@@ -153,20 +154,9 @@ export function firstReads(files: RemoteFiles, path: string): Promise<FirstReads
   return Promise.allSettled([
     resolvePath(files, path),
     listOrUndefined(files, path),
-    files.readlink(`${path}/current`)
+    files.readlink(`${path}/current`),
+    files.lstat(`${path}/.`)
   ])
-}
-
-/**
- * Take the lock of an existing layout without waiting for the first reads: the mkdir succeeds
- * only where `.atomic-deploy/` exists (a deploy layout, ours), and a lock taken for a deploy
- * then refused is removed again at once. A first deploy's mkdir fails, and the lock is taken
- * once the layout is made.
- */
-export function tryLock(files: RemoteFiles, path: string): Promise<PromiseSettledResult<void>> {
-  return Promise.allSettled([files.mkdir(`${path}/.atomic-deploy/lock`, DIRECTORY_MODE)]).then(
-    ([result]) => result as PromiseSettledResult<void>
-  )
 }
 
 export async function inspectOverSftp(
@@ -178,23 +168,20 @@ export async function inspectOverSftp(
       `${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`
     )
   }
-  const input = options.path
-  const [[resolved, top, link], locked] = await Promise.all([
-    options.firstReads ?? firstReads(files, input),
-    options.lock ? (options.lockTry ?? tryLock(files, input)) : undefined
-  ])
+  const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path))
+  return inspected(files, options, resolved, top, link, self)
+}
+
+/** Server data that fails validation: the error names the server. */
+function checked<T>(options: SftpInspectOptions, read: () => T): T {
   try {
-    return await inspected(files, options, resolved, top, link, locked)
+    return read()
   } catch (error) {
-    // A lock taken beside the first reads, for a deploy refused after all: given back.
-    if (locked?.status === 'fulfilled' && !lockedHere.has(options))
-      await files.rmdir(`${input}/.atomic-deploy/lock`).catch(() => undefined)
+    if (error instanceof ServerDataError)
+      throw new ServerDataError(`${options.label}: ${error.message}`)
     throw error
   }
 }
-
-/** Inspections whose lock became the deploy's (its owner record on the way). */
-const lockedHere = new WeakSet<SftpInspectOptions>()
 
 async function inspected(
   files: RemoteFiles,
@@ -202,13 +189,17 @@ async function inspected(
   resolved: FirstReads[0],
   top: FirstReads[1],
   link: FirstReads[2],
-  locked: PromiseSettledResult<void> | undefined
+  self: FirstReads[3]
 ): Promise<SftpInspection> {
   const input = options.path
   if (resolved.status === 'rejected') {
-    refused(options, `access cannot resolve ${input}: ${messageOf(resolved.reason)}`)
+    refused(options, `access cannot resolve ${shown(input)}: ${messageOf(resolved.reason)}`)
   }
-  const D = resolved.value
+  // Every later step gets this path, as inspect.sh's `path` line: one with a line break is
+  // refused there, and so here; then the same checks as that line's (resolvedDeployDir).
+  if (/[\r\n]/.test(resolved.value))
+    refused(options, 'layout the deploy path resolves to a name that contains a newline')
+  const D = checked(options, () => resolvedDeployDir(resolved.value, input))
   const layout = layoutOf(D)
   const problem = systemDirectoryProblem(D)
   if (problem) refused(options, `system ${problem.replace(/'/g, '')}`)
@@ -223,39 +214,61 @@ async function inspected(
   const byName = new Map((entries ?? []).map(e => [e.name, e]))
   if (entries && !byName.has('.atomic-deploy')) {
     // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
-    const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => e.name)
+    const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => shown(e.name))
     if (foreign.length > 0)
       refused(options, `foreign ${D} holds files that are not a deploy layout`, foreign)
   }
-  for (const name of ['releases', 'shared', 'cache', '.atomic-deploy']) {
-    const e = byName.get(name)
-    if (e && e.attrs.type !== 'dir')
-      refused(options, `layout ${D}/${name} exists and is not a directory`)
+  // The deploy directory may belong to another user (root, say), but no user may write to it
+  // but its owner: every entry could be swapped.
+  if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
+    refused(
+      options,
+      `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
+    )
+  // The layout's directories, as far as can be told before the lock (the owner once it is ours).
+  const layoutProblem = (uid: number | undefined): string | undefined => {
+    for (const name of TOP_DIRS) {
+      const e = byName.get(name)
+      const why = layoutDirProblem(
+        name,
+        e?.attrs,
+        { uid, user: options.user },
+        e?.owner ? { owner: e.owner } : {}
+      )
+      if (why !== undefined) return why
+    }
+    return undefined
   }
+  const early = layoutProblem(undefined)
+  if (early !== undefined) refused(options, `layout ${early}`)
   const currentEntry = byName.get('current')
   if (currentEntry && currentEntry.attrs.type !== 'symlink')
     refused(options, `layout ${D}/current exists and is not a symlink`)
-  if (currentEntry && link.status === 'fulfilled' && releaseOfTarget(link.value) === undefined) {
-    throw new DeployRefusedError(
-      `${options.label}: ${D}/current points to '${link.value}', which is not a release of this deploy directory (releases/<id>). A deploy would replace it and could not switch back to it. Point it at a release, or remove it. Nothing was changed.`
-    )
-  }
+  // What current points to, checked before anything is written (again under the lock below).
+  const before =
+    currentEntry && link.status === 'fulfilled'
+      ? checked(options, () => liveReleaseOf(link.value, D))
+      : undefined
   const switchLinks = (entries ?? [])
     .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
     .map(e => e.name)
 
-  // The owner record is written while the state is read: the lock is ours from its mkdir on.
-  const ownerWritten = options.lock
-    ? (await takeLock(files, options, layout, entries, byName, locked)).ownerWritten
-    : Promise.resolve()
-  ownerWritten.catch(() => undefined)
+  const tooLarge = new Map<string, number>()
+  // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
+  // what is read is read under the lock (a lock held by another run makes them moot).
+  const locking = options.lock
+    ? takeLock(files, options, layout, entries, byName, layoutProblem)
+    : Promise.resolve(undefined)
+  locking.catch(() => undefined)
   // The starting point's manifest (and the drift check), read beside the rest: of the release
   // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
   // are read again).
-  const before = link.status === 'fulfilled' ? releaseOfTarget(link.value) : undefined
-  const early = entries ? liveRecords(files, options, layout, byName, before) : Promise.resolve({})
-  early.catch(() => undefined)
-  const [current, releaseList, logText, metaList] = await Promise.all([
+  const earlyRecords = entries
+    ? liveRecords(files, options, layout, byName, before, tooLarge)
+    : Promise.resolve({})
+  earlyRecords.catch(() => undefined)
+  const read = recordReader(files, tooLarge)
+  const state = Promise.all([
     currentEntry || options.lock
       ? files.readlink(layout.current).catch(error => {
           if (isMissing(error)) return undefined
@@ -263,31 +276,61 @@ async function inspected(
         })
       : Promise.resolve(undefined),
     entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
-    entries ? readOrUndefined(files, layout.log, READ_LIMITS.log) : Promise.resolve(undefined),
+    entries ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
     entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
   ])
-  await ownerWritten
-  const liveRelease = current === undefined ? undefined : releaseOfTarget(current)
-  if (current !== undefined && liveRelease === undefined) {
-    throw new DeployRefusedError(
-      `${options.label}: ${D}/current points to '${current}', which is not a release of this deploy directory (releases/<id>). Point it at a release, or remove it.`
+  state.catch(() => undefined)
+  await locking
+  const [current, releaseList, log, metaList] = await state
+  // The rest of the layout's directories, before anything is written into them.
+  const metaByName = new Map((metaList ?? []).map(e => [e.name, e]))
+  for (const name of META_DIRS) {
+    const e = metaByName.get(name)
+    const why = layoutDirProblem(
+      `.atomic-deploy/${name}`,
+      e?.attrs,
+      { uid: lockUid.get(options), user: options.user },
+      e?.owner ? { owner: e.owner } : {}
     )
+    if (why !== undefined) refused(options, `layout ${why}`)
   }
-  const releaseDirs = new Set(
+  const liveRelease =
+    current === undefined ? undefined : checked(options, () => liveReleaseOf(current, D))
+  // Only names that are release ids, and only real directories (sftp-server lists with lstat).
+  const releaseDirs = releaseDirectories(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
   const records = await (liveRelease === before
-    ? early
-    : liveRecords(files, options, layout, byName, liveRelease))
+    ? earlyRecords
+    : liveRecords(files, options, layout, byName, liveRelease, tooLarge))
   return {
     deployDir: D,
-    current,
-    liveRelease,
+    ...(current !== undefined ? { current } : {}),
+    ...(liveRelease !== undefined ? { liveRelease } : {}),
     releaseDirs,
-    logText: logText?.toString('utf8') ?? '',
+    ...(log ? { log } : {}),
+    tooLarge,
     ...records,
     metaNames: (metaList ?? []).map(e => e.name),
     switchLinks
+  }
+}
+
+type RecordReader = (name: string, file: string, limit: number) => Promise<Buffer | undefined>
+
+/**
+ * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
+ * the inspect script reports it (`toolarge <name> <bytes>`).
+ */
+function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): RecordReader {
+  return async (name, file, limit) => {
+    try {
+      return await readRecord(files, file, limit)
+    } catch (error) {
+      if (!(error instanceof TooLargeError)) throw error
+      tooLarge.set(name, error.size)
+      return undefined
+    }
   }
 }
 
@@ -297,21 +340,22 @@ async function liveRecords(
   options: SftpInspectOptions,
   layout: Layout,
   byName: Map<string, DirEntry>,
-  id: string | undefined
+  id: string | undefined,
+  tooLarge: Map<string, number>
 ): Promise<Partial<SftpInspection>> {
   const cache = options.reuse === 'cache' && byName.has('cache')
-  const read = (file: string, limit: number): Promise<Buffer | undefined> =>
-    readOrUndefined(files, file, limit)
+  const read = recordReader(files, tooLarge)
   const nothing = Promise.resolve(undefined)
+  const { manifestBytes, linksBytes } = SERVER_LIMITS
   const [manifest, links, pending, drift] = await Promise.all([
     cache
-      ? read(layout.cacheManifest, READ_LIMITS.manifest)
+      ? read('manifest', layout.cacheManifest, manifestBytes)
       : options.reuse === 'previous' && id !== undefined
-        ? read(layout.manifest(id), READ_LIMITS.manifest)
+        ? read('manifest', layout.manifest(id), manifestBytes)
         : nothing,
-    id !== undefined ? read(layout.links(id), READ_LIMITS.links) : nothing,
-    cache ? read(layout.cachePending, READ_LIMITS.links) : nothing,
-    options.drift && id !== undefined ? driftCheck(files, layout, id) : nothing
+    id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
+    cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
+    options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
   ])
   return {
     ...(manifest ? { manifest } : {}),
@@ -323,39 +367,51 @@ async function liveRecords(
 
 /**
  * The live release against what its deploy recorded: its listing when verified and the marker
- * made when it became ready (a release made before these records existed: unknown).
+ * made when it became ready (a release made before these records existed, or a listing over its
+ * limit: unknown).
  */
 async function driftCheck(
   files: RemoteFiles,
   layout: Layout,
-  id: string
+  id: string,
+  read: RecordReader
 ): Promise<{ drift: ListingDiff | 'unknown'; hooked?: Buffer }> {
   const [listing, ready, links, hooked] = await Promise.all([
-    readOrUndefined(files, layout.listing(id), READ_LIMITS.manifest),
+    read('listing', layout.listing(id), SERVER_LIMITS.listingBytes),
     files.lstat(layout.ready(id)),
-    readOrUndefined(files, layout.links(id), READ_LIMITS.links),
-    readOrUndefined(files, layout.hook(id), READ_LIMITS.links)
+    read('links', layout.links(id), SERVER_LIMITS.linksBytes),
+    read('hooked', layout.hook(id), SERVER_LIMITS.linksBytes)
   ])
   if (!listing || ready?.type !== 'file') return { drift: 'unknown' }
   const recorded = listing.toString('utf8')
   // The directories the release had, listed all at once (the walk confirms each one).
   const hints = recorded
     .split('\n')
-    .filter(l => l.startsWith('d ./'))
-    .map(l => l.slice(4))
+    .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
+    .filter((p): p is string => p !== undefined)
   const now = await walkTree(files, layout.release(id), { hints })
-  const linked = (links?.toString('utf8') ?? '')
-    .split('\n')
-    .filter(l => l !== '' && isPlainRelativePath(l))
+  // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
+  // only names paths that are not the release's own, so none are taken as such.
+  let linked: string[]
+  try {
+    linked = parseLinkList(links ?? Buffer.alloc(0), layout.links(id))
+  } catch {
+    linked = []
+  }
   return {
     drift: driftOf(recorded, now, ready.mtime, linked),
     ...(hooked ? { hooked } : {})
   }
 }
 
+/** The deploy user's id, learned from the lock each inspection made (see takeLock). */
+const lockUid = new WeakMap<SftpInspectOptions, number>()
+
 /**
- * Create what the layout lacks, then `mkdir .atomic-deploy/lock`. Returns once the lock is ours,
- * with the writing of its owner record under way.
+ * Create what the layout lacks, then `mkdir .atomic-deploy/lock` and learn the deploy user's id
+ * from it (SFTP has no getuid: the directory this run just made is the user's own). With it, the
+ * layout's directories are checked for their owner before anything else is written; a refusal
+ * then takes back what this run made. Returns once the lock is ours and its owner record written.
  */
 async function takeLock(
   files: RemoteFiles,
@@ -363,8 +419,8 @@ async function takeLock(
   layout: Layout,
   entries: DirEntry[] | undefined,
   byName: Map<string, DirEntry>,
-  tried: PromiseSettledResult<void> | undefined
-): Promise<{ ownerWritten: Promise<void> }> {
+  layoutProblem: (uid: number | undefined) => string | undefined
+): Promise<void> {
   const D = layout.dir
   const held = async (): Promise<never> => {
     const there = await files.lstat(layout.lock).catch(() => undefined)
@@ -373,56 +429,72 @@ async function takeLock(
       `${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`
     )
   }
-  if (tried?.status === 'fulfilled') return ownLock(files, options, layout)
-  // The layout was there, and still the mkdir failed: the lock is held (or cannot be made).
-  if (tried && byName.has('.atomic-deploy')) {
-    const error: unknown = tried.reason
+  const made: string[] = []
+  if (!byName.has('.atomic-deploy')) {
+    // The deploy directory and any missing parents, shallowest first, then the metadata
+    // directory (private, as the shell scripts make it).
+    const missing: string[] = []
+    if (!entries) {
+      const ancestors: string[] = []
+      for (let at = D; at !== '/' && at !== ''; at = path.posix.dirname(at)) ancestors.unshift(at)
+      const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)))
+      ancestors.forEach((a, i) => {
+        if (!found[i]) missing.push(a)
+      })
+    }
+    try {
+      // mkdir -p: another deploy starting at the same moment may make them first.
+      if (missing.length > 0) await ensureDirectories(files, missing, MODES.layoutDir)
+      await files.mkdir(layout.meta, MODES.privateDir)
+      made.push(layout.meta)
+    } catch (error) {
+      const there = await files.lstat(layout.meta).catch(() => undefined)
+      if (there?.type !== 'dir')
+        refused(
+          options,
+          `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`,
+          [],
+          D
+        )
+    }
+  }
+  const [lock, mine] = await Promise.allSettled([
+    files.mkdir(layout.lock, MODES.privateDir),
+    files.lstat(layout.lock)
+  ])
+  if (lock.status === 'rejected') {
+    const error: unknown = lock.reason
     if (!(error instanceof SftpError) || error.code === undefined) throw error
     return held()
   }
-  const missing: string[] = []
-  if (!entries) {
-    // The deploy directory itself, and any missing parents, shallowest first.
-    const ancestors: string[] = []
-    for (let at = D; at !== '/' && at !== ''; at = path.posix.dirname(at)) ancestors.unshift(at)
-    const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)))
-    ancestors.forEach((a, i) => {
-      if (!found[i]) missing.push(a)
-    })
+  const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined
+  if (uid !== undefined && uid >= 0) lockUid.set(options, uid)
+  const why = layoutProblem(uid)
+  if (why !== undefined) {
+    // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
+    await files.rmdir(layout.lock).catch(() => undefined)
+    for (const dir of made.reverse()) await files.rmdir(dir).catch(() => undefined)
+    refused(options, `layout ${why}`)
   }
-  for (const name of ['releases', 'shared', '.atomic-deploy'])
-    if (!byName.has(name)) missing.push(`${D}/${name}`)
-  try {
-    // mkdir -p: another deploy starting at the same moment may make them first.
-    if (missing.length > 0) await ensureDirectories(files, missing, DIRECTORY_MODE)
-  } catch (error) {
-    refused(
-      options,
-      `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`,
-      [],
-      D
-    )
-  }
-  try {
-    await files.mkdir(layout.lock, DIRECTORY_MODE)
-  } catch (error) {
-    if (!(error instanceof SftpError) || error.code === undefined) throw error
-    return held()
-  }
-  return ownLock(files, options, layout)
-}
-
-/** The lock is ours: say so, and write its owner record. */
-function ownLock(
-  files: RemoteFiles,
-  options: SftpInspectOptions,
-  layout: Layout
-): { ownerWritten: Promise<void> } {
-  lockedHere.add(options)
-  options.onLocked?.(layout.dir)
-  const ownerWritten = files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
-    mode: 0o644,
-    temporaryDir: layout.lock
+  options.onLocked?.(D)
+  const missing = ['releases', 'shared'].filter(n => !byName.has(n)).map(n => `${D}/${n}`)
+  await Promise.all([
+    // The owner record, private like every record; the metadata directory private too, as the
+    // shell scripts leave it (`chmod 700` on every lock).
+    files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
+      mode: MODES.privateFile,
+      temporaryDir: layout.lock
+    }),
+    files.setMode(layout.meta, MODES.privateDir),
+    missing.length > 0 ? ensureDirectories(files, missing, MODES.layoutDir) : undefined
+  ]).catch(error => {
+    if (error instanceof SftpError && error.code !== undefined)
+      refused(
+        options,
+        `permission user ${options.user} cannot create directories in ${D} (${messageOf(error)})`,
+        [],
+        D
+      )
+    throw error
   })
-  return { ownerWritten }
 }

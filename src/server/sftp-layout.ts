@@ -2,7 +2,9 @@
  * The deploy layout as paths (see DESIGN.md): the same directories and metadata files the shell
  * scripts use, so a server can move between shell and SFTP-only deploys.
  */
-import { releaseIdProblem } from '../release/release-id.js'
+import type { FileAttributes, RemoteFiles } from '../sftp/remote-files.js'
+import { isMissing, NotRegularFileError } from '../sftp/sftp-engine.js'
+import { shown } from './server-data.js'
 
 export interface Layout {
   dir: string
@@ -71,33 +73,72 @@ export function logLine(event: string, id: string, now: Date = new Date()): stri
 }
 
 /**
- * The release `current` points to, from its target as read back: only `releases/<id>` (the
- * form every switch writes) with a valid id; anything else is not a release of this layout.
+ * A record read back from .atomic-deploy/: its bytes, or undefined when it is missing or is not
+ * a regular file (never read through a symlink, as the shell scripts' `blob`). A record over
+ * `limit` throws TooLargeError, unread.
  */
-export function releaseOfTarget(target: string): string | undefined {
-  const match = /^releases\/([^/]+)\/?$/.exec(target)
-  if (!match || releaseIdProblem(match[1] as string) !== undefined) return undefined
-  return match[1]
+export async function readRecord(
+  files: RemoteFiles,
+  path: string,
+  limit: number,
+  signal?: AbortSignal
+): Promise<Buffer | undefined> {
+  try {
+    return await files.readFile(path, limit, signal)
+  } catch (error) {
+    if (isMissing(error) || error instanceof NotRegularFileError) return undefined
+    throw error
+  }
 }
 
 /**
- * A relative path recorded on the server (a shared link, a seed record): one or more plain
- * segments, nothing that climbs out or is absolute.
+ * Modes over SFTP, as the shell scripts leave them (they run under umask 077 and create what
+ * users read under the login's umask plus o-w): the metadata directory, the lock and every
+ * record are private; releases/ and shared/ are the server's umask's, less o-w.
  */
-export function isPlainRelativePath(p: string): boolean {
-  return (
-    p !== '' &&
-    !p.startsWith('/') &&
-    !/[\0\n\r]/.test(p) &&
-    p.split('/').every(s => s !== '' && s !== '.' && s !== '..')
-  )
+export const MODES = {
+  /** .atomic-deploy/, its lock, manifests/, revisions/ and tmp/. */
+  privateDir: 0o700,
+  /** Every record in .atomic-deploy/ (the log, manifests, listings, owner, seed records). */
+  privateFile: 0o600,
+  /** releases/, shared/, cache/, asked of mkdir: the server's umask applies. */
+  layoutDir: 0o775
+} as const
+
+/**
+ * Why a layout directory may not be written into, as lib/guard.sh's real_dir says it (the same
+ * words): a symlink, not a directory, another user's, or writable by every user. `attrs` are
+ * its lstat (or its entry in its parent's listing: sftp-server takes those with lstat); `uid`
+ * the deploy user's, when known (learned from the lock this run made); `owner` the owner's name
+ * as the listing shows it. Undefined when it may be written into, or is missing.
+ */
+export function layoutDirProblem(
+  name: string,
+  attrs: FileAttributes | undefined,
+  who: { uid: number | undefined; user: string },
+  extra: { owner?: string; target?: string } = {}
+): string | undefined {
+  if (!attrs) return undefined
+  if (attrs.type === 'symlink')
+    return `${name} is a symlink${extra.target !== undefined ? ` (to ${shown(extra.target)})` : ''}; atomic-deploy writes only into real directories. Replace it with the directory itself`
+  if (attrs.type !== 'dir') return `${name} exists and is not a directory`
+  if (who.uid !== undefined && who.uid >= 0 && attrs.uid >= 0 && attrs.uid !== who.uid) {
+    const owner = extra.owner
+      ? `${shown(extra.owner, 64)} (user id ${attrs.uid})`
+      : `user id ${attrs.uid}`
+    return `${name} is owned by ${owner}, not by ${who.user} (user id ${who.uid}); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)`
+  }
+  if (attrs.mode & 0o002)
+    return `${name} is writable by every user (mode ${attrs.mode.toString(8)}), so anybody could swap what is in it. Remove that (chmod o-w)`
+  return undefined
 }
 
-/** Bounds on metadata files read back, so a broken server cannot exhaust the runner's memory. */
-export const READ_LIMITS = {
-  log: 16 * 1024 * 1024,
-  manifest: 256 * 1024 * 1024,
-  links: 16 * 1024 * 1024,
-  owner: 4000,
-  seeded: 16 * 1024 * 1024
-} as const
+/**
+ * A release's shared-link list as the shell scripts write it (record_link in release.sh): one
+ * path a line, a line break or a % in a name percent-encoded; parseLinkList reads it back.
+ */
+export function linkListText(links: string[]): string {
+  return links
+    .map(l => `${/[\n%]/.test(l) ? l.replace(/%/g, '%25').replace(/\n/g, '%0A') : l}\n`)
+    .join('')
+}

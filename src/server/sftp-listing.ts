@@ -1,6 +1,7 @@
 /**
  * A release's listing as list_tree (lib/listing.sh) prints it, from what an SFTP listing says of
- * each path: `f <mode> <size> ./<path>`, `d ./<path>`, `l <target length> ./<path>`.
+ * each path: `f <mode> <size> ./<path>`, `d <mode> ./<path>`, `l <target length> ./<path>`
+ * (modes as find's %m: the low twelve bits in octal).
  */
 import type { TreeEntry } from '../sftp/sftp-tree.js'
 
@@ -11,7 +12,7 @@ export function listingLine(entry: TreeEntry): string | undefined {
     case 'file':
       return `f ${attrs.mode.toString(8)} ${attrs.size} ./${path}`
     case 'dir':
-      return `d ./${path}`
+      return `d ${attrs.mode.toString(8)} ./${path}`
     case 'symlink':
       return `l ${attrs.size} ./${path}`
     default:

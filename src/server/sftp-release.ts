@@ -14,16 +14,14 @@ import type { Appender, DirEntry, FileAttributes, RemoteFiles } from '../sftp/re
 import { forEachPipelined } from '../sftp/sftp-batch.js'
 import { isMissing, TooLargeError } from '../sftp/sftp-engine.js'
 import { ensureDirectories, makeDirectories, uploadEntries } from '../sftp/sftp-transfer.js'
-import { removeTree, walkTree } from '../sftp/sftp-tree.js'
+import { removeTree, removeTrees, walkTree } from '../sftp/sftp-tree.js'
 import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
 import { shown } from './server-data.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
 import type { Base } from './server-session.js'
-import { layoutOf, logLine, type Layout } from './sftp-layout.js'
+import { layoutOf, linkListText, logLine, MODES, type Layout } from './sftp-layout.js'
 import { listingLine as actualListingLine } from './sftp-listing.js'
 import { listingLine } from './upload.js'
-
-const DIRECTORY_MODE = 0o775
 
 export interface SftpReleaseOptions {
   files: RemoteFiles
@@ -49,6 +47,14 @@ export interface SftpReleaseOptions {
   leftovers: { switchLinks: string[]; metaNames: string[] }
   /** Releases no removal may touch: current's target, the release it replaced. */
   protectedReleases: string[]
+  /**
+   * The starting release was walked by the drift check, and the base planned without whatever
+   * differed: its directories and files are what the manifest says. Otherwise (cache/, or no
+   * drift check) it is walked before anything is read from it or written into it.
+   */
+  baseChecked?: boolean
+  /** Directories of the starting copy the plan writes into or removes from (writtenDirectories). */
+  writeDirs?: string[]
   /** Called once `releases/<id>` exists and is this run's to remove on failure. */
   onCreated: () => void
   /** Given the release log, opened for appending, for the phases after this one. */
@@ -129,10 +135,23 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   // space is asked for beside it, and the release log opened (it stays open until the release
   // is recorded).
   const free = quiet(files.freeBytes(o.deployDir, signal).catch(() => undefined))
-  const logFile = quiet(files.appender(L.log, 0o644, signal))
+  const logFile = quiet(files.appender(L.log, MODES.privateFile, signal))
   const closeLog = (): Promise<void> => logFile.then(a => a.close()).catch(() => undefined)
+  // The release directory is made with the server's umask (sftp-server's: an SFTP account's own),
+  // less o-w, as a shell deploy makes it with the login's: what it gets is the mode of every
+  // directory of the release (set explicitly, and verified). A seed record for this new id can
+  // only have been planted: this run's record starts empty.
+  const made = quiet(files.lstat(R, signal))
+  const planted = quiet(
+    removeTree(files, L.seeded(id), { guard, signal }).then(
+      () => undefined,
+      (error: unknown) => error
+    )
+  )
+  let dirMode: number
   try {
-    await files.mkdir(R, DIRECTORY_MODE, signal)
+    await files.mkdir(R, MODES.layoutDir, signal)
+    dirMode = ((await made)?.mode ?? MODES.layoutDir) & 0o777 & ~0o002
   } catch (error) {
     await closeLog()
     if (await files.lstat(R).catch(() => undefined)) {
@@ -151,6 +170,8 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     )
   }
   o.onCreated()
+  const plantedFailure = await planted
+  if (plantedFailure !== undefined) throw plantedFailure
   const appender = await logFile
   o.keepLog?.(appender)
   // Logged as begun before anything is written into it, and never cancelled: a release the log
@@ -179,7 +200,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
             d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
           )
         ],
-        DIRECTORY_MODE,
+        MODES.privateDir,
         signal
       )
     )
@@ -189,8 +210,8 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   const metadata = quiet(
     scratch.then(() =>
       Promise.all([
-        write(L.manifest(id), o.manifest, 0o600),
-        write(L.revision(id), Buffer.from(`${o.revision}\n`), 0o600)
+        write(L.manifest(id), o.manifest, MODES.privateFile),
+        write(L.revision(id), Buffer.from(`${o.revision}\n`), MODES.privateFile)
       ])
     )
   )
@@ -202,10 +223,12 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       Promise.all([
         write(
           L.links(id),
-          Buffer.from([...p.linked, ...p.parents].map(l => `${l}\n`).join('')),
-          0o644
+          Buffer.from(linkListText([...p.linked, ...p.parents])),
+          MODES.privateFile
         ),
-        ...(p.record.length > 0 ? [write(L.seeded(id), Buffer.from(p.record.join('')), 0o644)] : [])
+        ...(p.record.length > 0
+          ? [write(L.seeded(id), Buffer.from(p.record.join('')), MODES.privateFile)]
+          : [])
       ])
     )
   )
@@ -225,7 +248,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   if (signal?.aborted) stop()
   plan.catch(error => building.abort(error))
   try {
-    await build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent)
+    await build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent, dirMode)
   } catch (error) {
     const refusal = await plan.then(
       () => undefined,
@@ -249,14 +272,18 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   const records = quiet(
     scratch.then(() =>
       Promise.all([
-        files.openForWrite(L.listing(id), { mode: 0o644, temporaryDir: L.tmp, signal }),
-        files.openForWrite(L.ready(id), { mode: 0o644, temporaryDir: L.tmp, signal })
+        files.openForWrite(L.listing(id), {
+          mode: MODES.privateFile,
+          temporaryDir: L.tmp,
+          signal
+        }),
+        files.openForWrite(L.ready(id), { mode: MODES.privateFile, temporaryDir: L.tmp, signal })
       ])
     )
   )
   let listing: string
   try {
-    listing = await verifyRelease(o, R)
+    listing = await verifyRelease(o, R, dirMode)
   } catch (error) {
     await records.then(
       opened => Promise.all(opened.map(f => f.discard())),
@@ -270,10 +297,8 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   await Promise.all([planned, metadata, leftovers, started])
   // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
   if (o.base.kind === 'cache') {
-    await write(L.cacheManifest, o.manifest, 0o600)
-    await files.unlink(L.cachePending, signal).catch(error => {
-      if (!isMissing(error)) throw error
-    })
+    await write(L.cacheManifest, o.manifest, MODES.privateFile)
+    await removeTree(files, L.cachePending, { guard, signal })
   }
   const recorded = Promise.all([
     listingFile.commit(Buffer.from(listing)),
@@ -302,6 +327,46 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       replaced: shared.actions.filter(a => a.replace).map(a => a.rel),
       created: shared.actions.filter(a => a.kind === 'create').map(a => a.rel)
     }
+  }
+}
+
+/**
+ * A starting copy is server data too: a directory of it that is a symlink now (a release changed
+ * by hand, or planted), or a file that is no longer a regular file, would be read through
+ * (copy-data opens what a link points to) or written through (a sync of cache/). `root` is
+ * walked (one listing per directory, all at once; links are never entered), and any such path
+ * refuses the deploy before anything is read from it or written into it, as release.sh's
+ * check_copy refuses the copy.
+ */
+async function checkBase(
+  files: RemoteFiles,
+  label: string,
+  root: string,
+  what: string,
+  copied: readonly ManifestEntry[],
+  writeDirs: readonly string[],
+  signal: AbortSignal | undefined
+): Promise<void> {
+  const parents = new Set<string>(writeDirs)
+  for (const e of copied)
+    for (let i = e.path.indexOf('/'); i > 0; i = e.path.indexOf('/', i + 1))
+      parents.add(e.path.slice(0, i))
+  const found = new Map(
+    (await walkTree(files, root, { hints: parents, signal })).map(e => [e.path, e.attrs.type])
+  )
+  const refuse = (p: string, expected: string): never => {
+    throw new DeployRefusedError(
+      `${label}: ${shown(p)} is ${found.get(p) === 'symlink' ? 'a symlink' : `not a ${expected}`} in ${what}, where the manifest has a ${expected}; nothing was read or written through it. ${what === 'cache/' ? 'cache/ was changed on the server: remove it, and the next deploy with reuse: cache rebuilds it' : "The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"}.`
+    )
+  }
+  for (const dir of [...parents].sort()) {
+    const type = found.get(dir)
+    if (type !== undefined && type !== 'dir') refuse(dir, 'directory')
+  }
+  // Symlinks are made anew from the manifest, never copied: only files are read.
+  for (const e of copied) {
+    const type = found.get(e.path)
+    if (e.type === 'file' && type !== undefined && type !== 'file') refuse(e.path, 'file')
   }
 }
 
@@ -341,9 +406,7 @@ async function removeLeftovers(
       }
     }),
     ...o.leftovers.switchLinks.map(name =>
-      files.unlink(`${L.dir}/${name}`, signal).catch(error => {
-        if (!isMissing(error)) throw error
-      })
+      removeTree(files, `${L.dir}/${name}`, { guard, signal })
     ),
     ...o.leftovers.metaNames
       .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
@@ -358,11 +421,12 @@ async function build(
   guard: RemovalGuard,
   copier: Copier,
   onFile: (entry: ManifestEntry) => void,
-  sent: { missing: number }
+  sent: { missing: number },
+  dirMode: number
 ): Promise<void> {
   const { files, signal, base, plan } = o
   const R = L.release(o.releaseId)
-  const upload = { sourceRoot: o.sourceRoot, directoryMode: DIRECTORY_MODE, onFile, signal }
+  const upload = { sourceRoot: o.sourceRoot, directoryMode: dirMode, onFile, signal }
   if (base.kind === 'none') {
     await uploadEntries(files, o.entries, { ...upload, root: R })
     return
@@ -376,23 +440,18 @@ async function build(
     // cache/: brought up to date first, then copied whole into the release. Its manifest is
     // rewritten once the release is verified; until then cache.pending names the paths this
     // sync touches, so an interrupted sync costs the next deploy only those (as release.sh).
-    const gone = (error: unknown): void => {
-      if (!isMissing(error)) throw error
-    }
     if (!base.exists) {
-      await Promise.all([
-        files.unlink(L.cacheManifest, signal).catch(gone),
-        files.unlink(L.cachePending, signal).catch(gone)
-      ])
-      await removeTree(files, L.cache, { guard, signal })
-      await files.mkdir(L.cache, DIRECTORY_MODE, signal)
+      await removeTrees(files, [L.cacheManifest, L.cachePending, L.cache], { guard, signal })
+      await files.mkdir(L.cache, MODES.layoutDir, signal)
     } else {
+      // What the sync writes into, and what is copied from cache/, checked first.
+      await checkBase(files, o.label, L.cache, 'cache/', o.entries, o.writeDirs ?? [], signal)
       const touched = [...plan.remove, ...plan.upload.map(e => e.path)]
       if (touched.length > 0)
         await files.appendFile(
           L.cachePending,
           Buffer.from(touched.map(p => `${JSON.stringify(p)}\n`).join('')),
-          0o644,
+          MODES.privateFile,
           signal
         )
       await Promise.all(
@@ -407,7 +466,7 @@ async function build(
   const dirs = makeDirectories(
     files,
     o.entries.filter(e => e.type === 'dir').map(e => `${R}/${e.path}`),
-    DIRECTORY_MODE,
+    dirMode,
     signal
   )
   dirs.catch(() => undefined)
@@ -416,6 +475,13 @@ async function build(
   const items = o.entries.filter(e => e.type !== 'dir')
   const sentFirst = copier === 'upload' ? items : items.filter(e => changed.has(e.path))
   const madeThere = copier === 'upload' ? [] : items.filter(e => !changed.has(e.path))
+  // The release copied from is read through: unless the drift check walked it already, it is
+  // walked beside the uploads, and the copies wait for it.
+  const baseOk =
+    base.kind === 'release' && !o.baseChecked && madeThere.length > 0
+      ? checkBase(files, o.label, from, `release ${base.id}`, madeThere, [], signal)
+      : Promise.resolve()
+  baseOk.catch(() => undefined)
   const made = forEachPipelined(
     [...sentFirst, ...madeThere],
     async (e, batchSignal) => {
@@ -425,6 +491,7 @@ async function build(
         return
       }
       if (!changed.has(e.path) && copier !== 'upload') {
+        await baseOk
         try {
           if (copier === 'hardlink') await files.hardlink(`${from}/${e.path}`, target, batchSignal)
           else
@@ -459,7 +526,7 @@ async function build(
  * multiset (nothing missing, nothing extra); every link's target read back; with verify: full,
  * every file read back and hashed here.
  */
-async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> {
+async function verifyRelease(o: SftpReleaseOptions, R: string, dirMode: number): Promise<string> {
   const { files, signal } = o
   const dirs = o.entries.filter(e => e.type === 'dir').map(e => e.path)
   // Links read back (and, with verify: full, files read back) beside the listing: a path the
@@ -503,8 +570,15 @@ async function verifyRelease(o: SftpReleaseOptions, R: string): Promise<string> 
     // What list_tree would print (an 'o' line for what it would not list: never expected).
     const line = `${actualListingLine(a) ?? `o ./${a.path}`}\n`
     lines.push(line)
-    const count = expected.get(line) ?? 0
-    if (count > 0) expected.set(line, count - 1)
+    // Every directory has the release's mode (set-id and sticky bits are the server's), as
+    // release.sh checks it: one with another mode is unexpected, whatever its path.
+    if (a.attrs.type === 'dir' && (a.attrs.mode & 0o777) !== dirMode) {
+      unexpected.push(line.slice(0, -1))
+      continue
+    }
+    const compared = a.attrs.type === 'dir' ? `d ./${a.path}\n` : line
+    const count = expected.get(compared) ?? 0
+    if (count > 0) expected.set(compared, count - 1)
     else unexpected.push(line.slice(0, -1))
   }
   const missing = [...expected].filter(([, n]) => n > 0).map(([line]) => line.slice(0, -1))
@@ -655,7 +729,7 @@ function ensureUnder(
   return ensureDirectories(
     files,
     parts.map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`),
-    DIRECTORY_MODE,
+    MODES.layoutDir,
     signal
   )
 }

@@ -21,6 +21,11 @@ export interface DirEntry {
   /** A single path segment, never '.', '..', empty, or holding '/' or NUL. */
   name: string
   attrs: FileAttributes
+  /**
+   * The owner's name, as the server's long listing shows it (OpenSSH: `ls -l` form, owner in
+   * the third field), for messages only; server text.
+   */
+  owner?: string
 }
 
 /** A local file to send, as the manifest describes it. */

@@ -728,7 +728,7 @@ export class SftpEngine implements RemoteFiles {
         for (let rounds = 0; rounds < 100_000; rounds++) {
           const batch = await Promise.all(
             [0, 1].map(() =>
-              this.request<{ filename: string; attrs: Stats }[] | false>(
+              this.request<{ filename: string; longname?: unknown; attrs: Stats }[] | false>(
                 'list',
                 dir,
                 32,
@@ -748,9 +748,12 @@ export class SftpEngine implements RemoteFiles {
               throw new Error(`${dir} holds more than ${LISTING_LIMIT} names`)
             for (const item of list) {
               if (item.filename === '.' || item.filename === '..') continue
+              const owner =
+                typeof item.longname === 'string' ? item.longname.split(/\s+/)[2] : undefined
               entries.push({
                 name: checkEntryName(dir, item.filename),
-                attrs: attributesOf(item.attrs)
+                attrs: attributesOf(item.attrs),
+                ...(owner ? { owner } : {})
               })
             }
           }

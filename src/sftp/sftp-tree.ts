@@ -7,7 +7,7 @@
  * trips rather than a few per level; such a listing is only used once the walk confirms it.
  */
 import type { DirEntry, FileAttributes, RemoteFiles } from './remote-files.js'
-import { isMissing } from './sftp-engine.js'
+import { isMissing, LISTING_LIMIT } from './sftp-engine.js'
 
 export interface TreeEntry {
   /** Relative to the root, '/'-separated. */
@@ -58,6 +58,8 @@ export async function walkTree(
       for (const child of children) {
         const path = relative === '' ? child.name : `${relative}/${child.name}`
         entries.push({ path, attrs: child.attrs })
+        if (entries.length > LISTING_LIMIT)
+          throw new Error(`${root} holds more than ${LISTING_LIMIT} entries`)
         if (child.attrs.type === 'dir' && depth + 1 < (options.maxDepth ?? Infinity))
           next.push(path)
       }
@@ -67,30 +69,83 @@ export async function walkTree(
   return entries
 }
 
+/** What removals over SFTP pass (src/server/removal-guard.ts). */
+export interface TreeGuard {
+  check(path: string, current?: string): void
+  confirm(files: RemoteFiles, paths: string[], signal?: AbortSignal): Promise<string | undefined>
+}
+
+export interface RemoveOptions {
+  guard: TreeGuard
+  hints?: Iterable<string>
+  signal?: AbortSignal
+}
+
 /**
- * Remove `root` and everything below it. `guard` sees every path before anything is removed and
- * throws to refuse. Returns false when `root` did not exist.
+ * Remove `root` and everything below it. The guard sees every path before anything is removed
+ * and throws to refuse. Returns false when `root` did not exist.
  */
 export async function removeTree(
   files: RemoteFiles,
   root: string,
-  options: { guard: (path: string) => void; hints?: Iterable<string>; signal?: AbortSignal }
+  options: RemoveOptions
 ): Promise<boolean> {
+  const [removed] = await removeTrees(files, [root], options)
+  return removed as boolean
+}
+
+/**
+ * Remove each of `roots` with everything below it, once the guard has let every one of them go:
+ * when it refuses one, nothing is removed (as lib/guard.sh's guarded_rm). The guard's reads (the
+ * target of `current`, the parents of each root) leave beside each root's lstat and listing, so
+ * this costs no round trip more than the removal itself. Returns, for each root, whether it
+ * existed.
+ */
+export async function removeTrees(
+  files: RemoteFiles,
+  roots: string[],
+  options: RemoveOptions
+): Promise<boolean[]> {
   const { guard, signal } = options
-  guard(root)
+  for (const root of roots) guard.check(root)
+  const confirmed = guard.confirm(files, roots, signal)
+  confirmed.catch(() => undefined)
   // The lstat decides; the listing goes out beside it (reading is harmless) and is used only
   // when the root is a real directory: opendir follows a symlink, a removal must not.
-  const walked = walkTree(files, root, options)
-  walked.catch(() => undefined)
-  const top = await files.lstat(root, signal)
-  if (!top) return false
-  if (top.type !== 'dir') {
-    await files.unlink(root, signal)
-    return true
-  }
-  const entries = await walked
+  const reads = roots.map(root => {
+    const walked = walkTree(files, root, options)
+    walked.catch(() => undefined)
+    const top = files.lstat(root, signal)
+    top.catch(() => undefined)
+    return { root, walked, top }
+  })
+  const current = await confirmed
+  return Promise.all(
+    reads.map(async ({ root, walked, top }) => {
+      const attrs = await top
+      if (!attrs) return false
+      if (attrs.type !== 'dir') {
+        await files.unlink(root, signal).catch(error => {
+          if (!isMissing(error)) throw error
+        })
+        return true
+      }
+      await removeListed(files, root, await walked, current, options)
+      return true
+    })
+  )
+}
+
+async function removeListed(
+  files: RemoteFiles,
+  root: string,
+  entries: TreeEntry[],
+  current: string | undefined,
+  options: RemoveOptions
+): Promise<void> {
+  const { guard, signal } = options
   const full = (relative: string): string => `${root}/${relative}`
-  for (const e of entries) guard(full(e.path))
+  for (const e of entries) guard.check(full(e.path), current)
   const dirs = entries.filter(e => e.attrs.type === 'dir').map(e => e.path)
   dirs.push('')
   const depth = (p: string): number => (p === '' ? 0 : p.split('/').length)
@@ -123,5 +178,4 @@ export async function removeTree(
     refused = refused.filter(r => depth(r.p) !== deepest)
     await Promise.all(now.map(r => rmdir(r.p)))
   }
-  return true
 }

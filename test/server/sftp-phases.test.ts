@@ -15,7 +15,7 @@ import { LocalFiles } from '../support/local-files.ts'
 const D = '/srv/www/app'
 const guard = removalGuard({ deployDir: D, protectedReleases: ['live', 'previous', undefined] })
 
-describe('the removal guard', () => {
+describe('the removal guard, on absolute paths as the SFTP phases build them', () => {
   it.each([
     [`${D}/releases/old`],
     [`${D}/releases/old/public/index.php`],
@@ -26,34 +26,29 @@ describe('the removal guard', () => {
     [`${D}/cache`],
     [`${D}/.current.tmp-1234`]
   ])('lets %s go', p => {
-    expect(() => guard(p)).not.toThrow()
+    expect(() => guard.check(p, 'releases/live')).not.toThrow()
   })
 
   it.each([
-    [`${D}/current`, /live link/],
-    [`${D}/releases/live`, /release live is live/],
-    [`${D}/releases/live/index.php`, /release live is live/],
-    [`${D}/releases/previous`, /release previous is live, or the one the live release replaced/],
-    [`${D}/releases`, /directory of the deploy layout/],
-    [`${D}/shared`, /directory of the deploy layout/],
-    [`${D}/.atomic-deploy`, /directory of the deploy layout/],
-    [`${D}/.atomic-deploy/manifests`, /directory of the deploy layout/],
-    [D, /outside/],
-    ['/srv/www', /outside/],
-    ['/srv/www/app2/releases/x', /outside/],
-    [`${D}/releases/../../../etc`, /not a plain path/],
-    [`${D}/releases/x/../live`, /not a plain path/],
-    [`${D}/shared/`, /not a plain path/],
-    [`${D}//etc`, /not a plain path/],
-    [`${D}/./current`, /not a plain path/]
+    [`${D}/current`, /current is part of the deploy layout/],
+    [`${D}/releases/live`, /releases\/live is what current points to/],
+    [`${D}/releases/live/index.php`, /releases\/live\/index.php is what current points to/],
+    [`${D}/releases/previous`, /releases\/previous is release previous, which is kept/],
+    [`${D}/releases`, /releases is part of the deploy layout/],
+    [`${D}/shared`, /part of the deploy layout/],
+    [`${D}/.atomic-deploy`, /part of the deploy layout/],
+    [`${D}/.atomic-deploy/manifests`, /part of the deploy layout/],
+    [D, /not a plain relative path inside/],
+    ['/srv/www', /not a plain relative path inside/],
+    ['/srv/www/app2/releases/x', /not a plain relative path inside/],
+    [`${D}/releases/../../../etc`, /not a plain relative path/],
+    [`${D}/releases/x/../live`, /not a plain relative path/],
+    [`${D}/shared/`, /not a plain relative path/],
+    [`${D}//etc`, /not a plain relative path/],
+    [`${D}/./current`, /not a plain relative path/]
   ])('refuses %s', (p, why) => {
-    expect(() => guard(p)).toThrow(RemovalRefusedError)
-    expect(() => guard(p)).toThrow(why)
-  })
-
-  it('refuses everything while the deploy directory is not resolved', () => {
-    const unresolved = removalGuard({ deployDir: 'app', protectedReleases: [] })
-    expect(() => unresolved('app/releases/x')).toThrow(/not resolved/)
+    expect(() => guard.check(p, 'releases/live')).toThrow(RemovalRefusedError)
+    expect(() => guard.check(p, 'releases/live')).toThrow(why)
   })
 })
 
@@ -80,11 +75,15 @@ describe('cleanup over SFTP with records read back from the server', () => {
     return { root, dir, victim }
   }
 
-  it('an abort removes its release and releases the lock, and a hostile seed record removes nothing outside', async () => {
+  it('an abort removes its release and releases the lock, and a hostile seed record removes nothing outside, nor any shared path but those of its own shared-paths', async () => {
     const { dir, victim } = await layout()
+    // shared/storage holds the users' data; this run seeded shared/uploads only.
+    await mkdir(path.join(dir, 'shared/storage'))
+    await writeFile(path.join(dir, 'shared/storage/photo.jpg'), 'users data')
+    await mkdir(path.join(dir, 'shared/uploads'))
     await writeFile(
       path.join(dir, '.atomic-deploy/seeded.new'),
-      'seeded ../../victim\ncreated ../victim\nseeded \nseeded uploads/../../../victim\n'
+      'seeded ../../victim\ncreated ../victim\nseeded \nseeded uploads/../../../victim\nseeded storage\nseeded uploads\n'
     )
     const files = new LocalFiles()
     const warnings: string[] = []
@@ -94,7 +93,8 @@ describe('cleanup over SFTP with records read back from the server', () => {
       deployDir: dir,
       releaseId: 'new',
       lockToken: 'ours',
-      protectedReleases: ['live']
+      protectedReleases: ['live'],
+      sharedPaths: ['uploads/', '../victim']
     })
     expect(done).toEqual({ aborted: true, unlocked: true })
     expect(await readFile(path.join(victim, 'precious'), 'utf8')).toBe('keep')
@@ -102,8 +102,13 @@ describe('cleanup over SFTP with records read back from the server', () => {
     expect(await exists(path.join(dir, 'releases/live'))).toBe(true)
     expect(await exists(path.join(dir, '.atomic-deploy/lock'))).toBe(false)
     expect(await exists(path.join(dir, '.atomic-deploy/seeded.new'))).toBe(false)
-    expect(warnings).toHaveLength(4)
-    for (const w of warnings) expect(w).toMatch(/^left shared\/.* as it is: refusing to remove/)
+    expect(warnings).toHaveLength(5)
+    for (const w of warnings)
+      expect(w).toMatch(
+        /^the seed record of new names shared\/.*, which is not in shared-paths; it was left alone$/
+      )
+    expect(await readFile(path.join(dir, 'shared/storage/photo.jpg'), 'utf8')).toBe('users data')
+    expect(await exists(path.join(dir, 'shared/uploads'))).toBe(false)
     expect(files.removed.every(p => p.startsWith(`${dir}/`))).toBe(true)
     expect(await readFile(path.join(dir, '.atomic-deploy/log'), 'utf8')).toMatch(
       /^start\tnew\tt\nabort\tnew\t/
@@ -123,8 +128,10 @@ describe('cleanup over SFTP with records read back from the server', () => {
       lockToken: 'someone else',
       protectedReleases: ['live']
     })
-    expect(done).toEqual({ aborted: true, unlocked: false })
-    expect(warnings).toEqual(['release new is live; it was not removed'])
+    expect(done).toEqual({ aborted: false, unlocked: false })
+    expect(warnings).toEqual([
+      `release new was not removed: refusing to remove ${dir}/releases/new: releases/new is what current points to`
+    ])
     expect(await exists(path.join(dir, 'releases/new/sub/f'))).toBe(true)
     expect(await exists(path.join(dir, '.atomic-deploy/lock/owner'))).toBe(true)
   })
@@ -146,7 +153,34 @@ describe('cleanup over SFTP with records read back from the server', () => {
     expect(done).toEqual({ pruned: [], unlocked: true })
     expect(await exists(path.join(dir, 'releases/live'))).toBe(true)
     expect(warnings[0]).toMatch(
-      /did not prune live: refusing to remove .*releases\/live: release live is live/
+      /^not pruned: release live: refusing to remove .*releases\/live: releases\/live is what current points to$/
+    )
+  })
+
+  it('a run whose lock was cleared and taken by another prunes nothing, keeps the log and seed records, and leaves that lock', async () => {
+    const { dir } = await layout()
+    await mkdir(path.join(dir, 'releases/old'))
+    await writeFile(path.join(dir, '.atomic-deploy/seeded.old'), 'seeded uploads\n')
+    const warnings: string[] = []
+    const done = await finishOverSftp({
+      files: new LocalFiles(),
+      log: { info: () => undefined, debug: () => undefined, warning: w => void warnings.push(w) },
+      deployDir: dir,
+      events: [['live', 'new']],
+      prune: ['old'],
+      forget: ['old'],
+      lockToken: 'a run that is gone',
+      seedRecords: ['seeded.old'],
+      protectedReleases: ['new']
+    })
+    expect(done).toEqual({ pruned: [], unlocked: false })
+    expect(warnings).toEqual([`the lock on ${dir} is no longer this run's: nothing was pruned`])
+    expect(await exists(path.join(dir, 'releases/old'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/seeded.old'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/lock/owner'))).toBe(true)
+    // Its own event is still recorded.
+    expect(await readFile(path.join(dir, '.atomic-deploy/log'), 'utf8')).toMatch(
+      /^start\tnew\tt\nlive\tnew\t/
     )
   })
 })

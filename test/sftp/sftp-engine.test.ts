@@ -28,7 +28,7 @@ import {
   type EngineLimits,
   type SftpChannel
 } from '../../src/sftp/sftp-engine.ts'
-import { removeTree, walkTree } from '../../src/sftp/sftp-tree.ts'
+import { removeTree, walkTree, type TreeGuard } from '../../src/sftp/sftp-tree.ts'
 import { uploadEntries } from '../../src/sftp/sftp-transfer.ts'
 import { gatherSftpPackets, sftpFacts } from '../../src/ssh/ssh2-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
@@ -153,6 +153,12 @@ async function remoteDir(name: string): Promise<string> {
   await chown(dir, uid, gid)
   return dir
 }
+
+/** A guard that lets everything go and records what it was shown. */
+const recording = (seen: string[]): TreeGuard => ({
+  check: p => void seen.push(p),
+  confirm: async () => undefined
+})
 
 const sha = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 
@@ -303,7 +309,7 @@ describe('the pipelined engine', () => {
 
     const guarded: string[] = []
     const started = Date.now()
-    await removeTree(e, remote, { guard: p => void guarded.push(p), hints: dirs })
+    await removeTree(e, remote, { guard: recording(guarded), hints: dirs })
     const took = Date.now() - started
     expect(await lstat(remote).catch(() => undefined)).toBeUndefined()
     expect(await readFile(path.join(outside, 'keep.txt'), 'utf8')).toBe('keep')
@@ -311,7 +317,7 @@ describe('the pipelined engine', () => {
     expect(guarded.length).toBe(listed.length + 1)
     // A root that is itself a symlink to a directory: the link goes, the directory stays.
     await symlink(outside, path.join(user.home, 'tree-link'))
-    await removeTree(e, path.join(user.home, 'tree-link'), { guard: () => undefined })
+    await removeTree(e, path.join(user.home, 'tree-link'), { guard: recording([]) })
     expect(await lstat(path.join(user.home, 'tree-link')).catch(() => undefined)).toBeUndefined()
     expect(await readFile(path.join(outside, 'keep.txt'), 'utf8')).toBe('keep')
     // lstat, the listings (all at once), the removals: well under one round trip per level.
@@ -514,9 +520,9 @@ describe('names from the server', () => {
         return
       }
       await expect(e.list('/srv/app/releases/x')).rejects.toThrow(/invalid name/)
-      await expect(
-        removeTree(e, '/srv/app/releases/x', { guard: () => undefined })
-      ).rejects.toThrow(/invalid name/)
+      await expect(removeTree(e, '/srv/app/releases/x', { guard: recording([]) })).rejects.toThrow(
+        /invalid name/
+      )
       expect(removed).toEqual([])
     }
   )

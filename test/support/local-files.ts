@@ -66,6 +66,23 @@ function attributes(st: Awaited<ReturnType<typeof lstat>>): FileAttributes {
   }
 }
 
+let passwd: Promise<Map<number, string>> | undefined
+
+/** User names by id, from /etc/passwd. */
+function userNames(): Promise<Map<number, string>> {
+  passwd ??= readFile('/etc/passwd', 'utf8').then(
+    text =>
+      new Map(
+        text
+          .split('\n')
+          .map(line => line.split(':'))
+          .filter(f => f.length > 2)
+          .map(f => [Number(f[2]), f[0] as string] as const)
+      )
+  )
+  return passwd
+}
+
 export class LocalFiles implements RemoteFiles {
   readonly abilities = { hardlink: true, copyData: true, posixRename: true, statvfs: false }
   /** Every path removed (unlink or rmdir), in order. */
@@ -94,8 +111,14 @@ export class LocalFiles implements RemoteFiles {
   list(dir: string) {
     return attempt(dir, async () => {
       const names = await readdir(dir)
+      const users = await userNames()
       return Promise.all(
-        names.map(async name => ({ name, attrs: attributes(await lstat(`${dir}/${name}`)) }))
+        names.map(async name => {
+          const attrs = attributes(await lstat(`${dir}/${name}`))
+          // As sftp-server's long listing names the owner.
+          const owner = users.get(attrs.uid)
+          return { name, attrs, ...(owner ? { owner } : {}) }
+        })
       )
     })
   }
