@@ -2,6 +2,7 @@
 import type { SftpProbe } from '../ssh/remote-host.js'
 import { printable } from '../ssh/servers.js'
 import { quote } from '../shell-quote.js'
+import { shown } from './server-data.js'
 
 export function describeListingLine(line: string): string {
   const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
@@ -84,9 +85,14 @@ export function describeLockOwner(ownerJson: string | undefined): string {
     const age = owner.started
       ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
       : undefined
-    return `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`
+    // The record is read back from the server: every field is shown, never taken as text to
+    // act on (a line break or a workflow command in it stays visible and inert).
+    const field = (v: unknown, max = 200): string | undefined =>
+      typeof v === 'string' ? shown(v, max) : undefined
+    const started = field(owner.started, 40)
+    return `${field(owner.runUrl) ?? 'an unknown run'} (commit ${field(typeof owner.commit === 'string' ? owner.commit.slice(0, 12) : undefined) || 'unknown'}${owner.actor ? `, by ${field(owner.actor, 64)}` : ''}, started ${started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`
   } catch {
-    return `an unreadable owner record: ${ownerJson.slice(0, 200)}`
+    return `an unreadable owner record: ${shown(ownerJson, 200)}`
   }
 }
 

@@ -225,7 +225,9 @@ async function inspected(
       options,
       `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
     )
-  // The layout's directories, as far as can be told before the lock (the owner once it is ours).
+  // The layout's directories, as far as can be told before the lock (the owner once it is ours);
+  // where one is a symlink, the refusal says where it points.
+  const targets = await symlinkTargets(files, D, TOP_DIRS, byName)
   const layoutProblem = (uid: number | undefined): string | undefined => {
     for (const name of TOP_DIRS) {
       const e = byName.get(name)
@@ -233,7 +235,10 @@ async function inspected(
         name,
         e?.attrs,
         { uid, user: options.user },
-        e?.owner ? { owner: e.owner } : {}
+        {
+          ...(e?.owner ? { owner: e.owner } : {}),
+          ...(targets.has(name) ? { target: targets.get(name) } : {})
+        }
       )
       if (why !== undefined) return why
     }
@@ -284,13 +289,17 @@ async function inspected(
   const [current, releaseList, log, metaList] = await state
   // The rest of the layout's directories, before anything is written into them.
   const metaByName = new Map((metaList ?? []).map(e => [e.name, e]))
+  const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName)
   for (const name of META_DIRS) {
     const e = metaByName.get(name)
     const why = layoutDirProblem(
       `.atomic-deploy/${name}`,
       e?.attrs,
       { uid: lockUid.get(options), user: options.user },
-      e?.owner ? { owner: e.owner } : {}
+      {
+        ...(e?.owner ? { owner: e.owner } : {}),
+        ...(metaTargets.has(name) ? { target: metaTargets.get(name) } : {})
+      }
     )
     if (why !== undefined) refused(options, `layout ${why}`)
   }
@@ -332,6 +341,22 @@ function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): Record
       return undefined
     }
   }
+}
+
+/** Where those of `names` in `dir` that are symlinks point (read only when there are some). */
+async function symlinkTargets(
+  files: RemoteFiles,
+  dir: string,
+  names: string[],
+  byName: Map<string, DirEntry>
+): Promise<Map<string, string>> {
+  const links = names.filter(n => byName.get(n)?.attrs.type === 'symlink')
+  const read = await Promise.all(
+    links.map(n => files.readlink(`${dir}/${n}`).catch(() => undefined))
+  )
+  return new Map(
+    links.flatMap((n, i) => (read[i] === undefined ? [] : [[n, read[i] as string] as const]))
+  )
 }
 
 /** What the plan and the drift check need of the starting point and of the live release `id`. */

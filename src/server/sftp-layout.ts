@@ -123,9 +123,11 @@ export function layoutDirProblem(
     return `${name} is a symlink${extra.target !== undefined ? ` (to ${shown(extra.target)})` : ''}; atomic-deploy writes only into real directories. Replace it with the directory itself`
   if (attrs.type !== 'dir') return `${name} exists and is not a directory`
   if (who.uid !== undefined && who.uid >= 0 && attrs.uid >= 0 && attrs.uid !== who.uid) {
-    const owner = extra.owner
-      ? `${shown(extra.owner, 64)} (user id ${attrs.uid})`
-      : `user id ${attrs.uid}`
+    // In a chroot, sftp-server cannot name users: its listing then shows the number alone.
+    const owner =
+      extra.owner !== undefined && !/^\d*$/.test(extra.owner)
+        ? `${shown(extra.owner, 64)} (user id ${attrs.uid})`
+        : `user id ${attrs.uid}`
     return `${name} is owned by ${owner}, not by ${who.user} (user id ${who.uid}); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)`
   }
   if (attrs.mode & 0o002)

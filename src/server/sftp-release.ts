@@ -141,7 +141,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   // less o-w, as a shell deploy makes it with the login's: what it gets is the mode of every
   // directory of the release (set explicitly, and verified). A seed record for this new id can
   // only have been planted: this run's record starts empty.
-  const made = quiet(files.lstat(R, signal))
+
   const planted = quiet(
     removeTree(files, L.seeded(id), { guard, signal }).then(
       () => undefined,
@@ -149,8 +149,11 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     )
   )
   let dirMode: number
+  const creating = files.mkdir(R, MODES.layoutDir, signal)
+  // Right behind the mkdir: sftp-server answers it first.
+  const made = quiet(files.lstat(R, signal))
   try {
-    await files.mkdir(R, MODES.layoutDir, signal)
+    await creating
     dirMode = ((await made)?.mode ?? MODES.layoutDir) & 0o777 & ~0o002
   } catch (error) {
     await closeLog()
