@@ -3,12 +3,15 @@
  * hostile record can neither redirect nor stop. The files are this machine's, behind a
  * hand-written RemoteFiles (test/support/local-files.ts).
  */
-import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guard.ts'
 import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
+import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
+import { scanSource, serializeManifest } from '../../src/release/manifest.ts'
+import { makePlan } from '../../src/release/plan.ts'
 import { exists } from '../support/fixture.ts'
 import { LocalFiles } from '../support/local-files.ts'
 
@@ -182,5 +185,79 @@ describe('cleanup over SFTP with records read back from the server', () => {
     expect(await readFile(path.join(dir, '.atomic-deploy/log'), 'utf8')).toMatch(
       /^start\tnew\tt\nlive\tnew\t/
     )
+  })
+})
+
+describe('a release built over SFTP, verified with its directory modes', () => {
+  const dirs: string[] = []
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })
+
+  /** A source tree, and an empty deploy layout, on this machine. */
+  async function setup(): Promise<{ source: string; dir: string }> {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'adt-build-'))
+    dirs.push(root)
+    const source = path.join(root, 'source')
+    const dir = path.join(root, 'app')
+    await mkdir(path.join(source, 'public/css'), { recursive: true })
+    await writeFile(path.join(source, 'index.html'), 'x')
+    await writeFile(path.join(source, 'public/css/app.css'), 'y')
+    for (const d of ['releases', 'shared', '.atomic-deploy'])
+      await mkdir(path.join(dir, d), { recursive: true })
+    return { source, dir }
+  }
+
+  /** Build release 'one' from `source` with these files, as the deploy does. */
+  async function build(files: LocalFiles, source: string, dir: string) {
+    const { entries } = await scanSource(source, [])
+    return prepareOverSftp({
+      files,
+      label: 'test',
+      log: { info: () => undefined, debug: () => undefined, warning: () => undefined },
+      deployDir: dir,
+      releaseId: 'one',
+      sourceRoot: source,
+      entries,
+      plan: makePlan(entries, []),
+      base: { kind: 'none', reason: 'first deploy' },
+      copyMethod: 'copy',
+      verify: 'standard',
+      sharedConflict: 'fail',
+      revision: '{}',
+      manifest: await serializeManifest({ version: 1, entries, sharedLinks: [] }),
+      staleReleases: [],
+      leftovers: { switchLinks: [], metaNames: [] },
+      protectedReleases: [],
+      onCreated: () => undefined
+    })
+  }
+
+  it("gives every directory the release directory's mode, and records it in the listing", async () => {
+    const { source, dir } = await setup()
+    await build(new LocalFiles(), source, dir)
+    const mode = (await stat(path.join(dir, 'releases/one'))).mode & 0o777
+    for (const d of ['public', 'public/css'])
+      expect((await stat(path.join(dir, 'releases/one', d))).mode & 0o777).toBe(mode)
+    expect(await readFile(path.join(dir, '.atomic-deploy/manifests/one.listing'), 'utf8')).toMatch(
+      new RegExp(`^d ${mode.toString(8)} \\./public/css$`, 'm')
+    )
+  })
+
+  it('refuses a release whose directory the server left with another mode, naming it', async () => {
+    const { source, dir } = await setup()
+    // A server that makes one directory world-writable, whatever it was asked.
+    class Loose extends LocalFiles {
+      override async mkdirExact(d: string, mode: number): Promise<void> {
+        await super.mkdirExact(d, d.endsWith('/css') ? 0o777 : mode)
+      }
+    }
+    const error = await build(new Loose(), source, dir).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(error).toBeInstanceOf(SftpVerifyFailure)
+    expect((error as SftpVerifyFailure).unexpected).toEqual(['d 777 ./public/css'])
+    expect((error as SftpVerifyFailure).missing).toEqual(['d ./public/css'])
   })
 })

@@ -29,7 +29,7 @@ import {
   type SftpChannel
 } from '../../src/sftp/sftp-engine.ts'
 import { removeTree, walkTree, type TreeGuard } from '../../src/sftp/sftp-tree.ts'
-import { uploadEntries } from '../../src/sftp/sftp-transfer.ts'
+import { makeDirectories, uploadEntries } from '../../src/sftp/sftp-transfer.ts'
 import { gatherSftpPackets, sftpFacts } from '../../src/ssh/ssh2-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
 import { run, sleep } from '../support/exec.ts'
@@ -419,6 +419,41 @@ describe('the pipelined engine', () => {
     expect(Date.now() - started).toBeLessThan(single + RTT)
     expect(await readlink(path.join(remote, 'current'))).toBe('releases/b')
     expect((await readdir(remote)).sort()).toEqual(['current', 'releases'])
+  })
+})
+
+describe('a server whose sftp-server has its own umask', () => {
+  it('gives the directories of a new tree exactly the mode asked, and plain mkdir what the umask leaves', async () => {
+    const strict = await startSshd({ extraConfig: ['Subsystem sftp internal-sftp -u 0077'] })
+    const owner = await createUser(strict)
+    const client = new Client()
+    try {
+      const blob = strict.knownHosts.split(/\s+/)[2]
+      await new Promise<void>((resolve, reject) => {
+        client.once('ready', () => resolve()).once('error', reject)
+        client.connect({
+          host: '127.0.0.1',
+          port: strict.port,
+          username: owner.name,
+          privateKey: owner.privateKey,
+          hostVerifier: (key: Buffer) => key.toString('base64') === blob
+        })
+      })
+      const sftp = await new Promise<SFTPWrapper>((resolve, reject) =>
+        client.sftp((error, s) => (error ? reject(error) : resolve(s)))
+      )
+      const e = new SftpEngine(sftp, 'strict', sftpFacts(sftp))
+      const root = path.join(owner.home, 'tree')
+      await makeDirectories(e, [root, `${root}/a`, `${root}/a/b`], 0o755)
+      for (const dir of [root, `${root}/a`, `${root}/a/b`])
+        expect((await stat(dir)).mode & 0o7777).toBe(0o755)
+      await e.mkdir(`${owner.home}/plain`, 0o755)
+      expect((await stat(`${owner.home}/plain`)).mode & 0o7777).toBe(0o700)
+    } finally {
+      client.end()
+      await removeUser(owner)
+      await strict.stop()
+    }
   })
 })
 
