@@ -154,7 +154,9 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   const made = quiet(files.lstat(R, signal))
   try {
     await creating
-    dirMode = ((await made)?.mode ?? MODES.layoutDir) & 0o777 & ~0o002
+    // (Asked again where a server did not keep the order and answered the lstat first.)
+    const attrs = (await made) ?? (await files.lstat(R, signal))
+    dirMode = (attrs?.mode ?? MODES.layoutDir) & 0o777 & ~0o002
   } catch (error) {
     await closeLog()
     if (await files.lstat(R).catch(() => undefined)) {
