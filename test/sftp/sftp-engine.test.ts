@@ -93,6 +93,8 @@ interface Observed {
   renames: [string, string][]
   unlinks: string[]
   calls: number
+  /** READ requests. */
+  reads: number
 }
 
 /** ssh2's channel, with every request counted while it is in flight. */
@@ -105,7 +107,8 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
     created: [],
     renames: [],
     unlinks: [],
-    calls: 0
+    calls: 0,
+    reads: 0
   }
   const channel = new Proxy(sftp, {
     get(target, prop, receiver) {
@@ -114,6 +117,7 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
       return (...args: unknown[]) => {
         const callback = args.pop() as (...r: unknown[]) => void
         seen.calls++
+        if (prop === 'read') seen.reads++
         seen.inFlight++
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight)
         if (prop === 'open' || prop === 'opendir') {
@@ -471,7 +475,12 @@ describe('a server that stops answering (command-timeout)', () => {
       ms: 500,
       stalled: what => new CommandTimeoutError(`no answer while ${what}`)
     })
-    // Refused before a byte is kept: a larger file, a symlink.
+    // Refused before a byte is kept: a larger file, a symlink. A file far past its limit is
+    // refused on its size: the one READ sent beside the size, never the rest.
+    await writeFile(path.join(remote, 'huge'), Buffer.alloc(8 * 1024 * 1024))
+    const { engine: counted, seen } = await engine()
+    await expect(counted.readFile(`${remote}/huge`, 4096)).rejects.toBeInstanceOf(TooLargeError)
+    expect(seen.reads).toBe(1)
     await expect(e.readFile(`${remote}/big`, 4096)).rejects.toBeInstanceOf(TooLargeError)
     await expect(e.readFile(`${remote}/link`, 1 << 20)).rejects.toBeInstanceOf(NotRegularFileError)
     expect(await e.readFile(`${remote}/big`, 5000)).toHaveLength(5000)
