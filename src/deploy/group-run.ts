@@ -579,10 +579,16 @@ export class GroupRun {
       failed,
       true
     )
+    const deploying = settings.mode === 'deploy'
     await this.finishAll(s => {
       const id = failed(s)
       // Where switching back failed, the failed release is still live.
       if (s.switchedTo !== undefined) return { events: [['live', id]], prune: [] }
+      // A release that mode: rollback went back to passed its checks when it was live before:
+      // failing them now is more likely something it depends on (a database, a cache warming
+      // up) than its code. It keeps its state and its place, so running mode: rollback again
+      // retries it; and, as after any rollback, nothing is pruned.
+      if (!deploying) return { events: [], prune: [] }
       const events: [string, string][] = [
         ['live', id],
         ['fail', id]
@@ -590,13 +596,16 @@ export class GroupRun {
       if (s.liveRelease === undefined) return { events, prune: [] }
       events.push(['live', s.liveRelease])
       // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
-      // good releases are left for the next successful deploy to prune.
+      // good releases are left for the next successful deploy to prune. The failed release is
+      // this run's: its start and ready are on the server, not in the log read at inspect.
       return {
         events,
-        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
-          const state = s.releaseState(old)
-          return state === 'failed' || state === 'rolled-back'
-        })
+        prune: s
+          .pruneAfter(events, settings.keepReleases, s.liveRelease, id, id)
+          .filter(old => {
+            const state = s.releaseState(old)
+            return state === 'failed' || state === 'rolled-back'
+          })
       }
     })
     for (const s of this.sessions) {
@@ -618,7 +627,10 @@ export class GroupRun {
       : restored.length > 0 && checks !== ''
         ? `; ${restoredIds} passed ${checks}.`
         : '.'
-    this.fail(`${failure.message}\n${back}${after}`, [
+    const retry = deploying
+      ? ''
+      : `\n${[...new Set(this.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`
+    this.fail(`${failure.message}\n${back}${after}${retry}`, [
       ...failure.causes,
       ...(restoreFailure?.causes ?? [])
     ])
