@@ -10,6 +10,7 @@ import { nextFreeTimestampId } from '../release/release-id.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
+import { shown } from '../server/server-data.js'
 import { ServerSession, type Phase } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
@@ -239,7 +240,7 @@ export class GroupRun {
     if (drifted.length === 0) return
     const lines = drifted.map(s => {
       const d = s.drift as NonNullable<typeof s.drift>
-      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`
+      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, shown)}${d.complete ? '' : ' (more than could be listed)'}`
     })
     const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`
     if (onDrift === 'fail') {

@@ -801,7 +801,7 @@ export class ServerSession {
       const changes = summarizeDiff(hookDiff)
       const total = hookDiff.counts.reduce((a, b) => a + b, 0)
       this.log.info(
-        `before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
+        `before-switch changed release ${id} after verification: ${describeDrift(changes, 20, shown)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
       )
     }
     this.report.filesDeleted = plan.deleted.length

@@ -1619,31 +1619,48 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, 'releases/r2'))).toBe(true)
     })
 
-    it('runs before-switch in the verified release, and a failure removes the release', () => {
+    it('runs before-switch in the verified release, records what it wrote and edited in place, and a failure removes the release', () => {
       const D = join(fresh('finalize'), 'app')
       const ok = finalize(
         D,
         'r2',
-        { 'index.php': 'x' },
+        { 'index.php': 'x', 'config.php': 'debug=0' },
         {
           hook: {
             name: 'before-switch',
-            script: 'printf "%s %s" "$RELEASE_ID" "$(pwd -P)" > hook.out',
+            script: [
+              'printf "%s %s" "$RELEASE_ID" "$(pwd -P)" > hook.out',
+              // Same size, same inode: only its time tells.
+              "printf 'debug=1' > config.php",
+              'mkdir gen && : > gen/a && : > gen/b && : > gen/c'
+            ].join('\n'),
             env: { RELEASE_ID: 'r2' }
           }
         }
       )
       expect(ok.status, ok.lines.join('\n')).toBe(0)
-      // The file the hook wrote into the release is reported, and recorded for the next deploy.
-      expect(ok.lines).toEqual([
-        'hook-start before-switch',
-        'hook-exit before-switch 0',
+      // What the hook wrote into the release is reported (a new directory as one path), and
+      // recorded for the next deploy; the listing recorded as the ready release is list_tree's.
+      expect(ok.lines.slice(0, 2)).toEqual(['hook-start before-switch', 'hook-exit before-switch 0'])
+      expect(ok.lines.slice(2, -2).sort()).toEqual([
+        'hook-added d 755 ./gen',
         `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
-        'hook 1 0 0',
-        'ready'
+        'hook-newer config.php'
       ])
+      expect(ok.lines.slice(-2)).toEqual(['hook 2 0 1', 'ready'])
       expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.hook'), 'utf8')).toContain(
-        '!hook-added f 644'
+        '!hook-newer config.php'
+      )
+      const recorded = readFileSync(join(D, '.atomic-deploy/manifests/r2.listing'), 'utf8')
+      expect(recorded.split('\n').filter(l => l !== '').sort()).toEqual(
+        walk(join(D, 'releases/r2'))
+          .map(rel => {
+            const st = lstatSync(join(D, 'releases/r2', rel))
+            return st.isDirectory()
+              ? `d ${(st.mode & 0o777).toString(8)} ./${rel}`
+              : `f ${(st.mode & 0o777).toString(8)} ${st.size} ./${rel}`
+          })
+          .sort()
       )
       expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
         `r2 ${join(D, 'releases/r2')}`
