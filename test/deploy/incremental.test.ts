@@ -437,6 +437,28 @@ describe('changes made on the server, and verification before the switch', () =>
     }
   )
 
+  it('with reuse cache and hard links, sends again a file edited in place in the live release, which cache/ shares', async () => {
+    const f = await fixture()
+    const cache = { reuse: 'cache', 'copy-method': 'hardlink' }
+    await deploy(f, { 'release-id': 'one', ...cache })
+    // Written in place (same inode, same size), as an editor in an admin page does: the file
+    // is cache/'s too.
+    const edited = path.join(current(f), 'config/app.php')
+    const bytes = await readFile(edited)
+    bytes[bytes.length - 1] ^= 0x20
+    await writeFile(edited, bytes)
+    expect(await readFile(path.join(f.deployDir, 'cache/config/app.php'))).toEqual(bytes)
+
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    const second = await deploy(f, { 'release-id': 'two', ...cache })
+    expect(second.log).toMatch(/::warning::.*release one was changed.*changed config\/app\.php/)
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+    expect(await describeTree(path.join(f.deployDir, 'cache'))).toEqual(
+      await describeTree(f.source)
+    )
+  })
+
   it('with reuse cache: names changes made in the live release; a deploy failing after the upload keeps the cache manifest, so the next sends only what changed', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one', reuse: 'cache' })
@@ -512,6 +534,9 @@ describe('changes made on the server, and verification before the switch', () =>
     const error = errorLines(failed.log)
     expect(error).toContain('public/extra.txt')
     expect(error).toMatch(/does not match/)
+    expect(error).toMatch(
+      /on-drift: ignore let them through \(on-drift: warn, the default, names such changes and leaves them out of the copy\), deploy once with 'reuse: none'/
+    )
     expect(failed.log).not.toContain('::warning::')
     await expectUntouched(f, 'one')
 
