@@ -35,6 +35,7 @@ import {
   LOCK_EXIT,
   REFUSED_EXIT,
   releaseScript,
+  sharedListingScript,
   switchScript,
   unlockScript,
   type FinalizeParams,
@@ -1844,6 +1845,40 @@ describe.each(shells)('$name', shell => {
     })
   })
 
+  describe('sharedListingScript', () => {
+    it('lists shared/ as deep as asked, by type, reading only; nothing but its end when there is no shared/', () => {
+      const D = fresh('shared-listing')
+      build(join(D, 'shared'), {
+        '.env': 'APP_KEY=x',
+        'storage/app/public/photo.jpg': 'jpeg',
+        'storage/logs/': '',
+        "it's a dir/file.txt": 'q',
+        uploads: { link: 'storage/app/public' },
+        dangling: { link: 'nowhere' }
+      })
+      const before = snapshot(D)
+      const r = run(shell, sharedListingScript(D, 2), fresh('elsewhere'))
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines.at(-1)).toBe('shared-end')
+      expect(r.lines.slice(0, -1).sort()).toEqual(
+        [
+          'shared-entry f ./.env',
+          'shared-entry d ./storage',
+          'shared-entry d ./storage/app',
+          'shared-entry d ./storage/logs',
+          "shared-entry d ./it's a dir",
+          "shared-entry f ./it's a dir/file.txt",
+          'shared-entry l ./uploads',
+          'shared-entry l ./dangling'
+        ].sort()
+      )
+      expect(snapshot(D)).toEqual(before)
+      const none = run(shell, sharedListingScript(join(D, 'missing'), 3), D)
+      expect(none.status).toBe(0)
+      expect(none.lines).toEqual(['shared-end'])
+    })
+  })
+
   describe('listingScript', () => {
     it('lists every file, directory and symlink as stat would, names with newlines and unicode included', () => {
       const R = fresh('listing')
@@ -2100,7 +2135,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
     }
   )
 
-  it('abortScript, hookScript, finishScript and unlockScript', () => {
+  it('abortScript, hookScript, finishScript, unlockScript, sharedListingScript and listingScript', () => {
     const scripts = [
       abortScript({
         deployDir: D_HOSTILE,
@@ -2124,7 +2159,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
         lockToken: HOSTILE_VALUES.join('')
       }),
       finishScript({ deployDir: D_HOSTILE, events: [], prune: [], forget: [] }),
-      unlockScript(`-${HOSTILE_VALUES.join('/')}`)
+      unlockScript(`-${HOSTILE_VALUES.join('/')}`),
+      sharedListingScript(D_HOSTILE, 3),
+      listingScript(D_HOSTILE)
     ]
     for (const script of scripts) expect(syntaxErrors(script)).toEqual([])
   })
