@@ -28,7 +28,7 @@ diff_awk='function linked(p,   i) { while (1) { if (p in links) return 1; i = ma
 diff_awk="$diff_awk$nl"'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \.\//, "", p); return p }'
 diff_awk="$diff_awk$nl"'function enc(s) { gsub(/%/, "%25", s); gsub(/\n/, "%0A", s); return s }'
 diff_awk="$diff_awk$nl"'function within(p, d1, d2,   i) { while (1) { i = match(p, /\/[^\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }'
-diff_awk="$diff_awk$nl"'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }'
+diff_awk="$diff_awk$nl"'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }'
 diff_awk="$diff_awk$nl"'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }'
 diff_awk="$diff_awk$nl"'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }'
 diff_awk="$diff_awk$nl"'src == "l" { p = $0; gsub(/%0A/, "\n", p); gsub(/%25/, "%", p); links[p] = 1; next }'
