@@ -601,12 +601,10 @@ export class GroupRun {
       // this run's: its start and ready are on the server, not in the log read at inspect.
       return {
         events,
-        prune: s
-          .pruneAfter(events, settings.keepReleases, s.liveRelease, id, id)
-          .filter(old => {
-            const state = s.releaseState(old)
-            return state === 'failed' || state === 'rolled-back'
-          })
+        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
+          const state = s.releaseState(old)
+          return state === 'failed' || state === 'rolled-back'
+        })
       }
     })
     for (const s of this.sessions) {

@@ -858,7 +858,7 @@ export class ServerSession {
       // what was changed by hand (or by the app) is found only by the drift check.
       const drift =
         this.base?.kind === 'release'
-          ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.drift === undefined ? ", on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)" : ''}, deploy once with 'reuse: none' to start from nothing.`
+          ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.drift === undefined ? ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)' : ''}, deploy once with 'reuse: none' to start from nothing.`
           : ''
       throw new VerifyError(
         `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,

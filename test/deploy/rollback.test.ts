@@ -230,9 +230,7 @@ describe('a rollback checks the release it restores', () => {
     const again = await runAction(f.inputs(checks))
     expect(again.code, again.log).toBe(0)
     expect(await current(f)).toBe('releases/A')
-    expect((await hookLines(f)).at(-1)).toBe(
-      `A rolled back from B in ${f.deployDir}/releases/A`
-    )
+    expect((await hookLines(f)).at(-1)).toBe(`A rolled back from B in ${f.deployDir}/releases/A`)
   }, 60_000)
 
   it('health-check-expect fails a 200 with the wrong body and rolls back; the right body passes', async () => {

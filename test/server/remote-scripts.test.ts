@@ -1642,7 +1642,10 @@ describe.each(shells)('$name', shell => {
       expect(ok.status, ok.lines.join('\n')).toBe(0)
       // What the hook wrote into the release is reported (a new directory as one path), and
       // recorded for the next deploy; the listing recorded as the ready release is list_tree's.
-      expect(ok.lines.slice(0, 2)).toEqual(['hook-start before-switch', 'hook-exit before-switch 0'])
+      expect(ok.lines.slice(0, 2)).toEqual([
+        'hook-start before-switch',
+        'hook-exit before-switch 0'
+      ])
       expect(ok.lines.slice(2, -2).sort()).toEqual([
         'hook-added d 755 ./gen',
         `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
@@ -1653,7 +1656,12 @@ describe.each(shells)('$name', shell => {
         '!hook-newer config.php'
       )
       const recorded = readFileSync(join(D, '.atomic-deploy/manifests/r2.listing'), 'utf8')
-      expect(recorded.split('\n').filter(l => l !== '').sort()).toEqual(
+      expect(
+        recorded
+          .split('\n')
+          .filter(l => l !== '')
+          .sort()
+      ).toEqual(
         walk(join(D, 'releases/r2'))
           .map(rel => {
             const st = lstatSync(join(D, 'releases/r2', rel))
