@@ -53,7 +53,6 @@ export function parseListingDiff(kind: string, lines: string[]): ListingDiff {
  * every script quotes its paths, and the guard takes any name).
  */
 export function isReleasePath(p: string): boolean {
-  // eslint-disable-next-line no-control-regex
   if (p === '' || p.startsWith('/') || /[\u0000-\u0009\u000b-\u001f\u007f]/.test(p)) return false
   return p.split('/').every(s => s !== '' && s !== '.' && s !== '..')
 }

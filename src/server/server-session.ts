@@ -202,6 +202,8 @@ export class ServerSession {
    * server since), when the drift check ran and the release has a record to compare with.
    */
   drift: Drift | undefined
+  /** Whether the drift check was asked for (not with on-drift: ignore). */
+  private driftChecked = false
   /** What before-switch changed in the live release when it was made, as recorded then. */
   private hooked: Drift | undefined
 
@@ -295,6 +297,7 @@ export class ServerSession {
       throw error
     }
     this.pendingBlob = output.blobs.get('pending')
+    this.driftChecked = drift
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
@@ -858,7 +861,7 @@ export class ServerSession {
       // what was changed by hand (or by the app) is found only by the drift check.
       const drift =
         this.base?.kind === 'release'
-          ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.drift === undefined ? ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)' : ''}, deploy once with 'reuse: none' to start from nothing.`
+          ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
           : ''
       throw new VerifyError(
         `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
