@@ -10,6 +10,7 @@ import { nextFreeTimestampId } from '../release/release-id.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
+import { shown } from '../server/server-data.js'
 import { ServerSession, type Phase } from '../server/server-session.js'
 import { Inputs, type Settings } from '../settings.js'
 
@@ -252,7 +253,7 @@ export class GroupRun {
     if (drifted.length === 0) return
     const lines = drifted.map(s => {
       const d = s.drift as NonNullable<typeof s.drift>
-      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`
+      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, shown)}${d.complete ? '' : ' (more than could be listed)'}`
     })
     const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`
     if (onDrift === 'fail') {
@@ -592,10 +593,16 @@ export class GroupRun {
       failed,
       true
     )
+    const deploying = settings.mode === 'deploy'
     await this.finishAll(s => {
       const id = failed(s)
       // Where switching back failed, the failed release is still live.
       if (s.switchedTo !== undefined) return { events: [['live', id]], prune: [] }
+      // A release that mode: rollback went back to passed its checks when it was live before:
+      // failing them now is more likely something it depends on (a database, a cache warming
+      // up) than its code. It keeps its state and its place, so running mode: rollback again
+      // retries it; and, as after any rollback, nothing is pruned.
+      if (!deploying) return { events: [], prune: [] }
       const events: [string, string][] = [
         ['live', id],
         ['fail', id]
@@ -603,10 +610,11 @@ export class GroupRun {
       if (s.liveRelease === undefined) return { events, prune: [] }
       events.push(['live', s.liveRelease])
       // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
-      // good releases are left for the next successful deploy to prune.
+      // good releases are left for the next successful deploy to prune. The failed release is
+      // this run's: its start and ready are on the server, not in the log read at inspect.
       return {
         events,
-        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
           const state = s.releaseState(old)
           return state === 'failed' || state === 'rolled-back'
         })
@@ -631,7 +639,10 @@ export class GroupRun {
       : restored.length > 0 && checks !== ''
         ? `; ${restoredIds} passed ${checks}.`
         : '.'
-    this.fail(`${failure.message}\n${back}${after}`, [
+    const retry = deploying
+      ? ''
+      : `\n${[...new Set(this.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`
+    this.fail(`${failure.message}\n${back}${after}${retry}`, [
       ...failure.causes,
       ...(restoreFailure?.causes ?? [])
     ])

@@ -238,6 +238,8 @@ export class ServerSession {
    * server since), when the drift check ran and the release has a record to compare with.
    */
   drift: Drift | undefined
+  /** Whether the drift check was asked for (not with on-drift: ignore). */
+  private driftChecked = false
   /** What before-switch changed in the live release when it was made, as recorded then. */
   private hooked: Drift | undefined
 
@@ -363,6 +365,7 @@ export class ServerSession {
       throw error
     }
     this.pendingBlob = output.blobs.get('pending')
+    this.driftChecked = drift
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
@@ -516,6 +519,7 @@ export class ServerSession {
     this.manifestBlob = state.manifest
     this.linksBlob = state.links
     this.pendingBlob = state.pending
+    this.driftChecked = drift
     if (state.drift !== undefined && state.drift !== 'unknown')
       this.drift = summarizeDiff(state.drift)
     this.hooked = state.hooked ? hookedDiff(state.hooked) : undefined
@@ -696,7 +700,20 @@ export class ServerSession {
         this.log.info(
           `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
         )
-      return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
+      // With copy-method: hardlink the live release shares its files with cache/, so what was
+      // changed in it in place since it was deployed (drift), or by its before-switch, may have
+      // changed in cache/ too. Those paths are sent again like pending ones (with cp -a they
+      // cost one upload each and change nothing else), so the new release holds the source.
+      if (
+        this.tooLarge.has('hooked') ||
+        (this.drift !== undefined && !this.drift.complete) ||
+        (this.hooked !== undefined && !this.hooked.complete)
+      )
+        return rebuild(
+          `the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`
+        )
+      const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
+      return { kind: 'cache', exists: true, ...withoutPaths(entries, [...pending, ...changed]) }
     }
     if (this.liveRelease === undefined)
       return { kind: 'none', reason: 'first deploy (no current release)' }
@@ -985,7 +1002,7 @@ export class ServerSession {
       const changes = summarizeDiff(hookDiff)
       const total = hookDiff.counts.reduce((a, b) => a + b, 0)
       this.log.info(
-        `before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
+        `before-switch changed release ${id} after verification: ${describeDrift(changes, 20, shown)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
       )
     }
     this.report.filesDeleted = plan.deleted.length
@@ -1074,9 +1091,11 @@ export class ServerSession {
       ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
       ...differs
     ]
+    // What before-switch wrote is recorded and left out of the copy whatever on-drift says;
+    // what was changed by hand (or by the app) is found only by the drift check.
     const drift =
       this.base?.kind === 'release'
-        ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
+        ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
         : ''
     return new VerifyError(
       `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,

@@ -8,6 +8,7 @@ import {
   chmodSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -17,9 +18,15 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
 import { inspectScript, listingScript } from '../../src/server/remote-scripts.js'
+
+const lib = fileURLToPath(new URL('../../src/server/scripts/lib/', import.meta.url))
+const DIFF_LIB = ['common.sh', 'listing.sh', 'diff.sh']
+  .map(f => readFileSync(join(lib, f), 'utf8'))
+  .join('\n')
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'drift-')))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -75,8 +82,19 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
   writeFileSync(join(R, 'app/views/home.php'), 'home')
   writeFileSync(join(R, 'gone.txt'), 'will be removed')
   writeFileSync(join(R, 'bin.sh'), '#!/bin/sh')
+  writeFileSync(join(R, 'new\nline.txt'), 'nl')
+  mkdirSync(join(R, 'lib/old'), { recursive: true })
+  writeFileSync(join(R, 'lib/old/x.php'), 'old')
   const past = new Date(Date.now() - 60_000)
-  for (const p of ['index.php', 'config.php', 'app/views/home.php', 'gone.txt', 'bin.sh'])
+  for (const p of [
+    'index.php',
+    'config.php',
+    'app/views/home.php',
+    'gone.txt',
+    'bin.sh',
+    'new\nline.txt',
+    'lib/old/x.php'
+  ])
     utimesSync(join(R, p), past, past)
   const listing = spawnSync(shell.sh, [...shell.args, '-c', listingScript(R)], {
     cwd: R,
@@ -116,33 +134,57 @@ describe.each(shells)('$name', shell => {
     expect(lines.filter(l => l.startsWith('drift'))).toEqual(['drift 0 0 0'])
   })
 
-  it('names what was added, removed, resized, re-moded and edited in place since', () => {
+  it('names what was added, removed, resized, re-moded and edited in place since; a new or removed directory as one path', () => {
     const { D, R } = deployed(shell)
+    // A plugin installed by hand: one path, however many files it holds.
     mkdirSync(join(R, 'plugins/akismet'), { recursive: true })
     writeFileSync(join(R, 'plugins/akismet/akismet.php'), 'plugin')
+    writeFileSync(join(R, 'plugins/akismet/readme.txt'), 'readme')
+    rmSync(join(R, 'lib'), { recursive: true })
     unlinkSync(join(R, 'gone.txt'))
     writeFileSync(join(R, 'index.php'), '<?php echo 1; echo 2;')
     chmodSync(join(R, 'bin.sh'), 0o755)
-    // Same size, same type and mode: only the modification time tells.
+    chmodSync(join(R, 'app'), 0o777)
+    // Same size, same type and mode: only the modification time tells, a line break in the
+    // name included (it comes percent-encoded, one result a line).
     writeFileSync(join(R, 'config.php'), 'debug=1')
+    writeFileSync(join(R, 'new\nline.txt'), 'NL')
     const lines = sh(shell, inspect(D), D).filter(l => l.startsWith('drift'))
     const added = lines.filter(l => l.startsWith('drift-added ')).map(l => l.slice(12))
     const missing = lines.filter(l => l.startsWith('drift-missing ')).map(l => l.slice(14))
     const newer = lines.filter(l => l.startsWith('drift-newer ')).map(l => l.slice(12))
     expect(added.sort()).toEqual(
-      [
-        'd 755 ./plugins',
-        'd 755 ./plugins/akismet',
-        'f 644 6 ./plugins/akismet/akismet.php',
-        'f 644 21 ./index.php',
-        'f 755 9 ./bin.sh'
-      ].sort()
+      ['d 755 ./plugins', 'f 644 21 ./index.php', 'f 755 9 ./bin.sh', 'd 777 ./app'].sort()
     )
     expect(missing.sort()).toEqual(
-      ['f 644 15 ./gone.txt', 'f 644 13 ./index.php', 'f 644 9 ./bin.sh'].sort()
+      [
+        'f 644 15 ./gone.txt',
+        'f 644 13 ./index.php',
+        'f 644 9 ./bin.sh',
+        'd 755 ./app',
+        'd 755 ./lib'
+      ].sort()
     )
-    expect(newer.sort()).toEqual(['config.php', 'index.php', 'plugins/akismet/akismet.php'])
-    expect(lines.at(-1)).toBe('drift 5 3 3')
+    expect(newer.sort()).toEqual(['config.php', 'new%0Aline.txt'])
+    expect(lines.at(-1)).toBe('drift 4 5 2')
+  })
+
+  it('marks a time that a file written right after it is newer than, as drift_list compares', () => {
+    const dir = join(work, `mark${++counter}`)
+    mkdirSync(dir)
+    // Written at once, with no process started in between: without the wait, the file's time
+    // is the kernel's coarse clock's (or, with BusyBox find, the second's) as the mark's.
+    const script = `${DIFF_LIB}
+i=0
+while [ $i -lt 5 ]; do
+  mark_time m$i || exit 1
+  printf x > f$i
+  if newer f$i m$i; then say newer; else say same; fi
+  [ "$(drift_list m$i | grep -c "^N f 600 1 ./f$i$")" = 1 ] && say listed
+  i=$((i + 1))
+done`
+    const lines = sh(shell, script, dir)
+    expect(lines).toEqual(Array.from({ length: 5 }, () => ['newer', 'listed']).flat())
   })
 
   it('says it cannot tell for a release made before drift records existed', () => {
