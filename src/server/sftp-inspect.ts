@@ -372,7 +372,7 @@ async function liveRecords(
   const read = recordReader(files, tooLarge)
   const nothing = Promise.resolve(undefined)
   const { manifestBytes, linksBytes } = SERVER_LIMITS
-  const [manifest, links, pending, drift] = await Promise.all([
+  const [manifest, links, pending, hooked, drift] = await Promise.all([
     cache
       ? read('manifest', layout.cacheManifest, manifestBytes)
       : options.reuse === 'previous' && id !== undefined
@@ -380,12 +380,16 @@ async function liveRecords(
         : nothing,
     id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
     cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
+    // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
+    // inspect.sh reads it.
+    id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
     options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
   ])
   return {
     ...(manifest ? { manifest } : {}),
     ...(links ? { links } : {}),
     ...(pending ? { pending } : {}),
+    ...(hooked ? { hooked } : {}),
     ...(drift ?? {})
   }
 }
@@ -400,12 +404,11 @@ async function driftCheck(
   layout: Layout,
   id: string,
   read: RecordReader
-): Promise<{ drift: ListingDiff | 'unknown'; hooked?: Buffer }> {
-  const [listing, ready, links, hooked] = await Promise.all([
+): Promise<{ drift: ListingDiff | 'unknown' }> {
+  const [listing, ready, links] = await Promise.all([
     read('listing', layout.listing(id), SERVER_LIMITS.listingBytes),
     files.lstat(layout.ready(id)),
-    read('links', layout.links(id), SERVER_LIMITS.linksBytes),
-    read('hooked', layout.hook(id), SERVER_LIMITS.linksBytes)
+    read('links', layout.links(id), SERVER_LIMITS.linksBytes)
   ])
   if (!listing || ready?.type !== 'file') return { drift: 'unknown' }
   const recorded = listing.toString('utf8')
@@ -423,10 +426,7 @@ async function driftCheck(
   } catch {
     linked = []
   }
-  return {
-    drift: driftOf(recorded, now, ready.mtime, linked),
-    ...(hooked ? { hooked } : {})
-  }
+  return { drift: driftOf(recorded, now, ready.mtime, linked) }
 }
 
 /** The deploy user's id, learned from the lock each inspection made (see takeLock). */
