@@ -222,6 +222,44 @@ export function targets(cells: Cell[]): Target[] {
         }
   )
 
+  list.push(
+    ratioTarget(
+      cells,
+      'SFTP-only first deploy ≤ 2× tar pipe at 40 ms',
+      'sftp-only-first',
+      'tar-full',
+      40,
+      2
+    ),
+    ratioTarget(
+      cells,
+      'SFTP-only incremental (copy, the default) ≤ 1.5× rsync --link-dest at 40 ms',
+      'sftp-only-incr',
+      'rsync-incr',
+      40,
+      1.5
+    ),
+    ratioTarget(
+      cells,
+      'SFTP-only incremental (hardlink) ≤ 1.5× rsync --link-dest at 40 ms',
+      'sftp-only-incr-hardlink',
+      'rsync-incr',
+      40,
+      1.5
+    )
+  )
+  const sftpOnlyFirst = medianMs(cells, 'sftp-only-first', 40)
+  const uploadDirText = 'SFTP-only first deploy ≥ 30× faster than uploadDir at 40 ms'
+  list.push(
+    sftp === undefined || sftpOnlyFirst === undefined
+      ? { text: uploadDirText, value: 'not measured' }
+      : {
+          text: uploadDirText,
+          holds: sftp / sftpOnlyFirst >= 30,
+          value: `${(sftp / sftpOnlyFirst).toFixed(1)}× (${seconds(sftp)} s vs ${seconds(sftpOnlyFirst)} s)`
+        }
+  )
+
   for (const [key, what] of [
     ['nochange', 'copy, the default'],
     ['nochange-hardlink', 'hardlink']

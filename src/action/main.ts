@@ -114,7 +114,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         timeoutSeconds: settings.connectTimeout,
         commandTimeoutSeconds: settings.commandTimeout,
         ...(jumps ? { tunnel: jumps.tunnel } : {}),
-        warn
+        warn,
+        exec: settings.shell !== 'none'
       }).then(host => {
         host.warmUp()
         return host

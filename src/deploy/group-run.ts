@@ -12,7 +12,7 @@ import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
 import { shown } from '../server/server-data.js'
 import { ServerSession, type Phase } from '../server/server-session.js'
-import type { Settings } from '../settings.js'
+import { Inputs, type Settings } from '../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
 export interface DeployDependencies {
@@ -200,9 +200,21 @@ export class GroupRun {
     return { token, json }
   }
 
+  /** Inputs that are set and need a shell on the server, for this mode. */
+  private needsShell(): string[] {
+    const { settings } = this
+    const needs: string[] = []
+    if (settings.mode === 'deploy' && settings.beforeSwitch) needs.push(Inputs.BeforeSwitch)
+    if (settings.afterSwitch) needs.push(Inputs.AfterSwitch)
+    if (settings.afterRollback) needs.push(Inputs.AfterRollback)
+    if (settings.mode === 'deploy' && settings.transfer === 'tar') needs.push(Inputs.Transfer)
+    return needs
+  }
+
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
   async inspect(lock: boolean, prefetch = false, drift = false): Promise<void> {
     const context = await this.deps.context
+    const access = { shell: this.settings.shell, needsShell: this.needsShell() }
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
         await s.inspect(
@@ -212,7 +224,8 @@ export class GroupRun {
           // A deploy starts copying the live release as soon as it holds the lock.
           lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
           this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined,
-          drift && this.settings.onDrift !== 'ignore'
+          drift && this.settings.onDrift !== 'ignore',
+          access
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()

@@ -4,7 +4,7 @@
  * the same for every script and every login shell.
  */
 import type { ClientChannel } from 'ssh2'
-import { ConnectionError, ServerDataError } from '../errors.js'
+import { ConnectionError, ExecRefusedError, ServerDataError } from '../errors.js'
 import { BOOTSTRAP } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
 import {
@@ -107,7 +107,14 @@ export class ExecChannels {
             connection.track(channel)
             ready(channel)
           }
-          done(error, channel)
+          // ssh2's words when the channel opened but the server refused its exec request: the
+          // account may be SFTP-only.
+          done(
+            error?.message === 'Unable to exec'
+              ? new ExecRefusedError(`${this.label}: the server refused to run a command`)
+              : error,
+            channel
+          )
         })
       },
       channel => release(channel, 'close')

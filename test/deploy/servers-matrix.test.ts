@@ -307,14 +307,16 @@ describe('refused before anything is written', () => {
 
   it.each([
     {
-      name: 'an account sshd allows SFTP only (ForceCommand internal-sftp)',
+      // An SFTP-only account is deployed over SFTP alone (test/deploy/sftp-only.test.ts); one
+      // whose every session runs /bin/false has neither a shell nor SFTP.
+      name: 'an account that runs nothing (ForceCommand /bin/false)',
       fixture: {
-        sshdOptions: { matchBlocks: ['Match Group adtsftponly', '    ForceCommand internal-sftp'] }
+        sshdOptions: { matchBlocks: ['Match Group adtnothing', '    ForceCommand /bin/false'] }
       },
-      groups: ['adtsftponly'],
+      groups: ['adtnothing'],
       extra: {} as Record<string, string>,
       message:
-        /has no shell: sshd runs only SFTP for it \(ForceCommand internal-sftp\)\. .*needs a login shell/
+        /has no shell: the server ran no shell for it \(exit 1\), and (it has no SFTP either|SFTP could not be started) .*give the account a login shell that runs commands, or SFTP/
     },
     {
       name: 'a server with neither tar nor SFTP',

@@ -22,6 +22,10 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
 import { inspectScript, listingScript } from '../../src/server/remote-scripts.js'
+import { parseLinkList } from '../../src/server/server-data.js'
+import { driftOf } from '../../src/server/sftp-drift.js'
+import { walkTree } from '../../src/sftp/sftp-tree.js'
+import { LocalFiles } from '../support/local-files.ts'
 
 const lib = fileURLToPath(new URL('../../src/server/scripts/lib/', import.meta.url))
 const DIFF_LIB = ['common.sh', 'listing.sh', 'diff.sh']
@@ -115,6 +119,37 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
   return { D, R }
 }
 
+/** Changes made by hand in a live release since it was made ready (see CHANGED). */
+function changeOnTheServer(R: string): void {
+  // A plugin installed by hand: one path, however many files it holds.
+  mkdirSync(join(R, 'plugins/akismet'), { recursive: true })
+  writeFileSync(join(R, 'plugins/akismet/akismet.php'), 'plugin')
+  writeFileSync(join(R, 'plugins/akismet/readme.txt'), 'readme')
+  rmSync(join(R, 'lib'), { recursive: true })
+  unlinkSync(join(R, 'gone.txt'))
+  writeFileSync(join(R, 'index.php'), '<?php echo 1; echo 2;')
+  chmodSync(join(R, 'bin.sh'), 0o755)
+  chmodSync(join(R, 'app'), 0o777)
+  // Same size, same type and mode: only the modification time tells, a line break in the
+  // name included.
+  writeFileSync(join(R, 'config.php'), 'debug=1')
+  writeFileSync(join(R, 'new\nline.txt'), 'NL')
+}
+
+/** What the drift check names for changeOnTheServer, whichever way the release is read. */
+const CHANGED = {
+  added: ['d 755 ./plugins', 'f 644 21 ./index.php', 'f 755 9 ./bin.sh', 'd 777 ./app'].sort(),
+  missing: [
+    'f 644 15 ./gone.txt',
+    'f 644 13 ./index.php',
+    'f 644 9 ./bin.sh',
+    'd 755 ./app',
+    'd 755 ./lib'
+  ].sort(),
+  newer: ['config.php', 'new\nline.txt'],
+  counts: [4, 5, 2]
+}
+
 const inspect = (D: string): string =>
   inspectScript({
     path: D,
@@ -136,37 +171,16 @@ describe.each(shells)('$name', shell => {
 
   it('names what was added, removed, resized, re-moded and edited in place since; a new or removed directory as one path', () => {
     const { D, R } = deployed(shell)
-    // A plugin installed by hand: one path, however many files it holds.
-    mkdirSync(join(R, 'plugins/akismet'), { recursive: true })
-    writeFileSync(join(R, 'plugins/akismet/akismet.php'), 'plugin')
-    writeFileSync(join(R, 'plugins/akismet/readme.txt'), 'readme')
-    rmSync(join(R, 'lib'), { recursive: true })
-    unlinkSync(join(R, 'gone.txt'))
-    writeFileSync(join(R, 'index.php'), '<?php echo 1; echo 2;')
-    chmodSync(join(R, 'bin.sh'), 0o755)
-    chmodSync(join(R, 'app'), 0o777)
-    // Same size, same type and mode: only the modification time tells, a line break in the
-    // name included (it comes percent-encoded, one result a line).
-    writeFileSync(join(R, 'config.php'), 'debug=1')
-    writeFileSync(join(R, 'new\nline.txt'), 'NL')
+    changeOnTheServer(R)
     const lines = sh(shell, inspect(D), D).filter(l => l.startsWith('drift'))
     const added = lines.filter(l => l.startsWith('drift-added ')).map(l => l.slice(12))
     const missing = lines.filter(l => l.startsWith('drift-missing ')).map(l => l.slice(14))
     const newer = lines.filter(l => l.startsWith('drift-newer ')).map(l => l.slice(12))
-    expect(added.sort()).toEqual(
-      ['d 755 ./plugins', 'f 644 21 ./index.php', 'f 755 9 ./bin.sh', 'd 777 ./app'].sort()
-    )
-    expect(missing.sort()).toEqual(
-      [
-        'f 644 15 ./gone.txt',
-        'f 644 13 ./index.php',
-        'f 644 9 ./bin.sh',
-        'd 755 ./app',
-        'd 755 ./lib'
-      ].sort()
-    )
-    expect(newer.sort()).toEqual(['config.php', 'new%0Aline.txt'])
-    expect(lines.at(-1)).toBe('drift 4 5 2')
+    expect(added.sort()).toEqual(CHANGED.added)
+    expect(missing.sort()).toEqual(CHANGED.missing)
+    // A line break in a name comes percent-encoded, one result a line.
+    expect(newer.sort()).toEqual(CHANGED.newer.map(p => p.replace('\n', '%0A')))
+    expect(lines.at(-1)).toBe(`drift ${CHANGED.counts.join(' ')}`)
   })
 
   it('marks a time that a file written right after it is newer than, as drift_list compares', () => {
@@ -193,5 +207,34 @@ done`
     const lines = sh(shell, inspect(D), D)
     expect(lines).toContain('drift unknown')
     expect(lines.some(l => /^drift \d/.test(l))).toBe(false)
+  })
+})
+
+describe('the drift check of an SFTP-only deploy (src/server/sftp-drift.ts)', () => {
+  it('names what the shell drift check names, from the same records and a walk over SFTP', async () => {
+    const { D, R } = deployed(shells[0]!)
+    changeOnTheServer(R)
+    const files = new LocalFiles()
+    const M = join(D, '.atomic-deploy/manifests')
+    const ready = await files.lstat(join(M, 'r1.ready'))
+    const diff = driftOf(
+      readFileSync(join(M, 'r1.listing'), 'utf8'),
+      await walkTree(files, R),
+      ready!.mtime,
+      parseLinkList(readFileSync(join(M, 'r1.links')), 'r1.links')
+    )
+    expect(diff.added.sort()).toEqual(CHANGED.added)
+    expect(diff.missing.sort()).toEqual(CHANGED.missing)
+    expect(diff.newer.sort()).toEqual(CHANGED.newer)
+    expect(diff.counts).toEqual(CHANGED.counts)
+    // And nothing for a release as it was made ready.
+    const again = deployed(shells[0]!)
+    const none = driftOf(
+      readFileSync(join(again.D, '.atomic-deploy/manifests/r1.listing'), 'utf8'),
+      await walkTree(files, again.R),
+      (await files.lstat(join(again.D, '.atomic-deploy/manifests/r1.ready')))!.mtime,
+      ['uploads']
+    )
+    expect(none.counts).toEqual([0, 0, 0])
   })
 })
