@@ -602,6 +602,8 @@ function describeSource(source: string, scan: ScanResult): string {
     ...(links > 0 ? [`${formatCount(links)} symlinks`] : []),
     formatBytes(bytes)
   ]
-  const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms`
+  const threads = scan.threads ? ` on ${scan.threads} thread${scan.threads === 1 ? '' : 's'}` : ''
+  const took =
+    scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms${threads}`
   return `source ${source}: ${parts.join(', ')}${took}`
 }
