@@ -119,6 +119,7 @@ function publish(): void {
 async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise<void> {
   if (timeLeft() <= 0) throw new DeadlineError('global deadline reached')
   env.proxy.setDelay(cell.rtt / 2)
+  env.proxy.setRate(cell.scenario.rate)
   const label = `${cell.scenario.key} @${cell.rtt} ms #${rep + 1}`
   try {
     // Correctness is checked once per scenario (its first run), outside the timed region.
@@ -200,6 +201,7 @@ async function main(): Promise<void> {
     notes.push(`interrupted by ${signal}; the table is partial`)
     publish()
     if (running.env) {
+      running.env.agedDisk?.closeSync()
       running.env.disk.closeSync()
       rmSync(running.env.dir, { recursive: true, force: true })
     }
@@ -208,9 +210,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupt)
   process.once('SIGTERM', interrupt)
 
-  const env = await startEnv(log)
+  const env = await startEnv(log, { aged: cells.some(c => c.scenario.disk === 'aged') })
   running.env = env
   header += `\n\nServer disk: ${env.disk.description}`
+  if (env.agedDisk) header += `\n\nAged disk (the "aged disk" rows): ${env.agedDisk.description}`
   try {
     await prepareSeeds(env, trees, log, line => notes.push(line))
     // Run order puts the cells the targets need first, so a deadline costs the least useful

@@ -44,6 +44,10 @@ export interface Scenario {
   key: string
   title: string
   tree: 'webapp' | 'large'
+  /** A capped link (bytes per second each way), as env.proxy.setRate takes it. */
+  rate?: number
+  /** Runs on the aged disk (see agedDisk in harness.ts) instead of the fresh one. */
+  disk?: 'aged'
   /** RTTs (ms) this scenario runs at, out of those requested. */
   rtts(requested: number[]): number[]
   /** Cap on repetitions (the per-file SFTP baseline takes minutes per run). */
@@ -60,7 +64,11 @@ function primary(env: Env): Account {
   return env.accounts[0]!
 }
 
-function remote(account: Account, relative: string): string {
+function remote(account: Account, relative: string, disk?: 'aged'): string {
+  if (disk === 'aged') {
+    if (!account.aged) throw new Error('no aged disk (BENCH_AGED=0, or it could not be made)')
+    return path.join(account.aged, relative)
+  }
   return path.join(account.home, relative)
 }
 
@@ -72,9 +80,9 @@ function remote(account: Account, relative: string): string {
  * content arrives (its own copy-method hardlink depends on that), and rsync --link-dest only
  * reads the previous copy. checkSeeds() proves it at the end of a run.
  */
-async function clone(account: Account, seed: string, target: string): Promise<void> {
-  const from = remote(account, `seeds/${seed}`)
-  const to = remote(account, target)
+async function clone(account: Account, seed: string, target: string, disk?: 'aged'): Promise<void> {
+  const from = remote(account, `seeds/${seed}`, disk)
+  const to = remote(account, target, disk)
   await rm(to, { recursive: true, force: true })
   // The parent must belong to the account: rsync creates siblings there as that user.
   const parent = path.dirname(to)
@@ -99,10 +107,10 @@ async function clone(account: Account, seed: string, target: string): Promise<vo
  * Remove a target. A deploy killed at the deadline can leave its server side still writing for
  * a moment, so retry briefly; whatever is left goes with the account at the end.
  */
-async function remove(account: Account, relative: string): Promise<void> {
+async function remove(account: Account, relative: string, disk?: 'aged'): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await rm(remote(account, relative), { recursive: true, force: true })
+      await rm(remote(account, relative, disk), { recursive: true, force: true })
       return
     } catch (error) {
       if (attempt >= 5) throw error
@@ -128,8 +136,8 @@ async function sameTree(what: string, actual: string, expected: string): Promise
 }
 
 /** The live release of an action deploy directory. */
-async function liveRelease(account: Account, relative: string): Promise<string> {
-  return realpath(path.join(remote(account, relative), 'current'))
+async function liveRelease(account: Account, relative: string, disk?: 'aged'): Promise<string> {
+  return realpath(path.join(remote(account, relative, disk), 'current'))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -198,9 +206,23 @@ export async function prepareSeeds(
     await action(env, deployInputs(env, [main], direct, webapp.v2, 'seeds/webapp-v2'))
   })
   await sameTree('action incremental (seed)', await liveRelease(main, 'seeds/webapp-v2'), webapp.v2)
-  // rsync's own copy of v1, with v1's mtimes, for --link-dest.
+  // rsync's own copies of v1 and v2, with their mtimes, for --link-dest and in-place runs.
   await rsync(env, main, webapp.v1, remote(main, 'seeds/webapp-rsync-v1'), direct)
   await sameTree('rsync (seed)', remote(main, 'seeds/webapp-rsync-v1'), webapp.v1)
+  await rsync(env, main, webapp.v2, remote(main, 'seeds/webapp-rsync-v2'), direct)
+  await sameTree('rsync (seed v2)', remote(main, 'seeds/webapp-rsync-v2'), webapp.v2)
+  if (main.aged) {
+    // The same starting states on the aged disk, copied as they are (owners, times, links).
+    log('copying the seeds to the aged disk (not timed)')
+    for (const seedName of ['webapp-v1', 'webapp-v2', 'webapp-rsync-v1']) {
+      await mustExec('aged seed', 'cp', [
+        '-a',
+        remote(main, `seeds/${seedName}`),
+        remote(main, `seeds/${seedName}`, 'aged')
+      ])
+    }
+    await mustExec('aged seed', 'sync', [], { timeoutMs: 120_000 })
+  }
   if (large) {
     log('seeding the large tree (not timed)')
     await seed('large first deploy', [main], 'seeds/large-v1', () =>
@@ -216,6 +238,24 @@ export async function checkSeeds(env: Env, trees: Trees): Promise<void> {
   await sameTree('seed webapp-v1', await liveRelease(main, 'seeds/webapp-v1'), trees.webapp.v1)
   await sameTree('seed webapp-v2', await liveRelease(main, 'seeds/webapp-v2'), trees.webapp.v2)
   await sameTree('seed webapp-rsync-v1', remote(main, 'seeds/webapp-rsync-v1'), trees.webapp.v1)
+  await sameTree('seed webapp-rsync-v2', remote(main, 'seeds/webapp-rsync-v2'), trees.webapp.v2)
+  if (main.aged) {
+    await sameTree(
+      'aged seed webapp-v1',
+      await liveRelease(main, 'seeds/webapp-v1', 'aged'),
+      trees.webapp.v1
+    )
+    await sameTree(
+      'aged seed webapp-v2',
+      await liveRelease(main, 'seeds/webapp-v2', 'aged'),
+      trees.webapp.v2
+    )
+    await sameTree(
+      'aged seed webapp-rsync-v1',
+      remote(main, 'seeds/webapp-rsync-v1', 'aged'),
+      trees.webapp.v1
+    )
+  }
   for (const account of env.accounts.slice(1)) {
     await sameTree('group seed', await liveRelease(account, 'seeds/webapp-v1'), trees.webapp.v1)
   }
@@ -241,6 +281,13 @@ function target(key: string, ctx: RunContext): string {
   return `t/${key}-${ctx.rtt}-${ctx.rep}`
 }
 
+interface Where {
+  /** The aged disk instead of the fresh one. */
+  disk?: 'aged'
+  /** rsync with -z, as over a slow link. */
+  compress?: boolean
+}
+
 /** Clone `seed`, deploy `source` on top through the proxy, check, clean up. */
 async function incremental(
   ctx: RunContext,
@@ -248,48 +295,79 @@ async function incremental(
   seed: string,
   source: string,
   extra: Record<string, string>,
-  timeoutMs?: number
+  timeoutMs?: number,
+  where: Where = {}
 ): Promise<Measurement> {
   const { env } = ctx
   const main = primary(env)
   const dir = target(key, ctx)
-  await clone(main, seed, dir)
+  await clone(main, seed, dir, where.disk)
   try {
     const m = await action(
       env,
-      deployInputs(env, [main], env.proxy.port, source, dir, extra),
+      deployInputs(
+        env,
+        [main],
+        env.proxy.port,
+        source,
+        where.disk ? remote(main, dir, where.disk) : dir,
+        extra
+      ),
       timeoutMs
     )
-    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), source)
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir, where.disk), source)
+    return m
+  } finally {
+    await remove(main, dir, where.disk)
+  }
+}
+
+/** `mode: rollback` on a clone of `seed`: current goes back to the release before. */
+async function rollback(ctx: RunContext, key: string, expected: string): Promise<Measurement> {
+  const { env } = ctx
+  const main = primary(env)
+  const dir = target(key, ctx)
+  await clone(main, 'webapp-v2', dir)
+  try {
+    const m = await action(
+      env,
+      deployInputs(env, [main], env.proxy.port, ctx.trees.webapp.v2, dir, { mode: 'rollback' })
+    )
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), expected)
     return m
   } finally {
     await remove(main, dir)
   }
 }
 
+/** rsync `source` into a fresh `next` beside a clone of `seed` (--link-dest), or onto the clone. */
 async function rsyncIncremental(
   ctx: RunContext,
   key: string,
   seed: string,
-  source: string
+  source: string,
+  where: Where & { inPlace?: boolean } = {}
 ): Promise<Measurement> {
   const { env } = ctx
   const main = primary(env)
   const dir = target(key, ctx)
-  await clone(main, seed, `${dir}/prev`)
+  await clone(main, seed, `${dir}/prev`, where.disk)
+  const prev = remote(main, `${dir}/prev`, where.disk)
+  const next = where.inPlace ? prev : remote(main, `${dir}/next`, where.disk)
   try {
     const m = await rsync(
       env,
       main,
       source,
-      remote(main, `${dir}/next`),
+      next,
       env.proxy.port,
-      remote(main, `${dir}/prev`)
+      where.inPlace ? undefined : prev,
+      where.compress
     )
-    if (ctx.verify) await sameTree(key, remote(main, `${dir}/next`), source)
+    if (ctx.verify) await sameTree(key, next, source)
     return m
   } finally {
-    await remove(main, dir)
+    await remove(main, dir, where.disk)
   }
 }
 
@@ -325,6 +403,9 @@ async function firstDeploy(
     await remove(main, dir)
   }
 }
+
+/** A slow line: 1 MiB/s each way (with the RTT of the cell, 40 ms). */
+export const SLOW_RATE = 1024 * 1024
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -457,6 +538,139 @@ export const SCENARIOS: Scenario[] = [
         for (const account of env.accounts) await remove(account, dir)
       }
     }
+  },
+  {
+    key: 'rollback',
+    title: 'action: mode rollback (back to the release before)',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx => rollback(ctx, 'rollback', ctx.trees.webapp.v1)
+  },
+  // A slow line, 1 MiB/s each way at 40 ms, where bytes decide: the tar pipe at gzip's default
+  // level, rsync -az in place (what the most used SSH deploy action runs; not atomic) and with
+  // --link-dest, and the action.
+  {
+    key: 'slow-tar-full',
+    title: '1 MiB/s: tar -cz → ssh tar -xz (full upload, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx => fullTarPipe(ctx, 'slow-tar-full', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'slow-first',
+    title: '1 MiB/s: action first deploy',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-tar-full', label: 'tar pipe' },
+    run: ctx => firstDeploy(ctx, 'slow-first', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'slow-rsync-inplace',
+    title: '1 MiB/s: rsync -az --delete in place (incremental, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-inplace', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        inPlace: true,
+        compress: true
+      })
+  },
+  {
+    key: 'slow-rsync-linkdest',
+    title: '1 MiB/s: rsync -az --delete --link-dest (incremental, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-linkdest', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        compress: true
+      })
+  },
+  {
+    key: 'slow-incr',
+    title: '1 MiB/s: action incremental (copy, the default)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-rsync-inplace', label: 'rsync in place' },
+    run: ctx => incremental(ctx, 'slow-incr', 'webapp-v1', ctx.trees.webapp.v2, {})
+  },
+  {
+    key: 'slow-rsync-nochange',
+    title: '1 MiB/s: rsync -az --delete in place, nothing changed (peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-nochange', 'webapp-rsync-v2', ctx.trees.webapp.v2, {
+        inPlace: true,
+        compress: true
+      })
+  },
+  {
+    key: 'slow-nochange',
+    title: '1 MiB/s: action deploy with nothing changed',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-rsync-nochange', label: 'rsync in place' },
+    run: ctx => incremental(ctx, 'slow-nochange', 'webapp-v2', ctx.trees.webapp.v2, {})
+  },
+  // A disk that is not fresh (see agedDisk in harness.ts), where copying costs the most.
+  {
+    key: 'aged-rsync-incr',
+    title: 'aged disk: rsync -a --delete --link-dest (incremental, peer)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'aged-rsync-incr', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        disk: 'aged'
+      })
+  },
+  {
+    key: 'aged-incr-copy',
+    title: 'aged disk: action incremental (copy, the default)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    peer: { key: 'aged-rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(ctx, 'aged-incr-copy', 'webapp-v1', ctx.trees.webapp.v2, {}, undefined, {
+        disk: 'aged'
+      })
+  },
+  {
+    key: 'aged-incr-hardlink',
+    title: 'aged disk: action incremental, copy-method hardlink',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    peer: { key: 'aged-rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(
+        ctx,
+        'aged-incr-hardlink',
+        'webapp-v1',
+        ctx.trees.webapp.v2,
+        { 'copy-method': 'hardlink' },
+        undefined,
+        { disk: 'aged' }
+      )
+  },
+  {
+    key: 'aged-nochange',
+    title: 'aged disk: action deploy with nothing changed (copy)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40, 100]),
+    run: ctx =>
+      incremental(ctx, 'aged-nochange', 'webapp-v2', ctx.trees.webapp.v2, {}, undefined, {
+        disk: 'aged'
+      })
   },
   // The large tree, at 40 ms only: memory and per-file overheads show at 50,000 files.
   {

@@ -501,6 +501,36 @@ describe('latency proxy', () => {
     target.server.close()
   })
 
+  it('caps a direction at the set rate, and lifts the cap', async () => {
+    const target = await sink()
+    const proxy = await startLatencyProxy({ host: '127.0.0.1', port: target.port })
+    proxies.push(proxy)
+    proxy.setRate(1024 * 1024)
+    const socket = await dial(proxy.port)
+    socket.on('error', () => {})
+    const until = async (bytes: number, what: string): Promise<number> => {
+      const t0 = performance.now()
+      await withTimeout(
+        (async () => {
+          while (target.received() < bytes) await sleep(5)
+        })(),
+        5000,
+        what
+      )
+      return performance.now() - t0
+    }
+    socket.write(Buffer.alloc(512 * 1024, 1))
+    // Half a MiB at 1 MiB/s takes half a second; uncapped it takes a few milliseconds.
+    const capped = await until(512 * 1024, 'capped transfer')
+    expect(capped).toBeGreaterThan(450)
+    expect(capped).toBeLessThan(2000)
+    proxy.setRate(undefined)
+    socket.write(Buffer.alloc(512 * 1024, 2))
+    expect(await until(1024 * 1024, 'uncapped transfer')).toBeLessThan(300)
+    socket.destroy()
+    target.server.close()
+  })
+
   it('cuts a connection after exactly N client->server bytes', async () => {
     const target = await sink()
     const proxy = await startLatencyProxy(

@@ -9,7 +9,14 @@ import { nextFreeTimestampId } from '../release/release-id.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
-import { ServerSession, type Phase } from '../server/server-session.js'
+import {
+  ServerSession,
+  type Phase,
+  type ReleaseArchive,
+  type ReleaseOptions
+} from '../server/server-session.js'
+import { adaptLevel, Fanout } from '../server/archive-stream.js'
+import { archiveProgress, archiveStream } from '../server/upload.js'
 import type { Settings } from '../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
@@ -280,23 +287,22 @@ export class GroupRun {
       // is in this group, named for it.
       const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`
       await this.deps.group(prepareTitle, async () => {
-        const failures = await this.phase(this.sessions, 'upload', s =>
-          s.prepareRelease({
-            releaseId,
-            sourceRoot: settings.source,
-            entries: scan.entries,
-            reuse: settings.reuse,
-            copyMethod: settings.copyMethod,
-            compression: settings.compression,
-            transfer: settings.transfer,
-            verify: settings.verify,
-            sharedPaths: settings.sharedPaths,
-            sharedConflict: settings.sharedConflict,
-            beforeSwitch: settings.beforeSwitch,
-            revision,
-            signal: this.deps.signal
-          })
-        )
+        const failures = await this.upload({
+          releaseId,
+          sourceRoot: settings.source,
+          entries: scan.entries,
+          reuse: settings.reuse,
+          copyMethod: settings.copyMethod,
+          compression: settings.compression,
+          transfer: settings.transfer,
+          verify: settings.verify,
+          sharedPaths: settings.sharedPaths,
+          sharedConflict: settings.sharedConflict,
+          beforeSwitch: settings.beforeSwitch,
+          revision,
+          mtime: Math.floor(this.deps.now().getTime() / 1000),
+          signal: this.deps.signal
+        })
         if (failures.length > 0 || this.deps.signal.aborted) {
           await this.abortAll()
           this.checkAborted()
@@ -328,6 +334,133 @@ export class GroupRun {
     } finally {
       this.close()
     }
+  }
+
+  /**
+   * Phases 4 to 6 on every server. Servers that need the same archive (the usual case: the same
+   * plan, umask and tools) get one archive, made and compressed once and copied to each of
+   * them at the pace of the slowest; the others get their own. An archive's servers run
+   * together (they must, to share it), within max-parallel.
+   */
+  private async upload(options: ReleaseOptions): Promise<Failure<ServerSession>[]> {
+    const failures: Failure<ServerSession>[] = []
+    const limit = Math.max(1, this.settings.maxParallel)
+    const archives = new Map<ServerSession, ReleaseArchive | undefined>()
+    for (const s of this.sessions) {
+      try {
+        archives.set(s, await s.releaseArchive(options))
+      } catch (error) {
+        failures.push({ item: s, error })
+      }
+    }
+    if (failures.length > 0) return this.markFailed(failures)
+    // Streams: servers with the same archive key, at most max-parallel to a stream.
+    const streams: { archive?: ReleaseArchive; sessions: ServerSession[] }[] = []
+    const open = new Map<string, (typeof streams)[number]>()
+    for (const s of this.sessions) {
+      const archive = archives.get(s)
+      const shared = archive ? open.get(archive.key) : undefined
+      if (archive && shared && shared.sessions.length < limit) {
+        shared.sessions.push(s)
+        continue
+      }
+      const stream = { archive, sessions: [s] }
+      streams.push(stream)
+      if (archive) open.set(archive.key, stream)
+    }
+    // Run the streams as max-parallel allows, each with all of its servers at once.
+    let running = 0
+    let wake: (() => void) | undefined
+    const runStream = async (stream: (typeof streams)[number]): Promise<void> => {
+      const { archive, sessions } = stream
+      if (!archive) {
+        const session = sessions[0] as ServerSession
+        await session
+          .timed('upload', () => session.prepareRelease(options))
+          .catch(error => {
+            failures.push({ item: session, error })
+          })
+        return
+      }
+      const many = sessions.length > 1
+      const log = many ? this.deps.log : (sessions[0] as ServerSession).log
+      if (many)
+        log.info(
+          `one archive for ${sessions.length} servers with the same plan: ${sessions.map(s => s.label).join(', ')}`
+        )
+      const progress = archiveProgress(
+        many ? withSuffix(log, ` to ${sessions.length} servers`) : log,
+        archive.entries,
+        archive.fileCount
+      ).start()
+      const { stream: source, gzip } = archiveStream(
+        archive.entries,
+        archive.compression,
+        progress,
+        options.signal
+      )
+      const fanout = new Fanout(source, sessions.length)
+      let changes = 0
+      const stopAdapting =
+        gzip && archive.compression === 'adaptive'
+          ? adaptLevel(
+              gzip,
+              () => fanout.stats(),
+              // A link at the edge between the levels may switch often: the first changes
+              // are worth a line, the rest only go to the debug log.
+              (level, why) =>
+                (changes++ < 3 ? log.info : log.debug)(`compression: gzip level ${level} (${why})`)
+            )
+          : () => undefined
+      try {
+        await Promise.all(
+          sessions.map((session, i) =>
+            session
+              .timed('upload', () =>
+                session.prepareRelease(options, {
+                  stream: fanout.output(i),
+                  onMeter: meter => fanout.attach(i, meter),
+                  done: () => fanout.drop(i)
+                })
+              )
+              .catch(error => {
+                failures.push({ item: session, error })
+              })
+          )
+        )
+      } finally {
+        stopAdapting()
+        progress.stop()
+        source.destroy()
+      }
+    }
+    const pending: Promise<void>[] = []
+    for (const stream of streams) {
+      if (failures.length > 0) break
+      const weight = stream.sessions.length
+      while (running > 0 && running + weight > limit) {
+        await new Promise<void>(resolve => (wake = resolve))
+      }
+      if (failures.length > 0) break
+      running += weight
+      pending.push(
+        runStream(stream).finally(() => {
+          running -= weight
+          wake?.()
+        })
+      )
+    }
+    await Promise.all(pending)
+    return this.markFailed(failures)
+  }
+
+  /** Record failures in the servers' reports, as phase() does. */
+  private markFailed(failures: Failure<ServerSession>[]): Failure<ServerSession>[] {
+    for (const f of failures) {
+      f.item.report.status = 'failed'
+      f.item.report.error = messageOf(f.error).replace(`${f.item.label}: `, '')
+    }
+    return failures
   }
 
   private printDryRun(): void {
@@ -580,6 +713,15 @@ export class GroupRun {
     } finally {
       this.close()
     }
+  }
+}
+
+/** A log whose lines end with `suffix`. */
+function withSuffix(log: Log, suffix: string): Log {
+  return {
+    info: message => log.info(message + suffix),
+    warning: message => log.warning(message + suffix),
+    debug: message => log.debug(message + suffix)
   }
 }
 

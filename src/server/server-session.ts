@@ -53,8 +53,10 @@ import type {
   Transfer,
   VerifyLevel
 } from '../settings.js'
+import { createHash } from 'node:crypto'
+import type { Readable } from 'node:stream'
 import type { TarEntry } from '../release/tar-writer.js'
-import { releaseMetadata, sftpUpload, tarEntryFor, tarUpload } from './upload.js'
+import { releaseMetadata, sftpUpload, tarEntryFor, type ReleaseMetadata } from './upload.js'
 
 export type Phase =
   'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
@@ -79,7 +81,32 @@ export interface ReleaseOptions {
   beforeSwitch?: string
   /** One-line JSON: commit, ref, actor, run URL, time. */
   revision: string
+  /** Modification time of the metadata files sent (seconds): the same for every server. */
+  mtime: number
   signal?: AbortSignal
+}
+
+/**
+ * What a release sends as a tar stream. Servers whose archives have the same key receive the
+ * same bytes, so one archive, made once, can go to all of them.
+ */
+export interface ReleaseArchive {
+  key: string
+  /** Re-iterable (sized first, then streamed), made lazily. */
+  entries: Iterable<TarEntry>
+  /** Files in the archive, metadata included. */
+  fileCount: number
+  /** gzip at a level that follows the link, at gzip's default level, or not at all. */
+  compression: 'adaptive' | 'dense' | 'none'
+}
+
+/** The archive as it reaches one server (see GroupRun: one archive may feed many). */
+export interface ArchiveFeed {
+  stream: Readable
+  /** Receives the meter of what the server took of the stream. */
+  onMeter?: (taken: () => number | undefined) => void
+  /** The server no longer reads the stream (finished or failed). */
+  done?: () => void
 }
 
 /** What happened on one server, for the `servers` output and the job summary. */
@@ -134,6 +161,9 @@ export class ServerSession {
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string } | undefined
   private linksBlob: Buffer | undefined
+  private warnedNoGzip = false
+  /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
+  private metadata: Promise<ReleaseMetadata> | undefined
 
   constructor(
     readonly server: Server,
@@ -319,26 +349,80 @@ export class ServerSession {
     return 0o777 & ~(this.umask | 0o002)
   }
 
+  private releaseMetadata(options: ReleaseOptions): Promise<ReleaseMetadata> {
+    const plan = this.plan
+    if (!plan) throw new Error('release metadata before makePlan')
+    this.metadata ??= releaseMetadata(
+      options.entries,
+      options.verify === 'full' ? options.entries : plan.upload,
+      options.revision
+    )
+    return this.metadata
+  }
+
+  /** Where the plan's entries land, relative to the deploy directory. */
+  private relativeTarget(id: string): string {
+    return this.base?.kind === 'cache' ? 'cache' : `releases/${id}`
+  }
+
+  /**
+   * The tar stream this server's release needs, or undefined when files go over SFTP. Its key
+   * covers everything that makes up its bytes: the entries and their content, where they land,
+   * the directories' mode (the server's umask), the metadata and the compression.
+   */
+  async releaseArchive(options: ReleaseOptions): Promise<ReleaseArchive | undefined> {
+    const plan = this.plan
+    if (!plan || !this.base) throw new Error('releaseArchive before makePlan')
+    if (!this.useTar(options.transfer)) return undefined
+    const id = options.releaseId
+    const metadata = await this.releaseMetadata(options)
+    const compression = this.compression(options.compression)
+    const { mtime } = options
+    const metadataEntries: TarEntry[] = metadata.files.map(f => ({
+      path: `.atomic-deploy/tmp/${id}/${f.name}`,
+      type: 'file' as const,
+      mode: 0o600,
+      mtime,
+      size: f.data.length,
+      data: f.data
+    }))
+    const relativeTarget = this.relativeTarget(id)
+    const { sourceRoot } = options
+    const { directoryMode } = this
+    const key = createHash('sha256')
+    key.update(`${relativeTarget}\0${directoryMode}\0${compression}\0${sourceRoot}\0${mtime}\0`)
+    for (const f of metadata.files) key.update(`${f.name}\0`).update(f.data)
+    for (const e of plan.upload)
+      key.update(`${e.path}\0${e.type}\0${e.mode}\0${e.size}\0${e.sha256 ?? e.target ?? ''}\n`)
+    return {
+      key: key.digest('hex'),
+      entries: {
+        *[Symbol.iterator]() {
+          yield* metadataEntries
+          for (const e of plan.upload)
+            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
+        }
+      },
+      fileCount: metadataEntries.length + plan.uploadFiles,
+      compression
+    }
+  }
+
   /**
    * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
    * link shared paths, record metadata, run before-switch. On failure the server script has
-   * already removed the release; the error says why.
+   * already removed the release; the error says why. With a tar transfer, `feed` carries the
+   * archive (see releaseArchive); without one, files go over SFTP.
    */
-  async prepareRelease(options: ReleaseOptions): Promise<void> {
+  async prepareRelease(options: ReleaseOptions, feed?: ArchiveFeed): Promise<void> {
     const plan = this.plan
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
     const id = options.releaseId
     const common = this.releaseParams(id)
-    const useTar = this.useTar(options.transfer)
-    const gzip = useTar && this.useGzip(options.compression, plan)
     const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
-    const metadata = await releaseMetadata(
-      options.entries,
-      options.verify === 'full' ? options.entries : plan.upload,
-      options.revision
-    )
-    const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`
+    const metadata = await this.releaseMetadata(options)
+    const relativeTarget = this.relativeTarget(id)
 
     const prepare: PrepareParams = {
       staleReleases: stale,
@@ -355,7 +439,9 @@ export class ServerSession {
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
-      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' }
+      transfer: feed
+        ? { kind: 'tar', gzip: this.compression(options.compression) !== 'none' }
+        : { kind: 'sftp' }
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
@@ -373,39 +459,25 @@ export class ServerSession {
     }
     this.prepared = id
     let final: ScriptOutput
-    if (useTar) {
-      const metadataEntries: TarEntry[] = metadata.files.map(f => ({
-        path: `.atomic-deploy/tmp/${id}/${f.name}`,
-        type: 'file' as const,
-        mode: 0o600,
-        mtime: Math.floor(Date.now() / 1000),
-        size: f.data.length,
-        data: f.data
-      }))
-      const { sourceRoot } = options
-      const { directoryMode } = this
-      const entries: Iterable<TarEntry> = {
-        *[Symbol.iterator]() {
-          yield* metadataEntries
-          for (const e of plan.upload)
-            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
-        }
-      }
-      const fileCount = metadataEntries.length + plan.uploadFiles
-      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal)
+    if (feed) {
       // A local read error truncates the stream; the server then reports a broken archive, but
       // the cause to report is the local one.
       let readError: Error | undefined
-      stream.on('error', error => (readError ??= error))
-      const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
-        stdin: stream,
-        signal: options.signal
-      })
-      if (readError && result.code !== 0) {
-        throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+      feed.stream.on('error', error => (readError ??= error))
+      try {
+        const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
+          stdin: feed.stream,
+          signal: options.signal,
+          ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
+        })
+        if (readError && result.code !== 0) {
+          throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+        }
+        this.checkRelease(result, output, id)
+        final = output
+      } finally {
+        feed.done?.()
       }
-      this.checkRelease(result, output, id)
-      final = output
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
       this.checkRelease(first.result, first.output, id, 'prepared')
@@ -506,16 +578,21 @@ export class ServerSession {
     return false
   }
 
-  private useGzip(compression: Compression, plan: Plan): boolean {
-    if (compression === 'none') return false
+  /**
+   * How the archive is compressed: `auto` follows the link (see adaptLevel), `gzip` is gzip's
+   * default level throughout, `none` sends it as it is.
+   */
+  private compression(compression: Compression): ReleaseArchive['compression'] {
+    if (compression === 'none') return 'none'
     // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
     if (!this.tools.has('gzip')) {
-      if (compression === 'gzip')
+      if (compression === 'gzip' && !this.warnedNoGzip) {
+        this.warnedNoGzip = true
         this.log.warning('compression is gzip but the server has no gzip: sending uncompressed')
-      return false
+      }
+      return 'none'
     }
-    if (compression === 'gzip') return true
-    return plan.uploadBytes >= 64 * 1024
+    return compression === 'gzip' ? 'dense' : 'adaptive'
   }
 
   private hookEnv(id: string): Record<string, string> {

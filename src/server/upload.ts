@@ -5,7 +5,8 @@
 import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
-import { createGzip } from 'node:zlib'
+import { createGzip, type Gzip } from 'node:zlib'
+import { DENSE_LEVEL } from './archive-stream.js'
 import { AbortedError } from '../errors.js'
 import type { Log } from '../logger.js'
 import { piecesToBuffer, serializeManifest, type ManifestEntry } from '../release/manifest.js'
@@ -128,33 +129,39 @@ export function countBytes(source: Readable, count: (bytes: number) => void): Re
   return source.pipe(counter)
 }
 
-/** The archive of `entries`, gzipped or not, reporting progress while it is read. */
-export function tarUpload(
+/**
+ * The archive of `entries`, compressed as asked, reporting progress while it is read. `gzip` is
+ * the compressor, for the level to follow the link (see adaptLevel); undefined when the archive
+ * goes uncompressed.
+ */
+export function archiveStream(
   entries: Iterable<TarEntry>,
-  fileCount: number,
-  gzip: boolean,
-  log: Log,
+  compression: 'adaptive' | 'dense' | 'none',
+  progress: UploadProgress,
   signal?: AbortSignal
-): Readable {
-  // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-  // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
-  // large tree's entries never all exist at once.
-  const progress = new UploadProgress(log, fileCount, tarSize(entries)).start()
+): { stream: Readable; gzip?: Gzip } {
   const tar = createTarStream(entries, {
     signal,
     onEntry: (_, entry) => {
       if (entry.type === 'file') progress.files++
     }
   })
+  // Progress counts archive bytes as they leave the tar writer, against the archive's size.
   const counted = countBytes(tar, n => (progress.bytes += n))
   const stop = (): void => progress.stop()
   counted.on('end', stop).on('close', stop).on('error', stop)
-  if (!gzip) return counted
-  // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
-  // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
-  const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 })
-  counted.on('error', error => zipped.destroy(error))
-  return counted.pipe(zipped)
+  if (compression === 'none') return { stream: counted }
+  // Dense to start with either way: see adaptLevel.
+  const gzip = createGzip({ level: DENSE_LEVEL, chunkSize: 64 * 1024 })
+  counted.on('error', error => gzip.destroy(error))
+  return { stream: counted.pipe(gzip), gzip }
+}
+
+/** Progress of an archive: its size is known before it is read, without reading a file. */
+export function archiveProgress(log: Log, entries: Iterable<TarEntry>, fileCount: number) {
+  // `entries` is iterated twice (size, then content): a re-iterable, made lazily, so a large
+  // tree's entries never all exist at once.
+  return new UploadProgress(log, fileCount, tarSize(entries))
 }
 
 export interface SftpUploadOptions {

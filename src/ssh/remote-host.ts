@@ -9,6 +9,12 @@ export interface RunOptions {
   /** Aborting closes the channel; the remote script sees EOF and cleans up. */
   signal?: AbortSignal
   /**
+   * Called once the channel is open, with a function that tells how many bytes of `stdin` the
+   * server has taken so far (undefined where the connection cannot tell): what paces the
+   * archive's compression to the link.
+   */
+  onStdinMeter?: (taken: () => number | undefined) => void
+  /**
    * Send the script as the channel's command instead of on stdin: one round trip fewer when no
    * channel is open yet, at the price of the script being visible in `ps` on the server while
    * it runs. Only for scripts that hold no secrets (paths, ids) and need no stdin.

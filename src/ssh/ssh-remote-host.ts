@@ -396,6 +396,30 @@ function execOn(
   })
 }
 
+/**
+ * How many bytes of a channel's data the server has taken: the sum of its window adjustments
+ * (RFC 4254, section 5.2), which OpenSSH sends as the command reads what arrived. ssh2 keeps the
+ * send window in `channel.outgoing.window`, lowers it as it sends and raises it only on an
+ * adjustment; the property is replaced by one that counts the raises. Undefined when ssh2 no
+ * longer has that shape (test/ssh/channels.test.ts checks it does).
+ */
+export function takenMeter(channel: ClientChannel): (() => number) | undefined {
+  const outgoing = (channel as unknown as { outgoing?: { window?: unknown } }).outgoing
+  if (!outgoing || typeof outgoing.window !== 'number') return undefined
+  let window = outgoing.window
+  let taken = 0
+  Object.defineProperty(outgoing, 'window', {
+    configurable: true,
+    enumerable: true,
+    get: () => window,
+    set: (value: number) => {
+      if (value > window) taken += value - window
+      window = value
+    }
+  })
+  return () => taken
+}
+
 type Handler = (proto: unknown, ...args: unknown[]) => void
 
 /**
@@ -677,7 +701,13 @@ export class SshRemoteHost implements RemoteHost {
         if (options.signal.aborted) onAbort()
         else options.signal.addEventListener('abort', onAbort, { once: true })
       }
-      if (!options.inline) channel.write(`${Buffer.byteLength(script)}\n${script}`)
+      const header = options.inline ? '' : `${Buffer.byteLength(script)}\n${script}`
+      if (options.onStdinMeter) {
+        const taken = takenMeter(channel)
+        const headerBytes = Buffer.byteLength(header)
+        options.onStdinMeter(() => (taken ? Math.max(0, taken() - headerBytes) : undefined))
+      }
+      if (header) channel.write(header)
       if (options.stdin) {
         options.stdin.on('error', () => {
           // The script sees a truncated stream and fails; its own error is the one reported.

@@ -658,6 +658,39 @@ describe('the upload stream', () => {
     expect(proxy.stats().up - zippedBytes).toBeLessThan(text.length / 4)
   })
 
+  it('compression: auto goes to gzip level 1 on a fast link and stays at level 6 on a slow one', async () => {
+    // Source-like text, 24 MB of lines drawn from a pool of 3,000 (as code repeats idioms): gzip
+    // level 6 finds the repeats level 1 misses (for 8 MB of it, 0.77 MB against 1.07 MB). The
+    // bytes each level sends are checked in test/server/archive-stream.test.ts.
+    const words = 'user order cart invoice payment session request response model view'.split(' ')
+    let seed = 1
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const pool = Array.from({ length: 3000 }, () => {
+      const n = next()
+      return `    $${words[n % 10]}->${words[(n >> 4) % 10]}(${n % 100_003}, '${words[(n >> 8) % 10]}${words[(n >> 12) % 10]}');\n`
+    })
+    const lines: string[] = []
+    for (let size = 0; size < 24 * 1024 * 1024;) {
+      const line = pool[next() % 3000] as string
+      lines.push(line)
+      size += line.length
+    }
+    const f = await fixture({ ...BASE, 'big.php': lines.join('') })
+    const proxy = await proxied(5)
+    const fast = await runAction(through(f, proxy))
+    expect(fast.code, fast.log).toBe(0)
+    expect(fast.log).toMatch(/compression: gzip level 1 \(the link keeps up\)/)
+    await expectExact(f)
+
+    await writeTree(f.source, { 'big.php': lines.reverse().join('') })
+    proxy.setRate(1024 * 1024)
+    const slow = await runAction(through(f, proxy))
+    proxy.setRate(undefined)
+    expect(slow.code, slow.log).toBe(0)
+    expect(slow.log).not.toMatch(/compression: gzip level 1/)
+    await expectExact(f)
+  })
+
   it('logs progress during a long upload', { timeout: 180_000 }, async () => {
     const spec: TreeSpec = {}
     for (let i = 0; i < 12; i++)
