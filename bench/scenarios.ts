@@ -8,7 +8,7 @@
  * keeps owners, modes, mtimes and the relative `current` link) into a new directory, so every
  * timed run starts from an identical state without paying for a full upload first.
  */
-import { chown, mkdir, realpath, rm, stat } from 'node:fs/promises'
+import { chown, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { describeTree, exists } from '../test/support/fixture.ts'
 import {
@@ -119,6 +119,22 @@ async function remove(account: Account, relative: string, disk?: 'aged'): Promis
   }
 }
 
+/**
+ * Wait for the copy a deploy leaves for the next one (`.atomic-deploy/base.*`, made in the
+ * background after it finished) to end, so a seed is cloned whole: as on a server, where the
+ * next deploy comes minutes later.
+ */
+async function spareSettled(account: Account, relative: string): Promise<void> {
+  const M = path.join(remote(account, relative), '.atomic-deploy')
+  for (let i = 0; i < 1200; i++) {
+    const names = await readdir(M).catch(() => [] as string[])
+    const running = names.filter(n => /^base\.\d+$/.test(n) && !names.includes(`${n}.rc`))
+    if (running.length === 0) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`the spare copy in ${M} did not end within a minute`)
+}
+
 /** Descriptions of the local source trees, which never change during a run. */
 const sourceDescriptions = new Map<string, Promise<string[]>>()
 
@@ -189,6 +205,7 @@ export async function prepareSeeds(
   await seed('first deploy', [main], 'seeds/webapp-v1', () =>
     action(env, deployInputs(env, [main], direct, webapp.v1, 'seeds/webapp-v1'))
   )
+  await spareSettled(main, 'seeds/webapp-v1')
   await sameTree(
     'action first deploy (seed)',
     await liveRelease(main, 'seeds/webapp-v1'),
@@ -204,6 +221,7 @@ export async function prepareSeeds(
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {
     await clone(main, 'webapp-v1', 'seeds/webapp-v2')
     await action(env, deployInputs(env, [main], direct, webapp.v2, 'seeds/webapp-v2'))
+    await spareSettled(main, 'seeds/webapp-v2')
   })
   await sameTree('action incremental (seed)', await liveRelease(main, 'seeds/webapp-v2'), webapp.v2)
   // rsync's own copies of v1 and v2, with their mtimes, for --link-dest and in-place runs.
@@ -228,6 +246,7 @@ export async function prepareSeeds(
     await seed('large first deploy', [main], 'seeds/large-v1', () =>
       action(env, deployInputs(env, [main], direct, large.v1, 'seeds/large-v1'), 900_000)
     )
+    await spareSettled(main, 'seeds/large-v1')
     await rsync(env, main, large.v1, remote(main, 'seeds/large-rsync-v1'), direct)
   }
 }

@@ -315,11 +315,18 @@ export class GroupRun {
 
       await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
       await this.afterSwitchAndHealth(releaseId)
+      // With copy-method copy, the next deploy starts from a copy of this release made now, in
+      // the background, rather than copying the live release then (reuse previous).
+      const spare =
+        settings.copyMethod === 'copy' && settings.reuse === 'previous'
+          ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
+          : undefined
       await this.finishAll(s => {
         const complete = [...s.completeReleases().filter(id => id !== releaseId), releaseId]
         return {
           events: [['live', releaseId]],
-          prune: releasesToPrune(complete, settings.keepReleases, releaseId, s.liveRelease)
+          prune: releasesToPrune(complete, settings.keepReleases, releaseId, s.liveRelease),
+          spare
         }
       })
       for (const s of this.sessions) s.report.status = 'deployed'
@@ -628,12 +635,16 @@ export class GroupRun {
 
   /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
   private async finishAll(
-    plan: (s: ServerSession) => { events: [string, string][]; prune: string[] }
+    plan: (s: ServerSession) => {
+      events: [string, string][]
+      prune: string[]
+      spare?: { release: string; bytes: number }
+    }
   ): Promise<void> {
     await this.deps.group('Prune and unlock', async () => {
       const failures = await this.phase(this.sessions, 'finish', s => {
-        const { events, prune } = plan(s)
-        return s.finish(events, prune)
+        const { events, prune, spare } = plan(s)
+        return s.finish(events, prune, spare)
       })
       this.saveLocks()
       for (const f of failures) {

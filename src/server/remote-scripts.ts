@@ -24,28 +24,56 @@ function header(deployPath: string): string {
     `now() { date -u +%Y-%m-%dT%H:%M:%SZ; }`,
     `say() { printf '!%s\\n' "$*"; }`,
     `log_event() { printf '%s\\t%s\\t%s\\n' "$1" "$2" "$(now)" >> "$M/log"; }`,
-    DROP_BASE
+    DROP_BASE,
+    START_COPY
   ].join('\n')
 }
 
 /**
- * Remove every copy started at lock time (see prefetchCommand) and stop the ones still running. The
- * recorded pid is only signalled while it is still a cp (where /proc tells); a copy left running
- * is harmless anyway: its directory is gone, and its name is never used again.
+ * Remove every copy of a release under .atomic-deploy (base.*: see start_copy) but the one named
+ * in $1, and stop the ones still running. The recorded pid is only signalled while it is still
+ * a cp (where /proc tells); a copy left running is harmless anyway: its directory is gone, and
+ * its name is never used again.
  */
 const DROP_BASE = `drop_base() {
+  k=\${1-}
   set -- "$M"/base.*
   [ -e "$1" ] || [ -L "$1" ] || return 0
   for f in "$M"/base.*.pid; do
     [ -f "$f" ] || continue
+    [ -n "$k" ] && [ "$f" = "$M/$k.pid" ] && continue
     p='' comm=''
     IFS= read -r p 2>/dev/null < "$f"
     case $p in '' | *[!0-9]*) continue ;; esac
     IFS= read -r comm 2>/dev/null < "/proc/$p/comm"
     [ "$comm" = cp ] && kill "$p" 2>/dev/null
   done
-  rm -rf "$M"/base.* 2>/dev/null
+  for f in "$M"/base.*; do
+    if [ -n "$k" ]; then case $f in "$M/$k" | "$M/$k".*) continue ;; esac; fi
+    rm -rf "$f" 2>/dev/null
+  done
   :
+}`
+
+/**
+ * start_copy ID METHOD: copy releases/ID into \`$M/base.<pid>\` in the background (METHOD copy or
+ * hardlink), with \`.from\` (the release copied), \`.pid\` (the cp) and, once it ends, \`.rc\`
+ * (its exit status). Every stream of the job is redirected, so it never holds the channel open,
+ * and it ignores SIGHUP, so it outlives the session. Sets B.
+ */
+const START_COPY = `start_copy() {
+  B="$M/base.$$"
+  mkdir "$B" 2>/dev/null && printf '%s\\n' "$1" > "$B.from" || return 1
+  (
+    trap '' HUP
+    if [ "$2" = hardlink ]; then cp -al "$D/releases/$1/." "$B/" &
+    elif cp --version >/dev/null 2>&1; then cp -a --reflink=auto "$D/releases/$1/." "$B/" &
+    else cp -a "$D/releases/$1/." "$B/" &
+    fi
+    echo $! > "$B.pid"
+    wait $!
+    echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+  ) </dev/null >/dev/null 2>&1 &
 }`
 
 /** Print a file as `!blob <name> <length>` followed by its raw bytes. */
@@ -71,30 +99,33 @@ export interface InspectParams {
 }
 
 /**
- * The copy started at lock time: \`$M/base.<pid>\` filled from the live release in the
- * background, with \`.from\` (the release copied), \`.pid\` (the cp) and, once it ends, \`.rc\`
- * (its exit status). Every stream of the job is redirected, so it never holds the channel open.
- * On a 3,500-file release this moves cp's 0.1 to 1 s off the critical path: the runner's
- * planning and the next round trip happen meanwhile.
+ * The copy the next release starts from. A complete copy of the live release made earlier (the
+ * spare the previous deploy left, see finishScript; or one a killed run never took over) is
+ * kept; otherwise the copy starts now, as soon as the lock is ours, and runs while the runner
+ * plans and the release script is on its way. On a 3,500-file release this moves cp's 0.1 to 1 s
+ * off the critical path; a spare takes it off entirely. The release script takes it over, or
+ * drops it.
  */
 function prefetchCommand(copyMethod: 'copy' | 'hardlink'): string {
-  return `drop_base
+  return `kept=''
 if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
-  B="$M/base.$$"
-  if mkdir "$B" 2>/dev/null && printf '%s\\n' "$c" > "$B.from"; then
-    (
-      trap '' HUP
-      ${
-        copyMethod === 'hardlink'
-          ? 'cp -al "$D/releases/$c/." "$B/" &'
-          : 'if [ -n "$GNU_CP" ]; then cp -a --reflink=auto "$D/releases/$c/." "$B/" & else cp -a "$D/releases/$c/." "$B/" & fi'
-      }
-      echo $! > "$B.pid"
-      wait $!
-      echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
-    ) </dev/null >/dev/null 2>&1 &
-    say "prefetch \${B##*/} $c"
-  fi
+  ${
+    copyMethod === 'copy'
+      ? `for f in "$M"/base.*.from; do
+    [ -f "$f" ] || continue
+    b=\${f%.from} from='' rc=''
+    IFS= read -r from 2>/dev/null < "$f"
+    IFS= read -r rc 2>/dev/null < "$b.rc"
+    if [ -z "$kept" ] && [ "$from" = "$c" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then kept=\${b##*/}; fi
+  done`
+      : ':'
+  }
+fi
+drop_base "$kept"
+if [ -n "$kept" ]; then
+  say "prefetch $kept $c spare"
+elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+  start_copy "$c" ${copyMethod} && say "prefetch \${B##*/} $c"
 fi`
 }
 
@@ -601,7 +632,7 @@ say aborted
 function unlockIfOurs(token: string): string {
   // A copy started at lock time and never taken over (an abort before the release script) goes
   // with the lock that started it.
-  return `if [ -f "$M/lock/owner" ] && grep -qF ${quote(token)} "$M/lock/owner" 2>/dev/null; then drop_base; rm -rf "$M/lock" && say unlocked; fi`
+  return `if [ -f "$M/lock/owner" ] && grep -qF ${quote(token)} "$M/lock/owner" 2>/dev/null; then drop_base "\${spare-}"; rm -rf "$M/lock" && say unlocked; fi`
 }
 
 export interface HookParams {
@@ -623,6 +654,11 @@ exit $rc
 
 export interface FinishParams {
   deployDir: string
+  /**
+   * Copy the release just put live in the background, for the next deploy to start from, when
+   * the disk has room for twice its `bytes` and 64 MB more (copy-method copy, reuse previous).
+   */
+  spare?: { release: string; bytes: number }
   /** Events to append to the release log, e.g. ['live', id]. */
   events: [string, string][]
   /** Releases to delete (complete ones beyond keep-releases). */
@@ -656,9 +692,32 @@ ${events}
 ${forget}
 set -- "$M"/seeded.*
 if [ -e "$1" ]; then rm -f "$M"/seeded.*; fi
+${p.spare ? spareCommand(p.spare) : ''}
 ${p.lockToken ? unlockIfOurs(p.lockToken) : ''}
 say finished
 `
+}
+
+/**
+ * The spare: a copy of the release now live, made in the background after the deploy (and so
+ * after after-switch), for the next deploy to start from instead of copying then. It is a whole
+ * copy like any other (cp -a: every file its own inode), only made earlier; the next deploy
+ * takes it only when it is complete and of the release then live (see prefetchCommand), and
+ * drops it otherwise. Not made when the disk is short of room: twice the release's bytes (small
+ * files take whole blocks) and 64 MB more.
+ */
+function spareCommand(spare: { release: string; bytes: number }): string {
+  const needKb = Math.ceil((spare.bytes * 2) / 1024) + 64 * 1024
+  return `if [ "$(readlink "$D/current" 2>/dev/null)" = ${quote(`releases/${spare.release}`)} ]; then
+  avail=$(df -Pk "$M" 2>/dev/null | awk 'NR == 2 { print $4 }')
+  case $avail in '' | *[!0-9]*) avail=0 ;; esac
+  if [ "$avail" -gt ${needKb} ]; then
+    drop_base
+    start_copy ${quote(spare.release)} copy && spare=\${B##*/} && say "spare $spare"
+  else
+    say "no-spare $avail"
+  fi
+fi`
 }
 
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */

@@ -159,7 +159,7 @@ export class ServerSession {
   base: Base | undefined
   private manifestBlob: Buffer | undefined
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
-  private prefetched: { name: string; from: string } | undefined
+  private prefetched: { name: string; from: string; spare: boolean } | undefined
   private linksBlob: Buffer | undefined
   private warnedNoGzip = false
   /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
@@ -250,7 +250,13 @@ export class ServerSession {
     this.linksBlob = output.blobs.get('links')
     const prefetched = value(output, 'prefetch')?.split(' ')
     this.prefetched =
-      prefetched?.length === 2 ? { name: prefetched[0]!, from: prefetched[1]! } : undefined
+      prefetched && prefetched.length >= 2
+        ? { name: prefetched[0]!, from: prefetched[1]!, spare: prefetched[2] === 'spare' }
+        : undefined
+    if (this.prefetched?.spare)
+      this.log.info(
+        `the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`
+      )
     this.report.previousRelease = this.liveRelease
     for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
       if (lockOwner && !this.tools.has(tool)) {
@@ -668,8 +674,15 @@ export class ServerSession {
     if (token !== undefined && output.lines.includes('unlocked')) this.lockToken = undefined
   }
 
-  /** Phase 9: record the switch, prune, compact the log, unlock. */
-  async finish(events: [string, string][], prune: string[]): Promise<void> {
+  /**
+   * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
+   * the next deploy will start from (see spareCommand).
+   */
+  async finish(
+    events: [string, string][],
+    prune: string[],
+    spare?: { release: string; bytes: number }
+  ): Promise<void> {
     const gone = [...releaseStates(this.events)]
       .filter(([, state]) => state === 'gone')
       .map(([id]) => id)
@@ -679,7 +692,8 @@ export class ServerSession {
         events,
         prune,
         forget: [...prune, ...gone],
-        lockToken: this.lockToken
+        lockToken: this.lockToken,
+        ...(spare ? { spare } : {})
       })
     )
     if (result.code !== 0 || !output.lines.includes('finished')) {

@@ -12,8 +12,10 @@ import {
   readdir,
   readFile,
   readlink,
+  rename,
   rm,
   stat,
+  symlink,
   writeFile
 } from 'node:fs/promises'
 import path from 'node:path'
@@ -428,6 +430,67 @@ describe('hard-linked releases', () => {
       expect(await ino('v2', rel), rel).toBe(await ino('v1', rel))
     for (const rel of ['change.txt', 'mode.sh'])
       expect(await ino('v2', rel), rel).not.toBe(await ino('v1', rel))
+  })
+})
+
+describe('the copy the next deploy starts from (copy-method copy)', () => {
+  /** The spare copies under .atomic-deploy, once each has ended: name -> release copied. */
+  async function spares(f: Fixture): Promise<Map<string, string>> {
+    const M = path.join(f.deployDir, '.atomic-deploy')
+    const found = new Map<string, string>()
+    for (let i = 0; i < 200; i++) {
+      found.clear()
+      let running = false
+      for (const name of await readdir(M)) {
+        if (!/^base\.\d+$/.test(name)) continue
+        if (!(await exists(path.join(M, `${name}.rc`)))) running = true
+        else found.set(name, (await readFile(path.join(M, `${name}.from`), 'utf8')).trim())
+      }
+      if (!running) return found
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    throw new Error('a spare copy did not end within 5 s')
+  }
+
+  it('is made after each deploy, taken by the next one, and is a copy: no file shared with the live release', async () => {
+    const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
+    await deploy(f, { 'release-id': 'v1' })
+    const after1 = await spares(f)
+    expect([...after1.values()]).toEqual(['v1'])
+    const spare = path.join(f.deployDir, '.atomic-deploy', [...after1.keys()][0] as string)
+    expect(await describeTree(spare)).toEqual(await describeTree(release(f, 'v1')))
+
+    await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
+    const second = await deploy(f, {
+      'release-id': 'v2',
+      'before-switch': "printf ' hooked' >> index.php"
+    })
+    expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
+    expect(second.outputs['files-uploaded']).toBe('1')
+    // The spare became v2: v1 is untouched by the hook that wrote into v2 in place.
+    expect(await readFile(path.join(release(f, 'v1'), 'index.php'), 'utf8')).toBe(
+      '<?php echo "v1";'
+    )
+    const ino = async (id: string, rel: string): Promise<number> =>
+      (await lstat(path.join(release(f, id), rel))).ino
+    for (const rel of ['index.php', 'bin/console', 'public/js/app.js', 'config/app.php'])
+      expect(await ino('v2', rel), rel).not.toBe(await ino('v1', rel))
+    expect([...(await spares(f)).values()]).toEqual(['v2'])
+  })
+
+  it('is not taken when current moved to another release since', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'v1' })
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    await deploy(f, { 'release-id': 'v2' })
+    expect([...(await spares(f)).values()]).toEqual(['v2'])
+    // current moved back by hand (or by a run killed after its switch): the spare is of v2.
+    await symlink('releases/v1', path.join(f.deployDir, 'current.tmp'))
+    await rename(path.join(f.deployDir, 'current.tmp'), path.join(f.deployDir, 'current'))
+    await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
+    const third = await deploy(f, { 'release-id': 'v3' })
+    expect(third.log).not.toContain('made after the deploy')
+    await expectExact(f)
   })
 })
 

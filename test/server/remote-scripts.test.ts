@@ -193,6 +193,8 @@ function inspect(p: Partial<InspectParams> & { path: string }): string {
   })
 }
 
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
 const LOG_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
 describe.each(shells)('$name', shell => {
@@ -445,6 +447,54 @@ describe.each(shells)('$name', shell => {
       symlinkSync('releases/live', join(D, 'current'))
       return D
     }
+
+    it('copies the live release in the background for the next deploy, when the disk has room', async () => {
+      const D = deployDir(fresh('finish'))
+      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1\n' })
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'live']],
+          prune: [],
+          forget: [],
+          lockToken: 'tok-ours',
+          spare: { release: 'live', bytes: 1000 }
+        }),
+        D
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      expect(spare).toMatch(/^base\.\d+$/)
+      expect(r.lines.slice(-2)).toEqual(['unlocked', 'finished'])
+      const M = join(D, '.atomic-deploy')
+      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
+      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live\n')
+      expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
+      // A copy, not links: the live release's files are not shared with it.
+      expect(statSync(join(M, spare as string, 'index.html')).ino).not.toBe(
+        statSync(join(D, 'releases/live/index.html')).ino
+      )
+      // The stale copy of another release is gone.
+      expect(existsSync(join(M, 'base.5'))).toBe(false)
+    })
+
+    it('makes no spare when the disk is short of room, nor for a release that is not live', () => {
+      const D = deployDir(fresh('finish'))
+      const base = { deployDir: D, events: [] as [string, string][], prune: [], forget: [] }
+      const full = run(
+        shell,
+        finishScript({ ...base, spare: { release: 'live', bytes: 2 ** 50 } }),
+        D
+      )
+      expect(full.status, full.stderr).toBe(0)
+      expect(full.lines.some(l => l.startsWith('no-spare'))).toBe(true)
+      const other = run(shell, finishScript({ ...base, spare: { release: 'new', bytes: 1000 } }), D)
+      expect(other.status, other.stderr).toBe(0)
+      expect(other.lines.some(l => l.startsWith('spare') || l.startsWith('no-spare'))).toBe(false)
+      expect(readdirSync(join(D, '.atomic-deploy')).some(n => n.startsWith('base.'))).toBe(false)
+    })
 
     it('prunes releases with their metadata, appends events, forgets ids and releases our lock', () => {
       const D = deployDir(fresh('finish'))
@@ -961,6 +1011,57 @@ describe.each(shells)('$name', shell => {
         expect(existsSync(join(D, 'releases/r2'))).toBe(false)
         expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
         expect(leftovers(D)).toEqual([])
+      })
+
+      it('keeps a complete copy of the live release made earlier (the spare), and drops the rest', () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          // The spare: complete, of the live release.
+          '.atomic-deploy/base.9999/keep.txt': 'spare',
+          '.atomic-deploy/base.9999.from': 'r1\n',
+          '.atomic-deploy/base.9999.rc': '0\n',
+          // Of another release; of the live one but failed; of the live one, unfinished: each
+          // named to be met before the spare.
+          '.atomic-deploy/base.3333/keep.txt': 'old',
+          '.atomic-deploy/base.3333.from': 'r0\n',
+          '.atomic-deploy/base.3333.rc': '0\n',
+          '.atomic-deploy/base.1111/keep.txt': 'failed',
+          '.atomic-deploy/base.1111.from': 'r1\n',
+          '.atomic-deploy/base.1111.rc': '1\n',
+          '.atomic-deploy/base.2222/keep.txt': 'half',
+          '.atomic-deploy/base.2222.from': 'r1\n'
+        })
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.lines).toContain('prefetch base.9999 r1 spare')
+        expect(leftovers(D).sort()).toEqual(['base.9999', 'base.9999.from', 'base.9999.rc'])
+        const release = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: [], prefetched: 'base.9999' }
+            })
+          ),
+          D
+        )
+        expect(release.status, release.stderr).toBe(0)
+        expect(readFileSync(join(D, 'releases/r2/keep.txt'), 'utf8')).toBe('spare')
+        expect(leftovers(D)).toEqual([])
+      })
+
+      it('with copy-method hardlink, keeps no spare and links anew', () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          '.atomic-deploy/base.4242/keep.txt': 'spare',
+          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
+        const name = lockAndPrefetch(D, 'hardlink')
+        expect(name).not.toBe('base.4242')
+        expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
       })
 
       it('is dropped by a release script that does not take it over, and by unlocking', () => {
