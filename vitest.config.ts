@@ -9,6 +9,13 @@ export default defineConfig({
     maxWorkers: 2,
     // Memory tests collect garbage before measuring, so they see live memory, not GC timing.
     execArgv: ['--expose-gc'],
-    reporters: ['default']
+    reporters: ['default'],
+    server: {
+      deps: {
+        // @actions/github reads the run's context from the environment as it loads: inlined, it
+        // is loaded afresh after vi.resetModules(), so a test can give it another environment.
+        inline: ['@actions/github']
+      }
+    }
   }
 })

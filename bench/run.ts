@@ -18,6 +18,11 @@
  *   BENCH_DEADLINE_MIN=30  global bound; at the deadline the run stops and prints what it has
  *   BENCH_ONLY=a,b         only these scenario keys (see scenarios.ts), e.g. large-first
  *   BENCH_ACTION=path      benchmark another build of the action (default dist/index.js)
+ *   BENCH_STARTUP_RUNS=30  runs of each start-up command (hyperfine; 10 when quick)
+ *   BENCH_STARTUP_COMPARE=path,...  other builds whose start-up to show beside the action's
+ *
+ * Before any deploy, on the still quiet machine, the action's start-up is timed with hyperfine
+ * (`BENCH_ONLY=startup` for that alone).
  *
  * Progress goes to stderr; the report goes to stdout and bench/.work/results.md (and .json).
  */
@@ -45,6 +50,7 @@ import {
   type RoundTrips
 } from './report.ts'
 import { countRoundTrips } from './rtt-count.ts'
+import { measureStartup, startupTable, type Startup } from './startup.ts'
 import { checkSeeds, LARGE_REPEAT, prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
 import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
 
@@ -58,6 +64,12 @@ const withLarge = !quick && process.env.BENCH_LARGE !== '0'
 const withRttCount = process.env.BENCH_RTT_COUNT ? process.env.BENCH_RTT_COUNT === '1' : !quick
 const only = process.env.BENCH_ONLY?.split(',').map(s => s.trim())
 const deadlineMin = Number(process.env.BENCH_DEADLINE_MIN ?? 30) || 30
+const withStartup = !only || only.includes('startup')
+const startupRuns = Math.max(3, Number(process.env.BENCH_STARTUP_RUNS ?? (quick ? 10 : 30)) || 30)
+const startupCompare = (process.env.BENCH_STARTUP_COMPARE ?? '')
+  .split(',')
+  .map(s => s.trim())
+  .filter(Boolean)
 
 const started = Date.now()
 /** Stopping and cleaning up (removing accounts with GBs deployed to them) takes up to a minute. */
@@ -75,23 +87,23 @@ const notes: string[] = []
 let header = ''
 let workloads: string[] = []
 let roundTrips: RoundTrips | undefined
+let startup: Startup | undefined
 
 function report(): string {
-  const parts = [
-    '## atomic-deploy benchmark',
-    '',
-    header,
-    '',
-    ...workloads.map(w => `- ${w}`),
-    '',
-    resultsTable(cells),
-    '',
-    phaseTable(cells),
-    '',
-    '### Targets',
-    '',
-    targetsText(cells)
-  ]
+  const parts = ['## atomic-deploy benchmark', '', header, '']
+  if (startup) parts.push('### Start-up', '', startupTable(startup), '')
+  if (cells.length > 0)
+    parts.push(
+      ...workloads.map(w => `- ${w}`),
+      '',
+      resultsTable(cells),
+      '',
+      phaseTable(cells),
+      '',
+      '### Targets',
+      '',
+      targetsText(cells)
+    )
   if (roundTrips)
     parts.push('', '### Round trips of a no-change deploy', '', roundTripsText(roundTrips))
   if (notes.length > 0) parts.push('', '### Notes', '', ...notes.map(n => `- ${n}`))
@@ -170,6 +182,21 @@ async function main(): Promise<void> {
   }
   const sshVersion = (await exec('ssh', ['-V'], { timeoutMs: 5_000 })).stderr.trim()
   header = `${machineLine(sshVersion, repeat)}\n\nAction under test: ${build}`
+
+  if (withStartup) {
+    log(
+      `--- start-up: node ${path.relative(process.cwd(), ACTION)} with no inputs, ${startupRuns} runs`
+    )
+    const builds = [ACTION, ...startupCompare].map(file => {
+      const relative = path.relative(process.cwd(), file)
+      return { label: `node ${relative.startsWith('..') ? path.resolve(file) : relative}`, file }
+    })
+    const measured = await measureStartup(builds, startupRuns)
+    if (typeof measured === 'string') notes.push(measured)
+    else startup = measured
+  }
+  // Only the start-up was asked for: no workload, no servers.
+  if (only && only.every(k => k === 'startup')) return
 
   const trees: Trees = { webapp: ensureWorkload(WEB_APP, log) }
   const largeWanted = !only || only.some(k => k.startsWith('large-'))

@@ -8,7 +8,7 @@
  * keeps owners, modes, mtimes and the relative `current` link) into a new directory, so every
  * timed run starts from an identical state without paying for a full upload first.
  */
-import { chown, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises'
+import { chown, mkdir, readdir, realpath, rm, stat, utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { describeTree, exists } from '../test/support/fixture.ts'
 import {
@@ -96,6 +96,14 @@ async function clone(account: Account, seed: string, target: string, disk?: 'age
     await mustExec('clone', 'cp', ['-a', path.join(from, '.atomic-deploy'), metadata], {
       timeoutMs: 60_000
     })
+    // The spare a seed's deploy left (a copy of its live release) was made after that release
+    // last changed; hard-linking the release into the clone just now changed its files' ctime,
+    // which the action would take for a change since. Marking the spare as made now restores
+    // the order the seed had.
+    const now = new Date()
+    for (const name of await readdir(metadata)) {
+      if (/^base\.\d+\.from$/.test(name)) await utimes(path.join(metadata, name), now, now)
+    }
   }
   // Let the disk settle: the previous run's removal and this clone are still being written
   // back, and a timed run would otherwise pay for them (measured: a no-change deploy's server

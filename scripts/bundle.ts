@@ -1,8 +1,18 @@
 /**
- * Build dist/ from src/: compile with tsc, bundle with ncc, then move the files into dist/ with
+ * Build dist/ from src/: generate the server scripts' module from src/server/scripts/*.sh (see
+ * scripts/generate-server-scripts.ts), compile with tsc, bundle with ncc, then move the files into dist/ with
  * renames, so a test that starts `node dist/index.js` during a rebuild never reads half a file.
  * The build directory has a fixed name: ncc derives module ids from paths, and the bundle must
  * come out byte for byte the same on every machine (CI compares it with the committed one).
+ *
+ * dist/ holds only what runs on the runner: the bundle, its package.json and the licenses of
+ * what it bundles. ncc also copies every file that bundled code locates with
+ * `path.resolve(__dirname, ...)` (its asset relocator; vercel/ncc#475), which for ssh2 is
+ * `util/pagent.exe`, a Windows helper that ssh2's PageantAgent spawns. That class is only built
+ * by ssh2's createAgent(), when the connection config names an `agent` and the platform is
+ * win32; this action never passes an agent (it authenticates with the key, passphrase or
+ * password inputs), so the executable is dropped here. Any other asset ncc starts emitting fails
+ * the build until it is looked at and listed below.
  *
  * `node scripts/bundle.ts` (Node 24 strips the types).
  */
@@ -14,7 +24,14 @@ const work = path.join('build', 'bundle')
 const compiled = path.join(work, 'js')
 const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
+/** What the runner needs. */
+const KEPT = new Set(['index.js', 'package.json', 'licenses.txt'])
+/** Assets ncc emits that never run here, each with the reason in the comment above. */
+const DROPPED = new Set(['pagent.exe'])
 try {
+  execFileSync(process.execPath, [path.join('scripts', 'generate-server-scripts.ts')], {
+    stdio: 'inherit'
+  })
   execFileSync(bin('tsc'), ['-p', 'tsconfig.build.json', '--outDir', compiled], {
     stdio: 'inherit'
   })
@@ -33,8 +50,14 @@ try {
       stdio: 'inherit'
     }
   )
+  const emitted = readdirSync(bundled)
+  const unexpected = emitted.filter(name => !KEPT.has(name) && !DROPPED.has(name))
+  if (unexpected.length > 0)
+    throw new Error(
+      `ncc emitted ${unexpected.join(', ')}: decide whether the action needs it at run time, then list it in KEPT or DROPPED in scripts/bundle.ts`
+    )
   mkdirSync('dist', { recursive: true })
-  const names = readdirSync(bundled)
+  const names = emitted.filter(name => KEPT.has(name))
   for (const name of names) renameSync(path.join(bundled, name), path.join('dist', name))
   for (const name of readdirSync('dist'))
     if (!names.includes(name)) rmSync(path.join('dist', name), { recursive: true })

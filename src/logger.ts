@@ -1,4 +1,4 @@
-import * as core from './action/workflow.js'
+import * as core from '@actions/core'
 
 /** Log lines that belong to one server carry its label, so parallel output stays readable. */
 export interface Log {

@@ -1,4 +1,4 @@
-import * as core from './workflow.js'
+import * as core from '@actions/core'
 import { statSync } from 'node:fs'
 import * as path from 'node:path'
 import { InputError } from '../errors.js'

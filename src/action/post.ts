@@ -1,4 +1,4 @@
-import * as core from './workflow.js'
+import * as core from '@actions/core'
 import { messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'

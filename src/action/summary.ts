@@ -1,4 +1,4 @@
-import * as core from './workflow.js'
+import * as core from '@actions/core'
 import type { DeployResult } from '../deploy/group-run.js'
 import { formatBytes, formatCount, formatDuration } from '../logger.js'
 import type { Phase, ServerReport } from '../server/server-session.js'
@@ -31,7 +31,12 @@ const STATUS_TEXT: Record<ServerReport['status'], string> = {
   skipped: '⏭️ skipped'
 }
 
-/** A table with one row per server in $GITHUB_STEP_SUMMARY: what went live where, and why not. */
+/**
+ * A table with one row per server in $GITHUB_STEP_SUMMARY: what went live where, and why not.
+ * `core.summary` writes its arguments into the HTML as they are (addHeading, addTable and
+ * addCodeBlock escape nothing), and errors carry text a server sent back, so every value is
+ * escaped here.
+ */
 export async function writeSummary(
   title: string,
   result: DeployResult | undefined,
@@ -62,19 +67,20 @@ export async function writeSummary(
       formatCount(r.filesDeleted),
       phases,
       (r.error ?? '').split('\n')[0]
-    ]
+    ].map(escapeHtml)
   })
-  const summary = core.summary.addHeading(title, 3)
+  const summary = core.summary.addHeading(escapeHtml(title), 3)
   if (rows.length > 0) summary.addTable([header, ...rows])
   if (error) {
     summary.addRaw('\n\n**Failed:**\n\n')
-    summary.addCodeBlock(error)
+    summary.addCodeBlock(escapeHtml(error))
   }
   if (result?.rolledBack)
     summary.addRaw(`\n\n**Rolled back** to ${escapeHtml(result.releaseId ?? '(none)')}.\n`)
   await summary.write()
 }
 
-function escapeHtml(text: string): string {
+/** Text as HTML element content (no attribute values are built from data here). */
+export function escapeHtml(text: string): string {
   return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c] as string)
 }

@@ -125,19 +125,29 @@ export const DENSE_LEVEL = 6
 /** How often the level is reconsidered, ms; and the first time, how often the meter is read. */
 const WINDOW_MS = 100
 const FIRST_TICK_MS = 20
+/**
+ * The first bytes a server takes come in a burst (what sshd had buffered before the command read
+ * its input): the rate is measured from this long after the first byte, for at least as long.
+ */
+const BURST_MS = 40
+const MEASURE_MS = 100
+/** Seconds of backlog (made, not yet taken) above which the link is what the stream waits on. */
+const SLOW_BACKLOG_S = 0.3
+/** Seconds of backlog below which the link keeps up with what is made. */
+const FAST_BACKLOG_S = 0.1
 
 /**
  * Adjust a gzip stream's level to the link, from what the servers take (SSH window adjustments)
- * against what is produced:
+ * against what was made: the backlog, in seconds of the rate they take it at.
  *
  * - It starts dense: on a slow link every byte counts from the first, and several megabytes fit
  *   in the buffers before any server says how fast it takes them.
- * - Once the servers have taken some of the stream, the rate they take it at is compared with
- *   the rate it is produced at (both since their first byte arrived): a link that keeps up
- *   means compression is what the transfer waits on, so it goes cheap.
- * - Then every window: a link that takes less than 60% of what was produced, or an output that
- *   held the producer back, makes it dense again; a link that takes 90% or more of it while
- *   nothing was held back, cheap. The window after a change is skipped, as the buffers settle.
+ * - Once the servers take the stream, their rate is measured (past the first burst), and the
+ *   backlog tells: one that would take more than 0.3 s to go means the link is what the
+ *   transfer waits on, and the stream stays dense; a smaller one means the link keeps up with
+ *   the compressor, and the stream goes cheap.
+ * - Then, every window: a backlog that grew past 0.3 s makes it dense again, one under 0.1 s
+ *   cheap. The window after a change is skipped, as the buffers settle.
  *
  * Measured on a 3,500-file tree (30 MB): level 1 sends 15.7 MB in about 0.7 s of CPU, level 6
  * 14.0 MB in about 1.7 s; through 1 MiB/s the 1.7 MB are 1.6 s, on a fast link the CPU is.
@@ -149,11 +159,11 @@ export function adaptLevel(
   onChange?: (level: number, why: string) => void
 ): () => void {
   let level = DENSE_LEVEL
-  let first: { at: number; delivered: number } | undefined
-  let decided = false
+  let first: number | undefined
+  let mark: { at: number; delivered: number } | undefined
+  let rate = 0
   let skip = false
-  const started = performance.now()
-  let last = { at: started, produced: 0, delivered: 0, blockedMs: 0 }
+  let last = { at: 0, delivered: 0 }
   const set = (next: number, why: string): void => {
     if (next === level || gzip.destroyed || gzip.writableEnded) return
     level = next
@@ -167,30 +177,31 @@ export function adaptLevel(
     const now = link()
     if (now.delivered === undefined) return
     const at = performance.now()
-    if (!decided) {
-      if (now.delivered > 0 && !first) first = { at, delivered: now.delivered }
-      if (!first || now.delivered - first.delivered < 128 * 1024) return
-      // Production since the start against delivery since the first byte was taken: the
-      // round trip before that first byte does not count against the link.
-      const produceRate = now.produced / (at - started)
-      const takeRate = (now.delivered - first.delivered) / (at - first.at)
-      decided = true
-      last = { at, produced: now.produced, delivered: now.delivered, blockedMs: now.blockedMs }
-      if (takeRate >= 0.8 * produceRate) set(CHEAP_LEVEL, 'the link keeps up')
+    const backlog = now.produced - now.delivered
+    if (rate === 0) {
+      if (now.delivered === 0) return
+      first ??= at
+      if (!mark) {
+        if (at - first >= BURST_MS) mark = { at, delivered: now.delivered }
+        return
+      }
+      if (at - mark.at < MEASURE_MS) return
+      rate = Math.max(1, (now.delivered - mark.delivered) / ((at - mark.at) / 1000))
+      last = { at, delivered: now.delivered }
+      if (backlog / rate < SLOW_BACKLOG_S) set(CHEAP_LEVEL, 'the link keeps up')
       return
     }
     if (at - last.at < WINDOW_MS) return
-    const produced = now.produced - last.produced
-    const delivered = now.delivered - last.delivered
-    const blocked = (now.blockedMs - last.blockedMs) / (at - last.at)
-    last = { at, produced: now.produced, delivered: now.delivered, blockedMs: now.blockedMs }
+    const taken = now.delivered - last.delivered
+    if (taken > 0) rate = taken / ((at - last.at) / 1000)
+    last = { at, delivered: now.delivered }
     if (skip) {
       skip = false
       return
     }
-    if (produced < 64 * 1024 && blocked < 0.3) return
-    if (blocked > 0.3 || delivered < 0.6 * produced) set(DENSE_LEVEL, 'the link is slower')
-    else if (delivered >= 0.9 * produced && blocked < 0.05) set(CHEAP_LEVEL, 'the link keeps up')
+    const seconds = backlog / rate
+    if (seconds > SLOW_BACKLOG_S) set(DENSE_LEVEL, 'the link is slower')
+    else if (seconds < FAST_BACKLOG_S) set(CHEAP_LEVEL, 'the link keeps up')
   }
   const timer = setInterval(tick, FIRST_TICK_MS)
   timer.unref()

@@ -7,7 +7,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, token, type ActionResult } from '../support/action.ts'
-import { describeTree, exists, list, writeTree } from '../support/fixture.ts'
+import { describeTree, exists, list, settled, writeTree } from '../support/fixture.ts'
 import { freePort, startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
 
@@ -519,6 +519,7 @@ describe('mode: rollback on a group', () => {
     const src = await source()
     await deployOk(ts.slice(0, 2), src, { 'release-id': 'r1' })
     await deployOk(ts, src, { 'release-id': 'r2' })
+    for (const t of ts) await settled(t.deployDir)
     const before = await Promise.all(ts.map(t => describeTree(t.deployDir)))
 
     const run = await runAction(inputs(ts, src, { mode: 'rollback' }))

@@ -27,6 +27,7 @@ import {
   describeTree,
   exists,
   list,
+  settled,
   worldWritable,
   writeTree,
   type Fixture,
@@ -656,6 +657,7 @@ describe('dry run', () => {
     const first = await deploy(f)
     await rm(path.join(f.source, 'docs/readme.md'))
     await writeTree(f.source, { 'index.php': '<?php echo "v2";', 'public/added.js': 'added()' })
+    await settled(f.deployDir)
     const before = await describeTree(f.deployDir)
 
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))

@@ -13,7 +13,13 @@ import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionResult } from '../support/action.ts'
 import { run } from '../support/exec.ts'
-import { describeTree, worldWritable, writeTree, type TreeSpec } from '../support/fixture.ts'
+import {
+  describeTree,
+  settled,
+  worldWritable,
+  writeTree,
+  type TreeSpec
+} from '../support/fixture.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { createUser, removeUser } from '../support/users.ts'
 
@@ -70,6 +76,8 @@ async function target(umask: string, spec: TreeSpec): Promise<Target> {
 async function deploy(t: Target, extra: Record<string, string> = {}): Promise<ActionResult> {
   const result = await runAction(t.inputs(extra))
   expect(result.code, result.log).toBe(0)
+  // The spare copy made after the deploy is checked too, once made.
+  await settled(t.deployDir)
   return result
 }
 

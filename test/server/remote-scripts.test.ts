@@ -31,7 +31,7 @@ import {
   finishScript,
   hookScript,
   inspectScript,
-  LISTING_COMMAND,
+  listingScript,
   LOCK_EXIT,
   REFUSED_EXIT,
   releaseScript,
@@ -41,6 +41,7 @@ import {
   type PrepareParams,
   type ReleaseParams
 } from '../../src/server/remote-scripts.js'
+import { withValues, type ServerScript } from '../../src/server/script-values.js'
 import { quote } from '../../src/shell-quote.js'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
 
@@ -57,18 +58,32 @@ for (const applet of execFileSync('busybox', ['--list'], { encoding: 'utf8' }).t
 interface Shell {
   name: string
   sh: string
+  /** Arguments before `-c <script>`. */
+  args: string[]
   path: string
   gnu: boolean
 }
 
+const systemPath = process.env.PATH ?? '/usr/bin:/bin'
+// Every script runs under each shell a server's /bin/sh may be, and under posh (Debian's strict
+// POSIX shell, derived from pdksh), which refuses what POSIX does not promise.
 const shells: Shell[] = [
-  { name: 'dash with GNU tools', sh: 'dash', path: process.env.PATH ?? '/usr/bin:/bin', gnu: true },
+  { name: 'dash with GNU tools', sh: 'dash', args: [], path: systemPath, gnu: true },
   {
-    name: 'BusyBox sh with only BusyBox tools',
+    name: 'BusyBox ash with only BusyBox tools',
     sh: join(busyboxBin, 'sh'),
+    args: [],
     path: busyboxBin,
     gnu: false
-  }
+  },
+  {
+    name: 'bash --posix with GNU tools',
+    sh: 'bash',
+    args: ['--posix'],
+    path: systemPath,
+    gnu: true
+  },
+  { name: 'posh with GNU tools', sh: 'posh', args: [], path: systemPath, gnu: true }
 ]
 
 interface Output {
@@ -102,14 +117,24 @@ function parseOutput(buf: Buffer): { lines: string[]; blobs: Map<string, Buffer>
   return { lines, blobs }
 }
 
-/** Run a script with `sh -c` in `cwd`; HOME is `home` (the login directory). */
+/**
+ * Run a script with `sh -c` in `cwd`; HOME is `home` (the login directory). A script longer than
+ * one argument may be (128 kB on Linux) is read from a file instead, as the server reads it from
+ * stdin.
+ */
 function run(
   shell: Shell,
   script: string,
   cwd: string,
   options: { input?: Buffer | string; home?: string; pathPrefix?: string } = {}
 ): Output {
-  const r = spawnSync(shell.sh, ['-c', script], {
+  let argv = ['-c', script]
+  if (Buffer.byteLength(script) > 100_000) {
+    const file = join(work, `script-${++counter}.sh`)
+    writeFileSync(file, script)
+    argv = [file]
+  }
+  const r = spawnSync(shell.sh, [...shell.args, ...argv], {
     cwd,
     input: options.input ?? '',
     env: {
@@ -118,6 +143,7 @@ function run(
     },
     maxBuffer: 64 * 1024 * 1024
   })
+  if (r.error) throw r.error
   return {
     status: r.status,
     stdout: r.stdout,
@@ -910,6 +936,56 @@ describe.each(shells)('$name', shell => {
       expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
     })
 
+    it('removes a long list of paths in chunks of at most 500 and about 60 kB, names of every kind included', () => {
+      // A stand-in rm that records each call's argument count and bytes, then does the work.
+      const bin = fresh('bin')
+      const calls = join(bin, 'calls')
+      const realRm = shell.gnu ? 'rm' : '/usr/bin/busybox rm'
+      writeFileSync(
+        join(bin, 'rm'),
+        `#!/bin/sh\nn=0; for a; do n=$((n + \${#a})); done\n[ "$1 $2" != '-rf --' ] || echo "$(($# - 2)) $n" >> ${quote(calls)}\nPATH=${quote(shell.path)} exec ${realRm} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const D = liveLayout()
+      // 700 short names (the count bound), then 500 long ones (the size bound).
+      const names = [
+        ...Array.from(
+          { length: 700 },
+          (_, i) => `s${i} ${HOSTILE_VALUES[i % HOSTILE_VALUES.length]}`
+        ),
+        ...Array.from({ length: 500 }, (_, i) => `l${i}-${'x'.repeat(200)}`)
+      ]
+      build(D, Object.fromEntries(names.map(n => [`releases/r1/many/${n}`, 'x'])))
+      const r = run(
+        shell,
+        releaseScript(
+          common(D, 'r2'),
+          prepare({
+            base: { kind: 'release', id: 'r1', sharedLinks: [] },
+            remove: [...names.map(n => `many/${n}`), 'keep.txt']
+          })
+        ),
+        D,
+        { pathPrefix: bin }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(readdirSync(join(D, 'releases/r2/many'))).toEqual([])
+      expect(existsSync(join(D, 'releases/r2/keep.txt'))).toBe(false)
+      expect(readdirSync(join(D, 'releases/r1/many'))).toHaveLength(names.length)
+      const chunks = readFileSync(calls, 'utf8')
+        .trim()
+        .split('\n')
+        .map(l => l.split(' ').map(Number) as [number, number])
+      expect(chunks.reduce((sum, [count]) => sum + count, 0)).toBe(names.length + 1)
+      expect(chunks[0]![0]).toBe(500)
+      for (const [count, bytes] of chunks) {
+        expect(count).toBeLessThanOrEqual(500)
+        expect(bytes).toBeLessThan(61_000 + 4_096)
+      }
+      expect(chunks.length).toBeGreaterThanOrEqual(4)
+      expect(injected(D)).toBe(false)
+    })
+
     it('refuses an id that exists already and leaves that release alone', () => {
       const D = liveLayout()
       const before = snapshot(join(D, 'releases/r1'))
@@ -1411,6 +1487,66 @@ describe.each(shells)('$name', shell => {
   })
 
   // -----------------------------------------------------------------------------------------
+  describe('values through the prelude', () => {
+    // A script of our own that writes back what it received: the phase scripts' tests above
+    // show the same for real values, this one for every hostile value in every kind.
+    const ECHO: ServerScript<{
+      ONE: string
+      MANY: readonly string[]
+      NONE: readonly string[]
+      YES: boolean
+      NO: boolean
+      PICK: 'a' | 'b-c'
+    }> = {
+      name: 'echo.sh',
+      params: {
+        ONE: 'string',
+        MANY: 'list',
+        NONE: 'list',
+        YES: 'flag',
+        NO: 'flag',
+        PICK: ['a', 'b-c']
+      },
+      text: [
+        'set -u',
+        `printf '%s' "$ONE" > one`,
+        'eval "set -- $MANY"',
+        'echo $# > many.count',
+        'i=0',
+        `for w; do i=$((i + 1)); printf '%s' "$w" > "many.$i"; done`,
+        'eval "set -- $NONE"',
+        'echo $# > none.count',
+        `printf '%s|%s|%s' "$YES" "$NO" "$PICK" > flags`,
+        // A parameter is read-only: a script that assigns one stops there.
+        '(ONE=changed) 2>/dev/null && echo writable > writable',
+        'ONE=changed',
+        'echo not reached > reached'
+      ].join('\n')
+    }
+
+    it('reach the script exactly as given, hostile or empty, and cannot be assigned', () => {
+      const dir = fresh('prelude')
+      const many = [...HOSTILE_VALUES, '', ' ', '\n', `${HOSTILE}\n`, '-n', '-e', '\\c']
+      const one = HOSTILE_VALUES.join('')
+      const r = run(
+        shell,
+        withValues(ECHO, { ONE: one, MANY: many, NONE: [], YES: true, NO: false, PICK: 'b-c' }),
+        dir
+      )
+      expect(r.status).not.toBe(0)
+      expect(readFileSync(join(dir, 'one'), 'utf8')).toBe(one)
+      expect(readFileSync(join(dir, 'many.count'), 'utf8')).toBe(`${many.length}\n`)
+      many.forEach((value, i) =>
+        expect(readFileSync(join(dir, `many.${i + 1}`), 'utf8'), JSON.stringify(value)).toBe(value)
+      )
+      expect(readFileSync(join(dir, 'none.count'), 'utf8')).toBe('0\n')
+      expect(readFileSync(join(dir, 'flags'), 'utf8')).toBe('1||b-c')
+      expect(existsSync(join(dir, 'writable'))).toBe(false)
+      expect(existsSync(join(dir, 'reached'))).toBe(false)
+      expect(injected(dir)).toBe(false)
+    })
+  })
+
   describe('BOOTSTRAP', () => {
     // Stand-ins for dd that record how they were called: one passes everything to the real dd,
     // one refuses iflag= as a dd without it does (older BusyBox, other systems).
@@ -1448,7 +1584,7 @@ describe.each(shells)('$name', shell => {
     })
   })
 
-  describe('LISTING_COMMAND', () => {
+  describe('listingScript', () => {
     it('lists every file, directory and symlink as stat would, names with newlines and unicode included', () => {
       const R = fresh('listing')
       build(R, {
@@ -1475,7 +1611,7 @@ describe.each(shells)('$name', shell => {
         .join('\n')
         .split('\n')
         .sort()
-      const r = run(shell, `LC_ALL=C; export LC_ALL; cd ${quote(R)} && ${LISTING_COMMAND}`, R)
+      const r = run(shell, listingScript(R), fresh('elsewhere'))
       expect(r.status).toBe(0)
       expect(r.stdout.toString('utf8').split('\n').slice(0, -1).sort()).toEqual(expected)
     })
@@ -1522,7 +1658,9 @@ function syntaxErrors(script: string): string[] {
   const errors: string[] = []
   for (const [name, argv] of [
     ['dash', ['dash', '-n', file]],
-    ['busybox sh', ['busybox', 'sh', '-n', file]]
+    ['busybox sh', ['busybox', 'sh', '-n', file]],
+    ['bash --posix', ['bash', '--posix', '-n', file]],
+    ['posh', ['posh', '-n', file]]
   ] as const) {
     const r = spawnSync(argv[0], argv.slice(1))
     if (r.status !== 0) errors.push(`${name}: ${r.stderr.toString().trim()}`)

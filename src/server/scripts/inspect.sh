@@ -1,0 +1,128 @@
+# shellcheck shell=sh
+# Phases 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
+# the layout, take the lock, and report what the planner needs: umask, tools, `current`, the
+# releases, the release log, and the manifest of the release a new one starts from.
+#
+# @param PATH_INPUT string The `path` input (absolute, or relative to the login directory).
+# @param LOCK flag Create the layout and take the lock (false for a dry run: read only).
+# @param LOCK_OWNER string One-line JSON recorded in the lock.
+# @param REUSE previous|cache|none Which starting point's manifest to return.
+# @param SYSTEM_EXACT list Directories refused as the deploy path.
+# @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
+# @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
+
+# shellcheck source=lib/common.sh
+. ./lib/common.sh
+# shellcheck source=lib/metadata.sh
+. ./lib/metadata.sh
+
+# The exit statuses the runner tells apart (LOCK_EXIT and REFUSED_EXIT in remote-scripts.ts).
+refused_exit=3
+lock_exit=75
+
+# Print a file as `!blob <name> <length>` followed by its raw bytes.
+blob() {
+  [ -f "$2" ] || return 0
+  n=$(wc -c < "$2") || return 0
+  printf '!blob %s %s\n' "$1" "$((n + 0))"
+  cat "$2"
+}
+
+case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
+# Resolve the nearest existing ancestor physically, so a symlink cannot smuggle in a system dir.
+A=$D R='' i=0
+while [ ! -d "$A" ] && [ $i -lt 256 ]; do
+  R="/${A##*/}$R"
+  A=${A%/*}
+  [ -n "$A" ] || A=/
+  i=$((i + 1))
+done
+if [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi
+A=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }
+case $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac
+M="$D/.atomic-deploy"
+# The listed directories are compared as strings (quoted patterns): no list entry is a pattern.
+eval "set -- $SYSTEM_EXACT"
+for s; do
+  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi
+done
+eval "set -- $SYSTEM_TREES"
+for s; do
+  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac
+done
+say "path $D"
+if [ -d "$D" ] && [ ! -d "$M" ]; then
+  # First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
+  foreign=''
+  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do
+    [ -e "$e" ] || [ -L "$e" ] || continue
+    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac
+  done
+  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi
+fi
+for e in releases shared cache .atomic-deploy; do
+  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi
+done
+if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi
+# Report the login's umask (new release directories follow it), then never create anything
+# world-writable, whatever it is.
+u=$(umask)
+# Four digits, as dash, bash and BusyBox print it (posh prints three).
+case $u in ???) u=0$u ;; esac
+say "umask $u"
+umask "$(printf '%04o' $((u | 2)))"
+if [ -n "$LOCK" ]; then
+  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+    say "refused permission user $(id -un) cannot create directories in $D"
+    exit $refused_exit
+  fi
+  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi
+  if ! mkdir "$M/lock" 2>/dev/null; then
+    say locked
+    if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+    exit $lock_exit
+  fi
+  printf '%s\n' "$LOCK_OWNER" > "$M/lock/owner"
+  say locked-by-us
+fi
+for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
+cp --version >/dev/null 2>&1 && say "tool gnu-cp"
+cur=''
+if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
+for r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done
+blob log "$M/log"
+c=''
+case $REUSE in
+  cache) [ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz" ;;
+  previous)
+    if [ -L "$D/current" ]; then
+      c=${cur%/}
+      c=${c##*/}
+      blob manifest "$M/manifests/$c.json.gz"
+      blob links "$M/manifests/$c.links"
+    fi
+    ;;
+esac
+
+# The copy the next release starts from. A complete copy of the live release made earlier (the
+# spare the previous deploy left, see finish.sh; or one a killed run never took over) is kept,
+# with copy-method copy; otherwise the copy starts now, as soon as the lock is ours
+# (start_copy), and runs while the runner plans and the release script is on its way. On a
+# 3,500-file release this moves cp's 0.1 to 1 s off the critical path; a spare takes it off
+# entirely. The release script takes it over, or drops it.
+if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
+  kept=''
+  if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then
+    kept=$(live_copy)
+    # Not if the live release changed since it was copied: the new release starts from what is
+    # there, as it would without a spare (and verification names what differs).
+    if [ -n "$kept" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
+  fi
+  drop_base "$kept"
+  if [ -n "$kept" ]; then
+    say "prefetch $kept $c spare"
+  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+    start_copy "$c" "$PREFETCH" && say "prefetch ${B##*/} $c"
+  fi
+fi
+say end
