@@ -612,7 +612,12 @@ export interface ActionRun extends Measurement {
  * `node dist/index.js` with INPUT_* variables, exactly as the runner starts it, under
  * `/usr/bin/time -v` for the peak RSS. A failed deploy is an error carrying the log's tail.
  */
-export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600_000) {
+export function action(
+  env: Env,
+  inputs: Record<string, string>,
+  timeoutMs = 600_000,
+  options: { cpus?: string } = {}
+) {
   return onWire(env, async (): Promise<ActionRun> => {
     const dir = await mkdtemp(path.join(env.dir, 'step-'))
     const files = {
@@ -623,7 +628,13 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
     for (const f of Object.values(files)) await writeFile(f, '')
     const timeFile = path.join(dir, 'time')
     try {
-      const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, ACTION], {
+      // `cpus`: the action confined to those cores (taskset), as on a smaller runner; Node's
+      // os.availableParallelism() follows the affinity mask, and so does the number of threads
+      // that hash.
+      const command = options.cpus
+        ? ['taskset', '-c', options.cpus, process.execPath, ACTION]
+        : [process.execPath, ACTION]
+      const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, ...command], {
         timeoutMs,
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',

@@ -44,6 +44,7 @@ import {
   phaseTable,
   resultsTable,
   roundTripsText,
+  scanCurveText,
   targetsText,
   workloadLine,
   type Cell,
@@ -104,6 +105,8 @@ function report(): string {
       '',
       targetsText(cells)
     )
+  const curve = scanCurveText(cells)
+  if (curve) parts.push('', '### Local work by cores', '', curve)
   if (roundTrips)
     parts.push('', '### Round trips of a no-change deploy', '', roundTripsText(roundTrips))
   if (notes.length > 0) parts.push('', '### Notes', '', ...notes.map(n => `- ${n}`))

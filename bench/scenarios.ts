@@ -431,6 +431,31 @@ async function firstDeploy(
   }
 }
 
+/** A dry run of a first deploy of the large tree: scans and hashes it all, writes nothing. */
+async function scanOnly(ctx: RunContext, key: string, cpus?: string): Promise<Measurement> {
+  const main = primary(ctx.env)
+  const dir = target(key, ctx)
+  // The tree read once beforehand, untimed: the curve is of the CPU's work, not of the disk.
+  await mustExec(
+    'warm',
+    'sh',
+    ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'warm', ctx.trees.large!.v1],
+    {
+      timeoutMs: 300_000
+    }
+  )
+  const m = await action(
+    ctx.env,
+    deployInputs(ctx.env, [main], ctx.env.proxy.port, ctx.trees.large!.v1, dir, {
+      'dry-run': 'true'
+    }),
+    300_000,
+    cpus === undefined ? {} : { cpus }
+  )
+  if (await exists(remote(main, dir))) throw new Error(`${key}: the dry run created ${dir}`)
+  return m
+}
+
 /** A slow line: 1 MiB/s each way (with the RTT of the cell, 40 ms). */
 export const SLOW_RATE = 1024 * 1024
 
@@ -707,6 +732,24 @@ export const SCENARIOS: Scenario[] = [
     maxRepeat: LARGE_REPEAT,
     rtts: at([40]),
     run: ctx => fullTarPipe(ctx, 'large-tar-full', ctx.trees.large!.v1)
+  },
+  // The local work's curve: scanning and hashing the 50,000-file tree (a dry run of a first
+  // deploy, so the plan is the whole tree) with the action on one core, then on all of them.
+  {
+    key: 'large-scan-1',
+    title: 'large: dry run (scan and hash), one core',
+    tree: 'large',
+    maxRepeat: LARGE_REPEAT,
+    rtts: at([40]),
+    run: ctx => scanOnly(ctx, 'large-scan-1', '0')
+  },
+  {
+    key: 'large-scan-all',
+    title: 'large: dry run (scan and hash), every core',
+    tree: 'large',
+    maxRepeat: LARGE_REPEAT,
+    rtts: at([40]),
+    run: ctx => scanOnly(ctx, 'large-scan-all')
   },
   {
     key: 'large-first',
