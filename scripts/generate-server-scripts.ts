@@ -16,7 +16,8 @@
  *   collides with the scripts' own one-letter variables), not a variable the shell or the tools
  *   use (PATH, IFS, LC_ALL...); KIND is `string`, `flag`, `list` or `a|b|c` (one of these words).
  * - Every declared parameter is used, never assigned, and every upper-case variable a script
- *   reads is a parameter or assigned in it.
+ *   reads is a parameter or assigned in it, but for LC_ALL and SHELL (the login shell, which
+ *   sshd and Dropbear set for every session; the inspect script reports it).
  * - Lines whose first non-blank character is `#` are comments and stay out of the bundle, as do
  *   blank lines; so no here-document (`<<`) and no quoted string spanning lines.
  */
@@ -57,6 +58,9 @@ const RESERVED = new Set([
   'TZ',
   'USER'
 ])
+
+/** Variables a script may read without declaring them: set for every session. */
+const FROM_SESSION = new Set(['LC_ALL', 'SHELL'])
 
 type Kind = 'string' | 'flag' | 'list' | string[]
 interface Param {
@@ -133,7 +137,7 @@ function load(file: string): Script {
     if (assigned.has(p.name)) problem(file, `parameter '${p.name}' is assigned by the script`)
   }
   for (const name of read) {
-    if (!params.some(p => p.name === name) && !assigned.has(name) && name !== 'LC_ALL')
+    if (!params.some(p => p.name === name) && !assigned.has(name) && !FROM_SESSION.has(name))
       problem(file, `'$${name}' is neither a parameter (# @param) nor assigned in the script`)
   }
   return { file, text, params }

@@ -1,3 +1,4 @@
+import type { JumpHost } from './ssh/jump-hosts.js'
 import type { HostKeyPolicy } from './ssh/known-hosts.js'
 import type { Server } from './ssh/servers.js'
 
@@ -12,6 +13,10 @@ export const Inputs = {
   KnownHosts: 'known-hosts',
   HostFingerprint: 'host-fingerprint',
   InsecureIgnoreHostKey: 'insecure-ignore-host-key',
+  JumpHost: 'jump-host',
+  JumpPrivateKey: 'jump-private-key',
+  JumpPassphrase: 'jump-passphrase',
+  JumpPassword: 'jump-password',
   Path: 'path',
   Source: 'source',
   Exclude: 'exclude',
@@ -71,6 +76,8 @@ export interface Settings {
   password?: string
   /** How host keys are verified. */
   hostKeys: HostKeyPolicy
+  /** Jump hosts to tunnel through, the first reached first, each with its credentials; [] for none. */
+  jumpHosts: JumpHost[]
   /** Deploy directory on the server, as given (absolute, or relative to the login directory). */
   path: string
   /** Absolute local directory to deploy. */

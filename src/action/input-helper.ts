@@ -5,6 +5,8 @@ import { InputError } from '../errors.js'
 import { parseFingerprints, parseKnownHosts, type HostKeyPolicy } from '../ssh/known-hosts.js'
 import { releaseIdProblem } from '../release/release-id.js'
 import { parsePort, parseServers, printable } from '../ssh/servers.js'
+import type { JumpHost } from '../ssh/jump-hosts.js'
+import type { Credentials } from '../ssh/ssh-connect.js'
 import { Inputs, type InputName, type Settings } from '../settings.js'
 import { systemDirectoryProblem } from '../server/system-directories.js'
 
@@ -28,7 +30,7 @@ export function getSettings(
   const privateKey = secret(raw(Inputs.PrivateKey))
   const passphrase = secret(raw(Inputs.Passphrase))
   const password = secret(raw(Inputs.Password))
-  if (privateKey !== undefined) checkPrivateKey(privateKey)
+  if (privateKey !== undefined) checkPrivateKey(privateKey, Inputs.PrivateKey)
 
   const mode = oneOf(Inputs.Mode, input(Inputs.Mode) || 'deploy', [
     'deploy',
@@ -61,6 +63,8 @@ export function getSettings(
   if (passphrase !== undefined && privateKey === undefined) {
     throw new InputError(Inputs.Passphrase, `'passphrase' is set but 'private-key' is empty.`)
   }
+
+  const jumpHosts = jumpChain(read, defaultUser, { privateKey, passphrase, password })
 
   const hostKeys = hostKeyPolicy(
     raw(Inputs.KnownHosts),
@@ -108,6 +112,7 @@ export function getSettings(
     passphrase,
     password,
     hostKeys,
+    jumpHosts,
     path: deployPath,
     source,
     exclude,
@@ -175,19 +180,84 @@ function secret(value: string): string | undefined {
   return value
 }
 
-function checkPrivateKey(key: string): void {
+function checkPrivateKey(key: string, name: InputName): void {
   if (/^(ssh-|ecdsa-|sk-)[a-z0-9-]+ [A-Za-z0-9+/=]+/.test(key.trim())) {
     throw new InputError(
-      Inputs.PrivateKey,
-      `Invalid private-key: this is a public key (it starts with the key type). Pass the private key file's whole text, which starts with '-----BEGIN'.`
+      name,
+      `Invalid ${name}: this is a public key (it starts with the key type). Pass the private key file's whole text, which starts with '-----BEGIN'.`
     )
   }
   if (!/-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/.test(key)) {
     throw new InputError(
-      Inputs.PrivateKey,
-      `Invalid private-key: expected the whole text of an OpenSSH or PEM private key, starting with '-----BEGIN ... PRIVATE KEY-----'.`
+      name,
+      `Invalid ${name}: expected the whole text of an OpenSSH or PEM private key, starting with '-----BEGIN ... PRIVATE KEY-----'.`
     )
   }
+}
+
+/**
+ * The jump hosts and the credentials for each: jump-private-key (one key for every hop, or one
+ * per hop in order), jump-passphrase and jump-password where they are set, the servers' own
+ * credentials otherwise.
+ */
+function jumpChain(
+  read: InputReader,
+  defaultUser: string | undefined,
+  main: Credentials
+): JumpHost[] {
+  const text = read(Inputs.JumpHost)
+  const keysText = secret(read(Inputs.JumpPrivateKey))
+  const passphrase = secret(read(Inputs.JumpPassphrase))
+  const password = secret(read(Inputs.JumpPassword))
+  if (text.trim() === '') {
+    const stray = [
+      [Inputs.JumpPrivateKey, keysText],
+      [Inputs.JumpPassphrase, passphrase],
+      [Inputs.JumpPassword, password]
+    ].find(([, value]) => value !== undefined)
+    if (stray)
+      throw new InputError(stray[0] as InputName, `'${stray[0]}' is set but 'jump-host' is empty.`)
+    return []
+  }
+  const hops = parseServers(text, defaultUser, 22, Inputs.JumpHost)
+  let keys: string[] = []
+  if (keysText !== undefined) {
+    checkPrivateKey(keysText, Inputs.JumpPrivateKey)
+    keys =
+      keysText.match(
+        /-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g
+      ) ?? []
+    if (keys.length === 0)
+      throw new InputError(
+        Inputs.JumpPrivateKey,
+        `Invalid jump-private-key: a key has no '-----END ... PRIVATE KEY-----' line.`
+      )
+    if (keys.length > hops.length)
+      throw new InputError(
+        Inputs.JumpPrivateKey,
+        `Invalid jump-private-key: it holds ${keys.length} keys for ${hops.length} jump host${hops.length === 1 ? '' : 's'}. Expected one key for every jump host, or one per jump host in the order of jump-host.`
+      )
+  }
+  if (passphrase !== undefined && keys.length === 0)
+    throw new InputError(
+      Inputs.JumpPassphrase,
+      `'jump-passphrase' is set but 'jump-private-key' is empty.`
+    )
+  const own = keys.length > 0 || password !== undefined
+  return hops.map((server, i) => {
+    const credentials: Credentials = own
+      ? {
+          ...(keys.length > 0 ? { privateKey: keys[Math.min(i, keys.length - 1)] } : {}),
+          ...(passphrase !== undefined ? { passphrase } : {}),
+          ...(password !== undefined ? { password } : {})
+        }
+      : {
+          ...(main.privateKey !== undefined ? { privateKey: main.privateKey } : {}),
+          ...(main.passphrase !== undefined ? { passphrase: main.passphrase } : {}),
+          ...(main.password !== undefined ? { password: main.password } : {})
+        }
+    return { server, ...credentials }
+  })
 }
 
 function hostKeyPolicy(knownHosts: string, fingerprints: string, insecure: boolean): HostKeyPolicy {

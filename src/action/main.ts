@@ -13,6 +13,7 @@ import { sourceMetadata } from '../server/upload.js'
 import { readRunContext } from './run-context.js'
 import { UnlockRun } from '../deploy/unlock.js'
 import { Outputs, type Settings } from '../settings.js'
+import { JumpChain } from '../ssh/jump-hosts.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { markMainStarted, saveHeldLocks } from './state-helper.js'
 import { serversOutput, writeSummary } from './summary.js'
@@ -88,6 +89,20 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
   manifest.catch(() => undefined)
   // So is the release metadata that depends on the source alone.
   manifest.then(scan => sourceMetadata(scan.entries)).catch(() => undefined)
+  const warn = (message: string): void => core.warning(message)
+  // One connection through the jump hosts, shared by every server of the run.
+  const jumps =
+    settings.jumpHosts.length > 0
+      ? new JumpChain(settings.jumpHosts, {
+          hostKeys: settings.hostKeys,
+          timeoutSeconds: settings.connectTimeout,
+          warn
+        })
+      : undefined
+  if (jumps)
+    core.info(
+      `Connecting through jump host${settings.jumpHosts.length === 1 ? '' : 's'} ${settings.jumpHosts.map(h => h.server.label).join(' -> ')}`
+    )
   const deps: DeployDependencies = {
     connect: server =>
       connectSsh({
@@ -97,7 +112,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
-        warn: message => core.warning(message)
+        ...(jumps ? { tunnel: jumps.tunnel } : {}),
+        warn
       }).then(host => {
         host.warmUp()
         return host
@@ -111,11 +127,15 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
     saveLocks: saveHeldLocks,
     signal
   }
-  if (settings.mode === 'unlock') return new UnlockRun(settings, deps).unlock()
-  if (settings.strategy === 'sequential' && settings.servers.length > 1)
-    return runSequential(settings, deps)
-  const group = new GroupRun(settings, deps)
-  return settings.mode === 'rollback' ? group.rollback() : group.deploy()
+  try {
+    if (settings.mode === 'unlock') return await new UnlockRun(settings, deps).unlock()
+    if (settings.strategy === 'sequential' && settings.servers.length > 1)
+      return await runSequential(settings, deps)
+    const group = new GroupRun(settings, deps)
+    return settings.mode === 'rollback' ? await group.rollback() : await group.deploy()
+  } finally {
+    jumps?.close()
+  }
 }
 
 /**

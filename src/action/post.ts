@@ -2,6 +2,7 @@ import * as core from '@actions/core'
 import { messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'
+import { JumpChain } from '../ssh/jump-hosts.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { heldLocks } from './state-helper.js'
 
@@ -20,6 +21,13 @@ export async function post(): Promise<void> {
     core.warning(`post: cannot read inputs to release the lock: ${messageOf(error)}`)
     return
   }
+  const jumps =
+    settings.jumpHosts.length > 0
+      ? new JumpChain(settings.jumpHosts, {
+          hostKeys: settings.hostKeys,
+          timeoutSeconds: settings.connectTimeout
+        })
+      : undefined
   for (const lock of locks) {
     try {
       const host = await connectSsh({
@@ -28,7 +36,8 @@ export async function post(): Promise<void> {
         privateKey: settings.privateKey,
         passphrase: settings.passphrase,
         password: settings.password,
-        timeoutSeconds: settings.connectTimeout
+        timeoutSeconds: settings.connectTimeout,
+        ...(jumps ? { tunnel: jumps.tunnel } : {})
       })
       try {
         const result = await host.run(
@@ -51,4 +60,5 @@ export async function post(): Promise<void> {
       )
     }
   }
+  jumps?.close()
 }

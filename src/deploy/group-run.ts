@@ -200,7 +200,8 @@ export class GroupRun {
           lock ? this.lockOwner(context) : undefined,
           this.settings.reuse,
           // A deploy starts copying the live release as soon as it holds the lock.
-          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined
+          lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
+          this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()
@@ -547,8 +548,7 @@ export class GroupRun {
           await s.switchTo(s.liveRelease)
         } else {
           // First deploy: there was no current link, and there is none again.
-          const files = await s.host.files()
-          await files.unlink(`${s.deployDir}/current`).catch(() => undefined)
+          await s.removeCurrent()
         }
         s.switchedTo = undefined
         s.switchUncertain = undefined

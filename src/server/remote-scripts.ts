@@ -18,6 +18,7 @@ import {
   INSPECT_SH,
   LISTING_SH,
   RELEASE_SH,
+  SWITCH_SH,
   UNLOCK_SH,
   type ReleaseValues
 } from './scripts.generated.js'
@@ -44,6 +45,12 @@ export interface InspectParams {
    * on its way. The release script takes it over, or drops it.
    */
   prefetch?: { copyMethod: 'copy' | 'hardlink' }
+  /**
+   * With `lock`: what a deploy needs from the server's PATH, checked before anything is written:
+   * `tools` and tar (refused as `tools <missing...>`), or tar unless SFTP carries the files
+   * (`need-sftp`, which the runner answers by probing SFTP and asking again).
+   */
+  require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
 }
 
 /**
@@ -58,6 +65,9 @@ export function inspectScript(p: InspectParams): string {
     REUSE: p.reuse,
     SYSTEM_EXACT: p.systemExact,
     SYSTEM_TREES: p.systemTrees,
+    REQUIRE_TOOLS: p.require?.tools ?? [],
+    REQUIRE_TAR: p.require?.tar ?? false,
+    REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
     PREFETCH: p.prefetch?.copyMethod ?? 'none'
   })
 }
@@ -237,4 +247,15 @@ export function unlockScript(path: string): string {
 /** The listing the release phase verifies against, of `dir` (see list_tree in lib/listing.sh). */
 export function listingScript(dir: string): string {
   return withValues(LISTING_SH, { LIST_DIR: dir })
+}
+
+export interface SwitchParams {
+  deployDir: string
+  /** The release `current` is to point to; undefined removes `current` (a first deploy undone). */
+  releaseId?: string
+}
+
+/** Phase 7 where there is no SFTP posix-rename: the rename by mv in the shell (switch.sh). */
+export function switchScript(p: SwitchParams): string {
+  return withValues(SWITCH_SH, { DEPLOY_DIR: p.deployDir, RELEASE_ID: p.releaseId ?? '' })
 }

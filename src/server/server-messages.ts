@@ -1,4 +1,5 @@
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
+import { printable } from '../ssh/servers.js'
 
 export function describeListingLine(line: string): string {
   const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
@@ -29,6 +30,21 @@ export function refusalMessage(refused: string, foreign: string[], user: string)
     default:
       return `refusing to deploy: ${refused}`
   }
+}
+
+/**
+ * Why the account ran no script, from what the server printed instead (untrusted: shown
+ * printable, and short).
+ */
+export function noShellReason(said: string, code: number | null): string {
+  // OpenSSH's words when ForceCommand internal-sftp meets a command (session.c).
+  if (/sftp connections only/i.test(said))
+    return 'sshd runs only SFTP for it (ForceCommand internal-sftp)'
+  return `the server ran no shell for it (exit ${code}${said ? `: ${printable(said).slice(0, 300)}` : ''})`
+}
+
+export function noShellMessage(user: string, reason: string): string {
+  return `the account '${user}' has no shell: ${reason}. atomic-deploy runs each step as a POSIX sh script over SSH, so the account needs a login shell that runs commands (not nologin, and no ForceCommand internal-sftp for it).`
 }
 
 /** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */

@@ -18,7 +18,7 @@ import {
   releaseStates,
   type LogEvent
 } from '../release/release-log.js'
-import type { RemoteHost, RunResult } from '../ssh/remote-host.js'
+import type { RemoteHost, RunResult, SftpProbe } from '../ssh/remote-host.js'
 import {
   LOCK_EXIT,
   REFUSED_EXIT,
@@ -27,7 +27,9 @@ import {
   hookScript,
   inspectScript,
   releaseScript,
+  switchScript,
   type FinalizeParams,
+  type InspectParams,
   type PrepareParams,
   type ReleaseParams
 } from './remote-scripts.js'
@@ -42,9 +44,20 @@ import {
   describeListingLine,
   lastLines,
   lockHeldMessage,
+  noShellMessage,
+  noShellReason,
   refusalMessage
 } from './server-messages.js'
-import type { Server } from '../ssh/servers.js'
+import { printable, type Server } from '../ssh/servers.js'
+import {
+  REQUIRED_TOOLS,
+  describeCapabilities,
+  deployProblem,
+  missingToolsProblem,
+  sendFilesProblem,
+  switchesOverSftp,
+  type ServerCapabilities
+} from './capabilities.js'
 import type {
   Compression,
   CopyMethod,
@@ -148,6 +161,8 @@ export class ServerSession {
   releaseDirs = new Set<string>()
   events: LogEvent[] = []
   tools = new Set<string>()
+  /** What the server offers, known once the inspect phase ran. */
+  capabilities: ServerCapabilities | undefined
   umask = 0o022
   lockToken: string | undefined
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
@@ -198,46 +213,45 @@ export class ServerSession {
 
   /**
    * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
-   * and learn the server's state. Nothing is created when anything is refused.
+   * and learn the server's state and what it offers. Nothing is created when anything is refused:
+   * what a deploy needs from the server is checked before the first write.
    */
   async inspect(
     pathInput: string,
     lockOwner: { token: string; json: string } | undefined,
     reuse: Reuse,
-    prefetch?: { copyMethod: CopyMethod }
+    prefetch?: { copyMethod: CopyMethod },
+    /** For a deploy: how files will be sent, to refuse here what cannot complete. */
+    deploy?: { transfer: Transfer }
   ): Promise<void> {
-    const { result, output } = await this.script(
-      inspectScript({
-        path: pathInput,
-        lock: lockOwner !== undefined,
-        lockOwner: lockOwner?.json ?? '',
-        reuse,
-        systemExact: SYSTEM_DIRECTORIES.exact,
-        systemTrees: SYSTEM_DIRECTORIES.trees,
-        ...(prefetch ? { prefetch } : {})
-      }),
-      // The first script of a connection: no channel is open yet, and it holds only the path and
-      // the lock record, so it goes as the command itself and saves a round trip.
-      { inline: true }
-    )
-    const refused = value(output, 'refused')
-    if (result.code === REFUSED_EXIT || refused !== undefined) {
-      throw new DeployRefusedError(
-        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
-      )
+    const params: InspectParams = {
+      path: pathInput,
+      lock: lockOwner !== undefined,
+      lockOwner: lockOwner?.json ?? '',
+      reuse,
+      systemExact: SYSTEM_DIRECTORIES.exact,
+      systemTrees: SYSTEM_DIRECTORIES.trees,
+      ...(prefetch ? { prefetch } : {})
     }
-    if (result.code === LOCK_EXIT) {
-      throw new LockHeldError(
-        `${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`
-      )
+    if (deploy && lockOwner) {
+      // With transfer: sftp, SFTP must be there before anything is written.
+      if (deploy.transfer === 'sftp') await this.refuseUnlessSftpUploads(deploy.transfer, true)
+      params.require = {
+        tools: [...REQUIRED_TOOLS],
+        tar: deploy.transfer === 'tar',
+        tarOrSftp: deploy.transfer === 'auto'
+      }
     }
-    if (result.code !== 0 || !output.lines.includes('end')) {
-      throw new RemoteCommandError(
-        `${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`,
-        result.code,
-        result.stderrTail
-      )
+    let { result, output } = await this.script(inspectScript(params))
+    if (params.require && value(output, 'refused') === 'need-sftp') {
+      // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
+      // before writing anything; ask again once SFTP is known to be there.
+      await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false)
+      ;({ result, output } = await this.script(
+        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } })
+      ))
     }
+    await this.checkInspected(result, output, pathInput)
     if (lockOwner) this.lockToken = lockOwner.token
     this.deployDir = value(output, 'path') ?? pathInput
     this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
@@ -258,12 +272,87 @@ export class ServerSession {
         `the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`
       )
     this.report.previousRelease = this.liveRelease
-    for (const tool of ['sha256sum', 'stat', 'find', 'awk']) {
-      if (lockOwner && !this.tools.has(tool)) {
-        throw new DeployRefusedError(
-          `${this.label}: the server has no '${tool}' in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox).`
-        )
+    const toolset = value(output, 'toolset')
+    this.capabilities = {
+      software: this.host.software,
+      pipelined: this.host.pipelined,
+      exec: { available: true },
+      sftp: await this.sftpProbe(deploy !== undefined && !this.tools.has('tar')),
+      loginShell: value(output, 'shell'),
+      tools: this.tools,
+      toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
+    }
+    this.log.info(`server: ${describeCapabilities(this.capabilities)}`)
+    const problem = deploy ? deployProblem(this.capabilities, deploy.transfer) : undefined
+    if (problem) throw new DeployRefusedError(`${this.label}: ${problem}`)
+  }
+
+  /**
+   * What SFTP is here. `needed`: files will go over it, so a probe that sshd's MaxSessions
+   * refused (while the script's channel was open) is made again, with room made for it.
+   */
+  private async sftpProbe(needed: boolean): Promise<SftpProbe> {
+    const probe = await this.host.probeSftp()
+    if (!needed || probe.state !== 'unknown') return probe
+    return this.host
+      .files()
+      .then(() => this.host.probeSftp())
+      .catch(() => probe)
+  }
+
+  /** Refuse, before anything is written, a deploy whose files can go over SFTP only, without it. */
+  private async refuseUnlessSftpUploads(transfer: Transfer, tar: boolean): Promise<void> {
+    const problem = sendFilesProblem(transfer, tar, await this.sftpProbe(true))
+    if (problem) throw new DeployRefusedError(`${this.label}: ${problem} Nothing was changed.`)
+  }
+
+  /** Turn what the inspect script said into the error a user reads, when it is one. */
+  private async checkInspected(
+    result: RunResult,
+    output: ScriptOutput,
+    pathInput: string
+  ): Promise<void> {
+    if (output.lines.length === 0 && result.code !== 0) {
+      // Not a word from the script: the account ran something else (nologin, a ForceCommand).
+      const reason = noShellReason(
+        lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`),
+        result.code
+      )
+      this.capabilities = {
+        software: this.host.software,
+        pipelined: this.host.pipelined,
+        exec: { available: false, reason },
+        sftp: await this.host
+          .probeSftp()
+          .catch(error => ({ state: 'unknown' as const, reason: messageOf(error) })),
+        loginShell: undefined,
+        tools: new Set(),
+        toolset: 'other'
       }
+      throw new DeployRefusedError(`${this.label}: ${noShellMessage(this.server.user, reason)}`)
+    }
+    const refused = value(output, 'refused')
+    if (refused?.startsWith('tools ')) {
+      throw new DeployRefusedError(
+        `${this.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`
+      )
+    }
+    if (result.code === REFUSED_EXIT || refused !== undefined) {
+      throw new DeployRefusedError(
+        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
+      )
+    }
+    if (result.code === LOCK_EXIT) {
+      throw new LockHeldError(
+        `${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`
+      )
+    }
+    if (result.code !== 0 || !output.lines.includes('end')) {
+      throw new RemoteCommandError(
+        `${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`,
+        result.code,
+        result.stderrTail
+      )
     }
   }
 
@@ -613,26 +702,68 @@ export class ServerSession {
     }
   }
 
-  /** Point `current` at `releases/<id>` atomically, and check it. */
+  /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
+  private get sftpSwitch(): boolean {
+    return this.capabilities !== undefined && switchesOverSftp(this.capabilities)
+  }
+
+  /**
+   * Point `current` at `releases/<id>` atomically, and check it: SFTP's posix-rename where the
+   * server has it, a rename by mv in the shell elsewhere.
+   */
   async switchTo(id: string): Promise<void> {
-    const files = await this.host.files()
     const target = `releases/${id}`
-    let now: string
+    let now: string | undefined
     try {
-      now = await files.swapSymlink(
-        `${this.deployDir}/current`,
-        target,
-        `.current.tmp-${randomBytes(6).toString('hex')}`
-      )
+      if (this.sftpSwitch) {
+        const files = await this.host.files()
+        now = await files.swapSymlink(
+          `${this.deployDir}/current`,
+          target,
+          `.current.tmp-${randomBytes(6).toString('hex')}`
+        )
+      } else {
+        now = await this.shellSwitch(id)
+      }
     } catch (error) {
       if (!(error instanceof SwitchRefusedError)) this.switchUncertain = id
       throw error
     }
     this.switchUncertain = undefined
-    if (now.replace(/\/$/, '') !== target) {
-      throw new Error(`${this.label}: current reads back as '${now}', expected '${target}'`)
+    if (now?.replace(/\/$/, '') !== target) {
+      throw new Error(
+        `${this.label}: current reads back as '${printable(now ?? '(nothing)')}', expected '${target}'`
+      )
     }
     this.switchedTo = id
+  }
+
+  /** Remove `current` (undoing a first deploy's switch). */
+  async removeCurrent(): Promise<void> {
+    if (this.sftpSwitch) {
+      const files = await this.host.files()
+      await files.unlink(`${this.deployDir}/current`).catch(() => undefined)
+      return
+    }
+    await this.shellSwitch(undefined)
+  }
+
+  /**
+   * The switch by the shell (switchScript): what `current` reads back as. An answer without
+   * `switched` means the rename did not happen; no answer at all (a lost connection) means it
+   * may have, which the caller finds out.
+   */
+  private async shellSwitch(id: string | undefined): Promise<string | undefined> {
+    const { result, output } = await this.script(
+      switchScript({ deployDir: this.deployDir, ...(id !== undefined ? { releaseId: id } : {}) })
+    )
+    if (!output.lines.includes('switched')) {
+      const error = scriptError(output)
+      throw new SwitchRefusedError(
+        `${this.label}: switch failed: ${error?.message ?? `exit ${result.code}`}: ${lastLines(result.stderrTail)}`
+      )
+    }
+    return value(output, 'current')
   }
 
   /** Run after-switch in the live release. */

@@ -14,12 +14,6 @@ export interface RunOptions {
    * archive's compression to the link.
    */
   onStdinMeter?: (taken: () => number | undefined) => void
-  /**
-   * Send the script as the channel's command instead of on stdin: one round trip fewer when no
-   * channel is open yet, at the price of the script being visible in `ps` on the server while
-   * it runs. Only for scripts that hold no secrets (paths, ids) and need no stdin.
-   */
-  inline?: boolean
 }
 
 export interface RunResult {
@@ -30,6 +24,15 @@ export interface RunResult {
   /** The last few KB of stderr, for error messages. */
   stderrTail: string
 }
+
+/** What starting SFTP on a connection found. */
+export type SftpProbe =
+  /** A session started; `extensions` are those the server announced, when they are readable. */
+  | { state: 'available'; extensions: string[] | undefined }
+  /** The server refused the subsystem, or the session ended while starting. */
+  | { state: 'missing'; reason: string }
+  /** Not known: the channel open was refused (sshd's MaxSessions), which says nothing of SFTP. */
+  | { state: 'unknown'; reason: string }
 
 /** File operations over SFTP, for the switch and for servers without tar. */
 export interface RemoteFiles {
@@ -53,11 +56,20 @@ export interface RemoteFiles {
 export interface RemoteHost {
   /** `user@host:port`, for log prefixes and errors. */
   readonly label: string
-  /** Run a POSIX sh script. The script travels on stdin, never on a command line. */
+  /**
+   * Run a POSIX sh script. The script travels on stdin, never on a command line: the command is
+   * always the same single line, which every login shell runs alike.
+   */
   run(script: string, options?: RunOptions): Promise<RunResult>
   /** False once the connection was closed or lost. */
   readonly connected: boolean
-  /** The SFTP session of this connection, opened once. */
+  /** The server's software, from its identification string (`OpenSSH_9.2p1`), if known. */
+  readonly software: string | undefined
+  /** Whether the round-trip savings that rely on ssh2's internals are on for this server. */
+  readonly pipelined: boolean
+  /** Whether the server has SFTP, and its extensions: the first start of the session. */
+  probeSftp(): Promise<SftpProbe>
+  /** The SFTP session of this connection, opened once; rejects where the server has none. */
   files(): Promise<RemoteFiles>
   close(): void
 }

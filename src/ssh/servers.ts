@@ -35,34 +35,43 @@ export function serverLabel(user: string, host: string, port: number): string {
   return `${user}@${shown}:${port}`
 }
 
-/** Parse the `servers` input. Every entry gets a user and a port, falling back to the defaults. */
+/**
+ * Parse the `servers` input (or another list of the same form, such as `jump-host`, named by
+ * `input`). Every entry gets a user and a port, falling back to the defaults.
+ */
 export function parseServers(
   text: string,
   defaultUser: string | undefined,
-  defaultPort: number
+  defaultPort: number,
+  input = 'servers'
 ): Server[] {
   const entries = text
     .split(/[,\r\n]+/)
     .map(s => s.trim())
     .filter(s => s !== '')
-  if (entries.length === 0) throw new InputError('servers', `Input 'servers' is required. ${FORM}.`)
-  const servers = entries.map(entry => parseOne(entry, defaultUser, defaultPort))
+  if (entries.length === 0) throw new InputError(input, `Input '${input}' is required. ${FORM}.`)
+  const servers = entries.map(entry => parseOne(entry, defaultUser, defaultPort, input))
   // Host names are case-insensitive, and so are IPv6 hex digits: two spellings of one server
   // would run two deploys against one lock.
   const seen = new Set<string>()
   for (const server of servers) {
     const key = server.label.toLowerCase()
     if (seen.has(key)) {
-      throw new InputError('servers', `Invalid servers: '${server.label}' is listed twice.`)
+      throw new InputError(input, `Invalid ${input}: '${server.label}' is listed twice.`)
     }
     seen.add(key)
   }
   return servers
 }
 
-function parseOne(entry: string, defaultUser: string | undefined, defaultPort: number): Server {
+function parseOne(
+  entry: string,
+  defaultUser: string | undefined,
+  defaultPort: number,
+  input: string
+): Server {
   const bad = (why: string): InputError =>
-    new InputError('servers', `Invalid servers entry '${printable(entry)}': ${why}. ${FORM}.`)
+    new InputError(input, `Invalid ${input} entry '${printable(entry)}': ${why}. ${FORM}.`)
   if (/\s/.test(entry)) throw bad('it contains white space')
 
   let rest = entry

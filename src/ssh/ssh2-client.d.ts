@@ -6,3 +6,16 @@ declare module 'ssh2/lib/client.js' {
   import { Client } from 'ssh2'
   export default Client
 }
+
+/** ssh2's protocol class, its SFTP class and its channel constants, for ssh2-internals.ts. */
+declare module 'ssh2/lib/protocol/Protocol.js' {
+  const Protocol: unknown
+  export default Protocol
+}
+declare module 'ssh2/lib/protocol/SFTP.js' {
+  export const SFTP: unknown
+}
+declare module 'ssh2/lib/Channel.js' {
+  export const MAX_WINDOW: number
+  export const PACKET_SIZE: number
+}

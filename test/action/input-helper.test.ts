@@ -218,6 +218,10 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
     NO_HOST_KEYS
   ],
   ['insecure-ignore-host-key', 'yes', /true or false/, NO_HOST_KEYS],
+  ['jump-host', 'bastion:0', /\[user@\]host\[:port\]/, {}],
+  ['jump-private-key', 'not a key at all', /-----BEGIN/, { 'jump-host': 'a@j1' }],
+  ['jump-passphrase', 'secret', /jump-private-key/, { 'jump-host': 'a@j1' }],
+  ['jump-password', 'secret', /jump-host/, {}],
   ['path', '/etc', /absolute .*relative/, {}],
   ['source', 'no-such-dir', /directory in the workspace/, {}],
   ['exclude', 'node_modules/**\n\0', /pattern|glob/i, {}],
@@ -370,6 +374,81 @@ describe('host key policy', () => {
 
   it('refuses a private key pasted as known-hosts', () => {
     refusal('known-hosts', { 'known-hosts': ed25519.privateText })
+  })
+})
+
+// -------------------------------------------------------------------------------------------
+// jump-host and its credentials
+
+describe('jump-host', () => {
+  const KEY_A = '-----BEGIN OPENSSH PRIVATE KEY-----\naaa\n-----END OPENSSH PRIVATE KEY-----'
+  const KEY_B = '-----BEGIN RSA PRIVATE KEY-----\nbbb\n-----END RSA PRIVATE KEY-----'
+
+  it('is empty by default', () => {
+    expect(settings().jumpHosts).toEqual([])
+  })
+
+  it("reads a chain in order, with port 22 and the username input as defaults, and the servers' credentials", () => {
+    const s = settings({
+      'jump-host': 'bastion.example.com, ops@inner:2200',
+      username: 'ci',
+      port: '2222',
+      passphrase: 'pp'
+    })
+    expect(s.jumpHosts.map(h => h.server.label)).toEqual([
+      'ci@bastion.example.com:22',
+      'ops@inner:2200'
+    ])
+    for (const hop of s.jumpHosts) {
+      expect(hop.privateKey).toBe(FAKE_KEY)
+      expect(hop.passphrase).toBe('pp')
+    }
+  })
+
+  it('gives every hop jump-private-key, or one key per hop in order, the last for the rest', () => {
+    const one = settings({ 'jump-host': 'a@j1,a@j2', 'jump-private-key': KEY_A })
+    expect(one.jumpHosts.map(h => h.privateKey)).toEqual([KEY_A, KEY_A])
+    const two = settings({
+      'jump-host': 'a@j1,a@j2,a@j3',
+      'jump-private-key': `${KEY_A}\n${KEY_B}\n`,
+      'jump-passphrase': 'jp'
+    })
+    expect(two.jumpHosts.map(h => h.privateKey)).toEqual([KEY_A, KEY_B, KEY_B])
+    expect(two.jumpHosts.map(h => h.passphrase)).toEqual(['jp', 'jp', 'jp'])
+    // The servers keep their own key.
+    expect(two.privateKey).toBe(FAKE_KEY)
+  })
+
+  it('uses jump-password alone on the hops when it is the only jump credential', () => {
+    const s = settings({ 'jump-host': 'a@j1', 'jump-password': 'hop secret' })
+    expect(s.jumpHosts[0]).toMatchObject({ password: 'hop secret' })
+    expect(s.jumpHosts[0]!.privateKey).toBeUndefined()
+  })
+
+  it.each([
+    ['a user-less hop without username', { 'jump-host': 'bastion' }, 'jump-host'],
+    ['a hop with command substitution', { 'jump-host': 'a@$(id)' }, 'jump-host'],
+    ['a hop listed twice', { 'jump-host': 'a@j1,a@J1:22' }, 'jump-host'],
+    [
+      'more keys than hops',
+      { 'jump-host': 'a@j1', 'jump-private-key': `${KEY_A}\n${KEY_A}` },
+      'jump-private-key'
+    ],
+    [
+      'a public key as jump-private-key',
+      { 'jump-host': 'a@j1', 'jump-private-key': ed25519.pub },
+      'jump-private-key'
+    ],
+    ['jump-private-key without jump-host', { 'jump-private-key': KEY_A }, 'jump-private-key'],
+    ['jump-password without jump-host', { 'jump-password': 'x' }, 'jump-password'],
+    [
+      'jump-passphrase without jump-private-key',
+      { 'jump-host': 'a@j1', 'jump-passphrase': 'x' },
+      'jump-passphrase'
+    ]
+  ])('refuses %s, naming the input', (_label, overrides, input) => {
+    const error = refusal(input as InputName, overrides as Partial<Record<InputName, string>>)
+    expect(error.message).toContain(input)
   })
 })
 

@@ -178,7 +178,8 @@ describe('a hostile path', () => {
     ['command substitutions', c => `app $(touch ${c}.1) \`touch ${c}.2\``],
     ['a quote breaking out', c => `x'; touch ${c}.4; echo '`],
     ['a leading dash and a semicolon', c => `-rf; touch ${c}.3 #`],
-    ['unicode', () => '日本語 ü/🚀 app']
+    ['unicode', () => '日本語 ü/🚀 app'],
+    ['backslashes', () => 'back\\slash\\n \\\\ app']
   ]
 
   it.each(PATHS)(
@@ -375,6 +376,12 @@ describe('a bad value for every input', () => {
       })
     },
     'insecure-ignore-host-key': { bad: () => ({ 'insecure-ignore-host-key': 'yes' }) },
+    'jump-host': { bad: () => ({ 'jump-host': 'jump@$(id)' }) },
+    'jump-private-key': {
+      bad: f => ({ 'jump-host': `x@127.0.0.1:${sshd.port}`, 'jump-private-key': f.user.publicKey })
+    },
+    'jump-passphrase': { bad: () => ({ 'jump-host': 'x@127.0.0.1', 'jump-passphrase': 'secret' }) },
+    'jump-password': { bad: () => ({ 'jump-password': 'secret' }) },
     path: { bad: () => ({ path: '/' }) },
     source: { bad: () => ({ source: 'no/such/directory' }) },
     exclude: { anyValue: 'any line is a glob; an exclude that matches everything deploys nothing' },

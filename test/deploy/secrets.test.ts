@@ -143,6 +143,32 @@ const errorText = (result: ActionResult): string =>
     .join('\n')
 
 describe('secrets in the output', () => {
+  it("never appear through a jump host either: the jump host's own key, passphrase and password", async () => {
+    const f = await passwordFixture()
+    // The server itself is the jump host here: a hop to itself, with its own credentials.
+    const jumpKey = await encryptedKey(f, { type: 'ed25519', format: 'openssh' })
+    const inputs = f.inputs({
+      'jump-host': `${f.user.name}@127.0.0.1:${sshd.port}`,
+      'jump-private-key': jumpKey['private-key'],
+      'jump-passphrase': jumpKey.passphrase
+    })
+    const [plain] = await runBothWays(inputs, [
+      jumpKey['private-key'],
+      jumpKey.passphrase,
+      f.user.privateKey
+    ])
+    expect(plain.code, plain.log).toBe(0)
+    expect(plain.log).toMatch(/Connecting through jump host/)
+    // A jump password the hop refuses: the failure names the jump host, and nothing leaks.
+    const wrong = `jump-${token()}-'"$(x)-${token()}`
+    const [refused] = await runBothWays(
+      f.inputs({ 'jump-host': `${f.user.name}@127.0.0.1:${sshd.port}`, 'jump-password': wrong }),
+      [wrong, f.user.privateKey]
+    )
+    expect(refused.code).toBe(1)
+    expect(errorText(refused)).toMatch(/\(jump host\): authentication failed/)
+  })
+
   it('never appear on success, with step debug, in Actions or not', async () => {
     const f = await passwordFixture()
     const key = await encryptedKey(f, { type: 'ed25519', format: 'openssh' })

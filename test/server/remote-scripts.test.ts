@@ -35,6 +35,7 @@ import {
   LOCK_EXIT,
   REFUSED_EXIT,
   releaseScript,
+  switchScript,
   unlockScript,
   type FinalizeParams,
   type InspectParams,
@@ -632,6 +633,92 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, 'releases/v1x0'))).toBe(true)
       expect(existsSync(join(D, 'releases/v1.0'))).toBe(false)
       expect(parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))).toHaveLength(11)
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('inspectScript: what the server offers, and what a deploy needs', () => {
+    it('reports the login shell and whose tools these are', () => {
+      const home = fresh('inspect')
+      const r = run(shell, `SHELL=/usr/bin/fish\n${inspect({ path: 'app' })}`, home)
+      expect(r.status).toBe(0)
+      expect(r.lines).toContain('shell /usr/bin/fish')
+      expect(r.lines).toContain(shell.gnu ? 'toolset gnu' : 'toolset busybox')
+    })
+
+    it('stops before writing anything when a tool the deploy needs is missing', () => {
+      const home = fresh('inspect')
+      const r = run(
+        shell,
+        inspect({
+          path: 'sites/app',
+          require: { tools: ['sha256sum', 'adt-no-such-tool'], tar: true, tarOrSftp: true }
+        }),
+        home
+      )
+      expect(r.status).toBe(REFUSED_EXIT)
+      expect(r.lines).toContain('refused tools adt-no-such-tool')
+      expect(readdirSync(home)).toEqual([])
+    })
+
+    it('goes on when everything needed is there', () => {
+      const home = fresh('inspect')
+      const r = run(
+        shell,
+        inspect({
+          path: 'app',
+          require: { tools: ['sha256sum', 'stat', 'find', 'awk'], tar: true, tarOrSftp: true }
+        }),
+        home
+      )
+      expect(r.status).toBe(0)
+      expect(r.lines).toContain('locked-by-us')
+    })
+  })
+
+  // -----------------------------------------------------------------------------------------
+  describe('switchScript', () => {
+    it('renames a new link over current with mv, in a hostile deploy path, and reads it back', () => {
+      const D = join(fresh('switch'), HOSTILE)
+      build(D, {
+        'releases/a/index.html': 'a',
+        'releases/b/index.html': 'b',
+        '.atomic-deploy/': '',
+        current: { link: 'releases/a' }
+      })
+      const r = run(shell, switchScript({ deployDir: D, releaseId: 'b' }), D)
+      expect(r.stderr).toBe('')
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual(['switched', 'current releases/b'])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/b')
+      // Moved onto the name, not into the directory the old link pointed to.
+      expect(readdirSync(join(D, 'releases/a'))).toEqual(['index.html'])
+      // The private directory is gone, and nothing else appeared.
+      expect(readdirSync(join(D, '.atomic-deploy'))).toEqual([])
+      expect(readdirSync(D).sort()).toEqual(['.atomic-deploy', 'current', 'releases'])
+      expect(injected(D)).toBe(false)
+    })
+
+    it('makes current on a first deploy, and removes it when told to', () => {
+      const D = join(fresh('switch'), 'app')
+      build(D, { 'releases/one/x': '', '.atomic-deploy/': '' })
+      const made = run(shell, switchScript({ deployDir: D, releaseId: 'one' }), D)
+      expect(made.lines).toEqual(['switched', 'current releases/one'])
+      const removed = run(shell, switchScript({ deployDir: D }), D)
+      expect(removed.status).toBe(0)
+      expect(removed.lines).toEqual(['switched'])
+      expect(existsSync(join(D, 'current'))).toBe(false)
+    })
+
+    it('says it did not switch when it cannot, and leaves current as it was', () => {
+      const D = join(fresh('switch'), 'app')
+      // No .atomic-deploy/: the private directory cannot be made.
+      build(D, { 'releases/a/x': '', 'releases/b/x': '', current: { link: 'releases/a' } })
+      const r = run(shell, switchScript({ deployDir: D, releaseId: 'b' }), D)
+      expect(r.status).toBe(1)
+      expect(r.lines).not.toContain('switched')
+      expect(r.lines.some(l => l.startsWith('error io'))).toBe(true)
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/a')
     })
   })
 

@@ -77,6 +77,7 @@ describe('prelude', () => {
       'inspect.sh',
       'listing.sh',
       'release.sh',
+      'switch.sh',
       'unlock.sh'
     ])
     for (const s of scripts) {

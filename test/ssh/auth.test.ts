@@ -2,11 +2,13 @@
  * Public-key authentication sends its signature in the first request (no "would you accept this
  * key?" query first), and sends it right behind the request for the auth service instead of
  * waiting for the server's accept; the first channels (the first command's, a spare, SFTP) are
- * opened right behind that: three round trips fewer on every deploy. Checked against a real sshd for each key type, through
- * ssh2's own protocol trace, and for a key the server refuses.
+ * opened right behind that, and the first script follows its exec request in the same flight:
+ * three round trips fewer on every deploy. Checked against a real sshd for each key type, through
+ * ssh2's own protocol trace, for a key the server refuses, and with the savings switched off.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
+import { BOOTSTRAP } from '../../src/ssh/bootstrap.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
@@ -28,7 +30,8 @@ async function connectTraced(
   privateKey: string,
   passphrase?: string,
   password?: string,
-  on: { sshd: Sshd; user: TestUser } = { sshd, user }
+  on: { sshd: Sshd; user: TestUser } = { sshd, user },
+  allowPipelining = true
 ) {
   const trace: string[] = []
   const connecting = connectSsh({
@@ -43,6 +46,7 @@ async function connectTraced(
     ...(passphrase !== undefined ? { passphrase } : {}),
     ...(password !== undefined ? { password } : {}),
     timeoutSeconds: 20,
+    allowPipelining,
     debug: line => trace.push(line)
   })
   return { connecting, trace }
@@ -65,12 +69,14 @@ const opens = (trace: string[]): number[] =>
   trace.flatMap((l, i) => (l.includes('Sending CHANNEL_OPEN (') ? [i] : []))
 const execs = (trace: string[]): string[] =>
   trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec:'))
+/** The local channel number of a `(r:N, ...)` trace line. */
+const channelOf = (line: string): string => /\(r:(\d+)/.exec(line)?.[1] ?? '?'
 
 describe('public-key authentication', () => {
   it.each([
     { name: 'ed25519', type: 'ed25519' },
     { name: 'ecdsa', type: 'ecdsa' },
-    { name: 'RSA (rsa-sha2-256)', type: 'rsa', format: 'openssh' as const },
+    { name: 'RSA', type: 'rsa', format: 'openssh' as const },
     { name: 'RSA in PEM form', type: 'rsa', format: 'pem' as const },
     { name: 'passphrase-protected ed25519', type: 'ed25519', passphrase: 'correct horse' }
   ])(
@@ -109,7 +115,7 @@ describe('public-key authentication', () => {
     expect(trace.join('\n')).not.toContain(stranger.privateKey.split('\n')[1]!)
   })
 
-  it('opens the first channels behind the signed request, and runs the first script on one', async () => {
+  it('opens the first channels behind the signed request, and sends the first script right behind its exec request', async () => {
     const { host, trace } = await connectWithNewKey('adt-auth-early')
     try {
       // Three opens (the first command, a spare, SFTP) went out after the signed request and
@@ -119,11 +125,23 @@ describe('public-key authentication', () => {
         expect(open).toBeGreaterThan(at(trace, 'Sending USERAUTH_REQUEST (publickey)'))
         expect(open).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
       }
-      const first = await host.run('echo first "$(id -un)"', { inline: true })
+      const first = await host.run('echo first "$(id -un)"')
       expect(first.code).toBe(0)
       expect(first.stdout.toString()).toBe(`first ${user.name}\n`)
-      expect(execs(trace)).toHaveLength(1)
+      // The script's channel, and the spare made ready behind it: both opened early.
+      expect(execs(trace)).toHaveLength(2)
       expect(opens(trace)).toHaveLength(3)
+      // The script went out right behind the exec request, before the server's answer to it:
+      // one round trip for the whole first script.
+      const exec = execs(trace).find(l =>
+        trace.some(d => d.includes(`Sending CHANNEL_DATA (r:${channelOf(l)},`))
+      )!
+      const r = channelOf(exec)
+      const execAt = trace.indexOf(exec)
+      const dataAt = trace.findIndex(l => l.includes(`Sending CHANNEL_DATA (r:${r},`))
+      const successAt = trace.findIndex(l => l.includes(`Inbound: CHANNEL_SUCCESS (r:${r})`))
+      expect(dataAt).toBeGreaterThan(execAt)
+      expect(successAt).toBeGreaterThan(dataAt)
       // The spare and the SFTP session start on the other two, with no open of their own; the
       // only open after authentication is the spare that replaces the one the script took.
       const afterAuth = (): number =>
@@ -132,20 +150,29 @@ describe('public-key authentication', () => {
       const files = await host.files()
       await files.mkdir(`${user.home}/early-sftp-${Date.now()}`, 0o755)
       expect(trace.filter(l => l.includes('subsystem: sftp'))).toHaveLength(1)
+      // SFTP's INIT went out right behind the subsystem request too.
+      const subsystem = trace.find(l => l.includes('subsystem: sftp'))!
+      const s = channelOf(subsystem)
+      expect(trace.findIndex(l => l.includes(`Sending CHANNEL_DATA (r:${s}, 9)`))).toBeLessThan(
+        trace.findIndex(l => l.includes(`Inbound: CHANNEL_SUCCESS (r:${s})`))
+      )
       const second = await host.run('printf second')
       expect(second.stdout.toString()).toBe('second')
       expect(afterAuth()).toBe(1)
-      // A later inline command opens its channel the usual way.
-      const third = await host.run('echo third; exit 3', { inline: true })
+      const third = await host.run('echo third; exit 3')
       expect(third.code).toBe(3)
       expect(third.stdout.toString()).toBe('third\n')
       expect(afterAuth()).toBe(2)
+      // Every command line sent was the one-line bootstrap: no script on a command line.
+      expect(execs(trace).length).toBeGreaterThanOrEqual(3)
+      for (const line of execs(trace)) expect(line.endsWith(`exec: ${BOOTSTRAP})`)).toBe(true)
+      expect(BOOTSTRAP).not.toMatch(/[\n\\!]/)
     } finally {
       host.close()
     }
   })
 
-  it('runs a first script sent on stdin on an early channel when no spare is open', async () => {
+  it('runs the first script on an early channel when no spare is open', async () => {
     const { host, trace } = await connectWithNewKey('adt-auth-early-stdin')
     try {
       const result = await host.run('printf "on stdin %s" "$(id -un)"')
@@ -155,6 +182,41 @@ describe('public-key authentication', () => {
       expect(execs(trace)).toHaveLength(2)
       expect(opens(trace)).toHaveLength(3)
       expect(Math.max(...opens(trace))).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+    } finally {
+      host.close()
+    }
+  })
+
+  it("with the savings switched off, does each step as ssh2's public API does, and still deploys its scripts", async () => {
+    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-public' })
+    await authorizeKey(sshd, user, key.publicKey)
+    const { connecting, trace } = await connectTraced(
+      key.privateKey,
+      undefined,
+      undefined,
+      { sshd, user },
+      false
+    )
+    const host = await connecting
+    try {
+      expect(host.pipelined).toBe(false)
+      expect(host.software).toBe('OpenSSH_9.2p1')
+      const result = await host.run('echo public "$(id -un)"')
+      expect(result.stdout.toString()).toBe(`public ${user.name}\n`)
+      expect(await host.probeSftp()).toMatchObject({ state: 'available' })
+      // The query first, authentication after the accept, channels after the success.
+      expect(sentQuery(trace)).toBe(true)
+      expect(at(trace, 'Sending USERAUTH_REQUEST (publickey')).toBeGreaterThan(
+        at(trace, 'Received SERVICE_ACCEPT')
+      )
+      for (const open of opens(trace))
+        expect(open).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
+      // The script waited for the exec request's answer.
+      const exec = execs(trace)[0]!
+      const r = channelOf(exec)
+      expect(trace.findIndex(l => l.includes(`Sending CHANNEL_DATA (r:${r},`))).toBeGreaterThan(
+        trace.findIndex(l => l.includes(`Inbound: CHANNEL_SUCCESS (r:${r})`))
+      )
     } finally {
       host.close()
     }
@@ -170,6 +232,43 @@ describe('public-key authentication', () => {
     expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
   })
 
+  it.each([
+    { only: 'rsa-sha2-512', requests: 1 },
+    { only: 'rsa-sha2-256', requests: 2 }
+  ])(
+    'an RSA key on a server that takes $only only: signed as the server accepts it, in $requests request(s)',
+    async ({ only, requests }) => {
+      const rsaSshd = await startSshd({ extraConfig: [`PubkeyAcceptedAlgorithms ${only}`] })
+      const rsaUser = await createUser(rsaSshd)
+      try {
+        const key = await generateKey({ type: 'rsa', comment: 'adt-auth-rsa' })
+        await authorizeKey(rsaSshd, rsaUser, key.publicKey)
+        const { connecting, trace } = await connectTraced(key.privateKey, undefined, undefined, {
+          sshd: rsaSshd,
+          user: rsaUser
+        })
+        const host = await connecting
+        try {
+          // rsa-sha2-512 first, as OpenSSH's client does; rsa-sha2-256 when that is refused.
+          expect(sentSigned(trace)).toBe(requests)
+          expect(sentQuery(trace)).toBe(false)
+          const result = await host.run('echo rsa "$(id -un)"')
+          expect(result.stdout.toString()).toBe(`rsa ${rsaUser.name}\n`)
+          // The channels sent behind the refused request were given up, and those behind the
+          // accepted one carried the first script: no open after the success.
+          expect(opens(trace)).toHaveLength(3 * requests)
+          expect(Math.max(...opens(trace))).toBeLessThan(at(trace, 'Received USERAUTH_SUCCESS'))
+          expect(trace.join('\n')).not.toMatch(/Received DISCONNECT/)
+        } finally {
+          host.close()
+        }
+      } finally {
+        await removeUser(rsaUser)
+        await rsaSshd.stop()
+      }
+    }
+  )
+
   it('with a password to fall back on, sends no channel before authentication succeeds', async () => {
     const pwSshd = await startSshd({ extraConfig: ['PasswordAuthentication yes'] })
     const pwUser = await createUser(pwSshd, { password: 'adt-early-pw' })
@@ -183,11 +282,12 @@ describe('public-key authentication', () => {
       )
       const host = await connecting
       try {
-        const result = await host.run('echo via-password', { inline: true })
+        const result = await host.run('echo via-password')
         expect(result.stdout.toString()).toBe('via-password\n')
         expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(-1)
-        expect(opens(trace)).toHaveLength(1)
-        expect(opens(trace)[0]).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
+        expect(opens(trace).length).toBeGreaterThan(0)
+        for (const open of opens(trace))
+          expect(open).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
       } finally {
         host.close()
       }

@@ -42,6 +42,8 @@ export interface SshdOptions {
   matchBlocks?: string[]
   /** Bound on each start (and restart) until the port serves an SSH banner; default 10 s. */
   startTimeoutMs?: number
+  /** false: no `Subsystem sftp` line at all, so the server has no SFTP. Default true. */
+  sftp?: boolean
 }
 
 export interface TestUser {
@@ -156,7 +158,7 @@ export function freePort(): Promise<number> {
 }
 
 /** Resolve true if something on the port sends an SSH identification line within the time. */
-function probeBanner(port: number, timeoutMs: number): Promise<boolean> {
+export function probeBanner(port: number, timeoutMs: number): Promise<boolean> {
   return new Promise(resolve => {
     const socket = net.connect({ host: HOST, port })
     let received = ''
@@ -191,6 +193,7 @@ interface ConfigInput {
   extraConfig: string[]
   matchBlocks: string[]
   penalties: boolean
+  sftp: boolean
 }
 
 function buildConfig(input: ConfigInput): string {
@@ -210,7 +213,7 @@ function buildConfig(input: ConfigInput): string {
     'PasswordAuthentication no',
     'KbdInteractiveAuthentication no',
     'LogLevel ERROR',
-    'Subsystem sftp internal-sftp',
+    ...(input.sftp ? ['Subsystem sftp internal-sftp'] : []),
     'UseDNS no',
     'PrintMotd no',
     'PrintLastLog no',
@@ -318,7 +321,8 @@ class SshdInstance implements Sshd {
       hostKeyFiles: this.publicKeys.map(k => this.hostKeyFiles[k.type]!),
       extraConfig: this.options.extraConfig,
       matchBlocks: this.options.matchBlocks,
-      penalties: await supportsPerSourcePenalties()
+      penalties: await supportsPerSourcePenalties(),
+      sftp: this.options.sftp
     })
     await writeFile(this.configPath, config, { mode: 0o644 })
     const pidFile = path.join(this.dir, 'sshd.pid')
@@ -440,7 +444,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<Sshd> {
   const instance = new SshdInstance(dir, {
     extraConfig: options.extraConfig ?? [],
     matchBlocks: options.matchBlocks ?? [],
-    startTimeoutMs: options.startTimeoutMs ?? 10_000
+    startTimeoutMs: options.startTimeoutMs ?? 10_000,
+    sftp: options.sftp ?? true
   })
   // Nothing may outlive the test process: stop() normally, else exit/signal hooks, else
   // (SIGKILL) the watchdog.

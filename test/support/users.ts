@@ -149,7 +149,14 @@ export async function generateKey(
 }
 
 /** Authorize an extra key for a user (e.g. a passphrase-protected one). */
-export async function authorizeKey(sshd: Sshd, user: TestUser, publicKey: string): Promise<void> {
+/** Anything that keeps per-user authorized_keys files in one directory (sshd, or Dropbear's stand-in). */
+type KeyHolder = Pick<Sshd, 'authorizedKeysDir'>
+
+export async function authorizeKey(
+  sshd: KeyHolder,
+  user: TestUser,
+  publicKey: string
+): Promise<void> {
   const file = path.join(sshd.authorizedKeysDir, user.name)
   await appendFile(file, `${publicKey.trim()}\n`, { mode: 0o644 })
   // sshd opens the file with the user's privileges.
@@ -158,7 +165,7 @@ export async function authorizeKey(sshd: Sshd, user: TestUser, publicKey: string
 }
 
 async function createAccount(
-  sshd: Sshd,
+  sshd: KeyHolder,
   options: CreateUserOptions,
   profile: Profile
 ): Promise<TestUser> {
@@ -219,7 +226,7 @@ async function createAccount(
 /** Create (or reuse) a system account with its own fresh home directory, authorize a newly
  * generated ed25519 key for it on this sshd, and return it. `shell` defaults to /bin/sh
  * (dash). Removal is the caller's job via removeUser. */
-export function createUser(sshd: Sshd, options: CreateUserOptions = {}): Promise<TestUser> {
+export function createUser(sshd: KeyHolder, options: CreateUserOptions = {}): Promise<TestUser> {
   return createAccount(sshd, options, { prefix: 'adtu', path: DEFAULT_USER_PATH, groups: [] })
 }
 

@@ -10,6 +10,9 @@
 # @param SYSTEM_EXACT list Directories refused as the deploy path.
 # @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
 # @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
+# @param REQUIRE_TOOLS list With LOCK: commands the deploy needs in PATH; checked before anything is written (refused as `tools <missing...>`).
+# @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
+# @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -72,6 +75,13 @@ case $u in ???) u=0$u ;; esac
 say "umask $u"
 umask "$(printf '%04o' $((u | 2)))"
 if [ -n "$LOCK" ]; then
+  # What the deploy needs from PATH, before the first write.
+  missing=''
+  eval "set -- $REQUIRE_TOOLS"
+  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar
+  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
+  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi
+  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi
   if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
     say "refused permission user $(id -un) cannot create directories in $D"
     exit $refused_exit
@@ -86,7 +96,15 @@ if [ -n "$LOCK" ]; then
   say locked-by-us
 fi
 for t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done
-cp --version >/dev/null 2>&1 && say "tool gnu-cp"
+GNU_CP=''
+cp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"
+# Whose tools these are, and the login shell that runs every command line: for the log.
+if [ -n "$GNU_CP" ]; then
+  say "toolset gnu"
+else
+  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac
+fi
+[ -z "${SHELL:-}" ] || say "shell $SHELL"
 cur=''
 if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
 for r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done

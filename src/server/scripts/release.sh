@@ -147,11 +147,13 @@ prepare_release() {
       # The archive carries the final modes (directories already masked by the server's umask,
       # nothing world-writable). BusyBox tar ignores -p for non-root users and applies the umask
       # instead, so the umask is cleared for tar alone; every directory is listed before its
-      # contents, so nothing is created with a mode the archive did not give.
+      # contents, so nothing is created with a mode the archive did not give. tar runs in $D
+      # rather than being given it with -C: GNU tar unquotes -C's argument, so a path holding a
+      # backslash escape (\\, \n) would name another directory.
       (
-        umask 000 || exit 1
-        [ "$TRANSFER" = tar ] || exec tar -x -p -o -z -f - -C "$D"
-        exec tar -x -p -o -f - -C "$D"
+        cd "$D" && umask 000 || exit 1
+        [ "$TRANSFER" = tar ] || exec tar -x -p -o -z -f -
+        exec tar -x -p -o -f -
       ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"
       ;;
   esac

@@ -1,0 +1,276 @@
+/**
+ * The exec channels of one connection and the scripts run on them. Every channel runs the same
+ * one-line BOOTSTRAP command and reads its script from stdin, so what crosses the command line is
+ * the same for every script and every login shell.
+ */
+import type { ClientChannel } from 'ssh2'
+import { ConnectionError } from '../errors.js'
+import { BOOTSTRAP } from './bootstrap.js'
+import { isOpenRefused, type LiveConnection } from './live-connection.js'
+import type { RunOptions, RunResult } from './remote-host.js'
+import { takenMeter } from './ssh2-internals.js'
+
+const STDERR_TAIL = 8192
+
+/** Exit status of each channel, recorded from the moment it is open. */
+const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>()
+/** Channels already closed, for the same reason. */
+const closedChannels = new WeakSet<ClientChannel>()
+
+/**
+ * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
+ * (a readable stream ends only once read), and the slot it held would never be counted free.
+ */
+function release(channel: ClientChannel, how: 'end' | 'close'): void {
+  channel.resume()
+  channel.stderr.resume()
+  if (how === 'end') channel.end()
+  else channel.close()
+}
+
+/** A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script. */
+function framed(script: string): Buffer {
+  return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
+}
+
+export class ExecChannels {
+  private spare: Promise<ClientChannel> | undefined
+  private sparesEnabled = true
+
+  constructor(
+    private readonly connection: LiveConnection,
+    /** Close the idle SFTP session, to make room for an exec channel. */
+    private readonly dropIdleSftp: () => void
+  ) {}
+
+  private get label(): string {
+    return this.connection.label
+  }
+
+  /**
+   * Run `commandLine` on a new exec channel (or on `opened`, a channel opened during
+   * authentication). `payload` is written right behind the exec request, before its answer: the
+   * server hands it to the command's stdin, and the script is under way one round trip sooner.
+   * That needs the channel opened during authentication, so it is done only where the internals
+   * switch is on; elsewhere the payload is written by the caller once the channel is ready.
+   */
+  private async openChannel(
+    opened?: Promise<ClientChannel>,
+    payload?: Buffer
+  ): Promise<{ channel: ClientChannel; sent: boolean }> {
+    const { connection } = this
+    // The server confirms a channel opened during authentication right behind its success; one
+    // that never comes (or a refusal) leaves it to a channel of its own.
+    const early = opened
+      ? await connection
+          .bounded<ClientChannel>(
+            'a channel open',
+            done =>
+              void opened.then(
+                c => done(undefined, c),
+                (e: Error) => done(e)
+              ),
+            c => release(c, 'close')
+          )
+          .catch(() => undefined)
+      : undefined
+    if (connection.closed) throw connection.lost()
+    let sent = false
+    const channel = await connection.bounded<ClientChannel>(
+      early ? 'an exec request' : 'a channel open',
+      done => {
+        const ready = (channel: ClientChannel): void => {
+          // The exit status can arrive in the same read as the exec reply (a short script), and
+          // ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
+          channel.on('exit', (code: number | null, signalName?: string) => {
+            exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName })
+          })
+          channel.once('close', () => closedChannels.add(channel))
+          // A channel error (the connection dropped) is reported through the run's result.
+          channel.on('error', () => undefined)
+        }
+        if (early) {
+          connection.track(early)
+          ready(early)
+          sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
+            if (error) release(early, 'close')
+            done(error, early)
+          })
+          return
+        }
+        connection.client.exec(BOOTSTRAP, (error, channel) => {
+          if (channel) {
+            connection.track(channel)
+            ready(channel)
+          }
+          done(error, channel)
+        })
+      },
+      channel => release(channel, 'close')
+    )
+    return { channel, sent }
+  }
+
+  /**
+   * Start opening the exec channel the next script will need, so its round trip overlaps with
+   * the work in progress. sshd's MaxSessions (10 by default, 2 or 1 on some hosts) bounds the
+   * channels per connection; when a spare cannot be opened, spares are given up and channels
+   * are opened on demand.
+   */
+  ensureSpare(): void {
+    if (!this.sparesEnabled || this.spare || this.connection.closed) return
+    const spare = this.openChannel(this.connection.internals.takeEarly('spare')).then(
+      opened => opened.channel
+    )
+    spare.catch(() => {
+      this.sparesEnabled = false
+      if (this.spare === spare) this.spare = undefined
+    })
+    this.spare = spare
+  }
+
+  /** A channel running the bootstrap, with `payload` already sent on it when `sent` says so. */
+  private async takeChannel(payload: Buffer): Promise<{ channel: ClientChannel; sent: boolean }> {
+    // The first script of a connection: the channel opened during authentication carries its
+    // exec request and the script right behind it, in one flight.
+    const command = this.connection.internals.takeEarly('command')
+    if (command) {
+      try {
+        const opened = await this.openChannel(command, payload)
+        this.ensureSpare()
+        return opened
+      } catch (error) {
+        if (this.connection.closed) throw error
+        // Refused: fall through to a spare or a channel of its own.
+      }
+    }
+    const spare = this.spare
+    this.spare = undefined
+    if (spare) {
+      try {
+        const channel = await spare
+        this.ensureSpare()
+        return { channel, sent: false }
+      } catch {
+        // fall through to an on-demand channel
+      }
+    }
+    const opened = await this.withRoom(() => this.openChannel())
+    this.ensureSpare()
+    return opened
+  }
+
+  /**
+   * Open a channel; when the server refuses (sshd's MaxSessions: 10 by default, 2 or even 1 on
+   * some hosts), give up spares, close the idle SFTP session, wait until one of our channels has
+   * closed (the server frees its slot only once it has our close), and try again. The phases
+   * never use SFTP and a script at the same time, so an idle session can always go. Bounded:
+   * a few attempts, each wait at most the connection's timeout.
+   */
+  async withRoom<T>(open: () => Promise<T>): Promise<T> {
+    let lastError: unknown
+    for (let attempt = 0; attempt < 6; attempt++) {
+      try {
+        return await open()
+      } catch (error) {
+        lastError = error
+        if (this.connection.closed || !isOpenRefused(error)) break
+        const busy = this.connection.openChannels
+        this.makeRoom()
+        // With channels of ours open, one of them closing frees a slot; with none, the refusal
+        // is the server's own business, and a short pause is all a retry can hope for.
+        if (busy > 0) await this.connection.waitForClose(this.connection.timeoutMs)
+        await new Promise(r => setTimeout(r, 20 * (attempt + 1)))
+      }
+    }
+    if (isOpenRefused(lastError))
+      throw new ConnectionError(
+        `${this.label}: the server refused to open a channel (${(lastError as Error).message}); sshd's MaxSessions may be too low for the channels in use (1 is enough when nothing else holds one).`
+      )
+    throw lastError
+  }
+
+  /** Give up spares and the channels opened during authentication, and close idle SFTP. */
+  makeRoom(): void {
+    this.sparesEnabled = false
+    this.connection.internals.dropEarly()
+    const spare = this.spare
+    this.spare = undefined
+    spare?.then(c => release(c, 'end')).catch(() => undefined)
+    this.dropIdleSftp()
+  }
+
+  async run(script: string, options: RunOptions = {}): Promise<RunResult> {
+    const payload = framed(script)
+    const { channel, sent } = await this.takeChannel(payload)
+    return new Promise<RunResult>((resolve, reject) => {
+      const stdout: Buffer[] = []
+      let stderrTail = ''
+      let partial = ''
+      let code: number | null = null
+      let settled = false
+      const onAbort = (): void => {
+        try {
+          channel.signal('TERM')
+        } catch {
+          /* older servers do not take signals; closing stdin is enough */
+        }
+        options.stdin?.unpipe(channel)
+        channel.end()
+        channel.close()
+      }
+      const finish = (): void => {
+        if (settled) return
+        settled = true
+        const exit = exits.get(channel)
+        code = exit?.code ?? null
+        if (code === null && exit?.signal) stderrTail += `\n(killed by SIG${exit.signal})`
+        options.signal?.removeEventListener('abort', onAbort)
+        if (partial !== '') options.onStderrLine?.(partial)
+        if (code === null && this.connection.closed) {
+          reject(this.connection.lost())
+          return
+        }
+        resolve({ code, stdout: Buffer.concat(stdout), stderrTail })
+      }
+      channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+      channel.stderr.on('data', (chunk: Buffer) => {
+        const text = chunk.toString('utf8')
+        stderrTail = (stderrTail + text).slice(-STDERR_TAIL)
+        partial += text
+        const lines = partial.split('\n')
+        partial = lines.pop() ?? ''
+        for (const line of lines) options.onStderrLine?.(line)
+      })
+      channel.on('close', finish)
+      // Closed before this listener existed (a script with no output): finish once the buffered
+      // stderr, if any, has been read.
+      if (closedChannels.has(channel)) setImmediate(finish)
+      if (options.signal) {
+        if (options.signal.aborted) onAbort()
+        else options.signal.addEventListener('abort', onAbort, { once: true })
+      }
+      if (options.onStdinMeter) {
+        // Counted from the channel's first byte: the script, then stdin.
+        const taken = takenMeter(channel)
+        options.onStdinMeter(() => (taken ? Math.max(0, taken() - payload.length) : undefined))
+      }
+      if (!sent) channel.write(payload)
+      if (options.stdin) {
+        options.stdin.on('error', () => {
+          // The script sees a truncated stream and fails; its own error is the one reported.
+          channel.end()
+        })
+        options.stdin.pipe(channel)
+      } else {
+        channel.end()
+      }
+    })
+  }
+
+  close(): void {
+    this.spare?.then(c => release(c, 'end')).catch(() => undefined)
+    this.spare = undefined
+    this.sparesEnabled = false
+  }
+}

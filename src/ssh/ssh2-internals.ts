@@ -1,0 +1,534 @@
+/**
+ * Every use of ssh2's private fields, in one place, behind one switch.
+ *
+ * ssh2's public API waits for the server's answer at each step of a connection: the auth service,
+ * a "would you accept this key?" query, then each channel open and each channel request. The
+ * savings here send the next step right behind the previous one, which saves three round trips
+ * on every deploy, but they reach into ssh2's internals (its protocol object, channel manager,
+ * SFTP start) and they rely on how a server orders its answers. So:
+ *
+ * - the switch (`pipelined`) turns on only for servers whose identification string is one these
+ *   savings were tested against (PIPELINED_SOFTWARE); every other server gets ssh2's public
+ *   behaviour, one step after another;
+ * - the switch stays off when the installed ssh2 lacks any field used here (shapeProblems), and
+ *   a test fails loudly when that happens.
+ *
+ * Reading the SFTP extensions the server announced changes nothing on the wire, so it needs only
+ * ssh2's shape, not the switch.
+ */
+import type { ClientChannel, SFTPWrapper } from 'ssh2'
+import type Client from 'ssh2/lib/client.js'
+import { MAX_WINDOW, PACKET_SIZE } from 'ssh2/lib/Channel.js'
+import Protocol from 'ssh2/lib/protocol/Protocol.js'
+import { SFTP } from 'ssh2/lib/protocol/SFTP.js'
+
+/**
+ * The server software (the version field of its identification string, e.g. `OpenSSH_9.2p1`)
+ * the savings were tested with: OpenSSH 9.2 as Debian 12 ships it, against which the test suite
+ * runs. Dropbear is left out on purpose: it closes the connection when channel opens arrive
+ * behind a refused key ("Received message 90 before userauth"), and closes opened but unused
+ * session channels when any command of the connection exits.
+ */
+export const PIPELINED_SOFTWARE: readonly RegExp[] = [/^OpenSSH_9\.2p1$/]
+
+type SshClient = InstanceType<typeof Client>
+type Handler = (proto: unknown, ...args: unknown[]) => void
+
+interface ProtocolShape {
+  authPK: (username: string, key: unknown, keyAlgo?: unknown, cbSign?: unknown) => void
+  service: (name: string) => void
+  session: (local: number, window: number, packetSize: number) => void
+  exec: (remote: number, command: string, wantReply: boolean) => void
+  subsystem: (remote: number, name: string, wantReply: boolean) => void
+  channelData: (remote: number, data: Buffer) => void
+  _handlers: Record<string, Handler | undefined>
+}
+interface ChannelManagerShape {
+  add(opener: unknown): number
+  remove(id: number): void
+}
+interface ClientShape {
+  _protocol?: ProtocolShape
+  _chanMgr?: ChannelManagerShape
+  _remoteVer?: string
+}
+interface RawChannel {
+  outgoing?: { id: number; state: string; window: number; packetSize: number }
+  _callbacks?: ((hadError: unknown) => void)[]
+  subtype?: string
+  allowHalfOpen?: boolean
+}
+interface ParsedPrivateKey {
+  type?: string
+  isPrivateKey(): boolean
+  sign(data: Buffer, hash?: string): Buffer | Error
+}
+
+const PROTOCOL_METHODS = [
+  'authPK',
+  'service',
+  'session',
+  'exec',
+  'subsystem',
+  'channelData'
+] as const
+const HANDLERS = ['SERVICE_ACCEPT', 'EXT_INFO', 'USERAUTH_FAILURE'] as const
+
+/**
+ * What the installed ssh2 lacks of the shape the savings rely on, before any connection: the
+ * protocol's methods, SFTP's start, the channel constants. Empty when all is there.
+ */
+export function shapeProblems(): string[] {
+  const problems: string[] = []
+  const proto = (Protocol as unknown as { prototype?: Record<string, unknown> }).prototype
+  for (const name of PROTOCOL_METHODS)
+    if (typeof proto?.[name] !== 'function') problems.push(`Protocol.prototype.${name}`)
+  const sftp = (SFTP as unknown as { prototype?: Record<string, unknown> } | undefined)?.prototype
+  if (typeof sftp?.['_init'] !== 'function') problems.push('SFTP.prototype._init')
+  if (typeof MAX_WINDOW !== 'number' || typeof PACKET_SIZE !== 'number')
+    problems.push('Channel MAX_WINDOW / PACKET_SIZE')
+  return problems
+}
+
+/** The same, for one connected client: its protocol object, handlers and channel manager. */
+export function clientShapeProblems(client: SshClient): string[] {
+  const raw = client as unknown as ClientShape
+  const problems = shapeProblems()
+  const proto = raw._protocol
+  if (!proto) return [...problems, 'client._protocol']
+  for (const name of PROTOCOL_METHODS)
+    if (typeof proto[name] !== 'function') problems.push(`client._protocol.${name}`)
+  for (const name of HANDLERS)
+    if (typeof proto._handlers?.[name] !== 'function') problems.push(`handler ${name}`)
+  if (typeof raw._chanMgr?.add !== 'function' || typeof raw._chanMgr.remove !== 'function')
+    problems.push('client._chanMgr')
+  return problems
+}
+
+/**
+ * How many bytes of a channel's data the server has taken: the sum of its window adjustments
+ * (RFC 4254, section 5.2), which OpenSSH and Dropbear send as the command reads what arrived.
+ * ssh2 keeps the send window in `channel.outgoing.window`, lowers it as it sends and raises it
+ * only on an adjustment; the property is replaced by one that counts the raises. It changes
+ * nothing on the wire, so it needs ssh2's shape only, not the switch. Undefined when the channel
+ * has no such field (test/ssh/stdin-meter.test.ts fails then).
+ */
+export function takenMeter(channel: ClientChannel): (() => number) | undefined {
+  const outgoing = (channel as unknown as RawChannel).outgoing
+  if (!outgoing || typeof outgoing.window !== 'number') return undefined
+  let window = outgoing.window
+  let taken = 0
+  Object.defineProperty(outgoing, 'window', {
+    configurable: true,
+    enumerable: true,
+    get: () => window,
+    set: (value: number) => {
+      if (value > window) taken += value - window
+      window = value
+    }
+  })
+  return () => taken
+}
+
+/** The channels a connection starts with, each opened behind the authentication request. */
+export interface EarlyChannels {
+  /** For the first script, whose exec request goes out once it is confirmed. */
+  command: Promise<ClientChannel>
+  /** The spare exec channel, for the next script. */
+  spare: Promise<ClientChannel>
+  /** The SFTP session's channel. */
+  sftp: Promise<SFTPWrapper>
+}
+
+export interface InternalsOptions {
+  /**
+   * Open the first channels right behind each signed authentication request. Only where a
+   * refused key ends the connection anyway (no password to fall back on): see openBehindAuth.
+   */
+  openEarly: boolean
+  /** False turns the savings off whatever the server (a test of the public behaviour). */
+  allowed?: boolean
+}
+
+/** The savings for one connection, and what they learn on the way. */
+export class ConnectionInternals {
+  /** What the installed ssh2 lacks; the savings are off when this is not empty. */
+  readonly problems: string[]
+  /** server-sig-algs from the server's EXT_INFO (RFC 8308), once it came. */
+  serverSigAlgs: string[] | undefined
+  private early: Partial<EarlyChannels> | undefined
+  /** The opens sent behind the request in flight, given up if the server refuses it. */
+  private pendingEarly: { ids: number[]; reject: (error: Error) => void } | undefined
+  /** RSA signature algorithms tried so far, and worth trying, with the key. */
+  private rsaTried = 0
+  private rsaCount = 0
+
+  constructor(
+    private readonly client: SshClient,
+    private readonly options: InternalsOptions
+  ) {
+    this.problems = clientShapeProblems(client)
+    if (this.problems.length > 0) return
+    this.authWithoutWaiting()
+    this.signFirst()
+    this.dropEarlyOnFailure()
+  }
+
+  /** The server's software version from its identification string, once it came. */
+  get software(): string | undefined {
+    const version = (this.client as unknown as ClientShape)._remoteVer
+    return typeof version === 'string' ? version : undefined
+  }
+
+  /**
+   * The switch: true when ssh2 has the shape the savings rely on and the server is one they
+   * were tested with. Read at each step, so nothing changes before the server identified itself.
+   */
+  get pipelined(): boolean {
+    const software = this.software
+    return (
+      this.options.allowed !== false &&
+      this.problems.length === 0 &&
+      software !== undefined &&
+      PIPELINED_SOFTWARE.some(re => re.test(software))
+    )
+  }
+
+  private get proto(): ProtocolShape {
+    return (this.client as unknown as Required<ClientShape>)._protocol
+  }
+
+  /**
+   * Whether to make another publickey request with the same key after a refusal: yes while an
+   * RSA signature algorithm worth trying is left (rsa-sha2-512, then rsa-sha2-256, as OpenSSH's
+   * client orders them, of those the server's server-sig-algs lists). Without the switch, ssh2
+   * picks the algorithm itself (rsa-sha2-256 first) and makes one request.
+   */
+  retryPublicKey(): boolean {
+    return this.pipelined && this.rsaTried < this.rsaCount
+  }
+
+  private rsaAlgorithms(key: unknown): string[] {
+    if ((key as ParsedPrivateKey | undefined)?.type !== 'ssh-rsa') return []
+    const offered = this.serverSigAlgs
+    if (!offered) return []
+    return ['rsa-sha2-512', 'rsa-sha2-256'].filter(algo => offered.includes(algo))
+  }
+
+  /**
+   * Send the first authentication request right behind the request for the auth service,
+   * instead of a round trip later when the server accepts it. The server handles messages in
+   * order: it accepts the service, then reads the request (OpenSSH installs its userauth handler
+   * while accepting). ssh2 starts authenticating on SERVICE_ACCEPT; here it starts once the
+   * service was requested and the server's EXT_INFO has arrived (it comes with the server's
+   * NEWKEYS, before the accept, and says which RSA signatures the server takes), and the accept
+   * itself is then ignored. A server that sends no EXT_INFO is waited for, as before.
+   */
+  private authWithoutWaiting(): void {
+    const proto = this.proto
+    const handlers = proto._handlers
+    const service = proto.service
+    const accept = handlers.SERVICE_ACCEPT as Handler
+    const extInfo = handlers.EXT_INFO as Handler
+    let requested = false
+    let informed = false
+    let started = false
+    const start = (): void => {
+      if (started || !requested || !informed || !this.pipelined) return
+      started = true
+      accept(proto, 'ssh-userauth')
+    }
+    proto.service = (name: string) => {
+      service.call(proto, name)
+      if (name === 'ssh-userauth') {
+        requested = true
+        start()
+      }
+    }
+    handlers.EXT_INFO = (p, ...args) => {
+      const exts = args[0] as { name: string; algs?: string[] }[] | undefined
+      const sigAlgs = exts?.find(e => e.name === 'server-sig-algs')?.algs
+      if (Array.isArray(sigAlgs)) this.serverSigAlgs ??= sigAlgs
+      extInfo(p, ...args)
+      informed = true
+      start()
+    }
+    handlers.SERVICE_ACCEPT = (p, name, ...args) => {
+      if (name === 'ssh-userauth' && started) return
+      if (name === 'ssh-userauth') started = true
+      accept(p, name, ...args)
+    }
+  }
+
+  /**
+   * Send the publickey request signed at once. ssh2 (like OpenSSH) first asks whether the server
+   * would accept the key and signs only after it says yes: a round trip on every deploy, to save
+   * a signature the client can make in microseconds. RFC 4252 lets a client send the signed
+   * request directly; a server that refuses the key answers it with the same failure, and ssh2
+   * then goes on exactly as after a refused query. Only ssh2's own private key objects are
+   * signed with; anything else keeps the query. The RSA algorithm is chosen here too, before the
+   * server's answer: the first of rsa-sha2-512 and rsa-sha2-256 its server-sig-algs lists, and
+   * the other on the next attempt (ssh2 alone tries rsa-sha2-256 only, which a server restricted
+   * to rsa-sha2-512 refuses).
+   */
+  private signFirst(): void {
+    const proto = this.proto
+    const authPK = proto.authPK
+    proto.authPK = (username, key, keyAlgo, cbSign) => {
+      const own = key as Partial<ParsedPrivateKey> | undefined
+      if (
+        !this.pipelined ||
+        cbSign !== undefined ||
+        typeof keyAlgo === 'function' ||
+        typeof own?.sign !== 'function' ||
+        typeof own.isPrivateKey !== 'function' ||
+        !own.isPrivateKey()
+      ) {
+        authPK.call(proto, username, key, keyAlgo, cbSign)
+        return
+      }
+      const rsa = this.rsaAlgorithms(key)
+      this.rsaCount = rsa.length
+      const algo = rsa.length > 0 ? rsa[Math.min(this.rsaTried++, rsa.length - 1)] : keyAlgo
+      let signed = false
+      authPK.call(proto, username, key, algo, (data: Buffer, done: (sig: Buffer) => void) => {
+        const hash = typeof algo === 'string' ? SIGNATURE_HASH[algo] : undefined
+        const signature = (own as ParsedPrivateKey).sign(data, hash)
+        if (signature instanceof Error) return
+        signed = true
+        done(signature)
+      })
+      // A key that cannot sign here: ask first, as ssh2 does, and let it report the problem.
+      if (!signed) authPK.call(proto, username, key, algo)
+      else if (this.options.openEarly) this.openBehindAuth()
+    }
+  }
+
+  /**
+   * Open the connection's first channels right behind the (signed) authentication request,
+   * instead of a round trip after the server accepts it. RFC 4252 (section 5): messages the
+   * client sends after the request that succeeds go to the service that authentication started;
+   * OpenSSH keeps them, in order, across its privilege separation. The server confirms the
+   * channels right behind USERAUTH_SUCCESS. When it refuses the request instead, it got the
+   * opens before authentication and answers them with UNIMPLEMENTED (OpenSSH); they are given
+   * up and their ids freed (dropEarlyOnFailure), and the next signed request carries new ones.
+   */
+  private openBehindAuth(): void {
+    const channels = (this.client as unknown as Required<ClientShape>)._chanMgr
+    const proto = this.proto
+    const ids: number[] = []
+    const rejects: ((error: Error) => void)[] = []
+    const open = <T>(type: 'session' | 'sftp'): Promise<T> => {
+      const promise = new Promise<T>((resolve, reject) => {
+        rejects.push(reject)
+        // ssh2 calls this on the server's answer, or with an error when the connection closes;
+        // it makes an SFTP object of a channel whose opener is of type 'sftp'.
+        const opener = Object.assign(
+          (error: Error | undefined, channel?: T) =>
+            error || !channel ? reject(error ?? new Error('no channel')) : resolve(channel),
+          { type }
+        )
+        const local = channels.add(opener)
+        if (local === -1) reject(new Error('No free channels available'))
+        else {
+          ids.push(local)
+          proto.session(local, MAX_WINDOW, PACKET_SIZE)
+        }
+      })
+      // Never an unhandled rejection: the host falls back to opening channels itself.
+      promise.catch(() => undefined)
+      return promise
+    }
+    this.early = {
+      command: open<ClientChannel>('session'),
+      spare: open<ClientChannel>('session'),
+      sftp: open<SFTPWrapper>('sftp')
+    }
+    this.pendingEarly = { ids, reject: error => rejects.forEach(r => r(error)) }
+  }
+
+  private dropEarlyOnFailure(): void {
+    const handlers = this.proto._handlers
+    const channels = (this.client as unknown as Required<ClientShape>)._chanMgr
+    const failure = handlers.USERAUTH_FAILURE as Handler
+    const success = handlers.USERAUTH_SUCCESS
+    handlers.USERAUTH_FAILURE = (p, ...args) => {
+      const pending = this.pendingEarly
+      this.pendingEarly = undefined
+      if (pending) {
+        this.early = undefined
+        for (const id of pending.ids) channels.remove(id)
+        pending.reject(new Error('authentication request refused'))
+      }
+      failure(p, ...args)
+    }
+    if (typeof success === 'function') {
+      handlers.USERAUTH_SUCCESS = (p, ...args) => {
+        this.pendingEarly = undefined
+        success(p, ...args)
+      }
+    }
+  }
+
+  /**
+   * Take one of the channels opened during authentication (once), or undefined when there is
+   * none left of that kind.
+   */
+  takeEarly<K extends keyof EarlyChannels>(kind: K): EarlyChannels[K] | undefined {
+    const channel = this.early?.[kind]
+    if (this.early) this.early[kind] = undefined
+    return channel as EarlyChannels[K] | undefined
+  }
+
+  /** Close the channels opened during authentication that nothing took. */
+  dropEarly(): void {
+    const early = this.early
+    this.early = undefined
+    // Drained, so that ssh2 emits their 'close' (see release() in exec-channels.ts).
+    const close = (c: ClientChannel): void => {
+      c.resume()
+      c.stderr.resume()
+      c.close()
+    }
+    early?.command?.then(close).catch(() => undefined)
+    early?.spare?.then(close).catch(() => undefined)
+    early?.sftp?.then(c => c.end()).catch(() => undefined)
+  }
+
+  /**
+   * A channel request as ssh2 sends it (reply wanted: `done` runs on the server's answer), on a
+   * channel that is already open, which ssh2's public API cannot do.
+   */
+  private requestOn(
+    channel: unknown,
+    kind: 'exec' | 'subsystem',
+    argument: string,
+    done: (error: Error | undefined) => void
+  ): void {
+    const raw = channel as RawChannel
+    const proto = this.proto
+    if (
+      !this.pipelined ||
+      raw.outgoing?.state !== 'open' ||
+      typeof raw.outgoing.id !== 'number' ||
+      !Array.isArray(raw._callbacks)
+    ) {
+      done(new Error('Channel is not open'))
+      return
+    }
+    raw._callbacks.push(hadError => {
+      if (hadError) {
+        const refused =
+          kind === 'exec' ? 'Unable to exec' : `Unable to start subsystem: ${argument}`
+        done(hadError instanceof Error ? hadError : new Error(refused))
+        return
+      }
+      raw.subtype = kind
+      done(undefined)
+    })
+    proto[kind].call(proto, raw.outgoing.id, argument, true)
+  }
+
+  /**
+   * ssh2's exec(), on a session channel that is already open, with `payload` (what the command
+   * reads from stdin) sent right behind the request, in the same flight. OpenSSH opens a session
+   * channel with a window of 0 and opens it (2 MB) while it handles the exec request, as it
+   * starts the command (session.c, session_set_fds -> channel_set_fds), before it reads the next
+   * message; ssh2 would hold the data until that window adjust arrives, one round trip later.
+   * The data is counted against the window ssh2 learns then, so its accounting stays exact.
+   * `done` runs on the server's answer. Returns whether the payload was sent.
+   */
+  execOn(
+    channel: ClientChannel,
+    commandLine: string,
+    payload: Buffer | undefined,
+    done: (error: Error | undefined) => void
+  ): boolean {
+    const raw = channel as unknown as RawChannel
+    raw.allowHalfOpen = true
+    let answered = false
+    this.requestOn(channel, 'exec', commandLine, error => {
+      answered = true
+      done(error)
+    })
+    const outgoing = raw.outgoing
+    if (
+      answered ||
+      payload === undefined ||
+      payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
+      !outgoing ||
+      typeof outgoing.window !== 'number' ||
+      typeof outgoing.packetSize !== 'number' ||
+      outgoing.packetSize <= 0
+    )
+      return false
+    const proto = this.proto
+    for (let p = 0; p < payload.length; p += outgoing.packetSize)
+      proto.channelData(outgoing.id, payload.subarray(p, p + outgoing.packetSize))
+    outgoing.window -= payload.length
+    return true
+  }
+
+  /**
+   * ssh2's sftp(), on a channel that is already open: the subsystem request, with SFTP's INIT
+   * right behind it in the same flight (the window OpenSSH opens as it starts the subsystem, as
+   * for execOn), instead of a round trip later.
+   */
+  startSftpOn(sftp: SFTPWrapper, done: (error: Error | undefined) => void): void {
+    const raw = sftp as unknown as RawChannel & { _init?: () => void }
+    if (typeof raw._init !== 'function') {
+      done(new Error('Channel is not open'))
+      return
+    }
+    let answered = false
+    this.requestOn(sftp, 'subsystem', 'sftp', error => {
+      answered = true
+      if (error) {
+        done(error)
+        return
+      }
+      const settle = (failure?: Error): void => {
+        sftp.removeListener('ready', onReady)
+        sftp.removeListener('error', onError)
+        sftp.removeListener('exit', onExit)
+        sftp.removeListener('close', onExit)
+        done(failure)
+      }
+      const onReady = (): void => settle()
+      const onError = (failure: Error): void => settle(failure)
+      const onExit = (): void => settle(new Error('SFTP session ended while starting'))
+      sftp.on('ready', onReady).on('error', onError).on('exit', onExit).on('close', onExit)
+      // Sends INIT, unless it went out behind the request already.
+      raw._init?.call(sftp)
+    })
+    const outgoing = raw.outgoing
+    if (answered || !outgoing || typeof outgoing.window !== 'number') return
+    // SSH_FXP_INIT, version 3 (draft-ietf-secsh-filexfer-02, the version ssh2 speaks): what
+    // ssh2's own start sends, which is then not sent again.
+    this.proto.channelData(outgoing.id, SFTP_INIT)
+    outgoing.window -= SFTP_INIT.length
+    raw._init = () => undefined
+  }
+}
+
+/** The extensions (names) the SFTP server announced in its VERSION packet, if readable. */
+export function sftpExtensions(sftp: SFTPWrapper): string[] | undefined {
+  staticProblems ??= shapeProblems()
+  if (staticProblems.length > 0) return undefined
+  const extensions = (sftp as unknown as { _extensions?: Record<string, string> })._extensions
+  return extensions && typeof extensions === 'object' ? Object.keys(extensions) : undefined
+}
+
+let staticProblems: string[] | undefined
+
+const SFTP_INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3])
+
+/** Far below the 2 MB window OpenSSH opens for a session (CHAN_SES_WINDOW_DEFAULT). */
+const MAX_PAYLOAD_BEHIND_EXEC = 256 * 1024
+
+/** The signature hash each public key algorithm takes (ssh2's own mapping, for RSA). */
+const SIGNATURE_HASH: Record<string, string> = {
+  'rsa-sha2-256': 'sha256',
+  'rsa-sha2-512': 'sha512',
+  'ssh-rsa': 'sha1'
+}

@@ -1,0 +1,84 @@
+/**
+ * ssh2-internals.ts reaches into ssh2's private fields. These tests fail loudly when the
+ * installed ssh2 no longer has the shape the module relies on (an upgrade would otherwise turn
+ * the savings off without a word), and pin the switch to the server software it was tested with.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
+import { openConnection } from '../../src/ssh/ssh-connect.ts'
+import {
+  PIPELINED_SOFTWARE,
+  clientShapeProblems,
+  shapeProblems
+} from '../../src/ssh/ssh2-internals.ts'
+import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
+import { createUser, removeUser } from '../support/users.ts'
+
+let sshd: Sshd
+let user: TestUser
+
+beforeAll(async () => {
+  sshd = await startSshd()
+  user = await createUser(sshd)
+})
+
+afterAll(async () => {
+  if (user) await removeUser(user)
+  await sshd?.stop()
+})
+
+describe('the installed ssh2', () => {
+  it('has every prototype method and constant the savings use', () => {
+    expect(shapeProblems()).toEqual([])
+  })
+
+  it('has, on a live connection, the protocol object, handlers and channel manager they use, and the switch is on for this sshd', async () => {
+    const opened = await openConnection({
+      server: {
+        user: user.name,
+        host: sshd.host,
+        port: sshd.port,
+        label: `${user.name}@${sshd.host}:${sshd.port}`
+      },
+      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+      privateKey: user.privateKey,
+      timeoutSeconds: 20
+    })
+    try {
+      expect(clientShapeProblems(opened.client)).toEqual([])
+      expect(opened.internals.problems).toEqual([])
+      expect(opened.internals.software).toBe('OpenSSH_9.2p1')
+      expect(opened.internals.pipelined).toBe(true)
+      expect(opened.internals.serverSigAlgs).toContain('rsa-sha2-512')
+    } finally {
+      opened.client.end()
+      opened.socket.destroy()
+    }
+  })
+
+  it('names what is missing when a field is gone, which turns the switch off', () => {
+    const client = { _protocol: { authPK() {}, _handlers: {} }, _chanMgr: {} }
+    const problems = clientShapeProblems(client as never)
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'client._protocol.service',
+        'client._protocol.channelData',
+        'handler EXT_INFO',
+        'client._chanMgr'
+      ])
+    )
+  })
+})
+
+describe('the switch', () => {
+  it.each([
+    ['OpenSSH_9.2p1', true],
+    ['OpenSSH_9.3p1', false],
+    ['OpenSSH_10.0p2', false],
+    ['OpenSSH_9.2p1x', false],
+    ['dropbear_2022.83', false],
+    ['dropbear', false]
+  ])('for server software %s is %s', (software, on) => {
+    expect(PIPELINED_SOFTWARE.some(re => re.test(software))).toBe(on)
+  })
+})
