@@ -540,6 +540,17 @@ export const SCENARIOS: Scenario[] = [
     run: ctx => incremental(ctx, 'nochange', 'webapp-v2', ctx.trees.webapp.v2, {})
   },
   {
+    key: 'nochange-nodrift',
+    title: 'action: deploy with nothing changed, on-drift ignore (no drift check)',
+    tree: 'webapp',
+    rtts: all,
+    peer: { key: 'nochange', label: 'with the drift check', invert: true },
+    run: ctx =>
+      incremental(ctx, 'nochange-nodrift', 'webapp-v2', ctx.trees.webapp.v2, {
+        'on-drift': 'ignore'
+      })
+  },
+  {
     key: 'nochange-hardlink',
     title: 'action: deploy with nothing changed, copy-method hardlink',
     tree: 'webapp',

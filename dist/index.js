@@ -51006,6 +51006,10 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
     const healthCheckUrl = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckUrl) || undefined;
     if (healthCheckUrl !== undefined)
         checkUrl(healthCheckUrl);
+    const healthCheckExpect = expectedText(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect));
+    if (healthCheckExpect !== undefined && healthCheckUrl === undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect, `'health-check-expect' is set but 'health-check-url' is empty. Set the URL whose answer must contain the text.`);
+    }
     return {
         servers,
         privateKey,
@@ -51020,6 +51024,7 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
         keepReleases: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KeepReleases, 3, 1, 100),
         beforeSwitch: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch),
         afterSwitch: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch),
+        afterRollback: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback),
         mode,
         rollbackTo: rollbackToText || undefined,
         dryRun: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.DryRun, false),
@@ -51051,6 +51056,12 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
         rollbackOnFailure: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackOnFailure, true),
         healthCheckUrl,
         healthCheckTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckTimeout, 60, 1, 3600),
+        healthCheckExpect,
+        onDrift: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.OnDrift, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.OnDrift) || 'warn', [
+            'warn',
+            'fail',
+            'ignore'
+        ]),
         strategy: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Strategy, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Strategy) || 'parallel', [
             'parallel',
             'sequential'
@@ -51247,6 +51258,19 @@ function checkUrl(value) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckUrl, `Invalid health-check-url '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}'. Expected an http:// or https:// URL, e.g. https://example.com/health.`);
     }
 }
+/**
+ * The text a healthy answer must contain, as given: only a trailing line break (a YAML block
+ * scalar's) is dropped, since leading or inner spaces may be part of what is looked for.
+ */
+function expectedText(value) {
+    const text = value.replace(/\r?\n$/, '');
+    if (text.trim() === '')
+        return undefined;
+    if (/[\0\r\n]/.test(text)) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect, `Invalid health-check-expect '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(text)}': it contains a line break or NUL. Expected text on one line that the health page prints, e.g. 'status: ok'.`);
+    }
+    return text;
+}
 function oneOf(name, value, allowed) {
     if (allowed.includes(value))
         return value;
@@ -51276,7 +51300,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 8318:
+/***/ 8479:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51320,21 +51344,66 @@ async function forEachLimited(items, limit, work, options = {}) {
 var errors = __nccwpck_require__(6506);
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/health-check.js
 
+/** The most of a body that is read to look for `expect`. */
+const BODY_LIMIT = 1024 * 1024;
 /**
- * Poll `url` from the runner until it answers 2xx or `timeoutSeconds` pass. Tries are spaced by
- * `intervalMs` and bounded in number, and each request has its own timeout, so a server that
- * accepts the connection and never answers cannot hold the deploy past the deadline.
+ * 502, 503 and 504 are what a proxy answers while the app behind it is (re)starting, and what an
+ * app in maintenance mode answers: worth waiting for. Any other 5xx comes from the app itself
+ * having run and failed.
+ */
+function isBrokenStatus(status) {
+    return status >= 500 && status <= 599 && status !== 502 && status !== 503 && status !== 504;
+}
+/** Up to `limit` bytes of a body, as text; the rest is not read. */
+async function readBody(body, limit) {
+    if (!body)
+        return '';
+    const reader = body.getReader();
+    const chunks = [];
+    let size = 0;
+    try {
+        while (size < limit) {
+            const { done, value } = await reader.read();
+            if (done)
+                break;
+            chunks.push(value);
+            size += value.length;
+        }
+    }
+    finally {
+        await reader.cancel().catch(() => undefined);
+    }
+    return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
+}
+/** The start of a body, on one line, for the log. */
+function excerpt(text) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+    if (flat === '')
+        return 'an empty body';
+    return `'${flat.length > 80 ? `${flat.slice(0, 80)}...` : flat}'`;
+}
+/**
+ * Poll `url` from the runner until it answers 2xx (with `expect` in its body, when given) or
+ * `timeoutSeconds` pass. Tries are spaced by `intervalMs` and bounded in number, and each request
+ * has its own timeout, so a server that accepts the connection and never answers cannot hold the
+ * deploy past the deadline. Answers that can only come from a broken app — a 5xx other than
+ * 502/503/504, or a 2xx without the expected text (a themed error page, stale code) — end the
+ * check early once `brokenLimit` of them came in a row: waiting out the timeout would only keep
+ * the broken release live longer.
  */
 async function pollHealth(url, timeoutSeconds, log, options = {}) {
     const intervalMs = options.intervalMs ?? 2000;
+    const brokenLimit = options.brokenLimit ?? 3;
     const deadline = Date.now() + timeoutSeconds * 1000;
     const maxAttempts = Math.ceil((timeoutSeconds * 1000) / intervalMs) + 1;
     let last = 'no answer';
+    let broken = 0;
     for (let attempt = 1; attempt <= maxAttempts; attempt++) {
         const started = Date.now();
         const remaining = deadline - started;
         if (remaining <= 0 || options.signal?.aborted)
-            return { ok: false, last, attempts: attempt - 1 };
+            return { ok: false, last, attempts: attempt - 1, stoppedEarly: false, brokenInARow: broken };
         try {
             const response = await fetch(url, {
                 redirect: 'follow',
@@ -51344,23 +51413,55 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
                     ...(options.signal ? [options.signal] : [])
                 ])
             });
-            await response.body?.cancel();
-            last = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-            if (response.status >= 200 && response.status < 300) {
-                log.info(`health check: ${url} answered ${last} (attempt ${attempt})`);
-                return { ok: true, last, attempts: attempt };
+            const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+            const success = response.status >= 200 && response.status < 300;
+            if (success && options.expect !== undefined) {
+                const body = await readBody(response.body, BODY_LIMIT);
+                if (body.includes(options.expect)) {
+                    log.info(`health check: ${url} answered ${status} with '${options.expect}' (attempt ${attempt})`);
+                    return {
+                        ok: true,
+                        last: status,
+                        attempts: attempt,
+                        stoppedEarly: false,
+                        brokenInARow: broken
+                    };
+                }
+                last = `${status} without '${options.expect}' in the body, which starts ${excerpt(body)}`;
+                broken++;
+            }
+            else {
+                await response.body?.cancel();
+                last = status;
+                if (success) {
+                    log.info(`health check: ${url} answered ${last} (attempt ${attempt})`);
+                    return { ok: true, last, attempts: attempt, stoppedEarly: false, brokenInARow: broken };
+                }
+                broken = isBrokenStatus(response.status) ? broken + 1 : 0;
             }
         }
         catch (error) {
             const cause = error.cause;
             last = cause ? `${(0,errors/* messageOf */.bD)(error)} (${(0,errors/* messageOf */.bD)(cause)})` : (0,errors/* messageOf */.bD)(error);
+            broken = 0;
+        }
+        if (broken >= brokenLimit) {
+            log.info(`health check: ${url}: ${last} (attempt ${attempt}); ${broken} in a row: giving up`);
+            return { ok: false, last, attempts: attempt, stoppedEarly: true, brokenInARow: broken };
         }
         log.info(`health check: ${url}: ${last} (attempt ${attempt}); trying again`);
         const wait = Math.min(intervalMs - (Date.now() - started), deadline - Date.now());
         if (wait > 0)
             await new Promise(resolve => setTimeout(resolve, wait));
     }
-    return { ok: false, last, attempts: maxAttempts };
+    return { ok: false, last, attempts: maxAttempts, stoppedEarly: false, brokenInARow: broken };
+}
+/** Why a failed check failed, in one sentence. */
+function describeHealthFailure(url, timeoutSeconds, health, expect) {
+    if (health.stoppedEarly)
+        return `${url} answered like a broken app ${health.brokenInARow} times in a row (stopped before the ${timeoutSeconds}s timeout); last: ${health.last}`;
+    const wanted = expect === undefined ? '2xx' : `2xx with '${expect}' in the body`;
+    return `${url} did not answer ${wanted} within ${timeoutSeconds}s; last: ${health.last}`;
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/logger.js
@@ -51399,90 +51500,128 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/release/release-log.js
+;// CONCATENATED MODULE: ./build/bundle/js/release/drift.js
 /**
- * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
- * the server scripts. It is the only source of release order (names are never sorted, so custom
- * ids work) and of completeness: a release is complete once `ready` was logged and nothing
- * later removed it.
+ * Differences between a release on a server and the record of what it was when it became ready,
+ * as the server scripts report them (LISTING_DIFF in remote-scripts.ts): listing lines only one
+ * side has, and paths modified since. Turned here into paths added, changed and removed, for the
+ * log and for the plan, which must not trust those paths in a copy of the release.
  */
-function parseLog(text) {
-    const events = [];
-    for (const line of text.split('\n')) {
-        const [event, id, time] = line.split('\t');
-        if (event && id)
-            events.push({ event, id, time: time ?? '' });
-    }
-    return events;
-}
-function formatLog(events) {
-    return events.map(e => `${e.event}\t${e.id}\t${e.time}\n`).join('');
-}
-/** The state of every id the log mentions: the last event decides. */
-function releaseStates(events) {
-    const states = new Map();
-    for (const { event, id } of events) {
-        if (event === 'start')
-            states.set(id, 'incomplete');
-        else if (event === 'ready' || event === 'live' || event === 'rollback') {
-            if (states.get(id) !== 'gone' || event === 'ready')
-                states.set(id, 'complete');
+/** Parse `!<kind>-added`, `-missing`, `-newer` and `!<kind> a m n` lines (without the `!`). */
+function parseListingDiff(kind, lines) {
+    const diff = { added: [], missing: [], newer: [] };
+    for (const line of lines) {
+        if (line.startsWith(`${kind}-added `))
+            diff.added.push(line.slice(kind.length + 7));
+        else if (line.startsWith(`${kind}-missing `))
+            diff.missing.push(line.slice(kind.length + 9));
+        else if (line.startsWith(`${kind}-newer `))
+            diff.newer.push(line.slice(kind.length + 7));
+        else {
+            const counts = new RegExp(`^${kind} (\\d+) (\\d+) (\\d+)$`).exec(line);
+            if (counts)
+                diff.counts = [Number(counts[1]), Number(counts[2]), Number(counts[3])];
         }
-        else if (event === 'abort' || event === 'prune')
-            states.set(id, 'gone');
     }
-    return states;
-}
-/** Complete releases that still exist, oldest first (the order their `ready` was logged). */
-function completeReleases(events, existing) {
-    const states = releaseStates(events);
-    const order = [];
-    for (const { event, id } of events) {
-        if (event !== 'ready')
-            continue;
-        const at = order.indexOf(id);
-        if (at >= 0)
-            order.splice(at, 1);
-        order.push(id);
-    }
-    return order.filter(id => states.get(id) === 'complete' && existing.has(id));
-}
-/** Releases a crashed or disconnected run left half-made: to remove before anything else. */
-function incompleteReleases(events, existing) {
-    return [...releaseStates(events)]
-        .filter(([id, state]) => state === 'incomplete' && existing.has(id))
-        .map(([id]) => id);
-}
-/** The release `mode: rollback` goes back to from `current`: the complete one before it. */
-function previousRelease(complete, current) {
-    const at = current === undefined ? -1 : complete.indexOf(current);
-    if (at > 0)
-        return complete[at - 1];
-    if (at === -1)
-        return complete.filter(id => id !== current).at(-1);
-    return undefined;
+    return diff;
 }
 /**
- * Which complete releases to delete: all but the newest `keep`, and never the live release or
- * the one it replaced.
+ * A path read back from a server, fit to steer a removal inside a release: relative, no `.`, `..`
+ * or empty segment, no control character.
  */
-function releasesToPrune(complete, keep, live, replaced) {
-    const kept = new Set(complete.slice(-keep));
-    kept.add(live);
-    if (replaced !== undefined)
-        kept.add(replaced);
-    return complete.filter(id => !kept.has(id));
+function isReleasePath(p) {
+    if (p === '' || p.startsWith('/') || /[\u0000-\u001f\u007f]/.test(p))
+        return false;
+    return p.split('/').every(s => s !== '' && s !== '.' && s !== '..');
 }
-/** The log after a prune: events of releases that are gone are dropped, so it stays small. */
-function compactLog(events, removed) {
-    const states = releaseStates(events);
-    return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
+/** The path of a listing line (`f 644 12 ./a/b`, `d ./a`, `l 9 ./link`). */
+function listingPath(line) {
+    const m = /^(?:f [0-7]+ \d+|l \d+|d) \.\/(.*)$/.exec(line);
+    return m ? m[1] : undefined;
+}
+/** Paths with none of their ancestors in the list: removing these removes them all. */
+function topMost(paths) {
+    const set = new Set(paths);
+    return [...set]
+        .filter(p => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            if (set.has(p.slice(0, i)))
+                return false;
+        return true;
+    })
+        .sort();
+}
+function summarizeDiff(diff) {
+    let complete = diff.counts !== undefined &&
+        diff.counts[0] === diff.added.length &&
+        diff.counts[1] === diff.missing.length &&
+        diff.counts[2] === diff.newer.length;
+    const pathsOf = (lines) => {
+        const out = new Set();
+        for (const line of lines) {
+            const p = listingPath(line);
+            if (p !== undefined && isReleasePath(p))
+                out.add(p);
+            else
+                complete = false;
+        }
+        return out;
+    };
+    const added = pathsOf(diff.added);
+    const missing = pathsOf(diff.missing);
+    const newer = new Set();
+    for (const p of diff.newer) {
+        if (isReleasePath(p))
+            newer.add(p);
+        else
+            complete = false;
+    }
+    const changed = new Set();
+    for (const p of added)
+        if (missing.has(p))
+            changed.add(p);
+    for (const p of newer)
+        if (!added.has(p) || missing.has(p))
+            changed.add(p);
+    return {
+        added: topMost([...added].filter(p => !changed.has(p))),
+        changed: [...changed].sort(),
+        removed: topMost([...missing].filter(p => !changed.has(p))),
+        paths: [...new Set([...added, ...missing, ...newer])].sort(),
+        complete
+    };
+}
+/** `added a, b; changed c; removed d`, at most `limit` paths in all. */
+function describeDrift(drift, limit = 20) {
+    const parts = [];
+    let left = limit;
+    const take = (label, paths) => {
+        if (paths.length === 0)
+            return;
+        const shown = paths.slice(0, Math.max(left, 0));
+        left -= shown.length;
+        const more = paths.length - shown.length;
+        parts.push(`${label} ${shown.length > 0 ? shown.join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`);
+    };
+    take('added', drift.added);
+    take('changed', drift.changed);
+    take('removed', drift.removed);
+    return parts.join('; ');
+}
+/**
+ * Paths that do not lie under a symlink of the tree `entries` describes: a removal of
+ * `<release>/<link>/<rest>` would act wherever the link points, outside the release.
+ */
+function notUnderLinks(paths, entries) {
+    const links = new Set(entries.filter(e => e.type === 'symlink').map(e => e.path));
+    return paths.filter(p => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            if (links.has(p.slice(0, i)))
+                return false;
+        return true;
+    });
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
-var release_id = __nccwpck_require__(2734);
-// EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
-var system_directories = __nccwpck_require__(8094);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 // EXTERNAL MODULE: external "node:path"
@@ -55267,7 +55406,168 @@ async function parseManifest(data) {
     });
     return { version: 1, entries, sharedLinks };
 }
+/**
+ * Symlinks whose target is absolute or leads out of the deployed tree: they are deployed as
+ * links, and on the server they resolve to whatever is there (Debian's WordPress package links
+ * wp-config.php to /etc/wordpress).
+ */
+function linksLeavingTree(entries) {
+    return entries.filter(e => {
+        if (e.type !== 'symlink')
+            return false;
+        const target = e.target ?? '';
+        if (target.startsWith('/'))
+            return true;
+        const resolved = external_node_path_.posix.normalize(external_node_path_.posix.join(external_node_path_.posix.dirname(e.path), target));
+        return resolved === '..' || resolved.startsWith('../');
+    });
+}
 
+;// CONCATENATED MODULE: ./build/bundle/js/release/release-log.js
+/**
+ * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
+ * the server scripts. It is the only source of release order (names are never sorted, so custom
+ * ids work) and of what each release is:
+ *
+ * - `start`: the release directory was created; until `ready`, it is incomplete.
+ * - `ready`: verified and linked; a complete release.
+ * - `live`: `current` was switched to it (a deploy, or a rollback to it).
+ * - `fail`: it went live, its after-switch or health check failed, and `current` was switched
+ *   away from it. Kept for inspection; never a rollback target.
+ * - `rollback`: `mode: rollback` switched away from it. Kept, but not a target of the next
+ *   rollback (which steps further back); `rollback-to` may still name it.
+ * - `abort`, `prune`: removed.
+ *
+ * Logs written before `fail` existed recorded automatic rollbacks as `rollback` too: both mean
+ * "not a target", so they read correctly.
+ */
+function parseLog(text) {
+    const events = [];
+    for (const line of text.split('\n')) {
+        const [event, id, time] = line.split('\t');
+        if (event && id)
+            events.push({ event, id, time: time ?? '' });
+    }
+    return events;
+}
+function formatLog(events) {
+    return events.map(e => `${e.event}\t${e.id}\t${e.time}\n`).join('');
+}
+/** The state of every id the log mentions: the last event decides. */
+function releaseStates(events) {
+    const states = new Map();
+    for (const { event, id } of events) {
+        const state = states.get(id);
+        if (event === 'start')
+            states.set(id, 'incomplete');
+        else if (event === 'ready')
+            states.set(id, 'complete');
+        else if (event === 'abort' || event === 'prune')
+            states.set(id, 'gone');
+        // A stray event about a release that is gone (or was never started) changes nothing.
+        else if (state === undefined || state === 'gone')
+            continue;
+        else if (event === 'live')
+            states.set(id, 'complete');
+        else if (event === 'fail')
+            states.set(id, 'failed');
+        else if (event === 'rollback')
+            states.set(id, 'rolled-back');
+    }
+    return states;
+}
+/**
+ * Ids in the order they last went live (or became ready, for one whose `live` was never logged):
+ * the most recently live last. This is the order in which a site went back in time, so the
+ * release `mode: rollback` returns to is the one that was live before the current one.
+ */
+function byLastLive(events) {
+    const order = [];
+    for (const { event, id } of events) {
+        if (event !== 'ready' && event !== 'live')
+            continue;
+        const at = order.indexOf(id);
+        if (at >= 0)
+            order.splice(at, 1);
+        order.push(id);
+    }
+    return order;
+}
+/**
+ * Complete releases that still exist, the most recently live last: the rollback targets, and
+ * what keep-releases counts. Failed and rolled-back releases are not among them.
+ */
+function completeReleases(events, existing) {
+    const states = releaseStates(events);
+    return byLastLive(events).filter(id => states.get(id) === 'complete' && existing.has(id));
+}
+/** Failed and rolled-back releases that still exist, the most recently switched away from last. */
+function setAsideReleases(events, existing) {
+    const states = releaseStates(events);
+    const order = [];
+    for (const { event, id } of events) {
+        if (event !== 'fail' && event !== 'rollback')
+            continue;
+        const at = order.indexOf(id);
+        if (at >= 0)
+            order.splice(at, 1);
+        order.push(id);
+    }
+    return order.filter(id => {
+        const state = states.get(id);
+        return (state === 'failed' || state === 'rolled-back') && existing.has(id);
+    });
+}
+/** Releases a crashed or disconnected run left half-made: to remove before anything else. */
+function incompleteReleases(events, existing) {
+    return [...releaseStates(events)]
+        .filter(([id, state]) => state === 'incomplete' && existing.has(id))
+        .map(([id]) => id);
+}
+/**
+ * The release `mode: rollback` goes back to from `current`: the complete one live before it.
+ * `complete` is in the order of completeReleases.
+ */
+function previousRelease(complete, current) {
+    const at = current === undefined ? -1 : complete.indexOf(current);
+    if (at > 0)
+        return complete[at - 1];
+    if (at === -1)
+        return complete.filter(id => id !== current).at(-1);
+    return undefined;
+}
+/**
+ * Which releases to delete after `events` (the log, with what this run is about to append): all
+ * complete releases but the newest `keep`, and every failed or rolled-back release but the most
+ * recent one, which is kept for inspection (without taking one of the `keep` places) while it
+ * was set aside after the oldest good release kept was made. Never the live release or the one it replaced.
+ * Set-aside releases come first: they go before good ones.
+ */
+function releasesToPrune(events, existing, keep, live, replaced) {
+    const complete = completeReleases(events, existing);
+    const setAside = setAsideReleases(events, existing);
+    const keptGood = complete.slice(-keep);
+    const lastAt = (id, names) => events.findLastIndex(e => e.id === id && names.includes(e.event));
+    const newest = setAside.at(-1);
+    const oldestKept = keptGood[0];
+    const inspect = newest !== undefined &&
+        (oldestKept === undefined ||
+            lastAt(newest, ['fail', 'rollback']) > lastAt(oldestKept, ['ready']));
+    const kept = new Set([...keptGood, ...(inspect ? [newest] : []), live]);
+    if (replaced !== undefined)
+        kept.add(replaced);
+    return [...setAside, ...complete].filter(id => !kept.has(id));
+}
+/** The log after a prune: events of releases that are gone are dropped, so it stays small. */
+function compactLog(events, removed) {
+    const states = releaseStates(events);
+    return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
+var release_id = __nccwpck_require__(2734);
+// EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
+var system_directories = __nccwpck_require__(8094);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
 function same(a, b) {
     if (a.type !== b.type)
@@ -55300,16 +55600,22 @@ function makePlan(local, base) {
     const removedDirs = new Set();
     const remove = [];
     const deleted = [];
+    let deletedFiles = 0;
     // Base entries sorted parents-first, so a removed directory hides everything below it.
     for (const old of base) {
         if (underAny(old.path, removedDirs)) {
-            if (!localByPath.has(old.path))
+            if (!localByPath.has(old.path)) {
                 deleted.push(old.path);
+                if (old.type === 'file')
+                    deletedFiles++;
+            }
             continue;
         }
         const now = localByPath.get(old.path);
         if (now === undefined) {
             deleted.push(old.path);
+            if (old.type === 'file')
+                deletedFiles++;
             remove.push(old.path);
             if (old.type === 'dir')
                 removedDirs.add(old.path);
@@ -55322,6 +55628,7 @@ function makePlan(local, base) {
     }
     const upload = [];
     let unchanged = 0;
+    let unchangedFiles = 0;
     let uploadBytes = 0;
     let uploadFiles = 0;
     for (const entry of local) {
@@ -55329,6 +55636,8 @@ function makePlan(local, base) {
         const gone = old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path));
         if (old !== undefined && !gone && same(old, entry)) {
             unchanged++;
+            if (entry.type === 'file')
+                unchangedFiles++;
             continue;
         }
         upload.push(entry);
@@ -55337,11 +55646,76 @@ function makePlan(local, base) {
             uploadBytes += entry.size;
         }
     }
-    return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes };
+    return {
+        upload,
+        remove,
+        deleted,
+        unchanged,
+        unchangedFiles,
+        deletedFiles,
+        uploadFiles,
+        uploadBytes
+    };
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 3 modules
-var remote_scripts = __nccwpck_require__(6606);
+;// CONCATENATED MODULE: ./build/bundle/js/release/shared-check.js
+/** How deep shared/ must be listed to decide: the deepest directory of the source, plus one. */
+function sharedDepth(entries, sharedPaths) {
+    const depth = (p) => p.replace(/\/$/, '').split('/').length;
+    if (sharedPaths)
+        return Math.max(1, ...sharedPaths.map(depth));
+    return Math.max(1, ...entries.filter(e => e.type === 'dir').map(e => depth(e.path) + 1));
+}
+/** Parse `d ./a`, `f ./a/b`, `l ./c` lines of the shared/ listing. */
+function parseSharedListing(lines) {
+    const types = { d: 'dir', f: 'file', l: 'symlink' };
+    const out = new Map();
+    for (const line of lines) {
+        const m = /^([dfl]) \.\/(.+)$/.exec(line);
+        if (m)
+            out.set(m[2], types[m[1]]);
+    }
+    return out;
+}
+function sharedProblems(shared, entries, sharedPaths, conflict) {
+    const source = new Map(entries.map(e => [e.path, e.type]));
+    const problems = [];
+    if (sharedPaths) {
+        for (const entry of sharedPaths) {
+            const rel = entry.replace(/\/$/, '');
+            if (shared.has(rel)) {
+                if (source.has(rel) && conflict === 'fail')
+                    problems.push({ kind: 'conflict', path: rel });
+            }
+            else if (!source.has(rel) && !entry.endsWith('/')) {
+                problems.push({ kind: 'missing', path: rel });
+            }
+        }
+        return problems;
+    }
+    if (conflict === 'replace')
+        return problems;
+    // Every entry of shared/ at the first level the release does not have as a real directory.
+    const children = new Map();
+    for (const p of shared.keys()) {
+        const at = p.lastIndexOf('/');
+        const parent = at < 0 ? '' : p.slice(0, at);
+        children.set(parent, [...(children.get(parent) ?? []), p]);
+    }
+    const walk = (dir) => {
+        for (const rel of (children.get(dir) ?? []).sort()) {
+            if (source.get(rel) === 'dir' && shared.get(rel) === 'dir')
+                walk(rel);
+            else if (source.has(rel))
+                problems.push({ kind: 'conflict', path: rel });
+        }
+    };
+    walk('');
+    return problems;
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 2 modules
+var remote_scripts = __nccwpck_require__(4200);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/script-output.js
 /**
  * What the server scripts print: result lines `!key value` on stdout, and binary sections
@@ -55390,8 +55764,11 @@ function scriptError(output) {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/servers.js
 var servers = __nccwpck_require__(4604);
+// EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
+var shell_quote = __nccwpck_require__(1538);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/server-messages.js
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
+
 
 function describeListingLine(line) {
     const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
@@ -55404,17 +55781,21 @@ function describeListingLine(line) {
         return `${p} (symlink)`;
     return `${p} (directory)`;
 }
+/** A path as a user would paste it into a shell: quoted only when it needs to be. */
+function shellWord(text) {
+    return /^[A-Za-z0-9_./@%+=:,-]+$/.test(text) ? text : (0,shell_quote/* quote */.h)(text);
+}
 function lastLines(text, n = 5) {
     return text.trim().split('\n').slice(-n).join(' | ');
 }
-function refusalMessage(refused, foreign, user) {
+function refusalMessage(refused, foreign, user, deployDir) {
     const [kind, ...rest] = refused.split(' ');
     const detail = rest.join(' ');
     switch (kind) {
         case 'foreign':
             return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`;
         case 'permission':
-            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`;
+            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user: 'sudo mkdir -p ${shellWord(deployDir)} && sudo chown ${user}: ${shellWord(deployDir)}'. Nothing was changed.`;
         case 'system':
             return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`;
         case 'notdir':
@@ -56070,7 +56451,9 @@ function countBytes(source, count) {
     return source.pipe(counter);
 }
 /** The archive of `entries`, gzipped or not, reporting progress while it is read. */
-function tarUpload(entries, fileCount, gzip, log, signal) {
+function tarUpload(entries, fileCount, gzip, log, signal, 
+/** Called with each file entry once it is in the archive. */
+onFile) {
     // Progress counts archive bytes as they leave the tar writer, against the archive's size.
     // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
     // large tree's entries never all exist at once.
@@ -56078,8 +56461,10 @@ function tarUpload(entries, fileCount, gzip, log, signal) {
     const tar = createTarStream(entries, {
         signal,
         onEntry: (_, entry) => {
-            if (entry.type === 'file')
-                progress.files++;
+            if (entry.type !== 'file')
+                return;
+            progress.files++;
+            onFile?.(entry);
         }
     });
     const counted = countBytes(tar, n => (progress.bytes += n));
@@ -56128,6 +56513,7 @@ async function sftpUpload(files, o) {
                 signal?.removeEventListener('abort', cut);
             }
             progress.files++;
+            o.onFile?.(e);
         }
     };
     try {
@@ -56143,6 +56529,8 @@ async function sftpUpload(files, o) {
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/server-session.js
+
+
 
 
 
@@ -56193,6 +56581,15 @@ class ServerSession {
     /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
     prefetched;
     linksBlob;
+    /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
+    pendingBlob;
+    /**
+     * How the live release differs from what it was when it became ready (changes made on the
+     * server since), when the drift check ran and the release has a record to compare with.
+     */
+    drift;
+    /** What before-switch changed in the live release when it was made, as recorded then. */
+    hooked;
     constructor(server, host, log) {
         this.server = server;
         this.host = host;
@@ -56225,7 +56622,7 @@ class ServerSession {
      */
     async inspect(pathInput, lockOwner, reuse, prefetch, 
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-    deploy) {
+    deploy, drift = false) {
         const params = {
             path: pathInput,
             lock: lockOwner !== undefined,
@@ -56233,7 +56630,8 @@ class ServerSession {
             reuse,
             systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
             systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
-            ...(prefetch ? { prefetch } : {})
+            ...(prefetch ? { prefetch } : {}),
+            drift
         };
         if (deploy && lockOwner) {
             // With transfer: sftp, SFTP must be there before anything is written.
@@ -56264,6 +56662,17 @@ class ServerSession {
         this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current);
         this.manifestBlob = output.blobs.get('manifest');
         this.linksBlob = output.blobs.get('links');
+        this.pendingBlob = output.blobs.get('pending');
+        if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
+            this.drift = summarizeDiff(parseListingDiff('drift', output.lines));
+        const hooked = output.blobs.get('hooked');
+        this.hooked = hooked
+            ? summarizeDiff(parseListingDiff('hook', hooked
+                .toString('utf8')
+                .split('\n')
+                .filter(l => l.startsWith('!'))
+                .map(l => l.slice(1))))
+            : undefined;
         const prefetched = value(output, 'prefetch')?.split(' ');
         this.prefetched =
             prefetched?.length === 2 ? { name: prefetched[0], from: prefetched[1] } : undefined;
@@ -56325,7 +56734,7 @@ class ServerSession {
             throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`);
         }
         if (result.code === remote_scripts/* REFUSED_EXIT */.ED || refused !== undefined) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`);
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user, value(output, 'path') ?? pathInput)}`);
         }
         if (result.code === remote_scripts/* LOCK_EXIT */.n8) {
             throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`);
@@ -56334,9 +56743,27 @@ class ServerSession {
             throw new errors/* RemoteCommandError */.at(`${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`, result.code, result.stderrTail);
         }
     }
-    /** Complete releases in log order. */
+    /** Complete releases (the rollback targets), the most recently live last. */
     completeReleases() {
         return completeReleases(this.events, this.releaseDirs);
+    }
+    /** What the log says of a release: undefined when it never mentions it. */
+    releaseState(id) {
+        return releaseStates(this.events).get(id);
+    }
+    /**
+     * The releases to prune once `events` are appended to the log. `made` is a release this run
+     * created (its start and ready are on the server, not yet in the log read at inspect).
+     */
+    pruneAfter(events, keep, live, replaced, made) {
+        const appended = [
+            ...(made === undefined ? [] : [['start', made], ['ready', made]]),
+            ...events
+        ].map(([event, id]) => ({ event, id, time: '' }));
+        const existing = new Set(this.releaseDirs);
+        if (made !== undefined)
+            existing.add(made);
+        return releasesToPrune([...this.events, ...appended], existing, keep, live, replaced);
     }
     /** Decide the starting point and diff against it. */
     async makePlan(entries, reuse) {
@@ -56347,6 +56774,11 @@ class ServerSession {
         else if (this.base.kind === 'cache' && this.base.reason)
             this.log.info(`full upload: ${this.base.reason}`);
         this.plan = makePlan(entries, baseEntries);
+        const extra = this.base.kind === 'none' ? [] : this.base.remove;
+        if (extra.length > 0) {
+            const planned = new Set(this.plan.remove);
+            this.plan.remove = [...extra.filter(p => !planned.has(p)), ...this.plan.remove];
+        }
         return this.plan;
     }
     async chooseBase(reuse) {
@@ -56354,19 +56786,34 @@ class ServerSession {
             return { kind: 'none', reason: 'reuse is none' };
         if (reuse === 'cache') {
             if (!this.manifestBlob)
-                return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' };
-            try {
                 return {
                     kind: 'cache',
-                    exists: true,
-                    entries: (await parseManifest(this.manifestBlob)).entries
+                    exists: false,
+                    entries: [],
+                    remove: [],
+                    reason: 'cache/ has no manifest yet'
                 };
+            try {
+                const entries = (await parseManifest(this.manifestBlob)).entries;
+                const pending = parsePending(this.pendingBlob);
+                if (pending === undefined)
+                    return {
+                        kind: 'cache',
+                        exists: false,
+                        entries: [],
+                        remove: [],
+                        reason: 'the record of an interrupted update of cache/ is unreadable'
+                    };
+                if (pending.length > 0)
+                    this.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
+                return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) };
             }
             catch (error) {
                 return {
                     kind: 'cache',
                     exists: false,
                     entries: [],
+                    remove: [],
                     reason: `the manifest of cache/ is unreadable (${(0,errors/* messageOf */.bD)(error)})`
                 };
             }
@@ -56395,7 +56842,21 @@ class ServerSession {
                 return false;
             };
             const entries = manifest.entries.filter(e => !underLink(e.path));
-            return { kind: 'release', id: this.liveRelease, entries, sharedLinks };
+            // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+            // are not what its manifest says: the copy loses them, and the plan sends them again.
+            const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
+            if ((this.drift !== undefined && !this.drift.complete) ||
+                (this.hooked !== undefined && !this.hooked.complete))
+                return {
+                    kind: 'none',
+                    reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
+                };
+            return {
+                kind: 'release',
+                id: this.liveRelease,
+                sharedLinks,
+                ...withoutPaths(entries, untrusted)
+            };
         }
         catch (error) {
             return {
@@ -56409,7 +56870,8 @@ class ServerSession {
         const plan = this.plan;
         if (!plan)
             return 'no plan';
-        return `uploading ${formatCount(plan.uploadFiles)} files (${formatBytes(plan.uploadBytes)}), deleting ${formatCount(plan.deleted.length)}, keeping ${formatCount(plan.unchanged)}`;
+        // Every count is of files, so the three add up to what the two trees hold.
+        return `uploading ${files(plan.uploadFiles)} (${formatBytes(plan.uploadBytes)}), deleting ${files(plan.deletedFiles)}, keeping ${files(plan.unchangedFiles)}`;
     }
     releaseParams(releaseId) {
         return {
@@ -56449,7 +56911,11 @@ class ServerSession {
                     ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
                 }
                 : base.kind === 'cache'
-                    ? { kind: 'cache', exists: base.exists }
+                    ? {
+                        kind: 'cache',
+                        exists: base.exists,
+                        touched: [...plan.remove, ...plan.upload.map(e => e.path)]
+                    }
                     : { kind: 'none' },
             copyMethod: options.copyMethod,
             remove: plan.remove,
@@ -56470,6 +56936,27 @@ class ServerSession {
             updatesCache: base.kind === 'cache'
         };
         this.prepared = id;
+        // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
+        const sent = { files: 0, bytes: 0 };
+        const count = (size) => {
+            sent.files++;
+            sent.bytes += size;
+        };
+        try {
+            const final = await this.transferAndFinalize(options, { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize }, count);
+            sent.files = plan.uploadFiles;
+            sent.bytes = plan.uploadBytes;
+            this.reportPrepared(id, plan, final);
+        }
+        finally {
+            this.report.filesUploaded = sent.files;
+            this.report.bytesUploaded = sent.bytes;
+        }
+    }
+    /** The upload and the release scripts around it; the output of the last one. */
+    async transferAndFinalize(options, p, count) {
+        const { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize } = p;
+        const id = options.releaseId;
         let final;
         if (useTar) {
             const metadataEntries = metadata.files.map(f => ({
@@ -56490,7 +56977,10 @@ class ServerSession {
                 }
             };
             const fileCount = metadataEntries.length + plan.uploadFiles;
-            const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal);
+            const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal, entry => {
+                if (!entry.path.startsWith('.atomic-deploy/'))
+                    count(entry.size ?? 0);
+            });
             // A local read error truncates the stream; the server then reports a broken archive, but
             // the cause to report is the local one.
             let readError;
@@ -56499,6 +56989,9 @@ class ServerSession {
                 stdin: stream,
                 signal: options.signal
             });
+            // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+            if (options.signal?.aborted)
+                throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
             if (readError && result.code !== 0) {
                 throw new Error(`${this.label}: reading the source failed: ${readError.message}`);
             }
@@ -56516,7 +57009,8 @@ class ServerSession {
                 plan,
                 directoryMode: this.directoryMode,
                 log: this.log,
-                signal: options.signal
+                signal: options.signal,
+                onFile: entry => count(entry.size)
             });
             const second = await this.script((0,remote_scripts/* releaseScript */.dg)(common, undefined, finalize), {
                 signal: options.signal
@@ -56524,11 +57018,19 @@ class ServerSession {
             this.checkRelease(second.result, second.output, id);
             final = second.output;
         }
+        return final;
+    }
+    /** What the release script reported once the release is ready. */
+    reportPrepared(id, plan, final) {
         const hookExit = value(final, 'hook-exit');
         if (hookExit)
             this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`);
-        this.report.filesUploaded = plan.uploadFiles;
-        this.report.bytesUploaded = plan.uploadBytes;
+        const hookDiff = parseListingDiff('hook', final.lines);
+        if (hookDiff.counts !== undefined) {
+            const changes = summarizeDiff(hookDiff);
+            const total = hookDiff.counts.reduce((a, b) => a + b, 0);
+            this.log.info(`before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`);
+        }
         this.report.filesDeleted = plan.deleted.length;
         this.report.release = id;
         const linked = values(final, 'shared');
@@ -56601,6 +57103,20 @@ class ServerSession {
             PREVIOUS_RELEASE_PATH: previous ? `${this.deployDir}/releases/${previous}` : ''
         };
     }
+    /**
+     * For a dry run: the shared-path conflicts and missing paths the release phase would fail on,
+     * as its messages say them.
+     */
+    async sharedProblems(entries, sharedPaths, conflict) {
+        const { result, output } = await this.script((0,remote_scripts/* sharedListingScript */.FH)(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32)));
+        if (result.code !== 0 || !output.lines.includes('shared-end')) {
+            throw new errors/* RemoteCommandError */.at(`${this.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
+        }
+        const shared = parseSharedListing(values(output, 'shared-entry'));
+        return sharedProblems(shared, entries, sharedPaths, conflict).map(p => p.kind === 'conflict'
+            ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+            : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
+    }
     /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
     get sftpSwitch() {
         return this.capabilities !== undefined && switchesOverSftp(this.capabilities);
@@ -56654,17 +57170,20 @@ class ServerSession {
         }
         return value(output, 'current');
     }
-    /** Run after-switch in the live release. */
-    async afterSwitch(script, id, previous) {
+    /**
+     * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
+     * `previous` as the release that was live before it.
+     */
+    async afterSwitch(script, id, previous, name = 'after-switch') {
         const env = this.hookEnv(id);
         env.PREVIOUS_RELEASE_ID = previous ?? '';
         env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : '';
-        const { result, output } = await this.script((0,remote_scripts/* hookScript */.Z4)({ deployDir: this.deployDir, releaseId: id, name: 'after-switch', script, env }));
+        const { result, output } = await this.script((0,remote_scripts/* hookScript */.Z4)({ deployDir: this.deployDir, releaseId: id, name, script, env }));
         const exit = value(output, 'hook-exit');
         if (result.code !== 0) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: after-switch failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`}`, result.code, result.stderrTail);
+            throw new errors/* RemoteCommandError */.at(`${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`, result.code, result.stderrTail);
         }
-        this.log.info(`after-switch exited with status ${exit?.split(' ')[1] ?? '0'}`);
+        this.log.info(`${name} exited with status ${exit?.split(' ')[1] ?? '0'} (release ${id})`);
     }
     /** Remove a prepared release that will not go live, and release the lock. */
     async abort() {
@@ -56709,6 +57228,52 @@ class ServerSession {
         this.prepared = undefined;
     }
 }
+/**
+ * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
+ * removals that make a copy match what is left.
+ */
+function withoutPaths(entries, paths) {
+    if (paths.length === 0)
+        return { entries, remove: [] };
+    // Read back from the server: never a path through a link of the tree.
+    const remove = topMost(notUnderLinks(paths, entries));
+    const gone = new Set(remove);
+    const under = (p) => {
+        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+            if (gone.has(p.slice(0, i)))
+                return true;
+        return false;
+    };
+    return { entries: entries.filter(e => !under(e.path)), remove };
+}
+/**
+ * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
+ * one (the file is read back from the server: every path is checked before it steers a removal).
+ */
+function parsePending(blob) {
+    if (!blob)
+        return [];
+    const paths = [];
+    for (const line of blob.toString('utf8').split('\n')) {
+        if (line === '')
+            continue;
+        let p;
+        try {
+            p = JSON.parse(line);
+        }
+        catch {
+            return undefined;
+        }
+        if (typeof p !== 'string' || !isReleasePath(p))
+            return undefined;
+        paths.push(p);
+    }
+    return paths;
+}
+/** `1 file`, `3,500 files`. */
+function files(n) {
+    return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
+}
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */
 function releaseIdOfLink(target) {
     const clean = target.replace(/\/+$/, '');
@@ -56717,6 +57282,8 @@ function releaseIdOfLink(target) {
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/group-run.js
+
+
 
 
 
@@ -56766,6 +57333,7 @@ class GroupRun {
             releaseId: live,
             releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
             previousReleaseId: first?.liveRelease,
+            ...(this.settings.dryRun && this.releaseId ? { plannedReleaseId: this.releaseId } : {}),
             rolledBack: this.rolledBack,
             sessions: this.sessions
         };
@@ -56843,13 +57411,13 @@ class GroupRun {
         return { token, json };
     }
     /** Phase 2 and the server half of phase 3: lock and learn the state. */
-    async inspect(lock, prefetch = false) {
+    async inspect(lock, prefetch = false, drift = false) {
         const context = await this.deps.context;
         await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
             const failures = await this.phase(this.sessions, 'inspect', async (s) => {
                 await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse, 
                 // A deploy starts copying the live release as soon as it holds the lock.
-                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined);
+                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore');
                 s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
                 this.saveLocks();
             });
@@ -56858,6 +57426,29 @@ class GroupRun {
                 this.fail(describeFailures(failures, 'Refused'), failures.map(f => f.error));
             }
         });
+    }
+    /**
+     * Name what was changed in each live release on the server since it was deployed: it is not in
+     * the new release (which holds exactly the source), so with on-drift: fail nothing goes ahead.
+     */
+    async reportDrift() {
+        const { onDrift } = this.settings;
+        if (onDrift === 'ignore')
+            return;
+        const drifted = this.sessions.filter(s => s.drift !== undefined && (s.drift.paths.length > 0 || !s.drift.complete));
+        if (drifted.length === 0)
+            return;
+        const lines = drifted.map(s => {
+            const d = s.drift;
+            return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`;
+        });
+        const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`;
+        if (onDrift === 'fail') {
+            await this.abortAll();
+            this.fail(`Refused (on-drift: fail); nothing was changed:\n  ${lines.join('\n  ')}\nThe next release would hold exactly the source, without these changes. ${where} Or set on-drift: warn to deploy anyway.`, lines.map(l => new errors/* DeployRefusedError */.Qr(l)));
+        }
+        for (const line of lines)
+            this.deps.log.warning(`${line}. The new release holds exactly the source, without these changes (they stay in the old release until it is pruned). ${where} on-drift: fail stops such a deploy; on-drift: ignore silences this.`);
     }
     /** The same release id on every server: the custom one, or the first free UTC second. */
     chooseReleaseId() {
@@ -56884,12 +57475,18 @@ class GroupRun {
         try {
             await this.connect(settings.servers);
             this.checkAborted();
-            await this.inspect(!settings.dryRun, true);
+            await this.inspect(!settings.dryRun, true, true);
             this.checkAborted();
+            await this.reportDrift();
             const scan = await this.deps.manifest;
             this.deps.log.info(describeSource(settings.source, scan));
             for (const skipped of scan.skipped)
                 this.deps.log.warning(`not deployed: ${skipped} is not a file, directory or symlink`);
+            const leaving = linksLeavingTree(scan.entries);
+            if (leaving.length > 0) {
+                const shown = leaving.slice(0, 10).map(e => `${e.path} -> ${e.target ?? ''}`);
+                this.deps.log.warning(`${formatCount(leaving.length)} symlink${leaving.length === 1 ? '' : 's'} in source point${leaving.length === 1 ? 's' : ''} outside it and ${leaving.length === 1 ? 'is' : 'are'} deployed as ${leaving.length === 1 ? 'a link' : 'links'}, which resolve${leaving.length === 1 ? 's' : ''} to whatever the server has there: ${shown.join(', ')}${leaving.length > 10 ? `, and ${formatCount(leaving.length - 10)} more` : ''}. Copy the files into source, or exclude the links, if the server should not provide them.`);
+            }
             try {
                 if (scan.entries.length === 0) {
                     // An empty source is a mistake (a build that wrote nowhere, an exclude of '**'), and
@@ -56913,6 +57510,7 @@ class GroupRun {
                 this.printDryRun();
                 for (const s of this.sessions)
                     s.report.status = 'planned';
+                await this.checkSharedDryRun(scan);
                 return this.result();
             }
             const context = await this.deps.context;
@@ -56954,10 +57552,10 @@ class GroupRun {
             await this.switchAll(() => releaseId, `Switch to ${releaseId}`);
             await this.afterSwitchAndHealth(releaseId);
             await this.finishAll(s => {
-                const complete = [...s.completeReleases().filter(id => id !== releaseId), releaseId];
+                const events = [['live', releaseId]];
                 return {
-                    events: [['live', releaseId]],
-                    prune: releasesToPrune(complete, settings.keepReleases, releaseId, s.liveRelease)
+                    events,
+                    prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
                 };
             });
             for (const s of this.sessions)
@@ -56974,6 +57572,17 @@ class GroupRun {
         finally {
             this.close();
         }
+    }
+    /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
+    async checkSharedDryRun(scan) {
+        const { settings } = this;
+        const failures = await this.phase(this.sessions, 'inspect', async (s) => {
+            const problems = await s.sharedProblems(scan.entries, settings.sharedPaths, settings.sharedConflict);
+            if (problems.length > 0)
+                throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${problems.join('; ')}`);
+        });
+        if (failures.length > 0)
+            this.fail(`${describeFailures(failures, 'The deploy would fail before the switch')}\nDry run: nothing was written.`, failures.map(f => f.error));
     }
     printDryRun() {
         for (const s of this.sessions) {
@@ -57050,57 +57659,132 @@ class GroupRun {
         });
         return reverted;
     }
-    /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
-    async afterSwitchAndHealth(releaseId) {
+    /**
+     * The checks a release gets once it is live, whether a deploy or a rollback put it there: the
+     * hook on every server (with RELEASE_ID set to the release now live there), then the health
+     * check. Undefined when everything passed.
+     */
+    async checkLive(sessions, hook, live, previous, restoring) {
         const { settings } = this;
+        if (sessions.length === 0)
+            return undefined;
+        const what = [...new Set(sessions.map(live))].join(', ');
         let failure;
-        let causes = [];
-        if (settings.afterSwitch) {
-            await this.deps.group('After switch', async () => {
-                const failures = await this.phase(this.sessions, 'after-switch', s => s.afterSwitch(settings.afterSwitch, releaseId, s.liveRelease));
-                if (failures.length > 0) {
-                    failure = describeFailures(failures, 'after-switch failed');
-                    causes = failures.map(f => f.error);
-                }
+        if (hook) {
+            const title = restoring ? `After rollback: ${hook.name} in ${what}` : 'After switch';
+            await this.deps.group(title, async () => {
+                const failures = await this.phase(sessions, 'after-switch', s => s.afterSwitch(hook.script, live(s), previous(s), hook.name));
+                if (failures.length > 0)
+                    failure = {
+                        message: describeFailures(failures, `${hook.name} failed`),
+                        causes: failures.map(f => f.error)
+                    };
             });
         }
         if (failure === undefined && settings.healthCheckUrl) {
-            await this.deps.group('Health check', async () => {
+            const url = settings.healthCheckUrl;
+            await this.deps.group(restoring ? `Health check of ${what}` : 'Health check', async () => {
                 const started = Date.now();
-                const health = await pollHealth(settings.healthCheckUrl, settings.healthCheckTimeout, this.deps.log, { signal: this.deps.signal });
-                for (const s of this.sessions)
-                    s.report.phases['health-check'] = Date.now() - started;
+                const health = await pollHealth(url, settings.healthCheckTimeout, this.deps.log, {
+                    signal: this.deps.signal,
+                    expect: settings.healthCheckExpect
+                });
+                for (const s of sessions)
+                    s.report.phases['health-check'] =
+                        (s.report.phases['health-check'] ?? 0) + Date.now() - started;
                 if (!health.ok) {
-                    failure = `Health check failed: ${settings.healthCheckUrl} did not answer 2xx within ${settings.healthCheckTimeout}s; last: ${health.last}.`;
-                    causes = [new Error(failure)];
+                    const message = `Health check failed: ${describeHealthFailure(url, settings.healthCheckTimeout, health, settings.healthCheckExpect)}.`;
+                    failure = { message, causes: [new Error(message)] };
                 }
             });
         }
+        return failure;
+    }
+    /** The hook a release restored by a rollback gets: after-rollback, or else after-switch. */
+    rollbackHook() {
+        const { afterRollback, afterSwitch } = this.settings;
+        if (afterRollback)
+            return { name: 'after-rollback', script: afterRollback };
+        if (afterSwitch)
+            return { name: 'after-switch', script: afterSwitch };
+        return undefined;
+    }
+    /**
+     * A release that was live and failed its checks: switch every server back to the release it
+     * had before this step, give that release the same checks, and record the failed one so it is
+     * never a rollback target. Always ends in a GroupError that says what is live now.
+     */
+    async switchBack(failed, failure) {
+        const { settings } = this;
+        const switched = this.sessions.filter(s => s.switchedTo !== undefined);
+        const reverted = await this.deps.group('Roll back', () => this.revert(switched));
+        this.rolledBack = reverted.length > 0;
+        const restored = switched.filter(s => s.switchedTo === undefined && s.liveRelease !== undefined);
+        const restoredIds = [...new Set(restored.map(s => s.liveRelease))].join(', ');
+        const restoreFailure = await this.checkLive(restored, this.rollbackHook(), s => s.liveRelease, failed, true);
+        await this.finishAll(s => {
+            const id = failed(s);
+            // Where switching back failed, the failed release is still live.
+            if (s.switchedTo !== undefined)
+                return { events: [['live', id]], prune: [] };
+            const events = [
+                ['live', id],
+                ['fail', id]
+            ];
+            if (s.liveRelease === undefined)
+                return { events, prune: [] };
+            events.push(['live', s.liveRelease]);
+            // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
+            // good releases are left for the next successful deploy to prune.
+            return {
+                events,
+                prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+                    const state = s.releaseState(old);
+                    return state === 'failed' || state === 'rolled-back';
+                })
+            };
+        });
+        for (const s of this.sessions) {
+            s.report.status = s.switchedTo === undefined ? 'rolled-back' : 'failed';
+            s.report.error ??= failure.message;
+        }
+        const back = restored.length > 0
+            ? `Rolled back to ${restoredIds} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}`
+            : reverted.length > 0
+                ? `Switched back on ${reverted.length} server${reverted.length === 1 ? '' : 's'}: there was no release before, so current was removed`
+                : 'Could not switch back on any server';
+        const checks = [
+            ...(this.rollbackHook() ? [this.rollbackHook()?.name] : []),
+            ...(settings.healthCheckUrl ? ['the health check'] : [])
+        ].join(' and ');
+        const after = restoreFailure
+            ? `\nRelease ${restoredIds} fails its checks too after the rollback: ${restoreFailure.message}\nThe site may be down: check the servers, then deploy a fix or pick a release with 'mode: rollback' and 'rollback-to'.`
+            : restored.length > 0 && checks !== ''
+                ? `; ${restoredIds} passed ${checks}.`
+                : '.';
+        this.fail(`${failure.message}\n${back}${after}`, [
+            ...failure.causes,
+            ...(restoreFailure?.causes ?? [])
+        ]);
+    }
+    /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
+    async afterSwitchAndHealth(releaseId) {
+        const { settings } = this;
+        const hook = settings.afterSwitch
+            ? { name: 'after-switch', script: settings.afterSwitch }
+            : undefined;
+        const failure = await this.checkLive(this.sessions, hook, () => releaseId, s => s.liveRelease, false);
         if (failure === undefined)
             return;
         if (!settings.rollbackOnFailure) {
             await this.finishAll(() => ({ events: [['live', releaseId]], prune: [] }));
             for (const s of this.sessions) {
                 s.report.status = 'failed';
-                s.report.error ??= failure;
+                s.report.error ??= failure.message;
             }
-            this.fail(`${failure}\nrollback-on-failure is false: release ${releaseId} stays live.`, causes);
+            this.fail(`${failure.message}\nrollback-on-failure is false: release ${releaseId} stays live.`, failure.causes);
         }
-        const reverted = await this.deps.group('Roll back', () => this.revert(this.sessions.filter(s => s.switchedTo !== undefined)));
-        this.rolledBack = reverted.length > 0;
-        // Its own group: Actions logs do not nest groups.
-        await this.finishAll(s => ({
-            events: [
-                ['rollback', releaseId],
-                ...(s.liveRelease ? [['live', s.liveRelease]] : [])
-            ],
-            prune: []
-        }));
-        for (const s of this.sessions) {
-            s.report.status = 'rolled-back';
-            s.report.error ??= failure;
-        }
-        this.fail(`${failure}\nRolled back to ${this.sessions[0]?.liveRelease ?? '(no release)'} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}.`, causes);
+        await this.switchBack(() => releaseId, failure);
     }
     /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
     async finishAll(plan) {
@@ -57115,7 +57799,42 @@ class GroupRun {
             }
         });
     }
-    /** mode: rollback. */
+    /**
+     * The release `mode: rollback` switches a server to: `rollback-to`, or the good release live
+     * before the current one. A problem is a sentence for the refusal.
+     */
+    rollbackTarget(s) {
+        const complete = s.completeReleases();
+        const { rollbackTo } = this.settings;
+        const targets = `rollback targets here: ${complete.filter(id => id !== s.liveRelease).join(', ') || 'none'}`;
+        if (rollbackTo === undefined) {
+            const target = previousRelease(complete, s.liveRelease);
+            if (target === undefined)
+                return {
+                    problem: `${s.label}: no good release before ${s.liveRelease ?? '(none)'} to roll back to (releases that failed after going live are kept for inspection, never rolled back to)`
+                };
+            return { target };
+        }
+        const state = s.releaseState(rollbackTo);
+        if (!s.releaseDirs.has(rollbackTo) ||
+            state === 'incomplete' ||
+            state === 'gone' ||
+            state === undefined)
+            return {
+                problem: `${s.label}: release '${rollbackTo}' is not a complete release here (${targets})`
+            };
+        if (state === 'failed')
+            return {
+                problem: `${s.label}: release '${rollbackTo}' failed its checks after it went live and was switched away from; it is kept for inspection, not as a rollback target (${targets}). Deploy a fixed version instead.`
+            };
+        if (rollbackTo === s.liveRelease)
+            return { problem: `${s.label}: release '${rollbackTo}' is already live` };
+        return { target: rollbackTo };
+    }
+    /**
+     * mode: rollback. The target gets the same checks as a deploy: after-rollback (or after-switch)
+     * and the health check; if they fail, every server goes back to what it had.
+     */
     async rollback() {
         const { settings } = this;
         try {
@@ -57124,49 +57843,49 @@ class GroupRun {
             const targets = new Map();
             const problems = [];
             for (const s of this.sessions) {
-                const complete = s.completeReleases();
-                const target = settings.rollbackTo ?? previousRelease(complete, s.liveRelease);
-                if (target === undefined)
-                    problems.push(`${s.label}: no complete release before ${s.liveRelease ?? '(none)'} to roll back to`);
-                else if (!complete.includes(target))
-                    problems.push(`${s.label}: release '${target}' is not a complete release here (complete: ${complete.join(', ') || 'none'})`);
-                else if (target === s.liveRelease)
-                    problems.push(`${s.label}: release '${target}' is already live`);
+                const choice = this.rollbackTarget(s);
+                if ('problem' in choice)
+                    problems.push(choice.problem);
                 else
-                    targets.set(s, target);
+                    targets.set(s, choice.target);
             }
             if (problems.length > 0) {
                 await this.abortAll();
                 this.fail(`Rollback refused; nothing was changed:\n  ${problems.join('\n  ')}`, problems.map(p => new errors/* DeployRefusedError */.Qr(p)));
             }
+            const target = (s) => targets.get(s);
             const distinct = new Set(targets.values());
             if (distinct.size > 1)
                 this.deps.log.warning(`servers roll back to different releases: ${[...targets].map(([s, t]) => `${s.label} -> ${t}`).join(', ')}`);
             this.releaseId = [...targets.values()][0];
-            await this.switchAll(s => targets.get(s), `Roll back to ${this.releaseId}`);
+            await this.switchAll(target, `Roll back to ${this.releaseId}`);
             for (const s of this.sessions)
-                s.report.release = targets.get(s);
-            let failure;
-            if (settings.afterSwitch) {
-                await this.deps.group('After switch', async () => {
-                    const failures = await this.phase(this.sessions, 'after-switch', s => s.afterSwitch(settings.afterSwitch, targets.get(s), s.liveRelease));
-                    if (failures.length > 0)
-                        failure = describeFailures(failures, 'after-switch failed');
-                });
+                s.report.release = target(s);
+            const failure = await this.checkLive(this.sessions, this.rollbackHook(), target, s => s.liveRelease, false);
+            const events = (s) => [
+                ...(s.liveRelease === undefined ? [] : [['rollback', s.liveRelease]]),
+                ['live', target(s)]
+            ];
+            if (failure === undefined) {
+                // Nothing is pruned by a rollback: every release stays where it was for the next step.
+                await this.finishAll(s => ({ events: events(s), prune: [] }));
+                for (const s of this.sessions)
+                    s.report.status = 'deployed';
+                this.deps.log.info(`rolled back to ${this.releaseId}`);
+                return this.result();
             }
-            await this.finishAll(s => ({
-                events: [
-                    ['rollback', s.liveRelease ?? ''],
-                    ['live', targets.get(s)]
-                ],
-                prune: []
-            }));
-            if (failure)
-                this.fail(`${failure}\nThe rollback itself happened: current points to the target release.`, [new Error(failure)]);
-            for (const s of this.sessions)
-                s.report.status = 'deployed';
-            this.deps.log.info(`rolled back to ${this.releaseId}`);
-            return this.result();
+            if (!settings.rollbackOnFailure) {
+                await this.finishAll(s => ({ events: events(s), prune: [] }));
+                for (const s of this.sessions) {
+                    s.report.status = 'failed';
+                    s.report.error ??= failure.message;
+                }
+                this.fail(`Rollback to ${this.releaseId} failed its checks: ${failure.message}\nrollback-on-failure is false: release ${this.releaseId} stays live.`, failure.causes);
+            }
+            return await this.switchBack(target, {
+                message: `Rollback to ${this.releaseId} failed its checks: ${failure.message}`,
+                causes: failure.causes
+            });
         }
         catch (error) {
             if (error instanceof GroupError)
@@ -62300,6 +63019,10 @@ class UnlockRun {
                 const result = await host.run((0,remote_scripts/* unlockScript */.Ag)(this.settings.path));
                 const output = parseScriptOutput(result.stdout);
                 const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6);
+                const current = output.lines.find(l => l.startsWith('current '))?.slice(8);
+                session.deployDir = output.lines.find(l => l.startsWith('path '))?.slice(5) ?? '';
+                session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current);
+                session.report.release = session.liveRelease;
                 if (output.lines.includes('not-locked')) {
                     session.log.info('no lock was held');
                 }
@@ -62320,7 +63043,18 @@ class UnlockRun {
                 host.close();
             }
         }, { stopOnError: false });
-        const result = { rolledBack: false, sessions };
+        // The outputs say what is live, as after any other mode.
+        sessions.sort((a, b) => this.settings.servers.indexOf(a.server) - this.settings.servers.indexOf(b.server));
+        const first = sessions[0];
+        const result = {
+            rolledBack: false,
+            sessions,
+            releaseId: first?.liveRelease,
+            releasePath: first?.liveRelease
+                ? `${first.deployDir}/releases/${first.liveRelease}`
+                : undefined,
+            previousReleaseId: first?.liveRelease
+        };
         if (failures.length > 0) {
             throw new GroupError(`Unlock failed:\n${failures.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`).join('\n')}`, failures.map(f => f.error), result);
         }
@@ -62474,7 +63208,7 @@ async function run() {
         process.off('SIGTERM', onSignal);
     }
     setOutputs(result);
-    const title = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}${failure === undefined ? `, ${result?.releaseId ?? ''} live` : ' failed'}`;
+    const title = summaryTitle(settings, result, failure);
     try {
         await writeSummary(title, result, failure);
     }
@@ -62489,7 +63223,7 @@ async function run() {
     if (settings.mode === 'unlock')
         core/* info */.pq(`Done: unlock finished (${took}).`);
     else if (settings.dryRun)
-        core/* info */.pq(`Done: dry run planned release ${result?.releaseId} (${took}).`);
+        core/* info */.pq(`Done: dry run planned release ${result?.plannedReleaseId ?? '(none)'} (${took}).`);
     else if (settings.mode === 'rollback')
         core/* info */.pq(`Done: rolled back; release ${result?.releaseId} is live (${took}).`);
     else
@@ -62576,6 +63310,15 @@ async function runSequential(settings, deps) {
     }
     return { ...last, previousReleaseId: sessions[0]?.liveRelease, sessions };
 }
+/** `atomic-deploy: deploy, 20261122140000 live`; no id where none is known. */
+function summaryTitle(settings, result, failure) {
+    const what = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}`;
+    if (failure !== undefined)
+        return `${what} failed`;
+    if (settings.dryRun && result?.plannedReleaseId)
+        return `${what}, release ${result.plannedReleaseId} planned`;
+    return result?.releaseId ? `${what}, ${result.releaseId} live` : what;
+}
 function setOutputs(result) {
     const sessions = result?.sessions ?? [];
     const sum = (key) => String(sessions.reduce((n, s) => n + s.report[key], 0));
@@ -62601,7 +63344,7 @@ function setOutputs(result) {
 /* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7264);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6506);
 /* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3501);
-/* harmony import */ var _server_remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6606);
+/* harmony import */ var _server_remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4200);
 /* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6348);
 /* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8086);
 /* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2006);
@@ -62824,7 +63567,7 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8318);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8479);
 /* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
 /* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);
@@ -62900,7 +63643,7 @@ function nextFreeTimestampId(now, taken) {
 
 /***/ }),
 
-/***/ 6606:
+/***/ 4200:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -62913,40 +63656,15 @@ __nccwpck_require__.d(__webpack_exports__, {
   Z4: () => (/* binding */ hookScript),
   Y1: () => (/* binding */ inspectScript),
   dg: () => (/* binding */ releaseScript),
+  FH: () => (/* binding */ sharedListingScript),
   Ec: () => (/* binding */ switchScript),
   Ag: () => (/* binding */ unlockScript)
 });
 
 // UNUSED EXPORTS: listingScript
 
-;// CONCATENATED MODULE: ./build/bundle/js/shell-quote.js
-/**
- * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
- * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
- */
-const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
-/**
- * Quote one word for a POSIX shell. Inside single quotes nothing is special except the quote
- * itself, which is closed, escaped and reopened: `it's` becomes `'it'\''s'`. Newlines are legal
- * inside single quotes (file names may hold them); NUL cannot be passed through any shell.
- */
-function quote(word) {
-    if (word.includes('\0'))
-        throw new Error('a NUL byte cannot be passed to a remote shell');
-    if (word !== '' && SAFE.test(word))
-        return word;
-    return `'${word.replace(/'/g, `'\\''`)}'`;
-}
-/**
- * Build one shell command line from argv, quoting every word. The program name is always quoted:
- * unquoted in command position, `FOO=bar` would be an assignment and `if` a reserved word.
- */
-function command(...argv) {
-    return argv
-        .map((word, i) => (i === 0 ? `'${quote(word).replace(/^'|'$/g, '')}'` : quote(word)))
-        .join(' ');
-}
-
+// EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
+var shell_quote = __nccwpck_require__(1538);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/script-values.js
 /**
  * How values reach a server script without ever becoming script text.
@@ -62987,17 +63705,17 @@ function prelude(script, values) {
         else if (kind === 'list') {
             if (!Array.isArray(value) || value.some(v => typeof v !== 'string'))
                 throw wrong('a list of strings');
-            lines.push(`${name}=${quote(value.map(v => quote(v)).join(' '))}`);
+            lines.push(`${name}=${(0,shell_quote/* quote */.h)(value.map(v => (0,shell_quote/* quote */.h)(v)).join(' '))}`);
         }
         else if (kind === 'string') {
             if (typeof value !== 'string')
                 throw wrong('a string');
-            lines.push(`${name}=${quote(value)}`);
+            lines.push(`${name}=${(0,shell_quote/* quote */.h)(value)}`);
         }
         else {
             if (typeof value !== 'string' || !kind.includes(value))
                 throw wrong(`one of ${kind.join(', ')}`);
-            lines.push(`${name}=${quote(value)}`);
+            lines.push(`${name}=${(0,shell_quote/* quote */.h)(value)}`);
         }
     }
     const names = Object.keys(params);
@@ -63014,7 +63732,7 @@ function script_values_withValues(script, values) {
 const ABORT_SH = {
     name: 'abort.sh',
     params: { LOCK_TOKEN: 'string', DEPLOY_DIR: 'string', RELEASE_ID: 'string', UMASK: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  was=\'\'\n  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    rm -rf "$D/releases/.aborting.$ID.$$"\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
 };
 const FINISH_SH = {
     name: 'finish.sh',
@@ -63025,7 +63743,7 @@ const FINISH_SH = {
         FORGET: 'list',
         LOCK_TOKEN: 'string'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $PRUNE"\ncur=\'\'\n[ $# -eq 0 ] || cur=$(readlink "$D/current")\nfor id; do\n  [ "$cur" = "releases/$id" ] || {\n    rm -rf "$D/releases/$id" "$M/manifests/$id.json.gz" "$M/manifests/$id.links" "$M/revisions/$id.json" &&\n      say "pruned $id"\n  }\ndone\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\neval "set -- $FORGET"\nif [ $# -gt 0 ]; then\n  printf \'%s\\n\' "$@" > "$M/log.forget"\n  awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"\n  rm -f "$M/log.forget" "$M/log.new"\nfi\nset -- "$M"/seeded.*\nif [ -e "$1" ]; then rm -f "$M"/seeded.*; fi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $PRUNE"\ncur=\'\'\n[ $# -eq 0 ] || cur=$(readlink "$D/current")\nfor id; do\n  [ "$cur" = "releases/$id" ] || {\n    rm -rf "$D/releases/$id" "$M/manifests/$id".* "$M/revisions/$id.json" &&\n      say "pruned $id"\n  }\ndone\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\neval "set -- $FORGET"\nif [ $# -gt 0 ]; then\n  printf \'%s\\n\' "$@" > "$M/log.forget"\n  awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"\n  rm -f "$M/log.forget" "$M/log.new"\nfi\nset -- "$M"/seeded.*\nif [ -e "$1" ]; then rm -f "$M"/seeded.*; fi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
 };
 const HOOK_SH = {
     name: 'hook.sh',
@@ -63050,9 +63768,10 @@ const INSPECT_SH = {
         PREFETCH: ['none', 'copy', 'hardlink'],
         REQUIRE_TOOLS: 'list',
         REQUIRE_TAR: 'flag',
-        REQUIRE_TAR_OR_SFTP: 'flag'
+        REQUIRE_TAR_OR_SFTP: 'flag',
+        DRIFT: 'flag'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nrefused_exit=3\nlock_exit=75\nblob() {\n  [ -f "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  printf \'!blob %s %s\\n\' "$1" "$((n + 0))"\n  cat "$2"\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\nu=$(umask)\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\numask "$(printf \'%04o\' $((u | 2)))"\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\'\nif [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi\nfor r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done\nblob log "$M/log"\nc=\'\'\ncase $REUSE in\n  cache) [ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz" ;;\n  previous)\n    if [ -L "$D/current" ]; then\n      c=${cur%/}\n      c=${c##*/}\n      blob manifest "$M/manifests/$c.json.gz"\n      blob links "$M/manifests/$c.links"\n    fi\n    ;;\nesac\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if mkdir "$B" 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nrefused_exit=3\nlock_exit=75\nblob() {\n  [ -f "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  printf \'!blob %s %s\\n\' "$1" "$((n + 0))"\n  cat "$2"\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\nu=$(umask)\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\numask "$(printf \'%04o\' $((u | 2)))"\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\'\nif [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi\nfor r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done\nblob log "$M/log"\nc=\'\'\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz"\n      blob pending "$M/cache.pending"\n    fi\n    ;;\n  previous)\n    if [ -L "$D/current" ]; then\n      c=${cur%/}\n      c=${c##*/}\n      blob manifest "$M/manifests/$c.json.gz"\n      blob links "$M/manifests/$c.links"\n    fi\n    ;;\nesac\nif [ -n "$DRIFT" ]; then\n  lv=${cur%/}\n  lv=${lv##*/}\n  case $lv in\n    \'\' | . | ..) ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n        blob hooked "$F.hook"\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if mkdir "$B" 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
 };
 const scripts_generated_LISTING_SH = {
     name: 'listing.sh',
@@ -63069,6 +63788,7 @@ const RELEASE_SH = {
         BASE_SHARED_LINKS: 'list',
         PREFETCHED: 'string',
         CACHE_EXISTS: 'flag',
+        CACHE_TOUCHED: 'list',
         COPY_METHOD: ['copy', 'hardlink'],
         REMOVE: 'list',
         TRANSFER: ['tar', 'tar-gzip', 'sftp'],
@@ -63088,7 +63808,12 @@ const RELEASE_SH = {
         RELEASE_ID: 'string',
         UMASK: 'string'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  H="$M/tmp/$1.$$.sh"\n  mkdir -p "$M/tmp" && printf \'%s\\n\' "$3" > "$H"\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    eval "set -- $4"\n    exec env "$@" sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  rm -f "$H"\n  say "hook-exit $1 $rc"\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nremove_under() {\n  ru_dir=$1 ru_kind=$2\n  eval "set -- $3"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  if [ -n "$PREFETCHED" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\' bfrom=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    IFS= read -r bfrom 2>/dev/null < "$B.from"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ "$bfrom" = "$BASE_ID" ] || fail copy "$failure: the copy is of another release"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base\n  else\n    drop_base\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  remove_under "$R" copy "$BASE_SHARED_LINKS"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done\n  set -- "$D"/.current.tmp-*\n  if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi\n  [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base\n      rm -f "$M/cache.manifest.json.gz"\n      if [ -z "$CACHE_EXISTS" ]; then\n        { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      ;;\n    *) drop_base ;;\n  esac\n  remove_under "$target" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -z -f -\n        exec tar -x -p -o -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    rm -rf "$2" || fail shared "cannot replace $1"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || printf \'%s\\n\' "$top" >> "$T/links"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        rm -rf "$dst" || fail shared "cannot replace $rel"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED (link target)\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk \'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$UPDATES_CACHE" ]; then\n    cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"\n  fi\n  if [ -n "$HOOK_NAME" ]; then\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n  fi\n  rm -rf "$M/tmp"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  was=\'\'\n  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    rm -rf "$D/releases/.aborting.$ID.$$"\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  H="$M/tmp/$1.$$.sh"\n  mkdir -p "$M/tmp" && printf \'%s\\n\' "$3" > "$H"\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    eval "set -- $4"\n    exec env "$@" sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  rm -f "$H"\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nremove_under() {\n  ru_dir=$1 ru_kind=$2\n  eval "set -- $3"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  if [ -n "$PREFETCHED" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\' bfrom=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    IFS= read -r bfrom 2>/dev/null < "$B.from"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ "$bfrom" = "$BASE_ID" ] || fail copy "$failure: the copy is of another release"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base\n  else\n    drop_base\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  remove_under "$R" copy "$BASE_SHARED_LINKS"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done\n  set -- "$D"/.current.tmp-*\n  if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi\n  set -- "$D"/releases/.aborting.*\n  if [ -e "$1" ]; then rm -rf "$D"/releases/.aborting.* 2>/dev/null; fi\n  [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        rm -f "$M/cache.manifest.json.gz" "$M/cache.pending"\n        { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      ;;\n    *) drop_base ;;\n  esac\n  remove_under "$target" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    rm -rf "$2" || fail shared "cannot replace $1"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || printf \'%s\\n\' "$top" >> "$T/links"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        rm -rf "$dst" || fail shared "cannot replace $rel"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED (link target)\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk \'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    cd "$R" || fail io "cannot enter $R"\n    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  rm -rf "$M/tmp"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
+};
+const SHARED_LISTING_SH = {
+    name: 'shared-listing.sh',
+    params: { DEPLOY_DIR: 'string', DEPTH: 'string' },
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncase $DEPTH in \'\' | *[!0-9]*) say "error io bad depth"; exit 1 ;; esac\nif [ -d "$DEPLOY_DIR/shared" ] && cd "$DEPLOY_DIR/shared"; then\n  {\n    find . -maxdepth "$DEPTH" ! -name . -type d | sed \'s/^/d /\'\n    find . -maxdepth "$DEPTH" -type l | sed \'s/^/l /\'\n    find . -maxdepth "$DEPTH" ! -type d ! -type l | sed \'s/^/f /\'\n  } 2>/dev/null | head -n 20000 | sed \'s/^/!shared-entry /\'\nfi\nsay shared-end\n'
 };
 const SWITCH_SH = {
     name: 'switch.sh',
@@ -63098,7 +63823,7 @@ const SWITCH_SH = {
 const UNLOCK_SH = {
     name: 'unlock.sh',
     params: { PATH_INPUT: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\ndrop_base\nrm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }\nsay unlocked\n'
+    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\nsay "path $D"\n[ ! -L "$D/current" ] || say "current $(readlink "$D/current")"\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\ndrop_base\nrm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }\nsay unlocked\n'
 };
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/remote-scripts.js
@@ -63135,7 +63860,8 @@ function inspectScript(p) {
         REQUIRE_TOOLS: p.require?.tools ?? [],
         REQUIRE_TAR: p.require?.tar ?? false,
         REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
-        PREFETCH: p.prefetch?.copyMethod ?? 'none'
+        PREFETCH: p.prefetch?.copyMethod ?? 'none',
+        DRIFT: p.drift ?? false
     });
 }
 /** A variable name the hook may receive: the shell's `export` takes nothing else. */
@@ -63173,6 +63899,8 @@ function releaseScript(common, prepare, finalize) {
         BASE_SHARED_LINKS: base.kind === 'release' ? base.sharedLinks : [],
         PREFETCHED: (base.kind === 'release' && base.prefetched) || '',
         CACHE_EXISTS: base.kind === 'cache' && base.exists,
+        // One JSON string per line of cache.pending: a name may hold a newline.
+        CACHE_TOUCHED: base.kind === 'cache' ? (base.touched ?? []).map(p => JSON.stringify(p)) : [],
         COPY_METHOD: prepare?.copyMethod ?? 'copy',
         REMOVE: prepare?.remove ?? [],
         TRANSFER: prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
@@ -63219,6 +63947,13 @@ function finishScript(p) {
         FORGET: p.forget,
         LOCK_TOKEN: p.lockToken ?? ''
     });
+}
+/**
+ * For a dry run: what shared/ holds, `depth` levels deep, as `!shared-entry <d|f|l> ./<path>`
+ * lines, then `!shared-end` (shared-listing.sh). Reads only.
+ */
+function sharedListingScript(deployDir, depth) {
+    return script_values_withValues(SHARED_LISTING_SH, { DEPLOY_DIR: deployDir, DEPTH: String(depth) });
 }
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 function unlockScript(path) {
@@ -63354,6 +64089,7 @@ const Inputs = {
     KeepReleases: 'keep-releases',
     BeforeSwitch: 'before-switch',
     AfterSwitch: 'after-switch',
+    AfterRollback: 'after-rollback',
     Mode: 'mode',
     RollbackTo: 'rollback-to',
     DryRun: 'dry-run',
@@ -63367,6 +64103,8 @@ const Inputs = {
     RollbackOnFailure: 'rollback-on-failure',
     HealthCheckUrl: 'health-check-url',
     HealthCheckTimeout: 'health-check-timeout',
+    HealthCheckExpect: 'health-check-expect',
+    OnDrift: 'on-drift',
     Strategy: 'strategy',
     MaxParallel: 'max-parallel',
     ConnectTimeout: 'connect-timeout'
@@ -63381,6 +64119,43 @@ const Outputs = {
     RolledBack: 'rolled-back',
     Servers: 'servers'
 };
+
+
+/***/ }),
+
+/***/ 1538:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   h: () => (/* binding */ quote)
+/* harmony export */ });
+/* unused harmony export command */
+/**
+ * POSIX shell quoting. Every remote command is built from argv through `command()`, so no user
+ * value is ever spliced into a shell line unquoted (the approach of node-ssh's `exec(cmd, params)`).
+ */
+const SAFE = /^[A-Za-z0-9_@%+=:,./-]+$/;
+/**
+ * Quote one word for a POSIX shell. Inside single quotes nothing is special except the quote
+ * itself, which is closed, escaped and reopened: `it's` becomes `'it'\''s'`. Newlines are legal
+ * inside single quotes (file names may hold them); NUL cannot be passed through any shell.
+ */
+function quote(word) {
+    if (word.includes('\0'))
+        throw new Error('a NUL byte cannot be passed to a remote shell');
+    if (word !== '' && SAFE.test(word))
+        return word;
+    return `'${word.replace(/'/g, `'\\''`)}'`;
+}
+/**
+ * Build one shell command line from argv, quoting every word. The program name is always quoted:
+ * unquoted in command position, `FOO=bar` would be an assignment and `if` a reserved word.
+ */
+function command(...argv) {
+    return argv
+        .map((word, i) => (i === 0 ? `'${quote(word).replace(/^'|'$/g, '')}'` : quote(word)))
+        .join(' ');
+}
 
 
 /***/ }),

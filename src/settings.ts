@@ -24,6 +24,7 @@ export const Inputs = {
   KeepReleases: 'keep-releases',
   BeforeSwitch: 'before-switch',
   AfterSwitch: 'after-switch',
+  AfterRollback: 'after-rollback',
   Mode: 'mode',
   RollbackTo: 'rollback-to',
   DryRun: 'dry-run',
@@ -37,6 +38,8 @@ export const Inputs = {
   RollbackOnFailure: 'rollback-on-failure',
   HealthCheckUrl: 'health-check-url',
   HealthCheckTimeout: 'health-check-timeout',
+  HealthCheckExpect: 'health-check-expect',
+  OnDrift: 'on-drift',
   Strategy: 'strategy',
   MaxParallel: 'max-parallel',
   ConnectTimeout: 'connect-timeout'
@@ -63,6 +66,7 @@ export type Transfer = 'auto' | 'tar' | 'sftp'
 export type VerifyLevel = 'standard' | 'full'
 export type SharedConflict = 'fail' | 'replace'
 export type Strategy = 'parallel' | 'sequential'
+export type OnDrift = 'warn' | 'fail' | 'ignore'
 
 /** Everything the action was asked to do, read and validated once. */
 export interface Settings {
@@ -92,6 +96,11 @@ export interface Settings {
   beforeSwitch?: string
   /** Script run in the new release after the switch (CRLF already normalised). */
   afterSwitch?: string
+  /**
+   * Script run in the restored release after a rollback (automatic or `mode: rollback`), instead
+   * of `afterSwitch`; undefined: `afterSwitch` runs there too.
+   */
+  afterRollback?: string
   /** deploy, rollback or unlock. */
   mode: Mode
   /** With mode rollback: the release to go back to. */
@@ -118,6 +127,10 @@ export interface Settings {
   healthCheckUrl?: string
   /** Seconds the health check may take. */
   healthCheckTimeout: number
+  /** Text a healthy answer's body must contain, or undefined for any 2xx. */
+  healthCheckExpect?: string
+  /** What to do when the live release was changed on the server since it was deployed. */
+  onDrift: OnDrift
   /** parallel (phases with barriers) or sequential (rolling). */
   strategy: Strategy
   /** Servers working at once under strategy parallel. */

@@ -105,6 +105,13 @@ export function getSettings(
 
   const healthCheckUrl = input(Inputs.HealthCheckUrl) || undefined
   if (healthCheckUrl !== undefined) checkUrl(healthCheckUrl)
+  const healthCheckExpect = expectedText(raw(Inputs.HealthCheckExpect))
+  if (healthCheckExpect !== undefined && healthCheckUrl === undefined) {
+    throw new InputError(
+      Inputs.HealthCheckExpect,
+      `'health-check-expect' is set but 'health-check-url' is empty. Set the URL whose answer must contain the text.`
+    )
+  }
 
   return {
     servers,
@@ -120,6 +127,7 @@ export function getSettings(
     keepReleases: integer(read, Inputs.KeepReleases, 3, 1, 100),
     beforeSwitch: script(raw(Inputs.BeforeSwitch), Inputs.BeforeSwitch),
     afterSwitch: script(raw(Inputs.AfterSwitch), Inputs.AfterSwitch),
+    afterRollback: script(raw(Inputs.AfterRollback), Inputs.AfterRollback),
     mode,
     rollbackTo: rollbackToText || undefined,
     dryRun: bool(read, Inputs.DryRun, false),
@@ -151,6 +159,12 @@ export function getSettings(
     rollbackOnFailure: bool(read, Inputs.RollbackOnFailure, true),
     healthCheckUrl,
     healthCheckTimeout: integer(read, Inputs.HealthCheckTimeout, 60, 1, 3600),
+    healthCheckExpect,
+    onDrift: oneOf(Inputs.OnDrift, input(Inputs.OnDrift) || 'warn', [
+      'warn',
+      'fail',
+      'ignore'
+    ] as const),
     strategy: oneOf(Inputs.Strategy, input(Inputs.Strategy) || 'parallel', [
       'parallel',
       'sequential'
@@ -404,6 +418,22 @@ function checkUrl(value: string): void {
       `Invalid health-check-url '${printable(value)}'. Expected an http:// or https:// URL, e.g. https://example.com/health.`
     )
   }
+}
+
+/**
+ * The text a healthy answer must contain, as given: only a trailing line break (a YAML block
+ * scalar's) is dropped, since leading or inner spaces may be part of what is looked for.
+ */
+function expectedText(value: string): string | undefined {
+  const text = value.replace(/\r?\n$/, '')
+  if (text.trim() === '') return undefined
+  if (/[\0\r\n]/.test(text)) {
+    throw new InputError(
+      Inputs.HealthCheckExpect,
+      `Invalid health-check-expect '${printable(text)}': it contains a line break or NUL. Expected text on one line that the health page prints, e.g. 'status: ok'.`
+    )
+  }
+  return text
 }
 
 function oneOf<T extends string>(name: InputName, value: string, allowed: readonly T[]): T {

@@ -61,7 +61,7 @@ export async function run(): Promise<void> {
   }
 
   setOutputs(result)
-  const title = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}${failure === undefined ? `, ${result?.releaseId ?? ''} live` : ' failed'}`
+  const title = summaryTitle(settings, result, failure)
   try {
     await writeSummary(title, result, failure)
   } catch (error) {
@@ -74,7 +74,7 @@ export async function run(): Promise<void> {
   const took = formatDuration(Date.now() - started)
   if (settings.mode === 'unlock') core.info(`Done: unlock finished (${took}).`)
   else if (settings.dryRun)
-    core.info(`Done: dry run planned release ${result?.releaseId} (${took}).`)
+    core.info(`Done: dry run planned release ${result?.plannedReleaseId ?? '(none)'} (${took}).`)
   else if (settings.mode === 'rollback')
     core.info(`Done: rolled back; release ${result?.releaseId} is live (${took}).`)
   else core.info(`Done: release ${result?.releaseId} is live (${took}).`)
@@ -166,6 +166,19 @@ async function runSequential(settings: Settings, deps: DeployDependencies): Prom
     if (settings.mode === 'deploy') releaseId = last.releaseId
   }
   return { ...(last as DeployResult), previousReleaseId: sessions[0]?.liveRelease, sessions }
+}
+
+/** `atomic-deploy: deploy, 20261122140000 live`; no id where none is known. */
+function summaryTitle(
+  settings: Settings,
+  result: DeployResult | undefined,
+  failure: string | undefined
+): string {
+  const what = `atomic-deploy: ${settings.mode}${settings.dryRun ? ' (dry run)' : ''}`
+  if (failure !== undefined) return `${what} failed`
+  if (settings.dryRun && result?.plannedReleaseId)
+    return `${what}, release ${result.plannedReleaseId} planned`
+  return result?.releaseId ? `${what}, ${result.releaseId} live` : what
 }
 
 function setOutputs(result: DeployResult | undefined): void {

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { forEachLimited, type Failure } from './concurrency.js'
 import { AbortedError, DeployRefusedError, messageOf } from '../errors.js'
-import { pollHealth } from './health-check.js'
+import { describeHealthFailure, pollHealth } from './health-check.js'
 import { formatBytes, formatCount, formatDuration, type Log } from '../logger.js'
-import type { ScanResult } from '../release/manifest.js'
-import { previousRelease, releasesToPrune } from '../release/release-log.js'
+import { describeDrift } from '../release/drift.js'
+import { linksLeavingTree, type ScanResult } from '../release/manifest.js'
+import { previousRelease } from '../release/release-log.js'
 import { nextFreeTimestampId } from '../release/release-id.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
@@ -38,6 +39,8 @@ export interface DeployDependencies {
 
 export interface DeployResult {
   releaseId?: string
+  /** With dry-run: the id the release would have had. */
+  plannedReleaseId?: string
   releasePath?: string
   previousReleaseId?: string
   rolledBack: boolean
@@ -54,6 +57,18 @@ export class GroupError extends Error {
   ) {
     super(message)
   }
+}
+
+/** Why the checks after a switch failed. */
+interface CheckFailure {
+  message: string
+  causes: unknown[]
+}
+
+/** A hook to run after a switch, by its input's name. */
+interface AfterHook {
+  name: 'after-switch' | 'after-rollback'
+  script: string
 }
 
 function describeFailures(failures: Failure<ServerSession>[], what: string): string {
@@ -87,6 +102,7 @@ export class GroupRun {
       releaseId: live,
       releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
       previousReleaseId: first?.liveRelease,
+      ...(this.settings.dryRun && this.releaseId ? { plannedReleaseId: this.releaseId } : {}),
       rolledBack: this.rolledBack,
       sessions: this.sessions
     }
@@ -191,7 +207,7 @@ export class GroupRun {
   }
 
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
-  async inspect(lock: boolean, prefetch = false): Promise<void> {
+  async inspect(lock: boolean, prefetch = false, drift = false): Promise<void> {
     const context = await this.deps.context
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
@@ -201,7 +217,8 @@ export class GroupRun {
           this.settings.reuse,
           // A deploy starts copying the live release as soon as it holds the lock.
           lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
-          this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined
+          this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined,
+          drift && this.settings.onDrift !== 'ignore'
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()
@@ -214,6 +231,35 @@ export class GroupRun {
         )
       }
     })
+  }
+
+  /**
+   * Name what was changed in each live release on the server since it was deployed: it is not in
+   * the new release (which holds exactly the source), so with on-drift: fail nothing goes ahead.
+   */
+  private async reportDrift(): Promise<void> {
+    const { onDrift } = this.settings
+    if (onDrift === 'ignore') return
+    const drifted = this.sessions.filter(
+      s => s.drift !== undefined && (s.drift.paths.length > 0 || !s.drift.complete)
+    )
+    if (drifted.length === 0) return
+    const lines = drifted.map(s => {
+      const d = s.drift as NonNullable<typeof s.drift>
+      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`
+    })
+    const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`
+    if (onDrift === 'fail') {
+      await this.abortAll()
+      this.fail(
+        `Refused (on-drift: fail); nothing was changed:\n  ${lines.join('\n  ')}\nThe next release would hold exactly the source, without these changes. ${where} Or set on-drift: warn to deploy anyway.`,
+        lines.map(l => new DeployRefusedError(l))
+      )
+    }
+    for (const line of lines)
+      this.deps.log.warning(
+        `${line}. The new release holds exactly the source, without these changes (they stay in the old release until it is pruned). ${where} on-drift: fail stops such a deploy; on-drift: ignore silences this.`
+      )
   }
 
   /** The same release id on every server: the custom one, or the first free UTC second. */
@@ -240,12 +286,20 @@ export class GroupRun {
     try {
       await this.connect(settings.servers)
       this.checkAborted()
-      await this.inspect(!settings.dryRun, true)
+      await this.inspect(!settings.dryRun, true, true)
       this.checkAborted()
+      await this.reportDrift()
       const scan = await this.deps.manifest
       this.deps.log.info(describeSource(settings.source, scan))
       for (const skipped of scan.skipped)
         this.deps.log.warning(`not deployed: ${skipped} is not a file, directory or symlink`)
+      const leaving = linksLeavingTree(scan.entries)
+      if (leaving.length > 0) {
+        const shown = leaving.slice(0, 10).map(e => `${e.path} -> ${e.target ?? ''}`)
+        this.deps.log.warning(
+          `${formatCount(leaving.length)} symlink${leaving.length === 1 ? '' : 's'} in source point${leaving.length === 1 ? 's' : ''} outside it and ${leaving.length === 1 ? 'is' : 'are'} deployed as ${leaving.length === 1 ? 'a link' : 'links'}, which resolve${leaving.length === 1 ? 's' : ''} to whatever the server has there: ${shown.join(', ')}${leaving.length > 10 ? `, and ${formatCount(leaving.length - 10)} more` : ''}. Copy the files into source, or exclude the links, if the server should not provide them.`
+        )
+      }
       try {
         if (scan.entries.length === 0) {
           // An empty source is a mistake (a build that wrote nowhere, an exclude of '**'), and
@@ -270,6 +324,7 @@ export class GroupRun {
       if (settings.dryRun) {
         this.printDryRun()
         for (const s of this.sessions) s.report.status = 'planned'
+        await this.checkSharedDryRun(scan)
         return this.result()
       }
 
@@ -323,10 +378,10 @@ export class GroupRun {
           ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
           : undefined
       await this.finishAll(s => {
-        const complete = [...s.completeReleases().filter(id => id !== releaseId), releaseId]
+        const events: [string, string][] = [['live', releaseId]]
         return {
-          events: [['live', releaseId]],
-          prune: releasesToPrune(complete, settings.keepReleases, releaseId, s.liveRelease),
+          events,
+          prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId),
           spare
         }
       })
@@ -401,11 +456,18 @@ export class GroupRun {
         archive.entries,
         archive.fileCount
       ).start()
+      // The plan's files the archive carried, for the reports of every server it goes to.
+      const sent = { files: 0, bytes: 0 }
       const { stream: source, gzip } = archiveStream(
         archive.entries,
         archive.compression,
         progress,
-        options.signal
+        options.signal,
+        entry => {
+          if (entry.path.startsWith('.atomic-deploy/')) return
+          sent.files++
+          sent.bytes += entry.size ?? 0
+        }
       )
       const fanout = new Fanout(source, sessions.length)
       let changes = 0
@@ -428,7 +490,8 @@ export class GroupRun {
                 session.prepareRelease(options, {
                   stream: fanout.output(i),
                   onMeter: meter => fanout.attach(i, meter),
-                  done: () => fanout.drop(i)
+                  done: () => fanout.drop(i),
+                  sent
                 })
               )
               .catch(error => {
@@ -469,6 +532,24 @@ export class GroupRun {
       f.item.report.error = messageOf(f.error).replace(`${f.item.label}: `, '')
     }
     return failures
+  }
+
+  /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
+  private async checkSharedDryRun(scan: ScanResult): Promise<void> {
+    const { settings } = this
+    const failures = await this.phase(this.sessions, 'inspect', async s => {
+      const problems = await s.sharedProblems(
+        scan.entries,
+        settings.sharedPaths,
+        settings.sharedConflict
+      )
+      if (problems.length > 0) throw new DeployRefusedError(`${s.label}: ${problems.join('; ')}`)
+    })
+    if (failures.length > 0)
+      this.fail(
+        `${describeFailures(failures, 'The deploy would fail before the switch')}\nDry run: nothing was written.`,
+        failures.map(f => f.error)
+      )
   }
 
   private printDryRun(): void {
@@ -567,70 +648,156 @@ export class GroupRun {
     return reverted
   }
 
-  /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
-  private async afterSwitchAndHealth(releaseId: string): Promise<void> {
+  /**
+   * The checks a release gets once it is live, whether a deploy or a rollback put it there: the
+   * hook on every server (with RELEASE_ID set to the release now live there), then the health
+   * check. Undefined when everything passed.
+   */
+  private async checkLive(
+    sessions: ServerSession[],
+    hook: AfterHook | undefined,
+    live: (s: ServerSession) => string,
+    previous: (s: ServerSession) => string | undefined,
+    restoring: boolean
+  ): Promise<CheckFailure | undefined> {
     const { settings } = this
-    let failure: string | undefined
-    let causes: unknown[] = []
-    if (settings.afterSwitch) {
-      await this.deps.group('After switch', async () => {
-        const failures = await this.phase(this.sessions, 'after-switch', s =>
-          s.afterSwitch(settings.afterSwitch as string, releaseId, s.liveRelease)
+    if (sessions.length === 0) return undefined
+    const what = [...new Set(sessions.map(live))].join(', ')
+    let failure: CheckFailure | undefined
+    if (hook) {
+      const title = restoring ? `After rollback: ${hook.name} in ${what}` : 'After switch'
+      await this.deps.group(title, async () => {
+        const failures = await this.phase(sessions, 'after-switch', s =>
+          s.afterSwitch(hook.script, live(s), previous(s), hook.name)
         )
-        if (failures.length > 0) {
-          failure = describeFailures(failures, 'after-switch failed')
-          causes = failures.map(f => f.error)
-        }
+        if (failures.length > 0)
+          failure = {
+            message: describeFailures(failures, `${hook.name} failed`),
+            causes: failures.map(f => f.error)
+          }
       })
     }
     if (failure === undefined && settings.healthCheckUrl) {
-      await this.deps.group('Health check', async () => {
+      const url = settings.healthCheckUrl
+      await this.deps.group(restoring ? `Health check of ${what}` : 'Health check', async () => {
         const started = Date.now()
-        const health = await pollHealth(
-          settings.healthCheckUrl as string,
-          settings.healthCheckTimeout,
-          this.deps.log,
-          { signal: this.deps.signal }
-        )
-        for (const s of this.sessions) s.report.phases['health-check'] = Date.now() - started
+        const health = await pollHealth(url, settings.healthCheckTimeout, this.deps.log, {
+          signal: this.deps.signal,
+          expect: settings.healthCheckExpect
+        })
+        for (const s of sessions)
+          s.report.phases['health-check'] =
+            (s.report.phases['health-check'] ?? 0) + Date.now() - started
         if (!health.ok) {
-          failure = `Health check failed: ${settings.healthCheckUrl} did not answer 2xx within ${settings.healthCheckTimeout}s; last: ${health.last}.`
-          causes = [new Error(failure)]
+          const message = `Health check failed: ${describeHealthFailure(url, settings.healthCheckTimeout, health, settings.healthCheckExpect)}.`
+          failure = { message, causes: [new Error(message)] }
         }
       })
     }
+    return failure
+  }
+
+  /** The hook a release restored by a rollback gets: after-rollback, or else after-switch. */
+  private rollbackHook(): AfterHook | undefined {
+    const { afterRollback, afterSwitch } = this.settings
+    if (afterRollback) return { name: 'after-rollback', script: afterRollback }
+    if (afterSwitch) return { name: 'after-switch', script: afterSwitch }
+    return undefined
+  }
+
+  /**
+   * A release that was live and failed its checks: switch every server back to the release it
+   * had before this step, give that release the same checks, and record the failed one so it is
+   * never a rollback target. Always ends in a GroupError that says what is live now.
+   */
+  private async switchBack(
+    failed: (s: ServerSession) => string,
+    failure: CheckFailure
+  ): Promise<never> {
+    const { settings } = this
+    const switched = this.sessions.filter(s => s.switchedTo !== undefined)
+    const reverted = await this.deps.group('Roll back', () => this.revert(switched))
+    this.rolledBack = reverted.length > 0
+    const restored = switched.filter(s => s.switchedTo === undefined && s.liveRelease !== undefined)
+    const restoredIds = [...new Set(restored.map(s => s.liveRelease as string))].join(', ')
+    const restoreFailure = await this.checkLive(
+      restored,
+      this.rollbackHook(),
+      s => s.liveRelease as string,
+      failed,
+      true
+    )
+    await this.finishAll(s => {
+      const id = failed(s)
+      // Where switching back failed, the failed release is still live.
+      if (s.switchedTo !== undefined) return { events: [['live', id]], prune: [] }
+      const events: [string, string][] = [
+        ['live', id],
+        ['fail', id]
+      ]
+      if (s.liveRelease === undefined) return { events, prune: [] }
+      events.push(['live', s.liveRelease])
+      // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
+      // good releases are left for the next successful deploy to prune.
+      return {
+        events,
+        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+          const state = s.releaseState(old)
+          return state === 'failed' || state === 'rolled-back'
+        })
+      }
+    })
+    for (const s of this.sessions) {
+      s.report.status = s.switchedTo === undefined ? 'rolled-back' : 'failed'
+      s.report.error ??= failure.message
+    }
+    const back =
+      restored.length > 0
+        ? `Rolled back to ${restoredIds} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}`
+        : reverted.length > 0
+          ? `Switched back on ${reverted.length} server${reverted.length === 1 ? '' : 's'}: there was no release before, so current was removed`
+          : 'Could not switch back on any server'
+    const checks = [
+      ...(this.rollbackHook() ? [this.rollbackHook()?.name] : []),
+      ...(settings.healthCheckUrl ? ['the health check'] : [])
+    ].join(' and ')
+    const after = restoreFailure
+      ? `\nRelease ${restoredIds} fails its checks too after the rollback: ${restoreFailure.message}\nThe site may be down: check the servers, then deploy a fix or pick a release with 'mode: rollback' and 'rollback-to'.`
+      : restored.length > 0 && checks !== ''
+        ? `; ${restoredIds} passed ${checks}.`
+        : '.'
+    this.fail(`${failure.message}\n${back}${after}`, [
+      ...failure.causes,
+      ...(restoreFailure?.causes ?? [])
+    ])
+  }
+
+  /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
+  private async afterSwitchAndHealth(releaseId: string): Promise<void> {
+    const { settings } = this
+    const hook: AfterHook | undefined = settings.afterSwitch
+      ? { name: 'after-switch', script: settings.afterSwitch }
+      : undefined
+    const failure = await this.checkLive(
+      this.sessions,
+      hook,
+      () => releaseId,
+      s => s.liveRelease,
+      false
+    )
     if (failure === undefined) return
     if (!settings.rollbackOnFailure) {
       await this.finishAll(() => ({ events: [['live', releaseId]], prune: [] }))
       for (const s of this.sessions) {
         s.report.status = 'failed'
-        s.report.error ??= failure
+        s.report.error ??= failure.message
       }
       this.fail(
-        `${failure}\nrollback-on-failure is false: release ${releaseId} stays live.`,
-        causes
+        `${failure.message}\nrollback-on-failure is false: release ${releaseId} stays live.`,
+        failure.causes
       )
     }
-    const reverted = await this.deps.group('Roll back', () =>
-      this.revert(this.sessions.filter(s => s.switchedTo !== undefined))
-    )
-    this.rolledBack = reverted.length > 0
-    // Its own group: Actions logs do not nest groups.
-    await this.finishAll(s => ({
-      events: [
-        ['rollback', releaseId],
-        ...(s.liveRelease ? [['live', s.liveRelease] as [string, string]] : [])
-      ],
-      prune: []
-    }))
-    for (const s of this.sessions) {
-      s.report.status = 'rolled-back'
-      s.report.error ??= failure
-    }
-    this.fail(
-      `${failure}\nRolled back to ${this.sessions[0]?.liveRelease ?? '(no release)'} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}.`,
-      causes
-    )
+    await this.switchBack(() => releaseId, failure)
   }
 
   /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
@@ -655,7 +822,45 @@ export class GroupRun {
     })
   }
 
-  /** mode: rollback. */
+  /**
+   * The release `mode: rollback` switches a server to: `rollback-to`, or the good release live
+   * before the current one. A problem is a sentence for the refusal.
+   */
+  private rollbackTarget(s: ServerSession): { target: string } | { problem: string } {
+    const complete = s.completeReleases()
+    const { rollbackTo } = this.settings
+    const targets = `rollback targets here: ${complete.filter(id => id !== s.liveRelease).join(', ') || 'none'}`
+    if (rollbackTo === undefined) {
+      const target = previousRelease(complete, s.liveRelease)
+      if (target === undefined)
+        return {
+          problem: `${s.label}: no good release before ${s.liveRelease ?? '(none)'} to roll back to (releases that failed after going live are kept for inspection, never rolled back to)`
+        }
+      return { target }
+    }
+    const state = s.releaseState(rollbackTo)
+    if (
+      !s.releaseDirs.has(rollbackTo) ||
+      state === 'incomplete' ||
+      state === 'gone' ||
+      state === undefined
+    )
+      return {
+        problem: `${s.label}: release '${rollbackTo}' is not a complete release here (${targets})`
+      }
+    if (state === 'failed')
+      return {
+        problem: `${s.label}: release '${rollbackTo}' failed its checks after it went live and was switched away from; it is kept for inspection, not as a rollback target (${targets}). Deploy a fixed version instead.`
+      }
+    if (rollbackTo === s.liveRelease)
+      return { problem: `${s.label}: release '${rollbackTo}' is already live` }
+    return { target: rollbackTo }
+  }
+
+  /**
+   * mode: rollback. The target gets the same checks as a deploy: after-rollback (or after-switch)
+   * and the health check; if they fail, every server goes back to what it had.
+   */
   async rollback(): Promise<DeployResult> {
     const { settings } = this
     try {
@@ -664,19 +869,9 @@ export class GroupRun {
       const targets = new Map<ServerSession, string>()
       const problems: string[] = []
       for (const s of this.sessions) {
-        const complete = s.completeReleases()
-        const target = settings.rollbackTo ?? previousRelease(complete, s.liveRelease)
-        if (target === undefined)
-          problems.push(
-            `${s.label}: no complete release before ${s.liveRelease ?? '(none)'} to roll back to`
-          )
-        else if (!complete.includes(target))
-          problems.push(
-            `${s.label}: release '${target}' is not a complete release here (complete: ${complete.join(', ') || 'none'})`
-          )
-        else if (target === s.liveRelease)
-          problems.push(`${s.label}: release '${target}' is already live`)
-        else targets.set(s, target)
+        const choice = this.rollbackTarget(s)
+        if ('problem' in choice) problems.push(choice.problem)
+        else targets.set(s, choice.target)
       }
       if (problems.length > 0) {
         await this.abortAll()
@@ -685,38 +880,48 @@ export class GroupRun {
           problems.map(p => new DeployRefusedError(p))
         )
       }
+      const target = (s: ServerSession): string => targets.get(s) as string
       const distinct = new Set(targets.values())
       if (distinct.size > 1)
         this.deps.log.warning(
           `servers roll back to different releases: ${[...targets].map(([s, t]) => `${s.label} -> ${t}`).join(', ')}`
         )
       this.releaseId = [...targets.values()][0]
-      await this.switchAll(s => targets.get(s) as string, `Roll back to ${this.releaseId}`)
-      for (const s of this.sessions) s.report.release = targets.get(s)
-      let failure: string | undefined
-      if (settings.afterSwitch) {
-        await this.deps.group('After switch', async () => {
-          const failures = await this.phase(this.sessions, 'after-switch', s =>
-            s.afterSwitch(settings.afterSwitch as string, targets.get(s) as string, s.liveRelease)
-          )
-          if (failures.length > 0) failure = describeFailures(failures, 'after-switch failed')
-        })
+      await this.switchAll(target, `Roll back to ${this.releaseId}`)
+      for (const s of this.sessions) s.report.release = target(s)
+      const failure = await this.checkLive(
+        this.sessions,
+        this.rollbackHook(),
+        target,
+        s => s.liveRelease,
+        false
+      )
+      const events = (s: ServerSession): [string, string][] => [
+        ...(s.liveRelease === undefined ? [] : [['rollback', s.liveRelease] as [string, string]]),
+        ['live', target(s)]
+      ]
+      if (failure === undefined) {
+        // Nothing is pruned by a rollback: every release stays where it was for the next step.
+        await this.finishAll(s => ({ events: events(s), prune: [] }))
+        for (const s of this.sessions) s.report.status = 'deployed'
+        this.deps.log.info(`rolled back to ${this.releaseId}`)
+        return this.result()
       }
-      await this.finishAll(s => ({
-        events: [
-          ['rollback', s.liveRelease ?? ''],
-          ['live', targets.get(s) as string]
-        ],
-        prune: []
-      }))
-      if (failure)
+      if (!settings.rollbackOnFailure) {
+        await this.finishAll(s => ({ events: events(s), prune: [] }))
+        for (const s of this.sessions) {
+          s.report.status = 'failed'
+          s.report.error ??= failure.message
+        }
         this.fail(
-          `${failure}\nThe rollback itself happened: current points to the target release.`,
-          [new Error(failure)]
+          `Rollback to ${this.releaseId} failed its checks: ${failure.message}\nrollback-on-failure is false: release ${this.releaseId} stays live.`,
+          failure.causes
         )
-      for (const s of this.sessions) s.report.status = 'deployed'
-      this.deps.log.info(`rolled back to ${this.releaseId}`)
-      return this.result()
+      }
+      return await this.switchBack(target, {
+        message: `Rollback to ${this.releaseId} failed its checks: ${failure.message}`,
+        causes: failure.causes
+      })
     } catch (error) {
       if (error instanceof GroupError) throw error
       await this.abortAll().catch(() => undefined)

@@ -5,7 +5,7 @@ import { messageOf } from '../errors.js'
 import { unlockScript } from '../server/remote-scripts.js'
 import { parseScriptOutput } from '../server/script-output.js'
 import { describeLockOwner } from '../server/server-messages.js'
-import { ServerSession } from '../server/server-session.js'
+import { ServerSession, releaseIdOfLink } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
@@ -28,6 +28,10 @@ export class UnlockRun {
           const result = await host.run(unlockScript(this.settings.path))
           const output = parseScriptOutput(result.stdout)
           const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
+          const current = output.lines.find(l => l.startsWith('current '))?.slice(8)
+          session.deployDir = output.lines.find(l => l.startsWith('path '))?.slice(5) ?? ''
+          session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+          session.report.release = session.liveRelease
           if (output.lines.includes('not-locked')) {
             session.log.info('no lock was held')
           } else if (output.lines.includes('unlocked')) {
@@ -48,7 +52,20 @@ export class UnlockRun {
       },
       { stopOnError: false }
     )
-    const result: DeployResult = { rolledBack: false, sessions }
+    // The outputs say what is live, as after any other mode.
+    sessions.sort(
+      (a, b) => this.settings.servers.indexOf(a.server) - this.settings.servers.indexOf(b.server)
+    )
+    const first = sessions[0]
+    const result: DeployResult = {
+      rolledBack: false,
+      sessions,
+      releaseId: first?.liveRelease,
+      releasePath: first?.liveRelease
+        ? `${first.deployDir}/releases/${first.liveRelease}`
+        : undefined,
+      previousReleaseId: first?.liveRelease
+    }
     if (failures.length > 0) {
       throw new GroupError(
         `Unlock failed:\n${failures.map(f => `  ${messageOf(f.error)}`).join('\n')}`,

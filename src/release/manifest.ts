@@ -347,3 +347,18 @@ export async function parseManifest(data: Buffer): Promise<Manifest> {
   })
   return { version: 1, entries, sharedLinks }
 }
+
+/**
+ * Symlinks whose target is absolute or leads out of the deployed tree: they are deployed as
+ * links, and on the server they resolve to whatever is there (Debian's WordPress package links
+ * wp-config.php to /etc/wordpress).
+ */
+export function linksLeavingTree(entries: ManifestEntry[]): ManifestEntry[] {
+  return entries.filter(e => {
+    if (e.type !== 'symlink') return false
+    const target = e.target ?? ''
+    if (target.startsWith('/')) return true
+    const resolved = path.posix.normalize(path.posix.join(path.posix.dirname(e.path), target))
+    return resolved === '..' || resolved.startsWith('../')
+  })
+}

@@ -14,6 +14,10 @@ export interface Plan {
   deleted: string[]
   /** Entries the starting copy already has, unchanged. */
   unchanged: number
+  /** Files among `unchanged`. */
+  unchangedFiles: number
+  /** Files among `deleted`. */
+  deletedFiles: number
   /** Files in `upload`. */
   uploadFiles: number
   /** Bytes of file content in `upload`. */
@@ -64,15 +68,20 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
   const removedDirs = new Set<string>()
   const remove: string[] = []
   const deleted: string[] = []
+  let deletedFiles = 0
   // Base entries sorted parents-first, so a removed directory hides everything below it.
   for (const old of base) {
     if (underAny(old.path, removedDirs)) {
-      if (!localByPath.has(old.path)) deleted.push(old.path)
+      if (!localByPath.has(old.path)) {
+        deleted.push(old.path)
+        if (old.type === 'file') deletedFiles++
+      }
       continue
     }
     const now = localByPath.get(old.path)
     if (now === undefined) {
       deleted.push(old.path)
+      if (old.type === 'file') deletedFiles++
       remove.push(old.path)
       if (old.type === 'dir') removedDirs.add(old.path)
     } else if (!same(old, now)) {
@@ -83,6 +92,7 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
 
   const upload: ManifestEntry[] = []
   let unchanged = 0
+  let unchangedFiles = 0
   let uploadBytes = 0
   let uploadFiles = 0
   for (const entry of local) {
@@ -91,6 +101,7 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
       old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path))
     if (old !== undefined && !gone && same(old, entry)) {
       unchanged++
+      if (entry.type === 'file') unchangedFiles++
       continue
     }
     upload.push(entry)
@@ -99,5 +110,14 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
       uploadBytes += entry.size
     }
   }
-  return { upload, remove, deleted, unchanged, uploadFiles, uploadBytes }
+  return {
+    upload,
+    remove,
+    deleted,
+    unchanged,
+    unchangedFiles,
+    deletedFiles,
+    uploadFiles,
+    uploadBytes
+  }
 }

@@ -19,6 +19,7 @@ import {
   LISTING_SH,
   RELEASE_SH,
   SWITCH_SH,
+  SHARED_LISTING_SH,
   UNLOCK_SH,
   type ReleaseValues
 } from './scripts.generated.js'
@@ -51,6 +52,8 @@ export interface InspectParams {
    * (`need-sftp`, which the runner answers by probing SFTP and asking again).
    */
   require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
+  /** Compare the live release with what it was when it became ready (drift lines). */
+  drift?: boolean
 }
 
 /**
@@ -68,7 +71,8 @@ export function inspectScript(p: InspectParams): string {
     REQUIRE_TOOLS: p.require?.tools ?? [],
     REQUIRE_TAR: p.require?.tar ?? false,
     REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
-    PREFETCH: p.prefetch?.copyMethod ?? 'none'
+    PREFETCH: p.prefetch?.copyMethod ?? 'none',
+    DRIFT: p.drift ?? false
   })
 }
 
@@ -93,7 +97,16 @@ export interface PrepareParams {
         /** The copy of this release started at lock time (`base.<pid>` under .atomic-deploy). */
         prefetched?: string
       }
-    | { kind: 'cache'; exists: boolean }
+    | {
+        kind: 'cache'
+        exists: boolean
+        /**
+         * Paths this sync removes or writes in cache/: recorded in cache.pending before they
+         * change, so an interrupted sync leaves the old manifest and the list of what is no longer
+         * as it says (the next deploy re-sends only those).
+         */
+        touched?: string[]
+      }
   copyMethod: 'copy' | 'hardlink'
   /** Paths to remove from the starting copy (relative to it). */
   remove: string[]
@@ -159,6 +172,8 @@ export function releaseScript(
     BASE_SHARED_LINKS: base.kind === 'release' ? base.sharedLinks : [],
     PREFETCHED: (base.kind === 'release' && base.prefetched) || '',
     CACHE_EXISTS: base.kind === 'cache' && base.exists,
+    // One JSON string per line of cache.pending: a name may hold a newline.
+    CACHE_TOUCHED: base.kind === 'cache' ? (base.touched ?? []).map(p => JSON.stringify(p)) : [],
     COPY_METHOD: prepare?.copyMethod ?? 'copy',
     REMOVE: prepare?.remove ?? [],
     TRANSFER:
@@ -237,6 +252,14 @@ export function finishScript(p: FinishParams): string {
     SPARE_RELEASE: p.spare?.release ?? '',
     SPARE_NEED_KB: String(p.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
   })
+}
+
+/**
+ * For a dry run: what shared/ holds, `depth` levels deep, as `!shared-entry <d|f|l> ./<path>`
+ * lines, then `!shared-end` (shared-listing.sh). Reads only.
+ */
+export function sharedListingScript(deployDir: string, depth: number): string {
+  return withValues(SHARED_LISTING_SH, { DEPLOY_DIR: deployDir, DEPTH: String(depth) })
 }
 
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */

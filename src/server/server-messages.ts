@@ -1,5 +1,6 @@
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
 import { printable } from '../ssh/servers.js'
+import { quote } from '../shell-quote.js'
 
 export function describeListingLine(line: string): string {
   const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
@@ -10,18 +11,28 @@ export function describeListingLine(line: string): string {
   return `${p} (directory)`
 }
 
+/** A path as a user would paste it into a shell: quoted only when it needs to be. */
+function shellWord(text: string): string {
+  return /^[A-Za-z0-9_./@%+=:,-]+$/.test(text) ? text : quote(text)
+}
+
 export function lastLines(text: string, n = 5): string {
   return text.trim().split('\n').slice(-n).join(' | ')
 }
 
-export function refusalMessage(refused: string, foreign: string[], user: string): string {
+export function refusalMessage(
+  refused: string,
+  foreign: string[],
+  user: string,
+  deployDir: string
+): string {
   const [kind, ...rest] = refused.split(' ')
   const detail = rest.join(' ')
   switch (kind) {
     case 'foreign':
       return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`
     case 'permission':
-      return `permission denied: ${detail}. Create the directory as root and give it to the deploy user, e.g. 'sudo mkdir -p <path> && sudo chown ${user}: <path>'. Nothing was changed.`
+      return `permission denied: ${detail}. Create the directory as root and give it to the deploy user: 'sudo mkdir -p ${shellWord(deployDir)} && sudo chown ${user}: ${shellWord(deployDir)}'. Nothing was changed.`
     case 'system':
       return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`
     case 'notdir':

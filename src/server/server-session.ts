@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import {
+  AbortedError,
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
@@ -11,12 +12,24 @@ import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
 import { makePlan, type Plan } from '../release/plan.js'
+import { parseSharedListing, sharedDepth, sharedProblems } from '../release/shared-check.js'
+import {
+  describeDrift,
+  isReleasePath,
+  notUnderLinks,
+  parseListingDiff,
+  summarizeDiff,
+  topMost,
+  type Drift
+} from '../release/drift.js'
 import {
   completeReleases,
   incompleteReleases,
   parseLog,
   releaseStates,
-  type LogEvent
+  releasesToPrune,
+  type LogEvent,
+  type ReleaseState
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult, SftpProbe } from '../ssh/remote-host.js'
 import {
@@ -28,6 +41,7 @@ import {
   inspectScript,
   releaseScript,
   switchScript,
+  sharedListingScript,
   type FinalizeParams,
   type InspectParams,
   type PrepareParams,
@@ -77,8 +91,22 @@ export type Phase =
 /** Where the new release starts from, as decided by the plan phase. */
 export type Base =
   | { kind: 'none'; reason: string }
-  | { kind: 'release'; id: string; entries: ManifestEntry[]; sharedLinks: string[] }
-  | { kind: 'cache'; exists: boolean; entries: ManifestEntry[]; reason?: string }
+  | {
+      kind: 'release'
+      id: string
+      entries: ManifestEntry[]
+      sharedLinks: string[]
+      /** Paths to remove from the copy whatever the plan says (they differ from the manifest). */
+      remove: string[]
+    }
+  | {
+      kind: 'cache'
+      exists: boolean
+      entries: ManifestEntry[]
+      reason?: string
+      /** Paths to remove from cache/ whatever the plan says. */
+      remove: string[]
+    }
 
 export interface ReleaseOptions {
   releaseId: string
@@ -120,6 +148,8 @@ export interface ArchiveFeed {
   onMeter?: (taken: () => number | undefined) => void
   /** The server no longer reads the stream (finished or failed). */
   done?: () => void
+  /** The plan's files (and their bytes) the archive has carried so far, for its servers' reports. */
+  sent: { files: number; bytes: number }
 }
 
 /** What happened on one server, for the `servers` output and the job summary. */
@@ -179,6 +209,15 @@ export class ServerSession {
   private warnedNoGzip = false
   /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
   private metadata: Promise<ReleaseMetadata> | undefined
+  /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
+  private pendingBlob: Buffer | undefined
+  /**
+   * How the live release differs from what it was when it became ready (changes made on the
+   * server since), when the drift check ran and the release has a record to compare with.
+   */
+  drift: Drift | undefined
+  /** What before-switch changed in the live release when it was made, as recorded then. */
+  private hooked: Drift | undefined
 
   constructor(
     readonly server: Server,
@@ -222,7 +261,8 @@ export class ServerSession {
     reuse: Reuse,
     prefetch?: { copyMethod: CopyMethod },
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-    deploy?: { transfer: Transfer }
+    deploy?: { transfer: Transfer },
+    drift = false
   ): Promise<void> {
     const params: InspectParams = {
       path: pathInput,
@@ -231,7 +271,8 @@ export class ServerSession {
       reuse,
       systemExact: SYSTEM_DIRECTORIES.exact,
       systemTrees: SYSTEM_DIRECTORIES.trees,
-      ...(prefetch ? { prefetch } : {})
+      ...(prefetch ? { prefetch } : {}),
+      drift
     }
     if (deploy && lockOwner) {
       // With transfer: sftp, SFTP must be there before anything is written.
@@ -262,6 +303,22 @@ export class ServerSession {
     this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
     this.manifestBlob = output.blobs.get('manifest')
     this.linksBlob = output.blobs.get('links')
+    this.pendingBlob = output.blobs.get('pending')
+    if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
+      this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
+    const hooked = output.blobs.get('hooked')
+    this.hooked = hooked
+      ? summarizeDiff(
+          parseListingDiff(
+            'hook',
+            hooked
+              .toString('utf8')
+              .split('\n')
+              .filter(l => l.startsWith('!'))
+              .map(l => l.slice(1))
+          )
+        )
+      : undefined
     const prefetched = value(output, 'prefetch')?.split(' ')
     this.prefetched =
       prefetched && prefetched.length >= 2
@@ -339,7 +396,7 @@ export class ServerSession {
     }
     if (result.code === REFUSED_EXIT || refused !== undefined) {
       throw new DeployRefusedError(
-        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user)}`
+        `${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user, value(output, 'path') ?? pathInput)}`
       )
     }
     if (result.code === LOCK_EXIT) {
@@ -356,9 +413,34 @@ export class ServerSession {
     }
   }
 
-  /** Complete releases in log order. */
+  /** Complete releases (the rollback targets), the most recently live last. */
   completeReleases(): string[] {
     return completeReleases(this.events, this.releaseDirs)
+  }
+
+  /** What the log says of a release: undefined when it never mentions it. */
+  releaseState(id: string): ReleaseState | undefined {
+    return releaseStates(this.events).get(id)
+  }
+
+  /**
+   * The releases to prune once `events` are appended to the log. `made` is a release this run
+   * created (its start and ready are on the server, not yet in the log read at inspect).
+   */
+  pruneAfter(
+    events: [string, string][],
+    keep: number,
+    live: string,
+    replaced: string | undefined,
+    made?: string
+  ): string[] {
+    const appended = [
+      ...(made === undefined ? [] : [['start', made] as const, ['ready', made] as const]),
+      ...events
+    ].map(([event, id]) => ({ event, id, time: '' }))
+    const existing = new Set(this.releaseDirs)
+    if (made !== undefined) existing.add(made)
+    return releasesToPrune([...this.events, ...appended], existing, keep, live, replaced)
   }
 
   /** Decide the starting point and diff against it. */
@@ -369,6 +451,11 @@ export class ServerSession {
     else if (this.base.kind === 'cache' && this.base.reason)
       this.log.info(`full upload: ${this.base.reason}`)
     this.plan = makePlan(entries, baseEntries)
+    const extra = this.base.kind === 'none' ? [] : this.base.remove
+    if (extra.length > 0) {
+      const planned = new Set(this.plan.remove)
+      this.plan.remove = [...extra.filter(p => !planned.has(p)), ...this.plan.remove]
+    }
     return this.plan
   }
 
@@ -376,18 +463,35 @@ export class ServerSession {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
     if (reuse === 'cache') {
       if (!this.manifestBlob)
-        return { kind: 'cache', exists: false, entries: [], reason: 'cache/ has no manifest yet' }
-      try {
         return {
           kind: 'cache',
-          exists: true,
-          entries: (await parseManifest(this.manifestBlob)).entries
+          exists: false,
+          entries: [],
+          remove: [],
+          reason: 'cache/ has no manifest yet'
         }
+      try {
+        const entries = (await parseManifest(this.manifestBlob)).entries
+        const pending = parsePending(this.pendingBlob)
+        if (pending === undefined)
+          return {
+            kind: 'cache',
+            exists: false,
+            entries: [],
+            remove: [],
+            reason: 'the record of an interrupted update of cache/ is unreadable'
+          }
+        if (pending.length > 0)
+          this.log.info(
+            `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
+          )
+        return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
       } catch (error) {
         return {
           kind: 'cache',
           exists: false,
           entries: [],
+          remove: [],
           reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
         }
       }
@@ -415,7 +519,23 @@ export class ServerSession {
         return false
       }
       const entries = manifest.entries.filter(e => !underLink(e.path))
-      return { kind: 'release', id: this.liveRelease, entries, sharedLinks }
+      // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+      // are not what its manifest says: the copy loses them, and the plan sends them again.
+      const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
+      if (
+        (this.drift !== undefined && !this.drift.complete) ||
+        (this.hooked !== undefined && !this.hooked.complete)
+      )
+        return {
+          kind: 'none',
+          reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
+        }
+      return {
+        kind: 'release',
+        id: this.liveRelease,
+        sharedLinks,
+        ...withoutPaths(entries, untrusted)
+      }
     } catch (error) {
       return {
         kind: 'none',
@@ -428,7 +548,8 @@ export class ServerSession {
   planLine(): string {
     const plan = this.plan
     if (!plan) return 'no plan'
-    return `uploading ${formatCount(plan.uploadFiles)} files (${formatBytes(plan.uploadBytes)}), deleting ${formatCount(plan.deleted.length)}, keeping ${formatCount(plan.unchanged)}`
+    // Every count is of files, so the three add up to what the two trees hold.
+    return `uploading ${files(plan.uploadFiles)} (${formatBytes(plan.uploadBytes)}), deleting ${files(plan.deletedFiles)}, keeping ${files(plan.unchangedFiles)}`
   }
 
   private releaseParams(releaseId: string): ReleaseParams {
@@ -530,7 +651,11 @@ export class ServerSession {
               ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
             }
           : base.kind === 'cache'
-            ? { kind: 'cache', exists: base.exists }
+            ? {
+                kind: 'cache',
+                exists: base.exists,
+                touched: [...plan.remove, ...plan.upload.map(e => e.path)]
+              }
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
@@ -553,6 +678,45 @@ export class ServerSession {
       updatesCache: base.kind === 'cache'
     }
     this.prepared = id
+    // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
+    // An archive counts for all the servers it goes to.
+    const sent = feed?.sent ?? { files: 0, bytes: 0 }
+    const count = (size: number): void => {
+      sent.files++
+      sent.bytes += size
+    }
+    try {
+      const final = await this.transferAndFinalize(
+        options,
+        { plan, metadata, relativeTarget, common, prepare, finalize },
+        count,
+        feed
+      )
+      sent.files = plan.uploadFiles
+      sent.bytes = plan.uploadBytes
+      this.reportPrepared(id, plan, final)
+    } finally {
+      this.report.filesUploaded = sent.files
+      this.report.bytesUploaded = sent.bytes
+    }
+  }
+
+  /** The upload and the release scripts around it; the output of the last one. */
+  private async transferAndFinalize(
+    options: ReleaseOptions,
+    p: {
+      plan: Plan
+      metadata: ReleaseMetadata
+      relativeTarget: string
+      common: ReleaseParams
+      prepare: PrepareParams
+      finalize: FinalizeParams
+    },
+    count: (size: number) => void,
+    feed: ArchiveFeed | undefined
+  ): Promise<ScriptOutput> {
+    const { plan, metadata, relativeTarget, common, prepare, finalize } = p
+    const id = options.releaseId
     let final: ScriptOutput
     if (feed) {
       // A local read error truncates the stream; the server then reports a broken archive, but
@@ -565,6 +729,8 @@ export class ServerSession {
           signal: options.signal,
           ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
         })
+        // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+        if (options.signal?.aborted) throw new AbortedError('cancelled (SIGINT/SIGTERM)')
         if (readError && result.code !== 0) {
           throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
         }
@@ -584,7 +750,8 @@ export class ServerSession {
         plan,
         directoryMode: this.directoryMode,
         log: this.log,
-        signal: options.signal
+        signal: options.signal,
+        onFile: entry => count(entry.size)
       })
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
@@ -592,10 +759,21 @@ export class ServerSession {
       this.checkRelease(second.result, second.output, id)
       final = second.output
     }
+    return final
+  }
+
+  /** What the release script reported once the release is ready. */
+  private reportPrepared(id: string, plan: Plan, final: ScriptOutput): void {
     const hookExit = value(final, 'hook-exit')
     if (hookExit) this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`)
-    this.report.filesUploaded = plan.uploadFiles
-    this.report.bytesUploaded = plan.uploadBytes
+    const hookDiff = parseListingDiff('hook', final.lines)
+    if (hookDiff.counts !== undefined) {
+      const changes = summarizeDiff(hookDiff)
+      const total = hookDiff.counts.reduce((a, b) => a + b, 0)
+      this.log.info(
+        `before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
+      )
+    }
     this.report.filesDeleted = plan.deleted.length
     this.report.release = id
     const linked = values(final, 'shared')
@@ -702,6 +880,33 @@ export class ServerSession {
     }
   }
 
+  /**
+   * For a dry run: the shared-path conflicts and missing paths the release phase would fail on,
+   * as its messages say them.
+   */
+  async sharedProblems(
+    entries: ManifestEntry[],
+    sharedPaths: string[] | undefined,
+    conflict: SharedConflict
+  ): Promise<string[]> {
+    const { result, output } = await this.script(
+      sharedListingScript(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32))
+    )
+    if (result.code !== 0 || !output.lines.includes('shared-end')) {
+      throw new RemoteCommandError(
+        `${this.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,
+        result.code,
+        result.stderrTail
+      )
+    }
+    const shared = parseSharedListing(values(output, 'shared-entry'))
+    return sharedProblems(shared, entries, sharedPaths, conflict).map(p =>
+      p.kind === 'conflict'
+        ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+        : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
+    )
+  }
+
   /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
   private get sftpSwitch(): boolean {
     return this.capabilities !== undefined && switchesOverSftp(this.capabilities)
@@ -766,23 +971,31 @@ export class ServerSession {
     return value(output, 'current')
   }
 
-  /** Run after-switch in the live release. */
-  async afterSwitch(script: string, id: string, previous: string | undefined): Promise<void> {
+  /**
+   * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
+   * `previous` as the release that was live before it.
+   */
+  async afterSwitch(
+    script: string,
+    id: string,
+    previous: string | undefined,
+    name = 'after-switch'
+  ): Promise<void> {
     const env = this.hookEnv(id)
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
     const { result, output } = await this.script(
-      hookScript({ deployDir: this.deployDir, releaseId: id, name: 'after-switch', script, env })
+      hookScript({ deployDir: this.deployDir, releaseId: id, name, script, env })
     )
     const exit = value(output, 'hook-exit')
     if (result.code !== 0) {
       throw new RemoteCommandError(
-        `${this.label}: after-switch failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`}`,
+        `${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`,
         result.code,
         result.stderrTail
       )
     }
-    this.log.info(`after-switch exited with status ${exit?.split(' ')[1] ?? '0'}`)
+    this.log.info(`${name} exited with status ${exit?.split(' ')[1] ?? '0'} (release ${id})`)
   }
 
   /** Remove a prepared release that will not go live, and release the lock. */
@@ -838,6 +1051,52 @@ export class ServerSession {
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
+}
+
+/**
+ * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
+ * removals that make a copy match what is left.
+ */
+function withoutPaths(
+  entries: ManifestEntry[],
+  paths: string[]
+): { entries: ManifestEntry[]; remove: string[] } {
+  if (paths.length === 0) return { entries, remove: [] }
+  // Read back from the server: never a path through a link of the tree.
+  const remove = topMost(notUnderLinks(paths, entries))
+  const gone = new Set(remove)
+  const under = (p: string): boolean => {
+    for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+      if (gone.has(p.slice(0, i))) return true
+    return false
+  }
+  return { entries: entries.filter(e => !under(e.path)), remove }
+}
+
+/**
+ * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
+ * one (the file is read back from the server: every path is checked before it steers a removal).
+ */
+function parsePending(blob: Buffer | undefined): string[] | undefined {
+  if (!blob) return []
+  const paths: string[] = []
+  for (const line of blob.toString('utf8').split('\n')) {
+    if (line === '') continue
+    let p: unknown
+    try {
+      p = JSON.parse(line)
+    } catch {
+      return undefined
+    }
+    if (typeof p !== 'string' || !isReleasePath(p)) return undefined
+    paths.push(p)
+  }
+  return paths
+}
+
+/** `1 file`, `3,500 files`. */
+function files(n: number): string {
+  return `${formatCount(n)} file${n === 1 ? '' : 's'}`
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

@@ -138,12 +138,16 @@ export function archiveStream(
   entries: Iterable<TarEntry>,
   compression: 'adaptive' | 'dense' | 'none',
   progress: UploadProgress,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  /** Called with each file entry once it is in the archive. */
+  onFile?: (entry: TarEntry) => void
 ): { stream: Readable; gzip?: Gzip } {
   const tar = createTarStream(entries, {
     signal,
     onEntry: (_, entry) => {
-      if (entry.type === 'file') progress.files++
+      if (entry.type !== 'file') return
+      progress.files++
+      onFile?.(entry)
     }
   })
   // Progress counts archive bytes as they leave the tar writer, against the archive's size.
@@ -176,6 +180,8 @@ export interface SftpUploadOptions {
   log: Log
   /** Aborting stops the upload: files in flight are cut short, no new one starts. */
   signal?: AbortSignal
+  /** Called with each file of the plan once it is written. */
+  onFile?: (entry: ManifestEntry) => void
 }
 
 /**
@@ -224,6 +230,7 @@ export async function sftpUpload(files: RemoteFiles, o: SftpUploadOptions): Prom
         signal?.removeEventListener('abort', cut)
       }
       progress.files++
+      o.onFile?.(e)
     }
   }
   try {

@@ -229,6 +229,7 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
   ['keep-releases', '0', /1 to 100/, {}],
   ['before-switch', 'echo \0', /script|command/i, {}],
   ['after-switch', 'echo \0', /script|command/i, {}],
+  ['after-rollback', 'echo \0', /script|command/i, {}],
   ['mode', 'redeploy', /deploy, rollback, unlock/, {}],
   ['rollback-to', '../x', /letters, digits/, { mode: 'rollback' }],
   ['dry-run', 'yes', /true or false/, {}],
@@ -242,6 +243,13 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
   ['rollback-on-failure', 'maybe', /true or false/, {}],
   ['health-check-url', 'ftp://example.com/health', /http:\/\/ or https:\/\//, {}],
   ['health-check-timeout', '3601', /1 to 3600/, {}],
+  [
+    'health-check-expect',
+    'ok\nversion 2',
+    /one line/,
+    { 'health-check-url': 'https://example.com/health' }
+  ],
+  ['on-drift', 'error', /warn, fail, ignore/, {}],
   ['strategy', 'rolling', /parallel, sequential/, {}],
   ['max-parallel', '0', /1 to 100/, {}],
   ['connect-timeout', '301', /1 to 300/, {}]
@@ -842,6 +850,44 @@ describe('health-check-url', () => {
     'https://exa mple.com/'
   ])('refuses %s', url => {
     refusal('health-check-url', { 'health-check-url': url })
+  })
+})
+
+describe('health-check-expect', () => {
+  const url = { 'health-check-url': 'https://example.com/health' }
+
+  it.each<[string, string, string | undefined]>([
+    ['empty: any 2xx passes', '', undefined],
+    ['only spaces: any 2xx passes', '   ', undefined],
+    ['text kept verbatim, spaces included', ' status: ok ', ' status: ok '],
+    ['the line break of a YAML block scalar dropped', 'build 42\n', 'build 42'],
+    ['quotes, $() and unicode kept', `"ok" $(id) ✓`, `"ok" $(id) ✓`]
+  ])('%s', (_label, text, expected) => {
+    expect(settings({ ...url, 'health-check-expect': text }).healthCheckExpect).toBe(expected)
+  })
+
+  it('is refused without health-check-url, naming both', () => {
+    const error = refusal('health-check-expect', { 'health-check-expect': 'ok' })
+    expect(error.message).toContain('health-check-url')
+  })
+})
+
+describe('after-rollback and on-drift', () => {
+  it('default to no script (after-switch runs after a rollback) and warn', () => {
+    const s = settings({ 'after-switch': 'echo reload' })
+    expect(s.afterSwitch).toBe('echo reload')
+    expect(s.afterRollback).toBeUndefined()
+    expect(s.onDrift).toBe('warn')
+  })
+
+  it.each(['warn', 'fail', 'ignore'] as const)('on-drift accepts %s', value => {
+    expect(settings({ 'on-drift': value }).onDrift).toBe(value)
+  })
+
+  it('reads after-rollback as a script, CRLF normalised', () => {
+    expect(settings({ 'after-rollback': 'echo a\r\necho b\r\n' }).afterRollback).toBe(
+      'echo a\necho b\n'
+    )
   })
 })
 

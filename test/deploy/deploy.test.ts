@@ -199,7 +199,7 @@ describe('pruning', () => {
     expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual(
       ids
         .slice(-2)
-        .flatMap(id => [`${id}.json.gz`, `${id}.links`])
+        .flatMap(id => [`${id}.json.gz`, `${id}.links`, `${id}.listing`, `${id}.ready`])
         .sort()
     )
   })
@@ -217,6 +217,12 @@ describe('a failing before-switch', () => {
     expect(failed.code).toBe(1)
     expect(failed.log).toContain('migrating')
     expect(failed.log).toMatch(/before-switch exited with status 3/)
+    // What was sent is counted, though the release went no further.
+    expect(failed.log).toMatch(
+      /plan for release broken: uploading 1 file \(6 B\), deleting 0 files, keeping \d+ files/
+    )
+    expect(failed.outputs['files-uploaded']).toBe('1')
+    expect(Number(failed.outputs['bytes-uploaded'])).toBe('broken'.length)
     expect(await readlink(path.join(f.deployDir, 'current'))).toBe(
       `releases/${first.outputs['release-id']}`
     )
@@ -269,7 +275,7 @@ describe('a failing before-switch', () => {
       'building',
       'before-switch exited with status 0',
       'reloading',
-      'after-switch exited with status 0'
+      `after-switch exited with status 0 (release ${run.outputs['release-id']})`
     ]) {
       expect(
         lines.some(l => l.includes(prefix) && l.endsWith(text)),

@@ -548,6 +548,9 @@ describe('a deploy path the user cannot write', () => {
     expect(error).toContain(target)
     expect(error).toMatch(/chown/)
     expect(error).toContain(f.user.name)
+    // The fix is ready to paste: it names the path, not a placeholder.
+    expect(error).toContain(`sudo mkdir -p ${target} && sudo chown ${f.user.name}: ${target}`)
+    expect(error).not.toContain('<path>')
     expect(failed.log).not.toContain('::group::Prepare release')
     expect(await list(parent)).toEqual([])
   })

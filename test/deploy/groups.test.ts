@@ -533,18 +533,24 @@ describe('mode: rollback on a group', () => {
 })
 
 describe('automatic rollback on a group', () => {
-  it('switches every server back when after-switch fails on one', async () => {
+  it('switches every server back when after-switch fails on one, and runs after-switch for the restored release on every server', async () => {
     const ts = await targets(3)
     const bad = ts[1]
     const src = await source()
+    const events = await eventsDir()
     await deployOk(ts, src, { 'release-id': 'r1' })
     await writeTree(src, { 'index.php': '<?php echo "v2";' })
     const run = await runAction(
       inputs(ts, src, {
         'release-id': 'r2',
-        'after-switch': `if [ "$(id -un)" = ${bad.user.name} ]; then echo "reload failed" >&2; exit 4; fi`
+        'after-switch': [
+          `echo "$RELEASE_ID" >> ${events}/$(id -un)`,
+          `if [ "$(id -un)" = ${bad.user.name} ] && [ "$RELEASE_ID" = r2 ]; then echo "reload failed" >&2; exit 4; fi`
+        ].join('\n')
       })
     )
+    for (const t of ts)
+      expect(await readFile(path.join(events, t.user.name), 'utf8'), t.label).toBe('r2\nr1\n')
     expect(run.code, run.log).toBe(1)
     expect(run.outputs['rolled-back']).toBe('true')
     for (const t of ts) {

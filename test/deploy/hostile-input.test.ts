@@ -389,6 +389,7 @@ describe('a bad value for every input', () => {
     'keep-releases': { bad: () => ({ 'keep-releases': '0' }) },
     'before-switch': { anyValue: 'a shell script' },
     'after-switch': { anyValue: 'a shell script' },
+    'after-rollback': { anyValue: 'a shell script' },
     mode: { bad: () => ({ mode: 'redeploy' }) },
     'rollback-to': { bad: () => ({ 'rollback-to': 'r1' }) },
     'dry-run': { bad: () => ({ 'dry-run': 'maybe' }) },
@@ -402,6 +403,8 @@ describe('a bad value for every input', () => {
     'rollback-on-failure': { bad: () => ({ 'rollback-on-failure': 'yes' }) },
     'health-check-url': { bad: () => ({ 'health-check-url': 'ftp://example.com/health' }) },
     'health-check-timeout': { bad: () => ({ 'health-check-timeout': '0' }) },
+    'health-check-expect': { bad: () => ({ 'health-check-expect': 'ok' }) },
+    'on-drift': { bad: () => ({ 'on-drift': 'error' }) },
     strategy: { bad: () => ({ strategy: 'random' }) },
     'max-parallel': { bad: () => ({ 'max-parallel': '0' }) },
     'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) }

@@ -9,6 +9,7 @@ import {
   chmod,
   lstat,
   mkdir,
+  mkdtemp,
   readdir,
   readFile,
   readlink,
@@ -18,6 +19,7 @@ import {
   symlink,
   writeFile
 } from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionResult } from '../support/action.ts'
@@ -112,7 +114,12 @@ async function expectUntouched(f: Fixture, liveId: string): Promise<void> {
   expect(await list(path.join(f.deployDir, 'releases'))).toEqual([liveId])
   expect(await exists(meta(f, 'lock'))).toBe(false)
   expect(await list(meta(f, 'tmp'))).toEqual([])
-  expect(await list(meta(f, 'manifests'))).toEqual([`${liveId}.json.gz`, `${liveId}.links`])
+  expect(await list(meta(f, 'manifests'))).toEqual([
+    `${liveId}.json.gz`,
+    `${liveId}.links`,
+    `${liveId}.listing`,
+    `${liveId}.ready`
+  ])
   expect(await list(meta(f, 'revisions'))).toEqual([`${liveId}.json`])
 }
 
@@ -322,7 +329,7 @@ describe('what the manifest covers', () => {
   })
 })
 
-describe('verification before the switch', () => {
+describe('changes made on the server, and verification before the switch', () => {
   const drifts: [string, string, (release: string) => Promise<void>][] = [
     [
       'bytes appended to a file',
@@ -339,7 +346,7 @@ describe('verification before the switch', () => {
   ]
 
   it.each(drifts)(
-    'catches %s in the live release, names it, switches nothing; reuse none recovers',
+    'names %s in the live release: on-drift fail refuses, changing nothing; the default warns and deploys exactly the source',
     async (_, drifted, drift) => {
       const f = await fixture()
       await deploy(f, { 'release-id': 'one' })
@@ -347,22 +354,27 @@ describe('verification before the switch', () => {
       await drift(current(f))
       await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
-      const failed = await runAction(f.inputs({ 'release-id': 'two' }))
-      expect(failed.code).toBe(1)
-      const error = errorLines(failed.log)
+      const refused = await runAction(f.inputs({ 'release-id': 'two', 'on-drift': 'fail' }))
+      expect(refused.code).toBe(1)
+      const error = errorLines(refused.log)
       expect(error).toContain(drifted)
-      expect(error).toMatch(/does not match/)
+      expect(error).toMatch(/changed on the server since it was deployed/)
       expect(error).not.toContain('index.php')
       await expectUntouched(f, 'one')
-      expect(await readFile(path.join(current(f), 'index.php'), 'utf8')).toBe('<?php echo "v1";')
 
-      const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
-      expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
+      const warned = await deploy(f, { 'release-id': 'three' })
+      const warnings = warned.log.split('\n').filter(l => l.startsWith('::warning::'))
+      expect(warnings.join('\n')).toContain(drifted)
+      expect(warnings.join('\n')).toMatch(/release one was changed on the server/)
       await expectExact(f)
+      // Only what changed in the source and what drifted on the server were sent.
+      expect(Number(warned.outputs['files-uploaded'])).toBeLessThanOrEqual(2)
+      // The old release keeps what was changed in it, for whoever wants it back.
+      expect(await exists(release(f, 'one'))).toBe(true)
     }
   )
 
-  it('with verify full, catches a same-size content change on the server', async () => {
+  it('names a same-size edit of a live file (only its time tells) and sends the file again', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })
     const edited = path.join(current(f), 'config/app.php')
@@ -371,7 +383,129 @@ describe('verification before the switch', () => {
     await writeFile(edited, bytes) // same inode, same size, same mode
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
-    const failed = await runAction(f.inputs({ 'release-id': 'two', verify: 'full' }))
+    const second = await deploy(f, { 'release-id': 'two' })
+    expect(second.log).toMatch(/::warning::.*changed config\/app\.php/)
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+  })
+
+  it('reports what before-switch writes into the release on that deploy; the next copy leaves it out, the hook runs again, and the deploy succeeds', async () => {
+    const f = await fixture()
+    const hook = {
+      'before-switch': 'mkdir -p cache && echo "compiled for $RELEASE_ID" > cache/config.php'
+    }
+    const first = await deploy(f, { 'release-id': 'one', ...hook })
+    expect(first.log).toMatch(
+      /before-switch changed release one after verification: added cache.*the next deploy's copy of this release leaves these out/
+    )
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    // reuse: previous (the default) starts from a copy of release one, cache/ and all.
+    const second = await deploy(f, { 'release-id': 'two', ...hook })
+    expect(second.log).not.toContain('::warning::')
+    expect(second.outputs['files-uploaded']).toBe('1')
+    expect(await readFile(path.join(current(f), 'cache/config.php'), 'utf8')).toBe(
+      'compiled for two\n'
+    )
+    expect(await describeTree(current(f), { skip: p => p.startsWith('cache') })).toEqual(
+      await describeTree(f.source)
+    )
+  })
+
+  it('with reuse cache: names changes made in the live release; a deploy failing after the upload keeps the cache manifest, so the next sends only what changed', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one', reuse: 'cache' })
+    await writeFile(path.join(current(f), 'public/upload-by-hand.txt'), 'x')
+
+    // The source now also holds .env, which shared/ holds too: the deploy fails after the upload.
+    await mkdir(path.join(f.deployDir, 'shared'), { recursive: true })
+    await writeFile(path.join(f.deployDir, 'shared/.env'), 'APP_KEY=real')
+    await run('chown', ['-R', `${f.user.name}:`, path.join(f.deployDir, 'shared')])
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";', '.env': 'APP_KEY=committed' })
+    const failed = await runAction(f.inputs({ 'release-id': 'two', reuse: 'cache' }))
+    expect(failed.code).toBe(1)
+    expect(failed.log).toMatch(
+      /::warning::.*release one was changed.*added public\/upload-by-hand\.txt/
+    )
+    expect(errorLines(failed.log)).toMatch(/\.env is both in shared\/ and in the release/)
+    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+
+    await rm(path.join(f.source, '.env'))
+    await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
+    const next = await deploy(f, { 'release-id': 'three', reuse: 'cache' })
+    // index.php (and the removed .env) changed in cache/ since its manifest: nothing else is sent.
+    expect(next.outputs['files-uploaded']).toBe('1')
+    expect(next.log).not.toMatch(/full upload/)
+    // The release is the source, and shared/.env linked in.
+    expect(await describeTree(current(f), { skip: p => p === '.env' })).toEqual(
+      await describeTree(f.source)
+    )
+  })
+
+  it('with reuse cache, distrusts a cache.pending that names a path leaving cache/: a full upload, nothing outside removed', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one', reuse: 'cache' })
+    // What a hostile or broken server could hold: a path out of cache/ into the deploy directory.
+    await writeFile(meta(f, 'cache.pending'), '"../keep-me.txt"\n')
+    await writeFile(path.join(f.deployDir, 'keep-me.txt'), 'not the cache')
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    const next = await deploy(f, { 'release-id': 'two', reuse: 'cache' })
+    expect(next.log).toMatch(
+      /full upload: the record of an interrupted update of cache\/ is unreadable/
+    )
+    expect(await readFile(path.join(f.deployDir, 'keep-me.txt'), 'utf8')).toBe('not the cache')
+    await expectExact(f)
+  })
+
+  it('never lets a record read back from the server remove a path through a symlink of the release', async () => {
+    const victim = await mkdtemp(path.join(os.tmpdir(), 'adt-victim-'))
+    temporary.push(victim)
+    await writeFile(path.join(victim, 'keep.txt'), 'outside the deploy directory')
+    const f = await fixture({ ...BASE, outside: { symlink: victim } })
+    await run('chown', ['-R', `${f.user.name}:`, victim])
+    await deploy(f, { 'release-id': 'one' })
+    // A doctored record of what before-switch changed: a path through the link.
+    await writeFile(
+      meta(f, 'manifests/one.hook'),
+      '!hook-added f 644 1 ./outside/keep.txt\n!hook 1 0 0\n'
+    )
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    await deploy(f, { 'release-id': 'two' })
+    expect(await readFile(path.join(victim, 'keep.txt'), 'utf8')).toBe(
+      'outside the deploy directory'
+    )
+  })
+
+  it('with on-drift ignore, verification still catches an extra file, names it, switches nothing; reuse none recovers', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one' })
+    await writeFile(path.join(current(f), 'public/extra.txt'), 'extra')
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+
+    const failed = await runAction(f.inputs({ 'release-id': 'two', 'on-drift': 'ignore' }))
+    expect(failed.code).toBe(1)
+    const error = errorLines(failed.log)
+    expect(error).toContain('public/extra.txt')
+    expect(error).toMatch(/does not match/)
+    expect(failed.log).not.toContain('::warning::')
+    await expectUntouched(f, 'one')
+
+    const recovered = await deploy(f, { 'release-id': 'three', reuse: 'none' })
+    expect(Number(recovered.outputs['files-uploaded'])).toBe(await fileCount(f.source))
+    await expectExact(f)
+  })
+
+  it('with on-drift ignore and verify full, catches a same-size content change on the server', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'one' })
+    const edited = path.join(current(f), 'config/app.php')
+    const bytes = await readFile(edited)
+    bytes[bytes.length - 1] ^= 0x20
+    await writeFile(edited, bytes)
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+
+    const failed = await runAction(
+      f.inputs({ 'release-id': 'two', verify: 'full', 'on-drift': 'ignore' })
+    )
     expect(failed.code).toBe(1)
     const error = errorLines(failed.log)
     expect(error).toContain('config/app.php')
@@ -662,7 +796,12 @@ describe('dry run', () => {
 
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
     expect(result.code, result.log).toBe(0)
-    expect(result.log).toMatch(/uploading 2 files .*deleting 1\b/)
+    expect(result.log).toMatch(/uploading 2 files .*deleting 1 file\b/)
+    // The Done line names the release the deploy would make, not the live one.
+    const planned = /^Done: dry run planned release (\S+) /m.exec(result.log)?.[1]
+    expect(planned, result.log).toBeDefined()
+    expect(planned).not.toBe(first.outputs['release-id'])
+    expect(result.log).toContain(`plan for release ${planned}:`)
     // The first paths of each kind, under their kind.
     const section = (title: string): string =>
       new RegExp(`${title} \\(\\d+\\):\\n((?:.*\\]   .*\\n)*)`).exec(result.log)?.[1] ?? ''
@@ -676,6 +815,34 @@ describe('dry run', () => {
     expect(await exists(meta(f, 'lock'))).toBe(false)
     expect(await list(path.join(f.deployDir, 'releases'))).toEqual([first.outputs['release-id']])
     expect(await readlink(current(f))).toBe(`releases/${first.outputs['release-id']}`)
+  })
+})
+
+describe('a dry run that the deploy would fail', () => {
+  it('fails on a shared-path conflict, naming it, and writes nothing', async () => {
+    const f = await fixture({ ...BASE, '.env': 'APP_KEY=committed' })
+    await mkdir(path.join(f.deployDir, 'shared'), { recursive: true })
+    await writeFile(path.join(f.deployDir, 'shared/.env'), 'APP_KEY=real')
+    await run('chown', ['-R', `${f.user.name}:`, f.deployDir])
+    const before = await describeTree(f.deployDir)
+    const result = await runAction(f.inputs({ 'dry-run': 'true' }))
+    expect(result.code).toBe(1)
+    expect(errorLines(result.log)).toMatch(
+      /would fail.*\n.*\.env is both in shared\/ and in the release/
+    )
+    expect(await describeTree(f.deployDir)).toEqual(before)
+    const missing = await runAction(
+      f.inputs({
+        'dry-run': 'true',
+        'shared-paths': 'config/app.ini',
+        'shared-conflict': 'replace'
+      })
+    )
+    expect(missing.code).toBe(1)
+    expect(errorLines(missing.log)).toContain('config/app.ini is listed in shared-paths')
+    const fine = await runAction(f.inputs({ 'dry-run': 'true', 'shared-conflict': 'replace' }))
+    expect(fine.code, fine.log).toBe(0)
+    expect(await describeTree(f.deployDir)).toEqual(before)
   })
 })
 

@@ -147,6 +147,12 @@ describe('a signal during the upload', () => {
       expect(await current(f)).toBe('releases/one')
       expect(await describeTree(path.join(f.deployDir, 'releases/one'))).toEqual(before)
       expect(await list(path.join(f.deployDir, '.atomic-deploy/tmp'))).toEqual([])
+      // The summary says why: the run was cancelled, not that reading the source failed.
+      expect(cancelled.summary).toContain('cancelled (SIGINT/SIGTERM)')
+      expect(cancelled.summary).not.toContain('reading the source failed')
+      // And the log says the release was aborted once.
+      const log = await readFile(path.join(f.deployDir, '.atomic-deploy/log'), 'utf8')
+      expect(log.split('\n').filter(l => l.startsWith('abort\ttwo\t'))).toHaveLength(1)
     }, 90_000)
   }
 })

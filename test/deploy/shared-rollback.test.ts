@@ -523,6 +523,12 @@ describe('mode: unlock', () => {
     const none = await runAction(f.inputs({ mode: 'unlock' }))
     expect(none.code, none.log).toBe(0)
     expect(none.log).toMatch(/no lock was held/)
+    // Like every mode, unlock says what is live, in its outputs and its summary's title.
+    expect(none.outputs['release-id']).toBe(held.outputs['release-id'])
+    expect(none.outputs['release-path']).toBe(
+      `${f.deployDir}/releases/${held.outputs['release-id']}`
+    )
+    expect(none.summary).toContain(`atomic-deploy: unlock, ${held.outputs['release-id']} live`)
     expect(await exists(lockDir(f))).toBe(false)
   })
 })

@@ -24,6 +24,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   buildManifest,
   deployedMode,
+  linksLeavingTree,
   excludeMatcher,
   hashEntries,
   hashFile,
@@ -565,5 +566,39 @@ describe('serializeManifest and parseManifest', () => {
       { path: 'd/l', type: 'symlink', mode: 0o777, size: target.length, mtime: MTIME, target }
     ]
     expect((await parseManifest(data)).entries).toEqual(expected)
+  })
+})
+
+describe('linksLeavingTree', () => {
+  const link = (p: string, target: string): ManifestEntry => ({
+    path: p,
+    type: 'symlink',
+    mode: 0o777,
+    size: target.length,
+    mtime: MTIME,
+    target
+  })
+
+  it.each<[string, string, boolean]>([
+    ['wp-config.php', '/etc/wordpress/wp-config.php', true],
+    ['wp-content/uploads', '../../../var/lib/wordpress/uploads', true],
+    ['a/b', '../..', true],
+    ['a/b', '../../x', true],
+    ['top', '..', true],
+    ['public', 'src', false],
+    ['a/b', '../c', false],
+    ['a/b', './c/../../d', false],
+    ['a/b/c', '../../d', false],
+    ['dot', '.', false]
+  ])('%s -> %s leaves the tree: %s', (p, target, leaves) => {
+    expect(linksLeavingTree([link(p, target)]).length === 1).toBe(leaves)
+  })
+
+  it('ignores files and directories', () => {
+    const entries: ManifestEntry[] = [
+      { path: 'd', type: 'dir', mode: 0o755, size: 0, mtime: MTIME },
+      { path: 'f', type: 'file', mode: 0o644, size: 1, mtime: MTIME, sha256: 'x' }
+    ]
+    expect(linksLeavingTree(entries)).toEqual([])
   })
 })

@@ -81,6 +81,8 @@ describe('makePlan', () => {
       remove: [],
       deleted: [],
       unchanged: 6,
+      unchangedFiles: 3,
+      deletedFiles: 0,
       uploadFiles: 0,
       uploadBytes: 0
     })
@@ -273,6 +275,8 @@ describe('makePlan', () => {
       remove: [],
       deleted: [],
       unchanged: 1,
+      unchangedFiles: 1,
+      deletedFiles: 0,
       uploadFiles: 0,
       uploadBytes: 0
     })
@@ -285,6 +289,8 @@ describe('makePlan', () => {
       remove: [],
       deleted: [],
       unchanged: 2,
+      unchangedFiles: 1,
+      deletedFiles: 0,
       uploadFiles: 0,
       uploadBytes: 0
     })
@@ -293,6 +299,8 @@ describe('makePlan', () => {
   it('deletes everything when nothing is deployed', () => {
     const plan = makePlan([], tree())
     expect(plan.remove).toEqual(['index.php', 'src', 'public'])
+    // The log counts files: three files, whatever the directories and links.
+    expect(plan.deletedFiles).toBe(3)
     expect(plan.deleted).toEqual([
       'index.php',
       'src',

@@ -12,6 +12,7 @@ import {
   previousRelease,
   releaseStates,
   releasesToPrune,
+  setAsideReleases,
   type LogEvent,
   type ReleaseState
 } from '../../src/release/release-log.js'
@@ -66,7 +67,27 @@ describe('releaseStates: the last event decides', () => {
     ['started only', [ev('start', 'a')], 'incomplete'],
     ['started and ready', made('a'), 'complete'],
     ['ready, then live', [...made('a'), ev('live', 'a')], 'complete'],
-    ['ready, then rolled back to', [...made('a'), ev('rollback', 'a')], 'complete'],
+    [
+      'ready, then live again after a rollback',
+      [...made('a'), ev('rollback', 'a'), ev('live', 'a')],
+      'complete'
+    ],
+    [
+      'live, then switched away from by mode: rollback',
+      [...made('a'), ev('live', 'a'), ev('rollback', 'a')],
+      'rolled-back'
+    ],
+    [
+      'live, then rolled back for a failure',
+      [...made('a'), ev('live', 'a'), ev('fail', 'a')],
+      'failed'
+    ],
+    ['failed, then pruned', [...made('a'), ev('fail', 'a'), ev('prune', 'a')], 'gone'],
+    [
+      'aborted, then a stray fail event',
+      [ev('start', 'a'), ev('abort', 'a'), ev('fail', 'a')],
+      'gone'
+    ],
     ['started, then aborted', [ev('start', 'a'), ev('abort', 'a')], 'gone'],
     ['ready, then aborted (another server failed)', [...made('a'), ev('abort', 'a')], 'gone'],
     ['ready, then pruned', [...made('a'), ev('prune', 'a')], 'gone'],
@@ -148,15 +169,39 @@ describe('completeReleases', () => {
     expect(completeReleases(events, new Set(['a', 'b', 'c']))).toEqual(['b', 'c', 'a'])
   })
 
-  it('is not changed by live and rollback events', () => {
+  it('orders by when each release was last live, so a rollback-to moves its target last', () => {
     const events = [
       ...made('a'),
+      ev('live', 'a'),
       ...made('b'),
       ev('live', 'b'),
-      ev('rollback', 'b'),
+      ...made('c'),
+      ev('live', 'c'),
+      ev('rollback', 'c'),
       ev('live', 'a')
     ]
-    expect(completeReleases(events, new Set(['a', 'b']))).toEqual(['a', 'b'])
+    expect(completeReleases(events, new Set(['a', 'b', 'c']))).toEqual(['b', 'a'])
+  })
+
+  it('leaves out releases rolled back for a failure or by mode: rollback, even in old logs', () => {
+    const events = [
+      ...made('a'),
+      ev('live', 'a'),
+      ...made('b'),
+      ev('live', 'b'),
+      ev('fail', 'b'),
+      ev('live', 'a'),
+      // A log written before `fail` existed: an automatic rollback was a `rollback` event.
+      ...made('c'),
+      ev('live', 'c'),
+      ev('rollback', 'c'),
+      ev('live', 'a'),
+      ...made('d'),
+      ev('live', 'd')
+    ]
+    const all = new Set(['a', 'b', 'c', 'd'])
+    expect(completeReleases(events, all)).toEqual(['a', 'd'])
+    expect(setAsideReleases(events, all)).toEqual(['b', 'c'])
   })
 })
 
@@ -199,6 +244,40 @@ describe('previousRelease', () => {
   })
 })
 
+describe('the release mode: rollback goes to', () => {
+  it('is the good release live before: A, broken B rolled back, C, then rollback lands on A', () => {
+    const events = [
+      ...made('A'),
+      ev('live', 'A'),
+      ...made('B'),
+      ev('live', 'B'),
+      ev('fail', 'B'),
+      ev('live', 'A'),
+      ...made('C'),
+      ev('live', 'C')
+    ]
+    const all = new Set(['A', 'B', 'C'])
+    expect(previousRelease(completeReleases(events, all), 'C')).toBe('A')
+    // Rolling back again steps further back, never to the release just left.
+    const after = [...events, ev('rollback', 'C'), ev('live', 'A')]
+    expect(previousRelease(completeReleases(after, all), 'A')).toBeUndefined()
+  })
+
+  it('is the release that was live before a deploy (its previous-release-id), after a rollback-to', () => {
+    const events = [
+      ...['a', 'b', 'c'].flatMap(id => [...made(id), ev('live', id)]),
+      ev('rollback', 'c'),
+      ev('live', 'a'),
+      ...made('d'),
+      ev('live', 'd')
+    ]
+    expect(previousRelease(completeReleases(events, new Set(['a', 'b', 'c', 'd'])), 'd')).toBe('a')
+  })
+})
+
+/** Releases made and put live one after another, in the order given. */
+const deployed = (...ids: string[]): LogEvent[] => ids.flatMap(id => [...made(id), ev('live', id)])
+
 describe('releasesToPrune', () => {
   it.each<[string, string[], number, string, string | undefined, string[]]>([
     ['keeps the newest three', ['a', 'b', 'c', 'd', 'e'], 3, 'e', 'd', ['a', 'b']],
@@ -210,27 +289,62 @@ describe('releasesToPrune', () => {
       'a',
       ['b', 'c', 'd']
     ],
-    [
-      'keeps an old live release (after a rollback)',
-      ['a', 'b', 'c', 'd', 'e'],
-      2,
-      'b',
-      'e',
-      ['a', 'c']
-    ],
     ['keeps everything when there are fewer than keep', ['a', 'b'], 3, 'b', 'a', []],
     ['keeps everything on a first deploy', ['a'], 1, 'a', undefined, []],
     ['keeps in log order, not name order', ['zz', 'aa', 'mm', 'bb'], 2, 'bb', 'mm', ['zz', 'aa']]
-  ])('%s', (_label, complete, keep, live, replaced, expected) => {
-    expect(releasesToPrune(complete, keep, live, replaced)).toEqual(expected)
+  ])('%s', (_label, ids, keep, live, replaced, expected) => {
+    expect(releasesToPrune(deployed(...ids), new Set(ids), keep, live, replaced)).toEqual(expected)
+  })
+
+  it('keeps an old release that was rolled back to, as the newest live', () => {
+    const events = [...deployed('a', 'b', 'c', 'd', 'e'), ev('rollback', 'e'), ev('live', 'b')]
+    const all = new Set(['a', 'b', 'c', 'd', 'e'])
+    // Complete by last live: a, c, d, b. Keep 2: d and b. e was rolled back from: the newest
+    // set-aside release, kept for inspection.
+    expect(releasesToPrune(events, all, 2, 'b', 'e')).toEqual(['a', 'c'])
+  })
+
+  it('keeps the good releases after failed deploys, and only the newest failure while it is recent', () => {
+    // good A, broken B and C (rolled back automatically), good D, with keep-releases 2.
+    const events = [
+      ...deployed('A', 'B'),
+      ev('fail', 'B'),
+      ev('live', 'A'),
+      ...made('C'),
+      ev('live', 'C'),
+      ev('fail', 'C'),
+      ev('live', 'A'),
+      ...deployed('D')
+    ]
+    const all = new Set(['A', 'B', 'C', 'D'])
+    expect(releasesToPrune(events, all, 2, 'D', 'A')).toEqual(['B'])
+    // With keep-releases 1, D is the only good release kept, and C failed before D was made.
+    expect(releasesToPrune(events, all, 1, 'D', 'A')).toEqual(['B', 'C'])
+    // Another good deploy: A is beyond keep 2, and C failed before D, the oldest kept, was made.
+    const more = [...events, ...deployed('E')]
+    const withE = new Set([...all, 'E'])
+    expect(releasesToPrune(more, withE, 2, 'E', 'D')).toEqual(['B', 'C', 'A'])
+  })
+
+  it('prunes the newest set-aside release too once every good release kept is younger', () => {
+    // r2 was rolled back from; r3, r4 and r5 came after it, and keep-releases is 2.
+    const events = [
+      ...deployed('r1', 'r2'),
+      ev('rollback', 'r2'),
+      ev('live', 'r1'),
+      ...deployed('r3', 'r4', 'r5')
+    ]
+    const all = new Set(['r1', 'r2', 'r3', 'r4', 'r5'])
+    expect(releasesToPrune(events, all, 2, 'r5', 'r4')).toEqual(['r2', 'r1', 'r3'])
   })
 
   it('never removes the live release or the one it replaced, for any keep and any pair', () => {
     const complete = ['r1', 'r2', 'r3', 'r4', 'r5', 'r6']
+    const events = deployed(...complete)
     for (let keep = 1; keep <= 7; keep++) {
       for (const live of complete) {
         for (const replaced of [undefined, ...complete]) {
-          const pruned = releasesToPrune(complete, keep, live, replaced)
+          const pruned = releasesToPrune(events, new Set(complete), keep, live, replaced)
           expect(pruned).not.toContain(live)
           if (replaced !== undefined) expect(pruned).not.toContain(replaced)
           // Exactly the releases older than the newest `keep` that are neither live nor replaced.

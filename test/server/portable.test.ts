@@ -198,8 +198,12 @@ async function lifecycle(platform: Platform): Promise<void> {
   expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual([
     'r4.json.gz',
     'r4.links',
+    'r4.listing',
+    'r4.ready',
     'r5.json.gz',
-    'r5.links'
+    'r5.links',
+    'r5.listing',
+    'r5.ready'
   ])
   expect(await list(path.join(f.deployDir, '.atomic-deploy/revisions'))).toEqual([
     'r4.json',

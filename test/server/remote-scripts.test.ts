@@ -728,7 +728,7 @@ describe.each(shells)('$name', shell => {
       const home = fresh('unlock')
       const r = run(shell, unlockScript('sites/app'), home)
       expect(r.status).toBe(0)
-      expect(r.lines).toEqual(['not-locked'])
+      expect(r.lines).toEqual([`path ${home}/sites/app`, 'not-locked'])
       expect(readdirSync(home)).toEqual([])
     })
 
@@ -738,7 +738,12 @@ describe.each(shells)('$name', shell => {
       build(join(home, HOSTILE), { '.atomic-deploy/lock/owner': `${owner}\n`, 'releases/r1/x': '' })
       const r = run(shell, unlockScript(HOSTILE), home)
       expect(r.status).toBe(0)
-      expect(r.lines).toEqual([`owner ${owner}`, 'unlocked'])
+      // The path's second line is not a result line (the path input refuses newlines anyway).
+      expect(r.lines).toEqual([
+        `path ${home}/${HOSTILE.split('\n')[0]}`,
+        `owner ${owner}`,
+        'unlocked'
+      ])
       expect(existsSync(join(home, HOSTILE, '.atomic-deploy/lock'))).toBe(false)
       expect(existsSync(join(home, HOSTILE, 'releases/r1/x'))).toBe(true)
       expect(injected(home)).toBe(false)
@@ -748,7 +753,7 @@ describe.each(shells)('$name', shell => {
       const home = fresh('unlock')
       mkdirSync(join(home, 'app/.atomic-deploy/lock'), { recursive: true })
       const r = run(shell, unlockScript(join(home, 'app')), home)
-      expect(r.lines).toEqual(['unlocked'])
+      expect(r.lines).toEqual([`path ${home}/app`, 'unlocked'])
       expect(existsSync(join(home, 'app/.atomic-deploy/lock'))).toBe(false)
     })
   })
@@ -1244,7 +1249,12 @@ describe.each(shells)('$name', shell => {
         expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
         build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
         const u = run(shell, unlockScript(D), D)
-        expect(u.lines).toEqual(['owner {"run":"test"}', 'unlocked'])
+        expect(u.lines).toEqual([
+          `path ${D}`,
+          'current releases/r1',
+          'owner {"run":"test"}',
+          'unlocked'
+        ])
         expect(leftovers(D)).toEqual([])
       })
     })
@@ -1539,7 +1549,17 @@ describe.each(shells)('$name', shell => {
         }
       )
       expect(ok.status, ok.lines.join('\n')).toBe(0)
-      expect(ok.lines).toEqual(['hook-start before-switch', 'hook-exit before-switch 0', 'ready'])
+      // The file the hook wrote into the release is reported, and recorded for the next deploy.
+      expect(ok.lines).toEqual([
+        'hook-start before-switch',
+        'hook-exit before-switch 0',
+        `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
+        'hook 1 0 0',
+        'ready'
+      ])
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.hook'), 'utf8')).toContain(
+        '!hook-added f 644'
+      )
       expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
         `r2 ${join(D, 'releases/r2')}`
       )

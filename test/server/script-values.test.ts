@@ -77,6 +77,7 @@ describe('prelude', () => {
       'inspect.sh',
       'listing.sh',
       'release.sh',
+      'shared-listing.sh',
       'switch.sh',
       'unlock.sh'
     ])

@@ -9,7 +9,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { rmSync } from 'node:fs'
-import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chmod, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
@@ -35,6 +35,12 @@ export interface NginxOptions {
   user?: string
   /** Bound on the start until the port accepts connections; default 10 s. */
   startTimeoutMs?: number
+  /**
+   * Serve PHP through PHP-FPM at this address, with the README's server block: `index.php` as
+   * the front controller, Debian's snippets/fastcgi-php.conf, and SCRIPT_FILENAME and
+   * DOCUMENT_ROOT from `root` (default `$realpath_root`).
+   */
+  php?: { fastcgiPass: string; root?: '$realpath_root' | '$document_root' }
 }
 
 export interface Nginx {
@@ -73,7 +79,18 @@ function buildConfig(dir: string, port: number, options: NginxOptions): string {
     '  server {',
     `    listen 127.0.0.1:${port};`,
     `    root ${options.root};`,
-    '    location / { }',
+    ...(options.php
+      ? [
+          '    index index.php;',
+          '    location / { try_files $uri $uri/ /index.php?$query_string; }',
+          '    location ~ \\.php$ {',
+          '      include snippets/fastcgi-php.conf;',
+          `      fastcgi_param SCRIPT_FILENAME ${options.php.root ?? '$realpath_root'}$fastcgi_script_name;`,
+          `      fastcgi_param DOCUMENT_ROOT ${options.php.root ?? '$realpath_root'};`,
+          `      fastcgi_pass ${options.php.fastcgiPass};`,
+          '    }'
+        ]
+      : ['    location / { }']),
     '  }',
     '}',
     ''
@@ -195,6 +212,12 @@ export async function startNginx(options: NginxOptions): Promise<Nginx> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'adt-nginx-'))
   // The workers (another account) must be able to reach the temp paths the master creates here.
   await chmod(dir, 0o755)
+  // Relative includes resolve against the configuration's directory: Debian's PHP snippets
+  // (snippets/fastcgi-php.conf, which includes fastcgi.conf) are linked in from /etc/nginx.
+  if (options.php) {
+    await symlink('/etc/nginx/snippets', path.join(dir, 'snippets'))
+    await symlink('/etc/nginx/fastcgi.conf', path.join(dir, 'fastcgi.conf'))
+  }
   const instance = new NginxInstance(dir, options)
   instance.cancelExitCleanup = onProcessExit(() => instance.killSync())
   guardDir(dir)

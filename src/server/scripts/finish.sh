@@ -22,7 +22,7 @@ cur=''
 [ $# -eq 0 ] || cur=$(readlink "$D/current")
 for id; do
   [ "$cur" = "releases/$id" ] || {
-    rm -rf "$D/releases/$id" "$M/manifests/$id.json.gz" "$M/manifests/$id.links" "$M/revisions/$id.json" &&
+    rm -rf "$D/releases/$id" "$M/manifests/$id".* "$M/revisions/$id.json" &&
       say "pruned $id"
   }
 done

@@ -13,11 +13,16 @@
 # @param REQUIRE_TOOLS list With LOCK: commands the deploy needs in PATH; checked before anything is written (refused as `tools <missing...>`).
 # @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
 # @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
+# @param DRIFT flag Compare the live release with the listing and ready marker its deploy recorded, and name what changed since (drift lines, see lib/diff.sh).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
+# shellcheck source=lib/listing.sh
+. ./lib/listing.sh
+# shellcheck source=lib/diff.sh
+. ./lib/diff.sh
 
 # The exit statuses the runner tells apart (LOCK_EXIT and REFUSED_EXIT in remote-scripts.ts).
 refused_exit=3
@@ -111,7 +116,13 @@ for r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done
 blob log "$M/log"
 c=''
 case $REUSE in
-  cache) [ -d "$D/cache" ] && blob manifest "$M/cache.manifest.json.gz" ;;
+  cache)
+    if [ -d "$D/cache" ]; then
+      blob manifest "$M/cache.manifest.json.gz"
+      # What an interrupted update of cache/ left unlike its manifest (see release.sh).
+      blob pending "$M/cache.pending"
+    fi
+    ;;
   previous)
     if [ -L "$D/current" ]; then
       c=${cur%/}
@@ -121,6 +132,28 @@ case $REUSE in
     fi
     ;;
 esac
+
+# How the live release differs from what it was when it became ready: its listing then and its
+# ready marker (release.sh). One walk of the release; releases made before these records existed
+# are reported as unknown.
+if [ -n "$DRIFT" ]; then
+  lv=${cur%/}
+  lv=${lv##*/}
+  case $lv in
+    '' | . | ..) ;;
+    *)
+      L="$D/releases/$lv" F="$M/manifests/$lv"
+      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then
+        lk="$F.links"
+        [ -f "$lk" ] || lk=/dev/null
+        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
+        blob hooked "$F.hook"
+      else
+        say "drift unknown"
+      fi
+      ;;
+  esac
+fi
 
 # The copy the next release starts from. A complete copy of the live release made earlier (the
 # spare the previous deploy left, see finish.sh; or one a killed run never took over) is kept,

@@ -14,6 +14,7 @@
 # @param BASE_SHARED_LINKS list With BASE release: its shared links, removed from the copy.
 # @param PREFETCHED string With BASE release: the copy of it started at lock time (`base.<pid>` under .atomic-deploy), or empty.
 # @param CACHE_EXISTS flag With BASE cache: cache/ exists already.
+# @param CACHE_TOUCHED list With BASE cache and CACHE_EXISTS: the paths this sync removes or writes in cache/, each a JSON string, recorded in cache.pending before they change.
 # @param COPY_METHOD copy|hardlink How a release is copied: cp -a, or hard links (cp -al).
 # @param REMOVE list Paths to remove from the starting copy (relative to it).
 # @param TRANSFER tar|tar-gzip|sftp How the changed files arrive: a tar stream on stdin (gzipped or not), or later over SFTP.
@@ -40,6 +41,8 @@
 . ./lib/listing.sh
 # shellcheck source=lib/hook.sh
 . ./lib/hook.sh
+# shellcheck source=lib/diff.sh
+. ./lib/diff.sh
 
 exists() { [ -e "$1" ] || [ -L "$1" ]; }
 
@@ -122,6 +125,9 @@ prepare_release() {
   for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done
   set -- "$D"/.current.tmp-*
   if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
+  # What a cleanup killed half-way left (see cleanup_release).
+  set -- "$D"/releases/.aborting.*
+  if [ -e "$1" ]; then rm -rf "$D"/releases/.aborting.* 2>/dev/null; fi
   [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
   mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
   # The directory the changed files land in: the new release, or cache/ which is then copied.
@@ -129,13 +135,18 @@ prepare_release() {
   case $BASE in
     release) start_from_release ;;
     cache)
-      # The cache manifest is rewritten only once the release built from the cache is verified,
-      # so an interrupted sync leaves no manifest and the next deploy rebuilds the cache from
-      # scratch.
+      # The cache manifest is rewritten once the release built from the cache is verified. Until
+      # then it stays, and cache.pending lists the paths this sync touches: an interrupted sync (a
+      # signal, a lost connection, a failure after the upload) costs the next deploy only those.
       target=$C
       drop_base
-      rm -f "$M/cache.manifest.json.gz"
-      if [ -z "$CACHE_EXISTS" ]; then
+      if [ -n "$CACHE_EXISTS" ]; then
+        eval "set -- $CACHE_TOUCHED"
+        if [ $# -gt 0 ]; then
+          printf '%s\n' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"
+        fi
+      else
+        rm -f "$M/cache.manifest.json.gz" "$M/cache.pending"
         { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"
       fi
       ;;
@@ -152,8 +163,10 @@ prepare_release() {
       # backslash escape (\\, \n) would name another directory.
       (
         cd "$D" && umask 000 || exit 1
-        [ "$TRANSFER" = tar ] || exec tar -x -p -o -z -f -
-        exec tar -x -p -o -f -
+        # -m: files get the server's time of extraction, so no file of a release is newer than
+        # its ready marker whatever the runner's clock says (the drift check compares with it).
+        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -
+        exec tar -x -p -o -m -f -
       ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"
       ;;
   esac
@@ -342,6 +355,13 @@ finalize_release() {
     head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
     fail verify "sha256 mismatch"
   fi
+  if [ -n "$UPDATES_CACHE" ]; then
+    # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
+    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"
+  fi
+  # What the release is when verified: the next deploy's drift check compares the live release
+  # with it and with the ready marker below.
+  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
   S="$D/shared"
   : > "$T/links"
   case $SHARED in
@@ -351,14 +371,24 @@ finalize_release() {
   mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
-  if [ -n "$UPDATES_CACHE" ]; then
-    cp "$M/manifests/$ID.json.gz" "$M/cache.manifest.json.gz" || fail io "cannot write the cache manifest"
-  fi
   if [ -n "$HOOK_NAME" ]; then
     run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
+    # What the hook changed (its listing against the verified one) is recorded for the next
+    # deploy, whose copy of this release drops it, and reported now, on this deploy. The listing
+    # after the hook is what the release is when ready.
+    cd "$R" || fail io "cannot enter $R"
+    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"
+    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"
+    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
+    hs=$(tail -n 1 "$M/manifests/$ID.hook")
+    if [ "$hs" != '!hook 0 0 0' ]; then
+      sed '$d' "$M/manifests/$ID.hook" | head -n 20
+      printf '%s\n' "$hs"
+    fi
   fi
   rm -rf "$M/tmp"
+  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
   say ready

@@ -10,6 +10,8 @@
 
 case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
 M="$D/.atomic-deploy"
+say "path $D"
+[ ! -L "$D/current" ] || say "current $(readlink "$D/current")"
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
 # A killed run's copy goes, unless it is a complete copy of the live release: the next deploy

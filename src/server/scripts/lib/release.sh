@@ -30,7 +30,14 @@ cleanup_release() {
     say "warning release $ID is live; it was not removed"
     return 0
   fi
-  rm -rf "$R" "$T" "$M/manifests/$ID.json.gz" "$M/manifests/$ID.links" "$M/revisions/$ID.json"
+  # Logged once, by whoever moves the release away: rename(2) succeeds for one of two cleanups
+  # running at once (the runner's abort, sent as soon as it gave up, and this script's own).
+  was=''
+  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then
+    was=1
+    rm -rf "$D/releases/.aborting.$ID.$$"
+  fi
+  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"
   # A complete copy of the live release stays for the next deploy: it was not this one's to use up.
   drop_base "$(live_copy)"
   # Shared paths this release seeded or created go back to how they were: absent.
@@ -43,7 +50,7 @@ cleanup_release() {
     done < "$M/seeded.$ID"
     rm -f "$M/seeded.$ID"
   fi
-  log_event abort "$ID" 2>/dev/null
+  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null
 }
 
 # Called once releases/<id> is ours: from then on a signal removes it. Before, nothing may.

@@ -1,0 +1,222 @@
+/**
+ * Rollback that restores a working site, end to end against a real sshd: which release a
+ * rollback goes to, what it keeps, and that a restored release gets the same checks as a
+ * deployed one (its hook with its own RELEASE_ID, the health check).
+ */
+import { readFile, readlink } from 'node:fs/promises'
+import http from 'node:http'
+import type { AddressInfo } from 'node:net'
+import path from 'node:path'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import { runAction, type ActionResult } from '../support/action.ts'
+import { createFixture, exists, list, writeTree, type Fixture } from '../support/fixture.ts'
+import { startSshd, type Sshd } from '../support/sshd.ts'
+
+let sshd: Sshd
+const fixtures: Fixture[] = []
+const servers: http.Server[] = []
+
+beforeAll(async () => {
+  sshd = await startSshd()
+})
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections()
+    await new Promise<void>(resolve => s.close(() => resolve()))
+  }
+  for (const f of fixtures.splice(0)) await f.cleanup()
+})
+afterAll(async () => {
+  await sshd?.stop()
+})
+
+async function fixture(): Promise<Fixture> {
+  const f = await createFixture({ sshd })
+  fixtures.push(f)
+  return f
+}
+
+const current = async (f: Fixture): Promise<string> => readlink(path.join(f.deployDir, 'current'))
+const errorOf = (run: ActionResult): string =>
+  run.log
+    .split('\n')
+    .filter(l => l.startsWith('::error::'))
+    .join('\n')
+    .replaceAll('%0A', '\n')
+/** Where the hooks below write what they ran for: outside the deploy directory. */
+const hookLog = (f: Fixture): string => path.join(f.user.home, 'hooks.log')
+const hookLines = async (f: Fixture): Promise<string[]> =>
+  (await readFile(hookLog(f), 'utf8').catch(() => '')).split('\n').filter(l => l !== '')
+
+/** An after-switch that records the release it runs for. */
+const RECORDING_HOOK =
+  'echo "$RELEASE_ID after $PREVIOUS_RELEASE_ID in $(pwd)" >> "$DEPLOY_PATH/../hooks.log"'
+/** The same, failing in a release whose health.txt is not ok. */
+const CHECKING_HOOK = `${RECORDING_HOOK}\ngrep -q "^ok" health.txt`
+
+/** Deploy `source` as release `id` whose health.txt says `health`. */
+async function deployAs(
+  f: Fixture,
+  id: string,
+  health: string,
+  extra: Record<string, string> = {}
+): Promise<ActionResult> {
+  await writeTree(f.source, { 'health.txt': `${health}\n`, 'version.txt': id })
+  return runAction(f.inputs({ 'release-id': id, ...extra }))
+}
+
+/**
+ * Answers what current/health.txt says: 200 with its text when it starts with "ok", 500 when
+ * it starts with "error", 404 when there is none.
+ */
+async function startHealthServer(f: Fixture): Promise<string> {
+  const server = http.createServer((_req, res) => {
+    readFile(path.join(f.deployDir, 'current/health.txt'), 'utf8')
+      .catch(() => undefined)
+      .then(text => {
+        res.statusCode = text === undefined ? 404 : text.startsWith('error') ? 500 : 200
+        res.end(text ?? 'no health.txt')
+      })
+  })
+  servers.push(server)
+  await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}/health`
+}
+
+describe('rollback after a failed deploy', () => {
+  it('A, broken B rolled back with after-switch run for A, then C: mode rollback lands on A, and previous-release-id agrees', async () => {
+    const f = await fixture()
+    const hook = { 'after-switch': CHECKING_HOOK }
+    expect((await deployAs(f, 'A', 'ok', hook)).code).toBe(0)
+
+    const broken = await deployAs(f, 'B', 'broken', hook)
+    expect(broken.code, broken.log).toBe(1)
+    expect(broken.outputs['rolled-back']).toBe('true')
+    expect(broken.outputs['release-id']).toBe('A')
+    expect(await current(f)).toBe('releases/A')
+    // The restored release got its after-switch, with its own RELEASE_ID, in its own directory:
+    // a reload there is what makes a PHP or Node app serve A's code again.
+    expect(await hookLines(f)).toEqual([
+      `A after  in ${f.deployDir}/releases/A`,
+      `B after A in ${f.deployDir}/releases/B`,
+      `A after B in ${f.deployDir}/releases/A`
+    ])
+    expect(errorOf(broken)).toMatch(/after-switch failed with status 1 \(release B\)/)
+    expect(errorOf(broken)).toContain('Rolled back to A on 1 server; A passed after-switch.')
+    // B stays for inspection.
+    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['A', 'B'])
+
+    const good = await deployAs(f, 'C', 'ok', hook)
+    expect(good.code, good.log).toBe(0)
+    expect(good.outputs['previous-release-id']).toBe('A')
+
+    const back = await runAction(f.inputs({ mode: 'rollback', ...hook }))
+    expect(back.code, back.log).toBe(0)
+    expect(back.outputs['release-id']).toBe('A')
+    expect(back.outputs['previous-release-id']).toBe('C')
+    expect(await current(f)).toBe('releases/A')
+    expect((await hookLines(f)).at(-1)).toBe(`A after C in ${f.deployDir}/releases/A`)
+
+    // Nothing good before A: B failed, C was just left. A named failed release is refused.
+    const further = await runAction(f.inputs({ mode: 'rollback' }))
+    expect(further.code).toBe(1)
+    expect(errorOf(further)).toMatch(/no good release before A/)
+    const toBroken = await runAction(f.inputs({ mode: 'rollback', 'rollback-to': 'B' }))
+    expect(toBroken.code).toBe(1)
+    expect(errorOf(toBroken)).toMatch(/'B' failed its checks after it went live/)
+    expect(await current(f)).toBe('releases/A')
+    // C was left by choice, not for a failure: rollback-to may still name it.
+    const toC = await runAction(f.inputs({ mode: 'rollback', 'rollback-to': 'C' }))
+    expect(toC.code, toC.log).toBe(0)
+    expect(await current(f)).toBe('releases/C')
+  }, 60_000)
+
+  it('prunes failed releases first and keeps keep-releases good ones (keep 3: A B C good, D E broken, F good)', async () => {
+    const f = await fixture()
+    const inputs = { 'after-switch': 'grep -q "^ok" health.txt', 'keep-releases': '3' }
+    for (const [id, health] of [
+      ['A', 'ok'],
+      ['B', 'ok'],
+      ['C', 'ok'],
+      ['D', 'broken'],
+      ['E', 'broken'],
+      ['F', 'ok']
+    ]) {
+      const run = await deployAs(f, id, health, inputs)
+      expect(run.code, `${id}: ${run.log}`).toBe(health === 'ok' ? 0 : 1)
+    }
+    // Good B, C and F (keep-releases 3); E, the newest failure, for inspection. A and D pruned.
+    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['B', 'C', 'E', 'F'])
+    const back = await runAction(f.inputs({ mode: 'rollback' }))
+    expect(back.code, back.log).toBe(0)
+    expect(await current(f)).toBe('releases/C')
+  }, 60_000)
+})
+
+describe('a rollback checks the release it restores', () => {
+  it('fails the step and says so when the target fails the health check, and switches back', async () => {
+    const f = await fixture()
+    const url = await startHealthServer(f)
+    // A went live without a health check; its health page has broken since.
+    expect((await deployAs(f, 'A', 'error: database schema too new')).code).toBe(0)
+    const b = await deployAs(f, 'B', 'ok B', { 'health-check-url': url })
+    expect(b.code, b.log).toBe(0)
+
+    const started = Date.now()
+    const back = await runAction(
+      f.inputs({ mode: 'rollback', 'health-check-url': url, 'after-switch': RECORDING_HOOK })
+    )
+    expect(back.code).toBe(1)
+    // Three 500s in a row end the check early, long before the 60 s timeout.
+    expect(Date.now() - started).toBeLessThan(20_000)
+    const error = errorOf(back)
+    expect(error).toContain('Rollback to A failed its checks')
+    expect(error).toMatch(/answered like a broken app 3 times in a row.*HTTP 500/)
+    expect(error).toContain(
+      'Rolled back to B on 1 server; B passed after-switch and the health check.'
+    )
+    expect(back.outputs['rolled-back']).toBe('true')
+    expect(back.outputs['release-id']).toBe('B')
+    expect(await current(f)).toBe('releases/B')
+    expect(await hookLines(f)).toEqual([
+      `A after B in ${f.deployDir}/releases/A`,
+      `B after A in ${f.deployDir}/releases/B`
+    ])
+    expect(back.summary).toContain('↩️ rolled back')
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+
+    // A failed its checks: it is no rollback target any more.
+    const again = await runAction(f.inputs({ mode: 'rollback' }))
+    expect(again.code).toBe(1)
+    expect(errorOf(again)).toMatch(/no good release before B/)
+  }, 60_000)
+
+  it('health-check-expect fails a 200 with the wrong body and rolls back; the right body passes', async () => {
+    const f = await fixture()
+    const url = await startHealthServer(f)
+    const check = { 'health-check-url': url, 'health-check-timeout': '30' }
+    expect((await deployAs(f, 'one', 'ok build-1', check)).code).toBe(0)
+
+    // The new release still answers with the old build's page: stale code, a 200 nonetheless.
+    const started = Date.now()
+    const stale = await deployAs(f, 'two', 'ok build-1', {
+      ...check,
+      'health-check-expect': 'build-2'
+    })
+    expect(stale.code).toBe(1)
+    expect(Date.now() - started).toBeLessThan(20_000)
+    expect(errorOf(stale)).toMatch(
+      /HTTP 200 OK without 'build-2' in the body, which starts 'ok build-1'/
+    )
+    expect(stale.outputs['rolled-back']).toBe('true')
+    expect(await current(f)).toBe('releases/one')
+
+    const fixed = await deployAs(f, 'three', 'ok build-2', {
+      ...check,
+      'health-check-expect': 'build-2'
+    })
+    expect(fixed.code, fixed.log).toBe(0)
+    expect(fixed.log).toContain("answered HTTP 200 OK with 'build-2'")
+    expect(await current(f)).toBe('releases/three')
+  }, 60_000)
+})
