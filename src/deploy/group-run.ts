@@ -17,7 +17,7 @@ import {
   type ReleaseOptions
 } from '../server/server-session.js'
 import { adaptLevel, Fanout } from '../server/archive-stream.js'
-import { archiveProgress, archiveStream } from '../server/upload.js'
+import { archiveProgress, archiveStream, sourceManifest } from '../server/upload.js'
 import type { Settings } from '../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
@@ -218,7 +218,12 @@ export class GroupRun {
           // A deploy starts copying the live release as soon as it holds the lock.
           lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
           this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined,
-          drift && this.settings.onDrift !== 'ignore'
+          drift && this.settings.onDrift !== 'ignore',
+          // A deploy (or its dry run) compares the source's manifest with the one it starts
+          // from by their digests: the server sends its manifest only when they differ.
+          this.settings.mode === 'deploy' && this.settings.reuse !== 'none'
+            ? this.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+            : undefined
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()

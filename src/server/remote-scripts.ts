@@ -54,6 +54,12 @@ export interface InspectParams {
   require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
   /** Compare the live release with what it was when it became ready (drift lines). */
   drift?: boolean
+  /**
+   * Read the digest of the source's manifest from stdin (a line) once everything else is said,
+   * and report the starting point's manifest against it: `same`, its view, or an older
+   * version's manifest. The runner writes the line as soon as it has hashed the source.
+   */
+  wantDigest?: boolean
 }
 
 /**
@@ -72,7 +78,8 @@ export function inspectScript(p: InspectParams): string {
     REQUIRE_TAR: p.require?.tar ?? false,
     REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
     PREFETCH: p.prefetch?.copyMethod ?? 'none',
-    DRIFT: p.drift ?? false
+    DRIFT: p.drift ?? false,
+    WANT_DIGEST: p.wantDigest ?? false
   })
 }
 
@@ -117,8 +124,15 @@ export interface PrepareParams {
 export interface FinalizeParams {
   /** With reuse cache: copy the synced cache into the release first. */
   fromCache?: { copyMethod: 'copy' | 'hardlink' }
-  /** Names (under $T) of the uploaded metadata files. */
-  hasSums: boolean
+  /** The digest of the source's manifest: the one the server puts together must have it. */
+  manifestDigest: string
+  /**
+   * The manifest the release starts from, under .atomic-deploy without `.m2` (`manifests/<id>`
+   * or `cache`), or undefined when the runner sends the whole manifest.
+   */
+  manifestBase?: string
+  /** Check the sha256 of every file (verify: full), not only of those sent. */
+  verifyAll: boolean
   /** Files whose names cannot go in a sha256sum -c list (newline or backslash): path and hash. */
   oddSums: { path: string; sha256: string }[]
   /** Symlinks whose target is read back and compared. */
@@ -180,7 +194,9 @@ export function releaseScript(
       prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
     FINALIZE: finalize !== undefined,
     FROM_CACHE: finalize?.fromCache?.copyMethod ?? 'none',
-    HAS_SUMS: finalize?.hasSums ?? false,
+    MANIFEST_DIGEST: finalize?.manifestDigest ?? '',
+    MANIFEST_BASE: finalize?.manifestBase ?? '',
+    VERIFY_ALL: finalize?.verifyAll ?? false,
     ODD_SUMS: finalize?.oddSums.flatMap(s => [s.path, s.sha256]) ?? [],
     LINKS: finalize?.links.flatMap(l => [l.path, l.target]) ?? [],
     SHARED: finalize?.shared.kind ?? 'auto',

@@ -81,9 +81,18 @@ import type {
   VerifyLevel
 } from '../settings.js'
 import { createHash } from 'node:crypto'
-import type { Readable } from 'node:stream'
+import { Readable } from 'node:stream'
+import { promisify } from 'node:util'
+import { gunzip } from 'node:zlib'
 import type { TarEntry } from '../release/tar-writer.js'
-import { releaseMetadata, sftpUpload, tarEntryFor, type ReleaseMetadata } from './upload.js'
+import {
+  releaseMetadata,
+  sftpUpload,
+  sourceManifest,
+  tarEntryFor,
+  type ReleaseMetadata
+} from './upload.js'
+import { parseView } from '../release/compact-manifest.js'
 
 export type Phase =
   'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
@@ -98,6 +107,8 @@ export type Base =
       sharedLinks: string[]
       /** Paths to remove from the copy whatever the plan says (they differ from the manifest). */
       remove: string[]
+      /** The server's manifest to put the new one together from (see FinalizeParams). */
+      manifest?: string
     }
   | {
       kind: 'cache'
@@ -106,6 +117,8 @@ export type Base =
       reason?: string
       /** Paths to remove from cache/ whatever the plan says. */
       remove: string[]
+      /** The server's manifest to put the new one together from (see FinalizeParams). */
+      manifest?: string
     }
 
 export interface ReleaseOptions {
@@ -202,7 +215,12 @@ export class ServerSession {
   switchUncertain: string | undefined
   plan: Plan | undefined
   base: Base | undefined
+  /** The starting point's manifest as an older version of atomic-deploy wrote it. */
   private manifestBlob: Buffer | undefined
+  /** The starting point's manifest view (see compact-manifest.ts), gzipped or not. */
+  private viewBlob: Buffer | undefined
+  /** The starting point's manifest has the source's digest: nothing changed. */
+  private same = false
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string; spare: boolean } | undefined
   private linksBlob: Buffer | undefined
@@ -262,7 +280,12 @@ export class ServerSession {
     prefetch?: { copyMethod: CopyMethod },
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
     deploy?: { transfer: Transfer },
-    drift = false
+    drift = false,
+    /**
+     * The digest of the source's manifest, for the server to compare with the starting point's
+     * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
+     */
+    digest?: Promise<string>
   ): Promise<void> {
     const params: InspectParams = {
       path: pathInput,
@@ -272,7 +295,8 @@ export class ServerSession {
       systemExact: SYSTEM_DIRECTORIES.exact,
       systemTrees: SYSTEM_DIRECTORIES.trees,
       ...(prefetch ? { prefetch } : {}),
-      drift
+      drift,
+      wantDigest: digest !== undefined
     }
     if (deploy && lockOwner) {
       // With transfer: sftp, SFTP must be there before anything is written.
@@ -283,13 +307,17 @@ export class ServerSession {
         tarOrSftp: deploy.transfer === 'auto'
       }
     }
-    let { result, output } = await this.script(inspectScript(params))
+    // The digest goes on stdin as soon as the source is hashed: the script reads it last.
+    const withDigest = (): { stdin?: Readable } =>
+      digest ? { stdin: Readable.from(digestLine(digest)) } : {}
+    let { result, output } = await this.script(inspectScript(params), withDigest())
     if (params.require && value(output, 'refused') === 'need-sftp') {
       // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
       // before writing anything; ask again once SFTP is known to be there.
       await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false)
       ;({ result, output } = await this.script(
-        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } })
+        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } }),
+        withDigest()
       ))
     }
     await this.checkInspected(result, output, pathInput)
@@ -302,6 +330,8 @@ export class ServerSession {
     const current = value(output, 'current')
     this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
     this.manifestBlob = output.blobs.get('manifest')
+    this.viewBlob = output.blobs.get('view')
+    this.same = output.lines.includes('same')
     this.linksBlob = output.blobs.get('links')
     this.pendingBlob = output.blobs.get('pending')
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
@@ -445,7 +475,7 @@ export class ServerSession {
 
   /** Decide the starting point and diff against it. */
   async makePlan(entries: ManifestEntry[], reuse: Reuse): Promise<Plan> {
-    this.base = await this.chooseBase(reuse)
+    this.base = await this.chooseBase(reuse, entries)
     const baseEntries = this.base.kind === 'none' ? [] : this.base.entries
     if (this.base.kind === 'none') this.log.info(`full upload: ${this.base.reason}`)
     else if (this.base.kind === 'cache' && this.base.reason)
@@ -459,10 +489,38 @@ export class ServerSession {
     return this.plan
   }
 
-  private async chooseBase(reuse: Reuse): Promise<Base> {
+  /**
+   * The starting point's entries, from what the inspect script reported: the source's own when
+   * the server said `same` (its manifest has the source's digest), else its view, else the
+   * manifest an older version wrote (the new one is then sent whole). `manifest` names the
+   * server's manifest to put the new one together from; undefined when there is none to use.
+   */
+  private async baseManifest(
+    local: ManifestEntry[],
+    stem: string
+  ): Promise<{ entries: ManifestEntry[]; manifest?: string } | undefined> {
+    if (this.same) return { entries: local, manifest: stem }
+    if (this.viewBlob) return { entries: await viewEntries(this.viewBlob), manifest: stem }
+    if (this.manifestBlob) return { entries: (await parseManifest(this.manifestBlob)).entries }
+    return undefined
+  }
+
+  private async chooseBase(reuse: Reuse, local: ManifestEntry[]): Promise<Base> {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
     if (reuse === 'cache') {
-      if (!this.manifestBlob)
+      let found: Awaited<ReturnType<ServerSession['baseManifest']>>
+      try {
+        found = await this.baseManifest(local, 'cache')
+      } catch (error) {
+        return {
+          kind: 'cache',
+          exists: false,
+          entries: [],
+          remove: [],
+          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
+        }
+      }
+      if (!found)
         return {
           kind: 'cache',
           exists: false,
@@ -471,7 +529,7 @@ export class ServerSession {
           reason: 'cache/ has no manifest yet'
         }
       try {
-        const entries = (await parseManifest(this.manifestBlob)).entries
+        const { entries } = found
         const pending = parsePending(this.pendingBlob)
         if (pending === undefined)
           return {
@@ -485,7 +543,12 @@ export class ServerSession {
           this.log.info(
             `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
           )
-        return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) }
+        return {
+          kind: 'cache',
+          exists: true,
+          ...withoutPaths(entries, pending),
+          ...(found.manifest ? { manifest: found.manifest } : {})
+        }
       } catch (error) {
         return {
           kind: 'cache',
@@ -504,10 +567,10 @@ export class ServerSession {
         reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
       }
     }
-    if (!this.manifestBlob)
-      return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
     try {
-      const manifest = await parseManifest(this.manifestBlob)
+      const manifest = await this.baseManifest(local, `manifests/${this.liveRelease}`)
+      if (!manifest)
+        return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
       const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
       // The copy loses its shared links (they are removed and linked again), and with them
       // whatever the release had at those paths: plan those paths as absent, so they are sent
@@ -534,7 +597,8 @@ export class ServerSession {
         kind: 'release',
         id: this.liveRelease,
         sharedLinks,
-        ...withoutPaths(entries, untrusted)
+        ...withoutPaths(entries, untrusted),
+        ...(manifest.manifest ? { manifest: manifest.manifest } : {})
       }
     } catch (error) {
       return {
@@ -568,11 +632,18 @@ export class ServerSession {
   private releaseMetadata(options: ReleaseOptions): Promise<ReleaseMetadata> {
     const plan = this.plan
     if (!plan) throw new Error('release metadata before makePlan')
-    this.metadata ??= releaseMetadata(
-      options.entries,
-      options.verify === 'full' ? options.entries : plan.upload,
-      options.revision
-    )
+    const base = this.base
+    // The server puts the new manifest together from its own, less what the plan removes (and
+    // the shared links, which the copy loses), plus the lines of what is sent; without a
+    // manifest there to start from, it gets the whole one.
+    const manifest = base?.kind === 'none' ? undefined : base?.manifest
+    this.metadata ??= releaseMetadata({
+      entries: options.entries,
+      delta: manifest ? plan.upload : undefined,
+      removed: [...plan.remove, ...(base?.kind === 'release' ? base.sharedLinks : [])],
+      checked: options.verify === 'full' ? options.entries : plan.upload,
+      revision: options.revision
+    })
     return this.metadata
   }
 
@@ -665,7 +736,9 @@ export class ServerSession {
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
-      hasSums: metadata.hasSums,
+      manifestDigest: (await sourceManifest(options.entries)).digest,
+      ...(base.kind !== 'none' && base.manifest ? { manifestBase: base.manifest } : {}),
+      verifyAll: options.verify === 'full',
       oddSums: metadata.oddSums,
       links: metadata.links,
       shared: options.sharedPaths
@@ -1097,6 +1170,39 @@ function parsePending(blob: Buffer | undefined): string[] | undefined {
 /** `1 file`, `3,500 files`. */
 function files(n: number): string {
   return `${formatCount(n)} file${n === 1 ? '' : 's'}`
+}
+
+/** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
+async function* digestLine(digest: Promise<string>): AsyncGenerator<Buffer> {
+  let line = '-'
+  try {
+    line = await digest
+  } catch {
+    // The deploy fails on the scan's error once the inspect phase is over.
+  }
+  yield Buffer.from(`${line}\n`)
+}
+
+/** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
+const VIEW_LIMIT = 64 * 1024 * 1024
+
+/** Views parsed, by their bytes: servers that share a starting point share the work. */
+const views = new Map<string, Promise<ManifestEntry[]>>()
+
+/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
+function viewEntries(blob: Buffer): Promise<ManifestEntry[]> {
+  const key = createHash('sha256').update(blob).digest('hex')
+  let parsed = views.get(key)
+  if (!parsed) {
+    parsed = (async () => {
+      const gzipped = blob.length >= 2 && blob[0] === 0x1f && blob[1] === 0x8b
+      const text = gzipped ? await promisify(gunzip)(blob, { maxOutputLength: VIEW_LIMIT }) : blob
+      if (text.length > VIEW_LIMIT) throw new Error(`it is over ${VIEW_LIMIT} bytes`)
+      return parseView(text)
+    })()
+    views.set(key, parsed)
+  }
+  return parsed
 }
 
 /** `releases/<id>` (or an absolute path to it) -> `<id>`. */

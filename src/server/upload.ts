@@ -1,6 +1,7 @@
 /**
- * What travels to the server for a release: the metadata files (expected listing, checksums,
- * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
+ * What travels to the server for a release: the metadata files (the manifest lines of what
+ * changed, the paths removed, the revision record) and the changed entries, as one tar stream or
+ * over SFTP.
  */
 import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
@@ -9,7 +10,8 @@ import { createGzip, type Gzip } from 'node:zlib'
 import { DENSE_LEVEL } from './archive-stream.js'
 import { AbortedError } from '../errors.js'
 import type { Log } from '../logger.js'
-import { piecesToBuffer, serializeManifest, type ManifestEntry } from '../release/manifest.js'
+import { compactManifest, escapeField, manifestText } from '../release/compact-manifest.js'
+import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
 import type { RemoteFiles } from '../ssh/remote-host.js'
@@ -30,69 +32,63 @@ export function listingLine(entry: ManifestEntry): string {
 export interface ReleaseMetadata {
   /** Files for .atomic-deploy/tmp/<id>/. */
   files: { name: string; data: Buffer }[]
-  /** Whether the `sums` file lists anything for sha256sum -c. */
-  hasSums: boolean
   /** Files whose names sha256sum -c cannot take, checked one by one. */
   oddSums: { path: string; sha256: string }[]
   /** Symlinks whose targets are read back. */
   links: { path: string; target: string }[]
 }
 
-const manifestFiles = new WeakMap<
-  ManifestEntry[],
-  Promise<{ expected: Buffer; manifest: Buffer }>
->()
+const manifests = new WeakMap<ManifestEntry[], Promise<{ text: Buffer; digest: string }>>()
 
 /**
- * The parts of the metadata that depend on the source alone: the listing the release must match
- * and the gzipped manifest. Computed once per scan (main starts it while connections are made),
- * however many servers ask.
+ * The source's manifest (see compact-manifest.ts) and its digest. Computed once per scan (main
+ * starts it while connections are made), however many servers ask.
  */
-export function sourceMetadata(
+export function sourceManifest(
   entries: ManifestEntry[]
-): Promise<{ expected: Buffer; manifest: Buffer }> {
-  let files = manifestFiles.get(entries)
-  if (!files) {
-    files = serializeManifest({ version: 1, entries, sharedLinks: [] }).then(manifest => ({
-      expected: piecesToBuffer(entries, listingLine),
-      manifest
-    }))
-    manifestFiles.set(entries, files)
+): Promise<{ text: Buffer; digest: string }> {
+  let manifest = manifests.get(entries)
+  if (!manifest) {
+    // A macrotask later: a 50,000-entry manifest takes a while, and connections are being made.
+    manifest = new Promise(resolve => setImmediate(() => resolve(compactManifest(entries))))
+    manifests.set(entries, manifest)
   }
-  return files
+  return manifest
 }
 
 /**
- * The files the server verifies the release with. `checked` are the entries whose content is
- * checked (the uploaded ones, or all with verify: full); every entry is listed.
+ * The files the server puts the release's manifest together with, and verifies it against:
+ * `delta`, the manifest lines of what is sent (or of every entry, when the server has no
+ * manifest to start from); `removed`, the paths dropped from that manifest (escaped, a line
+ * each), and the revision record. The server derives the listing and the sha256 list from the
+ * manifest it assembles (lib/manifest.sh). `checked` are the entries whose content is checked
+ * (the uploaded ones, or all with verify: full): those with names sha256sum -c cannot take, and
+ * symlinks, are checked apart.
  */
-export async function releaseMetadata(
-  entries: ManifestEntry[],
-  checked: ManifestEntry[],
+export async function releaseMetadata(p: {
+  entries: ManifestEntry[]
+  /** The entries sent, or undefined for the whole manifest. */
+  delta: ManifestEntry[] | undefined
+  removed: string[]
+  checked: ManifestEntry[]
   revision: string
-): Promise<ReleaseMetadata> {
-  const oddSums: { path: string; sha256: string }[] = []
+}): Promise<ReleaseMetadata> {
   // The listing only shows a link target's length, so checked links are read back.
-  const links = checked
+  const links = p.checked
     .filter(e => e.type === 'symlink')
     .map(e => ({ path: e.path, target: e.target ?? '' }))
-  const sums = piecesToBuffer(checked, e => {
-    if (e.type !== 'file' || !e.sha256) return ''
-    // sha256sum -c cannot express these names the same way in GNU and BusyBox.
-    if (/[\n\r\\]/.test(e.path)) {
-      oddSums.push({ path: e.path, sha256: e.sha256 })
-      return ''
-    }
-    return `${e.sha256}  ./${e.path}\n`
-  })
-  const { expected, manifest } = await sourceMetadata(entries)
+  // sha256sum -c cannot express these names the same way in GNU and BusyBox.
+  const oddSums = p.checked
+    .filter(e => e.type === 'file' && e.sha256 && /[\n\r\\]/.test(e.path))
+    .map(e => ({ path: e.path, sha256: e.sha256 as string }))
+  const delta = p.delta ? manifestText(p.delta) : (await sourceManifest(p.entries)).text
+  const removed = Buffer.from(p.removed.map(r => `${escapeField(r)}\n`).join(''))
   const files = [
-    { name: 'expected', data: expected },
-    { name: 'sums', data: sums },
-    { name: 'manifest.json.gz', data: manifest },
-    { name: 'revision.json', data: Buffer.from(`${revision}\n`) }
+    { name: 'delta', data: delta },
+    { name: 'removed', data: removed },
+    { name: 'revision.json', data: Buffer.from(`${p.revision}\n`) }
   ]
-  return { files, hasSums: sums.length > 0, oddSums, links }
+  return { files, oddSums, links }
 }
 
 /** A manifest entry as a tar entry under `prefix`. Directories get `directoryMode`. */

@@ -199,7 +199,9 @@ describe('pruning', () => {
     expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual(
       ids
         .slice(-2)
-        .flatMap(id => [`${id}.json.gz`, `${id}.links`, `${id}.listing`, `${id}.ready`])
+        .flatMap(id =>
+          ['digest', 'links', 'listing', 'm2', 'ready', 'view.gz'].map(kind => `${id}.${kind}`)
+        )
         .sort()
     )
   })

@@ -115,10 +115,12 @@ async function expectUntouched(f: Fixture, liveId: string): Promise<void> {
   expect(await exists(meta(f, 'lock'))).toBe(false)
   expect(await list(meta(f, 'tmp'))).toEqual([])
   expect(await list(meta(f, 'manifests'))).toEqual([
-    `${liveId}.json.gz`,
+    `${liveId}.digest`,
     `${liveId}.links`,
     `${liveId}.listing`,
-    `${liveId}.ready`
+    `${liveId}.m2`,
+    `${liveId}.ready`,
+    `${liveId}.view.gz`
   ])
   expect(await list(meta(f, 'revisions'))).toEqual([`${liveId}.json`])
 }
@@ -427,7 +429,7 @@ describe('changes made on the server, and verification before the switch', () =>
       /::warning::.*release one was changed.*added public\/upload-by-hand\.txt/
     )
     expect(errorLines(failed.log)).toMatch(/\.env is both in shared\/ and in the release/)
-    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+    expect(await exists(meta(f, 'cache.m2'))).toBe(true)
 
     await rm(path.join(f.source, '.env'))
     await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
@@ -516,7 +518,7 @@ describe('changes made on the server, and verification before the switch', () =>
   it('falls back to a full upload when the previous manifest is corrupt, and says why', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })
-    await writeFile(meta(f, 'manifests/one.json.gz'), 'this is not gzip')
+    await writeFile(meta(f, 'manifests/one.view.gz'), 'this is not gzip')
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
     const second = await deploy(f, { 'release-id': 'two' })

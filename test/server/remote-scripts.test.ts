@@ -22,6 +22,7 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { gunzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
@@ -44,6 +45,8 @@ import {
 } from '../../src/server/remote-scripts.js'
 import { withValues, type ServerScript } from '../../src/server/script-values.js'
 import { quote } from '../../src/shell-quote.js'
+import { compactManifest } from '../../src/release/compact-manifest.js'
+import type { ManifestEntry } from '../../src/release/manifest.js'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'remote-scripts-')))
@@ -388,15 +391,9 @@ describe.each(shells)('$name', shell => {
       expect(snapshot(join(home, 'app'))).toEqual(before)
     })
 
-    it('reports current, the releases, and the log, manifest and links of the live release byte for byte', () => {
+    it('reports current, the releases, and the log and links of the live release byte for byte', () => {
       const home = fresh('inspect')
       const D = join(home, 'app')
-      // Binary data holding newlines and a fake `!end` line.
-      const manifest = Buffer.concat([
-        Buffer.from([0x1f, 0x8b, 0x0a, 0x00]),
-        Buffer.from('\n!end\n!blob x 3\n'),
-        Buffer.alloc(300, 0xff)
-      ])
       const log =
         'start\tr1\t2026-11-22T10:00:00Z\nready\tr1\t2026-11-22T10:00:05Z\nstart\tr2\t2026-11-22T11:00:00Z\nready\tr2\t2026-11-22T11:00:05Z\n'
       build(D, {
@@ -404,10 +401,8 @@ describe.each(shells)('$name', shell => {
         'releases/r2/index.html': 'v2',
         'shared/': '',
         '.atomic-deploy/log': log,
-        '.atomic-deploy/manifests/r1.json.gz': 'old'
+        '.atomic-deploy/manifests/r2.links': 'storage\n.env\n'
       })
-      writeFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), manifest)
-      writeFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'storage\n.env\n')
       symlinkSync('releases/r2', join(D, 'current'))
       const r = run(shell, inspect({ path: 'app' }), home)
       expect(r.status).toBe(0)
@@ -417,34 +412,95 @@ describe.each(shells)('$name', shell => {
         'release r2'
       ])
       expect(r.blobs.get('log')?.toString()).toBe(log)
-      expect(r.blobs.get('manifest')?.equals(manifest)).toBe(true)
       expect(r.blobs.get('links')?.toString()).toBe('storage\n.env\n')
+      // Without the runner's digest asked for, no manifest at all (a rollback needs none).
+      expect(r.blobs.has('view') || r.blobs.has('manifest') || r.lines.includes('same')).toBe(false)
       expect(r.lines.at(-1)).toBe('end')
     })
 
-    it('returns the cache manifest with reuse: cache, and no manifest with reuse: none', () => {
-      const home = fresh('inspect')
-      const D = join(home, 'app')
-      build(D, {
-        'releases/r1/': '',
-        '.atomic-deploy/manifests/r1.json.gz': 'live manifest',
-        '.atomic-deploy/cache.manifest.json.gz': 'cache manifest',
-        'cache/index.html': 'x'
+    describe("the starting point's manifest, against the source's digest", () => {
+      /** A deploy directory whose live release r2 (and cache/) has a manifest of `m2` lines. */
+      function withManifest(home: string): { D: string; digest: string; view: Buffer } {
+        const D = join(home, 'app')
+        const m2 = `a f 644 1 ${'e'.repeat(64)}\nb d - 0 -\n`
+        // A view holding newlines and a fake `!end` line, as gzip may: read byte for byte.
+        const view = Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('\n!end\n!blob x 3\n')])
+        const digest = createHash('sha256').update(m2).digest('hex')
+        build(D, {
+          'releases/r1/': '',
+          'releases/r2/': '',
+          'cache/index.html': 'x',
+          '.atomic-deploy/manifests/': ''
+        })
+        for (const stem of ['manifests/r2', 'cache']) {
+          writeFileSync(join(D, `.atomic-deploy/${stem}.m2`), m2)
+          writeFileSync(join(D, `.atomic-deploy/${stem}.digest`), `${digest}\n`)
+          writeFileSync(join(D, `.atomic-deploy/${stem}.view.gz`), view)
+        }
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'older version' })
+        symlinkSync('releases/r2', join(D, 'current'))
+        return { D, digest, view }
+      }
+
+      it.each(['previous', 'cache'] as const)(
+        'says same for the same digest, sends the view for another (reuse %s)',
+        reuse => {
+          const home = fresh('inspect')
+          const { digest, view } = withManifest(home)
+          const ask = (line: string) =>
+            run(shell, inspect({ path: 'app', lock: false, reuse, wantDigest: true }), home, {
+              input: `${line}\n`
+            })
+          const same = ask(digest)
+          expect(same.status, same.stderr).toBe(0)
+          expect(same.lines).toContain('same')
+          expect(same.blobs.has('view')).toBe(false)
+          expect(same.lines.at(-1)).toBe('end')
+          const other = ask('f'.repeat(64))
+          expect(other.lines).not.toContain('same')
+          expect(other.blobs.get('view')?.equals(view)).toBe(true)
+          // No digest at all (the runner's scan failed): the view, never `same`.
+          const none = run(
+            shell,
+            inspect({ path: 'app', lock: false, reuse, wantDigest: true }),
+            home
+          )
+          expect(none.lines).not.toContain('same')
+          expect(none.blobs.get('view')?.equals(view)).toBe(true)
+        }
+      )
+
+      it('sends the manifest an older version wrote when there is no other, and nothing with reuse none', () => {
+        const home = fresh('inspect')
+        const { D, digest } = withManifest(home)
+        rmSync(join(D, 'current'))
+        symlinkSync('releases/r1', join(D, 'current'))
+        const old = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: `${digest}\n`
+        })
+        expect(old.lines).not.toContain('same')
+        expect(old.blobs.get('manifest')?.toString()).toBe('older version')
+        const none = run(
+          shell,
+          inspect({ path: 'app', lock: false, reuse: 'none', wantDigest: true }),
+          home,
+          {
+            input: `${digest}\n`
+          }
+        )
+        expect(none.lines).not.toContain('same')
+        expect(none.blobs.has('manifest') || none.blobs.has('view')).toBe(false)
       })
-      symlinkSync('releases/r1/', join(D, 'current'))
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'cache' }), home)
-          .blobs.get('manifest')
-          ?.toString()
-      ).toBe('cache manifest')
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'previous' }), home)
-          .blobs.get('manifest')
-          ?.toString()
-      ).toBe('live manifest')
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'none' }), home).blobs.has('manifest')
-      ).toBe(false)
+
+      it('takes a digest file that is not 64 hex digits for none', () => {
+        const home = fresh('inspect')
+        const { D } = withManifest(home)
+        writeFileSync(join(D, '.atomic-deploy/manifests/r2.digest'), 'nothex\n')
+        const r = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: 'nothex\n'
+        })
+        expect(r.lines).not.toContain('same')
+      })
     })
   })
 
@@ -1278,8 +1334,43 @@ describe.each(shells)('$name', shell => {
     const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
 
     /**
+     * The source's manifest of what the tree `root` holds (the runner's view of the release),
+     * with the sha256 of `badSum` files replaced by a wrong one.
+     */
+    function manifestOf(root: string, badSum: string[] = []): ManifestEntry[] {
+      return walk(root).map((rel): ManifestEntry => {
+        const st = lstatSync(join(root, rel))
+        if (st.isSymbolicLink()) {
+          const target = readlinkSync(join(root, rel))
+          return {
+            path: rel,
+            type: 'symlink',
+            mode: 0o777,
+            size: Buffer.byteLength(target),
+            mtime: 0,
+            target
+          }
+        }
+        if (st.isDirectory())
+          return { path: rel, type: 'dir', mode: st.mode & 0o7777, size: 0, mtime: 0 }
+        const content = readFileSync(join(root, rel))
+        return {
+          path: rel,
+          type: 'file',
+          mode: st.mode & 0o7777,
+          size: st.size,
+          mtime: 0,
+          sha256: badSum.includes(rel)
+            ? sha('something else')
+            : createHash('sha256').update(content).digest('hex')
+        }
+      })
+    }
+
+    /**
      * Prepare release `id` (empty start), "upload" `files` into it, write the metadata the runner
-     * sends (listing, sums, manifest, revision), then run finalize with `p`.
+     * sends (the whole manifest as the delta: there is none to start from, and the revision),
+     * then run finalize with `p`.
      */
     function finalize(
       D: string,
@@ -1311,20 +1402,15 @@ describe.each(shells)('$name', shell => {
       const R = join(D, 'releases', id)
       build(R, files)
       const T = join(D, '.atomic-deploy/tmp', id)
-      writeFileSync(join(T, 'expected'), listing(R))
+      const manifest = compactManifest(manifestOf(R, [options.badSum ?? []].flat()))
+      writeFileSync(join(T, 'delta'), manifest.text)
+      writeFileSync(join(T, 'removed'), '')
       // Paths that appear after the runner made its listing: not part of the manifest.
       if (options.extra) build(R, options.extra)
-      const sums = Object.entries(files)
-        .filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].endsWith('/'))
-        .map(
-          ([rel, content]) =>
-            `${[options.badSum ?? []].flat().includes(rel) ? sha('something else') : sha(content)}  ./${rel}\n`
-        )
-      writeFileSync(join(T, 'sums'), sums.join(''))
-      writeFileSync(join(T, 'manifest.json.gz'), `manifest of ${id}`)
       writeFileSync(join(T, 'revision.json'), '{"commit":"abc"}\n')
       const params: FinalizeParams = {
-        hasSums: sums.length > 0,
+        manifestDigest: manifest.digest,
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -1337,6 +1423,133 @@ describe.each(shells)('$name', shell => {
         pathPrefix: options.pathPrefix
       })
     }
+
+    /** Prepare release `id` (empty start) and "upload" `files` into it; returns its directory. */
+    function prepared(D: string, id: string, files: Record<string, string | { link: string }>) {
+      for (const d of ['releases', 'shared', '.atomic-deploy'])
+        mkdirSync(join(D, d), { recursive: true })
+      const common: ReleaseParams = { deployDir: D, releaseId: id, umask: '0022' }
+      const r = run(
+        shell,
+        releaseScript(common, {
+          staleReleases: [],
+          base: { kind: 'none' },
+          copyMethod: 'copy',
+          remove: [],
+          transfer: { kind: 'sftp' }
+        }),
+        D
+      )
+      expect(r.lines).toEqual(['prepared'])
+      build(join(D, 'releases', id), files)
+      return { common, R: join(D, 'releases', id), T: join(D, '.atomic-deploy/tmp', id) }
+    }
+
+    const finalizeParams = (digest: string, base?: string): FinalizeParams => ({
+      manifestDigest: digest,
+      ...(base ? { manifestBase: base } : {}),
+      verifyAll: false,
+      oddSums: [],
+      links: [],
+      shared: { kind: 'auto' },
+      sharedConflict: 'fail',
+      updatesCache: false
+    })
+
+    it('derives the listing and the sha256 list from the manifest, whatever the names hold', () => {
+      const D = join(fresh('finalize'), 'app')
+      const names = ['with space.txt', 'tab\there', `it's "q" $(x)`, '-rf', 'ünï 🚀', 'a\\s']
+      const files: Record<string, string> = {}
+      for (const [i, name] of names.entries()) files[`dir ${i}/${name}`] = `content ${i}`
+      const { common, R, T } = prepared(D, 'r1', files)
+      // The server's listing of the tree, as the verification makes it, is what the runner's
+      // manifest says: the release verifies.
+      const manifest = compactManifest(manifestOf(R))
+      writeFileSync(join(T, 'delta'), manifest.text)
+      writeFileSync(join(T, 'removed'), '')
+      writeFileSync(join(T, 'revision.json'), '{}\n')
+      const r = run(shell, releaseScript(common, undefined, finalizeParams(manifest.digest)), D)
+      expect(r.status, r.stderr + r.lines.join('\n')).toBe(0)
+      expect(r.lines.at(-1)).toBe('ready')
+      const M = join(D, '.atomic-deploy/manifests')
+      // What the release was found to hold, as the verification listed it.
+      const sorted = (text: string): string[] => text.split('\n').sort()
+      expect(sorted(readFileSync(join(M, 'r1.listing'), 'utf8'))).toEqual(sorted(listing(R)))
+      expect(readFileSync(join(M, 'r1.m2'))).toEqual(manifest.text)
+      expect(readFileSync(join(M, 'r1.digest'), 'utf8')).toBe(`${manifest.digest}\n`)
+      // The view: every line, a file's digest cut to 16 hex digits; gzipped.
+      const view = gunzipSync(readFileSync(join(M, 'r1.view.gz'))).toString('utf8')
+      expect(view.split('\n').filter(l => l !== '')).toEqual(
+        manifest.text
+          .toString('utf8')
+          .split('\n')
+          .filter(l => l !== '')
+          .map(l => l.replace(/ ([0-9a-f]{16})[0-9a-f]{48}$/, ' $1'))
+      )
+    })
+
+    it('puts the manifest together from the starting one, the paths removed and the lines sent', () => {
+      const D = join(fresh('finalize'), 'app')
+      const before = {
+        'keep.txt': 'keep',
+        'change.txt': 'v1',
+        'gone/deep/file.txt': 'gone',
+        'dir b/x': 'x',
+        'link to': { link: 'keep.txt' }
+      }
+      const after = {
+        'keep.txt': 'keep',
+        'change.txt': 'v2, longer',
+        'added.txt': 'added',
+        'dir b/x': 'x',
+        'link to': { link: 'keep.txt' }
+      }
+      // r1's manifest, as its deploy left it.
+      const old = join(fresh('tree'), 'r1')
+      build(old, before)
+      mkdirSync(join(D, '.atomic-deploy/manifests'), { recursive: true })
+      writeFileSync(
+        join(D, '.atomic-deploy/manifests/r1.m2'),
+        compactManifest(manifestOf(old)).text
+      )
+      const { common, R, T } = prepared(D, 'r2', after)
+      const entries = manifestOf(R)
+      const full = compactManifest(entries)
+      const sent = entries.filter(e => ['change.txt', 'added.txt'].includes(e.path))
+      writeFileSync(join(T, 'delta'), compactManifest(sent).text)
+      writeFileSync(join(T, 'removed'), 'change.txt\ngone\n')
+      writeFileSync(join(T, 'revision.json'), '{}\n')
+      const r = run(
+        shell,
+        releaseScript(common, undefined, finalizeParams(full.digest, 'manifests/r1')),
+        D
+      )
+      expect(r.status, r.stderr + r.lines.join('\n')).toBe(0)
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'))).toEqual(full.text)
+
+      // A starting manifest changed since the runner read it: the digest tells, nothing goes live.
+      writeFileSync(
+        join(D, '.atomic-deploy/manifests/r2.m2'),
+        readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'), 'utf8').replace(
+          'keep.txt f 644',
+          'keep.txt f 600'
+        )
+      )
+      const third = prepared(D, 'r3', after)
+      writeFileSync(join(third.T, 'delta'), '')
+      writeFileSync(join(third.T, 'removed'), '')
+      writeFileSync(join(third.T, 'revision.json'), '{}\n')
+      const bad = run(
+        shell,
+        releaseScript(third.common, undefined, finalizeParams(full.digest, 'manifests/r2')),
+        D
+      )
+      expect(bad.status).toBe(1)
+      expect(bad.lines.find(l => l.startsWith('error verify'))).toMatch(
+        /the manifest put together on the server is not the source's/
+      )
+      expect(existsSync(join(D, 'releases/r3'))).toBe(false)
+    })
 
     it('verifies the release, links explicit shared paths (existing, created, seeded), installs the metadata and logs ready', () => {
       const D = join(fresh('finalize'), 'app')
@@ -1367,8 +1580,9 @@ describe.each(shells)('$name', shell => {
       expect(readFileSync(join(R, 'public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
       expect(readFileSync(join(D, 'shared/public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
       expect(statSync(join(D, 'shared/storage')).isDirectory()).toBe(true)
-      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), 'utf8')).toBe(
-        'manifest of r2'
+      const installed = readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'))
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.digest'), 'utf8')).toBe(
+        `${createHash('sha256').update(installed).digest('hex')}\n`
       )
       expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'utf8')).toBe(
         '.env\nstorage\npublic/uploads\n'
@@ -1511,7 +1725,6 @@ describe.each(shells)('$name', shell => {
         'current-config': { link: 'config/v2' }
       }
       const good = finalize(D, 'r2', files, {
-        hasSums: false,
         oddSums: [
           { path: 'new\nline.txt', sha256: sha('nl') },
           { path: 'back\\slash.txt', sha256: sha('bs') }
@@ -1521,7 +1734,6 @@ describe.each(shells)('$name', shell => {
       expect(good.status, good.lines.join('\n')).toBe(0)
       expect(good.lines.at(-1)).toBe('ready')
       const bad = finalize(D, 'r3', files, {
-        hasSums: false,
         oddSums: [{ path: 'new\nline.txt', sha256: sha('something else') }],
         links: [{ path: 'current-config', target: 'config/v1' }]
       })
@@ -1873,7 +2085,8 @@ describe('every generated script parses (sh -n) with hostile values', () => {
     [
       'auto shared, fail, no sums',
       {
-        hasSums: false,
+        manifestDigest: 'a'.repeat(64),
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -1885,7 +2098,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
       'auto shared, replace, odd sums with hostile names, from cache, updates cache',
       {
         fromCache: { copyMethod: 'copy' },
-        hasSums: true,
+        manifestDigest: 'b'.repeat(64),
+        manifestBase: 'cache',
+        verifyAll: true,
         oddSums: HOSTILE_VALUES.map(path => ({ path, sha256: 'a'.repeat(64) })),
         links: HOSTILE_VALUES.map(path => ({ path, target: `../${path}` })),
         shared: { kind: 'auto' },
@@ -1897,7 +2112,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
       'hardlink from cache, hook with a hostile script and environment',
       {
         fromCache: { copyMethod: 'hardlink' },
-        hasSums: true,
+        manifestDigest: 'c'.repeat(64),
+        manifestBase: 'manifests/-rf',
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -1933,7 +2150,8 @@ describe('every generated script parses (sh -n) with hostile values', () => {
           { deployDir: D_HOSTILE, releaseId: 'r', umask: '0022' },
           undefined,
           {
-            hasSums: false,
+            manifestDigest: 'd'.repeat(64),
+            verifyAll: false,
             oddSums: [],
             links: [],
             shared: { kind: 'explicit', paths: [path] },

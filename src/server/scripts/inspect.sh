@@ -1,12 +1,15 @@
 # shellcheck shell=sh
 # Phases 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
 # the layout, take the lock, and report what the planner needs: umask, tools, `current`, the
-# releases, the release log, and the manifest of the release a new one starts from.
+# releases, the release log, and what the release a new one starts from holds: `same` when its
+# manifest's digest is the one the runner sends on stdin (a deploy with nothing changed needs
+# nothing more), otherwise its manifest's view (see lib/manifest.sh), or the manifest an older
+# version of atomic-deploy wrote.
 #
 # @param PATH_INPUT string The `path` input (absolute, or relative to the login directory).
 # @param LOCK flag Create the layout and take the lock (false for a dry run: read only).
 # @param LOCK_OWNER string One-line JSON recorded in the lock.
-# @param REUSE previous|cache|none Which starting point's manifest to return.
+# @param REUSE previous|cache|none Which starting point's manifest to report.
 # @param SYSTEM_EXACT list Directories refused as the deploy path.
 # @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
 # @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
@@ -14,6 +17,7 @@
 # @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
 # @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
 # @param DRIFT flag Compare the live release with the listing and ready marker its deploy recorded, and name what changed since (drift lines, see lib/diff.sh).
+# @param WANT_DIGEST flag Read the digest of the source's manifest from stdin once everything else is said, and report the starting point's manifest against it (same, or the view).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -118,7 +122,6 @@ c=''
 case $REUSE in
   cache)
     if [ -d "$D/cache" ]; then
-      blob manifest "$M/cache.manifest.json.gz"
       # What an interrupted update of cache/ left unlike its manifest (see release.sh).
       blob pending "$M/cache.pending"
     fi
@@ -127,7 +130,6 @@ case $REUSE in
     if [ -L "$D/current" ]; then
       c=${cur%/}
       c=${c##*/}
-      blob manifest "$M/manifests/$c.json.gz"
       blob links "$M/manifests/$c.links"
     fi
     ;;
@@ -172,8 +174,37 @@ if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   drop_base "$kept"
   if [ -n "$kept" ]; then
     say "prefetch $kept $c spare"
-  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
+  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] &&
+    { [ -f "$M/manifests/$c.m2" ] || [ -f "$M/manifests/$c.json.gz" ]; }; then
     start_copy "$c" "$PREFETCH" && say "prefetch ${B##*/} $c"
+  fi
+fi
+# The manifest the new release starts from, read last: the runner sends its digest as soon as
+# it has hashed the source, and meanwhile everything above (the copy included) is under way. The
+# same digest means nothing changed, and nothing of the manifest needs to cross the wire;
+# another means the runner plans against the view, about a quarter of the manifest's bytes.
+if [ -n "$WANT_DIGEST" ]; then
+  mf='' old=''
+  case $REUSE in
+    cache) [ ! -d "$D/cache" ] || { mf="$M/cache" old="$M/cache.manifest.json.gz"; } ;;
+    previous) [ -z "$c" ] || { mf="$M/manifests/$c" old="$M/manifests/$c.json.gz"; } ;;
+  esac
+  have=''
+  if [ -n "$mf" ] && [ -f "$mf.m2" ]; then
+    IFS= read -r have 2>/dev/null < "$mf.digest" || have=''
+    case $have in *[!0-9a-f]*) have='' ;; esac
+    [ ${#have} -eq 64 ] || have=''
+  fi
+  want=''
+  IFS= read -r want || want=''
+  if [ -n "$have" ] && [ "$want" = "$have" ]; then
+    say same
+  elif [ -n "$have" ] && [ -f "$mf.view.gz" ]; then
+    blob view "$mf.view.gz"
+  elif [ -n "$have" ] && [ -f "$mf.view" ]; then
+    blob view "$mf.view"
+  elif [ -n "$old" ]; then
+    blob manifest "$old"
   fi
 fi
 say end
