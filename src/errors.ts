@@ -63,6 +63,15 @@ export class SwitchRefusedError extends Error {
   override name = 'SwitchRefusedError'
 }
 
+/**
+ * A script sent gzipped could not be read by the server (it has no gzip): nothing of it ran,
+ * and it goes again as it is. Raised only for a script with stdin, which the caller must send
+ * afresh; the connection sends scripts as they are from then on.
+ */
+export class ScriptUnreadError extends Error {
+  override name = 'ScriptUnreadError'
+}
+
 /** The run was cancelled (SIGINT/SIGTERM). */
 export class AbortedError extends Error {
   override name = 'AbortedError'

@@ -320,13 +320,15 @@ describe('sshd + users', () => {
     client.end()
   })
 
-  it('no-tar user: usual tools present, tar absent', async () => {
+  it('no-tar user: usual tools present, tar and gzip absent', async () => {
     const noTar = await track(createUserWithoutTar(sshd))
     const client = await connect(sshd, noTar)
-    const tar = await exec(client, 'command -v tar')
-    expect(tar.code).not.toBe(0)
-    expect(tar.stdout).toBe('')
-    const tools = 'sh find stat sha256sum cp mv rm ln mkdir cat dd sort gzip awk sed xargs'
+    for (const missing of ['tar', 'gzip']) {
+      const found = await exec(client, `command -v ${missing}`)
+      expect(found.code).not.toBe(0)
+      expect(found.stdout).toBe('')
+    }
+    const tools = 'sh find stat sha256sum cp mv rm ln mkdir cat dd sort awk sed xargs'
     const present = await exec(client, `for t in ${tools}; do command -v $t; done`)
     expect(present.code).toBe(0)
     const paths = present.stdout.trim().split('\n')

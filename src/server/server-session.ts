@@ -4,6 +4,7 @@ import {
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
+  ScriptUnreadError,
   SwitchRefusedError,
   VerifyError,
   messageOf
@@ -257,14 +258,24 @@ export class ServerSession {
     }
   }
 
+  /**
+   * Run a script. `again` gives the options for a second run when the first was not read (a
+   * server without gzip, on the connection's first script): a script with stdin needs it afresh.
+   */
   private async script(
     text: string,
-    options: Parameters<RemoteHost['run']>[1] = {}
+    options: Parameters<RemoteHost['run']>[1] = {},
+    again?: () => Parameters<RemoteHost['run']>[1]
   ): Promise<{ result: RunResult; output: ScriptOutput }> {
-    const result = await this.host.run(text, {
-      onStderrLine: line => this.log.info(line),
-      ...options
-    })
+    const run = (o: Parameters<RemoteHost['run']>[1]) =>
+      this.host.run(text, { onStderrLine: line => this.log.info(line), ...o })
+    let result: RunResult
+    try {
+      result = await run(options)
+    } catch (error) {
+      if (!(error instanceof ScriptUnreadError) || !again) throw error
+      result = await run(again())
+    }
     return { result, output: parseScriptOutput(result.stdout) }
   }
 
@@ -310,14 +321,15 @@ export class ServerSession {
     // The digest goes on stdin as soon as the source is hashed: the script reads it last.
     const withDigest = (): { stdin?: Readable } =>
       digest ? { stdin: Readable.from(digestLine(digest)) } : {}
-    let { result, output } = await this.script(inspectScript(params), withDigest())
+    let { result, output } = await this.script(inspectScript(params), withDigest(), withDigest)
     if (params.require && value(output, 'refused') === 'need-sftp') {
       // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
       // before writing anything; ask again once SFTP is known to be there.
       await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false)
       ;({ result, output } = await this.script(
         inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } }),
-        withDigest()
+        withDigest(),
+        withDigest
       ))
     }
     await this.checkInspected(result, output, pathInput)

@@ -5,7 +5,9 @@
  */
 import type { ClientChannel } from 'ssh2'
 import { ConnectionError } from '../errors.js'
-import { BOOTSTRAP } from './bootstrap.js'
+import { gzipSync } from 'node:zlib'
+import { ScriptUnreadError } from '../errors.js'
+import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
 import type { RunOptions, RunResult } from './remote-host.js'
 import { takenMeter } from './ssh2-internals.js'
@@ -28,9 +30,14 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
   else channel.close()
 }
 
-/** A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script. */
-function framed(script: string): Buffer {
-  return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
+/**
+ * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
+ * gzipped, `z`, the length of the gzip data, a newline, the data.
+ */
+function framed(script: string, compress: boolean): Buffer {
+  if (!compress) return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
+  const data = gzipSync(script, { level: 9 })
+  return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
 export class ExecChannels {
@@ -200,8 +207,36 @@ export class ExecChannels {
     this.dropIdleSftp()
   }
 
+  /**
+   * Scripts go gzipped (a third of their bytes) where the server has gzip: tried on the first
+   * script, and known from its result on (see BOOTSTRAP).
+   */
+  private compress: boolean | undefined
+
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
-    const payload = framed(script)
+    const compress = this.compress !== false
+    const result = await this.runOnce(script, options, compress)
+    if (compress && this.compress === undefined) {
+      if (result.code === UNREADABLE_SCRIPT && result.stdout.length === 0) {
+        this.compress = false
+        // Nothing of it ran: the script again, as it is.
+        if (options.stdin)
+          throw new ScriptUnreadError(
+            `${this.label}: the server could not read a gzipped script (no gzip?)`
+          )
+        return this.runOnce(script, options, false)
+      }
+      this.compress = true
+    }
+    return result
+  }
+
+  private async runOnce(
+    script: string,
+    options: RunOptions,
+    compress: boolean
+  ): Promise<RunResult> {
+    const payload = framed(script, compress)
     const { channel, sent } = await this.takeChannel(payload)
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []

@@ -22,7 +22,7 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { gunzipSync } from 'node:zlib'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
@@ -1900,6 +1900,41 @@ describe.each(shells)('$name', shell => {
       expect(calls.at(-1)).toBe(
         c.refuseIflag ? `bs=1 count=${length}` : `bs=${length} count=1 iflag=fullblock`
       )
+    })
+  })
+
+  describe('BOOTSTRAP with a gzipped script', () => {
+    const realDd = shell.gnu ? '/usr/bin/dd' : '/usr/bin/busybox dd'
+    it.each([false, true])(
+      'runs it and leaves the rest of stdin to it (dd without iflag: %s)',
+      refuseIflag => {
+        const dir = fresh('ddz')
+        if (refuseIflag)
+          writeFileSync(
+            join(dir, 'dd'),
+            `#!/bin/sh\nfor a; do case $a in iflag=*) exit 1 ;; esac; done\nexec ${realDd} "$@"\n`,
+            { mode: 0o755 }
+          )
+        const filler = `# ${'x'.repeat(200)}\n`.repeat(1500)
+        const script = `${filler}printf 'script %s\\n' ${quote(HOSTILE)}; cat`
+        const data = gzipSync(script)
+        const rest = Buffer.from([0, 1, 2, 255, 10, 42])
+        const input = Buffer.concat([Buffer.from(`z${data.length}\n`), data, rest])
+        const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.stdout).toEqual(Buffer.concat([Buffer.from(`script ${HOSTILE}\n`), rest]))
+      }
+    )
+
+    it('exits with 96, having run nothing, where gzip cannot read it', () => {
+      const dir = fresh('nogzip')
+      writeFileSync(join(dir, 'gzip'), '#!/bin/sh\nexit 127\n', { mode: 0o755 })
+      const marker = join(dir, 'ran')
+      const data = gzipSync(`touch ${quote(marker)}`)
+      const input = Buffer.concat([Buffer.from(`z${data.length}\n`), data])
+      const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+      expect(r.status).toBe(96)
+      expect(existsSync(marker)).toBe(false)
     })
   })
 

@@ -13,6 +13,12 @@ drop_base() {
   k=${1-}
   set -- "$M"/base.*
   [ -e "$1" ] || [ -L "$1" ] || return 0
+  # The record of what a copy is of goes first: a copy's job writes its exit status only while
+  # that record is there (start_copy), so one stopped here leaves nothing behind.
+  for f in "$M"/base.*.from; do
+    [ -n "$k" ] && [ "$f" = "$M/$k.from" ] && continue
+    rm -f "$f"
+  done
   for f in "$M"/base.*.pid; do
     [ -f "$f" ] || continue
     [ -n "$k" ] && [ "$f" = "$M/$k.pid" ] && continue
@@ -50,8 +56,8 @@ start_copy() {
     echo $! > "$B.pid"
     wait $!
     rc=$?
-    # A copy dropped meanwhile (drop_base) leaves nothing behind.
-    [ -d "$B" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind.
+    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
   ) < /dev/null > /dev/null 2>&1 &
 }
 
