@@ -346,50 +346,71 @@ export class GroupRun {
       })
       // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
       // is in this group, named for it.
-      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`
-      await this.deps.group(prepareTitle, async () => {
-        const failures = await this.upload({
-          releaseId,
-          sourceRoot: settings.source,
-          entries: scan.entries,
-          reuse: settings.reuse,
-          copyMethod: settings.copyMethod,
-          compression: settings.compression,
-          transfer: settings.transfer,
-          verify: settings.verify,
-          sharedPaths: settings.sharedPaths,
-          sharedConflict: settings.sharedConflict,
-          beforeSwitch: settings.beforeSwitch,
-          revision,
-          mtime: Math.floor(this.deps.now().getTime() / 1000),
-          signal: this.deps.signal
-        })
-        if (failures.length > 0 || this.deps.signal.aborted) {
-          await this.abortAll()
-          this.checkAborted()
-          this.fail(
-            `${describeFailures(failures, 'Deploy failed before the switch')}\nNothing was switched; current is unchanged everywhere.`,
-            failures.map(f => f.error)
-          )
-        }
-      })
-
-      await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
-      await this.afterSwitchAndHealth(releaseId)
       // With copy-method copy, the next deploy starts from a copy of this release made now, in
       // the background, rather than copying the live release then (reuse previous).
       const spare =
         settings.copyMethod === 'copy' && settings.reuse === 'previous'
           ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
           : undefined
-      await this.finishAll(s => {
+      const finishing = (s: ServerSession): { events: [string, string][]; prune: string[] } => {
         const events: [string, string][] = [['live', releaseId]]
         return {
           events,
-          prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId),
-          spare
+          prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
+        }
+      }
+      // One server, and nothing to run or check after the switch: no other server to switch
+      // with, nothing that could call for a rollback. The release script switches and finishes
+      // once the release is ready, which saves the round trips of phases 7 and 9.
+      const switchAfter =
+        this.sessions.length === 1 && !settings.afterSwitch && !settings.healthCheckUrl
+          ? (s: ServerSession) => {
+              const { events, prune } = finishing(s)
+              return s.finishParams(events, prune, spare)
+            }
+          : undefined
+      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}${switchAfter ? `, switch to it and finish` : ''}`
+      await this.deps.group(prepareTitle, async () => {
+        const failures = await this.upload(
+          {
+            releaseId,
+            sourceRoot: settings.source,
+            entries: scan.entries,
+            reuse: settings.reuse,
+            copyMethod: settings.copyMethod,
+            compression: settings.compression,
+            transfer: settings.transfer,
+            verify: settings.verify,
+            sharedPaths: settings.sharedPaths,
+            sharedConflict: settings.sharedConflict,
+            beforeSwitch: settings.beforeSwitch,
+            revision,
+            mtime: Math.floor(this.deps.now().getTime() / 1000),
+            signal: this.deps.signal
+          },
+          switchAfter
+        )
+        if (failures.length > 0 || this.deps.signal.aborted) {
+          // A script that switches and lost its connection may have switched: put current back.
+          const uncertain = this.sessions.filter(s => s.switchUncertain !== undefined)
+          const reverted = uncertain.length > 0 ? await this.revert(uncertain) : []
+          await this.abortAll()
+          this.checkAborted()
+          this.fail(
+            `${describeFailures(failures, 'Deploy failed before the switch')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'Nothing was switched; current is unchanged everywhere.'}`,
+            failures.map(f => f.error)
+          )
         }
       })
+
+      if (switchAfter) {
+        // The release script released the lock, or said it could not: the post step knows.
+        this.saveLocks()
+      } else {
+        await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
+        await this.afterSwitchAndHealth(releaseId)
+        await this.finishAll(s => ({ ...finishing(s), spare }))
+      }
       for (const s of this.sessions) s.report.status = 'deployed'
       this.deps.log.info(
         `release ${releaseId} is live on ${this.sessions.length} server${this.sessions.length === 1 ? '' : 's'} (${formatDuration(Date.now() - started)})`
@@ -410,7 +431,10 @@ export class GroupRun {
    * them at the pace of the slowest; the others get their own. An archive's servers run
    * together (they must, to share it), within max-parallel.
    */
-  private async upload(options: ReleaseOptions): Promise<Failure<ServerSession>[]> {
+  private async upload(
+    options: ReleaseOptions,
+    switchAfter?: (s: ServerSession) => ReturnType<ServerSession['finishParams']>
+  ): Promise<Failure<ServerSession>[]> {
     const failures: Failure<ServerSession>[] = []
     const limit = Math.max(1, this.settings.maxParallel)
     const archives = new Map<ServerSession, ReleaseArchive | undefined>()
@@ -444,7 +468,7 @@ export class GroupRun {
       if (!archive) {
         const session = sessions[0] as ServerSession
         await session
-          .timed('upload', () => session.prepareRelease(options))
+          .timed('upload', () => session.prepareRelease(options, undefined, switchAfter?.(session)))
           .catch(error => {
             failures.push({ item: session, error })
           })
@@ -492,12 +516,16 @@ export class GroupRun {
           sessions.map((session, i) =>
             session
               .timed('upload', () =>
-                session.prepareRelease(options, {
-                  stream: fanout.output(i),
-                  onMeter: meter => fanout.attach(i, meter),
-                  done: () => fanout.drop(i),
-                  sent
-                })
+                session.prepareRelease(
+                  options,
+                  {
+                    stream: fanout.output(i),
+                    onMeter: meter => fanout.attach(i, meter),
+                    done: () => fanout.drop(i),
+                    sent
+                  },
+                  switchAfter?.(session)
+                )
               )
               .catch(error => {
                 failures.push({ item: session, error })

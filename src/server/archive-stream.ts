@@ -3,8 +3,8 @@
  * takes the same archive, at the pace of the slowest, and compressed at the level the link
  * calls for.
  */
-import { PassThrough, type Readable } from 'node:stream'
-import { constants, type Gzip, type ZlibParams } from 'node:zlib'
+import { Duplex, PassThrough, type Readable } from 'node:stream'
+import { constants, crc32, createDeflateRaw, type DeflateRaw } from 'node:zlib'
 
 /** How many bytes of a channel's input the server has taken, where that is known. */
 export type DeliveryMeter = () => number | undefined
@@ -118,6 +118,77 @@ export class Fanout {
   }
 }
 
+/**
+ * A gzip stream (RFC 1952) whose deflate level can change while it runs. Node's Gzip takes
+ * params() but applies it only to deflate and raw deflate streams (in its zlib binding, a gzip
+ * stream's level stays what it was made with: measured, a stream switched from 6 to 1 came out
+ * byte for byte as level 6). So the deflate data comes from a raw deflate stream, and the gzip
+ * header and trailer (CRC-32 and length of the input) are written here. Reading respects
+ * backpressure: raw deflate output waits while this stream's reader does.
+ */
+export class LevelGzip extends Duplex {
+  private readonly deflate: DeflateRaw
+  private crc = 0
+  private size = 0
+  private nextLevel: number | undefined
+
+  constructor(level: number) {
+    super({ readableHighWaterMark: 64 * 1024 })
+    this.deflate = createDeflateRaw({ level, chunkSize: 64 * 1024 })
+    // ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown.
+    this.push(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]))
+    this.deflate.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) this.deflate.pause()
+    })
+    this.deflate.on('end', () => {
+      const trailer = Buffer.alloc(8)
+      trailer.writeUInt32LE(this.crc >>> 0, 0)
+      trailer.writeUInt32LE(this.size % 2 ** 32, 4)
+      this.push(trailer)
+      this.push(null)
+    })
+    this.deflate.on('error', error => this.destroy(error))
+  }
+
+  override _read(): void {
+    this.deflate.resume()
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: (error?: Error) => void): void {
+    const level = this.nextLevel
+    if (level !== undefined) {
+      // The raw deflate stream flushes, then sets the level in its callback; a write queued
+      // behind the flush could be under way in the zlib thread by then, and the level change
+      // would corrupt it (measured: "invalid block type" on decompression). So nothing is
+      // written until the change is made.
+      this.nextLevel = undefined
+      this.deflate.params(level, constants.Z_DEFAULT_STRATEGY, () => {
+        this._write(chunk, _encoding, done)
+      })
+      return
+    }
+    this.crc = crc32(chunk, this.crc)
+    this.size += chunk.length
+    if (this.deflate.write(chunk)) done()
+    else this.deflate.once('drain', () => done())
+  }
+
+  override _final(done: (error?: Error) => void): void {
+    this.deflate.end()
+    done()
+  }
+
+  override _destroy(error: Error | null, done: (error?: Error | null) => void): void {
+    this.deflate.destroy()
+    done(error)
+  }
+
+  /** Change the deflate level from the next write on; what was written before keeps the old one. */
+  params(level: number): void {
+    this.nextLevel = level
+  }
+}
+
 /** Deflate levels the link chooses between: gzip's cheapest, and its default. */
 export const CHEAP_LEVEL = 1
 export const DENSE_LEVEL = 6
@@ -154,7 +225,7 @@ const FAST_BACKLOG_S = 0.1
  * Returns a function that stops the adjustments.
  */
 export function adaptLevel(
-  gzip: Gzip,
+  gzip: LevelGzip,
   link: () => LinkStats,
   onChange?: (level: number, why: string) => void
 ): () => void {
@@ -169,9 +240,7 @@ export function adaptLevel(
     level = next
     skip = true
     onChange?.(next, why)
-    // Gzip streams take params() as deflate streams do (in Node's zlib both are a Zlib); only
-    // the type declarations leave it out. It flushes what was written at the old level first.
-    ;(gzip as Gzip & ZlibParams).params(next, constants.Z_DEFAULT_STRATEGY, () => undefined)
+    gzip.params(next)
   }
   const tick = (): void => {
     const now = link()

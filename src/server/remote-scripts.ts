@@ -143,6 +143,12 @@ export interface FinalizeParams {
   hook?: { name: string; script: string; env: Record<string, string> }
   /** Write cache.manifest after verification (reuse cache). */
   updatesCache: boolean
+  /**
+   * Once the release is ready, switch `current` to it and finish in the same script, with these
+   * values (a single server with nothing to run or check after the switch): the runner saves
+   * the round trips of the switch and of the finish.
+   */
+  switchAfter?: Omit<FinishParams, 'deployDir'>
 }
 
 /** A variable name the hook may receive: the shell's `export` takes nothing else. */
@@ -205,7 +211,9 @@ export function releaseScript(
     HOOK_NAME: finalize?.hook?.name ?? '',
     HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
     HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
-    UPDATES_CACHE: finalize?.updatesCache ?? false
+    UPDATES_CACHE: finalize?.updatesCache ?? false,
+    SWITCH_AFTER: finalize?.switchAfter !== undefined,
+    ...finishValues(finalize?.switchAfter)
   }
   return withValues(RELEASE_SH, values)
 }
@@ -259,15 +267,19 @@ export interface FinishParams {
 
 /** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
 export function finishScript(p: FinishParams): string {
-  return withValues(FINISH_SH, {
-    DEPLOY_DIR: p.deployDir,
-    EVENTS: p.events.flat(),
-    PRUNE: p.prune,
-    FORGET: p.forget,
-    LOCK_TOKEN: p.lockToken ?? '',
-    SPARE_RELEASE: p.spare?.release ?? '',
-    SPARE_NEED_KB: String(p.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
-  })
+  return withValues(FINISH_SH, { DEPLOY_DIR: p.deployDir, ...finishValues(p) })
+}
+
+/** The values of lib/finish.sh, which finish.sh and release.sh (switchAfter) both run. */
+function finishValues(p: Omit<FinishParams, 'deployDir'> | undefined) {
+  return {
+    EVENTS: p?.events.flat() ?? [],
+    PRUNE: p?.prune ?? [],
+    FORGET: p?.forget ?? [],
+    LOCK_TOKEN: p?.lockToken ?? '',
+    SPARE_RELEASE: p?.spare?.release ?? '',
+    SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
+  }
 }
 
 /**

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import {
   AbortedError,
+  ConnectionError,
   DeployRefusedError,
   LockHeldError,
   RemoteCommandError,
@@ -44,6 +45,7 @@ import {
   switchScript,
   sharedListingScript,
   type FinalizeParams,
+  type FinishParams,
   type InspectParams,
   type PrepareParams,
   type ReleaseParams
@@ -713,7 +715,15 @@ export class ServerSession {
    * already removed the release; the error says why. With a tar transfer, `feed` carries the
    * archive (see releaseArchive); without one, files go over SFTP.
    */
-  async prepareRelease(options: ReleaseOptions, feed?: ArchiveFeed): Promise<void> {
+  async prepareRelease(
+    options: ReleaseOptions,
+    feed?: ArchiveFeed,
+    /**
+     * Switch and finish in the same script once the release is ready (see FinalizeParams):
+     * phases 7 and 9 with it, for a single server with nothing to run or check after the switch.
+     */
+    switchAfter?: Omit<FinishParams, 'deployDir'>
+  ): Promise<void> {
     const plan = this.plan
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
@@ -760,7 +770,8 @@ export class ServerSession {
       hook: options.beforeSwitch
         ? { name: 'before-switch', script: options.beforeSwitch, env: this.hookEnv(id) }
         : undefined,
-      updatesCache: base.kind === 'cache'
+      updatesCache: base.kind === 'cache',
+      ...(switchAfter ? { switchAfter } : {})
     }
     this.prepared = id
     // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
@@ -771,15 +782,23 @@ export class ServerSession {
       sent.bytes += size
     }
     try {
-      const final = await this.transferAndFinalize(
-        options,
-        { plan, metadata, relativeTarget, common, prepare, finalize },
-        count,
-        feed
-      )
+      let final: ScriptOutput
+      try {
+        final = await this.transferAndFinalize(
+          options,
+          { plan, metadata, relativeTarget, common, prepare, finalize },
+          count,
+          feed
+        )
+      } catch (error) {
+        // No answer from a script that switches: current may or may not point to the release.
+        if (switchAfter && error instanceof ConnectionError) this.switchUncertain = id
+        throw error
+      }
       sent.files = plan.uploadFiles
       sent.bytes = plan.uploadBytes
       this.reportPrepared(id, plan, final)
+      if (switchAfter) this.switchedAndFinished(id, final)
     } finally {
       this.report.filesUploaded = sent.files
       this.report.bytesUploaded = sent.bytes
@@ -845,6 +864,24 @@ export class ServerSession {
       final = second.output
     }
     return final
+  }
+
+  /** What a release script that switched and finished reported after `ready`. */
+  private switchedAndFinished(id: string, final: ScriptOutput): void {
+    const now = value(final, 'current')
+    if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
+      this.switchUncertain = id
+      throw new Error(`${this.label}: current reads back as '${now}', expected 'releases/${id}'`)
+    }
+    this.switchedTo = id
+    this.log.info(`current -> releases/${id}`)
+    for (const line of values(final, 'pruned')) this.log.info(`pruned release ${line}`)
+    if (final.lines.includes('unlocked')) this.lockToken = undefined
+    this.prepared = undefined
+    if (!final.lines.includes('finished'))
+      this.log.warning(
+        `finishing failed after the switch. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`
+      )
   }
 
   /** What the release script reported once the release is ready. */
@@ -1112,19 +1149,31 @@ export class ServerSession {
     prune: string[],
     spare?: { release: string; bytes: number }
   ): Promise<void> {
+    const { result, output } = await this.script(
+      finishScript({ deployDir: this.deployDir, ...this.finishParams(events, prune, spare) })
+    )
+    this.finished(result, output)
+  }
+
+  /** What phase 9 does here, for finish.sh or for the release script's own finish. */
+  finishParams(
+    events: [string, string][],
+    prune: string[],
+    spare?: { release: string; bytes: number }
+  ): Omit<FinishParams, 'deployDir'> {
     const gone = [...releaseStates(this.events)]
       .filter(([, state]) => state === 'gone')
       .map(([id]) => id)
-    const { result, output } = await this.script(
-      finishScript({
-        deployDir: this.deployDir,
-        events,
-        prune,
-        forget: [...prune, ...gone],
-        lockToken: this.lockToken,
-        ...(spare ? { spare } : {})
-      })
-    )
+    return {
+      events,
+      prune,
+      forget: [...prune, ...gone],
+      lockToken: this.lockToken,
+      ...(spare ? { spare } : {})
+    }
+  }
+
+  private finished(result: RunResult, output: ScriptOutput): void {
     if (result.code !== 0 || !output.lines.includes('finished')) {
       throw new RemoteCommandError(
         `${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,

@@ -6,8 +6,7 @@
 import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
-import { createGzip, type Gzip } from 'node:zlib'
-import { DENSE_LEVEL } from './archive-stream.js'
+import { DENSE_LEVEL, LevelGzip } from './archive-stream.js'
 import { AbortedError } from '../errors.js'
 import type { Log } from '../logger.js'
 import { compactManifest, escapeField, manifestText } from '../release/compact-manifest.js'
@@ -137,7 +136,7 @@ export function archiveStream(
   signal?: AbortSignal,
   /** Called with each file entry once it is in the archive. */
   onFile?: (entry: TarEntry) => void
-): { stream: Readable; gzip?: Gzip } {
+): { stream: Readable; gzip?: LevelGzip } {
   const tar = createTarStream(entries, {
     signal,
     onEntry: (_, entry) => {
@@ -152,7 +151,7 @@ export function archiveStream(
   counted.on('end', stop).on('close', stop).on('error', stop)
   if (compression === 'none') return { stream: counted }
   // Dense to start with either way: see adaptLevel.
-  const gzip = createGzip({ level: DENSE_LEVEL, chunkSize: 64 * 1024 })
+  const gzip = new LevelGzip(DENSE_LEVEL)
   counted.on('error', error => gzip.destroy(error))
   return { stream: counted.pipe(gzip), gzip }
 }

@@ -168,6 +168,44 @@ describe('a second deploy', () => {
     ).toBe('<?php echo "v1";')
   })
 
+  it('switches and finishes in the release script on one server with nothing after the switch, and in scripts of their own otherwise', async () => {
+    const f = await fixture()
+    for (const id of ['first', 'second']) {
+      await writeTree(f.source, { 'index.php': `<?php echo "${id}";` })
+      const run = await runAction(f.inputs({ 'release-id': id }))
+      expect(run.code, run.log).toBe(0)
+    }
+    await writeTree(f.source, { 'index.php': '<?php echo "third";' })
+    const combined = await runAction(f.inputs({ 'release-id': 'third', 'keep-releases': '1' }))
+    expect(combined.code, combined.log).toBe(0)
+    // One group, one script: the round trips of the switch and of the finish saved.
+    expect(combined.log).toContain('::group::Prepare release third, switch to it and finish')
+    expect(combined.log).not.toContain('::group::Switch to')
+    expect(combined.log).not.toContain('::group::Prune and unlock')
+    expect(combined.log).toContain('current -> releases/third')
+    expect(combined.log).toContain('pruned release first')
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/third')
+    // The release it replaced stays, for rollback.
+    expect(await releaseDirs(f)).toEqual(['second', 'third'])
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+    expect(await copies(f)).toEqual(['copy of third'])
+
+    // With a command to run after the switch, the switch is its own step, as with two servers.
+    await writeTree(f.source, { 'index.php': '<?php echo "fourth";' })
+    const separate = await runAction(
+      f.inputs({ 'release-id': 'fourth', 'keep-releases': '1', 'after-switch': 'true' })
+    )
+    expect(separate.code, separate.log).toBe(0)
+    expect(separate.log).toContain('::group::Prepare release fourth\n')
+    expect(separate.log).toContain('::group::Switch to fourth')
+    expect(separate.log).toContain('::group::Prune and unlock')
+    expect(separate.log).toContain('pruned release second')
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/fourth')
+    expect(await releaseDirs(f)).toEqual(['fourth', 'third'])
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+    expect(await copies(f)).toEqual(['copy of fourth'])
+  })
+
   it('takes the next free second when the timestamp id is taken', async () => {
     const f = await fixture()
     const first = await runAction(f.inputs())

@@ -1456,6 +1456,87 @@ describe.each(shells)('$name', shell => {
       updatesCache: false
     })
 
+    /** D with release old live, its log, and the lock held by token `tok`. */
+    function liveOld(D: string): void {
+      build(D, {
+        'releases/old/index.php': 'old',
+        '.atomic-deploy/log':
+          'start\told\t2026-11-22T10:00:00Z\nready\told\t2026-11-22T10:00:01Z\nlive\told\t2026-11-22T10:00:02Z\n',
+        '.atomic-deploy/lock/owner': '{"token":"tok"}\n'
+      })
+      symlinkSync('releases/old', join(D, 'current'))
+    }
+
+    it('switches current to the release and finishes, once it is ready, when told to (one server, nothing after the switch)', () => {
+      const D = join(fresh('finalize'), 'app')
+      liveOld(D)
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'new' },
+        {
+          switchAfter: {
+            events: [['live', 'r2']],
+            prune: ['old'],
+            forget: ['old'],
+            lockToken: 'tok'
+          }
+        }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines.slice(r.lines.indexOf('ready'))).toEqual([
+        'ready',
+        'switched',
+        'current releases/r2',
+        'pruned old',
+        'unlocked',
+        'finished'
+      ])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/r2')
+      expect(readdirSync(join(D, 'releases'))).toEqual(['r2'])
+      expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
+      const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
+      expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start r2', 'ready r2', 'live r2'])
+    })
+
+    it('leaves current and the lock as they were when that switch fails, and says no more', () => {
+      const D = join(fresh('finalize'), 'app')
+      liveOld(D)
+      // An mv that cannot rename into a directory: the switch's last step fails.
+      const bin = fresh('bin')
+      const realMv = execFileSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).trim()
+      writeFileSync(
+        join(bin, 'mv'),
+        `#!/bin/sh\nfor last; do :; done\ncase $last in */) echo refused >&2; exit 1 ;; esac\nexec ${realMv} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'new' },
+        {
+          switchAfter: {
+            events: [['live', 'r2']],
+            prune: ['old'],
+            forget: ['old'],
+            lockToken: 'tok'
+          }
+        },
+        { pathPrefix: bin }
+      )
+      expect(r.status).toBe(1)
+      expect(r.lines.slice(r.lines.indexOf('ready'))).toEqual([
+        'ready',
+        `error io cannot rename the new link over ${D}/current`
+      ])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/old')
+      expect(readdirSync(join(D, 'releases')).sort()).toEqual(['old', 'r2'])
+      expect(existsSync(join(D, '.atomic-deploy/lock/owner'))).toBe(true)
+      expect(readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('switch.'))).toEqual(
+        []
+      )
+    })
+
     it('derives the listing and the sha256 list from the manifest, whatever the names hold', () => {
       const D = join(fresh('finalize'), 'app')
       const names = ['with space.txt', 'tab\there', `it's "q" $(x)`, '-rf', 'ünï 🚀', 'a\\s']

@@ -23,6 +23,7 @@
 # @param MANIFEST_DIGEST string The sha256 of the source's manifest (see lib/manifest.sh): the manifest put together here must have it.
 # @param MANIFEST_BASE string The manifest the release starts from, as a path under .atomic-deploy without `.m2` (manifests/<id>, or cache), or empty when the runner sends the whole manifest.
 # @param VERIFY_ALL flag Check the sha256 of every file of the release, not only of those sent.
+# @param SWITCH_AFTER flag Once the release is ready, switch current to it and finish (lib/finish.sh) in this same script: a single server with nothing to run or check after the switch, two round trips fewer.
 # @param ODD_SUMS list Files whose names cannot go in a sha256sum -c list (newline or backslash), as pairs of words: path, sha256.
 # @param LINKS list Symlinks whose target is read back and compared, as pairs of words: path, target.
 # @param SHARED auto|explicit Link every entry of shared/, or only SHARED_PATHS.
@@ -45,6 +46,10 @@
 . ./lib/hook.sh
 # shellcheck source=lib/manifest.sh
 . ./lib/manifest.sh
+# shellcheck source=lib/switch.sh
+. ./lib/switch.sh
+# shellcheck source=lib/finish.sh
+. ./lib/finish.sh
 # shellcheck source=lib/diff.sh
 . ./lib/diff.sh
 
@@ -414,7 +419,15 @@ finalize_release() {
   : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
+  # `ready` reaching a runner that gave up (a closed channel: SIGPIPE) still removes the release.
   say ready
+  if [ -n "$SWITCH_AFTER" ]; then
+    # A failed switch leaves current as it was, and the release ready: the runner aborts it.
+    switch_current "$ID" || exit 1
+    # Live now: whatever becomes of the channel, the run finishes (prunes, unlocks).
+    trap '' PIPE
+    finish_run
+  fi
 }
 
 [ -z "$PREPARE" ] || prepare_release
