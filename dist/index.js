@@ -50936,10 +50936,12 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 /* harmony import */ var node_path__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6760);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(6506);
 /* harmony import */ var _ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(977);
-/* harmony import */ var _release_release_id_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2734);
+/* harmony import */ var _release_release_id_js__WEBPACK_IMPORTED_MODULE_9__ = __nccwpck_require__(2734);
 /* harmony import */ var _ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4604);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(7336);
 /* harmony import */ var _server_system_directories_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(8094);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8086);
+
 
 
 
@@ -50985,18 +50987,20 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
     }
     const jumpHosts = jumpChain(read, defaultUser, { privateKey, passphrase, password });
     const hostKeys = hostKeyPolicy(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KnownHosts), raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint), bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.InsecureIgnoreHostKey, false));
+    if (hostKeys.kind === 'fingerprint')
+        checkFingerprintsCover(hostKeys.fingerprints, servers);
     const deployPath = remotePath(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path));
     const source = sourceDirectory(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Source) || '.', workspace, mode === 'deploy');
     const exclude = lines(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Exclude), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Exclude, 'glob patterns, one per line').filter(l => !l.startsWith('#'));
     const releaseIdText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ReleaseId);
     if (releaseIdText !== '') {
-        const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_8__/* .releaseIdProblem */ .co)(releaseIdText);
+        const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_9__/* .releaseIdProblem */ .co)(releaseIdText);
         if (problem)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ReleaseId, `Invalid release-id '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(releaseIdText)}': ${problem}.`);
     }
     const rollbackToText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackTo);
     if (rollbackToText !== '') {
-        const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_8__/* .releaseIdProblem */ .co)(rollbackToText);
+        const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_9__/* .releaseIdProblem */ .co)(rollbackToText);
         if (problem)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackTo, `Invalid rollback-to '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(rollbackToText)}': ${problem}.`);
         if (mode !== 'rollback') {
@@ -51067,7 +51071,8 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
             'sequential'
         ]),
         maxParallel: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.MaxParallel, 3, 1, 100),
-        connectTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ConnectTimeout, 20, 1, 300)
+        connectTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ConnectTimeout, 20, 1, 300),
+        commandTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.CommandTimeout, _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__/* .DEFAULT_COMMAND_TIMEOUT_SECONDS */ .As, 10, 6 * 3600)
     };
 }
 function defaultWorkspace() {
@@ -51161,6 +51166,24 @@ function hostKeyPolicy(knownHosts, fingerprints, insecure) {
     if (insecure)
         return { kind: 'insecure' };
     throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KnownHosts, `No way to verify the servers' host keys. Set 'known-hosts' (lines from ssh-keyscan, checked out-of-band) or 'host-fingerprint' (SHA256:...), or 'insecure-ignore-host-key: true' for a throwaway server.`);
+}
+/**
+ * Each server must have a fingerprint of its own. A bare fingerprint applies to any server, so
+ * with several servers one server's key would be accepted for another: it is refused there.
+ */
+function checkFingerprintsCover(fingerprints, servers) {
+    const form = `Bind each fingerprint to its server: 'web1.example.com=SHA256:...' (or host:port=SHA256:..., [IPv6]:port=SHA256:...).`;
+    if (servers.length > 1 && fingerprints.some(f => typeof f === 'string')) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: a bare SHA256:... would accept any of the ${servers.length} servers' keys for every other. ${form}`);
+    }
+    for (const f of fingerprints) {
+        if (typeof f !== 'string' && !servers.some(s => (0,_ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .fingerprintApplies */ .RS)(f, s.host, s.port)))
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(f.host)}${f.port === undefined ? '' : `:${f.port}`}' is not one of the servers (${servers.map(s => s.label).join(', ')}).`);
+    }
+    for (const s of servers) {
+        if (!fingerprints.some(f => (0,_ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .fingerprintApplies */ .RS)(f, s.host, s.port)))
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: none is given for ${s.label}. ${form}`);
+    }
 }
 function remotePath(value) {
     const form = `Expected a directory on the server, absolute (/var/www/app) or relative to the login directory (apps/site).`;
@@ -51466,16 +51489,32 @@ function describeHealthFailure(url, timeoutSeconds, health, expect) {
 
 ;// CONCATENATED MODULE: ./build/bundle/js/logger.js
 
+/**
+ * Text for the log that cannot act as a workflow command. The runner reads its stdout line by
+ * line (a line ends at \n, \r or \r\n) and takes a line as a command when, after leading white
+ * space, it starts with `::`, or when it holds `##[` anywhere (the older form, still parsed:
+ * actions/runner, ActionCommand.TryParse). Hook output and everything else a server sends is
+ * printed through here: each such marker gets a zero-width space inside it, so the line reads
+ * the same and commands nothing (no `::add-mask::`, `::error::`, `::stop-commands::`...).
+ */
+function logLines(text) {
+    return text
+        .split(/\r\n|\r|\n/)
+        .map(line => line.replace(/^([\s\u0085\u180e\ufeff]*):(?=:)/, '$1:\u200b').replace(/##\[/g, '#\u200b#['));
+}
 function serverLog(label) {
     const prefix = `[${label}] `;
     return {
-        info: message => core/* info */.pq(prefix + message),
+        // Every line of a message carries the label, a line broken by \r included.
+        info: message => core/* info */.pq(logLines(message)
+            .map(line => prefix + line)
+            .join('\n')),
         warning: message => core/* warning */.$e(prefix + message),
         debug: message => core/* debug */.Yz(prefix + message)
     };
 }
 const actionLog = {
-    info: message => core/* info */.pq(message),
+    info: message => core/* info */.pq(logLines(message).join('\n')),
     warning: message => core/* warning */.$e(message),
     debug: message => core/* debug */.Yz(message)
 };
@@ -51534,9 +51573,9 @@ function isReleasePath(p) {
         return false;
     return p.split('/').every(s => s !== '' && s !== '.' && s !== '..');
 }
-/** The path of a listing line (`f 644 12 ./a/b`, `d ./a`, `l 9 ./link`). */
+/** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
 function listingPath(line) {
-    const m = /^(?:f [0-7]+ \d+|l \d+|d) \.\/(.*)$/.exec(line);
+    const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/.exec(line);
     return m ? m[1] : undefined;
 }
 /** Paths with none of their ancestors in the list: removing these removes them all. */
@@ -55161,6 +55200,7 @@ minimatch.unescape = unescape_unescape;
 
 
 
+
 /**
  * Deployed files never carry world-write or the set-id and sticky bits, whatever the source had:
  * a release must not become a place anybody on the server can write to, nor grow setuid files.
@@ -55223,7 +55263,12 @@ async function scanSource(root, exclude) {
     const yielder = eventLoopYielder();
     const walk = async (relativeDir) => {
         const names = (0,external_node_fs_.readdirSync)(external_node_path_.join(root, relativeDir)).sort(compareNames);
+        const unreadable = names.some(name => name.includes('\uFFFD'))
+            ? checkNames(root, relativeDir, excluded)
+            : undefined;
         for (const name of names) {
+            if (unreadable?.has(name))
+                continue;
             if (name === '.git')
                 continue;
             const relative = relativeDir === '' ? name : `${relativeDir}/${name}`;
@@ -55265,6 +55310,39 @@ async function scanSource(root, exclude) {
     };
     await walk('');
     return { entries, skipped };
+}
+/**
+ * Names are read as UTF-8; one that is not valid UTF-8 comes back with U+FFFD in place of its
+ * bad bytes, and could be neither found again nor written under its real name on the server.
+ * Such a name is refused with the name shown byte for byte, unless exclude leaves it out:
+ * the names (as read) of those are returned, for the walk to skip.
+ */
+function checkNames(root, relativeDir, excluded) {
+    const decoder = new TextDecoder('utf-8', { fatal: true });
+    const skip = new Set();
+    for (const raw of (0,external_node_fs_.readdirSync)(external_node_path_.join(root, relativeDir), { encoding: 'buffer' })) {
+        try {
+            decoder.decode(raw);
+            continue;
+        }
+        catch {
+            // not UTF-8: below
+        }
+        const lossy = raw.toString('utf8');
+        const relative = relativeDir === '' ? lossy : `${relativeDir}/${lossy}`;
+        const full = Buffer.concat([Buffer.from(external_node_path_.join(root, relativeDir) + '/'), raw]);
+        if (excluded(relative, (0,external_node_fs_.lstatSync)(full).isDirectory())) {
+            skip.add(lossy);
+            continue;
+        }
+        const bytes = [...raw]
+            .map(b => b >= 0x20 && b < 0x7f && b !== 0x5c
+            ? String.fromCharCode(b)
+            : `\\x${b.toString(16).padStart(2, '0')}`)
+            .join('');
+        throw new errors/* InputError */.dz('source', `source has a file name that is not valid UTF-8: '${relativeDir === '' ? '' : `${relativeDir}/`}${bytes}'. Rename it to UTF-8 (e.g. 'convmv -f latin1 -t utf-8 -r --notest ${relativeDir === '' ? '.' : relativeDir}'), or leave it out with exclude.`);
+    }
+    return skip;
 }
 /** Byte order of the UTF-8 names: what `LC_ALL=C sort` does, and stable across platforms. */
 function compareNames(a, b) {
@@ -55366,10 +55444,28 @@ function piecesToBuffer(items, piece) {
     buffers.push(Buffer.from(text));
     return Buffer.concat(buffers);
 }
-/** Parse a stored manifest. Throws with a reason on anything unexpected: the caller then uploads everything. */
-async function parseManifest(data) {
-    const json = (await (0,external_node_util_.promisify)(external_node_zlib_.gunzip)(data)).toString('utf8');
-    const parsed = JSON.parse(json);
+const NO_LIMITS = { compressed: Infinity, json: 2 ** 31 - 1 };
+/**
+ * Parse a stored manifest. It comes back from a server, so everything is checked: a tree of
+ * relative paths (no '..', '.', empty segments or NUL; every entry's parent is a directory of
+ * the manifest, so no path lies beneath a symlink or a file), no path twice, numbers that are
+ * numbers. Throws with a reason on anything unexpected: the caller then uploads everything.
+ */
+async function parseManifest(data, limits = NO_LIMITS) {
+    if (data.length > limits.compressed)
+        throw new Error(`it is ${data.length} bytes, over the limit of ${limits.compressed}`);
+    let unpacked;
+    try {
+        unpacked = await (0,external_node_util_.promisify)(external_node_zlib_.gunzip)(data, { maxOutputLength: limits.json });
+    }
+    catch (error) {
+        if (error.code === 'ERR_BUFFER_TOO_LARGE')
+            throw new Error(`it unpacks to more than ${limits.json} bytes`, { cause: error });
+        throw error;
+    }
+    const parsed = JSON.parse(unpacked.toString('utf8'));
+    if (parsed === null || typeof parsed !== 'object')
+        throw new Error('it is not a manifest');
     if (parsed.version !== 1)
         throw new Error(`unknown manifest version ${String(parsed.version)}`);
     if (!Array.isArray(parsed.entries))
@@ -55377,19 +55473,28 @@ async function parseManifest(data) {
     const sharedLinks = Array.isArray(parsed.sharedLinks)
         ? parsed.sharedLinks.filter((s) => typeof s === 'string')
         : [];
+    const seen = new Set();
+    const directories = new Set();
     const entries = parsed.entries.map((raw, i) => {
         if (!Array.isArray(raw) || raw.length !== 6)
             throw new Error(`manifest entry ${i} is malformed`);
         const [p, t, mode, size, mtime, extra] = raw;
         if (typeof p !== 'string' ||
             p === '' ||
+            p.includes('\0') ||
             p.startsWith('/') ||
             p.split('/').some(s => s === '..' || s === '' || s === '.')) {
             throw new Error(`manifest entry ${i} has an invalid path`);
         }
-        if (typeof mode !== 'number' ||
-            typeof size !== 'number' ||
+        if (seen.has(p))
+            throw new Error(`manifest entry ${i} repeats a path`);
+        seen.add(p);
+        const isCount = (n) => Number.isSafeInteger(n) && n >= 0;
+        if (!isCount(mode) ||
+            mode > 0o7777 ||
+            !isCount(size) ||
             typeof mtime !== 'number' ||
+            !Number.isFinite(mtime) ||
             typeof extra !== 'string') {
             throw new Error(`manifest entry ${i} is malformed`);
         }
@@ -55398,11 +55503,23 @@ async function parseManifest(data) {
                 throw new Error(`manifest entry ${i} has no sha256`);
             return { path: p, type: 'file', mode, size, mtime, sha256: extra };
         }
-        if (t === 'd')
+        if (t === 'd') {
+            directories.add(p);
             return { path: p, type: 'dir', mode, size: 0, mtime };
-        if (t === 'l')
+        }
+        if (t === 'l') {
+            if (extra === '' || extra.includes('\0') || Buffer.byteLength(extra) !== size)
+                throw new Error(`manifest entry ${i} has an invalid symlink target`);
             return { path: p, type: 'symlink', mode: 0o777, size, mtime, target: extra };
+        }
         throw new Error(`manifest entry ${i} has an unknown type`);
+    });
+    // Whatever the order, every path's parent is a directory of the manifest: a plan made from
+    // it then never removes or writes beneath what the release holds as a symlink or a file.
+    entries.forEach((entry, i) => {
+        const slash = entry.path.lastIndexOf('/');
+        if (slash > 0 && !directories.has(entry.path.slice(0, slash)))
+            throw new Error(`manifest entry ${i} lies beneath a path that is not a directory in it`);
     });
     return { version: 1, entries, sharedLinks };
 }
@@ -55423,7 +55540,10 @@ function linksLeavingTree(entries) {
     });
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
+var release_id = __nccwpck_require__(2734);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/release-log.js
+
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -55441,13 +55561,55 @@ function linksLeavingTree(entries) {
  * Logs written before `fail` existed recorded automatic rollbacks as `rollback` too: both mean
  * "not a target", so they read correctly.
  */
+/** Every event the server scripts write. A line with any other event is not ours. */
+const LOG_EVENTS = ['start', 'ready', 'abort', 'live', 'fail', 'rollback', 'prune'];
+/** A line of the release log that atomic-deploy did not write: its 1-based number and why. */
+class LogFormatError extends Error {
+    line;
+    reason;
+    name = 'LogFormatError';
+    constructor(line, reason) {
+        super(`line ${line} ${reason}`);
+        this.line = line;
+        this.reason = reason;
+    }
+}
+const KNOWN_EVENTS = new Set(LOG_EVENTS);
+// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it (fractions of a second allowed).
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+/**
+ * Parse the release log. The log is read back from the server, so every line is checked: a
+ * known event, a valid release id, the time as the scripts write it (further fields, if a later
+ * version adds some, are ignored). Blank lines are skipped, and so is a last line that was cut
+ * off before its end (an append interrupted by a lost connection). Anything else throws a
+ * LogFormatError naming the line: the log decides what is pruned and what is rolled back to,
+ * so it is never read past a line that is not ours.
+ */
 function parseLog(text) {
     const events = [];
-    for (const line of text.split('\n')) {
-        const [event, id, time] = line.split('\t');
-        if (event && id)
-            events.push({ event, id, time: time ?? '' });
-    }
+    const lines = text.split('\n');
+    lines.forEach((line, index) => {
+        if (line === '')
+            return;
+        const unterminated = index === lines.length - 1;
+        const [event = '', id = '', time] = line.split('\t');
+        if (unterminated && (time === undefined || !TIME.test(time))) {
+            // An append cut short: whole only up to the tab after the id, so a cut id is never read.
+            if (time !== undefined && KNOWN_EVENTS.has(event) && (0,release_id/* releaseIdProblem */.co)(id) === undefined)
+                events.push({ event, id, time: '' });
+            return;
+        }
+        const problem = !KNOWN_EVENTS.has(event)
+            ? `has an unknown event ${JSON.stringify(event.slice(0, 40))}`
+            : (0,release_id/* releaseIdProblem */.co)(id) !== undefined
+                ? `names ${JSON.stringify(id.slice(0, 140))}, which is not a release id`
+                : time === undefined || !TIME.test(time)
+                    ? 'has no time of the form YYYY-MM-DDTHH:MM:SSZ'
+                    : undefined;
+        if (problem !== undefined)
+            throw new LogFormatError(index + 1, problem);
+        events.push({ event, id, time });
+    });
     return events;
 }
 function formatLog(events) {
@@ -55564,8 +55726,6 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
-var release_id = __nccwpck_require__(2734);
 // EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
 var system_directories = __nccwpck_require__(8094);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
@@ -55656,6 +55816,28 @@ function makePlan(local, base) {
         uploadFiles,
         uploadBytes
     };
+}
+/**
+ * The directories of the starting copy that the plan writes into or removes from: every parent
+ * of an uploaded or removed path, and every uploaded directory (deduplicated, parents first).
+ * The copy comes from the server, where any of them may have become a symlink since it was
+ * deployed (by hand, or planted); the server checks each of these is no symlink before anything
+ * is removed or written, so no write or removal ever follows one out of the release.
+ */
+function writtenDirectories(plan) {
+    const dirs = new Set();
+    const addParents = (p) => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            dirs.add(p.slice(0, i));
+    };
+    for (const p of plan.remove)
+        addParents(p);
+    for (const e of plan.upload) {
+        addParents(e.path);
+        if (e.type === 'dir')
+            dirs.add(e.path);
+    }
+    return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/release/shared-check.js
@@ -55779,7 +55961,7 @@ function describeListingLine(line) {
         return `${p} (file, mode ${a}, ${b} bytes)`;
     if (type === 'l')
         return `${p} (symlink)`;
-    return `${p} (directory)`;
+    return a === undefined ? `${p} (directory)` : `${p} (directory, mode ${a})`;
 }
 /** A path as a user would paste it into a shell: quoted only when it needs to be. */
 function shellWord(text) {
@@ -55919,6 +56101,8 @@ function sendFilesProblem(transfer, tar, sftp) {
     return undefined;
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
+var server_data = __nccwpck_require__(2959);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./build/bundle/js/progress.js
@@ -56544,6 +56728,7 @@ async function sftpUpload(files, o) {
 
 
 
+
 /**
  * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
  * report. The group runner decides when each phase runs; this class decides what it does.
@@ -56570,6 +56755,8 @@ class ServerSession {
     capabilities;
     umask = 0o022;
     lockToken;
+    /** The lock's owner record, as written at lock time. */
+    lockOwnerJson = '';
     /** The new release exists on the server (prepared, maybe ready) and is not live. */
     prepared;
     switchedTo;
@@ -56581,6 +56768,10 @@ class ServerSession {
     /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
     prefetched;
     linksBlob;
+    /** Records the server did not send, being past their limits: name -> size. */
+    tooLarge = new Map();
+    /** This run's shared-paths input, for the cleanup of what it seeded. */
+    sharedPaths = [];
     /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
     pendingBlob;
     /**
@@ -56613,7 +56804,11 @@ class ServerSession {
             onStderrLine: line => this.log.info(line),
             ...options
         });
-        return { result, output: parseScriptOutput(result.stdout) };
+        const output = parseScriptOutput(result.stdout);
+        // What a script left alone and why (a release kept, a record not acted on).
+        for (const line of values(output, 'warning'))
+            this.log.warning(line);
+        return { result, output };
     }
     /**
      * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
@@ -56651,17 +56846,19 @@ class ServerSession {
             ({ result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)({ ...params, require: { ...params.require, tarOrSftp: false } })));
         }
         await this.checkInspected(result, output, pathInput);
-        if (lockOwner)
+        if (lockOwner) {
             this.lockToken = lockOwner.token;
-        this.deployDir = value(output, 'path') ?? pathInput;
-        this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777;
-        this.tools = new Set(values(output, 'tool'));
-        this.releaseDirs = new Set(values(output, 'release'));
-        this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '');
-        const current = value(output, 'current');
-        this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current);
-        this.manifestBlob = output.blobs.get('manifest');
-        this.linksBlob = output.blobs.get('links');
+            this.lockOwnerJson = lockOwner.json;
+        }
+        // From here on, everything comes from the server: each value is checked before it is kept.
+        try {
+            this.readState(output, pathInput);
+        }
+        catch (error) {
+            if (error instanceof errors/* ServerDataError */.Sy)
+                throw new errors/* ServerDataError */.Sy(`${this.label}: ${error.message}`);
+            throw error;
+        }
         this.pendingBlob = output.blobs.get('pending');
         if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
             this.drift = summarizeDiff(parseListingDiff('drift', output.lines));
@@ -56673,9 +56870,6 @@ class ServerSession {
                 .filter(l => l.startsWith('!'))
                 .map(l => l.slice(1))))
             : undefined;
-        const prefetched = value(output, 'prefetch')?.split(' ');
-        this.prefetched =
-            prefetched?.length === 2 ? { name: prefetched[0], from: prefetched[1] } : undefined;
         this.report.previousRelease = this.liveRelease;
         const toolset = value(output, 'toolset');
         this.capabilities = {
@@ -56737,11 +56931,42 @@ class ServerSession {
             throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user, value(output, 'path') ?? pathInput)}`);
         }
         if (result.code === remote_scripts/* LOCK_EXIT */.n8) {
-            throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`);
+            throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), value(output, 'path') ?? pathInput)}`);
         }
         if (result.code !== 0 || !output.lines.includes('end')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`, result.code, result.stderrTail);
         }
+    }
+    /** What the inspect script reported, validated (see server-data.ts). */
+    readState(output, pathInput) {
+        this.deployDir = (0,server_data/* resolvedDeployDir */.DJ)(value(output, 'path'), pathInput);
+        // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
+        this.tooLarge = new Map(values(output, 'toolarge').map(line => {
+            const [name = '', size = ''] = line.split(' ');
+            return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity];
+        }));
+        this.umask = (0,server_data/* parseUmask */.Dy)(value(output, 'umask'));
+        this.tools = new Set(values(output, 'tool'));
+        this.releaseDirs = (0,server_data/* releaseDirectories */.RW)(values(output, 'release'));
+        const logFile = `${this.deployDir}/.atomic-deploy/log`;
+        const log = output.blobs.get('log') ?? Buffer.alloc(0);
+        const logSize = this.tooLarge.get('log') ?? log.length;
+        if (logSize > server_data/* SERVER_LIMITS */.L_.logBytes) {
+            throw new errors/* ServerDataError */.Sy(`${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`);
+        }
+        try {
+            this.events = parseLog(log.toString('utf8'));
+        }
+        catch (error) {
+            if (!(error instanceof LogFormatError))
+                throw error;
+            throw new errors/* ServerDataError */.Sy(`${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`);
+        }
+        const current = output.blobs.get('current')?.toString('utf8');
+        this.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, this.deployDir);
+        this.manifestBlob = output.blobs.get('manifest');
+        this.linksBlob = output.blobs.get('links');
+        this.prefetched = (0,server_data/* parsePrefetch */.VV)(value(output, 'prefetch'));
     }
     /** Complete releases (the rollback targets), the most recently live last. */
     completeReleases() {
@@ -56784,7 +57009,19 @@ class ServerSession {
     async chooseBase(reuse) {
         if (reuse === 'none')
             return { kind: 'none', reason: 'reuse is none' };
+        const limits = {
+            compressed: server_data/* SERVER_LIMITS */.L_.manifestBytes,
+            json: server_data/* SERVER_LIMITS */.L_.manifestJsonBytes
+        };
+        const metadata = `${this.deployDir}/.atomic-deploy`;
         if (reuse === 'cache') {
+            // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
+            const rebuild = (reason) => {
+                this.log.warning(reason);
+                return { kind: 'cache', exists: false, entries: [], remove: [], reason };
+            };
+            if (this.tooLarge.has('manifest') || this.tooLarge.has('pending'))
+                return rebuild(`${metadata}/cache.manifest.json.gz or cache.pending is over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`);
             if (!this.manifestBlob)
                 return {
                     kind: 'cache',
@@ -56793,30 +57030,19 @@ class ServerSession {
                     remove: [],
                     reason: 'cache/ has no manifest yet'
                 };
+            let entries;
             try {
-                const entries = (await parseManifest(this.manifestBlob)).entries;
-                const pending = parsePending(this.pendingBlob);
-                if (pending === undefined)
-                    return {
-                        kind: 'cache',
-                        exists: false,
-                        entries: [],
-                        remove: [],
-                        reason: 'the record of an interrupted update of cache/ is unreadable'
-                    };
-                if (pending.length > 0)
-                    this.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
-                return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) };
+                entries = (await parseManifest(this.manifestBlob, limits)).entries;
             }
             catch (error) {
-                return {
-                    kind: 'cache',
-                    exists: false,
-                    entries: [],
-                    remove: [],
-                    reason: `the manifest of cache/ is unreadable (${(0,errors/* messageOf */.bD)(error)})`
-                };
+                return rebuild(`${metadata}/cache.manifest.json.gz is not a valid manifest (${(0,errors/* messageOf */.bD)(error)}); cache/ is rebuilt from scratch and the manifest written anew`);
             }
+            const pending = parsePending(this.pendingBlob);
+            if (pending === undefined)
+                return rebuild(`${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`);
+            if (pending.length > 0)
+                this.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
+            return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) };
         }
         if (this.liveRelease === undefined)
             return { kind: 'none', reason: 'first deploy (no current release)' };
@@ -56826,44 +57052,65 @@ class ServerSession {
                 reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
             };
         }
+        const file = `${metadata}/manifests/${this.liveRelease}`;
+        for (const [name, suffix, limit] of [
+            ['manifest', '.json.gz', server_data/* SERVER_LIMITS */.L_.manifestBytes],
+            ['links', '.links', server_data/* SERVER_LIMITS */.L_.linksBytes],
+            ['hooked', '.hook', server_data/* SERVER_LIMITS */.L_.linksBytes]
+        ]) {
+            const size = this.tooLarge.get(name);
+            if (size !== undefined)
+                return this.notReused(`${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);
+        }
         if (!this.manifestBlob)
             return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` };
+        // The live release's records steer what is removed from its copy: if either fails
+        // validation, the copy is not used at all, and this release is uploaded whole.
+        let manifest;
+        let sharedLinks;
         try {
-            const manifest = await parseManifest(this.manifestBlob);
-            const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '');
-            // The copy loses its shared links (they are removed and linked again), and with them
-            // whatever the release had at those paths: plan those paths as absent, so they are sent
-            // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-            const linked = new Set(sharedLinks);
-            const underLink = (p) => {
-                for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-                    if (linked.has(p.slice(0, i)))
-                        return true;
-                return false;
-            };
-            const entries = manifest.entries.filter(e => !underLink(e.path));
-            // Paths changed in the live release since it was deployed (drift), or by its before-switch,
-            // are not what its manifest says: the copy loses them, and the plan sends them again.
-            const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
-            if ((this.drift !== undefined && !this.drift.complete) ||
-                (this.hooked !== undefined && !this.hooked.complete))
-                return {
-                    kind: 'none',
-                    reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
-                };
-            return {
-                kind: 'release',
-                id: this.liveRelease,
-                sharedLinks,
-                ...withoutPaths(entries, untrusted)
-            };
+            manifest = await parseManifest(this.manifestBlob, limits);
         }
         catch (error) {
+            return this.notReused(`${file}.json.gz is not a valid manifest (${(0,errors/* messageOf */.bD)(error)})`);
+        }
+        try {
+            sharedLinks = (0,server_data/* parseLinkList */.KK)(this.linksBlob ?? Buffer.alloc(0), `${file}.links`);
+        }
+        catch (error) {
+            return this.notReused((0,errors/* messageOf */.bD)(error));
+        }
+        // The copy loses its shared links (they are removed and linked again), and with them
+        // whatever the release had at those paths: plan those paths as absent, so they are sent
+        // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+        const linked = new Set(sharedLinks);
+        const underLink = (p) => {
+            for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+                if (linked.has(p.slice(0, i)))
+                    return true;
+            return false;
+        };
+        const entries = manifest.entries.filter(e => !underLink(e.path));
+        // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+        // are not what its manifest says: the copy loses them, and the plan sends them again.
+        const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
+        if ((this.drift !== undefined && !this.drift.complete) ||
+            (this.hooked !== undefined && !this.hooked.complete))
             return {
                 kind: 'none',
-                reason: `the manifest of ${this.liveRelease} is unreadable (${(0,errors/* messageOf */.bD)(error)})`
+                reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
             };
-        }
+        return {
+            kind: 'release',
+            id: this.liveRelease,
+            sharedLinks,
+            ...withoutPaths(entries, untrusted)
+        };
+    }
+    /** The live release's records cannot be trusted: say so, and start from nothing. */
+    notReused(problem) {
+        this.log.warning(`${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`);
+        return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` };
     }
     /** One line that says what the upload will do. */
     planLine() {
@@ -56877,8 +57124,18 @@ class ServerSession {
         return {
             deployDir: this.deployDir,
             releaseId,
-            umask: (this.umask | 0o002).toString(8).padStart(4, '0')
+            umask: this.contentUmask,
+            // Whatever a record on the server says, the guard never removes these.
+            keep: [this.liveRelease, this.switchedTo].filter((id) => id !== undefined),
+            lockToken: this.lockToken ?? '',
+            lockOwner: this.lockOwnerJson,
+            prefetched: this.prefetched?.name ?? '',
+            sharedPaths: this.sharedPaths
         };
+    }
+    /** The login's umask plus o-w, as the scripts take it: what releases and hooks get. */
+    get contentUmask() {
+        return (this.umask | 0o002).toString(8).padStart(4, '0');
     }
     /** Directories we create get the server's umask, and never world-write. */
     get directoryMode() {
@@ -56895,10 +57152,16 @@ class ServerSession {
         if (!plan || !base)
             throw new Error('prepareRelease before makePlan');
         const id = options.releaseId;
+        this.sharedPaths = options.sharedPaths ?? [];
         const common = this.releaseParams(id);
         const useTar = this.useTar(options.transfer);
         const gzip = useTar && this.useGzip(options.compression, plan);
         const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id);
+        // The log is the server's word: a release it calls incomplete may be the live one.
+        if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+            this.log.warning(`the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`);
+            stale.splice(stale.indexOf(this.liveRelease), 1);
+        }
         const metadata = await releaseMetadata(options.entries, options.verify === 'full' ? options.entries : plan.upload, options.revision);
         const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`;
         const prepare = {
@@ -56919,7 +57182,9 @@ class ServerSession {
                     : { kind: 'none' },
             copyMethod: options.copyMethod,
             remove: plan.remove,
-            transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' }
+            transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' },
+            // A fresh, empty release has nothing a symlink could have been planted in.
+            writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
         };
         const finalize = {
             fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
@@ -56995,12 +57260,12 @@ class ServerSession {
             if (readError && result.code !== 0) {
                 throw new Error(`${this.label}: reading the source failed: ${readError.message}`);
             }
-            this.checkRelease(result, output, id);
+            this.checkRelease(result, output, id, metadata);
             final = output;
         }
         else {
             const first = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare), { signal: options.signal });
-            this.checkRelease(first.result, first.output, id, 'prepared');
+            this.checkRelease(first.result, first.output, id, metadata, 'prepared');
             await sftpUpload(await this.host.files(), {
                 metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
                 root: `${this.deployDir}/${relativeTarget}`,
@@ -57015,7 +57280,7 @@ class ServerSession {
             const second = await this.script((0,remote_scripts/* releaseScript */.dg)(common, undefined, finalize), {
                 signal: options.signal
             });
-            this.checkRelease(second.result, second.output, id);
+            this.checkRelease(second.result, second.output, id, metadata);
             final = second.output;
         }
         return final;
@@ -57041,7 +57306,7 @@ class ServerSession {
         for (const p of values(final, 'shared-replaced'))
             this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`);
     }
-    checkRelease(result, output, id, expect = 'ready') {
+    checkRelease(result, output, id, metadata, expect = 'ready') {
         if (result.code === 0 && output.lines.includes(expect))
             return;
         const error = scriptError(output);
@@ -57049,7 +57314,10 @@ class ServerSession {
             const paths = [
                 ...values(output, 'unexpected').map(l => `unexpected or different: ${describeListingLine(l)}`),
                 ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
-                ...values(output, 'badsum').map(l => `content differs: ${l}`)
+                ...values(output, 'badsum').map(l => `content differs: ${l}`),
+                // Reported by number: these names may hold a line break.
+                ...values(output, 'badodd').map(n => `content differs: ${(0,server_data/* shown */.SP)(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`),
+                ...values(output, 'badlink').map(n => `symlink target differs: ${(0,server_data/* shown */.SP)(metadata.links[Number(n)]?.path ?? `#${n}`)}`)
             ];
             const drift = this.base?.kind === 'release'
                 ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
@@ -57065,7 +57333,8 @@ class ServerSession {
             throw new errors/* RemoteCommandError */.at(`${this.label}: before-switch failed: ${error.message}; release ${id} was removed and current is untouched.`, result.code, result.stderrTail);
         }
         if (error) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: ${error.message}: ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
+            const tail = lastLines(result.stderrTail);
+            throw new errors/* RemoteCommandError */.at(`${this.label}: ${error.message}${tail ? `: ${tail}` : ''}`, result.code, result.stderrTail);
         }
         throw new errors/* RemoteCommandError */.at(`${this.label}: preparing release ${id} failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
     }
@@ -57178,7 +57447,14 @@ class ServerSession {
         const env = this.hookEnv(id);
         env.PREVIOUS_RELEASE_ID = previous ?? '';
         env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : '';
-        const { result, output } = await this.script((0,remote_scripts/* hookScript */.Z4)({ deployDir: this.deployDir, releaseId: id, name, script, env }));
+        const { result, output } = await this.script((0,remote_scripts/* hookScript */.Z4)({
+            deployDir: this.deployDir,
+            releaseId: id,
+            name,
+            script,
+            env,
+            umask: this.contentUmask
+        }));
         const exit = value(output, 'hook-exit');
         if (result.code !== 0) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`, result.code, result.stderrTail);
@@ -57192,7 +57468,7 @@ class ServerSession {
         if (id === undefined && token === undefined)
             return;
         const script = id !== undefined
-            ? (0,remote_scripts/* abortScript */.eL)({ ...this.releaseParams(id), lockToken: token })
+            ? (0,remote_scripts/* abortScript */.eL)(this.releaseParams(id))
             : (0,remote_scripts/* finishScript */.NM)({
                 deployDir: this.deployDir,
                 events: [],
@@ -57216,13 +57492,19 @@ class ServerSession {
             events,
             prune,
             forget: [...prune, ...gone],
-            lockToken: this.lockToken
+            lockToken: this.lockToken,
+            // Never pruned, whatever the plan said: the release live when the run began, and the
+            // one it switched to (the guard also keeps whatever current points to).
+            keep: [this.liveRelease, this.switchedTo].filter((id) => id !== undefined),
+            seeded: this.prepared !== undefined ? [this.prepared] : []
         }));
         if (result.code !== 0 || !output.lines.includes('finished')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
         }
         for (const line of values(output, 'pruned'))
             this.log.info(`pruned release ${line}`);
+        for (const line of values(output, 'kept'))
+            this.log.warning(`not pruned: release ${line}`);
         if (output.lines.includes('unlocked'))
             this.lockToken = undefined;
         this.prepared = undefined;
@@ -57273,12 +57555,6 @@ function parsePending(blob) {
 /** `1 file`, `3,500 files`. */
 function files(n) {
     return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
-}
-/** `releases/<id>` (or an absolute path to it) -> `<id>`. */
-function releaseIdOfLink(target) {
-    const clean = target.replace(/\/+$/, '');
-    const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean);
-    return match ? match[1] : clean.split('/').pop();
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/group-run.js
@@ -63001,6 +63277,7 @@ async function gitHead(cwd) {
 
 
 
+
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
 class UnlockRun {
     settings;
@@ -63018,10 +63295,18 @@ class UnlockRun {
             try {
                 const result = await host.run((0,remote_scripts/* unlockScript */.Ag)(this.settings.path));
                 const output = parseScriptOutput(result.stdout);
-                const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6);
-                const current = output.lines.find(l => l.startsWith('current '))?.slice(8);
-                session.deployDir = output.lines.find(l => l.startsWith('path '))?.slice(5) ?? '';
-                session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current);
+                const owner = output.blobs.get('owner')?.toString('utf8');
+                // For the outputs only, and checked like everything a server sends: a `current` that
+                // is not a release of this directory is reported, and no release is named.
+                const current = output.blobs.get('current')?.toString('utf8');
+                try {
+                    session.deployDir = (0,server_data/* resolvedDeployDir */.DJ)(output.lines.find(l => l.startsWith('path '))?.slice(5), this.settings.path);
+                    session.liveRelease =
+                        current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, session.deployDir);
+                }
+                catch (error) {
+                    session.log.warning((0,errors/* messageOf */.bD)(error));
+                }
                 session.report.release = session.liveRelease;
                 if (output.lines.includes('not-locked')) {
                     session.log.info('no lock was held');
@@ -63131,7 +63416,7 @@ async function writeSummary(title, result, error) {
             `${formatCount(r.filesUploaded)} files, ${formatBytes(r.bytesUploaded)}`,
             formatCount(r.filesDeleted),
             phases,
-            (r.error ?? '').split('\n')[0]
+            (r.error ?? '').split('\n')[0] ?? ''
         ].map(escapeHtml);
     });
     const summary = core/* summary */.z.addHeading(escapeHtml(title), 3);
@@ -63145,9 +63430,9 @@ async function writeSummary(title, result, error) {
         summary.addRaw(`\n\n**Rolled back** to ${escapeHtml(result.releaseId ?? '(none)')}.\n`);
     await summary.write();
 }
-/** Text as HTML element content (no attribute values are built from data here). */
+/** Text as HTML character data or a quoted attribute value. */
 function escapeHtml(text) {
-    return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c]);
+    return text.replace(/[&<>"']/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]);
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/action/main.js
@@ -63249,13 +63534,14 @@ async function runMode(settings, signal) {
     if (jumps)
         core/* info */.pq(`Connecting through jump host${settings.jumpHosts.length === 1 ? '' : 's'} ${settings.jumpHosts.map(h => h.server.label).join(' -> ')}`);
     const deps = {
-        connect: server => (0,ssh_remote_host/* connectSsh */.L)({
+        connect: server => (0,ssh_remote_host/* connectSsh */.LZ)({
             server,
             hostKeys: settings.hostKeys,
             privateKey: settings.privateKey,
             passphrase: settings.passphrase,
             password: settings.password,
             timeoutSeconds: settings.connectTimeout,
+            commandTimeoutSeconds: settings.commandTimeout,
             ...(jumps ? { tunnel: jumps.tunnel } : {}),
             warn
         }).then(host => {
@@ -63380,13 +63666,14 @@ async function post() {
         : undefined;
     for (const lock of locks) {
         try {
-            const host = await (0,_ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_5__/* .connectSsh */ .L)({
+            const host = await (0,_ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_5__/* .connectSsh */ .LZ)({
                 server: lock.server,
                 hostKeys: settings.hostKeys,
                 privateKey: settings.privateKey,
                 passphrase: settings.passphrase,
                 password: settings.password,
                 timeoutSeconds: settings.connectTimeout,
+                commandTimeoutSeconds: settings.commandTimeout,
                 ...(jumps ? { tunnel: jumps.tunnel } : {})
             });
             try {
@@ -63464,11 +63751,13 @@ function heldLocks() {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   $9: () => (/* binding */ CommandTimeoutError),
 /* harmony export */   FL: () => (/* binding */ SwitchRefusedError),
 /* harmony export */   Gz: () => (/* binding */ VerifyError),
 /* harmony export */   Qr: () => (/* binding */ DeployRefusedError),
 /* harmony export */   Rc: () => (/* binding */ ConnectionError),
 /* harmony export */   Rk: () => (/* binding */ LockHeldError),
+/* harmony export */   Sy: () => (/* binding */ ServerDataError),
 /* harmony export */   at: () => (/* binding */ RemoteCommandError),
 /* harmony export */   bD: () => (/* binding */ messageOf),
 /* harmony export */   dz: () => (/* binding */ InputError),
@@ -63528,6 +63817,18 @@ class VerifyError extends Error {
 /** The server answered that the switch could not be made: `current` is known to be unchanged. */
 class SwitchRefusedError extends Error {
     name = 'SwitchRefusedError';
+}
+/**
+ * Something read back from a server (a record in .atomic-deploy/, `current`, a listing) failed
+ * validation. The server is untrusted input: the value is never used, and the message names the
+ * file and the fix.
+ */
+class ServerDataError extends Error {
+    name = 'ServerDataError';
+}
+/** The server did not answer within command-timeout (no progress either way). */
+class CommandTimeoutError extends Error {
+    name = 'CommandTimeoutError';
 }
 /** The run was cancelled (SIGINT/SIGTERM). */
 class AbortedError extends Error {
@@ -63661,8 +63962,10 @@ __nccwpck_require__.d(__webpack_exports__, {
   Ag: () => (/* binding */ unlockScript)
 });
 
-// UNUSED EXPORTS: listingScript
+// UNUSED EXPORTS: directoryMode, listingScript, symbolicMode
 
+// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
+var server_data = __nccwpck_require__(2959);
 // EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
 var shell_quote = __nccwpck_require__(1538);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/script-values.js
@@ -63731,8 +64034,16 @@ function script_values_withValues(script, values) {
 ;// CONCATENATED MODULE: ./build/bundle/js/server/scripts.generated.js
 const ABORT_SH = {
     name: 'abort.sh',
-    params: { LOCK_TOKEN: 'string', DEPLOY_DIR: 'string', RELEASE_ID: 'string', UMASK: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  was=\'\'\n  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    rm -rf "$D/releases/.aborting.$ID.$$"\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
+    params: {
+        LOCK_TOKEN: 'string',
+        GUARD_KEEP: 'list',
+        DEPLOY_DIR: 'string',
+        RELEASE_ID: 'string',
+        UMASK: 'string',
+        PREFETCHED: 'string',
+        SHARED_PATHS: 'list'
+    },
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
 };
 const FINISH_SH = {
     name: 'finish.sh',
@@ -63741,9 +64052,11 @@ const FINISH_SH = {
         EVENTS: 'list',
         PRUNE: 'list',
         FORGET: 'list',
-        LOCK_TOKEN: 'string'
+        LOCK_TOKEN: 'string',
+        SEEDED: 'list',
+        GUARD_KEEP: 'list'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $PRUNE"\ncur=\'\'\n[ $# -eq 0 ] || cur=$(readlink "$D/current")\nfor id; do\n  [ "$cur" = "releases/$id" ] || {\n    rm -rf "$D/releases/$id" "$M/manifests/$id".* "$M/revisions/$id.json" &&\n      say "pruned $id"\n  }\ndone\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\neval "set -- $FORGET"\nif [ $# -gt 0 ]; then\n  printf \'%s\\n\' "$@" > "$M/log.forget"\n  awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget" "$M/log" > "$M/log.new" && mv "$M/log.new" "$M/log"\n  rm -f "$M/log.forget" "$M/log.new"\nfi\nset -- "$M"/seeded.*\nif [ -e "$1" ]; then rm -f "$M"/seeded.*; fi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\nif lock_is_ours "$LOCK_TOKEN"; then\n  eval "set -- $PRUNE"\n  for id; do\n    if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n      ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n      ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n      ".atomic-deploy/manifests/$id.ready"; then\n      say "pruned $id"\n    else\n      say "kept $id: $why"\n    fi\n  done\n  eval "set -- $FORGET"\n  if [ $# -gt 0 ]; then\n    printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n    awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n      mv "$M/log.new.$$" "$M/log"\n    guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n  fi\n  eval "set -- $SEEDED"\n  for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\nelif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n  say "warning the lock on $D is no longer this run\'s: nothing was pruned"\nfi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
 };
 const HOOK_SH = {
     name: 'hook.sh',
@@ -63752,9 +64065,11 @@ const HOOK_SH = {
         RELEASE_ID: 'string',
         HOOK_NAME: 'string',
         HOOK_SCRIPT: 'string',
-        HOOK_ENV: 'list'
+        HOOK_ENV: 'list',
+        UMASK: 'string',
+        GUARD_KEEP: 'list'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nrun_hook() {\n  H="$M/tmp/$1.$$.sh"\n  mkdir -p "$M/tmp" && printf \'%s\\n\' "$3" > "$H"\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    eval "set -- $4"\n    exec env "$@" sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  rm -f "$H"\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"\nexit $rc\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {\n  say "error hook cannot run $HOOK_NAME: $why"\n  exit 1\n}\nexit $rc\n'
 };
 const INSPECT_SH = {
     name: 'inspect.sh',
@@ -63765,18 +64080,22 @@ const INSPECT_SH = {
         REUSE: ['previous', 'cache', 'none'],
         SYSTEM_EXACT: 'list',
         SYSTEM_TREES: 'list',
+        LOG_LIMIT: 'string',
+        MANIFEST_LIMIT: 'string',
+        LINKS_LIMIT: 'string',
         PREFETCH: ['none', 'copy', 'hardlink'],
         REQUIRE_TOOLS: 'list',
         REQUIRE_TAR: 'flag',
         REQUIRE_TAR_OR_SFTP: 'flag',
-        DRIFT: 'flag'
+        DRIFT: 'flag',
+        GUARD_KEEP: 'list'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nrefused_exit=3\nlock_exit=75\nblob() {\n  [ -f "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  printf \'!blob %s %s\\n\' "$1" "$((n + 0))"\n  cat "$2"\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\nu=$(umask)\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\numask "$(printf \'%04o\' $((u | 2)))"\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\'\nif [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi\nfor r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done\nblob log "$M/log"\nc=\'\'\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz"\n      blob pending "$M/cache.pending"\n    fi\n    ;;\n  previous)\n    if [ -L "$D/current" ]; then\n      c=${cur%/}\n      c=${c##*/}\n      blob manifest "$M/manifests/$c.json.gz"\n      blob links "$M/manifests/$c.links"\n    fi\n    ;;\nesac\nif [ -n "$DRIFT" ]; then\n  lv=${cur%/}\n  lv=${lv##*/}\n  case $lv in\n    \'\' | . | ..) ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n        blob hooked "$F.hook"\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if mkdir "$B" 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nrefused_exit=3\nlock_exit=75\nrelease_id() {\n  case $1 in \'\' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac\n  [ ${#1} -le 128 ]\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*)\n  say "refused layout the deploy path resolves to a name that contains a newline"\n  exit $refused_exit\n  ;;\nesac\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\ncase $(stat -c \'%a\' "$D" 2>/dev/null) in\n  *[2367])\n    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"\n    exit $refused_exit\n    ;;\nesac\nlayout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {\n  say "refused layout $why"\n  exit $refused_exit\n}\nu=$login_umask\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\ncu=$(printf \'%04o\' $((u | 2)))\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\' c=\'\'\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  cur=${cur%?_}\n  blob_text current "$cur"\n  c=${cur%/}\n  c=${c#"$D"/}\n  case $c in releases/*) c=${c#releases/} ;; *) c=\'\' ;; esac\n  release_id "$c" || c=\'\'\nfi\nfor r in "$D"/releases/*; do\n  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"\ndone\nblob log "$M/log" "$LOG_LIMIT"\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"\n      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"\n    fi\n    ;;\n  previous)\n    if [ -n "$c" ]; then\n      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"\n      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"\n    fi\n    ;;\nesac\nif [ -n "$DRIFT" ]; then\n  lv=$c\n  case $lv in\n    \'\') ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n        blob hooked "$F.hook" "$LINKS_LIMIT"\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
 };
 const scripts_generated_LISTING_SH = {
     name: 'listing.sh',
     params: { LIST_DIR: 'string' },
-    text: "set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf '!%s\\n' \"$*\"; }\nlist_tree() {\n  if find . -maxdepth 0 -printf '' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf 'f %m %s %p\\n' -o -type d -printf 'd %p\\n' -o -type l -printf 'l %s %p\\n' \\)\n  else\n    find . -type f -exec stat -c 'f %a %s %n' {} + &&\n      find . ! -name . -type d -exec stat -c 'd %n' {} + &&\n      find . -type l -exec stat -c 'l %s %n' {} +\n  fi\n}\ncd \"$LIST_DIR\" || exit 1\nlist_tree\n"
+    text: "set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf '\\n_')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf '!%s\\n' \"$*\"; }\nlist_tree() {\n  if find . -maxdepth 0 -printf '' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf 'f %m %s %p\\n' -o -type d -printf 'd %m %p\\n' -o -type l -printf 'l %s %p\\n' \\)\n  else\n    find . -type f -exec stat -c 'f %a %s %n' {} + &&\n      find . ! -name . -type d -exec stat -c 'd %a %n' {} + &&\n      find . -type l -exec stat -c 'l %s %n' {} +\n  fi\n}\ncd \"$LIST_DIR\" || exit 1\nlist_tree\n"
 };
 const RELEASE_SH = {
     name: 'release.sh',
@@ -63791,6 +64110,9 @@ const RELEASE_SH = {
         CACHE_TOUCHED: 'list',
         COPY_METHOD: ['copy', 'hardlink'],
         REMOVE: 'list',
+        WRITE_DIRS: 'list',
+        DIR_MODE: 'string',
+        DIR_CHMOD: 'string',
         TRANSFER: ['tar', 'tar-gzip', 'sftp'],
         FINALIZE: 'flag',
         FROM_CACHE: ['none', 'copy', 'hardlink'],
@@ -63803,27 +64125,30 @@ const RELEASE_SH = {
         HOOK_NAME: 'string',
         HOOK_SCRIPT: 'string',
         HOOK_ENV: 'list',
+        LOCK_OWNER: 'string',
         UPDATES_CACHE: 'flag',
+        GUARD_KEEP: 'list',
         DEPLOY_DIR: 'string',
         RELEASE_ID: 'string',
-        UMASK: 'string'
+        UMASK: 'string',
+        LOCK_TOKEN: 'string'
     },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask "$UMASK"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then\n    say "warning release $ID is live; it was not removed"\n    return 0\n  fi\n  was=\'\'\n  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    rm -rf "$D/releases/.aborting.$ID.$$"\n  fi\n  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"\n  drop_base\n  if [ -f "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'*) rm -rf "$D/shared/${line#seeded }" ;;\n        \'created \'*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;\n      esac\n    done < "$M/seeded.$ID"\n    rm -f "$M/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  H="$M/tmp/$1.$$.sh"\n  mkdir -p "$M/tmp" && printf \'%s\\n\' "$3" > "$H"\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    eval "set -- $4"\n    exec env "$@" sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  rm -f "$H"\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nremove_under() {\n  ru_dir=$1 ru_kind=$2\n  eval "set -- $3"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  if [ -n "$PREFETCHED" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\' bfrom=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    IFS= read -r bfrom 2>/dev/null < "$B.from"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ "$bfrom" = "$BASE_ID" ] || fail copy "$failure: the copy is of another release"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base\n  else\n    drop_base\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  remove_under "$R" copy "$BASE_SHARED_LINKS"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done\n  set -- "$D"/.current.tmp-*\n  if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi\n  set -- "$D"/releases/.aborting.*\n  if [ -e "$1" ]; then rm -rf "$D"/releases/.aborting.* 2>/dev/null; fi\n  [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        rm -f "$M/cache.manifest.json.gz" "$M/cache.pending"\n        { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      ;;\n    *) drop_base ;;\n  esac\n  remove_under "$target" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    rm -rf "$2" || fail shared "cannot replace $1"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || printf \'%s\\n\' "$top" >> "$T/links"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        rm -rf "$dst" || fail shared "cannot replace $rel"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    printf \'%s\\n\' "$rel" >> "$T/links"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      printf \'%s: FAILED (link target)\\n\' "$1" >> "$T/sums.out"\n    }\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk \'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    cd "$R" || fail io "cannot enter $R"\n    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  rm -rf "$M/tmp"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  bfrom=\'\'\n  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then\n    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"\n  fi\n  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base "$PREFETCHED"\n  else\n    drop_base "$PREFETCHED"\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"\n}\ncheck_copy() {\n  cc_rel=$1 cc_what=$2\n  eval "set -- $WRITE_DIRS"\n  for cc_dir; do\n    if [ -L "$D/$cc_rel/$cc_dir" ]; then\n      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with \'reuse: none\' (or use \'reuse: cache\')"\n    fi\n  done\n  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||\n    fail io "cannot set the mode of the directories in $cc_what"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do\n    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi\n  done\n  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do\n    [ -e "$s" ] || [ -L "$s" ] || continue\n    s=${s#"$D"/}\n    guarded_rm "$s" || say "warning $s was not removed: $why"\n  done\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base "$PREFETCHED"\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||\n          fail io "cannot remove the cache manifest: $why"\n        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      real_dir "$C" || fail layout "$why"\n      ;;\n    *) drop_base "$PREFETCHED" ;;\n  esac\n  target_rel=${target#"$D"/}\n  if [ "$BASE" = release ]; then\n    check_copy "$target_rel" "the copy of release $BASE_ID"\n  elif [ "$BASE" = cache ]; then\n    check_copy "$target_rel" "cache/"\n  fi\n  guarded_rm_list "$target_rel" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nrecord_link() {\n  case $1 in\n    *"$nl"* | *%*)\n      printf \'%s\' "$1" | awk \'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\\n" }\' >> "$T/links"\n      ;;\n    *) printf \'%s\\n\' "$1" >> "$T/links" ;;\n  esac\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || record_link "$top"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if ! parents_real "$R" "$rel"; then\n      why=${why%% is a symlink}\n      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"\n    fi\n    sc_p=$S sc_rest=$rel\n    real_dir "$sc_p" || fail layout "$why"\n    while :; do\n      case $sc_rest in */*) ;; *) break ;; esac\n      sc_p="$sc_p/${sc_rest%%/*}"\n      sc_rest=${sc_rest#*/}\n      real_dir "$sc_p" || fail layout "$why"\n    done\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  co_n=0\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      say "badodd $co_n"\n    }\n    co_n=$((co_n + 1))\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  cl_n=0\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      say "badlink $cl_n"\n    }\n    cl_n=$((cl_n + 1))\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk -v dm="$DIR_MODE" \'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    if ! lock_is_ours "$LOCK_TOKEN"; then\n      if mkdir "$M/lock" 2>/dev/null; then\n        printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"\n      else\n        fail lock "the lock on $D is no longer this run\'s (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"\n      fi\n    fi\n    cd "$R" || fail io "cannot enter $R"\n    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
 };
 const SHARED_LISTING_SH = {
     name: 'shared-listing.sh',
     params: { DEPLOY_DIR: 'string', DEPTH: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncase $DEPTH in \'\' | *[!0-9]*) say "error io bad depth"; exit 1 ;; esac\nif [ -d "$DEPLOY_DIR/shared" ] && cd "$DEPLOY_DIR/shared"; then\n  {\n    find . -maxdepth "$DEPTH" ! -name . -type d | sed \'s/^/d /\'\n    find . -maxdepth "$DEPTH" -type l | sed \'s/^/l /\'\n    find . -maxdepth "$DEPTH" ! -type d ! -type l | sed \'s/^/f /\'\n  } 2>/dev/null | head -n 20000 | sed \'s/^/!shared-entry /\'\nfi\nsay shared-end\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncase $DEPTH in \'\' | *[!0-9]*) say "error io bad depth"; exit 1 ;; esac\nif [ -d "$DEPLOY_DIR/shared" ] && cd "$DEPLOY_DIR/shared"; then\n  {\n    find . -maxdepth "$DEPTH" ! -name . -type d | sed \'s/^/d /\'\n    find . -maxdepth "$DEPTH" -type l | sed \'s/^/l /\'\n    find . -maxdepth "$DEPTH" ! -type d ! -type l | sed \'s/^/f /\'\n  } 2>/dev/null | head -n 20000 | sed \'s/^/!shared-entry /\'\nfi\nsay shared-end\n'
 };
 const SWITCH_SH = {
     name: 'switch.sh',
-    params: { DEPLOY_DIR: 'string', RELEASE_ID: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask 077\nif [ -z "$RELEASE_ID" ]; then\n  rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }\nelse\n  P="$M/switch.$$"\n  rm -rf "$P"\n  mkdir "$P" || { say "error io cannot create $P"; exit 1; }\n  ln -s "releases/$RELEASE_ID" "$P/current" || { rm -rf "$P"; say "error io cannot create a link in $P"; exit 1; }\n  mv -f "$P/current" "$D/" || { rm -rf "$P"; say "error io cannot rename the new link over $D/current"; exit 1; }\n  rmdir "$P" 2>/dev/null\nfi\nsay switched\nif [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n'
+    params: { DEPLOY_DIR: 'string', RELEASE_ID: 'string', GUARD_KEEP: 'list' },
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask 077\nif [ -z "$RELEASE_ID" ]; then\n  rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }\nelse\n  P="$M/switch.$$"\n  guarded_rm ".atomic-deploy/${P##*/}" || { say "error io cannot remove $P: $why"; exit 1; }\n  mkdir "$P" || { say "error io cannot create $P"; exit 1; }\n  ln -s "releases/$RELEASE_ID" "$P/current" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot create a link in $P"; exit 1; }\n  mv -f "$P/current" "$D/" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot rename the new link over $D/current"; exit 1; }\n  rmdir "$P" 2>/dev/null\nfi\nsay switched\nif [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n'
 };
 const UNLOCK_SH = {
     name: 'unlock.sh',
-    params: { PATH_INPUT: 'string' },
-    text: 'set -u\nLC_ALL=C\nexport LC_ALL\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\ndrop_base() {\n  set -- "$M"/base.*\n  [ -e "$1" ] || [ -L "$1" ] || return 0\n  for f in "$M"/base.*.pid; do\n    [ -f "$f" ] || continue\n    p=\'\' comm=\'\'\n    IFS= read -r p 2>/dev/null < "$f"\n    case $p in \'\' | *[!0-9]*) continue ;; esac\n    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n    [ "$comm" = cp ] && kill "$p" 2>/dev/null\n  done\n  rm -rf "$M"/base.* 2>/dev/null\n  :\n}\nunlock_if_ours() {\n  [ -n "$1" ] || return 0\n  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then\n    drop_base\n    rm -rf "$M/lock" && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\nsay "path $D"\n[ ! -L "$D/current" ] || say "current $(readlink "$D/current")"\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then printf \'!owner \'; head -c 4000 "$M/lock/owner"; echo; fi\ndrop_base\nrm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }\nsay unlocked\n'
+    params: { PATH_INPUT: 'string', GUARD_KEEP: 'list' },
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*) ;; *) say "path $D" ;; esac\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  blob_text current "${cur%?_}"\nfi\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\ndrop_base\nguarded_rm .atomic-deploy/lock || {\n  say "error io cannot remove $M/lock: $why"\n  exit 1\n}\nsay unlocked\n'
 };
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/remote-scripts.js
@@ -63839,6 +64164,7 @@ const UNLOCK_SH = {
  * value is ever part of a script's text. Results come back on stdout as lines `!key value`;
  * tool errors and hook output go to stderr, which is streamed to the log.
  */
+
 
 
 /** inspect.sh's exit status when the lock is held by another run. */
@@ -63857,12 +64183,45 @@ function inspectScript(p) {
         REUSE: p.reuse,
         SYSTEM_EXACT: p.systemExact,
         SYSTEM_TREES: p.systemTrees,
+        LOG_LIMIT: String(p.limits?.log ?? server_data/* SERVER_LIMITS */.L_.logBytes),
+        MANIFEST_LIMIT: String(p.limits?.manifest ?? server_data/* SERVER_LIMITS */.L_.manifestBytes),
+        LINKS_LIMIT: String(p.limits?.links ?? server_data/* SERVER_LIMITS */.L_.linksBytes),
         REQUIRE_TOOLS: p.require?.tools ?? [],
         REQUIRE_TAR: p.require?.tar ?? false,
         REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
         PREFETCH: p.prefetch?.copyMethod ?? 'none',
-        DRIFT: p.drift ?? false
+        DRIFT: p.drift ?? false,
+        GUARD_KEEP: []
     });
+}
+/** The permission bits of a release's directories under `umask`, as three octal digits. */
+function directoryMode(umask) {
+    return (0o777 & ~parseInt(umask, 8)).toString(8).padStart(3, '0');
+}
+/**
+ * `mode` (three octal digits) as chmod's symbolic + and -, e.g. `u+rwx,g+rx,g-w,o+rx,o-w`: the
+ * = operator clears a directory's set-group-ID bit on BusyBox, + and - never do.
+ */
+function symbolicMode(mode) {
+    return ['u', 'g', 'o']
+        .map((who, i) => {
+        const bits = parseInt(mode[i] ?? '0', 8);
+        const add = ['r', 'w', 'x'].filter((_, b) => bits & (4 >> b)).join('');
+        const remove = ['r', 'w', 'x'].filter((_, b) => !(bits & (4 >> b))).join('');
+        return [add && `${who}+${add}`, remove && `${who}-${remove}`].filter(Boolean).join(',');
+    })
+        .join(',');
+}
+function releaseCommon(common, prefetched) {
+    return {
+        DEPLOY_DIR: common.deployDir,
+        RELEASE_ID: common.releaseId,
+        UMASK: common.umask,
+        GUARD_KEEP: common.keep ?? [],
+        LOCK_TOKEN: common.lockToken ?? '',
+        PREFETCHED: common.prefetched ?? prefetched,
+        SHARED_PATHS: common.sharedPaths ?? []
+    };
 }
 /** A variable name the hook may receive: the shell's `export` takes nothing else. */
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -63888,21 +64247,22 @@ function hookText(script) {
  */
 function releaseScript(common, prepare, finalize) {
     const base = prepare?.base ?? { kind: 'none' };
+    const mode = directoryMode(common.umask);
     const values = {
-        DEPLOY_DIR: common.deployDir,
-        RELEASE_ID: common.releaseId,
-        UMASK: common.umask,
+        ...releaseCommon(common, (base.kind === 'release' && base.prefetched) || ''),
         PREPARE: prepare !== undefined,
         STALE_RELEASES: prepare?.staleReleases ?? [],
         BASE: base.kind,
         BASE_ID: base.kind === 'release' ? base.id : '',
         BASE_SHARED_LINKS: base.kind === 'release' ? base.sharedLinks : [],
-        PREFETCHED: (base.kind === 'release' && base.prefetched) || '',
         CACHE_EXISTS: base.kind === 'cache' && base.exists,
         // One JSON string per line of cache.pending: a name may hold a newline.
         CACHE_TOUCHED: base.kind === 'cache' ? (base.touched ?? []).map(p => JSON.stringify(p)) : [],
         COPY_METHOD: prepare?.copyMethod ?? 'copy',
         REMOVE: prepare?.remove ?? [],
+        WRITE_DIRS: prepare?.writeDirs ?? [],
+        DIR_MODE: mode,
+        DIR_CHMOD: symbolicMode(mode),
         TRANSFER: prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
         FINALIZE: finalize !== undefined,
         FROM_CACHE: finalize?.fromCache?.copyMethod ?? 'none',
@@ -63910,23 +64270,19 @@ function releaseScript(common, prepare, finalize) {
         ODD_SUMS: finalize?.oddSums.flatMap(s => [s.path, s.sha256]) ?? [],
         LINKS: finalize?.links.flatMap(l => [l.path, l.target]) ?? [],
         SHARED: finalize?.shared.kind ?? 'auto',
-        SHARED_PATHS: finalize?.shared.kind === 'explicit' ? finalize.shared.paths : [],
+        SHARED_PATHS: finalize?.shared.kind === 'explicit' ? finalize.shared.paths : (common.sharedPaths ?? []),
         SHARED_CONFLICT: finalize?.sharedConflict ?? 'fail',
         HOOK_NAME: finalize?.hook?.name ?? '',
         HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
         HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
+        LOCK_OWNER: common.lockOwner ?? '',
         UPDATES_CACHE: finalize?.updatesCache ?? false
     };
     return script_values_withValues(RELEASE_SH, values);
 }
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */
 function abortScript(p) {
-    return script_values_withValues(ABORT_SH, {
-        DEPLOY_DIR: p.deployDir,
-        RELEASE_ID: p.releaseId,
-        UMASK: p.umask,
-        LOCK_TOKEN: p.lockToken ?? ''
-    });
+    return script_values_withValues(ABORT_SH, releaseCommon(p, ''));
 }
 /** Run after-switch (or before-switch outside a deploy) in a release. */
 function hookScript(p) {
@@ -63935,7 +64291,9 @@ function hookScript(p) {
         RELEASE_ID: p.releaseId,
         HOOK_NAME: p.name,
         HOOK_SCRIPT: hookText(p.script),
-        HOOK_ENV: hookEnv(p.env)
+        HOOK_ENV: hookEnv(p.env),
+        UMASK: p.umask ?? '0022',
+        GUARD_KEEP: []
     });
 }
 /** Phase 9: prune, record events, compact the release log, release the lock. */
@@ -63945,7 +64303,9 @@ function finishScript(p) {
         EVENTS: p.events.flat(),
         PRUNE: p.prune,
         FORGET: p.forget,
-        LOCK_TOKEN: p.lockToken ?? ''
+        LOCK_TOKEN: p.lockToken ?? '',
+        GUARD_KEEP: p.keep ?? [],
+        SEEDED: p.seeded ?? []
     });
 }
 /**
@@ -63957,7 +64317,7 @@ function sharedListingScript(deployDir, depth) {
 }
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 function unlockScript(path) {
-    return script_values_withValues(UNLOCK_SH, { PATH_INPUT: path });
+    return script_values_withValues(UNLOCK_SH, { PATH_INPUT: path, GUARD_KEEP: [] });
 }
 /** The listing the release phase verifies against, of `dir` (see list_tree in lib/listing.sh). */
 function listingScript(dir) {
@@ -63965,7 +64325,182 @@ function listingScript(dir) {
 }
 /** Phase 7 where there is no SFTP posix-rename: the rename by mv in the shell (switch.sh). */
 function switchScript(p) {
-    return script_values_withValues(SWITCH_SH, { DEPLOY_DIR: p.deployDir, RELEASE_ID: p.releaseId ?? '' });
+    return script_values_withValues(SWITCH_SH, {
+        DEPLOY_DIR: p.deployDir,
+        RELEASE_ID: p.releaseId ?? '',
+        GUARD_KEEP: []
+    });
+}
+
+
+/***/ }),
+
+/***/ 2959:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   DJ: () => (/* binding */ resolvedDeployDir),
+/* harmony export */   Dy: () => (/* binding */ parseUmask),
+/* harmony export */   KK: () => (/* binding */ parseLinkList),
+/* harmony export */   L_: () => (/* binding */ SERVER_LIMITS),
+/* harmony export */   RW: () => (/* binding */ releaseDirectories),
+/* harmony export */   SP: () => (/* binding */ shown),
+/* harmony export */   VV: () => (/* binding */ parsePrefetch),
+/* harmony export */   xC: () => (/* binding */ liveReleaseOf)
+/* harmony export */ });
+/* unused harmony export relativePathProblem */
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6506);
+/* harmony import */ var _release_release_id_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2734);
+/* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5951);
+/**
+ * The trust boundary on the runner's side: every value read back from a server is parsed and
+ * checked here before it steers anything. The runner, the inputs and the verified host key are
+ * trusted; what a server reports about its files is not (another local account, a damaged
+ * directory or a hand edit may have put anything there). A value that fails is either a clear
+ * error that names the file and the fix, or it is not used at all, and the log says so.
+ */
+
+
+
+/**
+ * Upper bounds on what the runner accepts from a server, so that no server state can make the
+ * runner's memory grow without bound. Documented in the README (Security).
+ */
+const SERVER_LIMITS = {
+    /** .atomic-deploy/log: about 25,000 events; every deploy compacts it to a few dozen. */
+    logBytes: 1024 * 1024,
+    /** A stored manifest as sent (gzip): a 50,000-file manifest is about 2 MB. */
+    manifestBytes: 32 * 1024 * 1024,
+    /** A stored manifest once unpacked (JSON): about 400,000 files. Stops a gzip bomb. */
+    manifestJsonBytes: 64 * 1024 * 1024,
+    /** .atomic-deploy/manifests/<id>.links: the shared links of a release. */
+    linksBytes: 1024 * 1024,
+    /** Everything one script prints on stdout (the blobs above, plus result lines). */
+    scriptOutputBytes: _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_1__/* .SCRIPT_OUTPUT_LIMIT */ .Y,
+    /** One line of stderr (hook output); a longer one is cut into pieces of this size. */
+    stderrLineBytes: _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_1__/* .STDERR_LINE_LIMIT */ .A
+};
+/** A readable rendering of untrusted text for a message: control characters made visible, cut short. */
+function shown(text, max = 200) {
+    // eslint-disable-next-line no-control-regex
+    const visible = text.replace(/[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g, c => {
+        const code = c.charCodeAt(0);
+        return code <= 0xff
+            ? `\\x${code.toString(16).padStart(2, '0')}`
+            : `\\u${code.toString(16).padStart(4, '0')}`;
+    });
+    return visible.length > max ? `${visible.slice(0, max)}...` : visible;
+}
+/**
+ * The release `current` points to. Only the forms atomic-deploy writes are accepted:
+ * `releases/<id>` (relative, as every switch makes it) or `<deployDir>/releases/<id>`, with a
+ * valid release id. Anything else is an error: the live site is not where this action put it.
+ */
+function liveReleaseOf(target, deployDir) {
+    const clean = target.length > 1 ? target.replace(/\/+$/, '') : target;
+    let id;
+    if (clean.startsWith('releases/'))
+        id = clean.slice('releases/'.length);
+    else if (clean.startsWith(`${deployDir}/releases/`))
+        id = clean.slice(`${deployDir}/releases/`.length);
+    if (id === undefined || (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(id) !== undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`${deployDir}/current points to '${shown(target)}', which is not a release of this deploy directory (expected releases/<id>). Nothing was changed. If a release is live, point current at it ('ln -sfn releases/<id> ${deployDir}/current'); if none is, remove current.`);
+    }
+    return id;
+}
+/**
+ * Names of real directories in releases/ as the server listed them. Names that are not release
+ * ids are not releases of ours: they are never used, and never touched.
+ */
+function releaseDirectories(names) {
+    return new Set(names.filter(name => (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(name) === undefined));
+}
+/** Why `rel` is not a safe relative path inside a directory, or undefined when it is. */
+function relativePathProblem(rel, options = {}) {
+    if (rel === '')
+        return 'it is empty';
+    if (rel.includes('\0'))
+        return 'it contains a NUL byte';
+    if (!options.newline && /[\r\n]/.test(rel))
+        return 'it contains a line break';
+    if (rel.startsWith('/'))
+        return 'it is absolute';
+    if (Buffer.byteLength(rel) > 4096)
+        return 'it is longer than 4096 bytes';
+    for (const segment of rel.split('/')) {
+        if (segment === '')
+            return 'it has an empty segment';
+        if (segment === '.' || segment === '..')
+            return `it has a '${segment}' segment`;
+    }
+    return undefined;
+}
+/**
+ * A release's shared-link list (`.atomic-deploy/manifests/<id>.links`): one relative path a line
+ * (a line break or % in a name percent-encoded), each naming a link the release holds into
+ * shared/. The next release's copy removes these, so
+ * every line must stay inside the release.
+ */
+function parseLinkList(data, file) {
+    // A line break or a % in a name is written percent-encoded (record_link in release.sh).
+    const decode = (line) => line.replace(/%(25|0A)/g, (_, code) => (code === '25' ? '%' : '\n'));
+    if (data.length > SERVER_LIMITS.linksBytes) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`${file} is ${data.length} bytes, over the limit of ${SERVER_LIMITS.linksBytes}`);
+    }
+    const text = data.toString('utf8');
+    const links = [];
+    text.split('\n').forEach((line, index) => {
+        if (line === '')
+            return;
+        const path = decode(line);
+        const problem = relativePathProblem(path, { newline: true });
+        if (problem) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`${file} line ${index + 1} ('${shown(line)}') is not a path inside the release: ${problem}`);
+        }
+        links.push(path);
+    });
+    return links;
+}
+/** The `path` line of the inspect script: the resolved, absolute deploy directory. */
+function resolvedDeployDir(line, pathInput) {
+    const problem = line === undefined
+        ? 'the server did not report it'
+        : !line.startsWith('/')
+            ? 'it is not absolute'
+            : /[\0\r\n]/.test(line)
+                ? 'it contains a control character'
+                : line !== '/' &&
+                    line
+                        .split('/')
+                        .slice(1)
+                        .some(s => s === '' || s === '.' || s === '..')
+                    ? 'it is not a plain absolute path'
+                    : undefined;
+    if (problem) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`the server resolved path '${shown(pathInput)}' to '${shown(line ?? '')}': ${problem}. Use an absolute path that names the deploy directory directly.`);
+    }
+    return line;
+}
+/** The login umask the inspect script reports (`022`, `0002`...). */
+function parseUmask(text) {
+    if (text === undefined || !/^[0-7]{1,4}$/.test(text)) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`the server reported umask '${shown(text ?? '')}', which is not octal`);
+    }
+    return parseInt(text, 8) & 0o777;
+}
+/** The copy started at lock time: `<name> <release id>`, as the inspect script reports it. */
+function parsePrefetch(text) {
+    if (text === undefined)
+        return undefined;
+    const [name, from, ...rest] = text.split(' ');
+    if (rest.length > 0 ||
+        name === undefined ||
+        from === undefined ||
+        !/^base\.[A-Za-z0-9]{1,64}$/.test(name) ||
+        (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(from) !== undefined) {
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`the server reported a base copy '${shown(text)}' of an unknown form`);
+    }
+    return { name, from };
 }
 
 
@@ -64107,7 +64642,8 @@ const Inputs = {
     OnDrift: 'on-drift',
     Strategy: 'strategy',
     MaxParallel: 'max-parallel',
-    ConnectTimeout: 'connect-timeout'
+    ConnectTimeout: 'connect-timeout',
+    CommandTimeout: 'command-timeout'
 };
 const Outputs = {
     ReleaseId: 'release-id',
@@ -64274,6 +64810,7 @@ class JumpChain {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   RS: () => (/* binding */ fingerprintApplies),
 /* harmony export */   Tr: () => (/* binding */ parseFingerprints),
 /* harmony export */   W1: () => (/* binding */ keyTypeOfBlob),
 /* harmony export */   kj: () => (/* binding */ hostVerifierFor),
@@ -64530,13 +65067,38 @@ function parseFingerprint(text) {
 }
 /**
  * Several fingerprints in one input (one per host key type, or across a key rotation),
- * separated by whitespace or commas. Each goes through `parseFingerprint`.
+ * separated by whitespace or commas. Each is a bare `SHA256:...`, or bound to one server as
+ * `host=SHA256:...`, `host:port=SHA256:...` or `[2001:db8::1]:port=SHA256:...`, so that with
+ * several servers each is checked against its own key only.
  */
 function parseFingerprints(text) {
     return text
         .split(/[\s,]+/)
         .filter(part => part !== '')
-        .map(parseFingerprint);
+        .map(part => {
+        const equals = part.indexOf('=');
+        // A bare fingerprint may end in '=' (base64 padding), never start with one.
+        if (equals <= 0 || /^SHA256:/i.test(part))
+            return parseFingerprint(part);
+        const where = part.slice(0, equals);
+        const fingerprint = parseFingerprint(part.slice(equals + 1));
+        const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(where);
+        const plain = /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(where);
+        const match = bracketed ?? plain;
+        const port = match?.[2] === undefined ? undefined : Number(match[2]);
+        if (!match || (port !== undefined && (port < 1 || port > 65535))) {
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .InputError */ .dz(INPUT_FINGERPRINT, `Invalid host-fingerprint '${where.slice(0, 100)}=...': expected host=SHA256:..., host:port=SHA256:... or [IPv6]:port=SHA256:...`);
+        }
+        return port === undefined
+            ? { host: match[1].toLowerCase(), fingerprint }
+            : { host: match[1].toLowerCase(), port, fingerprint };
+    });
+}
+/** Whether a `host-fingerprint` item applies to the server at host:port. */
+function fingerprintApplies(item, host, port) {
+    if (typeof item === 'string')
+        return true;
+    return item.host === host.toLowerCase() && (item.port === undefined || item.port === port);
 }
 /** The key type string encoded at the start of an SSH public key blob (uint32 length + string). */
 function keyTypeOfBlob(blob) {
@@ -64588,7 +65150,11 @@ function hostVerifierFor(policy, host, port) {
         case 'insecure':
             return { verify: () => ({ ok: true }) };
         case 'fingerprint': {
-            const expected = policy.fingerprints.map(parseFingerprint);
+            // Only the fingerprints given for this server (and bare ones, one-server deploys only):
+            // one server's key is never accepted for another.
+            const expected = policy.fingerprints
+                .filter(item => fingerprintApplies(item, host, port))
+                .map(item => parseFingerprint(typeof item === 'string' ? item : item.fingerprint));
             if (expected.length === 0) {
                 throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .HostKeyError */ .oZ(`No host fingerprint given for ${target}: refusing to connect.`);
             }
@@ -64668,6 +65234,21 @@ function hasCertAuthorityFor(entries, host, port) {
     const names = hostNames(host, port);
     return entries.some(entry => entry.marker === '@cert-authority' && patternsMatch(entry.patterns, names));
 }
+
+
+/***/ }),
+
+/***/ 5951:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   A: () => (/* binding */ STDERR_LINE_LIMIT),
+/* harmony export */   Y: () => (/* binding */ SCRIPT_OUTPUT_LIMIT)
+/* harmony export */ });
+/** Bytes of stdout one script may send: our scripts print small results and bounded blobs. */
+const SCRIPT_OUTPUT_LIMIT = 48 * 1024 * 1024;
+/** A line of stderr longer than this is passed on in pieces. */
+const STDERR_LINE_LIMIT = 64 * 1024;
 
 
 /***/ }),
@@ -65042,6 +65623,8 @@ function describeConnectError(error, options) {
         return `host unreachable (${error.code}).`;
     if (/Cannot parse privateKey|private key/i.test(error.message))
         return keyProblem(error.message);
+    if (/identification string|protocol version|bad packet/i.test(error.message))
+        return `the server on port ${server.port} does not speak SSH-2 (${error.message}). Is the port right?`;
     return `connection failed: ${error.message}`;
 }
 
@@ -65054,7 +65637,8 @@ function describeConnectError(error, options) {
 
 // EXPORTS
 __nccwpck_require__.d(__webpack_exports__, {
-  L: () => (/* binding */ connectSsh)
+  As: () => (/* binding */ DEFAULT_COMMAND_TIMEOUT_SECONDS),
+  LZ: () => (/* binding */ connectSsh)
 });
 
 // UNUSED EXPORTS: SshRemoteHost
@@ -65083,6 +65667,7 @@ class LiveConnection {
     socket;
     internals;
     timeoutMs;
+    idleMs;
     closed = false;
     lostReason;
     /** Session channels (exec and SFTP) open on this connection. */
@@ -65090,12 +65675,15 @@ class LiveConnection {
     closeWaiters = [];
     constructor(label, client, socket, internals, 
     /** Bound on each channel open and each SFTP start. */
-    timeoutMs) {
+    timeoutMs, 
+    /** command-timeout: how long a script or SFTP request may go without progress. */
+    idleMs = 600_000) {
         this.label = label;
         this.client = client;
         this.socket = socket;
         this.internals = internals;
         this.timeoutMs = timeoutMs;
+        this.idleMs = idleMs;
         client.on('error', error => {
             this.lostReason = error.message;
         });
@@ -65107,6 +65695,10 @@ class LiveConnection {
     }
     get openChannels() {
         return this.open;
+    }
+    /** What a script or SFTP request that made no progress for idleMs fails with. */
+    stalled(what) {
+        return new errors/* CommandTimeoutError */.$9(`${this.label}: no answer from the server for ${Math.round(this.idleMs / 1000)}s while ${what} (command-timeout); it was stopped. If a hook runs longer than that without printing anything, raise command-timeout.`);
     }
     /** The error for anything attempted after the connection was lost. */
     lost() {
@@ -65182,7 +65774,10 @@ function isOpenRefused(error) {
     return error instanceof Error && /Channel open failure/i.test(error.message);
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/ssh/remote-host.js
+var remote_host = __nccwpck_require__(5951);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/exec-channels.js
+
 
 
 
@@ -65365,11 +65960,13 @@ class ExecChannels {
         const { channel, sent } = await this.takeChannel(payload);
         return new Promise((resolve, reject) => {
             const stdout = [];
+            let stdoutBytes = 0;
             let stderrTail = '';
             let partial = '';
             let code = null;
             let settled = false;
-            const onAbort = () => {
+            let failure;
+            const stop = () => {
                 try {
                     channel.signal('TERM');
                 }
@@ -65380,10 +65977,28 @@ class ExecChannels {
                 channel.end();
                 channel.close();
             };
+            const onAbort = () => stop();
+            // The server is untrusted: a script that stops answering (no byte either way for
+            // command-timeout), or one that sends more than any script of ours prints, is stopped
+            // rather than waited for or buffered.
+            let idle;
+            const progress = () => {
+                if (settled)
+                    return;
+                clearTimeout(idle);
+                idle = setTimeout(() => {
+                    failure ??= this.connection.stalled('running a script');
+                    stop();
+                    // The channel's close may never come from a server that answers nothing.
+                    setTimeout(finish, 2000).unref();
+                }, this.connection.idleMs);
+            };
+            progress();
             const finish = () => {
                 if (settled)
                     return;
                 settled = true;
+                clearTimeout(idle);
                 const exit = exits.get(channel);
                 code = exit?.code ?? null;
                 if (code === null && exit?.signal)
@@ -65391,14 +66006,30 @@ class ExecChannels {
                 options.signal?.removeEventListener('abort', onAbort);
                 if (partial !== '')
                     options.onStderrLine?.(partial);
+                if (failure) {
+                    reject(failure);
+                    return;
+                }
                 if (code === null && this.connection.closed) {
                     reject(this.connection.lost());
                     return;
                 }
                 resolve({ code, stdout: Buffer.concat(stdout), stderrTail });
             };
-            channel.on('data', (chunk) => stdout.push(chunk));
+            channel.on('data', (chunk) => {
+                progress();
+                stdoutBytes += chunk.length;
+                if (stdoutBytes > remote_host/* SCRIPT_OUTPUT_LIMIT */.Y) {
+                    if (!failure) {
+                        failure = new errors/* ServerDataError */.Sy(`${this.label}: the server sent more than ${remote_host/* SCRIPT_OUTPUT_LIMIT */.Y} bytes of results for one script; the script was stopped`);
+                        stop();
+                    }
+                    return;
+                }
+                stdout.push(chunk);
+            });
             channel.stderr.on('data', (chunk) => {
+                progress();
                 const text = chunk.toString('utf8');
                 stderrTail = (stderrTail + text).slice(-STDERR_TAIL);
                 partial += text;
@@ -65406,6 +66037,11 @@ class ExecChannels {
                 partial = lines.pop() ?? '';
                 for (const line of lines)
                     options.onStderrLine?.(line);
+                // A line that never ends is shown in pieces, never held whole.
+                while (partial.length > remote_host/* STDERR_LINE_LIMIT */.A) {
+                    options.onStderrLine?.(partial.slice(0, remote_host/* STDERR_LINE_LIMIT */.A));
+                    partial = partial.slice(remote_host/* STDERR_LINE_LIMIT */.A);
+                }
             });
             channel.on('close', finish);
             // Closed before this listener existed (a script with no output): finish once the buffered
@@ -65425,6 +66061,8 @@ class ExecChannels {
                     // The script sees a truncated stream and fails; its own error is the one reported.
                     channel.end();
                 });
+                // Bytes the server takes from us are progress too (a long upload, silent on its side).
+                options.stdin.on('data', progress);
                 options.stdin.pipe(channel);
             }
             else {
@@ -65549,7 +66187,7 @@ class SftpSession {
             if (this.session === session)
                 this.session = undefined;
         });
-        return session.then(sftp => new SftpFiles(sftp, this.connection.label));
+        return session.then(sftp => new SftpFiles(sftp, this.connection));
     }
     /** Start the session now, so its round trips overlap with the work in progress. */
     warmUp() {
@@ -65567,15 +66205,21 @@ class SftpSession {
 }
 class SftpFiles {
     sftp;
+    connection;
     label;
-    constructor(sftp, label) {
+    constructor(sftp, connection) {
         this.sftp = sftp;
-        this.label = label;
+        this.connection = connection;
+        this.label = connection.label;
     }
     call(what, fn) {
         return new Promise((resolve, reject) => {
+            // A request the server never answers ends as a timeout (command-timeout), never as a wait
+            // for ever.
+            const timer = setTimeout(() => reject(this.connection.stalled(what)), this.connection.idleMs);
             try {
                 fn((error, value) => {
+                    clearTimeout(timer);
                     if (!error)
                         return resolve(value);
                     // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
@@ -65586,6 +66230,7 @@ class SftpFiles {
                 });
             }
             catch (error) {
+                clearTimeout(timer);
                 reject(new Error(`${what}: ${(0,errors/* messageOf */.bD)(error)}`));
             }
         });
@@ -65617,7 +66262,13 @@ class SftpFiles {
         return results[2].value;
     }
     async mkdir(dir, mode) {
-        await this.call(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb));
+        // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
+        // set again, so a directory has exactly the mode verification expects. Both requests go
+        // out together; sftp-server answers them in order.
+        await Promise.all([
+            this.call(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb)),
+            this.call(`chmod ${dir}`, cb => this.sftp.chmod(dir, mode, cb))
+        ]);
     }
     async unlink(file) {
         await this.call(`remove ${file}`, cb => this.sftp.unlink(file, cb));
@@ -65666,10 +66317,12 @@ var ssh_connect = __nccwpck_require__(3233);
 
 
 
+/** command-timeout's default: a hook may run silently for up to 10 minutes. */
+const DEFAULT_COMMAND_TIMEOUT_SECONDS = 600;
 /** Open one SSH connection to a server, verifying its host key before authentication. */
 async function connectSsh(options) {
     const opened = await (0,ssh_connect/* openConnection */.J)(options);
-    return new SshRemoteHost(options.server.label, opened, options.timeoutSeconds * 1000);
+    return new SshRemoteHost(options.server.label, opened, options.timeoutSeconds * 1000, (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000);
 }
 /** A RemoteHost over one ssh2 connection: one SFTP session and few exec channels. */
 class SshRemoteHost {
@@ -65679,9 +66332,11 @@ class SshRemoteHost {
     sftp;
     constructor(label, opened, 
     /** Bound on each channel open and SFTP start. */
-    timeoutMs) {
+    timeoutMs, 
+    /** command-timeout: how long a script or SFTP request may go without progress. */
+    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000) {
         this.label = label;
-        this.connection = new LiveConnection(label, opened.client, opened.socket, opened.internals, timeoutMs);
+        this.connection = new LiveConnection(label, opened.client, opened.socket, opened.internals, timeoutMs, idleMs);
         this.exec = new ExecChannels(this.connection, () => this.sftp.dropIdle());
         this.sftp = new SftpSession(this.connection, open => this.exec.withRoom(open));
     }

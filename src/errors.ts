@@ -72,6 +72,20 @@ export class ScriptUnreadError extends Error {
   override name = 'ScriptUnreadError'
 }
 
+/**
+ * Something read back from a server (a record in .atomic-deploy/, `current`, a listing) failed
+ * validation. The server is untrusted input: the value is never used, and the message names the
+ * file and the fix.
+ */
+export class ServerDataError extends Error {
+  override name = 'ServerDataError'
+}
+
+/** The server did not answer within command-timeout (no progress either way). */
+export class CommandTimeoutError extends Error {
+  override name = 'CommandTimeoutError'
+}
+
 /** The run was cancelled (SIGINT/SIGTERM). */
 export class AbortedError extends Error {
   override name = 'AbortedError'

@@ -1,5 +1,21 @@
 import * as core from '@actions/core'
 
+/**
+ * Text for the log that cannot act as a workflow command. The runner reads its stdout line by
+ * line (a line ends at \n, \r or \r\n) and takes a line as a command when, after leading white
+ * space, it starts with `::`, or when it holds `##[` anywhere (the older form, still parsed:
+ * actions/runner, ActionCommand.TryParse). Hook output and everything else a server sends is
+ * printed through here: each such marker gets a zero-width space inside it, so the line reads
+ * the same and commands nothing (no `::add-mask::`, `::error::`, `::stop-commands::`...).
+ */
+export function logLines(text: string): string[] {
+  return text
+    .split(/\r\n|\r|\n/)
+    .map(line =>
+      line.replace(/^([\s\u0085\u180e\ufeff]*):(?=:)/, '$1:\u200b').replace(/##\[/g, '#\u200b#[')
+    )
+}
+
 /** Log lines that belong to one server carry its label, so parallel output stays readable. */
 export interface Log {
   info(message: string): void
@@ -10,14 +26,20 @@ export interface Log {
 export function serverLog(label: string): Log {
   const prefix = `[${label}] `
   return {
-    info: message => core.info(prefix + message),
+    // Every line of a message carries the label, a line broken by \r included.
+    info: message =>
+      core.info(
+        logLines(message)
+          .map(line => prefix + line)
+          .join('\n')
+      ),
     warning: message => core.warning(prefix + message),
     debug: message => core.debug(prefix + message)
   }
 }
 
 export const actionLog: Log = {
-  info: message => core.info(message),
+  info: message => core.info(logLines(message).join('\n')),
   warning: message => core.warning(message),
   debug: message => core.debug(message)
 }

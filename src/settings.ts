@@ -42,7 +42,8 @@ export const Inputs = {
   OnDrift: 'on-drift',
   Strategy: 'strategy',
   MaxParallel: 'max-parallel',
-  ConnectTimeout: 'connect-timeout'
+  ConnectTimeout: 'connect-timeout',
+  CommandTimeout: 'command-timeout'
 } as const
 
 export type InputName = (typeof Inputs)[keyof typeof Inputs]
@@ -137,6 +138,8 @@ export interface Settings {
   maxParallel: number
   /** Seconds for each connection and handshake. */
   connectTimeout: number
+  /** Seconds a remote script or SFTP request may go without progress before it is stopped. */
+  commandTimeout: number
 }
 
 /** Where this deploy comes from: recorded in the lock and in each release's revision record. */

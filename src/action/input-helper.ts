@@ -2,13 +2,20 @@ import * as core from '@actions/core'
 import { statSync } from 'node:fs'
 import * as path from 'node:path'
 import { InputError } from '../errors.js'
-import { parseFingerprints, parseKnownHosts, type HostKeyPolicy } from '../ssh/known-hosts.js'
+import {
+  fingerprintApplies,
+  parseFingerprints,
+  parseKnownHosts,
+  type HostFingerprint,
+  type HostKeyPolicy
+} from '../ssh/known-hosts.js'
 import { releaseIdProblem } from '../release/release-id.js'
-import { parsePort, parseServers, printable } from '../ssh/servers.js'
+import { parsePort, parseServers, printable, type Server } from '../ssh/servers.js'
 import type { JumpHost } from '../ssh/jump-hosts.js'
 import type { Credentials } from '../ssh/ssh-connect.js'
 import { Inputs, type InputName, type Settings } from '../settings.js'
 import { systemDirectoryProblem } from '../server/system-directories.js'
+import { DEFAULT_COMMAND_TIMEOUT_SECONDS } from '../ssh/ssh-remote-host.js'
 
 /** Reads one input by name; core.getInput in the action, a map in tests. */
 export type InputReader = (name: InputName) => string
@@ -71,6 +78,7 @@ export function getSettings(
     raw(Inputs.HostFingerprint),
     bool(read, Inputs.InsecureIgnoreHostKey, false)
   )
+  if (hostKeys.kind === 'fingerprint') checkFingerprintsCover(hostKeys.fingerprints, servers)
 
   const deployPath = remotePath(input(Inputs.Path))
   const source = sourceDirectory(input(Inputs.Source) || '.', workspace, mode === 'deploy')
@@ -170,7 +178,14 @@ export function getSettings(
       'sequential'
     ] as const),
     maxParallel: integer(read, Inputs.MaxParallel, 3, 1, 100),
-    connectTimeout: integer(read, Inputs.ConnectTimeout, 20, 1, 300)
+    connectTimeout: integer(read, Inputs.ConnectTimeout, 20, 1, 300),
+    commandTimeout: integer(
+      read,
+      Inputs.CommandTimeout,
+      DEFAULT_COMMAND_TIMEOUT_SECONDS,
+      10,
+      6 * 3600
+    )
   }
 }
 
@@ -292,6 +307,34 @@ function hostKeyPolicy(knownHosts: string, fingerprints: string, insecure: boole
     Inputs.KnownHosts,
     `No way to verify the servers' host keys. Set 'known-hosts' (lines from ssh-keyscan, checked out-of-band) or 'host-fingerprint' (SHA256:...), or 'insecure-ignore-host-key: true' for a throwaway server.`
   )
+}
+
+/**
+ * Each server must have a fingerprint of its own. A bare fingerprint applies to any server, so
+ * with several servers one server's key would be accepted for another: it is refused there.
+ */
+function checkFingerprintsCover(fingerprints: HostFingerprint[], servers: Server[]): void {
+  const form = `Bind each fingerprint to its server: 'web1.example.com=SHA256:...' (or host:port=SHA256:..., [IPv6]:port=SHA256:...).`
+  if (servers.length > 1 && fingerprints.some(f => typeof f === 'string')) {
+    throw new InputError(
+      Inputs.HostFingerprint,
+      `Invalid host-fingerprint: a bare SHA256:... would accept any of the ${servers.length} servers' keys for every other. ${form}`
+    )
+  }
+  for (const f of fingerprints) {
+    if (typeof f !== 'string' && !servers.some(s => fingerprintApplies(f, s.host, s.port)))
+      throw new InputError(
+        Inputs.HostFingerprint,
+        `Invalid host-fingerprint: '${printable(f.host)}${f.port === undefined ? '' : `:${f.port}`}' is not one of the servers (${servers.map(s => s.label).join(', ')}).`
+      )
+  }
+  for (const s of servers) {
+    if (!fingerprints.some(f => fingerprintApplies(f, s.host, s.port)))
+      throw new InputError(
+        Inputs.HostFingerprint,
+        `Invalid host-fingerprint: none is given for ${s.label}. ${form}`
+      )
+  }
 }
 
 function remotePath(value: string): string {

@@ -112,6 +112,7 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
+        commandTimeoutSeconds: settings.commandTimeout,
         ...(jumps ? { tunnel: jumps.tunnel } : {}),
         warn
       }).then(host => {

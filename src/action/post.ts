@@ -37,6 +37,7 @@ export async function post(): Promise<void> {
         passphrase: settings.passphrase,
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
+        commandTimeoutSeconds: settings.commandTimeout,
         ...(jumps ? { tunnel: jumps.tunnel } : {})
       })
       try {

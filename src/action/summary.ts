@@ -66,7 +66,7 @@ export async function writeSummary(
       `${formatCount(r.filesUploaded)} files, ${formatBytes(r.bytesUploaded)}`,
       formatCount(r.filesDeleted),
       phases,
-      (r.error ?? '').split('\n')[0]
+      (r.error ?? '').split('\n')[0] ?? ''
     ].map(escapeHtml)
   })
   const summary = core.summary.addHeading(escapeHtml(title), 3)
@@ -80,7 +80,10 @@ export async function writeSummary(
   await summary.write()
 }
 
-/** Text as HTML element content (no attribute values are built from data here). */
+/** Text as HTML character data or a quoted attribute value. */
 export function escapeHtml(text: string): string {
-  return text.replace(/[&<>]/g, c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;' })[c] as string)
+  return text.replace(
+    /[&<>"']/g,
+    c => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c] as string
+  )
 }

@@ -366,7 +366,7 @@ export class GroupRun {
         this.sessions.length === 1 && !settings.afterSwitch && !settings.healthCheckUrl
           ? (s: ServerSession) => {
               const { events, prune } = finishing(s)
-              return s.finishParams(events, prune, spare)
+              return s.finishParams(events, prune, spare, releaseId)
             }
           : undefined
       const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}${switchAfter ? `, switch to it and finish` : ''}`

@@ -5,7 +5,8 @@ import { messageOf } from '../errors.js'
 import { unlockScript } from '../server/remote-scripts.js'
 import { parseScriptOutput } from '../server/script-output.js'
 import { describeLockOwner } from '../server/server-messages.js'
-import { ServerSession, releaseIdOfLink } from '../server/server-session.js'
+import { liveReleaseOf, resolvedDeployDir } from '../server/server-data.js'
+import { ServerSession } from '../server/server-session.js'
 import type { Settings } from '../settings.js'
 
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
@@ -27,10 +28,20 @@ export class UnlockRun {
         try {
           const result = await host.run(unlockScript(this.settings.path))
           const output = parseScriptOutput(result.stdout)
-          const owner = output.lines.find(l => l.startsWith('owner '))?.slice(6)
-          const current = output.lines.find(l => l.startsWith('current '))?.slice(8)
-          session.deployDir = output.lines.find(l => l.startsWith('path '))?.slice(5) ?? ''
-          session.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
+          const owner = output.blobs.get('owner')?.toString('utf8')
+          // For the outputs only, and checked like everything a server sends: a `current` that
+          // is not a release of this directory is reported, and no release is named.
+          const current = output.blobs.get('current')?.toString('utf8')
+          try {
+            session.deployDir = resolvedDeployDir(
+              output.lines.find(l => l.startsWith('path '))?.slice(5),
+              this.settings.path
+            )
+            session.liveRelease =
+              current === undefined ? undefined : liveReleaseOf(current, session.deployDir)
+          } catch (error) {
+            session.log.warning(messageOf(error))
+          }
           session.report.release = session.liveRelease
           if (output.lines.includes('not-locked')) {
             session.log.info('no lock was held')

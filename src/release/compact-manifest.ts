@@ -25,6 +25,7 @@
  * switch then still compares every path's type, size and mode, and the uploaded files' sha256.
  */
 import { createHash } from 'node:crypto'
+import { relativePathProblem } from '../server/server-data.js'
 import { compareNames, type ManifestEntry } from './manifest.js'
 
 /** Hex digits of a file's sha256 kept in the view. */
@@ -102,17 +103,6 @@ export class ViewError extends Error {
   override name = 'ViewError'
 }
 
-/** Why `rel` cannot be a path of a release, or undefined. */
-function pathProblem(rel: string): string | undefined {
-  if (rel === '') return 'an empty path'
-  if (rel.includes('\0')) return 'a NUL byte'
-  if (rel.startsWith('/')) return 'an absolute path'
-  for (const segment of rel.split('/')) {
-    if (segment === '' || segment === '.' || segment === '..') return `a '${segment}' segment`
-  }
-  return undefined
-}
-
 /**
  * Parse a view (or a manifest: full digests are taken as they are) read back from a server. It
  * is checked as any manifest is: every line well formed, paths relative without '..', '.' or
@@ -140,8 +130,9 @@ export function parseView(data: Buffer): ManifestEntry[] {
     ]
     const path = unescapeField(rawPath)
     if (path === undefined) throw bad('has a path that is not escaped as expected')
-    const problem = pathProblem(path)
-    if (problem) throw bad(`has ${problem}`)
+    // The same rule as for every path read back from a server (a name may hold a line break).
+    const problem = relativePathProblem(path, { newline: true })
+    if (problem) throw bad(`has a path that is not inside the release: ${problem}`)
     if (seen.has(path)) throw bad('repeats a path')
     seen.add(path)
     if (!/^[0-7]{1,4}$/.test(modeText)) throw bad('has a mode that is not octal')

@@ -51,9 +51,9 @@ export function isReleasePath(p: string): boolean {
   return p.split('/').every(s => s !== '' && s !== '.' && s !== '..')
 }
 
-/** The path of a listing line (`f 644 12 ./a/b`, `d ./a`, `l 9 ./link`). */
+/** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
 export function listingPath(line: string): string | undefined {
-  const m = /^(?:f [0-7]+ \d+|l \d+|d) \.\/(.*)$/.exec(line)
+  const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/.exec(line)
   return m ? m[1] : undefined
 }
 

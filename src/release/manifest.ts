@@ -5,6 +5,7 @@ import * as path from 'node:path'
 import { promisify } from 'node:util'
 import { gunzip, gzip } from 'node:zlib'
 import { Minimatch } from 'minimatch'
+import { InputError } from '../errors.js'
 import { HashWorkers, THREADS_FROM } from './hash-workers.js'
 
 /** One path of a release, as deployed. */
@@ -111,7 +112,11 @@ export async function scanSource(
   const yielder = eventLoopYielder()
   const walk = async (relativeDir: string): Promise<void> => {
     const names = readdirSync(path.join(root, relativeDir)).sort(compareNames)
+    const unreadable = names.some(name => name.includes('\uFFFD'))
+      ? checkNames(root, relativeDir, excluded)
+      : undefined
     for (const name of names) {
+      if (unreadable?.has(name)) continue
       if (name === '.git') continue
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`
       const absolute = path.join(root, relative)
@@ -150,6 +155,48 @@ export async function scanSource(
   }
   await walk('')
   return { entries, skipped }
+}
+
+/**
+ * Names are read as UTF-8; one that is not valid UTF-8 comes back with U+FFFD in place of its
+ * bad bytes, and could be neither found again nor written under its real name on the server.
+ * Such a name is refused with the name shown byte for byte, unless exclude leaves it out:
+ * the names (as read) of those are returned, for the walk to skip.
+ */
+function checkNames(
+  root: string,
+  relativeDir: string,
+  excluded: (relative: string, isDirectory: boolean) => boolean
+): Set<string> {
+  const decoder = new TextDecoder('utf-8', { fatal: true })
+  const skip = new Set<string>()
+  for (const raw of readdirSync(path.join(root, relativeDir), { encoding: 'buffer' })) {
+    try {
+      decoder.decode(raw)
+      continue
+    } catch {
+      // not UTF-8: below
+    }
+    const lossy = raw.toString('utf8')
+    const relative = relativeDir === '' ? lossy : `${relativeDir}/${lossy}`
+    const full = Buffer.concat([Buffer.from(path.join(root, relativeDir) + '/'), raw])
+    if (excluded(relative, lstatSync(full).isDirectory())) {
+      skip.add(lossy)
+      continue
+    }
+    const bytes = [...raw]
+      .map(b =>
+        b >= 0x20 && b < 0x7f && b !== 0x5c
+          ? String.fromCharCode(b)
+          : `\\x${b.toString(16).padStart(2, '0')}`
+      )
+      .join('')
+    throw new InputError(
+      'source',
+      `source has a file name that is not valid UTF-8: '${relativeDir === '' ? '' : `${relativeDir}/`}${bytes}'. Rename it to UTF-8 (e.g. 'convmv -f latin1 -t utf-8 -r --notest ${relativeDir === '' ? '.' : relativeDir}'), or leave it out with exclude.`
+    )
+  }
+  return skip
 }
 
 /** Byte order of the UTF-8 names: what `LC_ALL=C sort` does, and stable across platforms. */
@@ -309,30 +356,70 @@ export function piecesToBuffer<T>(items: T[], piece: (item: T, index: number) =>
   return Buffer.concat(buffers)
 }
 
-/** Parse a stored manifest. Throws with a reason on anything unexpected: the caller then uploads everything. */
-export async function parseManifest(data: Buffer): Promise<Manifest> {
-  const json = (await promisify(gunzip)(data)).toString('utf8')
-  const parsed = JSON.parse(json) as { version?: unknown; sharedLinks?: unknown; entries?: unknown }
+/** Limits on a stored manifest read back from a server (see server-data.ts, SERVER_LIMITS). */
+export interface ManifestLimits {
+  /** Bytes of the gzip data. */
+  compressed: number
+  /** Bytes once unpacked: a gzip bomb stops here, with bounded memory. */
+  json: number
+}
+
+const NO_LIMITS: ManifestLimits = { compressed: Infinity, json: 2 ** 31 - 1 }
+
+/**
+ * Parse a stored manifest. It comes back from a server, so everything is checked: a tree of
+ * relative paths (no '..', '.', empty segments or NUL; every entry's parent is a directory of
+ * the manifest, so no path lies beneath a symlink or a file), no path twice, numbers that are
+ * numbers. Throws with a reason on anything unexpected: the caller then uploads everything.
+ */
+export async function parseManifest(
+  data: Buffer,
+  limits: ManifestLimits = NO_LIMITS
+): Promise<Manifest> {
+  if (data.length > limits.compressed)
+    throw new Error(`it is ${data.length} bytes, over the limit of ${limits.compressed}`)
+  let unpacked: Buffer
+  try {
+    unpacked = await promisify(gunzip)(data, { maxOutputLength: limits.json })
+  } catch (error) {
+    if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+      throw new Error(`it unpacks to more than ${limits.json} bytes`, { cause: error })
+    throw error
+  }
+  const parsed = JSON.parse(unpacked.toString('utf8')) as {
+    version?: unknown
+    sharedLinks?: unknown
+    entries?: unknown
+  } | null
+  if (parsed === null || typeof parsed !== 'object') throw new Error('it is not a manifest')
   if (parsed.version !== 1) throw new Error(`unknown manifest version ${String(parsed.version)}`)
   if (!Array.isArray(parsed.entries)) throw new Error('manifest has no entries')
   const sharedLinks = Array.isArray(parsed.sharedLinks)
     ? parsed.sharedLinks.filter((s): s is string => typeof s === 'string')
     : []
+  const seen = new Set<string>()
+  const directories = new Set<string>()
   const entries = parsed.entries.map((raw: unknown, i: number): ManifestEntry => {
     if (!Array.isArray(raw) || raw.length !== 6) throw new Error(`manifest entry ${i} is malformed`)
     const [p, t, mode, size, mtime, extra] = raw as unknown[]
     if (
       typeof p !== 'string' ||
       p === '' ||
+      p.includes('\0') ||
       p.startsWith('/') ||
       p.split('/').some(s => s === '..' || s === '' || s === '.')
     ) {
       throw new Error(`manifest entry ${i} has an invalid path`)
     }
+    if (seen.has(p)) throw new Error(`manifest entry ${i} repeats a path`)
+    seen.add(p)
+    const isCount = (n: unknown): n is number => Number.isSafeInteger(n) && (n as number) >= 0
     if (
-      typeof mode !== 'number' ||
-      typeof size !== 'number' ||
+      !isCount(mode) ||
+      mode > 0o7777 ||
+      !isCount(size) ||
       typeof mtime !== 'number' ||
+      !Number.isFinite(mtime) ||
       typeof extra !== 'string'
     ) {
       throw new Error(`manifest entry ${i} is malformed`)
@@ -341,9 +428,23 @@ export async function parseManifest(data: Buffer): Promise<Manifest> {
       if (!/^[0-9a-f]{64}$/.test(extra)) throw new Error(`manifest entry ${i} has no sha256`)
       return { path: p, type: 'file', mode, size, mtime, sha256: extra }
     }
-    if (t === 'd') return { path: p, type: 'dir', mode, size: 0, mtime }
-    if (t === 'l') return { path: p, type: 'symlink', mode: 0o777, size, mtime, target: extra }
+    if (t === 'd') {
+      directories.add(p)
+      return { path: p, type: 'dir', mode, size: 0, mtime }
+    }
+    if (t === 'l') {
+      if (extra === '' || extra.includes('\0') || Buffer.byteLength(extra) !== size)
+        throw new Error(`manifest entry ${i} has an invalid symlink target`)
+      return { path: p, type: 'symlink', mode: 0o777, size, mtime, target: extra }
+    }
     throw new Error(`manifest entry ${i} has an unknown type`)
+  })
+  // Whatever the order, every path's parent is a directory of the manifest: a plan made from
+  // it then never removes or writes beneath what the release holds as a symlink or a file.
+  entries.forEach((entry, i) => {
+    const slash = entry.path.lastIndexOf('/')
+    if (slash > 0 && !directories.has(entry.path.slice(0, slash)))
+      throw new Error(`manifest entry ${i} lies beneath a path that is not a directory in it`)
   })
   return { version: 1, entries, sharedLinks }
 }

@@ -121,3 +121,23 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
     uploadBytes
   }
 }
+
+/**
+ * The directories of the starting copy that the plan writes into or removes from: every parent
+ * of an uploaded or removed path, and every uploaded directory (deduplicated, parents first).
+ * The copy comes from the server, where any of them may have become a symlink since it was
+ * deployed (by hand, or planted); the server checks each of these is no symlink before anything
+ * is removed or written, so no write or removal ever follows one out of the release.
+ */
+export function writtenDirectories(plan: Plan): string[] {
+  const dirs = new Set<string>()
+  const addParents = (p: string): void => {
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i))
+  }
+  for (const p of plan.remove) addParents(p)
+  for (const e of plan.upload) {
+    addParents(e.path)
+    if (e.type === 'dir') dirs.add(e.path)
+  }
+  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1))
+}

@@ -1,3 +1,5 @@
+import { releaseIdProblem } from './release-id.js'
+
 /**
  * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
  * the server scripts. It is the only source of release order (names are never sorted, so custom
@@ -16,7 +18,10 @@
  * "not a target", so they read correctly.
  */
 
-export type LogEventName = 'start' | 'ready' | 'abort' | 'live' | 'fail' | 'rollback' | 'prune'
+/** Every event the server scripts write. A line with any other event is not ours. */
+export const LOG_EVENTS = ['start', 'ready', 'abort', 'live', 'fail', 'rollback', 'prune'] as const
+
+export type LogEventName = (typeof LOG_EVENTS)[number]
 
 export interface LogEvent {
   event: string
@@ -24,12 +29,52 @@ export interface LogEvent {
   time: string
 }
 
+/** A line of the release log that atomic-deploy did not write: its 1-based number and why. */
+export class LogFormatError extends Error {
+  override name = 'LogFormatError'
+  constructor(
+    readonly line: number,
+    readonly reason: string
+  ) {
+    super(`line ${line} ${reason}`)
+  }
+}
+
+const KNOWN_EVENTS: ReadonlySet<string> = new Set(LOG_EVENTS)
+// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it (fractions of a second allowed).
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
+
+/**
+ * Parse the release log. The log is read back from the server, so every line is checked: a
+ * known event, a valid release id, the time as the scripts write it (further fields, if a later
+ * version adds some, are ignored). Blank lines are skipped, and so is a last line that was cut
+ * off before its end (an append interrupted by a lost connection). Anything else throws a
+ * LogFormatError naming the line: the log decides what is pruned and what is rolled back to,
+ * so it is never read past a line that is not ours.
+ */
 export function parseLog(text: string): LogEvent[] {
   const events: LogEvent[] = []
-  for (const line of text.split('\n')) {
-    const [event, id, time] = line.split('\t')
-    if (event && id) events.push({ event, id, time: time ?? '' })
-  }
+  const lines = text.split('\n')
+  lines.forEach((line, index) => {
+    if (line === '') return
+    const unterminated = index === lines.length - 1
+    const [event = '', id = '', time] = line.split('\t')
+    if (unterminated && (time === undefined || !TIME.test(time))) {
+      // An append cut short: whole only up to the tab after the id, so a cut id is never read.
+      if (time !== undefined && KNOWN_EVENTS.has(event) && releaseIdProblem(id) === undefined)
+        events.push({ event, id, time: '' })
+      return
+    }
+    const problem = !KNOWN_EVENTS.has(event)
+      ? `has an unknown event ${JSON.stringify(event.slice(0, 40))}`
+      : releaseIdProblem(id) !== undefined
+        ? `names ${JSON.stringify(id.slice(0, 140))}, which is not a release id`
+        : time === undefined || !TIME.test(time)
+          ? 'has no time of the form YYYY-MM-DDTHH:MM:SSZ'
+          : undefined
+    if (problem !== undefined) throw new LogFormatError(index + 1, problem)
+    events.push({ event, id, time })
+  })
   return events
 }
 

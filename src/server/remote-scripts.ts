@@ -10,6 +10,7 @@
  * value is ever part of a script's text. Results come back on stdout as lines `!key value`;
  * tool errors and hook output go to stderr, which is streamed to the log.
  */
+import { SERVER_LIMITS } from './server-data.js'
 import { withValues } from './script-values.js'
 import {
   ABORT_SH,
@@ -46,6 +47,8 @@ export interface InspectParams {
    * on its way. The release script takes it over, or drops it.
    */
   prefetch?: { copyMethod: 'copy' | 'hardlink' }
+  /** Bytes of each record the runner accepts (default SERVER_LIMITS): a larger one is not sent. */
+  limits?: { log: number; manifest: number; links: number }
   /**
    * With `lock`: what a deploy needs from the server's PATH, checked before anything is written:
    * `tools` and tar (refused as `tools <missing...>`), or tar unless SFTP carries the files
@@ -74,12 +77,16 @@ export function inspectScript(p: InspectParams): string {
     REUSE: p.reuse,
     SYSTEM_EXACT: p.systemExact,
     SYSTEM_TREES: p.systemTrees,
+    LOG_LIMIT: String(p.limits?.log ?? SERVER_LIMITS.logBytes),
+    MANIFEST_LIMIT: String(p.limits?.manifest ?? SERVER_LIMITS.manifestBytes),
+    LINKS_LIMIT: String(p.limits?.links ?? SERVER_LIMITS.linksBytes),
     REQUIRE_TOOLS: p.require?.tools ?? [],
     REQUIRE_TAR: p.require?.tar ?? false,
     REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
     PREFETCH: p.prefetch?.copyMethod ?? 'none',
     DRIFT: p.drift ?? false,
-    WANT_DIGEST: p.wantDigest ?? false
+    WANT_DIGEST: p.wantDigest ?? false,
+    GUARD_KEEP: []
   })
 }
 
@@ -89,6 +96,48 @@ export interface ReleaseParams {
   releaseId: string
   /** Server umask to create directories with, already including o-w. */
   umask: string
+  /** Releases never removed, whatever else asks: the one live when the run began. */
+  keep?: string[]
+  /** This run's lock token: after a long step, the script goes on only while it holds the lock. */
+  lockToken?: string
+  /** The lock's owner record (JSON holding lockToken): the lock is taken again with it if cleared. */
+  lockOwner?: string
+  /** The copy of the live release this run's inspect started (`base.<pid>`), if any. */
+  prefetched?: string
+  /** The shared-paths input: a seed record is acted on only for these. */
+  sharedPaths?: string[]
+}
+
+/** The permission bits of a release's directories under `umask`, as three octal digits. */
+export function directoryMode(umask: string): string {
+  return (0o777 & ~parseInt(umask, 8)).toString(8).padStart(3, '0')
+}
+
+/**
+ * `mode` (three octal digits) as chmod's symbolic + and -, e.g. `u+rwx,g+rx,g-w,o+rx,o-w`: the
+ * = operator clears a directory's set-group-ID bit on BusyBox, + and - never do.
+ */
+export function symbolicMode(mode: string): string {
+  return ['u', 'g', 'o']
+    .map((who, i) => {
+      const bits = parseInt(mode[i] ?? '0', 8)
+      const add = ['r', 'w', 'x'].filter((_, b) => bits & (4 >> b)).join('')
+      const remove = ['r', 'w', 'x'].filter((_, b) => !(bits & (4 >> b))).join('')
+      return [add && `${who}+${add}`, remove && `${who}-${remove}`].filter(Boolean).join(',')
+    })
+    .join(',')
+}
+
+function releaseCommon(common: ReleaseParams, prefetched: string) {
+  return {
+    DEPLOY_DIR: common.deployDir,
+    RELEASE_ID: common.releaseId,
+    UMASK: common.umask,
+    GUARD_KEEP: common.keep ?? [],
+    LOCK_TOKEN: common.lockToken ?? '',
+    PREFETCHED: common.prefetched ?? prefetched,
+    SHARED_PATHS: common.sharedPaths ?? []
+  }
 }
 
 export interface PrepareParams {
@@ -119,6 +168,8 @@ export interface PrepareParams {
   remove: string[]
   /** How the changed files arrive: a tar stream on stdin, or later over SFTP. */
   transfer: { kind: 'tar'; gzip: boolean } | { kind: 'sftp' }
+  /** Directories of the starting copy the plan writes into or removes from (writtenDirectories). */
+  writeDirs?: string[]
 }
 
 export interface FinalizeParams {
@@ -181,21 +232,22 @@ export function releaseScript(
   finalize?: FinalizeParams
 ): string {
   const base = prepare?.base ?? { kind: 'none' }
+  const mode = directoryMode(common.umask)
   const values: ReleaseValues = {
-    DEPLOY_DIR: common.deployDir,
-    RELEASE_ID: common.releaseId,
-    UMASK: common.umask,
+    ...releaseCommon(common, (base.kind === 'release' && base.prefetched) || ''),
     PREPARE: prepare !== undefined,
     STALE_RELEASES: prepare?.staleReleases ?? [],
     BASE: base.kind,
     BASE_ID: base.kind === 'release' ? base.id : '',
     BASE_SHARED_LINKS: base.kind === 'release' ? base.sharedLinks : [],
-    PREFETCHED: (base.kind === 'release' && base.prefetched) || '',
     CACHE_EXISTS: base.kind === 'cache' && base.exists,
     // One JSON string per line of cache.pending: a name may hold a newline.
     CACHE_TOUCHED: base.kind === 'cache' ? (base.touched ?? []).map(p => JSON.stringify(p)) : [],
     COPY_METHOD: prepare?.copyMethod ?? 'copy',
     REMOVE: prepare?.remove ?? [],
+    WRITE_DIRS: prepare?.writeDirs ?? [],
+    DIR_MODE: mode,
+    DIR_CHMOD: symbolicMode(mode),
     TRANSFER:
       prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
     FINALIZE: finalize !== undefined,
@@ -206,11 +258,13 @@ export function releaseScript(
     ODD_SUMS: finalize?.oddSums.flatMap(s => [s.path, s.sha256]) ?? [],
     LINKS: finalize?.links.flatMap(l => [l.path, l.target]) ?? [],
     SHARED: finalize?.shared.kind ?? 'auto',
-    SHARED_PATHS: finalize?.shared.kind === 'explicit' ? finalize.shared.paths : [],
+    SHARED_PATHS:
+      finalize?.shared.kind === 'explicit' ? finalize.shared.paths : (common.sharedPaths ?? []),
     SHARED_CONFLICT: finalize?.sharedConflict ?? 'fail',
     HOOK_NAME: finalize?.hook?.name ?? '',
     HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
     HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
+    LOCK_OWNER: common.lockOwner ?? '',
     UPDATES_CACHE: finalize?.updatesCache ?? false,
     SWITCH_AFTER: finalize?.switchAfter !== undefined,
     ...finishValues(finalize?.switchAfter)
@@ -219,13 +273,8 @@ export function releaseScript(
 }
 
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */
-export function abortScript(p: ReleaseParams & { lockToken?: string }): string {
-  return withValues(ABORT_SH, {
-    DEPLOY_DIR: p.deployDir,
-    RELEASE_ID: p.releaseId,
-    UMASK: p.umask,
-    LOCK_TOKEN: p.lockToken ?? ''
-  })
+export function abortScript(p: ReleaseParams): string {
+  return withValues(ABORT_SH, releaseCommon(p, ''))
 }
 
 export interface HookParams {
@@ -234,6 +283,8 @@ export interface HookParams {
   name: string
   script: string
   env: Record<string, string>
+  /** The hook's umask: the login's plus o-w (default 0022). */
+  umask?: string
 }
 
 /** Run after-switch (or before-switch outside a deploy) in a release. */
@@ -243,7 +294,9 @@ export function hookScript(p: HookParams): string {
     RELEASE_ID: p.releaseId,
     HOOK_NAME: p.name,
     HOOK_SCRIPT: hookText(p.script),
-    HOOK_ENV: hookEnv(p.env)
+    HOOK_ENV: hookEnv(p.env),
+    UMASK: p.umask ?? '0022',
+    GUARD_KEEP: []
   })
 }
 
@@ -255,8 +308,12 @@ export interface FinishParams {
   prune: string[]
   /** Ids whose lines are dropped from the log (pruned or long gone), so it stays small. */
   forget: string[]
-  /** Release the lock if this token holds it. */
+  /** Release the lock if this token holds it; prune, compact and drop seed records only then. */
   lockToken?: string
+  /** Releases never pruned, whatever `prune` says: the live one and the one it replaced. */
+  keep?: string[]
+  /** Releases whose seed records go (their shared paths stay in shared/). */
+  seeded?: string[]
   /**
    * Copy the release just put live in the background, for the next deploy to start from, when
    * the disk has room for twice its `bytes` (small files take whole blocks) and 64 MB more
@@ -267,7 +324,12 @@ export interface FinishParams {
 
 /** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
 export function finishScript(p: FinishParams): string {
-  return withValues(FINISH_SH, { DEPLOY_DIR: p.deployDir, ...finishValues(p) })
+  return withValues(FINISH_SH, {
+    DEPLOY_DIR: p.deployDir,
+    LOCK_TOKEN: p.lockToken ?? '',
+    GUARD_KEEP: [],
+    ...finishValues(p)
+  })
 }
 
 /** The values of lib/finish.sh, which finish.sh and release.sh (switchAfter) both run. */
@@ -276,7 +338,8 @@ function finishValues(p: Omit<FinishParams, 'deployDir'> | undefined) {
     EVENTS: p?.events.flat() ?? [],
     PRUNE: p?.prune ?? [],
     FORGET: p?.forget ?? [],
-    LOCK_TOKEN: p?.lockToken ?? '',
+    SEEDED: p?.seeded ?? [],
+    FINISH_KEEP: p?.keep ?? [],
     SPARE_RELEASE: p?.spare?.release ?? '',
     SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
   }
@@ -292,7 +355,7 @@ export function sharedListingScript(deployDir: string, depth: number): string {
 
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
 export function unlockScript(path: string): string {
-  return withValues(UNLOCK_SH, { PATH_INPUT: path })
+  return withValues(UNLOCK_SH, { PATH_INPUT: path, GUARD_KEEP: [] })
 }
 
 /** The listing the release phase verifies against, of `dir` (see list_tree in lib/listing.sh). */
@@ -308,5 +371,9 @@ export interface SwitchParams {
 
 /** Phase 7 where there is no SFTP posix-rename: the rename by mv in the shell (switch.sh). */
 export function switchScript(p: SwitchParams): string {
-  return withValues(SWITCH_SH, { DEPLOY_DIR: p.deployDir, RELEASE_ID: p.releaseId ?? '' })
+  return withValues(SWITCH_SH, {
+    DEPLOY_DIR: p.deployDir,
+    RELEASE_ID: p.releaseId ?? '',
+    GUARD_KEEP: []
+  })
 }

@@ -8,7 +8,7 @@ export function describeListingLine(line: string): string {
   const [, type, a, b, p] = m
   if (type === 'f') return `${p} (file, mode ${a}, ${b} bytes)`
   if (type === 'l') return `${p} (symlink)`
-  return `${p} (directory)`
+  return a === undefined ? `${p} (directory)` : `${p} (directory, mode ${a})`
 }
 
 /** A path as a user would paste it into a shell: quoted only when it needs to be. */

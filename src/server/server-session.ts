@@ -6,6 +6,7 @@ import {
   LockHeldError,
   RemoteCommandError,
   ScriptUnreadError,
+  ServerDataError,
   SwitchRefusedError,
   VerifyError,
   messageOf
@@ -13,7 +14,7 @@ import {
 import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
-import { makePlan, type Plan } from '../release/plan.js'
+import { makePlan, writtenDirectories, type Plan } from '../release/plan.js'
 import { parseSharedListing, sharedDepth, sharedProblems } from '../release/shared-check.js'
 import {
   describeDrift,
@@ -27,6 +28,7 @@ import {
 import {
   completeReleases,
   incompleteReleases,
+  LogFormatError,
   parseLog,
   releaseStates,
   releasesToPrune,
@@ -75,6 +77,16 @@ import {
   switchesOverSftp,
   type ServerCapabilities
 } from './capabilities.js'
+import {
+  SERVER_LIMITS,
+  liveReleaseOf,
+  parseLinkList,
+  parsePrefetch,
+  parseUmask,
+  releaseDirectories,
+  resolvedDeployDir,
+  shown
+} from './server-data.js'
 import type {
   Compression,
   CopyMethod,
@@ -211,6 +223,8 @@ export class ServerSession {
   capabilities: ServerCapabilities | undefined
   umask = 0o022
   lockToken: string | undefined
+  /** The lock's owner record, as written at lock time. */
+  private lockOwnerJson = ''
   /** The new release exists on the server (prepared, maybe ready) and is not live. */
   prepared: string | undefined
   switchedTo: string | undefined
@@ -221,7 +235,7 @@ export class ServerSession {
   /** The starting point's manifest as an older version of atomic-deploy wrote it. */
   private manifestBlob: Buffer | undefined
   /** The starting point's manifest view (see compact-manifest.ts), gzipped or not. */
-  private viewBlob: Buffer | undefined
+  private viewBlob: { data: Buffer; gzipped: boolean } | undefined
   /** The starting point's manifest has the source's digest: nothing changed. */
   private same = false
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
@@ -230,6 +244,10 @@ export class ServerSession {
   private warnedNoGzip = false
   /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
   private metadata: Promise<ReleaseMetadata> | undefined
+  /** Records the server did not send, being past their limits: name -> size. */
+  private tooLarge = new Map<string, number>()
+  /** This run's shared-paths input, for the cleanup of what it seeded. */
+  private sharedPaths: string[] = []
   /** With reuse cache: the paths an interrupted sync of cache/ left unlike its manifest. */
   private pendingBlob: Buffer | undefined
   /**
@@ -278,7 +296,10 @@ export class ServerSession {
       if (!(error instanceof ScriptUnreadError) || !again) throw error
       result = await run(again())
     }
-    return { result, output: parseScriptOutput(result.stdout) }
+    const output = parseScriptOutput(result.stdout)
+    // What a script left alone and why (a release kept, a record not acted on).
+    for (const line of values(output, 'warning')) this.log.warning(line)
+    return { result, output }
   }
 
   /**
@@ -335,18 +356,18 @@ export class ServerSession {
       ))
     }
     await this.checkInspected(result, output, pathInput)
-    if (lockOwner) this.lockToken = lockOwner.token
-    this.deployDir = value(output, 'path') ?? pathInput
-    this.umask = parseInt(value(output, 'umask') ?? '022', 8) & 0o777
-    this.tools = new Set(values(output, 'tool'))
-    this.releaseDirs = new Set(values(output, 'release'))
-    this.events = parseLog(output.blobs.get('log')?.toString('utf8') ?? '')
-    const current = value(output, 'current')
-    this.liveRelease = current === undefined ? undefined : releaseIdOfLink(current)
-    this.manifestBlob = output.blobs.get('manifest')
-    this.viewBlob = output.blobs.get('view')
-    this.same = output.lines.includes('same')
-    this.linksBlob = output.blobs.get('links')
+    if (lockOwner) {
+      this.lockToken = lockOwner.token
+      this.lockOwnerJson = lockOwner.json
+    }
+    // From here on, everything comes from the server: each value is checked before it is kept.
+    try {
+      this.readState(output, pathInput)
+    } catch (error) {
+      if (error instanceof ServerDataError)
+        throw new ServerDataError(`${this.label}: ${error.message}`)
+      throw error
+    }
     this.pendingBlob = output.blobs.get('pending')
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
@@ -363,11 +384,6 @@ export class ServerSession {
           )
         )
       : undefined
-    const prefetched = value(output, 'prefetch')?.split(' ')
-    this.prefetched =
-      prefetched && prefetched.length >= 2
-        ? { name: prefetched[0]!, from: prefetched[1]!, spare: prefetched[2] === 'spare' }
-        : undefined
     if (this.prefetched?.spare)
       this.log.info(
         `the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`
@@ -445,7 +461,7 @@ export class ServerSession {
     }
     if (result.code === LOCK_EXIT) {
       throw new LockHeldError(
-        `${this.label}: ${lockHeldMessage(value(output, 'owner'), value(output, 'path') ?? pathInput)}`
+        `${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), value(output, 'path') ?? pathInput)}`
       )
     }
     if (result.code !== 0 || !output.lines.includes('end')) {
@@ -455,6 +471,50 @@ export class ServerSession {
         result.stderrTail
       )
     }
+  }
+
+  /** What the inspect script reported, validated (see server-data.ts). */
+  private readState(output: ScriptOutput, pathInput: string): void {
+    this.deployDir = resolvedDeployDir(value(output, 'path'), pathInput)
+    // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
+    this.tooLarge = new Map(
+      values(output, 'toolarge').map(line => {
+        const [name = '', size = ''] = line.split(' ')
+        return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity] as const
+      })
+    )
+    this.umask = parseUmask(value(output, 'umask'))
+    this.tools = new Set(values(output, 'tool'))
+    this.releaseDirs = releaseDirectories(values(output, 'release'))
+    const logFile = `${this.deployDir}/.atomic-deploy/log`
+    const log = output.blobs.get('log') ?? Buffer.alloc(0)
+    const logSize = this.tooLarge.get('log') ?? log.length
+    if (logSize > SERVER_LIMITS.logBytes) {
+      throw new ServerDataError(
+        `${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`
+      )
+    }
+    try {
+      this.events = parseLog(log.toString('utf8'))
+    } catch (error) {
+      if (!(error instanceof LogFormatError)) throw error
+      throw new ServerDataError(
+        `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
+      )
+    }
+    const current = output.blobs.get('current')?.toString('utf8')
+    this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
+    this.manifestBlob = output.blobs.get('manifest')
+    const view = output.blobs.get('view')
+    const viewText = output.blobs.get('view-text')
+    this.viewBlob = view
+      ? { data: view, gzipped: true }
+      : viewText
+        ? { data: viewText, gzipped: false }
+        : undefined
+    this.same = output.lines.includes('same')
+    this.linksBlob = output.blobs.get('links')
+    this.prefetched = parsePrefetch(value(output, 'prefetch'))
   }
 
   /** Complete releases (the rollback targets), the most recently live last. */
@@ -506,33 +566,75 @@ export class ServerSession {
   /**
    * The starting point's entries, from what the inspect script reported: the source's own when
    * the server said `same` (its manifest has the source's digest), else its view, else the
-   * manifest an older version wrote (the new one is then sent whole). `manifest` names the
-   * server's manifest to put the new one together from; undefined when there is none to use.
+   * manifest an older version wrote (the new one is then sent whole). `stem` is the manifest's
+   * path under .atomic-deploy without its suffix (`cache`, `manifests/<id>`); `manifest` in the
+   * result names the server's manifest to put the new one together from, undefined when there
+   * is none to use. A record past its limit or not valid throws, naming it.
    */
   private async baseManifest(
     local: ManifestEntry[],
     stem: string
   ): Promise<{ entries: ManifestEntry[]; manifest?: string } | undefined> {
+    const file = `${this.deployDir}/.atomic-deploy/${stem}`
+    for (const [name, suffix] of [
+      ['view', '.view.gz'],
+      ['view-text', '.view'],
+      ['manifest', '.json.gz']
+    ] as const) {
+      const size = this.tooLarge.get(name)
+      if (size !== undefined)
+        throw new Error(
+          `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}`
+        )
+    }
     if (this.same) return { entries: local, manifest: stem }
-    if (this.viewBlob) return { entries: await viewEntries(this.viewBlob), manifest: stem }
-    if (this.manifestBlob) return { entries: (await parseManifest(this.manifestBlob)).entries }
+    if (this.viewBlob) {
+      const { data, gzipped } = this.viewBlob
+      try {
+        return { entries: await viewEntries(data, gzipped), manifest: stem }
+      } catch (error) {
+        throw new Error(
+          `${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${messageOf(error)})`,
+          { cause: error }
+        )
+      }
+    }
+    if (this.manifestBlob) {
+      try {
+        const limits = {
+          compressed: SERVER_LIMITS.manifestBytes,
+          json: SERVER_LIMITS.manifestJsonBytes
+        }
+        return { entries: (await parseManifest(this.manifestBlob, limits)).entries }
+      } catch (error) {
+        throw new Error(`${file}.json.gz is not a valid manifest (${messageOf(error)})`, {
+          cause: error
+        })
+      }
+    }
     return undefined
   }
 
   private async chooseBase(reuse: Reuse, local: ManifestEntry[]): Promise<Base> {
     if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
+    const metadata = `${this.deployDir}/.atomic-deploy`
     if (reuse === 'cache') {
+      // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
+      const rebuild = (reason: string): Base => {
+        this.log.warning(reason)
+        return { kind: 'cache', exists: false, entries: [], remove: [], reason }
+      }
+      if (this.tooLarge.has('pending'))
+        return rebuild(
+          `${metadata}/cache.pending is over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`
+        )
       let found: Awaited<ReturnType<ServerSession['baseManifest']>>
       try {
         found = await this.baseManifest(local, 'cache')
       } catch (error) {
-        return {
-          kind: 'cache',
-          exists: false,
-          entries: [],
-          remove: [],
-          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
-        }
+        return rebuild(
+          `${messageOf(error)}; cache/ is rebuilt from scratch and the manifest written anew`
+        )
       }
       if (!found)
         return {
@@ -542,35 +644,20 @@ export class ServerSession {
           remove: [],
           reason: 'cache/ has no manifest yet'
         }
-      try {
-        const { entries } = found
-        const pending = parsePending(this.pendingBlob)
-        if (pending === undefined)
-          return {
-            kind: 'cache',
-            exists: false,
-            entries: [],
-            remove: [],
-            reason: 'the record of an interrupted update of cache/ is unreadable'
-          }
-        if (pending.length > 0)
-          this.log.info(
-            `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
-          )
-        return {
-          kind: 'cache',
-          exists: true,
-          ...withoutPaths(entries, pending),
-          ...(found.manifest ? { manifest: found.manifest } : {})
-        }
-      } catch (error) {
-        return {
-          kind: 'cache',
-          exists: false,
-          entries: [],
-          remove: [],
-          reason: `the manifest of cache/ is unreadable (${messageOf(error)})`
-        }
+      const pending = parsePending(this.pendingBlob)
+      if (pending === undefined)
+        return rebuild(
+          `${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`
+        )
+      if (pending.length > 0)
+        this.log.info(
+          `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
+        )
+      return {
+        kind: 'cache',
+        exists: true,
+        ...withoutPaths(found.entries, pending),
+        ...(found.manifest ? { manifest: found.manifest } : {})
       }
     }
     if (this.liveRelease === undefined)
@@ -581,45 +668,69 @@ export class ServerSession {
         reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
       }
     }
+    const file = `${metadata}/manifests/${this.liveRelease}`
+    for (const [name, suffix, limit] of [
+      ['links', '.links', SERVER_LIMITS.linksBytes],
+      ['hooked', '.hook', SERVER_LIMITS.linksBytes]
+    ] as const) {
+      const size = this.tooLarge.get(name)
+      if (size !== undefined)
+        return this.notReused(
+          `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`
+        )
+    }
+    // The live release's records steer what is removed from its copy: if either fails
+    // validation, the copy is not used at all, and this release is uploaded whole.
+    let found: Awaited<ReturnType<ServerSession['baseManifest']>>
     try {
-      const manifest = await this.baseManifest(local, `manifests/${this.liveRelease}`)
-      if (!manifest)
-        return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
-      const sharedLinks = (this.linksBlob?.toString('utf8') ?? '').split('\n').filter(l => l !== '')
-      // The copy loses its shared links (they are removed and linked again), and with them
-      // whatever the release had at those paths: plan those paths as absent, so they are sent
-      // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-      const linked = new Set(sharedLinks)
-      const underLink = (p: string): boolean => {
-        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-          if (linked.has(p.slice(0, i))) return true
-        return false
-      }
-      const entries = manifest.entries.filter(e => !underLink(e.path))
-      // Paths changed in the live release since it was deployed (drift), or by its before-switch,
-      // are not what its manifest says: the copy loses them, and the plan sends them again.
-      const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
-      if (
-        (this.drift !== undefined && !this.drift.complete) ||
-        (this.hooked !== undefined && !this.hooked.complete)
-      )
-        return {
-          kind: 'none',
-          reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
-        }
-      return {
-        kind: 'release',
-        id: this.liveRelease,
-        sharedLinks,
-        ...withoutPaths(entries, untrusted),
-        ...(manifest.manifest ? { manifest: manifest.manifest } : {})
-      }
+      found = await this.baseManifest(local, `manifests/${this.liveRelease}`)
     } catch (error) {
+      return this.notReused(messageOf(error))
+    }
+    if (!found)
+      return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
+    let sharedLinks: string[]
+    try {
+      sharedLinks = parseLinkList(this.linksBlob ?? Buffer.alloc(0), `${file}.links`)
+    } catch (error) {
+      return this.notReused(messageOf(error))
+    }
+    // The copy loses its shared links (they are removed and linked again), and with them
+    // whatever the release had at those paths: plan those paths as absent, so they are sent
+    // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+    const linked = new Set(sharedLinks)
+    const underLink = (p: string): boolean => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+        if (linked.has(p.slice(0, i))) return true
+      return false
+    }
+    const entries =
+      linked.size === 0 ? found.entries : found.entries.filter(e => !underLink(e.path))
+    // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+    // are not what its manifest says: the copy loses them, and the plan sends them again.
+    const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
+    if (
+      (this.drift !== undefined && !this.drift.complete) ||
+      (this.hooked !== undefined && !this.hooked.complete)
+    )
       return {
         kind: 'none',
-        reason: `the manifest of ${this.liveRelease} is unreadable (${messageOf(error)})`
+        reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
       }
+    return {
+      kind: 'release',
+      id: this.liveRelease,
+      sharedLinks,
+      ...withoutPaths(entries, untrusted),
+      ...(found.manifest ? { manifest: found.manifest } : {})
     }
+  }
+
+  private notReused(problem: string): Base {
+    this.log.warning(
+      `${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`
+    )
+    return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` }
   }
 
   /** One line that says what the upload will do. */
@@ -634,8 +745,19 @@ export class ServerSession {
     return {
       deployDir: this.deployDir,
       releaseId,
-      umask: (this.umask | 0o002).toString(8).padStart(4, '0')
+      umask: this.contentUmask,
+      // Whatever a record on the server says, the guard never removes these.
+      keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
+      lockToken: this.lockToken ?? '',
+      lockOwner: this.lockOwnerJson,
+      prefetched: this.prefetched?.name ?? '',
+      sharedPaths: this.sharedPaths
     }
+  }
+
+  /** The login's umask plus o-w, as the scripts take it: what releases and hooks get. */
+  private get contentUmask(): string {
+    return (this.umask | 0o002).toString(8).padStart(4, '0')
   }
 
   /** Directories we create get the server's umask, and never world-write. */
@@ -728,8 +850,16 @@ export class ServerSession {
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
     const id = options.releaseId
+    this.sharedPaths = options.sharedPaths ?? []
     const common = this.releaseParams(id)
     const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+      this.log.warning(
+        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
+      )
+      stale.splice(stale.indexOf(this.liveRelease), 1)
+    }
     const metadata = await this.releaseMetadata(options)
     const relativeTarget = this.relativeTarget(id)
 
@@ -754,7 +884,9 @@ export class ServerSession {
       remove: plan.remove,
       transfer: feed
         ? { kind: 'tar', gzip: this.compression(options.compression) !== 'none' }
-        : { kind: 'sftp' }
+        : { kind: 'sftp' },
+      // A fresh, empty release has nothing a symlink could have been planted in.
+      writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
@@ -838,14 +970,14 @@ export class ServerSession {
         if (readError && result.code !== 0) {
           throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
         }
-        this.checkRelease(result, output, id)
+        this.checkRelease(result, output, id, metadata)
         final = output
       } finally {
         feed.done?.()
       }
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
-      this.checkRelease(first.result, first.output, id, 'prepared')
+      this.checkRelease(first.result, first.output, id, metadata, 'prepared')
       await sftpUpload(await this.host.files(), {
         metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
         root: `${this.deployDir}/${relativeTarget}`,
@@ -860,7 +992,7 @@ export class ServerSession {
       const second = await this.script(releaseScript(common, undefined, finalize), {
         signal: options.signal
       })
-      this.checkRelease(second.result, second.output, id)
+      this.checkRelease(second.result, second.output, id, metadata)
       final = second.output
     }
     return final
@@ -871,7 +1003,9 @@ export class ServerSession {
     const now = value(final, 'current')
     if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
       this.switchUncertain = id
-      throw new Error(`${this.label}: current reads back as '${now}', expected 'releases/${id}'`)
+      throw new Error(
+        `${this.label}: current reads back as '${printable(now ?? '(nothing)')}', expected 'releases/${id}'`
+      )
     }
     this.switchedTo = id
     this.log.info(`current -> releases/${id}`)
@@ -913,6 +1047,7 @@ export class ServerSession {
     result: RunResult,
     output: ScriptOutput,
     id: string,
+    metadata: { oddSums: { path: string }[]; links: { path: string }[] },
     expect = 'ready'
   ): void {
     if (result.code === 0 && output.lines.includes(expect)) return
@@ -923,7 +1058,14 @@ export class ServerSession {
           l => `unexpected or different: ${describeListingLine(l)}`
         ),
         ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
-        ...values(output, 'badsum').map(l => `content differs: ${l}`)
+        ...values(output, 'badsum').map(l => `content differs: ${l}`),
+        // Reported by number: these names may hold a line break.
+        ...values(output, 'badodd').map(
+          n => `content differs: ${shown(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`
+        ),
+        ...values(output, 'badlink').map(
+          n => `symlink target differs: ${shown(metadata.links[Number(n)]?.path ?? `#${n}`)}`
+        )
       ]
       const drift =
         this.base?.kind === 'release'
@@ -949,8 +1091,9 @@ export class ServerSession {
       )
     }
     if (error) {
+      const tail = lastLines(result.stderrTail)
       throw new RemoteCommandError(
-        `${this.label}: ${error.message}: ${lastLines(result.stderrTail)}`,
+        `${this.label}: ${error.message}${tail ? `: ${tail}` : ''}`,
         result.code,
         result.stderrTail
       )
@@ -1107,7 +1250,14 @@ export class ServerSession {
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
     const { result, output } = await this.script(
-      hookScript({ deployDir: this.deployDir, releaseId: id, name, script, env })
+      hookScript({
+        deployDir: this.deployDir,
+        releaseId: id,
+        name,
+        script,
+        env,
+        umask: this.contentUmask
+      })
     )
     const exit = value(output, 'hook-exit')
     if (result.code !== 0) {
@@ -1127,7 +1277,7 @@ export class ServerSession {
     if (id === undefined && token === undefined) return
     const script =
       id !== undefined
-        ? abortScript({ ...this.releaseParams(id), lockToken: token })
+        ? abortScript(this.releaseParams(id))
         : finishScript({
             deployDir: this.deployDir,
             events: [],
@@ -1155,11 +1305,16 @@ export class ServerSession {
     this.finished(result, output)
   }
 
-  /** What phase 9 does here, for finish.sh or for the release script's own finish. */
+  /**
+   * What phase 9 does here, for finish.sh or for the release script's own finish. `made` is
+   * the release this run is making, for a finish decided before the release script runs (the
+   * release script's own): it is then the release switched to and the one seeded.
+   */
   finishParams(
     events: [string, string][],
     prune: string[],
-    spare?: { release: string; bytes: number }
+    spare?: { release: string; bytes: number },
+    made?: string
   ): Omit<FinishParams, 'deployDir'> {
     const gone = [...releaseStates(this.events)]
       .filter(([, state]) => state === 'gone')
@@ -1169,6 +1324,12 @@ export class ServerSession {
       prune,
       forget: [...prune, ...gone],
       lockToken: this.lockToken,
+      // Never pruned, whatever the plan said: the release live when the run began, and the
+      // one it switched to (the guard also keeps whatever current points to).
+      keep: [this.liveRelease, this.switchedTo ?? made].filter(
+        (id): id is string => id !== undefined
+      ),
+      seeded: [this.prepared ?? made].filter((id): id is string => id !== undefined),
       ...(spare ? { spare } : {})
     }
   }
@@ -1182,6 +1343,7 @@ export class ServerSession {
       )
     }
     for (const line of values(output, 'pruned')) this.log.info(`pruned release ${line}`)
+    for (const line of values(output, 'kept')) this.log.warning(`not pruned: release ${line}`)
     if (output.lines.includes('unlocked')) this.lockToken = undefined
     this.prepared = undefined
   }
@@ -1245,30 +1407,31 @@ async function* digestLine(digest: Promise<string>): AsyncGenerator<Buffer> {
 }
 
 /** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
-const VIEW_LIMIT = 64 * 1024 * 1024
+const VIEW_LIMIT = SERVER_LIMITS.manifestJsonBytes
 
 /** Views parsed, by their bytes: servers that share a starting point share the work. */
 const views = new Map<string, Promise<ManifestEntry[]>>()
 
 /** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
-function viewEntries(blob: Buffer): Promise<ManifestEntry[]> {
-  const key = createHash('sha256').update(blob).digest('hex')
+function viewEntries(blob: Buffer, gzipped: boolean): Promise<ManifestEntry[]> {
+  const key = `${gzipped ? 'gz' : 'text'} ${createHash('sha256').update(blob).digest('hex')}`
   let parsed = views.get(key)
   if (!parsed) {
     parsed = (async () => {
-      const gzipped = blob.length >= 2 && blob[0] === 0x1f && blob[1] === 0x8b
-      const text = gzipped ? await promisify(gunzip)(blob, { maxOutputLength: VIEW_LIMIT }) : blob
+      let text = blob
+      if (gzipped) {
+        try {
+          text = await promisify(gunzip)(blob, { maxOutputLength: VIEW_LIMIT })
+        } catch (error) {
+          if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+            throw new Error(`it unpacks to more than ${VIEW_LIMIT} bytes`, { cause: error })
+          throw error
+        }
+      }
       if (text.length > VIEW_LIMIT) throw new Error(`it is over ${VIEW_LIMIT} bytes`)
       return parseView(text)
     })()
     views.set(key, parsed)
   }
   return parsed
-}
-
-/** `releases/<id>` (or an absolute path to it) -> `<id>`. */
-export function releaseIdOfLink(target: string): string | undefined {
-  const clean = target.replace(/\/+$/, '')
-  const match = /(?:^|\/)releases\/([^/]+)$/.exec(clean)
-  return match ? match[1] : clean.split('/').pop()
 }

@@ -4,12 +4,16 @@
  * the same for every script and every login shell.
  */
 import type { ClientChannel } from 'ssh2'
-import { ConnectionError } from '../errors.js'
 import { gzipSync } from 'node:zlib'
-import { ScriptUnreadError } from '../errors.js'
+import { ConnectionError, ScriptUnreadError, ServerDataError } from '../errors.js'
 import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
-import type { RunOptions, RunResult } from './remote-host.js'
+import {
+  SCRIPT_OUTPUT_LIMIT,
+  STDERR_LINE_LIMIT,
+  type RunOptions,
+  type RunResult
+} from './remote-host.js'
 import { takenMeter } from './ssh2-internals.js'
 
 const STDERR_TAIL = 8192
@@ -240,11 +244,13 @@ export class ExecChannels {
     const { channel, sent } = await this.takeChannel(payload)
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
+      let stdoutBytes = 0
       let stderrTail = ''
       let partial = ''
       let code: number | null = null
       let settled = false
-      const onAbort = (): void => {
+      let failure: Error | undefined
+      const stop = (): void => {
         try {
           channel.signal('TERM')
         } catch {
@@ -254,28 +260,68 @@ export class ExecChannels {
         channel.end()
         channel.close()
       }
+      const onAbort = (): void => stop()
+      // The server is untrusted: a script that stops answering (no byte either way for
+      // command-timeout), or one that sends more than any script of ours prints, is stopped
+      // rather than waited for or buffered.
+      let idle: NodeJS.Timeout | undefined
+      const progress = (): void => {
+        if (settled) return
+        clearTimeout(idle)
+        idle = setTimeout(() => {
+          failure ??= this.connection.stalled('running a script')
+          stop()
+          // The channel's close may never come from a server that answers nothing.
+          setTimeout(finish, 2000).unref()
+        }, this.connection.idleMs)
+      }
+      progress()
       const finish = (): void => {
         if (settled) return
         settled = true
+        clearTimeout(idle)
         const exit = exits.get(channel)
         code = exit?.code ?? null
         if (code === null && exit?.signal) stderrTail += `\n(killed by SIG${exit.signal})`
         options.signal?.removeEventListener('abort', onAbort)
         if (partial !== '') options.onStderrLine?.(partial)
+        if (failure) {
+          reject(failure)
+          return
+        }
         if (code === null && this.connection.closed) {
           reject(this.connection.lost())
           return
         }
         resolve({ code, stdout: Buffer.concat(stdout), stderrTail })
       }
-      channel.on('data', (chunk: Buffer) => stdout.push(chunk))
+      channel.on('data', (chunk: Buffer) => {
+        progress()
+        stdoutBytes += chunk.length
+        if (stdoutBytes > SCRIPT_OUTPUT_LIMIT) {
+          if (!failure) {
+            failure = new ServerDataError(
+              `${this.label}: the server sent more than ${SCRIPT_OUTPUT_LIMIT} bytes of results for one script; the script was stopped`
+            )
+            stop()
+          }
+          return
+        }
+        stdout.push(chunk)
+      })
       channel.stderr.on('data', (chunk: Buffer) => {
+        progress()
         const text = chunk.toString('utf8')
         stderrTail = (stderrTail + text).slice(-STDERR_TAIL)
         partial += text
         const lines = partial.split('\n')
         partial = lines.pop() ?? ''
         for (const line of lines) options.onStderrLine?.(line)
+        // A line that never ends is shown in pieces, never held whole.
+        while (partial.length > STDERR_LINE_LIMIT) {
+          options.onStderrLine?.(partial.slice(0, STDERR_LINE_LIMIT))
+          partial = partial.slice(STDERR_LINE_LIMIT)
+        }
       })
       channel.on('close', finish)
       // Closed before this listener existed (a script with no output): finish once the buffered
@@ -296,6 +342,8 @@ export class ExecChannels {
           // The script sees a truncated stream and fails; its own error is the one reported.
           channel.end()
         })
+        // Bytes the server takes from us are progress too (a long upload, silent on its side).
+        options.stdin.on('data', progress)
         options.stdin.pipe(channel)
       } else {
         channel.end()

@@ -30,8 +30,14 @@ export interface KnownHostEntry {
 
 export type HostKeyPolicy =
   | { kind: 'known-hosts'; entries: KnownHostEntry[] }
-  | { kind: 'fingerprint'; fingerprints: string[] }
+  | { kind: 'fingerprint'; fingerprints: HostFingerprint[] }
   | { kind: 'insecure' }
+
+/**
+ * One `host-fingerprint` item: a bare `SHA256:...` (any server: only for a one-server deploy),
+ * or one bound to a server as `host=SHA256:...` / `host:port=SHA256:...` / `[v6]:port=...`.
+ */
+export type HostFingerprint = string | { host: string; port?: number; fingerprint: string }
 
 export type VerifyResult = { ok: true } | { ok: false; reason: string }
 
@@ -291,13 +297,40 @@ export function parseFingerprint(text: string): string {
 
 /**
  * Several fingerprints in one input (one per host key type, or across a key rotation),
- * separated by whitespace or commas. Each goes through `parseFingerprint`.
+ * separated by whitespace or commas. Each is a bare `SHA256:...`, or bound to one server as
+ * `host=SHA256:...`, `host:port=SHA256:...` or `[2001:db8::1]:port=SHA256:...`, so that with
+ * several servers each is checked against its own key only.
  */
-export function parseFingerprints(text: string): string[] {
+export function parseFingerprints(text: string): HostFingerprint[] {
   return text
     .split(/[\s,]+/)
     .filter(part => part !== '')
-    .map(parseFingerprint)
+    .map(part => {
+      const equals = part.indexOf('=')
+      // A bare fingerprint may end in '=' (base64 padding), never start with one.
+      if (equals <= 0 || /^SHA256:/i.test(part)) return parseFingerprint(part)
+      const where = part.slice(0, equals)
+      const fingerprint = parseFingerprint(part.slice(equals + 1))
+      const bracketed = /^\[([^\]]+)\](?::(\d{1,5}))?$/.exec(where)
+      const plain = /^([^:[\]]+)(?::(\d{1,5}))?$/.exec(where)
+      const match = bracketed ?? plain
+      const port = match?.[2] === undefined ? undefined : Number(match[2])
+      if (!match || (port !== undefined && (port < 1 || port > 65535))) {
+        throw new InputError(
+          INPUT_FINGERPRINT,
+          `Invalid host-fingerprint '${where.slice(0, 100)}=...': expected host=SHA256:..., host:port=SHA256:... or [IPv6]:port=SHA256:...`
+        )
+      }
+      return port === undefined
+        ? { host: match[1]!.toLowerCase(), fingerprint }
+        : { host: match[1]!.toLowerCase(), port, fingerprint }
+    })
+}
+
+/** Whether a `host-fingerprint` item applies to the server at host:port. */
+export function fingerprintApplies(item: HostFingerprint, host: string, port: number): boolean {
+  if (typeof item === 'string') return true
+  return item.host === host.toLowerCase() && (item.port === undefined || item.port === port)
 }
 
 /** The key type string encoded at the start of an SSH public key blob (uint32 length + string). */
@@ -356,7 +389,11 @@ export function hostVerifierFor(policy: HostKeyPolicy, host: string, port: numbe
       return { verify: () => ({ ok: true }) }
 
     case 'fingerprint': {
-      const expected = policy.fingerprints.map(parseFingerprint)
+      // Only the fingerprints given for this server (and bare ones, one-server deploys only):
+      // one server's key is never accepted for another.
+      const expected = policy.fingerprints
+        .filter(item => fingerprintApplies(item, host, port))
+        .map(item => parseFingerprint(typeof item === 'string' ? item : item.fingerprint))
       if (expected.length === 0) {
         throw new HostKeyError(`No host fingerprint given for ${target}: refusing to connect.`)
       }

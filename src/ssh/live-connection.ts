@@ -5,7 +5,7 @@
 import type { EventEmitter } from 'node:events'
 import type { Duplex } from 'node:stream'
 import type Client from 'ssh2/lib/client.js'
-import { ConnectionError } from '../errors.js'
+import { CommandTimeoutError, ConnectionError } from '../errors.js'
 import type { ConnectionInternals } from './ssh2-internals.js'
 
 export class LiveConnection {
@@ -21,7 +21,9 @@ export class LiveConnection {
     readonly socket: Duplex,
     readonly internals: ConnectionInternals,
     /** Bound on each channel open and each SFTP start. */
-    readonly timeoutMs: number
+    readonly timeoutMs: number,
+    /** command-timeout: how long a script or SFTP request may go without progress. */
+    readonly idleMs: number = 600_000
   ) {
     client.on('error', error => {
       this.lostReason = error.message
@@ -35,6 +37,13 @@ export class LiveConnection {
 
   get openChannels(): number {
     return this.open
+  }
+
+  /** What a script or SFTP request that made no progress for idleMs fails with. */
+  stalled(what: string): CommandTimeoutError {
+    return new CommandTimeoutError(
+      `${this.label}: no answer from the server for ${Math.round(this.idleMs / 1000)}s while ${what} (command-timeout); it was stopped. If a hook runs longer than that without printing anything, raise command-timeout.`
+    )
   }
 
   /** The error for anything attempted after the connection was lost. */

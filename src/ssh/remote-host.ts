@@ -73,3 +73,9 @@ export interface RemoteHost {
   files(): Promise<RemoteFiles>
   close(): void
 }
+
+/** Bytes of stdout one script may send: our scripts print small results and bounded blobs. */
+export const SCRIPT_OUTPUT_LIMIT = 48 * 1024 * 1024
+
+/** A line of stderr longer than this is passed on in pieces. */
+export const STDERR_LINE_LIMIT = 64 * 1024

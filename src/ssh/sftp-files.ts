@@ -117,7 +117,7 @@ export class SftpSession {
         if (this.session === session) this.session = undefined
       }
     )
-    return session.then(sftp => new SftpFiles(sftp, this.connection.label))
+    return session.then(sftp => new SftpFiles(sftp, this.connection))
   }
 
   /** Start the session now, so its round trips overlap with the work in progress. */
@@ -136,18 +136,26 @@ export class SftpSession {
 }
 
 export class SftpFiles implements RemoteFiles {
+  private readonly label: string
+
   constructor(
     private readonly sftp: SFTPWrapper,
-    private readonly label: string
-  ) {}
+    private readonly connection: Pick<LiveConnection, 'label' | 'stalled' | 'idleMs'>
+  ) {
+    this.label = connection.label
+  }
 
   private call<T>(
     what: string,
     fn: (cb: (error: Error | null | undefined, value?: T) => void) => void
   ): Promise<T> {
     return new Promise((resolve, reject) => {
+      // A request the server never answers ends as a timeout (command-timeout), never as a wait
+      // for ever.
+      const timer = setTimeout(() => reject(this.connection.stalled(what)), this.connection.idleMs)
       try {
         fn((error, value) => {
+          clearTimeout(timer)
           if (!error) return resolve(value as T)
           // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
           // never got an answer (lost connection) has none.
@@ -156,6 +164,7 @@ export class SftpFiles implements RemoteFiles {
           reject(wrapped)
         })
       } catch (error) {
+        clearTimeout(timer)
         reject(new Error(`${what}: ${messageOf(error)}`))
       }
     })
@@ -193,7 +202,13 @@ export class SftpFiles implements RemoteFiles {
   }
 
   async mkdir(dir: string, mode: number): Promise<void> {
-    await this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb))
+    // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
+    // set again, so a directory has exactly the mode verification expects. Both requests go
+    // out together; sftp-server answers them in order.
+    await Promise.all([
+      this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb)),
+      this.call<void>(`chmod ${dir}`, cb => this.sftp.chmod(dir, mode, cb))
+    ])
   }
 
   async unlink(file: string): Promise<void> {

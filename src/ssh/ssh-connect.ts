@@ -26,6 +26,11 @@ export interface ConnectOptions extends Credentials {
   hostKeys: HostKeyPolicy
   /** Seconds for the TCP connect plus the SSH handshake and authentication. */
   timeoutSeconds: number
+  /**
+   * Seconds a script or an SFTP request may go without any progress (no byte either way) before
+   * it is stopped with a CommandTimeoutError (command-timeout; default 600).
+   */
+  commandTimeoutSeconds?: number
   /** Reach the server through this tunnel instead of a TCP connection. */
   tunnel?: Tunnel
   /** What the server is to the deploy, in messages: 'jump host' for a hop. */
@@ -304,5 +309,7 @@ export function describeConnectError(
   if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH')
     return `host unreachable (${error.code}).`
   if (/Cannot parse privateKey|private key/i.test(error.message)) return keyProblem(error.message)
+  if (/identification string|protocol version|bad packet/i.test(error.message))
+    return `the server on port ${server.port} does not speak SSH-2 (${error.message}). Is the port right?`
   return `connection failed: ${error.message}`
 }

@@ -10,10 +10,18 @@ import { openConnection, type ConnectOptions, type OpenConnection } from './ssh-
 
 export type { ConnectOptions } from './ssh-connect.js'
 
+/** command-timeout's default: a hook may run silently for up to 10 minutes. */
+export const DEFAULT_COMMAND_TIMEOUT_SECONDS = 600
+
 /** Open one SSH connection to a server, verifying its host key before authentication. */
 export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost> {
   const opened = await openConnection(options)
-  return new SshRemoteHost(options.server.label, opened, options.timeoutSeconds * 1000)
+  return new SshRemoteHost(
+    options.server.label,
+    opened,
+    options.timeoutSeconds * 1000,
+    (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000
+  )
 }
 
 /** A RemoteHost over one ssh2 connection: one SFTP session and few exec channels. */
@@ -26,14 +34,17 @@ export class SshRemoteHost implements RemoteHost {
     readonly label: string,
     opened: OpenConnection,
     /** Bound on each channel open and SFTP start. */
-    timeoutMs: number
+    timeoutMs: number,
+    /** command-timeout: how long a script or SFTP request may go without progress. */
+    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000
   ) {
     this.connection = new LiveConnection(
       label,
       opened.client,
       opened.socket,
       opened.internals,
-      timeoutMs
+      timeoutMs,
+      idleMs
     )
     this.exec = new ExecChannels(this.connection, () => this.sftp.dropIdle())
     this.sftp = new SftpSession(this.connection, open => this.exec.withRoom(open))

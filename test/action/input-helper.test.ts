@@ -252,7 +252,8 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
   ['on-drift', 'error', /warn, fail, ignore/, {}],
   ['strategy', 'rolling', /parallel, sequential/, {}],
   ['max-parallel', '0', /1 to 100/, {}],
-  ['connect-timeout', '301', /1 to 300/, {}]
+  ['connect-timeout', '301', /1 to 300/, {}],
+  ['command-timeout', '5', /10 to 21600/, {}]
 ]
 
 describe('an invalid value', () => {
@@ -353,6 +354,50 @@ describe('host key policy', () => {
       kind: 'fingerprint',
       fingerprints: [ed25519.fingerprint, ecdsa.fingerprint]
     })
+  })
+
+  it('binds fingerprints to servers as host=, host:port= or [IPv6]:port=', () => {
+    const s = settings({
+      ...NO_HOST_KEYS,
+      servers: 'deploy@web1.example.com, deploy@web2.example.com:2222, deploy@[2001:db8::1]',
+      'host-fingerprint': `web1.example.com=${ed25519.fingerprint}\nweb2.example.com:2222=${ecdsa.fingerprint}\n[2001:db8::1]:22=${ed25519.fingerprint}`
+    })
+    expect(s.hostKeys).toEqual({
+      kind: 'fingerprint',
+      fingerprints: [
+        { host: 'web1.example.com', fingerprint: ed25519.fingerprint },
+        { host: 'web2.example.com', port: 2222, fingerprint: ecdsa.fingerprint },
+        { host: '2001:db8::1', port: 22, fingerprint: ed25519.fingerprint }
+      ]
+    })
+  })
+
+  it.each([
+    [
+      'a bare fingerprint with several servers',
+      'deploy@web1.example.com, deploy@web2.example.com',
+      () => ed25519.fingerprint,
+      /a bare SHA256:\.\.\. would accept any of the 2 servers' keys for every other/
+    ],
+    [
+      'a server with no fingerprint of its own',
+      'deploy@web1.example.com, deploy@web2.example.com',
+      () => `web1.example.com=${ed25519.fingerprint}`,
+      /none is given for deploy@web2.example.com:22/
+    ],
+    [
+      'a fingerprint for a host that is not a server',
+      'deploy@web1.example.com',
+      () => `web1.example.com=${ed25519.fingerprint} web9.example.com=${ecdsa.fingerprint}`,
+      /'web9.example.com' is not one of the servers/
+    ]
+  ])('refuses %s', (_what, servers, fingerprints, message) => {
+    const error = refusal('host-fingerprint', {
+      ...NO_HOST_KEYS,
+      servers,
+      'host-fingerprint': fingerprints()
+    })
+    expect(error.message).toMatch(message)
   })
 
   it('skips verification only with insecure-ignore-host-key: true', () => {
@@ -810,7 +855,8 @@ describe('whole numbers', () => {
     ['keep-releases', 'keepReleases', 1, 100],
     ['health-check-timeout', 'healthCheckTimeout', 1, 3600],
     ['max-parallel', 'maxParallel', 1, 100],
-    ['connect-timeout', 'connectTimeout', 1, 300]
+    ['connect-timeout', 'connectTimeout', 1, 300],
+    ['command-timeout', 'commandTimeout', 10, 21600]
   ])('%s accepts %d to %d and refuses the rest', (input, key, min, max) => {
     expect(settings({ [input]: String(min) })[key]).toBe(min)
     expect(settings({ [input]: String(max) })[key]).toBe(max)

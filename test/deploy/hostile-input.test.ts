@@ -407,7 +407,8 @@ describe('a bad value for every input', () => {
     'on-drift': { bad: () => ({ 'on-drift': 'error' }) },
     strategy: { bad: () => ({ strategy: 'random' }) },
     'max-parallel': { bad: () => ({ 'max-parallel': '0' }) },
-    'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) }
+    'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) },
+    'command-timeout': { bad: () => ({ 'command-timeout': '1' }) }
   }
 
   it('covers every input of action.yml', async () => {

@@ -34,6 +34,7 @@ import {
   type Manifest,
   type ManifestEntry
 } from '../../src/release/manifest.js'
+import { InputError } from '../../src/errors.js'
 import { HashWorkers } from '../../src/release/hash-workers.js'
 
 const MTIME = 1_700_000_000
@@ -539,9 +540,71 @@ describe('serializeManifest and parseManifest', () => {
     ['a file with a short sha256', () => withEntry(['a', 'f', 420, 1, 0, 'abc'])],
     ['a file with an upper-case sha256', () => withEntry(['a', 'f', 420, 1, 0, 'A'.repeat(64)])],
     ['a mode that is a string', () => withEntry(['a', 'f', '644', 1, 0, sha])],
-    ['a size that is a string', () => withEntry(['a', 'f', 420, '1', 0, sha])]
+    ['a size that is a string', () => withEntry(['a', 'f', 420, '1', 0, sha])],
+    ['a negative size', () => withEntry(['a', 'f', 420, -1, 0, sha])],
+    ['a mode beyond 07777', () => withEntry(['a', 'f', 0o10000, 1, 0, sha])],
+    ['a path with a NUL', () => withEntry(['a\0b', 'f', 420, 1, 0, sha])],
+    ['a path below a missing directory', () => withEntry(['ext/secret', 'f', 420, 1, 0, sha])],
+    [
+      'a path beneath a symlink (ext -> /outside)',
+      () =>
+        stored({
+          version: 1,
+          sharedLinks: [],
+          entries: [
+            ['ext', 'l', 0o777, 8, 0, '/outside'],
+            ['ext/secret', 'f', 420, 1, 0, sha]
+          ]
+        })
+    ],
+    [
+      'a path beneath a file',
+      () =>
+        stored({
+          version: 1,
+          sharedLinks: [],
+          entries: [
+            ['a', 'f', 420, 1, 0, sha],
+            ['a/b', 'f', 420, 1, 0, sha]
+          ]
+        })
+    ],
+    [
+      'the same path twice',
+      () =>
+        stored({
+          version: 1,
+          sharedLinks: [],
+          entries: [
+            ['a', 'd', 493, 0, 0, ''],
+            ['a', 'f', 420, 1, 0, sha]
+          ]
+        })
+    ],
+    ['a symlink whose size is not its length', () => withEntry(['l', 'l', 0o777, 3, 0, 'target'])],
+    ['a symlink with an empty target', () => withEntry(['l', 'l', 0o777, 0, 0, ''])]
   ])('rejects %s with an Error', async (_label, make) => {
     await expect(parseManifest(make())).rejects.toBeInstanceOf(Error)
+  })
+
+  it('stops unpacking a gzip bomb at the limit, with bounded memory', async () => {
+    // About 1 MB that unpacks to 1 GB of spaces (JSON white space, so only the limit stops it):
+    // 1,024 gzip members of 1 MB each, which gunzip reads one after the other.
+    const member = gzipSync(Buffer.alloc(1024 * 1024, 0x20), { level: 9 })
+    const bomb = Buffer.concat(Array.from({ length: 1024 }, () => member))
+    expect(bomb.length).toBeLessThan(2 * 1024 * 1024)
+    const before = process.memoryUsage().rss
+    await expect(parseManifest(bomb, { compressed: 32 << 20, json: 64 << 20 })).rejects.toThrow(
+      /unpacks to more than 67108864 bytes/
+    )
+    expect(process.memoryUsage().rss - before).toBeLessThan(400 * 1024 * 1024)
+  })
+
+  it('refuses stored data past the compressed limit before unpacking it', async () => {
+    const data = stored({ version: 1, sharedLinks: [], entries: [] })
+    await expect(parseManifest(data, { compressed: 10, json: 1000 })).rejects.toThrow(
+      /over the limit of 10/
+    )
   })
 
   it('drops shared links that are not strings and keeps the rest', async () => {
@@ -566,6 +629,37 @@ describe('serializeManifest and parseManifest', () => {
       { path: 'd/l', type: 'symlink', mode: 0o777, size: target.length, mtime: MTIME, target }
     ]
     expect((await parseManifest(data)).entries).toEqual(expected)
+  })
+})
+
+describe('file names that are not valid UTF-8', () => {
+  const dir = join(work, 'latin1')
+  const latin1 = Buffer.concat([
+    Buffer.from(`${dir}/sub/caf`),
+    Buffer.from([0xe9]),
+    Buffer.from('.txt')
+  ])
+
+  beforeAll(() => {
+    mkdirSync(join(dir, 'sub'), { recursive: true })
+    writeFileSync(join(dir, 'sub', 'ok-\ufffd-real.txt'), 'a real U+FFFD is valid UTF-8\n')
+    writeFileSync(latin1, 'latin-1 name\n')
+  })
+
+  it('are refused with the name shown byte for byte and what to do', async () => {
+    const error = await scanSource(dir, []).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(error).toBeInstanceOf(InputError)
+    expect((error as InputError).input).toBe('source')
+    expect((error as Error).message).toContain(`'sub/caf\\xe9.txt'`)
+    expect((error as Error).message).toMatch(/Rename it to UTF-8 .*or leave it out with exclude/)
+  })
+
+  it('are left alone when exclude leaves them out, and a real U+FFFD deploys', async () => {
+    const { entries } = await scanSource(dir, ['*.txt', '!ok-*'])
+    expect(entries.map(e => e.path)).toEqual(['sub', 'sub/ok-\ufffd-real.txt'])
   })
 })
 

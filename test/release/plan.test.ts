@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
 import type { ManifestEntry } from '../../src/release/manifest.js'
-import { makePlan, type Plan } from '../../src/release/plan.js'
+import { makePlan, writtenDirectories, type Plan } from '../../src/release/plan.js'
 
 const MTIME = 1_700_000_000
 
@@ -357,5 +357,50 @@ describe('makePlan', () => {
     expect(plan.uploadFiles).toBe(3)
     expect(plan.uploadBytes).toBe(2 + 2 + 4)
     checkInvariants(plan, local, base)
+  })
+})
+
+describe('writtenDirectories', () => {
+  it('lists every parent of what is removed or uploaded, and uploaded directories, parents first', () => {
+    const file = (p: string): ManifestEntry => ({
+      path: p,
+      type: 'file',
+      mode: 0o644,
+      size: 1,
+      mtime: 0,
+      sha256: 'a'.repeat(64)
+    })
+    const dir = (p: string): ManifestEntry => ({
+      path: p,
+      type: 'dir',
+      mode: 0o755,
+      size: 0,
+      mtime: 0
+    })
+    const plan: Plan = {
+      upload: [dir('new'), file('new/x'), file('a/b/c.txt'), file('top.txt')],
+      remove: ['ext/secret', 'a/b/old.txt', 'gone'],
+      deleted: [],
+      unchanged: 0,
+      unchangedFiles: 0,
+      deletedFiles: 0,
+      uploadFiles: 3,
+      uploadBytes: 3
+    }
+    expect(writtenDirectories(plan)).toEqual(['a', 'ext', 'new', 'a/b'])
+  })
+
+  it('lists nothing for a plan that touches only the top level', () => {
+    const plan: Plan = {
+      upload: [],
+      remove: ['x'],
+      deleted: ['x'],
+      unchanged: 0,
+      unchangedFiles: 0,
+      deletedFiles: 1,
+      uploadFiles: 0,
+      uploadBytes: 0
+    }
+    expect(writtenDirectories(plan)).toEqual([])
   })
 })

@@ -8,6 +8,8 @@ import {
   completeReleases,
   formatLog,
   incompleteReleases,
+  LOG_EVENTS,
+  LogFormatError,
   parseLog,
   previousRelease,
   releaseStates,
@@ -52,8 +54,39 @@ describe('parseLog and formatLog', () => {
     expect(parseLog(text).map(e => `${e.event} ${e.id}`)).toEqual(['start v1', 'ready v1'])
   })
 
-  it('keeps an event whose time was cut off', () => {
-    expect(parseLog('ready\tv1')).toEqual([{ event: 'ready', id: 'v1', time: '' }])
+  it('keeps a last event cut off in its time, and drops one cut off in its id', () => {
+    expect(parseLog('ready\tv1\t2026-11')).toEqual([{ event: 'ready', id: 'v1', time: '' }])
+    expect(parseLog('start\tv1\t2026-11-22T10:15:00Z\nready\tv1')).toEqual([
+      { event: 'start', id: 'v1', time: '2026-11-22T10:15:00Z' }
+    ])
+  })
+
+  it.each([
+    [
+      'an unknown event',
+      'deleted\tv1\t2026-11-22T10:15:00Z',
+      /line 1 has an unknown event "deleted"/
+    ],
+    ['an id with a slash', 'start\t../../etc\t2026-11-22T10:15:00Z', /line 1 names "..\/..\/etc"/],
+    ['an id that is a dot', 'abort\t.\t2026-11-22T10:15:00Z', /not a release id/],
+    ['an id with a quote', 'live\tx"; touch y\t2026-11-22T10:15:00Z', /not a release id/],
+    ['no time', 'ready\tv1', /line 1 has no time/],
+    ['a time of another form', 'ready\tv1\tyesterday', /line 1 has no time/],
+    ['a line of garbage', 'rm -rf /', /line 1 has an unknown event/]
+  ])('refuses a line with %s, naming the line', (_what, line, message) => {
+    const text = `${line}\nstart\tv2\t2026-11-22T10:15:00Z\n`
+    expect(() => parseLog(text)).toThrow(LogFormatError)
+    expect(() => parseLog(text)).toThrow(message)
+  })
+
+  it('names the line number of a bad line after good ones', () => {
+    const good = 'start\tv1\t2026-11-22T10:15:00Z\n'
+    expect(() => parseLog(`${good}${good}live\tv1;x\t2026-11-22T10:15:00Z\n`)).toThrow(/^line 3 /)
+  })
+
+  it('reads every event the scripts write, and ignores fields a later version may add', () => {
+    const text = LOG_EVENTS.map(e => `${e}\tv1\t2026-11-22T10:15:00Z\textra\n`).join('')
+    expect(parseLog(text).map(e => e.event)).toEqual([...LOG_EVENTS])
   })
 
   it('reads an empty log as no events', () => {

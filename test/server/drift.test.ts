@@ -131,8 +131,8 @@ describe.each(shells)('$name', shell => {
     const newer = lines.filter(l => l.startsWith('drift-newer ')).map(l => l.slice(12))
     expect(added.sort()).toEqual(
       [
-        'd ./plugins',
-        'd ./plugins/akismet',
+        'd 755 ./plugins',
+        'd 755 ./plugins/akismet',
         'f 644 6 ./plugins/akismet/akismet.php',
         'f 644 21 ./index.php',
         'f 755 9 ./bin.sh'

@@ -44,6 +44,7 @@ import {
   type ReleaseParams
 } from '../../src/server/remote-scripts.js'
 import { withValues, type ServerScript } from '../../src/server/script-values.js'
+import { parseLinkList } from '../../src/server/server-data.js'
 import { quote } from '../../src/shell-quote.js'
 import { compactManifest } from '../../src/release/compact-manifest.js'
 import type { ManifestEntry } from '../../src/release/manifest.js'
@@ -270,17 +271,33 @@ describe.each(shells)('$name', shell => {
       )
       expect(r.status).toBe(LOCK_EXIT)
       expect(r.lines).toContain('locked')
-      expect(r.lines).toContain(`owner ${first}`)
+      // The owner record as a blob: it may hold anything, a line break included.
+      expect(r.blobs.get('owner')?.toString()).toBe(first)
       expect(r.lines).not.toContain('locked-by-us')
       expect(readFileSync(join(home, 'app/.atomic-deploy/lock/owner'), 'utf8')).toBe(`${first}\n`)
     })
 
     it('creates the layout under a hostile name with a leading dash, executing nothing', () => {
       const home = fresh('inspect')
-      const rel = `-rf/${HOSTILE}`
+      const rel = `-rf/${HOSTILE.replace('\n', ' ')}`
       const r = run(shell, inspect({ path: rel }), home)
       expect(r.status).toBe(0)
       expect(statSync(join(home, rel, '.atomic-deploy/lock')).isDirectory()).toBe(true)
+      expect(injected(home)).toBe(false)
+    })
+
+    it('refuses a path that resolves to a name with a newline, writing nothing', () => {
+      const home = fresh('inspect')
+      mkdirSync(join(home, 'real\nname'))
+      symlinkSync('real\nname', join(home, 'app'))
+      const r = run(shell, inspect({ path: `-rf/${HOSTILE}` }), home)
+      expect(r.status).toBe(REFUSED_EXIT)
+      expect(r.lines).toContain(
+        'refused layout the deploy path resolves to a name that contains a newline'
+      )
+      expect(run(shell, inspect({ path: 'app/x' }), home).status).toBe(REFUSED_EXIT)
+      expect(readdirSync(home).sort()).toEqual(['app', 'real\nname'])
+      expect(readdirSync(join(home, 'real\nname'))).toEqual([])
       expect(injected(home)).toBe(false)
     })
 
@@ -406,7 +423,7 @@ describe.each(shells)('$name', shell => {
       symlinkSync('releases/r2', join(D, 'current'))
       const r = run(shell, inspect({ path: 'app' }), home)
       expect(r.status).toBe(0)
-      expect(r.lines).toContain('current releases/r2')
+      expect(r.blobs.get('current')?.toString()).toBe('releases/r2')
       expect(r.lines.filter(l => l.startsWith('release ')).sort()).toEqual([
         'release r1',
         'release r2'
@@ -492,6 +509,19 @@ describe.each(shells)('$name', shell => {
         expect(none.blobs.has('manifest') || none.blobs.has('view')).toBe(false)
       })
 
+      it('sends the view as text where the server had no gzip to write it with', () => {
+        const home = fresh('inspect')
+        const { D, view } = withManifest(home)
+        rmSync(join(D, '.atomic-deploy/manifests/r2.view.gz'))
+        writeFileSync(join(D, '.atomic-deploy/manifests/r2.view'), 'a f 644 1 eeeeeeeeeeeeeeee\n')
+        const r = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: `${'f'.repeat(64)}\n`
+        })
+        expect(r.blobs.has('view')).toBe(false)
+        expect(r.blobs.get('view-text')?.toString()).toBe('a f 644 1 eeeeeeeeeeeeeeee\n')
+        expect(view.length).toBeGreaterThan(0)
+      })
+
       it('takes a digest file that is not 64 hex digits for none', () => {
         const home = fresh('inspect')
         const { D } = withManifest(home)
@@ -501,6 +531,71 @@ describe.each(shells)('$name', shell => {
         })
         expect(r.lines).not.toContain('same')
       })
+    })
+
+    it('reports what it cannot vouch for as it is, and never a line it did not write', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      const target = 'releases/x\n!path /etc\n!release evil\n'
+      build(D, {
+        'releases/r1/': '',
+        'releases/not an id/': '',
+        'releases/.hidden/': '',
+        '.atomic-deploy/manifests/r1.json.gz': 'm'
+      })
+      mkdirSync(join(D, 'releases', 'a\n!release b'))
+      symlinkSync(join(D, 'releases/r1'), join(D, 'releases/linked'))
+      writeFileSync(join(D, '.atomic-deploy/log'), 'x'.repeat(2000))
+      symlinkSync(target, join(D, 'current'))
+      const r = run(
+        shell,
+        inspect({ path: 'app', limits: { log: 1000, manifest: 10, links: 10 } }),
+        home
+      )
+      expect(r.status).toBe(0)
+      // current's target byte for byte, trailing newline included; no injected line.
+      expect(r.blobs.get('current')?.toString()).toBe(target)
+      expect(r.lines.filter(l => l.startsWith('path '))).toEqual([`path ${D}`])
+      // Only real directories named like release ids are releases.
+      expect(r.lines.filter(l => l.startsWith('release '))).toEqual(['release r1'])
+      // A log past its limit is reported by size and not sent.
+      expect(r.lines).toContain('toolarge log 2000')
+      expect(r.blobs.has('log')).toBe(false)
+      // current is not a release: no manifest is sent for it, and no copy is started.
+      expect(r.blobs.has('manifest')).toBe(false)
+      expect(r.lines.filter(l => l.startsWith('prefetch'))).toEqual([])
+    })
+
+    it('sends a manifest an older version wrote for the cache or the live release, within its limit', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(D, {
+        'releases/r1/': '',
+        '.atomic-deploy/manifests/r1.json.gz': 'live manifest',
+        '.atomic-deploy/cache.manifest.json.gz': 'cache manifest',
+        'cache/index.html': 'x'
+      })
+      symlinkSync('releases/r1/', join(D, 'current'))
+      const ask = (reuse: 'cache' | 'previous' | 'none', limit?: number) =>
+        run(
+          shell,
+          inspect({
+            path: 'app',
+            lock: false,
+            reuse,
+            wantDigest: true,
+            ...(limit ? { limits: { log: 1000, manifest: limit, links: 1000 } } : {})
+          }),
+          home,
+          { input: `${'f'.repeat(64)}\n` }
+        )
+      expect(ask('cache').blobs.get('manifest')?.toString()).toBe('cache manifest')
+      expect(ask('previous').blobs.get('manifest')?.toString()).toBe('live manifest')
+      expect(ask('none').blobs.has('manifest')).toBe(false)
+      // Past its limit: reported by size, not sent.
+      const over = ask('previous', 5)
+      expect(over.blobs.has('manifest')).toBe(false)
+      expect(over.lines).toContain('toolarge manifest 13')
     })
   })
 
@@ -565,7 +660,13 @@ describe.each(shells)('$name', shell => {
 
     it('makes no spare when the disk is short of room, nor for a release that is not live', () => {
       const D = deployDir(fresh('finish'))
-      const base = { deployDir: D, events: [] as [string, string][], prune: [], forget: [] }
+      const base = {
+        deployDir: D,
+        events: [] as [string, string][],
+        prune: [],
+        forget: [],
+        lockToken: 'tok-ours'
+      }
       const full = run(
         shell,
         finishScript({ ...base, spare: { release: 'live', bytes: 2 ** 50 } }),
@@ -672,6 +773,63 @@ describe.each(shells)('$name', shell => {
       expect(injected(parent)).toBe(false)
     })
 
+    it('refuses to prune the live release, the one it replaced, or anything the guard keeps', () => {
+      const D = deployDir(fresh('finish'))
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [],
+          // Told to remove everything: current's target, the kept release and a path outside.
+          prune: ['live', 'new', 'old1', '../../x', 'live/../old2'],
+          forget: [],
+          lockToken: 'tok-ours',
+          keep: ['new']
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual([
+        'refused-remove releases/live is what current points to',
+        'kept live: releases/live is what current points to',
+        'refused-remove releases/new is release new, which is kept',
+        'kept new: releases/new is release new, which is kept',
+        'pruned old1',
+        "refused-remove 'releases/../../x' is not a plain relative path",
+        "kept ../../x: 'releases/../../x' is not a plain relative path",
+        "refused-remove 'releases/live/../old2' is not a plain relative path",
+        "kept live/../old2: 'releases/live/../old2' is not a plain relative path",
+        'unlocked',
+        'finished'
+      ])
+      expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new', 'old2'])
+      expect(readdirSync(join(D, '.atomic-deploy/manifests')).sort()).toContain('live.json.gz')
+    })
+
+    it("prunes, forgets and drops seed records only while the lock is this run's", () => {
+      const D = deployDir(fresh('finish'), 'app', '{"token":"tok-later-run"}')
+      writeFileSync(join(D, '.atomic-deploy/seeded.new'), 'seeded storage\n')
+      const before = snapshot(D)
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [],
+          prune: ['old1'],
+          forget: ['old1', 'gone'],
+          lockToken: 'tok-ours',
+          seeded: ['new']
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      expect(r.lines).toEqual([
+        `warning the lock on ${D} is no longer this run's: nothing was pruned`,
+        'finished'
+      ])
+      expect(snapshot(D)).toEqual(before)
+    })
+
     it('treats ids that look like patterns as plain ids', () => {
       const D = deployDir(fresh('finish'))
       build(D, { 'releases/v1.0/x': '', 'releases/v1x0/x': '' })
@@ -681,7 +839,8 @@ describe.each(shells)('$name', shell => {
           deployDir: D,
           events: [],
           prune: ['v1.0'],
-          forget: ['v1.0', '.*']
+          forget: ['v1.0', '.*'],
+          lockToken: 'tok-ours'
         }),
         D
       )
@@ -794,12 +953,10 @@ describe.each(shells)('$name', shell => {
       build(join(home, HOSTILE), { '.atomic-deploy/lock/owner': `${owner}\n`, 'releases/r1/x': '' })
       const r = run(shell, unlockScript(HOSTILE), home)
       expect(r.status).toBe(0)
-      // The path's second line is not a result line (the path input refuses newlines anyway).
-      expect(r.lines).toEqual([
-        `path ${home}/${HOSTILE.split('\n')[0]}`,
-        `owner ${owner}`,
-        'unlocked'
-      ])
+      // A path holding a line break is not reported at all (the path input refuses newlines
+      // anyway), and the owner record comes as a blob.
+      expect(r.lines).toEqual(['unlocked'])
+      expect(r.blobs.get('owner')?.toString()).toBe(owner)
       expect(existsSync(join(home, HOSTILE, '.atomic-deploy/lock'))).toBe(false)
       expect(existsSync(join(home, HOSTILE, 'releases/r1/x'))).toBe(true)
       expect(injected(home)).toBe(false)
@@ -848,6 +1005,48 @@ describe.each(shells)('$name', shell => {
       const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
       expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start new', 'abort new'])
       expect(events[1]!.time).toMatch(LOG_TIME)
+    })
+
+    it('undoes only the seed records of its own shared-paths, and never through the guard', () => {
+      const D = join(fresh('abort'), 'app')
+      build(D, {
+        'releases/live/index.html': 'live',
+        'releases/new/index.html': 'new',
+        'shared/.env': 'E=1',
+        'shared/storage/logs/': '',
+        'shared/uploads/a.jpg': 'users data',
+        '.atomic-deploy/seeded.new':
+          'seeded uploads\nseeded ../../x\ncreated storage/logs\nseeded .env\nsomething else\n'
+      })
+      symlinkSync('releases/live', join(D, 'current'))
+      const r = run(
+        shell,
+        abortScript({
+          deployDir: D,
+          releaseId: 'new',
+          umask: '0022',
+          sharedPaths: ['storage/logs/', 'uploads', '.env']
+        }),
+        D
+      )
+      expect(r.status).toBe(0)
+      // Listed: undone (uploads seeded, storage/logs created). Not listed: left alone.
+      expect(existsSync(join(D, 'shared/uploads'))).toBe(false)
+      expect(existsSync(join(D, 'shared/storage/logs'))).toBe(false)
+      expect(r.lines).toContain(
+        'warning the seed record of new names shared/../../x, which is not in shared-paths; it was left alone'
+      )
+      expect(existsSync(join(D, '.atomic-deploy/seeded.new'))).toBe(false)
+      // .env is listed, and removed as the record says: the record is this run's own.
+      expect(existsSync(join(D, 'shared/.env'))).toBe(false)
+      const unlisted = join(fresh('abort'), 'app')
+      build(unlisted, {
+        'releases/new/index.html': 'new',
+        'shared/.env': 'E=1',
+        '.atomic-deploy/seeded.new': 'seeded .env\n'
+      })
+      run(shell, abortScript({ deployDir: unlisted, releaseId: 'new', umask: '0022' }), unlisted)
+      expect(readFileSync(join(unlisted, 'shared/.env'), 'utf8')).toBe('E=1')
     })
   })
 
@@ -1209,15 +1408,12 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(E)).toEqual([])
       })
 
-      it.each([
-        { case: 'a copy of another release', from: 'r0', rc: '0', message: 'another release' },
-        { case: 'a copy that failed', from: 'r1', rc: '1', message: 'cannot copy' }
-      ])('refuses $case: the new release and the copy go, current stays', c => {
+      it('refuses a copy that failed: the new release and the copy go, current stays', () => {
         const D = liveLayout()
         build(D, {
           '.atomic-deploy/base.4242/keep.txt': 'stale',
-          '.atomic-deploy/base.4242.from': `${c.from}\n`,
-          '.atomic-deploy/base.4242.rc': `${c.rc}\n`
+          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.rc': '1\n'
         })
         const r = run(
           shell,
@@ -1231,7 +1427,7 @@ describe.each(shells)('$name', shell => {
         )
         expect(r.status).toBe(1)
         const error = r.lines.find(l => l.startsWith('error copy'))
-        expect(error).toContain(c.message)
+        expect(error).toContain('cannot copy')
         expect(existsSync(join(D, 'releases/r2'))).toBe(false)
         expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
         expect(leftovers(D)).toEqual([])
@@ -1288,29 +1484,47 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
       })
 
-      it('is dropped by a release script that does not take it over, and by unlocking', () => {
+      it('drops its copy of another release and copies the one it starts from', () => {
         const D = liveLayout()
-        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
-        lockAndPrefetch(D, 'copy')
+        build(D, {
+          '.atomic-deploy/base.4242/keep.txt': 'stale',
+          '.atomic-deploy/base.4242.from': 'r0\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
         const r = run(
           shell,
           releaseScript(
-            common(D, 'r2'),
+            { ...common(D, 'r2'), prefetched: 'base.4242' },
             prepare({ base: { kind: 'release', id: 'r1', sharedLinks: [] } })
           ),
           D
         )
         expect(r.status, r.stderr).toBe(0)
-        expect(leftovers(D)).toEqual([])
         expect(snapshot(join(D, 'releases/r2'))['keep.txt']).toBe('keep')
+        expect(leftovers(D)).toEqual([])
+      })
+
+      it("is dropped by a release script that does not take it over, and by unlocking; another run's copy is left alone", () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        const name = lockAndPrefetch(D, 'copy')
+        // A copy this run does not own: what a run that is gone left behind.
+        build(D, { '.atomic-deploy/base.77/x': 'x', '.atomic-deploy/base.77.from': 'r1\n' })
+        const r = run(
+          shell,
+          releaseScript(
+            { ...common(D, 'r2'), prefetched: name },
+            prepare({ base: { kind: 'none' } })
+          ),
+          D
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(leftovers(D)).toEqual(['base.77', 'base.77.from'])
         build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
         const u = run(shell, unlockScript(D), D)
-        expect(u.lines).toEqual([
-          `path ${D}`,
-          'current releases/r1',
-          'owner {"run":"test"}',
-          'unlocked'
-        ])
+        expect(u.lines).toEqual([`path ${D}`, 'unlocked'])
+        expect(u.blobs.get('current')?.toString()).toBe('releases/r1')
+        expect(u.blobs.get('owner')?.toString()).toBe('{"run":"test"}')
         expect(leftovers(D)).toEqual([])
       })
     })
@@ -1386,7 +1600,16 @@ describe.each(shells)('$name', shell => {
     ): Output {
       for (const d of ['releases', 'shared', '.atomic-deploy'])
         mkdirSync(join(D, d), { recursive: true })
-      const common: ReleaseParams = { deployDir: D, releaseId: id, umask: '0022' }
+      // The run holds the lock, as every release script's run does.
+      if (!existsSync(join(D, '.atomic-deploy/lock')))
+        build(D, { '.atomic-deploy/lock/owner': '{"token":"tok-ours"}\n' })
+      const common: ReleaseParams = {
+        deployDir: D,
+        releaseId: id,
+        umask: '0022',
+        lockToken: 'tok-ours',
+        lockOwner: '{"token":"tok-ours","run":"retaken"}'
+      }
       const prepared = run(
         shell,
         releaseScript(common, {
@@ -1456,13 +1679,13 @@ describe.each(shells)('$name', shell => {
       updatesCache: false
     })
 
-    /** D with release old live, its log, and the lock held by token `tok`. */
+    /** D with release old live, its log, and the lock held by this run (token `tok-ours`). */
     function liveOld(D: string): void {
       build(D, {
         'releases/old/index.php': 'old',
         '.atomic-deploy/log':
           'start\told\t2026-11-22T10:00:00Z\nready\told\t2026-11-22T10:00:01Z\nlive\told\t2026-11-22T10:00:02Z\n',
-        '.atomic-deploy/lock/owner': '{"token":"tok"}\n'
+        '.atomic-deploy/lock/owner': '{"token":"tok-ours"}\n'
       })
       symlinkSync('releases/old', join(D, 'current'))
     }
@@ -1479,7 +1702,7 @@ describe.each(shells)('$name', shell => {
             events: [['live', 'r2']],
             prune: ['old'],
             forget: ['old'],
-            lockToken: 'tok'
+            lockToken: 'tok-ours'
           }
         }
       )
@@ -1519,7 +1742,7 @@ describe.each(shells)('$name', shell => {
             events: [['live', 'r2']],
             prune: ['old'],
             forget: ['old'],
-            lockToken: 'tok'
+            lockToken: 'tok-ours'
           }
         },
         { pathPrefix: bin }
@@ -1555,7 +1778,12 @@ describe.each(shells)('$name', shell => {
       const M = join(D, '.atomic-deploy/manifests')
       // What the release was found to hold, as the verification listed it.
       const sorted = (text: string): string[] => text.split('\n').sort()
-      expect(sorted(readFileSync(join(M, 'r1.listing'), 'utf8'))).toEqual(sorted(listing(R)))
+      // (Directories with their mode, which the listing the release is checked against leaves out.)
+      const withModes = listing(R).replace(
+        /^d \.\/(.*)$/gm,
+        (_, rel: string) => `d ${(lstatSync(join(R, rel)).mode & 0o7777).toString(8)} ./${rel}`
+      )
+      expect(sorted(readFileSync(join(M, 'r1.listing'), 'utf8'))).toEqual(sorted(withModes))
       expect(readFileSync(join(M, 'r1.m2'))).toEqual(manifest.text)
       expect(readFileSync(join(M, 'r1.digest'), 'utf8')).toBe(`${manifest.digest}\n`)
       // The view: every line, a file's digest cut to 16 hex digits; gzipped.
@@ -1675,6 +1903,16 @@ describe.each(shells)('$name', shell => {
       expect(
         parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(e => `${e.event} ${e.id}`)
       ).toEqual(['start r2', 'ready r2'])
+    })
+
+    it('records links whose names hold a line break or a % so the runner reads them back exactly', () => {
+      const D = join(fresh('finalize'), 'app')
+      const names = ['line\nbreak', '100%.txt', '%0A', 'back\\slash', 'plain']
+      build(D, Object.fromEntries(names.map(n => [`shared/${n}`, n])))
+      const r = finalize(D, 'r2', { 'index.php': 'x' }, {})
+      expect(r.status, r.lines.join('\n')).toBe(0)
+      const file = join(D, '.atomic-deploy/manifests/r2.links')
+      expect(parseLinkList(readFileSync(file), file).sort()).toEqual([...names].sort())
     })
 
     it('links every entry of shared/ at the first level the release does not have', () => {
@@ -1815,14 +2053,18 @@ describe.each(shells)('$name', shell => {
       expect(good.status, good.lines.join('\n')).toBe(0)
       expect(good.lines.at(-1)).toBe('ready')
       const bad = finalize(D, 'r3', files, {
-        oddSums: [{ path: 'new\nline.txt', sha256: sha('something else') }],
+        oddSums: [
+          { path: 'back\\slash.txt', sha256: sha('bs') },
+          { path: 'new\nline.txt', sha256: sha('something else') }
+        ],
         links: [{ path: 'current-config', target: 'config/v1' }]
       })
       expect(bad.status).toBe(1)
-      const badsums = bad.lines.filter(l => l.startsWith('badsum')).join('\n')
-      expect(badsums).toContain('current-config: FAILED (link target)')
-      expect(badsums).toContain('line.txt: FAILED')
-      expect(badsums).not.toContain('slash.txt')
+      // By number in the lists: a name may hold a line break, which a line cannot carry.
+      expect(bad.lines.filter(l => /^bad(odd|link|sum) /.test(l))).toEqual([
+        'badodd 1',
+        'badlink 0'
+      ])
       expect(existsSync(join(D, 'releases/r3'))).toBe(false)
       expect(existsSync(join(D, 'releases/r2'))).toBe(true)
     })
@@ -1867,6 +2109,57 @@ describe.each(shells)('$name', shell => {
       expect(bad.lines.some(l => l.startsWith('error hook'))).toBe(true)
       expect(existsSync(join(D, 'releases/r3'))).toBe(false)
       expect(existsSync(join(D, 'releases/r2'))).toBe(true)
+    })
+
+    it('after a hook during which the lock was taken by a later run, removes its own release and touches nothing of that run', () => {
+      const D = join(fresh('finalize'), 'app')
+      // The hook stands in for time passing: the runner is gone, the lock was cleared, and a
+      // later run took it, started its copy and its temporary files.
+      const later = [
+        'printf \'%s\\n\' \'{"token":"tok-later"}\' > ../../.atomic-deploy/lock/owner',
+        'mkdir -p ../../.atomic-deploy/tmp/r9 ../../.atomic-deploy/base.9',
+        'echo r1 > ../../.atomic-deploy/base.9.from',
+        'echo seeded storage > ../../.atomic-deploy/seeded.r9'
+      ].join('\n')
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'x' },
+        {
+          shared: { kind: 'explicit', paths: ['storage/'] },
+          hook: { name: 'before-switch', script: later, env: {} }
+        }
+      )
+      expect(r.status, r.stderr).toBe(1)
+      expect(r.stderr).toBe('')
+      expect(r.lines.join('\n')).toContain('error lock the lock on')
+      expect(r.lines.join('\n')).toContain(
+        "is no longer this run's (cleared and taken by another run while before-switch ran); release r2 was removed"
+      )
+      expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+      expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toBe(
+        '{"token":"tok-later"}\n'
+      )
+      for (const theirs of ['tmp/r9', 'base.9', 'base.9.from', 'seeded.r9'])
+        expect(existsSync(join(D, '.atomic-deploy', theirs)), theirs).toBe(true)
+      // What this run created in shared/ goes back to how it was: absent.
+      expect(existsSync(join(D, 'shared/storage'))).toBe(false)
+    })
+
+    it('takes the lock again when it was cleared during the hook and nobody took it', () => {
+      const D = join(fresh('finalize'), 'app')
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'x' },
+        { hook: { name: 'before-switch', script: 'rm -rf ../../.atomic-deploy/lock', env: {} } }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines).toContain(
+        'warning the lock was cleared while before-switch ran; it is held again by this run'
+      )
+      expect(r.lines.at(-1)).toBe('ready')
+      expect(readFileSync(join(D, '.atomic-deploy/lock/owner'), 'utf8')).toContain('tok-ours')
     })
 
     it('does not execute shell syntax in an explicit shared path when creating its parent fails', () => {
@@ -2040,7 +2333,7 @@ describe.each(shells)('$name', shell => {
           const st = lstatSync(join(R, rel))
           if (st.isSymbolicLink())
             return `l ${Buffer.byteLength(readlinkSync(join(R, rel)))} ./${rel}`
-          if (st.isDirectory()) return `d ./${rel}`
+          if (st.isDirectory()) return `d ${(st.mode & 0o7777).toString(8)} ./${rel}`
           return `f ${(st.mode & 0o7777).toString(8)} ${st.size} ./${rel}`
         })
         .join('\n')

@@ -586,6 +586,32 @@ describe('hostVerifierFor', () => {
     }
   })
 
+  it('with host-fingerprint, checks a server only against the fingerprints bound to it', () => {
+    const fingerprints = parseFingerprints(
+      `web1.example.com=${ed.sha256}, web2.example.com:2222=${ed2.sha256}\n[2001:db8::1]:22=${ec.sha256}`
+    )
+    const web1 = hostVerifierFor({ kind: 'fingerprint', fingerprints }, 'WEB1.example.com', 22)
+    expect(web1.verify(ed.blob).ok).toBe(true)
+    // web2's key is not accepted for web1, though it is in the same input.
+    expect(web1.verify(ed2.blob).ok).toBe(false)
+    const web2 = hostVerifierFor({ kind: 'fingerprint', fingerprints }, 'web2.example.com', 2222)
+    expect(web2.verify(ed2.blob).ok).toBe(true)
+    expect(web2.verify(ed.blob).ok).toBe(false)
+    // Bound to port 2222: another port of the same host has no fingerprint.
+    expect(() =>
+      hostVerifierFor({ kind: 'fingerprint', fingerprints }, 'web2.example.com', 22)
+    ).toThrow(/No host fingerprint given for web2.example.com:22/)
+    const v6 = hostVerifierFor({ kind: 'fingerprint', fingerprints }, '2001:db8::1', 22)
+    expect(v6.verify(ec.blob).ok).toBe(true)
+  })
+
+  it.each(['web1=SHA256:short', '=SHA256:x', 'web1:99999=' + 'SHA256:' + 'A'.repeat(43), '[::1=x'])(
+    'with host-fingerprint, refuses the item %j',
+    item => {
+      expect(() => parseFingerprints(item)).toThrow(InputError)
+    }
+  )
+
   it('with host-fingerprint, refuses an empty fingerprint list', () => {
     expect(() => hostVerifierFor({ kind: 'fingerprint', fingerprints: [] }, 'h', 22)).toThrow(
       HostKeyError

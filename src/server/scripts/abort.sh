@@ -6,6 +6,8 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 # shellcheck source=lib/release.sh

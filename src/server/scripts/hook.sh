@@ -6,14 +6,20 @@
 # @param HOOK_NAME string The hook's name, for the log (after-switch).
 # @param HOOK_SCRIPT string The user's script, run under sh -e.
 # @param HOOK_ENV list NAME=value words exported to the hook.
+# @param UMASK string The hook's umask: the login's, plus o-w.
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/hook.sh
 . ./lib/hook.sh
 
 D=$DEPLOY_DIR
 M="$D/.atomic-deploy"
 R="$D/releases/$RELEASE_ID"
-run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"
+run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {
+  say "error hook cannot run $HOOK_NAME: $why"
+  exit 1
+}
 exit $rc

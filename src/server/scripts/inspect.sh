@@ -12,6 +12,9 @@
 # @param REUSE previous|cache|none Which starting point's manifest to report.
 # @param SYSTEM_EXACT list Directories refused as the deploy path.
 # @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
+# @param LOG_LIMIT string Bytes of the release log the runner accepts: a longer one is reported by its size, not sent.
+# @param MANIFEST_LIMIT string Bytes of a stored manifest the runner accepts, likewise.
+# @param LINKS_LIMIT string Bytes of a link list the runner accepts, likewise.
 # @param PREFETCH none|copy|hardlink With LOCK and REUSE previous: start copying the live release for the next one as soon as the lock is ours, with cp -a or cp -al (none: do not).
 # @param REQUIRE_TOOLS list With LOCK: commands the deploy needs in PATH; checked before anything is written (refused as `tools <missing...>`).
 # @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
@@ -21,6 +24,8 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 # shellcheck source=lib/listing.sh
@@ -32,12 +37,10 @@
 refused_exit=3
 lock_exit=75
 
-# Print a file as `!blob <name> <length>` followed by its raw bytes.
-blob() {
-  [ -f "$2" ] || return 0
-  n=$(wc -c < "$2") || return 0
-  printf '!blob %s %s\n' "$1" "$((n + 0))"
-  cat "$2"
+# release_id TEXT: 0 when TEXT is a release id (as release-id.ts defines one).
+release_id() {
+  case $1 in '' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac
+  [ ${#1} -le 128 ]
 }
 
 case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
@@ -53,6 +56,12 @@ if [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a
 A=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }
 case $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac
 M="$D/.atomic-deploy"
+# Every later script gets this path as a value, and the runner reads it as a line.
+case $D in *"$nl"*)
+  say "refused layout the deploy path resolves to a name that contains a newline"
+  exit $refused_exit
+  ;;
+esac
 # The listed directories are compared as strings (quoted patterns): no list entry is a pattern.
 eval "set -- $SYSTEM_EXACT"
 for s; do
@@ -76,13 +85,28 @@ for e in releases shared cache .atomic-deploy; do
   if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi
 done
 if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi
-# Report the login's umask (new release directories follow it), then never create anything
-# world-writable, whatever it is.
-u=$(umask)
+# The layout's directories must be real directories of the deploy user's that no other user may
+# write to: a symlink would carry every write and removal elsewhere, and a directory another
+# account owns or may write to could be swapped for one at any time. Refused before anything
+# is written. The deploy directory itself may belong to another user (root, say), but not be
+# writable by every user.
+case $(stat -c '%a' "$D" 2>/dev/null) in
+  *[2367])
+    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"
+    exit $refused_exit
+    ;;
+esac
+layout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {
+  say "refused layout $why"
+  exit $refused_exit
+}
+# Report the login's umask (new release directories follow it); what users read is created with
+# it, plus o-w: never anything world-writable, whatever it is.
 # Four digits, as dash, bash and BusyBox print it (posh prints three).
+u=$login_umask
 case $u in ???) u=0$u ;; esac
 say "umask $u"
-umask "$(printf '%04o' $((u | 2)))"
+cu=$(printf '%04o' $((u | 2)))
 if [ -n "$LOCK" ]; then
   # What the deploy needs from PATH, before the first write.
   missing=''
@@ -91,14 +115,14 @@ if [ -n "$LOCK" ]; then
   for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
   if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi
   if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi
-  if ! mkdir -p "$D/releases" "$D/shared" "$M" 2>/dev/null; then
+  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then
     say "refused permission user $(id -un) cannot create directories in $D"
     exit $refused_exit
   fi
   if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi
   if ! mkdir "$M/lock" 2>/dev/null; then
     say locked
-    if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
+    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
     exit $lock_exit
   fi
   printf '%s\n' "$LOCK_OWNER" > "$M/lock/owner"
@@ -114,23 +138,33 @@ else
   case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac
 fi
 [ -z "${SHELL:-}" ] || say "shell $SHELL"
-cur=''
-if [ -L "$D/current" ]; then cur=$(readlink "$D/current"); say "current $cur"; fi
-for r in "$D"/releases/*; do [ -d "$r" ] && say "release ${r##*/}"; done
-blob log "$M/log"
-c=''
+# What the server holds is reported as it is, for the runner to check: current's target as a
+# blob (it may hold anything, a line break included), releases only by names that are release
+# ids and only when they are real directories, records only up to their limits.
+cur='' c=''
+if [ -L "$D/current" ]; then
+  cur=$(readlink "$D/current" && echo _)
+  cur=${cur%?_}
+  blob_text current "$cur"
+  c=${cur%/}
+  c=${c#"$D"/}
+  case $c in releases/*) c=${c#releases/} ;; *) c='' ;; esac
+  release_id "$c" || c=''
+fi
+for r in "$D"/releases/*; do
+  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"
+done
+blob log "$M/log" "$LOG_LIMIT"
 case $REUSE in
   cache)
     if [ -d "$D/cache" ]; then
       # What an interrupted update of cache/ left unlike its manifest (see release.sh).
-      blob pending "$M/cache.pending"
+      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"
     fi
     ;;
   previous)
-    if [ -L "$D/current" ]; then
-      c=${cur%/}
-      c=${c##*/}
-      blob links "$M/manifests/$c.links"
+    if [ -n "$c" ]; then
+      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"
     fi
     ;;
 esac
@@ -139,17 +173,16 @@ esac
 # ready marker (release.sh). One walk of the release; releases made before these records existed
 # are reported as unknown.
 if [ -n "$DRIFT" ]; then
-  lv=${cur%/}
-  lv=${lv##*/}
+  lv=$c
   case $lv in
-    '' | . | ..) ;;
+    '') ;;
     *)
       L="$D/releases/$lv" F="$M/manifests/$lv"
       if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then
         lk="$F.links"
         [ -f "$lk" ] || lk=/dev/null
         (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
-        blob hooked "$F.hook"
+        blob hooked "$F.hook" "$LINKS_LIMIT"
       else
         say "drift unknown"
       fi
@@ -158,7 +191,7 @@ if [ -n "$DRIFT" ]; then
 fi
 
 # The copy the next release starts from. A complete copy of the live release made earlier (the
-# spare the previous deploy left, see finish.sh; or one a killed run never took over) is kept,
+# spare the previous deploy left, see lib/finish.sh; or one a killed run never took over) is kept,
 # with copy-method copy; otherwise the copy starts now, as soon as the lock is ours
 # (start_copy), and runs while the runner plans and the release script is on its way. On a
 # 3,500-file release this moves cp's 0.1 to 1 s off the critical path; a spare takes it off
@@ -171,10 +204,10 @@ if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
     # there, as it would without a spare (and verification names what differs).
     if [ -n "$kept" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
   fi
-  drop_base "$kept"
+  drop_bases_but "$kept"
   if [ -n "$kept" ]; then
     say "prefetch $kept $c spare"
-  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] &&
+  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] &&
     { [ -f "$M/manifests/$c.m2" ] || [ -f "$M/manifests/$c.json.gz" ]; }; then
     start_copy "$c" "$PREFETCH" && say "prefetch ${B##*/} $c"
   fi
@@ -200,11 +233,11 @@ if [ -n "$WANT_DIGEST" ]; then
   if [ -n "$have" ] && [ "$want" = "$have" ]; then
     say same
   elif [ -n "$have" ] && [ -f "$mf.view.gz" ]; then
-    blob view "$mf.view.gz"
+    blob view "$mf.view.gz" "$MANIFEST_LIMIT"
   elif [ -n "$have" ] && [ -f "$mf.view" ]; then
-    blob view "$mf.view"
+    blob view-text "$mf.view" "$MANIFEST_LIMIT"
   elif [ -n "$old" ]; then
-    blob manifest "$old"
+    blob manifest "$old" "$MANIFEST_LIMIT"
   fi
 fi
 say end

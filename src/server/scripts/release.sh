@@ -17,6 +17,9 @@
 # @param CACHE_TOUCHED list With BASE cache and CACHE_EXISTS: the paths this sync removes or writes in cache/, each a JSON string, recorded in cache.pending before they change.
 # @param COPY_METHOD copy|hardlink How a release is copied: cp -a, or hard links (cp -al).
 # @param REMOVE list Paths to remove from the starting copy (relative to it).
+# @param WRITE_DIRS list Directories of the starting copy the plan writes into or removes from: each must be a real directory there, never a symlink.
+# @param DIR_MODE string The permission bits every directory of the release has (three octal digits): the login's umask plus o-w.
+# @param DIR_CHMOD string DIR_MODE as chmod's symbolic + and - (which keep a directory's set-group-ID bit, as = does not on BusyBox).
 # @param TRANSFER tar|tar-gzip|sftp How the changed files arrive: a tar stream on stdin (gzipped or not), or later over SFTP.
 # @param FINALIZE flag Run the second half.
 # @param FROM_CACHE none|copy|hardlink With reuse cache: copy the synced cache into the release first, with this method.
@@ -32,10 +35,13 @@
 # @param HOOK_NAME string The hook to run in the verified release (before-switch), or empty for none.
 # @param HOOK_SCRIPT string The hook's script.
 # @param HOOK_ENV list NAME=value words exported to the hook.
+# @param LOCK_OWNER string The lock's owner record (one-line JSON with LOCK_TOKEN), for taking the lock again when it was cleared while the hook ran.
 # @param UPDATES_CACHE flag Write the cache's manifest after verification (reuse cache).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 # shellcheck source=lib/release.sh
@@ -67,77 +73,88 @@ copy_tree() {
   fi
 }
 
-# remove_under DIR KIND LIST: rm -rf DIR/PATH for every PATH of LIST (a list parameter), in
-# chunks so no command line comes near ARG_MAX; a failure fails the release as KIND. The chunk's
-# command is built from references to the positional parameters (`"${12}"`), so eval never sees
-# a path, only its number.
-remove_under() {
-  ru_dir=$1 ru_kind=$2
-  eval "set -- $3"
-  ru_words='' ru_count=0 ru_size=0 ru_i=1 ru_path=''
-  while [ $ru_i -le $# ]; do
-    eval "ru_path=\${$ru_i}"
-    ru_words="$ru_words \"\$ru_dir\"/\"\${$ru_i}\""
-    ru_count=$((ru_count + 1))
-    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))
-    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then
-      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"
-      ru_words='' ru_count=0 ru_size=0
-    fi
-    ru_i=$((ru_i + 1))
-  done
-}
-
 # Start releases/<id> as a copy of the release BASE_ID: take over the copy started at lock time,
 # or make one now. Its shared links go: they are made afresh in finalize.
 start_from_release() {
   PREV="$D/releases/$BASE_ID"
+  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"
   if [ "$COPY_METHOD" = hardlink ]; then
     failure="cannot hard-link $PREV into $R (hard links need one filesystem)"
   else
     failure="cannot copy $PREV into $R"
   fi
-  if [ -n "$PREFETCHED" ]; then
-    # Take over the copy started at lock time, once it has ended (at most 10 minutes).
+  bfrom=''
+  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then
+    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"
+  fi
+  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then
+    # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
+    # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"
-    if sleep 0.01 2>/dev/null; then w=0.01 n=60000; else w=1 n=600; fi
+    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
     i=0
     while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do
       sleep $w
       i=$((i + 1))
+      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"
     done
     [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"
-    brc='' bfrom=''
+    brc=''
     IFS= read -r brc 2>/dev/null < "$B.rc"
-    IFS= read -r bfrom 2>/dev/null < "$B.from"
     [ "$brc" = 0 ] || fail copy "$failure"
-    [ "$bfrom" = "$BASE_ID" ] || fail copy "$failure: the copy is of another release"
+    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"
     { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"
-    drop_base
+    drop_base "$PREFETCHED"
   else
-    # Without a copy to take over, any copy started at lock time is dropped.
-    drop_base
+    # Without a copy of this release to take over, this run's copy (if any) is dropped.
+    drop_base "$PREFETCHED"
     copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"
   fi
-  remove_under "$R" copy "$BASE_SHARED_LINKS"
+  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"
 }
 
+# check_copy REL WHAT: the starting copy (REL, relative to $D; WHAT names it for the user) is
+# about to be written into. A directory the plan writes into must be one there: where the server
+# has a symlink instead (a release changed by hand, or planted), writes and removals would follow
+# it out of the release, so the release is refused before anything is written. Then every
+# directory gets the release's mode: one made world-writable on the server is not carried on.
+check_copy() {
+  cc_rel=$1 cc_what=$2
+  eval "set -- $WRITE_DIRS"
+  for cc_dir; do
+    if [ -L "$D/$cc_rel/$cc_dir" ]; then
+      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"
+    fi
+  done
+  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||
+    fail io "cannot set the mode of the directories in $cc_what"
+}
+
+# shellcheck disable=SC2120 # "$@" here is a list parameter's words, set by eval "set -- ..."
 prepare_release() {
   C="$D/cache"
   cd "$D" || { say "error io cannot enter $D"; exit 1; }
   # Creating the release directory is the first write, and it must not fail into cleanup: a
   # release that exists already is someone else's and stays as it is.
-  mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
+  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }
   own_release
+  # A seed record for this new id can only have been planted: this run's record starts empty.
+  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"
   log_event start "$ID" || fail io "cannot write $M/log"
+  # Leftovers of runs that are gone (this run holds the lock): their incomplete releases, the
+  # temporary names of an interrupted switch, their temporary files. The guard keeps anything
+  # live whatever the release log said.
   eval "set -- $STALE_RELEASES"
-  for s; do rm -rf "$D/releases/$s" && log_event abort "$s"; done
-  set -- "$D"/.current.tmp-*
-  if [ -e "$1" ] || [ -L "$1" ]; then rm -f "$D"/.current.tmp-* 2>/dev/null; fi
-  # What a cleanup killed half-way left (see cleanup_release).
-  set -- "$D"/releases/.aborting.*
-  if [ -e "$1" ]; then rm -rf "$D"/releases/.aborting.* 2>/dev/null; fi
-  [ ! -e "$M/tmp" ] || rm -rf "$M/tmp"
+  for s; do
+    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi
+  done
+  # What cleanups killed half-way (see cleanup_release), interrupted switches and runs that are
+  # gone left behind.
+  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
+    [ -e "$s" ] || [ -L "$s" ] || continue
+    s=${s#"$D"/}
+    guarded_rm "$s" || say "warning $s was not removed: $why"
+  done
   mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"
   # The directory the changed files land in: the new release, or cache/ which is then copied.
   target=$R
@@ -148,20 +165,29 @@ prepare_release() {
       # then it stays, and cache.pending lists the paths this sync touches: an interrupted sync (a
       # signal, a lost connection, a failure after the upload) costs the next deploy only those.
       target=$C
-      drop_base
+      drop_base "$PREFETCHED"
       if [ -n "$CACHE_EXISTS" ]; then
         eval "set -- $CACHE_TOUCHED"
         if [ $# -gt 0 ]; then
           printf '%s\n' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"
         fi
       else
-        rm -f "$M/cache.m2" "$M/cache.digest" "$M/cache.view.gz" "$M/cache.view" "$M/cache.manifest.json.gz" "$M/cache.pending"
-        { rm -rf "$D/cache" && mkdir "$D/cache"; } || fail io "cannot create $D/cache"
+        guarded_rm .atomic-deploy/cache.m2 .atomic-deploy/cache.digest .atomic-deploy/cache.view.gz \
+          .atomic-deploy/cache.view .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||
+          fail io "cannot remove the cache manifest: $why"
+        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"
       fi
+      real_dir "$C" || fail layout "$why"
       ;;
-    *) drop_base ;;
+    *) drop_base "$PREFETCHED" ;;
   esac
-  remove_under "$target" io "$REMOVE"
+  target_rel=${target#"$D"/}
+  if [ "$BASE" = release ]; then
+    check_copy "$target_rel" "the copy of release $BASE_ID"
+  elif [ "$BASE" = cache ]; then
+    check_copy "$target_rel" "cache/"
+  fi
+  guarded_rm_list "$target_rel" io "$REMOVE"
   case $TRANSFER in
     tar | tar-gzip)
       # The archive carries the final modes (directories already masked by the server's umask,
@@ -206,10 +232,22 @@ wait_sums() {
   [ -z "$bad" ] || cat "$T"/sums.all.* | grep ': FAILED' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"
 }
 
+# record_link REL: add REL to the release's link list, one path a line. A name holding a line
+# break or a % is written with those two percent-encoded (%0A, %25), so every line is one path
+# and the runner reads each back exactly (server-data.ts, parseLinkList).
+record_link() {
+  case $1 in
+    *"$nl"* | *%*)
+      printf '%s' "$1" | awk 'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\n" }' >> "$T/links"
+      ;;
+    *) printf '%s\n' "$1" >> "$T/links" ;;
+  esac
+}
+
 # A shared path's conflict with the release's own copy, under SHARED_CONFLICT: conflict REL DST.
 conflict() {
   if [ "$SHARED_CONFLICT" = replace ]; then
-    rm -rf "$2" || fail shared "cannot replace $1"
+    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"
     say "shared-replaced $1"
   else
     fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"
@@ -231,7 +269,7 @@ link_shared() {
     fi
     if exists "$dst"; then conflict "$rel" "$dst"; fi
     ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"
-    printf '%s\n' "$rel" >> "$T/links"
+    record_link "$rel"
     say "shared $rel"
   done
 }
@@ -266,8 +304,8 @@ create_parent() {
     rest=${rest#*/}
     if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi
   done
-  mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"
-  [ -z "$top" ] || printf '%s\n' "$top" >> "$T/links"
+  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"
+  [ -z "$top" ] || record_link "$top"
 }
 
 # Explicit shared paths, in two passes: first every listed path is checked (missing, conflict),
@@ -278,6 +316,21 @@ link_explicit() {
   eval "set -- $SHARED_PATHS"
   for entry; do
     shared_entry "$entry"
+    # Nothing is moved, made or removed through a symlink: not in the release (a path beneath a
+    # symlink of the source), not in shared/ (a directory of it that links elsewhere), and only
+    # in directories of shared/ that are the deploy user's own.
+    if ! parents_real "$R" "$rel"; then
+      why=${why%% is a symlink}
+      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"
+    fi
+    sc_p=$S sc_rest=$rel
+    real_dir "$sc_p" || fail layout "$why"
+    while :; do
+      case $sc_rest in */*) ;; *) break ;; esac
+      sc_p="$sc_p/${sc_rest%%/*}"
+      sc_rest=${sc_rest#*/}
+      real_dir "$sc_p" || fail layout "$why"
+    done
     if exists "$s"; then
       if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then
         fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"
@@ -293,47 +346,53 @@ link_explicit() {
     shared_entry "$entry"
     if exists "$s"; then
       if exists "$dst"; then
-        rm -rf "$dst" || fail shared "cannot replace $rel"
+        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"
         say "shared-replaced $rel"
       fi
     elif exists "$dst"; then
-      if [ -n "$parent" ]; then mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi
+      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi
       printf 'seeded %s\n' "$rel" >> "$M/seeded.$ID"
       mv "$dst" "$s" || fail shared "cannot move $rel into shared/"
       say "shared-seeded $rel"
     else
       printf 'created %s\n' "$rel" >> "$M/seeded.$ID"
-      mkdir -p "$s" || fail shared "cannot create shared/$rel"
+      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"
       say "shared-created $rel"
     fi
     [ -z "$parent" ] || create_parent
     ln -s "$target" "$dst" || fail shared "cannot link $rel"
-    printf '%s\n' "$rel" >> "$T/links"
+    record_link "$rel"
     say "shared $rel"
   done
 }
 
-# check_odd_sums LIST: sha256 of each path of LIST's pairs (path, sha256), one by one.
+# check_odd_sums LIST: sha256 of each path of LIST's pairs (path, sha256), one by one. A bad one
+# is reported by its number in the list (`!badodd <n>`): its name may hold a line break.
 check_odd_sums() {
   eval "set -- $1"
+  co_n=0
   while [ $# -ge 2 ]; do
     h=$(sha256sum < "./$1")
     [ "${h%% *}" = "$2" ] || {
       bad=1
-      printf '%s: FAILED\n' "$1" >> "$T/sums.out"
+      say "badodd $co_n"
     }
+    co_n=$((co_n + 1))
     shift 2
   done
 }
 
-# check_links LIST: the target of each symlink of LIST's pairs (path, target).
+# check_links LIST: the target of each symlink of LIST's pairs (path, target), reported by
+# number (`!badlink <n>`) when it differs.
 check_links() {
   eval "set -- $1"
+  cl_n=0
   while [ $# -ge 2 ]; do
     [ "$(readlink "./$1")" = "$2" ] || {
       bad=1
-      printf '%s: FAILED (link target)\n' "$1" >> "$T/sums.out"
+      say "badlink $cl_n"
     }
+    cl_n=$((cl_n + 1))
     shift 2
   done
 }
@@ -373,8 +432,10 @@ finalize_release() {
   [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
-  # the same way on both sides.
-  if ! awk 'NR == FNR { e[$0]++; next } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
+  # the same way on both sides. A directory's line carries its mode, whose permission bits must
+  # be DIR_MODE's (set-id and sticky bits are the server's: a set-group-ID parent passes its
+  # bit on); it is then compared without it.
+  if ! awk -v dm="$DIR_MODE" 'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
     fail verify "the release does not match the manifest"
   fi
   check_odd_sums "$ODD_SUMS"
@@ -385,7 +446,7 @@ finalize_release() {
   fi
   if [ -n "$UPDATES_CACHE" ]; then
     # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
-    { install_manifest "$T/manifest.m2" "$md" "$M/cache" && rm -f "$M/cache.manifest.json.gz" "$M/cache.pending"; } || fail io "cannot write the cache manifest"
+    { install_manifest "$T/manifest.m2" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
   fi
   # What the release is when verified: the next deploy's drift check compares the live release
   # with it and with the ready marker below.
@@ -400,8 +461,19 @@ finalize_release() {
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
   if [ -n "$HOOK_NAME" ]; then
-    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV"
+    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
+    # The hook may have run long, and the lock been cleared meanwhile (mode: unlock). Cleared
+    # and free, it is taken again; taken by a later run, this release is removed and nothing
+    # else is touched: the rest of the deploy belongs to that run.
+    if ! lock_is_ours "$LOCK_TOKEN"; then
+      if mkdir "$M/lock" 2>/dev/null; then
+        printf '%s\n' "$LOCK_OWNER" > "$M/lock/owner"
+        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"
+      else
+        fail lock "the lock on $D is no longer this run's (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"
+      fi
+    fi
     # What the hook changed (its listing against the verified one) is recorded for the next
     # deploy, whose copy of this release drops it, and reported now, on this deploy. The listing
     # after the hook is what the release is when ready.
@@ -415,7 +487,7 @@ finalize_release() {
       printf '%s\n' "$hs"
     fi
   fi
-  rm -rf "$M/tmp"
+  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
   : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
@@ -426,9 +498,11 @@ finalize_release() {
     switch_current "$ID" || exit 1
     # Live now: whatever becomes of the channel, the run finishes (prunes, unlocks).
     trap '' PIPE
+    # shellcheck disable=SC2119 # finish_run takes no arguments
     finish_run
   fi
 }
 
+# shellcheck disable=SC2119 # prepare_release takes no arguments (see above)
 [ -z "$PREPARE" ] || prepare_release
 [ -z "$FINALIZE" ] || finalize_release

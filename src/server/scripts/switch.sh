@@ -6,6 +6,8 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/switch.sh
 . ./lib/switch.sh
 

@@ -5,17 +5,27 @@
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
+# shellcheck source=lib/guard.sh
+. ./lib/guard.sh
 # shellcheck source=lib/metadata.sh
 . ./lib/metadata.sh
 
 case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
 M="$D/.atomic-deploy"
-say "path $D"
-[ ! -L "$D/current" ] || say "current $(readlink "$D/current")"
+# What the server holds is reported as it is, for the runner to check (a record may hold a line
+# break, which a line cannot carry).
+case $D in *"$nl"*) ;; *) say "path $D" ;; esac
+if [ -L "$D/current" ]; then
+  cur=$(readlink "$D/current" && echo _)
+  blob_text current "${cur%?_}"
+fi
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
-if [ -f "$M/lock/owner" ]; then printf '!owner '; head -c 4000 "$M/lock/owner"; echo; fi
-# A killed run's copy goes, unless it is a complete copy of the live release: the next deploy
-# starts from that.
-drop_base "$(live_copy)"
-rm -rf "$M/lock" || { say "error io cannot remove $M/lock"; exit 1; }
+if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
+# The holder is gone: the copies started under its lock go with it, but a complete copy of the
+# live release, which the next deploy starts from.
+drop_bases_but "$(live_copy)"
+guarded_rm .atomic-deploy/lock || {
+  say "error io cannot remove $M/lock: $why"
+  exit 1
+}
 say unlocked

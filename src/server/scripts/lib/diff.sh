@@ -15,7 +15,7 @@ nl=${nl%_}
 # listing has it), `!k-missing <line>` and `!k-newer <path>`, at most `max` of each, then
 # `!k <added> <missing> <newer>` with the full counts.
 diff_awk='function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\/[^\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }'
-diff_awk="$diff_awk$nl"'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d) \.\//, "", p); return p }'
+diff_awk="$diff_awk$nl"'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \.\//, "", p); return p }'
 diff_awk="$diff_awk$nl"'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }'
 diff_awk="$diff_awk$nl"'FILENAME == lf { links[$0] = 1; next }'
 diff_awk="$diff_awk$nl"'FILENAME == rf { e[$0]++; next }'
@@ -36,7 +36,7 @@ listing_diff() {
 # GNU find does both in one walk.
 drift_list() {
   if find . -maxdepth 0 -printf '' 2>/dev/null; then
-    find . ! -name . \( ! -type d -newer "$1" -printf 'N %p\n' -o -true \) \( -type f -printf 'f %m %s %p\n' -o -type d -printf 'd %p\n' -o -type l -printf 'l %s %p\n' \)
+    find . ! -name . \( ! -type d -newer "$1" -printf 'N %p\n' -o -true \) \( -type f -printf 'f %m %s %p\n' -o -type d -printf 'd %m %p\n' -o -type l -printf 'l %s %p\n' \)
   else
     list_tree && find . ! -type d -newer "$1" -exec printf 'N %s\n' {} +
   fi

@@ -77,7 +77,7 @@ manifest_view() {
 install_manifest() {
   if command -v gzip > /dev/null 2>&1; then
     manifest_view "$1" | gzip -c > "$3.view.gz.tmp" && mv "$3.view.gz.tmp" "$3.view.gz" &&
-      rm -f "$3.view" || return 1
+      guarded_rm "${3#"$D"/}.view" || return 1
   else
     manifest_view "$1" > "$3.view.tmp" && mv "$3.view.tmp" "$3.view" || return 1
   fi

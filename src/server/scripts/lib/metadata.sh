@@ -1,49 +1,90 @@
 # shellcheck shell=sh
 # Functions on the metadata directory, $M (`<deploy dir>/.atomic-deploy`), which the including
-# script sets first.
+# script sets first. Removals go through lib/guard.sh, which the including script also includes.
 
 # Append an event to the release log; $M is the metadata directory, set by each script.
 log_event() { printf '%s\t%s\t%s\n' "$1" "$2" "$(now)" >> "$M/log"; }
 
-# drop_base [KEEP]: remove every copy of a release under $M (base.*: see start_copy) but the one
-# named KEEP, and stop the ones still running. The recorded pid is only signalled while it is
-# still a cp (where /proc tells); a copy left running is harmless anyway: its directory is gone,
-# and its name is never used again.
+# blob NAME FILE LIMIT: print FILE (a regular file, not a symlink) as `!blob <name> <length>`
+# followed by its raw bytes; one longer than LIMIT bytes is reported as `!toolarge <name>
+# <length>` instead, and not read.
+blob() {
+  [ -f "$2" ] && [ ! -L "$2" ] || return 0
+  n=$(wc -c < "$2") || return 0
+  n=$((n + 0))
+  if [ "$n" -gt "$3" ]; then
+    say "toolarge $1 $n"
+    return 0
+  fi
+  printf '!blob %s %s\n' "$1" "$n"
+  head -c "$n" "$2"
+}
+
+# blob_text NAME TEXT: TEXT as a blob, byte for byte (a symlink's target may hold anything).
+blob_text() {
+  n=$(printf '%s' "$2" | wc -c)
+  printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
+}
+
+# drop_base [NAME]: remove the copy of a release named NAME (`base.<pid>`: see start_copy), or
+# every such copy when NAME is not given (but the one named by db_keep: see drop_bases_but):
+# only the holder of the lock does that, when the copies left are those of runs that are gone.
+# A copy still running is stopped first; its pid is only signalled while it is still a cp
+# (where /proc tells). A copy left running is harmless anyway: its directory is gone, and its
+# name is never used again.
 drop_base() {
-  k=${1-}
-  set -- "$M"/base.*
-  [ -e "$1" ] || [ -L "$1" ] || return 0
-  # The record of what a copy is of goes first: a copy's job writes its exit status only while
-  # that record is there (start_copy), so one stopped here leaves nothing behind.
-  for f in "$M"/base.*.from; do
-    [ -n "$k" ] && [ "$f" = "$M/$k.from" ] && continue
-    rm -f "$f"
-  done
-  for f in "$M"/base.*.pid; do
-    [ -f "$f" ] || continue
-    [ -n "$k" ] && [ "$f" = "$M/$k.pid" ] && continue
+  if [ $# -gt 0 ]; then
+    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac
+    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac
+    set -- "$M/$1"
+  else
+    set -- "$M"/base.*
+    [ -e "$1" ] || [ -L "$1" ] || return 0
+  fi
+  for db_b; do
+    # A copy's records name it too: one whose directory is gone already goes by them.
+    case $db_b in
+      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;
+      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;
+    esac
+    [ "${db_b##*/}" != "${db_keep:-}" ] || continue
+    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||
+      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue
+    db_rel=".atomic-deploy/${db_b##*/}"
+    # The record of what the copy is of goes first: a copy's job writes its exit status only
+    # while that record is there (start_copy), so one stopped here leaves nothing behind.
+    guarded_rm "$db_rel.from" >/dev/null
     p='' comm=''
-    IFS= read -r p 2>/dev/null < "$f"
-    case $p in '' | *[!0-9]*) continue ;; esac
-    IFS= read -r comm 2>/dev/null < "/proc/$p/comm"
-    [ "$comm" = cp ] && kill "$p" 2>/dev/null
-  done
-  for f in "$M"/base.*; do
-    if [ -n "$k" ]; then
-      case $f in "$M/$k" | "$M/$k".*) continue ;; esac
+    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then
+      IFS= read -r p 2>/dev/null < "$db_b.pid"
+      case $p in '' | *[!0-9]*) ;; *)
+        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"
+        [ "$comm" != cp ] || kill "$p" 2>/dev/null
+        ;;
+      esac
     fi
-    rm -rf "$f" 2>/dev/null
+    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null
   done
   :
 }
 
+# drop_bases_but KEEP: every copy of a release but KEEP (`base.<pid>`, or empty: none kept).
+drop_bases_but() {
+  db_keep=$1
+  drop_base
+  db_keep=''
+}
+
 # start_copy ID METHOD: copy releases/ID into `$M/base.<pid>` in the background (METHOD copy or
 # hardlink), with `.from` (the release copied), `.pid` (the cp) and, once it ends, `.rc` (its exit
-# status). Every stream of the job is redirected, so it never holds the channel open, and it
-# ignores SIGHUP, so it outlives the session. Sets B to the copy's directory.
+# status). Below the copy's directory, cp keeps the release's modes; the directory itself is
+# private (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken
+# over (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
+# channel open, and it ignores SIGHUP, so it outlives the session. Sets B to the copy's
+# directory.
 start_copy() {
   B="$M/base.$$"
-  { mkdir "$B" 2>/dev/null && printf '%s\n' "$1" > "$B.from"; } || return 1
+  { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$1" > "$B.from"; } || return 1
   (
     trap '' HUP
     if [ "$2" = hardlink ]; then
@@ -56,6 +97,8 @@ start_copy() {
     echo $! > "$B.pid"
     wait $!
     rc=$?
+    # cp -a gave the copy's directory the release's mode: private again while it waits.
+    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1
     # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind.
     [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
   ) < /dev/null > /dev/null 2>&1 &
@@ -68,9 +111,10 @@ live_copy() {
   lc=${lc%/}
   lc=${lc##*/}
   for f in "$M"/base.*.from; do
-    [ -f "$f" ] || continue
+    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
     b=${f%.from} from='' rc=''
     IFS= read -r from 2>/dev/null < "$f"
+    [ ! -L "$b.rc" ] || continue
     IFS= read -r rc 2>/dev/null < "$b.rc"
     if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
       printf '%s\n' "${b##*/}"
@@ -89,14 +133,22 @@ changed_since() {
   fi
 }
 
+# lock_is_ours TOKEN: 0 while the lock's owner record holds TOKEN (a run's own random token).
+# Whatever a run still does on the server after a long step (a hook, a wait) that touches more
+# than its own release first checks this: the lock may have been cleared and taken by a later
+# run meanwhile (mode: unlock after the runner was killed), and that run's things are not ours.
+lock_is_ours() {
+  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&
+    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null
+}
+
 # unlock_if_ours TOKEN: release the lock when its owner record holds TOKEN (nothing when TOKEN is
-# empty). A copy started at lock time and never taken over (an abort before the release script)
-# goes with the lock that started it; a complete copy of the live release stays, for the next
-# deploy to start from (the spare a finishing deploy just started, $spare, too: see finish.sh).
+# empty). Copies started at lock time and never taken over (an abort before the release script)
+# go with the lock, but a complete copy of the live release, which the next deploy starts from
+# (the spare a finishing deploy just started, $spare, too: see lib/finish.sh).
 unlock_if_ours() {
-  [ -n "$1" ] || return 0
-  if [ -f "$M/lock/owner" ] && grep -qF -e "$1" "$M/lock/owner" 2>/dev/null; then
-    drop_base "${spare:-$(live_copy)}"
-    rm -rf "$M/lock" && say unlocked
+  if lock_is_ours "$1"; then
+    drop_bases_but "${spare:-$(live_copy)}"
+    guarded_rm .atomic-deploy/lock && say unlocked
   fi
 }

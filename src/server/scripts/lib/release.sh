@@ -4,11 +4,13 @@
 #
 # @param DEPLOY_DIR string The resolved absolute deploy directory (from the inspect phase).
 # @param RELEASE_ID string The new release's id.
-# @param UMASK string The server umask to create directories with, already including o-w.
+# @param UMASK string The login's umask plus o-w: what the release's directories and shared/ are created with.
+# @param LOCK_TOKEN string This run's lock token: after a long step, the script goes on only while the lock is still this run's.
+# @param PREFETCHED string The copy of the base release started at lock time for this run (`base.<pid>` under .atomic-deploy), or empty.
+# @param SHARED_PATHS list The shared-paths input: a seed record is acted on only for these paths.
 
 D=$DEPLOY_DIR
 M="$D/.atomic-deploy"
-umask "$UMASK"
 ID=$RELEASE_ID
 R="$D/releases/$ID"
 T="$M/tmp/$ID"
@@ -22,33 +24,62 @@ fail() {
   exit 1
 }
 
+# listed_shared REL: 0 when REL is one of SHARED_PATHS (without its trailing /).
+listed_shared() {
+  eval "set -- \"\$1\" $SHARED_PATHS"
+  ls_rel=$1
+  shift
+  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done
+  return 1
+}
+
+# Remove what this run made for its release, and only that: the release, its temporary files,
+# its metadata, its copy of the base, and the shared paths it seeded or created (as its seed
+# record says, for the paths this run was given only). Every removal passes the guard, which
+# never removes what current points to, whatever went wrong before.
 cleanup_release() {
   trap '' HUP INT TERM PIPE
   cd "$D" 2>/dev/null || cd /
-  # Never remove what current points to, whatever went wrong before.
-  if [ "$(readlink "$D/current" 2>/dev/null)" = "releases/$ID" ]; then
-    say "warning release $ID is live; it was not removed"
-    return 0
-  fi
   # Logged once, by whoever moves the release away: rename(2) succeeds for one of two cleanups
-  # running at once (the runner's abort, sent as soon as it gave up, and this script's own).
+  # running at once (the runner's abort, sent as soon as it gave up, and this script's own). The
+  # guard is asked first: never what current points to, whatever went wrong before.
   was=''
-  if [ -d "$R" ] && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then
+  current_target
+  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then
     was=1
-    rm -rf "$D/releases/.aborting.$ID.$$"
+    guarded_rm "releases/.aborting.$ID.$$"
   fi
-  rm -rf "$R" "$T" "$M/manifests/$ID".* "$M/revisions/$ID.json"
-  # A complete copy of the live release stays for the next deploy: it was not this one's to use up.
-  drop_base "$(live_copy)"
+  # shellcheck disable=SC2154 # why: set by the guard (lib/guard.sh) when it refuses
+  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \
+    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \
+    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \
+    ".atomic-deploy/manifests/$ID.ready" ".atomic-deploy/manifests/$ID.m2" \
+    ".atomic-deploy/manifests/$ID.digest" ".atomic-deploy/manifests/$ID.view.gz" \
+    ".atomic-deploy/manifests/$ID.view" ||
+    say "warning release $ID was not removed: $why"
+  # This run's copy goes, unless it is a complete copy of the live release (the spare inspect
+  # adopted, not yet taken over): the next deploy starts from that.
+  [ -z "$PREFETCHED" ] || [ "$PREFETCHED" = "$(live_copy)" ] || drop_base "$PREFETCHED"
   # Shared paths this release seeded or created go back to how they were: absent.
-  if [ -f "$M/seeded.$ID" ]; then
+  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then
     while IFS= read -r line; do
       case $line in
-        'seeded '*) rm -rf "$D/shared/${line#seeded }" ;;
-        'created '*) rmdir "$D/shared/${line#created }" 2>/dev/null ;;
+        'seeded '* | 'created '*) cr_rel=${line#* } ;;
+        *) continue ;;
+      esac
+      if ! listed_shared "$cr_rel"; then
+        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"
+        continue
+      fi
+      case $line in
+        'seeded '*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;
+        *)
+          current_target
+          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi
+          ;;
       esac
     done < "$M/seeded.$ID"
-    rm -f "$M/seeded.$ID"
+    guarded_rm ".atomic-deploy/seeded.$ID"
   fi
   [ -z "$was" ] || log_event abort "$ID" 2>/dev/null
 }
@@ -59,4 +90,13 @@ cleanup_release() {
 own_release() {
   trap 'fail signal "interrupted by a signal"' HUP INT TERM
   trap 'cleanup_release; exit 1' PIPE
+}
+
+# with_umask COMMAND...: run COMMAND with the release's umask (UMASK), for what users read.
+with_umask() {
+  umask "$UMASK"
+  "$@"
+  wu_rc=$?
+  umask 077
+  return $wu_rc
 }
