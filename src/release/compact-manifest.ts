@@ -5,7 +5,10 @@
  * A line is `<path> <type> <mode> <size> <extra>`, fields separated by one space:
  * - path: relative, '/'-separated, escaped (below);
  * - type: `f` file, `d` directory, `l` symlink;
- * - mode: the deployed permission bits in octal, as `find -printf %m` prints them (no leading 0);
+ * - mode: a file's deployed permission bits in octal, as `find -printf %m` prints them (no
+ *   leading 0); `777` for a symlink; `-` for a directory, whose mode the server's umask decides
+ *   (a directory whose mode changed in the source is no change to deploy, so its line must not
+ *   change either: the manifest the server puts together would no longer be the source's);
  * - size: bytes of a file, bytes of a symlink's target, 0 for a directory;
  * - extra: a file's sha256 (64 hex digits), a symlink's target (escaped), `-` for a directory.
  *
@@ -65,7 +68,7 @@ export function manifestLine(e: ManifestEntry): string {
     case 'file':
       return `${path} f ${e.mode.toString(8)} ${e.size} ${e.sha256 ?? ''}`
     case 'dir':
-      return `${path} d ${e.mode.toString(8)} 0 -`
+      return `${path} d - 0 -`
     case 'symlink':
       return `${path} l 777 ${e.size} ${escapeField(e.target ?? '')}`
   }
@@ -135,9 +138,11 @@ export function parseView(data: Buffer): ManifestEntry[] {
     if (problem) throw bad(`has a path that is not inside the release: ${problem}`)
     if (seen.has(path)) throw bad('repeats a path')
     seen.add(path)
-    if (!/^[0-7]{1,4}$/.test(modeText)) throw bad('has a mode that is not octal')
+    if (type === 'd' ? modeText !== '-' : !/^[0-7]{1,4}$/.test(modeText))
+      throw bad(type === 'd' ? 'is a directory with a mode' : 'has a mode that is not octal')
     if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText)) throw bad('has a size that is not a number')
-    const mode = parseInt(modeText, 8)
+    // A directory's mode is the server's: the plan never compares it.
+    const mode = type === 'd' ? 0 : parseInt(modeText, 8)
     const size = Number(sizeText)
     if (!Number.isSafeInteger(size)) throw bad('has a size out of range')
     if (type === 'f') {

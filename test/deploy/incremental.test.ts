@@ -241,6 +241,22 @@ describe('the plan sends only what changed', () => {
   })
 })
 
+describe('directory modes', () => {
+  it('deploys when only a directory mode changed in the source: the server decides them', async () => {
+    const f = await fixture({ ...BASE, 'private/notes.txt': 'n' })
+    await chmod(path.join(f.source, 'private'), 0o700)
+    await deploy(f)
+    await chmod(path.join(f.source, 'private'), 0o755)
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    // The manifest put together on the server must still be the source's: a directory's line
+    // carries no mode, or a mode change the plan rightly ignores would break it.
+    const second = await deploy(f, { 'release-id': 'two' })
+    expect(second.code, second.log).toBe(0)
+    expect(second.outputs['files-uploaded']).toBe('1')
+    await expectExact(f)
+  })
+})
+
 describe('what the manifest covers', () => {
   it('leaves out excluded paths and .git', async () => {
     const f = await fixture({

@@ -77,7 +77,8 @@ describe('compactManifest', () => {
     expect(lines).toHaveLength(entries.length)
     expect([...lines].sort((a, b) => Buffer.compare(Buffer.from(a), Buffer.from(b)))).toEqual(lines)
     expect(digest).toBe(createHash('sha256').update(text).digest('hex'))
-    expect(lines).toContain(`dir d 755 0 -`)
+    // A directory's line carries no mode: the server's umask decides it.
+    expect(lines).toContain(`dir d - 0 -`)
     expect(lines).toContain(`dir/with\\sspace.txt f 644 10 ${sha('with space.txt')}`)
     expect(lines).toContain(`dir/link\\sto l 777 10 ../a\\sb\\\\c\\nd`)
   })
@@ -87,6 +88,9 @@ describe('compactManifest', () => {
     expect(compactManifest([...entries].reverse()).digest).toBe(base)
     const changed = entries.map(e => (e.path === 'dir/-rf' ? { ...e, mode: 0o600 } : e))
     expect(compactManifest(changed).digest).not.toBe(base)
+    // A directory's mode is no change: the plan leaves it out, so the digest must too.
+    const dirMode = entries.map(e => (e.type === 'dir' ? { ...e, mode: 0o700 } : e))
+    expect(compactManifest(dirMode).digest).toBe(base)
   })
 })
 
@@ -136,7 +140,8 @@ describe('parseView', () => {
     ['a size that is not a number', 'a f 644 -1 0123456789abcdef'],
     ['an unknown type', 'a p 644 0 -'],
     ['a symlink whose target length is not its size', 'a l 777 3 ab'],
-    ['a path twice', 'a d 755 0 -\na d 755 0 -'],
+    ['a path twice', 'a d - 0 -\na d - 0 -'],
+    ['a directory with a mode', 'a d 755 0 -'],
     ['a path beneath a file', 'a f 644 1 0123456789abcdef\na/b f 644 1 0123456789abcdef'],
     ['a path beneath a symlink', 'a l 777 1 b\na/c f 644 1 0123456789abcdef'],
     ['a line with four fields', 'a f 644 1']

@@ -1,10 +1,11 @@
 # shellcheck shell=sh
 # The manifest as the server keeps it (see src/release/compact-manifest.ts): one line per entry,
-# `<path> <type> <mode> <size> <extra>`, the path (and a symlink's target) escaped so that a line
-# is one line and a field one field (`\\` `\n` `\r` `\t` `\s` for a backslash, a line feed, a
-# carriage return, a tab, a space), the lines sorted bytewise, each ending in a line feed; its
-# digest is the sha256 of those bytes. A deploy sends only the lines of what changed; the server
-# puts the new manifest together from the live one and checks it against the runner's digest.
+# `<path> <type> <mode> <size> <extra>` (a directory's mode is `-`: the server's umask decides
+# it), the path (and a symlink's target) escaped so that a line is one line and a field one field
+# (`\\` `\n` `\r` `\t` `\s` for a backslash, a line feed, a carriage return, a tab, a space), the
+# lines sorted bytewise, each ending in a line feed; its digest is the sha256 of those bytes. A
+# deploy sends only the lines of what changed; the server puts the new manifest together from the
+# live one and checks it against the runner's digest.
 # LC_ALL is C (common.sh): sort orders bytes, awk reads bytes.
 
 # The awk function that undoes the escaping, for the programs below.
