@@ -633,6 +633,21 @@ describe('the copy the next deploy starts from (copy-method copy)', () => {
     expect([...(await spares(f)).values()]).toEqual(['v2'])
   })
 
+  it('is taken when the live release changed since, where the drift check named the change: that path is sent again', async () => {
+    const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
+    await deploy(f, { 'release-id': 'v1' })
+    expect([...(await spares(f)).values()]).toEqual(['v1'])
+    // Changed on the server after the spare was made: the drift check names it.
+    await writeFile(path.join(release(f, 'v1'), 'config/app.php'), 'edited on the server')
+    await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
+    const second = await deploy(f, { 'release-id': 'v2' })
+    expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
+    expect(second.log).toMatch(/::warning::.*config\/app\.php/)
+    // The changed file and the edited one.
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+  })
+
   it('is not taken when current moved to another release since', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'v1' })

@@ -172,6 +172,7 @@ esac
 # How the live release differs from what it was when it became ready: its listing then and its
 # ready marker (release.sh). One walk of the release; releases made before these records existed
 # are reported as unknown.
+drift_known=''
 if [ -n "$DRIFT" ]; then
   lv=$c
   case $lv in
@@ -182,6 +183,7 @@ if [ -n "$DRIFT" ]; then
         lk="$F.links"
         [ -f "$lk" ] || lk=/dev/null
         (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
+        drift_known=1
         blob hooked "$F.hook" "$LINKS_LIMIT"
       else
         say "drift unknown"
@@ -201,8 +203,11 @@ if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then
     kept=$(live_copy)
     # Not if the live release changed since it was copied: the new release starts from what is
-    # there, as it would without a spare (and verification names what differs).
-    if [ -n "$kept" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
+    # there, as it would without a spare (and verification names what differs). Where the drift
+    # check above has just named every change since its deploy, no second walk is needed: the
+    # runner plans the paths it named as absent from the copy, so they are sent again whichever
+    # copy the release starts from.
+    if [ -n "$kept" ] && [ -z "$drift_known" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
   fi
   drop_bases_but "$kept"
   if [ -n "$kept" ]; then
