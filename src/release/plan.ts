@@ -51,6 +51,8 @@ function same(a: ManifestEntry, b: ManifestEntry): boolean {
 
 /** Is `p` inside one of `dirs` (a set of directory paths)? */
 function underAny(p: string, dirs: ReadonlySet<string>): boolean {
+  // The usual case, no directory removed: nothing to look up, and no prefix made.
+  if (dirs.size === 0) return false
   for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
     if (dirs.has(p.slice(0, i))) return true
   }

@@ -550,11 +550,13 @@ export class ServerSession {
   /** Decide the starting point and diff against it. */
   async makePlan(entries: ManifestEntry[], reuse: Reuse): Promise<Plan> {
     this.base = await this.chooseBase(reuse, entries)
-    const baseEntries = this.base.kind === 'none' ? [] : this.base.entries
+    const baseEntries = this.base.kind === 'none' ? NO_ENTRIES : this.base.entries
     if (this.base.kind === 'none') this.log.info(`full upload: ${this.base.reason}`)
     else if (this.base.kind === 'cache' && this.base.reason)
       this.log.info(`full upload: ${this.base.reason}`)
-    this.plan = makePlan(entries, baseEntries)
+    // Servers that start from the same entries (the same view, or the source's own) share one
+    // plan: a group of ten with identical plans computes it once.
+    this.plan = { ...sharedPlan(entries, baseEntries) }
     const extra = this.base.kind === 'none' ? [] : this.base.remove
     if (extra.length > 0) {
       const planned = new Set(this.plan.remove)
@@ -698,14 +700,7 @@ export class ServerSession {
     // The copy loses its shared links (they are removed and linked again), and with them
     // whatever the release had at those paths: plan those paths as absent, so they are sent
     // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-    const linked = new Set(sharedLinks)
-    const underLink = (p: string): boolean => {
-      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-        if (linked.has(p.slice(0, i))) return true
-      return false
-    }
-    const entries =
-      linked.size === 0 ? found.entries : found.entries.filter(e => !underLink(e.path))
+    const entries = withoutLinked(found.entries, sharedLinks)
     // Paths changed in the live release since it was deployed (drift), or by its before-switch,
     // are not what its manifest says: the copy loses them, and the plan sends them again.
     const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
@@ -1353,6 +1348,44 @@ export class ServerSession {
  * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
  * removals that make a copy match what is left.
  */
+/** A starting point with no entries (a full upload). */
+const NO_ENTRIES: ManifestEntry[] = []
+
+/** withoutLinked's results, by the entries and the links: servers alike share them. */
+const unlinked = new WeakMap<ManifestEntry[], Map<string, ManifestEntry[]>>()
+
+/** `entries` less the shared links and whatever lies beneath them (computed once per pair). */
+function withoutLinked(entries: ManifestEntry[], sharedLinks: string[]): ManifestEntry[] {
+  if (sharedLinks.length === 0) return entries
+  const key = sharedLinks.join('\0')
+  let byLinks = unlinked.get(entries)
+  if (!byLinks) unlinked.set(entries, (byLinks = new Map()))
+  let kept = byLinks.get(key)
+  if (!kept) {
+    const linked = new Set(sharedLinks)
+    const underLink = (p: string): boolean => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+        if (linked.has(p.slice(0, i))) return true
+      return false
+    }
+    kept = entries.filter(e => !underLink(e.path))
+    byLinks.set(key, kept)
+  }
+  return kept
+}
+
+/** Plans made, by the entries they compare: the same two arrays give the same plan. */
+const plans = new WeakMap<ManifestEntry[], WeakMap<ManifestEntry[], Plan>>()
+
+/** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
+function sharedPlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
+  let byBase = plans.get(local)
+  if (!byBase) plans.set(local, (byBase = new WeakMap()))
+  let plan = byBase.get(base)
+  if (!plan) byBase.set(base, (plan = makePlan(local, base)))
+  return plan
+}
+
 function withoutPaths(
   entries: ManifestEntry[],
   paths: string[]

@@ -40,7 +40,8 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
  */
 function framed(script: string, compress: boolean): Buffer {
   if (!compress) return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
-  const data = gzipSync(script, { level: 9 })
+  // Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time.
+  const data = gzipSync(script, { level: 6 })
   return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
@@ -264,18 +265,28 @@ export class ExecChannels {
       // The server is untrusted: a script that stops answering (no byte either way for
       // command-timeout), or one that sends more than any script of ours prints, is stopped
       // rather than waited for or buffered.
+      // Progress is a time stamp, checked when the timer fires: a timer reset on every chunk of
+      // a long upload cost more CPU than anything else per chunk.
+      let last = Date.now()
       let idle: NodeJS.Timeout | undefined
-      const progress = (): void => {
-        if (settled) return
-        clearTimeout(idle)
+      const watch = (delay: number): void => {
         idle = setTimeout(() => {
+          if (settled) return
+          const quiet = Date.now() - last
+          if (quiet < this.connection.idleMs) {
+            watch(this.connection.idleMs - quiet)
+            return
+          }
           failure ??= this.connection.stalled('running a script')
           stop()
           // The channel's close may never come from a server that answers nothing.
           setTimeout(finish, 2000).unref()
-        }, this.connection.idleMs)
+        }, delay)
       }
-      progress()
+      const progress = (): void => {
+        last = Date.now()
+      }
+      watch(this.connection.idleMs)
       const finish = (): void => {
         if (settled) return
         settled = true
