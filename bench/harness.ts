@@ -26,7 +26,13 @@ import path from 'node:path'
 import { inputEnv, parseCommandFile } from '../test/support/action.ts'
 import { startLatencyProxy, type LatencyProxy } from '../test/support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../test/support/sshd.ts'
-import { authorizeKey, createUser, generateKey, removeUser } from '../test/support/users.ts'
+import {
+  authorizeKey,
+  createSftpOnlyUser,
+  createUser,
+  generateKey,
+  removeUser
+} from '../test/support/users.ts'
 
 export const ACTION =
   process.env.BENCH_ACTION ?? path.resolve(import.meta.dirname, '../dist/index.js')
@@ -345,6 +351,13 @@ export interface Env {
   dir: string
   /** Ten accounts authorized with one key; accounts[0] is the one every single-server run uses. */
   accounts: Account[]
+  /**
+   * An SFTP-only account (ForceCommand internal-sftp in a ChrootDirectory), authorized with the
+   * same key. Its login directory is on the server disk like the others' homes (bind-mounted
+   * into the jail, whose own path must be root-owned all the way up); `home` is that directory
+   * seen from outside the jail.
+   */
+  sftpOnly?: Account
   /** The shared private key (text) and its file (0600, for OpenSSH clients). */
   privateKey: string
   keyFile: string
@@ -370,6 +383,27 @@ export async function startEnv(
   const proxy = await startLatencyProxy({ host: HOST, port: sshd.port })
   const accounts: Account[] = []
   const disk = await serverDisk(log)
+  // The SFTP-only account's login directory, bound onto the server disk: undone before the
+  // account (and its jail) is removed, and before the disk is unmounted.
+  let bound: string | undefined
+  const unbind = (): void => {
+    if (bound === undefined) return
+    try {
+      execFileSync('umount', [bound], { stdio: 'ignore', timeout: 30_000 })
+    } catch {
+      try {
+        execFileSync('umount', ['-l', bound], { stdio: 'ignore', timeout: 10_000 })
+      } catch {
+        // Not mounted.
+      }
+    }
+    bound = undefined
+  }
+  const diskClose = disk.closeSync
+  disk.closeSync = () => {
+    unbind()
+    diskClose()
+  }
   const env: Env = {
     disk,
     sshd,
@@ -383,7 +417,9 @@ export async function startEnv(
     close: async () => {
       killActiveChildren()
       await proxy.close()
-      for (const account of accounts) await removeUser(account.user).catch(() => {})
+      unbind()
+      for (const account of [...accounts, ...(env.sftpOnly ? [env.sftpOnly] : [])])
+        await removeUser(account.user).catch(() => {})
       await sshd.stop()
       env.agedDisk?.closeSync()
       disk.closeSync()
@@ -415,6 +451,22 @@ export async function startEnv(
         await chown(path.join(user.home, sub), st.uid, st.gid)
       }
     }
+    const jailed = await createSftpOnlyUser(sshd)
+    await authorizeKey(sshd, jailed, key.publicKey)
+    let home = jailed.realLoginDir
+    const { uid, gid } = await stat(jailed.realLoginDir)
+    if (disk.root !== undefined) {
+      home = path.join(disk.root, 'adt-bench-sftp-only')
+      await mkdir(home)
+      await mustExec('bind', 'mount', ['--bind', home, jailed.realLoginDir], { timeoutMs: 30_000 })
+      bound = jailed.realLoginDir
+    }
+    await chown(home, uid, gid)
+    for (const sub of ['t', 'seeds']) {
+      await mkdir(path.join(home, sub), { recursive: true })
+      await chown(path.join(home, sub), uid, gid)
+    }
+    env.sftpOnly = { user: jailed, home }
     if (options.aged) {
       env.agedDisk = await agedDisk(log)
       const agedRoot = env.agedDisk?.root
@@ -430,7 +482,7 @@ export async function startEnv(
       }
     }
     log(
-      `sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts`
+      `sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts and an SFTP-only one`
     )
     return env
   } catch (error) {

@@ -1,10 +1,12 @@
 /**
  * `npm run bench`: wall time and memory of whole deploys, against the tools that bound them.
  *
- * One loopback sshd, ten throwaway accounts and a latency proxy (half the RTT each way); every
- * timed command goes through the proxy to a fresh target directory. At each RTT the action's
- * first, incremental (copy and hardlink), no-change and ten-server deploys run beside a
- * `tar | ssh tar` pipe, `rsync --link-dest` and ssh2-sftp-client's `uploadDir`. A 50,000-file
+ * One loopback sshd, ten throwaway accounts and an SFTP-only one (ForceCommand internal-sftp in
+ * a ChrootDirectory), and a latency proxy (half the RTT each way); every timed command goes
+ * through the proxy to a fresh target directory. At each RTT the action's first, incremental
+ * (copy and hardlink), no-change and ten-server deploys, and its first and incremental deploys
+ * to the SFTP-only account (0 and 40 ms), run beside a `tar | ssh tar` pipe, `rsync
+ * --link-dest` and ssh2-sftp-client's `uploadDir`. A 50,000-file
  * tree runs at 40 ms. Repetitions interleave the scenarios so that load from elsewhere on the
  * machine hits all of them alike; the table shows medians.
  *

@@ -64,6 +64,11 @@ function primary(env: Env): Account {
   return env.accounts[0]!
 }
 
+function sftpOnly(env: Env): Account {
+  if (!env.sftpOnly) throw new Error('no SFTP-only account')
+  return env.sftpOnly
+}
+
 function remote(account: Account, relative: string, disk?: 'aged'): string {
   if (disk === 'aged') {
     if (!account.aged) throw new Error('no aged disk (BENCH_AGED=0, or it could not be made)')
@@ -225,6 +230,13 @@ export async function prepareSeeds(
     await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1'), to])
     await mustExec('seed copy', 'chown', ['-R', `${account.user.name}:`, to])
   }
+  // The SFTP-only account starts from the same v1 (deployed by the shell path: the same layout).
+  if (env.sftpOnly) {
+    const to = remote(env.sftpOnly, 'seeds/webapp-v1')
+    await rm(to, { recursive: true, force: true })
+    await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1'), to])
+    await mustExec('seed copy', 'chown', ['-R', `${env.sftpOnly.user.name}:`, to])
+  }
   // v2 live on top of v1: the state a no-change deploy starts from.
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {
     await clone(main, 'webapp-v1', 'seeds/webapp-v2')
@@ -283,7 +295,7 @@ export async function checkSeeds(env: Env, trees: Trees): Promise<void> {
       trees.webapp.v1
     )
   }
-  for (const account of env.accounts.slice(1)) {
+  for (const account of [...env.accounts.slice(1), ...(env.sftpOnly ? [env.sftpOnly] : [])]) {
     await sameTree('group seed', await liveRelease(account, 'seeds/webapp-v1'), trees.webapp.v1)
   }
   if (trees.large) {
@@ -323,10 +335,11 @@ async function incremental(
   source: string,
   extra: Record<string, string>,
   timeoutMs?: number,
-  where: Where = {}
+  where: Where = {},
+  account: Account = primary(ctx.env)
 ): Promise<Measurement> {
   const { env } = ctx
-  const main = primary(env)
+  const main = account
   const dir = target(key, ctx)
   await clone(main, seed, dir, where.disk)
   try {
@@ -414,9 +427,10 @@ async function firstDeploy(
   ctx: RunContext,
   key: string,
   source: string,
-  timeoutMs?: number
+  timeoutMs?: number,
+  account: Account = primary(ctx.env)
 ): Promise<Measurement> {
-  const main = primary(ctx.env)
+  const main = account
   const dir = target(key, ctx)
   try {
     const m = await action(
@@ -559,6 +573,53 @@ export const SCENARIOS: Scenario[] = [
       incremental(ctx, 'nochange-hardlink', 'webapp-v2', ctx.trees.webapp.v2, {
         'copy-method': 'hardlink'
       })
+  },
+  // The same deploys to an SFTP-only account (ForceCommand internal-sftp in a chroot): every
+  // phase over SFTP, unchanged files made on the server with copy-data or hard links.
+  {
+    key: 'sftp-only-first',
+    title: 'action: first deploy, SFTP-only account',
+    tree: 'webapp',
+    rtts: at([0, 40]),
+    peer: { key: 'tar-full', label: 'tar pipe' },
+    run: ctx =>
+      firstDeploy(ctx, 'sftp-only-first', ctx.trees.webapp.v1, undefined, sftpOnly(ctx.env))
+  },
+  {
+    key: 'sftp-only-incr',
+    title: 'action: incremental, SFTP-only account, copy (copy-data)',
+    tree: 'webapp',
+    rtts: at([0, 40]),
+    peer: { key: 'rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(
+        ctx,
+        'sftp-only-incr',
+        'webapp-v1',
+        ctx.trees.webapp.v2,
+        {},
+        undefined,
+        {},
+        sftpOnly(ctx.env)
+      )
+  },
+  {
+    key: 'sftp-only-incr-hardlink',
+    title: 'action: incremental, SFTP-only account, hardlink',
+    tree: 'webapp',
+    rtts: at([0, 40]),
+    peer: { key: 'rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(
+        ctx,
+        'sftp-only-incr-hardlink',
+        'webapp-v1',
+        ctx.trees.webapp.v2,
+        { 'copy-method': 'hardlink' },
+        undefined,
+        {},
+        sftpOnly(ctx.env)
+      )
   },
   // The group pair uses hard links: the ten "servers" here are ten accounts on one machine, and
   // ten full copies (300 MB) would queue on its one disk, which ten real servers never share.

@@ -51014,6 +51014,28 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
     if (healthCheckExpect !== undefined && healthCheckUrl === undefined) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect, `'health-check-expect' is set but 'health-check-url' is empty. Set the URL whose answer must contain the text.`);
     }
+    const beforeSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch);
+    const afterSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch);
+    const afterRollback = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback);
+    const transfer = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer) || 'auto', [
+        'auto',
+        'tar',
+        'sftp'
+    ]);
+    const shell = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Shell, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Shell) || 'auto', ['auto', 'none']);
+    if (shell === 'none') {
+        // Refused before anything connects: these need commands on the server.
+        const needs = [
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch, beforeSwitch !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch, afterSwitch !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback, afterRollback !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer, transfer === 'tar']
+        ];
+        for (const [name, set] of needs) {
+            if (set)
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `'${name}' needs a shell on the server, and 'shell' is none. Remove '${name}'${name === _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer ? ' (or set it to auto or sftp)' : ''}, or set 'shell: auto' for servers that run commands.`);
+        }
+    }
     return {
         servers,
         privateKey,
@@ -51026,9 +51048,9 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
         exclude,
         releaseId: releaseIdText || undefined,
         keepReleases: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KeepReleases, 3, 1, 100),
-        beforeSwitch: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch),
-        afterSwitch: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch),
-        afterRollback: script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback),
+        beforeSwitch,
+        afterSwitch,
+        afterRollback,
         mode,
         rollbackTo: rollbackToText || undefined,
         dryRun: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.DryRun, false),
@@ -51046,11 +51068,8 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
             'gzip',
             'none'
         ]),
-        transfer: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer) || 'auto', [
-            'auto',
-            'tar',
-            'sftp'
-        ]),
+        transfer,
+        shell,
         verify: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Verify, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Verify) || 'standard', ['standard', 'full']),
         sharedPaths: sharedPaths(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths)),
         sharedConflict: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedConflict, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedConflict) || 'fail', [
@@ -51323,7 +51342,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 8479:
+/***/ 6301:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51546,16 +51565,18 @@ function formatDuration(ms) {
  * side has, and paths modified since. Turned here into paths added, changed and removed, for the
  * log and for the plan, which must not trust those paths in a copy of the release.
  */
+/** A line break or a % in a name comes percent-encoded (%0A, %25): every result is one line. */
+const decode = (text) => text.replace(/%(25|0A)/g, (_, code) => (code === '25' ? '%' : '\n'));
 /** Parse `!<kind>-added`, `-missing`, `-newer` and `!<kind> a m n` lines (without the `!`). */
 function parseListingDiff(kind, lines) {
     const diff = { added: [], missing: [], newer: [] };
     for (const line of lines) {
         if (line.startsWith(`${kind}-added `))
-            diff.added.push(line.slice(kind.length + 7));
+            diff.added.push(decode(line.slice(kind.length + 7)));
         else if (line.startsWith(`${kind}-missing `))
-            diff.missing.push(line.slice(kind.length + 9));
+            diff.missing.push(decode(line.slice(kind.length + 9)));
         else if (line.startsWith(`${kind}-newer `))
-            diff.newer.push(line.slice(kind.length + 7));
+            diff.newer.push(decode(line.slice(kind.length + 7)));
         else {
             const counts = new RegExp(`^${kind} (\\d+) (\\d+) (\\d+)$`).exec(line);
             if (counts)
@@ -51566,16 +51587,17 @@ function parseListingDiff(kind, lines) {
 }
 /**
  * A path read back from a server, fit to steer a removal inside a release: relative, no `.`, `..`
- * or empty segment, no control character.
+ * or empty segment, no control character but a line break (which a source file name may hold:
+ * every script quotes its paths, and the guard takes any name).
  */
 function isReleasePath(p) {
-    if (p === '' || p.startsWith('/') || /[\u0000-\u001f\u007f]/.test(p))
+    if (p === '' || p.startsWith('/') || /[\u0000-\u0009\u000b-\u001f\u007f]/.test(p))
         return false;
     return p.split('/').every(s => s !== '' && s !== '.' && s !== '..');
 }
 /** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
 function listingPath(line) {
-    const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/.exec(line);
+    const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/s.exec(line);
     return m ? m[1] : undefined;
 }
 /** Paths with none of their ancestors in the list: removing these removes them all. */
@@ -51630,8 +51652,11 @@ function summarizeDiff(diff) {
         complete
     };
 }
-/** `added a, b; changed c; removed d`, at most `limit` paths in all. */
-function describeDrift(drift, limit = 20) {
+/**
+ * `added a, b; changed c; removed d`, at most `limit` paths in all, each as `show` writes it (a
+ * name may hold a line break).
+ */
+function describeDrift(drift, limit = 20, show = p => p) {
     const parts = [];
     let left = limit;
     const take = (label, paths) => {
@@ -51640,7 +51665,7 @@ function describeDrift(drift, limit = 20) {
         const shown = paths.slice(0, Math.max(left, 0));
         left -= shown.length;
         const more = paths.length - shown.length;
-        parts.push(`${label} ${shown.length > 0 ? shown.join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`);
+        parts.push(`${label} ${shown.length > 0 ? shown.map(p => show(p)).join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`);
     };
     take('added', drift.added);
     take('changed', drift.changed);
@@ -55726,6 +55751,8 @@ function compactLog(events, removed) {
     return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
+var server_data = __nccwpck_require__(2959);
 // EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
 var system_directories = __nccwpck_require__(8094);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
@@ -55896,52 +55923,133 @@ function sharedProblems(shared, entries, sharedPaths, conflict) {
     return problems;
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 2 modules
-var remote_scripts = __nccwpck_require__(4200);
-;// CONCATENATED MODULE: ./build/bundle/js/server/script-output.js
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
+var sftp_engine = __nccwpck_require__(785);
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-tree.js
+var sftp_tree = __nccwpck_require__(8547);
+// EXTERNAL MODULE: ./build/bundle/js/server/sftp-finish.js
+var sftp_finish = __nccwpck_require__(4590);
+;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-batch.js
 /**
- * What the server scripts print: result lines `!key value` on stdout, and binary sections
- * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
+ * Many SFTP operations at once. The engine bounds what is in flight (requests, bytes, handles);
+ * a batch only bounds how many operations wait in its queue, and stops the rest at the first
+ * failure.
  */
-function parseScriptOutput(stdout) {
-    const lines = [];
-    const blobs = new Map();
-    let pos = 0;
-    while (pos < stdout.length) {
-        let nl = stdout.indexOf(0x0a, pos);
-        if (nl < 0)
-            nl = stdout.length;
-        const line = stdout.subarray(pos, nl).toString('utf8');
-        pos = nl + 1;
-        const blob = /^!blob (\S+) (\d+)$/.exec(line);
-        if (blob) {
-            const length = Number(blob[2]);
-            blobs.set(blob[1], stdout.subarray(pos, pos + length));
-            pos += length;
+
+/** Operations a batch keeps started at once; the engine queues what its bounds hold back. */
+const BATCH_CONCURRENCY = 2048;
+/**
+ * Run `work` over every item, with at most `concurrency` started and unfinished. The first
+ * failure aborts the signal `work` receives, so operations still queued are never sent, and
+ * is thrown once everything started has settled (a failure of its own before an abort).
+ */
+async function forEachPipelined(items, work, options = {}) {
+    const controller = new AbortController();
+    const parent = options.signal;
+    const stop = () => controller.abort(parent?.reason);
+    if (parent?.aborted)
+        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
+    parent?.addEventListener('abort', stop, { once: true });
+    let failure;
+    const iterator = items[Symbol.iterator]();
+    const worker = async () => {
+        for (;;) {
+            if (controller.signal.aborted)
+                return;
+            const next = iterator.next();
+            if (next.done)
+                return;
+            try {
+                await work(next.value, controller.signal);
+            }
+            catch (error) {
+                // The first real failure wins over the aborts it causes in the others.
+                if (failure === undefined ||
+                    (failure instanceof errors/* AbortedError */.oM && !(error instanceof errors/* AbortedError */.oM)))
+                    failure = error;
+                controller.abort(error);
+            }
         }
-        else if (line.startsWith('!')) {
-            lines.push(line.slice(1));
-        }
+    };
+    try {
+        await Promise.all(Array.from({ length: options.concurrency ?? BATCH_CONCURRENCY }, worker));
     }
-    return { lines, blobs };
+    finally {
+        parent?.removeEventListener('abort', stop);
+    }
+    if (failure !== undefined)
+        throw failure;
+    if (parent?.aborted)
+        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
 }
-/** Values of `!key value` lines for one key. */
-function values(output, key) {
-    const prefix = `${key} `;
-    return output.lines.filter(l => l.startsWith(prefix)).map(l => l.slice(prefix.length));
+
+;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-transfer.js
+/**
+ * Sending a release's entries over SFTP: directories first, then every file and symlink at
+ * once, bounded by the engine.
+ */
+
+
+/**
+ * Create directories, given parents before children (absolute paths), each with exactly `mode`
+ * (mkdirExact: only inside a tree this run makes). All requests leave at once: sftp-server
+ * handles them in order, so each parent exists when its child's mkdir arrives. A server that
+ * does not keep the order gets the refused ones again, shallowest first.
+ */
+async function makeDirectories(files, dirs, mode, signal) {
+    const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)));
+    const refused = dirs.filter((_, i) => results[i]?.status === 'rejected');
+    if (refused.length === 0)
+        return;
+    if (signal?.aborted)
+        throw results.find(r => r.status === 'rejected').reason;
+    const depth = (p) => p.split('/').length;
+    const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b);
+    for (const level of levels) {
+        await Promise.all(refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal)));
+    }
 }
-function value(output, key) {
-    return values(output, key)[0];
+/**
+ * `mkdir -p` for directories given parents first (absolute paths): each one missing is made;
+ * one already there as a directory is fine (SFTP version 3 has no code for "exists": sftp-server
+ * answers FAILURE, so an lstat tells).
+ */
+async function ensureDirectories(files, dirs, mode, signal) {
+    const made = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)));
+    await Promise.all(made.map(async (m, i) => {
+        if (m.status === 'fulfilled')
+            return;
+        const there = await files.lstat(dirs[i], signal);
+        if (there?.type !== 'dir')
+            throw m.reason;
+    }));
 }
-/** An `error <kind> <message>` line, if the script printed one. */
-function scriptError(output) {
-    const line = value(output, 'error');
-    if (line === undefined)
-        return undefined;
-    const space = line.indexOf(' ');
-    return space < 0
-        ? { kind: line, message: line }
-        : { kind: line.slice(0, space), message: line.slice(space + 1) };
+/** Send `entries` (parents before children) under `options.root`. */
+async function uploadEntries(files, entries, options) {
+    const { root, signal } = options;
+    // The mkdirs leave first and the files right behind them: the server answers as if each
+    // request waited for the one before (draft-ietf-secsh-filexfer-02, section 6.1).
+    const dirs = makeDirectories(files, entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`), options.directoryMode, signal);
+    dirs.catch(() => undefined);
+    const sent = forEachPipelined(entries.filter(e => e.type !== 'dir'), async (e, batchSignal) => {
+        const remote = `${root}/${e.path}`;
+        if (e.type === 'symlink') {
+            await files.symlink(e.target ?? '', remote, batchSignal);
+            return;
+        }
+        await files.writeFile(remote, { local: external_node_path_.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 }, {
+            mode: e.mode,
+            signal: batchSignal,
+            ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
+        });
+        options.onFile?.(e);
+    }, { signal });
+    // A failed mkdir is the cause to report, rather than the files it left without a directory.
+    const [dirsResult, sentResult] = await Promise.allSettled([dirs, sent]);
+    if (dirsResult.status === 'rejected')
+        throw dirsResult.reason;
+    if (sentResult.status === 'rejected')
+        throw sentResult.reason;
 }
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/servers.js
@@ -55949,7 +56057,7 @@ var servers = __nccwpck_require__(4604);
 // EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
 var shell_quote = __nccwpck_require__(1538);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/server-messages.js
-/** The sentences a user reads when a server refuses, is locked, or fails verification. */
+
 
 
 function describeListingLine(line) {
@@ -55997,8 +56105,19 @@ function noShellReason(said, code) {
         return 'sshd runs only SFTP for it (ForceCommand internal-sftp)';
     return `the server ran no shell for it (exit ${code}${said ? `: ${(0,servers/* printable */.g$)(said).slice(0, 300)}` : ''})`;
 }
-function noShellMessage(user, reason) {
-    return `the account '${user}' has no shell: ${reason}. atomic-deploy runs each step as a POSIX sh script over SSH, so the account needs a login shell that runs commands (not nologin, and no ForceCommand internal-sftp for it).`;
+/**
+ * Why an account without a shell cannot be deployed to: its SFTP cannot carry the deploy either
+ * (none, or one without posix-rename@openssh.com for the atomic switch).
+ */
+function noShellMessage(user, reason, sftp) {
+    const sftpToo = sftp === undefined
+        ? ''
+        : sftp.state === 'available'
+            ? ', and its SFTP server has no posix-rename@openssh.com, which the atomic switch needs'
+            : sftp.state === 'missing'
+                ? `, and it has no SFTP either (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
+                : `, and SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
+    return `the account '${user}' has no shell: ${reason}${sftpToo}. atomic-deploy runs each step as a POSIX sh script over SSH, or, for an account without a shell, over SFTP alone (OpenSSH's sftp-server, with posix-rename@openssh.com): give the account a login shell that runs commands, or SFTP.`;
 }
 /** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
 function describeLockOwner(ownerJson) {
@@ -56009,10 +56128,14 @@ function describeLockOwner(ownerJson) {
         const age = owner.started
             ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
             : undefined;
-        return `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`;
+        // The record is read back from the server: every field is shown, never taken as text to
+        // act on (a line break or a workflow command in it stays visible and inert).
+        const field = (v, max = 200) => typeof v === 'string' ? (0,server_data/* shown */.SP)(v, max) : undefined;
+        const started = field(owner.started, 40);
+        return `${field(owner.runUrl) ?? 'an unknown run'} (commit ${field(typeof owner.commit === 'string' ? owner.commit.slice(0, 12) : undefined) || 'unknown'}${owner.actor ? `, by ${field(owner.actor, 64)}` : ''}, started ${started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`;
     }
     catch {
-        return `an unreadable owner record: ${ownerJson.slice(0, 200)}`;
+        return `an unreadable owner record: ${(0,server_data/* shown */.SP)(ownerJson, 200)}`;
     }
 }
 function lockHeldMessage(ownerJson, deployDir) {
@@ -56026,85 +56149,548 @@ function formatAge(seconds) {
     return `${Math.round(seconds / 3600)}h`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/server/capabilities.js
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-listing.js
+/** The listing line of a path, or undefined for what list_tree does not list (sockets, ...). */
+function listingLine(entry) {
+    const { attrs, path } = entry;
+    switch (attrs.type) {
+        case 'file':
+            return `f ${attrs.mode.toString(8)} ${attrs.size} ./${path}`;
+        case 'dir':
+            return `d ${attrs.mode.toString(8)} ./${path}`;
+        case 'symlink':
+            return `l ${attrs.size} ./${path}`;
+        default:
+            return undefined;
+    }
+}
 
-/** Commands a deploy cannot do without: the listing, the checksums and their comparison. */
-const REQUIRED_TOOLS = ['sha256sum', 'stat', 'find', 'awk'];
-/** Whether the SFTP server announced an extension (posix-rename@openssh.com, say). */
-function sftpHas(capabilities, extension) {
-    const { sftp } = capabilities;
-    return sftp.state === 'available' && (sftp.extensions?.includes(extension) ?? false);
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-drift.js
+/**
+ * The drift check of an SFTP-only inspect: how the live release differs from the listing its
+ * deploy recorded when it was verified, and which of its files are newer than the marker made
+ * when it became ready. The same comparison as lib/diff.sh's listing_diff, on a listing walked
+ * over SFTP, so a release deployed either way is checked either way and named the same way.
+ */
+
+
+/** Paths of the listing at or under a shared link: not the release's own. */
+function linkedTest(links) {
+    const set = new Set(links);
+    return p => {
+        for (let at = p;;) {
+            if (set.has(at))
+                return true;
+            const slash = at.lastIndexOf('/');
+            if (slash < 0)
+                return false;
+            at = at.slice(0, slash);
+        }
+    };
+}
+/** Whether a parent of `p` is in `dirs` and not in `not` (a directory new, or gone, as a whole). */
+function within(p, dirs, not) {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
+        const parent = p.slice(0, i);
+        if (dirs.has(parent) && !not.has(parent))
+            return true;
+    }
+    return false;
+}
+const LISTING_START = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\//;
+/**
+ * The entries of a recorded listing: a name holding a line break spans lines, so a line that
+ * does not start like a listing line continues the one before (as listing_diff reads it).
+ */
+function listingEntries(recorded) {
+    const entries = [];
+    // Every line ends with a line break: the last one ends the listing.
+    const lines = recorded.split('\n');
+    if (lines.at(-1) === '')
+        lines.pop();
+    for (const line of lines) {
+        if (LISTING_START.test(line) || entries.length === 0)
+            entries.push(line);
+        else
+            entries[entries.length - 1] += `\n${line}`;
+    }
+    return entries.filter(e => e !== '');
 }
 /**
- * Whether `current` is switched over SFTP (posix-rename@openssh.com, which is rename(2)) or by a
- * rename in the shell (mv of a link made in a private directory): SFTP where it is there.
+ * `recorded`: the listing written when the release was verified (list_tree's lines); `actual`:
+ * the release now; `readyMtime`: the marker's time (seconds, as SFTP gives it); at most `max`
+ * of each kind named, with the full counts. As listing_diff: what a new directory holds is new
+ * with it (only the directory is named), and likewise for one that is gone; a file is named newer
+ * only when it is neither added nor under a new directory.
  */
-function switchesOverSftp(capabilities) {
-    return sftpCanUpload(capabilities.sftp);
+function driftOf(recorded, actual, readyMtime, links, max = 50) {
+    const linked = linkedTest(links);
+    // A listing recorded before directory modes were listed (`d ./<path>`) is compared without
+    // them, rather than naming every directory as changed.
+    const modes = !/^d \.\//m.test(recorded);
+    const expected = new Map();
+    for (const line of listingEntries(recorded))
+        expected.set(line, (expected.get(line) ?? 0) + 1);
+    const added = [];
+    const addedPaths = new Set();
+    const addedDirs = new Set();
+    const fresh = [];
+    for (const entry of actual) {
+        const listed = listingLine(entry);
+        if (listed === undefined)
+            continue;
+        const line = modes ? listed : listed.replace(/^d [0-7]+ /, 'd ');
+        const isNewer = entry.attrs.type !== 'dir' && entry.attrs.mtime > readyMtime;
+        const count = expected.get(line) ?? 0;
+        if (!isNewer && count > 0) {
+            expected.set(line, count - 1);
+            continue;
+        }
+        if (linked(entry.path))
+            continue;
+        if (isNewer)
+            fresh.push(entry.path);
+        if (count > 0) {
+            expected.set(line, count - 1);
+            continue;
+        }
+        added.push({ line, path: entry.path });
+        addedPaths.add(entry.path);
+        if (entry.attrs.type === 'dir')
+            addedDirs.add(entry.path);
+    }
+    const missing = [];
+    const missingDirs = new Set();
+    for (const [line, count] of expected) {
+        const p = listingPath(line) ?? line;
+        if (count <= 0 || linked(p))
+            continue;
+        missing.push({ line, path: p, count });
+        if (line.startsWith('d '))
+            missingDirs.add(p);
+    }
+    const diff = { added: [], missing: [], newer: [] };
+    let [a, m, n] = [0, 0, 0];
+    for (const x of added) {
+        if (within(x.path, addedDirs, missingDirs))
+            continue;
+        a++;
+        if (a <= max)
+            diff.added.push(x.line);
+    }
+    for (const x of missing) {
+        if (within(x.path, missingDirs, addedDirs))
+            continue;
+        m += x.count;
+        if (diff.missing.length < max)
+            diff.missing.push(x.line);
+    }
+    for (const p of fresh) {
+        if (addedPaths.has(p) || within(p, addedDirs, missingDirs))
+            continue;
+        n++;
+        if (n <= max)
+            diff.newer.push(p);
+    }
+    diff.counts = [a, m, n];
+    return diff;
 }
-/** Uploads over SFTP write each file under a temporary name and rename it over the final one. */
-function sftpCanUpload(sftp) {
-    return (sftp.state === 'available' && (sftp.extensions?.includes('posix-rename@openssh.com') ?? false));
-}
-/** One line for the log: what the server is and offers, and how the deploy will use it. */
-function describeCapabilities(capabilities) {
-    const parts = [
-        `${(0,servers/* printable */.g$)(capabilities.software ?? 'unknown SSH server')}${capabilities.pipelined ? ' (round trips saved)' : ''}`
-    ];
-    if (capabilities.loginShell !== undefined)
-        parts.push(`login shell ${(0,servers/* printable */.g$)(capabilities.loginShell).slice(0, 200)}`);
-    const tools = ['tar', 'gzip'].filter(t => capabilities.tools.has(t));
-    const toolset = capabilities.toolset === 'gnu'
-        ? 'GNU tools'
-        : capabilities.toolset === 'busybox'
-            ? 'BusyBox tools'
-            : 'tools';
-    parts.push(`${toolset}${tools.length > 0 ? ` with ${tools.join(' and ')}` : ', no tar'}`);
-    const { sftp } = capabilities;
-    if (switchesOverSftp(capabilities))
-        parts.push('SFTP with posix-rename');
-    else if (sftp.state === 'available')
-        parts.push('SFTP without posix-rename: switching with mv in the shell');
-    else if (sftp.state === 'missing')
-        parts.push(`no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv in the shell`);
-    else
-        parts.push(`SFTP not probed (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv`);
-    return parts.join('; ');
-}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/sftp-layout.js
+var sftp_layout = __nccwpck_require__(4579);
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-inspect.js
 /**
- * Why a deploy cannot complete on this server, or undefined when it can: a tool it needs, or a
- * way to send files (tar, or SFTP with posix-rename), with the setting that fixes it.
+ * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
+ * what must be refused (before anything is written), create the layout, take the lock with
+ * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
+ * release directories, the release log, and the manifest the new release starts from.
+ *
+ * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
+ * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
+ * directories (real directories of the deploy user's that no other user may write to), and every
+ * record within its limit (SERVER_LIMITS) and only as a regular file.
+ *
+ * Independent requests leave together: the whole phase is a few round trips.
  */
-function deployProblem(capabilities, transfer) {
-    const missing = REQUIRED_TOOLS.filter(t => !capabilities.tools.has(t));
-    if (missing.length > 0)
-        return missingToolsProblem(missing);
-    return sendFilesProblem(transfer, capabilities.tools.has('tar'), capabilities.sftp);
+
+
+
+
+
+
+
+
+
+
+const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy']);
+/** The layout's directories directly in the deploy directory, and in .atomic-deploy/. */
+const TOP_DIRS = ['releases', 'shared', 'cache', '.atomic-deploy'];
+const META_DIRS = ['manifests', 'revisions', 'tmp'];
+function refused(options, reason, foreign = [], dir = options.path) {
+    throw new errors/* DeployRefusedError */.Qr(`${options.label}: ${refusalMessage(reason, foreign, options.user, dir)}`);
 }
-function missingToolsProblem(missing) {
-    return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox), and tar for transfer: tar.`;
+/** The physical absolute form of `p`, which need not exist yet (its existing part is resolved). */
+async function resolvePath(files, p) {
+    let at = p;
+    const rest = [];
+    for (let i = 0; i < 256; i++) {
+        try {
+            return external_node_path_.posix.normalize(external_node_path_.posix.join(await files.realpath(at), ...rest));
+        }
+        catch (error) {
+            if (!(0,sftp_engine/* isMissing */.b2)(error) || at === '/' || at === '.')
+                throw error;
+        }
+        const slash = at.lastIndexOf('/');
+        rest.unshift(slash < 0 ? at : at.slice(slash + 1));
+        at = slash < 0 ? '.' : slash === 0 ? '/' : at.slice(0, slash);
+    }
+    throw new Error(`${p}: too many missing components`);
 }
-/** Why files cannot be sent with `transfer`, given tar and what SFTP was found to be. */
-function sendFilesProblem(transfer, tar, sftp) {
-    const viaSftp = sftpCanUpload(sftp);
-    const why = sftp.state === 'available'
-        ? 'its SFTP server has no posix-rename@openssh.com'
-        : sftp.state === 'missing'
-            ? `it has no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
-            : `SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
-    if (transfer === 'tar' && !tar)
-        return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${viaSftp ? '' : ' with an SFTP server'}.`;
-    if (transfer === 'sftp' && !viaSftp)
-        return `transfer is sftp but ${why}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`;
-    if (transfer === 'auto' && !tar && !viaSftp)
-        return `the server has no 'tar' in PATH and ${why}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`;
+async function listOrUndefined(files, dir) {
+    try {
+        return await files.list(dir);
+    }
+    catch (error) {
+        if ((0,sftp_engine/* isMissing */.b2)(error))
+            return undefined;
+        throw error;
+    }
+}
+/** Who holds the lock. Its record is written right after the mkdir, so a moment is allowed. */
+async function lockOwner(files, layout) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+            const owner = await (0,sftp_layout/* readRecord */.aE)(files, layout.owner, server_data/* SERVER_LIMITS */.L_.ownerBytes);
+            if (owner !== undefined)
+                return owner.toString('utf8').trim();
+        }
+        catch {
+            return undefined;
+        }
+        await new Promise(resolve => setTimeout(resolve, 100));
+    }
     return undefined;
 }
+/**
+ * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
+ * had its chance. Only reads, so they may go out before it is known that they are needed.
+ */
+function firstReads(files, path) {
+    return Promise.allSettled([
+        resolvePath(files, path),
+        listOrUndefined(files, path),
+        files.readlink(`${path}/current`),
+        files.lstat(`${path}/.`)
+    ]);
+}
+async function inspectOverSftp(files, options) {
+    if (!files.abilities.posixRename) {
+        throw new errors/* DeployRefusedError */.Qr(`${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`);
+    }
+    const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path));
+    return inspected(files, options, resolved, top, link, self);
+}
+/** Server data that fails validation: the error names the server. */
+function checked(options, read) {
+    try {
+        return read();
+    }
+    catch (error) {
+        if (error instanceof errors/* ServerDataError */.Sy)
+            throw new errors/* ServerDataError */.Sy(`${options.label}: ${error.message}`);
+        throw error;
+    }
+}
+async function inspected(files, options, resolved, top, link, self) {
+    const input = options.path;
+    if (resolved.status === 'rejected') {
+        refused(options, `access cannot resolve ${(0,server_data/* shown */.SP)(input)}: ${(0,errors/* messageOf */.bD)(resolved.reason)}`);
+    }
+    // Every later step gets this path, as inspect.sh's `path` line: one with a line break is
+    // refused there, and so here; then the same checks as that line's (resolvedDeployDir).
+    if (/[\r\n]/.test(resolved.value))
+        refused(options, 'layout the deploy path resolves to a name that contains a newline');
+    const D = checked(options, () => (0,server_data/* resolvedDeployDir */.DJ)(resolved.value, input));
+    const layout = (0,sftp_layout/* layoutOf */.aH)(D);
+    const problem = (0,system_directories/* systemDirectoryProblem */.k)(D);
+    if (problem)
+        refused(options, `system ${problem.replace(/'/g, '')}`);
+    let entries;
+    if (top.status === 'rejected') {
+        const attrs = await files.lstat(D).catch(() => undefined);
+        if (attrs && attrs.type !== 'dir')
+            refused(options, `notdir ${D} exists and is not a directory`);
+        const code = top.reason instanceof sftp_engine/* SftpError */.G3 ? top.reason.code : undefined;
+        if (code === sftp_engine/* SftpStatus */.YQ.PERMISSION_DENIED)
+            refused(options, `access cannot enter ${D}`);
+        throw top.reason;
+    }
+    else
+        entries = top.value;
+    const byName = new Map((entries ?? []).map(e => [e.name, e]));
+    if (entries && !byName.has('.atomic-deploy')) {
+        // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
+        const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => (0,server_data/* shown */.SP)(e.name));
+        if (foreign.length > 0)
+            refused(options, `foreign ${D} holds files that are not a deploy layout`, foreign);
+    }
+    // The deploy directory may belong to another user (root, say), but no user may write to it
+    // but its owner: every entry could be swapped.
+    if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
+        refused(options, `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`);
+    // The layout's directories, as far as can be told before the lock (the owner once it is ours);
+    // where one is a symlink, the refusal says where it points.
+    const targets = await symlinkTargets(files, D, TOP_DIRS, byName);
+    const layoutProblem = (uid) => {
+        for (const name of TOP_DIRS) {
+            const e = byName.get(name);
+            const why = (0,sftp_layout/* layoutDirProblem */.Bo)(name, e?.attrs, { uid, user: options.user }, {
+                ...(e?.owner ? { owner: e.owner } : {}),
+                ...(targets.has(name) ? { target: targets.get(name) } : {})
+            });
+            if (why !== undefined)
+                return why;
+        }
+        return undefined;
+    };
+    const early = layoutProblem(undefined);
+    if (early !== undefined)
+        refused(options, `layout ${early}`);
+    const currentEntry = byName.get('current');
+    if (currentEntry && currentEntry.attrs.type !== 'symlink')
+        refused(options, `layout ${D}/current exists and is not a symlink`);
+    // What current points to, checked before anything is written (again under the lock below).
+    const before = currentEntry && link.status === 'fulfilled'
+        ? checked(options, () => (0,server_data/* liveReleaseOf */.xC)(link.value, D))
+        : undefined;
+    const switchLinks = (entries ?? [])
+        .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
+        .map(e => e.name);
+    const tooLarge = new Map();
+    // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
+    // what is read is read under the lock (a lock held by another run makes them moot).
+    const locking = options.lock
+        ? takeLock(files, options, layout, entries, byName, layoutProblem)
+        : Promise.resolve(undefined);
+    locking.catch(() => undefined);
+    // The starting point's manifest (and the drift check), read beside the rest: of the release
+    // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
+    // are read again).
+    const earlyRecords = entries
+        ? liveRecords(files, options, layout, byName, before, tooLarge)
+        : Promise.resolve({});
+    earlyRecords.catch(() => undefined);
+    const read = recordReader(files, tooLarge);
+    const state = Promise.all([
+        currentEntry || options.lock
+            ? files.readlink(layout.current).catch(error => {
+                if ((0,sftp_engine/* isMissing */.b2)(error))
+                    return undefined;
+                throw error;
+            })
+            : Promise.resolve(undefined),
+        entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
+        entries ? read('log', layout.log, server_data/* SERVER_LIMITS */.L_.logBytes) : Promise.resolve(undefined),
+        entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+    ]);
+    state.catch(() => undefined);
+    await locking;
+    const [current, releaseList, log, metaList] = await state;
+    // The rest of the layout's directories, before anything is written into them.
+    const metaByName = new Map((metaList ?? []).map(e => [e.name, e]));
+    const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName);
+    for (const name of META_DIRS) {
+        const e = metaByName.get(name);
+        const why = (0,sftp_layout/* layoutDirProblem */.Bo)(`.atomic-deploy/${name}`, e?.attrs, { uid: lockUid.get(options), user: options.user }, {
+            ...(e?.owner ? { owner: e.owner } : {}),
+            ...(metaTargets.has(name) ? { target: metaTargets.get(name) } : {})
+        });
+        if (why !== undefined)
+            refused(options, `layout ${why}`);
+    }
+    const liveRelease = current === undefined ? undefined : checked(options, () => (0,server_data/* liveReleaseOf */.xC)(current, D));
+    // Only names that are release ids, and only real directories (sftp-server lists with lstat).
+    const releaseDirs = (0,server_data/* releaseDirectories */.RW)((releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name));
+    const records = await (liveRelease === before
+        ? earlyRecords
+        : liveRecords(files, options, layout, byName, liveRelease, tooLarge));
+    return {
+        deployDir: D,
+        ...(current !== undefined ? { current } : {}),
+        ...(liveRelease !== undefined ? { liveRelease } : {}),
+        releaseDirs,
+        ...(log ? { log } : {}),
+        tooLarge,
+        ...records,
+        metaNames: (metaList ?? []).map(e => e.name),
+        switchLinks
+    };
+}
+/**
+ * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
+ * the inspect script reports it (`toolarge <name> <bytes>`).
+ */
+function recordReader(files, tooLarge) {
+    return async (name, file, limit) => {
+        try {
+            return await (0,sftp_layout/* readRecord */.aE)(files, file, limit);
+        }
+        catch (error) {
+            if (!(error instanceof sftp_engine/* TooLargeError */.qB))
+                throw error;
+            tooLarge.set(name, error.size);
+            return undefined;
+        }
+    };
+}
+/** Where those of `names` in `dir` that are symlinks point (read only when there are some). */
+async function symlinkTargets(files, dir, names, byName) {
+    const links = names.filter(n => byName.get(n)?.attrs.type === 'symlink');
+    const read = await Promise.all(links.map(n => files.readlink(`${dir}/${n}`).catch(() => undefined)));
+    return new Map(links.flatMap((n, i) => (read[i] === undefined ? [] : [[n, read[i]]])));
+}
+/** What the plan and the drift check need of the starting point and of the live release `id`. */
+async function liveRecords(files, options, layout, byName, id, tooLarge) {
+    const cache = options.reuse === 'cache' && byName.has('cache');
+    const read = recordReader(files, tooLarge);
+    const nothing = Promise.resolve(undefined);
+    const { manifestBytes, linksBytes } = server_data/* SERVER_LIMITS */.L_;
+    const [manifest, links, pending, hooked, drift] = await Promise.all([
+        cache
+            ? read('manifest', layout.cacheManifest, manifestBytes)
+            : options.reuse === 'previous' && id !== undefined
+                ? read('manifest', layout.manifest(id), manifestBytes)
+                : nothing,
+        id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
+        cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
+        // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
+        // inspect.sh reads it.
+        id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
+        options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
+    ]);
+    return {
+        ...(manifest ? { manifest } : {}),
+        ...(links ? { links } : {}),
+        ...(pending ? { pending } : {}),
+        ...(hooked ? { hooked } : {}),
+        ...(drift ?? {})
+    };
+}
+/**
+ * The live release against what its deploy recorded: its listing when verified and the marker
+ * made when it became ready (a release made before these records existed, or a listing over its
+ * limit: unknown).
+ */
+async function driftCheck(files, layout, id, read) {
+    const [listing, ready, links] = await Promise.all([
+        read('listing', layout.listing(id), server_data/* SERVER_LIMITS */.L_.listingBytes),
+        files.lstat(layout.ready(id)),
+        read('links', layout.links(id), server_data/* SERVER_LIMITS */.L_.linksBytes)
+    ]);
+    if (!listing || ready?.type !== 'file')
+        return { drift: 'unknown' };
+    const recorded = listing.toString('utf8');
+    // The directories the release had, listed all at once (the walk confirms each one).
+    const hints = recorded
+        .split('\n')
+        .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
+        .filter((p) => p !== undefined);
+    const now = await (0,sftp_tree/* walkTree */.Ir)(files, layout.release(id), { hints });
+    // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
+    // only names paths that are not the release's own, so none are taken as such.
+    let linked;
+    try {
+        linked = (0,server_data/* parseLinkList */.KK)(links ?? Buffer.alloc(0), layout.links(id));
+    }
+    catch {
+        linked = [];
+    }
+    return { drift: driftOf(recorded, now, ready.mtime, linked) };
+}
+/** The deploy user's id, learned from the lock each inspection made (see takeLock). */
+const lockUid = new WeakMap();
+/**
+ * Create what the layout lacks, then `mkdir .atomic-deploy/lock` and learn the deploy user's id
+ * from it (SFTP has no getuid: the directory this run just made is the user's own). With it, the
+ * layout's directories are checked for their owner before anything else is written; a refusal
+ * then takes back what this run made. Returns once the lock is ours and its owner record written.
+ */
+async function takeLock(files, options, layout, entries, byName, layoutProblem) {
+    const D = layout.dir;
+    const held = async () => {
+        const there = await files.lstat(layout.lock).catch(() => undefined);
+        if (!there)
+            refused(options, `permission user ${options.user} cannot write to ${D}`, [], D);
+        throw new errors/* LockHeldError */.Rk(`${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`);
+    };
+    const made = [];
+    if (!byName.has('.atomic-deploy')) {
+        // The deploy directory and any missing parents, shallowest first, then the metadata
+        // directory (private, as the shell scripts make it).
+        const missing = [];
+        if (!entries) {
+            const ancestors = [];
+            for (let at = D; at !== '/' && at !== ''; at = external_node_path_.posix.dirname(at))
+                ancestors.unshift(at);
+            const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)));
+            ancestors.forEach((a, i) => {
+                if (!found[i])
+                    missing.push(a);
+            });
+        }
+        try {
+            // mkdir -p: another deploy starting at the same moment may make them first.
+            if (missing.length > 0)
+                await ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir);
+            await files.mkdir(layout.meta, sftp_layout/* MODES */.FN.privateDir);
+            made.push(layout.meta);
+        }
+        catch (error) {
+            const there = await files.lstat(layout.meta).catch(() => undefined);
+            if (there?.type !== 'dir')
+                refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
+        }
+    }
+    const [lock, mine] = await Promise.allSettled([
+        files.mkdir(layout.lock, sftp_layout/* MODES */.FN.privateDir),
+        files.lstat(layout.lock)
+    ]);
+    if (lock.status === 'rejected') {
+        const error = lock.reason;
+        if (!(error instanceof sftp_engine/* SftpError */.G3) || error.code === undefined)
+            throw error;
+        return held();
+    }
+    const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined;
+    if (uid !== undefined && uid >= 0)
+        lockUid.set(options, uid);
+    const why = layoutProblem(uid);
+    if (why !== undefined) {
+        // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
+        await files.rmdir(layout.lock).catch(() => undefined);
+        for (const dir of made.reverse())
+            await files.rmdir(dir).catch(() => undefined);
+        refused(options, `layout ${why}`);
+    }
+    options.onLocked?.(D);
+    const missing = ['releases', 'shared'].filter(n => !byName.has(n)).map(n => `${D}/${n}`);
+    await Promise.all([
+        // The owner record, private like every record; the metadata directory private too, as the
+        // shell scripts leave it (`chmod 700` on every lock).
+        files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
+            mode: sftp_layout/* MODES */.FN.privateFile,
+            temporaryDir: layout.lock
+        }),
+        files.setMode(layout.meta, sftp_layout/* MODES */.FN.privateDir),
+        missing.length > 0 ? ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir) : undefined
+    ]).catch(error => {
+        if (error instanceof sftp_engine/* SftpError */.G3 && error.code !== undefined)
+            refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
+        throw error;
+    });
+}
 
-// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
-var server_data = __nccwpck_require__(2959);
-// EXTERNAL MODULE: external "node:stream"
-var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./build/bundle/js/progress.js
 
 /**
@@ -56140,6 +56726,10 @@ class UploadProgress {
     }
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/server/removal-guard.js
+var removal_guard = __nccwpck_require__(4145);
+// EXTERNAL MODULE: external "node:stream"
+var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
@@ -56550,7 +57140,7 @@ function createTarStream(entries, options = {}) {
 
 
 /** The line `stat -c` prints for an entry in the verification listing. */
-function listingLine(entry) {
+function upload_listingLine(entry) {
     switch (entry.type) {
         case 'file':
             return `f ${entry.mode.toString(8)} ${entry.size} ./${entry.path}\n`;
@@ -56570,7 +57160,7 @@ function sourceMetadata(entries) {
     let files = manifestFiles.get(entries);
     if (!files) {
         files = serializeManifest({ version: 1, entries, sharedLinks: [] }).then(manifest => ({
-            expected: piecesToBuffer(entries, listingLine),
+            expected: piecesToBuffer(entries, upload_listingLine),
             manifest
         }));
         manifestFiles.set(entries, files);
@@ -56663,56 +57253,677 @@ onFile) {
     return counted.pipe(zipped);
 }
 /**
- * For servers without tar: the same content over SFTP. Every file is written to a temporary
- * name and renamed into place, with its mode set explicitly.
+ * For servers without tar (and `transfer: sftp`): the same content over the pipelined SFTP
+ * engine. Every file is written to a temporary name with its mode set explicitly, and renamed
+ * into place.
  */
 async function sftpUpload(files, o) {
-    for (const m of o.metadata) {
-        await files.writeFileAtomic(`${o.metadataDir}/${m.name}`, external_node_stream_.Readable.from([m.data]), 0o600, m.data.length);
-    }
-    // Requests are handled in order by sftp-server, so parents are made before children even
-    // though all mkdirs are in flight at once.
-    await Promise.all(o.plan.upload
-        .filter(e => e.type === 'dir')
-        .map(e => files.mkdir(`${o.root}/${e.path}`, o.directoryMode)));
-    const uploads = o.plan.upload.filter(e => e.type === 'file');
-    const progress = new UploadProgress(o.log, uploads.length, o.plan.uploadBytes).start();
-    let next = 0;
     const { signal } = o;
-    const aborted = () => new errors/* AbortedError */.oM('The upload was aborted', { cause: signal?.reason });
-    const worker = async () => {
-        while (next < uploads.length) {
-            if (signal?.aborted)
-                throw aborted();
-            const e = uploads[next++];
-            const content = (0,external_node_fs_.createReadStream)(external_node_path_.join(o.sourceRoot, e.path), {
-                highWaterMark: 64 * 1024
-            });
-            const cut = () => void content.destroy(aborted());
-            signal?.addEventListener('abort', cut, { once: true });
-            try {
-                await files.writeFileAtomic(`${o.root}/${e.path}`, countBytes(content, n => (progress.bytes += n)), e.mode, e.size);
-            }
-            finally {
-                signal?.removeEventListener('abort', cut);
-            }
-            progress.files++;
-            o.onFile?.(e);
-        }
-    };
+    await forEachPipelined(o.metadata, (m, batchSignal) => files.writeFile(`${o.metadataDir}/${m.name}`, m.data, { mode: 0o600, signal: batchSignal }), { signal });
+    const progress = new UploadProgress(o.log, o.plan.uploadFiles, o.plan.uploadBytes).start();
     try {
-        // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
-        await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker));
+        await uploadEntries(files, o.plan.upload, {
+            root: o.root,
+            sourceRoot: o.sourceRoot,
+            directoryMode: o.directoryMode,
+            onFile: entry => {
+                progress.files++;
+                progress.bytes += entry.size;
+                o.onFile?.(entry);
+            },
+            signal
+        });
     }
     finally {
         progress.stop();
     }
-    await Promise.all(o.plan.upload
-        .filter(e => e.type === 'symlink')
-        .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`)));
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-release.js
+/**
+ * Phases 4 and 5 over SFTP alone: build `releases/<id>` from the manifest (unchanged files made
+ * on the server with hardlink@openssh.com or copy-data from the release it starts from, the rest
+ * uploaded), verify it (every path's type, size and mode, nothing extra, every link's target;
+ * with verify: full, every file read back and hashed here), link shared paths, and record the
+ * manifest, the revision and the release log, with the same files the shell scripts write.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+/** What the release phases found wrong, in the shell scripts' terms. */
+class SftpVerifyFailure extends Error {
+    unexpected;
+    missing;
+    differs;
+    name = 'SftpVerifyFailure';
+    constructor(unexpected, missing, 
+    /** Content and link targets that differ, described ('content differs: <path>'). */
+    differs) {
+        super('the release does not match the manifest');
+        this.unexpected = unexpected;
+        this.missing = missing;
+        this.differs = differs;
+    }
+}
+function chooseCopier(files, method, log) {
+    const { hardlink, copyData } = files.abilities;
+    if (method === 'hardlink' && hardlink)
+        return 'hardlink';
+    if (copyData) {
+        if (method === 'hardlink')
+            log.info(`the server's SFTP has no hardlink@openssh.com: unchanged files are copied on the server (copy-data)`);
+        return 'copy-data';
+    }
+    if (method === 'copy' && hardlink)
+        log.info(`the server's SFTP has no copy-data (OpenSSH before 9.0): unchanged files are sent again; 'copy-method: hardlink' would link them instead`);
+    else
+        log.info(`the server's SFTP can neither hard-link nor copy: every file is sent`);
+    return 'upload';
+}
+/**
+ * Requests that do not depend on each other leave together: sftp-server handles a session's
+ * requests one after another, and the SFTP draft requires every server to answer as if it did
+ * ("the results in the responses will be the same as if it had sent the requests one at a time
+ * and waited for the response in each case", draft-ietf-secsh-filexfer-02, section 6.1). So a
+ * directory's mkdir and the files made in it leave back to back; what only reads (shared/) or
+ * writes elsewhere (the manifest, the log) goes beside the build.
+ */
+async function prepareOverSftp(o) {
+    const { files, signal, log } = o;
+    // How long each step took, for ACTIONS_STEP_DEBUG: where an SFTP-only deploy spends its time.
+    let last = performance.now();
+    const took = (step) => {
+        const now = performance.now();
+        log.debug(`sftp: ${step} in ${Math.round(now - last)} ms`);
+        last = now;
+    };
+    const L = (0,sftp_layout/* layoutOf */.aH)(o.deployDir);
+    const id = o.releaseId;
+    const R = L.release(id);
+    const guard = (0,removal_guard/* removalGuard */.oL)({ deployDir: o.deployDir, protectedReleases: o.protectedReleases });
+    const copier = o.base.kind === 'none' ? 'upload' : chooseCopier(files, o.copyMethod, log);
+    const quiet = (p) => {
+        p.catch(() => undefined);
+        return p;
+    };
+    // Creating the release directory is the first write of this release, and it must not fail
+    // into cleanup: a release that exists already is someone else's and stays as it is. The free
+    // space is asked for beside it, and the release log opened (it stays open until the release
+    // is recorded).
+    const free = quiet(files.freeBytes(o.deployDir, signal).catch(() => undefined));
+    const logFile = quiet(files.appender(L.log, sftp_layout/* MODES */.FN.privateFile, signal));
+    const closeLog = () => logFile.then(a => a.close()).catch(() => undefined);
+    // The release directory is made with the server's umask (sftp-server's: an SFTP account's own),
+    // less o-w, as a shell deploy makes it with the login's: what it gets is the mode of every
+    // directory of the release (set explicitly, and verified). A seed record for this new id can
+    // only have been planted: this run's record starts empty.
+    const planted = quiet((0,sftp_tree/* removeTree */.dM)(files, L.seeded(id), { guard, signal }).then(() => undefined, (error) => error));
+    let dirMode;
+    const creating = files.mkdir(R, sftp_layout/* MODES */.FN.layoutDir, signal);
+    // Right behind the mkdir: sftp-server answers it first.
+    const made = quiet(files.lstat(R, signal));
+    try {
+        await creating;
+        // (Asked again where a server did not keep the order and answered the lstat first.)
+        const attrs = (await made) ?? (await files.lstat(R, signal));
+        dirMode = (attrs?.mode ?? sftp_layout/* MODES */.FN.layoutDir) & 0o777 & ~0o002;
+    }
+    catch (error) {
+        await closeLog();
+        if (await files.lstat(R).catch(() => undefined)) {
+            throw new errors/* DeployRefusedError */.Qr(`${o.label}: cannot create ${R} (does release ${id} exist already?)`);
+        }
+        throw error;
+    }
+    const needed = bytesNeeded(o, copier);
+    const available = await free;
+    if (available !== undefined && available < needed) {
+        await Promise.all([files.rmdir(R).catch(() => undefined), closeLog()]);
+        throw new errors/* DeployRefusedError */.Qr(`${o.label}: not enough free space in ${o.deployDir}: ${formatBytes(available)} free, ${formatBytes(needed)} needed for release ${id}. Free some space (keep-releases prunes old releases), then deploy again. Nothing was changed.`);
+    }
+    o.onCreated();
+    const plantedFailure = await planted;
+    if (plantedFailure !== undefined)
+        throw plantedFailure;
+    const appender = await logFile;
+    o.keepLog?.(appender);
+    // Logged as begun before anything is written into it, and never cancelled: a release the log
+    // does not know of would never be cleaned up.
+    const started = quiet(appender.append(Buffer.from((0,sftp_layout/* logLine */.BP)('start', id))));
+    took(`${R} created`);
+    // Beside the build: what earlier runs left, the metadata directories and files, and what
+    // shared/ holds.
+    const leftovers = quiet(removeLeftovers(o, L, guard).then(async (aborted) => {
+        if (aborted.length > 0)
+            await appender.append(Buffer.from(aborted.map(a => (0,sftp_layout/* logLine */.BP)('abort', a)).join('')), signal);
+    }));
+    const scratch = quiet((o.leftovers.metaNames.includes('tmp')
+        ? (0,sftp_tree/* removeTree */.dM)(files, L.tmp, { guard, signal })
+        : Promise.resolve(false)).then(() => makeDirectories(files, [
+        L.tmp,
+        ...[L.manifests, L.revisions].filter(d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1)))
+    ], sftp_layout/* MODES */.FN.privateDir, signal)));
+    const write = (path, data, mode) => files.writeFile(path, data, { mode, temporaryDir: L.tmp, signal });
+    const metadata = quiet(scratch.then(() => Promise.all([
+        write(L.manifest(id), o.manifest, sftp_layout/* MODES */.FN.privateFile),
+        write(L.revision(id), Buffer.from(`${o.revision}\n`), sftp_layout/* MODES */.FN.privateFile)
+    ])));
+    // Shared paths are decided from what shared/ holds (read beside the build), and recorded
+    // (the links, the seed record) before the release is verified; they are made after it.
+    const plan = quiet(readShared(o, L).then(read => planShared(o, L, read)));
+    const planned = quiet(Promise.all([plan, scratch]).then(([p]) => Promise.all([
+        write(L.links(id), Buffer.from((0,sftp_layout/* linkListText */.KH)([...p.linked, ...p.parents])), sftp_layout/* MODES */.FN.privateFile),
+        ...(p.record.length > 0
+            ? [write(L.seeded(id), Buffer.from(p.record.join('')), sftp_layout/* MODES */.FN.privateFile)]
+            : [])
+    ])));
+    const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start();
+    const sent = { files: 0, bytes: 0, missing: 0 };
+    const onFile = (entry) => {
+        sent.files++;
+        sent.bytes += entry.size;
+        progress.files++;
+        progress.bytes += entry.size;
+    };
+    // A shared path refused (a conflict) stops the build at once: the release will not be used.
+    const building = new AbortController();
+    const stop = () => building.abort(signal?.reason);
+    signal?.addEventListener('abort', stop, { once: true });
+    if (signal?.aborted)
+        stop();
+    plan.catch(error => building.abort(error));
+    try {
+        await sftp_release_build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent, dirMode);
+    }
+    catch (error) {
+        const refusal = await plan.then(() => undefined, (failure) => failure);
+        throw refusal ?? error;
+    }
+    finally {
+        signal?.removeEventListener('abort', stop);
+        progress.stop();
+    }
+    took(`release built (${copier} for unchanged files, ${sent.files} uploaded)`);
+    if (sent.missing > 0)
+        log.info(`${formatCount(sent.missing)} unchanged files were missing on the server and were sent again`);
+    // The records of what the release is when verified (its listing) and of when it became
+    // ready (an empty marker, made now, after every file of the build): the next deploy's drift
+    // check compares the live release with both, as with a release.sh deploy. Opened while the
+    // release is verified, written right after.
+    const records = quiet(scratch.then(() => Promise.all([
+        files.openForWrite(L.listing(id), {
+            mode: sftp_layout/* MODES */.FN.privateFile,
+            temporaryDir: L.tmp,
+            signal
+        }),
+        files.openForWrite(L.ready(id), { mode: sftp_layout/* MODES */.FN.privateFile, temporaryDir: L.tmp, signal })
+    ])));
+    let listing;
+    try {
+        listing = await verifyRelease(o, R, dirMode);
+    }
+    catch (error) {
+        await records.then(opened => Promise.all(opened.map(f => f.discard())), () => undefined);
+        throw error;
+    }
+    const [listingFile, readyFile] = await records;
+    took('release verified');
+    const shared = await plan;
+    await Promise.all([planned, metadata, leftovers, started]);
+    // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
+    if (o.base.kind === 'cache') {
+        await write(L.cacheManifest, o.manifest, sftp_layout/* MODES */.FN.privateFile);
+        await (0,sftp_tree/* removeTree */.dM)(files, L.cachePending, { guard, signal });
+    }
+    const recorded = Promise.all([
+        listingFile.commit(Buffer.from(listing)),
+        readyFile.commit(Buffer.alloc(0))
+    ]);
+    recorded.catch(() => undefined);
+    const ready = () => appender.append(Buffer.from((0,sftp_layout/* logLine */.BP)('ready', id)), signal);
+    if (shared.actions.every(a => a.kind === 'link' && !a.replace && !a.parent)) {
+        // Links alone: the records written and the links made, and the release logged as ready
+        // right behind them, in one round trip.
+        await Promise.all([recorded, applyShared(o, L, guard, shared), ready()]);
+    }
+    else {
+        await Promise.all([recorded, applyShared(o, L, guard, shared)]);
+        await ready();
+    }
+    // Empty by now; its answer is not waited for (whatever is left there goes with the next
+    // deploy).
+    quiet(files.rmdir(L.tmp));
+    took('release logged as ready');
+    return {
+        uploadedFiles: sent.files,
+        uploadedBytes: sent.bytes,
+        shared: {
+            linked: shared.linked,
+            seeded: shared.actions.filter(a => a.kind === 'seed').map(a => a.rel),
+            replaced: shared.actions.filter(a => a.replace).map(a => a.rel),
+            created: shared.actions.filter(a => a.kind === 'create').map(a => a.rel)
+        }
+    };
+}
+/**
+ * A starting copy is server data too: a directory of it that is a symlink now (a release changed
+ * by hand, or planted), or a file that is no longer a regular file, would be read through
+ * (copy-data opens what a link points to) or written through (a sync of cache/). `root` is
+ * walked (one listing per directory, all at once; links are never entered), and any such path
+ * refuses the deploy before anything is read from it or written into it, as release.sh's
+ * check_copy refuses the copy.
+ */
+async function checkBase(files, label, root, what, copied, writeDirs, signal) {
+    const parents = new Set(writeDirs);
+    for (const e of copied)
+        for (let i = e.path.indexOf('/'); i > 0; i = e.path.indexOf('/', i + 1))
+            parents.add(e.path.slice(0, i));
+    const found = new Map((await (0,sftp_tree/* walkTree */.Ir)(files, root, { hints: parents, signal })).map(e => [e.path, e.attrs.type]));
+    const refuse = (p, expected) => {
+        throw new errors/* DeployRefusedError */.Qr(`${label}: ${(0,server_data/* shown */.SP)(p)} is ${found.get(p) === 'symlink' ? 'a symlink' : `not a ${expected}`} in ${what}, where the manifest has a ${expected}; nothing was read or written through it. ${what === 'cache/' ? 'cache/ was changed on the server: remove it, and the next deploy with reuse: cache rebuilds it' : "The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"}.`);
+    };
+    for (const dir of [...parents].sort()) {
+        const type = found.get(dir);
+        if (type !== undefined && type !== 'dir')
+            refuse(dir, 'directory');
+    }
+    // Symlinks are made anew from the manifest, never copied: only files are read.
+    for (const e of copied) {
+        const type = found.get(e.path);
+        if (e.type === 'file' && type !== undefined && type !== 'file')
+            refuse(e.path, 'file');
+    }
+}
+/** Bytes the new release adds on the server's disk (hard links add none). */
+function bytesNeeded(o, copier) {
+    const sent = new Set(o.plan.upload.map(e => e.path));
+    let bytes = 0;
+    for (const e of o.entries) {
+        if (e.type !== 'file')
+            continue;
+        if (sent.has(e.path) || copier === 'upload' || copier === 'copy-data')
+            bytes += e.size;
+    }
+    return bytes;
+}
+/**
+ * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
+ * switch links, and copies a shell deploy started at lock time. Returns the ids of the releases
+ * removed.
+ */
+async function removeLeftovers(o, L, guard) {
+    const { files, signal } = o;
+    const removed = [];
+    const stale = o.staleReleases.filter(r => r !== o.releaseId);
+    await Promise.all([
+        ...stale.map(async (stale) => {
+            try {
+                await (0,sftp_tree/* removeTree */.dM)(files, L.release(stale), { guard, signal });
+                removed.push(stale);
+            }
+            catch (error) {
+                // A log that calls the live release incomplete is wrong, not a reason to remove it.
+                if (!(error instanceof removal_guard/* RemovalRefusedError */.hg))
+                    throw error;
+                o.log.warning(`left release ${stale} in place: ${error.message}`);
+            }
+        }),
+        ...o.leftovers.switchLinks.map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.dir}/${name}`, { guard, signal })),
+        ...o.leftovers.metaNames
+            .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
+            .map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.meta}/${name}`, { guard, signal }))
+    ]);
+    return removed;
+}
+async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
+    const { files, signal, base, plan } = o;
+    const R = L.release(o.releaseId);
+    const upload = { sourceRoot: o.sourceRoot, directoryMode: dirMode, onFile, signal };
+    if (base.kind === 'none') {
+        await uploadEntries(files, o.entries, { ...upload, root: R });
+        return;
+    }
+    let from;
+    let changed;
+    if (base.kind === 'release') {
+        from = L.release(base.id);
+        changed = new Set(plan.upload.map(e => e.path));
+    }
+    else {
+        // cache/: brought up to date first, then copied whole into the release. Its manifest is
+        // rewritten once the release is verified; until then cache.pending names the paths this
+        // sync touches, so an interrupted sync costs the next deploy only those (as release.sh).
+        if (!base.exists) {
+            await (0,sftp_tree/* removeTrees */.Ui)(files, [L.cacheManifest, L.cachePending, L.cache], { guard, signal });
+            await files.mkdir(L.cache, sftp_layout/* MODES */.FN.layoutDir, signal);
+        }
+        else {
+            // What the sync writes into, and what is copied from cache/, checked first.
+            await checkBase(files, o.label, L.cache, 'cache/', o.entries, o.writeDirs ?? [], signal);
+            const touched = [...plan.remove, ...plan.upload.map(e => e.path)];
+            if (touched.length > 0)
+                await files.appendFile(L.cachePending, Buffer.from(touched.map(p => `${JSON.stringify(p)}\n`).join('')), sftp_layout/* MODES */.FN.privateFile, signal);
+            await Promise.all(plan.remove.map(p => (0,sftp_tree/* removeTree */.dM)(files, `${L.cache}/${p}`, { guard, signal })));
+        }
+        await uploadEntries(files, plan.upload, { ...upload, root: L.cache });
+        from = L.cache;
+        changed = new Set();
+    }
+    // The directories' mkdirs leave first, the files right behind them (see prepareOverSftp).
+    const dirs = makeDirectories(files, o.entries.filter(e => e.type === 'dir').map(e => `${R}/${e.path}`), dirMode, signal);
+    dirs.catch(() => undefined);
+    // What crosses the wire first, so that its transfer overlaps with the copies made on the
+    // server; then the rest.
+    const items = o.entries.filter(e => e.type !== 'dir');
+    const sentFirst = copier === 'upload' ? items : items.filter(e => changed.has(e.path));
+    const madeThere = copier === 'upload' ? [] : items.filter(e => !changed.has(e.path));
+    // The release copied from is read through: unless the drift check walked it already, it is
+    // walked beside the uploads, and the copies wait for it.
+    const baseOk = base.kind === 'release' && !o.baseChecked && madeThere.length > 0
+        ? checkBase(files, o.label, from, `release ${base.id}`, madeThere, [], signal)
+        : Promise.resolve();
+    baseOk.catch(() => undefined);
+    const made = forEachPipelined([...sentFirst, ...madeThere], async (e, batchSignal) => {
+        const target = `${R}/${e.path}`;
+        if (e.type === 'symlink') {
+            await files.symlink(e.target ?? '', target, batchSignal);
+            return;
+        }
+        if (!changed.has(e.path) && copier !== 'upload') {
+            await baseOk;
+            try {
+                if (copier === 'hardlink')
+                    await files.hardlink(`${from}/${e.path}`, target, batchSignal);
+                else
+                    await files.copyFile(`${from}/${e.path}`, target, {
+                        mode: e.mode,
+                        signal: batchSignal
+                    });
+                return;
+            }
+            catch (error) {
+                // The starting copy lost a file (changed by hand): this side has it.
+                if (!(0,sftp_engine/* isMissing */.b2)(error))
+                    throw error;
+                sent.missing++;
+            }
+        }
+        await files.writeFile(target, { local: `${o.sourceRoot}/${e.path}`, size: e.size, sha256: e.sha256 }, { mode: e.mode, signal: batchSignal });
+        onFile(e);
+    }, { signal });
+    // A failed mkdir is the cause to report, rather than the files it left without a directory.
+    const [dirsResult, madeResult] = await Promise.allSettled([dirs, made]);
+    if (dirsResult.status === 'rejected')
+        throw dirsResult.reason;
+    if (madeResult.status === 'rejected')
+        throw madeResult.reason;
+}
+/**
+ * Every path's type, size and mode as sftp-server's lstat gives them, against the manifest, as a
+ * multiset (nothing missing, nothing extra); every link's target read back; with verify: full,
+ * every file read back and hashed here.
+ */
+async function verifyRelease(o, R, dirMode) {
+    const { files, signal } = o;
+    const dirs = o.entries.filter(e => e.type === 'dir').map(e => e.path);
+    // Links read back (and, with verify: full, files read back) beside the listing: a path the
+    // listing finds missing or of another type is reported by it, whatever these find there.
+    const differs = [];
+    const links = o.entries.filter(e => e.type === 'symlink');
+    const contents = o.verify === 'full' ? o.entries.filter(e => e.type === 'file') : [];
+    const checked = forEachPipelined([...links, ...contents], async (e, batchSignal) => {
+        try {
+            if (e.type === 'symlink') {
+                const target = await files.readlink(`${R}/${e.path}`, batchSignal);
+                if (target !== e.target)
+                    differs.push(`symlink target differs: ${(0,server_data/* shown */.SP)(e.path)}`);
+            }
+            else {
+                // Read no further than the file the manifest describes (and one byte more).
+                const { sha256 } = await files
+                    .sha256(`${R}/${e.path}`, e.size + 1, batchSignal)
+                    .catch(error => {
+                    if (error instanceof sftp_engine/* TooLargeError */.qB)
+                        return { sha256: '' };
+                    throw error;
+                });
+                if (sha256 !== e.sha256)
+                    differs.push(`content differs: ${(0,server_data/* shown */.SP)(e.path)}`);
+            }
+        }
+        catch (error) {
+            if (!(0,sftp_engine/* isMissing */.b2)(error))
+                throw error;
+        }
+    }, { signal });
+    checked.catch(() => undefined);
+    const actual = await (0,sftp_tree/* walkTree */.Ir)(files, R, { hints: dirs, signal });
+    const expected = new Map();
+    for (const e of o.entries) {
+        const line = upload_listingLine(e);
+        expected.set(line, (expected.get(line) ?? 0) + 1);
+    }
+    const unexpected = [];
+    const lines = [];
+    for (const a of actual) {
+        // What list_tree would print (an 'o' line for what it would not list: never expected).
+        const line = `${listingLine(a) ?? `o ./${a.path}`}\n`;
+        lines.push(line);
+        // Every directory has the release's mode (set-id and sticky bits are the server's), as
+        // release.sh checks it: one with another mode is unexpected, whatever its path.
+        if (a.attrs.type === 'dir' && (a.attrs.mode & 0o777) !== dirMode) {
+            unexpected.push(line.slice(0, -1));
+            continue;
+        }
+        const compared = a.attrs.type === 'dir' ? `d ./${a.path}\n` : line;
+        const count = expected.get(compared) ?? 0;
+        if (count > 0)
+            expected.set(compared, count - 1);
+        else
+            unexpected.push(line.slice(0, -1));
+    }
+    const missing = [...expected].filter(([, n]) => n > 0).map(([line]) => line.slice(0, -1));
+    await checked;
+    if (unexpected.length + missing.length + differs.length > 0)
+        throw new SftpVerifyFailure(unexpected.slice(0, 50), missing.slice(0, 50), differs.slice(0, 50));
+    return lines.join('');
+}
+function sharedTarget(rel) {
+    return `${'../'.repeat(rel.split('/').length + 1)}shared/${rel}`;
+}
+/** What shared/ holds: its top level (every entry linked), or each listed path. */
+async function readShared(o, L) {
+    const { files, signal } = o;
+    if (o.sharedPaths) {
+        const listed = o.sharedPaths.map(p => p.replace(/\/$/, ''));
+        return {
+            listed: await Promise.all(listed.map(rel => files.lstat(`${L.shared}/${rel}`, signal)))
+        };
+    }
+    try {
+        return { top: await files.list(L.shared, signal) };
+    }
+    catch (error) {
+        if ((0,sftp_engine/* isMissing */.b2)(error))
+            return { top: [] };
+        throw error;
+    }
+}
+/** Decide every shared path before anything changes, so a refusal leaves shared/ as it was. */
+async function planShared(o, L, read) {
+    const inRelease = new Map(o.entries.map(e => [e.path, e]));
+    const plan = { actions: [], linked: [], parents: [], record: [] };
+    const conflict = (rel, hint) => new errors/* DeployRefusedError */.Qr(`${o.label}: ${rel} is both in shared/ and in the release; ${hint}, or set shared-conflict: replace`);
+    if (!o.sharedPaths) {
+        // Every entry of shared/ at the first level the release does not have; where both have a
+        // directory of that name, one level down.
+        const walk = async (prefix, entries) => {
+            for (const entry of entries) {
+                const rel = `${prefix}${entry.name}`;
+                const there = inRelease.get(rel);
+                if (there?.type === 'dir' && entry.attrs.type === 'dir') {
+                    await walk(`${rel}/`, await o.files.list(`${L.shared}/${rel}`, o.signal));
+                    continue;
+                }
+                if (there && o.sharedConflict !== 'replace')
+                    throw conflict(rel, 'remove it from the source');
+                plan.actions.push({ rel, kind: 'link', replace: there !== undefined });
+            }
+        };
+        await walk('', read.top ?? []);
+    }
+    else {
+        o.sharedPaths.forEach((p, i) => {
+            const rel = p.replace(/\/$/, '');
+            const s = read.listed?.[i] !== undefined;
+            const d = inRelease.has(rel);
+            if (s && d && o.sharedConflict === 'fail')
+                throw conflict(rel, 'remove it from the source or exclude it');
+            if (!s && !d && !p.endsWith('/'))
+                throw new errors/* DeployRefusedError */.Qr(`${o.label}: ${rel} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
+            const parent = rel.includes('/') ? rel.slice(0, rel.lastIndexOf('/')) : undefined;
+            const kind = s ? 'link' : d ? 'seed' : 'create';
+            if (kind !== 'link')
+                plan.record.push(`${kind === 'seed' ? 'seeded' : 'created'} ${rel}\n`);
+            plan.actions.push({ rel, kind, replace: s && d, ...(parent ? { parent } : {}) });
+            const top = parent === undefined ? undefined : topMissing(parent, inRelease);
+            if (top !== undefined && !plan.parents.includes(top))
+                plan.parents.push(top);
+        });
+    }
+    plan.linked = plan.actions.map(a => a.rel);
+    return plan;
+}
+/** Carry the plan out (its record is written already): every shared path at once. */
+async function applyShared(o, L, guard, plan) {
+    const { files, signal } = o;
+    const R = L.release(o.releaseId);
+    await Promise.all(plan.actions.map(async (a) => {
+        if (a.replace)
+            await (0,sftp_tree/* removeTree */.dM)(files, `${R}/${a.rel}`, { guard, signal });
+        if (a.kind === 'seed') {
+            const parent = a.rel.includes('/') ? a.rel.slice(0, a.rel.lastIndexOf('/')) : '';
+            if (parent)
+                await ensureUnder(files, L.shared, parent, signal);
+            await files.rename(`${R}/${a.rel}`, `${L.shared}/${a.rel}`, signal);
+        }
+        else if (a.kind === 'create') {
+            await ensureUnder(files, L.shared, a.rel, signal);
+        }
+        if (a.parent)
+            await ensureUnder(files, R, a.parent, signal);
+        await files.symlink(sharedTarget(a.rel), `${R}/${a.rel}`, signal);
+    }));
+}
+function topMissing(parent, inRelease) {
+    const parts = parent.split('/');
+    for (let i = 1; i <= parts.length; i++) {
+        const prefix = parts.slice(0, i).join('/');
+        if (!inRelease.has(prefix))
+            return prefix;
+    }
+    return undefined;
+}
+/** `mkdir -p base/rel`. */
+function ensureUnder(files, base, rel, signal) {
+    const parts = rel.split('/');
+    return ensureDirectories(files, parts.map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`), sftp_layout/* MODES */.FN.layoutDir, signal);
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 2 modules
+var remote_scripts = __nccwpck_require__(4200);
+// EXTERNAL MODULE: ./build/bundle/js/server/script-output.js
+var script_output = __nccwpck_require__(2738);
+;// CONCATENATED MODULE: ./build/bundle/js/server/capabilities.js
+
+/** Commands a deploy cannot do without: the listing, the checksums and their comparison. */
+const REQUIRED_TOOLS = ['sha256sum', 'stat', 'find', 'awk'];
+/** Whether the SFTP server announced an extension (posix-rename@openssh.com, say). */
+function sftpHas(capabilities, extension) {
+    const { sftp } = capabilities;
+    return sftp.state === 'available' && (sftp.extensions?.includes(extension) ?? false);
+}
+/**
+ * Whether `current` is switched over SFTP (posix-rename@openssh.com, which is rename(2)) or by a
+ * rename in the shell (mv of a link made in a private directory): SFTP where it is there.
+ */
+function switchesOverSftp(capabilities) {
+    return sftpCanUpload(capabilities.sftp);
+}
+/** Uploads over SFTP write each file under a temporary name and rename it over the final one. */
+function sftpCanUpload(sftp) {
+    return (sftp.state === 'available' && (sftp.extensions?.includes('posix-rename@openssh.com') ?? false));
+}
+/** One line for the log: what the server is and offers, and how the deploy will use it. */
+function describeCapabilities(capabilities) {
+    const parts = [
+        `${(0,servers/* printable */.g$)(capabilities.software ?? 'unknown SSH server')}${capabilities.pipelined ? ' (round trips saved)' : ''}`
+    ];
+    if (capabilities.loginShell !== undefined)
+        parts.push(`login shell ${(0,servers/* printable */.g$)(capabilities.loginShell).slice(0, 200)}`);
+    const tools = ['tar', 'gzip'].filter(t => capabilities.tools.has(t));
+    const toolset = capabilities.toolset === 'gnu'
+        ? 'GNU tools'
+        : capabilities.toolset === 'busybox'
+            ? 'BusyBox tools'
+            : 'tools';
+    parts.push(`${toolset}${tools.length > 0 ? ` with ${tools.join(' and ')}` : ', no tar'}`);
+    const { sftp } = capabilities;
+    if (switchesOverSftp(capabilities))
+        parts.push('SFTP with posix-rename');
+    else if (sftp.state === 'available')
+        parts.push('SFTP without posix-rename: switching with mv in the shell');
+    else if (sftp.state === 'missing')
+        parts.push(`no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv in the shell`);
+    else
+        parts.push(`SFTP not probed (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv`);
+    return parts.join('; ');
+}
+/**
+ * Why a deploy cannot complete on this server, or undefined when it can: a tool it needs, or a
+ * way to send files (tar, or SFTP with posix-rename), with the setting that fixes it.
+ */
+function deployProblem(capabilities, transfer) {
+    const missing = REQUIRED_TOOLS.filter(t => !capabilities.tools.has(t));
+    if (missing.length > 0)
+        return missingToolsProblem(missing);
+    return sendFilesProblem(transfer, capabilities.tools.has('tar'), capabilities.sftp);
+}
+function missingToolsProblem(missing) {
+    return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox), and tar for transfer: tar.`;
+}
+/** Why files cannot be sent with `transfer`, given tar and what SFTP was found to be. */
+function sendFilesProblem(transfer, tar, sftp) {
+    const viaSftp = sftpCanUpload(sftp);
+    const why = sftp.state === 'available'
+        ? 'its SFTP server has no posix-rename@openssh.com'
+        : sftp.state === 'missing'
+            ? `it has no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
+            : `SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
+    if (transfer === 'tar' && !tar)
+        return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${viaSftp ? '' : ' with an SFTP server'}.`;
+    if (transfer === 'sftp' && !viaSftp)
+        return `transfer is sftp but ${why}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`;
+    if (transfer === 'auto' && !tar && !viaSftp)
+        return `the server has no 'tar' in PATH and ${why}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`;
+    return undefined;
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/server-session.js
+
+
+
+
+
 
 
 
@@ -56768,6 +57979,19 @@ class ServerSession {
     /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
     prefetched;
     linksBlob;
+    /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
+    access = 'shell';
+    /** What an SFTP-only inspect found left over by earlier runs. */
+    leftovers = {
+        switchLinks: [],
+        metaNames: []
+    };
+    /** Directories of the release being deployed, listed ahead of need when pruning. */
+    releaseDirsHint = [];
+    /** The release log, held open for appending by an SFTP-only deploy from its prepare phase on. */
+    logFile;
+    /** The lock's owner record, read once the release is ready, for the finish phase. */
+    lockOwnerRead;
     /** Records the server did not send, being past their limits: name -> size. */
     tooLarge = new Map();
     /** This run's shared-paths input, for the cleanup of what it seeded. */
@@ -56779,6 +58003,8 @@ class ServerSession {
      * server since), when the drift check ran and the release has a record to compare with.
      */
     drift;
+    /** Whether the drift check was asked for (not with on-drift: ignore). */
+    driftChecked = false;
     /** What before-switch changed in the live release when it was made, as recorded then. */
     hooked;
     constructor(server, host, log) {
@@ -56804,9 +58030,9 @@ class ServerSession {
             onStderrLine: line => this.log.info(line),
             ...options
         });
-        const output = parseScriptOutput(result.stdout);
+        const output = (0,script_output/* parseScriptOutput */.uF)(result.stdout);
         // What a script left alone and why (a release kept, a record not acted on).
-        for (const line of values(output, 'warning'))
+        for (const line of (0,script_output/* values */.zu)(output, 'warning'))
             this.log.warning(line);
         return { result, output };
     }
@@ -56817,7 +58043,16 @@ class ServerSession {
      */
     async inspect(pathInput, lockOwner, reuse, prefetch, 
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-    deploy, drift = false) {
+    deploy, drift = false, access = { shell: 'auto', needsShell: [] }) {
+        if (access.shell === 'none' || !this.host.exec)
+            return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none');
+        // Whether the account runs commands is known only from the script's answer; the reads an
+        // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
+        // it runs none.
+        const early = this.host
+            .files()
+            .then(files => firstReads(files, pathInput))
+            .catch(() => undefined);
         const params = {
             path: pathInput,
             lock: lockOwner !== undefined,
@@ -56838,8 +58073,27 @@ class ServerSession {
                 tarOrSftp: deploy.transfer === 'auto'
             };
         }
-        let { result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)(params));
-        if (params.require && value(output, 'refused') === 'need-sftp') {
+        let ran;
+        try {
+            ran = await this.script((0,remote_scripts/* inspectScript */.Y1)(params));
+        }
+        catch (error) {
+            if (!(error instanceof errors/* ExecRefusedError */.EC))
+                throw error;
+            const why = 'the server refuses to run commands for this account';
+            if (await this.sftpOnlyPossible(why))
+                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early);
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`);
+        }
+        let { result, output } = ran;
+        if (output.lines.length === 0 && result.code !== 0) {
+            // Not a word from the script: the account ran something else (ForceCommand internal-sftp,
+            // nologin, a restricted shell). Any sh prints a line of ours before it writes anything.
+            const why = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
+            if (await this.sftpOnlyPossible(why))
+                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early);
+        }
+        if (params.require && (0,script_output/* value */.Uq)(output, 'refused') === 'need-sftp') {
             // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
             // before writing anything; ask again once SFTP is known to be there.
             await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false);
@@ -56860,24 +58114,19 @@ class ServerSession {
             throw error;
         }
         this.pendingBlob = output.blobs.get('pending');
+        this.driftChecked = drift;
         if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
             this.drift = summarizeDiff(parseListingDiff('drift', output.lines));
         const hooked = output.blobs.get('hooked');
-        this.hooked = hooked
-            ? summarizeDiff(parseListingDiff('hook', hooked
-                .toString('utf8')
-                .split('\n')
-                .filter(l => l.startsWith('!'))
-                .map(l => l.slice(1))))
-            : undefined;
+        this.hooked = hooked ? hookedDiff(hooked) : undefined;
         this.report.previousRelease = this.liveRelease;
-        const toolset = value(output, 'toolset');
+        const toolset = (0,script_output/* value */.Uq)(output, 'toolset');
         this.capabilities = {
             software: this.host.software,
             pipelined: this.host.pipelined,
             exec: { available: true },
             sftp: await this.sftpProbe(deploy !== undefined && !this.tools.has('tar')),
-            loginShell: value(output, 'shell'),
+            loginShell: (0,script_output/* value */.Uq)(output, 'shell'),
             tools: this.tools,
             toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
         };
@@ -56910,63 +58159,162 @@ class ServerSession {
         if (output.lines.length === 0 && result.code !== 0) {
             // Not a word from the script: the account ran something else (nologin, a ForceCommand).
             const reason = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
-            this.capabilities = {
-                software: this.host.software,
-                pipelined: this.host.pipelined,
-                exec: { available: false, reason },
-                sftp: await this.host
-                    .probeSftp()
-                    .catch(error => ({ state: 'unknown', reason: (0,errors/* messageOf */.bD)(error) })),
-                loginShell: undefined,
-                tools: new Set(),
-                toolset: 'other'
-            };
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, reason)}`);
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, reason, this.capabilities?.sftp)}`);
         }
-        const refused = value(output, 'refused');
+        const refused = (0,script_output/* value */.Uq)(output, 'refused');
         if (refused?.startsWith('tools ')) {
             throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`);
         }
         if (result.code === remote_scripts/* REFUSED_EXIT */.ED || refused !== undefined) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', values(output, 'foreign'), this.server.user, value(output, 'path') ?? pathInput)}`);
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', (0,script_output/* values */.zu)(output, 'foreign'), this.server.user, (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
         }
         if (result.code === remote_scripts/* LOCK_EXIT */.n8) {
-            throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), value(output, 'path') ?? pathInput)}`);
+            throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
         }
         if (result.code !== 0 || !output.lines.includes('end')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`, result.code, result.stderrTail);
         }
     }
+    /**
+     * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
+     * Whatever needs a shell is refused first, before anything is written.
+     */
+    async inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early) {
+        this.access = 'sftp';
+        const [needs] = access.needsShell;
+        if (needs !== undefined) {
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: '${needs}' needs a shell on the server, and ${why}. Remove '${needs}' (a health-check-url still runs from the runner), or deploy as a user with a shell. Nothing was changed.`);
+        }
+        // Known already when the script found no shell; with shell: none, probed here.
+        const possible = this.capabilities
+            ? sftpCanUpload(this.capabilities.sftp)
+            : await this.sftpOnlyPossible(why);
+        if (!possible) {
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`);
+        }
+        const files = await this.host.files();
+        this.log.info(`server: ${(0,servers/* printable */.g$)(this.host.software ?? 'unknown SSH server')}; ${why}; SFTP with ${[
+            'posix-rename',
+            ...(files.abilities.hardlink ? ['hardlink'] : []),
+            ...(files.abilities.copyData ? ['copy-data'] : [])
+        ].join(', ')}: deploying over SFTP alone`);
+        const reads = await early;
+        const state = await inspectOverSftp(files, {
+            path: pathInput,
+            lock: lockOwner,
+            reuse,
+            user: this.server.user,
+            label: this.label,
+            ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
+            drift,
+            onLocked: dir => {
+                this.deployDir = dir;
+                if (lockOwner)
+                    this.lockToken = lockOwner.token;
+            }
+        }).catch(error => {
+            throw this.sftpFailure(error, `inspecting ${pathInput}`);
+        });
+        this.deployDir = state.deployDir;
+        this.releaseDirs = state.releaseDirs;
+        // Records past their limit were not read: the same names and rules as the inspect script's.
+        this.tooLarge = state.tooLarge;
+        try {
+            this.events = this.acceptLog(state.log ?? Buffer.alloc(0));
+        }
+        catch (error) {
+            if (error instanceof errors/* ServerDataError */.Sy)
+                throw new errors/* ServerDataError */.Sy(`${this.label}: ${error.message}`);
+            throw error;
+        }
+        const listing = state.tooLarge.get('listing');
+        if (listing !== undefined && state.liveRelease !== undefined)
+            this.log.warning(`${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.listingBytes)}: changes made on the server since that release was deployed were not looked for`);
+        this.liveRelease = state.liveRelease;
+        this.manifestBlob = state.manifest;
+        this.linksBlob = state.links;
+        this.pendingBlob = state.pending;
+        this.driftChecked = drift;
+        if (state.drift !== undefined && state.drift !== 'unknown')
+            this.drift = summarizeDiff(state.drift);
+        this.hooked = state.hooked ? hookedDiff(state.hooked) : undefined;
+        this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames };
+        this.report.previousRelease = this.liveRelease;
+    }
+    /**
+     * The account runs no commands: whether its SFTP can carry the whole deploy (a session with
+     * posix-rename@openssh.com, for the atomic switch). Records what the server offers either way.
+     */
+    async sftpOnlyPossible(why) {
+        const sftp = await this.host
+            .probeSftp()
+            .catch(error => ({ state: 'unknown', reason: (0,errors/* messageOf */.bD)(error) }));
+        this.capabilities = {
+            software: this.host.software,
+            pipelined: this.host.pipelined,
+            exec: { available: false, reason: why },
+            sftp,
+            loginShell: undefined,
+            tools: new Set(),
+            toolset: 'other'
+        };
+        return sftpCanUpload(sftp);
+    }
+    /** The open release log, handed over once (whoever takes it closes it). */
+    takeLogFile() {
+        const file = this.logFile;
+        this.logFile = undefined;
+        return file;
+    }
+    /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
+    sftpFailure(error, what) {
+        if (!(error instanceof sftp_engine/* SftpError */.G3))
+            return error;
+        const message = error.message.startsWith(`${this.label}: `)
+            ? error.message.slice(this.label.length + 2)
+            : error.message;
+        // No answer: the connection went, and whether the request took effect is unknown.
+        if (error.code === undefined)
+            return new errors/* ConnectionError */.Rc(`${this.label}: ${what}: ${/connection lost/.test(message) ? message : `connection lost (${message})`}`);
+        return new errors/* RemoteCommandError */.at(`${this.label}: ${what} failed: ${message}`, null, '');
+    }
     /** What the inspect script reported, validated (see server-data.ts). */
     readState(output, pathInput) {
-        this.deployDir = (0,server_data/* resolvedDeployDir */.DJ)(value(output, 'path'), pathInput);
+        this.deployDir = (0,server_data/* resolvedDeployDir */.DJ)((0,script_output/* value */.Uq)(output, 'path'), pathInput);
         // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
-        this.tooLarge = new Map(values(output, 'toolarge').map(line => {
+        this.tooLarge = new Map((0,script_output/* values */.zu)(output, 'toolarge').map(line => {
             const [name = '', size = ''] = line.split(' ');
             return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity];
         }));
-        this.umask = (0,server_data/* parseUmask */.Dy)(value(output, 'umask'));
-        this.tools = new Set(values(output, 'tool'));
-        this.releaseDirs = (0,server_data/* releaseDirectories */.RW)(values(output, 'release'));
+        this.umask = (0,server_data/* parseUmask */.Dy)((0,script_output/* value */.Uq)(output, 'umask'));
+        this.tools = new Set((0,script_output/* values */.zu)(output, 'tool'));
+        this.releaseDirs = (0,server_data/* releaseDirectories */.RW)((0,script_output/* values */.zu)(output, 'release'));
+        this.events = this.acceptLog(output.blobs.get('log') ?? Buffer.alloc(0));
+        const current = output.blobs.get('current')?.toString('utf8');
+        this.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, this.deployDir);
+        this.manifestBlob = output.blobs.get('manifest');
+        this.linksBlob = output.blobs.get('links');
+        this.prefetched = (0,server_data/* parsePrefetch */.VV)((0,script_output/* value */.Uq)(output, 'prefetch'));
+    }
+    /**
+     * The release log as read (or its size in tooLarge, when it was not sent), parsed and checked:
+     * it decides what is pruned and rolled back to, so a log past its limit or with a line that is
+     * not ours is an error that names the file and the fix, whichever way it was read.
+     */
+    acceptLog(log) {
         const logFile = `${this.deployDir}/.atomic-deploy/log`;
-        const log = output.blobs.get('log') ?? Buffer.alloc(0);
         const logSize = this.tooLarge.get('log') ?? log.length;
         if (logSize > server_data/* SERVER_LIMITS */.L_.logBytes) {
             throw new errors/* ServerDataError */.Sy(`${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`);
         }
         try {
-            this.events = parseLog(log.toString('utf8'));
+            return parseLog(log.toString('utf8'));
         }
         catch (error) {
             if (!(error instanceof LogFormatError))
                 throw error;
             throw new errors/* ServerDataError */.Sy(`${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`);
         }
-        const current = output.blobs.get('current')?.toString('utf8');
-        this.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, this.deployDir);
-        this.manifestBlob = output.blobs.get('manifest');
-        this.linksBlob = output.blobs.get('links');
-        this.prefetched = (0,server_data/* parsePrefetch */.VV)(value(output, 'prefetch'));
     }
     /** Complete releases (the rollback targets), the most recently live last. */
     completeReleases() {
@@ -57042,7 +58390,16 @@ class ServerSession {
                 return rebuild(`${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`);
             if (pending.length > 0)
                 this.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
-            return { kind: 'cache', exists: true, ...withoutPaths(entries, pending) };
+            // With copy-method: hardlink the live release shares its files with cache/, so what was
+            // changed in it in place since it was deployed (drift), or by its before-switch, may have
+            // changed in cache/ too. Those paths are sent again like pending ones (with cp -a they
+            // cost one upload each and change nothing else), so the new release holds the source.
+            if (this.tooLarge.has('hooked') ||
+                (this.drift !== undefined && !this.drift.complete) ||
+                (this.hooked !== undefined && !this.hooked.complete))
+                return rebuild(`the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`);
+            const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
+            return { kind: 'cache', exists: true, ...withoutPaths(entries, [...pending, ...changed]) };
         }
         if (this.liveRelease === undefined)
             return { kind: 'none', reason: 'first deploy (no current release)' };
@@ -57151,17 +58508,14 @@ class ServerSession {
         const base = this.base;
         if (!plan || !base)
             throw new Error('prepareRelease before makePlan');
+        if (this.access === 'sftp')
+            return this.prepareOverSftp(options, plan, base);
         const id = options.releaseId;
         this.sharedPaths = options.sharedPaths ?? [];
         const common = this.releaseParams(id);
         const useTar = this.useTar(options.transfer);
         const gzip = useTar && this.useGzip(options.compression, plan);
-        const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id);
-        // The log is the server's word: a release it calls incomplete may be the live one.
-        if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
-            this.log.warning(`the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`);
-            stale.splice(stale.indexOf(this.liveRelease), 1);
-        }
+        const stale = this.staleReleases(id);
         const metadata = await releaseMetadata(options.entries, options.verify === 'full' ? options.entries : plan.upload, options.revision);
         const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`;
         const prepare = {
@@ -57217,6 +58571,16 @@ class ServerSession {
             this.report.filesUploaded = sent.files;
             this.report.bytesUploaded = sent.bytes;
         }
+    }
+    /** Incomplete releases of earlier runs, to remove before `id` is made. */
+    staleReleases(id) {
+        const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id);
+        // The log is the server's word: a release it calls incomplete may be the live one.
+        if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+            this.log.warning(`the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`);
+            stale.splice(stale.indexOf(this.liveRelease), 1);
+        }
+        return stale;
     }
     /** The upload and the release scripts around it; the output of the last one. */
     async transferAndFinalize(options, p, count) {
@@ -57287,42 +58651,108 @@ class ServerSession {
     }
     /** What the release script reported once the release is ready. */
     reportPrepared(id, plan, final) {
-        const hookExit = value(final, 'hook-exit');
+        const hookExit = (0,script_output/* value */.Uq)(final, 'hook-exit');
         if (hookExit)
             this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`);
         const hookDiff = parseListingDiff('hook', final.lines);
         if (hookDiff.counts !== undefined) {
             const changes = summarizeDiff(hookDiff);
             const total = hookDiff.counts.reduce((a, b) => a + b, 0);
-            this.log.info(`before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`);
+            this.log.info(`before-switch changed release ${id} after verification: ${describeDrift(changes, 20, server_data/* shown */.SP)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`);
         }
         this.report.filesDeleted = plan.deleted.length;
         this.report.release = id;
-        const linked = values(final, 'shared');
+        this.logShared((0,script_output/* values */.zu)(final, 'shared'), (0,script_output/* values */.zu)(final, 'shared-seeded'), (0,script_output/* values */.zu)(final, 'shared-replaced'));
+    }
+    /** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
+    async prepareOverSftp(options, plan, base) {
+        const id = options.releaseId;
+        this.sharedPaths = options.sharedPaths ?? [];
+        const files = await this.host.files();
+        const { manifest } = await sourceMetadata(options.entries);
+        this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path);
+        let result;
+        try {
+            result = await prepareOverSftp({
+                files,
+                label: this.label,
+                log: this.log,
+                deployDir: this.deployDir,
+                releaseId: id,
+                sourceRoot: options.sourceRoot,
+                entries: options.entries,
+                plan,
+                base,
+                copyMethod: options.copyMethod,
+                verify: options.verify,
+                sharedPaths: options.sharedPaths,
+                sharedConflict: options.sharedConflict,
+                revision: options.revision,
+                manifest,
+                staleReleases: this.staleReleases(id),
+                leftovers: this.leftovers,
+                protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+                // The drift check walked the live release, and the base was planned without what
+                // differed: nothing of it is read through a link.
+                baseChecked: base.kind === 'release' && this.drift !== undefined,
+                writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan),
+                onCreated: () => {
+                    this.prepared = id;
+                },
+                keepLog: appender => {
+                    this.logFile = appender;
+                },
+                signal: options.signal
+            });
+        }
+        catch (error) {
+            if (error instanceof SftpVerifyFailure)
+                throw this.verifyError(id, error.unexpected, error.missing, error.differs);
+            throw this.sftpFailure(error, `preparing release ${id}`);
+        }
+        // Read while the switch is made: finishing needs it before it removes the lock.
+        this.lockOwnerRead = (0,sftp_finish/* readLockOwner */.Dh)(files, this.deployDir).catch(() => undefined);
+        this.report.filesUploaded = result.uploadedFiles;
+        this.report.bytesUploaded = result.uploadedBytes;
+        this.report.filesDeleted = plan.deleted.length;
+        this.report.release = id;
+        this.logShared(result.shared.linked, result.shared.seeded, result.shared.replaced);
+    }
+    logShared(linked, seeded, replaced) {
         if (linked.length > 0)
             this.log.info(`linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`);
-        for (const p of values(final, 'shared-seeded'))
+        for (const p of seeded)
             this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`);
-        for (const p of values(final, 'shared-replaced'))
+        for (const p of replaced)
             this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`);
+    }
+    /** The release does not match its manifest: what differs, and what may have caused it. */
+    verifyError(id, unexpected, missing, 
+    /** Further differences, each described already ('content differs: <path>'). */
+    differs) {
+        const paths = [
+            ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
+            ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
+            ...differs
+        ];
+        // What before-switch wrote is recorded and left out of the copy whatever on-drift says;
+        // what was changed by hand (or by the app) is found only by the drift check.
+        const drift = this.base?.kind === 'release'
+            ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
+            : '';
+        return new errors/* VerifyError */.Gz(`${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`, paths);
     }
     checkRelease(result, output, id, metadata, expect = 'ready') {
         if (result.code === 0 && output.lines.includes(expect))
             return;
-        const error = scriptError(output);
+        const error = (0,script_output/* scriptError */.mm)(output);
         if (error?.kind === 'verify') {
-            const paths = [
-                ...values(output, 'unexpected').map(l => `unexpected or different: ${describeListingLine(l)}`),
-                ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
-                ...values(output, 'badsum').map(l => `content differs: ${l}`),
+            throw this.verifyError(id, (0,script_output/* values */.zu)(output, 'unexpected'), (0,script_output/* values */.zu)(output, 'missing'), [
+                ...(0,script_output/* values */.zu)(output, 'badsum').map(l => `content differs: ${l}`),
                 // Reported by number: these names may hold a line break.
-                ...values(output, 'badodd').map(n => `content differs: ${(0,server_data/* shown */.SP)(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`),
-                ...values(output, 'badlink').map(n => `symlink target differs: ${(0,server_data/* shown */.SP)(metadata.links[Number(n)]?.path ?? `#${n}`)}`)
-            ];
-            const drift = this.base?.kind === 'release'
-                ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
-                : '';
-            throw new errors/* VerifyError */.Gz(`${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`, paths);
+                ...(0,script_output/* values */.zu)(output, 'badodd').map(n => `content differs: ${(0,server_data/* shown */.SP)(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`),
+                ...(0,script_output/* values */.zu)(output, 'badlink').map(n => `symlink target differs: ${(0,server_data/* shown */.SP)(metadata.links[Number(n)]?.path ?? `#${n}`)}`)
+            ]);
         }
         if (error?.kind === 'shared-conflict' ||
             error?.kind === 'shared-missing' ||
@@ -57377,14 +58807,41 @@ class ServerSession {
      * as its messages say them.
      */
     async sharedProblems(entries, sharedPaths, conflict) {
+        const describe = (shared) => sharedProblems(shared, entries, sharedPaths, conflict).map(p => p.kind === 'conflict'
+            ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+            : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
+        if (this.access === 'sftp')
+            return describe(await this.sharedOverSftp(entries, sharedPaths).catch(error => {
+                throw this.sftpFailure(error, 'listing shared/');
+            }));
         const { result, output } = await this.script((0,remote_scripts/* sharedListingScript */.FH)(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32)));
         if (result.code !== 0 || !output.lines.includes('shared-end')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
         }
-        const shared = parseSharedListing(values(output, 'shared-entry'));
-        return sharedProblems(shared, entries, sharedPaths, conflict).map(p => p.kind === 'conflict'
-            ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
-            : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
+        return describe(parseSharedListing((0,script_output/* values */.zu)(output, 'shared-entry')));
+    }
+    /** What shared/ holds, as deep as deciding the shared paths needs, read over SFTP. */
+    async sharedOverSftp(entries, sharedPaths) {
+        const files = await this.host.files();
+        const root = `${this.deployDir}/shared`;
+        const typeOf = (t) => t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'file';
+        const shared = new Map();
+        if (sharedPaths) {
+            const rels = sharedPaths.map(p => p.replace(/\/$/, ''));
+            const found = await Promise.all(rels.map(rel => files.lstat(`${root}/${rel}`)));
+            rels.forEach((rel, i) => {
+                const attrs = found[i];
+                if (attrs)
+                    shared.set(rel, typeOf(attrs.type));
+            });
+            return shared;
+        }
+        if ((await files.lstat(root))?.type !== 'dir')
+            return shared;
+        const depth = Math.min(sharedDepth(entries, sharedPaths), 32);
+        for (const e of await (0,sftp_tree/* walkTree */.Ir)(files, root, { maxDepth: depth }))
+            shared.set(e.path, typeOf(e.attrs.type));
+        return shared;
     }
     /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
     get sftpSwitch() {
@@ -57434,16 +58891,18 @@ class ServerSession {
     async shellSwitch(id) {
         const { result, output } = await this.script((0,remote_scripts/* switchScript */.Ec)({ deployDir: this.deployDir, ...(id !== undefined ? { releaseId: id } : {}) }));
         if (!output.lines.includes('switched')) {
-            const error = scriptError(output);
+            const error = (0,script_output/* scriptError */.mm)(output);
             throw new errors/* SwitchRefusedError */.FL(`${this.label}: switch failed: ${error?.message ?? `exit ${result.code}`}: ${lastLines(result.stderrTail)}`);
         }
-        return value(output, 'current');
+        return (0,script_output/* value */.Uq)(output, 'current');
     }
     /**
      * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
      * `previous` as the release that was live before it.
      */
     async afterSwitch(script, id, previous, name = 'after-switch') {
+        if (this.access === 'sftp')
+            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${name} needs a shell on the server`);
         const env = this.hookEnv(id);
         env.PREVIOUS_RELEASE_ID = previous ?? '';
         env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : '';
@@ -57455,7 +58914,7 @@ class ServerSession {
             env,
             umask: this.contentUmask
         }));
-        const exit = value(output, 'hook-exit');
+        const exit = (0,script_output/* value */.Uq)(output, 'hook-exit');
         if (result.code !== 0) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`, result.code, result.stderrTail);
         }
@@ -57467,6 +58926,25 @@ class ServerSession {
         const token = this.lockToken;
         if (id === undefined && token === undefined)
             return;
+        if (this.access === 'sftp') {
+            const done = await (0,sftp_finish/* abortOverSftp */.se)({
+                files: await this.host.files(),
+                log: this.log,
+                deployDir: this.deployDir,
+                releaseId: id,
+                lockToken: token,
+                protectedReleases: [this.liveRelease, this.switchedTo],
+                sharedPaths: this.sharedPaths,
+                logFile: this.takeLogFile()
+            }).catch(error => {
+                throw this.sftpFailure(error, 'cleaning up');
+            });
+            if (done.aborted)
+                this.prepared = undefined;
+            if (done.unlocked)
+                this.lockToken = undefined;
+            return;
+        }
         const script = id !== undefined
             ? (0,remote_scripts/* abortScript */.eL)(this.releaseParams(id))
             : (0,remote_scripts/* finishScript */.NM)({
@@ -57487,6 +58965,33 @@ class ServerSession {
         const gone = [...releaseStates(this.events)]
             .filter(([, state]) => state === 'gone')
             .map(([id]) => id);
+        if (this.access === 'sftp') {
+            const done = await (0,sftp_finish/* finishOverSftp */.Ru)({
+                files: await this.host.files(),
+                log: this.log,
+                deployDir: this.deployDir,
+                events,
+                prune,
+                forget: [...prune, ...gone],
+                lockToken: this.lockToken,
+                seedRecords: [
+                    ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+                    ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
+                ],
+                protectedReleases: [this.liveRelease, this.switchedTo],
+                hints: this.releaseDirsHint,
+                logFile: this.takeLogFile(),
+                ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
+            }).catch(error => {
+                throw this.sftpFailure(error, 'finishing');
+            });
+            for (const id of done.pruned)
+                this.log.info(`pruned release ${id}`);
+            if (done.unlocked)
+                this.lockToken = undefined;
+            this.prepared = undefined;
+            return;
+        }
         const { result, output } = await this.script((0,remote_scripts/* finishScript */.NM)({
             deployDir: this.deployDir,
             events,
@@ -57501,9 +59006,9 @@ class ServerSession {
         if (result.code !== 0 || !output.lines.includes('finished')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
         }
-        for (const line of values(output, 'pruned'))
+        for (const line of (0,script_output/* values */.zu)(output, 'pruned'))
             this.log.info(`pruned release ${line}`);
-        for (const line of values(output, 'kept'))
+        for (const line of (0,script_output/* values */.zu)(output, 'kept'))
             this.log.warning(`not pruned: release ${line}`);
         if (output.lines.includes('unlocked'))
             this.lockToken = undefined;
@@ -57532,6 +59037,14 @@ function withoutPaths(entries, paths) {
  * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
  * one (the file is read back from the server: every path is checked before it steers a removal).
  */
+/** What before-switch changed in a release, from the record release.sh made of it. */
+function hookedDiff(record) {
+    return summarizeDiff(parseListingDiff('hook', record
+        .toString('utf8')
+        .split('\n')
+        .filter(l => l.startsWith('!'))
+        .map(l => l.slice(1))));
+}
 function parsePending(blob) {
     if (!blob)
         return [];
@@ -57557,7 +59070,11 @@ function files(n) {
     return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/settings.js
+var js_settings = __nccwpck_require__(7336);
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/group-run.js
+
+
 
 
 
@@ -57686,14 +59203,29 @@ class GroupRun {
         });
         return { token, json };
     }
+    /** Inputs that are set and need a shell on the server, for this mode. */
+    needsShell() {
+        const { settings } = this;
+        const needs = [];
+        if (settings.mode === 'deploy' && settings.beforeSwitch)
+            needs.push(js_settings/* Inputs */.G.BeforeSwitch);
+        if (settings.afterSwitch)
+            needs.push(js_settings/* Inputs */.G.AfterSwitch);
+        if (settings.afterRollback)
+            needs.push(js_settings/* Inputs */.G.AfterRollback);
+        if (settings.mode === 'deploy' && settings.transfer === 'tar')
+            needs.push(js_settings/* Inputs */.G.Transfer);
+        return needs;
+    }
     /** Phase 2 and the server half of phase 3: lock and learn the state. */
     async inspect(lock, prefetch = false, drift = false) {
         const context = await this.deps.context;
+        const access = { shell: this.settings.shell, needsShell: this.needsShell() };
         await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
             const failures = await this.phase(this.sessions, 'inspect', async (s) => {
                 await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse, 
                 // A deploy starts copying the live release as soon as it holds the lock.
-                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore');
+                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore', access);
                 s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
                 this.saveLocks();
             });
@@ -57716,7 +59248,7 @@ class GroupRun {
             return;
         const lines = drifted.map(s => {
             const d = s.drift;
-            return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`;
+            return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, server_data/* shown */.SP)}${d.complete ? '' : ' (more than could be listed)'}`;
         });
         const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`;
         if (onDrift === 'fail') {
@@ -57998,11 +59530,18 @@ class GroupRun {
         const restored = switched.filter(s => s.switchedTo === undefined && s.liveRelease !== undefined);
         const restoredIds = [...new Set(restored.map(s => s.liveRelease))].join(', ');
         const restoreFailure = await this.checkLive(restored, this.rollbackHook(), s => s.liveRelease, failed, true);
+        const deploying = settings.mode === 'deploy';
         await this.finishAll(s => {
             const id = failed(s);
             // Where switching back failed, the failed release is still live.
             if (s.switchedTo !== undefined)
                 return { events: [['live', id]], prune: [] };
+            // A release that mode: rollback went back to passed its checks when it was live before:
+            // failing them now is more likely something it depends on (a database, a cache warming
+            // up) than its code. It keeps its state and its place, so running mode: rollback again
+            // retries it; and, as after any rollback, nothing is pruned.
+            if (!deploying)
+                return { events: [], prune: [] };
             const events = [
                 ['live', id],
                 ['fail', id]
@@ -58011,10 +59550,11 @@ class GroupRun {
                 return { events, prune: [] };
             events.push(['live', s.liveRelease]);
             // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
-            // good releases are left for the next successful deploy to prune.
+            // good releases are left for the next successful deploy to prune. The failed release is
+            // this run's: its start and ready are on the server, not in the log read at inspect.
             return {
                 events,
-                prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+                prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
                     const state = s.releaseState(old);
                     return state === 'failed' || state === 'rolled-back';
                 })
@@ -58038,7 +59578,10 @@ class GroupRun {
             : restored.length > 0 && checks !== ''
                 ? `; ${restoredIds} passed ${checks}.`
                 : '.';
-        this.fail(`${failure.message}\n${back}${after}`, [
+        const retry = deploying
+            ? ''
+            : `\n${[...new Set(this.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`;
+        this.fail(`${failure.message}\n${back}${after}${retry}`, [
             ...failure.causes,
             ...(restoreFailure?.causes ?? [])
         ]);
@@ -63278,6 +64821,7 @@ async function gitHead(cwd) {
 
 
 
+
 /** mode: unlock — remove a stale lock on every server, saying who held it and since when. */
 class UnlockRun {
     settings;
@@ -63293,14 +64837,11 @@ class UnlockRun {
             const session = new ServerSession(server, host, this.deps.serverLog(server.label));
             sessions.push(session);
             try {
-                const result = await host.run((0,remote_scripts/* unlockScript */.Ag)(this.settings.path));
-                const output = parseScriptOutput(result.stdout);
-                const owner = output.blobs.get('owner')?.toString('utf8');
+                const { locked, owner, deployDir, current } = await this.unlockOn(host);
                 // For the outputs only, and checked like everything a server sends: a `current` that
                 // is not a release of this directory is reported, and no release is named.
-                const current = output.blobs.get('current')?.toString('utf8');
                 try {
-                    session.deployDir = (0,server_data/* resolvedDeployDir */.DJ)(output.lines.find(l => l.startsWith('path '))?.slice(5), this.settings.path);
+                    session.deployDir = (0,server_data/* resolvedDeployDir */.DJ)(deployDir, this.settings.path);
                     session.liveRelease =
                         current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, session.deployDir);
                 }
@@ -63308,14 +64849,11 @@ class UnlockRun {
                     session.log.warning((0,errors/* messageOf */.bD)(error));
                 }
                 session.report.release = session.liveRelease;
-                if (output.lines.includes('not-locked')) {
+                if (!locked) {
                     session.log.info('no lock was held');
                 }
-                else if (output.lines.includes('unlocked')) {
-                    session.log.info(`removed the lock held by ${describeLockOwner(owner)}`);
-                }
                 else {
-                    throw new Error(`${server.label}: could not remove the lock: ${result.stderrTail.trim()}`);
+                    session.log.info(`removed the lock held by ${describeLockOwner(owner)}`);
                 }
                 session.report.status = 'unlocked';
             }
@@ -63345,10 +64883,38 @@ class UnlockRun {
         }
         return result;
     }
+    /** Remove the lock with the unlock script, or over SFTP when the account runs no commands. */
+    async unlockOn(host) {
+        const sftp = async () => (0,sftp_finish/* unlockOverSftp */.aP)(await host.files(), this.settings.path);
+        if (this.settings.shell === 'none' || !host.exec)
+            return sftp();
+        let result;
+        try {
+            result = await host.run((0,remote_scripts/* unlockScript */.Ag)(this.settings.path));
+        }
+        catch (error) {
+            if (error instanceof errors/* ExecRefusedError */.EC)
+                return sftp();
+            throw error;
+        }
+        const output = (0,script_output/* parseScriptOutput */.uF)(result.stdout);
+        // No line of ours: no shell ran it (an SFTP-only account).
+        if (output.lines.length === 0)
+            return sftp();
+        // The owner record and current's target come as blobs: they may hold anything.
+        const found = {
+            owner: output.blobs.get('owner')?.toString('utf8'),
+            current: output.blobs.get('current')?.toString('utf8'),
+            deployDir: output.lines.find(l => l.startsWith('path '))?.slice(5)
+        };
+        if (output.lines.includes('not-locked'))
+            return { locked: false, ...found };
+        if (output.lines.includes('unlocked'))
+            return { locked: true, ...found };
+        throw new Error(`${host.label}: could not remove the lock: ${result.stderrTail.trim()}`);
+    }
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/settings.js
-var settings = __nccwpck_require__(7336);
 // EXTERNAL MODULE: ./build/bundle/js/ssh/jump-hosts.js
 var jump_hosts = __nccwpck_require__(6348);
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 4 modules
@@ -63543,7 +65109,8 @@ async function runMode(settings, signal) {
             timeoutSeconds: settings.connectTimeout,
             commandTimeoutSeconds: settings.commandTimeout,
             ...(jumps ? { tunnel: jumps.tunnel } : {}),
-            warn
+            warn,
+            exec: settings.shell !== 'none'
         }).then(host => {
             host.warmUp();
             return host;
@@ -63591,8 +65158,10 @@ async function runSequential(settings, deps) {
             throw error;
         }
         sessions.push(...last.sessions);
+        // The next server gets the same id: the one put live, or, in a dry run (whose releaseId is
+        // the live release, as its outputs say), the one planned.
         if (settings.mode === 'deploy')
-            releaseId = last.releaseId;
+            releaseId = settings.dryRun ? (last.plannedReleaseId ?? releaseId) : last.releaseId;
     }
     return { ...last, previousReleaseId: sessions[0]?.liveRelease, sessions };
 }
@@ -63608,14 +65177,14 @@ function summaryTitle(settings, result, failure) {
 function setOutputs(result) {
     const sessions = result?.sessions ?? [];
     const sum = (key) => String(sessions.reduce((n, s) => n + s.report[key], 0));
-    core/* setOutput */.uH(settings/* Outputs */.t.ReleaseId, result?.releaseId ?? '');
-    core/* setOutput */.uH(settings/* Outputs */.t.ReleasePath, result?.releasePath ?? '');
-    core/* setOutput */.uH(settings/* Outputs */.t.PreviousReleaseId, result?.previousReleaseId ?? '');
-    core/* setOutput */.uH(settings/* Outputs */.t.FilesUploaded, sum('filesUploaded'));
-    core/* setOutput */.uH(settings/* Outputs */.t.FilesDeleted, sum('filesDeleted'));
-    core/* setOutput */.uH(settings/* Outputs */.t.BytesUploaded, sum('bytesUploaded'));
-    core/* setOutput */.uH(settings/* Outputs */.t.RolledBack, String(result?.rolledBack ?? false));
-    core/* setOutput */.uH(settings/* Outputs */.t.Servers, serversOutput(result));
+    core/* setOutput */.uH(js_settings/* Outputs */.t.ReleaseId, result?.releaseId ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.t.ReleasePath, result?.releasePath ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.t.PreviousReleaseId, result?.previousReleaseId ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.t.FilesUploaded, sum('filesUploaded'));
+    core/* setOutput */.uH(js_settings/* Outputs */.t.FilesDeleted, sum('filesDeleted'));
+    core/* setOutput */.uH(js_settings/* Outputs */.t.BytesUploaded, sum('bytesUploaded'));
+    core/* setOutput */.uH(js_settings/* Outputs */.t.RolledBack, String(result?.rolledBack ?? false));
+    core/* setOutput */.uH(js_settings/* Outputs */.t.Servers, serversOutput(result));
 }
 
 
@@ -63631,9 +65200,13 @@ function setOutputs(result) {
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6506);
 /* harmony import */ var _input_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3501);
 /* harmony import */ var _server_remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(4200);
-/* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(6348);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(8086);
-/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(2006);
+/* harmony import */ var _server_script_output_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2738);
+/* harmony import */ var _server_sftp_finish_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4590);
+/* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6348);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8086);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2006);
+
+
 
 
 
@@ -63647,7 +65220,7 @@ function setOutputs(result) {
  * incomplete release, if any, is removed by the next deploy.
  */
 async function post() {
-    const locks = (0,_state_helper_js__WEBPACK_IMPORTED_MODULE_6__/* .heldLocks */ .Mw)();
+    const locks = (0,_state_helper_js__WEBPACK_IMPORTED_MODULE_7__/* .heldLocks */ .Mw)();
     if (locks.length === 0)
         return;
     let settings;
@@ -63659,14 +65232,14 @@ async function post() {
         return;
     }
     const jumps = settings.jumpHosts.length > 0
-        ? new _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .JumpChain */ .i(settings.jumpHosts, {
+        ? new _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_5__/* .JumpChain */ .i(settings.jumpHosts, {
             hostKeys: settings.hostKeys,
             timeoutSeconds: settings.connectTimeout
         })
         : undefined;
     for (const lock of locks) {
         try {
-            const host = await (0,_ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_5__/* .connectSsh */ .LZ)({
+            const host = await (0,_ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__/* .connectSsh */ .LZ)({
                 server: lock.server,
                 hostKeys: settings.hostKeys,
                 privateKey: settings.privateKey,
@@ -63674,17 +65247,11 @@ async function post() {
                 password: settings.password,
                 timeoutSeconds: settings.connectTimeout,
                 commandTimeoutSeconds: settings.commandTimeout,
-                ...(jumps ? { tunnel: jumps.tunnel } : {})
+                ...(jumps ? { tunnel: jumps.tunnel } : {}),
+                exec: settings.shell !== 'none'
             });
             try {
-                const result = await host.run((0,_server_remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__/* .finishScript */ .NM)({
-                    deployDir: lock.deployDir,
-                    events: [],
-                    prune: [],
-                    forget: [],
-                    lockToken: lock.token
-                }));
-                if (result.stdout.toString().includes('!unlocked'))
+                if (await releaseLock(host, lock.deployDir, lock.token))
                     _actions_core__WEBPACK_IMPORTED_MODULE_0__/* .info */ .pq(`[${lock.server.label}] released the lock left by the main step`);
             }
             finally {
@@ -63696,6 +65263,26 @@ async function post() {
         }
     }
     jumps?.close();
+}
+/** Release the lock if `token` still holds it: with a script, or over SFTP alone. */
+async function releaseLock(host, deployDir, token) {
+    const sftp = async () => (0,_server_sftp_finish_js__WEBPACK_IMPORTED_MODULE_4__/* .releaseLockOverSftp */ .yR)(await host.files(), deployDir, token);
+    if (!host.exec)
+        return sftp();
+    let lines;
+    try {
+        const result = await host.run((0,_server_remote_scripts_js__WEBPACK_IMPORTED_MODULE_3__/* .finishScript */ .NM)({ deployDir, events: [], prune: [], forget: [], lockToken: token }));
+        lines = (0,_server_script_output_js__WEBPACK_IMPORTED_MODULE_8__/* .parseScriptOutput */ .uF)(result.stdout).lines;
+    }
+    catch (error) {
+        if (error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .ExecRefusedError */ .EC)
+            return sftp();
+        throw error;
+    }
+    // No line of ours: no shell ran it (an SFTP-only account).
+    if (lines.length === 0)
+        return sftp();
+    return lines.includes('unlocked');
 }
 
 
@@ -63752,6 +65339,7 @@ function heldLocks() {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
 /* harmony export */   $9: () => (/* binding */ CommandTimeoutError),
+/* harmony export */   EC: () => (/* binding */ ExecRefusedError),
 /* harmony export */   FL: () => (/* binding */ SwitchRefusedError),
 /* harmony export */   Gz: () => (/* binding */ VerifyError),
 /* harmony export */   Qr: () => (/* binding */ DeployRefusedError),
@@ -63781,6 +65369,13 @@ class InputError extends Error {
 /** The TCP or SSH connection failed, was refused, or was lost. */
 class ConnectionError extends Error {
     name = 'ConnectionError';
+}
+/**
+ * The server refused to run a command (the exec request itself was refused): the account may be
+ * SFTP-only.
+ */
+class ExecRefusedError extends ConnectionError {
+    name = 'ExecRefusedError';
 }
 /** The server's host key does not match `known-hosts` / `host-fingerprint`. */
 class HostKeyError extends Error {
@@ -63868,7 +65463,7 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8479);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6301);
 /* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
 /* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);
@@ -64043,7 +65638,7 @@ const ABORT_SH = {
         PREFETCHED: 'string',
         SHARED_PATHS: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
 };
 const FINISH_SH = {
     name: 'finish.sh',
@@ -64056,7 +65651,7 @@ const FINISH_SH = {
         SEEDED: 'list',
         GUARD_KEEP: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\nif lock_is_ours "$LOCK_TOKEN"; then\n  eval "set -- $PRUNE"\n  for id; do\n    if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n      ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n      ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n      ".atomic-deploy/manifests/$id.ready"; then\n      say "pruned $id"\n    else\n      say "kept $id: $why"\n    fi\n  done\n  eval "set -- $FORGET"\n  if [ $# -gt 0 ]; then\n    printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n    awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n      mv "$M/log.new.$$" "$M/log"\n    guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n  fi\n  eval "set -- $SEEDED"\n  for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\nelif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n  say "warning the lock on $D is no longer this run\'s: nothing was pruned"\nfi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\nif lock_is_ours "$LOCK_TOKEN"; then\n  eval "set -- $PRUNE"\n  for id; do\n    if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n      ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n      ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n      ".atomic-deploy/manifests/$id.ready"; then\n      say "pruned $id"\n    else\n      say "kept $id: $why"\n    fi\n  done\n  eval "set -- $FORGET"\n  if [ $# -gt 0 ]; then\n    printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n    awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n      mv "$M/log.new.$$" "$M/log"\n    guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n  fi\n  eval "set -- $SEEDED"\n  for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\nelif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n  say "warning the lock on $D is no longer this run\'s: nothing was pruned"\nfi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
 };
 const HOOK_SH = {
     name: 'hook.sh',
@@ -64069,7 +65664,7 @@ const HOOK_SH = {
         UMASK: 'string',
         GUARD_KEEP: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {\n  say "error hook cannot run $HOOK_NAME: $why"\n  exit 1\n}\nexit $rc\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {\n  say "error hook cannot run $HOOK_NAME: $why"\n  exit 1\n}\nexit $rc\n'
 };
 const INSPECT_SH = {
     name: 'inspect.sh',
@@ -64090,7 +65685,7 @@ const INSPECT_SH = {
         DRIFT: 'flag',
         GUARD_KEEP: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nrefused_exit=3\nlock_exit=75\nrelease_id() {\n  case $1 in \'\' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac\n  [ ${#1} -le 128 ]\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*)\n  say "refused layout the deploy path resolves to a name that contains a newline"\n  exit $refused_exit\n  ;;\nesac\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\ncase $(stat -c \'%a\' "$D" 2>/dev/null) in\n  *[2367])\n    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"\n    exit $refused_exit\n    ;;\nesac\nlayout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {\n  say "refused layout $why"\n  exit $refused_exit\n}\nu=$login_umask\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\ncu=$(printf \'%04o\' $((u | 2)))\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\' c=\'\'\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  cur=${cur%?_}\n  blob_text current "$cur"\n  c=${cur%/}\n  c=${c#"$D"/}\n  case $c in releases/*) c=${c#releases/} ;; *) c=\'\' ;; esac\n  release_id "$c" || c=\'\'\nfi\nfor r in "$D"/releases/*; do\n  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"\ndone\nblob log "$M/log" "$LOG_LIMIT"\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"\n      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"\n    fi\n    ;;\n  previous)\n    if [ -n "$c" ]; then\n      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"\n      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"\n    fi\n    ;;\nesac\nif [ -n "$DRIFT" ]; then\n  lv=$c\n  case $lv in\n    \'\') ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n        blob hooked "$F.hook" "$LINKS_LIMIT"\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nrefused_exit=3\nlock_exit=75\nrelease_id() {\n  case $1 in \'\' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac\n  [ ${#1} -le 128 ]\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*)\n  say "refused layout the deploy path resolves to a name that contains a newline"\n  exit $refused_exit\n  ;;\nesac\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\ncase $(stat -c \'%a\' "$D" 2>/dev/null) in\n  *[2367])\n    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"\n    exit $refused_exit\n    ;;\nesac\nlayout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {\n  say "refused layout $why"\n  exit $refused_exit\n}\nu=$login_umask\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\ncu=$(printf \'%04o\' $((u | 2)))\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\' c=\'\'\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  cur=${cur%?_}\n  blob_text current "$cur"\n  c=${cur%/}\n  c=${c#"$D"/}\n  case $c in releases/*) c=${c#releases/} ;; *) c=\'\' ;; esac\n  release_id "$c" || c=\'\'\nfi\nfor r in "$D"/releases/*; do\n  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"\ndone\nblob log "$M/log" "$LOG_LIMIT"\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"\n      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"\n    fi\n    ;;\n  previous)\n    if [ -n "$c" ]; then\n      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"\n      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"\n    fi\n    ;;\nesac\n[ -z "$c" ] || blob hooked "$M/manifests/$c.hook" "$LINKS_LIMIT"\nif [ -n "$DRIFT" ]; then\n  lv=$c\n  case $lv in\n    \'\') ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
 };
 const scripts_generated_LISTING_SH = {
     name: 'listing.sh',
@@ -64133,7 +65728,7 @@ const RELEASE_SH = {
         UMASK: 'string',
         LOCK_TOKEN: 'string'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == lf { links[$0] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'FILENAME == rf { e[$0]++; next }\'\ndiff_awk="$diff_awk$nl"\'/^N \\.\\// { p = substr($0, 5); if (!linked(p)) { n++; if (n <= max) print "!" k "-newer " p }; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (e[$0] > 0) e[$0]--; else if (!linked(pathof($0))) { a++; if (a <= max) print "!" k "-added " $0 } }\'\ndiff_awk="$diff_awk$nl"\'END { for (x in e) if (e[x] > 0 && !linked(pathof(x))) { m += e[x]; if (m <= max) print "!" k "-missing " x }; print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N %p\\n\' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    list_tree && find . ! -type d -newer "$1" -exec printf \'N %s\\n\' {} +\n  fi\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  bfrom=\'\'\n  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then\n    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"\n  fi\n  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base "$PREFETCHED"\n  else\n    drop_base "$PREFETCHED"\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"\n}\ncheck_copy() {\n  cc_rel=$1 cc_what=$2\n  eval "set -- $WRITE_DIRS"\n  for cc_dir; do\n    if [ -L "$D/$cc_rel/$cc_dir" ]; then\n      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with \'reuse: none\' (or use \'reuse: cache\')"\n    fi\n  done\n  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||\n    fail io "cannot set the mode of the directories in $cc_what"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do\n    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi\n  done\n  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do\n    [ -e "$s" ] || [ -L "$s" ] || continue\n    s=${s#"$D"/}\n    guarded_rm "$s" || say "warning $s was not removed: $why"\n  done\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base "$PREFETCHED"\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||\n          fail io "cannot remove the cache manifest: $why"\n        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      real_dir "$C" || fail layout "$why"\n      ;;\n    *) drop_base "$PREFETCHED" ;;\n  esac\n  target_rel=${target#"$D"/}\n  if [ "$BASE" = release ]; then\n    check_copy "$target_rel" "the copy of release $BASE_ID"\n  elif [ "$BASE" = cache ]; then\n    check_copy "$target_rel" "cache/"\n  fi\n  guarded_rm_list "$target_rel" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nrecord_link() {\n  case $1 in\n    *"$nl"* | *%*)\n      printf \'%s\' "$1" | awk \'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\\n" }\' >> "$T/links"\n      ;;\n    *) printf \'%s\\n\' "$1" >> "$T/links" ;;\n  esac\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || record_link "$top"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if ! parents_real "$R" "$rel"; then\n      why=${why%% is a symlink}\n      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"\n    fi\n    sc_p=$S sc_rest=$rel\n    real_dir "$sc_p" || fail layout "$why"\n    while :; do\n      case $sc_rest in */*) ;; *) break ;; esac\n      sc_p="$sc_p/${sc_rest%%/*}"\n      sc_rest=${sc_rest#*/}\n      real_dir "$sc_p" || fail layout "$why"\n    done\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  co_n=0\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      say "badodd $co_n"\n    }\n    co_n=$((co_n + 1))\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  cl_n=0\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      say "badlink $cl_n"\n    }\n    cl_n=$((cl_n + 1))\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk -v dm="$DIR_MODE" \'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    if ! lock_is_ours "$LOCK_TOKEN"; then\n      if mkdir "$M/lock" 2>/dev/null; then\n        printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"\n      else\n        fail lock "the lock on $D is no longer this run\'s (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"\n      fi\n    fi\n    cd "$R" || fail io "cannot enter $R"\n    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  bfrom=\'\'\n  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then\n    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"\n  fi\n  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base "$PREFETCHED"\n  else\n    drop_base "$PREFETCHED"\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"\n}\ncheck_copy() {\n  cc_rel=$1 cc_what=$2\n  eval "set -- $WRITE_DIRS"\n  for cc_dir; do\n    if [ -L "$D/$cc_rel/$cc_dir" ]; then\n      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with \'reuse: none\' (or use \'reuse: cache\')"\n    fi\n  done\n  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||\n    fail io "cannot set the mode of the directories in $cc_what"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do\n    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi\n  done\n  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do\n    [ -e "$s" ] || [ -L "$s" ] || continue\n    s=${s#"$D"/}\n    guarded_rm "$s" || say "warning $s was not removed: $why"\n  done\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base "$PREFETCHED"\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||\n          fail io "cannot remove the cache manifest: $why"\n        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      real_dir "$C" || fail layout "$why"\n      ;;\n    *) drop_base "$PREFETCHED" ;;\n  esac\n  target_rel=${target#"$D"/}\n  if [ "$BASE" = release ]; then\n    check_copy "$target_rel" "the copy of release $BASE_ID"\n  elif [ "$BASE" = cache ]; then\n    check_copy "$target_rel" "cache/"\n  fi\n  guarded_rm_list "$target_rel" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nrecord_link() {\n  case $1 in\n    *"$nl"* | *%*)\n      printf \'%s\' "$1" | awk \'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\\n" }\' >> "$T/links"\n      ;;\n    *) printf \'%s\\n\' "$1" >> "$T/links" ;;\n  esac\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || record_link "$top"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if ! parents_real "$R" "$rel"; then\n      why=${why%% is a symlink}\n      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"\n    fi\n    sc_p=$S sc_rest=$rel\n    real_dir "$sc_p" || fail layout "$why"\n    while :; do\n      case $sc_rest in */*) ;; *) break ;; esac\n      sc_p="$sc_p/${sc_rest%%/*}"\n      sc_rest=${sc_rest#*/}\n      real_dir "$sc_p" || fail layout "$why"\n    done\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  co_n=0\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      say "badodd $co_n"\n    }\n    co_n=$((co_n + 1))\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  cl_n=0\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      say "badlink $cl_n"\n    }\n    cl_n=$((cl_n + 1))\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk -v dm="$DIR_MODE" \'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    mark_time "$T/hook.mark" || fail io "cannot write $T/hook.mark"\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    if ! lock_is_ours "$LOCK_TOKEN"; then\n      if mkdir "$M/lock" 2>/dev/null; then\n        printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"\n      else\n        fail lock "the lock on $D is no longer this run\'s (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"\n      fi\n    fi\n    cd "$R" || fail io "cannot enter $R"\n    drift_list "$T/hook.mark" > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    { strip_newer < "$T/post" > "$T/post.listing" && mv "$T/post.listing" "$M/manifests/$ID.listing"; } || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
 };
 const SHARED_LISTING_SH = {
     name: 'shared-listing.sh',
@@ -64143,12 +65738,12 @@ const SHARED_LISTING_SH = {
 const SWITCH_SH = {
     name: 'switch.sh',
     params: { DEPLOY_DIR: 'string', RELEASE_ID: 'string', GUARD_KEEP: 'list' },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask 077\nif [ -z "$RELEASE_ID" ]; then\n  rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }\nelse\n  P="$M/switch.$$"\n  guarded_rm ".atomic-deploy/${P##*/}" || { say "error io cannot remove $P: $why"; exit 1; }\n  mkdir "$P" || { say "error io cannot create $P"; exit 1; }\n  ln -s "releases/$RELEASE_ID" "$P/current" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot create a link in $P"; exit 1; }\n  mv -f "$P/current" "$D/" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot rename the new link over $D/current"; exit 1; }\n  rmdir "$P" 2>/dev/null\nfi\nsay switched\nif [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask 077\nif [ -z "$RELEASE_ID" ]; then\n  rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }\nelse\n  P="$M/switch.$$"\n  guarded_rm ".atomic-deploy/${P##*/}" || { say "error io cannot remove $P: $why"; exit 1; }\n  mkdir "$P" || { say "error io cannot create $P"; exit 1; }\n  ln -s "releases/$RELEASE_ID" "$P/current" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot create a link in $P"; exit 1; }\n  mv -f "$P/current" "$D/" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot rename the new link over $D/current"; exit 1; }\n  rmdir "$P" 2>/dev/null\nfi\nsay switched\nif [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n'
 };
 const UNLOCK_SH = {
     name: 'unlock.sh',
     params: { PATH_INPUT: 'string', GUARD_KEEP: 'list' },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*) ;; *) say "path $D" ;; esac\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  blob_text current "${cur%?_}"\nfi\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\ndrop_base\nguarded_rm .atomic-deploy/lock || {\n  say "error io cannot remove $M/lock: $why"\n  exit 1\n}\nsay unlocked\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*) ;; *) say "path $D" ;; esac\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  blob_text current "${cur%?_}"\nfi\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\ndrop_base\nguarded_rm .atomic-deploy/lock || {\n  say "error io cannot remove $M/lock: $why"\n  exit 1\n}\nsay unlocked\n'
 };
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/remote-scripts.js
@@ -64335,10 +65930,195 @@ function switchScript(p) {
 
 /***/ }),
 
+/***/ 4145:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   hg: () => (/* binding */ RemovalRefusedError),
+/* harmony export */   oL: () => (/* binding */ removalGuard)
+/* harmony export */ });
+/* unused harmony exports LAYOUT_PATHS, currentTarget, removalProblem */
+/* harmony import */ var _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(785);
+/* harmony import */ var _server_data_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2959);
+
+
+/** A removal the guard refused; callers that can go on without it catch this class. */
+class RemovalRefusedError extends Error {
+    name = 'RemovalRefusedError';
+}
+/**
+ * Paths of the layout (relative to the deploy directory) that are never removed themselves
+ * (their content may be): lib/guard.sh's `removable` lists the same.
+ */
+const LAYOUT_PATHS = [
+    'releases',
+    'shared',
+    '.atomic-deploy',
+    '.atomic-deploy/manifests',
+    '.atomic-deploy/revisions',
+    'current'
+];
+/**
+ * `current`'s target as lib/guard.sh's current_target makes it: relative to the deploy
+ * directory when it was absolute, without trailing slashes; undefined when there is none.
+ */
+function currentTarget(target, deployDir) {
+    if (target === undefined)
+        return undefined;
+    let ct = target.startsWith(`${deployDir}/`) ? target.slice(deployDir.length + 1) : target;
+    while (ct.endsWith('/'))
+        ct = ct.slice(0, -1);
+    return ct === '' ? undefined : ct;
+}
+/**
+ * Why `rel` (relative to the deploy directory) may not be removed, in lib/guard.sh's words
+ * (its `removable`, less the symlink check, which needs the server); undefined when it may.
+ */
+function removalProblem(rel, current, keep) {
+    const framed = `/${rel}/`;
+    if (framed.includes('//') ||
+        framed.includes('/./') ||
+        framed.includes('/../') ||
+        rel.includes('\0'))
+        return `'${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(rel)}' is not a plain relative path`;
+    if (LAYOUT_PATHS.includes(rel) || rel.startsWith('current/'))
+        return `${rel} is part of the deploy layout`;
+    if (current !== undefined) {
+        if (rel === current || rel.startsWith(`${current}/`))
+            return `${rel} is what current points to`;
+        if (current.startsWith(`${rel}/`))
+            return `${rel} holds what current points to`;
+    }
+    for (const id of keep) {
+        if (rel === `releases/${id}` || rel.startsWith(`releases/${id}/`))
+            return `${rel} is release ${id}, which is kept`;
+    }
+    return undefined;
+}
+function removalGuard(state) {
+    const root = state.deployDir.replace(/\/+$/, '');
+    const keep = [...state.protectedReleases].filter((id) => id !== undefined);
+    const refuse = (path, why) => {
+        throw new RemovalRefusedError(`refusing to remove ${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(path)}: ${why}`);
+    };
+    const relative = (path) => {
+        if (root === '' || !root.startsWith('/'))
+            refuse(path, 'the deploy directory is not resolved');
+        if (!path.startsWith(`${root}/`))
+            refuse(path, `'${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(path)}' is not a plain relative path inside ${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(root)}`);
+        return path.slice(root.length + 1);
+    };
+    const check = (path, current) => {
+        const why = removalProblem(relative(path), current, keep);
+        if (why !== undefined)
+            refuse(path, why);
+    };
+    return {
+        deployDir: root,
+        check,
+        async confirm(files, paths, signal) {
+            for (const p of paths)
+                check(p);
+            // Every parent of every path, once: lib/guard.sh's parents_real.
+            const parents = new Set();
+            for (const p of paths) {
+                const rel = relative(p);
+                for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1))
+                    parents.add(rel.slice(0, i));
+            }
+            const list = [...parents];
+            const [target, found] = await Promise.all([
+                files.readlink(`${root}/current`, signal).catch((error) => {
+                    if ((0,_sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error))
+                        return undefined;
+                    // Not a symlink, or unreadable: nothing it points to, and the layout refuses it.
+                    if (error.code !== undefined)
+                        return undefined;
+                    throw error;
+                }),
+                Promise.all(list.map(rel => files.lstat(`${root}/${rel}`, signal)))
+            ]);
+            const current = currentTarget(target, root);
+            const symlinks = new Set(list.filter((_, i) => found[i]?.type === 'symlink'));
+            for (const p of paths) {
+                check(p, current);
+                const rel = relative(p);
+                for (let i = rel.indexOf('/'); i > 0; i = rel.indexOf('/', i + 1)) {
+                    const parent = rel.slice(0, i);
+                    if (symlinks.has(parent))
+                        refuse(p, `${parent} is a symlink`);
+                }
+            }
+            return current;
+        }
+    };
+}
+
+
+/***/ }),
+
+/***/ 2738:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Uq: () => (/* binding */ value),
+/* harmony export */   mm: () => (/* binding */ scriptError),
+/* harmony export */   uF: () => (/* binding */ parseScriptOutput),
+/* harmony export */   zu: () => (/* binding */ values)
+/* harmony export */ });
+/**
+ * What the server scripts print: result lines `!key value` on stdout, and binary sections
+ * `!blob <name> <length>` followed by exactly that many bytes (a gzipped manifest, say).
+ */
+function parseScriptOutput(stdout) {
+    const lines = [];
+    const blobs = new Map();
+    let pos = 0;
+    while (pos < stdout.length) {
+        let nl = stdout.indexOf(0x0a, pos);
+        if (nl < 0)
+            nl = stdout.length;
+        const line = stdout.subarray(pos, nl).toString('utf8');
+        pos = nl + 1;
+        const blob = /^!blob (\S+) (\d+)$/.exec(line);
+        if (blob) {
+            const length = Number(blob[2]);
+            blobs.set(blob[1], stdout.subarray(pos, pos + length));
+            pos += length;
+        }
+        else if (line.startsWith('!')) {
+            lines.push(line.slice(1));
+        }
+    }
+    return { lines, blobs };
+}
+/** Values of `!key value` lines for one key. */
+function values(output, key) {
+    const prefix = `${key} `;
+    return output.lines.filter(l => l.startsWith(prefix)).map(l => l.slice(prefix.length));
+}
+function value(output, key) {
+    return values(output, key)[0];
+}
+/** An `error <kind> <message>` line, if the script printed one. */
+function scriptError(output) {
+    const line = value(output, 'error');
+    if (line === undefined)
+        return undefined;
+    const space = line.indexOf(' ');
+    return space < 0
+        ? { kind: line, message: line }
+        : { kind: line.slice(0, space), message: line.slice(space + 1) };
+}
+
+
+/***/ }),
+
 /***/ 2959:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BE: () => (/* binding */ relativePathProblem),
 /* harmony export */   DJ: () => (/* binding */ resolvedDeployDir),
 /* harmony export */   Dy: () => (/* binding */ parseUmask),
 /* harmony export */   KK: () => (/* binding */ parseLinkList),
@@ -64348,7 +66128,6 @@ function switchScript(p) {
 /* harmony export */   VV: () => (/* binding */ parsePrefetch),
 /* harmony export */   xC: () => (/* binding */ liveReleaseOf)
 /* harmony export */ });
-/* unused harmony export relativePathProblem */
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6506);
 /* harmony import */ var _release_release_id_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2734);
 /* harmony import */ var _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5951);
@@ -64375,6 +66154,13 @@ const SERVER_LIMITS = {
     manifestJsonBytes: 64 * 1024 * 1024,
     /** .atomic-deploy/manifests/<id>.links: the shared links of a release. */
     linksBytes: 1024 * 1024,
+    /**
+     * .atomic-deploy/manifests/<id>.listing, read back by an SFTP-only deploy's drift check (a
+     * shell deploy compares it on the server): about 400,000 paths.
+     */
+    listingBytes: 64 * 1024 * 1024,
+    /** .atomic-deploy/lock/owner: one line of JSON (the shell scripts send its first 4,000 bytes). */
+    ownerBytes: 4000,
     /** Everything one script prints on stdout (the blobs above, plus result lines). */
     scriptOutputBytes: _ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_1__/* .SCRIPT_OUTPUT_LIMIT */ .Y,
     /** One line of stderr (hook output); a longer one is cut into pieces of this size. */
@@ -64506,6 +66292,372 @@ function parsePrefetch(text) {
 
 /***/ }),
 
+/***/ 4590:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Dh: () => (/* binding */ readLockOwner),
+/* harmony export */   Ru: () => (/* binding */ finishOverSftp),
+/* harmony export */   aP: () => (/* binding */ unlockOverSftp),
+/* harmony export */   se: () => (/* binding */ abortOverSftp),
+/* harmony export */   yR: () => (/* binding */ releaseLockOverSftp)
+/* harmony export */ });
+/* harmony import */ var _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(785);
+/* harmony import */ var _sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(8547);
+/* harmony import */ var _removal_guard_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4145);
+/* harmony import */ var _server_data_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2959);
+/* harmony import */ var _sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4579);
+
+
+
+
+
+/** The owner record of the lock, when there is one to read. */
+function readLockOwner(files, deployDir) {
+    return readOwner(files, (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(deployDir));
+}
+async function readOwner(files, L) {
+    const owner = await (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .readRecord */ .aE)(files, L.owner, _server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .SERVER_LIMITS */ .L_.ownerBytes).catch(() => undefined);
+    return owner?.toString('utf8');
+}
+/** Whether an owner record (as read) is this run's: it holds the run's own random token. */
+function holds(owner, token) {
+    return token !== undefined && token !== '' && owner !== undefined && owner.includes(token);
+}
+/**
+ * Remove the lock, given its owner record as read: only when the record holds `token`. The
+ * lock holds the record (and a temporary file, if its writing was cut): one burst removes
+ * both, and whatever else is there is removed as a tree. True when it was ours and is gone.
+ */
+async function removeOwnLock(files, deployDir, owner, token) {
+    if (!holds(owner, token))
+        return false;
+    const L = (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(deployDir);
+    const guard = (0,_removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .removalGuard */ .oL)({ deployDir, protectedReleases: [] });
+    guard.check(L.owner);
+    guard.check(L.lock);
+    const [, removed] = await Promise.allSettled([files.unlink(L.owner), files.rmdir(L.lock)]);
+    if (removed.status === 'rejected')
+        await (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTree */ .dM)(files, L.lock, { guard });
+    return true;
+}
+/** Remove the lock if its owner record holds `token`. True when it was ours and is gone. */
+async function releaseLockOverSftp(files, deployDir, token) {
+    const owner = await readOwner(files, (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(deployDir));
+    return removeOwnLock(files, deployDir, owner, token);
+}
+/** Append to the release log: through the handle this run holds open, or opening it. */
+async function appendLog(files, L, logFile, text) {
+    if (logFile)
+        await logFile.append(Buffer.from(text));
+    else
+        await files.appendFile(L.log, Buffer.from(text), _sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .MODES */ .FN.privateFile);
+}
+/**
+ * Remove a release that will not go live (never the one `current` points to), put back the
+ * shared paths it seeded or created (only those of this run's shared-paths), and release the
+ * lock. What can go at once does.
+ */
+async function abortOverSftp(o) {
+    const { files } = o;
+    const L = (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(o.deployDir);
+    const id = o.releaseId;
+    const [seeded, owner] = await Promise.all([
+        id !== undefined
+            ? (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .readRecord */ .aE)(files, L.seeded(id), _server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .SERVER_LIMITS */ .L_.linksBytes).catch(error => {
+                if (error instanceof _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .TooLargeError */ .qB)
+                    return undefined;
+                throw error;
+            })
+            : undefined,
+        o.lockToken !== undefined ? readOwner(files, L) : undefined
+    ]);
+    let aborted = false;
+    if (id !== undefined) {
+        const guard = (0,_removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .removalGuard */ .oL)({ deployDir: o.deployDir, protectedReleases: o.protectedReleases });
+        const listed = new Set((o.sharedPaths ?? []).map(p => p.replace(/\/$/, '')));
+        // Shared paths this release seeded or created go back to how they were: absent. The record
+        // is read back from the server: only paths of this run's shared-paths are acted on (a
+        // record for this id can have been planted: ids are predictable), and each passes the guard.
+        const restore = async () => {
+            for (const line of seeded?.toString('utf8').split('\n') ?? []) {
+                const space = line.indexOf(' ');
+                const [kind, rel] = [line.slice(0, space), line.slice(space + 1)];
+                if (space < 0 || (kind !== 'seeded' && kind !== 'created'))
+                    continue;
+                if (!listed.has(rel) || (0,_server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .relativePathProblem */ .BE)(rel) !== undefined) {
+                    o.log.warning(`the seed record of ${id} names shared/${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .shown */ .SP)(rel)}, which is not in shared-paths; it was left alone`);
+                    continue;
+                }
+                const shared = `${L.shared}/${rel}`;
+                try {
+                    if (kind === 'seeded')
+                        await (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTree */ .dM)(files, shared, { guard });
+                    else {
+                        await guard.confirm(files, [shared]);
+                        await files.rmdir(shared).catch(() => undefined);
+                    }
+                }
+                catch (error) {
+                    if (!(error instanceof _removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .RemovalRefusedError */ .hg))
+                        throw error;
+                    o.log.warning(`shared/${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .shown */ .SP)(rel)} was not removed: ${error.message}`);
+                }
+            }
+            if (seeded)
+                await (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTree */ .dM)(files, L.seeded(id), { guard });
+        };
+        // The release and its records go together, or not at all (as cleanup_release's guarded_rm).
+        const removal = (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTrees */ .Ui)(files, [L.release(id), ...L.records(id), L.revision(id)], {
+            guard
+        }).then(() => true, (error) => {
+            if (!(error instanceof _removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .RemovalRefusedError */ .hg))
+                throw error;
+            o.log.warning(`release ${id} was not removed: ${error.message}`);
+            return false;
+        });
+        const [removed] = await Promise.all([removal, (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTree */ .dM)(files, L.tmp, { guard }), restore()]);
+        if (removed) {
+            aborted = true;
+            await appendLog(files, L, o.logFile, (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .logLine */ .BP)('abort', id));
+        }
+    }
+    void o.logFile?.close();
+    const unlocked = o.lockToken !== undefined ? await removeOwnLock(files, o.deployDir, owner, o.lockToken) : false;
+    return { aborted, unlocked };
+}
+/** Phase 9: prune, record events, compact the release log, release the lock. */
+async function finishOverSftp(o) {
+    const { files } = o;
+    const L = (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(o.deployDir);
+    const owner = await (o.owner ?? (o.lockToken !== undefined ? readOwner(files, L) : undefined));
+    // Other releases, the log's history and the seed records are every run's: only while the lock
+    // is still this run's.
+    const ours = holds(owner, o.lockToken);
+    if (!ours && o.prune.length + o.forget.length + o.seedRecords.length > 0)
+        o.log.warning(`the lock on ${o.deployDir} is no longer this run's: nothing was pruned`);
+    const prune = ours ? o.prune : [];
+    const forget = ours ? o.forget : [];
+    const oldLog = forget.length > 0
+        ? await (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .readRecord */ .aE)(files, L.log, _server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .SERVER_LIMITS */ .L_.logBytes).catch(error => {
+            if (!(error instanceof _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .TooLargeError */ .qB))
+                throw error;
+            o.log.warning(`${L.log} is over the limit of ${_server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .SERVER_LIMITS */ .L_.logBytes} bytes: it was not compacted`);
+            return null;
+        })
+        : undefined;
+    const guard = (0,_removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .removalGuard */ .oL)({ deployDir: o.deployDir, protectedReleases: o.protectedReleases });
+    const pruned = [];
+    // Seed records are done with once a release is live: removed beside the rest.
+    const seeds = ours
+        ? (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTrees */ .Ui)(files, o.seedRecords
+            .filter(name => /^seeded\.[A-Za-z0-9._-]+$/.test(name))
+            .map(name => `${L.meta}/${name}`), { guard })
+        : Promise.resolve([]);
+    seeds.catch(() => undefined);
+    await Promise.all(prune.map(async (id) => {
+        try {
+            // The release and its records by name (as finish.sh): a pattern such as "<id>.*" would
+            // also match the records of a release whose id merely starts with this one and a dot.
+            await (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTrees */ .Ui)(files, [L.release(id), ...L.records(id), L.revision(id)], {
+                guard,
+                ...(o.hints ? { hints: o.hints } : {})
+            });
+        }
+        catch (error) {
+            if (!(error instanceof _removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .RemovalRefusedError */ .hg))
+                throw error;
+            o.log.warning(`not pruned: release ${id}: ${error.message}`);
+            return;
+        }
+        pruned.push(id);
+    }));
+    const added = o.events.map(([event, id]) => (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .logLine */ .BP)(event, id)).join('');
+    let logged;
+    if (forget.length > 0 && oldLog !== null) {
+        const gone = new Set(forget);
+        const kept = (oldLog?.toString('utf8') ?? '')
+            .split('\n')
+            .filter(line => line !== '' && !gone.has(line.split('\t')[1] ?? ''))
+            .map(line => `${line}\n`)
+            .join('');
+        // A new file replaces the log: a handle held open on the old one is of no more use.
+        await o.logFile?.close();
+        await files.writeFile(L.log, Buffer.from(kept + added), {
+            mode: _sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .MODES */ .FN.privateFile,
+            temporaryDir: L.meta
+        });
+        logged = Promise.resolve();
+    }
+    else {
+        logged = added === '' ? Promise.resolve() : appendLog(files, L, o.logFile, added);
+        logged.catch(() => undefined);
+    }
+    // The lock goes right behind the log's last line: the server handles them in that order
+    // (draft-ietf-secsh-filexfer-02, section 6.1), as the shell script does one after the other.
+    const unlocked = o.lockToken !== undefined
+        ? removeOwnLock(files, o.deployDir, owner, o.lockToken)
+        : Promise.resolve(false);
+    unlocked.catch(() => undefined);
+    try {
+        await Promise.all([logged, seeds]);
+    }
+    finally {
+        // Its answer is not waited for: the handle goes with the session anyway.
+        void o.logFile?.close();
+    }
+    return { pruned, unlocked: await unlocked };
+}
+/**
+ * mode: unlock over SFTP. Reports the owner record of the lock it removed (its first 4,000
+ * bytes, as unlock.sh sends it), the resolved deploy directory and current's target, all as
+ * read: the caller checks them (server-data.ts) before any reaches an output.
+ */
+async function unlockOverSftp(files, path) {
+    let resolved;
+    try {
+        resolved = await files.realpath(path);
+    }
+    catch (error) {
+        if (!(0,_sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error))
+            throw error;
+        return { locked: false };
+    }
+    // Nothing is removed in a directory whose resolved name is not a plain absolute path.
+    const deployDir = (0,_server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .resolvedDeployDir */ .DJ)(resolved, path);
+    const L = (0,_sftp_layout_js__WEBPACK_IMPORTED_MODULE_4__/* .layoutOf */ .aH)(deployDir);
+    const [lock, current] = await Promise.all([
+        files.lstat(L.lock),
+        files.readlink(L.current).catch(() => undefined)
+    ]);
+    const found = { deployDir, ...(current !== undefined ? { current } : {}) };
+    if (lock?.type !== 'dir')
+        return { locked: false, ...found };
+    const owner = await files
+        .readFile(L.owner, 64 * 1024)
+        .then(data => data.subarray(0, _server_data_js__WEBPACK_IMPORTED_MODULE_3__/* .SERVER_LIMITS */ .L_.ownerBytes).toString('utf8'))
+        .catch(() => undefined);
+    const guard = (0,_removal_guard_js__WEBPACK_IMPORTED_MODULE_2__/* .removalGuard */ .oL)({ deployDir, protectedReleases: [] });
+    await (0,_sftp_sftp_tree_js__WEBPACK_IMPORTED_MODULE_1__/* .removeTree */ .dM)(files, L.lock, { guard });
+    return { locked: true, ...(owner !== undefined ? { owner: owner.trim() } : {}), ...found };
+}
+
+
+/***/ }),
+
+/***/ 4579:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   BP: () => (/* binding */ logLine),
+/* harmony export */   Bo: () => (/* binding */ layoutDirProblem),
+/* harmony export */   FN: () => (/* binding */ MODES),
+/* harmony export */   KH: () => (/* binding */ linkListText),
+/* harmony export */   aE: () => (/* binding */ readRecord),
+/* harmony export */   aH: () => (/* binding */ layoutOf)
+/* harmony export */ });
+/* harmony import */ var _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(785);
+/* harmony import */ var _server_data_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2959);
+
+
+function layoutOf(dir) {
+    const meta = `${dir}/.atomic-deploy`;
+    return {
+        dir,
+        releases: `${dir}/releases`,
+        shared: `${dir}/shared`,
+        cache: `${dir}/cache`,
+        current: `${dir}/current`,
+        meta,
+        lock: `${meta}/lock`,
+        owner: `${meta}/lock/owner`,
+        log: `${meta}/log`,
+        manifests: `${meta}/manifests`,
+        revisions: `${meta}/revisions`,
+        tmp: `${meta}/tmp`,
+        cacheManifest: `${meta}/cache.manifest.json.gz`,
+        cachePending: `${meta}/cache.pending`,
+        release: id => `${dir}/releases/${id}`,
+        manifest: id => `${meta}/manifests/${id}.json.gz`,
+        links: id => `${meta}/manifests/${id}.links`,
+        listing: id => `${meta}/manifests/${id}.listing`,
+        ready: id => `${meta}/manifests/${id}.ready`,
+        hook: id => `${meta}/manifests/${id}.hook`,
+        revision: id => `${meta}/revisions/${id}.json`,
+        seeded: id => `${meta}/seeded.${id}`,
+        records: id => ['json.gz', 'links', 'listing', 'ready', 'hook'].map(s => `${meta}/manifests/${id}.${s}`)
+    };
+}
+/** One release-log line, as the shell scripts write it: `event<TAB>id<TAB>time`. */
+function logLine(event, id, now = new Date()) {
+    return `${event}\t${id}\t${now.toISOString().replace(/\.\d{3}Z$/, 'Z')}\n`;
+}
+/**
+ * A record read back from .atomic-deploy/: its bytes, or undefined when it is missing or is not
+ * a regular file (never read through a symlink, as the shell scripts' `blob`). A record over
+ * `limit` throws TooLargeError, unread.
+ */
+async function readRecord(files, path, limit, signal) {
+    try {
+        return await files.readFile(path, limit, signal);
+    }
+    catch (error) {
+        if ((0,_sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error) || error instanceof _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .NotRegularFileError */ .iZ)
+            return undefined;
+        throw error;
+    }
+}
+/**
+ * Modes over SFTP, as the shell scripts leave them (they run under umask 077 and create what
+ * users read under the login's umask plus o-w): the metadata directory, the lock and every
+ * record are private; releases/ and shared/ are the server's umask's, less o-w.
+ */
+const MODES = {
+    /** .atomic-deploy/, its lock, manifests/, revisions/ and tmp/. */
+    privateDir: 0o700,
+    /** Every record in .atomic-deploy/ (the log, manifests, listings, owner, seed records). */
+    privateFile: 0o600,
+    /** releases/, shared/, cache/, asked of mkdir: the server's umask applies. */
+    layoutDir: 0o775
+};
+/**
+ * Why a layout directory may not be written into, as lib/guard.sh's real_dir says it (the same
+ * words): a symlink, not a directory, another user's, or writable by every user. `attrs` are
+ * its lstat (or its entry in its parent's listing: sftp-server takes those with lstat); `uid`
+ * the deploy user's, when known (learned from the lock this run made); `owner` the owner's name
+ * as the listing shows it. Undefined when it may be written into, or is missing.
+ */
+function layoutDirProblem(name, attrs, who, extra = {}) {
+    if (!attrs)
+        return undefined;
+    if (attrs.type === 'symlink')
+        return `${name} is a symlink${extra.target !== undefined ? ` (to ${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(extra.target)})` : ''}; atomic-deploy writes only into real directories. Replace it with the directory itself`;
+    if (attrs.type !== 'dir')
+        return `${name} exists and is not a directory`;
+    if (who.uid !== undefined && who.uid >= 0 && attrs.uid >= 0 && attrs.uid !== who.uid) {
+        // In a chroot, sftp-server cannot name users: its listing then shows the number alone.
+        const owner = extra.owner !== undefined && !/^\d*$/.test(extra.owner)
+            ? `${(0,_server_data_js__WEBPACK_IMPORTED_MODULE_1__/* .shown */ .SP)(extra.owner, 64)} (user id ${attrs.uid})`
+            : `user id ${attrs.uid}`;
+        return `${name} is owned by ${owner}, not by ${who.user} (user id ${who.uid}); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)`;
+    }
+    if (attrs.mode & 0o002)
+        return `${name} is writable by every user (mode ${attrs.mode.toString(8)}), so anybody could swap what is in it. Remove that (chmod o-w)`;
+    return undefined;
+}
+/**
+ * A release's shared-link list as the shell scripts write it (record_link in release.sh): one
+ * path a line, a line break or a % in a name percent-encoded; parseLinkList reads it back.
+ */
+function linkListText(links) {
+    return links
+        .map(l => `${/[\n%]/.test(l) ? l.replace(/%/g, '%25').replace(/\n/g, '%0A') : l}\n`)
+        .join('');
+}
+
+
+/***/ }),
+
 /***/ 8094:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -64632,6 +66784,7 @@ const Inputs = {
     CopyMethod: 'copy-method',
     Compression: 'compression',
     Transfer: 'transfer',
+    Shell: 'shell',
     Verify: 'verify',
     SharedPaths: 'shared-paths',
     SharedConflict: 'shared-conflict',
@@ -64655,6 +66808,1064 @@ const Outputs = {
     RolledBack: 'rolled-back',
     Servers: 'servers'
 };
+
+
+/***/ }),
+
+/***/ 785:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   CB: () => (/* binding */ SftpEngine),
+/* harmony export */   G3: () => (/* binding */ SftpError),
+/* harmony export */   YQ: () => (/* binding */ SftpStatus),
+/* harmony export */   b2: () => (/* binding */ isMissing),
+/* harmony export */   iZ: () => (/* binding */ NotRegularFileError),
+/* harmony export */   qB: () => (/* binding */ TooLargeError),
+/* harmony export */   x7: () => (/* binding */ LISTING_LIMIT)
+/* harmony export */ });
+/* unused harmony exports limitsFor, attributesOf, checkEntryName */
+/* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7598);
+/* harmony import */ var node_fs__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3024);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6506);
+/**
+ * A pipelined SFTP client. Per-file SFTP is slow only when it is done one request at a time
+ * (ssh2-sftp-client's uploadDir: 4 or more round trips a file, 248 s for 3,344 files at 40 ms):
+ * SFTP lets a client keep many requests in flight on one channel, and then the round-trip time
+ * stops mattering. Here every operation is a request queued in order; requests leave at once
+ * while three bounds allow: requests in flight, bytes in flight (about the server's channel
+ * window, so ssh2 never has to buffer much more), and open handles (below the server's
+ * limits@openssh.com). Many files are open at once, each written with all its chunks in flight.
+ *
+ * Requests leave in the order they were made, and OpenSSH's sftp-server answers them in order
+ * (one loop, one request at a time), which the switch relies on; everything else waits for the
+ * answers it depends on.
+ */
+
+
+
+/** SFTP status codes (draft-ietf-secsh-filexfer-02, section 7) the engine tells apart. */
+const SftpStatus = {
+    EOF: 1,
+    NO_SUCH_FILE: 2,
+    PERMISSION_DENIED: 3,
+    FAILURE: 4,
+    OP_UNSUPPORTED: 8
+};
+/**
+ * A failed SFTP request. `code` is the server's status; undefined when no answer came (the
+ * connection was lost), so whether the request took effect is unknown.
+ */
+class SftpError extends Error {
+    code;
+    path;
+    name = 'SftpError';
+    constructor(message, code, path) {
+        super(message);
+        this.code = code;
+        this.path = path;
+    }
+}
+function isMissing(error) {
+    return error instanceof SftpError && error.code === SftpStatus.NO_SUCH_FILE;
+}
+/** A file read back that is larger than the caller accepts: it was not read past the limit. */
+class TooLargeError extends Error {
+    path;
+    size;
+    limit;
+    name = 'TooLargeError';
+    constructor(path, 
+    /** Bytes, as far as they are known (the file's size, or what was read when it grew). */
+    size, limit) {
+        super(`${path} is ${size} bytes, over the limit of ${limit}`);
+        this.path = path;
+        this.size = size;
+        this.limit = limit;
+    }
+}
+/**
+ * A file read back as a record that is not a regular file (a symlink, a FIFO, a directory):
+ * never read through, as the shell scripts' `blob` never reads one.
+ */
+class NotRegularFileError extends Error {
+    path;
+    type;
+    name = 'NotRegularFileError';
+    constructor(path, type) {
+        super(`${path} is a ${type === 'other' ? 'special file' : type}, not a regular file`);
+        this.path = path;
+        this.type = type;
+    }
+}
+/** Names in one directory listing, and entries in one walk, accepted from a server. */
+const LISTING_LIMIT = 1_000_000;
+/** Bounds from what the server said, never more than is useful or than memory should hold. */
+function limitsFor(facts) {
+    // What the server allows, less a few (OpenSSH's sftp-server announces its descriptor limit
+    // less the five it uses itself), and no more than a few thousand. A server-side copy holds
+    // two handles for two round trips: on a host with the usual limit of 1,024 descriptors, about
+    // 500 copies are under way at once.
+    const handles = facts.maxOpenHandles === undefined
+        ? 64
+        : Math.max(4, Math.min(4096, Math.floor(facts.maxOpenHandles) - 16));
+    return {
+        requests: 8192,
+        // OpenSSH grants a session channel 2 MB; bytes beyond the window wait in ssh2's memory.
+        bytes: Math.min(Math.max(facts.windowBytes ?? 2 * 1024 * 1024, 256 * 1024), 8 * 1024 * 1024),
+        handles,
+        writeChunk: Math.min(facts.maxWriteLength, 256 * 1024),
+        readChunk: Math.min(facts.maxReadLength, 256 * 1024)
+    };
+}
+const S_IFMT = 0o170000;
+const S_IFDIR = 0o040000;
+const S_IFREG = 0o100000;
+const S_IFLNK = 0o120000;
+function attributesOf(stats) {
+    const format = stats.mode & S_IFMT;
+    return {
+        type: format === S_IFREG
+            ? 'file'
+            : format === S_IFDIR
+                ? 'dir'
+                : format === S_IFLNK
+                    ? 'symlink'
+                    : 'other',
+        mode: stats.mode & 0o7777,
+        size: stats.size,
+        mtime: stats.mtime,
+        // sftp-server always sends the owner (SSH_FILEXFER_ATTR_UIDGID); a server that does not
+        // leaves it unknown, and the layout check then refuses (see sftp-layout.ts).
+        uid: typeof stats.uid === 'number' ? stats.uid : -1
+    };
+}
+/**
+ * A name from a directory listing is server data: it becomes part of paths the deploy removes,
+ * so anything that is not one plain path segment is refused.
+ */
+function checkEntryName(dir, name) {
+    if (typeof name !== 'string' ||
+        name === '' ||
+        name === '.' ||
+        name === '..' ||
+        name.includes('/') ||
+        name.includes('\0')) {
+        throw new Error(`the server listed an invalid name in ${dir}: ${JSON.stringify(name)}`);
+    }
+    return name;
+}
+function bufferSource(data) {
+    return {
+        size: data.length,
+        fill: (into, offset, length) => void data.copy(into, 0, offset, offset + length),
+        finish: () => undefined,
+        close: () => undefined
+    };
+}
+function localSource(file) {
+    const fd = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.openSync)(file.local, 'r');
+    const hash = file.sha256 ? (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256') : undefined;
+    let read = 0;
+    const changed = () => new Error(`${file.local} changed while it was being sent (the manifest says ${file.size} bytes${file.sha256 ? ` with sha256 ${file.sha256.slice(0, 12)}…` : ''}); is a build still writing to the source?`);
+    return {
+        size: file.size,
+        fill: (into, offset, length) => {
+            let got = 0;
+            while (got < length) {
+                const n = (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(fd, into, got, length - got, offset + got);
+                if (n === 0)
+                    throw changed();
+                got += n;
+            }
+            hash?.update(into.subarray(0, length));
+            read += length;
+        },
+        finish: () => {
+            // The file must end where the manifest says it does, with the content it hashed.
+            const probe = Buffer.allocUnsafe(1);
+            if (read !== file.size || (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.readSync)(fd, probe, 0, 1, file.size) !== 0)
+                throw changed();
+            if (hash && hash.digest('hex') !== file.sha256)
+                throw changed();
+        },
+        close: () => (0,node_fs__WEBPACK_IMPORTED_MODULE_1__.closeSync)(fd)
+    };
+}
+const SCRATCH = { buffer: Buffer.alloc(0) };
+/** One buffer that every WRITE is filled from: ssh2 copies the data into its packet at once. */
+function scratch(size) {
+    if (SCRATCH.buffer.length < size)
+        SCRATCH.buffer = Buffer.allocUnsafe(size);
+    return SCRATCH.buffer;
+}
+class SftpEngine {
+    sftp;
+    label;
+    beforeSend;
+    idle;
+    limits;
+    abilities;
+    inFlight = 0;
+    bytesInFlight = 0;
+    queue = [];
+    head = 0;
+    freeHandles;
+    handleWaiters = [];
+    lost;
+    /** What every request fails with once the session is given up (a lost channel, a stall). */
+    lostError;
+    /** What waits on each abort signal (see onAbort). */
+    watched = new WeakMap();
+    /**
+     * Requests in flight, oldest first, each with what it is: to fail when the channel closes
+     * under them, and to name the oldest when the server stops answering.
+     */
+    pending = new Map();
+    /** When the server last answered a request (or the first of a burst left, after a pause). */
+    lastProgress = 0;
+    watchdog;
+    constructor(sftp, label, facts, limits = {}, 
+    /**
+     * Called before each request leaves: the connection gathers the requests that leave in one
+     * turn of the event loop into one write (many small SSH packets, one system call).
+     */
+    beforeSend = () => undefined, 
+    /**
+     * command-timeout: requests outstanding with no answer to any of them for this long end
+     * the session with the error it makes, never a wait for ever.
+     */
+    idle) {
+        this.sftp = sftp;
+        this.label = label;
+        this.beforeSend = beforeSend;
+        this.idle = idle;
+        this.limits = { ...limitsFor(facts), ...limits };
+        this.freeHandles = this.limits.handles;
+        const has = (name, version) => 
+        // Unknown extensions: assume OpenSSH's; ssh2 refuses to send one the server did not list.
+        facts.extensions === undefined || facts.extensions.get(name) === version;
+        this.abilities = {
+            hardlink: has('hardlink@openssh.com', '1'),
+            copyData: has('copy-data', '1'),
+            posixRename: has('posix-rename@openssh.com', '1'),
+            statvfs: has('statvfs@openssh.com', '2')
+        };
+        sftp.once('close', () => this.fail('the SFTP session closed'));
+    }
+    /** The channel closed: nothing more can be sent, and nothing in flight will be answered. */
+    fail(reason, cause) {
+        if (this.lost !== undefined)
+            return;
+        this.lost = reason;
+        clearTimeout(this.watchdog);
+        const error = cause ?? new SftpError(`${this.label}: connection lost (${reason})`, undefined, '');
+        this.lostError = cause;
+        for (const reject of [...this.pending.keys()])
+            reject(error);
+        const waiting = this.queue.slice(this.head);
+        this.queue = [];
+        this.head = 0;
+        for (const w of waiting)
+            if (!w.cancelled)
+                w.start();
+    }
+    /**
+     * The watchdog of command-timeout: one timer for the whole session, however many requests are
+     * in flight. With thousands pipelined, a request may wait long behind the others while the
+     * server answers steadily; what is bounded is a server that answers none of them. A stalled
+     * session is given up: its requests fail, and the channel is closed (the session starts
+     * again when it is next needed).
+     */
+    watch() {
+        const idle = this.idle;
+        if (!idle || this.watchdog !== undefined || this.lost !== undefined)
+            return;
+        const check = () => {
+            this.watchdog = undefined;
+            if (this.pending.size === 0 || this.lost !== undefined)
+                return;
+            const quiet = Date.now() - this.lastProgress;
+            if (quiet < idle.ms) {
+                this.watchdog = setTimeout(check, idle.ms - quiet);
+                return;
+            }
+            const [oldest = 'an SFTP request'] = this.pending.values();
+            this.fail('no answer', idle.stalled(oldest));
+            try {
+                this.sftp.end();
+            }
+            catch {
+                // Already closing.
+            }
+        };
+        this.watchdog = setTimeout(check, idle.ms);
+    }
+    pump() {
+        while (this.head < this.queue.length) {
+            const next = this.queue[this.head];
+            if (next.cancelled) {
+                this.head++;
+                continue;
+            }
+            if (this.inFlight >= this.limits.requests)
+                break;
+            if (this.bytesInFlight > 0 && this.bytesInFlight + next.bytes > this.limits.bytes)
+                break;
+            this.head++;
+            next.start();
+        }
+        if (this.head > 1024 && this.head * 2 > this.queue.length) {
+            this.queue = this.queue.slice(this.head);
+            this.head = 0;
+        }
+    }
+    /**
+     * Queue one request. `send` is called when the request may leave, and must make exactly one
+     * ssh2 call with the callback it is given. A request still queued when `signal` aborts is
+     * never sent.
+     */
+    request(what, path, bytes, send, signal) {
+        return new Promise((resolve, reject) => {
+            if (signal?.aborted) {
+                reject(abortedError(signal));
+                return;
+            }
+            const entry = {
+                bytes,
+                cancelled: false,
+                start: () => {
+                    forget();
+                    if (this.lost !== undefined) {
+                        reject(this.lostError ??
+                            new SftpError(`${this.label}: connection lost (${this.lost})`, undefined, path));
+                        return;
+                    }
+                    // The first request after a pause starts the clock; every answer restarts it.
+                    if (this.pending.size === 0)
+                        this.lastProgress = Date.now();
+                    this.inFlight++;
+                    this.bytesInFlight += bytes;
+                    let settled = false;
+                    const settle = (error, value) => {
+                        if (settled)
+                            return;
+                        settled = true;
+                        this.pending.delete(lose);
+                        this.lastProgress = Date.now();
+                        if (this.pending.size === 0) {
+                            clearTimeout(this.watchdog);
+                            this.watchdog = undefined;
+                        }
+                        this.inFlight--;
+                        this.bytesInFlight -= bytes;
+                        if (error)
+                            reject(wrapError(error, `${what} ${path}`, path));
+                        else
+                            resolve(value);
+                        this.pump();
+                    };
+                    const lose = (error) => settle(error);
+                    this.pending.set(lose, `${what} ${path}`);
+                    this.watch();
+                    this.beforeSend();
+                    try {
+                        send(settle);
+                    }
+                    catch (error) {
+                        // ssh2 refuses synchronously: an extension the server did not offer, a bad argument.
+                        settle(error instanceof Error ? error : new Error(String(error)));
+                    }
+                }
+            };
+            const forget = this.onAbort(signal, () => {
+                entry.cancelled = true;
+                reject(abortedError(signal));
+            });
+            this.queue.push(entry);
+            this.pump();
+        });
+    }
+    /** Take `count` handle slots (first come, first served). */
+    async acquireHandles(count, signal) {
+        if (count > this.limits.handles)
+            throw new Error(`${count} handles requested`);
+        if (signal?.aborted)
+            throw abortedError(signal);
+        if (this.handleWaiters.length === 0 && this.freeHandles >= count) {
+            this.freeHandles -= count;
+            return;
+        }
+        // Queued in order; a release hands its slots to the waiters at the head, exactly as many as
+        // fit, so thousands of waiting files cost nothing while they wait.
+        await new Promise((resolve, reject) => {
+            const waiter = {
+                count,
+                cancelled: false,
+                grant: () => {
+                    forget();
+                    resolve();
+                }
+            };
+            const forget = this.onAbort(signal, () => {
+                waiter.cancelled = true;
+                reject(abortedError(signal));
+            });
+            this.handleWaiters.push(waiter);
+        });
+    }
+    /**
+     * Call `cancel` when `signal` aborts, until the returned function is called. One listener per
+     * signal, however many requests wait on it: an AbortSignal's listeners are a list that every
+     * addEventListener searches, and thousands of queued requests share one signal.
+     */
+    onAbort(signal, cancel) {
+        if (!signal)
+            return () => undefined;
+        let cancels = this.watched.get(signal);
+        if (!cancels) {
+            const set = new Set();
+            cancels = set;
+            this.watched.set(signal, set);
+            signal.addEventListener('abort', () => {
+                const all = [...set];
+                set.clear();
+                for (const c of all)
+                    c();
+            }, { once: true });
+        }
+        const set = cancels;
+        set.add(cancel);
+        return () => void set.delete(cancel);
+    }
+    releaseHandles(count) {
+        this.freeHandles += count;
+        this.grantHandles();
+    }
+    /** Run `work` holding `count` handle slots. */
+    async withHandles(count, signal, work) {
+        await this.acquireHandles(count, signal);
+        try {
+            return await work();
+        }
+        finally {
+            this.releaseHandles(count);
+        }
+    }
+    /**
+     * Run `work` holding one handle slot, given back when the close `work` started is answered:
+     * the caller has its answer a round trip before the server confirms the close.
+     */
+    async withHandleUntilClosed(signal, work) {
+        await this.acquireHandles(1, signal);
+        let result;
+        try {
+            result = await work();
+        }
+        catch (error) {
+            this.releaseHandles(1);
+            throw error;
+        }
+        void result.closed.then(() => this.releaseHandles(1), () => this.releaseHandles(1));
+        return result.value;
+    }
+    grantHandles() {
+        while (this.handleWaiters.length > 0) {
+            const next = this.handleWaiters[0];
+            if (next.cancelled) {
+                this.handleWaiters.shift();
+                continue;
+            }
+            if (this.freeHandles < next.count)
+                return;
+            this.handleWaiters.shift();
+            this.freeHandles -= next.count;
+            next.grant();
+        }
+    }
+    // -------------------------------------------------------------------------------------------
+    // Single requests
+    async lstat(path, signal) {
+        try {
+            const stats = await this.request('lstat', path, 64, cb => this.sftp.lstat(path, cb), signal);
+            return attributesOf(stats);
+        }
+        catch (error) {
+            if (isMissing(error))
+                return undefined;
+            throw error;
+        }
+    }
+    readlink(path, signal) {
+        return this.request('readlink', path, 64, cb => this.sftp.readlink(path, cb), signal);
+    }
+    realpath(path, signal) {
+        return this.request('realpath', path, 64, cb => this.sftp.realpath(path, cb), signal);
+    }
+    async mkdir(dir, mode, signal) {
+        await this.request('mkdir', dir, 64, cb => this.sftp.mkdir(dir, { mode }, cb), signal);
+    }
+    async mkdirExact(dir, mode, signal) {
+        // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
+        // set again right behind it, in the same round trip; sftp-server handles them in order.
+        await Promise.all([this.mkdir(dir, mode, signal), this.setMode(dir, mode, signal)]);
+    }
+    async setMode(path, mode, signal) {
+        await this.request('set mode of', path, 64, cb => this.sftp.setstat(path, { mode }, cb), signal);
+    }
+    async rmdir(dir, signal) {
+        await this.request('rmdir', dir, 64, cb => this.sftp.rmdir(dir, cb), signal);
+    }
+    async unlink(file, signal) {
+        await this.request('remove', file, 64, cb => this.sftp.unlink(file, cb), signal);
+    }
+    async symlink(target, link, signal) {
+        // ssh2 swaps the SSH_FXP_SYMLINK arguments for OpenSSH and Dropbear servers, whose
+        // sftp-server takes them in the reverse order of the draft (OpenSSH PROTOCOL, section 4.1).
+        await this.request('symlink', link, 64, cb => this.sftp.symlink(target, link, cb), signal);
+    }
+    async rename(from, to, signal) {
+        // Plain SFTP rename never replaces an existing target on OpenSSH (OpenSSH PROTOCOL, section
+        // 4.3); posix-rename@openssh.com is rename(2), which does, atomically.
+        await this.request('rename', `${from} to ${to}`, 64, cb => this.sftp.ext_openssh_rename(from, to, cb), signal);
+    }
+    async hardlink(existing, link, signal) {
+        await this.request('hard-link', link, 64, cb => this.sftp.ext_openssh_hardlink(existing, link, cb), signal);
+    }
+    async freeBytes(path, signal) {
+        if (!this.abilities.statvfs)
+            return undefined;
+        const info = await this.request('statvfs', path, 64, cb => this.sftp.ext_openssh_statvfs(path, cb), signal);
+        // statvfs@openssh.com (OpenSSH PROTOCOL, section 4.4): blocks available to unprivileged
+        // users, in units of the fundamental block size. ssh2 gives numbers, or bigints.
+        const count = (v) => typeof v === 'number' || typeof v === 'bigint' ? Number(v) : undefined;
+        const available = count(info?.f_bavail);
+        const size = count(info?.f_frsize);
+        return available !== undefined && size !== undefined ? available * size : undefined;
+    }
+    open(path, flags, attrs, signal) {
+        return this.request('open', path, 96, cb => attrs === undefined
+            ? this.sftp.open(path, flags, cb)
+            : this.sftp.open(path, flags, attrs, cb), signal);
+    }
+    /** Closing never takes the caller's signal: a handle is always given back. */
+    close(handle, path) {
+        return this.request('close', path, 32, cb => this.sftp.close(handle, cb));
+    }
+    // -------------------------------------------------------------------------------------------
+    // Files
+    async list(dir, signal) {
+        return this.withHandleUntilClosed(signal, async () => {
+            const handle = await this.request('open directory', dir, 64, cb => this.sftp.opendir(dir, cb), signal);
+            const entries = [];
+            const close = () => this.close(handle, dir).catch(() => undefined);
+            try {
+                // OpenSSH answers a READDIR with at most 100 names: two in flight read most
+                // directories in one round trip (the second answers EOF), larger ones in a few.
+                for (let rounds = 0; rounds < 100_000; rounds++) {
+                    const batch = await Promise.all([0, 1].map(() => this.request('list', dir, 32, cb => this.sftp.readdir(handle, (error, list) => {
+                        if (error && error.code === SftpStatus.EOF)
+                            cb(undefined, false);
+                        else
+                            cb(error, list);
+                    }), signal)));
+                    for (const list of batch) {
+                        if (!list)
+                            continue;
+                        if (entries.length + list.length > LISTING_LIMIT)
+                            throw new Error(`${dir} holds more than ${LISTING_LIMIT} names`);
+                        for (const item of list) {
+                            if (item.filename === '.' || item.filename === '..')
+                                continue;
+                            const owner = typeof item.longname === 'string' ? item.longname.split(/\s+/)[2] : undefined;
+                            entries.push({
+                                name: checkEntryName(dir, item.filename),
+                                attrs: attributesOf(item.attrs),
+                                ...(owner ? { owner } : {})
+                            });
+                        }
+                    }
+                    if (batch.some(list => list === false || list.length === 0))
+                        return { value: entries, closed: close() };
+                }
+                throw new Error(`${dir}: the listing does not end`);
+            }
+            catch (error) {
+                await close();
+                throw error;
+            }
+        });
+    }
+    /**
+     * Read a file in order, chunk by chunk, all chunks in flight at once; the engine's byte bound
+     * counts the answers too, so memory stays bounded however large the file.
+     */
+    async readChunks(path, maxBytes, signal, consume, 
+    /** Refuse anything but a regular file: the lstat goes out beside the open. */
+    regular = false) {
+        return this.withHandleUntilClosed(signal, async () => {
+            const kind = regular ? this.lstat(path, signal) : undefined;
+            kind?.catch(() => undefined);
+            const handle = await this.open(path, 'r', undefined, signal);
+            const close = () => this.close(handle, path).catch(() => undefined);
+            try {
+                const attrs = await kind;
+                // Opened through a symlink, or a special file: never read (see readFile).
+                if (regular && attrs?.type !== 'file')
+                    throw new NotRegularFileError(path, attrs?.type ?? 'other');
+                const chunk = this.limits.readChunk;
+                const read = (offset, length) => this.request('read', path, length + 32, cb => this.sftp.read(handle, Buffer.allocUnsafe(length), 0, length, offset, (e, n, data) => cb(e, e ? undefined : data.subarray(0, n))), signal);
+                // The size and the first chunk in one round trip; the rest all at once.
+                const [stats, first] = await Promise.all([
+                    this.request('stat', path, 32, cb => this.sftp.fstat(handle, cb), signal),
+                    read(0, chunk)
+                ]);
+                const size = Math.max(stats.size, first.length);
+                if (size > maxBytes)
+                    throw new TooLargeError(path, size, maxBytes);
+                const chunks = [
+                    { offset: 0, length: Math.min(chunk, size), data: Promise.resolve(first) }
+                ];
+                for (let offset = chunk; offset < size; offset += chunk) {
+                    const length = Math.min(chunk, size - offset);
+                    const data = read(offset, length);
+                    data.catch(() => undefined);
+                    chunks.push({ offset, length, data });
+                }
+                let total = 0;
+                for (const c of chunks) {
+                    let data = await c.data;
+                    // A server may answer a READ with fewer bytes than asked (the draft allows it): read
+                    // the rest of that chunk before going on. An empty answer is the end of the file.
+                    for (let got = data.length; got < c.length && data.length > 0; got += data.length) {
+                        consume(data);
+                        total += data.length;
+                        data = await read(c.offset + got, c.length - got);
+                    }
+                    if (data.length === 0)
+                        return { value: total, closed: close() };
+                    consume(data);
+                    total += data.length;
+                    if (total > maxBytes)
+                        throw new TooLargeError(path, total, maxBytes);
+                }
+                return { value: total, closed: close() };
+            }
+            catch (error) {
+                await close();
+                throw error;
+            }
+        });
+    }
+    async readFile(path, maxBytes, signal) {
+        const chunks = [];
+        await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true);
+        return Buffer.concat(chunks);
+    }
+    async sha256(path, maxBytes, signal) {
+        const hash = (0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.createHash)('sha256');
+        const size = await this.readChunks(path, maxBytes, signal, chunk => hash.update(chunk));
+        return { sha256: hash.digest('hex'), size };
+    }
+    /** A temporary name beside `path` (or in `dir`), never one in use. */
+    temporaryFor(path, dir) {
+        const base = dir ?? path.slice(0, path.lastIndexOf('/'));
+        return `${base}/.atomic-deploy-${(0,node_crypto__WEBPACK_IMPORTED_MODULE_0__.randomBytes)(8).toString('hex')}.tmp`;
+    }
+    async writeFile(path, data, options) {
+        const { signal } = options;
+        await this.withHandles(1, signal, async () => {
+            const source = Buffer.isBuffer(data) ? bufferSource(data) : localSource(data);
+            try {
+                const temporary = this.temporaryFor(path, options.temporaryDir);
+                // Created with our mode (never ssh2's default 0666), which the server's umask may
+                // narrow at open; set again explicitly below.
+                const handle = await this.open(temporary, 'wx', { mode: options.mode }, signal);
+                await this.finishFile(handle, temporary, path, options, step => this.writeSource(step, handle, source));
+            }
+            finally {
+                source.close();
+            }
+        });
+    }
+    /** The WRITE requests of a file's content, in chunks read (and hashed) as each one leaves. */
+    writeSource(step, handle, source) {
+        const chunk = this.limits.writeChunk;
+        // Chunks no larger than ssh2's own limit: a larger WRITE would be split by ssh2, which sends
+        // the rest later from the caller's buffer, and the buffer here is shared.
+        for (let offset = 0; offset < source.size; offset += chunk) {
+            const length = Math.min(chunk, source.size - offset);
+            const last = offset + length >= source.size;
+            step('write', length + 64, cb => {
+                const into = scratch(length);
+                source.fill(into, offset, length);
+                if (last)
+                    source.finish();
+                this.sftp.write(handle, into, 0, length, offset, e => cb(e));
+            });
+        }
+        if (source.size === 0)
+            source.finish();
+    }
+    async openForWrite(path, options) {
+        const { signal } = options;
+        await this.acquireHandles(1, signal);
+        const temporary = this.temporaryFor(path, options.temporaryDir);
+        let handle;
+        try {
+            handle = await this.open(temporary, 'wx', { mode: options.mode }, signal);
+        }
+        catch (error) {
+            this.releaseHandles(1);
+            throw error;
+        }
+        let done = false;
+        const once = () => {
+            if (done)
+                throw new Error(`${path}: written or given up already`);
+            done = true;
+        };
+        return {
+            commit: async (data) => {
+                once();
+                try {
+                    await this.finishFile(handle, temporary, path, options, step => this.writeSource(step, handle, bufferSource(data)));
+                }
+                finally {
+                    this.releaseHandles(1);
+                }
+            },
+            discard: async () => {
+                if (done)
+                    return;
+                done = true;
+                await this.close(handle, temporary).catch(() => undefined);
+                this.releaseHandles(1);
+                await this.unlink(temporary).catch(() => undefined);
+            }
+        };
+    }
+    /**
+     * Copy a file on the server with copy-data, straight to its final name: the file is created
+     * there exclusively (O_EXCL: a new inode, never one another release shares), and a copy that
+     * fails fails the deploy, which removes the release it was being made in.
+     */
+    async copyFile(from, to, options) {
+        const { signal } = options;
+        await this.withHandles(2, signal, async () => {
+            const [input, output] = await Promise.allSettled([
+                this.open(from, 'r', undefined, signal),
+                this.open(to, 'wx', { mode: options.mode }, signal)
+            ]);
+            if (input.status === 'rejected' || output.status === 'rejected') {
+                await Promise.all([
+                    input.status === 'fulfilled' ? this.close(input.value, from).catch(() => 0) : 0,
+                    output.status === 'fulfilled' ? this.close(output.value, to).catch(() => 0) : 0
+                ]);
+                throw input.status === 'rejected' ? input.reason : output.reason;
+            }
+            // The mode only: file times are the server's own, as tar -m leaves them on a shell
+            // deploy, so a file changed after the release was ready shows as newer (drift).
+            const attrs = { mode: options.mode };
+            // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
+            // copy-data), the explicit mode, both closes.
+            const results = await Promise.allSettled([
+                this.request('copy', `${from} to ${to}`, 96, cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb), signal),
+                this.request('set mode of', to, 96, cb => this.sftp.fsetstat(output.value, attrs, cb), signal),
+                this.close(output.value, to),
+                this.close(input.value, from)
+            ]);
+            const failed = results.find(r => r.status === 'rejected');
+            if (failed)
+                throw failed.reason;
+        });
+    }
+    /**
+     * The end of every file written: its data requests, the explicit mode, the close,
+     * and the rename of the temporary name over the final one, all sent back to back (one round
+     * trip). The rename is held back when anything before it failed or was aborted before it
+     * left; a failure the server reports for a request already on its way fails the deploy,
+     * which removes the release, so a partial file never goes live.
+     */
+    async finishFile(handle, temporary, path, options, data) {
+        const { signal } = options;
+        const steps = [];
+        let failure;
+        // A failure is known at once, not a microtask later: the rename checks it when it leaves,
+        // which can be in the same turn as a failing request before it. (The error reported is the
+        // one the request rejects with, which names it.)
+        let broken = false;
+        const failed = () => broken || failure !== undefined || signal?.aborted === true;
+        const step = (what, bytes, send) => {
+            const sent = this.request(what, path, bytes, cb => {
+                if (failed())
+                    throw new Error('not sent: an earlier request for this file failed');
+                try {
+                    send(error => {
+                        if (error)
+                            broken = true;
+                        cb(error);
+                    });
+                }
+                catch (error) {
+                    broken = true;
+                    throw error;
+                }
+            }, signal);
+            steps.push(sent.catch(error => {
+                failure ??= error;
+            }));
+        };
+        try {
+            data(step);
+            // The mode only: file times are the server's own, as tar -m leaves them on a shell
+            // deploy, so a file changed after the release was ready shows as newer (drift).
+            const attrs = { mode: options.mode };
+            step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb));
+        }
+        catch (error) {
+            failure ??= error;
+        }
+        const closed = this.close(handle, temporary);
+        const renamed = this.request('rename', `${temporary} to ${path}`, 64, cb => {
+            if (failed())
+                throw new Error('not renamed: the file is incomplete');
+            this.sftp.ext_openssh_rename(temporary, path, cb);
+        });
+        // Looked at below, once the data requests have settled; never an unhandled rejection.
+        closed.catch(() => undefined);
+        renamed.catch(() => undefined);
+        await Promise.all(steps);
+        const [closeResult, renameResult] = await Promise.allSettled([closed, renamed]);
+        if (failure === undefined && closeResult.status === 'rejected')
+            failure = closeResult.reason;
+        if (failure === undefined && renameResult.status === 'rejected')
+            failure = renameResult.reason;
+        if (failure !== undefined) {
+            if (renameResult.status === 'rejected')
+                await this.unlink(temporary).catch(() => undefined);
+            throw failure;
+        }
+    }
+    async appendFile(path, data, mode, signal) {
+        await this.withHandleUntilClosed(signal, async () => {
+            // O_APPEND: every write lands at the end, whatever offset it names.
+            const handle = await this.open(path, 'a', { mode }, signal);
+            // The write and the close leave together; the write's answer is the one waited for.
+            const written = this.request('write', path, data.length + 64, cb => this.sftp.write(handle, data, 0, data.length, 0, e => cb(e)), signal);
+            const closed = this.close(handle, path);
+            closed.catch(() => undefined);
+            try {
+                await written;
+            }
+            catch (error) {
+                await closed.catch(() => undefined);
+                throw error;
+            }
+            return { value: undefined, closed };
+        });
+    }
+    async appender(path, mode, signal) {
+        await this.acquireHandles(1, signal);
+        let handle;
+        try {
+            // O_APPEND: every write lands at the end, whatever offset it names.
+            handle = await this.open(path, 'a', { mode }, signal);
+        }
+        catch (error) {
+            this.releaseHandles(1);
+            throw error;
+        }
+        let closed;
+        return {
+            append: async (data, writeSignal) => {
+                if (closed)
+                    throw new Error(`${path}: appended to after it was closed`);
+                await this.request('write', path, data.length + 64, cb => this.sftp.write(handle, data, 0, data.length, 0, e => cb(e)), writeSignal);
+            },
+            close: () => {
+                closed ??= this.close(handle, path)
+                    .catch(() => undefined)
+                    .finally(() => this.releaseHandles(1));
+                return closed;
+            }
+        };
+    }
+    async swapSymlink(link, target, temporaryName) {
+        const dir = link.slice(0, link.lastIndexOf('/'));
+        const temporary = `${dir}/${temporaryName}`;
+        // Three requests sent back to back: one round trip. sftp-server handles them in order, so
+        // if the symlink fails the rename fails too and `link` keeps its old target.
+        const made = this.symlink(target, temporary);
+        const renamed = this.rename(temporary, link);
+        const readBack = this.readlink(link);
+        const results = await Promise.allSettled([made, renamed, readBack]);
+        for (const result of results.slice(0, 2)) {
+            if (result.status === 'rejected') {
+                const message = `${this.label}: switch failed: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(result.reason)}`;
+                // An answer from the server means the rename did not happen. Without one (the
+                // connection dropped), it may have: the caller must find out and put it back.
+                const answered = result.reason instanceof SftpError && result.reason.code !== undefined;
+                throw answered ? new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .SwitchRefusedError */ .FL(message) : new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(message);
+            }
+        }
+        if (results[2].status === 'rejected')
+            throw new Error(`${this.label}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(results[2].reason)}`);
+        return results[2].value;
+    }
+}
+function abortedError(signal) {
+    return new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .AbortedError */ .oM('cancelled', { cause: signal?.reason });
+}
+function wrapError(error, what, path) {
+    if (error instanceof SftpError ||
+        error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .AbortedError */ .oM ||
+        error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .CommandTimeoutError */ .$9)
+        return error;
+    // ssh2 gives the server's status a numeric code; a request that never got an answer (a lost
+    // connection) has none.
+    const code = error.code;
+    // sftp-server reports ENOSPC and EDQUOT as a bare FAILURE (SFTP version 3 has no code for it).
+    const hint = code === SftpStatus.FAILURE && /^(write|copy|set mode of|rename)\b/.test(what)
+        ? ' (is the disk full, or a quota reached?)'
+        : '';
+    return new SftpError(`${what}: ${error.message}${hint}`, typeof code === 'number' ? code : undefined, path);
+}
+
+
+/***/ }),
+
+/***/ 8547:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   Ir: () => (/* binding */ walkTree),
+/* harmony export */   Ui: () => (/* binding */ removeTrees),
+/* harmony export */   dM: () => (/* binding */ removeTree)
+/* harmony export */ });
+/* harmony import */ var _sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(785);
+
+/** Bound on a tree's depth (PATH_MAX allows about 2,000 levels of one-letter names). */
+const MAX_DEPTH = 4096;
+/**
+ * Every entry below `root` (a directory), parents before children. `hints` are directories,
+ * relative to `root`, that are probably there.
+ */
+async function walkTree(files, root, options = {}) {
+    const { signal } = options;
+    const listings = new Map();
+    const listing = (relative) => {
+        let promise = listings.get(relative);
+        if (!promise) {
+            promise = files.list(relative === '' ? root : `${root}/${relative}`, signal);
+            // A hint that is not a directory fails here, and is never asked for.
+            promise.catch(() => undefined);
+            listings.set(relative, promise);
+        }
+        return promise;
+    };
+    listing('');
+    for (const hint of options.hints ?? [])
+        listing(hint);
+    const entries = [];
+    let level = [''];
+    for (let depth = 0; level.length > 0; depth++) {
+        if (depth > MAX_DEPTH)
+            throw new Error(`${root} is more than ${MAX_DEPTH} levels deep`);
+        const next = [];
+        const listed = await Promise.all(level.map(async (relative) => ({ relative, children: await listing(relative) })));
+        for (const { relative, children } of listed) {
+            for (const child of children) {
+                const path = relative === '' ? child.name : `${relative}/${child.name}`;
+                entries.push({ path, attrs: child.attrs });
+                if (entries.length > _sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .LISTING_LIMIT */ .x7)
+                    throw new Error(`${root} holds more than ${_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .LISTING_LIMIT */ .x7} entries`);
+                if (child.attrs.type === 'dir' && depth + 1 < (options.maxDepth ?? Infinity))
+                    next.push(path);
+            }
+        }
+        level = next;
+    }
+    return entries;
+}
+/**
+ * Remove `root` and everything below it. The guard sees every path before anything is removed
+ * and throws to refuse. Returns false when `root` did not exist.
+ */
+async function removeTree(files, root, options) {
+    const [removed] = await removeTrees(files, [root], options);
+    return removed;
+}
+/**
+ * Remove each of `roots` with everything below it, once the guard has let every one of them go:
+ * when it refuses one, nothing is removed (as lib/guard.sh's guarded_rm). The guard's reads (the
+ * target of `current`, the parents of each root) leave beside each root's lstat and listing, so
+ * this costs no round trip more than the removal itself. Returns, for each root, whether it
+ * existed.
+ */
+async function removeTrees(files, roots, options) {
+    const { guard, signal } = options;
+    for (const root of roots)
+        guard.check(root);
+    const confirmed = guard.confirm(files, roots, signal);
+    confirmed.catch(() => undefined);
+    // The lstat decides; the listing goes out beside it (reading is harmless) and is used only
+    // when the root is a real directory: opendir follows a symlink, a removal must not.
+    const reads = roots.map(root => {
+        const walked = walkTree(files, root, options);
+        walked.catch(() => undefined);
+        const top = files.lstat(root, signal);
+        top.catch(() => undefined);
+        return { root, walked, top };
+    });
+    const current = await confirmed;
+    return Promise.all(reads.map(async ({ root, walked, top }) => {
+        const attrs = await top;
+        if (!attrs)
+            return false;
+        if (attrs.type !== 'dir') {
+            await files.unlink(root, signal).catch(error => {
+                if (!(0,_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error))
+                    throw error;
+            });
+            return true;
+        }
+        await removeListed(files, root, await walked, current, options);
+        return true;
+    }));
+}
+async function removeListed(files, root, entries, current, options) {
+    const { guard, signal } = options;
+    const full = (relative) => `${root}/${relative}`;
+    for (const e of entries)
+        guard.check(full(e.path), current);
+    const dirs = entries.filter(e => e.attrs.type === 'dir').map(e => e.path);
+    dirs.push('');
+    const depth = (p) => (p === '' ? 0 : p.split('/').length);
+    dirs.sort((a, b) => depth(b) - depth(a));
+    // Everything at once: files and links, then directories deepest first. sftp-server handles
+    // requests in order, so each directory is empty when its rmdir arrives; a server that does
+    // not keep the order gets the directories it refused again, one level at a time.
+    const unlinks = entries
+        .filter(e => e.attrs.type !== 'dir')
+        .map(e => files.unlink(full(e.path), signal).catch(error => {
+        if (!(0,_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error))
+            throw error;
+    }));
+    const rmdir = (p) => files.rmdir(p === '' ? root : full(p), signal).catch(error => {
+        if (!(0,_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__/* .isMissing */ .b2)(error))
+            throw error;
+    });
+    const first = dirs.map(p => rmdir(p).then(() => undefined, (error) => ({ p, error })));
+    await Promise.all(unlinks);
+    let refused = (await Promise.all(first)).filter(r => r !== undefined);
+    for (let pass = 0; refused.length > 0 && pass <= MAX_DEPTH; pass++) {
+        const deepest = depth(refused[0].p);
+        const now = refused.filter(r => depth(r.p) === deepest);
+        refused = refused.filter(r => depth(r.p) !== deepest);
+        await Promise.all(now.map(r => rmdir(r.p)));
+    }
+}
 
 
 /***/ }),
@@ -65580,6 +68791,7 @@ async function attempt(options, what, verifier, algorithms) {
             // back on, it is not worth the exchange that a server closing on it would cost.
             internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_4__/* .ConnectionInternals */ .dU(client, {
                 openEarly: options.password === undefined && options.channelsBehindAuth !== false,
+                execChannels: options.exec !== false,
                 allowed: options.allowPipelining !== false
             });
         }
@@ -65861,7 +69073,11 @@ class ExecChannels {
                     connection.track(channel);
                     ready(channel);
                 }
-                done(error, channel);
+                // ssh2's words when the channel opened but the server refused its exec request: the
+                // account may be SFTP-only.
+                done(error?.message === 'Unable to exec'
+                    ? new errors/* ExecRefusedError */.EC(`${this.label}: the server refused to run a command`)
+                    : error, channel);
             });
         }, channel => release(channel, 'close'));
         return { channel, sent };
@@ -66077,15 +69293,11 @@ class ExecChannels {
     }
 }
 
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
+var sftp_engine = __nccwpck_require__(785);
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
 var ssh2_internals = __nccwpck_require__(7593);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/sftp-files.js
-/**
- * The SFTP session of one connection: started once, probed for what the server offers, and the
- * file operations the deploy uses over it (the switch, and uploads where the server has no tar).
- */
 
 
 
@@ -66097,6 +69309,8 @@ class SftpSession {
     /** The session once started: only a started one is idle, and can be closed to make room. */
     started;
     probed;
+    engine;
+    gathering = false;
     constructor(connection, 
     /** Open with room made for it when sshd's MaxSessions refuses (the exec side's retry). */
     withRoom) {
@@ -66187,7 +69401,52 @@ class SftpSession {
             if (this.session === session)
                 this.session = undefined;
         });
-        return session.then(sftp => new SftpFiles(sftp, this.connection));
+        return session.then(sftp => this.engineOf(sftp));
+    }
+    /** The engine of a session: one per session, so its bounds hold across callers. */
+    engineOf(sftp) {
+        if (this.engine?.sftp !== sftp) {
+            (0,ssh2_internals/* gatherSftpPackets */.eO)(sftp);
+            const { connection } = this;
+            const engine = new sftp_engine/* SftpEngine */.CB(sftp, connection.label, (0,ssh2_internals/* sftpFacts */.J$)(sftp), {}, () => this.gather(), 
+            // command-timeout bounds every SFTP request, as it bounds every script. A session given
+            // up is forgotten at once (a server that answers nothing may never confirm the channel's
+            // close): the next caller starts a new one.
+            {
+                ms: connection.idleMs,
+                stalled: what => {
+                    this.forget(sftp);
+                    return connection.stalled(what);
+                }
+            });
+            this.engine = { sftp, engine };
+        }
+        return this.engine.engine;
+    }
+    /**
+     * Hold the socket's writes until the end of this turn of the event loop. ssh2 writes each
+     * packet on its own, and the pipelined SFTP engine sends many requests in one turn: gathered,
+     * they leave in one system call and a few TCP segments.
+     */
+    gather() {
+        const { socket } = this.connection;
+        if (this.gathering || typeof socket.cork !== 'function')
+            return;
+        this.gathering = true;
+        socket.cork();
+        process.nextTick(() => {
+            this.gathering = false;
+            socket.uncork();
+        });
+    }
+    /** Let go of a session given up: the next caller starts another. */
+    forget(sftp) {
+        if (this.engine?.sftp !== sftp)
+            return;
+        this.engine = undefined;
+        this.session = undefined;
+        if (this.started === sftp)
+            this.started = undefined;
     }
     /** Start the session now, so its round trips overlap with the work in progress. */
     warmUp() {
@@ -66203,112 +69462,6 @@ class SftpSession {
         sftp.end();
     }
 }
-class SftpFiles {
-    sftp;
-    connection;
-    label;
-    constructor(sftp, connection) {
-        this.sftp = sftp;
-        this.connection = connection;
-        this.label = connection.label;
-    }
-    call(what, fn) {
-        return new Promise((resolve, reject) => {
-            // A request the server never answers ends as a timeout (command-timeout), never as a wait
-            // for ever.
-            const timer = setTimeout(() => reject(this.connection.stalled(what)), this.connection.idleMs);
-            try {
-                fn((error, value) => {
-                    clearTimeout(timer);
-                    if (!error)
-                        return resolve(value);
-                    // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
-                    // never got an answer (lost connection) has none.
-                    const wrapped = new Error(`${what}: ${error.message}`);
-                    wrapped.code = error.code;
-                    reject(wrapped);
-                });
-            }
-            catch (error) {
-                clearTimeout(timer);
-                reject(new Error(`${what}: ${(0,errors/* messageOf */.bD)(error)}`));
-            }
-        });
-    }
-    async swapSymlink(link, target, temporaryName) {
-        const dir = link.slice(0, link.lastIndexOf('/'));
-        const temporary = `${dir}/${temporaryName}`;
-        // Three requests sent back to back: one round trip. sftp-server handles them in order, so
-        // if the symlink fails the rename fails too and `current` keeps its old target.
-        // ssh2 swaps the SSH_FXP_SYMLINK arguments for OpenSSH servers, whose sftp-server takes
-        // them in the reverse order of the draft (OpenSSH PROTOCOL, section 4.1).
-        const made = this.call(`create ${temporary}`, cb => this.sftp.symlink(target, temporary, cb));
-        // posix-rename@openssh.com is rename(2): atomic, and it replaces `link`. Plain SFTP rename
-        // never overwrites on OpenSSH (OpenSSH PROTOCOL, section 4.3).
-        const renamed = this.call(`rename ${temporary} over ${link}`, cb => this.sftp.ext_openssh_rename(temporary, link, cb));
-        const readBack = this.call(`read ${link}`, cb => this.sftp.readlink(link, cb));
-        const results = await Promise.allSettled([made, renamed, readBack]);
-        for (const result of results.slice(0, 2)) {
-            if (result.status === 'rejected') {
-                const message = `${this.label}: switch failed: ${(0,errors/* messageOf */.bD)(result.reason)}`;
-                // An answer from the server means the rename did not happen. Without one (the
-                // connection dropped), it may have: the caller must find out and put it back.
-                const answered = typeof result.reason.code === 'number';
-                throw answered ? new errors/* SwitchRefusedError */.FL(message) : new errors/* ConnectionError */.Rc(message);
-            }
-        }
-        if (results[2].status === 'rejected')
-            throw new Error(`${this.label}: ${(0,errors/* messageOf */.bD)(results[2].reason)}`);
-        return results[2].value;
-    }
-    async mkdir(dir, mode) {
-        // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
-        // set again, so a directory has exactly the mode verification expects. Both requests go
-        // out together; sftp-server answers them in order.
-        await Promise.all([
-            this.call(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb)),
-            this.call(`chmod ${dir}`, cb => this.sftp.chmod(dir, mode, cb))
-        ]);
-    }
-    async unlink(file) {
-        await this.call(`remove ${file}`, cb => this.sftp.unlink(file, cb));
-    }
-    async symlink(target, link) {
-        await this.call(`symlink ${link}`, cb => this.sftp.symlink(target, link, cb));
-    }
-    async writeFileAtomic(file, source, mode, size) {
-        const dir = file.slice(0, file.lastIndexOf('/'));
-        const temporary = `${dir}/.atomic-deploy-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`;
-        // ssh2's put()/createWriteStream default to mode 0666; the file is created with our mode,
-        // and fchmod'ed again because the server's umask applies at open time.
-        const handle = await this.call(`create ${file}`, cb => this.sftp.open(temporary, 'wx', { mode }, cb));
-        let written = 0;
-        const pending = [];
-        try {
-            for await (const chunk of source) {
-                const offset = written;
-                written += chunk.length;
-                pending.push(this.call(`write ${file}`, cb => this.sftp.write(handle, chunk, 0, chunk.length, offset, err => cb(err))));
-                // Keep a bounded number of writes in flight: pipelined, but memory stays bounded.
-                if (pending.length >= 16)
-                    await pending.shift();
-            }
-            await Promise.all(pending);
-            if (written !== size)
-                throw new Error(`${file} changed while it was being read (${size} bytes, then ${written})`);
-            await this.call(`chmod ${file}`, cb => this.sftp.fchmod(handle, mode, cb));
-        }
-        catch (error) {
-            // The source failed or was aborted: let the writes in flight settle before closing.
-            await Promise.allSettled(pending);
-            throw error;
-        }
-        finally {
-            await this.call(`close ${file}`, cb => this.sftp.close(handle, cb)).catch(() => undefined);
-        }
-        await this.call(`rename ${file}`, cb => this.sftp.ext_openssh_rename(temporary, file, cb));
-    }
-}
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-connect.js
 var ssh_connect = __nccwpck_require__(3233);
@@ -66322,23 +69475,27 @@ const DEFAULT_COMMAND_TIMEOUT_SECONDS = 600;
 /** Open one SSH connection to a server, verifying its host key before authentication. */
 async function connectSsh(options) {
     const opened = await (0,ssh_connect/* openConnection */.J)(options);
-    return new SshRemoteHost(options.server.label, opened, options.timeoutSeconds * 1000, (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000);
+    return new SshRemoteHost(options.server.label, opened, options.timeoutSeconds * 1000, (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000, options.exec ?? true);
 }
 /** A RemoteHost over one ssh2 connection: one SFTP session and few exec channels. */
 class SshRemoteHost {
     label;
-    connection;
     exec;
+    connection;
+    channels;
     sftp;
     constructor(label, opened, 
     /** Bound on each channel open and SFTP start. */
     timeoutMs, 
     /** command-timeout: how long a script or SFTP request may go without progress. */
-    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000) {
+    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000, 
+    /** Whether commands may run (false with `shell: none`: the connection carries SFTP alone). */
+    exec = true) {
         this.label = label;
+        this.exec = exec;
         this.connection = new LiveConnection(label, opened.client, opened.socket, opened.internals, timeoutMs, idleMs);
-        this.exec = new ExecChannels(this.connection, () => this.sftp.dropIdle());
-        this.sftp = new SftpSession(this.connection, open => this.exec.withRoom(open));
+        this.channels = new ExecChannels(this.connection, () => this.sftp.dropIdle());
+        this.sftp = new SftpSession(this.connection, open => this.channels.withRoom(open));
     }
     get software() {
         return this.connection.internals.software;
@@ -66351,11 +69508,14 @@ class SshRemoteHost {
      * their round trips overlap with the work in progress.
      */
     warmUp() {
-        this.exec.ensureSpare();
+        if (this.exec)
+            this.channels.ensureSpare();
         this.sftp.warmUp();
     }
     run(script, options) {
-        return this.exec.run(script, options);
+        if (!this.exec)
+            return Promise.reject(new Error(`${this.label}: no command may run on this connection (shell: none)`));
+        return this.channels.run(script, options);
     }
     probeSftp() {
         return this.sftp.probe();
@@ -66367,7 +69527,7 @@ class SshRemoteHost {
         return !this.connection.closed;
     }
     close() {
-        this.exec.close();
+        this.channels.close();
         this.connection.internals.dropEarly();
         this.connection.client.end();
         // DISCONNECT is written (the kernel still delivers it after the socket is closed); waiting
@@ -66387,8 +69547,10 @@ class SshRemoteHost {
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   J$: () => (/* binding */ sftpFacts),
 /* harmony export */   Sh: () => (/* binding */ sftpExtensions),
-/* harmony export */   dU: () => (/* binding */ ConnectionInternals)
+/* harmony export */   dU: () => (/* binding */ ConnectionInternals),
+/* harmony export */   eO: () => (/* binding */ gatherSftpPackets)
 /* harmony export */ });
 /* unused harmony exports PIPELINED_SOFTWARE, shapeProblems, clientShapeProblems */
 /* harmony import */ var ssh2_lib_Channel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5683);
@@ -66632,11 +69794,14 @@ class ConnectionInternals {
             promise.catch(() => undefined);
             return promise;
         };
-        this.early = {
-            command: open('session'),
-            spare: open('session'),
-            sftp: open('sftp')
-        };
+        this.early =
+            this.options.execChannels === false
+                ? { sftp: open('sftp') }
+                : {
+                    command: open('session'),
+                    spare: open('session'),
+                    sftp: open('sftp')
+                };
         this.pendingEarly = { ids, reject: error => rejects.forEach(r => r(error)) };
     }
     dropEarlyOnFailure() {
@@ -66784,6 +69949,120 @@ class ConnectionInternals {
         outgoing.window -= SFTP_INIT.length;
         raw._init = () => undefined;
     }
+}
+/**
+ * The SFTP draft (version 3, section 3) only promises 32,768-byte data packets; ssh2 itself
+ * never sends more than 34,000-byte packets to a server it does not know to be OpenSSH.
+ */
+const SAFE_DATA_LENGTH = 32 * 1024;
+const positive = (value) => typeof value === 'number' && Number.isFinite(value) && value > 0;
+/**
+ * What ssh2 learnt about this SFTP session and keeps in private fields: the extensions the
+ * server announced in its VERSION packet (with their versions), the request sizes it accepts
+ * (from limits@openssh.com, which ssh2 asks for itself), and the channel window the server
+ * granted. The pipelined SFTP engine sizes its requests and its bytes in flight from these. Only
+ * read: nothing changes on the wire, so it needs ssh2's shape, not the switch. When a field is
+ * missing or of another shape, the facts fall back to what the public API and the SFTP draft
+ * guarantee, and `fromInternals` says so.
+ */
+function sftpFacts(sftp) {
+    staticProblems ??= shapeProblems();
+    const internals = (staticProblems.length > 0 ? {} : sftp);
+    const raw = internals._extensions;
+    let extensions;
+    if (raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+        const entries = Object.entries(raw);
+        if (entries.every(([, v]) => typeof v === 'string'))
+            extensions = new Map(entries);
+    }
+    const write = internals._maxWriteLen;
+    const read = internals._maxReadLen;
+    // maxOpenHandles is public: undefined before limits@openssh.com answered, Infinity when the
+    // server set no limit.
+    const handles = internals.maxOpenHandles;
+    const window = internals.outgoing?.window;
+    return {
+        extensions,
+        maxWriteLength: positive(write) ? write : SAFE_DATA_LENGTH,
+        maxReadLength: positive(read) ? read : SAFE_DATA_LENGTH,
+        maxOpenHandles: positive(handles) ? handles : undefined,
+        windowBytes: positive(window) ? window : undefined,
+        fromInternals: extensions !== undefined && positive(write) && positive(read)
+    };
+}
+const GATHERED = Symbol('atomic-deploy: SFTP requests gathered into packets');
+/**
+ * Gather the SFTP requests sent in one turn of the event loop into as few SSH packets as the
+ * channel's maximum packet size allows. ssh2 sends every SFTP request as an SSH packet of its
+ * own, and seals each one with a cipher object made for it (AES-GCM: a createCipheriv per
+ * packet): at thousands of small requests (hard links, renames) that is most of the runner's CPU
+ * time. SFTP is a byte stream inside the channel (draft-ietf-secsh-filexfer-02, section 3), so
+ * where the packets begin and end does not matter to the server; the channel window is counted
+ * by ssh2 before the bytes reach here, and the order of the bytes is kept. Returns false (and
+ * changes nothing) when ssh2's protocol object does not have the expected shape.
+ */
+function gatherSftpPackets(sftp) {
+    staticProblems ??= shapeProblems();
+    if (staticProblems.length > 0)
+        return false;
+    const internals = sftp;
+    const proto = internals._protocol;
+    const channel = internals.outgoing?.id;
+    const packetSize = internals.outgoing?.packetSize;
+    if (!proto ||
+        typeof proto.channelData !== 'function' ||
+        typeof proto.channelEOF !== 'function' ||
+        typeof proto.channelClose !== 'function' ||
+        typeof channel !== 'number' ||
+        !positive(packetSize))
+        return false;
+    let channels = proto[GATHERED];
+    if (!channels) {
+        const gathered = new Map();
+        channels = gathered;
+        proto[GATHERED] = gathered;
+        const send = proto.channelData.bind(proto);
+        const eof = proto.channelEOF.bind(proto);
+        const close = proto.channelClose.bind(proto);
+        const flush = (id) => {
+            const g = gathered.get(id);
+            if (!g || g.size === 0)
+                return;
+            const data = g.pending.length === 1 ? g.pending[0] : Buffer.concat(g.pending);
+            g.pending = [];
+            g.size = 0;
+            send(id, data);
+        };
+        proto.channelData = (id, data) => {
+            const g = gathered.get(id);
+            if (!g || !Buffer.isBuffer(data)) {
+                send(id, data);
+                return;
+            }
+            if (g.size + data.length > g.max)
+                flush(id);
+            if (data.length >= g.max) {
+                send(id, data);
+                return;
+            }
+            if (g.size === 0)
+                process.nextTick(flush, id);
+            g.pending.push(data);
+            g.size += data.length;
+        };
+        proto.channelEOF = id => {
+            flush(id);
+            eof(id);
+        };
+        proto.channelClose = id => {
+            flush(id);
+            gathered.delete(id);
+            close(id);
+        };
+    }
+    // Packet headers (type, channel, length) take 9 bytes of the maximum packet.
+    channels.set(channel, { max: Math.max(1024, packetSize - 9), pending: [], size: 0 });
+    return true;
 }
 /** The extensions (names) the SFTP server announced in its VERSION packet, if readable. */
 function sftpExtensions(sftp) {

@@ -20,6 +20,14 @@ export class ConnectionError extends Error {
   override name = 'ConnectionError'
 }
 
+/**
+ * The server refused to run a command (the exec request itself was refused): the account may be
+ * SFTP-only.
+ */
+export class ExecRefusedError extends ConnectionError {
+  override name = 'ExecRefusedError'
+}
+
 /** The server's host key does not match `known-hosts` / `host-fingerprint`. */
 export class HostKeyError extends Error {
   override name = 'HostKeyError'

@@ -32,6 +32,7 @@ export const Inputs = {
   CopyMethod: 'copy-method',
   Compression: 'compression',
   Transfer: 'transfer',
+  Shell: 'shell',
   Verify: 'verify',
   SharedPaths: 'shared-paths',
   SharedConflict: 'shared-conflict',
@@ -64,6 +65,7 @@ export type Reuse = 'previous' | 'cache' | 'none'
 export type CopyMethod = 'copy' | 'hardlink'
 export type Compression = 'auto' | 'gzip' | 'none'
 export type Transfer = 'auto' | 'tar' | 'sftp'
+export type ShellAccess = 'auto' | 'none'
 export type VerifyLevel = 'standard' | 'full'
 export type SharedConflict = 'fail' | 'replace'
 export type Strategy = 'parallel' | 'sequential'
@@ -116,6 +118,11 @@ export interface Settings {
   compression: Compression
   /** tar stream, SFTP, or pick by what the server has. */
   transfer: Transfer
+  /**
+   * auto: run the phases' scripts when the account has a shell, and everything over SFTP when it
+   * runs no commands; none: never run a command, SFTP alone.
+   */
+  shell: ShellAccess
   /** How much of the release is hashed on the server before the switch. */
   verify: VerifyLevel
   /** Explicit shared paths, or undefined to link every entry of shared/. */

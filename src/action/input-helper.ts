@@ -121,6 +121,32 @@ export function getSettings(
     )
   }
 
+  const beforeSwitch = script(raw(Inputs.BeforeSwitch), Inputs.BeforeSwitch)
+  const afterSwitch = script(raw(Inputs.AfterSwitch), Inputs.AfterSwitch)
+  const afterRollback = script(raw(Inputs.AfterRollback), Inputs.AfterRollback)
+  const transfer = oneOf(Inputs.Transfer, input(Inputs.Transfer) || 'auto', [
+    'auto',
+    'tar',
+    'sftp'
+  ] as const)
+  const shell = oneOf(Inputs.Shell, input(Inputs.Shell) || 'auto', ['auto', 'none'] as const)
+  if (shell === 'none') {
+    // Refused before anything connects: these need commands on the server.
+    const needs: [InputName, boolean][] = [
+      [Inputs.BeforeSwitch, beforeSwitch !== undefined],
+      [Inputs.AfterSwitch, afterSwitch !== undefined],
+      [Inputs.AfterRollback, afterRollback !== undefined],
+      [Inputs.Transfer, transfer === 'tar']
+    ]
+    for (const [name, set] of needs) {
+      if (set)
+        throw new InputError(
+          name,
+          `'${name}' needs a shell on the server, and 'shell' is none. Remove '${name}'${name === Inputs.Transfer ? ' (or set it to auto or sftp)' : ''}, or set 'shell: auto' for servers that run commands.`
+        )
+    }
+  }
+
   return {
     servers,
     privateKey,
@@ -133,9 +159,9 @@ export function getSettings(
     exclude,
     releaseId: releaseIdText || undefined,
     keepReleases: integer(read, Inputs.KeepReleases, 3, 1, 100),
-    beforeSwitch: script(raw(Inputs.BeforeSwitch), Inputs.BeforeSwitch),
-    afterSwitch: script(raw(Inputs.AfterSwitch), Inputs.AfterSwitch),
-    afterRollback: script(raw(Inputs.AfterRollback), Inputs.AfterRollback),
+    beforeSwitch,
+    afterSwitch,
+    afterRollback,
     mode,
     rollbackTo: rollbackToText || undefined,
     dryRun: bool(read, Inputs.DryRun, false),
@@ -153,11 +179,8 @@ export function getSettings(
       'gzip',
       'none'
     ] as const),
-    transfer: oneOf(Inputs.Transfer, input(Inputs.Transfer) || 'auto', [
-      'auto',
-      'tar',
-      'sftp'
-    ] as const),
+    transfer,
+    shell,
     verify: oneOf(Inputs.Verify, input(Inputs.Verify) || 'standard', ['standard', 'full'] as const),
     sharedPaths: sharedPaths(raw(Inputs.SharedPaths)),
     sharedConflict: oneOf(Inputs.SharedConflict, input(Inputs.SharedConflict) || 'fail', [

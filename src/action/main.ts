@@ -114,7 +114,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         timeoutSeconds: settings.connectTimeout,
         commandTimeoutSeconds: settings.commandTimeout,
         ...(jumps ? { tunnel: jumps.tunnel } : {}),
-        warn
+        warn,
+        exec: settings.shell !== 'none'
       }).then(host => {
         host.warmUp()
         return host
@@ -164,7 +165,10 @@ async function runSequential(settings: Settings, deps: DeployDependencies): Prom
       throw error
     }
     sessions.push(...last.sessions)
-    if (settings.mode === 'deploy') releaseId = last.releaseId
+    // The next server gets the same id: the one put live, or, in a dry run (whose releaseId is
+    // the live release, as its outputs say), the one planned.
+    if (settings.mode === 'deploy')
+      releaseId = settings.dryRun ? (last.plannedReleaseId ?? releaseId) : last.releaseId
   }
   return { ...(last as DeployResult), previousReleaseId: sessions[0]?.liveRelease, sessions }
 }

@@ -1,8 +1,11 @@
 import * as core from '@actions/core'
-import { messageOf } from '../errors.js'
+import { ExecRefusedError, messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { finishScript } from '../server/remote-scripts.js'
+import { parseScriptOutput } from '../server/script-output.js'
+import { releaseLockOverSftp } from '../server/sftp-finish.js'
 import { JumpChain } from '../ssh/jump-hosts.js'
+import type { RemoteHost } from '../ssh/remote-host.js'
 import { connectSsh } from '../ssh/ssh-remote-host.js'
 import { heldLocks } from './state-helper.js'
 
@@ -38,19 +41,11 @@ export async function post(): Promise<void> {
         password: settings.password,
         timeoutSeconds: settings.connectTimeout,
         commandTimeoutSeconds: settings.commandTimeout,
-        ...(jumps ? { tunnel: jumps.tunnel } : {})
+        ...(jumps ? { tunnel: jumps.tunnel } : {}),
+        exec: settings.shell !== 'none'
       })
       try {
-        const result = await host.run(
-          finishScript({
-            deployDir: lock.deployDir,
-            events: [],
-            prune: [],
-            forget: [],
-            lockToken: lock.token
-          })
-        )
-        if (result.stdout.toString().includes('!unlocked'))
+        if (await releaseLock(host, lock.deployDir, lock.token))
           core.info(`[${lock.server.label}] released the lock left by the main step`)
       } finally {
         host.close()
@@ -62,4 +57,24 @@ export async function post(): Promise<void> {
     }
   }
   jumps?.close()
+}
+
+/** Release the lock if `token` still holds it: with a script, or over SFTP alone. */
+async function releaseLock(host: RemoteHost, deployDir: string, token: string): Promise<boolean> {
+  const sftp = async (): Promise<boolean> =>
+    releaseLockOverSftp(await host.files(), deployDir, token)
+  if (!host.exec) return sftp()
+  let lines: string[]
+  try {
+    const result = await host.run(
+      finishScript({ deployDir, events: [], prune: [], forget: [], lockToken: token })
+    )
+    lines = parseScriptOutput(result.stdout).lines
+  } catch (error) {
+    if (error instanceof ExecRefusedError) return sftp()
+    throw error
+  }
+  // No line of ours: no shell ran it (an SFTP-only account).
+  if (lines.length === 0) return sftp()
+  return lines.includes('unlocked')
 }

@@ -10,6 +10,7 @@ import { nextFreeTimestampId } from '../release/release-id.js'
 import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
+import { shown } from '../server/server-data.js'
 import {
   ServerSession,
   type Phase,
@@ -18,7 +19,7 @@ import {
 } from '../server/server-session.js'
 import { adaptLevel, Fanout } from '../server/archive-stream.js'
 import { archiveProgress, archiveStream, sourceManifest } from '../server/upload.js'
-import type { Settings } from '../settings.js'
+import { Inputs, type Settings } from '../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
 export interface DeployDependencies {
@@ -206,9 +207,21 @@ export class GroupRun {
     return { token, json }
   }
 
+  /** Inputs that are set and need a shell on the server, for this mode. */
+  private needsShell(): string[] {
+    const { settings } = this
+    const needs: string[] = []
+    if (settings.mode === 'deploy' && settings.beforeSwitch) needs.push(Inputs.BeforeSwitch)
+    if (settings.afterSwitch) needs.push(Inputs.AfterSwitch)
+    if (settings.afterRollback) needs.push(Inputs.AfterRollback)
+    if (settings.mode === 'deploy' && settings.transfer === 'tar') needs.push(Inputs.Transfer)
+    return needs
+  }
+
   /** Phase 2 and the server half of phase 3: lock and learn the state. */
   async inspect(lock: boolean, prefetch = false, drift = false): Promise<void> {
     const context = await this.deps.context
+    const access = { shell: this.settings.shell, needsShell: this.needsShell() }
     await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
       const failures = await this.phase(this.sessions, 'inspect', async s => {
         await s.inspect(
@@ -219,6 +232,7 @@ export class GroupRun {
           lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
           this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined,
           drift && this.settings.onDrift !== 'ignore',
+          access,
           // A deploy (or its dry run) compares the source's manifest with the one it starts
           // from by their digests: the server sends its manifest only when they differ.
           this.settings.mode === 'deploy' && this.settings.reuse !== 'none'
@@ -251,7 +265,7 @@ export class GroupRun {
     if (drifted.length === 0) return
     const lines = drifted.map(s => {
       const d = s.drift as NonNullable<typeof s.drift>
-      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d)}${d.complete ? '' : ' (more than could be listed)'}`
+      return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, shown)}${d.complete ? '' : ' (more than could be listed)'}`
     })
     const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`
     if (onDrift === 'fail') {
@@ -361,9 +375,13 @@ export class GroupRun {
       }
       // One server, and nothing to run or check after the switch: no other server to switch
       // with, nothing that could call for a rollback. The release script switches and finishes
-      // once the release is ready, which saves the round trips of phases 7 and 9.
+      // once the release is ready, which saves the round trips of phases 7 and 9 (an SFTP-only
+      // server has no script: its phases are requests, pipelined already).
       const switchAfter =
-        this.sessions.length === 1 && !settings.afterSwitch && !settings.healthCheckUrl
+        this.sessions.length === 1 &&
+        this.sessions.every(s => s.access === 'shell') &&
+        !settings.afterSwitch &&
+        !settings.healthCheckUrl
           ? (s: ServerSession) => {
               const { events, prune } = finishing(s)
               return s.finishParams(events, prune, spare, releaseId)
@@ -760,10 +778,16 @@ export class GroupRun {
       failed,
       true
     )
+    const deploying = settings.mode === 'deploy'
     await this.finishAll(s => {
       const id = failed(s)
       // Where switching back failed, the failed release is still live.
       if (s.switchedTo !== undefined) return { events: [['live', id]], prune: [] }
+      // A release that mode: rollback went back to passed its checks when it was live before:
+      // failing them now is more likely something it depends on (a database, a cache warming
+      // up) than its code. It keeps its state and its place, so running mode: rollback again
+      // retries it; and, as after any rollback, nothing is pruned.
+      if (!deploying) return { events: [], prune: [] }
       const events: [string, string][] = [
         ['live', id],
         ['fail', id]
@@ -771,10 +795,11 @@ export class GroupRun {
       if (s.liveRelease === undefined) return { events, prune: [] }
       events.push(['live', s.liveRelease])
       // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
-      // good releases are left for the next successful deploy to prune.
+      // good releases are left for the next successful deploy to prune. The failed release is
+      // this run's: its start and ready are on the server, not in the log read at inspect.
       return {
         events,
-        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id).filter(old => {
+        prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
           const state = s.releaseState(old)
           return state === 'failed' || state === 'rolled-back'
         })
@@ -799,7 +824,10 @@ export class GroupRun {
       : restored.length > 0 && checks !== ''
         ? `; ${restoredIds} passed ${checks}.`
         : '.'
-    this.fail(`${failure.message}\n${back}${after}`, [
+    const retry = deploying
+      ? ''
+      : `\n${[...new Set(this.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`
+    this.fail(`${failure.message}\n${back}${after}${retry}`, [
       ...failure.causes,
       ...(restoreFailure?.causes ?? [])
     ])

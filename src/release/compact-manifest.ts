@@ -96,6 +96,22 @@ export function compactManifest(entries: ManifestEntry[]): { text: Buffer; diges
   return { text, digest: createHash('sha256').update(text).digest('hex') }
 }
 
+/**
+ * The view of a manifest file's bytes: each file's sha256 cut to VIEW_DIGITS hex digits, the
+ * rest as it is (what lib/manifest.sh's manifest_view makes on the server, byte for byte).
+ */
+export function manifestView(text: Buffer): Buffer {
+  const lines = text.toString('utf8').split('\n')
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i] as string
+    const last = line.lastIndexOf(' ')
+    // `<path> f <mode> <size> <sha256>`: the type is the second field.
+    if (last > 0 && line.slice(line.indexOf(' '), line.indexOf(' ') + 3) === ' f ')
+      lines[i] = line.slice(0, last + 1 + VIEW_DIGITS)
+  }
+  return Buffer.from(lines.join('\n'))
+}
+
 /** Manifest lines of `entries`, sorted, as one buffer (for the part of a manifest a deploy sends). */
 export function manifestText(entries: ManifestEntry[]): Buffer {
   return compactManifest(entries).text

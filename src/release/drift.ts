@@ -27,13 +27,18 @@ export interface Drift {
   complete: boolean
 }
 
+/** A line break or a % in a name comes percent-encoded (%0A, %25): every result is one line. */
+const decode = (text: string): string =>
+  text.replace(/%(25|0A)/g, (_, code: string) => (code === '25' ? '%' : '\n'))
+
 /** Parse `!<kind>-added`, `-missing`, `-newer` and `!<kind> a m n` lines (without the `!`). */
 export function parseListingDiff(kind: string, lines: string[]): ListingDiff {
   const diff: ListingDiff = { added: [], missing: [], newer: [] }
   for (const line of lines) {
-    if (line.startsWith(`${kind}-added `)) diff.added.push(line.slice(kind.length + 7))
-    else if (line.startsWith(`${kind}-missing `)) diff.missing.push(line.slice(kind.length + 9))
-    else if (line.startsWith(`${kind}-newer `)) diff.newer.push(line.slice(kind.length + 7))
+    if (line.startsWith(`${kind}-added `)) diff.added.push(decode(line.slice(kind.length + 7)))
+    else if (line.startsWith(`${kind}-missing `))
+      diff.missing.push(decode(line.slice(kind.length + 9)))
+    else if (line.startsWith(`${kind}-newer `)) diff.newer.push(decode(line.slice(kind.length + 7)))
     else {
       const counts = new RegExp(`^${kind} (\\d+) (\\d+) (\\d+)$`).exec(line)
       if (counts) diff.counts = [Number(counts[1]), Number(counts[2]), Number(counts[3])]
@@ -44,16 +49,17 @@ export function parseListingDiff(kind: string, lines: string[]): ListingDiff {
 
 /**
  * A path read back from a server, fit to steer a removal inside a release: relative, no `.`, `..`
- * or empty segment, no control character.
+ * or empty segment, no control character but a line break (which a source file name may hold:
+ * every script quotes its paths, and the guard takes any name).
  */
 export function isReleasePath(p: string): boolean {
-  if (p === '' || p.startsWith('/') || /[\u0000-\u001f\u007f]/.test(p)) return false
+  if (p === '' || p.startsWith('/') || /[\u0000-\u0009\u000b-\u001f\u007f]/.test(p)) return false
   return p.split('/').every(s => s !== '' && s !== '.' && s !== '..')
 }
 
 /** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
 export function listingPath(line: string): string | undefined {
-  const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/.exec(line)
+  const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/s.exec(line)
   return m ? m[1] : undefined
 }
 
@@ -103,8 +109,15 @@ export function summarizeDiff(diff: ListingDiff): Drift {
   }
 }
 
-/** `added a, b; changed c; removed d`, at most `limit` paths in all. */
-export function describeDrift(drift: Drift, limit = 20): string {
+/**
+ * `added a, b; changed c; removed d`, at most `limit` paths in all, each as `show` writes it (a
+ * name may hold a line break).
+ */
+export function describeDrift(
+  drift: Drift,
+  limit = 20,
+  show: (path: string) => string = p => p
+): string {
   const parts: string[] = []
   let left = limit
   const take = (label: string, paths: string[]): void => {
@@ -113,7 +126,7 @@ export function describeDrift(drift: Drift, limit = 20): string {
     left -= shown.length
     const more = paths.length - shown.length
     parts.push(
-      `${label} ${shown.length > 0 ? shown.join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`
+      `${label} ${shown.length > 0 ? shown.map(p => show(p)).join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`
     )
   }
   take('added', drift.added)

@@ -22,6 +22,13 @@ export const SERVER_LIMITS = {
   manifestJsonBytes: 64 * 1024 * 1024,
   /** .atomic-deploy/manifests/<id>.links: the shared links of a release. */
   linksBytes: 1024 * 1024,
+  /**
+   * .atomic-deploy/manifests/<id>.listing, read back by an SFTP-only deploy's drift check (a
+   * shell deploy compares it on the server): about 400,000 paths.
+   */
+  listingBytes: 64 * 1024 * 1024,
+  /** .atomic-deploy/lock/owner: one line of JSON (the shell scripts send its first 4,000 bytes). */
+  ownerBytes: 4000,
   /** Everything one script prints on stdout (the blobs above, plus result lines). */
   scriptOutputBytes: SCRIPT_OUTPUT_LIMIT,
   /** One line of stderr (hook output); a longer one is cut into pieces of this size. */

@@ -1,6 +1,8 @@
 /** The sentences a user reads when a server refuses, is locked, or fails verification. */
+import type { SftpProbe } from '../ssh/remote-host.js'
 import { printable } from '../ssh/servers.js'
 import { quote } from '../shell-quote.js'
+import { shown } from './server-data.js'
 
 export function describeListingLine(line: string): string {
   const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line)
@@ -54,8 +56,20 @@ export function noShellReason(said: string, code: number | null): string {
   return `the server ran no shell for it (exit ${code}${said ? `: ${printable(said).slice(0, 300)}` : ''})`
 }
 
-export function noShellMessage(user: string, reason: string): string {
-  return `the account '${user}' has no shell: ${reason}. atomic-deploy runs each step as a POSIX sh script over SSH, so the account needs a login shell that runs commands (not nologin, and no ForceCommand internal-sftp for it).`
+/**
+ * Why an account without a shell cannot be deployed to: its SFTP cannot carry the deploy either
+ * (none, or one without posix-rename@openssh.com for the atomic switch).
+ */
+export function noShellMessage(user: string, reason: string, sftp?: SftpProbe): string {
+  const sftpToo =
+    sftp === undefined
+      ? ''
+      : sftp.state === 'available'
+        ? ', and its SFTP server has no posix-rename@openssh.com, which the atomic switch needs'
+        : sftp.state === 'missing'
+          ? `, and it has no SFTP either (${printable(sftp.reason).slice(0, 200)})`
+          : `, and SFTP could not be started (${printable(sftp.reason).slice(0, 200)})`
+  return `the account '${user}' has no shell: ${reason}${sftpToo}. atomic-deploy runs each step as a POSIX sh script over SSH, or, for an account without a shell, over SFTP alone (OpenSSH's sftp-server, with posix-rename@openssh.com): give the account a login shell that runs commands, or SFTP.`
 }
 
 /** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
@@ -71,9 +85,14 @@ export function describeLockOwner(ownerJson: string | undefined): string {
     const age = owner.started
       ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
       : undefined
-    return `${owner.runUrl ?? 'an unknown run'} (commit ${owner.commit?.slice(0, 12) || 'unknown'}${owner.actor ? `, by ${owner.actor}` : ''}, started ${owner.started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`
+    // The record is read back from the server: every field is shown, never taken as text to
+    // act on (a line break or a workflow command in it stays visible and inert).
+    const field = (v: unknown, max = 200): string | undefined =>
+      typeof v === 'string' ? shown(v, max) : undefined
+    const started = field(owner.started, 40)
+    return `${field(owner.runUrl) ?? 'an unknown run'} (commit ${field(typeof owner.commit === 'string' ? owner.commit.slice(0, 12) : undefined) || 'unknown'}${owner.actor ? `, by ${field(owner.actor, 64)}` : ''}, started ${started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`
   } catch {
-    return `an unreadable owner record: ${ownerJson.slice(0, 200)}`
+    return `an unreadable owner record: ${shown(ownerJson, 200)}`
   }
 }
 

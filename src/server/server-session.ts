@@ -3,6 +3,7 @@ import {
   AbortedError,
   ConnectionError,
   DeployRefusedError,
+  ExecRefusedError,
   LockHeldError,
   RemoteCommandError,
   ScriptUnreadError,
@@ -15,7 +16,12 @@ import { SYSTEM_DIRECTORIES } from './system-directories.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { parseManifest, type ManifestEntry } from '../release/manifest.js'
 import { makePlan, writtenDirectories, type Plan } from '../release/plan.js'
-import { parseSharedListing, sharedDepth, sharedProblems } from '../release/shared-check.js'
+import {
+  parseSharedListing,
+  sharedDepth,
+  sharedProblems,
+  type EntryType
+} from '../release/shared-check.js'
 import {
   describeDrift,
   isReleasePath,
@@ -36,6 +42,12 @@ import {
   type ReleaseState
 } from '../release/release-log.js'
 import type { RemoteHost, RunResult, SftpProbe } from '../ssh/remote-host.js'
+import type { Appender } from '../sftp/remote-files.js'
+import { SftpError } from '../sftp/sftp-engine.js'
+import { walkTree } from '../sftp/sftp-tree.js'
+import { abortOverSftp, finishOverSftp, readLockOwner } from './sftp-finish.js'
+import { firstReads, inspectOverSftp, recordReader, type FirstReads } from './sftp-inspect.js'
+import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
   LOCK_EXIT,
   REFUSED_EXIT,
@@ -74,6 +86,7 @@ import {
   deployProblem,
   missingToolsProblem,
   sendFilesProblem,
+  sftpCanUpload,
   switchesOverSftp,
   type ServerCapabilities
 } from './capabilities.js'
@@ -92,6 +105,7 @@ import type {
   CopyMethod,
   Reuse,
   SharedConflict,
+  ShellAccess,
   Transfer,
   VerifyLevel
 } from '../settings.js'
@@ -180,6 +194,14 @@ export interface ArchiveFeed {
   sent: { files: number; bytes: number }
 }
 
+/** How the server is reached: which inputs need a shell, and whether one may be used. */
+export interface AccessOptions {
+  /** `shell: none` never runs a command; `auto` uses the shell when the account has one. */
+  shell: ShellAccess
+  /** Inputs that are set and need a shell on the server (before-switch, after-switch, ...). */
+  needsShell: string[]
+}
+
 /** What happened on one server, for the `servers` output and the job summary. */
 export interface ServerReport {
   status:
@@ -238,12 +260,30 @@ export class ServerSession {
   private viewBlob: { data: Buffer; gzipped: boolean } | undefined
   /** The starting point's manifest has the source's digest: nothing changed. */
   private same = false
+  /**
+   * SFTP-only: the starting point's compact manifest records (less their suffixes) and its
+   * digest as read at inspect; the rest is read when the plan is made (readBaseOverSftp).
+   */
+  private sftpBase: { stem: string; old: string; digest?: Buffer } | undefined
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   private prefetched: { name: string; from: string; spare: boolean } | undefined
   private linksBlob: Buffer | undefined
   private warnedNoGzip = false
   /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
   private metadata: Promise<ReleaseMetadata> | undefined
+  /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
+  access: 'shell' | 'sftp' = 'shell'
+  /** What an SFTP-only inspect found left over by earlier runs. */
+  private leftovers: { switchLinks: string[]; metaNames: string[] } = {
+    switchLinks: [],
+    metaNames: []
+  }
+  /** Directories of the release being deployed, listed ahead of need when pruning. */
+  private releaseDirsHint: string[] = []
+  /** The release log, held open for appending by an SFTP-only deploy from its prepare phase on. */
+  private logFile: Appender | undefined
+  /** The lock's owner record, read once the release is ready, for the finish phase. */
+  private lockOwnerRead: Promise<string | undefined> | undefined
   /** Records the server did not send, being past their limits: name -> size. */
   private tooLarge = new Map<string, number>()
   /** This run's shared-paths input, for the cleanup of what it seeded. */
@@ -255,6 +295,8 @@ export class ServerSession {
    * server since), when the drift check ran and the release has a record to compare with.
    */
   drift: Drift | undefined
+  /** Whether the drift check was asked for (not with on-drift: ignore). */
+  private driftChecked = false
   /** What before-switch changed in the live release when it was made, as recorded then. */
   private hooked: Drift | undefined
 
@@ -315,12 +357,30 @@ export class ServerSession {
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
     deploy?: { transfer: Transfer },
     drift = false,
+    access: AccessOptions = { shell: 'auto', needsShell: [] },
     /**
      * The digest of the source's manifest, for the server to compare with the starting point's
      * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
      */
     digest?: Promise<string>
   ): Promise<void> {
+    if (access.shell === 'none' || !this.host.exec)
+      return this.inspectOverSftp(
+        pathInput,
+        lockOwner,
+        reuse,
+        access,
+        drift,
+        'shell is none',
+        digest
+      )
+    // Whether the account runs commands is known only from the script's answer; the reads an
+    // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
+    // it runs none.
+    const early = this.host
+      .files()
+      .then(files => firstReads(files, pathInput))
+      .catch(() => undefined)
     const params: InspectParams = {
       path: pathInput,
       lock: lockOwner !== undefined,
@@ -344,7 +404,29 @@ export class ServerSession {
     // The digest goes on stdin as soon as the source is hashed: the script reads it last.
     const withDigest = (): { stdin?: Readable } =>
       digest ? { stdin: Readable.from(digestLine(digest)) } : {}
-    let { result, output } = await this.script(inspectScript(params), withDigest(), withDigest)
+    let ran: { result: RunResult; output: ScriptOutput }
+    try {
+      ran = await this.script(inspectScript(params), withDigest(), withDigest)
+    } catch (error) {
+      if (!(error instanceof ExecRefusedError)) throw error
+      const why = 'the server refuses to run commands for this account'
+      if (await this.sftpOnlyPossible(why))
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early)
+      throw new DeployRefusedError(
+        `${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`
+      )
+    }
+    let { result, output } = ran
+    if (output.lines.length === 0 && result.code !== 0) {
+      // Not a word from the script: the account ran something else (ForceCommand internal-sftp,
+      // nologin, a restricted shell). Any sh prints a line of ours before it writes anything.
+      const why = noShellReason(
+        lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`),
+        result.code
+      )
+      if (await this.sftpOnlyPossible(why))
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early)
+    }
     if (params.require && value(output, 'refused') === 'need-sftp') {
       // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
       // before writing anything; ask again once SFTP is known to be there.
@@ -369,21 +451,11 @@ export class ServerSession {
       throw error
     }
     this.pendingBlob = output.blobs.get('pending')
+    this.driftChecked = drift
     if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
-    this.hooked = hooked
-      ? summarizeDiff(
-          parseListingDiff(
-            'hook',
-            hooked
-              .toString('utf8')
-              .split('\n')
-              .filter(l => l.startsWith('!'))
-              .map(l => l.slice(1))
-          )
-        )
-      : undefined
+    this.hooked = hooked ? hookedDiff(hooked) : undefined
     if (this.prefetched?.spare)
       this.log.info(
         `the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`
@@ -435,18 +507,9 @@ export class ServerSession {
         lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`),
         result.code
       )
-      this.capabilities = {
-        software: this.host.software,
-        pipelined: this.host.pipelined,
-        exec: { available: false, reason },
-        sftp: await this.host
-          .probeSftp()
-          .catch(error => ({ state: 'unknown' as const, reason: messageOf(error) })),
-        loginShell: undefined,
-        tools: new Set(),
-        toolset: 'other'
-      }
-      throw new DeployRefusedError(`${this.label}: ${noShellMessage(this.server.user, reason)}`)
+      throw new DeployRefusedError(
+        `${this.label}: ${noShellMessage(this.server.user, reason, this.capabilities?.sftp)}`
+      )
     }
     const refused = value(output, 'refused')
     if (refused?.startsWith('tools ')) {
@@ -473,6 +536,131 @@ export class ServerSession {
     }
   }
 
+  /**
+   * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
+   * Whatever needs a shell is refused first, before anything is written.
+   */
+  private async inspectOverSftp(
+    pathInput: string,
+    lockOwner: { token: string; json: string } | undefined,
+    reuse: Reuse,
+    access: AccessOptions,
+    drift: boolean,
+    why: string,
+    /** The source manifest's digest: a deploy, which plans against the starting point's. */
+    digest?: Promise<string>,
+    early?: Promise<FirstReads | undefined>
+  ): Promise<void> {
+    this.access = 'sftp'
+    const [needs] = access.needsShell
+    if (needs !== undefined) {
+      throw new DeployRefusedError(
+        `${this.label}: '${needs}' needs a shell on the server, and ${why}. Remove '${needs}' (a health-check-url still runs from the runner), or deploy as a user with a shell. Nothing was changed.`
+      )
+    }
+    // Known already when the script found no shell; with shell: none, probed here.
+    const possible = this.capabilities
+      ? sftpCanUpload(this.capabilities.sftp)
+      : await this.sftpOnlyPossible(why)
+    if (!possible) {
+      throw new DeployRefusedError(
+        `${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`
+      )
+    }
+    const files = await this.host.files()
+    this.log.info(
+      `server: ${printable(this.host.software ?? 'unknown SSH server')}; ${why}; SFTP with ${[
+        'posix-rename',
+        ...(files.abilities.hardlink ? ['hardlink'] : []),
+        ...(files.abilities.copyData ? ['copy-data'] : [])
+      ].join(', ')}: deploying over SFTP alone`
+    )
+    const reads = await early
+    const state = await inspectOverSftp(files, {
+      path: pathInput,
+      lock: lockOwner,
+      reuse,
+      user: this.server.user,
+      label: this.label,
+      ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
+      drift,
+      plans: digest !== undefined,
+      onLocked: dir => {
+        this.deployDir = dir
+        if (lockOwner) this.lockToken = lockOwner.token
+      }
+    }).catch(error => {
+      throw this.sftpFailure(error, `inspecting ${pathInput}`)
+    })
+    this.deployDir = state.deployDir
+    this.releaseDirs = state.releaseDirs
+    // Records past their limit were not read: the same names and rules as the inspect script's.
+    this.tooLarge = state.tooLarge
+    try {
+      this.events = this.acceptLog(state.log ?? Buffer.alloc(0))
+    } catch (error) {
+      if (error instanceof ServerDataError)
+        throw new ServerDataError(`${this.label}: ${error.message}`)
+      throw error
+    }
+    const listing = state.tooLarge.get('listing')
+    if (listing !== undefined && state.liveRelease !== undefined)
+      this.log.warning(
+        `${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(SERVER_LIMITS.listingBytes)}: changes made on the server since that release was deployed were not looked for`
+      )
+    this.liveRelease = state.liveRelease
+    this.sftpBase = state.base
+    this.linksBlob = state.links
+    this.pendingBlob = state.pending
+    this.driftChecked = drift
+    if (state.drift !== undefined && state.drift !== 'unknown')
+      this.drift = summarizeDiff(state.drift)
+    this.hooked = state.hooked ? hookedDiff(state.hooked) : undefined
+    this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
+    this.report.previousRelease = this.liveRelease
+  }
+
+  /**
+   * The account runs no commands: whether its SFTP can carry the whole deploy (a session with
+   * posix-rename@openssh.com, for the atomic switch). Records what the server offers either way.
+   */
+  private async sftpOnlyPossible(why: string): Promise<boolean> {
+    const sftp = await this.host
+      .probeSftp()
+      .catch(error => ({ state: 'unknown' as const, reason: messageOf(error) }))
+    this.capabilities = {
+      software: this.host.software,
+      pipelined: this.host.pipelined,
+      exec: { available: false, reason: why },
+      sftp,
+      loginShell: undefined,
+      tools: new Set(),
+      toolset: 'other'
+    }
+    return sftpCanUpload(sftp)
+  }
+
+  /** The open release log, handed over once (whoever takes it closes it). */
+  private takeLogFile(): Appender | undefined {
+    const file = this.logFile
+    this.logFile = undefined
+    return file
+  }
+
+  /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
+  private sftpFailure(error: unknown, what: string): unknown {
+    if (!(error instanceof SftpError)) return error
+    const message = error.message.startsWith(`${this.label}: `)
+      ? error.message.slice(this.label.length + 2)
+      : error.message
+    // No answer: the connection went, and whether the request took effect is unknown.
+    if (error.code === undefined)
+      return new ConnectionError(
+        `${this.label}: ${what}: ${/connection lost/.test(message) ? message : `connection lost (${message})`}`
+      )
+    return new RemoteCommandError(`${this.label}: ${what} failed: ${message}`, null, '')
+  }
+
   /** What the inspect script reported, validated (see server-data.ts). */
   private readState(output: ScriptOutput, pathInput: string): void {
     this.deployDir = resolvedDeployDir(value(output, 'path'), pathInput)
@@ -486,22 +674,7 @@ export class ServerSession {
     this.umask = parseUmask(value(output, 'umask'))
     this.tools = new Set(values(output, 'tool'))
     this.releaseDirs = releaseDirectories(values(output, 'release'))
-    const logFile = `${this.deployDir}/.atomic-deploy/log`
-    const log = output.blobs.get('log') ?? Buffer.alloc(0)
-    const logSize = this.tooLarge.get('log') ?? log.length
-    if (logSize > SERVER_LIMITS.logBytes) {
-      throw new ServerDataError(
-        `${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`
-      )
-    }
-    try {
-      this.events = parseLog(log.toString('utf8'))
-    } catch (error) {
-      if (!(error instanceof LogFormatError)) throw error
-      throw new ServerDataError(
-        `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
-      )
-    }
+    this.events = this.acceptLog(output.blobs.get('log') ?? Buffer.alloc(0))
     const current = output.blobs.get('current')?.toString('utf8')
     this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
     this.manifestBlob = output.blobs.get('manifest')
@@ -515,6 +688,29 @@ export class ServerSession {
     this.same = output.lines.includes('same')
     this.linksBlob = output.blobs.get('links')
     this.prefetched = parsePrefetch(value(output, 'prefetch'))
+  }
+
+  /**
+   * The release log as read (or its size in tooLarge, when it was not sent), parsed and checked:
+   * it decides what is pruned and rolled back to, so a log past its limit or with a line that is
+   * not ours is an error that names the file and the fix, whichever way it was read.
+   */
+  private acceptLog(log: Buffer): LogEvent[] {
+    const logFile = `${this.deployDir}/.atomic-deploy/log`
+    const logSize = this.tooLarge.get('log') ?? log.length
+    if (logSize > SERVER_LIMITS.logBytes) {
+      throw new ServerDataError(
+        `${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(SERVER_LIMITS.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`
+      )
+    }
+    try {
+      return parseLog(log.toString('utf8'))
+    } catch (error) {
+      if (!(error instanceof LogFormatError)) throw error
+      throw new ServerDataError(
+        `${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`
+      )
+    }
   }
 
   /** Complete releases (the rollback targets), the most recently live last. */
@@ -577,16 +773,18 @@ export class ServerSession {
     local: ManifestEntry[],
     stem: string
   ): Promise<{ entries: ManifestEntry[]; manifest?: string } | undefined> {
+    if (this.access === 'sftp') await this.readBaseOverSftp(local)
     const file = `${this.deployDir}/.atomic-deploy/${stem}`
-    for (const [name, suffix] of [
-      ['view', '.view.gz'],
-      ['view-text', '.view'],
-      ['manifest', '.json.gz']
+    const old = stem === 'cache' ? `${file}.manifest.json.gz` : `${file}.json.gz`
+    for (const [name, path] of [
+      ['view', `${file}.view.gz`],
+      ['view-text', `${file}.view`],
+      ['manifest', old]
     ] as const) {
       const size = this.tooLarge.get(name)
       if (size !== undefined)
         throw new Error(
-          `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}`
+          `${path} is ${formatBytes(size)}, over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}`
         )
     }
     if (this.same) return { entries: local, manifest: stem }
@@ -609,12 +807,57 @@ export class ServerSession {
         }
         return { entries: (await parseManifest(this.manifestBlob, limits)).entries }
       } catch (error) {
-        throw new Error(`${file}.json.gz is not a valid manifest (${messageOf(error)})`, {
+        throw new Error(`${old} is not a valid manifest (${messageOf(error)})`, {
           cause: error
         })
       }
     }
     return undefined
+  }
+
+  /**
+   * SFTP-only: what the inspect script would report of the starting point's manifest, read now
+   * that the source's digest is known. The digest read at inspect is the source's: `same`, and
+   * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
+   * the manifest an older version wrote, whichever is there in that order; one past its limit
+   * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
+   * that changes something.
+   */
+  private async readBaseOverSftp(local: ManifestEntry[]): Promise<void> {
+    const base = this.sftpBase
+    this.sftpBase = undefined
+    if (!base) return
+    const text = base.digest?.toString('latin1')
+    const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
+    if (have !== undefined && have === (await sourceManifest(local)).digest) {
+      this.same = true
+      return
+    }
+    const files = await this.host.files()
+    const over = new Map<string, number>()
+    const read = recordReader(files, over)
+    const limit = SERVER_LIMITS.manifestBytes
+    const candidates = [
+      ...(have !== undefined
+        ? [
+            { name: 'view', file: `${base.stem}.view.gz` },
+            { name: 'view-text', file: `${base.stem}.view` }
+          ]
+        : []),
+      { name: 'manifest', file: base.old }
+    ]
+    const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(
+      error => {
+        throw this.sftpFailure(error, 'reading the manifest')
+      }
+    )
+    const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
+    const chosen = candidates[i]
+    if (!chosen) return
+    const data = found[i]
+    if (!data) this.tooLarge.set(chosen.name, over.get(chosen.name) as number)
+    else if (chosen.name === 'manifest') this.manifestBlob = data
+    else this.viewBlob = { data, gzipped: chosen.name === 'view' }
   }
 
   private async chooseBase(reuse: Reuse, local: ManifestEntry[]): Promise<Base> {
@@ -655,10 +898,23 @@ export class ServerSession {
         this.log.info(
           `an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`
         )
+      // With copy-method: hardlink the live release shares its files with cache/, so what was
+      // changed in it in place since it was deployed (drift), or by its before-switch, may have
+      // changed in cache/ too. Those paths are sent again like pending ones (with cp -a they
+      // cost one upload each and change nothing else), so the new release holds the source.
+      if (
+        this.tooLarge.has('hooked') ||
+        (this.drift !== undefined && !this.drift.complete) ||
+        (this.hooked !== undefined && !this.hooked.complete)
+      )
+        return rebuild(
+          `the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`
+        )
+      const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
       return {
         kind: 'cache',
         exists: true,
-        ...withoutPaths(found.entries, pending),
+        ...withoutPaths(found.entries, [...pending, ...changed]),
         ...(found.manifest ? { manifest: found.manifest } : {})
       }
     }
@@ -844,17 +1100,11 @@ export class ServerSession {
     const plan = this.plan
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
+    if (this.access === 'sftp') return this.prepareOverSftp(options, plan, base)
     const id = options.releaseId
     this.sharedPaths = options.sharedPaths ?? []
     const common = this.releaseParams(id)
-    const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
-    // The log is the server's word: a release it calls incomplete may be the live one.
-    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
-      this.log.warning(
-        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
-      )
-      stale.splice(stale.indexOf(this.liveRelease), 1)
-    }
+    const stale = this.staleReleases(id)
     const metadata = await this.releaseMetadata(options)
     const relativeTarget = this.relativeTarget(id)
 
@@ -930,6 +1180,19 @@ export class ServerSession {
       this.report.filesUploaded = sent.files
       this.report.bytesUploaded = sent.bytes
     }
+  }
+
+  /** Incomplete releases of earlier runs, to remove before `id` is made. */
+  private staleReleases(id: string): string[] {
+    const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id)
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
+      this.log.warning(
+        `the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`
+      )
+      stale.splice(stale.indexOf(this.liveRelease), 1)
+    }
+    return stale
   }
 
   /** The upload and the release scripts around it; the output of the last one. */
@@ -1022,20 +1285,105 @@ export class ServerSession {
       const changes = summarizeDiff(hookDiff)
       const total = hookDiff.counts.reduce((a, b) => a + b, 0)
       this.log.info(
-        `before-switch changed release ${id} after verification: ${describeDrift(changes)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
+        `before-switch changed release ${id} after verification: ${describeDrift(changes, 20, shown)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`
       )
     }
     this.report.filesDeleted = plan.deleted.length
     this.report.release = id
-    const linked = values(final, 'shared')
+    this.logShared(
+      values(final, 'shared'),
+      values(final, 'shared-seeded'),
+      values(final, 'shared-replaced')
+    )
+  }
+
+  /** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
+  private async prepareOverSftp(options: ReleaseOptions, plan: Plan, base: Base): Promise<void> {
+    const id = options.releaseId
+    this.sharedPaths = options.sharedPaths ?? []
+    const files = await this.host.files()
+    const manifest = await sourceManifest(options.entries)
+    this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path)
+    let result
+    try {
+      result = await prepareOverSftp({
+        files,
+        label: this.label,
+        log: this.log,
+        deployDir: this.deployDir,
+        releaseId: id,
+        sourceRoot: options.sourceRoot,
+        entries: options.entries,
+        plan,
+        base,
+        copyMethod: options.copyMethod,
+        verify: options.verify,
+        sharedPaths: options.sharedPaths,
+        sharedConflict: options.sharedConflict,
+        revision: options.revision,
+        manifest,
+        staleReleases: this.staleReleases(id),
+        leftovers: this.leftovers,
+        protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
+        // The drift check walked the live release, and the base was planned without what
+        // differed: nothing of it is read through a link.
+        baseChecked: base.kind === 'release' && this.drift !== undefined,
+        writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan),
+        onCreated: () => {
+          this.prepared = id
+        },
+        keepLog: appender => {
+          this.logFile = appender
+        },
+        signal: options.signal
+      })
+    } catch (error) {
+      if (error instanceof SftpVerifyFailure)
+        throw this.verifyError(id, error.unexpected, error.missing, error.differs)
+      throw this.sftpFailure(error, `preparing release ${id}`)
+    }
+    // Read while the switch is made: finishing needs it before it removes the lock.
+    this.lockOwnerRead = readLockOwner(files, this.deployDir).catch(() => undefined)
+    this.report.filesUploaded = result.uploadedFiles
+    this.report.bytesUploaded = result.uploadedBytes
+    this.report.filesDeleted = plan.deleted.length
+    this.report.release = id
+    this.logShared(result.shared.linked, result.shared.seeded, result.shared.replaced)
+  }
+
+  private logShared(linked: string[], seeded: string[], replaced: string[]): void {
     if (linked.length > 0)
       this.log.info(
         `linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`
       )
-    for (const p of values(final, 'shared-seeded'))
-      this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`)
-    for (const p of values(final, 'shared-replaced'))
+    for (const p of seeded) this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`)
+    for (const p of replaced)
       this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`)
+  }
+
+  /** The release does not match its manifest: what differs, and what may have caused it. */
+  private verifyError(
+    id: string,
+    unexpected: string[],
+    missing: string[],
+    /** Further differences, each described already ('content differs: <path>'). */
+    differs: string[]
+  ): VerifyError {
+    const paths = [
+      ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
+      ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
+      ...differs
+    ]
+    // What before-switch wrote is recorded and left out of the copy whatever on-drift says;
+    // what was changed by hand (or by the app) is found only by the drift check.
+    const drift =
+      this.base?.kind === 'release'
+        ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
+        : ''
+    return new VerifyError(
+      `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
+      paths
+    )
   }
 
   private checkRelease(
@@ -1048,11 +1396,7 @@ export class ServerSession {
     if (result.code === 0 && output.lines.includes(expect)) return
     const error = scriptError(output)
     if (error?.kind === 'verify') {
-      const paths = [
-        ...values(output, 'unexpected').map(
-          l => `unexpected or different: ${describeListingLine(l)}`
-        ),
-        ...values(output, 'missing').map(l => `missing or different: ${describeListingLine(l)}`),
+      throw this.verifyError(id, values(output, 'unexpected'), values(output, 'missing'), [
         ...values(output, 'badsum').map(l => `content differs: ${l}`),
         // Reported by number: these names may hold a line break.
         ...values(output, 'badodd').map(
@@ -1061,15 +1405,7 @@ export class ServerSession {
         ...values(output, 'badlink').map(
           n => `symlink target differs: ${shown(metadata.links[Number(n)]?.path ?? `#${n}`)}`
         )
-      ]
-      const drift =
-        this.base?.kind === 'release'
-          ? ` The release started as a copy of ${this.base.id}; if files there were changed after it was deployed (by hand, or by a hook such as 'php artisan config:cache'), deploy with 'reuse: cache' or once with 'reuse: none'.`
-          : ''
-      throw new VerifyError(
-        `${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`,
-        paths
-      )
+      ])
     }
     if (
       error?.kind === 'shared-conflict' ||
@@ -1149,6 +1485,18 @@ export class ServerSession {
     sharedPaths: string[] | undefined,
     conflict: SharedConflict
   ): Promise<string[]> {
+    const describe = (shared: Map<string, EntryType>): string[] =>
+      sharedProblems(shared, entries, sharedPaths, conflict).map(p =>
+        p.kind === 'conflict'
+          ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+          : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
+      )
+    if (this.access === 'sftp')
+      return describe(
+        await this.sharedOverSftp(entries, sharedPaths).catch(error => {
+          throw this.sftpFailure(error, 'listing shared/')
+        })
+      )
     const { result, output } = await this.script(
       sharedListingScript(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32))
     )
@@ -1159,12 +1507,33 @@ export class ServerSession {
         result.stderrTail
       )
     }
-    const shared = parseSharedListing(values(output, 'shared-entry'))
-    return sharedProblems(shared, entries, sharedPaths, conflict).map(p =>
-      p.kind === 'conflict'
-        ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
-        : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`
-    )
+    return describe(parseSharedListing(values(output, 'shared-entry')))
+  }
+
+  /** What shared/ holds, as deep as deciding the shared paths needs, read over SFTP. */
+  private async sharedOverSftp(
+    entries: ManifestEntry[],
+    sharedPaths: string[] | undefined
+  ): Promise<Map<string, EntryType>> {
+    const files = await this.host.files()
+    const root = `${this.deployDir}/shared`
+    const typeOf = (t: string): EntryType =>
+      t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'file'
+    const shared = new Map<string, EntryType>()
+    if (sharedPaths) {
+      const rels = sharedPaths.map(p => p.replace(/\/$/, ''))
+      const found = await Promise.all(rels.map(rel => files.lstat(`${root}/${rel}`)))
+      rels.forEach((rel, i) => {
+        const attrs = found[i]
+        if (attrs) shared.set(rel, typeOf(attrs.type))
+      })
+      return shared
+    }
+    if ((await files.lstat(root))?.type !== 'dir') return shared
+    const depth = Math.min(sharedDepth(entries, sharedPaths), 32)
+    for (const e of await walkTree(files, root, { maxDepth: depth }))
+      shared.set(e.path, typeOf(e.attrs.type))
+    return shared
   }
 
   /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
@@ -1241,6 +1610,8 @@ export class ServerSession {
     previous: string | undefined,
     name = 'after-switch'
   ): Promise<void> {
+    if (this.access === 'sftp')
+      throw new DeployRefusedError(`${this.label}: ${name} needs a shell on the server`)
     const env = this.hookEnv(id)
     env.PREVIOUS_RELEASE_ID = previous ?? ''
     env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : ''
@@ -1270,6 +1641,23 @@ export class ServerSession {
     const id = this.prepared
     const token = this.lockToken
     if (id === undefined && token === undefined) return
+    if (this.access === 'sftp') {
+      const done = await abortOverSftp({
+        files: await this.host.files(),
+        log: this.log,
+        deployDir: this.deployDir,
+        releaseId: id,
+        lockToken: token,
+        protectedReleases: [this.liveRelease, this.switchedTo],
+        sharedPaths: this.sharedPaths,
+        logFile: this.takeLogFile()
+      }).catch(error => {
+        throw this.sftpFailure(error, 'cleaning up')
+      })
+      if (done.aborted) this.prepared = undefined
+      if (done.unlocked) this.lockToken = undefined
+      return
+    }
     const script =
       id !== undefined
         ? abortScript(this.releaseParams(id))
@@ -1294,10 +1682,40 @@ export class ServerSession {
     prune: string[],
     spare?: { release: string; bytes: number }
   ): Promise<void> {
+    if (this.access === 'sftp') return this.finishOverSftp(events, prune)
     const { result, output } = await this.script(
       finishScript({ deployDir: this.deployDir, ...this.finishParams(events, prune, spare) })
     )
     this.finished(result, output)
+  }
+
+  /** Phase 9 over SFTP alone (no spare copy: it would take a cp on the server). */
+  private async finishOverSftp(events: [string, string][], prune: string[]): Promise<void> {
+    const gone = [...releaseStates(this.events)]
+      .filter(([, state]) => state === 'gone')
+      .map(([id]) => id)
+    const done = await finishOverSftp({
+      files: await this.host.files(),
+      log: this.log,
+      deployDir: this.deployDir,
+      events,
+      prune,
+      forget: [...prune, ...gone],
+      lockToken: this.lockToken,
+      seedRecords: [
+        ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+        ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
+      ],
+      protectedReleases: [this.liveRelease, this.switchedTo],
+      hints: this.releaseDirsHint,
+      logFile: this.takeLogFile(),
+      ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
+    }).catch(error => {
+      throw this.sftpFailure(error, 'finishing')
+    })
+    for (const id of done.pruned) this.log.info(`pruned release ${id}`)
+    if (done.unlocked) this.lockToken = undefined
+    this.prepared = undefined
   }
 
   /**
@@ -1406,6 +1824,20 @@ function withoutPaths(
  * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
  * one (the file is read back from the server: every path is checked before it steers a removal).
  */
+/** What before-switch changed in a release, from the record release.sh made of it. */
+function hookedDiff(record: Buffer): Drift {
+  return summarizeDiff(
+    parseListingDiff(
+      'hook',
+      record
+        .toString('utf8')
+        .split('\n')
+        .filter(l => l.startsWith('!'))
+        .map(l => l.slice(1))
+    )
+  )
+}
+
 function parsePending(blob: Buffer | undefined): string[] | undefined {
   if (!blob) return []
   const paths: string[] = []

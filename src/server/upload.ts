@@ -3,17 +3,17 @@
  * changed, the paths removed, the revision record) and the changed entries, as one tar stream or
  * over SFTP.
  */
-import { createReadStream } from 'node:fs'
 import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { DENSE_LEVEL, LevelGzip } from './archive-stream.js'
-import { AbortedError } from '../errors.js'
 import type { Log } from '../logger.js'
 import { compactManifest, escapeField, manifestText } from '../release/compact-manifest.js'
 import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
-import type { RemoteFiles } from '../ssh/remote-host.js'
+import type { RemoteFiles } from '../sftp/remote-files.js'
+import { forEachPipelined } from '../sftp/sftp-batch.js'
+import { uploadEntries } from '../sftp/sftp-transfer.js'
 import { createTarStream, tarSize, type TarEntry } from '../release/tar-writer.js'
 
 /** The line `stat -c` prints for an entry in the verification listing. */
@@ -180,63 +180,32 @@ export interface SftpUploadOptions {
 }
 
 /**
- * For servers without tar: the same content over SFTP. Every file is written to a temporary
- * name and renamed into place, with its mode set explicitly.
+ * For servers without tar (and `transfer: sftp`): the same content over the pipelined SFTP
+ * engine. Every file is written to a temporary name with its mode set explicitly, and renamed
+ * into place.
  */
 export async function sftpUpload(files: RemoteFiles, o: SftpUploadOptions): Promise<void> {
-  for (const m of o.metadata) {
-    await files.writeFileAtomic(
-      `${o.metadataDir}/${m.name}`,
-      Readable.from([m.data]),
-      0o600,
-      m.data.length
-    )
-  }
-  // Requests are handled in order by sftp-server, so parents are made before children even
-  // though all mkdirs are in flight at once.
-  await Promise.all(
-    o.plan.upload
-      .filter(e => e.type === 'dir')
-      .map(e => files.mkdir(`${o.root}/${e.path}`, o.directoryMode))
-  )
-  const uploads = o.plan.upload.filter(e => e.type === 'file')
-  const progress = new UploadProgress(o.log, uploads.length, o.plan.uploadBytes).start()
-  let next = 0
   const { signal } = o
-  const aborted = (): Error =>
-    new AbortedError('The upload was aborted', { cause: signal?.reason as unknown })
-  const worker = async (): Promise<void> => {
-    while (next < uploads.length) {
-      if (signal?.aborted) throw aborted()
-      const e = uploads[next++]
-      const content = createReadStream(path.join(o.sourceRoot, e.path), {
-        highWaterMark: 64 * 1024
-      })
-      const cut = (): void => void content.destroy(aborted())
-      signal?.addEventListener('abort', cut, { once: true })
-      try {
-        await files.writeFileAtomic(
-          `${o.root}/${e.path}`,
-          countBytes(content, n => (progress.bytes += n)),
-          e.mode,
-          e.size
-        )
-      } finally {
-        signal?.removeEventListener('abort', cut)
-      }
-      progress.files++
-      o.onFile?.(e)
-    }
-  }
+  await forEachPipelined(
+    o.metadata,
+    (m, batchSignal) =>
+      files.writeFile(`${o.metadataDir}/${m.name}`, m.data, { mode: 0o600, signal: batchSignal }),
+    { signal }
+  )
+  const progress = new UploadProgress(o.log, o.plan.uploadFiles, o.plan.uploadBytes).start()
   try {
-    // Sixteen files in flight: per-file SFTP costs several round trips, so they overlap.
-    await Promise.all(Array.from({ length: Math.min(16, uploads.length) }, worker))
+    await uploadEntries(files, o.plan.upload, {
+      root: o.root,
+      sourceRoot: o.sourceRoot,
+      directoryMode: o.directoryMode,
+      onFile: entry => {
+        progress.files++
+        progress.bytes += entry.size
+        o.onFile?.(entry)
+      },
+      signal
+    })
   } finally {
     progress.stop()
   }
-  await Promise.all(
-    o.plan.upload
-      .filter(e => e.type === 'symlink')
-      .map(e => files.symlink(e.target ?? '', `${o.root}/${e.path}`))
-  )
 }

@@ -5,7 +5,7 @@
  */
 import type { ClientChannel } from 'ssh2'
 import { gzipSync } from 'node:zlib'
-import { ConnectionError, ScriptUnreadError, ServerDataError } from '../errors.js'
+import { ConnectionError, ExecRefusedError, ScriptUnreadError, ServerDataError } from '../errors.js'
 import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
 import {
@@ -115,7 +115,14 @@ export class ExecChannels {
             connection.track(channel)
             ready(channel)
           }
-          done(error, channel)
+          // ssh2's words when the channel opened but the server refused its exec request: the
+          // account may be SFTP-only.
+          done(
+            error?.message === 'Unable to exec'
+              ? new ExecRefusedError(`${this.label}: the server refused to run a command`)
+              : error,
+            channel
+          )
         })
       },
       channel => release(channel, 'close')

@@ -1,4 +1,7 @@
 import type { Readable } from 'node:stream'
+import type { RemoteFiles } from '../sftp/remote-files.js'
+
+export type { RemoteFiles }
 
 /** Options for one script run on the server. */
 export interface RunOptions {
@@ -34,21 +37,6 @@ export type SftpProbe =
   /** Not known: the channel open was refused (sshd's MaxSessions), which says nothing of SFTP. */
   | { state: 'unknown'; reason: string }
 
-/** File operations over SFTP, for the switch and for servers without tar. */
-export interface RemoteFiles {
-  /**
-   * Point `link` at `target` atomically: create a symlink under `temporaryName` beside it, then
-   * rename it over `link`, then read `link` back. Returns what `link` points to afterwards.
-   */
-  swapSymlink(link: string, target: string, temporaryName: string): Promise<string>
-  /** Write a file under a temporary name with `mode`, then rename it over `file`. */
-  writeFileAtomic(file: string, source: Readable, mode: number, size: number): Promise<void>
-  mkdir(dir: string, mode: number): Promise<void>
-  symlink(target: string, link: string): Promise<void>
-  /** Remove a file or symlink. */
-  unlink(file: string): Promise<void>
-}
-
 /**
  * A server the deploy talks to. The deploy logic speaks only to this interface: the real
  * implementation is ssh2 over one connection, unit tests use a hand-written fake.
@@ -69,8 +57,13 @@ export interface RemoteHost {
   readonly pipelined: boolean
   /** Whether the server has SFTP, and its extensions: the first start of the session. */
   probeSftp(): Promise<SftpProbe>
-  /** The SFTP session of this connection, opened once; rejects where the server has none. */
+  /**
+   * The SFTP session of this connection, opened once, with its pipelined engine; rejects where
+   * the server has none.
+   */
   files(): Promise<RemoteFiles>
+  /** False when no command may run (`shell: none`): the connection carries SFTP alone. */
+  readonly exec: boolean
   close(): void
 }
 

@@ -1,20 +1,22 @@
 /**
- * The SFTP session of one connection: started once, probed for what the server offers, and the
- * file operations the deploy uses over it (the switch, and uploads where the server has no tar).
+ * The SFTP session of one connection: started once, probed for what the server offers, and its
+ * pipelined engine (src/sftp/sftp-engine.ts), which every file operation of the deploy goes
+ * through: the switch, uploads, and all of an SFTP-only deploy.
  */
-import { randomBytes } from 'node:crypto'
-import type { Readable } from 'node:stream'
 import type { SFTPWrapper } from 'ssh2'
-import { ConnectionError, SwitchRefusedError, messageOf } from '../errors.js'
+import { ConnectionError, messageOf } from '../errors.js'
+import { SftpEngine } from '../sftp/sftp-engine.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
 import type { RemoteFiles, SftpProbe } from './remote-host.js'
-import { sftpExtensions } from './ssh2-internals.js'
+import { gatherSftpPackets, sftpExtensions, sftpFacts } from './ssh2-internals.js'
 
 export class SftpSession {
   private session: Promise<SFTPWrapper> | undefined
   /** The session once started: only a started one is idle, and can be closed to make room. */
   private started: SFTPWrapper | undefined
   private probed: Promise<SftpProbe> | undefined
+  private engine: { sftp: SFTPWrapper; engine: SftpEngine } | undefined
+  private gathering = false
 
   constructor(
     private readonly connection: LiveConnection,
@@ -117,7 +119,58 @@ export class SftpSession {
         if (this.session === session) this.session = undefined
       }
     )
-    return session.then(sftp => new SftpFiles(sftp, this.connection))
+    return session.then(sftp => this.engineOf(sftp))
+  }
+
+  /** The engine of a session: one per session, so its bounds hold across callers. */
+  private engineOf(sftp: SFTPWrapper): SftpEngine {
+    if (this.engine?.sftp !== sftp) {
+      gatherSftpPackets(sftp)
+      const { connection } = this
+      const engine = new SftpEngine(
+        sftp,
+        connection.label,
+        sftpFacts(sftp),
+        {},
+        () => this.gather(),
+        // command-timeout bounds every SFTP request, as it bounds every script. A session given
+        // up is forgotten at once (a server that answers nothing may never confirm the channel's
+        // close): the next caller starts a new one.
+        {
+          ms: connection.idleMs,
+          stalled: what => {
+            this.forget(sftp)
+            return connection.stalled(what)
+          }
+        }
+      )
+      this.engine = { sftp, engine }
+    }
+    return this.engine.engine
+  }
+
+  /**
+   * Hold the socket's writes until the end of this turn of the event loop. ssh2 writes each
+   * packet on its own, and the pipelined SFTP engine sends many requests in one turn: gathered,
+   * they leave in one system call and a few TCP segments.
+   */
+  private gather(): void {
+    const { socket } = this.connection
+    if (this.gathering || typeof (socket as { cork?: unknown }).cork !== 'function') return
+    this.gathering = true
+    socket.cork()
+    process.nextTick(() => {
+      this.gathering = false
+      socket.uncork()
+    })
+  }
+
+  /** Let go of a session given up: the next caller starts another. */
+  private forget(sftp: SFTPWrapper): void {
+    if (this.engine?.sftp !== sftp) return
+    this.engine = undefined
+    this.session = undefined
+    if (this.started === sftp) this.started = undefined
   }
 
   /** Start the session now, so its round trips overlap with the work in progress. */
@@ -132,128 +185,5 @@ export class SftpSession {
     this.started = undefined
     this.session = undefined
     sftp.end()
-  }
-}
-
-export class SftpFiles implements RemoteFiles {
-  private readonly label: string
-
-  constructor(
-    private readonly sftp: SFTPWrapper,
-    private readonly connection: Pick<LiveConnection, 'label' | 'stalled' | 'idleMs'>
-  ) {
-    this.label = connection.label
-  }
-
-  private call<T>(
-    what: string,
-    fn: (cb: (error: Error | null | undefined, value?: T) => void) => void
-  ): Promise<T> {
-    return new Promise((resolve, reject) => {
-      // A request the server never answers ends as a timeout (command-timeout), never as a wait
-      // for ever.
-      const timer = setTimeout(() => reject(this.connection.stalled(what)), this.connection.idleMs)
-      try {
-        fn((error, value) => {
-          clearTimeout(timer)
-          if (!error) return resolve(value as T)
-          // ssh2 gives SFTP status errors (the server's answer) a numeric code; a request that
-          // never got an answer (lost connection) has none.
-          const wrapped = new Error(`${what}: ${error.message}`) as Error & { code?: unknown }
-          wrapped.code = (error as Error & { code?: unknown }).code
-          reject(wrapped)
-        })
-      } catch (error) {
-        clearTimeout(timer)
-        reject(new Error(`${what}: ${messageOf(error)}`))
-      }
-    })
-  }
-
-  async swapSymlink(link: string, target: string, temporaryName: string): Promise<string> {
-    const dir = link.slice(0, link.lastIndexOf('/'))
-    const temporary = `${dir}/${temporaryName}`
-    // Three requests sent back to back: one round trip. sftp-server handles them in order, so
-    // if the symlink fails the rename fails too and `current` keeps its old target.
-    // ssh2 swaps the SSH_FXP_SYMLINK arguments for OpenSSH servers, whose sftp-server takes
-    // them in the reverse order of the draft (OpenSSH PROTOCOL, section 4.1).
-    const made = this.call<void>(`create ${temporary}`, cb =>
-      this.sftp.symlink(target, temporary, cb)
-    )
-    // posix-rename@openssh.com is rename(2): atomic, and it replaces `link`. Plain SFTP rename
-    // never overwrites on OpenSSH (OpenSSH PROTOCOL, section 4.3).
-    const renamed = this.call<void>(`rename ${temporary} over ${link}`, cb =>
-      this.sftp.ext_openssh_rename(temporary, link, cb)
-    )
-    const readBack = this.call<string>(`read ${link}`, cb => this.sftp.readlink(link, cb))
-    const results = await Promise.allSettled([made, renamed, readBack])
-    for (const result of results.slice(0, 2)) {
-      if (result.status === 'rejected') {
-        const message = `${this.label}: switch failed: ${messageOf(result.reason)}`
-        // An answer from the server means the rename did not happen. Without one (the
-        // connection dropped), it may have: the caller must find out and put it back.
-        const answered = typeof (result.reason as { code?: unknown }).code === 'number'
-        throw answered ? new SwitchRefusedError(message) : new ConnectionError(message)
-      }
-    }
-    if (results[2].status === 'rejected')
-      throw new Error(`${this.label}: ${messageOf(results[2].reason)}`)
-    return results[2].value
-  }
-
-  async mkdir(dir: string, mode: number): Promise<void> {
-    // The server's umask applies to mkdir's mode (sftp-server's, not the login's): the mode is
-    // set again, so a directory has exactly the mode verification expects. Both requests go
-    // out together; sftp-server answers them in order.
-    await Promise.all([
-      this.call<void>(`mkdir ${dir}`, cb => this.sftp.mkdir(dir, { mode }, cb)),
-      this.call<void>(`chmod ${dir}`, cb => this.sftp.chmod(dir, mode, cb))
-    ])
-  }
-
-  async unlink(file: string): Promise<void> {
-    await this.call<void>(`remove ${file}`, cb => this.sftp.unlink(file, cb))
-  }
-
-  async symlink(target: string, link: string): Promise<void> {
-    await this.call<void>(`symlink ${link}`, cb => this.sftp.symlink(target, link, cb))
-  }
-
-  async writeFileAtomic(file: string, source: Readable, mode: number, size: number): Promise<void> {
-    const dir = file.slice(0, file.lastIndexOf('/'))
-    const temporary = `${dir}/.atomic-deploy-${randomBytes(6).toString('hex')}`
-    // ssh2's put()/createWriteStream default to mode 0666; the file is created with our mode,
-    // and fchmod'ed again because the server's umask applies at open time.
-    const handle = await this.call<Buffer>(`create ${file}`, cb =>
-      this.sftp.open(temporary, 'wx', { mode }, cb)
-    )
-    let written = 0
-    const pending: Promise<void>[] = []
-    try {
-      for await (const chunk of source as AsyncIterable<Buffer>) {
-        const offset = written
-        written += chunk.length
-        pending.push(
-          this.call<void>(`write ${file}`, cb =>
-            this.sftp.write(handle, chunk, 0, chunk.length, offset, err => cb(err))
-          )
-        )
-        // Keep a bounded number of writes in flight: pipelined, but memory stays bounded.
-        if (pending.length >= 16) await pending.shift()
-      }
-      await Promise.all(pending)
-      if (written !== size)
-        throw new Error(`${file} changed while it was being read (${size} bytes, then ${written})`)
-      await this.call<void>(`chmod ${file}`, cb => this.sftp.fchmod(handle, mode, cb))
-    } catch (error) {
-      // The source failed or was aborted: let the writes in flight settle before closing.
-      await Promise.allSettled(pending)
-      throw error
-    } finally {
-      await this.call<void>(`close ${file}`, cb => this.sftp.close(handle, cb)).catch(
-        () => undefined
-      )
-    }
-    await this.call<void>(`rename ${file}`, cb => this.sftp.ext_openssh_rename(temporary, file, cb))
   }
 }

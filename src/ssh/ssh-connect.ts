@@ -39,6 +39,11 @@ export interface ConnectOptions extends Credentials {
   channelsBehindAuth?: boolean
   /** False turns off the round-trip savings of ssh2-internals.ts for this connection. */
   allowPipelining?: boolean
+  /**
+   * False for `shell: none`: no exec channel is ever opened, not even ahead of need; the
+   * connection carries SFTP alone.
+   */
+  exec?: boolean
   /** Called for things worth a warning (insecure host key, ...). */
   warn?: (message: string) => void
   /** ssh2's protocol trace, for tests that check what crosses the wire. */
@@ -263,6 +268,7 @@ async function attempt(
       // back on, it is not worth the exchange that a server closing on it would cost.
       internals = new ConnectionInternals(client, {
         openEarly: options.password === undefined && options.channelsBehindAuth !== false,
+        execChannels: options.exec !== false,
         allowed: options.allowPipelining !== false
       })
     } catch (error) {

@@ -20,14 +20,15 @@ export async function connectSsh(options: ConnectOptions): Promise<SshRemoteHost
     options.server.label,
     opened,
     options.timeoutSeconds * 1000,
-    (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000
+    (options.commandTimeoutSeconds ?? DEFAULT_COMMAND_TIMEOUT_SECONDS) * 1000,
+    options.exec ?? true
   )
 }
 
 /** A RemoteHost over one ssh2 connection: one SFTP session and few exec channels. */
 export class SshRemoteHost implements RemoteHost {
   private readonly connection: LiveConnection
-  private readonly exec: ExecChannels
+  private readonly channels: ExecChannels
   private readonly sftp: SftpSession
 
   constructor(
@@ -36,7 +37,9 @@ export class SshRemoteHost implements RemoteHost {
     /** Bound on each channel open and SFTP start. */
     timeoutMs: number,
     /** command-timeout: how long a script or SFTP request may go without progress. */
-    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000
+    idleMs = DEFAULT_COMMAND_TIMEOUT_SECONDS * 1000,
+    /** Whether commands may run (false with `shell: none`: the connection carries SFTP alone). */
+    readonly exec = true
   ) {
     this.connection = new LiveConnection(
       label,
@@ -46,8 +49,8 @@ export class SshRemoteHost implements RemoteHost {
       timeoutMs,
       idleMs
     )
-    this.exec = new ExecChannels(this.connection, () => this.sftp.dropIdle())
-    this.sftp = new SftpSession(this.connection, open => this.exec.withRoom(open))
+    this.channels = new ExecChannels(this.connection, () => this.sftp.dropIdle())
+    this.sftp = new SftpSession(this.connection, open => this.channels.withRoom(open))
   }
 
   get software(): string | undefined {
@@ -63,12 +66,16 @@ export class SshRemoteHost implements RemoteHost {
    * their round trips overlap with the work in progress.
    */
   warmUp(): void {
-    this.exec.ensureSpare()
+    if (this.exec) this.channels.ensureSpare()
     this.sftp.warmUp()
   }
 
   run(script: string, options?: RunOptions): Promise<RunResult> {
-    return this.exec.run(script, options)
+    if (!this.exec)
+      return Promise.reject(
+        new Error(`${this.label}: no command may run on this connection (shell: none)`)
+      )
+    return this.channels.run(script, options)
   }
 
   probeSftp(): Promise<SftpProbe> {
@@ -84,7 +91,7 @@ export class SshRemoteHost implements RemoteHost {
   }
 
   close(): void {
-    this.exec.close()
+    this.channels.close()
     this.connection.internals.dropEarly()
     this.connection.client.end()
     // DISCONNECT is written (the kernel still delivers it after the socket is closed); waiting

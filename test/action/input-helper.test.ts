@@ -237,6 +237,12 @@ const invalid: [InputName, string, RegExp, Partial<Record<InputName, string>>][]
   ['copy-method', 'symlink', /copy, hardlink/, {}],
   ['compression', 'zstd', /auto, gzip, none/, {}],
   ['transfer', 'rsync', /auto, tar, sftp/, {}],
+  ['shell', 'bash', /auto, none/, {}],
+  // What needs commands on the server is refused with shell: none, before anything connects.
+  ['before-switch', 'php artisan migrate', /needs a shell.*'shell' is none/, { shell: 'none' }],
+  ['after-switch', 'sudo systemctl reload php-fpm', /needs a shell/, { shell: 'none' }],
+  ['after-rollback', 'sudo systemctl reload php-fpm', /needs a shell/, { shell: 'none' }],
+  ['transfer', 'tar', /needs a shell.*auto or sftp/, { shell: 'none' }],
   ['verify', 'none', /standard, full/, {}],
   ['shared-paths', '/etc/passwd', /relative to shared\//, {}],
   ['shared-conflict', 'ignore', /fail, replace/, {}],

@@ -379,7 +379,7 @@ describe('a parallel deploy to a group', () => {
 })
 
 describe('strategy: sequential', () => {
-  it('takes each server through every phase before the next one starts', async () => {
+  it('takes each server through every phase before the next one starts, and a dry run plans one release for all', async () => {
     const ts = await targets(3)
     const src = await source()
     const dir = await eventsDir()
@@ -423,6 +423,19 @@ describe('strategy: sequential', () => {
         if (j < k) expect(lock?.words[2], what).toBe('free')
         if (j === k) expect(lock?.words[2], what).toBe('held')
       }
+    }
+
+    // A dry run of the next deploy plans the same new release on every server, one after
+    // another, and writes nothing.
+    await writeTree(src, { 'index.php': '<?php echo "v2";' })
+    const dry = await deployOk(ts, src, { strategy: 'sequential', 'dry-run': 'true' })
+    const planned = /Done: dry run planned release (\d{14})/.exec(dry.log)?.[1]
+    expect(planned).toBeDefined()
+    expect(planned).not.toBe(id)
+    for (const t of ts) {
+      expect(dry.log).toContain(`[${t.label}] plan for release ${planned}: uploading 1 file`)
+      expect(await current(t)).toBe(`releases/${id}`)
+      expect(await list(path.join(t.deployDir, 'releases'))).toEqual([id])
     }
   })
 })

@@ -408,6 +408,7 @@ describe('a bad value for every input', () => {
     strategy: { bad: () => ({ strategy: 'random' }) },
     'max-parallel': { bad: () => ({ 'max-parallel': '0' }) },
     'connect-timeout': { bad: () => ({ 'connect-timeout': '0' }) },
+    shell: { bad: () => ({ shell: 'bash' }) },
     'command-timeout': { bad: () => ({ 'command-timeout': '1' }) }
   }
 

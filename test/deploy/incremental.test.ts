@@ -360,7 +360,17 @@ describe('changes made on the server, and verification before the switch', () =>
       r => writeFile(path.join(r, 'public/extra.txt'), 'extra')
     ],
     ['a mode change', 'config/app.php', r => chmod(path.join(r, 'config/app.php'), 0o755)],
-    ['a removed file', 'docs/readme.md', r => rm(path.join(r, 'docs/readme.md'))]
+    ['a removed file', 'docs/readme.md', r => rm(path.join(r, 'docs/readme.md'))],
+    [
+      // More files than the server lists one by one: named as one directory, not a full upload.
+      'a plugin of 80 files installed by hand',
+      'added public/plugins',
+      async r => {
+        await mkdir(path.join(r, 'public/plugins/hand-made'), { recursive: true })
+        for (let i = 0; i < 80; i++)
+          await writeFile(path.join(r, `public/plugins/hand-made/p${i}.php`), 'p')
+      }
+    ]
   ]
 
   it.each(drifts)(
@@ -392,39 +402,80 @@ describe('changes made on the server, and verification before the switch', () =>
     }
   )
 
-  it('names a same-size edit of a live file (only its time tells) and sends the file again', async () => {
-    const f = await fixture()
+  it('names a same-size edit of a live file (only its time tells), a name with a line break included, and sends only those again', async () => {
+    const f = await fixture({ ...BASE, 'docs/new\nline.txt': 'line break' })
     await deploy(f, { 'release-id': 'one' })
-    const edited = path.join(current(f), 'config/app.php')
-    const bytes = await readFile(edited)
-    bytes[bytes.length - 1] ^= 0x20
-    await writeFile(edited, bytes) // same inode, same size, same mode
+    for (const rel of ['config/app.php', 'docs/new\nline.txt']) {
+      const edited = path.join(current(f), rel)
+      const bytes = await readFile(edited)
+      bytes[bytes.length - 1] ^= 0x20
+      await writeFile(edited, bytes) // same inode, same size, same mode
+    }
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
     const second = await deploy(f, { 'release-id': 'two' })
-    expect(second.log).toMatch(/::warning::.*changed config\/app\.php/)
-    expect(second.outputs['files-uploaded']).toBe('2')
+    expect(second.log).toMatch(/::warning::.*changed config\/app\.php, docs\/new\\x0aline\.txt\./)
+    expect(second.outputs['files-uploaded']).toBe('3')
     await expectExact(f)
   })
 
-  it('reports what before-switch writes into the release on that deploy; the next copy leaves it out, the hook runs again, and the deploy succeeds', async () => {
-    const f = await fixture()
-    const hook = {
-      'before-switch': 'mkdir -p cache && echo "compiled for $RELEASE_ID" > cache/config.php'
+  it.each(['warn', 'ignore'])(
+    'reports what before-switch writes or edits in place on that deploy; the next copy leaves it out, however much it wrote, and the deploy succeeds (on-drift %s)',
+    async onDrift => {
+      const f = await fixture()
+      const compile = 'mkdir -p cache && echo "compiled for $RELEASE_ID" > cache/config.php'
+      // More files than the record lists one by one, and an edit that keeps the size.
+      const first = await deploy(f, {
+        'release-id': 'one',
+        'on-drift': onDrift,
+        'before-switch': [
+          compile,
+          'mkdir cache/views && i=0 && while [ $i -lt 1100 ]; do : > cache/views/v$i.php; i=$((i + 1)); done',
+          "sed -i 's/return/RETURN/' config/app.php"
+        ].join('\n')
+      })
+      expect(first.log).toMatch(
+        /before-switch changed release one after verification: added cache; changed config\/app\.php\. Recorded: the next deploy's copy of this release leaves these out/
+      )
+      await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+      // reuse: previous (the default) starts from a copy of release one, cache/ and all; this
+      // before-switch no longer edits config/app.php.
+      const second = await deploy(f, {
+        'release-id': 'two',
+        'on-drift': onDrift,
+        'before-switch': compile
+      })
+      expect(second.log).not.toContain('::warning::')
+      expect(second.log).not.toContain('full upload')
+      // index.php, and config/app.php as the source has it.
+      expect(second.outputs['files-uploaded']).toBe('2')
+      expect(await readFile(path.join(current(f), 'cache/config.php'), 'utf8')).toBe(
+        'compiled for two\n'
+      )
+      expect(await describeTree(current(f), { skip: p => p.startsWith('cache') })).toEqual(
+        await describeTree(f.source)
+      )
     }
-    const first = await deploy(f, { 'release-id': 'one', ...hook })
-    expect(first.log).toMatch(
-      /before-switch changed release one after verification: added cache.*the next deploy's copy of this release leaves these out/
-    )
+  )
+
+  it('with reuse cache and hard links, sends again a file edited in place in the live release, which cache/ shares', async () => {
+    const f = await fixture()
+    const cache = { reuse: 'cache', 'copy-method': 'hardlink' }
+    await deploy(f, { 'release-id': 'one', ...cache })
+    // Written in place (same inode, same size), as an editor in an admin page does: the file
+    // is cache/'s too.
+    const edited = path.join(current(f), 'config/app.php')
+    const bytes = await readFile(edited)
+    bytes[bytes.length - 1] ^= 0x20
+    await writeFile(edited, bytes)
+    expect(await readFile(path.join(f.deployDir, 'cache/config/app.php'))).toEqual(bytes)
+
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
-    // reuse: previous (the default) starts from a copy of release one, cache/ and all.
-    const second = await deploy(f, { 'release-id': 'two', ...hook })
-    expect(second.log).not.toContain('::warning::')
-    expect(second.outputs['files-uploaded']).toBe('1')
-    expect(await readFile(path.join(current(f), 'cache/config.php'), 'utf8')).toBe(
-      'compiled for two\n'
-    )
-    expect(await describeTree(current(f), { skip: p => p.startsWith('cache') })).toEqual(
+    const second = await deploy(f, { 'release-id': 'two', ...cache })
+    expect(second.log).toMatch(/::warning::.*release one was changed.*changed config\/app\.php/)
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+    expect(await describeTree(path.join(f.deployDir, 'cache'))).toEqual(
       await describeTree(f.source)
     )
   })
@@ -504,6 +555,9 @@ describe('changes made on the server, and verification before the switch', () =>
     const error = errorLines(failed.log)
     expect(error).toContain('public/extra.txt')
     expect(error).toMatch(/does not match/)
+    expect(error).toMatch(
+      /on-drift: ignore let them through \(on-drift: warn, the default, names such changes and leaves them out of the copy\), deploy once with 'reuse: none'/
+    )
     expect(failed.log).not.toContain('::warning::')
     await expectUntouched(f, 'one')
 

@@ -3,7 +3,7 @@
  * rollback goes to, what it keeps, and that a restored release gets the same checks as a
  * deployed one (its hook with its own RELEASE_ID, the health check).
  */
-import { readFile, readlink } from 'node:fs/promises'
+import { readFile, readlink, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import type { AddressInfo } from 'node:net'
 import path from 'node:path'
@@ -51,6 +51,9 @@ const hookLines = async (f: Fixture): Promise<string[]> =>
 /** An after-switch that records the release it runs for. */
 const RECORDING_HOOK =
   'echo "$RELEASE_ID after $PREVIOUS_RELEASE_ID in $(pwd)" >> "$DEPLOY_PATH/../hooks.log"'
+/** An after-rollback that records the release it runs for. */
+const ROLLBACK_HOOK =
+  'echo "$RELEASE_ID rolled back from $PREVIOUS_RELEASE_ID in $(pwd)" >> "$DEPLOY_PATH/../hooks.log"'
 /** The same, failing in a release whose health.txt is not ok. */
 const CHECKING_HOOK = `${RECORDING_HOOK}\ngrep -q "^ok" health.txt`
 
@@ -131,9 +134,14 @@ describe('rollback after a failed deploy', () => {
     expect(await current(f)).toBe('releases/C')
   }, 60_000)
 
-  it('prunes failed releases first and keeps keep-releases good ones (keep 3: A B C good, D E broken, F good)', async () => {
+  it('runs after-rollback, not after-switch, in the restored release; keeps only the newest failure, also in a row; prunes failed releases first (keep 3: A B C good, D E broken, F good)', async () => {
     const f = await fixture()
-    const inputs = { 'after-switch': 'grep -q "^ok" health.txt', 'keep-releases': '3' }
+    const inputs = {
+      'after-switch': CHECKING_HOOK,
+      'after-rollback': ROLLBACK_HOOK,
+      'keep-releases': '3'
+    }
+    const kept: string[][] = []
     for (const [id, health] of [
       ['A', 'ok'],
       ['B', 'ok'],
@@ -144,9 +152,32 @@ describe('rollback after a failed deploy', () => {
     ]) {
       const run = await deployAs(f, id, health, inputs)
       expect(run.code, `${id}: ${run.log}`).toBe(health === 'ok' ? 0 : 1)
+      kept.push(await list(path.join(f.deployDir, 'releases')))
     }
-    // Good B, C and F (keep-releases 3); E, the newest failure, for inspection. A and D pruned.
-    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['B', 'C', 'E', 'F'])
+    // After E failed, D (the older failure) went: one failed release is kept, not one per
+    // failure. Then good B, C and F (keep-releases 3) and E, the newest failure, for
+    // inspection: A and D pruned.
+    expect(kept).toEqual([
+      ['A'],
+      ['A', 'B'],
+      ['A', 'B', 'C'],
+      ['A', 'B', 'C', 'D'],
+      ['A', 'B', 'C', 'E'],
+      ['B', 'C', 'E', 'F']
+    ])
+    // C was restored twice with its after-rollback (RELEASE_ID C, PREVIOUS_RELEASE_ID the
+    // release that failed), and never got an after-switch for it.
+    const at = (id: string): string => `${f.deployDir}/releases/${id}`
+    expect(await hookLines(f)).toEqual([
+      `A after  in ${at('A')}`,
+      `B after A in ${at('B')}`,
+      `C after B in ${at('C')}`,
+      `D after C in ${at('D')}`,
+      `C rolled back from D in ${at('C')}`,
+      `E after C in ${at('E')}`,
+      `C rolled back from E in ${at('C')}`,
+      `F after C in ${at('F')}`
+    ])
     const back = await runAction(f.inputs({ mode: 'rollback' }))
     expect(back.code, back.log).toBe(0)
     expect(await current(f)).toBe('releases/C')
@@ -154,18 +185,25 @@ describe('rollback after a failed deploy', () => {
 })
 
 describe('a rollback checks the release it restores', () => {
-  it('fails the step and says so when the target fails the health check, and switches back', async () => {
+  it('fails the step and says so when the target fails the health check, switches back, and keeps the target for a retry', async () => {
     const f = await fixture()
     const url = await startHealthServer(f)
-    // A went live without a health check; its health page has broken since.
-    expect((await deployAs(f, 'A', 'error: database schema too new')).code).toBe(0)
+    // A went live without a health check; its health page has broken since (the database it
+    // needs is down, say).
+    expect((await deployAs(f, 'A', 'error: database unreachable')).code).toBe(0)
     const b = await deployAs(f, 'B', 'ok B', { 'health-check-url': url })
     expect(b.code, b.log).toBe(0)
 
+    // after-rollback runs in the release a rollback puts live, with its RELEASE_ID, and in the
+    // one restored when that fails; after-switch (which would fail) is not run at all.
+    const checks = {
+      mode: 'rollback',
+      'health-check-url': url,
+      'after-rollback': ROLLBACK_HOOK,
+      'after-switch': 'exit 9'
+    }
     const started = Date.now()
-    const back = await runAction(
-      f.inputs({ mode: 'rollback', 'health-check-url': url, 'after-switch': RECORDING_HOOK })
-    )
+    const back = await runAction(f.inputs(checks))
     expect(back.code).toBe(1)
     // Three 500s in a row end the check early, long before the 60 s timeout.
     expect(Date.now() - started).toBeLessThan(20_000)
@@ -173,22 +211,26 @@ describe('a rollback checks the release it restores', () => {
     expect(error).toContain('Rollback to A failed its checks')
     expect(error).toMatch(/answered like a broken app 3 times in a row.*HTTP 500/)
     expect(error).toContain(
-      'Rolled back to B on 1 server; B passed after-switch and the health check.'
+      'Rolled back to B on 1 server; B passed after-rollback and the health check.'
     )
+    expect(error).toContain('A stays a rollback target')
     expect(back.outputs['rolled-back']).toBe('true')
     expect(back.outputs['release-id']).toBe('B')
     expect(await current(f)).toBe('releases/B')
     expect(await hookLines(f)).toEqual([
-      `A after B in ${f.deployDir}/releases/A`,
-      `B after A in ${f.deployDir}/releases/B`
+      `A rolled back from B in ${f.deployDir}/releases/A`,
+      `B rolled back from A in ${f.deployDir}/releases/B`
     ])
     expect(back.summary).toContain('↩️ rolled back')
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
 
-    // A failed its checks: it is no rollback target any more.
-    const again = await runAction(f.inputs({ mode: 'rollback' }))
-    expect(again.code).toBe(1)
-    expect(errorOf(again)).toMatch(/no good release before B/)
+    // A passed its checks when it was live: a failure now is not held against it. Once its
+    // database is back, the same rollback goes to it and passes.
+    await writeFile(path.join(f.deployDir, 'releases/A/health.txt'), 'ok A\n')
+    const again = await runAction(f.inputs(checks))
+    expect(again.code, again.log).toBe(0)
+    expect(await current(f)).toBe('releases/A')
+    expect((await hookLines(f)).at(-1)).toBe(`A rolled back from B in ${f.deployDir}/releases/A`)
   }, 60_000)
 
   it('health-check-expect fails a 200 with the wrong body and rolls back; the right body passes', async () => {

@@ -3,8 +3,9 @@
  * packages: Dropbear with and without an SFTP server, OpenSSH without an SFTP subsystem,
  * OpenSSH with MaxSessions 1 at 100 ms round trips, the csh, tcsh, fish and zsh login shells,
  * an OpenSSH that takes RSA signatures as rsa-sha2-512 only, and a server behind a jump host.
- * On each: a first deploy, an incremental deploy and a rollback, the tree checked byte for byte
- * every time. And the refusals (a key Dropbear does not accept, a user it does not know, a jump
+ * On each: a first deploy, an incremental deploy (after a same-size edit of the live release,
+ * which the drift check must name, and nothing else) and a rollback, the tree checked byte for
+ * byte every time. And the refusals (a key Dropbear does not accept, a user it does not know, a jump
  * host whose key is wrong): the message, and nothing written.
  */
 import { readlink } from 'node:fs/promises'
@@ -21,7 +22,7 @@ import { createFixture, describeTree, exists, list, writeTree } from '../support
 import { startLatencyProxy } from '../support/proxy.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import { run as runCommand } from '../support/exec.ts'
 
@@ -128,6 +129,7 @@ const CASES: Case[] = [
   {
     name: 'the csh login shell',
     setup: async () => sshdTarget(await sharedSshd(), { shell: '/bin/csh' }),
+    path: "csh's \\b $x app",
     log: [/login shell \/bin\/csh/]
   },
   {
@@ -200,11 +202,12 @@ const V1 = {
   'assets/app.css': 'body { color: red }\n',
   'assets/old.js': 'old()\n',
   'a name with spaces.txt': 'spaces\n',
+  'a name with a\nline break.txt': 'line break\n',
   'latest.css': { symlink: 'assets/app.css' }
 }
 
 describe.each(CASES)('$name', ({ setup, path: deployPath = 'app', log = [], rollbacks = 0 }) => {
-  it('deploys, deploys again incrementally and rolls back, byte for byte', async () => {
+  it('deploys, deploys again incrementally (a change made on the server named, and only it) and rolls back, byte for byte', async () => {
     const target = await setup()
     const source = await mkdtemp(path.join(os.tmpdir(), 'adt-matrix-src-'))
     cleanups.push(() => rm(source, { recursive: true, force: true }))
@@ -230,9 +233,19 @@ describe.each(CASES)('$name', ({ setup, path: deployPath = 'app', log = [], roll
       'bin/run': { content: '#!/bin/sh\necho run two\n', mode: 0o700 }
     })
     await rm(path.join(source, 'assets/old.js'))
+    // A same-size edit of the live release on the server: the drift check names it, and only
+    // it (no false drift on this server, shell and path, a name with a line break included).
+    await writeFile(path.join(current, 'a name with spaces.txt'), 'SPACES\n')
     const second = await deploy(inputs({ 'release-id': 'r2' }))
     expect(second.code, second.log).toBe(0)
-    expect(second.outputs['files-uploaded']).toBe('3')
+    const warnings = second.log.split('\n').filter(l => l.startsWith('::warning::'))
+    expect(warnings, second.log).toHaveLength(1)
+    expect(warnings[0]).toMatch(
+      /release r1 was changed on the server since it was deployed: changed a name with spaces\.txt\. /
+    )
+    expect(second.outputs['files-uploaded']).toBe('4')
+    // r1 as it was deployed again, for the rollbacks to compare with.
+    await writeFile(path.join(dir, 'releases/r1/a name with spaces.txt'), 'spaces\n')
     expect(second.outputs['files-deleted']).toBe('1')
     const v2 = await describeTree(source)
     expect(await describeTree(current)).toEqual(v2)
@@ -294,14 +307,16 @@ describe('refused before anything is written', () => {
 
   it.each([
     {
-      name: 'an account sshd allows SFTP only (ForceCommand internal-sftp)',
+      // An SFTP-only account is deployed over SFTP alone (test/deploy/sftp-only.test.ts); one
+      // whose every session runs /bin/false has neither a shell nor SFTP.
+      name: 'an account that runs nothing (ForceCommand /bin/false)',
       fixture: {
-        sshdOptions: { matchBlocks: ['Match Group adtsftponly', '    ForceCommand internal-sftp'] }
+        sshdOptions: { matchBlocks: ['Match Group adtnothing', '    ForceCommand /bin/false'] }
       },
-      groups: ['adtsftponly'],
+      groups: ['adtnothing'],
       extra: {} as Record<string, string>,
       message:
-        /has no shell: sshd runs only SFTP for it \(ForceCommand internal-sftp\)\. .*needs a login shell/
+        /has no shell: the server ran no shell for it \(exit 1\), and (it has no SFTP either|SFTP could not be started) .*give the account a login shell that runs commands, or SFTP/
     },
     {
       name: 'a server with neither tar nor SFTP',

@@ -87,7 +87,17 @@ async function deployed(spec: TreeSpec = V1, extra: Record<string, string> = {})
   await own(f, f.user.home)
   const first = await runAction(f.inputs({ 'release-id': 'one', ...extra }))
   expect(first.code, first.log).toBe(0)
+  // The copy of 'one' made in the background for the next deploy is complete before a test
+  // plants anything in 'one'.
+  await settled(f.deployDir)
   return f
+}
+
+/** Removes the spare copy of the live release, so the next deploy copies the live release itself. */
+async function dropSpare(f: Fixture): Promise<void> {
+  const M = path.join(f.deployDir, '.atomic-deploy')
+  for (const name of await list(M))
+    if (/^base\.\d+/.test(name)) await rm(path.join(M, name), { recursive: true })
 }
 
 /** chown -R to the deploy user (the test plants as root). */
@@ -155,6 +165,7 @@ describe('records in .atomic-deploy/ that lie', () => {
 
   it('a manifest entry beneath a directory that is a symlink in the live release: refused', async () => {
     const f = await deployed()
+    await dropSpare(f)
     await rm(path.join(releasePath(f, 'one'), 'ext'), { recursive: true })
     await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'ext'))
     await own(f, f.deployDir)
@@ -344,8 +355,48 @@ describe('the layout itself', () => {
     await expectServes(f, 'one', 'release one\n')
   })
 
+  it('a directory of the live release replaced by a symlink (drift), with the spare copy made before it: the release starts from the copy, the path sent again', async () => {
+    const f = await deployed()
+    await rm(path.join(releasePath(f, 'one'), 'assets'), { recursive: true })
+    await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'assets'))
+    await own(f, f.deployDir)
+    const result = await deployTwo(
+      f,
+      {},
+      { 'index.html': 'release two\n', 'assets/app.css': 'changed\n', 'assets/new.css': 'new\n' }
+    )
+    expect(result.code, result.log).toBe(0)
+    expect(warnings(result)).toMatch(/release one was changed on the server .*changed assets/)
+    const assets = path.join(releasePath(f, 'two'), 'assets')
+    expect((await lstat(assets)).isDirectory()).toBe(true)
+    expect(await readFile(path.join(assets, 'app.css'), 'utf8')).toBe('changed\n')
+    expect(await readFile(path.join(assets, 'new.css'), 'utf8')).toBe('new\n')
+    await expectServes(f, 'two', 'release two\n')
+  })
+
+  it('a directory replaced by a symlink while the spare copy was being made (in both): nothing is written through it', async () => {
+    const f = await deployed()
+    const M = path.join(f.deployDir, '.atomic-deploy')
+    const spare = (await list(M)).find(n => /^base\.\d+$/.test(n))
+    expect(spare).toBeDefined()
+    for (const dir of [releasePath(f, 'one'), path.join(M, spare!)]) {
+      await rm(path.join(dir, 'assets'), { recursive: true })
+      await symlink(path.join(f.user.home, 'outside'), path.join(dir, 'assets'))
+    }
+    await own(f, f.deployDir)
+    const result = await deployTwo(
+      f,
+      {},
+      { 'index.html': 'release two\n', 'assets/app.css': 'changed\n', 'assets/new.css': 'new\n' }
+    )
+    // The copy is checked as the live release would be: refused, whichever the release starts from.
+    expect(failure(result)).toMatch(/assets is a symlink in the copy of release one/)
+    await expectServes(f, 'one', 'release one\n')
+  })
+
   it('a directory of the live release replaced by a symlink (drift): nothing is written through it', async () => {
     const f = await deployed()
+    await dropSpare(f)
     await rm(path.join(releasePath(f, 'one'), 'assets'), { recursive: true })
     await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'assets'))
     await own(f, f.deployDir)
@@ -361,12 +412,18 @@ describe('the layout itself', () => {
     await expectServes(f, 'one', 'release one\n')
   })
 
-  it('a world-writable directory in the live release is not carried into the next', async () => {
+  it('a world-writable directory in the live release is named, and not carried into the next, with on-drift ignore too', async () => {
     const f = await deployed()
     await chmod(path.join(releasePath(f, 'one'), 'assets'), 0o777)
     const result = await deployTwo(f)
     expect(result.code, result.log).toBe(0)
+    expect(warnings(result)).toMatch(/release one was changed on the server .*changed assets/)
     expect((await stat(path.join(releasePath(f, 'two'), 'assets'))).mode & 0o777).toBe(0o755)
+    // Not looked for: the copy's directories get the release's mode all the same.
+    await chmod(path.join(releasePath(f, 'two'), 'assets'), 0o777)
+    const ignored = await runAction(f.inputs({ 'release-id': 'three', 'on-drift': 'ignore' }))
+    expect(ignored.code, ignored.log).toBe(0)
+    expect((await stat(path.join(releasePath(f, 'three'), 'assets'))).mode & 0o777).toBe(0o755)
   })
 })
 

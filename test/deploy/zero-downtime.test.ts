@@ -185,87 +185,94 @@ async function client(
 }
 
 describe('zero downtime', () => {
-  it('serves every request whole, from one release, while eight deploys switch releases under load', async () => {
-    const started = Date.now()
-    const f = await createFixture({ sshd })
-    fixtures.push(f)
-    await writeTree(f.source, versionTree(1))
-    const first = await runAction(f.inputs({ 'release-id': 'v1' }))
-    expect(first.code, first.log).toBe(0)
+  it.each([
+    ['a shell account', 'default'],
+    ['an SFTP-only account (ForceCommand internal-sftp in a chroot)', 'sftp-only']
+  ] as const)(
+    'serves every request whole, from one release, while eight deploys switch releases under load, on %s',
+    async (_, kind) => {
+      const started = Date.now()
+      const f = await createFixture({ sshd, kind })
+      fixtures.push(f)
+      await writeTree(f.source, versionTree(1))
+      const first = await runAction(f.inputs({ 'release-id': 'v1' }))
+      expect(first.code, first.log).toBe(0)
 
-    const nginx = await startNginx({ root: `${f.deployDir}/current`, user: f.user.name })
-    servers.push(nginx)
-    const agent = new http.Agent({ keepAlive: false })
-    for (let k = 0; k < PAGES; k++) {
-      const r = await get(agent, nginx.port, `/page-${k}.html`)
-      expect(r.status, await nginx.errorLog()).toBe(200)
-      expect(inspectBody(k, r.body, r.contentLength)).toEqual({ version: 1 })
-    }
-
-    const stats: LoadStats = {
-      requests: 0,
-      reused: 0,
-      nonOk: 0,
-      errors: 0,
-      torn: 0,
-      regressions: 0,
-      versions: new Map(),
-      problems: []
-    }
-    let running = true
-    const loadStarted = Date.now()
-    const clients = Array.from({ length: CLIENTS }, (_, i) =>
-      client(i, nginx.port, () => running, stats)
-    )
-    const deploys: { id: string; ms: number; requestsBefore: number }[] = []
-    try {
-      for (let v = 2; v <= DEPLOYS_UNDER_LOAD + 1; v++) {
-        await writeTree(f.source, versionTree(v))
-        const requestsBefore = stats.requests
-        const deployed = await runAction(f.inputs({ 'release-id': `v${v}` }), {
-          timeoutMs: 40_000
-        })
-        expect(deployed.code, deployed.log).toBe(0)
-        deploys.push({ id: `v${v}`, ms: deployed.durationMs, requestsBefore })
+      const nginx = await startNginx({ root: `${f.deployDir}/current`, user: f.user.name })
+      servers.push(nginx)
+      const agent = new http.Agent({ keepAlive: false })
+      for (let k = 0; k < PAGES; k++) {
+        const r = await get(agent, nginx.port, `/page-${k}.html`)
+        expect(r.status, await nginx.errorLog()).toBe(200)
+        expect(inspectBody(k, r.body, r.contentLength)).toEqual({ version: 1 })
       }
-    } finally {
-      running = false
-      await Promise.all(clients)
-    }
-    const loadMs = Date.now() - loadStarted
 
-    const last = DEPLOYS_UNDER_LOAD + 1
-    const summary = {
-      requests: stats.requests,
-      reusedConnections: stats.reused,
-      nonOk: stats.nonOk,
-      errors: stats.errors,
-      torn: stats.torn,
-      regressions: stats.regressions,
-      versions: Object.fromEntries([...stats.versions].sort((a, b) => a[0] - b[0])),
-      loadMs,
-      deploys,
-      totalMs: Date.now() - started,
-      problems: stats.problems
-    }
-    console.log(`zero-downtime load: ${JSON.stringify(summary)}`)
-    const why = JSON.stringify(summary, null, 2)
+      const stats: LoadStats = {
+        requests: 0,
+        reused: 0,
+        nonOk: 0,
+        errors: 0,
+        torn: 0,
+        regressions: 0,
+        versions: new Map(),
+        problems: []
+      }
+      let running = true
+      const loadStarted = Date.now()
+      const clients = Array.from({ length: CLIENTS }, (_, i) =>
+        client(i, nginx.port, () => running, stats)
+      )
+      const deploys: { id: string; ms: number; requestsBefore: number }[] = []
+      try {
+        for (let v = 2; v <= DEPLOYS_UNDER_LOAD + 1; v++) {
+          await writeTree(f.source, versionTree(v))
+          const requestsBefore = stats.requests
+          const deployed = await runAction(f.inputs({ 'release-id': `v${v}` }), {
+            timeoutMs: 40_000
+          })
+          expect(deployed.code, deployed.log).toBe(0)
+          deploys.push({ id: `v${v}`, ms: deployed.durationMs, requestsBefore })
+        }
+      } finally {
+        running = false
+        await Promise.all(clients)
+      }
+      const loadMs = Date.now() - loadStarted
 
-    expect(stats.nonOk, why).toBe(0)
-    expect(stats.errors, why).toBe(0)
-    expect(stats.torn, why).toBe(0)
-    expect(stats.regressions, why).toBe(0)
-    expect(stats.versions.size, why).toBeGreaterThanOrEqual(3)
-    expect(stats.requests, why).toBeGreaterThan(500)
-    // The clients kept their connections: this was keep-alive traffic across the switches.
-    expect(stats.reused, why).toBeGreaterThan(stats.requests * 0.9)
+      const last = DEPLOYS_UNDER_LOAD + 1
+      const summary = {
+        requests: stats.requests,
+        reusedConnections: stats.reused,
+        nonOk: stats.nonOk,
+        errors: stats.errors,
+        torn: stats.torn,
+        regressions: stats.regressions,
+        versions: Object.fromEntries([...stats.versions].sort((a, b) => a[0] - b[0])),
+        loadMs,
+        deploys,
+        totalMs: Date.now() - started,
+        problems: stats.problems
+      }
+      console.log(`zero-downtime load (${kind}): ${JSON.stringify(summary)}`)
+      const why = JSON.stringify(summary, null, 2)
 
-    // Once the last deploy finished, every page is its newest version.
-    for (let k = 0; k < PAGES; k++) {
-      const r = await get(agent, nginx.port, `/page-${k}.html`)
-      expect(r.status).toBe(200)
-      expect(inspectBody(k, r.body, r.contentLength)).toEqual({ version: last })
-    }
-    agent.destroy()
-  }, 90_000)
+      expect(stats.nonOk, why).toBe(0)
+      expect(stats.errors, why).toBe(0)
+      expect(stats.torn, why).toBe(0)
+      expect(stats.regressions, why).toBe(0)
+      expect(stats.versions.size, why).toBeGreaterThanOrEqual(3)
+      expect(stats.requests, why).toBeGreaterThan(500)
+      // The clients kept their connections: this was keep-alive traffic across the switches.
+      expect(stats.reused, why).toBeGreaterThan(stats.requests * 0.9)
+
+      // Once the last deploy finished, every page is its newest version.
+      for (let k = 0; k < PAGES; k++) {
+        const r = await get(agent, nginx.port, `/page-${k}.html`)
+        expect(r.status).toBe(200)
+        expect(inspectBody(k, r.body, r.contentLength)).toEqual({ version: last })
+      }
+      agent.destroy()
+    },
+    90_000
+  )
 })

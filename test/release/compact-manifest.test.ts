@@ -3,12 +3,18 @@
  * escaping that survives every name, the digest both sides compute, and a parser that takes
  * nothing malformed or unsafe from a server.
  */
+import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
+import { mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { describe, expect, it } from 'vitest'
 import {
   compactManifest,
   escapeField,
   manifestLine,
+  manifestView,
   parseView,
   unescapeField,
   VIEW_DIGITS,
@@ -91,6 +97,34 @@ describe('compactManifest', () => {
     // A directory's mode is no change: the plan leaves it out, so the digest must too.
     const dirMode = entries.map(e => (e.type === 'dir' ? { ...e, mode: 0o700 } : e))
     expect(compactManifest(dirMode).digest).toBe(base)
+  })
+})
+
+describe('manifestView', () => {
+  it("is, byte for byte, what the server's manifest_view makes of the same manifest (dash and BusyBox awk)", () => {
+    const { text } = compactManifest(entries)
+    const view = manifestView(text)
+    const lib = fileURLToPath(new URL('../../src/server/scripts/lib/manifest.sh', import.meta.url))
+    for (const awk of [[], ['busybox']]) {
+      const dir = mkdtempSync(join(tmpdir(), 'view-'))
+      try {
+        writeFileSync(join(dir, 'm2'), text)
+        if (awk.length > 0) symlinkSync('/usr/bin/busybox', join(dir, 'awk'))
+        const r = spawnSync('dash', ['-c', `. "$1" && manifest_view "$2"`, 'sh', lib, 'm2'], {
+          cwd: dir,
+          env: { PATH: awk.length > 0 ? `${dir}:/usr/bin:/bin` : '/usr/bin:/bin', LC_ALL: 'C' },
+          stdio: ['ignore', 'pipe', 'pipe']
+        })
+        expect(r.status, r.stderr.toString()).toBe(0)
+        expect(r.stdout).toEqual(view)
+      } finally {
+        rmSync(dir, { recursive: true, force: true })
+      }
+    }
+    expect(view.toString()).toContain(
+      `dir/with\\sspace.txt f 644 10 ${sha('with space.txt').slice(0, 16)}\n`
+    )
+    expect(parseView(view).find(e => e.path === 'dir/link to')?.target).toBe('../a b\\c\nd')
   })
 })
 

@@ -14,6 +14,7 @@ import {
 } from '../../src/release/drift.js'
 import type { ManifestEntry } from '../../src/release/manifest.js'
 import { parseSharedListing, sharedDepth, sharedProblems } from '../../src/release/shared-check.js'
+import { shown } from '../../src/server/server-data.js'
 
 describe('summarizeDiff', () => {
   it('tells added, changed and removed apart and condenses added directories', () => {
@@ -63,6 +64,22 @@ describe('summarizeDiff', () => {
     expect(summarizeDiff(parseListingDiff('drift', [])).complete).toBe(false)
   })
 
+  it('reads names holding a line break or a % (percent-encoded, one result a line) and shows them escaped', () => {
+    const drift = summarizeDiff(
+      parseListingDiff('drift', [
+        'drift-added f 644 2 ./docs/new%0Aline.txt',
+        'drift-newer 100%25.txt',
+        'drift 1 0 1'
+      ])
+    )
+    expect(drift).toMatchObject({
+      added: ['docs/new\nline.txt'],
+      changed: ['100%.txt'],
+      complete: true
+    })
+    expect(describeDrift(drift, 20, shown)).toBe('added docs/new\\x0aline.txt; changed 100%.txt')
+  })
+
   it('reads hook lines with the same rules', () => {
     const drift = summarizeDiff(
       parseListingDiff('hook', ['hook-added f 600 900 ./bootstrap/cache/config.php', 'hook 1 0 0'])
@@ -85,7 +102,8 @@ describe('listingPath, isReleasePath, topMost', () => {
     ['f 644 12 ./a/b c', 'a/b c'],
     ['d ./dir', 'dir'],
     ['l 9 ./link', 'link'],
-    ['line2 of a name with a newline', undefined]
+    ['line2 of a name with a newline', undefined],
+    ['f 644 5 ./new\nline', 'new\nline']
   ])('%s -> %s', (line, p) => {
     expect(listingPath(line)).toBe(p)
   })

@@ -8,6 +8,7 @@ import {
   chmodSync,
   mkdirSync,
   mkdtempSync,
+  readFileSync,
   realpathSync,
   rmSync,
   symlinkSync,
@@ -17,9 +18,19 @@ import {
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
 import { inspectScript, listingScript } from '../../src/server/remote-scripts.js'
+import { parseLinkList } from '../../src/server/server-data.js'
+import { driftOf } from '../../src/server/sftp-drift.js'
+import { walkTree } from '../../src/sftp/sftp-tree.js'
+import { LocalFiles } from '../support/local-files.ts'
+
+const lib = fileURLToPath(new URL('../../src/server/scripts/lib/', import.meta.url))
+const DIFF_LIB = ['common.sh', 'listing.sh', 'diff.sh']
+  .map(f => readFileSync(join(lib, f), 'utf8'))
+  .join('\n')
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'drift-')))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -75,8 +86,19 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
   writeFileSync(join(R, 'app/views/home.php'), 'home')
   writeFileSync(join(R, 'gone.txt'), 'will be removed')
   writeFileSync(join(R, 'bin.sh'), '#!/bin/sh')
+  writeFileSync(join(R, 'new\nline.txt'), 'nl')
+  mkdirSync(join(R, 'lib/old'), { recursive: true })
+  writeFileSync(join(R, 'lib/old/x.php'), 'old')
   const past = new Date(Date.now() - 60_000)
-  for (const p of ['index.php', 'config.php', 'app/views/home.php', 'gone.txt', 'bin.sh'])
+  for (const p of [
+    'index.php',
+    'config.php',
+    'app/views/home.php',
+    'gone.txt',
+    'bin.sh',
+    'new\nline.txt',
+    'lib/old/x.php'
+  ])
     utimesSync(join(R, p), past, past)
   const listing = spawnSync(shell.sh, [...shell.args, '-c', listingScript(R)], {
     cwd: R,
@@ -95,6 +117,37 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
   utimesSync(join(M, 'manifests/r1.ready'), ready, ready)
   symlinkSync('releases/r1', join(D, 'current'))
   return { D, R }
+}
+
+/** Changes made by hand in a live release since it was made ready (see CHANGED). */
+function changeOnTheServer(R: string): void {
+  // A plugin installed by hand: one path, however many files it holds.
+  mkdirSync(join(R, 'plugins/akismet'), { recursive: true })
+  writeFileSync(join(R, 'plugins/akismet/akismet.php'), 'plugin')
+  writeFileSync(join(R, 'plugins/akismet/readme.txt'), 'readme')
+  rmSync(join(R, 'lib'), { recursive: true })
+  unlinkSync(join(R, 'gone.txt'))
+  writeFileSync(join(R, 'index.php'), '<?php echo 1; echo 2;')
+  chmodSync(join(R, 'bin.sh'), 0o755)
+  chmodSync(join(R, 'app'), 0o777)
+  // Same size, same type and mode: only the modification time tells, a line break in the
+  // name included.
+  writeFileSync(join(R, 'config.php'), 'debug=1')
+  writeFileSync(join(R, 'new\nline.txt'), 'NL')
+}
+
+/** What the drift check names for changeOnTheServer, whichever way the release is read. */
+const CHANGED = {
+  added: ['d 755 ./plugins', 'f 644 21 ./index.php', 'f 755 9 ./bin.sh', 'd 777 ./app'].sort(),
+  missing: [
+    'f 644 15 ./gone.txt',
+    'f 644 13 ./index.php',
+    'f 644 9 ./bin.sh',
+    'd 755 ./app',
+    'd 755 ./lib'
+  ].sort(),
+  newer: ['config.php', 'new\nline.txt'],
+  counts: [4, 5, 2]
 }
 
 const inspect = (D: string): string =>
@@ -116,33 +169,36 @@ describe.each(shells)('$name', shell => {
     expect(lines.filter(l => l.startsWith('drift'))).toEqual(['drift 0 0 0'])
   })
 
-  it('names what was added, removed, resized, re-moded and edited in place since', () => {
+  it('names what was added, removed, resized, re-moded and edited in place since; a new or removed directory as one path', () => {
     const { D, R } = deployed(shell)
-    mkdirSync(join(R, 'plugins/akismet'), { recursive: true })
-    writeFileSync(join(R, 'plugins/akismet/akismet.php'), 'plugin')
-    unlinkSync(join(R, 'gone.txt'))
-    writeFileSync(join(R, 'index.php'), '<?php echo 1; echo 2;')
-    chmodSync(join(R, 'bin.sh'), 0o755)
-    // Same size, same type and mode: only the modification time tells.
-    writeFileSync(join(R, 'config.php'), 'debug=1')
+    changeOnTheServer(R)
     const lines = sh(shell, inspect(D), D).filter(l => l.startsWith('drift'))
     const added = lines.filter(l => l.startsWith('drift-added ')).map(l => l.slice(12))
     const missing = lines.filter(l => l.startsWith('drift-missing ')).map(l => l.slice(14))
     const newer = lines.filter(l => l.startsWith('drift-newer ')).map(l => l.slice(12))
-    expect(added.sort()).toEqual(
-      [
-        'd 755 ./plugins',
-        'd 755 ./plugins/akismet',
-        'f 644 6 ./plugins/akismet/akismet.php',
-        'f 644 21 ./index.php',
-        'f 755 9 ./bin.sh'
-      ].sort()
-    )
-    expect(missing.sort()).toEqual(
-      ['f 644 15 ./gone.txt', 'f 644 13 ./index.php', 'f 644 9 ./bin.sh'].sort()
-    )
-    expect(newer.sort()).toEqual(['config.php', 'index.php', 'plugins/akismet/akismet.php'])
-    expect(lines.at(-1)).toBe('drift 5 3 3')
+    expect(added.sort()).toEqual(CHANGED.added)
+    expect(missing.sort()).toEqual(CHANGED.missing)
+    // A line break in a name comes percent-encoded, one result a line.
+    expect(newer.sort()).toEqual(CHANGED.newer.map(p => p.replace('\n', '%0A')))
+    expect(lines.at(-1)).toBe(`drift ${CHANGED.counts.join(' ')}`)
+  })
+
+  it('marks a time that a file written right after it is newer than, as drift_list compares', () => {
+    const dir = join(work, `mark${++counter}`)
+    mkdirSync(dir)
+    // Written at once, with no process started in between: without the wait, the file's time
+    // is the kernel's coarse clock's (or, with BusyBox find, the second's) as the mark's.
+    const script = `${DIFF_LIB}
+i=0
+while [ $i -lt 5 ]; do
+  mark_time m$i || exit 1
+  printf x > f$i
+  if newer f$i m$i; then say newer; else say same; fi
+  [ "$(drift_list m$i | grep -c "^N f 600 1 ./f$i$")" = 1 ] && say listed
+  i=$((i + 1))
+done`
+    const lines = sh(shell, script, dir)
+    expect(lines).toEqual(Array.from({ length: 5 }, () => ['newer', 'listed']).flat())
   })
 
   it('says it cannot tell for a release made before drift records existed', () => {
@@ -151,5 +207,34 @@ describe.each(shells)('$name', shell => {
     const lines = sh(shell, inspect(D), D)
     expect(lines).toContain('drift unknown')
     expect(lines.some(l => /^drift \d/.test(l))).toBe(false)
+  })
+})
+
+describe('the drift check of an SFTP-only deploy (src/server/sftp-drift.ts)', () => {
+  it('names what the shell drift check names, from the same records and a walk over SFTP', async () => {
+    const { D, R } = deployed(shells[0]!)
+    changeOnTheServer(R)
+    const files = new LocalFiles()
+    const M = join(D, '.atomic-deploy/manifests')
+    const ready = await files.lstat(join(M, 'r1.ready'))
+    const diff = driftOf(
+      readFileSync(join(M, 'r1.listing'), 'utf8'),
+      await walkTree(files, R),
+      ready!.mtime,
+      parseLinkList(readFileSync(join(M, 'r1.links')), 'r1.links')
+    )
+    expect(diff.added.sort()).toEqual(CHANGED.added)
+    expect(diff.missing.sort()).toEqual(CHANGED.missing)
+    expect(diff.newer.sort()).toEqual(CHANGED.newer)
+    expect(diff.counts).toEqual(CHANGED.counts)
+    // And nothing for a release as it was made ready.
+    const again = deployed(shells[0]!)
+    const none = driftOf(
+      readFileSync(join(again.D, '.atomic-deploy/manifests/r1.listing'), 'utf8'),
+      await walkTree(files, again.R),
+      (await files.lstat(join(again.D, '.atomic-deploy/manifests/r1.ready')))!.mtime,
+      ['uploads']
+    )
+    expect(none.counts).toEqual([0, 0, 0])
   })
 })

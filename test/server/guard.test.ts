@@ -15,14 +15,20 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
-  symlinkSync,
-  writeFileSync
+  symlinkSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { quote } from '../../src/shell-quote.js'
+import {
+  guardLayout,
+  KEPT,
+  LAYOUT_ENTRIES as ENTRIES,
+  LAYOUT_REFUSED,
+  REFUSED
+} from './removal-guard-cases.ts'
 
 const scripts = fileURLToPath(new URL('../../src/server/scripts/lib/', import.meta.url))
 const LIB = ['common.sh', 'guard.sh'].map(f => readFileSync(join(scripts, f), 'utf8')).join('\n')
@@ -42,25 +48,7 @@ const shells = [
   { name: 'posh', sh: 'posh', args: [], path: systemPath }
 ]
 
-let count = 0
-/**
- * A deploy directory: releases old, replaced and live (current -> releases/live), shared/
- * with an entry, metadata; and beside it `outside/`, the sentinel.
- */
-function layout(): { D: string; outside: string } {
-  const root = join(work, `case-${count++}`)
-  const D = join(root, 'app')
-  const outside = join(root, 'outside')
-  for (const dir of ['releases/old', 'releases/replaced', 'releases/live', 'shared/storage'])
-    mkdirSync(join(D, dir), { recursive: true })
-  mkdirSync(join(D, '.atomic-deploy/manifests'), { recursive: true })
-  for (const id of ['old', 'replaced', 'live']) writeFileSync(join(D, 'releases', id, 'index'), id)
-  mkdirSync(join(outside, 'deep'), { recursive: true })
-  writeFileSync(join(outside, 'secret'), 'keep me')
-  writeFileSync(join(outside, 'deep/file'), 'keep me too')
-  symlinkSync('releases/live', join(D, 'current'))
-  return { D, outside }
-}
+const layout = (): { D: string; outside: string } => guardLayout(work)
 
 /** Run `layout_dirs REL...` in D: its status and $why. */
 function layoutDirs(
@@ -110,45 +98,10 @@ function guardedRm(
 }
 
 describe.each(shells)('guarded_rm under $name', shell => {
-  it.each<[string, (D: string, outside: string) => string[], RegExp]>([
-    ['current itself', () => ['current'], /current is part of the deploy layout/],
-    ["current's target", () => ['releases/live'], /releases\/live is what current points to/],
-    ['a path inside the live release', () => ['releases/live/index'], /what current points to/],
-    ['releases/, which holds the live release', () => ['releases'], /part of the deploy layout/],
-    ['the release it replaced', () => ['releases/replaced'], /release replaced, which is kept/],
-    ['a path leaving the deploy directory', () => ['../outside'], /not a plain relative path/],
-    ['a path climbing out halfway', () => ['releases/old/../../../outside'], /not a plain/],
-    ['an absolute path', (_, outside) => [outside], /not a plain relative path/],
-    ['the deploy directory itself', () => ['.'], /not a plain relative path/],
-    ['an empty path', () => [''], /not a plain relative path/],
-    ['shared/', () => ['shared'], /part of the deploy layout/],
-    ['the metadata directory', () => ['.atomic-deploy'], /part of the deploy layout/],
-    [
-      'a path beneath a symlink to elsewhere',
-      (D, outside) => {
-        symlinkSync(outside, join(D, 'releases/old/ext'))
-        return ['releases/old/ext/secret']
-      },
-      /releases\/old\/ext is a symlink/
-    ],
-    [
-      'a path beneath a layout directory that is a symlink',
-      (D, outside) => {
-        rmSync(join(D, 'shared'), { recursive: true })
-        symlinkSync(outside, join(D, 'shared'))
-        return ['shared/deep']
-      },
-      /shared is a symlink/
-    ],
-    [
-      'a good path listed with a bad one (nothing is removed)',
-      () => ['releases/old', '../outside'],
-      /not a plain relative path/
-    ]
-  ])('refuses %s, and removes nothing', (_what, paths, why) => {
+  it.each(REFUSED)('refuses %s, and removes nothing', (_what, paths, why) => {
     const { D, outside } = layout()
     const rels = paths(D, outside)
-    const r = guardedRm(shell, D, rels)
+    const r = guardedRm(shell, D, rels, KEPT)
     expect(r.status).toBe(1)
     expect(r.lines.join('\n')).toMatch(new RegExp(`^refused-remove .*${why.source}`))
     for (const id of ['old', 'replaced', 'live'])
@@ -181,40 +134,13 @@ describe.each(shells)('guarded_rm under $name', shell => {
 })
 
 describe.each(shells)('layout_dirs under $name', shell => {
-  const ENTRIES = ['releases', 'shared', 'cache', '.atomic-deploy', '.atomic-deploy/tmp']
-
   it('passes real directories of this user, missing ones, and group write', () => {
     const { D } = layout()
     chmodSync(join(D, 'shared'), 0o2775)
     expect(layoutDirs(shell, D, ENTRIES)).toEqual({ status: 0, why: '' })
   })
 
-  it.each<[string, (D: string, outside: string) => void, RegExp]>([
-    [
-      'a symlink',
-      (D, outside) => {
-        rmSync(join(D, 'shared'), { recursive: true })
-        symlinkSync(outside, join(D, 'shared'))
-      },
-      /^shared is a symlink \(to .*outside\)/
-    ],
-    ['a file', D => writeFileSync(join(D, 'cache'), 'x'), /^cache exists and is not a directory/],
-    [
-      'a directory every user may write to',
-      D => chmodSync(join(D, 'releases'), 0o777),
-      /^releases is writable by every user \(mode 777\)/
-    ],
-    [
-      'a sticky directory every user may write to',
-      D => chmodSync(join(D, '.atomic-deploy'), 0o1777),
-      /^\.atomic-deploy is writable by every user \(mode 1777\)/
-    ],
-    [
-      'a directory of another user',
-      D => execFileSync('chown', ['nobody', join(D, 'releases')]),
-      /^releases is owned by nobody, not by /
-    ]
-  ])('refuses %s, naming it', (_what, plant, why) => {
+  it.each(LAYOUT_REFUSED)('refuses %s, naming it', (_what, plant, why) => {
     const { D, outside } = layout()
     plant(D, outside)
     const r = layoutDirs(shell, D, ENTRIES)

@@ -36,6 +36,7 @@ import {
   LOCK_EXIT,
   REFUSED_EXIT,
   releaseScript,
+  sharedListingScript,
   switchScript,
   unlockScript,
   type FinalizeParams,
@@ -2069,31 +2070,56 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, 'releases/r2'))).toBe(true)
     })
 
-    it('runs before-switch in the verified release, and a failure removes the release', () => {
+    it('runs before-switch in the verified release, records what it wrote and edited in place, and a failure removes the release', () => {
       const D = join(fresh('finalize'), 'app')
       const ok = finalize(
         D,
         'r2',
-        { 'index.php': 'x' },
+        { 'index.php': 'x', 'config.php': 'debug=0' },
         {
           hook: {
             name: 'before-switch',
-            script: 'printf "%s %s" "$RELEASE_ID" "$(pwd -P)" > hook.out',
+            script: [
+              'printf "%s %s" "$RELEASE_ID" "$(pwd -P)" > hook.out',
+              // Same size, same inode: only its time tells.
+              "printf 'debug=1' > config.php",
+              'mkdir gen && : > gen/a && : > gen/b && : > gen/c'
+            ].join('\n'),
             env: { RELEASE_ID: 'r2' }
           }
         }
       )
       expect(ok.status, ok.lines.join('\n')).toBe(0)
-      // The file the hook wrote into the release is reported, and recorded for the next deploy.
-      expect(ok.lines).toEqual([
+      // What the hook wrote into the release is reported (a new directory as one path), and
+      // recorded for the next deploy; the listing recorded as the ready release is list_tree's.
+      expect(ok.lines.slice(0, 2)).toEqual([
         'hook-start before-switch',
-        'hook-exit before-switch 0',
-        `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
-        'hook 1 0 0',
-        'ready'
+        'hook-exit before-switch 0'
       ])
+      expect(ok.lines.slice(2, -2).sort()).toEqual([
+        'hook-added d 755 ./gen',
+        `hook-added f 644 ${`r2 ${join(D, 'releases/r2')}`.length} ./hook.out`,
+        'hook-newer config.php'
+      ])
+      expect(ok.lines.slice(-2)).toEqual(['hook 2 0 1', 'ready'])
       expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.hook'), 'utf8')).toContain(
-        '!hook-added f 644'
+        '!hook-newer config.php'
+      )
+      const recorded = readFileSync(join(D, '.atomic-deploy/manifests/r2.listing'), 'utf8')
+      expect(
+        recorded
+          .split('\n')
+          .filter(l => l !== '')
+          .sort()
+      ).toEqual(
+        walk(join(D, 'releases/r2'))
+          .map(rel => {
+            const st = lstatSync(join(D, 'releases/r2', rel))
+            return st.isDirectory()
+              ? `d ${(st.mode & 0o777).toString(8)} ./${rel}`
+              : `f ${(st.mode & 0o777).toString(8)} ${st.size} ./${rel}`
+          })
+          .sort()
       )
       expect(readFileSync(join(D, 'releases/r2/hook.out'), 'utf8')).toBe(
         `r2 ${join(D, 'releases/r2')}`
@@ -2309,6 +2335,40 @@ describe.each(shells)('$name', shell => {
       const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
       expect(r.status).toBe(96)
       expect(existsSync(marker)).toBe(false)
+    })
+  })
+
+  describe('sharedListingScript', () => {
+    it('lists shared/ as deep as asked, by type, reading only; nothing but its end when there is no shared/', () => {
+      const D = fresh('shared-listing')
+      build(join(D, 'shared'), {
+        '.env': 'APP_KEY=x',
+        'storage/app/public/photo.jpg': 'jpeg',
+        'storage/logs/': '',
+        "it's a dir/file.txt": 'q',
+        uploads: { link: 'storage/app/public' },
+        dangling: { link: 'nowhere' }
+      })
+      const before = snapshot(D)
+      const r = run(shell, sharedListingScript(D, 2), fresh('elsewhere'))
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines.at(-1)).toBe('shared-end')
+      expect(r.lines.slice(0, -1).sort()).toEqual(
+        [
+          'shared-entry f ./.env',
+          'shared-entry d ./storage',
+          'shared-entry d ./storage/app',
+          'shared-entry d ./storage/logs',
+          "shared-entry d ./it's a dir",
+          "shared-entry f ./it's a dir/file.txt",
+          'shared-entry l ./uploads',
+          'shared-entry l ./dangling'
+        ].sort()
+      )
+      expect(snapshot(D)).toEqual(before)
+      const none = run(shell, sharedListingScript(join(D, 'missing'), 3), D)
+      expect(none.status).toBe(0)
+      expect(none.lines).toEqual(['shared-end'])
     })
   })
 
@@ -2574,7 +2634,7 @@ describe('every generated script parses (sh -n) with hostile values', () => {
     }
   )
 
-  it('abortScript, hookScript, finishScript and unlockScript', () => {
+  it('abortScript, hookScript, finishScript, unlockScript, sharedListingScript and listingScript', () => {
     const scripts = [
       abortScript({
         deployDir: D_HOSTILE,
@@ -2598,7 +2658,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
         lockToken: HOSTILE_VALUES.join('')
       }),
       finishScript({ deployDir: D_HOSTILE, events: [], prune: [], forget: [] }),
-      unlockScript(`-${HOSTILE_VALUES.join('/')}`)
+      unlockScript(`-${HOSTILE_VALUES.join('/')}`),
+      sharedListingScript(D_HOSTILE, 3),
+      listingScript(D_HOSTILE)
     ]
     for (const script of scripts) expect(syntaxErrors(script)).toEqual([])
   })

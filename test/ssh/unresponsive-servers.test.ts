@@ -4,14 +4,15 @@
  * runs the command it is given. Each ends the step in bounded time with exactly one `::error::`
  * line that names the server and the cause: no stack trace, no hang until GitHub's job limit.
  */
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { closeSync, constants, openSync } from 'node:fs'
+import { mkdtemp, readlink, rm, writeFile } from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, type ActionResult } from '../support/action.ts'
 import { run } from '../support/exec.ts'
-import { createFixture, exists, writeTree, type Fixture } from '../support/fixture.ts'
+import { createFixture, exists, list, writeTree, type Fixture } from '../support/fixture.ts'
 import { freePort } from '../support/sshd.ts'
 import { generateKey } from '../support/users.ts'
 
@@ -127,5 +128,48 @@ describe('a server that accepts the command and never answers it', () => {
     expectOneError(result, label, /no answer from the server for 10s .*\(command-timeout\)/)
     expect(Date.now() - started).toBeLessThan(30_000)
     expect(await exists(f.deployDir)).toBe(false)
+  })
+})
+
+describe('an SFTP-only server whose sftp-server stops answering a request', () => {
+  let f: Fixture
+
+  beforeAll(async () => {
+    f = await createFixture({ kind: 'sftp-only' })
+    await writeTree(f.source, { 'index.html': 'x' })
+  })
+
+  afterAll(async () => {
+    await f?.cleanup()
+  })
+
+  it('is stopped after command-timeout, with one error line naming it and the request; current untouched', async () => {
+    const first = await runAction(f.inputs({ 'release-id': 'one' }))
+    expect(first.code, first.log).toBe(0)
+    // The release log as a FIFO: sftp-server's open(2) of it blocks until a writer comes, and
+    // sftp-server, one request at a time, then answers nothing more on that session.
+    const log = path.join(f.deployDir, '.atomic-deploy/log')
+    await rm(log)
+    await run('mkfifo', [log])
+    await run('chown', [`${f.user.name}:`, log])
+    const started = Date.now()
+    const result = await runAction(f.inputs({ 'command-timeout': '10', 'release-id': 'two' }), {
+      timeoutMs: 90_000
+    })
+    const label = `${f.user.name}@127.0.0.1:${f.sshd.port}`
+    expectOneError(
+      result,
+      label,
+      /no answer from the server for 10s while open \S*\.atomic-deploy\/log \(command-timeout\)/
+    )
+    expect(Date.now() - started).toBeLessThan(40_000)
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/one')
+    expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['one'])
+    // Let the server's blocked open go. The lock's owner record was queued behind it, so the
+    // lock is not known to be this run's and stays: mode: unlock clears it.
+    closeSync(openSync(log, constants.O_WRONLY | constants.O_NONBLOCK))
+    const unlocked = await runAction(f.inputs({ mode: 'unlock' }))
+    expect(unlocked.code, unlocked.log).toBe(0)
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
   })
 })

@@ -18,7 +18,13 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import { startSshd, type Sshd, type SshdOptions, type TestUser } from './sshd.ts'
-import { createBusyboxUser, createUser, createUserWithoutTar, removeUser } from './users.ts'
+import {
+  createBusyboxUser,
+  createSftpOnlyUser,
+  createUser,
+  createUserWithoutTar,
+  removeUser
+} from './users.ts'
 
 export interface Fixture {
   sshd: Sshd
@@ -37,18 +43,23 @@ export interface Fixture {
 export interface FixtureOptions {
   sshd?: Sshd
   sshdOptions?: SshdOptions
-  kind?: 'default' | 'busybox' | 'notar'
+  /** sftp-only: ForceCommand internal-sftp in a ChrootDirectory (see SFTP_ONLY_PROFILE). */
+  kind?: 'default' | 'busybox' | 'notar' | 'sftp-only'
 }
 
 export async function createFixture(options: FixtureOptions = {}): Promise<Fixture> {
   const ownSshd = options.sshd === undefined
   const sshd = options.sshd ?? (await startSshd(options.sshdOptions))
-  const user =
+  const user: TestUser & { realLoginDir?: string } =
     options.kind === 'busybox'
       ? await createBusyboxUser(sshd)
       : options.kind === 'notar'
         ? await createUserWithoutTar(sshd)
-        : await createUser(sshd)
+        : options.kind === 'sftp-only'
+          ? await createSftpOnlyUser(sshd)
+          : await createUser(sshd)
+  // The login directory as seen from here, outside any chroot.
+  const home = user.realLoginDir ?? user.home
   const source = await mkdtemp(path.join(os.tmpdir(), 'adt-src-'))
   const deployPath = 'app'
   return {
@@ -56,7 +67,7 @@ export async function createFixture(options: FixtureOptions = {}): Promise<Fixtu
     user,
     source,
     path: deployPath,
-    deployDir: path.join(user.home, deployPath),
+    deployDir: path.join(home, deployPath),
     inputs: (extra = {}) => ({
       servers: `${user.name}@127.0.0.1:${sshd.port}`,
       'private-key': user.privateKey,

@@ -123,6 +123,18 @@ export const NOTAR_PROFILE = {
   binDir: '/usr/local/adt-notar-nogzip/bin'
 } as const
 
+/**
+ * SFTP-only accounts, as shared hosting makes them: `ForceCommand internal-sftp` inside a
+ * `ChrootDirectory`. sshd refuses a chroot unless every component of its path is owned by root
+ * and writable by nobody else, so each account's jail is a root-owned directory here, holding a
+ * home the account owns (`<chrootBase>/<name>/home/<name>`, which sshd enters after the chroot
+ * because it is the account's login directory). Any exec or shell request runs sftp-server too.
+ */
+export const SFTP_ONLY_PROFILE = {
+  group: 'adtsftpjail',
+  chrootBase: '/var/lib/adt-sftp-chroot'
+} as const
+
 const HOST = '127.0.0.1'
 const HOST_KEY_TYPES: readonly HostKeyType[] = ['ed25519', 'ecdsa', 'rsa']
 const STDERR_LIMIT = 64 * 1024
@@ -231,6 +243,10 @@ function buildConfig(input: ConfigInput): string {
     `    SetEnv PATH=${BUSYBOX_PROFILE.binDir}`,
     `Match Group ${NOTAR_PROFILE.group}`,
     `    SetEnv PATH=${NOTAR_PROFILE.binDir}`,
+    `Match Group ${SFTP_ONLY_PROFILE.group}`,
+    `    ChrootDirectory ${SFTP_ONLY_PROFILE.chrootBase}/%u`,
+    '    ForceCommand internal-sftp',
+    '    DisableForwarding yes',
     ...input.matchBlocks,
     ...extraMatch,
     ''

@@ -30,11 +30,19 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import { CommandError, run, sleep, type RunResult } from './exec.ts'
-import { guardAccount, killUidSync, onProcessExit, releaseAccount } from './process-tree.ts'
+import {
+  guardAccount,
+  guardDir,
+  killUidSync,
+  onProcessExit,
+  releaseAccount,
+  releaseDir
+} from './process-tree.ts'
 import {
   BUSYBOX_PROFILE,
   DEFAULT_USER_PATH,
   NOTAR_PROFILE,
+  SFTP_ONLY_PROFILE,
   type Sshd,
   type TestUser
 } from './sshd.ts'
@@ -62,6 +70,8 @@ interface Profile {
 interface Account {
   path: string
   authorizedFiles: Set<string>
+  /** Directories made for the account outside its home (a chroot), removed with it. */
+  extraDirs: string[]
   /** Cancels the exit-time removal (accounts this process created). */
   cancelExitCleanup?: () => void
 }
@@ -179,7 +189,7 @@ async function createAccount(
 
   const exists = (await run('getent', ['passwd', name], { check: false })).code === 0
   const groupArgs = groups.length > 0 ? ['-G', groups.join(',')] : []
-  const account: Account = { path: profile.path, authorizedFiles: new Set() }
+  const account: Account = { path: profile.path, authorizedFiles: new Set(), extraDirs: [] }
   accounts.set(name, account)
   if (!exists) {
     await mkdir(path.dirname(home), { recursive: true })
@@ -348,6 +358,46 @@ export async function createUserWithoutTar(
   })
 }
 
+/** An account that can only use SFTP, jailed in a chroot (see SFTP_ONLY_PROFILE). */
+export interface SftpOnlyUser extends TestUser {
+  /** The jail: root-owned, 0755. Paths the account sees start here. */
+  chroot: string
+  /** The login directory as the account sees it (inside the jail). */
+  loginDir: string
+  /** The same directory seen from outside the jail. */
+  realLoginDir: string
+}
+
+/**
+ * A user whose every session runs internal-sftp in a chroot of its own; exec and shell requests
+ * run sftp-server too, so the account never runs a command.
+ */
+export async function createSftpOnlyUser(
+  sshd: Sshd,
+  options: Omit<CreateUserOptions, 'shell'> = {}
+): Promise<SftpOnlyUser> {
+  const user = await createAccount(sshd, options, {
+    prefix: 'adtsf',
+    path: DEFAULT_USER_PATH,
+    groups: [SFTP_ONLY_PROFILE.group]
+  })
+  const chroot = path.join(SFTP_ONLY_PROFILE.chrootBase, user.name)
+  const loginDir = `/home/${user.name}`
+  const realLoginDir = path.join(chroot, loginDir)
+  const account = accounts.get(user.name)
+  account?.extraDirs.push(chroot)
+  guardDir(chroot)
+  // sshd checks the whole path: root-owned and not writable by group or others.
+  await mkdir(SFTP_ONLY_PROFILE.chrootBase, { recursive: true, mode: 0o755 })
+  await chmod(SFTP_ONLY_PROFILE.chrootBase, 0o755)
+  await mkdir(path.join(chroot, 'home'), { recursive: true, mode: 0o755 })
+  await chmod(chroot, 0o755)
+  await chmod(path.join(chroot, 'home'), 0o755)
+  await mkdir(realLoginDir, { recursive: true, mode: 0o755 })
+  await run('chown', [`${user.name}:`, realLoginDir])
+  return { ...user, chroot, loginDir, realLoginDir }
+}
+
 /** Run a command as that user (runuser), in their home directory and with the PATH their SSH
  * sessions get, returning stdout. Rejects on a non-zero exit. */
 export async function runAs(
@@ -387,6 +437,10 @@ export async function removeUser(user: TestUser): Promise<void> {
   for (const file of account?.authorizedFiles ?? []) await rm(file, { force: true })
   accounts.delete(user.name)
   account?.cancelExitCleanup?.()
+  for (const dir of account?.extraDirs ?? []) {
+    await rm(dir, { recursive: true, force: true })
+    releaseDir(dir)
+  }
   const id = await run('id', ['-u', user.name], { check: false })
   if (id.code === 0) {
     const uid = Number(id.stdout.trim())

@@ -169,6 +169,10 @@ case $REUSE in
     ;;
 esac
 
+# What the live release's before-switch changed in it, as recorded then: the next release's copy
+# of it (or, with hard links, cache/) must not be trusted at those paths, whatever DRIFT says.
+[ -z "$c" ] || blob hooked "$M/manifests/$c.hook" "$LINKS_LIMIT"
+
 # How the live release differs from what it was when it became ready: its listing then and its
 # ready marker (release.sh). One walk of the release; releases made before these records existed
 # are reported as unknown.
@@ -184,7 +188,6 @@ if [ -n "$DRIFT" ]; then
         [ -f "$lk" ] || lk=/dev/null
         (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
         drift_known=1
-        blob hooked "$F.hook" "$LINKS_LIMIT"
       else
         say "drift unknown"
       fi

@@ -461,6 +461,8 @@ finalize_release() {
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
   if [ -n "$HOOK_NAME" ]; then
+    # What the hook modifies is newer than this mark, a same-size edit included.
+    mark_time "$T/hook.mark" || fail io "cannot write $T/hook.mark"
     run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"
     [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"
     # The hook may have run long, and the lock been cleared meanwhile (mode: unlock). Cleared
@@ -474,13 +476,14 @@ finalize_release() {
         fail lock "the lock on $D is no longer this run's (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"
       fi
     fi
-    # What the hook changed (its listing against the verified one) is recorded for the next
-    # deploy, whose copy of this release drops it, and reported now, on this deploy. The listing
-    # after the hook is what the release is when ready.
+    # What the hook changed (its listing against the verified one, and the files it modified
+    # since the mark, which catches an edit that keeps the size) is recorded for the next deploy,
+    # whose copy of this release drops it, and reported now, on this deploy. The listing after
+    # the hook is what the release is when ready.
     cd "$R" || fail io "cannot enter $R"
-    list_tree > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"
+    drift_list "$T/hook.mark" > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"
     listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"
-    mv "$T/post" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
+    { strip_newer < "$T/post" > "$T/post.listing" && mv "$T/post.listing" "$M/manifests/$ID.listing"; } || fail io "cannot write the listing"
     hs=$(tail -n 1 "$M/manifests/$ID.hook")
     if [ "$hs" != '!hook 0 0 0' ]; then
       sed '$d' "$M/manifests/$ID.hook" | head -n 20

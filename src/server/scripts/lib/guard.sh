@@ -52,8 +52,9 @@ removable() {
     // | *//* | */./* | */../*) why="'$1' is not a plain relative path" ;;
   esac
   [ -z "$why" ] || return 1
+  # The same list as LAYOUT_PATHS in src/server/removal-guard.ts, the guard of SFTP-only deploys.
   case $1 in
-    releases | shared | .atomic-deploy | current | current/*)
+    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)
       why="$1 is part of the deploy layout"
       return 1
       ;;

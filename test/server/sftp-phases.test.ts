@@ -1,0 +1,273 @@
+/**
+ * The SFTP phases with server data written by the test: the removal guard, and cleanup that a
+ * hostile record can neither redirect nor stop. The files are this machine's, behind a
+ * hand-written RemoteFiles (test/support/local-files.ts).
+ */
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { afterEach, describe, expect, it } from 'vitest'
+import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guard.ts'
+import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
+import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
+import { gunzipSync } from 'node:zlib'
+import { compactManifest, manifestView } from '../../src/release/compact-manifest.ts'
+import { scanSource } from '../../src/release/manifest.ts'
+import { makePlan } from '../../src/release/plan.ts'
+import { exists } from '../support/fixture.ts'
+import { LocalFiles } from '../support/local-files.ts'
+
+const D = '/srv/www/app'
+const guard = removalGuard({ deployDir: D, protectedReleases: ['live', 'previous', undefined] })
+
+describe('the removal guard, on absolute paths as the SFTP phases build them', () => {
+  it.each([
+    [`${D}/releases/old`],
+    [`${D}/releases/old/public/index.php`],
+    [`${D}/releases/live2`],
+    [`${D}/shared/uploads`],
+    [`${D}/.atomic-deploy/lock`],
+    [`${D}/.atomic-deploy/tmp`],
+    [`${D}/cache`],
+    [`${D}/.current.tmp-1234`]
+  ])('lets %s go', p => {
+    expect(() => guard.check(p, 'releases/live')).not.toThrow()
+  })
+
+  it.each([
+    [`${D}/current`, /current is part of the deploy layout/],
+    [`${D}/releases/live`, /releases\/live is what current points to/],
+    [`${D}/releases/live/index.php`, /releases\/live\/index.php is what current points to/],
+    [`${D}/releases/previous`, /releases\/previous is release previous, which is kept/],
+    [`${D}/releases`, /releases is part of the deploy layout/],
+    [`${D}/shared`, /part of the deploy layout/],
+    [`${D}/.atomic-deploy`, /part of the deploy layout/],
+    [`${D}/.atomic-deploy/manifests`, /part of the deploy layout/],
+    [D, /not a plain relative path inside/],
+    ['/srv/www', /not a plain relative path inside/],
+    ['/srv/www/app2/releases/x', /not a plain relative path inside/],
+    [`${D}/releases/../../../etc`, /not a plain relative path/],
+    [`${D}/releases/x/../live`, /not a plain relative path/],
+    [`${D}/shared/`, /not a plain relative path/],
+    [`${D}//etc`, /not a plain relative path/],
+    [`${D}/./current`, /not a plain relative path/]
+  ])('refuses %s', (p, why) => {
+    expect(() => guard.check(p, 'releases/live')).toThrow(RemovalRefusedError)
+    expect(() => guard.check(p, 'releases/live')).toThrow(why)
+  })
+})
+
+describe('cleanup over SFTP with records read back from the server', () => {
+  const dirs: string[] = []
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })
+
+  /** A deploy directory holding a live release, a new one, a lock of ours, and a victim. */
+  async function layout(): Promise<{ root: string; dir: string; victim: string }> {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'adt-phases-'))
+    dirs.push(root)
+    const dir = path.join(root, 'app')
+    const victim = path.join(root, 'victim')
+    await mkdir(victim)
+    await writeFile(path.join(victim, 'precious'), 'keep')
+    for (const d of ['releases/live', 'releases/new/sub', 'shared', '.atomic-deploy/lock'])
+      await mkdir(path.join(dir, d), { recursive: true })
+    await writeFile(path.join(dir, 'releases/new/sub/f'), 'x')
+    await symlink('releases/live', path.join(dir, 'current'))
+    await writeFile(path.join(dir, '.atomic-deploy/lock/owner'), '{"token":"ours"}\n')
+    await writeFile(path.join(dir, '.atomic-deploy/log'), 'start\tnew\tt\n')
+    return { root, dir, victim }
+  }
+
+  it('an abort removes its release and releases the lock, and a hostile seed record removes nothing outside, nor any shared path but those of its own shared-paths', async () => {
+    const { dir, victim } = await layout()
+    // shared/storage holds the users' data; this run seeded shared/uploads only.
+    await mkdir(path.join(dir, 'shared/storage'))
+    await writeFile(path.join(dir, 'shared/storage/photo.jpg'), 'users data')
+    await mkdir(path.join(dir, 'shared/uploads'))
+    await writeFile(
+      path.join(dir, '.atomic-deploy/seeded.new'),
+      'seeded ../../victim\ncreated ../victim\nseeded \nseeded uploads/../../../victim\nseeded storage\nseeded uploads\n'
+    )
+    const files = new LocalFiles()
+    const warnings: string[] = []
+    const done = await abortOverSftp({
+      files,
+      log: { info: () => undefined, debug: () => undefined, warning: w => void warnings.push(w) },
+      deployDir: dir,
+      releaseId: 'new',
+      lockToken: 'ours',
+      protectedReleases: ['live'],
+      sharedPaths: ['uploads/', '../victim']
+    })
+    expect(done).toEqual({ aborted: true, unlocked: true })
+    expect(await readFile(path.join(victim, 'precious'), 'utf8')).toBe('keep')
+    expect(await exists(path.join(dir, 'releases/new'))).toBe(false)
+    expect(await exists(path.join(dir, 'releases/live'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/lock'))).toBe(false)
+    expect(await exists(path.join(dir, '.atomic-deploy/seeded.new'))).toBe(false)
+    expect(warnings).toHaveLength(5)
+    for (const w of warnings)
+      expect(w).toMatch(
+        /^the seed record of new names shared\/.*, which is not in shared-paths; it was left alone$/
+      )
+    expect(await readFile(path.join(dir, 'shared/storage/photo.jpg'), 'utf8')).toBe('users data')
+    expect(await exists(path.join(dir, 'shared/uploads'))).toBe(false)
+    expect(files.removed.every(p => p.startsWith(`${dir}/`))).toBe(true)
+    expect(await readFile(path.join(dir, '.atomic-deploy/log'), 'utf8')).toMatch(
+      /^start\tnew\tt\nabort\tnew\t/
+    )
+  })
+
+  it('an abort leaves the release current points to, and a lock that is not ours', async () => {
+    const { dir } = await layout()
+    await rm(path.join(dir, 'current'))
+    await symlink('releases/new', path.join(dir, 'current'))
+    const warnings: string[] = []
+    const done = await abortOverSftp({
+      files: new LocalFiles(),
+      log: { info: () => undefined, debug: () => undefined, warning: w => void warnings.push(w) },
+      deployDir: dir,
+      releaseId: 'new',
+      lockToken: 'someone else',
+      protectedReleases: ['live']
+    })
+    expect(done).toEqual({ aborted: false, unlocked: false })
+    expect(warnings).toEqual([
+      `release new was not removed: refusing to remove ${dir}/releases/new: releases/new is what current points to`
+    ])
+    expect(await exists(path.join(dir, 'releases/new/sub/f'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/lock/owner'))).toBe(true)
+  })
+
+  it('pruning never removes what current points to now, whatever the runner was told', async () => {
+    const { dir } = await layout()
+    const warnings: string[] = []
+    const done = await finishOverSftp({
+      files: new LocalFiles(),
+      log: { info: () => undefined, debug: () => undefined, warning: w => void warnings.push(w) },
+      deployDir: dir,
+      events: [['live', 'new']],
+      prune: ['live'],
+      forget: ['live'],
+      lockToken: 'ours',
+      seedRecords: [],
+      protectedReleases: []
+    })
+    expect(done).toEqual({ pruned: [], unlocked: true })
+    expect(await exists(path.join(dir, 'releases/live'))).toBe(true)
+    expect(warnings[0]).toMatch(
+      /^not pruned: release live: refusing to remove .*releases\/live: releases\/live is what current points to$/
+    )
+  })
+
+  it('a run whose lock was cleared and taken by another prunes nothing, keeps the log and seed records, and leaves that lock', async () => {
+    const { dir } = await layout()
+    await mkdir(path.join(dir, 'releases/old'))
+    await writeFile(path.join(dir, '.atomic-deploy/seeded.old'), 'seeded uploads\n')
+    const warnings: string[] = []
+    const done = await finishOverSftp({
+      files: new LocalFiles(),
+      log: { info: () => undefined, debug: () => undefined, warning: w => void warnings.push(w) },
+      deployDir: dir,
+      events: [['live', 'new']],
+      prune: ['old'],
+      forget: ['old'],
+      lockToken: 'a run that is gone',
+      seedRecords: ['seeded.old'],
+      protectedReleases: ['new']
+    })
+    expect(done).toEqual({ pruned: [], unlocked: false })
+    expect(warnings).toEqual([`the lock on ${dir} is no longer this run's: nothing was pruned`])
+    expect(await exists(path.join(dir, 'releases/old'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/seeded.old'))).toBe(true)
+    expect(await exists(path.join(dir, '.atomic-deploy/lock/owner'))).toBe(true)
+    // Its own event is still recorded.
+    expect(await readFile(path.join(dir, '.atomic-deploy/log'), 'utf8')).toMatch(
+      /^start\tnew\tt\nlive\tnew\t/
+    )
+  })
+})
+
+describe('a release built over SFTP, verified with its directory modes', () => {
+  const dirs: string[] = []
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })
+
+  /** A source tree, and an empty deploy layout, on this machine. */
+  async function setup(): Promise<{ source: string; dir: string }> {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'adt-build-'))
+    dirs.push(root)
+    const source = path.join(root, 'source')
+    const dir = path.join(root, 'app')
+    await mkdir(path.join(source, 'public/css'), { recursive: true })
+    await writeFile(path.join(source, 'index.html'), 'x')
+    await writeFile(path.join(source, 'public/css/app.css'), 'y')
+    for (const d of ['releases', 'shared', '.atomic-deploy'])
+      await mkdir(path.join(dir, d), { recursive: true })
+    return { source, dir }
+  }
+
+  /** Build release 'one' from `source` with these files, as the deploy does. */
+  async function build(files: LocalFiles, source: string, dir: string) {
+    const { entries } = await scanSource(source, [])
+    return prepareOverSftp({
+      files,
+      label: 'test',
+      log: { info: () => undefined, debug: () => undefined, warning: () => undefined },
+      deployDir: dir,
+      releaseId: 'one',
+      sourceRoot: source,
+      entries,
+      plan: makePlan(entries, []),
+      base: { kind: 'none', reason: 'first deploy' },
+      copyMethod: 'copy',
+      verify: 'standard',
+      sharedConflict: 'fail',
+      revision: '{}',
+      manifest: compactManifest(entries),
+      staleReleases: [],
+      leftovers: { switchLinks: [], metaNames: [] },
+      protectedReleases: [],
+      onCreated: () => undefined
+    })
+  }
+
+  it("gives every directory the release directory's mode, and records it in the listing and the shell's manifest records", async () => {
+    const { source, dir } = await setup()
+    await build(new LocalFiles(), source, dir)
+    // The manifest as install_manifest leaves it: a shell deploy plans and assembles from it.
+    const { text, digest } = compactManifest((await scanSource(source, [])).entries)
+    const records = path.join(dir, '.atomic-deploy/manifests/one')
+    expect(await readFile(`${records}.m2`)).toEqual(text)
+    expect(await readFile(`${records}.digest`, 'utf8')).toBe(`${digest}\n`)
+    expect(gunzipSync(await readFile(`${records}.view.gz`))).toEqual(manifestView(text))
+    expect(await exists(`${records}.json.gz`)).toBe(false)
+    expect((await stat(`${records}.m2`)).mode & 0o777).toBe(0o600)
+    const mode = (await stat(path.join(dir, 'releases/one'))).mode & 0o777
+    for (const d of ['public', 'public/css'])
+      expect((await stat(path.join(dir, 'releases/one', d))).mode & 0o777).toBe(mode)
+    expect(await readFile(path.join(dir, '.atomic-deploy/manifests/one.listing'), 'utf8')).toMatch(
+      new RegExp(`^d ${mode.toString(8)} \\./public/css$`, 'm')
+    )
+  })
+
+  it('refuses a release whose directory the server left with another mode, naming it', async () => {
+    const { source, dir } = await setup()
+    // A server that makes one directory world-writable, whatever it was asked.
+    class Loose extends LocalFiles {
+      override async mkdirExact(d: string, mode: number): Promise<void> {
+        await super.mkdirExact(d, d.endsWith('/css') ? 0o777 : mode)
+      }
+    }
+    const error = await build(new Loose(), source, dir).then(
+      () => undefined,
+      (e: unknown) => e
+    )
+    expect(error).toBeInstanceOf(SftpVerifyFailure)
+    expect((error as SftpVerifyFailure).unexpected).toEqual(['d 777 ./public/css'])
+    expect((error as SftpVerifyFailure).missing).toEqual(['d ./public/css'])
+  })
+})
