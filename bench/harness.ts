@@ -8,7 +8,7 @@
  * a hung pipeline (bash -> tar -> ssh) is killed as a whole and the run always ends.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { rmSync } from 'node:fs'
+import { mkdirSync, rmSync, statfsSync, writeFileSync } from 'node:fs'
 import {
   chmod,
   chown,
@@ -167,6 +167,8 @@ export interface Account {
   user: TestUser
   /** Absolute home (login) directory: remote paths below are relative to it. */
   home: string
+  /** The account's directory on the aged disk (with `t/` and `seeds/`), when there is one. */
+  aged?: string
 }
 
 /** Where the accounts' homes, and so every deployed tree, live. */
@@ -180,6 +182,56 @@ export interface ServerDisk {
 }
 
 const DISK_BYTES = 16 * 1024 ** 3
+const AGED_DISK_BYTES = 3 * 1024 ** 3
+
+/** An ext4 made by `mkfs.ext4` with its defaults (a journal included) in a file, loop-mounted. */
+async function loopDisk(
+  name: string,
+  bytes: number,
+  log: (line: string) => void,
+  mkfsOptions: string[] = []
+): Promise<{ root: string; closeSync(): void }> {
+  const dir = await mkdtemp(path.join(os.tmpdir(), `adt-bench-${name.replace(/\W+/g, '-')}-`))
+  const image = path.join(dir, 'disk.img')
+  const root = path.join(dir, 'mnt')
+  let mounted = false
+  const closeSync = (): void => {
+    try {
+      if (mounted) execFileSync('umount', [root], { stdio: 'ignore', timeout: 60_000 })
+      mounted = false
+    } catch {
+      // Still busy (a child killed a moment ago): detach it lazily instead.
+      try {
+        execFileSync('umount', ['-l', root], { stdio: 'ignore', timeout: 10_000 })
+      } catch {
+        // Nothing mounted.
+      }
+    }
+    rmSync(dir, { recursive: true, force: true })
+  }
+  try {
+    await writeFile(image, '')
+    await truncate(image, bytes)
+    // Inode tables and journal written now, not by a kernel thread during the timed runs.
+    await mustExec(
+      name,
+      'mkfs.ext4',
+      ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', ...mkfsOptions, image],
+      { timeoutMs: 120_000 }
+    )
+    await mkdir(root)
+    await mustExec(name, 'mount', ['-o', 'loop', image, root], { timeoutMs: 30_000 })
+    mounted = true
+    // Homes below must be reachable by their accounts.
+    await chmod(dir, 0o755)
+    await chmod(root, 0o755)
+    log(`${name}: a ${bytes / 1024 ** 3} GB ext4 on a loop device at ${root}`)
+    return { root, closeSync }
+  } catch (error) {
+    closeSync()
+    throw error
+  }
+}
 
 /**
  * The servers' disk. By default, a fresh ext4 made by `mkfs.ext4` with its defaults (a journal
@@ -201,56 +253,98 @@ async function serverDisk(log: (line: string) => void): Promise<ServerDisk> {
     log(`less than ${DISK_BYTES / 2 / 1024 ** 3} GB free in ${os.tmpdir()}: using /home`)
     return { ...onRoot, description: `${onRoot.description}, for lack of space for a disk image` }
   }
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'adt-bench-disk-'))
-  const image = path.join(dir, 'disk.img')
-  const root = path.join(dir, 'mnt')
-  let mounted = false
-  const closeSync = (): void => {
-    try {
-      if (mounted) execFileSync('umount', [root], { stdio: 'ignore', timeout: 60_000 })
-      mounted = false
-    } catch {
-      // Still busy (a child killed a moment ago): detach it lazily instead.
-      try {
-        execFileSync('umount', ['-l', root], { stdio: 'ignore', timeout: 10_000 })
-      } catch {
-        // Nothing mounted.
-      }
-    }
-    rmSync(dir, { recursive: true, force: true })
-  }
   try {
-    await writeFile(image, '')
-    await truncate(image, DISK_BYTES)
-    // Inode tables and journal written now, not by a kernel thread during the timed runs.
-    await mustExec(
-      'server disk',
-      'mkfs.ext4',
-      ['-q', '-F', '-E', 'lazy_itable_init=0,lazy_journal_init=0', image],
-      { timeoutMs: 120_000 }
-    )
-    await mkdir(root)
-    await mustExec('server disk', 'mount', ['-o', 'loop', image, root], { timeoutMs: 30_000 })
-    mounted = true
-    // Homes below must be reachable by their accounts.
-    await chmod(dir, 0o755)
-    await chmod(root, 0o755)
-    log(`server disk: a fresh ${DISK_BYTES / 1024 ** 3} GB ext4 on a loop device at ${root}`)
+    const disk = await loopDisk('server disk', DISK_BYTES, log)
     return {
-      root,
-      description: `a fresh ext4 (mkfs.ext4 defaults, with a journal) on a loop device, as a server's disk (BENCH_DISK=root: the machine's own)`,
-      closeSync
+      ...disk,
+      description: `a fresh ext4 (mkfs.ext4 defaults, with a journal) on a loop device, as a server's disk (BENCH_DISK=root: the machine's own)`
     }
   } catch (error) {
-    closeSync()
     const why = error instanceof Error ? error.message.split('\n')[0] : String(error)
     log(`cannot make a loop-mounted disk (${why}): using /home`)
     return { ...onRoot, description: `${onRoot.description}: no loop device (${why})` }
   }
 }
 
+/** A small PRNG (mulberry32): the aged disk is the same on every run. */
+function prng(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * A server disk that is not fresh, as a server's disk after years of logs, caches, sessions and
+ * uploads: a 3 GB ext4 filled to 70% of its blocks with small files (about 140,000, 1 to 64 KB,
+ * 100 to a directory), then churned three times (a quarter of the files deleted at random and
+ * as many written anew), which scatters free inodes and blocks over every group. Without a
+ * journal, as the root file system of the machines this was measured on: there ext4 checks
+ * every free inode it considers for a recent deletion (find_inode_bit, recently_deleted), which
+ * made a 3,500-file `cp -a` 0.35 to 0.5 s against 0.12 s on the same aged disk with a journal
+ * (BENCH_AGED_JOURNAL=1 keeps one). Built once per run, before any timed run; deterministic.
+ * `BENCH_AGED=0` skips it.
+ */
+async function agedDisk(log: (line: string) => void): Promise<ServerDisk | undefined> {
+  if (process.env.BENCH_AGED === '0') return undefined
+  const free = await statfs(os.tmpdir())
+  if (free.bavail * free.bsize < AGED_DISK_BYTES * 2) {
+    log(`less than ${(AGED_DISK_BYTES * 2) / 1024 ** 3} GB free: no aged disk`)
+    return undefined
+  }
+  let disk: { root: string; closeSync(): void }
+  try {
+    const journal = process.env.BENCH_AGED_JOURNAL === '1'
+    disk = await loopDisk('aged disk', AGED_DISK_BYTES, log, journal ? [] : ['-O', '^has_journal'])
+  } catch (error) {
+    log(`cannot make the aged disk (${error instanceof Error ? error.message : String(error)})`)
+    return undefined
+  }
+  const started = Date.now()
+  const random = prng(70)
+  const fill = path.join(disk.root, 'fill')
+  const files: string[] = []
+  let dirs = 0
+  const content = Buffer.alloc(64 * 1024, 0x61)
+  const write = (): void => {
+    if (files.length % 100 === 0) mkdirSync(path.join(fill, String(dirs++)), { recursive: true })
+    const dir = String(Math.floor(random() * dirs))
+    const file = path.join(fill, dir, `f${files.length}-${Math.floor(random() * 1e9)}`)
+    const size = Math.round(1024 * Math.exp(random() * Math.log(64)))
+    writeFileSync(file, content.subarray(0, size))
+    files.push(file)
+  }
+  const used = (): number => {
+    const st = statfsSync(disk.root)
+    return 1 - st.bfree / st.blocks
+  }
+  while (used() < 0.7) for (let i = 0; i < 2000; i++) write()
+  for (let round = 0; round < 3; round++) {
+    const removals = Math.floor(files.length / 4)
+    for (let i = 0; i < removals; i++) {
+      const at = Math.floor(random() * files.length)
+      rmSync(files[at] as string)
+      files[at] = files[files.length - 1] as string
+      files.pop()
+    }
+    while (used() < 0.7) for (let i = 0; i < 2000; i++) write()
+  }
+  execFileSync('sync')
+  const st = statfsSync(disk.root)
+  const kind = process.env.BENCH_AGED_JOURNAL === '1' ? 'with a journal' : 'without a journal'
+  const description = `an aged ext4 ${kind}: 3 GB, ${Math.round(used() * 100)}% of blocks and ${Math.round((1 - st.ffree / st.files) * 100)}% of inodes used by ${files.length.toLocaleString('en')} small files, churned three times (a quarter deleted and written anew each time)`
+  log(`aged disk ready in ${((Date.now() - started) / 1000).toFixed(0)} s: ${description}`)
+  return { root: disk.root, description, closeSync: disk.closeSync }
+}
+
 export interface Env {
   disk: ServerDisk
+  /** The aged disk, when made (see agedDisk). */
+  agedDisk?: ServerDisk
   sshd: Sshd
   proxy: LatencyProxy
   /** Local scratch directory: key file, known_hosts, action files. */
@@ -275,7 +369,10 @@ export interface Env {
 
 export const GROUP_SIZE = 10
 
-export async function startEnv(log: (line: string) => void): Promise<Env> {
+export async function startEnv(
+  log: (line: string) => void,
+  options: { aged?: boolean } = {}
+): Promise<Env> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'adt-bench-'))
   const sshd = await startSshd({
     // Ten group members connect at once through one loopback address. Real servers are ten
@@ -324,6 +421,7 @@ export async function startEnv(log: (line: string) => void): Promise<Env> {
       for (const account of [...accounts, ...(env.sftpOnly ? [env.sftpOnly] : [])])
         await removeUser(account.user).catch(() => {})
       await sshd.stop()
+      env.agedDisk?.closeSync()
       disk.closeSync()
       await rm(dir, { recursive: true, force: true })
     }
@@ -369,6 +467,20 @@ export async function startEnv(log: (line: string) => void): Promise<Env> {
       await chown(path.join(home, sub), uid, gid)
     }
     env.sftpOnly = { user: jailed, home }
+    if (options.aged) {
+      env.agedDisk = await agedDisk(log)
+      const agedRoot = env.agedDisk?.root
+      if (agedRoot) {
+        for (const account of accounts) {
+          const st = await stat(account.home)
+          account.aged = path.join(agedRoot, account.user.name)
+          for (const sub of ['', 't', 'seeds']) {
+            await mkdir(path.join(account.aged, sub), { recursive: true })
+            await chown(path.join(account.aged, sub), st.uid, st.gid)
+          }
+        }
+      }
+    }
     log(
       `sshd on ${HOST}:${sshd.port}, latency proxy on ${HOST}:${proxy.port}, ${GROUP_SIZE} accounts and an SFTP-only one`
     )
@@ -412,8 +524,12 @@ export interface Measurement {
   ms: number
   /** Peak resident set size of the action's process (from GNU time -v), MB. */
   rssMb?: number
+  /** CPU seconds (user + system) of everything the run started on the runner's side. */
+  cpuSeconds?: number
   /** Bytes that crossed the proxy towards the server during the run. */
   sentBytes?: number
+  /** Bytes that crossed the proxy back from the server during the run. */
+  receivedBytes?: number
   /** SSH connections opened through the proxy during the run. */
   connections?: number
   /** Per-phase milliseconds from the action's `servers` output (the slowest server's). */
@@ -429,8 +545,41 @@ async function onWire<T extends Measurement>(env: Env, work: () => Promise<T>): 
   const m = await work()
   const after = env.proxy.stats()
   m.sentBytes = after.up - before.up
+  m.receivedBytes = after.down - before.down
   m.connections = after.connections - before.connections
   return m
+}
+
+/**
+ * Run a command under `/usr/bin/time`, for the CPU time of it and of every child it waited for
+ * (a pipeline's tar, gzip and ssh alike): the runner's side of the transfer.
+ */
+async function timedExec(
+  what: string,
+  command: string,
+  args: string[],
+  options: { timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}
+): Promise<{ ms: number; cpuSeconds?: number }> {
+  const file = path.join(os.tmpdir(), `adt-bench-time-${process.pid}-${timeCounter++}`)
+  try {
+    const r = await mustExec(
+      what,
+      '/usr/bin/time',
+      ['-f', '%U %S', '-o', file, command, ...args],
+      options
+    )
+    return { ms: r.ms, cpuSeconds: cpuOf(await readFile(file, 'utf8')) }
+  } finally {
+    await rm(file, { force: true })
+  }
+}
+
+let timeCounter = 0
+
+/** `%U %S` of GNU time, as seconds of CPU. */
+function cpuOf(text: string): number | undefined {
+  const m = /(\d+(?:\.\d+)?) (\d+(?:\.\d+)?)\s*$/.exec(text.trim())
+  return m ? Number(m[1]) + Number(m[2]) : undefined
 }
 
 /** `tar -cz | ssh tar -xz` of `source` into `remoteDir` (absolute, created by the pipeline). */
@@ -445,25 +594,29 @@ export function tarPipe(
     const remote = `mkdir -p ${shq(remoteDir)} && tar -xzf - -C ${shq(remoteDir)}`
     const script = 'set -o pipefail; src=$1; shift; tar -C "$src" -czf - . | ssh "$@"'
     const ssh = [...sshOptions(env, port), `${account.user.name}@${HOST}`, remote]
-    const r = await mustExec('tar pipe', 'bash', ['-c', script, 'tarpipe', source, ...ssh], {
+    const r = await timedExec('tar pipe', 'bash', ['-c', script, 'tarpipe', source, ...ssh], {
       timeoutMs: 600_000
     })
-    return { ms: r.ms } as Measurement
+    return r as Measurement
   })
 }
 
-/** `rsync -a --delete [--link-dest=<linkDest>] <source>/ user@host:<remoteDir>/` over ssh. */
+/**
+ * `rsync -a[z] --delete [--link-dest=<linkDest>] <source>/ user@host:<remoteDir>/` over ssh.
+ * `compress`: -z, as over a slow link.
+ */
 export function rsync(
   env: Env,
   account: Account,
   source: string,
   remoteDir: string,
   port: number,
-  linkDest?: string
+  linkDest?: string,
+  compress = false
 ) {
   return onWire(env, async () => {
     const args = [
-      '-a',
+      compress ? '-az' : '-a',
       '--delete',
       ...(linkDest ? [`--link-dest=${linkDest}`] : []),
       '-e',
@@ -471,8 +624,8 @@ export function rsync(
       `${source}/`,
       `${account.user.name}@${HOST}:${remoteDir}/`
     ]
-    const r = await mustExec('rsync', 'rsync', args, { timeoutMs: 600_000 })
-    return { ms: r.ms } as Measurement
+    const r = await timedExec('rsync', 'rsync', args, { timeoutMs: 600_000 })
+    return r as Measurement
   })
 }
 
@@ -495,11 +648,11 @@ export function sftpUploadDir(
       source,
       remoteDir
     ]
-    const r = await mustExec('sftp uploadDir', process.execPath, args, {
+    const r = await timedExec('sftp uploadDir', process.execPath, args, {
       timeoutMs,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', BENCH_KNOWN_HOSTS: env.knownHosts }
     })
-    return { ms: r.ms } as Measurement
+    return r as Measurement
   })
 }
 
@@ -511,7 +664,12 @@ export interface ActionRun extends Measurement {
  * `node dist/index.js` with INPUT_* variables, exactly as the runner starts it, under
  * `/usr/bin/time -v` for the peak RSS. A failed deploy is an error carrying the log's tail.
  */
-export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600_000) {
+export function action(
+  env: Env,
+  inputs: Record<string, string>,
+  timeoutMs = 600_000,
+  options: { cpus?: string } = {}
+) {
   return onWire(env, async (): Promise<ActionRun> => {
     const dir = await mkdtemp(path.join(env.dir, 'step-'))
     const files = {
@@ -522,7 +680,13 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
     for (const f of Object.values(files)) await writeFile(f, '')
     const timeFile = path.join(dir, 'time')
     try {
-      const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, process.execPath, ACTION], {
+      // `cpus`: the action confined to those cores (taskset), as on a smaller runner; Node's
+      // os.availableParallelism() follows the affinity mask, and so does the number of threads
+      // that hash.
+      const command = options.cpus
+        ? ['taskset', '-c', options.cpus, process.execPath, ACTION]
+        : [process.execPath, ACTION]
+      const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, ...command], {
         timeoutMs,
         env: {
           PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -545,10 +709,13 @@ export function action(env: Env, inputs: Record<string, string>, timeoutMs = 600
       }
       const timeReport = await readFile(timeFile, 'utf8')
       const rss = /Maximum resident set size \(kbytes\): (\d+)/.exec(timeReport)
+      const user = /User time \(seconds\): ([\d.]+)/.exec(timeReport)
+      const system = /System time \(seconds\): ([\d.]+)/.exec(timeReport)
       const outputs = parseCommandFile(await readFile(files.GITHUB_OUTPUT, 'utf8'))
       return {
         ms: r.ms,
         rssMb: rss ? Number(rss[1]) / 1024 : undefined,
+        cpuSeconds: user && system ? Number(user[1]) + Number(system[1]) : undefined,
         outputs,
         phases: slowestPhases(outputs.servers),
         scanMs: scanMs(r.stdout),

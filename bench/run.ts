@@ -46,6 +46,7 @@ import {
   phaseTable,
   resultsTable,
   roundTripsText,
+  scanCurveText,
   targetsText,
   workloadLine,
   type Cell,
@@ -106,6 +107,8 @@ function report(): string {
       '',
       targetsText(cells)
     )
+  const curve = scanCurveText(cells)
+  if (curve) parts.push('', '### Local work by cores', '', curve)
   if (roundTrips)
     parts.push('', '### Round trips of a no-change deploy', '', roundTripsText(roundTrips))
   if (notes.length > 0) parts.push('', '### Notes', '', ...notes.map(n => `- ${n}`))
@@ -133,6 +136,7 @@ function publish(): void {
 async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise<void> {
   if (timeLeft() <= 0) throw new DeadlineError('global deadline reached')
   env.proxy.setDelay(cell.rtt / 2)
+  env.proxy.setRate(cell.scenario.rate)
   const label = `${cell.scenario.key} @${cell.rtt} ms #${rep + 1}`
   try {
     // Correctness is checked once per scenario (its first run), outside the timed region.
@@ -229,6 +233,7 @@ async function main(): Promise<void> {
     notes.push(`interrupted by ${signal}; the table is partial`)
     publish()
     if (running.env) {
+      running.env.agedDisk?.closeSync()
       running.env.disk.closeSync()
       rmSync(running.env.dir, { recursive: true, force: true })
     }
@@ -237,9 +242,10 @@ async function main(): Promise<void> {
   process.once('SIGINT', interrupt)
   process.once('SIGTERM', interrupt)
 
-  const env = await startEnv(log)
+  const env = await startEnv(log, { aged: cells.some(c => c.scenario.disk === 'aged') })
   running.env = env
   header += `\n\nServer disk: ${env.disk.description}`
+  if (env.agedDisk) header += `\n\nAged disk (the "aged disk" rows): ${env.agedDisk.description}`
   try {
     await prepareSeeds(env, trees, log, line => notes.push(line))
     // Run order puts the cells the targets need first, so a deadline costs the least useful

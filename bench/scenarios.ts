@@ -8,7 +8,7 @@
  * keeps owners, modes, mtimes and the relative `current` link) into a new directory, so every
  * timed run starts from an identical state without paying for a full upload first.
  */
-import { chown, mkdir, realpath, rm, stat } from 'node:fs/promises'
+import { chown, mkdir, readdir, realpath, rm, stat, utimes } from 'node:fs/promises'
 import path from 'node:path'
 import { describeTree, exists } from '../test/support/fixture.ts'
 import {
@@ -44,6 +44,10 @@ export interface Scenario {
   key: string
   title: string
   tree: 'webapp' | 'large'
+  /** A capped link (bytes per second each way), as env.proxy.setRate takes it. */
+  rate?: number
+  /** Runs on the aged disk (see agedDisk in harness.ts) instead of the fresh one. */
+  disk?: 'aged'
   /** RTTs (ms) this scenario runs at, out of those requested. */
   rtts(requested: number[]): number[]
   /** Cap on repetitions (the per-file SFTP baseline takes minutes per run). */
@@ -65,7 +69,11 @@ function sftpOnly(env: Env): Account {
   return env.sftpOnly
 }
 
-function remote(account: Account, relative: string): string {
+function remote(account: Account, relative: string, disk?: 'aged'): string {
+  if (disk === 'aged') {
+    if (!account.aged) throw new Error('no aged disk (BENCH_AGED=0, or it could not be made)')
+    return path.join(account.aged, relative)
+  }
   return path.join(account.home, relative)
 }
 
@@ -77,9 +85,9 @@ function remote(account: Account, relative: string): string {
  * content arrives (its own copy-method hardlink depends on that), and rsync --link-dest only
  * reads the previous copy. checkSeeds() proves it at the end of a run.
  */
-async function clone(account: Account, seed: string, target: string): Promise<void> {
-  const from = remote(account, `seeds/${seed}`)
-  const to = remote(account, target)
+async function clone(account: Account, seed: string, target: string, disk?: 'aged'): Promise<void> {
+  const from = remote(account, `seeds/${seed}`, disk)
+  const to = remote(account, target, disk)
   await rm(to, { recursive: true, force: true })
   // The parent must belong to the account: rsync creates siblings there as that user.
   const parent = path.dirname(to)
@@ -93,6 +101,14 @@ async function clone(account: Account, seed: string, target: string): Promise<vo
     await mustExec('clone', 'cp', ['-a', path.join(from, '.atomic-deploy'), metadata], {
       timeoutMs: 60_000
     })
+    // The spare a seed's deploy left (a copy of its live release) was made after that release
+    // last changed; hard-linking the release into the clone just now changed its files' ctime,
+    // which the action would take for a change since. Marking the spare as made now restores
+    // the order the seed had.
+    const now = new Date()
+    for (const name of await readdir(metadata)) {
+      if (/^base\.\d+\.from$/.test(name)) await utimes(path.join(metadata, name), now, now)
+    }
   }
   // Let the disk settle: the previous run's removal and this clone are still being written
   // back, and a timed run would otherwise pay for them (measured: a no-change deploy's server
@@ -104,16 +120,32 @@ async function clone(account: Account, seed: string, target: string): Promise<vo
  * Remove a target. A deploy killed at the deadline can leave its server side still writing for
  * a moment, so retry briefly; whatever is left goes with the account at the end.
  */
-async function remove(account: Account, relative: string): Promise<void> {
+async function remove(account: Account, relative: string, disk?: 'aged'): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      await rm(remote(account, relative), { recursive: true, force: true })
+      await rm(remote(account, relative, disk), { recursive: true, force: true })
       return
     } catch (error) {
       if (attempt >= 5) throw error
       await new Promise(resolve => setTimeout(resolve, 200 * attempt))
     }
   }
+}
+
+/**
+ * Wait for the copy a deploy leaves for the next one (`.atomic-deploy/base.*`, made in the
+ * background after it finished) to end, so a seed is cloned whole: as on a server, where the
+ * next deploy comes minutes later.
+ */
+async function spareSettled(account: Account, relative: string): Promise<void> {
+  const M = path.join(remote(account, relative), '.atomic-deploy')
+  for (let i = 0; i < 1200; i++) {
+    const names = await readdir(M).catch(() => [] as string[])
+    const running = names.filter(n => /^base\.\d+$/.test(n) && !names.includes(`${n}.rc`))
+    if (running.length === 0) return
+    await new Promise(resolve => setTimeout(resolve, 50))
+  }
+  throw new Error(`the spare copy in ${M} did not end within a minute`)
 }
 
 /** Descriptions of the local source trees, which never change during a run. */
@@ -133,8 +165,8 @@ async function sameTree(what: string, actual: string, expected: string): Promise
 }
 
 /** The live release of an action deploy directory. */
-async function liveRelease(account: Account, relative: string): Promise<string> {
-  return realpath(path.join(remote(account, relative), 'current'))
+async function liveRelease(account: Account, relative: string, disk?: 'aged'): Promise<string> {
+  return realpath(path.join(remote(account, relative, disk), 'current'))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -186,6 +218,7 @@ export async function prepareSeeds(
   await seed('first deploy', [main], 'seeds/webapp-v1', () =>
     action(env, deployInputs(env, [main], direct, webapp.v1, 'seeds/webapp-v1'))
   )
+  await spareSettled(main, 'seeds/webapp-v1')
   await sameTree(
     'action first deploy (seed)',
     await liveRelease(main, 'seeds/webapp-v1'),
@@ -208,16 +241,32 @@ export async function prepareSeeds(
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {
     await clone(main, 'webapp-v1', 'seeds/webapp-v2')
     await action(env, deployInputs(env, [main], direct, webapp.v2, 'seeds/webapp-v2'))
+    await spareSettled(main, 'seeds/webapp-v2')
   })
   await sameTree('action incremental (seed)', await liveRelease(main, 'seeds/webapp-v2'), webapp.v2)
-  // rsync's own copy of v1, with v1's mtimes, for --link-dest.
+  // rsync's own copies of v1 and v2, with their mtimes, for --link-dest and in-place runs.
   await rsync(env, main, webapp.v1, remote(main, 'seeds/webapp-rsync-v1'), direct)
   await sameTree('rsync (seed)', remote(main, 'seeds/webapp-rsync-v1'), webapp.v1)
+  await rsync(env, main, webapp.v2, remote(main, 'seeds/webapp-rsync-v2'), direct)
+  await sameTree('rsync (seed v2)', remote(main, 'seeds/webapp-rsync-v2'), webapp.v2)
+  if (main.aged) {
+    // The same starting states on the aged disk, copied as they are (owners, times, links).
+    log('copying the seeds to the aged disk (not timed)')
+    for (const seedName of ['webapp-v1', 'webapp-v2', 'webapp-rsync-v1']) {
+      await mustExec('aged seed', 'cp', [
+        '-a',
+        remote(main, `seeds/${seedName}`),
+        remote(main, `seeds/${seedName}`, 'aged')
+      ])
+    }
+    await mustExec('aged seed', 'sync', [], { timeoutMs: 120_000 })
+  }
   if (large) {
     log('seeding the large tree (not timed)')
     await seed('large first deploy', [main], 'seeds/large-v1', () =>
       action(env, deployInputs(env, [main], direct, large.v1, 'seeds/large-v1'), 900_000)
     )
+    await spareSettled(main, 'seeds/large-v1')
     await rsync(env, main, large.v1, remote(main, 'seeds/large-rsync-v1'), direct)
   }
 }
@@ -228,6 +277,24 @@ export async function checkSeeds(env: Env, trees: Trees): Promise<void> {
   await sameTree('seed webapp-v1', await liveRelease(main, 'seeds/webapp-v1'), trees.webapp.v1)
   await sameTree('seed webapp-v2', await liveRelease(main, 'seeds/webapp-v2'), trees.webapp.v2)
   await sameTree('seed webapp-rsync-v1', remote(main, 'seeds/webapp-rsync-v1'), trees.webapp.v1)
+  await sameTree('seed webapp-rsync-v2', remote(main, 'seeds/webapp-rsync-v2'), trees.webapp.v2)
+  if (main.aged) {
+    await sameTree(
+      'aged seed webapp-v1',
+      await liveRelease(main, 'seeds/webapp-v1', 'aged'),
+      trees.webapp.v1
+    )
+    await sameTree(
+      'aged seed webapp-v2',
+      await liveRelease(main, 'seeds/webapp-v2', 'aged'),
+      trees.webapp.v2
+    )
+    await sameTree(
+      'aged seed webapp-rsync-v1',
+      remote(main, 'seeds/webapp-rsync-v1', 'aged'),
+      trees.webapp.v1
+    )
+  }
   for (const account of [...env.accounts.slice(1), ...(env.sftpOnly ? [env.sftpOnly] : [])]) {
     await sameTree('group seed', await liveRelease(account, 'seeds/webapp-v1'), trees.webapp.v1)
   }
@@ -253,6 +320,13 @@ function target(key: string, ctx: RunContext): string {
   return `t/${key}-${ctx.rtt}-${ctx.rep}`
 }
 
+interface Where {
+  /** The aged disk instead of the fresh one. */
+  disk?: 'aged'
+  /** rsync with -z, as over a slow link. */
+  compress?: boolean
+}
+
 /** Clone `seed`, deploy `source` on top through the proxy, check, clean up. */
 async function incremental(
   ctx: RunContext,
@@ -261,48 +335,79 @@ async function incremental(
   source: string,
   extra: Record<string, string>,
   timeoutMs?: number,
+  where: Where = {},
   account: Account = primary(ctx.env)
 ): Promise<Measurement> {
   const { env } = ctx
   const main = account
   const dir = target(key, ctx)
-  await clone(main, seed, dir)
+  await clone(main, seed, dir, where.disk)
   try {
     const m = await action(
       env,
-      deployInputs(env, [main], env.proxy.port, source, dir, extra),
+      deployInputs(
+        env,
+        [main],
+        env.proxy.port,
+        source,
+        where.disk ? remote(main, dir, where.disk) : dir,
+        extra
+      ),
       timeoutMs
     )
-    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), source)
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir, where.disk), source)
+    return m
+  } finally {
+    await remove(main, dir, where.disk)
+  }
+}
+
+/** `mode: rollback` on a clone of `seed`: current goes back to the release before. */
+async function rollback(ctx: RunContext, key: string, expected: string): Promise<Measurement> {
+  const { env } = ctx
+  const main = primary(env)
+  const dir = target(key, ctx)
+  await clone(main, 'webapp-v2', dir)
+  try {
+    const m = await action(
+      env,
+      deployInputs(env, [main], env.proxy.port, ctx.trees.webapp.v2, dir, { mode: 'rollback' })
+    )
+    if (ctx.verify) await sameTree(key, await liveRelease(main, dir), expected)
     return m
   } finally {
     await remove(main, dir)
   }
 }
 
+/** rsync `source` into a fresh `next` beside a clone of `seed` (--link-dest), or onto the clone. */
 async function rsyncIncremental(
   ctx: RunContext,
   key: string,
   seed: string,
-  source: string
+  source: string,
+  where: Where & { inPlace?: boolean } = {}
 ): Promise<Measurement> {
   const { env } = ctx
   const main = primary(env)
   const dir = target(key, ctx)
-  await clone(main, seed, `${dir}/prev`)
+  await clone(main, seed, `${dir}/prev`, where.disk)
+  const prev = remote(main, `${dir}/prev`, where.disk)
+  const next = where.inPlace ? prev : remote(main, `${dir}/next`, where.disk)
   try {
     const m = await rsync(
       env,
       main,
       source,
-      remote(main, `${dir}/next`),
+      next,
       env.proxy.port,
-      remote(main, `${dir}/prev`)
+      where.inPlace ? undefined : prev,
+      where.compress
     )
-    if (ctx.verify) await sameTree(key, remote(main, `${dir}/next`), source)
+    if (ctx.verify) await sameTree(key, next, source)
     return m
   } finally {
-    await remove(main, dir)
+    await remove(main, dir, where.disk)
   }
 }
 
@@ -339,6 +444,34 @@ async function firstDeploy(
     await remove(main, dir)
   }
 }
+
+/** A dry run of a first deploy of the large tree: scans and hashes it all, writes nothing. */
+async function scanOnly(ctx: RunContext, key: string, cpus?: string): Promise<Measurement> {
+  const main = primary(ctx.env)
+  const dir = target(key, ctx)
+  // The tree read once beforehand, untimed: the curve is of the CPU's work, not of the disk.
+  await mustExec(
+    'warm',
+    'sh',
+    ['-c', 'find "$1" -type f -exec cat {} + > /dev/null', 'warm', ctx.trees.large!.v1],
+    {
+      timeoutMs: 300_000
+    }
+  )
+  const m = await action(
+    ctx.env,
+    deployInputs(ctx.env, [main], ctx.env.proxy.port, ctx.trees.large!.v1, dir, {
+      'dry-run': 'true'
+    }),
+    300_000,
+    cpus === undefined ? {} : { cpus }
+  )
+  if (await exists(remote(main, dir))) throw new Error(`${key}: the dry run created ${dir}`)
+  return m
+}
+
+/** A slow line: 1 MiB/s each way (with the RTT of the cell, 40 ms). */
+export const SLOW_RATE = 1024 * 1024
 
 export const SCENARIOS: Scenario[] = [
   {
@@ -466,6 +599,7 @@ export const SCENARIOS: Scenario[] = [
         ctx.trees.webapp.v2,
         {},
         undefined,
+        {},
         sftpOnly(ctx.env)
       )
   },
@@ -483,6 +617,7 @@ export const SCENARIOS: Scenario[] = [
         ctx.trees.webapp.v2,
         { 'copy-method': 'hardlink' },
         undefined,
+        {},
         sftpOnly(ctx.env)
       )
   },
@@ -528,6 +663,139 @@ export const SCENARIOS: Scenario[] = [
       }
     }
   },
+  {
+    key: 'rollback',
+    title: 'action: mode rollback (back to the release before)',
+    tree: 'webapp',
+    rtts: all,
+    run: ctx => rollback(ctx, 'rollback', ctx.trees.webapp.v1)
+  },
+  // A slow line, 1 MiB/s each way at 40 ms, where bytes decide: the tar pipe at gzip's default
+  // level, rsync -az in place (what the most used SSH deploy action runs; not atomic) and with
+  // --link-dest, and the action.
+  {
+    key: 'slow-tar-full',
+    title: '1 MiB/s: tar -cz → ssh tar -xz (full upload, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx => fullTarPipe(ctx, 'slow-tar-full', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'slow-first',
+    title: '1 MiB/s: action first deploy',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-tar-full', label: 'tar pipe' },
+    run: ctx => firstDeploy(ctx, 'slow-first', ctx.trees.webapp.v1)
+  },
+  {
+    key: 'slow-rsync-inplace',
+    title: '1 MiB/s: rsync -az --delete in place (incremental, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-inplace', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        inPlace: true,
+        compress: true
+      })
+  },
+  {
+    key: 'slow-rsync-linkdest',
+    title: '1 MiB/s: rsync -az --delete --link-dest (incremental, peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-linkdest', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        compress: true
+      })
+  },
+  {
+    key: 'slow-incr',
+    title: '1 MiB/s: action incremental (copy, the default)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-rsync-inplace', label: 'rsync in place' },
+    run: ctx => incremental(ctx, 'slow-incr', 'webapp-v1', ctx.trees.webapp.v2, {})
+  },
+  {
+    key: 'slow-rsync-nochange',
+    title: '1 MiB/s: rsync -az --delete in place, nothing changed (peer)',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'slow-rsync-nochange', 'webapp-rsync-v2', ctx.trees.webapp.v2, {
+        inPlace: true,
+        compress: true
+      })
+  },
+  {
+    key: 'slow-nochange',
+    title: '1 MiB/s: action deploy with nothing changed',
+    tree: 'webapp',
+    rate: SLOW_RATE,
+    rtts: at([40]),
+    peer: { key: 'slow-rsync-nochange', label: 'rsync in place' },
+    run: ctx => incremental(ctx, 'slow-nochange', 'webapp-v2', ctx.trees.webapp.v2, {})
+  },
+  // A disk that is not fresh (see agedDisk in harness.ts), where copying costs the most.
+  {
+    key: 'aged-rsync-incr',
+    title: 'aged disk: rsync -a --delete --link-dest (incremental, peer)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    run: ctx =>
+      rsyncIncremental(ctx, 'aged-rsync-incr', 'webapp-rsync-v1', ctx.trees.webapp.v2, {
+        disk: 'aged'
+      })
+  },
+  {
+    key: 'aged-incr-copy',
+    title: 'aged disk: action incremental (copy, the default)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    peer: { key: 'aged-rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(ctx, 'aged-incr-copy', 'webapp-v1', ctx.trees.webapp.v2, {}, undefined, {
+        disk: 'aged'
+      })
+  },
+  {
+    key: 'aged-incr-hardlink',
+    title: 'aged disk: action incremental, copy-method hardlink',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40]),
+    peer: { key: 'aged-rsync-incr', label: 'rsync' },
+    run: ctx =>
+      incremental(
+        ctx,
+        'aged-incr-hardlink',
+        'webapp-v1',
+        ctx.trees.webapp.v2,
+        { 'copy-method': 'hardlink' },
+        undefined,
+        { disk: 'aged' }
+      )
+  },
+  {
+    key: 'aged-nochange',
+    title: 'aged disk: action deploy with nothing changed (copy)',
+    tree: 'webapp',
+    disk: 'aged',
+    rtts: at([40, 100]),
+    run: ctx =>
+      incremental(ctx, 'aged-nochange', 'webapp-v2', ctx.trees.webapp.v2, {}, undefined, {
+        disk: 'aged'
+      })
+  },
   // The large tree, at 40 ms only: memory and per-file overheads show at 50,000 files.
   {
     key: 'large-tar-full',
@@ -536,6 +804,24 @@ export const SCENARIOS: Scenario[] = [
     maxRepeat: LARGE_REPEAT,
     rtts: at([40]),
     run: ctx => fullTarPipe(ctx, 'large-tar-full', ctx.trees.large!.v1)
+  },
+  // The local work's curve: scanning and hashing the 50,000-file tree (a dry run of a first
+  // deploy, so the plan is the whole tree) with the action on one core, then on all of them.
+  {
+    key: 'large-scan-1',
+    title: 'large: dry run (scan and hash), one core',
+    tree: 'large',
+    maxRepeat: LARGE_REPEAT,
+    rtts: at([40]),
+    run: ctx => scanOnly(ctx, 'large-scan-1', '0')
+  },
+  {
+    key: 'large-scan-all',
+    title: 'large: dry run (scan and hash), every core',
+    tree: 'large',
+    maxRepeat: LARGE_REPEAT,
+    rtts: at([40]),
+    run: ctx => scanOnly(ctx, 'large-scan-all')
   },
   {
     key: 'large-first',

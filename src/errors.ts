@@ -72,6 +72,15 @@ export class SwitchRefusedError extends Error {
 }
 
 /**
+ * A script sent gzipped could not be read by the server (it has no gzip): nothing of it ran,
+ * and it goes again as it is. Raised only for a script with stdin, which the caller must send
+ * afresh; the connection sends scripts as they are from then on.
+ */
+export class ScriptUnreadError extends Error {
+  override name = 'ScriptUnreadError'
+}
+
+/**
  * Something read back from a server (a record in .atomic-deploy/, `current`, a listing) failed
  * validation. The server is untrusted input: the value is never used, and the message names the
  * file and the fix.

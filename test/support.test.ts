@@ -320,13 +320,15 @@ describe('sshd + users', () => {
     client.end()
   })
 
-  it('no-tar user: usual tools present, tar absent', async () => {
+  it('no-tar user: usual tools present, tar and gzip absent', async () => {
     const noTar = await track(createUserWithoutTar(sshd))
     const client = await connect(sshd, noTar)
-    const tar = await exec(client, 'command -v tar')
-    expect(tar.code).not.toBe(0)
-    expect(tar.stdout).toBe('')
-    const tools = 'sh find stat sha256sum cp mv rm ln mkdir cat dd sort gzip awk sed xargs'
+    for (const missing of ['tar', 'gzip']) {
+      const found = await exec(client, `command -v ${missing}`)
+      expect(found.code).not.toBe(0)
+      expect(found.stdout).toBe('')
+    }
+    const tools = 'sh find stat sha256sum cp mv rm ln mkdir cat dd sort awk sed xargs'
     const present = await exec(client, `for t in ${tools}; do command -v $t; done`)
     expect(present.code).toBe(0)
     const paths = present.stdout.trim().split('\n')
@@ -497,6 +499,36 @@ describe('latency proxy', () => {
     // delay (400 ms) after the first. The margin absorbs a busy machine's scheduling.
     expect(second! - first!).toBeGreaterThan(5)
     expect(second! - first!).toBeLessThan(300)
+    socket.destroy()
+    target.server.close()
+  })
+
+  it('caps a direction at the set rate, and lifts the cap', async () => {
+    const target = await sink()
+    const proxy = await startLatencyProxy({ host: '127.0.0.1', port: target.port })
+    proxies.push(proxy)
+    proxy.setRate(1024 * 1024)
+    const socket = await dial(proxy.port)
+    socket.on('error', () => {})
+    const until = async (bytes: number, what: string): Promise<number> => {
+      const t0 = performance.now()
+      await withTimeout(
+        (async () => {
+          while (target.received() < bytes) await sleep(5)
+        })(),
+        5000,
+        what
+      )
+      return performance.now() - t0
+    }
+    socket.write(Buffer.alloc(512 * 1024, 1))
+    // Half a MiB at 1 MiB/s takes half a second; uncapped it takes a few milliseconds.
+    const capped = await until(512 * 1024, 'capped transfer')
+    expect(capped).toBeGreaterThan(450)
+    expect(capped).toBeLessThan(2000)
+    proxy.setRate(undefined)
+    socket.write(Buffer.alloc(512 * 1024, 2))
+    expect(await until(1024 * 1024, 'uncapped transfer')).toBeLessThan(300)
     socket.destroy()
     target.server.close()
   })

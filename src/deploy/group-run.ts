@@ -11,7 +11,14 @@ import type { RemoteHost } from '../ssh/remote-host.js'
 import type { RunContext } from '../settings.js'
 import type { Server } from '../ssh/servers.js'
 import { shown } from '../server/server-data.js'
-import { ServerSession, type Phase } from '../server/server-session.js'
+import {
+  ServerSession,
+  type Phase,
+  type ReleaseArchive,
+  type ReleaseOptions
+} from '../server/server-session.js'
+import { adaptLevel, Fanout } from '../server/archive-stream.js'
+import { archiveProgress, archiveStream, sourceManifest } from '../server/upload.js'
 import { Inputs, type Settings } from '../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
@@ -225,7 +232,12 @@ export class GroupRun {
           lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined,
           this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined,
           drift && this.settings.onDrift !== 'ignore',
-          access
+          access,
+          // A deploy (or its dry run) compares the source's manifest with the one it starts
+          // from by their digests: the server sends its manifest only when they differ.
+          this.settings.mode === 'deploy' && this.settings.reuse !== 'none'
+            ? this.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+            : undefined
         )
         s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
         this.saveLocks()
@@ -348,10 +360,37 @@ export class GroupRun {
       })
       // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
       // is in this group, named for it.
-      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`
+      // With copy-method copy, the next deploy starts from a copy of this release made now, in
+      // the background, rather than copying the live release then (reuse previous).
+      const spare =
+        settings.copyMethod === 'copy' && settings.reuse === 'previous'
+          ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
+          : undefined
+      const finishing = (s: ServerSession): { events: [string, string][]; prune: string[] } => {
+        const events: [string, string][] = [['live', releaseId]]
+        return {
+          events,
+          prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
+        }
+      }
+      // One server, and nothing to run or check after the switch: no other server to switch
+      // with, nothing that could call for a rollback. The release script switches and finishes
+      // once the release is ready, which saves the round trips of phases 7 and 9 (an SFTP-only
+      // server has no script: its phases are requests, pipelined already).
+      const switchAfter =
+        this.sessions.length === 1 &&
+        this.sessions.every(s => s.access === 'shell') &&
+        !settings.afterSwitch &&
+        !settings.healthCheckUrl
+          ? (s: ServerSession) => {
+              const { events, prune } = finishing(s)
+              return s.finishParams(events, prune, spare, releaseId)
+            }
+          : undefined
+      const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}${switchAfter ? `, switch to it and finish` : ''}`
       await this.deps.group(prepareTitle, async () => {
-        const failures = await this.phase(this.sessions, 'upload', s =>
-          s.prepareRelease({
+        const failures = await this.upload(
+          {
             releaseId,
             sourceRoot: settings.source,
             entries: scan.entries,
@@ -364,28 +403,32 @@ export class GroupRun {
             sharedConflict: settings.sharedConflict,
             beforeSwitch: settings.beforeSwitch,
             revision,
+            mtime: Math.floor(this.deps.now().getTime() / 1000),
             signal: this.deps.signal
-          })
+          },
+          switchAfter
         )
         if (failures.length > 0 || this.deps.signal.aborted) {
+          // A script that switches and lost its connection may have switched: put current back.
+          const uncertain = this.sessions.filter(s => s.switchUncertain !== undefined)
+          const reverted = uncertain.length > 0 ? await this.revert(uncertain) : []
           await this.abortAll()
           this.checkAborted()
           this.fail(
-            `${describeFailures(failures, 'Deploy failed before the switch')}\nNothing was switched; current is unchanged everywhere.`,
+            `${describeFailures(failures, 'Deploy failed before the switch')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'Nothing was switched; current is unchanged everywhere.'}`,
             failures.map(f => f.error)
           )
         }
       })
 
-      await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
-      await this.afterSwitchAndHealth(releaseId)
-      await this.finishAll(s => {
-        const events: [string, string][] = [['live', releaseId]]
-        return {
-          events,
-          prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
-        }
-      })
+      if (switchAfter) {
+        // The release script released the lock, or said it could not: the post step knows.
+        this.saveLocks()
+      } else {
+        await this.switchAll(() => releaseId, `Switch to ${releaseId}`)
+        await this.afterSwitchAndHealth(releaseId)
+        await this.finishAll(s => ({ ...finishing(s), spare }))
+      }
       for (const s of this.sessions) s.report.status = 'deployed'
       this.deps.log.info(
         `release ${releaseId} is live on ${this.sessions.length} server${this.sessions.length === 1 ? '' : 's'} (${formatDuration(Date.now() - started)})`
@@ -398,6 +441,148 @@ export class GroupRun {
     } finally {
       this.close()
     }
+  }
+
+  /**
+   * Phases 4 to 6 on every server. Servers that need the same archive (the usual case: the same
+   * plan, umask and tools) get one archive, made and compressed once and copied to each of
+   * them at the pace of the slowest; the others get their own. An archive's servers run
+   * together (they must, to share it), within max-parallel.
+   */
+  private async upload(
+    options: ReleaseOptions,
+    switchAfter?: (s: ServerSession) => ReturnType<ServerSession['finishParams']>
+  ): Promise<Failure<ServerSession>[]> {
+    const failures: Failure<ServerSession>[] = []
+    const limit = Math.max(1, this.settings.maxParallel)
+    const archives = new Map<ServerSession, ReleaseArchive | undefined>()
+    for (const s of this.sessions) {
+      try {
+        archives.set(s, await s.releaseArchive(options))
+      } catch (error) {
+        failures.push({ item: s, error })
+      }
+    }
+    if (failures.length > 0) return this.markFailed(failures)
+    // Streams: servers with the same archive key, at most max-parallel to a stream.
+    const streams: { archive?: ReleaseArchive; sessions: ServerSession[] }[] = []
+    const open = new Map<string, (typeof streams)[number]>()
+    for (const s of this.sessions) {
+      const archive = archives.get(s)
+      const shared = archive ? open.get(archive.key) : undefined
+      if (archive && shared && shared.sessions.length < limit) {
+        shared.sessions.push(s)
+        continue
+      }
+      const stream = { archive, sessions: [s] }
+      streams.push(stream)
+      if (archive) open.set(archive.key, stream)
+    }
+    // Run the streams as max-parallel allows, each with all of its servers at once.
+    let running = 0
+    let wake: (() => void) | undefined
+    const runStream = async (stream: (typeof streams)[number]): Promise<void> => {
+      const { archive, sessions } = stream
+      if (!archive) {
+        const session = sessions[0] as ServerSession
+        await session
+          .timed('upload', () => session.prepareRelease(options, undefined, switchAfter?.(session)))
+          .catch(error => {
+            failures.push({ item: session, error })
+          })
+        return
+      }
+      const many = sessions.length > 1
+      const log = many ? this.deps.log : (sessions[0] as ServerSession).log
+      if (many)
+        log.info(
+          `one archive for ${sessions.length} servers with the same plan: ${sessions.map(s => s.label).join(', ')}`
+        )
+      const progress = archiveProgress(
+        many ? withSuffix(log, ` to ${sessions.length} servers`) : log,
+        archive.entries,
+        archive.fileCount
+      ).start()
+      // The plan's files the archive carried, for the reports of every server it goes to.
+      const sent = { files: 0, bytes: 0 }
+      const { stream: source, gzip } = archiveStream(
+        archive.entries,
+        archive.compression,
+        progress,
+        options.signal,
+        entry => {
+          if (entry.path.startsWith('.atomic-deploy/')) return
+          sent.files++
+          sent.bytes += entry.size ?? 0
+        }
+      )
+      const fanout = new Fanout(source, sessions.length)
+      let changes = 0
+      const stopAdapting =
+        gzip && archive.compression === 'adaptive'
+          ? adaptLevel(
+              gzip,
+              () => fanout.stats(),
+              // A link at the edge between the levels may switch often: the first changes
+              // are worth a line, the rest only go to the debug log.
+              (level, why) =>
+                (changes++ < 3 ? log.info : log.debug)(`compression: gzip level ${level} (${why})`)
+            )
+          : () => undefined
+      try {
+        await Promise.all(
+          sessions.map((session, i) =>
+            session
+              .timed('upload', () =>
+                session.prepareRelease(
+                  options,
+                  {
+                    stream: fanout.output(i),
+                    onMeter: meter => fanout.attach(i, meter),
+                    done: () => fanout.drop(i),
+                    sent
+                  },
+                  switchAfter?.(session)
+                )
+              )
+              .catch(error => {
+                failures.push({ item: session, error })
+              })
+          )
+        )
+      } finally {
+        stopAdapting()
+        progress.stop()
+        source.destroy()
+      }
+    }
+    const pending: Promise<void>[] = []
+    for (const stream of streams) {
+      if (failures.length > 0) break
+      const weight = stream.sessions.length
+      while (running > 0 && running + weight > limit) {
+        await new Promise<void>(resolve => (wake = resolve))
+      }
+      if (failures.length > 0) break
+      running += weight
+      pending.push(
+        runStream(stream).finally(() => {
+          running -= weight
+          wake?.()
+        })
+      )
+    }
+    await Promise.all(pending)
+    return this.markFailed(failures)
+  }
+
+  /** Record failures in the servers' reports, as phase() does. */
+  private markFailed(failures: Failure<ServerSession>[]): Failure<ServerSession>[] {
+    for (const f of failures) {
+      f.item.report.status = 'failed'
+      f.item.report.error = messageOf(f.error).replace(`${f.item.label}: `, '')
+    }
+    return failures
   }
 
   /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
@@ -678,12 +863,16 @@ export class GroupRun {
 
   /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
   private async finishAll(
-    plan: (s: ServerSession) => { events: [string, string][]; prune: string[] }
+    plan: (s: ServerSession) => {
+      events: [string, string][]
+      prune: string[]
+      spare?: { release: string; bytes: number }
+    }
   ): Promise<void> {
     await this.deps.group('Prune and unlock', async () => {
       const failures = await this.phase(this.sessions, 'finish', s => {
-        const { events, prune } = plan(s)
-        return s.finish(events, prune)
+        const { events, prune, spare } = plan(s)
+        return s.finish(events, prune, spare)
       })
       this.saveLocks()
       for (const f of failures) {
@@ -804,6 +993,15 @@ export class GroupRun {
   }
 }
 
+/** A log whose lines end with `suffix`. */
+function withSuffix(log: Log, suffix: string): Log {
+  return {
+    info: message => log.info(message + suffix),
+    warning: message => log.warning(message + suffix),
+    debug: message => log.debug(message + suffix)
+  }
+}
+
 /** What is being deployed, in one line: `source: 3,505 files, 12 directories, 30.0 MB; ...`. */
 function describeSource(source: string, scan: ScanResult): string {
   let files = 0
@@ -823,6 +1021,8 @@ function describeSource(source: string, scan: ScanResult): string {
     ...(links > 0 ? [`${formatCount(links)} symlinks`] : []),
     formatBytes(bytes)
   ]
-  const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms`
+  const threads = scan.threads ? ` on ${scan.threads} thread${scan.threads === 1 ? '' : 's'}` : ''
+  const took =
+    scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms${threads}`
   return `source ${source}: ${parts.join(', ')}${took}`
 }

@@ -24,11 +24,23 @@ export interface Plan {
   uploadBytes: number
 }
 
+/**
+ * Whether two sha256 digests are of the same content. One may be cut short (a base from a
+ * manifest view keeps the first 16 hex digits, see compact-manifest.ts): they agree on what
+ * both have, and that is at least 16 digits.
+ */
+export function sameDigest(a: string | undefined, b: string | undefined): boolean {
+  if (a === undefined || b === undefined) return false
+  if (a.length === b.length) return a === b
+  const [short, long] = a.length < b.length ? [a, b] : [b, a]
+  return short.length >= 16 && long.startsWith(short)
+}
+
 function same(a: ManifestEntry, b: ManifestEntry): boolean {
   if (a.type !== b.type) return false
   switch (a.type) {
     case 'file':
-      return a.sha256 === b.sha256 && a.size === b.size && a.mode === b.mode
+      return sameDigest(a.sha256, b.sha256) && a.size === b.size && a.mode === b.mode
     case 'symlink':
       return a.target === b.target
     case 'dir':
@@ -39,6 +51,8 @@ function same(a: ManifestEntry, b: ManifestEntry): boolean {
 
 /** Is `p` inside one of `dirs` (a set of directory paths)? */
 function underAny(p: string, dirs: ReadonlySet<string>): boolean {
+  // The usual case, no directory removed: nothing to look up, and no prefix made.
+  if (dirs.size === 0) return false
   for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
     if (dirs.has(p.slice(0, i))) return true
   }

@@ -57,6 +57,12 @@ export interface InspectParams {
   require?: { tools: string[]; tar: boolean; tarOrSftp: boolean }
   /** Compare the live release with what it was when it became ready (drift lines). */
   drift?: boolean
+  /**
+   * Read the digest of the source's manifest from stdin (a line) once everything else is said,
+   * and report the starting point's manifest against it: `same`, its view, or an older
+   * version's manifest. The runner writes the line as soon as it has hashed the source.
+   */
+  wantDigest?: boolean
 }
 
 /**
@@ -79,6 +85,7 @@ export function inspectScript(p: InspectParams): string {
     REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
     PREFETCH: p.prefetch?.copyMethod ?? 'none',
     DRIFT: p.drift ?? false,
+    WANT_DIGEST: p.wantDigest ?? false,
     GUARD_KEEP: []
   })
 }
@@ -168,8 +175,15 @@ export interface PrepareParams {
 export interface FinalizeParams {
   /** With reuse cache: copy the synced cache into the release first. */
   fromCache?: { copyMethod: 'copy' | 'hardlink' }
-  /** Names (under $T) of the uploaded metadata files. */
-  hasSums: boolean
+  /** The digest of the source's manifest: the one the server puts together must have it. */
+  manifestDigest: string
+  /**
+   * The manifest the release starts from, under .atomic-deploy without `.m2` (`manifests/<id>`
+   * or `cache`), or undefined when the runner sends the whole manifest.
+   */
+  manifestBase?: string
+  /** Check the sha256 of every file (verify: full), not only of those sent. */
+  verifyAll: boolean
   /** Files whose names cannot go in a sha256sum -c list (newline or backslash): path and hash. */
   oddSums: { path: string; sha256: string }[]
   /** Symlinks whose target is read back and compared. */
@@ -180,6 +194,12 @@ export interface FinalizeParams {
   hook?: { name: string; script: string; env: Record<string, string> }
   /** Write cache.manifest after verification (reuse cache). */
   updatesCache: boolean
+  /**
+   * Once the release is ready, switch `current` to it and finish in the same script, with these
+   * values (a single server with nothing to run or check after the switch): the runner saves
+   * the round trips of the switch and of the finish.
+   */
+  switchAfter?: Omit<FinishParams, 'deployDir'>
 }
 
 /** A variable name the hook may receive: the shell's `export` takes nothing else. */
@@ -232,7 +252,9 @@ export function releaseScript(
       prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
     FINALIZE: finalize !== undefined,
     FROM_CACHE: finalize?.fromCache?.copyMethod ?? 'none',
-    HAS_SUMS: finalize?.hasSums ?? false,
+    MANIFEST_DIGEST: finalize?.manifestDigest ?? '',
+    MANIFEST_BASE: finalize?.manifestBase ?? '',
+    VERIFY_ALL: finalize?.verifyAll ?? false,
     ODD_SUMS: finalize?.oddSums.flatMap(s => [s.path, s.sha256]) ?? [],
     LINKS: finalize?.links.flatMap(l => [l.path, l.target]) ?? [],
     SHARED: finalize?.shared.kind ?? 'auto',
@@ -243,7 +265,9 @@ export function releaseScript(
     HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
     HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
     LOCK_OWNER: common.lockOwner ?? '',
-    UPDATES_CACHE: finalize?.updatesCache ?? false
+    UPDATES_CACHE: finalize?.updatesCache ?? false,
+    SWITCH_AFTER: finalize?.switchAfter !== undefined,
+    ...finishValues(finalize?.switchAfter)
   }
   return withValues(RELEASE_SH, values)
 }
@@ -290,19 +314,35 @@ export interface FinishParams {
   keep?: string[]
   /** Releases whose seed records go (their shared paths stay in shared/). */
   seeded?: string[]
+  /**
+   * Copy the release just put live in the background, for the next deploy to start from, when
+   * the disk has room for twice its `bytes` (small files take whole blocks) and 64 MB more
+   * (copy-method copy, reuse previous).
+   */
+  spare?: { release: string; bytes: number }
 }
 
-/** Phase 9: prune, record events, compact the release log, release the lock. */
+/** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
 export function finishScript(p: FinishParams): string {
   return withValues(FINISH_SH, {
     DEPLOY_DIR: p.deployDir,
-    EVENTS: p.events.flat(),
-    PRUNE: p.prune,
-    FORGET: p.forget,
     LOCK_TOKEN: p.lockToken ?? '',
-    GUARD_KEEP: p.keep ?? [],
-    SEEDED: p.seeded ?? []
+    GUARD_KEEP: [],
+    ...finishValues(p)
   })
+}
+
+/** The values of lib/finish.sh, which finish.sh and release.sh (switchAfter) both run. */
+function finishValues(p: Omit<FinishParams, 'deployDir'> | undefined) {
+  return {
+    EVENTS: p?.events.flat() ?? [],
+    PRUNE: p?.prune ?? [],
+    FORGET: p?.forget ?? [],
+    SEEDED: p?.seeded ?? [],
+    FINISH_KEEP: p?.keep ?? [],
+    SPARE_RELEASE: p?.spare?.release ?? '',
+    SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
+  }
 }
 
 /**

@@ -156,14 +156,19 @@ export function parseUmask(text: string | undefined): number {
   return parseInt(text, 8) & 0o777
 }
 
-/** The copy started at lock time: `<name> <release id>`, as the inspect script reports it. */
+/**
+ * The copy of the live release the new one starts from: `<name> <release id>`, as the inspect
+ * script reports the copy it started at lock time, with a third word `spare` for the copy the
+ * previous deploy left.
+ */
 export function parsePrefetch(
   text: string | undefined
-): { name: string; from: string } | undefined {
+): { name: string; from: string; spare: boolean } | undefined {
   if (text === undefined) return undefined
   const [name, from, ...rest] = text.split(' ')
+  const spare = rest.length === 1 && rest[0] === 'spare'
   if (
-    rest.length > 0 ||
+    (rest.length > 0 && !spare) ||
     name === undefined ||
     from === undefined ||
     !/^base\.[A-Za-z0-9]{1,64}$/.test(name) ||
@@ -171,5 +176,5 @@ export function parsePrefetch(
   ) {
     throw new ServerDataError(`the server reported a base copy '${shown(text)}' of an unknown form`)
   }
-  return { name, from }
+  return { name, from, spare }
 }

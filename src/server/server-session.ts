@@ -6,6 +6,7 @@ import {
   ExecRefusedError,
   LockHeldError,
   RemoteCommandError,
+  ScriptUnreadError,
   ServerDataError,
   SwitchRefusedError,
   VerifyError,
@@ -45,7 +46,7 @@ import type { Appender } from '../sftp/remote-files.js'
 import { SftpError } from '../sftp/sftp-engine.js'
 import { walkTree } from '../sftp/sftp-tree.js'
 import { abortOverSftp, finishOverSftp, readLockOwner } from './sftp-finish.js'
-import { firstReads, inspectOverSftp, type FirstReads } from './sftp-inspect.js'
+import { firstReads, inspectOverSftp, recordReader, type FirstReads } from './sftp-inspect.js'
 import { prepareOverSftp, SftpVerifyFailure } from './sftp-release.js'
 import {
   LOCK_EXIT,
@@ -58,6 +59,7 @@ import {
   switchScript,
   sharedListingScript,
   type FinalizeParams,
+  type FinishParams,
   type InspectParams,
   type PrepareParams,
   type ReleaseParams
@@ -107,8 +109,19 @@ import type {
   Transfer,
   VerifyLevel
 } from '../settings.js'
+import { createHash } from 'node:crypto'
+import { Readable } from 'node:stream'
+import { promisify } from 'node:util'
+import { gunzip } from 'node:zlib'
 import type { TarEntry } from '../release/tar-writer.js'
-import { releaseMetadata, sftpUpload, sourceMetadata, tarEntryFor, tarUpload } from './upload.js'
+import {
+  releaseMetadata,
+  sftpUpload,
+  sourceManifest,
+  tarEntryFor,
+  type ReleaseMetadata
+} from './upload.js'
+import { parseView } from '../release/compact-manifest.js'
 
 export type Phase =
   'connect' | 'inspect' | 'upload' | 'switch' | 'after-switch' | 'health-check' | 'finish'
@@ -123,6 +136,8 @@ export type Base =
       sharedLinks: string[]
       /** Paths to remove from the copy whatever the plan says (they differ from the manifest). */
       remove: string[]
+      /** The server's manifest to put the new one together from (see FinalizeParams). */
+      manifest?: string
     }
   | {
       kind: 'cache'
@@ -131,6 +146,8 @@ export type Base =
       reason?: string
       /** Paths to remove from cache/ whatever the plan says. */
       remove: string[]
+      /** The server's manifest to put the new one together from (see FinalizeParams). */
+      manifest?: string
     }
 
 export interface ReleaseOptions {
@@ -147,7 +164,34 @@ export interface ReleaseOptions {
   beforeSwitch?: string
   /** One-line JSON: commit, ref, actor, run URL, time. */
   revision: string
+  /** Modification time of the metadata files sent (seconds): the same for every server. */
+  mtime: number
   signal?: AbortSignal
+}
+
+/**
+ * What a release sends as a tar stream. Servers whose archives have the same key receive the
+ * same bytes, so one archive, made once, can go to all of them.
+ */
+export interface ReleaseArchive {
+  key: string
+  /** Re-iterable (sized first, then streamed), made lazily. */
+  entries: Iterable<TarEntry>
+  /** Files in the archive, metadata included. */
+  fileCount: number
+  /** gzip at a level that follows the link, at gzip's default level, or not at all. */
+  compression: 'adaptive' | 'dense' | 'none'
+}
+
+/** The archive as it reaches one server (see GroupRun: one archive may feed many). */
+export interface ArchiveFeed {
+  stream: Readable
+  /** Receives the meter of what the server took of the stream. */
+  onMeter?: (taken: () => number | undefined) => void
+  /** The server no longer reads the stream (finished or failed). */
+  done?: () => void
+  /** The plan's files (and their bytes) the archive has carried so far, for its servers' reports. */
+  sent: { files: number; bytes: number }
 }
 
 /** How the server is reached: which inputs need a shell, and whether one may be used. */
@@ -210,10 +254,23 @@ export class ServerSession {
   switchUncertain: string | undefined
   plan: Plan | undefined
   base: Base | undefined
+  /** The starting point's manifest as an older version of atomic-deploy wrote it. */
   private manifestBlob: Buffer | undefined
+  /** The starting point's manifest view (see compact-manifest.ts), gzipped or not. */
+  private viewBlob: { data: Buffer; gzipped: boolean } | undefined
+  /** The starting point's manifest has the source's digest: nothing changed. */
+  private same = false
+  /**
+   * SFTP-only: the starting point's compact manifest records (less their suffixes) and its
+   * digest as read at inspect; the rest is read when the plan is made (readBaseOverSftp).
+   */
+  private sftpBase: { stem: string; old: string; digest?: Buffer } | undefined
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
-  private prefetched: { name: string; from: string } | undefined
+  private prefetched: { name: string; from: string; spare: boolean } | undefined
   private linksBlob: Buffer | undefined
+  private warnedNoGzip = false
+  /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
+  private metadata: Promise<ReleaseMetadata> | undefined
   /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
   access: 'shell' | 'sftp' = 'shell'
   /** What an SFTP-only inspect found left over by earlier runs. */
@@ -263,14 +320,24 @@ export class ServerSession {
     }
   }
 
+  /**
+   * Run a script. `again` gives the options for a second run when the first was not read (a
+   * server without gzip, on the connection's first script): a script with stdin needs it afresh.
+   */
   private async script(
     text: string,
-    options: Parameters<RemoteHost['run']>[1] = {}
+    options: Parameters<RemoteHost['run']>[1] = {},
+    again?: () => Parameters<RemoteHost['run']>[1]
   ): Promise<{ result: RunResult; output: ScriptOutput }> {
-    const result = await this.host.run(text, {
-      onStderrLine: line => this.log.info(line),
-      ...options
-    })
+    const run = (o: Parameters<RemoteHost['run']>[1]) =>
+      this.host.run(text, { onStderrLine: line => this.log.info(line), ...o })
+    let result: RunResult
+    try {
+      result = await run(options)
+    } catch (error) {
+      if (!(error instanceof ScriptUnreadError) || !again) throw error
+      result = await run(again())
+    }
     const output = parseScriptOutput(result.stdout)
     // What a script left alone and why (a release kept, a record not acted on).
     for (const line of values(output, 'warning')) this.log.warning(line)
@@ -290,10 +357,23 @@ export class ServerSession {
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
     deploy?: { transfer: Transfer },
     drift = false,
-    access: AccessOptions = { shell: 'auto', needsShell: [] }
+    access: AccessOptions = { shell: 'auto', needsShell: [] },
+    /**
+     * The digest of the source's manifest, for the server to compare with the starting point's
+     * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
+     */
+    digest?: Promise<string>
   ): Promise<void> {
     if (access.shell === 'none' || !this.host.exec)
-      return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none')
+      return this.inspectOverSftp(
+        pathInput,
+        lockOwner,
+        reuse,
+        access,
+        drift,
+        'shell is none',
+        digest
+      )
     // Whether the account runs commands is known only from the script's answer; the reads an
     // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
     // it runs none.
@@ -309,7 +389,8 @@ export class ServerSession {
       systemExact: SYSTEM_DIRECTORIES.exact,
       systemTrees: SYSTEM_DIRECTORIES.trees,
       ...(prefetch ? { prefetch } : {}),
-      drift
+      drift,
+      wantDigest: digest !== undefined
     }
     if (deploy && lockOwner) {
       // With transfer: sftp, SFTP must be there before anything is written.
@@ -320,14 +401,17 @@ export class ServerSession {
         tarOrSftp: deploy.transfer === 'auto'
       }
     }
+    // The digest goes on stdin as soon as the source is hashed: the script reads it last.
+    const withDigest = (): { stdin?: Readable } =>
+      digest ? { stdin: Readable.from(digestLine(digest)) } : {}
     let ran: { result: RunResult; output: ScriptOutput }
     try {
-      ran = await this.script(inspectScript(params))
+      ran = await this.script(inspectScript(params), withDigest(), withDigest)
     } catch (error) {
       if (!(error instanceof ExecRefusedError)) throw error
       const why = 'the server refuses to run commands for this account'
       if (await this.sftpOnlyPossible(why))
-        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early)
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early)
       throw new DeployRefusedError(
         `${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`
       )
@@ -341,14 +425,16 @@ export class ServerSession {
         result.code
       )
       if (await this.sftpOnlyPossible(why))
-        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early)
+        return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early)
     }
     if (params.require && value(output, 'refused') === 'need-sftp') {
       // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
       // before writing anything; ask again once SFTP is known to be there.
       await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false)
       ;({ result, output } = await this.script(
-        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } })
+        inspectScript({ ...params, require: { ...params.require, tarOrSftp: false } }),
+        withDigest(),
+        withDigest
       ))
     }
     await this.checkInspected(result, output, pathInput)
@@ -370,6 +456,10 @@ export class ServerSession {
       this.drift = summarizeDiff(parseListingDiff('drift', output.lines))
     const hooked = output.blobs.get('hooked')
     this.hooked = hooked ? hookedDiff(hooked) : undefined
+    if (this.prefetched?.spare)
+      this.log.info(
+        `the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`
+      )
     this.report.previousRelease = this.liveRelease
     const toolset = value(output, 'toolset')
     this.capabilities = {
@@ -457,6 +547,8 @@ export class ServerSession {
     access: AccessOptions,
     drift: boolean,
     why: string,
+    /** The source manifest's digest: a deploy, which plans against the starting point's. */
+    digest?: Promise<string>,
     early?: Promise<FirstReads | undefined>
   ): Promise<void> {
     this.access = 'sftp'
@@ -492,6 +584,7 @@ export class ServerSession {
       label: this.label,
       ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
       drift,
+      plans: digest !== undefined,
       onLocked: dir => {
         this.deployDir = dir
         if (lockOwner) this.lockToken = lockOwner.token
@@ -516,7 +609,7 @@ export class ServerSession {
         `${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(SERVER_LIMITS.listingBytes)}: changes made on the server since that release was deployed were not looked for`
       )
     this.liveRelease = state.liveRelease
-    this.manifestBlob = state.manifest
+    this.sftpBase = state.base
     this.linksBlob = state.links
     this.pendingBlob = state.pending
     this.driftChecked = drift
@@ -585,6 +678,14 @@ export class ServerSession {
     const current = output.blobs.get('current')?.toString('utf8')
     this.liveRelease = current === undefined ? undefined : liveReleaseOf(current, this.deployDir)
     this.manifestBlob = output.blobs.get('manifest')
+    const view = output.blobs.get('view')
+    const viewText = output.blobs.get('view-text')
+    this.viewBlob = view
+      ? { data: view, gzipped: true }
+      : viewText
+        ? { data: viewText, gzipped: false }
+        : undefined
+    this.same = output.lines.includes('same')
     this.linksBlob = output.blobs.get('links')
     this.prefetched = parsePrefetch(value(output, 'prefetch'))
   }
@@ -644,12 +745,14 @@ export class ServerSession {
 
   /** Decide the starting point and diff against it. */
   async makePlan(entries: ManifestEntry[], reuse: Reuse): Promise<Plan> {
-    this.base = await this.chooseBase(reuse)
-    const baseEntries = this.base.kind === 'none' ? [] : this.base.entries
+    this.base = await this.chooseBase(reuse, entries)
+    const baseEntries = this.base.kind === 'none' ? NO_ENTRIES : this.base.entries
     if (this.base.kind === 'none') this.log.info(`full upload: ${this.base.reason}`)
     else if (this.base.kind === 'cache' && this.base.reason)
       this.log.info(`full upload: ${this.base.reason}`)
-    this.plan = makePlan(entries, baseEntries)
+    // Servers that start from the same entries (the same view, or the source's own) share one
+    // plan: a group of ten with identical plans computes it once.
+    this.plan = { ...sharedPlan(entries, baseEntries) }
     const extra = this.base.kind === 'none' ? [] : this.base.remove
     if (extra.length > 0) {
       const planned = new Set(this.plan.remove)
@@ -658,12 +761,107 @@ export class ServerSession {
     return this.plan
   }
 
-  private async chooseBase(reuse: Reuse): Promise<Base> {
-    if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
-    const limits = {
-      compressed: SERVER_LIMITS.manifestBytes,
-      json: SERVER_LIMITS.manifestJsonBytes
+  /**
+   * The starting point's entries, from what the inspect script reported: the source's own when
+   * the server said `same` (its manifest has the source's digest), else its view, else the
+   * manifest an older version wrote (the new one is then sent whole). `stem` is the manifest's
+   * path under .atomic-deploy without its suffix (`cache`, `manifests/<id>`); `manifest` in the
+   * result names the server's manifest to put the new one together from, undefined when there
+   * is none to use. A record past its limit or not valid throws, naming it.
+   */
+  private async baseManifest(
+    local: ManifestEntry[],
+    stem: string
+  ): Promise<{ entries: ManifestEntry[]; manifest?: string } | undefined> {
+    if (this.access === 'sftp') await this.readBaseOverSftp(local)
+    const file = `${this.deployDir}/.atomic-deploy/${stem}`
+    const old = stem === 'cache' ? `${file}.manifest.json.gz` : `${file}.json.gz`
+    for (const [name, path] of [
+      ['view', `${file}.view.gz`],
+      ['view-text', `${file}.view`],
+      ['manifest', old]
+    ] as const) {
+      const size = this.tooLarge.get(name)
+      if (size !== undefined)
+        throw new Error(
+          `${path} is ${formatBytes(size)}, over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}`
+        )
     }
+    if (this.same) return { entries: local, manifest: stem }
+    if (this.viewBlob) {
+      const { data, gzipped } = this.viewBlob
+      try {
+        return { entries: await viewEntries(data, gzipped), manifest: stem }
+      } catch (error) {
+        throw new Error(
+          `${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${messageOf(error)})`,
+          { cause: error }
+        )
+      }
+    }
+    if (this.manifestBlob) {
+      try {
+        const limits = {
+          compressed: SERVER_LIMITS.manifestBytes,
+          json: SERVER_LIMITS.manifestJsonBytes
+        }
+        return { entries: (await parseManifest(this.manifestBlob, limits)).entries }
+      } catch (error) {
+        throw new Error(`${old} is not a valid manifest (${messageOf(error)})`, {
+          cause: error
+        })
+      }
+    }
+    return undefined
+  }
+
+  /**
+   * SFTP-only: what the inspect script would report of the starting point's manifest, read now
+   * that the source's digest is known. The digest read at inspect is the source's: `same`, and
+   * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
+   * the manifest an older version wrote, whichever is there in that order; one past its limit
+   * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
+   * that changes something.
+   */
+  private async readBaseOverSftp(local: ManifestEntry[]): Promise<void> {
+    const base = this.sftpBase
+    this.sftpBase = undefined
+    if (!base) return
+    const text = base.digest?.toString('latin1')
+    const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
+    if (have !== undefined && have === (await sourceManifest(local)).digest) {
+      this.same = true
+      return
+    }
+    const files = await this.host.files()
+    const over = new Map<string, number>()
+    const read = recordReader(files, over)
+    const limit = SERVER_LIMITS.manifestBytes
+    const candidates = [
+      ...(have !== undefined
+        ? [
+            { name: 'view', file: `${base.stem}.view.gz` },
+            { name: 'view-text', file: `${base.stem}.view` }
+          ]
+        : []),
+      { name: 'manifest', file: base.old }
+    ]
+    const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(
+      error => {
+        throw this.sftpFailure(error, 'reading the manifest')
+      }
+    )
+    const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
+    const chosen = candidates[i]
+    if (!chosen) return
+    const data = found[i]
+    if (!data) this.tooLarge.set(chosen.name, over.get(chosen.name) as number)
+    else if (chosen.name === 'manifest') this.manifestBlob = data
+    else this.viewBlob = { data, gzipped: chosen.name === 'view' }
+  }
+
+  private async chooseBase(reuse: Reuse, local: ManifestEntry[]): Promise<Base> {
+    if (reuse === 'none') return { kind: 'none', reason: 'reuse is none' }
     const metadata = `${this.deployDir}/.atomic-deploy`
     if (reuse === 'cache') {
       // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
@@ -671,11 +869,19 @@ export class ServerSession {
         this.log.warning(reason)
         return { kind: 'cache', exists: false, entries: [], remove: [], reason }
       }
-      if (this.tooLarge.has('manifest') || this.tooLarge.has('pending'))
+      if (this.tooLarge.has('pending'))
         return rebuild(
-          `${metadata}/cache.manifest.json.gz or cache.pending is over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`
+          `${metadata}/cache.pending is over the limit of ${formatBytes(SERVER_LIMITS.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`
         )
-      if (!this.manifestBlob)
+      let found: Awaited<ReturnType<ServerSession['baseManifest']>>
+      try {
+        found = await this.baseManifest(local, 'cache')
+      } catch (error) {
+        return rebuild(
+          `${messageOf(error)}; cache/ is rebuilt from scratch and the manifest written anew`
+        )
+      }
+      if (!found)
         return {
           kind: 'cache',
           exists: false,
@@ -683,14 +889,6 @@ export class ServerSession {
           remove: [],
           reason: 'cache/ has no manifest yet'
         }
-      let entries: ManifestEntry[]
-      try {
-        entries = (await parseManifest(this.manifestBlob, limits)).entries
-      } catch (error) {
-        return rebuild(
-          `${metadata}/cache.manifest.json.gz is not a valid manifest (${messageOf(error)}); cache/ is rebuilt from scratch and the manifest written anew`
-        )
-      }
       const pending = parsePending(this.pendingBlob)
       if (pending === undefined)
         return rebuild(
@@ -713,7 +911,12 @@ export class ServerSession {
           `the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`
         )
       const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
-      return { kind: 'cache', exists: true, ...withoutPaths(entries, [...pending, ...changed]) }
+      return {
+        kind: 'cache',
+        exists: true,
+        ...withoutPaths(found.entries, [...pending, ...changed]),
+        ...(found.manifest ? { manifest: found.manifest } : {})
+      }
     }
     if (this.liveRelease === undefined)
       return { kind: 'none', reason: 'first deploy (no current release)' }
@@ -725,7 +928,6 @@ export class ServerSession {
     }
     const file = `${metadata}/manifests/${this.liveRelease}`
     for (const [name, suffix, limit] of [
-      ['manifest', '.json.gz', SERVER_LIMITS.manifestBytes],
       ['links', '.links', SERVER_LIMITS.linksBytes],
       ['hooked', '.hook', SERVER_LIMITS.linksBytes]
     ] as const) {
@@ -735,17 +937,17 @@ export class ServerSession {
           `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`
         )
     }
-    if (!this.manifestBlob)
-      return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
     // The live release's records steer what is removed from its copy: if either fails
     // validation, the copy is not used at all, and this release is uploaded whole.
-    let manifest: Awaited<ReturnType<typeof parseManifest>>
-    let sharedLinks: string[]
+    let found: Awaited<ReturnType<ServerSession['baseManifest']>>
     try {
-      manifest = await parseManifest(this.manifestBlob, limits)
+      found = await this.baseManifest(local, `manifests/${this.liveRelease}`)
     } catch (error) {
-      return this.notReused(`${file}.json.gz is not a valid manifest (${messageOf(error)})`)
+      return this.notReused(messageOf(error))
     }
+    if (!found)
+      return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` }
+    let sharedLinks: string[]
     try {
       sharedLinks = parseLinkList(this.linksBlob ?? Buffer.alloc(0), `${file}.links`)
     } catch (error) {
@@ -754,13 +956,7 @@ export class ServerSession {
     // The copy loses its shared links (they are removed and linked again), and with them
     // whatever the release had at those paths: plan those paths as absent, so they are sent
     // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-    const linked = new Set(sharedLinks)
-    const underLink = (p: string): boolean => {
-      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-        if (linked.has(p.slice(0, i))) return true
-      return false
-    }
-    const entries = manifest.entries.filter(e => !underLink(e.path))
+    const entries = withoutLinked(found.entries, sharedLinks)
     // Paths changed in the live release since it was deployed (drift), or by its before-switch,
     // are not what its manifest says: the copy loses them, and the plan sends them again.
     const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])]
@@ -776,11 +972,11 @@ export class ServerSession {
       kind: 'release',
       id: this.liveRelease,
       sharedLinks,
-      ...withoutPaths(entries, untrusted)
+      ...withoutPaths(entries, untrusted),
+      ...(found.manifest ? { manifest: found.manifest } : {})
     }
   }
 
-  /** The live release's records cannot be trusted: say so, and start from nothing. */
   private notReused(problem: string): Base {
     this.log.warning(
       `${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`
@@ -820,12 +1016,87 @@ export class ServerSession {
     return 0o777 & ~(this.umask | 0o002)
   }
 
+  private releaseMetadata(options: ReleaseOptions): Promise<ReleaseMetadata> {
+    const plan = this.plan
+    if (!plan) throw new Error('release metadata before makePlan')
+    const base = this.base
+    // The server puts the new manifest together from its own, less what the plan removes (and
+    // the shared links, which the copy loses), plus the lines of what is sent; without a
+    // manifest there to start from, it gets the whole one.
+    const manifest = base?.kind === 'none' ? undefined : base?.manifest
+    this.metadata ??= releaseMetadata({
+      entries: options.entries,
+      delta: manifest ? plan.upload : undefined,
+      removed: [...plan.remove, ...(base?.kind === 'release' ? base.sharedLinks : [])],
+      checked: options.verify === 'full' ? options.entries : plan.upload,
+      revision: options.revision
+    })
+    return this.metadata
+  }
+
+  /** Where the plan's entries land, relative to the deploy directory. */
+  private relativeTarget(id: string): string {
+    return this.base?.kind === 'cache' ? 'cache' : `releases/${id}`
+  }
+
+  /**
+   * The tar stream this server's release needs, or undefined when files go over SFTP. Its key
+   * covers everything that makes up its bytes: the entries and their content, where they land,
+   * the directories' mode (the server's umask), the metadata and the compression.
+   */
+  async releaseArchive(options: ReleaseOptions): Promise<ReleaseArchive | undefined> {
+    const plan = this.plan
+    if (!plan || !this.base) throw new Error('releaseArchive before makePlan')
+    if (!this.useTar(options.transfer)) return undefined
+    const id = options.releaseId
+    const metadata = await this.releaseMetadata(options)
+    const compression = this.compression(options.compression)
+    const { mtime } = options
+    const metadataEntries: TarEntry[] = metadata.files.map(f => ({
+      path: `.atomic-deploy/tmp/${id}/${f.name}`,
+      type: 'file' as const,
+      mode: 0o600,
+      mtime,
+      size: f.data.length,
+      data: f.data
+    }))
+    const relativeTarget = this.relativeTarget(id)
+    const { sourceRoot } = options
+    const { directoryMode } = this
+    const key = createHash('sha256')
+    key.update(`${relativeTarget}\0${directoryMode}\0${compression}\0${sourceRoot}\0${mtime}\0`)
+    for (const f of metadata.files) key.update(`${f.name}\0`).update(f.data)
+    for (const e of plan.upload)
+      key.update(`${e.path}\0${e.type}\0${e.mode}\0${e.size}\0${e.sha256 ?? e.target ?? ''}\n`)
+    return {
+      key: key.digest('hex'),
+      entries: {
+        *[Symbol.iterator]() {
+          yield* metadataEntries
+          for (const e of plan.upload)
+            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
+        }
+      },
+      fileCount: metadataEntries.length + plan.uploadFiles,
+      compression
+    }
+  }
+
   /**
    * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
    * link shared paths, record metadata, run before-switch. On failure the server script has
-   * already removed the release; the error says why.
+   * already removed the release; the error says why. With a tar transfer, `feed` carries the
+   * archive (see releaseArchive); without one, files go over SFTP.
    */
-  async prepareRelease(options: ReleaseOptions): Promise<void> {
+  async prepareRelease(
+    options: ReleaseOptions,
+    feed?: ArchiveFeed,
+    /**
+     * Switch and finish in the same script once the release is ready (see FinalizeParams):
+     * phases 7 and 9 with it, for a single server with nothing to run or check after the switch.
+     */
+    switchAfter?: Omit<FinishParams, 'deployDir'>
+  ): Promise<void> {
     const plan = this.plan
     const base = this.base
     if (!plan || !base) throw new Error('prepareRelease before makePlan')
@@ -833,15 +1104,9 @@ export class ServerSession {
     const id = options.releaseId
     this.sharedPaths = options.sharedPaths ?? []
     const common = this.releaseParams(id)
-    const useTar = this.useTar(options.transfer)
-    const gzip = useTar && this.useGzip(options.compression, plan)
     const stale = this.staleReleases(id)
-    const metadata = await releaseMetadata(
-      options.entries,
-      options.verify === 'full' ? options.entries : plan.upload,
-      options.revision
-    )
-    const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`
+    const metadata = await this.releaseMetadata(options)
+    const relativeTarget = this.relativeTarget(id)
 
     const prepare: PrepareParams = {
       staleReleases: stale,
@@ -862,13 +1127,17 @@ export class ServerSession {
             : { kind: 'none' },
       copyMethod: options.copyMethod,
       remove: plan.remove,
-      transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' },
+      transfer: feed
+        ? { kind: 'tar', gzip: this.compression(options.compression) !== 'none' }
+        : { kind: 'sftp' },
       // A fresh, empty release has nothing a symlink could have been planted in.
       writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
     }
     const finalize: FinalizeParams = {
       fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
-      hasSums: metadata.hasSums,
+      manifestDigest: (await sourceManifest(options.entries)).digest,
+      ...(base.kind !== 'none' && base.manifest ? { manifestBase: base.manifest } : {}),
+      verifyAll: options.verify === 'full',
       oddSums: metadata.oddSums,
       links: metadata.links,
       shared: options.sharedPaths
@@ -878,24 +1147,35 @@ export class ServerSession {
       hook: options.beforeSwitch
         ? { name: 'before-switch', script: options.beforeSwitch, env: this.hookEnv(id) }
         : undefined,
-      updatesCache: base.kind === 'cache'
+      updatesCache: base.kind === 'cache',
+      ...(switchAfter ? { switchAfter } : {})
     }
     this.prepared = id
     // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
-    const sent = { files: 0, bytes: 0 }
+    // An archive counts for all the servers it goes to.
+    const sent = feed?.sent ?? { files: 0, bytes: 0 }
     const count = (size: number): void => {
       sent.files++
       sent.bytes += size
     }
     try {
-      const final = await this.transferAndFinalize(
-        options,
-        { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize },
-        count
-      )
+      let final: ScriptOutput
+      try {
+        final = await this.transferAndFinalize(
+          options,
+          { plan, metadata, relativeTarget, common, prepare, finalize },
+          count,
+          feed
+        )
+      } catch (error) {
+        // No answer from a script that switches: current may or may not point to the release.
+        if (switchAfter && error instanceof ConnectionError) this.switchUncertain = id
+        throw error
+      }
       sent.files = plan.uploadFiles
       sent.bytes = plan.uploadBytes
       this.reportPrepared(id, plan, final)
+      if (switchAfter) this.switchedAndFinished(id, final)
     } finally {
       this.report.filesUploaded = sent.files
       this.report.bytesUploaded = sent.bytes
@@ -920,56 +1200,39 @@ export class ServerSession {
     options: ReleaseOptions,
     p: {
       plan: Plan
-      useTar: boolean
-      gzip: boolean
-      metadata: Awaited<ReturnType<typeof releaseMetadata>>
+      metadata: ReleaseMetadata
       relativeTarget: string
       common: ReleaseParams
       prepare: PrepareParams
       finalize: FinalizeParams
     },
-    count: (size: number) => void
+    count: (size: number) => void,
+    feed: ArchiveFeed | undefined
   ): Promise<ScriptOutput> {
-    const { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize } = p
+    const { plan, metadata, relativeTarget, common, prepare, finalize } = p
     const id = options.releaseId
     let final: ScriptOutput
-    if (useTar) {
-      const metadataEntries: TarEntry[] = metadata.files.map(f => ({
-        path: `.atomic-deploy/tmp/${id}/${f.name}`,
-        type: 'file' as const,
-        mode: 0o600,
-        mtime: Math.floor(Date.now() / 1000),
-        size: f.data.length,
-        data: f.data
-      }))
-      const { sourceRoot } = options
-      const { directoryMode } = this
-      const entries: Iterable<TarEntry> = {
-        *[Symbol.iterator]() {
-          yield* metadataEntries
-          for (const e of plan.upload)
-            yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode)
-        }
-      }
-      const fileCount = metadataEntries.length + plan.uploadFiles
-      const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal, entry => {
-        if (!entry.path.startsWith('.atomic-deploy/')) count(entry.size ?? 0)
-      })
+    if (feed) {
       // A local read error truncates the stream; the server then reports a broken archive, but
       // the cause to report is the local one.
       let readError: Error | undefined
-      stream.on('error', error => (readError ??= error))
-      const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
-        stdin: stream,
-        signal: options.signal
-      })
-      // A cancelled run cuts the stream itself: that is the cause to report, not the read.
-      if (options.signal?.aborted) throw new AbortedError('cancelled (SIGINT/SIGTERM)')
-      if (readError && result.code !== 0) {
-        throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+      feed.stream.on('error', error => (readError ??= error))
+      try {
+        const { result, output } = await this.script(releaseScript(common, prepare, finalize), {
+          stdin: feed.stream,
+          signal: options.signal,
+          ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
+        })
+        // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+        if (options.signal?.aborted) throw new AbortedError('cancelled (SIGINT/SIGTERM)')
+        if (readError && result.code !== 0) {
+          throw new Error(`${this.label}: reading the source failed: ${readError.message}`)
+        }
+        this.checkRelease(result, output, id, metadata)
+        final = output
+      } finally {
+        feed.done?.()
       }
-      this.checkRelease(result, output, id, metadata)
-      final = output
     } else {
       const first = await this.script(releaseScript(common, prepare), { signal: options.signal })
       this.checkRelease(first.result, first.output, id, metadata, 'prepared')
@@ -991,6 +1254,26 @@ export class ServerSession {
       final = second.output
     }
     return final
+  }
+
+  /** What a release script that switched and finished reported after `ready`. */
+  private switchedAndFinished(id: string, final: ScriptOutput): void {
+    const now = value(final, 'current')
+    if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
+      this.switchUncertain = id
+      throw new Error(
+        `${this.label}: current reads back as '${printable(now ?? '(nothing)')}', expected 'releases/${id}'`
+      )
+    }
+    this.switchedTo = id
+    this.log.info(`current -> releases/${id}`)
+    for (const line of values(final, 'pruned')) this.log.info(`pruned release ${line}`)
+    if (final.lines.includes('unlocked')) this.lockToken = undefined
+    this.prepared = undefined
+    if (!final.lines.includes('finished'))
+      this.log.warning(
+        `finishing failed after the switch. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`
+      )
   }
 
   /** What the release script reported once the release is ready. */
@@ -1019,7 +1302,7 @@ export class ServerSession {
     const id = options.releaseId
     this.sharedPaths = options.sharedPaths ?? []
     const files = await this.host.files()
-    const { manifest } = await sourceMetadata(options.entries)
+    const manifest = await sourceManifest(options.entries)
     this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path)
     let result
     try {
@@ -1164,16 +1447,21 @@ export class ServerSession {
     return false
   }
 
-  private useGzip(compression: Compression, plan: Plan): boolean {
-    if (compression === 'none') return false
+  /**
+   * How the archive is compressed: `auto` follows the link (see adaptLevel), `gzip` is gzip's
+   * default level throughout, `none` sends it as it is.
+   */
+  private compression(compression: Compression): ReleaseArchive['compression'] {
+    if (compression === 'none') return 'none'
     // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
     if (!this.tools.has('gzip')) {
-      if (compression === 'gzip')
+      if (compression === 'gzip' && !this.warnedNoGzip) {
+        this.warnedNoGzip = true
         this.log.warning('compression is gzip but the server has no gzip: sending uncompressed')
-      return false
+      }
+      return 'none'
     }
-    if (compression === 'gzip') return true
-    return plan.uploadBytes >= 64 * 1024
+    return compression === 'gzip' ? 'dense' : 'adaptive'
   }
 
   private hookEnv(id: string): Record<string, string> {
@@ -1385,49 +1673,81 @@ export class ServerSession {
     if (token !== undefined && output.lines.includes('unlocked')) this.lockToken = undefined
   }
 
-  /** Phase 9: record the switch, prune, compact the log, unlock. */
-  async finish(events: [string, string][], prune: string[]): Promise<void> {
+  /**
+   * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
+   * the next deploy will start from (see spareCommand).
+   */
+  async finish(
+    events: [string, string][],
+    prune: string[],
+    spare?: { release: string; bytes: number }
+  ): Promise<void> {
+    if (this.access === 'sftp') return this.finishOverSftp(events, prune)
+    const { result, output } = await this.script(
+      finishScript({ deployDir: this.deployDir, ...this.finishParams(events, prune, spare) })
+    )
+    this.finished(result, output)
+  }
+
+  /** Phase 9 over SFTP alone (no spare copy: it would take a cp on the server). */
+  private async finishOverSftp(events: [string, string][], prune: string[]): Promise<void> {
     const gone = [...releaseStates(this.events)]
       .filter(([, state]) => state === 'gone')
       .map(([id]) => id)
-    if (this.access === 'sftp') {
-      const done = await finishOverSftp({
-        files: await this.host.files(),
-        log: this.log,
-        deployDir: this.deployDir,
-        events,
-        prune,
-        forget: [...prune, ...gone],
-        lockToken: this.lockToken,
-        seedRecords: [
-          ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
-          ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
-        ],
-        protectedReleases: [this.liveRelease, this.switchedTo],
-        hints: this.releaseDirsHint,
-        logFile: this.takeLogFile(),
-        ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
-      }).catch(error => {
-        throw this.sftpFailure(error, 'finishing')
-      })
-      for (const id of done.pruned) this.log.info(`pruned release ${id}`)
-      if (done.unlocked) this.lockToken = undefined
-      this.prepared = undefined
-      return
+    const done = await finishOverSftp({
+      files: await this.host.files(),
+      log: this.log,
+      deployDir: this.deployDir,
+      events,
+      prune,
+      forget: [...prune, ...gone],
+      lockToken: this.lockToken,
+      seedRecords: [
+        ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+        ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
+      ],
+      protectedReleases: [this.liveRelease, this.switchedTo],
+      hints: this.releaseDirsHint,
+      logFile: this.takeLogFile(),
+      ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
+    }).catch(error => {
+      throw this.sftpFailure(error, 'finishing')
+    })
+    for (const id of done.pruned) this.log.info(`pruned release ${id}`)
+    if (done.unlocked) this.lockToken = undefined
+    this.prepared = undefined
+  }
+
+  /**
+   * What phase 9 does here, for finish.sh or for the release script's own finish. `made` is
+   * the release this run is making, for a finish decided before the release script runs (the
+   * release script's own): it is then the release switched to and the one seeded.
+   */
+  finishParams(
+    events: [string, string][],
+    prune: string[],
+    spare?: { release: string; bytes: number },
+    made?: string
+  ): Omit<FinishParams, 'deployDir'> {
+    const gone = [...releaseStates(this.events)]
+      .filter(([, state]) => state === 'gone')
+      .map(([id]) => id)
+    return {
+      events,
+      prune,
+      forget: [...prune, ...gone],
+      lockToken: this.lockToken,
+      // Never pruned, whatever the plan said: the release live when the run began, and the
+      // one it switched to (the guard also keeps whatever current points to).
+      keep: [this.liveRelease, this.switchedTo ?? made].filter(
+        (id): id is string => id !== undefined
+      ),
+      seeded: [this.prepared ?? made].filter((id): id is string => id !== undefined),
+      ...(spare ? { spare } : {})
     }
-    const { result, output } = await this.script(
-      finishScript({
-        deployDir: this.deployDir,
-        events,
-        prune,
-        forget: [...prune, ...gone],
-        lockToken: this.lockToken,
-        // Never pruned, whatever the plan said: the release live when the run began, and the
-        // one it switched to (the guard also keeps whatever current points to).
-        keep: [this.liveRelease, this.switchedTo].filter((id): id is string => id !== undefined),
-        seeded: this.prepared !== undefined ? [this.prepared] : []
-      })
-    )
+  }
+
+  private finished(result: RunResult, output: ScriptOutput): void {
     if (result.code !== 0 || !output.lines.includes('finished')) {
       throw new RemoteCommandError(
         `${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`,
@@ -1446,6 +1766,44 @@ export class ServerSession {
  * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
  * removals that make a copy match what is left.
  */
+/** A starting point with no entries (a full upload). */
+const NO_ENTRIES: ManifestEntry[] = []
+
+/** withoutLinked's results, by the entries and the links: servers alike share them. */
+const unlinked = new WeakMap<ManifestEntry[], Map<string, ManifestEntry[]>>()
+
+/** `entries` less the shared links and whatever lies beneath them (computed once per pair). */
+function withoutLinked(entries: ManifestEntry[], sharedLinks: string[]): ManifestEntry[] {
+  if (sharedLinks.length === 0) return entries
+  const key = sharedLinks.join('\0')
+  let byLinks = unlinked.get(entries)
+  if (!byLinks) unlinked.set(entries, (byLinks = new Map()))
+  let kept = byLinks.get(key)
+  if (!kept) {
+    const linked = new Set(sharedLinks)
+    const underLink = (p: string): boolean => {
+      for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+        if (linked.has(p.slice(0, i))) return true
+      return false
+    }
+    kept = entries.filter(e => !underLink(e.path))
+    byLinks.set(key, kept)
+  }
+  return kept
+}
+
+/** Plans made, by the entries they compare: the same two arrays give the same plan. */
+const plans = new WeakMap<ManifestEntry[], WeakMap<ManifestEntry[], Plan>>()
+
+/** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
+function sharedPlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
+  let byBase = plans.get(local)
+  if (!byBase) plans.set(local, (byBase = new WeakMap()))
+  let plan = byBase.get(base)
+  if (!plan) byBase.set(base, (plan = makePlan(local, base)))
+  return plan
+}
+
 function withoutPaths(
   entries: ManifestEntry[],
   paths: string[]
@@ -1500,4 +1858,45 @@ function parsePending(blob: Buffer | undefined): string[] | undefined {
 /** `1 file`, `3,500 files`. */
 function files(n: number): string {
   return `${formatCount(n)} file${n === 1 ? '' : 's'}`
+}
+
+/** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
+async function* digestLine(digest: Promise<string>): AsyncGenerator<Buffer> {
+  let line = '-'
+  try {
+    line = await digest
+  } catch {
+    // The deploy fails on the scan's error once the inspect phase is over.
+  }
+  yield Buffer.from(`${line}\n`)
+}
+
+/** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
+const VIEW_LIMIT = SERVER_LIMITS.manifestJsonBytes
+
+/** Views parsed, by their bytes: servers that share a starting point share the work. */
+const views = new Map<string, Promise<ManifestEntry[]>>()
+
+/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
+function viewEntries(blob: Buffer, gzipped: boolean): Promise<ManifestEntry[]> {
+  const key = `${gzipped ? 'gz' : 'text'} ${createHash('sha256').update(blob).digest('hex')}`
+  let parsed = views.get(key)
+  if (!parsed) {
+    parsed = (async () => {
+      let text = blob
+      if (gzipped) {
+        try {
+          text = await promisify(gunzip)(blob, { maxOutputLength: VIEW_LIMIT })
+        } catch (error) {
+          if ((error as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE')
+            throw new Error(`it unpacks to more than ${VIEW_LIMIT} bytes`, { cause: error })
+          throw error
+        }
+      }
+      if (text.length > VIEW_LIMIT) throw new Error(`it is over ${VIEW_LIMIT} bytes`)
+      return parseView(text)
+    })()
+    views.set(key, parsed)
+  }
+  return parsed
 }

@@ -2,7 +2,8 @@
  * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
  * what must be refused (before anything is written), create the layout, take the lock with
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
- * release directories, the release log, and the manifest the new release starts from.
+ * release directories, the release log, and the digest of the manifest the new release starts
+ * from (its view is read when the plan needs it: see ServerSession's readBaseOverSftp).
  *
  * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
  * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
@@ -47,6 +48,11 @@ export interface SftpInspectOptions {
   drift?: boolean
   /** firstReads(), already under way. */
   firstReads?: Promise<FirstReads>
+  /**
+   * Read the digest of the starting point's manifest: a deploy (or its dry run) plans against
+   * it. Not for a rollback, which needs no manifest.
+   */
+  plans?: boolean
 }
 
 export interface SftpInspection {
@@ -63,8 +69,12 @@ export interface SftpInspection {
    * (`log`, `manifest`, `links`, `pending`, `hooked`, and `listing` for the drift check).
    */
   tooLarge: Map<string, number>
-  /** The manifest of the starting point (the live release, or cache/). */
-  manifest?: Buffer
+  /**
+   * The starting point's manifest, when a plan is to be made against it: its compact records,
+   * less their suffixes (Layout.manifestStem, or cacheStem); the file an older version wrote
+   * instead; and `<stem>.digest` as read (missing: none, or written by an older version).
+   */
+  base?: { stem: string; old: string; digest?: Buffer }
   /** The shared links recorded with the live release. */
   links?: Buffer
   /** cache.pending, with reuse: cache. */
@@ -325,13 +335,20 @@ async function inspected(
   }
 }
 
-type RecordReader = (name: string, file: string, limit: number) => Promise<Buffer | undefined>
+export type RecordReader = (
+  name: string,
+  file: string,
+  limit: number
+) => Promise<Buffer | undefined>
+
+/** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
+const DIGEST_BYTES = 128
 
 /**
  * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
  * the inspect script reports it (`toolarge <name> <bytes>`).
  */
-function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): RecordReader {
+export function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): RecordReader {
   return async (name, file, limit) => {
     try {
       return await readRecord(files, file, limit)
@@ -372,12 +389,17 @@ async function liveRecords(
   const read = recordReader(files, tooLarge)
   const nothing = Promise.resolve(undefined)
   const { manifestBytes, linksBytes } = SERVER_LIMITS
-  const [manifest, links, pending, hooked, drift] = await Promise.all([
-    cache
-      ? read('manifest', layout.cacheManifest, manifestBytes)
+  // Only the digest of the starting point's manifest: the same as the source's, and nothing
+  // more of it crosses the wire (a deploy with nothing changed); its view is read otherwise.
+  const base = !options.plans
+    ? undefined
+    : cache
+      ? { stem: layout.cacheStem, old: layout.cacheManifest }
       : options.reuse === 'previous' && id !== undefined
-        ? read('manifest', layout.manifest(id), manifestBytes)
-        : nothing,
+        ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
+        : undefined
+  const [digest, links, pending, hooked, drift] = await Promise.all([
+    base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
     id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
     cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
     // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
@@ -386,7 +408,7 @@ async function liveRecords(
     options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
   ])
   return {
-    ...(manifest ? { manifest } : {}),
+    ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
     ...(links ? { links } : {}),
     ...(pending ? { pending } : {}),
     ...(hooked ? { hooked } : {}),

@@ -19,11 +19,21 @@ export interface Layout {
   manifests: string
   revisions: string
   tmp: string
+  /** The cache's manifest as an older version of atomic-deploy wrote it (JSON, gzipped). */
   cacheManifest: string
+  /** The cache's compact manifest records, less their suffixes (see manifestStem). */
+  cacheStem: string
   /** Paths an interrupted sync of cache/ may have left unlike its manifest (JSON lines). */
   cachePending: string
   release(id: string): string
+  /** A release's manifest as an older version of atomic-deploy wrote it (JSON, gzipped). */
   manifest(id: string): string
+  /**
+   * A release's compact manifest records (see compact-manifest.ts), less their suffixes:
+   * `.m2` (the manifest), `.digest` (its sha256) and `.view.gz` (`.view` where a shell deploy
+   * found no gzip), as lib/manifest.sh's install_manifest writes them.
+   */
+  manifestStem(id: string): string
   links(id: string): string
   /** The release's listing when it was verified (list_tree's lines). */
   listing(id: string): string
@@ -53,9 +63,11 @@ export function layoutOf(dir: string): Layout {
     revisions: `${meta}/revisions`,
     tmp: `${meta}/tmp`,
     cacheManifest: `${meta}/cache.manifest.json.gz`,
+    cacheStem: `${meta}/cache`,
     cachePending: `${meta}/cache.pending`,
     release: id => `${dir}/releases/${id}`,
     manifest: id => `${meta}/manifests/${id}.json.gz`,
+    manifestStem: id => `${meta}/manifests/${id}`,
     links: id => `${meta}/manifests/${id}.links`,
     listing: id => `${meta}/manifests/${id}.listing`,
     ready: id => `${meta}/manifests/${id}.ready`,
@@ -63,9 +75,14 @@ export function layoutOf(dir: string): Layout {
     revision: id => `${meta}/revisions/${id}.json`,
     seeded: id => `${meta}/seeded.${id}`,
     records: id =>
-      ['json.gz', 'links', 'listing', 'ready', 'hook'].map(s => `${meta}/manifests/${id}.${s}`)
+      [...COMPACT_SUFFIXES, 'json.gz', 'links', 'listing', 'ready', 'hook'].map(
+        s => `${meta}/manifests/${id}.${s}`
+      )
   }
 }
+
+/** The suffixes of a compact manifest's records (see Layout.manifestStem). */
+export const COMPACT_SUFFIXES = ['m2', 'digest', 'view.gz', 'view'] as const
 
 /** One release-log line, as the shell scripts write it: `event<TAB>id<TAB>time`. */
 export function logLine(event: string, id: string, now: Date = new Date()): string {

@@ -5,8 +5,10 @@
  * with verify: full, every file read back and hashed here), link shared paths, and record the
  * manifest, the revision and the release log, with the same files the shell scripts write.
  */
+import { gzipSync } from 'node:zlib'
 import { DeployRefusedError } from '../errors.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
+import { manifestView } from '../release/compact-manifest.js'
 import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
@@ -19,7 +21,14 @@ import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
 import { shown } from './server-data.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
 import type { Base } from './server-session.js'
-import { layoutOf, linkListText, logLine, MODES, type Layout } from './sftp-layout.js'
+import {
+  COMPACT_SUFFIXES,
+  layoutOf,
+  linkListText,
+  logLine,
+  MODES,
+  type Layout
+} from './sftp-layout.js'
 import { listingLine as actualListingLine } from './sftp-listing.js'
 import { listingLine } from './upload.js'
 
@@ -39,8 +48,8 @@ export interface SftpReleaseOptions {
   sharedConflict: SharedConflict
   /** One-line JSON revision record. */
   revision: string
-  /** The gzipped manifest of `entries`. */
-  manifest: Buffer
+  /** The compact manifest of `entries` and its digest (see compact-manifest.ts). */
+  manifest: { text: Buffer; digest: string }
   /** Incomplete releases of earlier runs, to remove first. */
   staleReleases: string[]
   /** Leftovers the inspect phase found. */
@@ -212,10 +221,19 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   )
   const write = (path: string, data: Buffer, mode: number): Promise<void> =>
     files.writeFile(path, data, { mode, temporaryDir: L.tmp, signal })
+  // The manifest as lib/manifest.sh's install_manifest leaves it, so that a shell deploy that
+  // follows puts its next manifest together from it, or finds nothing changed by its digest.
+  const view = gzipSync(manifestView(o.manifest.text), { level: 6 })
+  const writeManifest = (stem: string): Promise<unknown> =>
+    Promise.all([
+      write(`${stem}.view.gz`, view, MODES.privateFile),
+      write(`${stem}.m2`, o.manifest.text, MODES.privateFile),
+      write(`${stem}.digest`, Buffer.from(`${o.manifest.digest}\n`), MODES.privateFile)
+    ])
   const metadata = quiet(
     scratch.then(() =>
       Promise.all([
-        write(L.manifest(id), o.manifest, MODES.privateFile),
+        writeManifest(L.manifestStem(id)),
         write(L.revision(id), Buffer.from(`${o.revision}\n`), MODES.privateFile)
       ])
     )
@@ -302,8 +320,12 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   await Promise.all([planned, metadata, leftovers, started])
   // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
   if (o.base.kind === 'cache') {
-    await write(L.cacheManifest, o.manifest, MODES.privateFile)
-    await removeTree(files, L.cachePending, { guard, signal })
+    await writeManifest(L.cacheStem)
+    // What an older version wrote, a view without gzip, the paths pending: all superseded.
+    await removeTrees(files, [L.cacheManifest, `${L.cacheStem}.view`, L.cachePending], {
+      guard,
+      signal
+    })
   }
   const recorded = Promise.all([
     listingFile.commit(Buffer.from(listing)),
@@ -446,7 +468,16 @@ async function build(
     // rewritten once the release is verified; until then cache.pending names the paths this
     // sync touches, so an interrupted sync costs the next deploy only those (as release.sh).
     if (!base.exists) {
-      await removeTrees(files, [L.cacheManifest, L.cachePending, L.cache], { guard, signal })
+      await removeTrees(
+        files,
+        [
+          ...COMPACT_SUFFIXES.map(s => `${L.cacheStem}.${s}`),
+          L.cacheManifest,
+          L.cachePending,
+          L.cache
+        ],
+        { guard, signal }
+      )
       await files.mkdir(L.cache, MODES.layoutDir, signal)
     } else {
       // What the sync writes into, and what is copied from cache/, checked first.

@@ -1,12 +1,14 @@
 /**
- * What travels to the server for a release: the metadata files (expected listing, checksums,
- * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
+ * What travels to the server for a release: the metadata files (the manifest lines of what
+ * changed, the paths removed, the revision record) and the changed entries, as one tar stream or
+ * over SFTP.
  */
 import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
-import { createGzip } from 'node:zlib'
+import { DENSE_LEVEL, LevelGzip } from './archive-stream.js'
 import type { Log } from '../logger.js'
-import { piecesToBuffer, serializeManifest, type ManifestEntry } from '../release/manifest.js'
+import { compactManifest, escapeField, manifestText } from '../release/compact-manifest.js'
+import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
 import type { RemoteFiles } from '../sftp/remote-files.js'
@@ -29,69 +31,63 @@ export function listingLine(entry: ManifestEntry): string {
 export interface ReleaseMetadata {
   /** Files for .atomic-deploy/tmp/<id>/. */
   files: { name: string; data: Buffer }[]
-  /** Whether the `sums` file lists anything for sha256sum -c. */
-  hasSums: boolean
   /** Files whose names sha256sum -c cannot take, checked one by one. */
   oddSums: { path: string; sha256: string }[]
   /** Symlinks whose targets are read back. */
   links: { path: string; target: string }[]
 }
 
-const manifestFiles = new WeakMap<
-  ManifestEntry[],
-  Promise<{ expected: Buffer; manifest: Buffer }>
->()
+const manifests = new WeakMap<ManifestEntry[], Promise<{ text: Buffer; digest: string }>>()
 
 /**
- * The parts of the metadata that depend on the source alone: the listing the release must match
- * and the gzipped manifest. Computed once per scan (main starts it while connections are made),
- * however many servers ask.
+ * The source's manifest (see compact-manifest.ts) and its digest. Computed once per scan (main
+ * starts it while connections are made), however many servers ask.
  */
-export function sourceMetadata(
+export function sourceManifest(
   entries: ManifestEntry[]
-): Promise<{ expected: Buffer; manifest: Buffer }> {
-  let files = manifestFiles.get(entries)
-  if (!files) {
-    files = serializeManifest({ version: 1, entries, sharedLinks: [] }).then(manifest => ({
-      expected: piecesToBuffer(entries, listingLine),
-      manifest
-    }))
-    manifestFiles.set(entries, files)
+): Promise<{ text: Buffer; digest: string }> {
+  let manifest = manifests.get(entries)
+  if (!manifest) {
+    // A macrotask later: a 50,000-entry manifest takes a while, and connections are being made.
+    manifest = new Promise(resolve => setImmediate(() => resolve(compactManifest(entries))))
+    manifests.set(entries, manifest)
   }
-  return files
+  return manifest
 }
 
 /**
- * The files the server verifies the release with. `checked` are the entries whose content is
- * checked (the uploaded ones, or all with verify: full); every entry is listed.
+ * The files the server puts the release's manifest together with, and verifies it against:
+ * `delta`, the manifest lines of what is sent (or of every entry, when the server has no
+ * manifest to start from); `removed`, the paths dropped from that manifest (escaped, a line
+ * each), and the revision record. The server derives the listing and the sha256 list from the
+ * manifest it assembles (lib/manifest.sh). `checked` are the entries whose content is checked
+ * (the uploaded ones, or all with verify: full): those with names sha256sum -c cannot take, and
+ * symlinks, are checked apart.
  */
-export async function releaseMetadata(
-  entries: ManifestEntry[],
-  checked: ManifestEntry[],
+export async function releaseMetadata(p: {
+  entries: ManifestEntry[]
+  /** The entries sent, or undefined for the whole manifest. */
+  delta: ManifestEntry[] | undefined
+  removed: string[]
+  checked: ManifestEntry[]
   revision: string
-): Promise<ReleaseMetadata> {
-  const oddSums: { path: string; sha256: string }[] = []
+}): Promise<ReleaseMetadata> {
   // The listing only shows a link target's length, so checked links are read back.
-  const links = checked
+  const links = p.checked
     .filter(e => e.type === 'symlink')
     .map(e => ({ path: e.path, target: e.target ?? '' }))
-  const sums = piecesToBuffer(checked, e => {
-    if (e.type !== 'file' || !e.sha256) return ''
-    // sha256sum -c cannot express these names the same way in GNU and BusyBox.
-    if (/[\n\r\\]/.test(e.path)) {
-      oddSums.push({ path: e.path, sha256: e.sha256 })
-      return ''
-    }
-    return `${e.sha256}  ./${e.path}\n`
-  })
-  const { expected, manifest } = await sourceMetadata(entries)
+  // sha256sum -c cannot express these names the same way in GNU and BusyBox.
+  const oddSums = p.checked
+    .filter(e => e.type === 'file' && e.sha256 && /[\n\r\\]/.test(e.path))
+    .map(e => ({ path: e.path, sha256: e.sha256 as string }))
+  const delta = p.delta ? manifestText(p.delta) : (await sourceManifest(p.entries)).text
+  const removed = Buffer.from(p.removed.map(r => `${escapeField(r)}\n`).join(''))
   const files = [
-    { name: 'expected', data: expected },
-    { name: 'sums', data: sums },
-    { name: 'manifest.json.gz', data: manifest },
-    { name: 'revision.json', data: Buffer.from(`${revision}\n`) }
+    { name: 'delta', data: delta },
+    { name: 'removed', data: removed },
+    { name: 'revision.json', data: Buffer.from(`${p.revision}\n`) }
   ]
-  return { files, hasSums: sums.length > 0, oddSums, links }
+  return { files, oddSums, links }
 }
 
 /** A manifest entry as a tar entry under `prefix`. Directories get `directoryMode`. */
@@ -128,20 +124,19 @@ export function countBytes(source: Readable, count: (bytes: number) => void): Re
   return source.pipe(counter)
 }
 
-/** The archive of `entries`, gzipped or not, reporting progress while it is read. */
-export function tarUpload(
+/**
+ * The archive of `entries`, compressed as asked, reporting progress while it is read. `gzip` is
+ * the compressor, for the level to follow the link (see adaptLevel); undefined when the archive
+ * goes uncompressed.
+ */
+export function archiveStream(
   entries: Iterable<TarEntry>,
-  fileCount: number,
-  gzip: boolean,
-  log: Log,
+  compression: 'adaptive' | 'dense' | 'none',
+  progress: UploadProgress,
   signal?: AbortSignal,
   /** Called with each file entry once it is in the archive. */
   onFile?: (entry: TarEntry) => void
-): Readable {
-  // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-  // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
-  // large tree's entries never all exist at once.
-  const progress = new UploadProgress(log, fileCount, tarSize(entries)).start()
+): { stream: Readable; gzip?: LevelGzip } {
   const tar = createTarStream(entries, {
     signal,
     onEntry: (_, entry) => {
@@ -150,15 +145,22 @@ export function tarUpload(
       onFile?.(entry)
     }
   })
+  // Progress counts archive bytes as they leave the tar writer, against the archive's size.
   const counted = countBytes(tar, n => (progress.bytes += n))
   const stop = (): void => progress.stop()
   counted.on('end', stop).on('close', stop).on('error', stop)
-  if (!gzip) return counted
-  // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
-  // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
-  const zipped = createGzip({ level: 1, chunkSize: 64 * 1024 })
-  counted.on('error', error => zipped.destroy(error))
-  return counted.pipe(zipped)
+  if (compression === 'none') return { stream: counted }
+  // Dense to start with either way: see adaptLevel.
+  const gzip = new LevelGzip(DENSE_LEVEL)
+  counted.on('error', error => gzip.destroy(error))
+  return { stream: counted.pipe(gzip), gzip }
+}
+
+/** Progress of an archive: its size is known before it is read, without reading a file. */
+export function archiveProgress(log: Log, entries: Iterable<TarEntry>, fileCount: number) {
+  // `entries` is iterated twice (size, then content): a re-iterable, made lazily, so a large
+  // tree's entries never all exist at once.
+  return new UploadProgress(log, fileCount, tarSize(entries))
 }
 
 export interface SftpUploadOptions {

@@ -4,8 +4,9 @@
  * the same for every script and every login shell.
  */
 import type { ClientChannel } from 'ssh2'
-import { ConnectionError, ExecRefusedError, ServerDataError } from '../errors.js'
-import { BOOTSTRAP } from './bootstrap.js'
+import { gzipSync } from 'node:zlib'
+import { ConnectionError, ExecRefusedError, ScriptUnreadError, ServerDataError } from '../errors.js'
+import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
 import {
   SCRIPT_OUTPUT_LIMIT,
@@ -13,6 +14,7 @@ import {
   type RunOptions,
   type RunResult
 } from './remote-host.js'
+import { takenMeter } from './ssh2-internals.js'
 
 const STDERR_TAIL = 8192
 
@@ -32,9 +34,15 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
   else channel.close()
 }
 
-/** A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script. */
-function framed(script: string): Buffer {
-  return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
+/**
+ * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
+ * gzipped, `z`, the length of the gzip data, a newline, the data.
+ */
+function framed(script: string, compress: boolean): Buffer {
+  if (!compress) return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
+  // Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time.
+  const data = gzipSync(script, { level: 6 })
+  return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
 export class ExecChannels {
@@ -211,8 +219,36 @@ export class ExecChannels {
     this.dropIdleSftp()
   }
 
+  /**
+   * Scripts go gzipped (a third of their bytes) where the server has gzip: tried on the first
+   * script, and known from its result on (see BOOTSTRAP).
+   */
+  private compress: boolean | undefined
+
   async run(script: string, options: RunOptions = {}): Promise<RunResult> {
-    const payload = framed(script)
+    const compress = this.compress !== false
+    const result = await this.runOnce(script, options, compress)
+    if (compress && this.compress === undefined) {
+      if (result.code === UNREADABLE_SCRIPT && result.stdout.length === 0) {
+        this.compress = false
+        // Nothing of it ran: the script again, as it is.
+        if (options.stdin)
+          throw new ScriptUnreadError(
+            `${this.label}: the server could not read a gzipped script (no gzip?)`
+          )
+        return this.runOnce(script, options, false)
+      }
+      this.compress = true
+    }
+    return result
+  }
+
+  private async runOnce(
+    script: string,
+    options: RunOptions,
+    compress: boolean
+  ): Promise<RunResult> {
+    const payload = framed(script, compress)
     const { channel, sent } = await this.takeChannel(payload)
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
@@ -236,18 +272,28 @@ export class ExecChannels {
       // The server is untrusted: a script that stops answering (no byte either way for
       // command-timeout), or one that sends more than any script of ours prints, is stopped
       // rather than waited for or buffered.
+      // Progress is a time stamp, checked when the timer fires: a timer reset on every chunk of
+      // a long upload cost more CPU than anything else per chunk.
+      let last = Date.now()
       let idle: NodeJS.Timeout | undefined
-      const progress = (): void => {
-        if (settled) return
-        clearTimeout(idle)
+      const watch = (delay: number): void => {
         idle = setTimeout(() => {
+          if (settled) return
+          const quiet = Date.now() - last
+          if (quiet < this.connection.idleMs) {
+            watch(this.connection.idleMs - quiet)
+            return
+          }
           failure ??= this.connection.stalled('running a script')
           stop()
           // The channel's close may never come from a server that answers nothing.
           setTimeout(finish, 2000).unref()
-        }, this.connection.idleMs)
+        }, delay)
       }
-      progress()
+      const progress = (): void => {
+        last = Date.now()
+      }
+      watch(this.connection.idleMs)
       const finish = (): void => {
         if (settled) return
         settled = true
@@ -302,6 +348,11 @@ export class ExecChannels {
       if (options.signal) {
         if (options.signal.aborted) onAbort()
         else options.signal.addEventListener('abort', onAbort, { once: true })
+      }
+      if (options.onStdinMeter) {
+        // Counted from the channel's first byte: the script, then stdin.
+        const taken = takenMeter(channel)
+        options.onStdinMeter(() => (taken ? Math.max(0, taken() - payload.length) : undefined))
       }
       if (!sent) channel.write(payload)
       if (options.stdin) {

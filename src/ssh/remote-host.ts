@@ -11,6 +11,12 @@ export interface RunOptions {
   onStderrLine?: (line: string) => void
   /** Aborting closes the channel; the remote script sees EOF and cleans up. */
   signal?: AbortSignal
+  /**
+   * Called once the channel is open, with a function that tells how many bytes of `stdin` the
+   * server has taken so far (undefined where the connection cannot tell): what paces the
+   * archive's compression to the link.
+   */
+  onStdinMeter?: (taken: () => number | undefined) => void
 }
 
 export interface RunResult {

@@ -107,6 +107,31 @@ export function clientShapeProblems(client: SshClient): string[] {
   return problems
 }
 
+/**
+ * How many bytes of a channel's data the server has taken: the sum of its window adjustments
+ * (RFC 4254, section 5.2), which OpenSSH and Dropbear send as the command reads what arrived.
+ * ssh2 keeps the send window in `channel.outgoing.window`, lowers it as it sends and raises it
+ * only on an adjustment; the property is replaced by one that counts the raises. It changes
+ * nothing on the wire, so it needs ssh2's shape only, not the switch. Undefined when the channel
+ * has no such field (test/ssh/stdin-meter.test.ts fails then).
+ */
+export function takenMeter(channel: ClientChannel): (() => number) | undefined {
+  const outgoing = (channel as unknown as RawChannel).outgoing
+  if (!outgoing || typeof outgoing.window !== 'number') return undefined
+  let window = outgoing.window
+  let taken = 0
+  Object.defineProperty(outgoing, 'window', {
+    configurable: true,
+    enumerable: true,
+    get: () => window,
+    set: (value: number) => {
+      if (value > window) taken += value - window
+      window = value
+    }
+  })
+  return () => taken
+}
+
 /** The channels a connection starts with, each opened behind the authentication request. */
 export interface EarlyChannels {
   /** For the first script, whose exec request goes out once it is confirmed. */

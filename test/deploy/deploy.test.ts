@@ -11,6 +11,7 @@ import {
   describeTree,
   exists,
   list,
+  settled,
   worldWritable,
   writeTree,
   type Fixture
@@ -51,8 +52,19 @@ async function fixture(): Promise<Fixture> {
 const releaseDirs = async (f: Fixture): Promise<string[]> =>
   list(path.join(f.deployDir, 'releases'))
 
-/** The copy of the live release started at lock time (`base.<pid>` and its markers). */
-const isCopy = (name: string): boolean => name.startsWith('base.')
+/**
+ * The copies of a release under .atomic-deploy (`base.<pid>` and its markers), once made, with
+ * the release each is of: only the spare of the live release, made after a deploy for the
+ * next one to start from, may be there between runs.
+ */
+async function copies(f: Fixture): Promise<string[]> {
+  await settled(f.deployDir)
+  const M = path.join(f.deployDir, '.atomic-deploy')
+  const names = (await list(M)).filter(n => /^base\.\d+$/.test(n))
+  return Promise.all(
+    names.map(async n => `copy of ${(await readFile(path.join(M, `${n}.from`), 'utf8')).trim()}`)
+  )
+}
 
 describe('a first deploy', () => {
   it('creates the layout, a release equal to the source, a relative current link, and the outputs', async () => {
@@ -144,8 +156,9 @@ describe('a second deploy', () => {
     expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(
       await describeTree(f.source)
     )
-    // The copy of the live release made at lock time became this release: none is left over.
-    expect((await list(path.join(f.deployDir, '.atomic-deploy'))).filter(isCopy)).toEqual([])
+    // The copy of the live release made at lock time became this release: none is left over
+    // but the spare of this one.
+    expect(await copies(f)).toEqual(['copy of second'])
     // The previous release is still whole, for rollback.
     expect(
       await readFile(
@@ -153,6 +166,44 @@ describe('a second deploy', () => {
         'utf8'
       )
     ).toBe('<?php echo "v1";')
+  })
+
+  it('switches and finishes in the release script on one server with nothing after the switch, and in scripts of their own otherwise', async () => {
+    const f = await fixture()
+    for (const id of ['first', 'second']) {
+      await writeTree(f.source, { 'index.php': `<?php echo "${id}";` })
+      const run = await runAction(f.inputs({ 'release-id': id }))
+      expect(run.code, run.log).toBe(0)
+    }
+    await writeTree(f.source, { 'index.php': '<?php echo "third";' })
+    const combined = await runAction(f.inputs({ 'release-id': 'third', 'keep-releases': '1' }))
+    expect(combined.code, combined.log).toBe(0)
+    // One group, one script: the round trips of the switch and of the finish saved.
+    expect(combined.log).toContain('::group::Prepare release third, switch to it and finish')
+    expect(combined.log).not.toContain('::group::Switch to')
+    expect(combined.log).not.toContain('::group::Prune and unlock')
+    expect(combined.log).toContain('current -> releases/third')
+    expect(combined.log).toContain('pruned release first')
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/third')
+    // The release it replaced stays, for rollback.
+    expect(await releaseDirs(f)).toEqual(['second', 'third'])
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+    expect(await copies(f)).toEqual(['copy of third'])
+
+    // With a command to run after the switch, the switch is its own step, as with two servers.
+    await writeTree(f.source, { 'index.php': '<?php echo "fourth";' })
+    const separate = await runAction(
+      f.inputs({ 'release-id': 'fourth', 'keep-releases': '1', 'after-switch': 'true' })
+    )
+    expect(separate.code, separate.log).toBe(0)
+    expect(separate.log).toContain('::group::Prepare release fourth\n')
+    expect(separate.log).toContain('::group::Switch to fourth')
+    expect(separate.log).toContain('::group::Prune and unlock')
+    expect(separate.log).toContain('pruned release second')
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/fourth')
+    expect(await releaseDirs(f)).toEqual(['fourth', 'third'])
+    expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
+    expect(await copies(f)).toEqual(['copy of fourth'])
   })
 
   it('takes the next free second when the timestamp id is taken', async () => {
@@ -186,7 +237,9 @@ describe('pruning', () => {
     expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual(
       ids
         .slice(-2)
-        .flatMap(id => [`${id}.json.gz`, `${id}.links`, `${id}.listing`, `${id}.ready`])
+        .flatMap(id =>
+          ['digest', 'links', 'listing', 'm2', 'ready', 'view.gz'].map(kind => `${id}.${kind}`)
+        )
         .sort()
     )
   })
@@ -216,7 +269,8 @@ describe('a failing before-switch', () => {
     expect(await releaseDirs(f)).toEqual([first.outputs['release-id']])
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
     expect(await list(path.join(f.deployDir, '.atomic-deploy/tmp'))).toEqual([])
-    expect((await list(path.join(f.deployDir, '.atomic-deploy'))).filter(isCopy)).toEqual([])
+    // The spare the first deploy left became the failed release, and went with it.
+    expect(await copies(f)).toEqual([])
     // And the next deploy works.
     const again = await runAction(f.inputs())
     expect(again.code, again.log).toBe(0)

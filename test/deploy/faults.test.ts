@@ -210,74 +210,111 @@ describe('a connection cut mid-upload', () => {
 })
 
 describe('a connection cut during the switch', () => {
-  it('leaves current on a whole release, the old or the new one, at every timing', async () => {
-    const f = await fixture({ 'version.txt': 'v0' })
-    const base = await runAction(f.inputs({ 'release-id': 's0' }))
-    expect(base.code, base.log).toBe(0)
-    const sources: Record<string, string[]> = { s0: await describeTree(f.source) }
-    const { proxy, inputs } = await throughProxy(f, 25)
-
-    // Milliseconds between the log showing the switch group and the cut: from before the
-    // switch requests reach the server (they spend 25 ms in the proxy) to after the answers.
-    const offsets = [0, 15, 30, 50, 80]
-    const outcomes: { offset: number; code: number | null; live: string; lockLeft: boolean }[] = []
-    for (const [i, offset] of offsets.entries()) {
-      const id = `s${i + 1}`
-      const old = await liveRelease(f)
-      await writeTree(f.source, {
-        'version.txt': `v${i + 1}`,
-        [`pages/p${i + 1}.html`]: `page ${i + 1}`
-      })
-      await rm(path.join(f.source, `pages/p${i}.html`), { force: true })
-      sources[id] = await describeTree(f.source)
-
-      let cutAt = 0
-      const result = await runAction(inputs({ 'release-id': id }), {
-        timeoutMs: 30_000,
-        onStart: child => {
-          let seen = ''
-          const watch = (chunk: Buffer): void => {
-            seen += chunk.toString('utf8')
-            if (!seen.includes(`::group::Switch to ${id}`)) return
-            child.stdout?.off('data', watch)
-            setTimeout(() => {
-              cutAt = Date.now()
-              proxy.cutAll()
-            }, offset)
-          }
-          child.stdout?.on('data', watch)
-        }
-      })
-      expect(cutAt, result.log).toBeGreaterThan(0)
-      await waitForUserIdle(f)
-
-      const live = await liveRelease(f)
-      expect([old, id], result.log).toContain(live)
-      // A step that reports success has switched.
-      if (result.code === 0) expect(live).toBe(id)
-      expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(sources[live])
-      const lockLeft = await exists(lockDir(f))
-      outcomes.push({ offset, code: result.code, live: live === id ? 'new' : 'old', lockLeft })
-      // The runner runs the post step with the same inputs and the state the main step saved:
-      // it releases a lock the cut connection kept the main step from releasing.
-      const post = await runAction(inputs({ 'release-id': id }), { state: result.state })
-      expect(post.code, post.log).toBe(0)
-      expect(await exists(lockDir(f)), `${result.log}\n----\n${post.log}`).toBe(false)
-      expect(await current(f)).toBe(`releases/${live}`)
+  // With a command after the switch, the switch is a script of its own: the cut comes from
+  // before its request reaches the server (25 ms in the proxy) to after its answer. Without
+  // one, on a single server, the release script switches and finishes once the release is
+  // ready: the cuts span the upload, the checks, the switch and the finish.
+  it.each([
+    {
+      how: 'a switch script of its own (after-switch set)',
+      extra: { 'after-switch': 'true' } as Record<string, string>,
+      group: (id: string) => `::group::Switch to ${id}`,
+      offsets: [0, 15, 30, 50, 80]
+    },
+    {
+      how: 'the release script switching once the release is ready',
+      extra: {} as Record<string, string>,
+      group: (id: string) => `::group::Prepare release ${id}, switch to it and finish`,
+      offsets: [0, 30, 60, 90, 120, 150]
     }
-    console.log(`switch cuts: ${JSON.stringify(outcomes)}`)
+  ])(
+    'leaves current on a whole release, the old or the new one, at every timing: $how',
+    async ({ how, extra, group, offsets }) => {
+      const f = await fixture({ 'version.txt': 'v0' })
+      const base = await runAction(f.inputs({ 'release-id': 's0' }))
+      expect(base.code, base.log).toBe(0)
+      const sources: Record<string, string[]> = { s0: await describeTree(f.source) }
+      const { proxy, inputs } = await throughProxy(f, 25)
 
-    // A clean deploy afterwards works and leaves only whole releases.
-    await writeTree(f.source, { 'version.txt': 'final' })
-    sources.final = await describeTree(f.source)
-    const final = await runAction(f.inputs({ 'release-id': 'final' }))
-    expect(final.code, final.log).toBe(0)
-    expect(await current(f)).toBe('releases/final')
-    await expectOnlyCompleteReleases(f, sources)
-    expect(await danglingStarts(f)).toEqual([])
-    expect((await list(f.deployDir)).filter(n => n.startsWith('.current'))).toEqual([])
-    expect(await exists(lockDir(f))).toBe(false)
-  }, 60_000)
+      // Milliseconds between the log showing the group and the cut.
+      const outcomes: {
+        offset: number
+        cut: boolean
+        code: number | null
+        live: string
+        lockLeft: boolean
+      }[] = []
+      for (const [i, offset] of offsets.entries()) {
+        const id = `s${i + 1}`
+        const old = await liveRelease(f)
+        await writeTree(f.source, {
+          'version.txt': `v${i + 1}`,
+          [`pages/p${i + 1}.html`]: `page ${i + 1}`
+        })
+        await rm(path.join(f.source, `pages/p${i}.html`), { force: true })
+        sources[id] = await describeTree(f.source)
+
+        let cutAt = 0
+        const result = await runAction(inputs({ 'release-id': id, ...extra }), {
+          timeoutMs: 30_000,
+          onStart: child => {
+            let seen = ''
+            let timer: NodeJS.Timeout | undefined
+            const watch = (chunk: Buffer): void => {
+              seen += chunk.toString('utf8')
+              if (!seen.includes(group(id))) return
+              child.stdout?.off('data', watch)
+              timer = setTimeout(() => {
+                cutAt = Date.now()
+                proxy.cutAll()
+              }, offset)
+            }
+            child.stdout?.on('data', watch)
+            // A step over before its cut is not cut later (nor is the post step).
+            child.on('exit', () => clearTimeout(timer))
+          }
+        })
+        // The step may have ended before a late cut: then it must have deployed.
+        if (cutAt === 0) expect(result.code, result.log).toBe(0)
+        await waitForUserIdle(f)
+
+        const live = await liveRelease(f)
+        expect([old, id], result.log).toContain(live)
+        // A step that reports success has switched.
+        if (result.code === 0) expect(live).toBe(id)
+        expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(sources[live])
+        const lockLeft = await exists(lockDir(f))
+        outcomes.push({
+          offset,
+          cut: cutAt > 0,
+          code: result.code,
+          live: live === id ? 'new' : 'old',
+          lockLeft
+        })
+        // The runner runs the post step with the same inputs and the state the main step saved:
+        // it releases a lock the cut connection kept the main step from releasing.
+        const post = await runAction(inputs({ 'release-id': id, ...extra }), {
+          state: result.state
+        })
+        expect(post.code, post.log).toBe(0)
+        expect(await exists(lockDir(f)), `${result.log}\n----\n${post.log}`).toBe(false)
+        expect(await current(f)).toBe(`releases/${live}`)
+      }
+      console.log(`switch cuts (${how}): ${JSON.stringify(outcomes)}`)
+
+      // A clean deploy afterwards works and leaves only whole releases.
+      await writeTree(f.source, { 'version.txt': 'final' })
+      sources.final = await describeTree(f.source)
+      const final = await runAction(f.inputs({ 'release-id': 'final' }))
+      expect(final.code, final.log).toBe(0)
+      expect(await current(f)).toBe('releases/final')
+      await expectOnlyCompleteReleases(f, sources)
+      expect(await danglingStarts(f)).toEqual([])
+      expect((await list(f.deployDir)).filter(n => n.startsWith('.current'))).toEqual([])
+      expect(await exists(lockDir(f))).toBe(false)
+    },
+    90_000
+  )
 })
 
 /**

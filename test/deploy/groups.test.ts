@@ -7,7 +7,7 @@ import net from 'node:net'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction, token, type ActionResult } from '../support/action.ts'
-import { describeTree, exists, list, writeTree } from '../support/fixture.ts'
+import { describeTree, exists, list, settled, writeTree } from '../support/fixture.ts'
 import { freePort, startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
 
@@ -200,6 +200,31 @@ async function ipv6Forwarder(port: number): Promise<number> {
 }
 
 describe('a parallel deploy to a group', () => {
+  it('makes one archive for the servers that share a plan, and its own for a server whose plan differs', async () => {
+    const ts = await targets(3)
+    const src = await source()
+    await deployOk(ts.slice(0, 2), src)
+    // The third server's live release lacks a file the others have: its plan differs.
+    const other = await source()
+    await rm(path.join(other, 'public/app.css'))
+    await deployOk(ts.slice(2), other)
+
+    await writeTree(src, { 'index.php': '<?php echo "v2";', 'public/new.js': 'new()' })
+    const run = await deployOk(ts, src)
+    const shared = run.log.split('\n').filter(l => l.includes('one archive for'))
+    expect(shared).toHaveLength(1)
+    expect(shared[0]).toContain('one archive for 2 servers with the same plan')
+    expect(mentions(shared[0] as string, ts[0].label)).toBe(true)
+    expect(mentions(shared[0] as string, ts[1].label)).toBe(true)
+    expect(mentions(shared[0] as string, ts[2].label)).toBe(false)
+    const servers = serversOf(run)
+    expect(servers[ts[0].label]?.filesUploaded).toBe(2)
+    expect(servers[ts[2].label]?.filesUploaded).toBe(3)
+    for (const t of ts) {
+      expect(await describeTree(path.join(t.deployDir, 'current'))).toEqual(await describeTree(src))
+    }
+  })
+
   it('puts the same release live on every server, with one output entry and summary row per server', async () => {
     const ts = await targets(3)
     const src = await source()
@@ -507,6 +532,7 @@ describe('mode: rollback on a group', () => {
     const src = await source()
     await deployOk(ts.slice(0, 2), src, { 'release-id': 'r1' })
     await deployOk(ts, src, { 'release-id': 'r2' })
+    for (const t of ts) await settled(t.deployDir)
     const before = await Promise.all(ts.map(t => describeTree(t.deployDir)))
 
     const run = await runAction(inputs(ts, src, { mode: 'rollback' }))

@@ -13,8 +13,10 @@ import {
   readdir,
   readFile,
   readlink,
+  rename,
   rm,
   stat,
+  symlink,
   writeFile
 } from 'node:fs/promises'
 import os from 'node:os'
@@ -27,6 +29,7 @@ import {
   describeTree,
   exists,
   list,
+  settled,
   worldWritable,
   writeTree,
   type Fixture,
@@ -112,10 +115,12 @@ async function expectUntouched(f: Fixture, liveId: string): Promise<void> {
   expect(await exists(meta(f, 'lock'))).toBe(false)
   expect(await list(meta(f, 'tmp'))).toEqual([])
   expect(await list(meta(f, 'manifests'))).toEqual([
-    `${liveId}.json.gz`,
+    `${liveId}.digest`,
     `${liveId}.links`,
     `${liveId}.listing`,
-    `${liveId}.ready`
+    `${liveId}.m2`,
+    `${liveId}.ready`,
+    `${liveId}.view.gz`
   ])
   expect(await list(meta(f, 'revisions'))).toEqual([`${liveId}.json`])
 }
@@ -232,6 +237,22 @@ describe('the plan sends only what changed', () => {
     await chmod(path.join(f.source, 'bin/migrate'), 0o644)
     await deploy(f)
     expect((await stat(path.join(current(f), 'bin/migrate'))).mode & 0o777).toBe(0o644)
+    await expectExact(f)
+  })
+})
+
+describe('directory modes', () => {
+  it('deploys when only a directory mode changed in the source: the server decides them', async () => {
+    const f = await fixture({ ...BASE, 'private/notes.txt': 'n' })
+    await chmod(path.join(f.source, 'private'), 0o700)
+    await deploy(f)
+    await chmod(path.join(f.source, 'private'), 0o755)
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    // The manifest put together on the server must still be the source's: a directory's line
+    // carries no mode, or a mode change the plan rightly ignores would break it.
+    const second = await deploy(f, { 'release-id': 'two' })
+    expect(second.code, second.log).toBe(0)
+    expect(second.outputs['files-uploaded']).toBe('1')
     await expectExact(f)
   })
 })
@@ -475,7 +496,7 @@ describe('changes made on the server, and verification before the switch', () =>
       /::warning::.*release one was changed.*added public\/upload-by-hand\.txt/
     )
     expect(errorLines(failed.log)).toMatch(/\.env is both in shared\/ and in the release/)
-    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+    expect(await exists(meta(f, 'cache.m2'))).toBe(true)
 
     await rm(path.join(f.source, '.env'))
     await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
@@ -567,12 +588,12 @@ describe('changes made on the server, and verification before the switch', () =>
   it('falls back to a full upload when the previous manifest is corrupt, and says why', async () => {
     const f = await fixture()
     await deploy(f, { 'release-id': 'one' })
-    await writeFile(meta(f, 'manifests/one.json.gz'), 'this is not gzip')
+    await writeFile(meta(f, 'manifests/one.view.gz'), 'this is not gzip')
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
 
     const second = await deploy(f, { 'release-id': 'two' })
     expect(second.log).toMatch(
-      /::warning::.*manifests\/one\.json\.gz is not a valid manifest .*this deploy uploads everything/
+      /::warning::.*manifests\/one\.view\.gz is not a valid manifest view .*this deploy uploads everything/
     )
     expect(Number(second.outputs['files-uploaded'])).toBe(await fileCount(f.source))
     await expectExact(f)
@@ -618,6 +639,82 @@ describe('hard-linked releases', () => {
       expect(await ino('v2', rel), rel).toBe(await ino('v1', rel))
     for (const rel of ['change.txt', 'mode.sh'])
       expect(await ino('v2', rel), rel).not.toBe(await ino('v1', rel))
+  })
+})
+
+describe('the copy the next deploy starts from (copy-method copy)', () => {
+  /** The spare copies under .atomic-deploy, once each has ended: name -> release copied. */
+  async function spares(f: Fixture): Promise<Map<string, string>> {
+    const M = path.join(f.deployDir, '.atomic-deploy')
+    const found = new Map<string, string>()
+    for (let i = 0; i < 200; i++) {
+      found.clear()
+      let running = false
+      for (const name of await readdir(M)) {
+        if (!/^base\.\d+$/.test(name)) continue
+        if (!(await exists(path.join(M, `${name}.rc`)))) running = true
+        else found.set(name, (await readFile(path.join(M, `${name}.from`), 'utf8')).trim())
+      }
+      if (!running) return found
+      await new Promise(resolve => setTimeout(resolve, 25))
+    }
+    throw new Error('a spare copy did not end within 5 s')
+  }
+
+  it('is made after each deploy, taken by the next one, and is a copy: no file shared with the live release', async () => {
+    const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
+    await deploy(f, { 'release-id': 'v1' })
+    const after1 = await spares(f)
+    expect([...after1.values()]).toEqual(['v1'])
+    const spare = path.join(f.deployDir, '.atomic-deploy', [...after1.keys()][0] as string)
+    expect(await describeTree(spare)).toEqual(await describeTree(release(f, 'v1')))
+
+    await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
+    const second = await deploy(f, {
+      'release-id': 'v2',
+      'before-switch': "printf ' hooked' >> index.php"
+    })
+    expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
+    expect(second.outputs['files-uploaded']).toBe('1')
+    // The spare became v2: v1 is untouched by the hook that wrote into v2 in place.
+    expect(await readFile(path.join(release(f, 'v1'), 'index.php'), 'utf8')).toBe(
+      '<?php echo "v1";'
+    )
+    const ino = async (id: string, rel: string): Promise<number> =>
+      (await lstat(path.join(release(f, id), rel))).ino
+    for (const rel of ['index.php', 'bin/console', 'public/js/app.js', 'config/app.php'])
+      expect(await ino('v2', rel), rel).not.toBe(await ino('v1', rel))
+    expect([...(await spares(f)).values()]).toEqual(['v2'])
+  })
+
+  it('is taken when the live release changed since, where the drift check named the change: that path is sent again', async () => {
+    const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
+    await deploy(f, { 'release-id': 'v1' })
+    expect([...(await spares(f)).values()]).toEqual(['v1'])
+    // Changed on the server after the spare was made: the drift check names it.
+    await writeFile(path.join(release(f, 'v1'), 'config/app.php'), 'edited on the server')
+    await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
+    const second = await deploy(f, { 'release-id': 'v2' })
+    expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
+    expect(second.log).toMatch(/::warning::.*config\/app\.php/)
+    // The changed file and the edited one.
+    expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+  })
+
+  it('is not taken when current moved to another release since', async () => {
+    const f = await fixture()
+    await deploy(f, { 'release-id': 'v1' })
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    await deploy(f, { 'release-id': 'v2' })
+    expect([...(await spares(f)).values()]).toEqual(['v2'])
+    // current moved back by hand (or by a run killed after its switch): the spare is of v2.
+    await symlink('releases/v1', path.join(f.deployDir, 'current.tmp'))
+    await rename(path.join(f.deployDir, 'current.tmp'), path.join(f.deployDir, 'current'))
+    await writeTree(f.source, { 'index.php': '<?php echo "v3";' })
+    const third = await deploy(f, { 'release-id': 'v3' })
+    expect(third.log).not.toContain('made after the deploy')
+    await expectExact(f)
   })
 })
 
@@ -783,6 +880,7 @@ describe('dry run', () => {
     const first = await deploy(f)
     await rm(path.join(f.source, 'docs/readme.md'))
     await writeTree(f.source, { 'index.php': '<?php echo "v2";', 'public/added.js': 'added()' })
+    await settled(f.deployDir)
     const before = await describeTree(f.deployDir)
 
     const result = await runAction(f.inputs({ 'dry-run': 'true' }))
@@ -879,6 +977,41 @@ describe('the upload stream', () => {
     expect(auto.outputs['files-uploaded']).toBe('1')
     await expectExact(f)
     expect(proxy.stats().up - zippedBytes).toBeLessThan(text.length / 4)
+  })
+
+  it('compression: auto goes to gzip level 1 on a fast link and stays at level 6 on a slow one', async () => {
+    // Source-like text, 24 MB of lines drawn from a pool of 3,000 (as code repeats idioms): gzip
+    // level 6 finds the repeats level 1 misses (for 8 MB of it, 0.77 MB against 1.07 MB). The
+    // bytes each level sends are checked in test/server/archive-stream.test.ts.
+    const words = 'user order cart invoice payment session request response model view'.split(' ')
+    let seed = 1
+    const next = (): number => (seed = (seed * 1103515245 + 12345) % 2 ** 31)
+    const pool = Array.from({ length: 3000 }, () => {
+      const n = next()
+      return `    $${words[n % 10]}->${words[(n >> 4) % 10]}(${n % 100_003}, '${words[(n >> 8) % 10]}${words[(n >> 12) % 10]}');\n`
+    })
+    const lines: string[] = []
+    for (let size = 0; size < 24 * 1024 * 1024;) {
+      const line = pool[next() % 3000] as string
+      lines.push(line)
+      size += line.length
+    }
+    // Twice that through the fast link: the level is chosen once the server takes the stream,
+    // and the stream must still be going then, however busy the machine running the test.
+    const f = await fixture({ ...BASE, 'big.php': lines.join('') + lines.join('') })
+    const proxy = await proxied(5)
+    const fast = await runAction(through(f, proxy))
+    expect(fast.code, fast.log).toBe(0)
+    expect(fast.log).toMatch(/compression: gzip level 1 \(the link keeps up\)/)
+    await expectExact(f)
+
+    await writeTree(f.source, { 'big.php': lines.reverse().join('') })
+    proxy.setRate(1024 * 1024)
+    const slow = await runAction(through(f, proxy))
+    proxy.setRate(undefined)
+    expect(slow.code, slow.log).toBe(0)
+    expect(slow.log).not.toMatch(/compression: gzip level 1/)
+    await expectExact(f)
   })
 
   it('logs progress during a long upload', { timeout: 180_000 }, async () => {

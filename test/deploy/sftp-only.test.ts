@@ -4,7 +4,7 @@
  * command the account is asked to run answers "This service allows sftp connections only.", so
  * every phase runs over SFTP alone, with the layout and metadata of shell deploys.
  */
-import { randomBytes } from 'node:crypto'
+import { createHash, randomBytes } from 'node:crypto'
 import {
   appendFile,
   chmod,
@@ -19,7 +19,9 @@ import {
 } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { parseManifest } from '../../src/release/manifest.ts'
+import { gunzipSync } from 'node:zlib'
+import { manifestView, parseView } from '../../src/release/compact-manifest.ts'
+import { serializeManifest } from '../../src/release/manifest.ts'
 import { runAction, type ActionResult } from '../support/action.ts'
 import { run, sleep } from '../support/exec.ts'
 import {
@@ -130,10 +132,19 @@ describe('a deploy to an SFTP-only account', () => {
     expect(await describeTree(path.join(f.deployDir, 'current'))).toEqual(
       await describeTree(f.source)
     )
-    // The same metadata a shell deploy writes: a manifest any deploy can read, the links and
-    // revision records, the release log; no lock and no scratch files left.
-    const manifest = await parseManifest(await readFile(meta(f, 'manifests/one.json.gz')))
-    expect(manifest.entries.map(e => e.path)).toContain('config/secret.php')
+    // The same metadata a shell deploy writes: a manifest any deploy can read (its digest and
+    // view beside it), the links and revision records, the release log; no lock and no scratch
+    // files left.
+    const manifest = parseView(await readFile(meta(f, 'manifests/one.m2')))
+    expect(manifest.map(e => e.path)).toContain('config/secret.php')
+    expect(await readFile(meta(f, 'manifests/one.digest'), 'utf8')).toBe(
+      `${createHash('sha256')
+        .update(await readFile(meta(f, 'manifests/one.m2')))
+        .digest('hex')}\n`
+    )
+    expect(gunzipSync(await readFile(meta(f, 'manifests/one.view.gz')))).toEqual(
+      manifestView(await readFile(meta(f, 'manifests/one.m2')))
+    )
     expect(await readFile(meta(f, 'manifests/one.links'), 'utf8')).toBe('')
     expect(JSON.parse(await readFile(meta(f, 'revisions/one.json'), 'utf8'))).toMatchObject({
       release: 'one'
@@ -219,22 +230,48 @@ describe('a deploy to an SFTP-only account', () => {
     expect(await counted()).toBe(afterShell)
     expect(await describeTree(release(f, 'f2'))).toEqual(await describeTree(f.source))
 
+    // Planned from the view the SFTP-only deploy wrote, and the new manifest put together on the
+    // server from f2.m2 (the only manifest there: no older format is written any more).
+    expect(await list(meta(f, 'manifests'))).not.toContain('f2.json.gz')
     await writeTree(f.source, { 'public/app.css': 'body { color: red }' })
     const back = await deploy(f, { 'release-id': 's3' })
     expect(back.log).toMatch(/plan for release s3: uploading 1 file \(/)
     expect(back.log).not.toMatch(/changed on the server since it was deployed|drift/)
     expect(await describeTree(release(f, 's3'))).toEqual(await describeTree(f.source))
-    expect(await logEvents(f)).toEqual([
-      'start s1',
-      'ready s1',
-      'live s1',
-      'start f2',
-      'ready f2',
-      'live f2',
-      'start s3',
-      'ready s3',
-      'live s3'
-    ])
+
+    // Nothing changed, over SFTP: the digest the shell deploy recorded is the source's, and
+    // nothing else of the manifest is read (without its view, a plan would upload everything).
+    await rm(meta(f, 'manifests/s3.view.gz'))
+    const same = await deploy(f, { 'release-id': 'f4', shell: 'none' })
+    expect(same.log).toMatch(/plan for release f4: uploading 0 files/)
+
+    // Releases recorded by an older version (a gzipped JSON manifest, nothing else): both ways
+    // plan against it, and write the records of this version.
+    const older = async (id: string): Promise<void> => {
+      const entries = parseView(await readFile(meta(f, `manifests/${id}.m2`)))
+      for (const suffix of ['m2', 'digest', 'view.gz'])
+        await rm(meta(f, `manifests/${id}.${suffix}`), { force: true })
+      const file = meta(f, `manifests/${id}.json.gz`)
+      await writeFile(file, await serializeManifest({ version: 1, entries, sharedLinks: [] }))
+      await run('chown', [`${f.user.name}:`, file])
+    }
+    await older('f4')
+    await writeTree(f.source, { 'index.php': '<?php echo "f5";' })
+    const fromOld = await deploy(f, { 'release-id': 'f5', shell: 'none' })
+    expect(fromOld.log).toMatch(/plan for release f5: uploading 1 file \(/)
+    expect(await exists(meta(f, 'manifests/f5.m2'))).toBe(true)
+    await older('f5')
+    await writeTree(f.source, { 'index.php': '<?php echo "s6";' })
+    const shellFromOld = await deploy(f, { 'release-id': 's6' })
+    expect(shellFromOld.log).toMatch(/plan for release s6: uploading 1 file \(/)
+    expect(await describeTree(release(f, 's6'))).toEqual(await describeTree(f.source))
+    expect(await exists(meta(f, 'manifests/s6.m2'))).toBe(true)
+    expect(await counted()).toBeGreaterThan(afterShell)
+    // The log compacted to the releases kept (keep-releases: 3), whichever way wrote them.
+    expect(await logEvents(f)).toEqual(
+      ['f4', 'f5', 's6'].flatMap(id => [`start ${id}`, `ready ${id}`, `live ${id}`])
+    )
+    expect(await releases(f)).toEqual(['f4', 'f5', 's6'])
   })
 
   it('links shared paths: every entry of shared/ by default; listed paths seeded, created, or refused on a conflict', async () => {
@@ -290,14 +327,18 @@ describe('a deploy to an SFTP-only account', () => {
     }
     expect(await releases(f)).toEqual(['r3', 'r4'])
     expect(await list(meta(f, 'manifests'))).toEqual([
-      'r3.json.gz',
+      'r3.digest',
       'r3.links',
       'r3.listing',
+      'r3.m2',
       'r3.ready',
-      'r4.json.gz',
+      'r3.view.gz',
+      'r4.digest',
       'r4.links',
       'r4.listing',
-      'r4.ready'
+      'r4.m2',
+      'r4.ready',
+      'r4.view.gz'
     ])
     expect(await logEvents(f)).not.toContain('start r1')
 
@@ -328,7 +369,8 @@ describe('a deploy to an SFTP-only account', () => {
     for (const dir of ['cache', 'releases/c2'])
       expect(await describeTree(path.join(f.deployDir, dir))).toEqual(await describeTree(f.source))
     expect(await describeTree(release(f, 'c1'))).not.toEqual(await describeTree(f.source))
-    expect(await exists(meta(f, 'cache.manifest.json.gz'))).toBe(true)
+    for (const record of ['cache.m2', 'cache.digest', 'cache.view.gz'])
+      expect(await exists(meta(f, record)), record).toBe(true)
     expect(await exists(meta(f, 'cache.pending'))).toBe(false)
 
     // A lock a killed run left behind: named, then removed.

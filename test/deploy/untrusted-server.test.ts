@@ -34,6 +34,7 @@ import {
   describeTree,
   exists,
   list,
+  settled,
   writeTree,
   type Fixture,
   type TreeSpec
@@ -86,7 +87,17 @@ async function deployed(spec: TreeSpec = V1, extra: Record<string, string> = {})
   await own(f, f.user.home)
   const first = await runAction(f.inputs({ 'release-id': 'one', ...extra }))
   expect(first.code, first.log).toBe(0)
+  // The copy of 'one' made in the background for the next deploy is complete before a test
+  // plants anything in 'one'.
+  await settled(f.deployDir)
   return f
+}
+
+/** Removes the spare copy of the live release, so the next deploy copies the live release itself. */
+async function dropSpare(f: Fixture): Promise<void> {
+  const M = path.join(f.deployDir, '.atomic-deploy')
+  for (const name of await list(M))
+    if (/^base\.\d+/.test(name)) await rm(path.join(M, name), { recursive: true })
 }
 
 /** chown -R to the deploy user (the test plants as root). */
@@ -154,6 +165,7 @@ describe('records in .atomic-deploy/ that lie', () => {
 
   it('a manifest entry beneath a directory that is a symlink in the live release: refused', async () => {
     const f = await deployed()
+    await dropSpare(f)
     await rm(path.join(releasePath(f, 'one'), 'ext'), { recursive: true })
     await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'ext'))
     await own(f, f.deployDir)
@@ -224,21 +236,38 @@ describe('records in .atomic-deploy/ that lie', () => {
     await expectServes(f, 'one', 'release one\n')
   })
 
-  it('a gzip bomb as the live manifest: not used, the release uploaded whole', async () => {
-    const f = await deployed()
-    const member = gzipSync(Buffer.alloc(1024 * 1024, 0x20), { level: 9 })
-    await writeFile(
-      meta(f, 'manifests/one.json.gz'),
-      Buffer.concat(Array.from({ length: 1024 }, () => member))
-    )
-    const result = await deployTwo(f)
-    expect(result.code, result.log).toBe(0)
-    expect(warnings(result)).toMatch(
+  // The view this version keeps of each manifest, and the manifest an older version wrote (read
+  // only where there is no view).
+  it.each([
+    [
+      'its view',
+      'one.view.gz',
+      /one\.view\.gz is not a valid manifest view \(it unpacks to more than/
+    ],
+    [
+      "an older version's manifest",
+      'one.json.gz',
       /one\.json\.gz is not a valid manifest \(it unpacks to more than/
-    )
-    expect(result.outputs['files-uploaded']).toBe('4')
-    await expectServes(f, 'two', 'release two\n')
-  })
+    ]
+  ])(
+    'a gzip bomb as the live manifest (%s): not used, the release uploaded whole',
+    async (_what, name, warning) => {
+      const f = await deployed()
+      if (name === 'one.json.gz')
+        for (const kind of ['m2', 'digest', 'view.gz'])
+          await rm(meta(f, `manifests/one.${kind}`), { force: true })
+      const member = gzipSync(Buffer.alloc(1024 * 1024, 0x20), { level: 9 })
+      await writeFile(
+        meta(f, `manifests/${name}`),
+        Buffer.concat(Array.from({ length: 1024 }, () => member))
+      )
+      const result = await deployTwo(f)
+      expect(result.code, result.log).toBe(0)
+      expect(warnings(result)).toMatch(warning)
+      expect(result.outputs['files-uploaded']).toBe('4')
+      await expectServes(f, 'two', 'release two\n')
+    }
+  )
 })
 
 describe('current, and the path it resolves to', () => {
@@ -326,8 +355,48 @@ describe('the layout itself', () => {
     await expectServes(f, 'one', 'release one\n')
   })
 
+  it('a directory of the live release replaced by a symlink (drift), with the spare copy made before it: the release starts from the copy, the path sent again', async () => {
+    const f = await deployed()
+    await rm(path.join(releasePath(f, 'one'), 'assets'), { recursive: true })
+    await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'assets'))
+    await own(f, f.deployDir)
+    const result = await deployTwo(
+      f,
+      {},
+      { 'index.html': 'release two\n', 'assets/app.css': 'changed\n', 'assets/new.css': 'new\n' }
+    )
+    expect(result.code, result.log).toBe(0)
+    expect(warnings(result)).toMatch(/release one was changed on the server .*changed assets/)
+    const assets = path.join(releasePath(f, 'two'), 'assets')
+    expect((await lstat(assets)).isDirectory()).toBe(true)
+    expect(await readFile(path.join(assets, 'app.css'), 'utf8')).toBe('changed\n')
+    expect(await readFile(path.join(assets, 'new.css'), 'utf8')).toBe('new\n')
+    await expectServes(f, 'two', 'release two\n')
+  })
+
+  it('a directory replaced by a symlink while the spare copy was being made (in both): nothing is written through it', async () => {
+    const f = await deployed()
+    const M = path.join(f.deployDir, '.atomic-deploy')
+    const spare = (await list(M)).find(n => /^base\.\d+$/.test(n))
+    expect(spare).toBeDefined()
+    for (const dir of [releasePath(f, 'one'), path.join(M, spare!)]) {
+      await rm(path.join(dir, 'assets'), { recursive: true })
+      await symlink(path.join(f.user.home, 'outside'), path.join(dir, 'assets'))
+    }
+    await own(f, f.deployDir)
+    const result = await deployTwo(
+      f,
+      {},
+      { 'index.html': 'release two\n', 'assets/app.css': 'changed\n', 'assets/new.css': 'new\n' }
+    )
+    // The copy is checked as the live release would be: refused, whichever the release starts from.
+    expect(failure(result)).toMatch(/assets is a symlink in the copy of release one/)
+    await expectServes(f, 'one', 'release one\n')
+  })
+
   it('a directory of the live release replaced by a symlink (drift): nothing is written through it', async () => {
     const f = await deployed()
+    await dropSpare(f)
     await rm(path.join(releasePath(f, 'one'), 'assets'), { recursive: true })
     await symlink(path.join(f.user.home, 'outside'), path.join(releasePath(f, 'one'), 'assets'))
     await own(f, f.deployDir)
@@ -385,15 +454,23 @@ describe('a login umask of 000', () => {
       expect(owner).toBe(f.user.name)
       expect(['600', '700']).toContain(mode)
     }
-    // Every path the run created: no world-write anywhere; .atomic-deploy/ private throughout.
+    // Every path the run created: no world-write anywhere; .atomic-deploy/ private throughout,
+    // but for what a copy of a release holds (the spare the next deploy starts from): that
+    // keeps the release's modes, for the release it becomes, in a private directory.
+    await settled(f.deployDir)
     const found: string[] = []
+    const copy = new RegExp(`^${path.join(f.deployDir, '.atomic-deploy')}/base\\.[0-9]+/`)
     const walk = async (dir: string): Promise<void> => {
       for (const name of await list(dir)) {
         const full = path.join(dir, name)
         const st = await lstat(full)
         if (st.isSymbolicLink()) continue
         if (st.mode & 0o002) found.push(`world-writable ${full}`)
-        if (full.startsWith(path.join(f.deployDir, '.atomic-deploy')) && st.mode & 0o077)
+        if (
+          full.startsWith(path.join(f.deployDir, '.atomic-deploy')) &&
+          !copy.test(full) &&
+          st.mode & 0o077
+        )
           found.push(`not private ${full} ${(st.mode & 0o777).toString(8)}`)
         if (st.isDirectory()) await walk(full)
       }

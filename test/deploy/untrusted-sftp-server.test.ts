@@ -167,9 +167,8 @@ describe('records in .atomic-deploy/ that lie, read over SFTP', () => {
     expect(await exists(meta(f, 'lock'))).toBe(false)
   })
 
-  it('a release log far past its limit: refused without reading it; a gzip bomb as the manifest: not used', async () => {
+  it('a release log far past its limit: refused without reading it', async () => {
     const f = await deployed()
-    const log = await readFile(meta(f, 'log'))
     // 400 MB, sparse: sending it whole would cost the runner gigabytes.
     await truncate(meta(f, 'log'), 400 * 1024 * 1024)
     const started = Date.now()
@@ -179,29 +178,54 @@ describe('records in .atomic-deploy/ that lie, read over SFTP', () => {
     )
     expect(Date.now() - started).toBeLessThan(10_000)
     await expectServes(f, 'one', 'release one\n')
-    await writeFile(meta(f, 'log'), log)
-    const member = gzipSync(Buffer.alloc(1024 * 1024, 0x20), { level: 9 })
-    await writeFile(
-      meta(f, 'manifests/one.json.gz'),
-      Buffer.concat(Array.from({ length: 1024 }, () => member))
-    )
-    const result = await deployTwo(f)
-    expect(result.code, result.log).toBe(0)
-    expect(warnings(result)).toMatch(
-      /one\.json\.gz is not a valid manifest \(it unpacks to more than/
-    )
-    await expectServes(f, 'two', 'release two\n')
   })
 
-  it('records that are symlinks are not read through: a manifest linked to a file outside is no manifest', async () => {
-    const f = await deployed()
-    await rm(meta(f, 'manifests/one.json.gz'))
-    await symlink('../../../outside/secret.txt', meta(f, 'manifests/one.json.gz'))
-    await own(f, f.deployDir)
-    const result = await deployTwo(f)
-    expect(result.code, result.log).toBe(0)
-    expect(result.log).toMatch(/full upload: the live release one has no manifest/)
-    await expectServes(f, 'two', 'release two\n')
+  // The view this version keeps of each manifest, and the manifest an older version wrote (read
+  // only where there is no digest and view), as the shell path reads them.
+  it.each([
+    [
+      'its view',
+      'one.view.gz',
+      /one\.view\.gz is not a valid manifest view \(it unpacks to more than/
+    ],
+    [
+      "an older version's manifest",
+      'one.json.gz',
+      /one\.json\.gz is not a valid manifest \(it unpacks to more than/
+    ]
+  ])(
+    'a gzip bomb as the live manifest (%s): not used, the release uploaded whole',
+    async (_what, name, warning) => {
+      const f = await deployed()
+      if (name === 'one.json.gz')
+        for (const kind of ['m2', 'digest', 'view.gz'])
+          await rm(meta(f, `manifests/one.${kind}`), { force: true })
+      const member = gzipSync(Buffer.alloc(1024 * 1024, 0x20), { level: 9 })
+      await writeFile(
+        meta(f, `manifests/${name}`),
+        Buffer.concat(Array.from({ length: 1024 }, () => member))
+      )
+      await own(f, f.deployDir)
+      const result = await deployTwo(f)
+      expect(result.code, result.log).toBe(0)
+      expect(warnings(result)).toMatch(warning)
+      await expectServes(f, 'two', 'release two\n')
+    }
+  )
+
+  it('records that are symlinks are not read through: a digest or view linked to a file outside is no manifest', async () => {
+    for (const record of ['one.view.gz', 'one.digest']) {
+      const f = await deployed()
+      const file = meta(f, `manifests/${record}`)
+      // The record itself, moved outside the deploy directory: followed, it would do.
+      await rename(file, path.join(home(f), 'outside', record))
+      await symlink(`../../../outside/${record}`, file)
+      await own(f, f.deployDir)
+      const result = await deployTwo(f)
+      expect(result.code, result.log).toBe(0)
+      expect(result.log).toMatch(/full upload: the live release one has no manifest/)
+      await expectServes(f, 'two', 'release two\n')
+    }
   })
 
   it('a planted seed record for the next release id: the failed deploy removes nothing it did not seed', async () => {

@@ -35,6 +35,7 @@ import {
   type ManifestEntry
 } from '../../src/release/manifest.js'
 import { InputError } from '../../src/errors.js'
+import { HashWorkers } from '../../src/release/hash-workers.js'
 
 const MTIME = 1_700_000_000
 const work = mkdtempSync(join(tmpdir(), 'manifest-test-'))
@@ -412,6 +413,49 @@ describe('hashFile and hashEntries', () => {
     const { entries } = await scanSource(dir, [])
     appendFileSync(join(dir, 'b.txt'), 'more')
     await expect(hashEntries(dir, entries)).rejects.toThrow(/b\.txt/)
+  })
+})
+
+describe('buildManifest on worker threads', () => {
+  const always = { files: 0, bytes: 0 }
+
+  it('gives the same entries, in the same order, on two threads as on the main thread', async () => {
+    const here = await buildManifest(root, EXCLUDE, { threads: 0 })
+    const threaded = await buildManifest(root, EXCLUDE, { threads: 2, threadsFrom: always })
+    expect(threaded.threads).toBe(2)
+    expect(here.threads).toBeUndefined()
+    expect(threaded.entries).toEqual(here.entries)
+    expect(threaded.skipped).toEqual(here.skipped)
+    expect(threaded.entries.filter(e => e.type === 'file').every(e => e.sha256)).toBe(true)
+  })
+
+  it('hashes a small tree on the main thread, starting no thread', async () => {
+    const result = await buildManifest(root, EXCLUDE, { threads: 2 })
+    expect(result.threads).toBe(0)
+    expect(result.entries.find(e => e.path === 'index.html')?.sha256).toBe(
+      sha256sum(join(root, 'index.html'))
+    )
+  })
+
+  it('fails, naming the file, when a file changed size after the walk', async () => {
+    const workers = new HashWorkers(root, 2, async () => undefined, always)
+    const entry: ManifestEntry = {
+      path: 'index.html',
+      type: 'file',
+      mode: 0o644,
+      size: 3,
+      mtime: 0
+    }
+    workers.add(entry)
+    await expect(workers.done()).rejects.toThrow(
+      /index\.html changed while it was being read \(3 bytes, then 15\)/
+    )
+  })
+
+  it('fails, naming the path, when a file is gone', async () => {
+    const workers = new HashWorkers(root, 1, async () => undefined, always)
+    workers.add({ path: 'gone.txt', type: 'file', mode: 0o644, size: 1, mtime: 0 })
+    await expect(workers.done()).rejects.toThrow(/ENOENT.*gone\.txt/)
   })
 })
 

@@ -196,14 +196,18 @@ async function lifecycle(platform: Platform): Promise<void> {
   }
   expect(await list(path.join(f.deployDir, 'releases'))).toEqual(['r4', 'r5'])
   expect(await list(path.join(f.deployDir, '.atomic-deploy/manifests'))).toEqual([
-    'r4.json.gz',
+    'r4.digest',
     'r4.links',
     'r4.listing',
+    'r4.m2',
     'r4.ready',
-    'r5.json.gz',
+    'r4.view.gz',
+    'r5.digest',
     'r5.links',
     'r5.listing',
-    'r5.ready'
+    'r5.m2',
+    'r5.ready',
+    'r5.view.gz'
   ])
   expect(await list(path.join(f.deployDir, '.atomic-deploy/revisions'))).toEqual([
     'r4.json',

@@ -22,6 +22,7 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
+import { gunzipSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
@@ -46,6 +47,8 @@ import {
 import { withValues, type ServerScript } from '../../src/server/script-values.js'
 import { parseLinkList } from '../../src/server/server-data.js'
 import { quote } from '../../src/shell-quote.js'
+import { compactManifest } from '../../src/release/compact-manifest.js'
+import type { ManifestEntry } from '../../src/release/manifest.js'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'remote-scripts-')))
@@ -221,6 +224,8 @@ function inspect(p: Partial<InspectParams> & { path: string }): string {
     ...p
   })
 }
+
+const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
 
 const LOG_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
@@ -404,15 +409,9 @@ describe.each(shells)('$name', shell => {
       expect(snapshot(join(home, 'app'))).toEqual(before)
     })
 
-    it('reports current, the releases, and the log, manifest and links of the live release byte for byte', () => {
+    it('reports current, the releases, and the log and links of the live release byte for byte', () => {
       const home = fresh('inspect')
       const D = join(home, 'app')
-      // Binary data holding newlines and a fake `!end` line.
-      const manifest = Buffer.concat([
-        Buffer.from([0x1f, 0x8b, 0x0a, 0x00]),
-        Buffer.from('\n!end\n!blob x 3\n'),
-        Buffer.alloc(300, 0xff)
-      ])
       const log =
         'start\tr1\t2026-11-22T10:00:00Z\nready\tr1\t2026-11-22T10:00:05Z\nstart\tr2\t2026-11-22T11:00:00Z\nready\tr2\t2026-11-22T11:00:05Z\n'
       build(D, {
@@ -420,10 +419,8 @@ describe.each(shells)('$name', shell => {
         'releases/r2/index.html': 'v2',
         'shared/': '',
         '.atomic-deploy/log': log,
-        '.atomic-deploy/manifests/r1.json.gz': 'old'
+        '.atomic-deploy/manifests/r2.links': 'storage\n.env\n'
       })
-      writeFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), manifest)
-      writeFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'storage\n.env\n')
       symlinkSync('releases/r2', join(D, 'current'))
       const r = run(shell, inspect({ path: 'app' }), home)
       expect(r.status).toBe(0)
@@ -433,9 +430,108 @@ describe.each(shells)('$name', shell => {
         'release r2'
       ])
       expect(r.blobs.get('log')?.toString()).toBe(log)
-      expect(r.blobs.get('manifest')?.equals(manifest)).toBe(true)
       expect(r.blobs.get('links')?.toString()).toBe('storage\n.env\n')
+      // Without the runner's digest asked for, no manifest at all (a rollback needs none).
+      expect(r.blobs.has('view') || r.blobs.has('manifest') || r.lines.includes('same')).toBe(false)
       expect(r.lines.at(-1)).toBe('end')
+    })
+
+    describe("the starting point's manifest, against the source's digest", () => {
+      /** A deploy directory whose live release r2 (and cache/) has a manifest of `m2` lines. */
+      function withManifest(home: string): { D: string; digest: string; view: Buffer } {
+        const D = join(home, 'app')
+        const m2 = `a f 644 1 ${'e'.repeat(64)}\nb d - 0 -\n`
+        // A view holding newlines and a fake `!end` line, as gzip may: read byte for byte.
+        const view = Buffer.concat([Buffer.from([0x1f, 0x8b]), Buffer.from('\n!end\n!blob x 3\n')])
+        const digest = createHash('sha256').update(m2).digest('hex')
+        build(D, {
+          'releases/r1/': '',
+          'releases/r2/': '',
+          'cache/index.html': 'x',
+          '.atomic-deploy/manifests/': ''
+        })
+        for (const stem of ['manifests/r2', 'cache']) {
+          writeFileSync(join(D, `.atomic-deploy/${stem}.m2`), m2)
+          writeFileSync(join(D, `.atomic-deploy/${stem}.digest`), `${digest}\n`)
+          writeFileSync(join(D, `.atomic-deploy/${stem}.view.gz`), view)
+        }
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'older version' })
+        symlinkSync('releases/r2', join(D, 'current'))
+        return { D, digest, view }
+      }
+
+      it.each(['previous', 'cache'] as const)(
+        'says same for the same digest, sends the view for another (reuse %s)',
+        reuse => {
+          const home = fresh('inspect')
+          const { digest, view } = withManifest(home)
+          const ask = (line: string) =>
+            run(shell, inspect({ path: 'app', lock: false, reuse, wantDigest: true }), home, {
+              input: `${line}\n`
+            })
+          const same = ask(digest)
+          expect(same.status, same.stderr).toBe(0)
+          expect(same.lines).toContain('same')
+          expect(same.blobs.has('view')).toBe(false)
+          expect(same.lines.at(-1)).toBe('end')
+          const other = ask('f'.repeat(64))
+          expect(other.lines).not.toContain('same')
+          expect(other.blobs.get('view')?.equals(view)).toBe(true)
+          // No digest at all (the runner's scan failed): the view, never `same`.
+          const none = run(
+            shell,
+            inspect({ path: 'app', lock: false, reuse, wantDigest: true }),
+            home
+          )
+          expect(none.lines).not.toContain('same')
+          expect(none.blobs.get('view')?.equals(view)).toBe(true)
+        }
+      )
+
+      it('sends the manifest an older version wrote when there is no other, and nothing with reuse none', () => {
+        const home = fresh('inspect')
+        const { D, digest } = withManifest(home)
+        rmSync(join(D, 'current'))
+        symlinkSync('releases/r1', join(D, 'current'))
+        const old = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: `${digest}\n`
+        })
+        expect(old.lines).not.toContain('same')
+        expect(old.blobs.get('manifest')?.toString()).toBe('older version')
+        const none = run(
+          shell,
+          inspect({ path: 'app', lock: false, reuse: 'none', wantDigest: true }),
+          home,
+          {
+            input: `${digest}\n`
+          }
+        )
+        expect(none.lines).not.toContain('same')
+        expect(none.blobs.has('manifest') || none.blobs.has('view')).toBe(false)
+      })
+
+      it('sends the view as text where the server had no gzip to write it with', () => {
+        const home = fresh('inspect')
+        const { D, view } = withManifest(home)
+        rmSync(join(D, '.atomic-deploy/manifests/r2.view.gz'))
+        writeFileSync(join(D, '.atomic-deploy/manifests/r2.view'), 'a f 644 1 eeeeeeeeeeeeeeee\n')
+        const r = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: `${'f'.repeat(64)}\n`
+        })
+        expect(r.blobs.has('view')).toBe(false)
+        expect(r.blobs.get('view-text')?.toString()).toBe('a f 644 1 eeeeeeeeeeeeeeee\n')
+        expect(view.length).toBeGreaterThan(0)
+      })
+
+      it('takes a digest file that is not 64 hex digits for none', () => {
+        const home = fresh('inspect')
+        const { D } = withManifest(home)
+        writeFileSync(join(D, '.atomic-deploy/manifests/r2.digest'), 'nothex\n')
+        const r = run(shell, inspect({ path: 'app', lock: false, wantDigest: true }), home, {
+          input: 'nothex\n'
+        })
+        expect(r.lines).not.toContain('same')
+      })
     })
 
     it('reports what it cannot vouch for as it is, and never a line it did not write', () => {
@@ -471,7 +567,7 @@ describe.each(shells)('$name', shell => {
       expect(r.lines.filter(l => l.startsWith('prefetch'))).toEqual([])
     })
 
-    it('returns the cache manifest with reuse: cache, and no manifest with reuse: none', () => {
+    it('sends a manifest an older version wrote for the cache or the live release, within its limit', () => {
       const home = fresh('inspect')
       const D = join(home, 'app')
       build(D, {
@@ -481,19 +577,26 @@ describe.each(shells)('$name', shell => {
         'cache/index.html': 'x'
       })
       symlinkSync('releases/r1/', join(D, 'current'))
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'cache' }), home)
-          .blobs.get('manifest')
-          ?.toString()
-      ).toBe('cache manifest')
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'previous' }), home)
-          .blobs.get('manifest')
-          ?.toString()
-      ).toBe('live manifest')
-      expect(
-        run(shell, inspect({ path: 'app', lock: false, reuse: 'none' }), home).blobs.has('manifest')
-      ).toBe(false)
+      const ask = (reuse: 'cache' | 'previous' | 'none', limit?: number) =>
+        run(
+          shell,
+          inspect({
+            path: 'app',
+            lock: false,
+            reuse,
+            wantDigest: true,
+            ...(limit ? { limits: { log: 1000, manifest: limit, links: 1000 } } : {})
+          }),
+          home,
+          { input: `${'f'.repeat(64)}\n` }
+        )
+      expect(ask('cache').blobs.get('manifest')?.toString()).toBe('cache manifest')
+      expect(ask('previous').blobs.get('manifest')?.toString()).toBe('live manifest')
+      expect(ask('none').blobs.has('manifest')).toBe(false)
+      // Past its limit: reported by size, not sent.
+      const over = ask('previous', 5)
+      expect(over.blobs.has('manifest')).toBe(false)
+      expect(over.lines).toContain('toolarge manifest 13')
     })
   })
 
@@ -523,6 +626,60 @@ describe.each(shells)('$name', shell => {
       symlinkSync('releases/live', join(D, 'current'))
       return D
     }
+
+    it('copies the live release in the background for the next deploy, when the disk has room', async () => {
+      const D = deployDir(fresh('finish'))
+      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1\n' })
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'live']],
+          prune: [],
+          forget: [],
+          lockToken: 'tok-ours',
+          spare: { release: 'live', bytes: 1000 }
+        }),
+        D
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      expect(spare).toMatch(/^base\.\d+$/)
+      expect(r.lines.slice(-2)).toEqual(['unlocked', 'finished'])
+      const M = join(D, '.atomic-deploy')
+      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
+      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live\n')
+      expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
+      // A copy, not links: the live release's files are not shared with it.
+      expect(statSync(join(M, spare as string, 'index.html')).ino).not.toBe(
+        statSync(join(D, 'releases/live/index.html')).ino
+      )
+      // The stale copy of another release is gone.
+      expect(existsSync(join(M, 'base.5'))).toBe(false)
+    })
+
+    it('makes no spare when the disk is short of room, nor for a release that is not live', () => {
+      const D = deployDir(fresh('finish'))
+      const base = {
+        deployDir: D,
+        events: [] as [string, string][],
+        prune: [],
+        forget: [],
+        lockToken: 'tok-ours'
+      }
+      const full = run(
+        shell,
+        finishScript({ ...base, spare: { release: 'live', bytes: 2 ** 50 } }),
+        D
+      )
+      expect(full.status, full.stderr).toBe(0)
+      expect(full.lines.some(l => l.startsWith('no-spare'))).toBe(true)
+      const other = run(shell, finishScript({ ...base, spare: { release: 'new', bytes: 1000 } }), D)
+      expect(other.status, other.stderr).toBe(0)
+      expect(other.lines.some(l => l.startsWith('spare') || l.startsWith('no-spare'))).toBe(false)
+      expect(readdirSync(join(D, '.atomic-deploy')).some(n => n.startsWith('base.'))).toBe(false)
+    })
 
     it('prunes releases with their metadata, appends events, forgets ids and releases our lock', () => {
       const D = deployDir(fresh('finish'))
@@ -1277,6 +1434,57 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D)).toEqual([])
       })
 
+      it('keeps a complete copy of the live release made earlier (the spare), and drops the rest', () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          // The spare: complete, of the live release.
+          '.atomic-deploy/base.9999/keep.txt': 'spare',
+          '.atomic-deploy/base.9999.from': 'r1\n',
+          '.atomic-deploy/base.9999.rc': '0\n',
+          // Of another release; of the live one but failed; of the live one, unfinished: each
+          // named to be met before the spare.
+          '.atomic-deploy/base.3333/keep.txt': 'old',
+          '.atomic-deploy/base.3333.from': 'r0\n',
+          '.atomic-deploy/base.3333.rc': '0\n',
+          '.atomic-deploy/base.1111/keep.txt': 'failed',
+          '.atomic-deploy/base.1111.from': 'r1\n',
+          '.atomic-deploy/base.1111.rc': '1\n',
+          '.atomic-deploy/base.2222/keep.txt': 'half',
+          '.atomic-deploy/base.2222.from': 'r1\n'
+        })
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.lines).toContain('prefetch base.9999 r1 spare')
+        expect(leftovers(D).sort()).toEqual(['base.9999', 'base.9999.from', 'base.9999.rc'])
+        const release = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: [], prefetched: 'base.9999' }
+            })
+          ),
+          D
+        )
+        expect(release.status, release.stderr).toBe(0)
+        expect(readFileSync(join(D, 'releases/r2/keep.txt'), 'utf8')).toBe('spare')
+        expect(leftovers(D)).toEqual([])
+      })
+
+      it('with copy-method hardlink, keeps no spare and links anew', () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          '.atomic-deploy/base.4242/keep.txt': 'spare',
+          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
+        const name = lockAndPrefetch(D, 'hardlink')
+        expect(name).not.toBe('base.4242')
+        expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
+      })
+
       it('drops its copy of another release and copies the one it starts from', () => {
         const D = liveLayout()
         build(D, {
@@ -1341,8 +1549,43 @@ describe.each(shells)('$name', shell => {
     const sha = (text: string): string => createHash('sha256').update(text).digest('hex')
 
     /**
+     * The source's manifest of what the tree `root` holds (the runner's view of the release),
+     * with the sha256 of `badSum` files replaced by a wrong one.
+     */
+    function manifestOf(root: string, badSum: string[] = []): ManifestEntry[] {
+      return walk(root).map((rel): ManifestEntry => {
+        const st = lstatSync(join(root, rel))
+        if (st.isSymbolicLink()) {
+          const target = readlinkSync(join(root, rel))
+          return {
+            path: rel,
+            type: 'symlink',
+            mode: 0o777,
+            size: Buffer.byteLength(target),
+            mtime: 0,
+            target
+          }
+        }
+        if (st.isDirectory())
+          return { path: rel, type: 'dir', mode: st.mode & 0o7777, size: 0, mtime: 0 }
+        const content = readFileSync(join(root, rel))
+        return {
+          path: rel,
+          type: 'file',
+          mode: st.mode & 0o7777,
+          size: st.size,
+          mtime: 0,
+          sha256: badSum.includes(rel)
+            ? sha('something else')
+            : createHash('sha256').update(content).digest('hex')
+        }
+      })
+    }
+
+    /**
      * Prepare release `id` (empty start), "upload" `files` into it, write the metadata the runner
-     * sends (listing, sums, manifest, revision), then run finalize with `p`.
+     * sends (the whole manifest as the delta: there is none to start from, and the revision),
+     * then run finalize with `p`.
      */
     function finalize(
       D: string,
@@ -1383,20 +1626,15 @@ describe.each(shells)('$name', shell => {
       const R = join(D, 'releases', id)
       build(R, files)
       const T = join(D, '.atomic-deploy/tmp', id)
-      writeFileSync(join(T, 'expected'), listing(R))
+      const manifest = compactManifest(manifestOf(R, [options.badSum ?? []].flat()))
+      writeFileSync(join(T, 'delta'), manifest.text)
+      writeFileSync(join(T, 'removed'), '')
       // Paths that appear after the runner made its listing: not part of the manifest.
       if (options.extra) build(R, options.extra)
-      const sums = Object.entries(files)
-        .filter((e): e is [string, string] => typeof e[1] === 'string' && !e[0].endsWith('/'))
-        .map(
-          ([rel, content]) =>
-            `${[options.badSum ?? []].flat().includes(rel) ? sha('something else') : sha(content)}  ./${rel}\n`
-        )
-      writeFileSync(join(T, 'sums'), sums.join(''))
-      writeFileSync(join(T, 'manifest.json.gz'), `manifest of ${id}`)
       writeFileSync(join(T, 'revision.json'), '{"commit":"abc"}\n')
       const params: FinalizeParams = {
-        hasSums: sums.length > 0,
+        manifestDigest: manifest.digest,
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -1409,6 +1647,219 @@ describe.each(shells)('$name', shell => {
         pathPrefix: options.pathPrefix
       })
     }
+
+    /** Prepare release `id` (empty start) and "upload" `files` into it; returns its directory. */
+    function prepared(D: string, id: string, files: Record<string, string | { link: string }>) {
+      for (const d of ['releases', 'shared', '.atomic-deploy'])
+        mkdirSync(join(D, d), { recursive: true })
+      const common: ReleaseParams = { deployDir: D, releaseId: id, umask: '0022' }
+      const r = run(
+        shell,
+        releaseScript(common, {
+          staleReleases: [],
+          base: { kind: 'none' },
+          copyMethod: 'copy',
+          remove: [],
+          transfer: { kind: 'sftp' }
+        }),
+        D
+      )
+      expect(r.lines).toEqual(['prepared'])
+      build(join(D, 'releases', id), files)
+      return { common, R: join(D, 'releases', id), T: join(D, '.atomic-deploy/tmp', id) }
+    }
+
+    const finalizeParams = (digest: string, base?: string): FinalizeParams => ({
+      manifestDigest: digest,
+      ...(base ? { manifestBase: base } : {}),
+      verifyAll: false,
+      oddSums: [],
+      links: [],
+      shared: { kind: 'auto' },
+      sharedConflict: 'fail',
+      updatesCache: false
+    })
+
+    /** D with release old live, its log, and the lock held by this run (token `tok-ours`). */
+    function liveOld(D: string): void {
+      build(D, {
+        'releases/old/index.php': 'old',
+        '.atomic-deploy/log':
+          'start\told\t2026-11-22T10:00:00Z\nready\told\t2026-11-22T10:00:01Z\nlive\told\t2026-11-22T10:00:02Z\n',
+        '.atomic-deploy/lock/owner': '{"token":"tok-ours"}\n'
+      })
+      symlinkSync('releases/old', join(D, 'current'))
+    }
+
+    it('switches current to the release and finishes, once it is ready, when told to (one server, nothing after the switch)', () => {
+      const D = join(fresh('finalize'), 'app')
+      liveOld(D)
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'new' },
+        {
+          switchAfter: {
+            events: [['live', 'r2']],
+            prune: ['old'],
+            forget: ['old'],
+            lockToken: 'tok-ours'
+          }
+        }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines.slice(r.lines.indexOf('ready'))).toEqual([
+        'ready',
+        'switched',
+        'current releases/r2',
+        'pruned old',
+        'unlocked',
+        'finished'
+      ])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/r2')
+      expect(readdirSync(join(D, 'releases'))).toEqual(['r2'])
+      expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
+      const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
+      expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start r2', 'ready r2', 'live r2'])
+    })
+
+    it('leaves current and the lock as they were when that switch fails, and says no more', () => {
+      const D = join(fresh('finalize'), 'app')
+      liveOld(D)
+      // An mv that cannot rename into a directory: the switch's last step fails.
+      const bin = fresh('bin')
+      const realMv = execFileSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).trim()
+      writeFileSync(
+        join(bin, 'mv'),
+        `#!/bin/sh\nfor last; do :; done\ncase $last in */) echo refused >&2; exit 1 ;; esac\nexec ${realMv} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'new' },
+        {
+          switchAfter: {
+            events: [['live', 'r2']],
+            prune: ['old'],
+            forget: ['old'],
+            lockToken: 'tok-ours'
+          }
+        },
+        { pathPrefix: bin }
+      )
+      expect(r.status).toBe(1)
+      expect(r.lines.slice(r.lines.indexOf('ready'))).toEqual([
+        'ready',
+        `error io cannot rename the new link over ${D}/current`
+      ])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/old')
+      expect(readdirSync(join(D, 'releases')).sort()).toEqual(['old', 'r2'])
+      expect(existsSync(join(D, '.atomic-deploy/lock/owner'))).toBe(true)
+      expect(readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('switch.'))).toEqual(
+        []
+      )
+    })
+
+    it('derives the listing and the sha256 list from the manifest, whatever the names hold', () => {
+      const D = join(fresh('finalize'), 'app')
+      const names = ['with space.txt', 'tab\there', `it's "q" $(x)`, '-rf', 'ünï 🚀', 'a\\s']
+      const files: Record<string, string> = {}
+      for (const [i, name] of names.entries()) files[`dir ${i}/${name}`] = `content ${i}`
+      const { common, R, T } = prepared(D, 'r1', files)
+      // The server's listing of the tree, as the verification makes it, is what the runner's
+      // manifest says: the release verifies.
+      const manifest = compactManifest(manifestOf(R))
+      writeFileSync(join(T, 'delta'), manifest.text)
+      writeFileSync(join(T, 'removed'), '')
+      writeFileSync(join(T, 'revision.json'), '{}\n')
+      const r = run(shell, releaseScript(common, undefined, finalizeParams(manifest.digest)), D)
+      expect(r.status, r.stderr + r.lines.join('\n')).toBe(0)
+      expect(r.lines.at(-1)).toBe('ready')
+      const M = join(D, '.atomic-deploy/manifests')
+      // What the release was found to hold, as the verification listed it.
+      const sorted = (text: string): string[] => text.split('\n').sort()
+      // (Directories with their mode, which the listing the release is checked against leaves out.)
+      const withModes = listing(R).replace(
+        /^d \.\/(.*)$/gm,
+        (_, rel: string) => `d ${(lstatSync(join(R, rel)).mode & 0o7777).toString(8)} ./${rel}`
+      )
+      expect(sorted(readFileSync(join(M, 'r1.listing'), 'utf8'))).toEqual(sorted(withModes))
+      expect(readFileSync(join(M, 'r1.m2'))).toEqual(manifest.text)
+      expect(readFileSync(join(M, 'r1.digest'), 'utf8')).toBe(`${manifest.digest}\n`)
+      // The view: every line, a file's digest cut to 16 hex digits; gzipped.
+      const view = gunzipSync(readFileSync(join(M, 'r1.view.gz'))).toString('utf8')
+      expect(view.split('\n').filter(l => l !== '')).toEqual(
+        manifest.text
+          .toString('utf8')
+          .split('\n')
+          .filter(l => l !== '')
+          .map(l => l.replace(/ ([0-9a-f]{16})[0-9a-f]{48}$/, ' $1'))
+      )
+    })
+
+    it('puts the manifest together from the starting one, the paths removed and the lines sent', () => {
+      const D = join(fresh('finalize'), 'app')
+      const before = {
+        'keep.txt': 'keep',
+        'change.txt': 'v1',
+        'gone/deep/file.txt': 'gone',
+        'dir b/x': 'x',
+        'link to': { link: 'keep.txt' }
+      }
+      const after = {
+        'keep.txt': 'keep',
+        'change.txt': 'v2, longer',
+        'added.txt': 'added',
+        'dir b/x': 'x',
+        'link to': { link: 'keep.txt' }
+      }
+      // r1's manifest, as its deploy left it.
+      const old = join(fresh('tree'), 'r1')
+      build(old, before)
+      mkdirSync(join(D, '.atomic-deploy/manifests'), { recursive: true })
+      writeFileSync(
+        join(D, '.atomic-deploy/manifests/r1.m2'),
+        compactManifest(manifestOf(old)).text
+      )
+      const { common, R, T } = prepared(D, 'r2', after)
+      const entries = manifestOf(R)
+      const full = compactManifest(entries)
+      const sent = entries.filter(e => ['change.txt', 'added.txt'].includes(e.path))
+      writeFileSync(join(T, 'delta'), compactManifest(sent).text)
+      writeFileSync(join(T, 'removed'), 'change.txt\ngone\n')
+      writeFileSync(join(T, 'revision.json'), '{}\n')
+      const r = run(
+        shell,
+        releaseScript(common, undefined, finalizeParams(full.digest, 'manifests/r1')),
+        D
+      )
+      expect(r.status, r.stderr + r.lines.join('\n')).toBe(0)
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'))).toEqual(full.text)
+
+      // A starting manifest changed since the runner read it: the digest tells, nothing goes live.
+      writeFileSync(
+        join(D, '.atomic-deploy/manifests/r2.m2'),
+        readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'), 'utf8').replace(
+          'keep.txt f 644',
+          'keep.txt f 600'
+        )
+      )
+      const third = prepared(D, 'r3', after)
+      writeFileSync(join(third.T, 'delta'), '')
+      writeFileSync(join(third.T, 'removed'), '')
+      writeFileSync(join(third.T, 'revision.json'), '{}\n')
+      const bad = run(
+        shell,
+        releaseScript(third.common, undefined, finalizeParams(full.digest, 'manifests/r2')),
+        D
+      )
+      expect(bad.status).toBe(1)
+      expect(bad.lines.find(l => l.startsWith('error verify'))).toMatch(
+        /the manifest put together on the server is not the source's/
+      )
+      expect(existsSync(join(D, 'releases/r3'))).toBe(false)
+    })
 
     it('verifies the release, links explicit shared paths (existing, created, seeded), installs the metadata and logs ready', () => {
       const D = join(fresh('finalize'), 'app')
@@ -1439,8 +1890,9 @@ describe.each(shells)('$name', shell => {
       expect(readFileSync(join(R, 'public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
       expect(readFileSync(join(D, 'shared/public/uploads/seed.jpg'), 'utf8')).toBe('jpg')
       expect(statSync(join(D, 'shared/storage')).isDirectory()).toBe(true)
-      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.json.gz'), 'utf8')).toBe(
-        'manifest of r2'
+      const installed = readFileSync(join(D, '.atomic-deploy/manifests/r2.m2'))
+      expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.digest'), 'utf8')).toBe(
+        `${createHash('sha256').update(installed).digest('hex')}\n`
       )
       expect(readFileSync(join(D, '.atomic-deploy/manifests/r2.links'), 'utf8')).toBe(
         '.env\nstorage\npublic/uploads\n'
@@ -1593,7 +2045,6 @@ describe.each(shells)('$name', shell => {
         'current-config': { link: 'config/v2' }
       }
       const good = finalize(D, 'r2', files, {
-        hasSums: false,
         oddSums: [
           { path: 'new\nline.txt', sha256: sha('nl') },
           { path: 'back\\slash.txt', sha256: sha('bs') }
@@ -1603,7 +2054,6 @@ describe.each(shells)('$name', shell => {
       expect(good.status, good.lines.join('\n')).toBe(0)
       expect(good.lines.at(-1)).toBe('ready')
       const bad = finalize(D, 'r3', files, {
-        hasSums: false,
         oddSums: [
           { path: 'back\\slash.txt', sha256: sha('bs') },
           { path: 'new\nline.txt', sha256: sha('something else') }
@@ -1853,6 +2303,41 @@ describe.each(shells)('$name', shell => {
     })
   })
 
+  describe('BOOTSTRAP with a gzipped script', () => {
+    const realDd = shell.gnu ? '/usr/bin/dd' : '/usr/bin/busybox dd'
+    it.each([false, true])(
+      'runs it and leaves the rest of stdin to it (dd without iflag: %s)',
+      refuseIflag => {
+        const dir = fresh('ddz')
+        if (refuseIflag)
+          writeFileSync(
+            join(dir, 'dd'),
+            `#!/bin/sh\nfor a; do case $a in iflag=*) exit 1 ;; esac; done\nexec ${realDd} "$@"\n`,
+            { mode: 0o755 }
+          )
+        const filler = `# ${'x'.repeat(200)}\n`.repeat(1500)
+        const script = `${filler}printf 'script %s\\n' ${quote(HOSTILE)}; cat`
+        const data = gzipSync(script)
+        const rest = Buffer.from([0, 1, 2, 255, 10, 42])
+        const input = Buffer.concat([Buffer.from(`z${data.length}\n`), data, rest])
+        const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.stdout).toEqual(Buffer.concat([Buffer.from(`script ${HOSTILE}\n`), rest]))
+      }
+    )
+
+    it('exits with 96, having run nothing, where gzip cannot read it', () => {
+      const dir = fresh('nogzip')
+      writeFileSync(join(dir, 'gzip'), '#!/bin/sh\nexit 127\n', { mode: 0o755 })
+      const marker = join(dir, 'ran')
+      const data = gzipSync(`touch ${quote(marker)}`)
+      const input = Buffer.concat([Buffer.from(`z${data.length}\n`), data])
+      const r = run(shell, BOOTSTRAP, fresh('bootstrap'), { input, pathPrefix: dir })
+      expect(r.status).toBe(96)
+      expect(existsSync(marker)).toBe(false)
+    })
+  })
+
   describe('sharedListingScript', () => {
     it('lists shared/ as deep as asked, by type, reading only; nothing but its end when there is no shared/', () => {
       const D = fresh('shared-listing')
@@ -2069,7 +2554,8 @@ describe('every generated script parses (sh -n) with hostile values', () => {
     [
       'auto shared, fail, no sums',
       {
-        hasSums: false,
+        manifestDigest: 'a'.repeat(64),
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -2081,7 +2567,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
       'auto shared, replace, odd sums with hostile names, from cache, updates cache',
       {
         fromCache: { copyMethod: 'copy' },
-        hasSums: true,
+        manifestDigest: 'b'.repeat(64),
+        manifestBase: 'cache',
+        verifyAll: true,
         oddSums: HOSTILE_VALUES.map(path => ({ path, sha256: 'a'.repeat(64) })),
         links: HOSTILE_VALUES.map(path => ({ path, target: `../${path}` })),
         shared: { kind: 'auto' },
@@ -2093,7 +2581,9 @@ describe('every generated script parses (sh -n) with hostile values', () => {
       'hardlink from cache, hook with a hostile script and environment',
       {
         fromCache: { copyMethod: 'hardlink' },
-        hasSums: true,
+        manifestDigest: 'c'.repeat(64),
+        manifestBase: 'manifests/-rf',
+        verifyAll: false,
         oddSums: [],
         links: [],
         shared: { kind: 'auto' },
@@ -2129,7 +2619,8 @@ describe('every generated script parses (sh -n) with hostile values', () => {
           { deployDir: D_HOSTILE, releaseId: 'r', umask: '0022' },
           undefined,
           {
-            hasSums: false,
+            manifestDigest: 'd'.repeat(64),
+            verifyAll: false,
             oddSums: [],
             links: [],
             shared: { kind: 'explicit', paths: [path] },

@@ -133,8 +133,21 @@ describe('the inspect script lines', () => {
 
   it('reads a base copy record and refuses one that could name another path', () => {
     expect(parsePrefetch(undefined)).toBeUndefined()
-    expect(parsePrefetch('base.1234 v1')).toEqual({ name: 'base.1234', from: 'v1' })
-    for (const bad of ['base.1 ../x', '../../x v1', 'base.* v1', 'base.1 v1 extra', 'base. v1']) {
+    expect(parsePrefetch('base.1234 v1')).toEqual({ name: 'base.1234', from: 'v1', spare: false })
+    // The copy the previous deploy left (the spare) carries a third word.
+    expect(parsePrefetch('base.1234 v1 spare')).toEqual({
+      name: 'base.1234',
+      from: 'v1',
+      spare: true
+    })
+    for (const bad of [
+      'base.1 ../x',
+      '../../x v1',
+      'base.* v1',
+      'base.1 v1 extra',
+      'base.1 v1 spare extra',
+      'base. v1'
+    ]) {
       expect(() => parsePrefetch(bad)).toThrow(ServerDataError)
     }
   })

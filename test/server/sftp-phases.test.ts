@@ -10,7 +10,9 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guard.ts'
 import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
 import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
-import { scanSource, serializeManifest } from '../../src/release/manifest.ts'
+import { gunzipSync } from 'node:zlib'
+import { compactManifest, manifestView } from '../../src/release/compact-manifest.ts'
+import { scanSource } from '../../src/release/manifest.ts'
 import { makePlan } from '../../src/release/plan.ts'
 import { exists } from '../support/fixture.ts'
 import { LocalFiles } from '../support/local-files.ts'
@@ -225,7 +227,7 @@ describe('a release built over SFTP, verified with its directory modes', () => {
       verify: 'standard',
       sharedConflict: 'fail',
       revision: '{}',
-      manifest: await serializeManifest({ version: 1, entries, sharedLinks: [] }),
+      manifest: compactManifest(entries),
       staleReleases: [],
       leftovers: { switchLinks: [], metaNames: [] },
       protectedReleases: [],
@@ -233,9 +235,17 @@ describe('a release built over SFTP, verified with its directory modes', () => {
     })
   }
 
-  it("gives every directory the release directory's mode, and records it in the listing", async () => {
+  it("gives every directory the release directory's mode, and records it in the listing and the shell's manifest records", async () => {
     const { source, dir } = await setup()
     await build(new LocalFiles(), source, dir)
+    // The manifest as install_manifest leaves it: a shell deploy plans and assembles from it.
+    const { text, digest } = compactManifest((await scanSource(source, [])).entries)
+    const records = path.join(dir, '.atomic-deploy/manifests/one')
+    expect(await readFile(`${records}.m2`)).toEqual(text)
+    expect(await readFile(`${records}.digest`, 'utf8')).toBe(`${digest}\n`)
+    expect(gunzipSync(await readFile(`${records}.view.gz`))).toEqual(manifestView(text))
+    expect(await exists(`${records}.json.gz`)).toBe(false)
+    expect((await stat(`${records}.m2`)).mode & 0o777).toBe(0o600)
     const mode = (await stat(path.join(dir, 'releases/one'))).mode & 0o777
     for (const d of ['public', 'public/css'])
       expect((await stat(path.join(dir, 'releases/one', d))).mode & 0o777).toBe(mode)

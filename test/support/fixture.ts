@@ -175,3 +175,19 @@ export async function list(dir: string): Promise<string[]> {
     return []
   }
 }
+
+/**
+ * Wait until no copy of a release under `<deployDir>/.atomic-deploy` is still being made: after
+ * a deploy with copy-method copy, a copy of the new live release (the spare the next deploy
+ * starts from) is made in the background. Tests that look at the whole deploy directory wait
+ * for it, as a next deploy minutes later would find it done.
+ */
+export async function settled(deployDir: string): Promise<void> {
+  const M = path.join(deployDir, '.atomic-deploy')
+  for (let i = 0; i < 400; i++) {
+    const names = await list(M)
+    if (!names.some(n => /^base\.\d+$/.test(n) && !names.includes(`${n}.rc`))) return
+    await new Promise(resolve => setTimeout(resolve, 25))
+  }
+  throw new Error(`a copy under ${M} did not end within 10 s`)
+}

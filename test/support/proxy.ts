@@ -7,6 +7,11 @@
  * after it, so throughput is limited only by the windows of the protocols on top (as on a
  * real long link), not by the proxy.
  *
+ * Bandwidth model (`setRate`): each direction of each connection is a link of that many bytes
+ * per second, as a slow line is: a chunk is sent once the ones before it are, takes its size
+ * over the rate to go out, and arrives `delay` ms after that. The queue in front of the link
+ * is then kept small (as a router's is), so the sender sees the link's pace.
+ *
  * This module imports nothing but Node built-ins and uses only erasable TypeScript syntax, so
  * plain `node` (type stripping) can import it from benchmarks as well as tests.
  */
@@ -28,6 +33,11 @@ export interface LatencyProxy {
   port: number
   /** Change the added delay at run time (ms each way; RTT adds 2x). Applies to data arriving from now on. */
   setDelay(msEachWay: number): void
+  /**
+   * Cap each direction of each connection at `bytesPerSecond` (undefined: no cap). Applies to
+   * data arriving from now on.
+   */
+  setRate(bytesPerSecond: number | undefined): void
   /** Destroy all current connections abruptly with a TCP RST (ECONNRESET on both ends); new ones are still accepted unless paused. */
   cutAll(): void
   /**
@@ -71,7 +81,12 @@ interface Shared {
   delay: number
   maxQueued: number
   frozen: boolean
+  /** Bytes per second each way, or undefined for no cap. */
+  rate: number | undefined
 }
+
+/** The queue in front of a capped link: about a tenth of a second at 1 MiB/s. */
+const CAPPED_QUEUE_BYTES = 128 * 1024
 
 /** One direction of one connection: a delay line from `source` to `dest`. */
 class DelayLine {
@@ -86,6 +101,8 @@ class DelayLine {
   timer: NodeJS.Timeout | undefined
   destBlocked = false
   stopped = false
+  /** When the capped link has sent everything queued so far (performance.now() ms). */
+  linkFree = 0
 
   constructor(
     source: net.Socket,
@@ -104,8 +121,16 @@ class DelayLine {
   push(data: Item['data']): void {
     if (this.stopped) return
     const now = performance.now()
-    if (typeof data !== 'string') this.queued += data.length
-    this.items.push({ data, due: now + this.shared.delay })
+    let sent = now
+    if (typeof data !== 'string') {
+      this.queued += data.length
+      const { rate } = this.shared
+      if (rate !== undefined) {
+        this.linkFree = Math.max(now, this.linkFree) + (data.length * 1000) / rate
+        sent = this.linkFree
+      }
+    }
+    this.items.push({ data, due: sent + this.shared.delay })
     this.flush()
   }
 
@@ -157,7 +182,12 @@ class DelayLine {
   /** Backpressure: stop reading while the destination or the delay line is full. */
   updateFlow(): void {
     if (this.stopped) return
-    const hold = this.destBlocked || this.queued > this.shared.maxQueued || this.shared.frozen
+    const limit =
+      this.shared.rate === undefined
+        ? this.shared.maxQueued
+        : // What the link holds in flight (rate x delay), plus the queue in front of it.
+          (this.shared.rate * this.shared.delay) / 1000 + CAPPED_QUEUE_BYTES
+    const hold = this.destBlocked || this.queued > limit || this.shared.frozen
     if (hold && !this.source.isPaused()) this.source.pause()
     else if (!hold && this.source.isPaused()) this.source.resume()
   }
@@ -350,6 +380,12 @@ class ProxyServer implements LatencyProxy {
     this.shared.delay = msEachWay
   }
 
+  setRate(bytesPerSecond: number | undefined): void {
+    if (bytesPerSecond !== undefined && !(bytesPerSecond > 0))
+      throw new Error(`bad rate ${bytesPerSecond}`)
+    this.shared.rate = bytesPerSecond
+  }
+
   cutAll(): void {
     for (const link of [...this.links]) link.abort()
     this.held.clear()
@@ -458,7 +494,8 @@ export async function startLatencyProxy(
   const proxy = new ProxyServer(target, {
     delay: 0,
     maxQueued: options.maxQueuedBytes ?? 16 * 1024 * 1024,
-    frozen: false
+    frozen: false,
+    rate: undefined
   })
   proxy.setDelay(options.delayMsEachWay ?? 0)
   await proxy.listen(options.port ?? 0)

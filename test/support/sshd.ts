@@ -119,8 +119,8 @@ export const BUSYBOX_PROFILE = {
 
 export const NOTAR_PROFILE = {
   group: 'adtnotar',
-  /** Symlinks to everything in /usr/bin except tar (and tools that embed a tar). */
-  binDir: '/usr/local/adt-notar/bin'
+  /** Symlinks to everything in /usr/bin except tar (and tools that embed a tar) and gzip. */
+  binDir: '/usr/local/adt-notar-nogzip/bin'
 } as const
 
 /**

@@ -298,7 +298,12 @@ async function ensureBusyboxDir(): Promise<void> {
 }
 
 /** Names never linked into the no-tar directory: tar itself and tools that are a tar. */
+// gzip goes too: a server with neither (a minimal container) gets its scripts as they are, not
+// gzipped (see BOOTSTRAP), and its files over SFTP.
 const TAR_LIKE = new Set([
+  'gzip',
+  'gunzip',
+  'zcat',
   'tar',
   'gtar',
   'bsdtar',
@@ -312,7 +317,7 @@ const TAR_LIKE = new Set([
 async function ensureNoTarDir(): Promise<void> {
   await ensureLinkDir(NOTAR_PROFILE.binDir, async () => {
     // Everything a normal session could run, so the only difference from a stock host is
-    // the missing tar. Earlier directories win, as they would in PATH.
+    // the missing tar (and gzip). Earlier directories win, as they would in PATH.
     const links = new Map<string, string>()
     for (const source of ['/usr/local/bin', '/usr/bin', '/bin']) {
       const names = await readdir(source).catch(() => [] as string[])
@@ -340,7 +345,7 @@ export async function createBusyboxUser(
   )
 }
 
-/** A /bin/sh (dash) user whose PATH has the usual tools but no tar. */
+/** A /bin/sh (dash) user whose PATH has the usual tools but no tar and no gzip. */
 export async function createUserWithoutTar(
   sshd: Sshd,
   options: CreateUserOptions = {}

@@ -1,12 +1,15 @@
 # shellcheck shell=sh
 # Phases 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
 # the layout, take the lock, and report what the planner needs: umask, tools, `current`, the
-# releases, the release log, and the manifest of the release a new one starts from.
+# releases, the release log, and what the release a new one starts from holds: `same` when its
+# manifest's digest is the one the runner sends on stdin (a deploy with nothing changed needs
+# nothing more), otherwise its manifest's view (see lib/manifest.sh), or the manifest an older
+# version of atomic-deploy wrote.
 #
 # @param PATH_INPUT string The `path` input (absolute, or relative to the login directory).
 # @param LOCK flag Create the layout and take the lock (false for a dry run: read only).
 # @param LOCK_OWNER string One-line JSON recorded in the lock.
-# @param REUSE previous|cache|none Which starting point's manifest to return.
+# @param REUSE previous|cache|none Which starting point's manifest to report.
 # @param SYSTEM_EXACT list Directories refused as the deploy path.
 # @param SYSTEM_TREES list Directories (ending in /) whose every descendant is refused.
 # @param LOG_LIMIT string Bytes of the release log the runner accepts: a longer one is reported by its size, not sent.
@@ -17,6 +20,7 @@
 # @param REQUIRE_TAR flag With LOCK: tar is needed too (transfer: tar).
 # @param REQUIRE_TAR_OR_SFTP flag With LOCK: tar is needed unless SFTP carries the files, which this script cannot know: without tar it stops before writing, as `need-sftp`, for the runner to probe SFTP and ask again.
 # @param DRIFT flag Compare the live release with the listing and ready marker its deploy recorded, and name what changed since (drift lines, see lib/diff.sh).
+# @param WANT_DIGEST flag Read the digest of the source's manifest from stdin once everything else is said, and report the starting point's manifest against it (same, or the view).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -154,14 +158,12 @@ blob log "$M/log" "$LOG_LIMIT"
 case $REUSE in
   cache)
     if [ -d "$D/cache" ]; then
-      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"
       # What an interrupted update of cache/ left unlike its manifest (see release.sh).
       blob pending "$M/cache.pending" "$MANIFEST_LIMIT"
     fi
     ;;
   previous)
     if [ -n "$c" ]; then
-      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"
       blob links "$M/manifests/$c.links" "$LINKS_LIMIT"
     fi
     ;;
@@ -174,6 +176,7 @@ esac
 # How the live release differs from what it was when it became ready: its listing then and its
 # ready marker (release.sh). One walk of the release; releases made before these records existed
 # are reported as unknown.
+drift_known=''
 if [ -n "$DRIFT" ]; then
   lv=$c
   case $lv in
@@ -184,6 +187,7 @@ if [ -n "$DRIFT" ]; then
         lk="$F.links"
         [ -f "$lk" ] || lk=/dev/null
         (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -
+        drift_known=1
       else
         say "drift unknown"
       fi
@@ -191,31 +195,57 @@ if [ -n "$DRIFT" ]; then
   esac
 fi
 
-# The copy started at lock time: `$M/base.<pid>` filled from the live release in the background,
-# with `.from` (the release copied), `.pid` (the cp) and, once it ends, `.rc` (its exit status).
-# Every stream of the job is redirected, so it never holds the channel open. On a 3,500-file
-# release this moves cp's 0.1 to 1 s off the critical path: the runner's planning and the next
-# round trip happen meanwhile. The release script takes it over, or drops it.
+# The copy the next release starts from. A complete copy of the live release made earlier (the
+# spare the previous deploy left, see lib/finish.sh; or one a killed run never took over) is kept,
+# with copy-method copy; otherwise the copy starts now, as soon as the lock is ours
+# (start_copy), and runs while the runner plans and the release script is on its way. On a
+# 3,500-file release this moves cp's 0.1 to 1 s off the critical path; a spare takes it off
+# entirely. The release script takes it over, or drops it.
 if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
-  drop_base
-  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then
-    B="$M/base.$$"
-    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf '%s\n' "$c" > "$B.from"; then
-      (
-        trap '' HUP
-        if [ "$PREFETCH" = hardlink ]; then
-          cp -al "$D/releases/$c/." "$B/" &
-        elif [ -n "$GNU_CP" ]; then
-          cp -a --reflink=auto "$D/releases/$c/." "$B/" &
-        else
-          cp -a "$D/releases/$c/." "$B/" &
-        fi
-        echo $! > "$B.pid"
-        wait $!
-        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
-      ) </dev/null >/dev/null 2>&1 &
-      say "prefetch ${B##*/} $c"
-    fi
+  kept=''
+  if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then
+    kept=$(live_copy)
+    # Not if the live release changed since it was copied: the new release starts from what is
+    # there, as it would without a spare (and verification names what differs). Where the drift
+    # check above has just named every change since its deploy, no second walk is needed: the
+    # runner plans the paths it named as absent from the copy, so they are sent again whichever
+    # copy the release starts from.
+    if [ -n "$kept" ] && [ -z "$drift_known" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
+  fi
+  drop_bases_but "$kept"
+  if [ -n "$kept" ]; then
+    say "prefetch $kept $c spare"
+  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] &&
+    { [ -f "$M/manifests/$c.m2" ] || [ -f "$M/manifests/$c.json.gz" ]; }; then
+    start_copy "$c" "$PREFETCH" && say "prefetch ${B##*/} $c"
+  fi
+fi
+# The manifest the new release starts from, read last: the runner sends its digest as soon as
+# it has hashed the source, and meanwhile everything above (the copy included) is under way. The
+# same digest means nothing changed, and nothing of the manifest needs to cross the wire;
+# another means the runner plans against the view, about a quarter of the manifest's bytes.
+if [ -n "$WANT_DIGEST" ]; then
+  mf='' old=''
+  case $REUSE in
+    cache) [ ! -d "$D/cache" ] || { mf="$M/cache" old="$M/cache.manifest.json.gz"; } ;;
+    previous) [ -z "$c" ] || { mf="$M/manifests/$c" old="$M/manifests/$c.json.gz"; } ;;
+  esac
+  have=''
+  if [ -n "$mf" ] && [ -f "$mf.m2" ]; then
+    IFS= read -r have 2>/dev/null < "$mf.digest" || have=''
+    case $have in *[!0-9a-f]*) have='' ;; esac
+    [ ${#have} -eq 64 ] || have=''
+  fi
+  want=''
+  IFS= read -r want || want=''
+  if [ -n "$have" ] && [ "$want" = "$have" ]; then
+    say same
+  elif [ -n "$have" ] && [ -f "$mf.view.gz" ]; then
+    blob view "$mf.view.gz" "$MANIFEST_LIMIT"
+  elif [ -n "$have" ] && [ -f "$mf.view" ]; then
+    blob view-text "$mf.view" "$MANIFEST_LIMIT"
+  elif [ -n "$old" ]; then
+    blob manifest "$old" "$MANIFEST_LIMIT"
   fi
 fi
 say end

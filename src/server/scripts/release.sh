@@ -23,7 +23,10 @@
 # @param TRANSFER tar|tar-gzip|sftp How the changed files arrive: a tar stream on stdin (gzipped or not), or later over SFTP.
 # @param FINALIZE flag Run the second half.
 # @param FROM_CACHE none|copy|hardlink With reuse cache: copy the synced cache into the release first, with this method.
-# @param HAS_SUMS flag The runner uploaded a sha256sum -c list ($T/sums).
+# @param MANIFEST_DIGEST string The sha256 of the source's manifest (see lib/manifest.sh): the manifest put together here must have it.
+# @param MANIFEST_BASE string The manifest the release starts from, as a path under .atomic-deploy without `.m2` (manifests/<id>, or cache), or empty when the runner sends the whole manifest.
+# @param VERIFY_ALL flag Check the sha256 of every file of the release, not only of those sent.
+# @param SWITCH_AFTER flag Once the release is ready, switch current to it and finish (lib/finish.sh) in this same script: a single server with nothing to run or check after the switch, two round trips fewer.
 # @param ODD_SUMS list Files whose names cannot go in a sha256sum -c list (newline or backslash), as pairs of words: path, sha256.
 # @param LINKS list Symlinks whose target is read back and compared, as pairs of words: path, target.
 # @param SHARED auto|explicit Link every entry of shared/, or only SHARED_PATHS.
@@ -33,7 +36,7 @@
 # @param HOOK_SCRIPT string The hook's script.
 # @param HOOK_ENV list NAME=value words exported to the hook.
 # @param LOCK_OWNER string The lock's owner record (one-line JSON with LOCK_TOKEN), for taking the lock again when it was cleared while the hook ran.
-# @param UPDATES_CACHE flag Write cache.manifest after verification (reuse cache).
+# @param UPDATES_CACHE flag Write the cache's manifest after verification (reuse cache).
 
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
@@ -47,6 +50,12 @@
 . ./lib/listing.sh
 # shellcheck source=lib/hook.sh
 . ./lib/hook.sh
+# shellcheck source=lib/manifest.sh
+. ./lib/manifest.sh
+# shellcheck source=lib/switch.sh
+. ./lib/switch.sh
+# shellcheck source=lib/finish.sh
+. ./lib/finish.sh
 # shellcheck source=lib/diff.sh
 . ./lib/diff.sh
 
@@ -163,7 +172,8 @@ prepare_release() {
           printf '%s\n' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"
         fi
       else
-        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||
+        guarded_rm .atomic-deploy/cache.m2 .atomic-deploy/cache.digest .atomic-deploy/cache.view.gz \
+          .atomic-deploy/cache.view .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||
           fail io "cannot remove the cache manifest: $why"
         { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"
       fi
@@ -394,13 +404,32 @@ finalize_release() {
     hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;
     copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;
   esac
+  # The release's manifest: the starting point's, less what the plan removed, plus the lines of
+  # what was sent ($T/removed and $T/delta, from the runner). It must be the source's manifest,
+  # whose digest the runner computed: what the verification below checks the release against.
+  mb=''
+  if [ -n "$MANIFEST_BASE" ]; then
+    mb="$M/$MANIFEST_BASE.m2"
+    [ -f "$mb" ] || fail verify "the manifest $MANIFEST_BASE.m2 the plan started from is gone"
+  fi
+  manifest_assemble "$mb" "$T/removed" "$T/delta" > "$T/manifest.m2" || fail io "cannot write the manifest"
+  md=$(manifest_digest "$T/manifest.m2") || fail io "cannot read the manifest"
+  [ "$md" = "$MANIFEST_DIGEST" ] || fail verify "the manifest put together on the server is not the source's (${MANIFEST_BASE:-none}.m2 was changed since it was read?)"
+  manifest_listing "$T/manifest.m2" > "$T/expected" || fail io "cannot write the listing"
+  if [ -n "$VERIFY_ALL" ]; then
+    manifest_sums "$T/manifest.m2" > "$T/sums"
+  else
+    manifest_sums "$T/delta" > "$T/sums"
+  fi || fail io "cannot write the sums"
+  has_sums=''
+  [ ! -s "$T/sums" ] || has_sums=1
   cd "$R" || fail io "cannot enter $R"
   bad='' sumjobs=''
   : > "$T/sums.out"
-  [ -z "$HAS_SUMS" ] || start_sums
+  [ -z "$has_sums" ] || start_sums
   lrc=0
   list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?
-  [ -z "$HAS_SUMS" ] || wait_sums
+  [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
   # the same way on both sides. A directory's line carries its mode, whose permission bits must
@@ -417,7 +446,7 @@ finalize_release() {
   fi
   if [ -n "$UPDATES_CACHE" ]; then
     # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
-    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"
+    { install_manifest "$T/manifest.m2" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
   fi
   # What the release is when verified: the next deploy's drift check compares the live release
   # with it and with the ready marker below.
@@ -428,7 +457,7 @@ finalize_release() {
     explicit) link_explicit ;;
     *) [ ! -d "$S" ] || link_shared '' '' ;;
   esac
-  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"
+  install_manifest "$T/manifest.m2" "$md" "$M/manifests/$ID" || fail io "cannot write the manifest"
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
   if [ -n "$HOOK_NAME" ]; then
@@ -465,7 +494,16 @@ finalize_release() {
   : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
+  # `ready` reaching a runner that gave up (a closed channel: SIGPIPE) still removes the release.
   say ready
+  if [ -n "$SWITCH_AFTER" ]; then
+    # A failed switch leaves current as it was, and the release ready: the runner aborts it.
+    switch_current "$ID" || exit 1
+    # Live now: whatever becomes of the channel, the run finishes (prunes, unlocks).
+    trap '' PIPE
+    # shellcheck disable=SC2119 # finish_run takes no arguments
+    finish_run
+  fi
 }
 
 # shellcheck disable=SC2119 # prepare_release takes no arguments (see above)

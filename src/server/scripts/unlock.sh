@@ -21,8 +21,9 @@ if [ -L "$D/current" ]; then
 fi
 if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
-# The holder is gone: the copies started under its lock go with it.
-drop_base
+# The holder is gone: the copies started under its lock go with it, but a complete copy of the
+# live release, which the next deploy starts from.
+drop_bases_but "$(live_copy)"
 guarded_rm .atomic-deploy/lock || {
   say "error io cannot remove $M/lock: $why"
   exit 1

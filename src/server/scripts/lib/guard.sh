@@ -9,6 +9,10 @@
 #
 # @param GUARD_KEEP list Release ids never removed, whatever else asks: the release live when the run began, and the one it replaced.
 
+# More releases kept from some point of a script on (a list as GUARD_KEEP is): lib/finish.sh,
+# run by the release script too, keeps the release it switched to.
+guard_also_keep=''
+
 # The release current points to, as a path relative to $D (empty when current is no symlink):
 # read afresh by each guarded removal, never remembered from an earlier step.
 current_target() {
@@ -69,7 +73,7 @@ removable() {
         ;;
     esac
   fi
-  eval "set -- \"\$1\" $GUARD_KEEP"
+  eval "set -- \"\$1\" $GUARD_KEEP $guard_also_keep"
   rm_rel=$1
   shift
   for rm_keep; do

@@ -26,11 +26,12 @@ blob_text() {
   printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
 }
 
-# drop_base [NAME]: remove the copy started at lock time named NAME (`base.<pid>`, see prefetch in
-# inspect.sh), or every such copy when NAME is not given: only the holder of the lock does that,
-# when the copies left are those of runs that are gone. A copy still running is stopped first;
-# its pid is only signalled while it is still a cp (where /proc tells). A copy left running is
-# harmless anyway: its directory is gone, and its name is never used again.
+# drop_base [NAME]: remove the copy of a release named NAME (`base.<pid>`: see start_copy), or
+# every such copy when NAME is not given (but the one named by db_keep: see drop_bases_but):
+# only the holder of the lock does that, when the copies left are those of runs that are gone.
+# A copy still running is stopped first; its pid is only signalled while it is still a cp
+# (where /proc tells). A copy left running is harmless anyway: its directory is gone, and its
+# name is never used again.
 drop_base() {
   if [ $# -gt 0 ]; then
     case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac
@@ -41,8 +42,18 @@ drop_base() {
     [ -e "$1" ] || [ -L "$1" ] || return 0
   fi
   for db_b; do
-    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac
-    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue
+    # A copy's records name it too: one whose directory is gone already goes by them.
+    case $db_b in
+      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;
+      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;
+    esac
+    [ "${db_b##*/}" != "${db_keep:-}" ] || continue
+    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||
+      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue
+    db_rel=".atomic-deploy/${db_b##*/}"
+    # The record of what the copy is of goes first: a copy's job writes its exit status only
+    # while that record is there (start_copy), so one stopped here leaves nothing behind.
+    guarded_rm "$db_rel.from" >/dev/null
     p='' comm=''
     if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then
       IFS= read -r p 2>/dev/null < "$db_b.pid"
@@ -52,10 +63,74 @@ drop_base() {
         ;;
       esac
     fi
-    db_rel=".atomic-deploy/${db_b##*/}"
-    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null
+    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null
   done
   :
+}
+
+# drop_bases_but KEEP: every copy of a release but KEEP (`base.<pid>`, or empty: none kept).
+drop_bases_but() {
+  db_keep=$1
+  drop_base
+  db_keep=''
+}
+
+# start_copy ID METHOD: copy releases/ID into `$M/base.<pid>` in the background (METHOD copy or
+# hardlink), with `.from` (the release copied), `.pid` (the cp) and, once it ends, `.rc` (its exit
+# status). Below the copy's directory, cp keeps the release's modes; the directory itself is
+# private (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken
+# over (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
+# channel open, and it ignores SIGHUP, so it outlives the session. Sets B to the copy's
+# directory.
+start_copy() {
+  B="$M/base.$$"
+  { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$1" > "$B.from"; } || return 1
+  (
+    trap '' HUP
+    if [ "$2" = hardlink ]; then
+      cp -al "$D/releases/$1/." "$B/" &
+    elif cp --version >/dev/null 2>&1; then
+      cp -a --reflink=auto "$D/releases/$1/." "$B/" &
+    else
+      cp -a "$D/releases/$1/." "$B/" &
+    fi
+    echo $! > "$B.pid"
+    wait $!
+    rc=$?
+    # cp -a gave the copy's directory the release's mode: private again while it waits.
+    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1
+    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind.
+    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+  ) < /dev/null > /dev/null 2>&1 &
+}
+
+# live_copy: the name of a complete copy of the live release under $M (base.*, with .rc 0), if
+# there is one. Needs D.
+live_copy() {
+  lc=$(readlink "$D/current" 2>/dev/null) || return 0
+  lc=${lc%/}
+  lc=${lc##*/}
+  for f in "$M"/base.*.from; do
+    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
+    b=${f%.from} from='' rc=''
+    IFS= read -r from 2>/dev/null < "$f"
+    [ ! -L "$b.rc" ] || continue
+    IFS= read -r rc 2>/dev/null < "$b.rc"
+    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
+      printf '%s\n' "${b##*/}"
+      return 0
+    fi
+  done
+}
+
+# changed_since DIR MARK: whether anything under DIR was written after MARK was, or (where find
+# has -cnewer: GNU) had its mode or links changed.
+changed_since() {
+  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then
+    [ -n "$(find "$1" \( -newer "$2" -o -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
+  else
+    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]
+  fi
 }
 
 # lock_is_ours TOKEN: 0 while the lock's owner record holds TOKEN (a run's own random token).
@@ -69,10 +144,11 @@ lock_is_ours() {
 
 # unlock_if_ours TOKEN: release the lock when its owner record holds TOKEN (nothing when TOKEN is
 # empty). Copies started at lock time and never taken over (an abort before the release script)
-# go with the lock.
+# go with the lock, but a complete copy of the live release, which the next deploy starts from
+# (the spare a finishing deploy just started, $spare, too: see lib/finish.sh).
 unlock_if_ours() {
   if lock_is_ours "$1"; then
-    drop_base
+    drop_bases_but "${spare:-$(live_copy)}"
     guarded_rm .atomic-deploy/lock && say unlocked
   fi
 }

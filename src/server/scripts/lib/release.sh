@@ -53,9 +53,13 @@ cleanup_release() {
   guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \
     ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \
     ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \
-    ".atomic-deploy/manifests/$ID.ready" ||
+    ".atomic-deploy/manifests/$ID.ready" ".atomic-deploy/manifests/$ID.m2" \
+    ".atomic-deploy/manifests/$ID.digest" ".atomic-deploy/manifests/$ID.view.gz" \
+    ".atomic-deploy/manifests/$ID.view" ||
     say "warning release $ID was not removed: $why"
-  drop_base "$PREFETCHED"
+  # This run's copy goes, unless it is a complete copy of the live release (the spare inspect
+  # adopted, not yet taken over): the next deploy starts from that.
+  [ -z "$PREFETCHED" ] || [ "$PREFETCHED" = "$(live_copy)" ] || drop_base "$PREFETCHED"
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then
     while IFS= read -r line; do

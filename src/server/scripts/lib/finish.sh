@@ -1,0 +1,78 @@
+# shellcheck shell=sh
+# Phase 9, as finish.sh runs it, and as release.sh runs it right behind the switch on a single
+# server with nothing to run or check after the switch: record events, prune, compact the
+# release log, leave a copy of the new live release for the next deploy, release the lock. D and
+# M are set by the including script, which includes lib/guard.sh and lib/metadata.sh too; it
+# also has LOCK_TOKEN, this run's lock token.
+#
+# @param EVENTS list Events to append to the release log, as pairs of words: event, release id.
+# @param PRUNE list Releases to delete (complete ones beyond keep-releases).
+# @param FORGET list Ids whose lines are dropped from the log (pruned or long gone), so it stays small.
+# @param SEEDED list Releases whose seed records go: their shared paths stay in shared/ for good.
+# @param FINISH_KEEP list Releases the guard keeps from here on, whatever else asks (with GUARD_KEEP): the one live when the run began and the one it switched to.
+# @param SPARE_RELEASE string Copy this release, once live, in the background for the next deploy to start from (empty: no copy).
+# @param SPARE_NEED_KB string Kilobytes the disk must have free for that copy.
+
+# shellcheck disable=SC2154 # why and ct: set by lib/guard.sh
+finish_run() {
+  # shellcheck disable=SC2034 # guard_also_keep: read by lib/guard.sh
+  guard_also_keep=$FINISH_KEEP
+  eval "set -- $EVENTS"
+  while [ $# -ge 2 ]; do
+    log_event "$1" "$2"
+    shift 2
+  done
+  # What is shared by every run (other releases, the log, the seed records, the copies of a
+  # release) is touched only while this run holds the lock: a run that outlived its runner never
+  # acts on a later run's things.
+  spare=''
+  if lock_is_ours "$LOCK_TOKEN"; then
+    # Pruning passes the guard: never what current points to, nor the releases the runner keeps
+    # (the live one and the one it replaced), whatever the runner believed.
+    eval "set -- $PRUNE"
+    for id; do
+      # Each record by its name: a pattern such as "$id".* would also match the records of a
+      # release whose id merely starts with this one and a dot (v1.0 and v1.0.1).
+      if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \
+        ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \
+        ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \
+        ".atomic-deploy/manifests/$id.ready" ".atomic-deploy/manifests/$id.m2" \
+        ".atomic-deploy/manifests/$id.digest" ".atomic-deploy/manifests/$id.view.gz" \
+        ".atomic-deploy/manifests/$id.view"; then
+        say "pruned $id"
+      else
+        say "kept $id: $why"
+      fi
+    done
+    eval "set -- $FORGET"
+    if [ $# -gt 0 ]; then
+      printf '%s\n' "$@" > "$M/log.forget.$$"
+      awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&
+        mv "$M/log.new.$$" "$M/log"
+      guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"
+    fi
+    eval "set -- $SEEDED"
+    for id; do guarded_rm ".atomic-deploy/seeded.$id"; done
+    # The spare: a copy of the release now live, made in the background after the deploy (and
+    # so after after-switch), for the next deploy to start from instead of copying then. It is a
+    # whole copy like any other (cp -a: every file its own inode), only made earlier; the next
+    # deploy takes it only when it is complete and of the release live then, unchanged since
+    # (see inspect.sh), and drops it otherwise. Not made when the disk is short of room
+    # (SPARE_NEED_KB).
+    current_target
+    if [ -n "$SPARE_RELEASE" ] && [ "$ct" = "releases/$SPARE_RELEASE" ]; then
+      avail=$(df -Pk "$M" 2>/dev/null | awk 'NR == 2 { print $4 }')
+      case $avail in '' | *[!0-9]*) avail=0 ;; esac
+      if [ "$avail" -gt "$SPARE_NEED_KB" ]; then
+        drop_base
+        start_copy "$SPARE_RELEASE" copy && spare=${B##*/} && say "spare $spare"
+      else
+        say "no-spare $avail"
+      fi
+    fi
+  elif [ -n "$PRUNE$FORGET$SEEDED" ]; then
+    say "warning the lock on $D is no longer this run's: nothing was pruned"
+  fi
+  unlock_if_ours "$LOCK_TOKEN"
+  say finished
+}
