@@ -51342,7 +51342,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 6301:
+/***/ 9909:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51688,6 +51688,8 @@ function notUnderLinks(paths, entries) {
 
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
+;// CONCATENATED MODULE: external "node:os"
+const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 // EXTERNAL MODULE: external "node:path"
 var external_node_path_ = __nccwpck_require__(6760);
 // EXTERNAL MODULE: external "node:util"
@@ -55218,7 +55220,232 @@ minimatch.Minimatch = Minimatch;
 minimatch.escape = escape_escape;
 minimatch.unescape = unescape_unescape;
 //# sourceMappingURL=index.js.map
+// EXTERNAL MODULE: external "node:worker_threads"
+var external_node_worker_threads_ = __nccwpck_require__(5919);
+;// CONCATENATED MODULE: ./build/bundle/js/release/hash-workers.js
+/**
+ * Hashing the source on worker threads, so a large tree's local work scales with the runner's
+ * cores (GitHub's hosted runners have four) and the main thread stays free for the SSH
+ * handshakes that run meanwhile.
+ *
+ * The walk itself stays on the main thread: it decides what is deployed (excludes), and its
+ * system calls cost microseconds (3,500 files in about 20 ms here), while a directory handed to
+ * another thread costs a message each way, and a tree has thousands of directories (measured:
+ * walking the 50,000-file tree one directory per message took 0.8 s against 0.2 s in one
+ * thread). The files it finds go to the workers in batches as it goes, so hashing overlaps the
+ * walk.
+ *
+ * The workers' code is a self-contained string run with `eval`: it needs only Node's built-in
+ * modules, so it runs the same from the bundle (dist/index.js) and from the sources under test.
+ */
+
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads')
+const fs = require('node:fs')
+const path = require('node:path')
+const { createHash } = require('node:crypto')
+const buffer = Buffer.allocUnsafe(1024 * 1024)
+parentPort.on('message', task => {
+  const digests = Buffer.alloc(task.files.length * 32)
+  const sizes = new Float64Array(task.files.length)
+  try {
+    for (let i = 0; i < task.files.length; i++) {
+      const hash = createHash('sha256')
+      const fd = fs.openSync(path.join(workerData.root, task.files[i]), 'r')
+      let size = 0
+      try {
+        for (;;) {
+          const n = fs.readSync(fd, buffer, 0, buffer.length, size)
+          if (n === 0) break
+          hash.update(buffer.subarray(0, n))
+          size += n
+        }
+      } finally {
+        fs.closeSync(fd)
+      }
+      hash.digest().copy(digests, i * 32)
+      sizes[i] = size
+    }
+    parentPort.postMessage({ id: task.id, digests, sizes }, [digests.buffer, sizes.buffer])
+  } catch (error) {
+    parentPort.postMessage({ id: task.id, error: { message: String((error && error.message) || error), code: error && error.code } })
+  }
+})
+`;
+/** A batch is handed out at this many files or bytes: small enough to spread a tree evenly. */
+const BATCH_FILES = 128;
+const BATCH_BYTES = 4 * 1024 * 1024;
+/** Batches queued at each worker, so it never waits for the main thread between two. */
+const IN_FLIGHT = 2;
+/**
+ * Below this much (files or bytes) the tree is hashed on the main thread, once the walk ends:
+ * starting a thread costs about 25 ms and a few MB, and 3,500 files (30 MB) hash in about 60 ms
+ * on one core here.
+ */
+const THREADS_FROM = { files: 16_000, bytes: 64 * 1024 * 1024 };
+/**
+ * Fills in the sha256 of file entries: `add` them as the walk finds them, then `done()`
+ * resolves once every one is hashed, or rejects with the first error (the same messages as
+ * hashing on the main thread). Worker threads start once the tree proves large enough to gain
+ * from them; a small tree is hashed on the main thread.
+ */
+class HashWorkers {
+    root;
+    count;
+    hashHere;
+    from;
+    workers = [];
+    waiting = [];
+    pending = new Map();
+    batch = [];
+    batchBytes = 0;
+    files = 0;
+    bytes = 0;
+    nextId = 0;
+    ended = false;
+    closed = false;
+    failure;
+    settle;
+    constructor(root, count, hashHere, from = THREADS_FROM) {
+        this.root = root;
+        this.count = count;
+        this.hashHere = hashHere;
+        this.from = from;
+    }
+    /** Worker threads started: 0 when the tree was small enough to hash on the main thread. */
+    get threads() {
+        return this.workers.length;
+    }
+    start() {
+        for (let i = 0; i < this.count; i++) {
+            const worker = new external_node_worker_threads_.Worker(WORKER_SOURCE, {
+                eval: true,
+                workerData: { root: this.root },
+                // A worker holds a batch's names and a 1 MB read buffer: a small heap is plenty.
+                resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
+                stdout: false,
+                stderr: false
+            });
+            // Never what keeps the process alive: a deploy that fails elsewhere exits regardless.
+            worker.unref();
+            const slot = { worker, queued: 0 };
+            this.workers.push(slot);
+            worker.on('message', (reply) => this.onReply(slot, reply));
+            worker.on('error', error => this.fail(error));
+            worker.on('exit', code => {
+                if (!this.closed)
+                    this.fail(new Error(`a hashing thread stopped (exit ${code})`));
+            });
+        }
+    }
+    /** Queue a file entry; its sha256 is set before done() resolves. */
+    add(entry) {
+        this.batch.push(entry);
+        this.batchBytes += entry.size;
+        this.files++;
+        this.bytes += entry.size;
+        if (this.batch.length >= BATCH_FILES || this.batchBytes >= BATCH_BYTES)
+            this.flush();
+        if (this.workers.length === 0 &&
+            this.count > 0 &&
+            (this.files >= this.from.files || this.bytes >= this.from.bytes))
+            this.start();
+        this.dispatch();
+    }
+    /** Every entry has been added: resolves when all are hashed. Stops the workers either way. */
+    async done() {
+        this.ended = true;
+        this.flush();
+        if (this.workers.length === 0) {
+            // A small tree: its batches are hashed here.
+            const batches = this.waiting.splice(0);
+            for (const batch of batches)
+                await this.hashHere(batch);
+            return;
+        }
+        const promise = new Promise((resolve, reject) => {
+            this.settle = { resolve, reject };
+        });
+        if (this.failure)
+            this.settle?.reject(this.failure);
+        else
+            this.dispatch();
+        return promise.finally(() => this.close());
+    }
+    /** Stop the workers (also when the walk failed and done() is never called). */
+    close() {
+        this.closed = true;
+        for (const { worker } of this.workers)
+            void worker.terminate();
+    }
+    flush() {
+        if (this.batch.length === 0)
+            return;
+        this.waiting.push(this.batch);
+        this.batch = [];
+        this.batchBytes = 0;
+    }
+    dispatch() {
+        if (this.failure || this.workers.length === 0)
+            return;
+        while (this.waiting.length > 0) {
+            let free;
+            for (const w of this.workers)
+                if (w.queued < IN_FLIGHT && (!free || w.queued < free.queued))
+                    free = w;
+            if (!free)
+                break;
+            const entries = this.waiting.shift();
+            const id = this.nextId++;
+            free.queued++;
+            this.pending.set(id, { entries, at: free });
+            free.worker.postMessage({ id, files: entries.map(e => e.path) });
+        }
+        if (this.ended && this.waiting.length === 0 && this.pending.size === 0)
+            this.settle?.resolve();
+    }
+    onReply(slot, reply) {
+        const job = this.pending.get(reply.id);
+        if (!job || this.failure)
+            return;
+        this.pending.delete(reply.id);
+        slot.queued--;
+        if (reply.error) {
+            const error = new Error(reply.error.message);
+            if (reply.error.code)
+                error.code = reply.error.code;
+            this.fail(error);
+            return;
+        }
+        const digests = Buffer.from(reply.digests.buffer, reply.digests.byteOffset);
+        const sizes = reply.sizes;
+        for (let i = 0; i < job.entries.length; i++) {
+            const entry = job.entries[i];
+            const size = sizes[i];
+            if (size !== entry.size) {
+                this.fail(new Error(`${entry.path} changed while it was being read (${entry.size} bytes, then ${size}); is a build still writing to the source?`));
+                return;
+            }
+            entry.sha256 = digests.toString('hex', i * 32, i * 32 + 32);
+        }
+        this.dispatch();
+    }
+    fail(error) {
+        if (this.failure)
+            return;
+        this.failure = error;
+        this.close();
+        this.settle?.reject(error);
+    }
+    /** The first error, if any: the walk checks it to stop early. */
+    get error() {
+        return this.failure;
+    }
+}
+
 ;// CONCATENATED MODULE: ./build/bundle/js/release/manifest.js
+
+
 
 
 
@@ -55281,7 +55508,7 @@ function excludeMatcher(patterns) {
  * in 50 ms this way, 400 ms with promises). It yields to the event loop between directories,
  * so the SSH handshakes running meanwhile keep moving.
  */
-async function scanSource(root, exclude) {
+async function scanSource(root, exclude, onFile) {
     const excluded = excludeMatcher(exclude);
     const entries = [];
     const skipped = [];
@@ -55309,13 +55536,15 @@ async function scanSource(root, exclude) {
                 await walk(relative);
             }
             else if (st.isFile()) {
-                entries.push({
+                const entry = {
                     path: relative,
                     type: 'file',
                     mode: deployedMode(st.mode),
                     size: st.size,
                     mtime
-                });
+                };
+                entries.push(entry);
+                onFile?.(entry);
             }
             else if (st.isSymbolicLink()) {
                 const target = (0,external_node_fs_.readlinkSync)(absolute);
@@ -55425,11 +55654,36 @@ async function hashEntries(root, entries) {
         await yielder();
     }
 }
+/**
+ * Threads that scan and hash: one per core the process may use (os.availableParallelism follows
+ * the CPU affinity mask, so `taskset` and container limits count), at most eight. Each holds a
+ * 1 MB read buffer and a small heap.
+ */
+function scanThreads() {
+    return Math.min((0,external_node_os_namespaceObject.availableParallelism)(), 8);
+}
 /** Scan and hash `root`: the manifest of what will be deployed. */
-async function buildManifest(root, exclude) {
+async function buildManifest(root, exclude, options = {}) {
     const started = performance.now();
-    const scan = await scanSource(root, exclude);
-    await hashEntries(root, scan.entries);
+    const threads = options.threads ?? scanThreads();
+    let scan;
+    if (threads > 0) {
+        // Files are hashed on the workers while the walk goes on.
+        const workers = new HashWorkers(root, threads, batch => hashEntries(root, batch), options.threadsFrom ?? THREADS_FROM);
+        try {
+            scan = await scanSource(root, exclude, entry => workers.add(entry));
+        }
+        catch (error) {
+            workers.close();
+            throw error;
+        }
+        await workers.done();
+        scan.threads = workers.threads;
+    }
+    else {
+        scan = await scanSource(root, exclude);
+        await hashEntries(root, scan.entries);
+    }
     return { ...scan, elapsedMs: Math.round(performance.now() - started) };
 }
 async function serializeManifest(manifest) {
@@ -55447,7 +55701,7 @@ async function serializeManifest(manifest) {
         ];
         return (i === 0 ? '' : ',') + JSON.stringify(stored);
     });
-    return (0,external_node_util_.promisify)(external_node_zlib_.gzip)(Buffer.concat([Buffer.from(head), body, Buffer.from(']}')]), {
+    return promisify(gzip)(Buffer.concat([Buffer.from(head), body, Buffer.from(']}')]), {
         level: 6
     });
 }
@@ -55756,12 +56010,25 @@ var server_data = __nccwpck_require__(2959);
 // EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
 var system_directories = __nccwpck_require__(8094);
 ;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
+/**
+ * Whether two sha256 digests are of the same content. One may be cut short (a base from a
+ * manifest view keeps the first 16 hex digits, see compact-manifest.ts): they agree on what
+ * both have, and that is at least 16 digits.
+ */
+function sameDigest(a, b) {
+    if (a === undefined || b === undefined)
+        return false;
+    if (a.length === b.length)
+        return a === b;
+    const [short, long] = a.length < b.length ? [a, b] : [b, a];
+    return short.length >= 16 && long.startsWith(short);
+}
 function same(a, b) {
     if (a.type !== b.type)
         return false;
     switch (a.type) {
         case 'file':
-            return a.sha256 === b.sha256 && a.size === b.size && a.mode === b.mode;
+            return sameDigest(a.sha256, b.sha256) && a.size === b.size && a.mode === b.mode;
         case 'symlink':
             return a.target === b.target;
         case 'dir':
@@ -55771,6 +56038,9 @@ function same(a, b) {
 }
 /** Is `p` inside one of `dirs` (a set of directory paths)? */
 function underAny(p, dirs) {
+    // The usual case, no directory removed: nothing to look up, and no prefix made.
+    if (dirs.size === 0)
+        return false;
     for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
         if (dirs.has(p.slice(0, i)))
             return true;
@@ -56303,7 +56573,8 @@ var sftp_layout = __nccwpck_require__(4579);
  * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
  * what must be refused (before anything is written), create the layout, take the lock with
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
- * release directories, the release log, and the manifest the new release starts from.
+ * release directories, the release log, and the digest of the manifest the new release starts
+ * from (its view is read when the plan needs it: see ServerSession's readBaseOverSftp).
  *
  * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
  * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
@@ -56527,6 +56798,8 @@ async function inspected(files, options, resolved, top, link, self) {
         switchLinks
     };
 }
+/** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
+const DIGEST_BYTES = 128;
 /**
  * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
  * the inspect script reports it (`toolarge <name> <bytes>`).
@@ -56556,12 +56829,17 @@ async function liveRecords(files, options, layout, byName, id, tooLarge) {
     const read = recordReader(files, tooLarge);
     const nothing = Promise.resolve(undefined);
     const { manifestBytes, linksBytes } = server_data/* SERVER_LIMITS */.L_;
-    const [manifest, links, pending, hooked, drift] = await Promise.all([
-        cache
-            ? read('manifest', layout.cacheManifest, manifestBytes)
+    // Only the digest of the starting point's manifest: the same as the source's, and nothing
+    // more of it crosses the wire (a deploy with nothing changed); its view is read otherwise.
+    const base = !options.plans
+        ? undefined
+        : cache
+            ? { stem: layout.cacheStem, old: layout.cacheManifest }
             : options.reuse === 'previous' && id !== undefined
-                ? read('manifest', layout.manifest(id), manifestBytes)
-                : nothing,
+                ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
+                : undefined;
+    const [digest, links, pending, hooked, drift] = await Promise.all([
+        base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
         id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
         cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
         // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
@@ -56570,7 +56848,7 @@ async function liveRecords(files, options, layout, byName, id, tooLarge) {
         options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
     ]);
     return {
-        ...(manifest ? { manifest } : {}),
+        ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
         ...(links ? { links } : {}),
         ...(pending ? { pending } : {}),
         ...(hooked ? { hooked } : {}),
@@ -56691,6 +56969,204 @@ async function takeLock(files, options, layout, entries, byName, layoutProblem) 
     });
 }
 
+;// CONCATENATED MODULE: ./build/bundle/js/release/compact-manifest.js
+/**
+ * The manifest as the server keeps it: one line per entry, which POSIX tools can sort, join and
+ * rewrite, so a deploy sends only what changed and the server puts the new manifest together.
+ *
+ * A line is `<path> <type> <mode> <size> <extra>`, fields separated by one space:
+ * - path: relative, '/'-separated, escaped (below);
+ * - type: `f` file, `d` directory, `l` symlink;
+ * - mode: a file's deployed permission bits in octal, as `find -printf %m` prints them (no
+ *   leading 0); `777` for a symlink; `-` for a directory, whose mode the server's umask decides
+ *   (a directory whose mode changed in the source is no change to deploy, so its line must not
+ *   change either: the manifest the server puts together would no longer be the source's);
+ * - size: bytes of a file, bytes of a symlink's target, 0 for a directory;
+ * - extra: a file's sha256 (64 hex digits), a symlink's target (escaped), `-` for a directory.
+ *
+ * Escaping keeps a line one line and a field one field: `\` becomes `\\`, a line feed `\n`, a
+ * carriage return `\r`, a tab `\t`, a space `\s`. Nothing else is special, so a name's other
+ * bytes (UTF-8 included) stay as they are.
+ *
+ * The manifest file holds the lines sorted bytewise (`LC_ALL=C sort`), each ending in a line
+ * feed; its digest is the sha256 of those bytes. Both sides compute it: the runner from the
+ * source, the server from the file it assembled (the live manifest less what changed, plus
+ * what the runner sent), and a deploy goes on only when they agree.
+ *
+ * The view is what the next deploy downloads to plan against: the same lines with a file's
+ * sha256 cut to its first 16 hex digits (64 bits), about a quarter of the bytes once gzipped. A
+ * changed file is taken for unchanged only if its path, mode and size are the same and those 64
+ * bits of its digest too (a chance of 2^-64 per changed file); the verification before the
+ * switch then still compares every path's type, size and mode, and the uploaded files' sha256.
+ */
+
+
+
+/** Hex digits of a file's sha256 kept in the view. */
+const VIEW_DIGITS = 16;
+function escapeField(text) {
+    return text.replace(/[\\\n\r\t ]/g, c => c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : '\\s');
+}
+/** The inverse of escapeField; undefined for a text escapeField cannot have made. */
+function unescapeField(text) {
+    let out = '';
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === ' ' || c === '\n' || c === '\r' || c === '\t')
+            return undefined;
+        if (c !== '\\') {
+            out += c;
+            continue;
+        }
+        const next = text[++i];
+        if (next === '\\')
+            out += '\\';
+        else if (next === 'n')
+            out += '\n';
+        else if (next === 'r')
+            out += '\r';
+        else if (next === 't')
+            out += '\t';
+        else if (next === 's')
+            out += ' ';
+        else
+            return undefined;
+    }
+    return out;
+}
+/** An entry's line, without the line feed. */
+function manifestLine(e) {
+    const path = escapeField(e.path);
+    switch (e.type) {
+        case 'file':
+            return `${path} f ${e.mode.toString(8)} ${e.size} ${e.sha256 ?? ''}`;
+        case 'dir':
+            return `${path} d - 0 -`;
+        case 'symlink':
+            return `${path} l 777 ${e.size} ${escapeField(e.target ?? '')}`;
+    }
+}
+/** Lines in the manifest file's order: bytewise, as `LC_ALL=C sort` orders them. */
+function sortLines(lines) {
+    return lines.sort(compareNames);
+}
+/** The manifest file of `entries`, and its digest. */
+function compactManifest(entries) {
+    const lines = sortLines(entries.map(manifestLine));
+    const pieces = [];
+    let chunk = '';
+    for (const line of lines) {
+        chunk += `${line}\n`;
+        if (chunk.length >= 65_536) {
+            pieces.push(Buffer.from(chunk));
+            chunk = '';
+        }
+    }
+    pieces.push(Buffer.from(chunk));
+    const text = Buffer.concat(pieces);
+    return { text, digest: (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex') };
+}
+/**
+ * The view of a manifest file's bytes: each file's sha256 cut to VIEW_DIGITS hex digits, the
+ * rest as it is (what lib/manifest.sh's manifest_view makes on the server, byte for byte).
+ */
+function manifestView(text) {
+    const lines = text.toString('utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        const last = line.lastIndexOf(' ');
+        // `<path> f <mode> <size> <sha256>`: the type is the second field.
+        if (last > 0 && line.slice(line.indexOf(' '), line.indexOf(' ') + 3) === ' f ')
+            lines[i] = line.slice(0, last + 1 + VIEW_DIGITS);
+    }
+    return Buffer.from(lines.join('\n'));
+}
+/** Manifest lines of `entries`, sorted, as one buffer (for the part of a manifest a deploy sends). */
+function manifestText(entries) {
+    return compactManifest(entries).text;
+}
+/** A view or manifest read back from a server did not parse: the reason, naming the line. */
+class ViewError extends Error {
+    name = 'ViewError';
+}
+/**
+ * Parse a view (or a manifest: full digests are taken as they are) read back from a server. It
+ * is checked as any manifest is: every line well formed, paths relative without '..', '.' or
+ * empty segments, no path twice, every path's parent a directory of it (so a plan made from it
+ * never writes beneath a symlink or a file). Files carry at least VIEW_DIGITS hex digits.
+ */
+function parseView(data) {
+    const text = data.toString('utf8');
+    const lines = text.split('\n');
+    if (lines.at(-1) === '')
+        lines.pop();
+    const entries = [];
+    const seen = new Set();
+    const directories = new Set();
+    lines.forEach((line, index) => {
+        const bad = (why) => new ViewError(`line ${index + 1} ${why}: '${line.slice(0, 120)}'`);
+        const fields = line.split(' ');
+        if (fields.length !== 5)
+            throw bad('does not have five fields');
+        const [rawPath, type, modeText, sizeText, extra] = fields;
+        const path = unescapeField(rawPath);
+        if (path === undefined)
+            throw bad('has a path that is not escaped as expected');
+        // The same rule as for every path read back from a server (a name may hold a line break).
+        const problem = (0,server_data/* relativePathProblem */.BE)(path, { newline: true });
+        if (problem)
+            throw bad(`has a path that is not inside the release: ${problem}`);
+        if (seen.has(path))
+            throw bad('repeats a path');
+        seen.add(path);
+        if (type === 'd' ? modeText !== '-' : !/^[0-7]{1,4}$/.test(modeText))
+            throw bad(type === 'd' ? 'is a directory with a mode' : 'has a mode that is not octal');
+        if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText))
+            throw bad('has a size that is not a number');
+        // A directory's mode is the server's: the plan never compares it.
+        const mode = type === 'd' ? 0 : parseInt(modeText, 8);
+        const size = Number(sizeText);
+        if (!Number.isSafeInteger(size))
+            throw bad('has a size out of range');
+        if (type === 'f') {
+            if (!new RegExp(`^[0-9a-f]{${VIEW_DIGITS},64}$`).test(extra))
+                throw bad('has no sha256 digits');
+            entries.push({ path, type: 'file', mode, size, mtime: 0, sha256: extra });
+        }
+        else if (type === 'd') {
+            if (extra !== '-')
+                throw bad('is a directory with something after its size');
+            directories.add(path);
+            entries.push({ path, type: 'dir', mode, size: 0, mtime: 0 });
+        }
+        else if (type === 'l') {
+            const target = unescapeField(extra);
+            if (target === undefined || target === '' || target.includes('\0'))
+                throw bad('has an invalid symlink target');
+            if (Buffer.byteLength(target) !== size)
+                throw bad('has a target whose length is not its size');
+            entries.push({ path, type: 'symlink', mode: 0o777, size, mtime: 0, target });
+        }
+        else {
+            throw bad(`has an unknown type '${type}'`);
+        }
+    });
+    entries.forEach(entry => {
+        const slash = entry.path.lastIndexOf('/');
+        if (slash > 0 && !directories.has(entry.path.slice(0, slash)))
+            throw new ViewError(`${entry.path} lies beneath a path that is not a directory in it`);
+    });
+    // The plan wants parents before their children: entries by depth, in file order within one.
+    const byDepth = [];
+    for (const entry of entries) {
+        let depth = 0;
+        for (let i = entry.path.indexOf('/'); i >= 0; i = entry.path.indexOf('/', i + 1))
+            depth++;
+        (byDepth[depth] ??= []).push(entry);
+    }
+    return byDepth.flat();
+}
+
 ;// CONCATENATED MODULE: ./build/bundle/js/progress.js
 
 /**
@@ -56730,6 +57206,268 @@ class UploadProgress {
 var removal_guard = __nccwpck_require__(4145);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
+;// CONCATENATED MODULE: ./build/bundle/js/server/archive-stream.js
+/**
+ * The release archive on its way out: produced and compressed once, copied to every server that
+ * takes the same archive, at the pace of the slowest, and compressed at the level the link
+ * calls for.
+ */
+
+
+/**
+ * Copies one stream to `count` outputs. A chunk is read from the source only once every output
+ * took the previous one, so memory holds a chunk and the outputs' buffers, never the archive.
+ * An output whose server is done with it (finished, or failed) is dropped and no longer waited
+ * for; when all are dropped, the source is destroyed. A source error destroys every output with
+ * it.
+ */
+class Fanout {
+    source;
+    outputs;
+    produced = 0;
+    blockedMs = 0;
+    constructor(source, count) {
+        this.source = source;
+        this.outputs = Array.from({ length: count }, () => ({
+            stream: new external_node_stream_.PassThrough({ highWaterMark: 64 * 1024 }),
+            live: true
+        }));
+        void this.pump();
+    }
+    /** The stream for the i-th server. */
+    output(i) {
+        return this.outputs[i].stream;
+    }
+    /** How many bytes the i-th server has taken (see RunOptions.onStdinMeter). */
+    attach(i, meter) {
+        const output = this.outputs[i];
+        if (output)
+            output.meter = meter;
+    }
+    /** The i-th server no longer reads: stop waiting for it. */
+    drop(i) {
+        const output = this.outputs[i];
+        if (!output || !output.live)
+            return;
+        output.live = false;
+        output.wake?.();
+        if (!output.stream.destroyed)
+            output.stream.destroy();
+        if (this.outputs.every(o => !o.live))
+            this.source.destroy();
+    }
+    stats() {
+        let delivered;
+        for (const output of this.outputs) {
+            if (!output.live)
+                continue;
+            const taken = output.meter?.();
+            if (taken === undefined)
+                return { produced: this.produced, delivered: undefined, blockedMs: this.blockedMs };
+            delivered = delivered === undefined ? taken : Math.min(delivered, taken);
+        }
+        return { produced: this.produced, delivered, blockedMs: this.blockedMs };
+    }
+    async pump() {
+        try {
+            for await (const chunk of this.source) {
+                this.produced += chunk.length;
+                const waits = [];
+                for (const output of this.outputs) {
+                    if (!output.live)
+                        continue;
+                    if (!output.stream.write(chunk)) {
+                        waits.push(new Promise(resolve => {
+                            const done = () => {
+                                output.stream.off('drain', done);
+                                output.wake = undefined;
+                                resolve();
+                            };
+                            output.wake = done;
+                            output.stream.on('drain', done);
+                        }));
+                    }
+                }
+                if (waits.length > 0) {
+                    const started = performance.now();
+                    await Promise.all(waits);
+                    this.blockedMs += performance.now() - started;
+                }
+                if (this.outputs.every(o => !o.live))
+                    return;
+            }
+            for (const output of this.outputs)
+                if (output.live)
+                    output.stream.end();
+        }
+        catch (error) {
+            for (const output of this.outputs)
+                if (output.live)
+                    output.stream.destroy(error);
+        }
+    }
+}
+/**
+ * A gzip stream (RFC 1952) whose deflate level can change while it runs. Node's Gzip takes
+ * params() but applies it only to deflate and raw deflate streams (in its zlib binding, a gzip
+ * stream's level stays what it was made with: measured, a stream switched from 6 to 1 came out
+ * byte for byte as level 6). So the deflate data comes from a raw deflate stream, and the gzip
+ * header and trailer (CRC-32 and length of the input) are written here. Reading respects
+ * backpressure: raw deflate output waits while this stream's reader does.
+ */
+class LevelGzip extends external_node_stream_.Duplex {
+    deflate;
+    crc = 0;
+    size = 0;
+    nextLevel;
+    constructor(level) {
+        super({ readableHighWaterMark: 64 * 1024 });
+        this.deflate = (0,external_node_zlib_.createDeflateRaw)({ level, chunkSize: 64 * 1024 });
+        // ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown.
+        this.push(Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]));
+        this.deflate.on('data', (chunk) => {
+            if (!this.push(chunk))
+                this.deflate.pause();
+        });
+        this.deflate.on('end', () => {
+            const trailer = Buffer.alloc(8);
+            trailer.writeUInt32LE(this.crc >>> 0, 0);
+            trailer.writeUInt32LE(this.size % 2 ** 32, 4);
+            this.push(trailer);
+            this.push(null);
+        });
+        this.deflate.on('error', error => this.destroy(error));
+    }
+    _read() {
+        this.deflate.resume();
+    }
+    _write(chunk, _encoding, done) {
+        const level = this.nextLevel;
+        if (level !== undefined) {
+            // The raw deflate stream flushes, then sets the level in its callback; a write queued
+            // behind the flush could be under way in the zlib thread by then, and the level change
+            // would corrupt it (measured: "invalid block type" on decompression). So nothing is
+            // written until the change is made.
+            this.nextLevel = undefined;
+            this.deflate.params(level, external_node_zlib_.constants.Z_DEFAULT_STRATEGY, () => {
+                this._write(chunk, _encoding, done);
+            });
+            return;
+        }
+        this.crc = (0,external_node_zlib_.crc32)(chunk, this.crc);
+        this.size += chunk.length;
+        if (this.deflate.write(chunk))
+            done();
+        else
+            this.deflate.once('drain', () => done());
+    }
+    _final(done) {
+        this.deflate.end();
+        done();
+    }
+    _destroy(error, done) {
+        this.deflate.destroy();
+        done(error);
+    }
+    /** Change the deflate level from the next write on; what was written before keeps the old one. */
+    params(level) {
+        this.nextLevel = level;
+    }
+}
+/** Deflate levels the link chooses between: gzip's cheapest, and its default. */
+const CHEAP_LEVEL = 1;
+const DENSE_LEVEL = 6;
+/** How often the level is reconsidered, ms; and the first time, how often the meter is read. */
+const WINDOW_MS = 100;
+const FIRST_TICK_MS = 20;
+/**
+ * The first bytes a server takes come in a burst (what sshd had buffered before the command read
+ * its input): the rate is measured from this long after the first byte, for at least as long.
+ */
+const BURST_MS = 40;
+const MEASURE_MS = 100;
+/** Seconds of backlog (made, not yet taken) above which the link is what the stream waits on. */
+const SLOW_BACKLOG_S = 0.3;
+/** Seconds of backlog below which the link keeps up with what is made. */
+const FAST_BACKLOG_S = 0.1;
+/**
+ * Adjust a gzip stream's level to the link, from what the servers take (SSH window adjustments)
+ * against what was made: the backlog, in seconds of the rate they take it at.
+ *
+ * - It starts dense: on a slow link every byte counts from the first, and several megabytes fit
+ *   in the buffers before any server says how fast it takes them.
+ * - Once the servers take the stream, their rate is measured (past the first burst), and the
+ *   backlog tells: one that would take more than 0.3 s to go means the link is what the
+ *   transfer waits on, and the stream stays dense; a smaller one means the link keeps up with
+ *   the compressor, and the stream goes cheap.
+ * - Then, every window: a backlog that grew past 0.3 s makes it dense again, one under 0.1 s
+ *   cheap. The window after a change is skipped, as the buffers settle.
+ *
+ * Measured on a 3,500-file tree (30 MB): level 1 sends 15.7 MB in about 0.7 s of CPU, level 6
+ * 14.0 MB in about 1.7 s; through 1 MiB/s the 1.7 MB are 1.6 s, on a fast link the CPU is.
+ * Returns a function that stops the adjustments.
+ */
+function adaptLevel(gzip, link, onChange) {
+    let level = DENSE_LEVEL;
+    let first;
+    let mark;
+    let rate = 0;
+    let skip = false;
+    let last = { at: 0, delivered: 0 };
+    const set = (next, why) => {
+        if (next === level || gzip.destroyed || gzip.writableEnded)
+            return;
+        level = next;
+        skip = true;
+        onChange?.(next, why);
+        gzip.params(next);
+    };
+    const tick = () => {
+        const now = link();
+        if (now.delivered === undefined)
+            return;
+        const at = performance.now();
+        const backlog = now.produced - now.delivered;
+        if (rate === 0) {
+            if (now.delivered === 0)
+                return;
+            first ??= at;
+            if (!mark) {
+                if (at - first >= BURST_MS)
+                    mark = { at, delivered: now.delivered };
+                return;
+            }
+            if (at - mark.at < MEASURE_MS)
+                return;
+            rate = Math.max(1, (now.delivered - mark.delivered) / ((at - mark.at) / 1000));
+            last = { at, delivered: now.delivered };
+            if (backlog / rate < SLOW_BACKLOG_S)
+                set(CHEAP_LEVEL, 'the link keeps up');
+            return;
+        }
+        if (at - last.at < WINDOW_MS)
+            return;
+        const taken = now.delivered - last.delivered;
+        if (taken > 0)
+            rate = taken / ((at - last.at) / 1000);
+        last = { at, delivered: now.delivered };
+        if (skip) {
+            skip = false;
+            return;
+        }
+        const seconds = backlog / rate;
+        if (seconds > SLOW_BACKLOG_S)
+            set(DENSE_LEVEL, 'the link is slower');
+        else if (seconds < FAST_BACKLOG_S)
+            set(CHEAP_LEVEL, 'the link keeps up');
+    };
+    const timer = setInterval(tick, FIRST_TICK_MS);
+    timer.unref();
+    const stop = () => clearInterval(timer);
+    gzip.once('end', stop).once('close', stop).once('error', stop);
+    return stop;
+}
+
 ;// CONCATENATED MODULE: ./build/bundle/js/release/tar-writer.js
 /**
  * A streaming writer for the tar archive the deploy pipes into `tar -x -p -o -f - -C <dir>` on
@@ -57128,8 +57866,9 @@ function createTarStream(entries, options = {}) {
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/upload.js
 /**
- * What travels to the server for a release: the metadata files (expected listing, checksums,
- * manifest, revision record) and the changed entries, as one tar stream or over SFTP.
+ * What travels to the server for a release: the metadata files (the manifest lines of what
+ * changed, the paths removed, the revision record) and the changed entries, as one tar stream or
+ * over SFTP.
  */
 
 
@@ -57150,51 +57889,46 @@ function upload_listingLine(entry) {
             return `l ${entry.size} ./${entry.path}\n`;
     }
 }
-const manifestFiles = new WeakMap();
+const manifests = new WeakMap();
 /**
- * The parts of the metadata that depend on the source alone: the listing the release must match
- * and the gzipped manifest. Computed once per scan (main starts it while connections are made),
- * however many servers ask.
+ * The source's manifest (see compact-manifest.ts) and its digest. Computed once per scan (main
+ * starts it while connections are made), however many servers ask.
  */
-function sourceMetadata(entries) {
-    let files = manifestFiles.get(entries);
-    if (!files) {
-        files = serializeManifest({ version: 1, entries, sharedLinks: [] }).then(manifest => ({
-            expected: piecesToBuffer(entries, upload_listingLine),
-            manifest
-        }));
-        manifestFiles.set(entries, files);
+function sourceManifest(entries) {
+    let manifest = manifests.get(entries);
+    if (!manifest) {
+        // A macrotask later: a 50,000-entry manifest takes a while, and connections are being made.
+        manifest = new Promise(resolve => setImmediate(() => resolve(compactManifest(entries))));
+        manifests.set(entries, manifest);
     }
-    return files;
+    return manifest;
 }
 /**
- * The files the server verifies the release with. `checked` are the entries whose content is
- * checked (the uploaded ones, or all with verify: full); every entry is listed.
+ * The files the server puts the release's manifest together with, and verifies it against:
+ * `delta`, the manifest lines of what is sent (or of every entry, when the server has no
+ * manifest to start from); `removed`, the paths dropped from that manifest (escaped, a line
+ * each), and the revision record. The server derives the listing and the sha256 list from the
+ * manifest it assembles (lib/manifest.sh). `checked` are the entries whose content is checked
+ * (the uploaded ones, or all with verify: full): those with names sha256sum -c cannot take, and
+ * symlinks, are checked apart.
  */
-async function releaseMetadata(entries, checked, revision) {
-    const oddSums = [];
+async function releaseMetadata(p) {
     // The listing only shows a link target's length, so checked links are read back.
-    const links = checked
+    const links = p.checked
         .filter(e => e.type === 'symlink')
         .map(e => ({ path: e.path, target: e.target ?? '' }));
-    const sums = piecesToBuffer(checked, e => {
-        if (e.type !== 'file' || !e.sha256)
-            return '';
-        // sha256sum -c cannot express these names the same way in GNU and BusyBox.
-        if (/[\n\r\\]/.test(e.path)) {
-            oddSums.push({ path: e.path, sha256: e.sha256 });
-            return '';
-        }
-        return `${e.sha256}  ./${e.path}\n`;
-    });
-    const { expected, manifest } = await sourceMetadata(entries);
+    // sha256sum -c cannot express these names the same way in GNU and BusyBox.
+    const oddSums = p.checked
+        .filter(e => e.type === 'file' && e.sha256 && /[\n\r\\]/.test(e.path))
+        .map(e => ({ path: e.path, sha256: e.sha256 }));
+    const delta = p.delta ? manifestText(p.delta) : (await sourceManifest(p.entries)).text;
+    const removed = Buffer.from(p.removed.map(r => `${escapeField(r)}\n`).join(''));
     const files = [
-        { name: 'expected', data: expected },
-        { name: 'sums', data: sums },
-        { name: 'manifest.json.gz', data: manifest },
-        { name: 'revision.json', data: Buffer.from(`${revision}\n`) }
+        { name: 'delta', data: delta },
+        { name: 'removed', data: removed },
+        { name: 'revision.json', data: Buffer.from(`${p.revision}\n`) }
     ];
-    return { files, hasSums: sums.length > 0, oddSums, links };
+    return { files, oddSums, links };
 }
 /** A manifest entry as a tar entry under `prefix`. Directories get `directoryMode`. */
 function tarEntryFor(entry, prefix, sourceRoot, directoryMode) {
@@ -57224,14 +57958,14 @@ function countBytes(source, count) {
     source.on('error', error => counter.destroy(error));
     return source.pipe(counter);
 }
-/** The archive of `entries`, gzipped or not, reporting progress while it is read. */
-function tarUpload(entries, fileCount, gzip, log, signal, 
+/**
+ * The archive of `entries`, compressed as asked, reporting progress while it is read. `gzip` is
+ * the compressor, for the level to follow the link (see adaptLevel); undefined when the archive
+ * goes uncompressed.
+ */
+function archiveStream(entries, compression, progress, signal, 
 /** Called with each file entry once it is in the archive. */
 onFile) {
-    // Progress counts archive bytes as they leave the tar writer, against the archive's size.
-    // `entries` is iterated twice (size, then content): pass a re-iterable, made lazily, so a
-    // large tree's entries never all exist at once.
-    const progress = new UploadProgress(log, fileCount, tarSize(entries)).start();
     const tar = createTarStream(entries, {
         signal,
         onEntry: (_, entry) => {
@@ -57241,16 +57975,22 @@ onFile) {
             onFile?.(entry);
         }
     });
+    // Progress counts archive bytes as they leave the tar writer, against the archive's size.
     const counted = countBytes(tar, n => (progress.bytes += n));
     const stop = () => progress.stop();
     counted.on('end', stop).on('close', stop).on('error', stop);
-    if (!gzip)
-        return counted;
-    // Level 1: on these workloads it gives most of gzip's reduction at a fraction of level 6's
-    // CPU time, and the runner's CPU, not the wire, is what a deploy waits on (see bench/).
-    const zipped = (0,external_node_zlib_.createGzip)({ level: 1, chunkSize: 64 * 1024 });
-    counted.on('error', error => zipped.destroy(error));
-    return counted.pipe(zipped);
+    if (compression === 'none')
+        return { stream: counted };
+    // Dense to start with either way: see adaptLevel.
+    const gzip = new LevelGzip(DENSE_LEVEL);
+    counted.on('error', error => gzip.destroy(error));
+    return { stream: counted.pipe(gzip), gzip };
+}
+/** Progress of an archive: its size is known before it is read, without reading a file. */
+function archiveProgress(log, entries, fileCount) {
+    // `entries` is iterated twice (size, then content): a re-iterable, made lazily, so a large
+    // tree's entries never all exist at once.
+    return new UploadProgress(log, fileCount, tarSize(entries));
 }
 /**
  * For servers without tar (and `transfer: sftp`): the same content over the pipelined SFTP
@@ -57287,6 +58027,8 @@ async function sftpUpload(files, o) {
  * with verify: full, every file read back and hashed here), link shared paths, and record the
  * manifest, the revision and the release log, with the same files the shell scripts write.
  */
+
+
 
 
 
@@ -57413,8 +58155,16 @@ async function prepareOverSftp(o) {
         ...[L.manifests, L.revisions].filter(d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1)))
     ], sftp_layout/* MODES */.FN.privateDir, signal)));
     const write = (path, data, mode) => files.writeFile(path, data, { mode, temporaryDir: L.tmp, signal });
+    // The manifest as lib/manifest.sh's install_manifest leaves it, so that a shell deploy that
+    // follows puts its next manifest together from it, or finds nothing changed by its digest.
+    const view = (0,external_node_zlib_.gzipSync)(manifestView(o.manifest.text), { level: 6 });
+    const writeManifest = (stem) => Promise.all([
+        write(`${stem}.view.gz`, view, sftp_layout/* MODES */.FN.privateFile),
+        write(`${stem}.m2`, o.manifest.text, sftp_layout/* MODES */.FN.privateFile),
+        write(`${stem}.digest`, Buffer.from(`${o.manifest.digest}\n`), sftp_layout/* MODES */.FN.privateFile)
+    ]);
     const metadata = quiet(scratch.then(() => Promise.all([
-        write(L.manifest(id), o.manifest, sftp_layout/* MODES */.FN.privateFile),
+        writeManifest(L.manifestStem(id)),
         write(L.revision(id), Buffer.from(`${o.revision}\n`), sftp_layout/* MODES */.FN.privateFile)
     ])));
     // Shared paths are decided from what shared/ holds (read beside the build), and recorded
@@ -57481,8 +58231,12 @@ async function prepareOverSftp(o) {
     await Promise.all([planned, metadata, leftovers, started]);
     // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
     if (o.base.kind === 'cache') {
-        await write(L.cacheManifest, o.manifest, sftp_layout/* MODES */.FN.privateFile);
-        await (0,sftp_tree/* removeTree */.dM)(files, L.cachePending, { guard, signal });
+        await writeManifest(L.cacheStem);
+        // What an older version wrote, a view without gzip, the paths pending: all superseded.
+        await (0,sftp_tree/* removeTrees */.Ui)(files, [L.cacheManifest, `${L.cacheStem}.view`, L.cachePending], {
+            guard,
+            signal
+        });
     }
     const recorded = Promise.all([
         listingFile.commit(Buffer.from(listing)),
@@ -57603,7 +58357,12 @@ async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
         // rewritten once the release is verified; until then cache.pending names the paths this
         // sync touches, so an interrupted sync costs the next deploy only those (as release.sh).
         if (!base.exists) {
-            await (0,sftp_tree/* removeTrees */.Ui)(files, [L.cacheManifest, L.cachePending, L.cache], { guard, signal });
+            await (0,sftp_tree/* removeTrees */.Ui)(files, [
+                ...sftp_layout/* COMPACT_SUFFIXES */.mH.map(s => `${L.cacheStem}.${s}`),
+                L.cacheManifest,
+                L.cachePending,
+                L.cache
+            ], { guard, signal });
             await files.mkdir(L.cache, sftp_layout/* MODES */.FN.layoutDir, signal);
         }
         else {
@@ -57940,6 +58699,11 @@ function sendFilesProblem(transfer, tar, sftp) {
 
 
 
+
+
+
+
+
 /**
  * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
  * report. The group runner decides when each phase runs; this class decides what it does.
@@ -57975,10 +58739,23 @@ class ServerSession {
     switchUncertain;
     plan;
     base;
+    /** The starting point's manifest as an older version of atomic-deploy wrote it. */
     manifestBlob;
+    /** The starting point's manifest view (see compact-manifest.ts), gzipped or not. */
+    viewBlob;
+    /** The starting point's manifest has the source's digest: nothing changed. */
+    same = false;
+    /**
+     * SFTP-only: the starting point's compact manifest records (less their suffixes) and its
+     * digest as read at inspect; the rest is read when the plan is made (readBaseOverSftp).
+     */
+    sftpBase;
     /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
     prefetched;
     linksBlob;
+    warnedNoGzip = false;
+    /** The release's metadata, once worked out (releaseArchive and prepareRelease share it). */
+    metadata;
     /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
     access = 'shell';
     /** What an SFTP-only inspect found left over by earlier runs. */
@@ -58025,11 +58802,21 @@ class ServerSession {
             this.report.phases[phase] = (this.report.phases[phase] ?? 0) + (Date.now() - started);
         }
     }
-    async script(text, options = {}) {
-        const result = await this.host.run(text, {
-            onStderrLine: line => this.log.info(line),
-            ...options
-        });
+    /**
+     * Run a script. `again` gives the options for a second run when the first was not read (a
+     * server without gzip, on the connection's first script): a script with stdin needs it afresh.
+     */
+    async script(text, options = {}, again) {
+        const run = (o) => this.host.run(text, { onStderrLine: line => this.log.info(line), ...o });
+        let result;
+        try {
+            result = await run(options);
+        }
+        catch (error) {
+            if (!(error instanceof errors/* ScriptUnreadError */.hy) || !again)
+                throw error;
+            result = await run(again());
+        }
         const output = (0,script_output/* parseScriptOutput */.uF)(result.stdout);
         // What a script left alone and why (a release kept, a record not acted on).
         for (const line of (0,script_output/* values */.zu)(output, 'warning'))
@@ -58043,9 +58830,14 @@ class ServerSession {
      */
     async inspect(pathInput, lockOwner, reuse, prefetch, 
     /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-    deploy, drift = false, access = { shell: 'auto', needsShell: [] }) {
+    deploy, drift = false, access = { shell: 'auto', needsShell: [] }, 
+    /**
+     * The digest of the source's manifest, for the server to compare with the starting point's
+     * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
+     */
+    digest) {
         if (access.shell === 'none' || !this.host.exec)
-            return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none');
+            return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none', digest);
         // Whether the account runs commands is known only from the script's answer; the reads an
         // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
         // it runs none.
@@ -58061,7 +58853,8 @@ class ServerSession {
             systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
             systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
             ...(prefetch ? { prefetch } : {}),
-            drift
+            drift,
+            wantDigest: digest !== undefined
         };
         if (deploy && lockOwner) {
             // With transfer: sftp, SFTP must be there before anything is written.
@@ -58073,16 +58866,18 @@ class ServerSession {
                 tarOrSftp: deploy.transfer === 'auto'
             };
         }
+        // The digest goes on stdin as soon as the source is hashed: the script reads it last.
+        const withDigest = () => digest ? { stdin: external_node_stream_.Readable.from(digestLine(digest)) } : {};
         let ran;
         try {
-            ran = await this.script((0,remote_scripts/* inspectScript */.Y1)(params));
+            ran = await this.script((0,remote_scripts/* inspectScript */.Y1)(params), withDigest(), withDigest);
         }
         catch (error) {
             if (!(error instanceof errors/* ExecRefusedError */.EC))
                 throw error;
             const why = 'the server refuses to run commands for this account';
             if (await this.sftpOnlyPossible(why))
-                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early);
+                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early);
             throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`);
         }
         let { result, output } = ran;
@@ -58091,13 +58886,13 @@ class ServerSession {
             // nologin, a restricted shell). Any sh prints a line of ours before it writes anything.
             const why = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
             if (await this.sftpOnlyPossible(why))
-                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early);
+                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early);
         }
         if (params.require && (0,script_output/* value */.Uq)(output, 'refused') === 'need-sftp') {
             // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
             // before writing anything; ask again once SFTP is known to be there.
             await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false);
-            ({ result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)({ ...params, require: { ...params.require, tarOrSftp: false } })));
+            ({ result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)({ ...params, require: { ...params.require, tarOrSftp: false } }), withDigest(), withDigest));
         }
         await this.checkInspected(result, output, pathInput);
         if (lockOwner) {
@@ -58119,6 +58914,8 @@ class ServerSession {
             this.drift = summarizeDiff(parseListingDiff('drift', output.lines));
         const hooked = output.blobs.get('hooked');
         this.hooked = hooked ? hookedDiff(hooked) : undefined;
+        if (this.prefetched?.spare)
+            this.log.info(`the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`);
         this.report.previousRelease = this.liveRelease;
         const toolset = (0,script_output/* value */.Uq)(output, 'toolset');
         this.capabilities = {
@@ -58179,7 +58976,9 @@ class ServerSession {
      * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
      * Whatever needs a shell is refused first, before anything is written.
      */
-    async inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, early) {
+    async inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, 
+    /** The source manifest's digest: a deploy, which plans against the starting point's. */
+    digest, early) {
         this.access = 'sftp';
         const [needs] = access.needsShell;
         if (needs !== undefined) {
@@ -58207,6 +59006,7 @@ class ServerSession {
             label: this.label,
             ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
             drift,
+            plans: digest !== undefined,
             onLocked: dir => {
                 this.deployDir = dir;
                 if (lockOwner)
@@ -58231,7 +59031,7 @@ class ServerSession {
         if (listing !== undefined && state.liveRelease !== undefined)
             this.log.warning(`${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.listingBytes)}: changes made on the server since that release was deployed were not looked for`);
         this.liveRelease = state.liveRelease;
-        this.manifestBlob = state.manifest;
+        this.sftpBase = state.base;
         this.linksBlob = state.links;
         this.pendingBlob = state.pending;
         this.driftChecked = drift;
@@ -58293,6 +59093,14 @@ class ServerSession {
         const current = output.blobs.get('current')?.toString('utf8');
         this.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, this.deployDir);
         this.manifestBlob = output.blobs.get('manifest');
+        const view = output.blobs.get('view');
+        const viewText = output.blobs.get('view-text');
+        this.viewBlob = view
+            ? { data: view, gzipped: true }
+            : viewText
+                ? { data: viewText, gzipped: false }
+                : undefined;
+        this.same = output.lines.includes('same');
         this.linksBlob = output.blobs.get('links');
         this.prefetched = (0,server_data/* parsePrefetch */.VV)((0,script_output/* value */.Uq)(output, 'prefetch'));
     }
@@ -58340,13 +59148,15 @@ class ServerSession {
     }
     /** Decide the starting point and diff against it. */
     async makePlan(entries, reuse) {
-        this.base = await this.chooseBase(reuse);
-        const baseEntries = this.base.kind === 'none' ? [] : this.base.entries;
+        this.base = await this.chooseBase(reuse, entries);
+        const baseEntries = this.base.kind === 'none' ? NO_ENTRIES : this.base.entries;
         if (this.base.kind === 'none')
             this.log.info(`full upload: ${this.base.reason}`);
         else if (this.base.kind === 'cache' && this.base.reason)
             this.log.info(`full upload: ${this.base.reason}`);
-        this.plan = makePlan(entries, baseEntries);
+        // Servers that start from the same entries (the same view, or the source's own) share one
+        // plan: a group of ten with identical plans computes it once.
+        this.plan = { ...sharedPlan(entries, baseEntries) };
         const extra = this.base.kind === 'none' ? [] : this.base.remove;
         if (extra.length > 0) {
             const planned = new Set(this.plan.remove);
@@ -58354,13 +59164,105 @@ class ServerSession {
         }
         return this.plan;
     }
-    async chooseBase(reuse) {
+    /**
+     * The starting point's entries, from what the inspect script reported: the source's own when
+     * the server said `same` (its manifest has the source's digest), else its view, else the
+     * manifest an older version wrote (the new one is then sent whole). `stem` is the manifest's
+     * path under .atomic-deploy without its suffix (`cache`, `manifests/<id>`); `manifest` in the
+     * result names the server's manifest to put the new one together from, undefined when there
+     * is none to use. A record past its limit or not valid throws, naming it.
+     */
+    async baseManifest(local, stem) {
+        if (this.access === 'sftp')
+            await this.readBaseOverSftp(local);
+        const file = `${this.deployDir}/.atomic-deploy/${stem}`;
+        const old = stem === 'cache' ? `${file}.manifest.json.gz` : `${file}.json.gz`;
+        for (const [name, path] of [
+            ['view', `${file}.view.gz`],
+            ['view-text', `${file}.view`],
+            ['manifest', old]
+        ]) {
+            const size = this.tooLarge.get(name);
+            if (size !== undefined)
+                throw new Error(`${path} is ${formatBytes(size)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}`);
+        }
+        if (this.same)
+            return { entries: local, manifest: stem };
+        if (this.viewBlob) {
+            const { data, gzipped } = this.viewBlob;
+            try {
+                return { entries: await viewEntries(data, gzipped), manifest: stem };
+            }
+            catch (error) {
+                throw new Error(`${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${(0,errors/* messageOf */.bD)(error)})`, { cause: error });
+            }
+        }
+        if (this.manifestBlob) {
+            try {
+                const limits = {
+                    compressed: server_data/* SERVER_LIMITS */.L_.manifestBytes,
+                    json: server_data/* SERVER_LIMITS */.L_.manifestJsonBytes
+                };
+                return { entries: (await parseManifest(this.manifestBlob, limits)).entries };
+            }
+            catch (error) {
+                throw new Error(`${old} is not a valid manifest (${(0,errors/* messageOf */.bD)(error)})`, {
+                    cause: error
+                });
+            }
+        }
+        return undefined;
+    }
+    /**
+     * SFTP-only: what the inspect script would report of the starting point's manifest, read now
+     * that the source's digest is known. The digest read at inspect is the source's: `same`, and
+     * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
+     * the manifest an older version wrote, whichever is there in that order; one past its limit
+     * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
+     * that changes something.
+     */
+    async readBaseOverSftp(local) {
+        const base = this.sftpBase;
+        this.sftpBase = undefined;
+        if (!base)
+            return;
+        const text = base.digest?.toString('latin1');
+        const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined;
+        if (have !== undefined && have === (await sourceManifest(local)).digest) {
+            this.same = true;
+            return;
+        }
+        const files = await this.host.files();
+        const over = new Map();
+        const read = recordReader(files, over);
+        const limit = server_data/* SERVER_LIMITS */.L_.manifestBytes;
+        const candidates = [
+            ...(have !== undefined
+                ? [
+                    { name: 'view', file: `${base.stem}.view.gz` },
+                    { name: 'view-text', file: `${base.stem}.view` }
+                ]
+                : []),
+            { name: 'manifest', file: base.old }
+        ];
+        const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(error => {
+            throw this.sftpFailure(error, 'reading the manifest');
+        });
+        const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name));
+        const chosen = candidates[i];
+        if (!chosen)
+            return;
+        const data = found[i];
+        if (!data)
+            this.tooLarge.set(chosen.name, over.get(chosen.name));
+        else if (chosen.name === 'manifest')
+            this.manifestBlob = data;
+        else
+            this.viewBlob = { data, gzipped: chosen.name === 'view' };
+    }
+    async chooseBase(reuse, local) {
         if (reuse === 'none')
             return { kind: 'none', reason: 'reuse is none' };
-        const limits = {
-            compressed: server_data/* SERVER_LIMITS */.L_.manifestBytes,
-            json: server_data/* SERVER_LIMITS */.L_.manifestJsonBytes
-        };
         const metadata = `${this.deployDir}/.atomic-deploy`;
         if (reuse === 'cache') {
             // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
@@ -58368,9 +59270,16 @@ class ServerSession {
                 this.log.warning(reason);
                 return { kind: 'cache', exists: false, entries: [], remove: [], reason };
             };
-            if (this.tooLarge.has('manifest') || this.tooLarge.has('pending'))
-                return rebuild(`${metadata}/cache.manifest.json.gz or cache.pending is over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`);
-            if (!this.manifestBlob)
+            if (this.tooLarge.has('pending'))
+                return rebuild(`${metadata}/cache.pending is over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`);
+            let found;
+            try {
+                found = await this.baseManifest(local, 'cache');
+            }
+            catch (error) {
+                return rebuild(`${(0,errors/* messageOf */.bD)(error)}; cache/ is rebuilt from scratch and the manifest written anew`);
+            }
+            if (!found)
                 return {
                     kind: 'cache',
                     exists: false,
@@ -58378,13 +59287,6 @@ class ServerSession {
                     remove: [],
                     reason: 'cache/ has no manifest yet'
                 };
-            let entries;
-            try {
-                entries = (await parseManifest(this.manifestBlob, limits)).entries;
-            }
-            catch (error) {
-                return rebuild(`${metadata}/cache.manifest.json.gz is not a valid manifest (${(0,errors/* messageOf */.bD)(error)}); cache/ is rebuilt from scratch and the manifest written anew`);
-            }
             const pending = parsePending(this.pendingBlob);
             if (pending === undefined)
                 return rebuild(`${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`);
@@ -58399,7 +59301,12 @@ class ServerSession {
                 (this.hooked !== undefined && !this.hooked.complete))
                 return rebuild(`the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`);
             const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
-            return { kind: 'cache', exists: true, ...withoutPaths(entries, [...pending, ...changed]) };
+            return {
+                kind: 'cache',
+                exists: true,
+                ...withoutPaths(found.entries, [...pending, ...changed]),
+                ...(found.manifest ? { manifest: found.manifest } : {})
+            };
         }
         if (this.liveRelease === undefined)
             return { kind: 'none', reason: 'first deploy (no current release)' };
@@ -58411,7 +59318,6 @@ class ServerSession {
         }
         const file = `${metadata}/manifests/${this.liveRelease}`;
         for (const [name, suffix, limit] of [
-            ['manifest', '.json.gz', server_data/* SERVER_LIMITS */.L_.manifestBytes],
             ['links', '.links', server_data/* SERVER_LIMITS */.L_.linksBytes],
             ['hooked', '.hook', server_data/* SERVER_LIMITS */.L_.linksBytes]
         ]) {
@@ -58419,18 +59325,18 @@ class ServerSession {
             if (size !== undefined)
                 return this.notReused(`${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);
         }
-        if (!this.manifestBlob)
-            return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` };
         // The live release's records steer what is removed from its copy: if either fails
         // validation, the copy is not used at all, and this release is uploaded whole.
-        let manifest;
-        let sharedLinks;
+        let found;
         try {
-            manifest = await parseManifest(this.manifestBlob, limits);
+            found = await this.baseManifest(local, `manifests/${this.liveRelease}`);
         }
         catch (error) {
-            return this.notReused(`${file}.json.gz is not a valid manifest (${(0,errors/* messageOf */.bD)(error)})`);
+            return this.notReused((0,errors/* messageOf */.bD)(error));
         }
+        if (!found)
+            return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` };
+        let sharedLinks;
         try {
             sharedLinks = (0,server_data/* parseLinkList */.KK)(this.linksBlob ?? Buffer.alloc(0), `${file}.links`);
         }
@@ -58440,14 +59346,7 @@ class ServerSession {
         // The copy loses its shared links (they are removed and linked again), and with them
         // whatever the release had at those paths: plan those paths as absent, so they are sent
         // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-        const linked = new Set(sharedLinks);
-        const underLink = (p) => {
-            for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-                if (linked.has(p.slice(0, i)))
-                    return true;
-            return false;
-        };
-        const entries = manifest.entries.filter(e => !underLink(e.path));
+        const entries = withoutLinked(found.entries, sharedLinks);
         // Paths changed in the live release since it was deployed (drift), or by its before-switch,
         // are not what its manifest says: the copy loses them, and the plan sends them again.
         const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
@@ -58461,10 +59360,10 @@ class ServerSession {
             kind: 'release',
             id: this.liveRelease,
             sharedLinks,
-            ...withoutPaths(entries, untrusted)
+            ...withoutPaths(entries, untrusted),
+            ...(found.manifest ? { manifest: found.manifest } : {})
         };
     }
-    /** The live release's records cannot be trusted: say so, and start from nothing. */
     notReused(problem) {
         this.log.warning(`${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`);
         return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` };
@@ -58498,12 +59397,85 @@ class ServerSession {
     get directoryMode() {
         return 0o777 & ~(this.umask | 0o002);
     }
+    releaseMetadata(options) {
+        const plan = this.plan;
+        if (!plan)
+            throw new Error('release metadata before makePlan');
+        const base = this.base;
+        // The server puts the new manifest together from its own, less what the plan removes (and
+        // the shared links, which the copy loses), plus the lines of what is sent; without a
+        // manifest there to start from, it gets the whole one.
+        const manifest = base?.kind === 'none' ? undefined : base?.manifest;
+        this.metadata ??= releaseMetadata({
+            entries: options.entries,
+            delta: manifest ? plan.upload : undefined,
+            removed: [...plan.remove, ...(base?.kind === 'release' ? base.sharedLinks : [])],
+            checked: options.verify === 'full' ? options.entries : plan.upload,
+            revision: options.revision
+        });
+        return this.metadata;
+    }
+    /** Where the plan's entries land, relative to the deploy directory. */
+    relativeTarget(id) {
+        return this.base?.kind === 'cache' ? 'cache' : `releases/${id}`;
+    }
+    /**
+     * The tar stream this server's release needs, or undefined when files go over SFTP. Its key
+     * covers everything that makes up its bytes: the entries and their content, where they land,
+     * the directories' mode (the server's umask), the metadata and the compression.
+     */
+    async releaseArchive(options) {
+        const plan = this.plan;
+        if (!plan || !this.base)
+            throw new Error('releaseArchive before makePlan');
+        if (!this.useTar(options.transfer))
+            return undefined;
+        const id = options.releaseId;
+        const metadata = await this.releaseMetadata(options);
+        const compression = this.compression(options.compression);
+        const { mtime } = options;
+        const metadataEntries = metadata.files.map(f => ({
+            path: `.atomic-deploy/tmp/${id}/${f.name}`,
+            type: 'file',
+            mode: 0o600,
+            mtime,
+            size: f.data.length,
+            data: f.data
+        }));
+        const relativeTarget = this.relativeTarget(id);
+        const { sourceRoot } = options;
+        const { directoryMode } = this;
+        const key = (0,external_node_crypto_.createHash)('sha256');
+        key.update(`${relativeTarget}\0${directoryMode}\0${compression}\0${sourceRoot}\0${mtime}\0`);
+        for (const f of metadata.files)
+            key.update(`${f.name}\0`).update(f.data);
+        for (const e of plan.upload)
+            key.update(`${e.path}\0${e.type}\0${e.mode}\0${e.size}\0${e.sha256 ?? e.target ?? ''}\n`);
+        return {
+            key: key.digest('hex'),
+            entries: {
+                *[Symbol.iterator]() {
+                    yield* metadataEntries;
+                    for (const e of plan.upload)
+                        yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode);
+                }
+            },
+            fileCount: metadataEntries.length + plan.uploadFiles,
+            compression
+        };
+    }
     /**
      * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
      * link shared paths, record metadata, run before-switch. On failure the server script has
-     * already removed the release; the error says why.
+     * already removed the release; the error says why. With a tar transfer, `feed` carries the
+     * archive (see releaseArchive); without one, files go over SFTP.
      */
-    async prepareRelease(options) {
+    async prepareRelease(options, feed, 
+    /**
+     * Switch and finish in the same script once the release is ready (see FinalizeParams):
+     * phases 7 and 9 with it, for a single server with nothing to run or check after the switch.
+     */
+    switchAfter) {
         const plan = this.plan;
         const base = this.base;
         if (!plan || !base)
@@ -58513,11 +59485,9 @@ class ServerSession {
         const id = options.releaseId;
         this.sharedPaths = options.sharedPaths ?? [];
         const common = this.releaseParams(id);
-        const useTar = this.useTar(options.transfer);
-        const gzip = useTar && this.useGzip(options.compression, plan);
         const stale = this.staleReleases(id);
-        const metadata = await releaseMetadata(options.entries, options.verify === 'full' ? options.entries : plan.upload, options.revision);
-        const relativeTarget = base.kind === 'cache' ? 'cache' : `releases/${id}`;
+        const metadata = await this.releaseMetadata(options);
+        const relativeTarget = this.relativeTarget(id);
         const prepare = {
             staleReleases: stale,
             base: base.kind === 'release'
@@ -58536,13 +59506,17 @@ class ServerSession {
                     : { kind: 'none' },
             copyMethod: options.copyMethod,
             remove: plan.remove,
-            transfer: useTar ? { kind: 'tar', gzip } : { kind: 'sftp' },
+            transfer: feed
+                ? { kind: 'tar', gzip: this.compression(options.compression) !== 'none' }
+                : { kind: 'sftp' },
             // A fresh, empty release has nothing a symlink could have been planted in.
             writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
         };
         const finalize = {
             fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
-            hasSums: metadata.hasSums,
+            manifestDigest: (await sourceManifest(options.entries)).digest,
+            ...(base.kind !== 'none' && base.manifest ? { manifestBase: base.manifest } : {}),
+            verifyAll: options.verify === 'full',
             oddSums: metadata.oddSums,
             links: metadata.links,
             shared: options.sharedPaths
@@ -58552,20 +59526,33 @@ class ServerSession {
             hook: options.beforeSwitch
                 ? { name: 'before-switch', script: options.beforeSwitch, env: this.hookEnv(id) }
                 : undefined,
-            updatesCache: base.kind === 'cache'
+            updatesCache: base.kind === 'cache',
+            ...(switchAfter ? { switchAfter } : {})
         };
         this.prepared = id;
         // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
-        const sent = { files: 0, bytes: 0 };
+        // An archive counts for all the servers it goes to.
+        const sent = feed?.sent ?? { files: 0, bytes: 0 };
         const count = (size) => {
             sent.files++;
             sent.bytes += size;
         };
         try {
-            const final = await this.transferAndFinalize(options, { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize }, count);
+            let final;
+            try {
+                final = await this.transferAndFinalize(options, { plan, metadata, relativeTarget, common, prepare, finalize }, count, feed);
+            }
+            catch (error) {
+                // No answer from a script that switches: current may or may not point to the release.
+                if (switchAfter && error instanceof errors/* ConnectionError */.Rc)
+                    this.switchUncertain = id;
+                throw error;
+            }
             sent.files = plan.uploadFiles;
             sent.bytes = plan.uploadBytes;
             this.reportPrepared(id, plan, final);
+            if (switchAfter)
+                this.switchedAndFinished(id, final);
         }
         finally {
             this.report.filesUploaded = sent.files;
@@ -58583,49 +59570,33 @@ class ServerSession {
         return stale;
     }
     /** The upload and the release scripts around it; the output of the last one. */
-    async transferAndFinalize(options, p, count) {
-        const { plan, useTar, gzip, metadata, relativeTarget, common, prepare, finalize } = p;
+    async transferAndFinalize(options, p, count, feed) {
+        const { plan, metadata, relativeTarget, common, prepare, finalize } = p;
         const id = options.releaseId;
         let final;
-        if (useTar) {
-            const metadataEntries = metadata.files.map(f => ({
-                path: `.atomic-deploy/tmp/${id}/${f.name}`,
-                type: 'file',
-                mode: 0o600,
-                mtime: Math.floor(Date.now() / 1000),
-                size: f.data.length,
-                data: f.data
-            }));
-            const { sourceRoot } = options;
-            const { directoryMode } = this;
-            const entries = {
-                *[Symbol.iterator]() {
-                    yield* metadataEntries;
-                    for (const e of plan.upload)
-                        yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode);
-                }
-            };
-            const fileCount = metadataEntries.length + plan.uploadFiles;
-            const stream = tarUpload(entries, fileCount, gzip, this.log, options.signal, entry => {
-                if (!entry.path.startsWith('.atomic-deploy/'))
-                    count(entry.size ?? 0);
-            });
+        if (feed) {
             // A local read error truncates the stream; the server then reports a broken archive, but
             // the cause to report is the local one.
             let readError;
-            stream.on('error', error => (readError ??= error));
-            const { result, output } = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare, finalize), {
-                stdin: stream,
-                signal: options.signal
-            });
-            // A cancelled run cuts the stream itself: that is the cause to report, not the read.
-            if (options.signal?.aborted)
-                throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
-            if (readError && result.code !== 0) {
-                throw new Error(`${this.label}: reading the source failed: ${readError.message}`);
+            feed.stream.on('error', error => (readError ??= error));
+            try {
+                const { result, output } = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare, finalize), {
+                    stdin: feed.stream,
+                    signal: options.signal,
+                    ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
+                });
+                // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+                if (options.signal?.aborted)
+                    throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
+                if (readError && result.code !== 0) {
+                    throw new Error(`${this.label}: reading the source failed: ${readError.message}`);
+                }
+                this.checkRelease(result, output, id, metadata);
+                final = output;
             }
-            this.checkRelease(result, output, id, metadata);
-            final = output;
+            finally {
+                feed.done?.();
+            }
         }
         else {
             const first = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare), { signal: options.signal });
@@ -58649,6 +59620,23 @@ class ServerSession {
         }
         return final;
     }
+    /** What a release script that switched and finished reported after `ready`. */
+    switchedAndFinished(id, final) {
+        const now = (0,script_output/* value */.Uq)(final, 'current');
+        if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
+            this.switchUncertain = id;
+            throw new Error(`${this.label}: current reads back as '${(0,servers/* printable */.g$)(now ?? '(nothing)')}', expected 'releases/${id}'`);
+        }
+        this.switchedTo = id;
+        this.log.info(`current -> releases/${id}`);
+        for (const line of (0,script_output/* values */.zu)(final, 'pruned'))
+            this.log.info(`pruned release ${line}`);
+        if (final.lines.includes('unlocked'))
+            this.lockToken = undefined;
+        this.prepared = undefined;
+        if (!final.lines.includes('finished'))
+            this.log.warning(`finishing failed after the switch. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
+    }
     /** What the release script reported once the release is ready. */
     reportPrepared(id, plan, final) {
         const hookExit = (0,script_output/* value */.Uq)(final, 'hook-exit');
@@ -58669,7 +59657,7 @@ class ServerSession {
         const id = options.releaseId;
         this.sharedPaths = options.sharedPaths ?? [];
         const files = await this.host.files();
-        const { manifest } = await sourceMetadata(options.entries);
+        const manifest = await sourceManifest(options.entries);
         this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path);
         let result;
         try {
@@ -58778,18 +59766,22 @@ class ServerSession {
         this.log.info('the server has no tar: sending files over SFTP');
         return false;
     }
-    useGzip(compression, plan) {
+    /**
+     * How the archive is compressed: `auto` follows the link (see adaptLevel), `gzip` is gzip's
+     * default level throughout, `none` sends it as it is.
+     */
+    compression(compression) {
         if (compression === 'none')
-            return false;
+            return 'none';
         // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
         if (!this.tools.has('gzip')) {
-            if (compression === 'gzip')
+            if (compression === 'gzip' && !this.warnedNoGzip) {
+                this.warnedNoGzip = true;
                 this.log.warning('compression is gzip but the server has no gzip: sending uncompressed');
-            return false;
+            }
+            return 'none';
         }
-        if (compression === 'gzip')
-            return true;
-        return plan.uploadBytes >= 64 * 1024;
+        return compression === 'gzip' ? 'dense' : 'adaptive';
     }
     hookEnv(id) {
         const previous = this.liveRelease;
@@ -58960,49 +59952,68 @@ class ServerSession {
         if (token !== undefined && output.lines.includes('unlocked'))
             this.lockToken = undefined;
     }
-    /** Phase 9: record the switch, prune, compact the log, unlock. */
-    async finish(events, prune) {
+    /**
+     * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
+     * the next deploy will start from (see spareCommand).
+     */
+    async finish(events, prune, spare) {
+        if (this.access === 'sftp')
+            return this.finishOverSftp(events, prune);
+        const { result, output } = await this.script((0,remote_scripts/* finishScript */.NM)({ deployDir: this.deployDir, ...this.finishParams(events, prune, spare) }));
+        this.finished(result, output);
+    }
+    /** Phase 9 over SFTP alone (no spare copy: it would take a cp on the server). */
+    async finishOverSftp(events, prune) {
         const gone = [...releaseStates(this.events)]
             .filter(([, state]) => state === 'gone')
             .map(([id]) => id);
-        if (this.access === 'sftp') {
-            const done = await (0,sftp_finish/* finishOverSftp */.Ru)({
-                files: await this.host.files(),
-                log: this.log,
-                deployDir: this.deployDir,
-                events,
-                prune,
-                forget: [...prune, ...gone],
-                lockToken: this.lockToken,
-                seedRecords: [
-                    ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
-                    ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
-                ],
-                protectedReleases: [this.liveRelease, this.switchedTo],
-                hints: this.releaseDirsHint,
-                logFile: this.takeLogFile(),
-                ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
-            }).catch(error => {
-                throw this.sftpFailure(error, 'finishing');
-            });
-            for (const id of done.pruned)
-                this.log.info(`pruned release ${id}`);
-            if (done.unlocked)
-                this.lockToken = undefined;
-            this.prepared = undefined;
-            return;
-        }
-        const { result, output } = await this.script((0,remote_scripts/* finishScript */.NM)({
+        const done = await (0,sftp_finish/* finishOverSftp */.Ru)({
+            files: await this.host.files(),
+            log: this.log,
             deployDir: this.deployDir,
+            events,
+            prune,
+            forget: [...prune, ...gone],
+            lockToken: this.lockToken,
+            seedRecords: [
+                ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+                ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
+            ],
+            protectedReleases: [this.liveRelease, this.switchedTo],
+            hints: this.releaseDirsHint,
+            logFile: this.takeLogFile(),
+            ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
+        }).catch(error => {
+            throw this.sftpFailure(error, 'finishing');
+        });
+        for (const id of done.pruned)
+            this.log.info(`pruned release ${id}`);
+        if (done.unlocked)
+            this.lockToken = undefined;
+        this.prepared = undefined;
+    }
+    /**
+     * What phase 9 does here, for finish.sh or for the release script's own finish. `made` is
+     * the release this run is making, for a finish decided before the release script runs (the
+     * release script's own): it is then the release switched to and the one seeded.
+     */
+    finishParams(events, prune, spare, made) {
+        const gone = [...releaseStates(this.events)]
+            .filter(([, state]) => state === 'gone')
+            .map(([id]) => id);
+        return {
             events,
             prune,
             forget: [...prune, ...gone],
             lockToken: this.lockToken,
             // Never pruned, whatever the plan said: the release live when the run began, and the
             // one it switched to (the guard also keeps whatever current points to).
-            keep: [this.liveRelease, this.switchedTo].filter((id) => id !== undefined),
-            seeded: this.prepared !== undefined ? [this.prepared] : []
-        }));
+            keep: [this.liveRelease, this.switchedTo ?? made].filter((id) => id !== undefined),
+            seeded: [this.prepared ?? made].filter((id) => id !== undefined),
+            ...(spare ? { spare } : {})
+        };
+    }
+    finished(result, output) {
         if (result.code !== 0 || !output.lines.includes('finished')) {
             throw new errors/* RemoteCommandError */.at(`${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
         }
@@ -59019,6 +60030,44 @@ class ServerSession {
  * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
  * removals that make a copy match what is left.
  */
+/** A starting point with no entries (a full upload). */
+const NO_ENTRIES = [];
+/** withoutLinked's results, by the entries and the links: servers alike share them. */
+const unlinked = new WeakMap();
+/** `entries` less the shared links and whatever lies beneath them (computed once per pair). */
+function withoutLinked(entries, sharedLinks) {
+    if (sharedLinks.length === 0)
+        return entries;
+    const key = sharedLinks.join('\0');
+    let byLinks = unlinked.get(entries);
+    if (!byLinks)
+        unlinked.set(entries, (byLinks = new Map()));
+    let kept = byLinks.get(key);
+    if (!kept) {
+        const linked = new Set(sharedLinks);
+        const underLink = (p) => {
+            for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+                if (linked.has(p.slice(0, i)))
+                    return true;
+            return false;
+        };
+        kept = entries.filter(e => !underLink(e.path));
+        byLinks.set(key, kept);
+    }
+    return kept;
+}
+/** Plans made, by the entries they compare: the same two arrays give the same plan. */
+const plans = new WeakMap();
+/** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
+function sharedPlan(local, base) {
+    let byBase = plans.get(local);
+    if (!byBase)
+        plans.set(local, (byBase = new WeakMap()));
+    let plan = byBase.get(base);
+    if (!plan)
+        byBase.set(base, (plan = makePlan(local, base)));
+    return plan;
+}
 function withoutPaths(entries, paths) {
     if (paths.length === 0)
         return { entries, remove: [] };
@@ -59069,10 +60118,52 @@ function parsePending(blob) {
 function files(n) {
     return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
 }
+/** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
+async function* digestLine(digest) {
+    let line = '-';
+    try {
+        line = await digest;
+    }
+    catch {
+        // The deploy fails on the scan's error once the inspect phase is over.
+    }
+    yield Buffer.from(`${line}\n`);
+}
+/** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
+const VIEW_LIMIT = server_data/* SERVER_LIMITS */.L_.manifestJsonBytes;
+/** Views parsed, by their bytes: servers that share a starting point share the work. */
+const views = new Map();
+/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
+function viewEntries(blob, gzipped) {
+    const key = `${gzipped ? 'gz' : 'text'} ${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('hex')}`;
+    let parsed = views.get(key);
+    if (!parsed) {
+        parsed = (async () => {
+            let text = blob;
+            if (gzipped) {
+                try {
+                    text = await (0,external_node_util_.promisify)(external_node_zlib_.gunzip)(blob, { maxOutputLength: VIEW_LIMIT });
+                }
+                catch (error) {
+                    if (error.code === 'ERR_BUFFER_TOO_LARGE')
+                        throw new Error(`it unpacks to more than ${VIEW_LIMIT} bytes`, { cause: error });
+                    throw error;
+                }
+            }
+            if (text.length > VIEW_LIMIT)
+                throw new Error(`it is over ${VIEW_LIMIT} bytes`);
+            return parseView(text);
+        })();
+        views.set(key, parsed);
+    }
+    return parsed;
+}
 
 // EXTERNAL MODULE: ./build/bundle/js/settings.js
 var js_settings = __nccwpck_require__(7336);
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/group-run.js
+
+
 
 
 
@@ -59225,7 +60316,12 @@ class GroupRun {
             const failures = await this.phase(this.sessions, 'inspect', async (s) => {
                 await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse, 
                 // A deploy starts copying the live release as soon as it holds the lock.
-                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore', access);
+                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore', access, 
+                // A deploy (or its dry run) compares the source's manifest with the one it starts
+                // from by their digests: the server sends its manifest only when they differ.
+                this.settings.mode === 'deploy' && this.settings.reuse !== 'none'
+                    ? this.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+                    : undefined);
                 s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
                 this.saveLocks();
             });
@@ -59334,9 +60430,34 @@ class GroupRun {
             });
             // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
             // is in this group, named for it.
-            const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}`;
+            // With copy-method copy, the next deploy starts from a copy of this release made now, in
+            // the background, rather than copying the live release then (reuse previous).
+            const spare = settings.copyMethod === 'copy' && settings.reuse === 'previous'
+                ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
+                : undefined;
+            const finishing = (s) => {
+                const events = [['live', releaseId]];
+                return {
+                    events,
+                    prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
+                };
+            };
+            // One server, and nothing to run or check after the switch: no other server to switch
+            // with, nothing that could call for a rollback. The release script switches and finishes
+            // once the release is ready, which saves the round trips of phases 7 and 9 (an SFTP-only
+            // server has no script: its phases are requests, pipelined already).
+            const switchAfter = this.sessions.length === 1 &&
+                this.sessions.every(s => s.access === 'shell') &&
+                !settings.afterSwitch &&
+                !settings.healthCheckUrl
+                ? (s) => {
+                    const { events, prune } = finishing(s);
+                    return s.finishParams(events, prune, spare, releaseId);
+                }
+                : undefined;
+            const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}${switchAfter ? `, switch to it and finish` : ''}`;
             await this.deps.group(prepareTitle, async () => {
-                const failures = await this.phase(this.sessions, 'upload', s => s.prepareRelease({
+                const failures = await this.upload({
                     releaseId,
                     sourceRoot: settings.source,
                     entries: scan.entries,
@@ -59349,23 +60470,27 @@ class GroupRun {
                     sharedConflict: settings.sharedConflict,
                     beforeSwitch: settings.beforeSwitch,
                     revision,
+                    mtime: Math.floor(this.deps.now().getTime() / 1000),
                     signal: this.deps.signal
-                }));
+                }, switchAfter);
                 if (failures.length > 0 || this.deps.signal.aborted) {
+                    // A script that switches and lost its connection may have switched: put current back.
+                    const uncertain = this.sessions.filter(s => s.switchUncertain !== undefined);
+                    const reverted = uncertain.length > 0 ? await this.revert(uncertain) : [];
                     await this.abortAll();
                     this.checkAborted();
-                    this.fail(`${describeFailures(failures, 'Deploy failed before the switch')}\nNothing was switched; current is unchanged everywhere.`, failures.map(f => f.error));
+                    this.fail(`${describeFailures(failures, 'Deploy failed before the switch')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'Nothing was switched; current is unchanged everywhere.'}`, failures.map(f => f.error));
                 }
             });
-            await this.switchAll(() => releaseId, `Switch to ${releaseId}`);
-            await this.afterSwitchAndHealth(releaseId);
-            await this.finishAll(s => {
-                const events = [['live', releaseId]];
-                return {
-                    events,
-                    prune: s.pruneAfter(events, settings.keepReleases, releaseId, s.liveRelease, releaseId)
-                };
-            });
+            if (switchAfter) {
+                // The release script released the lock, or said it could not: the post step knows.
+                this.saveLocks();
+            }
+            else {
+                await this.switchAll(() => releaseId, `Switch to ${releaseId}`);
+                await this.afterSwitchAndHealth(releaseId);
+                await this.finishAll(s => ({ ...finishing(s), spare }));
+            }
             for (const s of this.sessions)
                 s.report.status = 'deployed';
             this.deps.log.info(`release ${releaseId} is live on ${this.sessions.length} server${this.sessions.length === 1 ? '' : 's'} (${formatDuration(Date.now() - started)})`);
@@ -59380,6 +60505,121 @@ class GroupRun {
         finally {
             this.close();
         }
+    }
+    /**
+     * Phases 4 to 6 on every server. Servers that need the same archive (the usual case: the same
+     * plan, umask and tools) get one archive, made and compressed once and copied to each of
+     * them at the pace of the slowest; the others get their own. An archive's servers run
+     * together (they must, to share it), within max-parallel.
+     */
+    async upload(options, switchAfter) {
+        const failures = [];
+        const limit = Math.max(1, this.settings.maxParallel);
+        const archives = new Map();
+        for (const s of this.sessions) {
+            try {
+                archives.set(s, await s.releaseArchive(options));
+            }
+            catch (error) {
+                failures.push({ item: s, error });
+            }
+        }
+        if (failures.length > 0)
+            return this.markFailed(failures);
+        // Streams: servers with the same archive key, at most max-parallel to a stream.
+        const streams = [];
+        const open = new Map();
+        for (const s of this.sessions) {
+            const archive = archives.get(s);
+            const shared = archive ? open.get(archive.key) : undefined;
+            if (archive && shared && shared.sessions.length < limit) {
+                shared.sessions.push(s);
+                continue;
+            }
+            const stream = { archive, sessions: [s] };
+            streams.push(stream);
+            if (archive)
+                open.set(archive.key, stream);
+        }
+        // Run the streams as max-parallel allows, each with all of its servers at once.
+        let running = 0;
+        let wake;
+        const runStream = async (stream) => {
+            const { archive, sessions } = stream;
+            if (!archive) {
+                const session = sessions[0];
+                await session
+                    .timed('upload', () => session.prepareRelease(options, undefined, switchAfter?.(session)))
+                    .catch(error => {
+                    failures.push({ item: session, error });
+                });
+                return;
+            }
+            const many = sessions.length > 1;
+            const log = many ? this.deps.log : sessions[0].log;
+            if (many)
+                log.info(`one archive for ${sessions.length} servers with the same plan: ${sessions.map(s => s.label).join(', ')}`);
+            const progress = archiveProgress(many ? withSuffix(log, ` to ${sessions.length} servers`) : log, archive.entries, archive.fileCount).start();
+            // The plan's files the archive carried, for the reports of every server it goes to.
+            const sent = { files: 0, bytes: 0 };
+            const { stream: source, gzip } = archiveStream(archive.entries, archive.compression, progress, options.signal, entry => {
+                if (entry.path.startsWith('.atomic-deploy/'))
+                    return;
+                sent.files++;
+                sent.bytes += entry.size ?? 0;
+            });
+            const fanout = new Fanout(source, sessions.length);
+            let changes = 0;
+            const stopAdapting = gzip && archive.compression === 'adaptive'
+                ? adaptLevel(gzip, () => fanout.stats(), 
+                // A link at the edge between the levels may switch often: the first changes
+                // are worth a line, the rest only go to the debug log.
+                (level, why) => (changes++ < 3 ? log.info : log.debug)(`compression: gzip level ${level} (${why})`))
+                : () => undefined;
+            try {
+                await Promise.all(sessions.map((session, i) => session
+                    .timed('upload', () => session.prepareRelease(options, {
+                    stream: fanout.output(i),
+                    onMeter: meter => fanout.attach(i, meter),
+                    done: () => fanout.drop(i),
+                    sent
+                }, switchAfter?.(session)))
+                    .catch(error => {
+                    failures.push({ item: session, error });
+                })));
+            }
+            finally {
+                stopAdapting();
+                progress.stop();
+                source.destroy();
+            }
+        };
+        const pending = [];
+        for (const stream of streams) {
+            if (failures.length > 0)
+                break;
+            const weight = stream.sessions.length;
+            while (running > 0 && running + weight > limit) {
+                await new Promise(resolve => (wake = resolve));
+            }
+            if (failures.length > 0)
+                break;
+            running += weight;
+            pending.push(runStream(stream).finally(() => {
+                running -= weight;
+                wake?.();
+            }));
+        }
+        await Promise.all(pending);
+        return this.markFailed(failures);
+    }
+    /** Record failures in the servers' reports, as phase() does. */
+    markFailed(failures) {
+        for (const f of failures) {
+            f.item.report.status = 'failed';
+            f.item.report.error = (0,errors/* messageOf */.bD)(f.error).replace(`${f.item.label}: `, '');
+        }
+        return failures;
     }
     /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
     async checkSharedDryRun(scan) {
@@ -59609,8 +60849,8 @@ class GroupRun {
     async finishAll(plan) {
         await this.deps.group('Prune and unlock', async () => {
             const failures = await this.phase(this.sessions, 'finish', s => {
-                const { events, prune } = plan(s);
-                return s.finish(events, prune);
+                const { events, prune, spare } = plan(s);
+                return s.finish(events, prune, spare);
             });
             this.saveLocks();
             for (const f of failures) {
@@ -59717,6 +60957,14 @@ class GroupRun {
         }
     }
 }
+/** A log whose lines end with `suffix`. */
+function withSuffix(log, suffix) {
+    return {
+        info: message => log.info(message + suffix),
+        warning: message => log.warning(message + suffix),
+        debug: message => log.debug(message + suffix)
+    };
+}
 /** What is being deployed, in one line: `source: 3,505 files, 12 directories, 30.0 MB; ...`. */
 function describeSource(source, scan) {
     let files = 0;
@@ -59739,7 +60987,8 @@ function describeSource(source, scan) {
         ...(links > 0 ? [`${formatCount(links)} symlinks`] : []),
         formatBytes(bytes)
     ];
-    const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms`;
+    const threads = scan.threads ? ` on ${scan.threads} thread${scan.threads === 1 ? '' : 's'}` : '';
+    const took = scan.elapsedMs === undefined ? '' : `; scanned and hashed in ${scan.elapsedMs} ms${threads}`;
     return `source ${source}: ${parts.join(', ')}${took}`;
 }
 
@@ -64751,8 +66000,6 @@ function getOctokit(token, options, ...additionalPlugins) {
     return new GitHubWithPlugins(getOctokitOptions(token, options));
 }
 //# sourceMappingURL=github.js.map
-;// CONCATENATED MODULE: external "node:os"
-const external_node_os_namespaceObject = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("node:os");
 ;// CONCATENATED MODULE: ./build/bundle/js/action/run-context.js
 
 
@@ -65086,8 +66333,8 @@ async function runMode(settings, signal) {
         : Promise.resolve({ entries: [], skipped: [] });
     // Scanning runs while the connections are made; a failure surfaces when the plan needs it.
     manifest.catch(() => undefined);
-    // So is the release metadata that depends on the source alone.
-    manifest.then(scan => sourceMetadata(scan.entries)).catch(() => undefined);
+    // So is the source's compact manifest and its digest, which the inspect script waits for.
+    manifest.then(scan => sourceManifest(scan.entries)).catch(() => undefined);
     const warn = (message) => core/* warning */.$e(message);
     // One connection through the jump hosts, shared by every server of the run.
     const jumps = settings.jumpHosts.length > 0
@@ -65349,6 +66596,7 @@ function heldLocks() {
 /* harmony export */   at: () => (/* binding */ RemoteCommandError),
 /* harmony export */   bD: () => (/* binding */ messageOf),
 /* harmony export */   dz: () => (/* binding */ InputError),
+/* harmony export */   hy: () => (/* binding */ ScriptUnreadError),
 /* harmony export */   oM: () => (/* binding */ AbortedError),
 /* harmony export */   oZ: () => (/* binding */ HostKeyError)
 /* harmony export */ });
@@ -65414,6 +66662,14 @@ class SwitchRefusedError extends Error {
     name = 'SwitchRefusedError';
 }
 /**
+ * A script sent gzipped could not be read by the server (it has no gzip): nothing of it ran,
+ * and it goes again as it is. Raised only for a script with stdin, which the caller must send
+ * afresh; the connection sends scripts as they are from then on.
+ */
+class ScriptUnreadError extends Error {
+    name = 'ScriptUnreadError';
+}
+/**
  * Something read back from a server (a record in .atomic-deploy/, `current`, a listing) failed
  * validation. The server is untrusted input: the value is never used, and the message names the
  * file and the fix.
@@ -65463,7 +66719,7 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6301);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9909);
 /* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
 /* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);
@@ -65638,20 +66894,23 @@ const ABORT_SH = {
         PREFETCHED: 'string',
         SHARED_PATHS: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in\n      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;\n      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;\n    esac\n    [ "${db_b##*/}" != "${db_keep:-}" ] || continue\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||\n      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel.from" >/dev/null\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\ndrop_bases_but() {\n  db_keep=$1\n  drop_base\n  db_keep=\'\'\n}\nstart_copy() {\n  B="$M/base.$$"\n  { (umask 077 && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$1" > "$B.from"; } || return 1\n  (\n    trap \'\' HUP\n    if [ "$2" = hardlink ]; then\n      cp -al "$D/releases/$1/." "$B/" &\n    elif cp --version >/dev/null 2>&1; then\n      cp -a --reflink=auto "$D/releases/$1/." "$B/" &\n    else\n      cp -a "$D/releases/$1/." "$B/" &\n    fi\n    echo $! > "$B.pid"\n    wait $!\n    rc=$?\n    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1\n    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n  ) < /dev/null > /dev/null 2>&1 &\n}\nlive_copy() {\n  lc=$(readlink "$D/current" 2>/dev/null) || return 0\n  lc=${lc%/}\n  lc=${lc##*/}\n  for f in "$M"/base.*.from; do\n    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi\n    b=${f%.from} from=\'\' rc=\'\'\n    IFS= read -r from 2>/dev/null < "$f"\n    [ ! -L "$b.rc" ] || continue\n    IFS= read -r rc 2>/dev/null < "$b.rc"\n    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then\n      printf \'%s\\n\' "${b##*/}"\n      return 0\n    fi\n  done\n}\nchanged_since() {\n  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then\n    [ -n "$(find "$1" \\( -newer "$2" -o -cnewer "$2" \\) -print 2> /dev/null | head -n 1)" ]\n  else\n    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]\n  fi\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_bases_but "${spare:-$(live_copy)}"\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ".atomic-deploy/manifests/$ID.m2" \\\n    ".atomic-deploy/manifests/$ID.digest" ".atomic-deploy/manifests/$ID.view.gz" \\\n    ".atomic-deploy/manifests/$ID.view" ||\n    say "warning release $ID was not removed: $why"\n  [ -z "$PREFETCHED" ] || [ "$PREFETCHED" = "$(live_copy)" ] || drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\ncleanup_release\nunlock_if_ours "$LOCK_TOKEN"\nsay aborted\n'
 };
 const FINISH_SH = {
     name: 'finish.sh',
     params: {
         DEPLOY_DIR: 'string',
+        LOCK_TOKEN: 'string',
+        GUARD_KEEP: 'list',
         EVENTS: 'list',
         PRUNE: 'list',
         FORGET: 'list',
-        LOCK_TOKEN: 'string',
         SEEDED: 'list',
-        GUARD_KEEP: 'list'
+        FINISH_KEEP: 'list',
+        SPARE_RELEASE: 'string',
+        SPARE_NEED_KB: 'string'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\neval "set -- $EVENTS"\nwhile [ $# -ge 2 ]; do\n  log_event "$1" "$2"\n  shift 2\ndone\nif lock_is_ours "$LOCK_TOKEN"; then\n  eval "set -- $PRUNE"\n  for id; do\n    if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n      ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n      ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n      ".atomic-deploy/manifests/$id.ready"; then\n      say "pruned $id"\n    else\n      say "kept $id: $why"\n    fi\n  done\n  eval "set -- $FORGET"\n  if [ $# -gt 0 ]; then\n    printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n    awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n      mv "$M/log.new.$$" "$M/log"\n    guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n  fi\n  eval "set -- $SEEDED"\n  for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\nelif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n  say "warning the lock on $D is no longer this run\'s: nothing was pruned"\nfi\nunlock_if_ours "$LOCK_TOKEN"\nsay finished\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in\n      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;\n      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;\n    esac\n    [ "${db_b##*/}" != "${db_keep:-}" ] || continue\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||\n      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel.from" >/dev/null\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\ndrop_bases_but() {\n  db_keep=$1\n  drop_base\n  db_keep=\'\'\n}\nstart_copy() {\n  B="$M/base.$$"\n  { (umask 077 && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$1" > "$B.from"; } || return 1\n  (\n    trap \'\' HUP\n    if [ "$2" = hardlink ]; then\n      cp -al "$D/releases/$1/." "$B/" &\n    elif cp --version >/dev/null 2>&1; then\n      cp -a --reflink=auto "$D/releases/$1/." "$B/" &\n    else\n      cp -a "$D/releases/$1/." "$B/" &\n    fi\n    echo $! > "$B.pid"\n    wait $!\n    rc=$?\n    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1\n    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n  ) < /dev/null > /dev/null 2>&1 &\n}\nlive_copy() {\n  lc=$(readlink "$D/current" 2>/dev/null) || return 0\n  lc=${lc%/}\n  lc=${lc##*/}\n  for f in "$M"/base.*.from; do\n    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi\n    b=${f%.from} from=\'\' rc=\'\'\n    IFS= read -r from 2>/dev/null < "$f"\n    [ ! -L "$b.rc" ] || continue\n    IFS= read -r rc 2>/dev/null < "$b.rc"\n    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then\n      printf \'%s\\n\' "${b##*/}"\n      return 0\n    fi\n  done\n}\nchanged_since() {\n  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then\n    [ -n "$(find "$1" \\( -newer "$2" -o -cnewer "$2" \\) -print 2> /dev/null | head -n 1)" ]\n  else\n    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]\n  fi\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_bases_but "${spare:-$(live_copy)}"\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nfinish_run() {\n  guard_also_keep=$FINISH_KEEP\n  eval "set -- $EVENTS"\n  while [ $# -ge 2 ]; do\n    log_event "$1" "$2"\n    shift 2\n  done\n  spare=\'\'\n  if lock_is_ours "$LOCK_TOKEN"; then\n    eval "set -- $PRUNE"\n    for id; do\n      if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n        ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n        ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n        ".atomic-deploy/manifests/$id.ready" ".atomic-deploy/manifests/$id.m2" \\\n        ".atomic-deploy/manifests/$id.digest" ".atomic-deploy/manifests/$id.view.gz" \\\n        ".atomic-deploy/manifests/$id.view"; then\n        say "pruned $id"\n      else\n        say "kept $id: $why"\n      fi\n    done\n    eval "set -- $FORGET"\n    if [ $# -gt 0 ]; then\n      printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n      awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n        mv "$M/log.new.$$" "$M/log"\n      guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n    fi\n    eval "set -- $SEEDED"\n    for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\n    current_target\n    if [ -n "$SPARE_RELEASE" ] && [ "$ct" = "releases/$SPARE_RELEASE" ]; then\n      avail=$(df -Pk "$M" 2>/dev/null | awk \'NR == 2 { print $4 }\')\n      case $avail in \'\' | *[!0-9]*) avail=0 ;; esac\n      if [ "$avail" -gt "$SPARE_NEED_KB" ]; then\n        drop_base\n        start_copy "$SPARE_RELEASE" copy && spare=${B##*/} && say "spare $spare"\n      else\n        say "no-spare $avail"\n      fi\n    fi\n  elif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n    say "warning the lock on $D is no longer this run\'s: nothing was pruned"\n  fi\n  unlock_if_ours "$LOCK_TOKEN"\n  say finished\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nfinish_run\n'
 };
 const HOOK_SH = {
     name: 'hook.sh',
@@ -65664,7 +66923,7 @@ const HOOK_SH = {
         UMASK: 'string',
         GUARD_KEEP: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {\n  say "error hook cannot run $HOOK_NAME: $why"\n  exit 1\n}\nexit $rc\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nR="$D/releases/$RELEASE_ID"\nrun_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || {\n  say "error hook cannot run $HOOK_NAME: $why"\n  exit 1\n}\nexit $rc\n'
 };
 const INSPECT_SH = {
     name: 'inspect.sh',
@@ -65683,9 +66942,10 @@ const INSPECT_SH = {
         REQUIRE_TAR: 'flag',
         REQUIRE_TAR_OR_SFTP: 'flag',
         DRIFT: 'flag',
+        WANT_DIGEST: 'flag',
         GUARD_KEEP: 'list'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nrefused_exit=3\nlock_exit=75\nrelease_id() {\n  case $1 in \'\' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac\n  [ ${#1} -le 128 ]\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*)\n  say "refused layout the deploy path resolves to a name that contains a newline"\n  exit $refused_exit\n  ;;\nesac\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\ncase $(stat -c \'%a\' "$D" 2>/dev/null) in\n  *[2367])\n    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"\n    exit $refused_exit\n    ;;\nesac\nlayout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {\n  say "refused layout $why"\n  exit $refused_exit\n}\nu=$login_umask\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\ncu=$(printf \'%04o\' $((u | 2)))\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\' c=\'\'\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  cur=${cur%?_}\n  blob_text current "$cur"\n  c=${cur%/}\n  c=${c#"$D"/}\n  case $c in releases/*) c=${c#releases/} ;; *) c=\'\' ;; esac\n  release_id "$c" || c=\'\'\nfi\nfor r in "$D"/releases/*; do\n  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"\ndone\nblob log "$M/log" "$LOG_LIMIT"\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob manifest "$M/cache.manifest.json.gz" "$MANIFEST_LIMIT"\n      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"\n    fi\n    ;;\n  previous)\n    if [ -n "$c" ]; then\n      blob manifest "$M/manifests/$c.json.gz" "$MANIFEST_LIMIT"\n      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"\n    fi\n    ;;\nesac\n[ -z "$c" ] || blob hooked "$M/manifests/$c.hook" "$LINKS_LIMIT"\nif [ -n "$DRIFT" ]; then\n  lv=$c\n  case $lv in\n    \'\') ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  drop_base\n  if [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] && [ -f "$M/manifests/$c.json.gz" ]; then\n    B="$M/base.$$"\n    if (umask "$cu" && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$c" > "$B.from"; then\n      (\n        trap \'\' HUP\n        if [ "$PREFETCH" = hardlink ]; then\n          cp -al "$D/releases/$c/." "$B/" &\n        elif [ -n "$GNU_CP" ]; then\n          cp -a --reflink=auto "$D/releases/$c/." "$B/" &\n        else\n          cp -a "$D/releases/$c/." "$B/" &\n        fi\n        echo $! > "$B.pid"\n        wait $!\n        echo $? > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n      ) </dev/null >/dev/null 2>&1 &\n      say "prefetch ${B##*/} $c"\n    fi\n  fi\nfi\nsay end\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in\n      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;\n      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;\n    esac\n    [ "${db_b##*/}" != "${db_keep:-}" ] || continue\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||\n      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel.from" >/dev/null\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\ndrop_bases_but() {\n  db_keep=$1\n  drop_base\n  db_keep=\'\'\n}\nstart_copy() {\n  B="$M/base.$$"\n  { (umask 077 && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$1" > "$B.from"; } || return 1\n  (\n    trap \'\' HUP\n    if [ "$2" = hardlink ]; then\n      cp -al "$D/releases/$1/." "$B/" &\n    elif cp --version >/dev/null 2>&1; then\n      cp -a --reflink=auto "$D/releases/$1/." "$B/" &\n    else\n      cp -a "$D/releases/$1/." "$B/" &\n    fi\n    echo $! > "$B.pid"\n    wait $!\n    rc=$?\n    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1\n    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n  ) < /dev/null > /dev/null 2>&1 &\n}\nlive_copy() {\n  lc=$(readlink "$D/current" 2>/dev/null) || return 0\n  lc=${lc%/}\n  lc=${lc##*/}\n  for f in "$M"/base.*.from; do\n    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi\n    b=${f%.from} from=\'\' rc=\'\'\n    IFS= read -r from 2>/dev/null < "$f"\n    [ ! -L "$b.rc" ] || continue\n    IFS= read -r rc 2>/dev/null < "$b.rc"\n    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then\n      printf \'%s\\n\' "${b##*/}"\n      return 0\n    fi\n  done\n}\nchanged_since() {\n  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then\n    [ -n "$(find "$1" \\( -newer "$2" -o -cnewer "$2" \\) -print 2> /dev/null | head -n 1)" ]\n  else\n    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]\n  fi\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_bases_but "${spare:-$(live_copy)}"\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nrefused_exit=3\nlock_exit=75\nrelease_id() {\n  case $1 in \'\' | . | .. | .* | *[!A-Za-z0-9._-]*) return 1 ;; esac\n  [ ${#1} -le 128 ]\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nA=$D R=\'\' i=0\nwhile [ ! -d "$A" ] && [ $i -lt 256 ]; do\n  R="/${A##*/}$R"\n  A=${A%/*}\n  [ -n "$A" ] || A=/\n  i=$((i + 1))\ndone\nif [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi\nA=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }\ncase $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*)\n  say "refused layout the deploy path resolves to a name that contains a newline"\n  exit $refused_exit\n  ;;\nesac\neval "set -- $SYSTEM_EXACT"\nfor s; do\n  if [ "$D" = "$s" ]; then say "refused system $D is a system directory"; exit $refused_exit; fi\ndone\neval "set -- $SYSTEM_TREES"\nfor s; do\n  case "$D/" in "$s"*) say "refused system $D is inside a system directory"; exit $refused_exit ;; esac\ndone\nsay "path $D"\nif [ -d "$D" ] && [ ! -d "$M" ]; then\n  foreign=\'\'\n  for e in "$D"/* "$D"/.[!.]* "$D"/..?*; do\n    [ -e "$e" ] || [ -L "$e" ] || continue\n    case ${e##*/} in releases | shared | cache | current | .atomic-deploy) ;; *) foreign=1; say "foreign ${e##*/}" ;; esac\n  done\n  if [ -n "$foreign" ]; then say "refused foreign $D holds files that are not a deploy layout"; exit $refused_exit; fi\nfi\nfor e in releases shared cache .atomic-deploy; do\n  if [ -e "$D/$e" ] && [ ! -d "$D/$e" ]; then say "refused layout $D/$e exists and is not a directory"; exit $refused_exit; fi\ndone\nif [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/current exists and is not a symlink"; exit $refused_exit; fi\ncase $(stat -c \'%a\' "$D" 2>/dev/null) in\n  *[2367])\n    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"\n    exit $refused_exit\n    ;;\nesac\nlayout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {\n  say "refused layout $why"\n  exit $refused_exit\n}\nu=$login_umask\ncase $u in ???) u=0$u ;; esac\nsay "umask $u"\ncu=$(printf \'%04o\' $((u | 2)))\nif [ -n "$LOCK" ]; then\n  missing=\'\'\n  eval "set -- $REQUIRE_TOOLS"\n  [ -z "$REQUIRE_TAR" ] || set -- "$@" tar\n  for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done\n  if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi\n  if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi\n  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then\n    say "refused permission user $(id -un) cannot create directories in $D"\n    exit $refused_exit\n  fi\n  if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi\n  if ! mkdir "$M/lock" 2>/dev/null; then\n    say locked\n    if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\n    exit $lock_exit\n  fi\n  printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n  say locked-by-us\nfi\nfor t in tar gzip sha256sum stat find awk; do command -v "$t" >/dev/null 2>&1 && say "tool $t"; done\nGNU_CP=\'\'\ncp --version >/dev/null 2>&1 && GNU_CP=1 && say "tool gnu-cp"\nif [ -n "$GNU_CP" ]; then\n  say "toolset gnu"\nelse\n  case $(readlink "$(command -v cp)" 2>/dev/null) in *busybox) say "toolset busybox" ;; esac\nfi\n[ -z "${SHELL:-}" ] || say "shell $SHELL"\ncur=\'\' c=\'\'\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  cur=${cur%?_}\n  blob_text current "$cur"\n  c=${cur%/}\n  c=${c#"$D"/}\n  case $c in releases/*) c=${c#releases/} ;; *) c=\'\' ;; esac\n  release_id "$c" || c=\'\'\nfi\nfor r in "$D"/releases/*; do\n  release_id "${r##*/}" && [ -d "$r" ] && [ ! -L "$r" ] && say "release ${r##*/}"\ndone\nblob log "$M/log" "$LOG_LIMIT"\ncase $REUSE in\n  cache)\n    if [ -d "$D/cache" ]; then\n      blob pending "$M/cache.pending" "$MANIFEST_LIMIT"\n    fi\n    ;;\n  previous)\n    if [ -n "$c" ]; then\n      blob links "$M/manifests/$c.links" "$LINKS_LIMIT"\n    fi\n    ;;\nesac\n[ -z "$c" ] || blob hooked "$M/manifests/$c.hook" "$LINKS_LIMIT"\ndrift_known=\'\'\nif [ -n "$DRIFT" ]; then\n  lv=$c\n  case $lv in\n    \'\') ;;\n    *)\n      L="$D/releases/$lv" F="$M/manifests/$lv"\n      if [ -d "$L" ] && [ ! -L "$L" ] && [ -f "$F.listing" ] && [ -f "$F.ready" ]; then\n        lk="$F.links"\n        [ -f "$lk" ] || lk=/dev/null\n        (cd "$L" && drift_list "$F.ready") 2>/dev/null | listing_diff drift 50 "$lk" "$F.listing" -\n        drift_known=1\n      else\n        say "drift unknown"\n      fi\n      ;;\n  esac\nfi\nif [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then\n  kept=\'\'\n  if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then\n    kept=$(live_copy)\n    if [ -n "$kept" ] && [ -z "$drift_known" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=\'\'; fi\n  fi\n  drop_bases_but "$kept"\n  if [ -n "$kept" ]; then\n    say "prefetch $kept $c spare"\n  elif [ -n "$c" ] && [ -d "$D/releases/$c" ] && [ ! -L "$D/releases/$c" ] &&\n    { [ -f "$M/manifests/$c.m2" ] || [ -f "$M/manifests/$c.json.gz" ]; }; then\n    start_copy "$c" "$PREFETCH" && say "prefetch ${B##*/} $c"\n  fi\nfi\nif [ -n "$WANT_DIGEST" ]; then\n  mf=\'\' old=\'\'\n  case $REUSE in\n    cache) [ ! -d "$D/cache" ] || { mf="$M/cache" old="$M/cache.manifest.json.gz"; } ;;\n    previous) [ -z "$c" ] || { mf="$M/manifests/$c" old="$M/manifests/$c.json.gz"; } ;;\n  esac\n  have=\'\'\n  if [ -n "$mf" ] && [ -f "$mf.m2" ]; then\n    IFS= read -r have 2>/dev/null < "$mf.digest" || have=\'\'\n    case $have in *[!0-9a-f]*) have=\'\' ;; esac\n    [ ${#have} -eq 64 ] || have=\'\'\n  fi\n  want=\'\'\n  IFS= read -r want || want=\'\'\n  if [ -n "$have" ] && [ "$want" = "$have" ]; then\n    say same\n  elif [ -n "$have" ] && [ -f "$mf.view.gz" ]; then\n    blob view "$mf.view.gz" "$MANIFEST_LIMIT"\n  elif [ -n "$have" ] && [ -f "$mf.view" ]; then\n    blob view-text "$mf.view" "$MANIFEST_LIMIT"\n  elif [ -n "$old" ]; then\n    blob manifest "$old" "$MANIFEST_LIMIT"\n  fi\nfi\nsay end\n'
 };
 const scripts_generated_LISTING_SH = {
     name: 'listing.sh',
@@ -65711,7 +66971,10 @@ const RELEASE_SH = {
         TRANSFER: ['tar', 'tar-gzip', 'sftp'],
         FINALIZE: 'flag',
         FROM_CACHE: ['none', 'copy', 'hardlink'],
-        HAS_SUMS: 'flag',
+        MANIFEST_DIGEST: 'string',
+        MANIFEST_BASE: 'string',
+        VERIFY_ALL: 'flag',
+        SWITCH_AFTER: 'flag',
         ODD_SUMS: 'list',
         LINKS: 'list',
         SHARED: ['auto', 'explicit'],
@@ -65726,9 +66989,16 @@ const RELEASE_SH = {
         DEPLOY_DIR: 'string',
         RELEASE_ID: 'string',
         UMASK: 'string',
-        LOCK_TOKEN: 'string'
+        LOCK_TOKEN: 'string',
+        EVENTS: 'list',
+        PRUNE: 'list',
+        FORGET: 'list',
+        SEEDED: 'list',
+        FINISH_KEEP: 'list',
+        SPARE_RELEASE: 'string',
+        SPARE_NEED_KB: 'string'
     },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ||\n    say "warning release $ID was not removed: $why"\n  drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  bfrom=\'\'\n  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then\n    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"\n  fi\n  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base "$PREFETCHED"\n  else\n    drop_base "$PREFETCHED"\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"\n}\ncheck_copy() {\n  cc_rel=$1 cc_what=$2\n  eval "set -- $WRITE_DIRS"\n  for cc_dir; do\n    if [ -L "$D/$cc_rel/$cc_dir" ]; then\n      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with \'reuse: none\' (or use \'reuse: cache\')"\n    fi\n  done\n  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||\n    fail io "cannot set the mode of the directories in $cc_what"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do\n    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi\n  done\n  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do\n    [ -e "$s" ] || [ -L "$s" ] || continue\n    s=${s#"$D"/}\n    guarded_rm "$s" || say "warning $s was not removed: $why"\n  done\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base "$PREFETCHED"\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||\n          fail io "cannot remove the cache manifest: $why"\n        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      real_dir "$C" || fail layout "$why"\n      ;;\n    *) drop_base "$PREFETCHED" ;;\n  esac\n  target_rel=${target#"$D"/}\n  if [ "$BASE" = release ]; then\n    check_copy "$target_rel" "the copy of release $BASE_ID"\n  elif [ "$BASE" = cache ]; then\n    check_copy "$target_rel" "cache/"\n  fi\n  guarded_rm_list "$target_rel" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nrecord_link() {\n  case $1 in\n    *"$nl"* | *%*)\n      printf \'%s\' "$1" | awk \'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\\n" }\' >> "$T/links"\n      ;;\n    *) printf \'%s\\n\' "$1" >> "$T/links" ;;\n  esac\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || record_link "$top"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if ! parents_real "$R" "$rel"; then\n      why=${why%% is a symlink}\n      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"\n    fi\n    sc_p=$S sc_rest=$rel\n    real_dir "$sc_p" || fail layout "$why"\n    while :; do\n      case $sc_rest in */*) ;; *) break ;; esac\n      sc_p="$sc_p/${sc_rest%%/*}"\n      sc_rest=${sc_rest#*/}\n      real_dir "$sc_p" || fail layout "$why"\n    done\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  co_n=0\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      say "badodd $co_n"\n    }\n    co_n=$((co_n + 1))\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  cl_n=0\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      say "badlink $cl_n"\n    }\n    cl_n=$((cl_n + 1))\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$HAS_SUMS" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$HAS_SUMS" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk -v dm="$DIR_MODE" \'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { cp "$T/manifest.json.gz" "$M/cache.manifest.json.gz.tmp" && mv "$M/cache.manifest.json.gz.tmp" "$M/cache.manifest.json.gz" && rm -f "$M/cache.pending"; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  mv "$T/manifest.json.gz" "$M/manifests/$ID.json.gz" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    mark_time "$T/hook.mark" || fail io "cannot write $T/hook.mark"\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    if ! lock_is_ours "$LOCK_TOKEN"; then\n      if mkdir "$M/lock" 2>/dev/null; then\n        printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"\n      else\n        fail lock "the lock on $D is no longer this run\'s (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"\n      fi\n    fi\n    cd "$R" || fail io "cannot enter $R"\n    drift_list "$T/hook.mark" > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    { strip_newer < "$T/post" > "$T/post.listing" && mv "$T/post.listing" "$M/manifests/$ID.listing"; } || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in\n      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;\n      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;\n    esac\n    [ "${db_b##*/}" != "${db_keep:-}" ] || continue\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||\n      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel.from" >/dev/null\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\ndrop_bases_but() {\n  db_keep=$1\n  drop_base\n  db_keep=\'\'\n}\nstart_copy() {\n  B="$M/base.$$"\n  { (umask 077 && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$1" > "$B.from"; } || return 1\n  (\n    trap \'\' HUP\n    if [ "$2" = hardlink ]; then\n      cp -al "$D/releases/$1/." "$B/" &\n    elif cp --version >/dev/null 2>&1; then\n      cp -a --reflink=auto "$D/releases/$1/." "$B/" &\n    else\n      cp -a "$D/releases/$1/." "$B/" &\n    fi\n    echo $! > "$B.pid"\n    wait $!\n    rc=$?\n    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1\n    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n  ) < /dev/null > /dev/null 2>&1 &\n}\nlive_copy() {\n  lc=$(readlink "$D/current" 2>/dev/null) || return 0\n  lc=${lc%/}\n  lc=${lc##*/}\n  for f in "$M"/base.*.from; do\n    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi\n    b=${f%.from} from=\'\' rc=\'\'\n    IFS= read -r from 2>/dev/null < "$f"\n    [ ! -L "$b.rc" ] || continue\n    IFS= read -r rc 2>/dev/null < "$b.rc"\n    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then\n      printf \'%s\\n\' "${b##*/}"\n      return 0\n    fi\n  done\n}\nchanged_since() {\n  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then\n    [ -n "$(find "$1" \\( -newer "$2" -o -cnewer "$2" \\) -print 2> /dev/null | head -n 1)" ]\n  else\n    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]\n  fi\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_bases_but "${spare:-$(live_copy)}"\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nID=$RELEASE_ID\nR="$D/releases/$ID"\nT="$M/tmp/$ID"\nfail() {\n  kind=$1\n  shift\n  say "error $kind $*"\n  cleanup_release\n  exit 1\n}\nlisted_shared() {\n  eval "set -- \\"\\$1\\" $SHARED_PATHS"\n  ls_rel=$1\n  shift\n  for ls_entry; do [ "$ls_rel" != "${ls_entry%/}" ] || return 0; done\n  return 1\n}\ncleanup_release() {\n  trap \'\' HUP INT TERM PIPE\n  cd "$D" 2>/dev/null || cd /\n  was=\'\'\n  current_target\n  if [ -d "$R" ] && removable "${R#"$D"/}" && mv "$R" "$D/releases/.aborting.$ID.$$" 2>/dev/null; then\n    was=1\n    guarded_rm "releases/.aborting.$ID.$$"\n  fi\n  guarded_rm "${R#"$D"/}" "${T#"$D"/}" ".atomic-deploy/revisions/$ID.json" \\\n    ".atomic-deploy/manifests/$ID.json.gz" ".atomic-deploy/manifests/$ID.links" \\\n    ".atomic-deploy/manifests/$ID.listing" ".atomic-deploy/manifests/$ID.hook" \\\n    ".atomic-deploy/manifests/$ID.ready" ".atomic-deploy/manifests/$ID.m2" \\\n    ".atomic-deploy/manifests/$ID.digest" ".atomic-deploy/manifests/$ID.view.gz" \\\n    ".atomic-deploy/manifests/$ID.view" ||\n    say "warning release $ID was not removed: $why"\n  [ -z "$PREFETCHED" ] || [ "$PREFETCHED" = "$(live_copy)" ] || drop_base "$PREFETCHED"\n  if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then\n    while IFS= read -r line; do\n      case $line in\n        \'seeded \'* | \'created \'*) cr_rel=${line#* } ;;\n        *) continue ;;\n      esac\n      if ! listed_shared "$cr_rel"; then\n        say "warning the seed record of $ID names shared/$cr_rel, which is not in shared-paths; it was left alone"\n        continue\n      fi\n      case $line in\n        \'seeded \'*) guarded_rm "shared/$cr_rel" || say "warning shared/$cr_rel was not removed: $why" ;;\n        *)\n          current_target\n          if removable "shared/$cr_rel"; then rmdir "$D/shared/$cr_rel" 2>/dev/null; fi\n          ;;\n      esac\n    done < "$M/seeded.$ID"\n    guarded_rm ".atomic-deploy/seeded.$ID"\n  fi\n  [ -z "$was" ] || log_event abort "$ID" 2>/dev/null\n}\nown_release() {\n  trap \'fail signal "interrupted by a signal"\' HUP INT TERM\n  trap \'cleanup_release; exit 1\' PIPE\n}\nwith_umask() {\n  umask "$UMASK"\n  "$@"\n  wu_rc=$?\n  umask 077\n  return $wu_rc\n}\nlist_tree() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    find . -type f -exec stat -c \'f %a %s %n\' {} + &&\n      find . ! -name . -type d -exec stat -c \'d %a %n\' {} + &&\n      find . -type l -exec stat -c \'l %s %n\' {} +\n  fi\n}\nrun_hook() {\n  rc=1\n  mkdir -p "$M/tmp" 2>/dev/null\n  real_dir "$M/tmp" || return 1\n  hn=0\n  while :; do\n    hd="$M/tmp/hook.$$.$hn"\n    mkdir "$hd" 2>/dev/null && break\n    hn=$((hn + 1))\n    if [ $hn -ge 10 ]; then\n      why="cannot create a directory for the hook in $M/tmp"\n      return 1\n    fi\n  done\n  H="$hd/$1.sh"\n  printf \'%s\\n\' "$3" > "$H" || {\n    why="cannot write $H"\n    return 1\n  }\n  say "hook-start $1"\n  (\n    cd "$2" || exit 1\n    umask "$5" || exit 1\n    eval "set -- $4"\n    exec env ${1+"$@"} sh -e "$H"\n  ) </dev/null >&2\n  rc=$?\n  guarded_rm ".atomic-deploy/tmp/${hd##*/}" >/dev/null\n  say "hook-exit $1 $rc"\n}\nMANIFEST_UNESCAPE=\'function unesc(s,  out, i, c) {\n  out = ""\n  while ((i = index(s, "\\\\")) > 0) {\n    out = out substr(s, 1, i - 1)\n    c = substr(s, i + 1, 1)\n    if (c == "n") c = "\\n"\n    else if (c == "r") c = "\\r"\n    else if (c == "t") c = "\\t"\n    else if (c == "s") c = " "\n    out = out c\n    s = substr(s, i + 2)\n  }\n  return out s\n}\'\nmanifest_assemble() {\n  if [ -n "$1" ]; then\n    awk \'FILENAME == ARGV[1] { gone[$0] = 1; n++; next }\n      n {\n        if ($1 in gone) next\n        k = split($1, part, "/")\n        q = part[1]\n        for (i = 2; i <= k; i++) {\n          if (q in gone) next\n          q = q "/" part[i]\n        }\n      }\n      { print }\' "$2" "$1"\n  fi | cat - "$3" | sort\n}\nmanifest_digest() {\n  md=$(sha256sum < "$1") || return 1\n  printf \'%s\\n\' "${md%% *}"\n}\nmanifest_listing() {\n  awk "$MANIFEST_UNESCAPE"\'\n    $2 == "f" { printf "f %s %s ./%s\\n", $3, $4, unesc($1); next }\n    $2 == "d" { printf "d ./%s\\n", unesc($1); next }\n    $2 == "l" { printf "l %s ./%s\\n", $4, unesc($1) }\' "$1"\n}\nmanifest_sums() {\n  awk "$MANIFEST_UNESCAPE"\'\n    $2 == "f" && $1 !~ /\\\\[nr\\\\]/ { printf "%s  ./%s\\n", $5, unesc($1) }\' "$1"\n}\nmanifest_view() {\n  awk \'{ if ($2 == "f") $5 = substr($5, 1, 16); print }\' "$1"\n}\ninstall_manifest() {\n  if command -v gzip > /dev/null 2>&1; then\n    manifest_view "$1" | gzip -c > "$3.view.gz.tmp" && mv "$3.view.gz.tmp" "$3.view.gz" &&\n      guarded_rm "${3#"$D"/}.view" || return 1\n  else\n    manifest_view "$1" > "$3.view.tmp" && mv "$3.view.tmp" "$3.view" || return 1\n  fi\n  cp "$1" "$3.m2.tmp" && mv "$3.m2.tmp" "$3.m2" &&\n    printf \'%s\\n\' "$2" > "$3.digest.tmp" && mv "$3.digest.tmp" "$3.digest"\n}\nswitch_current() {\n  if [ -z "$1" ]; then\n    rm -f "$D/current" || {\n      say "error io cannot remove $D/current"\n      return 1\n    }\n  else\n    P="$M/switch.$$"\n    guarded_rm ".atomic-deploy/${P##*/}" || {\n      say "error io cannot remove $P: $why"\n      return 1\n    }\n    (umask 077 && mkdir "$P") || {\n      say "error io cannot create $P"\n      return 1\n    }\n    ln -s "releases/$1" "$P/current" || {\n      guarded_rm ".atomic-deploy/${P##*/}"\n      say "error io cannot create a link in $P"\n      return 1\n    }\n    mv -f "$P/current" "$D/" || {\n      guarded_rm ".atomic-deploy/${P##*/}"\n      say "error io cannot rename the new link over $D/current"\n      return 1\n    }\n    rmdir "$P" 2>/dev/null\n  fi\n  say switched\n  if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n}\nfinish_run() {\n  guard_also_keep=$FINISH_KEEP\n  eval "set -- $EVENTS"\n  while [ $# -ge 2 ]; do\n    log_event "$1" "$2"\n    shift 2\n  done\n  spare=\'\'\n  if lock_is_ours "$LOCK_TOKEN"; then\n    eval "set -- $PRUNE"\n    for id; do\n      if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \\\n        ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \\\n        ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \\\n        ".atomic-deploy/manifests/$id.ready" ".atomic-deploy/manifests/$id.m2" \\\n        ".atomic-deploy/manifests/$id.digest" ".atomic-deploy/manifests/$id.view.gz" \\\n        ".atomic-deploy/manifests/$id.view"; then\n        say "pruned $id"\n      else\n        say "kept $id: $why"\n      fi\n    done\n    eval "set -- $FORGET"\n    if [ $# -gt 0 ]; then\n      printf \'%s\\n\' "$@" > "$M/log.forget.$$"\n      awk -F \'\\t\' \'NR == FNR { f[$0] = 1; next } !($2 in f)\' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&\n        mv "$M/log.new.$$" "$M/log"\n      guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"\n    fi\n    eval "set -- $SEEDED"\n    for id; do guarded_rm ".atomic-deploy/seeded.$id"; done\n    current_target\n    if [ -n "$SPARE_RELEASE" ] && [ "$ct" = "releases/$SPARE_RELEASE" ]; then\n      avail=$(df -Pk "$M" 2>/dev/null | awk \'NR == 2 { print $4 }\')\n      case $avail in \'\' | *[!0-9]*) avail=0 ;; esac\n      if [ "$avail" -gt "$SPARE_NEED_KB" ]; then\n        drop_base\n        start_copy "$SPARE_RELEASE" copy && spare=${B##*/} && say "spare $spare"\n      else\n        say "no-spare $avail"\n      fi\n    fi\n  elif [ -n "$PRUNE$FORGET$SEEDED" ]; then\n    say "warning the lock on $D is no longer this run\'s: nothing was pruned"\n  fi\n  unlock_if_ours "$LOCK_TOKEN"\n  say finished\n}\nnl=$(printf \'\\n_\')\nnl=${nl%_}\ndiff_awk=\'function linked(p,   i) { while (1) { if (p in links) return 1; i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1) } }\'\ndiff_awk="$diff_awk$nl"\'function pathof(line,   p) { p = line; sub(/^(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\//, "", p); return p }\'\ndiff_awk="$diff_awk$nl"\'function enc(s) { gsub(/%/, "%25", s); gsub(/\\n/, "%0A", s); return s }\'\ndiff_awk="$diff_awk$nl"\'function within(p, d1, d2,   i) { while (1) { i = match(p, /\\/[^\\/]*$/); if (!i) return 0; p = substr(p, 1, i - 1); if ((p in d1) && !(p in d2)) return 1 } }\'\ndiff_awk="$diff_awk$nl"\'function fin(   p) { if (!have) return; have = 0; if (src == "r") { e[cur]++; return }; fresh = 0; if (substr(cur, 1, 2) == "N ") { cur = substr(cur, 3); fresh = 1 }; if (!fresh && e[cur] > 0) { e[cur]--; return }; p = pathof(cur); if (linked(p)) return; if (fresh) nw[++nn] = p; if (e[cur] > 0) { e[cur]--; return }; al[++na] = cur; ap[p] = 1; if (cur ~ /^d /) ad[p] = 1 }\'\ndiff_awk="$diff_awk$nl"\'BEGIN { lf = ENVIRON["ADT_LF"]; rf = ENVIRON["ADT_RF"] }\'\ndiff_awk="$diff_awk$nl"\'FNR == 1 { fin(); src = (FILENAME == lf) ? "l" : ((FILENAME == rf) ? "r" : "a") }\'\ndiff_awk="$diff_awk$nl"\'src == "l" { p = $0; gsub(/%0A/, "\\n", p); gsub(/%25/, "%", p); links[p] = 1; next }\'\ndiff_awk="$diff_awk$nl"\'/^(N )?(f [0-7]+ [0-9]+|l [0-9]+|d [0-7]+|d) \\.\\// { fin(); cur = $0; have = 1; next }\'\ndiff_awk="$diff_awk$nl"\'{ if (have) cur = cur "\\n" $0; else { cur = $0; have = 1 } }\'\ndiff_awk="$diff_awk$nl"\'END { fin(); for (x in e) if (e[x] > 0) { p = pathof(x); if (linked(p)) e[x] = 0; else if (x ~ /^d /) md[p] = 1 }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= na; i++) { if (within(pathof(al[i]), ad, md)) continue; a++; if (a <= max) print "!" k "-added " enc(al[i]) }\'\ndiff_awk="$diff_awk"\' for (x in e) if (e[x] > 0 && !within(pathof(x), md, ad)) { m += e[x]; if (m <= max) print "!" k "-missing " enc(x) }\'\ndiff_awk="$diff_awk"\' for (i = 1; i <= nn; i++) { p = nw[i]; if ((p in ap) || within(p, ad, md)) continue; n++; if (n <= max) print "!" k "-newer " enc(p) }\'\ndiff_awk="$diff_awk"\' print "!" k " " a + 0 " " m + 0 " " n + 0 }\'\nlisting_diff() {\n  ADT_LF=$3 ADT_RF=$4 awk -v k="$1" -v max="$2" "$diff_awk" "$3" "$4" "$5"\n}\ndrift_list() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    find . ! -name . \\( ! -type d -newer "$1" -printf \'N \' -o -true \\) \\( -type f -printf \'f %m %s %p\\n\' -o -type d -printf \'d %m %p\\n\' -o -type l -printf \'l %s %p\\n\' \\)\n  else\n    dl_ref=$(TZ=UTC0 stat -c \'%y\' "$1") || return 1\n    {\n      TZ=UTC0 find . -type f -exec stat -c \'%y|f %a %s %n\' {} + -o -type l -exec stat -c \'%y|l %s %n\' {} + &&\n        find . ! -name . -type d -exec stat -c \'d %a %n\' {} + || echo //failed\n    } | awk -v ref="$dl_ref" \'$0 == "//failed" { bad = 1; next } /^[0-9][0-9][0-9][0-9]-[0-9][0-9]-[0-9][0-9] [0-9][0-9]:[0-9][0-9]:[0-9][0-9][.0-9]* [-+][0-9][0-9][0-9][0-9][|][fl] / { i = index($0, "|"); t = substr($0, 1, i - 1); $0 = substr($0, i + 1); if (t > ref) $0 = "N " $0 } { print } END { exit bad }\'\n  fi\n}\nstrip_newer() {\n  awk \'/^N (f [0-7]+ [0-9]+|l [0-9]+) \\.\\// { $0 = substr($0, 3) } { print }\'\n}\nnewer() {\n  if find . -maxdepth 0 -printf \'\' 2>/dev/null; then\n    [ -n "$(find "$1" -newer "$2" 2>/dev/null)" ]\n  else\n    nw_a=$(TZ=UTC0 stat -c \'%y\' "$1") && nw_b=$(TZ=UTC0 stat -c \'%y\' "$2") &&\n      awk -v a="$nw_a" -v b="$nw_b" \'BEGIN { exit !(a > b) }\'\n  fi\n}\nmark_time() {\n  : > "$1" || return 1\n  mt_i=0\n  while [ $mt_i -lt 200 ]; do\n    : > "$1.probe" || return 1\n    ! newer "$1.probe" "$1" || break\n    sleep 0.01 2>/dev/null || sleep 1\n    mt_i=$((mt_i + 1))\n  done\n  rm -f "$1.probe"\n}\nexists() { [ -e "$1" ] || [ -L "$1" ]; }\ncopy_tree() {\n  if [ "$1" = hardlink ]; then\n    cp -al "$2/." "$3/"\n  elif cp --version >/dev/null 2>&1; then\n    cp -a --reflink=auto "$2/." "$3/"\n  else\n    cp -a "$2/." "$3/"\n  fi\n}\nstart_from_release() {\n  PREV="$D/releases/$BASE_ID"\n  [ ! -L "$PREV" ] || fail copy "releases/$BASE_ID is a symlink; it is not used as the starting point"\n  if [ "$COPY_METHOD" = hardlink ]; then\n    failure="cannot hard-link $PREV into $R (hard links need one filesystem)"\n  else\n    failure="cannot copy $PREV into $R"\n  fi\n  bfrom=\'\'\n  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then\n    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"\n  fi\n  if [ -n "$PREFETCHED" ] && [ "$bfrom" = "$BASE_ID" ]; then\n    B="$M/$PREFETCHED"\n    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi\n    i=0\n    while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do\n      sleep $w\n      i=$((i + 1))\n      [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"\n    done\n    [ -f "$B.rc" ] || fail copy "$failure: the copy did not end within 10 minutes"\n    brc=\'\'\n    IFS= read -r brc 2>/dev/null < "$B.rc"\n    [ "$brc" = 0 ] || fail copy "$failure"\n    [ ! -L "$B" ] || fail copy "$failure: the copy is a symlink"\n    { rmdir "$R" && mv "$B" "$R"; } || fail copy "cannot move the copy of $PREV to $R"\n    drop_base "$PREFETCHED"\n  else\n    drop_base "$PREFETCHED"\n    copy_tree "$COPY_METHOD" "$PREV" "$R" || fail copy "$failure"\n  fi\n  guarded_rm_list "releases/$ID" copy "$BASE_SHARED_LINKS"\n}\ncheck_copy() {\n  cc_rel=$1 cc_what=$2\n  eval "set -- $WRITE_DIRS"\n  for cc_dir; do\n    if [ -L "$D/$cc_rel/$cc_dir" ]; then\n      fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with \'reuse: none\' (or use \'reuse: cache\')"\n    fi\n  done\n  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||\n    fail io "cannot set the mode of the directories in $cc_what"\n}\nprepare_release() {\n  C="$D/cache"\n  cd "$D" || { say "error io cannot enter $D"; exit 1; }\n  with_umask mkdir "$R" 2>/dev/null || { say "error exists cannot create $R (does release $ID exist already?)"; exit 1; }\n  own_release\n  guarded_rm ".atomic-deploy/seeded.$ID" || fail io "cannot remove $M/seeded.$ID: $why"\n  log_event start "$ID" || fail io "cannot write $M/log"\n  eval "set -- $STALE_RELEASES"\n  for s; do\n    if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi\n  done\n  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do\n    [ -e "$s" ] || [ -L "$s" ] || continue\n    s=${s#"$D"/}\n    guarded_rm "$s" || say "warning $s was not removed: $why"\n  done\n  mkdir -p "$M/manifests" "$M/revisions" "$T" || fail io "cannot create $T"\n  target=$R\n  case $BASE in\n    release) start_from_release ;;\n    cache)\n      target=$C\n      drop_base "$PREFETCHED"\n      if [ -n "$CACHE_EXISTS" ]; then\n        eval "set -- $CACHE_TOUCHED"\n        if [ $# -gt 0 ]; then\n          printf \'%s\\n\' "$@" >> "$M/cache.pending" || fail io "cannot write $M/cache.pending"\n        fi\n      else\n        guarded_rm .atomic-deploy/cache.m2 .atomic-deploy/cache.digest .atomic-deploy/cache.view.gz \\\n          .atomic-deploy/cache.view .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending ||\n          fail io "cannot remove the cache manifest: $why"\n        { guarded_rm cache && with_umask mkdir "$D/cache"; } || fail io "cannot create $D/cache"\n      fi\n      real_dir "$C" || fail layout "$why"\n      ;;\n    *) drop_base "$PREFETCHED" ;;\n  esac\n  target_rel=${target#"$D"/}\n  if [ "$BASE" = release ]; then\n    check_copy "$target_rel" "the copy of release $BASE_ID"\n  elif [ "$BASE" = cache ]; then\n    check_copy "$target_rel" "cache/"\n  fi\n  guarded_rm_list "$target_rel" io "$REMOVE"\n  case $TRANSFER in\n    tar | tar-gzip)\n      (\n        cd "$D" && umask 000 || exit 1\n        [ "$TRANSFER" = tar ] || exec tar -x -p -o -m -z -f -\n        exec tar -x -p -o -m -f -\n      ) >&2 || fail transfer "tar could not extract the upload (is the disk full?)"\n      ;;\n  esac\n  say prepared\n}\nstart_sums() {\n  n=$(nproc 2>/dev/null) || n=2\n  case $n in \'\' | *[!0-9]*) n=2 ;; esac\n  [ "$n" -le 4 ] || n=4\n  [ "$(wc -l < "$T/sums")" -ge 64 ] || n=1\n  i=0\n  while [ $i -lt "$n" ]; do\n    awk -v n="$n" -v i=$i \'NR % n == i\' "$T/sums" > "$T/sums.$i"\n    sha256sum -c "$T/sums.$i" > "$T/sums.all.$i" 2>&1 < /dev/null &\n    sumjobs="$sumjobs $!"\n    i=$((i + 1))\n  done\n}\nwait_sums() {\n  for j in $sumjobs; do wait "$j" || bad=1; done\n  [ -z "$bad" ] || cat "$T"/sums.all.* | grep \': FAILED\' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"\n}\nrecord_link() {\n  case $1 in\n    *"$nl"* | *%*)\n      printf \'%s\' "$1" | awk \'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\\n" }\' >> "$T/links"\n      ;;\n    *) printf \'%s\\n\' "$1" >> "$T/links" ;;\n  esac\n}\nconflict() {\n  if [ "$SHARED_CONFLICT" = replace ]; then\n    guarded_rm "releases/$ID/$1" || fail shared "cannot replace $1: $why"\n    say "shared-replaced $1"\n  else\n    fail shared-conflict "$1 is both in shared/ and in the release; remove it from the source, or set shared-conflict: replace"\n  fi\n}\nlink_shared() {\n  for s in "$S/$1"* "$S/$1".[!.]* "$S/$1"..?*; do\n    exists "$s" || continue\n    rel="$1${s##*/}"\n    dst="$R/$rel"\n    if [ -d "$dst" ] && [ ! -L "$dst" ] && [ -d "$s" ] && [ ! -L "$s" ]; then\n      link_shared "$rel/" "$2../"\n      continue\n    fi\n    if exists "$dst"; then conflict "$rel" "$dst"; fi\n    ln -s "$2../../shared/$rel" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\nshared_entry() {\n  rel=${1%/}\n  s="$S/$rel"\n  dst="$R/$rel"\n  case $rel in */*) parent=${rel%/*} ;; *) parent=\'\' ;; esac\n  target="../../shared/$rel"\n  x=$rel\n  while :; do\n    case $x in\n      */*)\n        x=${x#*/}\n        target="../$target"\n        ;;\n      *) break ;;\n    esac\n  done\n}\ncreate_parent() {\n  top=\'\' p=\'\' rest="$parent/"\n  while [ -n "$rest" ]; do\n    p=${p:+$p/}${rest%%/*}\n    rest=${rest#*/}\n    if [ -z "$top" ] && ! exists "$R/$p"; then top=$p; fi\n  done\n  with_umask mkdir -p "$R/$parent" || fail shared "cannot create the parent of $rel"\n  [ -z "$top" ] || record_link "$top"\n}\nlink_explicit() {\n  eval "set -- $SHARED_PATHS"\n  for entry; do\n    shared_entry "$entry"\n    if ! parents_real "$R" "$rel"; then\n      why=${why%% is a symlink}\n      fail shared "$rel lies beneath ${why#"releases/$ID/"}, a symlink in the release; list a path that is not beneath a symlink"\n    fi\n    sc_p=$S sc_rest=$rel\n    real_dir "$sc_p" || fail layout "$why"\n    while :; do\n      case $sc_rest in */*) ;; *) break ;; esac\n      sc_p="$sc_p/${sc_rest%%/*}"\n      sc_rest=${sc_rest#*/}\n      real_dir "$sc_p" || fail layout "$why"\n    done\n    if exists "$s"; then\n      if exists "$dst" && [ "$SHARED_CONFLICT" = fail ]; then\n        fail shared-conflict "$rel is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace"\n      fi\n    elif ! exists "$dst"; then\n      case $entry in\n        */) ;;\n        *) fail shared-missing "$rel is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory" ;;\n      esac\n    fi\n  done\n  for entry; do\n    shared_entry "$entry"\n    if exists "$s"; then\n      if exists "$dst"; then\n        guarded_rm "releases/$ID/$rel" || fail shared "cannot replace $rel: $why"\n        say "shared-replaced $rel"\n      fi\n    elif exists "$dst"; then\n      if [ -n "$parent" ]; then with_umask mkdir -p "$S/$parent" || fail shared "cannot create the parent of shared/$rel"; fi\n      printf \'seeded %s\\n\' "$rel" >> "$M/seeded.$ID"\n      mv "$dst" "$s" || fail shared "cannot move $rel into shared/"\n      say "shared-seeded $rel"\n    else\n      printf \'created %s\\n\' "$rel" >> "$M/seeded.$ID"\n      with_umask mkdir -p "$s" || fail shared "cannot create shared/$rel"\n      say "shared-created $rel"\n    fi\n    [ -z "$parent" ] || create_parent\n    ln -s "$target" "$dst" || fail shared "cannot link $rel"\n    record_link "$rel"\n    say "shared $rel"\n  done\n}\ncheck_odd_sums() {\n  eval "set -- $1"\n  co_n=0\n  while [ $# -ge 2 ]; do\n    h=$(sha256sum < "./$1")\n    [ "${h%% *}" = "$2" ] || {\n      bad=1\n      say "badodd $co_n"\n    }\n    co_n=$((co_n + 1))\n    shift 2\n  done\n}\ncheck_links() {\n  eval "set -- $1"\n  cl_n=0\n  while [ $# -ge 2 ]; do\n    [ "$(readlink "./$1")" = "$2" ] || {\n      bad=1\n      say "badlink $cl_n"\n    }\n    cl_n=$((cl_n + 1))\n    shift 2\n  done\n}\nfinalize_release() {\n  own_release\n  cd "$D" || fail io "cannot enter $D"\n  case $FROM_CACHE in\n    hardlink) copy_tree hardlink "$D/cache" "$R" || fail copy "cannot hard-link cache into $R" ;;\n    copy) copy_tree copy "$D/cache" "$R" || fail copy "cannot copy cache into $R" ;;\n  esac\n  mb=\'\'\n  if [ -n "$MANIFEST_BASE" ]; then\n    mb="$M/$MANIFEST_BASE.m2"\n    [ -f "$mb" ] || fail verify "the manifest $MANIFEST_BASE.m2 the plan started from is gone"\n  fi\n  manifest_assemble "$mb" "$T/removed" "$T/delta" > "$T/manifest.m2" || fail io "cannot write the manifest"\n  md=$(manifest_digest "$T/manifest.m2") || fail io "cannot read the manifest"\n  [ "$md" = "$MANIFEST_DIGEST" ] || fail verify "the manifest put together on the server is not the source\'s (${MANIFEST_BASE:-none}.m2 was changed since it was read?)"\n  manifest_listing "$T/manifest.m2" > "$T/expected" || fail io "cannot write the listing"\n  if [ -n "$VERIFY_ALL" ]; then\n    manifest_sums "$T/manifest.m2" > "$T/sums"\n  else\n    manifest_sums "$T/delta" > "$T/sums"\n  fi || fail io "cannot write the sums"\n  has_sums=\'\'\n  [ ! -s "$T/sums" ] || has_sums=1\n  cd "$R" || fail io "cannot enter $R"\n  bad=\'\' sumjobs=\'\'\n  : > "$T/sums.out"\n  [ -z "$has_sums" ] || start_sums\n  lrc=0\n  list_tree > "$T/actual" 2> "$T/find.err" || lrc=$?\n  [ -z "$has_sums" ] || wait_sums\n  [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"\n  if ! awk -v dm="$DIR_MODE" \'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }\' "$T/expected" "$T/actual"; then\n    fail verify "the release does not match the manifest"\n  fi\n  check_odd_sums "$ODD_SUMS"\n  check_links "$LINKS"\n  if [ -n "$bad" ]; then\n    head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done\n    fail verify "sha256 mismatch"\n  fi\n  if [ -n "$UPDATES_CACHE" ]; then\n    { install_manifest "$T/manifest.m2" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"\n  fi\n  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"\n  S="$D/shared"\n  : > "$T/links"\n  case $SHARED in\n    explicit) link_explicit ;;\n    *) [ ! -d "$S" ] || link_shared \'\' \'\' ;;\n  esac\n  install_manifest "$T/manifest.m2" "$md" "$M/manifests/$ID" || fail io "cannot write the manifest"\n  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"\n  mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"\n  if [ -n "$HOOK_NAME" ]; then\n    mark_time "$T/hook.mark" || fail io "cannot write $T/hook.mark"\n    run_hook "$HOOK_NAME" "$R" "$HOOK_SCRIPT" "$HOOK_ENV" "$UMASK" || fail hook "cannot run $HOOK_NAME: $why"\n    [ $rc -eq 0 ] || fail hook "$HOOK_NAME exited with status $rc"\n    if ! lock_is_ours "$LOCK_TOKEN"; then\n      if mkdir "$M/lock" 2>/dev/null; then\n        printf \'%s\\n\' "$LOCK_OWNER" > "$M/lock/owner"\n        say "warning the lock was cleared while $HOOK_NAME ran; it is held again by this run"\n      else\n        fail lock "the lock on $D is no longer this run\'s (cleared and taken by another run while $HOOK_NAME ran); release $ID was removed"\n      fi\n    fi\n    cd "$R" || fail io "cannot enter $R"\n    drift_list "$T/hook.mark" > "$T/post" 2>/dev/null || fail io "cannot list $R after $HOOK_NAME"\n    listing_diff hook 1000 "$M/manifests/$ID.links" "$M/manifests/$ID.listing" "$T/post" > "$M/manifests/$ID.hook" || fail io "cannot compare $R after $HOOK_NAME"\n    { strip_newer < "$T/post" > "$T/post.listing" && mv "$T/post.listing" "$M/manifests/$ID.listing"; } || fail io "cannot write the listing"\n    hs=$(tail -n 1 "$M/manifests/$ID.hook")\n    if [ "$hs" != \'!hook 0 0 0\' ]; then\n      sed \'$d\' "$M/manifests/$ID.hook" | head -n 20\n      printf \'%s\\n\' "$hs"\n    fi\n  fi\n  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"\n  : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"\n  log_event ready "$ID" || fail io "cannot write $M/log"\n  trap \'\' HUP INT TERM\n  say ready\n  if [ -n "$SWITCH_AFTER" ]; then\n    switch_current "$ID" || exit 1\n    trap \'\' PIPE\n    finish_run\n  fi\n}\n[ -z "$PREPARE" ] || prepare_release\n[ -z "$FINALIZE" ] || finalize_release\n'
 };
 const SHARED_LISTING_SH = {
     name: 'shared-listing.sh',
@@ -65738,12 +67008,12 @@ const SHARED_LISTING_SH = {
 const SWITCH_SH = {
     name: 'switch.sh',
     params: { DEPLOY_DIR: 'string', RELEASE_ID: 'string', GUARD_KEEP: 'list' },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\numask 077\nif [ -z "$RELEASE_ID" ]; then\n  rm -f "$D/current" || { say "error io cannot remove $D/current"; exit 1; }\nelse\n  P="$M/switch.$$"\n  guarded_rm ".atomic-deploy/${P##*/}" || { say "error io cannot remove $P: $why"; exit 1; }\n  mkdir "$P" || { say "error io cannot create $P"; exit 1; }\n  ln -s "releases/$RELEASE_ID" "$P/current" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot create a link in $P"; exit 1; }\n  mv -f "$P/current" "$D/" || { guarded_rm ".atomic-deploy/${P##*/}"; say "error io cannot rename the new link over $D/current"; exit 1; }\n  rmdir "$P" 2>/dev/null\nfi\nsay switched\nif [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nswitch_current() {\n  if [ -z "$1" ]; then\n    rm -f "$D/current" || {\n      say "error io cannot remove $D/current"\n      return 1\n    }\n  else\n    P="$M/switch.$$"\n    guarded_rm ".atomic-deploy/${P##*/}" || {\n      say "error io cannot remove $P: $why"\n      return 1\n    }\n    (umask 077 && mkdir "$P") || {\n      say "error io cannot create $P"\n      return 1\n    }\n    ln -s "releases/$1" "$P/current" || {\n      guarded_rm ".atomic-deploy/${P##*/}"\n      say "error io cannot create a link in $P"\n      return 1\n    }\n    mv -f "$P/current" "$D/" || {\n      guarded_rm ".atomic-deploy/${P##*/}"\n      say "error io cannot rename the new link over $D/current"\n      return 1\n    }\n    rmdir "$P" 2>/dev/null\n  fi\n  say switched\n  if [ -L "$D/current" ]; then say "current $(readlink "$D/current")"; fi\n}\nD=$DEPLOY_DIR\nM="$D/.atomic-deploy"\nswitch_current "$RELEASE_ID" || exit 1\n'
 };
 const UNLOCK_SH = {
     name: 'unlock.sh',
     params: { PATH_INPUT: 'string', GUARD_KEEP: 'list' },
-    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in *.pid | *.from | *.rc | *.rc.tmp) continue ;; esac\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || continue\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel" "$db_rel.from" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_base\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*) ;; *) say "path $D" ;; esac\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  blob_text current "${cur%?_}"\nfi\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\ndrop_base\nguarded_rm .atomic-deploy/lock || {\n  say "error io cannot remove $M/lock: $why"\n  exit 1\n}\nsay unlocked\n'
+    text: 'set -u\nlogin_umask=$(umask)\numask 077\nLC_ALL=C\nexport LC_ALL\nnl=$(printf \'\\n_\')\nnl=${nl%_}\nnow() { date -u +%Y-%m-%dT%H:%M:%SZ; }\nsay() { printf \'!%s\\n\' "$*"; }\nguard_also_keep=\'\'\ncurrent_target() {\n  ct=$(readlink "$D/current" 2>/dev/null) || ct=\'\'\n  case $ct in "$D"/*) ct=${ct#"$D"/} ;; esac\n  while :; do\n    case $ct in\n      */) ct=${ct%/} ;;\n      *) break ;;\n    esac\n  done\n}\nparents_real() {\n  pr_p=$1 pr_rest=$2\n  while :; do\n    case $pr_rest in\n      */*) ;;\n      *) return 0 ;;\n    esac\n    pr_p="$pr_p/${pr_rest%%/*}"\n    pr_rest=${pr_rest#*/}\n    if [ -L "$pr_p" ]; then\n      why="${pr_p#"$D"/} is a symlink"\n      return 1\n    fi\n  done\n}\nremovable() {\n  why=\'\'\n  case /$1/ in\n    // | *//* | */./* | */../*) why="\'$1\' is not a plain relative path" ;;\n  esac\n  [ -z "$why" ] || return 1\n  case $1 in\n    releases | shared | .atomic-deploy | .atomic-deploy/manifests | .atomic-deploy/revisions | current | current/*)\n      why="$1 is part of the deploy layout"\n      return 1\n      ;;\n  esac\n  if [ -n "$ct" ]; then\n    case $1 in\n      "$ct" | "$ct"/*)\n        why="$1 is what current points to"\n        return 1\n        ;;\n    esac\n    case $ct in\n      "$1"/*)\n        why="$1 holds what current points to"\n        return 1\n        ;;\n    esac\n  fi\n  eval "set -- \\"\\$1\\" $GUARD_KEEP $guard_also_keep"\n  rm_rel=$1\n  shift\n  for rm_keep; do\n    case $rm_rel in\n      "releases/$rm_keep" | "releases/$rm_keep"/*)\n        why="$rm_rel is release $rm_keep, which is kept"\n        return 1\n        ;;\n    esac\n  done\n  parents_real "$D" "$rm_rel"\n}\nguarded_rm() {\n  current_target\n  for gr_rel; do\n    if ! removable "$gr_rel"; then\n      say "refused-remove $why"\n      return 1\n    fi\n  done\n  gr_n=$#\n  for gr_rel; do\n    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi\n  done\n  shift $gr_n\n  [ $# -eq 0 ] || rm -rf -- "$@"\n}\nguarded_rm_list() {\n  ru_base=$1 ru_kind=$2\n  eval "set -- $3"\n  current_target\n  for ru_path; do\n    removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"\n  done\n  ru_dir="$D/$ru_base"\n  ru_words=\'\' ru_count=0 ru_size=0 ru_i=1 ru_path=\'\'\n  while [ $ru_i -le $# ]; do\n    eval "ru_path=\\${$ru_i}"\n    ru_words="$ru_words \\"\\$ru_dir\\"/\\"\\${$ru_i}\\""\n    ru_count=$((ru_count + 1))\n    ru_size=$((ru_size + ${#ru_dir} + ${#ru_path} + 2))\n    if [ $ru_count -ge 500 ] || [ $ru_size -gt 60000 ] || [ $ru_i -eq $# ]; then\n      eval "rm -rf -- $ru_words" || fail "$ru_kind" "cannot remove paths in $ru_dir"\n      ru_words=\'\' ru_count=0 ru_size=0\n    fi\n    ru_i=$((ru_i + 1))\n  done\n}\nreal_dir() {\n  why=\'\'\n  rd_name=${1#"$D"/}\n  [ "$rd_name" != "$1" ] || rd_name=$1\n  if [ -L "$1" ]; then\n    why="$rd_name is a symlink (to $(readlink "$1")); atomic-deploy writes only into real directories. Replace it with the directory itself"\n    return 1\n  fi\n  [ -e "$1" ] || return 0\n  if [ ! -d "$1" ]; then\n    why="$rd_name exists and is not a directory"\n    return 1\n  fi\n  rd_stat=$(stat -c \'%u %a %U\' "$1") || {\n    why="cannot read the owner of $rd_name"\n    return 1\n  }\n  rd_uid=${rd_stat%% *}\n  rd_mode=${rd_stat#* }\n  rd_mode=${rd_mode%% *}\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  if [ "$rd_uid" != "$my_uid" ]; then\n    why="$rd_name is owned by ${rd_stat##* }, not by $(id -un); atomic-deploy writes only into directories of the deploy user. Give it to that user (chown)"\n    return 1\n  fi\n  case $rd_mode in\n    *[2367])\n      why="$rd_name is writable by every user (mode $rd_mode), so anybody could swap what is in it. Remove that (chmod o-w)"\n      return 1\n      ;;\n  esac\n  return 0\n}\nlayout_dirs() {\n  ld_n=$#\n  for ld_rel; do\n    ld_p="$D/$ld_rel"\n    if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then\n      real_dir "$ld_p"\n      return 1\n    fi\n    [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"\n  done\n  shift "$ld_n"\n  [ $# -gt 0 ] || return 0\n  [ -n "${my_uid:-}" ] || my_uid=$(id -u)\n  ld_bad=$(stat -c \'%u %a %n\' -- "$@" | while read -r ld_uid ld_mode ld_path; do\n    if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then\n      printf \'%s\\n\' "$ld_path"\n      break\n    fi\n  done)\n  [ -n "$ld_bad" ] || return 0\n  real_dir "$ld_bad"\n  return 1\n}\nlog_event() { printf \'%s\\t%s\\t%s\\n\' "$1" "$2" "$(now)" >> "$M/log"; }\nblob() {\n  [ -f "$2" ] && [ ! -L "$2" ] || return 0\n  n=$(wc -c < "$2") || return 0\n  n=$((n + 0))\n  if [ "$n" -gt "$3" ]; then\n    say "toolarge $1 $n"\n    return 0\n  fi\n  printf \'!blob %s %s\\n\' "$1" "$n"\n  head -c "$n" "$2"\n}\nblob_text() {\n  n=$(printf \'%s\' "$2" | wc -c)\n  printf \'!blob %s %s\\n%s\' "$1" "$((n + 0))" "$2"\n}\ndrop_base() {\n  if [ $# -gt 0 ]; then\n    case $1 in base.[A-Za-z0-9]*) ;; *) return 0 ;; esac\n    case $1 in *[!A-Za-z0-9.]*) return 0 ;; esac\n    set -- "$M/$1"\n  else\n    set -- "$M"/base.*\n    [ -e "$1" ] || [ -L "$1" ] || return 0\n  fi\n  for db_b; do\n    case $db_b in\n      *.rc.tmp) db_b=${db_b%.rc.tmp} ;;\n      *.pid | *.from | *.rc) db_b=${db_b%.*} ;;\n    esac\n    [ "${db_b##*/}" != "${db_keep:-}" ] || continue\n    [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||\n      [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue\n    db_rel=".atomic-deploy/${db_b##*/}"\n    guarded_rm "$db_rel.from" >/dev/null\n    p=\'\' comm=\'\'\n    if [ -f "$db_b.pid" ] && [ ! -L "$db_b.pid" ]; then\n      IFS= read -r p 2>/dev/null < "$db_b.pid"\n      case $p in \'\' | *[!0-9]*) ;; *)\n        IFS= read -r comm 2>/dev/null < "/proc/$p/comm"\n        [ "$comm" != cp ] || kill "$p" 2>/dev/null\n        ;;\n      esac\n    fi\n    guarded_rm "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null\n  done\n  :\n}\ndrop_bases_but() {\n  db_keep=$1\n  drop_base\n  db_keep=\'\'\n}\nstart_copy() {\n  B="$M/base.$$"\n  { (umask 077 && mkdir "$B") 2>/dev/null && printf \'%s\\n\' "$1" > "$B.from"; } || return 1\n  (\n    trap \'\' HUP\n    if [ "$2" = hardlink ]; then\n      cp -al "$D/releases/$1/." "$B/" &\n    elif cp --version >/dev/null 2>&1; then\n      cp -a --reflink=auto "$D/releases/$1/." "$B/" &\n    else\n      cp -a "$D/releases/$1/." "$B/" &\n    fi\n    echo $! > "$B.pid"\n    wait $!\n    rc=$?\n    [ $rc -ne 0 ] || chmod 700 "$B" || rc=1\n    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"\n  ) < /dev/null > /dev/null 2>&1 &\n}\nlive_copy() {\n  lc=$(readlink "$D/current" 2>/dev/null) || return 0\n  lc=${lc%/}\n  lc=${lc##*/}\n  for f in "$M"/base.*.from; do\n    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi\n    b=${f%.from} from=\'\' rc=\'\'\n    IFS= read -r from 2>/dev/null < "$f"\n    [ ! -L "$b.rc" ] || continue\n    IFS= read -r rc 2>/dev/null < "$b.rc"\n    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then\n      printf \'%s\\n\' "${b##*/}"\n      return 0\n    fi\n  done\n}\nchanged_since() {\n  if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then\n    [ -n "$(find "$1" \\( -newer "$2" -o -cnewer "$2" \\) -print 2> /dev/null | head -n 1)" ]\n  else\n    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]\n  fi\n}\nlock_is_ours() {\n  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&\n    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null\n}\nunlock_if_ours() {\n  if lock_is_ours "$1"; then\n    drop_bases_but "${spare:-$(live_copy)}"\n    guarded_rm .atomic-deploy/lock && say unlocked\n  fi\n}\ncase $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac\nM="$D/.atomic-deploy"\ncase $D in *"$nl"*) ;; *) say "path $D" ;; esac\nif [ -L "$D/current" ]; then\n  cur=$(readlink "$D/current" && echo _)\n  blob_text current "${cur%?_}"\nfi\nif [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi\nif [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi\ndrop_bases_but "$(live_copy)"\nguarded_rm .atomic-deploy/lock || {\n  say "error io cannot remove $M/lock: $why"\n  exit 1\n}\nsay unlocked\n'
 };
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/remote-scripts.js
@@ -65786,6 +67056,7 @@ function inspectScript(p) {
         REQUIRE_TAR_OR_SFTP: p.require?.tarOrSftp ?? false,
         PREFETCH: p.prefetch?.copyMethod ?? 'none',
         DRIFT: p.drift ?? false,
+        WANT_DIGEST: p.wantDigest ?? false,
         GUARD_KEEP: []
     });
 }
@@ -65861,7 +67132,9 @@ function releaseScript(common, prepare, finalize) {
         TRANSFER: prepare?.transfer.kind === 'tar' ? (prepare.transfer.gzip ? 'tar-gzip' : 'tar') : 'sftp',
         FINALIZE: finalize !== undefined,
         FROM_CACHE: finalize?.fromCache?.copyMethod ?? 'none',
-        HAS_SUMS: finalize?.hasSums ?? false,
+        MANIFEST_DIGEST: finalize?.manifestDigest ?? '',
+        MANIFEST_BASE: finalize?.manifestBase ?? '',
+        VERIFY_ALL: finalize?.verifyAll ?? false,
         ODD_SUMS: finalize?.oddSums.flatMap(s => [s.path, s.sha256]) ?? [],
         LINKS: finalize?.links.flatMap(l => [l.path, l.target]) ?? [],
         SHARED: finalize?.shared.kind ?? 'auto',
@@ -65871,7 +67144,9 @@ function releaseScript(common, prepare, finalize) {
         HOOK_SCRIPT: hookText(finalize?.hook?.script ?? ''),
         HOOK_ENV: hookEnv(finalize?.hook?.env ?? {}),
         LOCK_OWNER: common.lockOwner ?? '',
-        UPDATES_CACHE: finalize?.updatesCache ?? false
+        UPDATES_CACHE: finalize?.updatesCache ?? false,
+        SWITCH_AFTER: finalize?.switchAfter !== undefined,
+        ...finishValues(finalize?.switchAfter)
     };
     return script_values_withValues(RELEASE_SH, values);
 }
@@ -65891,17 +67166,26 @@ function hookScript(p) {
         GUARD_KEEP: []
     });
 }
-/** Phase 9: prune, record events, compact the release log, release the lock. */
+/** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
 function finishScript(p) {
     return script_values_withValues(FINISH_SH, {
         DEPLOY_DIR: p.deployDir,
-        EVENTS: p.events.flat(),
-        PRUNE: p.prune,
-        FORGET: p.forget,
         LOCK_TOKEN: p.lockToken ?? '',
-        GUARD_KEEP: p.keep ?? [],
-        SEEDED: p.seeded ?? []
+        GUARD_KEEP: [],
+        ...finishValues(p)
     });
+}
+/** The values of lib/finish.sh, which finish.sh and release.sh (switchAfter) both run. */
+function finishValues(p) {
+    return {
+        EVENTS: p?.events.flat() ?? [],
+        PRUNE: p?.prune ?? [],
+        FORGET: p?.forget ?? [],
+        SEEDED: p?.seeded ?? [],
+        FINISH_KEEP: p?.keep ?? [],
+        SPARE_RELEASE: p?.spare?.release ?? '',
+        SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
+    };
 }
 /**
  * For a dry run: what shared/ holds, `depth` levels deep, as `!shared-entry <d|f|l> ./<path>`
@@ -66274,19 +67558,24 @@ function parseUmask(text) {
     }
     return parseInt(text, 8) & 0o777;
 }
-/** The copy started at lock time: `<name> <release id>`, as the inspect script reports it. */
+/**
+ * The copy of the live release the new one starts from: `<name> <release id>`, as the inspect
+ * script reports the copy it started at lock time, with a third word `spare` for the copy the
+ * previous deploy left.
+ */
 function parsePrefetch(text) {
     if (text === undefined)
         return undefined;
     const [name, from, ...rest] = text.split(' ');
-    if (rest.length > 0 ||
+    const spare = rest.length === 1 && rest[0] === 'spare';
+    if ((rest.length > 0 && !spare) ||
         name === undefined ||
         from === undefined ||
         !/^base\.[A-Za-z0-9]{1,64}$/.test(name) ||
         (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(from) !== undefined) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_0__/* .ServerDataError */ .Sy(`the server reported a base copy '${shown(text)}' of an unknown form`);
     }
-    return { name, from };
+    return { name, from, spare };
 }
 
 
@@ -66554,7 +67843,8 @@ async function unlockOverSftp(files, path) {
 /* harmony export */   FN: () => (/* binding */ MODES),
 /* harmony export */   KH: () => (/* binding */ linkListText),
 /* harmony export */   aE: () => (/* binding */ readRecord),
-/* harmony export */   aH: () => (/* binding */ layoutOf)
+/* harmony export */   aH: () => (/* binding */ layoutOf),
+/* harmony export */   mH: () => (/* binding */ COMPACT_SUFFIXES)
 /* harmony export */ });
 /* harmony import */ var _sftp_sftp_engine_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(785);
 /* harmony import */ var _server_data_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(2959);
@@ -66576,18 +67866,22 @@ function layoutOf(dir) {
         revisions: `${meta}/revisions`,
         tmp: `${meta}/tmp`,
         cacheManifest: `${meta}/cache.manifest.json.gz`,
+        cacheStem: `${meta}/cache`,
         cachePending: `${meta}/cache.pending`,
         release: id => `${dir}/releases/${id}`,
         manifest: id => `${meta}/manifests/${id}.json.gz`,
+        manifestStem: id => `${meta}/manifests/${id}`,
         links: id => `${meta}/manifests/${id}.links`,
         listing: id => `${meta}/manifests/${id}.listing`,
         ready: id => `${meta}/manifests/${id}.ready`,
         hook: id => `${meta}/manifests/${id}.hook`,
         revision: id => `${meta}/revisions/${id}.json`,
         seeded: id => `${meta}/seeded.${id}`,
-        records: id => ['json.gz', 'links', 'listing', 'ready', 'hook'].map(s => `${meta}/manifests/${id}.${s}`)
+        records: id => [...COMPACT_SUFFIXES, 'json.gz', 'links', 'listing', 'ready', 'hook'].map(s => `${meta}/manifests/${id}.${s}`)
     };
 }
+/** The suffixes of a compact manifest's records (see Layout.manifestStem). */
+const COMPACT_SUFFIXES = ['m2', 'digest', 'view.gz', 'view'];
 /** One release-log line, as the shell scripts write it: `event<TAB>id<TAB>time`. */
 function logLine(event, id, now = new Date()) {
     return `${event}\t${id}\t${now.toISOString().replace(/\.\d{3}Z$/, 'Z')}\n`;
@@ -68855,11 +70149,16 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // UNUSED EXPORTS: SshRemoteHost
 
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
 // EXTERNAL MODULE: ./build/bundle/js/errors.js
 var errors = __nccwpck_require__(6506);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/bootstrap.js
 /**
- * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, so
+ * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, or
+ * gzipped as `z<length>\n<gzip data>` (scripts are a few kB of text each, a third of that
+ * gzipped: what a deploy with nothing to send, or a rollback, mostly sends; gzip -dc decompresses
+ * it, and where it cannot, exit status 96 says so before anything ran), so
  * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
  * and a channel can be opened before its script is known: the open and the exec request then
  * cost nothing when the script is ready. `read` takes one line byte by byte, and dd takes
@@ -68869,7 +70168,9 @@ var errors = __nccwpck_require__(6506);
  * which costs about 25 ms more for a 10 kB script (measured). POSIX sh, dash and BusyBox ash
  * all behave this way.
  */
-const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then s=$(dd bs="$n" count=1 iflag=fullblock 2>/dev/null); else s=$(dd bs=1 count="$n" 2>/dev/null); fi || exit 97; eval "$s"'`;
+const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; z=\${n%%[0-9]*}; n=\${n#z}; if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then b=$n c=1 f=iflag=fullblock; else b=1 c=$n f=; fi; if [ -n "$z" ]; then s=$(dd bs="$b" count="$c" $f 2>/dev/null | gzip -dc 2>/dev/null) || exit 96; else s=$(dd bs="$b" count="$c" $f 2>/dev/null) || exit 97; fi; eval "$s"'`;
+/** The exit status of the bootstrap when it could not read a gzipped script: nothing ran. */
+const UNREADABLE_SCRIPT = 96;
 
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/live-connection.js
 
@@ -68988,7 +70289,11 @@ function isOpenRefused(error) {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/remote-host.js
 var remote_host = __nccwpck_require__(5951);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
+var ssh2_internals = __nccwpck_require__(7593);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/exec-channels.js
+
+
 
 
 
@@ -69010,9 +70315,16 @@ function release(channel, how) {
     else
         channel.close();
 }
-/** A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script. */
-function framed(script) {
-    return Buffer.from(`${Buffer.byteLength(script)}\n${script}`);
+/**
+ * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
+ * gzipped, `z`, the length of the gzip data, a newline, the data.
+ */
+function framed(script, compress) {
+    if (!compress)
+        return Buffer.from(`${Buffer.byteLength(script)}\n${script}`);
+    // Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time.
+    const data = (0,external_node_zlib_.gzipSync)(script, { level: 6 });
+    return Buffer.concat([Buffer.from(`z${data.length}\n`), data]);
 }
 class ExecChannels {
     connection;
@@ -69171,8 +70483,28 @@ class ExecChannels {
         spare?.then(c => release(c, 'end')).catch(() => undefined);
         this.dropIdleSftp();
     }
+    /**
+     * Scripts go gzipped (a third of their bytes) where the server has gzip: tried on the first
+     * script, and known from its result on (see BOOTSTRAP).
+     */
+    compress;
     async run(script, options = {}) {
-        const payload = framed(script);
+        const compress = this.compress !== false;
+        const result = await this.runOnce(script, options, compress);
+        if (compress && this.compress === undefined) {
+            if (result.code === UNREADABLE_SCRIPT && result.stdout.length === 0) {
+                this.compress = false;
+                // Nothing of it ran: the script again, as it is.
+                if (options.stdin)
+                    throw new errors/* ScriptUnreadError */.hy(`${this.label}: the server could not read a gzipped script (no gzip?)`);
+                return this.runOnce(script, options, false);
+            }
+            this.compress = true;
+        }
+        return result;
+    }
+    async runOnce(script, options, compress) {
+        const payload = framed(script, compress);
         const { channel, sent } = await this.takeChannel(payload);
         return new Promise((resolve, reject) => {
             const stdout = [];
@@ -69197,19 +70529,29 @@ class ExecChannels {
             // The server is untrusted: a script that stops answering (no byte either way for
             // command-timeout), or one that sends more than any script of ours prints, is stopped
             // rather than waited for or buffered.
+            // Progress is a time stamp, checked when the timer fires: a timer reset on every chunk of
+            // a long upload cost more CPU than anything else per chunk.
+            let last = Date.now();
             let idle;
-            const progress = () => {
-                if (settled)
-                    return;
-                clearTimeout(idle);
+            const watch = (delay) => {
                 idle = setTimeout(() => {
+                    if (settled)
+                        return;
+                    const quiet = Date.now() - last;
+                    if (quiet < this.connection.idleMs) {
+                        watch(this.connection.idleMs - quiet);
+                        return;
+                    }
                     failure ??= this.connection.stalled('running a script');
                     stop();
                     // The channel's close may never come from a server that answers nothing.
                     setTimeout(finish, 2000).unref();
-                }, this.connection.idleMs);
+                }, delay);
             };
-            progress();
+            const progress = () => {
+                last = Date.now();
+            };
+            watch(this.connection.idleMs);
             const finish = () => {
                 if (settled)
                     return;
@@ -69270,6 +70612,11 @@ class ExecChannels {
                 else
                     options.signal.addEventListener('abort', onAbort, { once: true });
             }
+            if (options.onStdinMeter) {
+                // Counted from the channel's first byte: the script, then stdin.
+                const taken = (0,ssh2_internals/* takenMeter */.hM)(channel);
+                options.onStdinMeter(() => (taken ? Math.max(0, taken() - payload.length) : undefined));
+            }
             if (!sent)
                 channel.write(payload);
             if (options.stdin) {
@@ -69295,8 +70642,6 @@ class ExecChannels {
 
 // EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
 var sftp_engine = __nccwpck_require__(785);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
-var ssh2_internals = __nccwpck_require__(7593);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/sftp-files.js
 
 
@@ -69550,7 +70895,8 @@ class SshRemoteHost {
 /* harmony export */   J$: () => (/* binding */ sftpFacts),
 /* harmony export */   Sh: () => (/* binding */ sftpExtensions),
 /* harmony export */   dU: () => (/* binding */ ConnectionInternals),
-/* harmony export */   eO: () => (/* binding */ gatherSftpPackets)
+/* harmony export */   eO: () => (/* binding */ gatherSftpPackets),
+/* harmony export */   hM: () => (/* binding */ takenMeter)
 /* harmony export */ });
 /* unused harmony exports PIPELINED_SOFTWARE, shapeProblems, clientShapeProblems */
 /* harmony import */ var ssh2_lib_Channel_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5683);
@@ -69609,6 +70955,32 @@ function clientShapeProblems(client) {
     if (typeof raw._chanMgr?.add !== 'function' || typeof raw._chanMgr.remove !== 'function')
         problems.push('client._chanMgr');
     return problems;
+}
+/**
+ * How many bytes of a channel's data the server has taken: the sum of its window adjustments
+ * (RFC 4254, section 5.2), which OpenSSH and Dropbear send as the command reads what arrived.
+ * ssh2 keeps the send window in `channel.outgoing.window`, lowers it as it sends and raises it
+ * only on an adjustment; the property is replaced by one that counts the raises. It changes
+ * nothing on the wire, so it needs ssh2's shape only, not the switch. Undefined when the channel
+ * has no such field (test/ssh/stdin-meter.test.ts fails then).
+ */
+function takenMeter(channel) {
+    const outgoing = channel.outgoing;
+    if (!outgoing || typeof outgoing.window !== 'number')
+        return undefined;
+    let window = outgoing.window;
+    let taken = 0;
+    Object.defineProperty(outgoing, 'window', {
+        configurable: true,
+        enumerable: true,
+        get: () => window,
+        set: (value) => {
+            if (value > window)
+                taken += value - window;
+            window = value;
+        }
+    });
+    return () => taken;
 }
 /** The savings for one connection, and what they learn on the way. */
 class ConnectionInternals {
