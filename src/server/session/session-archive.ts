@@ -1,7 +1,7 @@
 /**
  * Phase 4 on one server, its runner half: what the release sends (its metadata files, and the
  * tar stream of the plan's entries, compressed as the server's tools and the settings allow).
- * Servers whose archives have the same key get one archive (see GroupRun's prepare phase).
+ * Servers whose archives have the same key get one archive (see src/deploy/group/group-prepare.ts).
  */
 import { createHash } from 'node:crypto'
 import { DeployRefusedError } from '../../errors.js'

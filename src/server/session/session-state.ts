@@ -94,7 +94,7 @@ export interface ReleaseArchive {
   compression: 'adaptive' | 'dense' | 'none'
 }
 
-/** The archive as it reaches one server (see GroupRun: one archive may feed many). */
+/** The archive as it reaches one server (see src/deploy/group/group-prepare.ts: one archive may feed many). */
 export interface ArchiveFeed {
   stream: Readable
   /** Receives the meter of what the server took of the stream. */
