@@ -73,7 +73,7 @@ export function rollbackHook(run: GroupState): AfterHook | undefined {
 
 /**
  * A release that was live and failed its checks: switch every server back to the release it
- * had before run step, give that release the same checks, and record the failed one so it is
+ * had before this step, give that release the same checks, and record the failed one so it is
  * never a rollback target. Always ends in a GroupError that says what is live now.
  */
 export async function switchBack(
@@ -113,7 +113,7 @@ export async function switchBack(
     events.push(['live', s.liveRelease])
     // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
     // good releases are left for the next successful deploy to prune. The failed release is
-    // run run's: its start and ready are on the server, not in the log read at inspect.
+    // this run's: its start and ready are on the server, not in the log read at inspect.
     return {
       events,
       prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {

@@ -27,7 +27,7 @@ function lockOwner(run: GroupState, context: RunContext): { token: string; json:
   return { token, json }
 }
 
-/** Inputs that are set and need a shell on the server, for run mode. */
+/** Inputs that are set and need a shell on the server, for this mode. */
 function needsShell(run: GroupState): string[] {
   const { settings } = run
   const needs: string[] = []
