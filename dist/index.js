@@ -57682,7 +57682,7 @@ async function abort(s) {
 }
 /**
  * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
- * the next deploy will start from (see spareCommand).
+ * the next deploy will start from (the spare: see src/server/scripts/lib/finish.sh).
  */
 async function finish(s, events, prune, spare) {
     if (s.access === 'sftp')

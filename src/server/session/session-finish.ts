@@ -60,7 +60,7 @@ export async function abort(s: SessionState): Promise<void> {
 
 /**
  * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
- * the next deploy will start from (see spareCommand).
+ * the next deploy will start from (the spare: see src/server/scripts/lib/finish.sh).
  */
 export async function finish(
   s: SessionState,
