@@ -8,6 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -407,6 +408,29 @@ describe.each(shells)('$name', shell => {
       expect(r.status).toBe(REFUSED_EXIT)
       expect(r.lines.some(l => l.startsWith('refused layout'))).toBe(true)
       expect(snapshot(join(home, 'app'))).toEqual(before)
+    })
+
+    it('refuses a deploy directory every user may write to, sticky or not, and writes nothing', () => {
+      for (const [mode, shownMode] of [
+        [0o777, '777'],
+        [0o1777, '1777'],
+        [0o703, '703']
+      ] as const) {
+        const home = fresh('inspect')
+        const D = join(home, 'app')
+        build(D, { 'shared/.env': 'A=1\n' })
+        chmodSync(D, mode)
+        const before = snapshot(D)
+        const r = run(shell, inspect({ path: 'app' }), home)
+        expect(r.status, shownMode).toBe(REFUSED_EXIT)
+        expect(
+          r.lines.find(l => l.startsWith('refused')),
+          shownMode
+        ).toBe(
+          `refused layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
+        )
+        expect(snapshot(D), shownMode).toEqual(before)
+      }
     })
 
     it('reports current, the releases, and the log and links of the live release byte for byte', () => {
