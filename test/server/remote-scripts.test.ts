@@ -1173,6 +1173,48 @@ describe.each(shells)('$name', shell => {
       expect(readFileSync(join(R, 'out'), 'utf8')).toBe('one\ntwo\nthree\n')
     })
 
+    it('writes the hook only into a .atomic-deploy/tmp of its own: a symlink there, or one every user may write to, is refused and the hook never runs', () => {
+      for (const [what, plant, why] of [
+        [
+          'a symlink',
+          (D: string, outside: string) => symlinkSync(outside, join(D, '.atomic-deploy/tmp')),
+          /^error hook cannot run after-switch: \.atomic-deploy\/tmp is a symlink \(to .*outside\)/
+        ],
+        [
+          'world-writable',
+          (D: string) => {
+            mkdirSync(join(D, '.atomic-deploy/tmp'))
+            chmodSync(join(D, '.atomic-deploy/tmp'), 0o777)
+          },
+          /^error hook cannot run after-switch: \.atomic-deploy\/tmp is writable by every user \(mode 777\)/
+        ]
+      ] as const) {
+        const { D, R } = setup()
+        const outside = join(D, '..', 'outside')
+        mkdirSync(outside)
+        plant(D, outside)
+        const r = run(
+          shell,
+          hookScript({
+            deployDir: D,
+            releaseId: 'r1',
+            name: 'after-switch',
+            script: 'touch ran',
+            env: { RELEASE_ID: 'r1' }
+          }),
+          D
+        )
+        expect(r.status, what).not.toBe(0)
+        expect(
+          r.lines.find(l => l.startsWith('error')),
+          what
+        ).toMatch(why)
+        expect(r.lines, what).not.toContain('hook-start after-switch')
+        expect(readdirSync(outside), what).toEqual([])
+        expect(existsSync(join(R, 'ran')), what).toBe(false)
+      }
+    })
+
     it('does not run the hook anywhere else when the release directory is missing', () => {
       const { D } = setup()
       const r = run(
