@@ -460,6 +460,30 @@ describe.each(shells)('$name', shell => {
       expect(r.lines.at(-1)).toBe('end')
     })
 
+    it('sends no record that is a symlink: a log, link list or hook record linked to a file outside is not read', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(home, {
+        'outside/log': 'start\tr2\t2026-11-22T11:00:00Z\n',
+        'outside/links': '../../../etc\n',
+        'outside/hook': '!hook 0 0 0\n'
+      })
+      build(D, {
+        'releases/r2/index.html': 'v2',
+        'shared/': '',
+        '.atomic-deploy/log': { link: join(home, 'outside/log') },
+        '.atomic-deploy/manifests/r2.links': { link: join(home, 'outside/links') },
+        '.atomic-deploy/manifests/r2.hook': { link: join(home, 'outside/hook') }
+      })
+      symlinkSync('releases/r2', join(D, 'current'))
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(0)
+      expect(r.blobs.get('current')?.toString()).toBe('releases/r2')
+      expect([...r.blobs.keys()]).toEqual(['current'])
+      expect(r.lines.filter(l => l.startsWith('toolarge'))).toEqual([])
+      expect(r.lines.at(-1)).toBe('end')
+    })
+
     describe("the starting point's manifest, against the source's digest", () => {
       /** A deploy directory whose live release r2 (and cache/) has a manifest of `m2` lines. */
       function withManifest(home: string): { D: string; digest: string; view: Buffer } {
