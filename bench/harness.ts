@@ -36,6 +36,13 @@ import {
 
 export const ACTION =
   process.env.BENCH_ACTION ?? path.resolve(import.meta.dirname, '../dist/index.js')
+/**
+ * Another build whose SFTP-only incremental deploys run beside the action's in the same blocks
+ * (BENCH_COMPARE), from a seed of its own making: a regression shows in one interleaved run.
+ */
+export const COMPARE_ACTION = process.env.BENCH_COMPARE
+  ? path.resolve(process.env.BENCH_COMPARE)
+  : undefined
 const SFTP_UPLOAD = path.resolve(import.meta.dirname, 'sftp-upload.ts')
 export const HOST = '127.0.0.1'
 
@@ -668,7 +675,7 @@ export function action(
   env: Env,
   inputs: Record<string, string>,
   timeoutMs = 600_000,
-  options: { cpus?: string } = {}
+  options: { cpus?: string; build?: string } = {}
 ) {
   return onWire(env, async (): Promise<ActionRun> => {
     const dir = await mkdtemp(path.join(env.dir, 'step-'))
@@ -683,9 +690,10 @@ export function action(
       // `cpus`: the action confined to those cores (taskset), as on a smaller runner; Node's
       // os.availableParallelism() follows the affinity mask, and so does the number of threads
       // that hash.
+      const build = options.build ?? ACTION
       const command = options.cpus
-        ? ['taskset', '-c', options.cpus, process.execPath, ACTION]
-        : [process.execPath, ACTION]
+        ? ['taskset', '-c', options.cpus, process.execPath, build]
+        : [process.execPath, build]
       const r = await exec('/usr/bin/time', ['-v', '-o', timeFile, ...command], {
         timeoutMs,
         env: {

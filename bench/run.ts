@@ -20,6 +20,9 @@
  *   BENCH_DEADLINE_MIN=30  global bound; at the deadline the run stops and prints what it has
  *   BENCH_ONLY=a,b         only these scenario keys (see scenarios.ts), e.g. large-first
  *   BENCH_ACTION=path      benchmark another build of the action (default dist/index.js)
+ *   BENCH_COMPARE=path     another build whose SFTP-only incremental deploys (keys
+ *                          sftp-only-incr-cmp, sftp-only-incr-hardlink-cmp) run interleaved
+ *                          with the action's, from a seed that build made
  *   BENCH_STARTUP_RUNS=30  runs of each start-up command (hyperfine; 10 when quick)
  *   BENCH_STARTUP_COMPARE=path,...  other builds whose start-up to show beside the action's
  *

@@ -13,6 +13,7 @@ import path from 'node:path'
 import { describeTree, exists } from '../test/support/fixture.ts'
 import {
   action,
+  COMPARE_ACTION,
   DeadlineError,
   deployInputs,
   GROUP_SIZE,
@@ -245,6 +246,25 @@ export async function prepareSeeds(
         await rm(path.join(to, '.atomic-deploy', name), { recursive: true, force: true })
     }
   }
+  // The BENCH_COMPARE build's own v1 for the SFTP-only account, made by that build: the
+  // records a build reads are the ones it writes.
+  if (COMPARE_ACTION && env.sftpOnly) {
+    const build = COMPARE_ACTION
+    await seed('first deploy, BENCH_COMPARE build', [main], 'seeds/webapp-v1-cmp', () =>
+      action(env, deployInputs(env, [main], direct, webapp.v1, 'seeds/webapp-v1-cmp'), 600_000, {
+        build
+      })
+    )
+    await spareSettled(main, 'seeds/webapp-v1-cmp')
+    const to = remote(env.sftpOnly, 'seeds/webapp-v1-cmp')
+    await rm(to, { recursive: true, force: true })
+    await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1-cmp'), to])
+    await mustExec('seed copy', 'chown', ['-R', `${env.sftpOnly.user.name}:`, to])
+    for (const name of await readdir(path.join(to, '.atomic-deploy'))) {
+      if (/^base\./.test(name))
+        await rm(path.join(to, '.atomic-deploy', name), { recursive: true, force: true })
+    }
+  }
   // v2 live on top of v1: the state a no-change deploy starts from.
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {
     await clone(main, 'webapp-v1', 'seeds/webapp-v2')
@@ -344,7 +364,8 @@ async function incremental(
   extra: Record<string, string>,
   timeoutMs?: number,
   where: Where = {},
-  account: Account = primary(ctx.env)
+  account: Account = primary(ctx.env),
+  build?: string
 ): Promise<Measurement> {
   const { env } = ctx
   const main = account
@@ -361,7 +382,8 @@ async function incremental(
         where.disk ? remote(main, dir, where.disk) : dir,
         extra
       ),
-      timeoutMs
+      timeoutMs,
+      build ? { build } : {}
     )
     if (ctx.verify) await sameTree(key, await liveRelease(main, dir, where.disk), source)
     return m
@@ -629,6 +651,33 @@ export const SCENARIOS: Scenario[] = [
         sftpOnly(ctx.env)
       )
   },
+  // With BENCH_COMPARE: the same two deploys by the other build, from its own seed.
+  ...(COMPARE_ACTION
+    ? (
+        [
+          ['sftp-only-incr-cmp', 'copy (copy-data)', {}],
+          ['sftp-only-incr-hardlink-cmp', 'hardlink', { 'copy-method': 'hardlink' }]
+        ] as const
+      ).map(([key, method, extra]): Scenario => ({
+        key,
+        title: `BENCH_COMPARE build: incremental, SFTP-only account, ${method}`,
+        tree: 'webapp',
+        rtts: at([0, 40]),
+        peer: { key: 'rsync-incr', label: 'rsync' },
+        run: ctx =>
+          incremental(
+            ctx,
+            key,
+            'webapp-v1-cmp',
+            ctx.trees.webapp.v2,
+            extra,
+            undefined,
+            {},
+            sftpOnly(ctx.env),
+            COMPARE_ACTION
+          )
+      }))
+    : []),
   // The group pair uses hard links: the ten "servers" here are ten accounts on one machine, and
   // ten full copies (300 MB) would queue on its one disk, which ten real servers never share.
   // The ratio then measures the action's own scaling: connections, CPU, the phase barriers.

@@ -3,7 +3,7 @@
  * what must be refused (before anything is written), create the layout, take the lock with
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
  * release directories, the release log, and the digest of the manifest the new release starts
- * from (its view is read when the plan needs it: see readBaseOverSftp in session/session-plan.ts).
+ * from, with its view when that digest is not the source's (readBaseRecords).
  *
  * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
  * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
@@ -53,6 +53,30 @@ export interface SftpInspectOptions {
    * it. Not for a rollback, which needs no manifest.
    */
   plans?: boolean
+  /**
+   * The source manifest's digest, once hashed: when the starting point's differs, its view is
+   * read here, beside the drift check's walk, rather than in round trips of its own at the plan.
+   */
+  sourceDigest?: Promise<string>
+}
+
+/** The starting point's manifest, as the plan needs it (see readBaseRecords). */
+export interface BaseRecords {
+  /** The source digest these were read for. */
+  sourceDigest: string
+  /** The starting point's digest is the source's: nothing else was read. */
+  same: boolean
+  /** The first record found, in order: its data, or its size when over the limit (unread). */
+  chosen?: { name: 'view' | 'view-text' | 'manifest'; data?: Buffer; size?: number }
+}
+
+/** The starting point's compact manifest (less suffixes), an older version's file, the digest. */
+export interface SftpBase {
+  stem: string
+  old: string
+  digest?: Buffer
+  /** Read at inspect when the source's digest was known by then. */
+  records?: BaseRecords
 }
 
 export interface SftpInspection {
@@ -74,7 +98,7 @@ export interface SftpInspection {
    * less their suffixes (Layout.manifestStem, or cacheStem); the file an older version wrote
    * instead; and `<stem>.digest` as read (missing: none, or written by an older version).
    */
-  base?: { stem: string; old: string; digest?: Buffer }
+  base?: SftpBase
   /** The shared links recorded with the live release. */
   links?: Buffer
   /** cache.pending, with reuse: cache. */
@@ -398,21 +422,82 @@ async function liveRecords(
       : options.reuse === 'previous' && id !== undefined
         ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
         : undefined
-  const [digest, links, pending, hooked, drift] = await Promise.all([
-    base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
+  const digestRead = base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing
+  // The view as soon as the digests say it is needed, while the walk below still runs; a read
+  // that fails here is left to the plan, which reads again and names what failed.
+  const sourceDigest = options.sourceDigest
+  const records =
+    base && sourceDigest
+      ? digestRead
+          .then(async digest =>
+            readBaseRecords(files, { ...base, ...(digest ? { digest } : {}) }, await sourceDigest)
+          )
+          .catch(() => undefined)
+      : nothing
+  const [digest, links, pending, hooked, drift, baseRecords] = await Promise.all([
+    digestRead,
     id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
     cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
     // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
     // inspect.sh reads it.
     id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
-    options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
+    options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing,
+    records
   ])
   return {
-    ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
+    ...(base
+      ? {
+          base: {
+            ...base,
+            ...(digest ? { digest } : {}),
+            ...(baseRecords ? { records: baseRecords } : {})
+          }
+        }
+      : {}),
     ...(links ? { links } : {}),
     ...(pending ? { pending } : {}),
     ...(hooked ? { hooked } : {}),
     ...(drift ?? {})
+  }
+}
+
+/**
+ * What the inspect script would report of the starting point's manifest, given the source's
+ * digest: `same` when the digest read is the source's, and nothing more is read. Otherwise the
+ * view (only beside a digest, as inspect.sh sends it) or the manifest an older version wrote,
+ * whichever is there in that order; one past its limit is noted by its size, unread. Each is
+ * read as every record is (readRecord: a regular file only, within the limit); the plan
+ * validates what it parses.
+ */
+export async function readBaseRecords(
+  files: RemoteFiles,
+  base: SftpBase,
+  sourceDigest: string
+): Promise<BaseRecords> {
+  const text = base.digest?.toString('latin1')
+  const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
+  if (have !== undefined && have === sourceDigest) return { sourceDigest, same: true }
+  const over = new Map<string, number>()
+  const read = recordReader(files, over)
+  const limit = SERVER_LIMITS.manifestBytes
+  const candidates = [
+    ...(have !== undefined
+      ? [
+          { name: 'view' as const, file: `${base.stem}.view.gz` },
+          { name: 'view-text' as const, file: `${base.stem}.view` }
+        ]
+      : []),
+    { name: 'manifest' as const, file: base.old }
+  ]
+  const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit)))
+  const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
+  const chosen = candidates[i]
+  if (!chosen) return { sourceDigest, same: false }
+  const data = found[i]
+  return {
+    sourceDigest,
+    same: false,
+    chosen: data ? { name: chosen.name, data } : { name: chosen.name, size: over.get(chosen.name) }
   }
 }
 

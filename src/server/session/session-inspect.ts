@@ -287,6 +287,7 @@ async function inspectOverSftp(
     ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
     drift,
     plans: digest !== undefined,
+    ...(digest ? { sourceDigest: digest } : {}),
     onLocked: dir => {
       s.deployDir = dir
       if (lockOwner) s.lockToken = lockOwner.token

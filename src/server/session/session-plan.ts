@@ -18,7 +18,7 @@ import {
 } from '../../release/shared-check.js'
 import { isReleasePath, notUnderLinks, topMost } from '../../release/drift.js'
 import { walkTree } from '../../sftp/sftp-tree.js'
-import { recordReader } from '../sftp-inspect.js'
+import { readBaseRecords } from '../sftp-inspect.js'
 import { sharedListingScript } from '../remote-scripts.js'
 import { values } from '../script-output.js'
 import { lastLines } from '../server-messages.js'
@@ -105,46 +105,30 @@ async function baseManifest(
 }
 
 /**
- * SFTP-only: what the inspect script would report of the starting point's manifest, read now
- * that the source's digest is known. The digest read at inspect is the source's: `same`, and
- * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
- * the manifest an older version wrote, whichever is there in that order; one past its limit
- * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
- * that changes something.
+ * SFTP-only: what the inspect script would report of the starting point's manifest (see
+ * readBaseRecords), read at inspect when the source's digest was known by then, or now. The
+ * digest read is the source's: `same`, and nothing more is read.
  */
 async function readBaseOverSftp(s: SessionState, local: ManifestEntry[]): Promise<void> {
   const base = s.sftpBase
   s.sftpBase = undefined
   if (!base) return
-  const text = base.digest?.toString('latin1')
-  const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
-  if (have !== undefined && have === (await sourceManifest(local)).digest) {
+  const digest = (await sourceManifest(local)).digest
+  const records =
+    base.records?.sourceDigest === digest
+      ? base.records
+      : await readBaseRecords(await s.host.files(), base, digest).catch(error => {
+          throw s.sftpFailure(error, 'reading the manifest')
+        })
+  if (records.same) {
     s.same = true
     return
   }
-  const files = await s.host.files()
-  const over = new Map<string, number>()
-  const read = recordReader(files, over)
-  const limit = SERVER_LIMITS.manifestBytes
-  const candidates = [
-    ...(have !== undefined
-      ? [
-          { name: 'view', file: `${base.stem}.view.gz` },
-          { name: 'view-text', file: `${base.stem}.view` }
-        ]
-      : []),
-    { name: 'manifest', file: base.old }
-  ]
-  const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(error => {
-    throw s.sftpFailure(error, 'reading the manifest')
-  })
-  const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
-  const chosen = candidates[i]
+  const chosen = records.chosen
   if (!chosen) return
-  const data = found[i]
-  if (!data) s.tooLarge.set(chosen.name, over.get(chosen.name) as number)
-  else if (chosen.name === 'manifest') s.manifestBlob = data
-  else s.viewBlob = { data, gzipped: chosen.name === 'view' }
+  if (!chosen.data) s.tooLarge.set(chosen.name, chosen.size as number)
+  else if (chosen.name === 'manifest') s.manifestBlob = chosen.data
+  else s.viewBlob = { data: chosen.data, gzipped: chosen.name === 'view' }
 }
 
 async function chooseBase(s: SessionState, reuse: Reuse, local: ManifestEntry[]): Promise<Base> {

@@ -19,6 +19,7 @@ import type { RemoteHost, RunResult } from '../../ssh/remote-host.js'
 import type { Appender } from '../../sftp/remote-files.js'
 import { SftpError } from '../../sftp/sftp-engine.js'
 import type { ReleaseParams } from '../remote-scripts.js'
+import type { SftpBase } from '../sftp-inspect.js'
 import { parseScriptOutput, values, type ScriptOutput } from '../script-output.js'
 import type { Server } from '../../ssh/servers.js'
 import type { ServerCapabilities } from '../capabilities.js'
@@ -174,10 +175,11 @@ export class SessionState {
   /** The starting point's manifest has the source's digest: nothing changed. */
   same = false
   /**
-   * SFTP-only: the starting point's compact manifest records (less their suffixes) and its
-   * digest as read at inspect; the rest is read when the plan is made (readBaseOverSftp).
+   * SFTP-only: the starting point's compact manifest records (less their suffixes), its digest
+   * and, when the source's digest was known in time, its view, as read at inspect; what was
+   * not read then is read when the plan is made (readBaseOverSftp).
    */
-  sftpBase: { stem: string; old: string; digest?: Buffer } | undefined
+  sftpBase: SftpBase | undefined
   /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
   prefetched: { name: string; from: string; spare: boolean } | undefined
   linksBlob: Buffer | undefined
