@@ -58063,7 +58063,7 @@ var sftp_layout = __nccwpck_require__(4579);
  * what must be refused (before anything is written), create the layout, take the lock with
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
  * release directories, the release log, and the digest of the manifest the new release starts
- * from (its view is read when the plan needs it: see readBaseOverSftp in session/session-plan.ts).
+ * from, with its view when that digest is not the source's (readBaseRecords).
  *
  * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
  * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
@@ -58327,21 +58327,76 @@ async function liveRecords(files, options, layout, byName, id, tooLarge) {
             : options.reuse === 'previous' && id !== undefined
                 ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
                 : undefined;
-    const [digest, links, pending, hooked, drift] = await Promise.all([
-        base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
+    const digestRead = base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing;
+    // The view as soon as the digests say it is needed, while the walk below still runs; a read
+    // that fails here is left to the plan, which reads again and names what failed.
+    const sourceDigest = options.sourceDigest;
+    const records = base && sourceDigest
+        ? digestRead
+            .then(async (digest) => readBaseRecords(files, { ...base, ...(digest ? { digest } : {}) }, await sourceDigest))
+            .catch(() => undefined)
+        : nothing;
+    const [digest, links, pending, hooked, drift, baseRecords] = await Promise.all([
+        digestRead,
         id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
         cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
         // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
         // inspect.sh reads it.
         id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
-        options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
+        options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing,
+        records
     ]);
     return {
-        ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
+        ...(base
+            ? {
+                base: {
+                    ...base,
+                    ...(digest ? { digest } : {}),
+                    ...(baseRecords ? { records: baseRecords } : {})
+                }
+            }
+            : {}),
         ...(links ? { links } : {}),
         ...(pending ? { pending } : {}),
         ...(hooked ? { hooked } : {}),
         ...(drift ?? {})
+    };
+}
+/**
+ * What the inspect script would report of the starting point's manifest, given the source's
+ * digest: `same` when the digest read is the source's, and nothing more is read. Otherwise the
+ * view (only beside a digest, as inspect.sh sends it) or the manifest an older version wrote,
+ * whichever is there in that order; one past its limit is noted by its size, unread. Each is
+ * read as every record is (readRecord: a regular file only, within the limit); the plan
+ * validates what it parses.
+ */
+async function readBaseRecords(files, base, sourceDigest) {
+    const text = base.digest?.toString('latin1');
+    const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined;
+    if (have !== undefined && have === sourceDigest)
+        return { sourceDigest, same: true };
+    const over = new Map();
+    const read = recordReader(files, over);
+    const limit = server_data/* SERVER_LIMITS */.L_.manifestBytes;
+    const candidates = [
+        ...(have !== undefined
+            ? [
+                { name: 'view', file: `${base.stem}.view.gz` },
+                { name: 'view-text', file: `${base.stem}.view` }
+            ]
+            : []),
+        { name: 'manifest', file: base.old }
+    ];
+    const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit)));
+    const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name));
+    const chosen = candidates[i];
+    if (!chosen)
+        return { sourceDigest, same: false };
+    const data = found[i];
+    return {
+        sourceDigest,
+        same: false,
+        chosen: data ? { name: chosen.name, data } : { name: chosen.name, size: over.get(chosen.name) }
     };
 }
 /**
@@ -58737,6 +58792,7 @@ digest, early) {
         ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
         drift,
         plans: digest !== undefined,
+        ...(digest ? { sourceDigest: digest } : {}),
         onLocked: dir => {
             s.deployDir = dir;
             if (lockOwner)
@@ -59131,51 +59187,34 @@ async function baseManifest(s, local, stem) {
     return undefined;
 }
 /**
- * SFTP-only: what the inspect script would report of the starting point's manifest, read now
- * that the source's digest is known. The digest read at inspect is the source's: `same`, and
- * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
- * the manifest an older version wrote, whichever is there in that order; one past its limit
- * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
- * that changes something.
+ * SFTP-only: what the inspect script would report of the starting point's manifest (see
+ * readBaseRecords), read at inspect when the source's digest was known by then, or now. The
+ * digest read is the source's: `same`, and nothing more is read.
  */
 async function readBaseOverSftp(s, local) {
     const base = s.sftpBase;
     s.sftpBase = undefined;
     if (!base)
         return;
-    const text = base.digest?.toString('latin1');
-    const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined;
-    if (have !== undefined && have === (await sourceManifest(local)).digest) {
+    const digest = (await sourceManifest(local)).digest;
+    const records = base.records?.sourceDigest === digest
+        ? base.records
+        : await readBaseRecords(await s.host.files(), base, digest).catch(error => {
+            throw s.sftpFailure(error, 'reading the manifest');
+        });
+    if (records.same) {
         s.same = true;
         return;
     }
-    const files = await s.host.files();
-    const over = new Map();
-    const read = recordReader(files, over);
-    const limit = server_data/* SERVER_LIMITS */.L_.manifestBytes;
-    const candidates = [
-        ...(have !== undefined
-            ? [
-                { name: 'view', file: `${base.stem}.view.gz` },
-                { name: 'view-text', file: `${base.stem}.view` }
-            ]
-            : []),
-        { name: 'manifest', file: base.old }
-    ];
-    const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(error => {
-        throw s.sftpFailure(error, 'reading the manifest');
-    });
-    const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name));
-    const chosen = candidates[i];
+    const chosen = records.chosen;
     if (!chosen)
         return;
-    const data = found[i];
-    if (!data)
-        s.tooLarge.set(chosen.name, over.get(chosen.name));
+    if (!chosen.data)
+        s.tooLarge.set(chosen.name, chosen.size);
     else if (chosen.name === 'manifest')
-        s.manifestBlob = data;
+        s.manifestBlob = chosen.data;
     else
-        s.viewBlob = { data, gzipped: chosen.name === 'view' };
+        s.viewBlob = { data: chosen.data, gzipped: chosen.name === 'view' };
 }
 async function chooseBase(s, reuse, local) {
     if (reuse === 'none')
@@ -60468,8 +60507,9 @@ class SessionState {
     /** The starting point's manifest has the source's digest: nothing changed. */
     same = false;
     /**
-     * SFTP-only: the starting point's compact manifest records (less their suffixes) and its
-     * digest as read at inspect; the rest is read when the plan is made (readBaseOverSftp).
+     * SFTP-only: the starting point's compact manifest records (less their suffixes), its digest
+     * and, when the source's digest was known in time, its view, as read at inspect; what was
+     * not read then is read when the plan is made (readBaseOverSftp).
      */
     sftpBase;
     /** The copy of the live release the inspect script started (`base.<pid>`), if any. */
