@@ -401,9 +401,10 @@ export class ServerSession {
         tarOrSftp: deploy.transfer === 'auto'
       }
     }
-    // The digest goes on stdin as soon as the source is hashed: the script reads it last.
-    const withDigest = (): { stdin?: Readable } =>
-      digest ? { stdin: Readable.from(digestLine(digest)) } : {}
+    // The digest follows the script on its stdin, with it when the source is hashed by then,
+    // else as soon as it is: the script reads it last, so it costs no round trip of its own.
+    const follow = digest ? digestLine(digest) : undefined
+    const withDigest = (): { follow?: Promise<Buffer> } => (follow ? { follow } : {})
     let ran: { result: RunResult; output: ScriptOutput }
     try {
       ran = await this.script(inspectScript(params), withDigest(), withDigest)
@@ -1861,14 +1862,12 @@ function files(n: number): string {
 }
 
 /** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
-async function* digestLine(digest: Promise<string>): AsyncGenerator<Buffer> {
-  let line = '-'
-  try {
-    line = await digest
-  } catch {
+function digestLine(digest: Promise<string>): Promise<Buffer> {
+  return digest.then(
+    line => Buffer.from(`${line}\n`),
     // The deploy fails on the scan's error once the inspect phase is over.
-  }
-  yield Buffer.from(`${line}\n`)
+    () => Buffer.from('-\n')
+  )
 }
 
 /** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
