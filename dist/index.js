@@ -51342,7 +51342,7 @@ function integer(read, name, fallback, min, max) {
 
 /***/ }),
 
-/***/ 9909:
+/***/ 5205:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -51353,159 +51353,8 @@ __nccwpck_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./node_modules/@actions/core/lib/core.js + 10 modules
 var core = __nccwpck_require__(7264);
-// EXTERNAL MODULE: external "node:crypto"
-var external_node_crypto_ = __nccwpck_require__(7598);
-;// CONCATENATED MODULE: ./build/bundle/js/deploy/concurrency.js
-/**
- * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
- * the end of each phase. After a failure no new item starts (the group will abort anyway), but
- * the ones in flight finish, so none is left half-way. Never throws: returns the failures.
- */
-async function forEachLimited(items, limit, work, options = {}) {
-    const stopOnError = options.stopOnError ?? true;
-    const failures = [];
-    let next = 0;
-    const worker = async () => {
-        while (next < items.length) {
-            if (stopOnError && failures.length > 0)
-                return;
-            const item = items[next++];
-            try {
-                await work(item);
-            }
-            catch (error) {
-                failures.push({ item, error });
-            }
-        }
-    };
-    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
-    return failures;
-}
-
 // EXTERNAL MODULE: ./build/bundle/js/errors.js
 var errors = __nccwpck_require__(6506);
-;// CONCATENATED MODULE: ./build/bundle/js/deploy/health-check.js
-
-/** The most of a body that is read to look for `expect`. */
-const BODY_LIMIT = 1024 * 1024;
-/**
- * 502, 503 and 504 are what a proxy answers while the app behind it is (re)starting, and what an
- * app in maintenance mode answers: worth waiting for. Any other 5xx comes from the app itself
- * having run and failed.
- */
-function isBrokenStatus(status) {
-    return status >= 500 && status <= 599 && status !== 502 && status !== 503 && status !== 504;
-}
-/** Up to `limit` bytes of a body, as text; the rest is not read. */
-async function readBody(body, limit) {
-    if (!body)
-        return '';
-    const reader = body.getReader();
-    const chunks = [];
-    let size = 0;
-    try {
-        while (size < limit) {
-            const { done, value } = await reader.read();
-            if (done)
-                break;
-            chunks.push(value);
-            size += value.length;
-        }
-    }
-    finally {
-        await reader.cancel().catch(() => undefined);
-    }
-    return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
-}
-/** The start of a body, on one line, for the log. */
-function excerpt(text) {
-    // eslint-disable-next-line no-control-regex
-    const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
-    if (flat === '')
-        return 'an empty body';
-    return `'${flat.length > 80 ? `${flat.slice(0, 80)}...` : flat}'`;
-}
-/**
- * Poll `url` from the runner until it answers 2xx (with `expect` in its body, when given) or
- * `timeoutSeconds` pass. Tries are spaced by `intervalMs` and bounded in number, and each request
- * has its own timeout, so a server that accepts the connection and never answers cannot hold the
- * deploy past the deadline. Answers that can only come from a broken app — a 5xx other than
- * 502/503/504, or a 2xx without the expected text (a themed error page, stale code) — end the
- * check early once `brokenLimit` of them came in a row: waiting out the timeout would only keep
- * the broken release live longer.
- */
-async function pollHealth(url, timeoutSeconds, log, options = {}) {
-    const intervalMs = options.intervalMs ?? 2000;
-    const brokenLimit = options.brokenLimit ?? 3;
-    const deadline = Date.now() + timeoutSeconds * 1000;
-    const maxAttempts = Math.ceil((timeoutSeconds * 1000) / intervalMs) + 1;
-    let last = 'no answer';
-    let broken = 0;
-    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
-        const started = Date.now();
-        const remaining = deadline - started;
-        if (remaining <= 0 || options.signal?.aborted)
-            return { ok: false, last, attempts: attempt - 1, stoppedEarly: false, brokenInARow: broken };
-        try {
-            const response = await fetch(url, {
-                redirect: 'follow',
-                cache: 'no-store',
-                signal: AbortSignal.any([
-                    AbortSignal.timeout(Math.min(10_000, remaining)),
-                    ...(options.signal ? [options.signal] : [])
-                ])
-            });
-            const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
-            const success = response.status >= 200 && response.status < 300;
-            if (success && options.expect !== undefined) {
-                const body = await readBody(response.body, BODY_LIMIT);
-                if (body.includes(options.expect)) {
-                    log.info(`health check: ${url} answered ${status} with '${options.expect}' (attempt ${attempt})`);
-                    return {
-                        ok: true,
-                        last: status,
-                        attempts: attempt,
-                        stoppedEarly: false,
-                        brokenInARow: broken
-                    };
-                }
-                last = `${status} without '${options.expect}' in the body, which starts ${excerpt(body)}`;
-                broken++;
-            }
-            else {
-                await response.body?.cancel();
-                last = status;
-                if (success) {
-                    log.info(`health check: ${url} answered ${last} (attempt ${attempt})`);
-                    return { ok: true, last, attempts: attempt, stoppedEarly: false, brokenInARow: broken };
-                }
-                broken = isBrokenStatus(response.status) ? broken + 1 : 0;
-            }
-        }
-        catch (error) {
-            const cause = error.cause;
-            last = cause ? `${(0,errors/* messageOf */.bD)(error)} (${(0,errors/* messageOf */.bD)(cause)})` : (0,errors/* messageOf */.bD)(error);
-            broken = 0;
-        }
-        if (broken >= brokenLimit) {
-            log.info(`health check: ${url}: ${last} (attempt ${attempt}); ${broken} in a row: giving up`);
-            return { ok: false, last, attempts: attempt, stoppedEarly: true, brokenInARow: broken };
-        }
-        log.info(`health check: ${url}: ${last} (attempt ${attempt}); trying again`);
-        const wait = Math.min(intervalMs - (Date.now() - started), deadline - Date.now());
-        if (wait > 0)
-            await new Promise(resolve => setTimeout(resolve, wait));
-    }
-    return { ok: false, last, attempts: maxAttempts, stoppedEarly: false, brokenInARow: broken };
-}
-/** Why a failed check failed, in one sentence. */
-function describeHealthFailure(url, timeoutSeconds, health, expect) {
-    if (health.stoppedEarly)
-        return `${url} answered like a broken app ${health.brokenInARow} times in a row (stopped before the ${timeoutSeconds}s timeout); last: ${health.last}`;
-    const wanted = expect === undefined ? '2xx' : `2xx with '${expect}' in the body`;
-    return `${url} did not answer ${wanted} within ${timeoutSeconds}s; last: ${health.last}`;
-}
-
 ;// CONCATENATED MODULE: ./build/bundle/js/logger.js
 
 /**
@@ -51558,134 +51407,8 @@ function formatDuration(ms) {
     return ms < 10_000 ? `${(ms / 1000).toFixed(2)}s` : `${(ms / 1000).toFixed(1)}s`;
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/release/drift.js
-/**
- * Differences between a release on a server and the record of what it was when it became ready,
- * as the server scripts report them (LISTING_DIFF in remote-scripts.ts): listing lines only one
- * side has, and paths modified since. Turned here into paths added, changed and removed, for the
- * log and for the plan, which must not trust those paths in a copy of the release.
- */
-/** A line break or a % in a name comes percent-encoded (%0A, %25): every result is one line. */
-const decode = (text) => text.replace(/%(25|0A)/g, (_, code) => (code === '25' ? '%' : '\n'));
-/** Parse `!<kind>-added`, `-missing`, `-newer` and `!<kind> a m n` lines (without the `!`). */
-function parseListingDiff(kind, lines) {
-    const diff = { added: [], missing: [], newer: [] };
-    for (const line of lines) {
-        if (line.startsWith(`${kind}-added `))
-            diff.added.push(decode(line.slice(kind.length + 7)));
-        else if (line.startsWith(`${kind}-missing `))
-            diff.missing.push(decode(line.slice(kind.length + 9)));
-        else if (line.startsWith(`${kind}-newer `))
-            diff.newer.push(decode(line.slice(kind.length + 7)));
-        else {
-            const counts = new RegExp(`^${kind} (\\d+) (\\d+) (\\d+)$`).exec(line);
-            if (counts)
-                diff.counts = [Number(counts[1]), Number(counts[2]), Number(counts[3])];
-        }
-    }
-    return diff;
-}
-/**
- * A path read back from a server, fit to steer a removal inside a release: relative, no `.`, `..`
- * or empty segment, no control character but a line break (which a source file name may hold:
- * every script quotes its paths, and the guard takes any name).
- */
-function isReleasePath(p) {
-    if (p === '' || p.startsWith('/') || /[\u0000-\u0009\u000b-\u001f\u007f]/.test(p))
-        return false;
-    return p.split('/').every(s => s !== '' && s !== '.' && s !== '..');
-}
-/** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
-function listingPath(line) {
-    const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/s.exec(line);
-    return m ? m[1] : undefined;
-}
-/** Paths with none of their ancestors in the list: removing these removes them all. */
-function topMost(paths) {
-    const set = new Set(paths);
-    return [...set]
-        .filter(p => {
-        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
-            if (set.has(p.slice(0, i)))
-                return false;
-        return true;
-    })
-        .sort();
-}
-function summarizeDiff(diff) {
-    let complete = diff.counts !== undefined &&
-        diff.counts[0] === diff.added.length &&
-        diff.counts[1] === diff.missing.length &&
-        diff.counts[2] === diff.newer.length;
-    const pathsOf = (lines) => {
-        const out = new Set();
-        for (const line of lines) {
-            const p = listingPath(line);
-            if (p !== undefined && isReleasePath(p))
-                out.add(p);
-            else
-                complete = false;
-        }
-        return out;
-    };
-    const added = pathsOf(diff.added);
-    const missing = pathsOf(diff.missing);
-    const newer = new Set();
-    for (const p of diff.newer) {
-        if (isReleasePath(p))
-            newer.add(p);
-        else
-            complete = false;
-    }
-    const changed = new Set();
-    for (const p of added)
-        if (missing.has(p))
-            changed.add(p);
-    for (const p of newer)
-        if (!added.has(p) || missing.has(p))
-            changed.add(p);
-    return {
-        added: topMost([...added].filter(p => !changed.has(p))),
-        changed: [...changed].sort(),
-        removed: topMost([...missing].filter(p => !changed.has(p))),
-        paths: [...new Set([...added, ...missing, ...newer])].sort(),
-        complete
-    };
-}
-/**
- * `added a, b; changed c; removed d`, at most `limit` paths in all, each as `show` writes it (a
- * name may hold a line break).
- */
-function describeDrift(drift, limit = 20, show = p => p) {
-    const parts = [];
-    let left = limit;
-    const take = (label, paths) => {
-        if (paths.length === 0)
-            return;
-        const shown = paths.slice(0, Math.max(left, 0));
-        left -= shown.length;
-        const more = paths.length - shown.length;
-        parts.push(`${label} ${shown.length > 0 ? shown.map(p => show(p)).join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`);
-    };
-    take('added', drift.added);
-    take('changed', drift.changed);
-    take('removed', drift.removed);
-    return parts.join('; ');
-}
-/**
- * Paths that do not lie under a symlink of the tree `entries` describes: a removal of
- * `<release>/<link>/<rest>` would act wherever the link points, outside the release.
- */
-function notUnderLinks(paths, entries) {
-    const links = new Set(entries.filter(e => e.type === 'symlink').map(e => e.path));
-    return paths.filter(p => {
-        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
-            if (links.has(p.slice(0, i)))
-                return false;
-        return true;
-    });
-}
-
+// EXTERNAL MODULE: external "node:crypto"
+var external_node_crypto_ = __nccwpck_require__(7598);
 // EXTERNAL MODULE: external "node:fs"
 var external_node_fs_ = __nccwpck_require__(3024);
 ;// CONCATENATED MODULE: external "node:os"
@@ -55819,1391 +55542,523 @@ function linksLeavingTree(entries) {
     });
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
-var release_id = __nccwpck_require__(2734);
-;// CONCATENATED MODULE: ./build/bundle/js/release/release-log.js
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/health-check.js
 
+/** The most of a body that is read to look for `expect`. */
+const BODY_LIMIT = 1024 * 1024;
 /**
- * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
- * the server scripts. It is the only source of release order (names are never sorted, so custom
- * ids work) and of what each release is:
- *
- * - `start`: the release directory was created; until `ready`, it is incomplete.
- * - `ready`: verified and linked; a complete release.
- * - `live`: `current` was switched to it (a deploy, or a rollback to it).
- * - `fail`: it went live, its after-switch or health check failed, and `current` was switched
- *   away from it. Kept for inspection; never a rollback target.
- * - `rollback`: `mode: rollback` switched away from it. Kept, but not a target of the next
- *   rollback (which steps further back); `rollback-to` may still name it.
- * - `abort`, `prune`: removed.
- *
- * Logs written before `fail` existed recorded automatic rollbacks as `rollback` too: both mean
- * "not a target", so they read correctly.
+ * 502, 503 and 504 are what a proxy answers while the app behind it is (re)starting, and what an
+ * app in maintenance mode answers: worth waiting for. Any other 5xx comes from the app itself
+ * having run and failed.
  */
-/** Every event the server scripts write. A line with any other event is not ours. */
-const LOG_EVENTS = ['start', 'ready', 'abort', 'live', 'fail', 'rollback', 'prune'];
-/** A line of the release log that atomic-deploy did not write: its 1-based number and why. */
-class LogFormatError extends Error {
-    line;
-    reason;
-    name = 'LogFormatError';
-    constructor(line, reason) {
-        super(`line ${line} ${reason}`);
-        this.line = line;
-        this.reason = reason;
-    }
+function isBrokenStatus(status) {
+    return status >= 500 && status <= 599 && status !== 502 && status !== 503 && status !== 504;
 }
-const KNOWN_EVENTS = new Set(LOG_EVENTS);
-// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it (fractions of a second allowed).
-const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
-/**
- * Parse the release log. The log is read back from the server, so every line is checked: a
- * known event, a valid release id, the time as the scripts write it (further fields, if a later
- * version adds some, are ignored). Blank lines are skipped, and so is a last line that was cut
- * off before its end (an append interrupted by a lost connection). Anything else throws a
- * LogFormatError naming the line: the log decides what is pruned and what is rolled back to,
- * so it is never read past a line that is not ours.
- */
-function parseLog(text) {
-    const events = [];
-    const lines = text.split('\n');
-    lines.forEach((line, index) => {
-        if (line === '')
-            return;
-        const unterminated = index === lines.length - 1;
-        const [event = '', id = '', time] = line.split('\t');
-        if (unterminated && (time === undefined || !TIME.test(time))) {
-            // An append cut short: whole only up to the tab after the id, so a cut id is never read.
-            if (time !== undefined && KNOWN_EVENTS.has(event) && (0,release_id/* releaseIdProblem */.co)(id) === undefined)
-                events.push({ event, id, time: '' });
-            return;
-        }
-        const problem = !KNOWN_EVENTS.has(event)
-            ? `has an unknown event ${JSON.stringify(event.slice(0, 40))}`
-            : (0,release_id/* releaseIdProblem */.co)(id) !== undefined
-                ? `names ${JSON.stringify(id.slice(0, 140))}, which is not a release id`
-                : time === undefined || !TIME.test(time)
-                    ? 'has no time of the form YYYY-MM-DDTHH:MM:SSZ'
-                    : undefined;
-        if (problem !== undefined)
-            throw new LogFormatError(index + 1, problem);
-        events.push({ event, id, time });
-    });
-    return events;
-}
-function formatLog(events) {
-    return events.map(e => `${e.event}\t${e.id}\t${e.time}\n`).join('');
-}
-/** The state of every id the log mentions: the last event decides. */
-function releaseStates(events) {
-    const states = new Map();
-    for (const { event, id } of events) {
-        const state = states.get(id);
-        if (event === 'start')
-            states.set(id, 'incomplete');
-        else if (event === 'ready')
-            states.set(id, 'complete');
-        else if (event === 'abort' || event === 'prune')
-            states.set(id, 'gone');
-        // A stray event about a release that is gone (or was never started) changes nothing.
-        else if (state === undefined || state === 'gone')
-            continue;
-        else if (event === 'live')
-            states.set(id, 'complete');
-        else if (event === 'fail')
-            states.set(id, 'failed');
-        else if (event === 'rollback')
-            states.set(id, 'rolled-back');
-    }
-    return states;
-}
-/**
- * Ids in the order they last went live (or became ready, for one whose `live` was never logged):
- * the most recently live last. This is the order in which a site went back in time, so the
- * release `mode: rollback` returns to is the one that was live before the current one.
- */
-function byLastLive(events) {
-    const order = [];
-    for (const { event, id } of events) {
-        if (event !== 'ready' && event !== 'live')
-            continue;
-        const at = order.indexOf(id);
-        if (at >= 0)
-            order.splice(at, 1);
-        order.push(id);
-    }
-    return order;
-}
-/**
- * Complete releases that still exist, the most recently live last: the rollback targets, and
- * what keep-releases counts. Failed and rolled-back releases are not among them.
- */
-function completeReleases(events, existing) {
-    const states = releaseStates(events);
-    return byLastLive(events).filter(id => states.get(id) === 'complete' && existing.has(id));
-}
-/** Failed and rolled-back releases that still exist, the most recently switched away from last. */
-function setAsideReleases(events, existing) {
-    const states = releaseStates(events);
-    const order = [];
-    for (const { event, id } of events) {
-        if (event !== 'fail' && event !== 'rollback')
-            continue;
-        const at = order.indexOf(id);
-        if (at >= 0)
-            order.splice(at, 1);
-        order.push(id);
-    }
-    return order.filter(id => {
-        const state = states.get(id);
-        return (state === 'failed' || state === 'rolled-back') && existing.has(id);
-    });
-}
-/** Releases a crashed or disconnected run left half-made: to remove before anything else. */
-function incompleteReleases(events, existing) {
-    return [...releaseStates(events)]
-        .filter(([id, state]) => state === 'incomplete' && existing.has(id))
-        .map(([id]) => id);
-}
-/**
- * The release `mode: rollback` goes back to from `current`: the complete one live before it.
- * `complete` is in the order of completeReleases.
- */
-function previousRelease(complete, current) {
-    const at = current === undefined ? -1 : complete.indexOf(current);
-    if (at > 0)
-        return complete[at - 1];
-    if (at === -1)
-        return complete.filter(id => id !== current).at(-1);
-    return undefined;
-}
-/**
- * Which releases to delete after `events` (the log, with what this run is about to append): all
- * complete releases but the newest `keep`, and every failed or rolled-back release but the most
- * recent one, which is kept for inspection (without taking one of the `keep` places) while it
- * was set aside after the oldest good release kept was made. Never the live release or the one it replaced.
- * Set-aside releases come first: they go before good ones.
- */
-function releasesToPrune(events, existing, keep, live, replaced) {
-    const complete = completeReleases(events, existing);
-    const setAside = setAsideReleases(events, existing);
-    const keptGood = complete.slice(-keep);
-    const lastAt = (id, names) => events.findLastIndex(e => e.id === id && names.includes(e.event));
-    const newest = setAside.at(-1);
-    const oldestKept = keptGood[0];
-    const inspect = newest !== undefined &&
-        (oldestKept === undefined ||
-            lastAt(newest, ['fail', 'rollback']) > lastAt(oldestKept, ['ready']));
-    const kept = new Set([...keptGood, ...(inspect ? [newest] : []), live]);
-    if (replaced !== undefined)
-        kept.add(replaced);
-    return [...setAside, ...complete].filter(id => !kept.has(id));
-}
-/** The log after a prune: events of releases that are gone are dropped, so it stays small. */
-function compactLog(events, removed) {
-    const states = releaseStates(events);
-    return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
-}
-
-// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
-var server_data = __nccwpck_require__(2959);
-// EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
-var system_directories = __nccwpck_require__(8094);
-;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
-/**
- * Whether two sha256 digests are of the same content. One may be cut short (a base from a
- * manifest view keeps the first 16 hex digits, see compact-manifest.ts): they agree on what
- * both have, and that is at least 16 digits.
- */
-function sameDigest(a, b) {
-    if (a === undefined || b === undefined)
-        return false;
-    if (a.length === b.length)
-        return a === b;
-    const [short, long] = a.length < b.length ? [a, b] : [b, a];
-    return short.length >= 16 && long.startsWith(short);
-}
-function same(a, b) {
-    if (a.type !== b.type)
-        return false;
-    switch (a.type) {
-        case 'file':
-            return sameDigest(a.sha256, b.sha256) && a.size === b.size && a.mode === b.mode;
-        case 'symlink':
-            return a.target === b.target;
-        case 'dir':
-            // Directory modes are the server's (its umask decides them), so only existence counts.
-            return true;
-    }
-}
-/** Is `p` inside one of `dirs` (a set of directory paths)? */
-function underAny(p, dirs) {
-    // The usual case, no directory removed: nothing to look up, and no prefix made.
-    if (dirs.size === 0)
-        return false;
-    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
-        if (dirs.has(p.slice(0, i)))
-            return true;
-    }
-    return false;
-}
-/**
- * Diff the local entries against the base (the manifest of the release we start from; empty for
- * a full upload).
- */
-function makePlan(local, base) {
-    const baseByPath = new Map(base.map(e => [e.path, e]));
-    const localByPath = new Map(local.map(e => [e.path, e]));
-    const removedDirs = new Set();
-    const remove = [];
-    const deleted = [];
-    let deletedFiles = 0;
-    // Base entries sorted parents-first, so a removed directory hides everything below it.
-    for (const old of base) {
-        if (underAny(old.path, removedDirs)) {
-            if (!localByPath.has(old.path)) {
-                deleted.push(old.path);
-                if (old.type === 'file')
-                    deletedFiles++;
-            }
-            continue;
-        }
-        const now = localByPath.get(old.path);
-        if (now === undefined) {
-            deleted.push(old.path);
-            if (old.type === 'file')
-                deletedFiles++;
-            remove.push(old.path);
-            if (old.type === 'dir')
-                removedDirs.add(old.path);
-        }
-        else if (!same(old, now)) {
-            remove.push(old.path);
-            if (old.type === 'dir')
-                removedDirs.add(old.path);
-        }
-    }
-    const upload = [];
-    let unchanged = 0;
-    let unchangedFiles = 0;
-    let uploadBytes = 0;
-    let uploadFiles = 0;
-    for (const entry of local) {
-        const old = baseByPath.get(entry.path);
-        const gone = old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path));
-        if (old !== undefined && !gone && same(old, entry)) {
-            unchanged++;
-            if (entry.type === 'file')
-                unchangedFiles++;
-            continue;
-        }
-        upload.push(entry);
-        if (entry.type === 'file') {
-            uploadFiles++;
-            uploadBytes += entry.size;
-        }
-    }
-    return {
-        upload,
-        remove,
-        deleted,
-        unchanged,
-        unchangedFiles,
-        deletedFiles,
-        uploadFiles,
-        uploadBytes
-    };
-}
-/**
- * The directories of the starting copy that the plan writes into or removes from: every parent
- * of an uploaded or removed path, and every uploaded directory (deduplicated, parents first).
- * The copy comes from the server, where any of them may have become a symlink since it was
- * deployed (by hand, or planted); the server checks each of these is no symlink before anything
- * is removed or written, so no write or removal ever follows one out of the release.
- */
-function writtenDirectories(plan) {
-    const dirs = new Set();
-    const addParents = (p) => {
-        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
-            dirs.add(p.slice(0, i));
-    };
-    for (const p of plan.remove)
-        addParents(p);
-    for (const e of plan.upload) {
-        addParents(e.path);
-        if (e.type === 'dir')
-            dirs.add(e.path);
-    }
-    return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
-}
-
-;// CONCATENATED MODULE: ./build/bundle/js/release/shared-check.js
-/** How deep shared/ must be listed to decide: the deepest directory of the source, plus one. */
-function sharedDepth(entries, sharedPaths) {
-    const depth = (p) => p.replace(/\/$/, '').split('/').length;
-    if (sharedPaths)
-        return Math.max(1, ...sharedPaths.map(depth));
-    return Math.max(1, ...entries.filter(e => e.type === 'dir').map(e => depth(e.path) + 1));
-}
-/** Parse `d ./a`, `f ./a/b`, `l ./c` lines of the shared/ listing. */
-function parseSharedListing(lines) {
-    const types = { d: 'dir', f: 'file', l: 'symlink' };
-    const out = new Map();
-    for (const line of lines) {
-        const m = /^([dfl]) \.\/(.+)$/.exec(line);
-        if (m)
-            out.set(m[2], types[m[1]]);
-    }
-    return out;
-}
-function sharedProblems(shared, entries, sharedPaths, conflict) {
-    const source = new Map(entries.map(e => [e.path, e.type]));
-    const problems = [];
-    if (sharedPaths) {
-        for (const entry of sharedPaths) {
-            const rel = entry.replace(/\/$/, '');
-            if (shared.has(rel)) {
-                if (source.has(rel) && conflict === 'fail')
-                    problems.push({ kind: 'conflict', path: rel });
-            }
-            else if (!source.has(rel) && !entry.endsWith('/')) {
-                problems.push({ kind: 'missing', path: rel });
-            }
-        }
-        return problems;
-    }
-    if (conflict === 'replace')
-        return problems;
-    // Every entry of shared/ at the first level the release does not have as a real directory.
-    const children = new Map();
-    for (const p of shared.keys()) {
-        const at = p.lastIndexOf('/');
-        const parent = at < 0 ? '' : p.slice(0, at);
-        children.set(parent, [...(children.get(parent) ?? []), p]);
-    }
-    const walk = (dir) => {
-        for (const rel of (children.get(dir) ?? []).sort()) {
-            if (source.get(rel) === 'dir' && shared.get(rel) === 'dir')
-                walk(rel);
-            else if (source.has(rel))
-                problems.push({ kind: 'conflict', path: rel });
-        }
-    };
-    walk('');
-    return problems;
-}
-
-// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
-var sftp_engine = __nccwpck_require__(785);
-// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-tree.js
-var sftp_tree = __nccwpck_require__(8547);
-// EXTERNAL MODULE: ./build/bundle/js/server/sftp-finish.js
-var sftp_finish = __nccwpck_require__(4590);
-;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-batch.js
-/**
- * Many SFTP operations at once. The engine bounds what is in flight (requests, bytes, handles);
- * a batch only bounds how many operations wait in its queue, and stops the rest at the first
- * failure.
- */
-
-/** Operations a batch keeps started at once; the engine queues what its bounds hold back. */
-const BATCH_CONCURRENCY = 2048;
-/**
- * Run `work` over every item, with at most `concurrency` started and unfinished. The first
- * failure aborts the signal `work` receives, so operations still queued are never sent, and
- * is thrown once everything started has settled (a failure of its own before an abort).
- */
-async function forEachPipelined(items, work, options = {}) {
-    const controller = new AbortController();
-    const parent = options.signal;
-    const stop = () => controller.abort(parent?.reason);
-    if (parent?.aborted)
-        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
-    parent?.addEventListener('abort', stop, { once: true });
-    let failure;
-    const iterator = items[Symbol.iterator]();
-    const worker = async () => {
-        for (;;) {
-            if (controller.signal.aborted)
-                return;
-            const next = iterator.next();
-            if (next.done)
-                return;
-            try {
-                await work(next.value, controller.signal);
-            }
-            catch (error) {
-                // The first real failure wins over the aborts it causes in the others.
-                if (failure === undefined ||
-                    (failure instanceof errors/* AbortedError */.oM && !(error instanceof errors/* AbortedError */.oM)))
-                    failure = error;
-                controller.abort(error);
-            }
-        }
-    };
+/** Up to `limit` bytes of a body, as text; the rest is not read. */
+async function readBody(body, limit) {
+    if (!body)
+        return '';
+    const reader = body.getReader();
+    const chunks = [];
+    let size = 0;
     try {
-        await Promise.all(Array.from({ length: options.concurrency ?? BATCH_CONCURRENCY }, worker));
+        while (size < limit) {
+            const { done, value } = await reader.read();
+            if (done)
+                break;
+            chunks.push(value);
+            size += value.length;
+        }
     }
     finally {
-        parent?.removeEventListener('abort', stop);
+        await reader.cancel().catch(() => undefined);
     }
-    if (failure !== undefined)
-        throw failure;
-    if (parent?.aborted)
-        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
+    return Buffer.concat(chunks).subarray(0, limit).toString('utf8');
 }
-
-;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-transfer.js
-/**
- * Sending a release's entries over SFTP: directories first, then every file and symlink at
- * once, bounded by the engine.
- */
-
-
-/**
- * Create directories, given parents before children (absolute paths), each with exactly `mode`
- * (mkdirExact: only inside a tree this run makes). All requests leave at once: sftp-server
- * handles them in order, so each parent exists when its child's mkdir arrives. A server that
- * does not keep the order gets the refused ones again, shallowest first.
- */
-async function makeDirectories(files, dirs, mode, signal) {
-    const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)));
-    const refused = dirs.filter((_, i) => results[i]?.status === 'rejected');
-    if (refused.length === 0)
-        return;
-    if (signal?.aborted)
-        throw results.find(r => r.status === 'rejected').reason;
-    const depth = (p) => p.split('/').length;
-    const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b);
-    for (const level of levels) {
-        await Promise.all(refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal)));
-    }
+/** The start of a body, on one line, for the log. */
+function excerpt(text) {
+    // eslint-disable-next-line no-control-regex
+    const flat = text.replace(/[\u0000-\u001f\u007f]+/g, ' ').trim();
+    if (flat === '')
+        return 'an empty body';
+    return `'${flat.length > 80 ? `${flat.slice(0, 80)}...` : flat}'`;
 }
 /**
- * `mkdir -p` for directories given parents first (absolute paths): each one missing is made;
- * one already there as a directory is fine (SFTP version 3 has no code for "exists": sftp-server
- * answers FAILURE, so an lstat tells).
+ * Poll `url` from the runner until it answers 2xx (with `expect` in its body, when given) or
+ * `timeoutSeconds` pass. Tries are spaced by `intervalMs` and bounded in number, and each request
+ * has its own timeout, so a server that accepts the connection and never answers cannot hold the
+ * deploy past the deadline. Answers that can only come from a broken app — a 5xx other than
+ * 502/503/504, or a 2xx without the expected text (a themed error page, stale code) — end the
+ * check early once `brokenLimit` of them came in a row: waiting out the timeout would only keep
+ * the broken release live longer.
  */
-async function ensureDirectories(files, dirs, mode, signal) {
-    const made = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)));
-    await Promise.all(made.map(async (m, i) => {
-        if (m.status === 'fulfilled')
-            return;
-        const there = await files.lstat(dirs[i], signal);
-        if (there?.type !== 'dir')
-            throw m.reason;
-    }));
-}
-/** Send `entries` (parents before children) under `options.root`. */
-async function uploadEntries(files, entries, options) {
-    const { root, signal } = options;
-    // The mkdirs leave first and the files right behind them: the server answers as if each
-    // request waited for the one before (draft-ietf-secsh-filexfer-02, section 6.1).
-    const dirs = makeDirectories(files, entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`), options.directoryMode, signal);
-    dirs.catch(() => undefined);
-    const sent = forEachPipelined(entries.filter(e => e.type !== 'dir'), async (e, batchSignal) => {
-        const remote = `${root}/${e.path}`;
-        if (e.type === 'symlink') {
-            await files.symlink(e.target ?? '', remote, batchSignal);
-            return;
-        }
-        await files.writeFile(remote, { local: external_node_path_.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 }, {
-            mode: e.mode,
-            signal: batchSignal,
-            ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
-        });
-        options.onFile?.(e);
-    }, { signal });
-    // A failed mkdir is the cause to report, rather than the files it left without a directory.
-    const [dirsResult, sentResult] = await Promise.allSettled([dirs, sent]);
-    if (dirsResult.status === 'rejected')
-        throw dirsResult.reason;
-    if (sentResult.status === 'rejected')
-        throw sentResult.reason;
-}
-
-// EXTERNAL MODULE: ./build/bundle/js/ssh/servers.js
-var servers = __nccwpck_require__(4604);
-// EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
-var shell_quote = __nccwpck_require__(1538);
-;// CONCATENATED MODULE: ./build/bundle/js/server/server-messages.js
-
-
-
-function describeListingLine(line) {
-    const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
-    if (!m)
-        return line;
-    const [, type, a, b, p] = m;
-    if (type === 'f')
-        return `${p} (file, mode ${a}, ${b} bytes)`;
-    if (type === 'l')
-        return `${p} (symlink)`;
-    return a === undefined ? `${p} (directory)` : `${p} (directory, mode ${a})`;
-}
-/** A path as a user would paste it into a shell: quoted only when it needs to be. */
-function shellWord(text) {
-    return /^[A-Za-z0-9_./@%+=:,-]+$/.test(text) ? text : (0,shell_quote/* quote */.h)(text);
-}
-function lastLines(text, n = 5) {
-    return text.trim().split('\n').slice(-n).join(' | ');
-}
-function refusalMessage(refused, foreign, user, deployDir) {
-    const [kind, ...rest] = refused.split(' ');
-    const detail = rest.join(' ');
-    switch (kind) {
-        case 'foreign':
-            return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`;
-        case 'permission':
-            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user: 'sudo mkdir -p ${shellWord(deployDir)} && sudo chown ${user}: ${shellWord(deployDir)}'. Nothing was changed.`;
-        case 'system':
-            return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`;
-        case 'notdir':
-        case 'layout':
-            return `refusing to deploy: ${detail}. Nothing was changed.`;
-        default:
-            return `refusing to deploy: ${refused}`;
-    }
-}
-/**
- * Why the account ran no script, from what the server printed instead (untrusted: shown
- * printable, and short).
- */
-function noShellReason(said, code) {
-    // OpenSSH's words when ForceCommand internal-sftp meets a command (session.c).
-    if (/sftp connections only/i.test(said))
-        return 'sshd runs only SFTP for it (ForceCommand internal-sftp)';
-    return `the server ran no shell for it (exit ${code}${said ? `: ${(0,servers/* printable */.g$)(said).slice(0, 300)}` : ''})`;
-}
-/**
- * Why an account without a shell cannot be deployed to: its SFTP cannot carry the deploy either
- * (none, or one without posix-rename@openssh.com for the atomic switch).
- */
-function noShellMessage(user, reason, sftp) {
-    const sftpToo = sftp === undefined
-        ? ''
-        : sftp.state === 'available'
-            ? ', and its SFTP server has no posix-rename@openssh.com, which the atomic switch needs'
-            : sftp.state === 'missing'
-                ? `, and it has no SFTP either (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
-                : `, and SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
-    return `the account '${user}' has no shell: ${reason}${sftpToo}. atomic-deploy runs each step as a POSIX sh script over SSH, or, for an account without a shell, over SFTP alone (OpenSSH's sftp-server, with posix-rename@openssh.com): give the account a login shell that runs commands, or SFTP.`;
-}
-/** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
-function describeLockOwner(ownerJson) {
-    if (!ownerJson)
-        return 'an unknown holder (the lock has no owner record)';
-    try {
-        const owner = JSON.parse(ownerJson);
-        const age = owner.started
-            ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
-            : undefined;
-        // The record is read back from the server: every field is shown, never taken as text to
-        // act on (a line break or a workflow command in it stays visible and inert).
-        const field = (v, max = 200) => typeof v === 'string' ? (0,server_data/* shown */.SP)(v, max) : undefined;
-        const started = field(owner.started, 40);
-        return `${field(owner.runUrl) ?? 'an unknown run'} (commit ${field(typeof owner.commit === 'string' ? owner.commit.slice(0, 12) : undefined) || 'unknown'}${owner.actor ? `, by ${field(owner.actor, 64)}` : ''}, started ${started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`;
-    }
-    catch {
-        return `an unreadable owner record: ${(0,server_data/* shown */.SP)(ownerJson, 200)}`;
-    }
-}
-function lockHeldMessage(ownerJson, deployDir) {
-    return `another deploy holds the lock on ${deployDir}: ${describeLockOwner(ownerJson)}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`;
-}
-function formatAge(seconds) {
-    if (seconds < 120)
-        return `${seconds}s`;
-    if (seconds < 7200)
-        return `${Math.round(seconds / 60)}m`;
-    return `${Math.round(seconds / 3600)}h`;
-}
-
-;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-listing.js
-/** The listing line of a path, or undefined for what list_tree does not list (sockets, ...). */
-function listingLine(entry) {
-    const { attrs, path } = entry;
-    switch (attrs.type) {
-        case 'file':
-            return `f ${attrs.mode.toString(8)} ${attrs.size} ./${path}`;
-        case 'dir':
-            return `d ${attrs.mode.toString(8)} ./${path}`;
-        case 'symlink':
-            return `l ${attrs.size} ./${path}`;
-        default:
-            return undefined;
-    }
-}
-
-;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-drift.js
-/**
- * The drift check of an SFTP-only inspect: how the live release differs from the listing its
- * deploy recorded when it was verified, and which of its files are newer than the marker made
- * when it became ready. The same comparison as lib/diff.sh's listing_diff, on a listing walked
- * over SFTP, so a release deployed either way is checked either way and named the same way.
- */
-
-
-/** Paths of the listing at or under a shared link: not the release's own. */
-function linkedTest(links) {
-    const set = new Set(links);
-    return p => {
-        for (let at = p;;) {
-            if (set.has(at))
-                return true;
-            const slash = at.lastIndexOf('/');
-            if (slash < 0)
-                return false;
-            at = at.slice(0, slash);
-        }
-    };
-}
-/** Whether a parent of `p` is in `dirs` and not in `not` (a directory new, or gone, as a whole). */
-function within(p, dirs, not) {
-    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
-        const parent = p.slice(0, i);
-        if (dirs.has(parent) && !not.has(parent))
-            return true;
-    }
-    return false;
-}
-const LISTING_START = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\//;
-/**
- * The entries of a recorded listing: a name holding a line break spans lines, so a line that
- * does not start like a listing line continues the one before (as listing_diff reads it).
- */
-function listingEntries(recorded) {
-    const entries = [];
-    // Every line ends with a line break: the last one ends the listing.
-    const lines = recorded.split('\n');
-    if (lines.at(-1) === '')
-        lines.pop();
-    for (const line of lines) {
-        if (LISTING_START.test(line) || entries.length === 0)
-            entries.push(line);
-        else
-            entries[entries.length - 1] += `\n${line}`;
-    }
-    return entries.filter(e => e !== '');
-}
-/**
- * `recorded`: the listing written when the release was verified (list_tree's lines); `actual`:
- * the release now; `readyMtime`: the marker's time (seconds, as SFTP gives it); at most `max`
- * of each kind named, with the full counts. As listing_diff: what a new directory holds is new
- * with it (only the directory is named), and likewise for one that is gone; a file is named newer
- * only when it is neither added nor under a new directory.
- */
-function driftOf(recorded, actual, readyMtime, links, max = 50) {
-    const linked = linkedTest(links);
-    // A listing recorded before directory modes were listed (`d ./<path>`) is compared without
-    // them, rather than naming every directory as changed.
-    const modes = !/^d \.\//m.test(recorded);
-    const expected = new Map();
-    for (const line of listingEntries(recorded))
-        expected.set(line, (expected.get(line) ?? 0) + 1);
-    const added = [];
-    const addedPaths = new Set();
-    const addedDirs = new Set();
-    const fresh = [];
-    for (const entry of actual) {
-        const listed = listingLine(entry);
-        if (listed === undefined)
-            continue;
-        const line = modes ? listed : listed.replace(/^d [0-7]+ /, 'd ');
-        const isNewer = entry.attrs.type !== 'dir' && entry.attrs.mtime > readyMtime;
-        const count = expected.get(line) ?? 0;
-        if (!isNewer && count > 0) {
-            expected.set(line, count - 1);
-            continue;
-        }
-        if (linked(entry.path))
-            continue;
-        if (isNewer)
-            fresh.push(entry.path);
-        if (count > 0) {
-            expected.set(line, count - 1);
-            continue;
-        }
-        added.push({ line, path: entry.path });
-        addedPaths.add(entry.path);
-        if (entry.attrs.type === 'dir')
-            addedDirs.add(entry.path);
-    }
-    const missing = [];
-    const missingDirs = new Set();
-    for (const [line, count] of expected) {
-        const p = listingPath(line) ?? line;
-        if (count <= 0 || linked(p))
-            continue;
-        missing.push({ line, path: p, count });
-        if (line.startsWith('d '))
-            missingDirs.add(p);
-    }
-    const diff = { added: [], missing: [], newer: [] };
-    let [a, m, n] = [0, 0, 0];
-    for (const x of added) {
-        if (within(x.path, addedDirs, missingDirs))
-            continue;
-        a++;
-        if (a <= max)
-            diff.added.push(x.line);
-    }
-    for (const x of missing) {
-        if (within(x.path, missingDirs, addedDirs))
-            continue;
-        m += x.count;
-        if (diff.missing.length < max)
-            diff.missing.push(x.line);
-    }
-    for (const p of fresh) {
-        if (addedPaths.has(p) || within(p, addedDirs, missingDirs))
-            continue;
-        n++;
-        if (n <= max)
-            diff.newer.push(p);
-    }
-    diff.counts = [a, m, n];
-    return diff;
-}
-
-// EXTERNAL MODULE: ./build/bundle/js/server/sftp-layout.js
-var sftp_layout = __nccwpck_require__(4579);
-;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-inspect.js
-/**
- * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
- * what must be refused (before anything is written), create the layout, take the lock with
- * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
- * release directories, the release log, and the digest of the manifest the new release starts
- * from (its view is read when the plan needs it: see ServerSession's readBaseOverSftp).
- *
- * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
- * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
- * directories (real directories of the deploy user's that no other user may write to), and every
- * record within its limit (SERVER_LIMITS) and only as a regular file.
- *
- * Independent requests leave together: the whole phase is a few round trips.
- */
-
-
-
-
-
-
-
-
-
-
-const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy']);
-/** The layout's directories directly in the deploy directory, and in .atomic-deploy/. */
-const TOP_DIRS = ['releases', 'shared', 'cache', '.atomic-deploy'];
-const META_DIRS = ['manifests', 'revisions', 'tmp'];
-function refused(options, reason, foreign = [], dir = options.path) {
-    throw new errors/* DeployRefusedError */.Qr(`${options.label}: ${refusalMessage(reason, foreign, options.user, dir)}`);
-}
-/** The physical absolute form of `p`, which need not exist yet (its existing part is resolved). */
-async function resolvePath(files, p) {
-    let at = p;
-    const rest = [];
-    for (let i = 0; i < 256; i++) {
+async function pollHealth(url, timeoutSeconds, log, options = {}) {
+    const intervalMs = options.intervalMs ?? 2000;
+    const brokenLimit = options.brokenLimit ?? 3;
+    const deadline = Date.now() + timeoutSeconds * 1000;
+    const maxAttempts = Math.ceil((timeoutSeconds * 1000) / intervalMs) + 1;
+    let last = 'no answer';
+    let broken = 0;
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
+        const started = Date.now();
+        const remaining = deadline - started;
+        if (remaining <= 0 || options.signal?.aborted)
+            return { ok: false, last, attempts: attempt - 1, stoppedEarly: false, brokenInARow: broken };
         try {
-            return external_node_path_.posix.normalize(external_node_path_.posix.join(await files.realpath(at), ...rest));
+            const response = await fetch(url, {
+                redirect: 'follow',
+                cache: 'no-store',
+                signal: AbortSignal.any([
+                    AbortSignal.timeout(Math.min(10_000, remaining)),
+                    ...(options.signal ? [options.signal] : [])
+                ])
+            });
+            const status = `HTTP ${response.status}${response.statusText ? ` ${response.statusText}` : ''}`;
+            const success = response.status >= 200 && response.status < 300;
+            if (success && options.expect !== undefined) {
+                const body = await readBody(response.body, BODY_LIMIT);
+                if (body.includes(options.expect)) {
+                    log.info(`health check: ${url} answered ${status} with '${options.expect}' (attempt ${attempt})`);
+                    return {
+                        ok: true,
+                        last: status,
+                        attempts: attempt,
+                        stoppedEarly: false,
+                        brokenInARow: broken
+                    };
+                }
+                last = `${status} without '${options.expect}' in the body, which starts ${excerpt(body)}`;
+                broken++;
+            }
+            else {
+                await response.body?.cancel();
+                last = status;
+                if (success) {
+                    log.info(`health check: ${url} answered ${last} (attempt ${attempt})`);
+                    return { ok: true, last, attempts: attempt, stoppedEarly: false, brokenInARow: broken };
+                }
+                broken = isBrokenStatus(response.status) ? broken + 1 : 0;
+            }
         }
         catch (error) {
-            if (!(0,sftp_engine/* isMissing */.b2)(error) || at === '/' || at === '.')
-                throw error;
+            const cause = error.cause;
+            last = cause ? `${(0,errors/* messageOf */.bD)(error)} (${(0,errors/* messageOf */.bD)(cause)})` : (0,errors/* messageOf */.bD)(error);
+            broken = 0;
         }
-        const slash = at.lastIndexOf('/');
-        rest.unshift(slash < 0 ? at : at.slice(slash + 1));
-        at = slash < 0 ? '.' : slash === 0 ? '/' : at.slice(0, slash);
+        if (broken >= brokenLimit) {
+            log.info(`health check: ${url}: ${last} (attempt ${attempt}); ${broken} in a row: giving up`);
+            return { ok: false, last, attempts: attempt, stoppedEarly: true, brokenInARow: broken };
+        }
+        log.info(`health check: ${url}: ${last} (attempt ${attempt}); trying again`);
+        const wait = Math.min(intervalMs - (Date.now() - started), deadline - Date.now());
+        if (wait > 0)
+            await new Promise(resolve => setTimeout(resolve, wait));
     }
-    throw new Error(`${p}: too many missing components`);
+    return { ok: false, last, attempts: maxAttempts, stoppedEarly: false, brokenInARow: broken };
 }
-async function listOrUndefined(files, dir) {
-    try {
-        return await files.list(dir);
-    }
-    catch (error) {
-        if ((0,sftp_engine/* isMissing */.b2)(error))
-            return undefined;
-        throw error;
-    }
+/** Why a failed check failed, in one sentence. */
+function describeHealthFailure(url, timeoutSeconds, health, expect) {
+    if (health.stoppedEarly)
+        return `${url} answered like a broken app ${health.brokenInARow} times in a row (stopped before the ${timeoutSeconds}s timeout); last: ${health.last}`;
+    const wanted = expect === undefined ? '2xx' : `2xx with '${expect}' in the body`;
+    return `${url} did not answer ${wanted} within ${timeoutSeconds}s; last: ${health.last}`;
 }
-/** Who holds the lock. Its record is written right after the mkdir, so a moment is allowed. */
-async function lockOwner(files, layout) {
-    for (let attempt = 0; attempt < 5; attempt++) {
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/concurrency.js
+/**
+ * Run `work` over `items`, at most `limit` at a time, and wait for all of them: the barrier at
+ * the end of each phase. After a failure no new item starts (the group will abort anyway), but
+ * the ones in flight finish, so none is left half-way. Never throws: returns the failures.
+ */
+async function forEachLimited(items, limit, work, options = {}) {
+    const stopOnError = options.stopOnError ?? true;
+    const failures = [];
+    let next = 0;
+    const worker = async () => {
+        while (next < items.length) {
+            if (stopOnError && failures.length > 0)
+                return;
+            const item = items[next++];
+            try {
+                await work(item);
+            }
+            catch (error) {
+                failures.push({ item, error });
+            }
+        }
+    };
+    await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, worker));
+    return failures;
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-finish.js
+/**
+ * Phase 9 across servers, and the way out before it: finish (record, prune, unlock) everywhere,
+ * or abort (remove the prepared releases, release the locks) after a failure before the switch.
+ */
+
+
+/** Phase 9 everywhere; a failure here is reported but changes nothing live. */
+async function finishAll(run, plan) {
+    await run.deps.group('Prune and unlock', async () => {
+        const failures = await run.phase(run.sessions, 'finish', s => {
+            const { events, prune, spare } = plan(s);
+            return s.finish(events, prune, spare);
+        });
+        run.saveLocks();
+        for (const f of failures) {
+            f.item.log.warning(`finishing failed: ${(0,errors/* messageOf */.bD)(f.error)}. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
+        }
+    });
+}
+/** Remove prepared releases and release locks: the way out of any failure before the switch. */
+async function abortAll(run) {
+    await forEachLimited(run.sessions.filter(s => s.prepared !== undefined || s.lockToken !== undefined), run.settings.maxParallel, async (s) => {
         try {
-            const owner = await (0,sftp_layout/* readRecord */.aE)(files, layout.owner, server_data/* SERVER_LIMITS */.L_.ownerBytes);
-            if (owner !== undefined)
-                return owner.toString('utf8').trim();
+            await s.abort();
+            if (s.report.status === 'pending')
+                s.report.status = 'aborted';
         }
-        catch {
-            return undefined;
+        catch (error) {
+            s.log.warning(`cleanup failed: ${(0,errors/* messageOf */.bD)(error)}. The next deploy removes the incomplete release; 'mode: unlock' clears the lock.`);
         }
-        await new Promise(resolve => setTimeout(resolve, 100));
+    }, { stopOnError: false });
+    run.saveLocks();
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-state.js
+/**
+ * The state of a group run and the types its phases share: what the deploy needs from outside,
+ * what it returns, and how a failure of the whole group is reported.
+ */
+
+
+/** A failure of the whole group, with the servers that caused it. */
+class GroupError extends Error {
+    causes;
+    result;
+    name = 'GroupError';
+    constructor(message, causes, result) {
+        super(message);
+        this.causes = causes;
+        this.result = result;
     }
+}
+function describeFailures(failures, what) {
+    const lines = failures.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`);
+    return `${what} on ${failures.length} server${failures.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
+}
+/**
+ * What the run of one action step against a group of servers learns on the way, and the helpers
+ * every phase across servers uses (a phase with its barrier, failing the group, the locks held).
+ * Each phase's logic is in its own module beside this one; GroupRun sequences them.
+ */
+class GroupState {
+    settings;
+    deps;
+    sessions = [];
+    rolledBack = false;
+    releaseId;
+    constructor(settings, deps) {
+        this.settings = settings;
+        this.deps = deps;
+    }
+    /**
+     * The outputs describe what is live after the step: the new release once switched, otherwise
+     * (a failure, a revert, a rollback after a failed health check, a dry run) the release that
+     * was live before.
+     */
+    result() {
+        const first = this.sessions[0];
+        const live = first?.switchedTo ?? first?.liveRelease;
+        return {
+            releaseId: live,
+            releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
+            previousReleaseId: first?.liveRelease,
+            ...(this.settings.dryRun && this.releaseId ? { plannedReleaseId: this.releaseId } : {}),
+            rolledBack: this.rolledBack,
+            sessions: this.sessions
+        };
+    }
+    fail(message, causes) {
+        throw new GroupError(message, causes, this.result());
+    }
+    checkAborted() {
+        if (this.deps.signal.aborted)
+            throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
+    }
+    /** Run one phase on the given sessions with the parallel limit; a barrier. */
+    async phase(sessions, phase, work, limit = this.settings.maxParallel) {
+        const failures = await forEachLimited(sessions, limit, s => s.timed(phase, () => work(s)));
+        for (const f of failures) {
+            f.item.report.status = 'failed';
+            f.item.report.error = (0,errors/* messageOf */.bD)(f.error).replace(`${f.item.label}: `, '');
+        }
+        return failures;
+    }
+    /** Record failures in the servers' reports, as phase() does. */
+    markFailed(failures) {
+        for (const f of failures) {
+            f.item.report.status = 'failed';
+            f.item.report.error = (0,errors/* messageOf */.bD)(f.error).replace(`${f.item.label}: `, '');
+        }
+        return failures;
+    }
+    saveLocks() {
+        this.deps.saveLocks(this.sessions
+            .filter(s => s.lockToken !== undefined)
+            .map(s => ({ server: s.server, deployDir: s.deployDir, token: s.lockToken })));
+    }
+    close() {
+        for (const s of this.sessions)
+            s.host.close();
+    }
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-switch.js
+/**
+ * Phase 7 across servers: the switch. Every server's `current` is swapped at once; if any
+ * switch fails, the servers that switched (or may have) are switched back.
+ */
+
+
+
+
+/**
+ * Phase 7: switch every server at once. If any switch fails, the ones that switched go back to
+ * what they had, and the new releases are removed.
+ */
+async function switchAll(run, target, title) {
+    await run.deps.group(title, async () => {
+        run.checkAborted();
+        const failures = await run.phase(run.sessions, 'switch', async (s) => {
+            await s.switchTo(target(s));
+            s.log.info(`current -> releases/${target(s)}`);
+        }, run.sessions.length);
+        if (failures.length > 0) {
+            // Servers that switched, and those whose answer was lost and may have, go back.
+            const reverted = await revert(run, run.sessions.filter(s => s.switchedTo !== undefined || s.switchUncertain !== undefined));
+            await abortAll(run);
+            run.fail(`${describeFailures(failures, 'Switch failed')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'No server had switched.'}`, failures.map(f => f.error));
+        }
+    });
+}
+/** Point switched servers back to the release they had before. Returns the labels reverted. */
+async function revert(run, sessions) {
+    const reverted = [];
+    await forEachLimited(sessions, sessions.length, async (s) => {
+        if (!s.host.connected) {
+            // The connection dropped mid-switch: a new one finds out, and puts current back.
+            s.host.close();
+            s.host = await run.deps.connect(s.server);
+        }
+        if (s.liveRelease !== undefined) {
+            // Safe whether or not the failed switch happened: it points current at the old release.
+            await s.switchTo(s.liveRelease);
+        }
+        else {
+            // First deploy: there was no current link, and there is none again.
+            await s.removeCurrent();
+        }
+        s.switchedTo = undefined;
+        s.switchUncertain = undefined;
+        reverted.push(s.label);
+        s.log.info(`switched back to ${s.liveRelease ?? '(no release)'}`);
+    }, { stopOnError: false }).then(failures => {
+        for (const f of failures) {
+            const id = f.item.switchedTo ?? f.item.switchUncertain;
+            f.item.log.warning(`could not switch back: ${(0,errors/* messageOf */.bD)(f.error)}. current may still point to releases/${id}; check it, and use 'mode: rollback' once the server is reachable.`);
+        }
+    });
+    return reverted;
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-after-switch.js
+/**
+ * Phase 8 across servers: after-switch on every server, then the health check; when they fail,
+ * the automatic rollback to what was live before (switchBack), which gets the same checks.
+ */
+
+
+
+
+/**
+ * The checks a release gets once it is live, whether a deploy or a rollback put it there: the
+ * hook on every server (with RELEASE_ID set to the release now live there), then the health
+ * check. Undefined when everything passed.
+ */
+async function checkLive(run, sessions, hook, live, previous, restoring) {
+    const { settings } = run;
+    if (sessions.length === 0)
+        return undefined;
+    const what = [...new Set(sessions.map(live))].join(', ');
+    let failure;
+    if (hook) {
+        const title = restoring ? `After rollback: ${hook.name} in ${what}` : 'After switch';
+        await run.deps.group(title, async () => {
+            const failures = await run.phase(sessions, 'after-switch', s => s.afterSwitch(hook.script, live(s), previous(s), hook.name));
+            if (failures.length > 0)
+                failure = {
+                    message: describeFailures(failures, `${hook.name} failed`),
+                    causes: failures.map(f => f.error)
+                };
+        });
+    }
+    if (failure === undefined && settings.healthCheckUrl) {
+        const url = settings.healthCheckUrl;
+        await run.deps.group(restoring ? `Health check of ${what}` : 'Health check', async () => {
+            const started = Date.now();
+            const health = await pollHealth(url, settings.healthCheckTimeout, run.deps.log, {
+                signal: run.deps.signal,
+                expect: settings.healthCheckExpect
+            });
+            for (const s of sessions)
+                s.report.phases['health-check'] =
+                    (s.report.phases['health-check'] ?? 0) + Date.now() - started;
+            if (!health.ok) {
+                const message = `Health check failed: ${describeHealthFailure(url, settings.healthCheckTimeout, health, settings.healthCheckExpect)}.`;
+                failure = { message, causes: [new Error(message)] };
+            }
+        });
+    }
+    return failure;
+}
+/** The hook a release restored by a rollback gets: after-rollback, or else after-switch. */
+function rollbackHook(run) {
+    const { afterRollback, afterSwitch } = run.settings;
+    if (afterRollback)
+        return { name: 'after-rollback', script: afterRollback };
+    if (afterSwitch)
+        return { name: 'after-switch', script: afterSwitch };
     return undefined;
 }
 /**
- * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
- * had its chance. Only reads, so they may go out before it is known that they are needed.
+ * A release that was live and failed its checks: switch every server back to the release it
+ * had before this step, give that release the same checks, and record the failed one so it is
+ * never a rollback target. Always ends in a GroupError that says what is live now.
  */
-function firstReads(files, path) {
-    return Promise.allSettled([
-        resolvePath(files, path),
-        listOrUndefined(files, path),
-        files.readlink(`${path}/current`),
-        files.lstat(`${path}/.`)
-    ]);
-}
-async function inspectOverSftp(files, options) {
-    if (!files.abilities.posixRename) {
-        throw new errors/* DeployRefusedError */.Qr(`${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`);
-    }
-    const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path));
-    return inspected(files, options, resolved, top, link, self);
-}
-/** Server data that fails validation: the error names the server. */
-function checked(options, read) {
-    try {
-        return read();
-    }
-    catch (error) {
-        if (error instanceof errors/* ServerDataError */.Sy)
-            throw new errors/* ServerDataError */.Sy(`${options.label}: ${error.message}`);
-        throw error;
-    }
-}
-async function inspected(files, options, resolved, top, link, self) {
-    const input = options.path;
-    if (resolved.status === 'rejected') {
-        refused(options, `access cannot resolve ${(0,server_data/* shown */.SP)(input)}: ${(0,errors/* messageOf */.bD)(resolved.reason)}`);
-    }
-    // Every later step gets this path, as inspect.sh's `path` line: one with a line break is
-    // refused there, and so here; then the same checks as that line's (resolvedDeployDir).
-    if (/[\r\n]/.test(resolved.value))
-        refused(options, 'layout the deploy path resolves to a name that contains a newline');
-    const D = checked(options, () => (0,server_data/* resolvedDeployDir */.DJ)(resolved.value, input));
-    const layout = (0,sftp_layout/* layoutOf */.aH)(D);
-    const problem = (0,system_directories/* systemDirectoryProblem */.k)(D);
-    if (problem)
-        refused(options, `system ${problem.replace(/'/g, '')}`);
-    let entries;
-    if (top.status === 'rejected') {
-        const attrs = await files.lstat(D).catch(() => undefined);
-        if (attrs && attrs.type !== 'dir')
-            refused(options, `notdir ${D} exists and is not a directory`);
-        const code = top.reason instanceof sftp_engine/* SftpError */.G3 ? top.reason.code : undefined;
-        if (code === sftp_engine/* SftpStatus */.YQ.PERMISSION_DENIED)
-            refused(options, `access cannot enter ${D}`);
-        throw top.reason;
-    }
-    else
-        entries = top.value;
-    const byName = new Map((entries ?? []).map(e => [e.name, e]));
-    if (entries && !byName.has('.atomic-deploy')) {
-        // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
-        const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => (0,server_data/* shown */.SP)(e.name));
-        if (foreign.length > 0)
-            refused(options, `foreign ${D} holds files that are not a deploy layout`, foreign);
-    }
-    // The deploy directory may belong to another user (root, say), but no user may write to it
-    // but its owner: every entry could be swapped.
-    if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
-        refused(options, `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`);
-    // The layout's directories, as far as can be told before the lock (the owner once it is ours);
-    // where one is a symlink, the refusal says where it points.
-    const targets = await symlinkTargets(files, D, TOP_DIRS, byName);
-    const layoutProblem = (uid) => {
-        for (const name of TOP_DIRS) {
-            const e = byName.get(name);
-            const why = (0,sftp_layout/* layoutDirProblem */.Bo)(name, e?.attrs, { uid, user: options.user }, {
-                ...(e?.owner ? { owner: e.owner } : {}),
-                ...(targets.has(name) ? { target: targets.get(name) } : {})
-            });
-            if (why !== undefined)
-                return why;
-        }
-        return undefined;
-    };
-    const early = layoutProblem(undefined);
-    if (early !== undefined)
-        refused(options, `layout ${early}`);
-    const currentEntry = byName.get('current');
-    if (currentEntry && currentEntry.attrs.type !== 'symlink')
-        refused(options, `layout ${D}/current exists and is not a symlink`);
-    // What current points to, checked before anything is written (again under the lock below).
-    const before = currentEntry && link.status === 'fulfilled'
-        ? checked(options, () => (0,server_data/* liveReleaseOf */.xC)(link.value, D))
-        : undefined;
-    const switchLinks = (entries ?? [])
-        .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
-        .map(e => e.name);
-    const tooLarge = new Map();
-    // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
-    // what is read is read under the lock (a lock held by another run makes them moot).
-    const locking = options.lock
-        ? takeLock(files, options, layout, entries, byName, layoutProblem)
-        : Promise.resolve(undefined);
-    locking.catch(() => undefined);
-    // The starting point's manifest (and the drift check), read beside the rest: of the release
-    // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
-    // are read again).
-    const earlyRecords = entries
-        ? liveRecords(files, options, layout, byName, before, tooLarge)
-        : Promise.resolve({});
-    earlyRecords.catch(() => undefined);
-    const read = recordReader(files, tooLarge);
-    const state = Promise.all([
-        currentEntry || options.lock
-            ? files.readlink(layout.current).catch(error => {
-                if ((0,sftp_engine/* isMissing */.b2)(error))
-                    return undefined;
-                throw error;
+async function switchBack(run, failed, failure) {
+    const { settings } = run;
+    const switched = run.sessions.filter(s => s.switchedTo !== undefined);
+    const reverted = await run.deps.group('Roll back', () => revert(run, switched));
+    run.rolledBack = reverted.length > 0;
+    const restored = switched.filter(s => s.switchedTo === undefined && s.liveRelease !== undefined);
+    const restoredIds = [...new Set(restored.map(s => s.liveRelease))].join(', ');
+    const restoreFailure = await checkLive(run, restored, rollbackHook(run), s => s.liveRelease, failed, true);
+    const deploying = settings.mode === 'deploy';
+    await finishAll(run, s => {
+        const id = failed(s);
+        // Where switching back failed, the failed release is still live.
+        if (s.switchedTo !== undefined)
+            return { events: [['live', id]], prune: [] };
+        // A release that mode: rollback went back to passed its checks when it was live before:
+        // failing them now is more likely something it depends on (a database, a cache warming
+        // up) than its code. It keeps its state and its place, so running mode: rollback again
+        // retries it; and, as after any rollback, nothing is pruned.
+        if (!deploying)
+            return { events: [], prune: [] };
+        const events = [
+            ['live', id],
+            ['fail', id]
+        ];
+        if (s.liveRelease === undefined)
+            return { events, prune: [] };
+        events.push(['live', s.liveRelease]);
+        // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
+        // good releases are left for the next successful deploy to prune. The failed release is
+        // this run's: its start and ready are on the server, not in the log read at inspect.
+        return {
+            events,
+            prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
+                const state = s.releaseState(old);
+                return state === 'failed' || state === 'rolled-back';
             })
-            : Promise.resolve(undefined),
-        entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
-        entries ? read('log', layout.log, server_data/* SERVER_LIMITS */.L_.logBytes) : Promise.resolve(undefined),
-        entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
-    ]);
-    state.catch(() => undefined);
-    await locking;
-    const [current, releaseList, log, metaList] = await state;
-    // The rest of the layout's directories, before anything is written into them.
-    const metaByName = new Map((metaList ?? []).map(e => [e.name, e]));
-    const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName);
-    for (const name of META_DIRS) {
-        const e = metaByName.get(name);
-        const why = (0,sftp_layout/* layoutDirProblem */.Bo)(`.atomic-deploy/${name}`, e?.attrs, { uid: lockUid.get(options), user: options.user }, {
-            ...(e?.owner ? { owner: e.owner } : {}),
-            ...(metaTargets.has(name) ? { target: metaTargets.get(name) } : {})
-        });
-        if (why !== undefined)
-            refused(options, `layout ${why}`);
-    }
-    const liveRelease = current === undefined ? undefined : checked(options, () => (0,server_data/* liveReleaseOf */.xC)(current, D));
-    // Only names that are release ids, and only real directories (sftp-server lists with lstat).
-    const releaseDirs = (0,server_data/* releaseDirectories */.RW)((releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name));
-    const records = await (liveRelease === before
-        ? earlyRecords
-        : liveRecords(files, options, layout, byName, liveRelease, tooLarge));
-    return {
-        deployDir: D,
-        ...(current !== undefined ? { current } : {}),
-        ...(liveRelease !== undefined ? { liveRelease } : {}),
-        releaseDirs,
-        ...(log ? { log } : {}),
-        tooLarge,
-        ...records,
-        metaNames: (metaList ?? []).map(e => e.name),
-        switchLinks
-    };
-}
-/** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
-const DIGEST_BYTES = 128;
-/**
- * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
- * the inspect script reports it (`toolarge <name> <bytes>`).
- */
-function recordReader(files, tooLarge) {
-    return async (name, file, limit) => {
-        try {
-            return await (0,sftp_layout/* readRecord */.aE)(files, file, limit);
-        }
-        catch (error) {
-            if (!(error instanceof sftp_engine/* TooLargeError */.qB))
-                throw error;
-            tooLarge.set(name, error.size);
-            return undefined;
-        }
-    };
-}
-/** Where those of `names` in `dir` that are symlinks point (read only when there are some). */
-async function symlinkTargets(files, dir, names, byName) {
-    const links = names.filter(n => byName.get(n)?.attrs.type === 'symlink');
-    const read = await Promise.all(links.map(n => files.readlink(`${dir}/${n}`).catch(() => undefined)));
-    return new Map(links.flatMap((n, i) => (read[i] === undefined ? [] : [[n, read[i]]])));
-}
-/** What the plan and the drift check need of the starting point and of the live release `id`. */
-async function liveRecords(files, options, layout, byName, id, tooLarge) {
-    const cache = options.reuse === 'cache' && byName.has('cache');
-    const read = recordReader(files, tooLarge);
-    const nothing = Promise.resolve(undefined);
-    const { manifestBytes, linksBytes } = server_data/* SERVER_LIMITS */.L_;
-    // Only the digest of the starting point's manifest: the same as the source's, and nothing
-    // more of it crosses the wire (a deploy with nothing changed); its view is read otherwise.
-    const base = !options.plans
-        ? undefined
-        : cache
-            ? { stem: layout.cacheStem, old: layout.cacheManifest }
-            : options.reuse === 'previous' && id !== undefined
-                ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
-                : undefined;
-    const [digest, links, pending, hooked, drift] = await Promise.all([
-        base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
-        id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
-        cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
-        // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
-        // inspect.sh reads it.
-        id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
-        options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
-    ]);
-    return {
-        ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
-        ...(links ? { links } : {}),
-        ...(pending ? { pending } : {}),
-        ...(hooked ? { hooked } : {}),
-        ...(drift ?? {})
-    };
-}
-/**
- * The live release against what its deploy recorded: its listing when verified and the marker
- * made when it became ready (a release made before these records existed, or a listing over its
- * limit: unknown).
- */
-async function driftCheck(files, layout, id, read) {
-    const [listing, ready, links] = await Promise.all([
-        read('listing', layout.listing(id), server_data/* SERVER_LIMITS */.L_.listingBytes),
-        files.lstat(layout.ready(id)),
-        read('links', layout.links(id), server_data/* SERVER_LIMITS */.L_.linksBytes)
-    ]);
-    if (!listing || ready?.type !== 'file')
-        return { drift: 'unknown' };
-    const recorded = listing.toString('utf8');
-    // The directories the release had, listed all at once (the walk confirms each one).
-    const hints = recorded
-        .split('\n')
-        .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
-        .filter((p) => p !== undefined);
-    const now = await (0,sftp_tree/* walkTree */.Ir)(files, layout.release(id), { hints });
-    // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
-    // only names paths that are not the release's own, so none are taken as such.
-    let linked;
-    try {
-        linked = (0,server_data/* parseLinkList */.KK)(links ?? Buffer.alloc(0), layout.links(id));
-    }
-    catch {
-        linked = [];
-    }
-    return { drift: driftOf(recorded, now, ready.mtime, linked) };
-}
-/** The deploy user's id, learned from the lock each inspection made (see takeLock). */
-const lockUid = new WeakMap();
-/**
- * Create what the layout lacks, then `mkdir .atomic-deploy/lock` and learn the deploy user's id
- * from it (SFTP has no getuid: the directory this run just made is the user's own). With it, the
- * layout's directories are checked for their owner before anything else is written; a refusal
- * then takes back what this run made. Returns once the lock is ours and its owner record written.
- */
-async function takeLock(files, options, layout, entries, byName, layoutProblem) {
-    const D = layout.dir;
-    const held = async () => {
-        const there = await files.lstat(layout.lock).catch(() => undefined);
-        if (!there)
-            refused(options, `permission user ${options.user} cannot write to ${D}`, [], D);
-        throw new errors/* LockHeldError */.Rk(`${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`);
-    };
-    const made = [];
-    if (!byName.has('.atomic-deploy')) {
-        // The deploy directory and any missing parents, shallowest first, then the metadata
-        // directory (private, as the shell scripts make it).
-        const missing = [];
-        if (!entries) {
-            const ancestors = [];
-            for (let at = D; at !== '/' && at !== ''; at = external_node_path_.posix.dirname(at))
-                ancestors.unshift(at);
-            const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)));
-            ancestors.forEach((a, i) => {
-                if (!found[i])
-                    missing.push(a);
-            });
-        }
-        try {
-            // mkdir -p: another deploy starting at the same moment may make them first.
-            if (missing.length > 0)
-                await ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir);
-            await files.mkdir(layout.meta, sftp_layout/* MODES */.FN.privateDir);
-            made.push(layout.meta);
-        }
-        catch (error) {
-            const there = await files.lstat(layout.meta).catch(() => undefined);
-            if (there?.type !== 'dir')
-                refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
-        }
-    }
-    const [lock, mine] = await Promise.allSettled([
-        files.mkdir(layout.lock, sftp_layout/* MODES */.FN.privateDir),
-        files.lstat(layout.lock)
-    ]);
-    if (lock.status === 'rejected') {
-        const error = lock.reason;
-        if (!(error instanceof sftp_engine/* SftpError */.G3) || error.code === undefined)
-            throw error;
-        return held();
-    }
-    const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined;
-    if (uid !== undefined && uid >= 0)
-        lockUid.set(options, uid);
-    const why = layoutProblem(uid);
-    if (why !== undefined) {
-        // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
-        await files.rmdir(layout.lock).catch(() => undefined);
-        for (const dir of made.reverse())
-            await files.rmdir(dir).catch(() => undefined);
-        refused(options, `layout ${why}`);
-    }
-    options.onLocked?.(D);
-    const missing = ['releases', 'shared'].filter(n => !byName.has(n)).map(n => `${D}/${n}`);
-    await Promise.all([
-        // The owner record, private like every record; the metadata directory private too, as the
-        // shell scripts leave it (`chmod 700` on every lock).
-        files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
-            mode: sftp_layout/* MODES */.FN.privateFile,
-            temporaryDir: layout.lock
-        }),
-        files.setMode(layout.meta, sftp_layout/* MODES */.FN.privateDir),
-        missing.length > 0 ? ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir) : undefined
-    ]).catch(error => {
-        if (error instanceof sftp_engine/* SftpError */.G3 && error.code !== undefined)
-            refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
-        throw error;
+        };
     });
+    for (const s of run.sessions) {
+        s.report.status = s.switchedTo === undefined ? 'rolled-back' : 'failed';
+        s.report.error ??= failure.message;
+    }
+    const back = restored.length > 0
+        ? `Rolled back to ${restoredIds} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}`
+        : reverted.length > 0
+            ? `Switched back on ${reverted.length} server${reverted.length === 1 ? '' : 's'}: there was no release before, so current was removed`
+            : 'Could not switch back on any server';
+    const checks = [
+        ...(rollbackHook(run) ? [rollbackHook(run)?.name] : []),
+        ...(settings.healthCheckUrl ? ['the health check'] : [])
+    ].join(' and ');
+    const after = restoreFailure
+        ? `\nRelease ${restoredIds} fails its checks too after the rollback: ${restoreFailure.message}\nThe site may be down: check the servers, then deploy a fix or pick a release with 'mode: rollback' and 'rollback-to'.`
+        : restored.length > 0 && checks !== ''
+            ? `; ${restoredIds} passed ${checks}.`
+            : '.';
+    const retry = deploying
+        ? ''
+        : `\n${[...new Set(run.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`;
+    run.fail(`${failure.message}\n${back}${after}${retry}`, [
+        ...failure.causes,
+        ...(restoreFailure?.causes ?? [])
+    ]);
+}
+/** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
+async function afterSwitchAndHealth(run, releaseId) {
+    const { settings } = run;
+    const hook = settings.afterSwitch
+        ? { name: 'after-switch', script: settings.afterSwitch }
+        : undefined;
+    const failure = await checkLive(run, run.sessions, hook, () => releaseId, s => s.liveRelease, false);
+    if (failure === undefined)
+        return;
+    if (!settings.rollbackOnFailure) {
+        await finishAll(run, () => ({ events: [['live', releaseId]], prune: [] }));
+        for (const s of run.sessions) {
+            s.report.status = 'failed';
+            s.report.error ??= failure.message;
+        }
+        run.fail(`${failure.message}\nrollback-on-failure is false: release ${releaseId} stays live.`, failure.causes);
+    }
+    await switchBack(run, () => releaseId, failure);
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/release/compact-manifest.js
+// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 2 modules
+var remote_scripts = __nccwpck_require__(4200);
+// EXTERNAL MODULE: ./build/bundle/js/server/script-output.js
+var script_output = __nccwpck_require__(2738);
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-after-switch.js
 /**
- * The manifest as the server keeps it: one line per entry, which POSIX tools can sort, join and
- * rewrite, so a deploy sends only what changed and the server puts the new manifest together.
- *
- * A line is `<path> <type> <mode> <size> <extra>`, fields separated by one space:
- * - path: relative, '/'-separated, escaped (below);
- * - type: `f` file, `d` directory, `l` symlink;
- * - mode: a file's deployed permission bits in octal, as `find -printf %m` prints them (no
- *   leading 0); `777` for a symlink; `-` for a directory, whose mode the server's umask decides
- *   (a directory whose mode changed in the source is no change to deploy, so its line must not
- *   change either: the manifest the server puts together would no longer be the source's);
- * - size: bytes of a file, bytes of a symlink's target, 0 for a directory;
- * - extra: a file's sha256 (64 hex digits), a symlink's target (escaped), `-` for a directory.
- *
- * Escaping keeps a line one line and a field one field: `\` becomes `\\`, a line feed `\n`, a
- * carriage return `\r`, a tab `\t`, a space `\s`. Nothing else is special, so a name's other
- * bytes (UTF-8 included) stay as they are.
- *
- * The manifest file holds the lines sorted bytewise (`LC_ALL=C sort`), each ending in a line
- * feed; its digest is the sha256 of those bytes. Both sides compute it: the runner from the
- * source, the server from the file it assembled (the live manifest less what changed, plus
- * what the runner sent), and a deploy goes on only when they agree.
- *
- * The view is what the next deploy downloads to plan against: the same lines with a file's
- * sha256 cut to its first 16 hex digits (64 bits), about a quarter of the bytes once gzipped. A
- * changed file is taken for unchanged only if its path, mode and size are the same and those 64
- * bits of its digest too (a chance of 2^-64 per changed file); the verification before the
- * switch then still compares every path's type, size and mode, and the uploaded files' sha256.
+ * Phase 8 on one server: the hook that runs in the release once it is live (after-switch, or
+ * after-rollback for a release a rollback restored). The health check runs from the runner
+ * (src/deploy/health-check.ts).
  */
 
 
 
-/** Hex digits of a file's sha256 kept in the view. */
-const VIEW_DIGITS = 16;
-function escapeField(text) {
-    return text.replace(/[\\\n\r\t ]/g, c => c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : '\\s');
-}
-/** The inverse of escapeField; undefined for a text escapeField cannot have made. */
-function unescapeField(text) {
-    let out = '';
-    for (let i = 0; i < text.length; i++) {
-        const c = text[i];
-        if (c === ' ' || c === '\n' || c === '\r' || c === '\t')
-            return undefined;
-        if (c !== '\\') {
-            out += c;
-            continue;
-        }
-        const next = text[++i];
-        if (next === '\\')
-            out += '\\';
-        else if (next === 'n')
-            out += '\n';
-        else if (next === 'r')
-            out += '\r';
-        else if (next === 't')
-            out += '\t';
-        else if (next === 's')
-            out += ' ';
-        else
-            return undefined;
-    }
-    return out;
-}
-/** An entry's line, without the line feed. */
-function manifestLine(e) {
-    const path = escapeField(e.path);
-    switch (e.type) {
-        case 'file':
-            return `${path} f ${e.mode.toString(8)} ${e.size} ${e.sha256 ?? ''}`;
-        case 'dir':
-            return `${path} d - 0 -`;
-        case 'symlink':
-            return `${path} l 777 ${e.size} ${escapeField(e.target ?? '')}`;
-    }
-}
-/** Lines in the manifest file's order: bytewise, as `LC_ALL=C sort` orders them. */
-function sortLines(lines) {
-    return lines.sort(compareNames);
-}
-/** The manifest file of `entries`, and its digest. */
-function compactManifest(entries) {
-    const lines = sortLines(entries.map(manifestLine));
-    const pieces = [];
-    let chunk = '';
-    for (const line of lines) {
-        chunk += `${line}\n`;
-        if (chunk.length >= 65_536) {
-            pieces.push(Buffer.from(chunk));
-            chunk = '';
-        }
-    }
-    pieces.push(Buffer.from(chunk));
-    const text = Buffer.concat(pieces);
-    return { text, digest: (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex') };
-}
 /**
- * The view of a manifest file's bytes: each file's sha256 cut to VIEW_DIGITS hex digits, the
- * rest as it is (what lib/manifest.sh's manifest_view makes on the server, byte for byte).
+ * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
+ * `previous` as the release that was live before it.
  */
-function manifestView(text) {
-    const lines = text.toString('utf8').split('\n');
-    for (let i = 0; i < lines.length; i++) {
-        const line = lines[i];
-        const last = line.lastIndexOf(' ');
-        // `<path> f <mode> <size> <sha256>`: the type is the second field.
-        if (last > 0 && line.slice(line.indexOf(' '), line.indexOf(' ') + 3) === ' f ')
-            lines[i] = line.slice(0, last + 1 + VIEW_DIGITS);
+async function afterSwitch(s, script, id, previous, name = 'after-switch') {
+    if (s.access === 'sftp')
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${name} needs a shell on the server`);
+    const env = s.hookEnv(id);
+    env.PREVIOUS_RELEASE_ID = previous ?? '';
+    env.PREVIOUS_RELEASE_PATH = previous ? `${s.deployDir}/releases/${previous}` : '';
+    const { result, output } = await s.script((0,remote_scripts/* hookScript */.Z4)({
+        deployDir: s.deployDir,
+        releaseId: id,
+        name,
+        script,
+        env,
+        umask: s.contentUmask
+    }));
+    const exit = (0,script_output/* value */.Uq)(output, 'hook-exit');
+    if (result.code !== 0) {
+        throw new errors/* RemoteCommandError */.at(`${s.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`, result.code, result.stderrTail);
     }
-    return Buffer.from(lines.join('\n'));
-}
-/** Manifest lines of `entries`, sorted, as one buffer (for the part of a manifest a deploy sends). */
-function manifestText(entries) {
-    return compactManifest(entries).text;
-}
-/** A view or manifest read back from a server did not parse: the reason, naming the line. */
-class ViewError extends Error {
-    name = 'ViewError';
-}
-/**
- * Parse a view (or a manifest: full digests are taken as they are) read back from a server. It
- * is checked as any manifest is: every line well formed, paths relative without '..', '.' or
- * empty segments, no path twice, every path's parent a directory of it (so a plan made from it
- * never writes beneath a symlink or a file). Files carry at least VIEW_DIGITS hex digits.
- */
-function parseView(data) {
-    const text = data.toString('utf8');
-    const lines = text.split('\n');
-    if (lines.at(-1) === '')
-        lines.pop();
-    const entries = [];
-    const seen = new Set();
-    const directories = new Set();
-    lines.forEach((line, index) => {
-        const bad = (why) => new ViewError(`line ${index + 1} ${why}: '${line.slice(0, 120)}'`);
-        const fields = line.split(' ');
-        if (fields.length !== 5)
-            throw bad('does not have five fields');
-        const [rawPath, type, modeText, sizeText, extra] = fields;
-        const path = unescapeField(rawPath);
-        if (path === undefined)
-            throw bad('has a path that is not escaped as expected');
-        // The same rule as for every path read back from a server (a name may hold a line break).
-        const problem = (0,server_data/* relativePathProblem */.BE)(path, { newline: true });
-        if (problem)
-            throw bad(`has a path that is not inside the release: ${problem}`);
-        if (seen.has(path))
-            throw bad('repeats a path');
-        seen.add(path);
-        if (type === 'd' ? modeText !== '-' : !/^[0-7]{1,4}$/.test(modeText))
-            throw bad(type === 'd' ? 'is a directory with a mode' : 'has a mode that is not octal');
-        if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText))
-            throw bad('has a size that is not a number');
-        // A directory's mode is the server's: the plan never compares it.
-        const mode = type === 'd' ? 0 : parseInt(modeText, 8);
-        const size = Number(sizeText);
-        if (!Number.isSafeInteger(size))
-            throw bad('has a size out of range');
-        if (type === 'f') {
-            if (!new RegExp(`^[0-9a-f]{${VIEW_DIGITS},64}$`).test(extra))
-                throw bad('has no sha256 digits');
-            entries.push({ path, type: 'file', mode, size, mtime: 0, sha256: extra });
-        }
-        else if (type === 'd') {
-            if (extra !== '-')
-                throw bad('is a directory with something after its size');
-            directories.add(path);
-            entries.push({ path, type: 'dir', mode, size: 0, mtime: 0 });
-        }
-        else if (type === 'l') {
-            const target = unescapeField(extra);
-            if (target === undefined || target === '' || target.includes('\0'))
-                throw bad('has an invalid symlink target');
-            if (Buffer.byteLength(target) !== size)
-                throw bad('has a target whose length is not its size');
-            entries.push({ path, type: 'symlink', mode: 0o777, size, mtime: 0, target });
-        }
-        else {
-            throw bad(`has an unknown type '${type}'`);
-        }
-    });
-    entries.forEach(entry => {
-        const slash = entry.path.lastIndexOf('/');
-        if (slash > 0 && !directories.has(entry.path.slice(0, slash)))
-            throw new ViewError(`${entry.path} lies beneath a path that is not a directory in it`);
-    });
-    // The plan wants parents before their children: entries by depth, in file order within one.
-    const byDepth = [];
-    for (const entry of entries) {
-        let depth = 0;
-        for (let i = entry.path.indexOf('/'); i >= 0; i = entry.path.indexOf('/', i + 1))
-            depth++;
-        (byDepth[depth] ??= []).push(entry);
-    }
-    return byDepth.flat();
+    s.log.info(`${name} exited with status ${exit?.split(' ')[1] ?? '0'} (release ${id})`);
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/progress.js
-
-/**
- * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
- * file still reports as it goes) and never after it is done.
- */
-class UploadProgress {
-    log;
-    totalFiles;
-    totalBytes;
-    intervalMs;
-    files = 0;
-    bytes = 0;
-    timer;
-    constructor(log, totalFiles, totalBytes, intervalMs = 3000) {
-        this.log = log;
-        this.totalFiles = totalFiles;
-        this.totalBytes = totalBytes;
-        this.intervalMs = intervalMs;
-    }
-    start() {
-        this.timer = setInterval(() => this.log.info(this.line()), this.intervalMs);
-        this.timer.unref();
-        return this;
-    }
-    stop() {
-        clearInterval(this.timer);
-        this.timer = undefined;
-    }
-    line() {
-        const percent = this.totalBytes > 0 ? Math.min(100, Math.floor((this.bytes / this.totalBytes) * 100)) : 100;
-        return `upload ${percent}%: ${formatCount(this.files)} of ${formatCount(this.totalFiles)} files, ${formatBytes(this.bytes)} of ${formatBytes(this.totalBytes)}`;
-    }
-}
-
-// EXTERNAL MODULE: ./build/bundle/js/server/removal-guard.js
-var removal_guard = __nccwpck_require__(4145);
 // EXTERNAL MODULE: external "node:stream"
 var external_node_stream_ = __nccwpck_require__(7075);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/archive-stream.js
@@ -57466,6 +56321,364 @@ function adaptLevel(gzip, link, onChange) {
     const stop = () => clearInterval(timer);
     gzip.once('end', stop).once('close', stop).once('error', stop);
     return stop;
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/server-data.js
+var server_data = __nccwpck_require__(2959);
+;// CONCATENATED MODULE: ./build/bundle/js/release/compact-manifest.js
+/**
+ * The manifest as the server keeps it: one line per entry, which POSIX tools can sort, join and
+ * rewrite, so a deploy sends only what changed and the server puts the new manifest together.
+ *
+ * A line is `<path> <type> <mode> <size> <extra>`, fields separated by one space:
+ * - path: relative, '/'-separated, escaped (below);
+ * - type: `f` file, `d` directory, `l` symlink;
+ * - mode: a file's deployed permission bits in octal, as `find -printf %m` prints them (no
+ *   leading 0); `777` for a symlink; `-` for a directory, whose mode the server's umask decides
+ *   (a directory whose mode changed in the source is no change to deploy, so its line must not
+ *   change either: the manifest the server puts together would no longer be the source's);
+ * - size: bytes of a file, bytes of a symlink's target, 0 for a directory;
+ * - extra: a file's sha256 (64 hex digits), a symlink's target (escaped), `-` for a directory.
+ *
+ * Escaping keeps a line one line and a field one field: `\` becomes `\\`, a line feed `\n`, a
+ * carriage return `\r`, a tab `\t`, a space `\s`. Nothing else is special, so a name's other
+ * bytes (UTF-8 included) stay as they are.
+ *
+ * The manifest file holds the lines sorted bytewise (`LC_ALL=C sort`), each ending in a line
+ * feed; its digest is the sha256 of those bytes. Both sides compute it: the runner from the
+ * source, the server from the file it assembled (the live manifest less what changed, plus
+ * what the runner sent), and a deploy goes on only when they agree.
+ *
+ * The view is what the next deploy downloads to plan against: the same lines with a file's
+ * sha256 cut to its first 16 hex digits (64 bits), about a quarter of the bytes once gzipped. A
+ * changed file is taken for unchanged only if its path, mode and size are the same and those 64
+ * bits of its digest too (a chance of 2^-64 per changed file); the verification before the
+ * switch then still compares every path's type, size and mode, and the uploaded files' sha256.
+ */
+
+
+
+/** Hex digits of a file's sha256 kept in the view. */
+const VIEW_DIGITS = 16;
+function escapeField(text) {
+    return text.replace(/[\\\n\r\t ]/g, c => c === '\\' ? '\\\\' : c === '\n' ? '\\n' : c === '\r' ? '\\r' : c === '\t' ? '\\t' : '\\s');
+}
+/** The inverse of escapeField; undefined for a text escapeField cannot have made. */
+function unescapeField(text) {
+    let out = '';
+    for (let i = 0; i < text.length; i++) {
+        const c = text[i];
+        if (c === ' ' || c === '\n' || c === '\r' || c === '\t')
+            return undefined;
+        if (c !== '\\') {
+            out += c;
+            continue;
+        }
+        const next = text[++i];
+        if (next === '\\')
+            out += '\\';
+        else if (next === 'n')
+            out += '\n';
+        else if (next === 'r')
+            out += '\r';
+        else if (next === 't')
+            out += '\t';
+        else if (next === 's')
+            out += ' ';
+        else
+            return undefined;
+    }
+    return out;
+}
+/** An entry's line, without the line feed. */
+function manifestLine(e) {
+    const path = escapeField(e.path);
+    switch (e.type) {
+        case 'file':
+            return `${path} f ${e.mode.toString(8)} ${e.size} ${e.sha256 ?? ''}`;
+        case 'dir':
+            return `${path} d - 0 -`;
+        case 'symlink':
+            return `${path} l 777 ${e.size} ${escapeField(e.target ?? '')}`;
+    }
+}
+/** Lines in the manifest file's order: bytewise, as `LC_ALL=C sort` orders them. */
+function sortLines(lines) {
+    return lines.sort(compareNames);
+}
+/** The manifest file of `entries`, and its digest. */
+function compactManifest(entries) {
+    const lines = sortLines(entries.map(manifestLine));
+    const pieces = [];
+    let chunk = '';
+    for (const line of lines) {
+        chunk += `${line}\n`;
+        if (chunk.length >= 65_536) {
+            pieces.push(Buffer.from(chunk));
+            chunk = '';
+        }
+    }
+    pieces.push(Buffer.from(chunk));
+    const text = Buffer.concat(pieces);
+    return { text, digest: (0,external_node_crypto_.createHash)('sha256').update(text).digest('hex') };
+}
+/**
+ * The view of a manifest file's bytes: each file's sha256 cut to VIEW_DIGITS hex digits, the
+ * rest as it is (what lib/manifest.sh's manifest_view makes on the server, byte for byte).
+ */
+function manifestView(text) {
+    const lines = text.toString('utf8').split('\n');
+    for (let i = 0; i < lines.length; i++) {
+        const line = lines[i];
+        const last = line.lastIndexOf(' ');
+        // `<path> f <mode> <size> <sha256>`: the type is the second field.
+        if (last > 0 && line.slice(line.indexOf(' '), line.indexOf(' ') + 3) === ' f ')
+            lines[i] = line.slice(0, last + 1 + VIEW_DIGITS);
+    }
+    return Buffer.from(lines.join('\n'));
+}
+/** Manifest lines of `entries`, sorted, as one buffer (for the part of a manifest a deploy sends). */
+function manifestText(entries) {
+    return compactManifest(entries).text;
+}
+/** A view or manifest read back from a server did not parse: the reason, naming the line. */
+class ViewError extends Error {
+    name = 'ViewError';
+}
+/**
+ * Parse a view (or a manifest: full digests are taken as they are) read back from a server. It
+ * is checked as any manifest is: every line well formed, paths relative without '..', '.' or
+ * empty segments, no path twice, every path's parent a directory of it (so a plan made from it
+ * never writes beneath a symlink or a file). Files carry at least VIEW_DIGITS hex digits.
+ */
+function parseView(data) {
+    const text = data.toString('utf8');
+    const lines = text.split('\n');
+    if (lines.at(-1) === '')
+        lines.pop();
+    const entries = [];
+    const seen = new Set();
+    const directories = new Set();
+    lines.forEach((line, index) => {
+        const bad = (why) => new ViewError(`line ${index + 1} ${why}: '${line.slice(0, 120)}'`);
+        const fields = line.split(' ');
+        if (fields.length !== 5)
+            throw bad('does not have five fields');
+        const [rawPath, type, modeText, sizeText, extra] = fields;
+        const path = unescapeField(rawPath);
+        if (path === undefined)
+            throw bad('has a path that is not escaped as expected');
+        // The same rule as for every path read back from a server (a name may hold a line break).
+        const problem = (0,server_data/* relativePathProblem */.BE)(path, { newline: true });
+        if (problem)
+            throw bad(`has a path that is not inside the release: ${problem}`);
+        if (seen.has(path))
+            throw bad('repeats a path');
+        seen.add(path);
+        if (type === 'd' ? modeText !== '-' : !/^[0-7]{1,4}$/.test(modeText))
+            throw bad(type === 'd' ? 'is a directory with a mode' : 'has a mode that is not octal');
+        if (!/^(0|[1-9][0-9]{0,15})$/.test(sizeText))
+            throw bad('has a size that is not a number');
+        // A directory's mode is the server's: the plan never compares it.
+        const mode = type === 'd' ? 0 : parseInt(modeText, 8);
+        const size = Number(sizeText);
+        if (!Number.isSafeInteger(size))
+            throw bad('has a size out of range');
+        if (type === 'f') {
+            if (!new RegExp(`^[0-9a-f]{${VIEW_DIGITS},64}$`).test(extra))
+                throw bad('has no sha256 digits');
+            entries.push({ path, type: 'file', mode, size, mtime: 0, sha256: extra });
+        }
+        else if (type === 'd') {
+            if (extra !== '-')
+                throw bad('is a directory with something after its size');
+            directories.add(path);
+            entries.push({ path, type: 'dir', mode, size: 0, mtime: 0 });
+        }
+        else if (type === 'l') {
+            const target = unescapeField(extra);
+            if (target === undefined || target === '' || target.includes('\0'))
+                throw bad('has an invalid symlink target');
+            if (Buffer.byteLength(target) !== size)
+                throw bad('has a target whose length is not its size');
+            entries.push({ path, type: 'symlink', mode: 0o777, size, mtime: 0, target });
+        }
+        else {
+            throw bad(`has an unknown type '${type}'`);
+        }
+    });
+    entries.forEach(entry => {
+        const slash = entry.path.lastIndexOf('/');
+        if (slash > 0 && !directories.has(entry.path.slice(0, slash)))
+            throw new ViewError(`${entry.path} lies beneath a path that is not a directory in it`);
+    });
+    // The plan wants parents before their children: entries by depth, in file order within one.
+    const byDepth = [];
+    for (const entry of entries) {
+        let depth = 0;
+        for (let i = entry.path.indexOf('/'); i >= 0; i = entry.path.indexOf('/', i + 1))
+            depth++;
+        (byDepth[depth] ??= []).push(entry);
+    }
+    return byDepth.flat();
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/progress.js
+
+/**
+ * Progress of an upload, printed every few seconds while it runs (a timer, so a single large
+ * file still reports as it goes) and never after it is done.
+ */
+class UploadProgress {
+    log;
+    totalFiles;
+    totalBytes;
+    intervalMs;
+    files = 0;
+    bytes = 0;
+    timer;
+    constructor(log, totalFiles, totalBytes, intervalMs = 3000) {
+        this.log = log;
+        this.totalFiles = totalFiles;
+        this.totalBytes = totalBytes;
+        this.intervalMs = intervalMs;
+    }
+    start() {
+        this.timer = setInterval(() => this.log.info(this.line()), this.intervalMs);
+        this.timer.unref();
+        return this;
+    }
+    stop() {
+        clearInterval(this.timer);
+        this.timer = undefined;
+    }
+    line() {
+        const percent = this.totalBytes > 0 ? Math.min(100, Math.floor((this.bytes / this.totalBytes) * 100)) : 100;
+        return `upload ${percent}%: ${formatCount(this.files)} of ${formatCount(this.totalFiles)} files, ${formatBytes(this.bytes)} of ${formatBytes(this.totalBytes)}`;
+    }
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-batch.js
+/**
+ * Many SFTP operations at once. The engine bounds what is in flight (requests, bytes, handles);
+ * a batch only bounds how many operations wait in its queue, and stops the rest at the first
+ * failure.
+ */
+
+/** Operations a batch keeps started at once; the engine queues what its bounds hold back. */
+const BATCH_CONCURRENCY = 2048;
+/**
+ * Run `work` over every item, with at most `concurrency` started and unfinished. The first
+ * failure aborts the signal `work` receives, so operations still queued are never sent, and
+ * is thrown once everything started has settled (a failure of its own before an abort).
+ */
+async function forEachPipelined(items, work, options = {}) {
+    const controller = new AbortController();
+    const parent = options.signal;
+    const stop = () => controller.abort(parent?.reason);
+    if (parent?.aborted)
+        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
+    parent?.addEventListener('abort', stop, { once: true });
+    let failure;
+    const iterator = items[Symbol.iterator]();
+    const worker = async () => {
+        for (;;) {
+            if (controller.signal.aborted)
+                return;
+            const next = iterator.next();
+            if (next.done)
+                return;
+            try {
+                await work(next.value, controller.signal);
+            }
+            catch (error) {
+                // The first real failure wins over the aborts it causes in the others.
+                if (failure === undefined ||
+                    (failure instanceof errors/* AbortedError */.oM && !(error instanceof errors/* AbortedError */.oM)))
+                    failure = error;
+                controller.abort(error);
+            }
+        }
+    };
+    try {
+        await Promise.all(Array.from({ length: options.concurrency ?? BATCH_CONCURRENCY }, worker));
+    }
+    finally {
+        parent?.removeEventListener('abort', stop);
+    }
+    if (failure !== undefined)
+        throw failure;
+    if (parent?.aborted)
+        throw new errors/* AbortedError */.oM('cancelled', { cause: parent.reason });
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-transfer.js
+/**
+ * Sending a release's entries over SFTP: directories first, then every file and symlink at
+ * once, bounded by the engine.
+ */
+
+
+/**
+ * Create directories, given parents before children (absolute paths), each with exactly `mode`
+ * (mkdirExact: only inside a tree this run makes). All requests leave at once: sftp-server
+ * handles them in order, so each parent exists when its child's mkdir arrives. A server that
+ * does not keep the order gets the refused ones again, shallowest first.
+ */
+async function makeDirectories(files, dirs, mode, signal) {
+    const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)));
+    const refused = dirs.filter((_, i) => results[i]?.status === 'rejected');
+    if (refused.length === 0)
+        return;
+    if (signal?.aborted)
+        throw results.find(r => r.status === 'rejected').reason;
+    const depth = (p) => p.split('/').length;
+    const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b);
+    for (const level of levels) {
+        await Promise.all(refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal)));
+    }
+}
+/**
+ * `mkdir -p` for directories given parents first (absolute paths): each one missing is made;
+ * one already there as a directory is fine (SFTP version 3 has no code for "exists": sftp-server
+ * answers FAILURE, so an lstat tells).
+ */
+async function ensureDirectories(files, dirs, mode, signal) {
+    const made = await Promise.allSettled(dirs.map(d => files.mkdir(d, mode, signal)));
+    await Promise.all(made.map(async (m, i) => {
+        if (m.status === 'fulfilled')
+            return;
+        const there = await files.lstat(dirs[i], signal);
+        if (there?.type !== 'dir')
+            throw m.reason;
+    }));
+}
+/** Send `entries` (parents before children) under `options.root`. */
+async function uploadEntries(files, entries, options) {
+    const { root, signal } = options;
+    // The mkdirs leave first and the files right behind them: the server answers as if each
+    // request waited for the one before (draft-ietf-secsh-filexfer-02, section 6.1).
+    const dirs = makeDirectories(files, entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`), options.directoryMode, signal);
+    dirs.catch(() => undefined);
+    const sent = forEachPipelined(entries.filter(e => e.type !== 'dir'), async (e, batchSignal) => {
+        const remote = `${root}/${e.path}`;
+        if (e.type === 'symlink') {
+            await files.symlink(e.target ?? '', remote, batchSignal);
+            return;
+        }
+        await files.writeFile(remote, { local: external_node_path_.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 }, {
+            mode: e.mode,
+            signal: batchSignal,
+            ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
+        });
+        options.onFile?.(e);
+    }, { signal });
+    // A failed mkdir is the cause to report, rather than the files it left without a directory.
+    const [dirsResult, sentResult] = await Promise.allSettled([dirs, sent]);
+    if (dirsResult.status === 'rejected')
+        throw dirsResult.reason;
+    if (sentResult.status === 'rejected')
+        throw sentResult.reason;
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/release/tar-writer.js
@@ -57879,7 +57092,7 @@ function createTarStream(entries, options = {}) {
 
 
 /** The line `stat -c` prints for an entry in the verification listing. */
-function upload_listingLine(entry) {
+function listingLine(entry) {
     switch (entry.type) {
         case 'file':
             return `f ${entry.mode.toString(8)} ${entry.size} ./${entry.path}\n`;
@@ -58019,6 +57232,2204 @@ async function sftpUpload(files, o) {
     }
 }
 
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-archive.js
+/**
+ * Phase 4 on one server, its runner half: what the release sends (its metadata files, and the
+ * tar stream of the plan's entries, compressed as the server's tools and the settings allow).
+ * Servers whose archives have the same key get one archive (see src/deploy/group/group-prepare.ts).
+ */
+
+
+
+function session_archive_releaseMetadata(s, options) {
+    const plan = s.plan;
+    if (!plan)
+        throw new Error('release metadata before makePlan');
+    const base = s.base;
+    // The server puts the new manifest together from its own, less what the plan removes (and
+    // the shared links, which the copy loses), plus the lines of what is sent; without a
+    // manifest there to start from, it gets the whole one.
+    const manifest = base?.kind === 'none' ? undefined : base?.manifest;
+    s.metadata ??= releaseMetadata({
+        entries: options.entries,
+        delta: manifest ? plan.upload : undefined,
+        removed: [...plan.remove, ...(base?.kind === 'release' ? base.sharedLinks : [])],
+        checked: options.verify === 'full' ? options.entries : plan.upload,
+        revision: options.revision
+    });
+    return s.metadata;
+}
+/** Where the plan's entries land, relative to the deploy directory. */
+function releaseTarget(s, id) {
+    return s.base?.kind === 'cache' ? 'cache' : `releases/${id}`;
+}
+/**
+ * The tar stream this server's release needs, or undefined when files go over SFTP. Its key
+ * covers everything that makes up its bytes: the entries and their content, where they land,
+ * the directories' mode (the server's umask), the metadata and the compression.
+ */
+async function releaseArchive(s, options) {
+    const plan = s.plan;
+    if (!plan || !s.base)
+        throw new Error('releaseArchive before makePlan');
+    if (!useTar(s, options.transfer))
+        return undefined;
+    const id = options.releaseId;
+    const metadata = await session_archive_releaseMetadata(s, options);
+    const compression = archiveCompression(s, options.compression);
+    const { mtime } = options;
+    const metadataEntries = metadata.files.map(f => ({
+        path: `.atomic-deploy/tmp/${id}/${f.name}`,
+        type: 'file',
+        mode: 0o600,
+        mtime,
+        size: f.data.length,
+        data: f.data
+    }));
+    const relativeTarget = releaseTarget(s, id);
+    const { sourceRoot } = options;
+    const { directoryMode } = s;
+    const key = (0,external_node_crypto_.createHash)('sha256');
+    key.update(`${relativeTarget}\0${directoryMode}\0${compression}\0${sourceRoot}\0${mtime}\0`);
+    for (const f of metadata.files)
+        key.update(`${f.name}\0`).update(f.data);
+    for (const e of plan.upload)
+        key.update(`${e.path}\0${e.type}\0${e.mode}\0${e.size}\0${e.sha256 ?? e.target ?? ''}\n`);
+    return {
+        key: key.digest('hex'),
+        entries: {
+            *[Symbol.iterator]() {
+                yield* metadataEntries;
+                for (const e of plan.upload)
+                    yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode);
+            }
+        },
+        fileCount: metadataEntries.length + plan.uploadFiles,
+        compression
+    };
+}
+function useTar(s, transfer) {
+    if (transfer === 'sftp')
+        return false;
+    if (s.tools.has('tar'))
+        return true;
+    if (transfer === 'tar')
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: transfer is tar but the server has no 'tar' in PATH; use transfer: auto or sftp.`);
+    s.log.info('the server has no tar: sending files over SFTP');
+    return false;
+}
+/**
+ * How the archive is compressed: `auto` follows the link (see adaptLevel), `gzip` is gzip's
+ * default level throughout, `none` sends it as it is.
+ */
+function archiveCompression(s, compression) {
+    if (compression === 'none')
+        return 'none';
+    // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
+    if (!s.tools.has('gzip')) {
+        if (compression === 'gzip' && !s.warnedNoGzip) {
+            s.warnedNoGzip = true;
+            s.log.warning('compression is gzip but the server has no gzip: sending uncompressed');
+        }
+        return 'none';
+    }
+    return compression === 'gzip' ? 'dense' : 'adaptive';
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/release/release-id.js
+var release_id = __nccwpck_require__(2734);
+;// CONCATENATED MODULE: ./build/bundle/js/release/release-log.js
+
+/**
+ * The release log, .atomic-deploy/log: one line per event, `event<TAB>id<TAB>time`, appended by
+ * the server scripts. It is the only source of release order (names are never sorted, so custom
+ * ids work) and of what each release is:
+ *
+ * - `start`: the release directory was created; until `ready`, it is incomplete.
+ * - `ready`: verified and linked; a complete release.
+ * - `live`: `current` was switched to it (a deploy, or a rollback to it).
+ * - `fail`: it went live, its after-switch or health check failed, and `current` was switched
+ *   away from it. Kept for inspection; never a rollback target.
+ * - `rollback`: `mode: rollback` switched away from it. Kept, but not a target of the next
+ *   rollback (which steps further back); `rollback-to` may still name it.
+ * - `abort`, `prune`: removed.
+ *
+ * Logs written before `fail` existed recorded automatic rollbacks as `rollback` too: both mean
+ * "not a target", so they read correctly.
+ */
+/** Every event the server scripts write. A line with any other event is not ours. */
+const LOG_EVENTS = ['start', 'ready', 'abort', 'live', 'fail', 'rollback', 'prune'];
+/** A line of the release log that atomic-deploy did not write: its 1-based number and why. */
+class LogFormatError extends Error {
+    line;
+    reason;
+    name = 'LogFormatError';
+    constructor(line, reason) {
+        super(`line ${line} ${reason}`);
+        this.line = line;
+        this.reason = reason;
+    }
+}
+const KNOWN_EVENTS = new Set(LOG_EVENTS);
+// `date -u +%Y-%m-%dT%H:%M:%SZ`, as the scripts write it (fractions of a second allowed).
+const TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/;
+/**
+ * Parse the release log. The log is read back from the server, so every line is checked: a
+ * known event, a valid release id, the time as the scripts write it (further fields, if a later
+ * version adds some, are ignored). Blank lines are skipped, and so is a last line that was cut
+ * off before its end (an append interrupted by a lost connection). Anything else throws a
+ * LogFormatError naming the line: the log decides what is pruned and what is rolled back to,
+ * so it is never read past a line that is not ours.
+ */
+function parseLog(text) {
+    const events = [];
+    const lines = text.split('\n');
+    lines.forEach((line, index) => {
+        if (line === '')
+            return;
+        const unterminated = index === lines.length - 1;
+        const [event = '', id = '', time] = line.split('\t');
+        if (unterminated && (time === undefined || !TIME.test(time))) {
+            // An append cut short: whole only up to the tab after the id, so a cut id is never read.
+            if (time !== undefined && KNOWN_EVENTS.has(event) && (0,release_id/* releaseIdProblem */.co)(id) === undefined)
+                events.push({ event, id, time: '' });
+            return;
+        }
+        const problem = !KNOWN_EVENTS.has(event)
+            ? `has an unknown event ${JSON.stringify(event.slice(0, 40))}`
+            : (0,release_id/* releaseIdProblem */.co)(id) !== undefined
+                ? `names ${JSON.stringify(id.slice(0, 140))}, which is not a release id`
+                : time === undefined || !TIME.test(time)
+                    ? 'has no time of the form YYYY-MM-DDTHH:MM:SSZ'
+                    : undefined;
+        if (problem !== undefined)
+            throw new LogFormatError(index + 1, problem);
+        events.push({ event, id, time });
+    });
+    return events;
+}
+function formatLog(events) {
+    return events.map(e => `${e.event}\t${e.id}\t${e.time}\n`).join('');
+}
+/** The state of every id the log mentions: the last event decides. */
+function releaseStates(events) {
+    const states = new Map();
+    for (const { event, id } of events) {
+        const state = states.get(id);
+        if (event === 'start')
+            states.set(id, 'incomplete');
+        else if (event === 'ready')
+            states.set(id, 'complete');
+        else if (event === 'abort' || event === 'prune')
+            states.set(id, 'gone');
+        // A stray event about a release that is gone (or was never started) changes nothing.
+        else if (state === undefined || state === 'gone')
+            continue;
+        else if (event === 'live')
+            states.set(id, 'complete');
+        else if (event === 'fail')
+            states.set(id, 'failed');
+        else if (event === 'rollback')
+            states.set(id, 'rolled-back');
+    }
+    return states;
+}
+/**
+ * Ids in the order they last went live (or became ready, for one whose `live` was never logged):
+ * the most recently live last. This is the order in which a site went back in time, so the
+ * release `mode: rollback` returns to is the one that was live before the current one.
+ */
+function byLastLive(events) {
+    const order = [];
+    for (const { event, id } of events) {
+        if (event !== 'ready' && event !== 'live')
+            continue;
+        const at = order.indexOf(id);
+        if (at >= 0)
+            order.splice(at, 1);
+        order.push(id);
+    }
+    return order;
+}
+/**
+ * Complete releases that still exist, the most recently live last: the rollback targets, and
+ * what keep-releases counts. Failed and rolled-back releases are not among them.
+ */
+function completeReleases(events, existing) {
+    const states = releaseStates(events);
+    return byLastLive(events).filter(id => states.get(id) === 'complete' && existing.has(id));
+}
+/** Failed and rolled-back releases that still exist, the most recently switched away from last. */
+function setAsideReleases(events, existing) {
+    const states = releaseStates(events);
+    const order = [];
+    for (const { event, id } of events) {
+        if (event !== 'fail' && event !== 'rollback')
+            continue;
+        const at = order.indexOf(id);
+        if (at >= 0)
+            order.splice(at, 1);
+        order.push(id);
+    }
+    return order.filter(id => {
+        const state = states.get(id);
+        return (state === 'failed' || state === 'rolled-back') && existing.has(id);
+    });
+}
+/** Releases a crashed or disconnected run left half-made: to remove before anything else. */
+function incompleteReleases(events, existing) {
+    return [...releaseStates(events)]
+        .filter(([id, state]) => state === 'incomplete' && existing.has(id))
+        .map(([id]) => id);
+}
+/**
+ * The release `mode: rollback` goes back to from `current`: the complete one live before it.
+ * `complete` is in the order of completeReleases.
+ */
+function previousRelease(complete, current) {
+    const at = current === undefined ? -1 : complete.indexOf(current);
+    if (at > 0)
+        return complete[at - 1];
+    if (at === -1)
+        return complete.filter(id => id !== current).at(-1);
+    return undefined;
+}
+/**
+ * Which releases to delete after `events` (the log, with what this run is about to append): all
+ * complete releases but the newest `keep`, and every failed or rolled-back release but the most
+ * recent one, which is kept for inspection (without taking one of the `keep` places) while it
+ * was set aside after the oldest good release kept was made. Never the live release or the one it replaced.
+ * Set-aside releases come first: they go before good ones.
+ */
+function releasesToPrune(events, existing, keep, live, replaced) {
+    const complete = completeReleases(events, existing);
+    const setAside = setAsideReleases(events, existing);
+    const keptGood = complete.slice(-keep);
+    const lastAt = (id, names) => events.findLastIndex(e => e.id === id && names.includes(e.event));
+    const newest = setAside.at(-1);
+    const oldestKept = keptGood[0];
+    const inspect = newest !== undefined &&
+        (oldestKept === undefined ||
+            lastAt(newest, ['fail', 'rollback']) > lastAt(oldestKept, ['ready']));
+    const kept = new Set([...keptGood, ...(inspect ? [newest] : []), live]);
+    if (replaced !== undefined)
+        kept.add(replaced);
+    return [...setAside, ...complete].filter(id => !kept.has(id));
+}
+/** The log after a prune: events of releases that are gone are dropped, so it stays small. */
+function compactLog(events, removed) {
+    const states = releaseStates(events);
+    return events.filter(e => !removed.has(e.id) && states.get(e.id) !== 'gone');
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/sftp-finish.js
+var sftp_finish = __nccwpck_require__(4590);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/servers.js
+var servers = __nccwpck_require__(4604);
+// EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
+var shell_quote = __nccwpck_require__(1538);
+;// CONCATENATED MODULE: ./build/bundle/js/server/server-messages.js
+
+
+
+function describeListingLine(line) {
+    const m = /^([fdl]) (?:(\d+) )?(?:(\d+) )?\.\/(.*)$/.exec(line);
+    if (!m)
+        return line;
+    const [, type, a, b, p] = m;
+    if (type === 'f')
+        return `${p} (file, mode ${a}, ${b} bytes)`;
+    if (type === 'l')
+        return `${p} (symlink)`;
+    return a === undefined ? `${p} (directory)` : `${p} (directory, mode ${a})`;
+}
+/** A path as a user would paste it into a shell: quoted only when it needs to be. */
+function shellWord(text) {
+    return /^[A-Za-z0-9_./@%+=:,-]+$/.test(text) ? text : (0,shell_quote/* quote */.h)(text);
+}
+function lastLines(text, n = 5) {
+    return text.trim().split('\n').slice(-n).join(' | ');
+}
+function refusalMessage(refused, foreign, user, deployDir) {
+    const [kind, ...rest] = refused.split(' ');
+    const detail = rest.join(' ');
+    switch (kind) {
+        case 'foreign':
+            return `refusing to deploy: ${detail} (${foreign.slice(0, 10).join(', ')}${foreign.length > 10 ? ', ...' : ''}). Nothing was changed. Deploy to a new, empty path, or back up that directory and empty it (a shared/ directory prepared by hand may stay).`;
+        case 'permission':
+            return `permission denied: ${detail}. Create the directory as root and give it to the deploy user: 'sudo mkdir -p ${shellWord(deployDir)} && sudo chown ${user}: ${shellWord(deployDir)}'. Nothing was changed.`;
+        case 'system':
+            return `refusing to deploy into ${detail}. Choose a directory of its own, e.g. /var/www/app.`;
+        case 'notdir':
+        case 'layout':
+            return `refusing to deploy: ${detail}. Nothing was changed.`;
+        default:
+            return `refusing to deploy: ${refused}`;
+    }
+}
+/**
+ * Why the account ran no script, from what the server printed instead (untrusted: shown
+ * printable, and short).
+ */
+function noShellReason(said, code) {
+    // OpenSSH's words when ForceCommand internal-sftp meets a command (session.c).
+    if (/sftp connections only/i.test(said))
+        return 'sshd runs only SFTP for it (ForceCommand internal-sftp)';
+    return `the server ran no shell for it (exit ${code}${said ? `: ${(0,servers/* printable */.g$)(said).slice(0, 300)}` : ''})`;
+}
+/**
+ * Why an account without a shell cannot be deployed to: its SFTP cannot carry the deploy either
+ * (none, or one without posix-rename@openssh.com for the atomic switch).
+ */
+function noShellMessage(user, reason, sftp) {
+    const sftpToo = sftp === undefined
+        ? ''
+        : sftp.state === 'available'
+            ? ', and its SFTP server has no posix-rename@openssh.com, which the atomic switch needs'
+            : sftp.state === 'missing'
+                ? `, and it has no SFTP either (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
+                : `, and SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
+    return `the account '${user}' has no shell: ${reason}${sftpToo}. atomic-deploy runs each step as a POSIX sh script over SSH, or, for an account without a shell, over SFTP alone (OpenSSH's sftp-server, with posix-rename@openssh.com): give the account a login shell that runs commands, or SFTP.`;
+}
+/** Who holds a lock, from its owner record: run URL, commit, actor, start time and age. */
+function describeLockOwner(ownerJson) {
+    if (!ownerJson)
+        return 'an unknown holder (the lock has no owner record)';
+    try {
+        const owner = JSON.parse(ownerJson);
+        const age = owner.started
+            ? Math.max(0, Math.round((Date.now() - Date.parse(owner.started)) / 1000))
+            : undefined;
+        // The record is read back from the server: every field is shown, never taken as text to
+        // act on (a line break or a workflow command in it stays visible and inert).
+        const field = (v, max = 200) => typeof v === 'string' ? (0,server_data/* shown */.SP)(v, max) : undefined;
+        const started = field(owner.started, 40);
+        return `${field(owner.runUrl) ?? 'an unknown run'} (commit ${field(typeof owner.commit === 'string' ? owner.commit.slice(0, 12) : undefined) || 'unknown'}${owner.actor ? `, by ${field(owner.actor, 64)}` : ''}, started ${started ?? '?'}${age !== undefined && !Number.isNaN(age) ? `, ${formatAge(age)} ago` : ''})`;
+    }
+    catch {
+        return `an unreadable owner record: ${(0,server_data/* shown */.SP)(ownerJson, 200)}`;
+    }
+}
+function lockHeldMessage(ownerJson, deployDir) {
+    return `another deploy holds the lock on ${deployDir}: ${describeLockOwner(ownerJson)}. Wait for it to finish; if it is gone (a cancelled or crashed run), clear the lock with 'mode: unlock'. A 'concurrency:' group in the workflow prevents this.`;
+}
+function formatAge(seconds) {
+    if (seconds < 120)
+        return `${seconds}s`;
+    if (seconds < 7200)
+        return `${Math.round(seconds / 60)}m`;
+    return `${Math.round(seconds / 3600)}h`;
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-finish.js
+/**
+ * Phase 9 on one server, and the way out before it: finish records the switch in the release
+ * log, prunes, compacts the log and releases the lock (with a copy of the release started for
+ * the next deploy); abort removes a release that will not go live and releases the lock. Over
+ * SFTP alone, sftp-finish.ts does both.
+ */
+
+
+
+
+
+
+/** The open release log, handed over once (whoever takes it closes it). */
+function takeLogFile(s) {
+    const file = s.logFile;
+    s.logFile = undefined;
+    return file;
+}
+/** Remove a prepared release that will not go live, and release the lock. */
+async function abort(s) {
+    const id = s.prepared;
+    const token = s.lockToken;
+    if (id === undefined && token === undefined)
+        return;
+    if (s.access === 'sftp') {
+        const done = await (0,sftp_finish/* abortOverSftp */.se)({
+            files: await s.host.files(),
+            log: s.log,
+            deployDir: s.deployDir,
+            releaseId: id,
+            lockToken: token,
+            protectedReleases: [s.liveRelease, s.switchedTo],
+            sharedPaths: s.sharedPaths,
+            logFile: takeLogFile(s)
+        }).catch(error => {
+            throw s.sftpFailure(error, 'cleaning up');
+        });
+        if (done.aborted)
+            s.prepared = undefined;
+        if (done.unlocked)
+            s.lockToken = undefined;
+        return;
+    }
+    const script = id !== undefined
+        ? (0,remote_scripts/* abortScript */.eL)(s.releaseParams(id))
+        : (0,remote_scripts/* finishScript */.NM)({
+            deployDir: s.deployDir,
+            events: [],
+            prune: [],
+            forget: [],
+            lockToken: token
+        });
+    const { output } = await s.script(script);
+    if (id !== undefined && output.lines.includes('aborted'))
+        s.prepared = undefined;
+    if (token !== undefined && output.lines.includes('unlocked'))
+        s.lockToken = undefined;
+}
+/**
+ * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
+ * the next deploy will start from (the spare: see src/server/scripts/lib/finish.sh).
+ */
+async function finish(s, events, prune, spare) {
+    if (s.access === 'sftp')
+        return finishOverSftp(s, events, prune);
+    const { result, output } = await s.script((0,remote_scripts/* finishScript */.NM)({ deployDir: s.deployDir, ...finishParams(s, events, prune, spare) }));
+    finished(s, result, output);
+}
+/** Phase 9 over SFTP alone (no spare copy: it would take a cp on the server). */
+async function finishOverSftp(s, events, prune) {
+    const gone = [...releaseStates(s.events)]
+        .filter(([, state]) => state === 'gone')
+        .map(([id]) => id);
+    const done = await (0,sftp_finish/* finishOverSftp */.Ru)({
+        files: await s.host.files(),
+        log: s.log,
+        deployDir: s.deployDir,
+        events,
+        prune,
+        forget: [...prune, ...gone],
+        lockToken: s.lockToken,
+        seedRecords: [
+            ...s.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
+            ...(s.prepared !== undefined ? [`seeded.${s.prepared}`] : [])
+        ],
+        protectedReleases: [s.liveRelease, s.switchedTo],
+        hints: s.releaseDirsHint,
+        logFile: takeLogFile(s),
+        ...(s.lockOwnerRead ? { owner: s.lockOwnerRead } : {})
+    }).catch(error => {
+        throw s.sftpFailure(error, 'finishing');
+    });
+    for (const id of done.pruned)
+        s.log.info(`pruned release ${id}`);
+    if (done.unlocked)
+        s.lockToken = undefined;
+    s.prepared = undefined;
+}
+/**
+ * What phase 9 does here, for finish.sh or for the release script's own finish. `made` is
+ * the release this run is making, for a finish decided before the release script runs (the
+ * release script's own): it is then the release switched to and the one seeded.
+ */
+function finishParams(s, events, prune, spare, made) {
+    const gone = [...releaseStates(s.events)]
+        .filter(([, state]) => state === 'gone')
+        .map(([id]) => id);
+    return {
+        events,
+        prune,
+        forget: [...prune, ...gone],
+        lockToken: s.lockToken,
+        // Never pruned, whatever the plan said: the release live when the run began, and the
+        // one it switched to (the guard also keeps whatever current points to).
+        keep: [s.liveRelease, s.switchedTo ?? made].filter((id) => id !== undefined),
+        seeded: [s.prepared ?? made].filter((id) => id !== undefined),
+        ...(spare ? { spare } : {})
+    };
+}
+function finished(s, result, output) {
+    if (result.code !== 0 || !output.lines.includes('finished')) {
+        throw new errors/* RemoteCommandError */.at(`${s.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
+    }
+    for (const line of (0,script_output/* values */.zu)(output, 'pruned'))
+        s.log.info(`pruned release ${line}`);
+    for (const line of (0,script_output/* values */.zu)(output, 'kept'))
+        s.log.warning(`not pruned: release ${line}`);
+    if (output.lines.includes('unlocked'))
+        s.lockToken = undefined;
+    s.prepared = undefined;
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/system-directories.js
+var system_directories = __nccwpck_require__(8094);
+;// CONCATENATED MODULE: ./build/bundle/js/release/drift.js
+/**
+ * Differences between a release on a server and the record of what it was when it became ready,
+ * as the server scripts report them (LISTING_DIFF in remote-scripts.ts): listing lines only one
+ * side has, and paths modified since. Turned here into paths added, changed and removed, for the
+ * log and for the plan, which must not trust those paths in a copy of the release.
+ */
+/** A line break or a % in a name comes percent-encoded (%0A, %25): every result is one line. */
+const decode = (text) => text.replace(/%(25|0A)/g, (_, code) => (code === '25' ? '%' : '\n'));
+/** Parse `!<kind>-added`, `-missing`, `-newer` and `!<kind> a m n` lines (without the `!`). */
+function parseListingDiff(kind, lines) {
+    const diff = { added: [], missing: [], newer: [] };
+    for (const line of lines) {
+        if (line.startsWith(`${kind}-added `))
+            diff.added.push(decode(line.slice(kind.length + 7)));
+        else if (line.startsWith(`${kind}-missing `))
+            diff.missing.push(decode(line.slice(kind.length + 9)));
+        else if (line.startsWith(`${kind}-newer `))
+            diff.newer.push(decode(line.slice(kind.length + 7)));
+        else {
+            const counts = new RegExp(`^${kind} (\\d+) (\\d+) (\\d+)$`).exec(line);
+            if (counts)
+                diff.counts = [Number(counts[1]), Number(counts[2]), Number(counts[3])];
+        }
+    }
+    return diff;
+}
+/**
+ * A path read back from a server, fit to steer a removal inside a release: relative, no `.`, `..`
+ * or empty segment, no control character but a line break (which a source file name may hold:
+ * every script quotes its paths, and the guard takes any name).
+ */
+function isReleasePath(p) {
+    if (p === '' || p.startsWith('/') || /[\u0000-\u0009\u000b-\u001f\u007f]/.test(p))
+        return false;
+    return p.split('/').every(s => s !== '' && s !== '.' && s !== '..');
+}
+/** The path of a listing line (`f 644 12 ./a/b`, `d 755 ./a`, `l 9 ./link`; `d ./a` before modes). */
+function listingPath(line) {
+    const m = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\/(.*)$/s.exec(line);
+    return m ? m[1] : undefined;
+}
+/** Paths with none of their ancestors in the list: removing these removes them all. */
+function topMost(paths) {
+    const set = new Set(paths);
+    return [...set]
+        .filter(p => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            if (set.has(p.slice(0, i)))
+                return false;
+        return true;
+    })
+        .sort();
+}
+function summarizeDiff(diff) {
+    let complete = diff.counts !== undefined &&
+        diff.counts[0] === diff.added.length &&
+        diff.counts[1] === diff.missing.length &&
+        diff.counts[2] === diff.newer.length;
+    const pathsOf = (lines) => {
+        const out = new Set();
+        for (const line of lines) {
+            const p = listingPath(line);
+            if (p !== undefined && isReleasePath(p))
+                out.add(p);
+            else
+                complete = false;
+        }
+        return out;
+    };
+    const added = pathsOf(diff.added);
+    const missing = pathsOf(diff.missing);
+    const newer = new Set();
+    for (const p of diff.newer) {
+        if (isReleasePath(p))
+            newer.add(p);
+        else
+            complete = false;
+    }
+    const changed = new Set();
+    for (const p of added)
+        if (missing.has(p))
+            changed.add(p);
+    for (const p of newer)
+        if (!added.has(p) || missing.has(p))
+            changed.add(p);
+    return {
+        added: topMost([...added].filter(p => !changed.has(p))),
+        changed: [...changed].sort(),
+        removed: topMost([...missing].filter(p => !changed.has(p))),
+        paths: [...new Set([...added, ...missing, ...newer])].sort(),
+        complete
+    };
+}
+/**
+ * `added a, b; changed c; removed d`, at most `limit` paths in all, each as `show` writes it (a
+ * name may hold a line break).
+ */
+function describeDrift(drift, limit = 20, show = p => p) {
+    const parts = [];
+    let left = limit;
+    const take = (label, paths) => {
+        if (paths.length === 0)
+            return;
+        const shown = paths.slice(0, Math.max(left, 0));
+        left -= shown.length;
+        const more = paths.length - shown.length;
+        parts.push(`${label} ${shown.length > 0 ? shown.map(p => show(p)).join(', ') : ''}${more > 0 ? `${shown.length > 0 ? ', and ' : ''}${more} more` : ''}`);
+    };
+    take('added', drift.added);
+    take('changed', drift.changed);
+    take('removed', drift.removed);
+    return parts.join('; ');
+}
+/**
+ * Paths that do not lie under a symlink of the tree `entries` describes: a removal of
+ * `<release>/<link>/<rest>` would act wherever the link points, outside the release.
+ */
+function notUnderLinks(paths, entries) {
+    const links = new Set(entries.filter(e => e.type === 'symlink').map(e => e.path));
+    return paths.filter(p => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            if (links.has(p.slice(0, i)))
+                return false;
+        return true;
+    });
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
+var sftp_engine = __nccwpck_require__(785);
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-tree.js
+var sftp_tree = __nccwpck_require__(8547);
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-listing.js
+/** The listing line of a path, or undefined for what list_tree does not list (sockets, ...). */
+function sftp_listing_listingLine(entry) {
+    const { attrs, path } = entry;
+    switch (attrs.type) {
+        case 'file':
+            return `f ${attrs.mode.toString(8)} ${attrs.size} ./${path}`;
+        case 'dir':
+            return `d ${attrs.mode.toString(8)} ./${path}`;
+        case 'symlink':
+            return `l ${attrs.size} ./${path}`;
+        default:
+            return undefined;
+    }
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-drift.js
+/**
+ * The drift check of an SFTP-only inspect: how the live release differs from the listing its
+ * deploy recorded when it was verified, and which of its files are newer than the marker made
+ * when it became ready. The same comparison as lib/diff.sh's listing_diff, on a listing walked
+ * over SFTP, so a release deployed either way is checked either way and named the same way.
+ */
+
+
+/** Paths of the listing at or under a shared link: not the release's own. */
+function linkedTest(links) {
+    const set = new Set(links);
+    return p => {
+        for (let at = p;;) {
+            if (set.has(at))
+                return true;
+            const slash = at.lastIndexOf('/');
+            if (slash < 0)
+                return false;
+            at = at.slice(0, slash);
+        }
+    };
+}
+/** Whether a parent of `p` is in `dirs` and not in `not` (a directory new, or gone, as a whole). */
+function within(p, dirs, not) {
+    for (let i = p.lastIndexOf('/'); i > 0; i = p.lastIndexOf('/', i - 1)) {
+        const parent = p.slice(0, i);
+        if (dirs.has(parent) && !not.has(parent))
+            return true;
+    }
+    return false;
+}
+const LISTING_START = /^(?:f [0-7]+ \d+|l \d+|d [0-7]+|d) \.\//;
+/**
+ * The entries of a recorded listing: a name holding a line break spans lines, so a line that
+ * does not start like a listing line continues the one before (as listing_diff reads it).
+ */
+function listingEntries(recorded) {
+    const entries = [];
+    // Every line ends with a line break: the last one ends the listing.
+    const lines = recorded.split('\n');
+    if (lines.at(-1) === '')
+        lines.pop();
+    for (const line of lines) {
+        if (LISTING_START.test(line) || entries.length === 0)
+            entries.push(line);
+        else
+            entries[entries.length - 1] += `\n${line}`;
+    }
+    return entries.filter(e => e !== '');
+}
+/**
+ * `recorded`: the listing written when the release was verified (list_tree's lines); `actual`:
+ * the release now; `readyMtime`: the marker's time (seconds, as SFTP gives it); at most `max`
+ * of each kind named, with the full counts. As listing_diff: what a new directory holds is new
+ * with it (only the directory is named), and likewise for one that is gone; a file is named newer
+ * only when it is neither added nor under a new directory.
+ */
+function driftOf(recorded, actual, readyMtime, links, max = 50) {
+    const linked = linkedTest(links);
+    // A listing recorded before directory modes were listed (`d ./<path>`) is compared without
+    // them, rather than naming every directory as changed.
+    const modes = !/^d \.\//m.test(recorded);
+    const expected = new Map();
+    for (const line of listingEntries(recorded))
+        expected.set(line, (expected.get(line) ?? 0) + 1);
+    const added = [];
+    const addedPaths = new Set();
+    const addedDirs = new Set();
+    const fresh = [];
+    for (const entry of actual) {
+        const listed = sftp_listing_listingLine(entry);
+        if (listed === undefined)
+            continue;
+        const line = modes ? listed : listed.replace(/^d [0-7]+ /, 'd ');
+        const isNewer = entry.attrs.type !== 'dir' && entry.attrs.mtime > readyMtime;
+        const count = expected.get(line) ?? 0;
+        if (!isNewer && count > 0) {
+            expected.set(line, count - 1);
+            continue;
+        }
+        if (linked(entry.path))
+            continue;
+        if (isNewer)
+            fresh.push(entry.path);
+        if (count > 0) {
+            expected.set(line, count - 1);
+            continue;
+        }
+        added.push({ line, path: entry.path });
+        addedPaths.add(entry.path);
+        if (entry.attrs.type === 'dir')
+            addedDirs.add(entry.path);
+    }
+    const missing = [];
+    const missingDirs = new Set();
+    for (const [line, count] of expected) {
+        const p = listingPath(line) ?? line;
+        if (count <= 0 || linked(p))
+            continue;
+        missing.push({ line, path: p, count });
+        if (line.startsWith('d '))
+            missingDirs.add(p);
+    }
+    const diff = { added: [], missing: [], newer: [] };
+    let [a, m, n] = [0, 0, 0];
+    for (const x of added) {
+        if (within(x.path, addedDirs, missingDirs))
+            continue;
+        a++;
+        if (a <= max)
+            diff.added.push(x.line);
+    }
+    for (const x of missing) {
+        if (within(x.path, missingDirs, addedDirs))
+            continue;
+        m += x.count;
+        if (diff.missing.length < max)
+            diff.missing.push(x.line);
+    }
+    for (const p of fresh) {
+        if (addedPaths.has(p) || within(p, addedDirs, missingDirs))
+            continue;
+        n++;
+        if (n <= max)
+            diff.newer.push(p);
+    }
+    diff.counts = [a, m, n];
+    return diff;
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/sftp-layout.js
+var sftp_layout = __nccwpck_require__(4579);
+;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-inspect.js
+/**
+ * Phases 1-3 over SFTP alone, for accounts that run no commands: resolve the deploy path, refuse
+ * what must be refused (before anything is written), create the layout, take the lock with
+ * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
+ * release directories, the release log, and the digest of the manifest the new release starts
+ * from (its view is read when the plan needs it: see readBaseOverSftp in session/session-plan.ts).
+ *
+ * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
+ * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's
+ * directories (real directories of the deploy user's that no other user may write to), and every
+ * record within its limit (SERVER_LIMITS) and only as a regular file.
+ *
+ * Independent requests leave together: the whole phase is a few round trips.
+ */
+
+
+
+
+
+
+
+
+
+
+const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy']);
+/** The layout's directories directly in the deploy directory, and in .atomic-deploy/. */
+const TOP_DIRS = ['releases', 'shared', 'cache', '.atomic-deploy'];
+const META_DIRS = ['manifests', 'revisions', 'tmp'];
+function refused(options, reason, foreign = [], dir = options.path) {
+    throw new errors/* DeployRefusedError */.Qr(`${options.label}: ${refusalMessage(reason, foreign, options.user, dir)}`);
+}
+/** The physical absolute form of `p`, which need not exist yet (its existing part is resolved). */
+async function resolvePath(files, p) {
+    let at = p;
+    const rest = [];
+    for (let i = 0; i < 256; i++) {
+        try {
+            return external_node_path_.posix.normalize(external_node_path_.posix.join(await files.realpath(at), ...rest));
+        }
+        catch (error) {
+            if (!(0,sftp_engine/* isMissing */.b2)(error) || at === '/' || at === '.')
+                throw error;
+        }
+        const slash = at.lastIndexOf('/');
+        rest.unshift(slash < 0 ? at : at.slice(slash + 1));
+        at = slash < 0 ? '.' : slash === 0 ? '/' : at.slice(0, slash);
+    }
+    throw new Error(`${p}: too many missing components`);
+}
+async function listOrUndefined(files, dir) {
+    try {
+        return await files.list(dir);
+    }
+    catch (error) {
+        if ((0,sftp_engine/* isMissing */.b2)(error))
+            return undefined;
+        throw error;
+    }
+}
+/** Who holds the lock. Its record is written right after the mkdir, so a moment is allowed. */
+async function lockOwner(files, layout) {
+    for (let attempt = 0; attempt < 5; attempt++) {
+        try {
+            const owner = await (0,sftp_layout/* readRecord */.aE)(files, layout.owner, server_data/* SERVER_LIMITS */.L_.ownerBytes);
+            if (owner !== undefined)
+                return owner.toString('utf8').trim();
+        }
+        catch {
+            return undefined;
+        }
+        await new Promise(resolve => setTimeout(resolve, 100));
+    }
+    return undefined;
+}
+/**
+ * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
+ * had its chance. Only reads, so they may go out before it is known that they are needed.
+ */
+function firstReads(files, path) {
+    return Promise.allSettled([
+        resolvePath(files, path),
+        listOrUndefined(files, path),
+        files.readlink(`${path}/current`),
+        files.lstat(`${path}/.`)
+    ]);
+}
+async function inspectOverSftp(files, options) {
+    if (!files.abilities.posixRename) {
+        throw new errors/* DeployRefusedError */.Qr(`${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`);
+    }
+    const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path));
+    return inspected(files, options, resolved, top, link, self);
+}
+/** Server data that fails validation: the error names the server. */
+function checked(options, read) {
+    try {
+        return read();
+    }
+    catch (error) {
+        if (error instanceof errors/* ServerDataError */.Sy)
+            throw new errors/* ServerDataError */.Sy(`${options.label}: ${error.message}`);
+        throw error;
+    }
+}
+async function inspected(files, options, resolved, top, link, self) {
+    const input = options.path;
+    if (resolved.status === 'rejected') {
+        refused(options, `access cannot resolve ${(0,server_data/* shown */.SP)(input)}: ${(0,errors/* messageOf */.bD)(resolved.reason)}`);
+    }
+    // Every later step gets this path, as inspect.sh's `path` line: one with a line break is
+    // refused there, and so here; then the same checks as that line's (resolvedDeployDir).
+    if (/[\r\n]/.test(resolved.value))
+        refused(options, 'layout the deploy path resolves to a name that contains a newline');
+    const D = checked(options, () => (0,server_data/* resolvedDeployDir */.DJ)(resolved.value, input));
+    const layout = (0,sftp_layout/* layoutOf */.aH)(D);
+    const problem = (0,system_directories/* systemDirectoryProblem */.k)(D);
+    if (problem)
+        refused(options, `system ${problem.replace(/'/g, '')}`);
+    let entries;
+    if (top.status === 'rejected') {
+        const attrs = await files.lstat(D).catch(() => undefined);
+        if (attrs && attrs.type !== 'dir')
+            refused(options, `notdir ${D} exists and is not a directory`);
+        const code = top.reason instanceof sftp_engine/* SftpError */.G3 ? top.reason.code : undefined;
+        if (code === sftp_engine/* SftpStatus */.YQ.PERMISSION_DENIED)
+            refused(options, `access cannot enter ${D}`);
+        throw top.reason;
+    }
+    else
+        entries = top.value;
+    const byName = new Map((entries ?? []).map(e => [e.name, e]));
+    if (entries && !byName.has('.atomic-deploy')) {
+        // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
+        const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => (0,server_data/* shown */.SP)(e.name));
+        if (foreign.length > 0)
+            refused(options, `foreign ${D} holds files that are not a deploy layout`, foreign);
+    }
+    // The deploy directory may belong to another user (root, say), but no user may write to it
+    // but its owner: every entry could be swapped.
+    if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
+        refused(options, `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`);
+    // The layout's directories, as far as can be told before the lock (the owner once it is ours);
+    // where one is a symlink, the refusal says where it points.
+    const targets = await symlinkTargets(files, D, TOP_DIRS, byName);
+    const layoutProblem = (uid) => {
+        for (const name of TOP_DIRS) {
+            const e = byName.get(name);
+            const why = (0,sftp_layout/* layoutDirProblem */.Bo)(name, e?.attrs, { uid, user: options.user }, {
+                ...(e?.owner ? { owner: e.owner } : {}),
+                ...(targets.has(name) ? { target: targets.get(name) } : {})
+            });
+            if (why !== undefined)
+                return why;
+        }
+        return undefined;
+    };
+    const early = layoutProblem(undefined);
+    if (early !== undefined)
+        refused(options, `layout ${early}`);
+    const currentEntry = byName.get('current');
+    if (currentEntry && currentEntry.attrs.type !== 'symlink')
+        refused(options, `layout ${D}/current exists and is not a symlink`);
+    // What current points to, checked before anything is written (again under the lock below).
+    const before = currentEntry && link.status === 'fulfilled'
+        ? checked(options, () => (0,server_data/* liveReleaseOf */.xC)(link.value, D))
+        : undefined;
+    const switchLinks = (entries ?? [])
+        .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
+        .map(e => e.name);
+    const tooLarge = new Map();
+    // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
+    // what is read is read under the lock (a lock held by another run makes them moot).
+    const locking = options.lock
+        ? takeLock(files, options, layout, entries, byName, layoutProblem)
+        : Promise.resolve(undefined);
+    locking.catch(() => undefined);
+    // The starting point's manifest (and the drift check), read beside the rest: of the release
+    // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
+    // are read again).
+    const earlyRecords = entries
+        ? liveRecords(files, options, layout, byName, before, tooLarge)
+        : Promise.resolve({});
+    earlyRecords.catch(() => undefined);
+    const read = recordReader(files, tooLarge);
+    const state = Promise.all([
+        currentEntry || options.lock
+            ? files.readlink(layout.current).catch(error => {
+                if ((0,sftp_engine/* isMissing */.b2)(error))
+                    return undefined;
+                throw error;
+            })
+            : Promise.resolve(undefined),
+        entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
+        entries ? read('log', layout.log, server_data/* SERVER_LIMITS */.L_.logBytes) : Promise.resolve(undefined),
+        entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+    ]);
+    state.catch(() => undefined);
+    await locking;
+    const [current, releaseList, log, metaList] = await state;
+    // The rest of the layout's directories, before anything is written into them.
+    const metaByName = new Map((metaList ?? []).map(e => [e.name, e]));
+    const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName);
+    for (const name of META_DIRS) {
+        const e = metaByName.get(name);
+        const why = (0,sftp_layout/* layoutDirProblem */.Bo)(`.atomic-deploy/${name}`, e?.attrs, { uid: lockUid.get(options), user: options.user }, {
+            ...(e?.owner ? { owner: e.owner } : {}),
+            ...(metaTargets.has(name) ? { target: metaTargets.get(name) } : {})
+        });
+        if (why !== undefined)
+            refused(options, `layout ${why}`);
+    }
+    const liveRelease = current === undefined ? undefined : checked(options, () => (0,server_data/* liveReleaseOf */.xC)(current, D));
+    // Only names that are release ids, and only real directories (sftp-server lists with lstat).
+    const releaseDirs = (0,server_data/* releaseDirectories */.RW)((releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name));
+    const records = await (liveRelease === before
+        ? earlyRecords
+        : liveRecords(files, options, layout, byName, liveRelease, tooLarge));
+    return {
+        deployDir: D,
+        ...(current !== undefined ? { current } : {}),
+        ...(liveRelease !== undefined ? { liveRelease } : {}),
+        releaseDirs,
+        ...(log ? { log } : {}),
+        tooLarge,
+        ...records,
+        metaNames: (metaList ?? []).map(e => e.name),
+        switchLinks
+    };
+}
+/** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
+const DIGEST_BYTES = 128;
+/**
+ * Read records (readRecord); one over its limit is noted in `tooLarge` by its size, unread, as
+ * the inspect script reports it (`toolarge <name> <bytes>`).
+ */
+function recordReader(files, tooLarge) {
+    return async (name, file, limit) => {
+        try {
+            return await (0,sftp_layout/* readRecord */.aE)(files, file, limit);
+        }
+        catch (error) {
+            if (!(error instanceof sftp_engine/* TooLargeError */.qB))
+                throw error;
+            tooLarge.set(name, error.size);
+            return undefined;
+        }
+    };
+}
+/** Where those of `names` in `dir` that are symlinks point (read only when there are some). */
+async function symlinkTargets(files, dir, names, byName) {
+    const links = names.filter(n => byName.get(n)?.attrs.type === 'symlink');
+    const read = await Promise.all(links.map(n => files.readlink(`${dir}/${n}`).catch(() => undefined)));
+    return new Map(links.flatMap((n, i) => (read[i] === undefined ? [] : [[n, read[i]]])));
+}
+/** What the plan and the drift check need of the starting point and of the live release `id`. */
+async function liveRecords(files, options, layout, byName, id, tooLarge) {
+    const cache = options.reuse === 'cache' && byName.has('cache');
+    const read = recordReader(files, tooLarge);
+    const nothing = Promise.resolve(undefined);
+    const { manifestBytes, linksBytes } = server_data/* SERVER_LIMITS */.L_;
+    // Only the digest of the starting point's manifest: the same as the source's, and nothing
+    // more of it crosses the wire (a deploy with nothing changed); its view is read otherwise.
+    const base = !options.plans
+        ? undefined
+        : cache
+            ? { stem: layout.cacheStem, old: layout.cacheManifest }
+            : options.reuse === 'previous' && id !== undefined
+                ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
+                : undefined;
+    const [digest, links, pending, hooked, drift] = await Promise.all([
+        base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing,
+        id !== undefined ? read('links', layout.links(id), linksBytes) : nothing,
+        cache ? read('pending', layout.cachePending, manifestBytes) : nothing,
+        // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
+        // inspect.sh reads it.
+        id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
+        options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing
+    ]);
+    return {
+        ...(base ? { base: { ...base, ...(digest ? { digest } : {}) } } : {}),
+        ...(links ? { links } : {}),
+        ...(pending ? { pending } : {}),
+        ...(hooked ? { hooked } : {}),
+        ...(drift ?? {})
+    };
+}
+/**
+ * The live release against what its deploy recorded: its listing when verified and the marker
+ * made when it became ready (a release made before these records existed, or a listing over its
+ * limit: unknown).
+ */
+async function driftCheck(files, layout, id, read) {
+    const [listing, ready, links] = await Promise.all([
+        read('listing', layout.listing(id), server_data/* SERVER_LIMITS */.L_.listingBytes),
+        files.lstat(layout.ready(id)),
+        read('links', layout.links(id), server_data/* SERVER_LIMITS */.L_.linksBytes)
+    ]);
+    if (!listing || ready?.type !== 'file')
+        return { drift: 'unknown' };
+    const recorded = listing.toString('utf8');
+    // The directories the release had, listed all at once (the walk confirms each one).
+    const hints = recorded
+        .split('\n')
+        .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
+        .filter((p) => p !== undefined);
+    const now = await (0,sftp_tree/* walkTree */.Ir)(files, layout.release(id), { hints });
+    // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
+    // only names paths that are not the release's own, so none are taken as such.
+    let linked;
+    try {
+        linked = (0,server_data/* parseLinkList */.KK)(links ?? Buffer.alloc(0), layout.links(id));
+    }
+    catch {
+        linked = [];
+    }
+    return { drift: driftOf(recorded, now, ready.mtime, linked) };
+}
+/** The deploy user's id, learned from the lock each inspection made (see takeLock). */
+const lockUid = new WeakMap();
+/**
+ * Create what the layout lacks, then `mkdir .atomic-deploy/lock` and learn the deploy user's id
+ * from it (SFTP has no getuid: the directory this run just made is the user's own). With it, the
+ * layout's directories are checked for their owner before anything else is written; a refusal
+ * then takes back what this run made. Returns once the lock is ours and its owner record written.
+ */
+async function takeLock(files, options, layout, entries, byName, layoutProblem) {
+    const D = layout.dir;
+    const held = async () => {
+        const there = await files.lstat(layout.lock).catch(() => undefined);
+        if (!there)
+            refused(options, `permission user ${options.user} cannot write to ${D}`, [], D);
+        throw new errors/* LockHeldError */.Rk(`${options.label}: ${lockHeldMessage(await lockOwner(files, layout), D)}`);
+    };
+    const made = [];
+    if (!byName.has('.atomic-deploy')) {
+        // The deploy directory and any missing parents, shallowest first, then the metadata
+        // directory (private, as the shell scripts make it).
+        const missing = [];
+        if (!entries) {
+            const ancestors = [];
+            for (let at = D; at !== '/' && at !== ''; at = external_node_path_.posix.dirname(at))
+                ancestors.unshift(at);
+            const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)));
+            ancestors.forEach((a, i) => {
+                if (!found[i])
+                    missing.push(a);
+            });
+        }
+        try {
+            // mkdir -p: another deploy starting at the same moment may make them first.
+            if (missing.length > 0)
+                await ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir);
+            await files.mkdir(layout.meta, sftp_layout/* MODES */.FN.privateDir);
+            made.push(layout.meta);
+        }
+        catch (error) {
+            const there = await files.lstat(layout.meta).catch(() => undefined);
+            if (there?.type !== 'dir')
+                refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
+        }
+    }
+    const [lock, mine] = await Promise.allSettled([
+        files.mkdir(layout.lock, sftp_layout/* MODES */.FN.privateDir),
+        files.lstat(layout.lock)
+    ]);
+    if (lock.status === 'rejected') {
+        const error = lock.reason;
+        if (!(error instanceof sftp_engine/* SftpError */.G3) || error.code === undefined)
+            throw error;
+        return held();
+    }
+    const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined;
+    if (uid !== undefined && uid >= 0)
+        lockUid.set(options, uid);
+    const why = layoutProblem(uid);
+    if (why !== undefined) {
+        // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
+        await files.rmdir(layout.lock).catch(() => undefined);
+        for (const dir of made.reverse())
+            await files.rmdir(dir).catch(() => undefined);
+        refused(options, `layout ${why}`);
+    }
+    options.onLocked?.(D);
+    const missing = ['releases', 'shared'].filter(n => !byName.has(n)).map(n => `${D}/${n}`);
+    await Promise.all([
+        // The owner record, private like every record; the metadata directory private too, as the
+        // shell scripts leave it (`chmod 700` on every lock).
+        files.writeFile(layout.owner, Buffer.from(`${options.lock?.json ?? ''}\n`), {
+            mode: sftp_layout/* MODES */.FN.privateFile,
+            temporaryDir: layout.lock
+        }),
+        files.setMode(layout.meta, sftp_layout/* MODES */.FN.privateDir),
+        missing.length > 0 ? ensureDirectories(files, missing, sftp_layout/* MODES */.FN.layoutDir) : undefined
+    ]).catch(error => {
+        if (error instanceof sftp_engine/* SftpError */.G3 && error.code !== undefined)
+            refused(options, `permission user ${options.user} cannot create directories in ${D} (${(0,errors/* messageOf */.bD)(error)})`, [], D);
+        throw error;
+    });
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/capabilities.js
+
+/** Commands a deploy cannot do without: the listing, the checksums and their comparison. */
+const REQUIRED_TOOLS = ['sha256sum', 'stat', 'find', 'awk'];
+/** Whether the SFTP server announced an extension (posix-rename@openssh.com, say). */
+function sftpHas(capabilities, extension) {
+    const { sftp } = capabilities;
+    return sftp.state === 'available' && (sftp.extensions?.includes(extension) ?? false);
+}
+/**
+ * Whether `current` is switched over SFTP (posix-rename@openssh.com, which is rename(2)) or by a
+ * rename in the shell (mv of a link made in a private directory): SFTP where it is there.
+ */
+function switchesOverSftp(capabilities) {
+    return sftpCanUpload(capabilities.sftp);
+}
+/** Uploads over SFTP write each file under a temporary name and rename it over the final one. */
+function sftpCanUpload(sftp) {
+    return (sftp.state === 'available' && (sftp.extensions?.includes('posix-rename@openssh.com') ?? false));
+}
+/** One line for the log: what the server is and offers, and how the deploy will use it. */
+function describeCapabilities(capabilities) {
+    const parts = [
+        `${(0,servers/* printable */.g$)(capabilities.software ?? 'unknown SSH server')}${capabilities.pipelined ? ' (round trips saved)' : ''}`
+    ];
+    if (capabilities.loginShell !== undefined)
+        parts.push(`login shell ${(0,servers/* printable */.g$)(capabilities.loginShell).slice(0, 200)}`);
+    const tools = ['tar', 'gzip'].filter(t => capabilities.tools.has(t));
+    const toolset = capabilities.toolset === 'gnu'
+        ? 'GNU tools'
+        : capabilities.toolset === 'busybox'
+            ? 'BusyBox tools'
+            : 'tools';
+    parts.push(`${toolset}${tools.length > 0 ? ` with ${tools.join(' and ')}` : ', no tar'}`);
+    const { sftp } = capabilities;
+    if (switchesOverSftp(capabilities))
+        parts.push('SFTP with posix-rename');
+    else if (sftp.state === 'available')
+        parts.push('SFTP without posix-rename: switching with mv in the shell');
+    else if (sftp.state === 'missing')
+        parts.push(`no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv in the shell`);
+    else
+        parts.push(`SFTP not probed (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv`);
+    return parts.join('; ');
+}
+/**
+ * Why a deploy cannot complete on this server, or undefined when it can: a tool it needs, or a
+ * way to send files (tar, or SFTP with posix-rename), with the setting that fixes it.
+ */
+function deployProblem(capabilities, transfer) {
+    const missing = REQUIRED_TOOLS.filter(t => !capabilities.tools.has(t));
+    if (missing.length > 0)
+        return missingToolsProblem(missing);
+    return sendFilesProblem(transfer, capabilities.tools.has('tar'), capabilities.sftp);
+}
+function missingToolsProblem(missing) {
+    return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox), and tar for transfer: tar.`;
+}
+/** Why files cannot be sent with `transfer`, given tar and what SFTP was found to be. */
+function sendFilesProblem(transfer, tar, sftp) {
+    const viaSftp = sftpCanUpload(sftp);
+    const why = sftp.state === 'available'
+        ? 'its SFTP server has no posix-rename@openssh.com'
+        : sftp.state === 'missing'
+            ? `it has no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
+            : `SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
+    if (transfer === 'tar' && !tar)
+        return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${viaSftp ? '' : ' with an SFTP server'}.`;
+    if (transfer === 'sftp' && !viaSftp)
+        return `transfer is sftp but ${why}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`;
+    if (transfer === 'auto' && !tar && !viaSftp)
+        return `the server has no 'tar' in PATH and ${why}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`;
+    return undefined;
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-inspect.js
+/**
+ * Phases 2 and 3 on one server, its inspect half: resolve the deploy path, refuse what must be
+ * refused, take the lock, and learn the server's state and what it offers, by the inspect script
+ * or, for an account that runs no commands, over SFTP alone (sftp-inspect.ts). Everything read
+ * back is checked (server-data.ts) before it is kept in the session's state.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
+ * and learn the server's state and what it offers. Nothing is created when anything is refused:
+ * what a deploy needs from the server is checked before the first write.
+ */
+async function inspect(s, pathInput, lockOwner, reuse, prefetch, 
+/** For a deploy: how files will be sent, to refuse here what cannot complete. */
+deploy, drift = false, access = { shell: 'auto', needsShell: [] }, 
+/**
+ * The digest of the source's manifest, for the server to compare with the starting point's
+ * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
+ */
+digest) {
+    if (access.shell === 'none' || !s.host.exec)
+        return session_inspect_inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, 'shell is none', digest);
+    // Whether the account runs commands is known only from the script's answer; the reads an
+    // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
+    // it runs none.
+    const early = s.host
+        .files()
+        .then(files => firstReads(files, pathInput))
+        .catch(() => undefined);
+    const params = {
+        path: pathInput,
+        lock: lockOwner !== undefined,
+        lockOwner: lockOwner?.json ?? '',
+        reuse,
+        systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
+        systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
+        ...(prefetch ? { prefetch } : {}),
+        drift,
+        wantDigest: digest !== undefined
+    };
+    if (deploy && lockOwner) {
+        // With transfer: sftp, SFTP must be there before anything is written.
+        if (deploy.transfer === 'sftp')
+            await refuseUnlessSftpUploads(s, deploy.transfer, true);
+        params.require = {
+            tools: [...REQUIRED_TOOLS],
+            tar: deploy.transfer === 'tar',
+            tarOrSftp: deploy.transfer === 'auto'
+        };
+    }
+    // The digest goes on stdin as soon as the source is hashed: the script reads it last.
+    const withDigest = () => digest ? { stdin: external_node_stream_.Readable.from(digestLine(digest)) } : {};
+    let ran;
+    try {
+        ran = await s.script((0,remote_scripts/* inspectScript */.Y1)(params), withDigest(), withDigest);
+    }
+    catch (error) {
+        if (!(error instanceof errors/* ExecRefusedError */.EC))
+            throw error;
+        const why = 'the server refuses to run commands for this account';
+        if (await sftpOnlyPossible(s, why))
+            return session_inspect_inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early);
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${noShellMessage(s.server.user, why, s.capabilities?.sftp)}`);
+    }
+    let { result, output } = ran;
+    if (output.lines.length === 0 && result.code !== 0) {
+        // Not a word from the script: the account ran something else (ForceCommand internal-sftp,
+        // nologin, a restricted shell). Any sh prints a line of ours before it writes anything.
+        const why = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
+        if (await sftpOnlyPossible(s, why))
+            return session_inspect_inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early);
+    }
+    if (params.require && (0,script_output/* value */.Uq)(output, 'refused') === 'need-sftp') {
+        // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
+        // before writing anything; ask again once SFTP is known to be there.
+        await refuseUnlessSftpUploads(s, deploy?.transfer ?? 'auto', false);
+        ({ result, output } = await s.script((0,remote_scripts/* inspectScript */.Y1)({ ...params, require: { ...params.require, tarOrSftp: false } }), withDigest(), withDigest));
+    }
+    await checkInspected(s, result, output, pathInput);
+    if (lockOwner) {
+        s.lockToken = lockOwner.token;
+        s.lockOwnerJson = lockOwner.json;
+    }
+    // From here on, everything comes from the server: each value is checked before it is kept.
+    try {
+        readState(s, output, pathInput);
+    }
+    catch (error) {
+        if (error instanceof errors/* ServerDataError */.Sy)
+            throw new errors/* ServerDataError */.Sy(`${s.label}: ${error.message}`);
+        throw error;
+    }
+    s.pendingBlob = output.blobs.get('pending');
+    s.driftChecked = drift;
+    if (drift && s.liveRelease !== undefined && !output.lines.includes('drift unknown'))
+        s.drift = summarizeDiff(parseListingDiff('drift', output.lines));
+    const hooked = output.blobs.get('hooked');
+    s.hooked = hooked ? hookedDiff(hooked) : undefined;
+    if (s.prefetched?.spare)
+        s.log.info(`the new release starts from the copy of ${s.prefetched.from} made after the deploy that put it live`);
+    s.report.previousRelease = s.liveRelease;
+    const toolset = (0,script_output/* value */.Uq)(output, 'toolset');
+    s.capabilities = {
+        software: s.host.software,
+        pipelined: s.host.pipelined,
+        exec: { available: true },
+        sftp: await sftpProbe(s, deploy !== undefined && !s.tools.has('tar')),
+        loginShell: (0,script_output/* value */.Uq)(output, 'shell'),
+        tools: s.tools,
+        toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
+    };
+    s.log.info(`server: ${describeCapabilities(s.capabilities)}`);
+    const problem = deploy ? deployProblem(s.capabilities, deploy.transfer) : undefined;
+    if (problem)
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${problem}`);
+}
+/**
+ * What SFTP is here. `needed`: files will go over it, so a probe that sshd's MaxSessions
+ * refused (while the script's channel was open) is made again, with room made for it.
+ */
+async function sftpProbe(s, needed) {
+    const probe = await s.host.probeSftp();
+    if (!needed || probe.state !== 'unknown')
+        return probe;
+    return s.host
+        .files()
+        .then(() => s.host.probeSftp())
+        .catch(() => probe);
+}
+/** Refuse, before anything is written, a deploy whose files can go over SFTP only, without it. */
+async function refuseUnlessSftpUploads(s, transfer, tar) {
+    const problem = sendFilesProblem(transfer, tar, await sftpProbe(s, true));
+    if (problem)
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${problem} Nothing was changed.`);
+}
+/** Turn what the inspect script said into the error a user reads, when it is one. */
+async function checkInspected(s, result, output, pathInput) {
+    if (output.lines.length === 0 && result.code !== 0) {
+        // Not a word from the script: the account ran something else (nologin, a ForceCommand).
+        const reason = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${noShellMessage(s.server.user, reason, s.capabilities?.sftp)}`);
+    }
+    const refused = (0,script_output/* value */.Uq)(output, 'refused');
+    if (refused?.startsWith('tools ')) {
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`);
+    }
+    if (result.code === remote_scripts/* REFUSED_EXIT */.ED || refused !== undefined) {
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${refusalMessage(refused ?? 'unknown', (0,script_output/* values */.zu)(output, 'foreign'), s.server.user, (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
+    }
+    if (result.code === remote_scripts/* LOCK_EXIT */.n8) {
+        throw new errors/* LockHeldError */.Rk(`${s.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
+    }
+    if (result.code !== 0 || !output.lines.includes('end')) {
+        throw new errors/* RemoteCommandError */.at(`${s.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`, result.code, result.stderrTail);
+    }
+}
+/**
+ * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
+ * Whatever needs a shell is refused first, before anything is written.
+ */
+async function session_inspect_inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, 
+/** The source manifest's digest: a deploy, which plans against the starting point's. */
+digest, early) {
+    s.access = 'sftp';
+    const [needs] = access.needsShell;
+    if (needs !== undefined) {
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: '${needs}' needs a shell on the server, and ${why}. Remove '${needs}' (a health-check-url still runs from the runner), or deploy as a user with a shell. Nothing was changed.`);
+    }
+    // Known already when the script found no shell; with shell: none, probed here.
+    const possible = s.capabilities
+        ? sftpCanUpload(s.capabilities.sftp)
+        : await sftpOnlyPossible(s, why);
+    if (!possible) {
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${noShellMessage(s.server.user, why, s.capabilities?.sftp)}`);
+    }
+    const files = await s.host.files();
+    s.log.info(`server: ${(0,servers/* printable */.g$)(s.host.software ?? 'unknown SSH server')}; ${why}; SFTP with ${[
+        'posix-rename',
+        ...(files.abilities.hardlink ? ['hardlink'] : []),
+        ...(files.abilities.copyData ? ['copy-data'] : [])
+    ].join(', ')}: deploying over SFTP alone`);
+    const reads = await early;
+    const state = await inspectOverSftp(files, {
+        path: pathInput,
+        lock: lockOwner,
+        reuse,
+        user: s.server.user,
+        label: s.label,
+        ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
+        drift,
+        plans: digest !== undefined,
+        onLocked: dir => {
+            s.deployDir = dir;
+            if (lockOwner)
+                s.lockToken = lockOwner.token;
+        }
+    }).catch(error => {
+        throw s.sftpFailure(error, `inspecting ${pathInput}`);
+    });
+    s.deployDir = state.deployDir;
+    s.releaseDirs = state.releaseDirs;
+    // Records past their limit were not read: the same names and rules as the inspect script's.
+    s.tooLarge = state.tooLarge;
+    try {
+        s.events = acceptLog(s, state.log ?? Buffer.alloc(0));
+    }
+    catch (error) {
+        if (error instanceof errors/* ServerDataError */.Sy)
+            throw new errors/* ServerDataError */.Sy(`${s.label}: ${error.message}`);
+        throw error;
+    }
+    const listing = state.tooLarge.get('listing');
+    if (listing !== undefined && state.liveRelease !== undefined)
+        s.log.warning(`${s.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.listingBytes)}: changes made on the server since that release was deployed were not looked for`);
+    s.liveRelease = state.liveRelease;
+    s.sftpBase = state.base;
+    s.linksBlob = state.links;
+    s.pendingBlob = state.pending;
+    s.driftChecked = drift;
+    if (state.drift !== undefined && state.drift !== 'unknown')
+        s.drift = summarizeDiff(state.drift);
+    s.hooked = state.hooked ? hookedDiff(state.hooked) : undefined;
+    s.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames };
+    s.report.previousRelease = s.liveRelease;
+}
+/**
+ * The account runs no commands: whether its SFTP can carry the whole deploy (a session with
+ * posix-rename@openssh.com, for the atomic switch). Records what the server offers either way.
+ */
+async function sftpOnlyPossible(s, why) {
+    const sftp = await s.host
+        .probeSftp()
+        .catch(error => ({ state: 'unknown', reason: (0,errors/* messageOf */.bD)(error) }));
+    s.capabilities = {
+        software: s.host.software,
+        pipelined: s.host.pipelined,
+        exec: { available: false, reason: why },
+        sftp,
+        loginShell: undefined,
+        tools: new Set(),
+        toolset: 'other'
+    };
+    return sftpCanUpload(sftp);
+}
+/** What the inspect script reported, validated (see server-data.ts). */
+function readState(s, output, pathInput) {
+    s.deployDir = (0,server_data/* resolvedDeployDir */.DJ)((0,script_output/* value */.Uq)(output, 'path'), pathInput);
+    // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
+    s.tooLarge = new Map((0,script_output/* values */.zu)(output, 'toolarge').map(line => {
+        const [name = '', size = ''] = line.split(' ');
+        return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity];
+    }));
+    s.umask = (0,server_data/* parseUmask */.Dy)((0,script_output/* value */.Uq)(output, 'umask'));
+    s.tools = new Set((0,script_output/* values */.zu)(output, 'tool'));
+    s.releaseDirs = (0,server_data/* releaseDirectories */.RW)((0,script_output/* values */.zu)(output, 'release'));
+    s.events = acceptLog(s, output.blobs.get('log') ?? Buffer.alloc(0));
+    const current = output.blobs.get('current')?.toString('utf8');
+    s.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, s.deployDir);
+    s.manifestBlob = output.blobs.get('manifest');
+    const view = output.blobs.get('view');
+    const viewText = output.blobs.get('view-text');
+    s.viewBlob = view
+        ? { data: view, gzipped: true }
+        : viewText
+            ? { data: viewText, gzipped: false }
+            : undefined;
+    s.same = output.lines.includes('same');
+    s.linksBlob = output.blobs.get('links');
+    s.prefetched = (0,server_data/* parsePrefetch */.VV)((0,script_output/* value */.Uq)(output, 'prefetch'));
+}
+/**
+ * The release log as read (or its size in tooLarge, when it was not sent), parsed and checked:
+ * it decides what is pruned and rolled back to, so a log past its limit or with a line that is
+ * not ours is an error that names the file and the fix, whichever way it was read.
+ */
+function acceptLog(s, log) {
+    const logFile = `${s.deployDir}/.atomic-deploy/log`;
+    const logSize = s.tooLarge.get('log') ?? log.length;
+    if (logSize > server_data/* SERVER_LIMITS */.L_.logBytes) {
+        throw new errors/* ServerDataError */.Sy(`${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`);
+    }
+    try {
+        return parseLog(log.toString('utf8'));
+    }
+    catch (error) {
+        if (!(error instanceof LogFormatError))
+            throw error;
+        throw new errors/* ServerDataError */.Sy(`${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`);
+    }
+}
+/** What before-switch changed in a release, from the record release.sh made of it. */
+function hookedDiff(record) {
+    return summarizeDiff(parseListingDiff('hook', record
+        .toString('utf8')
+        .split('\n')
+        .filter(l => l.startsWith('!'))
+        .map(l => l.slice(1))));
+}
+/** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
+async function* digestLine(digest) {
+    let line = '-';
+    try {
+        line = await digest;
+    }
+    catch {
+        // The deploy fails on the scan's error once the inspect phase is over.
+    }
+    yield Buffer.from(`${line}\n`);
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/release/plan.js
+/**
+ * Whether two sha256 digests are of the same content. One may be cut short (a base from a
+ * manifest view keeps the first 16 hex digits, see compact-manifest.ts): they agree on what
+ * both have, and that is at least 16 digits.
+ */
+function sameDigest(a, b) {
+    if (a === undefined || b === undefined)
+        return false;
+    if (a.length === b.length)
+        return a === b;
+    const [short, long] = a.length < b.length ? [a, b] : [b, a];
+    return short.length >= 16 && long.startsWith(short);
+}
+function same(a, b) {
+    if (a.type !== b.type)
+        return false;
+    switch (a.type) {
+        case 'file':
+            return sameDigest(a.sha256, b.sha256) && a.size === b.size && a.mode === b.mode;
+        case 'symlink':
+            return a.target === b.target;
+        case 'dir':
+            // Directory modes are the server's (its umask decides them), so only existence counts.
+            return true;
+    }
+}
+/** Is `p` inside one of `dirs` (a set of directory paths)? */
+function underAny(p, dirs) {
+    // The usual case, no directory removed: nothing to look up, and no prefix made.
+    if (dirs.size === 0)
+        return false;
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) {
+        if (dirs.has(p.slice(0, i)))
+            return true;
+    }
+    return false;
+}
+/**
+ * Diff the local entries against the base (the manifest of the release we start from; empty for
+ * a full upload).
+ */
+function makePlan(local, base) {
+    const baseByPath = new Map(base.map(e => [e.path, e]));
+    const localByPath = new Map(local.map(e => [e.path, e]));
+    const removedDirs = new Set();
+    const remove = [];
+    const deleted = [];
+    let deletedFiles = 0;
+    // Base entries sorted parents-first, so a removed directory hides everything below it.
+    for (const old of base) {
+        if (underAny(old.path, removedDirs)) {
+            if (!localByPath.has(old.path)) {
+                deleted.push(old.path);
+                if (old.type === 'file')
+                    deletedFiles++;
+            }
+            continue;
+        }
+        const now = localByPath.get(old.path);
+        if (now === undefined) {
+            deleted.push(old.path);
+            if (old.type === 'file')
+                deletedFiles++;
+            remove.push(old.path);
+            if (old.type === 'dir')
+                removedDirs.add(old.path);
+        }
+        else if (!same(old, now)) {
+            remove.push(old.path);
+            if (old.type === 'dir')
+                removedDirs.add(old.path);
+        }
+    }
+    const upload = [];
+    let unchanged = 0;
+    let unchangedFiles = 0;
+    let uploadBytes = 0;
+    let uploadFiles = 0;
+    for (const entry of local) {
+        const old = baseByPath.get(entry.path);
+        const gone = old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path));
+        if (old !== undefined && !gone && same(old, entry)) {
+            unchanged++;
+            if (entry.type === 'file')
+                unchangedFiles++;
+            continue;
+        }
+        upload.push(entry);
+        if (entry.type === 'file') {
+            uploadFiles++;
+            uploadBytes += entry.size;
+        }
+    }
+    return {
+        upload,
+        remove,
+        deleted,
+        unchanged,
+        unchangedFiles,
+        deletedFiles,
+        uploadFiles,
+        uploadBytes
+    };
+}
+/**
+ * The directories of the starting copy that the plan writes into or removes from: every parent
+ * of an uploaded or removed path, and every uploaded directory (deduplicated, parents first).
+ * The copy comes from the server, where any of them may have become a symlink since it was
+ * deployed (by hand, or planted); the server checks each of these is no symlink before anything
+ * is removed or written, so no write or removal ever follows one out of the release.
+ */
+function writtenDirectories(plan) {
+    const dirs = new Set();
+    const addParents = (p) => {
+        for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
+            dirs.add(p.slice(0, i));
+    };
+    for (const p of plan.remove)
+        addParents(p);
+    for (const e of plan.upload) {
+        addParents(e.path);
+        if (e.type === 'dir')
+            dirs.add(e.path);
+    }
+    return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1));
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/release/shared-check.js
+/** How deep shared/ must be listed to decide: the deepest directory of the source, plus one. */
+function sharedDepth(entries, sharedPaths) {
+    const depth = (p) => p.replace(/\/$/, '').split('/').length;
+    if (sharedPaths)
+        return Math.max(1, ...sharedPaths.map(depth));
+    return Math.max(1, ...entries.filter(e => e.type === 'dir').map(e => depth(e.path) + 1));
+}
+/** Parse `d ./a`, `f ./a/b`, `l ./c` lines of the shared/ listing. */
+function parseSharedListing(lines) {
+    const types = { d: 'dir', f: 'file', l: 'symlink' };
+    const out = new Map();
+    for (const line of lines) {
+        const m = /^([dfl]) \.\/(.+)$/.exec(line);
+        if (m)
+            out.set(m[2], types[m[1]]);
+    }
+    return out;
+}
+function sharedProblems(shared, entries, sharedPaths, conflict) {
+    const source = new Map(entries.map(e => [e.path, e.type]));
+    const problems = [];
+    if (sharedPaths) {
+        for (const entry of sharedPaths) {
+            const rel = entry.replace(/\/$/, '');
+            if (shared.has(rel)) {
+                if (source.has(rel) && conflict === 'fail')
+                    problems.push({ kind: 'conflict', path: rel });
+            }
+            else if (!source.has(rel) && !entry.endsWith('/')) {
+                problems.push({ kind: 'missing', path: rel });
+            }
+        }
+        return problems;
+    }
+    if (conflict === 'replace')
+        return problems;
+    // Every entry of shared/ at the first level the release does not have as a real directory.
+    const children = new Map();
+    for (const p of shared.keys()) {
+        const at = p.lastIndexOf('/');
+        const parent = at < 0 ? '' : p.slice(0, at);
+        children.set(parent, [...(children.get(parent) ?? []), p]);
+    }
+    const walk = (dir) => {
+        for (const rel of (children.get(dir) ?? []).sort()) {
+            if (source.get(rel) === 'dir' && shared.get(rel) === 'dir')
+                walk(rel);
+            else if (source.has(rel))
+                problems.push({ kind: 'conflict', path: rel });
+        }
+    };
+    walk('');
+    return problems;
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-plan.js
+/**
+ * Phase 3 on one server, its plan half: choose where the new release starts from (the live
+ * release's copy, cache/, or nothing) from the records the inspect phase read, and diff the
+ * source against it. Also the dry run's check of shared/.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+
+/** Decide the starting point and diff against it. */
+async function session_plan_makePlan(s, entries, reuse) {
+    s.base = await chooseBase(s, reuse, entries);
+    const baseEntries = s.base.kind === 'none' ? NO_ENTRIES : s.base.entries;
+    if (s.base.kind === 'none')
+        s.log.info(`full upload: ${s.base.reason}`);
+    else if (s.base.kind === 'cache' && s.base.reason)
+        s.log.info(`full upload: ${s.base.reason}`);
+    // Servers that start from the same entries (the same view, or the source's own) share one
+    // plan: a group of ten with identical plans computes it once.
+    s.plan = { ...sharedPlan(entries, baseEntries) };
+    const extra = s.base.kind === 'none' ? [] : s.base.remove;
+    if (extra.length > 0) {
+        const planned = new Set(s.plan.remove);
+        s.plan.remove = [...extra.filter(p => !planned.has(p)), ...s.plan.remove];
+    }
+    return s.plan;
+}
+/**
+ * The starting point's entries, from what the inspect script reported: the source's own when
+ * the server said `same` (its manifest has the source's digest), else its view, else the
+ * manifest an older version wrote (the new one is then sent whole). `stem` is the manifest's
+ * path under .atomic-deploy without its suffix (`cache`, `manifests/<id>`); `manifest` in the
+ * result names the server's manifest to put the new one together from, undefined when there
+ * is none to use. A record past its limit or not valid throws, naming it.
+ */
+async function baseManifest(s, local, stem) {
+    if (s.access === 'sftp')
+        await readBaseOverSftp(s, local);
+    const file = `${s.deployDir}/.atomic-deploy/${stem}`;
+    const old = stem === 'cache' ? `${file}.manifest.json.gz` : `${file}.json.gz`;
+    for (const [name, path] of [
+        ['view', `${file}.view.gz`],
+        ['view-text', `${file}.view`],
+        ['manifest', old]
+    ]) {
+        const size = s.tooLarge.get(name);
+        if (size !== undefined)
+            throw new Error(`${path} is ${formatBytes(size)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}`);
+    }
+    if (s.same)
+        return { entries: local, manifest: stem };
+    if (s.viewBlob) {
+        const { data, gzipped } = s.viewBlob;
+        try {
+            return { entries: await viewEntries(data, gzipped), manifest: stem };
+        }
+        catch (error) {
+            throw new Error(`${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${(0,errors/* messageOf */.bD)(error)})`, { cause: error });
+        }
+    }
+    if (s.manifestBlob) {
+        try {
+            const limits = {
+                compressed: server_data/* SERVER_LIMITS */.L_.manifestBytes,
+                json: server_data/* SERVER_LIMITS */.L_.manifestJsonBytes
+            };
+            return { entries: (await parseManifest(s.manifestBlob, limits)).entries };
+        }
+        catch (error) {
+            throw new Error(`${old} is not a valid manifest (${(0,errors/* messageOf */.bD)(error)})`, {
+                cause: error
+            });
+        }
+    }
+    return undefined;
+}
+/**
+ * SFTP-only: what the inspect script would report of the starting point's manifest, read now
+ * that the source's digest is known. The digest read at inspect is the source's: `same`, and
+ * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
+ * the manifest an older version wrote, whichever is there in that order; one past its limit
+ * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
+ * that changes something.
+ */
+async function readBaseOverSftp(s, local) {
+    const base = s.sftpBase;
+    s.sftpBase = undefined;
+    if (!base)
+        return;
+    const text = base.digest?.toString('latin1');
+    const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined;
+    if (have !== undefined && have === (await sourceManifest(local)).digest) {
+        s.same = true;
+        return;
+    }
+    const files = await s.host.files();
+    const over = new Map();
+    const read = recordReader(files, over);
+    const limit = server_data/* SERVER_LIMITS */.L_.manifestBytes;
+    const candidates = [
+        ...(have !== undefined
+            ? [
+                { name: 'view', file: `${base.stem}.view.gz` },
+                { name: 'view-text', file: `${base.stem}.view` }
+            ]
+            : []),
+        { name: 'manifest', file: base.old }
+    ];
+    const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(error => {
+        throw s.sftpFailure(error, 'reading the manifest');
+    });
+    const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name));
+    const chosen = candidates[i];
+    if (!chosen)
+        return;
+    const data = found[i];
+    if (!data)
+        s.tooLarge.set(chosen.name, over.get(chosen.name));
+    else if (chosen.name === 'manifest')
+        s.manifestBlob = data;
+    else
+        s.viewBlob = { data, gzipped: chosen.name === 'view' };
+}
+async function chooseBase(s, reuse, local) {
+    if (reuse === 'none')
+        return { kind: 'none', reason: 'reuse is none' };
+    const metadata = `${s.deployDir}/.atomic-deploy`;
+    if (reuse === 'cache') {
+        // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
+        const rebuild = (reason) => {
+            s.log.warning(reason);
+            return { kind: 'cache', exists: false, entries: [], remove: [], reason };
+        };
+        if (s.tooLarge.has('pending'))
+            return rebuild(`${metadata}/cache.pending is over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`);
+        let found;
+        try {
+            found = await baseManifest(s, local, 'cache');
+        }
+        catch (error) {
+            return rebuild(`${(0,errors/* messageOf */.bD)(error)}; cache/ is rebuilt from scratch and the manifest written anew`);
+        }
+        if (!found)
+            return {
+                kind: 'cache',
+                exists: false,
+                entries: [],
+                remove: [],
+                reason: 'cache/ has no manifest yet'
+            };
+        const pending = parsePending(s.pendingBlob);
+        if (pending === undefined)
+            return rebuild(`${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`);
+        if (pending.length > 0)
+            s.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
+        // With copy-method: hardlink the live release shares its files with cache/, so what was
+        // changed in it in place since it was deployed (drift), or by its before-switch, may have
+        // changed in cache/ too. Those paths are sent again like pending ones (with cp -a they
+        // cost one upload each and change nothing else), so the new release holds the source.
+        if (s.tooLarge.has('hooked') ||
+            (s.drift !== undefined && !s.drift.complete) ||
+            (s.hooked !== undefined && !s.hooked.complete))
+            return rebuild(`the live release ${s.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`);
+        const changed = [...(s.drift?.paths ?? []), ...(s.hooked?.paths ?? [])];
+        return {
+            kind: 'cache',
+            exists: true,
+            ...withoutPaths(found.entries, [...pending, ...changed]),
+            ...(found.manifest ? { manifest: found.manifest } : {})
+        };
+    }
+    if (s.liveRelease === undefined)
+        return { kind: 'none', reason: 'first deploy (no current release)' };
+    if (!s.releaseDirs.has(s.liveRelease)) {
+        return {
+            kind: 'none',
+            reason: `current points to ${s.liveRelease}, which is not a directory in releases/`
+        };
+    }
+    const file = `${metadata}/manifests/${s.liveRelease}`;
+    for (const [name, suffix, limit] of [
+        ['links', '.links', server_data/* SERVER_LIMITS */.L_.linksBytes],
+        ['hooked', '.hook', server_data/* SERVER_LIMITS */.L_.linksBytes]
+    ]) {
+        const size = s.tooLarge.get(name);
+        if (size !== undefined)
+            return notReused(s, `${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);
+    }
+    // The live release's records steer what is removed from its copy: if either fails
+    // validation, the copy is not used at all, and this release is uploaded whole.
+    let found;
+    try {
+        found = await baseManifest(s, local, `manifests/${s.liveRelease}`);
+    }
+    catch (error) {
+        return notReused(s, (0,errors/* messageOf */.bD)(error));
+    }
+    if (!found)
+        return { kind: 'none', reason: `the live release ${s.liveRelease} has no manifest` };
+    let sharedLinks;
+    try {
+        sharedLinks = (0,server_data/* parseLinkList */.KK)(s.linksBlob ?? Buffer.alloc(0), `${file}.links`);
+    }
+    catch (error) {
+        return notReused(s, (0,errors/* messageOf */.bD)(error));
+    }
+    // The copy loses its shared links (they are removed and linked again), and with them
+    // whatever the release had at those paths: plan those paths as absent, so they are sent
+    // again and the shared rules (conflict, replace) apply to them as on a first deploy.
+    const entries = withoutLinked(found.entries, sharedLinks);
+    // Paths changed in the live release since it was deployed (drift), or by its before-switch,
+    // are not what its manifest says: the copy loses them, and the plan sends them again.
+    const untrusted = [...(s.drift?.paths ?? []), ...(s.hooked?.paths ?? [])];
+    if ((s.drift !== undefined && !s.drift.complete) ||
+        (s.hooked !== undefined && !s.hooked.complete))
+        return {
+            kind: 'none',
+            reason: `the live release ${s.liveRelease} differs from its manifest in more paths than were listed`
+        };
+    return {
+        kind: 'release',
+        id: s.liveRelease,
+        sharedLinks,
+        ...withoutPaths(entries, untrusted),
+        ...(found.manifest ? { manifest: found.manifest } : {})
+    };
+}
+function notReused(s, problem) {
+    s.log.warning(`${problem}. Release ${s.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`);
+    return { kind: 'none', reason: `the records of ${s.liveRelease} are not valid` };
+}
+/** One line that says what the upload will do. */
+function planLine(s) {
+    const plan = s.plan;
+    if (!plan)
+        return 'no plan';
+    // Every count is of files, so the three add up to what the two trees hold.
+    return `uploading ${files(plan.uploadFiles)} (${formatBytes(plan.uploadBytes)}), deleting ${files(plan.deletedFiles)}, keeping ${files(plan.unchangedFiles)}`;
+}
+/**
+ * For a dry run: the shared-path conflicts and missing paths the release phase would fail on,
+ * as its messages say them.
+ */
+async function session_plan_sharedProblems(s, entries, sharedPaths, conflict) {
+    const describe = (shared) => sharedProblems(shared, entries, sharedPaths, conflict).map(p => p.kind === 'conflict'
+        ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
+        : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
+    if (s.access === 'sftp')
+        return describe(await sharedOverSftp(s, entries, sharedPaths).catch(error => {
+            throw s.sftpFailure(error, 'listing shared/');
+        }));
+    const { result, output } = await s.script((0,remote_scripts/* sharedListingScript */.FH)(s.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32)));
+    if (result.code !== 0 || !output.lines.includes('shared-end')) {
+        throw new errors/* RemoteCommandError */.at(`${s.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
+    }
+    return describe(parseSharedListing((0,script_output/* values */.zu)(output, 'shared-entry')));
+}
+/** What shared/ holds, as deep as deciding the shared paths needs, read over SFTP. */
+async function sharedOverSftp(s, entries, sharedPaths) {
+    const files = await s.host.files();
+    const root = `${s.deployDir}/shared`;
+    const typeOf = (t) => t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'file';
+    const shared = new Map();
+    if (sharedPaths) {
+        const rels = sharedPaths.map(p => p.replace(/\/$/, ''));
+        const found = await Promise.all(rels.map(rel => files.lstat(`${root}/${rel}`)));
+        rels.forEach((rel, i) => {
+            const attrs = found[i];
+            if (attrs)
+                shared.set(rel, typeOf(attrs.type));
+        });
+        return shared;
+    }
+    if ((await files.lstat(root))?.type !== 'dir')
+        return shared;
+    const depth = Math.min(sharedDepth(entries, sharedPaths), 32);
+    for (const e of await (0,sftp_tree/* walkTree */.Ir)(files, root, { maxDepth: depth }))
+        shared.set(e.path, typeOf(e.attrs.type));
+    return shared;
+}
+/** A starting point with no entries (a full upload). */
+const NO_ENTRIES = [];
+/** withoutLinked's results, by the entries and the links: servers alike share them. */
+const unlinked = new WeakMap();
+/** `entries` less the shared links and whatever lies beneath them (computed once per pair). */
+function withoutLinked(entries, sharedLinks) {
+    if (sharedLinks.length === 0)
+        return entries;
+    const key = sharedLinks.join('\0');
+    let byLinks = unlinked.get(entries);
+    if (!byLinks)
+        unlinked.set(entries, (byLinks = new Map()));
+    let kept = byLinks.get(key);
+    if (!kept) {
+        const linked = new Set(sharedLinks);
+        const underLink = (p) => {
+            for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+                if (linked.has(p.slice(0, i)))
+                    return true;
+            return false;
+        };
+        kept = entries.filter(e => !underLink(e.path));
+        byLinks.set(key, kept);
+    }
+    return kept;
+}
+/** Plans made, by the entries they compare: the same two arrays give the same plan. */
+const plans = new WeakMap();
+/** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
+function sharedPlan(local, base) {
+    let byBase = plans.get(local);
+    if (!byBase)
+        plans.set(local, (byBase = new WeakMap()));
+    let plan = byBase.get(base);
+    if (!plan)
+        byBase.set(base, (plan = makePlan(local, base)));
+    return plan;
+}
+/**
+ * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
+ * removals that make a copy match what is left.
+ */
+function withoutPaths(entries, paths) {
+    if (paths.length === 0)
+        return { entries, remove: [] };
+    // Read back from the server: never a path through a link of the tree.
+    const remove = topMost(notUnderLinks(paths, entries));
+    const gone = new Set(remove);
+    const under = (p) => {
+        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
+            if (gone.has(p.slice(0, i)))
+                return true;
+        return false;
+    };
+    return { entries: entries.filter(e => !under(e.path)), remove };
+}
+/**
+ * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
+ * one (the file is read back from the server: every path is checked before it steers a removal).
+ */
+function parsePending(blob) {
+    if (!blob)
+        return [];
+    const paths = [];
+    for (const line of blob.toString('utf8').split('\n')) {
+        if (line === '')
+            continue;
+        let p;
+        try {
+            p = JSON.parse(line);
+        }
+        catch {
+            return undefined;
+        }
+        if (typeof p !== 'string' || !isReleasePath(p))
+            return undefined;
+        paths.push(p);
+    }
+    return paths;
+}
+/** `1 file`, `3,500 files`. */
+function files(n) {
+    return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
+}
+/** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
+const VIEW_LIMIT = server_data/* SERVER_LIMITS */.L_.manifestJsonBytes;
+/** Views parsed, by their bytes: servers that share a starting point share the work. */
+const views = new Map();
+/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
+function viewEntries(blob, gzipped) {
+    const key = `${gzipped ? 'gz' : 'text'} ${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('hex')}`;
+    let parsed = views.get(key);
+    if (!parsed) {
+        parsed = (async () => {
+            let text = blob;
+            if (gzipped) {
+                try {
+                    text = await (0,external_node_util_.promisify)(external_node_zlib_.gunzip)(blob, { maxOutputLength: VIEW_LIMIT });
+                }
+                catch (error) {
+                    if (error.code === 'ERR_BUFFER_TOO_LARGE')
+                        throw new Error(`it unpacks to more than ${VIEW_LIMIT} bytes`, { cause: error });
+                    throw error;
+                }
+            }
+            if (text.length > VIEW_LIMIT)
+                throw new Error(`it is over ${VIEW_LIMIT} bytes`);
+            return parseView(text);
+        })();
+        views.set(key, parsed);
+    }
+    return parsed;
+}
+
+// EXTERNAL MODULE: ./build/bundle/js/server/removal-guard.js
+var removal_guard = __nccwpck_require__(4145);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-release.js
 /**
  * Phases 4 and 5 over SFTP alone: build `releases/<id>` from the manifest (unchanged files made
@@ -58468,14 +59879,14 @@ async function verifyRelease(o, R, dirMode) {
     const actual = await (0,sftp_tree/* walkTree */.Ir)(files, R, { hints: dirs, signal });
     const expected = new Map();
     for (const e of o.entries) {
-        const line = upload_listingLine(e);
+        const line = listingLine(e);
         expected.set(line, (expected.get(line) ?? 0) + 1);
     }
     const unexpected = [];
     const lines = [];
     for (const a of actual) {
         // What list_tree would print (an 'o' line for what it would not list: never expected).
-        const line = `${listingLine(a) ?? `o ./${a.path}`}\n`;
+        const line = `${sftp_listing_listingLine(a) ?? `o ./${a.path}`}\n`;
         lines.push(line);
         // Every directory has the release's mode (set-id and sticky bits are the server's), as
         // release.sh checks it: one with another mode is unexpected, whatever its path.
@@ -58598,117 +60009,399 @@ function ensureUnder(files, base, rel, signal) {
     return ensureDirectories(files, parts.map((_, i) => `${base}/${parts.slice(0, i + 1).join('/')}`), sftp_layout/* MODES */.FN.layoutDir, signal);
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/server/remote-scripts.js + 2 modules
-var remote_scripts = __nccwpck_require__(4200);
-// EXTERNAL MODULE: ./build/bundle/js/server/script-output.js
-var script_output = __nccwpck_require__(2738);
-;// CONCATENATED MODULE: ./build/bundle/js/server/capabilities.js
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-switch.js
+/**
+ * Phase 7 on one server: the switch. `current` is pointed at the new release atomically (SFTP's
+ * posix-rename where the server has it, a rename in the shell elsewhere) and read back; the same
+ * swap switches back. A single server's release script may switch on its own (reported here by
+ * switchedAndFinished).
+ */
 
-/** Commands a deploy cannot do without: the listing, the checksums and their comparison. */
-const REQUIRED_TOOLS = ['sha256sum', 'stat', 'find', 'awk'];
-/** Whether the SFTP server announced an extension (posix-rename@openssh.com, say). */
-function sftpHas(capabilities, extension) {
-    const { sftp } = capabilities;
-    return sftp.state === 'available' && (sftp.extensions?.includes(extension) ?? false);
+
+
+
+
+
+
+/** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
+function sftpSwitch(s) {
+    return s.capabilities !== undefined && switchesOverSftp(s.capabilities);
 }
 /**
- * Whether `current` is switched over SFTP (posix-rename@openssh.com, which is rename(2)) or by a
- * rename in the shell (mv of a link made in a private directory): SFTP where it is there.
+ * Point `current` at `releases/<id>` atomically, and check it: SFTP's posix-rename where the
+ * server has it, a rename by mv in the shell elsewhere.
  */
-function switchesOverSftp(capabilities) {
-    return sftpCanUpload(capabilities.sftp);
+async function switchTo(s, id) {
+    const target = `releases/${id}`;
+    let now;
+    try {
+        if (sftpSwitch(s)) {
+            const files = await s.host.files();
+            now = await files.swapSymlink(`${s.deployDir}/current`, target, `.current.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
+        }
+        else {
+            now = await shellSwitch(s, id);
+        }
+    }
+    catch (error) {
+        if (!(error instanceof errors/* SwitchRefusedError */.FL))
+            s.switchUncertain = id;
+        throw error;
+    }
+    s.switchUncertain = undefined;
+    if (now?.replace(/\/$/, '') !== target) {
+        throw new Error(`${s.label}: current reads back as '${(0,servers/* printable */.g$)(now ?? '(nothing)')}', expected '${target}'`);
+    }
+    s.switchedTo = id;
 }
-/** Uploads over SFTP write each file under a temporary name and rename it over the final one. */
-function sftpCanUpload(sftp) {
-    return (sftp.state === 'available' && (sftp.extensions?.includes('posix-rename@openssh.com') ?? false));
+/** Remove `current` (undoing a first deploy's switch). */
+async function removeCurrent(s) {
+    if (sftpSwitch(s)) {
+        const files = await s.host.files();
+        await files.unlink(`${s.deployDir}/current`).catch(() => undefined);
+        return;
+    }
+    await shellSwitch(s, undefined);
 }
-/** One line for the log: what the server is and offers, and how the deploy will use it. */
-function describeCapabilities(capabilities) {
-    const parts = [
-        `${(0,servers/* printable */.g$)(capabilities.software ?? 'unknown SSH server')}${capabilities.pipelined ? ' (round trips saved)' : ''}`
+/**
+ * The switch by the shell (switchScript): what `current` reads back as. An answer without
+ * `switched` means the rename did not happen; no answer at all (a lost connection) means it
+ * may have, which the caller finds out.
+ */
+async function shellSwitch(s, id) {
+    const { result, output } = await s.script((0,remote_scripts/* switchScript */.Ec)({ deployDir: s.deployDir, ...(id !== undefined ? { releaseId: id } : {}) }));
+    if (!output.lines.includes('switched')) {
+        const error = (0,script_output/* scriptError */.mm)(output);
+        throw new errors/* SwitchRefusedError */.FL(`${s.label}: switch failed: ${error?.message ?? `exit ${result.code}`}: ${lastLines(result.stderrTail)}`);
+    }
+    return (0,script_output/* value */.Uq)(output, 'current');
+}
+/** What a release script that switched and finished reported after `ready`. */
+function switchedAndFinished(s, id, final) {
+    const now = (0,script_output/* value */.Uq)(final, 'current');
+    if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
+        s.switchUncertain = id;
+        throw new Error(`${s.label}: current reads back as '${(0,servers/* printable */.g$)(now ?? '(nothing)')}', expected 'releases/${id}'`);
+    }
+    s.switchedTo = id;
+    s.log.info(`current -> releases/${id}`);
+    for (const line of (0,script_output/* values */.zu)(final, 'pruned'))
+        s.log.info(`pruned release ${line}`);
+    if (final.lines.includes('unlocked'))
+        s.lockToken = undefined;
+    s.prepared = undefined;
+    if (!final.lines.includes('finished'))
+        s.log.warning(`finishing failed after the switch. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-prepare.js
+/**
+ * Phases 4 to 6 on one server: the release script builds the release from its starting point,
+ * takes the files (a tar stream, or SFTP between its two halves), verifies them, links the
+ * shared paths, records the metadata and runs before-switch; for a single server it may also
+ * switch and finish (see switchedAndFinished). Over SFTP alone, sftp-release.ts does the same.
+ */
+
+
+
+
+
+
+
+
+
+
+
+
+
+/**
+ * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
+ * link shared paths, record metadata, run before-switch. On failure the server script has
+ * already removed the release; the error says why. With a tar transfer, `feed` carries the
+ * archive (see releaseArchive); without one, files go over SFTP.
+ */
+async function prepareRelease(s, options, feed, 
+/**
+ * Switch and finish in the same script once the release is ready (see FinalizeParams):
+ * phases 7 and 9 with it, for a single server with nothing to run or check after the switch.
+ */
+switchAfter) {
+    const plan = s.plan;
+    const base = s.base;
+    if (!plan || !base)
+        throw new Error('prepareRelease before makePlan');
+    if (s.access === 'sftp')
+        return session_prepare_prepareOverSftp(s, options, plan, base);
+    const id = options.releaseId;
+    s.sharedPaths = options.sharedPaths ?? [];
+    const common = s.releaseParams(id);
+    const stale = staleReleases(s, id);
+    const metadata = await session_archive_releaseMetadata(s, options);
+    const relativeTarget = releaseTarget(s, id);
+    const prepare = {
+        staleReleases: stale,
+        base: base.kind === 'release'
+            ? {
+                kind: 'release',
+                id: base.id,
+                sharedLinks: base.sharedLinks,
+                ...(s.prefetched?.from === base.id ? { prefetched: s.prefetched.name } : {})
+            }
+            : base.kind === 'cache'
+                ? {
+                    kind: 'cache',
+                    exists: base.exists,
+                    touched: [...plan.remove, ...plan.upload.map(e => e.path)]
+                }
+                : { kind: 'none' },
+        copyMethod: options.copyMethod,
+        remove: plan.remove,
+        transfer: feed
+            ? { kind: 'tar', gzip: archiveCompression(s, options.compression) !== 'none' }
+            : { kind: 'sftp' },
+        // A fresh, empty release has nothing a symlink could have been planted in.
+        writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
+    };
+    const finalize = {
+        fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
+        manifestDigest: (await sourceManifest(options.entries)).digest,
+        ...(base.kind !== 'none' && base.manifest ? { manifestBase: base.manifest } : {}),
+        verifyAll: options.verify === 'full',
+        oddSums: metadata.oddSums,
+        links: metadata.links,
+        shared: options.sharedPaths
+            ? { kind: 'explicit', paths: options.sharedPaths }
+            : { kind: 'auto' },
+        sharedConflict: options.sharedConflict,
+        hook: options.beforeSwitch
+            ? { name: 'before-switch', script: options.beforeSwitch, env: s.hookEnv(id) }
+            : undefined,
+        updatesCache: base.kind === 'cache',
+        ...(switchAfter ? { switchAfter } : {})
+    };
+    s.prepared = id;
+    // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
+    // An archive counts for all the servers it goes to.
+    const sent = feed?.sent ?? { files: 0, bytes: 0 };
+    const count = (size) => {
+        sent.files++;
+        sent.bytes += size;
+    };
+    try {
+        let final;
+        try {
+            final = await transferAndFinalize(s, options, { plan, metadata, relativeTarget, common, prepare, finalize }, count, feed);
+        }
+        catch (error) {
+            // No answer from a script that switches: current may or may not point to the release.
+            if (switchAfter && error instanceof errors/* ConnectionError */.Rc)
+                s.switchUncertain = id;
+            throw error;
+        }
+        sent.files = plan.uploadFiles;
+        sent.bytes = plan.uploadBytes;
+        reportPrepared(s, id, plan, final);
+        if (switchAfter)
+            switchedAndFinished(s, id, final);
+    }
+    finally {
+        s.report.filesUploaded = sent.files;
+        s.report.bytesUploaded = sent.bytes;
+    }
+}
+/** Incomplete releases of earlier runs, to remove before `id` is made. */
+function staleReleases(s, id) {
+    const stale = incompleteReleases(s.events, s.releaseDirs).filter(r => r !== id);
+    // The log is the server's word: a release it calls incomplete may be the live one.
+    if (s.liveRelease !== undefined && stale.includes(s.liveRelease)) {
+        s.log.warning(`the release log calls the live release ${s.liveRelease} incomplete; it is live, so it is kept`);
+        stale.splice(stale.indexOf(s.liveRelease), 1);
+    }
+    return stale;
+}
+/** The upload and the release scripts around it; the output of the last one. */
+async function transferAndFinalize(s, options, p, count, feed) {
+    const { plan, metadata, relativeTarget, common, prepare, finalize } = p;
+    const id = options.releaseId;
+    let final;
+    if (feed) {
+        // A local read error truncates the stream; the server then reports a broken archive, but
+        // the cause to report is the local one.
+        let readError;
+        feed.stream.on('error', error => (readError ??= error));
+        try {
+            const { result, output } = await s.script((0,remote_scripts/* releaseScript */.dg)(common, prepare, finalize), {
+                stdin: feed.stream,
+                signal: options.signal,
+                ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
+            });
+            // A cancelled run cuts the stream itself: that is the cause to report, not the read.
+            if (options.signal?.aborted)
+                throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
+            if (readError && result.code !== 0) {
+                throw new Error(`${s.label}: reading the source failed: ${readError.message}`);
+            }
+            checkRelease(s, result, output, id, metadata);
+            final = output;
+        }
+        finally {
+            feed.done?.();
+        }
+    }
+    else {
+        const first = await s.script((0,remote_scripts/* releaseScript */.dg)(common, prepare), { signal: options.signal });
+        checkRelease(s, first.result, first.output, id, metadata, 'prepared');
+        await sftpUpload(await s.host.files(), {
+            metadataDir: `${s.deployDir}/.atomic-deploy/tmp/${id}`,
+            root: `${s.deployDir}/${relativeTarget}`,
+            sourceRoot: options.sourceRoot,
+            metadata: metadata.files,
+            plan,
+            directoryMode: s.directoryMode,
+            log: s.log,
+            signal: options.signal,
+            onFile: entry => count(entry.size)
+        });
+        const second = await s.script((0,remote_scripts/* releaseScript */.dg)(common, undefined, finalize), {
+            signal: options.signal
+        });
+        checkRelease(s, second.result, second.output, id, metadata);
+        final = second.output;
+    }
+    return final;
+}
+/** What the release script reported once the release is ready. */
+function reportPrepared(s, id, plan, final) {
+    const hookExit = (0,script_output/* value */.Uq)(final, 'hook-exit');
+    if (hookExit)
+        s.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`);
+    const hookDiff = parseListingDiff('hook', final.lines);
+    if (hookDiff.counts !== undefined) {
+        const changes = summarizeDiff(hookDiff);
+        const total = hookDiff.counts.reduce((a, b) => a + b, 0);
+        s.log.info(`before-switch changed release ${id} after verification: ${describeDrift(changes, 20, server_data/* shown */.SP)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`);
+    }
+    s.report.filesDeleted = plan.deleted.length;
+    s.report.release = id;
+    logShared(s, (0,script_output/* values */.zu)(final, 'shared'), (0,script_output/* values */.zu)(final, 'shared-seeded'), (0,script_output/* values */.zu)(final, 'shared-replaced'));
+}
+/** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
+async function session_prepare_prepareOverSftp(s, options, plan, base) {
+    const id = options.releaseId;
+    s.sharedPaths = options.sharedPaths ?? [];
+    const files = await s.host.files();
+    const manifest = await sourceManifest(options.entries);
+    s.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path);
+    let result;
+    try {
+        result = await prepareOverSftp({
+            files,
+            label: s.label,
+            log: s.log,
+            deployDir: s.deployDir,
+            releaseId: id,
+            sourceRoot: options.sourceRoot,
+            entries: options.entries,
+            plan,
+            base,
+            copyMethod: options.copyMethod,
+            verify: options.verify,
+            sharedPaths: options.sharedPaths,
+            sharedConflict: options.sharedConflict,
+            revision: options.revision,
+            manifest,
+            staleReleases: staleReleases(s, id),
+            leftovers: s.leftovers,
+            protectedReleases: s.liveRelease === undefined ? [] : [s.liveRelease],
+            // The drift check walked the live release, and the base was planned without what
+            // differed: nothing of it is read through a link.
+            baseChecked: base.kind === 'release' && s.drift !== undefined,
+            writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan),
+            onCreated: () => {
+                s.prepared = id;
+            },
+            keepLog: appender => {
+                s.logFile = appender;
+            },
+            signal: options.signal
+        });
+    }
+    catch (error) {
+        if (error instanceof SftpVerifyFailure)
+            throw verifyError(s, id, error.unexpected, error.missing, error.differs);
+        throw s.sftpFailure(error, `preparing release ${id}`);
+    }
+    // Read while the switch is made: finishing needs it before it removes the lock.
+    s.lockOwnerRead = (0,sftp_finish/* readLockOwner */.Dh)(files, s.deployDir).catch(() => undefined);
+    s.report.filesUploaded = result.uploadedFiles;
+    s.report.bytesUploaded = result.uploadedBytes;
+    s.report.filesDeleted = plan.deleted.length;
+    s.report.release = id;
+    logShared(s, result.shared.linked, result.shared.seeded, result.shared.replaced);
+}
+function logShared(s, linked, seeded, replaced) {
+    if (linked.length > 0)
+        s.log.info(`linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`);
+    for (const p of seeded)
+        s.log.info(`moved ${p} into shared/ (first deploy of a shared path)`);
+    for (const p of replaced)
+        s.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`);
+}
+/** The release does not match its manifest: what differs, and what may have caused it. */
+function verifyError(s, id, unexpected, missing, 
+/** Further differences, each described already ('content differs: <path>'). */
+differs) {
+    const paths = [
+        ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
+        ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
+        ...differs
     ];
-    if (capabilities.loginShell !== undefined)
-        parts.push(`login shell ${(0,servers/* printable */.g$)(capabilities.loginShell).slice(0, 200)}`);
-    const tools = ['tar', 'gzip'].filter(t => capabilities.tools.has(t));
-    const toolset = capabilities.toolset === 'gnu'
-        ? 'GNU tools'
-        : capabilities.toolset === 'busybox'
-            ? 'BusyBox tools'
-            : 'tools';
-    parts.push(`${toolset}${tools.length > 0 ? ` with ${tools.join(' and ')}` : ', no tar'}`);
-    const { sftp } = capabilities;
-    if (switchesOverSftp(capabilities))
-        parts.push('SFTP with posix-rename');
-    else if (sftp.state === 'available')
-        parts.push('SFTP without posix-rename: switching with mv in the shell');
-    else if (sftp.state === 'missing')
-        parts.push(`no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv in the shell`);
-    else
-        parts.push(`SFTP not probed (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)}): switching with mv`);
-    return parts.join('; ');
+    // What before-switch wrote is recorded and left out of the copy whatever on-drift says;
+    // what was changed by hand (or by the app) is found only by the drift check.
+    const drift = s.base?.kind === 'release'
+        ? ` The release started as a copy of ${s.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${s.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
+        : '';
+    return new errors/* VerifyError */.Gz(`${s.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`, paths);
 }
-/**
- * Why a deploy cannot complete on this server, or undefined when it can: a tool it needs, or a
- * way to send files (tar, or SFTP with posix-rename), with the setting that fixes it.
- */
-function deployProblem(capabilities, transfer) {
-    const missing = REQUIRED_TOOLS.filter(t => !capabilities.tools.has(t));
-    if (missing.length > 0)
-        return missingToolsProblem(missing);
-    return sendFilesProblem(transfer, capabilities.tools.has('tar'), capabilities.sftp);
-}
-function missingToolsProblem(missing) {
-    return `the server has no ${missing.map(t => `'${t}'`).join(', ')} in PATH; atomic-deploy needs sh, find, stat, sha256sum and awk (GNU coreutils or BusyBox), and tar for transfer: tar.`;
-}
-/** Why files cannot be sent with `transfer`, given tar and what SFTP was found to be. */
-function sendFilesProblem(transfer, tar, sftp) {
-    const viaSftp = sftpCanUpload(sftp);
-    const why = sftp.state === 'available'
-        ? 'its SFTP server has no posix-rename@openssh.com'
-        : sftp.state === 'missing'
-            ? `it has no SFTP (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`
-            : `SFTP could not be started (${(0,servers/* printable */.g$)(sftp.reason).slice(0, 200)})`;
-    if (transfer === 'tar' && !tar)
-        return `transfer is tar but the server has no 'tar' in PATH: install tar, or set transfer: auto${viaSftp ? '' : ' with an SFTP server'}.`;
-    if (transfer === 'sftp' && !viaSftp)
-        return `transfer is sftp but ${why}: set transfer: auto or tar${tar ? '' : ' and install tar'}.`;
-    if (transfer === 'auto' && !tar && !viaSftp)
-        return `the server has no 'tar' in PATH and ${why}, so files cannot be sent: install tar (GNU or BusyBox), or enable SFTP (Subsystem sftp in sshd_config; Dropbear runs /usr/lib/sftp-server).`;
-    return undefined;
+function checkRelease(s, result, output, id, metadata, expect = 'ready') {
+    if (result.code === 0 && output.lines.includes(expect))
+        return;
+    const error = (0,script_output/* scriptError */.mm)(output);
+    if (error?.kind === 'verify') {
+        throw verifyError(s, id, (0,script_output/* values */.zu)(output, 'unexpected'), (0,script_output/* values */.zu)(output, 'missing'), [
+            ...(0,script_output/* values */.zu)(output, 'badsum').map(l => `content differs: ${l}`),
+            // Reported by number: these names may hold a line break.
+            ...(0,script_output/* values */.zu)(output, 'badodd').map(n => `content differs: ${(0,server_data/* shown */.SP)(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`),
+            ...(0,script_output/* values */.zu)(output, 'badlink').map(n => `symlink target differs: ${(0,server_data/* shown */.SP)(metadata.links[Number(n)]?.path ?? `#${n}`)}`)
+        ]);
+    }
+    if (error?.kind === 'shared-conflict' ||
+        error?.kind === 'shared-missing' ||
+        error?.kind === 'exists') {
+        throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${error.message}`);
+    }
+    if (error?.kind === 'hook') {
+        throw new errors/* RemoteCommandError */.at(`${s.label}: before-switch failed: ${error.message}; release ${id} was removed and current is untouched.`, result.code, result.stderrTail);
+    }
+    if (error) {
+        const tail = lastLines(result.stderrTail);
+        throw new errors/* RemoteCommandError */.at(`${s.label}: ${error.message}${tail ? `: ${tail}` : ''}`, result.code, result.stderrTail);
+    }
+    throw new errors/* RemoteCommandError */.at(`${s.label}: preparing release ${id} failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
 }
 
-;// CONCATENATED MODULE: ./build/bundle/js/server/server-session.js
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
+;// CONCATENATED MODULE: ./build/bundle/js/server/session/session-state.js
 
 
 
 
 /**
- * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
- * report. The group runner decides when each phase runs; this class decides what it does.
+ * What one server's session learns on the way through the phases, and the helpers every phase
+ * uses (running a script, SFTP errors as the deploy reports them, the release's parameters).
+ * Each phase's logic is in its own module beside this one, over this state; ServerSession is
+ * their facade.
  */
-class ServerSession {
+class SessionState {
     server;
     host;
     log;
@@ -58823,249 +60516,6 @@ class ServerSession {
             this.log.warning(line);
         return { result, output };
     }
-    /**
-     * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
-     * and learn the server's state and what it offers. Nothing is created when anything is refused:
-     * what a deploy needs from the server is checked before the first write.
-     */
-    async inspect(pathInput, lockOwner, reuse, prefetch, 
-    /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-    deploy, drift = false, access = { shell: 'auto', needsShell: [] }, 
-    /**
-     * The digest of the source's manifest, for the server to compare with the starting point's
-     * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
-     */
-    digest) {
-        if (access.shell === 'none' || !this.host.exec)
-            return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, 'shell is none', digest);
-        // Whether the account runs commands is known only from the script's answer; the reads an
-        // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
-        // it runs none.
-        const early = this.host
-            .files()
-            .then(files => firstReads(files, pathInput))
-            .catch(() => undefined);
-        const params = {
-            path: pathInput,
-            lock: lockOwner !== undefined,
-            lockOwner: lockOwner?.json ?? '',
-            reuse,
-            systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
-            systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
-            ...(prefetch ? { prefetch } : {}),
-            drift,
-            wantDigest: digest !== undefined
-        };
-        if (deploy && lockOwner) {
-            // With transfer: sftp, SFTP must be there before anything is written.
-            if (deploy.transfer === 'sftp')
-                await this.refuseUnlessSftpUploads(deploy.transfer, true);
-            params.require = {
-                tools: [...REQUIRED_TOOLS],
-                tar: deploy.transfer === 'tar',
-                tarOrSftp: deploy.transfer === 'auto'
-            };
-        }
-        // The digest goes on stdin as soon as the source is hashed: the script reads it last.
-        const withDigest = () => digest ? { stdin: external_node_stream_.Readable.from(digestLine(digest)) } : {};
-        let ran;
-        try {
-            ran = await this.script((0,remote_scripts/* inspectScript */.Y1)(params), withDigest(), withDigest);
-        }
-        catch (error) {
-            if (!(error instanceof errors/* ExecRefusedError */.EC))
-                throw error;
-            const why = 'the server refuses to run commands for this account';
-            if (await this.sftpOnlyPossible(why))
-                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early);
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`);
-        }
-        let { result, output } = ran;
-        if (output.lines.length === 0 && result.code !== 0) {
-            // Not a word from the script: the account ran something else (ForceCommand internal-sftp,
-            // nologin, a restricted shell). Any sh prints a line of ours before it writes anything.
-            const why = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
-            if (await this.sftpOnlyPossible(why))
-                return this.inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, digest, early);
-        }
-        if (params.require && (0,script_output/* value */.Uq)(output, 'refused') === 'need-sftp') {
-            // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
-            // before writing anything; ask again once SFTP is known to be there.
-            await this.refuseUnlessSftpUploads(deploy?.transfer ?? 'auto', false);
-            ({ result, output } = await this.script((0,remote_scripts/* inspectScript */.Y1)({ ...params, require: { ...params.require, tarOrSftp: false } }), withDigest(), withDigest));
-        }
-        await this.checkInspected(result, output, pathInput);
-        if (lockOwner) {
-            this.lockToken = lockOwner.token;
-            this.lockOwnerJson = lockOwner.json;
-        }
-        // From here on, everything comes from the server: each value is checked before it is kept.
-        try {
-            this.readState(output, pathInput);
-        }
-        catch (error) {
-            if (error instanceof errors/* ServerDataError */.Sy)
-                throw new errors/* ServerDataError */.Sy(`${this.label}: ${error.message}`);
-            throw error;
-        }
-        this.pendingBlob = output.blobs.get('pending');
-        this.driftChecked = drift;
-        if (drift && this.liveRelease !== undefined && !output.lines.includes('drift unknown'))
-            this.drift = summarizeDiff(parseListingDiff('drift', output.lines));
-        const hooked = output.blobs.get('hooked');
-        this.hooked = hooked ? hookedDiff(hooked) : undefined;
-        if (this.prefetched?.spare)
-            this.log.info(`the new release starts from the copy of ${this.prefetched.from} made after the deploy that put it live`);
-        this.report.previousRelease = this.liveRelease;
-        const toolset = (0,script_output/* value */.Uq)(output, 'toolset');
-        this.capabilities = {
-            software: this.host.software,
-            pipelined: this.host.pipelined,
-            exec: { available: true },
-            sftp: await this.sftpProbe(deploy !== undefined && !this.tools.has('tar')),
-            loginShell: (0,script_output/* value */.Uq)(output, 'shell'),
-            tools: this.tools,
-            toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
-        };
-        this.log.info(`server: ${describeCapabilities(this.capabilities)}`);
-        const problem = deploy ? deployProblem(this.capabilities, deploy.transfer) : undefined;
-        if (problem)
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${problem}`);
-    }
-    /**
-     * What SFTP is here. `needed`: files will go over it, so a probe that sshd's MaxSessions
-     * refused (while the script's channel was open) is made again, with room made for it.
-     */
-    async sftpProbe(needed) {
-        const probe = await this.host.probeSftp();
-        if (!needed || probe.state !== 'unknown')
-            return probe;
-        return this.host
-            .files()
-            .then(() => this.host.probeSftp())
-            .catch(() => probe);
-    }
-    /** Refuse, before anything is written, a deploy whose files can go over SFTP only, without it. */
-    async refuseUnlessSftpUploads(transfer, tar) {
-        const problem = sendFilesProblem(transfer, tar, await this.sftpProbe(true));
-        if (problem)
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${problem} Nothing was changed.`);
-    }
-    /** Turn what the inspect script said into the error a user reads, when it is one. */
-    async checkInspected(result, output, pathInput) {
-        if (output.lines.length === 0 && result.code !== 0) {
-            // Not a word from the script: the account ran something else (nologin, a ForceCommand).
-            const reason = noShellReason(lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`), result.code);
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, reason, this.capabilities?.sftp)}`);
-        }
-        const refused = (0,script_output/* value */.Uq)(output, 'refused');
-        if (refused?.startsWith('tools ')) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${missingToolsProblem(refused.slice(6).split(' '))} Nothing was changed.`);
-        }
-        if (result.code === remote_scripts/* REFUSED_EXIT */.ED || refused !== undefined) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${refusalMessage(refused ?? 'unknown', (0,script_output/* values */.zu)(output, 'foreign'), this.server.user, (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
-        }
-        if (result.code === remote_scripts/* LOCK_EXIT */.n8) {
-            throw new errors/* LockHeldError */.Rk(`${this.label}: ${lockHeldMessage(output.blobs.get('owner')?.toString('utf8'), (0,script_output/* value */.Uq)(output, 'path') ?? pathInput)}`);
-        }
-        if (result.code !== 0 || !output.lines.includes('end')) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: inspecting ${pathInput} failed (exit ${result.code}): ${result.stderrTail.trim()}`, result.code, result.stderrTail);
-        }
-    }
-    /**
-     * The account runs no commands: resolve, refuse, lock and read the state over SFTP alone.
-     * Whatever needs a shell is refused first, before anything is written.
-     */
-    async inspectOverSftp(pathInput, lockOwner, reuse, access, drift, why, 
-    /** The source manifest's digest: a deploy, which plans against the starting point's. */
-    digest, early) {
-        this.access = 'sftp';
-        const [needs] = access.needsShell;
-        if (needs !== undefined) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: '${needs}' needs a shell on the server, and ${why}. Remove '${needs}' (a health-check-url still runs from the runner), or deploy as a user with a shell. Nothing was changed.`);
-        }
-        // Known already when the script found no shell; with shell: none, probed here.
-        const possible = this.capabilities
-            ? sftpCanUpload(this.capabilities.sftp)
-            : await this.sftpOnlyPossible(why);
-        if (!possible) {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${noShellMessage(this.server.user, why, this.capabilities?.sftp)}`);
-        }
-        const files = await this.host.files();
-        this.log.info(`server: ${(0,servers/* printable */.g$)(this.host.software ?? 'unknown SSH server')}; ${why}; SFTP with ${[
-            'posix-rename',
-            ...(files.abilities.hardlink ? ['hardlink'] : []),
-            ...(files.abilities.copyData ? ['copy-data'] : [])
-        ].join(', ')}: deploying over SFTP alone`);
-        const reads = await early;
-        const state = await inspectOverSftp(files, {
-            path: pathInput,
-            lock: lockOwner,
-            reuse,
-            user: this.server.user,
-            label: this.label,
-            ...(reads ? { firstReads: Promise.resolve(reads) } : {}),
-            drift,
-            plans: digest !== undefined,
-            onLocked: dir => {
-                this.deployDir = dir;
-                if (lockOwner)
-                    this.lockToken = lockOwner.token;
-            }
-        }).catch(error => {
-            throw this.sftpFailure(error, `inspecting ${pathInput}`);
-        });
-        this.deployDir = state.deployDir;
-        this.releaseDirs = state.releaseDirs;
-        // Records past their limit were not read: the same names and rules as the inspect script's.
-        this.tooLarge = state.tooLarge;
-        try {
-            this.events = this.acceptLog(state.log ?? Buffer.alloc(0));
-        }
-        catch (error) {
-            if (error instanceof errors/* ServerDataError */.Sy)
-                throw new errors/* ServerDataError */.Sy(`${this.label}: ${error.message}`);
-            throw error;
-        }
-        const listing = state.tooLarge.get('listing');
-        if (listing !== undefined && state.liveRelease !== undefined)
-            this.log.warning(`${this.deployDir}/.atomic-deploy/manifests/${state.liveRelease}.listing is ${formatBytes(listing)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.listingBytes)}: changes made on the server since that release was deployed were not looked for`);
-        this.liveRelease = state.liveRelease;
-        this.sftpBase = state.base;
-        this.linksBlob = state.links;
-        this.pendingBlob = state.pending;
-        this.driftChecked = drift;
-        if (state.drift !== undefined && state.drift !== 'unknown')
-            this.drift = summarizeDiff(state.drift);
-        this.hooked = state.hooked ? hookedDiff(state.hooked) : undefined;
-        this.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames };
-        this.report.previousRelease = this.liveRelease;
-    }
-    /**
-     * The account runs no commands: whether its SFTP can carry the whole deploy (a session with
-     * posix-rename@openssh.com, for the atomic switch). Records what the server offers either way.
-     */
-    async sftpOnlyPossible(why) {
-        const sftp = await this.host
-            .probeSftp()
-            .catch(error => ({ state: 'unknown', reason: (0,errors/* messageOf */.bD)(error) }));
-        this.capabilities = {
-            software: this.host.software,
-            pipelined: this.host.pipelined,
-            exec: { available: false, reason: why },
-            sftp,
-            loginShell: undefined,
-            tools: new Set(),
-            toolset: 'other'
-        };
-        return sftpCanUpload(sftp);
-    }
-    /** The open release log, handed over once (whoever takes it closes it). */
-    takeLogFile() {
-        const file = this.logFile;
-        this.logFile = undefined;
-        return file;
-    }
     /** An SFTP failure as the deploy reports it: with the server's label, and lost or not. */
     sftpFailure(error, what) {
         if (!(error instanceof sftp_engine/* SftpError */.G3))
@@ -59077,52 +60527,6 @@ class ServerSession {
         if (error.code === undefined)
             return new errors/* ConnectionError */.Rc(`${this.label}: ${what}: ${/connection lost/.test(message) ? message : `connection lost (${message})`}`);
         return new errors/* RemoteCommandError */.at(`${this.label}: ${what} failed: ${message}`, null, '');
-    }
-    /** What the inspect script reported, validated (see server-data.ts). */
-    readState(output, pathInput) {
-        this.deployDir = (0,server_data/* resolvedDeployDir */.DJ)((0,script_output/* value */.Uq)(output, 'path'), pathInput);
-        // Records past their limit are reported by size only (`toolarge <name> <bytes>`).
-        this.tooLarge = new Map((0,script_output/* values */.zu)(output, 'toolarge').map(line => {
-            const [name = '', size = ''] = line.split(' ');
-            return [name, /^[0-9]{1,20}$/.test(size) ? Number(size) : Infinity];
-        }));
-        this.umask = (0,server_data/* parseUmask */.Dy)((0,script_output/* value */.Uq)(output, 'umask'));
-        this.tools = new Set((0,script_output/* values */.zu)(output, 'tool'));
-        this.releaseDirs = (0,server_data/* releaseDirectories */.RW)((0,script_output/* values */.zu)(output, 'release'));
-        this.events = this.acceptLog(output.blobs.get('log') ?? Buffer.alloc(0));
-        const current = output.blobs.get('current')?.toString('utf8');
-        this.liveRelease = current === undefined ? undefined : (0,server_data/* liveReleaseOf */.xC)(current, this.deployDir);
-        this.manifestBlob = output.blobs.get('manifest');
-        const view = output.blobs.get('view');
-        const viewText = output.blobs.get('view-text');
-        this.viewBlob = view
-            ? { data: view, gzipped: true }
-            : viewText
-                ? { data: viewText, gzipped: false }
-                : undefined;
-        this.same = output.lines.includes('same');
-        this.linksBlob = output.blobs.get('links');
-        this.prefetched = (0,server_data/* parsePrefetch */.VV)((0,script_output/* value */.Uq)(output, 'prefetch'));
-    }
-    /**
-     * The release log as read (or its size in tooLarge, when it was not sent), parsed and checked:
-     * it decides what is pruned and rolled back to, so a log past its limit or with a line that is
-     * not ours is an error that names the file and the fix, whichever way it was read.
-     */
-    acceptLog(log) {
-        const logFile = `${this.deployDir}/.atomic-deploy/log`;
-        const logSize = this.tooLarge.get('log') ?? log.length;
-        if (logSize > server_data/* SERVER_LIMITS */.L_.logBytes) {
-            throw new errors/* ServerDataError */.Sy(`${logFile} is ${formatBytes(logSize)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.logBytes)}; every deploy compacts it, so it was not written by atomic-deploy alone. Nothing was changed. Keep only its lines for the releases in releases/, then deploy again.`);
-        }
-        try {
-            return parseLog(log.toString('utf8'));
-        }
-        catch (error) {
-            if (!(error instanceof LogFormatError))
-                throw error;
-            throw new errors/* ServerDataError */.Sy(`${logFile} ${error.message}: the release log is written only by atomic-deploy, one 'event<TAB>release-id<TAB>time' line per event. Nothing was changed. Remove or correct that line, then deploy again.`);
-        }
     }
     /** Complete releases (the rollback targets), the most recently live last. */
     completeReleases() {
@@ -59146,236 +60550,6 @@ class ServerSession {
             existing.add(made);
         return releasesToPrune([...this.events, ...appended], existing, keep, live, replaced);
     }
-    /** Decide the starting point and diff against it. */
-    async makePlan(entries, reuse) {
-        this.base = await this.chooseBase(reuse, entries);
-        const baseEntries = this.base.kind === 'none' ? NO_ENTRIES : this.base.entries;
-        if (this.base.kind === 'none')
-            this.log.info(`full upload: ${this.base.reason}`);
-        else if (this.base.kind === 'cache' && this.base.reason)
-            this.log.info(`full upload: ${this.base.reason}`);
-        // Servers that start from the same entries (the same view, or the source's own) share one
-        // plan: a group of ten with identical plans computes it once.
-        this.plan = { ...sharedPlan(entries, baseEntries) };
-        const extra = this.base.kind === 'none' ? [] : this.base.remove;
-        if (extra.length > 0) {
-            const planned = new Set(this.plan.remove);
-            this.plan.remove = [...extra.filter(p => !planned.has(p)), ...this.plan.remove];
-        }
-        return this.plan;
-    }
-    /**
-     * The starting point's entries, from what the inspect script reported: the source's own when
-     * the server said `same` (its manifest has the source's digest), else its view, else the
-     * manifest an older version wrote (the new one is then sent whole). `stem` is the manifest's
-     * path under .atomic-deploy without its suffix (`cache`, `manifests/<id>`); `manifest` in the
-     * result names the server's manifest to put the new one together from, undefined when there
-     * is none to use. A record past its limit or not valid throws, naming it.
-     */
-    async baseManifest(local, stem) {
-        if (this.access === 'sftp')
-            await this.readBaseOverSftp(local);
-        const file = `${this.deployDir}/.atomic-deploy/${stem}`;
-        const old = stem === 'cache' ? `${file}.manifest.json.gz` : `${file}.json.gz`;
-        for (const [name, path] of [
-            ['view', `${file}.view.gz`],
-            ['view-text', `${file}.view`],
-            ['manifest', old]
-        ]) {
-            const size = this.tooLarge.get(name);
-            if (size !== undefined)
-                throw new Error(`${path} is ${formatBytes(size)}, over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}`);
-        }
-        if (this.same)
-            return { entries: local, manifest: stem };
-        if (this.viewBlob) {
-            const { data, gzipped } = this.viewBlob;
-            try {
-                return { entries: await viewEntries(data, gzipped), manifest: stem };
-            }
-            catch (error) {
-                throw new Error(`${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${(0,errors/* messageOf */.bD)(error)})`, { cause: error });
-            }
-        }
-        if (this.manifestBlob) {
-            try {
-                const limits = {
-                    compressed: server_data/* SERVER_LIMITS */.L_.manifestBytes,
-                    json: server_data/* SERVER_LIMITS */.L_.manifestJsonBytes
-                };
-                return { entries: (await parseManifest(this.manifestBlob, limits)).entries };
-            }
-            catch (error) {
-                throw new Error(`${old} is not a valid manifest (${(0,errors/* messageOf */.bD)(error)})`, {
-                    cause: error
-                });
-            }
-        }
-        return undefined;
-    }
-    /**
-     * SFTP-only: what the inspect script would report of the starting point's manifest, read now
-     * that the source's digest is known. The digest read at inspect is the source's: `same`, and
-     * nothing more is read. Otherwise the view (only beside a digest, as inspect.sh sends it) or
-     * the manifest an older version wrote, whichever is there in that order; one past its limit
-     * is noted by the inspect script's name for it, unread. One more round trip, for a deploy
-     * that changes something.
-     */
-    async readBaseOverSftp(local) {
-        const base = this.sftpBase;
-        this.sftpBase = undefined;
-        if (!base)
-            return;
-        const text = base.digest?.toString('latin1');
-        const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined;
-        if (have !== undefined && have === (await sourceManifest(local)).digest) {
-            this.same = true;
-            return;
-        }
-        const files = await this.host.files();
-        const over = new Map();
-        const read = recordReader(files, over);
-        const limit = server_data/* SERVER_LIMITS */.L_.manifestBytes;
-        const candidates = [
-            ...(have !== undefined
-                ? [
-                    { name: 'view', file: `${base.stem}.view.gz` },
-                    { name: 'view-text', file: `${base.stem}.view` }
-                ]
-                : []),
-            { name: 'manifest', file: base.old }
-        ];
-        const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit))).catch(error => {
-            throw this.sftpFailure(error, 'reading the manifest');
-        });
-        const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name));
-        const chosen = candidates[i];
-        if (!chosen)
-            return;
-        const data = found[i];
-        if (!data)
-            this.tooLarge.set(chosen.name, over.get(chosen.name));
-        else if (chosen.name === 'manifest')
-            this.manifestBlob = data;
-        else
-            this.viewBlob = { data, gzipped: chosen.name === 'view' };
-    }
-    async chooseBase(reuse, local) {
-        if (reuse === 'none')
-            return { kind: 'none', reason: 'reuse is none' };
-        const metadata = `${this.deployDir}/.atomic-deploy`;
-        if (reuse === 'cache') {
-            // Every record of cache/ is checked: one that fails means cache/ is rebuilt from nothing.
-            const rebuild = (reason) => {
-                this.log.warning(reason);
-                return { kind: 'cache', exists: false, entries: [], remove: [], reason };
-            };
-            if (this.tooLarge.has('pending'))
-                return rebuild(`${metadata}/cache.pending is over the limit of ${formatBytes(server_data/* SERVER_LIMITS */.L_.manifestBytes)}; cache/ is rebuilt from scratch and the manifest written anew`);
-            let found;
-            try {
-                found = await this.baseManifest(local, 'cache');
-            }
-            catch (error) {
-                return rebuild(`${(0,errors/* messageOf */.bD)(error)}; cache/ is rebuilt from scratch and the manifest written anew`);
-            }
-            if (!found)
-                return {
-                    kind: 'cache',
-                    exists: false,
-                    entries: [],
-                    remove: [],
-                    reason: 'cache/ has no manifest yet'
-                };
-            const pending = parsePending(this.pendingBlob);
-            if (pending === undefined)
-                return rebuild(`${metadata}/cache.pending, the record of an interrupted update of cache/, is not one path a line; cache/ is rebuilt from scratch`);
-            if (pending.length > 0)
-                this.log.info(`an earlier deploy was interrupted while updating cache/: ${pending.length} path${pending.length === 1 ? '' : 's'} there are sent again`);
-            // With copy-method: hardlink the live release shares its files with cache/, so what was
-            // changed in it in place since it was deployed (drift), or by its before-switch, may have
-            // changed in cache/ too. Those paths are sent again like pending ones (with cp -a they
-            // cost one upload each and change nothing else), so the new release holds the source.
-            if (this.tooLarge.has('hooked') ||
-                (this.drift !== undefined && !this.drift.complete) ||
-                (this.hooked !== undefined && !this.hooked.complete))
-                return rebuild(`the live release ${this.liveRelease ?? ''} differs from its manifest in more paths than were listed; cache/, whose files it may share, is rebuilt from scratch`);
-            const changed = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
-            return {
-                kind: 'cache',
-                exists: true,
-                ...withoutPaths(found.entries, [...pending, ...changed]),
-                ...(found.manifest ? { manifest: found.manifest } : {})
-            };
-        }
-        if (this.liveRelease === undefined)
-            return { kind: 'none', reason: 'first deploy (no current release)' };
-        if (!this.releaseDirs.has(this.liveRelease)) {
-            return {
-                kind: 'none',
-                reason: `current points to ${this.liveRelease}, which is not a directory in releases/`
-            };
-        }
-        const file = `${metadata}/manifests/${this.liveRelease}`;
-        for (const [name, suffix, limit] of [
-            ['links', '.links', server_data/* SERVER_LIMITS */.L_.linksBytes],
-            ['hooked', '.hook', server_data/* SERVER_LIMITS */.L_.linksBytes]
-        ]) {
-            const size = this.tooLarge.get(name);
-            if (size !== undefined)
-                return this.notReused(`${file}${suffix} is ${formatBytes(size)}, over the limit of ${formatBytes(limit)}`);
-        }
-        // The live release's records steer what is removed from its copy: if either fails
-        // validation, the copy is not used at all, and this release is uploaded whole.
-        let found;
-        try {
-            found = await this.baseManifest(local, `manifests/${this.liveRelease}`);
-        }
-        catch (error) {
-            return this.notReused((0,errors/* messageOf */.bD)(error));
-        }
-        if (!found)
-            return { kind: 'none', reason: `the live release ${this.liveRelease} has no manifest` };
-        let sharedLinks;
-        try {
-            sharedLinks = (0,server_data/* parseLinkList */.KK)(this.linksBlob ?? Buffer.alloc(0), `${file}.links`);
-        }
-        catch (error) {
-            return this.notReused((0,errors/* messageOf */.bD)(error));
-        }
-        // The copy loses its shared links (they are removed and linked again), and with them
-        // whatever the release had at those paths: plan those paths as absent, so they are sent
-        // again and the shared rules (conflict, replace) apply to them as on a first deploy.
-        const entries = withoutLinked(found.entries, sharedLinks);
-        // Paths changed in the live release since it was deployed (drift), or by its before-switch,
-        // are not what its manifest says: the copy loses them, and the plan sends them again.
-        const untrusted = [...(this.drift?.paths ?? []), ...(this.hooked?.paths ?? [])];
-        if ((this.drift !== undefined && !this.drift.complete) ||
-            (this.hooked !== undefined && !this.hooked.complete))
-            return {
-                kind: 'none',
-                reason: `the live release ${this.liveRelease} differs from its manifest in more paths than were listed`
-            };
-        return {
-            kind: 'release',
-            id: this.liveRelease,
-            sharedLinks,
-            ...withoutPaths(entries, untrusted),
-            ...(found.manifest ? { manifest: found.manifest } : {})
-        };
-    }
-    notReused(problem) {
-        this.log.warning(`${problem}. Release ${this.liveRelease} is not used as the starting point: this deploy uploads everything and writes new records.`);
-        return { kind: 'none', reason: `the records of ${this.liveRelease} are not valid` };
-    }
-    /** One line that says what the upload will do. */
-    planLine() {
-        const plan = this.plan;
-        if (!plan)
-            return 'no plan';
-        // Every count is of files, so the three add up to what the two trees hold.
-        return `uploading ${files(plan.uploadFiles)} (${formatBytes(plan.uploadBytes)}), deleting ${files(plan.deletedFiles)}, keeping ${files(plan.unchangedFiles)}`;
-    }
     releaseParams(releaseId) {
         return {
             deployDir: this.deployDir,
@@ -59397,392 +60571,6 @@ class ServerSession {
     get directoryMode() {
         return 0o777 & ~(this.umask | 0o002);
     }
-    releaseMetadata(options) {
-        const plan = this.plan;
-        if (!plan)
-            throw new Error('release metadata before makePlan');
-        const base = this.base;
-        // The server puts the new manifest together from its own, less what the plan removes (and
-        // the shared links, which the copy loses), plus the lines of what is sent; without a
-        // manifest there to start from, it gets the whole one.
-        const manifest = base?.kind === 'none' ? undefined : base?.manifest;
-        this.metadata ??= releaseMetadata({
-            entries: options.entries,
-            delta: manifest ? plan.upload : undefined,
-            removed: [...plan.remove, ...(base?.kind === 'release' ? base.sharedLinks : [])],
-            checked: options.verify === 'full' ? options.entries : plan.upload,
-            revision: options.revision
-        });
-        return this.metadata;
-    }
-    /** Where the plan's entries land, relative to the deploy directory. */
-    relativeTarget(id) {
-        return this.base?.kind === 'cache' ? 'cache' : `releases/${id}`;
-    }
-    /**
-     * The tar stream this server's release needs, or undefined when files go over SFTP. Its key
-     * covers everything that makes up its bytes: the entries and their content, where they land,
-     * the directories' mode (the server's umask), the metadata and the compression.
-     */
-    async releaseArchive(options) {
-        const plan = this.plan;
-        if (!plan || !this.base)
-            throw new Error('releaseArchive before makePlan');
-        if (!this.useTar(options.transfer))
-            return undefined;
-        const id = options.releaseId;
-        const metadata = await this.releaseMetadata(options);
-        const compression = this.compression(options.compression);
-        const { mtime } = options;
-        const metadataEntries = metadata.files.map(f => ({
-            path: `.atomic-deploy/tmp/${id}/${f.name}`,
-            type: 'file',
-            mode: 0o600,
-            mtime,
-            size: f.data.length,
-            data: f.data
-        }));
-        const relativeTarget = this.relativeTarget(id);
-        const { sourceRoot } = options;
-        const { directoryMode } = this;
-        const key = (0,external_node_crypto_.createHash)('sha256');
-        key.update(`${relativeTarget}\0${directoryMode}\0${compression}\0${sourceRoot}\0${mtime}\0`);
-        for (const f of metadata.files)
-            key.update(`${f.name}\0`).update(f.data);
-        for (const e of plan.upload)
-            key.update(`${e.path}\0${e.type}\0${e.mode}\0${e.size}\0${e.sha256 ?? e.target ?? ''}\n`);
-        return {
-            key: key.digest('hex'),
-            entries: {
-                *[Symbol.iterator]() {
-                    yield* metadataEntries;
-                    for (const e of plan.upload)
-                        yield tarEntryFor(e, relativeTarget, sourceRoot, directoryMode);
-                }
-            },
-            fileCount: metadataEntries.length + plan.uploadFiles,
-            compression
-        };
-    }
-    /**
-     * Phases 4-6: build the release from its starting point, transfer the changed files, verify,
-     * link shared paths, record metadata, run before-switch. On failure the server script has
-     * already removed the release; the error says why. With a tar transfer, `feed` carries the
-     * archive (see releaseArchive); without one, files go over SFTP.
-     */
-    async prepareRelease(options, feed, 
-    /**
-     * Switch and finish in the same script once the release is ready (see FinalizeParams):
-     * phases 7 and 9 with it, for a single server with nothing to run or check after the switch.
-     */
-    switchAfter) {
-        const plan = this.plan;
-        const base = this.base;
-        if (!plan || !base)
-            throw new Error('prepareRelease before makePlan');
-        if (this.access === 'sftp')
-            return this.prepareOverSftp(options, plan, base);
-        const id = options.releaseId;
-        this.sharedPaths = options.sharedPaths ?? [];
-        const common = this.releaseParams(id);
-        const stale = this.staleReleases(id);
-        const metadata = await this.releaseMetadata(options);
-        const relativeTarget = this.relativeTarget(id);
-        const prepare = {
-            staleReleases: stale,
-            base: base.kind === 'release'
-                ? {
-                    kind: 'release',
-                    id: base.id,
-                    sharedLinks: base.sharedLinks,
-                    ...(this.prefetched?.from === base.id ? { prefetched: this.prefetched.name } : {})
-                }
-                : base.kind === 'cache'
-                    ? {
-                        kind: 'cache',
-                        exists: base.exists,
-                        touched: [...plan.remove, ...plan.upload.map(e => e.path)]
-                    }
-                    : { kind: 'none' },
-            copyMethod: options.copyMethod,
-            remove: plan.remove,
-            transfer: feed
-                ? { kind: 'tar', gzip: this.compression(options.compression) !== 'none' }
-                : { kind: 'sftp' },
-            // A fresh, empty release has nothing a symlink could have been planted in.
-            writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan)
-        };
-        const finalize = {
-            fromCache: base.kind === 'cache' ? { copyMethod: options.copyMethod } : undefined,
-            manifestDigest: (await sourceManifest(options.entries)).digest,
-            ...(base.kind !== 'none' && base.manifest ? { manifestBase: base.manifest } : {}),
-            verifyAll: options.verify === 'full',
-            oddSums: metadata.oddSums,
-            links: metadata.links,
-            shared: options.sharedPaths
-                ? { kind: 'explicit', paths: options.sharedPaths }
-                : { kind: 'auto' },
-            sharedConflict: options.sharedConflict,
-            hook: options.beforeSwitch
-                ? { name: 'before-switch', script: options.beforeSwitch, env: this.hookEnv(id) }
-                : undefined,
-            updatesCache: base.kind === 'cache',
-            ...(switchAfter ? { switchAfter } : {})
-        };
-        this.prepared = id;
-        // What was sent, counted as it goes: a deploy that fails after the upload still sent it.
-        // An archive counts for all the servers it goes to.
-        const sent = feed?.sent ?? { files: 0, bytes: 0 };
-        const count = (size) => {
-            sent.files++;
-            sent.bytes += size;
-        };
-        try {
-            let final;
-            try {
-                final = await this.transferAndFinalize(options, { plan, metadata, relativeTarget, common, prepare, finalize }, count, feed);
-            }
-            catch (error) {
-                // No answer from a script that switches: current may or may not point to the release.
-                if (switchAfter && error instanceof errors/* ConnectionError */.Rc)
-                    this.switchUncertain = id;
-                throw error;
-            }
-            sent.files = plan.uploadFiles;
-            sent.bytes = plan.uploadBytes;
-            this.reportPrepared(id, plan, final);
-            if (switchAfter)
-                this.switchedAndFinished(id, final);
-        }
-        finally {
-            this.report.filesUploaded = sent.files;
-            this.report.bytesUploaded = sent.bytes;
-        }
-    }
-    /** Incomplete releases of earlier runs, to remove before `id` is made. */
-    staleReleases(id) {
-        const stale = incompleteReleases(this.events, this.releaseDirs).filter(r => r !== id);
-        // The log is the server's word: a release it calls incomplete may be the live one.
-        if (this.liveRelease !== undefined && stale.includes(this.liveRelease)) {
-            this.log.warning(`the release log calls the live release ${this.liveRelease} incomplete; it is live, so it is kept`);
-            stale.splice(stale.indexOf(this.liveRelease), 1);
-        }
-        return stale;
-    }
-    /** The upload and the release scripts around it; the output of the last one. */
-    async transferAndFinalize(options, p, count, feed) {
-        const { plan, metadata, relativeTarget, common, prepare, finalize } = p;
-        const id = options.releaseId;
-        let final;
-        if (feed) {
-            // A local read error truncates the stream; the server then reports a broken archive, but
-            // the cause to report is the local one.
-            let readError;
-            feed.stream.on('error', error => (readError ??= error));
-            try {
-                const { result, output } = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare, finalize), {
-                    stdin: feed.stream,
-                    signal: options.signal,
-                    ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
-                });
-                // A cancelled run cuts the stream itself: that is the cause to report, not the read.
-                if (options.signal?.aborted)
-                    throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
-                if (readError && result.code !== 0) {
-                    throw new Error(`${this.label}: reading the source failed: ${readError.message}`);
-                }
-                this.checkRelease(result, output, id, metadata);
-                final = output;
-            }
-            finally {
-                feed.done?.();
-            }
-        }
-        else {
-            const first = await this.script((0,remote_scripts/* releaseScript */.dg)(common, prepare), { signal: options.signal });
-            this.checkRelease(first.result, first.output, id, metadata, 'prepared');
-            await sftpUpload(await this.host.files(), {
-                metadataDir: `${this.deployDir}/.atomic-deploy/tmp/${id}`,
-                root: `${this.deployDir}/${relativeTarget}`,
-                sourceRoot: options.sourceRoot,
-                metadata: metadata.files,
-                plan,
-                directoryMode: this.directoryMode,
-                log: this.log,
-                signal: options.signal,
-                onFile: entry => count(entry.size)
-            });
-            const second = await this.script((0,remote_scripts/* releaseScript */.dg)(common, undefined, finalize), {
-                signal: options.signal
-            });
-            this.checkRelease(second.result, second.output, id, metadata);
-            final = second.output;
-        }
-        return final;
-    }
-    /** What a release script that switched and finished reported after `ready`. */
-    switchedAndFinished(id, final) {
-        const now = (0,script_output/* value */.Uq)(final, 'current');
-        if (!final.lines.includes('switched') || now?.replace(/\/$/, '') !== `releases/${id}`) {
-            this.switchUncertain = id;
-            throw new Error(`${this.label}: current reads back as '${(0,servers/* printable */.g$)(now ?? '(nothing)')}', expected 'releases/${id}'`);
-        }
-        this.switchedTo = id;
-        this.log.info(`current -> releases/${id}`);
-        for (const line of (0,script_output/* values */.zu)(final, 'pruned'))
-            this.log.info(`pruned release ${line}`);
-        if (final.lines.includes('unlocked'))
-            this.lockToken = undefined;
-        this.prepared = undefined;
-        if (!final.lines.includes('finished'))
-            this.log.warning(`finishing failed after the switch. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
-    }
-    /** What the release script reported once the release is ready. */
-    reportPrepared(id, plan, final) {
-        const hookExit = (0,script_output/* value */.Uq)(final, 'hook-exit');
-        if (hookExit)
-            this.log.info(`before-switch exited with status ${hookExit.split(' ')[1]}`);
-        const hookDiff = parseListingDiff('hook', final.lines);
-        if (hookDiff.counts !== undefined) {
-            const changes = summarizeDiff(hookDiff);
-            const total = hookDiff.counts.reduce((a, b) => a + b, 0);
-            this.log.info(`before-switch changed release ${id} after verification: ${describeDrift(changes, 20, server_data/* shown */.SP)}${changes.complete ? '' : ` (${total} differences in all)`}. Recorded: the next deploy's copy of this release leaves these out, and its before-switch makes them again.`);
-        }
-        this.report.filesDeleted = plan.deleted.length;
-        this.report.release = id;
-        this.logShared((0,script_output/* values */.zu)(final, 'shared'), (0,script_output/* values */.zu)(final, 'shared-seeded'), (0,script_output/* values */.zu)(final, 'shared-replaced'));
-    }
-    /** Phases 4 and 5 over SFTP alone (before-switch was refused at inspect). */
-    async prepareOverSftp(options, plan, base) {
-        const id = options.releaseId;
-        this.sharedPaths = options.sharedPaths ?? [];
-        const files = await this.host.files();
-        const manifest = await sourceManifest(options.entries);
-        this.releaseDirsHint = options.entries.filter(e => e.type === 'dir').map(e => e.path);
-        let result;
-        try {
-            result = await prepareOverSftp({
-                files,
-                label: this.label,
-                log: this.log,
-                deployDir: this.deployDir,
-                releaseId: id,
-                sourceRoot: options.sourceRoot,
-                entries: options.entries,
-                plan,
-                base,
-                copyMethod: options.copyMethod,
-                verify: options.verify,
-                sharedPaths: options.sharedPaths,
-                sharedConflict: options.sharedConflict,
-                revision: options.revision,
-                manifest,
-                staleReleases: this.staleReleases(id),
-                leftovers: this.leftovers,
-                protectedReleases: this.liveRelease === undefined ? [] : [this.liveRelease],
-                // The drift check walked the live release, and the base was planned without what
-                // differed: nothing of it is read through a link.
-                baseChecked: base.kind === 'release' && this.drift !== undefined,
-                writeDirs: base.kind === 'none' ? [] : writtenDirectories(plan),
-                onCreated: () => {
-                    this.prepared = id;
-                },
-                keepLog: appender => {
-                    this.logFile = appender;
-                },
-                signal: options.signal
-            });
-        }
-        catch (error) {
-            if (error instanceof SftpVerifyFailure)
-                throw this.verifyError(id, error.unexpected, error.missing, error.differs);
-            throw this.sftpFailure(error, `preparing release ${id}`);
-        }
-        // Read while the switch is made: finishing needs it before it removes the lock.
-        this.lockOwnerRead = (0,sftp_finish/* readLockOwner */.Dh)(files, this.deployDir).catch(() => undefined);
-        this.report.filesUploaded = result.uploadedFiles;
-        this.report.bytesUploaded = result.uploadedBytes;
-        this.report.filesDeleted = plan.deleted.length;
-        this.report.release = id;
-        this.logShared(result.shared.linked, result.shared.seeded, result.shared.replaced);
-    }
-    logShared(linked, seeded, replaced) {
-        if (linked.length > 0)
-            this.log.info(`linked from shared/: ${linked.slice(0, 10).join(', ')}${linked.length > 10 ? `, and ${linked.length - 10} more` : ''}`);
-        for (const p of seeded)
-            this.log.info(`moved ${p} into shared/ (first deploy of a shared path)`);
-        for (const p of replaced)
-            this.log.info(`replaced ${p} with the link to shared/${p} (shared-conflict: replace)`);
-    }
-    /** The release does not match its manifest: what differs, and what may have caused it. */
-    verifyError(id, unexpected, missing, 
-    /** Further differences, each described already ('content differs: <path>'). */
-    differs) {
-        const paths = [
-            ...unexpected.map(l => `unexpected or different: ${describeListingLine(l)}`),
-            ...missing.map(l => `missing or different: ${describeListingLine(l)}`),
-            ...differs
-        ];
-        // What before-switch wrote is recorded and left out of the copy whatever on-drift says;
-        // what was changed by hand (or by the app) is found only by the drift check.
-        const drift = this.base?.kind === 'release'
-            ? ` The release started as a copy of ${this.base.id}: if files there were changed on the server after it was deployed (by hand, or by the app writing into its release)${this.driftChecked ? '' : ', on-drift: ignore let them through (on-drift: warn, the default, names such changes and leaves them out of the copy)'}, deploy once with 'reuse: none' to start from nothing.`
-            : '';
-        return new errors/* VerifyError */.Gz(`${this.label}: release ${id} does not match the manifest; nothing was switched.${drift}\n  ${paths.slice(0, 20).join('\n  ')}`, paths);
-    }
-    checkRelease(result, output, id, metadata, expect = 'ready') {
-        if (result.code === 0 && output.lines.includes(expect))
-            return;
-        const error = (0,script_output/* scriptError */.mm)(output);
-        if (error?.kind === 'verify') {
-            throw this.verifyError(id, (0,script_output/* values */.zu)(output, 'unexpected'), (0,script_output/* values */.zu)(output, 'missing'), [
-                ...(0,script_output/* values */.zu)(output, 'badsum').map(l => `content differs: ${l}`),
-                // Reported by number: these names may hold a line break.
-                ...(0,script_output/* values */.zu)(output, 'badodd').map(n => `content differs: ${(0,server_data/* shown */.SP)(metadata.oddSums[Number(n)]?.path ?? `#${n}`)}`),
-                ...(0,script_output/* values */.zu)(output, 'badlink').map(n => `symlink target differs: ${(0,server_data/* shown */.SP)(metadata.links[Number(n)]?.path ?? `#${n}`)}`)
-            ]);
-        }
-        if (error?.kind === 'shared-conflict' ||
-            error?.kind === 'shared-missing' ||
-            error?.kind === 'exists') {
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${error.message}`);
-        }
-        if (error?.kind === 'hook') {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: before-switch failed: ${error.message}; release ${id} was removed and current is untouched.`, result.code, result.stderrTail);
-        }
-        if (error) {
-            const tail = lastLines(result.stderrTail);
-            throw new errors/* RemoteCommandError */.at(`${this.label}: ${error.message}${tail ? `: ${tail}` : ''}`, result.code, result.stderrTail);
-        }
-        throw new errors/* RemoteCommandError */.at(`${this.label}: preparing release ${id} failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
-    }
-    useTar(transfer) {
-        if (transfer === 'sftp')
-            return false;
-        if (this.tools.has('tar'))
-            return true;
-        if (transfer === 'tar')
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: transfer is tar but the server has no 'tar' in PATH; use transfer: auto or sftp.`);
-        this.log.info('the server has no tar: sending files over SFTP');
-        return false;
-    }
-    /**
-     * How the archive is compressed: `auto` follows the link (see adaptLevel), `gzip` is gzip's
-     * default level throughout, `none` sends it as it is.
-     */
-    compression(compression) {
-        if (compression === 'none')
-            return 'none';
-        // GNU tar runs gzip for -z; BusyBox tar has it built in but the applet is there too.
-        if (!this.tools.has('gzip')) {
-            if (compression === 'gzip' && !this.warnedNoGzip) {
-                this.warnedNoGzip = true;
-                this.log.warning('compression is gzip but the server has no gzip: sending uncompressed');
-            }
-            return 'none';
-        }
-        return compression === 'gzip' ? 'dense' : 'adaptive';
-    }
     hookEnv(id) {
         const previous = this.liveRelease;
         return {
@@ -59794,373 +60582,416 @@ class ServerSession {
             PREVIOUS_RELEASE_PATH: previous ? `${this.deployDir}/releases/${previous}` : ''
         };
     }
-    /**
-     * For a dry run: the shared-path conflicts and missing paths the release phase would fail on,
-     * as its messages say them.
-     */
-    async sharedProblems(entries, sharedPaths, conflict) {
-        const describe = (shared) => sharedProblems(shared, entries, sharedPaths, conflict).map(p => p.kind === 'conflict'
-            ? `${p.path} is both in shared/ and in the release; remove it from the source or exclude it, or set shared-conflict: replace`
-            : `${p.path} is listed in shared-paths but is neither in shared/ nor in the release; create it in shared/, or end it with / to have it created as a directory`);
-        if (this.access === 'sftp')
-            return describe(await this.sharedOverSftp(entries, sharedPaths).catch(error => {
-                throw this.sftpFailure(error, 'listing shared/');
-            }));
-        const { result, output } = await this.script((0,remote_scripts/* sharedListingScript */.FH)(this.deployDir, Math.min(sharedDepth(entries, sharedPaths), 32)));
-        if (result.code !== 0 || !output.lines.includes('shared-end')) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: listing shared/ failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
-        }
-        return describe(parseSharedListing((0,script_output/* values */.zu)(output, 'shared-entry')));
-    }
-    /** What shared/ holds, as deep as deciding the shared paths needs, read over SFTP. */
-    async sharedOverSftp(entries, sharedPaths) {
-        const files = await this.host.files();
-        const root = `${this.deployDir}/shared`;
-        const typeOf = (t) => t === 'dir' ? 'dir' : t === 'symlink' ? 'symlink' : 'file';
-        const shared = new Map();
-        if (sharedPaths) {
-            const rels = sharedPaths.map(p => p.replace(/\/$/, ''));
-            const found = await Promise.all(rels.map(rel => files.lstat(`${root}/${rel}`)));
-            rels.forEach((rel, i) => {
-                const attrs = found[i];
-                if (attrs)
-                    shared.set(rel, typeOf(attrs.type));
-            });
-            return shared;
-        }
-        if ((await files.lstat(root))?.type !== 'dir')
-            return shared;
-        const depth = Math.min(sharedDepth(entries, sharedPaths), 32);
-        for (const e of await (0,sftp_tree/* walkTree */.Ir)(files, root, { maxDepth: depth }))
-            shared.set(e.path, typeOf(e.attrs.type));
-        return shared;
-    }
-    /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
-    get sftpSwitch() {
-        return this.capabilities !== undefined && switchesOverSftp(this.capabilities);
-    }
-    /**
-     * Point `current` at `releases/<id>` atomically, and check it: SFTP's posix-rename where the
-     * server has it, a rename by mv in the shell elsewhere.
-     */
-    async switchTo(id) {
-        const target = `releases/${id}`;
-        let now;
-        try {
-            if (this.sftpSwitch) {
-                const files = await this.host.files();
-                now = await files.swapSymlink(`${this.deployDir}/current`, target, `.current.tmp-${(0,external_node_crypto_.randomBytes)(6).toString('hex')}`);
-            }
-            else {
-                now = await this.shellSwitch(id);
-            }
-        }
-        catch (error) {
-            if (!(error instanceof errors/* SwitchRefusedError */.FL))
-                this.switchUncertain = id;
-            throw error;
-        }
-        this.switchUncertain = undefined;
-        if (now?.replace(/\/$/, '') !== target) {
-            throw new Error(`${this.label}: current reads back as '${(0,servers/* printable */.g$)(now ?? '(nothing)')}', expected '${target}'`);
-        }
-        this.switchedTo = id;
-    }
-    /** Remove `current` (undoing a first deploy's switch). */
-    async removeCurrent() {
-        if (this.sftpSwitch) {
-            const files = await this.host.files();
-            await files.unlink(`${this.deployDir}/current`).catch(() => undefined);
-            return;
-        }
-        await this.shellSwitch(undefined);
-    }
-    /**
-     * The switch by the shell (switchScript): what `current` reads back as. An answer without
-     * `switched` means the rename did not happen; no answer at all (a lost connection) means it
-     * may have, which the caller finds out.
-     */
-    async shellSwitch(id) {
-        const { result, output } = await this.script((0,remote_scripts/* switchScript */.Ec)({ deployDir: this.deployDir, ...(id !== undefined ? { releaseId: id } : {}) }));
-        if (!output.lines.includes('switched')) {
-            const error = (0,script_output/* scriptError */.mm)(output);
-            throw new errors/* SwitchRefusedError */.FL(`${this.label}: switch failed: ${error?.message ?? `exit ${result.code}`}: ${lastLines(result.stderrTail)}`);
-        }
-        return (0,script_output/* value */.Uq)(output, 'current');
-    }
-    /**
-     * Run a hook (after-switch, after-rollback) in the release that is now live, `id`, with
-     * `previous` as the release that was live before it.
-     */
-    async afterSwitch(script, id, previous, name = 'after-switch') {
-        if (this.access === 'sftp')
-            throw new errors/* DeployRefusedError */.Qr(`${this.label}: ${name} needs a shell on the server`);
-        const env = this.hookEnv(id);
-        env.PREVIOUS_RELEASE_ID = previous ?? '';
-        env.PREVIOUS_RELEASE_PATH = previous ? `${this.deployDir}/releases/${previous}` : '';
-        const { result, output } = await this.script((0,remote_scripts/* hookScript */.Z4)({
-            deployDir: this.deployDir,
-            releaseId: id,
-            name,
-            script,
-            env,
-            umask: this.contentUmask
-        }));
-        const exit = (0,script_output/* value */.Uq)(output, 'hook-exit');
-        if (result.code !== 0) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: ${name} failed with ${exit ? `status ${exit.split(' ')[1]}` : `exit ${result.code}`} (release ${id})`, result.code, result.stderrTail);
-        }
-        this.log.info(`${name} exited with status ${exit?.split(' ')[1] ?? '0'} (release ${id})`);
-    }
-    /** Remove a prepared release that will not go live, and release the lock. */
-    async abort() {
-        const id = this.prepared;
-        const token = this.lockToken;
-        if (id === undefined && token === undefined)
-            return;
-        if (this.access === 'sftp') {
-            const done = await (0,sftp_finish/* abortOverSftp */.se)({
-                files: await this.host.files(),
-                log: this.log,
-                deployDir: this.deployDir,
-                releaseId: id,
-                lockToken: token,
-                protectedReleases: [this.liveRelease, this.switchedTo],
-                sharedPaths: this.sharedPaths,
-                logFile: this.takeLogFile()
-            }).catch(error => {
-                throw this.sftpFailure(error, 'cleaning up');
-            });
-            if (done.aborted)
-                this.prepared = undefined;
-            if (done.unlocked)
-                this.lockToken = undefined;
-            return;
-        }
-        const script = id !== undefined
-            ? (0,remote_scripts/* abortScript */.eL)(this.releaseParams(id))
-            : (0,remote_scripts/* finishScript */.NM)({
-                deployDir: this.deployDir,
-                events: [],
-                prune: [],
-                forget: [],
-                lockToken: token
-            });
-        const { output } = await this.script(script);
-        if (id !== undefined && output.lines.includes('aborted'))
-            this.prepared = undefined;
-        if (token !== undefined && output.lines.includes('unlocked'))
-            this.lockToken = undefined;
-    }
-    /**
-     * Phase 9: record the switch, prune, compact the log, unlock; with `spare`, start the copy
-     * the next deploy will start from (see spareCommand).
-     */
-    async finish(events, prune, spare) {
-        if (this.access === 'sftp')
-            return this.finishOverSftp(events, prune);
-        const { result, output } = await this.script((0,remote_scripts/* finishScript */.NM)({ deployDir: this.deployDir, ...this.finishParams(events, prune, spare) }));
-        this.finished(result, output);
-    }
-    /** Phase 9 over SFTP alone (no spare copy: it would take a cp on the server). */
-    async finishOverSftp(events, prune) {
-        const gone = [...releaseStates(this.events)]
-            .filter(([, state]) => state === 'gone')
-            .map(([id]) => id);
-        const done = await (0,sftp_finish/* finishOverSftp */.Ru)({
-            files: await this.host.files(),
-            log: this.log,
-            deployDir: this.deployDir,
-            events,
-            prune,
-            forget: [...prune, ...gone],
-            lockToken: this.lockToken,
-            seedRecords: [
-                ...this.leftovers.metaNames.filter(n => n.startsWith('seeded.')),
-                ...(this.prepared !== undefined ? [`seeded.${this.prepared}`] : [])
-            ],
-            protectedReleases: [this.liveRelease, this.switchedTo],
-            hints: this.releaseDirsHint,
-            logFile: this.takeLogFile(),
-            ...(this.lockOwnerRead ? { owner: this.lockOwnerRead } : {})
-        }).catch(error => {
-            throw this.sftpFailure(error, 'finishing');
-        });
-        for (const id of done.pruned)
-            this.log.info(`pruned release ${id}`);
-        if (done.unlocked)
-            this.lockToken = undefined;
-        this.prepared = undefined;
-    }
-    /**
-     * What phase 9 does here, for finish.sh or for the release script's own finish. `made` is
-     * the release this run is making, for a finish decided before the release script runs (the
-     * release script's own): it is then the release switched to and the one seeded.
-     */
-    finishParams(events, prune, spare, made) {
-        const gone = [...releaseStates(this.events)]
-            .filter(([, state]) => state === 'gone')
-            .map(([id]) => id);
-        return {
-            events,
-            prune,
-            forget: [...prune, ...gone],
-            lockToken: this.lockToken,
-            // Never pruned, whatever the plan said: the release live when the run began, and the
-            // one it switched to (the guard also keeps whatever current points to).
-            keep: [this.liveRelease, this.switchedTo ?? made].filter((id) => id !== undefined),
-            seeded: [this.prepared ?? made].filter((id) => id !== undefined),
-            ...(spare ? { spare } : {})
-        };
-    }
-    finished(result, output) {
-        if (result.code !== 0 || !output.lines.includes('finished')) {
-            throw new errors/* RemoteCommandError */.at(`${this.label}: finishing failed (exit ${result.code}): ${lastLines(result.stderrTail)}`, result.code, result.stderrTail);
-        }
-        for (const line of (0,script_output/* values */.zu)(output, 'pruned'))
-            this.log.info(`pruned release ${line}`);
-        for (const line of (0,script_output/* values */.zu)(output, 'kept'))
-            this.log.warning(`not pruned: release ${line}`);
-        if (output.lines.includes('unlocked'))
-            this.lockToken = undefined;
-        this.prepared = undefined;
-    }
 }
+
+;// CONCATENATED MODULE: ./build/bundle/js/server/server-session.js
 /**
- * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
- * removals that make a copy match what is left.
+ * One server's side of a deploy, as the group run sees it. Each phase's logic lives in its own
+ * module under session/, over the state the phases share (session/session-state.ts):
+ *
+ *   session-inspect.ts       lock, and read and check the server's state (phases 2 and 3)
+ *   session-plan.ts          the starting point and the diff against it (phase 3)
+ *   session-archive.ts       the release's metadata and tar stream (phase 4, on the runner)
+ *   session-prepare.ts       the release script: build, transfer, verify, shared, before-switch
+ *   session-switch.ts        `current` swapped atomically, and back (phase 7)
+ *   session-after-switch.ts  the hook in the live release (phase 8)
+ *   session-finish.ts        record, prune, unlock (phase 9), and abort
  */
-/** A starting point with no entries (a full upload). */
-const NO_ENTRIES = [];
-/** withoutLinked's results, by the entries and the links: servers alike share them. */
-const unlinked = new WeakMap();
-/** `entries` less the shared links and whatever lies beneath them (computed once per pair). */
-function withoutLinked(entries, sharedLinks) {
-    if (sharedLinks.length === 0)
-        return entries;
-    const key = sharedLinks.join('\0');
-    let byLinks = unlinked.get(entries);
-    if (!byLinks)
-        unlinked.set(entries, (byLinks = new Map()));
-    let kept = byLinks.get(key);
-    if (!kept) {
-        const linked = new Set(sharedLinks);
-        const underLink = (p) => {
-            for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-                if (linked.has(p.slice(0, i)))
-                    return true;
-            return false;
-        };
-        kept = entries.filter(e => !underLink(e.path));
-        byLinks.set(key, kept);
-    }
-    return kept;
-}
-/** Plans made, by the entries they compare: the same two arrays give the same plan. */
-const plans = new WeakMap();
-/** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
-function sharedPlan(local, base) {
-    let byBase = plans.get(local);
-    if (!byBase)
-        plans.set(local, (byBase = new WeakMap()));
-    let plan = byBase.get(base);
-    if (!plan)
-        byBase.set(base, (plan = makePlan(local, base)));
-    return plan;
-}
-function withoutPaths(entries, paths) {
-    if (paths.length === 0)
-        return { entries, remove: [] };
-    // Read back from the server: never a path through a link of the tree.
-    const remove = topMost(notUnderLinks(paths, entries));
-    const gone = new Set(remove);
-    const under = (p) => {
-        for (let i = p.length; i > 0; i = p.lastIndexOf('/', i - 1))
-            if (gone.has(p.slice(0, i)))
-                return true;
-        return false;
-    };
-    return { entries: entries.filter(e => !under(e.path)), remove };
-}
+
+
+
+
+
+
+
+
 /**
- * cache.pending: one JSON string per line, each a path in cache/. Undefined when a line is not
- * one (the file is read back from the server: every path is checked before it steers a removal).
+ * One server's side of a deploy: the phases as methods, the state they learn on the way, and a
+ * report. The group runner decides when each phase runs; this class decides what it does.
  */
-/** What before-switch changed in a release, from the record release.sh made of it. */
-function hookedDiff(record) {
-    return summarizeDiff(parseListingDiff('hook', record
-        .toString('utf8')
-        .split('\n')
-        .filter(l => l.startsWith('!'))
-        .map(l => l.slice(1))));
+class ServerSession extends SessionState {
+    /** See session-inspect.ts. */
+    inspect(...a) {
+        return inspect(this, ...a);
+    }
+    /** See session-plan.ts. */
+    makePlan(...a) {
+        return session_plan_makePlan(this, ...a);
+    }
+    planLine() {
+        return planLine(this);
+    }
+    sharedProblems(...a) {
+        return session_plan_sharedProblems(this, ...a);
+    }
+    /** See session-archive.ts. */
+    releaseArchive(...a) {
+        return releaseArchive(this, ...a);
+    }
+    /** See session-prepare.ts. */
+    prepareRelease(...a) {
+        return prepareRelease(this, ...a);
+    }
+    /** See session-switch.ts. */
+    switchTo(...a) {
+        return switchTo(this, ...a);
+    }
+    removeCurrent() {
+        return removeCurrent(this);
+    }
+    /** See session-after-switch.ts. */
+    afterSwitch(...a) {
+        return afterSwitch(this, ...a);
+    }
+    /** See session-finish.ts. */
+    finish(...a) {
+        return finish(this, ...a);
+    }
+    finishParams(...a) {
+        return finishParams(this, ...a);
+    }
+    abort() {
+        return abort(this);
+    }
 }
-function parsePending(blob) {
-    if (!blob)
-        return [];
-    const paths = [];
-    for (const line of blob.toString('utf8').split('\n')) {
-        if (line === '')
-            continue;
-        let p;
-        try {
-            p = JSON.parse(line);
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-connect.js
+/**
+ * Phase 1 across servers: connect to every server and verify its host key, before anything is
+ * written anywhere.
+ */
+
+
+
+
+/** Connect to every server (phase 1). Nothing is written on any server before all answered. */
+async function connect(run, servers) {
+    await run.deps.group('Connect and verify host keys', async () => {
+        const results = await forEachLimited(servers, Math.max(run.settings.maxParallel, 1), async (server) => {
+            const started = Date.now();
+            const host = await run.deps.connect(server);
+            const session = new ServerSession(server, host, run.deps.serverLog(server.label));
+            session.report.phases.connect = Date.now() - started;
+            run.sessions.push(session);
+            session.log.info(`connected (${formatDuration(Date.now() - started)})`);
+        }, { stopOnError: false });
+        // Keep the sessions in the order the servers were given.
+        run.sessions.sort((a, b) => servers.indexOf(a.server) - servers.indexOf(b.server));
+        if (results.length > 0) {
+            run.close();
+            run.fail(`Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; nothing was changed anywhere:\n${results.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`).join('\n')}`, results.map(f => f.error));
         }
-        catch {
-            return undefined;
-        }
-        if (typeof p !== 'string' || !isReleasePath(p))
-            return undefined;
-        paths.push(p);
-    }
-    return paths;
-}
-/** `1 file`, `3,500 files`. */
-function files(n) {
-    return `${formatCount(n)} file${n === 1 ? '' : 's'}`;
-}
-/** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
-async function* digestLine(digest) {
-    let line = '-';
-    try {
-        line = await digest;
-    }
-    catch {
-        // The deploy fails on the scan's error once the inspect phase is over.
-    }
-    yield Buffer.from(`${line}\n`);
-}
-/** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
-const VIEW_LIMIT = server_data/* SERVER_LIMITS */.L_.manifestJsonBytes;
-/** Views parsed, by their bytes: servers that share a starting point share the work. */
-const views = new Map();
-/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
-function viewEntries(blob, gzipped) {
-    const key = `${gzipped ? 'gz' : 'text'} ${(0,external_node_crypto_.createHash)('sha256').update(blob).digest('hex')}`;
-    let parsed = views.get(key);
-    if (!parsed) {
-        parsed = (async () => {
-            let text = blob;
-            if (gzipped) {
-                try {
-                    text = await (0,external_node_util_.promisify)(external_node_zlib_.gunzip)(blob, { maxOutputLength: VIEW_LIMIT });
-                }
-                catch (error) {
-                    if (error.code === 'ERR_BUFFER_TOO_LARGE')
-                        throw new Error(`it unpacks to more than ${VIEW_LIMIT} bytes`, { cause: error });
-                    throw error;
-                }
-            }
-            if (text.length > VIEW_LIMIT)
-                throw new Error(`it is over ${VIEW_LIMIT} bytes`);
-            return parseView(text);
-        })();
-        views.set(key, parsed);
-    }
-    return parsed;
+    });
 }
 
 // EXTERNAL MODULE: ./build/bundle/js/settings.js
 var js_settings = __nccwpck_require__(7336);
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-inspect.js
+/**
+ * Phases 2 and 3 across servers, their inspect half: take every server's lock and read its
+ * state, with a barrier: one refusal anywhere releases every lock and changes nothing. Then
+ * what was changed on the servers since their deploy (drift), named or refused as on-drift says.
+ */
+
+
+
+
+
+
+
+
+function group_inspect_lockOwner(run, context) {
+    const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
+    const json = JSON.stringify({
+        token,
+        runUrl: context.runUrl,
+        repository: context.repository,
+        commit: context.commit,
+        ref: context.ref,
+        actor: context.actor,
+        runner: context.runner,
+        started: run.deps.now().toISOString()
+    });
+    return { token, json };
+}
+/** Inputs that are set and need a shell on the server, for this mode. */
+function needsShell(run) {
+    const { settings } = run;
+    const needs = [];
+    if (settings.mode === 'deploy' && settings.beforeSwitch)
+        needs.push(js_settings/* Inputs */.G.BeforeSwitch);
+    if (settings.afterSwitch)
+        needs.push(js_settings/* Inputs */.G.AfterSwitch);
+    if (settings.afterRollback)
+        needs.push(js_settings/* Inputs */.G.AfterRollback);
+    if (settings.mode === 'deploy' && settings.transfer === 'tar')
+        needs.push(js_settings/* Inputs */.G.Transfer);
+    return needs;
+}
+/** Phase 2 and the server half of phase 3: lock and learn the state. */
+async function group_inspect_inspect(run, lock, prefetch = false, drift = false) {
+    const context = await run.deps.context;
+    const access = { shell: run.settings.shell, needsShell: needsShell(run) };
+    await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
+        const failures = await run.phase(run.sessions, 'inspect', async (s) => {
+            await s.inspect(run.settings.path, lock ? group_inspect_lockOwner(run, context) : undefined, run.settings.reuse, 
+            // A deploy starts copying the live release as soon as it holds the lock.
+            lock && prefetch ? { copyMethod: run.settings.copyMethod } : undefined, run.settings.mode === 'deploy' ? { transfer: run.settings.transfer } : undefined, drift && run.settings.onDrift !== 'ignore', access, 
+            // A deploy (or its dry run) compares the source's manifest with the one it starts
+            // from by their digests: the server sends its manifest only when they differ.
+            run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
+                ? run.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+                : undefined);
+            s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
+            run.saveLocks();
+        });
+        if (failures.length > 0) {
+            await abortAll(run);
+            run.fail(describeFailures(failures, 'Refused'), failures.map(f => f.error));
+        }
+    });
+}
+/**
+ * Name what was changed in each live release on the server since it was deployed: it is not in
+ * the new release (which holds exactly the source), so with on-drift: fail nothing goes ahead.
+ */
+async function reportDrift(run) {
+    const { onDrift } = run.settings;
+    if (onDrift === 'ignore')
+        return;
+    const drifted = run.sessions.filter(s => s.drift !== undefined && (s.drift.paths.length > 0 || !s.drift.complete));
+    if (drifted.length === 0)
+        return;
+    const lines = drifted.map(s => {
+        const d = s.drift;
+        return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, server_data/* shown */.SP)}${d.complete ? '' : ' (more than could be listed)'}`;
+    });
+    const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`;
+    if (onDrift === 'fail') {
+        await abortAll(run);
+        run.fail(`Refused (on-drift: fail); nothing was changed:\n  ${lines.join('\n  ')}\nThe next release would hold exactly the source, without these changes. ${where} Or set on-drift: warn to deploy anyway.`, lines.map(l => new errors/* DeployRefusedError */.Qr(l)));
+    }
+    for (const line of lines)
+        run.deps.log.warning(`${line}. The new release holds exactly the source, without these changes (they stay in the old release until it is pruned). ${where} on-drift: fail stops such a deploy; on-drift: ignore silences run.`);
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-plan.js
+/**
+ * Phase 3 across servers, its plan half: the one release id for every server, the dry run's
+ * report and its check of shared/, and the release mode: rollback switches each server to.
+ */
+
+
+
+
+/** The same release id on every server: the custom one, or the first free UTC second. */
+function chooseReleaseId(run) {
+    if (run.settings.releaseId) {
+        const taken = run.sessions.filter(s => s.releaseDirs.has(run.settings.releaseId));
+        if (taken.length > 0) {
+            throw new errors/* DeployRefusedError */.Qr(`release-id '${run.settings.releaseId}' already exists on ${taken.map(s => s.label).join(', ')}. Release ids are never reused; choose a new one.`);
+        }
+        return run.settings.releaseId;
+    }
+    const taken = new Set();
+    for (const s of run.sessions)
+        for (const id of s.releaseDirs)
+            taken.add(id);
+    for (const s of run.sessions)
+        for (const e of s.events)
+            taken.add(e.id);
+    return (0,release_id/* nextFreeTimestampId */.Zb)(run.deps.now(), taken);
+}
+function printDryRun(run) {
+    for (const s of run.sessions) {
+        const plan = s.plan;
+        if (!plan)
+            continue;
+        // The counts outputs of a dry run say what a deploy would transfer.
+        s.report.filesUploaded = plan.uploadFiles;
+        s.report.bytesUploaded = plan.uploadBytes;
+        s.report.filesDeleted = plan.deleted.length;
+        const show = (title, paths) => {
+            if (paths.length === 0)
+                return;
+            s.log.info(`${title} (${paths.length}):`);
+            for (const p of paths.slice(0, 20))
+                s.log.info(`  ${p}`);
+            if (paths.length > 20)
+                s.log.info(`  ... and ${paths.length - 20} more`);
+        };
+        s.log.info(`dry run: ${s.planLine()}; nothing was written`);
+        // A changed path is removed from the starting copy before it is written again.
+        const replaced = new Set(plan.remove);
+        const sent = plan.upload.filter(e => e.type !== 'dir');
+        show('would add', sent.filter(e => !replaced.has(e.path)).map(e => e.path));
+        show('would change', sent.filter(e => replaced.has(e.path)).map(e => e.path));
+        show('would delete', plan.deleted);
+    }
+}
+/** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
+async function checkSharedDryRun(run, scan) {
+    const { settings } = run;
+    const failures = await run.phase(run.sessions, 'inspect', async (s) => {
+        const problems = await s.sharedProblems(scan.entries, settings.sharedPaths, settings.sharedConflict);
+        if (problems.length > 0)
+            throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${problems.join('; ')}`);
+    });
+    if (failures.length > 0)
+        run.fail(`${describeFailures(failures, 'The deploy would fail before the switch')}\nDry run: nothing was written.`, failures.map(f => f.error));
+}
+/**
+ * The release `mode: rollback` switches a server to: `rollback-to`, or the good release live
+ * before the current one. A problem is a sentence for the refusal.
+ */
+function rollbackTarget(run, s) {
+    const complete = s.completeReleases();
+    const { rollbackTo } = run.settings;
+    const targets = `rollback targets here: ${complete.filter(id => id !== s.liveRelease).join(', ') || 'none'}`;
+    if (rollbackTo === undefined) {
+        const target = previousRelease(complete, s.liveRelease);
+        if (target === undefined)
+            return {
+                problem: `${s.label}: no good release before ${s.liveRelease ?? '(none)'} to roll back to (releases that failed after going live are kept for inspection, never rolled back to)`
+            };
+        return { target };
+    }
+    const state = s.releaseState(rollbackTo);
+    if (!s.releaseDirs.has(rollbackTo) ||
+        state === 'incomplete' ||
+        state === 'gone' ||
+        state === undefined)
+        return {
+            problem: `${s.label}: release '${rollbackTo}' is not a complete release here (${targets})`
+        };
+    if (state === 'failed')
+        return {
+            problem: `${s.label}: release '${rollbackTo}' failed its checks after it went live and was switched away from; it is kept for inspection, not as a rollback target (${targets}). Deploy a fixed version instead.`
+        };
+    if (rollbackTo === s.liveRelease)
+        return { problem: `${s.label}: release '${rollbackTo}' is already live` };
+    return { target: rollbackTo };
+}
+
+;// CONCATENATED MODULE: ./build/bundle/js/deploy/group/group-prepare.js
+
+
+/**
+ * Phases 4 to 6 on every server. Servers that need the same archive (the usual case: the same
+ * plan, umask and tools) get one archive, made and compressed once and copied to each of
+ * them at the pace of the slowest; the others get their own. An archive's servers run
+ * together (they must, to share it), within max-parallel.
+ */
+async function upload(run, options, switchAfter) {
+    const failures = [];
+    const limit = Math.max(1, run.settings.maxParallel);
+    const archives = new Map();
+    for (const s of run.sessions) {
+        try {
+            archives.set(s, await s.releaseArchive(options));
+        }
+        catch (error) {
+            failures.push({ item: s, error });
+        }
+    }
+    if (failures.length > 0)
+        return run.markFailed(failures);
+    // Streams: servers with the same archive key, at most max-parallel to a stream.
+    const streams = [];
+    const open = new Map();
+    for (const s of run.sessions) {
+        const archive = archives.get(s);
+        const shared = archive ? open.get(archive.key) : undefined;
+        if (archive && shared && shared.sessions.length < limit) {
+            shared.sessions.push(s);
+            continue;
+        }
+        const stream = { archive, sessions: [s] };
+        streams.push(stream);
+        if (archive)
+            open.set(archive.key, stream);
+    }
+    // Run the streams as max-parallel allows, each with all of its servers at once.
+    let running = 0;
+    let wake;
+    const runStream = async (stream) => {
+        const { archive, sessions } = stream;
+        if (!archive) {
+            const session = sessions[0];
+            await session
+                .timed('upload', () => session.prepareRelease(options, undefined, switchAfter?.(session)))
+                .catch(error => {
+                failures.push({ item: session, error });
+            });
+            return;
+        }
+        const many = sessions.length > 1;
+        const log = many ? run.deps.log : sessions[0].log;
+        if (many)
+            log.info(`one archive for ${sessions.length} servers with the same plan: ${sessions.map(s => s.label).join(', ')}`);
+        const progress = archiveProgress(many ? withSuffix(log, ` to ${sessions.length} servers`) : log, archive.entries, archive.fileCount).start();
+        // The plan's files the archive carried, for the reports of every server it goes to.
+        const sent = { files: 0, bytes: 0 };
+        const { stream: source, gzip } = archiveStream(archive.entries, archive.compression, progress, options.signal, entry => {
+            if (entry.path.startsWith('.atomic-deploy/'))
+                return;
+            sent.files++;
+            sent.bytes += entry.size ?? 0;
+        });
+        const fanout = new Fanout(source, sessions.length);
+        let changes = 0;
+        const stopAdapting = gzip && archive.compression === 'adaptive'
+            ? adaptLevel(gzip, () => fanout.stats(), 
+            // A link at the edge between the levels may switch often: the first changes
+            // are worth a line, the rest only go to the debug log.
+            (level, why) => (changes++ < 3 ? log.info : log.debug)(`compression: gzip level ${level} (${why})`))
+            : () => undefined;
+        try {
+            await Promise.all(sessions.map((session, i) => session
+                .timed('upload', () => session.prepareRelease(options, {
+                stream: fanout.output(i),
+                onMeter: meter => fanout.attach(i, meter),
+                done: () => fanout.drop(i),
+                sent
+            }, switchAfter?.(session)))
+                .catch(error => {
+                failures.push({ item: session, error });
+            })));
+        }
+        finally {
+            stopAdapting();
+            progress.stop();
+            source.destroy();
+        }
+    };
+    const pending = [];
+    for (const stream of streams) {
+        if (failures.length > 0)
+            break;
+        const weight = stream.sessions.length;
+        while (running > 0 && running + weight > limit) {
+            await new Promise(resolve => (wake = resolve));
+        }
+        if (failures.length > 0)
+            break;
+        running += weight;
+        pending.push(runStream(stream).finally(() => {
+            running -= weight;
+            wake?.();
+        }));
+    }
+    await Promise.all(pending);
+    return run.markFailed(failures);
+}
+/** A log whose lines end with `suffix`. */
+function withSuffix(log, suffix) {
+    return {
+        info: message => log.info(message + suffix),
+        warning: message => log.warning(message + suffix),
+        debug: message => log.debug(message + suffix)
+    };
+}
+
 ;// CONCATENATED MODULE: ./build/bundle/js/deploy/group-run.js
 
 
@@ -60174,214 +61005,23 @@ var js_settings = __nccwpck_require__(7336);
 
 
 
-
-
-/** A failure of the whole group, with the servers that caused it. */
-class GroupError extends Error {
-    causes;
-    result;
-    name = 'GroupError';
-    constructor(message, causes, result) {
-        super(message);
-        this.causes = causes;
-        this.result = result;
-    }
-}
-function describeFailures(failures, what) {
-    const lines = failures.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`);
-    return `${what} on ${failures.length} server${failures.length === 1 ? '' : 's'}:\n${lines.join('\n')}`;
-}
 /**
  * The runs of one action step against a group of servers. Each phase ends with a barrier: it
  * finishes on every server before the next begins, so either every server switches, or none.
+ * Each phase across servers is a module under group/ (connect, inspect, plan, prepare, switch,
+ * after-switch, finish); this class puts them in order for a deploy and for mode: rollback.
  */
-class GroupRun {
-    settings;
-    deps;
-    sessions = [];
-    rolledBack = false;
-    releaseId;
-    constructor(settings, deps) {
-        this.settings = settings;
-        this.deps = deps;
-    }
-    /**
-     * The outputs describe what is live after the step: the new release once switched, otherwise
-     * (a failure, a revert, a rollback after a failed health check, a dry run) the release that
-     * was live before.
-     */
-    result() {
-        const first = this.sessions[0];
-        const live = first?.switchedTo ?? first?.liveRelease;
-        return {
-            releaseId: live,
-            releasePath: first && live ? `${first.deployDir}/releases/${live}` : undefined,
-            previousReleaseId: first?.liveRelease,
-            ...(this.settings.dryRun && this.releaseId ? { plannedReleaseId: this.releaseId } : {}),
-            rolledBack: this.rolledBack,
-            sessions: this.sessions
-        };
-    }
-    fail(message, causes) {
-        throw new GroupError(message, causes, this.result());
-    }
-    checkAborted() {
-        if (this.deps.signal.aborted)
-            throw new errors/* AbortedError */.oM('cancelled (SIGINT/SIGTERM)');
-    }
-    /** Run one phase on the given sessions with the parallel limit; a barrier. */
-    async phase(sessions, phase, work, limit = this.settings.maxParallel) {
-        const failures = await forEachLimited(sessions, limit, s => s.timed(phase, () => work(s)));
-        for (const f of failures) {
-            f.item.report.status = 'failed';
-            f.item.report.error = (0,errors/* messageOf */.bD)(f.error).replace(`${f.item.label}: `, '');
-        }
-        return failures;
-    }
-    saveLocks() {
-        this.deps.saveLocks(this.sessions
-            .filter(s => s.lockToken !== undefined)
-            .map(s => ({ server: s.server, deployDir: s.deployDir, token: s.lockToken })));
-    }
-    /** Connect to every server (phase 1). Nothing is written on any server before all answered. */
-    async connect(servers) {
-        await this.deps.group('Connect and verify host keys', async () => {
-            const results = await forEachLimited(servers, Math.max(this.settings.maxParallel, 1), async (server) => {
-                const started = Date.now();
-                const host = await this.deps.connect(server);
-                const session = new ServerSession(server, host, this.deps.serverLog(server.label));
-                session.report.phases.connect = Date.now() - started;
-                this.sessions.push(session);
-                session.log.info(`connected (${formatDuration(Date.now() - started)})`);
-            }, { stopOnError: false });
-            // Keep the sessions in the order the servers were given.
-            this.sessions.sort((a, b) => servers.indexOf(a.server) - servers.indexOf(b.server));
-            if (results.length > 0) {
-                this.close();
-                this.fail(`Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; nothing was changed anywhere:\n${results.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`).join('\n')}`, results.map(f => f.error));
-            }
-        });
-    }
-    close() {
-        for (const s of this.sessions)
-            s.host.close();
-    }
-    /** Remove prepared releases and release locks: the way out of any failure before the switch. */
-    async abortAll() {
-        await forEachLimited(this.sessions.filter(s => s.prepared !== undefined || s.lockToken !== undefined), this.settings.maxParallel, async (s) => {
-            try {
-                await s.abort();
-                if (s.report.status === 'pending')
-                    s.report.status = 'aborted';
-            }
-            catch (error) {
-                s.log.warning(`cleanup failed: ${(0,errors/* messageOf */.bD)(error)}. The next deploy removes the incomplete release; 'mode: unlock' clears the lock.`);
-            }
-        }, { stopOnError: false });
-        this.saveLocks();
-    }
-    lockOwner(context) {
-        const token = (0,external_node_crypto_.randomBytes)(16).toString('hex');
-        const json = JSON.stringify({
-            token,
-            runUrl: context.runUrl,
-            repository: context.repository,
-            commit: context.commit,
-            ref: context.ref,
-            actor: context.actor,
-            runner: context.runner,
-            started: this.deps.now().toISOString()
-        });
-        return { token, json };
-    }
-    /** Inputs that are set and need a shell on the server, for this mode. */
-    needsShell() {
-        const { settings } = this;
-        const needs = [];
-        if (settings.mode === 'deploy' && settings.beforeSwitch)
-            needs.push(js_settings/* Inputs */.G.BeforeSwitch);
-        if (settings.afterSwitch)
-            needs.push(js_settings/* Inputs */.G.AfterSwitch);
-        if (settings.afterRollback)
-            needs.push(js_settings/* Inputs */.G.AfterRollback);
-        if (settings.mode === 'deploy' && settings.transfer === 'tar')
-            needs.push(js_settings/* Inputs */.G.Transfer);
-        return needs;
-    }
-    /** Phase 2 and the server half of phase 3: lock and learn the state. */
-    async inspect(lock, prefetch = false, drift = false) {
-        const context = await this.deps.context;
-        const access = { shell: this.settings.shell, needsShell: this.needsShell() };
-        await this.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
-            const failures = await this.phase(this.sessions, 'inspect', async (s) => {
-                await s.inspect(this.settings.path, lock ? this.lockOwner(context) : undefined, this.settings.reuse, 
-                // A deploy starts copying the live release as soon as it holds the lock.
-                lock && prefetch ? { copyMethod: this.settings.copyMethod } : undefined, this.settings.mode === 'deploy' ? { transfer: this.settings.transfer } : undefined, drift && this.settings.onDrift !== 'ignore', access, 
-                // A deploy (or its dry run) compares the source's manifest with the one it starts
-                // from by their digests: the server sends its manifest only when they differ.
-                this.settings.mode === 'deploy' && this.settings.reuse !== 'none'
-                    ? this.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
-                    : undefined);
-                s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
-                this.saveLocks();
-            });
-            if (failures.length > 0) {
-                await this.abortAll();
-                this.fail(describeFailures(failures, 'Refused'), failures.map(f => f.error));
-            }
-        });
-    }
-    /**
-     * Name what was changed in each live release on the server since it was deployed: it is not in
-     * the new release (which holds exactly the source), so with on-drift: fail nothing goes ahead.
-     */
-    async reportDrift() {
-        const { onDrift } = this.settings;
-        if (onDrift === 'ignore')
-            return;
-        const drifted = this.sessions.filter(s => s.drift !== undefined && (s.drift.paths.length > 0 || !s.drift.complete));
-        if (drifted.length === 0)
-            return;
-        const lines = drifted.map(s => {
-            const d = s.drift;
-            return `${s.label}: release ${s.liveRelease ?? ''} was changed on the server since it was deployed: ${describeDrift(d, 20, server_data/* shown */.SP)}${d.complete ? '' : ' (more than could be listed)'}`;
-        });
-        const where = `Paths the app writes belong in shared/ (see shared-paths); anything else belongs in the source.`;
-        if (onDrift === 'fail') {
-            await this.abortAll();
-            this.fail(`Refused (on-drift: fail); nothing was changed:\n  ${lines.join('\n  ')}\nThe next release would hold exactly the source, without these changes. ${where} Or set on-drift: warn to deploy anyway.`, lines.map(l => new errors/* DeployRefusedError */.Qr(l)));
-        }
-        for (const line of lines)
-            this.deps.log.warning(`${line}. The new release holds exactly the source, without these changes (they stay in the old release until it is pruned). ${where} on-drift: fail stops such a deploy; on-drift: ignore silences this.`);
-    }
-    /** The same release id on every server: the custom one, or the first free UTC second. */
-    chooseReleaseId() {
-        if (this.settings.releaseId) {
-            const taken = this.sessions.filter(s => s.releaseDirs.has(this.settings.releaseId));
-            if (taken.length > 0) {
-                throw new errors/* DeployRefusedError */.Qr(`release-id '${this.settings.releaseId}' already exists on ${taken.map(s => s.label).join(', ')}. Release ids are never reused; choose a new one.`);
-            }
-            return this.settings.releaseId;
-        }
-        const taken = new Set();
-        for (const s of this.sessions)
-            for (const id of s.releaseDirs)
-                taken.add(id);
-        for (const s of this.sessions)
-            for (const e of s.events)
-                taken.add(e.id);
-        return (0,release_id/* nextFreeTimestampId */.Zb)(this.deps.now(), taken);
-    }
+class GroupRun extends GroupState {
     /** A whole deploy. */
     async deploy() {
         const started = Date.now();
         const { settings } = this;
         try {
-            await this.connect(settings.servers);
+            await connect(this, settings.servers);
             this.checkAborted();
-            await this.inspect(!settings.dryRun, true, true);
+            await group_inspect_inspect(this, !settings.dryRun, true, true);
             this.checkAborted();
-            await this.reportDrift();
+            await reportDrift(this);
             const scan = await this.deps.manifest;
             this.deps.log.info(describeSource(settings.source, scan));
             for (const skipped of scan.skipped)
@@ -60397,10 +61037,10 @@ class GroupRun {
                     // putting an empty release live would take the site down.
                     throw new errors/* DeployRefusedError */.Qr(`source ${settings.source} has nothing to deploy${settings.exclude.length > 0 ? ' after exclude' : ''}: refusing to put an empty release live. Check that the build wrote its output there.`);
                 }
-                this.releaseId = this.chooseReleaseId();
+                this.releaseId = chooseReleaseId(this);
             }
             catch (error) {
-                await this.abortAll();
+                await abortAll(this);
                 throw error;
             }
             const releaseId = this.releaseId;
@@ -60411,10 +61051,10 @@ class GroupRun {
                 }
             });
             if (settings.dryRun) {
-                this.printDryRun();
+                printDryRun(this);
                 for (const s of this.sessions)
                     s.report.status = 'planned';
-                await this.checkSharedDryRun(scan);
+                await checkSharedDryRun(this, scan);
                 return this.result();
             }
             const context = await this.deps.context;
@@ -60457,7 +61097,7 @@ class GroupRun {
                 : undefined;
             const prepareTitle = `Prepare release ${releaseId}${settings.beforeSwitch ? ' and run before-switch' : ''}${switchAfter ? `, switch to it and finish` : ''}`;
             await this.deps.group(prepareTitle, async () => {
-                const failures = await this.upload({
+                const failures = await upload(this, {
                     releaseId,
                     sourceRoot: settings.source,
                     entries: scan.entries,
@@ -60476,8 +61116,8 @@ class GroupRun {
                 if (failures.length > 0 || this.deps.signal.aborted) {
                     // A script that switches and lost its connection may have switched: put current back.
                     const uncertain = this.sessions.filter(s => s.switchUncertain !== undefined);
-                    const reverted = uncertain.length > 0 ? await this.revert(uncertain) : [];
-                    await this.abortAll();
+                    const reverted = uncertain.length > 0 ? await revert(this, uncertain) : [];
+                    await abortAll(this);
                     this.checkAborted();
                     this.fail(`${describeFailures(failures, 'Deploy failed before the switch')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'Nothing was switched; current is unchanged everywhere.'}`, failures.map(f => f.error));
                 }
@@ -60487,9 +61127,9 @@ class GroupRun {
                 this.saveLocks();
             }
             else {
-                await this.switchAll(() => releaseId, `Switch to ${releaseId}`);
-                await this.afterSwitchAndHealth(releaseId);
-                await this.finishAll(s => ({ ...finishing(s), spare }));
+                await switchAll(this, () => releaseId, `Switch to ${releaseId}`);
+                await afterSwitchAndHealth(this, releaseId);
+                await finishAll(this, s => ({ ...finishing(s), spare }));
             }
             for (const s of this.sessions)
                 s.report.status = 'deployed';
@@ -60499,396 +61139,12 @@ class GroupRun {
         catch (error) {
             if (error instanceof GroupError)
                 throw error;
-            await this.abortAll().catch(() => undefined);
+            await abortAll(this).catch(() => undefined);
             throw new GroupError((0,errors/* messageOf */.bD)(error), [error], this.result());
         }
         finally {
             this.close();
         }
-    }
-    /**
-     * Phases 4 to 6 on every server. Servers that need the same archive (the usual case: the same
-     * plan, umask and tools) get one archive, made and compressed once and copied to each of
-     * them at the pace of the slowest; the others get their own. An archive's servers run
-     * together (they must, to share it), within max-parallel.
-     */
-    async upload(options, switchAfter) {
-        const failures = [];
-        const limit = Math.max(1, this.settings.maxParallel);
-        const archives = new Map();
-        for (const s of this.sessions) {
-            try {
-                archives.set(s, await s.releaseArchive(options));
-            }
-            catch (error) {
-                failures.push({ item: s, error });
-            }
-        }
-        if (failures.length > 0)
-            return this.markFailed(failures);
-        // Streams: servers with the same archive key, at most max-parallel to a stream.
-        const streams = [];
-        const open = new Map();
-        for (const s of this.sessions) {
-            const archive = archives.get(s);
-            const shared = archive ? open.get(archive.key) : undefined;
-            if (archive && shared && shared.sessions.length < limit) {
-                shared.sessions.push(s);
-                continue;
-            }
-            const stream = { archive, sessions: [s] };
-            streams.push(stream);
-            if (archive)
-                open.set(archive.key, stream);
-        }
-        // Run the streams as max-parallel allows, each with all of its servers at once.
-        let running = 0;
-        let wake;
-        const runStream = async (stream) => {
-            const { archive, sessions } = stream;
-            if (!archive) {
-                const session = sessions[0];
-                await session
-                    .timed('upload', () => session.prepareRelease(options, undefined, switchAfter?.(session)))
-                    .catch(error => {
-                    failures.push({ item: session, error });
-                });
-                return;
-            }
-            const many = sessions.length > 1;
-            const log = many ? this.deps.log : sessions[0].log;
-            if (many)
-                log.info(`one archive for ${sessions.length} servers with the same plan: ${sessions.map(s => s.label).join(', ')}`);
-            const progress = archiveProgress(many ? withSuffix(log, ` to ${sessions.length} servers`) : log, archive.entries, archive.fileCount).start();
-            // The plan's files the archive carried, for the reports of every server it goes to.
-            const sent = { files: 0, bytes: 0 };
-            const { stream: source, gzip } = archiveStream(archive.entries, archive.compression, progress, options.signal, entry => {
-                if (entry.path.startsWith('.atomic-deploy/'))
-                    return;
-                sent.files++;
-                sent.bytes += entry.size ?? 0;
-            });
-            const fanout = new Fanout(source, sessions.length);
-            let changes = 0;
-            const stopAdapting = gzip && archive.compression === 'adaptive'
-                ? adaptLevel(gzip, () => fanout.stats(), 
-                // A link at the edge between the levels may switch often: the first changes
-                // are worth a line, the rest only go to the debug log.
-                (level, why) => (changes++ < 3 ? log.info : log.debug)(`compression: gzip level ${level} (${why})`))
-                : () => undefined;
-            try {
-                await Promise.all(sessions.map((session, i) => session
-                    .timed('upload', () => session.prepareRelease(options, {
-                    stream: fanout.output(i),
-                    onMeter: meter => fanout.attach(i, meter),
-                    done: () => fanout.drop(i),
-                    sent
-                }, switchAfter?.(session)))
-                    .catch(error => {
-                    failures.push({ item: session, error });
-                })));
-            }
-            finally {
-                stopAdapting();
-                progress.stop();
-                source.destroy();
-            }
-        };
-        const pending = [];
-        for (const stream of streams) {
-            if (failures.length > 0)
-                break;
-            const weight = stream.sessions.length;
-            while (running > 0 && running + weight > limit) {
-                await new Promise(resolve => (wake = resolve));
-            }
-            if (failures.length > 0)
-                break;
-            running += weight;
-            pending.push(runStream(stream).finally(() => {
-                running -= weight;
-                wake?.();
-            }));
-        }
-        await Promise.all(pending);
-        return this.markFailed(failures);
-    }
-    /** Record failures in the servers' reports, as phase() does. */
-    markFailed(failures) {
-        for (const f of failures) {
-            f.item.report.status = 'failed';
-            f.item.report.error = (0,errors/* messageOf */.bD)(f.error).replace(`${f.item.label}: `, '');
-        }
-        return failures;
-    }
-    /** A dry run finds the shared-path problems the deploy would fail on, and fails with them. */
-    async checkSharedDryRun(scan) {
-        const { settings } = this;
-        const failures = await this.phase(this.sessions, 'inspect', async (s) => {
-            const problems = await s.sharedProblems(scan.entries, settings.sharedPaths, settings.sharedConflict);
-            if (problems.length > 0)
-                throw new errors/* DeployRefusedError */.Qr(`${s.label}: ${problems.join('; ')}`);
-        });
-        if (failures.length > 0)
-            this.fail(`${describeFailures(failures, 'The deploy would fail before the switch')}\nDry run: nothing was written.`, failures.map(f => f.error));
-    }
-    printDryRun() {
-        for (const s of this.sessions) {
-            const plan = s.plan;
-            if (!plan)
-                continue;
-            // The counts outputs of a dry run say what a deploy would transfer.
-            s.report.filesUploaded = plan.uploadFiles;
-            s.report.bytesUploaded = plan.uploadBytes;
-            s.report.filesDeleted = plan.deleted.length;
-            const show = (title, paths) => {
-                if (paths.length === 0)
-                    return;
-                s.log.info(`${title} (${paths.length}):`);
-                for (const p of paths.slice(0, 20))
-                    s.log.info(`  ${p}`);
-                if (paths.length > 20)
-                    s.log.info(`  ... and ${paths.length - 20} more`);
-            };
-            s.log.info(`dry run: ${s.planLine()}; nothing was written`);
-            // A changed path is removed from the starting copy before it is written again.
-            const replaced = new Set(plan.remove);
-            const sent = plan.upload.filter(e => e.type !== 'dir');
-            show('would add', sent.filter(e => !replaced.has(e.path)).map(e => e.path));
-            show('would change', sent.filter(e => replaced.has(e.path)).map(e => e.path));
-            show('would delete', plan.deleted);
-        }
-    }
-    /**
-     * Phase 7: switch every server at once. If any switch fails, the ones that switched go back to
-     * what they had, and the new releases are removed.
-     */
-    async switchAll(target, title) {
-        await this.deps.group(title, async () => {
-            this.checkAborted();
-            const failures = await this.phase(this.sessions, 'switch', async (s) => {
-                await s.switchTo(target(s));
-                s.log.info(`current -> releases/${target(s)}`);
-            }, this.sessions.length);
-            if (failures.length > 0) {
-                // Servers that switched, and those whose answer was lost and may have, go back.
-                const reverted = await this.revert(this.sessions.filter(s => s.switchedTo !== undefined || s.switchUncertain !== undefined));
-                await this.abortAll();
-                this.fail(`${describeFailures(failures, 'Switch failed')}\n${reverted.length > 0 ? `Switched back: ${reverted.join(', ')}.` : 'No server had switched.'}`, failures.map(f => f.error));
-            }
-        });
-    }
-    /** Point switched servers back to the release they had before. Returns the labels reverted. */
-    async revert(sessions) {
-        const reverted = [];
-        await forEachLimited(sessions, sessions.length, async (s) => {
-            if (!s.host.connected) {
-                // The connection dropped mid-switch: a new one finds out, and puts current back.
-                s.host.close();
-                s.host = await this.deps.connect(s.server);
-            }
-            if (s.liveRelease !== undefined) {
-                // Safe whether or not the failed switch happened: it points current at the old release.
-                await s.switchTo(s.liveRelease);
-            }
-            else {
-                // First deploy: there was no current link, and there is none again.
-                await s.removeCurrent();
-            }
-            s.switchedTo = undefined;
-            s.switchUncertain = undefined;
-            reverted.push(s.label);
-            s.log.info(`switched back to ${s.liveRelease ?? '(no release)'}`);
-        }, { stopOnError: false }).then(failures => {
-            for (const f of failures) {
-                const id = f.item.switchedTo ?? f.item.switchUncertain;
-                f.item.log.warning(`could not switch back: ${(0,errors/* messageOf */.bD)(f.error)}. current may still point to releases/${id}; check it, and use 'mode: rollback' once the server is reachable.`);
-            }
-        });
-        return reverted;
-    }
-    /**
-     * The checks a release gets once it is live, whether a deploy or a rollback put it there: the
-     * hook on every server (with RELEASE_ID set to the release now live there), then the health
-     * check. Undefined when everything passed.
-     */
-    async checkLive(sessions, hook, live, previous, restoring) {
-        const { settings } = this;
-        if (sessions.length === 0)
-            return undefined;
-        const what = [...new Set(sessions.map(live))].join(', ');
-        let failure;
-        if (hook) {
-            const title = restoring ? `After rollback: ${hook.name} in ${what}` : 'After switch';
-            await this.deps.group(title, async () => {
-                const failures = await this.phase(sessions, 'after-switch', s => s.afterSwitch(hook.script, live(s), previous(s), hook.name));
-                if (failures.length > 0)
-                    failure = {
-                        message: describeFailures(failures, `${hook.name} failed`),
-                        causes: failures.map(f => f.error)
-                    };
-            });
-        }
-        if (failure === undefined && settings.healthCheckUrl) {
-            const url = settings.healthCheckUrl;
-            await this.deps.group(restoring ? `Health check of ${what}` : 'Health check', async () => {
-                const started = Date.now();
-                const health = await pollHealth(url, settings.healthCheckTimeout, this.deps.log, {
-                    signal: this.deps.signal,
-                    expect: settings.healthCheckExpect
-                });
-                for (const s of sessions)
-                    s.report.phases['health-check'] =
-                        (s.report.phases['health-check'] ?? 0) + Date.now() - started;
-                if (!health.ok) {
-                    const message = `Health check failed: ${describeHealthFailure(url, settings.healthCheckTimeout, health, settings.healthCheckExpect)}.`;
-                    failure = { message, causes: [new Error(message)] };
-                }
-            });
-        }
-        return failure;
-    }
-    /** The hook a release restored by a rollback gets: after-rollback, or else after-switch. */
-    rollbackHook() {
-        const { afterRollback, afterSwitch } = this.settings;
-        if (afterRollback)
-            return { name: 'after-rollback', script: afterRollback };
-        if (afterSwitch)
-            return { name: 'after-switch', script: afterSwitch };
-        return undefined;
-    }
-    /**
-     * A release that was live and failed its checks: switch every server back to the release it
-     * had before this step, give that release the same checks, and record the failed one so it is
-     * never a rollback target. Always ends in a GroupError that says what is live now.
-     */
-    async switchBack(failed, failure) {
-        const { settings } = this;
-        const switched = this.sessions.filter(s => s.switchedTo !== undefined);
-        const reverted = await this.deps.group('Roll back', () => this.revert(switched));
-        this.rolledBack = reverted.length > 0;
-        const restored = switched.filter(s => s.switchedTo === undefined && s.liveRelease !== undefined);
-        const restoredIds = [...new Set(restored.map(s => s.liveRelease))].join(', ');
-        const restoreFailure = await this.checkLive(restored, this.rollbackHook(), s => s.liveRelease, failed, true);
-        const deploying = settings.mode === 'deploy';
-        await this.finishAll(s => {
-            const id = failed(s);
-            // Where switching back failed, the failed release is still live.
-            if (s.switchedTo !== undefined)
-                return { events: [['live', id]], prune: [] };
-            // A release that mode: rollback went back to passed its checks when it was live before:
-            // failing them now is more likely something it depends on (a database, a cache warming
-            // up) than its code. It keeps its state and its place, so running mode: rollback again
-            // retries it; and, as after any rollback, nothing is pruned.
-            if (!deploying)
-                return { events: [], prune: [] };
-            const events = [
-                ['live', id],
-                ['fail', id]
-            ];
-            if (s.liveRelease === undefined)
-                return { events, prune: [] };
-            events.push(['live', s.liveRelease]);
-            // Older failed and rolled-back releases go, so failures in a row do not fill the disk;
-            // good releases are left for the next successful deploy to prune. The failed release is
-            // this run's: its start and ready are on the server, not in the log read at inspect.
-            return {
-                events,
-                prune: s.pruneAfter(events, settings.keepReleases, s.liveRelease, id, id).filter(old => {
-                    const state = s.releaseState(old);
-                    return state === 'failed' || state === 'rolled-back';
-                })
-            };
-        });
-        for (const s of this.sessions) {
-            s.report.status = s.switchedTo === undefined ? 'rolled-back' : 'failed';
-            s.report.error ??= failure.message;
-        }
-        const back = restored.length > 0
-            ? `Rolled back to ${restoredIds} on ${reverted.length} server${reverted.length === 1 ? '' : 's'}`
-            : reverted.length > 0
-                ? `Switched back on ${reverted.length} server${reverted.length === 1 ? '' : 's'}: there was no release before, so current was removed`
-                : 'Could not switch back on any server';
-        const checks = [
-            ...(this.rollbackHook() ? [this.rollbackHook()?.name] : []),
-            ...(settings.healthCheckUrl ? ['the health check'] : [])
-        ].join(' and ');
-        const after = restoreFailure
-            ? `\nRelease ${restoredIds} fails its checks too after the rollback: ${restoreFailure.message}\nThe site may be down: check the servers, then deploy a fix or pick a release with 'mode: rollback' and 'rollback-to'.`
-            : restored.length > 0 && checks !== ''
-                ? `; ${restoredIds} passed ${checks}.`
-                : '.';
-        const retry = deploying
-            ? ''
-            : `\n${[...new Set(this.sessions.map(failed))].join(', ')} stays a rollback target (it passed its checks when it was live before): once what it depends on is back, run mode: rollback again, or choose another release with rollback-to.`;
-        this.fail(`${failure.message}\n${back}${after}${retry}`, [
-            ...failure.causes,
-            ...(restoreFailure?.causes ?? [])
-        ]);
-    }
-    /** Phase 8: after-switch everywhere, then the health check; roll back on failure. */
-    async afterSwitchAndHealth(releaseId) {
-        const { settings } = this;
-        const hook = settings.afterSwitch
-            ? { name: 'after-switch', script: settings.afterSwitch }
-            : undefined;
-        const failure = await this.checkLive(this.sessions, hook, () => releaseId, s => s.liveRelease, false);
-        if (failure === undefined)
-            return;
-        if (!settings.rollbackOnFailure) {
-            await this.finishAll(() => ({ events: [['live', releaseId]], prune: [] }));
-            for (const s of this.sessions) {
-                s.report.status = 'failed';
-                s.report.error ??= failure.message;
-            }
-            this.fail(`${failure.message}\nrollback-on-failure is false: release ${releaseId} stays live.`, failure.causes);
-        }
-        await this.switchBack(() => releaseId, failure);
-    }
-    /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
-    async finishAll(plan) {
-        await this.deps.group('Prune and unlock', async () => {
-            const failures = await this.phase(this.sessions, 'finish', s => {
-                const { events, prune, spare } = plan(s);
-                return s.finish(events, prune, spare);
-            });
-            this.saveLocks();
-            for (const f of failures) {
-                f.item.log.warning(`finishing failed: ${(0,errors/* messageOf */.bD)(f.error)}. The release is live; the lock may still be held: the post step tries to release it, or run 'mode: unlock'.`);
-            }
-        });
-    }
-    /**
-     * The release `mode: rollback` switches a server to: `rollback-to`, or the good release live
-     * before the current one. A problem is a sentence for the refusal.
-     */
-    rollbackTarget(s) {
-        const complete = s.completeReleases();
-        const { rollbackTo } = this.settings;
-        const targets = `rollback targets here: ${complete.filter(id => id !== s.liveRelease).join(', ') || 'none'}`;
-        if (rollbackTo === undefined) {
-            const target = previousRelease(complete, s.liveRelease);
-            if (target === undefined)
-                return {
-                    problem: `${s.label}: no good release before ${s.liveRelease ?? '(none)'} to roll back to (releases that failed after going live are kept for inspection, never rolled back to)`
-                };
-            return { target };
-        }
-        const state = s.releaseState(rollbackTo);
-        if (!s.releaseDirs.has(rollbackTo) ||
-            state === 'incomplete' ||
-            state === 'gone' ||
-            state === undefined)
-            return {
-                problem: `${s.label}: release '${rollbackTo}' is not a complete release here (${targets})`
-            };
-        if (state === 'failed')
-            return {
-                problem: `${s.label}: release '${rollbackTo}' failed its checks after it went live and was switched away from; it is kept for inspection, not as a rollback target (${targets}). Deploy a fixed version instead.`
-            };
-        if (rollbackTo === s.liveRelease)
-            return { problem: `${s.label}: release '${rollbackTo}' is already live` };
-        return { target: rollbackTo };
     }
     /**
      * mode: rollback. The target gets the same checks as a deploy: after-rollback (or after-switch)
@@ -60897,19 +61153,19 @@ class GroupRun {
     async rollback() {
         const { settings } = this;
         try {
-            await this.connect(settings.servers);
-            await this.inspect(true);
+            await connect(this, settings.servers);
+            await group_inspect_inspect(this, true);
             const targets = new Map();
             const problems = [];
             for (const s of this.sessions) {
-                const choice = this.rollbackTarget(s);
+                const choice = rollbackTarget(this, s);
                 if ('problem' in choice)
                     problems.push(choice.problem);
                 else
                     targets.set(s, choice.target);
             }
             if (problems.length > 0) {
-                await this.abortAll();
+                await abortAll(this);
                 this.fail(`Rollback refused; nothing was changed:\n  ${problems.join('\n  ')}`, problems.map(p => new errors/* DeployRefusedError */.Qr(p)));
             }
             const target = (s) => targets.get(s);
@@ -60917,31 +61173,31 @@ class GroupRun {
             if (distinct.size > 1)
                 this.deps.log.warning(`servers roll back to different releases: ${[...targets].map(([s, t]) => `${s.label} -> ${t}`).join(', ')}`);
             this.releaseId = [...targets.values()][0];
-            await this.switchAll(target, `Roll back to ${this.releaseId}`);
+            await switchAll(this, target, `Roll back to ${this.releaseId}`);
             for (const s of this.sessions)
                 s.report.release = target(s);
-            const failure = await this.checkLive(this.sessions, this.rollbackHook(), target, s => s.liveRelease, false);
+            const failure = await checkLive(this, this.sessions, rollbackHook(this), target, s => s.liveRelease, false);
             const events = (s) => [
                 ...(s.liveRelease === undefined ? [] : [['rollback', s.liveRelease]]),
                 ['live', target(s)]
             ];
             if (failure === undefined) {
                 // Nothing is pruned by a rollback: every release stays where it was for the next step.
-                await this.finishAll(s => ({ events: events(s), prune: [] }));
+                await finishAll(this, s => ({ events: events(s), prune: [] }));
                 for (const s of this.sessions)
                     s.report.status = 'deployed';
                 this.deps.log.info(`rolled back to ${this.releaseId}`);
                 return this.result();
             }
             if (!settings.rollbackOnFailure) {
-                await this.finishAll(s => ({ events: events(s), prune: [] }));
+                await finishAll(this, s => ({ events: events(s), prune: [] }));
                 for (const s of this.sessions) {
                     s.report.status = 'failed';
                     s.report.error ??= failure.message;
                 }
                 this.fail(`Rollback to ${this.releaseId} failed its checks: ${failure.message}\nrollback-on-failure is false: release ${this.releaseId} stays live.`, failure.causes);
             }
-            return await this.switchBack(target, {
+            return await switchBack(this, target, {
                 message: `Rollback to ${this.releaseId} failed its checks: ${failure.message}`,
                 causes: failure.causes
             });
@@ -60949,21 +61205,13 @@ class GroupRun {
         catch (error) {
             if (error instanceof GroupError)
                 throw error;
-            await this.abortAll().catch(() => undefined);
+            await abortAll(this).catch(() => undefined);
             throw new GroupError((0,errors/* messageOf */.bD)(error), [error], this.result());
         }
         finally {
             this.close();
         }
     }
-}
-/** A log whose lines end with `suffix`. */
-function withSuffix(log, suffix) {
-    return {
-        info: message => log.info(message + suffix),
-        warning: message => log.warning(message + suffix),
-        debug: message => log.debug(message + suffix)
-    };
 }
 /** What is being deployed, in one line: `source: 3,505 files, 12 directories, 30.0 MB; ...`. */
 function describeSource(source, scan) {
@@ -66719,7 +66967,7 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(9909);
+/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5205);
 /* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
 /* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);

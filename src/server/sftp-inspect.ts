@@ -3,7 +3,7 @@
  * what must be refused (before anything is written), create the layout, take the lock with
  * `mkdir` and an owner record, and read what the planner needs: `current` with readlink, the
  * release directories, the release log, and the digest of the manifest the new release starts
- * from (its view is read when the plan needs it: see ServerSession's readBaseOverSftp).
+ * from (its view is read when the plan needs it: see readBaseOverSftp in session/session-plan.ts).
  *
  * Everything read here is server data, checked as the shell path's inspect.sh and the runner's
  * server-data.ts check it: the resolved path, `current`'s target, release names, the layout's

@@ -20,7 +20,7 @@ import { removeTree, removeTrees, walkTree } from '../sftp/sftp-tree.js'
 import type { CopyMethod, SharedConflict, VerifyLevel } from '../settings.js'
 import { shown } from './server-data.js'
 import { removalGuard, RemovalRefusedError, type RemovalGuard } from './removal-guard.js'
-import type { Base } from './server-session.js'
+import type { Base } from './session/session-state.js'
 import {
   COMPACT_SUFFIXES,
   layoutOf,

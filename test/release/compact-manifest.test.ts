@@ -182,6 +182,23 @@ describe('parseView', () => {
   ])('refuses %s', (_, text) => {
     expect(() => parseView(Buffer.from(`${text}\n`))).toThrow(ViewError)
   })
+
+  // Each of these is a tree whose every parent is a directory of the view: only the rule for
+  // the path itself (relativePathProblem) can refuse it.
+  it.each([
+    [
+      'an absolute directory and a file in it',
+      '/etc d - 0 -\n/etc/passwd f 644 1 0123456789abcdef'
+    ],
+    ["a '..' directory and a file beneath it", '.. d - 0 -\n../x f 644 1 0123456789abcdef'],
+    ["a '.' directory and a file beneath it", '. d - 0 -\n./x f 644 1 0123456789abcdef'],
+    ["a top-level '..' symlink", '.. l 777 1 x'],
+    ['a path with a NUL', 'a\0b f 644 1 0123456789abcdef']
+  ])('refuses %s as a path not inside the release', (_, text) => {
+    expect(() => parseView(Buffer.from(`${text}\n`))).toThrow(
+      /has a path that is not inside the release/
+    )
+  })
 })
 
 describe('sameDigest', () => {

@@ -15,7 +15,8 @@ import {
   readFileSync,
   realpathSync,
   rmSync,
-  symlinkSync
+  symlinkSync,
+  writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -130,6 +131,79 @@ describe.each(shells)('guarded_rm under $name', shell => {
     expect(guardedRm(shell, D, ['releases/old']).status).toBe(1)
     expect(guardedRm(shell, D, ['releases/live'], []).status).toBe(0)
     expect(existsSync(join(D, 'releases/live'))).toBe(false)
+  })
+})
+
+/**
+ * Run `guarded_rm_list BASE KIND LIST` in D, LIST quoted as the runner quotes a list parameter;
+ * `fail` is release.sh's contract (an `!error` line, then exit 1).
+ */
+function guardedRmList(
+  shell: (typeof shells)[number],
+  D: string,
+  base: string,
+  paths: string[]
+): { status: number | null; lines: string[]; stderr: string } {
+  const script = [
+    `GUARD_KEEP=${quote(KEPT.map(quote).join(' '))}`,
+    LIB,
+    'fail() { kind=$1; shift; say "error $kind $*"; exit 1; }',
+    `D=${quote(D)}`,
+    `guarded_rm_list ${quote(base)} io ${quote(paths.map(quote).join(' '))}`
+  ].join('\n')
+  const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
+    cwd: D,
+    env: { PATH: shell.path, HOME: D }
+  })
+  return {
+    status: r.status,
+    lines: r.stdout
+      .toString()
+      .split('\n')
+      .filter(l => l.startsWith('!'))
+      .map(l => l.slice(1)),
+    stderr: r.stderr.toString()
+  }
+}
+
+describe.each(shells)('guarded_rm_list under $name', shell => {
+  it.each<[string, string, (D: string, outside: string) => string, RegExp]>([
+    ['a path leaving the base', 'releases/old', () => '../../../outside', /not a plain relative/],
+    ['a path into the live release', 'releases', () => 'live/index', /what current points to/],
+    ['a path into a kept release', 'releases', () => 'replaced', /release replaced, which is kept/],
+    [
+      'a path beneath a symlink to elsewhere',
+      'releases/old',
+      (D, outside) => {
+        symlinkSync(outside, join(D, 'releases/old/ext'))
+        return 'ext/secret'
+      },
+      /releases\/old\/ext is a symlink/
+    ]
+  ])('refuses %s, removing no path of the list', (_what, base, bad, why) => {
+    const { D, outside } = layout()
+    writeFileSync(join(D, 'releases/old/gone'), 'x')
+    const r = guardedRmList(shell, D, base, [
+      base === 'releases' ? 'old/gone' : 'gone',
+      bad(D, outside)
+    ])
+    expect(r.status).toBe(1)
+    expect(r.lines.join('\n')).toMatch(new RegExp(`^error io refusing to remove .*${why.source}`))
+    expect(existsSync(join(D, 'releases/old/gone'))).toBe(true)
+    for (const id of ['old', 'replaced', 'live'])
+      expect(readFileSync(join(D, 'releases', id, 'index'), 'utf8')).toBe(id)
+    expect(readFileSync(join(outside, 'secret'), 'utf8')).toBe('keep me')
+  })
+
+  it('removes every path of a list the guard passes, odd names included', () => {
+    const { D } = layout()
+    for (const name of ['gone', '-rf', 'a b', "it's"])
+      writeFileSync(join(D, 'releases/old', name), 'x')
+    const r = guardedRmList(shell, D, 'releases/old', ['gone', '-rf', 'a b', "it's", 'missing'])
+    expect(r.status, r.stderr).toBe(0)
+    for (const name of ['gone', '-rf', 'a b', "it's"])
+      expect(existsSync(join(D, 'releases/old', name))).toBe(false)
+    expect(readFileSync(join(D, 'releases/old/index'), 'utf8')).toBe('old')
   })
 })
 

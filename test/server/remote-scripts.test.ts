@@ -8,6 +8,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
+  chmodSync,
   existsSync,
   lstatSync,
   mkdirSync,
@@ -409,6 +410,29 @@ describe.each(shells)('$name', shell => {
       expect(snapshot(join(home, 'app'))).toEqual(before)
     })
 
+    it('refuses a deploy directory every user may write to, sticky or not, and writes nothing', () => {
+      for (const [mode, shownMode] of [
+        [0o777, '777'],
+        [0o1777, '1777'],
+        [0o703, '703']
+      ] as const) {
+        const home = fresh('inspect')
+        const D = join(home, 'app')
+        build(D, { 'shared/.env': 'A=1\n' })
+        chmodSync(D, mode)
+        const before = snapshot(D)
+        const r = run(shell, inspect({ path: 'app' }), home)
+        expect(r.status, shownMode).toBe(REFUSED_EXIT)
+        expect(
+          r.lines.find(l => l.startsWith('refused')),
+          shownMode
+        ).toBe(
+          `refused layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
+        )
+        expect(snapshot(D), shownMode).toEqual(before)
+      }
+    })
+
     it('reports current, the releases, and the log and links of the live release byte for byte', () => {
       const home = fresh('inspect')
       const D = join(home, 'app')
@@ -433,6 +457,30 @@ describe.each(shells)('$name', shell => {
       expect(r.blobs.get('links')?.toString()).toBe('storage\n.env\n')
       // Without the runner's digest asked for, no manifest at all (a rollback needs none).
       expect(r.blobs.has('view') || r.blobs.has('manifest') || r.lines.includes('same')).toBe(false)
+      expect(r.lines.at(-1)).toBe('end')
+    })
+
+    it('sends no record that is a symlink: a log, link list or hook record linked to a file outside is not read', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(home, {
+        'outside/log': 'start\tr2\t2026-11-22T11:00:00Z\n',
+        'outside/links': '../../../etc\n',
+        'outside/hook': '!hook 0 0 0\n'
+      })
+      build(D, {
+        'releases/r2/index.html': 'v2',
+        'shared/': '',
+        '.atomic-deploy/log': { link: join(home, 'outside/log') },
+        '.atomic-deploy/manifests/r2.links': { link: join(home, 'outside/links') },
+        '.atomic-deploy/manifests/r2.hook': { link: join(home, 'outside/hook') }
+      })
+      symlinkSync('releases/r2', join(D, 'current'))
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(0)
+      expect(r.blobs.get('current')?.toString()).toBe('releases/r2')
+      expect([...r.blobs.keys()]).toEqual(['current'])
+      expect(r.lines.filter(l => l.startsWith('toolarge'))).toEqual([])
       expect(r.lines.at(-1)).toBe('end')
     })
 
@@ -1147,6 +1195,48 @@ describe.each(shells)('$name', shell => {
       )
       expect(r.status).toBe(0)
       expect(readFileSync(join(R, 'out'), 'utf8')).toBe('one\ntwo\nthree\n')
+    })
+
+    it('writes the hook only into a .atomic-deploy/tmp of its own: a symlink there, or one every user may write to, is refused and the hook never runs', () => {
+      for (const [what, plant, why] of [
+        [
+          'a symlink',
+          (D: string, outside: string) => symlinkSync(outside, join(D, '.atomic-deploy/tmp')),
+          /^error hook cannot run after-switch: \.atomic-deploy\/tmp is a symlink \(to .*outside\)/
+        ],
+        [
+          'world-writable',
+          (D: string) => {
+            mkdirSync(join(D, '.atomic-deploy/tmp'))
+            chmodSync(join(D, '.atomic-deploy/tmp'), 0o777)
+          },
+          /^error hook cannot run after-switch: \.atomic-deploy\/tmp is writable by every user \(mode 777\)/
+        ]
+      ] as const) {
+        const { D, R } = setup()
+        const outside = join(D, '..', 'outside')
+        mkdirSync(outside)
+        plant(D, outside)
+        const r = run(
+          shell,
+          hookScript({
+            deployDir: D,
+            releaseId: 'r1',
+            name: 'after-switch',
+            script: 'touch ran',
+            env: { RELEASE_ID: 'r1' }
+          }),
+          D
+        )
+        expect(r.status, what).not.toBe(0)
+        expect(
+          r.lines.find(l => l.startsWith('error')),
+          what
+        ).toMatch(why)
+        expect(r.lines, what).not.toContain('hook-start after-switch')
+        expect(readdirSync(outside), what).toEqual([])
+        expect(existsSync(join(R, 'ran')), what).toBe(false)
+      }
     })
 
     it('does not run the hook anywhere else when the release directory is missing', () => {
