@@ -236,6 +236,14 @@ export async function prepareSeeds(
     await rm(to, { recursive: true, force: true })
     await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1'), to])
     await mustExec('seed copy', 'chown', ['-R', `${env.sftpOnly.user.name}:`, to])
+    // Less the spare copy the shell deploy left for its next deploy (.atomic-deploy/base.*, see
+    // lib/finish.sh): an SFTP-only deploy makes none, so an SFTP-only account never has one, and
+    // one found there is removed as a leftover (over SFTP, a request per file), which the
+    // scenarios would otherwise time on every run.
+    for (const name of await readdir(path.join(to, '.atomic-deploy'))) {
+      if (/^base\./.test(name))
+        await rm(path.join(to, '.atomic-deploy', name), { recursive: true, force: true })
+    }
   }
   // v2 live on top of v1: the state a no-change deploy starts from.
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {

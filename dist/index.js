@@ -56625,8 +56625,11 @@ async function forEachPipelined(items, work, options = {}) {
  * handles them in order, so each parent exists when its child's mkdir arrives. A server that
  * does not keep the order gets the refused ones again, shallowest first.
  */
-async function makeDirectories(files, dirs, mode, signal) {
-    const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)));
+async function makeDirectories(files, dirs, mode, signal, 
+/** The server's umask is known to leave `mode` whole (umaskSpares): no setstat follows. */
+modeAtMkdir = false) {
+    const make = (d) => modeAtMkdir ? files.mkdir(d, mode, signal) : files.mkdirExact(d, mode, signal);
+    const results = await Promise.allSettled(dirs.map(make));
     const refused = dirs.filter((_, i) => results[i]?.status === 'rejected');
     if (refused.length === 0)
         return;
@@ -56635,8 +56638,24 @@ async function makeDirectories(files, dirs, mode, signal) {
     const depth = (p) => p.split('/').length;
     const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b);
     for (const level of levels) {
-        await Promise.all(refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal)));
+        await Promise.all(refused.filter(d => depth(d) === level).map(make));
     }
+}
+/**
+ * Which modes the server's umask leaves whole, learned from a directory this run just made:
+ * asked for with `asked`, it came out with `got` (lstat right after the mkdir). sftp-server
+ * creates with the mode it is given less its process umask (mkdir(2) and open(2) alike, OpenSSH
+ * sftp-server.c process_mkdir and process_open), so the umask's bits within `asked` are
+ * `asked & ~got`; a mode with no bit outside `asked` and none of those is created exactly as
+ * asked, and the setstat that would follow its mkdir or open changes nothing. Anything else
+ * (another bit, an unknown result) keeps the setstat. Verification reads every mode back either
+ * way.
+ */
+function umaskSpares(asked, got) {
+    if (got === undefined)
+        return () => false;
+    const kept = got & asked & 0o777;
+    return mode => (mode & ~kept & 0o7777) === 0;
 }
 /**
  * `mkdir -p` for directories given parents first (absolute paths): each one missing is made;
@@ -56658,7 +56677,7 @@ async function uploadEntries(files, entries, options) {
     const { root, signal } = options;
     // The mkdirs leave first and the files right behind them: the server answers as if each
     // request waited for the one before (draft-ietf-secsh-filexfer-02, section 6.1).
-    const dirs = makeDirectories(files, entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`), options.directoryMode, signal);
+    const dirs = makeDirectories(files, entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`), options.directoryMode, signal, options.modeAtOpen?.(options.directoryMode) ?? false);
     dirs.catch(() => undefined);
     const sent = forEachPipelined(entries.filter(e => e.type !== 'dir'), async (e, batchSignal) => {
         const remote = `${root}/${e.path}`;
@@ -56668,6 +56687,7 @@ async function uploadEntries(files, entries, options) {
         }
         await files.writeFile(remote, { local: external_node_path_.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 }, {
             mode: e.mode,
+            modeAtOpen: options.modeAtOpen?.(e.mode) ?? false,
             signal: batchSignal,
             ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
         });
@@ -59521,6 +59541,7 @@ async function prepareOverSftp(o) {
     // only have been planted: this run's record starts empty.
     const planted = quiet((0,sftp_tree/* removeTree */.dM)(files, L.seeded(id), { guard, signal }).then(() => undefined, (error) => error));
     let dirMode;
+    let modeAtOpen;
     const creating = files.mkdir(R, sftp_layout/* MODES */.FN.layoutDir, signal);
     // Right behind the mkdir: sftp-server answers it first.
     const made = quiet(files.lstat(R, signal));
@@ -59529,6 +59550,9 @@ async function prepareOverSftp(o) {
         // (Asked again where a server did not keep the order and answered the lstat first.)
         const attrs = (await made) ?? (await files.lstat(R, signal));
         dirMode = (attrs?.mode ?? sftp_layout/* MODES */.FN.layoutDir) & 0o777 & ~0o002;
+        // What the server's umask leaves whole, from this mkdir: files and directories created with
+        // such a mode need no setstat after (one request fewer each).
+        modeAtOpen = umaskSpares(sftp_layout/* MODES */.FN.layoutDir, attrs?.mode);
     }
     catch (error) {
         await closeLog();
@@ -59603,7 +59627,10 @@ async function prepareOverSftp(o) {
         stop();
     plan.catch(error => building.abort(error));
     try {
-        await sftp_release_build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent, dirMode);
+        await sftp_release_build({ ...o, signal: building.signal }, L, guard, copier, onFile, sent, {
+            dirMode,
+            modeAtOpen
+        });
     }
     catch (error) {
         const refusal = await plan.then(() => undefined, (failure) => failure);
@@ -59749,10 +59776,11 @@ async function removeLeftovers(o, L, guard) {
     ]);
     return removed;
 }
-async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
+async function sftp_release_build(o, L, guard, copier, onFile, sent, modes) {
     const { files, signal, base, plan } = o;
+    const { dirMode, modeAtOpen } = modes;
     const R = L.release(o.releaseId);
-    const upload = { sourceRoot: o.sourceRoot, directoryMode: dirMode, onFile, signal };
+    const upload = { sourceRoot: o.sourceRoot, directoryMode: dirMode, onFile, modeAtOpen, signal };
     if (base.kind === 'none') {
         await uploadEntries(files, o.entries, { ...upload, root: R });
         return;
@@ -59789,7 +59817,7 @@ async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
         changed = new Set();
     }
     // The directories' mkdirs leave first, the files right behind them (see prepareOverSftp).
-    const dirs = makeDirectories(files, o.entries.filter(e => e.type === 'dir').map(e => `${R}/${e.path}`), dirMode, signal);
+    const dirs = makeDirectories(files, o.entries.filter(e => e.type === 'dir').map(e => `${R}/${e.path}`), dirMode, signal, modeAtOpen(dirMode));
     dirs.catch(() => undefined);
     // What crosses the wire first, so that its transfer overlaps with the copies made on the
     // server; then the rest.
@@ -59816,6 +59844,7 @@ async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
                 else
                     await files.copyFile(`${from}/${e.path}`, target, {
                         mode: e.mode,
+                        modeAtOpen: modeAtOpen(e.mode),
                         signal: batchSignal
                     });
                 return;
@@ -59827,7 +59856,7 @@ async function sftp_release_build(o, L, guard, copier, onFile, sent, dirMode) {
                 sent.missing++;
             }
         }
-        await files.writeFile(target, { local: `${o.sourceRoot}/${e.path}`, size: e.size, sha256: e.sha256 }, { mode: e.mode, signal: batchSignal });
+        await files.writeFile(target, { local: `${o.sourceRoot}/${e.path}`, size: e.size, sha256: e.sha256 }, { mode: e.mode, modeAtOpen: modeAtOpen(e.mode), signal: batchSignal });
         onFile(e);
     }, { signal });
     // A failed mkdir is the cause to report, rather than the files it left without a directory.
@@ -69110,10 +69139,14 @@ class SftpEngine {
             // deploy, so a file changed after the release was ready shows as newer (drift).
             const attrs = { mode: options.mode };
             // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
-            // copy-data), the explicit mode, both closes.
+            // copy-data), the explicit mode (unless the open gave it), both closes.
             const results = await Promise.allSettled([
                 this.request('copy', `${from} to ${to}`, 96, cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb), signal),
-                this.request('set mode of', to, 96, cb => this.sftp.fsetstat(output.value, attrs, cb), signal),
+                ...(options.modeAtOpen
+                    ? []
+                    : [
+                        this.request('set mode of', to, 96, cb => this.sftp.fsetstat(output.value, attrs, cb), signal)
+                    ]),
                 this.close(output.value, to),
                 this.close(input.value, from)
             ]);
@@ -69163,7 +69196,8 @@ class SftpEngine {
             // The mode only: file times are the server's own, as tar -m leaves them on a shell
             // deploy, so a file changed after the release was ready shows as newer (drift).
             const attrs = { mode: options.mode };
-            step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb));
+            if (!options.modeAtOpen)
+                step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb));
         }
         catch (error) {
             failure ??= error;

@@ -46,6 +46,12 @@ export interface WriteOptions {
    * over the final name with posix-rename@openssh.com.
    */
   temporaryDir?: string
+  /**
+   * The server's umask is known to leave `mode` whole (see umaskSpares in sftp-transfer.ts):
+   * the file is created with it, and no setstat follows it. Verification reads every mode back
+   * all the same.
+   */
+  modeAtOpen?: boolean
   signal?: AbortSignal
 }
 

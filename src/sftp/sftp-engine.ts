@@ -959,7 +959,7 @@ export class SftpEngine implements RemoteFiles {
       // deploy, so a file changed after the release was ready shows as newer (drift).
       const attrs: InputAttributes = { mode: options.mode }
       // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
-      // copy-data), the explicit mode, both closes.
+      // copy-data), the explicit mode (unless the open gave it), both closes.
       const results = await Promise.allSettled([
         this.request<void>(
           'copy',
@@ -968,13 +968,17 @@ export class SftpEngine implements RemoteFiles {
           cb => this.sftp.ext_copy_data(input.value, 0, 0, output.value, 0, cb),
           signal
         ),
-        this.request<void>(
-          'set mode of',
-          to,
-          96,
-          cb => this.sftp.fsetstat(output.value, attrs, cb),
-          signal
-        ),
+        ...(options.modeAtOpen
+          ? []
+          : [
+              this.request<void>(
+                'set mode of',
+                to,
+                96,
+                cb => this.sftp.fsetstat(output.value, attrs, cb),
+                signal
+              )
+            ]),
         this.close(output.value, to),
         this.close(input.value, from)
       ])
@@ -1035,7 +1039,7 @@ export class SftpEngine implements RemoteFiles {
       // The mode only: file times are the server's own, as tar -m leaves them on a shell
       // deploy, so a file changed after the release was ready shows as newer (drift).
       const attrs: InputAttributes = { mode: options.mode }
-      step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb))
+      if (!options.modeAtOpen) step('set mode of', 96, cb => this.sftp.fsetstat(handle, attrs, cb))
     } catch (error) {
       failure ??= error
     }

@@ -17,9 +17,13 @@ export async function makeDirectories(
   files: RemoteFiles,
   dirs: string[],
   mode: number,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  /** The server's umask is known to leave `mode` whole (umaskSpares): no setstat follows. */
+  modeAtMkdir = false
 ): Promise<void> {
-  const results = await Promise.allSettled(dirs.map(d => files.mkdirExact(d, mode, signal)))
+  const make = (d: string): Promise<void> =>
+    modeAtMkdir ? files.mkdir(d, mode, signal) : files.mkdirExact(d, mode, signal)
+  const results = await Promise.allSettled(dirs.map(make))
   const refused = dirs.filter((_, i) => results[i]?.status === 'rejected')
   if (refused.length === 0) return
   if (signal?.aborted)
@@ -27,10 +31,24 @@ export async function makeDirectories(
   const depth = (p: string): number => p.split('/').length
   const levels = [...new Set(refused.map(depth))].sort((a, b) => a - b)
   for (const level of levels) {
-    await Promise.all(
-      refused.filter(d => depth(d) === level).map(d => files.mkdirExact(d, mode, signal))
-    )
+    await Promise.all(refused.filter(d => depth(d) === level).map(make))
   }
+}
+
+/**
+ * Which modes the server's umask leaves whole, learned from a directory this run just made:
+ * asked for with `asked`, it came out with `got` (lstat right after the mkdir). sftp-server
+ * creates with the mode it is given less its process umask (mkdir(2) and open(2) alike, OpenSSH
+ * sftp-server.c process_mkdir and process_open), so the umask's bits within `asked` are
+ * `asked & ~got`; a mode with no bit outside `asked` and none of those is created exactly as
+ * asked, and the setstat that would follow its mkdir or open changes nothing. Anything else
+ * (another bit, an unknown result) keeps the setstat. Verification reads every mode back either
+ * way.
+ */
+export function umaskSpares(asked: number, got: number | undefined): (mode: number) => boolean {
+  if (got === undefined) return () => false
+  const kept = got & asked & 0o777
+  return mode => (mode & ~kept & 0o7777) === 0
 }
 
 /**
@@ -65,6 +83,8 @@ export interface UploadOptions {
   temporaryDir?: string
   /** Called after each file is written. */
   onFile?: (entry: ManifestEntry) => void
+  /** Modes the server's umask leaves whole (umaskSpares): given at open, no setstat after. */
+  modeAtOpen?: (mode: number) => boolean
   signal?: AbortSignal
 }
 
@@ -81,7 +101,8 @@ export async function uploadEntries(
     files,
     entries.filter(e => e.type === 'dir').map(e => `${root}/${e.path}`),
     options.directoryMode,
-    signal
+    signal,
+    options.modeAtOpen?.(options.directoryMode) ?? false
   )
   dirs.catch(() => undefined)
   const sent = forEachPipelined(
@@ -97,6 +118,7 @@ export async function uploadEntries(
         { local: path.join(options.sourceRoot, e.path), size: e.size, sha256: e.sha256 },
         {
           mode: e.mode,
+          modeAtOpen: options.modeAtOpen?.(e.mode) ?? false,
           signal: batchSignal,
           ...(options.temporaryDir ? { temporaryDir: options.temporaryDir } : {})
         }

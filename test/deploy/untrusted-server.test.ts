@@ -374,6 +374,22 @@ describe('the layout itself', () => {
     await expectServes(f, 'two', 'release two\n')
   })
 
+  it('a spare copy that is a symlink to elsewhere: not offered by the inspect, the live release copied instead, nothing written through it', async () => {
+    const f = await deployed()
+    const M = path.join(f.deployDir, '.atomic-deploy')
+    const spare = (await list(M)).find(n => /^base\.\d+$/.test(n))
+    expect(spare).toBeDefined()
+    // Its records (.from naming the live release, .rc 0) stay: only the copy itself is swapped.
+    await rm(path.join(M, spare!), { recursive: true })
+    await symlink(path.join(f.user.home, 'outside'), path.join(M, spare!))
+    await own(f, f.deployDir)
+    const result = await deployTwo(f)
+    expect(result.code, result.log).toBe(0)
+    expect(result.log).not.toMatch(/starts from the copy/)
+    expect((await lstat(releasePath(f, 'two'))).isDirectory()).toBe(true)
+    await expectServes(f, 'two', 'release two\n')
+  })
+
   it('a directory replaced by a symlink while the spare copy was being made (in both): nothing is written through it', async () => {
     const f = await deployed()
     const M = path.join(f.deployDir, '.atomic-deploy')

@@ -1524,6 +1524,31 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D)).toEqual([])
       })
 
+      it('refuses a copy to take over that became a symlink after the inspect: nothing written through it', () => {
+        const D = liveLayout()
+        build(D, {
+          'outside/keep.txt': 'outside',
+          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
+        symlinkSync(join(D, 'outside'), join(D, '.atomic-deploy/base.4242'))
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: [], prefetched: 'base.4242' }
+            })
+          ),
+          D
+        )
+        expect(r.status).toBe(1)
+        expect(r.lines.find(l => l.startsWith('error copy'))).toContain('the copy is a symlink')
+        expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+        expect(readdirSync(join(D, 'outside'))).toEqual(['keep.txt'])
+        expect(readlinkSync(join(D, 'current'))).toBe('releases/r1')
+      })
+
       it('keeps a complete copy of the live release made earlier (the spare), and drops the rest', () => {
         const D = liveLayout()
         build(D, {

@@ -3,7 +3,7 @@
  * hostile record can neither redirect nor stop. The files are this machine's, behind a
  * hand-written RemoteFiles (test/support/local-files.ts).
  */
-import { mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
+import { chmod, mkdir, mkdtemp, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
@@ -11,11 +11,13 @@ import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guar
 import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
 import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
 import { gunzipSync } from 'node:zlib'
+import { chmodSync, mkdirSync } from 'node:fs'
 import { compactManifest, manifestView } from '../../src/release/compact-manifest.ts'
 import { scanSource } from '../../src/release/manifest.ts'
 import { makePlan } from '../../src/release/plan.ts'
 import { exists } from '../support/fixture.ts'
 import { LocalFiles } from '../support/local-files.ts'
+import type { LocalFile, WriteOptions } from '../../src/sftp/remote-files.ts'
 
 const D = '/srv/www/app'
 const guard = removalGuard({ deployDir: D, protectedReleases: ['live', 'previous', undefined] })
@@ -254,10 +256,56 @@ describe('a release built over SFTP, verified with its directory modes', () => {
     )
   })
 
+  it("leaves a file's setstat out only where the server's umask spares its mode, learned from the release directory's mkdir", async () => {
+    const { source, dir } = await setup()
+    await chmod(path.join(source, 'index.html'), 0o644)
+    await chmod(path.join(source, 'public/css/app.css'), 0o640)
+    /** A server whose sftp-server creates with `umask` (as open(2) and mkdir(2) do). */
+    class Umasked extends LocalFiles {
+      setstats: string[] = []
+      constructor(readonly umask: number) {
+        super()
+      }
+      override async mkdir(d: string, mode: number): Promise<void> {
+        // At once, as mkdir(2) is: an lstat sent right behind it sees the final mode.
+        mkdirSync(d, { mode })
+        chmodSync(d, mode & ~this.umask)
+      }
+      override async mkdirExact(d: string, mode: number): Promise<void> {
+        this.setstats.push(d)
+        await super.mkdirExact(d, mode)
+      }
+      override async writeFile(
+        p: string,
+        data: Buffer | LocalFile,
+        options: WriteOptions
+      ): Promise<void> {
+        if (!options.modeAtOpen) this.setstats.push(p)
+        const mode = options.modeAtOpen ? options.mode & ~this.umask : options.mode
+        await super.writeFile(p, data, { ...options, mode })
+      }
+    }
+    // 027: the release directory comes out 0750; a 0644 file needs its setstat, a 0640 one and
+    // the directories do not. Every mode comes out as asked, and verification agrees.
+    const strict = new Umasked(0o027)
+    await build(strict, source, dir)
+    const release = path.join(dir, 'releases/one')
+    expect((await stat(release)).mode & 0o777).toBe(0o750)
+    expect((await stat(path.join(release, 'index.html'))).mode & 0o777).toBe(0o644)
+    expect((await stat(path.join(release, 'public/css/app.css'))).mode & 0o777).toBe(0o640)
+    expect(strict.setstats.filter(p => p.startsWith(release))).toEqual([
+      path.join(release, 'index.html')
+    ])
+  })
+
   it('refuses a release whose directory the server left with another mode, naming it', async () => {
     const { source, dir } = await setup()
     // A server that makes one directory world-writable, whatever it was asked.
     class Loose extends LocalFiles {
+      override async mkdir(d: string, mode: number): Promise<void> {
+        await super.mkdir(d, mode)
+        if (d.endsWith('/css')) await super.setMode(d, 0o777)
+      }
       override async mkdirExact(d: string, mode: number): Promise<void> {
         await super.mkdirExact(d, d.endsWith('/css') ? 0o777 : mode)
       }

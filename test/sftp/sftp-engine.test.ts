@@ -29,7 +29,7 @@ import {
   type SftpChannel
 } from '../../src/sftp/sftp-engine.ts'
 import { removeTree, walkTree, type TreeGuard } from '../../src/sftp/sftp-tree.ts'
-import { makeDirectories, uploadEntries } from '../../src/sftp/sftp-transfer.ts'
+import { makeDirectories, umaskSpares, uploadEntries } from '../../src/sftp/sftp-transfer.ts'
 import { gatherSftpPackets, sftpFacts } from '../../src/ssh/ssh2-internals.ts'
 import type { ManifestEntry } from '../../src/release/manifest.ts'
 import { run, sleep } from '../support/exec.ts'
@@ -95,6 +95,8 @@ interface Observed {
   calls: number
   /** READ requests. */
   reads: number
+  /** SETSTAT and FSETSTAT requests. */
+  setstats: number
 }
 
 /** ssh2's channel, with every request counted while it is in flight. */
@@ -108,7 +110,8 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
     renames: [],
     unlinks: [],
     calls: 0,
-    reads: 0
+    reads: 0,
+    setstats: 0
   }
   const channel = new Proxy(sftp, {
     get(target, prop, receiver) {
@@ -118,6 +121,7 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
         const callback = args.pop() as (...r: unknown[]) => void
         seen.calls++
         if (prop === 'read') seen.reads++
+        if (prop === 'setstat' || prop === 'fsetstat') seen.setstats++
         seen.inFlight++
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight)
         if (prop === 'open' || prop === 'opendir') {
@@ -427,7 +431,7 @@ describe('the pipelined engine', () => {
 })
 
 describe('a server whose sftp-server has its own umask', () => {
-  it('gives the directories of a new tree exactly the mode asked, and plain mkdir what the umask leaves', async () => {
+  it('gives the directories of a new tree exactly the mode asked, and plain mkdir what the umask leaves; leaves the setstat out only for modes the umask spares', async () => {
     const strict = await startSshd({ extraConfig: ['Subsystem sftp internal-sftp -u 0077'] })
     const owner = await createUser(strict)
     const client = new Client()
@@ -453,6 +457,61 @@ describe('a server whose sftp-server has its own umask', () => {
         expect((await stat(dir)).mode & 0o7777).toBe(0o755)
       await e.mkdir(`${owner.home}/plain`, 0o755)
       expect((await stat(`${owner.home}/plain`)).mode & 0o7777).toBe(0o700)
+
+      // What the umask spares, learned from a mkdir: the setstat after an open or a mkdir is
+      // left out only for those modes, and every mode still comes out exactly as asked.
+      await e.mkdir(`${owner.home}/probe`, 0o775)
+      const spares = umaskSpares(0o775, (await e.lstat(`${owner.home}/probe`))?.mode)
+      expect([0o700, 0o600, 0o644, 0o755, 0o4700].map(spares)).toEqual([
+        true,
+        true,
+        false,
+        false,
+        false
+      ])
+      expect(umaskSpares(0o775, undefined)(0o600)).toBe(false)
+      const source = path.join(local, 'umask-077')
+      await mkdir(path.join(source, 'd'), { recursive: true })
+      const entries: ManifestEntry[] = [{ path: 'd', type: 'dir', mode: 0o700, size: 0, mtime: 0 }]
+      for (const [name, mode] of [
+        ['d/private', 0o600],
+        ['d/public', 0o644],
+        ['d/tool', 0o755]
+      ] as const) {
+        const data = randomBytes(1000)
+        await writeFile(path.join(source, name), data)
+        entries.push({ path: name, type: 'file', mode, size: 1000, mtime: 0, sha256: sha(data) })
+      }
+      const { channel, seen } = observe(sftp)
+      const counted = new SftpEngine(channel, 'strict', sftpFacts(sftp))
+      const up = `${owner.home}/up`
+      await mkdir(up)
+      await chown(up, (await stat(owner.home)).uid, (await stat(owner.home)).gid)
+      await uploadEntries(counted, entries, {
+        root: up,
+        sourceRoot: source,
+        directoryMode: 0o700,
+        modeAtOpen: spares
+      })
+      // mkdir (no setstat after it), and a setstat only for the two files whose modes the
+      // umask does not spare.
+      expect(seen.setstats).toBe(2)
+      const copies: [string, number][] = [
+        ['d/private', 0o600],
+        ['d/public', 0o644],
+        ['d/tool', 0o755]
+      ]
+      for (const [name, mode] of copies)
+        await counted.copyFile(`${up}/${name}`, `${up}/${name}.copy`, {
+          mode,
+          modeAtOpen: spares(mode)
+        })
+      // The setstat of a copy only where the umask would narrow the mode.
+      expect(seen.setstats).toBe(4)
+      for (const e of entries)
+        expect((await stat(path.join(up, e.path))).mode & 0o7777).toBe(e.mode)
+      for (const [name, mode] of copies)
+        expect((await stat(path.join(up, `${name}.copy`))).mode & 0o7777).toBe(mode)
     } finally {
       client.end()
       await removeUser(owner)
