@@ -29,7 +29,7 @@
  */
 import { createHash } from 'node:crypto'
 import { relativePathProblem } from '../server/server-data.js'
-import { compareNames, type ManifestEntry } from './manifest.js'
+import { sortNames, type ManifestEntry } from './manifest.js'
 
 /** Hex digits of a file's sha256 kept in the view. */
 export const VIEW_DIGITS = 16
@@ -40,8 +40,13 @@ export function escapeField(text: string): string {
   )
 }
 
+/** What makes unescapeField look closer: an escape, or what escapeField never leaves. */
+const UNESCAPE_NEEDED = /[\\ \n\r\t]/
+
 /** The inverse of escapeField; undefined for a text escapeField cannot have made. */
 export function unescapeField(text: string): string | undefined {
+  // Most names have nothing escaped: taken as they are, not rebuilt a character at a time.
+  if (!UNESCAPE_NEEDED.test(text)) return text
   let out = ''
   for (let i = 0; i < text.length; i++) {
     const c = text[i] as string
@@ -76,7 +81,7 @@ export function manifestLine(e: ManifestEntry): string {
 
 /** Lines in the manifest file's order: bytewise, as `LC_ALL=C sort` orders them. */
 export function sortLines(lines: string[]): string[] {
-  return lines.sort(compareNames)
+  return sortNames(lines)
 }
 
 /** The manifest file of `entries`, and its digest. */
@@ -116,6 +121,9 @@ export function manifestView(text: Buffer): Buffer {
 export function manifestText(entries: ManifestEntry[]): Buffer {
   return compactManifest(entries).text
 }
+
+/** A file's digest in a view or a manifest: at least VIEW_DIGITS hex digits. */
+const FILE_DIGITS = new RegExp(`^[0-9a-f]{${VIEW_DIGITS},64}$`)
 
 /** A view or manifest read back from a server did not parse: the reason, naming the line. */
 export class ViewError extends Error {
@@ -162,8 +170,7 @@ export function parseView(data: Buffer): ManifestEntry[] {
     const size = Number(sizeText)
     if (!Number.isSafeInteger(size)) throw bad('has a size out of range')
     if (type === 'f') {
-      if (!new RegExp(`^[0-9a-f]{${VIEW_DIGITS},64}$`).test(extra))
-        throw bad('has no sha256 digits')
+      if (!FILE_DIGITS.test(extra)) throw bad('has no sha256 digits')
       entries.push({ path, type: 'file', mode, size, mtime: 0, sha256: extra })
     } else if (type === 'd') {
       if (extra !== '-') throw bad('is a directory with something after its size')

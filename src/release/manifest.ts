@@ -111,7 +111,7 @@ export async function scanSource(
   const skipped: string[] = []
   const yielder = eventLoopYielder()
   const walk = async (relativeDir: string): Promise<void> => {
-    const names = readdirSync(path.join(root, relativeDir)).sort(compareNames)
+    const names = sortNames(readdirSync(path.join(root, relativeDir)))
     const unreadable = names.some(name => name.includes('\uFFFD'))
       ? checkNames(root, relativeDir, excluded)
       : undefined
@@ -199,9 +199,30 @@ function checkNames(
   return skip
 }
 
-/** Byte order of the UTF-8 names: what `LC_ALL=C sort` does, and stable across platforms. */
+/**
+ * Byte order of the UTF-8 names: what `LC_ALL=C sort` does, and stable across platforms. UTF-8's
+ * byte order is code point order, which JavaScript's UTF-16 code unit order agrees with below
+ * the surrogates (U+D800); from there on, the names' bytes are compared. Sorting 50,000 manifest
+ * lines took 60 ms with bytes for every comparison, a few ms this way.
+ */
 export function compareNames(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a), Buffer.from(b))
+  const n = Math.min(a.length, b.length)
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i)
+    const y = b.charCodeAt(i)
+    if (x === y) continue
+    if (x < 0xd800 && y < 0xd800) return x - y
+    return Buffer.compare(Buffer.from(a), Buffer.from(b))
+  }
+  return a.length - b.length
+}
+
+/** Code units from the surrogates up, where UTF-16 order and UTF-8's part. */
+const HIGH_UNITS = /[\ud800-\uffff]/
+
+/** `names` sorted in place by compareNames: with the engine's own string order where it agrees. */
+export function sortNames(names: string[]): string[] {
+  return names.some(name => HIGH_UNITS.test(name)) ? names.sort(compareNames) : names.sort()
 }
 
 /** A function to await now and then in a synchronous loop: it yields every ~10 ms of work. */

@@ -45,6 +45,12 @@ function framed(script: string, compress: boolean): Buffer {
   return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
+/** Bytes that follow a script on its stdin once known (RunOptions.follow), and whether sent. */
+interface Following {
+  bytes: Promise<Buffer>
+  sent: boolean
+}
+
 export class ExecChannels {
   private spare: Promise<ClientChannel> | undefined
   private sparesEnabled = true
@@ -68,7 +74,8 @@ export class ExecChannels {
    */
   private async openChannel(
     opened?: Promise<ClientChannel>,
-    payload?: Buffer
+    payload?: Buffer,
+    follow?: Following
   ): Promise<{ channel: ClientChannel; sent: boolean }> {
     const { connection } = this
     // The server confirms a channel opened during authentication right behind its success; one
@@ -104,10 +111,22 @@ export class ExecChannels {
         if (early) {
           connection.track(early)
           ready(early)
+          let answered = false
           sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
+            answered = true
             if (error) release(early, 'close')
             done(error, early)
           })
+          // What follows the script goes behind it as soon as it is known, not a round trip
+          // later when the server's answer (and the window it opens) comes back.
+          if (sent && follow)
+            follow.bytes.then(
+              bytes => {
+                if (!answered && !follow.sent && !connection.closed)
+                  follow.sent = connection.internals.sendBehind(early, bytes)
+              },
+              () => undefined
+            )
           return
         }
         connection.client.exec(BOOTSTRAP, (error, channel) => {
@@ -149,13 +168,16 @@ export class ExecChannels {
   }
 
   /** A channel running the bootstrap, with `payload` already sent on it when `sent` says so. */
-  private async takeChannel(payload: Buffer): Promise<{ channel: ClientChannel; sent: boolean }> {
+  private async takeChannel(
+    payload: Buffer,
+    follow?: Following
+  ): Promise<{ channel: ClientChannel; sent: boolean }> {
     // The first script of a connection: the channel opened during authentication carries its
     // exec request and the script right behind it, in one flight.
     const command = this.connection.internals.takeEarly('command')
     if (command) {
       try {
-        const opened = await this.openChannel(command, payload)
+        const opened = await this.openChannel(command, payload, follow)
         this.ensureSpare()
         return opened
       } catch (error) {
@@ -248,8 +270,20 @@ export class ExecChannels {
     options: RunOptions,
     compress: boolean
   ): Promise<RunResult> {
-    const payload = framed(script, compress)
-    const { channel, sent } = await this.takeChannel(payload)
+    let payload = framed(script, compress)
+    // What follows the script: in the same flight when it is known already, else sent when it
+    // is. Known already includes a promise derived from settled ones, which settles in the
+    // microtasks that run before the next turn of the event loop (setImmediate).
+    const known = options.follow
+      ? await Promise.race([
+          options.follow,
+          new Promise<undefined>(resolve => setImmediate(resolve, undefined))
+        ]).catch(() => undefined)
+      : undefined
+    if (known) payload = Buffer.concat([payload, known])
+    const follow: Following | undefined =
+      options.follow && !known ? { bytes: options.follow, sent: false } : undefined
+    const { channel, sent } = await this.takeChannel(payload, follow)
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stdoutBytes = 0
@@ -363,6 +397,14 @@ export class ExecChannels {
         // Bytes the server takes from us are progress too (a long upload, silent on its side).
         options.stdin.on('data', progress)
         options.stdin.pipe(channel)
+      } else if (follow) {
+        const end = (bytes?: Buffer): void => {
+          if (settled) return
+          if (bytes && !follow.sent) channel.write(bytes)
+          follow.sent = true
+          channel.end()
+        }
+        follow.bytes.then(end, () => end())
       } else {
         channel.end()
       }

@@ -7,6 +7,13 @@ export type { RemoteFiles }
 export interface RunOptions {
   /** Bytes fed to the script's standard input after the script itself (a tar stream, say). */
   stdin?: Readable
+  /**
+   * Instead of `stdin`: a few bytes the script reads after itself, which end its standard input
+   * (an answer the runner is still working out as the script starts). Sent with the script, in
+   * the same flight, when already known; otherwise the moment they are, without waiting for the
+   * server to acknowledge the command. Must not reject.
+   */
+  follow?: Promise<Buffer>
   /** Each complete line the script writes to stderr (hook output, tool errors), as it arrives. */
   onStderrLine?: (line: string) => void
   /** Aborting closes the channel; the remote script sees EOF and cleans up. */

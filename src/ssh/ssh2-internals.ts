@@ -461,21 +461,34 @@ export class ConnectionInternals {
       answered = true
       done(error)
     })
-    const outgoing = raw.outgoing
+    if (answered || payload === undefined) return false
+    return this.sendBehind(channel, payload)
+  }
+
+  /**
+   * Data for a channel whose exec request (execOn) is not answered yet, sent at once rather than
+   * when the window OpenSSH opens as it starts the command reaches us: the request went first on
+   * the same connection, so the server has started the command (and opened its window) before
+   * it reads this. Counted against ssh2's window like execOn's payload; at most
+   * MAX_PAYLOAD_BEHIND_EXEC in all. Returns whether it was sent.
+   */
+  sendBehind(channel: ClientChannel, data: Buffer): boolean {
+    const outgoing = (channel as unknown as RawChannel).outgoing
     if (
-      answered ||
-      payload === undefined ||
-      payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
+      !this.pipelined ||
       !outgoing ||
+      outgoing.state !== 'open' ||
       typeof outgoing.window !== 'number' ||
       typeof outgoing.packetSize !== 'number' ||
-      outgoing.packetSize <= 0
+      outgoing.packetSize <= 0 ||
+      // The window starts at 0 (OpenSSH) and only this class takes from it before the answer.
+      -outgoing.window + data.length > MAX_PAYLOAD_BEHIND_EXEC
     )
       return false
     const proto = this.proto
-    for (let p = 0; p < payload.length; p += outgoing.packetSize)
-      proto.channelData(outgoing.id, payload.subarray(p, p + outgoing.packetSize))
-    outgoing.window -= payload.length
+    for (let p = 0; p < data.length; p += outgoing.packetSize)
+      proto.channelData(outgoing.id, data.subarray(p, p + outgoing.packetSize))
+    outgoing.window -= data.length
     return true
   }
 

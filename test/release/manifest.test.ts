@@ -23,6 +23,8 @@ import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   buildManifest,
+  compareNames,
+  sortNames,
   deployedMode,
   linksLeavingTree,
   excludeMatcher,
@@ -275,6 +277,48 @@ describe('scanSource', () => {
       entries.filter(e => e.path === 'node_modules' || e.path.startsWith('node_modules/'))
     ).toEqual([])
     expect(entries.some(e => e.path === 'lib/node_modules/keep.js')).toBe(true)
+  })
+})
+
+describe('compareNames and sortNames', () => {
+  const bytewise = (a: string, b: string): number => Buffer.compare(Buffer.from(a), Buffer.from(b))
+
+  it('order names as their UTF-8 bytes, beyond the surrogates too, as LC_ALL=C sort does', () => {
+    // UTF-16 puts U+1F600 (a surrogate pair) before U+E000 and U+FFFD; UTF-8, and sort, after.
+    const names = [
+      '\u{1F600}',
+      '\uFFFD',
+      'b',
+      '\uE000',
+      'a/b',
+      'a',
+      'é',
+      'a\u{1F600}',
+      'a\uFFFD',
+      ''
+    ]
+    const expected = [...names].sort(bytewise)
+    expect(expected.indexOf('\u{1F600}')).toBeGreaterThan(expected.indexOf('\uFFFD'))
+    expect([...names].sort(compareNames)).toEqual(expected)
+    expect(sortNames([...names])).toEqual(expected)
+    const plain = ['b/c', 'b', 'a-b', 'a/b', 'a.b', 'A', 'é', 'e']
+    expect(sortNames([...plain])).toEqual([...plain].sort(bytewise))
+    const random = (): string =>
+      String.fromCodePoint(
+        ...Array.from(
+          { length: 1 + Math.floor(Math.random() * 4) },
+          () =>
+            [0x61, 0x2f, 0xe9, 0xe000, 0xfffd, 0x1f600, 0x10ffff][Math.floor(Math.random() * 7)]!
+        )
+      )
+    for (let round = 0; round < 20; round++) {
+      const many = Array.from({ length: 200 }, random)
+      expect(sortNames([...many])).toEqual([...many].sort(bytewise))
+      for (let i = 1; i < many.length; i++)
+        expect(Math.sign(compareNames(many[i - 1]!, many[i]!))).toBe(
+          Math.sign(bytewise(many[i - 1]!, many[i]!))
+        )
+    }
   })
 })
 

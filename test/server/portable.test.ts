@@ -14,6 +14,7 @@ import {
   describeTree,
   exists,
   list,
+  settled,
   worldWritable,
   writeTree,
   type Fixture,
@@ -57,6 +58,9 @@ async function fixture(kind: 'default' | 'busybox', spec: TreeSpec = V1): Promis
 async function deploy(f: Fixture, extra: Record<string, string> = {}): Promise<ActionResult> {
   const result = await runAction(f.inputs(extra))
   expect(result.code, result.log).toBe(0)
+  // The spare copy of the new live release is made in the background: the checks below walk
+  // the whole deploy directory, which it must not change under them (its end renames a record).
+  await settled(f.deployDir)
   return result
 }
 

@@ -72,6 +72,13 @@ describe('relativePathProblem', () => {
     ['./a', "it has a '.' segment"],
     ['a//b', 'it has an empty segment'],
     ['a/', 'it has an empty segment'],
+    ['a/..', "it has a '..' segment"],
+    ['..', "it has a '..' segment"],
+    ['.', "it has a '.' segment"],
+    ['a/./b', "it has a '.' segment"],
+    ['.../a/..b/b../.x', undefined],
+    [`${'é'.repeat(2048)}x`, 'it is longer than 4096 bytes'],
+    [`${'a/'.repeat(1365)}a`, undefined],
     ['a\0b', 'it contains a NUL byte'],
     ['a\nb', 'it contains a line break']
   ])('%j: %s', (rel, problem) => {

@@ -187,6 +187,59 @@ describe('public-key authentication', () => {
     }
   })
 
+  it('sends what follows the first script with it when known, else before the exec answer, and the script reads it after itself', async () => {
+    // `follow` carries the source's digest behind the inspect script: never a round trip of
+    // its own, whether the runner knows it before the script goes out or only just after.
+    const script = 'IFS= read -r a || a=none; IFS= read -r b || b=eof; printf "%s|%s" "$a" "$b"'
+    const dataBeforeSuccess = (trace: string[]): number => {
+      const exec = execs(trace)[0]!
+      const r = channelOf(exec)
+      const success = at(trace, `Inbound: CHANNEL_SUCCESS (r:${r})`)
+      expect(success).toBeGreaterThan(-1)
+      return trace.filter((l, i) => i < success && l.includes(`Sending CHANNEL_DATA (r:${r},`))
+        .length
+    }
+    // Known before the script goes out: one packet, the script and the line together.
+    const known = await connectWithNewKey('adt-auth-follow-known')
+    try {
+      const result = await known.host.run(script, {
+        follow: Promise.resolve(Buffer.from('digest-1\n'))
+      })
+      expect(result.stdout.toString()).toBe('digest-1|eof')
+      expect(dataBeforeSuccess(known.trace)).toBe(1)
+    } finally {
+      known.host.close()
+    }
+    // Known only once the exec request is on its way: sent then, still before its answer.
+    const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-follow-late' })
+    await authorizeKey(sshd, user, key.publicKey)
+    let resolve: (b: Buffer) => void = () => undefined
+    const late = new Promise<Buffer>(r => (resolve = r))
+    const trace: string[] = []
+    const host = await connectSsh({
+      server: { user: user.name, host: sshd.host, port: sshd.port, label: 'follow-late' },
+      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+      privateKey: key.privateKey,
+      timeoutSeconds: 20,
+      allowPipelining: true,
+      debug: line => {
+        trace.push(line)
+        if (line.includes('Sending CHANNEL_REQUEST') && line.includes('exec:'))
+          queueMicrotask(() => resolve(Buffer.from('digest-2\n')))
+      }
+    })
+    try {
+      const result = await host.run(script, { follow: late })
+      expect(result.stdout.toString()).toBe('digest-2|eof')
+      expect(dataBeforeSuccess(trace)).toBe(2)
+      // A later script on another channel: the line after it all the same.
+      const again = await host.run(script, { follow: Promise.resolve(Buffer.from('three\n')) })
+      expect(again.stdout.toString()).toBe('three|eof')
+    } finally {
+      host.close()
+    }
+  })
+
   it("with the savings switched off, does each step as ssh2's public API does, and still deploys its scripts", async () => {
     const key = await generateKey({ type: 'ed25519', comment: 'adt-auth-public' })
     await authorizeKey(sshd, user, key.publicKey)
@@ -203,6 +256,10 @@ describe('public-key authentication', () => {
       expect(host.software).toBe('OpenSSH_9.2p1')
       const result = await host.run('echo public "$(id -un)"')
       expect(result.stdout.toString()).toBe(`public ${user.name}\n`)
+      const followed = await host.run('IFS= read -r d; printf "%s" "$d"', {
+        follow: new Promise(r => setTimeout(() => r(Buffer.from('late digest\n')), 50))
+      })
+      expect(followed.stdout.toString()).toBe('late digest')
       expect(await host.probeSftp()).toMatchObject({ state: 'available' })
       // The query first, authentication after the accept, channels after the success.
       expect(sentQuery(trace)).toBe(true)

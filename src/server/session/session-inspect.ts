@@ -4,7 +4,6 @@
  * or, for an account that runs no commands, over SFTP alone (sftp-inspect.ts). Everything read
  * back is checked (server-data.ts) before it is kept in the session's state.
  */
-import { Readable } from 'node:stream'
 import {
   DeployRefusedError,
   ExecRefusedError,
@@ -98,9 +97,10 @@ export async function inspect(
       tarOrSftp: deploy.transfer === 'auto'
     }
   }
-  // The digest goes on stdin as soon as the source is hashed: the script reads it last.
-  const withDigest = (): { stdin?: Readable } =>
-    digest ? { stdin: Readable.from(digestLine(digest)) } : {}
+  // The digest follows the script on its stdin, with it when the source is hashed by then,
+  // else as soon as it is: the script reads it last, so it costs no round trip of its own.
+  const follow = digest ? digestLine(digest) : undefined
+  const withDigest = (): { follow?: Promise<Buffer> } => (follow ? { follow } : {})
   let ran: { result: RunResult; output: ScriptOutput }
   try {
     ran = await s.script(inspectScript(params), withDigest(), withDigest)
@@ -408,12 +408,10 @@ function hookedDiff(record: Buffer): Drift {
 }
 
 /** The digest line the inspect script reads; `-` (matching nothing) when the scan failed. */
-async function* digestLine(digest: Promise<string>): AsyncGenerator<Buffer> {
-  let line = '-'
-  try {
-    line = await digest
-  } catch {
+function digestLine(digest: Promise<string>): Promise<Buffer> {
+  return digest.then(
+    line => Buffer.from(`${line}\n`),
     // The deploy fails on the scan's error once the inspect phase is over.
-  }
-  yield Buffer.from(`${line}\n`)
+    () => Buffer.from('-\n')
+  )
 }

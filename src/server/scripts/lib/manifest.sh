@@ -27,6 +27,9 @@ MANIFEST_UNESCAPE='function unesc(s,  out, i, c) {
 # manifest_assemble BASE REMOVED DELTA: the new manifest's lines, sorted. BASE is the manifest
 # the release started from (empty: none), less every line whose path is one of REMOVED's lines
 # (escaped paths, one a line) or lies beneath one; then the lines of DELTA, the entries sent.
+# Both are sorted already (every manifest is), so they are merged rather than sorted again:
+# BusyBox sort, which ignores -m, sorts them, to the same lines. Were BASE not sorted, the
+# result would not have the source's digest, and the release would be refused.
 manifest_assemble() {
   if [ -n "$1" ]; then
     awk 'FILENAME == ARGV[1] { gone[$0] = 1; n++; next }
@@ -40,7 +43,7 @@ manifest_assemble() {
         }
       }
       { print }' "$2" "$1"
-  fi | cat - "$3" | sort
+  fi | sort -m - "$3"
 }
 
 # manifest_digest FILE: the sha256 of FILE's bytes, in hex.
