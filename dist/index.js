@@ -67064,7 +67064,9 @@ __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependen
 /* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
 /* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
 /* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(7264);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
+
 
 
 
@@ -67081,6 +67083,14 @@ if ((0,_action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__/* .isPost */ .tl)())
 else {
     await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
 }
+// The step is over once its outcome is written. Whatever is still open then (a timer, the
+// socket of a server that stopped answering) must not hold the job until its own timeout: the
+// process exits after a short grace, which only a handle left open ever waits for.
+const GRACE_MS = 2000;
+setTimeout(() => {
+    _actions_core__WEBPACK_IMPORTED_MODULE_5__/* .debug */ .Yz(`still open ${GRACE_MS} ms after the step ended: ${process.getActiveResourcesInfo().join(', ')}; exiting`);
+    process.exit();
+}, GRACE_MS).unref();
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);

@@ -4,6 +4,7 @@ import { run } from './action/main.js'
 import { post } from './action/post.js'
 import { isPost } from './action/state-helper.js'
 import { setFlagsFromString } from 'node:v8'
+import * as core from '@actions/core'
 
 // A deploy allocates a stream of short-lived objects (file reads, archive blocks). By default
 // V8 then grows its young generation to tens of megabytes, and the process keeps that memory:
@@ -16,3 +17,14 @@ if (isPost()) {
 } else {
   await run()
 }
+
+// The step is over once its outcome is written. Whatever is still open then (a timer, the
+// socket of a server that stopped answering) must not hold the job until its own timeout: the
+// process exits after a short grace, which only a handle left open ever waits for.
+const GRACE_MS = 2000
+setTimeout(() => {
+  core.debug(
+    `still open ${GRACE_MS} ms after the step ended: ${process.getActiveResourcesInfo().join(', ')}; exiting`
+  )
+  process.exit()
+}, GRACE_MS).unref()

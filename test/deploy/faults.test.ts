@@ -592,6 +592,22 @@ describe('a deploy path the user cannot write', () => {
     expect(await list(parent)).toEqual([])
   })
 
+  it('a handle left open after the step does not hold the job: the step ends within seconds and says what was open', async () => {
+    const f = await fixture()
+    const target = `${await rootOwnedParent()}/app`
+    // A ten-minute timer that nothing clears, loaded before the action, stands for a leak.
+    const leak = `data:text/javascript,setTimeout(function(){},600000)`
+    const failed = await runAction(f.inputs({ path: target }), {
+      env: { NODE_OPTIONS: `--import=${leak}`, ACTIONS_STEP_DEBUG: 'true' },
+      timeoutMs: 30_000
+    })
+    expect(failed.code, failed.log).toBe(1)
+    expect(failed.durationMs).toBeLessThan(15_000)
+    expect(failed.log).toMatch(
+      /::debug::still open 2000 ms after the step ended: .*Timeout.*; exiting/
+    )
+  })
+
   it('names the path and the chown fix when the path exists but belongs to root, and writes nothing', async () => {
     const f = await fixture()
     const target = `${await rootOwnedParent()}/app`
