@@ -61,10 +61,18 @@ export type SftpChannel = Pick<
 
 /** What the session knows about the server (see sftpFacts in src/ssh/ssh2-internals.ts). */
 export interface SftpFacts {
+  /**
+   * Extensions the server announced, name -> version data, or undefined when unknown (then the
+   * engine tries an extension and learns from ssh2's refusal to send it).
+   */
   extensions: ReadonlyMap<string, string> | undefined
+  /** Largest data length of one WRITE request the server takes. */
   maxWriteLength: number
+  /** Largest data length of one READ request the server answers in full. */
   maxReadLength: number
+  /** Handles the server lets one session hold open. */
   maxOpenHandles: number | undefined
+  /** Bytes the server's channel window held when the session started. */
   windowBytes: number | undefined
 }
 

@@ -23,6 +23,7 @@ import type Client from 'ssh2/lib/client.js'
 import { MAX_WINDOW, PACKET_SIZE } from 'ssh2/lib/Channel.js'
 import Protocol from 'ssh2/lib/protocol/Protocol.js'
 import { SFTP } from 'ssh2/lib/protocol/SFTP.js'
+import type { SftpFacts as EngineSftpFacts } from '../sftp/sftp-engine.js'
 
 /**
  * The server software (the version field of its identification string, e.g. `OpenSSH_9.2p1`)
@@ -534,20 +535,8 @@ export class ConnectionInternals {
   }
 }
 
-export interface SftpFacts {
-  /**
-   * Extensions the server announced, name -> version data, or undefined when unknown (then the
-   * engine tries an extension and learns from ssh2's refusal to send it).
-   */
-  extensions: ReadonlyMap<string, string> | undefined
-  /** Largest data length of one WRITE request the server takes. */
-  maxWriteLength: number
-  /** Largest data length of one READ request the server answers in full. */
-  maxReadLength: number
-  /** Handles the server lets one session hold open. */
-  maxOpenHandles: number | undefined
-  /** Bytes the server's channel window held when the session started. */
-  windowBytes: number | undefined
+/** What sftpFacts learns: the engine's facts, and whether they came from ssh2's internals. */
+export interface SftpFacts extends EngineSftpFacts {
   /** Whether the private fields had the expected shape. */
   fromInternals: boolean
 }

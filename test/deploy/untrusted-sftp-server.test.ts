@@ -32,6 +32,7 @@ import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { runAction, type ActionResult } from '../support/action.ts'
+import { expectServes, failure, meta, releasePath, warnings } from '../support/outcome.ts'
 import { run } from '../support/exec.ts'
 import {
   createFixture,
@@ -103,33 +104,6 @@ async function own(f: Fixture, p: string): Promise<void> {
 function sentinel(f: Fixture): Promise<string[]> {
   return describeTree(home(f), { skip: rel => rel === f.path })
 }
-
-const meta = (f: Fixture, rel: string): string => path.join(f.deployDir, '.atomic-deploy', rel)
-const releasePath = (f: Fixture, id: string): string => path.join(f.deployDir, 'releases', id)
-
-async function expectServes(f: Fixture, id: string, content: string): Promise<void> {
-  expect(await readlink(path.join(f.deployDir, 'current'))).toBe(`releases/${id}`)
-  expect(await readFile(path.join(f.deployDir, 'current/index.html'), 'utf8')).toBe(content)
-}
-
-/** The step's error, decoded from its `::error::` line; exactly one such line. */
-function failure(r: ActionResult): string {
-  expect(r.code, r.log).toBe(1)
-  const lines = r.log.split('\n').filter(l => l.startsWith('::error::'))
-  expect(lines, r.log).toHaveLength(1)
-  expect(r.log).not.toMatch(/^\s+at /m)
-  return lines[0]!
-    .slice('::error::'.length)
-    .replace(/%0A/g, '\n')
-    .replace(/%0D/g, '\r')
-    .replace(/%25/g, '%')
-}
-
-const warnings = (r: ActionResult): string =>
-  r.log
-    .split('\n')
-    .filter(l => l.startsWith('::warning::'))
-    .join('\n')
 
 /** Deploy as release 'two', checking the sentinel around it. */
 async function deployTwo(

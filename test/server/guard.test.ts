@@ -70,19 +70,12 @@ function layoutDirs(
   return { status: r.status, why: r.stdout.toString() }
 }
 
-/** Run `guarded_rm REL...` in D with GUARD_KEEP, returning its status and `!` lines. */
-function guardedRm(
+/** Run `script` with `shell` in D, returning its status, its `!` lines and its stderr. */
+function runIn(
   shell: (typeof shells)[number],
   D: string,
-  rels: string[],
-  keep: string[] = ['replaced']
+  script: string
 ): { status: number | null; lines: string[]; stderr: string } {
-  const script = [
-    `GUARD_KEEP=${quote(keep.map(quote).join(' '))}`,
-    LIB,
-    `D=${quote(D)}`,
-    `guarded_rm ${rels.map(quote).join(' ')}`
-  ].join('\n')
   const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
     cwd: D,
     env: { PATH: shell.path, HOME: D }
@@ -96,6 +89,22 @@ function guardedRm(
       .map(l => l.slice(1)),
     stderr: r.stderr.toString()
   }
+}
+
+/** Run `guarded_rm REL...` in D with GUARD_KEEP, returning its status and `!` lines. */
+function guardedRm(
+  shell: (typeof shells)[number],
+  D: string,
+  rels: string[],
+  keep: string[] = ['replaced']
+): { status: number | null; lines: string[]; stderr: string } {
+  const script = [
+    `GUARD_KEEP=${quote(keep.map(quote).join(' '))}`,
+    LIB,
+    `D=${quote(D)}`,
+    `guarded_rm ${rels.map(quote).join(' ')}`
+  ].join('\n')
+  return runIn(shell, D, script)
 }
 
 describe.each(shells)('guarded_rm under $name', shell => {
@@ -151,19 +160,7 @@ function guardedRmList(
     `D=${quote(D)}`,
     `guarded_rm_list ${quote(base)} io ${quote(paths.map(quote).join(' '))}`
   ].join('\n')
-  const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
-    cwd: D,
-    env: { PATH: shell.path, HOME: D }
-  })
-  return {
-    status: r.status,
-    lines: r.stdout
-      .toString()
-      .split('\n')
-      .filter(l => l.startsWith('!'))
-      .map(l => l.slice(1)),
-    stderr: r.stderr.toString()
-  }
+  return runIn(shell, D, script)
 }
 
 describe.each(shells)('guarded_rm_list under $name', shell => {
