@@ -91,10 +91,14 @@ start_from_release() {
     # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
     # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"
-    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
-    i=0
+    # Most often the copy ended long before (a spare): sleep's support of fractions is tried
+    # (which takes its 10 ms and a fork) only when there is something to wait for.
+    i=0 n=0
+    if [ ! -f "$B.rc" ]; then
+      if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
+    fi
     while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do
-      sleep $w
+      sleep "$w"
       i=$((i + 1))
       [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"
     done
