@@ -163,7 +163,7 @@ export async function inspect(
   // can (ssh2 reports it ready only once limits@openssh.com is answered, which it asks for after
   // the server's VERSION). Where the files go by tar, nothing this phase decides depends on it:
   // what it found is taken if it is in, and otherwise waited for by whatever chooses by it (the
-  // switch, sftpSettled).
+  // switch, through sftpSettling).
   const needed = deploy !== undefined && (deploy.transfer === 'sftp' || !s.tools.has('tar'))
   const probe = sftpProbe(s, needed)
   const found = needed ? await probe : await settledNow(probe)
