@@ -91,19 +91,24 @@ removable() {
 # every one of them; when it refuses one, nothing is removed, `!refused-remove <why>` is printed
 # and the status is 1. This is the one way the scripts remove anything.
 guarded_rm() {
-  current_target
+  # Only what exists goes to rm, and current (a readlink, so a process) is read only when
+  # something does: most calls then start no process at all. A path that does not exist is no
+  # release current points to; every other check of the guard applies to it all the same.
+  gr_n=$#
   for gr_rel; do
+    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi
+  done
+  if [ $# -gt "$gr_n" ]; then current_target; else ct=''; fi
+  gr_i=0
+  for gr_rel; do
+    [ $gr_i -lt "$gr_n" ] || break
+    gr_i=$((gr_i + 1))
     if ! removable "$gr_rel"; then
       say "refused-remove $why"
       return 1
     fi
   done
-  # Only what exists goes to rm: most calls then start no process at all.
-  gr_n=$#
-  for gr_rel; do
-    if [ -e "$D/$gr_rel" ] || [ -L "$D/$gr_rel" ]; then set -- "$@" "$D/$gr_rel"; fi
-  done
-  shift $gr_n
+  shift "$gr_n"
   [ $# -eq 0 ] || rm -rf -- "$@"
 }
 
