@@ -130,7 +130,10 @@ check_copy() {
       fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"
     fi
   done
-  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||
+  # Only a directory whose mode is not exactly DIR_MODE goes to chmod (a set-id or sticky bit
+  # included, which chmod's + and - keep): on a release as the spare copy leaves it, none but the
+  # copy's own top directory, so the walk is all this costs.
+  find "$D/$cc_rel" -type d ! -perm "$DIR_MODE" -exec chmod "$DIR_CHMOD" {} + >&2 ||
     fail io "cannot set the mode of the directories in $cc_what"
 }
 
