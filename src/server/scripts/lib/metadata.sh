@@ -138,8 +138,13 @@ changed_since() {
 # than its own release first checks this: the lock may have been cleared and taken by a later
 # run meanwhile (mode: unlock after the runner was killed), and that run's things are not ours.
 lock_is_ours() {
-  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] &&
-    grep -qF -e "$1" "$M/lock/owner" 2>/dev/null
+  [ -n "$1" ] && [ -f "$M/lock/owner" ] && [ ! -L "$M/lock/owner" ] || return 1
+  # Read by the shell, line by line, rather than by grep -F: no process. The record's last line
+  # may lack its line feed.
+  while IFS= read -r lo_line || [ -n "$lo_line" ]; do
+    case $lo_line in *"$1"*) return 0 ;; esac
+  done < "$M/lock/owner" 2>/dev/null
+  return 1
 }
 
 # unlock_if_ours TOKEN: release the lock when its owner record holds TOKEN (nothing when TOKEN is
