@@ -239,15 +239,15 @@ wait_sums() {
   [ -z "$bad" ] || cat "$T"/sums.all.* | grep ': FAILED' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"
 }
 
-# record_link REL: add REL to the release's link list, one path a line. A name holding a line
+# record_link REL: add REL to the release's link list ($T/<id>.links), one path a line. A name holding a line
 # break or a % is written with those two percent-encoded (%0A, %25), so every line is one path
 # and the runner reads each back exactly (server-data.ts, parseLinkList).
 record_link() {
   case $1 in
     *"$nl"* | *%*)
-      printf '%s' "$1" | awk 'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\n" }' >> "$T/links"
+      printf '%s' "$1" | awk 'BEGIN { ORS = "" } { gsub(/%/, "%25"); if (NR > 1) print "%0A"; print } END { print "\n" }' >> "$T/$ID.links"
       ;;
-    *) printf '%s\n' "$1" >> "$T/links" ;;
+    *) printf '%s\n' "$1" >> "$T/$ID.links" ;;
   esac
 }
 
@@ -415,7 +415,7 @@ finalize_release() {
   # listing is taken now, beside the manifest's assembly below, on another core where there is
   # one: on a 50,000-file release, the listing's 0.15 s and the assembly's 0.2 s overlap. It
   # reads /dev/null and writes only to files, so it never holds the channel open.
-  (cd "$R" && list_tree > "$T/actual" 2> "$T/find.err") < /dev/null &
+  (cd "$R" && list_tree > "$T/$ID.listing" 2> "$T/find.err") < /dev/null &
   listjob=$!
   # The release's manifest: the starting point's, less what the plan removed, plus the lines of
   # what was sent ($T/removed and $T/delta, from the runner). It must be the source's manifest,
@@ -425,14 +425,24 @@ finalize_release() {
     mb="$M/$MANIFEST_BASE.m2"
     [ -f "$mb" ] || fail verify "the manifest $MANIFEST_BASE.m2 the plan started from is gone"
   fi
-  manifest_assemble "$mb" "$T/removed" "$T/delta" > "$T/manifest.m2" || fail io "cannot write the manifest"
-  md=$(manifest_digest "$T/manifest.m2") || fail io "cannot read the manifest"
-  [ "$md" = "$MANIFEST_DIGEST" ] || fail verify "the manifest put together on the server is not the source's (${MANIFEST_BASE:-none}.m2 was changed since it was read?)"
-  manifest_listing "$T/manifest.m2" > "$T/expected" || fail io "cannot write the listing"
-  if [ -n "$VERIFY_ALL" ]; then
-    manifest_sums "$T/manifest.m2" > "$T/sums"
+  # The manifest's files are made in $T under the names they get in manifests/, and moved there
+  # with one mv once the release is verified and linked.
+  mf="$T/$ID.m2"
+  if [ -n "$mb" ] && [ ! -s "$T/removed" ] && [ ! -s "$T/delta" ]; then
+    # Nothing removed, nothing sent (a deploy with nothing changed): the starting point's
+    # manifest as it is, copied rather than merged. Its digest is checked below all the same.
+    cp "$mb" "$mf" || fail io "cannot write the manifest"
   else
+    manifest_assemble "$mb" "$T/removed" "$T/delta" > "$mf" || fail io "cannot write the manifest"
+  fi
+  md=$(manifest_digest "$mf") || fail io "cannot read the manifest"
+  [ "$md" = "$MANIFEST_DIGEST" ] || fail verify "the manifest put together on the server is not the source's (${MANIFEST_BASE:-none}.m2 was changed since it was read?)"
+  if [ -n "$VERIFY_ALL" ]; then
+    manifest_sums "$mf" > "$T/sums"
+  elif [ -s "$T/delta" ]; then
     manifest_sums "$T/delta" > "$T/sums"
+  else
+    : > "$T/sums"
   fi || fail io "cannot write the sums"
   has_sums=''
   [ ! -s "$T/sums" ] || has_sums=1
@@ -445,10 +455,13 @@ finalize_release() {
   [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
-  # the same way on both sides. A directory's line carries its mode, whose permission bits must
-  # be DIR_MODE's (set-id and sticky bits are the server's: a set-group-ID parent passes its
-  # bit on); it is then compared without it.
-  if ! awk -v dm="$DIR_MODE" 'NR == FNR { e[$0]++; next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$T/expected" "$T/actual"; then
+  # the same way on both sides (want() splits an expected name at its line breaks, as the listing
+  # file does). The expected lines are made from the manifest's in this same awk (no pass of
+  # their own), as list_tree prints them: `f <mode> <size> ./<path>`, `d ./<path>`, `l <target
+  # length> ./<path>`. A directory's listed line carries its mode, whose permission bits must be
+  # DIR_MODE's (set-id and sticky bits are the server's: a set-group-ID parent passes its bit
+  # on); it is then compared without it.
+  if ! awk -v dm="$DIR_MODE" "$MANIFEST_UNESCAPE"'function want(s,  k, i, part) { k = split(s, part, "\n"); for (i = 1; i <= k; i++) e[part[i]]++ } FILENAME == ARGV[1] { if ($2 == "f") want("f " $3 " " $4 " ./" unesc($1)); else if ($2 == "d") want("d ./" unesc($1)); else if ($2 == "l") want("l " $4 " ./" unesc($1)); next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$mf" "$T/$ID.listing"; then
     fail verify "the release does not match the manifest"
   fi
   check_odd_sums "$ODD_SUMS"
@@ -459,19 +472,24 @@ finalize_release() {
   fi
   if [ -n "$UPDATES_CACHE" ]; then
     # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
-    { install_manifest "$T/manifest.m2" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
+    { install_manifest "$mf" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
   fi
-  # What the release is when verified: the next deploy's drift check compares the live release
-  # with it and with the ready marker below.
-  mv "$T/actual" "$M/manifests/$ID.listing" || fail io "cannot write the listing"
   S="$D/shared"
-  : > "$T/links"
+  : > "$T/$ID.links"
   case $SHARED in
     explicit) link_explicit ;;
     *) [ ! -d "$S" ] || link_shared '' '' ;;
   esac
-  install_manifest "$T/manifest.m2" "$md" "$M/manifests/$ID" || fail io "cannot write the manifest"
-  mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
+  # The listing (what the release is when verified: the next deploy's drift check compares the
+  # live release with it and with the ready marker below), the links, the manifest's view, the
+  # manifest and its digest, last (what tells the next deploy that nothing changed), by one mv:
+  # each file whole under its name, or not there.
+  { write_view "$mf" "$T/$ID" && printf '%s\n' "$md" > "$T/$ID.digest"; } ||
+    fail io "cannot write the manifest"
+  if [ -f "$T/$ID.view.gz" ]; then mv_view="$T/$ID.view.gz"; else mv_view="$T/$ID.view"; fi
+  mv -f "$T/$ID.listing" "$T/$ID.links" "$mv_view" "$mf" "$T/$ID.digest" "$M/manifests" ||
+    fail io "cannot write the manifest"
+  [ "$mv_view" = "$T/$ID.view" ] || guarded_rm ".atomic-deploy/manifests/$ID.view" || fail io "cannot write the manifest: $why"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
   if [ -n "$HOOK_NAME" ]; then
     # What the hook modifies is newer than this mark, a same-size edit included.

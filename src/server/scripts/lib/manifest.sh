@@ -52,15 +52,6 @@ manifest_digest() {
   printf '%s\n' "${md%% *}"
 }
 
-# manifest_listing FILE: the listing the release must match (what list_tree prints for it), one
-# line per entry of the manifest FILE.
-manifest_listing() {
-  awk "$MANIFEST_UNESCAPE"'
-    $2 == "f" { printf "f %s %s ./%s\n", $3, $4, unesc($1); next }
-    $2 == "d" { printf "d ./%s\n", unesc($1); next }
-    $2 == "l" { printf "l %s ./%s\n", $4, unesc($1) }' "$1"
-}
-
 # manifest_sums FILE: a sha256sum -c list of FILE's files, but those whose names a list cannot
 # hold alike in GNU and BusyBox (a line break or a backslash: escaped as \n, \r or \\), which the
 # runner sends apart (ODD_SUMS).
@@ -75,15 +66,24 @@ manifest_view() {
   awk '{ if ($2 == "f") $5 = substr($5, 1, 16); print }' "$1"
 }
 
+# write_view FILE STEM: FILE's view as STEM.view.gz, or as STEM.view where there is no gzip.
+write_view() {
+  if command -v gzip > /dev/null 2>&1; then
+    manifest_view "$1" | gzip -c > "$2.view.gz"
+  else
+    manifest_view "$1" > "$2.view"
+  fi
+}
+
 # install_manifest FILE DIGEST STEM: FILE, its digest and its view as STEM.m2, STEM.digest and
 # STEM.view.gz (STEM.view where there is no gzip), written under temporary names and renamed, so
 # a reader finds all of them or none of the new ones.
 install_manifest() {
-  if command -v gzip > /dev/null 2>&1; then
-    manifest_view "$1" | gzip -c > "$3.view.gz.tmp" && mv "$3.view.gz.tmp" "$3.view.gz" &&
-      guarded_rm "${3#"$D"/}.view" || return 1
+  write_view "$1" "$3.tmp" || return 1
+  if [ -f "$3.tmp.view.gz" ]; then
+    mv "$3.tmp.view.gz" "$3.view.gz" && guarded_rm "${3#"$D"/}.view" || return 1
   else
-    manifest_view "$1" > "$3.view.tmp" && mv "$3.view.tmp" "$3.view" || return 1
+    mv "$3.tmp.view" "$3.view" || return 1
   fi
   cp "$1" "$3.m2.tmp" && mv "$3.m2.tmp" "$3.m2" &&
     printf '%s\n' "$2" > "$3.digest.tmp" && mv "$3.digest.tmp" "$3.digest"
