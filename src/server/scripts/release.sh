@@ -122,6 +122,10 @@ start_from_release() {
 # has a symlink instead (a release changed by hand, or planted), writes and removals would follow
 # it out of the release, so the release is refused before anything is written. Then every
 # directory gets the release's mode: one made world-writable on the server is not carried on.
+# Only the directories whose permission bits differ from DIR_MODE are changed (a directory that
+# lacks one of its bits, or has one it has not: POSIX find's -perm -MODE, bit by bit): a chmod
+# writes the inode even when the mode stays, and on a 6,500-directory copy that took 0.11 s
+# where finding the few to change takes 0.03 s.
 check_copy() {
   cc_rel=$1 cc_what=$2
   eval "set -- $WRITE_DIRS"
@@ -130,10 +134,14 @@ check_copy() {
       fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"
     fi
   done
-  # Only a directory whose mode is not exactly DIR_MODE goes to chmod (a set-id or sticky bit
-  # included, which chmod's + and - keep): on a release as the spare copy leaves it, none but the
-  # copy's own top directory, so the walk is all this costs.
-  find "$D/$cc_rel" -type d ! -perm "$DIR_MODE" -exec chmod "$DIR_CHMOD" {} + >&2 ||
+  cc_mode=$((0$DIR_MODE))
+  set -- ! -perm "-$DIR_MODE"
+  # Each permission bit as a number and in octal, written out rather than made by printf (a
+  # command substitution is a fork).
+  for cc_bit in 1:1 2:2 4:4 8:10 16:20 32:40 64:100 128:200 256:400; do
+    [ $((cc_mode & ${cc_bit%:*})) -ne 0 ] || set -- "$@" -o -perm "-${cc_bit#*:}"
+  done
+  find "$D/$cc_rel" -type d \( "$@" \) -exec chmod "$DIR_CHMOD" {} + >&2 ||
     fail io "cannot set the mode of the directories in $cc_what"
 }
 
@@ -425,8 +433,8 @@ finalize_release() {
     mb="$M/$MANIFEST_BASE.m2"
     [ -f "$mb" ] || fail verify "the manifest $MANIFEST_BASE.m2 the plan started from is gone"
   fi
-  # The manifest's files are made in $T under the names they get in manifests/, and moved there
-  # with one mv once the release is verified and linked.
+  # The manifest's files (and its view, by start_view) are made in $T under the names they get in
+  # manifests/, and moved there with one mv once the release is verified and linked.
   mf="$T/$ID.m2"
   if [ -n "$mb" ] && [ ! -s "$T/removed" ] && [ ! -s "$T/delta" ]; then
     # Nothing removed, nothing sent (a deploy with nothing changed): the starting point's
@@ -452,6 +460,8 @@ finalize_release() {
   [ -z "$has_sums" ] || start_sums
   lrc=0
   wait "$listjob" || lrc=$?
+  # Its core is free now: the manifest's view is made there while the listings are compared.
+  start_view "$mf" "$T/$ID"
   [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
@@ -470,9 +480,10 @@ finalize_release() {
     head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
     fail verify "sha256 mismatch"
   fi
+  view_made || fail io "cannot write the manifest's view"
   if [ -n "$UPDATES_CACHE" ]; then
     # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
-    { install_manifest "$mf" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
+    { install_manifest "$mf" "$md" "$M/cache" "$T/$ID" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
   fi
   S="$D/shared"
   : > "$T/$ID.links"
@@ -484,8 +495,7 @@ finalize_release() {
   # live release with it and with the ready marker below), the links, the manifest's view, the
   # manifest and its digest, last (what tells the next deploy that nothing changed), by one mv:
   # each file whole under its name, or not there.
-  { write_view "$mf" "$T/$ID" && printf '%s\n' "$md" > "$T/$ID.digest"; } ||
-    fail io "cannot write the manifest"
+  printf '%s\n' "$md" > "$T/$ID.digest" || fail io "cannot write the manifest"
   if [ -f "$T/$ID.view.gz" ]; then mv_view="$T/$ID.view.gz"; else mv_view="$T/$ID.view"; fi
   mv -f "$T/$ID.listing" "$T/$ID.links" "$mv_view" "$mf" "$T/$ID.digest" "$M/manifests" ||
     fail io "cannot write the manifest"
