@@ -120,6 +120,8 @@ guarded_rm() {
 guarded_rm_list() {
   ru_base=$1 ru_kind=$2
   eval "set -- $3"
+  # An empty list (most deploys remove nothing from their starting copy) reads nothing.
+  [ $# -gt 0 ] || return 0
   current_target
   for ru_path; do
     removable "$ru_base/$ru_path" || fail "$ru_kind" "refusing to remove $ru_base/$ru_path: $why"
