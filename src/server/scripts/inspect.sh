@@ -22,9 +22,6 @@
 # @param DRIFT flag Compare the live release with the listing and ready marker its deploy recorded, and name what changed since (drift lines, see lib/diff.sh).
 # @param WANT_DIGEST flag Read the digest of the source's manifest from stdin once everything else is said, and report the starting point's manifest against it (same, or the view).
 
-# The login's umask, which this script reports (what users read is created with it, plus o-w),
-# read before common.sh sets the scripts' own.
-login_umask=$(umask)
 # shellcheck source=lib/common.sh
 . ./lib/common.sh
 # shellcheck source=lib/guard.sh

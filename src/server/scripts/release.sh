@@ -247,9 +247,9 @@ wait_sums() {
   [ -z "$bad" ] || cat "$T"/sums.all.* | grep ': FAILED' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"
 }
 
-# record_link REL: add REL to the release's link list ($T/<id>.links), one path a line. A name holding a line
-# break or a % is written with those two percent-encoded (%0A, %25), so every line is one path
-# and the runner reads each back exactly (server-data.ts, parseLinkList).
+# record_link REL: add REL to the release's link list ($T/<id>.links), one path a line. A name
+# holding a line break or a % is written with those two percent-encoded (%0A, %25), so every line
+# is one path and the runner reads each back exactly (server-data.ts, parseLinkList).
 record_link() {
   case $1 in
     *"$nl"* | *%*)

@@ -6,6 +6,9 @@
 # streamed to the log.
 
 set -u
+# The login's umask, which inspect reports: what users read is created with it, plus o-w.
+# shellcheck disable=SC2034 # login_umask: read by inspect.sh, which includes this file
+login_umask=$(umask)
 # Private unless said otherwise: metadata, temporary files, hook scripts (which carry secrets)
 # and the lock are 0600 and 0700 whatever the login's umask (000 included). What users must
 # read, the releases and shared/, is created under the login's umask plus o-w, explicitly.
