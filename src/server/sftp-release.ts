@@ -73,6 +73,11 @@ export interface SftpReleaseOptions {
   onCreated: () => void
   /** Given the release log, opened for appending, for the phases after this one. */
   keepLog?: (appender: Appender) => void
+  /**
+   * Called as the release's last records leave, once it is verified: what the next phases read
+   * (the lock's owner record) goes out with them rather than a round trip later.
+   */
+  onVerified?: () => void
   signal?: AbortSignal
 }
 
@@ -210,22 +215,18 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
         await appender.append(Buffer.from(aborted.map(a => logLine('abort', a)).join('')), signal)
     })
   )
+  // tmp/ as the inspect found it (a real directory of the deploy user's, checked under the lock)
+  // is written into at once: every temporary name is new and opened exclusively, so what a cut
+  // run left there is in nobody's way, and goes once the release is recorded (below).
+  const hadTmp = o.leftovers.metaNames.includes('tmp')
   const scratch = quiet(
-    (o.leftovers.metaNames.includes('tmp')
-      ? removeTree(files, L.tmp, { guard, signal })
-      : Promise.resolve(false)
-    ).then(() =>
-      makeDirectories(
-        files,
-        [
-          L.tmp,
-          ...[L.manifests, L.revisions].filter(
-            d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
-          )
-        ],
-        MODES.privateDir,
-        signal
-      )
+    makeDirectories(
+      files,
+      [L.tmp, L.manifests, L.revisions].filter(
+        d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
+      ),
+      MODES.privateDir,
+      signal
     )
   )
   const write = (path: string, data: Buffer, mode: number): Promise<void> =>
@@ -339,6 +340,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       signal
     })
   }
+  o.onVerified?.()
   const recorded = Promise.all([
     listingFile.commit(Buffer.from(listing)),
     readyFile.commit(Buffer.alloc(0))
@@ -353,9 +355,9 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     await Promise.all([recorded, applyShared(o, L, guard, shared)])
     await ready()
   }
-  // Empty by now; its answer is not waited for (whatever is left there goes with the next
-  // deploy).
-  quiet(files.rmdir(L.tmp))
+  // Empty by now but for what a cut run left there; its answer is not waited for (whatever is
+  // left there goes with the next deploy).
+  quiet<unknown>(hadTmp ? removeTree(files, L.tmp, { guard }) : files.rmdir(L.tmp))
   took('release logged as ready')
   return {
     uploadedFiles: sent.files,
