@@ -170,27 +170,41 @@ async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | u
 }
 
 /**
- * What the deploy path is: its resolved form, its entries, where `current` points, and the
- * directory's own attributes (`path/.`: lstat of the directory a symlinked path resolves to).
+ * What the deploy path is: its resolved form, where `current` points, the directory's own
+ * attributes (`path/.`: lstat of the directory a symlinked path resolves to), the lstat of each
+ * name of the layout in it, and its listing, which may still be under way (a listing takes a
+ * round trip more than the rest: the layout found by the lstats, the lock need not wait for it).
  */
-export type FirstReads = [
-  PromiseSettledResult<string>,
-  PromiseSettledResult<DirEntry[] | undefined>,
-  PromiseSettledResult<string>,
-  PromiseSettledResult<FileAttributes | undefined>
-]
+export interface FirstReads {
+  resolved: PromiseSettledResult<string>
+  link: PromiseSettledResult<string>
+  self: PromiseSettledResult<FileAttributes | undefined>
+  layout: PromiseSettledResult<Map<string, FileAttributes>>
+  top: Promise<DirEntry[] | undefined>
+}
 
 /**
  * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
  * had its chance. Only reads, so they may go out before it is known that they are needed.
  */
-export function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
-  return Promise.allSettled([
+export async function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
+  const top = listOrUndefined(files, path)
+  top.catch(() => undefined)
+  const [resolved, link, self, layout] = await Promise.allSettled([
     resolvePath(files, path),
-    listOrUndefined(files, path),
     files.readlink(`${path}/current`),
-    files.lstat(`${path}/.`)
+    files.lstat(`${path}/.`),
+    Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`))).then(
+      found =>
+        new Map(
+          [...LAYOUT_NAMES].flatMap((name, i) => {
+            const attrs = found[i]
+            return attrs ? [[name, attrs] as const] : []
+          })
+        )
+    )
   ])
+  return { resolved, link, self, layout, top }
 }
 
 export async function inspectOverSftp(
@@ -202,8 +216,7 @@ export async function inspectOverSftp(
       `${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`
     )
   }
-  const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path))
-  return inspected(files, options, resolved, top, link, self)
+  return inspected(files, options, await (options.firstReads ?? firstReads(files, options.path)))
 }
 
 /** Server data that fails validation: the error names the server. */
@@ -220,10 +233,7 @@ function checked<T>(options: SftpInspectOptions, read: () => T): T {
 async function inspected(
   files: RemoteFiles,
   options: SftpInspectOptions,
-  resolved: FirstReads[0],
-  top: FirstReads[1],
-  link: FirstReads[2],
-  self: FirstReads[3]
+  { resolved, link, self, layout: found, top: listing }: FirstReads
 ): Promise<SftpInspection> {
   const input = options.path
   if (resolved.status === 'rejected') {
@@ -237,15 +247,44 @@ async function inspected(
   const layout = layoutOf(D)
   const problem = systemDirectoryProblem(D)
   if (problem) refused(options, `system ${problem.replace(/'/g, '')}`)
+  // A layout there already (its metadata directory found by lstat, in a directory): the checks
+  // below need only the lstats, and the lock leaves without waiting for the listing, which
+  // follows (a listing takes a round trip more). Otherwise (a first deploy, or a path that is
+  // not a directory) the listing decides first, as before anything is written.
+  const layoutThere =
+    self.status === 'fulfilled' &&
+    self.value?.type === 'dir' &&
+    found.status === 'fulfilled' &&
+    found.value.get('.atomic-deploy') !== undefined
   let entries: DirEntry[] | undefined
-  if (top.status === 'rejected') {
-    const attrs = await files.lstat(D).catch(() => undefined)
-    if (attrs && attrs.type !== 'dir') refused(options, `notdir ${D} exists and is not a directory`)
-    const code = top.reason instanceof SftpError ? top.reason.code : undefined
-    if (code === SftpStatus.PERMISSION_DENIED) refused(options, `access cannot enter ${D}`)
-    throw top.reason
-  } else entries = top.value
-  const byName = new Map((entries ?? []).map(e => [e.name, e]))
+  const byName = new Map<string, DirEntry>()
+  if (layoutThere) {
+    for (const [name, attrs] of found.value) byName.set(name, { name, attrs })
+  } else {
+    const top = await listing.then(
+      value => ({ status: 'fulfilled' as const, value }),
+      (reason: unknown) => ({ status: 'rejected' as const, reason })
+    )
+    if (top.status === 'rejected') {
+      const attrs = await files.lstat(D).catch(() => undefined)
+      if (attrs && attrs.type !== 'dir')
+        refused(options, `notdir ${D} exists and is not a directory`)
+      const code = top.reason instanceof SftpError ? top.reason.code : undefined
+      if (code === SftpStatus.PERMISSION_DENIED) refused(options, `access cannot enter ${D}`)
+      throw top.reason
+    }
+    entries = top.value
+    for (const e of entries ?? []) byName.set(e.name, e)
+  }
+  // The deploy directory is there (listed, or found by lstat with a layout in it).
+  const exists = layoutThere || entries !== undefined
+  // The listing, when the lock did not wait for it: the owners' names (for messages), and the
+  // temporary links a cut switch left.
+  const listed = async (): Promise<DirEntry[]> => {
+    const all = (await listing) ?? []
+    for (const e of all) if (LAYOUT_NAMES.has(e.name)) byName.set(e.name, e)
+    return all
+  }
   if (entries && !byName.has('.atomic-deploy')) {
     // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
     const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => shown(e.name))
@@ -254,7 +293,7 @@ async function inspected(
   }
   // The deploy directory may belong to another user (root, say), but no user may write to it
   // but its owner: every entry could be swapped.
-  if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
+  if (exists && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
     refused(
       options,
       `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
@@ -288,21 +327,18 @@ async function inspected(
     currentEntry && link.status === 'fulfilled'
       ? checked(options, () => liveReleaseOf(link.value, D))
       : undefined
-  const switchLinks = (entries ?? [])
-    .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
-    .map(e => e.name)
 
   const tooLarge = new Map<string, number>()
   // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
   // what is read is read under the lock (a lock held by another run makes them moot).
   const locking = options.lock
-    ? takeLock(files, options, layout, entries, byName, layoutProblem)
+    ? takeLock(files, options, layout, exists, byName, layoutProblem, listed)
     : Promise.resolve(undefined)
   locking.catch(() => undefined)
   // The starting point's manifest (and the drift check), read beside the rest: of the release
   // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
   // are read again).
-  const earlyRecords = entries
+  const earlyRecords = exists
     ? liveRecords(files, options, layout, byName, before, tooLarge)
     : Promise.resolve({})
   earlyRecords.catch(() => undefined)
@@ -314,9 +350,9 @@ async function inspected(
           throw error
         })
       : Promise.resolve(undefined),
-    entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
-    entries ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
-    entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+    exists ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
+    exists ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
+    exists ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
   ])
   state.catch(() => undefined)
   await locking
@@ -343,9 +379,15 @@ async function inspected(
   const releaseDirs = releaseDirectories(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
-  const records = await (liveRelease === before
-    ? earlyRecords
-    : liveRecords(files, options, layout, byName, liveRelease, tooLarge))
+  const [records, top] = await Promise.all([
+    liveRelease === before
+      ? earlyRecords
+      : liveRecords(files, options, layout, byName, liveRelease, tooLarge),
+    entries ?? listed()
+  ])
+  const switchLinks = top
+    .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
+    .map(e => e.name)
   return {
     deployDir: D,
     ...(current !== undefined ? { current } : {}),
@@ -549,9 +591,11 @@ async function takeLock(
   files: RemoteFiles,
   options: SftpInspectOptions,
   layout: Layout,
-  entries: DirEntry[] | undefined,
+  exists: boolean,
   byName: Map<string, DirEntry>,
-  layoutProblem: (uid: number | undefined) => string | undefined
+  layoutProblem: (uid: number | undefined) => string | undefined,
+  /** The deploy directory's listing, which names the owners for a refusal's message. */
+  listed: () => Promise<unknown>
 ): Promise<void> {
   const D = layout.dir
   const held = async (): Promise<never> => {
@@ -566,7 +610,7 @@ async function takeLock(
     // The deploy directory and any missing parents, shallowest first, then the metadata
     // directory (private, as the shell scripts make it).
     const missing: string[] = []
-    if (!entries) {
+    if (!exists) {
       const ancestors: string[] = []
       for (let at = D; at !== '/' && at !== ''; at = path.posix.dirname(at)) ancestors.unshift(at)
       const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)))
@@ -601,7 +645,9 @@ async function takeLock(
   }
   const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined
   if (uid !== undefined && uid >= 0) lockUid.set(options, uid)
-  const why = layoutProblem(uid)
+  let why = layoutProblem(uid)
+  // Refused: the listing names the owner, where the lstat gave only the number.
+  if (why !== undefined) why = (await listed().then(() => layoutProblem(uid), () => why)) ?? why
   if (why !== undefined) {
     // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
     await files.rmdir(layout.lock).catch(() => undefined)
