@@ -109,6 +109,8 @@ export interface SftpInspection {
   hooked?: Buffer
   /** Entries of .atomic-deploy/, for leftovers (seed records, copies left by shell deploys). */
   metaNames: string[]
+  /** Entries of .atomic-deploy/tmp/, listed under the lock: what cut runs left there. */
+  tmpNames: string[]
   /** Temporary links a cut switch left beside `current`. */
   switchLinks: string[]
 }
@@ -352,11 +354,12 @@ async function inspected(
       : Promise.resolve(undefined),
     exists ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
     exists ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
-    exists ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+    exists ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined),
+    exists ? listOrUndefined(files, layout.tmp) : Promise.resolve(undefined)
   ])
   state.catch(() => undefined)
   await locking
-  const [current, releaseList, log, metaList] = await state
+  const [current, releaseList, log, metaList, tmpList] = await state
   // The rest of the layout's directories, before anything is written into them.
   const metaByName = new Map((metaList ?? []).map(e => [e.name, e]))
   const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName)
@@ -397,6 +400,8 @@ async function inspected(
     tooLarge,
     ...records,
     metaNames: (metaList ?? []).map(e => e.name),
+    // Only of a tmp/ that passed the checks above (a real directory of the deploy user's).
+    tmpNames: metaByName.get('tmp')?.attrs.type === 'dir' ? (tmpList ?? []).map(e => e.name) : [],
     switchLinks
   }
 }
@@ -647,7 +652,12 @@ async function takeLock(
   if (uid !== undefined && uid >= 0) lockUid.set(options, uid)
   let why = layoutProblem(uid)
   // Refused: the listing names the owner, where the lstat gave only the number.
-  if (why !== undefined) why = (await listed().then(() => layoutProblem(uid), () => why)) ?? why
+  if (why !== undefined)
+    why =
+      (await listed().then(
+        () => layoutProblem(uid),
+        () => why
+      )) ?? why
   if (why !== undefined) {
     // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
     await files.rmdir(layout.lock).catch(() => undefined)

@@ -58,7 +58,7 @@ export interface SftpReleaseOptions {
   /** Incomplete releases of earlier runs, to remove first. */
   staleReleases: string[]
   /** Leftovers the inspect phase found. */
-  leftovers: { switchLinks: string[]; metaNames: string[] }
+  leftovers: { switchLinks: string[]; metaNames: string[]; tmpNames?: string[] }
   /** Releases no removal may touch: current's target, the release it replaced. */
   protectedReleases: string[]
   /**
@@ -217,8 +217,8 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   )
   // tmp/ as the inspect found it (a real directory of the deploy user's, checked under the lock)
   // is written into at once: every temporary name is new and opened exclusively, so what a cut
-  // run left there is in nobody's way, and goes once the release is recorded (below).
-  const hadTmp = o.leftovers.metaNames.includes('tmp')
+  // run left there (listed at inspect, before this run wrote anything there) is in nobody's way,
+  // and is removed beside the build (removeLeftovers).
   const scratch = quiet(
     makeDirectories(
       files,
@@ -355,9 +355,9 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     await Promise.all([recorded, applyShared(o, L, guard, shared)])
     await ready()
   }
-  // Empty by now but for what a cut run left there; its answer is not waited for (whatever is
-  // left there goes with the next deploy).
-  quiet<unknown>(hadTmp ? removeTree(files, L.tmp, { guard }) : files.rmdir(L.tmp))
+  // Empty by now; its answer is not waited for (whatever is left there goes with the next
+  // deploy).
+  quiet(files.rmdir(L.tmp))
   took('release logged as ready')
   return {
     uploadedFiles: sent.files,
@@ -424,8 +424,8 @@ function bytesNeeded(o: SftpReleaseOptions, copier: Copier): number {
 
 /**
  * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
- * switch links, and copies a shell deploy started at lock time. Returns the ids of the releases
- * removed.
+ * switch links, copies a shell deploy started at lock time, and what cut runs left in tmp/.
+ * Returns the ids of the releases removed.
  */
 async function removeLeftovers(
   o: SftpReleaseOptions,
@@ -451,7 +451,11 @@ async function removeLeftovers(
     ),
     ...o.leftovers.metaNames
       .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
-      .map(name => removeTree(files, `${L.meta}/${name}`, { guard, signal }))
+      .map(name => removeTree(files, `${L.meta}/${name}`, { guard, signal })),
+    // What cut runs left in tmp/, by the names listed at inspect: never this run's own files.
+    ...(o.leftovers.tmpNames ?? []).map(name =>
+      removeTree(files, `${L.tmp}/${name}`, { guard, signal })
+    )
   ])
   return removed
 }

@@ -317,7 +317,11 @@ async function inspectOverSftp(
   s.driftChecked = drift
   if (state.drift !== undefined && state.drift !== 'unknown') s.drift = summarizeDiff(state.drift)
   s.hooked = state.hooked ? hookedDiff(state.hooked) : undefined
-  s.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
+  s.leftovers = {
+    switchLinks: state.switchLinks,
+    metaNames: state.metaNames,
+    tmpNames: state.tmpNames
+  }
   s.report.previousRelease = s.liveRelease
 }
 
