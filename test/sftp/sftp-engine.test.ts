@@ -97,6 +97,15 @@ interface Observed {
   reads: number
   /** SETSTAT and FSETSTAT requests. */
   setstats: number
+  /**
+   * Handles open at the server as it handles each request in order (sftp-server's one loop):
+   * opens sent less closes sent, and the most there ever were.
+   */
+  atServer: number
+  maxAtServer: number
+  /** OPEN requests sent before the first CLOSE was answered. */
+  opensBeforeClosed: number
+  closesAnswered: number
 }
 
 /** ssh2's channel, with every request counted while it is in flight. */
@@ -111,7 +120,11 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
     unlinks: [],
     calls: 0,
     reads: 0,
-    setstats: 0
+    setstats: 0,
+    atServer: 0,
+    maxAtServer: 0,
+    opensBeforeClosed: 0,
+    closesAnswered: 0
   }
   const channel = new Proxy(sftp, {
     get(target, prop, receiver) {
@@ -125,6 +138,9 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
         seen.inFlight++
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight)
         if (prop === 'open' || prop === 'opendir') {
+          seen.atServer++
+          seen.maxAtServer = Math.max(seen.maxAtServer, seen.atServer)
+          if (prop === 'open' && seen.closesAnswered === 0) seen.opensBeforeClosed++
           seen.open++
           seen.maxOpen = Math.max(seen.maxOpen, seen.open)
           if (prop === 'open' && args[1] === 'wx')
@@ -135,10 +151,17 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
         }
         if (prop === 'ext_openssh_rename') seen.renames.push([args[0] as string, args[1] as string])
         if (prop === 'unlink') seen.unlinks.push(args[0] as string)
+        if (prop === 'close') seen.atServer--
         return (value as (...a: unknown[]) => unknown).call(target, ...args, (...r: unknown[]) => {
           seen.inFlight--
-          if ((prop === 'open' || prop === 'opendir') && r[0]) seen.open--
-          if (prop === 'close') seen.open--
+          if ((prop === 'open' || prop === 'opendir') && r[0]) {
+            seen.open--
+            seen.atServer--
+          }
+          if (prop === 'close') {
+            seen.open--
+            seen.closesAnswered++
+          }
           callback(...r)
         })
       }
@@ -291,6 +314,33 @@ describe('the pipelined engine', () => {
       sha256: sha(data),
       size: data.length
     })
+  })
+
+  it('copies with copy-data within its handle bound at the server, each copy holding its two handles for one round trip', async () => {
+    const remote = await remoteDir('many-copies')
+    const { uid, gid } = await stat(user.home)
+    const names = Array.from({ length: 40 }, (_, i) => `f${i}`)
+    const data = new Map(names.map(n => [n, randomBytes(1000 + names.indexOf(n))]))
+    for (const n of names) {
+      await writeFile(path.join(remote, n), data.get(n)!)
+      await chown(path.join(remote, n), uid, gid)
+    }
+    const handles = 8
+    const { engine: e, seen } = await engine({ handles })
+    await Promise.all(
+      names.map(n => e.copyFile(`${remote}/${n}`, `${remote}/c-${n}`, { mode: 0o640 }))
+    )
+    for (const n of names) {
+      expect(sha(await readFile(path.join(remote, `c-${n}`)))).toBe(sha(data.get(n)!))
+      expect((await stat(path.join(remote, `c-${n}`))).mode & 0o7777).toBe(0o640)
+    }
+    // Never more handles at the server than the bound, counted in the order sftp-server handles
+    // the requests (a close counts once it is sent)...
+    expect(seen.maxAtServer).toBeLessThanOrEqual(handles)
+    expect(seen.atServer).toBe(0)
+    // ...and the next copies' opens leave behind the closes, before these are answered: more
+    // opens than the bound went out before the first close was answered.
+    expect(seen.opensBeforeClosed).toBeGreaterThan(handles)
   })
 
   it('removes a deep tree in a few round trips, and a symlink in it is removed, never followed', async () => {
