@@ -58,6 +58,12 @@ export interface SftpInspectOptions {
    * read here, beside the drift check's walk, rather than in round trips of its own at the plan.
    */
   sourceDigest?: Promise<string>
+  /**
+   * The source's directories, once scanned: the drift check's walk of the live release lists
+   * them ahead of need from its start (an incremental deploy's directories are mostly the live
+   * release's), rather than only once the listing recorded with that release is read.
+   */
+  sourceDirs?: Promise<string[]>
 }
 
 /** The starting point's manifest, as the plan needs it (see readBaseRecords). */
@@ -488,7 +494,9 @@ async function liveRecords(
     // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
     // inspect.sh reads it.
     id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
-    options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing,
+    options.drift && id !== undefined
+      ? driftCheck(files, layout, id, read, options.sourceDirs)
+      : nothing,
     records
   ])
   return {
@@ -557,21 +565,41 @@ async function driftCheck(
   files: RemoteFiles,
   layout: Layout,
   id: string,
-  read: RecordReader
+  read: RecordReader,
+  sourceDirs?: Promise<string[]>
 ): Promise<{ drift: ListingDiff | 'unknown' }> {
+  const listingRead = read('listing', layout.listing(id), SERVER_LIMITS.listingBytes)
+  // The directories the release had, listed all at once (the walk confirms each one).
+  const recordedDirs = listingRead.then(listing =>
+    listing
+      ?.toString('utf8')
+      .split('\n')
+      .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined)
+  )
+  // The walk leaves with the reads of the records (it only reads), hinted with the source's
+  // directories, and with the recorded ones once they are read; it is stopped when the records
+  // say there is nothing to compare with.
+  const stop = new AbortController()
+  const walk = walkTree(files, layout.release(id), {
+    laterHints: [...(sourceDirs ? [sourceDirs] : []), recordedDirs],
+    signal: stop.signal
+  })
+  walk.catch(() => undefined)
   const [listing, ready, links] = await Promise.all([
-    read('listing', layout.listing(id), SERVER_LIMITS.listingBytes),
+    listingRead,
     files.lstat(layout.ready(id)),
     read('links', layout.links(id), SERVER_LIMITS.linksBytes)
-  ])
-  if (!listing || ready?.type !== 'file') return { drift: 'unknown' }
+  ]).catch((error: unknown) => {
+    stop.abort()
+    throw error
+  })
+  if (!listing || ready?.type !== 'file') {
+    stop.abort()
+    return { drift: 'unknown' }
+  }
   const recorded = listing.toString('utf8')
-  // The directories the release had, listed all at once (the walk confirms each one).
-  const hints = recorded
-    .split('\n')
-    .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
-    .filter((p): p is string => p !== undefined)
-  const now = await walkTree(files, layout.release(id), { hints })
+  const now = await walk
   // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
   // only names paths that are not the release's own, so none are taken as such.
   let linked: string[]

@@ -359,11 +359,30 @@ describe('the pipelined engine', () => {
     await symlink('../..', path.join(remote, dirs[5]!, 'up'))
     const { uid, gid } = await stat(user.home)
     await run('chown', ['-R', '-h', `${uid}:${gid}`, remote])
-    const { engine: e } = await engine()
+    const { engine: e, seen } = await engine()
     // The listing sees links as links.
     const listed = await walkTree(e, remote, { hints: dirs })
     expect(listed.find(x => x.path === 'l0/escape')?.attrs.type).toBe('symlink')
     expect(listed.filter(x => x.attrs.type === 'dir').map(x => x.path)).toEqual(dirs)
+    // Hints that come while the walk is under way are listed ahead of need too (the same walk,
+    // in a few round trips, not two a level); one that comes after it ended lists nothing.
+    let late: (hints: string[]) => void = () => undefined
+    const walkStarted = Date.now()
+    const hinted = await walkTree(e, remote, {
+      laterHints: [
+        sleep(5).then(() => dirs),
+        new Promise<string[]>(resolve => {
+          late = resolve
+        })
+      ]
+    })
+    const walkTook = Date.now() - walkStarted
+    expect(hinted).toEqual(listed)
+    expect(walkTook).toBeLessThan(8 * RTT)
+    const calls = seen.calls
+    late(['l0/not-walked', 'elsewhere'])
+    await sleep(RTT)
+    expect(seen.calls).toBe(calls)
 
     const guarded: string[] = []
     const started = Date.now()
