@@ -415,7 +415,9 @@ async function inspected(
 export type RecordReader = (
   name: string,
   file: string,
-  limit: number
+  limit: number,
+  /** Opened at once, read only if this resolves true (RemoteFiles.readFile). */
+  when?: Promise<boolean>
 ) => Promise<Buffer | undefined>
 
 /** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
@@ -426,9 +428,9 @@ const DIGEST_BYTES = 128
  * the inspect script reports it (`toolarge <name> <bytes>`).
  */
 export function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): RecordReader {
-  return async (name, file, limit) => {
+  return async (name, file, limit, when) => {
     try {
-      return await readRecord(files, file, limit)
+      return await readRecord(files, file, limit, undefined, when)
     } catch (error) {
       if (!(error instanceof TooLargeError)) throw error
       tooLarge.set(name, error.size)
@@ -476,16 +478,13 @@ async function liveRecords(
         ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
         : undefined
   const digestRead = base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing
-  // The view as soon as the digests say it is needed, while the walk below still runs; a read
-  // that fails here is left to the plan, which reads again and names what failed.
+  // The view, opened beside the digest and read as soon as the digests say it is needed, while
+  // the walk below still runs; a read that fails here is left to the plan, which reads again
+  // and names what failed.
   const sourceDigest = options.sourceDigest
   const records =
     base && sourceDigest
-      ? digestRead
-          .then(async digest =>
-            readBaseRecords(files, { ...base, ...(digest ? { digest } : {}) }, await sourceDigest)
-          )
-          .catch(() => undefined)
+      ? readBaseRecords(files, base, sourceDigest, digestRead).catch(() => undefined)
       : nothing
   const [digest, links, pending, hooked, drift, baseRecords] = await Promise.all([
     digestRead,
@@ -527,30 +526,48 @@ async function liveRecords(
 export async function readBaseRecords(
   files: RemoteFiles,
   base: SftpBase,
-  sourceDigest: string
+  sourceDigest: string | Promise<string>,
+  /**
+   * The digest record, still being read: the candidates are opened beside it, and read only
+   * once it says they are needed (base.digest otherwise).
+   */
+  digestRead?: Promise<Buffer | undefined>
 ): Promise<BaseRecords> {
-  const text = base.digest?.toString('latin1')
-  const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
-  if (have !== undefined && have === sourceDigest) return { sourceDigest, same: true }
+  const verdict = Promise.all([digestRead ?? base.digest, sourceDigest]).then(
+    ([digest, source]) => {
+      const text = digest?.toString('latin1')
+      const have =
+        text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
+      return { have, source, same: have !== undefined && have === source }
+    }
+  )
+  verdict.catch(() => undefined)
   const over = new Map<string, number>()
   const read = recordReader(files, over)
   const limit = SERVER_LIMITS.manifestBytes
-  const candidates = [
-    ...(have !== undefined
-      ? [
-          { name: 'view' as const, file: `${base.stem}.view.gz` },
-          { name: 'view-text' as const, file: `${base.stem}.view` }
-        ]
-      : []),
-    { name: 'manifest' as const, file: base.old }
+  const all = [
+    { name: 'view' as const, file: `${base.stem}.view.gz`, view: true },
+    { name: 'view-text' as const, file: `${base.stem}.view`, view: true },
+    { name: 'manifest' as const, file: base.old, view: false }
   ]
-  const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit)))
+  // A view only beside a digest, as inspect.sh sends it; nothing when the digests match.
+  const wanted = (view: boolean): Promise<boolean> =>
+    verdict.then(v => !v.same && (!view || v.have !== undefined))
+  const reads = all.map(c => {
+    const p = read(c.name, c.file, limit, wanted(c.view))
+    p.catch(() => undefined)
+    return p
+  })
+  const { have, source, same } = await verdict
+  if (same) return { sourceDigest: source, same: true }
+  const candidates = all.filter(c => have !== undefined || !c.view)
+  const found = await Promise.all(candidates.map(c => reads[all.indexOf(c)]))
   const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
   const chosen = candidates[i]
-  if (!chosen) return { sourceDigest, same: false }
+  if (!chosen) return { sourceDigest: source, same: false }
   const data = found[i]
   return {
-    sourceDigest,
+    sourceDigest: source,
     same: false,
     chosen: data ? { name: chosen.name, data } : { name: chosen.name, size: over.get(chosen.name) }
   }

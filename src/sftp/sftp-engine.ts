@@ -786,7 +786,9 @@ export class SftpEngine implements RemoteFiles {
     signal: AbortSignal | undefined,
     consume: (chunk: Buffer) => void,
     /** Refuse anything but a regular file: the lstat goes out beside the open. */
-    regular = false
+    regular = false,
+    /** Read only once this resolves true (false: closed unread). */
+    when?: Promise<boolean>
   ): Promise<number> {
     return this.withHandleUntilClosed(signal, async () => {
       const kind = regular ? this.lstat(path, signal) : undefined
@@ -798,6 +800,7 @@ export class SftpEngine implements RemoteFiles {
         // Opened through a symlink, or a special file: never read (see readFile).
         if (regular && attrs?.type !== 'file')
           throw new NotRegularFileError(path, attrs?.type ?? 'other')
+        if (when && !(await when)) return { value: 0, closed: close() }
         const chunk = this.limits.readChunk
         const read = (offset: number, length: number): Promise<Buffer> =>
           this.request<Buffer>(
@@ -849,9 +852,14 @@ export class SftpEngine implements RemoteFiles {
     })
   }
 
-  async readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+  async readFile(
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal,
+    when?: Promise<boolean>
+  ): Promise<Buffer> {
     const chunks: Buffer[] = []
-    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true)
+    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true, when)
     return Buffer.concat(chunks)
   }
 

@@ -343,6 +343,37 @@ describe('the pipelined engine', () => {
     expect(seen.opensBeforeClosed).toBeGreaterThan(handles)
   })
 
+  it('opens a record ahead of need and reads it only once told to; told not to, closes it unread', async () => {
+    const remote = await remoteDir('gated')
+    await writeFile(path.join(remote, 'rec'), 'recorded\n')
+    const { uid, gid } = await stat(user.home)
+    await chown(path.join(remote, 'rec'), uid, gid)
+    const { engine: e, seen } = await engine()
+    let go: (read: boolean) => void = () => undefined
+    const reading = e.readFile(
+      `${remote}/rec`,
+      1000,
+      undefined,
+      new Promise<boolean>(resolve => {
+        go = resolve
+      })
+    )
+    await sleep(3 * RTT)
+    // Opened (and its lstat taken), nothing read yet.
+    expect(seen.open).toBe(1)
+    expect(seen.reads).toBe(0)
+    const calls = seen.calls
+    go(true)
+    expect((await reading).toString()).toBe('recorded\n')
+    // No open of its own once told: the size, the read, the close.
+    expect(seen.calls - calls).toBe(3)
+    const skipped = await e.readFile(`${remote}/rec`, 1000, undefined, Promise.resolve(false))
+    expect(skipped.length).toBe(0)
+    expect(seen.reads).toBe(1)
+    await sleep(2 * RTT)
+    expect(seen.open).toBe(0)
+  })
+
   it('removes a deep tree in a few round trips, and a symlink in it is removed, never followed', async () => {
     const remote = await remoteDir('tree')
     const outside = await remoteDir('outside')
