@@ -551,8 +551,11 @@ export async function readBaseRecords(
     { name: 'manifest' as const, file: base.old, view: false }
   ]
   // A view only beside a digest, as inspect.sh sends it; nothing when the digests match.
-  const wanted = (view: boolean): Promise<boolean> =>
-    verdict.then(v => !v.same && (!view || v.have !== undefined))
+  const wanted = (view: boolean): Promise<boolean> => {
+    const yes = verdict.then(v => !v.same && (!view || v.have !== undefined))
+    yes.catch(() => undefined)
+    return yes
+  }
   const reads = all.map(c => {
     const p = read(c.name, c.file, limit, wanted(c.view))
     p.catch(() => undefined)

@@ -790,6 +790,9 @@ export class SftpEngine implements RemoteFiles {
     /** Read only once this resolves true (false: closed unread). */
     when?: Promise<boolean>
   ): Promise<number> {
+    // Awaited only once the file is open: a `when` that fails while the open is refused (or
+    // never answered) is no unhandled rejection.
+    when?.catch(() => undefined)
     return this.withHandleUntilClosed(signal, async () => {
       const kind = regular ? this.lstat(path, signal) : undefined
       kind?.catch(() => undefined)

@@ -128,6 +128,7 @@ export class LocalFiles implements RemoteFiles {
     _signal?: AbortSignal,
     when?: Promise<boolean>
   ): Promise<Buffer> {
+    when?.catch(() => undefined)
     const attrs = await this.lstat(path)
     if (attrs && attrs.type !== 'file') throw new NotRegularFileError(path, attrs.type)
     return attempt(path, async () => {
