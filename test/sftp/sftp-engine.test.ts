@@ -370,7 +370,8 @@ describe('the pipelined engine', () => {
     const skipped = await e.readFile(`${remote}/rec`, 1000, undefined, Promise.resolve(false))
     expect(skipped.length).toBe(0)
     expect(seen.reads).toBe(1)
-    await sleep(2 * RTT)
+    // Both closed (the second unread): their closes answered, on a busy machine a while later.
+    for (let i = 0; i < 100 && seen.open > 0; i++) await sleep(RTT / 2)
     expect(seen.open).toBe(0)
   })
 
