@@ -22,7 +22,9 @@
  *   BENCH_ACTION=path      benchmark another build of the action (default dist/index.js)
  *   BENCH_COMPARE=path     another build whose SFTP-only incremental deploys (keys
  *                          sftp-only-incr-cmp, sftp-only-incr-hardlink-cmp) run interleaved
- *                          with the action's, from a seed that build made
+ *                          with the action's, from a seed that build made, and whose shell
+ *                          incremental and no-change deploys (incr-copy-cmp, nochange-cmp) run
+ *                          beside the action's from the same seeds
  *   BENCH_STARTUP_RUNS=30  runs of each start-up command (hyperfine; 10 when quick)
  *   BENCH_STARTUP_COMPARE=path,...  other builds whose start-up to show beside the action's
  *

@@ -678,6 +678,50 @@ export const SCENARIOS: Scenario[] = [
           )
       }))
     : []),
+  // With BENCH_COMPARE: the shell path's incremental and no-change deploys by the other build,
+  // from the same seeds (made by the action under test: both builds must read those records).
+  ...(COMPARE_ACTION
+    ? [
+        {
+          key: 'incr-copy-cmp',
+          title: 'BENCH_COMPARE build: incremental, copy-method copy (default)',
+          tree: 'webapp',
+          rtts: all,
+          peer: { key: 'rsync-incr', label: 'rsync' },
+          run: ctx =>
+            incremental(
+              ctx,
+              'incr-copy-cmp',
+              'webapp-v1',
+              ctx.trees.webapp.v2,
+              {},
+              undefined,
+              {},
+              primary(ctx.env),
+              COMPARE_ACTION
+            )
+        } satisfies Scenario,
+        {
+          key: 'nochange-cmp',
+          title: 'BENCH_COMPARE build: deploy with nothing changed',
+          tree: 'webapp',
+          rtts: all,
+          peer: { key: 'nochange', label: 'the action', invert: true },
+          run: ctx =>
+            incremental(
+              ctx,
+              'nochange-cmp',
+              'webapp-v2',
+              ctx.trees.webapp.v2,
+              {},
+              undefined,
+              {},
+              primary(ctx.env),
+              COMPARE_ACTION
+            )
+        } satisfies Scenario
+      ]
+    : []),
   // The group pair uses hard links: the ten "servers" here are ten accounts on one machine, and
   // ten full copies (300 MB) would queue on its one disk, which ten real servers never share.
   // The ratio then measures the action's own scaling: connections, CPU, the phase barriers.

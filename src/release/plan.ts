@@ -64,8 +64,13 @@ function underAny(p: string, dirs: ReadonlySet<string>): boolean {
  * a full upload).
  */
 export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
-  const baseByPath = new Map(base.map(e => [e.path, e]))
-  const localByPath = new Map(local.map(e => [e.path, e]))
+  // One map, of the local entries' positions: what the walk over the base learns of each local
+  // entry (in the base, and the same there or not) is kept by position, so the walk over the
+  // local entries needs no map of the base (on 50,000 entries, a third of the plan's time).
+  const localIndex = new Map<string, number>()
+  for (let i = 0; i < local.length; i++) localIndex.set((local[i] as ManifestEntry).path, i)
+  /** Per local entry: 0 not in the base, 1 the same there, 2 in the base but different. */
+  const inBase = new Uint8Array(local.length)
 
   const removedDirs = new Set<string>()
   const remove: string[] = []
@@ -74,21 +79,24 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
   // Base entries sorted parents-first, so a removed directory hides everything below it.
   for (const old of base) {
     if (underAny(old.path, removedDirs)) {
-      if (!localByPath.has(old.path)) {
+      if (!localIndex.has(old.path)) {
         deleted.push(old.path)
         if (old.type === 'file') deletedFiles++
       }
       continue
     }
-    const now = localByPath.get(old.path)
-    if (now === undefined) {
+    const index = localIndex.get(old.path)
+    if (index === undefined) {
       deleted.push(old.path)
       if (old.type === 'file') deletedFiles++
       remove.push(old.path)
       if (old.type === 'dir') removedDirs.add(old.path)
-    } else if (!same(old, now)) {
+    } else if (!same(old, local[index] as ManifestEntry)) {
+      inBase[index] = 2
       remove.push(old.path)
       if (old.type === 'dir') removedDirs.add(old.path)
+    } else {
+      inBase[index] = 1
     }
   }
 
@@ -97,11 +105,11 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
   let unchangedFiles = 0
   let uploadBytes = 0
   let uploadFiles = 0
-  for (const entry of local) {
-    const old = baseByPath.get(entry.path)
-    const gone =
-      old !== undefined && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path))
-    if (old !== undefined && !gone && same(old, entry)) {
+  for (let i = 0; i < local.length; i++) {
+    const entry = local[i] as ManifestEntry
+    const was = inBase[i] as number
+    const gone = was !== 0 && (underAny(entry.path, removedDirs) || removedDirs.has(entry.path))
+    if (was === 1 && !gone) {
       unchanged++
       if (entry.type === 'file') unchangedFiles++
       continue

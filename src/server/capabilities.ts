@@ -52,8 +52,14 @@ export function sftpCanUpload(sftp: SftpProbe): boolean {
   )
 }
 
-/** One line for the log: what the server is and offers, and how the deploy will use it. */
-export function describeCapabilities(capabilities: ServerCapabilities): string {
+/**
+ * One line for the log: what the server is and offers, and how the deploy will use it.
+ * `sftpStarting`: SFTP's start was not waited for, as the files go by tar.
+ */
+export function describeCapabilities(
+  capabilities: ServerCapabilities,
+  sftpStarting = false
+): string {
   const parts: string[] = [
     `${printable(capabilities.software ?? 'unknown SSH server')}${capabilities.pipelined ? ' (round trips saved)' : ''}`
   ]
@@ -68,7 +74,8 @@ export function describeCapabilities(capabilities: ServerCapabilities): string {
         : 'tools'
   parts.push(`${toolset}${tools.length > 0 ? ` with ${tools.join(' and ')}` : ', no tar'}`)
   const { sftp } = capabilities
-  if (switchesOverSftp(capabilities)) parts.push('SFTP with posix-rename')
+  if (sftpStarting) parts.push('SFTP still starting (files go by tar)')
+  else if (switchesOverSftp(capabilities)) parts.push('SFTP with posix-rename')
   else if (sftp.state === 'available')
     parts.push('SFTP without posix-rename: switching with mv in the shell')
   else if (sftp.state === 'missing')

@@ -167,18 +167,25 @@ export class ExecChannels {
     this.spare = spare
   }
 
-  /** A channel running the bootstrap, with `payload` already sent on it when `sent` says so. */
+  /**
+   * A channel running the bootstrap, with `payload` already sent on it when `sent` says so.
+   * `last`: no script follows on success, so no spare is opened for one (RunOptions.last).
+   */
   private async takeChannel(
     payload: Buffer,
-    follow?: Following
+    follow?: Following,
+    last = false
   ): Promise<{ channel: ClientChannel; sent: boolean }> {
+    const next = (): void => {
+      if (!last) this.ensureSpare()
+    }
     // The first script of a connection: the channel opened during authentication carries its
     // exec request and the script right behind it, in one flight.
     const command = this.connection.internals.takeEarly('command')
     if (command) {
       try {
         const opened = await this.openChannel(command, payload, follow)
-        this.ensureSpare()
+        next()
         return opened
       } catch (error) {
         if (this.connection.closed) throw error
@@ -190,14 +197,14 @@ export class ExecChannels {
     if (spare) {
       try {
         const channel = await spare
-        this.ensureSpare()
+        next()
         return { channel, sent: false }
       } catch {
         // fall through to an on-demand channel
       }
     }
     const opened = await this.withRoom(() => this.openChannel())
-    this.ensureSpare()
+    next()
     return opened
   }
 
@@ -283,7 +290,7 @@ export class ExecChannels {
     if (known) payload = Buffer.concat([payload, known])
     const follow: Following | undefined =
       options.follow && !known ? { bytes: options.follow, sent: false } : undefined
-    const { channel, sent } = await this.takeChannel(payload, follow)
+    const { channel, sent } = await this.takeChannel(payload, follow, options.last === true)
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stdoutBytes = 0

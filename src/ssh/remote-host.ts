@@ -24,6 +24,13 @@ export interface RunOptions {
    * archive's compression to the link.
    */
   onStdinMeter?: (taken: () => number | undefined) => void
+  /**
+   * No script follows this one on the connection when it succeeds (a release script that
+   * switches and finishes): no channel is opened ahead of need for a next one, which would start
+   * a session and a shell on the server beside this script for nothing. A script after all (an
+   * abort, after a failure) opens its own channel, one round trip later.
+   */
+  last?: boolean
 }
 
 export interface RunResult {

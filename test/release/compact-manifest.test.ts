@@ -14,8 +14,10 @@ import {
   compactManifest,
   escapeField,
   manifestLine,
+  localView,
   manifestView,
   parseView,
+  parseViewAgainst,
   unescapeField,
   VIEW_DIGITS,
   ViewError
@@ -198,6 +200,151 @@ describe('parseView', () => {
     expect(() => parseView(Buffer.from(`${text}\n`))).toThrow(
       /has a path that is not inside the release/
     )
+  })
+})
+
+describe('parseViewAgainst', () => {
+  /** A tree of directories, files (some with hostile names) and links, a few hundred entries. */
+  const tree = (): ManifestEntry[] => {
+    const list: ManifestEntry[] = [...entries]
+    for (let d = 0; d < 8; d++) {
+      list.push({ path: `d${d}`, type: 'dir', mode: 0o755, size: 0, mtime: 1 })
+      list.push({ path: `d${d}/sub`, type: 'dir', mode: 0o755, size: 0, mtime: 1 })
+      for (let f = 0; f < 30; f++) {
+        const name = f % 7 === 0 ? `${NAMES[f % NAMES.length]} ${f}` : `f${f}.txt`
+        for (const parent of [`d${d}`, `d${d}/sub`])
+          list.push({
+            path: `${parent}/${name}`,
+            type: 'file',
+            mode: f % 3 ? 0o644 : 0o755,
+            size: f,
+            mtime: 1,
+            sha256: sha(`${parent}/${name}`)
+          })
+      }
+      list.push({
+        path: `d${d}/to`,
+        type: 'symlink',
+        mode: 0o777,
+        size: 3,
+        mtime: 1,
+        target: 'sub'
+      })
+    }
+    return list
+  }
+  const viewOf = (list: ManifestEntry[]): Buffer => manifestView(compactManifest(list).text)
+  /** What a plan reads of an entry: digests compared on the view's 16 digits. */
+  const seen = (list: ManifestEntry[]): string[] =>
+    list.map(e =>
+      [
+        e.path,
+        e.type,
+        e.type === 'dir' ? '' : e.mode.toString(8),
+        e.size,
+        e.sha256?.slice(0, VIEW_DIGITS) ?? '',
+        e.target ?? ''
+      ].join(' ')
+    )
+
+  it('reads a view that differs from the source here and there as parseView does, and plans alike', () => {
+    const local = tree()
+    // The server's: files changed, removed and added, a directory gone with what it held and
+    // one only it has, a file that is a directory in the source, a link elsewhere, and a line
+    // with its whole digest.
+    const server = local
+      .filter(e => !e.path.startsWith('d2/sub') && e.path !== 'd5/f1.txt')
+      .map(e => {
+        if (e.path === 'd1/f4.txt') return { ...e, sha256: sha('other'), size: 99 }
+        if (e.path === 'd3/sub/f2.txt') return { ...e, mode: 0o600 }
+        if (e.path === 'd4/to') return { ...e, target: 'd4', size: 2 }
+        return e
+      })
+      .concat([
+        { path: 'd6/only', type: 'dir', mode: 0o755, size: 0, mtime: 1 },
+        { path: 'd6/only/x', type: 'file', mode: 0o644, size: 1, mtime: 1, sha256: sha('x') },
+        { path: 'zz', type: 'file', mode: 0o644, size: 1, mtime: 1, sha256: sha('zz') }
+      ])
+    server.push({ path: 'd2/sub', type: 'file', mode: 0o644, size: 3, mtime: 1, sha256: sha('s') })
+    const data = Buffer.from(
+      viewOf(server)
+        .toString('utf8')
+        .replace(
+          `d7/f5.txt f 644 5 ${sha('d7/f5.txt').slice(0, 16)}`,
+          `d7/f5.txt f 644 5 ${sha('d7/f5.txt')}`
+        )
+    )
+    expect(data.includes(sha('d7/f5.txt'))).toBe(true)
+    const slow = parseView(data)
+    for (const text of [data, data.subarray(0, data.length - 1)]) {
+      const fast = parseViewAgainst(text, localView(local))
+      expect(seen(fast)).toEqual(seen(slow))
+      expect(makePlan(local, fast)).toEqual(makePlan(local, slow))
+    }
+    // The lines the view has as the source does are the source's own entries: they were not
+    // parsed again.
+    const fast = parseViewAgainst(data, localView(local))
+    const same = local.find(e => e.path === 'd0/sub/f3.txt')
+    expect(fast.find(e => e.path === 'd0/sub/f3.txt')).toBe(same)
+    expect(fast.find(e => e.path === 'd1/f4.txt')).not.toBe(local.find(e => e.path === 'd1/f4.txt'))
+    const plan = makePlan(local, fast)
+    expect(plan.remove).toEqual(
+      expect.arrayContaining(['d1/f4.txt', 'd2/sub', 'd3/sub/f2.txt', 'd4/to', 'd6/only', 'zz'])
+    )
+    expect(plan.upload.map(e => e.path)).toEqual(
+      expect.arrayContaining(['d1/f4.txt', 'd2/sub', 'd2/sub/f1.txt', 'd5/f1.txt', 'd4/to'])
+    )
+  })
+
+  it('reads an identical view as the source, and one with nothing in common as parseView does', () => {
+    const local = tree()
+    const fast = parseViewAgainst(viewOf(local), localView(local))
+    expect(new Set(fast)).toEqual(new Set(local))
+    const other = tree().map(e => (e.type === 'file' ? { ...e, sha256: sha(`${e.path}!`) } : e))
+    const data = viewOf(other)
+    expect(seen(parseViewAgainst(data, localView(local)))).toEqual(seen(parseView(data)))
+  })
+
+  const source = tree()
+  const lines = viewOf(source).toString('utf8').split('\n').slice(0, -1)
+  const at = (line: string): number => lines.findIndex(l => l.startsWith(line))
+  it.each([
+    [
+      "a directory's line missing, the source's lines beneath it kept",
+      () => lines.filter(l => !l.startsWith('d3/sub d '))
+    ],
+    [
+      'a path twice: the source line, and another for its path right after',
+      () => lines.flatMap(l => (l.startsWith('d1/f2.txt ') ? [l, 'd1/f2.txt l 777 1 x'] : [l]))
+    ],
+    [
+      "a path twice, far apart: a directory of the source's again at the end",
+      () => [...lines, 'd0 f 644 1 0123456789abcdef']
+    ],
+    [
+      'a file beneath a file of the source',
+      () => {
+        const i = at('d4/f1.txt ')
+        return [
+          ...lines.slice(0, i + 1),
+          'd4/f1.txt/x f 644 1 0123456789abcdef',
+          ...lines.slice(i + 1)
+        ]
+      }
+    ],
+    [
+      'a file beneath a path only the server has as a symlink',
+      () => [...lines, 'zz l 777 1 d', 'zz/y f 644 1 0123456789abcdef']
+    ],
+    ["a malformed line among the source's", () => lines.map((l, i) => (i === 40 ? 'd0 x' : l))]
+  ])('refuses %s, as parseView does', (_, make) => {
+    const data = Buffer.from(`${make().join('\n')}\n`)
+    expect(() => parseView(data)).toThrow(ViewError)
+    expect(() => parseViewAgainst(data, localView(source))).toThrow(ViewError)
+  })
+  it('reads a view whose lines are out of order as parseView does (a view the server did not sort)', () => {
+    const data = Buffer.from(`${[...lines.slice(1), lines[0] as string].join('\n')}\n`)
+    expect(seen(parseViewAgainst(data, localView(source)))).toEqual(seen(parseView(data)))
   })
 })
 

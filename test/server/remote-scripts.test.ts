@@ -1331,6 +1331,45 @@ describe.each(shells)('$name', shell => {
       }
     )
 
+    it.each(['copy', 'hardlink'] as const)(
+      "gives every directory of the starting copy the release's mode (%s): one opened up or closed on the server is not carried on",
+      copyMethod => {
+        const D = liveLayout()
+        const r1 = join(D, 'releases/r1')
+        build(r1, { 'open/deep/x': 'x', 'closed/y': 'y', 'group/z': 'z', 'fine/w': 'w' })
+        chmodSync(join(r1, 'open'), 0o777)
+        chmodSync(join(r1, 'open/deep'), 0o757)
+        chmodSync(join(r1, 'closed'), 0o700)
+        chmodSync(join(r1, 'group'), 0o775)
+        // A set-group-ID directory keeps that bit: only the permission bits are the release's.
+        chmodSync(join(r1, 'fine'), 0o2755)
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({ base: { kind: 'release', id: 'r1', sharedLinks: [] }, copyMethod })
+          ),
+          D
+        )
+        expect(r.status, r.stderr).toBe(0)
+        const modeOf = (rel: string): string =>
+          (statSync(join(D, 'releases/r2', rel)).mode & 0o7777).toString(8)
+        expect(
+          ['open', 'open/deep', 'closed', 'group', 'fine', 'dir', 'dir/sub'].map(
+            rel => `${rel} ${modeOf(rel)}`
+          )
+        ).toEqual([
+          'open 755',
+          'open/deep 755',
+          'closed 755',
+          'group 755',
+          'fine 2755',
+          'dir 755',
+          'dir/sub 755'
+        ])
+      }
+    )
+
     it('extracts a tar stream from stdin into the new release (plain and gzip)', () => {
       for (const gzip of [false, true]) {
         const D = liveLayout()

@@ -185,6 +185,33 @@ describe('public-key authentication', () => {
     }
   })
 
+  it('opens no spare behind a script marked last, and a script after it still runs on a channel of its own', async () => {
+    const { host, trace } = await connectWithNewKey('adt-auth-last')
+    try {
+      const afterAuth = (): number =>
+        opens(trace).filter(i => i > at(trace, 'Received USERAUTH_SUCCESS')).length
+      await host.run('printf first')
+      // The first script took the command channel, and the early spare was made ready for the
+      // next: no open of their own.
+      expect(execs(trace)).toHaveLength(2)
+      expect(afterAuth()).toBe(0)
+      const last = await host.run('printf last', { last: true })
+      expect(last.stdout.toString()).toBe('last')
+      // The last script ran on that spare, and nothing was opened or started behind it.
+      expect(execs(trace)).toHaveLength(2)
+      expect(afterAuth()).toBe(0)
+      // A script after all (an abort after a failure): a channel of its own, on demand (and,
+      // not being last, a spare behind it).
+      const after = await host.run('printf after; exit 4')
+      expect(after.code).toBe(4)
+      expect(after.stdout.toString()).toBe('after')
+      expect(execs(trace).length).toBeGreaterThanOrEqual(3)
+      expect(afterAuth()).toBe(2)
+    } finally {
+      host.close()
+    }
+  })
+
   it('runs the first script on an early channel when no spare is open', async () => {
     const { host, trace } = await connectWithNewKey('adt-auth-early-stdin')
     try {

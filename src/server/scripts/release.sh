@@ -91,10 +91,14 @@ start_from_release() {
     # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
     # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"
-    if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
-    i=0
+    # Most often the copy ended long before (a spare): sleep's support of fractions is tried
+    # (which takes its 10 ms and a fork) only when there is something to wait for.
+    i=0 n=0
+    if [ ! -f "$B.rc" ]; then
+      if sleep 0.01 2>/dev/null; then w=0.01 n=60000 beat=3000; else w=1 n=600 beat=30; fi
+    fi
     while [ ! -f "$B.rc" ] && [ $i -lt $n ]; do
-      sleep $w
+      sleep "$w"
       i=$((i + 1))
       [ $((i % beat)) -ne 0 ] || say "waiting for the copy of $BASE_ID"
     done
@@ -118,6 +122,10 @@ start_from_release() {
 # has a symlink instead (a release changed by hand, or planted), writes and removals would follow
 # it out of the release, so the release is refused before anything is written. Then every
 # directory gets the release's mode: one made world-writable on the server is not carried on.
+# Only the directories whose permission bits differ from DIR_MODE are changed (a directory that
+# lacks one of its bits, or has one it has not: POSIX find's -perm -MODE, bit by bit): a chmod
+# writes the inode even when the mode stays, and on a 6,500-directory copy that took 0.11 s
+# where finding the few to change takes 0.03 s.
 check_copy() {
   cc_rel=$1 cc_what=$2
   eval "set -- $WRITE_DIRS"
@@ -126,7 +134,12 @@ check_copy() {
       fail drift "$cc_dir is a symlink in $cc_what, where the manifest has a directory; nothing was written through it. The live release was changed on the server: deploy once with 'reuse: none' (or use 'reuse: cache')"
     fi
   done
-  find "$D/$cc_rel" -type d -exec chmod "$DIR_CHMOD" {} + >&2 ||
+  cc_mode=$((0$DIR_MODE))
+  set -- ! -perm "-$DIR_MODE"
+  for cc_bit in 1 2 4 8 16 32 64 128 256; do
+    [ $((cc_mode & cc_bit)) -ne 0 ] || set -- "$@" -o -perm "-$(printf '%o' "$cc_bit")"
+  done
+  find "$D/$cc_rel" -type d \( "$@" \) -exec chmod "$DIR_CHMOD" {} + >&2 ||
     fail io "cannot set the mode of the directories in $cc_what"
 }
 
@@ -435,6 +448,8 @@ finalize_release() {
   [ -z "$has_sums" ] || start_sums
   lrc=0
   wait "$listjob" || lrc=$?
+  # Its core is free now: the manifest's view is made there while the listings are compared.
+  start_view "$T/manifest.m2"
   [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
@@ -450,6 +465,7 @@ finalize_release() {
     head -n 50 "$T/sums.out" | while IFS= read -r l; do say "badsum $l"; done
     fail verify "sha256 mismatch"
   fi
+  view_made || fail io "cannot write the manifest's view"
   if [ -n "$UPDATES_CACHE" ]; then
     # Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
     { install_manifest "$T/manifest.m2" "$md" "$M/cache" && guarded_rm .atomic-deploy/cache.manifest.json.gz .atomic-deploy/cache.pending; } || fail io "cannot write the cache manifest"
@@ -463,7 +479,7 @@ finalize_release() {
     explicit) link_explicit ;;
     *) [ ! -d "$S" ] || link_shared '' '' ;;
   esac
-  install_manifest "$T/manifest.m2" "$md" "$M/manifests/$ID" || fail io "cannot write the manifest"
+  install_manifest "$T/manifest.m2" "$md" "$M/manifests/$ID" move || fail io "cannot write the manifest"
   mv "$T/links" "$M/manifests/$ID.links" || fail io "cannot write the manifest"
   mv "$T/revision.json" "$M/revisions/$ID.json" || fail io "cannot write the revision record"
   if [ -n "$HOOK_NAME" ]; then

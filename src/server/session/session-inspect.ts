@@ -30,6 +30,7 @@ import {
 import { printable } from '../../ssh/servers.js'
 import {
   REQUIRED_TOOLS,
+  type ServerCapabilities,
   describeCapabilities,
   deployProblem,
   missingToolsProblem,
@@ -159,18 +160,43 @@ export async function inspect(
     )
   s.report.previousRelease = s.liveRelease
   const toolset = value(output, 'toolset')
-  s.capabilities = {
+  // SFTP starts beside the script, and its start can end after the script's answer (ssh2
+  // reports it ready only once limits@openssh.com is answered: asked for after the server's
+  // VERSION, or right behind INIT on the channel opened during authentication, see
+  // limitsBehindInit in ssh2-internals.ts). Where the files go by tar, nothing this phase decides depends on it:
+  // what it found is taken if it is in, and otherwise waited for by whatever chooses by it (the
+  // switch, through sftpSettling).
+  const needed = deploy !== undefined && (deploy.transfer === 'sftp' || !s.tools.has('tar'))
+  const probe = sftpProbe(s, needed)
+  const found = needed ? await probe : await settledNow(probe)
+  const capabilities: ServerCapabilities = {
     software: s.host.software,
     pipelined: s.host.pipelined,
     exec: { available: true },
-    sftp: await sftpProbe(s, deploy !== undefined && !s.tools.has('tar')),
+    sftp: found ?? { state: 'unknown', reason: 'still starting' },
     loginShell: value(output, 'shell'),
     tools: s.tools,
     toolset: toolset === 'gnu' || toolset === 'busybox' ? toolset : 'other'
   }
-  s.log.info(`server: ${describeCapabilities(s.capabilities)}`)
-  const problem = deploy ? deployProblem(s.capabilities, deploy.transfer) : undefined
+  s.capabilities = capabilities
+  if (found === undefined)
+    s.sftpSettling = probe.then(
+      sftp => {
+        capabilities.sftp = sftp
+      },
+      (error: unknown) => {
+        capabilities.sftp = { state: 'unknown', reason: messageOf(error) }
+      }
+    )
+  s.log.info(`server: ${describeCapabilities(capabilities, found === undefined)}`)
+  const problem = deploy ? deployProblem(capabilities, deploy.transfer) : undefined
   if (problem) throw new DeployRefusedError(`${s.label}: ${problem}`)
+}
+
+/** The value of `promise` if it has settled by the end of this turn of the event loop. */
+async function settledNow<T>(promise: Promise<T>): Promise<T | undefined> {
+  const later = new Promise<undefined>(resolve => setImmediate(resolve, undefined))
+  return Promise.race([promise, later]).catch(() => undefined)
 }
 
 /**

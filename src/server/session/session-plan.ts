@@ -25,7 +25,7 @@ import { lastLines } from '../server-messages.js'
 import { SERVER_LIMITS, parseLinkList } from '../server-data.js'
 import type { Reuse, SharedConflict } from '../../settings.js'
 import { sourceManifest } from '../upload.js'
-import { parseView } from '../../release/compact-manifest.js'
+import { localView, parseViewAgainst } from '../../release/compact-manifest.js'
 import type { Base, SessionState } from './session-state.js'
 
 /** Decide the starting point and diff against it. */
@@ -80,7 +80,7 @@ async function baseManifest(
   if (s.viewBlob) {
     const { data, gzipped } = s.viewBlob
     try {
-      return { entries: await viewEntries(data, gzipped), manifest: stem }
+      return { entries: await viewEntries(data, gzipped, local), manifest: stem }
     } catch (error) {
       throw new Error(
         `${file}${gzipped ? '.view.gz' : '.view'} is not a valid manifest view (${messageOf(error)})`,
@@ -412,13 +412,25 @@ function files(n: number): string {
 /** A view is 64 MB at most once unpacked (about 800,000 entries): a gzip bomb stops there. */
 const VIEW_LIMIT = SERVER_LIMITS.manifestJsonBytes
 
-/** Views parsed, by their bytes: servers that share a starting point share the work. */
-const views = new Map<string, Promise<ManifestEntry[]>>()
+/**
+ * Views parsed, by the source they were read against and their bytes: servers that share a
+ * starting point share the work.
+ */
+const views = new WeakMap<ManifestEntry[], Map<string, Promise<ManifestEntry[]>>>()
 
-/** The entries of a manifest view, gzipped or not, as read back from a server (untrusted). */
-function viewEntries(blob: Buffer, gzipped: boolean): Promise<ManifestEntry[]> {
+/**
+ * The entries of a manifest view, gzipped or not, as read back from a server (untrusted), read
+ * against the source's own view (see parseViewAgainst).
+ */
+function viewEntries(
+  blob: Buffer,
+  gzipped: boolean,
+  local: ManifestEntry[]
+): Promise<ManifestEntry[]> {
   const key = `${gzipped ? 'gz' : 'text'} ${createHash('sha256').update(blob).digest('hex')}`
-  let parsed = views.get(key)
+  let byBlob = views.get(local)
+  if (!byBlob) views.set(local, (byBlob = new Map()))
+  let parsed = byBlob.get(key)
   if (!parsed) {
     parsed = (async () => {
       let text = blob
@@ -432,9 +444,9 @@ function viewEntries(blob: Buffer, gzipped: boolean): Promise<ManifestEntry[]> {
         }
       }
       if (text.length > VIEW_LIMIT) throw new Error(`it is over ${VIEW_LIMIT} bytes`)
-      return parseView(text)
+      return parseViewAgainst(text, localView(local))
     })()
-    views.set(key, parsed)
+    byBlob.set(key, parsed)
   }
   return parsed
 }

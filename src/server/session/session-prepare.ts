@@ -174,6 +174,8 @@ async function transferAndFinalize(
       const { result, output } = await s.script(releaseScript(common, prepare, finalize), {
         stdin: feed.stream,
         signal: options.signal,
+        // Switched and finished by this script: nothing runs after it on success.
+        last: finalize.switchAfter !== undefined,
         ...(feed.onMeter ? { onStdinMeter: feed.onMeter } : {})
       })
       // A cancelled run cuts the stream itself: that is the cause to report, not the read.

@@ -157,6 +157,11 @@ export class SessionState {
   tools = new Set<string>()
   /** What the server offers, known once the inspect phase ran. */
   capabilities: ServerCapabilities | undefined
+  /**
+   * SFTP's start, when the inspect phase did not wait for it (files go by tar): settles once
+   * `capabilities.sftp` holds what it found. Whatever chooses by SFTP waits for it first.
+   */
+  sftpSettling: Promise<void> | undefined
   umask = 0o022
   lockToken: string | undefined
   /** The lock's owner record, as written at lock time. */

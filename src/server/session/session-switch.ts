@@ -14,7 +14,8 @@ import { switchesOverSftp } from '../capabilities.js'
 import type { SessionState } from './session-state.js'
 
 /** Whether `current` is switched over SFTP; by a rename in the shell otherwise. */
-function sftpSwitch(s: SessionState): boolean {
+async function sftpSwitch(s: SessionState): Promise<boolean> {
+  await s.sftpSettling
   return s.capabilities !== undefined && switchesOverSftp(s.capabilities)
 }
 
@@ -26,7 +27,7 @@ export async function switchTo(s: SessionState, id: string): Promise<void> {
   const target = `releases/${id}`
   let now: string | undefined
   try {
-    if (sftpSwitch(s)) {
+    if (await sftpSwitch(s)) {
       const files = await s.host.files()
       now = await files.swapSymlink(
         `${s.deployDir}/current`,
@@ -51,7 +52,7 @@ export async function switchTo(s: SessionState, id: string): Promise<void> {
 
 /** Remove `current` (undoing a first deploy's switch). */
 export async function removeCurrent(s: SessionState): Promise<void> {
-  if (sftpSwitch(s)) {
+  if (await sftpSwitch(s)) {
     const files = await s.host.files()
     await files.unlink(`${s.deployDir}/current`).catch(() => undefined)
     return

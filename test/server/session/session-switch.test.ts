@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { SwitchRefusedError } from '../../../src/errors.ts'
 import { ServerSession } from '../../../src/server/server-session.ts'
+import type { RemoteFiles } from '../../../src/sftp/remote-files.ts'
 import { FakeSwitchHost, memoryLog, type SwitchAnswer } from '../../support/fake-switch-host.ts'
 
 function session(answers: SwitchAnswer[]): { s: ServerSession; host: FakeSwitchHost } {
@@ -64,5 +65,43 @@ describe('switchTo', () => {
     await s.removeCurrent()
     expect(host.asked).toEqual([''])
     expect(host.current).toBeUndefined()
+  })
+
+  it("waits for SFTP's start, which the inspect phase did not wait for, before choosing how to switch", async () => {
+    const { s, host } = session([])
+    const swapped: string[] = []
+    // Only the swap is asked for: anything else the switch did over SFTP would be a failure.
+    const files = {
+      swapSymlink: (link: string, target: string) => {
+        swapped.push(`${link} -> ${target}`)
+        return Promise.resolve(target)
+      }
+    } as unknown as RemoteFiles
+    host.files = () => Promise.resolve(files)
+    // As inspect leaves it when the files go by tar and SFTP's start has not ended yet.
+    s.capabilities = {
+      software: 'OpenSSH_9.2p1',
+      pipelined: true,
+      exec: { available: true },
+      sftp: { state: 'unknown', reason: 'still starting' },
+      loginShell: '/bin/sh',
+      tools: new Set(['tar']),
+      toolset: 'gnu'
+    }
+    const capabilities = s.capabilities
+    let started: () => void = () => undefined
+    s.sftpSettling = new Promise<void>(resolve => (started = resolve)).then(() => {
+      capabilities.sftp = { state: 'available', extensions: ['posix-rename@openssh.com'] }
+    })
+    const switching = s.switchTo('new')
+    await new Promise(resolve => setTimeout(resolve, 20))
+    // Nothing chosen while SFTP is still starting.
+    expect(host.asked).toEqual([])
+    expect(swapped).toEqual([])
+    started()
+    await switching
+    expect(swapped).toEqual(['/srv/app/current -> releases/new'])
+    expect(host.asked).toEqual([])
+    expect(s.switchedTo).toBe('new')
   })
 })

@@ -30,16 +30,24 @@ MANIFEST_UNESCAPE='function unesc(s,  out, i, c) {
 # Both are sorted already (every manifest is), so they are merged rather than sorted again:
 # BusyBox sort, which ignores -m, sorts them, to the same lines. Were BASE not sorted, the
 # result would not have the source's digest, and the release would be refused.
+# Only a removed directory has lines beneath it, and its own line comes before theirs (a space
+# sorts before a slash): the ancestors of a line are looked up only once one has gone, which
+# on a 50,000-line manifest with only files removed took the merge from about 0.2 s to 0.05 s.
 manifest_assemble() {
   if [ -n "$1" ]; then
     awk 'FILENAME == ARGV[1] { gone[$0] = 1; n++; next }
       n {
-        if ($1 in gone) next
-        k = split($1, part, "/")
-        q = part[1]
-        for (i = 2; i <= k; i++) {
-          if (q in gone) next
-          q = q "/" part[i]
+        if ($1 in gone) {
+          if ($2 == "d") dirs++
+          next
+        }
+        if (dirs) {
+          k = split($1, part, "/")
+          q = part[1]
+          for (i = 2; i <= k; i++) {
+            if (q in gone) next
+            q = q "/" part[i]
+          }
         }
       }
       { print }' "$2" "$1"
@@ -75,16 +83,36 @@ manifest_view() {
   awk '{ if ($2 == "f") $5 = substr($5, 1, 16); print }' "$1"
 }
 
-# install_manifest FILE DIGEST STEM: FILE, its digest and its view as STEM.m2, STEM.digest and
-# STEM.view.gz (STEM.view where there is no gzip), written under temporary names and renamed, so
-# a reader finds all of them or none of the new ones.
-install_manifest() {
+# start_view FILE: make FILE's view (gzipped where there is gzip) beside it, as FILE.view.gz or
+# FILE.view, in the background: on a 50,000-line manifest it takes about 0.13 s, which the
+# verification's comparison of the listings then hides. It reads /dev/null and writes only to files,
+# so it never holds the channel open. view_made waits for it; install_manifest takes it.
+start_view() {
   if command -v gzip > /dev/null 2>&1; then
-    manifest_view "$1" | gzip -c > "$3.view.gz.tmp" && mv "$3.view.gz.tmp" "$3.view.gz" &&
+    (manifest_view "$1" | gzip -c > "$1.view.gz") < /dev/null 2> /dev/null &
+  else
+    manifest_view "$1" > "$1.view" < /dev/null 2> /dev/null &
+  fi
+  viewjob=$!
+}
+
+# view_made: wait for start_view's job; fails when it did.
+view_made() {
+  wait "$viewjob"
+}
+
+# install_manifest FILE DIGEST STEM [move]: FILE, its digest and its view (made by start_view and
+# view_made) as STEM.m2, STEM.digest and STEM.view.gz (STEM.view where there is no gzip), written
+# under temporary names and renamed, so a reader finds all of them or none of the new ones. With
+# `move`, FILE and its view are moved rather than copied (their last use).
+install_manifest() {
+  if [ "${4:-}" = move ]; then im_take='mv'; else im_take='cp'; fi
+  if [ -f "$1.view.gz" ]; then
+    $im_take "$1.view.gz" "$3.view.gz.tmp" && mv "$3.view.gz.tmp" "$3.view.gz" &&
       guarded_rm "${3#"$D"/}.view" || return 1
   else
-    manifest_view "$1" > "$3.view.tmp" && mv "$3.view.tmp" "$3.view" || return 1
+    $im_take "$1.view" "$3.view.tmp" && mv "$3.view.tmp" "$3.view" || return 1
   fi
-  cp "$1" "$3.m2.tmp" && mv "$3.m2.tmp" "$3.m2" &&
+  $im_take "$1" "$3.m2.tmp" && mv "$3.m2.tmp" "$3.m2" &&
     printf '%s\n' "$2" > "$3.digest.tmp" && mv "$3.digest.tmp" "$3.digest"
 }

@@ -39,6 +39,9 @@ listed_shared() {
 # never removes what current points to, whatever went wrong before.
 cleanup_release() {
   trap '' HUP INT TERM PIPE
+  # The verification's background jobs (listing, sums, the manifest's view) write into $T: they
+  # end first, so that nothing is written there while it is removed.
+  wait
   cd "$D" 2>/dev/null || cd /
   # Logged once, by whoever moves the release away: rename(2) succeeds for one of two cleanups
   # running at once (the runner's abort, sent as soon as it gave up, and this script's own). The
