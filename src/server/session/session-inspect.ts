@@ -163,9 +163,9 @@ export async function inspect(
   // SFTP starts beside the script, and its start can end after the script's answer (ssh2
   // reports it ready only once limits@openssh.com is answered: asked for after the server's
   // VERSION, or right behind INIT on the channel opened during authentication, see
-  // limitsBehindInit in ssh2-internals.ts). Where the files go by tar, nothing this phase decides depends on it:
-  // what it found is taken if it is in, and otherwise waited for by whatever chooses by it (the
-  // switch, through sftpSettling).
+  // limitsBehindInit in ssh2-internals.ts). Where the files go by tar, nothing this phase
+  // decides depends on it: what it found is taken if it is in, and otherwise waited for by
+  // whatever chooses by it (the switch, through sftpSettling).
   const needed = deploy !== undefined && (deploy.transfer === 'sftp' || !s.tools.has('tar'))
   const probe = sftpProbe(s, needed)
   const found = needed ? await probe : await settledNow(probe)
