@@ -58,6 +58,12 @@ export interface SftpInspectOptions {
    * read here, beside the drift check's walk, rather than in round trips of its own at the plan.
    */
   sourceDigest?: Promise<string>
+  /**
+   * The source's directories, once scanned: the drift check's walk of the live release lists
+   * them ahead of need from its start (an incremental deploy's directories are mostly the live
+   * release's), rather than only once the listing recorded with that release is read.
+   */
+  sourceDirs?: Promise<string[]>
 }
 
 /** The starting point's manifest, as the plan needs it (see readBaseRecords). */
@@ -109,6 +115,8 @@ export interface SftpInspection {
   hooked?: Buffer
   /** Entries of .atomic-deploy/, for leftovers (seed records, copies left by shell deploys). */
   metaNames: string[]
+  /** Entries of .atomic-deploy/tmp/, listed under the lock: what cut runs left there. */
+  tmpNames: string[]
   /** Temporary links a cut switch left beside `current`. */
   switchLinks: string[]
 }
@@ -170,27 +178,41 @@ async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | u
 }
 
 /**
- * What the deploy path is: its resolved form, its entries, where `current` points, and the
- * directory's own attributes (`path/.`: lstat of the directory a symlinked path resolves to).
+ * What the deploy path is: its resolved form, where `current` points, the directory's own
+ * attributes (`path/.`: lstat of the directory a symlinked path resolves to), the lstat of each
+ * name of the layout in it, and its listing, which may still be under way (a listing takes a
+ * round trip more than the rest: the layout found by the lstats, the lock need not wait for it).
  */
-export type FirstReads = [
-  PromiseSettledResult<string>,
-  PromiseSettledResult<DirEntry[] | undefined>,
-  PromiseSettledResult<string>,
-  PromiseSettledResult<FileAttributes | undefined>
-]
+export interface FirstReads {
+  resolved: PromiseSettledResult<string>
+  link: PromiseSettledResult<string>
+  self: PromiseSettledResult<FileAttributes | undefined>
+  layout: PromiseSettledResult<Map<string, FileAttributes>>
+  top: Promise<DirEntry[] | undefined>
+}
 
 /**
  * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
  * had its chance. Only reads, so they may go out before it is known that they are needed.
  */
-export function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
-  return Promise.allSettled([
+export async function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
+  const top = listOrUndefined(files, path)
+  top.catch(() => undefined)
+  const [resolved, link, self, layout] = await Promise.allSettled([
     resolvePath(files, path),
-    listOrUndefined(files, path),
     files.readlink(`${path}/current`),
-    files.lstat(`${path}/.`)
+    files.lstat(`${path}/.`),
+    Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`))).then(
+      found =>
+        new Map(
+          [...LAYOUT_NAMES].flatMap((name, i) => {
+            const attrs = found[i]
+            return attrs ? [[name, attrs] as const] : []
+          })
+        )
+    )
   ])
+  return { resolved, link, self, layout, top }
 }
 
 export async function inspectOverSftp(
@@ -202,8 +224,7 @@ export async function inspectOverSftp(
       `${options.label}: the server's SFTP has no posix-rename@openssh.com, which the atomic switch of 'current' needs (OpenSSH has had it since 4.8).`
     )
   }
-  const [resolved, top, link, self] = await (options.firstReads ?? firstReads(files, options.path))
-  return inspected(files, options, resolved, top, link, self)
+  return inspected(files, options, await (options.firstReads ?? firstReads(files, options.path)))
 }
 
 /** Server data that fails validation: the error names the server. */
@@ -220,10 +241,7 @@ function checked<T>(options: SftpInspectOptions, read: () => T): T {
 async function inspected(
   files: RemoteFiles,
   options: SftpInspectOptions,
-  resolved: FirstReads[0],
-  top: FirstReads[1],
-  link: FirstReads[2],
-  self: FirstReads[3]
+  { resolved, link, self, layout: found, top: listing }: FirstReads
 ): Promise<SftpInspection> {
   const input = options.path
   if (resolved.status === 'rejected') {
@@ -237,15 +255,44 @@ async function inspected(
   const layout = layoutOf(D)
   const problem = systemDirectoryProblem(D)
   if (problem) refused(options, `system ${problem.replace(/'/g, '')}`)
+  // A layout there already (its metadata directory found by lstat, in a directory): the checks
+  // below need only the lstats, and the lock leaves without waiting for the listing, which
+  // follows (a listing takes a round trip more). Otherwise (a first deploy, or a path that is
+  // not a directory) the listing decides first, as before anything is written.
+  const layoutThere =
+    self.status === 'fulfilled' &&
+    self.value?.type === 'dir' &&
+    found.status === 'fulfilled' &&
+    found.value.get('.atomic-deploy') !== undefined
   let entries: DirEntry[] | undefined
-  if (top.status === 'rejected') {
-    const attrs = await files.lstat(D).catch(() => undefined)
-    if (attrs && attrs.type !== 'dir') refused(options, `notdir ${D} exists and is not a directory`)
-    const code = top.reason instanceof SftpError ? top.reason.code : undefined
-    if (code === SftpStatus.PERMISSION_DENIED) refused(options, `access cannot enter ${D}`)
-    throw top.reason
-  } else entries = top.value
-  const byName = new Map((entries ?? []).map(e => [e.name, e]))
+  const byName = new Map<string, DirEntry>()
+  if (layoutThere) {
+    for (const [name, attrs] of found.value) byName.set(name, { name, attrs })
+  } else {
+    const top = await listing.then(
+      value => ({ status: 'fulfilled' as const, value }),
+      (reason: unknown) => ({ status: 'rejected' as const, reason })
+    )
+    if (top.status === 'rejected') {
+      const attrs = await files.lstat(D).catch(() => undefined)
+      if (attrs && attrs.type !== 'dir')
+        refused(options, `notdir ${D} exists and is not a directory`)
+      const code = top.reason instanceof SftpError ? top.reason.code : undefined
+      if (code === SftpStatus.PERMISSION_DENIED) refused(options, `access cannot enter ${D}`)
+      throw top.reason
+    }
+    entries = top.value
+    for (const e of entries ?? []) byName.set(e.name, e)
+  }
+  // The deploy directory is there (listed, or found by lstat with a layout in it).
+  const exists = layoutThere || entries !== undefined
+  // The listing, when the lock did not wait for it: the owners' names (for messages), and the
+  // temporary links a cut switch left.
+  const listed = async (): Promise<DirEntry[]> => {
+    const all = (await listing) ?? []
+    for (const e of all) if (LAYOUT_NAMES.has(e.name)) byName.set(e.name, e)
+    return all
+  }
   if (entries && !byName.has('.atomic-deploy')) {
     // First deploy: only entries of our own layout may be there (a hand-made shared/ is welcome).
     const foreign = entries.filter(e => !LAYOUT_NAMES.has(e.name)).map(e => shown(e.name))
@@ -254,7 +301,7 @@ async function inspected(
   }
   // The deploy directory may belong to another user (root, say), but no user may write to it
   // but its owner: every entry could be swapped.
-  if (entries && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
+  if (exists && self.status === 'fulfilled' && self.value && self.value.mode & 0o002)
     refused(
       options,
       `layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
@@ -288,21 +335,18 @@ async function inspected(
     currentEntry && link.status === 'fulfilled'
       ? checked(options, () => liveReleaseOf(link.value, D))
       : undefined
-  const switchLinks = (entries ?? [])
-    .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
-    .map(e => e.name)
 
   const tooLarge = new Map<string, number>()
   // The lock's mkdir leaves with the reads of the state: sftp-server handles them in order, so
   // what is read is read under the lock (a lock held by another run makes them moot).
   const locking = options.lock
-    ? takeLock(files, options, layout, entries, byName, layoutProblem)
+    ? takeLock(files, options, layout, exists, byName, layoutProblem, listed)
     : Promise.resolve(undefined)
   locking.catch(() => undefined)
   // The starting point's manifest (and the drift check), read beside the rest: of the release
   // current pointed to a moment ago, which the readlink now, under the lock, confirms (or they
   // are read again).
-  const earlyRecords = entries
+  const earlyRecords = exists
     ? liveRecords(files, options, layout, byName, before, tooLarge)
     : Promise.resolve({})
   earlyRecords.catch(() => undefined)
@@ -314,13 +358,14 @@ async function inspected(
           throw error
         })
       : Promise.resolve(undefined),
-    entries ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
-    entries ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
-    entries ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined)
+    exists ? listOrUndefined(files, layout.releases) : Promise.resolve(undefined),
+    exists ? read('log', layout.log, SERVER_LIMITS.logBytes) : Promise.resolve(undefined),
+    exists ? listOrUndefined(files, layout.meta) : Promise.resolve(undefined),
+    exists ? listOrUndefined(files, layout.tmp) : Promise.resolve(undefined)
   ])
   state.catch(() => undefined)
   await locking
-  const [current, releaseList, log, metaList] = await state
+  const [current, releaseList, log, metaList, tmpList] = await state
   // The rest of the layout's directories, before anything is written into them.
   const metaByName = new Map((metaList ?? []).map(e => [e.name, e]))
   const metaTargets = await symlinkTargets(files, layout.meta, META_DIRS, metaByName)
@@ -343,9 +388,15 @@ async function inspected(
   const releaseDirs = releaseDirectories(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
-  const records = await (liveRelease === before
-    ? earlyRecords
-    : liveRecords(files, options, layout, byName, liveRelease, tooLarge))
+  const [records, top] = await Promise.all([
+    liveRelease === before
+      ? earlyRecords
+      : liveRecords(files, options, layout, byName, liveRelease, tooLarge),
+    entries ?? listed()
+  ])
+  const switchLinks = top
+    .filter(e => e.name.startsWith('.current.tmp-') && e.attrs.type === 'symlink')
+    .map(e => e.name)
   return {
     deployDir: D,
     ...(current !== undefined ? { current } : {}),
@@ -355,6 +406,8 @@ async function inspected(
     tooLarge,
     ...records,
     metaNames: (metaList ?? []).map(e => e.name),
+    // Only of a tmp/ that passed the checks above (a real directory of the deploy user's).
+    tmpNames: metaByName.get('tmp')?.attrs.type === 'dir' ? (tmpList ?? []).map(e => e.name) : [],
     switchLinks
   }
 }
@@ -362,7 +415,9 @@ async function inspected(
 export type RecordReader = (
   name: string,
   file: string,
-  limit: number
+  limit: number,
+  /** Opened at once, read only if this resolves true (RemoteFiles.readFile). */
+  when?: Promise<boolean>
 ) => Promise<Buffer | undefined>
 
 /** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
@@ -373,9 +428,9 @@ const DIGEST_BYTES = 128
  * the inspect script reports it (`toolarge <name> <bytes>`).
  */
 export function recordReader(files: RemoteFiles, tooLarge: Map<string, number>): RecordReader {
-  return async (name, file, limit) => {
+  return async (name, file, limit, when) => {
     try {
-      return await readRecord(files, file, limit)
+      return await readRecord(files, file, limit, undefined, when)
     } catch (error) {
       if (!(error instanceof TooLargeError)) throw error
       tooLarge.set(name, error.size)
@@ -423,16 +478,13 @@ async function liveRecords(
         ? { stem: layout.manifestStem(id), old: layout.manifest(id) }
         : undefined
   const digestRead = base ? read('digest', `${base.stem}.digest`, DIGEST_BYTES) : nothing
-  // The view as soon as the digests say it is needed, while the walk below still runs; a read
-  // that fails here is left to the plan, which reads again and names what failed.
+  // The view, opened beside the digest and read as soon as the digests say it is needed, while
+  // the walk below still runs; a read that fails here is left to the plan, which reads again
+  // and names what failed.
   const sourceDigest = options.sourceDigest
   const records =
     base && sourceDigest
-      ? digestRead
-          .then(async digest =>
-            readBaseRecords(files, { ...base, ...(digest ? { digest } : {}) }, await sourceDigest)
-          )
-          .catch(() => undefined)
+      ? readBaseRecords(files, base, sourceDigest, digestRead).catch(() => undefined)
       : nothing
   const [digest, links, pending, hooked, drift, baseRecords] = await Promise.all([
     digestRead,
@@ -441,7 +493,9 @@ async function liveRecords(
     // What before-switch changed in it (a shell deploy's record), whatever on-drift says, as
     // inspect.sh reads it.
     id !== undefined ? read('hooked', layout.hook(id), linksBytes) : nothing,
-    options.drift && id !== undefined ? driftCheck(files, layout, id, read) : nothing,
+    options.drift && id !== undefined
+      ? driftCheck(files, layout, id, read, options.sourceDirs)
+      : nothing,
     records
   ])
   return {
@@ -472,30 +526,51 @@ async function liveRecords(
 export async function readBaseRecords(
   files: RemoteFiles,
   base: SftpBase,
-  sourceDigest: string
+  sourceDigest: string | Promise<string>,
+  /**
+   * The digest record, still being read: the candidates are opened beside it, and read only
+   * once it says they are needed (base.digest otherwise).
+   */
+  digestRead?: Promise<Buffer | undefined>
 ): Promise<BaseRecords> {
-  const text = base.digest?.toString('latin1')
-  const have = text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
-  if (have !== undefined && have === sourceDigest) return { sourceDigest, same: true }
+  const verdict = Promise.all([digestRead ?? base.digest, sourceDigest]).then(
+    ([digest, source]) => {
+      const text = digest?.toString('latin1')
+      const have =
+        text !== undefined && /^[0-9a-f]{64}\n$/.test(text) ? text.slice(0, 64) : undefined
+      return { have, source, same: have !== undefined && have === source }
+    }
+  )
+  verdict.catch(() => undefined)
   const over = new Map<string, number>()
   const read = recordReader(files, over)
   const limit = SERVER_LIMITS.manifestBytes
-  const candidates = [
-    ...(have !== undefined
-      ? [
-          { name: 'view' as const, file: `${base.stem}.view.gz` },
-          { name: 'view-text' as const, file: `${base.stem}.view` }
-        ]
-      : []),
-    { name: 'manifest' as const, file: base.old }
+  const all = [
+    { name: 'view' as const, file: `${base.stem}.view.gz`, view: true },
+    { name: 'view-text' as const, file: `${base.stem}.view`, view: true },
+    { name: 'manifest' as const, file: base.old, view: false }
   ]
-  const found = await Promise.all(candidates.map(c => read(c.name, c.file, limit)))
+  // A view only beside a digest, as inspect.sh sends it; nothing when the digests match.
+  const wanted = (view: boolean): Promise<boolean> => {
+    const yes = verdict.then(v => !v.same && (!view || v.have !== undefined))
+    yes.catch(() => undefined)
+    return yes
+  }
+  const reads = all.map(c => {
+    const p = read(c.name, c.file, limit, wanted(c.view))
+    p.catch(() => undefined)
+    return p
+  })
+  const { have, source, same } = await verdict
+  if (same) return { sourceDigest: source, same: true }
+  const candidates = all.filter(c => have !== undefined || !c.view)
+  const found = await Promise.all(candidates.map(c => reads[all.indexOf(c)]))
   const i = candidates.findIndex((c, n) => found[n] !== undefined || over.has(c.name))
   const chosen = candidates[i]
-  if (!chosen) return { sourceDigest, same: false }
+  if (!chosen) return { sourceDigest: source, same: false }
   const data = found[i]
   return {
-    sourceDigest,
+    sourceDigest: source,
     same: false,
     chosen: data ? { name: chosen.name, data } : { name: chosen.name, size: over.get(chosen.name) }
   }
@@ -510,21 +585,41 @@ async function driftCheck(
   files: RemoteFiles,
   layout: Layout,
   id: string,
-  read: RecordReader
+  read: RecordReader,
+  sourceDirs?: Promise<string[]>
 ): Promise<{ drift: ListingDiff | 'unknown' }> {
+  const listingRead = read('listing', layout.listing(id), SERVER_LIMITS.listingBytes)
+  // The directories the release had, listed all at once (the walk confirms each one).
+  const recordedDirs = listingRead.then(listing =>
+    listing
+      ?.toString('utf8')
+      .split('\n')
+      .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
+      .filter((p): p is string => p !== undefined)
+  )
+  // The walk leaves with the reads of the records (it only reads), hinted with the source's
+  // directories, and with the recorded ones once they are read; it is stopped when the records
+  // say there is nothing to compare with.
+  const stop = new AbortController()
+  const walk = walkTree(files, layout.release(id), {
+    laterHints: [...(sourceDirs ? [sourceDirs] : []), recordedDirs],
+    signal: stop.signal
+  })
+  walk.catch(() => undefined)
   const [listing, ready, links] = await Promise.all([
-    read('listing', layout.listing(id), SERVER_LIMITS.listingBytes),
+    listingRead,
     files.lstat(layout.ready(id)),
     read('links', layout.links(id), SERVER_LIMITS.linksBytes)
-  ])
-  if (!listing || ready?.type !== 'file') return { drift: 'unknown' }
+  ]).catch((error: unknown) => {
+    stop.abort()
+    throw error
+  })
+  if (!listing || ready?.type !== 'file') {
+    stop.abort()
+    return { drift: 'unknown' }
+  }
   const recorded = listing.toString('utf8')
-  // The directories the release had, listed all at once (the walk confirms each one).
-  const hints = recorded
-    .split('\n')
-    .map(l => /^d (?:[0-7]+ )?\.\/(.*)$/.exec(l)?.[1])
-    .filter((p): p is string => p !== undefined)
-  const now = await walkTree(files, layout.release(id), { hints })
+  const now = await walk
   // A link list that is not ours is reported when the plan reads it (parseLinkList); here it
   // only names paths that are not the release's own, so none are taken as such.
   let linked: string[]
@@ -549,9 +644,11 @@ async function takeLock(
   files: RemoteFiles,
   options: SftpInspectOptions,
   layout: Layout,
-  entries: DirEntry[] | undefined,
+  exists: boolean,
   byName: Map<string, DirEntry>,
-  layoutProblem: (uid: number | undefined) => string | undefined
+  layoutProblem: (uid: number | undefined) => string | undefined,
+  /** The deploy directory's listing, which names the owners for a refusal's message. */
+  listed: () => Promise<unknown>
 ): Promise<void> {
   const D = layout.dir
   const held = async (): Promise<never> => {
@@ -566,7 +663,7 @@ async function takeLock(
     // The deploy directory and any missing parents, shallowest first, then the metadata
     // directory (private, as the shell scripts make it).
     const missing: string[] = []
-    if (!entries) {
+    if (!exists) {
       const ancestors: string[] = []
       for (let at = D; at !== '/' && at !== ''; at = path.posix.dirname(at)) ancestors.unshift(at)
       const found = await Promise.all(ancestors.map(a => files.lstat(a).catch(() => undefined)))
@@ -601,7 +698,14 @@ async function takeLock(
   }
   const uid = mine.status === 'fulfilled' ? mine.value?.uid : undefined
   if (uid !== undefined && uid >= 0) lockUid.set(options, uid)
-  const why = layoutProblem(uid)
+  let why = layoutProblem(uid)
+  // Refused: the listing names the owner, where the lstat gave only the number.
+  if (why !== undefined)
+    why =
+      (await listed().then(
+        () => layoutProblem(uid),
+        () => why
+      )) ?? why
   if (why !== undefined) {
     // Taken back, with whatever this run made for it: a refusal leaves the server as it was.
     await files.rmdir(layout.lock).catch(() => undefined)

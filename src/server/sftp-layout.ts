@@ -98,10 +98,12 @@ export async function readRecord(
   files: RemoteFiles,
   path: string,
   limit: number,
-  signal?: AbortSignal
+  signal?: AbortSignal,
+  /** Opened at once, read only if this resolves true (RemoteFiles.readFile). */
+  when?: Promise<boolean>
 ): Promise<Buffer | undefined> {
   try {
-    return await files.readFile(path, limit, signal)
+    return await files.readFile(path, limit, signal, when)
   } catch (error) {
     if (isMissing(error) || error instanceof NotRegularFileError) return undefined
     throw error

@@ -58,7 +58,7 @@ export interface SftpReleaseOptions {
   /** Incomplete releases of earlier runs, to remove first. */
   staleReleases: string[]
   /** Leftovers the inspect phase found. */
-  leftovers: { switchLinks: string[]; metaNames: string[] }
+  leftovers: { switchLinks: string[]; metaNames: string[]; tmpNames?: string[] }
   /** Releases no removal may touch: current's target, the release it replaced. */
   protectedReleases: string[]
   /**
@@ -73,6 +73,11 @@ export interface SftpReleaseOptions {
   onCreated: () => void
   /** Given the release log, opened for appending, for the phases after this one. */
   keepLog?: (appender: Appender) => void
+  /**
+   * Called as the release's last records leave, once it is verified: what the next phases read
+   * (the lock's owner record) goes out with them rather than a round trip later.
+   */
+  onVerified?: () => void
   signal?: AbortSignal
 }
 
@@ -210,22 +215,18 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
         await appender.append(Buffer.from(aborted.map(a => logLine('abort', a)).join('')), signal)
     })
   )
+  // tmp/ as the inspect found it (a real directory of the deploy user's, checked under the lock)
+  // is written into at once: every temporary name is new and opened exclusively, so what a cut
+  // run left there (listed at inspect, before this run wrote anything there) is in nobody's way,
+  // and is removed beside the build (removeLeftovers).
   const scratch = quiet(
-    (o.leftovers.metaNames.includes('tmp')
-      ? removeTree(files, L.tmp, { guard, signal })
-      : Promise.resolve(false)
-    ).then(() =>
-      makeDirectories(
-        files,
-        [
-          L.tmp,
-          ...[L.manifests, L.revisions].filter(
-            d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
-          )
-        ],
-        MODES.privateDir,
-        signal
-      )
+    makeDirectories(
+      files,
+      [L.tmp, L.manifests, L.revisions].filter(
+        d => !o.leftovers.metaNames.includes(d.slice(L.meta.length + 1))
+      ),
+      MODES.privateDir,
+      signal
     )
   )
   const write = (path: string, data: Buffer, mode: number): Promise<void> =>
@@ -339,6 +340,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       signal
     })
   }
+  o.onVerified?.()
   const recorded = Promise.all([
     listingFile.commit(Buffer.from(listing)),
     readyFile.commit(Buffer.alloc(0))
@@ -422,8 +424,8 @@ function bytesNeeded(o: SftpReleaseOptions, copier: Copier): number {
 
 /**
  * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
- * switch links, and copies a shell deploy started at lock time. Returns the ids of the releases
- * removed.
+ * switch links, copies a shell deploy started at lock time, and what cut runs left in tmp/.
+ * Returns the ids of the releases removed.
  */
 async function removeLeftovers(
   o: SftpReleaseOptions,
@@ -449,7 +451,11 @@ async function removeLeftovers(
     ),
     ...o.leftovers.metaNames
       .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
-      .map(name => removeTree(files, `${L.meta}/${name}`, { guard, signal }))
+      .map(name => removeTree(files, `${L.meta}/${name}`, { guard, signal })),
+    // What cut runs left in tmp/, by the names listed at inspect: never this run's own files.
+    ...(o.leftovers.tmpNames ?? []).map(name =>
+      removeTree(files, `${L.tmp}/${name}`, { guard, signal })
+    )
   ])
   return removed
 }

@@ -99,9 +99,16 @@ export interface RemoteFiles {
   list(dir: string, signal?: AbortSignal): Promise<DirEntry[]>
   /**
    * A whole regular file (TooLargeError past `maxBytes`, NotRegularFileError for a symlink or a
-   * special file: neither is read).
+   * special file: neither is read). With `when`, the file is opened at once and read only if
+   * `when` resolves true (false: closed unread, and the result is empty), so that a read that
+   * may be needed costs no round trip of its own once it is known to be.
    */
-  readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer>
+  readFile(
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal,
+    when?: Promise<boolean>
+  ): Promise<Buffer>
   /**
    * sha256 and size of a file's content, read back in order (for verify: full); TooLargeError
    * past `maxBytes`.

@@ -786,8 +786,13 @@ export class SftpEngine implements RemoteFiles {
     signal: AbortSignal | undefined,
     consume: (chunk: Buffer) => void,
     /** Refuse anything but a regular file: the lstat goes out beside the open. */
-    regular = false
+    regular = false,
+    /** Read only once this resolves true (false: closed unread). */
+    when?: Promise<boolean>
   ): Promise<number> {
+    // Awaited only once the file is open: a `when` that fails while the open is refused (or
+    // never answered) is no unhandled rejection.
+    when?.catch(() => undefined)
     return this.withHandleUntilClosed(signal, async () => {
       const kind = regular ? this.lstat(path, signal) : undefined
       kind?.catch(() => undefined)
@@ -798,6 +803,7 @@ export class SftpEngine implements RemoteFiles {
         // Opened through a symlink, or a special file: never read (see readFile).
         if (regular && attrs?.type !== 'file')
           throw new NotRegularFileError(path, attrs?.type ?? 'other')
+        if (when && !(await when)) return { value: 0, closed: close() }
         const chunk = this.limits.readChunk
         const read = (offset: number, length: number): Promise<Buffer> =>
           this.request<Buffer>(
@@ -849,9 +855,14 @@ export class SftpEngine implements RemoteFiles {
     })
   }
 
-  async readFile(path: string, maxBytes: number, signal?: AbortSignal): Promise<Buffer> {
+  async readFile(
+    path: string,
+    maxBytes: number,
+    signal?: AbortSignal,
+    when?: Promise<boolean>
+  ): Promise<Buffer> {
     const chunks: Buffer[] = []
-    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true)
+    await this.readChunks(path, maxBytes, signal, chunk => chunks.push(chunk), true, when)
     return Buffer.concat(chunks)
   }
 
@@ -951,16 +962,30 @@ export class SftpEngine implements RemoteFiles {
    */
   async copyFile(from: string, to: string, options: WriteOptions): Promise<void> {
     const { signal } = options
-    await this.withHandles(2, signal, async () => {
+    await this.acquireHandles(2, signal)
+    // The two slots are given back as soon as both closes are queued, not when they are
+    // answered: requests leave in the order they were queued and sftp-server handles them in
+    // that order (see the top of this file), so an open queued after the closes reaches the
+    // server after its handles are closed. A copy then holds its slots for one round trip, not
+    // two, and twice as many copies are under way within the server's handle limit.
+    let held = true
+    const giveBack = (): void => {
+      if (!held) return
+      held = false
+      this.releaseHandles(2)
+    }
+    try {
       const [input, output] = await Promise.allSettled([
         this.open(from, 'r', undefined, signal),
         this.open(to, 'wx', { mode: options.mode }, signal)
       ])
       if (input.status === 'rejected' || output.status === 'rejected') {
-        await Promise.all([
+        const closing = Promise.all([
           input.status === 'fulfilled' ? this.close(input.value, from).catch(() => 0) : 0,
           output.status === 'fulfilled' ? this.close(output.value, to).catch(() => 0) : 0
         ])
+        giveBack()
+        await closing
         throw input.status === 'rejected' ? input.reason : (output as PromiseRejectedResult).reason
       }
       // The mode only: file times are the server's own, as tar -m leaves them on a shell
@@ -968,7 +993,7 @@ export class SftpEngine implements RemoteFiles {
       const attrs: InputAttributes = { mode: options.mode }
       // One burst: the copy (a length of 0 copies to the end of the file, OpenSSH PROTOCOL,
       // copy-data), the explicit mode (unless the open gave it), both closes.
-      const results = await Promise.allSettled([
+      const burst = Promise.allSettled([
         this.request<void>(
           'copy',
           `${from} to ${to}`,
@@ -990,9 +1015,13 @@ export class SftpEngine implements RemoteFiles {
         this.close(output.value, to),
         this.close(input.value, from)
       ])
+      giveBack()
+      const results = await burst
       const failed = results.find(r => r.status === 'rejected')
       if (failed) throw (failed as PromiseRejectedResult).reason
-    })
+    } finally {
+      giveBack()
+    }
   }
 
   /**

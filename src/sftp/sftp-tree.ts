@@ -27,6 +27,8 @@ export async function walkTree(
   root: string,
   options: {
     hints?: Iterable<string>
+    /** More hints, listed ahead of need as each comes (while the walk is still under way). */
+    laterHints?: Promise<Iterable<string> | undefined>[]
     signal?: AbortSignal
     /** Entries this many levels below the root at most (1: the root's own entries). */
     maxDepth?: number
@@ -46,6 +48,26 @@ export async function walkTree(
   }
   listing('')
   for (const hint of options.hints ?? []) listing(hint)
+  let walking = true
+  for (const later of options.laterHints ?? [])
+    later.then(
+      hints => {
+        if (walking) for (const hint of hints ?? []) listing(hint)
+      },
+      () => undefined
+    )
+  try {
+    return await walkLevels(root, listing, options.maxDepth ?? Infinity)
+  } finally {
+    walking = false
+  }
+}
+
+async function walkLevels(
+  root: string,
+  listing: (relative: string) => Promise<DirEntry[]>,
+  maxDepth: number
+): Promise<TreeEntry[]> {
   const entries: TreeEntry[] = []
   let level = ['']
   for (let depth = 0; level.length > 0; depth++) {
@@ -60,8 +82,7 @@ export async function walkTree(
         entries.push({ path, attrs: child.attrs })
         if (entries.length > LISTING_LIMIT)
           throw new Error(`${root} holds more than ${LISTING_LIMIT} entries`)
-        if (child.attrs.type === 'dir' && depth + 1 < (options.maxDepth ?? Infinity))
-          next.push(path)
+        if (child.attrs.type === 'dir' && depth + 1 < maxDepth) next.push(path)
       }
     }
     level = next

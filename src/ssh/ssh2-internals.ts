@@ -532,7 +532,81 @@ export class ConnectionInternals {
     this.proto.channelData(outgoing.id, SFTP_INIT)
     outgoing.window -= SFTP_INIT.length
     raw._init = () => undefined
+    limitsBehindInit(sftp, this.proto, outgoing)
   }
+}
+
+/** The fields of ssh2's SFTP object that limitsBehindInit uses. */
+interface RawSftp {
+  _writeReqid?: unknown
+  _requests?: unknown
+}
+
+type LimitsCallback = (error: Error | undefined, limits?: unknown) => void
+
+/**
+ * limits@openssh.com (OpenSSH PROTOCOL, section 4.8), asked right behind INIT rather than once
+ * VERSION has come back: ssh2 asks for it only then, and emits 'ready' only on its answer, a
+ * round trip more on every SFTP start. ssh2's own request still goes out when VERSION lists the
+ * extension; the answer to this one, which sftp-server sends right behind VERSION, is handed to
+ * it, so ssh2 applies the limits and emits 'ready' a round trip earlier. The answer to ssh2's
+ * own request then finds no request of that id and is dropped (ssh2's EXTENDED_REPLY handler
+ * ignores an unknown id). A server that does not list the extension answers this request with
+ * an error that nothing waits for. Without the fields this relies on, nothing is sent and ssh2
+ * asks as before.
+ */
+function limitsBehindInit(
+  sftp: SFTPWrapper,
+  proto: ProtocolShape,
+  outgoing: NonNullable<RawChannel['outgoing']>
+): void {
+  const raw = sftp as unknown as RawSftp
+  const requests = raw._requests
+  if (typeof raw._writeReqid !== 'number' || typeof requests !== 'object' || requests === null)
+    return
+  const table = requests as Record<string, { extended?: string; cb?: LimitsCallback }>
+  const id = (raw._writeReqid + 1) % 2 ** 32
+  raw._writeReqid = id
+  const name = 'limits@openssh.com'
+  const packet = Buffer.alloc(4 + 1 + 4 + 4 + name.length)
+  packet.writeUInt32BE(packet.length - 4, 0)
+  packet[4] = 200 // SSH_FXP_EXTENDED
+  packet.writeUInt32BE(id, 5)
+  packet.writeUInt32BE(name.length, 9)
+  packet.write(name, 13, 'latin1')
+  let answer: [Error | undefined, unknown] | undefined
+  let waiting: LimitsCallback | undefined
+  const restore = (): void => {
+    if (raw._requests !== table) raw._requests = table
+  }
+  table[String(id)] = {
+    extended: name,
+    cb: (error, limits) => {
+      answer = [error, limits]
+      const cb = waiting
+      waiting = undefined
+      cb?.(error, limits)
+    }
+  }
+  // ssh2's own request for the limits, made on VERSION: its callback waits for this answer.
+  raw._requests = new Proxy(table, {
+    set(target, key, value: { extended?: string; cb?: LimitsCallback } | undefined) {
+      if (value?.extended === name && key !== String(id) && typeof value.cb === 'function') {
+        restore()
+        const cb = value.cb
+        if (answer) {
+          const [error, limits] = answer
+          queueMicrotask(() => cb(error, limits))
+        } else waiting = cb
+        return true
+      }
+      return Reflect.set(target, key, value)
+    }
+  })
+  sftp.once('ready', restore)
+  sftp.once('close', restore)
+  proto.channelData(outgoing.id, packet)
+  outgoing.window -= packet.length
 }
 
 /** What sftpFacts learns: the engine's facts, and whether they came from ssh2's internals. */

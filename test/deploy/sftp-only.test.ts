@@ -594,10 +594,21 @@ describe('faults during an SFTP-only deploy', () => {
     expect(post.log).toContain('released the lock left by the main step')
     expect(await exists(meta(f, 'lock'))).toBe(false)
 
+    // What a run cut while writing its records leaves in tmp/: the next deploy writes its own
+    // records there beside them, and removes them (by the names it listed, never its own).
+    await mkdir(meta(f, 'tmp', 'cut-dir'), { recursive: true })
+    await writeFile(meta(f, 'tmp', '.atomic-deploy-0123456789abcdef.tmp'), 'half a manifest')
+    await writeFile(meta(f, 'tmp', 'cut-dir', 'inner'), 'x')
+    await run('chown', ['-R', `${f.user.name}:`, meta(f, 'tmp')])
+    await chmod(meta(f, 'tmp'), 0o700)
     await writeTree(f.source, { 'index.php': 'v3' })
     await deploy(f, { 'release-id': 'three' })
     expect(await current(f)).toBe('releases/three')
     expect(await releases(f)).toEqual(['one', 'three'])
+    expect(await list(meta(f, 'tmp')).catch(() => [])).toEqual([])
+    expect(await list(meta(f, 'manifests'))).toEqual(
+      expect.arrayContaining(['three.m2', 'three.digest', 'three.view.gz', 'three.listing'])
+    )
     expect(await describeTree(release(f, 'three'))).toEqual(await describeTree(f.source))
     expect((await logEvents(f)).filter(e => e.endsWith(' two'))).toEqual(['start two', 'abort two'])
   }, 60_000)

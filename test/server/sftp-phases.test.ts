@@ -10,6 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guard.ts'
 import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
 import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
+import { readBaseRecords } from '../../src/server/sftp-inspect.ts'
 import { gunzipSync } from 'node:zlib'
 import { chmodSync, mkdirSync } from 'node:fs'
 import { compactManifest, manifestView } from '../../src/release/compact-manifest.ts'
@@ -317,5 +318,49 @@ describe('a release built over SFTP, verified with its directory modes', () => {
     expect(error).toBeInstanceOf(SftpVerifyFailure)
     expect((error as SftpVerifyFailure).unexpected).toEqual(['d 777 ./public/css'])
     expect((error as SftpVerifyFailure).missing).toEqual(['d ./public/css'])
+  })
+})
+
+describe("the starting point's manifest, read at an SFTP-only inspect", () => {
+  it('opens the view beside the digest, reads it only when the digests differ, and takes a view only beside a valid digest', async () => {
+    const root = await mkdtemp(path.join(os.tmpdir(), 'adt-base-'))
+    try {
+      const stem = path.join(root, 'r1')
+      const mine = 'a'.repeat(64)
+      const theirs = 'b'.repeat(64)
+      await writeFile(`${stem}.view.gz`, 'the view')
+      await writeFile(path.join(root, 'r1.json.gz'), 'an older manifest')
+      const local = new LocalFiles()
+      const read: string[] = []
+      const files = Object.assign(Object.create(local) as LocalFiles, {
+        readFile: async (p: string, max: number, signal?: AbortSignal, when?: Promise<boolean>) => {
+          const data = await local.readFile(p, max, signal, when)
+          if (data.length > 0) read.push(path.basename(p))
+          return data
+        }
+      })
+      const base = { stem, old: path.join(root, 'r1.json.gz') }
+      const digest = (d: string): Promise<Buffer> => Promise.resolve(Buffer.from(`${d}\n`))
+      // The same digest: nothing more is read.
+      expect(await readBaseRecords(files, base, mine, digest(mine))).toEqual({
+        sourceDigest: mine,
+        same: true
+      })
+      // (The reads it opened settle after it returns: given the time to.)
+      await new Promise(resolve => setTimeout(resolve, 100))
+      expect(read).toEqual([])
+      // Another digest: the view, the first found in order.
+      const other = await readBaseRecords(files, base, Promise.resolve(mine), digest(theirs))
+      expect(other.same).toBe(false)
+      expect(other.chosen?.name).toBe('view')
+      expect(other.chosen?.data?.toString()).toBe('the view')
+      // A digest that is not one: no view is taken, only the older manifest.
+      read.length = 0
+      const invalid = await readBaseRecords(files, base, mine, digest('not a digest'))
+      expect(invalid.chosen?.name).toBe('manifest')
+      expect(read).toEqual(['r1.json.gz'])
+    } finally {
+      await rm(root, { recursive: true, force: true })
+    }
   })
 })

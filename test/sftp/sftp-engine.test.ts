@@ -97,6 +97,15 @@ interface Observed {
   reads: number
   /** SETSTAT and FSETSTAT requests. */
   setstats: number
+  /**
+   * Handles open at the server as it handles each request in order (sftp-server's one loop):
+   * opens sent less closes sent, and the most there ever were.
+   */
+  atServer: number
+  maxAtServer: number
+  /** OPEN requests sent before the first CLOSE was answered. */
+  opensBeforeClosed: number
+  closesAnswered: number
 }
 
 /** ssh2's channel, with every request counted while it is in flight. */
@@ -111,7 +120,11 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
     unlinks: [],
     calls: 0,
     reads: 0,
-    setstats: 0
+    setstats: 0,
+    atServer: 0,
+    maxAtServer: 0,
+    opensBeforeClosed: 0,
+    closesAnswered: 0
   }
   const channel = new Proxy(sftp, {
     get(target, prop, receiver) {
@@ -125,6 +138,9 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
         seen.inFlight++
         seen.maxInFlight = Math.max(seen.maxInFlight, seen.inFlight)
         if (prop === 'open' || prop === 'opendir') {
+          seen.atServer++
+          seen.maxAtServer = Math.max(seen.maxAtServer, seen.atServer)
+          if (prop === 'open' && seen.closesAnswered === 0) seen.opensBeforeClosed++
           seen.open++
           seen.maxOpen = Math.max(seen.maxOpen, seen.open)
           if (prop === 'open' && args[1] === 'wx')
@@ -135,10 +151,17 @@ function observe(sftp: SftpChannel): { channel: SftpChannel; seen: Observed } {
         }
         if (prop === 'ext_openssh_rename') seen.renames.push([args[0] as string, args[1] as string])
         if (prop === 'unlink') seen.unlinks.push(args[0] as string)
+        if (prop === 'close') seen.atServer--
         return (value as (...a: unknown[]) => unknown).call(target, ...args, (...r: unknown[]) => {
           seen.inFlight--
-          if ((prop === 'open' || prop === 'opendir') && r[0]) seen.open--
-          if (prop === 'close') seen.open--
+          if ((prop === 'open' || prop === 'opendir') && r[0]) {
+            seen.open--
+            seen.atServer--
+          }
+          if (prop === 'close') {
+            seen.open--
+            seen.closesAnswered++
+          }
           callback(...r)
         })
       }
@@ -293,6 +316,65 @@ describe('the pipelined engine', () => {
     })
   })
 
+  it('copies with copy-data within its handle bound at the server, each copy holding its two handles for one round trip', async () => {
+    const remote = await remoteDir('many-copies')
+    const { uid, gid } = await stat(user.home)
+    const names = Array.from({ length: 40 }, (_, i) => `f${i}`)
+    const data = new Map(names.map(n => [n, randomBytes(1000 + names.indexOf(n))]))
+    for (const n of names) {
+      await writeFile(path.join(remote, n), data.get(n)!)
+      await chown(path.join(remote, n), uid, gid)
+    }
+    const handles = 8
+    const { engine: e, seen } = await engine({ handles })
+    await Promise.all(
+      names.map(n => e.copyFile(`${remote}/${n}`, `${remote}/c-${n}`, { mode: 0o640 }))
+    )
+    for (const n of names) {
+      expect(sha(await readFile(path.join(remote, `c-${n}`)))).toBe(sha(data.get(n)!))
+      expect((await stat(path.join(remote, `c-${n}`))).mode & 0o7777).toBe(0o640)
+    }
+    // Never more handles at the server than the bound, counted in the order sftp-server handles
+    // the requests (a close counts once it is sent)...
+    expect(seen.maxAtServer).toBeLessThanOrEqual(handles)
+    expect(seen.atServer).toBe(0)
+    // ...and the next copies' opens leave behind the closes, before these are answered: more
+    // opens than the bound went out before the first close was answered.
+    expect(seen.opensBeforeClosed).toBeGreaterThan(handles)
+  })
+
+  it('opens a record ahead of need and reads it only once told to; told not to, closes it unread', async () => {
+    const remote = await remoteDir('gated')
+    await writeFile(path.join(remote, 'rec'), 'recorded\n')
+    const { uid, gid } = await stat(user.home)
+    await chown(path.join(remote, 'rec'), uid, gid)
+    const { engine: e, seen } = await engine()
+    let go: (read: boolean) => void = () => undefined
+    const reading = e.readFile(
+      `${remote}/rec`,
+      1000,
+      undefined,
+      new Promise<boolean>(resolve => {
+        go = resolve
+      })
+    )
+    await sleep(3 * RTT)
+    // Opened (and its lstat taken), nothing read yet.
+    expect(seen.open).toBe(1)
+    expect(seen.reads).toBe(0)
+    const calls = seen.calls
+    go(true)
+    expect((await reading).toString()).toBe('recorded\n')
+    // No open of its own once told: the size, the read, the close.
+    expect(seen.calls - calls).toBe(3)
+    const skipped = await e.readFile(`${remote}/rec`, 1000, undefined, Promise.resolve(false))
+    expect(skipped.length).toBe(0)
+    expect(seen.reads).toBe(1)
+    // Both closed (the second unread): their closes answered, on a busy machine a while later.
+    for (let i = 0; i < 100 && seen.open > 0; i++) await sleep(RTT / 2)
+    expect(seen.open).toBe(0)
+  })
+
   it('removes a deep tree in a few round trips, and a symlink in it is removed, never followed', async () => {
     const remote = await remoteDir('tree')
     const outside = await remoteDir('outside')
@@ -309,11 +391,30 @@ describe('the pipelined engine', () => {
     await symlink('../..', path.join(remote, dirs[5]!, 'up'))
     const { uid, gid } = await stat(user.home)
     await run('chown', ['-R', '-h', `${uid}:${gid}`, remote])
-    const { engine: e } = await engine()
+    const { engine: e, seen } = await engine()
     // The listing sees links as links.
     const listed = await walkTree(e, remote, { hints: dirs })
     expect(listed.find(x => x.path === 'l0/escape')?.attrs.type).toBe('symlink')
     expect(listed.filter(x => x.attrs.type === 'dir').map(x => x.path)).toEqual(dirs)
+    // Hints that come while the walk is under way are listed ahead of need too (the same walk,
+    // in a few round trips, not two a level); one that comes after it ended lists nothing.
+    let late: (hints: string[]) => void = () => undefined
+    const walkStarted = Date.now()
+    const hinted = await walkTree(e, remote, {
+      laterHints: [
+        sleep(5).then(() => dirs),
+        new Promise<string[]>(resolve => {
+          late = resolve
+        })
+      ]
+    })
+    const walkTook = Date.now() - walkStarted
+    expect(hinted).toEqual(listed)
+    expect(walkTook).toBeLessThan(8 * RTT)
+    const calls = seen.calls
+    late(['l0/not-walked', 'elsewhere'])
+    await sleep(RTT)
+    expect(seen.calls).toBe(calls)
 
     const guarded: string[] = []
     const started = Date.now()

@@ -156,6 +156,19 @@ describe('public-key authentication', () => {
       expect(trace.findIndex(l => l.includes(`Sending CHANNEL_DATA (r:${s}, 9)`))).toBeLessThan(
         trace.findIndex(l => l.includes(`Inbound: CHANNEL_SUCCESS (r:${s})`))
       )
+      // So did the request for limits@openssh.com (31 bytes), whose answer, right behind
+      // VERSION, is the one ssh2 takes: the answer to ssh2's own request, made on VERSION, is
+      // dropped as unknown (nothing waits for it: a round trip saved), and the limits are the
+      // server's (sftp-server: its descriptor limit), not the engine's default of 64 handles.
+      const limitsAt = trace.findIndex(l => l.includes(`Sending CHANNEL_DATA (r:${s}, 31)`))
+      expect(limitsAt).toBeGreaterThan(-1)
+      expect(limitsAt).toBeLessThan(
+        trace.findIndex(l => l.includes(`Inbound: CHANNEL_SUCCESS (r:${s})`))
+      )
+      const replies = trace.filter(l => l.includes('Received EXTENDED_REPLY'))
+      expect(replies[0]).toMatch(/\(id:\d+, limits@openssh\.com\)/)
+      expect(replies[1]).toMatch(/\(id:\d+, \?\?\?\)/)
+      expect((files as unknown as { limits: { handles: number } }).limits.handles).not.toBe(64)
       const second = await host.run('printf second')
       expect(second.stdout.toString()).toBe('second')
       expect(afterAuth()).toBe(1)

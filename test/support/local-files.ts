@@ -122,10 +122,17 @@ export class LocalFiles implements RemoteFiles {
       )
     })
   }
-  async readFile(path: string, maxBytes: number): Promise<Buffer> {
+  async readFile(
+    path: string,
+    maxBytes: number,
+    _signal?: AbortSignal,
+    when?: Promise<boolean>
+  ): Promise<Buffer> {
+    when?.catch(() => undefined)
     const attrs = await this.lstat(path)
     if (attrs && attrs.type !== 'file') throw new NotRegularFileError(path, attrs.type)
     return attempt(path, async () => {
+      if (when && !(await when)) return Buffer.alloc(0)
       const data = await readFile(path)
       if (data.length > maxBytes) throw new TooLargeError(path, data.length, maxBytes)
       return data

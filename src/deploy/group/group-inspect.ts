@@ -47,6 +47,13 @@ export async function inspect(
 ): Promise<void> {
   const context = await run.deps.context
   const access = { shell: run.settings.shell, needsShell: needsShell(run) }
+  // The new release's directories, mostly the live one's: an SFTP-only drift check lists them
+  // ahead of need. (A failed scan fails the deploy where it is awaited, not here.)
+  const sourceDirs =
+    run.settings.mode === 'deploy'
+      ? run.deps.manifest.then(scan => scan.entries.filter(e => e.type === 'dir').map(e => e.path))
+      : undefined
+  sourceDirs?.catch(() => undefined)
   await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
     const failures = await run.phase(run.sessions, 'inspect', async s => {
       await s.inspect(
@@ -62,7 +69,8 @@ export async function inspect(
         // from by their digests: the server sends its manifest only when they differ.
         run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
           ? run.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
-          : undefined
+          : undefined,
+        sourceDirs
       )
       s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
       run.saveLocks()

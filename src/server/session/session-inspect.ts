@@ -67,10 +67,13 @@ export async function inspect(
    * The digest of the source's manifest, for the server to compare with the starting point's
    * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
    */
-  digest?: Promise<string>
+  digest?: Promise<string>,
+  /** The source's directories, for an SFTP-only drift check's walk (SftpInspectOptions). */
+  sourceDirs?: Promise<string[]>
 ): Promise<void> {
-  if (access.shell === 'none' || !s.host.exec)
-    return inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, 'shell is none', digest)
+  const overSftp = (why: string, early?: Promise<FirstReads | undefined>): Promise<void> =>
+    inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early, sourceDirs)
+  if (access.shell === 'none' || !s.host.exec) return overSftp('shell is none')
   // Whether the account runs commands is known only from the script's answer; the reads an
   // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
   // it runs none.
@@ -108,8 +111,7 @@ export async function inspect(
   } catch (error) {
     if (!(error instanceof ExecRefusedError)) throw error
     const why = 'the server refuses to run commands for this account'
-    if (await sftpOnlyPossible(s, why))
-      return inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early)
+    if (await sftpOnlyPossible(s, why)) return overSftp(why, early)
     throw new DeployRefusedError(
       `${s.label}: ${noShellMessage(s.server.user, why, s.capabilities?.sftp)}`
     )
@@ -122,8 +124,7 @@ export async function inspect(
       lastLines(`${result.stdout.toString('utf8')}\n${result.stderrTail}`),
       result.code
     )
-    if (await sftpOnlyPossible(s, why))
-      return inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early)
+    if (await sftpOnlyPossible(s, why)) return overSftp(why, early)
   }
   if (params.require && value(output, 'refused') === 'need-sftp') {
     // No tar: the files go over SFTP if it is there, which the script cannot know. It stopped
@@ -159,11 +160,12 @@ export async function inspect(
     )
   s.report.previousRelease = s.liveRelease
   const toolset = value(output, 'toolset')
-  // SFTP starts beside the script, and its start ends a round trip after the script's answer
-  // can (ssh2 reports it ready only once limits@openssh.com is answered, which it asks for after
-  // the server's VERSION). Where the files go by tar, nothing this phase decides depends on it:
-  // what it found is taken if it is in, and otherwise waited for by whatever chooses by it (the
-  // switch, through sftpSettling).
+  // SFTP starts beside the script, and its start can end after the script's answer (ssh2
+  // reports it ready only once limits@openssh.com is answered: asked for after the server's
+  // VERSION, or right behind INIT on the channel opened during authentication, see
+  // limitsBehindInit in ssh2-internals.ts). Where the files go by tar, nothing this phase
+  // decides depends on it: what it found is taken if it is in, and otherwise waited for by
+  // whatever chooses by it (the switch, through sftpSettling).
   const needed = deploy !== undefined && (deploy.transfer === 'sftp' || !s.tools.has('tar'))
   const probe = sftpProbe(s, needed)
   const found = needed ? await probe : await settledNow(probe)
@@ -276,7 +278,8 @@ async function inspectOverSftp(
   why: string,
   /** The source manifest's digest: a deploy, which plans against the starting point's. */
   digest?: Promise<string>,
-  early?: Promise<FirstReads | undefined>
+  early?: Promise<FirstReads | undefined>,
+  sourceDirs?: Promise<string[]>
 ): Promise<void> {
   s.access = 'sftp'
   const [needs] = access.needsShell
@@ -313,6 +316,7 @@ async function inspectOverSftp(
     drift,
     plans: digest !== undefined,
     ...(digest ? { sourceDigest: digest } : {}),
+    ...(sourceDirs ? { sourceDirs } : {}),
     onLocked: dir => {
       s.deployDir = dir
       if (lockOwner) s.lockToken = lockOwner.token
@@ -342,7 +346,11 @@ async function inspectOverSftp(
   s.driftChecked = drift
   if (state.drift !== undefined && state.drift !== 'unknown') s.drift = summarizeDiff(state.drift)
   s.hooked = state.hooked ? hookedDiff(state.hooked) : undefined
-  s.leftovers = { switchLinks: state.switchLinks, metaNames: state.metaNames }
+  s.leftovers = {
+    switchLinks: state.switchLinks,
+    metaNames: state.metaNames,
+    tmpNames: state.tmpNames
+  }
   s.report.previousRelease = s.liveRelease
 }
 

@@ -276,6 +276,11 @@ async function prepareOverSftp(
       keepLog: appender => {
         s.logFile = appender
       },
+      // Read while the release is recorded and the switch is made: finishing needs it before
+      // it removes the lock.
+      onVerified: () => {
+        s.lockOwnerRead = readLockOwner(files, s.deployDir).catch(() => undefined)
+      },
       signal: options.signal
     })
   } catch (error) {
@@ -283,8 +288,6 @@ async function prepareOverSftp(
       throw verifyError(s, id, error.unexpected, error.missing, error.differs)
     throw s.sftpFailure(error, `preparing release ${id}`)
   }
-  // Read while the switch is made: finishing needs it before it removes the lock.
-  s.lockOwnerRead = readLockOwner(files, s.deployDir).catch(() => undefined)
   s.report.filesUploaded = result.uploadedFiles
   s.report.bytesUploaded = result.uploadedBytes
   s.report.filesDeleted = plan.deleted.length

@@ -194,7 +194,7 @@ export class SessionState {
   /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
   access: 'shell' | 'sftp' = 'shell'
   /** What an SFTP-only inspect found left over by earlier runs. */
-  leftovers: { switchLinks: string[]; metaNames: string[] } = {
+  leftovers: { switchLinks: string[]; metaNames: string[]; tmpNames?: string[] } = {
     switchLinks: [],
     metaNames: []
   }
@@ -202,7 +202,7 @@ export class SessionState {
   releaseDirsHint: string[] = []
   /** The release log, held open for appending by an SFTP-only deploy from its prepare phase on. */
   logFile: Appender | undefined
-  /** The lock's owner record, read once the release is ready, for the finish phase. */
+  /** The lock's owner record, read as the verified release is recorded, for the finish phase. */
   lockOwnerRead: Promise<string | undefined> | undefined
   /** Records the server did not send, being past their limits: name -> size. */
   tooLarge = new Map<string, number>()
