@@ -58397,15 +58397,19 @@ async function lockOwner(files, layout) {
 /**
  * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
  * had its chance. Only reads, so they may go out before it is known that they are needed.
+ * `layoutNames`: whether the layout's names are found by lstat too (the lock then need not wait
+ * for the listing); without them, the listing decides, a round trip later.
  */
-async function firstReads(files, path) {
+async function firstReads(files, path, layoutNames = true) {
     const top = listOrUndefined(files, path);
     top.catch(() => undefined);
     const [resolved, link, self, layout] = await Promise.allSettled([
         resolvePath(files, path),
         files.readlink(`${path}/current`),
         files.lstat(`${path}/.`),
-        Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`))).then(found => new Map([...LAYOUT_NAMES].flatMap((name, i) => {
+        (layoutNames
+            ? Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`)))
+            : Promise.reject(new Error('the layout names were not read'))).then(found => new Map([...LAYOUT_NAMES].flatMap((name, i) => {
             const attrs = found[i];
             return attrs ? [[name, attrs]] : [];
         })))
@@ -58973,10 +58977,12 @@ sourceDirs) {
         return overSftp('shell is none');
     // Whether the account runs commands is known only from the script's answer; the reads an
     // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
-    // it runs none.
+    // it runs none. The layout's lstats (the lock a round trip earlier) only for a deploy: a
+    // rollback or an unlock on a server that runs commands, the usual case, does without their
+    // bytes (about 1 kB), and on an SFTP-only one waits for the listing instead.
     const early = s.host
         .files()
-        .then(files => firstReads(files, pathInput))
+        .then(files => firstReads(files, pathInput, deploy !== undefined))
         .catch(() => undefined);
     const params = {
         path: pathInput,

@@ -194,15 +194,24 @@ export interface FirstReads {
 /**
  * The first reads of an SFTP-only inspect, all at once: nothing is written before every refusal
  * had its chance. Only reads, so they may go out before it is known that they are needed.
+ * `layoutNames`: whether the layout's names are found by lstat too (the lock then need not wait
+ * for the listing); without them, the listing decides, a round trip later.
  */
-export async function firstReads(files: RemoteFiles, path: string): Promise<FirstReads> {
+export async function firstReads(
+  files: RemoteFiles,
+  path: string,
+  layoutNames = true
+): Promise<FirstReads> {
   const top = listOrUndefined(files, path)
   top.catch(() => undefined)
   const [resolved, link, self, layout] = await Promise.allSettled([
     resolvePath(files, path),
     files.readlink(`${path}/current`),
     files.lstat(`${path}/.`),
-    Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`))).then(
+    (layoutNames
+      ? Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`)))
+      : Promise.reject(new Error('the layout names were not read'))
+    ).then(
       found =>
         new Map(
           [...LAYOUT_NAMES].flatMap((name, i) => {

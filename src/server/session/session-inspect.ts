@@ -76,10 +76,12 @@ export async function inspect(
   if (access.shell === 'none' || !s.host.exec) return overSftp('shell is none')
   // Whether the account runs commands is known only from the script's answer; the reads an
   // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
-  // it runs none.
+  // it runs none. The layout's lstats (the lock a round trip earlier) only for a deploy: a
+  // rollback or an unlock on a server that runs commands, the usual case, does without their
+  // bytes (about 1 kB), and on an SFTP-only one waits for the listing instead.
   const early = s.host
     .files()
-    .then(files => firstReads(files, pathInput))
+    .then(files => firstReads(files, pathInput, deploy !== undefined))
     .catch(() => undefined)
   const params: InspectParams = {
     path: pathInput,
