@@ -56667,6 +56667,17 @@ function readAgainst(data, local) {
         const b = pathEnd(data, start, end);
         return !(a - prevStart === b - start && data.compare(data, start, b, prevStart, a) === 0);
     };
+    /** A line that is not the source's, parsed and checked; false when it is out of order. */
+    const takeParsed = (start, end) => {
+        if (!follows(start, end))
+            return false;
+        const entry = parseViewLine(data.toString('utf8', start, end), index);
+        out.push(entry);
+        parsed.push(entry);
+        if (entry.type === 'dir')
+            serverDirectories.add(entry.path);
+        return true;
+    };
     while (q < data.length) {
         if (i < n) {
             const agree = agreeing(text, starts[i], data, q);
@@ -56721,27 +56732,13 @@ function readAgainst(data, local) {
                 out.push(entries[i]);
                 matched[i] = 1;
             }
-            else {
-                if (!follows(q, end))
-                    return undefined;
-                const entry = parseViewLine(data.toString('utf8', q, end), index);
-                out.push(entry);
-                parsed.push(entry);
-                if (entry.type === 'dir')
-                    serverDirectories.add(entry.path);
-            }
+            else if (!takeParsed(q, end))
+                return undefined;
             if (samePath || order === 0)
                 i++;
         }
-        else {
-            if (!follows(q, end))
-                return undefined;
-            const entry = parseViewLine(data.toString('utf8', q, end), index);
-            out.push(entry);
-            parsed.push(entry);
-            if (entry.type === 'dir')
-                serverDirectories.add(entry.path);
-        }
+        else if (!takeParsed(q, end))
+            return undefined;
         prevStart = q;
         prevEnd = end;
         index++;
