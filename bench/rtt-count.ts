@@ -78,4 +78,7 @@ if (import.meta.main) {
   } finally {
     await env.close()
   }
+  // Cleaned up and printed: the run ends here rather than when the event loop drains (see the
+  // end of run.ts).
+  process.exit()
 }
