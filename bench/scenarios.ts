@@ -225,27 +225,27 @@ export async function prepareSeeds(
     await liveRelease(main, 'seeds/webapp-v1'),
     webapp.v1
   )
-  for (const account of env.accounts.slice(1)) {
-    const to = remote(account, 'seeds/webapp-v1')
+  /**
+   * `seed` of the main account copied to `account`, as its own. `sftpOnly`: less the spare copy
+   * the shell deploy left for its next deploy (.atomic-deploy/base.*, see lib/finish.sh): an
+   * SFTP-only deploy makes none, so an SFTP-only account never has one, and one found there is
+   * removed as a leftover (over SFTP, a request per file), which the scenarios would otherwise
+   * time on every run.
+   */
+  const copySeed = async (account: Account, seedName: string, sftpOnly = false): Promise<void> => {
+    const to = remote(account, seedName)
     await rm(to, { recursive: true, force: true })
-    await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1'), to])
+    await mustExec('seed copy', 'cp', ['-a', remote(main, seedName), to])
     await mustExec('seed copy', 'chown', ['-R', `${account.user.name}:`, to])
-  }
-  // The SFTP-only account starts from the same v1 (deployed by the shell path: the same layout).
-  if (env.sftpOnly) {
-    const to = remote(env.sftpOnly, 'seeds/webapp-v1')
-    await rm(to, { recursive: true, force: true })
-    await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1'), to])
-    await mustExec('seed copy', 'chown', ['-R', `${env.sftpOnly.user.name}:`, to])
-    // Less the spare copy the shell deploy left for its next deploy (.atomic-deploy/base.*, see
-    // lib/finish.sh): an SFTP-only deploy makes none, so an SFTP-only account never has one, and
-    // one found there is removed as a leftover (over SFTP, a request per file), which the
-    // scenarios would otherwise time on every run.
+    if (!sftpOnly) return
     for (const name of await readdir(path.join(to, '.atomic-deploy'))) {
       if (/^base\./.test(name))
         await rm(path.join(to, '.atomic-deploy', name), { recursive: true, force: true })
     }
   }
+  for (const account of env.accounts.slice(1)) await copySeed(account, 'seeds/webapp-v1')
+  // The SFTP-only account starts from the same v1 (deployed by the shell path: the same layout).
+  if (env.sftpOnly) await copySeed(env.sftpOnly, 'seeds/webapp-v1', true)
   // The BENCH_COMPARE build's own v1 for the SFTP-only account, made by that build: the
   // records a build reads are the ones it writes.
   if (COMPARE_ACTION && env.sftpOnly) {
@@ -256,14 +256,7 @@ export async function prepareSeeds(
       })
     )
     await spareSettled(main, 'seeds/webapp-v1-cmp')
-    const to = remote(env.sftpOnly, 'seeds/webapp-v1-cmp')
-    await rm(to, { recursive: true, force: true })
-    await mustExec('seed copy', 'cp', ['-a', remote(main, 'seeds/webapp-v1-cmp'), to])
-    await mustExec('seed copy', 'chown', ['-R', `${env.sftpOnly.user.name}:`, to])
-    for (const name of await readdir(path.join(to, '.atomic-deploy'))) {
-      if (/^base\./.test(name))
-        await rm(path.join(to, '.atomic-deploy', name), { recursive: true, force: true })
-    }
+    await copySeed(env.sftpOnly, 'seeds/webapp-v1-cmp', true)
   }
   // v2 live on top of v1: the state a no-change deploy starts from.
   await seed('incremental deploy', [main], 'seeds/webapp-v2', async () => {
