@@ -56813,6 +56813,8 @@ class UploadProgress {
     }
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
+var sftp_engine = __nccwpck_require__(785);
 ;// CONCATENATED MODULE: ./build/bundle/js/sftp/sftp-batch.js
 /**
  * Many SFTP operations at once. The engine bounds what is in flight (requests, bytes, handles);
@@ -56820,12 +56822,13 @@ class UploadProgress {
  * failure.
  */
 
+
 /**
  * Operations a batch keeps started at once; the engine queues what its bounds hold back. As many
- * as the engine lets leave at once (EngineLimits.requests): a waiting operation costs a promise,
- * and a smaller batch splits a base of a few thousand hard links into two round trips.
+ * as the engine lets leave at once: a waiting operation costs a promise, and a smaller batch
+ * splits a base of a few thousand hard links into two round trips.
  */
-const BATCH_CONCURRENCY = 8192;
+const BATCH_CONCURRENCY = sftp_engine/* MAX_REQUESTS */.aA;
 /**
  * Run `work` over every item, with at most `concurrency` started and unfinished. The first
  * failure aborts the signal `work` receives, so operations still queued are never sent, and
@@ -58163,8 +58166,6 @@ function notUnderLinks(paths, entries) {
     });
 }
 
-// EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-engine.js
-var sftp_engine = __nccwpck_require__(785);
 // EXTERNAL MODULE: ./build/bundle/js/sftp/sftp-tree.js
 var sftp_tree = __nccwpck_require__(8547);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/sftp-listing.js
@@ -68869,6 +68870,7 @@ const Outputs = {
 /* harmony export */   CB: () => (/* binding */ SftpEngine),
 /* harmony export */   G3: () => (/* binding */ SftpError),
 /* harmony export */   YQ: () => (/* binding */ SftpStatus),
+/* harmony export */   aA: () => (/* binding */ MAX_REQUESTS),
 /* harmony export */   b2: () => (/* binding */ isMissing),
 /* harmony export */   iZ: () => (/* binding */ NotRegularFileError),
 /* harmony export */   qB: () => (/* binding */ TooLargeError),
@@ -68951,16 +68953,18 @@ class NotRegularFileError extends Error {
 /** Names in one directory listing, and entries in one walk, accepted from a server. */
 const LISTING_LIMIT = 1_000_000;
 /** Bounds from what the server said, never more than is useful or than memory should hold. */
+/** Requests the engine lets be in flight at once on one session (EngineLimits.requests). */
+const MAX_REQUESTS = 8192;
 function limitsFor(facts) {
     // What the server allows, less a few (OpenSSH's sftp-server announces its descriptor limit
     // less the five it uses itself), and no more than a few thousand. A server-side copy holds
-    // two handles for two round trips: on a host with the usual limit of 1,024 descriptors, about
-    // 500 copies are under way at once.
+    // two handles for one round trip (its slots are given back once its closes are queued): on a
+    // host with the usual limit of 1,024 descriptors, about 500 copies are under way at once.
     const handles = facts.maxOpenHandles === undefined
         ? 64
         : Math.max(4, Math.min(4096, Math.floor(facts.maxOpenHandles) - 16));
     return {
-        requests: 8192,
+        requests: MAX_REQUESTS,
         // OpenSSH grants a session channel 2 MB; bytes beyond the window wait in ssh2's memory.
         bytes: Math.min(Math.max(facts.windowBytes ?? 2 * 1024 * 1024, 256 * 1024), 8 * 1024 * 1024),
         handles,

@@ -4,13 +4,14 @@
  * failure.
  */
 import { AbortedError } from '../errors.js'
+import { MAX_REQUESTS } from './sftp-engine.js'
 
 /**
  * Operations a batch keeps started at once; the engine queues what its bounds hold back. As many
- * as the engine lets leave at once (EngineLimits.requests): a waiting operation costs a promise,
- * and a smaller batch splits a base of a few thousand hard links into two round trips.
+ * as the engine lets leave at once: a waiting operation costs a promise, and a smaller batch
+ * splits a base of a few thousand hard links into two round trips.
  */
-export const BATCH_CONCURRENCY = 8192
+export const BATCH_CONCURRENCY = MAX_REQUESTS
 
 /**
  * Run `work` over every item, with at most `concurrency` started and unfinished. The first

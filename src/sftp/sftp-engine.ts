@@ -157,17 +157,20 @@ export interface IdleBound {
 export const LISTING_LIMIT = 1_000_000
 
 /** Bounds from what the server said, never more than is useful or than memory should hold. */
+/** Requests the engine lets be in flight at once on one session (EngineLimits.requests). */
+export const MAX_REQUESTS = 8192
+
 export function limitsFor(facts: SftpFacts): EngineLimits {
   // What the server allows, less a few (OpenSSH's sftp-server announces its descriptor limit
   // less the five it uses itself), and no more than a few thousand. A server-side copy holds
-  // two handles for two round trips: on a host with the usual limit of 1,024 descriptors, about
-  // 500 copies are under way at once.
+  // two handles for one round trip (its slots are given back once its closes are queued): on a
+  // host with the usual limit of 1,024 descriptors, about 500 copies are under way at once.
   const handles =
     facts.maxOpenHandles === undefined
       ? 64
       : Math.max(4, Math.min(4096, Math.floor(facts.maxOpenHandles) - 16))
   return {
-    requests: 8192,
+    requests: MAX_REQUESTS,
     // OpenSSH grants a session channel 2 MB; bytes beyond the window wait in ssh2's memory.
     bytes: Math.min(Math.max(facts.windowBytes ?? 2 * 1024 * 1024, 256 * 1024), 8 * 1024 * 1024),
     handles,
