@@ -10,7 +10,7 @@ import { afterEach, describe, expect, it } from 'vitest'
 import { removalGuard, RemovalRefusedError } from '../../src/server/removal-guard.ts'
 import { abortOverSftp, finishOverSftp } from '../../src/server/sftp-finish.ts'
 import { prepareOverSftp, SftpVerifyFailure } from '../../src/server/sftp-release.ts'
-import { readBaseRecords } from '../../src/server/sftp-inspect.ts'
+import { firstReads, readBaseRecords } from '../../src/server/sftp-inspect.ts'
 import { gunzipSync } from 'node:zlib'
 import { chmodSync, mkdirSync } from 'node:fs'
 import { compactManifest, manifestView } from '../../src/release/compact-manifest.ts'
@@ -362,5 +362,41 @@ describe("the starting point's manifest, read at an SFTP-only inspect", () => {
     } finally {
       await rm(root, { recursive: true, force: true })
     }
+  })
+})
+
+describe('the first reads of an SFTP-only inspect', () => {
+  const dirs: string[] = []
+  afterEach(async () => {
+    for (const d of dirs.splice(0)) await rm(d, { recursive: true, force: true })
+  })
+
+  /** LocalFiles that records every path it is asked to lstat. */
+  class CountingFiles extends LocalFiles {
+    readonly stats: string[] = []
+    override async lstat(p: string): ReturnType<LocalFiles['lstat']> {
+      this.stats.push(p)
+      return super.lstat(p)
+    }
+  }
+
+  it("finds the layout's names by lstat for a deploy, and sends no such lstat when told not to (a rollback)", async () => {
+    const D = await mkdtemp(path.join(os.tmpdir(), 'adt-first-reads-'))
+    dirs.push(D)
+    await mkdir(path.join(D, '.atomic-deploy'))
+    await mkdir(path.join(D, 'releases'))
+    const deploy = new CountingFiles()
+    const forDeploy = await firstReads(deploy, D)
+    expect(forDeploy.layout.status).toBe('fulfilled')
+    if (forDeploy.layout.status === 'fulfilled')
+      expect([...forDeploy.layout.value.keys()].sort()).toEqual(['.atomic-deploy', 'releases'])
+    expect(deploy.stats).toContain(`${D}/.atomic-deploy`)
+
+    const rollback = new CountingFiles()
+    const forRollback = await firstReads(rollback, D, false)
+    expect(forRollback.layout.status).toBe('rejected')
+    expect(rollback.stats).toEqual([`${D}/.`])
+    // The listing it falls back on is read all the same.
+    expect((await forRollback.top)?.map(e => e.name).sort()).toEqual(['.atomic-deploy', 'releases'])
   })
 })
