@@ -156,6 +156,57 @@ describe('generate-server-scripts', () => {
     )
   })
 
+  it('leaves out the functions a script never calls, and keeps those named anywhere in what it runs', async () => {
+    const r = generate({
+      'lib/tools.sh': [
+        'say() { printf "%s\\n" "$*"; }',
+        'unused_one() {',
+        '  helper_of_unused',
+        '}',
+        'helper_of_unused() { say never; }',
+        'in_trap() { say trapped; }',
+        'as_argument() {',
+        '  say argument',
+        '}',
+        'wrap() {',
+        '  "$@"',
+        '}'
+      ].join('\n'),
+      'run.sh': ['. ./lib/tools.sh', "trap 'in_trap' TERM", 'wrap as_argument'].join('\n')
+    })
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    const module = (await import(r.out)) as { RUN_SH: ServerScript<unknown> }
+    expect(module.RUN_SH.text).toBe(
+      [
+        'say() { printf "%s\\n" "$*"; }',
+        'in_trap() { say trapped; }',
+        'as_argument() {',
+        '  say argument',
+        '}',
+        'wrap() {',
+        '  "$@"',
+        '}',
+        "trap 'in_trap' TERM",
+        'wrap as_argument',
+        ''
+      ].join('\n')
+    )
+  })
+
+  it('refuses a function whose body has a line at the margin, or no closing line', () => {
+    const r = generate({
+      'a.sh': 'odd() {\necho at the margin\n}\nodd\n',
+      'b.sh': 'open() {\n  echo never closed\nopen\n'
+    })
+    expect(r.status).toBe(1)
+    expect(r.module).toBe('')
+    expect(r.stderr).toMatch(
+      /a\.sh: function 'odd': a line inside it starts at the margin: echo at the margin/
+    )
+    expect(r.stderr).toMatch(/b\.sh: function 'open' has no closing '\}' line/)
+  })
+
   it('refuses, naming file and problem: an undeclared variable, an unused or assigned or reserved parameter, an unknown kind, a here-document', () => {
     const r = generate({
       'a.sh': 'echo "$NOT_DECLARED"\n',
