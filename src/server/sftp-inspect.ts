@@ -180,14 +180,15 @@ async function lockOwner(files: RemoteFiles, layout: Layout): Promise<string | u
 /**
  * What the deploy path is: its resolved form, where `current` points, the directory's own
  * attributes (`path/.`: lstat of the directory a symlinked path resolves to), the lstat of each
- * name of the layout in it, and its listing, which may still be under way (a listing takes a
- * round trip more than the rest: the layout found by the lstats, the lock need not wait for it).
+ * name of the layout in it (undefined when they were not asked for), and its listing, which may
+ * still be under way (a listing takes a round trip more than the rest: the layout found by the
+ * lstats, the lock need not wait for it).
  */
 export interface FirstReads {
   resolved: PromiseSettledResult<string>
   link: PromiseSettledResult<string>
   self: PromiseSettledResult<FileAttributes | undefined>
-  layout: PromiseSettledResult<Map<string, FileAttributes>>
+  layout?: PromiseSettledResult<Map<string, FileAttributes>>
   top: Promise<DirEntry[] | undefined>
 }
 
@@ -204,24 +205,25 @@ export async function firstReads(
 ): Promise<FirstReads> {
   const top = listOrUndefined(files, path)
   top.catch(() => undefined)
-  const [resolved, link, self, layout] = await Promise.allSettled([
+  const names = layoutNames
+    ? Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`))).then(
+        found =>
+          new Map(
+            [...LAYOUT_NAMES].flatMap((name, i) => {
+              const attrs = found[i]
+              return attrs ? [[name, attrs] as const] : []
+            })
+          )
+      )
+    : undefined
+  // Settled beside the others (never an unhandled rejection while they are awaited).
+  const layout = names ? Promise.allSettled([names]).then(([settled]) => settled) : undefined
+  const [resolved, link, self] = await Promise.allSettled([
     resolvePath(files, path),
     files.readlink(`${path}/current`),
-    files.lstat(`${path}/.`),
-    (layoutNames
-      ? Promise.all([...LAYOUT_NAMES].map(name => files.lstat(`${path}/${name}`)))
-      : Promise.reject(new Error('the layout names were not read'))
-    ).then(
-      found =>
-        new Map(
-          [...LAYOUT_NAMES].flatMap((name, i) => {
-            const attrs = found[i]
-            return attrs ? [[name, attrs] as const] : []
-          })
-        )
-    )
+    files.lstat(`${path}/.`)
   ])
-  return { resolved, link, self, layout, top }
+  return { resolved, link, self, ...(layout ? { layout: await layout } : {}), top }
 }
 
 export async function inspectOverSftp(
@@ -271,7 +273,7 @@ async function inspected(
   const layoutThere =
     self.status === 'fulfilled' &&
     self.value?.type === 'dir' &&
-    found.status === 'fulfilled' &&
+    found?.status === 'fulfilled' &&
     found.value.get('.atomic-deploy') !== undefined
   let entries: DirEntry[] | undefined
   const byName = new Map<string, DirEntry>()

@@ -56,22 +56,26 @@ export async function inspect(
   sourceDirs?.catch(() => undefined)
   await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
     const failures = await run.phase(run.sessions, 'inspect', async s => {
-      await s.inspect(
-        run.settings.path,
-        lock ? lockOwner(run, context) : undefined,
-        run.settings.reuse,
+      await s.inspect({
+        path: run.settings.path,
+        ...(lock ? { lockOwner: lockOwner(run, context) } : {}),
+        reuse: run.settings.reuse,
         // A deploy starts copying the live release as soon as it holds the lock.
-        lock && prefetch ? { copyMethod: run.settings.copyMethod } : undefined,
-        run.settings.mode === 'deploy' ? { transfer: run.settings.transfer } : undefined,
-        drift && run.settings.onDrift !== 'ignore',
+        ...(lock && prefetch ? { prefetch: { copyMethod: run.settings.copyMethod } } : {}),
+        ...(run.settings.mode === 'deploy' ? { deploy: { transfer: run.settings.transfer } } : {}),
+        drift: drift && run.settings.onDrift !== 'ignore',
         access,
         // A deploy (or its dry run) compares the source's manifest with the one it starts
         // from by their digests: the server sends its manifest only when they differ.
-        run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
-          ? run.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
-          : undefined,
-        sourceDirs
-      )
+        ...(run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
+          ? {
+              digest: run.deps.manifest
+                .then(scan => sourceManifest(scan.entries))
+                .then(m => m.digest)
+            }
+          : {}),
+        ...(sourceDirs ? { sourceDirs } : {})
+      })
       s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
       run.saveLocks()
     })

@@ -48,31 +48,38 @@ import {
 import type { CopyMethod, Reuse, Transfer } from '../../settings.js'
 import type { AccessOptions, SessionState } from './session-state.js'
 
-/**
- * Resolve the deploy path, refuse what must be refused, take the lock (unless `lock` is false),
- * and learn the server's state and what it offers. Nothing is created when anything is refused:
- * what a deploy needs from the server is checked before the first write.
- */
-export async function inspect(
-  s: SessionState,
-  pathInput: string,
-  lockOwner: { token: string; json: string } | undefined,
-  reuse: Reuse,
-  prefetch?: { copyMethod: CopyMethod },
+/** What the inspect phase is asked to do on one server (see inspect). */
+export interface InspectOptions {
+  /** The `path` input (absolute, or relative to the login directory). */
+  path: string
+  /** Take the lock with this owner record; absent, a read-only look (a dry run). */
+  lockOwner?: { token: string; json: string }
+  reuse: Reuse
+  /** Start copying the live release for the new one as soon as the lock is held. */
+  prefetch?: { copyMethod: CopyMethod }
   /** For a deploy: how files will be sent, to refuse here what cannot complete. */
-  deploy?: { transfer: Transfer },
-  drift = false,
-  access: AccessOptions = { shell: 'auto', needsShell: [] },
+  deploy?: { transfer: Transfer }
+  /** Name what changed in the live release since its deploy. */
+  drift: boolean
+  access: AccessOptions
   /**
    * The digest of the source's manifest, for the server to compare with the starting point's
    * (a deploy or a dry run that starts from something): sent on the script's stdin once known.
    */
-  digest?: Promise<string>,
+  digest?: Promise<string>
   /** The source's directories, for an SFTP-only drift check's walk (SftpInspectOptions). */
   sourceDirs?: Promise<string[]>
-): Promise<void> {
+}
+
+/**
+ * Resolve the deploy path, refuse what must be refused, take the lock (when given an owner for
+ * it), and learn the server's state and what it offers. Nothing is created when anything is
+ * refused: what a deploy needs from the server is checked before the first write.
+ */
+export async function inspect(s: SessionState, options: InspectOptions): Promise<void> {
+  const { path: pathInput, lockOwner, reuse, prefetch, deploy, drift, access, digest } = options
   const overSftp = (why: string, early?: Promise<FirstReads | undefined>): Promise<void> =>
-    inspectOverSftp(s, pathInput, lockOwner, reuse, access, drift, why, digest, early, sourceDirs)
+    inspectOverSftp(s, options, why, early)
   if (access.shell === 'none' || !s.host.exec) return overSftp('shell is none')
   // Whether the account runs commands is known only from the script's answer; the reads an
   // SFTP-only inspect starts with go out beside it (they only read), a round trip saved when
@@ -272,17 +279,12 @@ async function checkInspected(
  */
 async function inspectOverSftp(
   s: SessionState,
-  pathInput: string,
-  lockOwner: { token: string; json: string } | undefined,
-  reuse: Reuse,
-  access: AccessOptions,
-  drift: boolean,
+  options: InspectOptions,
   why: string,
-  /** The source manifest's digest: a deploy, which plans against the starting point's. */
-  digest?: Promise<string>,
-  early?: Promise<FirstReads | undefined>,
-  sourceDirs?: Promise<string[]>
+  /** The reads started beside the inspect script, when there was one. */
+  early?: Promise<FirstReads | undefined>
 ): Promise<void> {
+  const { path: pathInput, lockOwner, reuse, access, drift, digest, sourceDirs } = options
   s.access = 'sftp'
   const [needs] = access.needsShell
   if (needs !== undefined) {
