@@ -167,6 +167,18 @@ function fresh(label: string): string {
 }
 
 /** Every path under `dir` (not following links), relative. */
+/**
+ * The releases a finish pruned, once their trees are gone: each is renamed aside at once and
+ * removed in the background (finish_run), which ends by itself in a moment. Bounded: 5 s.
+ */
+function prunedTrees(D: string): string[] {
+  const aside = (): string[] =>
+    readdirSync(join(D, 'releases')).filter(name => name.startsWith('.pruning.'))
+  const pause = new Int32Array(new SharedArrayBuffer(4))
+  for (let i = 0; i < 250 && aside().length > 0; i++) Atomics.wait(pause, 0, 0, 20)
+  return aside()
+}
+
 function walk(dir: string, prefix = ''): string[] {
   const out: string[] = []
   for (const name of readdirSync(dir)) {
@@ -745,6 +757,12 @@ describe.each(shells)('$name', shell => {
       expect(r.stderr).toBe('')
       expect(r.status).toBe(0)
       expect(r.lines).toEqual(['pruned old1', 'pruned old2', 'unlocked', 'finished'])
+      // Gone from releases/ at once: renamed aside, then removed in the background.
+      expect(readdirSync(join(D, 'releases')).filter(n => !n.startsWith('.'))).toEqual([
+        'live',
+        'new'
+      ])
+      expect(prunedTrees(D)).toEqual([])
       expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new'])
       expect(readdirSync(join(D, '.atomic-deploy/manifests')).sort()).toEqual([
         'live.json.gz',
@@ -817,6 +835,7 @@ describe.each(shells)('$name', shell => {
         parent
       )
       expect(r.status).toBe(0)
+      expect(prunedTrees(D)).toEqual([])
       expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new', 'old2'])
       expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
       expect(injected(parent)).toBe(false)
@@ -851,6 +870,7 @@ describe.each(shells)('$name', shell => {
         'unlocked',
         'finished'
       ])
+      expect(prunedTrees(D)).toEqual([])
       expect(readdirSync(join(D, 'releases')).sort()).toEqual(['live', 'new', 'old2'])
       expect(readdirSync(join(D, '.atomic-deploy/manifests')).sort()).toContain('live.json.gz')
     })
@@ -1298,6 +1318,8 @@ describe.each(shells)('$name', shell => {
       'starts from the live release (%s), removes planned paths with hostile names and the old shared links',
       copyMethod => {
         const D = liveLayout()
+        // A prune whose removal in the background was cut: a leftover, removed with the others.
+        build(D, { 'releases/.pruning.r0.4242/deep/file': 'pruned' })
         const before = snapshot(join(D, 'releases/r1'))
         const r = run(
           shell,
@@ -1323,6 +1345,7 @@ describe.each(shells)('$name', shell => {
           statSync(join(D, 'releases/r2/keep.txt')).ino
         expect(same).toBe(copyMethod === 'hardlink')
         expect(existsSync(join(D, 'releases/crashed'))).toBe(false)
+        expect(existsSync(join(D, 'releases/.pruning.r0.4242'))).toBe(false)
         const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).map(
           e => `${e.event} ${e.id}`
         )
@@ -1871,6 +1894,7 @@ describe.each(shells)('$name', shell => {
         'finished'
       ])
       expect(readlinkSync(join(D, 'current'))).toBe('releases/r2')
+      expect(prunedTrees(D)).toEqual([])
       expect(readdirSync(join(D, 'releases'))).toEqual(['r2'])
       expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
       const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))

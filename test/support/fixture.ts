@@ -169,10 +169,19 @@ export async function exists(p: string): Promise<boolean> {
 
 /** Names in a directory, sorted; [] when it does not exist. */
 export async function list(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort()
-  } catch {
-    return []
+  for (let i = 0; ; i++) {
+    let names: string[]
+    try {
+      names = (await readdir(dir)).sort()
+    } catch {
+      return []
+    }
+    // In releases/, a pruned release's tree is renamed aside (.pruning.<id>.<pid>) and removed in
+    // the background once the deploy has finished: the listing waits for that (at most 10 s), as
+    // a look a moment later would find it done. What is left then is shown.
+    const removing = path.basename(dir) === 'releases' && names.some(n => n.startsWith('.pruning.'))
+    if (!removing || i >= 400) return names
+    await new Promise(resolve => setTimeout(resolve, 25))
   }
 }
 

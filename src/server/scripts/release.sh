@@ -163,9 +163,9 @@ prepare_release() {
   for s; do
     if guarded_rm "releases/$s"; then log_event abort "$s"; else say "warning kept release $s: $why"; fi
   done
-  # What cleanups killed half-way (see cleanup_release), interrupted switches and runs that are
-  # gone left behind.
-  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
+  # What cleanups killed half-way (see cleanup_release), interrupted switches, prunes whose
+  # removal in the background was cut (see finish_run) and runs that are gone left behind.
+  for s in "$D"/.current.tmp-* "$D"/releases/.aborting.* "$D"/releases/.pruning.* "$M"/tmp/* "$M"/tmp/.[!.]* "$M"/tmp/..?*; do
     [ -e "$s" ] || [ -L "$s" ] || continue
     s=${s#"$D"/}
     guarded_rm "$s" || say "warning $s was not removed: $why"

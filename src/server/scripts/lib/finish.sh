@@ -25,15 +25,16 @@ finish_run() {
   # What is shared by every run (other releases, the log, the seed records, the copies of a
   # release) is touched only while this run holds the lock: a run that outlived its runner never
   # acts on a later run's things.
-  spare=''
+  spare='' pruning=''
   if lock_is_ours "$LOCK_TOKEN"; then
     # Pruning passes the guard: never what current points to, nor the releases the runner keeps
-    # (the live one and the one it replaced), whatever the runner believed.
+    # (the live one and the one it replaced), whatever the runner believed. A release's tree is
+    # renamed aside (prune_aside) and removed once the run is done; its records go now.
     eval "set -- $PRUNE"
     for id; do
       # Each record by its name: a pattern such as "$id".* would also match the records of a
       # release whose id merely starts with this one and a dot (v1.0 and v1.0.1).
-      if guarded_rm "releases/$id" ".atomic-deploy/revisions/$id.json" \
+      if prune_aside "$id" && guarded_rm ".atomic-deploy/revisions/$id.json" \
         ".atomic-deploy/manifests/$id.json.gz" ".atomic-deploy/manifests/$id.links" \
         ".atomic-deploy/manifests/$id.listing" ".atomic-deploy/manifests/$id.hook" \
         ".atomic-deploy/manifests/$id.ready" ".atomic-deploy/manifests/$id.m2" \
@@ -78,5 +79,31 @@ finish_run() {
     say "warning the lock on $D is no longer this run's: nothing was pruned"
   fi
   unlock_if_ours "$LOCK_TOKEN"
+  # The pruned trees, renamed aside above, go once the run is done, in the background (reading
+  # /dev/null and writing nowhere, so the channel closes without waiting for it): removing a
+  # 3,500-file release took 0.1 s, on every deploy that prunes. What a lost server leaves
+  # half-removed, the next deploy's prepare removes with the other leftovers.
+  if [ -n "$pruning" ]; then
+    (rm -rf -- "$D"/releases/.pruning.*."$$") < /dev/null > /dev/null 2>&1 &
+  fi
   say finished
+}
+
+# prune_aside ID: the tree of release ID renamed to releases/.pruning.ID.<pid>, for finish_run
+# to remove in the background, when the guard allows its removal (never what current points to,
+# nor a kept release); on a refusal, says so (refused-remove, as guarded_rm) and returns 1. The
+# rename stays within releases/, so it never copies; where it fails, the tree is removed now.
+prune_aside() {
+  pa_rel="releases/$1"
+  current_target
+  if ! removable "$pa_rel"; then
+    say "refused-remove $why"
+    return 1
+  fi
+  [ -e "$D/$pa_rel" ] || [ -L "$D/$pa_rel" ] || return 0
+  if mv "$D/$pa_rel" "$D/releases/.pruning.$1.$$" 2>/dev/null; then
+    pruning=1
+  else
+    guarded_rm "$pa_rel"
+  fi
 }
