@@ -84,7 +84,10 @@ finish_run() {
   # 3,500-file release took 0.1 s, on every deploy that prunes. What a lost server leaves
   # half-removed, the next deploy's prepare removes with the other leftovers.
   if [ -n "$pruning" ]; then
-    (rm -rf -- "$D"/releases/.pruning.*."$$") < /dev/null > /dev/null 2>&1 &
+    (
+      trap '' HUP
+      rm -rf -- "$D"/releases/.pruning.*."$$"
+    ) < /dev/null > /dev/null 2>&1 &
   fi
   say finished
 }
