@@ -157,41 +157,25 @@ describe('generate-server-scripts', () => {
   })
 
   it('leaves out the functions a script never calls, and keeps those named anywhere in what it runs', async () => {
+    const say = 'say() { printf "%s\\n" "$*"; }'
+    // Named in a trap's text, as a command's argument, and only by kept functions.
+    const kept = ['in_trap() { say trapped; }', 'as_argument() {', '  say argument', '}']
+    const wrap = ['wrap() {', '  "$@"', '}']
+    const unused = [
+      'unused_one() {',
+      '  helper_of_unused',
+      '}',
+      'helper_of_unused() { say never; }'
+    ]
+    const body = ["trap 'in_trap' TERM", 'wrap as_argument']
     const r = generate({
-      'lib/tools.sh': [
-        'say() { printf "%s\\n" "$*"; }',
-        'unused_one() {',
-        '  helper_of_unused',
-        '}',
-        'helper_of_unused() { say never; }',
-        'in_trap() { say trapped; }',
-        'as_argument() {',
-        '  say argument',
-        '}',
-        'wrap() {',
-        '  "$@"',
-        '}'
-      ].join('\n'),
-      'run.sh': ['. ./lib/tools.sh', "trap 'in_trap' TERM", 'wrap as_argument'].join('\n')
+      'lib/tools.sh': [say, ...unused, ...kept, ...wrap].join('\n'),
+      'run.sh': ['. ./lib/tools.sh', ...body].join('\n')
     })
     expect(r.stderr).toBe('')
     expect(r.status).toBe(0)
     const module = (await import(r.out)) as { RUN_SH: ServerScript<unknown> }
-    expect(module.RUN_SH.text).toBe(
-      [
-        'say() { printf "%s\\n" "$*"; }',
-        'in_trap() { say trapped; }',
-        'as_argument() {',
-        '  say argument',
-        '}',
-        'wrap() {',
-        '  "$@"',
-        '}',
-        "trap 'in_trap' TERM",
-        'wrap as_argument',
-        ''
-      ].join('\n')
-    )
+    expect(module.RUN_SH.text).toBe([say, ...kept, ...wrap, ...body, ''].join('\n'))
   })
 
   it('refuses a function whose body has a line at the margin, or no closing line', () => {
