@@ -140,6 +140,19 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
  * is removed or written, so no write or removal ever follows one out of the release.
  */
 export function writtenDirectories(plan: Plan): string[] {
+  // Servers with the same plan share its arrays (a plan is never changed in place): a group of
+  // ten works this out once.
+  let byRemove = written.get(plan.upload)
+  if (!byRemove) written.set(plan.upload, (byRemove = new WeakMap()))
+  let dirs = byRemove.get(plan.remove)
+  if (!dirs) byRemove.set(plan.remove, (dirs = directoriesOf(plan)))
+  return [...dirs]
+}
+
+/** writtenDirectories' results, by the plan's upload and remove arrays. */
+const written = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], readonly string[]>>()
+
+function directoriesOf(plan: Plan): string[] {
   const dirs = new Set<string>()
   const addParents = (p: string): void => {
     for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i))
@@ -149,5 +162,14 @@ export function writtenDirectories(plan: Plan): string[] {
     addParents(e.path)
     if (e.type === 'dir') dirs.add(e.path)
   }
-  return [...dirs].sort((a, b) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1))
+  // Parents first: by depth (the number of slashes, counted once per name), then by name.
+  const depth = (p: string): number => {
+    let n = 0
+    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) n++
+    return n
+  }
+  return [...dirs]
+    .map(name => ({ name, depth: depth(name) }))
+    .sort((a, b) => a.depth - b.depth || (a.name < b.name ? -1 : 1))
+    .map(d => d.name)
 }

@@ -4,7 +4,6 @@
  * the same for every script and every login shell.
  */
 import type { ClientChannel } from 'ssh2'
-import { gzipSync } from 'node:zlib'
 import { ConnectionError, ExecRefusedError, ScriptUnreadError, ServerDataError } from '../errors.js'
 import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
 import { isOpenRefused, type LiveConnection } from './live-connection.js'
@@ -14,6 +13,7 @@ import {
   type RunOptions,
   type RunResult
 } from './remote-host.js'
+import { framed } from './script-frame.js'
 import { takenMeter } from './ssh2-internals.js'
 
 const STDERR_TAIL = 8192
@@ -32,17 +32,6 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
   channel.stderr.resume()
   if (how === 'end') channel.end()
   else channel.close()
-}
-
-/**
- * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
- * gzipped, `z`, the length of the gzip data, a newline, the data.
- */
-function framed(script: string, compress: boolean): Buffer {
-  if (!compress) return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
-  // Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time.
-  const data = gzipSync(script, { level: 6 })
-  return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
 /** Bytes that follow a script on its stdin once known (RunOptions.follow), and whether sent. */

@@ -10,7 +10,7 @@ import Client from 'ssh2/lib/client.js'
 import { ConnectionError, HostKeyError, messageOf } from '../errors.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { Server } from './servers.js'
-import { ConnectionInternals } from './ssh2-internals.js'
+import { ConnectionInternals, keyObjectsForGcm } from './ssh2-internals.js'
 
 /** How to reach a server other than by a TCP connection of our own (a jump host's tunnel). */
 export type Tunnel = (host: string, port: number) => Promise<Duplex>
@@ -243,6 +243,9 @@ async function attempt(
       settle({ error: new ConnectionError(`${what}: ${describeConnectError(error, options)}`) })
     })
     client.once('ready', () => {
+      // Nothing changes on the wire: ssh2's AES-GCM stops turning its key into a key object
+      // for every packet (runner CPU, per packet of every connection).
+      keyObjectsForGcm(client)
       if (internals) settle({ connection: { client, socket, internals } })
     })
     client.once('close', () =>

@@ -18,6 +18,7 @@
  * changes only where packets begin and end in a channel's byte stream (RFC 4254, section 5.2),
  * which no server can tell.
  */
+import { KeyObject, createSecretKey } from 'node:crypto'
 import type { ClientChannel, SFTPWrapper } from 'ssh2'
 import type Client from 'ssh2/lib/client.js'
 import { MAX_WINDOW, PACKET_SIZE } from 'ssh2/lib/Channel.js'
@@ -777,4 +778,54 @@ const SIGNATURE_HASH: Record<string, string> = {
   'rsa-sha2-256': 'sha256',
   'rsa-sha2-512': 'sha512',
   'ssh-rsa': 'sha1'
+}
+
+const KEYED = Symbol('atomic-deploy: AES-GCM keys held as KeyObjects')
+
+/** Where ssh2's AES-GCM cipher (outbound) and decipher (inbound) keep their key, and use it. */
+const GCM_KEY_FIELDS: readonly { method: 'encrypt' | 'decrypt'; key: string }[] = [
+  { method: 'encrypt', key: '_encKey' },
+  { method: 'decrypt', key: '_decipherKey' }
+]
+
+/**
+ * Let ssh2's AES-GCM seal and open packets with the key as a KeyObject. ssh2 (without its native
+ * binding, which the bundle leaves out) makes a cipher object per packet with
+ * createCipheriv(name, key, iv), and Node turns a key given as bytes into a key object on every
+ * call: measured on Node 24 (ssh2's own classes, best of 30 rounds on a loaded 2-core machine),
+ * a 100-byte packet sealed and opened again took 70-114 µs that way and 13-15 µs with a
+ * KeyObject made once; a 32 kB one 142-169 µs and 55-66 µs. The key, the IV and every byte on
+ * the wire stay the same. The class is changed once, on its prototype, so later connections and rekeys get it
+ * too. Returns how many of the connection's two directions use it (0 with another cipher, or
+ * when ssh2's objects have another shape).
+ */
+export function keyObjectsForGcm(client: SshClient): number {
+  const proto = (client as unknown as { _protocol?: { _cipher?: object; _decipher?: object } })
+    ._protocol
+  let keyed = 0
+  for (const [object, { method, key }] of [
+    [proto?._cipher, GCM_KEY_FIELDS[0]],
+    [proto?._decipher, GCM_KEY_FIELDS[1]]
+  ] as const) {
+    if (!object || !key || !method) continue
+    const fields = object as Record<string, unknown>
+    const cls = Object.getPrototypeOf(object) as Record<string | symbol, unknown> | null
+    const original = cls?.[method]
+    // Only AES-GCM objects keep a 16- or 32-byte key under this name.
+    const held = fields[key]
+    const gcm =
+      (Buffer.isBuffer(held) && (held.length === 16 || held.length === 32)) ||
+      held instanceof KeyObject
+    if (!cls || typeof original !== 'function' || !gcm) continue
+    if (!cls[KEYED]) {
+      cls[KEYED] = true
+      cls[method] = function (this: Record<string, unknown>, ...args: unknown[]): unknown {
+        const bytes = this[key]
+        if (Buffer.isBuffer(bytes)) this[key] = createSecretKey(bytes)
+        return (original as (...a: unknown[]) => unknown).apply(this, args)
+      }
+    }
+    keyed++
+  }
+  return keyed
 }

@@ -388,6 +388,15 @@ describe('writtenDirectories', () => {
       uploadBytes: 3
     }
     expect(writtenDirectories(plan)).toEqual(['a', 'ext', 'new', 'a/b'])
+    // Worked out once for servers that share the plan's arrays, but a server whose plan removes
+    // more (its own drift) gets the directories of its own removals too.
+    const shared = { ...plan }
+    expect(writtenDirectories(shared)).toEqual(['a', 'ext', 'new', 'a/b'])
+    const more = { ...plan, remove: ['drift/deep/x', ...plan.remove] }
+    expect(writtenDirectories(more)).toEqual(['a', 'drift', 'ext', 'new', 'a/b', 'drift/deep'])
+    // A caller may change its copy; the next server's is whole.
+    writtenDirectories(shared).pop()
+    expect(writtenDirectories(plan)).toEqual(['a', 'ext', 'new', 'a/b'])
   })
 
   it('lists nothing for a plan that touches only the top level', () => {

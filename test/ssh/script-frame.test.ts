@@ -1,0 +1,61 @@
+/**
+ * A script's gzipped frame: the constant tail compressed once, the whole one gzip member that
+ * gzip and BusyBox read back byte for byte.
+ */
+import { execFileSync } from 'node:child_process'
+import { gunzipSync } from 'node:zlib'
+import { describe, expect, it } from 'vitest'
+import { constantTail, framed } from '../../src/ssh/script-frame.ts'
+import { INSPECT_SH, RELEASE_SH } from '../../src/server/scripts.generated.ts'
+
+/** The gzip data of a frame, after its `z<length>\n` line. */
+function gzipData(frame: Buffer): Buffer {
+  const nl = frame.indexOf(10)
+  const header = frame.subarray(0, nl).toString()
+  expect(header).toMatch(/^z\d+$/)
+  const data = frame.subarray(nl + 1)
+  expect(data.length).toBe(Number(header.slice(1)))
+  return data
+}
+
+const body = `${RELEASE_SH.text}\n# ünïcödé ✓\n`
+const scripts = [
+  `A='1'\nreadonly A\n${body}`,
+  `A='a much longer value, with quotes '\\'' and a newline\n'\nB=''\nreadonly A B\n${body}`,
+  body
+]
+
+describe('framed', () => {
+  it('sends a script as it is, after its length in bytes, without compression', () => {
+    const script = 'echo ✓\n'
+    expect(framed(script, false).toString()).toBe(`${Buffer.byteLength(script)}\n${script}`)
+  })
+
+  it('gzips a script without a known tail whole', () => {
+    const script = `X=1\n${INSPECT_SH.text}`
+    expect(gunzipSync(gzipData(framed(script, true))).toString()).toBe(script)
+  })
+
+  it('deflates a known tail apart: scripts with other preludes end in the same bytes', () => {
+    constantTail(body)
+    const frames = scripts.map(s => gzipData(framed(s, true)))
+    for (const [i, frame] of frames.entries()) expect(gunzipSync(frame).toString()).toBe(scripts[i])
+    // Everything but the trailer (CRC-32 and length) ends alike: the tail's deflate data.
+    const ends = frames.map(f => f.subarray(f.length - 8 - 2000, f.length - 8))
+    expect(ends[1]?.equals(ends[0] as Buffer)).toBe(true)
+    expect(ends[2]?.equals(ends[0] as Buffer)).toBe(true)
+    // One member: no second gzip header after the first.
+    for (const f of frames) expect(f.indexOf(Buffer.from([0x1f, 0x8b, 8]), 1)).toBe(-1)
+  })
+
+  it.each([
+    ['gzip', ['-dc']],
+    ['busybox', ['gzip', '-dc']]
+  ])('is read back whole by %s', (command, args) => {
+    constantTail(body)
+    for (const script of scripts) {
+      const out = execFileSync(command, args, { input: gzipData(framed(script, true)) })
+      expect(out.toString()).toBe(script)
+    }
+  })
+})
