@@ -795,9 +795,9 @@ const GCM_KEY_FIELDS: readonly { method: 'encrypt' | 'decrypt'; key: string }[] 
  * call: measured on Node 24 (ssh2's own classes, best of 30 rounds on a loaded 2-core machine),
  * a 100-byte packet sealed and opened again took 70-114 µs that way and 13-15 µs with a
  * KeyObject made once; a 32 kB one 142-169 µs and 55-66 µs. The key, the IV and every byte on
- * the wire stay the same. The class is changed once, on its prototype, so later connections and rekeys get it
- * too. Returns how many of the connection's two directions use it (0 with another cipher, or
- * when ssh2's objects have another shape).
+ * the wire stay the same. The class is changed once, on its prototype, so later connections and
+ * rekeys get it too. Returns how many of the connection's two directions use it (0 with another
+ * cipher, or when ssh2's objects have another shape).
  */
 export function keyObjectsForGcm(client: SshClient): number {
   const proto = (client as unknown as { _protocol?: { _cipher?: object; _decipher?: object } })
