@@ -1517,6 +1517,31 @@ describe.each(shells)('$name', shell => {
       const leftovers = (D: string): string[] =>
         readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('base.'))
 
+      it("leaves no exit status behind when dropped between its job's check and the rename", async () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        // An mv that, renaming the exit status into place, finds the copy dropped just before
+        // (drop_base removes the record of what it is of first, then everything else).
+        const bin = fresh('bin')
+        const realMv = execFileSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).trim()
+        writeFileSync(
+          join(bin, 'mv'),
+          `#!/bin/sh\ncase $1 in *.rc.tmp) rm -f "\${1%.rc.tmp}.from" ;; esac\nexec ${realMv} "$@"\n`,
+          { mode: 0o755 }
+        )
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D, {
+          pathPrefix: bin
+        })
+        expect(r.status, r.stderr).toBe(0)
+        const name = r.lines.find(l => l.startsWith('prefetch '))!.split(' ')[1]!
+        // The job has reached its rename once the record is gone (at most 10 s), and ends then.
+        const from = join(D, '.atomic-deploy', `${name}.from`)
+        for (let i = 0; i < 200 && existsSync(from); i++) await sleep(50)
+        expect(existsSync(from)).toBe(false)
+        await sleep(300)
+        expect(leftovers(D).filter(n => n.endsWith('.rc') || n.endsWith('.rc.tmp'))).toEqual([])
+      })
+
       it.each(['copy', 'hardlink'] as const)(
         'is taken over by the release script (%s) and leaves nothing behind',
         copyMethod => {

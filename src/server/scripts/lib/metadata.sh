@@ -117,8 +117,10 @@ start_copy() {
     rc=$?
     # cp -a gave the copy's directory the release's mode: private again while it waits.
     [ $rc -ne 0 ] || chmod 700 "$B" || rc=1
-    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind.
-    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind: not even
+    # when it was dropped between the check and the rename, which the second check sees.
+    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc" &&
+      { [ -f "$B.from" ] || guarded_rm ".atomic-deploy/${B##*/}.rc"; }
   ) < /dev/null > /dev/null 2>&1 &
 }
 
