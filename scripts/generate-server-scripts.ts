@@ -59,8 +59,11 @@ const RESERVED = new Set([
   'USER'
 ])
 
-/** Variables a script may read without declaring them: set for every session. */
-const FROM_SESSION = new Set(['LC_ALL', 'SHELL'])
+/**
+ * Variables a script may read without declaring them: set for every session, or (PWD, which cd
+ * -P sets to the physical path) by the shell itself.
+ */
+const FROM_SESSION = new Set(['LC_ALL', 'SHELL', 'PWD'])
 
 type Kind = 'string' | 'flag' | 'list' | string[]
 interface Param {

@@ -445,6 +445,39 @@ describe.each(shells)('$name', shell => {
       }
     })
 
+    it('checks the deploy directory before the layout in it: one every user may write to is named first', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(home, { 'elsewhere/': '' })
+      build(D, { '.atomic-deploy/': '' })
+      symlinkSync(join(home, 'elsewhere'), join(D, 'releases'))
+      chmodSync(D, 0o777)
+      const before = snapshot(D)
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(REFUSED_EXIT)
+      expect(r.lines.filter(l => l.startsWith('refused'))).toEqual([
+        `refused layout ${D} is writable by every user, so anybody could swap its entries; remove that (chmod o-w)`
+      ])
+      expect(snapshot(D)).toEqual(before)
+    })
+
+    it('makes the metadata directory private again when other users may read it, and leaves one that is as it is', () => {
+      const home = fresh('inspect')
+      const D = join(home, 'app')
+      build(D, { 'releases/': '', 'shared/': '', '.atomic-deploy/manifests/': '' })
+      const M = join(D, '.atomic-deploy')
+      chmodSync(M, 0o755)
+      const first = run(shell, inspect({ path: 'app' }), home)
+      expect(first.status, first.stderr).toBe(0)
+      expect(first.lines).toContain('locked-by-us')
+      expect(statSync(M).mode & 0o7777).toBe(0o700)
+      rmSync(join(M, 'lock'), { recursive: true })
+      const second = run(shell, inspect({ path: 'app' }), home)
+      expect(second.status, second.stderr).toBe(0)
+      expect(second.lines).toContain('locked-by-us')
+      expect(statSync(M).mode & 0o7777).toBe(0o700)
+    })
+
     it('reports current, the releases, and the log and links of the live release byte for byte', () => {
       const home = fresh('inspect')
       const D = join(home, 'app')
@@ -1507,6 +1540,31 @@ describe.each(shells)('$name', shell => {
       const leftovers = (D: string): string[] =>
         readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('base.'))
 
+      it("leaves no exit status behind when dropped between its job's check and the rename", async () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        // An mv that, renaming the exit status into place, finds the copy dropped just before
+        // (drop_base removes the record of what it is of first, then everything else).
+        const bin = fresh('bin')
+        const realMv = execFileSync('sh', ['-c', 'command -v mv'], { encoding: 'utf8' }).trim()
+        writeFileSync(
+          join(bin, 'mv'),
+          `#!/bin/sh\ncase $1 in *.rc.tmp) rm -f "\${1%.rc.tmp}.from" ;; esac\nexec ${realMv} "$@"\n`,
+          { mode: 0o755 }
+        )
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D, {
+          pathPrefix: bin
+        })
+        expect(r.status, r.stderr).toBe(0)
+        const name = r.lines.find(l => l.startsWith('prefetch '))!.split(' ')[1]!
+        // The job has reached its rename once the record is gone (at most 10 s), and ends then.
+        const from = join(D, '.atomic-deploy', `${name}.from`)
+        for (let i = 0; i < 200 && existsSync(from); i++) await sleep(50)
+        expect(existsSync(from)).toBe(false)
+        await sleep(300)
+        expect(leftovers(D).filter(n => n.endsWith('.rc') || n.endsWith('.rc.tmp'))).toEqual([])
+      })
+
       it.each(['copy', 'hardlink'] as const)(
         'is taken over by the release script (%s) and leaves nothing behind',
         copyMethod => {
@@ -1774,6 +1832,8 @@ describe.each(shells)('$name', shell => {
         extra?: Record<string, string>
         /** Directory put first on the script's PATH (stand-ins for server tools). */
         pathPrefix?: string
+        /** Called with the release's temporary directory once the runner's files are there. */
+        beforeFinalize?: (T: string) => void
       } = {}
     ): Output {
       for (const d of ['releases', 'shared', '.atomic-deploy'])
@@ -1809,6 +1869,7 @@ describe.each(shells)('$name', shell => {
       // Paths that appear after the runner made its listing: not part of the manifest.
       if (options.extra) build(R, options.extra)
       writeFileSync(join(T, 'revision.json'), '{"commit":"abc"}\n')
+      options.beforeFinalize?.(T)
       const params: FinalizeParams = {
         manifestDigest: manifest.digest,
         verifyAll: false,
@@ -1899,6 +1960,48 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(D, '.atomic-deploy/lock'))).toBe(false)
       const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8'))
       expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start r2', 'ready r2', 'live r2'])
+    })
+
+    it('makes the new current in its temporary directory, removing first what is there by that name, and removes that directory once switched', () => {
+      const D = join(fresh('finalize'), 'app')
+      liveOld(D)
+      // A link named current in the temporary directory, to a directory elsewhere: ln would
+      // make the new link in there, and mv would then put the planted one live.
+      const elsewhere = fresh('elsewhere')
+      const r = finalize(
+        D,
+        'r2',
+        { 'index.php': 'new' },
+        {
+          switchAfter: {
+            events: [['live', 'r2']],
+            prune: [],
+            forget: [],
+            lockToken: 'tok-ours'
+          }
+        },
+        { beforeFinalize: T => symlinkSync(elsewhere, join(T, 'current')) }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      expect(r.lines.slice(r.lines.indexOf('ready'))).toEqual([
+        'ready',
+        'switched',
+        'current releases/r2',
+        'unlocked',
+        'finished'
+      ])
+      expect(readlinkSync(join(D, 'current'))).toBe('releases/r2')
+      expect(readdirSync(elsewhere)).toEqual([])
+      expect(readdirSync(join(D, '.atomic-deploy/tmp'))).toEqual([])
+      expect(readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('switch.'))).toEqual(
+        []
+      )
+      // The switch's events share ready's stamp.
+      const events = parseLog(readFileSync(join(D, '.atomic-deploy/log'), 'utf8')).filter(
+        e => e.id === 'r2'
+      )
+      expect(events.map(e => `${e.event} ${e.id}`)).toEqual(['start r2', 'ready r2', 'live r2'])
+      expect(events[2]!.time).toBe(events[1]!.time)
     })
 
     it('leaves current and the lock as they were when that switch fails, and says no more', () => {

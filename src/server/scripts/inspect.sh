@@ -43,7 +43,15 @@ release_id() {
   [ ${#1} -le 128 ]
 }
 
-case $PATH_INPUT in /*) D=$PATH_INPUT ;; *) D="$(pwd -P)/$PATH_INPUT" ;; esac
+# Directories are resolved physically by cd -P, which sets PWD to the physical path: where
+# $(pwd -P) is a process, this is none. The script does not depend on its working directory.
+case $PATH_INPUT in
+  /*) D=$PATH_INPUT ;;
+  *)
+    cd -P . 2>/dev/null || { say "refused access cannot enter the login directory"; exit $refused_exit; }
+    D="$PWD/$PATH_INPUT"
+    ;;
+esac
 # Resolve the nearest existing ancestor physically, so a symlink cannot smuggle in a system dir.
 A=$D R='' i=0
 while [ ! -d "$A" ] && [ $i -lt 256 ]; do
@@ -53,7 +61,8 @@ while [ ! -d "$A" ] && [ $i -lt 256 ]; do
   i=$((i + 1))
 done
 if [ -e "$D" ] && [ ! -d "$D" ]; then say "refused notdir $D exists and is not a directory"; exit $refused_exit; fi
-A=$(cd "$A" 2>/dev/null && pwd -P) || { say "refused access cannot enter $A"; exit $refused_exit; }
+cd -P "$A" 2>/dev/null || { say "refused access cannot enter $A"; exit $refused_exit; }
+A=$PWD
 case $A in /) D=${R:-/} ;; *) D="$A$R" ;; esac
 M="$D/.atomic-deploy"
 # Every later script gets this path as a value, and the runner reads it as a line.
@@ -89,13 +98,7 @@ if [ -e "$D/current" ] && [ ! -L "$D/current" ]; then say "refused layout $D/cur
 # write to: a symlink would carry every write and removal elsewhere, and a directory another
 # account owns or may write to could be swapped for one at any time. Refused before anything
 # is written. The deploy directory itself may belong to another user (root, say), but not be
-# writable by every user.
-case $(stat -c '%a' "$D" 2>/dev/null) in
-  *[2367])
-    say "refused layout $D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"
-    exit $refused_exit
-    ;;
-esac
+# writable by every user (layout_dirs checks it first).
 layout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomic-deploy/revisions .atomic-deploy/tmp || {
   say "refused layout $why"
   exit $refused_exit
@@ -106,7 +109,19 @@ layout_dirs releases shared cache .atomic-deploy .atomic-deploy/manifests .atomi
 u=$login_umask
 case $u in ???) u=0$u ;; esac
 say "umask $u"
-cu=$(printf '%04o' $((u | 2)))
+# The same plus o-w: its last digit with the 2 bit set (no printf in a command substitution, a
+# process).
+case $u in
+  [0-7][0-7][0-7][0-7])
+    case ${u#???} in
+      0 | 2) cu=${u%?}2 ;;
+      1 | 3) cu=${u%?}3 ;;
+      4 | 6) cu=${u%?}6 ;;
+      *) cu=${u%?}7 ;;
+    esac
+    ;;
+  *) cu=$(printf '%04o' $((u | 2))) ;;
+esac
 if [ -n "$LOCK" ]; then
   # What the deploy needs from PATH, before the first write.
   missing=''
@@ -115,7 +130,10 @@ if [ -n "$LOCK" ]; then
   for t; do command -v "$t" >/dev/null 2>&1 || missing="$missing $t"; done
   if [ -n "$missing" ]; then say "refused tools$missing"; exit $refused_exit; fi
   if [ -n "$REQUIRE_TAR_OR_SFTP" ] && ! command -v tar >/dev/null 2>&1; then say "refused need-sftp"; exit $refused_exit; fi
-  if ! (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null || ! mkdir -p "$M" 2>/dev/null || ! chmod 700 "$M"; then
+  # What exists already (layout_dirs checked it) is not made again, and the metadata directory
+  # is made private only when it is not (meta_mode): on most deploys, no process here.
+  if { [ -d "$D/releases" ] && [ -d "$D/shared" ]; } || (umask "$cu" && mkdir -p "$D/releases" "$D/shared") 2>/dev/null; then made=1; else made=''; fi
+  if [ -z "$made" ] || { [ ! -d "$M" ] && ! mkdir -p "$M" 2>/dev/null; } || { [ "$meta_mode" != 700 ] && ! chmod 700 "$M"; }; then
     say "refused permission user $(id -un) cannot create directories in $D"
     exit $refused_exit
   fi
@@ -204,7 +222,8 @@ fi
 if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   kept=''
   if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then
-    kept=$(live_copy)
+    live_copy "$c"
+    kept=$live
     # Not if the live release changed since it was copied: the new release starts from what is
     # there, as it would without a spare (and verification names what differs). Where the drift
     # check above has just named every change since its deploy, no second walk is needed: the

@@ -531,17 +531,23 @@ finalize_release() {
       printf '%s\n' "$hs"
     fi
   fi
-  guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
+  # With SWITCH_AFTER, $T stays until the switch has made its link there.
+  [ -n "$SWITCH_AFTER" ] || guarded_rm ".atomic-deploy/tmp/$ID" || fail io "cannot remove $T: $why"
   : > "$M/manifests/$ID.ready" || fail io "cannot write $M/manifests/$ID.ready"
+  # The switch and the events finish_run logs follow within milliseconds: they share ready's
+  # stamp (one date, a process, for all of them).
+  [ -z "$SWITCH_AFTER" ] || log_stamp=$(date -u "$stamp_format")
   log_event ready "$ID" || fail io "cannot write $M/log"
   trap '' HUP INT TERM
   # `ready` reaching a runner that gave up (a closed channel: SIGPIPE) still removes the release.
   say ready
   if [ -n "$SWITCH_AFTER" ]; then
-    # A failed switch leaves current as it was, and the release ready: the runner aborts it.
-    switch_current "$ID" || exit 1
+    # A failed switch leaves current as it was, and the release ready (and $T): the runner
+    # aborts it.
+    switch_current "$ID" "$T" || exit 1
     # Live now: whatever becomes of the channel, the run finishes (prunes, unlocks).
     trap '' PIPE
+    guarded_rm ".atomic-deploy/tmp/$ID" || say "warning $T was not removed: $why"
     # shellcheck disable=SC2119 # finish_run takes no arguments
     finish_run
   fi

@@ -23,7 +23,9 @@ if [ ! -d "$M/lock" ]; then say "not-locked"; exit 0; fi
 if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
 # The holder is gone: the copies started under its lock go with it, but a complete copy of the
 # live release, which the next deploy starts from.
-drop_bases_but "$(live_copy)"
+# shellcheck disable=SC2119 # without an id: current is read
+live_copy
+drop_bases_but "$live"
 guarded_rm .atomic-deploy/lock || {
   say "error io cannot remove $M/lock: $why"
   exit 1

@@ -18,10 +18,14 @@ finish_run() {
   # shellcheck disable=SC2034 # guard_also_keep: read by lib/guard.sh
   guard_also_keep=$FINISH_KEEP
   eval "set -- $EVENTS"
+  # Events of one moment: one stamp (a process) for all of them, or the one the release script
+  # gave ready just before.
+  [ $# -lt 2 ] || [ -n "${log_stamp:-}" ] || log_stamp=$(date -u "$stamp_format")
   while [ $# -ge 2 ]; do
     log_event "$1" "$2"
     shift 2
   done
+  log_stamp=''
   # What is shared by every run (other releases, the log, the seed records, the copies of a
   # release) is touched only while this run holds the lock: a run that outlived its runner never
   # acts on a later run's things.
@@ -47,10 +51,12 @@ finish_run() {
     done
     eval "set -- $FORGET"
     if [ $# -gt 0 ]; then
-      printf '%s\n' "$@" > "$M/log.forget.$$"
-      awk -F '\t' 'NR == FNR { f[$0] = 1; next } !($2 in f)' "$M/log.forget.$$" "$M/log" > "$M/log.new.$$" &&
+      # The ids are awk's operands after the log, taken out of ARGV before any is read (not -v
+      # values, whose escapes awk processes; not a file, which is a removal more): the log is
+      # the only file read.
+      awk -F '\t' 'BEGIN { for (i = 2; i < ARGC; i++) { f[ARGV[i]] = 1; delete ARGV[i] } } !($2 in f)' "$M/log" "$@" > "$M/log.new.$$" &&
         mv "$M/log.new.$$" "$M/log"
-      guarded_rm ".atomic-deploy/log.forget.$$" ".atomic-deploy/log.new.$$"
+      guarded_rm ".atomic-deploy/log.new.$$"
     fi
     eval "set -- $SEEDED"
     for id; do guarded_rm ".atomic-deploy/seeded.$id"; done

@@ -178,32 +178,74 @@ real_dir() {
   return 0
 }
 
-# layout_dirs REL...: real_dir for each of these paths of $D at once, with one stat for all of
-# them (the inspect script checks the whole layout on every deploy). 0 when all pass; otherwise
-# 1, with $why from real_dir for the first that does not.
+# open_to_all MODE: 0, with $why, when MODE ($D's permission bits, as stat's %a prints them) lets
+# every user write to $D. The deploy directory itself may belong to another user (root, say),
+# but not be writable by every user: anybody could swap its entries.
+open_to_all() {
+  case $1 in
+    *[2367])
+      why="$D is writable by every user, so anybody could swap its entries; remove that (chmod o-w)"
+      return 0
+      ;;
+  esac
+  return 1
+}
+
+# layout_dirs REL...: $D's own check (open_to_all), then real_dir for each of these paths of $D,
+# with one stat for all of them (the inspect script checks the whole layout on every deploy). 0
+# when all pass; otherwise 1, with $why for the first that does not. Sets meta_mode to the
+# permission bits of $D/.atomic-deploy when that is one of them.
 layout_dirs() {
-  ld_n=$#
+  # shellcheck disable=SC2034 # meta_mode: read by inspect.sh
+  ld_n=$# meta_mode=''
   for ld_rel; do
     ld_p="$D/$ld_rel"
     if [ -L "$ld_p" ] || { [ -e "$ld_p" ] && [ ! -d "$ld_p" ]; }; then
+      # $D is checked first, as when the layout is whole.
+      ! open_to_all "$(stat -c '%a' "$D" 2>/dev/null)" || return 1
       real_dir "$ld_p"
       return 1
     fi
     [ ! -d "$ld_p" ] || set -- "$@" "$ld_p"
   done
   shift "$ld_n"
-  [ $# -gt 0 ] || return 0
+  [ -d "$D" ] || return 0
   [ -n "${my_uid:-}" ] || my_uid=$(id -u)
-  # One line per directory: uid and mode first, then the path (which has no line break: $D was
-  # refused with one). A line that is not as expected is checked on its own by real_dir.
-  # (No `case` inside the command substitution: posh would take its `)` for the end of it.)
-  ld_bad=$(stat -c '%u %a %n' -- "$@" | while read -r ld_uid ld_mode ld_path; do
+  # One line per directory, $D's first: uid and mode, then the path (which has no line break: $D
+  # was refused with one). Split by the shell rather than read by a pipeline's loop: no process
+  # but stat. Where stat fails (a directory gone meanwhile), or a line is missing or not as
+  # expected, each directory is checked on its own.
+  ld_out=$(stat -c '%u %a %n' -- "$D" "$@") || ld_out=''
+  # shellcheck disable=SC2154 # nl: set by lib/common.sh
+  ld_rest=$ld_out$nl ld_bad='' ld_lines=0
+  while [ -n "$ld_rest" ] && [ $ld_lines -le $# ]; do
+    ld_line=${ld_rest%%"$nl"*}
+    ld_rest=${ld_rest#*"$nl"}
+    ld_lines=$((ld_lines + 1))
+    ld_uid=${ld_line%% *} ld_path=${ld_line#* }
+    ld_mode=${ld_path%% *} ld_path=${ld_path#* }
+    case $ld_uid$ld_mode in '' | *[!0-9]*)
+      ld_bad=1
+      break
+      ;;
+    esac
+    if [ $ld_lines -eq 1 ]; then
+      [ "$ld_path" = "$D" ] || { ld_bad=1; break; }
+      ! open_to_all "$ld_mode" || return 1
+      continue
+    fi
+    # shellcheck disable=SC2034 # meta_mode: read by inspect.sh
+    [ "$ld_path" != "$D/.atomic-deploy" ] || meta_mode=$ld_mode
     if [ "$ld_uid" != "$my_uid" ] || [ $((ld_mode % 10 & 2)) -ne 0 ]; then
-      printf '%s\n' "$ld_path"
+      ld_bad=1
       break
     fi
-  done)
-  [ -n "$ld_bad" ] || return 0
-  real_dir "$ld_bad"
-  return 1
+  done
+  [ -n "$ld_bad" ] || [ $ld_lines -ne $(($# + 1)) ] || return 0
+  # One that does not pass, a line not as expected, or one missing: each directory on its own,
+  # for $why.
+  # shellcheck disable=SC2034 # meta_mode: read by inspect.sh
+  meta_mode=''
+  ! open_to_all "$(stat -c '%a' "$D" 2>/dev/null)" || return 1
+  for ld_p; do real_dir "$ld_p" || return 1; done
 }

@@ -2,14 +2,21 @@
 # Functions on the metadata directory, $M (`<deploy dir>/.atomic-deploy`), which the including
 # script sets first. Removals go through lib/guard.sh, which the including script also includes.
 
-# Append an event to the release log; $M is the metadata directory, set by each script.
-log_event() { printf '%s\t%s\t%s\n' "$1" "$2" "$(now)" >> "$M/log"; }
+# Append an event to the release log; $M is the metadata directory, set by each script. Stamped
+# with log_stamp where the caller set it (events of one moment share one date, a process),
+# otherwise with the time now.
+log_event() { printf '%s\t%s\t%s\n' "$1" "$2" "${log_stamp:-$(date -u "$stamp_format")}" >> "$M/log"; }
 
 # blob NAME FILE LIMIT: print FILE (a regular file, not a symlink) as `!blob <name> <length>`
 # followed by its raw bytes; one longer than LIMIT bytes is reported as `!toolarge <name>
 # <length>` instead, and not read.
 blob() {
   [ -f "$2" ] && [ ! -L "$2" ] || return 0
+  # An empty file (a release without shared links, say) needs no process.
+  if [ ! -s "$2" ]; then
+    printf '!blob %s 0\n' "$1"
+    return 0
+  fi
   n=$(wc -c < "$2") || return 0
   n=$((n + 0))
   if [ "$n" -gt "$3" ]; then
@@ -22,7 +29,12 @@ blob() {
 
 # blob_text NAME TEXT: TEXT as a blob, byte for byte (a symlink's target may hold anything).
 blob_text() {
-  n=$(printf '%s' "$2" | wc -c)
+  # Printable ASCII (a release's path, mostly) is one byte a character in every shell: its
+  # length is the shell's; anything else is counted by wc.
+  case $2 in
+    *[!\ -~]*) n=$(printf '%s' "$2" | wc -c) ;;
+    *) n=${#2} ;;
+  esac
   printf '!blob %s %s\n%s' "$1" "$((n + 0))" "$2"
 }
 
@@ -51,6 +63,12 @@ drop_base() {
     [ -e "$db_b" ] || [ -L "$db_b" ] || [ -e "$db_b.from" ] || [ -e "$db_b.pid" ] ||
       [ -e "$db_b.rc" ] || [ -e "$db_b.rc.tmp" ] || continue
     db_rel=".atomic-deploy/${db_b##*/}"
+    # A copy whose job has ended (its exit status, the job's last write, is there: the copy
+    # taken over by a release, a spare) has nothing running to stop: everything goes at once.
+    if [ -f "$db_b.rc" ] && [ ! -L "$db_b.rc" ]; then
+      guarded_rm "$db_rel.from" "$db_rel" "$db_rel.pid" "$db_rel.rc" "$db_rel.rc.tmp" >/dev/null
+      continue
+    fi
     # The record of what the copy is of goes first: a copy's job writes its exit status only
     # while that record is there (start_copy), so one stopped here leaves nothing behind.
     guarded_rm "$db_rel.from" >/dev/null
@@ -99,17 +117,27 @@ start_copy() {
     rc=$?
     # cp -a gave the copy's directory the release's mode: private again while it waits.
     [ $rc -ne 0 ] || chmod 700 "$B" || rc=1
-    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind.
-    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc"
+    # A copy dropped meanwhile (drop_base removes .from first) leaves nothing behind: not even
+    # when it was dropped between the check and the rename, which the second check sees.
+    [ -f "$B.from" ] && echo $rc > "$B.rc.tmp" && mv "$B.rc.tmp" "$B.rc" &&
+      { [ -f "$B.from" ] || guarded_rm ".atomic-deploy/${B##*/}.rc"; }
   ) < /dev/null > /dev/null 2>&1 &
 }
 
-# live_copy: the name of a complete copy of the live release under $M (base.*, with .rc 0), if
-# there is one. Needs D.
+# live_copy [ID]: sets live to the name of a complete copy of the live release under $M (base.*,
+# with .rc 0), if there is one, else to ''. ID is the live release when the caller has read
+# current already; otherwise current is read. Needs D.
+# shellcheck disable=SC2120 # called with the live release's id, or without
 live_copy() {
-  lc=$(readlink "$D/current" 2>/dev/null) || return 0
+  live=''
+  if [ $# -gt 0 ]; then
+    lc=$1
+  else
+    lc=$(readlink "$D/current" 2>/dev/null) || return 0
+  fi
   lc=${lc%/}
   lc=${lc##*/}
+  [ -n "$lc" ] || return 0
   for f in "$M"/base.*.from; do
     if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
     b=${f%.from} from='' rc=''
@@ -117,7 +145,7 @@ live_copy() {
     [ ! -L "$b.rc" ] || continue
     IFS= read -r rc 2>/dev/null < "$b.rc"
     if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
-      printf '%s\n' "${b##*/}"
+      live=${b##*/}
       return 0
     fi
   done
@@ -153,7 +181,9 @@ lock_is_ours() {
 # (the spare a finishing deploy just started, $spare, too: see lib/finish.sh).
 unlock_if_ours() {
   if lock_is_ours "$1"; then
-    drop_bases_but "${spare:-$(live_copy)}"
+    # shellcheck disable=SC2119 # without an id: current is read
+    if [ -n "${spare:-}" ]; then live=$spare; else live_copy; fi
+    drop_bases_but "$live"
     guarded_rm .atomic-deploy/lock && say unlocked
   fi
 }

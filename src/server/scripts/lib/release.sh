@@ -62,7 +62,12 @@ cleanup_release() {
     say "warning release $ID was not removed: $why"
   # This run's copy goes, unless it is a complete copy of the live release (the spare inspect
   # adopted, not yet taken over): the next deploy starts from that.
-  [ -z "$PREFETCHED" ] || [ "$PREFETCHED" = "$(live_copy)" ] || drop_base "$PREFETCHED"
+  if [ -n "$PREFETCHED" ]; then
+    # shellcheck disable=SC2119 # without an id: current is read
+    live_copy
+    # shellcheck disable=SC2154 # live: set by live_copy (lib/metadata.sh)
+    [ "$PREFETCHED" = "$live" ] || drop_base "$PREFETCHED"
+  fi
   # Shared paths this release seeded or created go back to how they were: absent.
   if [ -f "$M/seeded.$ID" ] && [ ! -L "$M/seeded.$ID" ]; then
     while IFS= read -r line; do
