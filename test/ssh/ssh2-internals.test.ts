@@ -29,23 +29,28 @@ afterAll(async () => {
   await sshd?.stop()
 })
 
+/** A connection to this file's sshd, as the action opens one. */
+function connectToSshd(): ReturnType<typeof openConnection> {
+  return openConnection({
+    server: {
+      user: user.name,
+      host: sshd.host,
+      port: sshd.port,
+      label: `${user.name}@${sshd.host}:${sshd.port}`
+    },
+    hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+    privateKey: user.privateKey,
+    timeoutSeconds: 20
+  })
+}
+
 describe('the installed ssh2', () => {
   it('has every prototype method and constant the savings use', () => {
     expect(shapeProblems()).toEqual([])
   })
 
   it('has, on a live connection, the protocol object, handlers and channel manager they use, and the switch is on for this sshd', async () => {
-    const opened = await openConnection({
-      server: {
-        user: user.name,
-        host: sshd.host,
-        port: sshd.port,
-        label: `${user.name}@${sshd.host}:${sshd.port}`
-      },
-      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
-      privateKey: user.privateKey,
-      timeoutSeconds: 20
-    })
+    const opened = await connectToSshd()
     try {
       expect(clientShapeProblems(opened.client)).toEqual([])
       expect(opened.internals.problems).toEqual([])
@@ -87,17 +92,7 @@ function echo(client: import('ssh2').Client, input: Buffer): Promise<Buffer> {
 
 describe('AES-GCM keys as KeyObjects', () => {
   it('are in use on both directions of a connection, which carries data both ways intact, before and after a rekey', async () => {
-    const opened = await openConnection({
-      server: {
-        user: user.name,
-        host: sshd.host,
-        port: sshd.port,
-        label: `${user.name}@${sshd.host}:${sshd.port}`
-      },
-      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
-      privateKey: user.privateKey,
-      timeoutSeconds: 20
-    })
+    const opened = await connectToSshd()
     try {
       const proto = (
         opened.client as unknown as {
