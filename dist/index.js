@@ -55662,8 +55662,13 @@ async function pollHealth(url, timeoutSeconds, log, options = {}) {
             }
         }
         catch (error) {
-            const cause = error.cause;
-            last = cause ? `${(0,errors/* messageOf */.bD)(error)} (${(0,errors/* messageOf */.bD)(cause)})` : (0,errors/* messageOf */.bD)(error);
+            // A request the check's own deadline cut short says nothing new of the app: the message
+            // keeps the answer before it (an earlier 503 says more than "aborted due to timeout").
+            const cutByDeadline = Date.now() >= deadline && remaining < 10_000;
+            if (!cutByDeadline || last === 'no answer') {
+                const cause = error.cause;
+                last = cause ? `${(0,errors/* messageOf */.bD)(error)} (${(0,errors/* messageOf */.bD)(cause)})` : (0,errors/* messageOf */.bD)(error);
+            }
             broken = 0;
         }
         if (broken >= brokenLimit) {

@@ -124,8 +124,13 @@ export async function pollHealth(
         broken = isBrokenStatus(response.status) ? broken + 1 : 0
       }
     } catch (error) {
-      const cause = (error as { cause?: unknown }).cause
-      last = cause ? `${messageOf(error)} (${messageOf(cause)})` : messageOf(error)
+      // A request the check's own deadline cut short says nothing new of the app: the message
+      // keeps the answer before it (an earlier 503 says more than "aborted due to timeout").
+      const cutByDeadline = Date.now() >= deadline && remaining < 10_000
+      if (!cutByDeadline || last === 'no answer') {
+        const cause = (error as { cause?: unknown }).cause
+        last = cause ? `${messageOf(error)} (${messageOf(cause)})` : messageOf(error)
+      }
       broken = 0
     }
     if (broken >= brokenLimit) {

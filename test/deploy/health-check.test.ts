@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { describeHealthFailure, pollHealth } from '../../src/deploy/health-check.js'
 import type { Log } from '../../src/logger.js'
 
-/** The answers to give, in order; the last one repeats. */
+/** The answers to give, in order; the last one repeats. Status 0: no answer at all. */
 let script: { status: number; body: string }[] = []
 let served = 0
 let server: http.Server
@@ -18,6 +18,7 @@ beforeAll(async () => {
   server = http.createServer((_req, res) => {
     const answer = script[Math.min(served, script.length - 1)] ?? { status: 200, body: '' }
     served++
+    if (answer.status === 0) return
     res.statusCode = answer.status
     res.end(answer.body)
   })
@@ -92,6 +93,16 @@ describe('pollHealth', () => {
     expect(took).toBeLessThan(3_000)
     expect(describeHealthFailure(`${base}/up`, 1, result)).toMatch(
       /did not answer 2xx within 1s; last: HTTP 50[234]/
+    )
+  })
+
+  it('names the last answer, not the request its timeout cut short, when the app then stops answering', async () => {
+    answers([503, ''], [0, ''])
+    const result = await pollHealth(`${base}/up`, 1, log, { intervalMs: 100 })
+    expect(result.ok).toBe(false)
+    expect(result.attempts).toBe(2)
+    expect(describeHealthFailure(`${base}/up`, 1, result)).toMatch(
+      /did not answer 2xx within 1s; last: HTTP 503/
     )
   })
 
