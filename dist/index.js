@@ -59413,25 +59413,32 @@ function makePlan(local, base) {
 function writtenDirectories(plan) {
     // Servers with the same plan share its arrays (a plan is never changed in place): a group of
     // ten works this out once.
-    let byRemove = written.get(plan.upload);
-    if (!byRemove)
-        written.set(plan.upload, (byRemove = new WeakMap()));
-    let dirs = byRemove.get(plan.remove);
-    if (!dirs)
-        byRemove.set(plan.remove, (dirs = directoriesOf(plan)));
-    return [...dirs];
+    return [...directoriesOf(plan.upload, plan.remove)];
 }
-/** writtenDirectories' results, by the plan's upload and remove arrays. */
-const written = new WeakMap();
-function directoriesOf(plan) {
+/**
+ * `f(a, b)`, made once for a pair of objects and remembered while both live: for work on arrays
+ * that servers with the same plan share (a plan's arrays are never changed in place).
+ */
+function onceForPair(f) {
+    const byA = new WeakMap();
+    return (a, b) => {
+        let byB = byA.get(a);
+        if (!byB)
+            byA.set(a, (byB = new WeakMap()));
+        if (!byB.has(b))
+            byB.set(b, f(a, b));
+        return byB.get(b);
+    };
+}
+const directoriesOf = onceForPair((upload, remove) => {
     const dirs = new Set();
     const addParents = (p) => {
         for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1))
             dirs.add(p.slice(0, i));
     };
-    for (const p of plan.remove)
+    for (const p of remove)
         addParents(p);
-    for (const e of plan.upload) {
+    for (const e of upload) {
         addParents(e.path);
         if (e.type === 'dir')
             dirs.add(e.path);
@@ -59447,7 +59454,7 @@ function directoriesOf(plan) {
         .map(name => ({ name, depth: depth(name) }))
         .sort((a, b) => a.depth - b.depth || (a.name < b.name ? -1 : 1))
         .map(d => d.name);
-}
+});
 
 ;// CONCATENATED MODULE: ./build/bundle/js/release/shared-check.js
 /** How deep shared/ must be listed to decide: the deepest directory of the source, plus one. */
@@ -59808,18 +59815,8 @@ function withoutLinked(entries, sharedLinks) {
     }
     return kept;
 }
-/** Plans made, by the entries they compare: the same two arrays give the same plan. */
-const plans = new WeakMap();
 /** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
-function sharedPlan(local, base) {
-    let byBase = plans.get(local);
-    if (!byBase)
-        plans.set(local, (byBase = new WeakMap()));
-    let plan = byBase.get(base);
-    if (!plan)
-        byBase.set(base, (plan = makePlan(local, base)));
-    return plan;
-}
+const sharedPlan = onceForPair((local, base) => makePlan(local, base));
 /**
  * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
  * removals that make a copy match what is left.

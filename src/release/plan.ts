@@ -142,34 +142,45 @@ export function makePlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
 export function writtenDirectories(plan: Plan): string[] {
   // Servers with the same plan share its arrays (a plan is never changed in place): a group of
   // ten works this out once.
-  let byRemove = written.get(plan.upload)
-  if (!byRemove) written.set(plan.upload, (byRemove = new WeakMap()))
-  let dirs = byRemove.get(plan.remove)
-  if (!dirs) byRemove.set(plan.remove, (dirs = directoriesOf(plan)))
-  return [...dirs]
+  return [...directoriesOf(plan.upload, plan.remove)]
 }
 
-/** writtenDirectories' results, by the plan's upload and remove arrays. */
-const written = new WeakMap<readonly unknown[], WeakMap<readonly unknown[], readonly string[]>>()
-
-function directoriesOf(plan: Plan): string[] {
-  const dirs = new Set<string>()
-  const addParents = (p: string): void => {
-    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i))
+/**
+ * `f(a, b)`, made once for a pair of objects and remembered while both live: for work on arrays
+ * that servers with the same plan share (a plan's arrays are never changed in place).
+ */
+export function onceForPair<A extends object, B extends object, R>(
+  f: (a: A, b: B) => R
+): (a: A, b: B) => R {
+  const byA = new WeakMap<A, WeakMap<B, R>>()
+  return (a, b) => {
+    let byB = byA.get(a)
+    if (!byB) byA.set(a, (byB = new WeakMap()))
+    if (!byB.has(b)) byB.set(b, f(a, b))
+    return byB.get(b) as R
   }
-  for (const p of plan.remove) addParents(p)
-  for (const e of plan.upload) {
-    addParents(e.path)
-    if (e.type === 'dir') dirs.add(e.path)
-  }
-  // Parents first: by depth (the number of slashes, counted once per name), then by name.
-  const depth = (p: string): number => {
-    let n = 0
-    for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) n++
-    return n
-  }
-  return [...dirs]
-    .map(name => ({ name, depth: depth(name) }))
-    .sort((a, b) => a.depth - b.depth || (a.name < b.name ? -1 : 1))
-    .map(d => d.name)
 }
+
+const directoriesOf = onceForPair(
+  (upload: Plan['upload'], remove: Plan['remove']): readonly string[] => {
+    const dirs = new Set<string>()
+    const addParents = (p: string): void => {
+      for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) dirs.add(p.slice(0, i))
+    }
+    for (const p of remove) addParents(p)
+    for (const e of upload) {
+      addParents(e.path)
+      if (e.type === 'dir') dirs.add(e.path)
+    }
+    // Parents first: by depth (the number of slashes, counted once per name), then by name.
+    const depth = (p: string): number => {
+      let n = 0
+      for (let i = p.indexOf('/'); i >= 0; i = p.indexOf('/', i + 1)) n++
+      return n
+    }
+    return [...dirs]
+      .map(name => ({ name, depth: depth(name) }))
+      .sort((a, b) => a.depth - b.depth || (a.name < b.name ? -1 : 1))
+      .map(d => d.name)
+  }
+)

@@ -9,7 +9,7 @@ import { gunzip } from 'node:zlib'
 import { RemoteCommandError, messageOf } from '../../errors.js'
 import { formatBytes, formatCount } from '../../logger.js'
 import { parseManifest, type ManifestEntry } from '../../release/manifest.js'
-import { makePlan as planDiff, type Plan } from '../../release/plan.js'
+import { makePlan as planDiff, onceForPair, type Plan } from '../../release/plan.js'
 import {
   parseSharedListing,
   sharedDepth,
@@ -351,17 +351,10 @@ function withoutLinked(entries: ManifestEntry[], sharedLinks: string[]): Manifes
   return kept
 }
 
-/** Plans made, by the entries they compare: the same two arrays give the same plan. */
-const plans = new WeakMap<ManifestEntry[], WeakMap<ManifestEntry[], Plan>>()
-
 /** makePlan(local, base), made once for a pair of arrays (a plan is never changed in place). */
-function sharedPlan(local: ManifestEntry[], base: ManifestEntry[]): Plan {
-  let byBase = plans.get(local)
-  if (!byBase) plans.set(local, (byBase = new WeakMap()))
-  let plan = byBase.get(base)
-  if (!plan) byBase.set(base, (plan = planDiff(local, base)))
-  return plan
-}
+const sharedPlan = onceForPair((local: ManifestEntry[], base: ManifestEntry[]): Plan =>
+  planDiff(local, base)
+)
 
 /**
  * Manifest entries minus `paths` and everything under them, and the top-most of `paths` as the
