@@ -74,6 +74,17 @@ export function releaseDirectories(names: string[]): Set<string> {
   return new Set(names.filter(name => releaseIdProblem(name) === undefined))
 }
 
+/**
+ * Whether `name`, an entry of releases/, is a tree a run set aside to remove, by the exact names
+ * the shell scripts give them: `.aborting.<release id>.<pid>` (lib/release.sh, cleanup_release)
+ * and `.pruning.<release id>.<pid>` (lib/finish.sh, prune_aside). A cut run leaves one behind;
+ * any other name is not ours, and is never touched.
+ */
+export function isSetAsideTree(name: string): boolean {
+  const parts = /^\.(?:aborting|pruning)\.(.+)\.[0-9]{1,10}$/.exec(name)
+  return parts !== null && releaseIdProblem(parts[1]!) === undefined
+}
+
 /** A segment that may be empty, '.' or '..' (then relativePathProblem looks closer). */
 const MAYBE_BAD_SEGMENT = /(^|\/)\.{0,2}(\/|$)/
 

@@ -22,6 +22,7 @@ import { lockHeldMessage, refusalMessage } from './server-messages.js'
 import type { ListingDiff } from '../release/drift.js'
 import { walkTree } from '../sftp/sftp-tree.js'
 import {
+  isSetAsideTree,
   liveReleaseOf,
   parseLinkList,
   releaseDirectories,
@@ -119,6 +120,11 @@ export interface SftpInspection {
   tmpNames: string[]
   /** Temporary links a cut switch left beside `current`. */
   switchLinks: string[]
+  /**
+   * Trees in releases/ that runs set aside to remove and did not finish removing (a cut abort
+   * or prune of a shell deploy): real directories named exactly as the scripts name them.
+   */
+  setAside: string[]
 }
 
 const LAYOUT_NAMES = new Set(['releases', 'shared', 'cache', 'current', '.atomic-deploy'])
@@ -399,6 +405,11 @@ async function inspected(
   const releaseDirs = releaseDirectories(
     (releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name)
   )
+  // The same listing names what a cut abort or prune left: only real directories (a symlink
+  // named like one is not followed, nor removed), only by the scripts' exact names.
+  const setAside = (releaseList ?? [])
+    .filter(e => e.attrs.type === 'dir' && isSetAsideTree(e.name))
+    .map(e => e.name)
   const [records, top] = await Promise.all([
     liveRelease === before
       ? earlyRecords
@@ -419,7 +430,8 @@ async function inspected(
     metaNames: (metaList ?? []).map(e => e.name),
     // Only of a tmp/ that passed the checks above (a real directory of the deploy user's).
     tmpNames: metaByName.get('tmp')?.attrs.type === 'dir' ? (tmpList ?? []).map(e => e.name) : [],
-    switchLinks
+    switchLinks,
+    setAside
   }
 }
 

@@ -6,7 +6,7 @@
  * manifest, the revision and the release log, with the same files the shell scripts write.
  */
 import { gzipSync } from 'node:zlib'
-import { DeployRefusedError } from '../errors.js'
+import { DeployRefusedError, messageOf } from '../errors.js'
 import { formatBytes, formatCount, type Log } from '../logger.js'
 import { manifestView } from '../release/compact-manifest.js'
 import type { ManifestEntry } from '../release/manifest.js'
@@ -58,7 +58,13 @@ export interface SftpReleaseOptions {
   /** Incomplete releases of earlier runs, to remove first. */
   staleReleases: string[]
   /** Leftovers the inspect phase found. */
-  leftovers: { switchLinks: string[]; metaNames: string[]; tmpNames?: string[] }
+  leftovers: {
+    switchLinks: string[]
+    metaNames: string[]
+    tmpNames?: string[]
+    /** Trees in releases/ that cut runs set aside to remove (SftpInspection.setAside). */
+    setAside?: string[]
+  }
   /** Releases no removal may touch: current's target, the release it replaced. */
   protectedReleases: string[]
   /**
@@ -424,8 +430,8 @@ function bytesNeeded(o: SftpReleaseOptions, copier: Copier): number {
 
 /**
  * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
- * switch links, copies a shell deploy started at lock time, and what cut runs left in tmp/.
- * Returns the ids of the releases removed.
+ * switch links, copies a shell deploy started at lock time, what cut runs left in tmp/, and the
+ * trees a cut abort or prune set aside in releases/. Returns the ids of the releases removed.
  */
 async function removeLeftovers(
   o: SftpReleaseOptions,
@@ -455,6 +461,15 @@ async function removeLeftovers(
     // What cut runs left in tmp/, by the names listed at inspect: never this run's own files.
     ...(o.leftovers.tmpNames ?? []).map(name =>
       removeTree(files, `${L.tmp}/${name}`, { guard, signal })
+    ),
+    // As release.sh's prepare removes them. The run that set one aside may still be removing
+    // it (a shell run's prune goes on in the background after its unlock): what this removal
+    // cannot finish is said, and left to the next deploy.
+    ...(o.leftovers.setAside ?? []).map(name =>
+      removeTree(files, `${L.releases}/${name}`, { guard, signal }).catch((error: unknown) => {
+        if (signal?.aborted) throw error
+        o.log.warning(`releases/${shown(name)} was not removed: ${messageOf(error)}`)
+      })
     )
   ])
   return removed

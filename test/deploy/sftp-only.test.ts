@@ -498,6 +498,45 @@ describe('a deploy to an SFTP-only account', () => {
     expect(await releases(f)).toEqual(['one', 'two'])
     expect(await readFile(path.join(release(f, 'one'), 'index.php'), 'utf8')).toBe('v1')
   })
+
+  it('removes the trees cut aborts and prunes set aside in releases/, by their exact names and only as real directories', async () => {
+    const f = await fixture()
+    await writeTree(f.source, { 'index.php': 'v1' })
+    await deploy(f, { 'release-id': 'one' })
+    const R = path.join(f.deployDir, 'releases')
+    // What a shell deploy's prune (lib/finish.sh) and abort (lib/release.sh) leave when cut,
+    // a tree each; names that only look like theirs; one such name on a symlink to a directory
+    // outside, and one on a plain file.
+    const outside = path.join(path.dirname(f.deployDir), 'outside')
+    await writeTree(outside, { 'precious.txt': 'keep' })
+    await writeTree(R, {
+      '.pruning.r0.4242/public/index.php': 'old',
+      '.pruning.r0.4242/public/css/app.css': 'old',
+      '.aborting.v1.0.77/index.php': 'half',
+      '.pruning.r0/index.php': 'not ours: no pid',
+      '.pruning.r0.12x/index.php': 'not ours: pid not a number',
+      '.pruning..r0.5/index.php': 'not ours: no release id',
+      '.pruned.r0.6/index.php': 'not ours: another word',
+      '.pruning.linked.99': { symlink: '../../outside' },
+      '.aborting.file.55': 'a file, not a tree'
+    })
+    await run('chown', ['-R', '-h', `${f.user.name}:`, R, outside])
+    const before = (await releases(f)).sort()
+    await writeTree(f.source, { 'index.php': 'v2' })
+    const next = await deploy(f, { 'release-id': 'two' })
+    expect(next.log).not.toMatch(/was not removed/)
+    expect((await releases(f)).sort()).toEqual(
+      before
+        .filter(n => n !== '.pruning.r0.4242' && n !== '.aborting.v1.0.77')
+        .concat('two')
+        .sort()
+    )
+    expect(await readlink(path.join(R, '.pruning.linked.99'))).toBe('../../outside')
+    expect(await readFile(path.join(outside, 'precious.txt'), 'utf8')).toBe('keep')
+    expect(await readFile(path.join(R, '.aborting.file.55'), 'utf8')).toBe('a file, not a tree')
+    expect(await readFile(path.join(R, 'one/index.php'), 'utf8')).toBe('v1')
+    expect(await current(f)).toBe('releases/two')
+  })
 })
 
 describe('what an SFTP-only server says', () => {

@@ -353,7 +353,8 @@ async function inspectOverSftp(
   s.leftovers = {
     switchLinks: state.switchLinks,
     metaNames: state.metaNames,
-    tmpNames: state.tmpNames
+    tmpNames: state.tmpNames,
+    setAside: state.setAside
   }
   s.report.previousRelease = s.liveRelease
 }

@@ -194,7 +194,12 @@ export class SessionState {
   /** `shell`: every phase is a script; `sftp`: the account runs no commands, SFTP does it all. */
   access: 'shell' | 'sftp' = 'shell'
   /** What an SFTP-only inspect found left over by earlier runs. */
-  leftovers: { switchLinks: string[]; metaNames: string[]; tmpNames?: string[] } = {
+  leftovers: {
+    switchLinks: string[]
+    metaNames: string[]
+    tmpNames?: string[]
+    setAside?: string[]
+  } = {
     switchLinks: [],
     metaNames: []
   }
