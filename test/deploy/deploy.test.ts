@@ -2,10 +2,23 @@
  * The foundation, end to end: `node dist/index.js` driven by INPUT_* variables against a real
  * OpenSSH sshd on loopback.
  */
-import { mkdir, readFile, readlink, rm, stat, writeFile } from 'node:fs/promises'
+import { existsSync } from 'node:fs'
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  readlink,
+  rm,
+  stat,
+  writeFile
+} from 'node:fs/promises'
+import os from 'node:os'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { runAction } from '../support/action.ts'
+import { sleep } from '../support/exec.ts'
 import {
   createFixture,
   describeTree,
@@ -16,7 +29,7 @@ import {
   writeTree,
   type Fixture
 } from '../support/fixture.ts'
-import { startSshd, type Sshd } from '../support/sshd.ts'
+import { DEFAULT_USER_PATH, startSshd, type Sshd } from '../support/sshd.ts'
 import { generateKey } from '../support/users.ts'
 
 let sshd: Sshd
@@ -243,6 +256,74 @@ describe('pruning', () => {
         .sort()
     )
   })
+})
+
+describe('pruning in the background', () => {
+  /** How long the server's rm waits before it removes a tree a prune set aside. */
+  const DELAY_MS = 20_000
+  let slowSshd: Sshd
+  let wrapperDir: string
+
+  beforeAll(async () => {
+    // An rm for the deploy accounts of this sshd only (first in their PATH, by sshd's SetEnv),
+    // which takes DELAY_MS over a tree a prune set aside (and leaves a mark that it did), and is
+    // the real rm at once for anything else.
+    wrapperDir = await mkdtemp(path.join(os.tmpdir(), 'adt-slow-rm-'))
+    await chmod(wrapperDir, 0o755)
+    const realRm = ['/usr/bin/rm', '/bin/rm'].find(existsSync)
+    if (realRm === undefined) throw new Error('no rm in /usr/bin or /bin')
+    await writeFile(
+      path.join(wrapperDir, 'rm'),
+      [
+        '#!/bin/sh',
+        'for a; do',
+        '  case $a in',
+        `    */releases/.pruning.*) : > "$HOME/rm-slowed"; sleep ${DELAY_MS / 1000}; break ;;`,
+        '  esac',
+        'done',
+        `exec ${realRm} "$@"`,
+        ''
+      ].join('\n'),
+      { mode: 0o755 }
+    )
+    slowSshd = await startSshd({
+      matchBlocks: ['Match User adtu*', `    SetEnv PATH=${wrapperDir}:${DEFAULT_USER_PATH}`]
+    })
+  })
+  afterAll(async () => {
+    await slowSshd?.stop()
+    if (wrapperDir) await rm(wrapperDir, { recursive: true, force: true })
+  })
+
+  it('a deploy that prunes does not wait for the pruned tree to be removed, which is gone soon after', async () => {
+    const f = await createFixture({ sshd: slowSshd })
+    fixtures.push(f)
+    const R = path.join(f.deployDir, 'releases')
+    const aside = async (): Promise<string[]> =>
+      (await readdir(R)).filter(name => name.startsWith('.pruning.'))
+    for (const id of ['first', 'second']) {
+      await writeTree(f.source, { 'index.php': id, [`pages/${id}/a.html`]: id })
+      const run = await runAction(f.inputs({ 'release-id': id, 'keep-releases': '1' }))
+      expect(run.code, run.log).toBe(0)
+    }
+    await writeTree(f.source, { 'index.php': 'third' })
+    const started = performance.now()
+    const third = await runAction(f.inputs({ 'release-id': 'third', 'keep-releases': '1' }))
+    const took = performance.now() - started
+    expect(third.code, third.log).toBe(0)
+    expect(third.log).toContain('pruned release first')
+    // The tree of the release pruned is set aside, and its removal (slowed by DELAY_MS) is under
+    // way: the deploy ended well before it could.
+    expect(await exists(path.join(f.user.home, 'rm-slowed'))).toBe(true)
+    expect(await aside()).toEqual([expect.stringMatching(/^\.pruning\.first\.[0-9]+$/)])
+    expect(took).toBeLessThan(DELAY_MS / 2)
+    expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/third')
+    // And it goes by itself, the deploy long over (bounded: DELAY_MS and half a minute).
+    const until = performance.now() + DELAY_MS + 30_000
+    while ((await aside()).length > 0 && performance.now() < until) await sleep(250)
+    expect(await aside()).toEqual([])
+    expect((await readdir(R)).sort()).toEqual(['second', 'third'])
+  }, 120_000)
 })
 
 describe('a failing before-switch', () => {
