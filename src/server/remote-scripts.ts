@@ -12,6 +12,7 @@
  */
 import { SERVER_LIMITS } from './server-data.js'
 import { withValues } from './script-values.js'
+import type { ScriptParts } from '../ssh/script-frame.js'
 import {
   ABORT_SH,
   FINISH_SH,
@@ -69,7 +70,7 @@ export interface InspectParams {
  * Phase 1-3 on the server: resolve the deploy path, refuse foreign or system directories, create
  * the layout, take the lock, and report what the planner needs (inspect.sh).
  */
-export function inspectScript(p: InspectParams): string {
+export function inspectScript(p: InspectParams): ScriptParts {
   return withValues(INSPECT_SH, {
     PATH_INPUT: p.path,
     LOCK: p.lock,
@@ -230,7 +231,7 @@ export function releaseScript(
   common: ReleaseParams,
   prepare?: PrepareParams,
   finalize?: FinalizeParams
-): string {
+): ScriptParts {
   const base = prepare?.base ?? { kind: 'none' }
   const mode = directoryMode(common.umask)
   const values: ReleaseValues = {
@@ -273,7 +274,7 @@ export function releaseScript(
 }
 
 /** Abort a release that was prepared but will not go live (another server failed, a signal). */
-export function abortScript(p: ReleaseParams): string {
+export function abortScript(p: ReleaseParams): ScriptParts {
   return withValues(ABORT_SH, releaseCommon(p, ''))
 }
 
@@ -288,7 +289,7 @@ export interface HookParams {
 }
 
 /** Run after-switch (or before-switch outside a deploy) in a release. */
-export function hookScript(p: HookParams): string {
+export function hookScript(p: HookParams): ScriptParts {
   return withValues(HOOK_SH, {
     DEPLOY_DIR: p.deployDir,
     RELEASE_ID: p.releaseId,
@@ -323,7 +324,7 @@ export interface FinishParams {
 }
 
 /** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
-export function finishScript(p: FinishParams): string {
+export function finishScript(p: FinishParams): ScriptParts {
   return withValues(FINISH_SH, {
     DEPLOY_DIR: p.deployDir,
     LOCK_TOKEN: p.lockToken ?? '',
@@ -349,17 +350,17 @@ function finishValues(p: Omit<FinishParams, 'deployDir'> | undefined) {
  * For a dry run: what shared/ holds, `depth` levels deep, as `!shared-entry <d|f|l> ./<path>`
  * lines, then `!shared-end` (shared-listing.sh). Reads only.
  */
-export function sharedListingScript(deployDir: string, depth: number): string {
+export function sharedListingScript(deployDir: string, depth: number): ScriptParts {
   return withValues(SHARED_LISTING_SH, { DEPLOY_DIR: deployDir, DEPTH: String(depth) })
 }
 
 /** mode: unlock. Report who held the lock, then remove it and any copy started under it. */
-export function unlockScript(path: string): string {
+export function unlockScript(path: string): ScriptParts {
   return withValues(UNLOCK_SH, { PATH_INPUT: path, GUARD_KEEP: [] })
 }
 
 /** The listing the release phase verifies against, of `dir` (see list_tree in lib/listing.sh). */
-export function listingScript(dir: string): string {
+export function listingScript(dir: string): ScriptParts {
   return withValues(LISTING_SH, { LIST_DIR: dir })
 }
 
@@ -370,7 +371,7 @@ export interface SwitchParams {
 }
 
 /** Phase 7 where there is no SFTP posix-rename: the rename by mv in the shell (switch.sh). */
-export function switchScript(p: SwitchParams): string {
+export function switchScript(p: SwitchParams): ScriptParts {
   return withValues(SWITCH_SH, {
     DEPLOY_DIR: p.deployDir,
     RELEASE_ID: p.releaseId ?? '',

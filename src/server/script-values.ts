@@ -17,7 +17,7 @@
  * the declared kinds here, and `readonly` keeps a script from overwriting one by accident.
  */
 import { quote } from '../shell-quote.js'
-import { constantTail } from '../ssh/script-frame.js'
+import type { ScriptParts } from '../ssh/script-frame.js'
 
 /** `string`, `flag` (boolean), `list` (string[]), or one of the given words. */
 export type ParamKind = 'string' | 'flag' | 'list' | readonly string[]
@@ -62,9 +62,10 @@ export function prelude<Values>(script: ServerScript<Values>, values: Values): s
   return lines.map(l => `${l}\n`).join('')
 }
 
-/** The whole text sent to the server: the prelude, then the script. */
-export function withValues<Values>(script: ServerScript<Values>, values: Values): string {
-  // The same text ends this script on every server: it is gzipped once.
-  constantTail(script.text)
-  return prelude(script, values) + script.text
+/**
+ * What is sent to the server: the prelude, then the script's text, given apart (the same text
+ * ends this script on every server: it is gzipped once, see framed).
+ */
+export function withValues<Values>(script: ServerScript<Values>, values: Values): ScriptParts {
+  return { head: prelude(script, values), tail: script.text }
 }

@@ -13,7 +13,7 @@ import {
   type RunOptions,
   type RunResult
 } from './remote-host.js'
-import { framed } from './script-frame.js'
+import { framed, type Script } from './script-frame.js'
 import { takenMeter } from './ssh2-internals.js'
 
 const STDERR_TAIL = 8192
@@ -243,7 +243,7 @@ export class ExecChannels {
    */
   private compress: boolean | undefined
 
-  async run(script: string, options: RunOptions = {}): Promise<RunResult> {
+  async run(script: Script, options: RunOptions = {}): Promise<RunResult> {
     const compress = this.compress !== false
     const result = await this.runOnce(script, options, compress)
     if (compress && this.compress === undefined) {
@@ -262,7 +262,7 @@ export class ExecChannels {
   }
 
   private async runOnce(
-    script: string,
+    script: Script,
     options: RunOptions,
     compress: boolean
   ): Promise<RunResult> {

@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream'
 import type { RemoteFiles } from '../sftp/remote-files.js'
+import type { Script } from './script-frame.js'
 
 export type { RemoteFiles }
 
@@ -60,9 +61,10 @@ export interface RemoteHost {
   readonly label: string
   /**
    * Run a POSIX sh script. The script travels on stdin, never on a command line: the command is
-   * always the same single line, which every login shell runs alike.
+   * always the same single line, which every login shell runs alike. A server script comes in
+   * its two parts (ScriptParts: its values, then its constant text).
    */
-  run(script: string, options?: RunOptions): Promise<RunResult>
+  run(script: Script, options?: RunOptions): Promise<RunResult>
   /** False once the connection was closed or lost. */
   readonly connected: boolean
   /** The server's software, from its identification string (`OpenSSH_9.2p1`), if known. */

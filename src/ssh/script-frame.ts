@@ -1,62 +1,69 @@
 /**
  * A script as the bootstrap reads it from stdin (see BOOTSTRAP), gzipped where the server has
  * gzip. Most scripts are a short prelude of values and a long constant text (a server script's
- * body): the constant text is compressed once per process, not once per server and script.
+ * body), given apart (ScriptParts): the constant text is compressed once per process, not once
+ * per server and script.
  */
 import { constants, crc32, deflateRawSync, gzipSync } from 'node:zlib'
 
-/** Texts that end many scripts, and their raw deflate data once made. */
-const tails = new Map<string, Buffer | undefined>()
+/**
+ * A script as it is sent: `head`, which differs from run to run (a server script's values), then
+ * `tail`, a constant text that ends many scripts (the server script's body), compressed once.
+ * A plain string is a script with no constant part.
+ */
+export interface ScriptParts {
+  head: string
+  tail: string
+}
 
-/** At most this many texts are remembered (the server scripts are a dozen). */
+export type Script = string | ScriptParts
+
+/** The whole text of a script. */
+export function scriptText(script: Script): string {
+  return typeof script === 'string' ? script : script.head + script.tail
+}
+
+/**
+ * The raw deflate data of tails made so far, by their text: the server scripts are a dozen.
+ * Bounded: past MAX_TAILS, the oldest goes.
+ */
+const tails = new Map<string, Buffer>()
 const MAX_TAILS = 64
 
 /** Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time. */
 const LEVEL = 6
 
 /**
- * Say that `text` ends many scripts: framed compresses it once, and each script that ends with
- * it costs only the deflate of what comes before.
- */
-export function constantTail(text: string): void {
-  if (tails.has(text) || tails.size >= MAX_TAILS || text.length === 0) return
-  tails.set(text, undefined)
-}
-
-/**
  * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
  * gzipped, `z`, the length of the gzip data, a newline, the data.
  *
- * The gzip data is one member (RFC 1952) whatever the script: a script that ends with a constant
- * tail is deflated in two parts, the head ending in a full flush (byte-aligned, no reference to
- * it after), then the tail's deflate data made once, whose references stay within itself. Any
+ * The gzip data is one member (RFC 1952) whatever the script: a script with a constant tail is
+ * deflated in two parts, the head ending in a full flush (byte-aligned, no reference to it
+ * after), then the tail's deflate data made once, whose references stay within itself. Any
  * inflater reads the two as one stream (as pigz writes its blocks); the CRC-32 and length in the
  * trailer are the whole script's.
  */
-export function framed(script: string, compress: boolean): Buffer {
-  if (!compress) return Buffer.from(`${Buffer.byteLength(script)}\n${script}`)
-  let tail: string | undefined
-  for (const t of tails.keys()) {
-    if (script.length >= t.length && script.endsWith(t)) {
-      tail = t
-      break
-    }
-  }
-  const data = tail === undefined ? gzipSync(script, { level: LEVEL }) : twoPartGzip(script, tail)
+export function framed(script: Script, compress: boolean): Buffer {
+  const text = scriptText(script)
+  if (!compress) return Buffer.from(`${Buffer.byteLength(text)}\n${text}`)
+  const data =
+    typeof script === 'string' || script.tail === ''
+      ? gzipSync(text, { level: LEVEL })
+      : twoPartGzip(script, text)
   return Buffer.concat([Buffer.from(`z${data.length}\n`), data])
 }
 
-function twoPartGzip(script: string, tail: string): Buffer {
+function twoPartGzip({ head, tail }: ScriptParts, text: string): Buffer {
   let tailData = tails.get(tail)
   if (!tailData) {
     tailData = deflateRawSync(tail, { level: LEVEL })
+    if (tails.size >= MAX_TAILS) tails.delete(tails.keys().next().value as string)
     tails.set(tail, tailData)
   }
-  const head = script.slice(0, script.length - tail.length)
   const headData = deflateRawSync(head, { level: LEVEL, finishFlush: constants.Z_FULL_FLUSH })
   const trailer = Buffer.alloc(8)
-  trailer.writeUInt32LE(crc32(script) >>> 0, 0)
-  trailer.writeUInt32LE(Buffer.byteLength(script) % 2 ** 32, 4)
+  trailer.writeUInt32LE(crc32(text) >>> 0, 0)
+  trailer.writeUInt32LE(Buffer.byteLength(text) % 2 ** 32, 4)
   return Buffer.concat([GZIP_HEADER, headData, tailData, trailer])
 }
 

@@ -4,6 +4,7 @@
  */
 import type { RemoteFiles, RemoteHost, RunOptions, RunResult, SftpProbe } from './remote-host.js'
 import { ExecChannels } from './exec-channels.js'
+import type { Script } from './script-frame.js'
 import { LiveConnection } from './live-connection.js'
 import { SftpSession } from './sftp-files.js'
 import { openConnection, type ConnectOptions, type OpenConnection } from './ssh-connect.js'
@@ -70,7 +71,7 @@ export class SshRemoteHost implements RemoteHost {
     this.sftp.warmUp()
   }
 
-  run(script: string, options?: RunOptions): Promise<RunResult> {
+  run(script: Script, options?: RunOptions): Promise<RunResult> {
     if (!this.exec)
       return Promise.reject(
         new Error(`${this.label}: no command may run on this connection (shell: none)`)

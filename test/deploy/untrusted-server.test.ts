@@ -46,6 +46,7 @@ import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { abortScript, finishScript } from '../../src/server/remote-scripts.ts'
 import { parseScriptOutput } from '../../src/server/script-output.ts'
+import type { Script } from '../../src/ssh/script-frame.ts'
 
 let sshd: Sshd
 /** The other local account: the attacker where an attack needs one. */
@@ -496,7 +497,7 @@ describe('text from the server in the log and the summary', () => {
 
 describe('the guards, told by the runner itself to remove the live release', () => {
   /** Run one server script as the deploy user over a real SSH connection. */
-  async function runScript(f: Fixture, script: string): Promise<string[]> {
+  async function runScript(f: Fixture, script: Script): Promise<string[]> {
     const host = await connectSsh({
       server: { user: f.user.name, host: '127.0.0.1', port: sshd.port, label: f.user.name },
       hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },

@@ -10,13 +10,14 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { abortScript } from '../../src/server/remote-scripts.js'
+import { scriptText, type Script } from '../../src/ssh/script-frame.js'
 
 const work = mkdtempSync(join(tmpdir(), 'abort-once-'))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
 
-function runDash(script: string, cwd: string): Promise<number | null> {
+function runDash(script: Script, cwd: string): Promise<number | null> {
   return new Promise(resolve => {
-    const child = spawn('dash', ['-c', script], {
+    const child = spawn('dash', ['-c', scriptText(script)], {
       cwd,
       env: { PATH: process.env.PATH ?? '/usr/bin:/bin', HOME: cwd },
       stdio: ['ignore', 'ignore', 'ignore']

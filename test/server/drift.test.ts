@@ -25,6 +25,7 @@ import { inspectScript, listingScript } from '../../src/server/remote-scripts.js
 import { parseLinkList } from '../../src/server/server-data.js'
 import { driftOf } from '../../src/server/sftp-drift.js'
 import { walkTree } from '../../src/sftp/sftp-tree.js'
+import { scriptText } from '../../src/ssh/script-frame.js'
 import { LocalFiles } from '../support/local-files.ts'
 
 const lib = fileURLToPath(new URL('../../src/server/scripts/lib/', import.meta.url))
@@ -100,7 +101,7 @@ function deployed(shell: (typeof shells)[number]): { D: string; R: string } {
     'lib/old/x.php'
   ])
     utimesSync(join(R, p), past, past)
-  const listing = spawnSync(shell.sh, [...shell.args, '-c', listingScript(R)], {
+  const listing = spawnSync(shell.sh, [...shell.args, '-c', scriptText(listingScript(R))], {
     cwd: R,
     env: { PATH: shell.path, HOME: R },
     encoding: 'utf8',
@@ -151,15 +152,17 @@ const CHANGED = {
 }
 
 const inspect = (D: string): string =>
-  inspectScript({
-    path: D,
-    lock: false,
-    lockOwner: '',
-    reuse: 'previous',
-    systemExact: SYSTEM_DIRECTORIES.exact,
-    systemTrees: SYSTEM_DIRECTORIES.trees,
-    drift: true
-  })
+  scriptText(
+    inspectScript({
+      path: D,
+      lock: false,
+      lockOwner: '',
+      reuse: 'previous',
+      systemExact: SYSTEM_DIRECTORIES.exact,
+      systemTrees: SYSTEM_DIRECTORIES.trees,
+      drift: true
+    })
+  )
 
 describe.each(shells)('$name', shell => {
   it('reports nothing for a release as it was made ready, shared links and writes to shared/ included', () => {

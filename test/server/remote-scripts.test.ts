@@ -51,6 +51,7 @@ import { quote } from '../../src/shell-quote.js'
 import { compactManifest } from '../../src/release/compact-manifest.js'
 import type { ManifestEntry } from '../../src/release/manifest.js'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.js'
+import { scriptText, type Script } from '../../src/ssh/script-frame.js'
 
 const work = realpathSync(mkdtempSync(join(tmpdir(), 'remote-scripts-')))
 afterAll(() => rmSync(work, { recursive: true, force: true }))
@@ -131,10 +132,11 @@ function parseOutput(buf: Buffer): { lines: string[]; blobs: Map<string, Buffer>
  */
 function run(
   shell: Shell,
-  script: string,
+  parts: Script,
   cwd: string,
   options: { input?: Buffer | string; home?: string; pathPrefix?: string } = {}
 ): Output {
+  const script = scriptText(parts)
   let argv = ['-c', script]
   if (Buffer.byteLength(script) > 100_000) {
     const file = join(work, `script-${++counter}.sh`)
@@ -227,7 +229,7 @@ function build(
 }
 
 const SYS = SYSTEM_DIRECTORIES
-function inspect(p: Partial<InspectParams> & { path: string }): string {
+function inspect(p: Partial<InspectParams> & { path: string }): Script {
   return inspectScript({
     lock: true,
     lockOwner: '{"run":"test"}',
@@ -266,7 +268,7 @@ describe.each(shells)('$name', shell => {
 
     it('reports the umask and the tools the server has', () => {
       const home = fresh('inspect')
-      const r = run(shell, `umask 027\n${inspect({ path: 'app' })}`, home)
+      const r = run(shell, `umask 027\n${scriptText(inspect({ path: 'app' }))}`, home)
       expect(r.status).toBe(0)
       expect(r.lines).toContain('umask 0027')
       for (const tool of ['tar', 'gzip', 'sha256sum', 'stat', 'find', 'awk'])
@@ -957,7 +959,7 @@ describe.each(shells)('$name', shell => {
   describe('inspectScript: what the server offers, and what a deploy needs', () => {
     it('reports the login shell and whose tools these are', () => {
       const home = fresh('inspect')
-      const r = run(shell, `SHELL=/usr/bin/fish\n${inspect({ path: 'app' })}`, home)
+      const r = run(shell, `SHELL=/usr/bin/fish\n${scriptText(inspect({ path: 'app' }))}`, home)
       expect(r.status).toBe(0)
       expect(r.lines).toContain('shell /usr/bin/fish')
       expect(r.lines).toContain(shell.gnu ? 'toolset gnu' : 'toolset busybox')
@@ -2721,9 +2723,9 @@ const HOSTILE_SHARED = HOSTILE_VALUES.filter(v => !/[\u0000-\u001f]/.test(v) && 
         .some((s, i, all) => (s === '' && i !== all.length - 1) || s === '.' || s === '..')
   )
 
-function syntaxErrors(script: string): string[] {
+function syntaxErrors(script: Script): string[] {
   const file = join(work, `syntax-${++counter}.sh`)
-  writeFileSync(file, script)
+  writeFileSync(file, scriptText(script))
   const errors: string[] = []
   for (const [name, argv] of [
     ['dash', ['dash', '-n', file]],

@@ -40,7 +40,7 @@ describe('prelude', () => {
         ''
       ].join('\n')
     )
-    expect(withValues(SCRIPT, good)).toBe(`${prelude(SCRIPT, good)}echo\n`)
+    expect(withValues(SCRIPT, good)).toEqual({ head: prelude(SCRIPT, good), tail: 'echo\n' })
   })
 
   it.each([

@@ -8,6 +8,7 @@ import { ConnectionError } from '../../src/errors.ts'
 import type { RemoteHost, RunResult, SftpProbe } from '../../src/ssh/remote-host.ts'
 import type { RemoteFiles } from '../../src/sftp/remote-files.ts'
 import type { Log } from '../../src/logger.ts'
+import { scriptText, type Script } from '../../src/ssh/script-frame.ts'
 
 /**
  * `switch`: current moves and reads back; `refuse`: the rename fails, current stays; `lost`:
@@ -32,7 +33,8 @@ export class FakeSwitchHost implements RemoteHost {
     readonly answers: SwitchAnswer[] = []
   ) {}
 
-  async run(script: string): Promise<RunResult> {
+  async run(parts: Script): Promise<RunResult> {
+    const script = scriptText(parts)
     if (!script.includes('switch_current "$RELEASE_ID"'))
       throw new Error(`${this.label}: the fake answers switch.sh only`)
     // The values come in the prelude, as quote() writes them (script-values.ts): a plain word

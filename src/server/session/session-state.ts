@@ -16,6 +16,7 @@ import {
   type ReleaseState
 } from '../../release/release-log.js'
 import type { RemoteHost, RunResult } from '../../ssh/remote-host.js'
+import type { Script } from '../../ssh/script-frame.js'
 import type { Appender } from '../../sftp/remote-files.js'
 import { SftpError } from '../../sftp/sftp-engine.js'
 import type { ReleaseParams } from '../remote-scripts.js'
@@ -250,7 +251,7 @@ export class SessionState {
    * server without gzip, on the connection's first script): a script with stdin needs it afresh.
    */
   async script(
-    text: string,
+    text: Script,
     options: Parameters<RemoteHost['run']>[1] = {},
     again?: () => Parameters<RemoteHost['run']>[1]
   ): Promise<{ result: RunResult; output: ScriptOutput }> {
