@@ -18,7 +18,7 @@
  * it never decides anything: a connection that failed, closed, or waited too long is dropped,
  * and the connect phase opens its own, which reports any failure as usual.
  */
-import { connect, type Socket } from 'node:net'
+import { Socket, connect } from 'node:net'
 import { DEFAULT_MAX_PARALLEL } from '../settings.js'
 import { parsePort, parseServers } from './servers.js'
 
@@ -113,7 +113,9 @@ export function openEarlyConnections(usableMs = USABLE_MS): number {
       entry.bytes += chunk.length
       if (entry.bytes > MAX_RECEIVED) socket.destroy()
     })
-    socket.once('connect', () => socket.write(IDENT_LINE))
+    // Written past the check takeEarlyConnection puts on the socket's write, which may be in
+    // place by the time a slow connection is up.
+    socket.once('connect', () => Socket.prototype.write.call(socket, IDENT_LINE))
     // A failed connection is destroyed, which takeEarlyConnection sees; the error itself is
     // for the connect phase's own connection to report.
     socket.on('error', () => undefined)
@@ -130,8 +132,8 @@ export function openEarlyConnections(usableMs = USABLE_MS): number {
 }
 
 /**
- * An early connection to host:port (the next one opened, once), if it is up, has sent the
- * identification string and is younger than USABLE_MS (or what openEarlyConnections was given);
+ * An early connection to host:port (the next one opened, once), if it is still being made, or is
+ * up with the identification string sent and the server's side open; and is younger than USABLE_MS (or what openEarlyConnections was given);
  * otherwise undefined, and that connection is dropped. What the server sent is put back in front
  * of the socket's data, for ssh2 to read first.
  *
@@ -147,13 +149,11 @@ export function takeEarlyConnection(host: string, port: number): Socket | undefi
   if (entries?.length === 0) early.delete(k)
   entry.taken = true
   const { socket } = entry
-  if (
-    socket.destroyed ||
-    // Not connected yet, or the server closed its side.
-    socket.readyState !== 'open' ||
-    socket.bytesWritten < IDENT_LINE.length ||
-    Date.now() - entry.opened > entry.usableMs
-  ) {
+  const age = Date.now() - entry.opened
+  const greeted = socket.readyState === 'open' && socket.bytesWritten >= IDENT_LINE.length
+  // Still connecting is fine: this module's 'connect' listener, registered first, sends the
+  // identification string before ssh2's runs.
+  if (socket.destroyed || age > entry.usableMs || !(socket.connecting || greeted)) {
     socket.destroy()
     return undefined
   }

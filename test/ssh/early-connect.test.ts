@@ -86,40 +86,78 @@ async function until(ready: () => boolean, ms = 5000): Promise<void> {
   while (!ready() && Date.now() < deadline) await sleep(10)
 }
 
-describe('early connections', () => {
-  it('carry a whole connection to sshd: the one opened early is the one ssh2 uses, and it runs a command', async () => {
-    inputs({ INPUT_SERVERS: `${user.name}@${sshd.host}:${sshd.port}` })
-    expect(openEarlyConnections()).toBe(1)
-    const opened = await openConnection({
-      server: {
-        user: user.name,
-        host: sshd.host,
-        port: sshd.port,
-        label: `${user.name}@${sshd.host}:${sshd.port}`
-      },
-      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
-      privateKey: user.privateKey,
-      timeoutSeconds: 20
-    })
-    try {
-      // Taken once: nothing is left to take, and the connection's socket is a net.Socket that
-      // was connected before openConnection began.
-      expect(takeEarlyConnection(sshd.host, sshd.port)).toBeUndefined()
-      expect(opened.socket).toBeInstanceOf(net.Socket)
-      const out = await new Promise<string>((resolve, reject) => {
-        opened.client.exec('echo early', (error, channel) => {
-          if (error) return reject(error)
-          let text = ''
-          channel.on('data', (d: Buffer) => (text += d.toString()))
-          channel.on('close', () => resolve(text))
-        })
-      })
-      expect(out).toBe('early\n')
-    } finally {
-      opened.client.end()
-      opened.socket.destroy()
-    }
+/** A relay in front of sshd that counts the connections made through it. */
+async function countingRelay(): Promise<{
+  port: number
+  count: () => number
+  stop: () => Promise<void>
+}> {
+  let count = 0
+  const relay = net.createServer(client => {
+    count++
+    client.on('error', () => undefined)
+    const upstream = net.connect(sshd.port, sshd.host)
+    upstream.on('error', () => client.destroy())
+    client.pipe(upstream).pipe(client)
   })
+  await new Promise<void>(resolve => relay.listen(0, '127.0.0.1', resolve))
+  const port = (relay.address() as net.AddressInfo).port
+  return {
+    port,
+    count: () => count,
+    stop: () => new Promise(resolve => relay.close(() => resolve()))
+  }
+}
+
+/** Connect as the action does to `port` (a relay in front of sshd) and run a command. */
+async function connectAndRun(port: number): Promise<string> {
+  const opened = await openConnection({
+    server: { user: user.name, host: '127.0.0.1', port, label: `${user.name}@127.0.0.1:${port}` },
+    hostKeys: {
+      kind: 'known-hosts',
+      entries: parseKnownHosts(sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `))
+    },
+    privateKey: user.privateKey,
+    timeoutSeconds: 20
+  })
+  try {
+    return await new Promise<string>((resolve, reject) => {
+      opened.client.exec('echo early', (error, channel) => {
+        if (error) return reject(error)
+        let text = ''
+        channel.on('data', (d: Buffer) => (text += d.toString()))
+        channel.on('close', () => resolve(text))
+      })
+    })
+  } finally {
+    opened.client.end()
+    opened.socket.destroy()
+  }
+}
+
+describe('early connections', () => {
+  it.each([
+    ['still being made', 0],
+    ['up, with the server greeting waiting in it', 300]
+  ])(
+    'carry a whole connection to sshd when taken %s: one connection, which runs a command',
+    async (_when, wait) => {
+      const relay = await countingRelay()
+      try {
+        inputs({ INPUT_SERVERS: `${user.name}@127.0.0.1:${relay.port}` })
+        expect(openEarlyConnections()).toBe(1)
+        // One tick: the connection is being made (its SYN sent), not yet up.
+        if (wait === 0) await new Promise(resolve => process.nextTick(resolve))
+        else await sleep(wait)
+        expect(await connectAndRun(relay.port)).toBe('early\n')
+        // The one opened early was the one used: no second connection, nothing left to take.
+        expect(relay.count()).toBe(1)
+        expect(takeEarlyConnection('127.0.0.1', relay.port)).toBeUndefined()
+      } finally {
+        await relay.stop()
+      }
+    }
+  )
 
   it('lost before the key exchange, give way to a connection of their own', async () => {
     // In front of sshd: the first connection is held, then closed once ssh2 has it; the next
@@ -142,22 +180,7 @@ describe('early connections', () => {
       inputs({ INPUT_SERVERS: `${user.name}@127.0.0.1:${port}` })
       expect(openEarlyConnections()).toBe(1)
       await sleep(50)
-      const opened = await openConnection({
-        server: {
-          user: user.name,
-          host: '127.0.0.1',
-          port,
-          label: `${user.name}@127.0.0.1:${port}`
-        },
-        hostKeys: {
-          kind: 'known-hosts',
-          entries: parseKnownHosts(sshd.knownHosts.replaceAll(`]:${sshd.port} `, `]:${port} `))
-        },
-        privateKey: user.privateKey,
-        timeoutSeconds: 20
-      })
-      opened.client.end()
-      opened.socket.destroy()
+      expect(await connectAndRun(port)).toBe('early\n')
       expect(count).toBe(2)
     } finally {
       await new Promise(resolve => relay.close(resolve))
