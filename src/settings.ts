@@ -141,7 +141,7 @@ export interface Settings {
   onDrift: OnDrift
   /** parallel (phases with barriers) or sequential (rolling). */
   strategy: Strategy
-  /** Servers working at once under strategy parallel. */
+  /** Servers working at once under strategy parallel (DEFAULT_MAX_PARALLEL unless set). */
   maxParallel: number
   /** Seconds for each connection and handshake. */
   connectTimeout: number
@@ -159,3 +159,6 @@ export interface RunContext {
   workflow: string
   runner: string
 }
+
+/** The `max-parallel` input's default. */
+export const DEFAULT_MAX_PARALLEL = 3

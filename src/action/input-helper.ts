@@ -13,7 +13,7 @@ import { releaseIdProblem } from '../release/release-id.js'
 import { parsePort, parseServers, printable, type Server } from '../ssh/servers.js'
 import type { JumpHost } from '../ssh/jump-hosts.js'
 import type { Credentials } from '../ssh/ssh-connect.js'
-import { Inputs, type InputName, type Settings } from '../settings.js'
+import { DEFAULT_MAX_PARALLEL, Inputs, type InputName, type Settings } from '../settings.js'
 import { systemDirectoryProblem } from '../server/system-directories.js'
 import { DEFAULT_COMMAND_TIMEOUT_SECONDS } from '../ssh/ssh-remote-host.js'
 
@@ -25,7 +25,8 @@ const readFromEnvironment: InputReader = name => core.getInput(name)
 /**
  * Read and validate every input into one Settings object. Secrets are masked before anything
  * else happens to them. Any problem throws an InputError that names the input and the form
- * expected; nothing has touched a server at this point.
+ * expected; nothing has been written on a server at this point (at most, a connection opened
+ * while the action loaded has sent SSH's identification string: see src/ssh/early-connect.ts).
  */
 export function getSettings(
   read: InputReader = readFromEnvironment,
@@ -200,7 +201,7 @@ export function getSettings(
       'parallel',
       'sequential'
     ] as const),
-    maxParallel: integer(read, Inputs.MaxParallel, 3, 1, 100),
+    maxParallel: integer(read, Inputs.MaxParallel, DEFAULT_MAX_PARALLEL, 1, 100),
     connectTimeout: integer(read, Inputs.ConnectTimeout, 20, 1, 300),
     commandTimeout: integer(
       read,

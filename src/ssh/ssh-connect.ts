@@ -8,6 +8,7 @@ import type { Duplex } from 'node:stream'
 import type { AuthenticationType, ConnectConfig } from 'ssh2'
 import Client from 'ssh2/lib/client.js'
 import { ConnectionError, HostKeyError, messageOf } from '../errors.js'
+import { CLIENT_SOFTWARE, takeEarlyConnection } from './early-connect.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { Server } from './servers.js'
 import { ConnectionInternals, keyObjectsForGcm } from './ssh2-internals.js'
@@ -80,7 +81,11 @@ export async function openConnection(options: ConnectOptions): Promise<OpenConne
       `${what}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`
     )
   }
-  const first = await attempt(options, what, verifier, verifier.algorithms)
+  let first = await attempt(options, what, verifier, verifier.algorithms, true)
+  // A connection opened while the action loaded that ended before the key exchange (a server
+  // that closed it, or dropped it as one unauthenticated connection too many): once more, on a
+  // connection of its own, as it would have been without.
+  if (first.earlyLost) first = await attempt(options, what, verifier, verifier.algorithms)
   if (first.connection) return first.connection
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
@@ -111,6 +116,8 @@ interface Attempt {
   /** Set when the host key was the problem. */
   reason?: string
   offeredType?: string
+  /** The attempt went over an early connection (early-connect.ts) that ended before the key exchange. */
+  earlyLost?: boolean
 }
 
 /**
@@ -150,7 +157,8 @@ async function attempt(
   options: ConnectOptions,
   what: string,
   verifier: ReturnType<typeof hostVerifierFor>,
-  algorithms: string[] | undefined
+  algorithms: string[] | undefined,
+  useEarly = false
 ): Promise<Attempt> {
   const { server } = options
   const client = new Client()
@@ -161,6 +169,8 @@ async function attempt(
     host: server.host,
     port: server.port,
     username: server.user,
+    // The same identification string an early connection sent.
+    ident: CLIENT_SOFTWARE,
     readyTimeout: options.timeoutSeconds * 1000,
     keepaliveInterval: 10_000,
     keepaliveCountMax: 3,
@@ -191,14 +201,19 @@ async function attempt(
   if (options.password !== undefined) config.password = options.password
 
   let socket: Duplex
+  let wasEarly = false
   try {
     // Our own socket, so that close() can drop it without waiting for the server's FIN. Every
     // phase is a small request followed by a small reply. With Nagle's algorithm on, each small
     // write waits for the ACK of the previous one, which Linux delays by up to 40 ms: measured
     // here, an exec round trip on loopback fell from 88 ms to 9 ms.
+    // The connection opened while the action loaded, if it is still good (early-connect.ts).
+    const early =
+      options.tunnel || !useEarly ? undefined : takeEarlyConnection(server.host, server.port)
+    wasEarly = early !== undefined
     socket = options.tunnel
       ? await options.tunnel(server.host, server.port)
-      : connectSocket({ host: server.host, port: server.port, noDelay: true })
+      : (early ?? connectSocket({ host: server.host, port: server.port, noDelay: true }))
   } catch (error) {
     // A jump host's own failure (its host key, its login) keeps its kind.
     const Kind = error instanceof HostKeyError ? HostKeyError : ConnectionError
@@ -216,6 +231,13 @@ async function attempt(
       settled = true
       resolve(result)
     }
+    // An early connection lost before the key exchange finished, for no reason of its own (not
+    // the host key, not a timeout): openConnection tries once more on a new one.
+    const lostEarly = (error?: Error & { level?: string }): boolean =>
+      wasEarly &&
+      !authenticating &&
+      hostKeyFailure === undefined &&
+      error?.level !== 'client-timeout'
     // A listener for the client's whole life, not once: ssh2 can emit several errors on one
     // connection (a refused key, then the reset of the connection the server closed), and an
     // 'error' event with no listener ends the process. Once connected, the host adds its own.
@@ -240,7 +262,10 @@ async function attempt(
         })
         return
       }
-      settle({ error: new ConnectionError(`${what}: ${describeConnectError(error, options)}`) })
+      settle({
+        error: new ConnectionError(`${what}: ${describeConnectError(error, options)}`),
+        ...(lostEarly(error) ? { earlyLost: true } : {})
+      })
     })
     client.once('ready', () => {
       // Nothing changes on the wire: ssh2's AES-GCM stops turning its key into a key object
@@ -252,7 +277,8 @@ async function attempt(
       settle({
         error: new ConnectionError(
           `${what}: ${describeConnectError(new Error('Connection lost before handshake'), options)}`
-        )
+        ),
+        ...(lostEarly() ? { earlyLost: true } : {})
       })
     )
     if (options.password !== undefined) {
