@@ -50940,7 +50940,7 @@ module.exports = __WEBPACK_EXTERNAL_createRequire(import.meta.url)("zlib");
 /* harmony import */ var _ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(4604);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(7336);
 /* harmony import */ var _server_system_directories_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(8094);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(8086);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(3715);
 
 
 
@@ -50955,85 +50955,86 @@ const readFromEnvironment = name => _actions_core__WEBPACK_IMPORTED_MODULE_0__/*
 /**
  * Read and validate every input into one Settings object. Secrets are masked before anything
  * else happens to them. Any problem throws an InputError that names the input and the form
- * expected; nothing has touched a server at this point.
+ * expected; nothing has been written on a server at this point (at most, a connection opened
+ * while the action loaded has sent SSH's identification string: see src/ssh/early-connect.ts).
  */
 function getSettings(read = readFromEnvironment, workspace = defaultWorkspace()) {
     const input = (name) => read(name).trim();
     const raw = (name) => read(name);
-    const privateKey = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.PrivateKey));
-    const passphrase = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Passphrase));
-    const password = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Password));
+    const privateKey = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.PrivateKey));
+    const passphrase = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Passphrase));
+    const password = secret(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Password));
     if (privateKey !== undefined)
-        checkPrivateKey(privateKey, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.PrivateKey);
-    const mode = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Mode, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Mode) || 'deploy', [
+        checkPrivateKey(privateKey, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.PrivateKey);
+    const mode = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Mode, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Mode) || 'deploy', [
         'deploy',
         'rollback',
         'unlock'
     ]);
-    const defaultUser = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Username) || undefined;
-    const port = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Port) === '' ? 22 : (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePort */ .pz)(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Port));
+    const defaultUser = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Username) || undefined;
+    const port = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Port) === '' ? 22 : (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parsePort */ .pz)(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Port));
     if (port === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Port, `Invalid port '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Port))}'. Expected a number from 1 to 65535.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Port, `Invalid port '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Port))}'. Expected a number from 1 to 65535.`);
     }
     if (defaultUser !== undefined && !/^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/.test(defaultUser)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Username, `Invalid username '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(defaultUser)}'. Expected a login name of letters, digits, '.', '_' and '-'.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Username, `Invalid username '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(defaultUser)}'. Expected a login name of letters, digits, '.', '_' and '-'.`);
     }
-    const servers = (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parseServers */ ._K)(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Servers), defaultUser, port);
+    const servers = (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parseServers */ ._K)(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Servers), defaultUser, port);
     if (privateKey === undefined && password === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.PrivateKey, `No credentials: set 'private-key' (recommended, from a secret) or 'password'.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.PrivateKey, `No credentials: set 'private-key' (recommended, from a secret) or 'password'.`);
     }
     if (passphrase !== undefined && privateKey === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Passphrase, `'passphrase' is set but 'private-key' is empty.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Passphrase, `'passphrase' is set but 'private-key' is empty.`);
     }
     const jumpHosts = jumpChain(read, defaultUser, { privateKey, passphrase, password });
-    const hostKeys = hostKeyPolicy(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KnownHosts), raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint), bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.InsecureIgnoreHostKey, false));
+    const hostKeys = hostKeyPolicy(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KnownHosts), raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HostFingerprint), bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.InsecureIgnoreHostKey, false));
     if (hostKeys.kind === 'fingerprint')
         checkFingerprintsCover(hostKeys.fingerprints, servers);
-    const deployPath = remotePath(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path));
-    const source = sourceDirectory(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Source) || '.', workspace, mode === 'deploy');
-    const exclude = lines(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Exclude), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Exclude, 'glob patterns, one per line').filter(l => !l.startsWith('#'));
-    const releaseIdText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ReleaseId);
+    const deployPath = remotePath(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Path));
+    const source = sourceDirectory(input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Source) || '.', workspace, mode === 'deploy');
+    const exclude = lines(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Exclude), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Exclude, 'glob patterns, one per line').filter(l => !l.startsWith('#'));
+    const releaseIdText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ReleaseId);
     if (releaseIdText !== '') {
         const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_9__/* .releaseIdProblem */ .co)(releaseIdText);
         if (problem)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ReleaseId, `Invalid release-id '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(releaseIdText)}': ${problem}.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ReleaseId, `Invalid release-id '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(releaseIdText)}': ${problem}.`);
     }
-    const rollbackToText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackTo);
+    const rollbackToText = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RollbackTo);
     if (rollbackToText !== '') {
         const problem = (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_9__/* .releaseIdProblem */ .co)(rollbackToText);
         if (problem)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackTo, `Invalid rollback-to '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(rollbackToText)}': ${problem}.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RollbackTo, `Invalid rollback-to '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(rollbackToText)}': ${problem}.`);
         if (mode !== 'rollback') {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackTo, `'rollback-to' only applies with 'mode: rollback' (mode is '${mode}').`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RollbackTo, `'rollback-to' only applies with 'mode: rollback' (mode is '${mode}').`);
         }
     }
-    const healthCheckUrl = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckUrl) || undefined;
+    const healthCheckUrl = input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckUrl) || undefined;
     if (healthCheckUrl !== undefined)
         checkUrl(healthCheckUrl);
-    const healthCheckExpect = expectedText(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect));
+    const healthCheckExpect = expectedText(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckExpect));
     if (healthCheckExpect !== undefined && healthCheckUrl === undefined) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect, `'health-check-expect' is set but 'health-check-url' is empty. Set the URL whose answer must contain the text.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckExpect, `'health-check-expect' is set but 'health-check-url' is empty. Set the URL whose answer must contain the text.`);
     }
-    const beforeSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch);
-    const afterSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch);
-    const afterRollback = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback);
-    const transfer = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer) || 'auto', [
+    const beforeSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BeforeSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BeforeSwitch);
+    const afterSwitch = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterSwitch), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterSwitch);
+    const afterRollback = script(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterRollback), _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterRollback);
+    const transfer = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Transfer, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Transfer) || 'auto', [
         'auto',
         'tar',
         'sftp'
     ]);
-    const shell = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Shell, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Shell) || 'auto', ['auto', 'none']);
+    const shell = oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Shell, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Shell) || 'auto', ['auto', 'none']);
     if (shell === 'none') {
         // Refused before anything connects: these need commands on the server.
         const needs = [
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.BeforeSwitch, beforeSwitch !== undefined],
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterSwitch, afterSwitch !== undefined],
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.AfterRollback, afterRollback !== undefined],
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer, transfer === 'tar']
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.BeforeSwitch, beforeSwitch !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterSwitch, afterSwitch !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.AfterRollback, afterRollback !== undefined],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Transfer, transfer === 'tar']
         ];
         for (const [name, set] of needs) {
             if (set)
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `'${name}' needs a shell on the server, and 'shell' is none. Remove '${name}'${name === _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Transfer ? ' (or set it to auto or sftp)' : ''}, or set 'shell: auto' for servers that run commands.`);
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(name, `'${name}' needs a shell on the server, and 'shell' is none. Remove '${name}'${name === _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Transfer ? ' (or set it to auto or sftp)' : ''}, or set 'shell: auto' for servers that run commands.`);
         }
     }
     return {
@@ -51047,51 +51048,51 @@ function getSettings(read = readFromEnvironment, workspace = defaultWorkspace())
         source,
         exclude,
         releaseId: releaseIdText || undefined,
-        keepReleases: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KeepReleases, 3, 1, 100),
+        keepReleases: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KeepReleases, 3, 1, 100),
         beforeSwitch,
         afterSwitch,
         afterRollback,
         mode,
         rollbackTo: rollbackToText || undefined,
-        dryRun: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.DryRun, false),
-        reuse: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Reuse, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Reuse) || 'previous', [
+        dryRun: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.DryRun, false),
+        reuse: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Reuse, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Reuse) || 'previous', [
             'previous',
             'cache',
             'none'
         ]),
-        copyMethod: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.CopyMethod, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.CopyMethod) || 'copy', [
+        copyMethod: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CopyMethod, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CopyMethod) || 'copy', [
             'copy',
             'hardlink'
         ]),
-        compression: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Compression, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Compression) || 'auto', [
+        compression: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Compression, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Compression) || 'auto', [
             'auto',
             'gzip',
             'none'
         ]),
         transfer,
         shell,
-        verify: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Verify, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Verify) || 'standard', ['standard', 'full']),
-        sharedPaths: sharedPaths(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths)),
-        sharedConflict: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedConflict, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedConflict) || 'fail', [
+        verify: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Verify, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Verify) || 'standard', ['standard', 'full']),
+        sharedPaths: sharedPaths(raw(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedPaths)),
+        sharedConflict: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedConflict, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedConflict) || 'fail', [
             'fail',
             'replace'
         ]),
-        rollbackOnFailure: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.RollbackOnFailure, true),
+        rollbackOnFailure: bool(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.RollbackOnFailure, true),
         healthCheckUrl,
-        healthCheckTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckTimeout, 60, 1, 3600),
+        healthCheckTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckTimeout, 60, 1, 3600),
         healthCheckExpect,
-        onDrift: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.OnDrift, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.OnDrift) || 'warn', [
+        onDrift: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.OnDrift, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.OnDrift) || 'warn', [
             'warn',
             'fail',
             'ignore'
         ]),
-        strategy: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Strategy, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Strategy) || 'parallel', [
+        strategy: oneOf(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Strategy, input(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Strategy) || 'parallel', [
             'parallel',
             'sequential'
         ]),
-        maxParallel: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.MaxParallel, 3, 1, 100),
-        connectTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.ConnectTimeout, 20, 1, 300),
-        commandTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.CommandTimeout, _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__/* .DEFAULT_COMMAND_TIMEOUT_SECONDS */ .As, 10, 6 * 3600)
+        maxParallel: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.MaxParallel, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .DEFAULT_MAX_PARALLEL */ .dT, 1, 100),
+        connectTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.ConnectTimeout, 20, 1, 300),
+        commandTimeout: integer(read, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.CommandTimeout, _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__/* .DEFAULT_COMMAND_TIMEOUT_SECONDS */ .As, 10, 6 * 3600)
     };
 }
 function defaultWorkspace() {
@@ -51129,33 +51130,33 @@ function checkPrivateKey(key, name) {
  * credentials otherwise.
  */
 function jumpChain(read, defaultUser, main) {
-    const text = read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpHost);
-    const keysText = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPrivateKey));
-    const passphrase = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPassphrase));
-    const password = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPassword));
+    const text = read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpHost);
+    const keysText = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPrivateKey));
+    const passphrase = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPassphrase));
+    const password = secret(read(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPassword));
     if (text.trim() === '') {
         const stray = [
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPrivateKey, keysText],
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPassphrase, passphrase],
-            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPassword, password]
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPrivateKey, keysText],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPassphrase, passphrase],
+            [_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPassword, password]
         ].find(([, value]) => value !== undefined);
         if (stray)
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(stray[0], `'${stray[0]}' is set but 'jump-host' is empty.`);
         return [];
     }
-    const hops = (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parseServers */ ._K)(text, defaultUser, 22, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpHost);
+    const hops = (0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .parseServers */ ._K)(text, defaultUser, 22, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpHost);
     let keys = [];
     if (keysText !== undefined) {
-        checkPrivateKey(keysText, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPrivateKey);
+        checkPrivateKey(keysText, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPrivateKey);
         keys =
             keysText.match(/-----BEGIN ([A-Z0-9 ]*)PRIVATE KEY-----[\s\S]*?-----END \1PRIVATE KEY-----/g) ?? [];
         if (keys.length === 0)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPrivateKey, `Invalid jump-private-key: a key has no '-----END ... PRIVATE KEY-----' line.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPrivateKey, `Invalid jump-private-key: a key has no '-----END ... PRIVATE KEY-----' line.`);
         if (keys.length > hops.length)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPrivateKey, `Invalid jump-private-key: it holds ${keys.length} keys for ${hops.length} jump host${hops.length === 1 ? '' : 's'}. Expected one key for every jump host, or one per jump host in the order of jump-host.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPrivateKey, `Invalid jump-private-key: it holds ${keys.length} keys for ${hops.length} jump host${hops.length === 1 ? '' : 's'}. Expected one key for every jump host, or one per jump host in the order of jump-host.`);
     }
     if (passphrase !== undefined && keys.length === 0)
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.JumpPassphrase, `'jump-passphrase' is set but 'jump-private-key' is empty.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.JumpPassphrase, `'jump-passphrase' is set but 'jump-private-key' is empty.`);
     const own = keys.length > 0 || password !== undefined;
     return hops.map((server, i) => {
         const credentials = own
@@ -51175,7 +51176,7 @@ function jumpChain(read, defaultUser, main) {
 function hostKeyPolicy(knownHosts, fingerprints, insecure) {
     if (knownHosts.trim() !== '') {
         if (fingerprints.trim() !== '') {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Set either 'known-hosts' or 'host-fingerprint', not both.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HostFingerprint, `Set either 'known-hosts' or 'host-fingerprint', not both.`);
         }
         return { kind: 'known-hosts', entries: (0,_ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .parseKnownHosts */ .uJ)(knownHosts) };
     }
@@ -51184,7 +51185,7 @@ function hostKeyPolicy(knownHosts, fingerprints, insecure) {
     }
     if (insecure)
         return { kind: 'insecure' };
-    throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.KnownHosts, `No way to verify the servers' host keys. Set 'known-hosts' (lines from ssh-keyscan, checked out-of-band) or 'host-fingerprint' (SHA256:...), or 'insecure-ignore-host-key: true' for a throwaway server.`);
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.KnownHosts, `No way to verify the servers' host keys. Set 'known-hosts' (lines from ssh-keyscan, checked out-of-band) or 'host-fingerprint' (SHA256:...), or 'insecure-ignore-host-key: true' for a throwaway server.`);
 }
 /**
  * Each server must have a fingerprint of its own. A bare fingerprint applies to any server, so
@@ -51193,38 +51194,38 @@ function hostKeyPolicy(knownHosts, fingerprints, insecure) {
 function checkFingerprintsCover(fingerprints, servers) {
     const form = `Bind each fingerprint to its server: 'web1.example.com=SHA256:...' (or host:port=SHA256:..., [IPv6]:port=SHA256:...).`;
     if (servers.length > 1 && fingerprints.some(f => typeof f === 'string')) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: a bare SHA256:... would accept any of the ${servers.length} servers' keys for every other. ${form}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HostFingerprint, `Invalid host-fingerprint: a bare SHA256:... would accept any of the ${servers.length} servers' keys for every other. ${form}`);
     }
     for (const f of fingerprints) {
         if (typeof f !== 'string' && !servers.some(s => (0,_ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .fingerprintApplies */ .RS)(f, s.host, s.port)))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(f.host)}${f.port === undefined ? '' : `:${f.port}`}' is not one of the servers (${servers.map(s => s.label).join(', ')}).`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HostFingerprint, `Invalid host-fingerprint: '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(f.host)}${f.port === undefined ? '' : `:${f.port}`}' is not one of the servers (${servers.map(s => s.label).join(', ')}).`);
     }
     for (const s of servers) {
         if (!fingerprints.some(f => (0,_ssh_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .fingerprintApplies */ .RS)(f, s.host, s.port)))
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HostFingerprint, `Invalid host-fingerprint: none is given for ${s.label}. ${form}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HostFingerprint, `Invalid host-fingerprint: none is given for ${s.label}. ${form}`);
     }
 }
 function remotePath(value) {
     const form = `Expected a directory on the server, absolute (/var/www/app) or relative to the login directory (apps/site).`;
     if (value === '')
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path, `Input 'path' is required. ${form}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Path, `Input 'path' is required. ${form}`);
     if (/[\0\r\n]/.test(value)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': it contains a control character. ${form}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': it contains a control character. ${form}`);
     }
     const normal = node_path__WEBPACK_IMPORTED_MODULE_2__.posix.normalize(value);
     if (normal === '.' || normal === './' || normal === '~' || normal.startsWith('~')) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': name a directory of its own, not the login directory. ${form}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': name a directory of its own, not the login directory. ${form}`);
     }
     if (normal.startsWith('/')) {
         const problem = (0,_server_system_directories_js__WEBPACK_IMPORTED_MODULE_7__/* .systemDirectoryProblem */ .k)(normal);
         if (problem)
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': ${problem}. ${form}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Path, `Invalid path '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': ${problem}. ${form}`);
     }
     return normal.length > 1 ? normal.replace(/\/+$/, '') : normal;
 }
 function sourceDirectory(value, workspace, mustExist) {
     if (/[\0\r\n]/.test(value)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Source, `Invalid source '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': it contains a control character. Expected a directory in the workspace.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Source, `Invalid source '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': it contains a control character. Expected a directory in the workspace.`);
     }
     const absolute = node_path__WEBPACK_IMPORTED_MODULE_2__.resolve(workspace, value);
     if (mustExist) {
@@ -51236,7 +51237,7 @@ function sourceDirectory(value, workspace, mustExist) {
             isDirectory = false;
         }
         if (!isDirectory) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.Source, `Invalid source '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': ${absolute} is not a directory. Expected a directory in the workspace, e.g. '.' or 'build'.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.Source, `Invalid source '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}': ${absolute} is not a directory. Expected a directory in the workspace, e.g. '.' or 'build'.`);
         }
     }
     return absolute;
@@ -51250,7 +51251,7 @@ function lines(value, name, form) {
         .filter(l => l !== '');
 }
 function sharedPaths(value) {
-    const list = lines(value, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths, 'paths relative to shared/, one per line').filter(l => !l.startsWith('#'));
+    const list = lines(value, _settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedPaths, 'paths relative to shared/, one per line').filter(l => !l.startsWith('#'));
     if (list.length === 0)
         return undefined;
     const form = `Expected paths relative to shared/, one per line, like '.env' or 'storage/' (a trailing / makes a directory).`;
@@ -51263,7 +51264,7 @@ function sharedPaths(value) {
             entry.startsWith('/') ||
             segments.some(s => s === '' || s === '.' || s === '..') ||
             /[\u0000-\u001f\u007f]/.test(body)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths, `Invalid shared-paths entry '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(entry)}'. ${form}`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedPaths, `Invalid shared-paths entry '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(entry)}'. ${form}`);
         }
         result.push(isDir ? `${body}/` : body);
     }
@@ -51271,11 +51272,11 @@ function sharedPaths(value) {
     for (const a of bare) {
         for (const b of bare) {
             if (a !== b && b.startsWith(`${a}/`)) {
-                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths, `Invalid shared-paths: '${b}' is inside '${a}', which is already shared.`);
+                throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedPaths, `Invalid shared-paths: '${b}' is inside '${a}', which is already shared.`);
             }
         }
         if (bare.indexOf(a) !== bare.lastIndexOf(a)) {
-            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.SharedPaths, `Invalid shared-paths: '${a}' is listed twice.`);
+            throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.SharedPaths, `Invalid shared-paths: '${a}' is listed twice.`);
         }
     }
     return result;
@@ -51297,7 +51298,7 @@ function checkUrl(value) {
         url = undefined;
     }
     if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckUrl, `Invalid health-check-url '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}'. Expected an http:// or https:// URL, e.g. https://example.com/health.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckUrl, `Invalid health-check-url '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(value)}'. Expected an http:// or https:// URL, e.g. https://example.com/health.`);
     }
 }
 /**
@@ -51309,7 +51310,7 @@ function expectedText(value) {
     if (text.trim() === '')
         return undefined;
     if (/[\0\r\n]/.test(text)) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G.HealthCheckExpect, `Invalid health-check-expect '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(text)}': it contains a line break or NUL. Expected text on one line that the health page prints, e.g. 'status: ok'.`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .InputError */ .dz(_settings_js__WEBPACK_IMPORTED_MODULE_6__/* .Inputs */ .G0.HealthCheckExpect, `Invalid health-check-expect '${(0,_ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__/* .printable */ .g$)(text)}': it contains a line break or NUL. Expected text on one line that the health page prints, e.g. 'status: ok'.`);
     }
     return text;
 }
@@ -58573,6 +58574,11 @@ async function inspected(files, options, { resolved, link, self, layout: found, 
     const liveRelease = current === undefined ? undefined : checked(options, () => (0,server_data/* liveReleaseOf */.xC)(current, D));
     // Only names that are release ids, and only real directories (sftp-server lists with lstat).
     const releaseDirs = (0,server_data/* releaseDirectories */.RW)((releaseList ?? []).filter(e => e.attrs.type === 'dir').map(e => e.name));
+    // The same listing names what a cut abort or prune left: only real directories (a symlink
+    // named like one is not followed, nor removed), only by the scripts' exact names.
+    const setAside = (releaseList ?? [])
+        .filter(e => e.attrs.type === 'dir' && (0,server_data/* isSetAsideTree */.nZ)(e.name))
+        .map(e => e.name);
     const [records, top] = await Promise.all([
         liveRelease === before
             ? earlyRecords
@@ -58593,7 +58599,8 @@ async function inspected(files, options, { resolved, link, self, layout: found, 
         metaNames: (metaList ?? []).map(e => e.name),
         // Only of a tmp/ that passed the checks above (a real directory of the deploy user's).
         tmpNames: metaByName.get('tmp')?.attrs.type === 'dir' ? (tmpList ?? []).map(e => e.name) : [],
-        switchLinks
+        switchLinks,
+        setAside
     };
 }
 /** A manifest's digest record: 64 hex digits and a line feed; anything longer is not one. */
@@ -59203,7 +59210,8 @@ early) {
     s.leftovers = {
         switchLinks: state.switchLinks,
         metaNames: state.metaNames,
-        tmpNames: state.tmpNames
+        tmpNames: state.tmpNames,
+        setAside: state.setAside
     };
     s.report.previousRelease = s.liveRelease;
 }
@@ -60203,8 +60211,8 @@ function bytesNeeded(o, copier) {
 }
 /**
  * What earlier runs left: incomplete releases (each logged as aborted once removed), temporary
- * switch links, copies a shell deploy started at lock time, and what cut runs left in tmp/.
- * Returns the ids of the releases removed.
+ * switch links, copies a shell deploy started at lock time, what cut runs left in tmp/, and the
+ * trees a cut abort or prune set aside in releases/. Returns the ids of the releases removed.
  */
 async function removeLeftovers(o, L, guard) {
     const { files, signal } = o;
@@ -60228,7 +60236,15 @@ async function removeLeftovers(o, L, guard) {
             .filter(name => /^base\.[0-9]+(\.[a-z.]+)?$/.test(name))
             .map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.meta}/${name}`, { guard, signal })),
         // What cut runs left in tmp/, by the names listed at inspect: never this run's own files.
-        ...(o.leftovers.tmpNames ?? []).map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.tmp}/${name}`, { guard, signal }))
+        ...(o.leftovers.tmpNames ?? []).map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.tmp}/${name}`, { guard, signal })),
+        // As release.sh's prepare removes them. The run that set one aside may still be removing
+        // it (a shell run's prune goes on in the background after its unlock): what this removal
+        // cannot finish is said, and left to the next deploy.
+        ...(o.leftovers.setAside ?? []).map(name => (0,sftp_tree/* removeTree */.dM)(files, `${L.releases}/${name}`, { guard, signal }).catch((error) => {
+            if (signal?.aborted)
+                throw error;
+            o.log.warning(`releases/${(0,server_data/* shown */.SP)(name)} was not removed: ${(0,errors/* messageOf */.bD)(error)}`);
+        }))
     ]);
     return removed;
 }
@@ -61216,13 +61232,13 @@ function needsShell(run) {
     const { settings } = run;
     const needs = [];
     if (settings.mode === 'deploy' && settings.beforeSwitch)
-        needs.push(js_settings/* Inputs */.G.BeforeSwitch);
+        needs.push(js_settings/* Inputs */.G0.BeforeSwitch);
     if (settings.afterSwitch)
-        needs.push(js_settings/* Inputs */.G.AfterSwitch);
+        needs.push(js_settings/* Inputs */.G0.AfterSwitch);
     if (settings.afterRollback)
-        needs.push(js_settings/* Inputs */.G.AfterRollback);
+        needs.push(js_settings/* Inputs */.G0.AfterRollback);
     if (settings.mode === 'deploy' && settings.transfer === 'tar')
-        needs.push(js_settings/* Inputs */.G.Transfer);
+        needs.push(js_settings/* Inputs */.G0.Transfer);
     return needs;
 }
 /** Phase 2 and the server half of phase 3: lock and learn the state. */
@@ -66927,8 +66943,8 @@ class UnlockRun {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/jump-hosts.js
 var jump_hosts = __nccwpck_require__(6348);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 4 modules
-var ssh_remote_host = __nccwpck_require__(8086);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 5 modules
+var ssh_remote_host = __nccwpck_require__(3715);
 // EXTERNAL MODULE: ./build/bundle/js/action/state-helper.js
 var state_helper = __nccwpck_require__(2006);
 ;// CONCATENATED MODULE: ./build/bundle/js/action/summary.js
@@ -67194,14 +67210,14 @@ function summaryTitle(settings, result, failure) {
 function setOutputs(result) {
     const sessions = result?.sessions ?? [];
     const sum = (key) => String(sessions.reduce((n, s) => n + s.report[key], 0));
-    core/* setOutput */.uH(js_settings/* Outputs */.t.ReleaseId, result?.releaseId ?? '');
-    core/* setOutput */.uH(js_settings/* Outputs */.t.ReleasePath, result?.releasePath ?? '');
-    core/* setOutput */.uH(js_settings/* Outputs */.t.PreviousReleaseId, result?.previousReleaseId ?? '');
-    core/* setOutput */.uH(js_settings/* Outputs */.t.FilesUploaded, sum('filesUploaded'));
-    core/* setOutput */.uH(js_settings/* Outputs */.t.FilesDeleted, sum('filesDeleted'));
-    core/* setOutput */.uH(js_settings/* Outputs */.t.BytesUploaded, sum('bytesUploaded'));
-    core/* setOutput */.uH(js_settings/* Outputs */.t.RolledBack, String(result?.rolledBack ?? false));
-    core/* setOutput */.uH(js_settings/* Outputs */.t.Servers, serversOutput(result));
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.ReleaseId, result?.releaseId ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.ReleasePath, result?.releasePath ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.PreviousReleaseId, result?.previousReleaseId ?? '');
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.FilesUploaded, sum('filesUploaded'));
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.FilesDeleted, sum('filesDeleted'));
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.BytesUploaded, sum('bytesUploaded'));
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.RolledBack, String(result?.rolledBack ?? false));
+    core/* setOutput */.uH(js_settings/* Outputs */.tY.Servers, serversOutput(result));
 }
 
 
@@ -67220,7 +67236,7 @@ function setOutputs(result) {
 /* harmony import */ var _server_script_output_js__WEBPACK_IMPORTED_MODULE_8__ = __nccwpck_require__(2738);
 /* harmony import */ var _server_sftp_finish_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(4590);
 /* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(6348);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(8086);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __nccwpck_require__(3715);
 /* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_7__ = __nccwpck_require__(2006);
 
 
@@ -67348,6 +67364,47 @@ function heldLocks() {
     }
 }
 
+
+/***/ }),
+
+/***/ 3095:
+/***/ ((__webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+__nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
+__nccwpck_require__.r(__webpack_exports__);
+/* harmony import */ var _main_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5205);
+/* harmony import */ var _post_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(3392);
+/* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(2006);
+/* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(8877);
+/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(7264);
+/** Both steps: the main step deploys, the post step cleans up after a cancel (see src/index.ts). */
+
+
+
+
+
+// A deploy allocates a stream of short-lived objects (file reads, archive blocks). By default
+// V8 then grows its young generation to tens of megabytes, and the process keeps that memory:
+// on a 50,000-file tree, keeping it at its starting size took the peak from about 390 MB to
+// about 260 MB, and scanning that tree was no slower (measured with bench/'s large tree).
+(0,node_v8__WEBPACK_IMPORTED_MODULE_3__.setFlagsFromString)('--semi-space-growth-factor=1');
+if ((0,_state_helper_js__WEBPACK_IMPORTED_MODULE_2__/* .isPost */ .tl)()) {
+    await (0,_post_js__WEBPACK_IMPORTED_MODULE_1__/* .post */ .b)();
+}
+else {
+    await (0,_main_js__WEBPACK_IMPORTED_MODULE_0__/* .run */ .e)();
+}
+// The step is over once its outcome is written. Whatever is still open then (a timer, the
+// socket of a server that stopped answering) must not hold the job until its own timeout: the
+// process exits after a short grace, which only a handle left open ever waits for.
+const GRACE_MS = 2000;
+setTimeout(() => {
+    _actions_core__WEBPACK_IMPORTED_MODULE_4__/* .debug */ .Yz(`still open ${GRACE_MS} ms after the step ended: ${process.getActiveResourcesInfo().join(', ')}; exiting`);
+    process.exit();
+}, GRACE_MS).unref();
+
+__webpack_async_result__();
+} catch(e) { __webpack_async_result__(e); } }, 1);
 
 /***/ }),
 
@@ -67489,37 +67546,15 @@ scope.__dirname ??= (0,node_path__WEBPACK_IMPORTED_MODULE_0__.dirname)(scope.__f
 
 __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependencies__, __webpack_async_result__) => { try {
 /* harmony import */ var _esm_shims_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(5885);
-/* harmony import */ var _action_main_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(5205);
-/* harmony import */ var _action_post_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(3392);
-/* harmony import */ var _action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(2006);
-/* harmony import */ var node_v8__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(8877);
-/* harmony import */ var _actions_core__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(7264);
+/* harmony import */ var _ssh_early_connect_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(1160);
 /** The entry point of both steps: the main step deploys, the post step cleans up after a cancel. */
 
 
-
-
-
-
-// A deploy allocates a stream of short-lived objects (file reads, archive blocks). By default
-// V8 then grows its young generation to tens of megabytes, and the process keeps that memory:
-// on a 50,000-file tree, keeping it at its starting size took the peak from about 390 MB to
-// about 260 MB, and scanning that tree was no slower (measured with bench/'s large tree).
-(0,node_v8__WEBPACK_IMPORTED_MODULE_4__.setFlagsFromString)('--semi-space-growth-factor=1');
-if ((0,_action_state_helper_js__WEBPACK_IMPORTED_MODULE_3__/* .isPost */ .tl)()) {
-    await (0,_action_post_js__WEBPACK_IMPORTED_MODULE_2__/* .post */ .b)();
-}
-else {
-    await (0,_action_main_js__WEBPACK_IMPORTED_MODULE_1__/* .run */ .e)();
-}
-// The step is over once its outcome is written. Whatever is still open then (a timer, the
-// socket of a server that stopped answering) must not hold the job until its own timeout: the
-// process exits after a short grace, which only a handle left open ever waits for.
-const GRACE_MS = 2000;
-setTimeout(() => {
-    _actions_core__WEBPACK_IMPORTED_MODULE_5__/* .debug */ .Yz(`still open ${GRACE_MS} ms after the step ended: ${process.getActiveResourcesInfo().join(', ')}; exiting`);
-    process.exit();
-}, GRACE_MS).unref();
+// The servers' TCP connections start before the rest of the action loads (80 to 200 ms of a
+// runner's CPU), and one turn of the event loop sends what can go at once (early-connect.ts).
+if ((0,_ssh_early_connect_js__WEBPACK_IMPORTED_MODULE_1__/* .openEarlyConnections */ .x2)() > 0)
+    await new Promise(resolve => setImmediate(resolve));
+await Promise.resolve(/* import() eager */).then(__nccwpck_require__.bind(__nccwpck_require__, 3095));
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
@@ -67599,8 +67634,6 @@ __nccwpck_require__.d(__webpack_exports__, {
 var server_data = __nccwpck_require__(2959);
 // EXTERNAL MODULE: ./build/bundle/js/shell-quote.js
 var shell_quote = __nccwpck_require__(1538);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/script-frame.js
-var script_frame = __nccwpck_require__(7061);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/script-values.js
 /**
  * How values reach a server script without ever becoming script text.
@@ -67620,7 +67653,6 @@ var script_frame = __nccwpck_require__(7061);
  * the words, since the text eval parses was built by `quote()` alone. Values are checked against
  * the declared kinds here, and `readonly` keeps a script from overwriting one by accident.
  */
-
 
 /** The prelude that assigns `values` to the script's parameters, refusing anything undeclared. */
 function prelude(script, values) {
@@ -67660,11 +67692,12 @@ function prelude(script, values) {
         lines.push(`readonly ${names.join(' ')}`);
     return lines.map(l => `${l}\n`).join('');
 }
-/** The whole text sent to the server: the prelude, then the script. */
+/**
+ * What is sent to the server: the prelude, then the script's text, given apart (the same text
+ * ends this script on every server: it is gzipped once, see framed).
+ */
 function script_values_withValues(script, values) {
-    // The same text ends this script on every server: it is gzipped once.
-    (0,script_frame/* constantTail */.j)(script.text);
-    return prelude(script, values) + script.text;
+    return { head: prelude(script, values), tail: script.text };
 }
 
 ;// CONCATENATED MODULE: ./build/bundle/js/server/scripts.generated.js
@@ -68195,6 +68228,7 @@ function scriptError(output) {
 /* harmony export */   RW: () => (/* binding */ releaseDirectories),
 /* harmony export */   SP: () => (/* binding */ shown),
 /* harmony export */   VV: () => (/* binding */ parsePrefetch),
+/* harmony export */   nZ: () => (/* binding */ isSetAsideTree),
 /* harmony export */   xC: () => (/* binding */ liveReleaseOf)
 /* harmony export */ });
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(6506);
@@ -68269,6 +68303,16 @@ function liveReleaseOf(target, deployDir) {
  */
 function releaseDirectories(names) {
     return new Set(names.filter(name => (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(name) === undefined));
+}
+/**
+ * Whether `name`, an entry of releases/, is a tree a run set aside to remove, by the exact names
+ * the shell scripts give them: `.aborting.<release id>.<pid>` (lib/release.sh, cleanup_release)
+ * and `.pruning.<release id>.<pid>` (lib/finish.sh, prune_aside). A cut run leaves one behind;
+ * any other name is not ours, and is never touched.
+ */
+function isSetAsideTree(name) {
+    const parts = /^\.(?:aborting|pruning)\.(.+)\.[0-9]{1,10}$/.exec(name);
+    return parts !== null && (0,_release_release_id_js__WEBPACK_IMPORTED_MODULE_2__/* .releaseIdProblem */ .co)(parts[1]) === undefined;
 }
 /** A segment that may be empty, '.' or '..' (then relativePathProblem looks closer). */
 const MAYBE_BAD_SEGMENT = /(^|\/)\.{0,2}(\/|$)/;
@@ -68839,8 +68883,9 @@ const SYSTEM_DIRECTORIES = { exact: [...SYSTEM_EXACT], trees: SYSTEM_TREES };
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 /* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   G: () => (/* binding */ Inputs),
-/* harmony export */   t: () => (/* binding */ Outputs)
+/* harmony export */   G0: () => (/* binding */ Inputs),
+/* harmony export */   dT: () => (/* binding */ DEFAULT_MAX_PARALLEL),
+/* harmony export */   tY: () => (/* binding */ Outputs)
 /* harmony export */ });
 /** Input names, exactly as in action.yml. Code never spells an input name twice. */
 const Inputs = {
@@ -68896,6 +68941,8 @@ const Outputs = {
     RolledBack: 'rolled-back',
     Servers: 'servers'
 };
+/** The `max-parallel` input's default. */
+const DEFAULT_MAX_PARALLEL = 3;
 
 
 /***/ }),
@@ -70045,6 +70092,198 @@ function command(...argv) {
 
 /***/ }),
 
+/***/ 1160:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
+
+/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
+/* harmony export */   ZG: () => (/* binding */ takeEarlyConnection),
+/* harmony export */   e3: () => (/* binding */ CLIENT_SOFTWARE),
+/* harmony export */   x2: () => (/* binding */ openEarlyConnections)
+/* harmony export */ });
+/* unused harmony export dropEarlyConnections */
+/* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7030);
+/* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(7336);
+/* harmony import */ var _servers_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(4604);
+/**
+ * TCP connections to the servers, opened while the rest of the action is still loading.
+ *
+ * Loading the bundle (the SSH library, GitHub's toolkit and its HTTP client) takes 80 to 200 ms
+ * of a runner's CPU before the first input is read. The first steps of an SSH connection do not
+ * need any of it: the TCP handshake (a round trip), the server starting its session process
+ * (sshd forks and re-executes itself for every connection) and the exchange of identification
+ * strings, after which the server sends its key exchange offer (RFC 4253, section 4.2: either
+ * side sends its identification string as soon as the connection is up). This module is the
+ * entry point's first import: it reads the `servers` input, connects to the servers the connect
+ * phase starts with, and sends the client's identification string. When ssh2 takes a socket
+ * over (takeEarlyConnection), the server's identification and key exchange offer are waiting
+ * in it, and the key exchange goes out at once.
+ *
+ * Nothing else is sent before the inputs are checked: no key, no user name, nothing that writes
+ * on a server. Only the first step that would be taken anyway happens sooner. It is skipped
+ * where it could not be used as it is (the post step, a jump host, inputs it cannot read), and
+ * it never decides anything: a connection that failed, closed, or waited too long is dropped,
+ * and the connect phase opens its own, which reports any failure as usual.
+ */
+
+
+
+/**
+ * The identification string's software version, given to ssh2 (its `ident` option) and sent by
+ * this module: the two must be the same bytes, because both sides put the identification
+ * strings into the key exchange's hash.
+ */
+const CLIENT_SOFTWARE = 'ssh2js1.17.0';
+const IDENT_LINE = Buffer.from(`SSH-2.0-${CLIENT_SOFTWARE}\r\n`, 'latin1');
+/**
+ * How long an early connection stays usable. sshd gives an unauthenticated connection
+ * LoginGraceTime (120 s by default; some servers set 20 or 30): one older than this is not
+ * handed over, so a server that closes it cannot fail a deploy that would have connected anew.
+ */
+const USABLE_MS = 5000;
+/**
+ * Most bytes kept from a server before ssh2 takes its socket: an identification string and a
+ * key exchange offer are about 1.2 kB (a server may send lines before its identification, up to
+ * ssh2's own limit on them).
+ */
+const MAX_RECEIVED = 64 * 1024;
+/** The early connections not taken yet, by host and port, in the order they were opened. */
+const early = new Map();
+const key = (host, port) => `${host.toLowerCase()} ${port}`;
+/**
+ * An input as the toolkit's getInput reads it (`INPUT_` and the name upper-cased, spaces as
+ * underscores), trimmed. @actions/core itself is what this module runs ahead of.
+ */
+function input(name) {
+    return (process.env[`INPUT_${name.replace(/ /g, '_').toUpperCase()}`] ?? '').trim();
+}
+/**
+ * Open the early connections the inputs allow. Returns how many were opened; none when this is
+ * the post step (the state the main step saved), a jump host carries the connections, or the
+ * inputs do not parse (the input check reports them).
+ */
+function openEarlyConnections(usableMs = USABLE_MS) {
+    // The post step: @actions/core's getState reads the state the main step saved from here.
+    if (process.env.STATE_isPost === 'true' || input('jump-host') !== '')
+        return 0;
+    let servers;
+    try {
+        const portText = input('port');
+        const port = portText === '' ? 22 : (0,_servers_js__WEBPACK_IMPORTED_MODULE_2__/* .parsePort */ .pz)(portText);
+        if (port === undefined)
+            return 0;
+        servers = (0,_servers_js__WEBPACK_IMPORTED_MODULE_2__/* .parseServers */ ._K)(input('servers'), input('username') || undefined, port);
+    }
+    catch {
+        return 0;
+    }
+    // The connect phase opens max-parallel connections at once, in the order given; a rolling
+    // deploy connects to the first server first.
+    const parallel = input('strategy') === 'sequential'
+        ? 1
+        : /^[0-9]{1,3}$/.test(input('max-parallel'))
+            ? Math.min(Math.max(Number(input('max-parallel')), 1), 100)
+            : _settings_js__WEBPACK_IMPORTED_MODULE_1__/* .DEFAULT_MAX_PARALLEL */ .dT;
+    for (const server of servers.slice(0, parallel)) {
+        const socket = (0,node_net__WEBPACK_IMPORTED_MODULE_0__.connect)({ host: server.host, port: server.port, noDelay: true });
+        const entry = {
+            socket,
+            opened: Date.now(),
+            usableMs,
+            received: [],
+            bytes: 0
+        };
+        // Two accounts on one server are two connections to one host and port.
+        const k = key(server.host, server.port);
+        early.set(k, [...(early.get(k) ?? []), entry]);
+        // Until ssh2 takes it, the socket does not keep the process alive. What the server sends
+        // (its identification string and key exchange offer) is kept, bounded, to be put back in
+        // front of the socket's data for ssh2; reading it is also how a close is seen.
+        socket.unref();
+        socket.on('data', (chunk) => {
+            entry.received.push(chunk);
+            entry.bytes += chunk.length;
+            if (entry.bytes > MAX_RECEIVED)
+                socket.destroy();
+        });
+        // Written past the check takeEarlyConnection puts on the socket's write, which may be in
+        // place by the time a slow connection is up.
+        socket.once('connect', () => node_net__WEBPACK_IMPORTED_MODULE_0__.Socket.prototype.write.call(socket, IDENT_LINE));
+        // A failed connection is destroyed, which takeEarlyConnection sees; the error itself is
+        // for the connect phase's own connection to report.
+        socket.on('error', () => undefined);
+        // Not taken in time: dropped (the connect phase opens its own).
+        const timer = setTimeout(() => {
+            const left = (early.get(k) ?? []).filter(e => e !== entry);
+            if (left.length > 0)
+                early.set(k, left);
+            else
+                early.delete(k);
+            if (!entry.taken)
+                socket.destroy();
+        }, usableMs);
+        timer.unref();
+    }
+    return Math.min(servers.length, parallel);
+}
+/**
+ * An early connection to host:port (the next one opened, once), if it is still being made, or is
+ * up with the identification string sent and the server's side open; and is younger than USABLE_MS (or what openEarlyConnections was given);
+ * otherwise undefined, and that connection is dropped. What the server sent is put back in front
+ * of the socket's data, for ssh2 to read first.
+ *
+ * The socket's first write is ssh2's identification string, already sent: it is checked to be
+ * the same bytes and not sent again. Any other first write destroys the socket, and the
+ * connection fails as one that was lost.
+ */
+function takeEarlyConnection(host, port) {
+    const k = key(host, port);
+    const entries = early.get(k);
+    const entry = entries?.shift();
+    if (!entry)
+        return undefined;
+    if (entries?.length === 0)
+        early.delete(k);
+    entry.taken = true;
+    const { socket } = entry;
+    const age = Date.now() - entry.opened;
+    const greeted = socket.readyState === 'open' && socket.bytesWritten >= IDENT_LINE.length;
+    // Still connecting is fine: this module's 'connect' listener, registered first, sends the
+    // identification string before ssh2's runs.
+    if (socket.destroyed || age > entry.usableMs || !(socket.connecting || greeted)) {
+        socket.destroy();
+        return undefined;
+    }
+    socket.ref();
+    // The socket is this module's own: the only 'data' listener is the one above.
+    socket.removeAllListeners('data');
+    socket.pause();
+    if (entry.bytes > 0)
+        socket.unshift(Buffer.concat(entry.received));
+    const write = socket.write;
+    socket.write = function (chunk, ...rest) {
+        socket.write = write;
+        if (Buffer.isBuffer(chunk) && chunk.equals(IDENT_LINE)) {
+            const callback = rest.find(r => typeof r === 'function');
+            if (callback)
+                process.nextTick(callback);
+            return true;
+        }
+        socket.destroy(new Error('the SSH identification string sent early is not the one the client sends'));
+        return false;
+    };
+    return socket;
+}
+/** Drop every early connection not taken (tests; the process drops them at exit anyway). */
+function dropEarlyConnections() {
+    for (const entries of early.values())
+        for (const entry of entries)
+            entry.socket.destroy();
+    early.clear();
+}
+
+
+/***/ }),
+
 /***/ 6348:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -70602,77 +70841,6 @@ const STDERR_LINE_LIMIT = 64 * 1024;
 
 /***/ }),
 
-/***/ 7061:
-/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
-
-/* harmony export */ __nccwpck_require__.d(__webpack_exports__, {
-/* harmony export */   Q: () => (/* binding */ framed),
-/* harmony export */   j: () => (/* binding */ constantTail)
-/* harmony export */ });
-/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(8522);
-/**
- * A script as the bootstrap reads it from stdin (see BOOTSTRAP), gzipped where the server has
- * gzip. Most scripts are a short prelude of values and a long constant text (a server script's
- * body): the constant text is compressed once per process, not once per server and script.
- */
-
-/** Texts that end many scripts, and their raw deflate data once made. */
-const tails = new Map();
-/** At most this many texts are remembered (the server scripts are a dozen). */
-const MAX_TAILS = 64;
-/** Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time. */
-const LEVEL = 6;
-/**
- * Say that `text` ends many scripts: framed compresses it once, and each script that ends with
- * it costs only the deflate of what comes before.
- */
-function constantTail(text) {
-    if (tails.has(text) || tails.size >= MAX_TAILS || text.length === 0)
-        return;
-    tails.set(text, undefined);
-}
-/**
- * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
- * gzipped, `z`, the length of the gzip data, a newline, the data.
- *
- * The gzip data is one member (RFC 1952) whatever the script: a script that ends with a constant
- * tail is deflated in two parts, the head ending in a full flush (byte-aligned, no reference to
- * it after), then the tail's deflate data made once, whose references stay within itself. Any
- * inflater reads the two as one stream (as pigz writes its blocks); the CRC-32 and length in the
- * trailer are the whole script's.
- */
-function framed(script, compress) {
-    if (!compress)
-        return Buffer.from(`${Buffer.byteLength(script)}\n${script}`);
-    let tail;
-    for (const t of tails.keys()) {
-        if (script.length >= t.length && script.endsWith(t)) {
-            tail = t;
-            break;
-        }
-    }
-    const data = tail === undefined ? (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.gzipSync)(script, { level: LEVEL }) : twoPartGzip(script, tail);
-    return Buffer.concat([Buffer.from(`z${data.length}\n`), data]);
-}
-function twoPartGzip(script, tail) {
-    let tailData = tails.get(tail);
-    if (!tailData) {
-        tailData = (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.deflateRawSync)(tail, { level: LEVEL });
-        tails.set(tail, tailData);
-    }
-    const head = script.slice(0, script.length - tail.length);
-    const headData = (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.deflateRawSync)(head, { level: LEVEL, finishFlush: node_zlib__WEBPACK_IMPORTED_MODULE_0__.constants.Z_FULL_FLUSH });
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE((0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.crc32)(script) >>> 0, 0);
-    trailer.writeUInt32LE(Buffer.byteLength(script) % 2 ** 32, 4);
-    return Buffer.concat([GZIP_HEADER, headData, tailData, trailer]);
-}
-/** ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown. */
-const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-
-
-/***/ }),
-
 /***/ 4604:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
@@ -70802,13 +70970,15 @@ function printable(text) {
 /* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __nccwpck_require__(7030);
 /* harmony import */ var ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_1__ = __nccwpck_require__(6297);
 /* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __nccwpck_require__(6506);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(977);
-/* harmony import */ var _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(7593);
+/* harmony import */ var _early_connect_js__WEBPACK_IMPORTED_MODULE_3__ = __nccwpck_require__(1160);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __nccwpck_require__(977);
+/* harmony import */ var _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__ = __nccwpck_require__(7593);
 /**
  * Opening one SSH connection: the socket (or a tunnel through jump hosts), the host key check
  * before authentication, authentication, and an error that says what to do for each way it
  * fails.
  */
+
 
 
 
@@ -70827,7 +70997,7 @@ async function openConnection(options) {
     const what = `${server.label}${options.role ? ` (${options.role})` : ''}`;
     let verifier;
     try {
-        verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_3__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
+        verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
     }
     catch (error) {
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error)}`);
@@ -70835,7 +71005,12 @@ async function openConnection(options) {
     if (options.hostKeys.kind === 'insecure') {
         options.warn?.(`${what}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`);
     }
-    const first = await attempt(options, what, verifier, verifier.algorithms);
+    let first = await attempt(options, what, verifier, verifier.algorithms, true);
+    // A connection opened while the action loaded that ended before the key exchange (a server
+    // that closed it, or dropped it as one unauthenticated connection too many): once more, on a
+    // connection of its own, as it would have been without.
+    if (first.earlyLost)
+        first = await attempt(options, what, verifier, verifier.algorithms);
     if (first.connection)
         return first.connection;
     if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined)
@@ -70883,7 +71058,7 @@ function authSequence(options, internals) {
         return false;
     };
 }
-async function attempt(options, what, verifier, algorithms) {
+async function attempt(options, what, verifier, algorithms, useEarly = false) {
     const { server } = options;
     const client = new ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_1__();
     let internals;
@@ -70893,6 +71068,8 @@ async function attempt(options, what, verifier, algorithms) {
         host: server.host,
         port: server.port,
         username: server.user,
+        // The same identification string an early connection sent.
+        ident: _early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .CLIENT_SOFTWARE */ .e3,
         readyTimeout: options.timeoutSeconds * 1000,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
@@ -70903,7 +71080,7 @@ async function attempt(options, what, verifier, algorithms) {
             if (!result.ok) {
                 hostKeyFailure = result.reason;
                 try {
-                    offeredType = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_3__/* .keyTypeOfBlob */ .W1)(key);
+                    offeredType = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .keyTypeOfBlob */ .W1)(key);
                 }
                 catch {
                     offeredType = undefined;
@@ -70926,14 +71103,18 @@ async function attempt(options, what, verifier, algorithms) {
     if (options.password !== undefined)
         config.password = options.password;
     let socket;
+    let wasEarly = false;
     try {
         // Our own socket, so that close() can drop it without waiting for the server's FIN. Every
         // phase is a small request followed by a small reply. With Nagle's algorithm on, each small
         // write waits for the ACK of the previous one, which Linux delays by up to 40 ms: measured
         // here, an exec round trip on loopback fell from 88 ms to 9 ms.
+        // The connection opened while the action loaded, if it is still good (early-connect.ts).
+        const early = options.tunnel || !useEarly ? undefined : (0,_early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .takeEarlyConnection */ .ZG)(server.host, server.port);
+        wasEarly = early !== undefined;
         socket = options.tunnel
             ? await options.tunnel(server.host, server.port)
-            : (0,node_net__WEBPACK_IMPORTED_MODULE_0__.connect)({ host: server.host, port: server.port, noDelay: true });
+            : (early ?? (0,node_net__WEBPACK_IMPORTED_MODULE_0__.connect)({ host: server.host, port: server.port, noDelay: true }));
     }
     catch (error) {
         // A jump host's own failure (its host key, its login) keeps its kind.
@@ -70952,6 +71133,12 @@ async function attempt(options, what, verifier, algorithms) {
             settled = true;
             resolve(result);
         };
+        // An early connection lost before the key exchange finished, for no reason of its own (not
+        // the host key, not a timeout): openConnection tries once more on a new one.
+        const lostEarly = (error) => wasEarly &&
+            !authenticating &&
+            hostKeyFailure === undefined &&
+            error?.level !== 'client-timeout';
         // A listener for the client's whole life, not once: ssh2 can emit several errors on one
         // connection (a refused key, then the reset of the connection the server closed), and an
         // 'error' event with no listener ends the process. Once connected, the host adds its own.
@@ -70975,17 +71162,21 @@ async function attempt(options, what, verifier, algorithms) {
                 });
                 return;
             }
-            settle({ error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(error, options)}`) });
+            settle({
+                error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(error, options)}`),
+                ...(lostEarly(error) ? { earlyLost: true } : {})
+            });
         });
         client.once('ready', () => {
             // Nothing changes on the wire: ssh2's AES-GCM stops turning its key into a key object
             // for every packet (runner CPU, per packet of every connection).
-            (0,_ssh2_internals_js__WEBPACK_IMPORTED_MODULE_4__/* .keyObjectsForGcm */ .Ub)(client);
+            (0,_ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__/* .keyObjectsForGcm */ .Ub)(client);
             if (internals)
                 settle({ connection: { client, socket, internals } });
         });
         client.once('close', () => settle({
-            error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(new Error('Connection lost before handshake'), options)}`)
+            error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(new Error('Connection lost before handshake'), options)}`),
+            ...(lostEarly() ? { earlyLost: true } : {})
         }));
         if (options.password !== undefined) {
             client.on('keyboard-interactive', (_name, _instructions, _lang, prompts, finish) => {
@@ -71001,7 +71192,7 @@ async function attempt(options, what, verifier, algorithms) {
             // With a key as the only credential, a refused key ends the attempt, so a channel opened
             // behind the signed request is lost only when the deploy is too. With a password to fall
             // back on, it is not worth the exchange that a server closing on it would cost.
-            internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_4__/* .ConnectionInternals */ .dU(client, {
+            internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__/* .ConnectionInternals */ .dU(client, {
                 openEarly: options.password === undefined && options.channelsBehindAuth !== false,
                 execChannels: options.exec !== false,
                 allowed: options.allowPipelining !== false
@@ -71055,7 +71246,7 @@ function describeConnectError(error, options) {
 
 /***/ }),
 
-/***/ 8086:
+/***/ 3715:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __nccwpck_require__) => {
 
 
@@ -71205,8 +71396,64 @@ function isOpenRefused(error) {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/remote-host.js
 var remote_host = __nccwpck_require__(5951);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/script-frame.js
-var script_frame = __nccwpck_require__(7061);
+// EXTERNAL MODULE: external "node:zlib"
+var external_node_zlib_ = __nccwpck_require__(8522);
+;// CONCATENATED MODULE: ./build/bundle/js/ssh/script-frame.js
+/**
+ * A script as the bootstrap reads it from stdin (see BOOTSTRAP), gzipped where the server has
+ * gzip. Most scripts are a short prelude of values and a long constant text (a server script's
+ * body), given apart (ScriptParts): the constant text is compressed once per process, not once
+ * per server and script.
+ */
+
+/** The whole text of a script. */
+function scriptText(script) {
+    return typeof script === 'string' ? script : script.head + script.tail;
+}
+/**
+ * The raw deflate data of tails made so far, by their text: the server scripts are a dozen.
+ * Bounded: past MAX_TAILS, the oldest goes.
+ */
+const tails = new Map();
+const MAX_TAILS = 64;
+/** Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time. */
+const LEVEL = 6;
+/**
+ * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
+ * gzipped, `z`, the length of the gzip data, a newline, the data.
+ *
+ * The gzip data is one member (RFC 1952) whatever the script: a script with a constant tail is
+ * deflated in two parts, the head ending in a full flush (byte-aligned, no reference to it
+ * after), then the tail's deflate data made once, whose references stay within itself. Any
+ * inflater reads the two as one stream (as pigz writes its blocks); the CRC-32 and length in the
+ * trailer are the whole script's.
+ */
+function framed(script, compress) {
+    const text = scriptText(script);
+    if (!compress)
+        return Buffer.from(`${Buffer.byteLength(text)}\n${text}`);
+    const data = typeof script === 'string' || script.tail === ''
+        ? (0,external_node_zlib_.gzipSync)(text, { level: LEVEL })
+        : twoPartGzip(script, text);
+    return Buffer.concat([Buffer.from(`z${data.length}\n`), data]);
+}
+function twoPartGzip({ head, tail }, text) {
+    let tailData = tails.get(tail);
+    if (!tailData) {
+        tailData = (0,external_node_zlib_.deflateRawSync)(tail, { level: LEVEL });
+        if (tails.size >= MAX_TAILS)
+            tails.delete(tails.keys().next().value);
+        tails.set(tail, tailData);
+    }
+    const headData = (0,external_node_zlib_.deflateRawSync)(head, { level: LEVEL, finishFlush: external_node_zlib_.constants.Z_FULL_FLUSH });
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE((0,external_node_zlib_.crc32)(text) >>> 0, 0);
+    trailer.writeUInt32LE(Buffer.byteLength(text) % 2 ** 32, 4);
+    return Buffer.concat([GZIP_HEADER, headData, tailData, trailer]);
+}
+/** ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
 var ssh2_internals = __nccwpck_require__(7593);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/exec-channels.js
@@ -71427,7 +71674,7 @@ class ExecChannels {
         return result;
     }
     async runOnce(script, options, compress) {
-        let payload = (0,script_frame/* framed */.Q)(script, compress);
+        let payload = framed(script, compress);
         // What follows the script: in the same flight when it is known already, else sent when it
         // is. Known already includes a promise derived from settled ones, which settles in the
         // microtasks that run before the next turn of the event loop (setImmediate).
@@ -75671,6 +75918,17 @@ module.exports = {"rE":"1.17.0"};
 /******/ /* webpack/runtime/hasOwnProperty shorthand */
 /******/ (() => {
 /******/ 	__nccwpck_require__.o = (obj, prop) => (Object.prototype.hasOwnProperty.call(obj, prop))
+/******/ })();
+/******/ 
+/******/ /* webpack/runtime/make namespace object */
+/******/ (() => {
+/******/ 	// define __esModule on exports
+/******/ 	__nccwpck_require__.r = (exports) => {
+/******/ 		if(typeof Symbol !== 'undefined' && Symbol.toStringTag) {
+/******/ 			Object.defineProperty(exports, Symbol.toStringTag, { value: 'Module' });
+/******/ 		}
+/******/ 		Object.defineProperty(exports, '__esModule', { value: true });
+/******/ 	};
 /******/ })();
 /******/ 
 /************************************************************************/
