@@ -23,8 +23,9 @@
  *   BENCH_COMPARE=path     another build whose SFTP-only incremental deploys (keys
  *                          sftp-only-incr-cmp, sftp-only-incr-hardlink-cmp) run interleaved
  *                          with the action's, from a seed that build made, and whose shell
- *                          incremental and no-change deploys (incr-copy-cmp, nochange-cmp) run
- *                          beside the action's from the same seeds
+ *                          incremental and no-change deploys (incr-copy-cmp, nochange-cmp) and
+ *                          group pair (group-1-cmp, group-10-cmp) run beside the action's from
+ *                          the same seeds
  *   BENCH_STARTUP_RUNS=30  runs of each start-up command (hyperfine; 10 when quick)
  *   BENCH_STARTUP_COMPARE=path,...  other builds whose start-up to show beside the action's
  *

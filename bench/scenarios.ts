@@ -348,6 +348,31 @@ interface Where {
   compress?: boolean
 }
 
+/** The v1 -> v2 deploy to every account at once (the group scenarios), by `build` if given. */
+async function groupDeploy(ctx: RunContext, key: string, build?: string): Promise<Measurement> {
+  const { env } = ctx
+  const dir = target(key, ctx)
+  for (const account of env.accounts) await clone(account, 'webapp-v1', dir)
+  try {
+    const m = await action(
+      env,
+      deployInputs(env, env.accounts, env.proxy.port, ctx.trees.webapp.v2, dir, {
+        'max-parallel': String(GROUP_SIZE),
+        'copy-method': 'hardlink'
+      }),
+      undefined,
+      build ? { build } : {}
+    )
+    if (ctx.verify) {
+      for (const account of env.accounts)
+        await sameTree(key, await liveRelease(account, dir), ctx.trees.webapp.v2)
+    }
+    return m
+  } finally {
+    for (const account of env.accounts) await remove(account, dir)
+  }
+}
+
 /** Clone `seed`, deploy `source` on top through the proxy, check, clean up. */
 async function incremental(
   ctx: RunContext,
@@ -735,28 +760,40 @@ export const SCENARIOS: Scenario[] = [
     tree: 'webapp',
     rtts: all,
     peer: { key: 'group-1', label: 'one server' },
-    run: async ctx => {
-      const { env } = ctx
-      const dir = target('group-10', ctx)
-      for (const account of env.accounts) await clone(account, 'webapp-v1', dir)
-      try {
-        const m = await action(
-          env,
-          deployInputs(env, env.accounts, env.proxy.port, ctx.trees.webapp.v2, dir, {
-            'max-parallel': String(GROUP_SIZE),
-            'copy-method': 'hardlink'
-          })
-        )
-        if (ctx.verify) {
-          for (const account of env.accounts)
-            await sameTree('group-10', await liveRelease(account, dir), ctx.trees.webapp.v2)
-        }
-        return m
-      } finally {
-        for (const account of env.accounts) await remove(account, dir)
-      }
-    }
+    run: ctx => groupDeploy(ctx, 'group-10')
   },
+  // With BENCH_COMPARE: the group pair by the other build, interleaved with the action's, for
+  // the runner CPU of one server against ten measured under the same load.
+  ...(COMPARE_ACTION
+    ? [
+        {
+          key: 'group-1-cmp',
+          title: 'BENCH_COMPARE build: incremental to 1 server, hardlink (group peer)',
+          tree: 'webapp',
+          rtts: all,
+          run: ctx =>
+            incremental(
+              ctx,
+              'group-1-cmp',
+              'webapp-v1',
+              ctx.trees.webapp.v2,
+              { 'max-parallel': String(GROUP_SIZE), 'copy-method': 'hardlink' },
+              undefined,
+              {},
+              primary(ctx.env),
+              COMPARE_ACTION
+            )
+        } satisfies Scenario,
+        {
+          key: 'group-10-cmp',
+          title: `BENCH_COMPARE build: incremental to ${GROUP_SIZE} servers, hardlink, max-parallel ${GROUP_SIZE}`,
+          tree: 'webapp',
+          rtts: all,
+          peer: { key: 'group-1-cmp', label: 'one server' },
+          run: ctx => groupDeploy(ctx, 'group-10-cmp', COMPARE_ACTION)
+        } satisfies Scenario
+      ]
+    : []),
   {
     key: 'rollback',
     title: 'action: mode rollback (back to the release before)',

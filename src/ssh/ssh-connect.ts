@@ -222,6 +222,7 @@ async function attempt(
   // ssh2 reports socket errors as its own 'error' events; this one only keeps a late error on
   // a socket ssh2 has let go of from ending the process.
   socket.on('error', () => undefined)
+  gatherWrites(socket)
 
   return new Promise<Attempt>(resolve => {
     let settled = false
@@ -306,6 +307,31 @@ async function attempt(
       settle({ error: new ConnectionError(`${what}: ${keyProblem(messageOf(error))}`) })
     }
   })
+}
+
+/**
+ * Every write of one tick leaves in one system call. ssh2 writes each packet in three pieces
+ * (with AES-GCM: the length, the ciphertext, the tag), and with Nagle's algorithm off each
+ * write is a send of its own: measured, 165 sends a server for 50 packets on a ten-server
+ * deploy, runner CPU that grows with the servers. Corked until the tick ends, the pieces of
+ * every packet written in it go out together (a writev): the same bytes in the same order, a
+ * few microseconds later. end() uncorks at once, so the disconnect is never held back.
+ */
+export function gatherWrites(socket: Duplex): void {
+  const write = socket.write
+  let corked = false
+  const uncork = (): void => {
+    corked = false
+    socket.uncork()
+  }
+  socket.write = function (this: Duplex, ...args: unknown[]): boolean {
+    if (!corked && !this.writableEnded && !this.destroyed) {
+      corked = true
+      this.cork()
+      process.nextTick(uncork)
+    }
+    return (write as (...a: unknown[]) => boolean).apply(this, args)
+  } as Duplex['write']
 }
 
 function keyProblem(message: string): string {

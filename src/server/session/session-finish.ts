@@ -70,7 +70,10 @@ export async function finish(
 ): Promise<void> {
   if (s.access === 'sftp') return finishOverSftp(s, events, prune)
   const { result, output } = await s.script(
-    finishScript({ deployDir: s.deployDir, ...finishParams(s, events, prune, spare) })
+    finishScript({ deployDir: s.deployDir, ...finishParams(s, events, prune, spare) }),
+    // Nothing runs after phase 9, whatever its outcome: no channel is opened ahead for a
+    // script that never comes (an open, an exec request and a close on every server).
+    { last: true }
   )
   finished(s, result, output)
 }
