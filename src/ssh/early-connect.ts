@@ -162,9 +162,13 @@ export function takeEarlyConnection(host: string, port: number): Socket | undefi
   socket.removeAllListeners('data')
   socket.pause()
   if (entry.bytes > 0) socket.unshift(Buffer.concat(entry.received))
+  // A wrapper of its own, in place for the socket's life (not put back after the first write):
+  // another one installed over it (gatherWrites, in ssh-connect.ts) must stay in place.
   const write = socket.write
+  let first = true
   socket.write = function (this: Socket, chunk: unknown, ...rest: unknown[]): boolean {
-    socket.write = write
+    if (!first) return (write as (...a: unknown[]) => boolean).apply(this, [chunk, ...rest])
+    first = false
     if (Buffer.isBuffer(chunk) && chunk.equals(IDENT_LINE)) {
       const callback = rest.find(r => typeof r === 'function') as (() => void) | undefined
       if (callback) process.nextTick(callback)

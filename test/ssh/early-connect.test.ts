@@ -197,11 +197,22 @@ describe('early connections', () => {
       const socket = takeEarlyConnection('127.0.0.1', server.port)
       expect(socket).toBeInstanceOf(net.Socket)
       expect(takeEarlyConnection('127.0.0.1', server.port)).toBeUndefined()
+      // A wrapper installed over the socket's write (as gatherWrites does) stays in place.
+      let wrapped = 0
+      if (socket) {
+        const write = socket.write
+        socket.write = function (this: net.Socket, ...args: unknown[]): boolean {
+          wrapped++
+          return (write as (...a: unknown[]) => boolean).apply(this, args)
+        } as net.Socket['write']
+      }
       // ssh2's own identification string is not sent twice; what follows it is.
       socket?.write(Buffer.from('SSH-2.0-ssh2js1.17.0\r\n', 'latin1'))
       socket?.write(Buffer.from('next'))
-      await until(() => server.received().endsWith('next'))
-      expect(server.received()).toBe('SSH-2.0-ssh2js1.17.0\r\nnext')
+      socket?.write(Buffer.from('!'))
+      expect(wrapped).toBe(3)
+      await until(() => server.received().endsWith('next!'))
+      expect(server.received()).toBe('SSH-2.0-ssh2js1.17.0\r\nnext!')
       socket?.destroy()
     } finally {
       await server.stop()
