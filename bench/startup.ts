@@ -69,7 +69,7 @@ export async function measureStartup(
       const file = commands[i]?.file
       rows.push({
         label: commands[i]?.label ?? r.command,
-        bytes: file ? (await stat(file)).size : undefined,
+        bytes: file ? await bundleBytes(file) : undefined,
         meanMs: r.mean * 1000,
         stddevMs: (r.stddev ?? 0) * 1000,
         userMs: r.user * 1000,
@@ -115,4 +115,15 @@ export function startupTable(s: Startup): string {
     )
   }
   return lines.join('\n')
+}
+
+/** A build's size: its entry and the chunks the entry imports, beside it (`<id>.index.js`). */
+async function bundleBytes(entry: string): Promise<number> {
+  const text = await readFile(entry)
+  const ids = new Set(
+    [...text.toString('latin1').matchAll(/__nccwpck_require__\.e\((\d+)\)/g)].map(m => m[1])
+  )
+  let bytes = text.length
+  for (const id of ids) bytes += (await stat(path.join(path.dirname(entry), `${id}.index.js`))).size
+  return bytes
 }

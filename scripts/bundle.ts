@@ -5,8 +5,8 @@
  * The build directory has a fixed name: ncc derives module ids from paths, and the bundle must
  * come out byte for byte the same on every machine (CI compares it with the committed one).
  *
- * dist/ holds only what runs on the runner: the bundle, its package.json and the licenses of
- * what it bundles. ncc also copies every file that bundled code locates with
+ * dist/ holds only what runs on the runner: the bundle (an entry and the chunks it imports), its
+ * package.json and the licenses of what it bundles. ncc also copies every file that bundled code locates with
  * `path.resolve(__dirname, ...)` (its asset relocator; vercel/ncc#475), which for ssh2 is
  * `util/pagent.exe`, a Windows helper that ssh2's PageantAgent spawns. That class is only built
  * by ssh2's createAgent(), when the connection config names an `agent` and the platform is
@@ -24,8 +24,14 @@ const work = path.join('build', 'bundle')
 const compiled = path.join(work, 'js')
 const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
-/** What the runner needs. */
+/** What the runner needs: the entry, the chunks it imports (see CHUNK), and what describes them. */
 const KEPT = new Set(['index.js', 'package.json', 'licenses.txt'])
+/**
+ * The chunks ncc splits off at src/index.ts's dynamic import (the action past the early
+ * connections), named by webpack's numeric ids, which derive from paths: the same on every build.
+ */
+const CHUNK = /^\d+\.index\.js$/
+const kept = (name: string): boolean => KEPT.has(name) || CHUNK.test(name)
 /** Assets ncc emits that never run here, each with the reason in the comment above. */
 const DROPPED = new Set(['pagent.exe'])
 try {
@@ -51,13 +57,17 @@ try {
     }
   )
   const emitted = readdirSync(bundled)
-  const unexpected = emitted.filter(name => !KEPT.has(name) && !DROPPED.has(name))
+  const unexpected = emitted.filter(name => !kept(name) && !DROPPED.has(name))
   if (unexpected.length > 0)
     throw new Error(
       `ncc emitted ${unexpected.join(', ')}: decide whether the action needs it at run time, then list it in KEPT or DROPPED in scripts/bundle.ts`
     )
   mkdirSync('dist', { recursive: true })
-  const names = emitted.filter(name => KEPT.has(name))
+  // The chunks go in before the entry that imports them, so the entry never names a chunk
+  // that is not there yet.
+  const names = emitted
+    .filter(kept)
+    .sort((a, b) => Number(a === 'index.js') - Number(b === 'index.js'))
   for (const name of names) renameSync(path.join(bundled, name), path.join('dist', name))
   for (const name of readdirSync('dist'))
     if (!names.includes(name)) rmSync(path.join('dist', name), { recursive: true })
