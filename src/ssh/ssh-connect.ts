@@ -81,11 +81,18 @@ export async function openConnection(options: ConnectOptions): Promise<OpenConne
       `${what}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`
     )
   }
+  const started = Date.now()
   let first = await attempt(options, what, verifier, verifier.algorithms, true)
   // A connection opened while the action loaded that ended before the key exchange (a server
   // that closed it, or dropped it as one unauthenticated connection too many): once more, on a
-  // connection of its own, as it would have been without.
-  if (first.earlyLost) first = await attempt(options, what, verifier, verifier.algorithms)
+  // connection of its own, as it would have been without. Only within what is left of
+  // connect-timeout, which bounds the two together as it bounds one connection without them;
+  // out of that time, the first one's failure is the one reported.
+  const left = options.timeoutSeconds * 1000 - (Date.now() - started)
+  if (first.earlyLost && left > 0) {
+    const again = await attempt(options, what, verifier, verifier.algorithms, false, left)
+    if (!again.timedOut) first = again
+  }
   if (first.connection) return first.connection
   if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined) throw first.error
   // The server's preferred key is not the one fingerprinted: ask for each other type in turn.
@@ -118,6 +125,8 @@ interface Attempt {
   offeredType?: string
   /** The attempt went over an early connection (early-connect.ts) that ended before the key exchange. */
   earlyLost?: boolean
+  /** Its time (readyMs) ran out. */
+  timedOut?: boolean
 }
 
 /**
@@ -158,7 +167,8 @@ async function attempt(
   what: string,
   verifier: ReturnType<typeof hostVerifierFor>,
   algorithms: string[] | undefined,
-  useEarly = false
+  useEarly = false,
+  readyMs = options.timeoutSeconds * 1000
 ): Promise<Attempt> {
   const { server } = options
   const client = new Client()
@@ -171,7 +181,7 @@ async function attempt(
     username: server.user,
     // The same identification string an early connection sent.
     ident: CLIENT_SOFTWARE,
-    readyTimeout: options.timeoutSeconds * 1000,
+    readyTimeout: readyMs,
     keepaliveInterval: 10_000,
     keepaliveCountMax: 3,
     // ssh2 passes the raw host key blob; the base64 field of a known_hosts line decodes to
@@ -202,6 +212,7 @@ async function attempt(
 
   let socket: Duplex
   let wasEarly = false
+  let reached = false
   try {
     // Our own socket, so that close() can drop it without waiting for the server's FIN. Every
     // phase is a small request followed by a small reply. With Nagle's algorithm on, each small
@@ -211,6 +222,10 @@ async function attempt(
     const early =
       options.tunnel || !useEarly ? undefined : takeEarlyConnection(server.host, server.port)
     wasEarly = early !== undefined
+    // Whether it reached the server: one refused, unreachable or of a name that does not
+    // resolve fails as a connection of its own would, and is not tried again.
+    reached = early !== undefined && !early.connecting
+    early?.once('connect', () => (reached = true))
     socket = options.tunnel
       ? await options.tunnel(server.host, server.port)
       : (early ?? connectSocket({ host: server.host, port: server.port, noDelay: true }))
@@ -232,10 +247,12 @@ async function attempt(
       settled = true
       resolve(result)
     }
-    // An early connection lost before the key exchange finished, for no reason of its own (not
-    // the host key, not a timeout): openConnection tries once more on a new one.
+    // An early connection lost before the key exchange finished, once it had reached the server,
+    // for no reason of its own (not the host key, not a timeout): openConnection tries once more
+    // on a new one.
     const lostEarly = (error?: Error & { level?: string }): boolean =>
       wasEarly &&
+      reached &&
       !authenticating &&
       hostKeyFailure === undefined &&
       error?.level !== 'client-timeout'
@@ -265,7 +282,8 @@ async function attempt(
       }
       settle({
         error: new ConnectionError(`${what}: ${describeConnectError(error, options)}`),
-        ...(lostEarly(error) ? { earlyLost: true } : {})
+        ...(lostEarly(error) ? { earlyLost: true } : {}),
+        ...(error.level === 'client-timeout' ? { timedOut: true } : {})
       })
     })
     client.once('ready', () => {

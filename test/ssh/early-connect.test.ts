@@ -135,6 +135,27 @@ async function connectAndRun(port: number): Promise<string> {
   }
 }
 
+/** Connect as the action does to a loopback `port` that is expected not to let it in. */
+async function failedConnect(
+  port: number,
+  timeoutSeconds: number,
+  trace?: string[]
+): Promise<Error> {
+  const error: unknown = await openConnection({
+    server: { user: 'deploy', host: '127.0.0.1', port, label: `deploy@127.0.0.1:${port}` },
+    // Never asked: no server here gets as far as its host key.
+    hostKeys: { kind: 'insecure' },
+    password: 'not used',
+    timeoutSeconds,
+    ...(trace ? { debug: (line: string) => trace.push(line) } : {})
+  }).then(
+    () => new Error('connected'),
+    (e: unknown) => e
+  )
+  if (!(error instanceof Error)) throw new Error(`not an error: ${String(error)}`)
+  return error
+}
+
 describe('early connections', () => {
   it.each([
     ['still being made', 0],
@@ -185,6 +206,45 @@ describe('early connections', () => {
     } finally {
       await new Promise(resolve => relay.close(resolve))
     }
+  })
+
+  it('lost before the key exchange, are tried again only within what is left of connect-timeout', async () => {
+    // Every connection gets the server's greeting, then is closed 1.8 s later: a LoginGraceTime
+    // shorter than connect-timeout, over a key exchange that does not go through.
+    const accepted = new Set<net.Socket>()
+    const server = net.createServer(socket => {
+      accepted.add(socket)
+      socket.on('error', () => undefined)
+      socket.resume().write('SSH-2.0-OpenSSH_9.9\r\n')
+      setTimeout(() => socket.destroy(), 1800)
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    const port = (server.address() as net.AddressInfo).port
+    try {
+      inputs({ INPUT_SERVERS: `deploy@127.0.0.1:${port}` })
+      expect(openEarlyConnections()).toBe(1)
+      const started = Date.now()
+      const error = await failedConnect(port, 2)
+      // As without the early connection: the server's close is reported, within the 2 s (not
+      // after a second 1.8 s).
+      expect(error.message).toMatch(/closed the connection before the SSH handshake/)
+      expect(Date.now() - started).toBeLessThan(3000)
+    } finally {
+      for (const socket of accepted) socket.destroy()
+      await new Promise(resolve => server.close(resolve))
+    }
+  })
+
+  it('handed over while still being made and then refused, fail once, as a connection of their own would', async () => {
+    // Port 1 of loopback: refused, once the connection taken in this same tick is being made.
+    inputs({ INPUT_SERVERS: 'deploy@127.0.0.1:1' })
+    expect(openEarlyConnections()).toBe(1)
+    const trace: string[] = []
+    const error = await failedConnect(1, 5, trace)
+    expect(error.message).toMatch(/connection refused on port 1\./)
+    // The early connection was the one used, and no other was made behind it.
+    expect(takeEarlyConnection('127.0.0.1', 1)).toBeUndefined()
+    expect(trace.filter(line => line.startsWith('Socket error')).length).toBe(1)
   })
 
   it('send the identification string and nothing else, and hand each socket over once', async () => {
