@@ -4,6 +4,7 @@
  * while it is good and only to ssh2's identification string.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
+import dns from 'node:dns'
 import net from 'node:net'
 import {
   dropEarlyConnections,
@@ -340,6 +341,62 @@ describe('early connections', () => {
         for (const socket of accepted) socket.destroy()
         await new Promise(resolve => server.close(resolve))
       }
+    }
+  })
+
+  it('to a host name of several addresses, do not keep the process alive until taken', async () => {
+    // A name with an IPv6 and an IPv4 address, the first refused (an IPv6 address on a runner
+    // without IPv6 routes): Node tries the next one on a new socket handle. The resolver is the
+    // one fake part: no name on a test machine resolves to two loopback addresses.
+    const lookup = dns.lookup
+    const name = 'two-addresses.test'
+    const addresses = [
+      { address: '::1', family: 6 },
+      { address: '127.0.0.1', family: 4 }
+    ]
+    const fake = (host: string, options: unknown, callback: unknown): void => {
+      if (host !== name) return (lookup as (...a: unknown[]) => void)(host, options, callback)
+      setImmediate(() => (callback as (e: null, a: typeof addresses) => void)(null, addresses))
+    }
+    // Its own sockets do not keep the process alive: only the client's are counted.
+    const accepted = new Set<net.Socket>()
+    const server = net.createServer(socket => {
+      accepted.add(socket)
+      socket
+        .unref()
+        .on('error', () => undefined)
+        .resume()
+    })
+    await new Promise<void>(resolve => server.listen(0, '127.0.0.1', resolve))
+    server.unref()
+    const port = (server.address() as net.AddressInfo).port
+    const sockets = (): number =>
+      process.getActiveResourcesInfo().filter(r => r === 'TCPSocketWrap').length
+    const taken: (net.Socket | undefined)[] = []
+    try {
+      Object.assign(dns, { lookup: fake })
+      const before = sockets()
+      inputs({ INPUT_SERVERS: `deploy@${name}:${port}` })
+      expect(openEarlyConnections()).toBe(1)
+      await until(() => accepted.size === 1)
+      expect(accepted.size).toBe(1)
+      expect(sockets()).toBe(before)
+      // Taken, it is ssh2's, and keeps the process alive as any connection in use does; also
+      // when taken before its later addresses are tried.
+      taken.push(takeEarlyConnection(name, port))
+      expect(taken[0]).toBeInstanceOf(net.Socket)
+      expect(sockets()).toBe(before + 1)
+      taken[0]?.destroy()
+      expect(openEarlyConnections()).toBe(1)
+      taken.push(takeEarlyConnection(name, port))
+      expect(taken[1]?.connecting).toBe(true)
+      await until(() => accepted.size === 2)
+      expect(accepted.size).toBe(2)
+      expect(sockets()).toBe(before + 1)
+    } finally {
+      Object.assign(dns, { lookup })
+      for (const socket of [...taken, ...accepted]) socket?.destroy()
+      await new Promise(resolve => server.close(resolve))
     }
   })
 
