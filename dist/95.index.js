@@ -11029,12 +11029,19 @@ async function openConnection(options) {
     if (options.hostKeys.kind === 'insecure') {
         options.warn?.(`${what}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`);
     }
+    const started = Date.now();
     let first = await attempt(options, what, verifier, verifier.algorithms, true);
     // A connection opened while the action loaded that ended before the key exchange (a server
     // that closed it, or dropped it as one unauthenticated connection too many): once more, on a
-    // connection of its own, as it would have been without.
-    if (first.earlyLost)
-        first = await attempt(options, what, verifier, verifier.algorithms);
+    // connection of its own, as it would have been without. Only within what is left of
+    // connect-timeout, which bounds the two together as it bounds one connection without them;
+    // out of that time, the first one's failure is the one reported.
+    const left = options.timeoutSeconds * 1000 - (Date.now() - started);
+    if (first.earlyLost && left > 0) {
+        const again = await attempt(options, what, verifier, verifier.algorithms, false, left);
+        if (!again.timedOut)
+            first = again;
+    }
     if (first.connection)
         return first.connection;
     if (options.hostKeys.kind !== 'fingerprint' || first.offeredType === undefined)
@@ -11082,7 +11089,7 @@ function authSequence(options, internals) {
         return false;
     };
 }
-async function attempt(options, what, verifier, algorithms, useEarly = false) {
+async function attempt(options, what, verifier, algorithms, useEarly = false, readyMs = options.timeoutSeconds * 1000) {
     const { server } = options;
     const client = new ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_1__();
     let internals;
@@ -11094,7 +11101,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false) {
         username: server.user,
         // The same identification string an early connection sent.
         ident: _early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .CLIENT_SOFTWARE */ .e3,
-        readyTimeout: options.timeoutSeconds * 1000,
+        readyTimeout: readyMs,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
         // ssh2 passes the raw host key blob; the base64 field of a known_hosts line decodes to
@@ -11128,6 +11135,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false) {
         config.password = options.password;
     let socket;
     let wasEarly = false;
+    let reached = false;
     try {
         // Our own socket, so that close() can drop it without waiting for the server's FIN. Every
         // phase is a small request followed by a small reply. With Nagle's algorithm on, each small
@@ -11136,6 +11144,10 @@ async function attempt(options, what, verifier, algorithms, useEarly = false) {
         // The connection opened while the action loaded, if it is still good (early-connect.ts).
         const early = options.tunnel || !useEarly ? undefined : (0,_early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .takeEarlyConnection */ .ZG)(server.host, server.port);
         wasEarly = early !== undefined;
+        // Whether it reached the server: one refused, unreachable or of a name that does not
+        // resolve fails as a connection of its own would, and is not tried again.
+        reached = early !== undefined && !early.connecting;
+        early?.once('connect', () => (reached = true));
         socket = options.tunnel
             ? await options.tunnel(server.host, server.port)
             : (early ?? (0,node_net__WEBPACK_IMPORTED_MODULE_0__.connect)({ host: server.host, port: server.port, noDelay: true }));
@@ -11158,9 +11170,11 @@ async function attempt(options, what, verifier, algorithms, useEarly = false) {
             settled = true;
             resolve(result);
         };
-        // An early connection lost before the key exchange finished, for no reason of its own (not
-        // the host key, not a timeout): openConnection tries once more on a new one.
+        // An early connection lost before the key exchange finished, once it had reached the server,
+        // for no reason of its own (not the host key, not a timeout): openConnection tries once more
+        // on a new one.
         const lostEarly = (error) => wasEarly &&
+            reached &&
             !authenticating &&
             hostKeyFailure === undefined &&
             error?.level !== 'client-timeout';
@@ -11189,7 +11203,8 @@ async function attempt(options, what, verifier, algorithms, useEarly = false) {
             }
             settle({
                 error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(error, options)}`),
-                ...(lostEarly(error) ? { earlyLost: true } : {})
+                ...(lostEarly(error) ? { earlyLost: true } : {}),
+                ...(error.level === 'client-timeout' ? { timedOut: true } : {})
             });
         });
         client.once('ready', () => {

@@ -626,6 +626,12 @@ function openEarlyConnections(usableMs = USABLE_MS) {
         // (its identification string and key exchange offer) is kept, bounded, to be put back in
         // front of the socket's data for ssh2; reading it is also how a close is seen.
         socket.unref();
+        // A host name of several addresses is tried one address after another, each on a new
+        // handle (Node's autoSelectFamily), which would keep the process alive again.
+        socket.on('connectionAttempt', () => {
+            if (!entry.taken)
+                socket.unref();
+        });
         socket.on('data', (chunk) => {
             entry.received.push(chunk);
             entry.bytes += chunk.length;
