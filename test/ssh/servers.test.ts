@@ -252,10 +252,28 @@ describe('parseServers refuses', () => {
   // at once can only fight over its lock.
   it.each([
     ['host names differing in case', 'deploy@Web1.Example.com,deploy@web1.example.com'],
-    ['IPv6 addresses differing in case', 'deploy@[2001:DB8::1],deploy@[2001:db8::1]']
+    ['IPv6 addresses differing in case', 'deploy@[2001:DB8::1],deploy@[2001:db8::1]'],
+    ['one IPv6 address written whole and shortened', 'deploy@[0:0:0:0:0:0:0:1],deploy@[::1]'],
+    [
+      'one IPv6 address with and without leading zeros',
+      'deploy@[2001:db8::01],deploy@[2001:db8::1]'
+    ],
+    [
+      'a host name with and without its final dot',
+      'deploy@web1.example.com.,deploy@web1.example.com'
+    ]
   ])('treats %s as a duplicate', (_label, text) => {
     const error = inputErrorOf(() => parseServers(text, undefined, 22))
     expect(error.input).toBe('servers')
+    expect(error.message).toContain('is listed twice')
+  })
+
+  it.each([
+    ['two IPv6 addresses', 'deploy@[2001:db8::1],deploy@[2001:db8::1:0]'],
+    ['one link-local address on two interfaces', 'deploy@[fe80::1%eth0],deploy@[fe80::1%eth1]'],
+    ['two host names', 'deploy@web1.example.com,deploy@web1.example.co']
+  ])('keeps %s apart', (_label, text) => {
+    expect(parseServers(text, undefined, 22)).toHaveLength(2)
   })
 })
 
