@@ -764,17 +764,30 @@ function parseServers(text, defaultUser, defaultPort, input = 'servers') {
     if (entries.length === 0)
         throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .InputError */ .dz(input, `Input '${input}' is required. ${FORM}.`);
     const servers = entries.map(entry => parseOne(entry, defaultUser, defaultPort, input));
-    // Host names are case-insensitive, and so are IPv6 hex digits: two spellings of one server
-    // would run two deploys against one lock.
+    // Host names are case-insensitive (and may end in the root's dot), and one IPv6 address has
+    // many spellings: two spellings of one server would run two deploys against one lock.
     const seen = new Set();
     for (const server of servers) {
-        const key = server.label.toLowerCase();
+        const key = serverLabel(server.user, sameHost(server.host), server.port);
         if (seen.has(key)) {
             throw new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .InputError */ .dz(input, `Invalid ${input}: '${server.label}' is listed twice.`);
         }
         seen.add(key);
     }
     return servers;
+}
+/**
+ * One spelling of a host, for telling duplicates apart: a name in lower case without its final
+ * dot, an IPv6 address in its canonical form (RFC 5952, as the URL parser writes it), its zone
+ * kept as written.
+ */
+function sameHost(host) {
+    if (!host.includes(':'))
+        return host.toLowerCase().replace(/\.$/, '');
+    const zone = host.indexOf('%');
+    const address = zone < 0 ? host : host.slice(0, zone);
+    const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+    return zone < 0 ? canonical : `${canonical}${host.slice(zone)}`;
 }
 function parseOne(entry, defaultUser, defaultPort, input) {
     const bad = (why) => new _errors_js__WEBPACK_IMPORTED_MODULE_1__/* .InputError */ .dz(input, `Invalid ${input} entry '${printable(entry)}': ${why}. ${FORM}.`);
