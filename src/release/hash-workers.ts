@@ -20,27 +20,32 @@ const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const fs = require('node:fs')
 const path = require('node:path')
-const { createHash } = require('node:crypto')
+const { createHash, hash } = require('node:crypto')
 const buffer = Buffer.allocUnsafe(1024 * 1024)
 parentPort.on('message', task => {
   const digests = Buffer.alloc(task.files.length * 32)
   const sizes = new Float64Array(task.files.length)
   try {
     for (let i = 0; i < task.files.length; i++) {
-      const hash = createHash('sha256')
       const fd = fs.openSync(path.join(workerData.root, task.files[i]), 'r')
       let size = 0
       try {
-        for (;;) {
-          const n = fs.readSync(fd, buffer, 0, buffer.length, size)
-          if (n === 0) break
-          hash.update(buffer.subarray(0, n))
-          size += n
+        // As hashFileSync in manifest.ts: a short first read of the size the walk saw is the end.
+        const first = fs.readSync(fd, buffer, 0, buffer.length, 0)
+        if (first < buffer.length && first === task.sizes[i]) {
+          hash('sha256', buffer.subarray(0, first), 'buffer').copy(digests, i * 32)
+          size = first
+        } else {
+          const h = createHash('sha256')
+          for (let n = first; n > 0; n = fs.readSync(fd, buffer, 0, buffer.length, size)) {
+            h.update(buffer.subarray(0, n))
+            size += n
+          }
+          h.digest().copy(digests, i * 32)
         }
       } finally {
         fs.closeSync(fd)
       }
-      hash.digest().copy(digests, i * 32)
       sizes[i] = size
     }
     parentPort.postMessage({ id: task.id, digests, sizes }, [digests.buffer, sizes.buffer])
@@ -182,7 +187,9 @@ export class HashWorkers {
       const id = this.nextId++
       free.queued++
       this.pending.set(id, { entries, at: free })
-      free.worker.postMessage({ id, files: entries.map(e => e.path) })
+      // The sizes the walk saw, for the reads to know a file's end when they reach it.
+      const sizes = Float64Array.from(entries, e => e.size)
+      free.worker.postMessage({ id, files: entries.map(e => e.path), sizes }, [sizes.buffer])
     }
     if (this.ended && this.waiting.length === 0 && this.pending.size === 0) this.settle?.resolve()
   }

@@ -449,6 +449,40 @@ describe('hashFile and hashEntries', () => {
     expect((peakAfter - peakBefore) / 1024).toBeLessThan(32)
   })
 
+  // A file smaller than the 1 MB read buffer is read once (its end known from the walk's size),
+  // a larger one in chunks: the digests must not depend on which, on either side of the bound.
+  it.each([
+    ['on the main thread', { threads: 0 }],
+    ['on two threads', { threads: 2, threadsFrom: { files: 0, bytes: 0 } }]
+  ])('hashes files on either side of the read buffer, %s', async (_label, options) => {
+    const dir = join(work, `sizes-${options.threads}`)
+    mkdirSync(dir)
+    const MB = 1024 * 1024
+    const sizes = [0, 1, MB - 1, MB, MB + 1, 2 * MB + 3]
+    for (const size of sizes) {
+      const bytes = Buffer.alloc(size)
+      for (let i = 0; i < size; i += 4093) bytes[i] = (i * 31 + size) & 0xff
+      writeFileSync(join(dir, `f${size}`), bytes)
+    }
+    const { entries } = await buildManifest(dir, [], options)
+    expect(entries.map(e => [e.path, e.size, e.sha256])).toEqual(
+      sizes
+        .map(size => [`f${size}`, size, sha256sum(join(dir, `f${size}`))])
+        .sort((a, b) => (String(a[0]) < String(b[0]) ? -1 : 1))
+    )
+  })
+
+  it('fails, naming the file, when a file shrank between the scan and the hash', async () => {
+    const dir = join(work, 'shrinking')
+    mkdirSync(dir)
+    writeFileSync(join(dir, 'a.txt'), 'abcdef')
+    const { entries } = await scanSource(dir, [])
+    writeFileSync(join(dir, 'a.txt'), 'abc')
+    await expect(hashEntries(dir, entries)).rejects.toThrow(
+      /a\.txt changed while it was being read \(6 bytes, then 3\)/
+    )
+  })
+
   it('fails, naming the file, when a file grew between the scan and the hash', async () => {
     const dir = join(work, 'growing')
     mkdirSync(dir)
