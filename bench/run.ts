@@ -59,7 +59,7 @@ import {
   type RoundTrips
 } from './report.ts'
 import { countRoundTrips } from './rtt-count.ts'
-import { measureStartup, startupTable, type Startup } from './startup.ts'
+import { bundleFiles, measureStartup, startupTable, type Startup } from './startup.ts'
 import { checkSeeds, LARGE_REPEAT, prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
 import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
 
@@ -178,8 +178,11 @@ async function runBlock(env: Env, trees: Trees, block: Cell[]): Promise<void> {
 
 /** Identify the build under test, so a rebuild in the middle of a run cannot go unnoticed. */
 function buildId(): string {
-  const hash = createHash('sha256').update(readFileSync(ACTION)).digest('hex').slice(0, 12)
-  return `${path.relative(process.cwd(), ACTION)} sha256:${hash}, built ${statSync(ACTION)
+  // The entry and the chunks it imports: the entry alone names its chunks, not what is in them.
+  const hash = createHash('sha256')
+  for (const file of bundleFiles(ACTION)) hash.update(readFileSync(file))
+  const digest = hash.digest('hex').slice(0, 12)
+  return `${path.relative(process.cwd(), ACTION)} sha256:${digest}, built ${statSync(ACTION)
     .mtime.toISOString()
     .replace(/\.\d+Z$/, 'Z')}`
 }

@@ -4,6 +4,7 @@
  * `node -e 0`, wall and CPU time, over many runs with hyperfine (Debian's `hyperfine`).
  * A runner starts the action twice per job (the main and the post step).
  */
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
@@ -117,13 +118,16 @@ export function startupTable(s: Startup): string {
   return lines.join('\n')
 }
 
-/** A build's size: its entry and the chunks the entry imports, beside it (`<id>.index.js`). */
+/** A build's files: its entry and the chunks the entry imports, beside it (`<id>.index.js`). */
+export function bundleFiles(entry: string): string[] {
+  const text = readFileSync(entry, 'latin1')
+  const ids = new Set([...text.matchAll(/__nccwpck_require__\.e\((\d+)\)/g)].map(m => m[1]))
+  return [entry, ...[...ids].map(id => path.join(path.dirname(entry), `${id}.index.js`))]
+}
+
+/** A build's size: its entry and its chunks. */
 async function bundleBytes(entry: string): Promise<number> {
-  const text = await readFile(entry)
-  const ids = new Set(
-    [...text.toString('latin1').matchAll(/__nccwpck_require__\.e\((\d+)\)/g)].map(m => m[1])
-  )
-  let bytes = text.length
-  for (const id of ids) bytes += (await stat(path.join(path.dirname(entry), `${id}.index.js`))).size
+  let bytes = 0
+  for (const file of bundleFiles(entry)) bytes += (await stat(file)).size
   return bytes
 }
