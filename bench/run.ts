@@ -59,7 +59,8 @@ import {
   type RoundTrips
 } from './report.ts'
 import { countRoundTrips } from './rtt-count.ts'
-import { bundleFiles, measureStartup, startupTable, type Startup } from './startup.ts'
+import { bundleFiles } from '../scripts/dist-files.ts'
+import { measureStartup, startupTable, type Startup } from './startup.ts'
 import { checkSeeds, LARGE_REPEAT, prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
 import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
 

@@ -4,10 +4,10 @@
  * `node -e 0`, wall and CPU time, over many runs with hyperfine (Debian's `hyperfine`).
  * A runner starts the action twice per job (the main and the post step).
  */
-import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { bundleFiles } from '../scripts/dist-files.ts'
 import { exec, shq } from './harness.ts'
 
 export interface StartupRow {
@@ -116,13 +116,6 @@ export function startupTable(s: Startup): string {
     )
   }
   return lines.join('\n')
-}
-
-/** A build's files: its entry and the chunks the entry imports, beside it (`<id>.index.js`). */
-export function bundleFiles(entry: string): string[] {
-  const text = readFileSync(entry, 'latin1')
-  const ids = new Set([...text.matchAll(/__nccwpck_require__\.e\((\d+)\)/g)].map(m => m[1]))
-  return [entry, ...[...ids].map(id => path.join(path.dirname(entry), `${id}.index.js`))]
 }
 
 /** A build's size: its entry and its chunks. */

@@ -19,6 +19,7 @@
 import { execFileSync } from 'node:child_process'
 import { mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs'
 import path from 'node:path'
+import { CHUNK } from './dist-files.ts'
 
 const work = path.join('build', 'bundle')
 const compiled = path.join(work, 'js')
@@ -26,11 +27,6 @@ const bundled = path.join(work, 'ncc')
 const bin = (name: string): string => path.join('node_modules', '.bin', name)
 /** What the runner needs: the entry, the chunks it imports (see CHUNK), and what describes them. */
 const KEPT = new Set(['index.js', 'package.json', 'licenses.txt'])
-/**
- * The chunks ncc splits off at src/index.ts's dynamic import (the action past the early
- * connections), named by webpack's numeric ids, which derive from paths: the same on every build.
- */
-const CHUNK = /^\d+\.index\.js$/
 const kept = (name: string): boolean => KEPT.has(name) || CHUNK.test(name)
 /** Assets ncc emits that never run here, each with the reason in the comment above. */
 const DROPPED = new Set(['pagent.exe'])

@@ -5,6 +5,7 @@
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
+import { bundleFiles, CHUNK } from '../../scripts/dist-files.ts'
 
 const root = path.resolve(import.meta.dirname, '../..')
 
@@ -22,7 +23,7 @@ describe('dist/', () => {
   it('holds the bundle, its package.json and the licenses, and no executable', () => {
     const files = readdirSync(path.join(root, 'dist'))
     expect(files.filter(name => /\.(exe|dll|node|bat|cmd)$/i.test(name))).toEqual([])
-    expect(files.filter(name => !/^\d+\.index\.js$/.test(name)).sort()).toEqual([
+    expect(files.filter(name => !CHUNK.test(name)).sort()).toEqual([
       'index.js',
       'licenses.txt',
       'package.json'
@@ -32,17 +33,16 @@ describe('dist/', () => {
   it('holds exactly the chunks the entry imports, and an entry small enough to compile at once', () => {
     // The entry opens the early connections (src/index.ts); everything else is in chunks it
     // imports afterwards, so the connections do not wait for the whole bundle to be compiled.
-    const entry = readFileSync(path.join(root, 'dist', 'index.js'), 'utf8')
-    const imported = [...entry.matchAll(/__nccwpck_require__\.e\((\d+)\)/g)].map(
-      m => `${m[1]}.index.js`
-    )
-    const chunks = readdirSync(path.join(root, 'dist')).filter(name =>
-      /^\d+\.index\.js$/.test(name)
-    )
+    const entry = path.join(root, 'dist', 'index.js')
+    const imported = bundleFiles(entry)
+      .slice(1)
+      .map(file => path.basename(file))
+    const chunks = readdirSync(path.join(root, 'dist')).filter(name => CHUNK.test(name))
     expect(imported.length).toBeGreaterThan(0)
-    expect([...new Set(imported)].sort()).toEqual(chunks.sort())
-    expect(Buffer.byteLength(entry)).toBeLessThan(100 * 1024)
-    expect(entry).not.toMatch(/ssh-userauth|function getInput\(/)
+    expect(imported.sort()).toEqual(chunks.sort())
+    const text = readFileSync(entry, 'utf8')
+    expect(Buffer.byteLength(text)).toBeLessThan(100 * 1024)
+    expect(text).not.toMatch(/ssh-userauth|function getInput\(/)
   })
 
   it('leaves out pagent.exe only because no ssh2 agent is ever configured', () => {
