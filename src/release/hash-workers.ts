@@ -19,7 +19,6 @@ import type { ManifestEntry } from './manifest.js'
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads')
 const fs = require('node:fs')
-const path = require('node:path')
 const { createHash, hash } = require('node:crypto')
 const buffer = Buffer.allocUnsafe(1024 * 1024)
 parentPort.on('message', task => {
@@ -27,7 +26,7 @@ parentPort.on('message', task => {
   const sizes = new Float64Array(task.files.length)
   try {
     for (let i = 0; i < task.files.length; i++) {
-      const fd = fs.openSync(path.join(workerData.root, task.files[i]), 'r')
+      const fd = fs.openSync(workerData.prefix + task.files[i], 'r')
       let size = 0
       try {
         // As hashFileSync in manifest.ts: a short first read of the size the walk saw is the end.
@@ -95,8 +94,9 @@ export class HashWorkers {
   private failure: Error | undefined
   private settle: { resolve: () => void; reject: (error: Error) => void } | undefined
 
+  /** `prefix`: the tree's root as manifest.ts's pathPrefix gives it, put before each path. */
   constructor(
-    private readonly root: string,
+    private readonly prefix: string,
     private readonly count: number,
     private readonly hashHere: (entries: ManifestEntry[]) => Promise<void>,
     private readonly from = THREADS_FROM
@@ -111,7 +111,7 @@ export class HashWorkers {
     for (let i = 0; i < this.count; i++) {
       const worker = new Worker(WORKER_SOURCE, {
         eval: true,
-        workerData: { root: this.root },
+        workerData: { prefix: this.prefix },
         // A worker holds a batch's names and a 1 MB read buffer: a small heap is plenty.
         resourceLimits: { maxYoungGenerationSizeMb: 2, maxOldGenerationSizeMb: 32 },
         stdout: false,

@@ -110,8 +110,9 @@ export async function scanSource(
   const entries: ManifestEntry[] = []
   const skipped: string[] = []
   const yielder = eventLoopYielder()
+  const prefix = pathPrefix(root)
   const walk = async (relativeDir: string): Promise<void> => {
-    const names = sortNames(readdirSync(path.join(root, relativeDir)))
+    const names = sortNames(readdirSync(prefix + relativeDir))
     const unreadable = names.some(name => name.includes('\uFFFD'))
       ? checkNames(root, relativeDir, excluded)
       : undefined
@@ -119,7 +120,7 @@ export async function scanSource(
       if (unreadable?.has(name)) continue
       if (name === '.git') continue
       const relative = relativeDir === '' ? name : `${relativeDir}/${name}`
-      const absolute = path.join(root, relative)
+      const absolute = prefix + relative
       const st = lstatSync(absolute)
       const isDirectory = st.isDirectory()
       if (excluded(relative, isDirectory)) continue
@@ -155,6 +156,17 @@ export async function scanSource(
   }
   await walk('')
   return { entries, skipped }
+}
+
+/**
+ * `root` as an absolute path ending in a separator, to put a relative path (names from readdir
+ * joined by `/`) behind: a concatenation, where path.join would normalize the whole path again
+ * for each of a tree's files (a tenth of the main thread's time in the walk of the 50,000-file
+ * tree). The names readdir returns are never empty, `.` or `..`, nor hold a `/`.
+ */
+export function pathPrefix(root: string): string {
+  const absolute = path.resolve(root)
+  return absolute.endsWith(path.sep) ? absolute : absolute + path.sep
 }
 
 /**
@@ -279,9 +291,10 @@ export async function hashFile(file: string): Promise<{ sha256: string; size: nu
 export async function hashEntries(root: string, entries: ManifestEntry[]): Promise<void> {
   const buffer = Buffer.allocUnsafe(HASH_CHUNK)
   const yielder = eventLoopYielder()
+  const prefix = pathPrefix(root)
   for (const entry of entries) {
     if (entry.type !== 'file') continue
-    const { sha256, size } = hashFileSync(path.join(root, entry.path), buffer, entry.size)
+    const { sha256, size } = hashFileSync(prefix + entry.path, buffer, entry.size)
     if (size !== entry.size) {
       throw new Error(
         `${entry.path} changed while it was being read (${entry.size} bytes, then ${size}); is a build still writing to the source?`
@@ -320,7 +333,7 @@ export async function buildManifest(
   if (threads > 0) {
     // Files are hashed on the workers while the walk goes on.
     const workers = new HashWorkers(
-      root,
+      pathPrefix(root),
       threads,
       batch => hashEntries(root, batch),
       options.threadsFrom ?? THREADS_FROM

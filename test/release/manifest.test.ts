@@ -18,7 +18,7 @@ import {
   writeFileSync
 } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { dirname, join } from 'node:path'
+import { dirname, join, relative } from 'node:path'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
@@ -31,6 +31,7 @@ import {
   hashEntries,
   hashFile,
   parseManifest,
+  pathPrefix,
   scanSource,
   serializeManifest,
   type Manifest,
@@ -507,6 +508,21 @@ describe('buildManifest on worker threads', () => {
     expect(threaded.entries.filter(e => e.type === 'file').every(e => e.sha256)).toBe(true)
   })
 
+  it('reads the same tree through a relative root, or one with a trailing slash, on either thread', async () => {
+    const here = await buildManifest(root, EXCLUDE, { threads: 0 })
+    const relativeRoot = relative(process.cwd(), root)
+    expect(relativeRoot.startsWith('/')).toBe(false)
+    for (const other of [relativeRoot, `${root}/`, `${relativeRoot}/`]) {
+      for (const threads of [0, 2]) {
+        const result = await buildManifest(other, EXCLUDE, { threads, threadsFrom: always })
+        expect(result.entries).toEqual(here.entries)
+      }
+    }
+    expect(pathPrefix('/')).toBe('/')
+    expect(pathPrefix(`${root}/`)).toBe(`${root}/`)
+    expect(pathPrefix(relativeRoot)).toBe(`${root}/`)
+  })
+
   it('hashes a small tree on the main thread, starting no thread', async () => {
     const result = await buildManifest(root, EXCLUDE, { threads: 2 })
     expect(result.threads).toBe(0)
@@ -516,7 +532,7 @@ describe('buildManifest on worker threads', () => {
   })
 
   it('fails, naming the file, when a file changed size after the walk', async () => {
-    const workers = new HashWorkers(root, 2, async () => undefined, always)
+    const workers = new HashWorkers(pathPrefix(root), 2, async () => undefined, always)
     const entry: ManifestEntry = {
       path: 'index.html',
       type: 'file',
@@ -531,7 +547,7 @@ describe('buildManifest on worker threads', () => {
   })
 
   it('fails, naming the path, when a file is gone', async () => {
-    const workers = new HashWorkers(root, 1, async () => undefined, always)
+    const workers = new HashWorkers(pathPrefix(root), 1, async () => undefined, always)
     workers.add({ path: 'gone.txt', type: 'file', mode: 0o644, size: 1, mtime: 0 })
     await expect(workers.done()).rejects.toThrow(/ENOENT.*gone\.txt/)
   })
