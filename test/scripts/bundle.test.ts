@@ -2,7 +2,9 @@
  * What `npm run bundle` leaves in dist/ (the `pretest` script has just rebuilt it): only what
  * runs on the runner.
  */
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { bundleFiles, CHUNK } from '../../scripts/dist-files.ts'
@@ -43,6 +45,27 @@ describe('dist/', () => {
     const text = readFileSync(entry, 'utf8')
     expect(Buffer.byteLength(text)).toBeLessThan(100 * 1024)
     expect(text).not.toMatch(/ssh-userauth|function getInput\(/)
+  })
+
+  it('fails with an annotation naming the missing chunk, not a stack trace, when the entry is alone', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'entry-alone-'))
+    try {
+      for (const name of ['index.js', 'package.json'])
+        copyFileSync(path.join(root, 'dist', name), path.join(dir, name))
+      const ran = spawnSync(process.execPath, [path.join(dir, 'index.js')], {
+        env: { PATH: process.env.PATH ?? '' },
+        encoding: 'utf8',
+        input: '',
+        timeout: 30_000
+      })
+      expect(ran.status).toBe(1)
+      expect(ran.stdout).toMatch(
+        /^::error::atomic-deploy cannot start: \S*\/\d+\.index\.js is missing\. .*keep the whole dist\/ directory/m
+      )
+      expect(ran.stderr).not.toMatch(/^\s+at /m)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 
   it('leaves out pagent.exe only because no ssh2 agent is ever configured', () => {
