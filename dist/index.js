@@ -444,7 +444,27 @@ __nccwpck_require__.a(__webpack_module__, async (__webpack_handle_async_dependen
 // connections would wait for 2.7 MB to be compiled (about 100 ms), not for 40 kB.
 if ((0,_ssh_early_connect_js__WEBPACK_IMPORTED_MODULE_1__/* .openEarlyConnections */ .x2)() > 0)
     await new Promise(resolve => setImmediate(resolve));
-await Promise.all(/* import() */[__nccwpck_require__.e(39), __nccwpck_require__.e(95)]).then(__nccwpck_require__.bind(__nccwpck_require__, 3095));
+try {
+    await Promise.all(/* import() */[__nccwpck_require__.e(39), __nccwpck_require__.e(95)]).then(__nccwpck_require__.bind(__nccwpck_require__, 3095));
+}
+catch (error) {
+    if (error?.code !== 'ERR_MODULE_NOT_FOUND')
+        throw error;
+    failWithoutChunks(error);
+}
+/**
+ * A copy of dist/index.js alone (vendored into a repository, say) cannot load the rest of the
+ * action. The step fails with an annotation that says what to keep, not with Node's stack trace.
+ * Written by hand: @actions/core is in the chunks that did not load. The message is escaped as
+ * the toolkit escapes a command's data (`%`, CR and LF).
+ */
+function failWithoutChunks(error) {
+    const missing = /Cannot find (?:module|package) '([^']+)'/.exec(error.message)?.[1];
+    const message = `atomic-deploy cannot start: ${missing ?? 'a file of its dist/ directory'} is missing. dist/index.js loads the rest of the action from the files beside it (dist/<n>.index.js): keep the whole dist/ directory of the release with the action, as 'uses: <owner>/atomic-deploy@<version>' does.`;
+    const data = message.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+    process.stdout.write(`::error::${data}\n`);
+    process.exitCode = 1;
+}
 
 __webpack_async_result__();
 } catch(e) { __webpack_async_result__(e); } }, 1);
