@@ -668,7 +668,22 @@ export interface ActionRun extends Measurement {
 }
 
 /**
- * `node dist/index.js` with INPUT_* variables, exactly as the runner starts it, under
+ * The variables a runner gives every step about its run (a made-up run of this repository): the
+ * action reads the commit and the run from them, as on Actions, instead of asking git (which
+ * it does only outside Actions).
+ */
+const RUN_VARIABLES = {
+  GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567',
+  GITHUB_REF: 'refs/heads/main',
+  GITHUB_REPOSITORY: 'example/webapp',
+  GITHUB_RUN_ID: '1',
+  GITHUB_SERVER_URL: 'https://github.com',
+  GITHUB_ACTOR: 'bench',
+  GITHUB_WORKFLOW: 'deploy'
+}
+
+/**
+ * `node dist/index.js` with INPUT_* variables and the run's variables, as the runner starts it, under
  * `/usr/bin/time -v` for the peak RSS. A failed deploy is an error carrying the log's tail.
  */
 export function action(
@@ -704,6 +719,7 @@ export function action(
           ...(process.env.BENCH_NODE_OPTIONS
             ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS }
             : {}),
+          ...RUN_VARIABLES,
           ...files,
           ...inputEnv(inputs)
         }

@@ -111,7 +111,7 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
       `Connecting through jump host${settings.jumpHosts.length === 1 ? '' : 's'} ${settings.jumpHosts.map(h => h.server.label).join(' -> ')}`
     )
   const deps: DeployDependencies = {
-    connect: server =>
+    connect: (server, firstScript) =>
       connectSsh({
         server,
         hostKeys: settings.hostKeys,
@@ -122,7 +122,8 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
         commandTimeoutSeconds: settings.commandTimeout,
         ...(jumps ? { tunnel: jumps.tunnel } : {}),
         warn,
-        exec: settings.shell !== 'none'
+        exec: settings.shell !== 'none',
+        ...(firstScript ? { firstScript } : {})
       }).then(host => {
         host.warmUp()
         return host

@@ -10,7 +10,7 @@ import {
 } from './group/group-after-switch.js'
 import { connect } from './group/group-connect.js'
 import { abortAll, finishAll } from './group/group-finish.js'
-import { inspect, reportDrift } from './group/group-inspect.js'
+import { inspect, prepareInspectAhead, reportDrift } from './group/group-inspect.js'
 import {
   checkSharedDryRun,
   chooseReleaseId,
@@ -35,8 +35,11 @@ export class GroupRun extends GroupState {
     const started = Date.now()
     const { settings } = this
     try {
+      prepareInspectAhead(this, { lock: !settings.dryRun, prefetch: true, drift: true })
       await connect(this, settings.servers)
-      this.checkAborted()
+      // A lock taken by a script sent during authentication is known only from its answer:
+      // the inspect phase reads it, and a cancellation is acted on once it has.
+      if (!this.inspectAhead) this.checkAborted()
       await inspect(this, !settings.dryRun, true, true)
       this.checkAborted()
       await reportDrift(this)
@@ -183,6 +186,7 @@ export class GroupRun extends GroupState {
   async rollback(): Promise<DeployResult> {
     const { settings } = this
     try {
+      prepareInspectAhead(this, { lock: true })
       await connect(this, settings.servers)
       await inspect(this, true)
       const targets = new Map<ServerSession, string>()

@@ -14,14 +14,10 @@ import {
   type RunResult
 } from './remote-host.js'
 import { framed, type Script } from './script-frame.js'
-import { takenMeter } from './ssh2-internals.js'
+import { closedChannels, exits, watchChannel } from './channel-exits.js'
+import { ChannelNumberError, takenMeter, type SentAhead } from './ssh2-internals.js'
 
 const STDERR_TAIL = 8192
-
-/** Exit status of each channel, recorded from the moment it is open. */
-const exits = new WeakMap<ClientChannel, { code: number | null; signal?: string }>()
-/** Channels already closed, for the same reason. */
-const closedChannels = new WeakSet<ClientChannel>()
 
 /**
  * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
@@ -41,7 +37,13 @@ interface Following {
 }
 
 export class ExecChannels {
-  private spare: Promise<ClientChannel> | undefined
+  /**
+   * The spare: `answered` once the server answered its exec request; `requested` as soon as that
+   * request went out on a channel opened during authentication (undefined otherwise), so that
+   * a script can go right behind it without waiting for the answer.
+   */
+  private spare:
+    { answered: Promise<ClientChannel>; requested: Promise<ClientChannel | undefined> } | undefined
   private sparesEnabled = true
 
   constructor(
@@ -64,7 +66,9 @@ export class ExecChannels {
   private async openChannel(
     opened?: Promise<ClientChannel>,
     payload?: Buffer,
-    follow?: Following
+    follow?: Following,
+    /** Called once the exec request went out on a channel opened during authentication. */
+    onRequested?: (channel: ClientChannel) => void
   ): Promise<{ channel: ClientChannel; sent: boolean }> {
     const { connection } = this
     // The server confirms a channel opened during authentication right behind its success; one
@@ -87,25 +91,18 @@ export class ExecChannels {
     const channel = await connection.bounded<ClientChannel>(
       early ? 'an exec request' : 'a channel open',
       done => {
-        const ready = (channel: ClientChannel): void => {
-          // The exit status can arrive in the same read as the exec reply (a short script), and
-          // ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
-          channel.on('exit', (code: number | null, signalName?: string) => {
-            exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName })
-          })
-          channel.once('close', () => closedChannels.add(channel))
-          // A channel error (the connection dropped) is reported through the run's result.
-          channel.on('error', () => undefined)
-        }
         if (early) {
           connection.track(early)
-          ready(early)
+          // The exit status can arrive in the same read as the exec reply (a short script), and
+          // ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
+          watchChannel(early)
           let answered = false
           sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
             answered = true
             if (error) release(early, 'close')
             done(error, early)
           })
+          if (!answered) onRequested?.(early)
           // What follows the script goes behind it as soon as it is known, not a round trip
           // later when the server's answer (and the window it opens) comes back.
           if (sent && follow)
@@ -121,7 +118,7 @@ export class ExecChannels {
         connection.client.exec(BOOTSTRAP, (error, channel) => {
           if (channel) {
             connection.track(channel)
-            ready(channel)
+            watchChannel(channel)
           }
           // ssh2's words when the channel opened but the server refused its exec request: the
           // account may be SFTP-only.
@@ -146,14 +143,74 @@ export class ExecChannels {
    */
   ensureSpare(): void {
     if (!this.sparesEnabled || this.spare || this.connection.closed) return
-    const spare = this.openChannel(this.connection.internals.takeEarly('spare')).then(
-      opened => opened.channel
+    let requested: (channel: ClientChannel | undefined) => void = () => undefined
+    const early = new Promise<ClientChannel | undefined>(resolve => (requested = resolve))
+    const answered = this.openChannel(
+      this.connection.internals.takeEarly('spare'),
+      undefined,
+      undefined,
+      requested
+    ).then(opened => opened.channel)
+    answered.then(
+      () => requested(undefined),
+      () => requested(undefined)
     )
-    spare.catch(() => {
+    const spare = { answered, requested: early }
+    answered.catch(() => {
       this.sparesEnabled = false
       if (this.spare === spare) this.spare = undefined
     })
     this.spare = spare
+  }
+
+  /**
+   * The channel whose exec request and script went out right behind its open, during
+   * authentication (ssh2-internals.ts, ConnectionInternals.execBehindOpen), once the server
+   * answered the request; undefined when it refused the open or the exec, and nothing ran (the
+   * script then goes on a channel of its own). `scriptBytes` is the first script as this
+   * connection frames it: the one sent ahead must be it, byte for byte, or the run fails.
+   */
+  private async takeAhead(
+    ahead: SentAhead,
+    scriptBytes: Buffer
+  ): Promise<ClientChannel | undefined> {
+    const { connection } = this
+    if (!ahead.payload.equals(scriptBytes)) {
+      ahead.channel.then(c => release(c, 'close')).catch(() => undefined)
+      throw new Error(
+        `${this.label}: the script sent during authentication is not the first script run; the run stops (a fault of atomic-deploy)`
+      )
+    }
+    let channel: ClientChannel
+    try {
+      channel = await connection.bounded<ClientChannel>(
+        'a channel open',
+        done =>
+          void ahead.channel.then(
+            c => done(undefined, c),
+            (e: Error) => done(e)
+          ),
+        c => release(c, 'close')
+      )
+    } catch (error) {
+      // The server numbered the channel otherwise than the request sent ahead assumed.
+      if (error instanceof ChannelNumberError)
+        throw new ConnectionError(`${this.label}: ${error.message}`)
+      if (connection.closed) throw connection.lost()
+      return undefined
+    }
+    if (!closedChannels.has(channel)) connection.track(channel)
+    const refused = await connection.bounded<Error | false>(
+      'an exec request',
+      done => void ahead.answer.then(error => done(undefined, error ?? false)),
+      () => undefined
+    )
+    if (refused) {
+      release(channel, 'close')
+      if (connection.closed) throw connection.lost()
+      return undefined
+    }
+    return channel
   }
 
   /**
@@ -178,18 +235,37 @@ export class ExecChannels {
         return opened
       } catch (error) {
         if (this.connection.closed) throw error
-        // Refused: fall through to a spare or a channel of its own.
+        // Refused: fall through to a spare or a channel of its own, which gets all of it.
+        if (follow) follow.sent = false
       }
     }
     const spare = this.spare
     this.spare = undefined
+    let usable = true
     if (spare) {
       try {
-        const channel = await spare
+        // The script goes right behind the spare's exec request where that went out on a channel
+        // opened during authentication, as on the first channel; then the answer is waited for.
+        const requested = await spare.requested
+        let sent = false
+        if (requested) {
+          sent = this.connection.internals.sendBehind(requested, payload)
+          if (sent && follow)
+            follow.bytes.then(
+              bytes => {
+                if (usable && !follow.sent && !this.connection.closed)
+                  follow.sent = this.connection.internals.sendBehind(requested, bytes)
+              },
+              () => undefined
+            )
+        }
+        const channel = await spare.answered
         next()
-        return { channel, sent: false }
+        return { channel, sent }
       } catch {
-        // fall through to an on-demand channel
+        // Fall through to an on-demand channel, which gets all of it.
+        usable = false
+        if (follow) follow.sent = false
       }
     }
     const opened = await this.withRoom(() => this.openChannel())
@@ -233,7 +309,7 @@ export class ExecChannels {
     this.connection.internals.dropEarly()
     const spare = this.spare
     this.spare = undefined
-    spare?.then(c => release(c, 'end')).catch(() => undefined)
+    spare?.answered.then(c => release(c, 'end')).catch(() => undefined)
     this.dropIdleSftp()
   }
 
@@ -266,7 +342,8 @@ export class ExecChannels {
     options: RunOptions,
     compress: boolean
   ): Promise<RunResult> {
-    let payload = framed(script, compress)
+    const scriptBytes = framed(script, compress)
+    let payload = scriptBytes
     // What follows the script: in the same flight when it is known already, else sent when it
     // is. Known already includes a promise derived from settled ones, which settles in the
     // microtasks that run before the next turn of the event loop (setImmediate).
@@ -276,10 +353,26 @@ export class ExecChannels {
           new Promise<undefined>(resolve => setImmediate(resolve, undefined))
         ]).catch(() => undefined)
       : undefined
-    if (known) payload = Buffer.concat([payload, known])
-    const follow: Following | undefined =
-      options.follow && !known ? { bytes: options.follow, sent: false } : undefined
-    const { channel, sent } = await this.takeChannel(payload, follow, options.last === true)
+    let follow: Following | undefined
+    let taken: { channel: ClientChannel; sent: boolean } | undefined
+    const ahead = this.connection.internals.takeAhead()
+    if (ahead) {
+      // The spare's exec request goes out now, beside the first script's answer.
+      if (options.last !== true) this.ensureSpare()
+      const channel = await this.takeAhead(ahead, scriptBytes)
+      if (channel) {
+        taken = { channel, sent: true }
+        // What follows the script went behind it, or goes now, through ssh2's window.
+        const bytes = known ? Promise.resolve(known) : options.follow
+        if (bytes) follow = { bytes, sent: ahead.followSent() }
+      }
+    }
+    if (!taken) {
+      if (known) payload = Buffer.concat([payload, known])
+      follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined
+      taken = await this.takeChannel(payload, follow, options.last === true)
+    }
+    const { channel, sent } = taken
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stdoutBytes = 0
@@ -408,7 +501,7 @@ export class ExecChannels {
   }
 
   close(): void {
-    this.spare?.then(c => release(c, 'end')).catch(() => undefined)
+    this.spare?.answered.then(c => release(c, 'end')).catch(() => undefined)
     this.spare = undefined
     this.sparesEnabled = false
   }

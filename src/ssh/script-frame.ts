@@ -18,6 +18,15 @@ export interface ScriptParts {
 
 export type Script = string | ScriptParts
 
+/**
+ * A connection's first script, framed as it is sent, and what follows it on its stdin once
+ * known: it may go out during authentication (ssh2-internals.ts, execBehindOpen).
+ */
+export interface FirstScript {
+  script: Buffer
+  follow?: Promise<Buffer>
+}
+
 /** The whole text of a script. */
 export function scriptText(script: Script): string {
   return typeof script === 'string' ? script : script.head + script.tail

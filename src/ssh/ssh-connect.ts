@@ -11,6 +11,7 @@ import { ConnectionError, HostKeyError, messageOf } from '../errors.js'
 import { CLIENT_SOFTWARE, takeEarlyConnection } from './early-connect.js'
 import { hostVerifierFor, keyTypeOfBlob, type HostKeyPolicy } from './known-hosts.js'
 import type { Server } from './servers.js'
+import type { FirstScript } from './script-frame.js'
 import { ConnectionInternals, keyObjectsForGcm } from './ssh2-internals.js'
 
 /** How to reach a server other than by a TCP connection of our own (a jump host's tunnel). */
@@ -40,6 +41,15 @@ export interface ConnectOptions extends Credentials {
   channelsBehindAuth?: boolean
   /** False turns off the round-trip savings of ssh2-internals.ts for this connection. */
   allowPipelining?: boolean
+  /**
+   * The connection's first script, framed (script-frame.ts): with the savings on, if it is
+   * ready before the server confirms the first channel, it goes out then (ssh2-internals.ts,
+   * execBehindOpen), and the first script run must be it. Only where nothing may wait for other
+   * servers before it runs (a deploy to one server).
+   */
+  firstScript?: Promise<FirstScript | undefined>
+  /** Tests only: the server channel number the first script is sent to (see ssh2-internals.ts). */
+  firstServerChannel?: number
   /**
    * False for `shell: none`: no exec channel is ever opened, not even ahead of need; the
    * connection carries SFTP alone.
@@ -317,7 +327,11 @@ async function attempt(
       internals = new ConnectionInternals(client, {
         openEarly: options.password === undefined && options.channelsBehindAuth !== false,
         execChannels: options.exec !== false,
-        allowed: options.allowPipelining !== false
+        allowed: options.allowPipelining !== false,
+        ...(options.firstScript ? { firstScript: options.firstScript } : {}),
+        ...(options.firstServerChannel !== undefined
+          ? { firstServerChannel: options.firstServerChannel }
+          : {})
       })
     } catch (error) {
       socket.destroy()

@@ -24,7 +24,11 @@ import type Client from 'ssh2/lib/client.js'
 import { MAX_WINDOW, PACKET_SIZE } from 'ssh2/lib/Channel.js'
 import Protocol from 'ssh2/lib/protocol/Protocol.js'
 import { SFTP } from 'ssh2/lib/protocol/SFTP.js'
+import { ConnectionError } from '../errors.js'
 import type { SftpFacts as EngineSftpFacts } from '../sftp/sftp-engine.js'
+import { BOOTSTRAP } from './bootstrap.js'
+import type { FirstScript } from './script-frame.js'
+import { watchChannel } from './channel-exits.js'
 
 /**
  * The server software (the version field of its identification string, e.g. `OpenSSH_9.2p1`)
@@ -157,6 +161,33 @@ export interface InternalsOptions {
   execChannels?: boolean
   /** False turns the savings off whatever the server (a test of the public behaviour). */
   allowed?: boolean
+  /**
+   * The connection's first script, framed as the exec channels send it (the bootstrap's stdin):
+   * when it is ready before the server confirms the first channel opened behind authentication,
+   * it goes out with its exec request then (see execBehindOpen). Undefined: none.
+   */
+  firstScript?: Promise<FirstScript | undefined>
+  /**
+   * The server's number for the first channel, which the first script goes to before the
+   * confirmation (default FIRST_SERVER_CHANNEL). Only tests set it, to see a wrong guess caught.
+   */
+  firstServerChannel?: number
+}
+
+/**
+ * The first script, sent with its exec request right behind its channel's open: the channel,
+ * once the server confirms it, and the server's answer to the exec request (an error when it
+ * refused it: then nothing ran).
+ */
+export interface SentAhead {
+  payload: Buffer
+  channel: Promise<ClientChannel>
+  answer: Promise<Error | undefined>
+  /**
+   * Whether what follows the script went behind it, before the server answered the exec
+   * request. Read once the answer came: from then on nothing more goes from here.
+   */
+  followSent: () => boolean
 }
 
 /** The savings for one connection, and what they learn on the way. */
@@ -166,6 +197,8 @@ export class ConnectionInternals {
   /** server-sig-algs from the server's EXT_INFO (RFC 8308), once it came. */
   serverSigAlgs: string[] | undefined
   private early: Partial<EarlyChannels> | undefined
+  /** The first script, sent behind its channel's open and not taken yet. */
+  private ahead: SentAhead | undefined
   /** The opens sent behind the request in flight, given up if the server refuses it. */
   private pendingEarly: { ids: number[]; reject: (error: Error) => void } | undefined
   /** RSA signature algorithms tried so far, and worth trying, with the key. */
@@ -327,17 +360,29 @@ export class ConnectionInternals {
     const proto = this.proto
     const ids: number[] = []
     const rejects: ((error: Error) => void)[] = []
-    const open = <T>(type: 'session' | 'sftp'): Promise<T> => {
+    const open = <T>(
+      type: 'session' | 'sftp',
+      // Runs on the server's confirmation, before ssh2 parses the next packet.
+      confirmed?: (channel: T) => Error | undefined
+    ): { promise: Promise<T>; local: number } => {
+      let local = -1
       const promise = new Promise<T>((resolve, reject) => {
         rejects.push(reject)
         // ssh2 calls this on the server's answer, or with an error when the connection closes;
         // it makes an SFTP object of a channel whose opener is of type 'sftp'.
         const opener = Object.assign(
-          (error: Error | undefined, channel?: T) =>
-            error || !channel ? reject(error ?? new Error('no channel')) : resolve(channel),
+          (error: Error | undefined, channel?: T) => {
+            if (error || !channel) {
+              reject(error ?? new Error('no channel'))
+              return
+            }
+            const wrong = confirmed?.(channel)
+            if (wrong) reject(wrong)
+            else resolve(channel)
+          },
           { type }
         )
-        const local = channels.add(opener)
+        local = channels.add(opener)
         if (local === -1) reject(new Error('No free channels available'))
         else {
           ids.push(local)
@@ -346,17 +391,143 @@ export class ConnectionInternals {
       })
       // Never an unhandled rejection: the host falls back to opening channels itself.
       promise.catch(() => undefined)
-      return promise
+      return { promise, local }
     }
-    this.early =
-      this.options.execChannels === false
-        ? { sftp: open<SFTPWrapper>('sftp') }
-        : {
-            command: open<ClientChannel>('session'),
-            spare: open<ClientChannel>('session'),
-            sftp: open<SFTPWrapper>('sftp')
-          }
+    this.ahead = undefined
+    if (this.options.execChannels === false) {
+      this.early = { sftp: open<SFTPWrapper>('sftp').promise }
+    } else {
+      const first = this.options.firstScript
+      const command = first
+        ? this.execBehindOpen(first, confirmed => open<ClientChannel>('session', confirmed))
+        : open<ClientChannel>('session').promise
+      this.early = {
+        command,
+        spare: open<ClientChannel>('session').promise,
+        sftp: open<SFTPWrapper>('sftp').promise
+      }
+    }
     this.pendingEarly = { ids, reject: error => rejects.forEach(r => r(error)) }
+  }
+
+  /**
+   * Send the first script's exec request and the script itself as soon as the script is ready,
+   * if that is before the server confirms its channel (the first opened behind authentication):
+   * then they go before the confirmation says which number the server gave the channel.
+   * OpenSSH gives a channel the lowest free slot of its table (channels.c, channel_new), and a
+   * session's table is empty until the client opens something: this open, the first after
+   * authentication, is the server's channel FIRST_SERVER_CHANNEL. The server handles messages
+   * in order: it opens the channel, starts the command (opening its window) and hands the
+   * script to its stdin, a round trip sooner than an exec request sent on the confirmation.
+   * Where the key is refused, the server got them before authentication and answers each with
+   * UNIMPLEMENTED: nothing runs, and the next signed request sends them again. The confirmation
+   * is checked: a channel numbered otherwise means the request went elsewhere, and the
+   * connection is closed at once. A script not ready before the confirmation (or the channel
+   * taken for another script first) leaves the channel to execOn, as without a first script.
+   */
+  private execBehindOpen(
+    first: Promise<FirstScript | undefined>,
+    open: (confirmed: (channel: ClientChannel) => Error | undefined) => {
+      promise: Promise<ClientChannel>
+      local: number
+    }
+  ): Promise<ClientChannel> {
+    const expected = this.options.firstServerChannel ?? FIRST_SERVER_CHANNEL
+    let answered: (error: Error | undefined) => void = () => undefined
+    const answer = new Promise<Error | undefined>(resolve => (answered = resolve))
+    let sent: Buffer | undefined
+    let waiting = true
+    let isAnswered = false
+    let confirmed: ClientChannel | undefined
+    /** Bytes sent on the channel before its confirmation: taken from the window it gives. */
+    let before = 0
+    let followSent = false
+    const { promise, local } = open(channel => {
+      waiting = false
+      if (!sent) return undefined
+      const raw = channel as unknown as RawChannel
+      const problem = aheadMismatch(raw, expected)
+      if (problem) {
+        this.client.end()
+        return new ChannelNumberError(problem)
+      }
+      // As requestOn and execOn would have set them, before the packets behind the
+      // confirmation (the exec request's answer, the exit status) are parsed.
+      watchChannel(channel)
+      raw.allowHalfOpen = true
+      ;(raw._callbacks as ((hadError: unknown) => void)[]).push(hadError => {
+        isAnswered = true
+        if (hadError) {
+          answered(hadError instanceof Error ? hadError : new Error('Unable to exec'))
+          return
+        }
+        raw.subtype = 'exec'
+        answered(undefined)
+      })
+      ;(raw.outgoing as { window: number }).window -= before
+      confirmed = channel
+      return undefined
+    })
+    if (local === -1) return promise
+    // Refused, or the connection ended: nothing goes ahead to a channel the server does not have.
+    let gone = false
+    promise.catch(() => {
+      waiting = false
+      gone = true
+    })
+    const proto = this.proto
+    const sendRaw = (data: Buffer): void => {
+      for (let p = 0; p < data.length; p += AHEAD_PACKET)
+        proto.channelData(expected, data.subarray(p, p + AHEAD_PACKET))
+      before += data.length
+    }
+    first
+      .then(ready => {
+        const payload = ready?.script
+        if (
+          !waiting ||
+          !payload ||
+          payload.length === 0 ||
+          payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
+          // Taken for a script already (or given up): execOn sends that one.
+          this.early?.command !== promise ||
+          !this.pipelined
+        )
+          return
+        waiting = false
+        sent = payload
+        proto.exec(expected, BOOTSTRAP, true)
+        sendRaw(payload)
+        // The channel now carries this script: it is no longer the early command channel.
+        if (this.early) this.early.command = undefined
+        this.ahead = { payload, channel: promise, answer, followSent: () => followSent }
+        // What follows the script goes behind it as soon as it is known, while the exec request
+        // is unanswered: before the confirmation on the channel's expected number, after it as
+        // sendBehind sends. Once answered, the exec channels write it (followSent says whether).
+        ready?.follow
+          ?.then(bytes => {
+            if (isAnswered || followSent || gone || bytes.length === 0) return
+            if (confirmed) followSent = this.sendBehind(confirmed, bytes)
+            else {
+              if (before + bytes.length > MAX_PAYLOAD_BEHIND_EXEC) return
+              sendRaw(bytes)
+              followSent = true
+            }
+          })
+          .catch(() => undefined)
+      })
+      .catch(() => undefined)
+    return promise
+  }
+
+  /**
+   * The first script, sent during authentication with its exec request (execBehindOpen), once:
+   * the exec channels run it as their first script. Undefined when none went.
+   */
+  takeAhead(): SentAhead | undefined {
+    const ahead = this.ahead
+    this.ahead = undefined
+    return ahead
   }
 
   private dropEarlyOnFailure(): void {
@@ -369,6 +540,7 @@ export class ConnectionInternals {
       this.pendingEarly = undefined
       if (pending) {
         this.early = undefined
+        this.ahead = undefined
         for (const id of pending.ids) channels.remove(id)
         pending.reject(new Error('authentication request refused'))
       }
@@ -404,6 +576,9 @@ export class ConnectionInternals {
     }
     early?.command?.then(close).catch(() => undefined)
     early?.spare?.then(close).catch(() => undefined)
+    this.takeAhead()
+      ?.channel.then(close)
+      .catch(() => undefined)
     early?.sftp?.then(c => c.end()).catch(() => undefined)
   }
 
@@ -772,6 +947,35 @@ const SFTP_INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3])
 
 /** Far below the 2 MB window OpenSSH opens for a session (CHAN_SES_WINDOW_DEFAULT). */
 const MAX_PAYLOAD_BEHIND_EXEC = 256 * 1024
+
+/**
+ * The number OpenSSH gives the first channel a client opens after authentication (see
+ * execBehindOpen).
+ */
+export const FIRST_SERVER_CHANNEL = 0
+
+/**
+ * The most data in one CHANNEL_DATA sent before the server's confirmation says its packet limit:
+ * OpenSSH's session channels take 32 kB (CHAN_SES_PACKET_DEFAULT); half of it leaves room.
+ */
+const AHEAD_PACKET = 16 * 1024
+
+/** The server numbered a channel otherwise than a request sent ahead of its confirmation assumed. */
+export class ChannelNumberError extends ConnectionError {}
+
+/**
+ * Why a channel confirmed by the server is not the one a request sent ahead of its confirmation
+ * went to: the server numbered it otherwise than `expected`. Undefined when it is that one.
+ */
+export function aheadMismatch(
+  raw: { outgoing?: { id?: unknown; window?: unknown }; _callbacks?: unknown },
+  expected: number
+): string | undefined {
+  const id = raw.outgoing?.id
+  if (id === expected && typeof raw.outgoing?.window === 'number' && Array.isArray(raw._callbacks))
+    return undefined
+  return `the server numbered the first channel ${String(id)}, not ${expected} as the exec request sent ahead of its confirmation assumed; the connection was closed before anything else was sent (a fault of atomic-deploy with this server: report it)`
+}
 
 /** The signature hash each public key algorithm takes (ssh2's own mapping, for RSA). */
 const SIGNATURE_HASH: Record<string, string> = {

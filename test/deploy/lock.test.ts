@@ -5,6 +5,7 @@
  */
 import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
+import { existsSync } from 'node:fs'
 import { appendFile, readFile, readlink } from 'node:fs/promises'
 import path from 'node:path'
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
@@ -155,6 +156,46 @@ describe('a signal during the upload', () => {
       expect(log.split('\n').filter(l => l.startsWith('abort\ttwo\t'))).toHaveLength(1)
     }, 90_000)
   }
+})
+
+describe('a signal during authentication', () => {
+  it('SIGTERM once the inspect script, sent during authentication, took the lock: the run reads its answer, then releases the lock', async () => {
+    const f = await fixture()
+    const first = await runAction(f.inputs({ 'release-id': 'one' }))
+    expect(first.code, first.log).toBe(0)
+    await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
+    // 200 ms each way: the script reaches the server 200 ms before its success reaches the step.
+    const { inputs } = await throughProxy(f, 200)
+    let lockedBeforeConnected: boolean | undefined
+    const cancelled = await runAction(inputs({ 'release-id': 'two' }), {
+      // As on a runner: the commit comes from the run's variables, so the script is ready in time.
+      env: { GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' },
+      onStart: (child, log) => {
+        const started = Date.now()
+        const timer = setInterval(() => {
+          if (Date.now() - started > 30_000) clearInterval(timer)
+          else if (existsSync(lockDir(f))) {
+            clearInterval(timer)
+            lockedBeforeConnected = !log().includes('connected (')
+            child.kill('SIGTERM')
+          }
+        }, 10)
+        child.on('close', () => clearInterval(timer))
+      }
+    })
+    // The lock was taken while the step was still authenticating: the script went ahead.
+    expect(lockedBeforeConnected, cancelled.log).toBe(true)
+    expect(cancelled.code).not.toBe(0)
+    expect(cancelled.code).not.toBeNull()
+    expect(cancelled.summary).toContain('cancelled (SIGINT/SIGTERM)')
+    expect(await exists(lockDir(f))).toBe(false)
+    expect(await releases(f)).toEqual(['one'])
+    expect(await current(f)).toBe('releases/one')
+    // Nothing is left for the next deploy to clear: it goes ahead.
+    const next = await runAction(f.inputs({ 'release-id': 'three' }))
+    expect(next.code, next.log).toBe(0)
+    expect(await current(f)).toBe('releases/three')
+  }, 90_000)
 })
 
 describe('the post step', () => {

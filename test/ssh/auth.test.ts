@@ -6,9 +6,12 @@
  * three round trips fewer on every deploy. Checked against a real sshd for each key type, through
  * ssh2's own protocol trace, for a key the server refuses, and with the savings switched off.
  */
+import { readFile } from 'node:fs/promises'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.ts'
+import { framed, type FirstScript } from '../../src/ssh/script-frame.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
@@ -31,10 +34,12 @@ async function connectTraced(
   passphrase?: string,
   password?: string,
   on: { sshd: Sshd; user: TestUser } = { sshd, user },
-  allowPipelining = true
+  allowPipelining = true,
+  firstScript?: Promise<FirstScript | undefined>
 ) {
   const trace: string[] = []
   const connecting = connectSsh({
+    ...(firstScript ? { firstScript } : {}),
     server: {
       user: on.user.name,
       host: on.sshd.host,
@@ -340,17 +345,26 @@ describe('public-key authentication', () => {
       try {
         const key = await generateKey({ type: 'rsa', comment: 'adt-auth-rsa' })
         await authorizeKey(rsaSshd, rsaUser, key.publicKey)
-        const { connecting, trace } = await connectTraced(key.privateKey, undefined, undefined, {
-          sshd: rsaSshd,
-          user: rsaUser
-        })
+        // The first script goes behind each signed request, and runs once: behind the accepted one.
+        const script = 'echo ran >> "$HOME/rsa-runs"; echo rsa "$(id -un)"'
+        const { connecting, trace } = await connectTraced(
+          key.privateKey,
+          undefined,
+          undefined,
+          { sshd: rsaSshd, user: rsaUser },
+          true,
+          Promise.resolve({ script: framed(script, true) })
+        )
         const host = await connecting
         try {
           // rsa-sha2-512 first, as OpenSSH's client does; rsa-sha2-256 when that is refused.
           expect(sentSigned(trace)).toBe(requests)
           expect(sentQuery(trace)).toBe(false)
-          const result = await host.run('echo rsa "$(id -un)"')
+          const result = await host.run(script)
           expect(result.stdout.toString()).toBe(`rsa ${rsaUser.name}\n`)
+          expect(execs(trace).filter(l => channelOf(l) === '0')).toHaveLength(requests)
+          const runs = await readFile(path.join(rsaUser.home, 'rsa-runs'), 'utf8')
+          expect(runs).toBe('ran\n')
           // The channels sent behind the refused request were given up, and those behind the
           // accepted one carried the first script: no open after the success.
           expect(opens(trace)).toHaveLength(3 * requests)
@@ -392,5 +406,150 @@ describe('public-key authentication', () => {
       await removeUser(pwUser)
       await pwSshd.stop()
     }
+  })
+})
+
+describe('the first script, sent during authentication', () => {
+  /** A traced connection with a fresh key, given `first` as its first script. */
+  async function connectAhead(
+    comment: string,
+    first: Promise<FirstScript | undefined>,
+    extra: { firstServerChannel?: number; debug?: (line: string) => void } = {}
+  ) {
+    const key = await generateKey({ type: 'ed25519', comment })
+    await authorizeKey(sshd, user, key.publicKey)
+    const trace: string[] = []
+    const connecting = connectSsh({
+      server: { user: user.name, host: sshd.host, port: sshd.port, label: comment },
+      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+      privateKey: key.privateKey,
+      timeoutSeconds: 20,
+      firstScript: first,
+      ...(extra.firstServerChannel !== undefined
+        ? { firstServerChannel: extra.firstServerChannel }
+        : {}),
+      debug: line => {
+        trace.push(line)
+        extra.debug?.(line)
+      }
+    })
+    return { connecting, trace }
+  }
+
+  /** A script that counts its runs in a file of the test user's and prints `word`. */
+  function counting(word: string): { script: string; runs: () => Promise<number> } {
+    const file = `ahead-${word}-${Date.now()}`
+    return {
+      script: `echo ran >> "$HOME/${file}"; IFS= read -r d || d=none; printf "${word} %s %s" "$(id -un)" "$d"`,
+      runs: () =>
+        readFile(path.join(user.home, file), 'utf8').then(
+          text => text.split('\n').filter(Boolean).length,
+          () => 0
+        )
+    }
+  }
+
+  it('goes with its exec request right behind its channel open, before the success, and runs once', async () => {
+    const { script, runs } = counting('ahead')
+    const { connecting, trace } = await connectAhead(
+      'adt-ahead',
+      Promise.resolve({
+        script: framed(script, true),
+        follow: Promise.resolve(Buffer.from('digest-a\n'))
+      })
+    )
+    const host = await connecting
+    try {
+      // The exec request on the server's first channel, the script and what follows it: all
+      // sent before the server's success, with the opens.
+      const exec = execs(trace)[0]!
+      expect(channelOf(exec)).toBe('0')
+      const success = at(trace, 'Received USERAUTH_SUCCESS')
+      expect(trace.indexOf(exec)).toBeLessThan(success)
+      expect(trace.indexOf(exec)).toBeGreaterThan(opens(trace)[0]!)
+      const data = trace.flatMap((l, i) => (l.includes('Sending CHANNEL_DATA (r:0,') ? [i] : []))
+      expect(data).toHaveLength(2)
+      for (const i of data) expect(i).toBeLessThan(success)
+      const result = await host.run(script, { follow: Promise.resolve(Buffer.from('digest-a\n')) })
+      expect(result.code).toBe(0)
+      expect(result.stdout.toString()).toBe(`ahead ${user.name} digest-a`)
+      expect(await runs()).toBe(1)
+      // Sent once: run() sent neither the script nor the line again.
+      expect(trace.filter(l => l.includes('Sending CHANNEL_DATA (r:0,'))).toHaveLength(2)
+      // The next script goes on the spare, behind its exec request, as before.
+      const next = await host.run('printf next')
+      expect(next.stdout.toString()).toBe('next')
+    } finally {
+      host.close()
+    }
+  })
+
+  it('ready only after the channel is confirmed, goes on it as without, and runs once', async () => {
+    const { script, runs } = counting('late')
+    let ready: (first: FirstScript) => void = () => undefined
+    const first = new Promise<FirstScript>(r => (ready = r))
+    const { connecting, trace } = await connectAhead('adt-ahead-late', first, {
+      debug: line => {
+        if (line.includes('CHANNEL_OPEN_CONFIRMATION'))
+          queueMicrotask(() => ready({ script: framed(script, true) }))
+      }
+    })
+    const host = await connecting
+    try {
+      const result = await host.run(script)
+      expect(result.stdout.toString()).toBe(`late ${user.name} none`)
+      expect(await runs()).toBe(1)
+      const exec = execs(trace)[0]!
+      expect(trace.indexOf(exec)).toBeGreaterThan(at(trace, 'Received USERAUTH_SUCCESS'))
+    } finally {
+      host.close()
+    }
+  })
+
+  it('must be the first script run: another one fails the run, and is not sent', async () => {
+    const sent = counting('sent')
+    const other = counting('other')
+    const { connecting } = await connectAhead(
+      'adt-ahead-other',
+      Promise.resolve({ script: framed(sent.script, true) })
+    )
+    const host = await connecting
+    try {
+      await expect(host.run(other.script)).rejects.toThrow(/not the first script run/)
+      expect(await other.runs()).toBe(0)
+    } finally {
+      host.close()
+    }
+  })
+
+  it('behind a refused key never runs, and the error names authentication', async () => {
+    const { script, runs } = counting('refused')
+    const stranger = await generateKey({ type: 'ed25519', comment: 'adt-ahead-stranger' })
+    const trace: string[] = []
+    const connecting = connectSsh({
+      server: { user: user.name, host: sshd.host, port: sshd.port, label: 'adt-ahead-stranger' },
+      hostKeys: { kind: 'known-hosts', entries: parseKnownHosts(sshd.knownHosts) },
+      privateKey: stranger.privateKey,
+      timeoutSeconds: 20,
+      firstScript: Promise.resolve({ script: framed(script, true) }),
+      debug: line => trace.push(line)
+    })
+    await expect(connecting).rejects.toThrow(/authentication failed/i)
+    // It went, before the refusal came back: the server answered it UNIMPLEMENTED, unrun.
+    expect(execs(trace)).toHaveLength(1)
+    expect(at(trace, 'USERAUTH_FAILURE')).toBeGreaterThan(trace.indexOf(execs(trace)[0]!))
+    expect(trace.join('\n')).not.toMatch(/Inbound: Received DISCONNECT/)
+    expect(await runs()).toBe(0)
+  })
+
+  it('closes the connection when the server numbered the channel otherwise than assumed', async () => {
+    const { script } = counting('numbered')
+    const { connecting } = await connectAhead(
+      'adt-ahead-numbered',
+      Promise.resolve({ script: framed(script, true) }),
+      { firstServerChannel: 1 }
+    )
+    const outcome = connecting.then(host => host.run(script).finally(() => host.close()))
+    await expect(outcome).rejects.toThrow(/numbered the first channel 0, not 1/)
   })
 })

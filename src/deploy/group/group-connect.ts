@@ -17,7 +17,11 @@ export async function connect(run: GroupState, servers: Server[]): Promise<void>
       Math.max(run.settings.maxParallel, 1),
       async server => {
         const started = Date.now()
-        const host = await run.deps.connect(server)
+        // One server: its inspect script goes during authentication, if ready by then.
+        const host = await run.deps.connect(
+          server,
+          servers.length === 1 ? run.inspectAhead?.script : undefined
+        )
         const session = new ServerSession(server, host, run.deps.serverLog(server.label))
         session.report.phases.connect = Date.now() - started
         run.sessions.push(session)

@@ -8,6 +8,7 @@ import { DeployRefusedError } from '../../errors.js'
 import { describeDrift } from '../../release/drift.js'
 import { shown } from '../../server/server-data.js'
 import { sourceManifest } from '../../server/upload.js'
+import { firstInspectScript, type InspectOptions } from '../../server/session/session-inspect.js'
 import { Inputs, type RunContext } from '../../settings.js'
 import { abortAll } from './group-finish.js'
 import { type GroupState, describeFailures } from './group-state.js'
@@ -38,6 +39,75 @@ function needsShell(run: GroupState): string[] {
   return needs
 }
 
+/** What inspect asks: whether to lock, start the copy of the live release, check drift. */
+export interface InspectAsk {
+  lock: boolean
+  prefetch?: boolean
+  drift?: boolean
+}
+
+/** What one server's inspect is asked (a lock owner of its own, when it locks). */
+function inspectOptions(
+  run: GroupState,
+  context: RunContext,
+  ask: InspectAsk,
+  sourceDirs: Promise<string[]> | undefined
+): InspectOptions {
+  const { settings } = run
+  return {
+    path: settings.path,
+    ...(ask.lock ? { lockOwner: lockOwner(run, context) } : {}),
+    reuse: settings.reuse,
+    // A deploy starts copying the live release as soon as it holds the lock.
+    ...(ask.lock && ask.prefetch ? { prefetch: { copyMethod: settings.copyMethod } } : {}),
+    ...(settings.mode === 'deploy' ? { deploy: { transfer: settings.transfer } } : {}),
+    drift: ask.drift === true && settings.onDrift !== 'ignore',
+    access: { shell: settings.shell, needsShell: needsShell(run) },
+    // A deploy (or its dry run) compares the source's manifest with the one it starts
+    // from by their digests: the server sends its manifest only when they differ.
+    ...(settings.mode === 'deploy' && settings.reuse !== 'none'
+      ? {
+          digest: run.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+        }
+      : {}),
+    ...(sourceDirs ? { sourceDirs } : {})
+  }
+}
+
+/**
+ * The new release's directories, mostly the live one's: an SFTP-only drift check lists them
+ * ahead of need. (A failed scan fails the deploy where it is awaited, not here.)
+ */
+function sourceDirsOf(run: GroupState): Promise<string[]> | undefined {
+  if (run.settings.mode !== 'deploy') return undefined
+  const dirs = run.deps.manifest.then(scan =>
+    scan.entries.filter(e => e.type === 'dir').map(e => e.path)
+  )
+  dirs.catch(() => undefined)
+  return dirs
+}
+
+/**
+ * With one server, nothing waits for other servers between connecting and inspecting: the
+ * inspect script is made ready while the connection is made (once the run's context is read),
+ * and goes out during authentication as the connection's first script (see connect and
+ * ssh2-internals.ts, execBehindOpen), a round trip sooner. The inspect phase then runs that
+ * same script. With more servers, none is locked before every one has answered.
+ */
+export function prepareInspectAhead(run: GroupState, ask: InspectAsk): void {
+  if (run.settings.servers.length !== 1) return
+  const ahead: NonNullable<GroupState['inspectAhead']> = {
+    script: run.deps.context.then(
+      context => {
+        ahead.options = inspectOptions(run, context, ask, sourceDirsOf(run))
+        return firstInspectScript(ahead.options)
+      },
+      () => undefined
+    )
+  }
+  run.inspectAhead = ahead
+}
+
 /** Phase 2 and the server half of phase 3: lock and learn the state. */
 export async function inspect(
   run: GroupState,
@@ -46,36 +116,13 @@ export async function inspect(
   drift = false
 ): Promise<void> {
   const context = await run.deps.context
-  const access = { shell: run.settings.shell, needsShell: needsShell(run) }
-  // The new release's directories, mostly the live one's: an SFTP-only drift check lists them
-  // ahead of need. (A failed scan fails the deploy where it is awaited, not here.)
-  const sourceDirs =
-    run.settings.mode === 'deploy'
-      ? run.deps.manifest.then(scan => scan.entries.filter(e => e.type === 'dir').map(e => e.path))
-      : undefined
-  sourceDirs?.catch(() => undefined)
+  const ask = { lock, prefetch, drift }
+  const sourceDirs = sourceDirsOf(run)
   await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
     const failures = await run.phase(run.sessions, 'inspect', async s => {
-      await s.inspect({
-        path: run.settings.path,
-        ...(lock ? { lockOwner: lockOwner(run, context) } : {}),
-        reuse: run.settings.reuse,
-        // A deploy starts copying the live release as soon as it holds the lock.
-        ...(lock && prefetch ? { prefetch: { copyMethod: run.settings.copyMethod } } : {}),
-        ...(run.settings.mode === 'deploy' ? { deploy: { transfer: run.settings.transfer } } : {}),
-        drift: drift && run.settings.onDrift !== 'ignore',
-        access,
-        // A deploy (or its dry run) compares the source's manifest with the one it starts
-        // from by their digests: the server sends its manifest only when they differ.
-        ...(run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
-          ? {
-              digest: run.deps.manifest
-                .then(scan => sourceManifest(scan.entries))
-                .then(m => m.digest)
-            }
-          : {}),
-        ...(sourceDirs ? { sourceDirs } : {})
-      })
+      // The options of the script that may have gone out during authentication already.
+      const ahead = run.sessions.length === 1 ? run.inspectAhead?.options : undefined
+      await s.inspect(ahead ?? inspectOptions(run, context, ask, sourceDirs))
       s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
       run.saveLocks()
     })

@@ -8,12 +8,18 @@ import type { Log } from '../../logger.js'
 import type { ScanResult } from '../../release/manifest.js'
 import type { RemoteHost } from '../../ssh/remote-host.js'
 import type { Server } from '../../ssh/servers.js'
+import type { FirstScript } from '../../ssh/script-frame.js'
 import type { Phase, ServerSession } from '../../server/server-session.js'
+import type { InspectOptions } from '../../server/session/session-inspect.js'
 import type { RunContext, Settings } from '../../settings.js'
 
 /** Everything the deploy needs from outside, so tests can hand in fakes. */
 export interface DeployDependencies {
-  connect(server: Server): Promise<RemoteHost>
+  /**
+   * Connect to `server`. `firstScript`, when given, is the connection's first script (framed),
+   * sent during authentication if ready by then (see ssh-connect.ts, ConnectOptions.firstScript).
+   */
+  connect(server: Server, firstScript?: Promise<FirstScript | undefined>): Promise<RemoteHost>
   serverLog(label: string): Log
   log: Log
   /** Run `work` inside a collapsible log group. */
@@ -76,6 +82,11 @@ export class GroupState {
   readonly sessions: ServerSession[] = []
   rolledBack = false
   releaseId: string | undefined
+  /**
+   * With one server: the inspect phase's options, and its script as the connection's first,
+   * made ready while the connection is made (prepareInspectAhead in group-inspect.ts).
+   */
+  inspectAhead: { options?: InspectOptions; script: Promise<FirstScript | undefined> } | undefined
 
   constructor(
     readonly settings: Settings,

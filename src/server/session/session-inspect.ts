@@ -27,6 +27,7 @@ import {
   noShellReason,
   refusalMessage
 } from '../server-messages.js'
+import { framed, type FirstScript } from '../../ssh/script-frame.js'
 import { printable } from '../../ssh/servers.js'
 import {
   REQUIRED_TOOLS,
@@ -71,13 +72,52 @@ export interface InspectOptions {
   sourceDirs?: Promise<string[]>
 }
 
+/** The inspect script's values for `options`. */
+export function inspectParams(options: InspectOptions): InspectParams {
+  const { lockOwner, deploy } = options
+  return {
+    path: options.path,
+    lock: lockOwner !== undefined,
+    lockOwner: lockOwner?.json ?? '',
+    reuse: options.reuse,
+    systemExact: SYSTEM_DIRECTORIES.exact,
+    systemTrees: SYSTEM_DIRECTORIES.trees,
+    ...(options.prefetch ? { prefetch: options.prefetch } : {}),
+    drift: options.drift,
+    wantDigest: options.digest !== undefined,
+    ...(deploy && lockOwner
+      ? {
+          require: {
+            tools: [...REQUIRED_TOOLS],
+            tar: deploy.transfer === 'tar',
+            tarOrSftp: deploy.transfer === 'auto'
+          }
+        }
+      : {})
+  }
+}
+
+/**
+ * The inspect script for `options` as the connection's first script, framed as it is sent, where
+ * it is the first thing the inspect phase runs: not for an account that runs no commands
+ * (shell: none), nor where SFTP is checked first (transfer: sftp).
+ */
+export function firstInspectScript(options: InspectOptions): FirstScript | undefined {
+  if (options.access.shell === 'none') return undefined
+  if (options.deploy?.transfer === 'sftp' && options.lockOwner) return undefined
+  return {
+    script: framed(inspectScript(inspectParams(options)), true),
+    ...(options.digest ? { follow: digestLine(options.digest) } : {})
+  }
+}
+
 /**
  * Resolve the deploy path, refuse what must be refused, take the lock (when given an owner for
  * it), and learn the server's state and what it offers. Nothing is created when anything is
  * refused: what a deploy needs from the server is checked before the first write.
  */
 export async function inspect(s: SessionState, options: InspectOptions): Promise<void> {
-  const { path: pathInput, lockOwner, reuse, prefetch, deploy, drift, access, digest } = options
+  const { path: pathInput, lockOwner, deploy, drift, access, digest } = options
   const overSftp = (why: string, early?: Promise<FirstReads | undefined>): Promise<void> =>
     inspectOverSftp(s, options, why, early)
   if (access.shell === 'none' || !s.host.exec) return overSftp('shell is none')
@@ -90,26 +130,10 @@ export async function inspect(s: SessionState, options: InspectOptions): Promise
     .files()
     .then(files => firstReads(files, pathInput, deploy !== undefined))
     .catch(() => undefined)
-  const params: InspectParams = {
-    path: pathInput,
-    lock: lockOwner !== undefined,
-    lockOwner: lockOwner?.json ?? '',
-    reuse,
-    systemExact: SYSTEM_DIRECTORIES.exact,
-    systemTrees: SYSTEM_DIRECTORIES.trees,
-    ...(prefetch ? { prefetch } : {}),
-    drift,
-    wantDigest: digest !== undefined
-  }
-  if (deploy && lockOwner) {
-    // With transfer: sftp, SFTP must be there before anything is written.
-    if (deploy.transfer === 'sftp') await refuseUnlessSftpUploads(s, deploy.transfer, true)
-    params.require = {
-      tools: [...REQUIRED_TOOLS],
-      tar: deploy.transfer === 'tar',
-      tarOrSftp: deploy.transfer === 'auto'
-    }
-  }
+  const params = inspectParams(options)
+  // With transfer: sftp, SFTP must be there before anything is written.
+  if (deploy && lockOwner && deploy.transfer === 'sftp')
+    await refuseUnlessSftpUploads(s, deploy.transfer, true)
   // The digest follows the script on its stdin, with it when the source is hashed by then,
   // else as soon as it is: the script reads it last, so it costs no round trip of its own.
   const follow = digest ? digestLine(digest) : undefined
