@@ -17,7 +17,7 @@ export const modules = {
 /* harmony import */ var _ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(4604);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(7336);
 /* harmony import */ var _server_system_directories_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(8094);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(3715);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(9530);
 
 
 
@@ -1367,6 +1367,11 @@ class GroupState {
     sessions = [];
     rolledBack = false;
     releaseId;
+    /**
+     * With one server: the inspect phase's options, and its script as the connection's first,
+     * made ready while the connection is made (prepareInspectAhead in group-inspect.ts).
+     */
+    inspectAhead;
     constructor(settings, deps) {
         this.settings = settings;
         this.deps = deps;
@@ -4454,6 +4459,8 @@ listed) {
     });
 }
 
+// EXTERNAL MODULE: ./build/bundle/js/ssh/script-frame.js
+var script_frame = __webpack_require__(7061);
 ;// CONCATENATED MODULE: ./build/bundle/js/server/capabilities.js
 
 /** Commands a deploy cannot do without: the listing, the checksums and their comparison. */
@@ -4553,13 +4560,53 @@ function sendFilesProblem(transfer, tar, sftp) {
 
 
 
+
+/** The inspect script's values for `options`. */
+function inspectParams(options) {
+    const { lockOwner, deploy } = options;
+    return {
+        path: options.path,
+        lock: lockOwner !== undefined,
+        lockOwner: lockOwner?.json ?? '',
+        reuse: options.reuse,
+        systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
+        systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
+        ...(options.prefetch ? { prefetch: options.prefetch } : {}),
+        drift: options.drift,
+        wantDigest: options.digest !== undefined,
+        ...(deploy && lockOwner
+            ? {
+                require: {
+                    tools: [...REQUIRED_TOOLS],
+                    tar: deploy.transfer === 'tar',
+                    tarOrSftp: deploy.transfer === 'auto'
+                }
+            }
+            : {})
+    };
+}
+/**
+ * The inspect script for `options` as the connection's first script, framed as it is sent, where
+ * it is the first thing the inspect phase runs: not for an account that runs no commands
+ * (shell: none), nor where SFTP is checked first (transfer: sftp).
+ */
+function firstInspectScript(options) {
+    if (options.access.shell === 'none')
+        return undefined;
+    if (options.deploy?.transfer === 'sftp' && options.lockOwner)
+        return undefined;
+    return {
+        script: (0,script_frame/* framed */.Q)((0,remote_scripts/* inspectScript */.Y1)(inspectParams(options)), true),
+        ...(options.digest ? { follow: digestLine(options.digest) } : {})
+    };
+}
 /**
  * Resolve the deploy path, refuse what must be refused, take the lock (when given an owner for
  * it), and learn the server's state and what it offers. Nothing is created when anything is
  * refused: what a deploy needs from the server is checked before the first write.
  */
 async function inspect(s, options) {
-    const { path: pathInput, lockOwner, reuse, prefetch, deploy, drift, access, digest } = options;
+    const { path: pathInput, lockOwner, deploy, drift, access, digest } = options;
     const overSftp = (why, early) => session_inspect_inspectOverSftp(s, options, why, early);
     if (access.shell === 'none' || !s.host.exec)
         return overSftp('shell is none');
@@ -4572,27 +4619,10 @@ async function inspect(s, options) {
         .files()
         .then(files => firstReads(files, pathInput, deploy !== undefined))
         .catch(() => undefined);
-    const params = {
-        path: pathInput,
-        lock: lockOwner !== undefined,
-        lockOwner: lockOwner?.json ?? '',
-        reuse,
-        systemExact: system_directories/* SYSTEM_DIRECTORIES */.u.exact,
-        systemTrees: system_directories/* SYSTEM_DIRECTORIES */.u.trees,
-        ...(prefetch ? { prefetch } : {}),
-        drift,
-        wantDigest: digest !== undefined
-    };
-    if (deploy && lockOwner) {
-        // With transfer: sftp, SFTP must be there before anything is written.
-        if (deploy.transfer === 'sftp')
-            await refuseUnlessSftpUploads(s, deploy.transfer, true);
-        params.require = {
-            tools: [...REQUIRED_TOOLS],
-            tar: deploy.transfer === 'tar',
-            tarOrSftp: deploy.transfer === 'auto'
-        };
-    }
+    const params = inspectParams(options);
+    // With transfer: sftp, SFTP must be there before anything is written.
+    if (deploy && lockOwner && deploy.transfer === 'sftp')
+        await refuseUnlessSftpUploads(s, deploy.transfer, true);
     // The digest follows the script on its stdin, with it when the source is hashed by then,
     // else as soon as it is: the script reads it last, so it costs no round trip of its own.
     const follow = digest ? digestLine(digest) : undefined;
@@ -6766,7 +6796,8 @@ async function connect(run, servers) {
     await run.deps.group('Connect and verify host keys', async () => {
         const results = await forEachLimited(servers, Math.max(run.settings.maxParallel, 1), async (server) => {
             const started = Date.now();
-            const host = await run.deps.connect(server);
+            // One server: its inspect script goes during authentication, if ready by then.
+            const host = await run.deps.connect(server, servers.length === 1 ? run.inspectAhead?.script : undefined);
             const session = new ServerSession(server, host, run.deps.serverLog(server.label));
             session.report.phases.connect = Date.now() - started;
             run.sessions.push(session);
@@ -6789,6 +6820,7 @@ var js_settings = __webpack_require__(7336);
  * state, with a barrier: one refusal anywhere releases every lock and changes nothing. Then
  * what was changed on the servers since their deploy (drift), named or refused as on-drift says.
  */
+
 
 
 
@@ -6825,38 +6857,67 @@ function needsShell(run) {
         needs.push(js_settings/* Inputs */.G0.Transfer);
     return needs;
 }
+/** What one server's inspect is asked (a lock owner of its own, when it locks). */
+function inspectOptions(run, context, ask, sourceDirs) {
+    const { settings } = run;
+    return {
+        path: settings.path,
+        ...(ask.lock ? { lockOwner: group_inspect_lockOwner(run, context) } : {}),
+        reuse: settings.reuse,
+        // A deploy starts copying the live release as soon as it holds the lock.
+        ...(ask.lock && ask.prefetch ? { prefetch: { copyMethod: settings.copyMethod } } : {}),
+        ...(settings.mode === 'deploy' ? { deploy: { transfer: settings.transfer } } : {}),
+        drift: ask.drift === true && settings.onDrift !== 'ignore',
+        access: { shell: settings.shell, needsShell: needsShell(run) },
+        // A deploy (or its dry run) compares the source's manifest with the one it starts
+        // from by their digests: the server sends its manifest only when they differ.
+        ...(settings.mode === 'deploy' && settings.reuse !== 'none'
+            ? {
+                digest: run.deps.manifest.then(scan => sourceManifest(scan.entries)).then(m => m.digest)
+            }
+            : {}),
+        ...(sourceDirs ? { sourceDirs } : {})
+    };
+}
+/**
+ * The new release's directories, mostly the live one's: an SFTP-only drift check lists them
+ * ahead of need. (A failed scan fails the deploy where it is awaited, not here.)
+ */
+function sourceDirsOf(run) {
+    if (run.settings.mode !== 'deploy')
+        return undefined;
+    const dirs = run.deps.manifest.then(scan => scan.entries.filter(e => e.type === 'dir').map(e => e.path));
+    dirs.catch(() => undefined);
+    return dirs;
+}
+/**
+ * With one server, nothing waits for other servers between connecting and inspecting: the
+ * inspect script is made ready while the connection is made (once the run's context is read),
+ * and goes out during authentication as the connection's first script (see connect and
+ * ssh2-internals.ts, execBehindOpen), a round trip sooner. The inspect phase then runs that
+ * same script. With more servers, none is locked before every one has answered.
+ */
+function prepareInspectAhead(run, ask) {
+    if (run.settings.servers.length !== 1)
+        return;
+    const ahead = {
+        script: run.deps.context.then(context => {
+            ahead.options = inspectOptions(run, context, ask, sourceDirsOf(run));
+            return firstInspectScript(ahead.options);
+        }, () => undefined)
+    };
+    run.inspectAhead = ahead;
+}
 /** Phase 2 and the server half of phase 3: lock and learn the state. */
 async function group_inspect_inspect(run, lock, prefetch = false, drift = false) {
     const context = await run.deps.context;
-    const access = { shell: run.settings.shell, needsShell: needsShell(run) };
-    // The new release's directories, mostly the live one's: an SFTP-only drift check lists them
-    // ahead of need. (A failed scan fails the deploy where it is awaited, not here.)
-    const sourceDirs = run.settings.mode === 'deploy'
-        ? run.deps.manifest.then(scan => scan.entries.filter(e => e.type === 'dir').map(e => e.path))
-        : undefined;
-    sourceDirs?.catch(() => undefined);
+    const ask = { lock, prefetch, drift };
+    const sourceDirs = sourceDirsOf(run);
     await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
         const failures = await run.phase(run.sessions, 'inspect', async (s) => {
-            await s.inspect({
-                path: run.settings.path,
-                ...(lock ? { lockOwner: group_inspect_lockOwner(run, context) } : {}),
-                reuse: run.settings.reuse,
-                // A deploy starts copying the live release as soon as it holds the lock.
-                ...(lock && prefetch ? { prefetch: { copyMethod: run.settings.copyMethod } } : {}),
-                ...(run.settings.mode === 'deploy' ? { deploy: { transfer: run.settings.transfer } } : {}),
-                drift: drift && run.settings.onDrift !== 'ignore',
-                access,
-                // A deploy (or its dry run) compares the source's manifest with the one it starts
-                // from by their digests: the server sends its manifest only when they differ.
-                ...(run.settings.mode === 'deploy' && run.settings.reuse !== 'none'
-                    ? {
-                        digest: run.deps.manifest
-                            .then(scan => sourceManifest(scan.entries))
-                            .then(m => m.digest)
-                    }
-                    : {}),
-                ...(sourceDirs ? { sourceDirs } : {})
-            });
+            // The options of the script that may have gone out during authentication already.
+            const ahead = run.sessions.length === 1 ? run.inspectAhead?.options : undefined;
+            await s.inspect(ahead ?? inspectOptions(run, context, ask, sourceDirs));
             s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
             run.saveLocks();
         });
@@ -7132,8 +7193,12 @@ class GroupRun extends GroupState {
         const started = Date.now();
         const { settings } = this;
         try {
+            prepareInspectAhead(this, { lock: !settings.dryRun, prefetch: true, drift: true });
             await connect(this, settings.servers);
-            this.checkAborted();
+            // A lock taken by a script sent during authentication is known only from its answer:
+            // the inspect phase reads it, and a cancellation is acted on once it has.
+            if (!this.inspectAhead)
+                this.checkAborted();
             await group_inspect_inspect(this, !settings.dryRun, true, true);
             this.checkAborted();
             await reportDrift(this);
@@ -7268,6 +7333,7 @@ class GroupRun extends GroupState {
     async rollback() {
         const { settings } = this;
         try {
+            prepareInspectAhead(this, { lock: true });
             await connect(this, settings.servers);
             await group_inspect_inspect(this, true);
             const targets = new Map();
@@ -7525,8 +7591,8 @@ class UnlockRun {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/jump-hosts.js
 var jump_hosts = __webpack_require__(6348);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 5 modules
-var ssh_remote_host = __webpack_require__(3715);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 3 modules
+var ssh_remote_host = __webpack_require__(9530);
 // EXTERNAL MODULE: ./build/bundle/js/action/state-helper.js
 var state_helper = __webpack_require__(2006);
 ;// CONCATENATED MODULE: ./build/bundle/js/action/summary.js
@@ -7715,7 +7781,7 @@ async function runMode(settings, signal) {
     if (jumps)
         core/* info */.pq(`Connecting through jump host${settings.jumpHosts.length === 1 ? '' : 's'} ${settings.jumpHosts.map(h => h.server.label).join(' -> ')}`);
     const deps = {
-        connect: server => (0,ssh_remote_host/* connectSsh */.LZ)({
+        connect: (server, firstScript) => (0,ssh_remote_host/* connectSsh */.LZ)({
             server,
             hostKeys: settings.hostKeys,
             privateKey: settings.privateKey,
@@ -7725,7 +7791,8 @@ async function runMode(settings, signal) {
             commandTimeoutSeconds: settings.commandTimeout,
             ...(jumps ? { tunnel: jumps.tunnel } : {}),
             warn,
-            exec: settings.shell !== 'none'
+            exec: settings.shell !== 'none',
+            ...(firstScript ? { firstScript } : {})
         }).then(host => {
             host.warmUp();
             return host;
@@ -7818,7 +7885,7 @@ function setOutputs(result) {
 /* harmony import */ var _server_script_output_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(2738);
 /* harmony import */ var _server_sftp_finish_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4590);
 /* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(6348);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(3715);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(9530);
 /* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(2006);
 
 
@@ -10453,6 +10520,59 @@ function command(...argv) {
 
 /***/ }),
 
+/***/ 2134:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   A: () => (/* binding */ UNREADABLE_SCRIPT),
+/* harmony export */   n: () => (/* binding */ BOOTSTRAP)
+/* harmony export */ });
+/**
+ * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, or
+ * gzipped as `z<length>\n<gzip data>` (scripts are a few kB of text each, a third of that
+ * gzipped: what a deploy with nothing to send, or a rollback, mostly sends; gzip -dc decompresses
+ * it, and where it cannot, exit status 96 says so before anything ran), so
+ * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
+ * and a channel can be opened before its script is known: the open and the exec request then
+ * cost nothing when the script is ready. `read` takes one line byte by byte, and dd takes
+ * exactly the script's bytes, so whatever follows on stdin (a tar stream) is left for the
+ * script. dd reads them as one block where it can gather a full block from a pipe
+ * (`iflag=fullblock`, which GNU coreutils and BusyBox have), and one byte per read elsewhere,
+ * which costs about 25 ms more for a 10 kB script (measured). POSIX sh, dash and BusyBox ash
+ * all behave this way.
+ */
+const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; z=\${n%%[0-9]*}; n=\${n#z}; if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then b=$n c=1 f=iflag=fullblock; else b=1 c=$n f=; fi; if [ -n "$z" ]; then s=$(dd bs="$b" count="$c" $f 2>/dev/null | gzip -dc 2>/dev/null) || exit 96; else s=$(dd bs="$b" count="$c" $f 2>/dev/null) || exit 97; fi; eval "$s"'`;
+/** The exit status of the bootstrap when it could not read a gzipped script: nothing ran. */
+const UNREADABLE_SCRIPT = 96;
+
+
+/***/ }),
+
+/***/ 8075:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   Bw: () => (/* binding */ closedChannels),
+/* harmony export */   bS: () => (/* binding */ watchChannel),
+/* harmony export */   co: () => (/* binding */ exits)
+/* harmony export */ });
+/** Exit status of each channel, recorded from the moment it is open. */
+const exits = new WeakMap();
+/** Channels already closed, for the same reason. */
+const closedChannels = new WeakSet();
+/** Record `channel`'s exit status and close from now on. */
+function watchChannel(channel) {
+    channel.on('exit', (code, signalName) => {
+        exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName });
+    });
+    channel.once('close', () => closedChannels.add(channel));
+    // A channel error (the connection dropped) is reported through the run's result.
+    channel.on('error', () => undefined);
+}
+
+
+/***/ }),
+
 /***/ 6348:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
@@ -11010,6 +11130,72 @@ const STDERR_LINE_LIMIT = 64 * 1024;
 
 /***/ }),
 
+/***/ 7061:
+/***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
+
+/* harmony export */ __webpack_require__.d(__webpack_exports__, {
+/* harmony export */   Q: () => (/* binding */ framed)
+/* harmony export */ });
+/* unused harmony export scriptText */
+/* harmony import */ var node_zlib__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(8522);
+/**
+ * A script as the bootstrap reads it from stdin (see BOOTSTRAP), gzipped where the server has
+ * gzip. Most scripts are a short prelude of values and a long constant text (a server script's
+ * body), given apart (ScriptParts): the constant text is compressed once per process, not once
+ * per server and script.
+ */
+
+/** The whole text of a script. */
+function scriptText(script) {
+    return typeof script === 'string' ? script : script.head + script.tail;
+}
+/**
+ * The raw deflate data of tails made so far, by their text: the server scripts are a dozen.
+ * Bounded: past MAX_TAILS, the oldest goes.
+ */
+const tails = new Map();
+const MAX_TAILS = 64;
+/** Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time. */
+const LEVEL = 6;
+/**
+ * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
+ * gzipped, `z`, the length of the gzip data, a newline, the data.
+ *
+ * The gzip data is one member (RFC 1952) whatever the script: a script with a constant tail is
+ * deflated in two parts, the head ending in a full flush (byte-aligned, no reference to it
+ * after), then the tail's deflate data made once, whose references stay within itself. Any
+ * inflater reads the two as one stream (as pigz writes its blocks); the CRC-32 and length in the
+ * trailer are the whole script's.
+ */
+function framed(script, compress) {
+    const text = scriptText(script);
+    if (!compress)
+        return Buffer.from(`${Buffer.byteLength(text)}\n${text}`);
+    const data = typeof script === 'string' || script.tail === ''
+        ? (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.gzipSync)(text, { level: LEVEL })
+        : twoPartGzip(script, text);
+    return Buffer.concat([Buffer.from(`z${data.length}\n`), data]);
+}
+function twoPartGzip({ head, tail }, text) {
+    let tailData = tails.get(tail);
+    if (!tailData) {
+        tailData = (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.deflateRawSync)(tail, { level: LEVEL });
+        if (tails.size >= MAX_TAILS)
+            tails.delete(tails.keys().next().value);
+        tails.set(tail, tailData);
+    }
+    const headData = (0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.deflateRawSync)(head, { level: LEVEL, finishFlush: node_zlib__WEBPACK_IMPORTED_MODULE_0__.constants.Z_FULL_FLUSH });
+    const trailer = Buffer.alloc(8);
+    trailer.writeUInt32LE((0,node_zlib__WEBPACK_IMPORTED_MODULE_0__.crc32)(text) >>> 0, 0);
+    trailer.writeUInt32LE(Buffer.byteLength(text) % 2 ** 32, 4);
+    return Buffer.concat([GZIP_HEADER, headData, tailData, trailer]);
+}
+/** ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown. */
+const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
+
+
+/***/ }),
+
 /***/ 3233:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
@@ -11261,7 +11447,11 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__/* .ConnectionInternals */ .dU(client, {
                 openEarly: options.password === undefined && options.channelsBehindAuth !== false,
                 execChannels: options.exec !== false,
-                allowed: options.allowPipelining !== false
+                allowed: options.allowPipelining !== false,
+                ...(options.firstScript ? { firstScript: options.firstScript } : {}),
+                ...(options.firstServerChannel !== undefined
+                    ? { firstServerChannel: options.firstServerChannel }
+                    : {})
             });
         }
         catch (error) {
@@ -11336,7 +11526,7 @@ function describeConnectError(error, options) {
 
 /***/ }),
 
-/***/ 3715:
+/***/ 9530:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
 
@@ -11350,25 +11540,8 @@ __webpack_require__.d(__webpack_exports__, {
 
 // EXTERNAL MODULE: ./build/bundle/js/errors.js
 var errors = __webpack_require__(6506);
-;// CONCATENATED MODULE: ./build/bundle/js/ssh/bootstrap.js
-/**
- * The command every channel runs. The real script follows on stdin as `<length>\n<script>`, or
- * gzipped as `z<length>\n<gzip data>` (scripts are a few kB of text each, a third of that
- * gzipped: what a deploy with nothing to send, or a rollback, mostly sends; gzip -dc decompresses
- * it, and where it cannot, exit status 96 says so before anything ran), so
- * no script (and no value inside one) ever appears on a command line or in `ps` on the server,
- * and a channel can be opened before its script is known: the open and the exec request then
- * cost nothing when the script is ready. `read` takes one line byte by byte, and dd takes
- * exactly the script's bytes, so whatever follows on stdin (a tar stream) is left for the
- * script. dd reads them as one block where it can gather a full block from a pipe
- * (`iflag=fullblock`, which GNU coreutils and BusyBox have), and one byte per read elsewhere,
- * which costs about 25 ms more for a 10 kB script (measured). POSIX sh, dash and BusyBox ash
- * all behave this way.
- */
-const BOOTSTRAP = `sh -c 'IFS= read -r n || exit 0; z=\${n%%[0-9]*}; n=\${n#z}; if dd bs=1 count=0 iflag=fullblock </dev/null 2>/dev/null; then b=$n c=1 f=iflag=fullblock; else b=1 c=$n f=; fi; if [ -n "$z" ]; then s=$(dd bs="$b" count="$c" $f 2>/dev/null | gzip -dc 2>/dev/null) || exit 96; else s=$(dd bs="$b" count="$c" $f 2>/dev/null) || exit 97; fi; eval "$s"'`;
-/** The exit status of the bootstrap when it could not read a gzipped script: nothing ran. */
-const UNREADABLE_SCRIPT = 96;
-
+// EXTERNAL MODULE: ./build/bundle/js/ssh/bootstrap.js
+var bootstrap = __webpack_require__(2134);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/live-connection.js
 
 class LiveConnection {
@@ -11486,64 +11659,10 @@ function isOpenRefused(error) {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/remote-host.js
 var remote_host = __webpack_require__(5951);
-// EXTERNAL MODULE: external "node:zlib"
-var external_node_zlib_ = __webpack_require__(8522);
-;// CONCATENATED MODULE: ./build/bundle/js/ssh/script-frame.js
-/**
- * A script as the bootstrap reads it from stdin (see BOOTSTRAP), gzipped where the server has
- * gzip. Most scripts are a short prelude of values and a long constant text (a server script's
- * body), given apart (ScriptParts): the constant text is compressed once per process, not once
- * per server and script.
- */
-
-/** The whole text of a script. */
-function scriptText(script) {
-    return typeof script === 'string' ? script : script.head + script.tail;
-}
-/**
- * The raw deflate data of tails made so far, by their text: the server scripts are a dozen.
- * Bounded: past MAX_TAILS, the oldest goes.
- */
-const tails = new Map();
-const MAX_TAILS = 64;
-/** Level 6: as small as 9 for these texts (within 0.2%), in three quarters of the time. */
-const LEVEL = 6;
-/**
- * A script as the bootstrap reads it from stdin: its length in bytes, a newline, the script; or,
- * gzipped, `z`, the length of the gzip data, a newline, the data.
- *
- * The gzip data is one member (RFC 1952) whatever the script: a script with a constant tail is
- * deflated in two parts, the head ending in a full flush (byte-aligned, no reference to it
- * after), then the tail's deflate data made once, whose references stay within itself. Any
- * inflater reads the two as one stream (as pigz writes its blocks); the CRC-32 and length in the
- * trailer are the whole script's.
- */
-function framed(script, compress) {
-    const text = scriptText(script);
-    if (!compress)
-        return Buffer.from(`${Buffer.byteLength(text)}\n${text}`);
-    const data = typeof script === 'string' || script.tail === ''
-        ? (0,external_node_zlib_.gzipSync)(text, { level: LEVEL })
-        : twoPartGzip(script, text);
-    return Buffer.concat([Buffer.from(`z${data.length}\n`), data]);
-}
-function twoPartGzip({ head, tail }, text) {
-    let tailData = tails.get(tail);
-    if (!tailData) {
-        tailData = (0,external_node_zlib_.deflateRawSync)(tail, { level: LEVEL });
-        if (tails.size >= MAX_TAILS)
-            tails.delete(tails.keys().next().value);
-        tails.set(tail, tailData);
-    }
-    const headData = (0,external_node_zlib_.deflateRawSync)(head, { level: LEVEL, finishFlush: external_node_zlib_.constants.Z_FULL_FLUSH });
-    const trailer = Buffer.alloc(8);
-    trailer.writeUInt32LE((0,external_node_zlib_.crc32)(text) >>> 0, 0);
-    trailer.writeUInt32LE(Buffer.byteLength(text) % 2 ** 32, 4);
-    return Buffer.concat([GZIP_HEADER, headData, tailData, trailer]);
-}
-/** ID1 ID2, CM deflate, no flags, no mtime, no extra flags, OS unknown. */
-const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
-
+// EXTERNAL MODULE: ./build/bundle/js/ssh/script-frame.js
+var script_frame = __webpack_require__(7061);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/channel-exits.js
+var channel_exits = __webpack_require__(8075);
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
 var ssh2_internals = __webpack_require__(7593);
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/exec-channels.js
@@ -11553,11 +11672,8 @@ var ssh2_internals = __webpack_require__(7593);
 
 
 
+
 const STDERR_TAIL = 8192;
-/** Exit status of each channel, recorded from the moment it is open. */
-const exits = new WeakMap();
-/** Channels already closed, for the same reason. */
-const closedChannels = new WeakSet();
 /**
  * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
  * (a readable stream ends only once read), and the slot it held would never be counted free.
@@ -11573,6 +11689,11 @@ function release(channel, how) {
 class ExecChannels {
     connection;
     dropIdleSftp;
+    /**
+     * The spare: `answered` once the server answered its exec request; `requested` as soon as that
+     * request went out on a channel opened during authentication (undefined otherwise), so that
+     * a script can go right behind it without waiting for the answer.
+     */
     spare;
     sparesEnabled = true;
     constructor(connection, 
@@ -11591,7 +11712,9 @@ class ExecChannels {
      * That needs the channel opened during authentication, so it is done only where the internals
      * switch is on; elsewhere the payload is written by the caller once the channel is ready.
      */
-    async openChannel(opened, payload, follow) {
+    async openChannel(opened, payload, follow, 
+    /** Called once the exec request went out on a channel opened during authentication. */
+    onRequested) {
         const { connection } = this;
         // The server confirms a channel opened during authentication right behind its success; one
         // that never comes (or a refusal) leaves it to a channel of its own.
@@ -11604,26 +11727,20 @@ class ExecChannels {
             throw connection.lost();
         let sent = false;
         const channel = await connection.bounded(early ? 'an exec request' : 'a channel open', done => {
-            const ready = (channel) => {
-                // The exit status can arrive in the same read as the exec reply (a short script), and
-                // ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
-                channel.on('exit', (code, signalName) => {
-                    exits.set(channel, { code: typeof code === 'number' ? code : null, signal: signalName });
-                });
-                channel.once('close', () => closedChannels.add(channel));
-                // A channel error (the connection dropped) is reported through the run's result.
-                channel.on('error', () => undefined);
-            };
             if (early) {
                 connection.track(early);
-                ready(early);
+                // The exit status can arrive in the same read as the exec reply (a short script), and
+                // ssh2 emits it at once: listen now, not after the promise resolves, or it is lost.
+                (0,channel_exits/* watchChannel */.bS)(early);
                 let answered = false;
-                sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
+                sent = connection.internals.execOn(early, bootstrap/* BOOTSTRAP */.n, payload, error => {
                     answered = true;
                     if (error)
                         release(early, 'close');
                     done(error, early);
                 });
+                if (!answered)
+                    onRequested?.(early);
                 // What follows the script goes behind it as soon as it is known, not a round trip
                 // later when the server's answer (and the window it opens) comes back.
                 if (sent && follow)
@@ -11633,10 +11750,10 @@ class ExecChannels {
                     }, () => undefined);
                 return;
             }
-            connection.client.exec(BOOTSTRAP, (error, channel) => {
+            connection.client.exec(bootstrap/* BOOTSTRAP */.n, (error, channel) => {
                 if (channel) {
                     connection.track(channel);
-                    ready(channel);
+                    (0,channel_exits/* watchChannel */.bS)(channel);
                 }
                 // ssh2's words when the channel opened but the server refused its exec request: the
                 // account may be SFTP-only.
@@ -11656,13 +11773,53 @@ class ExecChannels {
     ensureSpare() {
         if (!this.sparesEnabled || this.spare || this.connection.closed)
             return;
-        const spare = this.openChannel(this.connection.internals.takeEarly('spare')).then(opened => opened.channel);
-        spare.catch(() => {
+        let requested = () => undefined;
+        const early = new Promise(resolve => (requested = resolve));
+        const answered = this.openChannel(this.connection.internals.takeEarly('spare'), undefined, undefined, requested).then(opened => opened.channel);
+        answered.then(() => requested(undefined), () => requested(undefined));
+        const spare = { answered, requested: early };
+        answered.catch(() => {
             this.sparesEnabled = false;
             if (this.spare === spare)
                 this.spare = undefined;
         });
         this.spare = spare;
+    }
+    /**
+     * The channel whose exec request and script went out right behind its open, during
+     * authentication (ssh2-internals.ts, ConnectionInternals.execBehindOpen), once the server
+     * answered the request; undefined when it refused the open or the exec, and nothing ran (the
+     * script then goes on a channel of its own). `scriptBytes` is the first script as this
+     * connection frames it: the one sent ahead must be it, byte for byte, or the run fails.
+     */
+    async takeAhead(ahead, scriptBytes) {
+        const { connection } = this;
+        if (!ahead.payload.equals(scriptBytes)) {
+            ahead.channel.then(c => release(c, 'close')).catch(() => undefined);
+            throw new Error(`${this.label}: the script sent during authentication is not the first script run; the run stops (a fault of atomic-deploy)`);
+        }
+        let channel;
+        try {
+            channel = await connection.bounded('a channel open', done => void ahead.channel.then(c => done(undefined, c), (e) => done(e)), c => release(c, 'close'));
+        }
+        catch (error) {
+            // The server numbered the channel otherwise than the request sent ahead assumed.
+            if (error instanceof ssh2_internals/* ChannelNumberError */.hk)
+                throw new errors/* ConnectionError */.Rc(`${this.label}: ${error.message}`);
+            if (connection.closed)
+                throw connection.lost();
+            return undefined;
+        }
+        if (!channel_exits/* closedChannels */.Bw.has(channel))
+            connection.track(channel);
+        const refused = await connection.bounded('an exec request', done => void ahead.answer.then(error => done(undefined, error ?? false)), () => undefined);
+        if (refused) {
+            release(channel, 'close');
+            if (connection.closed)
+                throw connection.lost();
+            return undefined;
+        }
+        return channel;
     }
     /**
      * A channel running the bootstrap, with `payload` already sent on it when `sent` says so.
@@ -11685,19 +11842,37 @@ class ExecChannels {
             catch (error) {
                 if (this.connection.closed)
                     throw error;
-                // Refused: fall through to a spare or a channel of its own.
+                // Refused: fall through to a spare or a channel of its own, which gets all of it.
+                if (follow)
+                    follow.sent = false;
             }
         }
         const spare = this.spare;
         this.spare = undefined;
+        let usable = true;
         if (spare) {
             try {
-                const channel = await spare;
+                // The script goes right behind the spare's exec request where that went out on a channel
+                // opened during authentication, as on the first channel; then the answer is waited for.
+                const requested = await spare.requested;
+                let sent = false;
+                if (requested) {
+                    sent = this.connection.internals.sendBehind(requested, payload);
+                    if (sent && follow)
+                        follow.bytes.then(bytes => {
+                            if (usable && !follow.sent && !this.connection.closed)
+                                follow.sent = this.connection.internals.sendBehind(requested, bytes);
+                        }, () => undefined);
+                }
+                const channel = await spare.answered;
                 next();
-                return { channel, sent: false };
+                return { channel, sent };
             }
             catch {
-                // fall through to an on-demand channel
+                // Fall through to an on-demand channel, which gets all of it.
+                usable = false;
+                if (follow)
+                    follow.sent = false;
             }
         }
         const opened = await this.withRoom(() => this.openChannel());
@@ -11740,7 +11915,7 @@ class ExecChannels {
         this.connection.internals.dropEarly();
         const spare = this.spare;
         this.spare = undefined;
-        spare?.then(c => release(c, 'end')).catch(() => undefined);
+        spare?.answered.then(c => release(c, 'end')).catch(() => undefined);
         this.dropIdleSftp();
     }
     /**
@@ -11752,7 +11927,7 @@ class ExecChannels {
         const compress = this.compress !== false;
         const result = await this.runOnce(script, options, compress);
         if (compress && this.compress === undefined) {
-            if (result.code === UNREADABLE_SCRIPT && result.stdout.length === 0) {
+            if (result.code === bootstrap/* UNREADABLE_SCRIPT */.A && result.stdout.length === 0) {
                 this.compress = false;
                 // Nothing of it ran: the script again, as it is.
                 if (options.stdin)
@@ -11764,7 +11939,8 @@ class ExecChannels {
         return result;
     }
     async runOnce(script, options, compress) {
-        let payload = framed(script, compress);
+        const scriptBytes = (0,script_frame/* framed */.Q)(script, compress);
+        let payload = scriptBytes;
         // What follows the script: in the same flight when it is known already, else sent when it
         // is. Known already includes a promise derived from settled ones, which settles in the
         // microtasks that run before the next turn of the event loop (setImmediate).
@@ -11774,10 +11950,29 @@ class ExecChannels {
                 new Promise(resolve => setImmediate(resolve, undefined))
             ]).catch(() => undefined)
             : undefined;
-        if (known)
-            payload = Buffer.concat([payload, known]);
-        const follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined;
-        const { channel, sent } = await this.takeChannel(payload, follow, options.last === true);
+        let follow;
+        let taken;
+        const ahead = this.connection.internals.takeAhead();
+        if (ahead) {
+            // The spare's exec request goes out now, beside the first script's answer.
+            if (options.last !== true)
+                this.ensureSpare();
+            const channel = await this.takeAhead(ahead, scriptBytes);
+            if (channel) {
+                taken = { channel, sent: true };
+                // What follows the script went behind it, or goes now, through ssh2's window.
+                const bytes = known ? Promise.resolve(known) : options.follow;
+                if (bytes)
+                    follow = { bytes, sent: ahead.followSent() };
+            }
+        }
+        if (!taken) {
+            if (known)
+                payload = Buffer.concat([payload, known]);
+            follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined;
+            taken = await this.takeChannel(payload, follow, options.last === true);
+        }
+        const { channel, sent } = taken;
         return new Promise((resolve, reject) => {
             const stdout = [];
             let stdoutBytes = 0;
@@ -11829,7 +12024,7 @@ class ExecChannels {
                     return;
                 settled = true;
                 clearTimeout(idle);
-                const exit = exits.get(channel);
+                const exit = channel_exits/* exits */.co.get(channel);
                 code = exit?.code ?? null;
                 if (code === null && exit?.signal)
                     stderrTail += `\n(killed by SIG${exit.signal})`;
@@ -11876,7 +12071,7 @@ class ExecChannels {
             channel.on('close', finish);
             // Closed before this listener existed (a script with no output): finish once the buffered
             // stderr, if any, has been read.
-            if (closedChannels.has(channel))
+            if (channel_exits/* closedChannels */.Bw.has(channel))
                 setImmediate(finish);
             if (options.signal) {
                 if (options.signal.aborted)
@@ -11917,7 +12112,7 @@ class ExecChannels {
         });
     }
     close() {
-        this.spare?.then(c => release(c, 'end')).catch(() => undefined);
+        this.spare?.answered.then(c => release(c, 'end')).catch(() => undefined);
         this.spare = undefined;
         this.sparesEnabled = false;
     }
@@ -12180,13 +12375,17 @@ class SshRemoteHost {
 /* harmony export */   Ub: () => (/* binding */ keyObjectsForGcm),
 /* harmony export */   dU: () => (/* binding */ ConnectionInternals),
 /* harmony export */   eO: () => (/* binding */ gatherSftpPackets),
-/* harmony export */   hM: () => (/* binding */ takenMeter)
+/* harmony export */   hM: () => (/* binding */ takenMeter),
+/* harmony export */   hk: () => (/* binding */ ChannelNumberError)
 /* harmony export */ });
-/* unused harmony exports PIPELINED_SOFTWARE, shapeProblems, clientShapeProblems */
+/* unused harmony exports PIPELINED_SOFTWARE, shapeProblems, clientShapeProblems, FIRST_SERVER_CHANNEL, aheadMismatch */
 /* harmony import */ var node_crypto__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7598);
 /* harmony import */ var ssh2_lib_Channel_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(5683);
 /* harmony import */ var ssh2_lib_protocol_Protocol_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(7841);
 /* harmony import */ var ssh2_lib_protocol_SFTP_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(4996);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(6506);
+/* harmony import */ var _bootstrap_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(2134);
+/* harmony import */ var _channel_exits_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(8075);
 /**
  * Every use of ssh2's private fields, in one place, behind one switch.
  *
@@ -12207,6 +12406,9 @@ class SshRemoteHost {
  * changes only where packets begin and end in a channel's byte stream (RFC 4254, section 5.2),
  * which no server can tell.
  */
+
+
+
 
 
 
@@ -12297,6 +12499,8 @@ class ConnectionInternals {
     /** server-sig-algs from the server's EXT_INFO (RFC 8308), once it came. */
     serverSigAlgs;
     early;
+    /** The first script, sent behind its channel's open and not taken yet. */
+    ahead;
     /** The opens sent behind the request in flight, given up if the server refuses it. */
     pendingEarly;
     /** RSA signature algorithms tried so far, and worth trying, with the key. */
@@ -12454,13 +12658,26 @@ class ConnectionInternals {
         const proto = this.proto;
         const ids = [];
         const rejects = [];
-        const open = (type) => {
+        const open = (type, 
+        // Runs on the server's confirmation, before ssh2 parses the next packet.
+        confirmed) => {
+            let local = -1;
             const promise = new Promise((resolve, reject) => {
                 rejects.push(reject);
                 // ssh2 calls this on the server's answer, or with an error when the connection closes;
                 // it makes an SFTP object of a channel whose opener is of type 'sftp'.
-                const opener = Object.assign((error, channel) => error || !channel ? reject(error ?? new Error('no channel')) : resolve(channel), { type });
-                const local = channels.add(opener);
+                const opener = Object.assign((error, channel) => {
+                    if (error || !channel) {
+                        reject(error ?? new Error('no channel'));
+                        return;
+                    }
+                    const wrong = confirmed?.(channel);
+                    if (wrong)
+                        reject(wrong);
+                    else
+                        resolve(channel);
+                }, { type });
+                local = channels.add(opener);
                 if (local === -1)
                     reject(new Error('No free channels available'));
                 else {
@@ -12470,17 +12687,140 @@ class ConnectionInternals {
             });
             // Never an unhandled rejection: the host falls back to opening channels itself.
             promise.catch(() => undefined);
-            return promise;
+            return { promise, local };
         };
-        this.early =
-            this.options.execChannels === false
-                ? { sftp: open('sftp') }
-                : {
-                    command: open('session'),
-                    spare: open('session'),
-                    sftp: open('sftp')
-                };
+        this.ahead = undefined;
+        if (this.options.execChannels === false) {
+            this.early = { sftp: open('sftp').promise };
+        }
+        else {
+            const first = this.options.firstScript;
+            const command = first
+                ? this.execBehindOpen(first, confirmed => open('session', confirmed))
+                : open('session').promise;
+            this.early = {
+                command,
+                spare: open('session').promise,
+                sftp: open('sftp').promise
+            };
+        }
         this.pendingEarly = { ids, reject: error => rejects.forEach(r => r(error)) };
+    }
+    /**
+     * Send the first script's exec request and the script itself as soon as the script is ready,
+     * if that is before the server confirms its channel (the first opened behind authentication):
+     * then they go before the confirmation says which number the server gave the channel.
+     * OpenSSH gives a channel the lowest free slot of its table (channels.c, channel_new), and a
+     * session's table is empty until the client opens something: this open, the first after
+     * authentication, is the server's channel FIRST_SERVER_CHANNEL. The server handles messages
+     * in order: it opens the channel, starts the command (opening its window) and hands the
+     * script to its stdin, a round trip sooner than an exec request sent on the confirmation.
+     * Where the key is refused, the server got them before authentication and answers each with
+     * UNIMPLEMENTED: nothing runs, and the next signed request sends them again. The confirmation
+     * is checked: a channel numbered otherwise means the request went elsewhere, and the
+     * connection is closed at once. A script not ready before the confirmation (or the channel
+     * taken for another script first) leaves the channel to execOn, as without a first script.
+     */
+    execBehindOpen(first, open) {
+        const expected = this.options.firstServerChannel ?? FIRST_SERVER_CHANNEL;
+        let answered = () => undefined;
+        const answer = new Promise(resolve => (answered = resolve));
+        let sent;
+        let waiting = true;
+        let isAnswered = false;
+        let confirmed;
+        /** Bytes sent on the channel before its confirmation: taken from the window it gives. */
+        let before = 0;
+        let followSent = false;
+        const { promise, local } = open(channel => {
+            waiting = false;
+            if (!sent)
+                return undefined;
+            const raw = channel;
+            const problem = aheadMismatch(raw, expected);
+            if (problem) {
+                this.client.end();
+                return new ChannelNumberError(problem);
+            }
+            // As requestOn and execOn would have set them, before the packets behind the
+            // confirmation (the exec request's answer, the exit status) are parsed.
+            (0,_channel_exits_js__WEBPACK_IMPORTED_MODULE_5__/* .watchChannel */ .bS)(channel);
+            raw.allowHalfOpen = true;
+            raw._callbacks.push(hadError => {
+                isAnswered = true;
+                if (hadError) {
+                    answered(hadError instanceof Error ? hadError : new Error('Unable to exec'));
+                    return;
+                }
+                raw.subtype = 'exec';
+                answered(undefined);
+            });
+            raw.outgoing.window -= before;
+            confirmed = channel;
+            return undefined;
+        });
+        if (local === -1)
+            return promise;
+        // Refused, or the connection ended: nothing goes ahead to a channel the server does not have.
+        let gone = false;
+        promise.catch(() => {
+            waiting = false;
+            gone = true;
+        });
+        const proto = this.proto;
+        const sendRaw = (data) => {
+            for (let p = 0; p < data.length; p += AHEAD_PACKET)
+                proto.channelData(expected, data.subarray(p, p + AHEAD_PACKET));
+            before += data.length;
+        };
+        first
+            .then(ready => {
+            const payload = ready?.script;
+            if (!waiting ||
+                !payload ||
+                payload.length === 0 ||
+                payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
+                // Taken for a script already (or given up): execOn sends that one.
+                this.early?.command !== promise ||
+                !this.pipelined)
+                return;
+            waiting = false;
+            sent = payload;
+            proto.exec(expected, _bootstrap_js__WEBPACK_IMPORTED_MODULE_6__/* .BOOTSTRAP */ .n, true);
+            sendRaw(payload);
+            // The channel now carries this script: it is no longer the early command channel.
+            if (this.early)
+                this.early.command = undefined;
+            this.ahead = { payload, channel: promise, answer, followSent: () => followSent };
+            // What follows the script goes behind it as soon as it is known, while the exec request
+            // is unanswered: before the confirmation on the channel's expected number, after it as
+            // sendBehind sends. Once answered, the exec channels write it (followSent says whether).
+            ready?.follow
+                ?.then(bytes => {
+                if (isAnswered || followSent || gone || bytes.length === 0)
+                    return;
+                if (confirmed)
+                    followSent = this.sendBehind(confirmed, bytes);
+                else {
+                    if (before + bytes.length > MAX_PAYLOAD_BEHIND_EXEC)
+                        return;
+                    sendRaw(bytes);
+                    followSent = true;
+                }
+            })
+                .catch(() => undefined);
+        })
+            .catch(() => undefined);
+        return promise;
+    }
+    /**
+     * The first script, sent during authentication with its exec request (execBehindOpen), once:
+     * the exec channels run it as their first script. Undefined when none went.
+     */
+    takeAhead() {
+        const ahead = this.ahead;
+        this.ahead = undefined;
+        return ahead;
     }
     dropEarlyOnFailure() {
         const handlers = this.proto._handlers;
@@ -12492,6 +12832,7 @@ class ConnectionInternals {
             this.pendingEarly = undefined;
             if (pending) {
                 this.early = undefined;
+                this.ahead = undefined;
                 for (const id of pending.ids)
                     channels.remove(id);
                 pending.reject(new Error('authentication request refused'));
@@ -12527,6 +12868,9 @@ class ConnectionInternals {
         };
         early?.command?.then(close).catch(() => undefined);
         early?.spare?.then(close).catch(() => undefined);
+        this.takeAhead()
+            ?.channel.then(close)
+            .catch(() => undefined);
         early?.sftp?.then(c => c.end()).catch(() => undefined);
     }
     /**
@@ -12831,6 +13175,29 @@ let staticProblems;
 const SFTP_INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]);
 /** Far below the 2 MB window OpenSSH opens for a session (CHAN_SES_WINDOW_DEFAULT). */
 const MAX_PAYLOAD_BEHIND_EXEC = 256 * 1024;
+/**
+ * The number OpenSSH gives the first channel a client opens after authentication (see
+ * execBehindOpen).
+ */
+const FIRST_SERVER_CHANNEL = 0;
+/**
+ * The most data in one CHANNEL_DATA sent before the server's confirmation says its packet limit:
+ * OpenSSH's session channels take 32 kB (CHAN_SES_PACKET_DEFAULT); half of it leaves room.
+ */
+const AHEAD_PACKET = 16 * 1024;
+/** The server numbered a channel otherwise than a request sent ahead of its confirmation assumed. */
+class ChannelNumberError extends _errors_js__WEBPACK_IMPORTED_MODULE_4__/* .ConnectionError */ .Rc {
+}
+/**
+ * Why a channel confirmed by the server is not the one a request sent ahead of its confirmation
+ * went to: the server numbered it otherwise than `expected`. Undefined when it is that one.
+ */
+function aheadMismatch(raw, expected) {
+    const id = raw.outgoing?.id;
+    if (id === expected && typeof raw.outgoing?.window === 'number' && Array.isArray(raw._callbacks))
+        return undefined;
+    return `the server numbered the first channel ${String(id)}, not ${expected} as the exec request sent ahead of its confirmation assumed; the connection was closed before anything else was sent (a fault of atomic-deploy with this server: report it)`;
+}
 /** The signature hash each public key algorithm takes (ssh2's own mapping, for RSA). */
 const SIGNATURE_HASH = {
     'rsa-sha2-256': 'sha256',
