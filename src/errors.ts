@@ -18,6 +18,8 @@ export class InputError extends Error {
 /** The TCP or SSH connection failed, was refused, or was lost. */
 export class ConnectionError extends Error {
   override name = 'ConnectionError'
+  /** The connection's first script had gone with the authentication request, and may have run. */
+  scriptMayHaveRun?: boolean
 }
 
 /**

@@ -39,7 +39,7 @@ export class GroupRun extends GroupState {
       await connect(this, settings.servers)
       // A lock taken by a script sent during authentication is known only from its answer:
       // the inspect phase reads it, and a cancellation is acted on once it has.
-      if (!this.inspectAhead) this.checkAborted()
+      if (!this.sessions.some(s => s.host.firstScriptSent?.() === true)) this.checkAborted()
       await inspect(this, !settings.dryRun, true, true)
       this.checkAborted()
       await reportDrift(this)

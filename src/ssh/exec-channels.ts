@@ -19,6 +19,23 @@ import { ChannelNumberError, takenMeter, type SentAhead } from './ssh2-internals
 
 const STDERR_TAIL = 8192
 
+/** The spare could not take a script that never went to it: one of its own is opened. */
+class SpareUnusable extends Error {}
+
+/**
+ * Whether a channel's failure means the script it was to run never ran there: the server
+ * refused the open or the exec request (or the channel was never open). Not a timeout, after
+ * which a script sent behind the request may still run.
+ */
+function refusedUnrun(error: unknown): boolean {
+  return (
+    error instanceof ExecRefusedError ||
+    isOpenRefused(error) ||
+    (error instanceof Error &&
+      (error.message === 'Unable to exec' || error.message === 'Channel is not open'))
+  )
+}
+
 /**
  * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
  * (a readable stream ends only once read), and the slot it held would never be counted free.
@@ -203,7 +220,7 @@ export class ExecChannels {
     const refused = await connection.bounded<Error | false>(
       'an exec request',
       done => void ahead.answer.then(error => done(undefined, error ?? false)),
-      () => undefined
+      () => release(channel, 'close')
     )
     if (refused) {
       release(channel, 'close')
@@ -234,8 +251,9 @@ export class ExecChannels {
         next()
         return opened
       } catch (error) {
-        if (this.connection.closed) throw error
-        // Refused: fall through to a spare or a channel of its own, which gets all of it.
+        // Refused: fall through to a spare or a channel of its own, which gets all of it. Not
+        // after a timeout: the script may have gone and may still run there.
+        if (this.connection.closed || !refusedUnrun(error)) throw error
         if (follow) follow.sent = false
       }
     }
@@ -259,10 +277,19 @@ export class ExecChannels {
               () => undefined
             )
         }
-        const channel = await spare.answered
+        let channel: ClientChannel
+        try {
+          channel = await spare.answered
+        } catch (error) {
+          // The script went behind the request: only a refusal means it never ran.
+          if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
+          throw new SpareUnusable()
+        }
         next()
         return { channel, sent }
-      } catch {
+      } catch (error) {
+        if (!(error instanceof SpareUnusable) && !(error instanceof Error && refusedUnrun(error)))
+          throw error
         // Fall through to an on-demand channel, which gets all of it.
         usable = false
         if (follow) follow.sent = false
@@ -357,7 +384,7 @@ export class ExecChannels {
     let taken: { channel: ClientChannel; sent: boolean } | undefined
     const ahead = this.connection.internals.takeAhead()
     if (ahead) {
-      // The spare's exec request goes out now, beside the first script's answer.
+      // A spare for the next script, if none was started yet (warmUp starts one).
       if (options.last !== true) this.ensureSpare()
       const channel = await this.takeAhead(ahead, scriptBytes)
       if (channel) {

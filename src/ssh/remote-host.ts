@@ -80,6 +80,11 @@ export interface RemoteHost {
   files(): Promise<RemoteFiles>
   /** False when no command may run (`shell: none`): the connection carries SFTP alone. */
   readonly exec: boolean
+  /**
+   * Whether the connection's first script went out during authentication (ConnectOptions.
+   * firstScript); when it has not, it will not from now on. Absent: never.
+   */
+  firstScriptSent?(): boolean
   close(): void
 }
 

@@ -255,6 +255,15 @@ async function attempt(
     const settle = (result: Attempt): void => {
       if (settled) return
       settled = true
+      // Lost once the first script had gone behind the authentication request: the server may
+      // have run it (a deploy's lock and inspect), which no answer will tell.
+      if (result.error instanceof ConnectionError && internals?.firstScriptWent) {
+        const error = new ConnectionError(
+          `${result.error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`
+        )
+        error.scriptMayHaveRun = true
+        result = { ...result, error }
+      }
       resolve(result)
     }
     // An early connection lost before the key exchange finished, once it had reached the server,

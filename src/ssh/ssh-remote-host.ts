@@ -62,6 +62,10 @@ export class SshRemoteHost implements RemoteHost {
     return this.connection.internals.pipelined
   }
 
+  firstScriptSent(): boolean {
+    return this.connection.internals.firstScriptSent()
+  }
+
   /**
    * Start opening what the next steps will need (one spare exec channel and the SFTP session), so
    * their round trips overlap with the work in progress.

@@ -199,6 +199,10 @@ export class ConnectionInternals {
   private early: Partial<EarlyChannels> | undefined
   /** The first script, sent behind its channel's open and not taken yet. */
   private ahead: SentAhead | undefined
+  /** Whether the first script went (behind the request that succeeded), taken or not. */
+  private aheadSent = false
+  /** Set once the caller asked (firstScriptSent) and it had not gone: it never goes then. */
+  private aheadClosed = false
   /** The opens sent behind the request in flight, given up if the server refuses it. */
   private pendingEarly: { ids: number[]; reject: (error: Error) => void } | undefined
   /** RSA signature algorithms tried so far, and worth trying, with the key. */
@@ -491,6 +495,7 @@ export class ConnectionInternals {
           payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
           // Taken for a script already (or given up): execOn sends that one.
           this.early?.command !== promise ||
+          this.aheadClosed ||
           !this.pipelined
         )
           return
@@ -501,6 +506,7 @@ export class ConnectionInternals {
         // The channel now carries this script: it is no longer the early command channel.
         if (this.early) this.early.command = undefined
         this.ahead = { payload, channel: promise, answer, followSent: () => followSent }
+        this.aheadSent = true
         // What follows the script goes behind it as soon as it is known, while the exec request
         // is unanswered: before the confirmation on the channel's expected number, after it as
         // sendBehind sends. Once answered, the exec channels write it (followSent says whether).
@@ -524,6 +530,22 @@ export class ConnectionInternals {
    * The first script, sent during authentication with its exec request (execBehindOpen), once:
    * the exec channels run it as their first script. Undefined when none went.
    */
+  /** Whether the first script went behind the authentication request (nothing closes it). */
+  get firstScriptWent(): boolean {
+    return this.aheadSent
+  }
+
+  /**
+   * Whether the first script went out during authentication (behind the request that
+   * succeeded). When it has not, it never will from this call on: the caller may then act as
+   * if nothing ran before its own first script.
+   */
+  firstScriptSent(): boolean {
+    if (this.aheadSent) return true
+    this.aheadClosed = true
+    return false
+  }
+
   takeAhead(): SentAhead | undefined {
     const ahead = this.ahead
     this.ahead = undefined
@@ -540,7 +562,9 @@ export class ConnectionInternals {
       this.pendingEarly = undefined
       if (pending) {
         this.early = undefined
+        // Sent before a refusal, it never ran (UNIMPLEMENTED): the next request sends it again.
         this.ahead = undefined
+        this.aheadSent = false
         for (const id of pending.ids) channels.remove(id)
         pending.reject(new Error('authentication request refused'))
       }
@@ -647,7 +671,8 @@ export class ConnectionInternals {
    * when the window OpenSSH opens as it starts the command reaches us: the request went first on
    * the same connection, so the server has started the command (and opened its window) before
    * it reads this. Counted against ssh2's window like execOn's payload; at most
-   * MAX_PAYLOAD_BEHIND_EXEC in all. Returns whether it was sent.
+   * MAX_PAYLOAD_BEHIND_EXEC in all, or, once the answer opened the window, what it holds
+   * (roomBehind). Returns whether it was sent.
    */
   sendBehind(channel: ClientChannel, data: Buffer): boolean {
     const outgoing = (channel as unknown as RawChannel).outgoing
@@ -658,8 +683,7 @@ export class ConnectionInternals {
       typeof outgoing.window !== 'number' ||
       typeof outgoing.packetSize !== 'number' ||
       outgoing.packetSize <= 0 ||
-      // The window starts at 0 (OpenSSH) and only this class takes from it before the answer.
-      -outgoing.window + data.length > MAX_PAYLOAD_BEHIND_EXEC
+      data.length > roomBehind(outgoing.window)
     )
       return false
     const proto = this.proto
@@ -947,6 +971,16 @@ const SFTP_INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3])
 
 /** Far below the 2 MB window OpenSSH opens for a session (CHAN_SES_WINDOW_DEFAULT). */
 const MAX_PAYLOAD_BEHIND_EXEC = 256 * 1024
+
+/**
+ * What may be sent on a channel with `window` left: before the exec request's answer the
+ * window is 0 (OpenSSH) less what this class took from it, and what it opens on that answer is
+ * CHANNEL_WINDOW_DEFAULT (2 MB), far above MAX_PAYLOAD_BEHIND_EXEC; once the answer came and
+ * opened it, no more than it holds.
+ */
+function roomBehind(window: number): number {
+  return window > 0 ? window : MAX_PAYLOAD_BEHIND_EXEC + window
+}
 
 /**
  * The number OpenSSH gives the first channel a client opens after authentication (see

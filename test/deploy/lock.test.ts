@@ -196,6 +196,29 @@ describe('a signal during authentication', () => {
     expect(next.code, next.log).toBe(0)
     expect(await current(f)).toBe('releases/three')
   }, 90_000)
+
+  it('a connection cut once the inspect script went with authentication: the deploy says the lock may be held, and mode: unlock clears it', async () => {
+    const f = await fixture()
+    const { proxy, inputs } = await throughProxy(f, 20)
+    // About 1 kB of identification and key exchange go first; the authentication request, the
+    // channels' opens, the exec request and the script (several kB) go together after them.
+    const cut = proxy.cutAfterBytes(3000)
+    const lost = await runAction(inputs({ 'release-id': 'one' }), {
+      env: { GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' }
+    })
+    await cut
+    expect(lost.code, lost.log).not.toBe(0)
+    expect(lost.log).toContain(
+      'Cannot reach 1 of 1 server; nothing was changed but perhaps the lock'
+    )
+    expect(lost.log).toContain('may have run: if the next deploy finds the lock held by this run')
+    expect(lost.log).not.toContain('nothing was changed anywhere')
+    const unlocked = await runAction(f.inputs({ mode: 'unlock' }))
+    expect(unlocked.code, unlocked.log).toBe(0)
+    const next = await runAction(f.inputs({ 'release-id': 'two' }))
+    expect(next.code, next.log).toBe(0)
+    expect(await current(f)).toBe('releases/two')
+  }, 90_000)
 })
 
 describe('the post step', () => {

@@ -3,7 +3,7 @@
  * written anywhere.
  */
 import { forEachLimited } from '../concurrency.js'
-import { messageOf } from '../../errors.js'
+import { ConnectionError, messageOf } from '../../errors.js'
 import { formatDuration } from '../../logger.js'
 import type { Server } from '../../ssh/servers.js'
 import { ServerSession } from '../../server/server-session.js'
@@ -33,8 +33,12 @@ export async function connect(run: GroupState, servers: Server[]): Promise<void>
     run.sessions.sort((a, b) => servers.indexOf(a.server) - servers.indexOf(b.server))
     if (results.length > 0) {
       run.close()
+      // With one server, its inspect script may have gone with the authentication request.
+      const mayHaveRun = results.some(
+        f => f.error instanceof ConnectionError && f.error.scriptMayHaveRun === true
+      )
       run.fail(
-        `Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; nothing was changed anywhere:\n${results.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
+        `Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; ${mayHaveRun ? 'nothing was changed but perhaps the lock (see below)' : 'nothing was changed anywhere'}:\n${results.map(f => `  ${messageOf(f.error)}`).join('\n')}`,
         results.map(f => f.error)
       )
     }
