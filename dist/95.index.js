@@ -6807,7 +6807,9 @@ async function connect(run, servers) {
         run.sessions.sort((a, b) => servers.indexOf(a.server) - servers.indexOf(b.server));
         if (results.length > 0) {
             run.close();
-            run.fail(`Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; nothing was changed anywhere:\n${results.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`).join('\n')}`, results.map(f => f.error));
+            // With one server, its inspect script may have gone with the authentication request.
+            const mayHaveRun = results.some(f => f.error instanceof errors/* ConnectionError */.Rc && f.error.scriptMayHaveRun === true);
+            run.fail(`Cannot reach ${results.length} of ${servers.length} server${servers.length === 1 ? '' : 's'}; ${mayHaveRun ? 'nothing was changed but perhaps the lock (see below)' : 'nothing was changed anywhere'}:\n${results.map(f => `  ${(0,errors/* messageOf */.bD)(f.error)}`).join('\n')}`, results.map(f => f.error));
         }
     });
 }
@@ -7197,7 +7199,7 @@ class GroupRun extends GroupState {
             await connect(this, settings.servers);
             // A lock taken by a script sent during authentication is known only from its answer:
             // the inspect phase reads it, and a cancellation is acted on once it has.
-            if (!this.inspectAhead)
+            if (!this.sessions.some(s => s.host.firstScriptSent?.() === true))
                 this.checkAborted();
             await group_inspect_inspect(this, !settings.dryRun, true, true);
             this.checkAborted();
@@ -11380,6 +11382,13 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             if (settled)
                 return;
             settled = true;
+            // Lost once the first script had gone behind the authentication request: the server may
+            // have run it (a deploy's lock and inspect), which no answer will tell.
+            if (result.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc && internals?.firstScriptWent) {
+                const error = new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${result.error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`);
+                error.scriptMayHaveRun = true;
+                result = { ...result, error };
+            }
             resolve(result);
         };
         // An early connection lost before the key exchange finished, once it had reached the server,
@@ -11674,6 +11683,20 @@ var ssh2_internals = __webpack_require__(7593);
 
 
 const STDERR_TAIL = 8192;
+/** The spare could not take a script that never went to it: one of its own is opened. */
+class SpareUnusable extends Error {
+}
+/**
+ * Whether a channel's failure means the script it was to run never ran there: the server
+ * refused the open or the exec request (or the channel was never open). Not a timeout, after
+ * which a script sent behind the request may still run.
+ */
+function refusedUnrun(error) {
+    return (error instanceof errors/* ExecRefusedError */.EC ||
+        isOpenRefused(error) ||
+        (error instanceof Error &&
+            (error.message === 'Unable to exec' || error.message === 'Channel is not open')));
+}
 /**
  * Let go of a channel nothing reads: its streams are drained, or ssh2 never emits its 'close'
  * (a readable stream ends only once read), and the slot it held would never be counted free.
@@ -11812,7 +11835,7 @@ class ExecChannels {
         }
         if (!channel_exits/* closedChannels */.Bw.has(channel))
             connection.track(channel);
-        const refused = await connection.bounded('an exec request', done => void ahead.answer.then(error => done(undefined, error ?? false)), () => undefined);
+        const refused = await connection.bounded('an exec request', done => void ahead.answer.then(error => done(undefined, error ?? false)), () => release(channel, 'close'));
         if (refused) {
             release(channel, 'close');
             if (connection.closed)
@@ -11840,9 +11863,10 @@ class ExecChannels {
                 return opened;
             }
             catch (error) {
-                if (this.connection.closed)
+                // Refused: fall through to a spare or a channel of its own, which gets all of it. Not
+                // after a timeout: the script may have gone and may still run there.
+                if (this.connection.closed || !refusedUnrun(error))
                     throw error;
-                // Refused: fall through to a spare or a channel of its own, which gets all of it.
                 if (follow)
                     follow.sent = false;
             }
@@ -11864,11 +11888,22 @@ class ExecChannels {
                                 follow.sent = this.connection.internals.sendBehind(requested, bytes);
                         }, () => undefined);
                 }
-                const channel = await spare.answered;
+                let channel;
+                try {
+                    channel = await spare.answered;
+                }
+                catch (error) {
+                    // The script went behind the request: only a refusal means it never ran.
+                    if (sent && (this.connection.closed || !refusedUnrun(error)))
+                        throw error;
+                    throw new SpareUnusable();
+                }
                 next();
                 return { channel, sent };
             }
-            catch {
+            catch (error) {
+                if (!(error instanceof SpareUnusable) && !(error instanceof Error && refusedUnrun(error)))
+                    throw error;
                 // Fall through to an on-demand channel, which gets all of it.
                 usable = false;
                 if (follow)
@@ -11954,7 +11989,7 @@ class ExecChannels {
         let taken;
         const ahead = this.connection.internals.takeAhead();
         if (ahead) {
-            // The spare's exec request goes out now, beside the first script's answer.
+            // A spare for the next script, if none was started yet (warmUp starts one).
             if (options.last !== true)
                 this.ensureSpare();
             const channel = await this.takeAhead(ahead, scriptBytes);
@@ -12326,6 +12361,9 @@ class SshRemoteHost {
     get pipelined() {
         return this.connection.internals.pipelined;
     }
+    firstScriptSent() {
+        return this.connection.internals.firstScriptSent();
+    }
     /**
      * Start opening what the next steps will need (one spare exec channel and the SFTP session), so
      * their round trips overlap with the work in progress.
@@ -12501,6 +12539,10 @@ class ConnectionInternals {
     early;
     /** The first script, sent behind its channel's open and not taken yet. */
     ahead;
+    /** Whether the first script went (behind the request that succeeded), taken or not. */
+    aheadSent = false;
+    /** Set once the caller asked (firstScriptSent) and it had not gone: it never goes then. */
+    aheadClosed = false;
     /** The opens sent behind the request in flight, given up if the server refuses it. */
     pendingEarly;
     /** RSA signature algorithms tried so far, and worth trying, with the key. */
@@ -12782,6 +12824,7 @@ class ConnectionInternals {
                 payload.length > MAX_PAYLOAD_BEHIND_EXEC ||
                 // Taken for a script already (or given up): execOn sends that one.
                 this.early?.command !== promise ||
+                this.aheadClosed ||
                 !this.pipelined)
                 return;
             waiting = false;
@@ -12792,6 +12835,7 @@ class ConnectionInternals {
             if (this.early)
                 this.early.command = undefined;
             this.ahead = { payload, channel: promise, answer, followSent: () => followSent };
+            this.aheadSent = true;
             // What follows the script goes behind it as soon as it is known, while the exec request
             // is unanswered: before the confirmation on the channel's expected number, after it as
             // sendBehind sends. Once answered, the exec channels write it (followSent says whether).
@@ -12817,6 +12861,21 @@ class ConnectionInternals {
      * The first script, sent during authentication with its exec request (execBehindOpen), once:
      * the exec channels run it as their first script. Undefined when none went.
      */
+    /** Whether the first script went behind the authentication request (nothing closes it). */
+    get firstScriptWent() {
+        return this.aheadSent;
+    }
+    /**
+     * Whether the first script went out during authentication (behind the request that
+     * succeeded). When it has not, it never will from this call on: the caller may then act as
+     * if nothing ran before its own first script.
+     */
+    firstScriptSent() {
+        if (this.aheadSent)
+            return true;
+        this.aheadClosed = true;
+        return false;
+    }
     takeAhead() {
         const ahead = this.ahead;
         this.ahead = undefined;
@@ -12832,7 +12891,9 @@ class ConnectionInternals {
             this.pendingEarly = undefined;
             if (pending) {
                 this.early = undefined;
+                // Sent before a refusal, it never ran (UNIMPLEMENTED): the next request sends it again.
                 this.ahead = undefined;
+                this.aheadSent = false;
                 for (const id of pending.ids)
                     channels.remove(id);
                 pending.reject(new Error('authentication request refused'));
@@ -12924,7 +12985,8 @@ class ConnectionInternals {
      * when the window OpenSSH opens as it starts the command reaches us: the request went first on
      * the same connection, so the server has started the command (and opened its window) before
      * it reads this. Counted against ssh2's window like execOn's payload; at most
-     * MAX_PAYLOAD_BEHIND_EXEC in all. Returns whether it was sent.
+     * MAX_PAYLOAD_BEHIND_EXEC in all, or, once the answer opened the window, what it holds
+     * (roomBehind). Returns whether it was sent.
      */
     sendBehind(channel, data) {
         const outgoing = channel.outgoing;
@@ -12934,8 +12996,7 @@ class ConnectionInternals {
             typeof outgoing.window !== 'number' ||
             typeof outgoing.packetSize !== 'number' ||
             outgoing.packetSize <= 0 ||
-            // The window starts at 0 (OpenSSH) and only this class takes from it before the answer.
-            -outgoing.window + data.length > MAX_PAYLOAD_BEHIND_EXEC)
+            data.length > roomBehind(outgoing.window))
             return false;
         const proto = this.proto;
         for (let p = 0; p < data.length; p += outgoing.packetSize)
@@ -13175,6 +13236,15 @@ let staticProblems;
 const SFTP_INIT = Buffer.from([0, 0, 0, 5, 1, 0, 0, 0, 3]);
 /** Far below the 2 MB window OpenSSH opens for a session (CHAN_SES_WINDOW_DEFAULT). */
 const MAX_PAYLOAD_BEHIND_EXEC = 256 * 1024;
+/**
+ * What may be sent on a channel with `window` left: before the exec request's answer the
+ * window is 0 (OpenSSH) less what this class took from it, and what it opens on that answer is
+ * CHANNEL_WINDOW_DEFAULT (2 MB), far above MAX_PAYLOAD_BEHIND_EXEC; once the answer came and
+ * opened it, no more than it holds.
+ */
+function roomBehind(window) {
+    return window > 0 ? window : MAX_PAYLOAD_BEHIND_EXEC + window;
+}
 /**
  * The number OpenSSH gives the first channel a client opens after authentication (see
  * execBehindOpen).

@@ -331,6 +331,8 @@ class InputError extends Error {
 /** The TCP or SSH connection failed, was refused, or was lost. */
 class ConnectionError extends Error {
     name = 'ConnectionError';
+    /** The connection's first script had gone with the authentication request, and may have run. */
+    scriptMayHaveRun;
 }
 /**
  * The server refused to run a command (the exec request itself was refused): the account may be
