@@ -214,6 +214,9 @@ export class ExecChannels {
       if (error instanceof ChannelNumberError)
         throw new ConnectionError(`${this.label}: ${error.message}`)
       if (connection.closed) throw connection.lost()
+      // A refused open ran nothing; after a timeout the script may still run there, so it is
+      // not sent again elsewhere.
+      if (!refusedUnrun(error)) throw error
       return undefined
     }
     if (!closedChannels.has(channel)) connection.track(channel)
