@@ -11831,6 +11831,10 @@ class ExecChannels {
                 throw new errors/* ConnectionError */.Rc(`${this.label}: ${error.message}`);
             if (connection.closed)
                 throw connection.lost();
+            // A refused open ran nothing; after a timeout the script may still run there, so it is
+            // not sent again elsewhere.
+            if (!refusedUnrun(error))
+                throw error;
             return undefined;
         }
         if (!channel_exits/* closedChannels */.Bw.has(channel))
