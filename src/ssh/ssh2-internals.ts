@@ -526,10 +526,6 @@ export class ConnectionInternals {
     return promise
   }
 
-  /**
-   * The first script, sent during authentication with its exec request (execBehindOpen), once:
-   * the exec channels run it as their first script. Undefined when none went.
-   */
   /** Whether the first script went behind the authentication request (nothing closes it). */
   get firstScriptWent(): boolean {
     return this.aheadSent
@@ -546,6 +542,10 @@ export class ConnectionInternals {
     return false
   }
 
+  /**
+   * The first script, sent during authentication with its exec request (execBehindOpen), once:
+   * the exec channels run it as their first script. Undefined when none went.
+   */
   takeAhead(): SentAhead | undefined {
     const ahead = this.ahead
     this.ahead = undefined
