@@ -12861,10 +12861,6 @@ class ConnectionInternals {
             .catch(() => undefined);
         return promise;
     }
-    /**
-     * The first script, sent during authentication with its exec request (execBehindOpen), once:
-     * the exec channels run it as their first script. Undefined when none went.
-     */
     /** Whether the first script went behind the authentication request (nothing closes it). */
     get firstScriptWent() {
         return this.aheadSent;
@@ -12880,6 +12876,10 @@ class ConnectionInternals {
         this.aheadClosed = true;
         return false;
     }
+    /**
+     * The first script, sent during authentication with its exec request (execBehindOpen), once:
+     * the exec channels run it as their first script. Undefined when none went.
+     */
     takeAhead() {
         const ahead = this.ahead;
         this.ahead = undefined;
