@@ -19,9 +19,6 @@ import { ChannelNumberError, takenMeter, type SentAhead } from './ssh2-internals
 
 const STDERR_TAIL = 8192
 
-/** The spare could not take a script that never went to it: one of its own is opened. */
-class SpareUnusable extends Error {}
-
 /**
  * Whether a channel's failure means the script it was to run never ran there: the server
  * refused the open or the exec request (or the channel was never open). Not a timeout, after
@@ -262,41 +259,33 @@ export class ExecChannels {
     }
     const spare = this.spare
     this.spare = undefined
-    let usable = true
     if (spare) {
-      try {
-        // The script goes right behind the spare's exec request where that went out on a channel
-        // opened during authentication, as on the first channel; then the answer is waited for.
-        const requested = await spare.requested
-        let sent = false
-        if (requested) {
-          sent = this.connection.internals.sendBehind(requested, payload)
-          if (sent && follow)
-            follow.bytes.then(
-              bytes => {
-                if (usable && !follow.sent && !this.connection.closed)
-                  follow.sent = this.connection.internals.sendBehind(requested, bytes)
-              },
-              () => undefined
-            )
-        }
-        let channel: ClientChannel
-        try {
-          channel = await spare.answered
-        } catch (error) {
-          // The script went behind the request: only a refusal means it never ran.
-          if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
-          throw new SpareUnusable()
-        }
+      // The script goes right behind the spare's exec request where that went out on a channel
+      // opened during authentication, as on the first channel; then the answer is waited for.
+      const requested = await spare.requested
+      let usable = true
+      const sent =
+        requested !== undefined && this.connection.internals.sendBehind(requested, payload)
+      if (sent && follow)
+        follow.bytes.then(
+          bytes => {
+            if (usable && !follow.sent && !this.connection.closed)
+              follow.sent = this.connection.internals.sendBehind(requested, bytes)
+          },
+          () => undefined
+        )
+      const channel = await spare.answered.catch((error: unknown) => {
+        // The script went behind the request: only a refusal means it never ran.
+        if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
+        return undefined
+      })
+      if (channel) {
         next()
         return { channel, sent }
-      } catch (error) {
-        if (!(error instanceof SpareUnusable) && !(error instanceof Error && refusedUnrun(error)))
-          throw error
-        // Fall through to an on-demand channel, which gets all of it.
-        usable = false
-        if (follow) follow.sent = false
       }
+      // Fall through to an on-demand channel, which gets all of it.
+      usable = false
+      if (follow) follow.sent = false
     }
     const opened = await this.withRoom(() => this.openChannel())
     next()

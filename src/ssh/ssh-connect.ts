@@ -257,14 +257,8 @@ async function attempt(
       settled = true
       // Lost once the first script had gone behind the authentication request: the server may
       // have run it (a deploy's lock and inspect), which no answer will tell.
-      if (result.error instanceof ConnectionError && internals?.firstScriptWent) {
-        const error = new ConnectionError(
-          `${result.error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`
-        )
-        error.scriptMayHaveRun = true
-        result = { ...result, error }
-      }
-      resolve(result)
+      const lost = result.error instanceof ConnectionError && internals?.firstScriptWent === true
+      resolve(lost ? { ...result, error: mayHaveRun(result.error as ConnectionError) } : result)
     }
     // An early connection lost before the key exchange finished, once it had reached the server,
     // for no reason of its own (not the host key, not a timeout): openConnection tries once more
@@ -373,6 +367,15 @@ export function gatherWrites(socket: Duplex): void {
     }
     return (write as (...a: unknown[]) => boolean).apply(this, args)
   } as Duplex['write']
+}
+
+/** `error`, saying that the first script may have run before the connection was lost. */
+function mayHaveRun(error: ConnectionError): ConnectionError {
+  const marked = new ConnectionError(
+    `${error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`
+  )
+  marked.scriptMayHaveRun = true
+  return marked
 }
 
 function keyProblem(message: string): string {

@@ -78,14 +78,13 @@ async function throughProxy(
 }
 
 /**
- * Call `act` once the step is uploading the release: its log shows the 'Prepare release' group
- * and at least `bytes` went through the proxy. Polled every 50 ms, at most `timeoutMs`.
+ * Call `act` once `ready` holds for the step's log, polled every `everyMs`, for at most
+ * `timeoutMs`.
  */
-function whenUploading(
-  proxy: LatencyProxy,
-  bytes: number,
-  act: (child: ChildProcess) => void,
-  timeoutMs = 30_000
+function when(
+  ready: (log: string) => boolean,
+  act: (child: ChildProcess, log: string) => void,
+  { everyMs = 50, timeoutMs = 30_000 } = {}
 ): { options: ActionOptions; acted: () => boolean } {
   let acted = false
   return {
@@ -95,16 +94,28 @@ function whenUploading(
         const started = Date.now()
         const timer = setInterval(() => {
           if (Date.now() - started > timeoutMs) clearInterval(timer)
-          else if (log().includes('::group::Prepare release') && proxy.stats().up >= bytes) {
+          else if (ready(log())) {
             clearInterval(timer)
             acted = true
-            act(child)
+            act(child, log())
           }
-        }, 50)
+        }, everyMs)
         child.on('close', () => clearInterval(timer))
       }
     }
   }
+}
+
+/**
+ * Call `act` once the step is uploading the release: its log shows the 'Prepare release' group
+ * and at least `bytes` went through the proxy.
+ */
+function whenUploading(
+  proxy: LatencyProxy,
+  bytes: number,
+  act: (child: ChildProcess) => void
+): { options: ActionOptions; acted: () => boolean } {
+  return when(log => log.includes('::group::Prepare release') && proxy.stats().up >= bytes, act)
 }
 
 /** A file of random bytes (incompressible), big enough that its upload lasts seconds. */
@@ -167,23 +178,21 @@ describe('a signal during authentication', () => {
     // 200 ms each way: the script reaches the server 200 ms before its success reaches the step.
     const { inputs } = await throughProxy(f, 200)
     let lockedBeforeConnected: boolean | undefined
+    const trigger = when(
+      () => existsSync(lockDir(f)),
+      (child, log) => {
+        lockedBeforeConnected = !log.includes('connected (')
+        child.kill('SIGTERM')
+      },
+      { everyMs: 10 }
+    )
     const cancelled = await runAction(inputs({ 'release-id': 'two' }), {
       // As on a runner: the commit comes from the run's variables, so the script is ready in time.
       env: { GITHUB_SHA: '0123456789abcdef0123456789abcdef01234567' },
-      onStart: (child, log) => {
-        const started = Date.now()
-        const timer = setInterval(() => {
-          if (Date.now() - started > 30_000) clearInterval(timer)
-          else if (existsSync(lockDir(f))) {
-            clearInterval(timer)
-            lockedBeforeConnected = !log().includes('connected (')
-            child.kill('SIGTERM')
-          }
-        }, 10)
-        child.on('close', () => clearInterval(timer))
-      }
+      ...trigger.options
     })
     // The lock was taken while the step was still authenticating: the script went ahead.
+    expect(trigger.acted(), cancelled.log).toBe(true)
     expect(lockedBeforeConnected, cancelled.log).toBe(true)
     expect(cancelled.code).not.toBe(0)
     expect(cancelled.code).not.toBeNull()

@@ -20,7 +20,7 @@ export async function connect(run: GroupState, servers: Server[]): Promise<void>
         // One server: its inspect script goes during authentication, if ready by then.
         const host = await run.deps.connect(
           server,
-          servers.length === 1 ? run.inspectAhead?.script : undefined
+          servers.length === 1 ? run.inspectAhead?.then(ahead => ahead?.script) : undefined
         )
         const session = new ServerSession(server, host, run.deps.serverLog(server.label))
         session.report.phases.connect = Date.now() - started

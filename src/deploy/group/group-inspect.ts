@@ -96,16 +96,14 @@ function sourceDirsOf(run: GroupState): Promise<string[]> | undefined {
  */
 export function prepareInspectAhead(run: GroupState, ask: InspectAsk): void {
   if (run.settings.servers.length !== 1) return
-  const ahead: NonNullable<GroupState['inspectAhead']> = {
-    script: run.deps.context.then(
-      context => {
-        ahead.options = inspectOptions(run, context, ask, sourceDirsOf(run))
-        return firstInspectScript(ahead.options)
-      },
-      () => undefined
-    )
-  }
-  run.inspectAhead = ahead
+  run.inspectAhead = run.deps.context.then(
+    context => {
+      const options = inspectOptions(run, context, ask, sourceDirsOf(run))
+      return { options, script: firstInspectScript(options) }
+    },
+    // The inspect phase reports the context's failure.
+    () => undefined
+  )
 }
 
 /** Phase 2 and the server half of phase 3: lock and learn the state. */
@@ -121,7 +119,7 @@ export async function inspect(
   await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
     const failures = await run.phase(run.sessions, 'inspect', async s => {
       // The options of the script that may have gone out during authentication already.
-      const ahead = run.sessions.length === 1 ? run.inspectAhead?.options : undefined
+      const ahead = run.sessions.length === 1 ? (await run.inspectAhead)?.options : undefined
       await s.inspect(ahead ?? inspectOptions(run, context, ask, sourceDirs))
       s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`)
       run.saveLocks()

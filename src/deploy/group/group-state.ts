@@ -84,9 +84,11 @@ export class GroupState {
   releaseId: string | undefined
   /**
    * With one server: the inspect phase's options, and its script as the connection's first,
-   * made ready while the connection is made (prepareInspectAhead in group-inspect.ts).
+   * made ready while the connection is made (prepareInspectAhead in group-inspect.ts); undefined
+   * inside when the run's context could not be read.
    */
-  inspectAhead: { options?: InspectOptions; script: Promise<FirstScript | undefined> } | undefined
+  inspectAhead:
+    Promise<{ options: InspectOptions; script: FirstScript | undefined } | undefined> | undefined
 
   constructor(
     readonly settings: Settings,

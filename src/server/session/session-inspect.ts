@@ -72,6 +72,11 @@ export interface InspectOptions {
   sourceDirs?: Promise<string[]>
 }
 
+/** With transfer: sftp, a deploy checks that SFTP is there before anything is written. */
+function checksSftpFirst(options: InspectOptions): boolean {
+  return options.deploy?.transfer === 'sftp' && options.lockOwner !== undefined
+}
+
 /** The inspect script's values for `options`. */
 export function inspectParams(options: InspectOptions): InspectParams {
   const { lockOwner, deploy } = options
@@ -103,8 +108,7 @@ export function inspectParams(options: InspectOptions): InspectParams {
  * (shell: none), nor where SFTP is checked first (transfer: sftp).
  */
 export function firstInspectScript(options: InspectOptions): FirstScript | undefined {
-  if (options.access.shell === 'none') return undefined
-  if (options.deploy?.transfer === 'sftp' && options.lockOwner) return undefined
+  if (options.access.shell === 'none' || checksSftpFirst(options)) return undefined
   return {
     script: framed(inspectScript(inspectParams(options)), true),
     ...(options.digest ? { follow: digestLine(options.digest) } : {})
@@ -131,9 +135,7 @@ export async function inspect(s: SessionState, options: InspectOptions): Promise
     .then(files => firstReads(files, pathInput, deploy !== undefined))
     .catch(() => undefined)
   const params = inspectParams(options)
-  // With transfer: sftp, SFTP must be there before anything is written.
-  if (deploy && lockOwner && deploy.transfer === 'sftp')
-    await refuseUnlessSftpUploads(s, deploy.transfer, true)
+  if (checksSftpFirst(options)) await refuseUnlessSftpUploads(s, 'sftp', true)
   // The digest follows the script on its stdin, with it when the source is hashed by then,
   // else as soon as it is: the script reads it last, so it costs no round trip of its own.
   const follow = digest ? digestLine(digest) : undefined

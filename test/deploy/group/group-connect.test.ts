@@ -115,7 +115,7 @@ describe('connect', () => {
     // The lock owner's record of this run is in it.
     const text = (first as FirstScript).script
     const plain = gunzipSync(text.subarray(text.indexOf(10) + 1)).toString()
-    const owner = run.inspectAhead?.options?.lockOwner
+    const owner = (await run.inspectAhead)?.options.lockOwner
     expect(owner?.json).toContain(context.runUrl)
     expect(plain).toContain(owner?.token)
     // The inspect phase runs exactly those bytes first (its answer, a refusal, fails it).
