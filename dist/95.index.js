@@ -1369,7 +1369,8 @@ class GroupState {
     releaseId;
     /**
      * With one server: the inspect phase's options, and its script as the connection's first,
-     * made ready while the connection is made (prepareInspectAhead in group-inspect.ts).
+     * made ready while the connection is made (prepareInspectAhead in group-inspect.ts); undefined
+     * inside when the run's context could not be read.
      */
     inspectAhead;
     constructor(settings, deps) {
@@ -4561,6 +4562,10 @@ function sendFilesProblem(transfer, tar, sftp) {
 
 
 
+/** With transfer: sftp, a deploy checks that SFTP is there before anything is written. */
+function checksSftpFirst(options) {
+    return options.deploy?.transfer === 'sftp' && options.lockOwner !== undefined;
+}
 /** The inspect script's values for `options`. */
 function inspectParams(options) {
     const { lockOwner, deploy } = options;
@@ -4591,9 +4596,7 @@ function inspectParams(options) {
  * (shell: none), nor where SFTP is checked first (transfer: sftp).
  */
 function firstInspectScript(options) {
-    if (options.access.shell === 'none')
-        return undefined;
-    if (options.deploy?.transfer === 'sftp' && options.lockOwner)
+    if (options.access.shell === 'none' || checksSftpFirst(options))
         return undefined;
     return {
         script: (0,script_frame/* framed */.Q)((0,remote_scripts/* inspectScript */.Y1)(inspectParams(options)), true),
@@ -4620,9 +4623,8 @@ async function inspect(s, options) {
         .then(files => firstReads(files, pathInput, deploy !== undefined))
         .catch(() => undefined);
     const params = inspectParams(options);
-    // With transfer: sftp, SFTP must be there before anything is written.
-    if (deploy && lockOwner && deploy.transfer === 'sftp')
-        await refuseUnlessSftpUploads(s, deploy.transfer, true);
+    if (checksSftpFirst(options))
+        await refuseUnlessSftpUploads(s, 'sftp', true);
     // The digest follows the script on its stdin, with it when the source is hashed by then,
     // else as soon as it is: the script reads it last, so it costs no round trip of its own.
     const follow = digest ? digestLine(digest) : undefined;
@@ -6797,7 +6799,7 @@ async function connect(run, servers) {
         const results = await forEachLimited(servers, Math.max(run.settings.maxParallel, 1), async (server) => {
             const started = Date.now();
             // One server: its inspect script goes during authentication, if ready by then.
-            const host = await run.deps.connect(server, servers.length === 1 ? run.inspectAhead?.script : undefined);
+            const host = await run.deps.connect(server, servers.length === 1 ? run.inspectAhead?.then(ahead => ahead?.script) : undefined);
             const session = new ServerSession(server, host, run.deps.serverLog(server.label));
             session.report.phases.connect = Date.now() - started;
             run.sessions.push(session);
@@ -6902,13 +6904,12 @@ function sourceDirsOf(run) {
 function prepareInspectAhead(run, ask) {
     if (run.settings.servers.length !== 1)
         return;
-    const ahead = {
-        script: run.deps.context.then(context => {
-            ahead.options = inspectOptions(run, context, ask, sourceDirsOf(run));
-            return firstInspectScript(ahead.options);
-        }, () => undefined)
-    };
-    run.inspectAhead = ahead;
+    run.inspectAhead = run.deps.context.then(context => {
+        const options = inspectOptions(run, context, ask, sourceDirsOf(run));
+        return { options, script: firstInspectScript(options) };
+    }, 
+    // The inspect phase reports the context's failure.
+    () => undefined);
 }
 /** Phase 2 and the server half of phase 3: lock and learn the state. */
 async function group_inspect_inspect(run, lock, prefetch = false, drift = false) {
@@ -6918,7 +6919,7 @@ async function group_inspect_inspect(run, lock, prefetch = false, drift = false)
     await run.deps.group(lock ? 'Lock and inspect' : 'Inspect (read only)', async () => {
         const failures = await run.phase(run.sessions, 'inspect', async (s) => {
             // The options of the script that may have gone out during authentication already.
-            const ahead = run.sessions.length === 1 ? run.inspectAhead?.options : undefined;
+            const ahead = run.sessions.length === 1 ? (await run.inspectAhead)?.options : undefined;
             await s.inspect(ahead ?? inspectOptions(run, context, ask, sourceDirs));
             s.log.info(`${s.deployDir}: live release ${s.liveRelease ?? '(none: first deploy)'}`);
             run.saveLocks();
@@ -11384,12 +11385,8 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             settled = true;
             // Lost once the first script had gone behind the authentication request: the server may
             // have run it (a deploy's lock and inspect), which no answer will tell.
-            if (result.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc && internals?.firstScriptWent) {
-                const error = new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${result.error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`);
-                error.scriptMayHaveRun = true;
-                result = { ...result, error };
-            }
-            resolve(result);
+            const lost = result.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc && internals?.firstScriptWent === true;
+            resolve(lost ? { ...result, error: mayHaveRun(result.error) } : result);
         };
         // An early connection lost before the key exchange finished, once it had reached the server,
         // for no reason of its own (not the host key, not a timeout): openConnection tries once more
@@ -11493,6 +11490,12 @@ function gatherWrites(socket) {
         }
         return write.apply(this, args);
     };
+}
+/** `error`, saying that the first script may have run before the connection was lost. */
+function mayHaveRun(error) {
+    const marked = new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`);
+    marked.scriptMayHaveRun = true;
+    return marked;
 }
 function keyProblem(message) {
     if (/passphrase|decrypt|bad decrypt|integrity/i.test(message)) {
@@ -11683,9 +11686,6 @@ var ssh2_internals = __webpack_require__(7593);
 
 
 const STDERR_TAIL = 8192;
-/** The spare could not take a script that never went to it: one of its own is opened. */
-class SpareUnusable extends Error {
-}
 /**
  * Whether a channel's failure means the script it was to run never ran there: the server
  * refused the open or the exec request (or the channel was never open). Not a timeout, after
@@ -11877,42 +11877,31 @@ class ExecChannels {
         }
         const spare = this.spare;
         this.spare = undefined;
-        let usable = true;
         if (spare) {
-            try {
-                // The script goes right behind the spare's exec request where that went out on a channel
-                // opened during authentication, as on the first channel; then the answer is waited for.
-                const requested = await spare.requested;
-                let sent = false;
-                if (requested) {
-                    sent = this.connection.internals.sendBehind(requested, payload);
-                    if (sent && follow)
-                        follow.bytes.then(bytes => {
-                            if (usable && !follow.sent && !this.connection.closed)
-                                follow.sent = this.connection.internals.sendBehind(requested, bytes);
-                        }, () => undefined);
-                }
-                let channel;
-                try {
-                    channel = await spare.answered;
-                }
-                catch (error) {
-                    // The script went behind the request: only a refusal means it never ran.
-                    if (sent && (this.connection.closed || !refusedUnrun(error)))
-                        throw error;
-                    throw new SpareUnusable();
-                }
+            // The script goes right behind the spare's exec request where that went out on a channel
+            // opened during authentication, as on the first channel; then the answer is waited for.
+            const requested = await spare.requested;
+            let usable = true;
+            const sent = requested !== undefined && this.connection.internals.sendBehind(requested, payload);
+            if (sent && follow)
+                follow.bytes.then(bytes => {
+                    if (usable && !follow.sent && !this.connection.closed)
+                        follow.sent = this.connection.internals.sendBehind(requested, bytes);
+                }, () => undefined);
+            const channel = await spare.answered.catch((error) => {
+                // The script went behind the request: only a refusal means it never ran.
+                if (sent && (this.connection.closed || !refusedUnrun(error)))
+                    throw error;
+                return undefined;
+            });
+            if (channel) {
                 next();
                 return { channel, sent };
             }
-            catch (error) {
-                if (!(error instanceof SpareUnusable) && !(error instanceof Error && refusedUnrun(error)))
-                    throw error;
-                // Fall through to an on-demand channel, which gets all of it.
-                usable = false;
-                if (follow)
-                    follow.sent = false;
-            }
+            // Fall through to an on-demand channel, which gets all of it.
+            usable = false;
+            if (follow)
+                follow.sent = false;
         }
         const opened = await this.withRoom(() => this.openChannel());
         next();
