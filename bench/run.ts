@@ -24,8 +24,9 @@
  *                          sftp-only-incr-cmp, sftp-only-incr-hardlink-cmp) run interleaved
  *                          with the action's, from a seed that build made, and whose shell
  *                          incremental and no-change deploys (incr-copy-cmp, nochange-cmp) and
- *                          group pair (group-1-cmp, group-10-cmp) run beside the action's from
- *                          the same seeds
+ *                          group pair (group-1-cmp, group-10-cmp) and large-tree incremental
+ *                          deploy (large-incr-copy-cmp) run beside the action's from the same
+ *                          seeds
  *   BENCH_STARTUP_RUNS=30  runs of each start-up command (hyperfine; 10 when quick)
  *   BENCH_STARTUP_COMPARE=path,...  other builds whose start-up to show beside the action's
  *

@@ -996,5 +996,30 @@ export const SCENARIOS: Scenario[] = [
     rtts: at([40]),
     peer: { key: 'large-rsync-incr', label: 'rsync' },
     run: ctx => incremental(ctx, 'large-incr-copy', 'large-v1', ctx.trees.large!.v2, {}, 900_000)
-  }
+  },
+  // With BENCH_COMPARE: the other build's incremental deploy of the large tree, from the same seed.
+  ...(COMPARE_ACTION
+    ? [
+        {
+          key: 'large-incr-copy-cmp',
+          title: 'BENCH_COMPARE build: large incremental, copy',
+          tree: 'large',
+          maxRepeat: LARGE_REPEAT,
+          rtts: at([40]),
+          peer: { key: 'large-rsync-incr', label: 'rsync' },
+          run: ctx =>
+            incremental(
+              ctx,
+              'large-incr-copy-cmp',
+              'large-v1',
+              ctx.trees.large!.v2,
+              {},
+              900_000,
+              {},
+              primary(ctx.env),
+              COMPARE_ACTION
+            )
+        } satisfies Scenario
+      ]
+    : [])
 ]

@@ -9,7 +9,6 @@ import { InputError, messageOf } from '../errors.js'
 import { getSettings } from './input-helper.js'
 import { actionLog, formatDuration, serverLog } from '../logger.js'
 import { buildManifest, type ScanResult } from '../release/manifest.js'
-import { localView } from '../release/compact-manifest.js'
 import { sourceManifest } from '../server/upload.js'
 import { readRunContext } from './run-context.js'
 import { UnlockRun } from '../deploy/unlock.js'
@@ -88,14 +87,9 @@ async function runMode(settings: Settings, signal: AbortSignal): Promise<DeployR
       : Promise.resolve({ entries: [], skipped: [] })
   // Scanning runs while the connections are made; a failure surfaces when the plan needs it.
   manifest.catch(() => undefined)
-  // So is the source's compact manifest and its digest, which the inspect script waits for;
-  // then, while the servers answer, the source's view that theirs are read against.
-  manifest
-    .then(async scan => {
-      await sourceManifest(scan.entries)
-      setImmediate(() => localView(scan.entries))
-    })
-    .catch(() => undefined)
+  // So is the source's compact manifest and its digest, which the inspect script waits for,
+  // and the source's view, which the servers' views are read against.
+  manifest.then(scan => sourceManifest(scan.entries)).catch(() => undefined)
   const warn = (message: string): void => core.warning(message)
   // One connection through the jump hosts, shared by every server of the run.
   const jumps =

@@ -7,7 +7,7 @@ import * as path from 'node:path'
 import { Readable, Transform } from 'node:stream'
 import { DENSE_LEVEL, LevelGzip } from './archive-stream.js'
 import type { Log } from '../logger.js'
-import { compactManifest, escapeField, manifestText } from '../release/compact-manifest.js'
+import { escapeField, manifestText, sourceManifestAndView } from '../release/compact-manifest.js'
 import type { ManifestEntry } from '../release/manifest.js'
 import type { Plan } from '../release/plan.js'
 import { UploadProgress } from '../progress.js'
@@ -49,7 +49,13 @@ export function sourceManifest(
   let manifest = manifests.get(entries)
   if (!manifest) {
     // A macrotask later: a 50,000-entry manifest takes a while, and connections are being made.
-    manifest = new Promise(resolve => setImmediate(() => resolve(compactManifest(entries))))
+    // Its view is made in the same pass, for localView: what the servers' views are read against.
+    manifest = new Promise(resolve =>
+      setImmediate(() => {
+        const { text, digest } = sourceManifestAndView(entries)
+        resolve({ text, digest })
+      })
+    )
     manifests.set(entries, manifest)
   }
   return manifest

@@ -18,6 +18,7 @@ import {
   manifestView,
   parseView,
   parseViewAgainst,
+  sourceManifestAndView,
   unescapeField,
   VIEW_DIGITS,
   ViewError
@@ -99,6 +100,53 @@ describe('compactManifest', () => {
     // A directory's mode is no change: the plan leaves it out, so the digest must too.
     const dirMode = entries.map(e => (e.type === 'dir' ? { ...e, mode: 0o700 } : e))
     expect(compactManifest(dirMode).digest).toBe(base)
+  })
+})
+
+describe('sourceManifestAndView', () => {
+  // Paths that start one another and names that sort apart in UTF-16 and UTF-8, so a line's
+  // place could only move if what follows it in the sort counted.
+  const tricky: ManifestEntry[] = [
+    ...entries,
+    ...['a', 'a b', 'a-b', 'a/b', 'a\tb', 'a\u0001', '\uff61', '\u{1f680}', 'dir/plain.txtx'].map(
+      (path, i): ManifestEntry =>
+        path === 'a'
+          ? { path, type: 'dir', mode: 0o755, size: 0, mtime: 1 }
+          : { path, type: 'file', mode: 0o644, size: i, mtime: 1, sha256: sha(path) }
+    )
+  ]
+
+  it("makes the manifest compactManifest makes, and the view of it that manifestView makes, its entries in the view's order", () => {
+    for (const list of [entries, tricky, [...tricky].reverse(), []]) {
+      const both = sourceManifestAndView([...list])
+      const alone = compactManifest(list)
+      expect(both.text).toEqual(alone.text)
+      expect(both.digest).toBe(alone.digest)
+      expect(both.view.text).toEqual(manifestView(alone.text))
+      const lines = both.view.text.toString('utf8').split('\n').slice(0, -1)
+      // Each line's entry: the line is that entry's, its digest cut.
+      expect(
+        both.view.entries.map(e =>
+          e.type === 'file' ? manifestLine(e).slice(0, VIEW_DIGITS - 64) : manifestLine(e)
+        )
+      ).toEqual(lines)
+      const starts = [...both.view.starts]
+      expect(starts.at(-1)).toBe(both.view.text.length)
+      for (let i = 0; i < lines.length; i++)
+        expect(both.view.text.subarray(starts[i], (starts[i + 1] as number) - 1).toString()).toBe(
+          lines[i]
+        )
+    }
+  })
+
+  it('is what localView answers for the same scan, without making it again', () => {
+    const scan = [...tricky]
+    const { view } = sourceManifestAndView(scan)
+    expect(localView(scan)).toBe(view)
+    // Another scan of the same entries gets a view of its own, equal to it.
+    const other = [...tricky]
+    expect(localView(other)).not.toBe(view)
+    expect(localView(other)).toEqual(view)
   })
 })
 

@@ -2266,14 +2266,15 @@ describe.each(shells)('$name', shell => {
     })
 
     it('checks many files in one part per core (at most four), and names every bad file in any part', () => {
-      // Stand-ins: a server with 8 cores, and a sha256sum that records each part it is given.
+      // Stand-ins: a server with 8 cores, and a sha256sum that records each part it is given
+      // (`-c PART`; the digests of what it reads on stdin are not parts).
       const bin = fresh('bin')
       const calls = join(bin, 'calls')
       writeFileSync(join(bin, 'nproc'), '#!/bin/sh\necho 8\n', { mode: 0o755 })
       const real = shell.gnu ? 'sha256sum' : '/usr/bin/busybox sha256sum'
       writeFileSync(
         join(bin, 'sha256sum'),
-        `#!/bin/sh\nprintf '%s\\n' "$(wc -l < "$2")" >> ${quote(calls)}\nPATH=${quote(shell.path)} exec ${real} "$@"\n`,
+        `#!/bin/sh\n[ "$1" != -c ] || printf '%s\\n' "$(wc -l < "$2")" >> ${quote(calls)}\nPATH=${quote(shell.path)} exec ${real} "$@"\n`,
         { mode: 0o755 }
       )
       const files: Record<string, string> = {}
@@ -2317,6 +2318,106 @@ describe.each(shells)('$name', shell => {
       expect(r.lines).toContain('unexpected f 644 12 ./stray.php')
       expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
       expect(existsSync(join(D, 'releases/r2'))).toBe(false)
+    })
+
+    describe('the comparison of the listings', () => {
+      /**
+       * A directory of stand-ins: an awk that records each line-by-line comparison it is asked
+       * to run (the program that builds its expected lines with want()), and, with
+       * `failingSort`, a sort that fails when asked to write a file (-o), as one built without
+       * that option would.
+       */
+      function standIns(failingSort = false): { bin: string; fullCompares: () => number } {
+        const bin = fresh('bin')
+        const calls = join(bin, 'calls')
+        writeFileSync(calls, '')
+        const tool = (name: string): string => (shell.gnu ? name : `/usr/bin/busybox ${name}`)
+        writeFileSync(
+          join(bin, 'awk'),
+          `#!/bin/sh\ncase "$*" in *'function want('*) echo full >> ${quote(calls)} ;; esac\nPATH=${quote(shell.path)} exec ${tool('awk')} "$@"\n`,
+          { mode: 0o755 }
+        )
+        if (failingSort)
+          writeFileSync(
+            join(bin, 'sort'),
+            `#!/bin/sh\n[ "$1" != -o ] || exit 1\nPATH=${quote(shell.path)} exec ${tool('sort')} "$@"\n`,
+            { mode: 0o755 }
+          )
+        return {
+          bin,
+          fullCompares: () => readFileSync(calls, 'utf8').split('\n').filter(Boolean).length
+        }
+      }
+
+      const tree = {
+        'index.php': 'x',
+        'public/css/app.css': 'body {}',
+        'new\nline.txt': 'nl',
+        'd 755 ./looks like a listing line': 'y',
+        'current-config': { link: 'public/css' }
+      }
+      const odd = { oddSums: [{ path: 'new\nline.txt', sha256: sha('nl') }] }
+
+      it('passes a release that matches by the digests of both sorted, without comparing line by line', () => {
+        const tools = standIns()
+        const r = finalize(join(fresh('finalize'), 'app'), 'r2', tree, odd, {
+          pathPrefix: tools.bin
+        })
+        expect(r.status, r.lines.join('\n')).toBe(0)
+        expect(r.lines.at(-1)).toBe('ready')
+        expect(tools.fullCompares()).toBe(0)
+      })
+
+      it('compares line by line, naming what differs, when the digests differ: a missing file, a file of another size', () => {
+        const tools = standIns()
+        const D = join(fresh('finalize'), 'app')
+        const R = join(D, 'releases/r2')
+        const r = finalize(D, 'r2', tree, odd, {
+          pathPrefix: tools.bin,
+          beforeFinalize: () => {
+            rmSync(join(R, 'index.php'))
+            writeFileSync(join(R, 'public/css/app.css'), 'body { color: red }')
+          }
+        })
+        expect(r.status).toBe(1)
+        expect(tools.fullCompares()).toBe(1)
+        expect(r.lines).toContain('missing f 644 1 ./index.php')
+        expect(r.lines).toContain('missing f 644 7 ./public/css/app.css')
+        expect(r.lines).toContain('unexpected f 644 19 ./public/css/app.css')
+        expect(r.lines.some(l => l.startsWith('error verify'))).toBe(true)
+        expect(existsSync(R)).toBe(false)
+      })
+
+      it("refuses a directory whose mode is not the release's, although its line matches without the mode", () => {
+        const tools = standIns()
+        const D = join(fresh('finalize'), 'app')
+        const R = join(D, 'releases/r2')
+        const r = finalize(D, 'r2', tree, odd, {
+          pathPrefix: tools.bin,
+          beforeFinalize: () => chmodSync(join(R, 'public/css'), 0o777)
+        })
+        expect(r.status).toBe(1)
+        expect(tools.fullCompares()).toBe(1)
+        expect(r.lines).toContain('unexpected d 777 ./public/css')
+        expect(existsSync(R)).toBe(false)
+      })
+
+      it('still decides line by line when the sort cannot write its file: passes the matching release, refuses the other', () => {
+        const tools = standIns(true)
+        const good = finalize(join(fresh('finalize'), 'app'), 'r2', tree, odd, {
+          pathPrefix: tools.bin
+        })
+        expect(good.status, good.lines.join('\n')).toBe(0)
+        expect(good.lines.at(-1)).toBe('ready')
+        expect(tools.fullCompares()).toBe(1)
+        const bad = finalize(join(fresh('finalize'), 'app'), 'r2', tree, odd, {
+          pathPrefix: tools.bin,
+          extra: { 'stray.php': 'not deployed' }
+        })
+        expect(bad.status).toBe(1)
+        expect(bad.lines).toContain('unexpected f 644 12 ./stray.php')
+        expect(tools.fullCompares()).toBe(2)
+      })
     })
 
     it('checks odd names (newline, backslash) one by one, and symlink targets', () => {

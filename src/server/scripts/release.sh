@@ -412,6 +412,18 @@ check_links() {
   done
 }
 
+# The awk rule for a listing's directory line (list_tree's `d <mode> ./<path>`): its permission
+# bits must be DIR_MODE's (dm), or bad_dir() is called; the line is then as the manifest's
+# expected lines write a directory, without its mode.
+# shellcheck disable=SC2016 # awk's fields, not the shell's
+DIR_LINE='/^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { bad_dir(); next } }'
+
+# sorted_digest FILE: the sha256 (hex) of FILE's lines sorted bytewise (LC_ALL is C), by way of
+# FILE.sorted.
+sorted_digest() {
+  sort -o "$1.sorted" "$1" && sd=$(sha256sum < "$1.sorted") && printf '%s\n' "${sd%% *}"
+}
+
 finalize_release() {
   own_release
   cd "$D" || fail io "cannot enter $D"
@@ -445,6 +457,11 @@ finalize_release() {
   fi
   md=$(manifest_digest "$mf") || fail io "cannot read the manifest"
   [ "$md" = "$MANIFEST_DIGEST" ] || fail verify "the manifest put together on the server is not the source's (${MANIFEST_BASE:-none}.m2 was changed since it was read?)"
+  # The manifest is the source's: its view, and the listing it expects, are made now, beside the
+  # release's listing, rather than once that is done.
+  start_view "$mf" "$T/$ID"
+  (expected_listing "$mf" > "$T/expected" && sorted_digest "$T/expected" > "$T/expected.sum") < /dev/null 2> /dev/null &
+  expjob=$!
   if [ -n "$VERIFY_ALL" ]; then
     manifest_sums "$mf" > "$T/sums"
   elif [ -s "$T/delta" ]; then
@@ -458,20 +475,29 @@ finalize_release() {
   bad='' sumjobs=''
   : > "$T/sums.out"
   [ -z "$has_sums" ] || start_sums
-  lrc=0
+  lrc=0 erc=0
   wait "$listjob" || lrc=$?
-  # Its core is free now: the manifest's view is made there while the listings are compared.
-  start_view "$mf" "$T/$ID"
+  wait "$expjob" || erc=$?
+  # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
+  # the same way on both sides. First by the digests of both sorted: equal, they match. Unequal,
+  # or when a step of that failed, the awk below compares them line by line and names what
+  # differs. On a 50,000-file release the listing's sort took about 0.05 s where that awk takes
+  # 0.3 s. A directory's listed line carries its mode, whose permission bits must be DIR_MODE's
+  # (set-id and sticky bits are the server's: a set-group-ID parent passes its bit on); it is
+  # then compared without it.
+  same=''
+  if [ $lrc -eq 0 ] && [ $erc -eq 0 ] &&
+    awk -v dm="$DIR_MODE" 'function bad_dir() { exit 1 } '"$DIR_LINE"' { print }' "$T/$ID.listing" > "$T/listed" &&
+    ls_sum=$(sorted_digest "$T/listed") && IFS= read -r ex_sum < "$T/expected.sum" &&
+    [ -n "$ls_sum" ] && [ "$ls_sum" = "$ex_sum" ]; then
+    same=1
+  fi
   [ -z "$has_sums" ] || wait_sums
   [ $lrc -eq 0 ] || fail verify "cannot list $R: $(head -c 300 "$T/find.err")"
-  # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
-  # the same way on both sides (want() splits an expected name at its line breaks, as the listing
-  # file does). The expected lines are made from the manifest's in this same awk (no pass of
-  # their own), as list_tree prints them: `f <mode> <size> ./<path>`, `d ./<path>`, `l <target
-  # length> ./<path>`. A directory's listed line carries its mode, whose permission bits must be
-  # DIR_MODE's (set-id and sticky bits are the server's: a set-group-ID parent passes its bit
-  # on); it is then compared without it.
-  if ! awk -v dm="$DIR_MODE" "$MANIFEST_UNESCAPE"'function want(s,  k, i, part) { k = split(s, part, "\n"); for (i = 1; i <= k; i++) e[part[i]]++ } FILENAME == ARGV[1] { if ($2 == "f") want("f " $3 " " $4 " ./" unesc($1)); else if ($2 == "d") want("d ./" unesc($1)); else if ($2 == "l") want("l " $4 " ./" unesc($1)); next } /^d [0-7]+ / { dmode = $2; while (length(dmode) < 3) dmode = "0" dmode; sub(/^d [0-7]+ /, "d "); if (substr(dmode, length(dmode) - 2) != dm) { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3); next } } { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$mf" "$T/$ID.listing"; then
+  # The line-by-line comparison makes the expected lines from the manifest's in the same awk (no
+  # pass of their own), as expected_listing prints them; want() splits an expected name at its
+  # line breaks, as the listing file does.
+  if [ -z "$same" ] && ! awk -v dm="$DIR_MODE" "$MANIFEST_UNESCAPE"'function want(s,  k, i, part) { k = split(s, part, "\n"); for (i = 1; i <= k; i++) e[part[i]]++ } function bad_dir() { x++; if (x <= 50) print "!unexpected d " dmode " " substr($0, 3) } FILENAME == ARGV[1] { if ($2 == "f") want("f " $3 " " $4 " ./" unesc($1)); else if ($2 == "d") want("d ./" unesc($1)); else if ($2 == "l") want("l " $4 " ./" unesc($1)); next } '"$DIR_LINE"' { if (e[$0] > 0) e[$0]--; else { x++; if (x <= 50) print "!unexpected " $0 } } END { for (k in e) if (e[k] > 0) { m++; if (m <= 50) print "!missing " k }; exit (x + m > 0) }' "$mf" "$T/$ID.listing"; then
     fail verify "the release does not match the manifest"
   fi
   check_odd_sums "$ODD_SUMS"

@@ -68,6 +68,17 @@ manifest_sums() {
     $2 == "f" && $1 !~ /\\[nr\\]/ { printf "%s  ./%s\n", $5, unesc($1) }' "$1"
 }
 
+# expected_listing FILE: the lines list_tree prints for the release FILE describes, a directory's
+# without its mode: `f <mode> <size> ./<path>`, `d ./<path>`, `l <target length> ./<path>`, in
+# FILE's order. A name holding a line break spans lines, as in the listing.
+expected_listing() {
+  awk "$MANIFEST_UNESCAPE"'
+    { p = $1; if (index(p, "\\")) p = unesc(p) }
+    $2 == "f" { print "f " $3 " " $4 " ./" p; next }
+    $2 == "d" { print "d ./" p; next }
+    $2 == "l" { print "l " $4 " ./" p }' "$1"
+}
+
 # manifest_view FILE: the lines the next deploy plans against: a file's sha256 cut to 16 hex
 # digits (its first 64 bits), about a quarter of the bytes once gzipped.
 manifest_view() {
@@ -76,7 +87,7 @@ manifest_view() {
 
 # start_view FILE STEM: make FILE's view (gzipped where there is gzip) as STEM.view.gz or
 # STEM.view, in the background: on a 50,000-line manifest it takes about 0.13 s, which the
-# verification's comparison of the listings then hides. It reads /dev/null and writes only to files,
+# release's listing then hides. It reads /dev/null and writes only to files,
 # so it never holds the channel open. view_made waits for it.
 start_view() {
   if command -v gzip > /dev/null 2>&1; then
