@@ -49,11 +49,13 @@ export function sourceManifest(
   let manifest = manifests.get(entries)
   if (!manifest) {
     // A macrotask later: a 50,000-entry manifest takes a while, and connections are being made.
-    // Its view is made in the same pass, for localView: what the servers' views are read against.
+    // Its view, which the servers' views are read against, is made a macrotask after the digest
+    // is out, from the same sort, while the servers answer.
     manifest = new Promise(resolve =>
       setImmediate(() => {
-        const { text, digest } = sourceManifestAndView(entries)
+        const { text, digest, view } = sourceManifestAndView(entries)
         resolve({ text, digest })
+        setImmediate(view)
       })
     )
     manifests.set(entries, manifest)
