@@ -481,10 +481,10 @@ finalize_release() {
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
   # the same way on both sides. First by the digests of both sorted: equal, they match. Unequal,
   # or when a step of that failed, the awk below compares them line by line and names what
-  # differs. On a 50,000-file release the listing's sort took about 0.05 s where that awk takes
-  # 0.3 s. A directory's listed line carries its mode, whose permission bits must be DIR_MODE's
-  # (set-id and sticky bits are the server's: a set-group-ID parent passes its bit on); it is
-  # then compared without it.
+  # differs. On a 50,000-file release the listing's side of this took about 0.11 s where that
+  # awk takes 0.3 s (the expected side is made beside the listing). A directory's listed line
+  # carries its mode, whose permission bits must be DIR_MODE's (set-id and sticky bits are the
+  # server's: a set-group-ID parent passes its bit on); it is then compared without it.
   same=''
   if [ $lrc -eq 0 ] && [ $erc -eq 0 ] &&
     awk -v dm="$DIR_MODE" 'function bad_dir() { exit 1 } '"$DIR_LINE"' { print }' "$T/$ID.listing" > "$T/listed" &&
