@@ -3,6 +3,7 @@
  * one-line BOOTSTRAP command and reads its script from stdin, so what crosses the command line is
  * the same for every script and every login shell.
  */
+import type { Readable } from 'node:stream'
 import type { ClientChannel } from 'ssh2'
 import { ConnectionError, ExecRefusedError, ScriptUnreadError, ServerDataError } from '../errors.js'
 import { BOOTSTRAP, UNREADABLE_SCRIPT } from './bootstrap.js'
@@ -16,6 +17,7 @@ import {
 import { framed, type Script } from './script-frame.js'
 import { closedChannels, exits, watchChannel } from './channel-exits.js'
 import { ChannelNumberError, takenMeter, type SentAhead } from './ssh2-internals.js'
+import { StreamAhead } from './stream-ahead.js'
 
 const STDERR_TAIL = 8192
 
@@ -42,6 +44,18 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
   channel.stderr.resume()
   if (how === 'end') channel.end()
   else channel.close()
+}
+
+/**
+ * A channel for a script, with the script already on it when `sent` says so, and its stdin
+ * begun behind the exec request when `ahead` says so (on a channel the server refused when
+ * `again`: this one gets all of it).
+ */
+interface Taken {
+  channel: ClientChannel
+  sent: boolean
+  ahead?: StreamAhead
+  again?: boolean
 }
 
 /** Bytes that follow a script on its stdin once known (RunOptions.follow), and whether sent. */
@@ -237,8 +251,9 @@ export class ExecChannels {
   private async takeChannel(
     payload: Buffer,
     follow?: Following,
-    last = false
-  ): Promise<{ channel: ClientChannel; sent: boolean }> {
+    last = false,
+    stdin?: Readable
+  ): Promise<Taken> {
     const next = (): void => {
       if (!last) this.ensureSpare()
     }
@@ -274,18 +289,35 @@ export class ExecChannels {
           },
           () => undefined
         )
+      // So does the script's stdin, as far as it is ready and the room behind the request
+      // goes; the rest once the answer came.
+      const internals = this.connection.internals
+      const ahead =
+        sent && stdin
+          ? new StreamAhead(stdin, {
+              data: chunk => !this.connection.closed && internals.sendBehind(requested, chunk),
+              end: () => !this.connection.closed && internals.eofBehind(requested)
+            })
+          : undefined
       const channel = await spare.answered.catch((error: unknown) => {
+        ahead?.stop()
         // The script went behind the request: only a refusal means it never ran.
         if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
         return undefined
       })
+      ahead?.stop()
       if (channel) {
         next()
-        return { channel, sent }
+        return { channel, sent, ...(ahead ? { ahead } : {}) }
       }
       // Fall through to an on-demand channel, which gets all of it.
       usable = false
       if (follow) follow.sent = false
+      if (ahead) {
+        const opened = await this.withRoom(() => this.openChannel())
+        next()
+        return { ...opened, ahead, again: true }
+      }
     }
     const opened = await this.withRoom(() => this.openChannel())
     next()
@@ -373,25 +405,25 @@ export class ExecChannels {
         ]).catch(() => undefined)
       : undefined
     let follow: Following | undefined
-    let taken: { channel: ClientChannel; sent: boolean } | undefined
-    const ahead = this.connection.internals.takeAhead()
-    if (ahead) {
+    let taken: Taken | undefined
+    const first = this.connection.internals.takeAhead()
+    if (first) {
       // A spare for the next script, if none was started yet (warmUp starts one).
       if (options.last !== true) this.ensureSpare()
-      const channel = await this.takeAhead(ahead, scriptBytes)
+      const channel = await this.takeAhead(first, scriptBytes)
       if (channel) {
         taken = { channel, sent: true }
         // What follows the script went behind it, or goes now, through ssh2's window.
         const bytes = known ? Promise.resolve(known) : options.follow
-        if (bytes) follow = { bytes, sent: ahead.followSent() }
+        if (bytes) follow = { bytes, sent: first.followSent() }
       }
     }
     if (!taken) {
       if (known) payload = Buffer.concat([payload, known])
       follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined
-      taken = await this.takeChannel(payload, follow, options.last === true)
+      taken = await this.takeChannel(payload, follow, options.last === true, options.stdin)
     }
-    const { channel, sent } = taken
+    const { channel, sent, ahead, again } = taken
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stdoutBytes = 0
@@ -504,7 +536,8 @@ export class ExecChannels {
         })
         // Bytes the server takes from us are progress too (a long upload, silent on its side).
         options.stdin.on('data', progress)
-        options.stdin.pipe(channel)
+        if (ahead) ahead.into(channel, again)
+        else options.stdin.pipe(channel)
       } else if (follow) {
         const end = (bytes?: Buffer): void => {
           if (settled) return

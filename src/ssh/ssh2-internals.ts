@@ -694,6 +694,18 @@ export class ConnectionInternals {
   }
 
   /**
+   * The end of a channel's data, sent behind data that went with sendBehind, before the exec
+   * request's answer: the server reads it after them, once the command has started. Returns
+   * whether it was sent (ssh2 then sends no second one when the channel is ended).
+   */
+  eofBehind(channel: ClientChannel): boolean {
+    const outgoing = (channel as unknown as RawChannel).outgoing
+    if (!this.pipelined || !outgoing || outgoing.state !== 'open') return false
+    channel.eof()
+    return true
+  }
+
+  /**
    * ssh2's sftp(), on a channel that is already open: the subsystem request, with SFTP's INIT
    * right behind it in the same flight (the window OpenSSH opens as it starts the subsystem, as
    * for execOn), instead of a round trip later.

@@ -6,12 +6,15 @@
  * three round trips fewer on every deploy. Checked against a real sshd for each key type, through
  * ssh2's own protocol trace, for a key the server refuses, and with the savings switched off.
  */
+import { createHash } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.ts'
 import { framed, type FirstScript } from '../../src/ssh/script-frame.ts'
+import type { RunResult } from '../../src/ssh/remote-host.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
@@ -74,6 +77,7 @@ const opens = (trace: string[]): number[] =>
   trace.flatMap((l, i) => (l.includes('Sending CHANNEL_OPEN (') ? [i] : []))
 const execs = (trace: string[]): string[] =>
   trace.filter(l => l.includes('Sending CHANNEL_REQUEST') && l.includes('exec:'))
+const sha256 = (data: Buffer): string => createHash('sha256').update(data).digest('hex')
 /** The local channel number of a `(r:N, ...)` trace line. */
 const channelOf = (line: string): string => /\(r:(\d+)/.exec(line)?.[1] ?? '?'
 
@@ -282,6 +286,67 @@ describe('public-key authentication', () => {
       expect(again.stdout.toString()).toBe('three|eof')
     } finally {
       host.close()
+    }
+  })
+
+  it("sends a script's stdin and its end behind the spare's exec request, before the answer, as far as there is room; the rest after it", async () => {
+    // The release script's tar stream: with a small archive the server has all of it, and its
+    // end, when the script starts reading, not a round trip later.
+    const { host, trace } = await connectWithNewKey('adt-auth-stdin-ahead')
+    try {
+      const script = 'sha256sum | cut -c1-64'
+      const run = (stdin: Readable): Promise<RunResult> => {
+        host.warmUp()
+        const first = host.run('printf first')
+        const second = host.run(script, { stdin })
+        return first.then(() => second)
+      }
+      // The spare's channel: the one that carried the first chunk (6 bytes).
+      const spareOf = (): string =>
+        channelOf(trace.find(l => /Sending CHANNEL_DATA \(r:\d+, 6\)/.test(l))!)
+      const small = [Buffer.from('alpha '), Buffer.from('beta '), Buffer.from('gamma')]
+      const result = await run(Readable.from(small))
+      expect(result.code).toBe(0)
+      expect(result.stdout.toString().trim()).toBe(sha256(Buffer.concat(small)))
+      const r = spareOf()
+      const success = at(trace, `Inbound: CHANNEL_SUCCESS (r:${r})`)
+      expect(success).toBeGreaterThan(-1)
+      const sent = trace.flatMap((l, i) => (l.includes(`Sending CHANNEL_DATA (r:${r},`) ? [i] : []))
+      // The script, then the three chunks; then the end: all before the answer.
+      expect(sent).toHaveLength(4)
+      for (const i of sent) expect(i).toBeLessThan(success)
+      const eof = at(trace, `Sending CHANNEL_EOF (r:${r})`)
+      expect(eof).toBeGreaterThan(sent[3]!)
+      expect(eof).toBeLessThan(success)
+      expect(trace.filter(l => l.includes(`Sending CHANNEL_EOF (r:${r})`))).toHaveLength(1)
+    } finally {
+      host.close()
+    }
+    // More than the room behind the request (256 kB): the rest goes once the answer came, in
+    // order.
+    const big = await connectWithNewKey('adt-auth-stdin-ahead-big')
+    try {
+      const chunks = Array.from({ length: 12 }, (_, i) => Buffer.alloc(64 * 1024, 97 + i))
+      big.host.warmUp()
+      const first = big.host.run('printf first')
+      const second = big.host.run('sha256sum | cut -c1-64', { stdin: Readable.from(chunks) })
+      await first
+      const result = await second
+      expect(result.code).toBe(0)
+      expect(result.stdout.toString().trim()).toBe(sha256(Buffer.concat(chunks)))
+      const r = channelOf(big.trace.find(l => /Sending CHANNEL_DATA \(r:\d+, 32768\)/.test(l))!)
+      const success = at(big.trace, `Inbound: CHANNEL_SUCCESS (r:${r})`)
+      const before = big.trace.filter(
+        (l, i) => i < success && l.includes(`Sending CHANNEL_DATA (r:${r},`)
+      )
+      const after = big.trace.filter(
+        (l, i) => i > success && l.includes(`Sending CHANNEL_DATA (r:${r},`)
+      )
+      expect(before.length).toBeGreaterThan(1)
+      expect(after.length).toBeGreaterThan(0)
+      expect(at(big.trace, `Sending CHANNEL_EOF (r:${r})`)).toBeGreaterThan(success)
+    } finally {
+      big.host.close()
     }
   })
 

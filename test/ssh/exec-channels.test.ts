@@ -5,9 +5,9 @@
  * run a second time if the server was only slow.
  */
 import { EventEmitter } from 'node:events'
-import type { Duplex } from 'node:stream'
+import { Readable, type Duplex } from 'node:stream'
 import type { ClientChannel } from 'ssh2'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { ExecChannels } from '../../src/ssh/exec-channels.ts'
 import { LiveConnection } from '../../src/ssh/live-connection.ts'
 import type { ConnectionInternals } from '../../src/ssh/ssh2-internals.ts'
@@ -61,5 +61,74 @@ describe('a script sent behind the spare exec request', () => {
     // The script went behind the spare's request, once, and nowhere else.
     expect(behind).toHaveLength(1)
     expect(execs).toEqual([])
+  })
+})
+
+/** A channel that records what is written to it, and closes once ended. */
+function recordingChannel(): { channel: ClientChannel; written: Buffer[]; ended: () => boolean } {
+  const channel = silentChannel() as unknown as EventEmitter & Record<string, unknown>
+  const written: Buffer[] = []
+  let ended = false
+  Object.assign(channel, {
+    write: (data: Buffer) => {
+      written.push(Buffer.from(data))
+      return true
+    },
+    end: () => {
+      ended = true
+      setImmediate(() => channel.emit('close'))
+    }
+  })
+  return { channel: channel as unknown as ClientChannel, written, ended: () => ended }
+}
+
+describe("a script's stdin sent behind the spare exec request", () => {
+  it('goes again, whole and after the script, on a channel of its own when the server refused that request', async () => {
+    const behind: Buffer[] = []
+    let answer: (error?: Error) => void = () => undefined
+    const internals = {
+      takeAhead: () => undefined,
+      takeEarly: (kind: string) =>
+        kind === 'spare' ? Promise.resolve(silentChannel()) : undefined,
+      execOn: (_c: ClientChannel, _command: string, _payload: unknown, cb: typeof answer) => {
+        answer = cb
+        return false
+      },
+      sendBehind: (_channel: ClientChannel, data: Buffer) => {
+        behind.push(Buffer.from(data))
+        return true
+      },
+      eofBehind: () => {
+        behind.push(Buffer.from('EOF'))
+        return true
+      },
+      dropEarly: () => undefined
+    } as unknown as ConnectionInternals
+    const own = recordingChannel()
+    const client = Object.assign(new EventEmitter(), {
+      exec: (_command: string, cb: (error: Error | undefined, channel: ClientChannel) => void) =>
+        cb(undefined, own.channel)
+    })
+    const connection = new LiveConnection(
+      'deploy@web1:22',
+      client as never,
+      new EventEmitter() as unknown as Duplex,
+      internals,
+      5000
+    )
+    const channels = new ExecChannels(connection, () => undefined)
+    channels.ensureSpare()
+    const running = channels.run('cat > /dev/null', {
+      stdin: Readable.from([Buffer.from('part one, '), Buffer.from('part two')])
+    })
+    // The script, both parts and the end went behind the request, before any answer.
+    await vi.waitFor(() => expect(behind).toHaveLength(4))
+    expect(behind.slice(1).map(b => b.toString())).toEqual(['part one, ', 'part two', 'EOF'])
+    answer(new Error('Unable to exec'))
+    await running
+    // Nothing of it ran there: the channel of its own got the script, then all of the stdin.
+    expect(own.written[0]!.equals(behind[0]!)).toBe(true)
+    expect(Buffer.concat(own.written.slice(1)).toString()).toBe('part one, part two')
+    expect(own.ended()).toBe(true)
   })
 })
