@@ -17,7 +17,7 @@ export const modules = {
 /* harmony import */ var _ssh_servers_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(4604);
 /* harmony import */ var _settings_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(7336);
 /* harmony import */ var _server_system_directories_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(8094);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(9530);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(1714);
 
 
 
@@ -7617,8 +7617,8 @@ class UnlockRun {
 
 // EXTERNAL MODULE: ./build/bundle/js/ssh/jump-hosts.js
 var jump_hosts = __webpack_require__(6348);
-// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 3 modules
-var ssh_remote_host = __webpack_require__(9530);
+// EXTERNAL MODULE: ./build/bundle/js/ssh/ssh-remote-host.js + 4 modules
+var ssh_remote_host = __webpack_require__(1714);
 // EXTERNAL MODULE: ./build/bundle/js/action/state-helper.js
 var state_helper = __webpack_require__(2006);
 ;// CONCATENATED MODULE: ./build/bundle/js/action/summary.js
@@ -7905,7 +7905,7 @@ function setOutputs(result) {
 /* harmony import */ var _server_script_output_js__WEBPACK_IMPORTED_MODULE_8__ = __webpack_require__(2738);
 /* harmony import */ var _server_sftp_finish_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(4590);
 /* harmony import */ var _ssh_jump_hosts_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(6348);
-/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(9530);
+/* harmony import */ var _ssh_ssh_remote_host_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(1714);
 /* harmony import */ var _state_helper_js__WEBPACK_IMPORTED_MODULE_7__ = __webpack_require__(2006);
 
 
@@ -11555,7 +11555,7 @@ function describeConnectError(error, options) {
 
 /***/ }),
 
-/***/ 9530:
+/***/ 1714:
 /***/ ((__unused_webpack___webpack_module__, __webpack_exports__, __webpack_require__) => {
 
 
@@ -11694,7 +11694,79 @@ var script_frame = __webpack_require__(7061);
 var channel_exits = __webpack_require__(8075);
 // EXTERNAL MODULE: ./build/bundle/js/ssh/ssh2-internals.js
 var ssh2_internals = __webpack_require__(7593);
+;// CONCATENATED MODULE: ./build/bundle/js/ssh/stream-ahead.js
+class StreamAhead {
+    stream;
+    send;
+    /** Sent behind the request, kept for a channel of its own should the server refuse it. */
+    sent = [];
+    /** Read but not sent (there was no room), in order; they go once the channel is answered. */
+    held = [];
+    ended = false;
+    failed = false;
+    stopped = false;
+    onData = (chunk) => {
+        if (!this.stopped && this.held.length === 0 && this.send.data(chunk)) {
+            this.sent.push(chunk);
+            return;
+        }
+        this.held.push(chunk);
+        this.stop();
+    };
+    onEnd = () => {
+        this.ended = true;
+        if (!this.stopped && this.held.length === 0)
+            this.send.end();
+        this.stop();
+    };
+    onError = () => {
+        this.failed = true;
+        this.stop();
+    };
+    constructor(stream, send) {
+        this.stream = stream;
+        this.send = send;
+        stream.on('data', this.onData);
+        stream.once('end', this.onEnd);
+        stream.once('error', this.onError);
+    }
+    /**
+     * Send nothing more behind the request; the stream waits, paused, for `into` (a failure in
+     * the meantime is still noted, so that `into` ends the channel).
+     */
+    stop() {
+        if (this.stopped)
+            return;
+        this.stopped = true;
+        this.stream.pause();
+        this.stream.off('data', this.onData);
+        this.stream.off('end', this.onEnd);
+    }
+    /**
+     * The rest of the stream into the channel the server answered: what was held, then what is
+     * still to come, then its end. `again`: the server refused the request the data went behind,
+     * so nothing of it arrived, and this channel gets it all.
+     */
+    into(channel, again = false) {
+        this.stop();
+        this.stream.off('error', this.onError);
+        if (again)
+            for (const chunk of this.sent)
+                channel.write(chunk);
+        for (const chunk of this.held)
+            channel.write(chunk);
+        // A stream that failed or ended is not piped: pipe() would never end the channel.
+        // Ending it once its end went behind the request sends nothing more (ssh2 sends one EOF).
+        if (this.failed || this.ended) {
+            channel.end();
+            return;
+        }
+        this.stream.pipe(channel);
+    }
+}
+
 ;// CONCATENATED MODULE: ./build/bundle/js/ssh/exec-channels.js
+
 
 
 
@@ -11869,7 +11941,7 @@ class ExecChannels {
      * A channel running the bootstrap, with `payload` already sent on it when `sent` says so.
      * `last`: no script follows on success, so no spare is opened for one (RunOptions.last).
      */
-    async takeChannel(payload, follow, last = false) {
+    async takeChannel(payload, follow, last = false, stdin) {
         const next = () => {
             if (!last)
                 this.ensureSpare();
@@ -11905,20 +11977,36 @@ class ExecChannels {
                     if (usable && !follow.sent && !this.connection.closed)
                         follow.sent = this.connection.internals.sendBehind(requested, bytes);
                 }, () => undefined);
+            // So does the script's stdin, as far as it is ready and the room behind the request
+            // goes; the rest once the answer came.
+            const internals = this.connection.internals;
+            const ahead = sent && stdin
+                ? new StreamAhead(stdin, {
+                    data: chunk => !this.connection.closed && internals.sendBehind(requested, chunk),
+                    end: () => !this.connection.closed && internals.eofBehind(requested)
+                })
+                : undefined;
             const channel = await spare.answered.catch((error) => {
+                ahead?.stop();
                 // The script went behind the request: only a refusal means it never ran.
                 if (sent && (this.connection.closed || !refusedUnrun(error)))
                     throw error;
                 return undefined;
             });
+            ahead?.stop();
             if (channel) {
                 next();
-                return { channel, sent };
+                return { channel, sent, ...(ahead ? { ahead } : {}) };
             }
             // Fall through to an on-demand channel, which gets all of it.
             usable = false;
             if (follow)
                 follow.sent = false;
+            if (ahead) {
+                const opened = await this.withRoom(() => this.openChannel());
+                next();
+                return { ...opened, ahead, again: true };
+            }
         }
         const opened = await this.withRoom(() => this.openChannel());
         next();
@@ -11997,27 +12085,27 @@ class ExecChannels {
             : undefined;
         let follow;
         let taken;
-        const ahead = this.connection.internals.takeAhead();
-        if (ahead) {
+        const first = this.connection.internals.takeAhead();
+        if (first) {
             // A spare for the next script, if none was started yet (warmUp starts one).
             if (options.last !== true)
                 this.ensureSpare();
-            const channel = await this.takeAhead(ahead, scriptBytes);
+            const channel = await this.takeAhead(first, scriptBytes);
             if (channel) {
                 taken = { channel, sent: true };
                 // What follows the script went behind it, or goes now, through ssh2's window.
                 const bytes = known ? Promise.resolve(known) : options.follow;
                 if (bytes)
-                    follow = { bytes, sent: ahead.followSent() };
+                    follow = { bytes, sent: first.followSent() };
             }
         }
         if (!taken) {
             if (known)
                 payload = Buffer.concat([payload, known]);
             follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined;
-            taken = await this.takeChannel(payload, follow, options.last === true);
+            taken = await this.takeChannel(payload, follow, options.last === true, options.stdin);
         }
-        const { channel, sent } = taken;
+        const { channel, sent, ahead, again } = taken;
         return new Promise((resolve, reject) => {
             const stdout = [];
             let stdoutBytes = 0;
@@ -12138,7 +12226,10 @@ class ExecChannels {
                 });
                 // Bytes the server takes from us are progress too (a long upload, silent on its side).
                 options.stdin.on('data', progress);
-                options.stdin.pipe(channel);
+                if (ahead)
+                    ahead.into(channel, again);
+                else
+                    options.stdin.pipe(channel);
             }
             else if (follow) {
                 const end = (bytes) => {
@@ -13012,6 +13103,18 @@ class ConnectionInternals {
         for (let p = 0; p < data.length; p += outgoing.packetSize)
             proto.channelData(outgoing.id, data.subarray(p, p + outgoing.packetSize));
         outgoing.window -= data.length;
+        return true;
+    }
+    /**
+     * The end of a channel's data, sent behind data that went with sendBehind, before the exec
+     * request's answer: the server reads it after them, once the command has started. Returns
+     * whether it was sent (ssh2 then sends no second one when the channel is ended).
+     */
+    eofBehind(channel) {
+        const outgoing = channel.outgoing;
+        if (!this.pipelined || !outgoing || outgoing.state !== 'open')
+            return false;
+        channel.eof();
         return true;
     }
     /**
