@@ -27,6 +27,23 @@ function silentChannel(): ClientChannel {
   return channel as unknown as ClientChannel
 }
 
+/** Exec channels on our LiveConnection over a fake client, whose exec() is `exec`. */
+function execChannels(
+  internals: ConnectionInternals,
+  exec: (command: string, cb: (error: Error | undefined, channel: ClientChannel) => void) => void,
+  timeoutMs: number
+): ExecChannels {
+  const client = Object.assign(new EventEmitter(), { exec })
+  const connection = new LiveConnection(
+    'deploy@web1:22',
+    client as never,
+    new EventEmitter() as unknown as Duplex,
+    internals,
+    timeoutMs
+  )
+  return new ExecChannels(connection, () => undefined)
+}
+
 describe('a script sent behind the spare exec request', () => {
   it('is not sent again elsewhere when that request goes unanswered', async () => {
     const behind: Buffer[] = []
@@ -43,19 +60,13 @@ describe('a script sent behind the spare exec request', () => {
       },
       dropEarly: () => undefined
     } as unknown as ConnectionInternals
-    const client = Object.assign(new EventEmitter(), {
-      exec: (command: string) => {
-        execs.push(command)
-      }
-    })
-    const connection = new LiveConnection(
-      'deploy@web1:22',
-      client as never,
-      new EventEmitter() as unknown as Duplex,
+    const channels = execChannels(
       internals,
+      (command: string) => {
+        execs.push(command)
+      },
       300
     )
-    const channels = new ExecChannels(connection, () => undefined)
     channels.ensureSpare()
     await expect(channels.run('echo once')).rejects.toThrow(/no answer to an exec request/)
     // The script went behind the spare's request, once, and nowhere else.
@@ -105,18 +116,12 @@ describe("a script's stdin sent behind the spare exec request", () => {
       dropEarly: () => undefined
     } as unknown as ConnectionInternals
     const own = recordingChannel()
-    const client = Object.assign(new EventEmitter(), {
-      exec: (_command: string, cb: (error: Error | undefined, channel: ClientChannel) => void) =>
-        cb(undefined, own.channel)
-    })
-    const connection = new LiveConnection(
-      'deploy@web1:22',
-      client as never,
-      new EventEmitter() as unknown as Duplex,
+    const channels = execChannels(
       internals,
+      (_command: string, cb: (error: Error | undefined, channel: ClientChannel) => void) =>
+        cb(undefined, own.channel),
       5000
     )
-    const channels = new ExecChannels(connection, () => undefined)
     channels.ensureSpare()
     const running = channels.run('cat > /dev/null', {
       stdin: Readable.from([Buffer.from('part one, '), Buffer.from('part two')])
