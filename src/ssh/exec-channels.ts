@@ -48,14 +48,13 @@ function release(channel: ClientChannel, how: 'end' | 'close'): void {
 
 /**
  * A channel for a script, with the script already on it when `sent` says so, and its stdin
- * begun behind the exec request when `ahead` says so (on a channel the server refused when
- * `again`: this one gets all of it).
+ * begun behind an exec request when `ahead` says so: this channel's when the script is on it,
+ * else one the server refused, and this channel gets all of it.
  */
 interface Taken {
   channel: ClientChannel
   sent: boolean
   ahead?: StreamAhead
-  again?: boolean
 }
 
 /** Bytes that follow a script on its stdin once known (RunOptions.follow), and whether sent. */
@@ -274,6 +273,8 @@ export class ExecChannels {
     }
     const spare = this.spare
     this.spare = undefined
+    // The script's stdin begun behind the spare's exec request (see below), if it was.
+    let ahead: StreamAhead | undefined
     if (spare) {
       // The script goes right behind the spare's exec request where that went out on a channel
       // opened during authentication, as on the first channel; then the answer is waited for.
@@ -292,20 +293,18 @@ export class ExecChannels {
       // So does the script's stdin, as far as it is ready and the room behind the request
       // goes; the rest once the answer came.
       const internals = this.connection.internals
-      const ahead =
-        sent && stdin
-          ? new StreamAhead(stdin, {
-              data: chunk => !this.connection.closed && internals.sendBehind(requested, chunk),
-              end: () => !this.connection.closed && internals.eofBehind(requested)
-            })
-          : undefined
-      const channel = await spare.answered.catch((error: unknown) => {
-        ahead?.stop()
-        // The script went behind the request: only a refusal means it never ran.
-        if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
-        return undefined
-      })
-      ahead?.stop()
+      if (sent && stdin)
+        ahead = new StreamAhead(stdin, {
+          data: chunk => !this.connection.closed && internals.sendBehind(requested, chunk),
+          end: () => !this.connection.closed && internals.eofBehind(requested)
+        })
+      const channel = await spare.answered
+        .finally(() => ahead?.stop())
+        .catch((error: unknown) => {
+          // The script went behind the request: only a refusal means it never ran.
+          if (sent && (this.connection.closed || !refusedUnrun(error))) throw error
+          return undefined
+        })
       if (channel) {
         next()
         return { channel, sent, ...(ahead ? { ahead } : {}) }
@@ -313,15 +312,10 @@ export class ExecChannels {
       // Fall through to an on-demand channel, which gets all of it.
       usable = false
       if (follow) follow.sent = false
-      if (ahead) {
-        const opened = await this.withRoom(() => this.openChannel())
-        next()
-        return { ...opened, ahead, again: true }
-      }
     }
     const opened = await this.withRoom(() => this.openChannel())
     next()
-    return opened
+    return { ...opened, ...(ahead ? { ahead } : {}) }
   }
 
   /**
@@ -423,7 +417,7 @@ export class ExecChannels {
       follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined
       taken = await this.takeChannel(payload, follow, options.last === true, options.stdin)
     }
-    const { channel, sent, ahead, again } = taken
+    const { channel, sent, ahead } = taken
     return new Promise<RunResult>((resolve, reject) => {
       const stdout: Buffer[] = []
       let stdoutBytes = 0
@@ -536,7 +530,8 @@ export class ExecChannels {
         })
         // Bytes the server takes from us are progress too (a long upload, silent on its side).
         options.stdin.on('data', progress)
-        if (ahead) ahead.into(channel, again)
+        // Nothing of it went on this channel when the script did not: all of it goes again.
+        if (ahead) ahead.into(channel, !sent)
         else options.stdin.pipe(channel)
       } else if (follow) {
         const end = (bytes?: Buffer): void => {

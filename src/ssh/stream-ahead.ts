@@ -21,8 +21,9 @@ export class StreamAhead {
   private ended = false
   private failed = false
   private stopped = false
+  // Both run only until stop(), which removes them: the first chunk without room stops them.
   private readonly onData = (chunk: Buffer): void => {
-    if (!this.stopped && this.held.length === 0 && this.send.data(chunk)) {
+    if (this.send.data(chunk)) {
       this.sent.push(chunk)
       return
     }
@@ -31,7 +32,7 @@ export class StreamAhead {
   }
   private readonly onEnd = (): void => {
     this.ended = true
-    if (!this.stopped && this.held.length === 0) this.send.end()
+    this.send.end()
     this.stop()
   }
   private readonly onError = (): void => {
