@@ -11705,8 +11705,9 @@ class StreamAhead {
     ended = false;
     failed = false;
     stopped = false;
+    // Both run only until stop(), which removes them: the first chunk without room stops them.
     onData = (chunk) => {
-        if (!this.stopped && this.held.length === 0 && this.send.data(chunk)) {
+        if (this.send.data(chunk)) {
             this.sent.push(chunk);
             return;
         }
@@ -11715,8 +11716,7 @@ class StreamAhead {
     };
     onEnd = () => {
         this.ended = true;
-        if (!this.stopped && this.held.length === 0)
-            this.send.end();
+        this.send.end();
         this.stop();
     };
     onError = () => {
@@ -11966,6 +11966,8 @@ class ExecChannels {
         }
         const spare = this.spare;
         this.spare = undefined;
+        // The script's stdin begun behind the spare's exec request (see below), if it was.
+        let ahead;
         if (spare) {
             // The script goes right behind the spare's exec request where that went out on a channel
             // opened during authentication, as on the first channel; then the answer is waited for.
@@ -11980,20 +11982,19 @@ class ExecChannels {
             // So does the script's stdin, as far as it is ready and the room behind the request
             // goes; the rest once the answer came.
             const internals = this.connection.internals;
-            const ahead = sent && stdin
-                ? new StreamAhead(stdin, {
+            if (sent && stdin)
+                ahead = new StreamAhead(stdin, {
                     data: chunk => !this.connection.closed && internals.sendBehind(requested, chunk),
                     end: () => !this.connection.closed && internals.eofBehind(requested)
-                })
-                : undefined;
-            const channel = await spare.answered.catch((error) => {
-                ahead?.stop();
+                });
+            const channel = await spare.answered
+                .finally(() => ahead?.stop())
+                .catch((error) => {
                 // The script went behind the request: only a refusal means it never ran.
                 if (sent && (this.connection.closed || !refusedUnrun(error)))
                     throw error;
                 return undefined;
             });
-            ahead?.stop();
             if (channel) {
                 next();
                 return { channel, sent, ...(ahead ? { ahead } : {}) };
@@ -12002,15 +12003,10 @@ class ExecChannels {
             usable = false;
             if (follow)
                 follow.sent = false;
-            if (ahead) {
-                const opened = await this.withRoom(() => this.openChannel());
-                next();
-                return { ...opened, ahead, again: true };
-            }
         }
         const opened = await this.withRoom(() => this.openChannel());
         next();
-        return opened;
+        return { ...opened, ...(ahead ? { ahead } : {}) };
     }
     /**
      * Open a channel; when the server refuses (sshd's MaxSessions: 10 by default, 2 or even 1 on
@@ -12105,7 +12101,7 @@ class ExecChannels {
             follow = options.follow && !known ? { bytes: options.follow, sent: false } : undefined;
             taken = await this.takeChannel(payload, follow, options.last === true, options.stdin);
         }
-        const { channel, sent, ahead, again } = taken;
+        const { channel, sent, ahead } = taken;
         return new Promise((resolve, reject) => {
             const stdout = [];
             let stdoutBytes = 0;
@@ -12226,8 +12222,9 @@ class ExecChannels {
                 });
                 // Bytes the server takes from us are progress too (a long upload, silent on its side).
                 options.stdin.on('data', progress);
+                // Nothing of it went on this channel when the script did not: all of it goes again.
                 if (ahead)
-                    ahead.into(channel, again);
+                    ahead.into(channel, !sent);
                 else
                     options.stdin.pipe(channel);
             }
