@@ -95,11 +95,17 @@ export class GroupRun extends GroupState {
       })
       // Phases 4 to 6 are one script per server (one round trip), so before-switch's output
       // is in this group, named for it.
-      // With copy-method copy, the next deploy starts from a copy of this release made now, in
-      // the background, rather than copying the live release then (reuse previous).
+      // The next deploy starts from a copy of this release made now, in the background, rather
+      // than copying the live release then (reuse previous), made as copy-method says: a whole
+      // copy needs room for the files' bytes, a hard-linked one only for its directories.
       const spare =
-        settings.copyMethod === 'copy' && settings.reuse === 'previous'
-          ? { release: releaseId, bytes: scan.entries.reduce((n, e) => n + e.size, 0) }
+        settings.reuse === 'previous'
+          ? {
+              release: releaseId,
+              method: settings.copyMethod,
+              bytes:
+                settings.copyMethod === 'copy' ? scan.entries.reduce((n, e) => n + e.size, 0) : 0
+            }
           : undefined
       const finishing = (s: ServerSession): { events: [string, string][]; prune: string[] } => {
         const events: [string, string][] = [['live', releaseId]]

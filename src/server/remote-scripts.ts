@@ -316,11 +316,12 @@ export interface FinishParams {
   /** Releases whose seed records go (their shared paths stay in shared/). */
   seeded?: string[]
   /**
-   * Copy the release just put live in the background, for the next deploy to start from, when
-   * the disk has room for twice its `bytes` (small files take whole blocks) and 64 MB more
-   * (copy-method copy, reuse previous).
+   * Copy the release just put live in the background, for the next deploy to start from (reuse
+   * previous), as copy-method says: with `copy`, when the disk has room for twice its `bytes`
+   * (small files take whole blocks) and 64 MB more; with `hardlink` (bytes 0: only directories
+   * are new), when it has 64 MB.
    */
-  spare?: { release: string; bytes: number }
+  spare?: { release: string; method: 'copy' | 'hardlink'; bytes: number }
 }
 
 /** Phase 9: prune, record events, compact the release log, release the lock (finish.sh). */
@@ -342,7 +343,8 @@ function finishValues(p: Omit<FinishParams, 'deployDir'> | undefined) {
     SEEDED: p?.seeded ?? [],
     FINISH_KEEP: p?.keep ?? [],
     SPARE_RELEASE: p?.spare?.release ?? '',
-    SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0)
+    SPARE_NEED_KB: String(p?.spare ? Math.ceil((p.spare.bytes * 2) / 1024) + 64 * 1024 : 0),
+    SPARE_METHOD: p?.spare?.method ?? 'copy'
   }
 }
 

@@ -642,7 +642,7 @@ describe('hard-linked releases', () => {
   })
 })
 
-describe('the copy the next deploy starts from (copy-method copy)', () => {
+describe('the copy the next deploy starts from', () => {
   /** The spare copies under .atomic-deploy, once each has ended: name -> release copied. */
   async function spares(f: Fixture): Promise<Map<string, string>> {
     const M = path.join(f.deployDir, '.atomic-deploy')
@@ -699,6 +699,38 @@ describe('the copy the next deploy starts from (copy-method copy)', () => {
     expect(second.log).toMatch(/::warning::.*config\/app\.php/)
     // The changed file and the edited one.
     expect(second.outputs['files-uploaded']).toBe('2')
+    await expectExact(f)
+  })
+
+  it('with copy-method hardlink is hard-linked, and taken by the next hardlink deploy; never by a copy deploy, which shares no file with the live release', async () => {
+    const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
+    const hardlink = { 'copy-method': 'hardlink' }
+    await deploy(f, { ...hardlink, 'release-id': 'v1' })
+    const after1 = await spares(f)
+    expect([...after1.values()]).toEqual(['v1 hardlink'])
+    const spare = path.join(f.deployDir, '.atomic-deploy', [...after1.keys()][0] as string)
+    expect((await lstat(path.join(spare, 'index.php'))).ino).toBe(
+      (await lstat(path.join(release(f, 'v1'), 'index.php'))).ino
+    )
+    const ino = async (id: string, rel: string): Promise<number> =>
+      (await lstat(path.join(release(f, id), rel))).ino
+
+    await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
+    const second = await deploy(f, { ...hardlink, 'release-id': 'v2' })
+    expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
+    expect(second.outputs['files-uploaded']).toBe('1')
+    expect(await ino('v2', 'index.php')).toBe(await ino('v1', 'index.php'))
+    expect(await ino('v2', 'change.txt')).not.toBe(await ino('v1', 'change.txt'))
+    expect([...(await spares(f)).values()]).toEqual(['v2 hardlink'])
+    await expectExact(f)
+
+    // copy-method copy now: the hard-linked spare is dropped, the live release copied whole.
+    await writeTree(f.source, { 'change.txt': 'v3 content, longer still' })
+    const third = await deploy(f, { 'release-id': 'v3' })
+    expect(third.log).not.toContain('made after the deploy')
+    for (const rel of ['index.php', 'bin/console', 'public/js/app.js', 'config/app.php'])
+      expect(await ino('v3', rel), rel).not.toBe(await ino('v2', rel))
+    expect([...(await spares(f)).values()]).toEqual(['v3'])
     await expectExact(f)
   })
 

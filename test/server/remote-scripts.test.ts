@@ -17,6 +17,7 @@ import {
   readFileSync,
   readlinkSync,
   realpathSync,
+  renameSync,
   rmSync,
   statSync,
   symlinkSync,
@@ -733,7 +734,7 @@ describe.each(shells)('$name', shell => {
           prune: [],
           forget: [],
           lockToken: 'tok-ours',
-          spare: { release: 'live', bytes: 1000 }
+          spare: { release: 'live', method: 'copy', bytes: 1000 }
         }),
         D
       )
@@ -754,6 +755,34 @@ describe.each(shells)('$name', shell => {
       expect(existsSync(join(M, 'base.5'))).toBe(false)
     })
 
+    it('with copy-method hardlink, leaves a hard-linked copy, recorded as one', async () => {
+      const D = deployDir(fresh('finish'))
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'live']],
+          prune: [],
+          forget: [],
+          lockToken: 'tok-ours',
+          spare: { release: 'live', method: 'hardlink', bytes: 0 }
+        }),
+        D
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      expect(spare).toMatch(/^base\.\d+$/)
+      const M = join(D, '.atomic-deploy')
+      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
+      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      // The record says so: a deploy with copy-method copy never starts from it.
+      expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live hardlink\n')
+      expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
+      expect(statSync(join(M, spare as string, 'index.html')).ino).toBe(
+        statSync(join(D, 'releases/live/index.html')).ino
+      )
+    })
+
     it('makes no spare when the disk is short of room, nor for a release that is not live', () => {
       const D = deployDir(fresh('finish'))
       const base = {
@@ -765,12 +794,16 @@ describe.each(shells)('$name', shell => {
       }
       const full = run(
         shell,
-        finishScript({ ...base, spare: { release: 'live', bytes: 2 ** 50 } }),
+        finishScript({ ...base, spare: { release: 'live', method: 'copy', bytes: 2 ** 50 } }),
         D
       )
       expect(full.status, full.stderr).toBe(0)
       expect(full.lines.some(l => l.startsWith('no-spare'))).toBe(true)
-      const other = run(shell, finishScript({ ...base, spare: { release: 'new', bytes: 1000 } }), D)
+      const other = run(
+        shell,
+        finishScript({ ...base, spare: { release: 'new', method: 'copy', bytes: 1000 } }),
+        D
+      )
       expect(other.status, other.stderr).toBe(0)
       expect(other.lines.some(l => l.startsWith('spare') || l.startsWith('no-spare'))).toBe(false)
       expect(readdirSync(join(D, '.atomic-deploy')).some(n => n.startsWith('base.'))).toBe(false)
@@ -1719,17 +1752,106 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D)).toEqual([])
       })
 
-      it('with copy-method hardlink, keeps no spare and links anew', () => {
+      it.each([
+        ['a whole copy', 'r1\n'],
+        ['a hard-linked one', 'r1 hardlink\n']
+      ])('with copy-method hardlink, keeps a complete copy of the live release: %s', (_, from) => {
         const D = liveLayout()
         build(D, {
           '.atomic-deploy/manifests/r1.json.gz': 'm',
           '.atomic-deploy/base.4242/keep.txt': 'spare',
-          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.from': from,
           '.atomic-deploy/base.4242.rc': '0\n'
         })
-        const name = lockAndPrefetch(D, 'hardlink')
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'hardlink' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        expect(r.lines).toContain('prefetch base.4242 r1 spare')
+        expect(leftovers(D).sort()).toEqual(['base.4242', 'base.4242.from', 'base.4242.rc'])
+      })
+
+      it("with copy-method copy, never keeps a hard-linked copy (its files are the live release's own): it copies anew", () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          '.atomic-deploy/base.4242/keep.txt': 'linked',
+          '.atomic-deploy/base.4242.from': 'r1 hardlink\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
+        const name = lockAndPrefetch(D, 'copy')
         expect(name).not.toBe('base.4242')
         expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
+      })
+
+      it('a hard-linked copy started at lock time says so; a later deploy with copy-method copy does not start from it', async () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        const name = lockAndPrefetch(D, 'hardlink')
+        const M = join(D, '.atomic-deploy')
+        for (let i = 0; i < 200 && !existsSync(join(M, `${name}.rc`)); i++) await sleep(25)
+        expect(readFileSync(join(M, `${name}.from`), 'utf8')).toBe('r1 hardlink\n')
+        // The run is gone (its lock cleared), its complete copy of the live release left; the
+        // next run has the drift check name what changed, so no walk second-guesses the copy.
+        rmSync(join(M, 'lock'), { recursive: true })
+        const r = run(shell, inspect({ path: D, drift: true, prefetch: { copyMethod: 'copy' } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        const line = r.lines.find(l => l.startsWith('prefetch '))
+        expect(line).toMatch(/^prefetch base\.\d+ r1$/)
+        expect(line).not.toContain(name)
+      })
+
+      /** A copy of r1 made as finish.sh makes the spare: its record first, then cp. */
+      async function spareOf(D: string, method: 'copy' | 'hardlink'): Promise<string> {
+        const M = join(D, '.atomic-deploy')
+        writeFileSync(join(M, 'base.4242.from'), method === 'hardlink' ? 'r1 hardlink\n' : 'r1\n')
+        // File times follow a coarse clock: the copy is made a tick after its record.
+        await sleep(30)
+        const cp = shell.gnu ? ['cp'] : ['/usr/bin/busybox', 'cp']
+        execFileSync(cp[0]!, [
+          ...cp.slice(1),
+          method === 'hardlink' ? '-al' : '-a',
+          join(D, 'releases/r1/.'),
+          join(M, 'base.4242')
+        ])
+        writeFileSync(join(M, 'base.4242.rc'), '0\n')
+        await sleep(30)
+        return 'base.4242'
+      }
+      const prefetched = (D: string, copyMethod: 'copy' | 'hardlink'): string | undefined => {
+        const r = run(shell, inspect({ path: D, prefetch: { copyMethod } }), D)
+        expect(r.status, r.stderr).toBe(0)
+        return r.lines.find(l => l.startsWith('prefetch '))
+      }
+
+      it.each(['copy', 'hardlink'] as const)(
+        'keeps the spare (%s) of a live release unchanged since, and drops it once a file there was replaced',
+        async method => {
+          const D = liveLayout()
+          build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+          await spareOf(D, method)
+          // Making a hard-linked copy changed every file's links (its ctime): no change of the
+          // live release's.
+          expect(prefetched(D, method)).toBe('prefetch base.4242 r1 spare')
+          // The lock is this run's: a second run takes it again.
+          rmSync(join(D, '.atomic-deploy/lock'), { recursive: true })
+          // BusyBox find -newer compares whole seconds.
+          await sleep(shell.gnu ? 30 : 1100)
+          renameSync(join(D, 'releases/r1/dir/a'), join(D, 'releases/r1/dir/a.old'))
+          writeFileSync(join(D, 'releases/r1/dir/a'), 'replaced')
+          const again = prefetched(D, method)
+          expect(again).toMatch(/^prefetch base\.\d+ r1$/)
+          expect(again).not.toContain('base.4242')
+        }
+      )
+
+      it("drops a hard-linked spare once a directory's mode in the live release changed since (the spare's directories are its own)", async () => {
+        const D = liveLayout()
+        build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+        await spareOf(D, 'hardlink')
+        chmodSync(join(D, 'releases/r1/dir/sub'), 0o700)
+        const line = prefetched(D, 'hardlink')
+        // BusyBox find has no -cnewer: a mode changed alone is not seen there (nor for a whole copy).
+        if (shell.gnu) expect(line).toMatch(/^prefetch base\.\d+ r1$/)
+        else expect(line).toBe('prefetch base.4242 r1 spare')
       })
 
       it('drops its copy of another release and copies the one it starts from', () => {

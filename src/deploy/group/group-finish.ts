@@ -6,6 +6,7 @@ import { forEachLimited } from '../concurrency.js'
 import { messageOf } from '../../errors.js'
 import type { ServerSession } from '../../server/server-session.js'
 import type { GroupState } from './group-state.js'
+import type { FinishParams } from '../../server/remote-scripts.js'
 
 /** Phase 9 everywhere; a failure here is reported but changes nothing live. */
 export async function finishAll(
@@ -13,7 +14,7 @@ export async function finishAll(
   plan: (s: ServerSession) => {
     events: [string, string][]
     prune: string[]
-    spare?: { release: string; bytes: number }
+    spare?: FinishParams['spare']
   }
 ): Promise<void> {
   await run.deps.group('Prune and unlock', async () => {

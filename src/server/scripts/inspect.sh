@@ -214,22 +214,24 @@ if [ -n "$DRIFT" ]; then
 fi
 
 # The copy the next release starts from. A complete copy of the live release made earlier (the
-# spare the previous deploy left, see lib/finish.sh; or one a killed run never took over) is kept,
-# with copy-method copy; otherwise the copy starts now, as soon as the lock is ours
-# (start_copy), and runs while the runner plans and the release script is on its way. On a
-# 3,500-file release this moves cp's 0.1 to 1 s off the critical path; a spare takes it off
-# entirely. The release script takes it over, or drops it.
+# spare the previous deploy left, see lib/finish.sh; or one a killed run never took over) is
+# kept; otherwise the copy starts now, as soon as the lock is ours (start_copy), and runs while
+# the runner plans and the release script is on its way. On a 3,500-file release this moves cp's
+# 0.1 to 1 s off the critical path; a spare takes it off entirely. With copy-method copy only a
+# whole copy is kept, never a hard-linked one (whose files are the live release's own); with
+# hardlink, either. The release script takes it over, or drops it.
 if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   kept=''
-  if [ "$PREFETCH" = copy ] && [ -n "$c" ]; then
-    live_copy "$c"
+  if [ -n "$c" ]; then
+    live_copy "$c" "$PREFETCH"
     kept=$live
     # Not if the live release changed since it was copied: the new release starts from what is
     # there, as it would without a spare (and verification names what differs). Where the drift
     # check above has just named every change since its deploy, no second walk is needed: the
     # runner plans the paths it named as absent from the copy, so they are sent again whichever
     # copy the release starts from.
-    if [ -n "$kept" ] && [ -z "$drift_known" ] && changed_since "$D/releases/$c" "$M/$kept.from"; then kept=''; fi
+    # shellcheck disable=SC2154 # live_kind: set by live_copy (lib/metadata.sh)
+    if [ -n "$kept" ] && [ -z "$drift_known" ] && changed_since "$D/releases/$c" "$M/$kept.from" "$live_kind"; then kept=''; fi
   fi
   drop_bases_but "$kept"
   if [ -n "$kept" ]; then

@@ -66,7 +66,7 @@ export async function finish(
   s: SessionState,
   events: [string, string][],
   prune: string[],
-  spare?: { release: string; bytes: number }
+  spare?: FinishParams['spare']
 ): Promise<void> {
   if (s.access === 'sftp') return finishOverSftp(s, events, prune)
   const { result, output } = await s.script(
@@ -120,7 +120,7 @@ export function finishParams(
   s: SessionState,
   events: [string, string][],
   prune: string[],
-  spare?: { release: string; bytes: number },
+  spare?: FinishParams['spare'],
   made?: string
 ): Omit<FinishParams, 'deployDir'> {
   const gone = [...releaseStates(s.events)]

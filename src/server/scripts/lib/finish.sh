@@ -12,6 +12,7 @@
 # @param FINISH_KEEP list Releases the guard keeps from here on, whatever else asks (with GUARD_KEEP): the one live when the run began and the one it switched to.
 # @param SPARE_RELEASE string Copy this release, once live, in the background for the next deploy to start from (empty: no copy).
 # @param SPARE_NEED_KB string Kilobytes the disk must have free for that copy.
+# @param SPARE_METHOD string How that copy is made: copy (cp -a) or hardlink (cp -al), as copy-method says.
 
 # shellcheck disable=SC2154 # why and ct: set by lib/guard.sh
 finish_run() {
@@ -61,11 +62,11 @@ finish_run() {
     eval "set -- $SEEDED"
     for id; do guarded_rm ".atomic-deploy/seeded.$id"; done
     # The spare: a copy of the release now live, made in the background after the deploy (and
-    # so after after-switch), for the next deploy to start from instead of copying then. It is a
-    # whole copy like any other (cp -a: every file its own inode), only made earlier; the next
-    # deploy takes it only when it is complete and of the release live then, unchanged since
-    # (see inspect.sh), and drops it otherwise. Not made when the disk is short of room
-    # (SPARE_NEED_KB).
+    # so after after-switch), for the next deploy to start from instead of copying then. It is
+    # the copy that deploy would make at lock time (copy-method copy: cp -a, every file its own
+    # inode; hardlink: cp -al), only made earlier; the next deploy takes it only when it is
+    # complete and of the release live then, unchanged since (see inspect.sh), and drops it
+    # otherwise. Not made when the disk is short of room (SPARE_NEED_KB).
     current_target
     if [ -n "$SPARE_RELEASE" ] && [ "$ct" = "releases/$SPARE_RELEASE" ]; then
       # df -P prints a header of six fields (its last, "Mounted on", is two words), then the
@@ -76,7 +77,7 @@ finish_run() {
       case $avail in '' | *[!0-9]*) avail=0 ;; esac
       if [ "$avail" -gt "$SPARE_NEED_KB" ]; then
         drop_base
-        start_copy "$SPARE_RELEASE" copy && spare=${B##*/} && say "spare $spare"
+        start_copy "$SPARE_RELEASE" "$SPARE_METHOD" && spare=${B##*/} && say "spare $spare"
       else
         say "no-spare $avail"
       fi

@@ -94,15 +94,19 @@ drop_bases_but() {
 }
 
 # start_copy ID METHOD: copy releases/ID into `$M/base.<pid>` in the background (METHOD copy or
-# hardlink), with `.from` (the release copied), `.pid` (the cp) and, once it ends, `.rc` (its exit
-# status). Below the copy's directory, cp keeps the release's modes; the directory itself is
-# private (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken
-# over (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
+# hardlink), with `.from` (the release copied, and ` hardlink` after it for a copy whose files are
+# the release's own, hard-linked), `.pid` (the cp) and, once it ends, `.rc` (its exit status).
+# Only a copy of the first kind can start a release made with copy-method copy (live_copy).
+# Below the copy's directory, cp keeps the release's modes; the directory itself is private
+# (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken over
+# (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
 # channel open, and it ignores SIGHUP, so it outlives the session. Sets B to the copy's
 # directory.
 start_copy() {
   B="$M/base.$$"
-  { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$1" > "$B.from"; } || return 1
+  sc_from=$1
+  [ "$2" != hardlink ] || sc_from="$1 hardlink"
+  { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$sc_from" > "$B.from"; } || return 1
   (
     trap '' HUP
     if [ "$2" = hardlink ]; then
@@ -124,15 +128,17 @@ start_copy() {
   ) < /dev/null > /dev/null 2>&1 &
 }
 
-# live_copy [ID]: sets live to the name of a complete copy of the live release under $M (base.*,
-# with .rc 0), if there is one, else to ''. ID is the live release when the caller has read
-# current already; otherwise current is read. Needs D.
+# live_copy [ID [KIND]]: sets live to the name of a complete copy of the live release under $M
+# (base.*, with .rc 0), if there is one, else to '', and live_kind to copy or hardlink (see
+# start_copy). With KIND copy, a hard-linked copy does not count: a release made with copy-method
+# copy shares no file with another. ID is the live release when the caller has read current
+# already (empty or absent: current is read). Needs D.
 # shellcheck disable=SC2120 # called with the live release's id, or without
 live_copy() {
-  live=''
-  if [ $# -gt 0 ]; then
-    lc=$1
-  else
+  # shellcheck disable=SC2034 # live_kind: read by inspect.sh
+  live='' live_kind=''
+  lc=${1:-}
+  if [ -z "$lc" ]; then
     lc=$(readlink "$D/current" 2>/dev/null) || return 0
   fi
   lc=${lc%/}
@@ -142,20 +148,34 @@ live_copy() {
     if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
     b=${f%.from} from='' rc=''
     IFS= read -r from 2>/dev/null < "$f"
+    case $from in
+      "$lc") lk=copy ;;
+      "$lc hardlink") lk=hardlink ;;
+      *) continue ;;
+    esac
+    [ "${2:-}" != copy ] || [ "$lk" = copy ] || continue
     [ ! -L "$b.rc" ] || continue
     IFS= read -r rc 2>/dev/null < "$b.rc"
-    if [ "$from" = "$lc" ] && [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
-      live=${b##*/}
+    if [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
+      # shellcheck disable=SC2034 # live_kind: read by inspect.sh
+      live=${b##*/} live_kind=$lk
       return 0
     fi
   done
 }
 
-# changed_since DIR MARK: whether anything under DIR was written after MARK was, or (where find
-# has -cnewer: GNU) had its mode or links changed.
+# changed_since DIR MARK [KIND]: whether anything under DIR was written after MARK was, or (where
+# find has -cnewer: GNU) had its mode or links changed. With KIND hardlink (a copy whose files
+# are DIR's own, see start_copy), a file's changed mode or links are not a change: making that
+# copy changed every file's links, and a mode set on a file since is the copy's too; a
+# directory's still is (the copy's directories are its own).
 changed_since() {
   if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then
-    [ -n "$(find "$1" \( -newer "$2" -o -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
+    if [ "${3:-}" = hardlink ]; then
+      [ -n "$(find "$1" \( -newer "$2" -o -type d -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
+    else
+      [ -n "$(find "$1" \( -newer "$2" -o -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
+    fi
   else
     [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]
   fi
