@@ -23,7 +23,7 @@ import {
   symlinkSync,
   writeFileSync
 } from 'node:fs'
-import { tmpdir } from 'node:os'
+import { getPriority, tmpdir } from 'node:os'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -781,6 +781,61 @@ describe.each(shells)('$name', shell => {
       expect(statSync(join(M, spare as string, 'index.html')).ino).toBe(
         statSync(join(D, 'releases/live/index.html')).ino
       )
+    })
+
+    it("runs the spare's cp under nice -n 10 (nothing waits for it); the copy started at lock time, which a deploy waits for, at the caller's priority", async () => {
+      // A cp that notes its niceness (the 19th field of /proc/<pid>/stat), then does the copy.
+      const bin = fresh('bin')
+      const log = join(fresh('nice'), 'cp.log')
+      const realCp = shell.gnu ? 'cp' : '/usr/bin/busybox cp'
+      writeFileSync(
+        join(bin, 'cp'),
+        `#!/bin/sh\ncut -d ' ' -f 19 /proc/$$/stat >> '${log}'\nPATH=${shell.path}\nexec ${realCp} "$@"\n`,
+        { mode: 0o755 }
+      )
+      const own = getPriority()
+      const D = deployDir(fresh('finish'))
+      const r = run(
+        shell,
+        finishScript({
+          deployDir: D,
+          events: [['live', 'live']],
+          prune: [],
+          forget: [],
+          lockToken: 'tok-ours',
+          spare: { release: 'live', method: 'hardlink', bytes: 0 }
+        }),
+        D,
+        { pathPrefix: bin }
+      )
+      expect(r.status, r.stderr).toBe(0)
+      const M = join(D, '.atomic-deploy')
+      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
+      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      // Where there is no nice (this BusyBox has none), at the caller's priority.
+      const hasNice = shell.path.split(':').some(dir => existsSync(join(dir, 'nice')))
+      expect(readFileSync(log, 'utf8')).toBe(`${hasNice ? Math.min(19, own + 10) : own}\n`)
+
+      const L = join(fresh('prepare'), 'app')
+      build(L, {
+        'releases/r1/keep.txt': 'keep',
+        '.atomic-deploy/manifests/r1.json.gz': 'm',
+        '.atomic-deploy/log': 'start\tr1\t2026-11-22T10:00:00Z\nready\tr1\t2026-11-22T10:00:01Z\n'
+      })
+      symlinkSync('releases/r1', join(L, 'current'))
+      const lock = run(shell, inspect({ path: L, prefetch: { copyMethod: 'hardlink' } }), L, {
+        pathPrefix: bin
+      })
+      expect(lock.status, lock.stderr).toBe(0)
+      const name = lock.lines.find(l => l.startsWith('prefetch '))?.split(' ')[1]
+      expect(name).toMatch(/^base\.\d+$/)
+      const LM = join(L, '.atomic-deploy')
+      for (let i = 0; i < 200 && !existsSync(join(LM, `${name}.rc`)); i++) await sleep(25)
+      // Every cp the lock script ran (GNU's is asked its --version first) at the caller's.
+      const atLock = readFileSync(log, 'utf8').split('\n').slice(1, -1)
+      expect(atLock.length).toBeGreaterThan(0)
+      expect(new Set(atLock)).toEqual(new Set([String(own)]))
     })
 
     it('makes no spare when the disk is short of room, nor for a release that is not live', () => {

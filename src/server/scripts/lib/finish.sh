@@ -77,7 +77,7 @@ finish_run() {
       case $avail in '' | *[!0-9]*) avail=0 ;; esac
       if [ "$avail" -gt "$SPARE_NEED_KB" ]; then
         drop_base
-        start_copy "$SPARE_RELEASE" "$SPARE_METHOD" && spare=${B##*/} && say "spare $spare"
+        start_copy "$SPARE_RELEASE" "$SPARE_METHOD" low && spare=${B##*/} && say "spare $spare"
       else
         say "no-spare $avail"
       fi

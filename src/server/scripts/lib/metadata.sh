@@ -100,21 +100,26 @@ drop_bases_but() {
 # Below the copy's directory, cp keeps the release's modes; the directory itself is private
 # (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken over
 # (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
-# channel open, and it ignores SIGHUP, so it outlives the session. Sets B to the copy's
+# channel open, and it ignores SIGHUP, so it outlives the session. With a third word `low`, cp
+# runs under `nice -n 10` where there is a nice: a copy nothing waits for (the spare, made
+# after the switch) yields the CPU to the live site and to what else runs. Sets B to the copy's
 # directory.
 start_copy() {
   B="$M/base.$$"
-  sc_from=$1
+  sc_from=$1 sc_nice=''
   [ "$2" != hardlink ] || sc_from="$1 hardlink"
+  if [ "${3:-}" = low ] && command -v nice > /dev/null 2>&1; then sc_nice='nice -n 10'; fi
   { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$sc_from" > "$B.from"; } || return 1
   (
     trap '' HUP
+    # nice runs cp in its own process (exec): the pid recorded is cp's either way.
+    # shellcheck disable=SC2086 # sc_nice: no word or three, split on purpose
     if [ "$2" = hardlink ]; then
-      cp -al "$D/releases/$1/." "$B/" &
+      $sc_nice cp -al "$D/releases/$1/." "$B/" &
     elif cp --version >/dev/null 2>&1; then
-      cp -a --reflink=auto "$D/releases/$1/." "$B/" &
+      $sc_nice cp -a --reflink=auto "$D/releases/$1/." "$B/" &
     else
-      cp -a "$D/releases/$1/." "$B/" &
+      $sc_nice cp -a "$D/releases/$1/." "$B/" &
     fi
     echo $! > "$B.pid"
     wait $!
