@@ -712,6 +712,7 @@ describe('the copy the next deploy starts from', () => {
     expect((await lstat(path.join(spare, 'index.php'))).ino).toBe(
       (await lstat(path.join(release(f, 'v1'), 'index.php'))).ino
     )
+    const spareIno = (await lstat(spare)).ino
     const ino = async (id: string, rel: string): Promise<number> =>
       (await lstat(path.join(release(f, id), rel))).ino
 
@@ -719,6 +720,8 @@ describe('the copy the next deploy starts from', () => {
     const second = await deploy(f, { ...hardlink, 'release-id': 'v2' })
     expect(second.log).toContain('the new release starts from the copy of v1 made after the deploy')
     expect(second.outputs['files-uploaded']).toBe('1')
+    // Taken over, not hard-linked again: v2 is the spare's directory, moved into place.
+    expect((await lstat(release(f, 'v2'))).ino).toBe(spareIno)
     expect(await ino('v2', 'index.php')).toBe(await ino('v1', 'index.php'))
     expect(await ino('v2', 'change.txt')).not.toBe(await ino('v1', 'change.txt'))
     expect([...(await spares(f)).values()]).toEqual(['v2 hardlink'])

@@ -1672,6 +1672,7 @@ describe.each(shells)('$name', shell => {
           build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
           const before = snapshot(join(D, 'releases/r1'))
           const name = lockAndPrefetch(D, copyMethod)
+          const copyIno = statSync(join(D, '.atomic-deploy', name)).ino
           const r = run(
             shell,
             releaseScript(
@@ -1697,9 +1698,42 @@ describe.each(shells)('$name', shell => {
             statSync(join(D, 'releases/r1/keep.txt')).ino ===
             statSync(join(D, 'releases/r2/keep.txt')).ino
           expect(same).toBe(copyMethod === 'hardlink')
+          // Taken over, not made again: the release is that copy's directory, moved.
+          expect(statSync(join(D, 'releases/r2')).ino).toBe(copyIno)
           expect(leftovers(D)).toEqual([])
         }
       )
+
+      it('is not taken over by a release made with copy-method copy when it is hard-linked: that release is copied whole', () => {
+        const D = liveLayout()
+        build(D, {
+          '.atomic-deploy/manifests/r1.json.gz': 'm',
+          '.atomic-deploy/base.4242.from': 'r1 hardlink\n',
+          '.atomic-deploy/base.4242.rc': '0\n'
+        })
+        execFileSync('cp', ['-al', join(D, 'releases/r1'), join(D, '.atomic-deploy/base.4242')])
+        const r = run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: {
+                kind: 'release',
+                id: 'r1',
+                sharedLinks: ['storage', '.env'],
+                prefetched: 'base.4242'
+              },
+              copyMethod: 'copy'
+            })
+          ),
+          D
+        )
+        expect(r.status, r.stderr).toBe(0)
+        expect(statSync(join(D, 'releases/r2/keep.txt')).ino).not.toBe(
+          statSync(join(D, 'releases/r1/keep.txt')).ino
+        )
+        expect(leftovers(D)).toEqual([])
+      })
 
       it('is not started without a manifest of the live release, nor without the lock', () => {
         const D = liveLayout()
