@@ -83,17 +83,9 @@ start_from_release() {
   else
     failure="cannot copy $PREV into $R"
   fi
-  bfrom='' btake=''
-  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ]; then
-    IFS= read -r bfrom 2>/dev/null < "$M/$PREFETCHED.from"
-  fi
   # A copy of BASE_ID, whole or (recorded so by start_copy) hard-linked; a hard-linked one starts
-  # only a release made with hard links.
-  case $bfrom in
-    "$BASE_ID") btake=1 ;;
-    "$BASE_ID hardlink") [ "$COPY_METHOD" != hardlink ] || btake=1 ;;
-  esac
-  if [ -n "$PREFETCHED" ] && [ -n "$btake" ]; then
+  # only a release made with hard links (copy_of, lib/metadata.sh).
+  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ] && copy_of "$M/$PREFETCHED.from" "$BASE_ID" "$COPY_METHOD"; then
     # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
     # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"

@@ -151,22 +151,30 @@ live_copy() {
   [ -n "$lc" ] || return 0
   for f in "$M"/base.*.from; do
     if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
-    b=${f%.from} from='' rc=''
-    IFS= read -r from 2>/dev/null < "$f"
-    case $from in
-      "$lc") lk=copy ;;
-      "$lc hardlink") lk=hardlink ;;
-      *) continue ;;
-    esac
-    [ "${2:-}" != copy ] || [ "$lk" = copy ] || continue
+    b=${f%.from} rc=''
+    copy_of "$f" "$lc" "${2:-}" || continue
     [ ! -L "$b.rc" ] || continue
     IFS= read -r rc 2>/dev/null < "$b.rc"
     if [ "$rc" = 0 ] && [ -d "$b" ] && [ ! -L "$b" ]; then
       # shellcheck disable=SC2034 # live_kind: read by inspect.sh
-      live=${b##*/} live_kind=$lk
+      live=${b##*/} live_kind=$ck
       return 0
     fi
   done
+}
+
+# copy_of RECORD ID [METHOD]: 0 when RECORD (a copy's `.from`, see start_copy) names a copy of
+# release ID that a release made with copy-method METHOD may start from: a whole copy always, a
+# hard-linked one only for hardlink (or with no METHOD given). Sets ck to its kind.
+copy_of() {
+  ck='' co_from=''
+  IFS= read -r co_from 2>/dev/null < "$1"
+  case $co_from in
+    "$2") ck=copy ;;
+    "$2 hardlink") ck=hardlink ;;
+    *) return 1 ;;
+  esac
+  [ "${3:-}" != copy ] || [ "$ck" = copy ]
 }
 
 # changed_since DIR MARK [KIND]: whether anything under DIR was written after MARK was, or (where
