@@ -42,6 +42,7 @@ import {
   switchScript,
   unlockScript,
   type FinalizeParams,
+  type FinishParams,
   type InspectParams,
   type PrepareParams,
   type ReleaseParams
@@ -242,6 +243,13 @@ function inspect(p: Partial<InspectParams> & { path: string }): Script {
 }
 
 const sleep = (ms: number): Promise<void> => new Promise(resolve => setTimeout(resolve, ms))
+
+/** Wait (5 s at most) for a background copy `name` in `M` to write its exit status; returns it. */
+async function copyStatus(M: string, name: string | undefined): Promise<string> {
+  const rc = join(M, `${name}.rc`)
+  for (let i = 0; i < 200 && !existsSync(rc); i++) await sleep(25)
+  return readFileSync(rc, 'utf8')
+}
 
 const LOG_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
@@ -723,9 +731,12 @@ describe.each(shells)('$name', shell => {
       return D
     }
 
-    it('copies the live release in the background for the next deploy, when the disk has room', async () => {
-      const D = deployDir(fresh('finish'))
-      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1\n' })
+    /** finish.sh of the live release in `D` with `spare`: the run, and the spare copy's name. */
+    function finishWithSpare(
+      D: string,
+      spare: NonNullable<FinishParams['spare']>,
+      options?: { pathPrefix?: string }
+    ): { r: ReturnType<typeof run>; spare: string | undefined } {
       const r = run(
         shell,
         finishScript({
@@ -734,17 +745,23 @@ describe.each(shells)('$name', shell => {
           prune: [],
           forget: [],
           lockToken: 'tok-ours',
-          spare: { release: 'live', method: 'copy', bytes: 1000 }
+          spare
         }),
-        D
+        D,
+        options
       )
       expect(r.status, r.stderr).toBe(0)
-      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      return { r, spare: r.lines.find(l => l.startsWith('spare '))?.split(' ')[1] }
+    }
+
+    it('copies the live release in the background for the next deploy, when the disk has room', async () => {
+      const D = deployDir(fresh('finish'))
+      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1\n' })
+      const { r, spare } = finishWithSpare(D, { release: 'live', method: 'copy', bytes: 1000 })
       expect(spare).toMatch(/^base\.\d+$/)
       expect(r.lines.slice(-2)).toEqual(['unlocked', 'finished'])
       const M = join(D, '.atomic-deploy')
-      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
-      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      expect(await copyStatus(M, spare)).toBe('0\n')
       expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live\n')
       expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
       // A copy, not links: the live release's files are not shared with it.
@@ -757,24 +774,10 @@ describe.each(shells)('$name', shell => {
 
     it('with copy-method hardlink, leaves a hard-linked copy, recorded as one', async () => {
       const D = deployDir(fresh('finish'))
-      const r = run(
-        shell,
-        finishScript({
-          deployDir: D,
-          events: [['live', 'live']],
-          prune: [],
-          forget: [],
-          lockToken: 'tok-ours',
-          spare: { release: 'live', method: 'hardlink', bytes: 0 }
-        }),
-        D
-      )
-      expect(r.status, r.stderr).toBe(0)
-      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
+      const { spare } = finishWithSpare(D, { release: 'live', method: 'hardlink', bytes: 0 })
       expect(spare).toMatch(/^base\.\d+$/)
       const M = join(D, '.atomic-deploy')
-      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
-      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      expect(await copyStatus(M, spare)).toBe('0\n')
       // The record says so: a deploy with copy-method copy never starts from it.
       expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live hardlink\n')
       expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
@@ -795,24 +798,13 @@ describe.each(shells)('$name', shell => {
       )
       const own = getPriority()
       const D = deployDir(fresh('finish'))
-      const r = run(
-        shell,
-        finishScript({
-          deployDir: D,
-          events: [['live', 'live']],
-          prune: [],
-          forget: [],
-          lockToken: 'tok-ours',
-          spare: { release: 'live', method: 'hardlink', bytes: 0 }
-        }),
+      const { spare } = finishWithSpare(
         D,
+        { release: 'live', method: 'hardlink', bytes: 0 },
         { pathPrefix: bin }
       )
-      expect(r.status, r.stderr).toBe(0)
       const M = join(D, '.atomic-deploy')
-      const spare = r.lines.find(l => l.startsWith('spare '))?.split(' ')[1]
-      for (let i = 0; i < 200 && !existsSync(join(M, `${spare}.rc`)); i++) await sleep(25)
-      expect(readFileSync(join(M, `${spare}.rc`), 'utf8')).toBe('0\n')
+      expect(await copyStatus(M, spare)).toBe('0\n')
       // Where there is no nice (this BusyBox has none), at the caller's priority.
       const hasNice = shell.path.split(':').some(dir => existsSync(join(dir, 'nice')))
       expect(readFileSync(log, 'utf8')).toBe(`${hasNice ? Math.min(19, own + 10) : own}\n`)
@@ -831,7 +823,7 @@ describe.each(shells)('$name', shell => {
       const name = lock.lines.find(l => l.startsWith('prefetch '))?.split(' ')[1]
       expect(name).toMatch(/^base\.\d+$/)
       const LM = join(L, '.atomic-deploy')
-      for (let i = 0; i < 200 && !existsSync(join(LM, `${name}.rc`)); i++) await sleep(25)
+      expect(await copyStatus(LM, name)).toBe('0\n')
       // Every cp the lock script ran (GNU's is asked its --version first) at the caller's.
       const atLock = readFileSync(log, 'utf8').split('\n').slice(1, -1)
       expect(atLock.length).toBeGreaterThan(0)
@@ -1876,7 +1868,7 @@ describe.each(shells)('$name', shell => {
         build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
         const name = lockAndPrefetch(D, 'hardlink')
         const M = join(D, '.atomic-deploy')
-        for (let i = 0; i < 200 && !existsSync(join(M, `${name}.rc`)); i++) await sleep(25)
+        expect(await copyStatus(M, name)).toBe('0\n')
         expect(readFileSync(join(M, `${name}.from`), 'utf8')).toBe('r1 hardlink\n')
         // The run is gone (its lock cleared), its complete copy of the live release left; the
         // next run has the drift check name what changed, so no walk second-guesses the copy.
