@@ -66,16 +66,16 @@ const releaseDirs = async (f: Fixture): Promise<string[]> =>
   list(path.join(f.deployDir, 'releases'))
 
 /**
- * The copies of a release under .atomic-deploy (`base.<pid>` and its markers), once made, with
- * the release each is of: only the spare of the live release, made after a deploy for the
- * next one to start from, may be there between runs.
+ * The copies of a release under .atomic-deploy (`base.<pid>` and its markers), once made, as
+ * their records name them (the release each is of, and its kind): only the spare of the live
+ * release, made after a deploy for the next one to start from, may be there between runs.
  */
 async function copies(f: Fixture): Promise<string[]> {
   await settled(f.deployDir)
   const M = path.join(f.deployDir, '.atomic-deploy')
   const names = (await list(M)).filter(n => /^base\.\d+$/.test(n))
   return Promise.all(
-    names.map(async n => `copy of ${(await readFile(path.join(M, `${n}.from`), 'utf8')).trim()}`)
+    names.map(async n => (await readFile(path.join(M, `${n}.from`), 'utf8')).trim())
   )
 }
 
@@ -171,7 +171,7 @@ describe('a second deploy', () => {
     )
     // The copy of the live release made at lock time became this release: none is left over
     // but the spare of this one.
-    expect(await copies(f)).toEqual(['copy of second'])
+    expect(await copies(f)).toEqual(['second copy'])
     // The previous release is still whole, for rollback.
     expect(
       await readFile(
@@ -201,7 +201,7 @@ describe('a second deploy', () => {
     // The release it replaced stays, for rollback.
     expect(await releaseDirs(f)).toEqual(['second', 'third'])
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
-    expect(await copies(f)).toEqual(['copy of third'])
+    expect(await copies(f)).toEqual(['third copy'])
 
     // With a command to run after the switch, the switch is its own step, as with two servers.
     await writeTree(f.source, { 'index.php': '<?php echo "fourth";' })
@@ -216,7 +216,7 @@ describe('a second deploy', () => {
     expect(await readlink(path.join(f.deployDir, 'current'))).toBe('releases/fourth')
     expect(await releaseDirs(f)).toEqual(['fourth', 'third'])
     expect(await exists(path.join(f.deployDir, '.atomic-deploy/lock'))).toBe(false)
-    expect(await copies(f)).toEqual(['copy of fourth'])
+    expect(await copies(f)).toEqual(['fourth copy'])
   })
 
   it('takes the next free second when the timestamp id is taken', async () => {

@@ -665,7 +665,7 @@ describe('the copy the next deploy starts from', () => {
     const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
     await deploy(f, { 'release-id': 'v1' })
     const after1 = await spares(f)
-    expect([...after1.values()]).toEqual(['v1'])
+    expect([...after1.values()]).toEqual(['v1 copy'])
     const spare = path.join(f.deployDir, '.atomic-deploy', [...after1.keys()][0] as string)
     expect(await describeTree(spare)).toEqual(await describeTree(release(f, 'v1')))
 
@@ -684,13 +684,13 @@ describe('the copy the next deploy starts from', () => {
       (await lstat(path.join(release(f, id), rel))).ino
     for (const rel of ['index.php', 'bin/console', 'public/js/app.js', 'config/app.php'])
       expect(await ino('v2', rel), rel).not.toBe(await ino('v1', rel))
-    expect([...(await spares(f)).values()]).toEqual(['v2'])
+    expect([...(await spares(f)).values()]).toEqual(['v2 copy'])
   })
 
   it('is taken when the live release changed since, where the drift check named the change: that path is sent again', async () => {
     const f = await fixture({ ...BASE, 'change.txt': 'v1 content' })
     await deploy(f, { 'release-id': 'v1' })
-    expect([...(await spares(f)).values()]).toEqual(['v1'])
+    expect([...(await spares(f)).values()]).toEqual(['v1 copy'])
     // Changed on the server after the spare was made: the drift check names it.
     await writeFile(path.join(release(f, 'v1'), 'config/app.php'), 'edited on the server')
     await writeTree(f.source, { 'change.txt': 'v2 content, longer' })
@@ -733,7 +733,7 @@ describe('the copy the next deploy starts from', () => {
     expect(third.log).not.toContain('made after the deploy')
     for (const rel of ['index.php', 'bin/console', 'public/js/app.js', 'config/app.php'])
       expect(await ino('v3', rel), rel).not.toBe(await ino('v2', rel))
-    expect([...(await spares(f)).values()]).toEqual(['v3'])
+    expect([...(await spares(f)).values()]).toEqual(['v3 copy'])
     await expectExact(f)
   })
 
@@ -742,7 +742,7 @@ describe('the copy the next deploy starts from', () => {
     await deploy(f, { 'release-id': 'v1' })
     await writeTree(f.source, { 'index.php': '<?php echo "v2";' })
     await deploy(f, { 'release-id': 'v2' })
-    expect([...(await spares(f)).values()]).toEqual(['v2'])
+    expect([...(await spares(f)).values()]).toEqual(['v2 copy'])
     // current moved back by hand (or by a run killed after its switch): the spare is of v2.
     await symlink('releases/v1', path.join(f.deployDir, 'current.tmp'))
     await rename(path.join(f.deployDir, 'current.tmp'), path.join(f.deployDir, 'current'))

@@ -26,6 +26,7 @@ import {
 import { getPriority, tmpdir } from 'node:os'
 import { gunzipSync, gzipSync } from 'node:zlib'
 import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { SYSTEM_DIRECTORIES } from '../../src/server/system-directories.js'
 import { completeReleases, parseLog } from '../../src/release/release-log.js'
@@ -254,6 +255,36 @@ async function copyStatus(M: string, name: string | undefined): Promise<string> 
 const LOG_TIME = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/
 
 describe.each(shells)('$name', shell => {
+  // -----------------------------------------------------------------------------------------
+  describe('lib/common.sh', () => {
+    it("wait_job gives each job's exit status, also right after builtins that parsed an option (posh misread wait's arguments there)", () => {
+      const common = readFileSync(
+        fileURLToPath(new URL('../../src/server/scripts/lib/common.sh', import.meta.url)),
+        'utf8'
+      )
+      const dir = fresh('wait')
+      writeFileSync(join(dir, 'f'), 'line\n')
+      const script = [
+        common,
+        '(exit 3) & j=$!',
+        'sleep 0 & k=$!',
+        'IFS= read -r a < f',
+        'wait_job "$j"; r1=$?',
+        'cd -P .',
+        'wait_job "$k"; r2=$?',
+        'echo "$a $r1 $r2"'
+      ].join('\n')
+      const r = spawnSync(shell.sh, [...shell.args, '-c', script], {
+        cwd: dir,
+        env: { PATH: shell.path, HOME: dir },
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe']
+      })
+      expect(r.stderr).toBe('')
+      expect(r.stdout).toBe('line 3 0\n')
+    })
+  })
+
   // -----------------------------------------------------------------------------------------
   describe('inspectScript', () => {
     it('creates the layout at a relative path, takes the lock and records the owner verbatim', () => {
@@ -756,13 +787,13 @@ describe.each(shells)('$name', shell => {
 
     it('copies the live release in the background for the next deploy, when the disk has room', async () => {
       const D = deployDir(fresh('finish'))
-      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1\n' })
+      build(D, { '.atomic-deploy/base.5/x': 'stale', '.atomic-deploy/base.5.from': 'old1 copy\n' })
       const { r, spare } = finishWithSpare(D, { release: 'live', method: 'copy', bytes: 1000 })
       expect(spare).toMatch(/^base\.\d+$/)
       expect(r.lines.slice(-2)).toEqual(['unlocked', 'finished'])
       const M = join(D, '.atomic-deploy')
       expect(await copyStatus(M, spare)).toBe('0\n')
-      expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live\n')
+      expect(readFileSync(join(M, `${spare}.from`), 'utf8')).toBe('live copy\n')
       expect(snapshot(join(M, spare as string))).toEqual(snapshot(join(D, 'releases/live')))
       // A copy, not links: the live release's files are not shared with it.
       expect(statSync(join(M, spare as string, 'index.html')).ino).not.toBe(
@@ -1612,15 +1643,29 @@ describe.each(shells)('$name', shell => {
 
     describe('the copy started at lock time', () => {
       /** Inspect with prefetch; returns the `base.<pid>` name it announced. */
-      function lockAndPrefetch(D: string, copyMethod: 'copy' | 'hardlink'): string {
-        const r = run(shell, inspect({ path: D, prefetch: { copyMethod } }), D)
+      function lockAndPrefetch(D: string, copyMethod: 'copy' | 'hardlink', drift = false): string {
+        const r = run(shell, inspect({ path: D, drift, prefetch: { copyMethod } }), D)
         expect(r.status, r.stderr).toBe(0)
+        if (drift) expect(r.lines).not.toContain('drift unknown')
         const line = r.lines.find(l => l.startsWith('prefetch '))
         expect(line).toMatch(/^prefetch base\.\d+ r1$/)
         return line!.split(' ')[1]!
       }
       const leftovers = (D: string): string[] =>
         readdirSync(join(D, '.atomic-deploy')).filter(n => n.startsWith('base.'))
+      /**
+       * The records of r1's deploy that let the drift check name every change of the live release
+       * since (its listing then, made here with the release's own: no change; its ready marker).
+       */
+      function driftKnown(D: string): void {
+        const R = join(D, 'releases/r1')
+        const listing = run(shell, listingScript(R), R).stdout.toString('utf8')
+        build(D, {
+          '.atomic-deploy/manifests/r1.listing': listing,
+          '.atomic-deploy/manifests/r1.links': 'storage\n.env\n',
+          '.atomic-deploy/manifests/r1.ready': ''
+        })
+      }
       /**
        * The copies' records once the job of the copy `name`, dropped while it wrote its exit
        * status, has removed that too (its last step, a moment later). Bounded: 5 s.
@@ -1696,36 +1741,42 @@ describe.each(shells)('$name', shell => {
         }
       )
 
-      it('is not taken over by a release made with copy-method copy when it is hard-linked: that release is copied whole', () => {
-        const D = liveLayout()
-        build(D, {
-          '.atomic-deploy/manifests/r1.json.gz': 'm',
-          '.atomic-deploy/base.4242.from': 'r1 hardlink\n',
-          '.atomic-deploy/base.4242.rc': '0\n'
-        })
-        execFileSync('cp', ['-al', join(D, 'releases/r1'), join(D, '.atomic-deploy/base.4242')])
-        const r = run(
-          shell,
-          releaseScript(
-            common(D, 'r2'),
-            prepare({
-              base: {
-                kind: 'release',
-                id: 'r1',
-                sharedLinks: ['storage', '.env'],
-                prefetched: 'base.4242'
-              },
-              copyMethod: 'copy'
-            })
-          ),
-          D
-        )
-        expect(r.status, r.stderr).toBe(0)
-        expect(statSync(join(D, 'releases/r2/keep.txt')).ino).not.toBe(
-          statSync(join(D, 'releases/r1/keep.txt')).ino
-        )
-        expect(leftovers(D)).toEqual([])
-      })
+      it.each([
+        ['hard-linked', 'r1 hardlink\n'],
+        ['hard-linked, its record not saying so (as builds before the kind was recorded)', 'r1\n']
+      ])(
+        'is not taken over by a release made with copy-method copy when it is %s: that release is copied whole',
+        (_, from) => {
+          const D = liveLayout()
+          build(D, {
+            '.atomic-deploy/manifests/r1.json.gz': 'm',
+            '.atomic-deploy/base.4242.from': from,
+            '.atomic-deploy/base.4242.rc': '0\n'
+          })
+          execFileSync('cp', ['-al', join(D, 'releases/r1'), join(D, '.atomic-deploy/base.4242')])
+          const r = run(
+            shell,
+            releaseScript(
+              common(D, 'r2'),
+              prepare({
+                base: {
+                  kind: 'release',
+                  id: 'r1',
+                  sharedLinks: ['storage', '.env'],
+                  prefetched: 'base.4242'
+                },
+                copyMethod: 'copy'
+              })
+            ),
+            D
+          )
+          expect(r.status, r.stderr).toBe(0)
+          expect(statSync(join(D, 'releases/r2/keep.txt')).ino).not.toBe(
+            statSync(join(D, 'releases/r1/keep.txt')).ino
+          )
+          expect(leftovers(D)).toEqual([])
+        }
+      )
 
       it('is not started without a manifest of the live release, nor without the lock', () => {
         const D = liveLayout()
@@ -1749,7 +1800,7 @@ describe.each(shells)('$name', shell => {
         const D = liveLayout()
         build(D, {
           '.atomic-deploy/base.4242/keep.txt': 'stale',
-          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.from': 'r1 copy\n',
           '.atomic-deploy/base.4242.rc': '1\n'
         })
         const r = run(
@@ -1774,7 +1825,7 @@ describe.each(shells)('$name', shell => {
         const D = liveLayout()
         build(D, {
           'outside/keep.txt': 'outside',
-          '.atomic-deploy/base.4242.from': 'r1\n',
+          '.atomic-deploy/base.4242.from': 'r1 copy\n',
           '.atomic-deploy/base.4242.rc': '0\n'
         })
         symlinkSync(join(D, 'outside'), join(D, '.atomic-deploy/base.4242'))
@@ -1801,18 +1852,18 @@ describe.each(shells)('$name', shell => {
           '.atomic-deploy/manifests/r1.json.gz': 'm',
           // The spare: complete, of the live release.
           '.atomic-deploy/base.9999/keep.txt': 'spare',
-          '.atomic-deploy/base.9999.from': 'r1\n',
+          '.atomic-deploy/base.9999.from': 'r1 copy\n',
           '.atomic-deploy/base.9999.rc': '0\n',
           // Of another release; of the live one but failed; of the live one, unfinished: each
           // named to be met before the spare.
           '.atomic-deploy/base.3333/keep.txt': 'old',
-          '.atomic-deploy/base.3333.from': 'r0\n',
+          '.atomic-deploy/base.3333.from': 'r0 copy\n',
           '.atomic-deploy/base.3333.rc': '0\n',
           '.atomic-deploy/base.1111/keep.txt': 'failed',
-          '.atomic-deploy/base.1111.from': 'r1\n',
+          '.atomic-deploy/base.1111.from': 'r1 copy\n',
           '.atomic-deploy/base.1111.rc': '1\n',
           '.atomic-deploy/base.2222/keep.txt': 'half',
-          '.atomic-deploy/base.2222.from': 'r1\n'
+          '.atomic-deploy/base.2222.from': 'r1 copy\n'
         })
         const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)
         expect(r.status, r.stderr).toBe(0)
@@ -1834,8 +1885,9 @@ describe.each(shells)('$name', shell => {
       })
 
       it.each([
-        ['a whole copy', 'r1\n'],
-        ['a hard-linked one', 'r1 hardlink\n']
+        ['a whole copy', 'r1 copy\n'],
+        ['a hard-linked one', 'r1 hardlink\n'],
+        ['one whose record does not say which (as builds before the kind was recorded)', 'r1\n']
       ])('with copy-method hardlink, keeps a complete copy of the live release: %s', (_, from) => {
         const D = liveLayout()
         build(D, {
@@ -1850,18 +1902,35 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D).sort()).toEqual(['base.4242', 'base.4242.from', 'base.4242.rc'])
       })
 
-      it("with copy-method copy, never keeps a hard-linked copy (its files are the live release's own): it copies anew", () => {
-        const D = liveLayout()
-        build(D, {
-          '.atomic-deploy/manifests/r1.json.gz': 'm',
-          '.atomic-deploy/base.4242/keep.txt': 'linked',
-          '.atomic-deploy/base.4242.from': 'r1 hardlink\n',
-          '.atomic-deploy/base.4242.rc': '0\n'
-        })
-        const name = lockAndPrefetch(D, 'copy')
-        expect(name).not.toBe('base.4242')
-        expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
-      })
+      it.each([
+        ['a hard-linked copy', 'r1 hardlink\n', false],
+        [
+          'a hard-linked copy, where the drift check names every change (no walk of its own)',
+          'r1 hardlink\n',
+          true
+        ],
+        [
+          'a copy whose record does not say which kind (as builds before the kind was recorded)',
+          'r1\n',
+          false
+        ],
+        ['a copy whose record does not say which kind, with the drift check', 'r1\n', true]
+      ])(
+        "with copy-method copy, never keeps %s (a hard-linked copy's files are the live release's own): it copies anew",
+        (_, from, drift) => {
+          const D = liveLayout()
+          build(D, {
+            '.atomic-deploy/manifests/r1.json.gz': 'm',
+            '.atomic-deploy/base.4242/keep.txt': 'linked',
+            '.atomic-deploy/base.4242.from': from,
+            '.atomic-deploy/base.4242.rc': '0\n'
+          })
+          if (drift) driftKnown(D)
+          const name = lockAndPrefetch(D, 'copy', drift)
+          expect(name).not.toBe('base.4242')
+          expect(leftovers(D).some(n => n.startsWith('base.4242'))).toBe(false)
+        }
+      )
 
       it('a hard-linked copy started at lock time says so; a later deploy with copy-method copy does not start from it', async () => {
         const D = liveLayout()
@@ -1873,8 +1942,10 @@ describe.each(shells)('$name', shell => {
         // The run is gone (its lock cleared), its complete copy of the live release left; the
         // next run has the drift check name what changed, so no walk second-guesses the copy.
         rmSync(join(M, 'lock'), { recursive: true })
+        driftKnown(D)
         const r = run(shell, inspect({ path: D, drift: true, prefetch: { copyMethod: 'copy' } }), D)
         expect(r.status, r.stderr).toBe(0)
+        expect(r.lines).not.toContain('drift unknown')
         const line = r.lines.find(l => l.startsWith('prefetch '))
         expect(line).toMatch(/^prefetch base\.\d+ r1$/)
         expect(line).not.toContain(name)
@@ -1883,7 +1954,7 @@ describe.each(shells)('$name', shell => {
       /** A copy of r1 made as finish.sh makes the spare: its record first, then cp. */
       async function spareOf(D: string, method: 'copy' | 'hardlink'): Promise<string> {
         const M = join(D, '.atomic-deploy')
-        writeFileSync(join(M, 'base.4242.from'), method === 'hardlink' ? 'r1 hardlink\n' : 'r1\n')
+        writeFileSync(join(M, 'base.4242.from'), `r1 ${method}\n`)
         // File times follow a coarse clock: the copy is made a tick after its record.
         await sleep(30)
         const cp = shell.gnu ? ['cp'] : ['/usr/bin/busybox', 'cp']
@@ -1924,6 +1995,28 @@ describe.each(shells)('$name', shell => {
         }
       )
 
+      it.each(['copy', 'hardlink'] as const)(
+        'after a file of the live release was written in place: the spare (%s) is dropped when a whole copy, kept when hard-linked (that file is its file)',
+        async method => {
+          const D = liveLayout()
+          build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
+          await spareOf(D, method)
+          // BusyBox find -newer compares whole seconds.
+          await sleep(shell.gnu ? 30 : 1100)
+          writeFileSync(join(D, 'releases/r1/dir/a'), 'written in place')
+          const line = prefetched(D, method)
+          if (method === 'hardlink') {
+            expect(line).toBe('prefetch base.4242 r1 spare')
+            expect(readFileSync(join(D, '.atomic-deploy/base.4242/dir/a'), 'utf8')).toBe(
+              'written in place'
+            )
+          } else {
+            expect(line).toMatch(/^prefetch base\.\d+ r1$/)
+            expect(line).not.toContain('base.4242')
+          }
+        }
+      )
+
       it("drops a hard-linked spare once a directory's mode in the live release changed since (the spare's directories are its own)", async () => {
         const D = liveLayout()
         build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
@@ -1939,7 +2032,7 @@ describe.each(shells)('$name', shell => {
         const D = liveLayout()
         build(D, {
           '.atomic-deploy/base.4242/keep.txt': 'stale',
-          '.atomic-deploy/base.4242.from': 'r0\n',
+          '.atomic-deploy/base.4242.from': 'r0 copy\n',
           '.atomic-deploy/base.4242.rc': '0\n'
         })
         const r = run(
@@ -1960,7 +2053,7 @@ describe.each(shells)('$name', shell => {
         build(D, { '.atomic-deploy/manifests/r1.json.gz': 'm' })
         const name = lockAndPrefetch(D, 'copy')
         // A copy this run does not own: what a run that is gone left behind.
-        build(D, { '.atomic-deploy/base.77/x': 'x', '.atomic-deploy/base.77.from': 'r1\n' })
+        build(D, { '.atomic-deploy/base.77/x': 'x', '.atomic-deploy/base.77.from': 'r1 copy\n' })
         const r = run(
           shell,
           releaseScript(
@@ -1971,7 +2064,7 @@ describe.each(shells)('$name', shell => {
         )
         expect(r.status, r.stderr).toBe(0)
         expect(settled(D, name)).toEqual(['base.77', 'base.77.from'])
-        build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1\n' })
+        build(D, { '.atomic-deploy/base.99/x': 'x', '.atomic-deploy/base.99.from': 'r1 copy\n' })
         const u = run(shell, unlockScript(D), D)
         expect(u.lines).toEqual([`path ${D}`, 'unlocked'])
         expect(u.blobs.get('current')?.toString()).toBe('releases/r1')

@@ -218,8 +218,9 @@ fi
 # kept; otherwise the copy starts now, as soon as the lock is ours (start_copy), and runs while
 # the runner plans and the release script is on its way. On a 3,500-file release this moves cp's
 # 0.1 to 1 s off the critical path; a spare takes it off entirely. With copy-method copy only a
-# whole copy is kept, never a hard-linked one (whose files are the live release's own); with
-# hardlink, either. The release script takes it over, or drops it.
+# whole copy is kept, never a hard-linked one (whose files are the live release's own) nor one
+# whose record does not say which it is; with hardlink, any. The release script takes it over,
+# or drops it.
 if [ -n "$LOCK" ] && [ "$REUSE" = previous ] && [ "$PREFETCH" != none ]; then
   kept=''
   if [ -n "$c" ]; then

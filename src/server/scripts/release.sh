@@ -83,8 +83,9 @@ start_from_release() {
   else
     failure="cannot copy $PREV into $R"
   fi
-  # A copy of BASE_ID, whole or (recorded so by start_copy) hard-linked; a hard-linked one starts
-  # only a release made with hard links (copy_of, lib/metadata.sh).
+  # A copy of BASE_ID, whole or (recorded so by start_copy) hard-linked; a hard-linked one, or
+  # one whose record does not say, starts only a release made with hard links (copy_of,
+  # lib/metadata.sh).
   if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ] && copy_of "$M/$PREFETCHED.from" "$BASE_ID" "$COPY_METHOD"; then
     # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
     # every 30 seconds tells the runner that the server is still at work (command-timeout).
@@ -240,7 +241,7 @@ start_sums() {
 }
 
 wait_sums() {
-  for j in $sumjobs; do wait "$j" || bad=1; done
+  for j in $sumjobs; do wait_job "$j" || bad=1; done
   # One line per bad file (GNU and BusyBox both end it in ': FAILED...'); anything else verbatim.
   [ -z "$bad" ] || cat "$T"/sums.all.* | grep ': FAILED' >> "$T/sums.out" || cat "$T"/sums.all.* >> "$T/sums.out"
 }
@@ -474,8 +475,8 @@ finalize_release() {
   : > "$T/sums.out"
   [ -z "$has_sums" ] || start_sums
   lrc=0 erc=0
-  wait "$listjob" || lrc=$?
-  wait "$expjob" || erc=$?
+  wait_job "$listjob" || lrc=$?
+  wait_job "$expjob" || erc=$?
   # Compare the listings as multisets of lines: order-free, and a name holding a newline splits
   # the same way on both sides. First by the digests of both sorted: equal, they match. Unequal,
   # or when a step of that failed, the awk below compares them line by line and names what

@@ -48,3 +48,12 @@ nl='
 # shellcheck disable=SC2034 # stamp_format: read by lib/metadata.sh and the scripts
 stamp_format=+%Y-%m-%dT%H:%M:%SZ
 say() { printf '!%s\n' "$*"; }
+
+# wait_job PID: wait for the background job PID; its exit status. posh (0.14.1, Debian's) can
+# misread the arguments of its wait builtin after another builtin parsed an option (read -r,
+# cd -P): `wait: invalid option`, status 1, whatever the job did. An unset, which takes no
+# option here, leaves that parser clean.
+wait_job() {
+  unset wj_none
+  wait "$1"
+}

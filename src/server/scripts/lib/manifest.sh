@@ -100,7 +100,7 @@ start_view() {
 
 # view_made: wait for start_view's job; fails when it did.
 view_made() {
-  wait "$viewjob"
+  wait_job "$viewjob"
 }
 
 # install_manifest FILE DIGEST STEM VIEW: FILE, its digest and its view (VIEW.view.gz or VIEW.view,

@@ -94,9 +94,10 @@ drop_bases_but() {
 }
 
 # start_copy ID METHOD: copy releases/ID into `$M/base.<pid>` in the background (METHOD copy or
-# hardlink), with `.from` (the release copied, and ` hardlink` after it for a copy whose files are
-# the release's own, hard-linked), `.pid` (the cp) and, once it ends, `.rc` (its exit status).
-# Only a copy of the first kind can start a release made with copy-method copy (live_copy).
+# hardlink), with `.from` (the release copied and the copy's kind: `ID copy`, or `ID hardlink`
+# for a copy whose files are the release's own, hard-linked), `.pid` (the cp) and, once it ends,
+# `.rc` (its exit status). Only a whole copy can start a release made with copy-method copy
+# (copy_of).
 # Below the copy's directory, cp keeps the release's modes; the directory itself is private
 # (0700) while it waits in .atomic-deploy, and gets the release's mode when it is taken over
 # (check_copy in release.sh). Every stream of the job is redirected, so it never holds the
@@ -106,7 +107,7 @@ drop_bases_but() {
 # directory.
 start_copy() {
   B="$M/base.$$"
-  sc_from=$1 sc_nice=''
+  sc_from="$1 copy" sc_nice=''
   [ "$2" != hardlink ] || sc_from="$1 hardlink"
   if [ "${3:-}" = low ] && command -v nice > /dev/null 2>&1; then sc_nice='nice -n 10'; fi
   { (umask 077 && mkdir "$B") 2>/dev/null && printf '%s\n' "$sc_from" > "$B.from"; } || return 1
@@ -122,7 +123,7 @@ start_copy() {
       $sc_nice cp -a "$D/releases/$1/." "$B/" &
     fi
     echo $! > "$B.pid"
-    wait $!
+    wait_job $!
     rc=$?
     # cp -a gave the copy's directory the release's mode: private again while it waits.
     [ $rc -ne 0 ] || chmod 700 "$B" || rc=1
@@ -134,10 +135,10 @@ start_copy() {
 }
 
 # live_copy [ID [KIND]]: sets live to the name of a complete copy of the live release under $M
-# (base.*, with .rc 0), if there is one, else to '', and live_kind to copy or hardlink (see
-# start_copy). With KIND copy, a hard-linked copy does not count: a release made with copy-method
-# copy shares no file with another. ID is the live release when the caller has read current
-# already (empty or absent: current is read). Needs D.
+# (base.*, with .rc 0), if there is one, else to '', and live_kind to its kind (copy_of). With
+# KIND copy, only a whole copy counts: a release made with copy-method copy shares no file with
+# another. ID is the live release when the caller has read current already (empty or absent:
+# current is read). Needs D.
 # shellcheck disable=SC2120 # called with the live release's id, or without
 live_copy() {
   # shellcheck disable=SC2034 # live_kind: read by inspect.sh
@@ -164,33 +165,41 @@ live_copy() {
 }
 
 # copy_of RECORD ID [METHOD]: 0 when RECORD (a copy's `.from`, see start_copy) names a copy of
-# release ID that a release made with copy-method METHOD may start from: a whole copy always, a
-# hard-linked one only for hardlink (or with no METHOD given). Sets ck to its kind.
+# release ID that a release made with copy-method METHOD may start from: for copy, a whole copy
+# only; for hardlink, any; with no METHOD (a copy kept, not started from), any. A record with the
+# id alone (`ID`, as builds before the kind was recorded wrote it, for both kinds) may be of a
+# hard-linked copy: kind unknown, never taken for copy. Sets ck to the kind: copy, hardlink or
+# unknown.
 copy_of() {
   ck='' co_from=''
   IFS= read -r co_from 2>/dev/null < "$1"
   case $co_from in
-    "$2") ck=copy ;;
+    "$2 copy") ck=copy ;;
     "$2 hardlink") ck=hardlink ;;
+    "$2") ck=unknown ;;
     *) return 1 ;;
   esac
-  [ "${3:-}" != copy ] || [ "$ck" = copy ]
+  case ${3:-} in
+    copy) [ "$ck" = copy ] ;;
+    hardlink | '') return 0 ;;
+    *) return 1 ;;
+  esac
 }
 
 # changed_since DIR MARK [KIND]: whether anything under DIR was written after MARK was, or (where
 # find has -cnewer: GNU) had its mode or links changed. With KIND hardlink (a copy whose files
-# are DIR's own, see start_copy), a file's changed mode or links are not a change: making that
-# copy changed every file's links, and a mode set on a file since is the copy's too; a
-# directory's still is (the copy's directories are its own).
+# are DIR's own, see start_copy), only a directory's change counts: a file written, or its mode
+# set, since is the copy's file too (one inode), and making the copy changed every file's links;
+# the copy's directories are its own, so an entry added, removed or renamed, or a directory's
+# mode, is a change.
 changed_since() {
+  cs_dirs=''
+  [ "${3:-}" != hardlink ] || cs_dirs='-type d'
+  # shellcheck disable=SC2086 # cs_dirs: no word or two, split on purpose
   if find "$1" -maxdepth 0 -cnewer "$2" > /dev/null 2>&1; then
-    if [ "${3:-}" = hardlink ]; then
-      [ -n "$(find "$1" \( -newer "$2" -o -type d -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
-    else
-      [ -n "$(find "$1" \( -newer "$2" -o -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
-    fi
+    [ -n "$(find "$1" $cs_dirs \( -newer "$2" -o -cnewer "$2" \) -print 2> /dev/null | head -n 1)" ]
   else
-    [ -n "$(find "$1" -newer "$2" -print 2> /dev/null | head -n 1)" ]
+    [ -n "$(find "$1" $cs_dirs -newer "$2" -print 2> /dev/null | head -n 1)" ]
   fi
 }
 
