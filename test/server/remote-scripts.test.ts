@@ -1702,6 +1702,27 @@ describe.each(shells)('$name', shell => {
         expect(leftovers(D).filter(n => n.endsWith('.rc') || n.endsWith('.rc.tmp'))).toEqual([])
       })
 
+      /** The release script making r2 from r1, told the copy `prefetched` was started for it. */
+      function prepareFrom(
+        D: string,
+        prefetched: string,
+        copyMethod: 'copy' | 'hardlink',
+        remove?: string[]
+      ): Output {
+        return run(
+          shell,
+          releaseScript(
+            common(D, 'r2'),
+            prepare({
+              base: { kind: 'release', id: 'r1', sharedLinks: ['storage', '.env'], prefetched },
+              copyMethod,
+              ...(remove ? { remove } : {})
+            })
+          ),
+          D
+        )
+      }
+
       it.each(['copy', 'hardlink'] as const)(
         'is taken over by the release script (%s) and leaves nothing behind',
         copyMethod => {
@@ -1710,23 +1731,7 @@ describe.each(shells)('$name', shell => {
           const before = snapshot(join(D, 'releases/r1'))
           const name = lockAndPrefetch(D, copyMethod)
           const copyIno = statSync(join(D, '.atomic-deploy', name)).ino
-          const r = run(
-            shell,
-            releaseScript(
-              common(D, 'r2'),
-              prepare({
-                base: {
-                  kind: 'release',
-                  id: 'r1',
-                  sharedLinks: ['storage', '.env'],
-                  prefetched: name
-                },
-                copyMethod,
-                remove: ["it's.txt", 'new\nline', '-rf', 'dir']
-              })
-            ),
-            D
-          )
+          const r = prepareFrom(D, name, copyMethod, ["it's.txt", 'new\nline', '-rf', 'dir'])
           expect(r.status, r.stderr).toBe(0)
           expect(r.lines).toEqual(['prepared'])
           expect(snapshot(join(D, 'releases/r2'))).toEqual({ 'keep.txt': 'keep' })
@@ -1754,22 +1759,7 @@ describe.each(shells)('$name', shell => {
             '.atomic-deploy/base.4242.rc': '0\n'
           })
           execFileSync('cp', ['-al', join(D, 'releases/r1'), join(D, '.atomic-deploy/base.4242')])
-          const r = run(
-            shell,
-            releaseScript(
-              common(D, 'r2'),
-              prepare({
-                base: {
-                  kind: 'release',
-                  id: 'r1',
-                  sharedLinks: ['storage', '.env'],
-                  prefetched: 'base.4242'
-                },
-                copyMethod: 'copy'
-              })
-            ),
-            D
-          )
+          const r = prepareFrom(D, 'base.4242', 'copy')
           expect(r.status, r.stderr).toBe(0)
           expect(statSync(join(D, 'releases/r2/keep.txt')).ino).not.toBe(
             statSync(join(D, 'releases/r1/keep.txt')).ino
