@@ -1768,6 +1768,27 @@ describe.each(shells)('$name', shell => {
         }
       )
 
+      it('a record that is a symlink names nothing: its copy is neither kept by the inspect nor taken over by the release script', () => {
+        const planted = (D: string): number => {
+          build(D, {
+            '.atomic-deploy/manifests/r1.json.gz': 'm',
+            'elsewhere/from': 'r1 copy\n',
+            '.atomic-deploy/base.4242.rc': '0\n'
+          })
+          execFileSync('cp', ['-a', join(D, 'releases/r1'), join(D, '.atomic-deploy/base.4242')])
+          symlinkSync(join(D, 'elsewhere/from'), join(D, '.atomic-deploy/base.4242.from'))
+          return statSync(join(D, '.atomic-deploy/base.4242')).ino
+        }
+        const D = liveLayout()
+        planted(D)
+        expect(lockAndPrefetch(D, 'copy')).not.toBe('base.4242')
+        const E = liveLayout()
+        const copyIno = planted(E)
+        const r = prepareFrom(E, 'base.4242', 'copy')
+        expect(r.status, r.stderr).toBe(0)
+        expect(statSync(join(E, 'releases/r2')).ino).not.toBe(copyIno)
+      })
+
       it('is not started without a manifest of the live release, nor without the lock', () => {
         const D = liveLayout()
         const r = run(shell, inspect({ path: D, prefetch: { copyMethod: 'copy' } }), D)

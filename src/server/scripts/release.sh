@@ -86,7 +86,7 @@ start_from_release() {
   # A copy of BASE_ID, whole or (recorded so by start_copy) hard-linked; a hard-linked one, or
   # one whose record does not say, starts only a release made with hard links (copy_of,
   # lib/metadata.sh).
-  if [ -n "$PREFETCHED" ] && [ -f "$M/$PREFETCHED.from" ] && copy_of "$M/$PREFETCHED.from" "$BASE_ID" "$COPY_METHOD"; then
+  if [ -n "$PREFETCHED" ] && copy_of "$M/$PREFETCHED.from" "$BASE_ID" "$COPY_METHOD"; then
     # Take over the copy started at lock time, once it has ended (at most 10 minutes). A line
     # every 30 seconds tells the runner that the server is still at work (command-timeout).
     B="$M/$PREFETCHED"

@@ -151,7 +151,6 @@ live_copy() {
   lc=${lc##*/}
   [ -n "$lc" ] || return 0
   for f in "$M"/base.*.from; do
-    if [ ! -f "$f" ] || [ -L "$f" ]; then continue; fi
     b=${f%.from} rc=''
     copy_of "$f" "$lc" "${2:-}" || continue
     [ ! -L "$b.rc" ] || continue
@@ -168,10 +167,11 @@ live_copy() {
 # release ID that a release made with copy-method METHOD may start from: for copy, a whole copy
 # only; for hardlink, any; with no METHOD (a copy kept, not started from), any. A record with the
 # id alone (`ID`, as builds before the kind was recorded wrote it, for both kinds) may be of a
-# hard-linked copy: kind unknown, never taken for copy. Sets ck to the kind: copy, hardlink or
-# unknown.
+# hard-linked copy: kind unknown, never taken for copy. A RECORD that is not a regular file (a
+# symlink, a fifo, absent) names nothing. Sets ck to the kind: copy, hardlink or unknown.
 copy_of() {
   ck='' co_from=''
+  [ -f "$1" ] && [ ! -L "$1" ] || return 1
   IFS= read -r co_from 2>/dev/null < "$1"
   case $co_from in
     "$2 copy") ck=copy ;;
