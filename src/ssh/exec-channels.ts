@@ -98,6 +98,11 @@ export class ExecChannels {
     onRequested?: (channel: ClientChannel) => void
   ): Promise<{ channel: ClientChannel; sent: boolean }> {
     const { connection } = this
+    // ssh2 answers a request still pending when the connection ends as if the server had refused
+    // it ('Unable to exec'). The script sent behind it may have run, and may have switched: that
+    // is a lost connection (what session-prepare.ts checks the server for), not a refusal.
+    const unanswered = (error: Error | undefined): Error | undefined =>
+      error && connection.closed ? connection.lost() : error
     // The server confirms a channel opened during authentication right behind its success; one
     // that never comes (or a refusal) leaves it to a channel of its own.
     const early = opened
@@ -127,7 +132,7 @@ export class ExecChannels {
           sent = connection.internals.execOn(early, BOOTSTRAP, payload, error => {
             answered = true
             if (error) release(early, 'close')
-            done(error, early)
+            done(unanswered(error), early)
           })
           if (!answered) onRequested?.(early)
           // What follows the script goes behind it as soon as it is known, not a round trip
@@ -149,10 +154,11 @@ export class ExecChannels {
           }
           // ssh2's words when the channel opened but the server refused its exec request: the
           // account may be SFTP-only.
+          const why = unanswered(error)
           done(
-            error?.message === 'Unable to exec'
+            why?.message === 'Unable to exec'
               ? new ExecRefusedError(`${this.label}: the server refused to run a command`)
-              : error,
+              : why,
             channel
           )
         })

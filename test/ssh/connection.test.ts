@@ -3,8 +3,11 @@
  * every connection before its banner, as OpenSSH's PerSourcePenalties and MaxStartups do), and
  * one that stops answering once connected (every channel open and SFTP start is bounded).
  */
+import { existsSync, rmSync } from 'node:fs'
 import net from 'node:net'
+import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { ConnectionError } from '../../src/errors.ts'
 import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { PIPELINED_SOFTWARE } from '../../src/ssh/ssh2-internals.ts'
@@ -133,6 +136,46 @@ describe('a connection', () => {
       await removeUser(limitedUser)
       await limited.stop()
     }
+  })
+
+  describe('lost between running a script and answering its exec request', () => {
+    let proxy: LatencyProxy
+    beforeAll(async () => {
+      proxy = await startLatencyProxy({ host: sshd.host, port: sshd.port })
+    })
+    afterAll(async () => {
+      await proxy?.close()
+    })
+
+    // The script goes right behind the exec request, so the server runs it before its answer
+    // has come back. ssh2 answers a request pending at the close as a refusal ('Unable to
+    // exec'); the script ran (it could have switched a release), so the run must fail as a lost
+    // connection, which the deploy checks the server for, and never as a script that did not run.
+    it('fails as a lost connection, not as a refused exec', async () => {
+      const host = await connectSsh(options(proxy.port, 10))
+      const mark = path.join(user.home, `ran-${process.pid}`)
+      try {
+        proxy.setDelay(300)
+        const run = host.run(`touch '${mark}'`).then(
+          () => undefined,
+          (e: Error) => e
+        )
+        // Cut once the script has run on the server: its answer is still in the delay line.
+        const started = Date.now()
+        while (!existsSync(mark) && Date.now() - started < 5000)
+          await new Promise(resolve => setTimeout(resolve, 2))
+        expect(existsSync(mark)).toBe(true)
+        proxy.cutAll()
+        const error = await run
+        expect(error).toBeInstanceOf(ConnectionError)
+        expect(error?.message).toMatch(/connection lost/)
+        expect(error?.message).not.toMatch(/Unable to exec|refused/)
+      } finally {
+        proxy.setDelay(0)
+        host.close()
+        rmSync(mark, { force: true })
+      }
+    })
   })
 
   describe('to a server that stops answering once connected', () => {
