@@ -333,6 +333,29 @@ describe.each(shells)('$name', shell => {
       expect(readFileSync(join(home, 'app/.atomic-deploy/lock/owner'), 'utf8')).toBe(`${first}\n`)
     })
 
+    it('names the holder of a lock taken a moment ago, whose owner record comes just after', () => {
+      const home = fresh('inspect')
+      mkdirSync(join(home, 'app/.atomic-deploy/lock'), { recursive: true })
+      const late = JSON.stringify({ run: 'late' })
+      // The holder's record lands 0.3 s after the lock was found taken.
+      const holder = `(sleep 0.3; printf '%s\\n' ${quote(late)} > app/.atomic-deploy/lock/owner) < /dev/null > /dev/null 2>&1 &\n`
+      const r = run(shell, `${holder}${scriptText(inspect({ path: 'app' }))}`, home)
+      expect(r.status).toBe(LOCK_EXIT)
+      expect(r.lines).toContain('locked')
+      expect(r.blobs.get('owner')?.toString()).toBe(late)
+    })
+
+    it('reports a lock that never gets an owner record as it is, within about a second', () => {
+      const home = fresh('inspect')
+      mkdirSync(join(home, 'app/.atomic-deploy/lock'), { recursive: true })
+      const started = Date.now()
+      const r = run(shell, inspect({ path: 'app' }), home)
+      expect(r.status).toBe(LOCK_EXIT)
+      expect(r.lines).toContain('locked')
+      expect(r.blobs.has('owner')).toBe(false)
+      expect(Date.now() - started).toBeLessThan(3000)
+    })
+
     it('creates the layout under a hostile name with a leading dash, executing nothing', () => {
       const home = fresh('inspect')
       const rel = `-rf/${HOSTILE.replace('\n', ' ')}`

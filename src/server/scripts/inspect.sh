@@ -140,6 +140,13 @@ if [ -n "$LOCK" ]; then
   if [ ! -w "$D" ] || [ ! -w "$D/releases" ] || [ ! -w "$M" ]; then say "refused permission user $(id -un) cannot write to $D"; exit $refused_exit; fi
   if ! mkdir "$M/lock" 2>/dev/null; then
     say locked
+    # The holder writes its owner record right after its mkdir: a lock taken a moment ago may not
+    # have one yet. It is looked for again for up to about a second (where sleep takes no
+    # fraction, one second, once), then reported as it is.
+    n=0
+    while [ ! -s "$M/lock/owner" ] && [ -d "$M/lock" ] && [ $n -lt 10 ]; do
+      if sleep 0.1 2>/dev/null; then n=$((n + 1)); else sleep 1; n=10; fi
+    done
     if [ -f "$M/lock/owner" ]; then blob_text owner "$(head -c 4000 "$M/lock/owner")"; fi
     exit $lock_exit
   fi
