@@ -272,6 +272,12 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
     )
   )
 
+  // What goes on beside the build, settled before a failure is reported: the caller's abort
+  // removes the release's records, and a write still under way (a record renamed into
+  // manifests/, a line appended to the log) would otherwise land after it.
+  const besideBuild = (): Promise<unknown> =>
+    Promise.allSettled([started, leftovers, metadata, planned])
+
   const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start()
   const sent = { files: 0, bytes: 0, missing: 0 }
   const onFile = (entry: ManifestEntry): void => {
@@ -296,6 +302,7 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
       () => undefined,
       (failure: unknown) => failure
     )
+    await besideBuild()
     throw refusal ?? error
   } finally {
     signal?.removeEventListener('abort', stop)
@@ -327,10 +334,13 @@ export async function prepareOverSftp(o: SftpReleaseOptions): Promise<SftpReleas
   try {
     listing = await verifyRelease(o, R, dirMode)
   } catch (error) {
-    await records.then(
-      opened => Promise.all(opened.map(f => f.discard())),
-      () => undefined
-    )
+    await Promise.all([
+      records.then(
+        opened => Promise.all(opened.map(f => f.discard())),
+        () => undefined
+      ),
+      besideBuild()
+    ])
     throw error
   }
   const [listingFile, readyFile] = await records

@@ -319,6 +319,59 @@ describe('a release built over SFTP, verified with its directory modes', () => {
     expect((error as SftpVerifyFailure).unexpected).toEqual(['d 777 ./public/css'])
     expect((error as SftpVerifyFailure).missing).toEqual(['d ./public/css'])
   })
+
+  it.each([
+    ['a failed verification', 'verify'],
+    ['a failed upload', 'upload']
+  ] as const)(
+    'reports %s only once the records written beside the build are done',
+    async (_what, failure) => {
+      const { source, dir } = await setup()
+      // A server whose metadata writes (the manifest, the revision, the links) are slow, and
+      // that makes one directory world-writable (verification fails) or refuses one file (the
+      // build fails): the failure comes before those writes are done.
+      let pending = 0
+      let lastDone = 0
+      class SlowRecords extends LocalFiles {
+        override async mkdir(d: string, mode: number): Promise<void> {
+          await super.mkdir(d, mode)
+          if (failure === 'verify' && d.endsWith('/css')) await super.setMode(d, 0o777)
+        }
+        override async mkdirExact(d: string, mode: number): Promise<void> {
+          await super.mkdirExact(d, failure === 'verify' && d.endsWith('/css') ? 0o777 : mode)
+        }
+        override async writeFile(
+          p: string,
+          data: Buffer | { local: string },
+          options: { mode: number }
+        ): Promise<void> {
+          if (failure === 'upload' && p.endsWith('/index.html'))
+            throw new Error('Permission denied')
+          if (!p.includes('/.atomic-deploy/')) return super.writeFile(p, data, options)
+          pending++
+          try {
+            await new Promise(resolve => setTimeout(resolve, 300))
+            await super.writeFile(p, data, options)
+          } finally {
+            pending--
+            lastDone = Date.now()
+          }
+        }
+      }
+      const error = await build(new SlowRecords(), source, dir).then(
+        () => undefined,
+        (e: unknown) => e
+      )
+      const failedAt = Date.now()
+      if (failure === 'verify') expect(error).toBeInstanceOf(SftpVerifyFailure)
+      else expect((error as Error).message).toMatch(/Permission denied/)
+      // Nothing of this release is still being written when the failure is reported, for the
+      // abort that follows to remove: every record landed before.
+      expect(pending).toBe(0)
+      expect(lastDone).toBeGreaterThan(0)
+      expect(lastDone).toBeLessThanOrEqual(failedAt)
+    }
+  )
 })
 
 describe("the starting point's manifest, read at an SFTP-only inspect", () => {
