@@ -5711,6 +5711,10 @@ async function prepareOverSftp(o) {
             ? [write(L.seeded(id), Buffer.from(p.record.join('')), sftp_layout/* MODES */.FN.privateFile)]
             : [])
     ])));
+    // What goes on beside the build, settled before a failure is reported: the caller's abort
+    // removes the release's records, and a write still under way (a record renamed into
+    // manifests/, a line appended to the log) would otherwise land after it.
+    const besideBuild = () => Promise.allSettled([started, leftovers, metadata, planned]);
     const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start();
     const sent = { files: 0, bytes: 0, missing: 0 };
     const onFile = (entry) => {
@@ -5734,6 +5738,7 @@ async function prepareOverSftp(o) {
     }
     catch (error) {
         const refusal = await plan.then(() => undefined, (failure) => failure);
+        await besideBuild();
         throw refusal ?? error;
     }
     finally {
@@ -5760,7 +5765,10 @@ async function prepareOverSftp(o) {
         listing = await verifyRelease(o, R, dirMode);
     }
     catch (error) {
-        await records.then(opened => Promise.all(opened.map(f => f.discard())), () => undefined);
+        await Promise.all([
+            records.then(opened => Promise.all(opened.map(f => f.discard())), () => undefined),
+            besideBuild()
+        ]);
         throw error;
     }
     const [listingFile, readyFile] = await records;
