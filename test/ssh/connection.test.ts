@@ -42,6 +42,15 @@ function options(port: number, timeoutSeconds: number) {
 }
 
 describe('a connection', () => {
+  // One proxy for the tests that delay, freeze or cut the link; each puts it back as it was.
+  let proxy: LatencyProxy
+  beforeAll(async () => {
+    proxy = await startLatencyProxy({ host: sshd.host, port: sshd.port })
+  })
+  afterAll(async () => {
+    await proxy?.close()
+  })
+
   it('closed by the server before its banner is reported as throttling, with what to do', async () => {
     // What sshd does to an address it penalises: accept, then close at once.
     const throttling = net.createServer(socket => socket.destroy())
@@ -139,14 +148,6 @@ describe('a connection', () => {
   })
 
   describe('lost between running a script and answering its exec request', () => {
-    let proxy: LatencyProxy
-    beforeAll(async () => {
-      proxy = await startLatencyProxy({ host: sshd.host, port: sshd.port })
-    })
-    afterAll(async () => {
-      await proxy?.close()
-    })
-
     // The script goes right behind the exec request, so the server runs it before its answer
     // has come back. ssh2 answers a request pending at the close as a refusal ('Unable to
     // exec'); the script ran (it could have switched a release), so the run must fail as a lost
@@ -179,14 +180,6 @@ describe('a connection', () => {
   })
 
   describe('to a server that stops answering once connected', () => {
-    let proxy: LatencyProxy
-    beforeAll(async () => {
-      proxy = await startLatencyProxy({ host: sshd.host, port: sshd.port })
-    })
-    afterAll(async () => {
-      await proxy?.close()
-    })
-
     it('gives up each channel open, exec request and SFTP start after connect-timeout', async () => {
       const host = await connectSsh(options(proxy.port, 1))
       try {
