@@ -5711,10 +5711,12 @@ async function prepareOverSftp(o) {
             ? [write(L.seeded(id), Buffer.from(p.record.join('')), sftp_layout/* MODES */.FN.privateFile)]
             : [])
     ])));
-    // What goes on beside the build, settled before a failure is reported: the caller's abort
-    // removes the release's records, and a write still under way (a record renamed into
-    // manifests/, a line appended to the log) would otherwise land after it.
-    const besideBuild = () => Promise.allSettled([started, leftovers, metadata, planned]);
+    // What goes on beside the build: waited for before the release is used, and settled before a
+    // failure is reported, as the caller's abort removes the release's records and a write still
+    // under way (a record renamed into manifests/, a line appended to the log) would otherwise
+    // land after it.
+    const besideBuild = [started, leftovers, metadata, planned];
+    const settled = () => Promise.allSettled(besideBuild);
     const progress = new UploadProgress(log, o.plan.uploadFiles, o.plan.uploadBytes).start();
     const sent = { files: 0, bytes: 0, missing: 0 };
     const onFile = (entry) => {
@@ -5738,7 +5740,7 @@ async function prepareOverSftp(o) {
     }
     catch (error) {
         const refusal = await plan.then(() => undefined, (failure) => failure);
-        await besideBuild();
+        await settled();
         throw refusal ?? error;
     }
     finally {
@@ -5767,14 +5769,14 @@ async function prepareOverSftp(o) {
     catch (error) {
         await Promise.all([
             records.then(opened => Promise.all(opened.map(f => f.discard())), () => undefined),
-            besideBuild()
+            settled()
         ]);
         throw error;
     }
     const [listingFile, readyFile] = await records;
     took('release verified');
     const shared = await plan;
-    await Promise.all([planned, metadata, leftovers, started]);
+    await Promise.all(besideBuild);
     // Verified: cache/ holds exactly the manifest, whatever happens to this release from here.
     if (o.base.kind === 'cache') {
         await writeManifest(L.cacheStem);
