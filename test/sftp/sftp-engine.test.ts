@@ -11,6 +11,7 @@ import {
   readFile,
   readdir,
   readlink,
+  rm,
   stat,
   symlink,
   writeFile
@@ -60,6 +61,7 @@ afterAll(async () => {
   await proxy?.close()
   if (user) await removeUser(user)
   await sshd?.stop()
+  if (local) await rm(local, { recursive: true, force: true })
 })
 
 /** A real ssh2 SFTP session through the proxy, the host key checked. */
