@@ -19,3 +19,12 @@ declare module 'ssh2/lib/Channel.js' {
   export const MAX_WINDOW: number
   export const PACKET_SIZE: number
 }
+
+/** ssh2's key parser (utils.parseKey), without loading the package's index. */
+declare module 'ssh2/lib/protocol/keyParser.js' {
+  import type { ParsedKey } from 'ssh2'
+  export function parseKey(
+    data: Buffer | string | ParsedKey,
+    passphrase?: Buffer | string
+  ): ParsedKey | ParsedKey[] | Error
+}

@@ -15,6 +15,7 @@ import { parseKnownHosts } from '../../src/ssh/known-hosts.ts'
 import { BOOTSTRAP } from '../../src/ssh/bootstrap.ts'
 import { framed, type FirstScript } from '../../src/ssh/script-frame.ts'
 import type { RunResult } from '../../src/ssh/remote-host.ts'
+import { privateKeyOf } from '../../src/ssh/ssh-connect.ts'
 import { connectSsh } from '../../src/ssh/ssh-remote-host.ts'
 import { startSshd, type Sshd, type TestUser } from '../support/sshd.ts'
 import { authorizeKey, createUser, generateKey, removeUser } from '../support/users.ts'
@@ -112,6 +113,39 @@ describe('public-key authentication', () => {
       expect(acceptedAt).toBeGreaterThan(signedAt)
     }
   )
+
+  it('decrypts a passphrase-protected key once for all the connections of a run', async () => {
+    const passphrase = 'battery staple'
+    const key = await generateKey({ type: 'ed25519', passphrase, comment: 'adt-auth-once' })
+    await authorizeKey(sshd, user, key.publicKey)
+    const credentials = { privateKey: key.privateKey, passphrase }
+    const parsed = privateKeyOf(credentials)
+    for (let i = 0; i < 2; i++) {
+      const { connecting } = await connectTraced(key.privateKey, passphrase)
+      const host = await connecting
+      try {
+        expect((await host.run('id -un')).stdout.toString()).toBe(`${user.name}\n`)
+      } finally {
+        host.close()
+      }
+    }
+    // The same object as before the connections: none of them decrypted the key again.
+    expect(privateKeyOf({ ...credentials })).toBe(parsed)
+    expect(parsed.isPrivateKey()).toBe(true)
+    // A wrong passphrase fails the same way each time, without another decryption.
+    const wrong = { privateKey: key.privateKey, passphrase: 'wrong' }
+    const thrown = (): unknown => {
+      try {
+        privateKeyOf(wrong)
+      } catch (error) {
+        return error
+      }
+      return undefined
+    }
+    const first = thrown()
+    expect(String(first)).toMatch(/Cannot parse privateKey/)
+    expect(thrown()).toBe(first)
+  })
 
   it('fails cleanly with a key the server does not accept, naming authentication', async () => {
     const stranger = await generateKey({ type: 'ed25519', comment: 'adt-auth-stranger' })
