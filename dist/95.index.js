@@ -11240,18 +11240,20 @@ const GZIP_HEADER = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 255]);
 /* harmony export */ __webpack_require__.d(__webpack_exports__, {
 /* harmony export */   JY: () => (/* binding */ openConnection)
 /* harmony export */ });
-/* unused harmony exports gatherWrites, describeConnectError */
+/* unused harmony exports privateKeyOf, gatherWrites, describeConnectError */
 /* harmony import */ var node_net__WEBPACK_IMPORTED_MODULE_0__ = __webpack_require__(7030);
 /* harmony import */ var ssh2_lib_client_js__WEBPACK_IMPORTED_MODULE_1__ = __webpack_require__(6297);
-/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(6506);
-/* harmony import */ var _early_connect_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(1160);
-/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(977);
-/* harmony import */ var _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(7593);
+/* harmony import */ var ssh2_lib_protocol_keyParser_js__WEBPACK_IMPORTED_MODULE_2__ = __webpack_require__(1789);
+/* harmony import */ var _errors_js__WEBPACK_IMPORTED_MODULE_3__ = __webpack_require__(6506);
+/* harmony import */ var _early_connect_js__WEBPACK_IMPORTED_MODULE_4__ = __webpack_require__(1160);
+/* harmony import */ var _known_hosts_js__WEBPACK_IMPORTED_MODULE_5__ = __webpack_require__(977);
+/* harmony import */ var _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_6__ = __webpack_require__(7593);
 /**
  * Opening one SSH connection: the socket (or a tunnel through jump hosts), the host key check
  * before authentication, authentication, and an error that says what to do for each way it
  * fails.
  */
+
 
 
 
@@ -11271,10 +11273,10 @@ async function openConnection(options) {
     const what = `${server.label}${options.role ? ` (${options.role})` : ''}`;
     let verifier;
     try {
-        verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
+        verifier = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_5__/* .hostVerifierFor */ .kj)(options.hostKeys, server.host, server.port);
     }
     catch (error) {
-        throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error)}`);
+        throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HostKeyError */ .oZ(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error)}`);
     }
     if (options.hostKeys.kind === 'insecure') {
         options.warn?.(`${what}: host key NOT verified (insecure-ignore-host-key: true). Anyone on the network path could impersonate this server.`);
@@ -11307,11 +11309,11 @@ async function openConnection(options) {
             return next.connection;
         if (next.reason)
             reasons.push(next.reason);
-        else if (!(next.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc &&
+        else if (!(next.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc &&
             /no matching|handshake failed/i.test(next.error.message)))
             throw next.error;
     }
-    throw new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ(`${what}: host key verification failed: none of the server's host keys matches host-fingerprint. ${reasons.join(' ')}`);
+    throw new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HostKeyError */ .oZ(`${what}: host key verification failed: none of the server's host keys matches host-fingerprint. ${reasons.join(' ')}`);
 }
 /**
  * The authentication methods in order: the key (again, for the next RSA signature algorithm,
@@ -11319,7 +11321,7 @@ async function openConnection(options) {
  * credentials for: ssh2 would otherwise start with 'none', a round trip that only learns what
  * the server allows.
  */
-function authSequence(options, internals) {
+function authSequence(options, username, internals) {
     let keyTried = false;
     const rest = options.password !== undefined ? ['password', 'keyboard-interactive'] : [];
     return methodsLeft => {
@@ -11328,7 +11330,8 @@ function authSequence(options, internals) {
             (!keyTried || internals()?.retryPublicKey()) &&
             allowed('publickey')) {
             keyTried = true;
-            return 'publickey';
+            // Parsed before the connection began (attempt), so this does not throw.
+            return { type: 'publickey', username, key: privateKeyOf(options) };
         }
         keyTried = true;
         while (rest.length > 0) {
@@ -11338,6 +11341,38 @@ function authSequence(options, internals) {
         }
         return false;
     };
+}
+/**
+ * The private key as ssh2 uses it, parsed once per key and passphrase for the whole run, or the
+ * error its parsing threw. ssh2 parses the key text on every connect, and an encrypted OpenSSH
+ * key then runs bcrypt_pbkdf in JavaScript: measured on Node 24, 155 ms of CPU per connection
+ * for an ed25519 key with a passphrase (0.05 ms without), during which no other connection's
+ * handshake moves. Ten servers behind a jump host would spend over three seconds on it.
+ */
+const parsedKeys = new Map();
+function privateKeyOf(credentials) {
+    const text = credentials.privateKey ?? '';
+    const id = JSON.stringify([credentials.passphrase ?? null, text]);
+    let parsed = parsedKeys.get(id);
+    if (!parsed) {
+        parsed = parseOnce(text, credentials.passphrase);
+        parsedKeys.set(id, parsed);
+    }
+    if (parsed instanceof Error)
+        throw parsed;
+    return parsed;
+}
+/** ssh2's own checks of a key given as text (Client.connect), with its messages. */
+function parseOnce(text, passphrase) {
+    let parsed = (0,ssh2_lib_protocol_keyParser_js__WEBPACK_IMPORTED_MODULE_2__.parseKey)(text, passphrase);
+    if (parsed instanceof Error)
+        return new Error(`Cannot parse privateKey: ${parsed.message}`);
+    // OpenSSH's format holds one key.
+    if (Array.isArray(parsed))
+        parsed = parsed[0];
+    if (!parsed.isPrivateKey() || parsed.getPrivatePEM() === null)
+        return new Error('privateKey value does not contain a (valid) private key');
+    return parsed;
 }
 async function attempt(options, what, verifier, algorithms, useEarly = false, readyMs = options.timeoutSeconds * 1000) {
     const { server } = options;
@@ -11350,7 +11385,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
         port: server.port,
         username: server.user,
         // The same identification string an early connection sent.
-        ident: _early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .CLIENT_SOFTWARE */ .e3,
+        ident: _early_connect_js__WEBPACK_IMPORTED_MODULE_4__/* .CLIENT_SOFTWARE */ .e3,
         readyTimeout: readyMs,
         keepaliveInterval: 10_000,
         keepaliveCountMax: 3,
@@ -11361,7 +11396,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             if (!result.ok) {
                 hostKeyFailure = result.reason;
                 try {
-                    offeredType = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_4__/* .keyTypeOfBlob */ .W1)(key);
+                    offeredType = (0,_known_hosts_js__WEBPACK_IMPORTED_MODULE_5__/* .keyTypeOfBlob */ .W1)(key);
                 }
                 catch {
                     offeredType = undefined;
@@ -11370,17 +11405,12 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             return result.ok;
         },
         tryKeyboard: options.password !== undefined,
-        authHandler: authSequence(options, () => internals)
+        authHandler: authSequence(options, server.user, () => internals)
     };
     // Pin the host key algorithms to the types we hold: otherwise the server may offer a type we
     // have no key for, and a valid server would be refused.
     if (algorithms)
         config.algorithms = { serverHostKey: algorithms };
-    if (options.privateKey !== undefined) {
-        config.privateKey = options.privateKey;
-        if (options.passphrase !== undefined)
-            config.passphrase = options.passphrase;
-    }
     if (options.password !== undefined)
         config.password = options.password;
     let socket;
@@ -11392,7 +11422,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
         // write waits for the ACK of the previous one, which Linux delays by up to 40 ms: measured
         // here, an exec round trip on loopback fell from 88 ms to 9 ms.
         // The connection opened while the action loaded, if it is still good (early-connect.ts).
-        const early = options.tunnel || !useEarly ? undefined : (0,_early_connect_js__WEBPACK_IMPORTED_MODULE_3__/* .takeEarlyConnection */ .ZG)(server.host, server.port);
+        const early = options.tunnel || !useEarly ? undefined : (0,_early_connect_js__WEBPACK_IMPORTED_MODULE_4__/* .takeEarlyConnection */ .ZG)(server.host, server.port);
         wasEarly = early !== undefined;
         // Whether it reached the server: one refused, unreachable or of a name that does not
         // resolve fails as a connection of its own would, and is not tried again.
@@ -11404,8 +11434,8 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
     }
     catch (error) {
         // A jump host's own failure (its host key, its login) keeps its kind.
-        const Kind = error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ ? _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ : _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc;
-        return { error: new Kind(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error)}`) };
+        const Kind = error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HostKeyError */ .oZ ? _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HostKeyError */ .oZ : _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc;
+        return { error: new Kind(`${what}: ${(0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error)}`) };
     }
     // ssh2 reports socket errors as its own 'error' events; this one only keeps a late error on
     // a socket ssh2 has let go of from ending the process.
@@ -11420,7 +11450,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             settled = true;
             // Lost once the first script had gone behind the authentication request: the server may
             // have run it (a deploy's lock and inspect), which no answer will tell.
-            const lost = result.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc && internals?.firstScriptWent === true;
+            const lost = result.error instanceof _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc && internals?.firstScriptWent === true;
             resolve(lost ? { ...result, error: mayHaveRun(result.error) } : result);
         };
         // An early connection lost before the key exchange finished, once it had reached the server,
@@ -11442,20 +11472,20 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             socket.destroy();
             if (authenticating && (error.code === 'EPIPE' || error.code === 'ECONNRESET')) {
                 settle({
-                    error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: the server closed the connection while authenticating user '${server.user}' (${error.code}). Some servers do so on a refused key or an unknown user: check that the user exists and the public key is in ~${server.user}/.ssh/authorized_keys (or the password is right).`)
+                    error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${what}: the server closed the connection while authenticating user '${server.user}' (${error.code}). Some servers do so on a refused key or an unknown user: check that the user exists and the public key is in ~${server.user}/.ssh/authorized_keys (or the password is right).`)
                 });
                 return;
             }
             if (hostKeyFailure !== undefined) {
                 settle({
-                    error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .HostKeyError */ .oZ(`${what}: host key verification failed: ${hostKeyFailure}`),
+                    error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .HostKeyError */ .oZ(`${what}: host key verification failed: ${hostKeyFailure}`),
                     reason: hostKeyFailure,
                     offeredType
                 });
                 return;
             }
             settle({
-                error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(error, options)}`),
+                error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(error, options)}`),
                 ...(lostEarly(error) ? { earlyLost: true } : {}),
                 ...(error.level === 'client-timeout' ? { timedOut: true } : {})
             });
@@ -11463,12 +11493,12 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
         client.once('ready', () => {
             // Nothing changes on the wire: ssh2's AES-GCM stops turning its key into a key object
             // for every packet (runner CPU, per packet of every connection).
-            (0,_ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__/* .keyObjectsForGcm */ .Ub)(client);
+            (0,_ssh2_internals_js__WEBPACK_IMPORTED_MODULE_6__/* .keyObjectsForGcm */ .Ub)(client);
             if (internals)
                 settle({ connection: { client, socket, internals } });
         });
         client.once('close', () => settle({
-            error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(new Error('Connection lost before handshake'), options)}`),
+            error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${what}: ${describeConnectError(new Error('Connection lost before handshake'), options)}`),
             ...(lostEarly() ? { earlyLost: true } : {})
         }));
         if (options.password !== undefined) {
@@ -11477,6 +11507,9 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             });
         }
         try {
+            // A key ssh2 cannot use throws here, before anything is sent (see keyProblem).
+            if (options.privateKey !== undefined)
+                privateKeyOf(options);
             client.connect({
                 ...config,
                 sock: socket,
@@ -11485,7 +11518,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
             // With a key as the only credential, a refused key ends the attempt, so a channel opened
             // behind the signed request is lost only when the deploy is too. With a password to fall
             // back on, it is not worth the exchange that a server closing on it would cost.
-            internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_5__/* .ConnectionInternals */ .dU(client, {
+            internals = new _ssh2_internals_js__WEBPACK_IMPORTED_MODULE_6__/* .ConnectionInternals */ .dU(client, {
                 openEarly: options.password === undefined && options.channelsBehindAuth !== false,
                 execChannels: options.exec !== false,
                 allowed: options.allowPipelining !== false,
@@ -11498,7 +11531,7 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
         catch (error) {
             socket.destroy();
             // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
-            settle({ error: new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${what}: ${keyProblem((0,_errors_js__WEBPACK_IMPORTED_MODULE_2__/* .messageOf */ .bD)(error))}`) });
+            settle({ error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${what}: ${keyProblem((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error))}`) });
         }
     });
 }
@@ -11528,7 +11561,7 @@ function gatherWrites(socket) {
 }
 /** `error`, saying that the first script may have run before the connection was lost. */
 function mayHaveRun(error) {
-    const marked = new _errors_js__WEBPACK_IMPORTED_MODULE_2__/* .ConnectionError */ .Rc(`${error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`);
+    const marked = new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${error.message} The lock-and-inspect script had gone with the authentication request and may have run: if the next deploy finds the lock held by this run, run the action with mode: unlock.`);
     marked.scriptMayHaveRun = true;
     return marked;
 }
