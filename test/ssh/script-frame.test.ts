@@ -51,6 +51,16 @@ describe('framed', () => {
     for (const f of frames) expect(f.indexOf(Buffer.from([0x1f, 0x8b, 8]), 1)).toBe(-1)
   })
 
+  it('reads back each script whole when heads repeat and alternate, as on servers of a group', () => {
+    // The same head again (the next server of a group), another between, then the first again.
+    for (const i of [0, 0, 1, 0, 1, 1, 2, 0]) {
+      expect(gunzipSync(gzipData(framed(parts[i]!, true))).toString()).toBe(scripts[i])
+    }
+    // Another tail after the same head: still that head and the new tail.
+    const other = { head: parts[0]!.head, tail: `${INSPECT_SH.text}\n` }
+    expect(gunzipSync(gzipData(framed(other, true))).toString()).toBe(scriptText(other))
+  })
+
   it.each([
     ['gzip', ['-dc']],
     ['busybox', ['gzip', '-dc']]
