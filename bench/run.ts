@@ -16,6 +16,8 @@
  *   BENCH_REPEAT=3         repetitions per scenario (default 3; 1 when quick)
  *   BENCH_LARGE=0          skip the 50,000-file tree
  *   BENCH_LARGE_REPEAT=1   repetitions of the large-tree scenarios (default 1: minutes each)
+ *   BENCH_GROUP_REPEAT=7   repetitions of the group pair when BENCH_REPEAT is above 1 (its
+ *                          runner CPU varies by more than the ratio's margin)
  *   BENCH_RTT_COUNT=0|1    count the no-change deploy's round trips (default: on unless quick)
  *   BENCH_DEADLINE_MIN=30  global bound; at the deadline the run stops and prints what it has
  *   BENCH_ONLY=a,b         only these scenario keys (see scenarios.ts), e.g. large-first
@@ -62,7 +64,15 @@ import {
 import { countRoundTrips } from './rtt-count.ts'
 import { bundleFiles } from '../scripts/dist-files.ts'
 import { measureStartup, startupTable, type Startup } from './startup.ts'
-import { checkSeeds, LARGE_REPEAT, prepareSeeds, SCENARIOS, type Trees } from './scenarios.ts'
+import {
+  checkSeeds,
+  GROUP_REPEAT,
+  LARGE_REPEAT,
+  prepareSeeds,
+  SCENARIOS,
+  type Scenario,
+  type Trees
+} from './scenarios.ts'
 import { ensureWorkload, LARGE, WEB_APP, WORK_DIR } from './workload.ts'
 
 const quick = process.env.BENCH_QUICK === '1'
@@ -166,11 +176,18 @@ async function runOnce(env: Env, trees: Trees, cell: Cell, rep: number): Promise
   }
 }
 
+/** A scenario's runs: BENCH_REPEAT, raised to its minRepeat when repeating, within maxRepeat. */
+function runsOf(scenario: Scenario): number {
+  const wanted = repeat > 1 ? Math.max(repeat, scenario.minRepeat ?? 0) : repeat
+  return Math.min(wanted, scenario.maxRepeat ?? wanted)
+}
+
 /** Repetitions interleaved across the cells of one block (same tree, same RTT). */
 async function runBlock(env: Env, trees: Trees, block: Cell[]): Promise<void> {
-  for (let rep = 0; rep < repeat; rep++) {
-    for (const cell of block) {
-      if (rep >= (cell.scenario.maxRepeat ?? repeat)) continue
+  const runs = block.map(cell => runsOf(cell.scenario))
+  for (let rep = 0; rep < Math.max(0, ...runs); rep++) {
+    for (const [i, cell] of block.entries()) {
+      if (rep >= (runs[i] ?? repeat)) continue
       // A scenario that fails every time is not worth more attempts.
       if (cell.samples.length === 0 && (cell.failures ?? 0) >= 2) continue
       await runOnce(env, trees, cell, rep)
@@ -197,7 +214,8 @@ async function main(): Promise<void> {
     if (probe.code !== 0) throw new Error(`${tool} is not installed`)
   }
   const sshVersion = (await exec('ssh', ['-V'], { timeoutMs: 5_000 })).stderr.trim()
-  header = `${machineLine(sshVersion, repeat)}\n\nAction under test: ${build}`
+  const groupRuns = repeat > 1 && GROUP_REPEAT > repeat ? ` (the group pair: ${GROUP_REPEAT})` : ''
+  header = `${machineLine(sshVersion, repeat)}${groupRuns}\n\nAction under test: ${build}`
 
   if (withStartup) {
     log(
