@@ -11358,7 +11358,8 @@ function authSequence(options, username, internals) {
  * error its parsing threw. ssh2 parses the key text on every connect, and an encrypted OpenSSH
  * key then runs bcrypt_pbkdf in JavaScript: measured on Node 24, 155 ms of CPU per connection
  * for an ed25519 key with a passphrase (0.05 ms without), during which no other connection's
- * handshake moves. Ten servers behind a jump host would spend over three seconds on it.
+ * handshake moves: ten connections at once to one sshd took 1.85 s of CPU, and 0.28 s with the
+ * key parsed once.
  */
 const parsedKeys = new Map();
 function privateKeyOf(credentials) {
