@@ -141,14 +141,24 @@ export async function describeTree(
   return lines.sort()
 }
 
-/** Every path under `root` whose mode has the world-write bit (symlinks excepted). */
+/**
+ * Every path under `root` whose mode has the world-write bit (symlinks excepted). A path gone
+ * while the walk reaches it is skipped: after a deploy, the spare copy for the next one is still
+ * being made in the background, and its records (`.atomic-deploy/base.<pid>.rc.tmp`) come and go.
+ */
 export async function worldWritable(root: string): Promise<string[]> {
   const found: string[] = []
+  const gone = (error: unknown): undefined => {
+    if ((error as { code?: string }).code === 'ENOENT') return undefined
+    throw error
+  }
   const walk = async (dir: string): Promise<void> => {
-    for (const name of await readdir(dir)) {
+    // The root itself must be there.
+    const names = dir === root ? await readdir(dir) : await readdir(dir).catch(gone)
+    for (const name of names ?? []) {
       const full = path.join(dir, name)
-      const st = await lstat(full)
-      if (st.isSymbolicLink()) continue
+      const st = await lstat(full).catch(gone)
+      if (!st || st.isSymbolicLink()) continue
       if (st.mode & 0o002) found.push(full)
       if (st.isDirectory()) await walk(full)
     }
