@@ -214,7 +214,9 @@ async function main(): Promise<void> {
     if (probe.code !== 0) throw new Error(`${tool} is not installed`)
   }
   const sshVersion = (await exec('ssh', ['-V'], { timeoutMs: 5_000 })).stderr.trim()
-  const groupRuns = repeat > 1 && GROUP_REPEAT > repeat ? ` (the group pair: ${GROUP_REPEAT})` : ''
+  // Scenarios that run more often than the rest (runsOf) are the group pair's.
+  const raised = SCENARIOS.some(s => (!only || only.includes(s.key)) && runsOf(s) > repeat)
+  const groupRuns = raised ? ` (the group pair: ${GROUP_REPEAT})` : ''
   header = `${machineLine(sshVersion, repeat)}${groupRuns}\n\nAction under test: ${build}`
 
   if (withStartup) {

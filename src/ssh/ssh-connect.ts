@@ -372,7 +372,8 @@ async function attempt(
       })
     } catch (error) {
       socket.destroy()
-      // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
+      // privateKeyOf throws for a key that cannot be parsed (a wrong passphrase included), and
+      // ssh2's connect for a configuration it refuses.
       settle({ error: new ConnectionError(`${what}: ${keyProblem(messageOf(error))}`) })
     }
   })

@@ -120,15 +120,28 @@ describe('public-key authentication', () => {
     await authorizeKey(sshd, user, key.publicKey)
     const credentials = { privateKey: key.privateKey, passphrase }
     const parsed = privateKeyOf(credentials)
-    for (let i = 0; i < 2; i++) {
-      const { connecting } = await connectTraced(key.privateKey, passphrase)
-      const host = await connecting
-      try {
-        expect((await host.run('id -un')).stdout.toString()).toBe(`${user.name}\n`)
-      } finally {
-        host.close()
-      }
+    // Every connection signs with this object: one that parsed the key text anew would sign
+    // with its own.
+    const sign = parsed.sign.bind(parsed)
+    let signed = 0
+    parsed.sign = (...args: Parameters<typeof sign>) => {
+      signed++
+      return sign(...args)
     }
+    try {
+      for (let i = 0; i < 2; i++) {
+        const { connecting } = await connectTraced(key.privateKey, passphrase)
+        const host = await connecting
+        try {
+          expect((await host.run('id -un')).stdout.toString()).toBe(`${user.name}\n`)
+        } finally {
+          host.close()
+        }
+      }
+    } finally {
+      parsed.sign = sign
+    }
+    expect(signed).toBe(2)
     // The same object as before the connections: none of them decrypted the key again.
     expect(privateKeyOf({ ...credentials })).toBe(parsed)
     expect(parsed.isPrivateKey()).toBe(true)
