@@ -11542,7 +11542,8 @@ async function attempt(options, what, verifier, algorithms, useEarly = false, re
         }
         catch (error) {
             socket.destroy();
-            // ssh2 throws synchronously for a key it cannot parse (wrong passphrase included).
+            // privateKeyOf throws for a key that cannot be parsed (a wrong passphrase included), and
+            // ssh2's connect for a configuration it refuses.
             settle({ error: new _errors_js__WEBPACK_IMPORTED_MODULE_3__/* .ConnectionError */ .Rc(`${what}: ${keyProblem((0,_errors_js__WEBPACK_IMPORTED_MODULE_3__/* .messageOf */ .bD)(error))}`) });
         }
     });
